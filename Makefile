@@ -1,0 +1,47 @@
+# Thin wrapper over CMake. `make` builds build/tenax; `make test` installs what it needs and runs
+# the whole suite twice: once plain, once under AddressSanitizer + UBSan.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+
+.PHONY: all build test test-plain test-asan deps demo bench fuzz format clean
+
+all: build
+
+build/CMakeCache.txt:
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: build/CMakeCache.txt
+	$(CMAKE) --build build -j$(JOBS)
+
+build-asan/CMakeCache.txt:
+	$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTX_SANITIZE=ON >/dev/null
+
+deps:
+	scripts/deps.sh
+
+test: deps
+	$(MAKE) test-plain
+	$(MAKE) test-asan
+
+test-plain: build
+	cd build && ctest --output-on-failure -j$(JOBS)
+
+test-asan: build-asan/CMakeCache.txt
+	$(CMAKE) --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j$(JOBS)
+
+demo: deps build
+	./build/tenax demo
+
+bench: deps build
+	scripts/bench.sh
+
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-fuzz

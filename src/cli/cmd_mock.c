@@ -1,0 +1,12 @@
+/* tenax mock: not built yet (stub until its issue lands). */
+#include <stdio.h>
+
+#include "cli/commands.h"
+
+int tx_cmd_mock(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "tenax mock: not implemented yet\n");
+    return 2;
+}
