@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Gateway benchmark (make bench): wrk against (1) the nginx upstream directly, (2) nginx
+proxy_pass (one worker, keep-alive upstream) and (3) tenax serve, all three in one run against the
+same nginx upstream returning a canned chat completion; 1 connection and 64 connections.
+The result is the ratios within this run: absolute numbers drift on a shared machine."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration"))
+import txtest  # noqa: E402
+
+DURATION = os.environ.get("BENCH_DURATION", "5s")
+CANNED = ('{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"gpt-4o-mini",'
+          '"choices":[{"index":0,"message":{"role":"assistant","content":"[\\"bench\\",\\"tags\\"]"},'
+          '"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":5,"total_tokens":25}}')
+BODY = ('{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Tag the post."},'
+        '{"role":"user","content":"Central bank raises the key rate to 16 percent, markets fall."}]}')
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
+  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  keepalive_requests 1000000;
+  upstream up {{ server 127.0.0.1:{up}; keepalive 128; keepalive_requests 1000000; }}
+  server {{
+    listen 127.0.0.1:{up};
+    location / {{ default_type application/json; return 200 '{canned}'; }}
+  }}
+  server {{
+    listen 127.0.0.1:{px};
+    location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+"""
+
+WRK_LUA = """
+wrk.method = "POST"
+wrk.body = '{body}'
+wrk.headers["Content-Type"] = "application/json"
+"""
+
+
+def unit_us(v, u):
+    return float(v) * {"us": 1, "ms": 1000, "s": 1e6}[u]
+
+
+def wrk(port, conns, script):
+    threads = 1 if conns == 1 else 2
+    out = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d" + DURATION, "--latency",
+                          "-s", script, "http://127.0.0.1:%d/v1/chat/completions" % port],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict((p, unit_us(v, u)) for p, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)", out))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": lat["50"], "p99": lat["99"],
+            "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="tenax-bench-")
+    up, px, tx = txtest.free_port(), txtest.free_port(), txtest.free_port()
+    with open(os.path.join(d, "nginx.conf"), "w") as f:
+        f.write(NGINX_CONF.format(d=d, up=up, px=px, canned=CANNED))
+    script = os.path.join(d, "post.lua")
+    with open(script, "w") as f:
+        f.write(WRK_LUA.format(body=BODY))
+    ngx = subprocess.Popen(["nginx", "-c", os.path.join(d, "nginx.conf"), "-p", d],
+                           stderr=subprocess.DEVNULL)
+    txtest.wait_until(lambda: txtest.port_open(up) and txtest.port_open(px), 10, "nginx")
+    env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % up, "AI_API_KEY": "bench-key",
+           "AI_MAX_CONCURRENCY": "256", "AI_QUEUE_MAX_SIZE": "4096",
+           "TENAX_LOG_LEVEL": os.environ.get("TENAX_LOG_LEVEL", "warn")}
+    extra = os.environ.get("BENCH_TENAX_ENV", "")
+    for kv in extra.split():
+        k, v = kv.split("=", 1)
+        env[k] = v
+    tenax = txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % tx, "--store",
+                         "sqlite:" + os.path.join(d, "bench.db")], env=env, port=tx)
+    try:
+        rows = []
+        for conns in (1, 64):
+            # warm up connections and caches, then measure the three back to back
+            for port in (up, px, tx):
+                subprocess.run(["wrk", "-t1", "-c%d" % conns, "-d1s", "-s", script,
+                                "http://127.0.0.1:%d/v1/chat/completions" % port],
+                               capture_output=True, check=True)
+            r = {name: wrk(port, conns, script) for name, port in
+                 (("direct", up), ("nginx", px), ("tenax", tx))}
+            rows.append((conns, r))
+        print("gateway benchmark, %s per run, %s" % (DURATION, time.strftime("%Y-%m-%d %H:%M")))
+        print("%-6s %-7s %10s %10s %10s %8s" % ("conns", "target", "req/s", "p50 us", "p99 us", "non2xx"))
+        for conns, r in rows:
+            for name in ("direct", "nginx", "tenax"):
+                x = r[name]
+                print("%-6d %-7s %10.0f %10.1f %10.1f %8d" % (conns, name, x["rps"], x["p50"], x["p99"], x["non2xx"]))
+        print()
+        for conns, r in rows:
+            add_ng = r["nginx"]["p50"] - r["direct"]["p50"]
+            add_tx = r["tenax"]["p50"] - r["direct"]["p50"]
+            print("c=%-3d throughput tenax/nginx = %.2f   p50 added: tenax %.1f us, nginx %.1f us (ratio %.2f)"
+                  % (conns, r["tenax"]["rps"] / r["nginx"]["rps"], add_tx, add_ng,
+                     add_tx / add_ng if add_ng > 0 else float("nan")))
+        print("tenax peak RSS: %.1f MiB" % (rss_kb(tenax.p.pid) / 1024.0))
+    finally:
+        tenax.stop()
+        ngx.terminate()
+        ngx.wait()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
