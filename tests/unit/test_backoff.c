@@ -11,7 +11,8 @@
 
 static tx_backoff_t expo(tx_jitter_t j, tx_ms_t base, tx_ms_t cap)
 {
-    return (tx_backoff_t){.kind = TX_BACKOFF_EXPONENTIAL, .jitter = j, .base_ms = base, .cap_ms = cap};
+    return (tx_backoff_t){
+        .kind = TX_BACKOFF_EXPONENTIAL, .jitter = j, .base_ms = base, .cap_ms = cap};
 }
 
 static void rng_is_seeded_and_bounded(void **state)
@@ -36,7 +37,8 @@ static void rng_is_seeded_and_bounded(void **state)
         assert_true(v >= 0 && v <= 9);
         buckets[v]++;
     }
-    for (int i = 0; i < 10; i++) assert_in_range(buckets[i], 9000, 11000);
+    for (int i = 0; i < 10; i++)
+        assert_in_range(buckets[i], 9000, 11000);
 }
 
 static void exponential_doubles_and_caps(void **state)
@@ -67,9 +69,10 @@ static void fixed_and_chain(void **state)
 {
     (void)state;
     tx_backoff_t f = {.kind = TX_BACKOFF_FIXED, .base_ms = 750, .cap_ms = -1};
-    for (unsigned n = 1; n < 10; n++) assert_int_equal(tx_backoff_delay(&f, n, 0, 0, NULL), 750);
-    tx_backoff_t c = {.kind = TX_BACKOFF_CHAIN, .cap_ms = 400, .chain_len = 3,
-                      .chain_ms = {100, 200, 500}};
+    for (unsigned n = 1; n < 10; n++)
+        assert_int_equal(tx_backoff_delay(&f, n, 0, 0, NULL), 750);
+    tx_backoff_t c = {
+        .kind = TX_BACKOFF_CHAIN, .cap_ms = 400, .chain_len = 3, .chain_ms = {100, 200, 500}};
     assert_int_equal(tx_backoff_delay(&c, 1, 0, 0, NULL), 100);
     assert_int_equal(tx_backoff_delay(&c, 2, 0, 0, NULL), 200);
     assert_int_equal(tx_backoff_delay(&c, 3, 0, 0, NULL), 400); /* capped */
@@ -123,7 +126,8 @@ static void retry_after_is_a_floor(void **state)
         tx_backoff_t b = expo((tx_jitter_t)j, 2000, 30000);
         /* Above the cap: the Retry-After wins over the cap. */
         assert_int_equal(tx_backoff_delay(&b, 2, 0, 45000, &r), 45000);
-        for (int i = 0; i < 200; i++) assert_true(tx_backoff_delay(&b, 2, 0, 3000, &r) >= 3000);
+        for (int i = 0; i < 200; i++)
+            assert_true(tx_backoff_delay(&b, 2, 0, 3000, &r) >= 3000);
     }
     assert_int_equal(tx_backoff_delay(NULL, 2, 0, 1234, &r), 1234);
     assert_int_equal(tx_backoff_delay(NULL, 2, 0, -5, &r), 0);

@@ -15,7 +15,8 @@ static tx_policy_t job_policy(unsigned n_fallbacks)
     static const char *const fb[] = {"fb1", "fb2", "fb3"};
     tx_policy_t p;
     tx_policy_init(&p, "gpt-4o-mini");
-    for (unsigned i = 0; i < n_fallbacks; i++) p.schedule.fallbacks[i] = fb[i];
+    for (unsigned i = 0; i < n_fallbacks; i++)
+        p.schedule.fallbacks[i] = fb[i];
     p.schedule.n_fallbacks = n_fallbacks;
     p.schedule.budget = 5;
     p.deadline_ms = 0;
@@ -39,7 +40,8 @@ static void defaults_follow_spec(void **state)
     assert_int_equal(tx_policy_validate(&p), TX_EOK);
     assert_int_equal(tx_schedule_length(&p.schedule), 5);
     const int expect[] = {-1, 0, 0, 0, 1, 2, -1};
-    for (unsigned n = 0; n < 7; n++) assert_int_equal(tx_schedule_model_for(&p.schedule, n), expect[n]);
+    for (unsigned n = 0; n < 7; n++)
+        assert_int_equal(tx_schedule_model_for(&p.schedule, n), expect[n]);
 
     tx_call_state_t st;
     assert_int_equal(tx_policy_start(&p, &st, 1000), TX_EOK);
@@ -80,7 +82,8 @@ static void budget_cuts_a_longer_chain(void **state)
     tx_policy_t p = job_policy(3); /* chain of 6, budget 5 */
     tx_call_state_t st;
     assert_int_equal(tx_policy_start(&p, &st, 0), TX_EOK);
-    for (int i = 0; i < 4; i++) assert_int_equal(report(&p, &st, TX_CLASS_TIMEOUT, 0, 0).action, TX_ACT_RETRY);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(report(&p, &st, TX_CLASS_TIMEOUT, 0, 0).action, TX_ACT_RETRY);
     tx_decision_t d = report(&p, &st, TX_CLASS_TIMEOUT, 0, 0);
     assert_int_equal(d.reason, TX_REASON_BUDGET);
     assert_int_equal(st.attempts, 5);
@@ -151,7 +154,8 @@ static void final_classes_stop(void **state)
 {
     (void)state;
     tx_policy_t p = job_policy(2);
-    const tx_class_t final[] = {TX_CLASS_QUOTA, TX_CLASS_AUTH, TX_CLASS_BAD_REQUEST, TX_CLASS_ABORTED};
+    const tx_class_t final[] = {TX_CLASS_QUOTA, TX_CLASS_AUTH, TX_CLASS_BAD_REQUEST,
+                                TX_CLASS_ABORTED};
     for (int i = 0; i < 4; i++) {
         tx_call_state_t st;
         tx_policy_start(&p, &st, 0);
@@ -318,7 +322,8 @@ static void bad_input_is_refused(void **state)
     assert_int_equal(tx_policy_next(&p, &st, &o, 1000, NULL, &d), TX_EOK);
     assert_int_equal(st.stats.elapsed_ms, 0);
     tx_policy_init(NULL, "x");
-    assert_string_equal(tx_stop_reason_name(TX_REASON_RETRY_AFTER_TOO_LONG), "retry_after_too_long");
+    assert_string_equal(tx_stop_reason_name(TX_REASON_RETRY_AFTER_TOO_LONG),
+                        "retry_after_too_long");
     assert_string_equal(tx_stop_reason_name((tx_stop_reason_t)77), "unknown");
 }
 
@@ -326,7 +331,8 @@ static void parking(void **state)
 {
     (void)state;
     const tx_ms_t expect[] = {30000, 60000, 120000, 240000, 480000, 480000};
-    for (unsigned n = 0; n < 6; n++) assert_int_equal(tx_park_delay(30000, 480000, n, 0), expect[n]);
+    for (unsigned n = 0; n < 6; n++)
+        assert_int_equal(tx_park_delay(30000, 480000, n, 0), expect[n]);
     assert_int_equal(tx_park_delay(30000, 480000, 1000000, 0), 480000);
     assert_int_equal(tx_park_delay(30000, 480000, UINT32_MAX, 0), 480000);
     assert_int_equal(tx_park_delay(30000, 480000, 0, 600000), 600000);
