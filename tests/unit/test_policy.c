@@ -215,6 +215,9 @@ static void deadline_is_never_crossed(void **state)
     tx_decision_t d = report(&p, &st, TX_CLASS_SERVER, 0, 108000); /* 8 s + 2 s lands on it */
     assert_int_equal(d.action, TX_ACT_RETRY);
     assert_int_equal(d.delay_ms, 2000);
+    tx_call_state_t edge;
+    tx_policy_start(&p, &edge, 100000);
+    assert_int_equal(report(&p, &edge, TX_CLASS_SERVER, 0, 108001).reason, TX_REASON_DEADLINE);
     d = report(&p, &st, TX_CLASS_RATE_LIMIT, 1500, 110000); /* 10 s + 4 s would cross it */
     assert_int_equal(d.action, TX_ACT_STOP);
     assert_int_equal(d.reason, TX_REASON_DEADLINE);
