@@ -109,7 +109,9 @@ typedef struct {
 
 struct tx_policy;
 /* Hooks for logs and metrics; any may be NULL. They run inside tx_policy_start/next, must not
- * call back into the policy for the same state, and see the state as already updated. */
+ * call back into the policy for the same state, and see the state as already updated. `user` is
+ * per policy; for per-call context with a shared policy, embed the tx_call_state_t in the call's
+ * own struct and recover it from `st` (container_of). */
 typedef struct {
     /* An attempt is decided: number `attempt` on `model` (NULL: the caller's own). Fires from
      * tx_policy_start and after before_sleep on each retry. */
