@@ -223,7 +223,8 @@ int tx_store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms
 
 /* Claims up to `limit` due items (pending; retrying with retry_after ≤ now; processing with
  * lease_until ≤ now), oldest due first, each → processing with a fresh random lease token and
- * lease_until = now + lease_ms. Does not look at the pause (the caller does). `out` is filled
+ * lease_until = now + lease_ms (limit capped at 10,000). Does not look at the pause (the caller
+ * does: a probe may still claim one item while paused). `out` is filled
  * (possibly empty) and owned by the caller. */
 int tx_store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
                    tx_ms_t lease_ms, tx_item_list_t *out, tx_error_t *err);

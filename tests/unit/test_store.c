@@ -16,6 +16,8 @@
 
 #include "jobs/store.h"
 
+#include <sqlite3.h>
+
 #define T0 1700000000000LL /* a fixed "now" */
 #define LEASE 60000
 
@@ -457,6 +459,34 @@ static void lifecycle_paths(void **state)
     tx_item_list_free(&l);
 }
 
+static void a_crash_mid_attempt_keeps_the_attempt(void **state)
+{
+    ctx_t *c = *state;
+    int64_t id;
+    seed(c->s, "o", "k", 1, &id);
+    tx_item_t it = claim_one(c->s, T0);
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 2, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    /* The process dies here: the handle goes away without a finish. */
+    tx_store_close(c->s);
+    c->s = NULL;
+    assert_int_equal(tx_store_open(c->url, &c->s, NULL), TX_EOK);
+    int64_t count = 0;
+    assert_int_equal(tx_store_reclaim_expired(c->s, T0 + LEASE, &count, NULL), TX_EOK);
+    assert_int_equal(count, 1);
+    tx_item_t again = claim_one(c->s, T0 + LEASE);
+    assert_int_equal(again.id, id);
+    assert_int_equal(again.attempts, 1);
+    assert_int_equal(tx_store_begin_attempt(c->s, id, again.lease, 2, T0 + LEASE, "m", &n, NULL),
+                     TX_EOK);
+    assert_int_equal(n, 2);
+    assert_int_equal(tx_store_begin_attempt(c->s, id, again.lease, 2, T0 + LEASE, "m", &n, NULL),
+                     TX_ERANGE);
+    tx_item_clear(&it);
+    tx_item_clear(&again);
+}
+
 static void next_due_on_empty_store(void **state)
 {
     tx_ms_t when = 0;
@@ -868,6 +898,25 @@ static void sqlite_read_only_file_is_a_clear_error(void **state)
     assert_non_null(strstr(err.msg, "read-only"));
 }
 
+static void sqlite_newer_schema_is_refused(void **state)
+{
+    (void)state;
+    char path[300], url[320];
+    snprintf(path, sizeof path, "%s/newer.db", g_tmp);
+    snprintf(url, sizeof url, "sqlite:%s", path);
+    tx_store_t *s = NULL;
+    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    tx_store_close(s);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    tx_error_t err = {0};
+    assert_int_equal(tx_store_open(url, &s, &err), TX_ESTORE);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "newer"));
+}
+
 #define STORE_TESTS                                                                                \
     X(import_is_idempotent_and_skips_blank)                                                        \
     X(claim_gives_each_item_once_across_handles)                                                   \
@@ -875,6 +924,7 @@ static void sqlite_read_only_file_is_a_clear_error(void **state)
     X(stale_lease_cannot_write_and_expired_is_reclaimed)                                           \
     X(attempts_are_persisted_before_the_call_and_capped)                                           \
     X(lifecycle_paths)                                                                             \
+    X(a_crash_mid_attempt_keeps_the_attempt)                                                       \
     X(next_due_on_empty_store)                                                                     \
     X(retry_with_and_without_force)                                                                \
     X(regenerate_resets_attempts_and_keeps_history)                                                \
@@ -914,6 +964,7 @@ int main(void)
         cmocka_unit_test(sqlite_corrupt_file_is_a_clear_error),
         cmocka_unit_test(sqlite_missing_folder_is_a_clear_error),
         cmocka_unit_test(sqlite_read_only_file_is_a_clear_error),
+        cmocka_unit_test(sqlite_newer_schema_is_refused),
     };
     failed += cmocka_run_group_tests_name("sqlite files", fs_tests, NULL, NULL);
 
