@@ -3,6 +3,7 @@
  * handles on one file never lease the same item. */
 #include "jobs/store.h"
 #include "store/sqlite_schema.h"
+#include "store/sqlite_url.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -13,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-#define BUSY_TIMEOUT_MS 5000
 
 #define ITEM_COLS                                                                                  \
     "id, owner, external_id, task, text, result, status, attempts, last_attempt_at, "              \
@@ -120,6 +119,7 @@ typedef struct {
     sqlite3 *db;
     sqlite3_stmt *st[S__LAST];
     uint64_t lease_counter; /* fallback when the random source fails */
+    int busy_ms;
 } sq_t;
 
 static sq_t *H(tx_store_t *s)
@@ -135,7 +135,7 @@ static int dberr(sq_t *h, int rc, tx_error_t *err, const char *what)
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         return tx__store_fail(err, TX_EBUSY, "store: %s: database is locked by another "
-                              "process (waited %d ms)", what, BUSY_TIMEOUT_MS);
+                              "process (waited %d ms)", what, h ? h->busy_ms : 0);
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
         return tx__store_fail(err, TX_ESTORE, "store: %s: the file is not a tenax SQLite "
@@ -351,13 +351,9 @@ static int pragma(sq_t *h, const char *sql, tx_error_t *err, const char *what)
     return rc == SQLITE_OK ? TX_EOK : dberr(h, rc, err, what);
 }
 
-static int sq_open(const char *url, tx_store_t **out, tx_error_t *err)
+static int sq_open_parsed(const tx_sqlite_url_t *u, tx_store_t **out, tx_error_t *err)
 {
-    const char *path = url + strlen("sqlite:");
-    if (!*path)
-        return tx__store_fail(err, TX_EINVAL, "store: empty path in sqlite: URL");
-    if (strlen(path) >= 4000)
-        return tx__store_fail(err, TX_EINVAL, "store: sqlite path too long");
+    const char *path = u->path;
     int memory = strcmp(path, ":memory:") == 0;
     if (!memory) {
         int rc = folder_problem(path, err);
@@ -368,6 +364,7 @@ static int sq_open(const char *url, tx_store_t **out, tx_error_t *err)
     if (!h)
         return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     h->base.ops = &tx__store_sqlite_ops;
+    h->busy_ms = u->busy_timeout_ms;
     int rc = sqlite3_open_v2(path, &h->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
@@ -385,7 +382,7 @@ static int sq_open(const char *url, tx_store_t **out, tx_error_t *err)
                             "to its store", path);
         goto fail;
     }
-    sqlite3_busy_timeout(h->db, BUSY_TIMEOUT_MS);
+    sqlite3_busy_timeout(h->db, h->busy_ms);
     sqlite3_extended_result_codes(h->db, 0);
     if ((rc = pragma(h, "PRAGMA journal_mode = WAL", err, "open")) != TX_EOK ||
         (rc = pragma(h, "PRAGMA synchronous = NORMAL", err, "open")) != TX_EOK ||
@@ -407,6 +404,21 @@ static int sq_open(const char *url, tx_store_t **out, tx_error_t *err)
     return TX_EOK;
 fail:
     sq_close(&h->base);
+    return rc;
+}
+
+static int sq_open(const char *url, tx_store_t **out, tx_error_t *err)
+{
+    tx_sqlite_url_t *pu = malloc(sizeof *pu); /* 4 KiB: kept off small thread stacks */
+    if (!pu)
+        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    int prc = tx__sqlite_url_parse(url, pu, err);
+    if (prc != TX_EOK) {
+        free(pu);
+        return prc;
+    }
+    int rc = sq_open_parsed(pu, out, err);
+    free(pu);
     return rc;
 }
 

@@ -917,6 +917,62 @@ static void sqlite_newer_schema_is_refused(void **state)
     assert_non_null(strstr(err.msg, "newer"));
 }
 
+static void sqlite_locked_database_is_a_clear_error(void **state)
+{
+    (void)state;
+    char path[300], url[360];
+    snprintf(path, sizeof path, "%s/locked.db", g_tmp);
+    snprintf(url, sizeof url, "sqlite:%s?busy_timeout_ms=20", path);
+    tx_store_t *s = NULL;
+    tx_error_t err = {0};
+    assert_int_equal(tx_store_open(url, &s, &err), TX_EOK);
+    seed(s, "o", "z", 2, NULL);
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    tx_item_list_t l;
+    assert_int_equal(tx_store_claim(s, "w", 1, T0, LEASE, &l, &err), TX_EBUSY);
+    assert_non_null(strstr(err.msg, "locked"));
+    assert_int_equal(l.n, 0);
+    tx_item_input_t in = {"o", "new", NULL, "text"};
+    tx_import_result_t r;
+    assert_int_equal(tx_store_import(s, &in, 1, T0, &r, &err), TX_EBUSY);
+    /* Reads still work under WAL while another process writes. */
+    tx_store_stats_t st;
+    assert_int_equal(tx_store_stats(s, "o", &st, NULL), TX_EOK);
+    assert_int_equal(st.total, 2);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(tx_store_claim(s, "w", 1, T0, LEASE, &l, &err), TX_EOK);
+    assert_int_equal(l.n, 1);
+    tx_item_list_free(&l);
+    tx_store_close(s);
+}
+
+static void sqlite_url_options(void **state)
+{
+    (void)state;
+    char url[360];
+    tx_store_t *s = NULL;
+    tx_error_t err = {0};
+    const char *bad[] = {"?busy_timeout_ms=abc", "?busy_timeout_ms=", "?busy_timeout_ms=700000",
+                         "?busy_timeout_ms=-1", "?nope=1", "?busy_timeout_ms=10&x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(url, sizeof url, "sqlite:%s/opts.db%s", g_tmp, bad[i]);
+        assert_int_equal(tx_store_open(url, &s, &err), TX_EINVAL);
+        assert_null(s);
+    }
+    assert_int_equal(tx_store_open("sqlite:?busy_timeout_ms=1", &s, &err), TX_EINVAL);
+    snprintf(url, sizeof url, "sqlite:%s/opts.db?busy_timeout_ms=0", g_tmp);
+    assert_int_equal(tx_store_open(url, &s, &err), TX_EOK);
+    tx_store_close(s);
+    assert_int_equal(tx_store_open("sqlite::memory:", &s, &err), TX_EOK);
+    tx_task_t t;
+    assert_int_equal(tx_store_task_get(s, "tags", 0, &t, NULL), TX_EOK);
+    tx_task_clear(&t);
+    tx_store_close(s);
+}
+
 #define STORE_TESTS                                                                                \
     X(import_is_idempotent_and_skips_blank)                                                        \
     X(claim_gives_each_item_once_across_handles)                                                   \
@@ -965,6 +1021,8 @@ int main(void)
         cmocka_unit_test(sqlite_missing_folder_is_a_clear_error),
         cmocka_unit_test(sqlite_read_only_file_is_a_clear_error),
         cmocka_unit_test(sqlite_newer_schema_is_refused),
+        cmocka_unit_test(sqlite_locked_database_is_a_clear_error),
+        cmocka_unit_test(sqlite_url_options),
     };
     failed += cmocka_run_group_tests_name("sqlite files", fs_tests, NULL, NULL);
 
