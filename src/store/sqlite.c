@@ -30,11 +30,26 @@ enum {
     S_CLAIM_SEL, S_CLAIM_UPD,
     S_BEGIN_ATT, S_LEASE_STATE, S_RECORD, S_FINISH, S_RECLAIM,
     S_GET, S_HISTORY, S_LIST, S_STATS_OWNER, S_STATS_ALL,
-    S_RETRY, S_RETRY_FORCE, S_REGEN, S_EXISTS, S_EXPORT, S_NEXT_DUE,
+    S_RETRY, S_RETRY_ALL, S_RETRY_FORCE, S_RETRY_FORCE_ALL, S_REGEN, S_EXISTS, S_EXPORT, S_NEXT_DUE,
     S_PAUSE_GET, S_PAUSE_SET,
     S_TASK_MAX, S_TASK_INS, S_TASK_ACT, S_TASK_GET, S_TASK_LIST,
     S__LAST
 };
+
+/* §4.5: make up to ?2 items of owner ?1 due at ?3 (force: failed ones too, attempts reset). */
+#define RETRY_SQL(set, owner_cond, statuses)                                                       \
+    "UPDATE items SET " set " WHERE id IN (SELECT id FROM items WHERE " owner_cond                 \
+    " AND status IN " statuses " ORDER BY id LIMIT ?2)"
+#define RETRY_DUE "('retrying', 'pending')"
+#define RETRY_FORCED "('retrying', 'pending', 'failed')"
+#define RETRY_SET                                                                                  \
+    "due_at = ?3, updated_at = ?3, "                                                               \
+    "retry_after = CASE WHEN status = 'retrying' THEN ?3 ELSE retry_after END"
+#define RETRY_FORCE_SET                                                                            \
+    "due_at = ?3, updated_at = ?3, "                                                               \
+    "retry_after = CASE WHEN status = 'retrying' THEN ?3 ELSE NULL END, "                          \
+    "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, "                            \
+    "status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END"
 
 static const char *const sql_text[S__LAST] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -80,16 +95,10 @@ static const char *const sql_text[S__LAST] = {
                "AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT ?4",
     [S_STATS_OWNER] = "SELECT status, count(*) FROM items WHERE owner = ?1 GROUP BY status",
     [S_STATS_ALL] = "SELECT status, count(*) FROM items GROUP BY status",
-    [S_RETRY] = "UPDATE items SET due_at = ?3, updated_at = ?3, "
-                "retry_after = CASE WHEN status = 'retrying' THEN ?3 ELSE retry_after END "
-                "WHERE id IN (SELECT id FROM items WHERE (?1 IS NULL OR owner = ?1) "
-                "AND status IN ('retrying', 'pending') ORDER BY id LIMIT ?2)",
-    [S_RETRY_FORCE] = "UPDATE items SET due_at = ?3, updated_at = ?3, "
-                      "retry_after = CASE WHEN status = 'retrying' THEN ?3 ELSE NULL END, "
-                      "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, "
-                      "status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END "
-                      "WHERE id IN (SELECT id FROM items WHERE (?1 IS NULL OR owner = ?1) "
-                      "AND status IN ('retrying', 'pending', 'failed') ORDER BY id LIMIT ?2)",
+    [S_RETRY] = RETRY_SQL(RETRY_SET, "owner = ?1", RETRY_DUE),
+    [S_RETRY_ALL] = RETRY_SQL(RETRY_SET, "?1 IS NULL", RETRY_DUE),
+    [S_RETRY_FORCE] = RETRY_SQL(RETRY_FORCE_SET, "owner = ?1", RETRY_FORCED),
+    [S_RETRY_FORCE_ALL] = RETRY_SQL(RETRY_FORCE_SET, "?1 IS NULL", RETRY_FORCED),
     [S_REGEN] = "UPDATE items SET status = 'pending', attempts = 0, attempts_at_claim = 0, "
                 "retry_after = NULL, error = NULL, error_class = NULL, lease = NULL, "
                 "lease_until = NULL, worker = NULL, due_at = ?2, updated_at = ?2 "
@@ -847,7 +856,9 @@ static int sq_retry(tx_store_t *s, const char *owner, int force, size_t limit, t
                     int64_t *selected, tx_error_t *err)
 {
     sq_t *h = H(s);
-    sqlite3_stmt *st = stmt(h, force ? S_RETRY_FORCE : S_RETRY, err);
+    int id = force ? (owner ? S_RETRY_FORCE : S_RETRY_FORCE_ALL)
+                   : (owner ? S_RETRY : S_RETRY_ALL);
+    sqlite3_stmt *st = stmt(h, id, err);
     if (!st)
         return err ? err->code : TX_ESTORE;
     bind_text(st, 1, owner);

@@ -542,6 +542,8 @@ static void retry_with_and_without_force(void **state)
     assert_int_equal(sel, 0);
     assert_int_equal(tx_store_retry(s, "o", 0, 50, T0 + 20, &sel, NULL), TX_EOK);
     assert_int_equal(sel, 4); /* the failed ones stay failed */
+    assert_int_equal(tx_store_retry(s, NULL, 0, 2, T0 + 21, &sel, NULL), TX_EOK);
+    assert_int_equal(sel, 2); /* every owner, limited */
     assert_int_equal(tx_store_stats(s, "o", &st, NULL), TX_EOK);
     assert_int_equal(st.by_status[TX_ITEM_FAILED], 2);
 
