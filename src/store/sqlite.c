@@ -610,14 +610,10 @@ static int sq_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_at
     sq_t *h = H(s);
     if (max_attempts <= 0)
         return tx__store_fail(err, TX_EINVAL, "store: begin_attempt: max_attempts <= 0");
-    int rc = tx_begin(h, err);
-    if (rc != TX_EOK)
-        return rc;
+    /* One guarded UPDATE … RETURNING: atomic on its own, committed before we return. */
     sqlite3_stmt *st = stmt(h, S_BEGIN_ATT, err);
-    if (!st) {
-        tx_rollback(h);
+    if (!st)
         return err ? err->code : TX_ESTORE;
-    }
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, lease);
     sqlite3_bind_int(st, 3, max_attempts);
@@ -629,15 +625,9 @@ static int sq_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_at
         src = sqlite3_step(st);
     done(st);
     if (src != SQLITE_DONE)
-        rc = dberr(h, src, err, "begin_attempt");
-    else if (n == 0)
-        rc = lease_refused(h, id, lease, now, max_attempts, err);
-    if (rc != TX_EOK) {
-        tx_rollback(h);
-        return rc;
-    }
-    if ((rc = tx_commit(h, err)) != TX_EOK)
-        return rc;
+        return dberr(h, src, err, "begin_attempt");
+    if (n == 0) /* refused: say why (nothing was written either way) */
+        return lease_refused(h, id, lease, now, max_attempts, err);
     if (attempt_n)
         *attempt_n = n;
     return TX_EOK;
