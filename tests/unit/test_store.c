@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -975,6 +976,46 @@ static void sqlite_url_options(void **state)
     tx_store_close(s);
 }
 
+typedef struct {
+    const char *url;
+    int rc;
+} opener_t;
+
+static void *open_and_close(void *arg)
+{
+    opener_t *o = arg;
+    tx_store_t *s = NULL;
+    o->rc = tx_store_open(o->url, &s, NULL);
+    tx_store_close(s);
+    return NULL;
+}
+
+static void sqlite_concurrent_first_open_migrates_once(void **state)
+{
+    (void)state;
+    char url[360];
+    snprintf(url, sizeof url, "sqlite:%s/fresh.db", g_tmp);
+    opener_t o[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        o[i] = (opener_t){url, -1};
+        assert_int_equal(pthread_create(&th[i], NULL, open_and_close, &o[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(o[i].rc, TX_EOK);
+    }
+    tx_store_t *s = NULL;
+    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    tx_task_t *all = NULL;
+    size_t n = 0;
+    assert_int_equal(tx_store_task_list(s, &all, &n, NULL), TX_EOK);
+    assert_int_equal(n, 1); /* the seed ran once */
+    assert_string_equal(all[0].name, "tags");
+    tx_task_list_free(all, n);
+    tx_store_close(s);
+}
+
 #define STORE_TESTS                                                                                \
     X(import_is_idempotent_and_skips_blank)                                                        \
     X(claim_gives_each_item_once_across_handles)                                                   \
@@ -991,6 +1032,14 @@ static void sqlite_url_options(void **state)
     X(list_pages_with_a_cursor)                                                                    \
     X(stats_and_export)                                                                            \
     X(handle_null_arguments)
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
 
 static int run_for(const char *tmpl)
 {
@@ -1025,6 +1074,7 @@ int main(void)
         cmocka_unit_test(sqlite_newer_schema_is_refused),
         cmocka_unit_test(sqlite_locked_database_is_a_clear_error),
         cmocka_unit_test(sqlite_url_options),
+        cmocka_unit_test(sqlite_concurrent_first_open_migrates_once),
     };
     failed += cmocka_run_group_tests_name("sqlite files", fs_tests, NULL, NULL);
 
@@ -1035,9 +1085,7 @@ int main(void)
             failed += run_for(u);
         free(copy);
     }
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
-    if (system(cmd) != 0)
+    if (nftw(g_tmp, remove_one, 8, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "could not remove %s\n", g_tmp);
     return failed ? 1 : 0;
 }
