@@ -209,8 +209,8 @@ extern const struct tx_store_ops tx__store_sqlite_ops;
 
 /* ---- Public API: thin dispatchers over the vtable -------------------------------------- */
 
-/* Opens the store named by `url` ("sqlite:PATH"; PATH is created with its schema when missing;
- * the folder must exist). On success *out is a handle the caller closes with tx_store_close.
+/* Opens the store named by `url` ("sqlite:PATH[?busy_timeout_ms=N]"; PATH is created with its
+ * schema when missing, the folder must exist; older schemas are migrated). On success *out is a handle the caller closes with tx_store_close.
  * On failure *out is NULL and err says why (unknown scheme → TX_EINVAL). */
 int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err);
 /* Closes the handle; NULL is a no-op. */
