@@ -1,0 +1,328 @@
+/* The store front door: picks a backend by URL scheme, dispatches through its vtable, and owns
+ * the plain-struct helpers (status names, free functions) every backend shares. */
+#include "jobs/store.h"
+#include "obs/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const status_names[TX_ITEM__LAST] = {
+    "pending", "processing", "success", "retrying", "failed", "skipped",
+};
+
+static const struct tx_store_ops *const backends[] = {
+    &tx__store_sqlite_ops,
+};
+
+const char *tx_item_status_name(tx_item_status_t st)
+{
+    if ((int)st < 0 || st >= TX_ITEM__LAST)
+        return "unknown";
+    return status_names[st];
+}
+
+int tx_item_status_from_name(const char *name)
+{
+    if (!name)
+        return -1;
+    for (int i = 0; i < TX_ITEM__LAST; i++)
+        if (strcmp(name, status_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->detail, sizeof err->detail, fmt, ap);
+        va_end(ap);
+        err->code = code;
+        err->msg = err->detail;
+    }
+    return code;
+}
+
+void tx_item_clear(tx_item_t *it)
+{
+    if (!it)
+        return;
+    free(it->owner);
+    free(it->external_id);
+    free(it->task);
+    free(it->text);
+    free(it->result);
+    free(it->error);
+    free(it->model);
+    for (size_t i = 0; i < it->n_history; i++) {
+        free(it->history[i].model);
+        free(it->history[i].endpoint);
+    }
+    free(it->history);
+    memset(it, 0, sizeof *it);
+}
+
+void tx_item_list_free(tx_item_list_t *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->n; i++)
+        tx_item_clear(&list->items[i]);
+    free(list->items);
+    list->items = NULL;
+    list->n = 0;
+}
+
+void tx_import_result_free(tx_import_result_t *res)
+{
+    if (!res)
+        return;
+    free(res->ids);
+    memset(res, 0, sizeof *res);
+}
+
+void tx_task_clear(tx_task_t *t)
+{
+    if (!t)
+        return;
+    free(t->name);
+    free(t->system_prompt);
+    free(t->user_template);
+    free(t->response_format);
+    free(t->parser);
+    free(t->model);
+    memset(t, 0, sizeof *t);
+}
+
+void tx_task_list_free(tx_task_t *tasks, size_t n)
+{
+    if (!tasks)
+        return;
+    for (size_t i = 0; i < n; i++)
+        tx_task_clear(&tasks[i]);
+    free(tasks);
+}
+
+int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err)
+{
+    if (out)
+        *out = NULL;
+    if (!url || !out)
+        return tx__store_fail(err, TX_EINVAL, "store: no URL given");
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        const struct tx_store_ops *ops = backends[i];
+        size_t len = strlen(ops->scheme);
+        if (strncmp(url, ops->scheme, len) == 0) {
+            if (ops->version != TX_STORE_OPS_VERSION)
+                return tx__store_fail(err, TX_EINVAL, "store: backend %s has ops version %d",
+                                      ops->scheme, ops->version);
+            return ops->open(url, out, err);
+        }
+    }
+    /* Only the scheme goes into the message: the rest may carry a password. */
+    size_t scheme = strcspn(url, ":/@?");
+    return tx__store_fail(err, TX_EINVAL, "store: unsupported URL scheme \"%.*s\" (expected "
+                          "sqlite:PATH)", (int)(scheme > 32 ? 32 : scheme), url);
+}
+
+void tx_store_close(tx_store_t *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+#define CHECK_HANDLE()                                                                             \
+    do {                                                                                           \
+        if (!s)                                                                                    \
+            return tx__store_fail(err, TX_EINVAL, "store: NULL handle");                           \
+    } while (0)
+
+int tx_store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms_t now,
+                    tx_import_result_t *res, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!res || (n && !items))
+        return tx__store_fail(err, TX_EINVAL, "store: import: NULL argument");
+    return s->ops->import(s, items, n, now, res, err);
+}
+
+int tx_store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
+                   tx_ms_t lease_ms, tx_item_list_t *out, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!out || lease_ms <= 0)
+        return tx__store_fail(err, TX_EINVAL, "store: claim: NULL output or lease_ms <= 0");
+    return s->ops->claim(s, worker, limit, now, lease_ms, out, err);
+}
+
+int tx_store_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts,
+                           tx_ms_t now, const char *model, int *attempt_n, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    return s->ops->begin_attempt(s, id, lease, max_attempts, now, model, attempt_n, err);
+}
+
+int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+                            tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!a)
+        return tx__store_fail(err, TX_EINVAL, "store: record_attempt: NULL attempt");
+    return s->ops->record_attempt(s, id, lease, a, err);
+}
+
+int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+                    tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!o)
+        return tx__store_fail(err, TX_EINVAL, "store: finish: NULL outcome");
+    switch (o->status) {
+    case TX_ITEM_SUCCESS:
+        if (!o->result)
+            return tx__store_fail(err, TX_EINVAL, "store: finish: success without a result");
+        break;
+    case TX_ITEM_RETRYING:
+    case TX_ITEM_FAILED:
+    case TX_ITEM_PENDING:
+        break;
+    default:
+        return tx__store_fail(err, TX_EINVAL, "store: finish: status %s is not an outcome",
+                              tx_item_status_name(o->status));
+    }
+    int rc = s->ops->finish(s, id, lease, o, now, err);
+    if (rc == TX_EOK && tx_log_enabled(TX_LOG_DEBUG))
+        tx_log(TX_LOG_DEBUG, "jobs][item", "id=%lld processing -> %s", (long long)id,
+               tx_item_status_name(o->status));
+    return rc;
+}
+
+int tx_store_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    int64_t n = 0;
+    int rc = s->ops->reclaim_expired(s, now, &n, err);
+    if (rc == TX_EOK && n > 0)
+        tx_log(TX_LOG_INFO, "jobs][lease", "reclaimed %lld expired lease(s)", (long long)n);
+    if (count)
+        *count = rc == TX_EOK ? n : 0;
+    return rc;
+}
+
+int tx_store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!out)
+        return tx__store_fail(err, TX_EINVAL, "store: get: NULL output");
+    return s->ops->get(s, id, out, err);
+}
+
+int tx_store_list(tx_store_t *s, const char *owner, int status, size_t limit, int64_t after,
+                  tx_item_list_t *out, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!out || status < -1 || status >= TX_ITEM__LAST)
+        return tx__store_fail(err, TX_EINVAL, "store: list: bad argument");
+    if (limit == 0)
+        limit = 50;
+    if (limit > 1000)
+        limit = 1000;
+    return s->ops->list(s, owner, status, limit, after, out, err);
+}
+
+int tx_store_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!out)
+        return tx__store_fail(err, TX_EINVAL, "store: stats: NULL output");
+    return s->ops->stats(s, owner, out, err);
+}
+
+int tx_store_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
+                   int64_t *selected, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (limit == 0)
+        limit = 50;
+    return s->ops->retry(s, owner, force, limit, now, selected, err);
+}
+
+int tx_store_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    return s->ops->regenerate(s, id, now, err);
+}
+
+int tx_store_export(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb, void *ud,
+                    tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!cb || status < -1 || status >= TX_ITEM__LAST)
+        return tx__store_fail(err, TX_EINVAL, "store: export: bad argument");
+    return s->ops->export_items(s, owner, status, cb, ud, err);
+}
+
+int tx_store_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!when)
+        return tx__store_fail(err, TX_EINVAL, "store: next_due: NULL output");
+    return s->ops->next_due(s, now, when, err);
+}
+
+int tx_store_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!out)
+        return tx__store_fail(err, TX_EINVAL, "store: pause_get: NULL output");
+    return s->ops->pause_get(s, out, err);
+}
+
+int tx_store_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now,
+                       tx_error_t *err)
+{
+    CHECK_HANDLE();
+    int rc = s->ops->pause_set(s, paused, reason, now, err);
+    if (rc == TX_EOK)
+        tx_log(TX_LOG_INFO, "jobs][pause", "%s%s%s", paused ? "paused" : "resumed",
+               paused && reason ? ": " : "", paused && reason ? reason : "");
+    return rc;
+}
+
+int tx_store_task_put_version(tx_store_t *s, const char *name, const tx_task_spec_t *spec,
+                              tx_ms_t now, int *version, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!name || !*name || !spec || !spec->system_prompt || !spec->user_template || !spec->parser)
+        return tx__store_fail(err, TX_EINVAL,
+                              "store: task needs a name, system_prompt, user_template and parser");
+    return s->ops->task_put_version(s, name, spec, now, version, err);
+}
+
+int tx_store_task_activate(tx_store_t *s, const char *name, int version, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!name || version <= 0)
+        return tx__store_fail(err, TX_EINVAL, "store: task_activate: bad argument");
+    return s->ops->task_activate(s, name, version, err);
+}
+
+int tx_store_task_get(tx_store_t *s, const char *name, int version, tx_task_t *out,
+                      tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!name || !out || version < 0)
+        return tx__store_fail(err, TX_EINVAL, "store: task_get: bad argument");
+    return s->ops->task_get(s, name, version, out, err);
+}
+
+int tx_store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!out || !n)
+        return tx__store_fail(err, TX_EINVAL, "store: task_list: NULL output");
+    return s->ops->task_list(s, out, n, err);
+}

@@ -1,0 +1,305 @@
+/* The job store interface (SPEC §4.2–4.6, §5.1, §5.2, §5.4): items, their attempt history,
+ * versioned tasks and the persisted pause, behind one vtable chosen by URL scheme
+ * (`sqlite:PATH` now, `postgres://…` later). A handle is blocking and used by one thread. */
+#ifndef TX_JOBS_STORE_H
+#define TX_JOBS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tenax/class.h"
+#include "tenax/error.h"
+#include "tenax/types.h"
+
+/* ---- Items ---------------------------------------------------------------------------- */
+
+typedef enum {
+    TX_ITEM_PENDING,
+    TX_ITEM_PROCESSING,
+    TX_ITEM_SUCCESS,
+    TX_ITEM_RETRYING,
+    TX_ITEM_FAILED,
+    TX_ITEM_SKIPPED,
+    TX_ITEM__LAST
+} tx_item_status_t;
+
+/* "pending" … "skipped"; "unknown" out of range. Static string. */
+const char *tx_item_status_name(tx_item_status_t st);
+/* The status named `name`, or -1 (NULL and unknown names included). */
+int tx_item_status_from_name(const char *name);
+
+/* One item to import. Borrowed strings. owner NULL = "default", task NULL or "" = "tags",
+ * external_id is required (NULL or "" → TX_EINVAL for the whole batch), text NULL counts as
+ * empty (→ skipped). */
+typedef struct {
+    const char *owner;
+    const char *external_id;
+    const char *task;
+    const char *text;
+} tx_item_input_t;
+
+/* What an import did. `ids[i]` is our id for input i (malloc'd; tx_import_result_free). */
+typedef struct {
+    int64_t *ids;
+    size_t n;
+    size_t inserted; /* new items (skipped ones included) */
+    size_t existing; /* already there: left untouched */
+    size_t skipped;  /* new items stored as `skipped` (empty or whitespace text) */
+} tx_import_result_t;
+
+/* One upstream attempt of an item (SPEC §4.3 history). */
+typedef struct {
+    int n;
+    char *model;
+    char *endpoint;
+    int cls; /* tx_class_t; TX_CLASS_OK for a good answer */
+    int http_status;
+    int64_t latency_ms;
+    tx_ms_t at;
+} tx_attempt_t;
+
+/* An item as stored. Every string is malloc'd and owned by the struct (NULL = none); times are
+ * Unix ms, 0 = none. Release with tx_item_clear (one) or tx_item_list_free (a list). */
+typedef struct {
+    int64_t id;
+    char *owner;
+    char *external_id;
+    char *task;
+    char *text;
+    char *result; /* JSON text of the result, NULL until success */
+    tx_item_status_t status;
+    int attempts;
+    tx_ms_t last_attempt_at;
+    tx_ms_t retry_after;
+    char *error;
+    int error_class; /* tx_class_t, -1 = none */
+    char *model;     /* the model that answered */
+    int prompt_version; /* task version the result was made with, 0 = none */
+    int task_version;   /* after claim: the task's active version at claim time, 0 = no task */
+    int64_t lease;      /* current lease token, 0 = not leased */
+    tx_ms_t lease_until;
+    tx_ms_t created_at;
+    tx_ms_t updated_at;
+    tx_attempt_t *history; /* only filled by tx_store_get */
+    size_t n_history;
+} tx_item_t;
+
+typedef struct {
+    tx_item_t *items;
+    size_t n;
+} tx_item_list_t;
+
+/* Frees what `it` owns and zeroes it; NULL is a no-op. */
+void tx_item_clear(tx_item_t *it);
+/* Frees every item and the array; zeroes the list; NULL is a no-op. */
+void tx_item_list_free(tx_item_list_t *list);
+void tx_import_result_free(tx_import_result_t *res);
+
+/* How a leased item ends (tx_store_finish). Borrowed strings. */
+typedef struct {
+    tx_item_status_t status; /* SUCCESS, RETRYING, FAILED or PENDING (given back on pause) */
+    const char *result;      /* SUCCESS: JSON text (required) */
+    const char *model;       /* SUCCESS: the model that answered */
+    int prompt_version;      /* SUCCESS: task version used */
+    tx_ms_t retry_after;     /* RETRYING: when it is due again */
+    const char *error;       /* RETRYING/FAILED: last error text */
+    int error_class;         /* RETRYING/FAILED: tx_class_t, -1 = none */
+} tx_outcome_t;
+
+/* SPEC §4.4. by_status is indexed by tx_item_status_t. */
+typedef struct {
+    int64_t total;
+    int64_t with_result;    /* status success */
+    int64_t without_result; /* total - with_result */
+    int64_t need_retry;     /* status retrying */
+    int64_t by_status[TX_ITEM__LAST];
+} tx_store_stats_t;
+
+/* Persisted pause (§5.2). */
+typedef struct {
+    int paused;
+    char reason[256];
+    tx_ms_t since; /* 0 when not paused */
+} tx_pause_t;
+
+/* ---- Tasks (§5.4) ---------------------------------------------------------------------- */
+
+/* A new task version. Borrowed strings; system_prompt/user_template/parser required,
+ * response_format and model optional (NULL). */
+typedef struct {
+    const char *system_prompt;
+    const char *user_template;
+    const char *response_format;
+    const char *parser;
+    const char *model;
+} tx_task_spec_t;
+
+/* A stored task version; strings malloc'd and owned (tx_task_clear). */
+typedef struct {
+    char *name;
+    int version;
+    int active; /* 1 when this is the active version */
+    char *system_prompt;
+    char *user_template;
+    char *response_format;
+    char *parser;
+    char *model;
+    tx_ms_t created_at;
+} tx_task_t;
+
+void tx_task_clear(tx_task_t *t);
+void tx_task_list_free(tx_task_t *tasks, size_t n);
+
+/* ---- The handle and its vtable ---------------------------------------------------------- */
+
+typedef struct tx_store tx_store_t;
+typedef int (*tx_store_item_cb)(const tx_item_t *item, void *ud);
+
+/* A backend. Every operation returns a tx_err_t and fills `err` (may be NULL) on failure; on
+ * failure nothing was changed (each write is one transaction). Distinct codes callers rely on:
+ *   TX_ECONFLICT  the lease is not (or no longer) the caller's: nothing written
+ *   TX_ERANGE     begin_attempt: the attempt budget is used up: nothing written
+ *   TX_ENOTFOUND  no such item / task / version
+ *   TX_EBUSY      the database stayed locked past the busy timeout
+ *   TX_ESTORE     anything else the database said (message in err) */
+struct tx_store_ops {
+    int version; /* TX_STORE_OPS_VERSION */
+    const char *scheme; /* "sqlite:" */
+    int (*open)(const char *url, tx_store_t **out, tx_error_t *err);
+    void (*close)(tx_store_t *s);
+    int (*import)(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms_t now,
+                  tx_import_result_t *res, tx_error_t *err);
+    int (*claim)(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now, tx_ms_t lease_ms,
+                 tx_item_list_t *out, tx_error_t *err);
+    int (*begin_attempt)(tx_store_t *s, int64_t id, int64_t lease, int max_attempts, tx_ms_t now,
+                         const char *model, int *attempt_n, tx_error_t *err);
+    int (*record_attempt)(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+                          tx_error_t *err);
+    int (*finish)(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+                  tx_error_t *err);
+    int (*reclaim_expired)(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err);
+    int (*get)(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err);
+    int (*list)(tx_store_t *s, const char *owner, int status, size_t limit, int64_t after,
+                tx_item_list_t *out, tx_error_t *err);
+    int (*stats)(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_error_t *err);
+    int (*retry)(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
+                 int64_t *selected, tx_error_t *err);
+    int (*regenerate)(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err);
+    int (*export_items)(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb,
+                        void *ud, tx_error_t *err);
+    int (*next_due)(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err);
+    int (*pause_get)(tx_store_t *s, tx_pause_t *out, tx_error_t *err);
+    int (*pause_set)(tx_store_t *s, int paused, const char *reason, tx_ms_t now, tx_error_t *err);
+    int (*task_put_version)(tx_store_t *s, const char *name, const tx_task_spec_t *spec,
+                            tx_ms_t now, int *version, tx_error_t *err);
+    int (*task_activate)(tx_store_t *s, const char *name, int version, tx_error_t *err);
+    int (*task_get)(tx_store_t *s, const char *name, int version, tx_task_t *out,
+                    tx_error_t *err);
+    int (*task_list)(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err);
+};
+
+#define TX_STORE_OPS_VERSION 1
+
+/* Every handle starts with this; backends embed it first. */
+struct tx_store {
+    const struct tx_store_ops *ops;
+};
+
+extern const struct tx_store_ops tx__store_sqlite_ops;
+
+/* ---- Public API: thin dispatchers over the vtable -------------------------------------- */
+
+/* Opens the store named by `url` ("sqlite:PATH[?busy_timeout_ms=N]"; PATH is created with its
+ * schema when missing, the folder must exist; older schemas are migrated). On success *out is a handle the caller closes with tx_store_close.
+ * On failure *out is NULL and err says why (unknown scheme → TX_EINVAL). */
+int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err);
+/* Closes the handle; NULL is a no-op. */
+void tx_store_close(tx_store_t *s);
+
+/* Imports n items in one transaction, idempotent on (owner, external_id, task): an item already
+ * there is left as is. Empty/whitespace text → `skipped`. `res` is filled (ids owned by res). */
+int tx_store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms_t now,
+                    tx_import_result_t *res, tx_error_t *err);
+
+/* Claims up to `limit` due items (pending; retrying with retry_after ≤ now; processing with
+ * lease_until ≤ now), oldest due first, each → processing with a fresh random lease token and
+ * lease_until = now + lease_ms (limit capped at 10,000). Does not look at the pause (the caller
+ * does: a probe may still claim one item while paused). `out` is filled
+ * (possibly empty) and owned by the caller. */
+int tx_store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
+                   tx_ms_t lease_ms, tx_item_list_t *out, tx_error_t *err);
+
+/* Call BEFORE an upstream request: persists attempts+1, last_attempt_at = now and the model,
+ * for the current lease holder only. *attempt_n = the new attempt number. TX_ECONFLICT: lease
+ * lost (or expired); TX_ERANGE: attempts already ≥ max_attempts. */
+int tx_store_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts,
+                           tx_ms_t now, const char *model, int *attempt_n, tx_error_t *err);
+
+/* Appends one history row (lease-guarded: TX_ECONFLICT when the lease is not current). */
+int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+                            tx_error_t *err);
+
+/* Lease-guarded end of a claim (see tx_outcome_t). The lease is released. A stale lease (the
+ * item was reclaimed, claimed again or regenerated) → TX_ECONFLICT and nothing changes; a lease
+ * past lease_until that nobody took over is still the caller's. PENDING (given back on pause)
+ * restores `attempts` to its value at claim time, so the attempt budget is unchanged. */
+int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+                    tx_error_t *err);
+
+/* Expired `processing` leases → `pending` (attempts unchanged); *count = how many (may be NULL). */
+int tx_store_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err);
+
+/* The item with its history (oldest first). *out owned by the caller (tx_item_clear). */
+int tx_store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err);
+
+/* A page of an owner's items by id ascending, ids > after (0 = from the start); status -1 = any.
+ * limit 0 means 50; capped at 1000. No history. The next cursor is the last item's id. */
+int tx_store_list(tx_store_t *s, const char *owner, int status, size_t limit, int64_t after,
+                  tx_item_list_t *out, tx_error_t *err);
+
+/* §4.4 counts for one owner (NULL = every owner). */
+int tx_store_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_error_t *err);
+
+/* §4.5 (owner NULL = every owner). Without force: up to `limit` (0 → 50) retrying and pending
+ * items are made due now. With force: failed ones too, their attempts reset to 0 (history
+ * kept). *selected = how many items were selected. */
+int tx_store_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
+                   int64_t *selected, tx_error_t *err);
+
+/* §4.6: the item → pending and due now whatever its status, attempts reset, lease dropped (a
+ * holder's later writes are refused), error cleared; result and history kept until a new
+ * result. A skipped item (no text) → TX_EINVAL. */
+int tx_store_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err);
+
+/* Calls cb once per matching item (id ascending, no history; the item is only valid during the
+ * call). A non-zero return from cb stops the iteration (the call still returns TX_EOK). */
+int tx_store_export(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb, void *ud,
+                    tx_error_t *err);
+
+/* *when = the earliest time an item is due (pending → when it became pending, retrying →
+ * retry_after, processing → lease_until; may be ≤ now: due at once); TX_ENOTFOUND when nothing
+ * can become due without a new write (import, retry, regenerate). */
+int tx_store_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err);
+
+int tx_store_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err);
+/* Sets or clears the pause (reason may be NULL; copied). Persisted. */
+int tx_store_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now,
+                       tx_error_t *err);
+
+/* Adds version max+1 of task `name` (never edits an old one); the first version of a task
+ * becomes active, later ones only with tx_store_task_activate. *version = the new number. */
+int tx_store_task_put_version(tx_store_t *s, const char *name, const tx_task_spec_t *spec,
+                              tx_ms_t now, int *version, tx_error_t *err);
+/* Makes `version` the active one (also for a rollback). TX_ENOTFOUND if it does not exist. */
+int tx_store_task_activate(tx_store_t *s, const char *name, int version, tx_error_t *err);
+/* Version `version` of the task (0 = the active one). *out owned by the caller. */
+int tx_store_task_get(tx_store_t *s, const char *name, int version, tx_task_t *out,
+                      tx_error_t *err);
+/* Every version of every task (name, version ascending). *out owned (tx_task_list_free). */
+int tx_store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err);
+
+/* For backends: fills err (when not NULL) with code and a formatted message; returns code. */
+int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif
