@@ -531,7 +531,7 @@ static int find_key(const char *name, int *is_alias)
 static tx_err_t apply_file(tx_config_t *c, const char *text, size_t len, tx_error_t *err)
 {
     json_error_t je;
-    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (root == NULL)
         return fail(err, TX_EPARSE, "not valid JSON at line %d column %d: %s", je.line, je.column,
                     je.text);
