@@ -91,6 +91,10 @@ for args in (["config", "check", good, "--bogus"], ["config", "check"], ["config
     F.check(rc == 2, "%r exits 2 (got %d)" % (args, rc))
     F.check(len(err.strip().splitlines()) == 1, "%r one-line error: %r" % (args, err))
 
+example = os.path.join(txtest.SRC, "docs", "tenax.example.json")
+rc, out, err = run(["config", "check", example])
+F.check(rc == 0 and "kv" in out, "docs/tenax.example.json is valid: %r" % err)
+
 rc, out, err = run(["config", "--help"])
 F.check(rc == 0 and "config check" in out, "--help")
 rc, out, err = run(["config", "check", "--help"])
