@@ -1,12 +1,12 @@
 /* tenax config check F: loads F on top of the current environment and prints every key's
  * effective value and source (a table, or JSON with --json). Exit 0 valid, 1 invalid, 2 usage. */
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "config/config.h"
 
 static void usage(FILE *out)
@@ -71,33 +71,23 @@ int tx_cmd_config(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int as_json = 0, c;
-    argc--, argv++; /* "check" plays argv[0] */
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'j':
-            as_json = 1;
-            break;
-        case 'h':
+    tx_opts_t o;
+    tx_opts_init(&o, "config", argc - 1, argv + 1); /* "check" plays argv[0] */
+    while ((c = tx_opts_next(&o, longopts)) != -1) {
+        if (c == TX_OPTS_BAD) return 2;
+        if (c == 'h') {
             usage(stdout);
             return 0;
-        case ':':
-            fprintf(stderr, "tenax config: option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "tenax config: unknown option '%s' (see 'tenax config --help')\n",
-                    argv[optind - 1]);
-            return 2;
         }
+        if (c == 'j') as_json = 1;
     }
-    if (optind != argc - 1) {
+    if (o.first != o.argc - 1) {
         fprintf(stderr, "tenax config: check takes exactly one FILE (see 'tenax config --help')\n");
         return 2;
     }
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
-    if (tx_config_load(NULL, argv[optind], &cfg, &err) != TX_EOK) {
+    if (tx_config_load(NULL, o.argv[o.first], &cfg, &err) != TX_EOK) {
         fprintf(stderr, "tenax: config: %s\n", err.msg != NULL ? err.msg : "invalid");
         return 1;
     }

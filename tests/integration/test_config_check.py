@@ -86,7 +86,8 @@ rc, out, err = run(["config", "check", os.path.join(tmp, "missing.json")])
 F.check(rc == 1 and "missing.json" in err, "missing file: %r" % err)
 
 for args in (["config", "check", good, "--bogus"], ["config", "check"], ["config"],
-             ["config", "frobnicate"], ["config", "check", good, good]):
+             ["config", "frobnicate"], ["config", "check", good, good],
+             ["config", "check", good, "--json=1"], ["config", "check", "-x", good]):
     rc, out, err = run(args)
     F.check(rc == 2, "%r exits 2 (got %d)" % (args, rc))
     F.check(len(err.strip().splitlines()) == 1, "%r one-line error: %r" % (args, err))
