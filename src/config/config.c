@@ -23,8 +23,8 @@ typedef struct {
     int64_t lo, hi;
 } kdesc_t;
 
-#define DEF_INT(d) _Generic((d), char *: 0, default: (d))
-#define DEF_TEXT(d) _Generic((d), char *: (d), default: NULL)
+#define DEF_INT(d) _Generic((d), char * : 0, default : (d))
+#define DEF_TEXT(d) _Generic((d), char * : (d), default : NULL)
 static const kdesc_t keys[TX_CFG__LAST] = {
 #define TX_CONFIG_KEY_DESC(id, nm, al, ty, field, def, l, h)                                       \
     [TX_CFG_##id] = {.name = nm,                                                                   \
@@ -87,8 +87,14 @@ static void show_json(char *buf, size_t cap, const json_t *v)
     free(s);
 }
 
-static int64_t *int_at(tx_config_t *c, const kdesc_t *k) { return (int64_t *)((char *)c + k->off); }
-static char **str_at(tx_config_t *c, const kdesc_t *k) { return (char **)((char *)c + k->off); }
+static int64_t *int_at(tx_config_t *c, const kdesc_t *k)
+{
+    return (int64_t *)((char *)c + k->off);
+}
+static char **str_at(tx_config_t *c, const kdesc_t *k)
+{
+    return (char **)((char *)c + k->off);
+}
 static tx_config_list_t *list_at(tx_config_t *c, const kdesc_t *k)
 {
     return (tx_config_list_t *)((char *)c + k->off);
@@ -96,7 +102,8 @@ static tx_config_list_t *list_at(tx_config_t *c, const kdesc_t *k)
 
 static void list_free(tx_config_list_t *l)
 {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
     free(l->v);
     l->v = NULL;
     l->n = 0;
@@ -230,7 +237,8 @@ static const char *str_check(const kdesc_t *k, const char *s, size_t len, char *
                  (long long)k->hi);
         return why;
     }
-    if (k == &keys[TX_CFG_TENAX_LISTEN] && !listen_ok(s)) return "must be HOST:PORT (port 1..65535)";
+    if (k == &keys[TX_CFG_TENAX_LISTEN] && !listen_ok(s))
+        return "must be HOST:PORT (port 1..65535)";
     if (k == &keys[TX_CFG_TENAX_STORE] && !store_ok(s))
         return "must be sqlite:PATH or postgres://...";
     if (k == &keys[TX_CFG_NOTIFY_WEBHOOK_URL] && len > 0) {
@@ -254,8 +262,10 @@ static tx_err_t set_string(ctx_t *x, const char *s, size_t len, const char *show
 {
     char why[96];
     const char *bad = NULL;
-    if (!utf8_ok(s, len)) bad = "not valid UTF-8";
-    else bad = str_check(x->k, s, len, why, sizeof why);
+    if (!utf8_ok(s, len))
+        bad = "not valid UTF-8";
+    else
+        bad = str_check(x->k, s, len, why, sizeof why);
     if (bad != NULL)
         return fail(x->err, TX_ERANGE, "%s=%s (%s): %s", x->k->name, shown, x->layer, bad);
     char *copy = strndup(s, len);
@@ -306,14 +316,15 @@ static tx_err_t endpoint_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
             if (slot == NULL) {
                 char fs[40];
                 show(fs, sizeof fs, f, strlen(f));
-                return fail(x->err, TX_EINVAL,
-                            "%s[%zu] (%s): unknown field \"%s\" (allowed: url, name, api_key_env%s)",
-                            x->k->name, idx, x->layer, fs,
-                            strstr(f, "key") ? "; secrets come only from the environment" : "");
+                return fail(
+                    x->err, TX_EINVAL,
+                    "%s[%zu] (%s): unknown field \"%s\" (allowed: url, name, api_key_env%s)",
+                    x->k->name, idx, x->layer, fs,
+                    strstr(f, "key") ? "; secrets come only from the environment" : "");
             }
             if (!json_is_string(v))
-                return fail(x->err, TX_EINVAL, "%s[%zu].%s (%s): must be a string", x->k->name,
-                            idx, f, x->layer);
+                return fail(x->err, TX_EINVAL, "%s[%zu].%s (%s): must be a string", x->k->name, idx,
+                            f, x->layer);
             *slot = json_string_value(v);
         }
         if (url == NULL)
@@ -326,8 +337,8 @@ static tx_err_t endpoint_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     char *host = NULL;
     const char *bad = strlen(url) > 2048 ? "URL longer than 2048 bytes" : url_check(url, &host);
     if (bad != NULL)
-        return fail(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL, "%s[%zu]=%s (%s): %s",
-                    x->k->name, idx, shown, x->layer, bad);
+        return fail(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL,
+                    "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
     if (name != NULL && (name[0] == '\0' || strlen(name) > 128)) {
         curl_free(host);
         return fail(x->err, TX_EINVAL, "%s[%zu] (%s): name must be 1..128 bytes", x->k->name, idx,
@@ -398,7 +409,8 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
 static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
 {
     const char *p = s;
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     json_t *arr;
     if (*p == '[' && x->k->type != T_SECRET_LIST) {
         json_error_t je;
@@ -412,13 +424,16 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
         for (;;) {
             const char *end = strchr(start, ',');
             size_t len = end ? (size_t)(end - start) : strlen(start);
-            while (len > 0 && isspace((unsigned char)*start)) start++, len--;
-            while (len > 0 && isspace((unsigned char)start[len - 1])) len--;
+            while (len > 0 && isspace((unsigned char)*start))
+                start++, len--;
+            while (len > 0 && isspace((unsigned char)start[len - 1]))
+                len--;
             if (len > 0 && arr != NULL) {
                 json_t *item = json_stringn(start, len);
                 if (item == NULL) {
                     json_decref(arr);
-                    return fail(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name, x->layer);
+                    return fail(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
+                                x->layer);
                 }
                 json_array_append_new(arr, item);
             }
@@ -437,8 +452,10 @@ static tx_err_t set_from_text(ctx_t *x, const char *s)
 {
     size_t len = strlen(s);
     char shown[80];
-    if (x->k->type == T_SECRET || x->k->type == T_SECRET_LIST) snprintf(shown, sizeof shown, "***");
-    else show(shown, sizeof shown, s, len);
+    if (x->k->type == T_SECRET || x->k->type == T_SECRET_LIST)
+        snprintf(shown, sizeof shown, "***");
+    else
+        show(shown, sizeof shown, s, len);
     if (len > MAX_ENV_BYTES)
         return fail(x->err, TX_ERANGE, "%s (%s): value longer than %d bytes", x->k->name, x->layer,
                     MAX_ENV_BYTES);
@@ -584,7 +601,8 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
     for (int i = 0; i < TX_CFG__LAST; i++) {
         ctx_t x = {c, &keys[i], "default", err};
         c->source[i] = TX_CONFIG_SRC_DEFAULT;
-        rc = keys[i].type == T_INT ? set_int(&x, keys[i].def_int) : set_from_text(&x, keys[i].def_text);
+        rc = keys[i].type == T_INT ? set_int(&x, keys[i].def_int)
+                                   : set_from_text(&x, keys[i].def_text);
         if (rc != TX_EOK) goto fail;
     }
     for (int i = 0; i < TX_CFG__LAST; i++) {
@@ -646,12 +664,16 @@ tx_err_t tx_config_load(const tx_config_env_t *env, const char *path, tx_config_
     int rerr = ferror(f);
     fclose(f);
     tx_err_t rc;
-    if (buf == NULL) rc = fail(err, TX_ENOMEM, "out of memory");
-    else if (rerr) rc = fail(err, TX_EIO, "cannot read %s", shown);
+    if (buf == NULL)
+        rc = fail(err, TX_ENOMEM, "out of memory");
+    else if (rerr)
+        rc = fail(err, TX_EIO, "cannot read %s", shown);
     else if (n > MAX_FILE_BYTES)
         rc = fail(err, TX_ERANGE, "%s is larger than %d bytes", shown, MAX_FILE_BYTES);
-    else if (n == 0) rc = fail(err, TX_EPARSE, "%s is empty (an empty config is {})", shown);
-    else rc = build(env, buf, n, path, out, err);
+    else if (n == 0)
+        rc = fail(err, TX_EPARSE, "%s is empty (an empty config is {})", shown);
+    else
+        rc = build(env, buf, n, path, out, err);
     free(buf);
     return rc;
 }
@@ -665,7 +687,8 @@ tx_config_t *tx_config_ref(tx_config_t *cfg)
 void tx_config_unref(tx_config_t *cfg)
 {
     if (cfg == NULL || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
-    for (int i = 0; i < TX_CFG__LAST; i++) clear_key(cfg, i);
+    for (int i = 0; i < TX_CFG__LAST; i++)
+        clear_key(cfg, i);
     free(cfg->path);
     free(cfg);
 }
@@ -719,9 +742,9 @@ json_t *tx_config_value_json(const tx_config_t *cfg, tx_config_key_t key)
         json_t *a = json_array();
         for (size_t i = 0; a != NULL && i < c->endpoints.n; i++) {
             const tx_config_endpoint_t *ep = &c->endpoints.v[i];
-            json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "url", ep->url, "name", ep->name,
-                                  "api_key_env", ep->api_key_env, "api_key",
-                                  ep->api_key != NULL ? "set" : "unset");
+            json_t *o =
+                json_pack("{s:s, s:s, s:s?, s:s}", "url", ep->url, "name", ep->name, "api_key_env",
+                          ep->api_key_env, "api_key", ep->api_key != NULL ? "set" : "unset");
             if (o == NULL || json_array_append_new(a, o) != 0) {
                 json_decref(a);
                 return NULL;
@@ -739,9 +762,9 @@ json_t *tx_config_to_json(const tx_config_t *cfg)
     json_t *o = json_object();
     for (int i = 0; o != NULL && i < TX_CFG__LAST; i++) {
         json_t *v = tx_config_value_json(cfg, (tx_config_key_t)i);
-        json_t *e = v != NULL ? json_pack("{s:o, s:s}", "value", v, "source",
-                                          source_names[cfg->source[i]])
-                              : NULL;
+        json_t *e =
+            v != NULL ? json_pack("{s:o, s:s}", "value", v, "source", source_names[cfg->source[i]])
+                      : NULL;
         if (e == NULL || json_object_set_new(o, keys[i].name, e) != 0) {
             json_decref(o);
             return NULL;

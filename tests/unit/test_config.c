@@ -63,7 +63,8 @@ static void defaults(void **state)
     assert_string_equal(c->notify_webhook_url, "");
     assert_null(c->api_key);
     assert_null(c->path);
-    for (int i = 0; i < TX_CFG__LAST; i++) assert_int_equal(c->source[i], TX_CONFIG_SRC_DEFAULT);
+    for (int i = 0; i < TX_CFG__LAST; i++)
+        assert_int_equal(c->source[i], TX_CONFIG_SRC_DEFAULT);
     tx_config_unref(c);
 }
 
@@ -125,7 +126,8 @@ static void lists_both_forms(void **state)
     load_bad(ENV("AI_FALLBACK_MODELS=[\"a\""), NULL, "AI_FALLBACK_MODELS", "JSON");
     load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":[\"\"]}", "AI_FALLBACK_MODELS", "1..256");
     load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":[1]}", "AI_FALLBACK_MODELS", "entry 0");
-    load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}",
+    load_bad(NOENV,
+             "{\"AI_FALLBACK_MODELS\":[\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\",\"8\",\"9\"]}",
              "AI_FALLBACK_MODELS", "0..8");
     load_bad(NOENV, "{\"AI_BASE_URLS\":[]}", "AI_BASE_URLS", "1..16");
     load_bad(ENV("AI_BASE_URLS= , "), NULL, "AI_BASE_URLS", "1..16");
@@ -154,8 +156,8 @@ static void endpoint_objects_and_keys(void **state)
     assert_string_equal(c->endpoints.v[0].api_key, "sk-alias");
     tx_config_unref(c);
     load_bad(NOENV, "{\"AI_BASE_URLS\":[{\"name\":\"x\"}]}", "AI_BASE_URLS[0]", "url");
-    load_bad(NOENV, "{\"AI_BASE_URLS\":[{\"url\":\"https://a/\",\"api_key\":\"sk\"}]}",
-             "api_key", "environment");
+    load_bad(NOENV, "{\"AI_BASE_URLS\":[{\"url\":\"https://a/\",\"api_key\":\"sk\"}]}", "api_key",
+             "environment");
     load_bad(NOENV, "{\"AI_BASE_URLS\":[\"ftp://a.example/\"]}", "AI_BASE_URLS[0]", "http");
     load_bad(NOENV, "{\"AI_BASE_URLS\":[\"not a url\"]}", "AI_BASE_URLS[0]", "URL");
     load_bad(NOENV, "{\"AI_BASE_URLS\":[\"https://u:p@a.example/\"]}", "AI_BASE_URLS[0]",
@@ -193,7 +195,8 @@ static void every_bound_rejected(void **state)
         const char *dots = strstr(err.msg, "..");
         assert_non_null(dots);
         const char *p = dots;
-        while (p > err.msg && (p[-1] == '-' || (p[-1] >= '0' && p[-1] <= '9'))) p--;
+        while (p > err.msg && (p[-1] == '-' || (p[-1] >= '0' && p[-1] <= '9')))
+            p--;
         long long lo = strtoll(p, NULL, 10), hi = strtoll(dots + 2, NULL, 10);
         snprintf(lo_msg, sizeof lo_msg, "%lld..%lld", lo, hi);
         /* the bound itself loads (unless a cross-key rule forbids it) */
@@ -229,8 +232,9 @@ static void every_bound_rejected(void **state)
 static void wrong_types_and_bad_values(void **state)
 {
     (void)state;
-    assert_int_equal(load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":1.5}", "AI_MAX_CONCURRENCY", "integer"),
-                     TX_EINVAL);
+    assert_int_equal(
+        load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":1.5}", "AI_MAX_CONCURRENCY", "integer"),
+        TX_EINVAL);
     load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":true}", "AI_MAX_CONCURRENCY", "integer");
     load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":\"12abc\"}", "AI_MAX_CONCURRENCY", "12abc");
     load_bad(NOENV, "{\"AI_MODEL\":5}", "AI_MODEL", "string");
@@ -293,11 +297,11 @@ static void secrets_never_shown(void **state)
     load_bad(NOENV, "{\"OPENAI_API_KEY\":\"sk-x\"}", "OPENAI_API_KEY", "environment");
     load_bad(NOENV, "{\"TENAX_ADMIN_TOKEN\":\"t\"}", "TENAX_ADMIN_TOKEN", "environment");
     load_bad(NOENV, "{\"TENAX_CLIENT_KEYS\":\"a,b\"}", "TENAX_CLIENT_KEYS", "environment");
-    tx_config_t *c = load_ok(ENV("AI_API_KEY=sk-TOPSECRET1", "TENAX_ADMIN_TOKEN=adm-TOPSECRET2",
-                                 "TENAX_CLIENT_KEYS=ck-TOPSECRET3, ck-TOPSECRET4",
-                                 "EP_KEY=ep-TOPSECRET5"),
-                             "{\"AI_BASE_URLS\":[{\"url\":\"https://x.example/v1\","
-                             "\"api_key_env\":\"EP_KEY\"}]}");
+    tx_config_t *c =
+        load_ok(ENV("AI_API_KEY=sk-TOPSECRET1", "TENAX_ADMIN_TOKEN=adm-TOPSECRET2",
+                    "TENAX_CLIENT_KEYS=ck-TOPSECRET3, ck-TOPSECRET4", "EP_KEY=ep-TOPSECRET5"),
+                "{\"AI_BASE_URLS\":[{\"url\":\"https://x.example/v1\","
+                "\"api_key_env\":\"EP_KEY\"}]}");
     assert_string_equal(c->api_key, "sk-TOPSECRET1");
     assert_string_equal(c->admin_token, "adm-TOPSECRET2");
     assert_int_equal(c->client_keys.n, 2);
@@ -307,21 +311,21 @@ static void secrets_never_shown(void **state)
     char *text = json_dumps(j, 0);
     assert_non_null(text);
     assert_null(strstr(text, "TOPSECRET"));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "AI_API_KEY"), "value")),
-                        "set");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "AI_API_KEY"), "source")),
-                        "env");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "TENAX_CLIENT_KEYS"),
-                                                          "value")),
-                        "set");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "AI_API_KEY"), "value")), "set");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "AI_API_KEY"), "source")), "env");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "TENAX_CLIENT_KEYS"), "value")),
+        "set");
     assert_int_equal(json_object_size(j), TX_CFG__LAST);
     free(text);
     json_decref(j);
     tx_config_t *d = load_ok(NOENV, NULL);
     j = tx_config_to_json(d);
-    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "TENAX_ADMIN_TOKEN"),
-                                                          "value")),
-                        "unset");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(j, "TENAX_ADMIN_TOKEN"), "value")),
+        "unset");
     json_decref(j);
     tx_config_unref(d);
     /* an error about a secret never echoes it */
@@ -348,8 +352,8 @@ static void diff_lists_changed_keys(void **state)
 {
     (void)state;
     tx_config_t *a = load_ok(ENV("AI_API_KEY=sk-old"), "{\"AI_MODEL\":\"m1\"}");
-    tx_config_t *b = load_ok(ENV("AI_API_KEY=sk-new"),
-                             "{\"AI_MODEL\":\"m2\",\"AI_FALLBACK_MODELS\":[\"f\"]}");
+    tx_config_t *b =
+        load_ok(ENV("AI_API_KEY=sk-new"), "{\"AI_MODEL\":\"m2\",\"AI_FALLBACK_MODELS\":[\"f\"]}");
     diffs_t d = {0};
     assert_int_equal(tx_config_diff(a, a, on_diff, &d), 0);
     assert_int_equal(d.n, 0);
@@ -361,7 +365,8 @@ static void diff_lists_changed_keys(void **state)
     assert_string_equal(d.seen[1], "AI_MODEL=\"m2\" source=kv");
     assert_string_equal(d.seen[2], "AI_FALLBACK_MODELS=[\"f\"] source=kv");
     assert_string_equal(d.seen[3], "AI_API_KEY=\"set\" source=env");
-    for (int i = 0; i < d.n; i++) assert_null(strstr(d.seen[i], "sk-"));
+    for (int i = 0; i < d.n; i++)
+        assert_null(strstr(d.seen[i], "sk-"));
     assert_int_equal(tx_config_diff(NULL, b, on_diff, &d), -1);
     assert_int_equal(tx_config_diff(a, b, NULL, &d), -1);
     tx_config_unref(a);
