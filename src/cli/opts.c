@@ -1,0 +1,63 @@
+/* Shared option parsing for subcommands (see opts.h): getopt_long plus tenax's one-line
+ * errors. */
+#include "cli/opts.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tx_opts_init(tx_opts_t *o, const char *cmd, int argc, char **argv)
+{
+    o->cmd = cmd;
+    o->argc = argc;
+    o->argv = argv;
+    o->arg = NULL;
+    o->first = argc;
+    opterr = 0;
+    optind = 0; /* 0 makes glibc re-initialise its state, so several parses in one process work */
+}
+
+int tx_opts_next(tx_opts_t *o, const struct option *longopts)
+{
+    int idx = -1;
+    int c = getopt_long(o->argc, o->argv, ":", longopts, &idx);
+    o->arg = optarg;
+    if (c == -1) {
+        o->first = optind;
+        return -1;
+    }
+    if (c == ':') {
+        fprintf(stderr, "tenax %s: option '%s' needs a value (see 'tenax %s --help')\n", o->cmd,
+                o->argv[optind - 1], o->cmd);
+        return TX_OPTS_BAD;
+    }
+    if (c == '?') {
+        const char *bad = o->argv[optind - 1];
+        /* "--json=x" on a flag without a value is reported by getopt as '?', too */
+        if (strncmp(bad, "--", 2) == 0 && strchr(bad, '=') != NULL)
+            fprintf(stderr, "tenax %s: option '%.*s' takes no value\n", o->cmd,
+                    (int)(strchr(bad, '=') - bad), bad);
+        else
+            fprintf(stderr, "tenax %s: unknown option '%s' (see 'tenax %s --help')\n", o->cmd, bad,
+                    o->cmd);
+        return TX_OPTS_BAD;
+    }
+    return c;
+}
+
+int tx_opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, int64_t *out)
+{
+    const char *s = o->arg != NULL ? o->arg : "";
+    char *end = NULL;
+    errno = 0;
+    long long v = (s[0] == '-' || isdigit((unsigned char)s[0])) ? strtoll(s, &end, 10) : 0;
+    if (end == NULL || end == s || *end != '\0' || errno != 0 || v < lo || v > hi) {
+        fprintf(stderr, "tenax %s: --%s: '%s' is not an integer in %lld..%lld\n", o->cmd, flag, s,
+                (long long)lo, (long long)hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
