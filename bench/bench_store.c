@@ -121,7 +121,7 @@ static double bench_cycles(const char *url, long n)
         die("open", err.msg);
     long done = 0;
     tx_ms_t now = T0 + 1;
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"hiking\",\"lake\",\"trains\"]",
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"hiking\",\"lake\",\"trains\"]",
                        .model = "gpt-4o-mini", .prompt_version = 1, .error_class = -1};
     double t = now_s();
     while (done < n) {

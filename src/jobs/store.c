@@ -174,7 +174,7 @@ int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_a
     return s->ops->record_attempt(s, id, lease, a, err);
 }
 
-int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                     tx_error_t *err)
 {
     CHECK_HANDLE();

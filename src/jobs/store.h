@@ -104,7 +104,7 @@ typedef struct {
     tx_ms_t retry_after;     /* RETRYING: when it is due again */
     const char *error;       /* RETRYING/FAILED: last error text */
     int error_class;         /* RETRYING/FAILED: tx_class_t, -1 = none */
-} tx_outcome_t;
+} tx_item_outcome_t;
 
 /* SPEC §4.4. by_status is indexed by tx_item_status_t. */
 typedef struct {
@@ -175,7 +175,7 @@ struct tx_store_ops {
                          const char *model, int *attempt_n, tx_error_t *err);
     int (*record_attempt)(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
                           tx_error_t *err);
-    int (*finish)(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+    int (*finish)(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                   tx_error_t *err);
     int (*reclaim_expired)(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err);
     int (*get)(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err);
@@ -239,11 +239,11 @@ int tx_store_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_att
 int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
                             tx_error_t *err);
 
-/* Lease-guarded end of a claim (see tx_outcome_t). The lease is released. A stale lease (the
+/* Lease-guarded end of a claim (see tx_item_outcome_t). The lease is released. A stale lease (the
  * item was reclaimed, claimed again or regenerated) → TX_ECONFLICT and nothing changes; a lease
  * past lease_until that nobody took over is still the caller's. PENDING (given back on pause)
  * restores `attempts` to its value at claim time, so the attempt budget is unchanged. */
-int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                     tx_error_t *err);
 
 /* Expired `processing` leases → `pending` (attempts unchanged); *count = how many (may be NULL). */

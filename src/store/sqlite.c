@@ -660,7 +660,7 @@ static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     return TX_EOK;
 }
 
-static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o,
+static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
                      tx_ms_t now, tx_error_t *err)
 {
     sq_t *h = H(s);

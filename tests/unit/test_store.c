@@ -281,7 +281,7 @@ static void stale_lease_cannot_write_and_expired_is_reclaimed(void **state)
     int64_t lease = it.lease;
     tx_item_clear(&it);
 
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"a\"]", .model = "m",
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"a\"]", .model = "m",
                        .prompt_version = 1, .error_class = -1};
     tx_error_t err = {0};
     int n = 0;
@@ -383,14 +383,14 @@ static void lifecycle_paths(void **state)
         assert_int_equal(tx_store_record_attempt(s, l.items[i].id, l.items[i].lease, &a, NULL),
                          TX_EOK);
     }
-    tx_outcome_t success = {.status = TX_ITEM_SUCCESS, .result = "[\"cats\",\"trains\"]",
+    tx_item_outcome_t success = {.status = TX_ITEM_SUCCESS, .result = "[\"cats\",\"trains\"]",
                             .model = "m1", .prompt_version = 1, .error_class = -1};
-    tx_outcome_t retrying = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 30000,
+    tx_item_outcome_t retrying = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 30000,
                              .error = "rate limited", .error_class = TX_CLASS_RATE_LIMIT};
-    tx_outcome_t failed = {.status = TX_ITEM_FAILED, .error = "bad request",
+    tx_item_outcome_t failed = {.status = TX_ITEM_FAILED, .error = "bad request",
                            .error_class = TX_CLASS_BAD_REQUEST};
-    tx_outcome_t back = {.status = TX_ITEM_PENDING, .error_class = -1};
-    const tx_outcome_t *outs[4] = {&success, &retrying, &failed, &back};
+    tx_item_outcome_t back = {.status = TX_ITEM_PENDING, .error_class = -1};
+    const tx_item_outcome_t *outs[4] = {&success, &retrying, &failed, &back};
     for (size_t i = 0; i < 4; i++)
         assert_int_equal(tx_store_finish(s, l.items[i].id, l.items[i].lease, outs[i], T0 + 3,
                                          NULL), TX_EOK);
@@ -453,9 +453,9 @@ static void lifecycle_paths(void **state)
     assert_int_equal(tx_store_next_due(s, T0 + 5, &when, NULL), TX_EOK);
     assert_int_equal(when, T0 + 4 + LEASE);
 
-    tx_outcome_t bogus = {.status = TX_ITEM_SKIPPED};
+    tx_item_outcome_t bogus = {.status = TX_ITEM_SKIPPED};
     assert_int_equal(tx_store_finish(s, ids[0], 1, &bogus, T0, NULL), TX_EINVAL);
-    tx_outcome_t no_result = {.status = TX_ITEM_SUCCESS};
+    tx_item_outcome_t no_result = {.status = TX_ITEM_SUCCESS};
     assert_int_equal(tx_store_finish(s, ids[0], 1, &no_result, T0, NULL), TX_EINVAL);
     tx_item_list_free(&l);
 }
@@ -495,7 +495,7 @@ static void next_due_on_empty_store(void **state)
 }
 
 /* Moves item `id` (claimed now) to the given outcome. */
-static void finish_as(tx_store_t *s, tx_ms_t now, const tx_outcome_t *o)
+static void finish_as(tx_store_t *s, tx_ms_t now, const tx_item_outcome_t *o)
 {
     tx_item_t it = claim_one(s, now);
     int n;
@@ -508,9 +508,9 @@ static void retry_with_and_without_force(void **state)
 {
     tx_store_t *s = S(state);
     seed(s, "o", "q", 6, NULL);
-    tx_outcome_t park = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 3600000,
+    tx_item_outcome_t park = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 3600000,
                          .error = "busy", .error_class = TX_CLASS_CONCURRENCY};
-    tx_outcome_t fail = {.status = TX_ITEM_FAILED, .error = "no", .error_class =
+    tx_item_outcome_t fail = {.status = TX_ITEM_FAILED, .error = "no", .error_class =
                          TX_CLASS_INVALID_OUTPUT};
     finish_as(s, T0, &park);
     finish_as(s, T0, &park);
@@ -579,7 +579,7 @@ static void regenerate_resets_attempts_and_keeps_history(void **state)
     tx_attempt_t a = {.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
                       .http_status = 200, .latency_ms = 7, .at = T0};
     assert_int_equal(tx_store_record_attempt(s, id, it.lease, &a, NULL), TX_EOK);
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"x\"]", .model = "m",
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"x\"]", .model = "m",
                        .prompt_version = 1, .error_class = -1};
     assert_int_equal(tx_store_finish(s, id, it.lease, &ok, T0, NULL), TX_EOK);
     tx_item_clear(&it);
@@ -751,11 +751,11 @@ static void stats_and_export(void **state)
     assert_int_equal(tx_store_import(s, &blank, 1, T0, &r, NULL), TX_EOK);
     tx_import_result_free(&r);
     seed(s, "t", "e", 2, NULL);
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
                        .error_class = -1};
-    tx_outcome_t park = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000, .error = "x",
+    tx_item_outcome_t park = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000, .error = "x",
                          .error_class = TX_CLASS_RATE_LIMIT};
-    tx_outcome_t fail = {.status = TX_ITEM_FAILED, .error = "x", .error_class = TX_CLASS_AUTH};
+    tx_item_outcome_t fail = {.status = TX_ITEM_FAILED, .error = "x", .error_class = TX_CLASS_AUTH};
     finish_as(s, T0, &ok);
     finish_as(s, T0, &ok);
     finish_as(s, T0, &ok);
