@@ -1,0 +1,35 @@
+/* The store executor: blocking store calls run on dedicated threads, each with its own store
+ * handle, and their completions come back to the libuv loop thread. Nothing on the loop blocks on
+ * the database; nothing off the loop touches loop-owned state (ARCHITECTURE.md, Threads). */
+#ifndef TX_JOBS_STOREQ_H
+#define TX_JOBS_STOREQ_H
+
+#include <uv.h>
+
+#include "jobs/store.h"
+
+typedef struct tx_storeq tx_storeq_t;
+
+/* Runs on a store thread with that thread's handle. Must not touch loop-owned state. */
+typedef void (*tx_storeq_work_fn)(tx_store_t *store, void *arg);
+/* Runs on the loop thread after `work` returned. */
+typedef void (*tx_storeq_done_fn)(void *arg);
+
+/* Opens `nthreads` (1..16) handles on `url`, each on its own thread, and returns the executor.
+ * Fails (no executor, nothing left running) when any handle cannot be opened: `err` says why. */
+int tx_storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t **out,
+                   tx_error_t *err);
+
+/* Queues `work`, then `done` on the loop (either may be NULL). Loop thread only. Work items run
+ * in submission order on each thread; with several threads, in any order between threads.
+ * Returns TX_ESTOPPED (and calls neither) once tx_storeq_close was called. */
+int tx_storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn done, void *arg);
+
+/* Work queued and not yet started. Loop thread only. */
+size_t tx_storeq_pending(const tx_storeq_t *q);
+
+/* Finishes every queued work item (their `done` callbacks still run), joins the threads, closes
+ * the handles, and calls `closed(ud)` on the loop. NULL does nothing. Loop thread only. */
+void tx_storeq_close(tx_storeq_t *q, void (*closed)(void *ud), void *ud);
+
+#endif
