@@ -81,5 +81,9 @@ int main(int argc, char **argv)
               "[\\\"news\\\",\\\"science\\\"]");
     run("429 rate_limit error body", 429, err, TX_RESP_CHAT, iters);
     run("200 chat success body", 200, ok, TX_RESP_CHAT, iters);
+    static char html[2048];
+    make_body(html, sizeof html, "<html><head><title>502 Bad Gateway</title></head><body>%s %s"
+              "</body></html>", "<center><h1>502 Bad Gateway</h1></center>");
+    run("502 HTML page (fast path)", 502, html, TX_RESP_CHAT, iters);
     return 0;
 }

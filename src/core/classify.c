@@ -340,10 +340,16 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
         return out->cls;
     }
 
+    /* Fast path: a JSON text we accept starts with '{' or '[', so an HTML page or plain text
+     * is never handed to the parser. */
+    size_t skip = 0;
+    while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' ||
+                          body[skip] == '\n'))
+        skip++;
     json_t *root = NULL;
     json_error_t jerr;
-    if (len > 0 && len <= MAX_BODY)
-        root = json_loadb(body, len, 0, &jerr);
+    if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
+        root = json_loadb(body + skip, len - skip, 0, &jerr);
 
     err_info_t e;
     if (root != NULL && find_error(root, &e, out)) {

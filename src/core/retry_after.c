@@ -139,7 +139,7 @@ tx_ms_t tx_retry_after_from_message(const char *msg, size_t len)
     const size_t nl = sizeof needle - 1;
     if (msg == NULL || len < nl) return -1;
     for (size_t i = 0; i + nl <= len; i++) {
-        if (strncasecmp(msg + i, needle, nl) != 0) continue;
+        if ((msg[i] | 0x20) != 't' || strncasecmp(msg + i, needle, nl) != 0) continue;
         size_t a = i + nl, b = a;
         while (b < len && b - a < 32 && (isalnum((unsigned char)msg[b]) || msg[b] == '.')) b++;
         while (b > a && msg[b - 1] == '.') b--; /* sentence end */
