@@ -187,7 +187,7 @@ static int find_error(json_t *root, err_info_t *e, tx_classification_t *out)
     if (!json_is_object(root)) return 0;
     json_t *err = json_object_get(root, "error");
     json_t *msg = NULL;
-    if (json_is_object(err)) {
+    if (json_is_object(err) && json_object_size(err) > 0) {
         e->code = json_object_get(err, "code");
         e->type = json_object_get(err, "type");
         json_t *ie = json_object_get(err, "innererror");
@@ -379,9 +379,21 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
                 int c = keyword_class(body, n);
                 if (c >= 0) out->cls = (tx_class_t)c;
             }
-        } else if (out->message[0] == '\0') {
-            snprintf(out->message, sizeof out->message, "HTTP %d", status);
+        } else if (root != NULL) {
+            /* JSON without an error object: {"message":…} (API gateways), {"detail":…}
+             * (FastAPI) */
+            json_t *m = json_object_get(root, "message");
+            if (!json_is_string(m)) m = json_object_get(root, "detail");
+            if (json_is_string(m)) {
+                tx__utf8_copy(out->message, sizeof out->message, json_string_value(m),
+                              json_string_length(m));
+                int c = status >= 400 && status <= 499
+                            ? keyword_class(json_string_value(m), json_string_length(m))
+                            : -1;
+                if (c >= 0) out->cls = (tx_class_t)c;
+            }
         }
+        if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
     }
     json_decref(root);
     wait_from_message(out);
