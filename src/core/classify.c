@@ -1,0 +1,452 @@
+/* The classifier (SPEC §3.1): status, provider codes (OpenAI, OpenRouter, Z.AI, Anthropic,
+ * Azure), case-insensitive keywords and the shape of a 2xx body decide the class. Bodies are
+ * parsed with jansson; nothing here allocates except jansson while parsing. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "core/utf8.h"
+#include "tenax/classify.h"
+#include "tenax/retry_after.h"
+
+/* Bodies larger than this are not parsed (a 2xx this big is invalid_response). */
+#define MAX_BODY ((size_t)64 << 20)
+
+static void init(tx_classification_t *out, int status)
+{
+    out->cls = TX_CLASS_OK;
+    out->status = status;
+    out->code[0] = '\0';
+    out->message[0] = '\0';
+    out->retry_after_ms = -1;
+}
+
+static void set_msg(tx_classification_t *out, const char *s)
+{
+    tx__utf8_copy(out->message, sizeof out->message, s, s ? strlen(s) : 0);
+}
+
+static void set_code(tx_classification_t *out, const char *s)
+{
+    tx__utf8_copy(out->code, sizeof out->code, s, s ? strlen(s) : 0);
+}
+
+/* Case-insensitive substring search; needle is lower-case ASCII. */
+static int contains(const char *hay, size_t len, const char *needle)
+{
+    size_t nl = strlen(needle);
+    if (hay == NULL || len < nl) return 0;
+    for (size_t i = 0; i + nl <= len; i++) {
+        if (tolower((unsigned char)hay[i]) != needle[0]) continue;
+        if (strncasecmp(hay + i, needle, nl) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Z.AI business codes (docs/PROVIDER_ERRORS.md); -1 when not one. */
+static int zai_class(long c)
+{
+    if (c >= 1000 && c <= 1004) return TX_CLASS_AUTH;
+    if ((c >= 1110 && c <= 1112) || c == 1121) return TX_CLASS_AUTH;
+    if (c == 1113) return TX_CLASS_QUOTA;
+    if (c == 1210 || (c >= 1213 && c <= 1215)) return TX_CLASS_BAD_REQUEST;
+    if (c == 1211) return TX_CLASS_MODEL_UNAVAILABLE;
+    if (c == 1220) return TX_CLASS_AUTH;
+    if (c == 1221 || c == 1222) return TX_CLASS_MODEL_UNAVAILABLE;
+    if (c == 1234) return TX_CLASS_SERVER;
+    if (c == 1301) return TX_CLASS_CONTENT_FILTER;
+    if (c == 1302) return TX_CLASS_CONCURRENCY;
+    if (c == 1303) return TX_CLASS_RATE_LIMIT;
+    if (c >= 1308 && c <= 1310) return TX_CLASS_QUOTA;
+    return -1;
+}
+
+static const struct {
+    const char *name;
+    tx_class_t cls;
+} code_table[] = {
+    {"insufficient_quota", TX_CLASS_QUOTA},
+    {"billing_hard_limit_reached", TX_CLASS_QUOTA},
+    {"billing_not_active", TX_CLASS_QUOTA},
+    {"insufficient_balance", TX_CLASS_QUOTA},
+    {"payment_required", TX_CLASS_QUOTA},
+    {"invalid_api_key", TX_CLASS_AUTH},
+    {"invalid_authentication", TX_CLASS_AUTH},
+    {"authentication_error", TX_CLASS_AUTH},
+    {"permission_error", TX_CLASS_AUTH},
+    {"permission_denied", TX_CLASS_AUTH},
+    {"unauthorized", TX_CLASS_AUTH},
+    {"account_deactivated", TX_CLASS_AUTH},
+    {"unsupported_country_region_territory", TX_CLASS_AUTH},
+    {"context_length_exceeded", TX_CLASS_CONTEXT_LENGTH},
+    {"context_window_exceeded", TX_CLASS_CONTEXT_LENGTH},
+    {"model_not_found", TX_CLASS_MODEL_UNAVAILABLE},
+    {"model_not_available", TX_CLASS_MODEL_UNAVAILABLE},
+    {"deploymentnotfound", TX_CLASS_MODEL_UNAVAILABLE},
+    {"content_filter", TX_CLASS_CONTENT_FILTER},
+    {"content_policy_violation", TX_CLASS_CONTENT_FILTER},
+    {"responsibleaipolicyviolation", TX_CLASS_CONTENT_FILTER},
+    {"rate_limit_exceeded", TX_CLASS_RATE_LIMIT},
+    {"rate_limit_error", TX_CLASS_RATE_LIMIT},
+    {"too_many_requests", TX_CLASS_RATE_LIMIT},
+    {"overloaded_error", TX_CLASS_SERVER},
+    {"overloaded", TX_CLASS_SERVER},
+    {"server_error", TX_CLASS_SERVER},
+    {"api_error", TX_CLASS_SERVER},
+    {"internal_error", TX_CLASS_SERVER},
+    {"service_unavailable", TX_CLASS_SERVER},
+};
+
+/* Class named by a provider code or type given as a JSON string or number; -1 when unknown.
+ * Numbers (or numeric strings) in 1000..1999 are Z.AI business codes. */
+static int code_class(json_t *v)
+{
+    if (json_is_integer(v)) return zai_class((long)json_integer_value(v));
+    if (!json_is_string(v)) return -1;
+    const char *s = json_string_value(v);
+    size_t n = json_string_length(v);
+    if (n >= 4 && n <= 5) {
+        char *end;
+        long c = strtol(s, &end, 10);
+        if (*end == '\0' && end != s) return zai_class(c);
+    }
+    for (size_t i = 0; i < sizeof code_table / sizeof code_table[0]; i++)
+        if (strcasecmp(s, code_table[i].name) == 0) return (int)code_table[i].cls;
+    return -1;
+}
+
+/* An HTTP-like status given as an error code (OpenRouter); 0 when not one. */
+static int code_status(json_t *v)
+{
+    long c = 0;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        c = (i >= 100 && i <= 599) ? (long)i : 0;
+    } else if (json_is_string(v) && json_string_length(v) == 3) {
+        char *end;
+        c = strtol(json_string_value(v), &end, 10);
+        if (*end != '\0') c = 0;
+    }
+    return (c >= 100 && c <= 599) ? (int)c : 0;
+}
+
+/* Keyword rules of §3.1 for 4xx answers and errors inside a 200; -1 when none matches. */
+static int keyword_class(const char *m, size_t n)
+{
+    if (contains(m, n, "concurrency")) return TX_CLASS_CONCURRENCY;
+    if (contains(m, n, "quota") || contains(m, n, "billing") ||
+        contains(m, n, "insufficient credits") || contains(m, n, "credit balance") ||
+        contains(m, n, "insufficient balance"))
+        return TX_CLASS_QUOTA;
+    if (contains(m, n, "content policy") || contains(m, n, "content management policy") ||
+        contains(m, n, "content_filter") || contains(m, n, "safety system") ||
+        contains(m, n, "flagged"))
+        return TX_CLASS_CONTENT_FILTER;
+    if (contains(m, n, "context length") || contains(m, n, "maximum context") ||
+        contains(m, n, "context window") || contains(m, n, "prompt is too long"))
+        return TX_CLASS_CONTEXT_LENGTH;
+    if (contains(m, n, "no endpoints found") || contains(m, n, "model not found") ||
+        contains(m, n, "model_not_found") || contains(m, n, "does not exist") ||
+        contains(m, n, "not a valid model"))
+        return TX_CLASS_MODEL_UNAVAILABLE;
+    return -1;
+}
+
+static tx_class_t status_class(int s)
+{
+    if (s == 401 || s == 403) return TX_CLASS_AUTH;
+    if (s == 402) return TX_CLASS_QUOTA;
+    if (s == 404) return TX_CLASS_MODEL_UNAVAILABLE;
+    if (s == 408) return TX_CLASS_TIMEOUT;
+    if (s == 429) return TX_CLASS_RATE_LIMIT;
+    if (s == 502 || s == 504) return TX_CLASS_GATEWAY;
+    if (s >= 500 && s <= 599) return TX_CLASS_SERVER;
+    if (s >= 400 && s <= 499) return TX_CLASS_BAD_REQUEST;
+    return TX_CLASS_INVALID_RESPONSE;
+}
+
+/* The error part of a body, whatever the provider calls it. */
+typedef struct {
+    json_t *code;  /* error.code, or top-level code */
+    json_t *type;  /* error.type */
+    json_t *inner; /* error.innererror.code (Azure) */
+    const char *msg;
+    size_t msg_len;
+    const char *raw; /* error.metadata.raw (OpenRouter), scanned for keywords */
+    size_t raw_len;
+} err_info_t;
+
+/* Fills e from root; returns 1 when the body carries an error. */
+static int find_error(json_t *root, err_info_t *e, tx_classification_t *out)
+{
+    memset(e, 0, sizeof *e);
+    if (!json_is_object(root)) return 0;
+    json_t *err = json_object_get(root, "error");
+    json_t *msg = NULL;
+    if (json_is_object(err) && json_object_size(err) > 0) {
+        e->code = json_object_get(err, "code");
+        e->type = json_object_get(err, "type");
+        json_t *ie = json_object_get(err, "innererror");
+        if (json_is_object(ie)) e->inner = json_object_get(ie, "code");
+        msg = json_object_get(err, "message");
+        json_t *md = json_object_get(err, "metadata");
+        json_t *raw = json_is_object(md) ? json_object_get(md, "raw") : NULL;
+        if (json_is_string(raw)) {
+            e->raw = json_string_value(raw);
+            e->raw_len = json_string_length(raw);
+        }
+    } else if (json_is_string(err) && json_string_length(err) > 0) {
+        msg = err;
+    } else if (err == NULL && json_object_get(root, "choices") == NULL &&
+               json_object_get(root, "data") == NULL &&
+               (json_object_get(root, "code") || json_object_get(root, "msg"))) {
+        /* {"code":1302,"msg":"…"} as some gateways answer */
+        e->code = json_object_get(root, "code");
+        msg = json_object_get(root, "msg");
+        if (msg == NULL) msg = json_object_get(root, "message");
+        if (json_is_integer(e->code) && json_integer_value(e->code) == 0) return 0;
+        if (json_is_boolean(json_object_get(root, "success")) &&
+            json_is_true(json_object_get(root, "success")))
+            return 0;
+    } else {
+        return 0;
+    }
+    if (json_is_object(msg) && json_is_string(json_object_get(msg, "message")))
+        msg = json_object_get(msg, "message");
+    if (json_is_string(msg)) {
+        e->msg = json_string_value(msg);
+        e->msg_len = json_string_length(msg);
+        tx__utf8_copy(out->message, sizeof out->message, e->msg, e->msg_len);
+    } else if (msg != NULL && !json_is_null(msg)) {
+        char *d = json_dumps(msg, JSON_COMPACT);
+        if (d != NULL) {
+            set_msg(out, d);
+            free(d);
+        }
+        e->msg = out->message;
+        e->msg_len = strlen(out->message);
+    }
+    if (json_is_string(e->code)) {
+        set_code(out, json_string_value(e->code));
+    } else if (json_is_integer(e->code)) {
+        snprintf(out->code, sizeof out->code, "%lld", (long long)json_integer_value(e->code));
+    } else if (json_is_string(e->type)) {
+        set_code(out, json_string_value(e->type));
+    }
+    return 1;
+}
+
+/* Class of an error body. status is the outer HTTP status (2xx for an error inside a 200). */
+static tx_class_t error_class(int status, const err_info_t *e)
+{
+    int c = code_class(e->code);
+    if (c < 0) c = code_class(e->inner);
+    if (c < 0) c = code_class(e->type);
+    if (c >= 0) return (tx_class_t)c;
+    int in200 = status >= 200 && status <= 299;
+    int st = status;
+    if (in200) {
+        st = code_status(e->code);
+        if (st >= 500) return TX_CLASS_GATEWAY;
+    }
+    if (st == 0 || (st >= 400 && st <= 499)) {
+        c = keyword_class(e->msg, e->msg_len);
+        if (c < 0) c = keyword_class(e->raw, e->raw_len);
+        if (c >= 0) return (tx_class_t)c;
+    }
+    if (st == 0) return TX_CLASS_GATEWAY; /* an unexplained error inside a 200 */
+    return status_class(st);
+}
+
+static tx_class_t invalid(tx_classification_t *out, const char *why)
+{
+    out->cls = TX_CLASS_INVALID_RESPONSE;
+    set_msg(out, why);
+    return out->cls;
+}
+
+static int filtered(json_t *choice)
+{
+    json_t *fr = json_object_get(choice, "finish_reason");
+    return json_is_string(fr) && strcmp(json_string_value(fr), "content_filter") == 0;
+}
+
+/* Shape checks of a 2xx body without an error (§3.1 invalid_response). */
+static tx_class_t check_success(json_t *root, tx_resp_kind_t kind, tx_classification_t *out)
+{
+    if (!json_is_object(root)) return invalid(out, "response is not a JSON object");
+    if (kind == TX_RESP_ANY) return TX_CLASS_OK;
+    if (kind == TX_RESP_EMBEDDING) {
+        json_t *d = json_object_get(root, "data");
+        if (!json_is_array(d)) return invalid(out, "no data in the response");
+        if (json_array_size(d) == 0) return invalid(out, "empty data in the response");
+        return TX_CLASS_OK;
+    }
+    json_t *ch = json_object_get(root, "choices");
+    if (!json_is_array(ch)) return invalid(out, "no choices in the response");
+    if (json_array_size(ch) == 0) return invalid(out, "empty choices in the response");
+    json_t *c0 = json_array_get(ch, 0);
+    if (!json_is_object(c0)) return invalid(out, "choices[0] is not an object");
+    if (filtered(c0)) {
+        out->cls = TX_CLASS_CONTENT_FILTER;
+        set_code(out, "content_filter");
+        set_msg(out, "finish_reason is content_filter");
+        return out->cls;
+    }
+    if (kind == TX_RESP_COMPLETION) {
+        json_t *t = json_object_get(c0, "text");
+        if (!json_is_string(t)) return invalid(out, "choices[0].text is not a string");
+        if (json_string_length(t) == 0) return invalid(out, "choices[0].text is empty");
+        return TX_CLASS_OK;
+    }
+    json_t *m = json_object_get(c0, "message");
+    if (!json_is_object(m)) return invalid(out, "choices[0].message is missing");
+    json_t *content = json_object_get(m, "content");
+    json_t *tools = json_object_get(m, "tool_calls");
+    int has_tools = json_is_array(tools) && json_array_size(tools) > 0;
+    if (json_is_string(content) && json_string_length(content) > 0) return TX_CLASS_OK;
+    if ((content == NULL || json_is_null(content) || json_is_string(content)) && has_tools)
+        return TX_CLASS_OK;
+    if (content != NULL && !json_is_null(content) && !json_is_string(content))
+        return invalid(out, "choices[0].message.content is not a string");
+    return invalid(out, "choices[0].message.content is empty and there are no tool_calls");
+}
+
+static void wait_from_message(tx_classification_t *out)
+{
+    if (out->retry_after_ms >= 0) return;
+    if (out->status != 429 && out->cls != TX_CLASS_RATE_LIMIT &&
+        out->cls != TX_CLASS_CONCURRENCY)
+        return;
+    out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
+}
+
+tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, const char *body,
+                                size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
+                                tx_classification_t *out)
+{
+    if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
+    init(out, status);
+    if (body == NULL) len = 0;
+    out->retry_after_ms = tx_retry_after_effective(status, h, h ? nh : 0, now_unix_ms);
+    int ok_status = status >= 200 && status <= 299;
+    if (status < 100 || status > 599) {
+        invalid(out, "invalid HTTP status");
+        snprintf(out->code, sizeof out->code, "%d", status);
+        return out->cls;
+    }
+
+    /* Fast path: a JSON text we accept starts with '{' or '[', so an HTML page or plain text
+     * is never handed to the parser. */
+    size_t skip = 0;
+    while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' ||
+                          body[skip] == '\n'))
+        skip++;
+    json_t *root = NULL;
+    json_error_t jerr;
+    if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
+        root = json_loadb(body + skip, len - skip, 0, &jerr);
+
+    err_info_t e;
+    if (root != NULL && find_error(root, &e, out)) {
+        out->cls = error_class(status, &e);
+        if (out->code[0] == '\0' && !ok_status)
+            snprintf(out->code, sizeof out->code, "%d", status);
+    } else if (ok_status) {
+        if (len == 0) {
+            invalid(out, "empty body");
+        } else if (root == NULL) {
+            if (len > MAX_BODY)
+                invalid(out, "body too large");
+            else
+                invalid(out, "body is not JSON");
+        } else {
+            out->cls = check_success(root, kind, out);
+        }
+    } else {
+        out->cls = status_class(status);
+        snprintf(out->code, sizeof out->code, "%d", status);
+        /* Not JSON (an HTML page from a proxy, plain text): keep its start as the message,
+         * and let a 4xx plain-text message still name concurrency, quota, and so on. */
+        if (root == NULL && len > 0) {
+            size_t n = len < 4096 ? len : 4096;
+            tx__utf8_copy(out->message, sizeof out->message, body, n);
+            if (status >= 400 && status <= 499) {
+                int c = keyword_class(body, n);
+                if (c >= 0) out->cls = (tx_class_t)c;
+            }
+        } else if (root != NULL) {
+            /* JSON without an error object: {"message":…} (API gateways), {"detail":…}
+             * (FastAPI) */
+            json_t *m = json_object_get(root, "message");
+            if (!json_is_string(m)) m = json_object_get(root, "detail");
+            if (json_is_string(m)) {
+                tx__utf8_copy(out->message, sizeof out->message, json_string_value(m),
+                              json_string_length(m));
+                int c = status >= 400 && status <= 499
+                            ? keyword_class(json_string_value(m), json_string_length(m))
+                            : -1;
+                if (c >= 0) out->cls = (tx_class_t)c;
+            }
+        }
+        if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
+    }
+    json_decref(root);
+    wait_from_message(out);
+    return out->cls;
+}
+
+tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
+                                 tx_classification_t *out)
+{
+    static const char *const names[] = {"connect", "reset", "dns", "tls",
+                                        "partial", "timeout", "aborted"};
+    if (out == NULL) return TX_CLASS_NETWORK;
+    init(out, 0);
+    if ((unsigned)what > TX_TRANSPORT_ABORTED) what = TX_TRANSPORT_RESET;
+    out->cls = what == TX_TRANSPORT_TIMEOUT   ? TX_CLASS_TIMEOUT
+               : what == TX_TRANSPORT_ABORTED ? TX_CLASS_ABORTED
+                                              : TX_CLASS_NETWORK;
+    set_code(out, names[what]);
+    set_msg(out, detail != NULL ? detail : names[what]);
+    return out->cls;
+}
+
+tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out)
+{
+    if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
+    init(out, 0);
+    if (data == NULL) len = 0;
+    while (len > 0 && isspace((unsigned char)*data)) {
+        data++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)data[len - 1])) len--;
+    if (len == 0) return invalid(out, "empty event");
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return TX_CLASS_OK;
+    json_error_t jerr;
+    json_t *root = len <= MAX_BODY ? json_loadb(data, len, 0, &jerr) : NULL;
+    if (root == NULL) return invalid(out, "event is not JSON");
+    err_info_t e;
+    if (find_error(root, &e, out)) {
+        out->cls = error_class(200, &e);
+    } else {
+        json_t *ch = json_object_get(root, "choices");
+        json_t *c0 = json_is_array(ch) ? json_array_get(ch, 0) : NULL;
+        if (json_is_object(c0) && filtered(c0)) {
+            out->cls = TX_CLASS_CONTENT_FILTER;
+            set_code(out, "content_filter");
+            set_msg(out, "finish_reason is content_filter");
+        } else if (!json_is_object(root)) {
+            invalid(out, "event is not a JSON object");
+        }
+    }
+    json_decref(root);
+    if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
+        out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
+    return out->cls;
+}

@@ -1,0 +1,72 @@
+/* UTF-8 validation and sanitising copy (RFC 3629): used wherever provider text or model output
+ * is stored in a bounded buffer or must be valid before it is kept. */
+#include "core/utf8.h"
+
+size_t tx__utf8_seq(const unsigned char *s, size_t len)
+{
+    if (len == 0) return 0;
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) lo = 0xA0;      /* overlong */
+        if (c == 0xED) hi = 0x9F;      /* surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) lo = 0x90;      /* overlong */
+        if (c == 0xF4) hi = 0x8F;      /* above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (len < n) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80) return 0;
+    return n;
+}
+
+int tx__utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = tx__utf8_seq(p + i, len - i);
+        if (n == 0) return 0;
+        i += n;
+    }
+    return 1;
+}
+
+size_t tx__utf8_copy(char *dst, size_t cap, const char *src, size_t len)
+{
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)src;
+    if (src == NULL) len = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = tx__utf8_seq(p + i, len - i);
+        if (n == 0) {
+            if (o + 1 >= cap) break;
+            dst[o++] = '?';
+            i++;
+            continue;
+        }
+        if (o + n >= cap) break;
+        if (n == 1) {
+            dst[o++] = (p[i] < 0x20 || p[i] == 0x7F) ? ' ' : (char)p[i];
+        } else {
+            for (size_t k = 0; k < n; k++) dst[o++] = (char)p[i + k];
+        }
+        i += n;
+    }
+    dst[o] = '\0';
+    return o;
+}

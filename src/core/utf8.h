@@ -1,0 +1,20 @@
+/* Internal UTF-8 helpers shared by the classifier and the extractor: validation, and copying
+ * untrusted bytes into a bounded buffer as valid, printable UTF-8. */
+#ifndef TX_CORE_UTF8_H
+#define TX_CORE_UTF8_H
+
+#include <stddef.h>
+
+/* Length of the valid UTF-8 sequence starting at s (1..4), or 0 when it is invalid or cut
+ * short by `len`. */
+size_t tx__utf8_seq(const unsigned char *s, size_t len);
+
+/* 1 when the whole buffer is valid UTF-8 (no overlongs, no surrogates), else 0. */
+int tx__utf8_valid(const char *s, size_t len);
+
+/* Copies at most cap-1 bytes of src into dst as valid UTF-8, always NUL-terminated: invalid
+ * bytes become '?', control characters become ' ', and the copy never ends inside a character.
+ * src may be NULL (gives ""). Returns the bytes written, excluding the NUL. cap must be > 0. */
+size_t tx__utf8_copy(char *dst, size_t cap, const char *src, size_t len);
+
+#endif
