@@ -189,7 +189,7 @@ typedef struct {
     int closed;
 } env_t;
 
-typedef struct {
+typedef struct rec {
     env_t *env;
     int heads, dones, order_ok, status;
     char body[16384];
@@ -201,9 +201,12 @@ typedef struct {
     int cancel_in_body;
     int bodies;
     tx_upstream_req_t **cancel_other; /* cancelled from this request's on_body */
+    struct rec *spawn;                /* started from this request's on_body (curl running) */
     int chain; /* send another /ok from on_done while > 0 */
     int reused_count;
 } rec_t;
+
+static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limits_t *lim, rec_t *r);
 
 static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
 {
@@ -223,13 +226,13 @@ static void on_body(void *ud, const char *d, size_t n)
     r->blen += n;
     r->bodies++;
     if (r->cancel_other != NULL) tx_upstream_cancel(*r->cancel_other);
+    if (r->spawn != NULL && r->spawn->req == NULL) assert_non_null(get(r->env, "/chunked", NULL, r->spawn));
     if (r->cancel_in_body) {
         tx_upstream_cancel(r->req);
         tx_upstream_cancel(r->req); /* twice is harmless */
     }
 }
 
-static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limits_t *lim, rec_t *r);
 
 static void on_done(void *ud, const tx_upstream_result_t *res)
 {
@@ -426,10 +429,15 @@ static void cancel_anywhere(void **state)
     /* one request's callback cancels another request (curl is running at that moment) */
     assert_non_null(get(&e, "/hang", NULL, &victim));
     run_until(&e, &e.srv.accepted, 3);
+    rec_t spawned = {0};
     other.cancel_other = &victim.req;
+    other.spawn = &spawned;
     assert_non_null(get(&e, "/ok", NULL, &other));
     run_until(&e, &other.dones, 1);
     assert_int_equal(other.res.err, TX_UPSTREAM_EOK);
+    run_until(&e, &spawned.dones, 1);
+    assert_int_equal(spawned.res.err, TX_UPSTREAM_EOK);
+    assert_memory_equal(spawned.body, "hello world", 11);
     assert_int_equal(victim.dones, 0);
     /* the hanging one, from outside any callback, once it is certainly on the wire */
     tx_upstream_cancel(hang.req);
