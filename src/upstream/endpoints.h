@@ -81,10 +81,12 @@ tx_ep_pick_t tx_endpoints_pick(tx_endpoints_t *e, tx_ms_t now);
 int tx_endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome,
                         tx_ms_t now, tx_ep_event_t *ev);
 
+/* The number of endpoints (0 for NULL), and the URL at `index` (owned by the set, valid until
+ * the next replace). */
 size_t tx_endpoints_count(const tx_endpoints_t *e);
 const char *tx_endpoints_url(const tx_endpoints_t *e, int index); /* NULL when out of range */
 
-/* A copy of the state for diag. */
+/* A copy of the state for diag into `out` (all zero for a NULL set). */
 void tx_endpoints_snapshot(const tx_endpoints_t *e, tx_ms_t now, tx_endpoints_snap_t *out);
 
 #endif
