@@ -55,6 +55,8 @@ struct tx_upstream {
     size_t active;
     size_t handles_open; /* libuv handles not yet closed (timers, polls) */
     int in_curl;
+    int dispatching;   /* inside action() or a request timer: user callbacks may run */
+    int close_pending; /* tx_upstream_close was called from a callback */
     int closing;
     void (*done)(void *);
     void *done_arg;
@@ -114,6 +116,8 @@ static tx_upstream_err_t map_code(CURLcode c)
     default: return TX_UPSTREAM_EOTHER;
     }
 }
+
+static void do_close(tx_upstream_t *u);
 
 /* ---- handle bookkeeping ---------------------------------------------------------------- */
 
@@ -289,11 +293,13 @@ static void run_deferred(tx_upstream_t *u)
 static void action(tx_upstream_t *u, curl_socket_t s, int flags)
 {
     int running = 0;
+    u->dispatching++;
     u->in_curl++;
     curl_multi_socket_action(u->multi, s, flags, &running);
     u->in_curl--;
     run_deferred(u);
     check_done(u);
+    if (--u->dispatching == 0 && u->close_pending) do_close(u);
 }
 
 /* ---- libcurl → libuv ---------------------------------------------------------------------- */
@@ -372,8 +378,11 @@ static void on_req_timer(uv_timer_t *t)
         uv_timer_start(&r->timer, on_req_timer, deadline - now, 0);
         return;
     }
+    tx_upstream_t *u = r->u;
     r->local_err = TX_UPSTREAM_ETIMEOUT;
+    u->dispatching++;
     finish(r, CURLE_OK, TX_UPSTREAM_ETIMEOUT);
+    if (--u->dispatching == 0 && u->close_pending) do_close(u);
 }
 
 /* Records activity. The timer is re-armed only on the first byte (from the attempt timeout to
@@ -582,7 +591,7 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
                                     const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
                                     void *ud)
 {
-    if (u == NULL || u->closing || method == NULL || method[0] == '\0' || !header_ok(method) ||
+    if (u == NULL || u->closing || u->close_pending || method == NULL || method[0] == '\0' || !header_ok(method) ||
         url == NULL || (h == NULL && nh > 0) || (body == NULL && len > 0) || cb == NULL ||
         cb->on_done == NULL)
         return NULL;
@@ -650,9 +659,19 @@ void tx_upstream_cancel(tx_upstream_req_t *r)
 
 void tx_upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg)
 {
-    if (u == NULL || u->closing) return;
+    if (u == NULL || u->closing || u->close_pending) return;
     u->done = done;
     u->done_arg = arg;
+    if (u->dispatching > 0) {
+        u->close_pending = 1; /* from a callback: done once the callback's caller unwinds */
+        return;
+    }
+    do_close(u);
+}
+
+static void do_close(tx_upstream_t *u)
+{
+    u->close_pending = 0;
     run_deferred(u);
     u->closing = 1;
     while (u->reqs != NULL) {

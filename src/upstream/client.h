@@ -81,8 +81,9 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o);
 
 /* Closes the client: every request still in flight gets on_done with TX_UPSTREAM_EABORTED
  * (cancelled ones get nothing), connections are closed, and `done(arg)` (may be NULL) runs once
- * every libuv handle is closed; the client's memory is freed by then. NULL: no-op. Not from
- * inside one of this client's callbacks. */
+ * every libuv handle is closed; the client's memory is freed by then. NULL: no-op. From inside
+ * one of this client's callbacks the close happens as soon as that callback returns; sends after
+ * tx_upstream_close return NULL. */
 void tx_upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg);
 
 /* Starts a request. `method` "GET"/"POST"/…; headers and url are copied; `body` (may be NULL

@@ -204,9 +204,11 @@ typedef struct rec {
     struct rec *spawn;                /* started from this request's on_body (curl running) */
     int chain; /* send another /ok from on_done while > 0 */
     int reused_count;
+    int close_in_done;
 } rec_t;
 
 static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limits_t *lim, rec_t *r);
+static void on_closed(void *arg);
 
 static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
 {
@@ -243,6 +245,11 @@ static void on_done(void *ud, const tx_upstream_result_t *res)
     r->res.message = r->msg;
     tx_upstream_cancel(r->req); /* no-op inside on_done */
     if (res->reused) r->reused_count++;
+    if (r->close_in_done) {
+        tx_upstream_close(r->env->u, on_closed, &r->env->closed);
+        assert_null(get(r->env, "/ok", NULL, r)); /* closing: refused, no callback */
+        return;
+    }
     if (r->chain-- > 0) {
         r->blen = 0;
         r->heads = 0;
@@ -262,6 +269,7 @@ static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limi
 }
 
 static void on_wake(uv_timer_t *t) { (void)t; }
+static void on_closed(void *arg) { *(int *)arg = 1; }
 
 static void env_init(env_t *e, const tx_upstream_opts_t *o)
 {
@@ -281,8 +289,6 @@ static int run_until(env_t *e, const int *counter, int want)
     while (*counter < want && uv_now(&e->loop) < deadline) uv_run(&e->loop, UV_RUN_ONCE);
     return *counter;
 }
-
-static void on_closed(void *arg) { *(int *)arg = 1; }
 
 static void env_done(env_t *e)
 {
@@ -514,6 +520,27 @@ static void close_with_requests_in_flight(void **state)
     assert_int_equal(b.dones, 0);
 }
 
+static void close_from_inside_on_done(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e, NULL);
+    rec_t a = {.close_in_done = 1}, b = {0};
+    assert_non_null(get(&e, "/ok", NULL, &a));
+    assert_non_null(get(&e, "/hang", NULL, &b));
+    run_until(&e, &e.closed, 1);
+    assert_int_equal(e.closed, 1);
+    assert_int_equal(a.dones, 1);
+    assert_int_equal(a.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(b.dones, 1);
+    assert_int_equal(b.res.err, TX_UPSTREAM_EABORTED);
+    srv_stop(&e.srv);
+    uv_close((uv_handle_t *)&e.wake, NULL);
+    uv_run(&e.loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&e.loop), 0);
+    srv_free(&e.srv);
+}
+
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -553,6 +580,7 @@ int main(void)
         cmocka_unit_test(many_concurrent_bounded_conns),
         cmocka_unit_test(keepalive_reuses_one_connection),
         cmocka_unit_test(close_with_requests_in_flight),
+        cmocka_unit_test(close_from_inside_on_done),
         cmocka_unit_test(bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
