@@ -1,0 +1,156 @@
+/* The limiter of SPEC §3.4: a counter of slots and two intrusive FIFO queues of caller-owned
+ * waiters, gateway before jobs. */
+#include "upstream/admission.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    tx_adm_waiter_t *head, *tail;
+    size_t len;
+} queue_t;
+
+struct tx_admission {
+    unsigned max;
+    size_t max_queue;
+    unsigned in_flight;
+    queue_t q[2]; /* indexed by tx_adm_kind_t */
+    uint64_t dropped, granted;
+    double wait_sum;
+    int granting; /* re-entrancy guard for grant_waiters */
+};
+
+tx_admission_t *tx_admission_new(unsigned max_inflight, size_t max_queue)
+{
+    if (max_inflight == 0) return NULL;
+    tx_admission_t *a = calloc(1, sizeof *a);
+    if (a == NULL) return NULL;
+    a->max = max_inflight;
+    a->max_queue = max_queue;
+    return a;
+}
+
+void tx_admission_free(tx_admission_t *a)
+{
+    if (a == NULL) return;
+    for (int k = 0; k < 2; k++)
+        for (tx_adm_waiter_t *w = a->q[k].head; w != NULL; w = w->next) w->queued = 0;
+    free(a);
+}
+
+static void push(queue_t *q, tx_adm_waiter_t *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail) q->tail->next = w;
+    else q->head = w;
+    q->tail = w;
+    q->len++;
+    w->queued = 1;
+}
+
+static void unlink_w(queue_t *q, tx_adm_waiter_t *w)
+{
+    if (w->prev) w->prev->next = w->next;
+    else q->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    else q->tail = w->prev;
+    w->prev = w->next = NULL;
+    w->queued = 0;
+    q->len--;
+}
+
+static void count_grant(tx_admission_t *a, tx_ms_t waited)
+{
+    a->in_flight++;
+    a->granted++;
+    a->wait_sum += waited > 0 ? (double)waited : 0.0;
+}
+
+/* Hands free slots to waiters, gateway first. Callbacks may re-enter; the guard makes the outer
+ * loop do the work. */
+static void grant_waiters(tx_admission_t *a, tx_ms_t now)
+{
+    if (a->granting) return;
+    a->granting = 1;
+    while (a->in_flight < a->max) {
+        queue_t *q = a->q[TX_ADM_GATEWAY].head ? &a->q[TX_ADM_GATEWAY] : &a->q[TX_ADM_JOB];
+        tx_adm_waiter_t *w = q->head;
+        if (w == NULL) break;
+        unlink_w(q, w);
+        count_grant(a, now - w->since);
+        w->cb(w, w->ud);
+    }
+    a->granting = 0;
+}
+
+tx_adm_result_t tx_admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
+                                     tx_adm_grant_cb cb, void *ud, tx_ms_t now)
+{
+    if (a == NULL || w == NULL || cb == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB))
+        return TX_ADM_REFUSED;
+    int ahead = a->q[TX_ADM_GATEWAY].len > 0 || (kind == TX_ADM_JOB && a->q[TX_ADM_JOB].len > 0);
+    if (a->in_flight < a->max && !ahead) {
+        w->queued = 0;
+        count_grant(a, 0);
+        return TX_ADM_GRANTED;
+    }
+    if (kind == TX_ADM_GATEWAY && a->q[TX_ADM_GATEWAY].len >= a->max_queue) {
+        a->dropped++;
+        w->queued = 0;
+        return TX_ADM_REFUSED;
+    }
+    w->cb = cb;
+    w->ud = ud;
+    w->since = now;
+    w->kind = kind;
+    push(&a->q[kind], w);
+    return TX_ADM_QUEUED;
+}
+
+int tx_admission_try_acquire(tx_admission_t *a, tx_ms_t now)
+{
+    (void)now;
+    if (a == NULL || a->in_flight >= a->max || a->q[TX_ADM_GATEWAY].len > 0) return 0;
+    count_grant(a, 0);
+    return 1;
+}
+
+int tx_admission_cancel(tx_admission_t *a, tx_adm_waiter_t *w)
+{
+    if (a == NULL || w == NULL || !w->queued) return 0;
+    unlink_w(&a->q[w->kind], w);
+    return 1;
+}
+
+void tx_admission_release(tx_admission_t *a, tx_ms_t now)
+{
+    if (a == NULL) return;
+    if (a->in_flight > 0) a->in_flight--;
+    grant_waiters(a, now);
+}
+
+tx_err_t tx_admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
+                                 tx_ms_t now)
+{
+    if (a == NULL || max_inflight == 0) return TX_EINVAL;
+    a->max = max_inflight;
+    a->max_queue = max_queue;
+    grant_waiters(a, now);
+    return TX_EOK;
+}
+
+void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out)
+{
+    if (out == NULL) return;
+    memset(out, 0, sizeof *out);
+    if (a == NULL) return;
+    out->max_inflight = a->max;
+    out->max_queue = a->max_queue;
+    out->in_flight = a->in_flight;
+    out->queued_gateway = a->q[TX_ADM_GATEWAY].len;
+    out->queued_jobs = a->q[TX_ADM_JOB].len;
+    out->dropped = a->dropped;
+    out->granted = a->granted;
+    out->avg_wait_ms = a->granted ? a->wait_sum / (double)a->granted : 0.0;
+}

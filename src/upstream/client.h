@@ -1,0 +1,107 @@
+/* The upstream HTTP client: one libcurl multi handle driven by a libuv loop through the
+ * multi-socket API. Body bytes are handed over as they arrive; the per-attempt timeout (first
+ * byte, then each gap between chunks) is ours. Loop thread only. */
+#ifndef TX_UPSTREAM_CLIENT_H
+#define TX_UPSTREAM_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "tenax/types.h"
+
+/* Transport outcome of one request. Append-only. The lead maps these onto the classifier's
+ * transport kinds (network / timeout / aborted). */
+#define TX_UPSTREAM_ERR_MAP(X)                                                                     \
+    X(OK, "ok")                       /* an HTTP response arrived complete (any status) */         \
+    X(CONNECT, "connect failed")      /* refused, unreachable */                                   \
+    X(RESET, "connection reset")      /* reset/closed before a response, send/recv error */        \
+    X(DNS, "name resolution failed")                                                               \
+    X(TLS, "TLS failure")             /* handshake, certificate */                                 \
+    X(PARTIAL, "response cut short")  /* closed mid-body */                                        \
+    X(TIMEOUT, "timed out")           /* our attempt timeout: first byte or a gap */               \
+    X(ABORTED, "aborted")             /* the client was closed with the request in flight */       \
+    X(TOO_LARGE, "response too large")/* more than max_response_bytes */                           \
+    X(PROTOCOL, "bad HTTP response")  /* garbled reply, HTTP/2 framing error, headers too big */   \
+    X(INVALID, "invalid request")     /* bad URL, unsupported scheme */                            \
+    X(NOMEM, "out of memory")                                                                      \
+    X(OTHER, "transport error")
+
+typedef enum {
+#define TX_UPSTREAM_ERR_ENUM(name, str) TX_UPSTREAM_E##name,
+    TX_UPSTREAM_ERR_MAP(TX_UPSTREAM_ERR_ENUM)
+#undef TX_UPSTREAM_ERR_ENUM
+        TX_UPSTREAM_E__LAST
+} tx_upstream_err_t;
+
+const char *tx_upstream_strerror(tx_upstream_err_t e); /* static, never NULL */
+
+typedef struct {
+    unsigned max_total_conns; /* 0: 64 */
+    unsigned max_host_conns;  /* 0: unlimited (bounded by max_total_conns) */
+    long connect_timeout_ms;  /* 0: bounded only by the attempt timeout */
+    const char *proxy;        /* NULL: no proxy, whatever the environment says; copied */
+    const char *ca_file;      /* NULL: the system's; copied */
+    int insecure;             /* 1: skip TLS verification (tests against self-signed only) */
+    int http2;                /* 0: allow HTTP/2 over TLS (default); -1: HTTP/1.1 only */
+} tx_upstream_opts_t;
+
+typedef struct {
+    long attempt_timeout_ms; /* until the first body byte (or the end of an empty reply); 0: none */
+    long gap_timeout_ms;     /* longest silence between body chunks; 0: attempt_timeout_ms */
+    size_t max_response_bytes; /* 0: unlimited */
+} tx_upstream_limits_t;
+
+typedef struct {
+    tx_upstream_err_t err;
+    int status;            /* HTTP status of the final response, 0 when none */
+    long curl_code;        /* the CURLcode (0 for our own timeout/limit when curl had none) */
+    const char *message;   /* human text (curl's error buffer or ours); valid during on_done */
+    int64_t connect_us, first_byte_us, total_us; /* from the start of the request; 0 unknown */
+    size_t body_bytes;
+    int reused;            /* 1 when an existing connection was reused */
+    int http_version;      /* 1 (1.x) or 2 */
+} tx_upstream_result_t;
+
+typedef struct {
+    /* Once, when the final response's headers are complete, before any body. May be NULL. */
+    void (*on_head)(void *ud, int status, const tx_header_t *h, size_t nh);
+    /* Each body chunk as it arrives (decoded from chunked transfer). May be NULL. */
+    void (*on_body)(void *ud, const char *data, size_t len);
+    /* Exactly once, unless the request was cancelled first. The request is gone afterwards. */
+    void (*on_done)(void *ud, const tx_upstream_result_t *r);
+} tx_upstream_cb_t;
+
+typedef struct tx_upstream tx_upstream_t;
+typedef struct tx_upstream_req tx_upstream_req_t;
+
+/* A client on `loop` (NULL opts: defaults). NULL when out of memory or curl fails to start.
+ * Call curl_global_init once per process before (tx_upstream_new does it if nobody did). */
+tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o);
+
+/* Closes the client: every request still in flight gets on_done with TX_UPSTREAM_EABORTED
+ * (cancelled ones get nothing), connections are closed, and `done(arg)` (may be NULL) runs once
+ * every libuv handle is closed; the client's memory is freed by then. NULL: no-op. From inside
+ * one of this client's callbacks the close happens as soon as that callback returns; sends after
+ * tx_upstream_close return NULL. */
+void tx_upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg);
+
+/* Starts a request. `method` "GET"/"POST"/…; headers and url are copied; `body` (may be NULL
+ * when len is 0) is NOT copied and must stay valid until on_done or cancel. `lim` may be NULL
+ * (no limits). `cb->on_done` is required. Returns the request handle, valid until on_done
+ * returns or tx_upstream_cancel is called; NULL on bad arguments, out of memory or a closing
+ * client, and then no callback is ever called. Safe from inside this client's callbacks. */
+tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const char *url,
+                                    const tx_header_t *h, size_t nh, const char *body, size_t len,
+                                    const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
+                                    void *ud);
+
+/* Cancels a request: no callback of it runs after this returns, and its connection is dropped
+ * or reused as curl sees fit. Safe from inside any callback of this client (also the request's
+ * own). NULL, or a request whose on_done is running: no-op. */
+void tx_upstream_cancel(tx_upstream_req_t *r);
+
+/* Requests started and not yet finished or cancelled. */
+size_t tx_upstream_active(const tx_upstream_t *u);
+
+#endif

@@ -1,0 +1,180 @@
+/* Incremental SSE parser: collects one line at a time (bounded), interprets the fields of the
+ * event stream format, and dispatches an event on each blank line. */
+#include "upstream/sse.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} buf_t;
+
+struct tx_sse {
+    size_t max;
+    buf_t line, data, event;
+    int after_cr;   /* last byte was CR: a following LF belongs to the same line end */
+    int bom_state;  /* bytes of a leading BOM matched so far; -1 once past the start */
+    int has_data;   /* a data field was seen in the current event */
+    int failed;
+    size_t events, comments;
+};
+
+static int buf_add(buf_t *b, const char *s, size_t n, size_t max)
+{
+    if (b->len + n + 1 > max + 1) return -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (np == NULL) return -2;
+        b->p = np;
+        b->cap = cap;
+    }
+    if (n > 0) memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+tx_sse_t *tx_sse_new(size_t max_event)
+{
+    tx_sse_t *p = calloc(1, sizeof *p);
+    if (p == NULL) return NULL;
+    p->max = max_event ? max_event : (size_t)1 << 20;
+    return p;
+}
+
+void tx_sse_free(tx_sse_t *p)
+{
+    if (p == NULL) return;
+    free(p->line.p);
+    free(p->data.p);
+    free(p->event.p);
+    free(p);
+}
+
+size_t tx_sse_events(const tx_sse_t *p) { return p ? p->events : 0; }
+size_t tx_sse_comments(const tx_sse_t *p) { return p ? p->comments : 0; }
+
+int tx_sse_pending(const tx_sse_t *p)
+{
+    return p != NULL && (p->line.len > 0 || p->has_data || p->event.len > 0);
+}
+
+static tx_sse_kind_t kind_of(const tx_sse_t *p)
+{
+    if (p->event.len == 5 && memcmp(p->event.p, "error", 5) == 0) return TX_SSE_ERROR;
+    const char *d = p->data.p;
+    size_t n = p->data.len;
+    while (n > 0 && (*d == ' ' || *d == '\t')) d++, n--;
+    if (n == 6 && memcmp(d, "[DONE]", 6) == 0) return TX_SSE_DONE;
+    if (n > 0 && *d == '{') {
+        d++, n--;
+        while (n > 0 && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r')) d++, n--;
+        if (n >= 7 && memcmp(d, "\"error\"", 7) == 0) return TX_SSE_ERROR;
+    }
+    return TX_SSE_MESSAGE;
+}
+
+static int dispatch(tx_sse_t *p, tx_sse_cb cb, void *ud)
+{
+    int stop = 0;
+    if (p->has_data) {
+        if (p->data.len > 0 && p->data.p[p->data.len - 1] == '\n') p->data.p[--p->data.len] = '\0';
+        tx_sse_event_t ev = {
+            .kind = kind_of(p),
+            .event = p->event.len ? p->event.p : "",
+            .event_len = p->event.len,
+            .data = p->data.len ? p->data.p : "",
+            .data_len = p->data.len,
+        };
+        p->events++;
+        if (cb != NULL) stop = cb(ud, &ev);
+    }
+    p->data.len = 0;
+    p->event.len = 0;
+    p->has_data = 0;
+    return stop;
+}
+
+/* One complete line (without its end). Returns 0, 1 to stop, or a negative buf_add error. */
+static int line(tx_sse_t *p, tx_sse_cb cb, void *ud)
+{
+    const char *s = p->line.len ? p->line.p : "";
+    size_t n = p->line.len;
+    p->line.len = 0;
+    if (n == 0) return dispatch(p, cb, ud);
+    if (s[0] == ':') {
+        p->comments++;
+        return 0;
+    }
+    const char *colon = memchr(s, ':', n);
+    size_t flen = colon ? (size_t)(colon - s) : n;
+    const char *v = colon ? colon + 1 : s + n;
+    size_t vlen = n - (size_t)(v - s);
+    if (vlen > 0 && *v == ' ') v++, vlen--;
+    if (flen == 4 && memcmp(s, "data", 4) == 0) {
+        int rc = buf_add(&p->data, v, vlen, p->max);
+        if (rc == 0) rc = buf_add(&p->data, "\n", 1, p->max);
+        if (rc == 0) p->has_data = 1;
+        return rc;
+    }
+    if (flen == 5 && memcmp(s, "event", 5) == 0) {
+        p->event.len = 0;
+        return buf_add(&p->event, v, vlen, p->max);
+    }
+    return 0; /* id, retry and unknown fields do not matter to the relay */
+}
+
+tx_err_t tx_sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud)
+{
+    if (p == NULL || (data == NULL && len > 0)) return TX_EINVAL;
+    if (p->failed) return TX_ERANGE;
+    size_t i = 0;
+    static const unsigned char bom[3] = {0xEF, 0xBB, 0xBF};
+    while (p->bom_state >= 0 && i < len) {
+        if ((unsigned char)data[i] != bom[p->bom_state]) {
+            /* not a BOM after all: the bytes matched so far are content */
+            if (p->bom_state > 0 && buf_add(&p->line, (const char *)bom, (size_t)p->bom_state, p->max) != 0) {
+                p->failed = 1;
+                return TX_ERANGE;
+            }
+            p->bom_state = -1;
+            break;
+        }
+        i++;
+        if (++p->bom_state == 3) p->bom_state = -1;
+    }
+    while (i < len) {
+        char c = data[i];
+        if (p->after_cr) {
+            p->after_cr = 0;
+            if (c == '\n') {
+                i++;
+                continue;
+            }
+        }
+        if (c == '\r' || c == '\n') {
+            p->after_cr = c == '\r';
+            i++;
+            int rc = line(p, cb, ud);
+            if (rc < 0) {
+                p->failed = rc == -1;
+                return rc == -1 ? TX_ERANGE : TX_ENOMEM;
+            }
+            if (rc > 0) return TX_ESTOPPED;
+            continue;
+        }
+        /* copy the run up to the next line end in one go */
+        size_t j = i;
+        while (j < len && data[j] != '\r' && data[j] != '\n') j++;
+        int rc = buf_add(&p->line, data + i, j - i, p->max);
+        if (rc < 0) {
+            p->failed = rc == -1;
+            return rc == -1 ? TX_ERANGE : TX_ENOMEM;
+        }
+        i = j;
+    }
+    return TX_EOK;
+}

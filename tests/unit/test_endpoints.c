@@ -1,0 +1,196 @@
+/* Endpoint failover (SPEC §3.3) with a fake clock: threshold, cooldown, one half-open probe,
+ * recovery of the preferred endpoint, all-down choice, reload keeping health. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "upstream/endpoints.h"
+
+static const char *const URLS[] = {"http://a/v1", "http://b/v1", "http://c/v1"};
+
+/* Fails endpoint `i` (as picked) `k` times; returns the last event kind. */
+static tx_ep_event_t fail_n(tx_endpoints_t *e, int k, tx_ms_t now, int expect_index)
+{
+    tx_ep_event_t ev = {0};
+    for (int j = 0; j < k; j++) {
+        tx_ep_pick_t p = tx_endpoints_pick(e, now);
+        assert_int_equal(p.index, expect_index);
+        tx_endpoints_report(e, p, TX_EP_FAIL, now, &ev);
+    }
+    return ev;
+}
+
+static void threshold_then_failover(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 3, 3, 1000);
+    assert_non_null(e);
+    tx_ep_event_t ev = fail_n(e, 2, 0, 0);
+    assert_int_equal(ev.kind, TX_EP_EV_NONE);
+    /* a success breaks the run */
+    tx_ep_pick_t p = tx_endpoints_pick(e, 0);
+    assert_int_equal(tx_endpoints_report(e, p, TX_EP_OK, 0, &ev), 0);
+    ev = fail_n(e, 2, 0, 0);
+    assert_int_equal(ev.kind, TX_EP_EV_NONE);
+    /* neutral answers (429) neither count nor reset */
+    p = tx_endpoints_pick(e, 0);
+    tx_endpoints_report(e, p, TX_EP_NEUTRAL, 0, &ev);
+    tx_endpoints_snap_t s;
+    tx_endpoints_snapshot(e, 0, &s);
+    assert_int_equal(s.ep[0].failures, 2);
+    ev = fail_n(e, 1, 10, 0);
+    assert_int_equal(ev.kind, TX_EP_EV_FAILOVER);
+    assert_int_equal(ev.from, 0);
+    assert_int_equal(ev.to, 1);
+    tx_endpoints_snapshot(e, 10, &s);
+    assert_int_equal(s.active, 1);
+    assert_int_equal(s.ep[0].health, TX_EP_DOWN);
+    assert_int_equal(s.ep[0].down_until, 1010);
+    assert_int_equal(s.ep[0].failovers, 1);
+    assert_int_equal(s.ep[1].failovers, 0);
+    /* during the cooldown everything goes to b */
+    assert_int_equal(tx_endpoints_pick(e, 1009).index, 1);
+    assert_false(tx_endpoints_pick(e, 1009).probe);
+    tx_endpoints_free(e);
+}
+
+static void one_probe_after_cooldown(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 3, 1, 1000);
+    tx_ep_event_t ev;
+    fail_n(e, 1, 0, 0);
+    tx_ep_pick_t probe = tx_endpoints_pick(e, 1000);
+    assert_int_equal(probe.index, 0);
+    assert_true(probe.probe);
+    /* exactly one probe: the next requests still go to b */
+    for (int i = 0; i < 5; i++) {
+        tx_ep_pick_t p = tx_endpoints_pick(e, 1001 + i);
+        assert_int_equal(p.index, 1);
+        assert_false(p.probe);
+    }
+    /* probe fails: cooldown re-armed from the failure time, no new failover counted */
+    assert_int_equal(tx_endpoints_report(e, probe, TX_EP_FAIL, 1500, &ev), 0);
+    tx_endpoints_snap_t s;
+    tx_endpoints_snapshot(e, 1500, &s);
+    assert_int_equal(s.ep[0].down_until, 2500);
+    assert_int_equal(s.ep[0].failovers, 1);
+    assert_false(s.ep[0].probing);
+    assert_int_equal(tx_endpoints_pick(e, 2499).index, 1);
+    probe = tx_endpoints_pick(e, 2500);
+    assert_int_equal(probe.index, 0);
+    assert_true(probe.probe);
+    /* probe succeeds: a is healthy and active again */
+    assert_int_equal(tx_endpoints_report(e, probe, TX_EP_OK, 2600, &ev), 1);
+    assert_int_equal(ev.kind, TX_EP_EV_RECOVERED);
+    assert_int_equal(ev.from, 0);
+    assert_int_equal(ev.to, 0);
+    tx_ep_pick_t p = tx_endpoints_pick(e, 2601);
+    assert_int_equal(p.index, 0);
+    assert_false(p.probe);
+    /* a cancelled probe frees the probe slot without changing health */
+    fail_n(e, 1, 3000, 0);
+    probe = tx_endpoints_pick(e, 4000);
+    assert_true(probe.probe);
+    tx_endpoints_report(e, probe, TX_EP_CANCELLED, 4001, &ev);
+    probe = tx_endpoints_pick(e, 4002);
+    assert_true(probe.probe);
+    assert_int_equal(probe.index, 0);
+    /* a probe answered with a non-failover error (429) shows the endpoint is up */
+    assert_int_equal(tx_endpoints_report(e, probe, TX_EP_NEUTRAL, 4003, &ev), 1);
+    assert_int_equal(tx_endpoints_pick(e, 4004).index, 0);
+    tx_endpoints_free(e);
+}
+
+static void all_down_uses_earliest_cooldown(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 3, 1, 1000);
+    tx_ep_event_t ev = fail_n(e, 1, 0, 0);
+    assert_int_equal(ev.to, 1);
+    ev = fail_n(e, 1, 100, 1);
+    assert_int_equal(ev.to, 2);
+    ev = fail_n(e, 1, 50, 2); /* c goes down at 50: ends at 1050, before b (1100) */
+    assert_int_equal(ev.kind, TX_EP_EV_FAILOVER);
+    assert_int_equal(ev.to, 0); /* a ends first (1000) */
+    tx_ep_pick_t p = tx_endpoints_pick(e, 500);
+    assert_int_equal(p.index, 0);
+    assert_false(p.probe);
+    /* at 1000 a's probe is due; meanwhile others go to the earliest ending, still a */
+    p = tx_endpoints_pick(e, 1000);
+    assert_true(p.probe);
+    assert_int_equal(p.index, 0);
+    tx_ep_pick_t q = tx_endpoints_pick(e, 1001);
+    assert_int_equal(q.index, 0);
+    assert_false(q.probe);
+    tx_endpoints_report(e, p, TX_EP_FAIL, 1001, &ev); /* a re-armed to 2001 */
+    q = tx_endpoints_pick(e, 1060);                  /* c's cooldown over: probe c */
+    assert_int_equal(q.index, 2);
+    assert_true(q.probe);
+    tx_endpoints_report(e, q, TX_EP_OK, 1061, &ev);
+    assert_int_equal(ev.kind, TX_EP_EV_RECOVERED);
+    assert_int_equal(ev.to, 2);
+    /* b is preferred over c and due: it gets probed, c serves the rest */
+    p = tx_endpoints_pick(e, 1100);
+    assert_int_equal(p.index, 1);
+    assert_true(p.probe);
+    assert_int_equal(tx_endpoints_pick(e, 1100).index, 2);
+    tx_endpoints_report(e, p, TX_EP_OK, 1101, &ev);
+    assert_int_equal(ev.to, 1);
+    assert_int_equal(tx_endpoints_pick(e, 1102).index, 1);
+    tx_endpoints_snap_t s;
+    tx_endpoints_snapshot(e, 1102, &s);
+    assert_int_equal(s.ep[0].failovers + s.ep[1].failovers + s.ep[2].failovers, 3);
+    tx_endpoints_free(e);
+}
+
+static void reload_keeps_health(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 3, 1, 1000);
+    fail_n(e, 1, 0, 0); /* a down until 1000 */
+    tx_ep_pick_t stale = tx_endpoints_pick(e, 1000);
+    assert_true(stale.probe);
+    const char *const next[] = {"http://new/v1", "http://a/v1"};
+    assert_int_equal(tx_endpoints_replace(e, next, 2), TX_EOK);
+    tx_endpoints_snap_t s;
+    tx_endpoints_snapshot(e, 10, &s);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.ep[1].url, "http://a/v1");
+    assert_int_equal(s.ep[1].health, TX_EP_DOWN);
+    assert_int_equal(s.ep[1].failovers, 1);
+    assert_false(s.ep[1].probing);
+    assert_int_equal(s.ep[0].health, TX_EP_HEALTHY);
+    assert_int_equal(s.active, 0);
+    /* a report for a pick of the old list is ignored */
+    assert_int_equal(tx_endpoints_report(e, stale, TX_EP_OK, 11, NULL), 0);
+    tx_endpoints_snapshot(e, 11, &s);
+    assert_int_equal(s.ep[1].health, TX_EP_DOWN);
+    /* bad input leaves the list unchanged */
+    assert_int_equal(tx_endpoints_replace(e, next, 0), TX_EINVAL);
+    const char *const bad[] = {"http://x", NULL};
+    assert_int_equal(tx_endpoints_replace(e, bad, 2), TX_EINVAL);
+    assert_int_equal(tx_endpoints_count(e), 2);
+    assert_null(tx_endpoints_url(e, 2));
+    assert_null(tx_endpoints_url(e, -1));
+    assert_int_equal(tx_endpoints_set_policy(e, 0, 1), TX_EINVAL);
+    assert_int_equal(tx_endpoints_set_policy(e, 2, 5), TX_EOK);
+    tx_endpoints_free(e);
+    assert_null(tx_endpoints_new(URLS, 0, 1, 1));
+    assert_null(tx_endpoints_new(URLS, 3, 0, 1));
+    assert_null(tx_endpoints_new(NULL, 1, 1, 1));
+    tx_endpoints_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(threshold_then_failover),
+        cmocka_unit_test(one_probe_after_cooldown),
+        cmocka_unit_test(all_down_uses_earliest_cooldown),
+        cmocka_unit_test(reload_keeps_health),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
