@@ -144,20 +144,33 @@ tx_metric_family_t *tx_metrics_register(tx_metrics_t *m, tx_metric_type_t type, 
     return f;
 }
 
-/* FNV-1a over the (truncated) label values, with a separator so ("ab","c") ≠ ("a","bc"). */
+static inline uint64_t mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+/* Hashes the (truncated) label values eight bytes at a time; each value's length is mixed in
+ * after it, so ("ab","c") and ("a","bc") differ. Not for untrusted collision resistance: a
+ * family holds at most max_series entries, so a collision only costs a compare. */
 static uint64_t hash_values(const tx_metric_family_t *f, const char *const *values, size_t *lens)
 {
-    uint64_t h = 1469598103934665603ull;
+    uint64_t h = 0x243F6A8885A308D3ull;
     for (size_t i = 0; i < f->nlabels; i++) {
         const char *v = values[i] != NULL ? values[i] : "";
-        size_t n = strnlen(v, TX_METRICS_LABEL_MAX);
+        size_t n = strnlen(v, TX_METRICS_LABEL_MAX), k = n;
         lens[i] = n;
-        for (size_t k = 0; k < n; k++) {
-            h ^= (unsigned char)v[k];
-            h *= 1099511628211ull;
+        uint64_t w;
+        for (; k >= 8; k -= 8, v += 8) {
+            memcpy(&w, v, 8);
+            h = mix(h, w);
         }
-        h ^= 0xff;
-        h *= 1099511628211ull;
+        if (k > 0) {
+            w = 0;
+            memcpy(&w, v, k);
+            h = mix(h, w);
+        }
+        h = mix(h, n + 1);
     }
     return h;
 }

@@ -18,6 +18,8 @@ const char *const tx_cache_key_fields[] = {
     /* completions and embeddings: the input itself */
     "prompt", "suffix", "echo", "best_of", "input", "dimensions", "encoding_format", NULL};
 
+#define KEY_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
+
 static int digest_cb(const char *buffer, size_t size, void *data)
 {
     return EVP_DigestUpdate((EVP_MD_CTX *)data, buffer, size) == 1 ? 0 : -1;
@@ -40,12 +42,20 @@ tx_cache_key_result_t tx_cache_key_json(const char *route, const char *default_m
         json_t *v = json_object_get(req, tx_cache_key_fields[i]);
         if (v != NULL) ok = json_object_set(canon, tx_cache_key_fields[i], v) == 0;
     }
-    EVP_MD_CTX *ctx = ok ? EVP_MD_CTX_new() : NULL;
+    /* Dump into a stack buffer (one digest call; most requests fit), else stream the dump
+     * into the digest. */
+    char stack[16384];
+    size_t need = ok ? json_dumpb(canon, stack, sizeof(stack), KEY_FLAGS) : 0;
     unsigned int n = 0;
-    ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-         json_dump_callback(canon, digest_cb, ctx, JSON_SORT_KEYS | JSON_COMPACT) == 0 &&
-         EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == TX_CACHE_KEY_LEN;
-    EVP_MD_CTX_free(ctx);
+    if (ok && need > 0 && need <= sizeof(stack)) {
+        ok = EVP_Digest(stack, need, key, &n, EVP_sha256(), NULL) == 1 && n == TX_CACHE_KEY_LEN;
+    } else if (ok) {
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+             json_dump_callback(canon, digest_cb, ctx, KEY_FLAGS) == 0 &&
+             EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == TX_CACHE_KEY_LEN;
+        EVP_MD_CTX_free(ctx);
+    }
     json_decref(canon);
     return ok ? TX_CACHE_KEY_OK : TX_CACHE_KEY_INVALID;
 }

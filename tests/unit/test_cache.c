@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "server/cache.h"
 
 #define ROUTE "/v1/chat/completions"
@@ -59,6 +61,39 @@ static void key_ignores_order_whitespace_and_other_fields(void **state)
     assert_int_equal(key_of("{\"messages\":[]}", b), TX_CACHE_KEY_OK);
     assert_int_equal(key_of("{\"messages\":[],\"model\":\"gpt-4o-mini\"}", c), TX_CACHE_KEY_OK);
     assert_memory_equal(b, c, 32);
+}
+
+/* The key is, by definition, SHA-256 of the sorted compact dump of {route, model, fields}. */
+static void expect_definition(const char *content)
+{
+    json_t *canon = json_pack("{s:s, s:s, s:[{s:s, s:s}], s:i}", "route", ROUTE, "model", "m",
+                              "messages", "role", "user", "content", content, "seed", 7);
+    char *dump = json_dumps(canon, JSON_SORT_KEYS | JSON_COMPACT);
+    unsigned char want[32], got[32];
+    unsigned int n;
+    EVP_Digest(dump, strlen(dump), want, &n, EVP_sha256(), NULL);
+    /* the request: other order, whitespace, an extra field */
+    json_t *req = json_pack("{s:i, s:s, s:[{s:s, s:s}], s:b}", "seed", 7, "user", "bob",
+                            "messages", "content", content, "role", "user", "stream", 0);
+    json_object_set_new(req, "model", json_string("m"));
+    char *body = json_dumps(req, JSON_INDENT(3));
+    assert_int_equal(tx_cache_key(ROUTE, NULL, body, strlen(body), got), TX_CACHE_KEY_OK);
+    assert_memory_equal(got, want, 32);
+    free(body);
+    free(dump);
+    json_decref(req);
+    json_decref(canon);
+}
+
+static void key_matches_its_definition(void **state)
+{
+    (void)state;
+    expect_definition("short");
+    char *big = malloc(40001); /* larger than the stack buffer: the streamed path */
+    memset(big, 'x', 40000);
+    big[40000] = '\0';
+    expect_definition(big);
+    free(big);
 }
 
 static void key_refuses_stream_and_garbage(void **state)
@@ -178,6 +213,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(key_ignores_order_whitespace_and_other_fields),
+        cmocka_unit_test(key_matches_its_definition),
         cmocka_unit_test(key_refuses_stream_and_garbage),
         cmocka_unit_test(lru_ttl_and_counts),
         cmocka_unit_test(refusals),
