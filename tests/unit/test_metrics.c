@@ -189,6 +189,14 @@ static void std_families_pass_promtool(void **state)
     tx_metric_family_t *again[TX_M__LAST];
     assert_int_equal(tx_metrics_std_register(m, again), -1); /* registered once */
     populate_std(fams);
+    /* the awkward cases too: escapes, invalid UTF-8, a refused series */
+    const char *ln[] = {"model"};
+    tx_metric_family_t *small = tx_metrics_register(m, TX_METRIC_COUNTER, "t_small_total",
+                                                    "Cap of one.\nSecond line \\ here.", 1, ln, NULL, 0, 1);
+    const char *odd[] = {"line\nbreak \"q\" back\\slash \xff\xc3"}, *other[] = {"other"};
+    tx_metrics_inc(small, odd, 1);
+    tx_metrics_inc(small, other, 1);
+    assert_int_equal(tx_metrics_refused(small), 1);
     size_t len = 0;
     char *text = tx_metrics_render(m, &len);
     assert_non_null(text);
@@ -204,6 +212,7 @@ static void std_families_pass_promtool(void **state)
     assert_non_null(strstr(text, "tenax_overhead_seconds_bucket{le=\"+Inf\"} 4\n"));
     assert_non_null(strstr(text, "tenax_dropped_total 5\n"));
     assert_non_null(strstr(text, "# TYPE tenax_items gauge\n"));
+    assert_non_null(strstr(text, "tenax_metrics_series_refused_total{family=\"t_small_total\"} 1\n"));
 
     if (access("/usr/bin/promtool", X_OK) != 0) {
         printf("SKIP promtool check: /usr/bin/promtool not found (Debian package prometheus)\n");
