@@ -33,6 +33,17 @@ const char *tx_notify_type_name(tx_notify_type_t type)
     return (unsigned)type < TX_NOTIFY__LAST ? type_names[type] : "unknown";
 }
 
+int tx_notify_type_for_class(tx_class_t cls)
+{
+    switch (cls) {
+    case TX_CLASS_QUOTA: return TX_NOTIFY_QUOTA_EXCEEDED;
+    case TX_CLASS_RATE_LIMIT:
+    case TX_CLASS_CONCURRENCY: return TX_NOTIFY_RATE_LIMIT;
+    case TX_CLASS_AUTH: return TX_NOTIFY_AUTH_FAILED;
+    default: return -1;
+    }
+}
+
 static uint32_t env_seconds(const char *name)
 {
     const char *v = getenv(name);

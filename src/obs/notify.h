@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tenax/class.h"
 #include "tenax/types.h"
 
 typedef enum {
@@ -58,6 +59,11 @@ typedef struct tx_notify tx_notify_t;
 
 /* "quota_exceeded" …; "unknown" out of range. Static. */
 const char *tx_notify_type_name(tx_notify_type_t type);
+
+/* The notification type for an error class: quota → quota_exceeded, rate_limit and concurrency
+ * → rate_limit, auth → auth_failed; -1 for the others (endpoint_down comes from failover, not a
+ * class). */
+int tx_notify_type_for_class(tx_class_t cls);
 
 /* Fills cfg from the environment (NOTIFY_WEBHOOK_URL, NOTIFY_TELEGRAM_BOT_TOKEN,
  * NOTIFY_TELEGRAM_CHAT_ID, NOTIFY_TELEGRAM_API, NOTIFY_QUOTA_INTERVAL_S,

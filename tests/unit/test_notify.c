@@ -190,6 +190,12 @@ static void config_from_env(void **state)
     assert_int_equal(cfg.interval_s[TX_NOTIFY_RATE_LIMIT], 0); /* garbage: default */
     assert_string_equal(cfg.telegram_chat_id, "7");
     assert_string_equal(tx_notify_type_name(TX_NOTIFY_RATE_LIMIT), "rate_limit");
+    assert_int_equal(tx_notify_type_for_class(TX_CLASS_CONCURRENCY), TX_NOTIFY_RATE_LIMIT);
+    assert_int_equal(tx_notify_type_for_class(TX_CLASS_RATE_LIMIT), TX_NOTIFY_RATE_LIMIT);
+    assert_int_equal(tx_notify_type_for_class(TX_CLASS_QUOTA), TX_NOTIFY_QUOTA_EXCEEDED);
+    assert_int_equal(tx_notify_type_for_class(TX_CLASS_AUTH), TX_NOTIFY_AUTH_FAILED);
+    assert_int_equal(tx_notify_type_for_class(TX_CLASS_SERVER), -1);
+    assert_int_equal(tx_notify_type_for_class((tx_class_t)999), -1);
     assert_string_equal(tx_notify_type_name((tx_notify_type_t)9), "unknown");
     char b[32];
     assert_int_equal(tx_notify_rfc3339(WALL, b, sizeof(b)), 0);
