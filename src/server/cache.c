@@ -75,20 +75,41 @@ tx_cache_key_result_t tx_cache_key(const char *route, const char *default_model,
 typedef struct {
     tx_cache_entry_t pub; /* first: a tx_cache_entry_t * is a stored_t * */
     unsigned refs;
+    size_t bytes; /* the whole block */
 } stored_t;
-
-static void entry_unref(void *p)
-{
-    stored_t *s = p;
-    if (s == NULL || --s->refs > 0) return;
-    free(s); /* headers, strings and body live in the same block */
-}
 
 struct tx_cache {
     uint32_t ttl_s;
     tx_lru_t *lru;
-    uint64_t hits, misses, stores, expired;
+    size_t bytes, max_bytes;
+    uint64_t hits, misses, stores, expired, byte_evictions;
 };
+
+static void entry_unref(stored_t *s)
+{
+    if (s == NULL || --s->refs > 0) return;
+    free(s); /* headers, strings and body live in the same block */
+}
+
+/* The LRU lets go of an entry: it no longer counts against the budget. */
+static void entry_dropped(void *ud, void *p)
+{
+    tx_cache_t *c = ud;
+    stored_t *s = p;
+    c->bytes -= s->bytes;
+    entry_unref(s);
+}
+
+/* Evicts least recently used entries until `extra` more bytes fit in the budget. */
+static void make_room(tx_cache_t *c, size_t extra)
+{
+    const void *key;
+    size_t klen;
+    while (c->bytes + extra > c->max_bytes && tx_lru_oldest(c->lru, &key, &klen) != NULL) {
+        tx_lru_remove(c->lru, key, klen);
+        c->byte_evictions++;
+    }
+}
 
 tx_cache_t *tx_cache_create(uint32_t ttl_s, size_t max_entries)
 {
@@ -96,7 +117,8 @@ tx_cache_t *tx_cache_create(uint32_t ttl_s, size_t max_entries)
     tx_cache_t *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     c->ttl_s = ttl_s;
-    c->lru = tx_lru_create(max_entries, entry_unref);
+    c->max_bytes = TX_CACHE_DEFAULT_MAX_BYTES;
+    c->lru = tx_lru_create(max_entries, entry_dropped, c);
     if (c->lru == NULL) {
         free(c);
         return NULL;
@@ -119,6 +141,13 @@ void tx_cache_set_ttl(tx_cache_t *c, uint32_t ttl_s)
 void tx_cache_set_max_entries(tx_cache_t *c, size_t max_entries)
 {
     if (c != NULL) tx_lru_set_max(c->lru, max_entries);
+}
+
+void tx_cache_set_max_bytes(tx_cache_t *c, size_t max_bytes)
+{
+    if (c == NULL || max_bytes == 0) return;
+    c->max_bytes = max_bytes;
+    make_room(c, 0);
 }
 
 int tx_cache_enabled(const tx_cache_t *c)
@@ -168,6 +197,7 @@ tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], 
         if (headers[i].name == NULL || headers[i].value == NULL) return TX_EINVAL;
         size += strlen(headers[i].name) + strlen(headers[i].value) + 2;
     }
+    if (size > c->max_bytes) return TX_ERANGE;
     stored_t *s = malloc(size);
     if (s == NULL) return TX_ENOMEM;
     tx_header_t *h = (tx_header_t *)(void *)(s + 1);
@@ -190,10 +220,14 @@ tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], 
     s->pub.body_len = body_len;
     s->pub.stored_at = now;
     s->refs = 1;
+    s->bytes = size;
+    tx_lru_remove(c->lru, key, TX_CACHE_KEY_LEN); /* a replaced entry frees its bytes first */
+    make_room(c, size);
     if (tx_lru_put(c->lru, key, TX_CACHE_KEY_LEN, s) != 0) {
         free(s);
         return TX_ENOMEM;
     }
+    c->bytes += size;
     c->stores++;
     return TX_EOK;
 }
@@ -226,7 +260,8 @@ void tx_cache_stats(const tx_cache_t *c, tx_cache_stats_t *out)
     out->hits = c->hits;
     out->misses = c->misses;
     out->stores = c->stores;
-    out->evictions = tx_lru_evictions(c->lru);
+    out->evictions = tx_lru_evictions(c->lru) + c->byte_evictions;
+    out->bytes = c->bytes;
     out->expired = c->expired;
     out->entries = tx_lru_count(c->lru);
 }

@@ -16,6 +16,8 @@
 #define TX_CACHE_KEY_LEN 32
 /* Bodies larger than this are not stored. */
 #define TX_CACHE_MAX_ENTRY_BYTES (1u << 20)
+/* Default budget for all entries together (headers and bodies); see tx_cache_set_max_bytes. */
+#define TX_CACHE_DEFAULT_MAX_BYTES ((size_t)256 << 20)
 
 typedef enum {
     TX_CACHE_KEY_OK = 0,  /* key computed */
@@ -52,7 +54,7 @@ typedef struct {
 
 typedef struct {
     uint64_t hits, misses, stores, evictions, expired;
-    size_t entries;
+    size_t entries, bytes;
 } tx_cache_stats_t;
 
 typedef struct tx_cache tx_cache_t;
@@ -69,6 +71,9 @@ void tx_cache_destroy(tx_cache_t *c);
  * recently used entries down to it (0 is ignored). */
 void tx_cache_set_ttl(tx_cache_t *c, uint32_t ttl_s);
 void tx_cache_set_max_entries(tx_cache_t *c, size_t max_entries);
+/* Memory budget for all entries (default TX_CACHE_DEFAULT_MAX_BYTES): least recently used
+ * entries are evicted to stay within it (0 is ignored). */
+void tx_cache_set_max_bytes(tx_cache_t *c, size_t max_bytes);
 int tx_cache_enabled(const tx_cache_t *c);
 
 /* Looks the key up at monotonic time `now`. A hit returns a reference the caller must give back
@@ -81,9 +86,11 @@ const tx_cache_entry_t *tx_cache_get(tx_cache_t *c, const unsigned char key[TX_C
 void tx_cache_release(const tx_cache_entry_t *e);
 
 /* Stores a copy of an answer (status 200–299, headers copied, body up to
- * TX_CACHE_MAX_ENTRY_BYTES) under the key, replacing an older one. Returns TX_EOK, TX_EINVAL
- * (bad argument, status not 2xx, or the cache is off), TX_ERANGE (body too large) or TX_ENOMEM;
- * on failure the cache is unchanged. */
+ * TX_CACHE_MAX_ENTRY_BYTES) under the key, replacing an older one, evicting least recently used
+ * entries to stay within the entry and byte limits. Returns TX_EOK, TX_EINVAL (bad argument,
+ * status not 2xx, or the cache is off), TX_ERANGE (body too large for an entry or the whole
+ * budget) or TX_ENOMEM; on TX_EINVAL/TX_ERANGE the cache is unchanged, on TX_ENOMEM an older
+ * entry under the key may be gone. */
 tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], int status,
                       const tx_header_t *headers, size_t nheaders, const void *body,
                       size_t body_len, tx_ms_t now);

@@ -21,6 +21,7 @@ struct tx_lru {
     uint64_t evictions;
     entry_t *head, *tail;
     tx_lru_free_fn free_value;
+    void *ud;
 };
 
 static uint64_t hash_key(const void *key, size_t len)
@@ -34,7 +35,7 @@ static uint64_t hash_key(const void *key, size_t len)
     return h ^ (h >> 29);
 }
 
-tx_lru_t *tx_lru_create(size_t max_entries, tx_lru_free_fn free_value)
+tx_lru_t *tx_lru_create(size_t max_entries, tx_lru_free_fn free_value, void *ud)
 {
     if (max_entries == 0) return NULL;
     tx_lru_t *l = calloc(1, sizeof(*l));
@@ -47,6 +48,7 @@ tx_lru_t *tx_lru_create(size_t max_entries, tx_lru_free_fn free_value)
     }
     l->max = max_entries;
     l->free_value = free_value;
+    l->ud = ud;
     return l;
 }
 
@@ -89,7 +91,7 @@ static void drop(tx_lru_t *l, entry_t **pp)
     entry_t *e = *pp;
     *pp = e->chain;
     list_unlink(l, e);
-    if (l->free_value != NULL) l->free_value(e->value);
+    if (l->free_value != NULL) l->free_value(l->ud, e->value);
     free(e);
     l->count--;
 }
@@ -108,7 +110,7 @@ void tx_lru_destroy(tx_lru_t *l)
     entry_t *e = l->head;
     while (e != NULL) {
         entry_t *next = e->next;
-        if (l->free_value != NULL) l->free_value(e->value);
+        if (l->free_value != NULL) l->free_value(l->ud, e->value);
         free(e);
         e = next;
     }
@@ -161,7 +163,7 @@ int tx_lru_put(tx_lru_t *l, const void *key, size_t keylen, void *value)
     entry_t **pp = find_slot(l, key, keylen, h);
     if (*pp != NULL) {
         entry_t *e = *pp;
-        if (l->free_value != NULL && e->value != value) l->free_value(e->value);
+        if (l->free_value != NULL && e->value != value) l->free_value(l->ud, e->value);
         e->value = value;
         list_unlink(l, e);
         list_push_front(l, e);

@@ -9,12 +9,13 @@
 
 typedef struct tx_lru tx_lru_t;
 
-/* Called with a value when its entry leaves the map (evicted, removed, replaced, destroyed). */
-typedef void (*tx_lru_free_fn)(void *value);
+/* Called with the creator's `ud` and a value when its entry leaves the map (evicted, removed,
+ * replaced, destroyed). */
+typedef void (*tx_lru_free_fn)(void *ud, void *value);
 
 /* A map holding at most `max_entries` (≥ 1) entries; `free_value` may be NULL. NULL when out of
  * memory or max_entries is 0. */
-tx_lru_t *tx_lru_create(size_t max_entries, tx_lru_free_fn free_value);
+tx_lru_t *tx_lru_create(size_t max_entries, tx_lru_free_fn free_value, void *ud);
 
 /* Frees every entry (values through free_value) and the map. NULL: no-op. */
 void tx_lru_destroy(tx_lru_t *l);

@@ -19,13 +19,19 @@ struct tx_ratelimit {
     tx_lru_t *buckets;
 };
 
+static void free_bucket(void *ud, void *bucket)
+{
+    (void)ud;
+    free(bucket);
+}
+
 tx_ratelimit_t *tx_ratelimit_create(uint32_t rpm, size_t max_clients)
 {
     if (max_clients == 0) return NULL;
     tx_ratelimit_t *rl = calloc(1, sizeof(*rl));
     if (rl == NULL) return NULL;
     rl->rpm = rpm;
-    rl->buckets = tx_lru_create(max_clients, free);
+    rl->buckets = tx_lru_create(max_clients, free_bucket, NULL);
     if (rl->buckets == NULL) {
         free(rl);
         return NULL;

@@ -176,6 +176,49 @@ static void lru_ttl_and_counts(void **state)
     tx_cache_destroy(c);
 }
 
+static void byte_budget(void **state)
+{
+    (void)state;
+    tx_cache_t *c = tx_cache_create(60, 1000);
+    char body[1000];
+    memset(body, 'b', sizeof(body));
+    unsigned char k[32];
+    tx_cache_set_max_bytes(c, 5000); /* room for four 1000-byte bodies and their overhead */
+    for (int i = 0; i < 10; i++) {
+        fill_key(k, i);
+        assert_int_equal(tx_cache_put(c, k, 200, NULL, 0, body, sizeof(body), 0), TX_EOK);
+    }
+    tx_cache_stats_t st;
+    tx_cache_stats(c, &st);
+    assert_true(st.bytes <= 5000);
+    assert_int_equal(st.entries, 4);
+    assert_int_equal(st.evictions, 6);
+    fill_key(k, 9); /* the newest are kept */
+    const tx_cache_entry_t *e = tx_cache_get(c, k, 1);
+    assert_non_null(e);
+    tx_cache_release(e);
+    fill_key(k, 5);
+    assert_null(tx_cache_get(c, k, 1));
+    /* replacing an entry does not count its old bytes twice */
+    fill_key(k, 9);
+    assert_int_equal(tx_cache_put(c, k, 200, NULL, 0, body, sizeof(body), 2), TX_EOK);
+    tx_cache_stats(c, &st);
+    assert_int_equal(st.entries, 4);
+    size_t before = st.bytes;
+    /* larger than the whole budget: refused, nothing evicted */
+    char *huge = calloc(1, 6000);
+    assert_int_equal(tx_cache_put(c, k, 200, NULL, 0, huge, 6000, 2), TX_ERANGE);
+    free(huge);
+    tx_cache_stats(c, &st);
+    assert_int_equal(st.bytes, before);
+    /* shrinking the budget evicts down */
+    tx_cache_set_max_bytes(c, 2500);
+    tx_cache_stats(c, &st);
+    assert_true(st.bytes <= 2500);
+    assert_int_equal(st.entries, 2);
+    tx_cache_destroy(c);
+}
+
 static void refusals(void **state)
 {
     (void)state;
@@ -216,6 +259,7 @@ int main(void)
         cmocka_unit_test(key_matches_its_definition),
         cmocka_unit_test(key_refuses_stream_and_garbage),
         cmocka_unit_test(lru_ttl_and_counts),
+        cmocka_unit_test(byte_budget),
         cmocka_unit_test(refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,9 +11,16 @@
 #include "server/lru.h"
 
 static int freed;
-static void count_free(void *v)
+static void count_free(void *ud, void *v)
 {
+    assert_ptr_equal(ud, &freed);
     freed++;
+    free(v);
+}
+
+static void plain_free(void *ud, void *v)
+{
+    (void)ud;
     free(v);
 }
 
@@ -28,7 +35,7 @@ static void eviction_follows_recency(void **state)
 {
     (void)state;
     freed = 0;
-    tx_lru_t *l = tx_lru_create(3, count_free);
+    tx_lru_t *l = tx_lru_create(3, count_free, &freed);
     assert_int_equal(tx_lru_put(l, "a", 1, boxed(1)), 0);
     assert_int_equal(tx_lru_put(l, "b", 1, boxed(2)), 0);
     assert_int_equal(tx_lru_put(l, "c", 1, boxed(3)), 0);
@@ -56,13 +63,13 @@ static void eviction_follows_recency(void **state)
     tx_lru_destroy(l);
     assert_int_equal(freed, 5); /* every value stored, once */
     tx_lru_destroy(NULL);
-    assert_null(tx_lru_create(0, NULL));
+    assert_null(tx_lru_create(0, NULL, NULL));
 }
 
 static void many_keys_grow_the_table(void **state)
 {
     (void)state;
-    tx_lru_t *l = tx_lru_create(5000, free);
+    tx_lru_t *l = tx_lru_create(5000, plain_free, NULL);
     char key[32];
     for (int i = 0; i < 20000; i++) {
         int n = snprintf(key, sizeof(key), "client-%d", i);
