@@ -1,0 +1,855 @@
+/* The libuv side of the HTTP server (http.h): accept, read into the sans-I/O parser, keep the
+ * per-connection queue of requests so answers leave strictly in order, write, time out, stop.
+ * Requests live in two places at once: the connection's queue (until their bytes are handed to
+ * the socket) and the handler's hands (until it finishes them); a request is freed when both
+ * let go. A connection that closes detaches its unfinished requests and aborts them. */
+#include "server/http.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#include "obs/log.h"
+
+typedef struct conn conn_t;
+
+typedef enum { R_PENDING, R_STREAMING, R_FINISHED } req_state_t;
+
+typedef struct {
+    char *name, *value;
+} param_t;
+
+struct tx_http_req {
+    tx_http_server_t *srv;
+    conn_t *c;             /* NULL once detached (client gone or connection closed) */
+    tx_http_msg_t *msg;    /* NULL for the server's own error answers */
+    req_state_t state;
+    int handed;            /* given to the handler, which must finish it */
+    int aborted;
+    int close_after;       /* the connection ends after this response */
+    int reset_after;       /* ... with an RST */
+    int chunked;           /* stream uses chunked transfer coding */
+    int head;              /* HEAD: no body bytes */
+    char *out;             /* bytes composed while not at the head of the queue */
+    size_t out_len, out_cap;
+    size_t pending;        /* bytes given to uv_write, not yet written */
+    tx_http_abort_fn abort_fn;
+    void *abort_ud;
+    void *data;
+    param_t *params;
+    size_t nparams;
+    char peer[64];
+    tx_http_req_t *qnext;            /* connection queue */
+    tx_http_req_t *lprev, *lnext;    /* server's list of live requests */
+};
+
+typedef enum { T_NONE, T_HEADER, T_IDLE } timer_mode_t;
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_shutdown_t shut;
+    tx_http_server_t *srv;
+    tx_http_parser_t *parser;
+    tx_http_req_t *qhead, *qtail;
+    size_t nq;
+    int reading, closing, draining, reset_when_drained;
+    size_t writes;
+    int handles;
+    timer_mode_t tmode;
+    char peer[64];
+    conn_t *prev, *next;
+};
+
+struct tx_http_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_timer_t grace;
+    tx_http_config_t cfg;
+    char addr[96];
+    conn_t *conns;
+    size_t nconns;
+    tx_http_req_t *reqs;
+    int stopping, listener_open, grace_open, done_called;
+    tx_http_stopped_fn done;
+    void *done_ud;
+    char readbuf[65536];
+};
+
+typedef struct {
+    uv_write_t w;
+    conn_t *c;
+    tx_http_req_t *owner_unused;
+    size_t len;
+    char data[];
+} wreq_t;
+
+static void conn_close(conn_t *c, int reset);
+static void conn_advance(conn_t *c);
+static void conn_arm_timer(conn_t *c);
+static void maybe_stopped(tx_http_server_t *srv);
+
+void tx_http_config_defaults(tx_http_config_t *cfg)
+{
+    if (cfg == NULL) return;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
+    cfg->limits.max_body_bytes = TX_HTTP_MAX_BODY_BYTES_DEFAULT;
+    cfg->header_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 30000;
+    cfg->max_connections = 1024;
+    cfg->max_pipeline = 32;
+}
+
+const char *tx_http_status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 402: return "Payment Required";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* ---- requests ---------------------------------------------------------------------------- */
+
+static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *msg)
+{
+    tx_http_req_t *r = calloc(1, sizeof *r);
+    if (r == NULL) return NULL;
+    r->srv = srv;
+    r->c = c;
+    r->msg = msg;
+    snprintf(r->peer, sizeof r->peer, "%s", c->peer);
+    r->head = msg && strcmp(msg->method, "HEAD") == 0;
+    r->lnext = srv->reqs;
+    if (srv->reqs) srv->reqs->lprev = r;
+    srv->reqs = r;
+    return r;
+}
+
+static void req_free(tx_http_req_t *r)
+{
+    if (r->lprev) r->lprev->lnext = r->lnext;
+    else r->srv->reqs = r->lnext;
+    if (r->lnext) r->lnext->lprev = r->lprev;
+    tx_http_msg_free(r->msg);
+    for (size_t i = 0; i < r->nparams; i++) {
+        free(r->params[i].name);
+        free(r->params[i].value);
+    }
+    free(r->params);
+    free(r->out);
+    free(r);
+}
+
+static int out_add(tx_http_req_t *r, const char *s, size_t n)
+{
+    if (r->out_len + n > r->out_cap) {
+        size_t cap = r->out_cap ? r->out_cap : 512;
+        while (cap < r->out_len + n) cap *= 2;
+        char *p = realloc(r->out, cap);
+        if (p == NULL) return -1;
+        r->out = p;
+        r->out_cap = cap;
+    }
+    memcpy(r->out + r->out_len, s, n);
+    r->out_len += n;
+    return 0;
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    wreq_t *wr = (wreq_t *)w;
+    conn_t *c = wr->c;
+    c->writes--;
+    free(wr);
+    if (status < 0 && !c->closing) {
+        conn_close(c, 0);
+        return;
+    }
+    if (c->reset_when_drained && c->writes == 0) conn_close(c, 1);
+}
+
+static int conn_write(conn_t *c, const char *data, size_t len)
+{
+    if (c->closing || len == 0) return 0;
+    wreq_t *wr = malloc(sizeof *wr + len);
+    if (wr == NULL) return -1;
+    wr->c = c;
+    wr->len = len;
+    memcpy(wr->data, data, len);
+    uv_buf_t b = uv_buf_init(wr->data, (unsigned)len);
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        free(wr);
+        conn_close(c, 0);
+        return -1;
+    }
+    c->writes++;
+    return 0;
+}
+
+static int emit_head(tx_http_req_t *r, int status, const tx_header_t *h, size_t n,
+                     const char *framing)
+{
+    char line[256];
+    int keep = r->msg && r->msg->keep_alive && !r->close_after && !r->srv->stopping;
+    if (!keep) r->close_after = 1;
+    int len = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, tx_http_status_text(status));
+    if (out_add(r, line, (size_t)len) != 0) return -1;
+    for (size_t i = 0; h && i < n; i++) {
+        if (h[i].name == NULL || h[i].value == NULL) continue;
+        if (strpbrk(h[i].name, "\r\n:") || strpbrk(h[i].value, "\r\n")) continue; /* no splitting */
+        if (out_add(r, h[i].name, strlen(h[i].name)) || out_add(r, ": ", 2) ||
+            out_add(r, h[i].value, strlen(h[i].value)) || out_add(r, "\r\n", 2))
+            return -1;
+    }
+    if (framing && out_add(r, framing, strlen(framing))) return -1;
+    const char *conn_hdr = !keep ? "Connection: close\r\n\r\n"
+                           : (r->msg->http_minor == 0) ? "Connection: keep-alive\r\n\r\n"
+                                                       : "\r\n";
+    return out_add(r, conn_hdr, strlen(conn_hdr));
+}
+
+/* Moves what was composed in r->out to the socket (or keeps it buffered if not at the head). */
+static int flush_out(tx_http_req_t *r)
+{
+    if (r->c == NULL || r->c->qhead != r || r->out_len == 0) return 0;
+    int rc = conn_write(r->c, r->out, r->out_len);
+    r->out_len = 0;
+    return rc;
+}
+
+/* The handler is done with `r`: free it if the connection has already let go of it; otherwise
+ * let the queue move on when it is at the head. */
+static void req_finish(tx_http_req_t *r)
+{
+    r->state = R_FINISHED;
+    if (r->c == NULL) {
+        req_free(r);
+        return;
+    }
+    if (r->c->qhead == r) conn_advance(r->c);
+}
+
+static tx_err_t finish_detached(tx_http_req_t *r)
+{
+    r->state = R_FINISHED;
+    req_free(r);
+    return TX_ESTOPPED;
+}
+
+tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n,
+                         const char *body, size_t len)
+{
+    if (r == NULL || r->state != R_PENDING || status < 100 || status > 999) return TX_EINVAL;
+    if (body == NULL) len = 0;
+    if (r->c == NULL) return finish_detached(r);
+    char cl[64];
+    snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
+    /* composed in r->out, then one write when at the head of the queue */
+    int bad = emit_head(r, status, headers, n, cl) || (!r->head && len && out_add(r, body, len));
+    if (!bad) flush_out(r);
+    if (bad) {
+        r->close_after = 1; /* out of memory mid-answer: the connection cannot be trusted */
+        r->out_len = 0;
+    }
+    req_finish(r);
+    return bad ? TX_ENOMEM : TX_EOK;
+}
+
+tx_err_t tx_http_respond_error(tx_http_req_t *r, int status, const char *type, const char *code,
+                               const char *message, const tx_header_t *extra, size_t n)
+{
+    if (r == NULL) return TX_EINVAL;
+    json_t *doc = json_pack("{s:{s:s,s:s,s:o}}", "error", "message", message ? message : "",
+                            "type", type ? type : "error", "code",
+                            code ? json_string(code) : json_null());
+    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    tx_header_t h[17];
+    size_t k = 0;
+    h[k++] = (tx_header_t){"Content-Type", "application/json"};
+    for (size_t i = 0; extra && i < n && k < 17; i++) h[k++] = extra[i];
+    tx_err_t rc = tx_http_respond(r, status, h, k, body, body ? strlen(body) : 0);
+    free(body);
+    return rc;
+}
+
+tx_err_t tx_http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n)
+{
+    if (r == NULL || r->state != R_PENDING) return TX_EINVAL;
+    r->state = R_STREAMING;
+    if (r->c == NULL) {
+        r->aborted = 1;
+        return TX_ESTOPPED;
+    }
+    r->chunked = r->msg && r->msg->http_minor >= 1;
+    if (!r->chunked) r->close_after = 1; /* HTTP/1.0: the end of the body is the close */
+    if (emit_head(r, status, headers, n, r->chunked ? "Transfer-Encoding: chunked\r\n" : NULL)) {
+        r->close_after = 1;
+        return TX_ENOMEM;
+    }
+    flush_out(r);
+    return TX_EOK;
+}
+
+tx_err_t tx_http_stream_write(tx_http_req_t *r, const char *data, size_t len)
+{
+    if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
+    if (r->c == NULL || r->aborted) return TX_ESTOPPED;
+    if (len == 0 || r->head) return TX_EOK;
+    if (data == NULL) return TX_EINVAL;
+    if (r->chunked) {
+        char sz[32];
+        int k = snprintf(sz, sizeof sz, "%zx\r\n", len);
+        if (out_add(r, sz, (size_t)k) || out_add(r, data, len) || out_add(r, "\r\n", 2))
+            return TX_ENOMEM;
+    } else if (out_add(r, data, len)) {
+        return TX_ENOMEM;
+    }
+    flush_out(r);
+    return TX_EOK;
+}
+
+size_t tx_http_stream_pending(const tx_http_req_t *r)
+{
+    if (r == NULL || r->c == NULL) return 0;
+    return r->out_len + (r->c->qhead == r ? uv_stream_get_write_queue_size((uv_stream_t *)&r->c->tcp) : 0);
+}
+
+tx_err_t tx_http_stream_end(tx_http_req_t *r)
+{
+    if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
+    if (r->c == NULL) return finish_detached(r);
+    if (r->chunked && !r->head && out_add(r, "0\r\n\r\n", 5)) r->close_after = 1;
+    flush_out(r);
+    req_finish(r);
+    return TX_EOK;
+}
+
+tx_err_t tx_http_reset(tx_http_req_t *r, const char *raw, size_t len)
+{
+    if (r == NULL || r->state == R_FINISHED) return TX_EINVAL;
+    if (r->c == NULL) return finish_detached(r);
+    if (raw && len && out_add(r, raw, len)) r->out_len = 0;
+    r->close_after = 1;
+    r->reset_after = 1;
+    flush_out(r);
+    req_finish(r);
+    return TX_EOK;
+}
+
+/* ---- request accessors ------------------------------------------------------------------- */
+
+const char *tx_http_req_method(const tx_http_req_t *r) { return r && r->msg ? r->msg->method : ""; }
+const char *tx_http_req_path(const tx_http_req_t *r) { return r && r->msg ? r->msg->path : ""; }
+const char *tx_http_req_query(const tx_http_req_t *r) { return r && r->msg ? r->msg->query : ""; }
+const char *tx_http_req_peer(const tx_http_req_t *r) { return r ? r->peer : ""; }
+int tx_http_req_aborted(const tx_http_req_t *r) { return r == NULL || r->aborted; }
+tx_http_server_t *tx_http_req_server(const tx_http_req_t *r) { return r ? r->srv : NULL; }
+void tx_http_req_set_data(tx_http_req_t *r, void *data) { if (r) r->data = data; }
+void *tx_http_req_data(const tx_http_req_t *r) { return r ? r->data : NULL; }
+
+const char *tx_http_req_header(const tx_http_req_t *r, const char *name)
+{
+    return r ? tx_http_msg_header(r->msg, name) : NULL;
+}
+
+const tx_header_t *tx_http_req_headers(const tx_http_req_t *r, size_t *n)
+{
+    if (n) *n = r && r->msg ? r->msg->nheaders : 0;
+    return r && r->msg ? r->msg->headers : NULL;
+}
+
+const char *tx_http_req_body(const tx_http_req_t *r, size_t *len)
+{
+    if (len) *len = r && r->msg ? r->msg->body_len : 0;
+    return r && r->msg ? r->msg->body : "";
+}
+
+void tx_http_req_on_abort(tx_http_req_t *r, tx_http_abort_fn fn, void *ud)
+{
+    if (r == NULL) return;
+    r->abort_fn = fn;
+    r->abort_ud = ud;
+}
+
+int tx_http_req_set_param(tx_http_req_t *r, const char *name, const char *value)
+{
+    if (r == NULL || name == NULL || value == NULL) return -1;
+    param_t *p = realloc(r->params, (r->nparams + 1) * sizeof *p);
+    if (p == NULL) return -1;
+    r->params = p;
+    p[r->nparams].name = strdup(name);
+    p[r->nparams].value = strdup(value);
+    if (p[r->nparams].name == NULL || p[r->nparams].value == NULL) {
+        free(p[r->nparams].name);
+        free(p[r->nparams].value);
+        return -1;
+    }
+    r->nparams++;
+    return 0;
+}
+
+const char *tx_http_req_param(const tx_http_req_t *r, const char *name)
+{
+    for (size_t i = 0; r && name && i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0) return r->params[i].value;
+    return NULL;
+}
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    if (--c->handles > 0) return;
+    tx_http_server_t *srv = c->srv;
+    if (c->prev) c->prev->next = c->next;
+    else srv->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    srv->nconns--;
+    tx_http_parser_destroy(c->parser);
+    free(c);
+    maybe_stopped(srv);
+}
+
+/* Closes the connection now; unfinished requests are detached and aborted. */
+static void conn_close(conn_t *c, int reset)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    tx_http_req_t *r;
+    while ((r = c->qhead) != NULL) {
+        c->qhead = r->qnext;
+        r->qnext = NULL;
+        r->c = NULL;
+        c->nq--;
+        if (!r->handed || r->state == R_FINISHED) {
+            req_free(r);
+        } else {
+            r->aborted = 1;
+            if (r->abort_fn) r->abort_fn(r, r->abort_ud); /* may finish (free) r */
+        }
+    }
+    c->qtail = NULL;
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    if (!reset || uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
+        uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_shutdown(uv_shutdown_t *s, int status)
+{
+    (void)status;
+    conn_close(s->data, 0);
+}
+
+/* Ends the connection after every queued byte is written. */
+static void conn_drain(conn_t *c)
+{
+    if (c->closing || c->draining) return;
+    c->draining = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    uv_timer_stop(&c->timer);
+    c->shut.data = c;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c, 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    conn_t *c = h->data;
+    *buf = uv_buf_init(c->srv->readbuf, sizeof c->srv->readbuf);
+}
+
+static void conn_resume_reading(conn_t *c)
+{
+    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    if (c->reading || c->closing || c->draining || st == TX_HTTP_PARSE_DONE ||
+        st == TX_HTTP_PARSE_ERROR || c->nq >= c->srv->cfg.max_pipeline)
+        return;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0) c->reading = 1;
+}
+
+/* The head of the queue is finished: let it go and bring the next one forward. */
+static void conn_advance(conn_t *c)
+{
+    while (!c->closing && c->qhead && c->qhead->state == R_FINISHED) {
+        tx_http_req_t *r = c->qhead;
+        flush_out(r);
+        c->qhead = r->qnext;
+        if (c->qhead == NULL) c->qtail = NULL;
+        c->nq--;
+        int close_after = r->close_after, reset = r->reset_after;
+        req_free(r);
+        if (reset) {
+            c->reset_when_drained = 1;
+            if (c->writes == 0) conn_close(c, 1);
+            return;
+        }
+        if (close_after) {
+            conn_drain(c);
+            return;
+        }
+        if (c->qhead) flush_out(c->qhead);
+    }
+    if (c->closing || c->draining) return;
+    if (c->qhead == NULL && c->srv->stopping &&
+        tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) {
+        conn_drain(c);
+        return;
+    }
+    conn_resume_reading(c);
+    conn_arm_timer(c);
+}
+
+static void conn_enqueue(conn_t *c, tx_http_req_t *r)
+{
+    if (c->qtail) c->qtail->qnext = r;
+    else c->qhead = r;
+    c->qtail = r;
+    c->nq++;
+}
+
+/* Queues the server's own error answer (framing error, timeout) and ends the connection after
+ * it; requests before it are answered first. */
+static void conn_fail(conn_t *c, int status, const char *code, const char *message)
+{
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+    tx_http_req_t *r = req_new(c->srv, c, NULL);
+    if (r == NULL) {
+        conn_close(c, 0);
+        return;
+    }
+    r->handed = 1; /* so respond_error accepts it; we finish it right here */
+    conn_enqueue(c, r);
+    tx_log(TX_LOG_DEBUG, "http", "%s: %d %s", c->peer, status, code);
+    tx_http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    timer_mode_t mode = c->tmode;
+    c->tmode = T_NONE;
+    if (mode == T_HEADER || tx_http_parser_state(c->parser) == TX_HTTP_PARSE_BODY)
+        conn_fail(c, 408, "request_timeout", "The request did not arrive in time.");
+    else
+        conn_drain(c);
+}
+
+static void conn_arm_timer(conn_t *c)
+{
+    if (c->closing || c->draining) return;
+    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    const tx_http_config_t *cfg = &c->srv->cfg;
+    if (st == TX_HTTP_PARSE_HEADERS) {
+        if (c->tmode != T_HEADER) { /* not restarted by more bytes: that is the point */
+            c->tmode = T_HEADER;
+            uv_timer_start(&c->timer, on_timer, cfg->header_timeout_ms, 0);
+        }
+    } else if (st == TX_HTTP_PARSE_BODY || (st == TX_HTTP_PARSE_IDLE && c->qhead == NULL)) {
+        c->tmode = T_IDLE;
+        uv_timer_start(&c->timer, on_timer, cfg->idle_timeout_ms, 0);
+    } else {
+        c->tmode = T_NONE;
+        uv_timer_stop(&c->timer);
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn_t *c = s->data;
+    if (nread < 0) {
+        conn_close(c, 0); /* EOF or error: the client is gone; abort what it asked */
+        return;
+    }
+    if (nread == 0) return;
+    tx_http_parser_feed(c->parser, buf->base, (size_t)nread);
+    tx_http_msg_t *m;
+    while (!c->closing && (m = tx_http_parser_pop(c->parser)) != NULL) {
+        tx_http_req_t *r = req_new(c->srv, c, m);
+        if (r == NULL) {
+            tx_http_msg_free(m);
+            conn_close(c, 0);
+            return;
+        }
+        r->handed = 1;
+        conn_enqueue(c, r);
+        c->srv->cfg.handler(r, c->srv->cfg.handler_ud); /* may answer (and even close) now */
+    }
+    if (c->closing || c->draining) return;
+    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    if (st == TX_HTTP_PARSE_ERROR) {
+        const char *code = NULL, *msg = NULL;
+        int status = tx_http_parser_error(c->parser, &code, &msg);
+        conn_fail(c, status, code, msg);
+        return;
+    }
+    if (st == TX_HTTP_PARSE_DONE || c->nq >= c->srv->cfg.max_pipeline) {
+        uv_read_stop(s);
+        c->reading = 0;
+    }
+    conn_arm_timer(c);
+}
+
+static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[64] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(out, cap, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(out, cap, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, cap, "unknown");
+    }
+}
+
+static void on_reject_closed(uv_handle_t *h) { free(h); }
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    tx_http_server_t *srv = listener->data;
+    if (status < 0) return;
+    if (srv->stopping || srv->nconns >= srv->cfg.max_connections) {
+        /* accepted and closed at once, so the backlog does not fill with the excess */
+        uv_tcp_t *t = malloc(sizeof *t);
+        if (t == NULL) return;
+        uv_tcp_init(srv->loop, t);
+        if (uv_accept(listener, (uv_stream_t *)t) == 0)
+            tx_log(TX_LOG_WARN, "http", "connection limit %u reached: closing a new connection",
+                   srv->cfg.max_connections);
+        uv_close((uv_handle_t *)t, on_reject_closed);
+        return;
+    }
+    conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL) return;
+    c->srv = srv;
+    c->parser = tx_http_parser_new(&srv->cfg.limits);
+    uv_tcp_init(srv->loop, &c->tcp);
+    uv_timer_init(srv->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    c->next = srv->conns;
+    if (srv->conns) srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    if (c->parser == NULL || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c, 0);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        format_peer(&ss, c->peer, sizeof c->peer);
+    conn_resume_reading(c);
+    conn_arm_timer(c);
+}
+
+/* ---- listener and lifecycle -------------------------------------------------------------- */
+
+static int resolve(const char *listen, struct sockaddr_storage *ss, tx_error_t *err)
+{
+    char host[256];
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *end = strchr(listen, ']');
+        if (end == NULL || end[1] != ':') goto bad;
+        snprintf(host, sizeof host, "%.*s", (int)(end - listen - 1), listen + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (colon == NULL || (size_t)(colon - listen) >= sizeof host) goto bad;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+    }
+    char *endp;
+    long port = strtol(colon + 1, &endp, 10);
+    if (colon[1] == '\0' || *endp != '\0' || port < 0 || port > 65535) goto bad;
+    if (host[0] == '\0') snprintf(host, sizeof host, "0.0.0.0");
+    if (uv_ip4_addr(host, (int)port, (struct sockaddr_in *)ss) == 0) return 0;
+    if (uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)ss) == 0) return 0;
+    uv_getaddrinfo_t gai;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    uv_loop_t tmp;
+    if (uv_loop_init(&tmp) != 0) goto bad;
+    int rc = uv_getaddrinfo(&tmp, &gai, NULL, host, NULL, &hints);
+    if (rc == 0 && gai.addrinfo) {
+        memcpy(ss, gai.addrinfo->ai_addr, gai.addrinfo->ai_addrlen);
+        ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port); /* same offset in v6 */
+        uv_freeaddrinfo(gai.addrinfo);
+        uv_loop_close(&tmp);
+        return 0;
+    }
+    uv_loop_close(&tmp);
+    err->code = TX_EINVAL;
+    snprintf(err->detail, sizeof err->detail, "cannot resolve host '%.100s' in '%.100s'", host, listen);
+    err->msg = err->detail;
+    return -1;
+bad:
+    err->code = TX_EINVAL;
+    snprintf(err->detail, sizeof err->detail,
+             "bad listen address '%.120s' (expected HOST:PORT or [IPv6]:PORT)", listen);
+    err->msg = err->detail;
+    return -1;
+}
+
+static void on_listener_closed_free(uv_handle_t *h) { free(h->data); }
+
+tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
+                                       const tx_http_config_t *cfg, tx_error_t *err)
+{
+    tx_error_t dummy;
+    if (err == NULL) err = &dummy;
+    memset(err, 0, sizeof *err);
+    if (loop == NULL || listen == NULL || cfg == NULL || cfg->handler == NULL) {
+        err->code = TX_EINVAL;
+        err->msg = "loop, listen address and handler are required";
+        return NULL;
+    }
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (resolve(listen, &ss, err) != 0) return NULL;
+    tx_http_server_t *srv = calloc(1, sizeof *srv);
+    if (srv == NULL) {
+        err->code = TX_ENOMEM;
+        err->msg = "out of memory";
+        return NULL;
+    }
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    tx_http_config_t d;
+    tx_http_config_defaults(&d);
+    if (!srv->cfg.limits.max_header_bytes) srv->cfg.limits.max_header_bytes = d.limits.max_header_bytes;
+    if (!srv->cfg.limits.max_body_bytes) srv->cfg.limits.max_body_bytes = d.limits.max_body_bytes;
+    if (!srv->cfg.header_timeout_ms) srv->cfg.header_timeout_ms = d.header_timeout_ms;
+    if (!srv->cfg.idle_timeout_ms) srv->cfg.idle_timeout_ms = d.idle_timeout_ms;
+    if (!srv->cfg.max_connections) srv->cfg.max_connections = d.max_connections;
+    if (!srv->cfg.max_pipeline) srv->cfg.max_pipeline = d.max_pipeline;
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    int rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&srv->listener, 511, on_connection);
+    if (rc != 0) {
+        err->code = rc == UV_EADDRINUSE ? TX_EBUSY : TX_EIO;
+        if (rc == UV_EADDRINUSE)
+            snprintf(err->detail, sizeof err->detail,
+                     "cannot listen on %.120s: the address is already in use (is another "
+                     "server running on that port?)", listen);
+        else
+            snprintf(err->detail, sizeof err->detail, "cannot listen on %.120s: %s", listen,
+                     uv_strerror(rc));
+        err->msg = err->detail;
+        /* the handle must be closed before the server memory goes */
+        srv->listener.data = srv;
+        uv_close((uv_handle_t *)&srv->listener, on_listener_closed_free);
+        uv_run(loop, UV_RUN_NOWAIT);
+        return NULL;
+    }
+    srv->listener_open = 1;
+    struct sockaddr_storage bound;
+    int blen = sizeof bound;
+    if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&bound, &blen) == 0)
+        format_peer(&bound, srv->addr, sizeof srv->addr);
+    uv_timer_init(loop, &srv->grace);
+    srv->grace.data = srv;
+    srv->grace_open = 1;
+    uv_unref((uv_handle_t *)&srv->grace);
+    return srv;
+}
+
+const char *tx_http_server_address(const tx_http_server_t *srv) { return srv ? srv->addr : ""; }
+size_t tx_http_server_connections(const tx_http_server_t *srv) { return srv ? srv->nconns : 0; }
+
+static void on_server_handle_closed(uv_handle_t *h)
+{
+    tx_http_server_t *srv = h->data;
+    if (h == (uv_handle_t *)&srv->listener) srv->listener_open = 0;
+    else srv->grace_open = 0;
+    maybe_stopped(srv);
+}
+
+static void maybe_stopped(tx_http_server_t *srv)
+{
+    if (!srv->stopping || srv->done_called) return;
+    if (srv->nconns == 0 && srv->grace_open && !uv_is_closing((uv_handle_t *)&srv->grace)) {
+        uv_timer_stop(&srv->grace);
+        uv_close((uv_handle_t *)&srv->grace, on_server_handle_closed);
+    }
+    if (srv->nconns == 0 && !srv->listener_open && !srv->grace_open) {
+        srv->done_called = 1;
+        if (srv->done) srv->done(srv, srv->done_ud);
+    }
+}
+
+static void on_grace(uv_timer_t *t)
+{
+    tx_http_server_t *srv = t->data;
+    conn_t *c = srv->conns;
+    while (c) {
+        conn_t *next = c->next; /* c stays linked until its handles close */
+        conn_close(c, 0);
+        c = next;
+    }
+}
+
+void tx_http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopped_fn done,
+                         void *ud)
+{
+    if (srv == NULL || srv->stopping) return;
+    srv->stopping = 1;
+    srv->done = done;
+    srv->done_ud = ud;
+    uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
+    for (conn_t *c = srv->conns; c; c = c->next)
+        if (c->qhead == NULL && !c->closing) {
+            if (tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) conn_drain(c);
+        }
+    uv_ref((uv_handle_t *)&srv->grace);
+    uv_timer_start(&srv->grace, on_grace, grace_ms, 0);
+    maybe_stopped(srv);
+}
+
+void tx_http_server_destroy(tx_http_server_t *srv)
+{
+    if (srv == NULL) return;
+    while (srv->reqs) req_free(srv->reqs);
+    free(srv);
+}

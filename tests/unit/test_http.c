@@ -1,0 +1,243 @@
+/* HTTP/1.1 framing through the sans-I/O parser (server/parse.h): keep-alive, pipelining order,
+ * chunked bodies, limits, smuggling refusals, HTTP/1.0, bad request lines. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "server/parse.h"
+
+/* Feeds `s` in pieces of `step` bytes (every split point matters for a framing parser). */
+static int feed(tx_http_parser_t *p, const char *s, size_t step)
+{
+    size_t len = strlen(s);
+    int rc = 0;
+    for (size_t off = 0; off < len && rc == 0; off += step)
+        rc = tx_http_parser_feed(p, s + off, len - off < step ? len - off : step);
+    return rc;
+}
+
+static int error_status(const char *input, size_t step, const tx_http_limits_t *lim)
+{
+    tx_http_parser_t *p = tx_http_parser_new(lim);
+    assert_non_null(p);
+    feed(p, input, step);
+    int st = tx_http_parser_error(p, NULL, NULL);
+    tx_http_parser_destroy(p);
+    return st;
+}
+
+static void simple_get(void **state)
+{
+    (void)state;
+    static const size_t steps[] = {1, 3, 7, 1000};
+    for (size_t i = 0; i < 4; i++) {
+        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        assert_int_equal(feed(p, "GET /v1/models?x=1&y=%20 HTTP/1.1\r\nHost: a\r\nX-Key: V1\r\n\r\n",
+                              steps[i]), 0);
+        tx_http_msg_t *m = tx_http_parser_pop(p);
+        assert_non_null(m);
+        assert_string_equal(m->method, "GET");
+        assert_string_equal(m->path, "/v1/models");
+        assert_string_equal(m->query, "x=1&y=%20");
+        assert_string_equal(tx_http_msg_header(m, "x-key"), "V1");
+        assert_string_equal(tx_http_msg_header(m, "HOST"), "a");
+        assert_null(tx_http_msg_header(m, "absent"));
+        assert_int_equal(m->body_len, 0);
+        assert_int_equal(m->keep_alive, 1);
+        assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_IDLE);
+        tx_http_msg_free(m);
+        assert_null(tx_http_parser_pop(p));
+        tx_http_parser_destroy(p);
+    }
+}
+
+static void pipelined_in_order(void **state)
+{
+    (void)state;
+    tx_http_parser_t *p = tx_http_parser_new(NULL);
+    assert_int_equal(feed(p,
+                          "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                          "GET /b HTTP/1.1\r\n\r\n"
+                          "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                          "GET /d HTTP/1.1\r\nHost: x\r\n",
+                          5),
+                     0);
+    const char *paths[] = {"/a", "/b", "/c"};
+    const char *bodies[] = {"hello", "", "abc"};
+    for (int i = 0; i < 3; i++) {
+        tx_http_msg_t *m = tx_http_parser_pop(p);
+        assert_non_null(m);
+        assert_string_equal(m->path, paths[i]);
+        assert_string_equal(m->body, bodies[i]);
+        tx_http_msg_free(m);
+    }
+    assert_null(tx_http_parser_pop(p)); /* /d is incomplete: headers still arriving */
+    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_HEADERS);
+    tx_http_parser_destroy(p); /* frees the partial request without leaks */
+}
+
+static void chunked_body(void **state)
+{
+    (void)state;
+    tx_http_parser_t *p = tx_http_parser_new(NULL);
+    assert_int_equal(feed(p,
+                          "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n"
+                          "Trailer: t\r\n\r\n",
+                          2),
+                     0);
+    tx_http_msg_t *m = tx_http_parser_pop(p);
+    assert_non_null(m);
+    assert_string_equal(m->body, "Wikipedia in\r\n\r\nchunks.");
+    assert_int_equal(m->body_len, 23);
+    tx_http_msg_free(m);
+    tx_http_parser_destroy(p);
+}
+
+static void connection_close_and_http10(void **state)
+{
+    (void)state;
+    tx_http_parser_t *p = tx_http_parser_new(NULL);
+    feed(p, "GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\n\r\n", 1000);
+    tx_http_msg_t *m = tx_http_parser_pop(p);
+    assert_non_null(m);
+    assert_int_equal(m->keep_alive, 0);
+    tx_http_msg_free(m);
+    assert_null(tx_http_parser_pop(p)); /* nothing after a close is parsed */
+    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_DONE);
+    tx_http_parser_destroy(p);
+
+    p = tx_http_parser_new(NULL);
+    feed(p, "GET /a HTTP/1.0\r\n\r\n", 1000);
+    m = tx_http_parser_pop(p);
+    assert_non_null(m);
+    assert_int_equal(m->http_minor, 0);
+    assert_int_equal(m->keep_alive, 0);
+    tx_http_msg_free(m);
+    tx_http_parser_destroy(p);
+
+    p = tx_http_parser_new(NULL);
+    feed(p, "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n", 4);
+    m = tx_http_parser_pop(p);
+    assert_int_equal(m->keep_alive, 1);
+    tx_http_msg_free(m);
+    m = tx_http_parser_pop(p);
+    assert_non_null(m);
+    assert_string_equal(m->path, "/b");
+    tx_http_msg_free(m);
+    tx_http_parser_destroy(p);
+}
+
+static void limits(void **state)
+{
+    (void)state;
+    tx_http_limits_t lim = {.max_header_bytes = 1024, .max_body_bytes = 10};
+    char big[4096];
+    snprintf(big, sizeof big, "GET / HTTP/1.1\r\nX-Big: %01500d\r\n\r\n", 0);
+    assert_int_equal(error_status(big, 100, &lim), 431);
+    /* default limit: 16 KiB of headers */
+    char huge[20000];
+    memset(huge, 'a', sizeof huge);
+    memcpy(huge, "GET /", 5);
+    huge[sizeof huge - 1] = '\0';
+    assert_int_equal(error_status(huge, 4096, NULL), 431);
+    /* Content-Length over the limit: refused before any body byte */
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 1000, &lim), 413);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", 3, &lim), 0);
+    /* a chunked body growing past the limit */
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                  "8\r\n01234567\r\n8\r\n01234567\r\n",
+                                  1000, &lim),
+                     413);
+    const char *code = NULL, *msg = NULL;
+    tx_http_parser_t *p = tx_http_parser_new(&lim);
+    feed(p, "POST / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", 1000);
+    assert_int_equal(tx_http_parser_error(p, &code, &msg), 413);
+    assert_string_equal(code, "request_too_large");
+    assert_non_null(msg);
+    assert_int_equal(tx_http_parser_feed(p, "more", 4), -1); /* stays failed */
+    tx_http_parser_destroy(p);
+}
+
+static void smuggling_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: "
+                                  "chunked\r\n\r\n0\r\n\r\n",
+                                  1000, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+                                  "4\r\n\r\n0\r\n\r\n",
+                                  7, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n"
+                                  "abcde",
+                                  1000, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
+                                  1000, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+                                  "chunked\r\n\r\n0\r\n\r\n",
+                                  1000, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 1000, NULL), 400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 1000,
+                                  NULL),
+                     400);
+    /* a good request before the bad one is still delivered, first */
+    tx_http_parser_t *p = tx_http_parser_new(NULL);
+    assert_int_equal(feed(p, "GET /ok HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n",
+                          1000),
+                     -1);
+    tx_http_msg_t *m = tx_http_parser_pop(p);
+    assert_non_null(m);
+    assert_string_equal(m->path, "/ok");
+    tx_http_msg_free(m);
+    assert_null(tx_http_parser_pop(p));
+    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_ERROR);
+    tx_http_parser_destroy(p);
+}
+
+static void bad_request_lines(void **state)
+{
+    (void)state;
+    assert_int_equal(error_status("GARBAGE\r\n\r\n", 1000, NULL), 400);
+    assert_int_equal(error_status("GET\r\n\r\n", 1000, NULL), 400);
+    assert_int_equal(error_status("GET / HTTP/9.9\r\n\r\n", 1000, NULL), 505);
+    assert_int_equal(error_status("GET / HTTP/2.0\r\n\r\n", 1000, NULL), 505);
+    assert_int_equal(error_status("GET http://evil/ HTTP/1.1\r\n\r\n", 1000, NULL), 400);
+    assert_int_equal(error_status("CONNECT a:443 HTTP/1.1\r\n\r\n", 1000, NULL), 501);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\nBad Header\r\n\r\n", 1000, NULL), 400);
+    assert_int_equal(error_status("GET /\x01 HTTP/1.1\r\n\r\n", 1000, NULL), 400);
+    assert_int_equal(error_status("\xff\xfe\x00garbage", 1000, NULL), 400);
+    /* NULL and empty input are harmless */
+    tx_http_parser_t *p = tx_http_parser_new(NULL);
+    assert_int_equal(tx_http_parser_feed(p, NULL, 10), 0);
+    assert_int_equal(tx_http_parser_feed(p, "", 0), 0);
+    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_IDLE);
+    assert_int_equal(tx_http_parser_error(p, NULL, NULL), 0);
+    tx_http_parser_destroy(p);
+    assert_int_equal(tx_http_parser_feed(NULL, "x", 1), -1);
+    assert_null(tx_http_parser_pop(NULL));
+    tx_http_parser_destroy(NULL);
+    tx_http_msg_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(simple_get),         cmocka_unit_test(pipelined_in_order),
+        cmocka_unit_test(chunked_body),       cmocka_unit_test(connection_close_and_http10),
+        cmocka_unit_test(limits),             cmocka_unit_test(smuggling_refused),
+        cmocka_unit_test(bad_request_lines),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
