@@ -148,6 +148,7 @@ int tx_cmd_mock(int argc, char **argv)
         fprintf(stderr, "tenax mock: %s\n", err.msg);
         tx_router_destroy(router);
         tx_mock_destroy(mock);
+        uv_run(loop, UV_RUN_DEFAULT); /* lets the failed listener's handle close */
         uv_loop_close(loop);
         return 1;
     }
