@@ -380,7 +380,7 @@ def test_server_sockets():
 def test_cli_and_stop():
     port = free_port()
     with mock(port=port) as m:
-        F.check("tenax mock listening on http://127.0.0.1:%d (faults: none" % port in m.log(),
+        F.check("tenax mock listening on http://127.0.0.1:%d (faults: none)\n" % port in m.log(),
                 "startup line: %r" % m.log()[:200])
         p = subprocess.run([TENAX, "mock", "--listen", "127.0.0.1:%d" % port], capture_output=True,
                            text=True, timeout=10)
