@@ -83,7 +83,6 @@ struct tx_http_server {
 typedef struct {
     uv_write_t w;
     conn_t *c;
-    tx_http_req_t *owner_unused;
     size_t len;
     char data[];
 } wreq_t;
