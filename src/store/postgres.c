@@ -341,10 +341,15 @@ static int connect_db(pg_t *h, tx_error_t *err)
 static int ensure(pg_t *h, tx_error_t *err)
 {
     if (h->conn && PQstatus(h->conn) == CONNECTION_OK) {
-        struct pollfd pfd = {.fd = PQsocket(h->conn), .events = POLLIN};
-        if (h->in_tx || pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
-            return TX_EOK;
-        if (PQconsumeInput(h->conn) && PQstatus(h->conn) == CONNECTION_OK) {
+        /* A server going away sends a FATAL message, then closes: read up to the close. */
+        int alive = 1;
+        for (int i = 0; i < 3 && alive && !h->in_tx; i++) {
+            struct pollfd pfd = {.fd = PQsocket(h->conn), .events = POLLIN};
+            if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
+                break;
+            alive = PQconsumeInput(h->conn) && PQstatus(h->conn) == CONNECTION_OK;
+        }
+        if (alive) {
             collect_notifies(h);
             return TX_EOK;
         }
