@@ -18,9 +18,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static tx_pg_url_t u;
     tx_error_t err;
     if (tx__pg_url_parse(url, &u, &err) == TX_EOK) {
-        const char *q = strchr(u.conninfo, '?');
-        if (strncmp(u.conninfo, "postgres", 8) != 0 || (q && strstr(q, "?schema=")) ||
-            (q && strstr(q, "&schema=")) || strlen(u.conninfo) > strlen(url) ||
+        /* No option of the query (after the first '?', split on '&') is schema= any more. */
+        for (const char *q = strchr(u.conninfo, '?'); q; q = strchr(q + 1, '&'))
+            if (strncmp(q + 1, "schema=", 7) == 0)
+                abort();
+        if (strncmp(u.conninfo, "postgres", 8) != 0 || strlen(u.conninfo) > strlen(url) ||
             strspn(u.schema, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(u.schema))
             abort();
     } else if (!err.msg || !err.msg[0]) {
