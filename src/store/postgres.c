@@ -298,9 +298,10 @@ static void on_notice(void *arg, const char *msg)
 /* Opens the connection and sets the session up (search_path, channel, LISTEN). */
 static int connect_db(pg_t *h, tx_error_t *err)
 {
-    /* Our defaults first: the URI's own settings (expanded from dbname) override them. */
-    const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *vals[] = {"5", "tenax", h->url->conninfo, NULL};
+    /* Our defaults first: the URI's own settings (expanded from dbname) override them. A row
+     * lock held longer than lock_timeout gives TX_EBUSY, like SQLite's busy timeout. */
+    const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
+    const char *vals[] = {"5", "tenax", "-c lock_timeout=5000", h->url->conninfo, NULL};
     h->conn = PQconnectdbParams(keys, vals, 1);
     if (!h->conn)
         return tx__store_fail(err, TX_ENOMEM, "store: out of memory");

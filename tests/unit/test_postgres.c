@@ -408,6 +408,30 @@ static void a_connection_killed_mid_statement_is_a_clean_error(void **state)
     tx_store_close(s);
 }
 
+static void a_lock_held_past_lock_timeout_is_busy(void **state)
+{
+    (void)state;
+    skip_without_server();
+    char url[700], sql[300];
+    snprintf(url, sizeof url, "%s?options=-c%%20lock_timeout%%3D100&schema=pgt_%d_busy", g_url,
+             ++g_schemas);
+    tx_store_t *s = NULL;
+    tx_error_t err = {0};
+    assert_int_equal(tx_store_open(url, &s, &err), TX_EOK);
+    PGconn *holder = PQconnectdb(g_url);
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    snprintf(sql, sizeof sql, "BEGIN; SELECT * FROM pgt_%d_busy.pause FOR UPDATE", g_schemas);
+    PGresult *r = PQexec(holder, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    assert_int_equal(tx_store_pause_set(s, 1, "x", T0, &err), TX_EBUSY);
+    assert_non_null(strstr(err.msg, "busy"));
+    PQclear(PQexec(holder, "COMMIT"));
+    PQfinish(holder);
+    assert_int_equal(tx_store_pause_set(s, 1, "x", T0, &err), TX_EOK); /* same connection */
+    tx_store_close(s);
+}
+
 /* ---- wake-ups --------------------------------------------------------------------------- */
 
 /* Waits (up to 10 s) for at least one wake-up on `l`; returns how many arrived. */
@@ -562,6 +586,7 @@ int main(void)
         cmocka_unit_test(nodes_work_every_item_exactly_once),
         cmocka_unit_test(another_node_wakes_a_listener),
         cmocka_unit_test(a_connection_killed_mid_statement_is_a_clean_error),
+        cmocka_unit_test(a_lock_held_past_lock_timeout_is_busy),
         cmocka_unit_test(a_server_restart_between_two_operations_loses_nothing),
         cmocka_unit_test(a_stopped_server_gives_clear_errors_then_recovers),
     };
