@@ -151,6 +151,109 @@ static void a_newer_schema_is_refused(void **state)
     assert_non_null(strstr(err.msg, "newer"));
 }
 
+/* ---- imports ---------------------------------------------------------------------------- */
+
+enum { BIG = 6001, SAME = 2000 };
+
+static void a_big_import_with_duplicates_spans_statements(void **state)
+{
+    (void)state;
+    skip_without_server();
+    char url[600];
+    fresh_url(url, sizeof url, "big");
+    tx_store_t *s = NULL;
+    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    tx_item_input_t *in = calloc(BIG, sizeof *in);
+    char(*ext)[16] = calloc(BIG, 16);
+    assert_non_null(in);
+    assert_non_null(ext);
+    for (int i = 0; i < BIG; i++) {
+        snprintf(ext[i], 16, "b%d", i);
+        in[i] = (tx_item_input_t){"o", ext[i], NULL, i % 1000 == 7 ? "" : "text"};
+    }
+    in[1].external_id = "b0";    /* same statement as its twin */
+    in[6000].external_id = "b0"; /* past the first statement (5,000 rows) */
+    tx_import_result_t r;
+    assert_int_equal(tx_store_import(s, in, BIG, T0, &r, NULL), TX_EOK);
+    assert_int_equal(r.n, BIG);
+    assert_int_equal(r.inserted, BIG - 2);
+    assert_int_equal(r.existing, 2);
+    assert_int_equal(r.skipped, 6); /* 7, 1007, …, 5007 */
+    assert_int_equal(r.ids[1], r.ids[0]);
+    assert_int_equal(r.ids[6000], r.ids[0]);
+    for (int i = 2; i < 6000; i++)
+        assert_true(r.ids[i] > 0 && r.ids[i] != r.ids[0]);
+    tx_import_result_free(&r);
+    tx_store_stats_t st;
+    assert_int_equal(tx_store_stats(s, "o", &st, NULL), TX_EOK);
+    assert_int_equal(st.total, BIG - 2);
+    free(ext);
+    free(in);
+    tx_store_close(s);
+}
+
+typedef struct {
+    const char *url;
+    tx_item_input_t *in;
+    int64_t ids[SAME];
+    size_t inserted, existing;
+    int rc;
+} importer_t;
+
+static void *import_same(void *arg)
+{
+    importer_t *im = arg;
+    tx_store_t *s = NULL;
+    im->rc = tx_store_open(im->url, &s, NULL);
+    tx_import_result_t r;
+    if (im->rc == TX_EOK && (im->rc = tx_store_import(s, im->in, SAME, T0, &r, NULL)) == TX_EOK) {
+        memcpy(im->ids, r.ids, sizeof im->ids);
+        im->inserted = r.inserted;
+        im->existing = r.existing;
+        tx_import_result_free(&r);
+    }
+    tx_store_close(s);
+    return NULL;
+}
+
+static void two_nodes_importing_the_same_items_agree(void **state)
+{
+    (void)state;
+    skip_without_server();
+    char url[600];
+    fresh_url(url, sizeof url, "same");
+    tx_store_t *s = NULL;
+    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK); /* migrated before the race */
+    static tx_item_input_t in[SAME];
+    static char ext[SAME][16];
+    for (int i = 0; i < SAME; i++) {
+        snprintf(ext[i], 16, "s%d", i);
+        in[i] = (tx_item_input_t){"o", ext[i], NULL, "text"};
+    }
+    static importer_t im[2];
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) {
+        memset(&im[k], 0, sizeof im[k]);
+        im[k].url = url;
+        im[k].in = in;
+        assert_int_equal(pthread_create(&th[k], NULL, import_same, &im[k]), 0);
+    }
+    for (int k = 0; k < 2; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(im[k].rc, TX_EOK);
+    }
+    assert_int_equal(im[0].inserted + im[1].inserted, SAME);
+    assert_int_equal(im[0].existing + im[1].existing, SAME);
+    for (int i = 0; i < SAME; i++) {
+        assert_true(im[0].ids[i] > 0);
+        assert_int_equal(im[0].ids[i], im[1].ids[i]);
+    }
+    tx_store_stats_t st;
+    assert_int_equal(tx_store_stats(s, NULL, &st, NULL), TX_EOK);
+    assert_int_equal(st.total, SAME);
+    tx_store_close(s);
+}
+
 /* ---- every item exactly once ------------------------------------------------------------ */
 
 enum { WORK_ITEMS = 1500, WORKERS = 3 };
@@ -583,6 +686,8 @@ int main(void)
         cmocka_unit_test(ping_answers),
         cmocka_unit_test(two_nodes_migrating_at_once_migrate_once),
         cmocka_unit_test(a_newer_schema_is_refused),
+        cmocka_unit_test(a_big_import_with_duplicates_spans_statements),
+        cmocka_unit_test(two_nodes_importing_the_same_items_agree),
         cmocka_unit_test(nodes_work_every_item_exactly_once),
         cmocka_unit_test(another_node_wakes_a_listener),
         cmocka_unit_test(a_connection_killed_mid_statement_is_a_clean_error),
