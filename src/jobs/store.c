@@ -1,6 +1,7 @@
 /* The store front door: picks a backend by URL scheme, dispatches through its vtable, and owns
  * the plain-struct helpers (status names, free functions) every backend shares. */
 #include "jobs/store.h"
+#include "obs/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -122,8 +123,10 @@ int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err)
             return ops->open(url, out, err);
         }
     }
-    return tx__store_fail(err, TX_EINVAL, "store: unsupported URL scheme in \"%.64s\" "
-                                          "(expected sqlite:PATH or postgres://…)", url);
+    /* Only the scheme goes into the message: the rest may carry a password. */
+    size_t scheme = strcspn(url, ":/@?");
+    return tx__store_fail(err, TX_EINVAL, "store: unsupported URL scheme \"%.*s\" (expected "
+                          "sqlite:PATH or postgres://…)", (int)(scheme > 32 ? 32 : scheme), url);
 }
 
 void tx_store_close(tx_store_t *s)
@@ -191,13 +194,23 @@ int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t
         return tx__store_fail(err, TX_EINVAL, "store: finish: status %s is not an outcome",
                               tx_item_status_name(o->status));
     }
-    return s->ops->finish(s, id, lease, o, now, err);
+    int rc = s->ops->finish(s, id, lease, o, now, err);
+    if (rc == TX_EOK && tx_log_enabled(TX_LOG_DEBUG))
+        tx_log(TX_LOG_DEBUG, "jobs][item", "id=%lld processing -> %s", (long long)id,
+               tx_item_status_name(o->status));
+    return rc;
 }
 
 int tx_store_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)
 {
     CHECK_HANDLE();
-    return s->ops->reclaim_expired(s, now, count, err);
+    int64_t n = 0;
+    int rc = s->ops->reclaim_expired(s, now, &n, err);
+    if (rc == TX_EOK && n > 0)
+        tx_log(TX_LOG_INFO, "jobs][lease", "reclaimed %lld expired lease(s)", (long long)n);
+    if (count)
+        *count = rc == TX_EOK ? n : 0;
+    return rc;
 }
 
 int tx_store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
@@ -273,7 +286,11 @@ int tx_store_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t no
                        tx_error_t *err)
 {
     CHECK_HANDLE();
-    return s->ops->pause_set(s, paused, reason, now, err);
+    int rc = s->ops->pause_set(s, paused, reason, now, err);
+    if (rc == TX_EOK)
+        tx_log(TX_LOG_INFO, "jobs][pause", "%s%s%s", paused ? "paused" : "resumed",
+               paused && reason ? ": " : "", paused && reason ? reason : "");
+    return rc;
 }
 
 int tx_store_task_put_version(tx_store_t *s, const char *name, const tx_task_spec_t *spec,

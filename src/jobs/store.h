@@ -214,8 +214,8 @@ extern const struct tx_store_ops tx__store_postgres_ops;
 
 /* ---- Public API: thin dispatchers over the vtable -------------------------------------- */
 
-/* Opens the store named by `url` ("sqlite:PATH"; PATH is created with its schema when missing;
- * the folder must exist). On success *out is a handle the caller closes with tx_store_close.
+/* Opens the store named by `url` ("sqlite:PATH[?busy_timeout_ms=N]"; PATH is created with its
+ * schema when missing, the folder must exist; older schemas are migrated). On success *out is a handle the caller closes with tx_store_close.
  * On failure *out is NULL and err says why (unknown scheme → TX_EINVAL). */
 int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err);
 /* Closes the handle; NULL is a no-op. */
@@ -281,8 +281,9 @@ int tx_store_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err)
 int tx_store_export(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb, void *ud,
                     tx_error_t *err);
 
-/* *when = the earliest time an item is due (pending → its import time, retrying → retry_after,
- * processing → lease_until); TX_ENOTFOUND when nothing can ever become due. */
+/* *when = the earliest time an item is due (pending → when it became pending, retrying →
+ * retry_after, processing → lease_until; may be ≤ now: due at once); TX_ENOTFOUND when nothing
+ * can become due without a new write (import, retry, regenerate). */
 int tx_store_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err);
 
 int tx_store_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err);

@@ -295,6 +295,34 @@ static void on_notice(void *arg, const char *msg)
     tx_log(TX_LOG_DEBUG, "store", "postgres: %s", line);
 }
 
+/* Replaces the URL's password (user:PASSWORD@) in libpq's message by "***": libpq may echo
+ * part of a malformed URL, and messages end up in logs. */
+static void scrub_password(char *msg, size_t cap, const char *url)
+{
+    const char *auth = strstr(url, "://");
+    if (!auth)
+        return;
+    auth += 3;
+    size_t hostpart = strcspn(auth, "/?");
+    const char *at = NULL;
+    for (const char *c = auth; c < auth + hostpart; c++)
+        if (*c == '@')
+            at = c;
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon || at - colon < 2)
+        return;
+    size_t plen = (size_t)(at - colon - 1);
+    char *hit;
+    while ((hit = memmem(msg, strlen(msg), colon + 1, plen)) != NULL) {
+        size_t tail = strlen(hit + plen);
+        if (hit + 3 + tail >= msg + cap)
+            tail = (size_t)(msg + cap - hit) - 4;
+        memmove(hit + 3, hit + plen, tail);
+        hit[3 + tail] = '\0';
+        memcpy(hit, "***", 3);
+    }
+}
+
 /* Opens the connection and sets the session up (search_path, channel, LISTEN). */
 static int connect_db(pg_t *h, tx_error_t *err)
 {
@@ -308,6 +336,7 @@ static int connect_db(pg_t *h, tx_error_t *err)
     if (PQstatus(h->conn) != CONNECTION_OK) {
         char line[200];
         first_line(line, sizeof line, PQerrorMessage(h->conn));
+        scrub_password(line, sizeof line, h->url->conninfo);
         PQfinish(h->conn);
         h->conn = NULL;
         return tx__store_fail(err, TX_EIO, "store: cannot connect to PostgreSQL: %s", line);

@@ -654,6 +654,12 @@ static void urls_are_checked(void **state)
                                    &err), TX_EIO);
     assert_null(s);
     assert_non_null(strstr(err.msg, "cannot connect"));
+    assert_int_equal(tx_store_open("postgres://u:s3cretpw@127.0.0.1:1/x?connect_timeout=2", &s,
+                                   &err), TX_EIO);
+    assert_null(strstr(err.msg, "s3cretpw"));
+    assert_int_equal(tx_store_open("postgres://u:%zzs3cretpw@127.0.0.1:1/x", &s, &err), TX_EIO);
+    assert_null(strstr(err.msg, "s3cretpw")); /* libpq echoes the bad token: scrubbed */
+    assert_non_null(strstr(err.msg, "cannot connect"));
     assert_int_equal(tx_store_open("postgresql://127.0.0.1/x?schema=No", &s, &err), TX_EINVAL);
     assert_null(s);
 }

@@ -802,6 +802,9 @@ static void bad_arguments_are_clear_errors(void **state)
     assert_null(s);
     assert_int_equal(tx_store_open("mysql://x", &s, &err), TX_EINVAL);
     assert_non_null(strstr(err.msg, "scheme"));
+    assert_int_equal(tx_store_open("mysql://root:hunter2@db/x", &s, &err), TX_EINVAL);
+    assert_null(strstr(err.msg, "hunter2")); /* no secret in the message */
+    assert_non_null(strstr(err.msg, "mysql"));
     assert_int_equal(tx_store_open("sqlite:", &s, &err), TX_EINVAL);
     assert_int_equal(tx_store_open("", &s, &err), TX_EINVAL);
     tx_store_close(NULL);
