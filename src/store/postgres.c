@@ -312,15 +312,21 @@ static void scrub_password(char *msg, size_t cap, const char *url)
     if (!colon || at - colon < 2)
         return;
     size_t plen = (size_t)(at - colon - 1);
-    char *hit;
-    while ((hit = memmem(msg, strlen(msg), colon + 1, plen)) != NULL) {
-        size_t tail = strlen(hit + plen);
-        if (hit + 3 + tail >= msg + cap)
-            tail = (size_t)(msg + cap - hit) - 4;
-        memmove(hit + 3, hit + plen, tail);
-        hit[3 + tail] = '\0';
-        memcpy(hit, "***", 3);
+    char out[256];
+    size_t o = 0;
+    for (const char *m = msg; *m && o + 4 < sizeof out;) {
+        if (strncmp(m, colon + 1, plen) == 0) {
+            memcpy(out + o, "***", 3);
+            o += 3;
+            m += plen;
+        } else {
+            out[o++] = *m++;
+        }
     }
+    if (o >= cap)
+        o = cap - 1;
+    memcpy(msg, out, o);
+    msg[o] = '\0';
 }
 
 /* Opens the connection and sets the session up (search_path, channel, LISTEN). */

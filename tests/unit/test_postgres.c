@@ -660,6 +660,9 @@ static void urls_are_checked(void **state)
     assert_int_equal(tx_store_open("postgres://u:%zzs3cretpw@127.0.0.1:1/x", &s, &err), TX_EIO);
     assert_null(strstr(err.msg, "s3cretpw")); /* libpq echoes the bad token: scrubbed */
     assert_non_null(strstr(err.msg, "cannot connect"));
+    assert_int_equal(tx_store_open("postgres://u:1@127.0.0.1:1/x?connect_timeout=2", &s, &err),
+                     TX_EIO); /* a password that is also in the message ("port 1") */
+    assert_null(strstr(err.msg, "port 1 "));
     assert_int_equal(tx_store_open("postgresql://127.0.0.1/x?schema=No", &s, &err), TX_EINVAL);
     assert_null(s);
 }
