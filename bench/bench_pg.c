@@ -44,8 +44,7 @@ static void raw_exec(PGconn *c, const char *sql)
 static PGconn *raw_conn(const char *url)
 {
     PGconn *c = PQconnectdb(url);
-    if (PQstatus(c) != CONNECTION_OK)
-        die("connect", PQerrorMessage(c));
+    if (PQstatus(c) != CONNECTION_OK) die("connect", PQerrorMessage(c));
     raw_exec(c, "SET client_min_messages = warning");
     return c;
 }
@@ -54,8 +53,7 @@ static double bench_import(const char *url, long n)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(url, &s, &err) != TX_EOK)
-        die("open", err.msg);
+    if (tx_store_open(url, &s, &err) != TX_EOK) die("open", err.msg);
     static tx_item_input_t in[BATCH];
     static char ext[BATCH][24];
     double t = now_s();
@@ -66,8 +64,7 @@ static double bench_import(const char *url, long n)
             in[k] = (tx_item_input_t){"owner1", ext[k], "tags", TEXT};
         }
         tx_import_result_t r;
-        if (tx_store_import(s, in, k, T0, &r, &err) != TX_EOK)
-            die("import", err.msg);
+        if (tx_store_import(s, in, k, T0, &r, &err) != TX_EOK) die("import", err.msg);
         tx_import_result_free(&r);
     }
     double dt = now_s() - t;
@@ -79,31 +76,31 @@ static double bench_import(const char *url, long n)
 static double baseline_import(PGconn *c, const char *schema, long n)
 {
     char sql[300];
-    snprintf(sql, sizeof sql, "CREATE TABLE %s.raw (id BIGSERIAL PRIMARY KEY, owner BYTEA, "
+    snprintf(sql, sizeof sql,
+             "CREATE TABLE %s.raw (id BIGSERIAL PRIMARY KEY, owner BYTEA, "
              "external_id BYTEA, task BYTEA, text BYTEA, status TEXT, due_at BIGINT, attempts "
-             "BIGINT DEFAULT 0, result BYTEA, UNIQUE (owner, external_id, task))", schema);
+             "BIGINT DEFAULT 0, result BYTEA, UNIQUE (owner, external_id, task))",
+             schema);
     raw_exec(c, sql);
-    snprintf(sql, sizeof sql, "COPY %s.raw (owner, external_id, task, text, status, due_at) "
-             "FROM STDIN", schema);
+    snprintf(sql, sizeof sql,
+             "COPY %s.raw (owner, external_id, task, text, status, due_at) "
+             "FROM STDIN",
+             schema);
     char line[400];
     double t = now_s();
     for (long base = 0; base < n; base += BATCH) {
         raw_exec(c, "BEGIN");
         PGresult *r = PQexec(c, sql);
-        if (PQresultStatus(r) != PGRES_COPY_IN)
-            die("copy", PQresultErrorMessage(r));
+        if (PQresultStatus(r) != PGRES_COPY_IN) die("copy", PQresultErrorMessage(r));
         PQclear(r);
         for (long i = base; i < base + BATCH && i < n; i++) {
-            int len = snprintf(line, sizeof line, "owner1\t%ld\ttags\t%s\tpending\t%lld\n", i,
-                               TEXT, T0);
-            if (PQputCopyData(c, line, len) != 1)
-                die("copy", PQerrorMessage(c));
+            int len =
+                snprintf(line, sizeof line, "owner1\t%ld\ttags\t%s\tpending\t%lld\n", i, TEXT, T0);
+            if (PQputCopyData(c, line, len) != 1) die("copy", PQerrorMessage(c));
         }
-        if (PQputCopyEnd(c, NULL) != 1)
-            die("copy end", PQerrorMessage(c));
+        if (PQputCopyEnd(c, NULL) != 1) die("copy end", PQerrorMessage(c));
         while ((r = PQgetResult(c)) != NULL) {
-            if (PQresultStatus(r) != PGRES_COMMAND_OK)
-                die("copy", PQresultErrorMessage(r));
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) die("copy", PQresultErrorMessage(r));
             PQclear(r);
         }
         raw_exec(c, "COMMIT");
@@ -123,24 +120,28 @@ static void *cycles(void *arg)
     node_t *nd = arg;
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(nd->url, &s, &err) != TX_EOK)
-        die("open", err.msg);
+    if (tx_store_open(nd->url, &s, &err) != TX_EOK) die("open", err.msg);
     tx_ms_t now = T0 + 1;
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"hiking\",\"lake\",\"trains\"]",
-                       .model = "gpt-4o-mini", .prompt_version = 1, .error_class = -1};
+    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+                       .result = "[\"hiking\",\"lake\",\"trains\"]",
+                       .model = "gpt-4o-mini",
+                       .prompt_version = 1,
+                       .error_class = -1};
     while (nd->done < nd->want) {
         tx_item_list_t l;
-        if (tx_store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK)
-            die("claim", err.msg);
-        if (l.n == 0)
-            die("claim", "ran out of items");
+        if (tx_store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK) die("claim", err.msg);
+        if (l.n == 0) die("claim", "ran out of items");
         for (size_t i = 0; i < l.n; i++) {
             int an;
             if (tx_store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
                                        &an, &err) != TX_EOK)
                 die("begin_attempt", err.msg);
-            tx_attempt_t a = {.n = an, .model = "gpt-4o-mini", .endpoint = "0",
-                              .cls = TX_CLASS_OK, .http_status = 200, .latency_ms = 800,
+            tx_attempt_t a = {.n = an,
+                              .model = "gpt-4o-mini",
+                              .endpoint = "0",
+                              .cls = TX_CLASS_OK,
+                              .http_status = 200,
+                              .latency_ms = 800,
                               .at = now};
             if (tx_store_record_attempt(s, l.items[i].id, l.items[i].lease, &a, &err) != TX_EOK)
                 die("record_attempt", err.msg);
@@ -162,8 +163,7 @@ static double bench_cycles(const char *url, long n, int nodes)
     double t = now_s();
     for (int i = 0; i < nodes; i++) {
         nd[i] = (node_t){url, n / nodes, 0};
-        if (pthread_create(&th[i], NULL, cycles, &nd[i]) != 0)
-            die("thread", "cannot start");
+        if (pthread_create(&th[i], NULL, cycles, &nd[i]) != 0) die("thread", "cannot start");
     }
     long done = 0;
     for (int i = 0; i < nodes; i++) {
@@ -178,23 +178,32 @@ static double bench_cycles(const char *url, long n, int nodes)
 static double baseline_cycles(PGconn *c, const char *schema, long n)
 {
     char sql[4][300];
-    snprintf(sql[0], sizeof sql[0], "CREATE TABLE %s.raw_hist (item_id BIGINT, n BIGINT, "
-             "model BYTEA, at BIGINT)", schema);
+    snprintf(sql[0], sizeof sql[0],
+             "CREATE TABLE %s.raw_hist (item_id BIGINT, n BIGINT, "
+             "model BYTEA, at BIGINT)",
+             schema);
     raw_exec(c, sql[0]);
-    snprintf(sql[0], sizeof sql[0], "UPDATE %s.raw SET status = 'processing' WHERE id BETWEEN "
-             "$1::bigint AND $1::bigint + 9", schema);
-    snprintf(sql[1], sizeof sql[1], "UPDATE %s.raw SET attempts = attempts + 1 WHERE id = "
-             "$1::bigint", schema);
-    snprintf(sql[2], sizeof sql[2], "INSERT INTO %s.raw_hist VALUES ($1::bigint, 1, "
-             "'gpt-4o-mini', 0)", schema);
-    snprintf(sql[3], sizeof sql[3], "UPDATE %s.raw SET status = 'success', result = "
-             "'[\"hiking\",\"lake\",\"trains\"]' WHERE id = $1::bigint", schema);
+    snprintf(sql[0], sizeof sql[0],
+             "UPDATE %s.raw SET status = 'processing' WHERE id BETWEEN "
+             "$1::bigint AND $1::bigint + 9",
+             schema);
+    snprintf(sql[1], sizeof sql[1],
+             "UPDATE %s.raw SET attempts = attempts + 1 WHERE id = "
+             "$1::bigint",
+             schema);
+    snprintf(sql[2], sizeof sql[2],
+             "INSERT INTO %s.raw_hist VALUES ($1::bigint, 1, "
+             "'gpt-4o-mini', 0)",
+             schema);
+    snprintf(sql[3], sizeof sql[3],
+             "UPDATE %s.raw SET status = 'success', result = "
+             "'[\"hiking\",\"lake\",\"trains\"]' WHERE id = $1::bigint",
+             schema);
     for (int i = 0; i < 4; i++) {
         char name[8];
         snprintf(name, sizeof name, "r%d", i);
         PGresult *r = PQprepare(c, name, sql[i], 0, NULL);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            die("prepare", PQresultErrorMessage(r));
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) die("prepare", PQresultErrorMessage(r));
         PQclear(r);
     }
     char idbuf[24];
@@ -206,8 +215,7 @@ static double baseline_cycles(PGconn *c, const char *schema, long n)
             char name[8];
             snprintf(name, sizeof name, "r%d", i);
             PGresult *r = PQexecPrepared(c, name, 1, v, NULL, NULL, 0);
-            if (PQresultStatus(r) != PGRES_COMMAND_OK)
-                die("raw write", PQresultErrorMessage(r));
+            if (PQresultStatus(r) != PGRES_COMMAND_OK) die("raw write", PQresultErrorMessage(r));
             PQclear(r);
         }
     }
@@ -239,15 +247,15 @@ int main(int argc, char **argv)
     double base_imp = baseline_import(c, schema, items);
     double imp = bench_import(url, items);
     printf("import        %8.0f items/s   baseline raw COPY   %8.0f rows/s   ratio %.2f  "
-           "(%ld items, batches of %d)\n", imp, base_imp, imp / base_imp, items, BATCH);
+           "(%ld items, batches of %d)\n",
+           imp, base_imp, imp / base_imp, items, BATCH);
     double base_cyc = baseline_cycles(c, schema, ncycles);
     double one = bench_cycles(url, ncycles, 1);
     printf("cycle 1 node  %8.0f items/s   baseline raw writes %8.0f items/s  ratio %.2f  "
-           "(claim 10 + begin + record + finish, %ld items)\n", one, base_cyc, one / base_cyc,
-           ncycles);
+           "(claim 10 + begin + record + finish, %ld items)\n",
+           one, base_cyc, one / base_cyc, ncycles);
     double two = bench_cycles(url, ncycles, 2);
-    printf("cycle 2 nodes %8.0f items/s   (two handles in two threads, %ld items)\n", two,
-           ncycles);
+    printf("cycle 2 nodes %8.0f items/s   (two handles in two threads, %ld items)\n", two, ncycles);
     snprintf(sql, sizeof sql, "DROP SCHEMA %s CASCADE", schema);
     raw_exec(c, sql);
     PQfinish(c);

@@ -100,22 +100,20 @@ static int exec(PGconn *c, const char *sql, PGresult **rows, char *why, size_t w
 static int first_int(PGresult *r)
 {
     long v = 0;
-    if (PQntuples(r) == 1)
-        v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    if (PQntuples(r) == 1) v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
     PQclear(r);
     return (int)v;
 }
 
-int tx__pg_migrate(PGconn *c, const char *schema, int *from, int *newer, char *why,
-                   size_t whylen)
+int tx__pg_migrate(PGconn *c, const char *schema, int *from, int *newer, char *why, size_t whylen)
 {
     *from = 0;
     *newer = 0;
-    if (exec(c, "BEGIN", NULL, why, whylen) != 0)
-        return -1;
+    if (exec(c, "BEGIN", NULL, why, whylen) != 0) return -1;
     /* The lock key names the schema: deployments in other schemas do not wait for us. */
     const char *key_param[1] = {schema};
-    PGresult *r = PQexecParams(c, "SELECT pg_advisory_xact_lock(hashtext('tenax-migrate:' || "
+    PGresult *r = PQexecParams(c,
+                               "SELECT pg_advisory_xact_lock(hashtext('tenax-migrate:' || "
                                "COALESCE(NULLIF($1, ''), current_schema(), '')))",
                                1, NULL, key_param, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -131,13 +129,13 @@ int tx__pg_migrate(PGconn *c, const char *schema, int *from, int *newer, char *w
         char sql[128];
         snprintf(sql, sizeof sql, "CREATE SCHEMA IF NOT EXISTS %s", ident ? ident : "\"\"");
         PQfreemem(ident);
-        if (exec(c, sql, NULL, why, whylen) != 0)
-            goto fail;
+        if (exec(c, sql, NULL, why, whylen) != 0) goto fail;
     }
-    if (exec(c, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, "
-                "applied_at BIGINT NOT NULL)", NULL, why, whylen) != 0 ||
-        exec(c, "SELECT COALESCE(max(version), 0)::text FROM schema_version", &r, why,
-             whylen) != 0)
+    if (exec(c,
+             "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT PRIMARY KEY, "
+             "applied_at BIGINT NOT NULL)",
+             NULL, why, whylen) != 0 ||
+        exec(c, "SELECT COALESCE(max(version), 0)::text FROM schema_version", &r, why, whylen) != 0)
         goto fail;
     int have = first_int(r);
     *from = have;
@@ -149,13 +147,14 @@ int tx__pg_migrate(PGconn *c, const char *schema, int *from, int *newer, char *w
     }
     for (int v = have; v < N_MIGRATIONS; v++) {
         char bump[160];
-        snprintf(bump, sizeof bump, "INSERT INTO schema_version (version, applied_at) VALUES "
-                 "(%d, (extract(epoch FROM now()) * 1000)::bigint)", v + 1);
+        snprintf(bump, sizeof bump,
+                 "INSERT INTO schema_version (version, applied_at) VALUES "
+                 "(%d, (extract(epoch FROM now()) * 1000)::bigint)",
+                 v + 1);
         if (exec(c, migrations[v], NULL, why, whylen) != 0 || exec(c, bump, NULL, why, whylen))
             goto fail;
     }
-    if (exec(c, "COMMIT", NULL, why, whylen) != 0)
-        goto fail;
+    if (exec(c, "COMMIT", NULL, why, whylen) != 0) goto fail;
     return 0;
 fail:
     PQclear(PQexec(c, "ROLLBACK"));

@@ -9,10 +9,8 @@
 
 static int schema_ok(const char *s, size_t len)
 {
-    if (len == 0 || len > TX_PG_SCHEMA_MAX)
-        return 0;
-    if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_'))
-        return 0;
+    if (len == 0 || len > TX_PG_SCHEMA_MAX) return 0;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_')) return 0;
     for (size_t i = 1; i < len; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
             return 0;
@@ -21,8 +19,7 @@ static int schema_ok(const char *s, size_t len)
 
 int tx__pg_url_parse(const char *url, tx_pg_url_t *out, tx_error_t *err)
 {
-    if (!url || !out)
-        return tx__store_fail(err, TX_EINVAL, "store: NULL URL");
+    if (!url || !out) return tx__store_fail(err, TX_EINVAL, "store: NULL URL");
     memset(out, 0, sizeof *out);
     size_t len = strlen(url);
     if (strncmp(url, "postgres://", 11) != 0 && strncmp(url, "postgresql://", 13) != 0)
@@ -45,7 +42,8 @@ int tx__pg_url_parse(const char *url, tx_pg_url_t *out, tx_error_t *err)
             if (have_schema)
                 return tx__store_fail(err, TX_EINVAL, "store: schema given twice in URL");
             if (!schema_ok(opt + 7, olen - 7))
-                return tx__store_fail(err, TX_EINVAL, "store: schema must be 1-%d characters "
+                return tx__store_fail(err, TX_EINVAL,
+                                      "store: schema must be 1-%d characters "
                                       "of a-z, 0-9 and _ (not starting with a digit)",
                                       TX_PG_SCHEMA_MAX);
             memcpy(out->schema, opt + 7, olen - 7);
@@ -53,8 +51,7 @@ int tx__pg_url_parse(const char *url, tx_pg_url_t *out, tx_error_t *err)
             have_schema = 1;
             continue;
         }
-        if (olen == 0)
-            continue;
+        if (olen == 0) continue;
         out->conninfo[o++] = kept++ ? '&' : '?'; /* fits: the output is never longer */
         memcpy(out->conninfo + o, opt, olen);
         o += olen;

@@ -11,7 +11,7 @@
 #define TX_PG_SCHEMA_MAX 48
 
 typedef struct {
-    char conninfo[TX_PG_URL_MAX]; /* the URI for libpq, `schema=` removed */
+    char conninfo[TX_PG_URL_MAX];      /* the URI for libpq, `schema=` removed */
     char schema[TX_PG_SCHEMA_MAX + 1]; /* "" = the server's search_path decides */
 } tx_pg_url_t;
 

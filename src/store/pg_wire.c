@@ -11,15 +11,25 @@ int tx__pg_types(const char *spec, Oid *oids)
 {
     int n = 0;
     for (const char *c = spec; *c; c++) {
-        if (n >= TX_PG_MAX_PARAMS)
-            return -1;
+        if (n >= TX_PG_MAX_PARAMS) return -1;
         switch (*c) {
-        case 'i': oids[n++] = TX_PG_INT8; break;
-        case 'b': oids[n++] = TX_PG_BYTEA; break;
-        case 't': oids[n++] = TX_PG_TEXT; break;
-        case 'B': oids[n++] = TX_PG_BYTEA_ARRAY; break;
-        case 'T': oids[n++] = TX_PG_TEXT_ARRAY; break;
-        default: return -1;
+        case 'i':
+            oids[n++] = TX_PG_INT8;
+            break;
+        case 'b':
+            oids[n++] = TX_PG_BYTEA;
+            break;
+        case 't':
+            oids[n++] = TX_PG_TEXT;
+            break;
+        case 'B':
+            oids[n++] = TX_PG_BYTEA_ARRAY;
+            break;
+        case 'T':
+            oids[n++] = TX_PG_TEXT_ARRAY;
+            break;
+        default:
+            return -1;
         }
     }
     return n;
@@ -37,8 +47,7 @@ static int slot(tx_pg_params_t *p)
 void tx__pg_int(tx_pg_params_t *p, int64_t v)
 {
     int i = slot(p);
-    if (i < 0)
-        return;
+    if (i < 0) return;
     uint64_t be = htobe64((uint64_t)v);
     memcpy(p->num[i], &be, 8);
     p->val[i] = p->num[i];
@@ -49,8 +58,7 @@ void tx__pg_int(tx_pg_params_t *p, int64_t v)
 void tx__pg_str(tx_pg_params_t *p, const char *s)
 {
     int i = slot(p);
-    if (i < 0)
-        return;
+    if (i < 0) return;
     size_t len = s ? strlen(s) : 0;
     if (len > 0x7fffffff) {
         p->oom = 1;
@@ -71,8 +79,7 @@ static void put32(char **w, uint32_t v)
 void tx__pg_str_array(tx_pg_params_t *p, Oid elem, const char *const *v, size_t n)
 {
     int i = slot(p);
-    if (i < 0)
-        return;
+    if (i < 0) return;
     size_t total = 20, nulls = 0;
     for (size_t k = 0; k < n; k++) {
         total += 4 + (v[k] ? strlen(v[k]) : 0);
@@ -112,8 +119,7 @@ void tx__pg_str_array(tx_pg_params_t *p, Oid elem, const char *const *v, size_t 
 
 void tx__pg_params_free(tx_pg_params_t *p)
 {
-    if (!p)
-        return;
+    if (!p) return;
     for (int i = 0; i < TX_PG_MAX_PARAMS; i++)
         free(p->owned[i]);
     memset(p, 0, sizeof *p);
@@ -126,8 +132,7 @@ int tx__pg_is_null(const PGresult *r, int row, int col)
 
 int64_t tx__pg_get_int(const PGresult *r, int row, int col)
 {
-    if (PQgetisnull(r, row, col))
-        return 0;
+    if (PQgetisnull(r, row, col)) return 0;
     const char *v = PQgetvalue(r, row, col);
     switch (PQgetlength(r, row, col)) {
     case 8: {
@@ -154,8 +159,7 @@ int64_t tx__pg_get_int(const PGresult *r, int row, int col)
 
 char *tx__pg_get_str(const PGresult *r, int row, int col, int *oom)
 {
-    if (PQgetisnull(r, row, col))
-        return NULL;
+    if (PQgetisnull(r, row, col)) return NULL;
     int len = PQgetlength(r, row, col);
     char *copy = malloc((size_t)len + 1);
     if (!copy) {

@@ -42,19 +42,42 @@
     "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, "                            \
     "status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END"
 
-#define IMPORT_CHUNK 5000  /* rows per INSERT statement */
-#define EXPORT_PAGE 500    /* rows per export round trip */
+#define IMPORT_CHUNK 5000 /* rows per INSERT statement */
+#define EXPORT_PAGE 500   /* rows per export round trip */
 #define CLAIM_MAX 10000
 #define BACKOFF_MIN_MS 100 /* first retry after a failed reconnect */
 #define BACKOFF_MAX_MS 5000
 
 enum {
-    S_IMPORT, S_IMPORT_SEL, S_CLAIM,
-    S_BEGIN_ATT, S_LEASE_STATE, S_RECORD, S_FINISH, S_RECLAIM,
-    S_GET, S_HISTORY, S_LIST, S_STATS_OWNER, S_STATS_ALL,
-    S_RETRY, S_RETRY_ALL, S_RETRY_FORCE, S_RETRY_FORCE_ALL, S_REGEN, S_EXISTS, S_EXPORT,
-    S_NEXT_DUE, S_PAUSE_GET, S_PAUSE_SET,
-    S_TASK_LOCK, S_TASK_PUT, S_TASK_ACT, S_TASK_GET, S_TASK_LIST, S_PING,
+    S_IMPORT,
+    S_IMPORT_SEL,
+    S_CLAIM,
+    S_BEGIN_ATT,
+    S_LEASE_STATE,
+    S_RECORD,
+    S_FINISH,
+    S_RECLAIM,
+    S_GET,
+    S_HISTORY,
+    S_LIST,
+    S_STATS_OWNER,
+    S_STATS_ALL,
+    S_RETRY,
+    S_RETRY_ALL,
+    S_RETRY_FORCE,
+    S_RETRY_FORCE_ALL,
+    S_REGEN,
+    S_EXISTS,
+    S_EXPORT,
+    S_NEXT_DUE,
+    S_PAUSE_GET,
+    S_PAUSE_SET,
+    S_TASK_LOCK,
+    S_TASK_PUT,
+    S_TASK_ACT,
+    S_TASK_GET,
+    S_TASK_LIST,
+    S_PING,
     S__LAST
 };
 
@@ -67,108 +90,106 @@ static const struct {
     /* $1..$4 owners, ids, tasks, texts; $5 statuses; $6 now. Rows already there are not
      * inserted (no sequence value burnt); ON CONFLICT covers a concurrent importer. The result
      * has one row per input: ord, id (NULL if a concurrent insert is not visible yet), fresh. */
-    [S_IMPORT] = {"BBBBTi",
-        "WITH input AS (SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], "
-        "  $4::bytea[], $5::text[]) WITH ORDINALITY AS u(o, e, t, x, st, ord)), "
-        "ins AS (INSERT INTO items (owner, external_id, task, text, status, due_at, created_at, "
-        "  updated_at) SELECT o, e, t, x, st, CASE WHEN st = 'pending' THEN $6 END, $6, $6 "
-        "  FROM input WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.owner = input.o AND "
-        "  i.external_id = input.e AND i.task = input.t) ORDER BY ord "
-        "  ON CONFLICT (owner, external_id, task) DO NOTHING "
-        "  RETURNING id, owner, external_id, task) "
-        "SELECT input.ord, COALESCE(ins.id, old.id), (ins.id IS NOT NULL AND row_number() OVER "
-        "  (PARTITION BY input.o, input.e, input.t ORDER BY input.ord) = 1) "
-        "FROM input LEFT JOIN ins ON ins.owner = input.o AND ins.external_id = input.e AND "
-        "  ins.task = input.t "
-        "LEFT JOIN items old ON old.owner = input.o AND old.external_id = input.e AND "
-        "  old.task = input.t ORDER BY input.ord"},
+    [S_IMPORT] =
+        {"BBBBTi",
+         "WITH input AS (SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[], "
+         "  $4::bytea[], $5::text[]) WITH ORDINALITY AS u(o, e, t, x, st, ord)), "
+         "ins AS (INSERT INTO items (owner, external_id, task, text, status, due_at, created_at, "
+         "  updated_at) SELECT o, e, t, x, st, CASE WHEN st = 'pending' THEN $6 END, $6, $6 "
+         "  FROM input WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.owner = input.o AND "
+         "  i.external_id = input.e AND i.task = input.t) ORDER BY ord "
+         "  ON CONFLICT (owner, external_id, task) DO NOTHING "
+         "  RETURNING id, owner, external_id, task) "
+         "SELECT input.ord, COALESCE(ins.id, old.id), (ins.id IS NOT NULL AND row_number() OVER "
+         "  (PARTITION BY input.o, input.e, input.t ORDER BY input.ord) = 1) "
+         "FROM input LEFT JOIN ins ON ins.owner = input.o AND ins.external_id = input.e AND "
+         "  ins.task = input.t "
+         "LEFT JOIN items old ON old.owner = input.o AND old.external_id = input.e AND "
+         "  old.task = input.t ORDER BY input.ord"},
     [S_IMPORT_SEL] = {"bbb",
-        "SELECT id FROM items WHERE owner = $1 AND external_id = $2 AND task = $3"},
+                      "SELECT id FROM items WHERE owner = $1 AND external_id = $2 AND task = $3"},
     /* $1 now, $2 limit, $3 salt (each row's token is salt XOR id: distinct, never 0),
      * $4 lease_ms, $5 worker. One statement; SKIP LOCKED lets claimers pass each other. */
-    [S_CLAIM] = {"iiiib",
-        "WITH picked AS (SELECT id, due_at FROM items WHERE due_at <= $1 "
-        "  ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
-        "upd AS (UPDATE items i SET status = 'processing', lease = $3 # i.id, "
-        "  lease_until = $1 + $4, due_at = $1 + $4, worker = $5, attempts_at_claim = i.attempts, "
-        "  updated_at = $1, task_version = (SELECT a.version FROM task_active a "
-        "  WHERE a.name = i.task) FROM picked WHERE i.id = picked.id "
-        "  RETURNING i.*, picked.due_at AS old_due) "
-        "SELECT " ITEM_COLS " FROM upd ORDER BY old_due, id"},
-    [S_BEGIN_ATT] = {"iiiib",
-        "UPDATE items SET attempts = attempts + 1, last_attempt_at = $4, attempt_model = $5, "
-        "updated_at = $4 WHERE id = $1 AND lease = $2 AND status = 'processing' "
-        "AND lease_until > $4 AND attempts < $3 RETURNING attempts"},
-    [S_LEASE_STATE] = {"i",
-        "SELECT lease, status, lease_until, attempts FROM items WHERE id = $1"},
-    [S_RECORD] = {"iibbtiiii",
-        "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at) "
-        "SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
-        "AND lease = $9 AND status = 'processing' FOR SHARE)"},
+    [S_CLAIM] =
+        {"iiiib",
+         "WITH picked AS (SELECT id, due_at FROM items WHERE due_at <= $1 "
+         "  ORDER BY due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED), "
+         "upd AS (UPDATE items i SET status = 'processing', lease = $3 # i.id, "
+         "  lease_until = $1 + $4, due_at = $1 + $4, worker = $5, attempts_at_claim = i.attempts, "
+         "  updated_at = $1, task_version = (SELECT a.version FROM task_active a "
+         "  WHERE a.name = i.task) FROM picked WHERE i.id = picked.id "
+         "  RETURNING i.*, picked.due_at AS old_due) "
+         "SELECT " ITEM_COLS " FROM upd ORDER BY old_due, id"},
+    [S_BEGIN_ATT] =
+        {"iiiib",
+         "UPDATE items SET attempts = attempts + 1, last_attempt_at = $4, attempt_model = $5, "
+         "updated_at = $4 WHERE id = $1 AND lease = $2 AND status = 'processing' "
+         "AND lease_until > $4 AND attempts < $3 RETURNING attempts"},
+    [S_LEASE_STATE] = {"i", "SELECT lease, status, lease_until, attempts FROM items WHERE id = $1"},
+    [S_RECORD] =
+        {"iibbtiiii",
+         "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at) "
+         "SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
+         "AND lease = $9 AND status = 'processing' FOR SHARE)"},
     [S_FINISH] = {"iitbbiiibti",
-        "UPDATE items SET status = $3, "
-        "result = CASE WHEN $3 = 'success' THEN $4 ELSE result END, "
-        "model = CASE WHEN $3 = 'success' THEN $5 ELSE model END, "
-        "prompt_version = CASE WHEN $3 = 'success' THEN $6 ELSE prompt_version END, "
-        "retry_after = $7, due_at = $8, "
-        "error = CASE WHEN $3 IN ('retrying', 'failed') THEN $9 "
-        "  WHEN $3 = 'success' THEN NULL ELSE error END, "
-        "error_class = CASE WHEN $3 IN ('retrying', 'failed') THEN $10 "
-        "  WHEN $3 = 'success' THEN NULL ELSE error_class END, "
-        "attempts = CASE WHEN $3 = 'pending' THEN attempts_at_claim ELSE attempts END, "
-        "lease = NULL, lease_until = NULL, worker = NULL, updated_at = $11 "
-        "WHERE id = $1 AND lease = $2 AND status = 'processing'"},
-    [S_RECLAIM] = {"i",
-        "UPDATE items SET status = 'pending', lease = NULL, lease_until = NULL, "
-        "worker = NULL, due_at = $1, updated_at = $1 "
-        "WHERE due_at <= $1 AND status = 'processing'"},
+                  "UPDATE items SET status = $3, "
+                  "result = CASE WHEN $3 = 'success' THEN $4 ELSE result END, "
+                  "model = CASE WHEN $3 = 'success' THEN $5 ELSE model END, "
+                  "prompt_version = CASE WHEN $3 = 'success' THEN $6 ELSE prompt_version END, "
+                  "retry_after = $7, due_at = $8, "
+                  "error = CASE WHEN $3 IN ('retrying', 'failed') THEN $9 "
+                  "  WHEN $3 = 'success' THEN NULL ELSE error END, "
+                  "error_class = CASE WHEN $3 IN ('retrying', 'failed') THEN $10 "
+                  "  WHEN $3 = 'success' THEN NULL ELSE error_class END, "
+                  "attempts = CASE WHEN $3 = 'pending' THEN attempts_at_claim ELSE attempts END, "
+                  "lease = NULL, lease_until = NULL, worker = NULL, updated_at = $11 "
+                  "WHERE id = $1 AND lease = $2 AND status = 'processing'"},
+    [S_RECLAIM] = {"i", "UPDATE items SET status = 'pending', lease = NULL, lease_until = NULL, "
+                        "worker = NULL, due_at = $1, updated_at = $1 "
+                        "WHERE due_at <= $1 AND status = 'processing'"},
     [S_GET] = {"i", "SELECT " ITEM_COLS " FROM items WHERE id = $1"},
     [S_HISTORY] = {"i",
-        "SELECT n, model, endpoint, class, http_status, latency_ms, at FROM attempts "
-        "WHERE item_id = $1 ORDER BY seq"},
-    [S_LIST] = {"btii",
-        "SELECT " ITEM_COLS " FROM items WHERE owner = $1 AND id > $3 "
-        "AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $4"},
+                   "SELECT n, model, endpoint, class, http_status, latency_ms, at FROM attempts "
+                   "WHERE item_id = $1 ORDER BY seq"},
+    [S_LIST] = {"btii", "SELECT " ITEM_COLS " FROM items WHERE owner = $1 AND id > $3 "
+                        "AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $4"},
     [S_STATS_OWNER] = {"b", "SELECT status, count(*) FROM items WHERE owner = $1 GROUP BY status"},
     [S_STATS_ALL] = {"", "SELECT status, count(*) FROM items GROUP BY status"},
     [S_RETRY] = {"bii", RETRY_SQL(RETRY_SET, "owner = $1", RETRY_DUE)},
     [S_RETRY_ALL] = {"bii", RETRY_SQL(RETRY_SET, "$1::bytea IS NULL", RETRY_DUE)},
     [S_RETRY_FORCE] = {"bii", RETRY_SQL(RETRY_FORCE_SET, "owner = $1", RETRY_FORCED)},
     [S_RETRY_FORCE_ALL] = {"bii", RETRY_SQL(RETRY_FORCE_SET, "$1::bytea IS NULL", RETRY_FORCED)},
-    [S_REGEN] = {"ii",
-        "UPDATE items SET status = 'pending', attempts = 0, attempts_at_claim = 0, "
-        "retry_after = NULL, error = NULL, error_class = NULL, lease = NULL, "
-        "lease_until = NULL, worker = NULL, due_at = $2, updated_at = $2 "
-        "WHERE id = $1 AND status <> 'skipped'"},
+    [S_REGEN] = {"ii", "UPDATE items SET status = 'pending', attempts = 0, attempts_at_claim = 0, "
+                       "retry_after = NULL, error = NULL, error_class = NULL, lease = NULL, "
+                       "lease_until = NULL, worker = NULL, due_at = $2, updated_at = $2 "
+                       "WHERE id = $1 AND status <> 'skipped'"},
     [S_EXISTS] = {"i", "SELECT status FROM items WHERE id = $1"},
-    [S_EXPORT] = {"btii",
-        "SELECT " ITEM_COLS " FROM items WHERE ($1::bytea IS NULL OR owner = $1) "
-        "AND ($2::text IS NULL OR status = $2) AND id > $3 ORDER BY id LIMIT $4"},
+    [S_EXPORT] = {"btii", "SELECT " ITEM_COLS " FROM items WHERE ($1::bytea IS NULL OR owner = $1) "
+                          "AND ($2::text IS NULL OR status = $2) AND id > $3 ORDER BY id LIMIT $4"},
     [S_NEXT_DUE] = {"", "SELECT min(due_at) FROM items WHERE due_at IS NOT NULL"},
     [S_PAUSE_GET] = {"", "SELECT paused, reason, since FROM pause WHERE id = 1"},
     [S_PAUSE_SET] = {"ibi",
-        "UPDATE pause SET paused = $1 <> 0, reason = $2, since = $3 WHERE id = 1"},
+                     "UPDATE pause SET paused = $1 <> 0, reason = $2, since = $3 WHERE id = 1"},
     [S_TASK_LOCK] = {"",
-        "SELECT pg_advisory_xact_lock(hashtext('tenax-task:' || current_schema()))"},
-    [S_TASK_PUT] = {"bbbbbbi",
-        "WITH v AS (SELECT COALESCE(max(version), 0) + 1 AS version FROM tasks WHERE name = $1), "
-        "ins AS (INSERT INTO tasks (name, version, system_prompt, user_template, "
-        "  response_format, parser, model, created_at) "
-        "  SELECT $1, v.version, $2, $3, $4, $5, $6, $7 FROM v RETURNING version), "
-        "act AS (INSERT INTO task_active (name, version) SELECT $1, version FROM ins "
-        "  WHERE version = 1 ON CONFLICT (name) DO NOTHING) "
-        "SELECT version FROM ins"},
-    [S_TASK_ACT] = {"bi",
-        "INSERT INTO task_active (name, version) SELECT $1, $2 WHERE EXISTS "
-        "(SELECT 1 FROM tasks WHERE name = $1 AND version = $2) "
-        "ON CONFLICT (name) DO UPDATE SET version = excluded.version"},
+                     "SELECT pg_advisory_xact_lock(hashtext('tenax-task:' || current_schema()))"},
+    [S_TASK_PUT] =
+        {"bbbbbbi",
+         "WITH v AS (SELECT COALESCE(max(version), 0) + 1 AS version FROM tasks WHERE name = $1), "
+         "ins AS (INSERT INTO tasks (name, version, system_prompt, user_template, "
+         "  response_format, parser, model, created_at) "
+         "  SELECT $1, v.version, $2, $3, $4, $5, $6, $7 FROM v RETURNING version), "
+         "act AS (INSERT INTO task_active (name, version) SELECT $1, version FROM ins "
+         "  WHERE version = 1 ON CONFLICT (name) DO NOTHING) "
+         "SELECT version FROM ins"},
+    [S_TASK_ACT] = {"bi", "INSERT INTO task_active (name, version) SELECT $1, $2 WHERE EXISTS "
+                          "(SELECT 1 FROM tasks WHERE name = $1 AND version = $2) "
+                          "ON CONFLICT (name) DO UPDATE SET version = excluded.version"},
     [S_TASK_GET] = {"bi",
-        "SELECT " TASK_COLS " FROM tasks t LEFT JOIN task_active a ON a.name = t.name "
-        "WHERE t.name = $1 AND t.version = CASE WHEN $2 > 0 THEN $2 ELSE "
-        "(SELECT version FROM task_active WHERE name = $1) END"},
-    [S_TASK_LIST] = {"",
-        "SELECT " TASK_COLS " FROM tasks t LEFT JOIN task_active a "
-        "ON a.name = t.name ORDER BY t.name, t.version"},
+                    "SELECT " TASK_COLS " FROM tasks t LEFT JOIN task_active a ON a.name = t.name "
+                    "WHERE t.name = $1 AND t.version = CASE WHEN $2 > 0 THEN $2 ELSE "
+                    "(SELECT version FROM task_active WHERE name = $1) END"},
+    [S_TASK_LIST] = {"", "SELECT " TASK_COLS " FROM tasks t LEFT JOIN task_active a "
+                         "ON a.name = t.name ORDER BY t.name, t.version"},
     [S_PING] = {"", "SELECT 1"},
 };
 
@@ -210,8 +231,7 @@ static void first_line(char *out, size_t len, const char *msg)
  * ago). Prepared statements die with the connection. */
 static void drop_conn(pg_t *h)
 {
-    if (h->conn)
-        PQfinish(h->conn);
+    if (h->conn) PQfinish(h->conn);
     h->conn = NULL;
     memset(h->prepared, 0, sizeof h->prepared);
     h->retry_at = 0;
@@ -225,8 +245,10 @@ static int lost(pg_t *h, tx_error_t *err, const char *what, const char *why)
     drop_conn(h);
     h->in_tx = 0;
     tx_log(TX_LOG_WARN, "store", "postgres: connection lost during %s: %s", what, line);
-    return tx__store_fail(err, TX_EIO, "store: %s: connection lost (%s); the next call "
-                          "reconnects", what, line);
+    return tx__store_fail(err, TX_EIO,
+                          "store: %s: connection lost (%s); the next call "
+                          "reconnects",
+                          what, line);
 }
 
 /* Maps a failed result (or a NULL one) to a tx_err_t. Consumes nothing; the caller clears. */
@@ -236,22 +258,19 @@ static int dberr(pg_t *h, const PGresult *r, tx_error_t *err, const char *what)
         return lost(h, err, what, h->conn ? PQerrorMessage(h->conn) : "no connection");
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
     const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    if (!msg)
-        msg = r ? PQresultErrorMessage(r) : PQerrorMessage(h->conn);
+    if (!msg) msg = r ? PQresultErrorMessage(r) : PQerrorMessage(h->conn);
     char line[160];
     first_line(line, sizeof line, msg);
-    if (!state)
-        return tx__store_fail(err, r ? TX_ESTORE : TX_ENOMEM, "store: %s: %s", what, line);
+    if (!state) return tx__store_fail(err, r ? TX_ESTORE : TX_ENOMEM, "store: %s: %s", what, line);
     if (strncmp(state, "08", 2) == 0 || strcmp(state, "57P01") == 0 ||
         strcmp(state, "57P02") == 0 || strcmp(state, "57P03") == 0)
         return lost(h, err, what, line);
-    if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 ||
-        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+    if (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0 || strcmp(state, "40001") == 0 ||
+        strcmp(state, "40P01") == 0)
         return tx__store_fail(err, TX_EBUSY, "store: %s: database busy (%s), try again", what,
                               line);
     if (strncmp(state, "53", 2) == 0)
-        return tx__store_fail(err, TX_EIO, "store: %s: server out of resources (%s)", what,
-                              line);
+        return tx__store_fail(err, TX_EIO, "store: %s: server out of resources (%s)", what, line);
     return tx__store_fail(err, TX_ESTORE, "store: %s: %s", what, line);
 }
 
@@ -278,8 +297,7 @@ static int simple(pg_t *h, const char *sql, tx_error_t *err, const char *what)
 static int start_listening(pg_t *h, tx_error_t *err)
 {
     char *ident = PQescapeIdentifier(h->conn, h->channel, strlen(h->channel));
-    if (!ident)
-        return dberr(h, NULL, err, "listen");
+    if (!ident) return dberr(h, NULL, err, "listen");
     char sql[160];
     snprintf(sql, sizeof sql, "LISTEN %s", ident);
     PQfreemem(ident);
@@ -300,17 +318,14 @@ static void on_notice(void *arg, const char *msg)
 static void scrub_password(char *msg, size_t cap, const char *url)
 {
     const char *auth = strstr(url, "://");
-    if (!auth)
-        return;
+    if (!auth) return;
     auth += 3;
     size_t hostpart = strcspn(auth, "/?");
     const char *at = NULL;
     for (const char *c = auth; c < auth + hostpart; c++)
-        if (*c == '@')
-            at = c;
+        if (*c == '@') at = c;
     const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon || at - colon < 2)
-        return;
+    if (!colon || at - colon < 2) return;
     size_t plen = (size_t)(at - colon - 1);
     char out[256];
     size_t o = 0;
@@ -323,8 +338,7 @@ static void scrub_password(char *msg, size_t cap, const char *url)
             out[o++] = *m++;
         }
     }
-    if (o >= cap)
-        o = cap - 1;
+    if (o >= cap) o = cap - 1;
     memcpy(msg, out, o);
     msg[o] = '\0';
 }
@@ -337,8 +351,7 @@ static int connect_db(pg_t *h, tx_error_t *err)
     const char *keys[] = {"connect_timeout", "application_name", "options", "dbname", NULL};
     const char *vals[] = {"5", "tenax", "-c lock_timeout=5000", h->url->conninfo, NULL};
     h->conn = PQconnectdbParams(keys, vals, 1);
-    if (!h->conn)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (!h->conn) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     if (PQstatus(h->conn) != CONNECTION_OK) {
         char line[200];
         first_line(line, sizeof line, PQerrorMessage(h->conn));
@@ -351,12 +364,11 @@ static int connect_db(pg_t *h, tx_error_t *err)
     memset(h->prepared, 0, sizeof h->prepared);
     if (h->url->schema[0]) {
         const char *v[1] = {h->url->schema};
-        PGresult *r = PQexecParams(h->conn, "SELECT set_config('search_path', $1, false)", 1,
-                                   NULL, v, NULL, NULL, 0);
+        PGresult *r = PQexecParams(h->conn, "SELECT set_config('search_path', $1, false)", 1, NULL,
+                                   v, NULL, NULL, 0);
         int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? TX_EOK : dberr(h, r, err, "connect");
         PQclear(r);
-        if (rc != TX_EOK)
-            return rc;
+        if (rc != TX_EOK) return rc;
     }
     PGresult *r = PQexec(h->conn, "SELECT 'tenax_' || left(COALESCE(current_schema(), "
                                   "current_setting('search_path')), 50)");
@@ -367,8 +379,7 @@ static int connect_db(pg_t *h, tx_error_t *err)
     }
     snprintf(h->channel, sizeof h->channel, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
-    if (h->listening)
-        return start_listening(h, err);
+    if (h->listening) return start_listening(h, err);
     return TX_EOK;
 }
 
@@ -381,8 +392,7 @@ static int ensure(pg_t *h, tx_error_t *err)
         int alive = 1;
         for (int i = 0; i < 3 && alive && !h->in_tx; i++) {
             struct pollfd pfd = {.fd = PQsocket(h->conn), .events = POLLIN};
-            if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0)
-                break;
+            if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0) break;
             alive = PQconsumeInput(h->conn) && PQstatus(h->conn) == CONNECTION_OK;
         }
         if (alive) {
@@ -397,12 +407,13 @@ static int ensure(pg_t *h, tx_error_t *err)
         h->in_tx = 0;
         return tx__store_fail(err, TX_EIO, "store: connection lost inside a transaction");
     }
-    if (h->conn)
-        drop_conn(h);
+    if (h->conn) drop_conn(h);
     uint64_t now = mono_ms();
     if (now < h->retry_at)
-        return tx__store_fail(err, TX_EIO, "store: PostgreSQL unreachable; next reconnect "
-                              "attempt in %llu ms", (unsigned long long)(h->retry_at - now));
+        return tx__store_fail(err, TX_EIO,
+                              "store: PostgreSQL unreachable; next reconnect "
+                              "attempt in %llu ms",
+                              (unsigned long long)(h->retry_at - now));
     int rc = connect_db(h, err);
     if (rc != TX_EOK) {
         if (h->conn) {
@@ -415,8 +426,7 @@ static int ensure(pg_t *h, tx_error_t *err)
         h->fails++;
         return rc;
     }
-    if (h->fails || h->listening)
-        tx_log(TX_LOG_INFO, "store", "postgres: reconnected");
+    if (h->fails || h->listening) tx_log(TX_LOG_INFO, "store", "postgres: reconnected");
     h->fails = 0;
     h->retry_at = 0;
     return TX_EOK;
@@ -424,15 +434,13 @@ static int ensure(pg_t *h, tx_error_t *err)
 
 /* Runs prepared statement `id` with `p` (may be NULL). Returns the result (caller PQclears)
  * with *rc = TX_EOK, or NULL with *rc and err set. */
-static PGresult *run(pg_t *h, int id, tx_pg_params_t *p, int *rc, tx_error_t *err,
-                     const char *what)
+static PGresult *run(pg_t *h, int id, tx_pg_params_t *p, int *rc, tx_error_t *err, const char *what)
 {
     if (p && p->oom) {
         *rc = tx__store_fail(err, TX_ENOMEM, "store: out of memory");
         return NULL;
     }
-    if ((*rc = ensure(h, err)) != TX_EOK)
-        return NULL;
+    if ((*rc = ensure(h, err)) != TX_EOK) return NULL;
     char name[16];
     snprintf(name, sizeof name, "tx%d", id);
     if (!h->prepared[id]) {
@@ -447,8 +455,8 @@ static PGresult *run(pg_t *h, int id, tx_pg_params_t *p, int *rc, tx_error_t *er
         PQclear(r);
         h->prepared[id] = 1;
     }
-    PGresult *r = PQexecPrepared(h->conn, name, p ? p->n : 0, p ? p->val : NULL,
-                                 p ? p->len : NULL, p ? p->fmt : NULL, 1);
+    PGresult *r = PQexecPrepared(h->conn, name, p ? p->n : 0, p ? p->val : NULL, p ? p->len : NULL,
+                                 p ? p->fmt : NULL, 1);
     ExecStatusType st = PQresultStatus(r);
     if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
         *rc = dberr(h, r, err, what);
@@ -466,10 +474,8 @@ static int run_cmd(pg_t *h, int id, tx_pg_params_t *p, int64_t *changed, tx_erro
 {
     int rc;
     PGresult *r = run(h, id, p, &rc, err, what);
-    if (!r)
-        return rc;
-    if (changed)
-        *changed = strtoll(PQcmdTuples(r), NULL, 10);
+    if (!r) return rc;
+    if (changed) *changed = strtoll(PQcmdTuples(r), NULL, 10);
     PQclear(r);
     return TX_EOK;
 }
@@ -477,10 +483,8 @@ static int run_cmd(pg_t *h, int id, tx_pg_params_t *p, int64_t *changed, tx_erro
 static int begin(pg_t *h, const char *sql, tx_error_t *err)
 {
     int rc = ensure(h, err);
-    if (rc == TX_EOK)
-        rc = simple(h, sql, err, "begin");
-    if (rc == TX_EOK)
-        h->in_tx = 1;
+    if (rc == TX_EOK) rc = simple(h, sql, err, "begin");
+    if (rc == TX_EOK) h->in_tx = 1;
     return rc;
 }
 
@@ -505,8 +509,7 @@ static const char *class_name_or_null(int cls)
 
 static int class_col(const PGresult *r, int row, int col)
 {
-    if (tx__pg_is_null(r, row, col))
-        return -1;
+    if (tx__pg_is_null(r, row, col)) return -1;
     char name[64];
     int len = PQgetlength(r, row, col);
     snprintf(name, sizeof name, "%.*s", len < 63 ? len : 63, PQgetvalue(r, row, col));
@@ -557,11 +560,9 @@ static int read_item(const PGresult *r, int row, tx_item_t *it)
 static int append_items(const PGresult *r, tx_item_list_t *out, tx_error_t *err)
 {
     int rows = PQntuples(r);
-    if (rows == 0)
-        return TX_EOK;
+    if (rows == 0) return TX_EOK;
     tx_item_t *n = realloc(out->items, (out->n + (size_t)rows) * sizeof *n);
-    if (!n)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (!n) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     out->items = n;
     for (int i = 0; i < rows; i++) {
         if (read_item(r, i, &out->items[out->n]) != TX_EOK)
@@ -573,11 +574,9 @@ static int append_items(const PGresult *r, tx_item_list_t *out, tx_error_t *err)
 
 static int blank(const char *s)
 {
-    if (!s)
-        return 1;
+    if (!s) return 1;
     for (; *s; s++)
-        if (!isspace((unsigned char)*s))
-            return 0;
+        if (!isspace((unsigned char)*s)) return 0;
     return 1;
 }
 
@@ -586,10 +585,8 @@ static int blank(const char *s)
 static void pg_close(tx_store_t *s)
 {
     pg_t *h = H(s);
-    if (!h)
-        return;
-    if (h->conn)
-        PQfinish(h->conn);
+    if (!h) return;
+    if (h->conn) PQfinish(h->conn);
     free(h->url);
     free(h);
 }
@@ -603,18 +600,18 @@ static int pg_open(const char *url, tx_store_t **out, tx_error_t *err)
     }
     h->base.ops = &tx__store_postgres_ops;
     int rc = tx__pg_url_parse(url, h->url, err);
-    if (rc != TX_EOK)
-        goto fail;
-    if ((rc = connect_db(h, err)) != TX_EOK)
-        goto fail;
+    if (rc != TX_EOK) goto fail;
+    if ((rc = connect_db(h, err)) != TX_EOK) goto fail;
     char why[200] = "";
     int from = 0, newer = 0;
     if (tx__pg_migrate(h->conn, h->url->schema, &from, &newer, why, sizeof why) != 0) {
         if (PQstatus(h->conn) == CONNECTION_BAD)
             rc = tx__store_fail(err, TX_EIO, "store: connection lost while migrating: %s", why);
         else
-            rc = tx__store_fail(err, TX_ESTORE, "store: migrating PostgreSQL schema from "
-                                "version %d: %s", from, why);
+            rc = tx__store_fail(err, TX_ESTORE,
+                                "store: migrating PostgreSQL schema from "
+                                "version %d: %s",
+                                from, why);
         goto fail;
     }
     *out = &h->base;
@@ -627,12 +624,11 @@ fail:
 /* ---- items ------------------------------------------------------------------------------ */
 
 /* Imports items[0..n) (n ≤ IMPORT_CHUNK) in one statement; fills res->ids[base..]. */
-static int import_chunk(pg_t *h, const tx_item_input_t *items, size_t n, size_t base,
-                        tx_ms_t now, tx_import_result_t *res, tx_error_t *err)
+static int import_chunk(pg_t *h, const tx_item_input_t *items, size_t n, size_t base, tx_ms_t now,
+                        tx_import_result_t *res, tx_error_t *err)
 {
     const char **cols = calloc(5 * n, sizeof *cols);
-    if (!cols)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (!cols) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     const char **own = cols, **ext = cols + n, **task = cols + 2 * n, **text = cols + 3 * n,
                **st = cols + 4 * n;
     for (size_t i = 0; i < n; i++) {
@@ -660,8 +656,7 @@ static int import_chunk(pg_t *h, const tx_item_input_t *items, size_t n, size_t 
     }
     for (int row = 0; r && row < (int)n; row++) {
         int64_t ord = tx__pg_get_int(r, row, 0);
-        if (ord < 1 || ord > (int64_t)n)
-            continue;
+        if (ord < 1 || ord > (int64_t)n) continue;
         size_t i = (size_t)ord - 1;
         int fresh = tx__pg_get_int(r, row, 2) != 0;
         res->ids[base + i] = tx__pg_get_int(r, row, 1);
@@ -675,8 +670,7 @@ static int import_chunk(pg_t *h, const tx_item_input_t *items, size_t n, size_t 
     PQclear(r);
     /* A row another node inserted while this statement ran is not in its snapshot: look. */
     for (size_t i = 0; rc == TX_EOK && i < n; i++) {
-        if (res->ids[base + i])
-            continue;
+        if (res->ids[base + i]) continue;
         tx_pg_params_t q = {0};
         tx__pg_str(&q, own[i]);
         tx__pg_str(&q, ext[i]);
@@ -703,21 +697,16 @@ static int pg_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
         if (!items[i].external_id || !*items[i].external_id)
             return tx__store_fail(err, TX_EINVAL, "store: import: item %zu has no id", i + 1);
     res->ids = calloc(n ? n : 1, sizeof *res->ids);
-    if (!res->ids)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
-    if (n == 0)
-        return TX_EOK;
+    if (!res->ids) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (n == 0) return TX_EOK;
     int rc = TX_EOK, several = n > IMPORT_CHUNK;
-    if (several && (rc = begin(h, "BEGIN", err)) != TX_EOK)
-        goto fail;
+    if (several && (rc = begin(h, "BEGIN", err)) != TX_EOK) goto fail;
     for (size_t base = 0; base < n && rc == TX_EOK; base += IMPORT_CHUNK) {
         size_t k = n - base < IMPORT_CHUNK ? n - base : IMPORT_CHUNK;
         rc = import_chunk(h, items + base, k, base, now, res, err);
     }
-    if (rc != TX_EOK)
-        goto fail;
-    if (several && (rc = commit(h, err)) != TX_EOK)
-        goto fail;
+    if (rc != TX_EOK) goto fail;
+    if (several && (rc = commit(h, err)) != TX_EOK) goto fail;
     res->n = n;
     return TX_EOK;
 fail:
@@ -735,15 +724,13 @@ static int64_t new_salt(pg_t *h)
     return (int64_t)((v & 0x3fffffffffffffffull) | 0x4000000000000000ull);
 }
 
-static int pg_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
-                    tx_ms_t lease_ms, tx_item_list_t *out, tx_error_t *err)
+static int pg_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now, tx_ms_t lease_ms,
+                    tx_item_list_t *out, tx_error_t *err)
 {
     pg_t *h = H(s);
     memset(out, 0, sizeof *out);
-    if (limit == 0)
-        return TX_EOK;
-    if (limit > CLAIM_MAX)
-        limit = CLAIM_MAX;
+    if (limit == 0) return TX_EOK;
+    if (limit > CLAIM_MAX) limit = CLAIM_MAX;
     tx_pg_params_t p = {0};
     tx__pg_int(&p, now);
     tx__pg_int(&p, (int64_t)limit);
@@ -752,12 +739,10 @@ static int pg_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
     tx__pg_str(&p, worker);
     int rc;
     PGresult *r = run(h, S_CLAIM, &p, &rc, err, "claim");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     rc = append_items(r, out, err);
     PQclear(r);
-    if (rc != TX_EOK)
-        tx_item_list_free(out); /* committed: the items come back after their lease */
+    if (rc != TX_EOK) tx_item_list_free(out); /* committed: the items come back after their lease */
     return rc;
 }
 
@@ -769,8 +754,7 @@ static int lease_refused(pg_t *h, int64_t id, int64_t lease, tx_ms_t now, int ma
     tx__pg_int(&p, id);
     int rc;
     PGresult *r = run(h, S_LEASE_STATE, &p, &rc, err, "lease check");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return tx__store_fail(err, TX_ENOTFOUND, "store: item %lld not found", (long long)id);
@@ -783,16 +767,17 @@ static int lease_refused(pg_t *h, int64_t id, int64_t lease, tx_ms_t now, int ma
     if (have != lease || !processing)
         return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease lost", (long long)id);
     if (max_attempts > 0 && until <= now)
-        return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease expired",
-                              (long long)id);
+        return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease expired", (long long)id);
     if (max_attempts > 0 && attempts >= max_attempts)
-        return tx__store_fail(err, TX_ERANGE, "store: item %lld: attempt budget used up "
-                              "(%lld of %d)", (long long)id, (long long)attempts, max_attempts);
+        return tx__store_fail(err, TX_ERANGE,
+                              "store: item %lld: attempt budget used up "
+                              "(%lld of %d)",
+                              (long long)id, (long long)attempts, max_attempts);
     return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease lost", (long long)id);
 }
 
-static int pg_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts,
-                            tx_ms_t now, const char *model, int *attempt_n, tx_error_t *err)
+static int pg_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts, tx_ms_t now,
+                            const char *model, int *attempt_n, tx_error_t *err)
 {
     pg_t *h = H(s);
     if (max_attempts <= 0)
@@ -805,14 +790,11 @@ static int pg_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_at
     tx__pg_str(&p, model);
     int rc;
     PGresult *r = run(h, S_BEGIN_ATT, &p, &rc, err, "begin_attempt");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     int n = PQntuples(r) == 1 ? (int)tx__pg_get_int(r, 0, 0) : 0;
     PQclear(r);
-    if (n == 0)
-        return lease_refused(h, id, lease, now, max_attempts, err);
-    if (attempt_n)
-        *attempt_n = n;
+    if (n == 0) return lease_refused(h, id, lease, now, max_attempts, err);
+    if (attempt_n) *attempt_n = n;
     return TX_EOK;
 }
 
@@ -834,8 +816,7 @@ static int pg_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     tx__pg_int(&p, lease);
     int64_t changed = 0;
     int rc = run_cmd(h, S_RECORD, &p, &changed, err, "record_attempt");
-    if (rc == TX_EOK && changed == 0)
-        return lease_refused(h, id, lease, 0, 0, err);
+    if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, 0, 0, err);
     return rc;
 }
 
@@ -847,8 +828,8 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
         tx__pg_str(p, NULL);
 }
 
-static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o,
-                     tx_ms_t now, tx_error_t *err)
+static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+                     tx_error_t *err)
 {
     pg_t *h = H(s);
     int retrying = o->status == TX_ITEM_RETRYING;
@@ -866,8 +847,7 @@ static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_
     tx__pg_int(&p, now);
     int64_t changed = 0;
     int rc = run_cmd(h, S_FINISH, &p, &changed, err, "finish");
-    if (rc == TX_EOK && changed == 0)
-        return lease_refused(h, id, lease, now, 0, err);
+    if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, now, 0, err);
     return rc;
 }
 
@@ -877,8 +857,7 @@ static int pg_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_err
     tx__pg_int(&p, now);
     int64_t changed = 0;
     int rc = run_cmd(H(s), S_RECLAIM, &p, &changed, err, "reclaim");
-    if (rc == TX_EOK && count)
-        *count = changed;
+    if (rc == TX_EOK && count) *count = changed;
     return rc;
 }
 
@@ -888,11 +867,9 @@ static int read_history(pg_t *h, tx_item_t *it, tx_error_t *err)
     tx__pg_int(&p, it->id);
     int rc;
     PGresult *r = run(h, S_HISTORY, &p, &rc, err, "history");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     int rows = PQntuples(r), oom = 0;
-    if (rows > 0 && !(it->history = calloc((size_t)rows, sizeof *it->history)))
-        oom = 1;
+    if (rows > 0 && !(it->history = calloc((size_t)rows, sizeof *it->history))) oom = 1;
     for (int i = 0; i < rows && !oom; i++) {
         tx_attempt_t *a = &it->history[it->n_history++];
         a->n = (int)tx__pg_get_int(r, i, 0);
@@ -914,8 +891,7 @@ static int pg_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     memset(out, 0, sizeof *out);
     /* One snapshot so the item and its history agree. */
     int rc = begin(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
-    if (rc != TX_EOK)
-        return rc;
+    if (rc != TX_EOK) return rc;
     tx_pg_params_t p = {0};
     tx__pg_int(&p, id);
     PGresult *r = run(h, S_GET, &p, &rc, err, "get");
@@ -924,10 +900,8 @@ static int pg_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     else if (r && read_item(r, 0, out) != TX_EOK)
         rc = tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     PQclear(r);
-    if (rc == TX_EOK)
-        rc = read_history(h, out, err);
-    if (rc == TX_EOK)
-        rc = commit(h, err);
+    if (rc == TX_EOK) rc = read_history(h, out, err);
+    if (rc == TX_EOK) rc = commit(h, err);
     if (rc != TX_EOK) {
         rollback(h);
         tx_item_clear(out);
@@ -939,8 +913,7 @@ static int pg_list(tx_store_t *s, const char *owner, int status, size_t limit, i
                    tx_item_list_t *out, tx_error_t *err)
 {
     memset(out, 0, sizeof *out);
-    if (!owner)
-        return tx__store_fail(err, TX_EINVAL, "store: list: an owner is required");
+    if (!owner) return tx__store_fail(err, TX_EINVAL, "store: list: an owner is required");
     tx_pg_params_t p = {0};
     tx__pg_str(&p, owner);
     tx__pg_str(&p, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
@@ -948,12 +921,10 @@ static int pg_list(tx_store_t *s, const char *owner, int status, size_t limit, i
     tx__pg_int(&p, (int64_t)limit);
     int rc;
     PGresult *r = run(H(s), S_LIST, &p, &rc, err, "list");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     rc = append_items(r, out, err);
     PQclear(r);
-    if (rc != TX_EOK)
-        tx_item_list_free(out);
+    if (rc != TX_EOK) tx_item_list_free(out);
     return rc;
 }
 
@@ -961,17 +932,14 @@ static int pg_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_
 {
     memset(out, 0, sizeof *out);
     tx_pg_params_t p = {0};
-    if (owner)
-        tx__pg_str(&p, owner);
+    if (owner) tx__pg_str(&p, owner);
     int rc;
     PGresult *r = run(H(s), owner ? S_STATS_OWNER : S_STATS_ALL, &p, &rc, err, "stats");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     for (int i = 0; i < PQntuples(r); i++) {
         int k = status_col(r, i, 0);
         int64_t c = tx__pg_get_int(r, i, 1);
-        if (k >= 0)
-            out->by_status[k] += c;
+        if (k >= 0) out->by_status[k] += c;
         out->total += c;
     }
     PQclear(r);
@@ -984,16 +952,14 @@ static int pg_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_
 static int pg_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
                     int64_t *selected, tx_error_t *err)
 {
-    int id = force ? (owner ? S_RETRY_FORCE : S_RETRY_FORCE_ALL)
-                   : (owner ? S_RETRY : S_RETRY_ALL);
+    int id = force ? (owner ? S_RETRY_FORCE : S_RETRY_FORCE_ALL) : (owner ? S_RETRY : S_RETRY_ALL);
     tx_pg_params_t p = {0};
     tx__pg_str(&p, owner);
     tx__pg_int(&p, (int64_t)limit);
     tx__pg_int(&p, now);
     int64_t changed = 0;
     int rc = run_cmd(H(s), id, &p, &changed, err, "retry");
-    if (rc == TX_EOK && selected)
-        *selected = changed;
+    if (rc == TX_EOK && selected) *selected = changed;
     return rc;
 }
 
@@ -1005,18 +971,18 @@ static int pg_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err
     tx__pg_int(&p, now);
     int64_t changed = 0;
     int rc = run_cmd(h, S_REGEN, &p, &changed, err, "regenerate");
-    if (rc != TX_EOK || changed == 1)
-        return rc;
+    if (rc != TX_EOK || changed == 1) return rc;
     tx_pg_params_t q = {0};
     tx__pg_int(&q, id);
     PGresult *r = run(h, S_EXISTS, &q, &rc, err, "regenerate");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     int found = PQntuples(r) == 1;
     PQclear(r);
     if (found)
-        return tx__store_fail(err, TX_EINVAL, "store: item %lld was skipped (no text): "
-                              "nothing to regenerate", (long long)id);
+        return tx__store_fail(err, TX_EINVAL,
+                              "store: item %lld was skipped (no text): "
+                              "nothing to regenerate",
+                              (long long)id);
     return tx__store_fail(err, TX_ENOTFOUND, "store: item %lld not found", (long long)id);
 }
 
@@ -1026,8 +992,7 @@ static int pg_export(tx_store_t *s, const char *owner, int status, tx_store_item
     pg_t *h = H(s);
     /* Pages by id inside one read-only snapshot: constant memory, a consistent export. */
     int rc = begin(h, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", err);
-    if (rc != TX_EOK)
-        return rc;
+    if (rc != TX_EOK) return rc;
     int64_t after = 0;
     int stop = 0;
     while (rc == TX_EOK && !stop) {
@@ -1037,8 +1002,7 @@ static int pg_export(tx_store_t *s, const char *owner, int status, tx_store_item
         tx__pg_int(&p, after);
         tx__pg_int(&p, EXPORT_PAGE);
         PGresult *r = run(h, S_EXPORT, &p, &rc, err, "export");
-        if (!r)
-            break;
+        if (!r) break;
         int rows = PQntuples(r);
         for (int i = 0; i < rows && !stop; i++) {
             tx_item_t it;
@@ -1051,11 +1015,9 @@ static int pg_export(tx_store_t *s, const char *owner, int status, tx_store_item
             tx_item_clear(&it);
         }
         PQclear(r);
-        if (rows < EXPORT_PAGE)
-            break;
+        if (rows < EXPORT_PAGE) break;
     }
-    if (rc == TX_EOK)
-        return commit(h, err);
+    if (rc == TX_EOK) return commit(h, err);
     rollback(h);
     return rc;
 }
@@ -1065,8 +1027,7 @@ static int pg_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *er
     (void)now;
     int rc;
     PGresult *r = run(H(s), S_NEXT_DUE, NULL, &rc, err, "next_due");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     if (PQntuples(r) != 1 || tx__pg_is_null(r, 0, 0))
         rc = tx__store_fail(err, TX_ENOTFOUND, "store: nothing is due");
     else
@@ -1082,8 +1043,7 @@ static int pg_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
     memset(out, 0, sizeof *out);
     int rc;
     PGresult *r = run(H(s), S_PAUSE_GET, NULL, &rc, err, "pause_get");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     if (PQntuples(r) == 1) {
         out->paused = tx__pg_get_int(r, 0, 0) != 0;
         if (!tx__pg_is_null(r, 0, 1)) {
@@ -1098,8 +1058,7 @@ static int pg_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
     return rc;
 }
 
-static int pg_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now,
-                        tx_error_t *err)
+static int pg_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now, tx_error_t *err)
 {
     tx_pg_params_t p = {0};
     tx__pg_int(&p, paused ? 1 : 0);
@@ -1136,12 +1095,10 @@ static int pg_task_put_version(tx_store_t *s, const char *name, const tx_task_sp
     pg_t *h = H(s);
     /* Serialised per schema: two nodes adding a version at once get max+1 and max+2. */
     int rc = begin(h, "BEGIN", err);
-    if (rc != TX_EOK)
-        return rc;
+    if (rc != TX_EOK) return rc;
     PGresult *r = run(h, S_TASK_LOCK, NULL, &rc, err, "task_put_version");
     PQclear(r);
-    if (rc != TX_EOK)
-        goto fail;
+    if (rc != TX_EOK) goto fail;
     tx_pg_params_t p = {0};
     tx__pg_str(&p, name);
     tx__pg_str(&p, spec->system_prompt);
@@ -1151,14 +1108,11 @@ static int pg_task_put_version(tx_store_t *s, const char *name, const tx_task_sp
     tx__pg_str(&p, spec->model);
     tx__pg_int(&p, now);
     r = run(h, S_TASK_PUT, &p, &rc, err, "task_put_version");
-    if (!r)
-        goto fail;
+    if (!r) goto fail;
     int v = PQntuples(r) == 1 ? (int)tx__pg_get_int(r, 0, 0) : 0;
     PQclear(r);
-    if ((rc = commit(h, err)) != TX_EOK)
-        goto fail;
-    if (version)
-        *version = v;
+    if ((rc = commit(h, err)) != TX_EOK) goto fail;
+    if (version) *version = v;
     return TX_EOK;
 fail:
     rollback(h);
@@ -1173,8 +1127,8 @@ static int pg_task_activate(tx_store_t *s, const char *name, int version, tx_err
     int64_t changed = 0;
     int rc = run_cmd(H(s), S_TASK_ACT, &p, &changed, err, "task_activate");
     if (rc == TX_EOK && changed == 0)
-        rc = tx__store_fail(err, TX_ENOTFOUND, "store: task %.64s has no version %d", name,
-                            version);
+        rc =
+            tx__store_fail(err, TX_ENOTFOUND, "store: task %.64s has no version %d", name, version);
     return rc;
 }
 
@@ -1187,8 +1141,7 @@ static int pg_task_get(tx_store_t *s, const char *name, int version, tx_task_t *
     tx__pg_int(&p, version);
     int rc;
     PGresult *r = run(H(s), S_TASK_GET, &p, &rc, err, "task_get");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     if (PQntuples(r) == 0)
         rc = tx__store_fail(err, TX_ENOTFOUND, "store: task %.64s version %d not found", name,
                             version);
@@ -1204,8 +1157,7 @@ static int pg_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *e
     *n = 0;
     int rc;
     PGresult *r = run(H(s), S_TASK_LIST, NULL, &rc, err, "task_list");
-    if (!r)
-        return rc;
+    if (!r) return rc;
     int rows = PQntuples(r);
     if (rows > 0 && !(*out = calloc((size_t)rows, sizeof **out)))
         rc = tx__store_fail(err, TX_ENOMEM, "store: out of memory");
@@ -1240,24 +1192,19 @@ static int pg_listen(tx_store_t *s, int *fd, tx_error_t *err)
     int rc = ensure(h, err);
     if (rc == TX_EOK && !h->listening) {
         rc = start_listening(h, err);
-        if (rc == TX_EOK)
-            h->listening = 1;
+        if (rc == TX_EOK) h->listening = 1;
     }
-    if (rc == TX_EOK && fd)
-        *fd = PQsocket(h->conn);
+    if (rc == TX_EOK && fd) *fd = PQsocket(h->conn);
     return rc;
 }
 
 static int pg_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t *err)
 {
     pg_t *h = H(s);
-    if (count)
-        *count = 0;
+    if (count) *count = 0;
     int rc = pg_listen(s, NULL, err);
-    if (rc != TX_EOK)
-        return rc;
-    if (!PQconsumeInput(h->conn))
-        return lost(h, err, "wait_notify", PQerrorMessage(h->conn));
+    if (rc != TX_EOK) return rc;
+    if (!PQconsumeInput(h->conn)) return lost(h, err, "wait_notify", PQerrorMessage(h->conn));
     collect_notifies(h);
     if (h->notified == 0 && timeout_ms > 0) {
         struct pollfd pfd = {.fd = PQsocket(h->conn), .events = POLLIN};
@@ -1270,8 +1217,7 @@ static int pg_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t 
             collect_notifies(h);
         }
     }
-    if (count)
-        *count = h->notified;
+    if (count) *count = h->notified;
     h->notified = 0;
     return TX_EOK;
 }

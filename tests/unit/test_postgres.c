@@ -28,8 +28,7 @@ static int g_schemas;
 
 static void skip_without_server(void)
 {
-    if (!g_url)
-        skip();
+    if (!g_url) skip();
 }
 
 /* A fresh schema on the test server: "<url>?schema=pgt_<n>_<tag>". */
@@ -141,8 +140,7 @@ static void a_newer_schema_is_refused(void **state)
     tx_store_t *s = NULL;
     assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
     tx_store_close(s);
-    snprintf(sql, sizeof sql, "INSERT INTO pgt_%d_newer.schema_version VALUES (99, 0)",
-             g_schemas);
+    snprintf(sql, sizeof sql, "INSERT INTO pgt_%d_newer.schema_version VALUES (99, 0)", g_schemas);
     sql_exec(sql);
     tx_error_t err = {0};
     s = (tx_store_t *)1;
@@ -275,27 +273,27 @@ static void *worker(void *arg)
     w->rc = tx_store_open(w->url, &s, &err);
     while (w->rc == TX_EOK) {
         tx_item_list_t l;
-        if ((w->rc = tx_store_claim(s, "node", 25, T0, LEASE, &l, &err)) != TX_EOK)
-            break;
+        if ((w->rc = tx_store_claim(s, "node", 25, T0, LEASE, &l, &err)) != TX_EOK) break;
         if (l.n == 0) {
             tx_item_list_free(&l);
             break;
         }
         for (size_t i = 0; i < l.n && w->rc == TX_EOK; i++) {
             int n = 0;
-            tx_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"t\"]", .model = "m",
-                               .prompt_version = 1, .error_class = -1};
-            w->rc = tx_store_begin_attempt(s, l.items[i].id, l.items[i].lease, 3, T0, "m", &n,
-                                           &err);
+            tx_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+                               .result = "[\"t\"]",
+                               .model = "m",
+                               .prompt_version = 1,
+                               .error_class = -1};
+            w->rc =
+                tx_store_begin_attempt(s, l.items[i].id, l.items[i].lease, 3, T0, "m", &n, &err);
             if (w->rc == TX_EOK)
                 w->rc = tx_store_finish(s, l.items[i].id, l.items[i].lease, &ok, T0, &err);
-            if (w->rc == TX_EOK && w->n < WORK_ITEMS)
-                w->done[w->n++] = l.items[i].id;
+            if (w->rc == TX_EOK && w->n < WORK_ITEMS) w->done[w->n++] = l.items[i].id;
         }
         tx_item_list_free(&l);
     }
-    if (w->rc != TX_EOK)
-        snprintf(w->why, sizeof w->why, "%s", err.msg ? err.msg : "?");
+    if (w->rc != TX_EOK) snprintf(w->why, sizeof w->why, "%s", err.msg ? err.msg : "?");
     tx_store_close(s);
     return NULL;
 }
@@ -322,8 +320,7 @@ static void nodes_work_every_item_exactly_once(void **state)
     memset(seen, 0, sizeof seen);
     int total = 0;
     for (int i = 0; i < WORKERS; i++) {
-        if (w[i].rc != TX_EOK)
-            fprintf(stderr, "worker %d: %s\n", i, w[i].why);
+        if (w[i].rc != TX_EOK) fprintf(stderr, "worker %d: %s\n", i, w[i].why);
         assert_int_equal(w[i].rc, TX_EOK);
         for (int k = 0; k < w[i].n; k++) {
             int64_t id = w[i].done[k];
@@ -359,8 +356,7 @@ static uint64_t mono_ms(void)
         for (;;) {                                                                                 \
             memset(&e_, 0, sizeof e_);                                                             \
             rc_var = (call);                                                                       \
-            if (rc_var != TX_EIO || mono_ms() > until_)                                            \
-                break;                                                                             \
+            if (rc_var != TX_EIO || mono_ms() > until_) break;                                     \
             assert_true(strstr(e_.msg, "onnect") || strstr(e_.msg, "PostgreSQL"));                 \
             sleep_ms(50);                                                                          \
         }                                                                                          \
@@ -379,15 +375,18 @@ static void a_server_restart_between_two_operations_loses_nothing(void **state)
     assert_int_equal(tx_store_claim(s, "w", 2, T0, LEASE, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 2);
     int n = 0;
-    assert_int_equal(tx_store_begin_attempt(s, l.items[0].id, l.items[0].lease, 3, T0, "m", &n,
-                                            NULL), TX_EOK);
+    assert_int_equal(
+        tx_store_begin_attempt(s, l.items[0].id, l.items[0].lease, 3, T0, "m", &n, NULL), TX_EOK);
 
     pg_sh("restart");
 
     /* The next operation either reconnects at once (the server's goodbye is seen first) or
      * fails cleanly with TX_EIO "connection lost"; then the one after reconnects. */
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"x\"]", .model = "m",
-                       .prompt_version = 1, .error_class = -1};
+    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+                       .result = "[\"x\"]",
+                       .model = "m",
+                       .prompt_version = 1,
+                       .error_class = -1};
     int rc;
     AFTER_RECONNECT(rc, tx_store_finish(s, l.items[0].id, l.items[0].lease, &ok, T0 + 1, &e_));
     assert_int_equal(rc, TX_EOK);
@@ -495,8 +494,7 @@ static void a_connection_killed_mid_statement_is_a_clean_error(void **state)
     while (!killed && mono_ms() < until) {
         killed = sql_count("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                            "WHERE application_name = 'tenax' AND wait_event_type = 'Lock'");
-        if (!killed)
-            sleep_ms(20);
+        if (!killed) sleep_ms(20);
     }
     assert_int_equal(killed, 1);
     pthread_join(th, NULL);
@@ -571,7 +569,9 @@ static void another_node_wakes_a_listener(void **state)
     tx_item_list_t l;
     assert_int_equal(tx_store_claim(node, "w", 1, T0, LEASE, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
-    tx_outcome_t park = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000, .error = "429",
+    tx_outcome_t park = {.status = TX_ITEM_RETRYING,
+                         .retry_after = T0 + 1000,
+                         .error = "429",
                          .error_class = TX_CLASS_RATE_LIMIT};
     assert_int_equal(tx_store_finish(node, l.items[0].id, l.items[0].lease, &park, T0, NULL),
                      TX_EOK); /* finish as retrying */
@@ -627,18 +627,22 @@ static void urls_are_checked(void **state)
     (void)state;
     tx_pg_url_t u;
     tx_error_t err = {0};
-    assert_int_equal(tx__pg_url_parse("postgresql://u@h:5/db?sslmode=disable&schema=a_1&x=y",
-                                      &u, &err), TX_EOK);
+    assert_int_equal(
+        tx__pg_url_parse("postgresql://u@h:5/db?sslmode=disable&schema=a_1&x=y", &u, &err), TX_EOK);
     assert_string_equal(u.conninfo, "postgresql://u@h:5/db?sslmode=disable&x=y");
     assert_string_equal(u.schema, "a_1");
     assert_int_equal(tx__pg_url_parse("postgres://h/db?schema=only", &u, &err), TX_EOK);
     assert_string_equal(u.conninfo, "postgres://h/db");
     assert_int_equal(tx__pg_url_parse("postgres://h/db", &u, &err), TX_EOK);
     assert_string_equal(u.schema, "");
-    const char *bad[] = {"postgres://h/db?schema=", "postgres://h/db?schema=A",
-                         "postgres://h/db?schema=1a", "postgres://h/db?schema=a;drop",
-                         "postgres://h/db?schema=a&schema=b", "postgres://h/\n",
-                         "postgre://h/db", "mysql://h"};
+    const char *bad[] = {"postgres://h/db?schema=",
+                         "postgres://h/db?schema=A",
+                         "postgres://h/db?schema=1a",
+                         "postgres://h/db?schema=a;drop",
+                         "postgres://h/db?schema=a&schema=b",
+                         "postgres://h/\n",
+                         "postgre://h/db",
+                         "mysql://h"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(tx__pg_url_parse(bad[i], &u, &err), TX_EINVAL);
     char big[5000];
@@ -650,12 +654,12 @@ static void urls_are_checked(void **state)
 
     /* Through the front door: nothing listens on port 1. */
     tx_store_t *s = (tx_store_t *)1;
-    assert_int_equal(tx_store_open("postgres://tenax@127.0.0.1:1/tenax?connect_timeout=2", &s,
-                                   &err), TX_EIO);
+    assert_int_equal(
+        tx_store_open("postgres://tenax@127.0.0.1:1/tenax?connect_timeout=2", &s, &err), TX_EIO);
     assert_null(s);
     assert_non_null(strstr(err.msg, "cannot connect"));
-    assert_int_equal(tx_store_open("postgres://u:s3cretpw@127.0.0.1:1/x?connect_timeout=2", &s,
-                                   &err), TX_EIO);
+    assert_int_equal(
+        tx_store_open("postgres://u:s3cretpw@127.0.0.1:1/x?connect_timeout=2", &s, &err), TX_EIO);
     assert_null(strstr(err.msg, "s3cretpw"));
     assert_int_equal(tx_store_open("postgres://u:%zzs3cretpw@127.0.0.1:1/x", &s, &err), TX_EIO);
     assert_null(strstr(err.msg, "s3cretpw")); /* libpq echoes the bad token: scrubbed */
