@@ -122,7 +122,7 @@ static void *cycles(void *arg)
     tx_error_t err = {0};
     if (tx_store_open(nd->url, &s, &err) != TX_EOK) die("open", err.msg);
     tx_ms_t now = T0 + 1;
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
                        .result = "[\"hiking\",\"lake\",\"trains\"]",
                        .model = "gpt-4o-mini",
                        .prompt_version = 1,

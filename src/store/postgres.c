@@ -828,7 +828,7 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
         tx__pg_str(p, NULL);
 }
 
-static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_outcome_t *o, tx_ms_t now,
+static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                      tx_error_t *err)
 {
     pg_t *h = H(s);

@@ -280,7 +280,7 @@ static void *worker(void *arg)
         }
         for (size_t i = 0; i < l.n && w->rc == TX_EOK; i++) {
             int n = 0;
-            tx_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+            tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
                                .result = "[\"t\"]",
                                .model = "m",
                                .prompt_version = 1,
@@ -382,7 +382,7 @@ static void a_server_restart_between_two_operations_loses_nothing(void **state)
 
     /* The next operation either reconnects at once (the server's goodbye is seen first) or
      * fails cleanly with TX_EIO "connection lost"; then the one after reconnects. */
-    tx_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
                        .result = "[\"x\"]",
                        .model = "m",
                        .prompt_version = 1,
@@ -569,7 +569,7 @@ static void another_node_wakes_a_listener(void **state)
     tx_item_list_t l;
     assert_int_equal(tx_store_claim(node, "w", 1, T0, LEASE, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
-    tx_outcome_t park = {.status = TX_ITEM_RETRYING,
+    tx_item_outcome_t park = {.status = TX_ITEM_RETRYING,
                          .retry_after = T0 + 1000,
                          .error = "429",
                          .error_class = TX_CLASS_RATE_LIMIT};
