@@ -23,7 +23,6 @@
 
 struct tx_jobsapi {
     tx_jobsapi_config_t cfg;
-    size_t in_flight;
 };
 
 typedef enum {
@@ -41,8 +40,10 @@ typedef enum {
     OP_TASK_ACTIVATE,
 } op_t;
 
+/* One request handed to the store executor. It holds nothing of the API (which may be freed
+ * while calls are queued): only what it needs to answer and to kick. */
 typedef struct {
-    tx_jobsapi_t *api;
+    tx_jobsapi_config_t cfg;
     tx_http_req_t *req;
     op_t op;
     tx_item_json_form_t form;
@@ -455,38 +456,42 @@ static void call_free(call_t *c)
 static void done(void *arg)
 {
     call_t *c = arg;
-    tx_jobsapi_t *api = c->api;
-    api->in_flight--;
     respond_text(c->req, c->http_status ? c->http_status : 500, c->resp);
     c->resp = NULL;
-    if (c->kick && api->cfg.kick) api->cfg.kick(api->cfg.kick_ud);
+    if (c->kick && c->cfg.kick) c->cfg.kick(c->cfg.ud);
     call_free(c);
 }
 
+/* A call for this request, or NULL after answering (no API any more, out of memory). `ud` is
+ * the slot given to tx_jobsapi_register. */
 static call_t *call_new(tx_http_req_t *req, void *ud, op_t op, tx_item_json_form_t form)
 {
+    tx_jobsapi_t *api = *(tx_jobsapi_t **)ud;
+    if (!api) {
+        respond_error(req, 503, "shutting_down", NULL, "the jobs API is shutting down");
+        return NULL;
+    }
     call_t *c = calloc(1, sizeof *c);
     if (!c) {
         respond_error(req, 500, "out_of_memory", NULL, "out of memory");
         return NULL;
     }
-    c->api = ud;
+    c->cfg = api->cfg;
     c->req = req;
     c->op = op;
     c->form = form;
     c->status = -1;
-    c->max_attempts = c->api->cfg.max_attempts;
+    c->max_attempts = api->cfg.max_attempts ? api->cfg.max_attempts(api->cfg.ud) : 0;
+    if (c->max_attempts <= 0) c->max_attempts = 5;
     return c;
 }
 
 static void submit(call_t *c)
 {
-    if (tx_storeq_submit(c->api->cfg.storeq, work, done, c) != TX_EOK) {
+    if (tx_storeq_submit(c->cfg.storeq, work, done, c) != TX_EOK) {
         respond_error(c->req, 503, "store_unavailable", NULL, "the store is shutting down");
         call_free(c);
-        return;
     }
-    c->api->in_flight++;
 }
 
 /* ---- request parsing on the loop ----------------------------------------------------------- */
@@ -991,24 +996,13 @@ tx_jobsapi_t *tx_jobsapi_new(const tx_jobsapi_config_t *cfg)
     tx_jobsapi_t *api = calloc(1, sizeof *api);
     if (!api) return NULL;
     api->cfg = *cfg;
-    tx_jobsapi_set_max_attempts(api, cfg->max_attempts);
     return api;
 }
 
-tx_err_t tx_jobsapi_register(tx_jobsapi_t *api, tx_router_t *r)
+tx_err_t tx_jobsapi_register(tx_jobsapi_t **slot, tx_router_t *r)
 {
-    if (!api || !r) return TX_EINVAL;
-    return tx_router_add_table(r, routes, api);
-}
-
-void tx_jobsapi_set_max_attempts(tx_jobsapi_t *api, int max_attempts)
-{
-    if (api) api->cfg.max_attempts = max_attempts > 0 ? max_attempts : 5;
-}
-
-size_t tx_jobsapi_in_flight(const tx_jobsapi_t *api)
-{
-    return api ? api->in_flight : 0;
+    if (!slot || !*slot || !r) return TX_EINVAL;
+    return tx_router_add_table(r, routes, slot);
 }
 
 void tx_jobsapi_destroy(tx_jobsapi_t *api)

@@ -8,34 +8,37 @@
 #include "server/router.h"
 
 typedef struct tx_jobsapi tx_jobsapi_t;
-
-/* Wakes the scheduler (tx_jobs_kick) after an import, retry or regenerate made items due.
- * Called on the loop thread. */
-typedef void (*tx_jobsapi_kick_fn)(void *ud);
+struct tx_app;
 
 typedef struct {
-    tx_storeq_t *storeq;     /* required; borrowed: must outlive the API's last request */
-    tx_jobsapi_kick_fn kick; /* may be NULL */
-    void *kick_ud;
-    int max_attempts;        /* JOB_MAX_ATTEMPTS as shown by stats; <= 0 means 5 */
+    tx_storeq_t *storeq; /* required; borrowed: must outlive the API's last queued call */
+    /* Wakes the scheduler (tx_jobs_kick) after an import, retry or regenerate made items due.
+     * Called on the loop thread when the answer is sent, possibly after tx_jobsapi_destroy
+     * (calls still queued on the storeq keep it): it must then do nothing. May be NULL. */
+    void (*kick)(void *ud);
+    /* JOB_MAX_ATTEMPTS as shown by stats, read at each request (hot reload); NULL or <= 0
+     * means 5. Loop thread. */
+    int (*max_attempts)(void *ud);
+    void *ud;
 } tx_jobsapi_config_t;
 
 /* A new API over cfg->storeq. NULL when cfg or cfg->storeq is NULL, or on out of memory.
  * `cfg` is copied. */
 tx_jobsapi_t *tx_jobsapi_new(const tx_jobsapi_config_t *cfg);
 
-/* Registers every route on `r` (the handlers get `api` as their data). Returns TX_EOK, or the
- * router's error (TX_ENOMEM) with some routes possibly added; TX_EINVAL for NULL arguments. */
-tx_err_t tx_jobsapi_register(tx_jobsapi_t *api, tx_router_t *r);
+/* Registers every route on `r`; the handlers find the API through `slot` (*slot == api), which
+ * must stay valid as long as the router can dispatch. A handler that finds *slot NULL answers
+ * 503. Returns TX_EOK, TX_EINVAL for NULL arguments, or the router's error (TX_ENOMEM) with
+ * some routes possibly added. */
+tx_err_t tx_jobsapi_register(tx_jobsapi_t **slot, tx_router_t *r);
 
-/* Hot reload: the JOB_MAX_ATTEMPTS shown by later stats (<= 0 means 5). Loop thread. */
-void tx_jobsapi_set_max_attempts(tx_jobsapi_t *api, int max_attempts);
-
-/* Requests handed to the store executor and not answered yet. */
-size_t tx_jobsapi_in_flight(const tx_jobsapi_t *api);
-
-/* Frees the API. Call it only once no request is in flight (close the storeq first: its close
- * drains every queued call, which answers them). NULL is a no-op. */
+/* Frees the API. Requests already handed to the storeq still answer (they hold nothing of the
+ * API); set the slot to NULL first so new ones get 503. NULL is a no-op. */
 void tx_jobsapi_destroy(tx_jobsapi_t *api);
+
+/* `tenax serve` wiring: builds the API on app->storeq (kick → the scheduler in app->jobs,
+ * max_attempts → the app's current config), keeps it in app->jobsapi, registers the routes
+ * and a stop hook that frees it. TX_EINVAL when the app has no store. */
+tx_err_t tx_jobsapi_routes(struct tx_app *app);
 
 #endif
