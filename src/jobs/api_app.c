@@ -1,0 +1,43 @@
+/* The jobs API plugged into `tenax serve` (app.h): one line in cmd_serve calls tx_jobsapi_routes.
+ * The API lives in app->jobsapi from registration to the app's stop; the routes find it there. */
+#include "app/app.h"
+#include "jobs/api.h"
+#include "jobs/engine.h"
+
+/* app->jobs holds the scheduler (tx_jobs_t *) once the jobs module has plugged in. */
+static void kick(void *ud)
+{
+    tx_app_t *app = ud;
+    if (!app->stopping && app->jobs) tx_jobs_kick((tx_jobs_t *)app->jobs);
+}
+
+static int max_attempts(void *ud)
+{
+    tx_app_t *app = ud;
+    return app->config ? (int)app->config->job_max_attempts : 0;
+}
+
+static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
+{
+    (void)ud;
+    tx_jobsapi_t *api = app->jobsapi;
+    app->jobsapi = NULL; /* new requests get 503; queued ones still answer */
+    tx_jobsapi_destroy(api);
+    done(app);
+}
+
+tx_err_t tx_jobsapi_routes(struct tx_app *app)
+{
+    if (!app || !app->storeq || !app->router) return TX_EINVAL;
+    tx_jobsapi_config_t cfg = {
+        .storeq = app->storeq, .kick = kick, .max_attempts = max_attempts, .ud = app};
+    tx_jobsapi_t *api = tx_jobsapi_new(&cfg);
+    if (!api) return TX_ENOMEM;
+    tx_err_t rc = tx_app_on_stop(app, on_stop, NULL);
+    if (rc != TX_EOK) {
+        tx_jobsapi_destroy(api);
+        return rc;
+    }
+    app->jobsapi = api;
+    return tx_jobsapi_register((tx_jobsapi_t **)&app->jobsapi, app->router);
+}
