@@ -11,7 +11,7 @@
 #include "obs/log.h"
 
 struct tx_obs {
-    int metrics, access_log;
+    int metrics, access_log, own_reg;
     tx_metrics_t *reg;
     tx_metric_family_t *fam[TX_M__LAST];
     tx_metric_series_t *req_dur, *att_dur, *wait, *overhead, *in_flight, *queued, *dropped;
@@ -26,6 +26,8 @@ void tx_obs_opts_from_env(tx_obs_opts_t *o)
     o->metrics = !(m != NULL && (strcmp(m, "0") == 0 || strcasecmp(m, "off") == 0 ||
                                  strcasecmp(m, "false") == 0));
     o->access_log = 1;
+    o->registry = NULL;
+    o->fams = NULL;
 }
 
 tx_ms_t tx_obs_mono_ms(void)
@@ -49,10 +51,16 @@ tx_obs_t *tx_obs_create(const tx_obs_opts_t *o)
     obs->metrics = o != NULL ? o->metrics : 1;
     obs->access_log = o != NULL ? o->access_log : 1;
     if (!obs->metrics) return obs;
-    obs->reg = tx_metrics_create();
-    if (obs->reg == NULL || tx_metrics_std_register(obs->reg, obs->fam) != 0) {
-        tx_obs_destroy(obs);
-        return NULL;
+    if (o != NULL && o->registry != NULL && o->fams != NULL) {
+        obs->reg = o->registry;
+        for (int i = 0; i < TX_M__LAST; i++) obs->fam[i] = o->fams[i];
+    } else {
+        obs->own_reg = 1;
+        obs->reg = tx_metrics_create();
+        if (obs->reg == NULL || tx_metrics_std_register(obs->reg, obs->fam) != 0) {
+            tx_obs_destroy(obs);
+            return NULL;
+        }
     }
     obs->req_dur = tx_metrics_series(obs->fam[TX_M_REQUEST_DURATION], NULL);
     obs->att_dur = tx_metrics_series(obs->fam[TX_M_ATTEMPT_DURATION], NULL);
@@ -67,7 +75,7 @@ tx_obs_t *tx_obs_create(const tx_obs_opts_t *o)
 void tx_obs_destroy(tx_obs_t *obs)
 {
     if (obs == NULL) return;
-    tx_metrics_destroy(obs->reg);
+    if (obs->own_reg) tx_metrics_destroy(obs->reg);
     free(obs);
 }
 

@@ -18,10 +18,14 @@ typedef struct tx_obs tx_obs_t;
 typedef struct {
     int metrics;    /* 1: keep the metric families (TENAX_METRICS, default on) */
     int access_log; /* 1: one info line per gateway request ([ai][request]) */
+    /* Families already registered elsewhere (the app's registry; borrowed, must outlive the
+     * observer). NULL: the observer makes and owns its own registry. */
+    tx_metrics_t *registry;
+    tx_metric_family_t *const *fams; /* TX_M__LAST handles into `registry` */
 } tx_obs_opts_t;
 
 /* Reads TENAX_METRICS ("0", "off", "false" turn metrics off; default on); access_log is on
- * (its lines still obey TENAX_LOG_LEVEL). */
+ * (its lines still obey TENAX_LOG_LEVEL); registry and fams are set to NULL. */
 void tx_obs_opts_from_env(tx_obs_opts_t *o);
 
 /* A new observer (NULL opts: both on). NULL when out of memory. Free with tx_obs_destroy. */

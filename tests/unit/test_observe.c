@@ -66,6 +66,19 @@ static void metrics_from_events(void **state)
     assert_non_null(strstr(text, "tenax_items{status=\"pending\"} 4"));
     free(text);
     tx_obs_destroy(obs);
+
+    /* Over families registered elsewhere: updates land there, the registry stays theirs. */
+    tx_metrics_t *reg = tx_metrics_create();
+    tx_metric_family_t *fams[TX_M__LAST];
+    assert_int_equal(tx_metrics_std_register(reg, fams), 0);
+    tx_obs_opts_t ext = {.metrics = 1, .registry = reg, .fams = fams};
+    obs = tx_obs_create(&ext);
+    assert_ptr_equal(tx_obs_registry(obs), reg);
+    tx_obs_on_cache(obs, 1);
+    tx_obs_destroy(obs);
+    const char *hit[1] = {"hit"};
+    assert_true(tx_metrics_value(tx_metrics_series(fams[TX_M_CACHE], hit)) == 1);
+    tx_metrics_destroy(reg);
 }
 
 static void metrics_off(void **state)
