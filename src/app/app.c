@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "app/store_health.h"
 #include "obs/log.h"
 
 static void set_err(tx_error_t *err, tx_err_t code, const char *fmt, const char *arg)
@@ -24,12 +25,14 @@ static void route_readyz(tx_http_req_t *req, void *ud)
 {
     tx_app_t *app = ud;
     static const tx_header_t ct[] = {{"Content-Type", "application/json"}};
-    if (app->ready && !app->stopping) {
+    if (app->ready && !app->stopping && tx_store_health_ready(app)) {
         static const char ok[] = "{\"status\":\"ready\"}";
         tx_http_respond(req, 200, ct, 1, ok, sizeof ok - 1);
     } else {
         tx_http_respond_error(req, 503, "not_ready", NULL,
-                              app->stopping ? "tenax is stopping" : "tenax is not ready yet",
+                              app->stopping ? "tenax is stopping"
+                              : app->ready  ? "the store is unreachable"
+                                            : "tenax is not ready yet",
                               NULL, 0);
     }
 }

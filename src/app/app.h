@@ -50,6 +50,7 @@ struct tx_app {
     unsigned calls; /* gateway calls alive (for the stop) */
     /* Plug-in slots: each module keeps its own state here (NULL until it plugs in). */
     void *gateway, *jobs, *jobsapi, *ops;
+    void *store_health; /* app/store_health.c: the cached store ping (/readyz, diag) */
     /* internal */
     struct {
         tx_app_stop_fn fn;

@@ -7,10 +7,12 @@
 #include <uv.h>
 
 #include "app/app.h"
+#include "app/store_health.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "config/config.h"
 #include "jobs/api.h"
+#include "jobs/pgwake.h"
 #include "obs/log.h"
 #include "ops/ops.h"
 #include "server/auth.h"
@@ -104,6 +106,8 @@ int tx_cmd_serve(int argc, char **argv)
     if (prc == TX_EOK) prc = tx_jobsapi_routes(app);
     /* HOOK jobs:    if (prc == TX_EOK) prc = tx_jobs_start(app); */
     if (prc == TX_EOK) prc = tx_ops_start(app);
+    if (prc == TX_EOK) prc = tx_store_health_start(app, store, 0); /* /readyz, diag */
+    if (prc == TX_EOK) prc = tx_pgwake_start(app, store); /* LISTEN/NOTIFY wake-ups */
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));
         rc = 1;
