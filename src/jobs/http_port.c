@@ -71,7 +71,7 @@ tx_jobs_http_t *tx_jobs_http_new(uv_loop_t *loop, const tx_config_t *cfg)
         const tx_config_endpoint_t *e = &cfg->endpoints.v[i];
         urls[i] = e->url;
         if (e->api_key && e->api_key[0] && (h->keys[i] = strdup(e->api_key)) == NULL) goto fail;
-        char idx[16];
+        char idx[24];
         snprintf(idx, sizeof idx, "%zu", i);
         if ((h->names[i] = strdup(e->name && e->name[0] ? e->name : idx)) == NULL) goto fail;
     }
