@@ -102,11 +102,17 @@ static void stop_hook(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
     tx_jobs_close(e, stopped, c);
 }
 
+static struct tx_config *config_get(void *ud)
+{
+    return tx_app_config_get(ud);
+}
+
 tx_err_t tx_jobs_start(tx_app_t *app)
 {
     if (app == NULL || app->storeq == NULL) return TX_EINVAL;
     tx_jobs_opts_t o = {.loop = app->loop, .storeq = app->storeq, .cfg = app->config,
-                        .adm = app->admission, .worker = "tenax serve"};
+                        .adm = app->admission, .worker = "tenax serve",
+                        .config_get = config_get, .config_ud = app};
     tx_jobs_app_port(app, &o.port);
     tx_jobs_t *e = NULL;
     tx_error_t err = {0};

@@ -35,6 +35,8 @@ struct tx_jobs {
     tx_admission_t *adm;
     int own_adm;
     tx_jobs_port_t port;
+    struct tx_config *(*config_get)(void *);
+    void *config_ud;
     char worker[64];
     tx_ms_t poll_ms;
     tx_rng_t rng;
@@ -674,6 +676,22 @@ static void claim(tx_jobs_t *e, size_t limit, int probe)
     }
 }
 
+/* A new config snapshot from config_get: used from now on; a paused engine resumes. */
+static void check_config(tx_jobs_t *e)
+{
+    if (e->config_get == NULL || e->closing) return;
+    struct tx_config *cur = e->config_get(e->config_ud);
+    if (cur == NULL) return;
+    if (cur != e->cfg) {
+        tx_jobs_set_config(e, cur);
+        if (e->st.paused) {
+            tx_log(TX_LOG_INFO, "jobs", "config changed: resuming job work");
+            tx_jobs_resume(e);
+        }
+    }
+    tx_jobs_cfg_unref(cur);
+}
+
 static void pump(tx_jobs_t *e)
 {
     if (e->closing || !e->started || e->claiming) {
@@ -780,6 +798,7 @@ static void poll_cb(uv_timer_t *t)
 {
     tx_jobs_t *e = t->data;
     if (e->closing) return;
+    check_config(e);
     if (!e->stats_query) {
         stats_t *st = calloc(1, sizeof *st);
         if (st) {
@@ -856,6 +875,8 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->cfg = tx_jobs_cfg_ref(o->cfg);
     tx_jobs_params_from(e->cfg, &e->p);
     e->port = o->port;
+    e->config_get = o->config_get;
+    e->config_ud = o->config_ud;
     e->poll_ms = o->poll_ms > 0 ? o->poll_ms : 1000;
     e->on_item = o->on_item;
     e->on_idle = o->on_idle;

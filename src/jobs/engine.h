@@ -39,6 +39,11 @@ typedef struct {
     struct tx_config *cfg;   /* required; the engine takes its own reference */
     tx_admission_t *adm;     /* shared with the gateway; NULL: an own one of AI_MAX_CONCURRENCY */
     tx_jobs_port_t port;     /* required: how an attempt is made */
+    /* Optional: the current config snapshot with a new reference (e.g. tx_app_config_get). The
+     * engine checks it before each claim: a new snapshot is used from then on and, when job
+     * work is paused, resumes it (SPEC §5.2: a config change resumes). */
+    struct tx_config *(*config_get)(void *config_ud);
+    void *config_ud;
     const char *worker;      /* name for logs; NULL: "tenax" */
     tx_ms_t poll_ms;         /* fallback poll for other writers (and stats refresh); 0: 1000 */
     uint64_t seed;           /* jitter seed; 0: from the clock */
