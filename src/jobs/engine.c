@@ -413,10 +413,6 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     job_t *j = ud;
     tx_jobs_t *e = j->e;
     j->att = NULL;
-    if (j->has_slot) {
-        j->has_slot = 0;
-        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
-    }
     if (e->st.in_flight) e->st.in_flight--;
     tx_classification_t c = r->c;
     free(j->result);
@@ -437,6 +433,12 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     j->do_finish = 0;
     j->pause_op = 0;
     decide(j, c.cls, &c, r->status);
+    /* the slot goes back after the decision, so a pause is in force before the next waiter
+     * is granted it */
+    if (j->has_slot) {
+        j->has_slot = 0;
+        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+    }
     submit_end(j);
 }
 
