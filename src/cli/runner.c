@@ -267,7 +267,8 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
     }
     const int64_t *b = r->res.stats.by_status;
     int64_t unfinished = b[TX_ITEM_PENDING] + b[TX_ITEM_PROCESSING] + b[TX_ITEM_RETRYING];
-    int code = r->code == 3 || unfinished > 0 ? 3 : b[TX_ITEM_FAILED] > 0 ? 1 : 0;
+    /* a pause with nothing unfinished (everything already done) does not make the run fail */
+    int code = unfinished > 0 ? 3 : b[TX_ITEM_FAILED] > 0 ? 1 : 0;
     r->res.rate = secs > 0 ? (double)r->res.attempts / secs : 0;
     if (!o->quiet_summary) {
         fprintf(stderr,
@@ -277,7 +278,7 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
                 (long long)b[TX_ITEM_FAILED], (long long)b[TX_ITEM_RETRYING],
                 (long long)b[TX_ITEM_PENDING], (long long)b[TX_ITEM_PROCESSING],
                 (long long)b[TX_ITEM_SKIPPED], secs, (unsigned long long)r->res.attempts);
-        if (r->res.paused)
+        if (r->res.paused && unfinished > 0)
             fprintf(stderr,
                     "%s: job work is paused: %s\n%s: fix the provider account or key, then run "
                     "again (a probe resumes the work) or POST /admin/resume\n",
