@@ -8,6 +8,7 @@
 
 #include "app/app.h"
 #include "app/store_health.h"
+#include "jobs/app_jobs.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "config/config.h"
@@ -104,7 +105,7 @@ int tx_cmd_serve(int argc, char **argv)
     /* --- plug-ins: one line each ------------------------------------------------------- */
     tx_err_t prc = tx_gateway_routes(app);
     if (prc == TX_EOK) prc = tx_jobsapi_routes(app);
-    /* HOOK jobs:    if (prc == TX_EOK) prc = tx_jobs_start(app); */
+    if (prc == TX_EOK) prc = tx_jobs_start(app);
     if (prc == TX_EOK) prc = tx_ops_start(app);
     if (prc == TX_EOK) prc = tx_store_health_start(app, store, 0); /* /readyz, diag */
     if (prc == TX_EOK) prc = tx_pgwake_start(app, store); /* LISTEN/NOTIFY wake-ups */

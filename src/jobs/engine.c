@@ -28,11 +28,15 @@ typedef struct job job_t;
 struct tx_jobs {
     uv_loop_t *loop;
     tx_storeq_t *q;
+    int own_q;
+    int q_closing, q_done;
     struct tx_config *cfg;
     tx_jobs_params_t p;
     tx_admission_t *adm;
     int own_adm;
     tx_jobs_port_t port;
+    struct tx_config *(*config_get)(void *);
+    void *config_ud;
     char worker[64];
     tx_ms_t poll_ms;
     tx_rng_t rng;
@@ -135,6 +139,7 @@ static void job_timer_closed(uv_handle_t *h)
 {
     job_t *j = h->data;
     tx_jobs_t *e = j->e;
+    e->handles_open--;
     tx_item_clear(&j->it);
     tx_jobs_cfg_unref(j->cfg);
     free(j->req);
@@ -408,10 +413,6 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     job_t *j = ud;
     tx_jobs_t *e = j->e;
     j->att = NULL;
-    if (j->has_slot) {
-        j->has_slot = 0;
-        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
-    }
     if (e->st.in_flight) e->st.in_flight--;
     tx_classification_t c = r->c;
     free(j->result);
@@ -432,6 +433,12 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     j->do_finish = 0;
     j->pause_op = 0;
     decide(j, c.cls, &c, r->status);
+    /* the slot goes back after the decision, so a pause is in force before the next waiter
+     * is granted it */
+    if (j->has_slot) {
+        j->has_slot = 0;
+        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+    }
     submit_end(j);
 }
 
@@ -533,6 +540,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
     j->p = e->p;
     j->probe = probe;
     uv_timer_init(e->loop, &j->timer);
+    e->handles_open++;
     j->timer.data = j;
     j->next = e->jobs;
     if (e->jobs) e->jobs->prev = j;
@@ -670,6 +678,22 @@ static void claim(tx_jobs_t *e, size_t limit, int probe)
     }
 }
 
+/* A new config snapshot from config_get: used from now on; a paused engine resumes. */
+static void check_config(tx_jobs_t *e)
+{
+    if (e->config_get == NULL || e->closing) return;
+    struct tx_config *cur = e->config_get(e->config_ud);
+    if (cur == NULL) return;
+    if (cur != e->cfg) {
+        tx_jobs_set_config(e, cur);
+        if (e->st.paused) {
+            tx_log(TX_LOG_INFO, "jobs", "config changed: resuming job work");
+            tx_jobs_resume(e);
+        }
+    }
+    tx_jobs_cfg_unref(cur);
+}
+
 static void pump(tx_jobs_t *e)
 {
     if (e->closing || !e->started || e->claiming) {
@@ -776,6 +800,7 @@ static void poll_cb(uv_timer_t *t)
 {
     tx_jobs_t *e = t->data;
     if (e->closing) return;
+    check_config(e);
     if (!e->stats_query) {
         stats_t *st = calloc(1, sizeof *st);
         if (st) {
@@ -842,7 +867,8 @@ static void start_done(void *arg)
 int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
 {
     if (out) *out = NULL;
-    if (o == NULL || out == NULL || o->loop == NULL || o->store_url == NULL || o->cfg == NULL ||
+    if (o == NULL || out == NULL || o->loop == NULL || (o->store_url == NULL && !o->storeq) ||
+        o->cfg == NULL ||
         o->port.start == NULL)
         return tx__store_fail(err, TX_EINVAL, "tx_jobs_open: loop, store, config and port needed");
     tx_jobs_t *e = calloc(1, sizeof *e);
@@ -851,6 +877,8 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->cfg = tx_jobs_cfg_ref(o->cfg);
     tx_jobs_params_from(e->cfg, &e->p);
     e->port = o->port;
+    e->config_get = o->config_get;
+    e->config_ud = o->config_ud;
     e->poll_ms = o->poll_ms > 0 ? o->poll_ms : 1000;
     e->on_item = o->on_item;
     e->on_idle = o->on_idle;
@@ -862,9 +890,13 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
         e->adm = tx_admission_new((unsigned)e->p.max_concurrency, 0);
         e->own_adm = 1;
     }
-    int rc = e->adm ? tx_storeq_open(o->loop, o->store_url,
-                                     o->store_threads > 0 ? o->store_threads : 2, &e->q, err)
-                    : tx__store_fail(err, TX_ENOMEM, "out of memory");
+    int rc = TX_EOK;
+    if (e->adm == NULL) rc = tx__store_fail(err, TX_ENOMEM, "out of memory");
+    else if (o->storeq) e->q = o->storeq;
+    else if ((rc = tx_storeq_open(o->loop, o->store_url,
+                                  o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
+             TX_EOK)
+        e->own_q = 1;
     if (rc != TX_EOK) {
         if (e->own_adm) tx_admission_free(e->adm);
         tx_jobs_cfg_unref(e->cfg);
@@ -953,23 +985,25 @@ static void q_closed(void *ud)
 {
     tx_jobs_t *e = ud;
     e->q = NULL;
+    e->q_done = 1;
     uv_close((uv_handle_t *)&e->due_timer, handle_closed);
     uv_close((uv_handle_t *)&e->poll_timer, handle_closed);
     uv_close((uv_handle_t *)&e->probe_timer, handle_closed);
 }
 
+/* The close sequence: no job, claim or query left → close (or let go of) the executor →
+ * close the timers → once every handle (job timers included) is closed, free. */
 static void maybe_closed(tx_jobs_t *e)
 {
     if (!e->closing) return;
-    if (e->q && e->jobs == NULL && !e->claiming && !e->due_query && !e->stats_query &&
+    if (!e->q_closing && e->jobs == NULL && !e->claiming && !e->due_query && !e->stats_query &&
         e->started) {
-        tx_storeq_t *q = e->q;
-        e->q = (tx_storeq_t *)1; /* closing: not again */
-        (void)q;
-        tx_storeq_close(q, q_closed, e);
+        e->q_closing = 1;
+        if (e->own_q) tx_storeq_close(e->q, q_closed, e);
+        else q_closed(e);
         return;
     }
-    if (e->q == NULL && e->handles_open == 0) {
+    if (e->q_done && e->handles_open == 0) {
         while (e->tasks) {
             task_entry_t *t = e->tasks;
             e->tasks = t->next;

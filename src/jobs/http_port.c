@@ -73,7 +73,7 @@ tx_jobs_http_t *tx_jobs_http_new(uv_loop_t *loop, const tx_config_t *cfg)
         if (e->api_key && e->api_key[0] && (h->keys[i] = strdup(e->api_key)) == NULL) goto fail;
         char idx[24];
         snprintf(idx, sizeof idx, "%zu", i);
-        if ((h->names[i] = strdup(e->name && e->name[0] ? e->name : idx)) == NULL) goto fail;
+        if ((h->names[i] = strdup(idx)) == NULL) goto fail; /* SPEC: endpoint=<i> */
     }
     h->eps = tx_endpoints_new(urls, h->n, (int)cfg->ai_endpoint_failover_threshold,
                               cfg->ai_endpoint_cooldown_ms);
