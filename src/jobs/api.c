@@ -470,6 +470,9 @@ static call_t *call_new(tx_http_req_t *req, void *ud, op_t op, tx_item_json_form
         respond_error(req, 503, "shutting_down", NULL, "the jobs API is shutting down");
         return NULL;
     }
+    int mutating = op == OP_IMPORT || op == OP_RETRY || op == OP_REGENERATE ||
+                   op == OP_TASK_CREATE || op == OP_TASK_ADD_VERSION || op == OP_TASK_ACTIVATE;
+    if (mutating && api->cfg.guard && !api->cfg.guard(api->cfg.ud, req)) return NULL;
     call_t *c = calloc(1, sizeof *c);
     if (!c) {
         respond_error(req, 500, "out_of_memory", NULL, "out of memory");
@@ -697,11 +700,12 @@ static void h_retry_user(tx_http_req_t *req, void *ud)
 
 static void h_regen(tx_http_req_t *req, void *ud, const char *param, tx_item_json_form_t form)
 {
-    int64_t id;
-    if (path_id(req, param, &id) != 0) return;
-    call_t *c = call_new(req, ud, OP_REGENERATE, form);
+    call_t *c = call_new(req, ud, OP_REGENERATE, form); /* the guard before anything else */
     if (!c) return;
-    c->id = id;
+    if (path_id(req, param, &c->id) != 0) {
+        call_free(c);
+        return;
+    }
     submit(c);
 }
 static void h_regen_item(tx_http_req_t *req, void *ud)

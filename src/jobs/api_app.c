@@ -17,6 +17,19 @@ static int max_attempts(void *ud)
     return app->config ? (int)app->config->job_max_attempts : 0;
 }
 
+/* The admin token of the current config (app->auth follows hot reloads). TODO(opswire): once
+ * ops is on main, call tx_ops_require_admin(app, req) instead (same rule, plus its filters). */
+static int guard(void *ud, tx_http_req_t *req)
+{
+    tx_app_t *app = ud;
+    if (tx_auth_check_admin(app->auth, tx_http_req_header(req, "authorization")) ==
+        TX_AUTH_ALLOWED)
+        return 1;
+    tx_http_respond_error(req, 401, "invalid_request_error", "invalid_admin_token",
+                          "This route needs Authorization: Bearer <TENAX_ADMIN_TOKEN>.", NULL, 0);
+    return 0;
+}
+
 static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
 {
     (void)ud;
@@ -30,7 +43,8 @@ tx_err_t tx_jobsapi_routes(struct tx_app *app)
 {
     if (!app || !app->storeq || !app->router) return TX_EINVAL;
     tx_jobsapi_config_t cfg = {
-        .storeq = app->storeq, .kick = kick, .max_attempts = max_attempts, .ud = app};
+        .storeq = app->storeq, .kick = kick, .max_attempts = max_attempts, .guard = guard,
+        .ud = app};
     tx_jobsapi_t *api = tx_jobsapi_new(&cfg);
     if (!api) return TX_ENOMEM;
     tx_err_t rc = tx_app_on_stop(app, on_stop, NULL);

@@ -228,4 +228,26 @@ with txtest.mock() as m:
                                                "task": "summary"})
         F.check(st == 201 and res["data"][0]["task"] == "summary", "an item on the new task")
 
+# --- with TENAX_ADMIN_TOKEN every mutating route needs the token; reads stay open -------------
+port = txtest.free_port()
+env = ju.env_for(None, {"TENAX_ADMIN_TOKEN": "s3cret-token-value"})
+env.pop("TENAX_CONFIG", None)
+with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store", store], env=env,
+                 port=port) as srv:
+    body = {"owner": "auth", "id": "1", "text": "needs a token"}
+    for method, path, b in (("POST", "/v1/items", body), ("POST", "/v1/owners/1/retry", None),
+                            ("POST", "/posts/1/regenerate_tags", None),
+                            ("POST", "/v1/tasks/summary/versions/1/activate", None)):
+        st, _, doc = txtest.request_json(port, method, path, b)
+        F.check(st == 401 and is_openai_error(doc), "%s %s without the token → 401" % (method, path))
+        st, _, doc = txtest.request_json(port, method, path, b,
+                                         {"Authorization": "Bearer wrong"})
+        F.check(st == 401, "%s %s with a wrong token → 401" % (method, path))
+    st, _, doc = txtest.request_json(port, "POST", "/v1/items", body,
+                                     {"Authorization": "Bearer s3cret-token-value"})
+    F.check(st == 201 and doc.get("inserted") == 1, "with the token → 201: %r" % doc)
+    st, _, doc = txtest.request_json(port, "GET", "/v1/owners/auth/stats")
+    F.check(st == 200 and doc.get("total") == 1, "reads need no token")
+    F.check("s3cret-token-value" not in srv.log(), "the token is never logged")
+
 F.finish()
