@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "app/app.h"
+#include "jobs/app_jobs.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "config/config.h"
@@ -101,7 +102,7 @@ int tx_cmd_serve(int argc, char **argv)
     /* --- plug-ins: one line each ------------------------------------------------------- */
     tx_err_t prc = tx_gateway_routes(app);
     if (prc == TX_EOK) prc = tx_jobsapi_routes(app);
-    /* HOOK jobs:    if (prc == TX_EOK) prc = tx_jobs_start(app); */
+    if (prc == TX_EOK) prc = tx_jobs_start(app);
     /* HOOK ops:     if (prc == TX_EOK) prc = tx_ops_start(app); */
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));

@@ -28,6 +28,8 @@ typedef struct job job_t;
 struct tx_jobs {
     uv_loop_t *loop;
     tx_storeq_t *q;
+    int own_q;
+    int q_closing, q_done;
     struct tx_config *cfg;
     tx_jobs_params_t p;
     tx_admission_t *adm;
@@ -135,6 +137,7 @@ static void job_timer_closed(uv_handle_t *h)
 {
     job_t *j = h->data;
     tx_jobs_t *e = j->e;
+    e->handles_open--;
     tx_item_clear(&j->it);
     tx_jobs_cfg_unref(j->cfg);
     free(j->req);
@@ -533,6 +536,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
     j->p = e->p;
     j->probe = probe;
     uv_timer_init(e->loop, &j->timer);
+    e->handles_open++;
     j->timer.data = j;
     j->next = e->jobs;
     if (e->jobs) e->jobs->prev = j;
@@ -842,7 +846,8 @@ static void start_done(void *arg)
 int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
 {
     if (out) *out = NULL;
-    if (o == NULL || out == NULL || o->loop == NULL || o->store_url == NULL || o->cfg == NULL ||
+    if (o == NULL || out == NULL || o->loop == NULL || (o->store_url == NULL && !o->storeq) ||
+        o->cfg == NULL ||
         o->port.start == NULL)
         return tx__store_fail(err, TX_EINVAL, "tx_jobs_open: loop, store, config and port needed");
     tx_jobs_t *e = calloc(1, sizeof *e);
@@ -862,9 +867,13 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
         e->adm = tx_admission_new((unsigned)e->p.max_concurrency, 0);
         e->own_adm = 1;
     }
-    int rc = e->adm ? tx_storeq_open(o->loop, o->store_url,
-                                     o->store_threads > 0 ? o->store_threads : 2, &e->q, err)
-                    : tx__store_fail(err, TX_ENOMEM, "out of memory");
+    int rc = TX_EOK;
+    if (e->adm == NULL) rc = tx__store_fail(err, TX_ENOMEM, "out of memory");
+    else if (o->storeq) e->q = o->storeq;
+    else if ((rc = tx_storeq_open(o->loop, o->store_url,
+                                  o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
+             TX_EOK)
+        e->own_q = 1;
     if (rc != TX_EOK) {
         if (e->own_adm) tx_admission_free(e->adm);
         tx_jobs_cfg_unref(e->cfg);
@@ -953,23 +962,25 @@ static void q_closed(void *ud)
 {
     tx_jobs_t *e = ud;
     e->q = NULL;
+    e->q_done = 1;
     uv_close((uv_handle_t *)&e->due_timer, handle_closed);
     uv_close((uv_handle_t *)&e->poll_timer, handle_closed);
     uv_close((uv_handle_t *)&e->probe_timer, handle_closed);
 }
 
+/* The close sequence: no job, claim or query left → close (or let go of) the executor →
+ * close the timers → once every handle (job timers included) is closed, free. */
 static void maybe_closed(tx_jobs_t *e)
 {
     if (!e->closing) return;
-    if (e->q && e->jobs == NULL && !e->claiming && !e->due_query && !e->stats_query &&
+    if (!e->q_closing && e->jobs == NULL && !e->claiming && !e->due_query && !e->stats_query &&
         e->started) {
-        tx_storeq_t *q = e->q;
-        e->q = (tx_storeq_t *)1; /* closing: not again */
-        (void)q;
-        tx_storeq_close(q, q_closed, e);
+        e->q_closing = 1;
+        if (e->own_q) tx_storeq_close(e->q, q_closed, e);
+        else q_closed(e);
         return;
     }
-    if (e->q == NULL && e->handles_open == 0) {
+    if (e->q_done && e->handles_open == 0) {
         while (e->tasks) {
             task_entry_t *t = e->tasks;
             e->tasks = t->next;

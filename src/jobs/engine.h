@@ -10,6 +10,7 @@
 
 #include "jobs/port.h"
 #include "jobs/store.h"
+#include "jobs/storeq.h"
 #include "upstream/admission.h"
 
 /* A wait between two attempts of an item up to this long is waited in-line (a timer, without a
@@ -31,8 +32,10 @@ typedef struct {
 
 typedef struct {
     uv_loop_t *loop;         /* required */
-    const char *store_url;   /* required, e.g. "sqlite:tenax.db" */
+    const char *store_url;   /* e.g. "sqlite:tenax.db"; required unless `storeq` is given */
     int store_threads;       /* 0: 2 */
+    tx_storeq_t *storeq;     /* an executor to share (e.g. the app's): store_url/threads are then
+                                unused and the engine never closes it; NULL: an own one */
     struct tx_config *cfg;   /* required; the engine takes its own reference */
     tx_admission_t *adm;     /* shared with the gateway; NULL: an own one of AI_MAX_CONCURRENCY */
     tx_jobs_port_t port;     /* required: how an attempt is made */
