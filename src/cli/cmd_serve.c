@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "jobs/api.h"
 #include "obs/log.h"
+#include "ops/ops.h"
 #include "server/auth.h"
 
 static void usage(FILE *out)
@@ -103,7 +104,7 @@ int tx_cmd_serve(int argc, char **argv)
     tx_err_t prc = tx_gateway_routes(app);
     if (prc == TX_EOK) prc = tx_jobsapi_routes(app);
     if (prc == TX_EOK) prc = tx_jobs_start(app);
-    /* HOOK ops:     if (prc == TX_EOK) prc = tx_ops_start(app); */
+    if (prc == TX_EOK) prc = tx_ops_start(app);
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));
         rc = 1;
