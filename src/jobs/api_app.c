@@ -2,13 +2,15 @@
  * The API lives in app->jobsapi from registration to the app's stop; the routes find it there. */
 #include "app/app.h"
 #include "jobs/api.h"
+#include "jobs/app_jobs.h"
 #include "jobs/engine.h"
+#include "ops/ops.h"
 
-/* app->jobs holds the scheduler (tx_jobs_t *) once the jobs module has plugged in. */
+/* The scheduler, once the jobs module has plugged in (tx_jobs_kick(NULL) is a no-op). */
 static void kick(void *ud)
 {
     tx_app_t *app = ud;
-    if (!app->stopping && app->jobs) tx_jobs_kick((tx_jobs_t *)app->jobs);
+    if (!app->stopping) tx_jobs_kick(tx_jobs_of(app));
 }
 
 static int max_attempts(void *ud)
@@ -17,17 +19,10 @@ static int max_attempts(void *ud)
     return app->config ? (int)app->config->job_max_attempts : 0;
 }
 
-/* The admin token of the current config (app->auth follows hot reloads). TODO(opswire): once
- * ops is on main, call tx_ops_require_admin(app, req) instead (same rule, plus its filters). */
+/* The admin token (SPEC §4.7) through ops: 401 answered there when it is missing or wrong. */
 static int guard(void *ud, tx_http_req_t *req)
 {
-    tx_app_t *app = ud;
-    if (tx_auth_check_admin(app->auth, tx_http_req_header(req, "authorization")) ==
-        TX_AUTH_ALLOWED)
-        return 1;
-    tx_http_respond_error(req, 401, "invalid_request_error", "invalid_admin_token",
-                          "This route needs Authorization: Bearer <TENAX_ADMIN_TOKEN>.", NULL, 0);
-    return 0;
+    return tx_ops_require_admin(ud, req);
 }
 
 static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))

@@ -1,7 +1,7 @@
 """The jobs HTTP API of `tenax serve` on a real SQLite file populated by `tenax run` against the
 real mock: every item route and seed alias with exact field names, pagination with the cursor,
 retry with and without force and limit, regenerate, idempotent import, tasks, and bad input in
-the OpenAI error style. Checks hold whether or not a scheduler works items in the server."""
+the OpenAI error style; the scheduler in serve then works imported and regenerated items."""
 import json
 import os
 
@@ -182,6 +182,19 @@ with txtest.mock() as m:
         F.check(st == 200 and it2["status"] in ("pending", "processing", "success") and
                 len(it2["history"]) >= 1 and it2["attempts"] <= 1,
                 "regenerated item: queued again, history kept: %r" % it2)
+        # the scheduler in serve (kicked by the API) works it again through the mock
+        def regenerated():
+            st, _, x = req("GET", "/v1/items/%d" % ok_id)
+            return st == 200 and x["status"] == "success" and len(x["history"]) == 2 and x
+        x = txtest.wait_until(regenerated, 20, "the regenerated item to succeed again")
+        F.check(x["attempts"] == 1 and x["history"][0]["n"] == 1 and x["history"][1]["n"] == 1,
+                "regenerated: one new attempt, the old row kept: %r" % x["history"])
+
+        def imported_done():
+            st, _, x = req("GET", "/v1/owners/p/stats")
+            return st == 200 and x["with_result"] == 5 and x
+        x = txtest.wait_until(imported_done, 20, "the imported items to be worked through")
+        F.check(x["by_status"]["skipped"] == 1 and x["total"] == 6, "owner p done: %r" % x)
         st, _, r = req("POST", "/posts/%d/regenerate_tags" % ok_id)
         F.check(st == 202 and r.get("status") == "queued" and r.get("id") == ok_id, "seed regen")
         st, _, doc = req("POST", "/v1/items/%d/regenerate" % ids[5])
