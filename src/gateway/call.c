@@ -158,6 +158,30 @@ static void finish_error(call_t *c, int status, const char *type, const char *co
     call_end(c);
 }
 
+/* Makes c->last_body an OpenAI-style error when it is a JSON error object: as it is when it
+ * has message and type, else with a "type" added (Azure omits it). 0 when it is not one. */
+static int openai_style(call_t *c)
+{
+    json_t *root = json_loadb(c->last_body, c->last_body_len, 0, NULL);
+    json_t *e = json_object_get(root, "error");
+    int ok = json_is_object(e) && json_is_string(json_object_get(e, "message"));
+    if (ok && json_object_get(e, "type") == NULL) {
+        const char *type = c->last_status >= 500 ? "server_error" : "invalid_request_error";
+        char *s = NULL;
+        if (json_object_set_new(e, "type", json_string(type)) == 0 &&
+            (s = json_dumps(root, JSON_COMPACT)) != NULL) {
+            free(c->last_body);
+            c->last_body = s;
+            c->last_body_len = strlen(s);
+            snprintf(c->last_ctype, sizeof c->last_ctype, "%s", "application/json");
+        } else {
+            ok = 0;
+        }
+    }
+    json_decref(root);
+    return ok;
+}
+
 /* Answers with the last failure: the provider's status and error body when it answered with
  * one, else our own OpenAI-style error saying what happened. */
 static void answer_last(call_t *c, tx_ms_t retry_after_ms)
@@ -173,7 +197,7 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
         return;
     }
     if (c->last_status < 200 || c->last_status > 299) {
-        if (c->last_body_len > 0 && c->last_body[0] == '{') {
+        if (c->last_body_len > 0 && c->last_body[0] == '{' && openai_style(c)) {
             tx_header_t h[6];
             tx_hdrbuf_t b;
             size_t n = tenax_headers(c, h, &b);

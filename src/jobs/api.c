@@ -10,12 +10,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "jobs/item_input.h"
 #include "jobs/item_json.h"
 #include "obs/log.h"
 
-#define MAX_BATCH 10000
-#define MAX_ID_BYTES 256
-#define MAX_TASK_NAME 64
 #define LIST_DEFAULT 50
 #define LIST_MAX 1000
 #define RETRY_DEFAULT 50
@@ -58,7 +56,8 @@ typedef struct {
     int force;
     int single;   /* import: the body was one object */
     int activate; /* task version: activate it */
-    json_t *body; /* owns the strings `inputs` and `spec` point into */
+    json_t *body; /* owns the strings `spec` points into */
+    tx_item_batch_t batch; /* import: owns `inputs` */
     tx_item_input_t *inputs;
     size_t n_inputs;
     tx_task_spec_t spec;
@@ -447,7 +446,7 @@ static void call_free(call_t *c)
     if (!c) return;
     free(c->owner);
     free(c->name);
-    free(c->inputs);
+    tx_item_batch_free(&c->batch);
     free(c->response_format);
     json_decref(c->body);
     free(c);
@@ -471,6 +470,9 @@ static call_t *call_new(tx_http_req_t *req, void *ud, op_t op, tx_item_json_form
         respond_error(req, 503, "shutting_down", NULL, "the jobs API is shutting down");
         return NULL;
     }
+    int mutating = op == OP_IMPORT || op == OP_RETRY || op == OP_REGENERATE ||
+                   op == OP_TASK_CREATE || op == OP_TASK_ADD_VERSION || op == OP_TASK_ACTIVATE;
+    if (mutating && api->cfg.guard && !api->cfg.guard(api->cfg.ud, req)) return NULL;
     call_t *c = calloc(1, sizeof *c);
     if (!c) {
         respond_error(req, 500, "out_of_memory", NULL, "out of memory");
@@ -520,19 +522,6 @@ static int path_id(tx_http_req_t *req, const char *param, int64_t *out)
     return -1;
 }
 
-static int valid_name(const char *s, size_t max)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > max) return 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-' || ch == '.'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Parses the query; answers 400 itself and returns NULL on a bad one. */
 static tx_query_t *query(tx_http_req_t *req)
 {
@@ -575,9 +564,9 @@ static int owner_param(tx_http_req_t *req, const char *param, call_t *c)
     json_t *utf8 = o ? json_string(o) : NULL; /* NULL unless valid UTF-8 */
     int valid = utf8 != NULL;
     json_decref(utf8);
-    if (!valid || !*o || strlen(o) > MAX_ID_BYTES) {
+    if (!valid || !*o || strlen(o) > TX_ITEM_ID_MAX) {
         respond_error(req, 400, "invalid_owner", param, "%s must be 1..%d bytes of UTF-8", param,
-                      MAX_ID_BYTES);
+                      TX_ITEM_ID_MAX);
         return -1;
     }
     c->owner = strdup(o);
@@ -588,129 +577,26 @@ static int owner_param(tx_http_req_t *req, const char *param, call_t *c)
     return 0;
 }
 
-/* A string or integer field as a string kept inside `obj` (numbers are replaced by their
- * decimal text). *out NULL when absent or null. Returns 0, or -1 with `why` set. */
-static int id_field(json_t *obj, const char *key, const char **out, const char **why)
-{
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) return 0;
-    if (json_is_integer(v)) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(v));
-        if (json_object_set_new(obj, key, json_string(buf)) != 0) {
-            *why = "out of memory";
-            return -1;
-        }
-        v = json_object_get(obj, key);
-    }
-    if (!json_is_string(v)) {
-        *why = "must be a string or an integer";
-        return -1;
-    }
-    size_t len = json_string_length(v);
-    if (len == 0 || len > MAX_ID_BYTES || strlen(json_string_value(v)) != len) {
-        *why = "must be 1..256 bytes without NUL";
-        return -1;
-    }
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int parse_item(json_t *o, size_t i, int single, tx_item_input_t *in, char *param,
-                      size_t cap, const char **why)
-{
-    const char *field = "";
-    if (!json_is_object(o)) {
-        *why = "must be an object {\"owner\",\"id\",\"text\",\"task\"}";
-        goto bad;
-    }
-    field = "id";
-    if (id_field(o, "id", &in->external_id, why) != 0) goto bad;
-    if (!in->external_id) {
-        *why = "is required";
-        goto bad;
-    }
-    field = "owner";
-    if (id_field(o, "owner", &in->owner, why) != 0) goto bad;
-    if (!in->owner) in->owner = "default";
-    field = "text";
-    json_t *t = json_object_get(o, "text");
-    if (t && !json_is_null(t) && !json_is_string(t)) {
-        *why = "must be a string";
-        goto bad;
-    }
-    in->text = json_is_string(t) ? json_string_value(t) : "";
-    if (json_is_string(t) && strlen(in->text) != json_string_length(t)) {
-        *why = "must not contain NUL";
-        goto bad;
-    }
-    field = "task";
-    json_t *k = json_object_get(o, "task");
-    in->task = "tags";
-    if (k && !json_is_null(k)) {
-        if (!json_is_string(k) || !valid_name(json_string_value(k), MAX_TASK_NAME)) {
-            *why = "must be a task name (1..64 of A-Z a-z 0-9 _ - .)";
-            goto bad;
-        }
-        in->task = json_string_value(k);
-    }
-    return 0;
-bad:
-    if (single)
-        snprintf(param, cap, "%s", field);
-    else
-        snprintf(param, cap, "items[%zu]%s%s", i, *field ? "." : "", field);
-    return -1;
-}
-
 static void h_import(tx_http_req_t *req, void *ud)
 {
+    call_t *c = call_new(req, ud, OP_IMPORT, TX_ITEM_JSON_TENAX);
+    if (!c) return;
     size_t len = 0;
     const char *body = tx_http_req_body(req, &len);
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, 0, &jerr);
-    if (!doc) {
-        respond_error(req, 400, "invalid_json", NULL, "the body is not valid JSON: %s (line %d)",
-                      jerr.text, jerr.line);
+    char param[64], msg[512];
+    int rc = tx_item_batch_parse(body, len, &c->batch, param, sizeof param, msg, sizeof msg);
+    if (rc != TX_EOK) {
+        int status = rc == TX_ENOMEM ? 500 : 400;
+        const char *code = rc == TX_EPARSE ? "invalid_json" : param[0] ? "invalid_item"
+                                                                        : "invalid_items";
+        respond_error(req, status, code, param[0] ? param : NULL, "%s", msg);
+        call_free(c);
         return;
     }
-    call_t *c = call_new(req, ud, OP_IMPORT, TX_ITEM_JSON_TENAX);
-    if (!c) {
-        json_decref(doc);
-        return;
-    }
-    c->body = doc;
-    c->single = json_is_object(doc);
-    size_t n = c->single ? 1 : json_array_size(doc);
-    if (!c->single && !json_is_array(doc)) {
-        respond_error(req, 400, "invalid_items", NULL,
-                      "the body must be an item object or an array of them");
-        goto fail;
-    }
-    if (n == 0 || n > MAX_BATCH) {
-        respond_error(req, 400, "invalid_items", NULL, "send 1..%d items (got %zu)", MAX_BATCH, n);
-        goto fail;
-    }
-    c->inputs = calloc(n, sizeof *c->inputs);
-    if (!c->inputs) {
-        respond_error(req, 500, "out_of_memory", NULL, "out of memory");
-        goto fail;
-    }
-    c->n_inputs = n;
-    for (size_t i = 0; i < n; i++) {
-        char param[64];
-        const char *why = "";
-        json_t *o = c->single ? doc : json_array_get(doc, i);
-        if (parse_item(o, i, c->single, &c->inputs[i], param, sizeof param, &why) != 0) {
-            respond_error(req, 400, "invalid_item", param, "%s %s", param, why);
-            goto fail;
-        }
-    }
+    c->inputs = c->batch.items;
+    c->n_inputs = c->batch.n;
+    c->single = c->batch.single;
     submit(c);
-    return;
-fail:
-    call_free(c);
 }
 
 static void h_get(tx_http_req_t *req, void *ud, const char *param, tx_item_json_form_t form)
@@ -814,11 +700,12 @@ static void h_retry_user(tx_http_req_t *req, void *ud)
 
 static void h_regen(tx_http_req_t *req, void *ud, const char *param, tx_item_json_form_t form)
 {
-    int64_t id;
-    if (path_id(req, param, &id) != 0) return;
-    call_t *c = call_new(req, ud, OP_REGENERATE, form);
+    call_t *c = call_new(req, ud, OP_REGENERATE, form); /* the guard before anything else */
     if (!c) return;
-    c->id = id;
+    if (path_id(req, param, &c->id) != 0) {
+        call_free(c);
+        return;
+    }
     submit(c);
 }
 static void h_regen_item(tx_http_req_t *req, void *ud)
@@ -834,7 +721,7 @@ static void h_regen_post(tx_http_req_t *req, void *ud)
 
 static int task_name(tx_http_req_t *req, const char *name, call_t *c)
 {
-    if (!valid_name(name, MAX_TASK_NAME)) {
+    if (!tx_task_name_valid(name)) {
         respond_error(req, 400, "invalid_task_name", "name",
                       "name must be 1..64 of A-Z a-z 0-9 _ - .");
         return -1;

@@ -19,6 +19,10 @@ typedef struct {
     /* JOB_MAX_ATTEMPTS as shown by stats, read at each request (hot reload); NULL or <= 0
      * means 5. Loop thread. */
     int (*max_attempts)(void *ud);
+    /* Called first on each item-mutating route (every POST: import, retry, regenerate, tasks;
+     * SPEC §4.7 admin token): returns 1 to go on, or 0 after answering `req` itself (401).
+     * NULL: every request goes on. Loop thread. */
+    int (*guard)(void *ud, tx_http_req_t *req);
     void *ud;
 } tx_jobsapi_config_t;
 

@@ -2,19 +2,27 @@
  * The API lives in app->jobsapi from registration to the app's stop; the routes find it there. */
 #include "app/app.h"
 #include "jobs/api.h"
+#include "jobs/app_jobs.h"
 #include "jobs/engine.h"
+#include "ops/ops.h"
 
-/* app->jobs holds the scheduler (tx_jobs_t *) once the jobs module has plugged in. */
+/* The scheduler, once the jobs module has plugged in (tx_jobs_kick(NULL) is a no-op). */
 static void kick(void *ud)
 {
     tx_app_t *app = ud;
-    if (!app->stopping && app->jobs) tx_jobs_kick((tx_jobs_t *)app->jobs);
+    if (!app->stopping) tx_jobs_kick(tx_jobs_of(app));
 }
 
 static int max_attempts(void *ud)
 {
     tx_app_t *app = ud;
     return app->config ? (int)app->config->job_max_attempts : 0;
+}
+
+/* The admin token (SPEC §4.7) through ops: 401 answered there when it is missing or wrong. */
+static int guard(void *ud, tx_http_req_t *req)
+{
+    return tx_ops_require_admin(ud, req);
 }
 
 static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
@@ -30,7 +38,8 @@ tx_err_t tx_jobsapi_routes(struct tx_app *app)
 {
     if (!app || !app->storeq || !app->router) return TX_EINVAL;
     tx_jobsapi_config_t cfg = {
-        .storeq = app->storeq, .kick = kick, .max_attempts = max_attempts, .ud = app};
+        .storeq = app->storeq, .kick = kick, .max_attempts = max_attempts, .guard = guard,
+        .ud = app};
     tx_jobsapi_t *api = tx_jobsapi_new(&cfg);
     if (!api) return TX_ENOMEM;
     tx_err_t rc = tx_app_on_stop(app, on_stop, NULL);

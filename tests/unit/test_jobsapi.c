@@ -27,6 +27,15 @@ typedef struct {
     int kicks;
 } kick_t;
 
+/* The route guard: a request with "X-Deny" is answered 401 by the guard itself. */
+static int guard(void *ud, tx_http_req_t *req)
+{
+    (void)ud;
+    if (!tx_http_req_header(req, "x-deny")) return 1;
+    tx_http_respond_error(req, 401, "invalid_request_error", "denied", "denied", NULL, 0);
+    return 0;
+}
+
 static int seven(void *ud)
 {
     (void)ud;
@@ -56,6 +65,8 @@ static size_t sink(char *data, size_t size, size_t nmemb, void *ud)
     return len;
 }
 
+static const char *g_extra_header; /* set by the client thread around one call */
+
 /* One request; returns the HTTP status (0 on a transport error) and the parsed body. */
 static long call(client_t *c, const char *method, const char *path, const char *body,
                  json_t **doc)
@@ -70,6 +81,7 @@ static long call(client_t *c, const char *method, const char *path, const char *
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (g_extra_header) hdrs = curl_slist_append(hdrs, g_extra_header);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
     if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     long status = 0;
@@ -161,6 +173,31 @@ static void script(client_t *c)
     st = call(c, "POST", "/v1/items", "\"a string\"", &d);
     CHECK(st == 400);
     json_decref(d);
+
+    /* the guard runs on every mutating route, and only there */
+    static const char *const mutating[][2] = {
+        {"POST", "/v1/items"},
+        {"POST", "/v1/owners/1/retry"},
+        {"POST", "/v1/items/1/regenerate"},
+        {"POST", "/posts/1/regenerate_tags"},
+        {"POST", "/users/1/posts/retry_tagging"},
+        {"POST", "/v1/tasks"},
+        {"POST", "/v1/tasks/tags/versions"},
+        {"POST", "/v1/tasks/tags/versions/1/activate"},
+    };
+    g_extra_header = "X-Deny: 1";
+    for (size_t i = 0; i < sizeof mutating / sizeof mutating[0]; i++) {
+        st = call(c, mutating[i][0], mutating[i][1], "{}", &d);
+        CHECK(st == 401);
+        json_decref(d);
+    }
+    st = call(c, "GET", "/v1/owners/1/stats", NULL, &d);
+    CHECK(st == 200);
+    json_decref(d);
+    st = call(c, "GET", "/v1/tasks", NULL, &d);
+    CHECK(st == 200);
+    json_decref(d);
+    g_extra_header = NULL;
 
     /* one item, with history (empty) */
     char path[128];
@@ -379,7 +416,7 @@ static void routes_end_to_end(void **state)
     assert_int_equal(tx_storeq_open(&loop, url, 2, &g_ls.q, &err), TX_EOK);
     kick_t k = {0};
     tx_jobsapi_config_t cfg = {.storeq = g_ls.q, .kick = on_kick, .max_attempts = seven,
-                               .ud = &k};
+                               .guard = guard, .ud = &k};
     tx_jobsapi_t *api = tx_jobsapi_new(&cfg);
     assert_non_null(api);
     tx_router_t *r = tx_router_new();
