@@ -378,7 +378,7 @@ class RawClient:
     arrives (chunked decoded), so a test can see the first SSE event before the last one exists
     and can hang up mid-response."""
 
-    def __init__(self, port, path, body, headers=None, timeout=10):
+    def __init__(self, port, path, body, headers=None, timeout=10, wait_head=True):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
         h = {"Host": "127.0.0.1", "Content-Type": "application/json"}
         h.update(headers or {})
@@ -390,6 +390,11 @@ class RawClient:
         self.body = b""
         self.done = False
         self.eof = False
+        if wait_head:
+            self.read_head()
+
+    def read_head(self):
+        """Reads the status line and headers (done by the constructor unless wait_head=False)."""
         while b"\r\n\r\n" not in self.buf:
             if not self._recv():
                 raise AssertionError("connection closed before the response head")
