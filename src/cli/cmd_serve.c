@@ -1,12 +1,128 @@
-/* tenax serve: not built yet (stub until its issue lands). */
+/* tenax serve (SPEC §1): loads the config, builds the app (app.h) with the gateway, jobs API,
+ * scheduler and ops plugged in, listens, and runs the loop until SIGINT/SIGTERM stop it. */
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
 
+#include "app/app.h"
 #include "cli/commands.h"
+#include "cli/opts.h"
+#include "config/config.h"
+#include "obs/log.h"
+#include "server/auth.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tenax serve [--config F] [--listen HOST:PORT] [--store URL]\n"
+            "The OpenAI-compatible gateway, the jobs API and the admin routes on one port.\n\n"
+            "  --config F          live config file (JSON; default: $TENAX_CONFIG)\n"
+            "  --listen HOST:PORT  where to listen (default $TENAX_LISTEN or 127.0.0.1:8010);\n"
+            "                      a non-loopback address needs TENAX_ADMIN_TOKEN\n"
+            "  --store URL         job store, sqlite:PATH or postgres://... (default $TENAX_STORE\n"
+            "                      or sqlite:tenax.db)\n"
+            "  -h, --help          this text\n\n"
+            "Upstream keys come from AI_API_KEY (or OPENAI_API_KEY, or per endpoint api_key_env);\n"
+            "without one the client's own Authorization is passed through. See docs/gateway.md.\n");
+}
+
+static void on_stopped(tx_app_t *app, void *ud)
+{
+    (void)app;
+    (void)ud;
+}
 
 int tx_cmd_serve(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "tenax serve: not implemented yet\n");
-    return 2;
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"listen", required_argument, NULL, 'l'},
+                                             {"store", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *config_path = NULL, *listen = NULL, *store = NULL;
+    tx_opts_t o;
+    tx_opts_init(&o, "serve", argc, argv);
+    int c;
+    while ((c = tx_opts_next(&o, longopts)) != -1) {
+        switch (c) {
+        case 'c': config_path = o.arg; break;
+        case 'l': listen = o.arg; break;
+        case 's': store = o.arg; break;
+        case 'h': usage(stdout); return 0;
+        default: return 2;
+        }
+    }
+    if (o.first < o.argc) {
+        fprintf(stderr, "tenax serve: unexpected argument '%s' (see 'tenax serve --help')\n",
+                o.argv[o.first]);
+        return 2;
+    }
+    tx_log_init();
+    tx_config_t *cfg = NULL;
+    tx_error_t err = {0};
+    if (tx_config_load(NULL, config_path, &cfg, &err) != TX_EOK) {
+        fprintf(stderr, "tenax: config: %s\n", err.msg != NULL ? err.msg : "invalid");
+        return 2;
+    }
+    if (listen == NULL)
+        listen = cfg->listen;
+    if (store == NULL)
+        store = cfg->store;
+    tx_auth_t *auth = tx_auth_create(cfg->admin_token, NULL);
+    if (auth == NULL || !tx_auth_listen_allowed(auth, listen)) {
+        fprintf(stderr,
+                "tenax serve: refusing to listen on %s (not loopback) without TENAX_ADMIN_TOKEN\n",
+                listen);
+        tx_auth_destroy(auth);
+        tx_config_unref(cfg);
+        return 2;
+    }
+    tx_auth_destroy(auth);
+    signal(SIGPIPE, SIG_IGN);
+
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "tenax serve: cannot start the event loop\n");
+        tx_config_unref(cfg);
+        return 1;
+    }
+    tx_app_opts_t ao = {.store_url = store};
+    tx_app_t *app = tx_app_new(&loop, cfg, &ao, &err);
+    tx_config_unref(cfg); /* the app holds its own reference */
+    int rc = 0;
+    if (app == NULL) {
+        fprintf(stderr, "tenax serve: %s\n", err.msg != NULL ? err.msg : "cannot start");
+        rc = 1;
+        goto out;
+    }
+    /* --- plug-ins: one line each ------------------------------------------------------- */
+    tx_err_t prc = tx_gateway_routes(app);
+    /* HOOK jobsapi: if (prc == TX_EOK) prc = tx_jobsapi_routes(app); */
+    /* HOOK jobs:    if (prc == TX_EOK) prc = tx_jobs_start(app); */
+    /* HOOK ops:     if (prc == TX_EOK) prc = tx_ops_start(app); */
+    if (prc != TX_EOK) {
+        fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));
+        rc = 1;
+        goto stop;
+    }
+    if (tx_app_listen(app, listen, &err) != TX_EOK) {
+        fprintf(stderr, "tenax serve: %s\n", err.msg != NULL ? err.msg : "cannot listen");
+        rc = 1;
+        goto stop;
+    }
+    fprintf(stderr, "tenax serve listening on http://%s\n", tx_http_server_address(app->server));
+    tx_app_handle_signals(app);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    goto out;
+stop:
+    tx_app_stop(app, on_stopped, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+out:
+    tx_app_destroy(app);
+    uv_run(&loop, UV_RUN_DEFAULT); /* handles released by destroy (never-started parts) */
+    if (uv_loop_close(&loop) != 0)
+        tx_log(TX_LOG_WARN, "serve", "event loop closed with handles open");
+    return rc;
 }

@@ -1,0 +1,297 @@
+/* The app object graph (app.h): builds and tears down everything `tenax serve` runs on its one
+ * loop, applies config swaps to the parts that live outside the snapshot, and runs the graceful
+ * stop in order: plug-ins, HTTP server (grace), upstream client, store executor. */
+#include "app/app.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "obs/log.h"
+
+static void set_err(tx_error_t *err, tx_err_t code, const char *fmt, const char *arg)
+{
+    if (err == NULL)
+        return;
+    err->code = code;
+    snprintf(err->detail, sizeof err->detail, fmt, arg != NULL ? arg : "");
+    err->msg = err->detail;
+}
+
+static void route_readyz(tx_http_req_t *req, void *ud)
+{
+    tx_app_t *app = ud;
+    static const tx_header_t ct[] = {{"Content-Type", "application/json"}};
+    if (app->ready && !app->stopping) {
+        static const char ok[] = "{\"status\":\"ready\"}";
+        tx_http_respond(req, 200, ct, 1, ok, sizeof ok - 1);
+    } else {
+        tx_http_respond_error(req, 503, "not_ready", NULL,
+                              app->stopping ? "tenax is stopping" : "tenax is not ready yet",
+                              NULL, 0);
+    }
+}
+
+static tx_err_t build_endpoints(const tx_config_t *cfg, const char **urls, size_t *n)
+{
+    if (cfg->endpoints.n == 0 || cfg->endpoints.n > TX_ENDPOINTS_MAX)
+        return TX_ERANGE;
+    for (size_t i = 0; i < cfg->endpoints.n; i++)
+        urls[i] = cfg->endpoints.v[i].url;
+    *n = cfg->endpoints.n;
+    return TX_EOK;
+}
+
+tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opts,
+                     tx_error_t *err)
+{
+    if (loop == NULL || cfg == NULL) {
+        set_err(err, TX_EINVAL, "%sno loop or no config", NULL);
+        return NULL;
+    }
+    tx_app_opts_t o = {0};
+    if (opts != NULL)
+        o = *opts;
+    tx_app_t *app = calloc(1, sizeof *app);
+    if (app == NULL) {
+        set_err(err, TX_ENOMEM, "%sout of memory", NULL);
+        return NULL;
+    }
+    app->loop = loop;
+    app->config = tx_config_ref(cfg);
+    app->grace_ms = o.grace_ms ? o.grace_ms : 10000;
+    uint64_t seed = o.seed ? o.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ uv_hrtime();
+    tx_rng_seed(&app->rng, seed);
+
+    const char *urls[TX_ENDPOINTS_MAX];
+    size_t n = 0;
+    if (build_endpoints(cfg, urls, &n) != TX_EOK) {
+        set_err(err, TX_ERANGE, "%sAI_BASE_URLS must hold 1 to 16 endpoints", NULL);
+        goto fail;
+    }
+    app->endpoints = tx_endpoints_new(urls, n, (int)cfg->ai_endpoint_failover_threshold,
+                                      cfg->ai_endpoint_cooldown_ms);
+    app->admission = tx_admission_new((unsigned)cfg->ai_max_concurrency,
+                                      (size_t)cfg->ai_queue_max_size);
+    app->router = tx_router_new();
+    app->metrics = tx_metrics_create();
+    app->auth = tx_auth_create(cfg->admin_token, NULL);
+    tx_upstream_opts_t uo = {0};
+    /* enough connections for every slot, keep-alive to the upstream */
+    uo.max_total_conns = (unsigned)(cfg->ai_max_concurrency < 64 ? 64 : cfg->ai_max_concurrency);
+    app->upstream = tx_upstream_new(loop, &uo);
+    if (app->endpoints == NULL || app->admission == NULL || app->router == NULL ||
+        app->metrics == NULL || app->auth == NULL || app->upstream == NULL ||
+        tx_metrics_std_register(app->metrics, app->fam) != 0) {
+        set_err(err, TX_ENOMEM, "%sout of memory (or the upstream client failed to start)", NULL);
+        goto fail;
+    }
+    if (tx_router_add(app->router, "GET", "/healthz", tx_route_healthz, NULL) != TX_EOK ||
+        tx_router_add(app->router, "GET", "/readyz", route_readyz, app) != TX_EOK) {
+        set_err(err, TX_ENOMEM, "%sout of memory", NULL);
+        goto fail;
+    }
+    if (o.store_url != NULL) {
+        int threads = o.store_threads > 0 ? o.store_threads : 1;
+        tx_error_t serr = {0};
+        if (tx_storeq_open(loop, o.store_url, threads, &app->storeq, &serr) != 0) {
+            set_err(err, TX_ESTORE, "store: %s", serr.msg != NULL ? serr.msg : "cannot open");
+            app->storeq = NULL;
+            goto fail;
+        }
+    }
+    return app;
+fail:
+    tx_app_destroy(app);
+    return NULL;
+}
+
+tx_err_t tx_app_listen(tx_app_t *app, const char *listen, tx_error_t *err)
+{
+    if (app == NULL || listen == NULL || app->server != NULL) {
+        set_err(err, TX_EINVAL, "%sbad arguments", NULL);
+        return TX_EINVAL;
+    }
+    tx_http_config_t hc;
+    tx_http_config_defaults(&hc);
+    const tx_config_t *c = app->config;
+    hc.limits.max_body_bytes = (size_t)c->max_body_bytes;
+    hc.max_connections = (unsigned)c->max_connections;
+    hc.header_timeout_ms = (unsigned)c->header_timeout_ms;
+    hc.idle_timeout_ms = (unsigned)c->idle_timeout_ms;
+    hc.handler = tx_router_handler;
+    hc.handler_ud = app->router;
+    tx_error_t herr = {0};
+    app->server = tx_http_server_start(app->loop, listen, &hc, &herr);
+    if (app->server == NULL) {
+        set_err(err, herr.code ? herr.code : TX_EIO, "%s",
+                herr.msg != NULL ? herr.msg : "cannot listen");
+        return err != NULL ? err->code : TX_EIO;
+    }
+    app->ready = 1;
+    return TX_EOK;
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    tx_app_t *app = s->data;
+    tx_log(TX_LOG_INFO, "serve", "signal %d, stopping (grace %u ms)", signum, app->grace_ms);
+    tx_app_stop(app, app->stopped, app->stopped_ud);
+}
+
+void tx_app_handle_signals(tx_app_t *app)
+{
+    if (app == NULL || app->signals_on)
+        return;
+    uv_signal_init(app->loop, &app->sigint);
+    uv_signal_init(app->loop, &app->sigterm);
+    app->sigint.data = app->sigterm.data = app;
+    uv_signal_start(&app->sigint, on_signal, SIGINT);
+    uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+    app->signals_on = 1;
+}
+
+static void storeq_closed(void *ud)
+{
+    tx_app_t *app = ud;
+    app->storeq = NULL;
+    if (app->stopped != NULL) {
+        void (*cb)(tx_app_t *, void *) = app->stopped;
+        app->stopped = NULL;
+        cb(app, app->stopped_ud);
+    }
+}
+
+static void upstream_closed(void *ud)
+{
+    tx_app_t *app = ud;
+    app->upstream = NULL;
+    if (app->storeq != NULL)
+        tx_storeq_close(app->storeq, storeq_closed, app);
+    else
+        storeq_closed(app);
+}
+
+static void server_stopped(tx_http_server_t *srv, void *ud)
+{
+    (void)srv;
+    tx_app_t *app = ud;
+    tx_upstream_close(app->upstream, upstream_closed, app);
+}
+
+static void stop_server(tx_app_t *app)
+{
+    if (app->server != NULL)
+        tx_http_server_stop(app->server, app->grace_ms, server_stopped, app);
+    else
+        server_stopped(NULL, app);
+}
+
+static void hook_done(tx_app_t *app)
+{
+    if (app->stop_pending > 0 && --app->stop_pending == 0)
+        stop_server(app);
+}
+
+void tx_app_stop(tx_app_t *app, void (*stopped)(tx_app_t *, void *), void *ud)
+{
+    if (app == NULL || app->stopping)
+        return;
+    app->stopping = 1;
+    app->ready = 0;
+    app->stopped = stopped;
+    app->stopped_ud = ud;
+    if (app->signals_on) {
+        uv_close((uv_handle_t *)&app->sigint, NULL);
+        uv_close((uv_handle_t *)&app->sigterm, NULL);
+        app->signals_on = 0;
+    }
+    if (app->nstop_hooks == 0) {
+        stop_server(app);
+        return;
+    }
+    /* +1 so a hook finishing inside its own call does not stop the server before the others run */
+    app->stop_pending = app->nstop_hooks + 1;
+    for (size_t i = 0; i < app->nstop_hooks; i++)
+        app->stop_hooks[i].fn(app, app->stop_hooks[i].ud, hook_done);
+    hook_done(app);
+}
+
+void tx_app_destroy(tx_app_t *app)
+{
+    if (app == NULL)
+        return;
+    /* Only parts that hold no loop handles, or were never started, can be freed here; a started
+     * app must have gone through tx_app_stop first (server, upstream and storeq are NULL). */
+    tx_http_server_destroy(app->server);
+    if (app->upstream != NULL)
+        tx_upstream_close(app->upstream, NULL, NULL); /* the loop must run to release it */
+    tx_router_destroy(app->router);
+    tx_endpoints_free(app->endpoints);
+    tx_admission_free(app->admission);
+    tx_metrics_destroy(app->metrics);
+    tx_auth_destroy(app->auth);
+    tx_config_unref(app->config);
+    free(app);
+}
+
+tx_config_t *tx_app_config_get(tx_app_t *app)
+{
+    return app != NULL ? tx_config_ref(app->config) : NULL;
+}
+
+tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
+{
+    if (app == NULL || cfg == NULL)
+        return TX_EINVAL;
+    const char *urls[TX_ENDPOINTS_MAX];
+    size_t n = 0;
+    tx_err_t rc = build_endpoints(cfg, urls, &n);
+    if (rc != TX_EOK)
+        return rc;
+    tx_auth_t *auth = tx_auth_create(cfg->admin_token, NULL);
+    if (auth == NULL)
+        return TX_ENOMEM;
+    rc = tx_endpoints_replace(app->endpoints, urls, n);
+    if (rc != TX_EOK) {
+        tx_auth_destroy(auth);
+        return rc;
+    }
+    tx_endpoints_set_policy(app->endpoints, (int)cfg->ai_endpoint_failover_threshold,
+                            cfg->ai_endpoint_cooldown_ms);
+    tx_admission_set_limits(app->admission, (unsigned)cfg->ai_max_concurrency,
+                            (size_t)cfg->ai_queue_max_size, tx_app_now(app));
+    tx_auth_destroy(app->auth);
+    app->auth = auth;
+    tx_config_t *old = app->config;
+    app->config = tx_config_ref(cfg);
+    tx_config_unref(old);
+    return TX_EOK;
+}
+
+tx_err_t tx_app_on_stop(tx_app_t *app, tx_app_stop_fn fn, void *ud)
+{
+    if (app == NULL || fn == NULL)
+        return TX_EINVAL;
+    if (app->nstop_hooks >= TX_APP_MAX_STOP_HOOKS)
+        return TX_ERANGE;
+    app->stop_hooks[app->nstop_hooks].fn = fn;
+    app->stop_hooks[app->nstop_hooks].ud = ud;
+    app->nstop_hooks++;
+    return TX_EOK;
+}
+
+tx_ms_t tx_app_now(const tx_app_t *app)
+{
+    return (tx_ms_t)uv_now(app->loop);
+}
+
+const char *tx_app_endpoint_key(const tx_app_t *app, int index)
+{
+    if (app == NULL || index < 0 || (size_t)index >= app->config->endpoints.n)
+        return NULL;
+    const char *k = app->config->endpoints.v[index].api_key;
+    return (k != NULL && k[0] != '\0') ? k : NULL;
+}

@@ -1,0 +1,393 @@
+/* One upstream attempt (attempt.h): endpoint pick, send, bounded collection or stream relay with
+ * the first event checked before anything is committed, classification, endpoint report. */
+#include "gateway/attempt.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "obs/log.h"
+#include "upstream/sse.h"
+
+#define DEFAULT_MAX_RESPONSE (16u << 20)
+
+struct tx_gw_attempt {
+    tx_app_t *app;
+    tx_attempt_req_t req;
+    tx_attempt_cb_t cb;
+    void *ud;
+    tx_upstream_req_t *ureq;
+    tx_ep_pick_t pick;
+    char *url;
+    char *auth;      /* "Bearer …" or NULL (never logged) */
+    char *sent_body; /* the body with a substituted model, or NULL (the client's bytes) */
+    tx_ms_t t0;
+    int status;
+    tx_header_t *rh; /* response headers (copied) */
+    size_t nrh;
+    char *buf; /* collected body; for a stream, the bytes before the commit */
+    size_t len, cap, max;
+    /* stream */
+    tx_sse_t *sse;
+    int events;       /* events seen before the commit */
+    int first_ok;     /* the first event is an ordinary one: commit */
+    int first_error;  /* the first event is an error: the attempt failed */
+    tx_classification_t first_info;
+    int committed;
+    int overflow;
+};
+
+tx_transport_t tx_attempt_transport_kind(tx_upstream_err_t e)
+{
+    switch (e) {
+    case TX_UPSTREAM_ETIMEOUT: return TX_TRANSPORT_TIMEOUT;
+    case TX_UPSTREAM_EABORTED: return TX_TRANSPORT_ABORTED;
+    case TX_UPSTREAM_ECONNECT: return TX_TRANSPORT_CONNECT;
+    case TX_UPSTREAM_EDNS: return TX_TRANSPORT_DNS;
+    case TX_UPSTREAM_ETLS: return TX_TRANSPORT_TLS;
+    case TX_UPSTREAM_EPARTIAL: return TX_TRANSPORT_PARTIAL;
+    default: return TX_TRANSPORT_RESET;
+    }
+}
+
+tx_resp_kind_t tx_attempt_resp_kind(tx_route_kind_t r)
+{
+    switch (r) {
+    case TX_ROUTE_CHAT: return TX_RESP_CHAT;
+    case TX_ROUTE_COMPLETIONS: return TX_RESP_COMPLETION;
+    case TX_ROUTE_EMBEDDINGS: return TX_RESP_EMBEDDING;
+    default: return TX_RESP_ANY;
+    }
+}
+
+int tx_attempt_endpoint(const tx_gw_attempt_t *a)
+{
+    return a != NULL ? a->pick.index : -1;
+}
+
+static void attempt_free(tx_gw_attempt_t *a)
+{
+    if (a == NULL)
+        return;
+    free(a->url);
+    free(a->auth);
+    free(a->sent_body);
+    free(a->rh);
+    free(a->buf);
+    tx_sse_free(a->sse);
+    free(a);
+}
+
+static int append(tx_gw_attempt_t *a, const char *data, size_t len)
+{
+    if (a->len + len > a->max) {
+        a->overflow = 1;
+        return -1;
+    }
+    if (a->len + len + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap : 4096;
+        while (cap < a->len + len + 1)
+            cap *= 2;
+        char *p = realloc(a->buf, cap);
+        if (p == NULL) {
+            a->overflow = 1;
+            return -1;
+        }
+        a->buf = p;
+        a->cap = cap;
+    }
+    memcpy(a->buf + a->len, data, len);
+    a->len += len;
+    a->buf[a->len] = '\0';
+    return 0;
+}
+
+static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
+{
+    tx_gw_attempt_t *a = ud;
+    a->status = status;
+    /* one block: the array, then the strings */
+    size_t bytes = nh * sizeof(tx_header_t);
+    for (size_t i = 0; i < nh; i++)
+        bytes += strlen(h[i].name) + strlen(h[i].value) + 2;
+    if (nh > 0 && (a->rh = malloc(bytes)) != NULL) {
+        char *s = (char *)(a->rh + nh);
+        for (size_t i = 0; i < nh; i++) {
+            size_t ln = strlen(h[i].name) + 1, lv = strlen(h[i].value) + 1;
+            memcpy(s, h[i].name, ln);
+            a->rh[i].name = s;
+            s += ln;
+            memcpy(s, h[i].value, lv);
+            a->rh[i].value = s;
+            s += lv;
+        }
+        a->nrh = nh;
+    }
+    if (a->cb.on_head != NULL)
+        a->cb.on_head(a->ud, status);
+}
+
+static int on_first_event(void *ud, const tx_sse_event_t *ev)
+{
+    tx_gw_attempt_t *a = ud;
+    a->events++;
+    tx_class_t cls = tx_classify_stream_event(ev->data, ev->data_len, &a->first_info);
+    if (ev->kind == TX_SSE_ERROR && cls == TX_CLASS_OK) {
+        /* `event: error` whose data the classifier did not recognise: still a failure */
+        cls = a->first_info.cls = TX_CLASS_SERVER;
+        snprintf(a->first_info.message, sizeof a->first_info.message, "%s",
+                 "the upstream stream began with an error event");
+    }
+    if (cls == TX_CLASS_OK && ev->kind != TX_SSE_DONE)
+        a->first_ok = 1;
+    else if (cls != TX_CLASS_OK)
+        a->first_error = 1;
+    return (a->first_ok || a->first_error) ? 1 : 0; /* stop: we know enough */
+}
+
+static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur);
+
+static void on_body(void *ud, const char *data, size_t len)
+{
+    tx_gw_attempt_t *a = ud;
+    if (a->committed) {
+        a->cb.on_stream_data(a->ud, data, len);
+        return;
+    }
+    if (append(a, data, len) != 0)
+        return; /* the client's max_response_bytes ends it with TOO_LARGE */
+    if (!a->req.stream || a->status < 200 || a->status > 299)
+        return;
+    if (a->sse == NULL && (a->sse = tx_sse_new(0)) == NULL)
+        return;
+    if (tx_sse_feed(a->sse, data, len, on_first_event, a) == TX_ERANGE)
+        a->first_error = 0; /* a giant first event: judged at the end as invalid */
+    if (a->first_error) {
+        /* a 200 whose first event is an error: the attempt failed, nothing was relayed */
+        tx_upstream_cancel(a->ureq);
+        tx_upstream_result_t r = {.err = TX_UPSTREAM_EOK, .status = a->status};
+        finish(a, &r);
+        return;
+    }
+    if (a->first_ok) {
+        if (a->cb.on_stream_start(a->ud, a->status, a->rh, a->nrh) != 0) {
+            tx_upstream_cancel(a->ureq);
+            tx_endpoints_report(a->app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(a->app),
+                                NULL);
+            attempt_free(a);
+            return;
+        }
+        a->committed = 1;
+        a->cb.on_stream_data(a->ud, a->buf, a->len);
+        a->len = 0;
+    }
+}
+
+/* usage.{prompt,completion,total}_tokens of a JSON body, found without parsing the whole body:
+ * the last "usage" key, then the object after it. */
+static void scan_usage(const char *body, size_t len, tx_attempt_result_t *r)
+{
+    static const char key[] = "\"usage\"";
+    const char *hit = NULL;
+    for (const char *p = body; p != NULL && (size_t)(p - body) < len;) {
+        p = memmem(p, len - (size_t)(p - body), key, sizeof key - 1);
+        if (p != NULL) {
+            hit = p;
+            p += sizeof key - 1;
+        }
+    }
+    if (hit == NULL)
+        return;
+    const char *brace = memchr(hit, '{', len - (size_t)(hit - body));
+    if (brace == NULL)
+        return;
+    json_t *u = json_loadb(brace, len - (size_t)(brace - body), JSON_DISABLE_EOF_CHECK, NULL);
+    if (json_is_object(u)) {
+        json_t *v;
+        if (json_is_integer(v = json_object_get(u, "prompt_tokens")))
+            r->prompt_tokens = json_integer_value(v);
+        if (json_is_integer(v = json_object_get(u, "completion_tokens")))
+            r->completion_tokens = json_integer_value(v);
+        if (json_is_integer(v = json_object_get(u, "total_tokens")))
+            r->total_tokens = json_integer_value(v);
+    }
+    json_decref(u);
+}
+
+static tx_ms_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (tx_ms_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
+{
+    tx_app_t *app = a->app;
+    tx_attempt_result_t r;
+    memset(&r, 0, sizeof r);
+    r.transport = ur->err;
+    r.endpoint = a->pick.index;
+    r.status = ur->status ? ur->status : a->status;
+    r.headers = a->rh;
+    r.nheaders = a->nrh;
+    r.body = a->buf != NULL ? a->buf : "";
+    r.body_len = a->len;
+    r.prompt_tokens = r.completion_tokens = r.total_tokens = -1;
+    r.committed = a->committed;
+    tx_ms_t now = tx_app_now(app);
+    r.latency_ms = now - a->t0;
+
+    if (ur->err == TX_UPSTREAM_EOK && !a->committed) {
+        int is2xx = r.status >= 200 && r.status <= 299;
+        if (a->req.stream && is2xx && a->first_error) {
+            r.info = a->first_info;
+            r.info.status = r.status;
+        } else if (a->req.stream && is2xx && a->events > 0) {
+            /* only [DONE] (or nothing usable) arrived: no content */
+            tx_classify_transport(TX_TRANSPORT_PARTIAL, NULL, &r.info);
+            r.info.cls = TX_CLASS_INVALID_RESPONSE;
+            snprintf(r.info.message, sizeof r.info.message, "%s",
+                     "the upstream stream ended without a content event");
+        } else {
+            /* a plain answer (also a stream request answered with JSON) */
+            tx_classify_response(r.status, a->rh, a->nrh, r.body, r.body_len,
+                                 tx_attempt_resp_kind(a->req.route), wall_ms(), &r.info);
+            if (r.info.cls == TX_CLASS_OK && r.body_len > 0)
+                scan_usage(r.body, r.body_len, &r);
+        }
+    } else if (ur->err == TX_UPSTREAM_EOK) {
+        r.info.cls = TX_CLASS_OK; /* a committed stream that ended normally */
+        r.info.retry_after_ms = -1;
+        r.info.status = r.status;
+    } else if (ur->err == TX_UPSTREAM_ETOO_LARGE || a->overflow) {
+        tx_classify_transport(TX_TRANSPORT_PARTIAL, NULL, &r.info);
+        r.info.cls = TX_CLASS_INVALID_RESPONSE;
+        snprintf(r.info.message, sizeof r.info.message,
+                 "the upstream response is larger than %zu bytes", a->max);
+    } else {
+        tx_classify_transport(tx_attempt_transport_kind(ur->err), ur->message, &r.info);
+    }
+    r.cls = r.info.cls;
+
+    tx_ep_outcome_t eo = r.cls == TX_CLASS_OK                    ? TX_EP_OK
+                         : r.cls == TX_CLASS_ABORTED             ? TX_EP_CANCELLED
+                         : tx_class_counts_failover(r.cls)       ? TX_EP_FAIL
+                                                                 : TX_EP_NEUTRAL;
+    tx_ep_event_t ev;
+    if (tx_endpoints_report(app->endpoints, a->pick, eo, now, &ev)) {
+        if (ev.kind == TX_EP_EV_FAILOVER) {
+            tx_log(TX_LOG_WARN, "ai][failover", "from=%d to=%d", ev.from, ev.to);
+            if (app->fam[TX_M_FAILOVERS] != NULL) {
+                char f[12], t[12];
+                snprintf(f, sizeof f, "%d", ev.from);
+                snprintf(t, sizeof t, "%d", ev.to);
+                const char *lv[] = {f, t};
+                tx_metrics_inc(app->fam[TX_M_FAILOVERS], lv, 1);
+            }
+        } else if (ev.kind == TX_EP_EV_RECOVERED) {
+            tx_log(TX_LOG_INFO, "ai][failover", "recovered=%d active=%d", ev.from, ev.to);
+        }
+    }
+    if (r.cls == TX_CLASS_TIMEOUT)
+        tx_log(TX_LOG_WARN, "ai][timeout", "endpoint=%d model=%s after_ms=%lld%s", r.endpoint,
+               a->req.model != NULL ? a->req.model : (a->req.doc_model ? a->req.doc_model : "-"),
+               (long long)r.latency_ms, a->committed ? " (stream gap)" : "");
+    a->cb.on_done(a->ud, &r);
+    attempt_free(a);
+}
+
+static void on_done(void *ud, const tx_upstream_result_t *ur)
+{
+    finish(ud, ur);
+}
+
+static void fail_why(tx_classification_t *why, const char *msg)
+{
+    if (why != NULL)
+        tx_classify_transport(TX_TRANSPORT_CONNECT, msg, why);
+}
+
+tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
+                               const tx_attempt_cb_t *cb, void *ud, tx_classification_t *why)
+{
+    if (app == NULL || req == NULL || cb == NULL || cb->on_done == NULL ||
+        (unsigned)req->route >= TX_ROUTE__LAST ||
+        (req->stream && (cb->on_stream_start == NULL || cb->on_stream_data == NULL))) {
+        fail_why(why, "bad attempt arguments");
+        return NULL;
+    }
+    tx_gw_attempt_t *a = calloc(1, sizeof *a);
+    if (a == NULL) {
+        fail_why(why, "out of memory");
+        return NULL;
+    }
+    a->app = app;
+    a->req = *req;
+    a->cb = *cb;
+    a->ud = ud;
+    a->max = req->max_response_bytes ? req->max_response_bytes : DEFAULT_MAX_RESPONSE;
+    a->t0 = tx_app_now(app);
+    a->pick = tx_endpoints_pick(app->endpoints, a->t0);
+
+    const char *base = tx_endpoints_url(app->endpoints, a->pick.index);
+    const char *path = tx_route_upstream_path(req->route);
+    size_t bl = base != NULL ? strlen(base) : 0;
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
+    size_t ul = bl + strlen(path) + 1;
+    const char *key = tx_app_endpoint_key(app, a->pick.index);
+    const char *body = req->body;
+    size_t len = req->len;
+    if (base == NULL || (a->url = malloc(ul)) == NULL)
+        goto fail;
+    snprintf(a->url, ul, "%.*s%s", (int)bl, base, path);
+    if (key != NULL) {
+        size_t al = strlen(key) + 8;
+        if ((a->auth = malloc(al)) == NULL)
+            goto fail;
+        snprintf(a->auth, al, "Bearer %s", key);
+    }
+    if (req->route != TX_ROUTE_MODELS && req->doc != NULL) {
+        if (tx_request_body_for_model(req->doc, req->doc_model, req->model, &a->sent_body, &len) != 0)
+            goto fail;
+        if (a->sent_body != NULL)
+            body = a->sent_body;
+        else
+            len = req->len;
+    }
+    tx_header_t h[4];
+    size_t nh = 0;
+    if (req->route != TX_ROUTE_MODELS)
+        h[nh++] = (tx_header_t){"Content-Type", "application/json"};
+    if (a->auth != NULL)
+        h[nh++] = (tx_header_t){"Authorization", a->auth};
+    else if (req->client_auth != NULL && req->client_auth[0] != '\0')
+        h[nh++] = (tx_header_t){"Authorization", req->client_auth};
+    h[nh++] = (tx_header_t){"Accept", req->stream ? "text/event-stream" : "application/json"};
+    tx_upstream_limits_t lim = {.attempt_timeout_ms = req->timeout_ms,
+                                .gap_timeout_ms = req->timeout_ms,
+                                .max_response_bytes = req->stream ? 0 : a->max};
+    static const tx_upstream_cb_t ucb = {on_head, on_body, on_done};
+    a->ureq = tx_upstream_send(app->upstream, req->route == TX_ROUTE_MODELS ? "GET" : "POST",
+                               a->url, h, nh, req->route == TX_ROUTE_MODELS ? NULL : body,
+                               req->route == TX_ROUTE_MODELS ? 0 : len, &lim, &ucb, a);
+    if (a->ureq == NULL)
+        goto fail;
+    return a;
+fail:
+    fail_why(why, "the upstream request could not be started");
+    tx_endpoints_report(app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(app), NULL);
+    attempt_free(a);
+    return NULL;
+}
+
+void tx_attempt_cancel(tx_gw_attempt_t *a)
+{
+    if (a == NULL)
+        return;
+    tx_upstream_cancel(a->ureq);
+    tx_endpoints_report(a->app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(a->app), NULL);
+    attempt_free(a);
+}

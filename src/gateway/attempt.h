@@ -1,0 +1,88 @@
+/* ONE upstream attempt, shared by the gateway's call loop and the job engine: picks the endpoint
+ * (tx_endpoints_pick, probes included), sends with the upstream client, collects the body
+ * (bounded) or relays a stream, classifies the answer (tx_classify_*), reports to the endpoint
+ * set (logging `[ai][failover]` / `[ai][timeout]`), and calls back once with the result.
+ * Admission is the caller's business: hold a slot from before tx_attempt_start until on_done
+ * (or tx_attempt_cancel) and release it then. Loop thread only. docs/gateway.md has the rules. */
+#ifndef TX_GATEWAY_ATTEMPT_H
+#define TX_GATEWAY_ATTEMPT_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "app/app.h"
+#include "gateway/request.h"
+#include "tenax/classify.h"
+#include "tenax/types.h"
+#include "upstream/client.h"
+
+typedef struct tx_gw_attempt tx_gw_attempt_t;
+
+/* What to send. Every pointer is borrowed and must stay valid until on_done or cancel. */
+typedef struct {
+    tx_route_kind_t route;   /* chat, completions, embeddings (POST) or models (GET) */
+    const char *body;        /* the client's bytes (NULL/0 for models) */
+    size_t len;
+    json_t *doc;             /* the parsed body (for a model substitution); may be NULL */
+    const char *doc_model;   /* the body's own "model" (NULL: none) */
+    const char *model;       /* the model for this attempt: the body is re-serialised only when
+                                it differs from doc_model; NULL: send as is */
+    const char *client_auth; /* the client's Authorization, sent when the endpoint has no key */
+    long timeout_ms;         /* first byte, and each gap of a stream */
+    int stream;              /* 1: relay an SSE stream through on_stream_* */
+    size_t max_response_bytes; /* bound of a collected (non-stream) body; 0: 16 MiB */
+} tx_attempt_req_t;
+
+/* The outcome, valid only during on_done. */
+typedef struct {
+    tx_class_t cls;            /* TX_CLASS_OK or the error class */
+    tx_classification_t info;  /* code, message, retry_after_ms (-1: none), status */
+    tx_upstream_err_t transport; /* TX_UPSTREAM_EOK when an HTTP answer arrived */
+    int endpoint;              /* index of the endpoint used */
+    int status;                /* HTTP status (0: none) */
+    const tx_header_t *headers; /* the response headers (nheaders of them) */
+    size_t nheaders;
+    const char *body;          /* the collected body (non-stream, or a stream refused before it
+                                  was committed); "" when none. NUL-terminated. */
+    size_t body_len;
+    tx_ms_t latency_ms;        /* from send to the end */
+    int64_t prompt_tokens, completion_tokens, total_tokens; /* -1 when the body gave none */
+    int committed;             /* stream: bytes were handed to on_stream_data */
+} tx_attempt_result_t;
+
+typedef struct {
+    /* Optional: the response head arrived (status), before any body. */
+    void (*on_head)(void *ud, int status);
+    /* Stream only: the upstream answered 2xx and its first event is not an error. The caller
+     * starts its own response now (headers for content-type etc. are given); returning non-zero
+     * refuses (the attempt is cancelled: on_done is NOT called then). */
+    int (*on_stream_start)(void *ud, int status, const tx_header_t *h, size_t nh);
+    /* Stream only: bytes to relay, as they arrive (the first call includes the first event). */
+    void (*on_stream_data)(void *ud, const char *data, size_t len);
+    /* Exactly once unless cancelled (or refused in on_stream_start). Required. */
+    void (*on_done)(void *ud, const tx_attempt_result_t *r);
+} tx_attempt_cb_t;
+
+/* Starts an attempt. Returns the handle (valid until on_done returns or cancel), or NULL when
+ * nothing could be started (bad arguments, out of memory, closing client): then no callback
+ * runs and `why` (may be NULL) is filled with a transport-style failure the caller may report. */
+tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
+                               const tx_attempt_cb_t *cb, void *ud, tx_classification_t *why);
+
+/* Cancels an attempt in flight: no callback after this; its endpoint pick is reported as
+ * cancelled (a probe slot is freed). NULL: no-op. Not from inside its own on_done. */
+void tx_attempt_cancel(tx_gw_attempt_t *a);
+
+/* The endpoint index an attempt is using (-1 for NULL). */
+int tx_attempt_endpoint(const tx_gw_attempt_t *a);
+
+/* Maps a transport outcome of the upstream client to the classifier's transport kind
+ * (docs/upstream.md): TIMEOUT → timeout, ABORTED → aborted, the rest → network (TOO_LARGE is
+ * handled by the caller as invalid_response). */
+tx_transport_t tx_attempt_transport_kind(tx_upstream_err_t e);
+
+/* The classifier's response kind for a route (chat → TX_RESP_CHAT …, models → TX_RESP_ANY). */
+tx_resp_kind_t tx_attempt_resp_kind(tx_route_kind_t r);
+
+#endif

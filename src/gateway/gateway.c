@@ -1,0 +1,38 @@
+/* The gateway routes of SPEC §4.1: POST /v1/chat/completions, /v1/completions, /v1/embeddings and
+ * GET /v1/models, each handed to a call (call.c). */
+#include "app/app.h"
+#include "gateway/call.h"
+
+static void route_chat(tx_http_req_t *req, void *ud)
+{
+    tx_call_start(ud, req, TX_ROUTE_CHAT);
+}
+
+static void route_completions(tx_http_req_t *req, void *ud)
+{
+    tx_call_start(ud, req, TX_ROUTE_COMPLETIONS);
+}
+
+static void route_embeddings(tx_http_req_t *req, void *ud)
+{
+    tx_call_start(ud, req, TX_ROUTE_EMBEDDINGS);
+}
+
+static void route_models(tx_http_req_t *req, void *ud)
+{
+    tx_call_start(ud, req, TX_ROUTE_MODELS);
+}
+
+tx_err_t tx_gateway_routes(tx_app_t *app)
+{
+    static const tx_route_t table[] = {
+        {"POST", "/v1/chat/completions", route_chat},
+        {"POST", "/v1/completions", route_completions},
+        {"POST", "/v1/embeddings", route_embeddings},
+        {"GET", "/v1/models", route_models},
+        {NULL, NULL, NULL},
+    };
+    if (app == NULL)
+        return TX_EINVAL;
+    return tx_router_add_table(app->router, table, app);
+}

@@ -1,0 +1,57 @@
+/* Gateway request handling that needs no sockets: validation of the client's JSON body (parsed
+ * once, reused for the whole call) and the body for an attempt's model (the client's bytes when
+ * the model is unchanged). Pure functions. */
+#ifndef TX_GATEWAY_REQUEST_H
+#define TX_GATEWAY_REQUEST_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef enum {
+    TX_ROUTE_CHAT,        /* POST /v1/chat/completions */
+    TX_ROUTE_COMPLETIONS, /* POST /v1/completions */
+    TX_ROUTE_EMBEDDINGS,  /* POST /v1/embeddings */
+    TX_ROUTE_MODELS,      /* GET /v1/models */
+    TX_ROUTE__LAST
+} tx_route_kind_t;
+
+/* The upstream path of a route, relative to an endpoint's base URL ("/chat/completions");
+ * NULL when out of range. Static. */
+const char *tx_route_upstream_path(tx_route_kind_t r);
+
+/* The client-facing path ("/v1/chat/completions"); NULL when out of range. Static. */
+const char *tx_route_path(tx_route_kind_t r);
+
+/* Why a request was refused: HTTP status, OpenAI error type and code, and a message. */
+typedef struct {
+    int status;       /* 400 or 413 */
+    const char *type; /* "invalid_request_error" */
+    const char *code; /* "invalid_json", "invalid_type", "missing_field", "body_too_large" */
+    char message[256];
+} tx_request_reject_t;
+
+/* The parsed and validated request. `doc` is a new reference the caller owns (NULL for a route
+ * without a body); `model` borrows from doc (NULL when the body names none); `stream` is 1 for
+ * `"stream": true`. */
+typedef struct {
+    json_t *doc;
+    const char *model;
+    int stream;
+} tx_request_t;
+
+/* Validates `len` bytes of `body` for `route`: JSON (400 invalid_request_error), an object, `model` a
+ * string when present, `stream` a boolean when present, for chat `messages` an array of
+ * objects, for completions `prompt` present, for embeddings `input` present; a body longer than
+ * `max_len` (0: no limit) is 413. Returns 0 and fills `out`, or -1 and fills `rej` (out is then
+ * zeroed). NULL body with len 0 counts as empty (not JSON). */
+int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                     tx_request_t *out, tx_request_reject_t *rej);
+
+/* The body to send for `model`: when `model` is NULL or equals the body's own model, *out is
+ * set to NULL (send the client's bytes as they are) and 0 is returned. Otherwise *out is a new
+ * compact serialisation of `doc` with "model" set to `model` (the caller frees it) and *out_len
+ * its length. `doc` is left as it was (its "model" is swapped for the dump and put back). -1 on out of memory or a NULL/non-object doc. */
+int tx_request_body_for_model(json_t *doc, const char *doc_model, const char *model,
+                              char **out, size_t *out_len);
+
+#endif
