@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tenax/backoff.h"
 #include "tenax/error.h"
 
 /* Every key, written once: X(id, name, alias, type, field, default, min, max).
@@ -64,12 +65,9 @@ typedef enum {
 /* Where an effective value came from. */
 typedef enum { TX_CONFIG_SRC_DEFAULT, TX_CONFIG_SRC_ENV, TX_CONFIG_SRC_KV } tx_config_source_t;
 
-typedef enum {
-    TX_JITTER_NONE,
-    TX_JITTER_FULL,
-    TX_JITTER_EQUAL,
-    TX_JITTER_DECORRELATED
-} tx_config_jitter_t;
+/* The jitter family is the core's (same names, same order): one enum, so a file may include
+ * both this header and tenax/policy.h. */
+typedef tx_jitter_t tx_config_jitter_t;
 
 typedef struct {
     char **v;

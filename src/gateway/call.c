@@ -1,19 +1,582 @@
-/* The gateway call (call.h). SKELETON: validates and answers 501 until the call loop lands. */
+/* The gateway call (call.h): one client request through admission, attempts (attempt.h), the
+ * retry policy (tx_policy_next) and waits on the loop, to exactly one answer. All transitions go
+ * through set_state(); every exit goes through answer_*() then finish(). */
 #include "gateway/call.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/attempt.h"
+#include "obs/log.h"
+#include "tenax/policy.h"
+
+typedef struct {
+    tx_app_t *app;
+    tx_http_req_t *req;    /* NULL once finished */
+    tx_config_t *cfg;      /* the snapshot this call started with (own reference) */
+    tx_route_kind_t route;
+    tx_request_t rq;       /* parsed body (doc owned), model, stream */
+    const char *primary;   /* the request's model or AI_MODEL (borrowed from rq.doc or cfg) */
+    tx_policy_t policy;
+    tx_call_state_t st;
+    tx_call_state_kind_t state;
+    tx_adm_waiter_t waiter;
+    int holding;           /* an admission slot is held */
+    tx_gw_attempt_t *attempt;
+    uv_timer_t backoff, deadline;
+    int open_handles;
+    tx_ms_t t0;
+    const char *model;     /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
+    int endpoint;          /* endpoint of the last attempt, -1 before one */
+    /* the last failure, to answer with when the call stops */
+    tx_class_t last_cls;
+    int last_status;
+    tx_ms_t last_retry_after;
+    tx_upstream_err_t last_transport;
+    char *last_body;
+    size_t last_body_len;
+    char last_ctype[96];
+    char last_msg[384];
+    char last_code[48];
+} call_t;
+
+static const char *const state_names[TX_CALL__LAST] = {"queued",    "connecting", "waiting",
+                                                       "streaming", "backoff",    "done"};
+
+const char *tx_call_state_name(tx_call_state_kind_t s)
+{
+    return (unsigned)s < TX_CALL__LAST ? state_names[s] : "unknown";
+}
+
+int tx_call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to)
+{
+    /* rows: from; bits: allowed to */
+#define B(x) (1u << TX_CALL_##x)
+    static const unsigned allowed[TX_CALL__LAST] = {
+        [TX_CALL_QUEUED] = B(CONNECTING) | B(BACKOFF) | B(DONE),
+        [TX_CALL_CONNECTING] = B(WAITING) | B(STREAMING) | B(BACKOFF) | B(QUEUED) | B(DONE),
+        [TX_CALL_WAITING] = B(STREAMING) | B(BACKOFF) | B(QUEUED) | B(DONE),
+        [TX_CALL_STREAMING] = B(DONE),
+        [TX_CALL_BACKOFF] = B(QUEUED) | B(CONNECTING) | B(DONE),
+        [TX_CALL_DONE] = 0,
+    };
+#undef B
+    if ((unsigned)from >= TX_CALL__LAST || (unsigned)to >= TX_CALL__LAST)
+        return 0;
+    return (allowed[from] >> to) & 1u;
+}
+
+static void set_state(call_t *c, tx_call_state_kind_t to)
+{
+    if (c->state == to)
+        return;
+    if (!tx_call_transition_ok(c->state, to))
+        tx_log(TX_LOG_ERROR, "gateway", "bad call transition %s -> %s", state_names[c->state],
+               tx_call_state_name(to));
+    if (tx_log_enabled(TX_LOG_DEBUG))
+        tx_log(TX_LOG_DEBUG, "gateway][call", "%p %s -> %s", (void *)c, state_names[c->state],
+               tx_call_state_name(to));
+    c->state = to;
+}
+
+/* --- teardown ---------------------------------------------------------------------------- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    call_t *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    json_decref(c->rq.doc);
+    tx_config_unref(c->cfg);
+    free(c->last_body);
+    c->app->calls--;
+    free(c);
+}
+
+/* Releases everything but the request (already finished) and frees the call once its timers
+ * are closed. */
+static void call_end(call_t *c)
+{
+    tx_app_t *app = c->app;
+    set_state(c, TX_CALL_DONE);
+    if (c->attempt != NULL) {
+        tx_attempt_cancel(c->attempt);
+        c->attempt = NULL;
+    }
+    if (c->waiter.queued)
+        tx_admission_cancel(app->admission, &c->waiter);
+    if (c->holding) {
+        c->holding = 0;
+        tx_admission_release(app->admission, tx_app_now(app));
+    }
+    uv_close((uv_handle_t *)&c->backoff, on_handle_closed);
+    uv_close((uv_handle_t *)&c->deadline, on_handle_closed);
+}
+
+/* --- answers ----------------------------------------------------------------------------- */
+
+typedef struct {
+    char attempts[16], endpoint[16];
+} tx_hdrbuf_t;
+
+static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
+{
+    size_t n = 0;
+    snprintf(b->attempts, sizeof b->attempts, "%u", c->st.attempts);
+    h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
+    if (c->model != NULL)
+        h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
+    if (c->endpoint >= 0) {
+        snprintf(b->endpoint, sizeof b->endpoint, "%d", c->endpoint);
+        h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
+    }
+    return n;
+}
+
+static const char *find_header(const tx_header_t *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, name) == 0)
+            return h[i].value;
+    return NULL;
+}
+
+static void finish_error(call_t *c, int status, const char *type, const char *code,
+                         const char *msg, tx_ms_t retry_after_ms)
+{
+    tx_header_t h[5];
+    tx_hdrbuf_t b;
+    size_t n = tenax_headers(c, h, &b);
+    char ra[24];
+    if (retry_after_ms > 0) {
+        snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
+        h[n++] = (tx_header_t){"Retry-After", ra};
+    }
+    tx_http_respond_error(c->req, status, type, code, msg, h, n);
+    c->req = NULL;
+    call_end(c);
+}
+
+/* Makes c->last_body an OpenAI-style error when it is a JSON error object: as it is when it
+ * has message and type, else with a "type" added (Azure omits it). 0 when it is not one. */
+static int openai_style(call_t *c)
+{
+    json_t *root = json_loadb(c->last_body, c->last_body_len, 0, NULL);
+    json_t *e = json_object_get(root, "error");
+    int ok = json_is_object(e) && json_is_string(json_object_get(e, "message"));
+    if (ok && json_object_get(e, "type") == NULL) {
+        const char *type = c->last_status >= 500 ? "server_error" : "invalid_request_error";
+        char *s = NULL;
+        if (json_object_set_new(e, "type", json_string(type)) == 0 &&
+            (s = json_dumps(root, JSON_COMPACT)) != NULL) {
+            free(c->last_body);
+            c->last_body = s;
+            c->last_body_len = strlen(s);
+            snprintf(c->last_ctype, sizeof c->last_ctype, "%s", "application/json");
+        } else {
+            ok = 0;
+        }
+    }
+    json_decref(root);
+    return ok;
+}
+
+/* Answers with the last failure: the provider's status and error body when it answered with
+ * one, else our own OpenAI-style error saying what happened. */
+static void answer_last(call_t *c, tx_ms_t retry_after_ms)
+{
+    char msg[512];
+    if (c->last_status == 0) {
+        int timeout = c->last_cls == TX_CLASS_TIMEOUT;
+        snprintf(msg, sizeof msg, "%s after %u attempt%s: %s",
+                 timeout ? "the upstream did not answer in time" : "the upstream could not be reached",
+                 c->st.attempts, c->st.attempts == 1 ? "" : "s", c->last_msg);
+        finish_error(c, timeout ? 504 : 502, timeout ? "timeout" : "upstream_error",
+                     tx_class_name(c->last_cls), msg, 0);
+        return;
+    }
+    if (c->last_status < 200 || c->last_status > 299) {
+        if (c->last_body_len > 0 && c->last_body[0] == '{' && openai_style(c)) {
+            tx_header_t h[6];
+            tx_hdrbuf_t b;
+            size_t n = tenax_headers(c, h, &b);
+            char ra[24];
+            if (retry_after_ms > 0) {
+                snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
+                h[n++] = (tx_header_t){"Retry-After", ra};
+            }
+            h[n++] = (tx_header_t){"Content-Type",
+                                   c->last_ctype[0] ? c->last_ctype : "application/json"};
+            tx_http_respond(c->req, c->last_status, h, n, c->last_body, c->last_body_len);
+            c->req = NULL;
+            call_end(c);
+            return;
+        }
+        finish_error(c, c->last_status, "upstream_error",
+                     c->last_code[0] ? c->last_code : tx_class_name(c->last_cls),
+                     c->last_msg[0] ? c->last_msg : "the upstream answered with an error",
+                     retry_after_ms);
+        return;
+    }
+    /* a 2xx that carried an error or no usable content */
+    snprintf(msg, sizeof msg, "the upstream answered %d with %s: %s", c->last_status,
+             tx_class_name(c->last_cls), c->last_msg);
+    finish_error(c, 502, "upstream_error", tx_class_name(c->last_cls), msg, retry_after_ms);
+}
+
+/* --- the loop ---------------------------------------------------------------------------- */
+
+static void acquire(call_t *c);
+
+static void on_backoff_done(uv_timer_t *t)
+{
+    call_t *c = t->data;
+    acquire(c);
+}
+
+static void remember_failure(call_t *c, const tx_attempt_result_t *r)
+{
+    c->last_cls = r->cls;
+    c->last_status = r->transport == TX_UPSTREAM_EOK ? r->status : 0;
+    c->last_retry_after = r->info.retry_after_ms;
+    c->last_transport = r->transport;
+    snprintf(c->last_msg, sizeof c->last_msg, "%s", r->info.message);
+    snprintf(c->last_code, sizeof c->last_code, "%s", r->info.code);
+    free(c->last_body);
+    c->last_body = NULL;
+    c->last_body_len = 0;
+    c->last_ctype[0] = '\0';
+    if (r->body_len > 0 && (c->last_body = malloc(r->body_len)) != NULL) {
+        memcpy(c->last_body, r->body, r->body_len);
+        c->last_body_len = r->body_len;
+    }
+    const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
+    if (ct != NULL)
+        snprintf(c->last_ctype, sizeof c->last_ctype, "%s", ct);
+}
+
+/* An attempt failed (class in c->last_*): ask the policy what next. */
+static void decide(call_t *c)
+{
+    tx_app_t *app = c->app;
+    tx_outcome_t o = {c->last_cls, c->last_retry_after > 0 ? c->last_retry_after : 0};
+    tx_decision_t d;
+    tx_ms_t now = tx_app_now(app);
+    if (tx_policy_next(&c->policy, &c->st, &o, now, &app->rng, &d) != TX_EOK) {
+        answer_last(c, 0);
+        return;
+    }
+    if (d.action == TX_ACT_RETRY) {
+        const char *next = c->route == TX_ROUTE_MODELS ? NULL : d.model;
+        if (next == NULL && c->route != TX_ROUTE_MODELS)
+            next = c->primary;
+        if (tx_log_enabled(TX_LOG_INFO))
+            tx_log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%d class=%s delay_ms=%lld",
+                   d.attempt, next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
+                   (long long)d.delay_ms);
+        if (app->fam[TX_M_RETRIES] != NULL) {
+            const char *lv[] = {tx_class_name(d.cls)};
+            tx_metrics_inc(app->fam[TX_M_RETRIES], lv, 1);
+        }
+        c->model = next;
+        set_state(c, TX_CALL_BACKOFF);
+        if (d.delay_ms <= 0)
+            acquire(c);
+        else
+            uv_timer_start(&c->backoff, on_backoff_done, (uint64_t)d.delay_ms, 0);
+        return;
+    }
+    /* STOP */
+    if (d.reason == TX_REASON_RETRY_AFTER_TOO_LONG) {
+        answer_last(c, d.delay_ms);
+        return;
+    }
+    answer_last(c, (c->last_cls == TX_CLASS_RATE_LIMIT || c->last_cls == TX_CLASS_CONCURRENCY)
+                       ? d.retry_after_ms
+                       : 0);
+}
+
+static void release_slot(call_t *c)
+{
+    if (c->holding) {
+        c->holding = 0;
+        tx_admission_release(c->app->admission, tx_app_now(c->app));
+    }
+}
+
+static void on_attempt_head(void *ud, int status)
+{
+    (void)status;
+    call_t *c = ud;
+    if (c->state == TX_CALL_CONNECTING)
+        set_state(c, TX_CALL_WAITING);
+}
+
+static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t nuh)
+{
+    call_t *c = ud;
+    if (c->req == NULL || tx_http_req_aborted(c->req))
+        return 1;
+    uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
+    set_state(c, TX_CALL_STREAMING);
+    tx_header_t h[6];
+    tx_hdrbuf_t b;
+    size_t n = tenax_headers(c, h, &b);
+    const char *ct = find_header(uh, nuh, "Content-Type");
+    h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "text/event-stream"};
+    h[n++] = (tx_header_t){"Cache-Control", "no-cache"};
+    if (tx_http_stream_begin(c->req, status, h, n) != TX_EOK)
+        return 1;
+    return 0;
+}
+
+static void on_stream_data(void *ud, const char *data, size_t len)
+{
+    call_t *c = ud;
+    if (c->req != NULL && len > 0)
+        tx_http_stream_write(c->req, data, len);
+}
+
+static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
+{
+    call_t *c = ud;
+    c->attempt = NULL;
+    c->endpoint = r->endpoint;
+    release_slot(c);
+    if (r->committed) {
+        if (r->cls != TX_CLASS_OK && c->req != NULL) {
+            /* after the first byte a failure can only end the stream with an error event */
+            json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", r->info.message, "type",
+                                  r->cls == TX_CLASS_TIMEOUT ? "timeout" : "upstream_error", "code",
+                                  tx_class_name(r->cls));
+            char *s = e != NULL ? json_dumps(e, JSON_COMPACT) : NULL;
+            json_decref(e);
+            if (s != NULL) {
+                size_t bl = strlen(s) + 32;
+                char *ev = malloc(bl);
+                if (ev != NULL) {
+                    int n = snprintf(ev, bl, "event: error\ndata: %s\n\n", s);
+                    tx_http_stream_write(c->req, ev, (size_t)n);
+                    free(ev);
+                }
+                free(s);
+            }
+        }
+        if (c->req != NULL)
+            tx_http_stream_end(c->req);
+        c->req = NULL;
+        call_end(c);
+        return;
+    }
+    if (r->cls == TX_CLASS_OK) {
+        tx_header_t h[5];
+        tx_hdrbuf_t b;
+        size_t n = tenax_headers(c, h, &b);
+        const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
+        h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "application/json"};
+        tx_http_respond(c->req, r->status, h, n, r->body, r->body_len);
+        c->req = NULL;
+        call_end(c);
+        return;
+    }
+    remember_failure(c, r);
+    decide(c);
+}
+
+static void start_attempt(call_t *c)
+{
+    tx_app_t *app = c->app;
+    set_state(c, TX_CALL_CONNECTING);
+    tx_attempt_req_t ar = {
+        .route = c->route,
+        .body = NULL,
+        .len = 0,
+        .doc = c->rq.doc,
+        .doc_model = c->rq.model,
+        .model = c->route == TX_ROUTE_MODELS ? NULL : c->model,
+        .client_auth = tx_http_req_header(c->req, "Authorization"),
+        .timeout_ms = (long)c->cfg->ai_timeout_ms,
+        .stream = c->rq.stream,
+        .max_response_bytes = 0,
+    };
+    ar.body = tx_http_req_body(c->req, &ar.len);
+    static const tx_attempt_cb_t cb = {on_attempt_head, on_stream_start, on_stream_data,
+                                       on_attempt_done};
+    tx_classification_t why;
+    c->attempt = tx_attempt_start(app, &ar, &cb, c, &why);
+    if (c->attempt == NULL) {
+        release_slot(c);
+        tx_attempt_result_t r;
+        memset(&r, 0, sizeof r);
+        r.cls = why.cls;
+        r.info = why;
+        r.transport = TX_UPSTREAM_EOTHER;
+        r.endpoint = c->endpoint;
+        remember_failure(c, &r);
+        decide(c);
+    }
+}
+
+static void on_grant(tx_adm_waiter_t *w, void *ud)
+{
+    (void)w;
+    call_t *c = ud;
+    c->holding = 1;
+    start_attempt(c);
+}
+
+static void acquire(call_t *c)
+{
+    tx_app_t *app = c->app;
+    if (app->stopping) {
+        finish_error(c, 503, "unavailable", "shutting_down", "tenax is shutting down", 1000);
+        return;
+    }
+    tx_adm_result_t r =
+        tx_admission_acquire(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c, tx_app_now(app));
+    if (r == TX_ADM_GRANTED) {
+        c->holding = 1;
+        start_attempt(c);
+    } else if (r == TX_ADM_QUEUED) {
+        set_state(c, TX_CALL_QUEUED);
+    } else {
+        if (app->fam[TX_M_DROPPED] != NULL)
+            tx_metrics_inc(app->fam[TX_M_DROPPED], NULL, 1);
+        finish_error(c, 503, "queue_full", "queue_full",
+                     "too many requests are waiting for an upstream slot; retry later", 1000);
+    }
+}
+
+static void on_deadline(uv_timer_t *t)
+{
+    call_t *c = t->data;
+    if (c->req == NULL || c->state == TX_CALL_STREAMING || c->state == TX_CALL_DONE)
+        return;
+    if (c->state == TX_CALL_BACKOFF && c->st.attempts > 0 && c->last_cls != TX_CLASS_OK) {
+        uv_timer_stop(&c->backoff);
+        answer_last(c, c->last_retry_after);
+        return;
+    }
+    if (c->attempt != NULL) {
+        tx_attempt_cancel(c->attempt);
+        c->attempt = NULL;
+        release_slot(c);
+        tx_log(TX_LOG_WARN, "ai][timeout", "deadline endpoint=%d model=%s after_ms=%lld",
+               c->endpoint, c->model != NULL ? c->model : "-",
+               (long long)(tx_app_now(c->app) - c->t0));
+    }
+    char msg[160];
+    snprintf(msg, sizeof msg, "the request's deadline of %lld ms passed %s",
+             (long long)c->policy.deadline_ms,
+             c->state == TX_CALL_QUEUED ? "while it waited for an upstream slot"
+                                        : "before the upstream answered");
+    finish_error(c, 504, "timeout", "deadline_exceeded", msg, 0);
+}
+
+static void on_abort(tx_http_req_t *req, void *ud)
+{
+    (void)req;
+    call_t *c = ud;
+    if (c->req == NULL)
+        return;
+    uv_timer_stop(&c->backoff);
+    uv_timer_stop(&c->deadline);
+    if (c->attempt != NULL) {
+        tx_attempt_cancel(c->attempt);
+        c->attempt = NULL;
+    }
+    release_slot(c);
+    tx_log(TX_LOG_DEBUG, "gateway", "client went away (class aborted) after %u attempts",
+           c->st.attempts);
+    if (c->state == TX_CALL_STREAMING)
+        tx_http_stream_end(c->req);
+    else
+        tx_http_respond(c->req, 499, NULL, 0, NULL, 0); /* nothing is sent */
+    c->req = NULL;
+    call_end(c);
+}
+
+/* --- entry ------------------------------------------------------------------------------- */
+
+static tx_ms_t client_deadline(tx_http_req_t *req)
+{
+    const char *v = tx_http_req_header(req, "X-Tenax-Deadline-Ms");
+    if (v == NULL)
+        return 0;
+    char *end = NULL;
+    long long ms = strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || ms <= 0)
+        return 0;
+    return (tx_ms_t)ms;
+}
+
+static void build_policy(call_t *c)
+{
+    const tx_config_t *cfg = c->cfg;
+    tx_policy_init(&c->policy, c->primary);
+    tx_schedule_t *s = &c->policy.schedule;
+    s->retry_max = (unsigned)cfg->ai_retry_max;
+    s->fallback_attempts = (unsigned)cfg->ai_fallback_attempts;
+    s->n_fallbacks = 0;
+    if (c->route != TX_ROUTE_MODELS) {
+        for (size_t i = 0; i < cfg->ai_fallback_models.n && i < TX_SCHEDULE_MAX_FALLBACKS; i++)
+            s->fallbacks[s->n_fallbacks++] = cfg->ai_fallback_models.v[i];
+    }
+    c->policy.backoff.kind = TX_BACKOFF_EXPONENTIAL;
+    c->policy.backoff.jitter = cfg->ai_retry_jitter;
+    c->policy.backoff.base_ms = cfg->ai_retry_delay_ms;
+    c->policy.backoff.cap_ms = cfg->ai_retry_max_delay_ms;
+    c->policy.retry_after_max_ms = cfg->ai_retry_after_max_ms;
+    tx_ms_t dl = cfg->ai_deadline_ms;
+    tx_ms_t cd = client_deadline(c->req);
+    if (cd > 0 && cd < dl)
+        dl = cd;
+    c->policy.deadline_ms = dl;
+}
 
 void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
 {
+    if (app->stopping) {
+        tx_http_respond_error(req, 503, "unavailable", "shutting_down", "tenax is shutting down",
+                              NULL, 0);
+        return;
+    }
     size_t len = 0;
     const char *body = tx_http_req_body(req, &len);
-    tx_request_t r;
+    tx_request_t rq;
     tx_request_reject_t rej;
-    if (tx_request_parse(route, body, len, (size_t)app->config->max_body_bytes, &r, &rej) != 0) {
+    if (tx_request_parse(route, body, len, (size_t)app->config->max_body_bytes, &rq, &rej) != 0) {
         tx_http_respond_error(req, rej.status, rej.type, rej.code, rej.message, NULL, 0);
         return;
     }
-    json_decref(r.doc);
-    tx_http_respond_error(req, 501, "not_implemented", NULL, "the call loop is not built yet", NULL,
-                          0);
+    call_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        json_decref(rq.doc);
+        tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
+        return;
+    }
+    c->app = app;
+    c->req = req;
+    c->cfg = tx_app_config_get(app);
+    c->route = route;
+    c->rq = rq;
+    c->endpoint = -1;
+    c->primary = route == TX_ROUTE_MODELS ? NULL : (rq.model != NULL ? rq.model : c->cfg->ai_model);
+    c->model = c->primary;
+    c->t0 = tx_app_now(app);
+    c->state = TX_CALL_QUEUED;
+    build_policy(c);
+    uv_timer_init(app->loop, &c->backoff);
+    uv_timer_init(app->loop, &c->deadline);
+    c->backoff.data = c->deadline.data = c;
+    c->open_handles = 2;
+    app->calls++;
+    if (tx_policy_start(&c->policy, &c->st, c->t0) != TX_EOK) {
+        finish_error(c, 500, "server_error", "bad_policy", "the retry policy is invalid", 0);
+        return;
+    }
+    tx_http_req_on_abort(req, on_abort, c);
+    uv_timer_start(&c->deadline, on_deadline, (uint64_t)c->policy.deadline_ms, 0);
+    acquire(c);
 }

@@ -1,0 +1,166 @@
+/* Gateway request handling without sockets: validation of client bodies (status, code, the field
+ * named), the per-attempt body (client bytes kept unless the model changes), route paths, and
+ * the call state machine's transition table. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/call.h"
+#include "gateway/request.h"
+
+static int parse(tx_route_kind_t r, const char *body, tx_request_t *out, tx_request_reject_t *rej)
+{
+    return tx_request_parse(r, body, body != NULL ? strlen(body) : 0, 1024, out, rej);
+}
+
+static void valid_chat(void **state)
+{
+    (void)state;
+    tx_request_t rq;
+    tx_request_reject_t rej;
+    assert_int_equal(parse(TX_ROUTE_CHAT,
+                           "{\"model\":\"m1\",\"stream\":true,\"messages\":[{\"role\":\"user\"}]}",
+                           &rq, &rej),
+                     0);
+    assert_non_null(rq.doc);
+    assert_string_equal(rq.model, "m1");
+    assert_int_equal(rq.stream, 1);
+    json_decref(rq.doc);
+
+    assert_int_equal(parse(TX_ROUTE_CHAT, "{\"messages\":[]}", &rq, &rej), 0);
+    assert_null(rq.model);
+    assert_int_equal(rq.stream, 0);
+    json_decref(rq.doc);
+
+    assert_int_equal(parse(TX_ROUTE_MODELS, NULL, &rq, &rej), 0);
+    assert_null(rq.doc);
+}
+
+static void expect_reject(tx_route_kind_t r, const char *body, int status, const char *code,
+                          const char *field)
+{
+    tx_request_t rq;
+    tx_request_reject_t rej;
+    memset(&rej, 0, sizeof rej);
+    assert_int_equal(parse(r, body, &rq, &rej), -1);
+    assert_null(rq.doc);
+    assert_int_equal(rej.status, status);
+    assert_string_equal(rej.type, "invalid_request_error");
+    assert_string_equal(rej.code, code);
+    if (field != NULL)
+        assert_non_null(strstr(rej.message, field));
+}
+
+static void rejects(void **state)
+{
+    (void)state;
+    expect_reject(TX_ROUTE_CHAT, NULL, 400, "invalid_json", NULL);
+    expect_reject(TX_ROUTE_CHAT, "", 400, "invalid_json", NULL);
+    expect_reject(TX_ROUTE_CHAT, "{\"model\":", 400, "invalid_json", NULL);
+    expect_reject(TX_ROUTE_CHAT, "\xff\xfe{}", 400, "invalid_json", NULL);
+    expect_reject(TX_ROUTE_CHAT, "[1,2]", 400, "invalid_type", "object");
+    expect_reject(TX_ROUTE_CHAT, "{\"model\":5,\"messages\":[]}", 400, "invalid_type", "model");
+    expect_reject(TX_ROUTE_CHAT, "{\"model\":\"\",\"messages\":[]}", 400, "invalid_value", "model");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"stream\":\"yes\"}", 400, "invalid_type",
+                  "stream");
+    expect_reject(TX_ROUTE_CHAT, "{\"model\":\"m\"}", 400, "missing_field", "messages");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":{}}", 400, "invalid_type", "messages");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[{},3]}", 400, "invalid_type", "messages");
+    expect_reject(TX_ROUTE_COMPLETIONS, "{\"model\":\"m\"}", 400, "missing_field", "prompt");
+    expect_reject(TX_ROUTE_EMBEDDINGS, "{\"model\":\"m\"}", 400, "missing_field", "input");
+    expect_reject(TX_ROUTE_EMBEDDINGS, "{\"input\":\"x\",\"stream\":true}", 400, "invalid_value",
+                  "stream");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"messages\":[]}", 400, "invalid_json", NULL);
+    /* too large: 413 before any parse */
+    char *big = malloc(2048);
+    assert_non_null(big);
+    memset(big, ' ', 2047);
+    big[2047] = '\0';
+    expect_reject(TX_ROUTE_CHAT, big, 413, "body_too_large", "1024");
+    free(big);
+}
+
+static void body_for_model(void **state)
+{
+    (void)state;
+    const char *body = "{\"model\":\"a\",  \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}]}";
+    tx_request_t rq;
+    tx_request_reject_t rej;
+    assert_int_equal(parse(TX_ROUTE_CHAT, body, &rq, &rej), 0);
+    char *out = (char *)1;
+    size_t len = 99;
+    /* same model or none asked: the client's bytes as they are */
+    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, "a", &out, &len), 0);
+    assert_null(out);
+    assert_int_equal(len, 0);
+    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, NULL, &out, &len), 0);
+    assert_null(out);
+    /* another model: re-serialised with that model, everything else kept */
+    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, "fb-b", &out, &len), 0);
+    assert_non_null(out);
+    assert_int_equal(len, strlen(out));
+    json_t *re = json_loads(out, 0, NULL);
+    assert_non_null(re);
+    assert_string_equal(json_string_value(json_object_get(re, "model")), "fb-b");
+    assert_true(json_equal(json_object_get(re, "messages"), json_object_get(rq.doc, "messages")));
+    json_decref(re);
+    free(out);
+    /* the doc and the borrowed model pointer are unchanged */
+    assert_string_equal(rq.model, "a");
+    assert_string_equal(json_string_value(json_object_get(rq.doc, "model")), "a");
+    json_decref(rq.doc);
+
+    /* a body without a model gets one */
+    assert_int_equal(parse(TX_ROUTE_CHAT, "{\"messages\":[]}", &rq, &rej), 0);
+    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, "dflt", &out, &len), 0);
+    assert_non_null(out);
+    assert_non_null(strstr(out, "\"model\":\"dflt\""));
+    free(out);
+    assert_null(json_object_get(rq.doc, "model"));
+    json_decref(rq.doc);
+    assert_int_equal(tx_request_body_for_model(NULL, NULL, "x", &out, &len), -1);
+    assert_null(out);
+}
+
+static void routes(void **state)
+{
+    (void)state;
+    assert_string_equal(tx_route_upstream_path(TX_ROUTE_CHAT), "/chat/completions");
+    assert_string_equal(tx_route_path(TX_ROUTE_EMBEDDINGS), "/v1/embeddings");
+    assert_null(tx_route_path(TX_ROUTE__LAST));
+    assert_null(tx_route_upstream_path((tx_route_kind_t)-1));
+}
+
+static void transitions(void **state)
+{
+    (void)state;
+    assert_true(tx_call_transition_ok(TX_CALL_QUEUED, TX_CALL_CONNECTING));
+    assert_true(tx_call_transition_ok(TX_CALL_CONNECTING, TX_CALL_WAITING));
+    assert_true(tx_call_transition_ok(TX_CALL_WAITING, TX_CALL_STREAMING));
+    assert_true(tx_call_transition_ok(TX_CALL_WAITING, TX_CALL_BACKOFF));
+    assert_true(tx_call_transition_ok(TX_CALL_BACKOFF, TX_CALL_QUEUED));
+    assert_true(tx_call_transition_ok(TX_CALL_BACKOFF, TX_CALL_CONNECTING));
+    assert_true(tx_call_transition_ok(TX_CALL_STREAMING, TX_CALL_DONE));
+    /* no retry once streaming, nothing after done, no attempt without a slot */
+    assert_false(tx_call_transition_ok(TX_CALL_STREAMING, TX_CALL_BACKOFF));
+    assert_false(tx_call_transition_ok(TX_CALL_STREAMING, TX_CALL_CONNECTING));
+    assert_false(tx_call_transition_ok(TX_CALL_DONE, TX_CALL_QUEUED));
+    assert_false(tx_call_transition_ok(TX_CALL_QUEUED, TX_CALL_STREAMING));
+    assert_false(tx_call_transition_ok(TX_CALL__LAST, TX_CALL_DONE));
+    assert_string_equal(tx_call_state_name(TX_CALL_BACKOFF), "backoff");
+    assert_string_equal(tx_call_state_name(TX_CALL__LAST), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_chat),    cmocka_unit_test(rejects),
+        cmocka_unit_test(body_for_model), cmocka_unit_test(routes),
+        cmocka_unit_test(transitions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
