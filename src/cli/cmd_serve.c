@@ -11,6 +11,7 @@
 #include "cli/opts.h"
 #include "config/config.h"
 #include "obs/log.h"
+#include "ops/ops.h"
 #include "server/auth.h"
 
 static void usage(FILE *out)
@@ -101,7 +102,7 @@ int tx_cmd_serve(int argc, char **argv)
     tx_err_t prc = tx_gateway_routes(app);
     /* HOOK jobsapi: if (prc == TX_EOK) prc = tx_jobsapi_routes(app); */
     /* HOOK jobs:    if (prc == TX_EOK) prc = tx_jobs_start(app); */
-    /* HOOK ops:     if (prc == TX_EOK) prc = tx_ops_start(app); */
+    if (prc == TX_EOK) prc = tx_ops_start(app);
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));
         rc = 1;
