@@ -41,6 +41,9 @@ def with_mock():
         F.check([r[1] for r in rows] == ["m-sched", "m-sched", "fb-a", "fb-a", "fb-b", "fb-b"],
                 "exhausted: [ai][retry] model= follows the schedule, got %r" % [r[1] for r in rows])
         F.check(all(r[3] == "server" for r in rows), "exhausted: every line class=server")
+        # No jitter, base 10 ms, cap 100 ms: 10 · 2^(n-1) after attempt n, capped.
+        F.check([r[4] for r in rows] == [10, 20, 40, 80, 100, 100],
+                "exhausted: delay_ms 10·2^(n-1) capped at 100, got %r" % [r[4] for r in rows])
         F.check(all(r[2] in ("0", "http://127.0.0.1:%d/v1" % mk.port) for r in rows),
                 "exhausted: endpoint=0 on every line, got %r" % [r[2] for r in rows])
 
@@ -74,6 +77,13 @@ def order_and_skips():
         want = ["m-order"] * 3 + ["fb-a"] * 2 + ["fb-b"] * 2
         F.check(up.models() == want, "order: upstream saw %r, want %r" % (up.models(), want))
         F.check(st == 500, "order: the last error's status 500, got %s" % st)
+        sent = gwkit.chat_body("m-order")
+        with up.lock:
+            bodies = [b for _, b in up.requests]
+        F.check(all(isinstance(b, dict) and {k: v for k, v in b.items() if k != "model"}
+                    == {k: v for k, v in sent.items() if k != "model"} for b in bodies),
+                "forwarding: every attempt's body is the client's except `model`, got %r"
+                % bodies[:1])
 
     # Each skip class moves on at once, whatever AI_RETRY_MAX says.
     ctx = {"kind": "json", "status": 400, "body": {"error": {
