@@ -63,13 +63,14 @@ class FakeUpstream:
                           closes (counted in `peer_closed`)
       {"kind":"sse","events":[str...],"hold_after":k}  stream events; after k of them hold until
                           release() or the peer closes; then the rest and the end of the stream
-    Counts: requests (list of (path, parsed body or None)), inflight, max_inflight, peer_closed."""
+    Counts: requests (list of (path, parsed body or None)), req_headers, inflight, max_inflight, peer_closed."""
 
     def __init__(self, actions=None, default=None):
         self.actions = list(actions or [])
         self.default = default
         self.lock = threading.Lock()
         self.requests = []
+        self.req_headers = []  # per request: headers lower-cased
         self.inflight = 0
         self.max_inflight = 0
         self.peer_closed = 0
@@ -170,7 +171,7 @@ class FakeUpstream:
                     return None
                 buf += d
             body, buf = buf[:n], buf[n:]
-        return path, body, buf
+        return path, body, buf, hdrs
 
     def _wait_release_or_close(self, c):
         """Holds until release() (returns True) or the peer closes (returns False)."""
@@ -199,13 +200,14 @@ class FakeUpstream:
                 got = self._read_request(c, buf)
                 if got is None:
                     return
-                path, body, buf = got
+                path, body, buf, hdrs = got
                 try:
                     doc = json.loads(body) if body else None
                 except ValueError:
                     doc = None
                 with self.lock:
                     self.requests.append((path, doc))
+                    self.req_headers.append(hdrs)
                     action = self.actions.pop(0) if self.actions else self.default
                     self.inflight += 1
                     self.max_inflight = max(self.max_inflight, self.inflight)
@@ -292,6 +294,7 @@ class Gateway:
              "AI_TIMEOUT_MS": "2000", "AI_ENDPOINT_FAILOVER_THRESHOLD": "100",
              "AI_MODEL": "gpt-4o-mini"}
         e.update(env or {})
+        e = {k: v for k, v in e.items() if v is not None}  # None: leave the key unset
         try:
             self.proc = txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % self.port, "--store",
                                      "sqlite:" + os.path.join(self.dir, "tenax.db")] + list(args),

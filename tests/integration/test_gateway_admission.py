@@ -7,6 +7,7 @@ than one request at a time."""
 import json
 import sys
 import threading
+import time
 
 import gwkit
 import txtest
@@ -109,6 +110,27 @@ def main():
                 "queue: all 6 complete, statuses %r" % [cl.result[0] for cl in calls])
         F.check(up.max_inflight == 2, "queue: at most 2 in flight upstream, saw %d"
                 % up.max_inflight)
+
+    # Waiting counts against the deadline: a queued request with a 1 s budget is answered 504
+    # in about 1 s and never reaches the upstream.
+    env = {"AI_MAX_CONCURRENCY": "1", "AI_QUEUE_MAX_SIZE": "4", "AI_TIMEOUT_MS": "30000"}
+    with gwkit.FakeUpstream(default={"kind": "hang"}) as up, gwkit.Gateway([up.url], env) as gw:
+        a = Call(gw.port, "m-adm-hold")
+        a.start()
+        txtest.wait_until(lambda: up.inflight == 1, 10, "request A in flight at the upstream")
+        t0 = time.monotonic()
+        st, h, doc, raw = gwkit.chat(gw.port, gwkit.chat_body("m-adm-queued"),
+                                     headers={"X-Tenax-Deadline-Ms": "1000"}, timeout=30)
+        took = time.monotonic() - t0
+        F.check(st == 504 and gwkit.is_openai_error(doc),
+                "queued past its deadline: 504 with an OpenAI-style error, got %s %r"
+                % (st, raw[:200]))
+        F.check(took < 1.0 + 1.5, "queued past its deadline: answered after %.2f s" % took)
+        F.check(up.count() == 1, "queued past its deadline: never reached the upstream (%d)"
+                % up.count())
+        up.release()
+        txtest.wait_until(lambda: a.result is not None, 15, "A to complete")
+        F.check(a.result[0] == 200, "A completes after the release, got %s" % a.result[0])
     F.finish()
 
 

@@ -78,6 +78,11 @@ def main():
              (400,)),
             ("stream \"yes\"", post("/v1/chat/completions",
                                     b'{' + m + b',' + msgs + b',"stream":"yes"}'), (400,)),
+            ("messages missing", post("/v1/chat/completions", b'{' + m + b'}'), (400,)),
+            ("messages of strings", post("/v1/chat/completions",
+                                         b'{' + m + b',"messages":["hi","there"]}'), (400,)),
+            ("completions without prompt", post("/v1/completions", b'{' + m + b'}'), (400,)),
+            ("embeddings without input", post("/v1/embeddings", b'{' + m + b'}'), (400,)),
             ("body over TENAX_MAX_BODY_BYTES", post(
                 "/v1/chat/completions", b'{' + m + b',"messages":[{"role":"user","content":"'
                 + b"x" * 8000 + b'"}]}'), (413,)),
@@ -104,6 +109,14 @@ def main():
             F.check(upstream_requests() == before,
                     "%s: never reaches the upstream (mock requests %d → %d)"
                     % (name, before, upstream_requests()))
+
+        # A nonsense X-Tenax-Deadline-Ms is refused or ignored, never a crash.
+        for bad in ("abc", "-5", "99999999999999999999999", ""):
+            st, h, doc, raw = gwkit.chat(gw.port, gwkit.chat_body("gpt-4o-mini"),
+                                         headers={"X-Tenax-Deadline-Ms": bad})
+            F.check(st in (200, 400) and (st == 200 or gwkit.is_openai_error(doc)),
+                    "X-Tenax-Deadline-Ms %r: 200 (ignored) or an OpenAI-style 400, got %s %r"
+                    % (bad, st, raw[:200]))
 
         # The gateway is still there and a good request reaches the upstream exactly once.
         before = upstream_requests()

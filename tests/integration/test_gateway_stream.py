@@ -161,8 +161,42 @@ def client_hangs_up():
         F.check(up.count() == 1, "hang-up: no retry, upstream saw %d" % up.count())
 
 
+def timeouts():
+    m = "m-s-to"
+    full = [gwkit.chunk_event(m, "late "), gwkit.chunk_event(m, "but whole"),
+            gwkit.chunk_event(m, None, "stop"), "data: [DONE]\n\n"]
+    # No first byte within AI_TIMEOUT_MS: retried, the client sees one clean stream.
+    with gwkit.FakeUpstream([{"kind": "hang"}, {"kind": "sse", "events": full}]) as up, \
+            gwkit.Gateway([up.url], {"AI_TIMEOUT_MS": "1000"}) as gw:
+        c = gwkit.RawClient(gw.port, "/v1/chat/completions", gwkit.chat_body(m, stream=True))
+        c.read_all(10)
+        c.close()
+        evs = c.events()
+        F.check(c.status == 200 and c.headers.get("x-tenax-attempts") == "2"
+                and content_of(data_docs(evs)) == "late but whole"
+                and evs and evs[-1]["data"] == "[DONE]",
+                "stream, first-byte timeout: retried into one clean stream, got %s %r"
+                % (c.status, c.body[:300]))
+        F.check(up.count() == 2, "stream, first-byte timeout: 2 attempts upstream, saw %d"
+                % up.count())
+    # The upstream goes silent after the first chunk for longer than AI_TIMEOUT_MS: the stream
+    # ends with an SSE error event; no retry (a byte already reached the client).
+    with gwkit.FakeUpstream([{"kind": "sse", "events": full, "hold_after": 1}]) as up, \
+            gwkit.Gateway([up.url], {"AI_TIMEOUT_MS": "1000"}) as gw:
+        c = gwkit.RawClient(gw.port, "/v1/chat/completions", gwkit.chat_body(m, stream=True))
+        c.read_all(10)
+        c.close()
+        evs = c.events()
+        F.check(c.status == 200 and evs and content_of(data_docs(evs[:1])) == "late ",
+                "stream, gap timeout: the first chunk reached the client, got %r" % c.body[:300])
+        F.check(evs and is_error_event(evs[-1]) and not any(e["data"] == "[DONE]" for e in evs),
+                "stream, gap timeout: ends with an SSE error event, got %r" % (evs[-1:],))
+        F.check(up.count() == 1, "stream, gap timeout: no retry, upstream saw %d" % up.count())
+
+
 def main():
     chunk_by_chunk()
+    timeouts()
     with_mock()
     client_hangs_up()
     F.finish()
