@@ -162,7 +162,10 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
     const char *mode = tx_http_req_header(req, "x-tenax-cache");
     int bypass = mode != NULL && strcasecmp(mode, "bypass") == 0;
     int refresh = mode != NULL && strcasecmp(mode, "refresh") == 0;
-    if (bypass) return 0;
+    if (bypass) {
+        add_header(ctx, "X-Tenax-Cache", "miss"); /* answered from upstream, nothing stored */
+        return 0;
+    }
     ctx->cache_store = 1;
     ctx->cache_result = 0;
     if (!refresh) {
