@@ -131,6 +131,40 @@ def main():
         up.release()
         txtest.wait_until(lambda: a.result is not None, 15, "A to complete")
         F.check(a.result[0] == 200, "A completes after the release, got %s" % a.result[0])
+
+    # A client that leaves while queued gives its place back: nothing leaks, later requests pass.
+    env = {"AI_MAX_CONCURRENCY": "1", "AI_QUEUE_MAX_SIZE": "1", "AI_TIMEOUT_MS": "30000"}
+    with gwkit.FakeUpstream(default={"kind": "hang"}) as up, gwkit.Gateway([up.url], env) as gw:
+        a = Call(gw.port, "m-adm-hold2")
+        a.start()
+        txtest.wait_until(lambda: up.inflight == 1, 10, "request A in flight at the upstream")
+        b = gwkit.RawClient(gw.port, "/v1/chat/completions", gwkit.chat_body("m-adm-leaver"),
+                            wait_head=False)
+
+        def queued_is(n):
+            s, _, d = txtest.request_json(gw.port, "GET", "/admin/diag?q=ai-queue")
+            return s == 200 and isinstance(d, dict) and d.get("queued") == n
+        try:
+            txtest.wait_until(lambda: queued_is(1), 5, "diag queued == 1 (B waiting)")
+            b.close()
+            txtest.wait_until(lambda: queued_is(0), 5, "diag queued == 0 after B left")
+            F.check(True, "")
+        except AssertionError as e:
+            b.close()
+            F.check(False, "leaving the queue: %s" % e)
+        up.release()
+        txtest.wait_until(lambda: a.result is not None, 15, "A to complete")
+        results = []
+        for i in range(3):
+            st, h, doc, raw = gwkit.chat(gw.port, gwkit.chat_body("m-adm-after-%d" % i))
+            results.append(st)
+        F.check(results == [200, 200, 200] and up.count() == 4,
+                "after a client left the queue: later requests all pass (%r), the upstream saw "
+                "A and them (%d, want 4)" % (results, up.count()))
+        s, _, d = txtest.request_json(gw.port, "GET", "/admin/diag?q=ai-queue")
+        F.check(s == 200 and d.get("inFlight") == 0 and d.get("queued") == 0,
+                "after all: diag inFlight 0 and queued 0, got %r" % (
+                    {k: d.get(k) for k in ("inFlight", "queued")} if isinstance(d, dict) else d))
     F.finish()
 
 

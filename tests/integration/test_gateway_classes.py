@@ -255,12 +255,37 @@ def aborted_case():
                 "aborted: never retried (no [ai][retry] class=aborted)")
 
 
+def aborted_in_backoff(mport, mock_url):
+    """The client leaves while the gateway waits out a Retry-After: no further attempt."""
+    with gwkit.Gateway([mock_url], {"AI_RETRY_AFTER_MAX_MS": "5000"}) as gw:
+        txtest.request(mport, "POST", "/mock/reset")
+        c = gwkit.RawClient(gw.port, "/v1/chat/completions",
+                            gwkit.chat_body("m-abort-wait", "abort-wait", ["429", "ok"]),
+                            wait_head=False)
+        try:
+            gwkit.wait_log(gw, lambda log: any(r[1] == "m-abort-wait" for r in
+                                               gwkit.retry_lines(log)), 5,
+                           "the [ai][retry] line of the 429 (the wait began)")
+        except AssertionError as e:
+            F.check(False, "abort in backoff: %s" % e)
+        c.close()
+        # A marker request that itself waits out a 1 s Retry-After: when it is answered, the
+        # left request's retry would have been sent already.
+        st, h, doc, raw = gwkit.chat(gw.port, gwkit.chat_body("m-marker", "abort-marker",
+                                                              ["429", "ok"]))
+        F.check(st == 200, "abort in backoff: the marker request is served, got %s" % st)
+        F.check(gwkit.mock_stats(mport)["by_script"].get("abort-wait") == 1,
+                "abort in backoff: no attempt after the client left, mock saw %r"
+                % gwkit.mock_stats(mport)["by_script"].get("abort-wait"))
+
+
 def main():
     with txtest.mock() as m:
         mock_url = "http://127.0.0.1:%d/v1" % m.port
         mock_cases(m.port, mock_url)
         fake_next_model_cases(mock_url)
         failover_cases(m.port, mock_url)
+        aborted_in_backoff(m.port, mock_url)
     retry_after_cases()
     aborted_case()
     F.finish()
