@@ -63,6 +63,7 @@ class FakeUpstream:
                           closes (counted in `peer_closed`)
       {"kind":"sse","events":[str...],"hold_after":k}  stream events; after k of them hold until
                           release() or the peer closes; then the rest and the end of the stream
+                          (with "then":"reset": an RST instead of the rest)
     Counts: requests (list of (path, parsed body or None)), req_headers, inflight, max_inflight, peer_closed."""
 
     def __init__(self, actions=None, default=None):
@@ -265,6 +266,9 @@ class FakeUpstream:
             for ev in events[:hold]:
                 send(ev)
             if hold < len(events) and not self._wait_release_or_close(c):
+                return False
+            if action.get("then") == "reset":  # cut the stream after the held part
+                self._rst(c)
                 return False
             for ev in events[hold:]:
                 send(ev)
