@@ -93,7 +93,10 @@ int tx_cmd_serve(int argc, char **argv)
         tx_config_unref(cfg);
         return 1;
     }
-    tx_app_opts_t ao = {.store_url = store};
+    /* PostgreSQL: several connections, so claims, attempts and finishes overlap (round trips
+     * are the limit); SQLite: one writer anyway. docs/postgres.md, "Running several nodes". */
+    tx_app_opts_t ao = {.store_url = store,
+                        .store_threads = store && strncmp(store, "sqlite:", 7) ? 4 : 1};
     tx_app_t *app = tx_app_new(&loop, cfg, &ao, &err);
     tx_config_unref(cfg); /* the app holds its own reference */
     int rc = 0;
