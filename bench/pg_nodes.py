@@ -76,7 +76,7 @@ def run(label, store, mock_port, nodes, owner):
                 raise SystemExit("bench pg_nodes: %s: import answered %s" % (label, st))
         t_imp = time.monotonic() - t0
         txtest.wait_until(lambda: done_count(procs[0].port, owner) >= N, 600,
-                          "%s: every item terminal" % label, interval=0.2)
+                          "%s: every item terminal" % label, interval=0.25)
         took = time.monotonic() - t0
     finally:
         for p in procs:
