@@ -13,8 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tx_item_batch_t b;
     char param[64], msg[256];
-    int rc = tx_item_batch_parse((const char *)data, size, &b, param, sizeof param, msg,
-                                 sizeof msg);
+    int rc =
+        tx_item_batch_parse((const char *)data, size, &b, param, sizeof param, msg, sizeof msg);
     if (rc == TX_EOK) {
         if (b.n == 0 || b.n > TX_ITEM_BATCH_MAX || !b.items) abort();
         for (size_t i = 0; i < b.n; i++) {

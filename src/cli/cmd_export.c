@@ -68,8 +68,9 @@ int tx_cmd_export(int argc, char **argv)
         if (c == 'o') owner = o.arg;
         if (c == 's') store = o.arg;
         if (c == 'S' && (status = tx_item_status_from_name(o.arg)) < 0) {
-            fprintf(stderr, "tenax export: --status: '%s' is not one of pending, processing, "
-                            "success, retrying, failed, skipped\n",
+            fprintf(stderr,
+                    "tenax export: --status: '%s' is not one of pending, processing, "
+                    "success, retrying, failed, skipped\n",
                     o.arg);
             return 2;
         }

@@ -47,8 +47,7 @@ int tx_cmd_regenerate(int argc, char **argv)
     errno = 0;
     long long id = strtoll(arg, &end, 10);
     if (errno != 0 || end == arg || *end != '\0' || id < 1 || arg[0] == '+' || arg[0] == ' ') {
-        fprintf(stderr, "tenax regenerate: ID: '%s' is not an item id (a positive integer)\n",
-                arg);
+        fprintf(stderr, "tenax regenerate: ID: '%s' is not an item id (a positive integer)\n", arg);
         return 2;
     }
     tx_store_t *s = tx_cli_store_open("regenerate", store, NULL);
@@ -61,8 +60,7 @@ int tx_cmd_regenerate(int argc, char **argv)
         return 1;
     }
     if (rc == TX_EINVAL) {
-        fprintf(stderr, "tenax regenerate: item %lld was skipped (it has no text)\n",
-                id);
+        fprintf(stderr, "tenax regenerate: item %lld was skipped (it has no text)\n", id);
         return 1;
     }
     if (rc != TX_EOK) {

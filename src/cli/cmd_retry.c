@@ -64,8 +64,7 @@ int tx_cmd_retry(int argc, char **argv)
         return 1;
     }
     printf("selected %lld item%s (owner %s, %s, limit %lld): due now\n", (long long)selected,
-           selected == 1 ? "" : "s", owner ? owner : "all", force ? "failed included (--force)"
-                                                                 : "retrying and pending",
-           (long long)limit);
+           selected == 1 ? "" : "s", owner ? owner : "all",
+           force ? "failed included (--force)" : "retrying and pending", (long long)limit);
     return fflush(stdout) == 0 ? 0 : 1;
 }

@@ -26,8 +26,9 @@ static int sqlite_file_exists(const char *cmd, const char *url)
     struct stat st;
     int rc = 0;
     if (len == 0 || stat(p, &st) != 0) {
-        fprintf(stderr, "tenax %s: no store at '%s': %s (import items with 'tenax run' or the "
-                        "API first, or pass --store)\n",
+        fprintf(stderr,
+                "tenax %s: no store at '%s': %s (import items with 'tenax run' or the "
+                "API first, or pass --store)\n",
                 cmd, p, len == 0 ? "empty path" : strerror(errno));
         rc = -1;
     } else if (!S_ISREG(st.st_mode)) {
@@ -53,7 +54,8 @@ tx_store_t *tx_cli_store_open(const char *cmd, const char *flag, int *max_attemp
         /* A server URL may carry a password: only a SQLite path is shown. */
         int is_file = strncmp(url, "sqlite:", 7) == 0;
         fprintf(stderr, "tenax %s: cannot open store '%s': %s\n", cmd,
-                is_file ? url : "(server URL not shown)", err.msg ? err.msg : tx_strerror(err.code));
+                is_file ? url : "(server URL not shown)",
+                err.msg ? err.msg : tx_strerror(err.code));
         s = NULL;
     }
     tx_config_unref(cfg);

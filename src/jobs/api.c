@@ -54,9 +54,9 @@ typedef struct {
     size_t limit;
     int64_t after;
     int force;
-    int single;   /* import: the body was one object */
-    int activate; /* task version: activate it */
-    json_t *body; /* owns the strings `spec` points into */
+    int single;            /* import: the body was one object */
+    int activate;          /* task version: activate it */
+    json_t *body;          /* owns the strings `spec` points into */
     tx_item_batch_t batch; /* import: owns `inputs` */
     tx_item_input_t *inputs;
     size_t n_inputs;
@@ -112,10 +112,10 @@ static void set_json(call_t *c, int status, json_t *doc)
     json_decref(doc);
 }
 
-static void set_error(call_t *c, int status, const char *code, const char *param,
-                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-static void set_error(call_t *c, int status, const char *code, const char *param,
-                      const char *fmt, ...)
+static void set_error(call_t *c, int status, const char *code, const char *param, const char *fmt,
+                      ...) __attribute__((format(printf, 5, 6)));
+static void set_error(call_t *c, int status, const char *code, const char *param, const char *fmt,
+                      ...)
 {
     char msg[512];
     va_list ap;
@@ -123,8 +123,8 @@ static void set_error(call_t *c, int status, const char *code, const char *param
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     c->http_status = status;
-    c->resp = error_text(status >= 500 ? "server_error" : "invalid_request_error", code, param,
-                         msg);
+    c->resp =
+        error_text(status >= 500 ? "server_error" : "invalid_request_error", code, param, msg);
 }
 
 /* A store failure as an answer: not found → 404, busy → 503, anything else → 500. */
@@ -193,8 +193,8 @@ static void do_import(tx_store_t *s, call_t *c)
                             "skipped", (json_int_t)res.skipped);
     for (size_t i = 0; doc && i < res.n; i++) {
         json_t *row = json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)res.ids[i], "owner",
-                                c->inputs[i].owner, "external_id", c->inputs[i].external_id,
-                                "task", c->inputs[i].task);
+                                c->inputs[i].owner, "external_id", c->inputs[i].external_id, "task",
+                                c->inputs[i].task);
         if (!row || json_array_append_new(data, row) != 0) {
             json_decref(doc);
             doc = NULL;
@@ -280,10 +280,10 @@ static void do_retry(tx_store_t *s, call_t *c)
     }
     c->kick = selected > 0;
     json_t *owner = c->form == TX_ITEM_JSON_SEED ? tx_owner_json(c->owner) : json_string(c->owner);
-    set_json(c, 202, json_pack("{s:s,s:o,s:b,s:I,s:I}", "status", "queued",
-                               c->form == TX_ITEM_JSON_SEED ? "user_id" : "owner", owner, "force",
-                               c->force, "limit", (json_int_t)c->limit, "selected",
-                               (json_int_t)selected));
+    set_json(c, 202,
+             json_pack("{s:s,s:o,s:b,s:I,s:I}", "status", "queued",
+                       c->form == TX_ITEM_JSON_SEED ? "user_id" : "owner", owner, "force", c->force,
+                       "limit", (json_int_t)c->limit, "selected", (json_int_t)selected));
 }
 
 static void do_regenerate(tx_store_t *s, call_t *c)
@@ -354,10 +354,10 @@ static void do_tasks(tx_store_t *s, call_t *c)
     }
     /* One task: {"object":"list","name",…,"active_version":…,"data":[versions]} */
     json_t *t = json_array_get(data, 0);
-    json_t *doc = t ? json_pack("{s:s,s:s,s:O,s:O}", "object", "list", "name", c->name,
-                                "active_version", json_object_get(t, "active_version"), "data",
-                                json_object_get(t, "versions"))
-                    : NULL;
+    json_t *doc =
+        t ? json_pack("{s:s,s:s,s:O,s:O}", "object", "list", "name", c->name, "active_version",
+                      json_object_get(t, "active_version"), "data", json_object_get(t, "versions"))
+          : NULL;
     json_decref(data);
     set_json(c, 200, doc);
 }
@@ -392,8 +392,8 @@ static void do_task_write(tx_store_t *s, call_t *c)
         return;
     }
     if (c->op != OP_TASK_CREATE && rc == TX_ENOTFOUND) {
-        set_error(c, 404, "not_found", NULL,
-                  "no task named '%s' (create it with POST /v1/tasks)", c->name);
+        set_error(c, 404, "not_found", NULL, "no task named '%s' (create it with POST /v1/tasks)",
+                  c->name);
         return;
     }
     int version = 0;
@@ -426,18 +426,38 @@ static void work(tx_store_t *s, void *arg)
 {
     call_t *c = arg;
     switch (c->op) {
-    case OP_IMPORT: do_import(s, c); break;
-    case OP_GET: do_get(s, c); break;
-    case OP_LIST: do_list(s, c); break;
-    case OP_STATS: do_stats(s, c); break;
-    case OP_RETRY: do_retry(s, c); break;
-    case OP_REGENERATE: do_regenerate(s, c); break;
+    case OP_IMPORT:
+        do_import(s, c);
+        break;
+    case OP_GET:
+        do_get(s, c);
+        break;
+    case OP_LIST:
+        do_list(s, c);
+        break;
+    case OP_STATS:
+        do_stats(s, c);
+        break;
+    case OP_RETRY:
+        do_retry(s, c);
+        break;
+    case OP_REGENERATE:
+        do_regenerate(s, c);
+        break;
     case OP_TASKS_LIST:
-    case OP_TASK_VERSIONS: do_tasks(s, c); break;
-    case OP_TASK_GET: answer_task(s, c, 200, 0); break;
+    case OP_TASK_VERSIONS:
+        do_tasks(s, c);
+        break;
+    case OP_TASK_GET:
+        answer_task(s, c, 200, 0);
+        break;
     case OP_TASK_CREATE:
-    case OP_TASK_ADD_VERSION: do_task_write(s, c); break;
-    case OP_TASK_ACTIVATE: do_task_activate(s, c); break;
+    case OP_TASK_ADD_VERSION:
+        do_task_write(s, c);
+        break;
+    case OP_TASK_ACTIVATE:
+        do_task_activate(s, c);
+        break;
     }
 }
 
@@ -587,8 +607,9 @@ static void h_import(tx_http_req_t *req, void *ud)
     int rc = tx_item_batch_parse(body, len, &c->batch, param, sizeof param, msg, sizeof msg);
     if (rc != TX_EOK) {
         int status = rc == TX_ENOMEM ? 500 : 400;
-        const char *code = rc == TX_EPARSE ? "invalid_json" : param[0] ? "invalid_item"
-                                                                        : "invalid_items";
+        const char *code = rc == TX_EPARSE ? "invalid_json"
+                           : param[0]      ? "invalid_item"
+                                           : "invalid_items";
         respond_error(req, status, code, param[0] ? param : NULL, "%s", msg);
         call_free(c);
         return;
@@ -608,7 +629,10 @@ static void h_get(tx_http_req_t *req, void *ud, const char *param, tx_item_json_
     c->id = id;
     submit(c);
 }
-static void h_get_item(tx_http_req_t *req, void *ud) { h_get(req, ud, "id", TX_ITEM_JSON_TENAX); }
+static void h_get_item(tx_http_req_t *req, void *ud)
+{
+    h_get(req, ud, "id", TX_ITEM_JSON_TENAX);
+}
 static void h_get_post(tx_http_req_t *req, void *ud)
 {
     h_get(req, ud, "post_id", TX_ITEM_JSON_SEED);
@@ -833,8 +857,8 @@ static void h_task_one(tx_http_req_t *req, void *ud, op_t op)
     if (op == OP_TASK_ACTIVATE) {
         const char *v = tx_http_req_param(req, "version");
         if (parse_int(v, 1, INT32_MAX, &c->id) != 0) {
-            respond_error(req, 404, "not_found", NULL, "task '%s' has no version '%.32s'",
-                          c->name, v ? v : "");
+            respond_error(req, 404, "not_found", NULL, "task '%s' has no version '%.32s'", c->name,
+                          v ? v : "");
             goto fail;
         }
     }
@@ -843,12 +867,18 @@ static void h_task_one(tx_http_req_t *req, void *ud, op_t op)
 fail:
     call_free(c);
 }
-static void h_task_get(tx_http_req_t *req, void *ud) { h_task_one(req, ud, OP_TASK_GET); }
+static void h_task_get(tx_http_req_t *req, void *ud)
+{
+    h_task_one(req, ud, OP_TASK_GET);
+}
 static void h_task_versions(tx_http_req_t *req, void *ud)
 {
     h_task_one(req, ud, OP_TASK_VERSIONS);
 }
-static void h_task_add(tx_http_req_t *req, void *ud) { h_task_one(req, ud, OP_TASK_ADD_VERSION); }
+static void h_task_add(tx_http_req_t *req, void *ud)
+{
+    h_task_one(req, ud, OP_TASK_ADD_VERSION);
+}
 static void h_task_activate(tx_http_req_t *req, void *ud)
 {
     h_task_one(req, ud, OP_TASK_ACTIVATE);

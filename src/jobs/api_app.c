@@ -37,9 +37,11 @@ static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
 tx_err_t tx_jobsapi_routes(struct tx_app *app)
 {
     if (!app || !app->storeq || !app->router) return TX_EINVAL;
-    tx_jobsapi_config_t cfg = {
-        .storeq = app->storeq, .kick = kick, .max_attempts = max_attempts, .guard = guard,
-        .ud = app};
+    tx_jobsapi_config_t cfg = {.storeq = app->storeq,
+                               .kick = kick,
+                               .max_attempts = max_attempts,
+                               .guard = guard,
+                               .ud = app};
     tx_jobsapi_t *api = tx_jobsapi_new(&cfg);
     if (!api) return TX_ENOMEM;
     tx_err_t rc = tx_app_on_stop(app, on_stop, NULL);

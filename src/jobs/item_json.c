@@ -16,8 +16,7 @@ char *tx_json_time(int64_t ms, char *buf, size_t cap)
     struct tm tm;
     if (!gmtime_r(&secs, &tm)) return NULL;
     int n = snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (int)(ms % 1000));
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
     return n > 0 && (size_t)n < cap ? buf : NULL;
 }
 
@@ -89,7 +88,8 @@ json_t *tx_owner_json(const char *owner)
     if (!owner) return json_null();
     size_t len = strlen(owner);
     int numeric = len > 0 && len <= 18 && !(len > 1 && owner[0] == '0');
-    for (size_t i = 0; numeric && i < len; i++) numeric = owner[i] >= '0' && owner[i] <= '9';
+    for (size_t i = 0; numeric && i < len; i++)
+        numeric = owner[i] >= '0' && owner[i] <= '9';
     if (numeric) return json_integer((json_int_t)strtoll(owner, NULL, 10));
     return str_or_null(owner);
 }
@@ -139,8 +139,8 @@ json_t *tx_item_json(const tx_item_t *it, tx_item_json_form_t form, int with_his
         put(o, "error", str_or_null(it->error)) ||
         put(o, "error_class", class_or_null(it->error_class)) ||
         put(o, "model", str_or_null(it->model)) ||
-        put(o, "prompt_version", it->prompt_version ? json_integer(it->prompt_version)
-                                                    : json_null()) ||
+        put(o, "prompt_version",
+            it->prompt_version ? json_integer(it->prompt_version) : json_null()) ||
         put(o, "created_at", tx_json_time_value(it->created_at)) ||
         put(o, "updated_at", tx_json_time_value(it->updated_at)))
         goto fail;
@@ -163,8 +163,8 @@ fail:
     return NULL;
 }
 
-json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled,
-                      int max_attempts, tx_item_json_form_t form)
+json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled, int max_attempts,
+                      tx_item_json_form_t form)
 {
     if (!st) return NULL;
     json_t *o = json_object();
@@ -183,15 +183,16 @@ json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled
             put(o, "posts_with_tags", json_integer(st->with_result)) ||
             put(o, "posts_without_tags", json_integer(st->without_result)) ||
             put(o, "posts_need_retry", json_integer(st->need_retry)) ||
-            put(o, "stats_by_status", json_incref(by)) || put(o, "tagging_enabled", json_boolean(enabled)) ||
+            put(o, "stats_by_status", json_incref(by)) ||
+            put(o, "tagging_enabled", json_boolean(enabled)) ||
             put(o, "max_retry_attempts", json_integer(max_attempts)))
             goto fail;
     } else {
         if (put(o, "owner", str_or_null(owner)) || put(o, "total", json_integer(st->total)) ||
             put(o, "with_result", json_integer(st->with_result)) ||
             put(o, "without_result", json_integer(st->without_result)) ||
-            put(o, "need_retry", json_integer(st->need_retry)) || put(o, "by_status", json_incref(by)) ||
-            put(o, "enabled", json_boolean(enabled)) ||
+            put(o, "need_retry", json_integer(st->need_retry)) ||
+            put(o, "by_status", json_incref(by)) || put(o, "enabled", json_boolean(enabled)) ||
             put(o, "max_attempts", json_integer(max_attempts)))
             goto fail;
     }
@@ -217,8 +218,9 @@ json_t *tx_task_json(const tx_task_t *t)
     if (put(o, "name", str_or_null(t->name)) || put(o, "version", json_integer(t->version)) ||
         put(o, "active", json_boolean(t->active)) ||
         put(o, "system_prompt", str_or_null(t->system_prompt)) ||
-        put(o, "user_template", str_or_null(t->user_template)) || put(o, "response_format", json_incref(rf)) ||
-        put(o, "parser", str_or_null(t->parser)) || put(o, "model", str_or_null(t->model)) ||
+        put(o, "user_template", str_or_null(t->user_template)) ||
+        put(o, "response_format", json_incref(rf)) || put(o, "parser", str_or_null(t->parser)) ||
+        put(o, "model", str_or_null(t->model)) ||
         put(o, "created_at", tx_json_time_value(t->created_at))) {
         json_decref(rf);
         json_decref(o);

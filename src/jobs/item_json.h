@@ -36,8 +36,8 @@ json_t *tx_item_json(const tx_item_t *it, tx_item_json_form_t form, int with_his
 
 /* §4.4 stats. owner NULL = every owner (then "owner"/"user_id" is null). `enabled` is 1 when job
  * work is not paused. New reference; NULL on out of memory or st NULL. */
-json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled,
-                      int max_attempts, tx_item_json_form_t form);
+json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled, int max_attempts,
+                      tx_item_json_form_t form);
 
 /* The owner as JSON: a number when it is a decimal integer that fits in int64 without a
  * leading zero ("1" → 1), else a string. New reference; NULL owner → JSON null. */

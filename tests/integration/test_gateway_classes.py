@@ -163,6 +163,9 @@ def failover_cases(mport, mock_url):
                                            "code": "rate_limit_exceeded"}}}),
         ("invalid_response", {"kind": "json", "status": 200, "body": {
             "id": "x", "object": "chat.completion", "choices": []}}),
+        ("invalid_response (17 MiB body)", {"kind": "json", "status": 200,
+                                            "body": json.dumps(gwkit.ok_completion(
+                                                "m-fo", "x" * (17 << 20))).encode()}),
     ]
     env = {"AI_ENDPOINT_FAILOVER_THRESHOLD": "1", "AI_ENDPOINT_COOLDOWN_MS": "60000",
            "AI_TIMEOUT_MS": "1000"}
@@ -231,6 +234,34 @@ def retry_after_cases():
                 "retry-after-ms 700 honoured: got %s, retry line %r" % (st, r))
 
 
+def retry_after_sources():
+    """Where a wait comes from (docs/classifier.md precedence), read from [ai][retry] delay_ms."""
+    from email.utils import formatdate
+    rl = {"message": "Rate limit reached.", "type": "requests", "code": "rate_limit_exceeded"}
+    cases = [
+        ("HTTP-date Retry-After", 429, {"Retry-After": formatdate(time.time() + 3, usegmt=True)},
+         {"error": rl}, "rate_limit", 1000, 4000),
+        ("x-ratelimit-reset-requests", 429, {"x-ratelimit-remaining-requests": "0",
+                                             "x-ratelimit-reset-requests": "1s"},
+         {"error": rl}, "rate_limit", 1000, 1100),
+        ("'try again in 1.2s' in the message", 429, {},
+         {"error": dict(rl, message="Rate limit reached. Please try again in 1.2s.")},
+         "rate_limit", 1200, 1300),
+        ("Retry-After on a 503", 503, {"Retry-After": "1"},
+         {"error": {"message": "overloaded", "type": "server_error"}}, "server", 1000, 1100),
+        ("garbage Retry-After ignored", 503, {"Retry-After": "soon"},
+         {"error": {"message": "overloaded", "type": "server_error"}}, "server", 0, 100),
+    ]
+    for name, status, hdrs, body, cls, lo, hi in cases:
+        action = {"kind": "json", "status": status, "headers": hdrs, "body": body}
+        with gwkit.FakeUpstream([action]) as up, \
+                gwkit.Gateway([up.url], {"AI_RETRY_AFTER_MAX_MS": "10000"}) as gw:
+            st, h, doc, raw = gwkit.chat(gw.port, gwkit.chat_body("m-ra-src"))
+            r = retry_for(gw, ("m-ra-src",), cls)
+            F.check(st == 200 and r is not None and lo <= r[4] <= hi,
+                    "%s: retried after %d..%d ms, got %s, retry line %r" % (name, lo, hi, st, r))
+
+
 def aborted_case():
     """The client goes away while the upstream is working: the upstream request is closed."""
     with gwkit.FakeUpstream([{"kind": "hang"}]) as up, \
@@ -287,6 +318,7 @@ def main():
         failover_cases(m.port, mock_url)
         aborted_in_backoff(m.port, mock_url)
     retry_after_cases()
+    retry_after_sources()
     aborted_case()
     F.finish()
 

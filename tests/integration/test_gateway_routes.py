@@ -4,6 +4,8 @@ the same retries as chat, GET /v1/models is relayed, a request without `model` u
 every answer carries X-Tenax-Attempts / X-Tenax-Model / X-Tenax-Endpoint, and the upstream key
 (AI_API_KEY) replaces the client's Authorization — which is passed through only when tenax has
 no key of its own (SPEC §2)."""
+import json
+import socket
 import sys
 
 import gwkit
@@ -44,6 +46,39 @@ def with_mock():
                 "got %r" % h)
 
 
+def pipelined():
+    """Two requests in one write on a keep-alive connection, the first slower (a retry): the
+    answers come back in request order."""
+    with txtest.mock() as mk, gwkit.Gateway(["http://127.0.0.1:%d/v1" % mk.port]) as gw:
+        def req(model, sid, script):
+            b = json.dumps(gwkit.chat_body(model, sid, script)).encode()
+            return (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(b), b))
+        s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+        s.sendall(req("m-pipe-1", "pipe-1", ["500", "500", "ok"]) + req("m-pipe-2", "pipe-2", ["ok"]))
+        f = s.makefile("rb")
+        models = []
+        try:
+            for _ in range(2):
+                status = f.readline()
+                n = 0
+                while True:
+                    ln = f.readline()
+                    if ln in (b"\r\n", b""):
+                        break
+                    k, _, v = ln.decode("latin-1").partition(":")
+                    if k.strip().lower() == "content-length":
+                        n = int(v)
+                doc = json.loads(f.read(n))
+                models.append((status.split(b" ")[1], doc.get("model")))
+        except (OSError, ValueError) as e:
+            F.check(False, "pipelined: %r after %r" % (e, models))
+        finally:
+            s.close()
+        F.check(models == [(b"200", "m-pipe-1"), (b"200", "m-pipe-2")],
+                "pipelined: answers in request order, got %r" % models)
+
+
 def default_model_and_keys():
     with gwkit.FakeUpstream() as up, gwkit.Gateway([up.url], {"AI_MODEL": "m-default"}) as gw:
         body = {"messages": [{"role": "user", "content": "no model named"}]}
@@ -68,6 +103,7 @@ def default_model_and_keys():
 
 def main():
     with_mock()
+    pipelined()
     default_model_and_keys()
     F.finish()
 

@@ -108,7 +108,8 @@ static void batch_limit(void **state)
     assert_non_null(body);
     size_t off = 0;
     body[off++] = '[';
-    for (size_t i = 0; i < n; i++) off += (size_t)snprintf(body + off, 16, "%s{\"id\":1}", i ? "," : "");
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(body + off, 16, "%s{\"id\":1}", i ? "," : "");
     body[off++] = ']';
     body[off] = 0;
     tx_item_batch_t b;

@@ -9,10 +9,10 @@
 
 #include "jobs/item_json.h"
 
-static const char *item_keys[] = {"id", "owner", "external_id", "task", "text", "result",
-                                  "status", "attempts", "last_attempt_at", "retry_after",
-                                  "error", "error_class", "model", "prompt_version",
-                                  "created_at", "updated_at", NULL};
+static const char *item_keys[] = {
+    "id",     "owner",          "external_id",     "task",        "text",  "result",
+    "status", "attempts",       "last_attempt_at", "retry_after", "error", "error_class",
+    "model",  "prompt_version", "created_at",      "updated_at",  NULL};
 
 static void times(void **state)
 {
@@ -36,10 +36,20 @@ static void times(void **state)
 static tx_item_t sample(void)
 {
     static tx_attempt_t hist[2] = {
-        {.n = 1, .model = "m1", .endpoint = "e0", .cls = TX_CLASS_RATE_LIMIT, .http_status = 429,
-         .latency_ms = 12, .at = 1000},
-        {.n = 2, .model = "m2", .endpoint = "e1", .cls = TX_CLASS_OK, .http_status = 200,
-         .latency_ms = 34, .at = 2000},
+        {.n = 1,
+         .model = "m1",
+         .endpoint = "e0",
+         .cls = TX_CLASS_RATE_LIMIT,
+         .http_status = 429,
+         .latency_ms = 12,
+         .at = 1000},
+        {.n = 2,
+         .model = "m2",
+         .endpoint = "e1",
+         .cls = TX_CLASS_OK,
+         .http_status = 200,
+         .latency_ms = 34,
+         .at = 2000},
     };
     tx_item_t it = {0};
     it.id = 7;
@@ -67,7 +77,8 @@ static void item_tenax_form(void **state)
     tx_item_t it = sample();
     json_t *o = tx_item_json(&it, TX_ITEM_JSON_TENAX, 1);
     assert_non_null(o);
-    for (int i = 0; item_keys[i]; i++) assert_non_null(json_object_get(o, item_keys[i]));
+    for (int i = 0; item_keys[i]; i++)
+        assert_non_null(json_object_get(o, item_keys[i]));
     assert_int_equal(json_object_size(o), 17); /* the 16 fields + history */
     assert_int_equal(json_integer_value(json_object_get(o, "id")), 7);
     assert_string_equal(json_string_value(json_object_get(o, "owner")), "1");
@@ -158,8 +169,13 @@ static void owners(void **state)
     static const struct {
         const char *in;
         int numeric;
-    } cases[] = {{"1", 1},    {"0", 1},     {"007", 0}, {"12a", 0},
-                 {"", 0},     {"-1", 0},    {"123456789012345678", 1},
+    } cases[] = {{"1", 1},
+                 {"0", 1},
+                 {"007", 0},
+                 {"12a", 0},
+                 {"", 0},
+                 {"-1", 0},
+                 {"123456789012345678", 1},
                  {"1234567890123456789", 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         json_t *v = tx_owner_json(cases[i].in);
@@ -175,8 +191,7 @@ static void owners(void **state)
 static void stats_both_forms(void **state)
 {
     (void)state;
-    tx_store_stats_t st = {.total = 150, .with_result = 140, .without_result = 10,
-                           .need_retry = 5};
+    tx_store_stats_t st = {.total = 150, .with_result = 140, .without_result = 10, .need_retry = 5};
     st.by_status[TX_ITEM_PENDING] = 3;
     st.by_status[TX_ITEM_SUCCESS] = 140;
     st.by_status[TX_ITEM_FAILED] = 2;
@@ -210,16 +225,21 @@ static void stats_both_forms(void **state)
 static void task_version(void **state)
 {
     (void)state;
-    tx_task_t t = {.name = "tags", .version = 2, .active = 1, .system_prompt = "sys",
-                   .user_template = "Tag: {{text}}", .response_format = "{\"type\":\"json_object\"}",
-                   .parser = "tags", .created_at = 1000};
+    tx_task_t t = {.name = "tags",
+                   .version = 2,
+                   .active = 1,
+                   .system_prompt = "sys",
+                   .user_template = "Tag: {{text}}",
+                   .response_format = "{\"type\":\"json_object\"}",
+                   .parser = "tags",
+                   .created_at = 1000};
     json_t *o = tx_task_json(&t);
     assert_string_equal(json_string_value(json_object_get(o, "name")), "tags");
     assert_int_equal(json_integer_value(json_object_get(o, "version")), 2);
     assert_true(json_is_true(json_object_get(o, "active")));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "response_format"),
-                                                          "type")),
-                        "json_object");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "response_format"), "type")),
+        "json_object");
     assert_true(json_is_null(json_object_get(o, "model")));
     json_decref(o);
     assert_null(tx_task_json(NULL));
@@ -228,9 +248,9 @@ static void task_version(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(times),           cmocka_unit_test(item_tenax_form),
-        cmocka_unit_test(item_seed_form),  cmocka_unit_test(results_by_task),
-        cmocka_unit_test(owners),          cmocka_unit_test(stats_both_forms),
+        cmocka_unit_test(times),          cmocka_unit_test(item_tenax_form),
+        cmocka_unit_test(item_seed_form), cmocka_unit_test(results_by_task),
+        cmocka_unit_test(owners),         cmocka_unit_test(stats_both_forms),
         cmocka_unit_test(task_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -68,8 +68,7 @@ static size_t sink(char *data, size_t size, size_t nmemb, void *ud)
 static const char *g_extra_header; /* set by the client thread around one call */
 
 /* One request; returns the HTTP status (0 on a transport error) and the parsed body. */
-static long call(client_t *c, const char *method, const char *path, const char *body,
-                 json_t **doc)
+static long call(client_t *c, const char *method, const char *path, const char *body, json_t **doc)
 {
     CURL *h = curl_easy_init();
     char url[512];
@@ -97,15 +96,24 @@ static long call(client_t *c, const char *method, const char *path, const char *
     do {                                                                                           \
         if (!(cond)) {                                                                             \
             if (!c->failures)                                                                      \
-                snprintf(c->first_failure, sizeof c->first_failure, "line %d: %s", __LINE__,      \
+                snprintf(c->first_failure, sizeof c->first_failure, "line %d: %s", __LINE__,       \
                          #cond);                                                                   \
             c->failures++;                                                                         \
         }                                                                                          \
     } while (0)
 
-static json_int_t geti(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
-static const char *gets_(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
-static int streq(const char *a, const char *b) { return a && b && strcmp(a, b) == 0; }
+static json_int_t geti(json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+static const char *gets_(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+static int streq(const char *a, const char *b)
+{
+    return a && b && strcmp(a, b) == 0;
+}
 
 static void check_error(client_t *c, json_t *doc, const char *param)
 {
@@ -269,10 +277,12 @@ static void script(client_t *c)
     json_decref(d);
     st = call(c, "GET", "/users/1/posts/tagging_stats", NULL, &d);
     CHECK(st == 200);
-    CHECK(geti(d, "user_id") == 1 && geti(d, "total_posts") == 3 && geti(d, "posts_with_tags") == 0);
+    CHECK(geti(d, "user_id") == 1 && geti(d, "total_posts") == 3 &&
+          geti(d, "posts_with_tags") == 0);
     CHECK(geti(d, "posts_without_tags") == 3 && geti(d, "posts_need_retry") == 0);
     CHECK(json_object_size(json_object_get(d, "stats_by_status")) == 6);
-    CHECK(json_is_true(json_object_get(d, "tagging_enabled")) && geti(d, "max_retry_attempts") == 7);
+    CHECK(json_is_true(json_object_get(d, "tagging_enabled")) &&
+          geti(d, "max_retry_attempts") == 7);
     json_decref(d);
     st = call(c, "GET", "/v1/owners/nobody/stats", NULL, &d);
     CHECK(st == 200 && geti(d, "total") == 0);
@@ -336,7 +346,8 @@ static void script(client_t *c)
     CHECK(st == 200 && geti(d, "version") == 2 && json_is_true(json_object_get(d, "active")));
     json_decref(d);
     st = call(c, "GET", "/v1/tasks/summary", NULL, &d);
-    CHECK(st == 200 && geti(d, "version") == 2 && streq(gets_(d, "system_prompt"), "Summarise briefly."));
+    CHECK(st == 200 && geti(d, "version") == 2 &&
+          streq(gets_(d, "system_prompt"), "Summarise briefly."));
     json_decref(d);
     st = call(c, "POST", "/v1/tasks/summary/versions/1/activate", NULL, &d); /* rollback */
     CHECK(st == 200 && geti(d, "version") == 1);
@@ -358,8 +369,10 @@ static void script(client_t *c)
     CHECK(st == 400);
     check_error(c, d, "user_template");
     json_decref(d);
-    st = call(c, "POST", "/v1/tasks", "{\"name\":\"bad name!\",\"system_prompt\":\"s\","
-              "\"user_template\":\"{{text}}\",\"parser\":\"text\"}", &d);
+    st = call(c, "POST", "/v1/tasks",
+              "{\"name\":\"bad name!\",\"system_prompt\":\"s\","
+              "\"user_template\":\"{{text}}\",\"parser\":\"text\"}",
+              &d);
     CHECK(st == 400);
     check_error(c, d, "name");
     json_decref(d);
@@ -389,7 +402,10 @@ typedef struct {
 
 static loopstate_t g_ls;
 
-static void on_q_closed(void *ud) { ((loopstate_t *)ud)->closed = 1; }
+static void on_q_closed(void *ud)
+{
+    ((loopstate_t *)ud)->closed = 1;
+}
 static void on_stopped(tx_http_server_t *srv, void *ud)
 {
     (void)srv;
@@ -415,8 +431,8 @@ static void routes_end_to_end(void **state)
     tx_error_t err = {0};
     assert_int_equal(tx_storeq_open(&loop, url, 2, &g_ls.q, &err), TX_EOK);
     kick_t k = {0};
-    tx_jobsapi_config_t cfg = {.storeq = g_ls.q, .kick = on_kick, .max_attempts = seven,
-                               .guard = guard, .ud = &k};
+    tx_jobsapi_config_t cfg = {
+        .storeq = g_ls.q, .kick = on_kick, .max_attempts = seven, .guard = guard, .ud = &k};
     tx_jobsapi_t *api = tx_jobsapi_new(&cfg);
     assert_non_null(api);
     tx_router_t *r = tx_router_new();
