@@ -2,6 +2,7 @@
 lines, idempotent import, the seed's attempt schedule with fallbacks, the budget, parking with
 retry_after, --wait, and the exit codes 0/1/2/3."""
 import os
+import sqlite3
 import time
 
 import jobsutil as ju
@@ -107,6 +108,12 @@ with open(bad, "wb") as f:
     f.write(b"this is not a database" * 100)
 rc, err = ju.run(["--input", inp, "--store", "sqlite:" + bad])
 F.check(rc == 2 and "corrupt" in err, "corrupt store → 2 with a clear error: " + err)
+lock = sqlite3.connect(db, isolation_level=None)
+lock.execute("BEGIN EXCLUSIVE")
+rc, err = ju.run(["--input", inp, "--store", store + "?busy_timeout_ms=300"])
+lock.execute("ROLLBACK")
+lock.close()
+F.check(rc == 2 and "locked" in err, "locked store → 2 with a clear error: " + err)
 rc, err = ju.run(["--input", os.path.join(d, "missing.jsonl"), "--store", store])
 F.check(rc == 2 and "missing.jsonl" in err, "unreadable input → 2")
 rc, err = ju.run(["--input", inp, "--store", store, "--task", "nope"])
