@@ -635,9 +635,7 @@ static void claim_done(void *arg)
     size_t got = c->list.n;
     for (size_t i = 0; i < c->list.n; i++) {
         tx_item_t *it = &c->list.items[i];
-        if (e->closing) { /* leave it leased: reclaimed after the lease */
-            continue;
-        }
+        /* while closing, job_start hands the item straight back (due now) */
         job_start(e, it, it->task ? task_lookup(e, it->task, it->task_version) : NULL, c->probe);
     }
     tx_item_list_free(&c->list);
@@ -744,6 +742,11 @@ static void due_done(void *arg)
     if (rc == TX_EOK && !e->st.paused) {
         tx_ms_t delay = when > now ? when - now : 0;
         uv_timer_start(&e->due_timer, due_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
+    }
+    if (rc != TX_EOK && rc != TX_ENOTFOUND) {
+        tx_log(TX_LOG_WARN, "jobs", "next_due: %s (trying again at the next poll)",
+               tx_strerror(rc));
+        return;
     }
     if (e->st.held == 0 && !e->claiming && !e->probing && e->on_idle) {
         tx_jobs_idle_t idle = {.paused = e->st.paused, .has_due = rc == TX_EOK,
