@@ -20,8 +20,8 @@ static int fail(char *why, size_t cap, const char *msg)
     return -1;
 }
 
-int tx_jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out,
-                       char *why, size_t cap)
+int tx_jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out, char *why,
+                       size_t cap)
 {
     if (out == NULL) return fail(why, cap, "no output");
     memset(out, 0, sizeof *out);
@@ -51,7 +51,8 @@ int tx_jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line
     }
     owner = jo ? field_text(jo, out->ownerbuf, sizeof out->ownerbuf) : "default";
     const char *bad = NULL;
-    if (id == NULL || id[0] == '\0') bad = "\"id\" must be a non-empty string or an integer";
+    if (id == NULL || id[0] == '\0')
+        bad = "\"id\" must be a non-empty string or an integer";
     else if (owner == NULL || owner[0] == '\0')
         bad = "\"owner\" must be a non-empty string or an integer";
     else if (text != NULL && !json_is_string(text) && !json_is_null(text))
