@@ -714,7 +714,8 @@ static void pump(tx_jobs_t *e)
         return;
     }
     size_t batch = (size_t)e->p.batch_size;
-    if (e->st.held >= batch) return;
+    if (e->st.held >= batch || (e->st.held > 0 && e->st.held > batch / 2))
+        return; /* refill in chunks: one claim transaction per half batch, not per item */
     tx_adm_stats_t as;
     tx_admission_stats(e->adm, &as);
     if (as.queued_gateway > 0 && e->st.held > 0) return; /* gateway first */
