@@ -11,7 +11,9 @@
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "config/config.h"
+#include "jobs/api.h"
 #include "obs/log.h"
+#include "ops/ops.h"
 #include "server/auth.h"
 
 static void usage(FILE *out)
@@ -100,9 +102,9 @@ int tx_cmd_serve(int argc, char **argv)
     }
     /* --- plug-ins: one line each ------------------------------------------------------- */
     tx_err_t prc = tx_gateway_routes(app);
-    /* HOOK jobsapi: if (prc == TX_EOK) prc = tx_jobsapi_routes(app); */
+    if (prc == TX_EOK) prc = tx_jobsapi_routes(app);
     if (prc == TX_EOK) prc = tx_jobs_start(app);
-    /* HOOK ops:     if (prc == TX_EOK) prc = tx_ops_start(app); */
+    if (prc == TX_EOK) prc = tx_ops_start(app);
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));
         rc = 1;

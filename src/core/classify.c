@@ -354,6 +354,9 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
     err_info_t e;
     if (root != NULL && find_error(root, &e, out)) {
         out->cls = error_class(status, &e);
+        /* a generic server error body on a 502/504 is still the gateway class (SPEC §3.1) */
+        if (out->cls == TX_CLASS_SERVER && (status == 502 || status == 504))
+            out->cls = TX_CLASS_GATEWAY;
         if (out->code[0] == '\0' && !ok_status)
             snprintf(out->code, sizeof out->code, "%d", status);
     } else if (ok_status) {

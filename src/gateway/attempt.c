@@ -8,6 +8,8 @@
 #include <sys/time.h>
 
 #include "obs/log.h"
+#include "obs/observe.h"
+#include "ops/ops.h"
 #include "upstream/sse.h"
 
 #define DEFAULT_MAX_RESPONSE (16u << 20)
@@ -279,13 +281,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     if (tx_endpoints_report(app->endpoints, a->pick, eo, now, &ev)) {
         if (ev.kind == TX_EP_EV_FAILOVER) {
             tx_log(TX_LOG_WARN, "ai][failover", "from=%d to=%d", ev.from, ev.to);
-            if (app->fam[TX_M_FAILOVERS] != NULL) {
-                char f[12], t[12];
-                snprintf(f, sizeof f, "%d", ev.from);
-                snprintf(t, sizeof t, "%d", ev.to);
-                const char *lv[] = {f, t};
-                tx_metrics_inc(app->fam[TX_M_FAILOVERS], lv, 1);
-            }
+            tx_obs_on_failover(tx_ops_obs(app), ev.from, ev.to); /* metric + notification */
         } else if (ev.kind == TX_EP_EV_RECOVERED) {
             tx_log(TX_LOG_INFO, "ai][failover", "recovered=%d active=%d", ev.from, ev.to);
         }

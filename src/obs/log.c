@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "obs/log.h"
+#include "obs/utf8.h"
 
 static int log_json;
 static tx_log_level_t log_min = TX_LOG_INFO;
@@ -26,11 +27,26 @@ int tx_log_enabled(tx_log_level_t level)
     return level >= log_min;
 }
 
-/* Appends `s` as JSON string content (without quotes). */
+/* Appends `s` as JSON string content (without quotes); bytes that are not valid UTF-8 become
+ * '?' so every line stays a valid JSON object whatever a client sent. */
 static size_t json_escape(char *out, size_t cap, size_t n, const char *s)
 {
-    for (; *s != '\0' && n + 7 < cap; s++) {
+    size_t left = strlen(s);
+    for (; *s != '\0' && n + 7 < cap; s++, left--) {
         unsigned char c = (unsigned char)*s;
+        if (c >= 0x80) {
+            size_t k = tx__utf8_seq((const unsigned char *)s, left);
+            if (k == 0) {
+                out[n++] = '?';
+                continue;
+            }
+            if (n + k + 7 >= cap) break;
+            memcpy(out + n, s, k);
+            n += k;
+            s += k - 1;
+            left -= k - 1;
+            continue;
+        }
         if (c == '"' || c == '\\') {
             out[n++] = '\\';
             out[n++] = (char)c;

@@ -1,0 +1,219 @@
+/* The observer: one call per event on the gateway and job paths, fanned out to the metric
+ * families (kept handles for the unlabelled ones), the access log and the notifier. */
+#include "obs/observe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "obs/log.h"
+
+struct tx_obs {
+    int metrics, access_log, own_reg;
+    tx_metrics_t *reg;
+    tx_metric_family_t *fam[TX_M__LAST];
+    tx_metric_series_t *req_dur, *att_dur, *wait, *overhead, *in_flight, *queued, *dropped;
+    uint64_t dropped_seen;
+    tx_notify_t *notify;
+};
+
+void tx_obs_opts_from_env(tx_obs_opts_t *o)
+{
+    if (o == NULL) return;
+    const char *m = getenv("TENAX_METRICS");
+    o->metrics = !(m != NULL && (strcmp(m, "0") == 0 || strcasecmp(m, "off") == 0 ||
+                                 strcasecmp(m, "false") == 0));
+    o->access_log = 1;
+    o->registry = NULL;
+    o->fams = NULL;
+}
+
+tx_ms_t tx_obs_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+tx_ms_t tx_obs_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+tx_obs_t *tx_obs_create(const tx_obs_opts_t *o)
+{
+    tx_obs_t *obs = calloc(1, sizeof *obs);
+    if (obs == NULL) return NULL;
+    obs->metrics = o != NULL ? o->metrics : 1;
+    obs->access_log = o != NULL ? o->access_log : 1;
+    if (!obs->metrics) return obs;
+    if (o != NULL && o->registry != NULL && o->fams != NULL) {
+        obs->reg = o->registry;
+        for (int i = 0; i < TX_M__LAST; i++) obs->fam[i] = o->fams[i];
+    } else {
+        obs->own_reg = 1;
+        obs->reg = tx_metrics_create();
+        if (obs->reg == NULL || tx_metrics_std_register(obs->reg, obs->fam) != 0) {
+            tx_obs_destroy(obs);
+            return NULL;
+        }
+    }
+    obs->req_dur = tx_metrics_series(obs->fam[TX_M_REQUEST_DURATION], NULL);
+    obs->att_dur = tx_metrics_series(obs->fam[TX_M_ATTEMPT_DURATION], NULL);
+    obs->wait = tx_metrics_series(obs->fam[TX_M_QUEUE_WAIT], NULL);
+    obs->overhead = tx_metrics_series(obs->fam[TX_M_OVERHEAD], NULL);
+    obs->in_flight = tx_metrics_series(obs->fam[TX_M_IN_FLIGHT], NULL);
+    obs->queued = tx_metrics_series(obs->fam[TX_M_QUEUED], NULL);
+    obs->dropped = tx_metrics_series(obs->fam[TX_M_DROPPED], NULL);
+    return obs;
+}
+
+void tx_obs_destroy(tx_obs_t *obs)
+{
+    if (obs == NULL) return;
+    if (obs->own_reg) tx_metrics_destroy(obs->reg);
+    free(obs);
+}
+
+void tx_obs_set_notify(tx_obs_t *obs, tx_notify_t *n)
+{
+    if (obs != NULL) obs->notify = n;
+}
+
+tx_notify_t *tx_obs_notify(const tx_obs_t *obs)
+{
+    return obs != NULL ? obs->notify : NULL;
+}
+
+int tx_obs_metrics_enabled(const tx_obs_t *obs)
+{
+    return obs != NULL && obs->metrics;
+}
+
+tx_metrics_t *tx_obs_registry(const tx_obs_t *obs)
+{
+    return obs != NULL ? obs->reg : NULL;
+}
+
+tx_metric_family_t *tx_obs_family(const tx_obs_t *obs, tx_metric_id_t id)
+{
+    if (obs == NULL || !obs->metrics || (int)id < 0 || id >= TX_M__LAST) return NULL;
+    return obs->fam[id];
+}
+
+void tx_obs_on_request_done(tx_obs_t *obs, const char *route, const char *model, int status,
+                            double total_ms, double upstream_ms)
+{
+    if (obs == NULL) return;
+    if (obs->access_log && tx_log_enabled(TX_LOG_INFO))
+        tx_log(TX_LOG_INFO, "ai][request", "route=%s model=%s status=%d ms=%.1f upstream_ms=%.1f",
+               route ? route : "", model ? model : "", status, total_ms, upstream_ms);
+    if (!obs->metrics) return;
+    char st[16];
+    snprintf(st, sizeof st, "%d", status);
+    const char *v[3] = {route, model, st};
+    tx_metrics_inc(obs->fam[TX_M_REQUESTS], v, 1);
+    tx_metrics_observe(obs->req_dur, total_ms / 1000.0);
+    double over = total_ms - upstream_ms;
+    tx_metrics_observe(obs->overhead, (over > 0 ? over : 0) / 1000.0);
+}
+
+static void notify_class(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
+                         int attempt, double delay_s)
+{
+    int type = tx_notify_type_for_class(cls);
+    if (type < 0 || obs->notify == NULL) return;
+    char msg[256];
+    snprintf(msg, sizeof msg, "upstream answered %s (endpoint %d, model %.100s)",
+             tx_class_name(cls), endpoint, model ? model : "");
+    tx_notify_event(obs->notify, (tx_notify_type_t)type, msg, attempt > 0 ? attempt : -1,
+                    delay_s, tx_obs_mono_ms(), tx_obs_wall_ms());
+}
+
+void tx_obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
+                       double duration_ms, int attempt, double delay_s)
+{
+    if (obs == NULL) return;
+    if (obs->metrics) {
+        char ep[16];
+        snprintf(ep, sizeof ep, "%d", endpoint);
+        const char *v[3] = {ep, model, tx_class_name(cls)};
+        tx_metrics_inc(obs->fam[TX_M_UPSTREAM_ATTEMPTS], v, 1);
+        tx_metrics_observe(obs->att_dur, duration_ms / 1000.0);
+    }
+    if (cls != TX_CLASS_OK) notify_class(obs, endpoint, model, cls, attempt, delay_s);
+}
+
+void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls)
+{
+    if (obs == NULL || !obs->metrics) return;
+    const char *v[1] = {tx_class_name(cls)};
+    tx_metrics_inc(obs->fam[TX_M_RETRIES], v, 1);
+}
+
+void tx_obs_on_queue_wait(tx_obs_t *obs, double wait_ms)
+{
+    if (obs == NULL || !obs->metrics) return;
+    tx_metrics_observe(obs->wait, wait_ms / 1000.0);
+}
+
+void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
+{
+    if (obs == NULL) return;
+    if (obs->metrics) {
+        char f[16], t[16];
+        snprintf(f, sizeof f, "%d", from);
+        snprintf(t, sizeof t, "%d", to);
+        const char *v[2] = {f, t};
+        tx_metrics_inc(obs->fam[TX_M_FAILOVERS], v, 1);
+    }
+    if (obs->notify != NULL) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "endpoint %d is down; failing over to endpoint %d", from, to);
+        tx_notify_event(obs->notify, TX_NOTIFY_ENDPOINT_DOWN, msg, -1, -1, tx_obs_mono_ms(),
+                        tx_obs_wall_ms());
+    }
+}
+
+void tx_obs_on_usage(tx_obs_t *obs, const char *model, int64_t prompt, int64_t completion)
+{
+    if (obs == NULL || !obs->metrics) return;
+    const char *vp[2] = {model, "prompt"}, *vc[2] = {model, "completion"};
+    if (prompt >= 0) tx_metrics_inc(obs->fam[TX_M_TOKENS], vp, (double)prompt);
+    if (completion >= 0) tx_metrics_inc(obs->fam[TX_M_TOKENS], vc, (double)completion);
+}
+
+void tx_obs_on_cache(tx_obs_t *obs, int hit)
+{
+    if (obs == NULL || !obs->metrics) return;
+    const char *v[1] = {hit ? "hit" : "miss"};
+    tx_metrics_inc(obs->fam[TX_M_CACHE], v, 1);
+}
+
+void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued, uint64_t dropped)
+{
+    if (obs == NULL || !obs->metrics) return;
+    tx_metrics_set(obs->in_flight, (double)in_flight);
+    tx_metrics_set(obs->queued, (double)queued);
+    if (dropped > obs->dropped_seen) {
+        tx_metrics_add(obs->dropped, (double)(dropped - obs->dropped_seen));
+        obs->dropped_seen = dropped;
+    }
+}
+
+void tx_obs_set_items(tx_obs_t *obs, const char *status, double count)
+{
+    if (obs == NULL || !obs->metrics) return;
+    const char *v[1] = {status};
+    tx_metrics_gauge_set(obs->fam[TX_M_ITEMS], v, count);
+}
+
+char *tx_obs_render(const tx_obs_t *obs, size_t *len)
+{
+    if (obs == NULL || !obs->metrics) return NULL;
+    return tx_metrics_render(obs->reg, len);
+}

@@ -1,0 +1,60 @@
+/* Operating tenax (issue 5) plugged into the app: hot reload of the config file, GET /admin/diag,
+ * GET /metrics, POST /admin/resume, admin-token and client-key checks, the client rate limit, the
+ * response cache and the admin notifications. The gateway and jobs paths call the few functions
+ * below; everything is a no-op before tx_ops_start. Loop thread only. */
+#ifndef TX_OPS_OPS_H
+#define TX_OPS_OPS_H
+
+#include <jansson.h>
+
+#include "app/app.h"
+#include "obs/observe.h"
+#include "server/filters.h"
+
+/* What the job engine lends to diag, /metrics and /admin/resume. Neither function may block:
+ * `status` returns what the engine holds in memory. */
+typedef struct {
+    /* {"paused": bool, "pauseReason": string|null, "counts": {"pending": n, …}}, a new
+     * reference (NULL: unknown). */
+    json_t *(*status)(void *ud);
+    /* Resumes paused job work (SPEC §5.2); 0 when it was paused and resumes, 1 when it was not
+     * paused, -1 on failure. */
+    int (*resume)(void *ud);
+    void *ud;
+} tx_ops_jobs_t;
+
+/* Plugs ops into `app` (after the gateway routes, before tx_app_listen): routes, filters,
+ * notifier, observer over app->metrics, the config watcher when the config came from a file
+ * (app->config->path), a stop hook. TX_EOK or an error (nothing half-registered is used). */
+tx_err_t tx_ops_start(tx_app_t *app);
+
+/* Lends the job engine's status and resume (copied; may be called before or after
+ * tx_ops_start). TX_ENOMEM when the ops state cannot be made. */
+tx_err_t tx_ops_set_jobs(tx_app_t *app, const tx_ops_jobs_t *jobs);
+
+/* The observer the gateway and jobs report events to; NULL before tx_ops_start (every tx_obs_*
+ * call accepts NULL). */
+tx_obs_t *tx_ops_obs(const tx_app_t *app);
+
+/* For item-mutating routes (POST /v1/items, retry, regenerate, tasks, seed alias POSTs): 1 when
+ * the request may go on, 0 when it has been answered 401 (TENAX_ADMIN_TOKEN set and not
+ * presented). Before tx_ops_start: checks app->auth. */
+int tx_ops_require_admin(tx_app_t *app, tx_http_req_t *req);
+
+/* First thing a gateway route does: client key (401), rate limit (429), cache hit. Returns 1
+ * when `req` has been answered (the route returns at once), 0 to go on; `ctx` (caller memory,
+ * kept with the call until its answer) says what to add to the answer and whether to store it.
+ * `cacheable` is 0 for routes whose answers are never cached (GET /v1/models). */
+int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route, int cacheable,
+                          tx_filter_ctx_t *ctx);
+
+/* Once a gateway route's final non-stream answer is known: stores a 2xx answer in the cache
+ * when "before" asked for it. The route adds tx_filter_headers(ctx) to every answer. */
+void tx_ops_gateway_after(tx_app_t *app, const tx_filter_ctx_t *ctx, int status,
+                          const tx_header_t *headers, size_t n, const char *body, size_t len);
+
+/* The diag document of GET /admin/diag?q=ai-queue (SPEC §4.7), a new reference; NULL when out
+ * of memory. Works before tx_ops_start too (no configError, no jobs). */
+json_t *tx_ops_diag_json(tx_app_t *app);
+
+#endif

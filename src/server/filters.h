@@ -1,0 +1,81 @@
+/* Client protections in front of the routes: the admin token check (/admin/... and item-mutating
+ * routes), and for gateway routes the client key (401), the per-client rate limit (429 with
+ * Retry-After and x-ratelimit-*) and the response cache (a hit is answered here; a miss is
+ * stored after). A route calls "before" first and "after" once its answer is known. Loop only. */
+#ifndef TX_SERVER_FILTERS_H
+#define TX_SERVER_FILTERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/auth.h"
+#include "server/cache.h"
+#include "server/http.h"
+#include "server/ratelimit.h"
+#include "tenax/types.h"
+
+/* The settings, from a config snapshot. Strings are only read during the call. */
+typedef struct {
+    const char *admin_token; /* NULL or "": admin routes open */
+    const char *client_keys; /* comma-separated; NULL or "": client auth off */
+    uint32_t rate_limit_rpm; /* 0: off */
+    uint32_t cache_ttl_s;    /* 0: off */
+    size_t cache_max_entries;
+} tx_filters_config_t;
+
+typedef struct tx_filters tx_filters_t;
+
+/* What "before" learnt about a gateway request, for the answer and for "after". Caller memory
+ * (do not copy it: headers point into it);
+ * valid while the request is. */
+typedef struct {
+    tx_auth_client_t who;
+    int cache_result; /* -1: cache not consulted, 0: miss (store after), 1: hit (answered) */
+    int cache_store;  /* 1: "after" stores a 2xx answer */
+    int status;       /* the status "before" answered with (401, 429, a hit's); 0: not answered */
+    unsigned char key[TX_CACHE_KEY_LEN];
+    tx_header_t headers[6]; /* for the answer: x-ratelimit-*, X-Tenax-Cache */
+    size_t nheaders;
+    char limit[16], remaining[16], reset[32];
+} tx_filter_ctx_t;
+
+/* NULL when out of memory or the client keys are too many. Free with tx_filters_destroy. */
+tx_filters_t *tx_filters_create(const tx_filters_config_t *c);
+void tx_filters_destroy(tx_filters_t *f); /* NULL: no-op */
+
+/* A reload: new tokens and keys, rate and cache settings (buckets and entries are kept).
+ * TX_EOK, or TX_ENOMEM/TX_EINVAL with the old settings still in force. */
+tx_err_t tx_filters_configure(tx_filters_t *f, const tx_filters_config_t *c);
+
+/* 1 when the request may go on; otherwise it has been answered 401 (OpenAI-style error,
+ * `WWW-Authenticate: Bearer`) and 0 is returned. Allowed when no admin token is set. */
+int tx_filter_admin(tx_filters_t *f, tx_http_req_t *req);
+
+/* Before a gateway route (`route` e.g. "/v1/chat/completions"; `default_model` for a body
+ * without "model"; `cacheable`: 0 for routes never cached such as GET /v1/models) at monotonic
+ * `now`: checks the client key (401), takes a rate-limit token (429), looks the cache up
+ * (honouring `X-Tenax-Cache: bypass|refresh`). Returns 1 when the request has been answered
+ * here (401, 429 or a cache hit: the caller must not touch it again), 0 to go on; ctx is filled
+ * either way. */
+int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
+                             const char *default_model, int cacheable, tx_ms_t now,
+                             tx_filter_ctx_t *ctx);
+
+/* After the gateway's final, non-stream answer: stores it when "before" said so and status is
+ * 2xx (headers worth replaying, e.g. content-type and x-tenax-model, and the body). */
+void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int status,
+                             const tx_header_t *headers, size_t n, const char *body, size_t len,
+                             tx_ms_t now);
+
+/* Headers the gateway adds to its answer (rate limit, X-Tenax-Cache: miss). */
+const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n);
+
+/* Housekeeping, every minute or so: forgets full buckets and expired entries. */
+void tx_filters_sweep(tx_filters_t *f, tx_ms_t now);
+
+/* The parts, for diag and tests (owned by f). */
+tx_cache_t *tx_filters_cache(const tx_filters_t *f);
+tx_ratelimit_t *tx_filters_ratelimit(const tx_filters_t *f);
+const tx_auth_t *tx_filters_auth(const tx_filters_t *f);
+
+#endif
