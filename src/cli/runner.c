@@ -46,7 +46,8 @@ static int flush(tx_store_t *s, const char *prog, chunk_t *c, tx_runner_import_t
         out->skipped += res.skipped;
         tx_import_result_free(&res);
     }
-    for (size_t i = 0; i < c->n; i++) tx_jobs_line_clear(&c->lines[i]);
+    for (size_t i = 0; i < c->n; i++)
+        tx_jobs_line_clear(&c->lines[i]);
     c->n = 0;
     return rc == TX_EOK ? 0 : -1;
 }
@@ -81,8 +82,8 @@ int tx_runner_import(tx_store_t *store, const char *prog, const char *path, cons
             out->malformed++;
             continue;
         }
-        c->in[c->n] = (tx_item_input_t){.owner = l->owner, .external_id = l->id, .task = task,
-                                        .text = l->text};
+        c->in[c->n] = (tx_item_input_t){
+            .owner = l->owner, .external_id = l->id, .task = task, .text = l->text};
         if (++c->n == IMPORT_CHUNK) rc = flush(store, prog, c, out);
     }
     if (rc == 0 && ferror(f)) {
@@ -142,7 +143,8 @@ static void draw(run_t *r, int final)
     }
     int width = 24, fill = total > 0 ? (int)(done * width / total) : width;
     char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
     fprintf(stderr,
             "\r[%s] %lld/%lld  ok=%lld fail=%lld retry=%lld pend=%lld proc=%lld skip=%lld  "
@@ -211,7 +213,7 @@ static void on_idle(void *ud, const tx_jobs_idle_t *idle)
     }
     tx_ms_t now = wall_ms();
     if (idle->next_due <= now) return; /* due now: the engine claims again */
-    if (r->o->wait) return;              /* the engine's timer wakes at next_due */
+    if (r->o->wait) return;            /* the engine's timer wakes at next_due */
     stop(r, 3);
 }
 
@@ -228,9 +230,13 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
         free(r);
         return 2;
     }
-    tx_jobs_opts_t eo = {.loop = &r->loop, .store_url = o->store_url, .cfg = o->cfg,
-                         .worker = o->prog, .poll_ms = o->progress ? 100 : 500,
-                         .on_idle = on_idle, .ud = r};
+    tx_jobs_opts_t eo = {.loop = &r->loop,
+                         .store_url = o->store_url,
+                         .cfg = o->cfg,
+                         .worker = o->prog,
+                         .poll_ms = o->progress ? 100 : 500,
+                         .on_idle = on_idle,
+                         .ud = r};
     tx_jobs_http_port(r->http, &eo.port);
     tx_error_t err = {0};
     r->t0 = wall_ms();
@@ -284,8 +290,9 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
                     "again (a probe resumes the work) or POST /admin/resume\n",
                     o->prog, r->res.pause_reason, o->prog);
         else if (code == 3)
-            fprintf(stderr, "%s: %lld item(s) unfinished (parked until their retry_after); "
-                            "run again later or use --wait\n",
+            fprintf(stderr,
+                    "%s: %lld item(s) unfinished (parked until their retry_after); "
+                    "run again later or use --wait\n",
                     o->prog, (long long)unfinished);
     }
     if (res) *res = r->res;
@@ -323,9 +330,10 @@ static int export_one(const tx_item_t *it, void *ud)
     json_object_set_new(o, "result", res ? res : json_null());
     json_object_set_new(o, "attempts", json_integer(it->attempts));
     json_object_set_new(o, "error", it->error ? json_string(it->error) : json_null());
-    json_object_set_new(o, "error_class", it->error_class >= 0
-                                              ? json_string(tx_class_name((tx_class_t)it->error_class))
-                                              : json_null());
+    json_object_set_new(o, "error_class",
+                        it->error_class >= 0
+                            ? json_string(tx_class_name((tx_class_t)it->error_class))
+                            : json_null());
     json_object_set_new(o, "model", it->model ? json_string(it->model) : json_null());
     json_object_set_new(o, "prompt_version", json_integer(it->prompt_version));
     put_time(o, "retry_after", it->retry_after);

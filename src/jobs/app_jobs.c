@@ -44,8 +44,8 @@ static void *port_start(void *self, const char *body, size_t len, long timeout_m
     q->app = app;
     q->done = done;
     q->ud = ud;
-    tx_attempt_req_t req = {.route = TX_ROUTE_CHAT, .body = body, .len = len,
-                            .timeout_ms = timeout_ms};
+    tx_attempt_req_t req = {
+        .route = TX_ROUTE_CHAT, .body = body, .len = len, .timeout_ms = timeout_ms};
     tx_attempt_cb_t cb = {.on_done = att_done};
     tx_classification_t why;
     q->a = tx_attempt_start(app, &req, &cb, q, &why);
@@ -110,9 +110,13 @@ static struct tx_config *config_get(void *ud)
 tx_err_t tx_jobs_start(tx_app_t *app)
 {
     if (app == NULL || app->storeq == NULL) return TX_EINVAL;
-    tx_jobs_opts_t o = {.loop = app->loop, .storeq = app->storeq, .cfg = app->config,
-                        .adm = app->admission, .worker = "tenax serve",
-                        .config_get = config_get, .config_ud = app};
+    tx_jobs_opts_t o = {.loop = app->loop,
+                        .storeq = app->storeq,
+                        .cfg = app->config,
+                        .adm = app->admission,
+                        .worker = "tenax serve",
+                        .config_get = config_get,
+                        .config_ud = app};
     tx_jobs_app_port(app, &o.port);
     tx_jobs_t *e = NULL;
     tx_error_t err = {0};

@@ -2,6 +2,7 @@
 picked up by the server's engine (its start-up probe succeeds against a healthy mock and resumes
 the work), worked through the gateway's attempt primitive, and the server stops cleanly."""
 import os
+import sqlite3
 
 import jobsutil as ju
 import txtest
@@ -37,4 +38,59 @@ with txtest.mock() as m:
         F.check(rc == 0, "graceful stop exits 0 (got %r)" % rc)
     rows = ju.items(db)
     F.check(all(r["attempts"] == 1 for r in rows), "one attempt each")
+
+# --- the periodic probe: paused in a running server, the provider comes back, work resumes ----
+db2 = os.path.join(d, "probe.db")
+mport = txtest.free_port()
+m = txtest.mock(port=mport, args=["--faults", "quota:1"])
+rc, err = ju.run(["--input", inp, "--store", "sqlite:" + db2], mport)  # imports, then pauses
+n0 = len(ju.query(db2, "SELECT 1 FROM attempts"))
+env = ju.env_for(mport, {"JOB_PROBE_INTERVAL_MS": "1000"})
+env.pop("TENAX_LOG_LEVEL", None)
+port = txtest.free_port()
+with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store", "sqlite:" + db2],
+                 env=env, port=port) as s:
+    def probed():
+        n = len(ju.query(db2, "SELECT 1 FROM attempts"))
+        return n > n0 and all(r["status"] == "pending" for r in ju.items(db2))
+    txtest.wait_until(probed, 10, "the start-up probe to fail on quota")
+    F.check(ju.pause(db2)[0] == 1, "still paused after the failed probe")
+    m.stop()
+    m = txtest.mock(port=mport)  # the provider is back on the same address
+    try:
+        txtest.wait_until(lambda: all(r["status"] == "success" for r in ju.items(db2)), 15,
+                          "a periodic probe to resume the work")
+        ok = True
+    except AssertionError:
+        ok = False
+    F.check(ok, "a probe every JOB_PROBE_INTERVAL_MS resumes the work:\n" + s.log()[-1500:])
+    F.check(ju.pause(db2)[0] == 0, "pause cleared by the probe")
+m.stop()
+
+# --- graceful stop with attempts in flight: items are handed back, nothing is lost -------------
+db3 = os.path.join(d, "stop.db")
+with txtest.mock(args=["--faults", "quota:1"]) as m:
+    ju.run(["--input", inp, "--store", "sqlite:" + db3], m.port)  # imports, then pauses
+ju.query(db3, "SELECT 1")
+c = sqlite3.connect(db3)
+c.execute("UPDATE pause SET paused = 0, reason = NULL")  # as an admin resume would
+c.commit()
+c.close()
+with txtest.mock(args=["--latency-ms", "400"]) as m:
+    port = txtest.free_port()
+    env = ju.env_for(m.port, {"AI_MAX_CONCURRENCY": "4"})
+    with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store", "sqlite:" + db3],
+                     env=env, port=port) as s:
+        txtest.wait_until(lambda: any(r["status"] == "processing" for r in ju.items(db3)), 10,
+                          "work in flight")
+        rc = s.stop()
+        F.check(rc == 0, "SIGTERM with work in flight exits 0 (got %r)" % rc)
+    rows = ju.items(db3)
+    F.check(not any(r["status"] == "processing" for r in rows),
+            "no item is left leased after a graceful stop: %r" % sorted({r["status"] for r in rows}))
+    F.check(all(r["attempts"] <= 1 for r in rows), "at most one attempt each so far")
+    rc, err = ju.run(["--input", inp, "--store", "sqlite:" + db3, "--wait"], m.port)
+    rows = ju.items(db3)
+    F.check(rc == 0 and all(r["status"] == "success" for r in rows),
+            "a later run finishes everything (rc %d)" % rc)
 F.finish()

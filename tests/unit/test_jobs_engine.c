@@ -77,9 +77,10 @@ static void *fake_start(void *self, const char *body, size_t len, long timeout_m
     a->done = done;
     a->ud = ud;
     snprintf(a->kind, sizeof a->kind, "%s",
-             strstr(body, "FAIL500") ? "500" : strstr(body, "QUOTA") ? "quota"
-                                            : strstr(body, "SLOW")  ? "slow"
-                                                                    : "ok");
+             strstr(body, "FAIL500") ? "500"
+             : strstr(body, "QUOTA") ? "quota"
+             : strstr(body, "SLOW")  ? "slow"
+                                     : "ok");
     uv_timer_init(f->loop, &a->t);
     a->t.data = a;
     uv_timer_start(&a->t, fake_fire, strcmp(a->kind, "slow") == 0 ? 3600 * 1000 : 0, 0);
@@ -132,8 +133,8 @@ static void import(fx_t *fx, const char *const *texts, size_t n)
     assert_true(n <= 64);
     for (size_t i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "%zu", i + 1);
-        in[i] = (tx_item_input_t){.owner = "o", .external_id = ids[i], .task = "tags",
-                                  .text = texts[i]};
+        in[i] = (tx_item_input_t){
+            .owner = "o", .external_id = ids[i], .task = "tags", .text = texts[i]};
     }
     tx_import_result_t res = {0};
     assert_int_equal(tx_store_import(s, in, n, 1000, &res, &err), TX_EOK);
@@ -173,9 +174,15 @@ static void setup(fx_t *fx)
 
 static void start(fx_t *fx)
 {
-    tx_jobs_opts_t o = {.loop = &fx->loop, .store_url = fx->url, .cfg = fx->cfg,
-                        .port = {fake_start, fake_cancel, &fx->fake}, .poll_ms = 50,
-                        .seed = 42, .on_item = on_item, .on_idle = on_idle, .ud = fx};
+    tx_jobs_opts_t o = {.loop = &fx->loop,
+                        .store_url = fx->url,
+                        .cfg = fx->cfg,
+                        .port = {fake_start, fake_cancel, &fx->fake},
+                        .poll_ms = 50,
+                        .seed = 42,
+                        .on_item = on_item,
+                        .on_idle = on_idle,
+                        .ud = fx};
     tx_error_t err = {0};
     assert_int_equal(tx_jobs_open(&o, &fx->e, &err), TX_EOK);
 }
@@ -206,8 +213,8 @@ static void works_items_through(void **state)
     (void)state;
     fx_t fx;
     setup(&fx);
-    const char *texts[] = {"one good", "FAIL500 two", "three good", "", "four good",
-                           "FAIL500 five", "six good", "  "};
+    const char *texts[] = {"one good",  "FAIL500 two",  "three good", "",
+                           "four good", "FAIL500 five", "six good",   "  "};
     import(&fx, texts, 8);
     start(&fx);
     assert_int_equal(uv_run(&fx.loop, UV_RUN_DEFAULT), 0);
@@ -317,7 +324,9 @@ static void open_rejects_bad_input(void **state)
     assert_null(e);
     tx_config_t *cfg = config();
     fake_t f = {.loop = &loop};
-    tx_jobs_opts_t o = {.loop = &loop, .store_url = "sqlite:/nonexistent-dir/x/y.db", .cfg = cfg,
+    tx_jobs_opts_t o = {.loop = &loop,
+                        .store_url = "sqlite:/nonexistent-dir/x/y.db",
+                        .cfg = cfg,
                         .port = {fake_start, fake_cancel, &f}};
     assert_int_not_equal(tx_jobs_open(&o, &e, &err), TX_EOK);
     assert_null(e);
