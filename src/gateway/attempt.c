@@ -157,14 +157,26 @@ static void on_body(void *ud, const char *data, size_t len)
         a->cb.on_stream_data(a->ud, data, len);
         return;
     }
-    if (append(a, data, len) != 0)
-        return; /* the client's max_response_bytes ends it with TOO_LARGE */
+    if (append(a, data, len) != 0) {
+        if (!a->req.stream)
+            return; /* the client's max_response_bytes ends it with TOO_LARGE */
+        /* a stream whose first event never completes within the bound: give up on it */
+        tx_upstream_cancel(a->ureq);
+        tx_upstream_result_t r = {.err = TX_UPSTREAM_ETOO_LARGE, .status = a->status};
+        finish(a, &r);
+        return;
+    }
     if (!a->req.stream || a->status < 200 || a->status > 299)
         return;
     if (a->sse == NULL && (a->sse = tx_sse_new(0)) == NULL)
         return;
-    if (tx_sse_feed(a->sse, data, len, on_first_event, a) == TX_ERANGE)
-        a->first_error = 0; /* a giant first event: judged at the end as invalid */
+    if (tx_sse_feed(a->sse, data, len, on_first_event, a) == TX_ERANGE) {
+        /* a first event larger than the parser's bound (1 MiB): not a stream we can relay */
+        tx_upstream_cancel(a->ureq);
+        tx_upstream_result_t r = {.err = TX_UPSTREAM_ETOO_LARGE, .status = a->status};
+        finish(a, &r);
+        return;
+    }
     if (a->first_error) {
         /* a 200 whose first event is an error: the attempt failed, nothing was relayed */
         tx_upstream_cancel(a->ureq);
@@ -267,7 +279,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
         tx_classify_transport(TX_TRANSPORT_PARTIAL, NULL, &r.info);
         r.info.cls = TX_CLASS_INVALID_RESPONSE;
         snprintf(r.info.message, sizeof r.info.message,
-                 "the upstream response is larger than %zu bytes", a->max);
+                 "the upstream response is too large (limit %zu bytes, one stream event 1 MiB)", a->max);
     } else {
         tx_classify_transport(tx_attempt_transport_kind(ur->err), ur->message, &r.info);
     }
