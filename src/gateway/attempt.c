@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "obs/log.h"
@@ -21,8 +22,6 @@ struct tx_gw_attempt {
     void *ud;
     tx_upstream_req_t *ureq;
     tx_ep_pick_t pick;
-    char *url;
-    char *auth;      /* "Bearer …" or NULL (never logged) */
     char *sent_body; /* the body with a substituted model, or NULL (the client's bytes) */
     tx_ms_t t0;
     int status;
@@ -72,8 +71,6 @@ static void attempt_free(tx_gw_attempt_t *a)
 {
     if (a == NULL)
         return;
-    free(a->url);
-    free(a->auth);
     free(a->sent_body);
     free(a->rh);
     free(a->buf);
@@ -125,6 +122,15 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
             s += lv;
         }
         a->nrh = nh;
+    }
+    /* size the body buffer once from Content-Length (bounded) instead of growing it */
+    for (size_t i = 0; i < a->nrh; i++) {
+        if (strcasecmp(a->rh[i].name, "Content-Length") == 0) {
+            unsigned long long cl = strtoull(a->rh[i].value, NULL, 10);
+            if (cl > 0 && cl <= a->max && a->buf == NULL && (a->buf = malloc(cl + 1)) != NULL)
+                a->cap = cl + 1;
+            break;
+        }
     }
     if (a->cb.on_head != NULL)
         a->cb.on_head(a->ud, status);
@@ -348,14 +354,18 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     const char *key = tx_app_endpoint_key(app, a->pick.index);
     const char *body = req->body;
     size_t len = req->len;
-    if (base == NULL || (a->url = malloc(ul)) == NULL)
+    /* URL and Authorization are copied by tx_upstream_send: stack buffers unless too long */
+    char url_buf[1024], auth_buf[512];
+    char *url = url_buf, *auth = NULL;
+    if (base == NULL || (ul > sizeof url_buf && (url = malloc(ul)) == NULL))
         goto fail;
-    snprintf(a->url, ul, "%.*s%s", (int)bl, base, path);
+    snprintf(url, ul, "%.*s%s", (int)bl, base, path);
     if (key != NULL) {
         size_t al = strlen(key) + 8;
-        if ((a->auth = malloc(al)) == NULL)
+        auth = auth_buf;
+        if (al > sizeof auth_buf && (auth = malloc(al)) == NULL)
             goto fail;
-        snprintf(a->auth, al, "Bearer %s", key);
+        snprintf(auth, al, "Bearer %s", key);
     }
     if (req->route != TX_ROUTE_MODELS && req->doc != NULL) {
         if (tx_request_body_for_model(req->doc, req->doc_model, req->model, &a->sent_body, &len) != 0)
@@ -369,8 +379,8 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     size_t nh = 0;
     if (req->route != TX_ROUTE_MODELS)
         h[nh++] = (tx_header_t){"Content-Type", "application/json"};
-    if (a->auth != NULL)
-        h[nh++] = (tx_header_t){"Authorization", a->auth};
+    if (auth != NULL)
+        h[nh++] = (tx_header_t){"Authorization", auth};
     else if (req->client_auth != NULL && req->client_auth[0] != '\0')
         h[nh++] = (tx_header_t){"Authorization", req->client_auth};
     h[nh++] = (tx_header_t){"Accept", req->stream ? "text/event-stream" : "application/json"};
@@ -379,12 +389,20 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
                                 .max_response_bytes = req->stream ? 0 : a->max};
     static const tx_upstream_cb_t ucb = {on_head, on_body, on_done};
     a->ureq = tx_upstream_send(app->upstream, req->route == TX_ROUTE_MODELS ? "GET" : "POST",
-                               a->url, h, nh, req->route == TX_ROUTE_MODELS ? NULL : body,
+                               url, h, nh, req->route == TX_ROUTE_MODELS ? NULL : body,
                                req->route == TX_ROUTE_MODELS ? 0 : len, &lim, &ucb, a);
     if (a->ureq == NULL)
         goto fail;
+    if (url != url_buf)
+        free(url);
+    if (auth != auth_buf)
+        free(auth);
     return a;
 fail:
+    if (url != url_buf)
+        free(url);
+    if (auth != auth_buf)
+        free(auth);
     fail_why(why, "the upstream request could not be started");
     tx_endpoints_report(app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(app), NULL);
     attempt_free(a);
