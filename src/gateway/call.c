@@ -2,6 +2,7 @@
  * retry policy (tx_policy_next) and waits on the loop, to exactly one answer. All transitions go
  * through set_state(); every exit goes through answer_*() then finish(). */
 #include "gateway/call.h"
+#include "ops/ops.h" /* ops: filters and observer */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,9 @@ typedef struct {
     char last_ctype[96];
     char last_msg[384];
     char last_code[48];
+    tx_filter_ctx_t filt; /* ops: rate-limit/cache headers, cache store */
+    int status;           /* ops: the status answered (for the request metrics) */
+    double upstream_ms;   /* ops: time in attempts, queue waits and backoff */
 } call_t;
 
 static const char *const state_names[TX_CALL__LAST] = {"queued",    "connecting", "waiting",
@@ -100,6 +104,8 @@ static void call_end(call_t *c)
 {
     tx_app_t *app = c->app;
     set_state(c, TX_CALL_DONE);
+    tx_obs_on_request_done(tx_ops_obs(app), tx_route_path(c->route), c->primary, c->status,
+                           (double)(tx_app_now(app) - c->t0), c->upstream_ms); /* ops */
     if (c->attempt != NULL) {
         tx_attempt_cancel(c->attempt);
         c->attempt = NULL;
@@ -131,6 +137,7 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
         snprintf(b->endpoint, sizeof b->endpoint, "%d", c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
+    n += tx_filter_headers(&c->filt, h + n, TX_FILTER_MAX_HEADERS); /* ops */
     return n;
 }
 
@@ -145,7 +152,7 @@ static const char *find_header(const tx_header_t *h, size_t n, const char *name)
 static void finish_error(call_t *c, int status, const char *type, const char *code,
                          const char *msg, tx_ms_t retry_after_ms)
 {
-    tx_header_t h[5];
+    tx_header_t h[5 + TX_FILTER_MAX_HEADERS];
     tx_hdrbuf_t b;
     size_t n = tenax_headers(c, h, &b);
     char ra[24];
@@ -153,6 +160,7 @@ static void finish_error(call_t *c, int status, const char *type, const char *co
         snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
         h[n++] = (tx_header_t){"Retry-After", ra};
     }
+    c->status = status; /* ops */
     tx_http_respond_error(c->req, status, type, code, msg, h, n);
     c->req = NULL;
     call_end(c);
@@ -198,7 +206,7 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
     }
     if (c->last_status < 200 || c->last_status > 299) {
         if (c->last_body_len > 0 && c->last_body[0] == '{' && openai_style(c)) {
-            tx_header_t h[6];
+            tx_header_t h[6 + TX_FILTER_MAX_HEADERS];
             tx_hdrbuf_t b;
             size_t n = tenax_headers(c, h, &b);
             char ra[24];
@@ -208,6 +216,7 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
             }
             h[n++] = (tx_header_t){"Content-Type",
                                    c->last_ctype[0] ? c->last_ctype : "application/json"};
+            c->status = c->last_status; /* ops */
             tx_http_respond(c->req, c->last_status, h, n, c->last_body, c->last_body_len);
             c->req = NULL;
             call_end(c);
@@ -280,6 +289,7 @@ static void decide(call_t *c)
             tx_metrics_inc(app->fam[TX_M_RETRIES], lv, 1);
         }
         c->model = next;
+        c->upstream_ms += d.delay_ms > 0 ? (double)d.delay_ms : 0; /* ops */
         set_state(c, TX_CALL_BACKOFF);
         if (d.delay_ms <= 0)
             acquire(c);
@@ -320,12 +330,13 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
         return 1;
     uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
     set_state(c, TX_CALL_STREAMING);
-    tx_header_t h[6];
+    tx_header_t h[6 + TX_FILTER_MAX_HEADERS];
     tx_hdrbuf_t b;
     size_t n = tenax_headers(c, h, &b);
     const char *ct = find_header(uh, nuh, "Content-Type");
     h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "text/event-stream"};
     h[n++] = (tx_header_t){"Cache-Control", "no-cache"};
+    c->status = status; /* ops */
     if (tx_http_stream_begin(c->req, status, h, n) != TX_EOK)
         return 1;
     return 0;
@@ -343,6 +354,7 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
     call_t *c = ud;
     c->attempt = NULL;
     c->endpoint = r->endpoint;
+    c->upstream_ms += (double)r->latency_ms; /* ops */
     release_slot(c);
     if (r->committed) {
         if (r->cls != TX_CLASS_OK && c->req != NULL) {
@@ -370,11 +382,14 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
         return;
     }
     if (r->cls == TX_CLASS_OK) {
-        tx_header_t h[5];
+        tx_header_t h[5 + TX_FILTER_MAX_HEADERS];
         tx_hdrbuf_t b;
         size_t n = tenax_headers(c, h, &b);
         const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
         h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "application/json"};
+        c->status = r->status; /* ops: usage tokens, cache store */
+        tx_obs_on_usage_body(tx_ops_obs(c->app), c->model, r->body, r->body_len);
+        tx_ops_gateway_after(c->app, &c->filt, r->status, h, n, r->body, r->body_len);
         tx_http_respond(c->req, r->status, h, n, r->body, r->body_len);
         c->req = NULL;
         call_end(c);
@@ -423,6 +438,9 @@ static void on_grant(tx_adm_waiter_t *w, void *ud)
     (void)w;
     call_t *c = ud;
     c->holding = 1;
+    double waited = (double)(tx_app_now(c->app) - c->waiter.since); /* ops */
+    c->upstream_ms += waited;
+    tx_obs_on_queue_wait(tx_ops_obs(c->app), waited);
     start_attempt(c);
 }
 
@@ -437,6 +455,7 @@ static void acquire(call_t *c)
         tx_admission_acquire(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c, tx_app_now(app));
     if (r == TX_ADM_GRANTED) {
         c->holding = 1;
+        tx_obs_on_queue_wait(tx_ops_obs(app), 0); /* ops */
         start_attempt(c);
     } else if (r == TX_ADM_QUEUED) {
         set_state(c, TX_CALL_QUEUED);
@@ -493,6 +512,7 @@ static void on_abort(tx_http_req_t *req, void *ud)
         tx_http_stream_end(c->req);
     else
         tx_http_respond(c->req, 499, NULL, 0, NULL, 0); /* nothing is sent */
+    c->status = 499; /* ops */
     c->req = NULL;
     call_end(c);
 }
@@ -542,6 +562,9 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
                               NULL, 0);
         return;
     }
+    tx_filter_ctx_t filt; /* ops: client key 401, rate limit 429, cache hit */
+    if (tx_ops_gateway_before(app, req, tx_route_path(route), route != TX_ROUTE_MODELS, &filt))
+        return;
     size_t len = 0;
     const char *body = tx_http_req_body(req, &len);
     tx_request_t rq;
@@ -558,6 +581,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     }
     c->app = app;
     c->req = req;
+    c->filt = filt; /* ops */
     c->cfg = tx_app_config_get(app);
     c->route = route;
     c->rq = rq;

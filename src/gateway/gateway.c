@@ -2,33 +2,24 @@
  * GET /v1/models, each handed to a call (call.c). */
 #include "app/app.h"
 #include "gateway/call.h"
-#include "ops/ops.h"
 
 static void route_chat(tx_http_req_t *req, void *ud)
 {
-    tx_filter_ctx_t f; /* ops: client key, rate limit, cache hit (TODO gateway: keep f in the call) */
-    if (tx_ops_gateway_before(ud, req, "/v1/chat/completions", 1, &f)) return;
     tx_call_start(ud, req, TX_ROUTE_CHAT);
 }
 
 static void route_completions(tx_http_req_t *req, void *ud)
 {
-    tx_filter_ctx_t f; /* ops: client key, rate limit, cache hit (TODO gateway: keep f in the call) */
-    if (tx_ops_gateway_before(ud, req, "/v1/completions", 1, &f)) return;
     tx_call_start(ud, req, TX_ROUTE_COMPLETIONS);
 }
 
 static void route_embeddings(tx_http_req_t *req, void *ud)
 {
-    tx_filter_ctx_t f; /* ops: client key, rate limit, cache hit (TODO gateway: keep f in the call) */
-    if (tx_ops_gateway_before(ud, req, "/v1/embeddings", 1, &f)) return;
     tx_call_start(ud, req, TX_ROUTE_EMBEDDINGS);
 }
 
 static void route_models(tx_http_req_t *req, void *ud)
 {
-    tx_filter_ctx_t f; /* ops: client key, rate limit, cache hit (TODO gateway: keep f in the call) */
-    if (tx_ops_gateway_before(ud, req, "/v1/models", 0, &f)) return;
     tx_call_start(ud, req, TX_ROUTE_MODELS);
 }
 

@@ -60,18 +60,23 @@ void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls);
 /* A call waited `wait_ms` for a concurrency slot (0 when granted at once). */
 void tx_obs_on_queue_wait(tx_obs_t *obs, double wait_ms);
 
-/* Endpoint `from` was marked down and `to` is active: counted, and endpoint_down notified. */
+/* Endpoint `from` was marked down and `to` is active: endpoint_down is notified (throttled).
+ * The tenax_failovers_total metric is counted where the event happens (the attempt engine). */
 void tx_obs_on_failover(tx_obs_t *obs, int from, int to);
 
 /* Tokens from an upstream answer's `usage` (negative values are ignored). */
 void tx_obs_on_usage(tx_obs_t *obs, const char *model, int64_t prompt, int64_t completion);
 
+/* The same from a JSON answer body (its "usage": prompt_tokens, completion_tokens); a body that
+ * is not JSON or has no usage counts nothing. Parses only when metrics are on. */
+void tx_obs_on_usage_body(tx_obs_t *obs, const char *model, const char *body, size_t len);
+
 /* A response cache lookup: hit 1, miss 0. */
 void tx_obs_on_cache(tx_obs_t *obs, int hit);
 
-/* Point-in-time values, set before rendering: admission (in flight, queued, dropped since
- * boot) and the number of job items with `status`. */
-void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued, uint64_t dropped);
+/* Point-in-time values, set before rendering: admission (in flight, queued; tenax_dropped_total
+ * is counted where a request is dropped) and the number of job items with `status`. */
+void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued);
 void tx_obs_set_items(tx_obs_t *obs, const char *status, double count);
 
 /* The Prometheus text (heap string the caller frees, length in *len when not NULL), or NULL

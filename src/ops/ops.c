@@ -134,7 +134,7 @@ static void route_metrics(tx_http_req_t *req, void *ud)
     }
     tx_adm_stats_t st;
     tx_admission_stats(app->admission, &st);
-    tx_obs_set_admission(s->obs, st.in_flight, st.queued_gateway, st.dropped);
+    tx_obs_set_admission(s->obs, st.in_flight, st.queued_gateway);
     json_t *jobs = s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     json_t *counts = json_object_get(jobs, "counts");
     const char *k;
@@ -345,7 +345,8 @@ int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route, 
     if (answered) {
         /* 401, 429 or a cache hit: counted here, the gateway never sees these. */
         double ms = (double)(tx_app_now(app) - t0);
-        tx_obs_on_request_done(s->obs, route, NULL, ctx != NULL ? ctx->status : 0, ms, 0);
+        tx_obs_on_request_done(s->obs, route, ctx != NULL ? ctx->model : NULL,
+                               ctx != NULL ? ctx->status : 0, ms, 0);
     }
     return answered;
 }

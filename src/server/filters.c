@@ -74,12 +74,6 @@ int tx_filter_admin(tx_filters_t *f, tx_http_req_t *req)
     return 0;
 }
 
-static void add_header(tx_filter_ctx_t *ctx, const char *name, const char *value)
-{
-    if (ctx->nheaders < sizeof ctx->headers / sizeof ctx->headers[0])
-        ctx->headers[ctx->nheaders++] = (tx_header_t){name, value};
-}
-
 /* The peer address without its port: "1.2.3.4:5678" -> "1.2.3.4", "[::1]:80" -> "[::1]". */
 static void peer_host(const char *peer, char *out, size_t cap)
 {
@@ -91,12 +85,23 @@ static void peer_host(const char *peer, char *out, size_t cap)
 
 static void rate_limit_headers(tx_filter_ctx_t *ctx, const tx_ratelimit_info_t *info)
 {
+    ctx->rate_limited = 1;
     snprintf(ctx->limit, sizeof ctx->limit, "%u", info->limit);
     snprintf(ctx->remaining, sizeof ctx->remaining, "%u", info->remaining);
     tx_ratelimit_format_reset(info->reset_ms, ctx->reset, sizeof ctx->reset);
-    add_header(ctx, "x-ratelimit-limit-requests", ctx->limit);
-    add_header(ctx, "x-ratelimit-remaining-requests", ctx->remaining);
-    add_header(ctx, "x-ratelimit-reset-requests", ctx->reset);
+}
+
+size_t tx_filter_headers(const tx_filter_ctx_t *ctx, tx_header_t *out, size_t cap)
+{
+    if (ctx == NULL || out == NULL) return 0;
+    size_t n = 0;
+    if (ctx->rate_limited && n + 3 <= cap) {
+        out[n++] = (tx_header_t){"x-ratelimit-limit-requests", ctx->limit};
+        out[n++] = (tx_header_t){"x-ratelimit-remaining-requests", ctx->remaining};
+        out[n++] = (tx_header_t){"x-ratelimit-reset-requests", ctx->reset};
+    }
+    if (ctx->cache_header && n < cap) out[n++] = (tx_header_t){"X-Tenax-Cache", "miss"};
+    return n;
 }
 
 static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_entry_t *e)
@@ -104,7 +109,7 @@ static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_e
     tx_header_t h[32];
     size_t n = 0;
     for (size_t i = 0; i < e->nheaders && n < 24; i++) h[n++] = e->headers[i];
-    for (size_t i = 0; i < ctx->nheaders && n < 31; i++) h[n++] = ctx->headers[i];
+    n += tx_filter_headers(ctx, h + n, 4); /* rate limit only: cache_header is 0 here */
     h[n++] = (tx_header_t){"X-Tenax-Cache", "hit"};
     tx_http_respond(req, e->status, h, n, (const char *)e->body, e->body_len);
     return 1;
@@ -142,9 +147,8 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
             snprintf(msg, sizeof msg,
                      "Rate limit reached: %u requests per minute. Try again in %u s.",
                      info.limit, info.retry_after_s);
-            tx_header_t h[8];
-            size_t n = 0;
-            for (size_t i = 0; i < ctx->nheaders; i++) h[n++] = ctx->headers[i];
+            tx_header_t h[TX_FILTER_MAX_HEADERS + 1];
+            size_t n = tx_filter_headers(ctx, h, TX_FILTER_MAX_HEADERS);
             h[n++] = (tx_header_t){"Retry-After", ra};
             tx_log(TX_LOG_INFO, "ai][ratelimit", "client=%s limited, retry in %u s", client,
                    info.retry_after_s);
@@ -158,12 +162,19 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
     if (!cacheable || !tx_cache_enabled(f->cache)) return 0;
     size_t len = 0;
     const char *body = tx_http_req_body(req, &len);
-    if (tx_cache_key(route, default_model, body, len, ctx->key) != TX_CACHE_KEY_OK) return 0;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *model = json_string_value(json_object_get(doc, "model"));
+    snprintf(ctx->model, sizeof ctx->model, "%s",
+             model != NULL ? model : default_model != NULL ? default_model : "");
+    tx_cache_key_result_t kr =
+        doc != NULL ? tx_cache_key_json(route, default_model, doc, ctx->key) : TX_CACHE_KEY_INVALID;
+    json_decref(doc);
+    if (kr != TX_CACHE_KEY_OK) return 0;
     const char *mode = tx_http_req_header(req, "x-tenax-cache");
     int bypass = mode != NULL && strcasecmp(mode, "bypass") == 0;
     int refresh = mode != NULL && strcasecmp(mode, "refresh") == 0;
     if (bypass) {
-        add_header(ctx, "X-Tenax-Cache", "miss"); /* answered from upstream, nothing stored */
+        ctx->cache_header = 1; /* answered from upstream, nothing stored */
         return 0;
     }
     ctx->cache_store = 1;
@@ -179,7 +190,7 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
             return 1;
         }
     }
-    add_header(ctx, "X-Tenax-Cache", "miss");
+    ctx->cache_header = 1;
     return 0;
 }
 
@@ -199,12 +210,6 @@ void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int st
             keep[k++] = headers[i];
     }
     tx_cache_put(f->cache, ctx->key, status, keep, k, body, len, now);
-}
-
-const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n)
-{
-    if (n != NULL) *n = ctx != NULL ? ctx->nheaders : 0;
-    return ctx != NULL ? ctx->headers : NULL;
 }
 
 void tx_filters_sweep(tx_filters_t *f, tx_ms_t now)

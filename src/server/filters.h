@@ -25,19 +25,22 @@ typedef struct {
 
 typedef struct tx_filters tx_filters_t;
 
-/* What "before" learnt about a gateway request, for the answer and for "after". Caller memory
- * (do not copy it: headers point into it);
- * valid while the request is. */
+/* What "before" learnt about a gateway request, for the answer and for "after". Plain data:
+ * it may be copied (e.g. into the call's state). */
 typedef struct {
     tx_auth_client_t who;
     int cache_result; /* -1: cache not consulted, 0: miss (store after), 1: hit (answered) */
     int cache_store;  /* 1: "after" stores a 2xx answer */
+    int cache_header; /* 1: the answer carries X-Tenax-Cache: miss */
     int status;       /* the status "before" answered with (401, 429, a hit's); 0: not answered */
+    int rate_limited; /* 1: the rate limit is on: x-ratelimit-* go on the answer */
     unsigned char key[TX_CACHE_KEY_LEN];
-    tx_header_t headers[6]; /* for the answer: x-ratelimit-*, X-Tenax-Cache */
-    size_t nheaders;
     char limit[16], remaining[16], reset[32];
+    char model[128]; /* the request's model when the cache parsed it ("" otherwise) */
 } tx_filter_ctx_t;
+
+/* Most headers tx_filter_headers adds. */
+#define TX_FILTER_MAX_HEADERS 4
 
 /* NULL when out of memory or the client keys are too many. Free with tx_filters_destroy. */
 tx_filters_t *tx_filters_create(const tx_filters_config_t *c);
@@ -67,8 +70,10 @@ void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int st
                              const tx_header_t *headers, size_t n, const char *body, size_t len,
                              tx_ms_t now);
 
-/* Headers the gateway adds to its answer (rate limit, X-Tenax-Cache: miss). */
-const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n);
+/* Writes the headers the gateway adds to its answer (x-ratelimit-*, X-Tenax-Cache: miss) into
+ * out (room for `cap`; TX_FILTER_MAX_HEADERS is always enough); returns how many. They point
+ * into ctx. */
+size_t tx_filter_headers(const tx_filter_ctx_t *ctx, tx_header_t *out, size_t cap);
 
 /* Housekeeping, every minute or so: forgets full buckets and expired entries. */
 void tx_filters_sweep(tx_filters_t *f, tx_ms_t now);
