@@ -79,7 +79,7 @@ def main():
     d = tempfile.mkdtemp(prefix="tenax-bench-")
     up, px, tx = txtest.free_port(), txtest.free_port(), txtest.free_port()
     with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(d=d, up=up, px=px, canned=CANNED))
+        f.write(NGINX_CONF.format(d=d, up=up, px=px, canned=CANNED.replace("\\", "\\\\")))  # nginx unescapes \\"
     script = os.path.join(d, "post.lua")
     with open(script, "w") as f:
         f.write(WRK_LUA.format(body=BODY))

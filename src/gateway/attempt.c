@@ -8,6 +8,7 @@
 #include <sys/time.h>
 
 #include "obs/log.h"
+#include "obs/observe.h"
 #include "ops/ops.h"
 #include "upstream/sse.h"
 
@@ -280,14 +281,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     if (tx_endpoints_report(app->endpoints, a->pick, eo, now, &ev)) {
         if (ev.kind == TX_EP_EV_FAILOVER) {
             tx_log(TX_LOG_WARN, "ai][failover", "from=%d to=%d", ev.from, ev.to);
-            tx_obs_on_failover(tx_ops_obs(app), ev.from, ev.to); /* ops: endpoint_down notice */
-            if (app->fam[TX_M_FAILOVERS] != NULL) {
-                char f[12], t[12];
-                snprintf(f, sizeof f, "%d", ev.from);
-                snprintf(t, sizeof t, "%d", ev.to);
-                const char *lv[] = {f, t};
-                tx_metrics_inc(app->fam[TX_M_FAILOVERS], lv, 1);
-            }
+            tx_obs_on_failover(tx_ops_obs(app), ev.from, ev.to); /* metric + notification */
         } else if (ev.kind == TX_EP_EV_RECOVERED) {
             tx_log(TX_LOG_INFO, "ai][failover", "recovered=%d active=%d", ev.from, ev.to);
         }
@@ -296,8 +290,6 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
         tx_log(TX_LOG_WARN, "ai][timeout", "endpoint=%d model=%s after_ms=%lld%s", r.endpoint,
                a->req.model != NULL ? a->req.model : (a->req.doc_model ? a->req.doc_model : "-"),
                (long long)r.latency_ms, a->committed ? " (stream gap)" : "");
-    tx_obs_on_attempt(tx_ops_obs(app), r.endpoint, a->req.model ? a->req.model : a->req.doc_model,
-                      r.cls, (double)r.latency_ms, -1, -1); /* ops: metrics and notices */
     a->cb.on_done(a->ud, &r);
     attempt_free(a);
 }

@@ -2,7 +2,6 @@
  * retry policy (tx_policy_next) and waits on the loop, to exactly one answer. All transitions go
  * through set_state(); every exit goes through answer_*() then finish(). */
 #include "gateway/call.h"
-#include "ops/ops.h" /* ops: filters and observer */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,8 @@
 
 #include "gateway/attempt.h"
 #include "obs/log.h"
+#include "obs/observe.h"
+#include "ops/ops.h"
 #include "tenax/policy.h"
 
 typedef struct {
@@ -40,9 +41,12 @@ typedef struct {
     char last_ctype[96];
     char last_msg[384];
     char last_code[48];
-    tx_filter_ctx_t filt; /* ops: rate-limit/cache headers, cache store */
-    int status;           /* ops: the status answered (for the request metrics) */
-    double upstream_ms;   /* ops: time in attempts, queue waits and backoff */
+    /* ops: client key, rate limit, cache (filled by tx_ops_gateway_before; headers point into it,
+     * so it lives here, never copied) and the observer's bookkeeping */
+    tx_filter_ctx_t filter;
+    tx_ms_t upstream_ms;   /* attempts + queue waits + backoff waits */
+    tx_ms_t queued_at;
+    tx_ms_t last_latency;
 } call_t;
 
 static const char *const state_names[TX_CALL__LAST] = {"queued",    "connecting", "waiting",
@@ -104,8 +108,6 @@ static void call_end(call_t *c)
 {
     tx_app_t *app = c->app;
     set_state(c, TX_CALL_DONE);
-    tx_obs_on_request_done(tx_ops_obs(app), tx_route_path(c->route), c->primary, c->status,
-                           (double)(tx_app_now(app) - c->t0), c->upstream_ms); /* ops */
     if (c->attempt != NULL) {
         tx_attempt_cancel(c->attempt);
         c->attempt = NULL;
@@ -122,13 +124,30 @@ static void call_end(call_t *c)
 
 /* --- answers ----------------------------------------------------------------------------- */
 
+/* Room for the X-Tenax-* headers, the filters' headers and a few of our own. */
+#define MAX_ANSWER_HEADERS 16
+
 typedef struct {
     char attempts[16], endpoint[16];
 } tx_hdrbuf_t;
 
+static void observe_done(call_t *c, int status)
+{
+    tx_obs_t *obs = tx_ops_obs(c->app);
+    if (obs == NULL)
+        return;
+    tx_ms_t total = tx_app_now(c->app) - c->t0;
+    tx_obs_on_request_done(obs, tx_route_path(c->route), c->primary, status, (double)total,
+                           (double)(c->upstream_ms < total ? c->upstream_ms : total));
+}
+
 static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
 {
     size_t n = 0;
+    size_t nf = 0;
+    const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
+    for (size_t i = 0; i < nf && i < 6; i++)
+        h[n++] = fh[i];
     snprintf(b->attempts, sizeof b->attempts, "%u", c->st.attempts);
     h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
     if (c->model != NULL)
@@ -137,7 +156,6 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
         snprintf(b->endpoint, sizeof b->endpoint, "%d", c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
-    n += tx_filter_headers(&c->filt, h + n, TX_FILTER_MAX_HEADERS); /* ops */
     return n;
 }
 
@@ -152,7 +170,7 @@ static const char *find_header(const tx_header_t *h, size_t n, const char *name)
 static void finish_error(call_t *c, int status, const char *type, const char *code,
                          const char *msg, tx_ms_t retry_after_ms)
 {
-    tx_header_t h[5 + TX_FILTER_MAX_HEADERS];
+    tx_header_t h[MAX_ANSWER_HEADERS];
     tx_hdrbuf_t b;
     size_t n = tenax_headers(c, h, &b);
     char ra[24];
@@ -160,9 +178,9 @@ static void finish_error(call_t *c, int status, const char *type, const char *co
         snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
         h[n++] = (tx_header_t){"Retry-After", ra};
     }
-    c->status = status; /* ops */
     tx_http_respond_error(c->req, status, type, code, msg, h, n);
     c->req = NULL;
+    observe_done(c, status);
     call_end(c);
 }
 
@@ -206,7 +224,7 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
     }
     if (c->last_status < 200 || c->last_status > 299) {
         if (c->last_body_len > 0 && c->last_body[0] == '{' && openai_style(c)) {
-            tx_header_t h[6 + TX_FILTER_MAX_HEADERS];
+            tx_header_t h[MAX_ANSWER_HEADERS];
             tx_hdrbuf_t b;
             size_t n = tenax_headers(c, h, &b);
             char ra[24];
@@ -216,9 +234,9 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
             }
             h[n++] = (tx_header_t){"Content-Type",
                                    c->last_ctype[0] ? c->last_ctype : "application/json"};
-            c->status = c->last_status; /* ops */
             tx_http_respond(c->req, c->last_status, h, n, c->last_body, c->last_body_len);
             c->req = NULL;
+            observe_done(c, c->last_status);
             call_end(c);
             return;
         }
@@ -272,6 +290,7 @@ static void decide(call_t *c)
     tx_outcome_t o = {c->last_cls, c->last_retry_after > 0 ? c->last_retry_after : 0};
     tx_decision_t d;
     tx_ms_t now = tx_app_now(app);
+    int failed_n = (int)c->st.attempts; /* the attempt just reported */
     if (tx_policy_next(&c->policy, &c->st, &o, now, &app->rng, &d) != TX_EOK) {
         answer_last(c, 0);
         return;
@@ -284,12 +303,12 @@ static void decide(call_t *c)
             tx_log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%d class=%s delay_ms=%lld",
                    d.attempt, next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
                    (long long)d.delay_ms);
-        if (app->fam[TX_M_RETRIES] != NULL) {
-            const char *lv[] = {tx_class_name(d.cls)};
-            tx_metrics_inc(app->fam[TX_M_RETRIES], lv, 1);
-        }
+        tx_obs_t *obs = tx_ops_obs(app);
+        tx_obs_on_attempt(obs, c->endpoint, c->model, c->last_cls, (double)c->last_latency,
+                          failed_n, (double)d.delay_ms / 1000.0);
+        tx_obs_on_retry(obs, d.cls);
+        c->upstream_ms += d.delay_ms;
         c->model = next;
-        c->upstream_ms += d.delay_ms > 0 ? (double)d.delay_ms : 0; /* ops */
         set_state(c, TX_CALL_BACKOFF);
         if (d.delay_ms <= 0)
             acquire(c);
@@ -298,6 +317,8 @@ static void decide(call_t *c)
         return;
     }
     /* STOP */
+    tx_obs_on_attempt(tx_ops_obs(app), c->endpoint, c->model, c->last_cls,
+                      (double)c->last_latency, failed_n, -1);
     if (d.reason == TX_REASON_RETRY_AFTER_TOO_LONG) {
         answer_last(c, d.delay_ms);
         return;
@@ -330,13 +351,12 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
         return 1;
     uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
     set_state(c, TX_CALL_STREAMING);
-    tx_header_t h[6 + TX_FILTER_MAX_HEADERS];
+    tx_header_t h[MAX_ANSWER_HEADERS];
     tx_hdrbuf_t b;
     size_t n = tenax_headers(c, h, &b);
     const char *ct = find_header(uh, nuh, "Content-Type");
     h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "text/event-stream"};
     h[n++] = (tx_header_t){"Cache-Control", "no-cache"};
-    c->status = status; /* ops */
     if (tx_http_stream_begin(c->req, status, h, n) != TX_EOK)
         return 1;
     return 0;
@@ -354,8 +374,17 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
     call_t *c = ud;
     c->attempt = NULL;
     c->endpoint = r->endpoint;
-    c->upstream_ms += (double)r->latency_ms; /* ops */
+    c->last_latency = r->latency_ms;
+    c->upstream_ms += r->latency_ms;
     release_slot(c);
+    if (r->cls == TX_CLASS_OK) {
+        tx_obs_t *obs = tx_ops_obs(c->app);
+        tx_obs_on_attempt(obs, r->endpoint, c->model, TX_CLASS_OK, (double)r->latency_ms,
+                          (int)c->st.attempts, -1);
+        if (r->prompt_tokens >= 0 || r->completion_tokens >= 0)
+            tx_obs_on_usage(obs, c->model != NULL ? c->model : "", r->prompt_tokens,
+                            r->completion_tokens);
+    }
     if (r->committed) {
         if (r->cls != TX_CLASS_OK && c->req != NULL) {
             /* after the first byte a failure can only end the stream with an error event */
@@ -375,23 +404,24 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
                 free(s);
             }
         }
-        if (c->req != NULL)
+        if (c->req != NULL) {
             tx_http_stream_end(c->req);
+            observe_done(c, 200);
+        }
         c->req = NULL;
         call_end(c);
         return;
     }
     if (r->cls == TX_CLASS_OK) {
-        tx_header_t h[5 + TX_FILTER_MAX_HEADERS];
+        tx_header_t h[MAX_ANSWER_HEADERS];
         tx_hdrbuf_t b;
         size_t n = tenax_headers(c, h, &b);
         const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
         h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "application/json"};
-        c->status = r->status; /* ops: usage tokens, cache store */
-        tx_obs_on_usage_body(tx_ops_obs(c->app), c->model, r->body, r->body_len);
-        tx_ops_gateway_after(c->app, &c->filt, r->status, h, n, r->body, r->body_len);
         tx_http_respond(c->req, r->status, h, n, r->body, r->body_len);
         c->req = NULL;
+        tx_ops_gateway_after(c->app, &c->filter, r->status, h, n, r->body, r->body_len);
+        observe_done(c, r->status);
         call_end(c);
         return;
     }
@@ -438,9 +468,9 @@ static void on_grant(tx_adm_waiter_t *w, void *ud)
     (void)w;
     call_t *c = ud;
     c->holding = 1;
-    double waited = (double)(tx_app_now(c->app) - c->waiter.since); /* ops */
+    tx_ms_t waited = tx_app_now(c->app) - c->queued_at;
     c->upstream_ms += waited;
-    tx_obs_on_queue_wait(tx_ops_obs(c->app), waited);
+    tx_obs_on_queue_wait(tx_ops_obs(c->app), (double)waited);
     start_attempt(c);
 }
 
@@ -455,13 +485,12 @@ static void acquire(call_t *c)
         tx_admission_acquire(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c, tx_app_now(app));
     if (r == TX_ADM_GRANTED) {
         c->holding = 1;
-        tx_obs_on_queue_wait(tx_ops_obs(app), 0); /* ops */
+        tx_obs_on_queue_wait(tx_ops_obs(app), 0);
         start_attempt(c);
     } else if (r == TX_ADM_QUEUED) {
+        c->queued_at = tx_app_now(app);
         set_state(c, TX_CALL_QUEUED);
     } else {
-        if (app->fam[TX_M_DROPPED] != NULL)
-            tx_metrics_inc(app->fam[TX_M_DROPPED], NULL, 1);
         finish_error(c, 503, "queue_full", "queue_full",
                      "too many requests are waiting for an upstream slot; retry later", 1000);
     }
@@ -512,7 +541,6 @@ static void on_abort(tx_http_req_t *req, void *ud)
         tx_http_stream_end(c->req);
     else
         tx_http_respond(c->req, 499, NULL, 0, NULL, 0); /* nothing is sent */
-    c->status = 499; /* ops */
     c->req = NULL;
     call_end(c);
 }
@@ -562,26 +590,31 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
                               NULL, 0);
         return;
     }
-    tx_filter_ctx_t filt; /* ops: client key 401, rate limit 429, cache hit */
-    if (tx_ops_gateway_before(app, req, tx_route_path(route), route != TX_ROUTE_MODELS, &filt))
+    call_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
         return;
+    }
+    /* ops first: client key (401), rate limit (429), cache hit — answered there */
+    if (tx_ops_gateway_before(app, req, tx_route_path(route), route != TX_ROUTE_MODELS,
+                              &c->filter)) {
+        free(c);
+        return;
+    }
     size_t len = 0;
     const char *body = tx_http_req_body(req, &len);
     tx_request_t rq;
     tx_request_reject_t rej;
     if (tx_request_parse(route, body, len, (size_t)app->config->max_body_bytes, &rq, &rej) != 0) {
-        tx_http_respond_error(req, rej.status, rej.type, rej.code, rej.message, NULL, 0);
-        return;
-    }
-    call_t *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        json_decref(rq.doc);
-        tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
+        size_t nf = 0;
+        const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
+        tx_http_respond_error(req, rej.status, rej.type, rej.code, rej.message, fh, nf);
+        tx_obs_on_request_done(tx_ops_obs(app), tx_route_path(route), NULL, rej.status, 0, 0);
+        free(c);
         return;
     }
     c->app = app;
     c->req = req;
-    c->filt = filt; /* ops */
     c->cfg = tx_app_config_get(app);
     c->route = route;
     c->rq = rq;

@@ -1,5 +1,5 @@
 /* The gateway routes of SPEC §4.1: POST /v1/chat/completions, /v1/completions, /v1/embeddings and
- * GET /v1/models, each handed to a call (call.c). */
+ * GET /v1/models, each handed to a call (call.c), which runs the ops filters first. */
 #include "app/app.h"
 #include "gateway/call.h"
 

@@ -16,7 +16,8 @@ struct tx_obs {
     int metrics, access_log, own_reg;
     tx_metrics_t *reg;
     tx_metric_family_t *fam[TX_M__LAST];
-    tx_metric_series_t *req_dur, *att_dur, *wait, *overhead, *in_flight, *queued;
+    tx_metric_series_t *req_dur, *att_dur, *wait, *overhead, *in_flight, *queued, *dropped;
+    uint64_t dropped_seen;
     tx_notify_t *notify;
 };
 
@@ -69,6 +70,7 @@ tx_obs_t *tx_obs_create(const tx_obs_opts_t *o)
     obs->overhead = tx_metrics_series(obs->fam[TX_M_OVERHEAD], NULL);
     obs->in_flight = tx_metrics_series(obs->fam[TX_M_IN_FLIGHT], NULL);
     obs->queued = tx_metrics_series(obs->fam[TX_M_QUEUED], NULL);
+    obs->dropped = tx_metrics_series(obs->fam[TX_M_DROPPED], NULL);
     return obs;
 }
 
@@ -164,6 +166,13 @@ void tx_obs_on_queue_wait(tx_obs_t *obs, double wait_ms)
 void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
 {
     if (obs == NULL) return;
+    if (obs->metrics) {
+        char f[16], t[16];
+        snprintf(f, sizeof f, "%d", from);
+        snprintf(t, sizeof t, "%d", to);
+        const char *v[2] = {f, t};
+        tx_metrics_inc(obs->fam[TX_M_FAILOVERS], v, 1);
+    }
     if (obs->notify != NULL) {
         char msg[128];
         snprintf(msg, sizeof msg, "endpoint %d is down; failing over to endpoint %d", from, to);
@@ -200,11 +209,15 @@ void tx_obs_on_cache(tx_obs_t *obs, int hit)
     tx_metrics_inc(obs->fam[TX_M_CACHE], v, 1);
 }
 
-void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued)
+void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued, uint64_t dropped)
 {
     if (obs == NULL || !obs->metrics) return;
     tx_metrics_set(obs->in_flight, (double)in_flight);
     tx_metrics_set(obs->queued, (double)queued);
+    if (dropped > obs->dropped_seen) {
+        tx_metrics_add(obs->dropped, (double)(dropped - obs->dropped_seen));
+        obs->dropped_seen = dropped;
+    }
 }
 
 void tx_obs_set_items(tx_obs_t *obs, const char *status, double count)

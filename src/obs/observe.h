@@ -60,8 +60,7 @@ void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls);
 /* A call waited `wait_ms` for a concurrency slot (0 when granted at once). */
 void tx_obs_on_queue_wait(tx_obs_t *obs, double wait_ms);
 
-/* Endpoint `from` was marked down and `to` is active: endpoint_down is notified (throttled).
- * The tenax_failovers_total metric is counted where the event happens (the attempt engine). */
+/* Endpoint `from` was marked down and `to` is active: counted, and endpoint_down notified. */
 void tx_obs_on_failover(tx_obs_t *obs, int from, int to);
 
 /* Tokens from an upstream answer's `usage` (negative values are ignored). */
@@ -74,9 +73,10 @@ void tx_obs_on_usage_body(tx_obs_t *obs, const char *model, const char *body, si
 /* A response cache lookup: hit 1, miss 0. */
 void tx_obs_on_cache(tx_obs_t *obs, int hit);
 
-/* Point-in-time values, set before rendering: admission (in flight, queued; tenax_dropped_total
- * is counted where a request is dropped) and the number of job items with `status`. */
-void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued);
+/* Point-in-time values, set before rendering: admission (in flight, queued, dropped since boot:
+ * tenax_dropped_total follows the admission's count) and the number of job items with
+ * `status`. */
+void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued, uint64_t dropped);
 void tx_obs_set_items(tx_obs_t *obs, const char *status, double count);
 
 /* The Prometheus text (heap string the caller frees, length in *len when not NULL), or NULL

@@ -134,7 +134,7 @@ static void route_metrics(tx_http_req_t *req, void *ud)
     }
     tx_adm_stats_t st;
     tx_admission_stats(app->admission, &st);
-    tx_obs_set_admission(s->obs, st.in_flight, st.queued_gateway);
+    tx_obs_set_admission(s->obs, st.in_flight, st.queued_gateway, st.dropped);
     json_t *jobs = s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     json_t *counts = json_object_get(jobs, "counts");
     const char *k;

@@ -83,25 +83,26 @@ static void peer_host(const char *peer, char *out, size_t cap)
     if (colon != NULL && (bracket == NULL || colon > bracket)) *colon = '\0';
 }
 
+static void add_header(tx_filter_ctx_t *ctx, const char *name, const char *value)
+{
+    if (ctx->nheaders < TX_FILTER_MAX_HEADERS)
+        ctx->headers[ctx->nheaders++] = (tx_header_t){name, value};
+}
+
 static void rate_limit_headers(tx_filter_ctx_t *ctx, const tx_ratelimit_info_t *info)
 {
-    ctx->rate_limited = 1;
     snprintf(ctx->limit, sizeof ctx->limit, "%u", info->limit);
     snprintf(ctx->remaining, sizeof ctx->remaining, "%u", info->remaining);
     tx_ratelimit_format_reset(info->reset_ms, ctx->reset, sizeof ctx->reset);
+    add_header(ctx, "x-ratelimit-limit-requests", ctx->limit);
+    add_header(ctx, "x-ratelimit-remaining-requests", ctx->remaining);
+    add_header(ctx, "x-ratelimit-reset-requests", ctx->reset);
 }
 
-size_t tx_filter_headers(const tx_filter_ctx_t *ctx, tx_header_t *out, size_t cap)
+const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n)
 {
-    if (ctx == NULL || out == NULL) return 0;
-    size_t n = 0;
-    if (ctx->rate_limited && n + 3 <= cap) {
-        out[n++] = (tx_header_t){"x-ratelimit-limit-requests", ctx->limit};
-        out[n++] = (tx_header_t){"x-ratelimit-remaining-requests", ctx->remaining};
-        out[n++] = (tx_header_t){"x-ratelimit-reset-requests", ctx->reset};
-    }
-    if (ctx->cache_header && n < cap) out[n++] = (tx_header_t){"X-Tenax-Cache", "miss"};
-    return n;
+    if (n != NULL) *n = ctx != NULL ? ctx->nheaders : 0;
+    return ctx != NULL ? ctx->headers : NULL;
 }
 
 static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_entry_t *e)
@@ -109,7 +110,7 @@ static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_e
     tx_header_t h[32];
     size_t n = 0;
     for (size_t i = 0; i < e->nheaders && n < 24; i++) h[n++] = e->headers[i];
-    n += tx_filter_headers(ctx, h + n, 4); /* rate limit only: cache_header is 0 here */
+    for (size_t i = 0; i < ctx->nheaders && n < 31; i++) h[n++] = ctx->headers[i];
     h[n++] = (tx_header_t){"X-Tenax-Cache", "hit"};
     tx_http_respond(req, e->status, h, n, (const char *)e->body, e->body_len);
     return 1;
@@ -148,7 +149,8 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
                      "Rate limit reached: %u requests per minute. Try again in %u s.",
                      info.limit, info.retry_after_s);
             tx_header_t h[TX_FILTER_MAX_HEADERS + 1];
-            size_t n = tx_filter_headers(ctx, h, TX_FILTER_MAX_HEADERS);
+            size_t n = 0;
+            for (size_t i = 0; i < ctx->nheaders; i++) h[n++] = ctx->headers[i];
             h[n++] = (tx_header_t){"Retry-After", ra};
             tx_log(TX_LOG_INFO, "ai][ratelimit", "client=%s limited, retry in %u s", client,
                    info.retry_after_s);
@@ -174,7 +176,7 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
     int bypass = mode != NULL && strcasecmp(mode, "bypass") == 0;
     int refresh = mode != NULL && strcasecmp(mode, "refresh") == 0;
     if (bypass) {
-        ctx->cache_header = 1; /* answered from upstream, nothing stored */
+        add_header(ctx, "X-Tenax-Cache", "miss"); /* answered from upstream, nothing stored */
         return 0;
     }
     ctx->cache_store = 1;
@@ -190,7 +192,7 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
             return 1;
         }
     }
-    ctx->cache_header = 1;
+    add_header(ctx, "X-Tenax-Cache", "miss");
     return 0;
 }
 

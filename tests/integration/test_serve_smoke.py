@@ -93,7 +93,74 @@ def main():
 
             rc = gw.stop(signal.SIGTERM)
             F.check(rc == 0, "SIGTERM: clean exit 0, got %s" % rc)
+    graceful_and_queue(d)
+    client_gone(d)
     F.finish()
+
+
+def client_gone(d):
+    """A client that goes away cancels its upstream request and frees its slot (the mock
+    would take 30 s)."""
+    import socket
+    with txtest.mock(args=["--latency-ms", "30000"]) as mk:
+        port = txtest.free_port()
+        env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % mk.port, "AI_TIMEOUT_MS": "60000",
+               "TENAX_LOG_LEVEL": "warn"}
+        with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store",
+                          "sqlite:" + os.path.join(d, "smoke3.db")], env=env, port=port):
+            def in_flight():
+                return (txtest.request_json(port, "GET", "/admin/diag?q=ai-queue")[2] or {}).get(
+                    "inFlight")
+            for stream in (False, True):
+                try:
+                    txtest.request(port, "POST", "/v1/chat/completions",
+                                   json.dumps(chat_body(stream=stream)), timeout=0.3)
+                    F.check(False, "the slow request should not have answered")
+                except (socket.timeout, TimeoutError, OSError):
+                    pass
+                ok = True
+                try:
+                    txtest.wait_until(lambda: in_flight() == 0, 10, "slot released")
+                except AssertionError:
+                    ok = False
+                F.check(ok, "client gone (stream=%s): upstream cancelled, slot released" % stream)
+
+
+def graceful_and_queue(d):
+    """One slot, no queue: a second request while the first is in flight is dropped with 503
+    queue_full + Retry-After; SIGTERM with the first still in flight lets it finish (200) and
+    the process exits 0."""
+    import threading
+    with txtest.mock(args=["--latency-ms", "800"]) as mk:
+        port = txtest.free_port()
+        env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % mk.port, "AI_MAX_CONCURRENCY": "1",
+               "AI_QUEUE_MAX_SIZE": "0", "TENAX_LOG_LEVEL": "warn"}
+        gw = txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store",
+                          "sqlite:" + os.path.join(d, "smoke2.db")], env=env, port=port)
+        try:
+            first = {}
+
+            def run():
+                first["r"] = txtest.request_json(port, "POST", "/v1/chat/completions",
+                                                 chat_body())
+
+            t = threading.Thread(target=run)
+            t.start()
+            txtest.wait_until(lambda: (txtest.request_json(port, "GET", "/admin/diag?q=ai-queue")[2]
+                                       or {}).get("inFlight") == 1, 5, "one request in flight")
+            st, h, doc = txtest.request_json(port, "POST", "/v1/chat/completions", chat_body())
+            F.check(st == 503 and doc["error"]["type"] == "queue_full" and "retry-after" in h,
+                    "queue full → 503 queue_full with Retry-After: %s %r %r" % (st, h, doc))
+            gw.p.send_signal(signal.SIGTERM)
+            t.join(10)
+            st = first.get("r", (None,))[0]
+            F.check(st == 200, "in-flight request finishes during the graceful stop: %s" % st)
+            rc = gw.p.wait(10)
+            F.check(rc == 0, "graceful stop exits 0, got %s" % rc)
+        finally:
+            gw.stop()
+            if "Sanitizer" in gw.log():
+                F.check(False, "sanitizer report:\n" + gw.log())
 
 
 if __name__ == "__main__":
