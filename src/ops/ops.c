@@ -97,6 +97,7 @@ static void apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
     notify_config(cfg, &nc);
     if (tx_notify_configure(s->notify, &nc) != 0)
         tx_log(TX_LOG_ERROR, "ai][config", "notification settings not applied");
+    if (s->has_jobs && s->jobs.config_changed != NULL) s->jobs.config_changed(s->jobs.ud, cfg);
     tx_config_unref(cfg); /* the app took its own reference */
 }
 
