@@ -18,6 +18,8 @@ from txtest import Failures, Proc, free_port, mock, request, request_json, wait_
 F = Failures()
 MODEL = "gpt-4o-mini"
 ADMIN = "adm-ops-gw"
+APIKEY = "sk-upstream-6d1e0b9a7c35-MARKER"
+TGTOKEN = "777:tg-token-4c2a9e8f1b3d-MARKER"
 AUTH = {"Authorization": "Bearer " + ADMIN}
 tmp = tempfile.mkdtemp(prefix="tenax-opsgw-")
 
@@ -48,8 +50,10 @@ def mock_requests(mp):
 
 class Hook(http.server.BaseHTTPRequestHandler):
     received = []
+    paths = []
 
     def do_POST(self):
+        Hook.paths.append(self.path)
         n = int(self.headers.get("Content-Length", "0"))
         Hook.received.append(json.loads(self.rfile.read(n)))
         self.send_response(204)
@@ -61,7 +65,8 @@ class Hook(http.server.BaseHTTPRequestHandler):
 
 with mock() as m:
     # --- cache, rate-limit headers, metrics --------------------------------------------------
-    with serve(m.port, {"CACHE_TTL_S": "60", "CLIENT_RATE_LIMIT_RPM": "100"}) as s:
+    with serve(m.port, {"CACHE_TTL_S": "60", "CLIENT_RATE_LIMIT_RPM": "100",
+                        "AI_API_KEY": APIKEY, "TENAX_LOG_LEVEL": "debug"}) as s:
         st, h, body = chat(s.port, "cache me")
         F.check(st == 200 and h.get("x-tenax-cache") == "miss", "first: miss (%d %s)" % (st, h))
         F.check(h.get("x-ratelimit-limit-requests") == "100" and
@@ -93,6 +98,9 @@ with mock() as m:
             r = subprocess.run(["promtool", "check", "metrics"], input=data, capture_output=True,
                                timeout=30)
             F.check(r.returncode == 0, "promtool after traffic: %s" % r.stderr.decode())
+        s.stop()
+        F.check(APIKEY not in s.log() and "[ai][request]" in s.log(),
+                "upstream key never logged at debug level with traffic")
 
     # --- quota notifications: one per interval ------------------------------------------------
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
@@ -121,6 +129,23 @@ with mock() as m:
         F.check(len(Hook.received) == 2 and Hook.received[1]["type"] == "quota_exceeded",
                 "exactly two notifications")
         F.check("/hooks/secret" not in s.log(), "webhook path never logged")
+    # --- auth failures notify too; Telegram gets its own message ------------------------------
+    Hook.received = []
+    Hook.paths = []
+    with serve(m.port, {"NOTIFY_WEBHOOK_URL": url, "AI_RETRY_MAX": "1",
+                        "NOTIFY_TELEGRAM_BOT_TOKEN": TGTOKEN, "NOTIFY_TELEGRAM_CHAT_ID": "4242",
+                        "NOTIFY_TELEGRAM_API": "http://127.0.0.1:%d" % hook.server_address[1]}) as s:
+        st, _, _ = chat(s.port, "auth", script=["401"], sid="auth")
+        F.check(st == 401, "upstream 401 relayed (%d)" % st)
+        wait_until(lambda: len(Hook.received) >= 2, 10, "webhook and Telegram")
+        hooks = [r for r in Hook.received if "type" in r]
+        tg = [r for r in Hook.received if "chat_id" in r]
+        F.check(len(hooks) == 1 and hooks[0]["type"] == "auth_failed", "auth_failed webhook")
+        F.check(len(tg) == 1 and tg[0]["chat_id"] == "4242" and "auth_failed" in tg[0]["text"],
+                "Telegram message %r" % tg)
+        F.check("/bot%s/sendMessage" % TGTOKEN in Hook.paths, "Telegram URL carries the token")
+        s.stop()
+        F.check(TGTOKEN not in s.log(), "bot token never logged")
     hook.shutdown()
 
     # --- a webhook that hangs never delays an answer -----------------------------------------
