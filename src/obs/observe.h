@@ -66,11 +66,16 @@ void tx_obs_on_failover(tx_obs_t *obs, int from, int to);
 /* Tokens from an upstream answer's `usage` (negative values are ignored). */
 void tx_obs_on_usage(tx_obs_t *obs, const char *model, int64_t prompt, int64_t completion);
 
+/* The same from a JSON answer body (its "usage": prompt_tokens, completion_tokens); a body that
+ * is not JSON or has no usage counts nothing. Parses only when metrics are on. */
+void tx_obs_on_usage_body(tx_obs_t *obs, const char *model, const char *body, size_t len);
+
 /* A response cache lookup: hit 1, miss 0. */
 void tx_obs_on_cache(tx_obs_t *obs, int hit);
 
-/* Point-in-time values, set before rendering: admission (in flight, queued, dropped since
- * boot) and the number of job items with `status`. */
+/* Point-in-time values, set before rendering: admission (in flight, queued, dropped since boot:
+ * tenax_dropped_total follows the admission's count) and the number of job items with
+ * `status`. */
 void tx_obs_set_admission(tx_obs_t *obs, unsigned in_flight, size_t queued, uint64_t dropped);
 void tx_obs_set_items(tx_obs_t *obs, const char *status, double count);
 

@@ -97,6 +97,7 @@ static void apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
     notify_config(cfg, &nc);
     if (tx_notify_configure(s->notify, &nc) != 0)
         tx_log(TX_LOG_ERROR, "ai][config", "notification settings not applied");
+    if (s->has_jobs && s->jobs.config_changed != NULL) s->jobs.config_changed(s->jobs.ud, cfg);
     tx_config_unref(cfg); /* the app took its own reference */
 }
 
@@ -345,7 +346,8 @@ int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route, 
     if (answered) {
         /* 401, 429 or a cache hit: counted here, the gateway never sees these. */
         double ms = (double)(tx_app_now(app) - t0);
-        tx_obs_on_request_done(s->obs, route, NULL, ctx != NULL ? ctx->status : 0, ms, 0);
+        tx_obs_on_request_done(s->obs, route, ctx != NULL ? ctx->model : NULL,
+                               ctx != NULL ? ctx->status : 0, ms, 0);
     }
     return answered;
 }

@@ -74,12 +74,6 @@ int tx_filter_admin(tx_filters_t *f, tx_http_req_t *req)
     return 0;
 }
 
-static void add_header(tx_filter_ctx_t *ctx, const char *name, const char *value)
-{
-    if (ctx->nheaders < sizeof ctx->headers / sizeof ctx->headers[0])
-        ctx->headers[ctx->nheaders++] = (tx_header_t){name, value};
-}
-
 /* The peer address without its port: "1.2.3.4:5678" -> "1.2.3.4", "[::1]:80" -> "[::1]". */
 static void peer_host(const char *peer, char *out, size_t cap)
 {
@@ -87,6 +81,12 @@ static void peer_host(const char *peer, char *out, size_t cap)
     char *colon = strrchr(out, ':');
     char *bracket = strrchr(out, ']');
     if (colon != NULL && (bracket == NULL || colon > bracket)) *colon = '\0';
+}
+
+static void add_header(tx_filter_ctx_t *ctx, const char *name, const char *value)
+{
+    if (ctx->nheaders < TX_FILTER_MAX_HEADERS)
+        ctx->headers[ctx->nheaders++] = (tx_header_t){name, value};
 }
 
 static void rate_limit_headers(tx_filter_ctx_t *ctx, const tx_ratelimit_info_t *info)
@@ -97,6 +97,12 @@ static void rate_limit_headers(tx_filter_ctx_t *ctx, const tx_ratelimit_info_t *
     add_header(ctx, "x-ratelimit-limit-requests", ctx->limit);
     add_header(ctx, "x-ratelimit-remaining-requests", ctx->remaining);
     add_header(ctx, "x-ratelimit-reset-requests", ctx->reset);
+}
+
+const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n)
+{
+    if (n != NULL) *n = ctx != NULL ? ctx->nheaders : 0;
+    return ctx != NULL ? ctx->headers : NULL;
 }
 
 static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_entry_t *e)
@@ -142,7 +148,7 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
             snprintf(msg, sizeof msg,
                      "Rate limit reached: %u requests per minute. Try again in %u s.",
                      info.limit, info.retry_after_s);
-            tx_header_t h[8];
+            tx_header_t h[TX_FILTER_MAX_HEADERS + 1];
             size_t n = 0;
             for (size_t i = 0; i < ctx->nheaders; i++) h[n++] = ctx->headers[i];
             h[n++] = (tx_header_t){"Retry-After", ra};
@@ -158,7 +164,14 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
     if (!cacheable || !tx_cache_enabled(f->cache)) return 0;
     size_t len = 0;
     const char *body = tx_http_req_body(req, &len);
-    if (tx_cache_key(route, default_model, body, len, ctx->key) != TX_CACHE_KEY_OK) return 0;
+    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *model = json_string_value(json_object_get(doc, "model"));
+    snprintf(ctx->model, sizeof ctx->model, "%s",
+             model != NULL ? model : default_model != NULL ? default_model : "");
+    tx_cache_key_result_t kr =
+        doc != NULL ? tx_cache_key_json(route, default_model, doc, ctx->key) : TX_CACHE_KEY_INVALID;
+    json_decref(doc);
+    if (kr != TX_CACHE_KEY_OK) return 0;
     const char *mode = tx_http_req_header(req, "x-tenax-cache");
     int bypass = mode != NULL && strcasecmp(mode, "bypass") == 0;
     int refresh = mode != NULL && strcasecmp(mode, "refresh") == 0;
@@ -199,12 +212,6 @@ void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int st
             keep[k++] = headers[i];
     }
     tx_cache_put(f->cache, ctx->key, status, keep, k, body, len, now);
-}
-
-const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n)
-{
-    if (n != NULL) *n = ctx != NULL ? ctx->nheaders : 0;
-    return ctx != NULL ? ctx->headers : NULL;
 }
 
 void tx_filters_sweep(tx_filters_t *f, tx_ms_t now)

@@ -25,18 +25,21 @@ typedef struct {
 
 typedef struct tx_filters tx_filters_t;
 
-/* What "before" learnt about a gateway request, for the answer and for "after". Caller memory
- * (do not copy it: headers point into it);
- * valid while the request is. */
+/* Most headers "before" asks the answer to carry. */
+#define TX_FILTER_MAX_HEADERS 4
+
+/* What "before" learnt about a gateway request, for the answer and for "after". Caller memory,
+ * filled in place (e.g. inside the call's state); `headers` point into it, so do not copy it. */
 typedef struct {
     tx_auth_client_t who;
     int cache_result; /* -1: cache not consulted, 0: miss (store after), 1: hit (answered) */
     int cache_store;  /* 1: "after" stores a 2xx answer */
     int status;       /* the status "before" answered with (401, 429, a hit's); 0: not answered */
     unsigned char key[TX_CACHE_KEY_LEN];
-    tx_header_t headers[6]; /* for the answer: x-ratelimit-*, X-Tenax-Cache */
+    tx_header_t headers[TX_FILTER_MAX_HEADERS]; /* x-ratelimit-*, X-Tenax-Cache: miss */
     size_t nheaders;
     char limit[16], remaining[16], reset[32];
+    char model[128]; /* the request's model when the cache parsed it ("" otherwise) */
 } tx_filter_ctx_t;
 
 /* NULL when out of memory or the client keys are too many. Free with tx_filters_destroy. */
@@ -67,7 +70,8 @@ void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int st
                              const tx_header_t *headers, size_t n, const char *body, size_t len,
                              tx_ms_t now);
 
-/* Headers the gateway adds to its answer (rate limit, X-Tenax-Cache: miss). */
+/* The headers the gateway adds to every answer of this request (x-ratelimit-* when the limit is
+ * on, X-Tenax-Cache: miss when the cache was consulted); their count in *n. Point into ctx. */
 const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n);
 
 /* Housekeeping, every minute or so: forgets full buckets and expired entries. */

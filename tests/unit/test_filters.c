@@ -247,6 +247,8 @@ static void null_and_off(void **state)
     size_t n = 9;
     assert_non_null(tx_filter_headers(&ctx, &n));
     assert_int_equal(n, 0);
+    assert_null(tx_filter_headers(NULL, &n));
+    assert_int_equal(n, 0);
     tx_filter_gateway_after(NULL, &ctx, 200, NULL, 0, "x", 1, 0);
     assert_int_equal(tx_filter_admin(NULL, NULL), 0);
     assert_int_equal(tx_filters_configure(NULL, NULL), TX_EINVAL);

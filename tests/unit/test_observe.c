@@ -36,6 +36,10 @@ static void metrics_from_events(void **state)
     tx_obs_on_cache(obs, 0);
     tx_obs_set_admission(obs, 3, 2, 5);
     tx_obs_set_admission(obs, 1, 0, 7);
+    const char *usage = "{\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":5}}";
+    tx_obs_on_usage_body(obs, "m2", usage, strlen(usage));
+    tx_obs_on_usage_body(obs, "m2", "not json", 8);
+    tx_obs_on_usage_body(obs, "m2", "{\"usage\":3}", 11);
     tx_obs_set_items(obs, "pending", 4);
 
     tx_metric_family_t *req = tx_obs_family(obs, TX_M_REQUESTS);
@@ -52,6 +56,9 @@ static void metrics_from_events(void **state)
     assert_true(tx_metrics_hist_sum(over) > 0.0199 && tx_metrics_hist_sum(over) < 0.0201);
     tx_metric_series_t *dropped = tx_metrics_series(tx_obs_family(obs, TX_M_DROPPED), NULL);
     assert_true(tx_metrics_value(dropped) == 7);
+    const char *tp2[2] = {"m2", "prompt"}, *tc2[2] = {"m2", "completion"};
+    assert_true(tx_metrics_value(tx_metrics_series(tx_obs_family(obs, TX_M_TOKENS), tp2)) == 100);
+    assert_true(tx_metrics_value(tx_metrics_series(tx_obs_family(obs, TX_M_TOKENS), tc2)) == 5);
     tx_metric_series_t *inf = tx_metrics_series(tx_obs_family(obs, TX_M_IN_FLIGHT), NULL);
     assert_true(tx_metrics_value(inf) == 1);
 
@@ -61,8 +68,8 @@ static void metrics_from_events(void **state)
     assert_int_equal(strlen(text), len);
     assert_non_null(strstr(text, "tenax_upstream_attempts_total{endpoint=\"0\",model=\"m1\","
                                  "class=\"server\"} 1"));
-    assert_non_null(strstr(text, "tenax_failovers_total{from=\"0\",to=\"1\"} 1"));
     assert_non_null(strstr(text, "tenax_retries_total{reason=\"server\"} 1"));
+    assert_non_null(strstr(text, "tenax_failovers_total{from=\"0\",to=\"1\"} 1"));
     assert_non_null(strstr(text, "tenax_items{status=\"pending\"} 4"));
     free(text);
     tx_obs_destroy(obs);

@@ -1,0 +1,36 @@
+/* Fuzz target: an upstream answer body through the observer's usage parser and the model label
+ * (any bytes), then the /metrics rendering; must never crash and always render. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "obs/observe.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static tx_obs_t *obs;
+    if (obs == NULL) {
+        tx_obs_opts_t o = {.metrics = 1, .access_log = 0};
+        obs = tx_obs_create(&o);
+        if (obs == NULL) return 0;
+    }
+    /* The first bytes (up to a NUL) are the model label, the rest the body. */
+    const char *p = (const char *)data;
+    size_t k = 0;
+    while (k < size && k < 200 && p[k] != '\0') k++;
+    char model[201];
+    memcpy(model, p, k);
+    model[k] = '\0';
+    const char *body = k < size ? p + k + 1 : "";
+    size_t blen = k < size ? size - k - 1 : 0;
+    tx_obs_on_usage_body(obs, model, body, blen);
+    tx_obs_on_request_done(obs, "/v1/chat/completions", model, 200, (double)size, 1.0);
+    size_t len = 0;
+    char *text = tx_obs_render(obs, &len);
+    if (text == NULL || strlen(text) != len) abort();
+    free(text);
+    return 0;
+}
