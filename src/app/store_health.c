@@ -21,6 +21,8 @@ typedef struct {
     uint64_t sent_at;    /* uv_now when the ping in flight was sent */
     int in_flight;       /* a ping is on the store executor */
     int stopping, timer_open;
+    uint64_t wakeups; /* LISTEN/NOTIFY wake-ups delivered to the scheduler */
+    int listening;
     void (*done)(tx_app_t *app);
     /* the ping's answer (written on the store thread, read in done) */
     int rc;
@@ -126,6 +128,14 @@ tx_err_t tx_store_health_start(tx_app_t *app, const char *store_url, unsigned in
     return TX_EOK;
 }
 
+void tx_store_health_note_wake(tx_app_t *app, int listening)
+{
+    health_t *h = app ? app->store_health : NULL;
+    if (h == NULL) return;
+    h->wakeups++;
+    h->listening = listening;
+}
+
 static int stalled(const health_t *h)
 {
     return h->in_flight && uv_now(h->app->loop) - h->sent_at > TX_STORE_HEALTH_STALL_MS;
@@ -147,6 +157,11 @@ json_t *tx_store_health_json(const tx_app_t *app)
     json_t *at = h->checked_at > 0 && tx_notify_rfc3339(h->checked_at, ts, sizeof ts) == 0
                      ? json_string(ts)
                      : json_null();
-    return json_pack("{s:s,s:b,s:s?,s:o}", "backend", h->backend, "ok", ok, "error", error,
-                     "checkedAt", at);
+    json_t *j = json_pack("{s:s,s:b,s:s?,s:o}", "backend", h->backend, "ok", ok, "error", error,
+                          "checkedAt", at);
+    if (j && h->wakeups) {
+        json_object_set_new(j, "wakeups", json_integer((json_int_t)h->wakeups));
+        json_object_set_new(j, "listening", json_boolean(h->listening));
+    }
+    return j;
 }

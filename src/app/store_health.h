@@ -21,8 +21,13 @@ tx_err_t tx_store_health_start(tx_app_t *app, const char *store_url, unsigned in
  * the store, which opened). Loop thread. */
 int tx_store_health_ready(const tx_app_t *app);
 
-/* {"backend":"postgres","ok":true,"error":null,"checkedAt":"2026-…Z"} (a new reference), or
- * JSON null when the checks are not running. Loop thread. */
+/* Counts one wake-up delivered to the scheduler (jobs/pgwake_app.c) and whether the listener is
+ * connected now; shown in the JSON below. No-op when the checks are not running. Loop thread. */
+void tx_store_health_note_wake(tx_app_t *app, int listening);
+
+/* {"backend":"postgres","ok":true,"error":null,"checkedAt":"2026-…Z","wakeups":12,
+ * "listening":true} (a new reference; the last two only once a wake-up was noted), or JSON
+ * null when the checks are not running. Loop thread. */
 json_t *tx_store_health_json(const tx_app_t *app);
 
 #endif

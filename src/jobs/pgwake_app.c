@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "app/app.h"
+#include "app/store_health.h"
 #include "jobs/engine.h"
 #include "jobs/pgwake.h"
 #include "obs/log.h"
@@ -18,6 +19,9 @@ static void on_wake(void *ud, int resumed)
     wake_ctx_t *c = ud;
     tx_app_t *app = c->app;
     if (app->stopping || app->jobs == NULL) return;
+    tx_pgwake_stats_t ws;
+    tx_pgwake_stats(c->w, &ws);
+    tx_store_health_note_wake(app, ws.listening);
     tx_jobs_t *e = app->jobs;
     if (resumed) {
         tx_jobs_stats_t st;

@@ -158,6 +158,15 @@ def attempts_by_model(schema):
     return {r[0]: int(r[1]) for r in rows}
 
 
+def diag_store(port):
+    """The `store` object of /admin/diag, or None."""
+    try:
+        st, _, doc = txtest.request_json(port, "GET", "/admin/diag?q=ai-queue", timeout=5)
+    except OSError:
+        return None
+    return doc.get("store") if st == 200 and isinstance(doc, dict) else None
+
+
 def readyz(port):
     try:
         st, _, _ = txtest.request(port, "GET", "/readyz", timeout=5)

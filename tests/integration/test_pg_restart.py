@@ -14,18 +14,10 @@ MAX_ATTEMPTS = int(pn.NODE_ENV["JOB_MAX_ATTEMPTS"])
 schema = "restart"
 
 
-def diag_store(port):
-    try:
-        st, _, doc = txtest.request_json(port, "GET", "/admin/diag?q=ai-queue", timeout=5)
-    except OSError:
-        return None
-    return doc.get("store") if st == 200 and isinstance(doc, dict) else None
-
-
 with txtest.mock(args=["--faults", pn.FAULTS, "--retry-after", "1", "--seed", "7"]) as m:
     with pn.serve(schema, m.port, "node-a", {"JOB_LEASE_MS": "2000"}) as a:
         F.check(pn.readyz(a.port) == 200, "ready with the store up")
-        s = diag_store(a.port)
+        s = pn.diag_store(a.port)
         F.check(isinstance(s, dict) and s.get("backend") == "postgres" and s.get("ok") is True
                 and s.get("error") is None and isinstance(s.get("checkedAt"), str),
                 "diag shows the store: %r" % s)
@@ -43,7 +35,7 @@ with txtest.mock(args=["--faults", pn.FAULTS, "--retry-after", "1", "--seed", "7
         pn.pg_stop()
         txtest.wait_until(lambda: pn.readyz(a.port) == 503, 20, "/readyz 503 while the store is down")
         s = txtest.wait_until(lambda: (lambda d: d if d and d.get("ok") is False else None)(
-            diag_store(a.port)), 20, "diag store.ok false")
+            pn.diag_store(a.port)), 20, "diag store.ok false")
         F.check(s.get("backend") == "postgres" and isinstance(s.get("error"), str)
                 and s["error"] != "", "diag says why the store is not ok: %r" % s)
         F.check("tenax@" not in str(s), "no URL credentials in diag: %r" % s)
@@ -51,9 +43,11 @@ with txtest.mock(args=["--faults", pn.FAULTS, "--retry-after", "1", "--seed", "7
         F.check(st == 200, "/healthz stays 200 (the process is alive): %s" % st)
         pn.pg_start()
         txtest.wait_until(lambda: pn.readyz(a.port) == 200, 30, "/readyz 200 once the store is back")
-        s = diag_store(a.port)
+        s = pn.diag_store(a.port)
         F.check(isinstance(s, dict) and s.get("ok") is True and s.get("error") is None,
                 "diag store ok again: %r" % s)
+        txtest.wait_until(lambda: (pn.diag_store(a.port) or {}).get("listening") is True, 20,
+                          "the wake-up listener listening again")
 
         # 3. nothing lost
         pn.wait_all_terminal(schema, 60, "every item terminal after the restarts")

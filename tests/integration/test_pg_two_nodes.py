@@ -47,6 +47,11 @@ with txtest.mock(args=["--faults", pn.FAULTS, "--retry-after", "1", "--seed", "6
     with pn.serve(schema, m.port, "node-a") as a, pn.serve(schema, m.port, "node-b") as b:
         ins = pn.import_items(a.port, N)
         F.check(ins == N, "5,000 items imported through node A (%d)" % ins)
+        # node B heard of the import through LISTEN/NOTIFY (not only its own poll)
+        wb = txtest.wait_until(lambda: (pn.diag_store(b.port) or {}).get("wakeups"), 20,
+                               "node B woken by node A's import")
+        F.check(wb >= 1 and pn.diag_store(b.port).get("listening") is True,
+                "node B's diag: wake-ups %r, listening" % wb)
         again = pn.import_items(b.port, 1000)
         F.check(again == 0, "the same items through node B: nothing new (%d)" % again)
         pn.wait_all_terminal(schema, 60, "every item terminal with two nodes")
