@@ -1,7 +1,8 @@
 /* The wake-up listener (src/jobs/pgwake.c): SQLite says "unsupported" and never calls back;
  * on PostgreSQL an import, a park and a pause change made through another handle wake the loop,
  * a resume of the shared pause is reported as such, a server restart is survived (wake after
- * the loss, listening again, woken again), and close leaves no handle and no later call. ctest runs
+ * the loss, listening again, woken again), close leaves no handle and no later call, and a
+ * schema at version 2 (statement-level update trigger) is migrated to the row-level one. ctest runs
  * it as pg_test_pgwake through tests/with_pg.sh; alone, the PostgreSQL cases are skipped. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,9 @@
 
 #include "jobs/pgwake.h"
 #include "jobs/store.h"
+#include "store/pg_schema.h"
+
+#include <libpq-fe.h>
 
 #define T0 1700000000000LL
 
@@ -256,6 +260,83 @@ static void test_pg_restart(void **state)
     close_and_check(&loop, w, &s);
 }
 
+static void sql(const char *q)
+{
+    PGconn *c = PQconnectdb(g_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, q);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", q, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static long sql_long(const char *q)
+{
+    PGconn *c = PQconnectdb(g_url);
+    assert_int_equal(PQstatus(c), CONNECTION_OK);
+    PGresult *r = PQexec(c, q);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    long v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    PQfinish(c);
+    return v;
+}
+
+/* A database made by a build with 2 steps (the statement-level update trigger of step 1) is
+ * brought to step 3 on open, and updates still wake listeners. */
+static void test_pg_upgrade_to_row_trigger(void **state)
+{
+    (void)state;
+    if (!g_url) skip();
+    char url[512], schema[64], q[512];
+    snprintf(schema, sizeof schema, "pgw_%d_up", (int)getpid());
+    snprintf(url, sizeof url, "%s?schema=%s", g_url, schema);
+    tx_store_t *st = NULL;
+    assert_int_equal(tx_store_open(url, &st, NULL), TX_EOK);
+    tx_store_close(st);
+    /* back to what version 2 left */
+    snprintf(q, sizeof q,
+             "SET search_path TO %s; DROP TRIGGER items_wake_update ON items;"
+             "DROP FUNCTION tenax_wake_item();"
+             "CREATE TRIGGER items_wake_update AFTER UPDATE ON items REFERENCING NEW TABLE AS "
+             "fresh FOR EACH STATEMENT EXECUTE FUNCTION tenax_wake_items();"
+             "DELETE FROM schema_version WHERE version > 2",
+             schema);
+    sql(q);
+    assert_int_equal(tx_store_open(url, &st, NULL), TX_EOK); /* migrates 2 -> 3 */
+    snprintf(q, sizeof q, "SELECT max(version) FROM %s.schema_version", schema);
+    assert_int_equal(sql_long(q), tx__pg_schema_version());
+    snprintf(q, sizeof q,
+             "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN "
+             "pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = '%s' AND "
+             "t.tgname = 'items_wake_update' AND (t.tgtype & 1) = 1", /* 1 = FOR EACH ROW */
+             schema);
+    assert_int_equal(sql_long(q), 1);
+    /* an import and a park after the upgrade wake a listener */
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    seen_t s = {0};
+    tx_pgwake_t *w = NULL;
+    assert_int_equal(tx_pgwake_open(&loop, url, on_wake, &s, &w, NULL), TX_EOK);
+    cond_t c = {w, &s, 0};
+    assert_true(run_until(&loop, is_listening, &c, 10000));
+    import_one(st, "u1");
+    assert_true(run_until(&loop, called, &c, 10000));
+    tx_item_list_t l;
+    assert_int_equal(tx_store_claim(st, "n", 1, T0, 60000, &l, NULL), TX_EOK);
+    assert_int_equal(l.n, 1);
+    c.calls_over = s.calls;
+    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000,
+                             .error = "server: 503", .error_class = TX_CLASS_SERVER};
+    assert_int_equal(tx_store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL),
+                     TX_EOK);
+    tx_item_list_free(&l);
+    assert_true(run_until(&loop, called, &c, 10000));
+    tx_store_close(st);
+    close_and_check(&loop, w, &s);
+}
+
 int main(void)
 {
     g_url = getenv("TX_TEST_PG_URL");
@@ -269,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_sqlite_unsupported),
         cmocka_unit_test(test_pg_wakes),
         cmocka_unit_test(test_pg_restart),
+        cmocka_unit_test(test_pg_upgrade_to_row_trigger),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

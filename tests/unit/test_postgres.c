@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "jobs/store.h"
+#include "store/pg_schema.h"
 #include "store/pg_url.h"
 
 #define T0 1700000000000LL
@@ -126,7 +127,7 @@ static void two_nodes_migrating_at_once_migrate_once(void **state)
     }
     char sql[200];
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pgt_%d_race.schema_version", g_schemas);
-    assert_int_equal(sql_count(sql), 2);
+    assert_int_equal(sql_count(sql), tx__pg_schema_version()); /* one row per step */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pgt_%d_race.tasks", g_schemas);
     assert_int_equal(sql_count(sql), 1); /* the seed ran once */
 }
