@@ -4,7 +4,10 @@ then worked through to a terminal state) by `tenax serve` on PostgreSQL with one
 nodes, against the mock with zero latency and no faults, beside the SQLite single-node figure
 measured in the same run (the ratio is the result). Starts its own throw-away PostgreSQL with
 scripts/pg.sh and stops it. Target on the 2-core dev machine: 5,000 items/s with two nodes.
-Env: BENCH_PG_ITEMS (default 20000), BENCH_PG_CONCURRENCY (per node, default 32)."""
+Env: BENCH_PG_ITEMS (default 20000), BENCH_PG_CONCURRENCY (per node, default 32),
+BENCH_PG_IMPORTERS (concurrent import requests of 1,000 items, default 4)."""
+import concurrent.futures
+import json
 import os
 import shutil
 import subprocess
@@ -20,6 +23,7 @@ N = int(os.environ.get("BENCH_PG_ITEMS", "20000"))
 CONC = os.environ.get("BENCH_PG_CONCURRENCY", "32")
 PG_SH = os.path.join(HERE, "../scripts/pg.sh")
 CHUNK = 1000
+IMPORTERS = int(os.environ.get("BENCH_PG_IMPORTERS", "4"))  # concurrent POST /v1/items
 
 
 def start_pg():
@@ -67,14 +71,23 @@ def run(label, store, mock_port, nodes, owner):
     """Imports N items through the first node and waits until all are terminal; items/s."""
     procs = [node(store, mock_port, "node-%d" % i) for i in range(nodes)]
     try:
+        bodies = [json.dumps([{"owner": owner, "id": str(i),
+                               "text": "item %d about rates and clouds" % i}
+                              for i in range(lo, min(N, lo + CHUNK))])
+                  for lo in range(0, N, CHUNK)]
+        answers = []
+
+        def post(body):
+            st, _, _ = txtest.request(procs[0].port, "POST", "/v1/items", body,
+                                      {"Content-Type": "application/json"}, timeout=120)
+            answers.append(st)
+
         t0 = time.monotonic()
-        for lo in range(0, N, CHUNK):
-            body = [{"owner": owner, "id": str(i), "text": "item %d about rates and clouds" % i}
-                    for i in range(lo, min(N, lo + CHUNK))]
-            st, _, _ = txtest.request_json(procs[0].port, "POST", "/v1/items", body, timeout=120)
-            if st != 201:
-                raise SystemExit("bench pg_nodes: %s: import answered %s" % (label, st))
+        with concurrent.futures.ThreadPoolExecutor(IMPORTERS) as ex:
+            list(ex.map(post, bodies))
         t_imp = time.monotonic() - t0
+        if any(st != 201 for st in answers):
+            raise SystemExit("bench pg_nodes: %s: import answered %r" % (label, set(answers)))
         txtest.wait_until(lambda: done_count(procs[0].port, owner) >= N, 600,
                           "%s: every item terminal" % label, interval=0.25)
         took = time.monotonic() - t0
@@ -94,8 +107,10 @@ def main():
         return
     d = tempfile.mkdtemp(prefix="tenax-bench-nodes-")
     try:
-        print("load average before: %.1f; items %d per run, concurrency %s and batch 200 per node, mock with zero latency, "
-              "no faults; PostgreSQL from scripts/pg.sh on this host" % (os.getloadavg()[0], N, CONC))
+        print("load average before: %.1f; items %d per run, %d concurrent imports of %d, "
+              "concurrency %s and batch 200 per node, mock with zero latency, no faults; "
+              "PostgreSQL from scripts/pg.sh on this host"
+              % (os.getloadavg()[0], N, IMPORTERS, CHUNK, CONC))
         with txtest.mock() as m:
             sq = run("SQLite, 1 node", "sqlite:" + os.path.join(d, "b.db"), m.port, 1, "sq")
             p1 = run("PostgreSQL, 1 node", url + "?schema=bench_one", m.port, 1, "p1")
