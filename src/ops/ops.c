@@ -219,6 +219,9 @@ static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
     tx_ops_state_t *s = ud;
     s->done = done;
     s->started = 0;
+    /* Calls still finishing during the grace period may report events: they keep counting, but
+     * nothing reaches the sender being closed. */
+    tx_obs_set_notify(s->obs, NULL);
     s->pending = 1; /* held until every close below has been started */
     if (s->watch != NULL) {
         s->pending++;
@@ -314,8 +317,8 @@ tx_err_t tx_ops_set_jobs(tx_app_t *app, const tx_ops_jobs_t *jobs)
 
 tx_obs_t *tx_ops_obs(const tx_app_t *app)
 {
-    tx_ops_state_t *s = started(app);
-    return s != NULL ? s->obs : NULL;
+    tx_ops_state_t *s = app != NULL ? app->ops : NULL;
+    return s != NULL ? s->obs : NULL; /* also while stopping, until the state is freed */
 }
 
 int tx_ops_require_admin(tx_app_t *app, tx_http_req_t *req)

@@ -46,7 +46,7 @@ def serve(extra_env=None, cfg=True):
            "AI_API_KEY": APIKEY, "AI_BASE_URLS": "http://127.0.0.1:9/v1",
            "NOTIFY_TELEGRAM_BOT_TOKEN": TGTOKEN, "NOTIFY_TELEGRAM_CHAT_ID": "42",
            "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/" + HOOKSECRET,
-           "TENAX_LOG_LEVEL": "debug", "AI_RETRY_MAX": "4"}
+           "TENAX_LOG_LEVEL": "debug", "AI_RETRY_MAX": "4", "AI_RETRY_DELAY_MS": "0"}
     env.update(extra_env or {})
     args = ["serve", "--listen", "127.0.0.1:%d" % port, "--store",
             "sqlite:" + os.path.join(tmp, "s%d.db" % port)]
