@@ -1,12 +1,111 @@
-/* tenax export: not built yet (stub until its issue lands). */
+/* tenax export [--owner ID] [--status S] [--store URL]: every matching item as one JSON object
+ * per line (SPEC §4.3 fields with history) on stdout, id order. Exit 0, 1 store/output error,
+ * 2 usage. */
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "cli/commands.h"
+#include "cli/offline.h"
+#include "cli/opts.h"
+#include "jobs/item_json.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: tenax export [--owner ID] [--status S] [--store URL]\n\n"
+                 "Writes items as JSONL on stdout (SPEC §4.3 fields, attempt history included),\n"
+                 "in id order.\n\n"
+                 "  --owner ID    one owner's items (default: every owner)\n"
+                 "  --status S    pending, processing, success, retrying, failed or skipped\n"
+                 "  --store URL   sqlite:PATH or postgres://… (default: TENAX_STORE or "
+                 "sqlite:tenax.db)\n"
+                 "  --help        this text\n\n"
+                 "exit status: 0 ok, 1 store or output error, 2 usage error\n");
+}
+
+typedef struct {
+    tx_store_t *detail; /* a second handle: the history of each item */
+    int failed;
+    long long written;
+} export_t;
+
+static int write_item(const tx_item_t *item, void *ud)
+{
+    export_t *x = ud;
+    tx_item_t full = {0};
+    tx_error_t err = {0};
+    /* The export callback hands items without history; read it on the second handle. */
+    const tx_item_t *it = item;
+    if (tx_store_get(x->detail, item->id, &full, &err) == TX_EOK) it = &full;
+    json_t *doc = tx_item_json(it, TX_ITEM_JSON_TENAX, 1);
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    tx_item_clear(&full);
+    if (!text || puts(text) == EOF) {
+        free(text);
+        x->failed = 1;
+        return 1;
+    }
+    free(text);
+    x->written++;
+    return 0;
+}
 
 int tx_cmd_export(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "tenax export: not implemented yet\n");
-    return 2;
+    static const struct option longopts[] = {{"owner", required_argument, NULL, 'o'},
+                                             {"status", required_argument, NULL, 'S'},
+                                             {"store", required_argument, NULL, 's'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
+    const char *owner = NULL, *store = NULL;
+    int status = -1;
+    tx_opts_t o;
+    tx_opts_init(&o, "export", argc, argv);
+    int c;
+    while ((c = tx_opts_next(&o, longopts)) != -1) {
+        if (c == TX_OPTS_BAD) return 2;
+        if (c == 'o') owner = o.arg;
+        if (c == 's') store = o.arg;
+        if (c == 'S' && (status = tx_item_status_from_name(o.arg)) < 0) {
+            fprintf(stderr,
+                    "tenax export: --status: '%s' is not one of pending, processing, "
+                    "success, retrying, failed, skipped\n",
+                    o.arg);
+            return 2;
+        }
+        if (c == 'h') {
+            usage(stdout);
+            return 0;
+        }
+    }
+    if (o.first < o.argc) {
+        fprintf(stderr, "tenax export: unexpected argument '%s'\n", o.argv[o.first]);
+        return 2;
+    }
+    if (owner && !*owner) {
+        fprintf(stderr, "tenax export: --owner: empty owner\n");
+        return 2;
+    }
+    tx_store_t *s = tx_cli_store_open("export", store, NULL);
+    if (!s) return 1;
+    export_t x = {0};
+    x.detail = tx_cli_store_open("export", store, NULL);
+    if (!x.detail) {
+        tx_store_close(s);
+        return 1;
+    }
+    tx_error_t err = {0};
+    int rc = tx_store_export(s, owner, status, write_item, &x, &err);
+    tx_store_close(x.detail);
+    tx_store_close(s);
+    if (rc != TX_EOK) {
+        fprintf(stderr, "tenax export: %s\n", err.msg ? err.msg : tx_strerror((tx_err_t)rc));
+        return 1;
+    }
+    if (x.failed || fflush(stdout) != 0) {
+        fprintf(stderr, "tenax export: could not write the output\n");
+        return 1;
+    }
+    return 0;
 }

@@ -148,18 +148,19 @@ int tx_cmd_mock(int argc, char **argv)
         fprintf(stderr, "tenax mock: %s\n", err.msg);
         tx_router_destroy(router);
         tx_mock_destroy(mock);
+        uv_run(loop, UV_RUN_DEFAULT); /* lets the failed listener's handle close */
         uv_loop_close(loop);
         return 1;
     }
     char faults[512];
     tx_mock_describe_faults(&mcfg, faults, sizeof faults);
-    fprintf(stderr, "tenax mock listening on http://%s (faults: %s", tx_http_server_address(app.srv),
-            faults);
-    if (mcfg.ndown) {
-        fprintf(stderr, "; down models:");
-        for (size_t i = 0; i < mcfg.ndown; i++) fprintf(stderr, "%s%s", i ? "," : " ", mcfg.down_models[i]);
-    }
-    fprintf(stderr, "; seed %llu)\n", (unsigned long long)mcfg.seed);
+    fprintf(stderr, "tenax mock listening on http://%s (faults: %s)\n",
+            tx_http_server_address(app.srv), faults);
+    fprintf(stderr, "tenax mock: seed %llu, retry-after %us, latency %ums", (unsigned long long)mcfg.seed,
+            mcfg.retry_after_s, mcfg.latency_ms);
+    for (size_t i = 0; i < mcfg.ndown; i++)
+        fprintf(stderr, "%s%s", i ? "," : ", down models: ", mcfg.down_models[i]);
+    fprintf(stderr, "\n");
     uv_signal_init(loop, &app.sigint);
     uv_signal_init(loop, &app.sigterm);
     app.sigint.data = app.sigterm.data = &app;

@@ -7,9 +7,11 @@
 #include <uv.h>
 
 #include "app/app.h"
+#include "jobs/app_jobs.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "config/config.h"
+#include "jobs/api.h"
 #include "obs/log.h"
 #include "ops/ops.h"
 #include "server/auth.h"
@@ -100,8 +102,8 @@ int tx_cmd_serve(int argc, char **argv)
     }
     /* --- plug-ins: one line each ------------------------------------------------------- */
     tx_err_t prc = tx_gateway_routes(app);
-    /* HOOK jobsapi: if (prc == TX_EOK) prc = tx_jobsapi_routes(app); */
-    /* HOOK jobs:    if (prc == TX_EOK) prc = tx_jobs_start(app); */
+    if (prc == TX_EOK) prc = tx_jobsapi_routes(app);
+    if (prc == TX_EOK) prc = tx_jobs_start(app);
     if (prc == TX_EOK) prc = tx_ops_start(app);
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));

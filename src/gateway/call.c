@@ -265,7 +265,10 @@ static void on_backoff_done(uv_timer_t *t)
 static void remember_failure(call_t *c, const tx_attempt_result_t *r)
 {
     c->last_cls = r->cls;
-    c->last_status = r->transport == TX_UPSTREAM_EOK ? r->status : 0;
+    /* an answer that arrived (even cut for size) keeps its status; no answer is status 0 */
+    c->last_status = (r->transport == TX_UPSTREAM_EOK || r->cls == TX_CLASS_INVALID_RESPONSE)
+                         ? r->status
+                         : 0;
     c->last_retry_after = r->info.retry_after_ms;
     c->last_transport = r->transport;
     snprintf(c->last_msg, sizeof c->last_msg, "%s", r->info.message);
@@ -347,8 +350,15 @@ static void on_attempt_head(void *ud, int status)
 static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t nuh)
 {
     call_t *c = ud;
-    if (c->req == NULL || tx_http_req_aborted(c->req))
+    if (c->req == NULL || tx_http_req_aborted(c->req)) {
+        /* the abort path cancels the attempt first, so this is a safety net: the attempt ends
+         * without on_done when we refuse */
+        c->attempt = NULL;
+        release_slot(c);
+        if (c->state != TX_CALL_DONE)
+            call_end(c);
         return 1;
+    }
     uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
     set_state(c, TX_CALL_STREAMING);
     tx_header_t h[MAX_ANSWER_HEADERS];
@@ -357,8 +367,15 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
     const char *ct = find_header(uh, nuh, "Content-Type");
     h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "text/event-stream"};
     h[n++] = (tx_header_t){"Cache-Control", "no-cache"};
-    if (tx_http_stream_begin(c->req, status, h, n) != TX_EOK)
+    if (tx_http_stream_begin(c->req, status, h, n) != TX_EOK) {
+        c->attempt = NULL;
+        release_slot(c);
+        tx_http_respond_error(c->req, 500, "server_error", NULL, "the stream could not start",
+                              NULL, 0);
+        c->req = NULL;
+        call_end(c);
         return 1;
+    }
     return 0;
 }
 
@@ -440,7 +457,9 @@ static void start_attempt(call_t *c)
         .doc = c->rq.doc,
         .doc_model = c->rq.model,
         .model = c->route == TX_ROUTE_MODELS ? NULL : c->model,
-        .client_auth = tx_http_req_header(c->req, "Authorization"),
+        /* pass-through only when tenax's own client keys are off (never leak those upstream) */
+        .client_auth = c->cfg->client_keys.n == 0 ? tx_http_req_header(c->req, "Authorization")
+                                                  : NULL,
         .timeout_ms = (long)c->cfg->ai_timeout_ms,
         .stream = c->rq.stream,
         .max_response_bytes = 0,

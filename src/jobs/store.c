@@ -14,6 +14,7 @@ static const char *const status_names[TX_ITEM__LAST] = {
 
 static const struct tx_store_ops *const backends[] = {
     &tx__store_sqlite_ops,
+    &tx__store_postgres_ops, /* "postgres" matches postgres:// and postgresql:// */
 };
 
 const char *tx_item_status_name(tx_item_status_t st)
@@ -125,7 +126,7 @@ int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err)
     /* Only the scheme goes into the message: the rest may carry a password. */
     size_t scheme = strcspn(url, ":/@?");
     return tx__store_fail(err, TX_EINVAL, "store: unsupported URL scheme \"%.*s\" (expected "
-                          "sqlite:PATH)", (int)(scheme > 32 ? 32 : scheme), url);
+                          "sqlite:PATH or postgres://…)", (int)(scheme > 32 ? 32 : scheme), url);
 }
 
 void tx_store_close(tx_store_t *s)
@@ -325,4 +326,32 @@ int tx_store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *er
     if (!out || !n)
         return tx__store_fail(err, TX_EINVAL, "store: task_list: NULL output");
     return s->ops->task_list(s, out, n, err);
+}
+
+int tx_store_ping(tx_store_t *s, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    return s->ops->ping ? s->ops->ping(s, err) : TX_EOK;
+}
+
+int tx_store_listen(tx_store_t *s, int *fd, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (!s->ops->listen)
+        return tx__store_fail(err, TX_EINVAL, "store: %s: wake-ups unsupported (poll next_due)",
+                              s->ops->scheme);
+    return s->ops->listen(s, fd, err);
+}
+
+int tx_store_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t *err)
+{
+    CHECK_HANDLE();
+    if (count)
+        *count = 0;
+    if (timeout_ms < 0)
+        return tx__store_fail(err, TX_EINVAL, "store: wait_notify: negative timeout");
+    if (!s->ops->wait_notify)
+        return tx__store_fail(err, TX_EINVAL, "store: %s: wake-ups unsupported (poll next_due)",
+                              s->ops->scheme);
+    return s->ops->wait_notify(s, timeout_ms, count, err);
 }

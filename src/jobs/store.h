@@ -196,6 +196,10 @@ struct tx_store_ops {
     int (*task_get)(tx_store_t *s, const char *name, int version, tx_task_t *out,
                     tx_error_t *err);
     int (*task_list)(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err);
+    /* Optional (NULL = not offered; see tx_store_ping / tx_store_listen below). */
+    int (*ping)(tx_store_t *s, tx_error_t *err);
+    int (*listen)(tx_store_t *s, int *fd, tx_error_t *err);
+    int (*wait_notify)(tx_store_t *s, int timeout_ms, int *count, tx_error_t *err);
 };
 
 #define TX_STORE_OPS_VERSION 1
@@ -206,6 +210,7 @@ struct tx_store {
 };
 
 extern const struct tx_store_ops tx__store_sqlite_ops;
+extern const struct tx_store_ops tx__store_postgres_ops;
 
 /* ---- Public API: thin dispatchers over the vtable -------------------------------------- */
 
@@ -297,6 +302,25 @@ int tx_store_task_get(tx_store_t *s, const char *name, int version, tx_task_t *o
                       tx_error_t *err);
 /* Every version of every task (name, version ascending). *out owned (tx_task_list_free). */
 int tx_store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err);
+
+/* ---- Health and wake-ups (optional ops) ------------------------------------------------- */
+
+/* TX_EOK when the store answers (PostgreSQL: a round trip, reconnecting first if the
+ * connection was lost; a backend without the op, SQLite, is always reachable once open).
+ * For /readyz and /admin/diag. */
+int tx_store_ping(tx_store_t *s, tx_error_t *err);
+/* Makes this handle receive wake-ups: another node (or this one) imported, retried,
+ * regenerated, gave back or parked an item, or changed the pause. *fd (may be NULL) = a socket
+ * that becomes readable when one may have arrived: watch it (uv_poll) and call
+ * tx_store_wait_notify(s, 0, …). The fd changes after a reconnect: call listen again after any
+ * TX_EIO. Use a handle dedicated to listening when the fd is watched from another thread than
+ * the one running queries. TX_EINVAL ("unsupported") when the backend has none (SQLite): poll
+ * tx_store_next_due instead. */
+int tx_store_listen(tx_store_t *s, int *fd, tx_error_t *err);
+/* Waits up to timeout_ms (0 = only look) for wake-ups, consuming them; *count = how many
+ * (0 = timed out). Starts listening when not yet. TX_EIO when the connection dropped: wake-ups
+ * may have been missed, so look for work anyway; the next call reconnects. TX_EINVAL as above. */
+int tx_store_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t *err);
 
 /* For backends: fills err (when not NULL) with code and a formatted message; returns code. */
 int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)

@@ -39,8 +39,10 @@ typedef struct {
 void tx_http_config_defaults(tx_http_config_t *cfg);
 
 /* A server on `loop` listening on `listen` ("HOST:PORT", "[IPv6]:PORT"; HOST may be a name
- * like localhost). NULL on failure with `err` filled (e.g. "127.0.0.1:8020 is already in
- * use"); nothing is left open then. `cfg` is copied. */
+ * like localhost). NULL on failure with `err` filled (code TX_EBUSY and "cannot listen on
+ * 127.0.0.1:8020: the address is already in use ..." when the port is taken, TX_EINVAL for a
+ * bad address); then the only thing left is a closing handle that frees itself the next time
+ * the loop runs (run it once before uv_loop_close). `cfg` is copied. */
 tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
                                        const tx_http_config_t *cfg, tx_error_t *err);
 
@@ -89,7 +91,8 @@ void *tx_http_req_data(const tx_http_req_t *req);
 
 /* Finishes `req` with a fixed response. `headers` (may be NULL, n entries) must not include
  * Content-Length, Transfer-Encoding or Connection: the server writes those. Copies everything.
- * Returns TX_EOK, or TX_EINVAL when req was already finished/streaming (nothing happens). */
+ * Returns TX_EOK; TX_ESTOPPED when the client had gone away (req is freed, nothing sent);
+ * TX_EINVAL when req is streaming (nothing happens). */
 tx_err_t tx_http_respond(tx_http_req_t *req, int status, const tx_header_t *headers, size_t n,
                          const char *body, size_t len);
 

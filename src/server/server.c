@@ -83,7 +83,6 @@ struct tx_http_server {
 typedef struct {
     uv_write_t w;
     conn_t *c;
-    tx_http_req_t *owner_unused;
     size_t len;
     char data[];
 } wreq_t;
@@ -597,7 +596,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0) return;
     tx_http_parser_feed(c->parser, buf->base, (size_t)nread);
     tx_http_msg_t *m;
+    int popped = 0;
     while (!c->closing && (m = tx_http_parser_pop(c->parser)) != NULL) {
+        popped = 1;
         tx_http_req_t *r = req_new(c->srv, c, m);
         if (r == NULL) {
             tx_http_msg_free(m);
@@ -620,6 +621,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         c->reading = 0;
     }
+    if (popped && c->tmode == T_HEADER) c->tmode = T_NONE; /* a new request: a new deadline */
     conn_arm_timer(c);
 }
 
@@ -780,7 +782,6 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
         /* the handle must be closed before the server memory goes */
         srv->listener.data = srv;
         uv_close((uv_handle_t *)&srv->listener, on_listener_closed_free);
-        uv_run(loop, UV_RUN_NOWAIT);
         return NULL;
     }
     srv->listener_open = 1;

@@ -344,12 +344,43 @@ def test_server_sockets():
         F.check(r.at_eof(), "header timeout: closed")
         r.close()
         F.check(request(port, "GET", "/healthz")[0] == 200, "still serving after the abuse")
+    # idle keep-alive timeout and the connection limit (excess connections accepted and closed)
+    port = free_port()
+    with mock(port=port, args=["--idle-timeout-ms", "1000", "--max-connections", "2"]):
+        def served():
+            """A connection that got an answer (the readiness probe may still hold a slot
+            for a moment, so retry until it is gone)."""
+            r = Raw(port)
+            try:
+                r.send("GET /healthz HTTP/1.1\r\n\r\n")
+                if (r.response() or (0,))[0] == 200:
+                    return r
+            except OSError:
+                pass
+            r.close()
+            return None
+        a = wait_until(served, 10, "first connection served")
+        b = wait_until(served, 10, "second connection served")
+        c = Raw(port)
+        try:
+            c.send("GET /healthz HTTP/1.1\r\n\r\n")
+            third = c.response()
+        except OSError:
+            third = None
+        F.check(third is None, "connection over the limit closed without an answer")
+        c.close()
+        F.check(a.at_eof() and b.at_eof(), "idle keep-alive connections closed by the server")
+        a.close()
+        b.close()
+        r = wait_until(served, 10, "a slot free again once the server closed them")
+        F.check(r is not None, "a slot is free again")
+        r.close()
 
 
 def test_cli_and_stop():
     port = free_port()
     with mock(port=port) as m:
-        F.check("tenax mock listening on http://127.0.0.1:%d (faults: none" % port in m.log(),
+        F.check("tenax mock listening on http://127.0.0.1:%d (faults: none)\n" % port in m.log(),
                 "startup line: %r" % m.log()[:200])
         p = subprocess.run([TENAX, "mock", "--listen", "127.0.0.1:%d" % port], capture_output=True,
                            text=True, timeout=10)

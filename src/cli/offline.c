@@ -1,0 +1,70 @@
+/* The offline commands' store and config: one place that decides which store a command reads and
+ * refuses to create a missing SQLite file. */
+#include "cli/offline.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "config/config.h"
+
+/* 0 when the URL is not a SQLite file that is missing; else -1 after saying so. */
+static int sqlite_file_exists(const char *cmd, const char *url)
+{
+    if (strncmp(url, "sqlite:", 7) != 0) return 0;
+    const char *path = url + 7;
+    size_t len = strcspn(path, "?");
+    if (len == 8 && strncmp(path, ":memory:", 8) == 0) return 0;
+    char *p = strndup(path, len);
+    if (!p) {
+        fprintf(stderr, "tenax %s: out of memory\n", cmd);
+        return -1;
+    }
+    struct stat st;
+    int rc = 0;
+    if (len == 0 || stat(p, &st) != 0) {
+        fprintf(stderr,
+                "tenax %s: no store at '%s': %s (import items with 'tenax run' or the "
+                "API first, or pass --store)\n",
+                cmd, p, len == 0 ? "empty path" : strerror(errno));
+        rc = -1;
+    } else if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr, "tenax %s: '%s' is not a file\n", cmd, p);
+        rc = -1;
+    }
+    free(p);
+    return rc;
+}
+
+tx_store_t *tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts)
+{
+    tx_config_t *cfg = NULL;
+    tx_error_t err = {0};
+    if (tx_config_load(NULL, NULL, &cfg, &err) != TX_EOK) {
+        fprintf(stderr, "tenax %s: config: %s\n", cmd, err.msg ? err.msg : "invalid");
+        return NULL;
+    }
+    const char *url = flag && *flag ? flag : cfg->store;
+    if (max_attempts) *max_attempts = (int)cfg->job_max_attempts;
+    tx_store_t *s = NULL;
+    if (sqlite_file_exists(cmd, url) == 0 && tx_store_open(url, &s, &err) != TX_EOK) {
+        /* A server URL may carry a password: only a SQLite path is shown. */
+        int is_file = strncmp(url, "sqlite:", 7) == 0;
+        fprintf(stderr, "tenax %s: cannot open store '%s': %s\n", cmd,
+                is_file ? url : "(server URL not shown)",
+                err.msg ? err.msg : tx_strerror(err.code));
+        s = NULL;
+    }
+    tx_config_unref(cfg);
+    return s;
+}
+
+tx_ms_t tx_cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

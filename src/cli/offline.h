@@ -1,0 +1,18 @@
+/* What the offline commands (stats, retry, regenerate, export) share: the store URL they use
+ * (--store, else TENAX_STORE, else sqlite:tenax.db), opening it without creating a missing
+ * SQLite file, and JOB_MAX_ATTEMPTS from the layered config. */
+#ifndef TX_CLI_OFFLINE_H
+#define TX_CLI_OFFLINE_H
+
+#include "jobs/store.h"
+
+/* Opens the store for command `cmd` (for messages): `flag` (--store) or the configured one.
+ * A `sqlite:` file that does not exist is refused (an offline command never creates a store).
+ * Returns the handle, or NULL after printing one line "tenax <cmd>: …" on stderr (exit 1).
+ * *max_attempts (may be NULL) gets JOB_MAX_ATTEMPTS. */
+tx_store_t *tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts);
+
+/* The wall clock in Unix ms (what the store records as "now"). */
+tx_ms_t tx_cli_now_ms(void);
+
+#endif

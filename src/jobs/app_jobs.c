@@ -1,0 +1,127 @@
+/* The job engine inside `tenax serve`: its attempt port over the gateway's attempt primitive,
+ * its start with the app's loop/store/admission, and its graceful stop as an app stop hook. */
+#include "jobs/app_jobs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/attempt.h"
+#include "obs/log.h"
+
+typedef struct {
+    tx_app_t *app;
+    tx_jobs_attempt_cb done;
+    void *ud;
+    tx_gw_attempt_t *a;
+} app_att_t;
+
+static void att_done(void *ud, const tx_attempt_result_t *r)
+{
+    app_att_t *q = ud;
+    tx_jobs_attempt_t a;
+    memset(&a, 0, sizeof a);
+    a.c = r->info;
+    a.c.cls = r->cls;
+    a.status = r->status;
+    a.body = r->body;
+    a.len = r->body_len;
+    a.latency_ms = r->latency_ms;
+    char ep[16];
+    snprintf(ep, sizeof ep, "%d", r->endpoint);
+    a.endpoint = ep;
+    tx_jobs_attempt_cb cb = q->done;
+    void *cud = q->ud;
+    free(q);
+    cb(cud, &a);
+}
+
+static void *port_start(void *self, const char *body, size_t len, long timeout_ms,
+                        tx_jobs_attempt_cb done, void *ud)
+{
+    tx_app_t *app = self;
+    app_att_t *q = calloc(1, sizeof *q);
+    if (q == NULL) return NULL;
+    q->app = app;
+    q->done = done;
+    q->ud = ud;
+    tx_attempt_req_t req = {.route = TX_ROUTE_CHAT, .body = body, .len = len,
+                            .timeout_ms = timeout_ms};
+    tx_attempt_cb_t cb = {.on_done = att_done};
+    tx_classification_t why;
+    q->a = tx_attempt_start(app, &req, &cb, q, &why);
+    if (q->a == NULL) {
+        free(q);
+        return NULL;
+    }
+    return q;
+}
+
+static void port_cancel(void *self, void *handle)
+{
+    (void)self;
+    app_att_t *q = handle;
+    if (q == NULL) return;
+    tx_attempt_cancel(q->a);
+    free(q);
+}
+
+void tx_jobs_app_port(tx_app_t *app, tx_jobs_port_t *out)
+{
+    if (out == NULL) return;
+    out->start = port_start;
+    out->cancel = port_cancel;
+    out->self = app;
+}
+
+typedef struct {
+    tx_app_t *app;
+    void (*done)(tx_app_t *);
+} stop_ctx_t;
+
+static void stopped(void *ud)
+{
+    stop_ctx_t *c = ud;
+    tx_app_t *app = c->app;
+    void (*done)(tx_app_t *) = c->done;
+    free(c);
+    app->jobs = NULL;
+    done(app);
+}
+
+static void stop_hook(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
+{
+    (void)ud;
+    tx_jobs_t *e = app->jobs;
+    stop_ctx_t *c = e ? malloc(sizeof *c) : NULL;
+    if (c == NULL) {
+        if (e) tx_log(TX_LOG_ERROR, "jobs", "out of memory at stop");
+        done(app);
+        return;
+    }
+    *c = (stop_ctx_t){app, done};
+    tx_jobs_close(e, stopped, c);
+}
+
+tx_err_t tx_jobs_start(tx_app_t *app)
+{
+    if (app == NULL || app->storeq == NULL) return TX_EINVAL;
+    tx_jobs_opts_t o = {.loop = app->loop, .storeq = app->storeq, .cfg = app->config,
+                        .adm = app->admission, .worker = "tenax serve"};
+    tx_jobs_app_port(app, &o.port);
+    tx_jobs_t *e = NULL;
+    tx_error_t err = {0};
+    int rc = tx_jobs_open(&o, &e, &err);
+    if (rc != TX_EOK) {
+        tx_log(TX_LOG_ERROR, "jobs", "cannot start: %s", err.msg ? err.msg : tx_strerror(rc));
+        return (tx_err_t)rc;
+    }
+    app->jobs = e;
+    tx_err_t hr = tx_app_on_stop(app, stop_hook, NULL);
+    if (hr != TX_EOK) tx_log(TX_LOG_WARN, "jobs", "no stop hook left: jobs stop with the loop");
+    return TX_EOK;
+}
+
+tx_jobs_t *tx_jobs_of(const tx_app_t *app)
+{
+    return app ? app->jobs : NULL;
+}

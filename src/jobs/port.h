@@ -1,0 +1,35 @@
+/* The job engine's "attempt port": how the scheduler makes one upstream attempt without knowing
+ * who makes it (the built-in HTTP port in jobs/http_port.h, the gateway's attempt primitive once
+ * wired, or a fake in tests). Loop thread only. */
+#ifndef TX_JOBS_PORT_H
+#define TX_JOBS_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tenax/classify.h"
+
+/* What one attempt came to. Everything borrowed, valid only during the done callback. */
+typedef struct {
+    tx_classification_t c; /* c.cls == TX_CLASS_OK for a usable 2xx answer */
+    int status;            /* HTTP status, 0 for a transport failure */
+    const char *body;      /* response body (may be NULL) */
+    size_t len;
+    int64_t latency_ms;
+    const char *endpoint;  /* name or index of the endpoint used ("0" …), never NULL */
+} tx_jobs_attempt_t;
+
+typedef void (*tx_jobs_attempt_cb)(void *ud, const tx_jobs_attempt_t *r);
+
+/* A port. `start` sends one chat-completions request (`body` is a JSON text that must stay valid
+ * until done or cancel) and returns a handle; `done(ud, r)` runs exactly once later (never from
+ * inside start) unless cancelled. NULL from start means it could not start (no callback).
+ * `cancel` drops a started attempt without a callback. */
+typedef struct {
+    void *(*start)(void *self, const char *body, size_t len, long timeout_ms,
+                   tx_jobs_attempt_cb done, void *ud);
+    void (*cancel)(void *self, void *handle);
+    void *self;
+} tx_jobs_port_t;
+
+#endif
