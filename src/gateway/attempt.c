@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include "obs/log.h"
@@ -21,8 +22,6 @@ struct tx_gw_attempt {
     void *ud;
     tx_upstream_req_t *ureq;
     tx_ep_pick_t pick;
-    char *url;
-    char *auth;      /* "Bearer …" or NULL (never logged) */
     char *sent_body; /* the body with a substituted model, or NULL (the client's bytes) */
     tx_ms_t t0;
     int status;
@@ -72,8 +71,6 @@ static void attempt_free(tx_gw_attempt_t *a)
 {
     if (a == NULL)
         return;
-    free(a->url);
-    free(a->auth);
     free(a->sent_body);
     free(a->rh);
     free(a->buf);
@@ -126,6 +123,15 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
         }
         a->nrh = nh;
     }
+    /* size the body buffer once from Content-Length (bounded) instead of growing it */
+    for (size_t i = 0; i < a->nrh; i++) {
+        if (strcasecmp(a->rh[i].name, "Content-Length") == 0) {
+            unsigned long long cl = strtoull(a->rh[i].value, NULL, 10);
+            if (cl > 0 && cl <= a->max && a->buf == NULL && (a->buf = malloc(cl + 1)) != NULL)
+                a->cap = cl + 1;
+            break;
+        }
+    }
     if (a->cb.on_head != NULL)
         a->cb.on_head(a->ud, status);
 }
@@ -157,14 +163,26 @@ static void on_body(void *ud, const char *data, size_t len)
         a->cb.on_stream_data(a->ud, data, len);
         return;
     }
-    if (append(a, data, len) != 0)
-        return; /* the client's max_response_bytes ends it with TOO_LARGE */
+    if (append(a, data, len) != 0) {
+        if (!a->req.stream)
+            return; /* the client's max_response_bytes ends it with TOO_LARGE */
+        /* a stream whose first event never completes within the bound: give up on it */
+        tx_upstream_cancel(a->ureq);
+        tx_upstream_result_t r = {.err = TX_UPSTREAM_ETOO_LARGE, .status = a->status};
+        finish(a, &r);
+        return;
+    }
     if (!a->req.stream || a->status < 200 || a->status > 299)
         return;
     if (a->sse == NULL && (a->sse = tx_sse_new(0)) == NULL)
         return;
-    if (tx_sse_feed(a->sse, data, len, on_first_event, a) == TX_ERANGE)
-        a->first_error = 0; /* a giant first event: judged at the end as invalid */
+    if (tx_sse_feed(a->sse, data, len, on_first_event, a) == TX_ERANGE) {
+        /* a first event larger than the parser's bound (1 MiB): not a stream we can relay */
+        tx_upstream_cancel(a->ureq);
+        tx_upstream_result_t r = {.err = TX_UPSTREAM_ETOO_LARGE, .status = a->status};
+        finish(a, &r);
+        return;
+    }
     if (a->first_error) {
         /* a 200 whose first event is an error: the attempt failed, nothing was relayed */
         tx_upstream_cancel(a->ureq);
@@ -267,7 +285,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
         tx_classify_transport(TX_TRANSPORT_PARTIAL, NULL, &r.info);
         r.info.cls = TX_CLASS_INVALID_RESPONSE;
         snprintf(r.info.message, sizeof r.info.message,
-                 "the upstream response is larger than %zu bytes", a->max);
+                 "the upstream response is too large (limit %zu bytes, one stream event 1 MiB)", a->max);
     } else {
         tx_classify_transport(tx_attempt_transport_kind(ur->err), ur->message, &r.info);
     }
@@ -336,14 +354,18 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     const char *key = tx_app_endpoint_key(app, a->pick.index);
     const char *body = req->body;
     size_t len = req->len;
-    if (base == NULL || (a->url = malloc(ul)) == NULL)
+    /* URL and Authorization are copied by tx_upstream_send: stack buffers unless too long */
+    char url_buf[1024], auth_buf[512];
+    char *url = url_buf, *auth = NULL;
+    if (base == NULL || (ul > sizeof url_buf && (url = malloc(ul)) == NULL))
         goto fail;
-    snprintf(a->url, ul, "%.*s%s", (int)bl, base, path);
+    snprintf(url, ul, "%.*s%s", (int)bl, base, path);
     if (key != NULL) {
         size_t al = strlen(key) + 8;
-        if ((a->auth = malloc(al)) == NULL)
+        auth = auth_buf;
+        if (al > sizeof auth_buf && (auth = malloc(al)) == NULL)
             goto fail;
-        snprintf(a->auth, al, "Bearer %s", key);
+        snprintf(auth, al, "Bearer %s", key);
     }
     if (req->route != TX_ROUTE_MODELS && req->doc != NULL) {
         if (tx_request_body_for_model(req->doc, req->doc_model, req->model, &a->sent_body, &len) != 0)
@@ -357,8 +379,8 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     size_t nh = 0;
     if (req->route != TX_ROUTE_MODELS)
         h[nh++] = (tx_header_t){"Content-Type", "application/json"};
-    if (a->auth != NULL)
-        h[nh++] = (tx_header_t){"Authorization", a->auth};
+    if (auth != NULL)
+        h[nh++] = (tx_header_t){"Authorization", auth};
     else if (req->client_auth != NULL && req->client_auth[0] != '\0')
         h[nh++] = (tx_header_t){"Authorization", req->client_auth};
     h[nh++] = (tx_header_t){"Accept", req->stream ? "text/event-stream" : "application/json"};
@@ -367,12 +389,20 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
                                 .max_response_bytes = req->stream ? 0 : a->max};
     static const tx_upstream_cb_t ucb = {on_head, on_body, on_done};
     a->ureq = tx_upstream_send(app->upstream, req->route == TX_ROUTE_MODELS ? "GET" : "POST",
-                               a->url, h, nh, req->route == TX_ROUTE_MODELS ? NULL : body,
+                               url, h, nh, req->route == TX_ROUTE_MODELS ? NULL : body,
                                req->route == TX_ROUTE_MODELS ? 0 : len, &lim, &ucb, a);
     if (a->ureq == NULL)
         goto fail;
+    if (url != url_buf)
+        free(url);
+    if (auth != auth_buf)
+        free(auth);
     return a;
 fail:
+    if (url != url_buf)
+        free(url);
+    if (auth != auth_buf)
+        free(auth);
     fail_why(why, "the upstream request could not be started");
     tx_endpoints_report(app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(app), NULL);
     attempt_free(a);

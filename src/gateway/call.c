@@ -265,7 +265,10 @@ static void on_backoff_done(uv_timer_t *t)
 static void remember_failure(call_t *c, const tx_attempt_result_t *r)
 {
     c->last_cls = r->cls;
-    c->last_status = r->transport == TX_UPSTREAM_EOK ? r->status : 0;
+    /* an answer that arrived (even cut for size) keeps its status; no answer is status 0 */
+    c->last_status = (r->transport == TX_UPSTREAM_EOK || r->cls == TX_CLASS_INVALID_RESPONSE)
+                         ? r->status
+                         : 0;
     c->last_retry_after = r->info.retry_after_ms;
     c->last_transport = r->transport;
     snprintf(c->last_msg, sizeof c->last_msg, "%s", r->info.message);

@@ -95,7 +95,53 @@ def main():
             F.check(rc == 0, "SIGTERM: clean exit 0, got %s" % rc)
     graceful_and_queue(d)
     client_gone(d)
+    endless_first_event(d)
     F.finish()
+
+
+def endless_first_event(d):
+    """An upstream 200 stream whose first event never ends (no blank line, megabytes) is not
+    relayed: the client gets 502 invalid_response, nothing half-streamed."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    up_port = srv.getsockname()[1]
+
+    def serve():
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        try:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            chunk = b"data: " + b"x" * 65536
+            for _ in range(64):  # 4 MiB at most, then give up
+                c.sendall(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                chunk = b"x" * 65536
+        except OSError:
+            pass
+        c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    port = txtest.free_port()
+    env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % up_port, "AI_RETRY_MAX": "1",
+           "TENAX_LOG_LEVEL": "warn"}
+    with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store",
+                      "sqlite:" + os.path.join(d, "smoke4.db")], env=env, port=port):
+        st, h, doc = txtest.request_json(port, "POST", "/v1/chat/completions",
+                                         chat_body(stream=True))
+        F.check(st == 502 and doc["error"]["code"] == "invalid_response"
+                and h.get("x-tenax-attempts") == "1",
+                "endless first stream event → 502 invalid_response: %s %r" % (st, doc))
+    srv.close()
+    t.join(5)
 
 
 def client_gone(d):
