@@ -37,6 +37,19 @@ def wrk_rate(port):
     return float(m.group(1)) if m else None
 
 
+def store_cycle_rate():
+    """bench_store's single-thread cycle (claim + begin + record + finish per item) on SQLite."""
+    exe = os.path.join(os.path.dirname(txtest.TENAX), "bench_store")
+    if not os.access(exe, os.X_OK):
+        return None
+    d = tempfile.mkdtemp(prefix="tenax-bench-store-")
+    out = subprocess.run([exe, d, "4000", "4000"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT).stdout.decode()
+    shutil.rmtree(d, ignore_errors=True)
+    m = re.search(r"cycle\s+([\d.]+) items/s", out)
+    return float(m.group(1)) if m else None
+
+
 def main():
     d = tempfile.mkdtemp(prefix="tenax-bench-jobs-")
     inp = os.path.join(d, "items.jsonl")
@@ -72,6 +85,10 @@ def main():
               "work phase / baseline = %.2f" % (base, CONC, (N / work) / base if work > 0 else 0))
     else:
         print("baseline    wrk not found")
+    cyc = store_cycle_rate()
+    if cyc:
+        print("baseline    %9.0f items/s  bench_store cycle, one thread (same run); "
+              "work phase / store cycle = %.2f" % (cyc, (N / work) / cyc if work > 0 else 0))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ static int port_open(int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0) return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                             .sin_port = htons((uint16_t)port)};
     int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
     close(fd);
@@ -64,7 +65,8 @@ static int find_input(char *out, size_t cap)
 {
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    const char *rel[] = {"/../data/posts.jsonl", "/data/posts.jsonl", "/../share/tenax/posts.jsonl"};
+    const char *rel[] = {"/../data/posts.jsonl", "/data/posts.jsonl",
+                         "/../share/tenax/posts.jsonl"};
     if (n > 0) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
@@ -104,14 +106,23 @@ int tx_cmd_demo(int argc, char **argv)
     int c;
     while ((c = tx_opts_next(&o, longopts)) != -1) {
         switch (c) {
-        case 'i': input = o.arg; break;
-        case 'f': faults = o.arg; break;
-        case 'd': dir = o.arg; break;
+        case 'i':
+            input = o.arg;
+            break;
+        case 'f':
+            faults = o.arg;
+            break;
+        case 'd':
+            dir = o.arg;
+            break;
         case 's':
             if (tx_opts_int(&o, "--seed", 0, INT64_MAX, &seed) != 0) return 2;
             break;
-        case 'h': usage(stdout); return 0;
-        default: return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return 2;
         }
     }
     if (o.first < o.argc) {
@@ -210,8 +221,12 @@ int tx_cmd_demo(int argc, char **argv)
     if (irc != 0) goto out;
     fprintf(stderr, "tenax demo: imported %zu items from %s (%zu empty → skipped)\n",
             im.imported + im.existing, input, im.skipped);
-    tx_runner_opts_t ro = {.prog = "tenax demo", .store_url = url, .cfg = cfg, .wait = 1,
-                           .progress = 1, .quiet_summary = 1};
+    tx_runner_opts_t ro = {.prog = "tenax demo",
+                           .store_url = url,
+                           .cfg = cfg,
+                           .wait = 1,
+                           .progress = 1,
+                           .quiet_summary = 1};
     tx_runner_result_t res;
     code = tx_runner_work(&ro, &res);
     if (code == 2) goto out;
@@ -235,7 +250,8 @@ int tx_cmd_demo(int argc, char **argv)
     if (res.paused) printf("  job work PAUSED: %s\n", res.pause_reason);
     printf("\n  See it: tenax stats --store %s\n", url);
     printf("          tenax export --store %s | head\n", url);
-    printf("          tenax serve --store %s   then open http://127.0.0.1:8010/admin/diag?q=ai-queue\n",
+    printf("          tenax serve --store %s   then open "
+           "http://127.0.0.1:8010/admin/diag?q=ai-queue\n",
            url);
     printf("  (the folder %s is kept; delete it when done)\n", dir);
     code = code == 3 ? 3 : 0;

@@ -11,24 +11,28 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: tenax run --input F.jsonl [--task NAME] [--store URL] [--config F] [--out F]\n"
-          "                 [--wait] [--progress]\n"
-          "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line\n"
-          "number, owner to \"default\"; the same (owner,id,task) twice is one item) and works them\n"
-          "through. Running again continues where it stopped.\n"
-          "Exit: 0 all success/skipped, 1 some failed, 3 some unfinished (parked: --wait waits;\n"
-          "paused on quota/auth: never waited for), 2 usage or config error.\n",
-          f);
+    fputs(
+        "usage: tenax run --input F.jsonl [--task NAME] [--store URL] [--config F] [--out F]\n"
+        "                 [--wait] [--progress]\n"
+        "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line\n"
+        "number, owner to \"default\"; the same (owner,id,task) twice is one item) and works them\n"
+        "through. Running again continues where it stopped.\n"
+        "Exit: 0 all success/skipped, 1 some failed, 3 some unfinished (parked: --wait waits;\n"
+        "paused on quota/auth: never waited for), 2 usage or config error.\n",
+        f);
 }
 
 int tx_cmd_run(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"input", required_argument, NULL, 'i'}, {"task", required_argument, NULL, 't'},
-        {"store", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
-        {"out", required_argument, NULL, 'o'},   {"wait", no_argument, NULL, 'w'},
-        {"progress", no_argument, NULL, 'p'},    {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"input", required_argument, NULL, 'i'},
+                                             {"task", required_argument, NULL, 't'},
+                                             {"store", required_argument, NULL, 's'},
+                                             {"config", required_argument, NULL, 'c'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"wait", no_argument, NULL, 'w'},
+                                             {"progress", no_argument, NULL, 'p'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     const char *input = NULL, *task = "tags", *store = NULL, *config = NULL, *out = NULL;
     int wait = 0, progress = 0;
     tx_opts_t o;
@@ -36,15 +40,32 @@ int tx_cmd_run(int argc, char **argv)
     int c;
     while ((c = tx_opts_next(&o, longopts)) != -1) {
         switch (c) {
-        case 'i': input = o.arg; break;
-        case 't': task = o.arg; break;
-        case 's': store = o.arg; break;
-        case 'c': config = o.arg; break;
-        case 'o': out = o.arg; break;
-        case 'w': wait = 1; break;
-        case 'p': progress = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: return 2;
+        case 'i':
+            input = o.arg;
+            break;
+        case 't':
+            task = o.arg;
+            break;
+        case 's':
+            store = o.arg;
+            break;
+        case 'c':
+            config = o.arg;
+            break;
+        case 'o':
+            out = o.arg;
+            break;
+        case 'w':
+            wait = 1;
+            break;
+        case 'p':
+            progress = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return 2;
         }
     }
     if (o.first < o.argc) {
@@ -91,10 +112,14 @@ int tx_cmd_run(int argc, char **argv)
         tx_config_unref(cfg);
         return 2;
     }
-    fprintf(stderr, "tenax run: %s: %zu new (%zu skipped as empty), %zu already there, %zu "
-                    "malformed line(s)\n",
+    fprintf(stderr,
+            "tenax run: %s: %zu new (%zu skipped as empty), %zu already there, %zu "
+            "malformed line(s)\n",
             input, im.imported, im.skipped, im.existing, im.malformed);
-    tx_runner_opts_t ro = {.prog = "tenax run", .store_url = url, .cfg = cfg, .wait = wait,
+    tx_runner_opts_t ro = {.prog = "tenax run",
+                           .store_url = url,
+                           .cfg = cfg,
+                           .wait = wait,
                            .progress = progress || isatty(2)};
     int code = tx_runner_work(&ro, NULL);
     if (code != 2 && out && tx_runner_export("tenax run", url, out) != 0) code = 2;

@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "jobs/engine.h"
 #include "jobs/http_port.h"
+#include "jobs/jsonl.h"
 
 #define IMPORT_CHUNK 2000
 
@@ -27,9 +28,7 @@ static tx_ms_t wall_ms(void)
 
 typedef struct {
     tx_item_input_t in[IMPORT_CHUNK];
-    json_t *docs[IMPORT_CHUNK];
-    char ids[IMPORT_CHUNK][24];
-    char owners[IMPORT_CHUNK][24];
+    tx_jobs_line_t lines[IMPORT_CHUNK];
     size_t n;
 } chunk_t;
 
@@ -47,20 +46,10 @@ static int flush(tx_store_t *s, const char *prog, chunk_t *c, tx_runner_import_t
         out->skipped += res.skipped;
         tx_import_result_free(&res);
     }
-    for (size_t i = 0; i < c->n; i++) json_decref(c->docs[i]);
+    for (size_t i = 0; i < c->n; i++)
+        tx_jobs_line_clear(&c->lines[i]);
     c->n = 0;
     return rc == TX_EOK ? 0 : -1;
-}
-
-/* The text of an id/owner field: a string, or an integer written out; NULL when neither. */
-static const char *field_text(json_t *v, char *buf, size_t cap)
-{
-    if (json_is_string(v)) return json_string_value(v);
-    if (json_is_integer(v)) {
-        snprintf(buf, cap, "%lld", (long long)json_integer_value(v));
-        return buf;
-    }
-    return NULL;
 }
 
 int tx_runner_import(tx_store_t *store, const char *prog, const char *path, const char *task,
@@ -84,48 +73,17 @@ int tx_runner_import(tx_store_t *store, const char *prog, const char *path, cons
     int rc = 0;
     while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
         out->lines++;
-        size_t k = 0;
-        while (k < (size_t)len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r' ||
-                                   line[k] == '\n'))
-            k++;
-        if (k == (size_t)len) continue; /* blank line */
-        json_error_t je;
-        json_t *doc = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &je);
-        const char *why = NULL;
-        char whybuf[200];
-        if (doc == NULL) {
-            snprintf(whybuf, sizeof whybuf, "not JSON (%.120s)", je.text);
-            why = whybuf;
-        } else if (!json_is_object(doc)) {
-            why = "not a JSON object";
-        }
-        size_t i = c->n;
-        const char *id = NULL, *owner = NULL;
-        json_t *text = NULL;
-        if (why == NULL) {
-            json_t *jid = json_object_get(doc, "id"), *jo = json_object_get(doc, "owner");
-            text = json_object_get(doc, "text");
-            id = jid ? field_text(jid, c->ids[i], sizeof c->ids[i]) : NULL;
-            if (jid == NULL) {
-                snprintf(c->ids[i], sizeof c->ids[i], "%zu", out->lines);
-                id = c->ids[i];
-            }
-            owner = jo ? field_text(jo, c->owners[i], sizeof c->owners[i]) : "default";
-            if (id == NULL || id[0] == '\0') why = "\"id\" must be a non-empty string or an integer";
-            else if (owner == NULL || owner[0] == '\0')
-                why = "\"owner\" must be a non-empty string or an integer";
-            else if (text != NULL && !json_is_string(text) && !json_is_null(text))
-                why = "\"text\" must be a string";
-        }
-        if (why) {
+        char why[200];
+        tx_jobs_line_t *l = &c->lines[c->n];
+        int pr = tx_jobs_parse_line(line, (size_t)len, out->lines, l, why, sizeof why);
+        if (pr == 0) continue;
+        if (pr < 0) {
             fprintf(stderr, "%s: %s:%zu: %s; skipped\n", prog, path, out->lines, why);
             out->malformed++;
-            json_decref(doc);
             continue;
         }
-        c->docs[i] = doc;
-        c->in[i] = (tx_item_input_t){.owner = owner, .external_id = id, .task = task,
-                                     .text = json_string_value(text)};
+        c->in[c->n] = (tx_item_input_t){
+            .owner = l->owner, .external_id = l->id, .task = task, .text = l->text};
         if (++c->n == IMPORT_CHUNK) rc = flush(store, prog, c, out);
     }
     if (rc == 0 && ferror(f)) {
@@ -185,7 +143,8 @@ static void draw(run_t *r, int final)
     }
     int width = 24, fill = total > 0 ? (int)(done * width / total) : width;
     char bar[32];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
     bar[width] = '\0';
     fprintf(stderr,
             "\r[%s] %lld/%lld  ok=%lld fail=%lld retry=%lld pend=%lld proc=%lld skip=%lld  "
@@ -254,7 +213,7 @@ static void on_idle(void *ud, const tx_jobs_idle_t *idle)
     }
     tx_ms_t now = wall_ms();
     if (idle->next_due <= now) return; /* due now: the engine claims again */
-    if (r->o->wait) return;              /* the engine's timer wakes at next_due */
+    if (r->o->wait) return;            /* the engine's timer wakes at next_due */
     stop(r, 3);
 }
 
@@ -271,9 +230,13 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
         free(r);
         return 2;
     }
-    tx_jobs_opts_t eo = {.loop = &r->loop, .store_url = o->store_url, .cfg = o->cfg,
-                         .worker = o->prog, .poll_ms = o->progress ? 100 : 500,
-                         .on_idle = on_idle, .ud = r};
+    tx_jobs_opts_t eo = {.loop = &r->loop,
+                         .store_url = o->store_url,
+                         .cfg = o->cfg,
+                         .worker = o->prog,
+                         .poll_ms = o->progress ? 100 : 500,
+                         .on_idle = on_idle,
+                         .ud = r};
     tx_jobs_http_port(r->http, &eo.port);
     tx_error_t err = {0};
     r->t0 = wall_ms();
@@ -310,7 +273,8 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
     }
     const int64_t *b = r->res.stats.by_status;
     int64_t unfinished = b[TX_ITEM_PENDING] + b[TX_ITEM_PROCESSING] + b[TX_ITEM_RETRYING];
-    int code = r->code == 3 || unfinished > 0 ? 3 : b[TX_ITEM_FAILED] > 0 ? 1 : 0;
+    /* a pause with nothing unfinished (everything already done) does not make the run fail */
+    int code = unfinished > 0 ? 3 : b[TX_ITEM_FAILED] > 0 ? 1 : 0;
     r->res.rate = secs > 0 ? (double)r->res.attempts / secs : 0;
     if (!o->quiet_summary) {
         fprintf(stderr,
@@ -320,14 +284,15 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
                 (long long)b[TX_ITEM_FAILED], (long long)b[TX_ITEM_RETRYING],
                 (long long)b[TX_ITEM_PENDING], (long long)b[TX_ITEM_PROCESSING],
                 (long long)b[TX_ITEM_SKIPPED], secs, (unsigned long long)r->res.attempts);
-        if (r->res.paused)
+        if (r->res.paused && unfinished > 0)
             fprintf(stderr,
                     "%s: job work is paused: %s\n%s: fix the provider account or key, then run "
                     "again (a probe resumes the work) or POST /admin/resume\n",
                     o->prog, r->res.pause_reason, o->prog);
         else if (code == 3)
-            fprintf(stderr, "%s: %lld item(s) unfinished (parked until their retry_after); "
-                            "run again later or use --wait\n",
+            fprintf(stderr,
+                    "%s: %lld item(s) unfinished (parked until their retry_after); "
+                    "run again later or use --wait\n",
                     o->prog, (long long)unfinished);
     }
     if (res) *res = r->res;
@@ -365,9 +330,10 @@ static int export_one(const tx_item_t *it, void *ud)
     json_object_set_new(o, "result", res ? res : json_null());
     json_object_set_new(o, "attempts", json_integer(it->attempts));
     json_object_set_new(o, "error", it->error ? json_string(it->error) : json_null());
-    json_object_set_new(o, "error_class", it->error_class >= 0
-                                              ? json_string(tx_class_name((tx_class_t)it->error_class))
-                                              : json_null());
+    json_object_set_new(o, "error_class",
+                        it->error_class >= 0
+                            ? json_string(tx_class_name((tx_class_t)it->error_class))
+                            : json_null());
     json_object_set_new(o, "model", it->model ? json_string(it->model) : json_null());
     json_object_set_new(o, "prompt_version", json_integer(it->prompt_version));
     put_time(o, "retry_after", it->retry_after);

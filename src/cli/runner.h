@@ -22,21 +22,21 @@ int tx_runner_import(tx_store_t *store, const char *prog, const char *path, cons
                      tx_runner_import_t *out);
 
 typedef struct {
-    const char *prog;        /* "tenax run" */
+    const char *prog; /* "tenax run" */
     const char *store_url;
     struct tx_config *cfg;
-    int wait;                /* wait for parked items */
-    int progress;            /* draw the progress bar on stderr */
-    int quiet_summary;       /* do not print the one-line summary */
+    int wait;          /* wait for parked items */
+    int progress;      /* draw the progress bar on stderr */
+    int quiet_summary; /* do not print the one-line summary */
 } tx_runner_opts_t;
 
 typedef struct {
     int paused;
     char pause_reason[256];
-    tx_store_stats_t stats;  /* the whole store at the end */
+    tx_store_stats_t stats; /* the whole store at the end */
     uint64_t attempts, retries, fallbacks, parked, conflicts;
     unsigned failovers;
-    double seconds, rate;    /* wall time of the work phase, items finished per second */
+    double seconds, rate; /* wall time of the work phase, items finished per second */
 } tx_runner_result_t;
 
 /* Works the store through (see the header comment). Returns the exit code: 0, 1, 3, or 2 when

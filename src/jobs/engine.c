@@ -35,22 +35,25 @@ struct tx_jobs {
     tx_admission_t *adm;
     int own_adm;
     tx_jobs_port_t port;
+    struct tx_config *(*config_get)(void *);
+    void *config_ud;
     char worker[64];
     tx_ms_t poll_ms;
     tx_rng_t rng;
     void (*on_item)(void *, tx_item_status_t);
     void (*on_idle)(void *, const tx_jobs_idle_t *);
+    void (*on_attempt)(void *, const tx_jobs_attempt_event_t *);
     void *ud;
 
     uv_timer_t due_timer, poll_timer, probe_timer;
     int handles_open;
-    int started;     /* reclaim + pause read done */
-    int claiming;    /* a claim is in the store */
-    int due_query;   /* a next_due is in the store */
-    int probing;     /* the probe item is in hand */
-    int probe_done;  /* a probe ran since start (idle is reported while paused only after) */
+    int started;    /* reclaim + pause read done */
+    int claiming;   /* a claim is in the store */
+    int due_query;  /* a next_due is in the store */
+    int probing;    /* the probe item is in hand */
+    int probe_done; /* a probe ran since start (idle is reported while paused only after) */
     int stats_query;
-    int again;       /* a kick arrived during a claim */
+    int again; /* a kick arrived during a claim */
     int closing;
     void (*closed)(void *);
     void *closed_ud;
@@ -114,8 +117,8 @@ static tx_ms_t now_ms(void)
 static void policy_for(job_t *j)
 {
     const tx_jobs_params_t *c = &j->p;
-    const char *primary = (j->task && j->task->t.model && j->task->t.model[0]) ? j->task->t.model
-                                                                              : c->model;
+    const char *primary =
+        (j->task && j->task->t.model && j->task->t.model[0]) ? j->task->t.model : c->model;
     tx_policy_init(&j->pol, primary);
     tx_schedule_t *s = &j->pol.schedule;
     s->n_fallbacks = 0;
@@ -149,8 +152,10 @@ static void job_timer_closed(uv_handle_t *h)
 static void job_free(job_t *j)
 {
     tx_jobs_t *e = j->e;
-    if (j->prev) j->prev->next = j->next;
-    else e->jobs = j->next;
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        e->jobs = j->next;
     if (j->next) j->next->prev = j->prev;
     if (e->st.held) e->st.held--;
     if (j->probe) e->probing = 0;
@@ -162,8 +167,8 @@ static void job_free(job_t *j)
 static void transition(job_t *j, tx_item_status_t to)
 {
     if (!tx_jobs_transition_ok(j->it.status, to)) {
-        tx_log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s",
-               (long long)j->it.id, tx_item_status_name(j->it.status), tx_item_status_name(to));
+        tx_log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s", (long long)j->it.id,
+               tx_item_status_name(j->it.status), tx_item_status_name(to));
         return;
     }
     tx_log(TX_LOG_DEBUG, "jobs", "item=%lld %s -> %s", (long long)j->it.id,
@@ -178,8 +183,8 @@ static void transition(job_t *j, tx_item_status_t to)
 static void w_begin(tx_store_t *s, void *arg)
 {
     job_t *j = arg;
-    j->rc = tx_store_begin_attempt(s, j->it.id, j->it.lease, (int)j->p.max_attempts,
-                                   now_ms(), j->model, &j->attempt_n, &j->err);
+    j->rc = tx_store_begin_attempt(s, j->it.id, j->it.lease, (int)j->p.max_attempts, now_ms(),
+                                   j->model, &j->attempt_n, &j->err);
 }
 
 static void w_end(tx_store_t *s, void *arg)
@@ -189,8 +194,8 @@ static void w_end(tx_store_t *s, void *arg)
     if (j->pause_op) {
         int rc = tx_store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
                                     now_ms(), NULL);
-        if (rc != TX_EOK) tx_log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s",
-                                 tx_strerror(rc));
+        if (rc != TX_EOK)
+            tx_log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
     }
     if (j->do_record) j->rc = tx_store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
     if (j->rc == TX_EOK && j->do_finish)
@@ -245,10 +250,14 @@ static void job_end_done(void *arg)
     }
     if (j->after == AFTER_FINISH && j->rc == TX_EOK) {
         tx_item_status_t st = j->out.status;
-        if (st == TX_ITEM_SUCCESS) e->st.succeeded++;
-        else if (st == TX_ITEM_FAILED) e->st.failed++;
-        else if (st == TX_ITEM_RETRYING) e->st.parked++;
-        else if (st == TX_ITEM_PENDING) e->st.handed_back++;
+        if (st == TX_ITEM_SUCCESS)
+            e->st.succeeded++;
+        else if (st == TX_ITEM_FAILED)
+            e->st.failed++;
+        else if (st == TX_ITEM_RETRYING)
+            e->st.parked++;
+        else if (st == TX_ITEM_PENDING)
+            e->st.handed_back++;
         if (e->on_item) e->on_item(e->ud, st);
     }
     job_free(j);
@@ -272,7 +281,8 @@ static char *render(const char *tmpl, const char *text)
 {
     const char *ph = "{{text}}";
     size_t phl = strlen(ph), tl = strlen(text), n = 0;
-    for (const char *p = strstr(tmpl, ph); p; p = strstr(p + phl, ph)) n++;
+    for (const char *p = strstr(tmpl, ph); p; p = strstr(p + phl, ph))
+        n++;
     size_t cap = strlen(tmpl) + n * tl + 1;
     char *out = malloc(cap), *o = out;
     if (out == NULL) return NULL;
@@ -292,12 +302,13 @@ static char *render(const char *tmpl, const char *text)
 static char *build_request(const job_t *j)
 {
     const tx_task_t *t = &j->task->t;
-    char *user = render(t->user_template ? t->user_template : "{{text}}", j->it.text ? j->it.text : "");
+    char *user =
+        render(t->user_template ? t->user_template : "{{text}}", j->it.text ? j->it.text : "");
     if (user == NULL) return NULL;
     json_t *msgs = json_array();
     if (t->system_prompt && t->system_prompt[0])
-        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "system", "content",
-                                              t->system_prompt));
+        json_array_append_new(
+            msgs, json_pack("{s:s,s:s}", "role", "system", "content", t->system_prompt));
     json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content", user));
     free(user);
     json_t *body = json_pack("{s:s,s:o}", "model", j->model, "messages", msgs);
@@ -377,8 +388,8 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
     }
     tx_decision_t d;
     tx_outcome_t o = {cls, c->retry_after_ms > 0 ? c->retry_after_ms : 0};
-    if (tx_policy_next(&j->pol, &j->cs, &o, now, &e->rng, &d) != TX_EOK) d.action = TX_ACT_STOP,
-        d.reason = TX_REASON_EXHAUSTED;
+    if (tx_policy_next(&j->pol, &j->cs, &o, now, &e->rng, &d) != TX_EOK)
+        d.action = TX_ACT_STOP, d.reason = TX_REASON_EXHAUSTED;
     if (d.action == TX_ACT_STOP && d.reason != TX_REASON_RETRY_AFTER_TOO_LONG) {
         transition(j, TX_ITEM_FAILED);
         return;
@@ -386,8 +397,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
     tx_ms_t wait = d.delay_ms;
     if (tx_class_parks_jobs(cls)) {
         unsigned n = j->attempt_n > 0 ? (unsigned)j->attempt_n - 1 : 0;
-        wait = tx_park_delay(j->p.park_base_ms, j->p.park_max_ms, n,
-                             o.retry_after_ms);
+        wait = tx_park_delay(j->p.park_base_ms, j->p.park_max_ms, n, o.retry_after_ms);
     } else if (d.action == TX_ACT_RETRY && !j->probe && wait <= TX_JOBS_INLINE_WAIT_MS &&
                now + wait + j->p.timeout_ms + TX_JOBS_LEASE_MARGIN_MS < j->it.lease_until &&
                !e->st.paused) {
@@ -411,10 +421,6 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     job_t *j = ud;
     tx_jobs_t *e = j->e;
     j->att = NULL;
-    if (j->has_slot) {
-        j->has_slot = 0;
-        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
-    }
     if (e->st.in_flight) e->st.in_flight--;
     tx_classification_t c = r->c;
     free(j->result);
@@ -435,6 +441,25 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     j->do_finish = 0;
     j->pause_op = 0;
     decide(j, c.cls, &c, r->status);
+    if (e->on_attempt) {
+        tx_jobs_attempt_event_t ev = {.endpoint = (int)strtol(j->endpoint, NULL, 10),
+                                      .model = j->model,
+                                      .cls = c.cls,
+                                      .latency_ms = r->latency_ms,
+                                      .attempt = j->attempt_n,
+                                      .delay_ms =
+                                          j->after == AFTER_INLINE ? j->inline_ms
+                                          : (j->do_finish && j->out.status == TX_ITEM_RETRYING)
+                                              ? j->out.retry_after - now_ms()
+                                              : -1};
+        e->on_attempt(e->ud, &ev);
+    }
+    /* the slot goes back after the decision, so a pause is in force before the next waiter
+     * is granted it */
+    if (j->has_slot) {
+        j->has_slot = 0;
+        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+    }
     submit_end(j);
 }
 
@@ -446,8 +471,10 @@ static void start_attempt(job_t *j)
             j->has_slot = 0;
             tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
         }
-        if (e->closing) finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
-        else finish_now(j, TX_ITEM_PENDING, "job work paused", -1, 0);
+        if (e->closing)
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        else
+            finish_now(j, TX_ITEM_PENDING, "job work paused", -1, 0);
         return;
     }
     free(j->req);
@@ -494,8 +521,8 @@ static void begin_done(void *arg)
         finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
         return;
     }
-    tx_adm_result_t ar = tx_admission_acquire(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
-                                              (tx_ms_t)uv_now(e->loop));
+    tx_adm_result_t ar =
+        tx_admission_acquire(e->adm, TX_ADM_JOB, &j->w, slot_granted, j, (tx_ms_t)uv_now(e->loop));
     if (ar == TX_ADM_GRANTED) {
         j->has_slot = 1;
         start_attempt(j);
@@ -631,9 +658,7 @@ static void claim_done(void *arg)
     size_t got = c->list.n;
     for (size_t i = 0; i < c->list.n; i++) {
         tx_item_t *it = &c->list.items[i];
-        if (e->closing) { /* leave it leased: reclaimed after the lease */
-            continue;
-        }
+        /* while closing, job_start hands the item straight back (due now) */
         job_start(e, it, it->task ? task_lookup(e, it->task, it->task_version) : NULL, c->probe);
     }
     tx_item_list_free(&c->list);
@@ -674,6 +699,22 @@ static void claim(tx_jobs_t *e, size_t limit, int probe)
     }
 }
 
+/* A new config snapshot from config_get: used from now on; a paused engine resumes. */
+static void check_config(tx_jobs_t *e)
+{
+    if (e->config_get == NULL || e->closing) return;
+    struct tx_config *cur = e->config_get(e->config_ud);
+    if (cur == NULL) return;
+    if (cur != e->cfg) {
+        tx_jobs_set_config(e, cur);
+        if (e->st.paused) {
+            tx_log(TX_LOG_INFO, "jobs", "config changed: resuming job work");
+            tx_jobs_resume(e);
+        }
+    }
+    tx_jobs_cfg_unref(cur);
+}
+
 static void pump(tx_jobs_t *e)
 {
     if (e->closing || !e->started || e->claiming) {
@@ -687,7 +728,8 @@ static void pump(tx_jobs_t *e)
         return;
     }
     size_t batch = (size_t)e->p.batch_size;
-    if (e->st.held >= batch) return;
+    if (e->st.held >= batch || (e->st.held > 0 && e->st.held > batch / 2))
+        return; /* refill in chunks: one claim transaction per half batch, not per item */
     tx_adm_stats_t as;
     tx_admission_stats(e->adm, &as);
     if (as.queued_gateway > 0 && e->st.held > 0) return; /* gateway first */
@@ -725,9 +767,14 @@ static void due_done(void *arg)
         tx_ms_t delay = when > now ? when - now : 0;
         uv_timer_start(&e->due_timer, due_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
     }
+    if (rc != TX_EOK && rc != TX_ENOTFOUND) {
+        tx_log(TX_LOG_WARN, "jobs", "next_due: %s (trying again at the next poll)",
+               tx_strerror(rc));
+        return;
+    }
     if (e->st.held == 0 && !e->claiming && !e->probing && e->on_idle) {
-        tx_jobs_idle_t idle = {.paused = e->st.paused, .has_due = rc == TX_EOK,
-                               .next_due = rc == TX_EOK ? when : 0};
+        tx_jobs_idle_t idle = {
+            .paused = e->st.paused, .has_due = rc == TX_EOK, .next_due = rc == TX_EOK ? when : 0};
         e->on_idle(e->ud, &idle);
     }
 }
@@ -780,6 +827,7 @@ static void poll_cb(uv_timer_t *t)
 {
     tx_jobs_t *e = t->data;
     if (e->closing) return;
+    check_config(e);
     if (!e->stats_query) {
         stats_t *st = calloc(1, sizeof *st);
         if (st) {
@@ -825,8 +873,8 @@ static void start_done(void *arg)
     tx_jobs_t *e = st->e;
     if (st->rc != TX_EOK)
         tx_log(TX_LOG_ERROR, "jobs", "start: %s", st->err.msg ? st->err.msg : tx_strerror(st->rc));
-    if (st->reclaimed) tx_log(TX_LOG_INFO, "jobs", "reclaimed %lld expired lease(s)",
-                              (long long)st->reclaimed);
+    if (st->reclaimed)
+        tx_log(TX_LOG_INFO, "jobs", "reclaimed %lld expired lease(s)", (long long)st->reclaimed);
     if (st->rc == TX_EOK && st->pause.paused) {
         e->st.paused = 1;
         snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%s", st->pause.reason);
@@ -847,8 +895,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
 {
     if (out) *out = NULL;
     if (o == NULL || out == NULL || o->loop == NULL || (o->store_url == NULL && !o->storeq) ||
-        o->cfg == NULL ||
-        o->port.start == NULL)
+        o->cfg == NULL || o->port.start == NULL)
         return tx__store_fail(err, TX_EINVAL, "tx_jobs_open: loop, store, config and port needed");
     tx_jobs_t *e = calloc(1, sizeof *e);
     if (e == NULL) return tx__store_fail(err, TX_ENOMEM, "out of memory");
@@ -856,9 +903,12 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->cfg = tx_jobs_cfg_ref(o->cfg);
     tx_jobs_params_from(e->cfg, &e->p);
     e->port = o->port;
+    e->config_get = o->config_get;
+    e->config_ud = o->config_ud;
     e->poll_ms = o->poll_ms > 0 ? o->poll_ms : 1000;
     e->on_item = o->on_item;
     e->on_idle = o->on_idle;
+    e->on_attempt = o->on_attempt;
     e->ud = o->ud;
     snprintf(e->worker, sizeof e->worker, "%s", o->worker ? o->worker : "tenax");
     tx_rng_seed(&e->rng, o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)now_ms());
@@ -868,8 +918,10 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
         e->own_adm = 1;
     }
     int rc = TX_EOK;
-    if (e->adm == NULL) rc = tx__store_fail(err, TX_ENOMEM, "out of memory");
-    else if (o->storeq) e->q = o->storeq;
+    if (e->adm == NULL)
+        rc = tx__store_fail(err, TX_ENOMEM, "out of memory");
+    else if (o->storeq)
+        e->q = o->storeq;
     else if ((rc = tx_storeq_open(o->loop, o->store_url,
                                   o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
              TX_EOK)
@@ -906,7 +958,8 @@ static void w_resume(tx_store_t *s, void *arg)
 {
     (void)arg;
     int rc = tx_store_pause_set(s, 0, NULL, now_ms(), NULL);
-    if (rc != TX_EOK) tx_log(TX_LOG_ERROR, "jobs", "could not clear the pause: %s", tx_strerror(rc));
+    if (rc != TX_EOK)
+        tx_log(TX_LOG_ERROR, "jobs", "could not clear the pause: %s", tx_strerror(rc));
 }
 
 static void resume_done(void *arg)
@@ -976,8 +1029,10 @@ static void maybe_closed(tx_jobs_t *e)
     if (!e->q_closing && e->jobs == NULL && !e->claiming && !e->due_query && !e->stats_query &&
         e->started) {
         e->q_closing = 1;
-        if (e->own_q) tx_storeq_close(e->q, q_closed, e);
-        else q_closed(e);
+        if (e->own_q)
+            tx_storeq_close(e->q, q_closed, e);
+        else
+            q_closed(e);
         return;
     }
     if (e->q_done && e->handles_open == 0) {

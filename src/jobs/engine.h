@@ -30,22 +30,38 @@ typedef struct {
     tx_ms_t next_due; /* Unix ms of the earliest due item when has_due */
 } tx_jobs_idle_t;
 
+/* One attempt of an item ended (for metrics and notifications). */
 typedef struct {
-    uv_loop_t *loop;         /* required */
-    const char *store_url;   /* e.g. "sqlite:tenax.db"; required unless `storeq` is given */
-    int store_threads;       /* 0: 2 */
-    tx_storeq_t *storeq;     /* an executor to share (e.g. the app's): store_url/threads are then
-                                unused and the engine never closes it; NULL: an own one */
-    struct tx_config *cfg;   /* required; the engine takes its own reference */
-    tx_admission_t *adm;     /* shared with the gateway; NULL: an own one of AI_MAX_CONCURRENCY */
-    tx_jobs_port_t port;     /* required: how an attempt is made */
-    const char *worker;      /* name for logs; NULL: "tenax" */
-    tx_ms_t poll_ms;         /* fallback poll for other writers (and stats refresh); 0: 1000 */
-    uint64_t seed;           /* jitter seed; 0: from the clock */
+    int endpoint; /* index, -1 unknown */
+    const char *model;
+    tx_class_t cls; /* TX_CLASS_OK for a success (after the parser) */
+    int64_t latency_ms;
+    int attempt;      /* the item's attempt number */
+    tx_ms_t delay_ms; /* wait before its next attempt (in-line or parked), -1: none */
+} tx_jobs_attempt_event_t;
+
+typedef struct {
+    uv_loop_t *loop;       /* required */
+    const char *store_url; /* e.g. "sqlite:tenax.db"; required unless `storeq` is given */
+    int store_threads;     /* 0: 2 */
+    tx_storeq_t *storeq;   /* an executor to share (e.g. the app's): store_url/threads are then
+                              unused and the engine never closes it; NULL: an own one */
+    struct tx_config *cfg; /* required; the engine takes its own reference */
+    tx_admission_t *adm;   /* shared with the gateway; NULL: an own one of AI_MAX_CONCURRENCY */
+    tx_jobs_port_t port;   /* required: how an attempt is made */
+    /* Optional: the current config snapshot with a new reference (e.g. tx_app_config_get). The
+     * engine checks it before each claim: a new snapshot is used from then on and, when job
+     * work is paused, resumes it (SPEC §5.2: a config change resumes). */
+    struct tx_config *(*config_get)(void *config_ud);
+    void *config_ud;
+    const char *worker; /* name for logs; NULL: "tenax" */
+    tx_ms_t poll_ms;    /* fallback poll for other writers (and stats refresh); 0: 1000 */
+    uint64_t seed;      /* jitter seed; 0: from the clock */
     /* Optional callbacks on the loop thread. on_item: an item left our hands with `st`
      * (success, retrying, failed, pending). on_idle: see tx_jobs_idle_t. */
     void (*on_item)(void *ud, tx_item_status_t st);
     void (*on_idle)(void *ud, const tx_jobs_idle_t *idle);
+    void (*on_attempt)(void *ud, const tx_jobs_attempt_event_t *ev);
     void *ud;
 } tx_jobs_opts_t;
 

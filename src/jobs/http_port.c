@@ -73,7 +73,7 @@ tx_jobs_http_t *tx_jobs_http_new(uv_loop_t *loop, const tx_config_t *cfg)
         if (e->api_key && e->api_key[0] && (h->keys[i] = strdup(e->api_key)) == NULL) goto fail;
         char idx[24];
         snprintf(idx, sizeof idx, "%zu", i);
-        if ((h->names[i] = strdup(e->name && e->name[0] ? e->name : idx)) == NULL) goto fail;
+        if ((h->names[i] = strdup(idx)) == NULL) goto fail; /* SPEC: endpoint=<i> */
     }
     h->eps = tx_endpoints_new(urls, h->n, (int)cfg->ai_endpoint_failover_threshold,
                               cfg->ai_endpoint_cooldown_ms);
@@ -83,8 +83,10 @@ tx_jobs_http_t *tx_jobs_http_new(uv_loop_t *loop, const tx_config_t *cfg)
 fail:
     if (h->up) tx_upstream_close(h->up, NULL, NULL);
     tx_endpoints_free(h->eps);
-    for (size_t i = 0; h->keys && i < h->n; i++) free(h->keys[i]);
-    for (size_t i = 0; h->names && i < h->n; i++) free(h->names[i]);
+    for (size_t i = 0; h->keys && i < h->n; i++)
+        free(h->keys[i]);
+    for (size_t i = 0; h->names && i < h->n; i++)
+        free(h->names[i]);
     free(h->keys);
     free(h->names);
     free(h);
@@ -93,8 +95,10 @@ fail:
 
 static void req_unlink_free(http_req_t *q)
 {
-    if (q->prev) q->prev->next = q->next;
-    else q->h->reqs = q->next;
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        q->h->reqs = q->next;
     if (q->next) q->next->prev = q->prev;
     free(q->buf);
     free(q->hdr_text);
@@ -131,7 +135,8 @@ static void on_body(void *ud, const char *data, size_t len)
     if (q->buf == NULL && q->cap == SIZE_MAX) return; /* out of memory earlier */
     if (q->len + len + 1 > q->cap) {
         size_t cap = q->cap ? q->cap : 4096;
-        while (cap < q->len + len + 1) cap *= 2;
+        while (cap < q->len + len + 1)
+            cap *= 2;
         char *nb = realloc(q->buf, cap);
         if (nb == NULL) {
             free(q->buf);
@@ -151,13 +156,20 @@ static void on_body(void *ud, const char *data, size_t len)
 static tx_transport_t transport_of(tx_upstream_err_t e)
 {
     switch (e) {
-    case TX_UPSTREAM_ECONNECT: return TX_TRANSPORT_CONNECT;
-    case TX_UPSTREAM_EDNS: return TX_TRANSPORT_DNS;
-    case TX_UPSTREAM_ETLS: return TX_TRANSPORT_TLS;
-    case TX_UPSTREAM_EPARTIAL: return TX_TRANSPORT_PARTIAL;
-    case TX_UPSTREAM_ETIMEOUT: return TX_TRANSPORT_TIMEOUT;
-    case TX_UPSTREAM_EABORTED: return TX_TRANSPORT_ABORTED;
-    default: return TX_TRANSPORT_RESET;
+    case TX_UPSTREAM_ECONNECT:
+        return TX_TRANSPORT_CONNECT;
+    case TX_UPSTREAM_EDNS:
+        return TX_TRANSPORT_DNS;
+    case TX_UPSTREAM_ETLS:
+        return TX_TRANSPORT_TLS;
+    case TX_UPSTREAM_EPARTIAL:
+        return TX_TRANSPORT_PARTIAL;
+    case TX_UPSTREAM_ETIMEOUT:
+        return TX_TRANSPORT_TIMEOUT;
+    case TX_UPSTREAM_EABORTED:
+        return TX_TRANSPORT_ABORTED;
+    default:
+        return TX_TRANSPORT_RESET;
     }
 }
 
@@ -187,10 +199,10 @@ static void on_done(void *ud, const tx_upstream_result_t *r)
     a.len = q->len;
     a.latency_ms = (int64_t)((uv_hrtime() - q->t0) / 1000000u);
     a.endpoint = h->names[q->pick.index >= 0 && (size_t)q->pick.index < h->n ? q->pick.index : 0];
-    tx_ep_outcome_t oc = a.c.cls == TX_CLASS_OK                 ? TX_EP_OK
-                         : tx_class_counts_failover(a.c.cls)    ? TX_EP_FAIL
-                         : a.c.cls == TX_CLASS_ABORTED          ? TX_EP_CANCELLED
-                                                                : TX_EP_NEUTRAL;
+    tx_ep_outcome_t oc = a.c.cls == TX_CLASS_OK              ? TX_EP_OK
+                         : tx_class_counts_failover(a.c.cls) ? TX_EP_FAIL
+                         : a.c.cls == TX_CLASS_ABORTED       ? TX_EP_CANCELLED
+                                                             : TX_EP_NEUTRAL;
     tx_ep_event_t ev;
     if (tx_endpoints_report(h->eps, q->pick, oc, mono_ms(h), &ev)) {
         if (ev.kind == TX_EP_EV_FAILOVER) {
@@ -220,7 +232,8 @@ static void *port_start(void *self, const char *body, size_t len, long timeout_m
     const char *base = tx_endpoints_url(h->eps, q->pick.index);
     char url[4200];
     size_t bl = base ? strlen(base) : 0;
-    while (bl > 0 && base[bl - 1] == '/') bl--;
+    while (bl > 0 && base[bl - 1] == '/')
+        bl--;
     snprintf(url, sizeof url, "%.*s/chat/completions", (int)bl, base ? base : "");
     char auth[1200];
     tx_header_t hd[3] = {{"Content-Type", "application/json"}, {"Accept", "application/json"}};
@@ -230,7 +243,8 @@ static void *port_start(void *self, const char *body, size_t len, long timeout_m
         snprintf(auth, sizeof auth, "Bearer %s", key);
         hd[nh++] = (tx_header_t){"Authorization", auth};
     }
-    tx_upstream_limits_t lim = {.attempt_timeout_ms = timeout_ms, .gap_timeout_ms = timeout_ms,
+    tx_upstream_limits_t lim = {.attempt_timeout_ms = timeout_ms,
+                                .gap_timeout_ms = timeout_ms,
                                 .max_response_bytes = TX_JOBS_HTTP_MAX_RESPONSE};
     tx_upstream_cb_t cb = {.on_head = on_head, .on_body = on_body, .on_done = on_done};
     q->t0 = uv_hrtime();
@@ -272,7 +286,8 @@ unsigned tx_jobs_http_failovers(const tx_jobs_http_t *h)
 static void closed(void *arg)
 {
     tx_jobs_http_t *h = arg;
-    while (h->reqs) req_unlink_free(h->reqs);
+    while (h->reqs)
+        req_unlink_free(h->reqs);
     tx_endpoints_free(h->eps);
     for (size_t i = 0; i < h->n; i++) {
         free(h->keys[i]);

@@ -16,7 +16,7 @@ typedef struct {
     const char *body;      /* response body (may be NULL) */
     size_t len;
     int64_t latency_ms;
-    const char *endpoint;  /* name or index of the endpoint used ("0" …), never NULL */
+    const char *endpoint; /* index of the endpoint used ("0" …), never NULL */
 } tx_jobs_attempt_t;
 
 typedef void (*tx_jobs_attempt_cb)(void *ud, const tx_jobs_attempt_t *r);

@@ -2,6 +2,7 @@
 lines, idempotent import, the seed's attempt schedule with fallbacks, the budget, parking with
 retry_after, --wait, and the exit codes 0/1/2/3."""
 import os
+import sqlite3
 import time
 
 import jobsutil as ju
@@ -16,18 +17,20 @@ inp = os.path.join(d, "in.jsonl")
 # --- success, skipped, malformed line, default id/owner, --out, idempotent import -------------
 ju.write_jsonl(inp, [{"id": "1", "owner": "7", "text": "Postgres 17 ships faster vacuum"},
                      {"id": "2", "owner": "7", "text": "   "},
-                     {"text": "Amazon cuts cloud roles"}],
+                     {"text": "Amazon cuts cloud roles"},
+                     {"id": "nb", "owner": "7", "text": "\u00a0\u3000 "}],
                raw_lines=['{"id": "4", "owner": "7", "text": 12}', "not json at all"])
 out = os.path.join(d, "out.jsonl")
 with txtest.mock() as m:
     rc, err = ju.run(["--input", inp, "--store", store, "--out", out], m.port)
     F.check(rc == 0, "all success/skipped exits 0 (got %d): %s" % (rc, err))
-    F.check(":4:" in err and ":5:" in err, "malformed lines reported by number: " + err)
+    F.check(":5:" in err and ":6:" in err, "malformed lines reported by number: " + err)
     rows = ju.items(db)
-    F.check(len(rows) == 3, "3 items imported, got %d" % len(rows))
+    F.check(len(rows) == 4, "4 items imported, got %d" % len(rows))
     by_ext = {r["external_id"]: r for r in rows}
     F.check(by_ext.get("1", {}).get("status") == "success", "item 1 success")
     F.check(by_ext.get("2", {}).get("status") == "skipped", "blank text is skipped")
+    F.check(by_ext.get("nb", {}).get("status") == "skipped", "Unicode spaces only is skipped")
     F.check("3" in by_ext and by_ext["3"]["owner"] == "default",
             "id defaults to the line number, owner to default")
     r1 = by_ext.get("1", {})
@@ -38,10 +41,10 @@ with txtest.mock() as m:
             "one ok history row: %r" % h)
     with open(out) as f:
         lines = [l for l in f.read().splitlines() if l]
-    F.check(len(lines) == 3 and '"status":"success"' in lines[0], "--out writes JSONL items")
+    F.check(len(lines) == 4 and '"status":"success"' in lines[0], "--out writes JSONL items")
     # again: nothing new, nothing redone
     rc, err = ju.run(["--input", inp, "--store", store], m.port)
-    F.check(rc == 0 and "0 new" in err and "3 already there" in err,
+    F.check(rc == 0 and "0 new" in err and "4 already there" in err,
             "second import is idempotent: " + err)
     F.check(ju.items(db)[0]["attempts"] == 1, "a finished item is not worked again")
 
@@ -107,6 +110,12 @@ with open(bad, "wb") as f:
     f.write(b"this is not a database" * 100)
 rc, err = ju.run(["--input", inp, "--store", "sqlite:" + bad])
 F.check(rc == 2 and "corrupt" in err, "corrupt store → 2 with a clear error: " + err)
+lock = sqlite3.connect(db, isolation_level=None)
+lock.execute("BEGIN EXCLUSIVE")
+rc, err = ju.run(["--input", inp, "--store", store + "?busy_timeout_ms=300"])
+lock.execute("ROLLBACK")
+lock.close()
+F.check(rc == 2 and "locked" in err, "locked store → 2 with a clear error: " + err)
 rc, err = ju.run(["--input", os.path.join(d, "missing.jsonl"), "--store", store])
 F.check(rc == 2 and "missing.jsonl" in err, "unreadable input → 2")
 rc, err = ju.run(["--input", inp, "--store", store, "--task", "nope"])
