@@ -20,8 +20,8 @@ typedef struct {
     /* Resumes paused job work (SPEC §5.2); 0 when it was paused and resumes, 1 when it was not
      * paused, -1 on failure. */
     int (*resume)(void *ud);
-    /* A new config was applied (hot reload; SPEC §5.2: a config change resumes paused work).
-     * `cfg` is borrowed: tx_config_ref it to keep it. May be NULL. */
+    /* A new config was applied (hot reload); `cfg` is borrowed: tx_config_ref it to keep it.
+     * May be NULL. After it, paused job work is resumed through `resume` (SPEC §5.2). */
     void (*config_changed)(void *ud, tx_config_t *cfg);
     void *ud;
 } tx_ops_jobs_t;
