@@ -11,12 +11,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static tx_obs_t *obs;
-    if (obs == NULL) {
-        tx_obs_opts_t o = {.metrics = 1, .access_log = 0};
-        obs = tx_obs_create(&o);
-        if (obs == NULL) return 0;
-    }
+    tx_obs_opts_t o = {.metrics = 1, .access_log = 0};
+    tx_obs_t *obs = tx_obs_create(&o);
+    if (obs == NULL) abort();
     /* The first bytes (up to a NUL) are the model label, the rest the body. */
     const char *p = (const char *)data;
     size_t k = 0;
@@ -32,5 +29,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = tx_obs_render(obs, &len);
     if (text == NULL || strlen(text) != len) abort();
     free(text);
+    tx_obs_destroy(obs);
     return 0;
 }

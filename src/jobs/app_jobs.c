@@ -7,6 +7,8 @@
 
 #include "gateway/attempt.h"
 #include "obs/log.h"
+#include "obs/observe.h"
+#include "ops/ops.h"
 
 typedef struct {
     tx_app_t *app;
@@ -102,6 +104,45 @@ static void stop_hook(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
     tx_jobs_close(e, stopped, c);
 }
 
+/* Each attempt to the observer: metrics, and the quota/rate-limit/auth notifications. */
+static void on_attempt(void *ud, const tx_jobs_attempt_event_t *ev)
+{
+    tx_app_t *app = ud;
+    tx_obs_t *obs = tx_ops_obs(app);
+    tx_obs_on_attempt(obs, ev->endpoint, ev->model, ev->cls, (double)ev->latency_ms, ev->attempt,
+                      ev->delay_ms >= 0 ? (double)ev->delay_ms / 1000.0 : -1.0);
+    if (ev->cls != TX_CLASS_OK && ev->delay_ms >= 0) tx_obs_on_retry(obs, ev->cls);
+}
+
+/* For diag and /metrics: what the engine holds in memory (never blocks). */
+static json_t *status_json(void *ud)
+{
+    tx_jobs_t *e = tx_jobs_of(ud);
+    if (e == NULL) return NULL;
+    tx_jobs_stats_t st;
+    tx_jobs_stats(e, &st);
+    json_t *counts = json_object();
+    if (st.counts_valid)
+        for (int i = 0; i < TX_ITEM__LAST; i++)
+            json_object_set_new(counts, tx_item_status_name((tx_item_status_t)i),
+                                json_integer(st.by_status[i]));
+    return json_pack("{s:b,s:s?,s:o,s:b,s:i,s:i,s:I,s:I,s:I,s:I}", "paused", st.paused,
+                     "pauseReason", st.paused ? st.pause_reason : NULL, "counts", counts, "running",
+                     1, "inFlight", (int)st.in_flight, "held", (int)st.held, "attempts",
+                     (json_int_t)st.attempts, "retries", (json_int_t)st.retries, "fallbacks",
+                     (json_int_t)st.fallbacks, "parked", (json_int_t)st.parked);
+}
+
+static int resume(void *ud)
+{
+    tx_jobs_t *e = tx_jobs_of(ud);
+    if (e == NULL) return -1;
+    tx_jobs_stats_t st;
+    tx_jobs_stats(e, &st);
+    tx_jobs_resume(e); /* also clears a pause another process persisted */
+    return st.paused ? 0 : 1;
+}
+
 static struct tx_config *config_get(void *ud)
 {
     return tx_app_config_get(ud);
@@ -116,7 +157,9 @@ tx_err_t tx_jobs_start(tx_app_t *app)
                         .adm = app->admission,
                         .worker = "tenax serve",
                         .config_get = config_get,
-                        .config_ud = app};
+                        .config_ud = app,
+                        .on_attempt = on_attempt,
+                        .ud = app};
     tx_jobs_app_port(app, &o.port);
     tx_jobs_t *e = NULL;
     tx_error_t err = {0};
@@ -126,6 +169,9 @@ tx_err_t tx_jobs_start(tx_app_t *app)
         return (tx_err_t)rc;
     }
     app->jobs = e;
+    tx_ops_jobs_t lend = {.status = status_json, .resume = resume, .ud = app};
+    if (tx_ops_set_jobs(app, &lend) != TX_EOK)
+        tx_log(TX_LOG_WARN, "jobs", "diag and /admin/resume will not see the job engine");
     tx_err_t hr = tx_app_on_stop(app, stop_hook, NULL);
     if (hr != TX_EOK) tx_log(TX_LOG_WARN, "jobs", "no stop hook left: jobs stop with the loop");
     return TX_EOK;

@@ -42,6 +42,7 @@ struct tx_jobs {
     tx_rng_t rng;
     void (*on_item)(void *, tx_item_status_t);
     void (*on_idle)(void *, const tx_jobs_idle_t *);
+    void (*on_attempt)(void *, const tx_jobs_attempt_event_t *);
     void *ud;
 
     uv_timer_t due_timer, poll_timer, probe_timer;
@@ -440,6 +441,19 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     j->do_finish = 0;
     j->pause_op = 0;
     decide(j, c.cls, &c, r->status);
+    if (e->on_attempt) {
+        tx_jobs_attempt_event_t ev = {.endpoint = (int)strtol(j->endpoint, NULL, 10),
+                                      .model = j->model,
+                                      .cls = c.cls,
+                                      .latency_ms = r->latency_ms,
+                                      .attempt = j->attempt_n,
+                                      .delay_ms =
+                                          j->after == AFTER_INLINE ? j->inline_ms
+                                          : (j->do_finish && j->out.status == TX_ITEM_RETRYING)
+                                              ? j->out.retry_after - now_ms()
+                                              : -1};
+        e->on_attempt(e->ud, &ev);
+    }
     /* the slot goes back after the decision, so a pause is in force before the next waiter
      * is granted it */
     if (j->has_slot) {
@@ -894,6 +908,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->poll_ms = o->poll_ms > 0 ? o->poll_ms : 1000;
     e->on_item = o->on_item;
     e->on_idle = o->on_idle;
+    e->on_attempt = o->on_attempt;
     e->ud = o->ud;
     snprintf(e->worker, sizeof e->worker, "%s", o->worker ? o->worker : "tenax");
     tx_rng_seed(&e->rng, o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)now_ms());

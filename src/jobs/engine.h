@@ -30,6 +30,16 @@ typedef struct {
     tx_ms_t next_due; /* Unix ms of the earliest due item when has_due */
 } tx_jobs_idle_t;
 
+/* One attempt of an item ended (for metrics and notifications). */
+typedef struct {
+    int endpoint; /* index, -1 unknown */
+    const char *model;
+    tx_class_t cls; /* TX_CLASS_OK for a success (after the parser) */
+    int64_t latency_ms;
+    int attempt;      /* the item's attempt number */
+    tx_ms_t delay_ms; /* wait before its next attempt (in-line or parked), -1: none */
+} tx_jobs_attempt_event_t;
+
 typedef struct {
     uv_loop_t *loop;       /* required */
     const char *store_url; /* e.g. "sqlite:tenax.db"; required unless `storeq` is given */
@@ -51,6 +61,7 @@ typedef struct {
      * (success, retrying, failed, pending). on_idle: see tx_jobs_idle_t. */
     void (*on_item)(void *ud, tx_item_status_t st);
     void (*on_idle)(void *ud, const tx_jobs_idle_t *idle);
+    void (*on_attempt)(void *ud, const tx_jobs_attempt_event_t *ev);
     void *ud;
 } tx_jobs_opts_t;
 

@@ -79,6 +79,18 @@ static void notify_config(const tx_config_t *c, tx_notify_config_t *nc)
     nc->interval_s[TX_NOTIFY_RATE_LIMIT] = (uint32_t)c->notify_rate_limit_interval_s;
 }
 
+static void resume_if_paused(tx_ops_state_t *s)
+{
+    if (!s->has_jobs || s->jobs.status == NULL || s->jobs.resume == NULL) return;
+    json_t *st = s->jobs.status(s->jobs.ud);
+    int paused = json_is_true(json_object_get(st, "paused"));
+    json_decref(st);
+    if (!paused) return;
+    tx_log(TX_LOG_INFO, "ai][jobs", "config changed: resuming paused job work");
+    if (s->jobs.resume(s->jobs.ud) < 0)
+        tx_log(TX_LOG_WARN, "ai][jobs", "the job engine could not resume");
+}
+
 /* The watcher's callback: a new validated snapshot (one reference is ours). */
 static void apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
 {
@@ -98,6 +110,7 @@ static void apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
     if (tx_notify_configure(s->notify, &nc) != 0)
         tx_log(TX_LOG_ERROR, "ai][config", "notification settings not applied");
     if (s->has_jobs && s->jobs.config_changed != NULL) s->jobs.config_changed(s->jobs.ud, cfg);
+    resume_if_paused(s); /* SPEC §5.2: a config change resumes paused job work */
     tx_config_unref(cfg); /* the app took its own reference */
 }
 
@@ -219,6 +232,9 @@ static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
     tx_ops_state_t *s = ud;
     s->done = done;
     s->started = 0;
+    /* Calls still finishing during the grace period may report events: they keep counting, but
+     * nothing reaches the sender being closed. */
+    tx_obs_set_notify(s->obs, NULL);
     s->pending = 1; /* held until every close below has been started */
     if (s->watch != NULL) {
         s->pending++;
@@ -314,8 +330,8 @@ tx_err_t tx_ops_set_jobs(tx_app_t *app, const tx_ops_jobs_t *jobs)
 
 tx_obs_t *tx_ops_obs(const tx_app_t *app)
 {
-    tx_ops_state_t *s = started(app);
-    return s != NULL ? s->obs : NULL;
+    tx_ops_state_t *s = app != NULL ? app->ops : NULL;
+    return s != NULL ? s->obs : NULL; /* also while stopping, until the state is freed */
 }
 
 int tx_ops_require_admin(tx_app_t *app, tx_http_req_t *req)

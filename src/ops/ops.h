@@ -20,8 +20,8 @@ typedef struct {
     /* Resumes paused job work (SPEC §5.2); 0 when it was paused and resumes, 1 when it was not
      * paused, -1 on failure. */
     int (*resume)(void *ud);
-    /* A new config was applied (hot reload; SPEC §5.2: a config change resumes paused work).
-     * `cfg` is borrowed: tx_config_ref it to keep it. May be NULL. */
+    /* A new config was applied (hot reload); `cfg` is borrowed: tx_config_ref it to keep it.
+     * May be NULL. After it, paused job work is resumed through `resume` (SPEC §5.2). */
     void (*config_changed)(void *ud, tx_config_t *cfg);
     void *ud;
 } tx_ops_jobs_t;
@@ -35,8 +35,9 @@ tx_err_t tx_ops_start(tx_app_t *app);
  * tx_ops_start). TX_ENOMEM when the ops state cannot be made. */
 tx_err_t tx_ops_set_jobs(tx_app_t *app, const tx_ops_jobs_t *jobs);
 
-/* The observer the gateway and jobs report events to; NULL before tx_ops_start (every tx_obs_*
- * call accepts NULL). */
+/* The observer the gateway and jobs report events to; NULL before tx_ops_start and once the
+ * stop has freed it (every tx_obs_* call accepts NULL). While stopping it still counts but no
+ * longer notifies. Call it at each event rather than keeping the pointer. */
 tx_obs_t *tx_ops_obs(const tx_app_t *app);
 
 /* For item-mutating routes (POST /v1/items, retry, regenerate, tasks, seed alias POSTs): 1 when

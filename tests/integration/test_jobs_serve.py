@@ -67,6 +67,40 @@ with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store", "sqlite
     F.check(ju.pause(db2)[0] == 0, "pause cleared by the probe")
 m.stop()
 
+# --- diag shows the pause; POST /admin/resume resumes (the probe interval is long here) ------
+db4 = os.path.join(d, "resume.db")
+with txtest.mock(args=["--faults", "quota:1"]) as m:
+    ju.run(["--input", inp, "--store", "sqlite:" + db4], m.port)  # imports, then pauses
+with txtest.mock(args=["--faults", "quota:1"]) as m:
+    port = txtest.free_port()
+    env = ju.env_for(m.port, {"JOB_PROBE_INTERVAL_MS": "600000"})
+    with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store", "sqlite:" + db4],
+                     env=env, port=port) as s:
+        def diag_jobs():
+            st, _, doc = txtest.request_json(port, "GET", "/admin/diag?q=ai-queue")
+            return doc.get("jobs") if st == 200 and isinstance(doc, dict) else None
+        j = txtest.wait_until(lambda: (lambda x: x if x and x.get("counts", {}).get("pending")
+                                       == 30 else None)(diag_jobs()), 10, "diag job counts")
+        F.check(j.get("paused") is True and "quota" in (j.get("pauseReason") or ""),
+                "diag shows the pause and its reason: %r" % j)
+        m.stop()
+        m2 = txtest.mock(port=m.port)  # provider fixed, no probe due for 10 minutes
+        st, _, doc = txtest.request_json(port, "POST", "/admin/resume")
+        F.check(st == 200 and doc.get("status") == "resumed", "POST /admin/resume: %r" % doc)
+        try:
+            txtest.wait_until(lambda: all(r["status"] == "success" for r in ju.items(db4)), 15,
+                              "the resumed work")
+            ok = True
+        except AssertionError:
+            ok = False
+        F.check(ok, "after /admin/resume every item succeeds")
+        F.check(ju.pause(db4)[0] == 0, "resume cleared the persisted pause")
+        j = txtest.wait_until(lambda: (lambda x: x if x and x.get("counts", {}).get("success")
+                                       == 30 else None)(diag_jobs()), 10, "diag success counts")
+        F.check(j.get("paused") is False and j.get("attempts", 0) >= 30,
+                "diag: not paused, attempts counted: %r" % j)
+        m2.stop()
+
 # --- graceful stop with attempts in flight: items are handed back, nothing is lost -------------
 db3 = os.path.join(d, "stop.db")
 with txtest.mock(args=["--faults", "quota:1"]) as m:

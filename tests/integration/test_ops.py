@@ -46,7 +46,7 @@ def serve(extra_env=None, cfg=True):
            "AI_API_KEY": APIKEY, "AI_BASE_URLS": "http://127.0.0.1:9/v1",
            "NOTIFY_TELEGRAM_BOT_TOKEN": TGTOKEN, "NOTIFY_TELEGRAM_CHAT_ID": "42",
            "NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/" + HOOKSECRET,
-           "TENAX_LOG_LEVEL": "debug", "AI_RETRY_MAX": "4"}
+           "TENAX_LOG_LEVEL": "debug", "AI_RETRY_MAX": "4", "AI_RETRY_DELAY_MS": "0"}
     env.update(extra_env or {})
     args = ["serve", "--listen", "127.0.0.1:%d" % port, "--store",
             "sqlite:" + os.path.join(tmp, "s%d.db" % port)]
@@ -122,6 +122,14 @@ with serve() as s:
     st, h, doc = request_json(s.port, "GET", "/v1/models",
                               headers={"Authorization": "Bearer " + CK2})
     F.check(st != 401, "right client key passes (%d)" % st)
+    item = {"owner": "1", "id": "1", "text": "x", "task": "tags"}
+    for path in ("/v1/items", "/v1/owners/1/retry", "/v1/items/1/regenerate",
+                 "/users/1/posts/retry_tagging", "/posts/1/regenerate_tags", "/v1/tasks"):
+        st, _, doc = request_json(s.port, "POST", path, item)
+        F.check(st == 401 and doc["error"]["code"] == "invalid_admin_token",
+                "item-mutating %s without token: 401 (%d)" % (path, st))
+        st, _, _ = request_json(s.port, "POST", path, item, headers=AUTH)
+        F.check(st != 401, "item-mutating %s with token passes (%d)" % (path, st))
     st, _, _ = request_json(s.port, "POST", "/admin/resume")
     F.check(st == 401, "resume without token: 401")
     st, _, doc = request_json(s.port, "POST", "/admin/resume", headers=AUTH)

@@ -102,6 +102,50 @@ with mock() as m:
         F.check(APIKEY not in s.log() and "[ai][request]" in s.log(),
                 "upstream key never logged at debug level with traffic")
 
+    # --- hot reload under gateway load: every request answered 200 ---------------------------
+    cfg = os.path.join(tmp, "tenax.json")
+
+    def write_cfg(doc):
+        with open(cfg + ".tmp", "w") as f:
+            json.dump(doc, f)
+        os.replace(cfg + ".tmp", cfg)
+
+    mock_url = "http://127.0.0.1:%d/v1" % m.port
+    write_cfg({"AI_BASE_URLS": [mock_url]})
+    port = free_port()
+    with Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--config", cfg, "--store",
+               "sqlite:" + os.path.join(tmp, "reload.db")],
+              env={"AI_API_KEY": "sk-test", "TENAX_ADMIN_TOKEN": ADMIN}, port=port) as s:
+        stop = threading.Event()
+        codes = []
+
+        def load():
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    codes.append(chat(s.port, "load %d" % i)[0])
+                except Exception as e:  # noqa: BLE001
+                    codes.append(repr(e))
+
+        threads = [threading.Thread(target=load) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for n in range(2, 8):
+            urls = [mock_url] if n % 2 else [mock_url, "http://127.0.0.1:9/v1"]
+            write_cfg({"AI_BASE_URLS": urls, "AI_MAX_CONCURRENCY": n, "AI_TIMEOUT_MS": 1000 * n})
+            wait_until(lambda: diag(s.port)["maxConcurrency"] == n, 10, "reload %d" % n)
+            wait_until(lambda: len(codes) >= 3 * n, 10, "traffic after reload %d" % n)
+        stop.set()
+        for t in threads:
+            t.join()
+        d = diag(s.port)
+        F.check(d["requestTimeoutMs"] == 7000 and d["sources"]["AI_TIMEOUT_MS"] == "kv" and
+                d["backupBaseUrls"] == [], "last reload in force with its source")
+        bad = [c for c in codes if c != 200]
+        F.check(len(codes) >= 18 and not bad, "no gateway request failed across 6 reloads "
+                "(%d requests, bad %s)" % (len(codes), bad[:5]))
+
     # --- quota notifications: one per interval ------------------------------------------------
     hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=hook.serve_forever, daemon=True).start()

@@ -158,6 +158,8 @@ static void ops_on_an_app(void **state)
     ctx_t c = {&j, app};
     assert_true(run_until(&loop, changed_once, &c, 5000));
     assert_int_equal(j.last_conc, 9);
+    assert_int_equal(j.resumed, 1); /* a config change resumes paused job work */
+    assert_int_equal(j.paused, 0);
     assert_int_equal(app->config->ai_max_concurrency, 9);
     tx_adm_stats_t st;
     tx_admission_stats(app->admission, &st);
