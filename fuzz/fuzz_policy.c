@@ -31,7 +31,8 @@ static int64_t take_ms(struct reader *r)
     /* One byte picks the magnitude so both small and extreme values come up. */
     unsigned width = (unsigned)take(r, 1) % 9;
     int64_t v = (int64_t)take(r, width);
-    return (take(r, 1) & 1) ? -v : v;
+    /* INT64_MIN has no negation: keep it as it is (still an extreme value). */
+    return (take(r, 1) & 1) && v != INT64_MIN ? -v : v;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
