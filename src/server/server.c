@@ -193,9 +193,21 @@ static void on_write(uv_write_t *w, int status)
     if (c->reset_when_drained && c->writes == 0) conn_close(c, 1);
 }
 
+/* Writes what the socket takes now without a write request (no copy, and no epoll change:
+ * libuv re-arms the watcher after every queued write); only a remainder (or an error) is queued.
+ * uv_try_write refuses while earlier writes are queued, so the byte order is kept. */
 static int conn_write(conn_t *c, const char *data, size_t len)
 {
     if (c->closing || len == 0) return 0;
+    if (c->writes == 0) {
+        uv_buf_t tb = uv_buf_init((char *)data, (unsigned)len);
+        int n = uv_try_write((uv_stream_t *)&c->tcp, &tb, 1);
+        if (n > 0) {
+            data += n;
+            len -= (size_t)n;
+            if (len == 0) return 0;
+        } /* an error: uv_write below reports it through on_write, outside the caller */
+    }
     wreq_t *wr = malloc(sizeof *wr + len);
     if (wr == NULL) return -1;
     wr->c = c;

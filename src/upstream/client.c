@@ -559,6 +559,8 @@ static int setup(tx_upstream_req_t *r, const char *method, const char *url, cons
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_PROXY, u->proxy ? u->proxy : "");
+    /* no proxy: an empty no-proxy list spares curl's per-transfer getenv of no_proxy/NO_PROXY */
+    if (u->proxy == NULL) curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
                      u->o.http2 < 0 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
