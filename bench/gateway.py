@@ -21,28 +21,28 @@ CANNED = ('{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model"
 BODY = ('{"model":"gpt-4o-mini","messages":[{"role":"system","content":"Tag the post."},'
         '{"role":"user","content":"Central bank raises the key rate to 16 percent, markets fall."}]}')
 
-NGINX_CONF = """
+# Two nginx instances, one worker each: the upstream, and the proxy in front of it. Separate
+# processes, so the proxy's hop to the upstream crosses processes exactly as tenax's does (one
+# worker serving both would answer the upstream hop inside its own event loop).
+NGINX_COMMON = """
 worker_processes 1;
 daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
+pid {d}/nginx-{name}.pid;
+error_log {d}/error-{name}.log warn;
 events {{ worker_connections 4096; }}
 http {{
   access_log off;
-  client_body_temp_path {d}/body; proxy_temp_path {d}/proxy; fastcgi_temp_path {d}/fcgi;
-  uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  client_body_temp_path {d}/body-{name}; proxy_temp_path {d}/proxy-{name};
+  fastcgi_temp_path {d}/fcgi-{name}; uwsgi_temp_path {d}/uwsgi-{name}; scgi_temp_path {d}/scgi-{name};
   keepalive_requests 1000000;
-  upstream up {{ server 127.0.0.1:{up}; keepalive 128; keepalive_requests 1000000; }}
-  server {{
-    listen 127.0.0.1:{up};
-    location / {{ default_type application/json; return 200 '{canned}'; }}
-  }}
-  server {{
-    listen 127.0.0.1:{px};
-    location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }}
-  }}
+  {body}
 }}
 """
+UPSTREAM_BODY = """server {{ listen 127.0.0.1:{up};
+    location / {{ default_type application/json; return 200 '{canned}'; }} }}"""
+PROXY_BODY = """upstream up {{ server 127.0.0.1:{up}; keepalive 128; keepalive_requests 1000000; }}
+  server {{ listen 127.0.0.1:{px};
+    location / {{ proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}"""
 
 WRK_LUA = """
 wrk.method = "POST"
@@ -78,13 +78,16 @@ def rss_kb(pid):
 def main():
     d = tempfile.mkdtemp(prefix="tenax-bench-")
     up, px, tx = txtest.free_port(), txtest.free_port(), txtest.free_port()
-    with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(NGINX_CONF.format(d=d, up=up, px=px, canned=CANNED.replace("\\", "\\\\")))  # nginx unescapes \\"
     script = os.path.join(d, "post.lua")
     with open(script, "w") as f:
         f.write(WRK_LUA.format(body=BODY))
-    ngx = subprocess.Popen(["nginx", "-c", os.path.join(d, "nginx.conf"), "-p", d],
-                           stderr=subprocess.DEVNULL)
+    ngx = []
+    for name, body in (("upstream", UPSTREAM_BODY.format(up=up, canned=CANNED.replace("\\", "\\\\"))),
+                       ("proxy", PROXY_BODY.format(up=up, px=px))):
+        conf = os.path.join(d, "nginx-%s.conf" % name)
+        with open(conf, "w") as f:
+            f.write(NGINX_COMMON.format(d=d, name=name, body=body))
+        ngx.append(subprocess.Popen(["nginx", "-c", conf, "-p", d], stderr=subprocess.DEVNULL))
     txtest.wait_until(lambda: txtest.port_open(up) and txtest.port_open(px), 10, "nginx")
     env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % up, "AI_API_KEY": "bench-key",
            "AI_MAX_CONCURRENCY": "256", "AI_QUEUE_MAX_SIZE": "4096",
@@ -122,8 +125,9 @@ def main():
         print("tenax peak RSS: %.1f MiB" % (rss_kb(tenax.p.pid) / 1024.0))
     finally:
         tenax.stop()
-        ngx.terminate()
-        ngx.wait()
+        for n in ngx:
+            n.terminate()
+            n.wait()
         shutil.rmtree(d, ignore_errors=True)
 
 
