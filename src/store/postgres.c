@@ -2,6 +2,7 @@
  * database. Blocking libpq in the caller's thread, statements prepared once per connection,
  * binary parameters, claims with FOR UPDATE SKIP LOCKED, reconnect with backoff after a lost
  * connection, and LISTEN/NOTIFY wake-ups (see docs/postgres.md). */
+#include "core/utf8.h"
 #include "jobs/store.h"
 #include "store/pg_schema.h"
 #include "store/pg_url.h"
@@ -572,14 +573,6 @@ static int append_items(const PGresult *r, tx_item_list_t *out, tx_error_t *err)
     return TX_EOK;
 }
 
-static int blank(const char *s)
-{
-    if (!s) return 1;
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s)) return 0;
-    return 1;
-}
-
 /* ---- open / close ---------------------------------------------------------------------- */
 
 static void pg_close(tx_store_t *s)
@@ -637,7 +630,7 @@ static int import_chunk(pg_t *h, const tx_item_input_t *items, size_t n, size_t 
         ext[i] = in->external_id;
         task[i] = in->task && *in->task ? in->task : "tags";
         text[i] = in->text ? in->text : "";
-        st[i] = blank(in->text) ? "skipped" : "pending";
+        st[i] = tx__utf8_blank(in->text) ? "skipped" : "pending";
     }
     tx_pg_params_t p = {0};
     tx__pg_str_array(&p, TX_PG_BYTEA, own, n);
