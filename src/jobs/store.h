@@ -104,6 +104,9 @@ typedef struct {
     tx_ms_t retry_after;     /* RETRYING: when it is due again */
     const char *error;       /* RETRYING/FAILED: last error text */
     int error_class;         /* RETRYING/FAILED: tx_class_t, -1 = none */
+    const tx_attempt_t *attempt; /* NULL = none; else this history row is appended in the same
+                                  * write transaction as the finish (as record_attempt would,
+                                  * lease-guarded): the common path's one commit instead of two */
 } tx_item_outcome_t;
 
 /* SPEC §4.4. by_status is indexed by tx_item_status_t. */

@@ -821,8 +821,8 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
         tx__pg_str(p, NULL);
 }
 
-static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
-                     tx_error_t *err)
+static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                      tx_ms_t now, tx_error_t *err)
 {
     pg_t *h = H(s);
     int retrying = o->status == TX_ITEM_RETRYING;
@@ -841,6 +841,21 @@ static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_out
     int64_t changed = 0;
     int rc = run_cmd(h, S_FINISH, &p, &changed, err, "finish");
     if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, now, 0, err);
+    return rc;
+}
+
+/* With o->attempt: history row + finish in one transaction (one commit instead of two). */
+static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
+                     tx_error_t *err)
+{
+    if (!o->attempt) return finish_row(s, id, lease, o, now, err);
+    pg_t *h = H(s);
+    int rc = begin(h, "BEGIN", err);
+    if (rc != TX_EOK) return rc;
+    if ((rc = pg_record_attempt(s, id, lease, o->attempt, err)) == TX_EOK &&
+        (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK && (rc = commit(h, err)) == TX_EOK)
+        return TX_EOK;
+    rollback(h);
     return rc;
 }
 

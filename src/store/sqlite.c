@@ -693,8 +693,8 @@ static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     return TX_EOK;
 }
 
-static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
-                     tx_ms_t now, tx_error_t *err)
+static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                      tx_ms_t now, tx_error_t *err)
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_FINISH, err);
@@ -722,6 +722,25 @@ static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_out
     if (sqlite3_changes(h->db) == 0)
         return lease_refused(h, id, lease, now, 0, err);
     return TX_EOK;
+}
+
+/* With o->attempt: history row + finish in one BEGIN IMMEDIATE … COMMIT (one commit instead
+ * of two); either both are written or neither. */
+static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                     tx_ms_t now, tx_error_t *err)
+{
+    if (!o->attempt)
+        return finish_row(s, id, lease, o, now, err);
+    sq_t *h = H(s);
+    int rc = tx_begin(h, err);
+    if (rc != TX_EOK)
+        return rc;
+    if ((rc = sq_record_attempt(s, id, lease, o->attempt, err)) == TX_EOK &&
+        (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK &&
+        (rc = tx_commit(h, err)) == TX_EOK)
+        return TX_EOK;
+    tx_rollback(h);
+    return rc;
 }
 
 static int sq_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)

@@ -493,6 +493,44 @@ static void a_crash_mid_attempt_keeps_the_attempt(void **state)
     tx_item_clear(&again);
 }
 
+/* finish carrying the attempt row: history and status land together in one transaction; a
+ * stale lease writes neither. */
+static void finish_with_attempt_is_one_write(void **state)
+{
+    ctx_t *c = *state;
+    int64_t id;
+    seed(c->s, "o", "fa", 1, &id);
+    tx_item_t it = claim_one(c->s, T0);
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    tx_attempt_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
+                      .http_status = 200, .latency_ms = 7, .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "{\"k\":1}", .model = "m",
+                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    /* A wrong lease: refused, and no history row was written either. */
+    assert_int_equal(tx_store_finish(c->s, id, it.lease + 1, &o, T0 + 3, NULL), TX_ECONFLICT);
+    tx_item_t got;
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.n_history, 0);
+    assert_int_equal(got.status, TX_ITEM_PROCESSING);
+    tx_item_clear(&got);
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 3, NULL), TX_EOK);
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.status, TX_ITEM_SUCCESS);
+    assert_int_equal(got.n_history, 1);
+    assert_int_equal(got.history[0].n, 1);
+    assert_int_equal(got.history[0].http_status, 200);
+    assert_int_equal(got.history[0].latency_ms, 7);
+    tx_item_clear(&got);
+    /* The lease is released: the same call again is refused and adds nothing. */
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 4, NULL), TX_ECONFLICT);
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.n_history, 1);
+    tx_item_clear(&got);
+    tx_item_clear(&it);
+}
+
 static void next_due_on_empty_store(void **state)
 {
     tx_ms_t when = 0;
@@ -1038,6 +1076,7 @@ static void sqlite_concurrent_first_open_migrates_once(void **state)
     X(attempts_are_persisted_before_the_call_and_capped)                                           \
     X(lifecycle_paths)                                                                             \
     X(a_crash_mid_attempt_keeps_the_attempt)                                                       \
+    X(finish_with_attempt_is_one_write)                                                            \
     X(next_due_on_empty_store)                                                                     \
     X(retry_with_and_without_force)                                                                \
     X(regenerate_resets_attempts_and_keeps_history)                                                \
