@@ -56,6 +56,9 @@ typedef struct {
     int http_status;
     int64_t latency_ms;
     tx_ms_t at;
+    int refunded; /* 1: handed back (quota/auth pause: the item went back pending with its
+                   * attempt count restored), so the next attempt reuses this n; set by the
+                   * store when a PENDING finish carries the row, read back from history */
 } tx_attempt_t;
 
 /* An item as stored. Every string is malloc'd and owned by the struct (NULL = none); times are

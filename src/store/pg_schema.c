@@ -70,6 +70,9 @@ static const char *const migrations[] = {
     "  convert_to('Post:\n{{text}}', 'UTF8'), NULL, convert_to('tags', 'UTF8'), NULL,"
     "  (extract(epoch FROM now()) * 1000)::bigint);"
     "INSERT INTO task_active (name, version) VALUES (convert_to('tags', 'UTF8'), 1);",
+
+    /* 3: history rows of a handed-back (refunded) attempt are marked */
+    "ALTER TABLE attempts ADD COLUMN refunded BOOLEAN NOT NULL DEFAULT false;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

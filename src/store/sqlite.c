@@ -73,7 +73,7 @@ static const char *const sql_text[S__LAST] = {
                     "RETURNING attempts",
     [S_LEASE_STATE] = "SELECT lease, status, lease_until, attempts FROM items WHERE id = ?1",
     [S_RECORD] = "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
-                 "latency_ms, at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS "
+                 "latency_ms, at, refunded) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 WHERE EXISTS "
                  "(SELECT 1 FROM items WHERE id = ?1 AND lease = ?9 AND status = 'processing')",
     [S_FINISH] = "UPDATE items SET status = ?3, "
                  "result = CASE WHEN ?3 = 'success' THEN ?4 ELSE result END, "
@@ -91,8 +91,8 @@ static const char *const sql_text[S__LAST] = {
                   "worker = NULL, due_at = ?1, updated_at = ?1 "
                   "WHERE due_at <= ?1 AND status = 'processing'",
     [S_GET] = "SELECT " ITEM_COLS " FROM items WHERE id = ?1",
-    [S_HISTORY] = "SELECT n, model, endpoint, class, http_status, latency_ms, at FROM attempts "
-                  "WHERE item_id = ?1 ORDER BY rowid",
+    [S_HISTORY] = "SELECT n, model, endpoint, class, http_status, latency_ms, at, refunded "
+                  "FROM attempts WHERE item_id = ?1 ORDER BY rowid",
     [S_LIST] = "SELECT " ITEM_COLS " FROM items WHERE owner = ?1 AND id > ?3 "
                "AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT ?4",
     [S_STATS_OWNER] = "SELECT status, count(*) FROM items WHERE owner = ?1 GROUP BY status",
@@ -684,6 +684,7 @@ static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     sqlite3_bind_int64(st, 7, a->latency_ms);
     sqlite3_bind_int64(st, 8, a->at);
     sqlite3_bind_int64(st, 9, lease);
+    sqlite3_bind_int(st, 10, a->refunded ? 1 : 0);
     int src = sqlite3_step(st);
     done(st);
     if (src != SQLITE_DONE)
@@ -732,10 +733,12 @@ static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_out
     if (!o->attempt)
         return finish_row(s, id, lease, o, now, err);
     sq_t *h = H(s);
+    tx_attempt_t a = *o->attempt;
+    a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
     int rc = tx_begin(h, err);
     if (rc != TX_EOK)
         return rc;
-    if ((rc = sq_record_attempt(s, id, lease, o->attempt, err)) == TX_EOK &&
+    if ((rc = sq_record_attempt(s, id, lease, &a, err)) == TX_EOK &&
         (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK &&
         (rc = tx_commit(h, err)) == TX_EOK)
         return TX_EOK;
@@ -788,6 +791,7 @@ static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
         a->http_status = sqlite3_column_int(st, 4);
         a->latency_ms = sqlite3_column_int64(st, 5);
         a->at = sqlite3_column_int64(st, 6);
+        a->refunded = sqlite3_column_int(st, 7) != 0;
         if (oom)
             break;
     }

@@ -531,6 +531,49 @@ static void finish_with_attempt_is_one_write(void **state)
     tx_item_clear(&it);
 }
 
+/* A hand-back (quota/auth pause) refunds the attempt: the item goes back pending with its
+ * attempt count restored, the history row is kept and marked refunded, and the next attempt
+ * reuses the n; the counted rows stay distinct. */
+static void handed_back_attempt_is_marked_refunded(void **state)
+{
+    ctx_t *c = *state;
+    int64_t id;
+    seed(c->s, "o", "rf", 1, &id);
+    tx_item_t it = claim_one(c->s, T0);
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    assert_int_equal(n, 1);
+    tx_attempt_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_QUOTA,
+                      .http_status = 429, .latency_ms = 3, .at = T0 + 2};
+    tx_item_outcome_t back = {.status = TX_ITEM_PENDING, .error = "quota", .error_class =
+                              TX_CLASS_QUOTA, .attempt = &a};
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &back, T0 + 3, NULL), TX_EOK);
+    tx_item_clear(&it);
+    it = claim_one(c->s, T0 + 10);
+    assert_int_equal(it.id, id);
+    assert_int_equal(it.attempts, 0); /* refunded */
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 11, "m", &n, NULL),
+                     TX_EOK);
+    assert_int_equal(n, 1); /* the same n again */
+    tx_attempt_t ok = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
+                       .http_status = 200, .latency_ms = 4, .at = T0 + 12};
+    tx_item_outcome_t done = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
+                              .prompt_version = 1, .error_class = -1, .attempt = &ok};
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &done, T0 + 13, NULL), TX_EOK);
+    tx_item_t got;
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.n_history, 2);
+    assert_int_equal(got.history[0].n, 1);
+    assert_int_equal(got.history[0].cls, TX_CLASS_QUOTA);
+    assert_int_equal(got.history[0].refunded, 1);
+    assert_int_equal(got.history[1].n, 1);
+    assert_int_equal(got.history[1].cls, TX_CLASS_OK);
+    assert_int_equal(got.history[1].refunded, 0);
+    tx_item_clear(&got);
+    tx_item_clear(&it);
+}
+
 static void next_due_on_empty_store(void **state)
 {
     tx_ms_t when = 0;
@@ -1077,6 +1120,7 @@ static void sqlite_concurrent_first_open_migrates_once(void **state)
     X(lifecycle_paths)                                                                             \
     X(a_crash_mid_attempt_keeps_the_attempt)                                                       \
     X(finish_with_attempt_is_one_write)                                                            \
+    X(handed_back_attempt_is_marked_refunded)                                                      \
     X(next_due_on_empty_store)                                                                     \
     X(retry_with_and_without_force)                                                                \
     X(regenerate_resets_attempts_and_keeps_history)                                                \
