@@ -70,3 +70,22 @@ size_t tx__utf8_copy(char *dst, size_t cap, const char *src, size_t len)
     dst[o] = '\0';
     return o;
 }
+
+int tx__utf8_blank(const char *s)
+{
+    if (!s) return 1;
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        if (*p == ' ' || (*p >= '\t' && *p <= '\r')) p++;
+        else if (p[0] == 0xC2 && (p[1] == 0xA0 || p[1] == 0x85)) p += 2;
+        else if (p[0] == 0xE2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8B) ||
+                                                  p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF))
+            p += 3;
+        else if (p[0] == 0xE2 && p[1] == 0x81 && (p[2] == 0x9F || p[2] == 0xA0)) p += 3;
+        else if (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) p += 3;
+        else if (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) p += 3;
+        else if (p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) p += 3;
+        else return 0;
+    }
+    return 1;
+}

@@ -17,4 +17,9 @@ int tx__utf8_valid(const char *s, size_t len);
  * src may be NULL (gives ""). Returns the bytes written, excluding the NUL. cap must be > 0. */
 size_t tx__utf8_copy(char *dst, size_t cap, const char *src, size_t len);
 
+/* 1 when the NUL-terminated `s` is NULL, empty, or only white space: ASCII (space, \t..\r) and
+ * Unicode (U+0085, U+00A0, U+1680, U+2000-U+200B, U+2028/9, U+202F, U+205F, U+2060, U+3000,
+ * U+FEFF). Used by every importer to decide that a text is blank, hence `skipped`. */
+int tx__utf8_blank(const char *s);
+
 #endif

@@ -197,9 +197,15 @@ static void w_end(tx_store_t *s, void *arg)
         if (rc != TX_EOK)
             tx_log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
     }
-    if (j->do_record) j->rc = tx_store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
-    if (j->rc == TX_EOK && j->do_finish)
+    /* The common path (an attempt that ends the claim): history row and finish in one write
+     * transaction; record_attempt alone only when the claim goes on. */
+    if (j->do_record && !j->do_finish)
+        j->rc = tx_store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
+    if (j->rc == TX_EOK && j->do_finish) {
+        j->out.attempt = j->do_record ? &j->rec : NULL;
         j->rc = tx_store_finish(s, j->it.id, j->it.lease, &j->out, now_ms(), &j->err);
+        j->out.attempt = NULL;
+    }
 }
 
 static void job_end_done(void *arg);

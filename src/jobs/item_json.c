@@ -109,6 +109,8 @@ static json_t *history_json(const tx_item_t *it)
             put(o, "latency_ms", json_integer(a->latency_ms)) ||
             put(o, "at", tx_json_time_value(a->at)))
             goto fail;
+        /* a handed-back attempt (quota/auth pause): its n is used again by the next attempt */
+        if (a->refunded && put(o, "refunded", json_true())) goto fail;
     }
     return arr;
 fail:

@@ -2,6 +2,8 @@
  * of white space only (Unicode spaces included) is passed on empty, so it is skipped. */
 #include "jobs/jsonl.h"
 
+#include "core/utf8.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -13,26 +15,6 @@ static const char *field_text(json_t *v, char *buf, size_t cap)
         return buf;
     }
     return NULL;
-}
-
-/* 1 when `s` holds only white space, ASCII or Unicode (no-break, en/em/thin/hair, zero-width,
- * ideographic spaces, BOM): such a text is stored empty so the import marks it skipped. */
-static int only_space(const char *s)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        if (*p == ' ' || (*p >= '\t' && *p <= '\r')) p++;
-        else if (p[0] == 0xC2 && (p[1] == 0xA0 || p[1] == 0x85)) p += 2;
-        else if (p[0] == 0xE2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8B) ||
-                                                  p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF))
-            p += 3;
-        else if (p[0] == 0xE2 && p[1] == 0x81 && (p[2] == 0x9F || p[2] == 0xA0)) p += 3;
-        else if (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80) p += 3;
-        else if (p[0] == 0xEF && p[1] == 0xBB && p[2] == 0xBF) p += 3;
-        else if (p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) p += 3;
-        else return 0;
-    }
-    return 1;
 }
 
 static int fail(char *why, size_t cap, const char *msg)
@@ -87,7 +69,7 @@ int tx_jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line
     out->id = id;
     out->owner = owner;
     out->text = json_string_value(text);
-    if (out->text && out->text[0] && only_space(out->text)) out->text = "";
+    if (out->text && out->text[0] && tx__utf8_blank(out->text)) out->text = "";
     return 1;
 }
 

@@ -56,6 +56,9 @@ typedef struct {
     int http_status;
     int64_t latency_ms;
     tx_ms_t at;
+    int refunded; /* 1: handed back (quota/auth pause: the item went back pending with its
+                   * attempt count restored), so the next attempt reuses this n; set by the
+                   * store when a PENDING finish carries the row, read back from history */
 } tx_attempt_t;
 
 /* An item as stored. Every string is malloc'd and owned by the struct (NULL = none); times are
@@ -104,6 +107,9 @@ typedef struct {
     tx_ms_t retry_after;     /* RETRYING: when it is due again */
     const char *error;       /* RETRYING/FAILED: last error text */
     int error_class;         /* RETRYING/FAILED: tx_class_t, -1 = none */
+    const tx_attempt_t *attempt; /* NULL = none; else this history row is appended in the same
+                                  * write transaction as the finish (as record_attempt would,
+                                  * lease-guarded): the common path's one commit instead of two */
 } tx_item_outcome_t;
 
 /* SPEC §4.4. by_status is indexed by tx_item_status_t. */

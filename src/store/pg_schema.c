@@ -80,6 +80,8 @@ static const char *const migrations[] = {
     "  RETURN NULL; END $f$;"
     "CREATE TRIGGER items_wake_update AFTER UPDATE ON items FOR EACH ROW"
     "  WHEN (NEW.status IN ('pending', 'retrying')) EXECUTE FUNCTION tenax_wake_item();",
+    /* 4: history rows of a handed-back (refunded) attempt are marked */
+    "ALTER TABLE attempts ADD COLUMN refunded BOOLEAN NOT NULL DEFAULT false;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

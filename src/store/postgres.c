@@ -2,6 +2,7 @@
  * database. Blocking libpq in the caller's thread, statements prepared once per connection,
  * binary parameters, claims with FOR UPDATE SKIP LOCKED, reconnect with backoff after a lost
  * connection, and LISTEN/NOTIFY wake-ups (see docs/postgres.md). */
+#include "core/utf8.h"
 #include "jobs/store.h"
 #include "store/pg_schema.h"
 #include "store/pg_url.h"
@@ -127,9 +128,9 @@ static const struct {
          "AND lease_until > $4 AND attempts < $3 RETURNING attempts"},
     [S_LEASE_STATE] = {"i", "SELECT lease, status, lease_until, attempts FROM items WHERE id = $1"},
     [S_RECORD] =
-        {"iibbtiiii",
-         "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at) "
-         "SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
+        {"iibbtiiiit",
+         "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at, "
+         "refunded) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
          "AND lease = $9 AND status = 'processing' FOR SHARE)"},
     [S_FINISH] = {"iitbbiiibti",
                   "UPDATE items SET status = $3, "
@@ -149,8 +150,8 @@ static const struct {
                         "WHERE due_at <= $1 AND status = 'processing'"},
     [S_GET] = {"i", "SELECT " ITEM_COLS " FROM items WHERE id = $1"},
     [S_HISTORY] = {"i",
-                   "SELECT n, model, endpoint, class, http_status, latency_ms, at FROM attempts "
-                   "WHERE item_id = $1 ORDER BY seq"},
+                   "SELECT n, model, endpoint, class, http_status, latency_ms, at, "
+                   "refunded::int FROM attempts WHERE item_id = $1 ORDER BY seq"},
     [S_LIST] = {"btii", "SELECT " ITEM_COLS " FROM items WHERE owner = $1 AND id > $3 "
                         "AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $4"},
     [S_STATS_OWNER] = {"b", "SELECT status, count(*) FROM items WHERE owner = $1 GROUP BY status"},
@@ -572,14 +573,6 @@ static int append_items(const PGresult *r, tx_item_list_t *out, tx_error_t *err)
     return TX_EOK;
 }
 
-static int blank(const char *s)
-{
-    if (!s) return 1;
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s)) return 0;
-    return 1;
-}
-
 /* ---- open / close ---------------------------------------------------------------------- */
 
 static void pg_close(tx_store_t *s)
@@ -637,7 +630,7 @@ static int import_chunk(pg_t *h, const tx_item_input_t *items, size_t n, size_t 
         ext[i] = in->external_id;
         task[i] = in->task && *in->task ? in->task : "tags";
         text[i] = in->text ? in->text : "";
-        st[i] = blank(in->text) ? "skipped" : "pending";
+        st[i] = tx__utf8_blank(in->text) ? "skipped" : "pending";
     }
     tx_pg_params_t p = {0};
     tx__pg_str_array(&p, TX_PG_BYTEA, own, n);
@@ -814,6 +807,7 @@ static int pg_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     tx__pg_int(&p, a->latency_ms);
     tx__pg_int(&p, a->at);
     tx__pg_int(&p, lease);
+    tx__pg_str(&p, a->refunded ? "true" : "false");
     int64_t changed = 0;
     int rc = run_cmd(h, S_RECORD, &p, &changed, err, "record_attempt");
     if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, 0, 0, err);
@@ -828,8 +822,8 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
         tx__pg_str(p, NULL);
 }
 
-static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
-                     tx_error_t *err)
+static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                      tx_ms_t now, tx_error_t *err)
 {
     pg_t *h = H(s);
     int retrying = o->status == TX_ITEM_RETRYING;
@@ -848,6 +842,23 @@ static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_out
     int64_t changed = 0;
     int rc = run_cmd(h, S_FINISH, &p, &changed, err, "finish");
     if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, now, 0, err);
+    return rc;
+}
+
+/* With o->attempt: history row + finish in one transaction (one commit instead of two). */
+static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
+                     tx_error_t *err)
+{
+    if (!o->attempt) return finish_row(s, id, lease, o, now, err);
+    pg_t *h = H(s);
+    tx_attempt_t a = *o->attempt;
+    a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
+    int rc = begin(h, "BEGIN", err);
+    if (rc != TX_EOK) return rc;
+    if ((rc = pg_record_attempt(s, id, lease, &a, err)) == TX_EOK &&
+        (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK && (rc = commit(h, err)) == TX_EOK)
+        return TX_EOK;
+    rollback(h);
     return rc;
 }
 
@@ -880,6 +891,7 @@ static int read_history(pg_t *h, tx_item_t *it, tx_error_t *err)
         a->http_status = (int)tx__pg_get_int(r, i, 4);
         a->latency_ms = tx__pg_get_int(r, i, 5);
         a->at = tx__pg_get_int(r, i, 6);
+        a->refunded = tx__pg_get_int(r, i, 7) != 0;
     }
     PQclear(r);
     return oom ? tx__store_fail(err, TX_ENOMEM, "store: out of memory") : TX_EOK;

@@ -1,6 +1,7 @@
 /* The SQLite store backend (`sqlite:PATH`): WAL, busy timeout, versioned migrations, one cached
  * prepared statement per query per handle. Claims take the write lock (BEGIN IMMEDIATE), so two
  * handles on one file never lease the same item. */
+#include "core/utf8.h"
 #include "jobs/store.h"
 #include "store/sqlite_schema.h"
 #include "store/sqlite_url.h"
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define ITEM_COLS                                                                                  \
     "id, owner, external_id, task, text, result, status, attempts, last_attempt_at, "              \
@@ -71,7 +73,7 @@ static const char *const sql_text[S__LAST] = {
                     "RETURNING attempts",
     [S_LEASE_STATE] = "SELECT lease, status, lease_until, attempts FROM items WHERE id = ?1",
     [S_RECORD] = "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
-                 "latency_ms, at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 WHERE EXISTS "
+                 "latency_ms, at, refunded) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 WHERE EXISTS "
                  "(SELECT 1 FROM items WHERE id = ?1 AND lease = ?9 AND status = 'processing')",
     [S_FINISH] = "UPDATE items SET status = ?3, "
                  "result = CASE WHEN ?3 = 'success' THEN ?4 ELSE result END, "
@@ -89,8 +91,8 @@ static const char *const sql_text[S__LAST] = {
                   "worker = NULL, due_at = ?1, updated_at = ?1 "
                   "WHERE due_at <= ?1 AND status = 'processing'",
     [S_GET] = "SELECT " ITEM_COLS " FROM items WHERE id = ?1",
-    [S_HISTORY] = "SELECT n, model, endpoint, class, http_status, latency_ms, at FROM attempts "
-                  "WHERE item_id = ?1 ORDER BY rowid",
+    [S_HISTORY] = "SELECT n, model, endpoint, class, http_status, latency_ms, at, refunded "
+                  "FROM attempts WHERE item_id = ?1 ORDER BY rowid",
     [S_LIST] = "SELECT " ITEM_COLS " FROM items WHERE owner = ?1 AND id > ?3 "
                "AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT ?4",
     [S_STATS_OWNER] = "SELECT status, count(*) FROM items WHERE owner = ?1 GROUP BY status",
@@ -315,16 +317,6 @@ static int64_t new_lease(sq_t *h)
     return v ? (int64_t)v : 1;
 }
 
-static int blank(const char *s)
-{
-    if (!s)
-        return 1;
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s))
-            return 0;
-    return 1;
-}
-
 /* ---- open / close ---------------------------------------------------------------------- */
 
 static void sq_close(tx_store_t *s)
@@ -360,6 +352,49 @@ static int pragma(sq_t *h, const char *sql, tx_error_t *err, const char *what)
     return rc == SQLITE_OK ? TX_EOK : dberr(h, rc, err, what);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The connection set-up (WAL, synchronous=NORMAL, foreign keys) and the migrations, as raw
+ * SQLite codes; *step names the part that failed ("open" or "migrate"). */
+static int setup_once(sq_t *h, int *from, char *why, size_t whylen, const char **step)
+{
+    static const char *const pragmas[] = {
+        /* WAL: readers never block the writer. synchronous=NORMAL is the standard setting
+         * with WAL: a commit is durable across a process crash (the WAL is written before
+         * COMMIT returns), only an OS crash or power loss can drop the last commits, never
+         * corrupt the file. FULL would fsync the WAL on every commit. */
+        "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"};
+    *step = "open";
+    for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
+        int rc = sqlite3_exec(h->db, pragmas[i], NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    *step = "migrate";
+    return tx__sqlite_migrate(h->db, from, why, whylen);
+}
+
+/* A first open racing other handles' WAL switch or migration can get SQLITE_BUSY/LOCKED
+ * without SQLite's busy handler being called (the journal-mode change and the WAL-index
+ * set-up do not always wait). Such a race is retried, with a short growing pause, until the
+ * handle's busy timeout has passed; only then does it fail. */
+static int setup_with_retry(sq_t *h, int *from, char *why, size_t whylen, const char **step)
+{
+    int64_t deadline = mono_ms() + h->busy_ms;
+    for (int pause = 1;; pause = pause < 50 ? pause * 2 : 50) {
+        int rc = setup_once(h, from, why, whylen, step);
+        int base = rc & 0xff;
+        if ((base != SQLITE_BUSY && base != SQLITE_LOCKED) || mono_ms() >= deadline)
+            return rc;
+        sqlite3_sleep(pause);
+    }
+}
+
 static int sq_open_parsed(const tx_sqlite_url_t *u, tx_store_t **out, tx_error_t *err)
 {
     const char *path = u->path;
@@ -393,17 +428,15 @@ static int sq_open_parsed(const tx_sqlite_url_t *u, tx_store_t **out, tx_error_t
     }
     sqlite3_busy_timeout(h->db, h->busy_ms);
     sqlite3_extended_result_codes(h->db, 0);
-    if ((rc = pragma(h, "PRAGMA journal_mode = WAL", err, "open")) != TX_EOK ||
-        (rc = pragma(h, "PRAGMA synchronous = NORMAL", err, "open")) != TX_EOK ||
-        (rc = pragma(h, "PRAGMA foreign_keys = ON", err, "open")) != TX_EOK)
-        goto fail;
     char why[200] = "";
     int from = 0;
-    int src = tx__sqlite_migrate(h->db, &from, why, sizeof why);
+    const char *step = "open";
+    int src = setup_with_retry(h, &from, why, sizeof why, &step);
     if (src != SQLITE_OK) {
-        if ((src & 0xff) == SQLITE_BUSY || (src & 0xff) == SQLITE_NOTADB ||
-            (src & 0xff) == SQLITE_CORRUPT || (src & 0xff) == SQLITE_READONLY)
-            rc = dberr(h, src, err, "migrate");
+        if ((src & 0xff) == SQLITE_BUSY || (src & 0xff) == SQLITE_LOCKED ||
+            (src & 0xff) == SQLITE_NOTADB || (src & 0xff) == SQLITE_CORRUPT ||
+            (src & 0xff) == SQLITE_READONLY || strcmp(step, "open") == 0)
+            rc = dberr(h, src, err, step);
         else
             rc = tx__store_fail(err, TX_ESTORE, "store: migrating %.100s from version %d: %s",
                                 path, from, why);
@@ -451,7 +484,7 @@ static int sq_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
         const tx_item_input_t *in = &items[i];
         const char *owner = in->owner ? in->owner : "default";
         const char *task = in->task && *in->task ? in->task : "tags";
-        int skip = blank(in->text);
+        int skip = tx__utf8_blank(in->text);
         sqlite3_stmt *st = stmt(h, S_IMPORT_INS, err);
         if (!st) {
             rc = err ? err->code : TX_ESTORE;
@@ -651,6 +684,7 @@ static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     sqlite3_bind_int64(st, 7, a->latency_ms);
     sqlite3_bind_int64(st, 8, a->at);
     sqlite3_bind_int64(st, 9, lease);
+    sqlite3_bind_int(st, 10, a->refunded ? 1 : 0);
     int src = sqlite3_step(st);
     done(st);
     if (src != SQLITE_DONE)
@@ -660,8 +694,8 @@ static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     return TX_EOK;
 }
 
-static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
-                     tx_ms_t now, tx_error_t *err)
+static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                      tx_ms_t now, tx_error_t *err)
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_FINISH, err);
@@ -689,6 +723,27 @@ static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_out
     if (sqlite3_changes(h->db) == 0)
         return lease_refused(h, id, lease, now, 0, err);
     return TX_EOK;
+}
+
+/* With o->attempt: history row + finish in one BEGIN IMMEDIATE … COMMIT (one commit instead
+ * of two); either both are written or neither. */
+static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                     tx_ms_t now, tx_error_t *err)
+{
+    if (!o->attempt)
+        return finish_row(s, id, lease, o, now, err);
+    sq_t *h = H(s);
+    tx_attempt_t a = *o->attempt;
+    a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
+    int rc = tx_begin(h, err);
+    if (rc != TX_EOK)
+        return rc;
+    if ((rc = sq_record_attempt(s, id, lease, &a, err)) == TX_EOK &&
+        (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK &&
+        (rc = tx_commit(h, err)) == TX_EOK)
+        return TX_EOK;
+    tx_rollback(h);
+    return rc;
 }
 
 static int sq_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)
@@ -736,6 +791,7 @@ static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
         a->http_status = sqlite3_column_int(st, 4);
         a->latency_ms = sqlite3_column_int64(st, 5);
         a->at = sqlite3_column_int64(st, 6);
+        a->refunded = sqlite3_column_int(st, 7) != 0;
         if (oom)
             break;
     }

@@ -48,6 +48,9 @@ static const char *const migrations[] = {
     "[\"street food\", \"bangkok\", \"travel\"]',"
     "  'Post:\n{{text}}', NULL, 'tags', NULL, CAST(strftime('%s','now') AS INTEGER) * 1000);"
     "INSERT INTO task_active (name, version) VALUES ('tags', 1);",
+
+    /* 3: history rows of a handed-back (refunded) attempt are marked */
+    "ALTER TABLE attempts ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -84,7 +84,10 @@ F.check(all(r["status"] == "skipped" for r in rows if r["text"].strip() == ""),
         "blank items skipped")
 
 hist = {}
-for h in ju.query(db, "SELECT item_id, n, model, class FROM attempts ORDER BY item_id, n"):
+# A refunded row (attempt handed back on a quota/auth pause) shares its n with the next attempt;
+# the counted rows (refunded = 0) must be distinct and within the item's attempts.
+for h in ju.query(db, "SELECT item_id, n, model, class FROM attempts WHERE refunded = 0 "
+                      "ORDER BY item_id, n"):
     hist.setdefault(h["item_id"], []).append(h)
 problems = []
 for r in rows:

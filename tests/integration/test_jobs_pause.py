@@ -28,9 +28,11 @@ for fault, cls in (("quota", "quota"), ("401", "auth")):
                 "%s: every item back to pending: %r" % (cls, sorted({r["status"] for r in rows})))
         F.check(all(r["attempts"] == 0 for r in rows),
                 "%s: attempt budget unchanged (attempts 0)" % cls)
-        hist = ju.query(db, "SELECT class FROM attempts")
+        hist = ju.query(db, "SELECT class, refunded FROM attempts")
         F.check(len(hist) >= 1 and all(h["class"] == cls for h in hist),
                 "%s: the failing attempt is in the history" % cls)
+        F.check(all(h["refunded"] == 1 for h in hist),
+                "%s: a handed-back attempt's history row is marked refunded: %r" % (cls, hist))
         n_hist = len(hist)
         # restart against the same broken provider: still paused, one probe only
         rc, err = ju.run(["--input", inp, "--store", store, "--wait"], m.port)

@@ -41,6 +41,7 @@ static tx_item_t sample(void)
          .endpoint = "e0",
          .cls = TX_CLASS_RATE_LIMIT,
          .http_status = 429,
+         .refunded = 1,
          .latency_ms = 12,
          .at = 1000},
         {.n = 2,
@@ -100,6 +101,9 @@ static void item_tenax_form(void **state)
     assert_int_equal(json_integer_value(json_object_get(h0, "latency_ms")), 12);
     assert_string_equal(json_string_value(json_object_get(h0, "endpoint")), "e0");
     assert_string_equal(json_string_value(json_object_get(json_array_get(h, 1), "class")), "ok");
+    /* a refunded (handed-back) row says so; a counted one has no such key */
+    assert_true(json_is_true(json_object_get(h0, "refunded")));
+    assert_null(json_object_get(json_array_get(h, 1), "refunded"));
     assert_null(json_object_get(o, "tags"));
     json_decref(o);
 

@@ -126,15 +126,20 @@ static void import_is_idempotent_and_skips_blank(void **state)
         {"1", "d", "summary", "hello world"},
         {"2", "a", NULL, "other owner"},
         {"1", "e", NULL, NULL},
+        /* Unicode white space only: NBSP, en space, hair space, ideographic space, BOM, tab */
+        {"1", "u", NULL, "\xC2\xA0\xE2\x80\x82\xE2\x80\x8A\xE3\x80\x80\xEF\xBB\xBF\t\n"},
+        {"1", "v", NULL, "\xC2\xA0x\xC2\xA0"}, /* a letter between spaces is text */
     };
     tx_import_result_t r1, r2;
-    assert_int_equal(tx_store_import(s, in, 6, T0, &r1, NULL), TX_EOK);
-    assert_int_equal(r1.n, 6);
-    assert_int_equal(r1.inserted, 6);
+    assert_int_equal(tx_store_import(s, in, 8, T0, &r1, NULL), TX_EOK);
+    assert_int_equal(r1.n, 8);
+    assert_int_equal(r1.inserted, 8);
     assert_int_equal(r1.existing, 0);
-    assert_int_equal(r1.skipped, 3);
-    for (int i = 0; i < 6; i++)
-        for (int j = i + 1; j < 6; j++)
+    assert_int_equal(r1.skipped, 4);
+    assert_int_equal(status_of(s, r1.ids[6]), TX_ITEM_SKIPPED);
+    assert_int_equal(status_of(s, r1.ids[7]), TX_ITEM_PENDING);
+    for (int i = 0; i < 8; i++)
+        for (int j = i + 1; j < 8; j++)
             assert_true(r1.ids[i] != r1.ids[j]);
 
     tx_item_input_t again[] = {
@@ -165,7 +170,7 @@ static void import_is_idempotent_and_skips_blank(void **state)
     /* Skipped items are never claimed. */
     tx_item_list_t l;
     assert_int_equal(tx_store_claim(s, "w", 100, T0 + 10, LEASE, &l, NULL), TX_EOK);
-    assert_int_equal(l.n, 4); /* a, d, 2/a, f */
+    assert_int_equal(l.n, 5); /* a, d, 2/a, f, v */
     for (size_t i = 0; i < l.n; i++)
         assert_int_not_equal(l.items[i].id, r1.ids[1]);
     tx_item_list_free(&l);
@@ -178,7 +183,7 @@ static void import_is_idempotent_and_skips_blank(void **state)
     assert_non_null(err.msg);
     tx_store_stats_t st;
     assert_int_equal(tx_store_stats(s, "1", &st, NULL), TX_EOK);
-    assert_int_equal(st.total, 6);
+    assert_int_equal(st.total, 8);
     tx_import_result_free(&r1);
     tx_import_result_free(&r2);
 }
@@ -486,6 +491,87 @@ static void a_crash_mid_attempt_keeps_the_attempt(void **state)
                      TX_ERANGE);
     tx_item_clear(&it);
     tx_item_clear(&again);
+}
+
+/* finish carrying the attempt row: history and status land together in one transaction; a
+ * stale lease writes neither. */
+static void finish_with_attempt_is_one_write(void **state)
+{
+    ctx_t *c = *state;
+    int64_t id;
+    seed(c->s, "o", "fa", 1, &id);
+    tx_item_t it = claim_one(c->s, T0);
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    tx_attempt_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
+                      .http_status = 200, .latency_ms = 7, .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "{\"k\":1}", .model = "m",
+                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    /* A wrong lease: refused, and no history row was written either. */
+    assert_int_equal(tx_store_finish(c->s, id, it.lease + 1, &o, T0 + 3, NULL), TX_ECONFLICT);
+    tx_item_t got;
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.n_history, 0);
+    assert_int_equal(got.status, TX_ITEM_PROCESSING);
+    tx_item_clear(&got);
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 3, NULL), TX_EOK);
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.status, TX_ITEM_SUCCESS);
+    assert_int_equal(got.n_history, 1);
+    assert_int_equal(got.history[0].n, 1);
+    assert_int_equal(got.history[0].http_status, 200);
+    assert_int_equal(got.history[0].latency_ms, 7);
+    tx_item_clear(&got);
+    /* The lease is released: the same call again is refused and adds nothing. */
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 4, NULL), TX_ECONFLICT);
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.n_history, 1);
+    tx_item_clear(&got);
+    tx_item_clear(&it);
+}
+
+/* A hand-back (quota/auth pause) refunds the attempt: the item goes back pending with its
+ * attempt count restored, the history row is kept and marked refunded, and the next attempt
+ * reuses the n; the counted rows stay distinct. */
+static void handed_back_attempt_is_marked_refunded(void **state)
+{
+    ctx_t *c = *state;
+    int64_t id;
+    seed(c->s, "o", "rf", 1, &id);
+    tx_item_t it = claim_one(c->s, T0);
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    assert_int_equal(n, 1);
+    tx_attempt_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_QUOTA,
+                      .http_status = 429, .latency_ms = 3, .at = T0 + 2};
+    tx_item_outcome_t back = {.status = TX_ITEM_PENDING, .error = "quota", .error_class =
+                              TX_CLASS_QUOTA, .attempt = &a};
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &back, T0 + 3, NULL), TX_EOK);
+    tx_item_clear(&it);
+    it = claim_one(c->s, T0 + 10);
+    assert_int_equal(it.id, id);
+    assert_int_equal(it.attempts, 0); /* refunded */
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 11, "m", &n, NULL),
+                     TX_EOK);
+    assert_int_equal(n, 1); /* the same n again */
+    tx_attempt_t ok = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
+                       .http_status = 200, .latency_ms = 4, .at = T0 + 12};
+    tx_item_outcome_t done = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
+                              .prompt_version = 1, .error_class = -1, .attempt = &ok};
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &done, T0 + 13, NULL), TX_EOK);
+    tx_item_t got;
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.n_history, 2);
+    assert_int_equal(got.history[0].n, 1);
+    assert_int_equal(got.history[0].cls, TX_CLASS_QUOTA);
+    assert_int_equal(got.history[0].refunded, 1);
+    assert_int_equal(got.history[1].n, 1);
+    assert_int_equal(got.history[1].cls, TX_CLASS_OK);
+    assert_int_equal(got.history[1].refunded, 0);
+    tx_item_clear(&got);
+    tx_item_clear(&it);
 }
 
 static void next_due_on_empty_store(void **state)
@@ -993,30 +1079,36 @@ static void *open_and_close(void *arg)
     return NULL;
 }
 
+/* Many handles opening one fresh file at once (each racing the others' WAL switch and
+ * migration) all succeed: a race waits within the busy timeout, it does not fail. Several
+ * rounds, each on a new file, so the race is actually hit. */
 static void sqlite_concurrent_first_open_migrates_once(void **state)
 {
     (void)state;
-    char url[360];
-    snprintf(url, sizeof url, "sqlite:%s/fresh.db", g_tmp);
-    opener_t o[4];
-    pthread_t th[4];
-    for (int i = 0; i < 4; i++) {
-        o[i] = (opener_t){url, -1};
-        assert_int_equal(pthread_create(&th[i], NULL, open_and_close, &o[i]), 0);
+    enum { ROUNDS = 12, THREADS = 6 };
+    for (int round = 0; round < ROUNDS; round++) {
+        char url[360];
+        snprintf(url, sizeof url, "sqlite:%s/fresh%d.db", g_tmp, round);
+        opener_t o[THREADS];
+        pthread_t th[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            o[i] = (opener_t){url, -1};
+            assert_int_equal(pthread_create(&th[i], NULL, open_and_close, &o[i]), 0);
+        }
+        for (int i = 0; i < THREADS; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(o[i].rc, TX_EOK);
+        }
+        tx_store_t *s = NULL;
+        assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+        tx_task_t *all = NULL;
+        size_t n = 0;
+        assert_int_equal(tx_store_task_list(s, &all, &n, NULL), TX_EOK);
+        assert_int_equal(n, 1); /* the seed ran once */
+        assert_string_equal(all[0].name, "tags");
+        tx_task_list_free(all, n);
+        tx_store_close(s);
     }
-    for (int i = 0; i < 4; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(o[i].rc, TX_EOK);
-    }
-    tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
-    tx_task_t *all = NULL;
-    size_t n = 0;
-    assert_int_equal(tx_store_task_list(s, &all, &n, NULL), TX_EOK);
-    assert_int_equal(n, 1); /* the seed ran once */
-    assert_string_equal(all[0].name, "tags");
-    tx_task_list_free(all, n);
-    tx_store_close(s);
 }
 
 #define STORE_TESTS                                                                                \
@@ -1027,6 +1119,8 @@ static void sqlite_concurrent_first_open_migrates_once(void **state)
     X(attempts_are_persisted_before_the_call_and_capped)                                           \
     X(lifecycle_paths)                                                                             \
     X(a_crash_mid_attempt_keeps_the_attempt)                                                       \
+    X(finish_with_attempt_is_one_write)                                                            \
+    X(handed_back_attempt_is_marked_refunded)                                                      \
     X(next_due_on_empty_store)                                                                     \
     X(retry_with_and_without_force)                                                                \
     X(regenerate_resets_attempts_and_keeps_history)                                                \
