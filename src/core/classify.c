@@ -1,13 +1,15 @@
 /* The classifier (SPEC §3.1): status, provider codes (OpenAI, OpenRouter, Z.AI, Anthropic,
  * Azure), case-insensitive keywords and the shape of a 2xx body decide the class. Bodies are
- * parsed with jansson; nothing here allocates except jansson while parsing. */
+ * parsed with cJSON (several times faster than jansson on this hot path; docs/classifier.md);
+ * nothing here allocates except cJSON while parsing. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
+#include <cjson/cJSON.h>
+#include <math.h>
 
 #include "core/utf8.h"
 #include "tenax/classify.h"
@@ -15,6 +17,48 @@
 
 /* Bodies larger than this are not parsed (a 2xx this big is invalid_response). */
 #define MAX_BODY ((size_t)64 << 20)
+
+/* Thin, NULL-safe accessors over cJSON, named after what the code asks. Member lookup is
+ * case-sensitive (cJSON_GetObjectItem is not) and gives NULL on a non-object. */
+static const cJSON *jget(const cJSON *o, const char *k)
+{
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+}
+
+static const char *jstr(const cJSON *v) { return cJSON_IsString(v) ? v->valuestring : NULL; }
+
+static size_t jlen(const cJSON *v) { return cJSON_IsString(v) ? strlen(v->valuestring) : 0; }
+
+/* 1 and *i set when v is a number with an integral value that a double holds exactly
+ * (cJSON keeps every number as a double: 1302 and 1302.0 both read as 1302); else 0. */
+static int jint(const cJSON *v, long long *i)
+{
+    if (!cJSON_IsNumber(v)) return 0;
+    double d = v->valuedouble;
+    if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0) return 0;
+    *i = (long long)d;
+    return 1;
+}
+
+static int jnonempty(const cJSON *v) { return v != NULL && v->child != NULL; }
+
+/* Parses [p, p+n) as exactly one JSON text; NULL when it is not one (bad syntax, nesting
+ * deeper than cJSON's 1000 levels, trailing bytes, an embedded NUL). Caller deletes. */
+static cJSON *jparse(const char *p, size_t n)
+{
+    if (n == 0 || memchr(p, '\0', n) != NULL) return NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(p, n, &end, 0);
+    if (root == NULL) return NULL;
+    size_t used = (size_t)(end - p);
+    while (used < n && (p[used] == ' ' || p[used] == '\t' || p[used] == '\r' || p[used] == '\n'))
+        used++;
+    if (used != n) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
 
 static void init(tx_classification_t *out, int status)
 {
@@ -103,12 +147,13 @@ static const struct {
 
 /* Class named by a provider code or type given as a JSON string or number; -1 when unknown.
  * Numbers (or numeric strings) in 1000..1999 are Z.AI business codes. */
-static int code_class(json_t *v)
+static int code_class(const cJSON *v)
 {
-    if (json_is_integer(v)) return zai_class((long)json_integer_value(v));
-    if (!json_is_string(v)) return -1;
-    const char *s = json_string_value(v);
-    size_t n = json_string_length(v);
+    long long i;
+    if (jint(v, &i)) return zai_class((long)i);
+    if (!cJSON_IsString(v)) return -1;
+    const char *s = jstr(v);
+    size_t n = jlen(v);
     if (n >= 4 && n <= 5) {
         char *end;
         long c = strtol(s, &end, 10);
@@ -120,15 +165,15 @@ static int code_class(json_t *v)
 }
 
 /* An HTTP-like status given as an error code (OpenRouter); 0 when not one. */
-static int code_status(json_t *v)
+static int code_status(const cJSON *v)
 {
     long c = 0;
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
+    long long i;
+    if (jint(v, &i)) {
         c = (i >= 100 && i <= 599) ? (long)i : 0;
-    } else if (json_is_string(v) && json_string_length(v) == 3) {
+    } else if (cJSON_IsString(v) && jlen(v) == 3) {
         char *end;
-        c = strtol(json_string_value(v), &end, 10);
+        c = strtol(jstr(v), &end, 10);
         if (*end != '\0') c = 0;
     }
     return (c >= 100 && c <= 599) ? (int)c : 0;
@@ -171,9 +216,9 @@ static tx_class_t status_class(int s)
 
 /* The error part of a body, whatever the provider calls it. */
 typedef struct {
-    json_t *code;  /* error.code, or top-level code */
-    json_t *type;  /* error.type */
-    json_t *inner; /* error.innererror.code (Azure) */
+    const cJSON *code;  /* error.code, or top-level code */
+    const cJSON *type;  /* error.type */
+    const cJSON *inner; /* error.innererror.code (Azure) */
     const char *msg;
     size_t msg_len;
     const char *raw; /* error.metadata.raw (OpenRouter), scanned for keywords */
@@ -181,61 +226,63 @@ typedef struct {
 } err_info_t;
 
 /* Fills e from root; returns 1 when the body carries an error. */
-static int find_error(json_t *root, err_info_t *e, tx_classification_t *out)
+static int find_error(const cJSON *root, err_info_t *e, tx_classification_t *out)
 {
     memset(e, 0, sizeof *e);
-    if (!json_is_object(root)) return 0;
-    json_t *err = json_object_get(root, "error");
-    json_t *msg = NULL;
-    if (json_is_object(err) && json_object_size(err) > 0) {
-        e->code = json_object_get(err, "code");
-        e->type = json_object_get(err, "type");
-        json_t *ie = json_object_get(err, "innererror");
-        if (json_is_object(ie)) e->inner = json_object_get(ie, "code");
-        msg = json_object_get(err, "message");
-        json_t *md = json_object_get(err, "metadata");
-        json_t *raw = json_is_object(md) ? json_object_get(md, "raw") : NULL;
-        if (json_is_string(raw)) {
-            e->raw = json_string_value(raw);
-            e->raw_len = json_string_length(raw);
+    if (!cJSON_IsObject(root)) return 0;
+    const cJSON *err = jget(root, "error");
+    const cJSON *msg = NULL;
+    if (cJSON_IsObject(err) && jnonempty(err)) {
+        e->code = jget(err, "code");
+        e->type = jget(err, "type");
+        const cJSON *ie = jget(err, "innererror");
+        if (cJSON_IsObject(ie)) e->inner = jget(ie, "code");
+        msg = jget(err, "message");
+        const cJSON *md = jget(err, "metadata");
+        const cJSON *raw = cJSON_IsObject(md) ? jget(md, "raw") : NULL;
+        if (cJSON_IsString(raw)) {
+            e->raw = jstr(raw);
+            e->raw_len = jlen(raw);
         }
-    } else if (json_is_string(err) && json_string_length(err) > 0) {
+    } else if (cJSON_IsString(err) && jlen(err) > 0) {
         msg = err;
-    } else if (err == NULL && json_object_get(root, "choices") == NULL &&
-               json_object_get(root, "data") == NULL &&
-               (json_object_get(root, "code") || json_object_get(root, "msg"))) {
+    } else if (err == NULL && jget(root, "choices") == NULL &&
+               jget(root, "data") == NULL &&
+               (jget(root, "code") || jget(root, "msg"))) {
         /* {"code":1302,"msg":"…"} as some gateways answer */
-        e->code = json_object_get(root, "code");
-        msg = json_object_get(root, "msg");
-        if (msg == NULL) msg = json_object_get(root, "message");
-        if (json_is_integer(e->code) && json_integer_value(e->code) == 0) return 0;
-        if (json_is_boolean(json_object_get(root, "success")) &&
-            json_is_true(json_object_get(root, "success")))
+        e->code = jget(root, "code");
+        msg = jget(root, "msg");
+        if (msg == NULL) msg = jget(root, "message");
+        long long c0;
+        if (jint(e->code, &c0) && c0 == 0) return 0;
+        if (cJSON_IsBool(jget(root, "success")) &&
+            cJSON_IsTrue(jget(root, "success")))
             return 0;
     } else {
         return 0;
     }
-    if (json_is_object(msg) && json_is_string(json_object_get(msg, "message")))
-        msg = json_object_get(msg, "message");
-    if (json_is_string(msg)) {
-        e->msg = json_string_value(msg);
-        e->msg_len = json_string_length(msg);
+    if (cJSON_IsObject(msg) && cJSON_IsString(jget(msg, "message")))
+        msg = jget(msg, "message");
+    if (cJSON_IsString(msg)) {
+        e->msg = jstr(msg);
+        e->msg_len = jlen(msg);
         tx__utf8_copy(out->message, sizeof out->message, e->msg, e->msg_len);
-    } else if (msg != NULL && !json_is_null(msg)) {
-        char *d = json_dumps(msg, JSON_COMPACT);
+    } else if (msg != NULL && !cJSON_IsNull(msg)) {
+        char *d = cJSON_PrintUnformatted(msg);
         if (d != NULL) {
             set_msg(out, d);
-            free(d);
+            cJSON_free(d);
         }
         e->msg = out->message;
         e->msg_len = strlen(out->message);
     }
-    if (json_is_string(e->code)) {
-        set_code(out, json_string_value(e->code));
-    } else if (json_is_integer(e->code)) {
-        snprintf(out->code, sizeof out->code, "%lld", (long long)json_integer_value(e->code));
-    } else if (json_is_string(e->type)) {
-        set_code(out, json_string_value(e->type));
+    long long ci;
+    if (cJSON_IsString(e->code)) {
+        set_code(out, jstr(e->code));
+    } else if (jint(e->code, &ci)) {
+        snprintf(out->code, sizeof out->code, "%lld", ci);
+    } else if (cJSON_IsString(e->type)) {
+        set_code(out, jstr(e->type));
     }
     return 1;
 }
@@ -269,28 +316,28 @@ static tx_class_t invalid(tx_classification_t *out, const char *why)
     return out->cls;
 }
 
-static int filtered(json_t *choice)
+static int filtered(const cJSON *choice)
 {
-    json_t *fr = json_object_get(choice, "finish_reason");
-    return json_is_string(fr) && strcmp(json_string_value(fr), "content_filter") == 0;
+    const cJSON *fr = jget(choice, "finish_reason");
+    return cJSON_IsString(fr) && strcmp(jstr(fr), "content_filter") == 0;
 }
 
 /* Shape checks of a 2xx body without an error (§3.1 invalid_response). */
-static tx_class_t check_success(json_t *root, tx_resp_kind_t kind, tx_classification_t *out)
+static tx_class_t check_success(const cJSON *root, tx_resp_kind_t kind, tx_classification_t *out)
 {
-    if (!json_is_object(root)) return invalid(out, "response is not a JSON object");
+    if (!cJSON_IsObject(root)) return invalid(out, "response is not a JSON object");
     if (kind == TX_RESP_ANY) return TX_CLASS_OK;
     if (kind == TX_RESP_EMBEDDING) {
-        json_t *d = json_object_get(root, "data");
-        if (!json_is_array(d)) return invalid(out, "no data in the response");
-        if (json_array_size(d) == 0) return invalid(out, "empty data in the response");
+        const cJSON *d = jget(root, "data");
+        if (!cJSON_IsArray(d)) return invalid(out, "no data in the response");
+        if (!jnonempty(d)) return invalid(out, "empty data in the response");
         return TX_CLASS_OK;
     }
-    json_t *ch = json_object_get(root, "choices");
-    if (!json_is_array(ch)) return invalid(out, "no choices in the response");
-    if (json_array_size(ch) == 0) return invalid(out, "empty choices in the response");
-    json_t *c0 = json_array_get(ch, 0);
-    if (!json_is_object(c0)) return invalid(out, "choices[0] is not an object");
+    const cJSON *ch = jget(root, "choices");
+    if (!cJSON_IsArray(ch)) return invalid(out, "no choices in the response");
+    if (!jnonempty(ch)) return invalid(out, "empty choices in the response");
+    const cJSON *c0 = ch->child;
+    if (!cJSON_IsObject(c0)) return invalid(out, "choices[0] is not an object");
     if (filtered(c0)) {
         out->cls = TX_CLASS_CONTENT_FILTER;
         set_code(out, "content_filter");
@@ -298,20 +345,20 @@ static tx_class_t check_success(json_t *root, tx_resp_kind_t kind, tx_classifica
         return out->cls;
     }
     if (kind == TX_RESP_COMPLETION) {
-        json_t *t = json_object_get(c0, "text");
-        if (!json_is_string(t)) return invalid(out, "choices[0].text is not a string");
-        if (json_string_length(t) == 0) return invalid(out, "choices[0].text is empty");
+        const cJSON *t = jget(c0, "text");
+        if (!cJSON_IsString(t)) return invalid(out, "choices[0].text is not a string");
+        if (jlen(t) == 0) return invalid(out, "choices[0].text is empty");
         return TX_CLASS_OK;
     }
-    json_t *m = json_object_get(c0, "message");
-    if (!json_is_object(m)) return invalid(out, "choices[0].message is missing");
-    json_t *content = json_object_get(m, "content");
-    json_t *tools = json_object_get(m, "tool_calls");
-    int has_tools = json_is_array(tools) && json_array_size(tools) > 0;
-    if (json_is_string(content) && json_string_length(content) > 0) return TX_CLASS_OK;
-    if ((content == NULL || json_is_null(content) || json_is_string(content)) && has_tools)
+    const cJSON *m = jget(c0, "message");
+    if (!cJSON_IsObject(m)) return invalid(out, "choices[0].message is missing");
+    const cJSON *content = jget(m, "content");
+    const cJSON *tools = jget(m, "tool_calls");
+    int has_tools = cJSON_IsArray(tools) && jnonempty(tools);
+    if (cJSON_IsString(content) && jlen(content) > 0) return TX_CLASS_OK;
+    if ((content == NULL || cJSON_IsNull(content) || cJSON_IsString(content)) && has_tools)
         return TX_CLASS_OK;
-    if (content != NULL && !json_is_null(content) && !json_is_string(content))
+    if (content != NULL && !cJSON_IsNull(content) && !cJSON_IsString(content))
         return invalid(out, "choices[0].message.content is not a string");
     return invalid(out, "choices[0].message.content is empty and there are no tool_calls");
 }
@@ -346,10 +393,9 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
     while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' ||
                           body[skip] == '\n'))
         skip++;
-    json_t *root = NULL;
-    json_error_t jerr;
+    cJSON *root = NULL;
     if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
-        root = json_loadb(body + skip, len - skip, 0, &jerr);
+        root = jparse(body + skip, len - skip);
 
     err_info_t e;
     if (root != NULL && find_error(root, &e, out)) {
@@ -385,20 +431,20 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
         } else if (root != NULL) {
             /* JSON without an error object: {"message":…} (API gateways), {"detail":…}
              * (FastAPI) */
-            json_t *m = json_object_get(root, "message");
-            if (!json_is_string(m)) m = json_object_get(root, "detail");
-            if (json_is_string(m)) {
-                tx__utf8_copy(out->message, sizeof out->message, json_string_value(m),
-                              json_string_length(m));
+            const cJSON *m = jget(root, "message");
+            if (!cJSON_IsString(m)) m = jget(root, "detail");
+            if (cJSON_IsString(m)) {
+                tx__utf8_copy(out->message, sizeof out->message, jstr(m),
+                              jlen(m));
                 int c = status >= 400 && status <= 499
-                            ? keyword_class(json_string_value(m), json_string_length(m))
+                            ? keyword_class(jstr(m), jlen(m))
                             : -1;
                 if (c >= 0) out->cls = (tx_class_t)c;
             }
         }
         if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
     }
-    json_decref(root);
+    cJSON_Delete(root);
     wait_from_message(out);
     return out->cls;
 }
@@ -431,24 +477,23 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
     while (len > 0 && isspace((unsigned char)data[len - 1])) len--;
     if (len == 0) return invalid(out, "empty event");
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return TX_CLASS_OK;
-    json_error_t jerr;
-    json_t *root = len <= MAX_BODY ? json_loadb(data, len, 0, &jerr) : NULL;
+    cJSON *root = len <= MAX_BODY ? jparse(data, len) : NULL;
     if (root == NULL) return invalid(out, "event is not JSON");
     err_info_t e;
     if (find_error(root, &e, out)) {
         out->cls = error_class(200, &e);
     } else {
-        json_t *ch = json_object_get(root, "choices");
-        json_t *c0 = json_is_array(ch) ? json_array_get(ch, 0) : NULL;
-        if (json_is_object(c0) && filtered(c0)) {
+        const cJSON *ch = jget(root, "choices");
+        const cJSON *c0 = cJSON_IsArray(ch) ? ch->child : NULL;
+        if (cJSON_IsObject(c0) && filtered(c0)) {
             out->cls = TX_CLASS_CONTENT_FILTER;
             set_code(out, "content_filter");
             set_msg(out, "finish_reason is content_filter");
-        } else if (!json_is_object(root)) {
+        } else if (!cJSON_IsObject(root)) {
             invalid(out, "event is not a JSON object");
         }
     }
-    json_decref(root);
+    cJSON_Delete(root);
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
     return out->cls;

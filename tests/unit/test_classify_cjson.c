@@ -1,0 +1,93 @@
+/* Edges of the classifier that depend on its JSON parser (cJSON): integer codes read from
+ * doubles, nesting past cJSON's depth limit, embedded NUL bytes, trailing garbage, key case. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tenax/classify.h"
+
+static tx_class_t cls(int status, const char *b, size_t n, tx_classification_t *out)
+{
+    return tx_classify_response(status, NULL, 0, b, n, TX_RESP_CHAT, 0, out);
+}
+
+static void integer_codes(void **state)
+{
+    (void)state;
+    tx_classification_t out;
+    const char *a = "{\"error\":{\"code\":1113,\"message\":\"x\"}}";
+    const char *b = "{\"error\":{\"code\":\"1113\",\"message\":\"x\"}}";
+    const char *c = "{\"error\":{\"code\":1113.0,\"message\":\"x\"}}";
+    const char *d = "{\"error\":{\"code\":1113.5,\"message\":\"x\"}}";
+    assert_int_equal(cls(429, a, strlen(a), &out), TX_CLASS_QUOTA);
+    assert_string_equal(out.code, "1113");
+    assert_int_equal(cls(429, b, strlen(b), &out), TX_CLASS_QUOTA);
+    assert_string_equal(out.code, "1113");
+    assert_int_equal(cls(429, c, strlen(c), &out), TX_CLASS_QUOTA);
+    assert_string_equal(out.code, "1113");
+    /* not an integer: no Z.AI code, the status decides and names the code */
+    assert_int_equal(cls(429, d, strlen(d), &out), TX_CLASS_RATE_LIMIT);
+    assert_string_equal(out.code, "429");
+    /* a code beyond what a double holds exactly is not taken as an integer */
+    const char *e = "{\"error\":{\"code\":1e300,\"message\":\"x\"}}";
+    assert_int_equal(cls(500, e, strlen(e), &out), TX_CLASS_SERVER);
+    assert_string_equal(out.code, "500");
+}
+
+static void depth_nul_trailing(void **state)
+{
+    (void)state;
+    tx_classification_t out;
+    /* 1001 nested arrays: past cJSON's limit, refused with the usual message */
+    size_t n = 2002;
+    char *deep = malloc(n);
+    assert_non_null(deep);
+    memset(deep, '[', n / 2);
+    memset(deep + n / 2, ']', n / 2);
+    assert_int_equal(cls(200, deep, n, &out), TX_CLASS_INVALID_RESPONSE);
+    assert_string_equal(out.message, "body is not JSON");
+    free(deep);
+
+    /* a valid success followed by NUL and more bytes: not one JSON text */
+    static const char ok_nul[] = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}\0{\"x\":1}";
+    assert_int_equal(cls(200, ok_nul, sizeof ok_nul - 1, &out), TX_CLASS_INVALID_RESPONSE);
+    assert_string_equal(out.message, "body is not JSON");
+    /* the same success alone is fine, trailing whitespace too */
+    assert_int_equal(cls(200, ok_nul, strlen(ok_nul), &out), TX_CLASS_OK);
+    const char *ws = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}]} \r\n";
+    assert_int_equal(cls(200, ws, strlen(ws), &out), TX_CLASS_OK);
+    const char *junk = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}]} x";
+    assert_int_equal(cls(200, junk, strlen(junk), &out), TX_CLASS_INVALID_RESPONSE);
+    /* a NUL inside an error body on a 429: still rate_limit, message from the raw bytes */
+    static const char err_nul[] = "{\"error\":{\"message\":\"slow\0down\"}}";
+    assert_int_equal(cls(429, err_nul, sizeof err_nul - 1, &out), TX_CLASS_RATE_LIMIT);
+    /* stream events: NUL inside is not JSON */
+    static const char ev[] = "{\"error\":{\"code\":\"rate_limit_exceeded\"}}\0";
+    assert_int_equal(tx_classify_stream_event(ev, sizeof ev - 1, &out), TX_CLASS_INVALID_RESPONSE);
+    assert_int_equal(tx_classify_stream_event(ev, strlen(ev), &out), TX_CLASS_RATE_LIMIT);
+}
+
+static void keys_are_case_sensitive(void **state)
+{
+    (void)state;
+    tx_classification_t out;
+    /* "Error" is not "error": a 200 without choices is invalid, not an error inside a 200 */
+    const char *b = "{\"Error\":{\"code\":\"rate_limit_exceeded\"}}";
+    assert_int_equal(cls(200, b, strlen(b), &out), TX_CLASS_INVALID_RESPONSE);
+    assert_string_equal(out.message, "no choices in the response");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(integer_codes),
+        cmocka_unit_test(depth_nul_trailing),
+        cmocka_unit_test(keys_are_case_sensitive),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
