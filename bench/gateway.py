@@ -75,19 +75,26 @@ def rss_kb(pid):
     return 0
 
 
+def start_nginx(d, name, body):
+    """One nginx instance (one worker) in folder d serving `body` (an http{} block's content)."""
+    conf = os.path.join(d, "nginx-%s.conf" % name)
+    with open(conf, "w") as f:
+        f.write(NGINX_COMMON.format(d=d, name=name, body=body))
+    return subprocess.Popen(["nginx", "-c", conf, "-p", d], stderr=subprocess.DEVNULL)
+
+
+def upstream_body(up):
+    return UPSTREAM_BODY.format(up=up, canned=CANNED.replace("\\", "\\\\"))  # nginx unescapes \\"
+
+
 def main():
     d = tempfile.mkdtemp(prefix="tenax-bench-")
     up, px, tx = txtest.free_port(), txtest.free_port(), txtest.free_port()
     script = os.path.join(d, "post.lua")
     with open(script, "w") as f:
         f.write(WRK_LUA.format(body=BODY))
-    ngx = []
-    for name, body in (("upstream", UPSTREAM_BODY.format(up=up, canned=CANNED.replace("\\", "\\\\"))),
-                       ("proxy", PROXY_BODY.format(up=up, px=px))):
-        conf = os.path.join(d, "nginx-%s.conf" % name)
-        with open(conf, "w") as f:
-            f.write(NGINX_COMMON.format(d=d, name=name, body=body))
-        ngx.append(subprocess.Popen(["nginx", "-c", conf, "-p", d], stderr=subprocess.DEVNULL))
+    ngx = [start_nginx(d, "upstream", upstream_body(up)),
+           start_nginx(d, "proxy", PROXY_BODY.format(up=up, px=px))]
     txtest.wait_until(lambda: txtest.port_open(up) and txtest.port_open(px), 10, "nginx")
     env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % up, "AI_API_KEY": "bench-key",
            "AI_MAX_CONCURRENCY": "256", "AI_QUEUE_MAX_SIZE": "4096",

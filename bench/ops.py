@@ -24,15 +24,11 @@ CONFIGS = (("metrics+info", {"TENAX_LOG_LEVEL": "info"}),
 
 def main():
     d = tempfile.mkdtemp(prefix="tenax-bench-ops-")
-    up, px = txtest.free_port(), txtest.free_port()
-    with open(os.path.join(d, "nginx.conf"), "w") as f:
-        f.write(gw.NGINX_CONF.format(d=d, up=up, px=px,
-                                    canned=gw.CANNED.replace("\\", "\\\\")))  # nginx unescapes
+    up = txtest.free_port()
     script = os.path.join(d, "post.lua")
     with open(script, "w") as f:
         f.write(gw.WRK_LUA.format(body=gw.BODY))
-    ngx = subprocess.Popen(["nginx", "-c", os.path.join(d, "nginx.conf"), "-p", d],
-                           stderr=subprocess.DEVNULL)
+    ngx = gw.start_nginx(d, "upstream", gw.upstream_body(up))
     txtest.wait_until(lambda: txtest.port_open(up), 10, "nginx")
     procs = {}
     try:
