@@ -1,5 +1,6 @@
 # Thin wrapper over CMake. `make` builds build/tenax; `make test` installs what it needs and runs
 # the whole suite twice: once plain, once under AddressSanitizer + UBSan.
+MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
