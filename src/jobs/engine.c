@@ -606,6 +606,7 @@ typedef struct {
     tx_item_list_t list;
     tx_task_t *tasks;
     size_t ntasks;
+    tx_pause_t pause; /* read just before the claim: another node may have paused the work */
     char worker[64];
 } claim_t;
 
@@ -613,6 +614,11 @@ static void w_claim(tx_store_t *s, void *arg)
 {
     claim_t *c = arg;
     tx_ms_t now = now_ms();
+    if (!c->probe) {
+        /* The pause is shared through the store (several nodes): claim nothing while it is set. */
+        c->rc = tx_store_pause_get(s, &c->pause, &c->err);
+        if (c->rc != TX_EOK || c->pause.paused) return;
+    }
     c->rc = tx_store_claim(s, c->worker, c->limit, now, c->lease_ms, &c->list, &c->err);
     if (c->rc != TX_EOK || c->list.n == 0) return;
     c->tasks = calloc(c->list.n, sizeof *c->tasks);
@@ -661,6 +667,11 @@ static void claim_done(void *arg)
     free(c->tasks);
     if (c->rc != TX_EOK)
         tx_log(TX_LOG_ERROR, "jobs", "claim: %s", c->err.msg ? c->err.msg : tx_strerror(c->rc));
+    if (c->rc == TX_EOK && c->pause.paused && !e->st.paused && !e->closing) {
+        e->st.paused = 1;
+        snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%s", c->pause.reason);
+        tx_log(TX_LOG_WARN, "jobs", "job work is paused (seen in the store): %s", c->pause.reason);
+    }
     size_t got = c->list.n;
     for (size_t i = 0; i < c->list.n; i++) {
         tx_item_t *it = &c->list.items[i];

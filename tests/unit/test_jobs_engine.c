@@ -267,6 +267,55 @@ static void quota_pauses_and_keeps_budget(void **state)
     teardown(&fx);
 }
 
+/* Another node pauses the shared store while this engine is idle: the next claim sees the pause
+ * in the store and takes nothing (SPEC §5.2, issue 6: the pause is shared by all nodes). */
+static void on_idle_then_pause_elsewhere(void *ud, const tx_jobs_idle_t *idle)
+{
+    fx_t *fx = ud;
+    fx->idle_seen++;
+    if (idle->paused) {
+        fx->paused_seen = 1;
+        tx_jobs_close(fx->e, on_closed, fx);
+        return;
+    }
+    if (fx->idle_seen > 1) { /* not paused after the kick: fail in the test body */
+        tx_jobs_close(fx->e, on_closed, fx);
+        return;
+    }
+    tx_store_t *s = NULL;
+    assert_int_equal(tx_store_open(fx->url, &s, NULL), TX_EOK);
+    assert_int_equal(tx_store_pause_set(s, 1, "quota (another node)", 1000, NULL), TX_EOK);
+    tx_store_close(s);
+    const char *texts[] = {"one good", "two good"};
+    import(fx, texts, 2);
+    tx_jobs_kick(fx->e);
+}
+
+static void pause_set_by_another_node_stops_claims(void **state)
+{
+    (void)state;
+    fx_t fx;
+    setup(&fx);
+    tx_jobs_opts_t o = {.loop = &fx.loop,
+                        .store_url = fx.url,
+                        .cfg = fx.cfg,
+                        .port = {fake_start, fake_cancel, &fx.fake},
+                        .poll_ms = 50,
+                        .seed = 42,
+                        .on_item = on_item,
+                        .on_idle = on_idle_then_pause_elsewhere,
+                        .ud = &fx};
+    assert_int_equal(tx_jobs_open(&o, &fx.e, NULL), TX_EOK);
+    assert_int_equal(uv_run(&fx.loop, UV_RUN_DEFAULT), 0);
+    assert_int_equal(fx.paused_seen, 1);
+    assert_int_equal(fx.fake.started, 0);
+    tx_item_t it = get(&fx, 1);
+    assert_int_equal(it.status, TX_ITEM_PENDING);
+    assert_int_equal(it.attempts, 0);
+    tx_item_clear(&it);
+    teardown(&fx);
+}
+
 static void watch_cb(uv_timer_t *t)
 {
     fx_t *fx = t->data;
@@ -347,6 +396,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(works_items_through),
         cmocka_unit_test(quota_pauses_and_keeps_budget),
+        cmocka_unit_test(pause_set_by_another_node_stops_claims),
         cmocka_unit_test(close_with_attempt_in_flight),
         cmocka_unit_test(transition_table),
         cmocka_unit_test(open_rejects_bad_input),
