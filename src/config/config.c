@@ -2,6 +2,7 @@
  * validating every key against the table in config.h. A load either succeeds as a whole or
  * fails with one message that names the key, the value and the bound. */
 #include "config/config.h"
+#include "core/errfmt.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -44,22 +45,6 @@ static const char *const source_names[] = {"default", "env", "kv"};
 
 #define MAX_FILE_BYTES (1024 * 1024)
 #define MAX_ENV_BYTES 65536
-
-/* A failed check: fills err and returns code. */
-static tx_err_t fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static tx_err_t fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
-{
-    if (err != NULL) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->detail, sizeof err->detail, fmt, ap);
-        va_end(ap);
-        err->code = code;
-        err->msg = err->detail;
-    }
-    return code;
-}
 
 /* A value shown in an error message: printable ASCII only, cut short. */
 static void show(char *buf, size_t cap, const char *s, size_t len)
@@ -267,9 +252,9 @@ static tx_err_t set_string(ctx_t *x, const char *s, size_t len, const char *show
     else
         bad = str_check(x->k, s, len, why, sizeof why);
     if (bad != NULL)
-        return fail(x->err, TX_ERANGE, "%s=%s (%s): %s", x->k->name, shown, x->layer, bad);
+        return tx_error_setf(x->err, TX_ERANGE, "%s=%s (%s): %s", x->k->name, shown, x->layer, bad);
     char *copy = strndup(s, len);
-    if (copy == NULL) return fail(x->err, TX_ENOMEM, "out of memory");
+    if (copy == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
     char **slot = str_at(x->cfg, x->k);
     free(*slot);
     *slot = copy;
@@ -279,8 +264,9 @@ static tx_err_t set_string(ctx_t *x, const char *s, size_t len, const char *show
 static tx_err_t set_int(ctx_t *x, int64_t v)
 {
     if (v < x->k->lo || v > x->k->hi)
-        return fail(x->err, TX_ERANGE, "%s=%lld (%s): out of bounds %lld..%lld", x->k->name,
-                    (long long)v, x->layer, (long long)x->k->lo, (long long)x->k->hi);
+        return tx_error_setf(x->err, TX_ERANGE, "%s=%lld (%s): out of bounds %lld..%lld",
+                             x->k->name, (long long)v, x->layer, (long long)x->k->lo,
+                             (long long)x->k->hi);
     *int_at(x->cfg, x->k) = v;
     return TX_EOK;
 }
@@ -292,8 +278,9 @@ static tx_err_t set_jitter(ctx_t *x, const char *s, const char *shown)
             x->cfg->ai_retry_jitter = (tx_config_jitter_t)i;
             return TX_EOK;
         }
-    return fail(x->err, TX_ERANGE, "%s=%s (%s): must be one of none, full, equal, decorrelated",
-                x->k->name, shown, x->layer);
+    return tx_error_setf(x->err, TX_ERANGE,
+                         "%s=%s (%s): must be one of none, full, equal, decorrelated", x->k->name,
+                         shown, x->layer);
 }
 
 /* Builds one endpoint from a JSON string or {"url","name","api_key_env"}. */
@@ -316,45 +303,46 @@ static tx_err_t endpoint_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
             if (slot == NULL) {
                 char fs[40];
                 show(fs, sizeof fs, f, strlen(f));
-                return fail(
+                return tx_error_setf(
                     x->err, TX_EINVAL,
                     "%s[%zu] (%s): unknown field \"%s\" (allowed: url, name, api_key_env%s)",
                     x->k->name, idx, x->layer, fs,
                     strstr(f, "key") ? "; secrets come only from the environment" : "");
             }
             if (!json_is_string(v))
-                return fail(x->err, TX_EINVAL, "%s[%zu].%s (%s): must be a string", x->k->name, idx,
-                            f, x->layer);
+                return tx_error_setf(x->err, TX_EINVAL, "%s[%zu].%s (%s): must be a string",
+                                     x->k->name, idx, f, x->layer);
             *slot = json_string_value(v);
         }
         if (url == NULL)
-            return fail(x->err, TX_EINVAL, "%s[%zu]=%s (%s): missing \"url\"", x->k->name, idx,
-                        shown, x->layer);
+            return tx_error_setf(x->err, TX_EINVAL, "%s[%zu]=%s (%s): missing \"url\"", x->k->name,
+                                 idx, shown, x->layer);
     } else {
-        return fail(x->err, TX_EINVAL, "%s[%zu]=%s (%s): must be a URL string or an object",
-                    x->k->name, idx, shown, x->layer);
+        return tx_error_setf(x->err, TX_EINVAL,
+                             "%s[%zu]=%s (%s): must be a URL string or an object", x->k->name, idx,
+                             shown, x->layer);
     }
     char *host = NULL;
     const char *bad = strlen(url) > 2048 ? "URL longer than 2048 bytes" : url_check(url, &host);
     if (bad != NULL)
-        return fail(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL,
-                    "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
+        return tx_error_setf(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL,
+                             "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
     if (name != NULL && (name[0] == '\0' || strlen(name) > 128)) {
         curl_free(host);
-        return fail(x->err, TX_EINVAL, "%s[%zu] (%s): name must be 1..128 bytes", x->k->name, idx,
-                    x->layer);
+        return tx_error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): name must be 1..128 bytes",
+                             x->k->name, idx, x->layer);
     }
     if (key_env != NULL && !env_name_ok(key_env)) {
         curl_free(host);
-        return fail(x->err, TX_EINVAL, "%s[%zu] (%s): api_key_env must be a variable name",
-                    x->k->name, idx, x->layer);
+        return tx_error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): api_key_env must be a variable name",
+                             x->k->name, idx, x->layer);
     }
     ep->url = strdup(url);
     ep->name = strdup(name != NULL ? name : host);
     ep->api_key_env = key_env != NULL ? strdup(key_env) : NULL;
     curl_free(host);
     if (ep->url == NULL || ep->name == NULL || (key_env != NULL && ep->api_key_env == NULL))
-        return fail(x->err, TX_ENOMEM, "out of memory");
+        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
     return TX_EOK;
 }
 
@@ -364,16 +352,17 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
     char shown[80] = "***";
     if (x->k->type != T_SECRET_LIST) show_json(shown, sizeof shown, arr);
     if (!json_is_array(arr))
-        return fail(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array", x->k->name, shown,
-                    x->layer);
+        return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array", x->k->name,
+                             shown, x->layer);
     size_t n = json_array_size(arr);
     if ((int64_t)n < x->k->lo || (int64_t)n > x->k->hi)
-        return fail(x->err, TX_ERANGE, "%s=%s (%s): %zu entries, out of bounds %lld..%lld",
-                    x->k->name, shown, x->layer, n, (long long)x->k->lo, (long long)x->k->hi);
+        return tx_error_setf(x->err, TX_ERANGE, "%s=%s (%s): %zu entries, out of bounds %lld..%lld",
+                             x->k->name, shown, x->layer, n, (long long)x->k->lo,
+                             (long long)x->k->hi);
     tx_err_t rc = TX_EOK;
     if (x->k->type == T_ENDPOINTS) {
         tx_config_endpoints_t e = {calloc(n ? n : 1, sizeof(tx_config_endpoint_t)), 0};
-        if (e.v == NULL) return fail(x->err, TX_ENOMEM, "out of memory");
+        if (e.v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
         for (size_t i = 0; i < n && rc == TX_EOK; i++, e.n++)
             rc = endpoint_from(x, i, json_array_get(arr, i), &e.v[i]);
         if (rc != TX_EOK) {
@@ -385,16 +374,17 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
         return TX_EOK;
     }
     tx_config_list_t l = {calloc(n ? n : 1, sizeof(char *)), 0};
-    if (l.v == NULL) return fail(x->err, TX_ENOMEM, "out of memory");
+    if (l.v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == TX_EOK; i++) {
         const json_t *it = json_array_get(arr, i);
         size_t len = json_string_length(it);
         if (!json_is_string(it) || len == 0 || len > 256 ||
             memchr(json_string_value(it), '\0', len) != NULL)
-            rc = fail(x->err, TX_EINVAL, "%s=%s (%s): entry %zu must be a string of 1..256 bytes",
-                      x->k->name, shown, x->layer, i);
+            rc = tx_error_setf(x->err, TX_EINVAL,
+                               "%s=%s (%s): entry %zu must be a string of 1..256 bytes", x->k->name,
+                               shown, x->layer, i);
         else if ((l.v[l.n++] = strdup(json_string_value(it))) == NULL)
-            rc = fail(x->err, TX_ENOMEM, "out of memory");
+            rc = tx_error_setf(x->err, TX_ENOMEM, "out of memory");
     }
     if (rc != TX_EOK) {
         list_free(&l);
@@ -416,8 +406,8 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
         json_error_t je;
         arr = json_loads(p, JSON_REJECT_DUPLICATES, &je);
         if (arr == NULL)
-            return fail(x->err, TX_EPARSE, "%s=%s (%s): not a valid JSON array: %s", x->k->name,
-                        shown, x->layer, je.text);
+            return tx_error_setf(x->err, TX_EPARSE, "%s=%s (%s): not a valid JSON array: %s",
+                                 x->k->name, shown, x->layer, je.text);
     } else {
         arr = json_array();
         const char *start = s;
@@ -432,15 +422,15 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
                 json_t *item = json_stringn(start, len);
                 if (item == NULL) {
                     json_decref(arr);
-                    return fail(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
-                                x->layer);
+                    return tx_error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
+                                         x->layer);
                 }
                 json_array_append_new(arr, item);
             }
             if (end == NULL) break;
             start = end + 1;
         }
-        if (arr == NULL) return fail(x->err, TX_ENOMEM, "out of memory");
+        if (arr == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
     }
     tx_err_t rc = set_list_json(x, arr);
     json_decref(arr);
@@ -457,14 +447,14 @@ static tx_err_t set_from_text(ctx_t *x, const char *s)
     else
         show(shown, sizeof shown, s, len);
     if (len > MAX_ENV_BYTES)
-        return fail(x->err, TX_ERANGE, "%s (%s): value longer than %d bytes", x->k->name, x->layer,
-                    MAX_ENV_BYTES);
+        return tx_error_setf(x->err, TX_ERANGE, "%s (%s): value longer than %d bytes", x->k->name,
+                             x->layer, MAX_ENV_BYTES);
     switch (x->k->type) {
     case T_INT: {
         int64_t v;
         if (parse_int(s, len, &v) != 0)
-            return fail(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name, shown,
-                        x->layer);
+            return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name, shown,
+                                 x->layer);
         return set_int(x, v);
     }
     case T_STR:
@@ -473,9 +463,10 @@ static tx_err_t set_from_text(ctx_t *x, const char *s)
         return set_jitter(x, s, shown);
     case T_SECRET: {
         if (!utf8_ok(s, len))
-            return fail(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name, x->layer);
+            return tx_error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
+                                 x->layer);
         char *copy = len ? strdup(s) : NULL;
-        if (len && copy == NULL) return fail(x->err, TX_ENOMEM, "out of memory");
+        if (len && copy == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
         free(*str_at(x->cfg, x->k));
         *str_at(x->cfg, x->k) = copy;
         return TX_EOK;
@@ -496,17 +487,17 @@ static tx_err_t set_from_json(ctx_t *x, const json_t *v)
         if (json_is_string(v)) {
             int64_t n;
             if (parse_int(json_string_value(v), json_string_length(v), &n) != 0)
-                return fail(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name, shown,
-                            x->layer);
+                return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name,
+                                     shown, x->layer);
             return set_int(x, n);
         }
-        return fail(x->err, TX_EINVAL, "%s=%s (%s): must be an integer", x->k->name, shown,
-                    x->layer);
+        return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be an integer", x->k->name, shown,
+                             x->layer);
     case T_STR:
     case T_JITTER:
         if (!json_is_string(v))
-            return fail(x->err, TX_EINVAL, "%s=%s (%s): must be a string", x->k->name, shown,
-                        x->layer);
+            return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a string", x->k->name,
+                                 shown, x->layer);
         if (x->k->type == T_JITTER) return set_jitter(x, json_string_value(v), shown);
         return set_string(x, json_string_value(v), json_string_length(v), shown);
     default:
@@ -550,11 +541,11 @@ static tx_err_t apply_file(tx_config_t *c, const char *text, size_t len, tx_erro
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (root == NULL)
-        return fail(err, TX_EPARSE, "not valid JSON at line %d column %d: %s", je.line, je.column,
-                    je.text);
+        return tx_error_setf(err, TX_EPARSE, "not valid JSON at line %d column %d: %s", je.line,
+                             je.column, je.text);
     tx_err_t rc = TX_EOK;
     if (!json_is_object(root)) {
-        rc = fail(err, TX_EPARSE, "the config must be a JSON object");
+        rc = tx_error_setf(err, TX_EPARSE, "the config must be a JSON object");
         goto out;
     }
     const char *name;
@@ -565,17 +556,19 @@ static tx_err_t apply_file(tx_config_t *c, const char *text, size_t len, tx_erro
         char shown[64];
         show(shown, sizeof shown, name, strlen(name));
         if (i < 0) {
-            rc = fail(err, TX_EINVAL, "unknown key \"%s\"", shown);
+            rc = tx_error_setf(err, TX_EINVAL, "unknown key \"%s\"", shown);
             goto out;
         }
         if (keys[i].type == T_SECRET || keys[i].type == T_SECRET_LIST) {
-            rc = fail(err, TX_EINVAL,
-                      "%s: secrets are not allowed in the config file (set it in the environment)",
-                      shown);
+            rc = tx_error_setf(
+                err, TX_EINVAL,
+                "%s: secrets are not allowed in the config file (set it in the environment)",
+                shown);
             goto out;
         }
         if (alias && json_object_get(root, keys[i].name) != NULL) {
-            rc = fail(err, TX_EINVAL, "both %s and its alias %s are set", keys[i].name, shown);
+            rc = tx_error_setf(err, TX_EINVAL, "both %s and its alias %s are set", keys[i].name,
+                               shown);
             goto out;
         }
         ctx_t x = {c, &keys[i], "kv", err};
@@ -591,11 +584,11 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
                       tx_config_t **out, tx_error_t *err)
 {
     tx_config_t *c = calloc(1, sizeof *c);
-    if (c == NULL) return fail(err, TX_ENOMEM, "out of memory");
+    if (c == NULL) return tx_error_setf(err, TX_ENOMEM, "out of memory");
     atomic_init(&c->refs, 1);
     tx_err_t rc = TX_EOK;
     if (path != NULL && (c->path = strdup(path)) == NULL) {
-        rc = fail(err, TX_ENOMEM, "out of memory");
+        rc = tx_error_setf(err, TX_ENOMEM, "out of memory");
         goto fail;
     }
     for (int i = 0; i < TX_CFG__LAST; i++) {
@@ -615,13 +608,14 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
     }
     if (text != NULL && (rc = apply_file(c, text, len, err)) != TX_EOK) goto fail;
     if (c->ai_retry_delay_ms > c->ai_retry_max_delay_ms) {
-        rc = fail(err, TX_ERANGE, "AI_RETRY_DELAY_MS=%lld exceeds AI_RETRY_MAX_DELAY_MS=%lld",
-                  (long long)c->ai_retry_delay_ms, (long long)c->ai_retry_max_delay_ms);
+        rc = tx_error_setf(err, TX_ERANGE,
+                           "AI_RETRY_DELAY_MS=%lld exceeds AI_RETRY_MAX_DELAY_MS=%lld",
+                           (long long)c->ai_retry_delay_ms, (long long)c->ai_retry_max_delay_ms);
         goto fail;
     }
     if (c->job_park_base_ms > c->job_park_max_ms) {
-        rc = fail(err, TX_ERANGE, "JOB_PARK_BASE_MS=%lld exceeds JOB_PARK_MAX_MS=%lld",
-                  (long long)c->job_park_base_ms, (long long)c->job_park_max_ms);
+        rc = tx_error_setf(err, TX_ERANGE, "JOB_PARK_BASE_MS=%lld exceeds JOB_PARK_MAX_MS=%lld",
+                           (long long)c->job_park_base_ms, (long long)c->job_park_max_ms);
         goto fail;
     }
     for (size_t i = 0; i < c->endpoints.n; i++) {
@@ -630,7 +624,7 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
          * belongs to another provider. */
         const char *key = ep->api_key_env != NULL ? env_get(env, ep->api_key_env) : c->api_key;
         if (key != NULL && (ep->api_key = strdup(key)) == NULL) {
-            rc = fail(err, TX_ENOMEM, "out of memory");
+            rc = tx_error_setf(err, TX_ENOMEM, "out of memory");
             goto fail;
         }
     }
@@ -644,7 +638,7 @@ fail:
 tx_err_t tx_config_load_text(const tx_config_env_t *env, const char *text, size_t len,
                              tx_config_t **out, tx_error_t *err)
 {
-    if (out == NULL) return fail(err, TX_EINVAL, "no output");
+    if (out == NULL) return tx_error_setf(err, TX_EINVAL, "no output");
     if (text != NULL && len == 0) text = NULL;
     return build(env, text, len, NULL, out, err);
 }
@@ -652,26 +646,26 @@ tx_err_t tx_config_load_text(const tx_config_env_t *env, const char *text, size_
 tx_err_t tx_config_load(const tx_config_env_t *env, const char *path, tx_config_t **out,
                         tx_error_t *err)
 {
-    if (out == NULL) return fail(err, TX_EINVAL, "no output");
+    if (out == NULL) return tx_error_setf(err, TX_EINVAL, "no output");
     if (path == NULL) path = env_get(env, "TENAX_CONFIG");
     if (path == NULL) return build(env, NULL, 0, NULL, out, err);
     char shown[128];
     show(shown, sizeof shown, path, strlen(path));
     FILE *f = fopen(path, "rb");
-    if (f == NULL) return fail(err, TX_EIO, "cannot open %s: %s", shown, strerror(errno));
+    if (f == NULL) return tx_error_setf(err, TX_EIO, "cannot open %s: %s", shown, strerror(errno));
     char *buf = malloc(MAX_FILE_BYTES + 1);
     size_t n = buf != NULL ? fread(buf, 1, MAX_FILE_BYTES + 1, f) : 0;
     int rerr = ferror(f);
     fclose(f);
     tx_err_t rc;
     if (buf == NULL)
-        rc = fail(err, TX_ENOMEM, "out of memory");
+        rc = tx_error_setf(err, TX_ENOMEM, "out of memory");
     else if (rerr)
-        rc = fail(err, TX_EIO, "cannot read %s", shown);
+        rc = tx_error_setf(err, TX_EIO, "cannot read %s", shown);
     else if (n > MAX_FILE_BYTES)
-        rc = fail(err, TX_ERANGE, "%s is larger than %d bytes", shown, MAX_FILE_BYTES);
+        rc = tx_error_setf(err, TX_ERANGE, "%s is larger than %d bytes", shown, MAX_FILE_BYTES);
     else if (n == 0)
-        rc = fail(err, TX_EPARSE, "%s is empty (an empty config is {})", shown);
+        rc = tx_error_setf(err, TX_EPARSE, "%s is empty (an empty config is {})", shown);
     else
         rc = build(env, buf, n, path, out, err);
     free(buf);

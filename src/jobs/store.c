@@ -1,6 +1,7 @@
 /* The store front door: picks a backend by URL scheme, dispatches through its vtable, and owns
  * the plain-struct helpers (status names, free functions) every backend shares. */
 #include "jobs/store.h"
+#include "core/errfmt.h"
 #include "obs/log.h"
 
 #include <stdarg.h>
@@ -36,14 +37,10 @@ int tx_item_status_from_name(const char *name)
 
 int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
 {
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->detail, sizeof err->detail, fmt, ap);
-        va_end(ap);
-        err->code = code;
-        err->msg = err->detail;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    tx_error_vsetf(err, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config/watch.h"
+#include "loop_fixture.h"
 
 typedef struct {
     tx_config_t *cfg; /* what the owner holds now */
@@ -31,40 +32,6 @@ static void apply(void *ud, tx_config_t *cfg, const tx_config_t *old)
 
 static const char *const ENVP[] = {"AI_MODEL=env-model", NULL};
 static const tx_config_env_t ENV = {tx_config_envp_lookup, (void *)ENVP};
-
-static void write_file(const char *path, const char *text)
-{
-    /* Like an editor: write a temporary file, then rename it over the old one. */
-    char tmp[512];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
-static void tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
-/* Runs the loop until cond(ud) holds or deadline_ms passes; returns cond's last value. */
-static int run_until(uv_loop_t *loop, int (*cond)(void *), void *ud, int deadline_ms)
-{
-    uv_timer_t t;
-    uv_timer_init(loop, &t);
-    uv_timer_start(&t, tick, 5, 5);
-    uint64_t end = uv_now(loop) + (uint64_t)deadline_ms;
-    int ok = cond(ud);
-    while (!ok && uv_now(loop) < end) {
-        uv_run(loop, UV_RUN_ONCE);
-        ok = cond(ud);
-    }
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return ok;
-}
 
 typedef struct {
     owner_t *o;

@@ -15,6 +15,7 @@
 #include "obs/notify_http.h"
 #include "obs/observe.h"
 #include "server/http.h"
+#include "loop_fixture.h"
 
 static void metrics_from_events(void **state)
 {
@@ -180,27 +181,6 @@ static void hook_handler(tx_http_req_t *req, void *ud)
     snprintf(h->ctype, sizeof h->ctype, "%s", ct ? ct : "");
     h->hits++;
     tx_http_respond(req, 204, NULL, 0, NULL, 0);
-}
-
-static void tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static int run_until(uv_loop_t *loop, int (*cond)(void *), void *ud, int deadline_ms)
-{
-    uv_timer_t t;
-    uv_timer_init(loop, &t);
-    uv_timer_start(&t, tick, 5, 5);
-    uint64_t end = uv_now(loop) + (uint64_t)deadline_ms;
-    int ok = cond(ud);
-    while (!ok && uv_now(loop) < end) {
-        uv_run(loop, UV_RUN_ONCE);
-        ok = cond(ud);
-    }
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return ok;
 }
 
 static int hook_hit(void *ud)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ops/ops.h"
+#include "loop_fixture.h"
 
 typedef struct {
     int paused, resumed, changed;
@@ -40,38 +41,6 @@ static void jobs_config(void *ud, tx_config_t *cfg)
     fake_jobs_t *j = ud;
     j->changed++;
     j->last_conc = cfg->ai_max_concurrency;
-}
-
-static void write_file(const char *path, const char *text)
-{
-    char tmp[512];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(rename(tmp, path), 0);
-}
-
-static void tick(uv_timer_t *t)
-{
-    (void)t;
-}
-
-static int run_until(uv_loop_t *loop, int (*cond)(void *), void *ud, int deadline_ms)
-{
-    uv_timer_t t;
-    uv_timer_init(loop, &t);
-    uv_timer_start(&t, tick, 5, 5);
-    uint64_t end = uv_now(loop) + (uint64_t)deadline_ms;
-    int ok = cond(ud);
-    while (!ok && uv_now(loop) < end) {
-        uv_run(loop, UV_RUN_ONCE);
-        ok = cond(ud);
-    }
-    uv_close((uv_handle_t *)&t, NULL);
-    uv_run(loop, UV_RUN_NOWAIT);
-    return ok;
 }
 
 typedef struct {
