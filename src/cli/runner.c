@@ -1,5 +1,6 @@
 /* The shared body of `tenax run` and `tenax demo`: JSONL import, the work-through loop with the
- * job engine and the built-in HTTP attempt port, the progress bar, the exit code. */
+ * job engine on an app without HTTP (tx_app_new, the gateway's attempt primitive through the
+ * app_jobs port), the progress bar, the exit code. */
 #include "cli/runner.h"
 
 #include <errno.h>
@@ -10,9 +11,10 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "app/app.h"
 #include "config/config.h"
+#include "jobs/app_jobs.h"
 #include "jobs/engine.h"
-#include "jobs/http_port.h"
 #include "jobs/jsonl.h"
 
 #define IMPORT_CHUNK 2000
@@ -105,7 +107,7 @@ typedef struct {
     uv_timer_t bar;
     int bar_on;
     tx_jobs_t *e;
-    tx_jobs_http_t *http;
+    tx_app_t *app;
     int stopping;
     int code;
     tx_runner_result_t res;
@@ -163,18 +165,21 @@ static void bar_cb(uv_timer_t *t)
     draw(t->data, 0);
 }
 
-static void http_closed(void *arg)
+static void app_stopped(tx_app_t *app, void *ud)
 {
-    (void)arg;
+    (void)app;
+    (void)ud;
 }
 
 static void engine_closed(void *arg)
 {
     run_t *r = arg;
     r->e = NULL;
-    r->failovers = tx_jobs_http_failovers(r->http);
-    tx_jobs_http_close(r->http, http_closed, r);
-    r->http = NULL;
+    tx_endpoints_snap_t snap;
+    tx_endpoints_snapshot(r->app->endpoints, tx_app_now(r->app), &snap);
+    for (size_t i = 0; i < snap.n; i++)
+        r->failovers += snap.ep[i].failovers;
+    tx_app_stop(r->app, app_stopped, r);
     if (r->bar_on) uv_close((uv_handle_t *)&r->bar, NULL);
 }
 
@@ -223,9 +228,12 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
     if (r == NULL) return 2;
     r->o = o;
     uv_loop_init(&r->loop);
-    r->http = tx_jobs_http_new(&r->loop, o->cfg);
-    if (r->http == NULL) {
-        fprintf(stderr, "%s: cannot start the upstream client\n", o->prog);
+    tx_error_t err = {0};
+    r->app = tx_app_new(&r->loop, o->cfg, NULL, &err); /* no store executor: the engine opens
+                                                           its own store from store_url */
+    if (r->app == NULL) {
+        fprintf(stderr, "%s: %s\n", o->prog, err.msg ? err.msg : "cannot start the upstream client");
+        uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         free(r);
         return 2;
@@ -237,13 +245,14 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
                          .poll_ms = o->progress ? 100 : 500,
                          .on_idle = on_idle,
                          .ud = r};
-    tx_jobs_http_port(r->http, &eo.port);
-    tx_error_t err = {0};
+    tx_jobs_app_port(r->app, &eo.port);
     r->t0 = wall_ms();
     int rc = tx_jobs_open(&eo, &r->e, &err);
     if (rc != TX_EOK) {
         fprintf(stderr, "%s: store: %s\n", o->prog, err.msg ? err.msg : tx_strerror(rc));
-        tx_jobs_http_close(r->http, NULL, NULL);
+        tx_app_stop(r->app, app_stopped, r);
+        uv_run(&r->loop, UV_RUN_DEFAULT);
+        tx_app_destroy(r->app);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         free(r);
@@ -255,6 +264,8 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
         r->bar_on = 1;
         uv_timer_start(&r->bar, bar_cb, 100, 100);
     }
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    tx_app_destroy(r->app);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_loop_close(&r->loop);
     double secs = (double)(wall_ms() - r->t0) / 1000.0;

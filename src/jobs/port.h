@@ -1,6 +1,6 @@
 /* The job engine's "attempt port": how the scheduler makes one upstream attempt without knowing
- * who makes it (the built-in HTTP port in jobs/http_port.h, the gateway's attempt primitive once
- * wired, or a fake in tests). Loop thread only. */
+ * who makes it (the gateway's attempt primitive through jobs/app_jobs.h for serve, run and demo,
+ * or a fake in tests). Loop thread only. */
 #ifndef TX_JOBS_PORT_H
 #define TX_JOBS_PORT_H
 
