@@ -29,7 +29,7 @@ typedef struct {
 
 /* Models in the chain (1 + n_fallbacks, n_fallbacks clamped to the maximum). */
 unsigned tx_schedule_models(const tx_schedule_t *s);
-/* Attempts model `idx` gets (0 when idx is past the chain). */
+/* How many attempts model `idx` is given (0 when idx is past the chain). */
 unsigned tx_schedule_attempts_on(const tx_schedule_t *s, unsigned idx);
 /* Attempts the whole chain allows, before the budget. */
 unsigned tx_schedule_length(const tx_schedule_t *s);
