@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TX_PG_MAX_PARAMS 16
+#define TX_PG_MAX_PARAMS 24
 
 /* Type OIDs used in statement type strings: 'i' int8, 'b' bytea, 't' text, 'B' bytea[],
  * 'T' text[]. */

@@ -43,6 +43,20 @@
     "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, "                            \
     "status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END"
 
+#define FINISH_UPDATE                                                                              \
+    "UPDATE items SET status = $3, "                                                               \
+    "result = CASE WHEN $3 = 'success' THEN $4 ELSE result END, "                                  \
+    "model = CASE WHEN $3 = 'success' THEN $5 ELSE model END, "                                    \
+    "prompt_version = CASE WHEN $3 = 'success' THEN $6 ELSE prompt_version END, "                  \
+    "retry_after = $7, due_at = $8, "                                                              \
+    "error = CASE WHEN $3 IN ('retrying', 'failed') THEN $9 "                                      \
+    "  WHEN $3 = 'success' THEN NULL ELSE error END, "                                             \
+    "error_class = CASE WHEN $3 IN ('retrying', 'failed') THEN $10 "                               \
+    "  WHEN $3 = 'success' THEN NULL ELSE error_class END, "                                       \
+    "attempts = CASE WHEN $3 = 'pending' THEN attempts_at_claim ELSE attempts END, "               \
+    "lease = NULL, lease_until = NULL, worker = NULL, updated_at = $11 "                           \
+    "WHERE id = $1 AND lease = $2 AND status = 'processing'"
+
 #define IMPORT_CHUNK 5000 /* rows per INSERT statement */
 #define EXPORT_PAGE 500   /* rows per export round trip */
 #define CLAIM_MAX 10000
@@ -57,6 +71,7 @@ enum {
     S_LEASE_STATE,
     S_RECORD,
     S_FINISH,
+    S_FINISH_REC,
     S_RECLAIM,
     S_GET,
     S_HISTORY,
@@ -132,19 +147,16 @@ static const struct {
          "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at, "
          "refunded) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
          "AND lease = $9 AND status = 'processing' FOR SHARE)"},
-    [S_FINISH] = {"iitbbiiibti",
-                  "UPDATE items SET status = $3, "
-                  "result = CASE WHEN $3 = 'success' THEN $4 ELSE result END, "
-                  "model = CASE WHEN $3 = 'success' THEN $5 ELSE model END, "
-                  "prompt_version = CASE WHEN $3 = 'success' THEN $6 ELSE prompt_version END, "
-                  "retry_after = $7, due_at = $8, "
-                  "error = CASE WHEN $3 IN ('retrying', 'failed') THEN $9 "
-                  "  WHEN $3 = 'success' THEN NULL ELSE error END, "
-                  "error_class = CASE WHEN $3 IN ('retrying', 'failed') THEN $10 "
-                  "  WHEN $3 = 'success' THEN NULL ELSE error_class END, "
-                  "attempts = CASE WHEN $3 = 'pending' THEN attempts_at_claim ELSE attempts END, "
-                  "lease = NULL, lease_until = NULL, worker = NULL, updated_at = $11 "
-                  "WHERE id = $1 AND lease = $2 AND status = 'processing'"},
+    [S_FINISH] = {"iitbbiiibti", FINISH_UPDATE},
+    /* The finish and its history row in ONE statement (one round trip, one implicit
+     * transaction, no BEGIN/COMMIT): the row is inserted only when the lease-guarded update
+     * matched, and the update's row lock makes the old FOR SHARE check unnecessary.
+     * $12..$19: n, model, endpoint, class, http_status, latency_ms, at, refunded. */
+    [S_FINISH_REC] = {"iitbbiiibtiibbtiiit",
+                      "WITH upd AS (" FINISH_UPDATE " RETURNING id) "
+                      "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
+                      "latency_ms, at, refunded) SELECT id, $12, $13, $14, $15, $16, $17, $18, "
+                      "$19::boolean FROM upd"},
     [S_RECLAIM] = {"i", "UPDATE items SET status = 'pending', lease = NULL, lease_until = NULL, "
                         "worker = NULL, due_at = $1, updated_at = $1 "
                         "WHERE due_at <= $1 AND status = 'processing'"},
@@ -822,8 +834,9 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
         tx__pg_str(p, NULL);
 }
 
+/* The finish, with its history row `a` in the same statement when not NULL. */
 static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
-                      tx_ms_t now, tx_error_t *err)
+                      const tx_attempt_t *a, tx_ms_t now, tx_error_t *err)
 {
     pg_t *h = H(s);
     int retrying = o->status == TX_ITEM_RETRYING;
@@ -839,27 +852,33 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
     tx__pg_str(&p, o->error);
     tx__pg_str(&p, class_name_or_null(o->error_class));
     tx__pg_int(&p, now);
+    if (a) {
+        tx__pg_int(&p, a->n);
+        tx__pg_str(&p, a->model);
+        tx__pg_str(&p, a->endpoint);
+        tx__pg_str(&p, tx_class_name((tx_class_t)a->cls));
+        tx__pg_int(&p, a->http_status);
+        tx__pg_int(&p, a->latency_ms);
+        tx__pg_int(&p, a->at);
+        tx__pg_str(&p, a->refunded ? "true" : "false");
+    }
     int64_t changed = 0;
-    int rc = run_cmd(h, S_FINISH, &p, &changed, err, "finish");
+    int rc = run_cmd(h, a ? S_FINISH_REC : S_FINISH, &p, &changed, err, "finish");
     if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, now, 0, err);
     return rc;
 }
 
-/* With o->attempt: history row + finish in one transaction (one commit instead of two). */
+/* With o->attempt: history row + finish in one statement (one implicit transaction). */
 static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                      tx_error_t *err)
 {
-    if (!o->attempt) return finish_row(s, id, lease, o, now, err);
-    pg_t *h = H(s);
+    if (!o->attempt) return finish_row(s, id, lease, o, NULL, now, err);
+    if (o->attempt->cls < 0 || o->attempt->cls >= TX_CLASS__LAST)
+        return tx__store_fail(err, TX_EINVAL, "store: record_attempt: bad class %d",
+                              o->attempt->cls);
     tx_attempt_t a = *o->attempt;
     a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
-    int rc = begin(h, "BEGIN", err);
-    if (rc != TX_EOK) return rc;
-    if ((rc = pg_record_attempt(s, id, lease, &a, err)) == TX_EOK &&
-        (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK && (rc = commit(h, err)) == TX_EOK)
-        return TX_EOK;
-    rollback(h);
-    return rc;
+    return finish_row(s, id, lease, o, &a, now, err);
 }
 
 static int pg_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)

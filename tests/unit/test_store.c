@@ -531,6 +531,36 @@ static void finish_with_attempt_is_one_write(void **state)
     tx_item_clear(&it);
 }
 
+/* finish carrying an attempt row with an impossible class: refused before anything is written
+ * (neither the row nor the status), the lease still holds and a good finish then works. */
+static void finish_with_bad_attempt_writes_nothing(void **state)
+{
+    ctx_t *c = *state;
+    int64_t id;
+    seed(c->s, "o", "fb", 1, &id);
+    tx_item_t it = claim_one(c->s, T0);
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    tx_attempt_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS__LAST,
+                      .http_status = 200, .latency_ms = 7, .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
+                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 3, NULL), TX_EINVAL);
+    tx_item_t got;
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.status, TX_ITEM_PROCESSING);
+    assert_int_equal(got.n_history, 0);
+    tx_item_clear(&got);
+    a.cls = TX_CLASS_OK;
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 4, NULL), TX_EOK);
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.status, TX_ITEM_SUCCESS);
+    assert_int_equal(got.n_history, 1);
+    tx_item_clear(&got);
+    tx_item_clear(&it);
+}
+
 /* A hand-back (quota/auth pause) refunds the attempt: the item goes back pending with its
  * attempt count restored, the history row is kept and marked refunded, and the next attempt
  * reuses the n; the counted rows stay distinct. */
@@ -1120,6 +1150,7 @@ static void sqlite_concurrent_first_open_migrates_once(void **state)
     X(lifecycle_paths)                                                                             \
     X(a_crash_mid_attempt_keeps_the_attempt)                                                       \
     X(finish_with_attempt_is_one_write)                                                            \
+    X(finish_with_bad_attempt_writes_nothing)                                                      \
     X(handed_back_attempt_is_marked_refunded)                                                      \
     X(next_due_on_empty_store)                                                                     \
     X(retry_with_and_without_force)                                                                \
