@@ -194,7 +194,7 @@ static void w_begin(tx_store_t *s, void **args, size_t n)
     for (size_t i = 0; i < n; i++) {
         job_t *j = args[i];
         j->rc = reqs[i].rc;
-        j->err = reqs[i].err;
+        tx__store_error_copy(&j->err, &reqs[i].err);
         j->attempt_n = reqs[i].attempt_n;
     }
 }
@@ -241,7 +241,7 @@ static void w_end(tx_store_t *s, void **args, size_t n)
     for (size_t i = 0; i < k; i++) {
         in[i]->out.attempt = NULL;
         in[i]->rc = reqs[i].rc;
-        in[i]->err = reqs[i].err;
+        tx__store_error_copy(&in[i]->err, &reqs[i].err);
     }
 }
 

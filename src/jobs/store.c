@@ -5,6 +5,7 @@
 #include "obs/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,16 @@ int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
     tx_error_vsetf(err, code, fmt, ap);
     va_end(ap);
     return code;
+}
+
+void tx__store_error_copy(tx_error_t *dst, const tx_error_t *src)
+{
+    if (!dst || !src || dst == src)
+        return;
+    *dst = *src;
+    uintptr_t m = (uintptr_t)src->msg, d = (uintptr_t)src->detail;
+    if (src->msg && m >= d && m < d + sizeof src->detail)
+        dst->msg = dst->detail + (m - d);
 }
 
 void tx_item_clear(tx_item_t *it)

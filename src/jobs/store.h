@@ -368,5 +368,8 @@ int tx_store_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t *
 /* For backends: fills err (when not NULL) with code and a formatted message; returns code. */
 int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Copies *src into *dst so that dst->msg stays valid when src goes away (a msg pointing into
+ * src->detail is pointed into dst->detail). Either NULL: nothing. */
+void tx__store_error_copy(tx_error_t *dst, const tx_error_t *src);
 
 #endif

@@ -939,7 +939,7 @@ static int group_failed(int rc, const tx_error_t *gerr, int *rcs[], tx_error_t *
     if (rc != TX_EIO) return 1;
     for (size_t i = 0; i < n; i++) {
         *rcs[i] = rc;
-        if (gerr) *errs[i] = *gerr;
+        tx__store_error_copy(errs[i], gerr);
     }
     return 0;
 }

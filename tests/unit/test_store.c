@@ -581,6 +581,25 @@ static int attempts_of(tx_store_t *s, int64_t id, size_t *n_history)
     return a;
 }
 
+/* A copied error keeps its message after the original is gone (group answers are copied out
+ * of the store thread's requests). */
+static void error_copy_outlives_its_source(void **state)
+{
+    (void)state;
+    tx_error_t src = {0}, dst = {0};
+    tx__store_fail(&src, TX_ECONFLICT, "store: item %d: lease lost", 7);
+    tx__store_error_copy(&dst, &src);
+    memset(&src, 0, sizeof src);
+    assert_int_equal(dst.code, TX_ECONFLICT);
+    assert_non_null(dst.msg);
+    assert_string_equal(dst.msg, "store: item 7: lease lost");
+    src.msg = "static text";
+    tx__store_error_copy(&dst, &src);
+    assert_string_equal(dst.msg, "static text");
+    tx__store_error_copy(NULL, &src);
+    tx__store_error_copy(&dst, NULL);
+}
+
 /* Group commit of begin_attempt: each request answered as a single call would be (a stale
  * lease and a used-up budget refuse only their own item; the same item twice counts twice). */
 static void begin_attempts_answers_each_request(void **state)
@@ -1328,6 +1347,7 @@ static void sqlite_concurrent_first_open_migrates_once(void **state)
     X(a_crash_mid_attempt_keeps_the_attempt)                                                       \
     X(finish_with_attempt_is_one_write)                                                            \
     X(finish_with_bad_attempt_writes_nothing)                                                      \
+    X(error_copy_outlives_its_source)                                                              \
     X(begin_attempts_answers_each_request)                                                         \
     X(finish_many_answers_each_request)                                                            \
     X(handed_back_attempt_is_marked_refunded)                                                      \
