@@ -128,7 +128,9 @@ static const struct {
     [S_IMPORT_SEL] = {"bbb",
                       "SELECT id FROM items WHERE owner = $1 AND external_id = $2 AND task = $3"},
     /* $1 now, $2 limit, $3 salt (each row's token is salt XOR id: distinct, never 0),
-     * $4 lease_ms, $5 worker. One statement; SKIP LOCKED lets claimers pass each other. */
+     * $4 lease_ms, $5 worker. One statement; SKIP LOCKED lets claimers pass each other. The
+     * update finds its rows by primary key (id = ANY (ARRAY(…))): joined with the CTE, the
+     * planner may hash-join over a sequential scan of the whole table on every claim. */
     [S_CLAIM] =
         {"iiiib",
          "WITH picked AS (SELECT id, due_at FROM items WHERE due_at <= $1 "
@@ -136,9 +138,10 @@ static const struct {
          "upd AS (UPDATE items i SET status = 'processing', lease = $3 # i.id, "
          "  lease_until = $1 + $4, due_at = $1 + $4, worker = $5, attempts_at_claim = i.attempts, "
          "  updated_at = $1, task_version = (SELECT a.version FROM task_active a "
-         "  WHERE a.name = i.task) FROM picked WHERE i.id = picked.id "
-         "  RETURNING i.*, picked.due_at AS old_due) "
-         "SELECT " ITEM_COLS " FROM upd ORDER BY old_due, id"},
+         "  WHERE a.name = i.task) WHERE i.id = ANY (ARRAY(SELECT id FROM picked)) "
+         "  RETURNING i.*) "
+         "SELECT " ITEM_COLS " FROM upd JOIN picked USING (id) "
+         "ORDER BY picked.due_at, id"},
     [S_BEGIN_ATT] =
         {"iiiib",
          "UPDATE items SET attempts = attempts + 1, last_attempt_at = $4, attempt_model = $5, "
