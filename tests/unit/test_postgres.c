@@ -130,6 +130,12 @@ static void two_nodes_migrating_at_once_migrate_once(void **state)
     assert_int_equal(sql_count(sql), tx__pg_schema_version()); /* one row per step */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pgt_%d_race.tasks", g_schemas);
     assert_int_equal(sql_count(sql), 1); /* the seed ran once */
+    /* step 5: items pages keep room for HOT updates */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_class WHERE oid = 'pgt_%d_race.items'::regclass "
+             "AND reloptions @> '{fillfactor=70}'",
+             g_schemas);
+    assert_int_equal(sql_count(sql), 1);
 }
 
 static void a_newer_schema_is_refused(void **state)
