@@ -180,16 +180,28 @@ static void transition(job_t *j, tx_item_status_t to)
 
 /* ---- store work ------------------------------------------------------------------------------ */
 
-static void w_begin(tx_store_t *s, void *arg)
+/* begin_attempt for every job of a group (store executor: several queued at once), written
+ * together (one statement and commit on PostgreSQL); each job gets its own answer. */
+static void w_begin(tx_store_t *s, void **args, size_t n)
 {
-    job_t *j = arg;
-    j->rc = tx_store_begin_attempt(s, j->it.id, j->it.lease, (int)j->p.max_attempts, now_ms(),
-                                   j->model, &j->attempt_n, &j->err);
+    tx_store_begin_t reqs[TX_STOREQ_GROUP_MAX];
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = args[i];
+        reqs[i] = (tx_store_begin_t){.id = j->it.id, .lease = j->it.lease,
+                                     .max_attempts = (int)j->p.max_attempts, .model = j->model};
+    }
+    tx_store_begin_attempts(s, reqs, n, now_ms());
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = args[i];
+        j->rc = reqs[i].rc;
+        tx__store_error_copy(&j->err, &reqs[i].err);
+        j->attempt_n = reqs[i].attempt_n;
+    }
 }
 
-static void w_end(tx_store_t *s, void *arg)
+/* The end of one job's turn: a pause write, a lone history row, or the finish. */
+static void w_end_one(tx_store_t *s, job_t *j)
 {
-    job_t *j = arg;
     j->rc = TX_EOK;
     if (j->pause_op) {
         int rc = tx_store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
@@ -208,11 +220,36 @@ static void w_end(tx_store_t *s, void *arg)
     }
 }
 
+/* The ends of a group of jobs: the plain finishes (with their history rows) are written
+ * together (group commit: one statement on PostgreSQL), the rest one by one, in order. */
+static void w_end(tx_store_t *s, void **args, size_t n)
+{
+    tx_store_finish_t reqs[TX_STOREQ_GROUP_MAX];
+    job_t *in[TX_STOREQ_GROUP_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = args[i];
+        if (j->pause_op || !j->do_finish) {
+            w_end_one(s, j);
+            continue;
+        }
+        j->out.attempt = j->do_record ? &j->rec : NULL;
+        reqs[k] = (tx_store_finish_t){.id = j->it.id, .lease = j->it.lease, .outcome = &j->out};
+        in[k++] = j;
+    }
+    tx_store_finish_many(s, reqs, k, now_ms());
+    for (size_t i = 0; i < k; i++) {
+        in[i]->out.attempt = NULL;
+        in[i]->rc = reqs[i].rc;
+        tx__store_error_copy(&in[i]->err, &reqs[i].err);
+    }
+}
+
 static void job_end_done(void *arg);
 
 static void submit_end(job_t *j)
 {
-    if (tx_storeq_submit(j->e->q, w_end, job_end_done, j) != TX_EOK) job_free(j);
+    if (tx_storeq_submit_group(j->e->q, w_end, job_end_done, j) != TX_EOK) job_free(j);
 }
 
 /* Finish without an attempt record (budget used, hand back, interrupted). */
@@ -551,7 +588,7 @@ static void job_next(job_t *j)
     }
     const char *m = tx_policy_model(&j->pol, &j->cs);
     snprintf(j->model, sizeof j->model, "%s", m ? m : j->p.model);
-    if (tx_storeq_submit(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
+    if (tx_storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
 }
 
 static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int probe)

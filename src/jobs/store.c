@@ -5,6 +5,7 @@
 #include "obs/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,16 @@ int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
     tx_error_vsetf(err, code, fmt, ap);
     va_end(ap);
     return code;
+}
+
+void tx__store_error_copy(tx_error_t *dst, const tx_error_t *src)
+{
+    if (!dst || !src || dst == src)
+        return;
+    *dst = *src;
+    uintptr_t m = (uintptr_t)src->msg, d = (uintptr_t)src->detail;
+    if (src->msg && m >= d && m < d + sizeof src->detail)
+        dst->msg = dst->detail + (m - d);
 }
 
 void tx_item_clear(tx_item_t *it)
@@ -172,30 +183,95 @@ int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_a
     return s->ops->record_attempt(s, id, lease, a, err);
 }
 
-int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
-                    tx_error_t *err)
+/* TX_EOK when `o` is an outcome tx_store_finish accepts, else TX_EINVAL with err filled. */
+static int check_outcome(const tx_item_outcome_t *o, tx_error_t *err)
 {
-    CHECK_HANDLE();
     if (!o)
         return tx__store_fail(err, TX_EINVAL, "store: finish: NULL outcome");
     switch (o->status) {
     case TX_ITEM_SUCCESS:
         if (!o->result)
             return tx__store_fail(err, TX_EINVAL, "store: finish: success without a result");
-        break;
+        return TX_EOK;
     case TX_ITEM_RETRYING:
     case TX_ITEM_FAILED:
     case TX_ITEM_PENDING:
-        break;
+        return TX_EOK;
     default:
         return tx__store_fail(err, TX_EINVAL, "store: finish: status %s is not an outcome",
                               tx_item_status_name(o->status));
     }
-    int rc = s->ops->finish(s, id, lease, o, now, err);
-    if (rc == TX_EOK && tx_log_enabled(TX_LOG_DEBUG))
+}
+
+static void log_finished(int64_t id, const tx_item_outcome_t *o)
+{
+    if (tx_log_enabled(TX_LOG_DEBUG))
         tx_log(TX_LOG_DEBUG, "jobs][item", "id=%lld processing -> %s", (long long)id,
                tx_item_status_name(o->status));
+}
+
+int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
+                    tx_error_t *err)
+{
+    CHECK_HANDLE();
+    int rc = check_outcome(o, err);
+    if (rc != TX_EOK)
+        return rc;
+    rc = s->ops->finish(s, id, lease, o, now, err);
+    if (rc == TX_EOK)
+        log_finished(id, o);
     return rc;
+}
+
+int tx_store_begin_attempts(tx_store_t *s, tx_store_begin_t *reqs, size_t n, tx_ms_t now)
+{
+    if (!s || !s->ops || (n && !reqs))
+        return TX_EINVAL;
+    if (n == 0)
+        return TX_EOK;
+    tx_store_begin_t **todo = s->ops->begin_attempts ? malloc(n * sizeof *todo) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        tx_store_begin_t *r = &reqs[i];
+        memset(&r->err, 0, sizeof r->err);
+        r->attempt_n = 0;
+        r->rc = TX_EOK;
+        if (todo)
+            todo[i] = r;
+        else
+            r->rc = s->ops->begin_attempt(s, r->id, r->lease, r->max_attempts, now, r->model,
+                                          &r->attempt_n, &r->err);
+    }
+    if (todo)
+        s->ops->begin_attempts(s, todo, n, now);
+    free(todo);
+    return TX_EOK;
+}
+
+int tx_store_finish_many(tx_store_t *s, tx_store_finish_t *reqs, size_t n, tx_ms_t now)
+{
+    if (!s || !s->ops || (n && !reqs))
+        return TX_EINVAL;
+    if (n == 0)
+        return TX_EOK;
+    tx_store_finish_t **todo = s->ops->finish_many ? malloc(n * sizeof *todo) : NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        tx_store_finish_t *r = &reqs[i];
+        memset(&r->err, 0, sizeof r->err);
+        if ((r->rc = check_outcome(r->outcome, &r->err)) != TX_EOK)
+            continue;
+        if (todo)
+            todo[k++] = r;
+        else
+            r->rc = s->ops->finish(s, r->id, r->lease, r->outcome, now, &r->err);
+    }
+    if (todo && k)
+        s->ops->finish_many(s, todo, k, now);
+    free(todo);
+    for (size_t i = 0; i < n; i++)
+        if (reqs[i].rc == TX_EOK)
+            log_finished(reqs[i].id, reqs[i].outcome);
+    return TX_EOK;
 }
 
 int tx_store_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)

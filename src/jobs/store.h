@@ -112,6 +112,26 @@ typedef struct {
                                   * lease-guarded): the common path's one commit instead of two */
 } tx_item_outcome_t;
 
+/* One begin_attempt of a group (tx_store_begin_attempts). In: id, lease, max_attempts, model
+ * (borrowed). Out: what tx_store_begin_attempt would have answered: rc, err, attempt_n. */
+typedef struct {
+    int64_t id, lease;
+    int max_attempts;
+    const char *model;
+    int attempt_n;
+    int rc;
+    tx_error_t err;
+} tx_store_begin_t;
+
+/* One finish of a group (tx_store_finish_many). In: id, lease, outcome (borrowed). Out: what
+ * tx_store_finish would have answered: rc, err. */
+typedef struct {
+    int64_t id, lease;
+    const tx_item_outcome_t *outcome;
+    int rc;
+    tx_error_t err;
+} tx_store_finish_t;
+
 /* SPEC §4.4. by_status is indexed by tx_item_status_t. */
 typedef struct {
     int64_t total;
@@ -206,6 +226,10 @@ struct tx_store_ops {
     int (*ping)(tx_store_t *s, tx_error_t *err);
     int (*listen)(tx_store_t *s, int *fd, tx_error_t *err);
     int (*wait_notify)(tx_store_t *s, int timeout_ms, int *count, tx_error_t *err);
+    /* Optional group writes (NULL = a loop of single calls; see tx_store_begin_attempts). Each
+     * request arrives checked; the backend fills every request's rc. */
+    void (*begin_attempts)(tx_store_t *s, tx_store_begin_t **reqs, size_t n, tx_ms_t now);
+    void (*finish_many)(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx_ms_t now);
 };
 
 #define TX_STORE_OPS_VERSION 1
@@ -256,6 +280,19 @@ int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_a
  * restores `attempts` to its value at claim time, so the attempt budget is unchanged. */
 int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                     tx_error_t *err);
+
+/* Group commit: n begin_attempts at `now`, each answered in its own request exactly as
+ * tx_store_begin_attempt would answer it (a stale lease or a used-up budget refuses that item
+ * only). A backend may write them in one statement and transaction (PostgreSQL); if that fails
+ * nothing of it was written and the requests are done one by one (after a lost connection each
+ * gets TX_EIO instead). Every attempt is durable when this returns TX_EOK for it. Returns
+ * TX_EINVAL (requests untouched) for a NULL handle or array, else TX_EOK: look at each rc. */
+int tx_store_begin_attempts(tx_store_t *s, tx_store_begin_t *reqs, size_t n, tx_ms_t now);
+
+/* Group commit of n tx_store_finish calls at `now` (same rules as tx_store_begin_attempts):
+ * each lease-guarded on its own, each answered in its own request; a request with a bad
+ * outcome gets TX_EINVAL and does not stop the others. At most one request per item. */
+int tx_store_finish_many(tx_store_t *s, tx_store_finish_t *reqs, size_t n, tx_ms_t now);
 
 /* Expired `processing` leases → `pending` (attempts unchanged); *count = how many (may be NULL). */
 int tx_store_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err);
@@ -331,5 +368,8 @@ int tx_store_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t *
 /* For backends: fills err (when not NULL) with code and a formatted message; returns code. */
 int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Copies *src into *dst so that dst->msg stays valid when src goes away (a msg pointing into
+ * src->detail is pointed into dst->detail). Either NULL: nothing. */
+void tx__store_error_copy(tx_error_t *dst, const tx_error_t *src);
 
 #endif

@@ -1,5 +1,6 @@
 /* Store executor: a mutex-protected FIFO feeds store threads; a uv_async carries finished work
- * back to the loop, where `done` callbacks run in completion order. */
+ * back to the loop, where `done` callbacks run in completion order. Grouped work: a thread takes
+ * the contiguous run of same-group items at the head of the queue in one go. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 typedef struct job {
     struct job *next;
     tx_storeq_work_fn work;
+    tx_storeq_group_fn group;
     tx_storeq_done_fn done;
     void *arg;
 } job_t;
@@ -44,22 +46,36 @@ static void *worker_main(void *p)
     for (;;) {
         while (q->todo_head == NULL && !q->stopping)
             pthread_cond_wait(&q->cv, &q->mu);
-        job_t *j = q->todo_head;
+        job_t *j = q->todo_head, *last = j;
         if (j == NULL) break; /* stopping and drained */
-        q->todo_head = j->next;
+        size_t n = 1;
+        if (j->group != NULL)
+            while (n < TX_STOREQ_GROUP_MAX && last->next != NULL && last->next->group == j->group) {
+                last = last->next;
+                n++;
+            }
+        q->todo_head = last->next;
         if (q->todo_head == NULL) q->todo_tail = NULL;
-        q->todo_n--;
+        last->next = NULL;
+        q->todo_n -= n;
         q->running++;
         pthread_mutex_unlock(&q->mu);
-        if (j->work != NULL) j->work(w->store, j->arg);
+        if (j->group != NULL) {
+            void *args[TX_STOREQ_GROUP_MAX];
+            size_t k = 0;
+            for (job_t *g = j; g != NULL; g = g->next)
+                args[k++] = g->arg;
+            j->group(w->store, args, n);
+        } else if (j->work != NULL) {
+            j->work(w->store, j->arg);
+        }
         pthread_mutex_lock(&q->mu);
         q->running--;
-        j->next = NULL;
         if (q->done_tail != NULL)
             q->done_tail->next = j;
         else
             q->done_head = j;
-        q->done_tail = j;
+        q->done_tail = last;
         uv_async_send(&q->async);
     }
     pthread_mutex_unlock(&q->mu);
@@ -156,13 +172,15 @@ fail:
     return rc;
 }
 
-int tx_storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn done, void *arg)
+static int submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_group_fn group,
+                  tx_storeq_done_fn done, void *arg)
 {
     if (q == NULL || q->closing) return TX_ESTOPPED;
     job_t *j = malloc(sizeof *j);
     if (j == NULL) return TX_ENOMEM;
     j->next = NULL;
     j->work = work;
+    j->group = group;
     j->done = done;
     j->arg = arg;
     pthread_mutex_lock(&q->mu);
@@ -175,6 +193,17 @@ int tx_storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn d
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
     return TX_EOK;
+}
+
+int tx_storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn done, void *arg)
+{
+    return submit(q, work, NULL, done, arg);
+}
+
+int tx_storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_done_fn done,
+                           void *arg)
+{
+    return submit(q, NULL, group, done, arg);
 }
 
 size_t tx_storeq_pending(const tx_storeq_t *q)

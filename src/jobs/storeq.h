@@ -25,6 +25,20 @@ int tx_storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t *
  * Returns TX_ESTOPPED (and calls neither) once tx_storeq_close was called. */
 int tx_storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn done, void *arg);
 
+/* Runs on a store thread with several queued work items at once: args[0..n) in submission
+ * order (n >= 1). Must not touch loop-owned state. */
+typedef void (*tx_storeq_group_fn)(tx_store_t *store, void **args, size_t n);
+
+#define TX_STOREQ_GROUP_MAX 64
+
+/* Like tx_storeq_submit, for work that can be done together (group commit): the thread that
+ * takes this item also takes the items queued right behind it with the same `group` function
+ * (at most TX_STOREQ_GROUP_MAX in all) and hands them to one `group` call; each item's `done`
+ * still runs on the loop, in order. Submission order is kept (only a contiguous run is taken).
+ * Returns TX_ESTOPPED (and calls neither) once tx_storeq_close was called. */
+int tx_storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_done_fn done,
+                           void *arg);
+
 /* Work queued and not yet started. Loop thread only. */
 size_t tx_storeq_pending(const tx_storeq_t *q);
 

@@ -28,6 +28,9 @@ int tx__pg_types(const char *spec, Oid *oids)
         case 'T':
             oids[n++] = TX_PG_TEXT_ARRAY;
             break;
+        case 'I':
+            oids[n++] = TX_PG_INT8_ARRAY;
+            break;
         default:
             return -1;
         }
@@ -110,6 +113,45 @@ void tx__pg_str_array(tx_pg_params_t *p, Oid elem, const char *const *v, size_t 
         put32(&w, (uint32_t)len);
         memcpy(w, v[k], len);
         w += len;
+    }
+    p->owned[i] = buf;
+    p->val[i] = buf;
+    p->len[i] = (int)(w - buf);
+    p->fmt[i] = 1;
+}
+
+void tx__pg_int_array(tx_pg_params_t *p, const int64_t *v, const unsigned char *null, size_t n)
+{
+    int i = slot(p);
+    if (i < 0) return;
+    if (n > 0x7fffffff / 12 - 20) {
+        p->oom = 1;
+        return;
+    }
+    size_t nulls = 0;
+    for (size_t k = 0; null && k < n; k++)
+        nulls += null[k] != 0;
+    char *buf = malloc(20 + 12 * n), *w = buf;
+    if (!buf) {
+        p->oom = 1;
+        return;
+    }
+    put32(&w, n ? 1 : 0); /* ndim: an empty array has none */
+    put32(&w, nulls ? 1 : 0);
+    put32(&w, TX_PG_INT8);
+    if (n) {
+        put32(&w, (uint32_t)n);
+        put32(&w, 1);
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (null && null[k]) {
+            put32(&w, 0xffffffffu);
+            continue;
+        }
+        put32(&w, 8);
+        uint64_t be = htobe64((uint64_t)v[k]);
+        memcpy(w, &be, 8);
+        w += 8;
     }
     p->owned[i] = buf;
     p->val[i] = buf;

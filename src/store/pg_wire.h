@@ -8,15 +8,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TX_PG_MAX_PARAMS 16
+#define TX_PG_MAX_PARAMS 24
 
 /* Type OIDs used in statement type strings: 'i' int8, 'b' bytea, 't' text, 'B' bytea[],
- * 'T' text[]. */
+ * 'T' text[], 'I' int8[]. */
 #define TX_PG_INT8 20
 #define TX_PG_BYTEA 17
 #define TX_PG_TEXT 25
 #define TX_PG_BYTEA_ARRAY 1001
 #define TX_PG_TEXT_ARRAY 1009
+#define TX_PG_INT8_ARRAY 1016
 
 /* Parameters for one PQexecPrepared call. Values are borrowed (strings) or held inside (ints);
  * arrays are malloc'd and released by tx__pg_params_free. */
@@ -39,6 +40,9 @@ void tx__pg_str(tx_pg_params_t *p, const char *s);
 /* A one-dimensional array of `n` strings (NULL entries → NULL elements) of element type
  * `elem` (TX_PG_BYTEA or TX_PG_TEXT). p->oom is set when the buffer cannot be allocated. */
 void tx__pg_str_array(tx_pg_params_t *p, Oid elem, const char *const *v, size_t n);
+/* A one-dimensional int8[] of `n` values; element k is NULL when null && null[k] (null may be
+ * NULL: no nulls). p->oom is set when the buffer cannot be allocated. */
+void tx__pg_int_array(tx_pg_params_t *p, const int64_t *v, const unsigned char *null, size_t n);
 void tx__pg_params_free(tx_pg_params_t *p);
 
 /* Readers for a binary result cell. int: int8/int4/int2/bool, 0 for NULL. str: a malloc'd,

@@ -43,9 +43,24 @@
     "attempts = CASE WHEN status = 'failed' THEN 0 ELSE attempts END, "                            \
     "status = CASE WHEN status = 'failed' THEN 'pending' ELSE status END"
 
+#define FINISH_UPDATE                                                                              \
+    "UPDATE items SET status = $3, "                                                               \
+    "result = CASE WHEN $3 = 'success' THEN $4 ELSE result END, "                                  \
+    "model = CASE WHEN $3 = 'success' THEN $5 ELSE model END, "                                    \
+    "prompt_version = CASE WHEN $3 = 'success' THEN $6 ELSE prompt_version END, "                  \
+    "retry_after = $7, due_at = $8, "                                                              \
+    "error = CASE WHEN $3 IN ('retrying', 'failed') THEN $9 "                                      \
+    "  WHEN $3 = 'success' THEN NULL ELSE error END, "                                             \
+    "error_class = CASE WHEN $3 IN ('retrying', 'failed') THEN $10 "                               \
+    "  WHEN $3 = 'success' THEN NULL ELSE error_class END, "                                       \
+    "attempts = CASE WHEN $3 = 'pending' THEN attempts_at_claim ELSE attempts END, "               \
+    "lease = NULL, lease_until = NULL, worker = NULL, updated_at = $11 "                           \
+    "WHERE id = $1 AND lease = $2 AND status = 'processing'"
+
 #define IMPORT_CHUNK 5000 /* rows per INSERT statement */
 #define EXPORT_PAGE 500   /* rows per export round trip */
 #define CLAIM_MAX 10000
+#define TX_PG_GROUP_MAX 256 /* requests per group statement (more: one by one) */
 #define BACKOFF_MIN_MS 100 /* first retry after a failed reconnect */
 #define BACKOFF_MAX_MS 5000
 
@@ -57,6 +72,9 @@ enum {
     S_LEASE_STATE,
     S_RECORD,
     S_FINISH,
+    S_FINISH_REC,
+    S_BEGIN_MANY,
+    S_FINISH_MANY,
     S_RECLAIM,
     S_GET,
     S_HISTORY,
@@ -110,7 +128,9 @@ static const struct {
     [S_IMPORT_SEL] = {"bbb",
                       "SELECT id FROM items WHERE owner = $1 AND external_id = $2 AND task = $3"},
     /* $1 now, $2 limit, $3 salt (each row's token is salt XOR id: distinct, never 0),
-     * $4 lease_ms, $5 worker. One statement; SKIP LOCKED lets claimers pass each other. */
+     * $4 lease_ms, $5 worker. One statement; SKIP LOCKED lets claimers pass each other. The
+     * update finds its rows by primary key (id = ANY (ARRAY(…))): joined with the CTE, the
+     * planner may hash-join over a sequential scan of the whole table on every claim. */
     [S_CLAIM] =
         {"iiiib",
          "WITH picked AS (SELECT id, due_at FROM items WHERE due_at <= $1 "
@@ -118,9 +138,10 @@ static const struct {
          "upd AS (UPDATE items i SET status = 'processing', lease = $3 # i.id, "
          "  lease_until = $1 + $4, due_at = $1 + $4, worker = $5, attempts_at_claim = i.attempts, "
          "  updated_at = $1, task_version = (SELECT a.version FROM task_active a "
-         "  WHERE a.name = i.task) FROM picked WHERE i.id = picked.id "
-         "  RETURNING i.*, picked.due_at AS old_due) "
-         "SELECT " ITEM_COLS " FROM upd ORDER BY old_due, id"},
+         "  WHERE a.name = i.task) WHERE i.id = ANY (ARRAY(SELECT id FROM picked)) "
+         "  RETURNING i.*) "
+         "SELECT " ITEM_COLS " FROM upd JOIN picked USING (id) "
+         "ORDER BY picked.due_at, id"},
     [S_BEGIN_ATT] =
         {"iiiib",
          "UPDATE items SET attempts = attempts + 1, last_attempt_at = $4, attempt_model = $5, "
@@ -132,19 +153,51 @@ static const struct {
          "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at, "
          "refunded) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
          "AND lease = $9 AND status = 'processing' FOR SHARE)"},
-    [S_FINISH] = {"iitbbiiibti",
-                  "UPDATE items SET status = $3, "
-                  "result = CASE WHEN $3 = 'success' THEN $4 ELSE result END, "
-                  "model = CASE WHEN $3 = 'success' THEN $5 ELSE model END, "
-                  "prompt_version = CASE WHEN $3 = 'success' THEN $6 ELSE prompt_version END, "
-                  "retry_after = $7, due_at = $8, "
-                  "error = CASE WHEN $3 IN ('retrying', 'failed') THEN $9 "
-                  "  WHEN $3 = 'success' THEN NULL ELSE error END, "
-                  "error_class = CASE WHEN $3 IN ('retrying', 'failed') THEN $10 "
-                  "  WHEN $3 = 'success' THEN NULL ELSE error_class END, "
-                  "attempts = CASE WHEN $3 = 'pending' THEN attempts_at_claim ELSE attempts END, "
-                  "lease = NULL, lease_until = NULL, worker = NULL, updated_at = $11 "
-                  "WHERE id = $1 AND lease = $2 AND status = 'processing'"},
+    [S_FINISH] = {"iitbbiiibti", FINISH_UPDATE},
+    /* The finish and its history row in ONE statement (one round trip, one implicit
+     * transaction, no BEGIN/COMMIT): the row is inserted only when the lease-guarded update
+     * matched, and the update's row lock makes the old FOR SHARE check unnecessary.
+     * $12..$19: n, model, endpoint, class, http_status, latency_ms, at, refunded. */
+    [S_FINISH_REC] = {"iitbbiiibtiibbtiiit",
+                      "WITH upd AS (" FINISH_UPDATE " RETURNING id) "
+                      "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
+                      "latency_ms, at, refunded) SELECT id, $12, $13, $14, $15, $16, $17, $18, "
+                      "$19::boolean FROM upd"},
+    /* Group commit of begin_attempt: $1 ids, $2 leases, $3 max attempts, $4 models, $5 now.
+     * Each row guarded as S_BEGIN_ATT; the rows that matched come back with their count. */
+    [S_BEGIN_MANY] =
+        {"IIIBi",
+         "UPDATE items i SET attempts = i.attempts + 1, last_attempt_at = $5, "
+         "attempt_model = u.m, updated_at = $5 "
+         "FROM unnest($1::int8[], $2::int8[], $3::int8[], $4::bytea[]) AS u(id, lease, maxa, m) "
+         "WHERE i.id = u.id AND i.lease = u.lease AND i.status = 'processing' "
+         "AND i.lease_until > $5 AND i.attempts < u.maxa RETURNING i.id, i.attempts"},
+    /* Group commit of finish (+ history row where an = attempt n is not NULL), each row as
+     * S_FINISH / S_FINISH_REC; $19 now. The ids that matched come back. */
+    [S_FINISH_MANY] =
+        {"IITBBIIIBTIBBTIIIIi",
+         "WITH u AS (SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[], "
+         "  $5::bytea[], $6::int8[], $7::int8[], $8::int8[], $9::bytea[], $10::text[], "
+         "  $11::int8[], $12::bytea[], $13::bytea[], $14::text[], $15::int8[], $16::int8[], "
+         "  $17::int8[], $18::int8[]) AS u(id, lease, st, res, mdl, pv, ra, due, er, ec, an, am, "
+         "  ae, ac, ah, al, aat, aref)), "
+         "upd AS (UPDATE items i SET status = u.st, "
+         "  result = CASE WHEN u.st = 'success' THEN u.res ELSE i.result END, "
+         "  model = CASE WHEN u.st = 'success' THEN u.mdl ELSE i.model END, "
+         "  prompt_version = CASE WHEN u.st = 'success' THEN u.pv ELSE i.prompt_version END, "
+         "  retry_after = u.ra, due_at = u.due, "
+         "  error = CASE WHEN u.st IN ('retrying', 'failed') THEN u.er "
+         "    WHEN u.st = 'success' THEN NULL ELSE i.error END, "
+         "  error_class = CASE WHEN u.st IN ('retrying', 'failed') THEN u.ec "
+         "    WHEN u.st = 'success' THEN NULL ELSE i.error_class END, "
+         "  attempts = CASE WHEN u.st = 'pending' THEN i.attempts_at_claim ELSE i.attempts END, "
+         "  lease = NULL, lease_until = NULL, worker = NULL, updated_at = $19 "
+         "  FROM u WHERE i.id = u.id AND i.lease = u.lease AND i.status = 'processing' "
+         "  RETURNING i.id), "
+         "ins AS (INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
+         "  latency_ms, at, refunded) SELECT u.id, u.an, u.am, u.ae, u.ac, u.ah, u.al, u.aat, "
+         "  u.aref <> 0 FROM u JOIN upd ON upd.id = u.id WHERE u.an IS NOT NULL) "
+         "SELECT id FROM upd"},
     [S_RECLAIM] = {"i", "UPDATE items SET status = 'pending', lease = NULL, lease_until = NULL, "
                         "worker = NULL, due_at = $1, updated_at = $1 "
                         "WHERE due_at <= $1 AND status = 'processing'"},
@@ -822,8 +875,9 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
         tx__pg_str(p, NULL);
 }
 
+/* The finish, with its history row `a` in the same statement when not NULL. */
 static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
-                      tx_ms_t now, tx_error_t *err)
+                      const tx_attempt_t *a, tx_ms_t now, tx_error_t *err)
 {
     pg_t *h = H(s);
     int retrying = o->status == TX_ITEM_RETRYING;
@@ -839,27 +893,223 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
     tx__pg_str(&p, o->error);
     tx__pg_str(&p, class_name_or_null(o->error_class));
     tx__pg_int(&p, now);
+    if (a) {
+        tx__pg_int(&p, a->n);
+        tx__pg_str(&p, a->model);
+        tx__pg_str(&p, a->endpoint);
+        tx__pg_str(&p, tx_class_name((tx_class_t)a->cls));
+        tx__pg_int(&p, a->http_status);
+        tx__pg_int(&p, a->latency_ms);
+        tx__pg_int(&p, a->at);
+        tx__pg_str(&p, a->refunded ? "true" : "false");
+    }
     int64_t changed = 0;
-    int rc = run_cmd(h, S_FINISH, &p, &changed, err, "finish");
+    int rc = run_cmd(h, a ? S_FINISH_REC : S_FINISH, &p, &changed, err, "finish");
     if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, now, 0, err);
     return rc;
 }
 
-/* With o->attempt: history row + finish in one transaction (one commit instead of two). */
+/* With o->attempt: history row + finish in one statement (one implicit transaction). */
 static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                      tx_error_t *err)
 {
-    if (!o->attempt) return finish_row(s, id, lease, o, now, err);
-    pg_t *h = H(s);
+    if (!o->attempt) return finish_row(s, id, lease, o, NULL, now, err);
+    if (o->attempt->cls < 0 || o->attempt->cls >= TX_CLASS__LAST)
+        return tx__store_fail(err, TX_EINVAL, "store: record_attempt: bad class %d",
+                              o->attempt->cls);
     tx_attempt_t a = *o->attempt;
     a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
-    int rc = begin(h, "BEGIN", err);
-    if (rc != TX_EOK) return rc;
-    if ((rc = pg_record_attempt(s, id, lease, &a, err)) == TX_EOK &&
-        (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK && (rc = commit(h, err)) == TX_EOK)
-        return TX_EOK;
-    rollback(h);
-    return rc;
+    return finish_row(s, id, lease, o, &a, now, err);
+}
+
+/* ---- group commit: several begin_attempts / finishes in one statement ------------------- */
+
+/* 1 when two requests name the same item (one statement cannot tell them apart). */
+static int has_duplicate(const int64_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = i + 1; k < n; k++)
+            if (ids[i] == ids[k]) return 1;
+    return 0;
+}
+
+/* After a failed group statement: nothing of it was written. A lost connection answers every
+ * request with that error (as single calls would: the next call reconnects); anything else
+ * (deadlock, timeout, a refused row) is retried one request at a time. Returns 1 when the
+ * caller should go one by one. */
+static int group_failed(int rc, const tx_error_t *gerr, int *rcs[], tx_error_t *errs[], size_t n)
+{
+    if (rc != TX_EIO) return 1;
+    for (size_t i = 0; i < n; i++) {
+        *rcs[i] = rc;
+        tx__store_error_copy(errs[i], gerr);
+    }
+    return 0;
+}
+
+static void pg_begin_attempts(tx_store_t *s, tx_store_begin_t **reqs, size_t n, tx_ms_t now)
+{
+    pg_t *h = H(s);
+    int64_t *ids = calloc(n ? 3 * n : 1, sizeof *ids);
+    const char **models = calloc(n ? n : 1, sizeof *models);
+    int valid = ids && models && n > 1 && n <= TX_PG_GROUP_MAX;
+    for (size_t i = 0; valid && i < n; i++) {
+        ids[i] = reqs[i]->id;
+        ids[n + i] = reqs[i]->lease;
+        ids[2 * n + i] = reqs[i]->max_attempts;
+        models[i] = reqs[i]->model;
+        valid = reqs[i]->max_attempts > 0;
+    }
+    int single = !valid || has_duplicate(ids, n);
+    if (!single) {
+        tx_pg_params_t p = {0};
+        tx__pg_int_array(&p, ids, NULL, n);
+        tx__pg_int_array(&p, ids + n, NULL, n);
+        tx__pg_int_array(&p, ids + 2 * n, NULL, n);
+        tx__pg_str_array(&p, TX_PG_BYTEA, models, n);
+        tx__pg_int(&p, now);
+        int rc;
+        tx_error_t gerr = {0};
+        PGresult *r = run(h, S_BEGIN_MANY, &p, &rc, &gerr, "begin_attempt");
+        tx__pg_params_free(&p);
+        if (r) {
+            for (size_t i = 0; i < n; i++)
+                reqs[i]->rc = -1; /* not matched yet */
+            for (int row = 0; row < PQntuples(r); row++) {
+                int64_t id = tx__pg_get_int(r, row, 0);
+                for (size_t i = 0; i < n; i++)
+                    if (reqs[i]->id == id) {
+                        reqs[i]->attempt_n = (int)tx__pg_get_int(r, row, 1);
+                        reqs[i]->rc = TX_EOK;
+                    }
+            }
+            PQclear(r);
+            /* Refused rows: one read each says why, as for a single call. */
+            for (size_t i = 0; i < n; i++)
+                if (reqs[i]->rc == -1)
+                    reqs[i]->rc = lease_refused(h, reqs[i]->id, reqs[i]->lease, now,
+                                                reqs[i]->max_attempts, &reqs[i]->err);
+        } else {
+            int *rcs[TX_PG_GROUP_MAX];
+            tx_error_t *errs[TX_PG_GROUP_MAX];
+            for (size_t i = 0; i < n; i++) {
+                rcs[i] = &reqs[i]->rc;
+                errs[i] = &reqs[i]->err;
+            }
+            single = group_failed(rc, &gerr, rcs, errs, n);
+        }
+    }
+    free(ids);
+    free(models);
+    for (size_t i = 0; single && i < n; i++)
+        reqs[i]->rc = pg_begin_attempt(s, reqs[i]->id, reqs[i]->lease, reqs[i]->max_attempts,
+                                       now, reqs[i]->model, &reqs[i]->attempt_n, &reqs[i]->err);
+}
+
+static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx_ms_t now)
+{
+    pg_t *h = H(s);
+    int single = n < 2 || n > TX_PG_GROUP_MAX;
+    int64_t *iv = single ? NULL : calloc(12 * n, sizeof *iv);
+    unsigned char *nul = single ? NULL : calloc(12 * n, 1);
+    const char **sv = single ? NULL : calloc(9 * n, sizeof *sv);
+    if (!single && (!iv || !nul || !sv)) single = 1;
+    /* int8 columns: 0 id, 1 lease, 2 pv, 3 ra, 4 due, 5 an, 6 ah, 7 al, 8 aat, 9 aref;
+     * string columns: 0 st, 1 res, 2 mdl, 3 er, 4 ec, 5 am, 6 ae, 7 ac. */
+#define IV(c, i) iv[(size_t)(c) * n + (i)]
+#define NUL(c, i) nul[(size_t)(c) * n + (i)]
+#define SV(c, i) sv[(size_t)(c) * n + (i)]
+    for (size_t i = 0; !single && i < n; i++) {
+        const tx_item_outcome_t *o = reqs[i]->outcome;
+        const tx_attempt_t *a = o->attempt;
+        if (a && (a->cls < 0 || a->cls >= TX_CLASS__LAST)) {
+            single = 1; /* answered (TX_EINVAL) by the single call */
+            break;
+        }
+        int retrying = o->status == TX_ITEM_RETRYING;
+        IV(0, i) = reqs[i]->id;
+        IV(1, i) = reqs[i]->lease;
+        IV(2, i) = o->prompt_version;
+        IV(3, i) = o->retry_after;
+        NUL(3, i) = !retrying;
+        IV(4, i) = retrying ? o->retry_after : now;
+        NUL(4, i) = !(retrying || o->status == TX_ITEM_PENDING);
+        SV(0, i) = tx_item_status_name(o->status);
+        SV(1, i) = o->result;
+        SV(2, i) = o->model;
+        SV(3, i) = o->error;
+        SV(4, i) = class_name_or_null(o->error_class);
+        for (int c = 5; c <= 9; c++)
+            NUL(c, i) = a == NULL;
+        if (a) {
+            IV(5, i) = a->n;
+            IV(6, i) = a->http_status;
+            IV(7, i) = a->latency_ms;
+            IV(8, i) = a->at;
+            IV(9, i) = a->refunded || o->status == TX_ITEM_PENDING; /* given back: n reused */
+            SV(5, i) = a->model;
+            SV(6, i) = a->endpoint;
+            SV(7, i) = tx_class_name((tx_class_t)a->cls);
+        }
+    }
+    if (!single && has_duplicate(iv, n)) single = 1;
+    if (!single) {
+        tx_pg_params_t p = {0};
+        tx__pg_int_array(&p, &IV(0, 0), NULL, n);
+        tx__pg_int_array(&p, &IV(1, 0), NULL, n);
+        tx__pg_str_array(&p, TX_PG_TEXT, &SV(0, 0), n);
+        tx__pg_str_array(&p, TX_PG_BYTEA, &SV(1, 0), n);
+        tx__pg_str_array(&p, TX_PG_BYTEA, &SV(2, 0), n);
+        tx__pg_int_array(&p, &IV(2, 0), NULL, n);
+        tx__pg_int_array(&p, &IV(3, 0), &NUL(3, 0), n);
+        tx__pg_int_array(&p, &IV(4, 0), &NUL(4, 0), n);
+        tx__pg_str_array(&p, TX_PG_BYTEA, &SV(3, 0), n);
+        tx__pg_str_array(&p, TX_PG_TEXT, &SV(4, 0), n);
+        tx__pg_int_array(&p, &IV(5, 0), &NUL(5, 0), n);
+        tx__pg_str_array(&p, TX_PG_BYTEA, &SV(5, 0), n);
+        tx__pg_str_array(&p, TX_PG_BYTEA, &SV(6, 0), n);
+        tx__pg_str_array(&p, TX_PG_TEXT, &SV(7, 0), n);
+        tx__pg_int_array(&p, &IV(6, 0), &NUL(6, 0), n);
+        tx__pg_int_array(&p, &IV(7, 0), &NUL(7, 0), n);
+        tx__pg_int_array(&p, &IV(8, 0), &NUL(8, 0), n);
+        tx__pg_int_array(&p, &IV(9, 0), &NUL(9, 0), n);
+        tx__pg_int(&p, now);
+        int rc;
+        tx_error_t gerr = {0};
+        PGresult *r = run(h, S_FINISH_MANY, &p, &rc, &gerr, "finish");
+        tx__pg_params_free(&p);
+        if (r) {
+            for (size_t i = 0; i < n; i++)
+                reqs[i]->rc = -1;
+            for (int row = 0; row < PQntuples(r); row++) {
+                int64_t id = tx__pg_get_int(r, row, 0);
+                for (size_t i = 0; i < n; i++)
+                    if (reqs[i]->id == id) reqs[i]->rc = TX_EOK;
+            }
+            PQclear(r);
+            for (size_t i = 0; i < n; i++)
+                if (reqs[i]->rc == -1)
+                    reqs[i]->rc = lease_refused(h, reqs[i]->id, reqs[i]->lease, now, 0,
+                                                &reqs[i]->err);
+        } else {
+            int *rcs[TX_PG_GROUP_MAX];
+            tx_error_t *errs[TX_PG_GROUP_MAX];
+            for (size_t i = 0; i < n; i++) {
+                rcs[i] = &reqs[i]->rc;
+                errs[i] = &reqs[i]->err;
+            }
+            single = group_failed(rc, &gerr, rcs, errs, n);
+        }
+    }
+#undef IV
+#undef NUL
+#undef SV
+    free(iv);
+    free(nul);
+    free(sv);
+    for (size_t i = 0; single && i < n; i++)
+        reqs[i]->rc = pg_finish(s, reqs[i]->id, reqs[i]->lease, reqs[i]->outcome, now,
+                                &reqs[i]->err);
 }
 
 static int pg_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)
@@ -1261,4 +1511,6 @@ const struct tx_store_ops tx__store_postgres_ops = {
     .ping = pg_ping,
     .listen = pg_listen,
     .wait_notify = pg_wait_notify,
+    .begin_attempts = pg_begin_attempts,
+    .finish_many = pg_finish_many,
 };

@@ -130,6 +130,12 @@ static void two_nodes_migrating_at_once_migrate_once(void **state)
     assert_int_equal(sql_count(sql), tx__pg_schema_version()); /* one row per step */
     snprintf(sql, sizeof sql, "SELECT count(*) FROM pgt_%d_race.tasks", g_schemas);
     assert_int_equal(sql_count(sql), 1); /* the seed ran once */
+    /* step 5: items pages keep room for HOT updates */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pg_class WHERE oid = 'pgt_%d_race.items'::regclass "
+             "AND reloptions @> '{fillfactor=70}'",
+             g_schemas);
+    assert_int_equal(sql_count(sql), 1);
 }
 
 static void a_newer_schema_is_refused(void **state)
@@ -534,6 +540,66 @@ static void a_lock_held_past_lock_timeout_is_busy(void **state)
     tx_store_close(s);
 }
 
+/* Group commit on a locked row: the group statement runs into lock_timeout, so nothing of it is
+ * written and each request is redone alone: the free items get their write exactly once, the
+ * locked one answers TX_EBUSY. */
+static void a_busy_group_is_redone_one_by_one(void **state)
+{
+    (void)state;
+    skip_without_server();
+    char url[700], sql[300];
+    snprintf(url, sizeof url, "%s?options=-c%%20lock_timeout%%3D100&schema=pgt_%d_grp", g_url,
+             ++g_schemas);
+    tx_store_t *s = NULL;
+    tx_error_t err = {0};
+    assert_int_equal(tx_store_open(url, &s, &err), TX_EOK);
+    seed(s, "g", 3);
+    tx_item_list_t l;
+    assert_int_equal(tx_store_claim(s, "w", 3, T0, LEASE, &l, NULL), TX_EOK);
+    assert_int_equal(l.n, 3);
+    PGconn *holder = PQconnectdb(g_url);
+    assert_int_equal(PQstatus(holder), CONNECTION_OK);
+    snprintf(sql, sizeof sql, "BEGIN; SELECT * FROM pgt_%d_grp.items WHERE id = %lld FOR UPDATE",
+             g_schemas, (long long)l.items[1].id);
+    PGresult *r = PQexec(holder, sql);
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    tx_store_begin_t b[3];
+    for (int i = 0; i < 3; i++)
+        b[i] = (tx_store_begin_t){.id = l.items[i].id, .lease = l.items[i].lease,
+                                  .max_attempts = 3, .model = "m"};
+    assert_int_equal(tx_store_begin_attempts(s, b, 3, T0 + 1), TX_EOK);
+    assert_int_equal(b[0].rc, TX_EOK);
+    assert_int_equal(b[0].attempt_n, 1); /* counted once: the failed group wrote nothing */
+    assert_int_equal(b[1].rc, TX_EBUSY);
+    assert_int_equal(b[2].rc, TX_EOK);
+    assert_int_equal(b[2].attempt_n, 1);
+    tx_attempt_t a = {.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
+                      .http_status = 200, .latency_ms = 5, .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
+                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    tx_store_finish_t f[3];
+    for (int i = 0; i < 3; i++)
+        f[i] = (tx_store_finish_t){.id = l.items[i].id, .lease = l.items[i].lease, .outcome = &o};
+    assert_int_equal(tx_store_finish_many(s, f, 3, T0 + 3), TX_EOK);
+    assert_int_equal(f[0].rc, TX_EOK);
+    assert_int_equal(f[1].rc, TX_EBUSY);
+    assert_int_equal(f[2].rc, TX_EOK);
+    PQclear(PQexec(holder, "COMMIT"));
+    PQfinish(holder);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pgt_%d_grp.attempts", g_schemas);
+    assert_int_equal(sql_count(sql), 2); /* one history row each for the two finished items */
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM pgt_%d_grp.items WHERE status = 'success' AND attempts = 1",
+             g_schemas);
+    assert_int_equal(sql_count(sql), 2);
+    /* The locked item is still ours once the lock is gone. */
+    assert_int_equal(tx_store_finish_many(s, f + 1, 1, T0 + 4), TX_EOK);
+    assert_int_equal(f[1].rc, TX_EOK);
+    tx_item_list_free(&l);
+    tx_store_close(s);
+}
+
 /* ---- wake-ups --------------------------------------------------------------------------- */
 
 /* Waits (up to 10 s) for at least one wake-up on `l`; returns how many arrived. */
@@ -706,6 +772,7 @@ int main(void)
         cmocka_unit_test(another_node_wakes_a_listener),
         cmocka_unit_test(a_connection_killed_mid_statement_is_a_clean_error),
         cmocka_unit_test(a_lock_held_past_lock_timeout_is_busy),
+        cmocka_unit_test(a_busy_group_is_redone_one_by_one),
         cmocka_unit_test(a_server_restart_between_two_operations_loses_nothing),
         cmocka_unit_test(a_stopped_server_gives_clear_errors_then_recovers),
     };

@@ -531,6 +531,232 @@ static void finish_with_attempt_is_one_write(void **state)
     tx_item_clear(&it);
 }
 
+/* finish carrying an attempt row with an impossible class: refused before anything is written
+ * (neither the row nor the status), the lease still holds and a good finish then works. */
+static void finish_with_bad_attempt_writes_nothing(void **state)
+{
+    ctx_t *c = *state;
+    int64_t id;
+    seed(c->s, "o", "fb", 1, &id);
+    tx_item_t it = claim_one(c->s, T0);
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    tx_attempt_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS__LAST,
+                      .http_status = 200, .latency_ms = 7, .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
+                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 3, NULL), TX_EINVAL);
+    tx_item_t got;
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.status, TX_ITEM_PROCESSING);
+    assert_int_equal(got.n_history, 0);
+    tx_item_clear(&got);
+    a.cls = TX_CLASS_OK;
+    assert_int_equal(tx_store_finish(c->s, id, it.lease, &o, T0 + 4, NULL), TX_EOK);
+    assert_int_equal(tx_store_get(c->s, id, &got, NULL), TX_EOK);
+    assert_int_equal(got.status, TX_ITEM_SUCCESS);
+    assert_int_equal(got.n_history, 1);
+    tx_item_clear(&got);
+    tx_item_clear(&it);
+}
+
+/* Claims exactly n items (the n oldest due) and returns them (caller frees). */
+static tx_item_list_t claim_n(tx_store_t *s, size_t n, tx_ms_t now)
+{
+    tx_item_list_t l;
+    assert_int_equal(tx_store_claim(s, "w1", n, now, LEASE, &l, NULL), TX_EOK);
+    assert_int_equal(l.n, n);
+    return l;
+}
+
+static int attempts_of(tx_store_t *s, int64_t id, size_t *n_history)
+{
+    tx_item_t it;
+    assert_int_equal(tx_store_get(s, id, &it, NULL), TX_EOK);
+    int a = it.attempts;
+    if (n_history)
+        *n_history = it.n_history;
+    tx_item_clear(&it);
+    return a;
+}
+
+/* A copied error keeps its message after the original is gone (group answers are copied out
+ * of the store thread's requests). */
+static void error_copy_outlives_its_source(void **state)
+{
+    (void)state;
+    tx_error_t src = {0}, dst = {0};
+    tx__store_fail(&src, TX_ECONFLICT, "store: item %d: lease lost", 7);
+    tx__store_error_copy(&dst, &src);
+    memset(&src, 0, sizeof src);
+    assert_int_equal(dst.code, TX_ECONFLICT);
+    assert_non_null(dst.msg);
+    assert_string_equal(dst.msg, "store: item 7: lease lost");
+    src.msg = "static text";
+    tx__store_error_copy(&dst, &src);
+    assert_string_equal(dst.msg, "static text");
+    tx__store_error_copy(NULL, &src);
+    tx__store_error_copy(&dst, NULL);
+}
+
+/* Group commit of begin_attempt: each request answered as a single call would be (a stale
+ * lease and a used-up budget refuse only their own item; the same item twice counts twice). */
+static void begin_attempts_answers_each_request(void **state)
+{
+    ctx_t *c = *state;
+    seed(c->s, "o", "ba", 4, NULL);
+    tx_item_list_t l = claim_n(c->s, 4, T0);
+    tx_item_t *a = &l.items[0], *b = &l.items[1], *u = &l.items[2], *d = &l.items[3];
+    int n;
+    assert_int_equal(tx_store_begin_attempt(c->s, u->id, u->lease, 1, T0 + 1, "m", &n, NULL),
+                     TX_EOK);
+    tx_store_begin_t r[5] = {
+        {.id = a->id, .lease = a->lease, .max_attempts = 3, .model = "m1"},
+        {.id = b->id, .lease = b->lease, .max_attempts = 3, .model = "m2"},
+        {.id = u->id, .lease = u->lease, .max_attempts = 1, .model = "m3"},
+        {.id = d->id, .lease = d->lease + 1, .max_attempts = 3, .model = "m4"},
+        {.id = a->id, .lease = a->lease, .max_attempts = 3, .model = "m1"},
+    };
+    assert_int_equal(tx_store_begin_attempts(c->s, r, 5, T0 + 2), TX_EOK);
+    assert_int_equal(r[0].rc, TX_EOK);
+    assert_int_equal(r[1].rc, TX_EOK);
+    assert_int_equal(r[1].attempt_n, 1);
+    assert_int_equal(r[2].rc, TX_ERANGE);
+    assert_int_equal(r[3].rc, TX_ECONFLICT);
+    assert_non_null(r[3].err.msg);
+    assert_int_equal(r[4].rc, TX_EOK);
+    assert_true((r[0].attempt_n == 1 && r[4].attempt_n == 2) ||
+                (r[0].attempt_n == 2 && r[4].attempt_n == 1));
+    assert_int_equal(attempts_of(c->s, a->id, NULL), 2);
+    assert_int_equal(attempts_of(c->s, b->id, NULL), 1);
+    assert_int_equal(attempts_of(c->s, u->id, NULL), 1);
+    assert_int_equal(attempts_of(c->s, d->id, NULL), 0);
+    /* Without duplicates (the one-statement path on PostgreSQL), and an expired lease. */
+    tx_store_begin_t r2[3] = {
+        {.id = a->id, .lease = a->lease, .max_attempts = 3, .model = "m1"},
+        {.id = b->id, .lease = b->lease, .max_attempts = 3, .model = "m2"},
+        {.id = d->id, .lease = d->lease, .max_attempts = 3, .model = "m4"},
+    };
+    assert_int_equal(tx_store_begin_attempts(c->s, r2, 3, T0 + 3), TX_EOK);
+    assert_int_equal(r2[0].rc, TX_EOK);
+    assert_int_equal(r2[0].attempt_n, 3);
+    assert_int_equal(r2[1].rc, TX_EOK);
+    assert_int_equal(r2[1].attempt_n, 2);
+    assert_int_equal(r2[2].rc, TX_EOK);
+    assert_int_equal(r2[2].attempt_n, 1);
+    assert_int_equal(tx_store_begin_attempts(c->s, r2, 2, T0 + 4), TX_EOK);
+    assert_int_equal(r2[0].rc, TX_ERANGE); /* a: 3 of 3 */
+    assert_int_equal(r2[1].rc, TX_EOK);
+    assert_int_equal(r2[1].attempt_n, 3);
+    assert_int_equal(tx_store_begin_attempts(c->s, r2 + 1, 2, T0 + LEASE + 1), TX_EOK);
+    assert_int_equal(r2[1].rc, TX_ECONFLICT); /* the lease expired */
+    assert_int_equal(r2[2].rc, TX_ECONFLICT);
+    assert_int_equal(attempts_of(c->s, a->id, NULL), 3);
+    assert_int_equal(attempts_of(c->s, b->id, NULL), 3);
+    assert_int_equal(attempts_of(c->s, d->id, NULL), 1);
+    assert_int_equal(tx_store_begin_attempts(c->s, r2, 0, T0), TX_EOK);
+    assert_int_equal(tx_store_begin_attempts(NULL, r2, 1, T0), TX_EINVAL);
+    assert_int_equal(tx_store_begin_attempts(c->s, NULL, 1, T0), TX_EINVAL);
+    tx_item_list_free(&l);
+}
+
+/* Group commit of finish: every outcome kind in one group, each with its own answer; a stale
+ * lease and a bad outcome change nothing of theirs and nothing of the others'. */
+static void finish_many_answers_each_request(void **state)
+{
+    ctx_t *c = *state;
+    seed(c->s, "o", "fm", 6, NULL);
+    tx_item_list_t l = claim_n(c->s, 6, T0);
+    int n;
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(tx_store_begin_attempt(c->s, l.items[i].id, l.items[i].lease, 3, T0 + 1,
+                                                "m", &n, NULL),
+                         TX_EOK);
+    tx_attempt_t att[6];
+    for (int i = 0; i < 6; i++)
+        att[i] = (tx_attempt_t){.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
+                                .http_status = 200, .latency_ms = 10 + i, .at = T0 + 2};
+    att[1].cls = TX_CLASS_SERVER;
+    att[1].http_status = 503;
+    att[2].cls = TX_CLASS_QUOTA;
+    att[2].http_status = 429;
+    att[5].cls = TX_CLASS_BAD_REQUEST;
+    att[5].http_status = 400;
+    tx_item_outcome_t o[6] = {
+        {.status = TX_ITEM_SUCCESS, .result = "[\"x\"]", .model = "m", .prompt_version = 1,
+         .error_class = -1, .attempt = &att[0]},
+        {.status = TX_ITEM_RETRYING, .retry_after = T0 + 500, .error = "HTTP 503",
+         .error_class = TX_CLASS_SERVER, .attempt = &att[1]},
+        {.status = TX_ITEM_PENDING, .error = "quota", .error_class = TX_CLASS_QUOTA,
+         .attempt = &att[2]},
+        {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m", .prompt_version = 1,
+         .error_class = -1, .attempt = &att[3]},
+        {.status = TX_ITEM_SUCCESS, .result = NULL, .error_class = -1, .attempt = &att[4]},
+        {.status = TX_ITEM_FAILED, .error = "HTTP 400", .error_class = TX_CLASS_BAD_REQUEST},
+    };
+    tx_store_finish_t r[6];
+    for (int i = 0; i < 6; i++)
+        r[i] = (tx_store_finish_t){.id = l.items[i].id, .lease = l.items[i].lease,
+                                   .outcome = &o[i]};
+    r[3].lease++; /* stale */
+    assert_int_equal(tx_store_finish_many(c->s, r, 6, T0 + 3), TX_EOK);
+    assert_int_equal(r[0].rc, TX_EOK);
+    assert_int_equal(r[1].rc, TX_EOK);
+    assert_int_equal(r[2].rc, TX_EOK);
+    assert_int_equal(r[3].rc, TX_ECONFLICT);
+    assert_int_equal(r[4].rc, TX_EINVAL);
+    assert_int_equal(r[5].rc, TX_EOK);
+    tx_item_t it;
+    assert_int_equal(tx_store_get(c->s, l.items[0].id, &it, NULL), TX_EOK);
+    assert_int_equal(it.status, TX_ITEM_SUCCESS);
+    assert_string_equal(it.result, "[\"x\"]");
+    assert_int_equal(it.n_history, 1);
+    assert_int_equal(it.history[0].latency_ms, 10);
+    assert_int_equal(it.history[0].refunded, 0);
+    tx_item_clear(&it);
+    assert_int_equal(tx_store_get(c->s, l.items[1].id, &it, NULL), TX_EOK);
+    assert_int_equal(it.status, TX_ITEM_RETRYING);
+    assert_int_equal(it.retry_after, T0 + 500);
+    assert_int_equal(it.error_class, TX_CLASS_SERVER);
+    assert_int_equal(it.attempts, 1);
+    assert_int_equal(it.n_history, 1);
+    assert_int_equal(it.history[0].http_status, 503);
+    tx_item_clear(&it);
+    assert_int_equal(tx_store_get(c->s, l.items[2].id, &it, NULL), TX_EOK);
+    assert_int_equal(it.status, TX_ITEM_PENDING);
+    assert_int_equal(it.attempts, 0); /* refunded */
+    assert_int_equal(it.n_history, 1);
+    assert_int_equal(it.history[0].refunded, 1);
+    tx_item_clear(&it);
+    for (int i = 3; i < 5; i++) {
+        assert_int_equal(tx_store_get(c->s, l.items[i].id, &it, NULL), TX_EOK);
+        assert_int_equal(it.status, TX_ITEM_PROCESSING);
+        assert_int_equal(it.n_history, 0);
+        tx_item_clear(&it);
+    }
+    assert_int_equal(tx_store_get(c->s, l.items[5].id, &it, NULL), TX_EOK);
+    assert_int_equal(it.status, TX_ITEM_FAILED);
+    assert_string_equal(it.error, "HTTP 400");
+    assert_int_equal(it.n_history, 0);
+    tx_item_clear(&it);
+    /* Again: every lease that was used is released now; the two untouched ones still work. */
+    r[3].lease--;
+    o[4].result = "{}";
+    assert_int_equal(tx_store_finish_many(c->s, r, 6, T0 + 4), TX_EOK);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(r[i].rc, i == 3 || i == 4 ? TX_EOK : TX_ECONFLICT);
+    size_t hist = 0;
+    assert_int_equal(attempts_of(c->s, l.items[0].id, &hist), 1);
+    assert_int_equal(hist, 1);
+    assert_int_equal(attempts_of(c->s, l.items[4].id, &hist), 1);
+    assert_int_equal(hist, 1);
+    assert_int_equal(status_of(c->s, l.items[3].id), TX_ITEM_SUCCESS);
+    assert_int_equal(tx_store_finish_many(c->s, r, 0, T0), TX_EOK);
+    assert_int_equal(tx_store_finish_many(NULL, r, 1, T0), TX_EINVAL);
+    tx_item_list_free(&l);
+}
+
 /* A hand-back (quota/auth pause) refunds the attempt: the item goes back pending with its
  * attempt count restored, the history row is kept and marked refunded, and the next attempt
  * reuses the n; the counted rows stay distinct. */
@@ -1120,6 +1346,10 @@ static void sqlite_concurrent_first_open_migrates_once(void **state)
     X(lifecycle_paths)                                                                             \
     X(a_crash_mid_attempt_keeps_the_attempt)                                                       \
     X(finish_with_attempt_is_one_write)                                                            \
+    X(finish_with_bad_attempt_writes_nothing)                                                      \
+    X(error_copy_outlives_its_source)                                                              \
+    X(begin_attempts_answers_each_request)                                                         \
+    X(finish_many_answers_each_request)                                                            \
     X(handed_back_attempt_is_marked_refunded)                                                      \
     X(next_due_on_empty_store)                                                                     \
     X(retry_with_and_without_force)                                                                \

@@ -1,5 +1,6 @@
 /* The store executor: work runs off the loop with a real SQLite handle, every done callback runs
- * on the loop thread, close drains what was queued, and a bad URL fails cleanly. */
+ * on the loop thread, close drains what was queued, grouped work is taken in contiguous runs, and
+ * a bad URL fails cleanly. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -8,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "jobs/storeq.h"
@@ -93,6 +95,116 @@ static void runs_and_drains(void **state)
     rmdir(dir);
 }
 
+/* Grouped work: a held thread lets 150 group items and one plain item queue up; then the
+ * thread takes each contiguous run of group items in one call (at most TX_STOREQ_GROUP_MAX),
+ * never across the plain item, and every done runs once, on the loop, in submission order. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int release;
+    size_t sizes[16];
+    int calls;
+    int order[160];
+    int n_done;
+    int done_on_loop;
+    pthread_t loop_thread;
+} grp_t;
+
+typedef struct {
+    grp_t *g;
+    int seq;
+    int ran;
+} gitem_t;
+
+static void hold(tx_store_t *s, void *arg)
+{
+    (void)s;
+    grp_t *g = ((gitem_t *)arg)->g;
+    pthread_mutex_lock(&g->mu);
+    while (!g->release)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    ((gitem_t *)arg)->ran = 1;
+}
+
+static void group_fn(tx_store_t *s, void **args, size_t n)
+{
+    assert_non_null(s);
+    gitem_t *first = args[0];
+    if (first->g->calls < 16)
+        first->g->sizes[first->g->calls] = n;
+    first->g->calls++;
+    for (size_t i = 0; i < n; i++)
+        ((gitem_t *)args[i])->ran++;
+}
+
+static void plain_fn(tx_store_t *s, void *arg)
+{
+    (void)s;
+    ((gitem_t *)arg)->ran++;
+}
+
+static void gdone(void *arg)
+{
+    gitem_t *it = arg;
+    grp_t *g = it->g;
+    if (g->n_done < 160)
+        g->order[g->n_done] = it->seq;
+    g->n_done++;
+    g->done_on_loop += pthread_equal(pthread_self(), g->loop_thread) != 0;
+}
+
+static void gclosed(void *ud)
+{
+    (void)ud;
+}
+
+static void groups_take_contiguous_runs(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tx_storeq_t *q = NULL;
+    tx_error_t err = {0};
+    assert_int_equal(tx_storeq_open(&loop, "sqlite::memory:", 1, &q, &err), TX_EOK);
+    static grp_t g;
+    memset(&g, 0, sizeof g);
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    g.loop_thread = pthread_self();
+    enum { N = 152 };
+    static gitem_t it[N];
+    for (int i = 0; i < N; i++)
+        it[i] = (gitem_t){.g = &g, .seq = i};
+    assert_int_equal(tx_storeq_submit(q, hold, gdone, &it[0]), TX_EOK);
+    for (int i = 1; i < N; i++) {
+        int rc = i == 101 ? tx_storeq_submit(q, plain_fn, gdone, &it[i])
+                          : tx_storeq_submit_group(q, group_fn, gdone, &it[i]);
+        assert_int_equal(rc, TX_EOK);
+    }
+    pthread_mutex_lock(&g.mu);
+    g.release = 1;
+    pthread_cond_signal(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    tx_storeq_close(q, gclosed, NULL);
+    assert_int_equal(tx_storeq_submit_group(q, group_fn, gdone, &it[1]), TX_ESTOPPED);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(g.n_done, N);
+    assert_int_equal(g.done_on_loop, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(g.order[i], i);
+        assert_int_equal(it[i].ran, 1);
+    }
+    /* items 1..100, then the plain 101, then 102..151 */
+    assert_int_equal(g.calls, 3);
+    assert_int_equal(g.sizes[0], TX_STOREQ_GROUP_MAX);
+    assert_int_equal(g.sizes[1], 100 - TX_STOREQ_GROUP_MAX);
+    assert_int_equal(g.sizes[2], 50);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    pthread_mutex_destroy(&g.mu);
+    pthread_cond_destroy(&g.cv);
+}
+
 static void bad_url_fails_cleanly(void **state)
 {
     (void)state;
@@ -115,6 +227,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(runs_and_drains),
+        cmocka_unit_test(groups_take_contiguous_runs),
         cmocka_unit_test(bad_url_fails_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
