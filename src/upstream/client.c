@@ -61,6 +61,7 @@ struct tx_upstream {
     CURLM *multi;
     CURLSH *share;
     uv_timer_t timer;
+    uv_check_t kick; /* curl's "call me now" (timeout 0), run right after this loop's I/O */
     char *proxy, *ca_file;
     tx_upstream_opts_t o;
     tx_upstream_req_t *reqs;
@@ -436,16 +437,34 @@ static int close_socket_cb(void *clientp, curl_socket_t s)
 
 static void on_multi_timer(uv_timer_t *t)
 {
-    action(t->data, CURL_SOCKET_TIMEOUT, 0);
+    tx_upstream_t *u = t->data;
+    uv_check_stop(&u->kick);
+    action(u, CURL_SOCKET_TIMEOUT, 0);
 }
 
+static void on_kick(uv_check_t *k)
+{
+    uv_check_stop(k);
+    action(k->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* A timeout of 0 (a transfer was just added) also runs in this loop iteration's check phase,
+ * so a request started from an I/O callback leaves without another trip through epoll. The
+ * 0 ms timer stays as well: a request started from a timer callback runs before the loop
+ * blocks (the check phase comes after the poll, which a check handle does not shorten). */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     tx_upstream_t *u = userp;
     if (u->closing) return 0;
-    if (timeout_ms < 0) uv_timer_stop(&u->timer);
-    else uv_timer_start(&u->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+    if (timeout_ms < 0) {
+        uv_timer_stop(&u->timer);
+    } else if (timeout_ms == 0) {
+        uv_timer_start(&u->timer, on_multi_timer, 0, 0);
+        uv_check_start(&u->kick, on_kick);
+    } else {
+        uv_timer_start(&u->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+    }
     return 0;
 }
 
@@ -592,7 +611,9 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     uv_timer_init(loop, &u->timer);
     u->timer.data = u;
-    u->handles_open = 1;
+    uv_check_init(loop, &u->kick);
+    u->kick.data = u;
+    u->handles_open = 2;
     return u;
 fail:
     if (u->multi) curl_multi_cleanup(u->multi);
@@ -819,4 +840,6 @@ static void do_close(tx_upstream_t *u)
     while (u->socks != NULL) sock_close(u, u->socks);
     uv_timer_stop(&u->timer);
     uv_close((uv_handle_t *)&u->timer, on_timer_closed);
+    uv_check_stop(&u->kick);
+    uv_close((uv_handle_t *)&u->kick, on_timer_closed);
 }
