@@ -42,6 +42,11 @@ static int reject(tx_request_reject_t *rej, tx_request_t *out, int status, const
 
 static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 /* The end of a JSON number starting at s[i] (RFC 8259 grammar), or 0 when it is malformed. */
 static size_t number_end(const unsigned char *s, size_t len, size_t i)
 {
@@ -76,8 +81,9 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i)
 }
 
 /* What strict JSON forbids and cJSON lets through, found in one pass over the raw bytes: text
- * that is not UTF-8, raw control characters, "\u0000" in a string, and numbers outside the
- * grammar ("01", "+1", ".5", "1."). Everything else (structure, escapes) is cJSON's to judge.
+ * that is not UTF-8, raw control characters, in a string "\u0000" or a \u without four hex
+ * digits (cJSON reads it as U+0000), and numbers outside the grammar ("01", "+1", ".5", "1.").
+ * Everything else (structure, the other escapes) is cJSON's to judge.
  * Returns NULL when clean, else what is wrong and *at its offset. */
 static const char *strict_scan(const char *body, size_t len, size_t *at)
 {
@@ -99,9 +105,14 @@ static const char *strict_scan(const char *body, size_t len, size_t *at)
             if (c == '"') {
                 in_string = 0;
             } else if (c == '\\') {
-                if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
-                    return "\\u0000 in a string";
-                i++; /* the escaped byte: cJSON checks the escape itself */
+                if (i + 1 < len && s[i + 1] == 'u') { /* cJSON reads a bad \\uXXXX as U+0000 */
+                    if (i + 5 >= len || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
+                        !is_hex(s[i + 4]) || !is_hex(s[i + 5]))
+                        return "a malformed \\u escape";
+                    if (memcmp(s + i + 2, "0000", 4) == 0)
+                        return "\\u0000 in a string";
+                }
+                i++; /* the escaped byte: cJSON checks the other escapes itself */
             }
             i++;
             continue;

@@ -102,6 +102,8 @@ static void rejects(void **state)
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[\"a\\q\"]}", 400, "invalid_json", NULL);
     expect_reject(TX_ROUTE_CHAT, "{\"Messages\":[]}", 400, "missing_field", "messages");
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\\u0000\"}", 400, "invalid_json", "u0000");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"=\\u?;(t\":1}", 400, "invalid_json", "escape");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\\u12\"}", 400, "invalid_json", "escape");
     static const char *const bad_numbers[] = {"01", "+1", ".5", "1.", "-", "1e", "1e+", "1.2.3",
                                               "-01", "1ee2", "0x10", "1.5e3.2"};
     for (size_t i = 0; i < sizeof bad_numbers / sizeof *bad_numbers; i++) {
