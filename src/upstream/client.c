@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #define HEADER_BYTES_MAX (64 * 1024)
+#define URL_CACHE_MAX 32
 #define SPARE_MAX 128 /* finished requests kept ready (easy handle configured, timer open) */
 #define HEAD_STACK 32
 
@@ -70,6 +71,11 @@ struct tx_upstream {
     sock_ctx_t **byfd; /* socket → its context, for sockets curl forgot between transfers */
     size_t nbyfd;
     tx_upstream_req_t *spare; /* finished requests ready for reuse (linked by next) */
+    struct {
+        char *text;
+        CURLU *h;
+    } urls[URL_CACHE_MAX]; /* URLs sent, parsed (see set_url) */
+    size_t nurls;
     size_t nspare;
     size_t active;
     size_t handles_open; /* libuv handles not yet closed (timers, polls) */
@@ -145,6 +151,10 @@ static void maybe_finished_closing(tx_upstream_t *u)
     if (!u->closing || u->handles_open > 0 || u->multi != NULL) return;
     void (*done)(void *) = u->done;
     void *arg = u->done_arg;
+    for (size_t i = 0; i < u->nurls; i++) {
+        free(u->urls[i].text);
+        curl_url_cleanup(u->urls[i].h);
+    }
     free(u->proxy);
     free(u->ca_file);
     free(u->byfd);
@@ -665,6 +675,33 @@ static void setup_fixed(tx_upstream_req_t *r)
     }
 }
 
+/* Points the easy handle at `url`. curl parses a URL string again for every transfer; a
+ * parsed CURLU it only copies when the transfer starts. The handles are cached per client and
+ * kept until it closes (a queued transfer may still read one), up to URL_CACHE_MAX URLs; past
+ * that the string is passed. */
+static int set_url(tx_upstream_req_t *r, const char *url)
+{
+    tx_upstream_t *u = r->u;
+    CURLU *h = NULL;
+    for (size_t i = 0; i < u->nurls && h == NULL; i++)
+        if (strcmp(u->urls[i].text, url) == 0) h = u->urls[i].h;
+    if (h == NULL && u->nurls < URL_CACHE_MAX) {
+        char *t = strdup(url);
+        h = curl_url();
+        if (t == NULL || h == NULL || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
+            free(t);
+            curl_url_cleanup(h);
+            h = NULL;
+        } else {
+            u->urls[u->nurls].text = t;
+            u->urls[u->nurls++].h = h;
+        }
+    }
+    if (h != NULL) return curl_easy_setopt(r->easy, CURLOPT_CURLU, h) == CURLE_OK ? 0 : -1;
+    curl_easy_setopt(r->easy, CURLOPT_CURLU, NULL);
+    return curl_easy_setopt(r->easy, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
+}
+
 /* Configures the easy handle for one request. A handle that served a POST serves the next POST
  * with only the per-request options set; any other method starts from curl_easy_reset. */
 static int setup(tx_upstream_req_t *r, const char *method, const char *url, const tx_header_t *h,
@@ -698,7 +735,7 @@ static int setup(tx_upstream_req_t *r, const char *method, const char *url, cons
         setup_fixed(r);
     }
     r->errbuf[0] = '\0';
-    if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK) return -1;
+    if (set_url(r, url) != 0) return -1;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
     if (r->configured) { /* a POST before: only the body changes */
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
