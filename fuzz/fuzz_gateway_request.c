@@ -17,13 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tx_request_t rq;
         tx_request_reject_t rej;
         if (tx_request_parse((tx_route_kind_t)r, (const char *)data, size, 1 << 16, &rq, &rej) != 0) {
-            if ((rej.status != 400 && rej.status != 413) || rej.message[0] == '\0' || rq.doc != NULL)
+            if ((rej.status != 400 && rej.status != 413) || rej.message[0] == '\0' || rq.parsed != 0 || rq.model != NULL)
                 abort();
             continue;
         }
         if (r == TX_ROUTE_MODELS)
             continue;
-        if (rq.doc == NULL || (rq.stream != 0 && rq.stream != 1))
+        if (rq.parsed != 1 || (rq.stream != 0 && rq.stream != 1))
             abort();
         /* what the validation accepts, jansson (the model rewrite's parser) accepts too */
         json_t *j = json_loadb((const char *)data, size, JSON_DECODE_INT_AS_REAL, NULL);

@@ -10,6 +10,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/json_arena.h"
+
 #include "obs/log.h"
 #include "obs/observe.h"
 #include "ops/ops.h"
@@ -234,6 +236,7 @@ static void scan_usage(const char *body, size_t len, tx_attempt_result_t *r)
     const char *brace = memchr(hit, '{', len - (size_t)(hit - body));
     if (brace == NULL)
         return;
+    tx__json_arena_begin();
     cJSON *u = cJSON_ParseWithLengthOpts(brace, len - (size_t)(brace - body), NULL, 0);
     if (cJSON_IsObject(u)) {
         r->prompt_tokens = token_count(u, "prompt_tokens", r->prompt_tokens);
@@ -241,6 +244,7 @@ static void scan_usage(const char *body, size_t len, tx_attempt_result_t *r)
         r->total_tokens = token_count(u, "total_tokens", r->total_tokens);
     }
     cJSON_Delete(u);
+    tx__json_arena_end();
 }
 
 static tx_ms_t wall_ms(void)

@@ -19,7 +19,7 @@ typedef struct {
     tx_config_t *cfg;      /* the snapshot this call started with (own reference) */
     tx_route_kind_t route;
     tx_request_t rq;       /* parsed body (doc owned), model, stream */
-    const char *primary;   /* the request's model or AI_MODEL (borrowed from rq.doc or cfg) */
+    const char *primary;   /* the request's model or AI_MODEL (borrowed from rq or cfg) */
     tx_policy_t policy;
     tx_call_state_t st;
     tx_call_state_kind_t state;

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
+#include "core/json_arena.h"
 #include "core/utf8.h"
 
 #include <stdio.h>
@@ -165,6 +166,9 @@ static const char *duplicate_key(const cJSON *obj)
     return dup;
 }
 
+static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
+                     tx_request_reject_t *rej);
+
 int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                      tx_request_t *out, tx_request_reject_t *rej)
 {
@@ -193,6 +197,19 @@ int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t
         return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
                       where);
     }
+    tx__json_arena_begin(); /* the tree lives only in this call */
+    int rc = check_doc(route, body, len, out, rej);
+    tx__json_arena_end();
+    if (out == &dummy)
+        tx_request_free(&dummy);
+    return rc;
+}
+
+/* The structural checks on the parsed body; fills `out` (the model copied) or `rej`. */
+static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
+                     tx_request_reject_t *rej)
+{
+    char where[96];
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (doc == NULL) {
@@ -268,9 +285,18 @@ int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t
         return reject(rej, out, 400, "invalid_value", "%s'stream' is not supported for embeddings",
                       NULL);
     }
-    out->doc = doc;
-    out->model = model != NULL ? model->valuestring : NULL;
-    out->stream = cJSON_IsTrue(stream);
+    char *copy = model != NULL ? strdup(model->valuestring) : NULL;
+    int streamed = cJSON_IsTrue(stream);
+    cJSON_Delete(doc);
+    if (model != NULL && copy == NULL) {
+        reject(rej, out, 500, "out_of_memory", "%sout of memory", NULL);
+        if (rej != NULL)
+            rej->type = "server_error";
+        return -1;
+    }
+    out->model = copy;
+    out->stream = streamed;
+    out->parsed = 1;
     return 0;
 }
 
@@ -278,7 +304,7 @@ void tx_request_free(tx_request_t *rq)
 {
     if (rq == NULL)
         return;
-    cJSON_Delete(rq->doc);
+    free(rq->model);
     memset(rq, 0, sizeof *rq);
 }
 

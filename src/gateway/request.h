@@ -23,19 +23,19 @@ const char *tx_route_path(tx_route_kind_t r);
 
 /* Why a request was refused: HTTP status, OpenAI error type and code, and a message. */
 typedef struct {
-    int status;       /* 400 or 413 */
-    const char *type; /* "invalid_request_error" */
+    int status;       /* 400 or 413 (500 when out of memory) */
+    const char *type; /* "invalid_request_error" ("server_error" with 500) */
     const char *code; /* "invalid_json", "invalid_type", "missing_field", "body_too_large" */
     char message[256];
 } tx_request_reject_t;
 
-/* The parsed and validated request. `doc` is the parsed body (a cJSON tree, opaque here) the
- * caller releases with tx_request_free (NULL for a route without a body); `model` borrows from
- * it (NULL when the body names none); `stream` is 1 for `"stream": true`. */
+/* The validated request. `model` is the body's "model" (NULL when it names none), owned:
+ * release with tx_request_free; `stream` is 1 for `"stream": true`; `parsed` is 1 when a body
+ * was parsed (0 for a route without one). */
 typedef struct {
-    void *doc;
-    const char *model;
+    char *model;
     int stream;
+    int parsed;
 } tx_request_t;
 
 /* Validates `len` bytes of `body` for `route`: JSON (400 invalid_json: not JSON, not UTF-8, a raw
@@ -47,7 +47,7 @@ typedef struct {
 int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                      tx_request_t *out, tx_request_reject_t *rej);
 
-/* Releases what tx_request_parse kept and zeroes `rq`. NULL: no-op. */
+/* Frees what tx_request_parse allocated and zeroes `rq`. NULL: no-op. */
 void tx_request_free(tx_request_t *rq);
 
 /* The body to send for `model`: when `model` is NULL or equals the body's own model
