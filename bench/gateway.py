@@ -63,8 +63,25 @@ def wrk(port, conns, script):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = dict((p, unit_us(v, u)) for p, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)", out))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": lat["50"], "p99": lat["99"],
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": rps, "p50": lat["50"], "p99": lat["99"], "requests": done,
             "non2xx": int(errors.group(1)) if errors else 0}
+
+
+def cpu_s(pids):
+    """User + system CPU seconds used so far by the processes `pids` (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / float(tick)
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
 
 
 def rss_kb(pid):
@@ -96,6 +113,7 @@ def main():
     ngx = [start_nginx(d, "upstream", upstream_body(up)),
            start_nginx(d, "proxy", PROXY_BODY.format(up=up, px=px))]
     txtest.wait_until(lambda: txtest.port_open(up) and txtest.port_open(px), 10, "nginx")
+    proxy_pids = children(ngx[1].pid)  # the proxy's worker
     env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % up, "AI_API_KEY": "bench-key",
            "AI_MAX_CONCURRENCY": "256", "AI_QUEUE_MAX_SIZE": "4096",
            "TENAX_LOG_LEVEL": os.environ.get("TENAX_LOG_LEVEL", "warn")}
@@ -113,15 +131,24 @@ def main():
                 subprocess.run(["wrk", "-t1", "-c%d" % conns, "-d1s", "-s", script,
                                 "http://127.0.0.1:%d/v1/chat/completions" % port],
                                capture_output=True, check=True)
-            r = {name: wrk(port, conns, script) for name, port in
-                 (("direct", up), ("nginx", px), ("tenax", tx))}
+            r = {}
+            for name, port, pids in (("direct", up, []), ("nginx", px, proxy_pids),
+                                     ("tenax", tx, [tenax.p.pid])):
+                c0 = cpu_s(pids)
+                r[name] = wrk(port, conns, script)
+                # CPU per request of the proxy itself (nginx's proxy worker, tenax): the cost the
+                # machine's noise moves least
+                r[name]["cpu_us"] = (cpu_s(pids) - c0) * 1e6 / max(1, r[name]["requests"])
             rows.append((conns, r))
         print("gateway benchmark, %s per run, %s" % (DURATION, time.strftime("%Y-%m-%d %H:%M")))
-        print("%-6s %-7s %10s %10s %10s %8s" % ("conns", "target", "req/s", "p50 us", "p99 us", "non2xx"))
+        print("%-6s %-7s %10s %10s %10s %8s %12s" % ("conns", "target", "req/s", "p50 us", "p99 us",
+                                                 "non2xx", "cpu us/req"))
         for conns, r in rows:
             for name in ("direct", "nginx", "tenax"):
                 x = r[name]
-                print("%-6d %-7s %10.0f %10.1f %10.1f %8d" % (conns, name, x["rps"], x["p50"], x["p99"], x["non2xx"]))
+                cpu = "%12.1f" % x["cpu_us"] if name != "direct" else "%12s" % "-"
+                print("%-6d %-7s %10.0f %10.1f %10.1f %8d %s" % (conns, name, x["rps"], x["p50"],
+                                                               x["p99"], x["non2xx"], cpu))
         print()
         for conns, r in rows:
             add_ng = r["nginx"]["p50"] - r["direct"]["p50"]
@@ -129,6 +156,11 @@ def main():
             print("c=%-3d throughput tenax/nginx = %.2f   p50 added: tenax %.1f us, nginx %.1f us (ratio %.2f)"
                   % (conns, r["tenax"]["rps"] / r["nginx"]["rps"], add_tx, add_ng,
                      add_tx / add_ng if add_ng > 0 else float("nan")))
+        for conns, r in rows:
+            print("c=%-3d CPU per request (proxy process only): tenax %.1f us, nginx %.1f us (ratio %.2f)"
+                  % (conns, r["tenax"]["cpu_us"], r["nginx"]["cpu_us"],
+                     r["tenax"]["cpu_us"] / r["nginx"]["cpu_us"] if r["nginx"]["cpu_us"] > 0
+                     else float("nan")))
         print("tenax peak RSS: %.1f MiB" % (rss_kb(tenax.p.pid) / 1024.0))
     finally:
         tenax.stop()

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
+#include "core/json_arena.h"
 #include "core/utf8.h"
 #include "tenax/classify.h"
 #include "tenax/retry_after.h"
@@ -394,6 +395,7 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
                           body[skip] == '\n'))
         skip++;
     cJSON *root = NULL;
+    tx__json_arena_begin(); /* the tree lives only in this call */
     if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
         root = jparse(body + skip, len - skip);
 
@@ -445,6 +447,7 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
         if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
     }
     cJSON_Delete(root);
+    tx__json_arena_end();
     wait_from_message(out);
     return out->cls;
 }
@@ -477,8 +480,12 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
     while (len > 0 && isspace((unsigned char)data[len - 1])) len--;
     if (len == 0) return invalid(out, "empty event");
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return TX_CLASS_OK;
+    tx__json_arena_begin(); /* the tree lives only in this call */
     cJSON *root = len <= MAX_BODY ? jparse(data, len) : NULL;
-    if (root == NULL) return invalid(out, "event is not JSON");
+    if (root == NULL) {
+        tx__json_arena_end();
+        return invalid(out, "event is not JSON");
+    }
     err_info_t e;
     if (find_error(root, &e, out)) {
         out->cls = error_class(200, &e);
@@ -494,6 +501,7 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
         }
     }
     cJSON_Delete(root);
+    tx__json_arena_end();
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
     return out->cls;

@@ -8,6 +8,10 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include <cjson/cJSON.h>
+
+#include "core/json_arena.h"
+
 #include "obs/log.h"
 #include "obs/observe.h"
 #include "ops/ops.h"
@@ -204,6 +208,16 @@ static void on_body(void *ud, const char *data, size_t len)
     }
 }
 
+/* An integral, non-negative count under `key`, else `dflt`. */
+static int64_t token_count(const cJSON *obj, const char *key, int64_t dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0) ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
+        return dflt;
+    return (int64_t)v->valuedouble;
+}
+
 /* usage.{prompt,completion,total}_tokens of a JSON body, found without parsing the whole body:
  * the last "usage" key, then the object after it. */
 static void scan_usage(const char *body, size_t len, tx_attempt_result_t *r)
@@ -222,17 +236,15 @@ static void scan_usage(const char *body, size_t len, tx_attempt_result_t *r)
     const char *brace = memchr(hit, '{', len - (size_t)(hit - body));
     if (brace == NULL)
         return;
-    json_t *u = json_loadb(brace, len - (size_t)(brace - body), JSON_DISABLE_EOF_CHECK, NULL);
-    if (json_is_object(u)) {
-        json_t *v;
-        if (json_is_integer(v = json_object_get(u, "prompt_tokens")))
-            r->prompt_tokens = json_integer_value(v);
-        if (json_is_integer(v = json_object_get(u, "completion_tokens")))
-            r->completion_tokens = json_integer_value(v);
-        if (json_is_integer(v = json_object_get(u, "total_tokens")))
-            r->total_tokens = json_integer_value(v);
+    tx__json_arena_begin();
+    cJSON *u = cJSON_ParseWithLengthOpts(brace, len - (size_t)(brace - body), NULL, 0);
+    if (cJSON_IsObject(u)) {
+        r->prompt_tokens = token_count(u, "prompt_tokens", r->prompt_tokens);
+        r->completion_tokens = token_count(u, "completion_tokens", r->completion_tokens);
+        r->total_tokens = token_count(u, "total_tokens", r->total_tokens);
     }
-    json_decref(u);
+    cJSON_Delete(u);
+    tx__json_arena_end();
 }
 
 static tx_ms_t wall_ms(void)
@@ -367,8 +379,9 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
             goto fail;
         snprintf(auth, al, "Bearer %s", key);
     }
-    if (req->route != TX_ROUTE_MODELS && req->doc != NULL) {
-        if (tx_request_body_for_model(req->doc, req->doc_model, req->model, &a->sent_body, &len) != 0)
+    if (req->route != TX_ROUTE_MODELS && req->body != NULL) {
+        if (tx_request_body_for_model(req->body, req->len, req->doc_model, req->model,
+                                      &a->sent_body, &len) != 0)
             goto fail;
         if (a->sent_body != NULL)
             body = a->sent_body;

@@ -7,7 +7,6 @@
 #ifndef TX_GATEWAY_ATTEMPT_H
 #define TX_GATEWAY_ATTEMPT_H
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +23,6 @@ typedef struct {
     tx_route_kind_t route;   /* chat, completions, embeddings (POST) or models (GET) */
     const char *body;        /* the client's bytes (NULL/0 for models) */
     size_t len;
-    json_t *doc;             /* the parsed body (for a model substitution); may be NULL */
     const char *doc_model;   /* the body's own "model" (NULL: none) */
     const char *model;       /* the model for this attempt: the body is re-serialised only when
                                 it differs from doc_model; NULL: send as is */

@@ -19,7 +19,7 @@ typedef struct {
     tx_config_t *cfg;      /* the snapshot this call started with (own reference) */
     tx_route_kind_t route;
     tx_request_t rq;       /* parsed body (doc owned), model, stream */
-    const char *primary;   /* the request's model or AI_MODEL (borrowed from rq.doc or cfg) */
+    const char *primary;   /* the request's model or AI_MODEL (borrowed from rq or cfg) */
     tx_policy_t policy;
     tx_call_state_t st;
     tx_call_state_kind_t state;
@@ -95,7 +95,7 @@ static void on_handle_closed(uv_handle_t *h)
     call_t *c = h->data;
     if (--c->open_handles > 0)
         return;
-    json_decref(c->rq.doc);
+    tx_request_free(&c->rq);
     tx_config_unref(c->cfg);
     free(c->last_body);
     c->app->calls--;
@@ -454,7 +454,6 @@ static void start_attempt(call_t *c)
         .route = c->route,
         .body = NULL,
         .len = 0,
-        .doc = c->rq.doc,
         .doc_model = c->rq.model,
         .model = c->route == TX_ROUTE_MODELS ? NULL : c->model,
         /* pass-through only when tenax's own client keys are off (never leak those upstream) */

@@ -1,6 +1,14 @@
-/* Validation of gateway request bodies (parsed once with jansson) and the per-attempt body with
- * a substituted model. See request.h. */
+/* Validation of gateway request bodies (parsed once with cJSON, made strict: UTF-8, no raw
+ * control characters, no duplicate top-level key) and the per-attempt body with a substituted
+ * model (jansson). See request.h. */
 #include "gateway/request.h"
+
+#include <cjson/cJSON.h>
+#include <jansson.h>
+#include <stdlib.h>
+
+#include "core/json_arena.h"
+#include "core/utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -33,6 +41,134 @@ static int reject(tx_request_reject_t *rej, tx_request_t *out, int status, const
     return -1;
 }
 
+static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* The end of a JSON number starting at s[i] (RFC 8259 grammar), or 0 when it is malformed. */
+static size_t number_end(const unsigned char *s, size_t len, size_t i)
+{
+    if (i < len && s[i] == '-')
+        i++;
+    if (i < len && s[i] == '0')
+        i++;
+    else if (i < len && s[i] >= '1' && s[i] <= '9')
+        while (i < len && is_digit(s[i]))
+            i++;
+    else
+        return 0;
+    if (i < len && s[i] == '.') {
+        if (++i >= len || !is_digit(s[i]))
+            return 0;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= len || !is_digit(s[i]))
+            return 0;
+        while (i < len && is_digit(s[i]))
+            i++;
+    }
+    if (i < len && (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' ||
+                    s[i] == '-'))
+        return 0; /* "01", "1.2.3", "1e5e5" */
+    return i;
+}
+
+/* What strict JSON forbids and cJSON lets through, found in one pass over the raw bytes: text
+ * that is not UTF-8, raw control characters, in a string "\u0000" or a \u without four hex
+ * digits (cJSON reads it as U+0000), and numbers outside the grammar ("01", "+1", ".5", "1.").
+ * Everything else (structure, the other escapes) is cJSON's to judge.
+ * Returns NULL when clean, else what is wrong and *at its offset. */
+static const char *strict_scan(const char *body, size_t len, size_t *at)
+{
+    const unsigned char *s = (const unsigned char *)body;
+    int in_string = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        *at = i;
+        if (c >= 0x80) {
+            size_t n = tx__utf8_seq(s + i, len - i);
+            if (n == 0)
+                return "not UTF-8";
+            i += n;
+            continue;
+        }
+        if (c < 0x20 && (in_string || (c != '\t' && c != '\n' && c != '\r')))
+            return "a raw control character";
+        if (in_string) {
+            if (c == '"') {
+                in_string = 0;
+            } else if (c == '\\') {
+                if (i + 1 < len && s[i + 1] == 'u') { /* cJSON reads a bad \\uXXXX as U+0000 */
+                    if (i + 5 >= len || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
+                        !is_hex(s[i + 4]) || !is_hex(s[i + 5]))
+                        return "a malformed \\u escape";
+                    if (memcmp(s + i + 2, "0000", 4) == 0)
+                        return "\\u0000 in a string";
+                }
+                i++; /* the escaped byte: cJSON checks the other escapes itself */
+            }
+            i++;
+            continue;
+        }
+        if (c == '"') {
+            in_string = 1;
+            i++;
+        } else if (c == '-' || is_digit(c)) {
+            size_t e = number_end(s, len, i);
+            if (e == 0)
+                return "a malformed number";
+            i = e;
+        } else if (c == '+' || c == '.') {
+            return "a malformed number";
+        } else {
+            i++;
+        }
+    }
+    return NULL;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first key that appears twice among an object's members, or NULL. Sorted, so a body with
+ * many keys costs n log n, not n². */
+static const char *duplicate_key(const cJSON *obj)
+{
+    size_t n = 0;
+    for (const cJSON *m = obj->child; m != NULL; m = m->next)
+        n++;
+    if (n < 2)
+        return NULL;
+    const char *stack[32];
+    const char **names = n <= 32 ? stack : malloc(n * sizeof *names);
+    if (names == NULL)
+        return "";
+    size_t i = 0;
+    for (const cJSON *m = obj->child; m != NULL; m = m->next)
+        names[i++] = m->string != NULL ? m->string : "";
+    qsort(names, n, sizeof *names, cmp_names);
+    const char *dup = NULL;
+    for (i = 1; i < n && dup == NULL; i++)
+        if (strcmp(names[i - 1], names[i]) == 0)
+            dup = names[i];
+    if (names != stack)
+        free((void *)names);
+    return dup;
+}
+
+static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
+                     tx_request_reject_t *rej);
+
 int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                      tx_request_t *out, tx_request_reject_t *rej)
 {
@@ -53,71 +189,127 @@ int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t
     if (body == NULL || len == 0)
         return reject(rej, out, 400, "invalid_json", "%sthe request body is empty: send a JSON object",
                       NULL);
-    json_error_t jerr;
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL)
+    char where[96];
+    size_t bad = 0;
+    const char *why = strict_scan(body, len, &bad);
+    if (why != NULL) {
+        snprintf(where, sizeof where, "%s at byte %zu", why, bad);
         return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
-                      jerr.text);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
+                      where);
+    }
+    tx__json_arena_begin(); /* the tree lives only in this call */
+    int rc = check_doc(route, body, len, out, rej);
+    tx__json_arena_end();
+    if (out == &dummy)
+        tx_request_free(&dummy);
+    return rc;
+}
+
+/* The structural checks on the parsed body; fills `out` (the model copied) or `rej`. */
+static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
+                     tx_request_reject_t *rej)
+{
+    char where[96];
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    if (doc == NULL) {
+        size_t at = end != NULL && end >= body && end <= body + len ? (size_t)(end - body) : 0;
+        snprintf(where, sizeof where, "%s near byte %zu", at >= len ? "it ends too early" : "syntax error", at);
+        return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
+                      where);
+    }
+    while (end != NULL && end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (end == NULL || end != body + len) {
+        cJSON_Delete(doc);
+        snprintf(where, sizeof where, "more data after the JSON value at byte %zu",
+                 end != NULL ? (size_t)(end - body) : 0);
+        return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
+                      where);
+    }
+    if (!cJSON_IsObject(doc)) {
+        cJSON_Delete(doc);
         return reject(rej, out, 400, "invalid_type", "%sthe request body must be a JSON object",
                       NULL);
     }
-    json_t *model = json_object_get(doc, "model");
-    if (model != NULL && !json_is_string(model)) {
-        json_decref(doc);
+    const char *dup = duplicate_key(doc);
+    if (dup != NULL) {
+        snprintf(where, sizeof where, "%.64s", dup);
+        cJSON_Delete(doc);
+        return reject(rej, out, 400, "invalid_json",
+                      "the request body is not valid JSON: the key '%s' appears twice", where);
+    }
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
+    if (model != NULL && !cJSON_IsString(model)) {
+        cJSON_Delete(doc);
         return reject(rej, out, 400, "invalid_type", "%s'model' must be a string", NULL);
     }
-    if (model != NULL && json_string_length(model) == 0) {
-        json_decref(doc);
+    if (model != NULL && model->valuestring[0] == '\0') {
+        cJSON_Delete(doc);
         return reject(rej, out, 400, "invalid_value", "%s'model' must not be empty", NULL);
     }
-    json_t *stream = json_object_get(doc, "stream");
-    if (stream != NULL && !json_is_boolean(stream)) {
-        json_decref(doc);
+    const cJSON *stream = cJSON_GetObjectItemCaseSensitive(doc, "stream");
+    if (stream != NULL && !cJSON_IsBool(stream)) {
+        cJSON_Delete(doc);
         return reject(rej, out, 400, "invalid_type", "%s'stream' must be a boolean", NULL);
     }
     if (route == TX_ROUTE_CHAT) {
-        json_t *msgs = json_object_get(doc, "messages");
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(doc, "messages");
         if (msgs == NULL) {
-            json_decref(doc);
+            cJSON_Delete(doc);
             return reject(rej, out, 400, "missing_field", "%s'messages' is required", NULL);
         }
-        if (!json_is_array(msgs)) {
-            json_decref(doc);
+        if (!cJSON_IsArray(msgs)) {
+            cJSON_Delete(doc);
             return reject(rej, out, 400, "invalid_type", "%s'messages' must be an array of objects",
                           NULL);
         }
-        size_t i;
-        json_t *m;
-        json_array_foreach(msgs, i, m)
-        {
-            if (!json_is_object(m)) {
-                json_decref(doc);
+        for (const cJSON *m = msgs->child; m != NULL; m = m->next) {
+            if (!cJSON_IsObject(m)) {
+                cJSON_Delete(doc);
                 return reject(rej, out, 400, "invalid_type",
                               "%s'messages' must be an array of objects", NULL);
             }
         }
-    } else if (route == TX_ROUTE_COMPLETIONS && json_object_get(doc, "prompt") == NULL) {
-        json_decref(doc);
+    } else if (route == TX_ROUTE_COMPLETIONS &&
+               cJSON_GetObjectItemCaseSensitive(doc, "prompt") == NULL) {
+        cJSON_Delete(doc);
         return reject(rej, out, 400, "missing_field", "%s'prompt' is required", NULL);
-    } else if (route == TX_ROUTE_EMBEDDINGS && json_object_get(doc, "input") == NULL) {
-        json_decref(doc);
+    } else if (route == TX_ROUTE_EMBEDDINGS &&
+               cJSON_GetObjectItemCaseSensitive(doc, "input") == NULL) {
+        cJSON_Delete(doc);
         return reject(rej, out, 400, "missing_field", "%s'input' is required", NULL);
     }
-    if (route == TX_ROUTE_EMBEDDINGS && json_is_true(stream)) {
-        json_decref(doc);
+    if (route == TX_ROUTE_EMBEDDINGS && cJSON_IsTrue(stream)) {
+        cJSON_Delete(doc);
         return reject(rej, out, 400, "invalid_value", "%s'stream' is not supported for embeddings",
                       NULL);
     }
-    out->doc = doc;
-    out->model = model != NULL ? json_string_value(model) : NULL;
-    out->stream = json_is_true(stream);
+    char *copy = model != NULL ? strdup(model->valuestring) : NULL;
+    int streamed = cJSON_IsTrue(stream);
+    cJSON_Delete(doc);
+    if (model != NULL && copy == NULL) {
+        reject(rej, out, 500, "out_of_memory", "%sout of memory", NULL);
+        if (rej != NULL)
+            rej->type = "server_error";
+        return -1;
+    }
+    out->model = copy;
+    out->stream = streamed;
+    out->parsed = 1;
     return 0;
 }
 
-int tx_request_body_for_model(json_t *doc, const char *doc_model, const char *model, char **out,
-                              size_t *out_len)
+void tx_request_free(tx_request_t *rq)
+{
+    if (rq == NULL)
+        return;
+    free(rq->model);
+    memset(rq, 0, sizeof *rq);
+}
+
+int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
+                              const char *model, char **out, size_t *out_len)
 {
     if (out == NULL)
         return -1;
@@ -126,22 +318,20 @@ int tx_request_body_for_model(json_t *doc, const char *doc_model, const char *mo
         *out_len = 0;
     if (model == NULL || (doc_model != NULL && strcmp(doc_model, model) == 0))
         return 0;
-    if (!json_is_object(doc))
+    if (body == NULL)
         return -1;
-    /* Hold the old value so borrowed pointers into it (doc_model) stay valid, swap the model in
-     * for the dump, and put it back: no deep copy of the (possibly large) messages. */
-    json_t *old = json_object_get(doc, "model");
-    json_incref(old);
-    json_t *m = json_string(model);
-    if (m == NULL || json_object_set_new(doc, "model", m) != 0) {
-        json_decref(old);
+    /* jansson here (rare: a fallback model or a body without one): it keeps integers exact and
+     * the key order, so the upstream sees the client's request with only the model changed. */
+    json_t *doc = json_loadb(body, len, 0, NULL);
+    if (doc == NULL) /* an integer beyond 64 bits, which the validation lets through */
+        doc = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, NULL);
+    /* json_object_set_new takes the new string (NULL when out of memory) even when it fails */
+    if (!json_is_object(doc) || json_object_set_new(doc, "model", json_string(model)) != 0) {
+        json_decref(doc);
         return -1;
     }
     char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (old != NULL)
-        json_object_set_new(doc, "model", old); /* takes our reference back */
-    else
-        json_object_del(doc, "model");
+    json_decref(doc);
     if (s == NULL)
         return -1;
     *out = s;

@@ -1,10 +1,9 @@
 /* Gateway request handling that needs no sockets: validation of the client's JSON body (parsed
- * once, reused for the whole call) and the body for an attempt's model (the client's bytes when
- * the model is unchanged). Pure functions. */
+ * once with cJSON, on the hot path) and the body for an attempt's model (the client's bytes when
+ * the model is unchanged, else re-serialised with jansson). Pure functions. */
 #ifndef TX_GATEWAY_REQUEST_H
 #define TX_GATEWAY_REQUEST_H
 
-#include <jansson.h>
 #include <stddef.h>
 
 typedef enum {
@@ -24,34 +23,39 @@ const char *tx_route_path(tx_route_kind_t r);
 
 /* Why a request was refused: HTTP status, OpenAI error type and code, and a message. */
 typedef struct {
-    int status;       /* 400 or 413 */
-    const char *type; /* "invalid_request_error" */
+    int status;       /* 400 or 413 (500 when out of memory) */
+    const char *type; /* "invalid_request_error" ("server_error" with 500) */
     const char *code; /* "invalid_json", "invalid_type", "missing_field", "body_too_large" */
     char message[256];
 } tx_request_reject_t;
 
-/* The parsed and validated request. `doc` is a new reference the caller owns (NULL for a route
- * without a body); `model` borrows from doc (NULL when the body names none); `stream` is 1 for
- * `"stream": true`. */
+/* The validated request. `model` is the body's "model" (NULL when it names none), owned:
+ * release with tx_request_free; `stream` is 1 for `"stream": true`; `parsed` is 1 when a body
+ * was parsed (0 for a route without one). */
 typedef struct {
-    json_t *doc;
-    const char *model;
+    char *model;
     int stream;
+    int parsed;
 } tx_request_t;
 
-/* Validates `len` bytes of `body` for `route`: JSON (400 invalid_request_error), an object, `model` a
- * string when present, `stream` a boolean when present, for chat `messages` an array of
- * objects, for completions `prompt` present, for embeddings `input` present; a body longer than
- * `max_len` (0: no limit) is 413. Returns 0 and fills `out`, or -1 and fills `rej` (out is then
- * zeroed). NULL body with len 0 counts as empty (not JSON). */
+/* Validates `len` bytes of `body` for `route`: JSON (400 invalid_json: not JSON, not UTF-8, a raw
+ * control character, a key twice at the top level), an object, `model` a string when present,
+ * `stream` a boolean when present, for chat `messages` an array of objects, for completions
+ * `prompt` present, for embeddings `input` present; a body longer than `max_len` (0: no limit)
+ * is 413. Returns 0 and fills `out`, or -1 and fills `rej` (out is then zeroed). NULL body with
+ * len 0 counts as empty (not JSON). */
 int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                      tx_request_t *out, tx_request_reject_t *rej);
 
-/* The body to send for `model`: when `model` is NULL or equals the body's own model, *out is
- * set to NULL (send the client's bytes as they are) and 0 is returned. Otherwise *out is a new
- * compact serialisation of `doc` with "model" set to `model` (the caller frees it) and *out_len
- * its length. `doc` is left as it was (its "model" is swapped for the dump and put back). -1 on out of memory or a NULL/non-object doc. */
-int tx_request_body_for_model(json_t *doc, const char *doc_model, const char *model,
-                              char **out, size_t *out_len);
+/* Frees what tx_request_parse allocated and zeroes `rq`. NULL: no-op. */
+void tx_request_free(tx_request_t *rq);
+
+/* The body to send for `model`: when `model` is NULL or equals the body's own model
+ * (`doc_model`), *out is set to NULL (send the client's bytes as they are) and 0 is returned.
+ * Otherwise *out is a new compact serialisation of the `len` bytes of `body` (a JSON object)
+ * with "model" set to `model`, key order kept (the caller frees it), and *out_len its length.
+ * -1 on out of memory or a body that is not a JSON object. */
+int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
+                              const char *model, char **out, size_t *out_len);
 
 #endif

@@ -1,6 +1,6 @@
 /* The mock's routes: decide an outcome per request (down model, script, or seeded draw), count
  * it, and answer in the provider's shape — at once, after --latency-ms, dribbled (slow), never
- * (timeout), or cut with an RST (reset, midstream). */
+ * (timeout), cut with an RST (reset) or cut mid-stream (midstream). */
 #include "mock/mock.h"
 
 #include <jansson.h>
@@ -385,7 +385,8 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         }
         tx_http_stream_write(req, sse, strlen(sse));
         free(sse);
-        if (k == TX_MOCK_MIDSTREAM) tx_http_reset(req, NULL, 0);
+        /* a FIN, not an RST: an RST may make the peer's kernel drop the chunks unread */
+        if (k == TX_MOCK_MIDSTREAM) tx_http_stream_cut(req);
         else tx_http_stream_end(req);
         if (c) ctx_done(c);
         return;

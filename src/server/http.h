@@ -112,6 +112,10 @@ tx_err_t tx_http_stream_write(tx_http_req_t *req, const char *data, size_t len);
 size_t tx_http_stream_pending(const tx_http_req_t *req);
 /* Ends the stream and finishes `req`. */
 tx_err_t tx_http_stream_end(tx_http_req_t *req);
+/* Finishes a stream without its end: what was written is delivered, then the connection is
+ * closed (FIN) with the chunked body unterminated, so the client reads every chunk and then a
+ * cut. For fault injection (the mock's `midstream`). TX_EINVAL when not streaming. */
+tx_err_t tx_http_stream_cut(tx_http_req_t *req);
 
 /* Finishes `req` by sending `raw` bytes as they are (may be NULL/0) and then closing the
  * connection with a TCP RST. For fault injection (the mock's `reset`). */

@@ -362,6 +362,16 @@ tx_err_t tx_http_stream_end(tx_http_req_t *r)
     return TX_EOK;
 }
 
+tx_err_t tx_http_stream_cut(tx_http_req_t *r)
+{
+    if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
+    if (r->c == NULL) return finish_detached(r);
+    r->close_after = 1; /* no "0\r\n\r\n": the body stays unterminated */
+    flush_out(r);
+    req_finish(r);
+    return TX_EOK;
+}
+
 tx_err_t tx_http_reset(tx_http_req_t *r, const char *raw, size_t len)
 {
     if (r == NULL || r->state == R_FINISHED) return TX_EINVAL;

@@ -5,29 +5,41 @@
 #include "upstream/client.h"
 
 #include <curl/curl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define HEADER_BYTES_MAX (64 * 1024)
-#define EASY_POOL_MAX 64
+#define URL_CACHE_MAX 32
+#define SPARE_MAX 128 /* finished requests kept ready (easy handle configured, timer open) */
 #define HEAD_STACK 32
 
+/* One per open curl socket, from curl's first interest in it until curl closes it (our close-socket
+ * callback). Between transfers curl says CURL_POLL_REMOVE; the watch is then kept ("parked") so
+ * the next transfer on the kept-alive connection costs no epoll_ctl. An event on a parked socket
+ * (the peer closed the idle connection) stops the watch; curl's own liveness check on reuse sees
+ * the rest. */
 typedef struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     tx_upstream_t *u;
+    int events;          /* UV_READABLE|UV_WRITABLE the poll watches now; 0: stopped */
+    unsigned kept : 1;   /* opened through our open-socket callback, so our close-socket callback
+                            sees its end: it may stay watched between transfers */
+    unsigned parked : 1; /* curl has no interest now, the socket is still open */
     struct sock_ctx *prev, *next;
 } sock_ctx_t;
 
 struct tx_upstream_req {
+    /* per use: zeroed when a spare is taken again */
     tx_upstream_t *u;
-    CURL *easy;
     struct curl_slist *hdrs;
     tx_upstream_cb_t cb;
     void *ud;
     tx_upstream_limits_t lim;
-    uv_timer_t timer;
-    tx_upstream_req_t *prev, *next; /* u->reqs */
+    tx_upstream_req_t *prev, *next; /* u->reqs, or u->spare (next only) */
     tx_upstream_req_t *deferred;    /* u->deferred */
     unsigned added : 1, cancelled : 1, finished : 1, in_done : 1, head_sent : 1, got_byte : 1,
         queued : 1;
@@ -35,8 +47,13 @@ struct tx_upstream_req {
     uint64_t start_ms, last_ms;  /* loop time */
     uint64_t start_ns;
     size_t received;
-    char *hbuf; /* "name\0value\0" pairs of the current response */
-    size_t hlen, hcap, nh;
+    size_t hlen, nh;
+    /* kept across uses */
+    uv_timer_t timer;
+    CURL *easy;
+    int configured; /* the easy handle has this client's fixed options and served a POST */
+    char *hbuf;     /* "name\0value\0" pairs of the current response */
+    size_t hcap;
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -45,13 +62,21 @@ struct tx_upstream {
     CURLM *multi;
     CURLSH *share;
     uv_timer_t timer;
+    uv_check_t kick; /* curl's "call me now" (timeout 0), run right after this loop's I/O */
     char *proxy, *ca_file;
     tx_upstream_opts_t o;
     tx_upstream_req_t *reqs;
     tx_upstream_req_t *deferred;
     sock_ctx_t *socks;
-    CURL *pool[EASY_POOL_MAX];
-    size_t npool;
+    sock_ctx_t **byfd; /* socket → its context, for sockets curl forgot between transfers */
+    size_t nbyfd;
+    tx_upstream_req_t *spare; /* finished requests ready for reuse (linked by next) */
+    struct {
+        char *text;
+        CURLU *h;
+    } urls[URL_CACHE_MAX]; /* URLs sent, parsed (see set_url) */
+    size_t nurls;
+    size_t nspare;
     size_t active;
     size_t handles_open; /* libuv handles not yet closed (timers, polls) */
     int in_curl;
@@ -126,8 +151,13 @@ static void maybe_finished_closing(tx_upstream_t *u)
     if (!u->closing || u->handles_open > 0 || u->multi != NULL) return;
     void (*done)(void *) = u->done;
     void *arg = u->done_arg;
+    for (size_t i = 0; i < u->nurls; i++) {
+        free(u->urls[i].text);
+        curl_url_cleanup(u->urls[i].h);
+    }
     free(u->proxy);
     free(u->ca_file);
+    free(u->byfd);
     free(u);
     if (done) done(arg);
 }
@@ -136,6 +166,7 @@ static void on_req_closed(uv_handle_t *h)
 {
     tx_upstream_req_t *r = h->data;
     tx_upstream_t *u = r->u;
+    free(r->hbuf);
     free(r);
     u->handles_open--;
     maybe_finished_closing(u);
@@ -159,13 +190,23 @@ static void on_timer_closed(uv_handle_t *h)
 
 static void sock_close(tx_upstream_t *u, sock_ctx_t *c)
 {
+    if (c->fd >= 0 && (size_t)c->fd < u->nbyfd && u->byfd[c->fd] == c) u->byfd[c->fd] = NULL;
     if (c->prev) c->prev->next = c->next;
     else u->socks = c->next;
     if (c->next) c->next->prev = c->prev;
     uv_close((uv_handle_t *)&c->poll, on_sock_closed);
 }
 
-/* Frees everything of a request but the memory, which goes once its timer is closed. Never
+/* Destroys a request that is in no list: its easy handle now, its memory once its timer closes. */
+static void req_destroy(tx_upstream_req_t *r)
+{
+    if (r->easy != NULL) curl_easy_cleanup(r->easy);
+    r->easy = NULL;
+    uv_close((uv_handle_t *)&r->timer, on_req_closed);
+}
+
+/* Ends a request: out of curl and the active list, then kept ready for the next send (easy
+ * handle, timer and header buffer reused: no allocation, no handle churn) or destroyed. Never
  * while curl is running. */
 static void req_release(tx_upstream_req_t *r)
 {
@@ -178,20 +219,17 @@ static void req_release(tx_upstream_req_t *r)
     else u->reqs = r->next;
     if (r->next) r->next->prev = r->prev;
     u->active--;
+    uv_timer_stop(&r->timer);
     curl_slist_free_all(r->hdrs);
     r->hdrs = NULL;
-    if (r->easy != NULL) {
-        if (u->npool < EASY_POOL_MAX && !u->closing) {
-            curl_easy_reset(r->easy);
-            u->pool[u->npool++] = r->easy;
-        } else {
-            curl_easy_cleanup(r->easy);
-        }
-        r->easy = NULL;
+    if (u->nspare < SPARE_MAX && !u->closing && r->easy != NULL) {
+        r->prev = NULL;
+        r->next = u->spare;
+        u->spare = r;
+        u->nspare++;
+    } else {
+        req_destroy(r);
     }
-    free(r->hbuf);
-    r->hbuf = NULL;
-    uv_close((uv_handle_t *)&r->timer, on_req_closed);
 }
 
 /* ---- completion ------------------------------------------------------------------------- */
@@ -307,6 +345,11 @@ static void action(tx_upstream_t *u, curl_socket_t s, int flags)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     sock_ctx_t *c = h->data;
+    if (c->parked) { /* the idle peer closed or spoke out of turn: curl will see on reuse */
+        uv_poll_stop(&c->poll);
+        c->events = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0) flags = CURL_CSELECT_ERR;
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
@@ -314,54 +357,124 @@ static void on_poll(uv_poll_t *h, int status, int events)
     action(c->u, c->fd, flags);
 }
 
+static sock_ctx_t *sock_find(tx_upstream_t *u, curl_socket_t s)
+{
+    return s >= 0 && (size_t)s < u->nbyfd ? u->byfd[s] : NULL;
+}
+
+static sock_ctx_t *sock_new(tx_upstream_t *u, curl_socket_t s, int kept)
+{
+    if (s < 0) return NULL;
+    if ((size_t)s >= u->nbyfd) {
+        size_t n = u->nbyfd ? u->nbyfd : 64;
+        while (n <= (size_t)s) n *= 2;
+        sock_ctx_t **t = realloc(u->byfd, n * sizeof *t);
+        if (t == NULL) return NULL;
+        memset(t + u->nbyfd, 0, (n - u->nbyfd) * sizeof *t);
+        u->byfd = t;
+        u->nbyfd = n;
+    }
+    sock_ctx_t *c = calloc(1, sizeof *c);
+    if (c == NULL) return NULL;
+    if (uv_poll_init_socket(u->loop, &c->poll, s) != 0) {
+        free(c);
+        return NULL;
+    }
+    c->fd = s;
+    c->u = u;
+    c->kept = kept != 0;
+    c->poll.data = c;
+    c->next = u->socks;
+    if (u->socks) u->socks->prev = c;
+    u->socks = c;
+    u->byfd[s] = c;
+    u->handles_open++;
+    return c;
+}
+
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
     (void)easy;
     tx_upstream_t *u = userp;
-    sock_ctx_t *c = socketp;
+    sock_ctx_t *c = socketp != NULL ? socketp : sock_find(u, s);
     if (what == CURL_POLL_REMOVE) {
-        if (c != NULL) {
-            uv_poll_stop(&c->poll);
+        if (c == NULL) return 0;
+        if (!c->kept) { /* e.g. the resolver's wake-up pair: closed without telling us */
             curl_multi_assign(u->multi, s, NULL);
             sock_close(u, c);
+            return 0;
+        }
+        c->parked = 1;
+        if (c->events & UV_WRITABLE) { /* an idle socket is always writable: stop */
+            uv_poll_stop(&c->poll);
+            c->events = 0;
         }
         return 0;
     }
-    if (c == NULL) {
-        c = calloc(1, sizeof *c);
-        if (c == NULL) return -1;
-        if (uv_poll_init_socket(u->loop, &c->poll, s) != 0) {
-            free(c);
-            return -1;
-        }
-        c->fd = s;
-        c->u = u;
-        c->poll.data = c;
-        c->next = u->socks;
-        if (u->socks) u->socks->prev = c;
-        u->socks = c;
-        u->handles_open++;
-        curl_multi_assign(u->multi, s, c);
-    }
+    if (c == NULL && (c = sock_new(u, s, 0)) == NULL) return -1;
+    if (socketp == NULL) curl_multi_assign(u->multi, s, c);
+    c->parked = 0;
     int ev = 0;
     if (what & CURL_POLL_IN) ev |= UV_READABLE;
     if (what & CURL_POLL_OUT) ev |= UV_WRITABLE;
-    uv_poll_start(&c->poll, ev, on_poll);
+    if (ev != c->events) { /* uv_poll_start always re-registers: only when it changes */
+        uv_poll_start(&c->poll, ev, on_poll);
+        c->events = ev;
+    }
     return 0;
+}
+
+/* curl opens a connection's socket: its watch is created now and lives until close_socket_cb. */
+static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    tx_upstream_t *u = clientp;
+    if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
+    curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (s == CURL_SOCKET_BAD) return s;
+    if (sock_find(u, s) != NULL) sock_close(u, sock_find(u, s)); /* stale: never expected */
+    (void)sock_new(u, s, 1); /* on failure the socket is watched per transfer instead */
+    return s;
+}
+
+/* curl closes a socket (end of a connection): drop its watch before the descriptor goes. */
+static int close_socket_cb(void *clientp, curl_socket_t s)
+{
+    tx_upstream_t *u = clientp;
+    sock_ctx_t *c = sock_find(u, s);
+    if (c != NULL) sock_close(u, c); /* uv_close stops the poll now, while s is still open */
+    return close(s);
 }
 
 static void on_multi_timer(uv_timer_t *t)
 {
-    action(t->data, CURL_SOCKET_TIMEOUT, 0);
+    tx_upstream_t *u = t->data;
+    uv_check_stop(&u->kick);
+    action(u, CURL_SOCKET_TIMEOUT, 0);
 }
 
+static void on_kick(uv_check_t *k)
+{
+    uv_check_stop(k);
+    action(k->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* A timeout of 0 (a transfer was just added) also runs in this loop iteration's check phase,
+ * so a request started from an I/O callback leaves without another trip through epoll. The
+ * 0 ms timer stays as well: a request started from a timer callback runs before the loop
+ * blocks (the check phase comes after the poll, which a check handle does not shorten). */
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 {
     (void)multi;
     tx_upstream_t *u = userp;
     if (u->closing) return 0;
-    if (timeout_ms < 0) uv_timer_stop(&u->timer);
-    else uv_timer_start(&u->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+    if (timeout_ms < 0) {
+        uv_timer_stop(&u->timer);
+    } else if (timeout_ms == 0) {
+        uv_timer_start(&u->timer, on_multi_timer, 0, 0);
+        uv_check_start(&u->kick, on_kick);
+    } else {
+        uv_timer_start(&u->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+    }
     return 0;
 }
 
@@ -508,7 +621,9 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
     curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     uv_timer_init(loop, &u->timer);
     u->timer.data = u;
-    u->handles_open = 1;
+    uv_check_init(loop, &u->kick);
+    u->kick.data = u;
+    u->handles_open = 2;
     return u;
 fail:
     if (u->multi) curl_multi_cleanup(u->multi);
@@ -526,20 +641,83 @@ static int header_ok(const char *s)
     return s != NULL && strpbrk(s, "\r\n") == NULL;
 }
 
-static int setup(tx_upstream_req_t *r, const char *method, const char *url, const tx_header_t *h,
-                 size_t nh, const char *body, size_t len)
+/* Options that are the same for every request of this client. */
+static void setup_fixed(tx_upstream_req_t *r)
 {
     tx_upstream_t *u = r->u;
     CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)r);
+    curl_easy_setopt(e, CURLOPT_SHARE, u->share);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)u);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, (void *)u);
+    curl_easy_setopt(e, CURLOPT_PROXY, u->proxy ? u->proxy : "");
+    /* no proxy: an empty no-proxy list spares curl's per-transfer getenv of no_proxy/NO_PROXY */
+    if (u->proxy == NULL) curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     u->o.http2 < 0 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)r);
+    if (u->o.connect_timeout_ms > 0)
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->o.connect_timeout_ms);
+    if (u->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
+    if (u->o.insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+}
+
+/* Points the easy handle at `url`. curl parses a URL string again for every transfer; a
+ * parsed CURLU it only copies when the transfer starts. The handles are cached per client and
+ * kept until it closes (a queued transfer may still read one), up to URL_CACHE_MAX URLs; past
+ * that the string is passed. */
+static int set_url(tx_upstream_req_t *r, const char *url)
+{
+    tx_upstream_t *u = r->u;
+    CURLU *h = NULL;
+    for (size_t i = 0; i < u->nurls && h == NULL; i++)
+        if (strcmp(u->urls[i].text, url) == 0) h = u->urls[i].h;
+    if (h == NULL && u->nurls < URL_CACHE_MAX) {
+        char *t = strdup(url);
+        h = curl_url();
+        if (t == NULL || h == NULL || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
+            free(t);
+            curl_url_cleanup(h);
+            h = NULL;
+        } else {
+            u->urls[u->nurls].text = t;
+            u->urls[u->nurls++].h = h;
+        }
+    }
+    if (h != NULL) return curl_easy_setopt(r->easy, CURLOPT_CURLU, h) == CURLE_OK ? 0 : -1;
+    curl_easy_setopt(r->easy, CURLOPT_CURLU, NULL);
+    return curl_easy_setopt(r->easy, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
+}
+
+/* Configures the easy handle for one request. A handle that served a POST serves the next POST
+ * with only the per-request options set; any other method starts from curl_easy_reset. */
+static int setup(tx_upstream_req_t *r, const char *method, const char *url, const tx_header_t *h,
+                 size_t nh, const char *body, size_t len)
+{
+    CURL *e = r->easy;
+    int post = strcmp(method, "POST") == 0;
     char line[1024];
     for (size_t i = 0; i < nh; i++) {
         if (!header_ok(h[i].name) || !header_ok(h[i].value) || h[i].name[0] == '\0' ||
             strchr(h[i].name, ':') != NULL)
             return -1;
-        size_t need = strlen(h[i].name) + strlen(h[i].value) + 3;
+        size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
+        size_t need = nl + vl + 3;
         char *buf = need <= sizeof line ? line : malloc(need);
         if (buf == NULL) return -1;
-        size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
         memcpy(buf, h[i].name, nl);
         memcpy(buf + nl, ": ", 2);
         memcpy(buf + nl + 2, h[i].value, vl + 1);
@@ -551,41 +729,54 @@ static int setup(tx_upstream_req_t *r, const char *method, const char *url, cons
     struct curl_slist *n = curl_slist_append(r->hdrs, "Expect:");
     if (n == NULL) return -1;
     r->hdrs = n;
-    if (curl_easy_setopt(e, CURLOPT_URL, url) != CURLE_OK) return -1;
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)r);
-    curl_easy_setopt(e, CURLOPT_SHARE, u->share);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_PROXY, u->proxy ? u->proxy : "");
-    /* no proxy: an empty no-proxy list spares curl's per-transfer getenv of no_proxy/NO_PROXY */
-    if (u->proxy == NULL) curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     u->o.http2 < 0 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)r);
+    if (!(r->configured && post)) {
+        curl_easy_reset(e);
+        r->configured = 0;
+        setup_fixed(r);
+    }
+    r->errbuf[0] = '\0';
+    if (set_url(r, url) != 0) return -1;
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
-    if (u->o.connect_timeout_ms > 0)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->o.connect_timeout_ms);
-    if (u->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
-    if (u->o.insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    if (r->configured) { /* a POST before: only the body changes */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, len > 0 ? body : "");
+        return 0;
     }
     if (strcmp(method, "GET") == 0) {
         curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(method, "HEAD") == 0) {
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     } else {
-        if (strcmp(method, "POST") != 0) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        if (!post) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, len > 0 ? body : "");
     }
+    r->configured = post;
     return 0;
+}
+
+/* A request object from the spares (reset for a new use) or a new one; NULL when out of memory. */
+static tx_upstream_req_t *req_get(tx_upstream_t *u)
+{
+    tx_upstream_req_t *r = u->spare;
+    if (r != NULL) {
+        u->spare = r->next;
+        u->nspare--;
+        memset(r, 0, offsetof(tx_upstream_req_t, timer));
+        r->u = u;
+        return r;
+    }
+    r = calloc(1, sizeof *r);
+    if (r == NULL) return NULL;
+    r->u = u;
+    if ((r->easy = curl_easy_init()) == NULL) {
+        free(r);
+        return NULL;
+    }
+    uv_timer_init(u->loop, &r->timer);
+    r->timer.data = r;
+    u->handles_open++;
+    return r;
 }
 
 tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const char *url,
@@ -597,28 +788,20 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
         url == NULL || (h == NULL && nh > 0) || (body == NULL && len > 0) || cb == NULL ||
         cb->on_done == NULL)
         return NULL;
-    tx_upstream_req_t *r = calloc(1, sizeof *r);
+    tx_upstream_req_t *r = req_get(u);
     if (r == NULL) return NULL;
-    r->u = u;
     r->cb = *cb;
     r->ud = ud;
     if (lim != NULL) r->lim = *lim;
     if (r->lim.attempt_timeout_ms < 0) r->lim.attempt_timeout_ms = 0;
     if (r->lim.gap_timeout_ms <= 0) r->lim.gap_timeout_ms = r->lim.attempt_timeout_ms;
-    r->easy = u->npool > 0 ? u->pool[--u->npool] : curl_easy_init();
-    if (r->easy == NULL || setup(r, method, url, h, nh, body, len) != 0) {
-        if (r->easy != NULL) {
-            curl_easy_reset(r->easy);
-            if (u->npool < EASY_POOL_MAX) u->pool[u->npool++] = r->easy;
-            else curl_easy_cleanup(r->easy);
-        }
+    if (setup(r, method, url, h, nh, body, len) != 0) {
         curl_slist_free_all(r->hdrs);
-        free(r);
+        r->hdrs = NULL;
+        r->configured = 0;
+        req_destroy(r);
         return NULL;
     }
-    uv_timer_init(u->loop, &r->timer);
-    r->timer.data = r;
-    u->handles_open++;
     r->start_ms = uv_now(u->loop);
     r->start_ns = uv_hrtime();
     r->next = u->reqs;
@@ -681,8 +864,12 @@ static void do_close(tx_upstream_t *u)
         if (r->cancelled) req_release(r);
         else finish(r, CURLE_OK, TX_UPSTREAM_EABORTED);
     }
-    for (size_t i = 0; i < u->npool; i++) curl_easy_cleanup(u->pool[i]);
-    u->npool = 0;
+    while (u->spare != NULL) {
+        tx_upstream_req_t *r = u->spare;
+        u->spare = r->next;
+        req_destroy(r);
+    }
+    u->nspare = 0;
     curl_multi_cleanup(u->multi); /* closes cached connections (socket_cb REMOVE) */
     u->multi = NULL;
     curl_share_cleanup(u->share);
@@ -690,4 +877,6 @@ static void do_close(tx_upstream_t *u)
     while (u->socks != NULL) sock_close(u, u->socks);
     uv_timer_stop(&u->timer);
     uv_close((uv_handle_t *)&u->timer, on_timer_closed);
+    uv_check_stop(&u->kick);
+    uv_close((uv_handle_t *)&u->kick, on_timer_closed);
 }

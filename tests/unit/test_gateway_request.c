@@ -12,6 +12,8 @@
 #include "gateway/call.h"
 #include "gateway/request.h"
 
+#include <jansson.h>
+
 static int parse(tx_route_kind_t r, const char *body, tx_request_t *out, tx_request_reject_t *rej)
 {
     return tx_request_parse(r, body, body != NULL ? strlen(body) : 0, 1024, out, rej);
@@ -26,18 +28,35 @@ static void valid_chat(void **state)
                            "{\"model\":\"m1\",\"stream\":true,\"messages\":[{\"role\":\"user\"}]}",
                            &rq, &rej),
                      0);
-    assert_non_null(rq.doc);
+    assert_int_equal(rq.parsed, 1);
     assert_string_equal(rq.model, "m1");
     assert_int_equal(rq.stream, 1);
-    json_decref(rq.doc);
+    tx_request_free(&rq);
 
     assert_int_equal(parse(TX_ROUTE_CHAT, "{\"messages\":[]}", &rq, &rej), 0);
     assert_null(rq.model);
     assert_int_equal(rq.stream, 0);
-    json_decref(rq.doc);
+    tx_request_free(&rq);
+
+    assert_int_equal(parse(TX_ROUTE_CHAT, " \r\n\t{\"messages\":[{\"content\":\"h\u00e9 \xc3\xa9 \xf0\x9f\x98\x80\"}],"
+                                          "\"model\":\"m\\u00e9\"}\n ", &rq, &rej), 0);
+    assert_string_equal(rq.model, "m\xc3\xa9");
+    tx_request_free(&rq);
+    /* every number the grammar allows, a string with a quote and a backslash, and an integer
+     * beyond 64 bits (upstreams take it; only the model rewrite sees it as a real) */
+    assert_int_equal(parse(TX_ROUTE_CHAT, "{\"messages\":[],\"a\":[0,-0,1.5,-2e10,3E+2,4e-3,10,"
+                                          "123456789012345678901234567890],\"s\":\"q\\\"\\\\1.\"}",
+                           &rq, &rej), 0);
+    tx_request_free(&rq);
+    assert_int_equal(rq.parsed, 0);
+    tx_request_free(NULL);
+    /* no out, no rej: only the verdict (and nothing leaks: ASan) */
+    const char *b = "{\"model\":\"m\",\"messages\":[]}";
+    assert_int_equal(tx_request_parse(TX_ROUTE_CHAT, b, strlen(b), 0, NULL, NULL), 0);
+    assert_int_equal(tx_request_parse(TX_ROUTE_CHAT, "{", 1, 0, NULL, NULL), -1);
 
     assert_int_equal(parse(TX_ROUTE_MODELS, NULL, &rq, &rej), 0);
-    assert_null(rq.doc);
+    assert_int_equal(rq.parsed, 0);
 }
 
 static void expect_reject(tx_route_kind_t r, const char *body, int status, const char *code,
@@ -47,7 +66,7 @@ static void expect_reject(tx_route_kind_t r, const char *body, int status, const
     tx_request_reject_t rej;
     memset(&rej, 0, sizeof rej);
     assert_int_equal(parse(r, body, &rq, &rej), -1);
-    assert_null(rq.doc);
+    assert_int_equal(rq.parsed, 0);
     assert_int_equal(rej.status, status);
     assert_string_equal(rej.type, "invalid_request_error");
     assert_string_equal(rej.code, code);
@@ -74,7 +93,28 @@ static void rejects(void **state)
     expect_reject(TX_ROUTE_EMBEDDINGS, "{\"model\":\"m\"}", 400, "missing_field", "input");
     expect_reject(TX_ROUTE_EMBEDDINGS, "{\"input\":\"x\",\"stream\":true}", 400, "invalid_value",
                   "stream");
-    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"messages\":[]}", 400, "invalid_json", NULL);
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"messages\":[]}", 400, "invalid_json", "twice");
+    expect_reject(TX_ROUTE_CHAT, "{\"b\":1,\"a\":2,\"messages\":[],\"a\":3}", 400, "invalid_json", "'a'");
+    /* what cJSON alone would let through: raw control characters, bytes that are not UTF-8,
+     * data after the value */
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\x01b\"}", 400, "invalid_json", "control");
+    expect_reject(TX_ROUTE_CHAT, "{\x01\"messages\":[]}", 400, "invalid_json", "control");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\xc3\x28\"}", 400, "invalid_json", "UTF-8");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\xed\xa0\x80\"}", 400, "invalid_json", "UTF-8");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[]} {}", 400, "invalid_json", "after");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[]}x", 400, "invalid_json", "after");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[\"a\\q\"]}", 400, "invalid_json", NULL);
+    expect_reject(TX_ROUTE_CHAT, "{\"Messages\":[]}", 400, "missing_field", "messages");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\\u0000\"}", 400, "invalid_json", "u0000");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"=\\u?;(t\":1}", 400, "invalid_json", "escape");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\\u12\"}", 400, "invalid_json", "escape");
+    static const char *const bad_numbers[] = {"01", "+1", ".5", "1.", "-", "1e", "1e+", "1.2.3",
+                                              "-01", "1ee2", "0x10", "1.5e3.2"};
+    for (size_t i = 0; i < sizeof bad_numbers / sizeof *bad_numbers; i++) {
+        char b[64];
+        snprintf(b, sizeof b, "{\"messages\":[],\"t\":%s}", bad_numbers[i]);
+        expect_reject(TX_ROUTE_CHAT, b, 400, "invalid_json", NULL);
+    }
     /* too large: 413 before any parse */
     char *big = malloc(2048);
     assert_non_null(big);
@@ -91,39 +131,53 @@ static void body_for_model(void **state)
     tx_request_t rq;
     tx_request_reject_t rej;
     assert_int_equal(parse(TX_ROUTE_CHAT, body, &rq, &rej), 0);
+    size_t blen = strlen(body);
     char *out = (char *)1;
     size_t len = 99;
     /* same model or none asked: the client's bytes as they are */
-    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, "a", &out, &len), 0);
+    assert_int_equal(tx_request_body_for_model(body, blen, rq.model, "a", &out, &len), 0);
     assert_null(out);
     assert_int_equal(len, 0);
-    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, NULL, &out, &len), 0);
+    assert_int_equal(tx_request_body_for_model(body, blen, rq.model, NULL, &out, &len), 0);
     assert_null(out);
     /* another model: re-serialised with that model, everything else kept */
-    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, "fb-b", &out, &len), 0);
+    assert_int_equal(tx_request_body_for_model(body, blen, rq.model, "fb-b", &out, &len), 0);
     assert_non_null(out);
     assert_int_equal(len, strlen(out));
     json_t *re = json_loads(out, 0, NULL);
     assert_non_null(re);
     assert_string_equal(json_string_value(json_object_get(re, "model")), "fb-b");
-    assert_true(json_equal(json_object_get(re, "messages"), json_object_get(rq.doc, "messages")));
+    json_t *orig = json_loads(body, 0, NULL);
+    assert_non_null(orig);
+    assert_true(json_equal(json_object_get(re, "messages"), json_object_get(orig, "messages")));
+    /* the key order is the client's */
+    assert_true(strstr(out, "\"model\"") < strstr(out, "\"messages\""));
+    json_decref(orig);
     json_decref(re);
     free(out);
-    /* the doc and the borrowed model pointer are unchanged */
+    /* the request's own model is unchanged */
     assert_string_equal(rq.model, "a");
-    assert_string_equal(json_string_value(json_object_get(rq.doc, "model")), "a");
-    json_decref(rq.doc);
+    tx_request_free(&rq);
 
     /* a body without a model gets one */
     assert_int_equal(parse(TX_ROUTE_CHAT, "{\"messages\":[]}", &rq, &rej), 0);
-    assert_int_equal(tx_request_body_for_model(rq.doc, rq.model, "dflt", &out, &len), 0);
+    assert_int_equal(tx_request_body_for_model("{\"messages\":[]}", 15, rq.model, "dflt", &out, &len), 0);
     assert_non_null(out);
     assert_non_null(strstr(out, "\"model\":\"dflt\""));
     free(out);
-    assert_null(json_object_get(rq.doc, "model"));
-    json_decref(rq.doc);
-    assert_int_equal(tx_request_body_for_model(NULL, NULL, "x", &out, &len), -1);
+    assert_null(rq.model);
+    tx_request_free(&rq);
+    assert_int_equal(tx_request_body_for_model(NULL, 0, NULL, "x", &out, &len), -1);
     assert_null(out);
+    assert_int_equal(tx_request_body_for_model("[1]", 3, NULL, "x", &out, &len), -1);
+    assert_null(out);
+    assert_int_equal(tx_request_body_for_model("{\"a\":", 5, NULL, "x", &out, &len), -1);
+    assert_null(out);
+    /* big integers survive the rewrite exactly */
+    const char *big = "{\"model\":\"a\",\"seed\":9007199254740993,\"messages\":[]}";
+    assert_int_equal(tx_request_body_for_model(big, strlen(big), "a", "b", &out, &len), 0);
+    assert_non_null(strstr(out, "\"seed\":9007199254740993"));
+    free(out);
 }
 
 static void routes(void **state)

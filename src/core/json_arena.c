@@ -1,0 +1,68 @@
+/* cJSON allocation hooks with a per-thread bump buffer for scoped parses. See json_arena.h.
+ * A block that does not fit the buffer comes from malloc; free() tells the two apart by
+ * address, so memory from either source is released correctly whichever scope frees it. */
+#include "core/json_arena.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define ARENA_BYTES (64 * 1024)
+#define ARENA_ALIGN 16
+
+static _Thread_local struct {
+    unsigned char *base; /* ARENA_BYTES, allocated on the thread's first scope, never freed */
+    size_t used;
+    int depth;
+} arena;
+
+static void *arena_malloc(size_t n)
+{
+    if (arena.depth > 0 && arena.base != NULL) {
+        size_t at = (arena.used + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);
+        if (n <= ARENA_BYTES && at <= ARENA_BYTES - n) {
+            arena.used = at + n;
+            return arena.base + at;
+        }
+    }
+    return malloc(n);
+}
+
+static void arena_free(void *p)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)arena.base;
+    if (p != NULL && arena.base != NULL && a >= b && a < b + ARENA_BYTES)
+        return; /* reclaimed when the outermost scope ends */
+    free(p);
+}
+
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+static pthread_key_t buffer_key; /* frees a thread's buffer when the thread exits */
+static int have_key;
+
+static void install_hooks(void)
+{
+    have_key = pthread_key_create(&buffer_key, free) == 0;
+    cJSON_Hooks h = {arena_malloc, arena_free};
+    cJSON_InitHooks(&h);
+}
+
+void tx__json_arena_begin(void)
+{
+    pthread_once(&hooks_once, install_hooks);
+    if (arena.base == NULL && have_key) {
+        arena.base = malloc(ARENA_BYTES); /* NULL: every block comes from malloc */
+        if (arena.base != NULL && pthread_setspecific(buffer_key, arena.base) != 0) {
+            free(arena.base);
+            arena.base = NULL;
+        }
+    }
+    arena.depth++;
+}
+
+void tx__json_arena_end(void)
+{
+    if (arena.depth > 0 && --arena.depth == 0)
+        arena.used = 0;
+}

@@ -1,0 +1,16 @@
+/* Scoped allocation for short-lived cJSON trees: between tx__json_arena_begin and
+ * tx__json_arena_end, cJSON's nodes and strings come from a per-thread bump buffer, so a parse
+ * costs no malloc and its delete no free. Outside a scope (and on other threads) cJSON uses
+ * malloc and free as usual. A tree built inside a scope must be deleted before its end and
+ * nothing of it kept (copy what you need). */
+#ifndef TX_CORE_JSON_ARENA_H
+#define TX_CORE_JSON_ARENA_H
+
+/* Opens a scope on this thread (scopes nest; the buffer is reused once the outermost ends).
+ * Installs the cJSON hooks on first use. */
+void tx__json_arena_begin(void);
+
+/* Closes the innermost scope. */
+void tx__json_arena_end(void);
+
+#endif

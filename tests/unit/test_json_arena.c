@@ -1,0 +1,120 @@
+/* The scoped cJSON arena: trees parsed inside a scope read correctly and delete cleanly, the
+ * buffer is reused after the outermost scope, blocks too big for it and trees made outside a
+ * scope go through malloc/free (ASan checks every release), and a thread's buffer is freed
+ * when the thread ends (LeakSanitizer). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/json_arena.h"
+
+static const char DOC[] = "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}],"
+                          "\"usage\":{\"total_tokens\":25}}";
+
+static void parse_read_delete(void **state)
+{
+    (void)state;
+    tx__json_arena_begin();
+    cJSON *a = cJSON_Parse(DOC);
+    assert_non_null(a);
+    assert_string_equal(cJSON_GetObjectItem(a, "id")->valuestring, "x");
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "usage"), "total_tokens")->valueint, 25);
+    const cJSON *first = a;
+    cJSON_Delete(a);
+    tx__json_arena_end();
+    /* the next scope starts at the same place: the buffer is reused, not grown */
+    tx__json_arena_begin();
+    cJSON *b = cJSON_Parse(DOC);
+    assert_ptr_equal(b, first);
+    cJSON_Delete(b);
+    tx__json_arena_end();
+}
+
+static void nested_scopes(void **state)
+{
+    (void)state;
+    tx__json_arena_begin();
+    cJSON *outer = cJSON_Parse("[1,2,3]");
+    tx__json_arena_begin();
+    cJSON *inner = cJSON_Parse("{\"k\":\"v\"}");
+    assert_string_equal(cJSON_GetObjectItem(inner, "k")->valuestring, "v");
+    cJSON_Delete(inner);
+    tx__json_arena_end();
+    /* the outer tree is intact after the inner scope ended */
+    assert_int_equal(cJSON_GetArraySize(outer), 3);
+    assert_int_equal(cJSON_GetArrayItem(outer, 2)->valueint, 3);
+    cJSON_Delete(outer);
+    tx__json_arena_end();
+    tx__json_arena_end(); /* unbalanced end: ignored */
+}
+
+static void malloc_outside_and_when_full(void **state)
+{
+    (void)state;
+    /* made outside any scope: malloc'd, and freed correctly from inside one */
+    tx__json_arena_begin();
+    tx__json_arena_end();
+    cJSON *kept = cJSON_Parse("{\"a\":[true,false,null]}");
+    assert_non_null(kept);
+    /* larger than the buffer: the overflow comes from malloc */
+    size_t n = 200 * 1024;
+    char *big = malloc(n + 3);
+    assert_non_null(big);
+    big[0] = '"';
+    memset(big + 1, 'a', n);
+    big[n + 1] = '"';
+    big[n + 2] = '\0';
+    tx__json_arena_begin();
+    cJSON *s = cJSON_Parse(big);
+    assert_true(cJSON_IsString(s));
+    assert_int_equal(strlen(s->valuestring), n);
+    cJSON *many = cJSON_CreateArray();
+    for (int i = 0; i < 5000; i++)
+        cJSON_AddItemToArray(many, cJSON_CreateNumber(i)); /* spills past the buffer */
+    assert_int_equal(cJSON_GetArraySize(many), 5000);
+    cJSON_Delete(many);
+    cJSON_Delete(s);
+    cJSON_Delete(kept);
+    tx__json_arena_end();
+    free(big);
+}
+
+static void *in_thread(void *arg)
+{
+    (void)arg;
+    tx__json_arena_begin();
+    cJSON *a = cJSON_Parse(DOC);
+    int ok = a != NULL && cJSON_IsArray(cJSON_GetObjectItem(a, "choices"));
+    cJSON_Delete(a);
+    tx__json_arena_end();
+    return ok ? (void *)1 : NULL;
+}
+
+static void per_thread_buffer(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        pthread_t t;
+        void *ok = NULL;
+        assert_int_equal(pthread_create(&t, NULL, in_thread, NULL), 0);
+        assert_int_equal(pthread_join(t, &ok), 0);
+        assert_non_null(ok);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parse_read_delete),
+        cmocka_unit_test(nested_scopes),
+        cmocka_unit_test(malloc_outside_and_when_full),
+        cmocka_unit_test(per_thread_buffer),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
