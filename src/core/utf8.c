@@ -52,6 +52,11 @@ size_t tx__utf8_copy(char *dst, size_t cap, const char *src, size_t len)
     if (src == NULL) len = 0;
     size_t i = 0;
     while (i < len) {
+        if (p[i] >= 0x20 && p[i] < 0x7F) { /* printable ASCII, the common case: as is */
+            if (o + 1 >= cap) break;
+            dst[o++] = (char)p[i++];
+            continue;
+        }
         size_t n = tx__utf8_seq(p + i, len - i);
         if (n == 0) {
             if (o + 1 >= cap) break;
