@@ -108,11 +108,24 @@ tx_err_t tx_config_watch_reload(tx_config_watch_t *w, const char *source)
         tx_config_unref(next);
         return TX_EOK;
     }
-    tx_config_diff(w->current, next, log_change, NULL);
     tx_config_t *old = w->current;
-    w->current = tx_config_ref(next);
+    tx_config_ref(next); /* ours, in case it is applied */
+    tx_err_t arc = w->apply(w->ud, next, old); /* the callee owns `next`'s first reference */
+    if (arc != TX_EOK) {
+        /* the old snapshot stays in force and current: the next reload tries again */
+        tx_config_unref(next);
+        char why[sizeof w->error];
+        snprintf(why, sizeof why, "cannot apply: %s", tx_strerror(arc));
+        if (strcmp(w->error, why) != 0) {
+            snprintf(w->error, sizeof w->error, "%s", why);
+            tx_log(TX_LOG_ERROR, "ai][config", "rejected: %s; the old config stays (trigger=%s)",
+                   why, source);
+        }
+        return arc;
+    }
+    tx_config_diff(old, next, log_change, NULL);
+    w->current = next;
     w->applied++;
-    w->apply(w->ud, next, old); /* the callee owns `next`'s first reference */
     tx_config_unref(old);
     return TX_EOK;
 }

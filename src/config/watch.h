@@ -11,9 +11,11 @@
 #include "tenax/types.h"
 
 /* Receives a new, validated snapshot whose values differ from the current one. `cfg` carries
- * one reference that now belongs to the callee (it swaps it in and unrefs the old one). `old`
- * is the snapshot it replaces (borrowed, still valid during the call). Runs on the loop. */
-typedef void (*tx_config_apply_fn)(void *ud, tx_config_t *cfg, const tx_config_t *old);
+ * one reference that now belongs to the callee (it swaps it in and unrefs the old one, or just
+ * unrefs it when it refuses). `old` is the snapshot it replaces (borrowed, still valid during
+ * the call). Returns TX_EOK when applied; anything else leaves `old` in force, puts "cannot
+ * apply: <why>" in configError and makes the next reload try again. Runs on the loop. */
+typedef tx_err_t (*tx_config_apply_fn)(void *ud, tx_config_t *cfg, const tx_config_t *old);
 
 typedef struct {
     uv_loop_t *loop;           /* required */
@@ -41,7 +43,8 @@ void tx_config_watch_close(tx_config_watch_t *w, void (*done)(void *), void *arg
 
 /* Reloads now (what a file event or SIGHUP does; `source` names the trigger in the log, e.g.
  * "sighup"). TX_EOK when the file is good (applied if anything changed; configError cleared),
- * else the load's error code (the last good config stays, configError set). */
+ * else the load's error code or the owner's refusal (the last good config stays, configError
+ * set). */
 tx_err_t tx_config_watch_reload(tx_config_watch_t *w, const char *source);
 
 /* The current configError ("" when the last load was good). Valid until the next reload. */

@@ -92,16 +92,14 @@ static void resume_if_paused(tx_ops_state_t *s)
 }
 
 /* The watcher's callback: a new validated snapshot (one reference is ours). */
-static void apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
+static tx_err_t apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
 {
     (void)old;
     tx_ops_state_t *s = ud;
     tx_err_t rc = tx_app_config_swap(s->app, cfg);
-    if (rc != TX_EOK) {
-        tx_log(TX_LOG_ERROR, "ai][config", "rejected: cannot apply (%s); the old config stays",
-               tx_strerror(rc));
+    if (rc != TX_EOK) { /* the watcher logs it and shows it in configError */
         tx_config_unref(cfg);
-        return;
+        return rc;
     }
     if (configure_filters(s, cfg) != TX_EOK)
         tx_log(TX_LOG_ERROR, "ai][config", "client auth/rate limit/cache settings not applied");
@@ -112,6 +110,7 @@ static void apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
     if (s->has_jobs && s->jobs.config_changed != NULL) s->jobs.config_changed(s->jobs.ud, cfg);
     resume_if_paused(s); /* SPEC §5.2: a config change resumes paused job work */
     tx_config_unref(cfg); /* the app took its own reference */
+    return TX_EOK;
 }
 
 /* --- routes ------------------------------------------------------------------------------ */

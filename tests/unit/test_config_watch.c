@@ -18,16 +18,23 @@
 typedef struct {
     tx_config_t *cfg; /* what the owner holds now */
     int applied;
+    int refuse;       /* > 0: refuse that many snapshots (as a failed swap would) */
     int64_t last_old_conc;
 } owner_t;
 
-static void apply(void *ud, tx_config_t *cfg, const tx_config_t *old)
+static tx_err_t apply(void *ud, tx_config_t *cfg, const tx_config_t *old)
 {
     owner_t *o = ud;
+    if (o->refuse > 0) {
+        o->refuse--;
+        tx_config_unref(cfg);
+        return TX_ENOMEM;
+    }
     o->last_old_conc = old->ai_max_concurrency;
     tx_config_unref(o->cfg);
     o->cfg = cfg;
     o->applied++;
+    return TX_EOK;
 }
 
 static const char *const ENVP[] = {"AI_MODEL=env-model", NULL};
@@ -157,6 +164,31 @@ static void same_values_are_not_applied(void **state)
     teardown_fixture(&f);
 }
 
+static void refused_snapshot_shows_and_is_retried(void **state)
+{
+    (void)state;
+    fixture_t f;
+    setup_fixture(&f, 600000, "{\"AI_RETRY_MAX\": 5}");
+    tx_config_t *before = tx_config_watch_current(f.w);
+    /* The owner cannot take the new snapshot (say the swap ran out of memory): the old one
+     * stays in force and current, configError says why, nothing counts as applied. */
+    f.o.refuse = 1;
+    write_file(f.path, "{\"AI_RETRY_MAX\": 9}");
+    assert_int_equal(tx_config_watch_reload(f.w, "test"), TX_ENOMEM);
+    assert_non_null(strstr(tx_config_watch_error(f.w), "cannot apply"));
+    assert_int_equal(f.o.applied, 0);
+    assert_int_equal(tx_config_watch_applied(f.w), 0);
+    assert_ptr_equal(tx_config_watch_current(f.w), before);
+    assert_int_equal(f.o.cfg->ai_retry_max, 5);
+    /* The same file again: tried again (it still differs from what is in force), applied. */
+    assert_int_equal(tx_config_watch_reload(f.w, "test"), TX_EOK);
+    assert_string_equal(tx_config_watch_error(f.w), "");
+    assert_int_equal(f.o.applied, 1);
+    assert_int_equal(f.o.cfg->ai_retry_max, 9);
+    assert_ptr_equal(tx_config_watch_current(f.w), f.o.cfg);
+    teardown_fixture(&f);
+}
+
 static void sighup_reloads(void **state)
 {
     (void)state;
@@ -228,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(file_change_applied_then_bad_file_rejected),
         cmocka_unit_test(same_values_are_not_applied),
+        cmocka_unit_test(refused_snapshot_shows_and_is_retried),
         cmocka_unit_test(sighup_reloads),
         cmocka_unit_test(poll_fallback_sees_change),
         cmocka_unit_test(bad_arguments),
