@@ -18,7 +18,7 @@ typedef struct {
     tx_http_req_t *req;    /* NULL once finished */
     tx_config_t *cfg;      /* the snapshot this call started with (own reference) */
     tx_route_kind_t route;
-    tx_request_t rq;       /* parsed body (doc owned), model, stream */
+    tx_request_t rq;       /* the validated request: its model (owned), stream */
     const char *primary;   /* the request's model or AI_MODEL (borrowed from rq or cfg) */
     tx_policy_t policy;
     tx_call_state_t st;
