@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "tenax/class.h"
 #include "tenax/types.h"
 
@@ -24,6 +26,9 @@ typedef struct {
     char code[48];          /* provider code as text: "1302", "insufficient_quota", "502" */
     char message[384];      /* provider message or our detail, truncated, valid UTF-8 */
     tx_ms_t retry_after_ms; /* -1 when the provider gave none */
+    /* A successful reply's top-level "usage" counts (prompt, completion, total); each -1 when
+     * absent or not a non-negative integer. Read from the same parse as the class. */
+    int64_t prompt_tokens, completion_tokens, total_tokens;
 } tx_classification_t;
 
 /* Classifies one HTTP answer. h may be NULL when nh is 0; body may be NULL (treated as empty).

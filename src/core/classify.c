@@ -68,6 +68,14 @@ static void init(tx_classification_t *out, int status)
     out->code[0] = '\0';
     out->message[0] = '\0';
     out->retry_after_ms = -1;
+    out->prompt_tokens = out->completion_tokens = out->total_tokens = -1;
+}
+
+/* A usage count: a non-negative integer, else -1. */
+static int64_t usage_count(const cJSON *usage, const char *key)
+{
+    long long v;
+    return jint(jget(usage, key), &v) && v >= 0 ? (int64_t)v : -1;
 }
 
 static void set_msg(tx_classification_t *out, const char *s)
@@ -417,6 +425,12 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
                 invalid(out, "body is not JSON");
         } else {
             out->cls = check_success(root, kind, out);
+            const cJSON *u = jget(root, "usage");
+            if (out->cls == TX_CLASS_OK && cJSON_IsObject(u)) {
+                out->prompt_tokens = usage_count(u, "prompt_tokens");
+                out->completion_tokens = usage_count(u, "completion_tokens");
+                out->total_tokens = usage_count(u, "total_tokens");
+            }
         }
     } else {
         out->cls = status_class(status);

@@ -8,10 +8,6 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include <cjson/cJSON.h>
-
-#include "core/json_arena.h"
-
 #include "obs/log.h"
 #include "obs/observe.h"
 #include "ops/ops.h"
@@ -208,45 +204,6 @@ static void on_body(void *ud, const char *data, size_t len)
     }
 }
 
-/* An integral, non-negative count under `key`, else `dflt`. */
-static int64_t token_count(const cJSON *obj, const char *key, int64_t dflt)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0) ||
-        v->valuedouble != (double)(int64_t)v->valuedouble)
-        return dflt;
-    return (int64_t)v->valuedouble;
-}
-
-/* usage.{prompt,completion,total}_tokens of a JSON body, found without parsing the whole body:
- * the last "usage" key, then the object after it. */
-static void scan_usage(const char *body, size_t len, tx_attempt_result_t *r)
-{
-    static const char key[] = "\"usage\"";
-    const char *hit = NULL;
-    for (const char *p = body; p != NULL && (size_t)(p - body) < len;) {
-        p = memmem(p, len - (size_t)(p - body), key, sizeof key - 1);
-        if (p != NULL) {
-            hit = p;
-            p += sizeof key - 1;
-        }
-    }
-    if (hit == NULL)
-        return;
-    const char *brace = memchr(hit, '{', len - (size_t)(hit - body));
-    if (brace == NULL)
-        return;
-    tx__json_arena_begin();
-    cJSON *u = cJSON_ParseWithLengthOpts(brace, len - (size_t)(brace - body), NULL, 0);
-    if (cJSON_IsObject(u)) {
-        r->prompt_tokens = token_count(u, "prompt_tokens", r->prompt_tokens);
-        r->completion_tokens = token_count(u, "completion_tokens", r->completion_tokens);
-        r->total_tokens = token_count(u, "total_tokens", r->total_tokens);
-    }
-    cJSON_Delete(u);
-    tx__json_arena_end();
-}
-
 static tx_ms_t wall_ms(void)
 {
     struct timeval tv;
@@ -286,8 +243,9 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
             /* a plain answer (also a stream request answered with JSON) */
             tx_classify_response(r.status, a->rh, a->nrh, r.body, r.body_len,
                                  tx_attempt_resp_kind(a->req.route), wall_ms(), &r.info);
-            if (r.info.cls == TX_CLASS_OK && r.body_len > 0)
-                scan_usage(r.body, r.body_len, &r);
+            r.prompt_tokens = r.info.prompt_tokens; /* read by the classifier's parse */
+            r.completion_tokens = r.info.completion_tokens;
+            r.total_tokens = r.info.total_tokens;
         }
     } else if (ur->err == TX_UPSTREAM_EOK) {
         r.info.cls = TX_CLASS_OK; /* a committed stream that ended normally */

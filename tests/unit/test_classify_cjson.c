@@ -1,5 +1,6 @@
 /* Edges of the classifier that depend on its JSON parser (cJSON): integer codes read from
- * doubles, nesting past cJSON's depth limit, embedded NUL bytes, trailing garbage, key case. */
+ * doubles, usage counts, nesting past cJSON's depth limit, embedded NUL bytes, trailing
+ * garbage, key case. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -37,6 +38,39 @@ static void integer_codes(void **state)
     const char *e = "{\"error\":{\"code\":1e300,\"message\":\"x\"}}";
     assert_int_equal(cls(500, e, strlen(e), &out), TX_CLASS_SERVER);
     assert_string_equal(out.code, "500");
+}
+
+static void usage_counts(void **state)
+{
+    (void)state;
+    tx_classification_t out;
+    const char *ok = "{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
+                     "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5.0,\"total_tokens\":25}}";
+    assert_int_equal(cls(200, ok, strlen(ok), &out), TX_CLASS_OK);
+    assert_int_equal(out.prompt_tokens, 20);
+    assert_int_equal(out.completion_tokens, 5);
+    assert_int_equal(out.total_tokens, 25);
+    /* absent, negative, fractional, a string: -1 each */
+    const char *odd = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
+                      "\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":1.5,\"total_tokens\":\"9\"}}";
+    assert_int_equal(cls(200, odd, strlen(odd), &out), TX_CLASS_OK);
+    assert_int_equal(out.prompt_tokens, -1);
+    assert_int_equal(out.completion_tokens, -1);
+    assert_int_equal(out.total_tokens, -1);
+    const char *none = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}";
+    assert_int_equal(cls(200, none, strlen(none), &out), TX_CLASS_OK);
+    assert_int_equal(out.total_tokens, -1);
+    /* only the top level counts, and only on success */
+    const char *nested = "{\"choices\":[{\"message\":{\"content\":\"hi\"},"
+                         "\"usage\":{\"total_tokens\":7}}]}";
+    assert_int_equal(cls(200, nested, strlen(nested), &out), TX_CLASS_OK);
+    assert_int_equal(out.total_tokens, -1);
+    const char *err = "{\"error\":{\"message\":\"x\",\"code\":500},\"usage\":{\"total_tokens\":7}}";
+    assert_int_not_equal(cls(200, err, strlen(err), &out), TX_CLASS_OK);
+    assert_int_equal(out.total_tokens, -1);
+    /* a transport failure carries none */
+    tx_classify_transport(TX_TRANSPORT_RESET, NULL, &out);
+    assert_int_equal(out.prompt_tokens, -1);
 }
 
 static void depth_nul_trailing(void **state)
@@ -86,6 +120,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(integer_codes),
+        cmocka_unit_test(usage_counts),
         cmocka_unit_test(depth_nul_trailing),
         cmocka_unit_test(keys_are_case_sensitive),
     };
