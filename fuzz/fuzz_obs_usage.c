@@ -1,5 +1,5 @@
-/* Fuzz target: an upstream answer body through the observer's usage parser and the model label
- * (any bytes), then the /metrics rendering; must never crash and always render. */
+/* Fuzz target: a model label (any bytes) and token counts through the observer, then the
+ * /metrics rendering (label escaping); must never crash and always render. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -21,9 +21,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char model[201];
     memcpy(model, p, k);
     model[k] = '\0';
-    const char *body = k < size ? p + k + 1 : "";
-    size_t blen = k < size ? size - k - 1 : 0;
-    tx_obs_on_usage_body(obs, model, body, blen);
+    /* the byte after the label picks the counts: negative ones must count nothing */
+    int64_t n = k + 1 < size ? (int64_t)(int8_t)data[k + 1] : -1;
+    tx_obs_on_usage(obs, model, n, n * 3);
     tx_obs_on_request_done(obs, "/v1/chat/completions", model, 200, (double)size, 1.0);
     size_t len = 0;
     char *text = tx_obs_render(obs, &len);

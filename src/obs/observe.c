@@ -8,7 +8,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <jansson.h>
 
 #include "obs/log.h"
 
@@ -187,19 +186,6 @@ void tx_obs_on_usage(tx_obs_t *obs, const char *model, int64_t prompt, int64_t c
     const char *vp[2] = {model, "prompt"}, *vc[2] = {model, "completion"};
     if (prompt >= 0) tx_metrics_inc(obs->fam[TX_M_TOKENS], vp, (double)prompt);
     if (completion >= 0) tx_metrics_inc(obs->fam[TX_M_TOKENS], vc, (double)completion);
-}
-
-void tx_obs_on_usage_body(tx_obs_t *obs, const char *model, const char *body, size_t len)
-{
-    if (obs == NULL || !obs->metrics || body == NULL || len == 0 || body[0] != '{') return;
-    json_t *doc = json_loadb(body, len, 0, NULL);
-    json_t *u = json_object_get(doc, "usage");
-    if (json_is_object(u)) {
-        json_t *p = json_object_get(u, "prompt_tokens"), *c = json_object_get(u, "completion_tokens");
-        tx_obs_on_usage(obs, model, json_is_integer(p) ? json_integer_value(p) : -1,
-                        json_is_integer(c) ? json_integer_value(c) : -1);
-    }
-    json_decref(doc);
 }
 
 void tx_obs_on_cache(tx_obs_t *obs, int hit)

@@ -66,10 +66,6 @@ void tx_obs_on_failover(tx_obs_t *obs, int from, int to);
 /* Tokens from an upstream answer's `usage` (negative values are ignored). */
 void tx_obs_on_usage(tx_obs_t *obs, const char *model, int64_t prompt, int64_t completion);
 
-/* The same from a JSON answer body (its "usage": prompt_tokens, completion_tokens); a body that
- * is not JSON or has no usage counts nothing. Parses only when metrics are on. */
-void tx_obs_on_usage_body(tx_obs_t *obs, const char *model, const char *body, size_t len);
-
 /* A response cache lookup: hit 1, miss 0. */
 void tx_obs_on_cache(tx_obs_t *obs, int hit);
 

@@ -37,10 +37,8 @@ static void metrics_from_events(void **state)
     tx_obs_on_cache(obs, 0);
     tx_obs_set_admission(obs, 3, 2, 5);
     tx_obs_set_admission(obs, 1, 0, 7);
-    const char *usage = "{\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":5}}";
-    tx_obs_on_usage_body(obs, "m2", usage, strlen(usage));
-    tx_obs_on_usage_body(obs, "m2", "not json", 8);
-    tx_obs_on_usage_body(obs, "m2", "{\"usage\":3}", 11);
+    tx_obs_on_usage(obs, "m2", 100, 5);
+    tx_obs_on_usage(obs, "m2", -1, -1); /* a reply without usage counts nothing */
     tx_obs_set_items(obs, "pending", 4);
 
     tx_metric_family_t *req = tx_obs_family(obs, TX_M_REQUESTS);
