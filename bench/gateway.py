@@ -113,6 +113,7 @@ def main():
     ngx = [start_nginx(d, "upstream", upstream_body(up)),
            start_nginx(d, "proxy", PROXY_BODY.format(up=up, px=px))]
     txtest.wait_until(lambda: txtest.port_open(up) and txtest.port_open(px), 10, "nginx")
+    txtest.wait_until(lambda: children(ngx[1].pid), 10, "nginx proxy worker")
     proxy_pids = children(ngx[1].pid)  # the proxy's worker
     env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % up, "AI_API_KEY": "bench-key",
            "AI_MAX_CONCURRENCY": "256", "AI_QUEUE_MAX_SIZE": "4096",

@@ -431,7 +431,8 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose, struct 
     if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
     curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
     if (s == CURL_SOCKET_BAD) return s;
-    if (sock_find(u, s) != NULL) sock_close(u, sock_find(u, s)); /* stale: never expected */
+    sock_ctx_t *stale = sock_find(u, s); /* a descriptor closed behind our back: never expected */
+    if (stale != NULL) sock_close(u, stale);
     (void)sock_new(u, s, 1); /* on failure the socket is watched per transfer instead */
     return s;
 }
