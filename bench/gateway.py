@@ -69,14 +69,15 @@ def wrk(port, conns, script):
 
 
 def cpu_s(pids):
-    """User + system CPU seconds used so far by the processes `pids` (from /proc)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    """(user, system) CPU seconds used so far by the processes `pids` (from /proc)."""
+    tick = float(os.sysconf("SC_CLK_TCK"))
+    user = system = 0
     for pid in pids:
         with open("/proc/%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / float(tick)
+        user += int(fields[11])  # utime (field 14)
+        system += int(fields[12])  # stime (field 15)
+    return user / tick, system / tick
 
 
 def children(pid):
@@ -135,11 +136,15 @@ def main():
             r = {}
             for name, port, pids in (("direct", up, []), ("nginx", px, proxy_pids),
                                      ("tenax", tx, [tenax.p.pid])):
-                c0 = cpu_s(pids)
+                u0, s0 = cpu_s(pids)
                 r[name] = wrk(port, conns, script)
                 # CPU per request of the proxy itself (nginx's proxy worker, tenax): the cost the
-                # machine's noise moves least
-                r[name]["cpu_us"] = (cpu_s(pids) - c0) * 1e6 / max(1, r[name]["requests"])
+                # machine's noise moves least; user and kernel apart
+                u1, s1 = cpu_s(pids)
+                n = max(1, r[name]["requests"])
+                r[name]["user_us"] = (u1 - u0) * 1e6 / n
+                r[name]["sys_us"] = (s1 - s0) * 1e6 / n
+                r[name]["cpu_us"] = r[name]["user_us"] + r[name]["sys_us"]
             rows.append((conns, r))
         print("gateway benchmark, %s per run, %s" % (DURATION, time.strftime("%Y-%m-%d %H:%M")))
         print("%-6s %-7s %10s %10s %10s %8s %12s" % ("conns", "target", "req/s", "p50 us", "p99 us",
@@ -158,10 +163,12 @@ def main():
                   % (conns, r["tenax"]["rps"] / r["nginx"]["rps"], add_tx, add_ng,
                      add_tx / add_ng if add_ng > 0 else float("nan")))
         for conns, r in rows:
-            print("c=%-3d CPU per request (proxy process only): tenax %.1f us, nginx %.1f us (ratio %.2f)"
-                  % (conns, r["tenax"]["cpu_us"], r["nginx"]["cpu_us"],
-                     r["tenax"]["cpu_us"] / r["nginx"]["cpu_us"] if r["nginx"]["cpu_us"] > 0
-                     else float("nan")))
+            t, n = r["tenax"], r["nginx"]
+            print("c=%-3d CPU per request (proxy process only): tenax %.1f us, nginx %.1f us (ratio %.2f);"
+                  " user %.1f vs %.1f, kernel %.1f vs %.1f"
+                  % (conns, t["cpu_us"], n["cpu_us"],
+                     t["cpu_us"] / n["cpu_us"] if n["cpu_us"] > 0 else float("nan"),
+                     t["user_us"], n["user_us"], t["sys_us"], n["sys_us"]))
         print("tenax peak RSS: %.1f MiB" % (rss_kb(tenax.p.pid) / 1024.0))
     finally:
         tenax.stop()
