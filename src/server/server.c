@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "obs/log.h"
+#include "server/numfmt.h"
 
 typedef struct conn conn_t;
 
@@ -142,7 +143,7 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
     r->srv = srv;
     r->c = c;
     r->msg = msg;
-    snprintf(r->peer, sizeof r->peer, "%s", c->peer);
+    memcpy(r->peer, c->peer, sizeof r->peer); /* same size, NUL-terminated */
     r->head = msg && strcmp(msg->method, "HEAD") == 0;
     r->lnext = srv->reqs;
     if (srv->reqs) srv->reqs->lprev = r;
@@ -165,18 +166,28 @@ static void req_free(tx_http_req_t *r)
     free(r);
 }
 
-static int out_add(tx_http_req_t *r, const char *s, size_t n)
+/* Makes room for `n` more bytes at the end of r->out and counts them as used: the caller fills
+ * them. NULL (and nothing changed) on out of memory. */
+static char *out_reserve(tx_http_req_t *r, size_t n)
 {
     if (r->out_len + n > r->out_cap) {
         size_t cap = r->out_cap ? r->out_cap : 512;
         while (cap < r->out_len + n) cap *= 2;
         char *p = realloc(r->out, cap);
-        if (p == NULL) return -1;
+        if (p == NULL) return NULL;
         r->out = p;
         r->out_cap = cap;
     }
-    memcpy(r->out + r->out_len, s, n);
+    char *at = r->out + r->out_len;
     r->out_len += n;
+    return at;
+}
+
+static int out_add(tx_http_req_t *r, const char *s, size_t n)
+{
+    char *at = out_reserve(r, n);
+    if (at == NULL) return -1;
+    memcpy(at, s, n);
     return 0;
 }
 
@@ -223,26 +234,51 @@ static int conn_write(conn_t *c, const char *data, size_t len)
     return 0;
 }
 
-static int emit_head(tx_http_req_t *r, int status, const tx_header_t *h, size_t n,
-                     const char *framing)
+/* Appends "name: value\r\n"; a header whose name or value could split the head (CR, LF, or a
+ * ':' in the name) is skipped. Returns -1 on out of memory. */
+static int emit_header(tx_http_req_t *r, const char *name, const char *value)
 {
-    char line[256];
+    size_t nl = strcspn(name, "\r\n:"), vl = strcspn(value, "\r\n");
+    if (name[nl] != '\0' || value[vl] != '\0') return 0; /* no splitting */
+    char *o = out_reserve(r, nl + vl + 4);
+    if (o == NULL) return -1;
+    memcpy(o, name, nl);
+    o += nl;
+    memcpy(o, ": ", 2);
+    memcpy(o + 2, value, vl);
+    memcpy(o + 2 + vl, "\r\n", 2);
+    return 0;
+}
+
+/* The head of a response: status line, `h`, the `framing` header line(s) (flen bytes, may be
+ * 0), Connection as needed, blank line. */
+static int emit_head(tx_http_req_t *r, int status, const tx_header_t *h, size_t n,
+                     const char *framing, size_t flen)
+{
+    static const char close_end[] = "Connection: close\r\n\r\n";
+    static const char keep_end[] = "Connection: keep-alive\r\n\r\n";
     int keep = r->msg && r->msg->keep_alive && !r->close_after && !r->srv->stopping;
     if (!keep) r->close_after = 1;
-    int len = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, tx_http_status_text(status));
-    if (out_add(r, line, (size_t)len) != 0) return -1;
+    /* "HTTP/1.1 %d %s\r\n" */
+    char num[TX_NUMFMT_MAX];
+    size_t nl = tx__fmt_i64(num, status);
+    const char *text = tx_http_status_text(status);
+    size_t tl = strlen(text);
+    char *o = out_reserve(r, 9 + nl + 1 + tl + 2);
+    if (o == NULL) return -1;
+    memcpy(o, "HTTP/1.1 ", 9);
+    memcpy(o + 9, num, nl);
+    o[9 + nl] = ' ';
+    memcpy(o + 10 + nl, text, tl);
+    memcpy(o + 10 + nl + tl, "\r\n", 2);
     for (size_t i = 0; h && i < n; i++) {
         if (h[i].name == NULL || h[i].value == NULL) continue;
-        if (strpbrk(h[i].name, "\r\n:") || strpbrk(h[i].value, "\r\n")) continue; /* no splitting */
-        if (out_add(r, h[i].name, strlen(h[i].name)) || out_add(r, ": ", 2) ||
-            out_add(r, h[i].value, strlen(h[i].value)) || out_add(r, "\r\n", 2))
-            return -1;
+        if (emit_header(r, h[i].name, h[i].value) != 0) return -1;
     }
-    if (framing && out_add(r, framing, strlen(framing))) return -1;
-    const char *conn_hdr = !keep ? "Connection: close\r\n\r\n"
-                           : (r->msg->http_minor == 0) ? "Connection: keep-alive\r\n\r\n"
-                                                       : "\r\n";
-    return out_add(r, conn_hdr, strlen(conn_hdr));
+    if (flen && out_add(r, framing, flen)) return -1;
+    if (!keep) return out_add(r, close_end, sizeof close_end - 1);
+    if (r->msg->http_minor == 0) return out_add(r, keep_end, sizeof keep_end - 1);
+    return out_add(r, "\r\n", 2);
 }
 
 /* Moves what was composed in r->out to the socket (or keeps it buffered if not at the head). */
@@ -279,10 +315,11 @@ tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *header
     if (r == NULL || r->state != R_PENDING || status < 100 || status > 999) return TX_EINVAL;
     if (body == NULL) len = 0;
     if (r->c == NULL) return finish_detached(r);
-    char cl[64];
-    snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
+    char cl[16 + TX_NUMFMT_MAX + 2] = "Content-Length: "; /* "Content-Length: %zu\r\n" */
+    size_t cll = 16 + tx__fmt_u64(cl + 16, len);
+    memcpy(cl + cll, "\r\n", 2);
     /* composed in r->out, then one write when at the head of the queue */
-    int bad = emit_head(r, status, headers, n, cl) || (!r->head && len && out_add(r, body, len));
+    int bad = emit_head(r, status, headers, n, cl, cll + 2) || (!r->head && len && out_add(r, body, len));
     if (!bad) flush_out(r);
     if (bad) {
         r->close_after = 1; /* out of memory mid-answer: the connection cannot be trusted */
@@ -320,7 +357,8 @@ tx_err_t tx_http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *h
     }
     r->chunked = r->msg && r->msg->http_minor >= 1;
     if (!r->chunked) r->close_after = 1; /* HTTP/1.0: the end of the body is the close */
-    if (emit_head(r, status, headers, n, r->chunked ? "Transfer-Encoding: chunked\r\n" : NULL)) {
+    static const char te[] = "Transfer-Encoding: chunked\r\n";
+    if (emit_head(r, status, headers, n, te, r->chunked ? sizeof te - 1 : 0)) {
         r->close_after = 1;
         return TX_ENOMEM;
     }
@@ -335,9 +373,10 @@ tx_err_t tx_http_stream_write(tx_http_req_t *r, const char *data, size_t len)
     if (len == 0 || r->head) return TX_EOK;
     if (data == NULL) return TX_EINVAL;
     if (r->chunked) {
-        char sz[32];
-        int k = snprintf(sz, sizeof sz, "%zx\r\n", len);
-        if (out_add(r, sz, (size_t)k) || out_add(r, data, len) || out_add(r, "\r\n", 2))
+        char sz[TX_NUMFMT_MAX + 2]; /* "%zx\r\n" */
+        size_t k = tx__fmt_hex(sz, len);
+        memcpy(sz + k, "\r\n", 2);
+        if (out_add(r, sz, k + 2) || out_add(r, data, len) || out_add(r, "\r\n", 2))
             return TX_ENOMEM;
     } else if (out_add(r, data, len)) {
         return TX_ENOMEM;
