@@ -1,5 +1,8 @@
 /* Sans-I/O HTTP/1.1 request framing (see parse.h). http_parser does the tokenising; this file
- * adds what a server needs on top: size limits, smuggling refusals, requests as owned structs. */
+ * adds what a server needs on top: size limits, smuggling refusals, requests as owned structs.
+ * The request line and headers collect in one buffer the parser reuses; when the headers are
+ * complete the request becomes one allocation (struct, header array, strings and, when its
+ * Content-Length is small, room for the body, which is then read straight into it). */
 #include "server/parse.h"
 
 #include <http_parser.h>
@@ -9,10 +12,22 @@
 #include <string.h>
 #include <strings.h>
 
+/* A body up to this size (by Content-Length) is read into the request's own allocation; a
+ * larger or chunked one grows in a buffer of its own, so a mere claim does not reserve memory. */
+#define INLINE_BODY_MAX (64u * 1024u)
+
 typedef struct {
     char *p;
     size_t len, cap;
 } buf_t;
+
+/* Where a header's name and value are in the text buffer (each NUL-terminated there). */
+typedef struct {
+    size_t name_off, name_len, value_off, value_len;
+} span_t;
+
+/* What the text buffer is receiving: the target, a header name, or a header value. */
+typedef enum { IN_URL, IN_NAME, IN_VALUE } text_mode_t;
 
 struct tx_http_parser {
     http_parser hp;
@@ -21,13 +36,16 @@ struct tx_http_parser {
     tx_http_parse_state_t state;
     int err_status;
     const char *err_code, *err_msg;
-    /* the request being built */
-    buf_t url;
-    buf_t *names, *values;
+    /* the request being read: "target\0name\0value\0name\0value\0..." in `text` */
+    buf_t text;
+    size_t url_len;
+    span_t *hdrs;
     size_t nhdr, hdr_cap;
-    int last_was_value;
+    text_mode_t mode;
     size_t header_bytes;
-    buf_t body;
+    tx_http_msg_t *cur;  /* built when the headers are complete */
+    size_t body_room;    /* bytes reserved for the body in cur's allocation */
+    buf_t body;          /* the body when it is not read into cur */
     int keep_alive;
     /* completed requests */
     tx_http_msg_t *head, *tail;
@@ -36,7 +54,7 @@ struct tx_http_parser {
 static int buf_add(buf_t *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
+        size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1) cap *= 2;
         char *np = realloc(b->p, cap);
         if (np == NULL) return -1;
@@ -49,26 +67,24 @@ static int buf_add(buf_t *b, const char *s, size_t n)
     return 0;
 }
 
-static char *buf_take(buf_t *b)
+/* Ends the current string in `text` with its NUL (buf_add keeps one past the end already). */
+static int text_end_string(tx_http_parser_t *p)
 {
-    if (b->p == NULL && buf_add(b, "", 0) != 0) return NULL;
-    char *p = b->p;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
+    if (buf_add(&p->text, "", 0) != 0) return -1;
+    p->text.len++;
+    return 0;
 }
 
 static void reset_current(tx_http_parser_t *p)
 {
-    free(p->url.p);
-    p->url = (buf_t){0};
-    for (size_t i = 0; i < p->nhdr; i++) {
-        free(p->names[i].p);
-        free(p->values[i].p);
-    }
+    p->text.len = 0;
+    p->url_len = 0;
     p->nhdr = 0;
-    p->last_was_value = 0;
+    p->mode = IN_URL;
     p->header_bytes = 0;
+    tx_http_msg_free(p->cur);
+    p->cur = NULL;
+    p->body_room = 0;
     free(p->body.p);
     p->body = (buf_t){0};
 }
@@ -84,12 +100,39 @@ static int fail(tx_http_parser_t *p, int status, const char *code, const char *m
     return -1;
 }
 
+static int fail_oom(tx_http_parser_t *p)
+{
+    return fail(p, 500, "out_of_memory", "Out of memory.");
+}
+
 static int count_header_bytes(tx_http_parser_t *p, size_t n)
 {
     p->header_bytes += n;
     if (p->header_bytes > p->limits.max_header_bytes)
         return fail(p, 431, "request_header_fields_too_large",
                     "The request line and headers are larger than the server accepts.");
+    return 0;
+}
+
+/* Closes whatever string `text` is receiving: the target, a name (then an empty value starts,
+ * for a header without one), or a value. After it, mode is IN_VALUE or IN_URL as before. */
+static int text_close(tx_http_parser_t *p)
+{
+    span_t *h = p->nhdr ? &p->hdrs[p->nhdr - 1] : NULL;
+    switch (p->mode) {
+    case IN_URL:
+        p->url_len = p->text.len;
+        return text_end_string(p);
+    case IN_NAME:
+        h->name_len = p->text.len - h->name_off;
+        if (text_end_string(p) != 0) return -1;
+        h->value_off = p->text.len;
+        p->mode = IN_VALUE;
+        return 0;
+    case IN_VALUE:
+        h->value_len = p->text.len - h->value_off;
+        return text_end_string(p);
+    }
     return 0;
 }
 
@@ -105,32 +148,26 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
-    return buf_add(&p->url, at, len) == 0 ? 0 : fail(p, 500, "out_of_memory", "Out of memory.");
+    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len + 4) != 0) return -1;
-    if (p->nhdr == 0 || p->last_was_value) {
+    if (p->mode != IN_NAME) { /* a new header: close the target or the previous value */
+        if (text_close(p) != 0) return fail_oom(p);
         if (p->nhdr == p->hdr_cap) {
             size_t cap = p->hdr_cap ? p->hdr_cap * 2 : 16;
-            buf_t *n = realloc(p->names, cap * sizeof *n);
-            if (n == NULL) return fail(p, 500, "out_of_memory", "Out of memory.");
-            p->names = n;
-            buf_t *v = realloc(p->values, cap * sizeof *v);
-            if (v == NULL) return fail(p, 500, "out_of_memory", "Out of memory.");
-            p->values = v;
+            span_t *n = realloc(p->hdrs, cap * sizeof *n);
+            if (n == NULL) return fail_oom(p);
+            p->hdrs = n;
             p->hdr_cap = cap;
         }
-        p->names[p->nhdr] = (buf_t){0};
-        p->values[p->nhdr] = (buf_t){0};
-        p->nhdr++;
-        p->last_was_value = 0;
+        p->hdrs[p->nhdr++] = (span_t){.name_off = p->text.len};
+        p->mode = IN_NAME;
     }
-    return buf_add(&p->names[p->nhdr - 1], at, len) == 0
-               ? 0
-               : fail(p, 500, "out_of_memory", "Out of memory.");
+    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
@@ -138,15 +175,24 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
     if (p->nhdr == 0) return fail(p, 400, "bad_request", "Malformed header.");
-    p->last_was_value = 1;
-    return buf_add(&p->values[p->nhdr - 1], at, len) == 0
-               ? 0
-               : fail(p, 500, "out_of_memory", "Out of memory.");
+    if (p->mode == IN_NAME && text_close(p) != 0) return fail_oom(p);
+    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
-static const char *value_of(tx_http_parser_t *p, size_t i)
+static const char *name_of(const tx_http_parser_t *p, size_t i)
 {
-    return p->values[i].p ? p->values[i].p : "";
+    return p->text.p + p->hdrs[i].name_off;
+}
+
+static const char *value_of(const tx_http_parser_t *p, size_t i)
+{
+    return p->text.p + p->hdrs[i].value_off;
+}
+
+/* Header i's name is `name` (`len` bytes), case-insensitively. */
+static int name_is(const tx_http_parser_t *p, size_t i, const char *name, size_t len)
+{
+    return p->hdrs[i].name_len == len && strncasecmp(name_of(p, i), name, len) == 0;
 }
 
 /* Trims spaces and tabs at both ends; compares case-insensitively. */
@@ -158,19 +204,55 @@ static int token_is(const char *v, const char *token)
     return n == strlen(token) && strncasecmp(v, token, n) == 0;
 }
 
+/* Builds p->cur from the text buffer, with `body_room` bytes (plus a NUL) for the body. */
+static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size_t body_room)
+{
+    const char *method = http_method_str((enum http_method)hp->method);
+    size_t mlen = strlen(method);
+    const char *q = memchr(p->text.p, '?', p->url_len);
+    size_t plen = q ? (size_t)(q - p->text.p) : p->url_len;
+    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len +
+                  (plen + 1) + (mlen + 1) + (body_room + 1);
+    tx_http_msg_t *m = malloc(size);
+    if (m == NULL) return NULL;
+    memset(m, 0, sizeof *m);
+    m->headers = (tx_header_t *)(m + 1);
+    char *text = (char *)(m->headers + p->nhdr);
+    memcpy(text, p->text.p, p->text.len);
+    m->target = text;
+    m->query = q ? text + plen + 1 : text + p->url_len; /* after '?', or the target's NUL */
+    m->path = text + p->text.len;
+    memcpy(m->path, text, plen);
+    m->path[plen] = '\0';
+    m->method = m->path + plen + 1;
+    memcpy(m->method, method, mlen + 1);
+    m->body = m->method + mlen + 1;
+    m->body[0] = '\0';
+    for (size_t i = 0; i < p->nhdr; i++) {
+        m->headers[i].name = text + p->hdrs[i].name_off;
+        m->headers[i].value = text + p->hdrs[i].value_off;
+    }
+    m->nheaders = p->nhdr;
+    m->http_major = hp->http_major;
+    m->http_minor = hp->http_minor;
+    return m;
+}
+
 static int on_headers_complete(http_parser *hp)
 {
     tx_http_parser_t *p = hp->data;
+    /* close the last string; a last header without a value gets an empty one */
+    if (p->mode == IN_NAME && text_close(p) != 0) return fail_oom(p);
+    if (text_close(p) != 0) return fail_oom(p);
     size_t n_cl = 0, n_te = 0;
     const char *cl = NULL;
     for (size_t i = 0; i < p->nhdr; i++) {
-        const char *name = p->names[i].p ? p->names[i].p : "";
-        if (strcasecmp(name, "Content-Length") == 0) {
+        if (name_is(p, i, "Content-Length", 14)) {
             if (cl != NULL && strcmp(cl, value_of(p, i)) != 0)
                 return fail(p, 400, "request_smuggling", "Conflicting Content-Length headers.");
             cl = value_of(p, i);
             n_cl++;
-        } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        } else if (name_is(p, i, "Transfer-Encoding", 17)) {
             n_te++;
             if (!token_is(value_of(p, i), "chunked"))
                 return fail(p, 400, "unsupported_transfer_encoding",
@@ -186,12 +268,18 @@ static int on_headers_complete(http_parser *hp)
         return fail(p, 505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served.");
     if (hp->method == HTTP_CONNECT)
         return fail(p, 501, "not_implemented", "CONNECT is not supported.");
-    if (p->url.len == 0 || p->url.p[0] != '/')
+    if (p->url_len == 0 || p->text.p[0] != '/')
         return fail(p, 400, "bad_request", "The request target must be an absolute path.");
     if (n_cl > 0 && hp->content_length != ULLONG_MAX &&
         hp->content_length > (uint64_t)p->limits.max_body_bytes)
         return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
     p->keep_alive = http_should_keep_alive(hp) && !hp->upgrade;
+    size_t room = 0;
+    if (n_cl > 0 && hp->content_length != ULLONG_MAX && hp->content_length <= INLINE_BODY_MAX)
+        room = (size_t)hp->content_length;
+    p->cur = build_msg(p, hp, room);
+    if (p->cur == NULL) return fail_oom(p);
+    p->body_room = room;
     p->state = TX_HTTP_PARSE_BODY;
     return 0;
 }
@@ -199,45 +287,37 @@ static int on_headers_complete(http_parser *hp)
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
-    if (p->body.len + len > p->limits.max_body_bytes)
+    tx_http_msg_t *m = p->cur;
+    size_t have = m->body_len + p->body.len;
+    if (have + len > p->limits.max_body_bytes)
         return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
-    return buf_add(&p->body, at, len) == 0 ? 0 : fail(p, 500, "out_of_memory", "Out of memory.");
+    if (p->body.p == NULL) {
+        if (m->body_len + len <= p->body_room) {
+            memcpy(m->body + m->body_len, at, len);
+            m->body_len += len;
+            return 0;
+        }
+        /* beyond the room (chunked or large): the body moves to a buffer of its own */
+        if (buf_add(&p->body, m->body, m->body_len) != 0) return fail_oom(p);
+        m->body_len = 0;
+    }
+    return buf_add(&p->body, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_message_complete(http_parser *hp)
 {
     tx_http_parser_t *p = hp->data;
-    tx_http_msg_t *m = calloc(1, sizeof *m);
-    if (m == NULL) return fail(p, 500, "out_of_memory", "Out of memory.");
-    m->method = strdup(http_method_str((enum http_method)hp->method));
-    m->http_major = hp->http_major;
-    m->http_minor = hp->http_minor;
+    tx_http_msg_t *m = p->cur;
+    if (p->body.p != NULL) { /* the body grew apart: the request takes that buffer */
+        m->body = m->body_alloc = p->body.p;
+        m->body_len = p->body.len;
+        p->body = (buf_t){0};
+    } else {
+        m->body[m->body_len] = '\0';
+    }
     m->keep_alive = p->keep_alive;
-    m->body_len = p->body.len;
-    m->body = buf_take(&p->body);
-    m->target = buf_take(&p->url);
-    m->headers = calloc(p->nhdr ? p->nhdr : 1, sizeof *m->headers);
-    int ok = m->method && m->body && m->target && m->headers;
-    for (size_t i = 0; ok && i < p->nhdr; i++) {
-        char *name = buf_take(&p->names[i]);
-        char *value = buf_take(&p->values[i]);
-        m->headers[m->nheaders].name = name;
-        m->headers[m->nheaders].value = value;
-        if (name || value) m->nheaders++;
-        if (name == NULL || value == NULL) ok = 0;
-    }
-    if (ok) {
-        char *q = strchr(m->target, '?');
-        size_t plen = q ? (size_t)(q - m->target) : strlen(m->target);
-        m->path = strndup(m->target, plen);
-        m->query = strdup(q ? q + 1 : "");
-        ok = m->path && m->query;
-    }
+    p->cur = NULL;
     reset_current(p);
-    if (!ok) {
-        tx_http_msg_free(m);
-        return fail(p, 500, "out_of_memory", "Out of memory.");
-    }
     if (p->tail) p->tail->next = m;
     else p->head = m;
     p->tail = m;
@@ -275,8 +355,8 @@ void tx_http_parser_destroy(tx_http_parser_t *p)
 {
     if (p == NULL) return;
     reset_current(p);
-    free(p->names);
-    free(p->values);
+    free(p->text.p);
+    free(p->hdrs);
     tx_http_msg_t *m = p->head;
     while (m) {
         tx_http_msg_t *next = m->next;
@@ -336,27 +416,27 @@ int tx_http_parser_error(const tx_http_parser_t *p, const char **code, const cha
     return p->err_status;
 }
 
+/* ASCII letters compare equal ignoring case only if they agree once bit 0x20 is set; a cheap
+ * first test before strcasecmp (other bytes may pass it too: strcasecmp decides). */
+static int may_match(char a, char b)
+{
+    return (a | 0x20) == (b | 0x20);
+}
+
 const char *tx_http_msg_header(const tx_http_msg_t *m, const char *name)
 {
     if (m == NULL || name == NULL) return NULL;
-    for (size_t i = 0; i < m->nheaders; i++)
-        if (m->headers[i].name && strcasecmp(m->headers[i].name, name) == 0)
+    for (size_t i = 0; i < m->nheaders; i++) {
+        const char *h = m->headers[i].name;
+        if (h && may_match(h[0], name[0]) && strcasecmp(h, name) == 0)
             return m->headers[i].value;
+    }
     return NULL;
 }
 
 void tx_http_msg_free(tx_http_msg_t *m)
 {
     if (m == NULL) return;
-    for (size_t i = 0; i < m->nheaders; i++) {
-        free((char *)m->headers[i].name);
-        free((char *)m->headers[i].value);
-    }
-    free(m->headers);
-    free(m->method);
-    free(m->target);
-    free(m->path);
-    free(m->query);
-    free(m->body);
+    free(m->body_alloc); /* everything else is in m's own allocation */
     free(m);
 }

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -96,6 +97,98 @@ static void chunked_body(void **state)
     assert_int_equal(m->body_len, 23);
     tx_http_msg_free(m);
     tx_http_parser_destroy(p);
+}
+
+/* Every field of a request, in every split of the input, from its one allocation. */
+static void request_fields(void **state)
+{
+    (void)state;
+    static const char *req = "POST /v1/x HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nContent-Type: a/b\r\n"
+                             "X-Spaced:   v  w\r\nContent-Length: 3\r\n\r\nxyz";
+    static const size_t steps[] = {1, 2, 5, 1000};
+    for (size_t i = 0; i < 4; i++) {
+        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        assert_int_equal(feed(p, req, steps[i]), 0);
+        tx_http_msg_t *m = tx_http_parser_pop(p);
+        assert_non_null(m);
+        assert_string_equal(m->method, "POST");
+        assert_string_equal(m->target, "/v1/x");
+        assert_string_equal(m->path, "/v1/x");
+        assert_string_equal(m->query, "");
+        assert_int_equal(m->nheaders, 5);
+        const char *names[] = {"Host", "X-Empty", "Content-Type", "X-Spaced", "Content-Length"};
+        const char *values[] = {"h", "", "a/b", "v  w", "3"};
+        for (size_t k = 0; k < 5; k++) {
+            assert_string_equal(m->headers[k].name, names[k]);
+            assert_string_equal(m->headers[k].value, values[k]);
+        }
+        /* same first letter, different names; case ignored; a name that is only a prefix */
+        assert_string_equal(tx_http_msg_header(m, "content-length"), "3");
+        assert_string_equal(tx_http_msg_header(m, "CONTENT-TYPE"), "a/b");
+        assert_string_equal(tx_http_msg_header(m, "x-empty"), "");
+        assert_null(tx_http_msg_header(m, "Content"));
+        assert_null(tx_http_msg_header(m, "Hos"));
+        assert_null(tx_http_msg_header(m, ""));
+        assert_null(tx_http_msg_header(NULL, "Host"));
+        assert_null(tx_http_msg_header(m, NULL));
+        assert_int_equal(m->body_len, 3);
+        assert_string_equal(m->body, "xyz");
+        tx_http_msg_free(m);
+        tx_http_parser_destroy(p);
+    }
+}
+
+/* Bodies around the size read into the request's own allocation, by Content-Length and chunked;
+ * the next request on the connection is not disturbed. */
+static void body_sizes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 65535, 65536, 65537, 300000};
+    static const size_t steps[] = {7, 4096, 1 << 20};
+    size_t cap = 300000 + 256;
+    char *in = malloc(cap * 2);
+    char *body = malloc(300000);
+    assert_non_null(in);
+    assert_non_null(body);
+    for (size_t k = 0; k < 300000; k++) body[k] = (char)('a' + k % 26);
+    for (size_t i = 0; i < 6; i++) {
+        for (int chunked = 0; chunked < 2; chunked++) {
+            size_t n;
+            if (chunked)
+                n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                              "%zx\r\n", sizes[i]);
+            else
+                n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
+                                     sizes[i]);
+            if (!chunked || sizes[i] > 0) {
+                memcpy(in + n, body, sizes[i]);
+                n += sizes[i];
+            }
+            if (chunked) /* after the data: its CRLF and the last chunk; "0\r\n" was the last */
+                n += (size_t)snprintf(in + n, cap, "%s", sizes[i] ? "\r\n0\r\n\r\n" : "\r\n");
+            n += (size_t)snprintf(in + n, cap, "GET /next HTTP/1.1\r\n\r\n");
+            for (size_t s = 0; s < 3; s++) {
+                tx_http_parser_t *p = tx_http_parser_new(NULL);
+                assert_int_equal(feed(p, in, steps[s]), 0);
+                tx_http_msg_t *m = tx_http_parser_pop(p);
+                assert_non_null(m);
+                assert_int_equal(m->body_len, sizes[i]);
+                assert_memory_equal(m->body, body, sizes[i]);
+                assert_int_equal(m->body[sizes[i]], '\0');
+                assert_string_equal(m->path, "/b");
+                tx_http_msg_free(m);
+                m = tx_http_parser_pop(p);
+                assert_non_null(m);
+                assert_string_equal(m->path, "/next");
+                assert_int_equal(m->body_len, 0);
+                assert_string_equal(m->body, "");
+                tx_http_msg_free(m);
+                tx_http_parser_destroy(p);
+            }
+        }
+    }
+    free(in);
+    free(body);
 }
 
 static void connection_close_and_http10(void **state)
@@ -237,7 +330,8 @@ int main(void)
         cmocka_unit_test(simple_get),         cmocka_unit_test(pipelined_in_order),
         cmocka_unit_test(chunked_body),       cmocka_unit_test(connection_close_and_http10),
         cmocka_unit_test(limits),             cmocka_unit_test(smuggling_refused),
-        cmocka_unit_test(bad_request_lines),
+        cmocka_unit_test(bad_request_lines),  cmocka_unit_test(request_fields),
+        cmocka_unit_test(body_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
