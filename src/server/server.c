@@ -75,6 +75,8 @@ struct tx_http_server {
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
+    tx_http_req_t *spare; /* freed requests kept for reuse (linked by lnext), with their out */
+    size_t nspare;
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
@@ -87,6 +89,11 @@ typedef struct {
     size_t len;
     char data[];
 } wreq_t;
+
+/* At most this many freed requests are kept for reuse, each with an out buffer of at most
+ * SPARE_OUT_MAX bytes (a bigger one, from a large answer, is given back). */
+#define SPARE_MAX 64
+#define SPARE_OUT_MAX (16u * 1024u)
 
 static void conn_close(conn_t *c, int reset);
 static void conn_advance(conn_t *c);
@@ -138,8 +145,19 @@ const char *tx_http_status_text(int status)
 
 static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *msg)
 {
-    tx_http_req_t *r = calloc(1, sizeof *r);
-    if (r == NULL) return NULL;
+    tx_http_req_t *r = srv->spare;
+    if (r != NULL) { /* a clean request, keeping only its out buffer */
+        srv->spare = r->lnext;
+        srv->nspare--;
+        char *out = r->out;
+        size_t out_cap = r->out_cap;
+        memset(r, 0, sizeof *r);
+        r->out = out;
+        r->out_cap = out_cap;
+    } else {
+        r = calloc(1, sizeof *r);
+        if (r == NULL) return NULL;
+    }
     r->srv = srv;
     r->c = c;
     r->msg = msg;
@@ -162,6 +180,13 @@ static void req_free(tx_http_req_t *r)
         free(r->params[i].value);
     }
     free(r->params);
+    tx_http_server_t *srv = r->srv;
+    if (srv->nspare < SPARE_MAX && r->out_cap <= SPARE_OUT_MAX) {
+        r->lnext = srv->spare;
+        srv->spare = r;
+        srv->nspare++;
+        return;
+    }
     free(r->out);
     free(r);
 }
@@ -913,5 +938,11 @@ void tx_http_server_destroy(tx_http_server_t *srv)
 {
     if (srv == NULL) return;
     while (srv->reqs) req_free(srv->reqs);
+    while (srv->spare) {
+        tx_http_req_t *r = srv->spare;
+        srv->spare = r->lnext;
+        free(r->out);
+        free(r);
+    }
     free(srv);
 }
