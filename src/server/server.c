@@ -112,33 +112,48 @@ void tx_http_config_defaults(tx_http_config_t *cfg)
     cfg->max_pipeline = 32;
 }
 
+/* Known statuses: the reason phrase and the whole status line, so answering formats nothing. */
+typedef struct {
+    int status;
+    const char *text, *line;
+} status_t;
+
+static const status_t statuses[] = {
+    {200, "OK", "HTTP/1.1 200 OK\r\n"},
+    {201, "Created", "HTTP/1.1 201 Created\r\n"},
+    {202, "Accepted", "HTTP/1.1 202 Accepted\r\n"},
+    {204, "No Content", "HTTP/1.1 204 No Content\r\n"},
+    {400, "Bad Request", "HTTP/1.1 400 Bad Request\r\n"},
+    {401, "Unauthorized", "HTTP/1.1 401 Unauthorized\r\n"},
+    {402, "Payment Required", "HTTP/1.1 402 Payment Required\r\n"},
+    {403, "Forbidden", "HTTP/1.1 403 Forbidden\r\n"},
+    {404, "Not Found", "HTTP/1.1 404 Not Found\r\n"},
+    {405, "Method Not Allowed", "HTTP/1.1 405 Method Not Allowed\r\n"},
+    {408, "Request Timeout", "HTTP/1.1 408 Request Timeout\r\n"},
+    {409, "Conflict", "HTTP/1.1 409 Conflict\r\n"},
+    {413, "Payload Too Large", "HTTP/1.1 413 Payload Too Large\r\n"},
+    {422, "Unprocessable Entity", "HTTP/1.1 422 Unprocessable Entity\r\n"},
+    {429, "Too Many Requests", "HTTP/1.1 429 Too Many Requests\r\n"},
+    {431, "Request Header Fields Too Large", "HTTP/1.1 431 Request Header Fields Too Large\r\n"},
+    {500, "Internal Server Error", "HTTP/1.1 500 Internal Server Error\r\n"},
+    {501, "Not Implemented", "HTTP/1.1 501 Not Implemented\r\n"},
+    {502, "Bad Gateway", "HTTP/1.1 502 Bad Gateway\r\n"},
+    {503, "Service Unavailable", "HTTP/1.1 503 Service Unavailable\r\n"},
+    {504, "Gateway Timeout", "HTTP/1.1 504 Gateway Timeout\r\n"},
+    {505, "HTTP Version Not Supported", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+};
+
+static const status_t *status_find(int status)
+{
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (statuses[i].status == status) return &statuses[i];
+    return NULL;
+}
+
 const char *tx_http_status_text(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
+    const status_t *st = status_find(status);
+    return st ? st->text : "Unknown";
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
@@ -284,18 +299,18 @@ static int emit_head(tx_http_req_t *r, int status, const tx_header_t *h, size_t 
     static const char keep_end[] = "Connection: keep-alive\r\n\r\n";
     int keep = r->msg && r->msg->keep_alive && !r->close_after && !r->srv->stopping;
     if (!keep) r->close_after = 1;
-    /* "HTTP/1.1 %d %s\r\n" */
-    char num[TX_NUMFMT_MAX];
-    size_t nl = tx__fmt_i64(num, status);
-    const char *text = tx_http_status_text(status);
-    size_t tl = strlen(text);
-    char *o = out_reserve(r, 9 + nl + 1 + tl + 2);
-    if (o == NULL) return -1;
-    memcpy(o, "HTTP/1.1 ", 9);
-    memcpy(o + 9, num, nl);
-    o[9 + nl] = ' ';
-    memcpy(o + 10 + nl, text, tl);
-    memcpy(o + 10 + nl + tl, "\r\n", 2);
+    const status_t *st = status_find(status);
+    if (st != NULL) {
+        if (out_add(r, st->line, strlen(st->line)) != 0) return -1;
+    } else { /* "HTTP/1.1 %d Unknown\r\n" */
+        char num[TX_NUMFMT_MAX];
+        size_t nl = tx__fmt_i64(num, status);
+        char *o = out_reserve(r, 9 + nl + 10);
+        if (o == NULL) return -1;
+        memcpy(o, "HTTP/1.1 ", 9);
+        memcpy(o + 9, num, nl);
+        memcpy(o + 9 + nl, " Unknown\r\n", 10);
+    }
     for (size_t i = 0; h && i < n; i++) {
         if (h[i].name == NULL || h[i].value == NULL) continue;
         if (emit_header(r, h[i].name, h[i].value) != 0) return -1;

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <limits.h>
 #include <stdint.h>
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -118,6 +119,14 @@ static void handler(tx_http_req_t *req, void *ud)
                            {"Bad:Name", "v"},               {NULL, "v"},
                            {"X-Null", NULL},                {"X-Ok", ""}};
         assert_int_equal(tx_http_respond(req, 200, h, 6, "hello", 5), TX_EOK);
+    } else if (strncmp(path, "/status/", 8) == 0) {
+        int status = (int)strtol(path + 8, NULL, 10);
+        if (status >= 100 && status <= 999) {
+            assert_int_equal(tx_http_respond(req, status, NULL, 0, NULL, 0), TX_EOK);
+        } else { /* only a stream takes any status */
+            assert_int_equal(tx_http_stream_begin(req, status, NULL, 0), TX_EOK);
+            assert_int_equal(tx_http_stream_end(req), TX_EOK);
+        }
     } else if (strcmp(path, "/odd") == 0) {
         assert_int_equal(tx_http_respond(req, 599, NULL, 0, NULL, 0), TX_EOK);
     } else if (strcmp(path, "/big") == 0) {
@@ -174,8 +183,9 @@ static int recv_exact(int s, char *buf, size_t len)
     return 0;
 }
 
-/* Plays every exchange EXACT_ROUNDS times on one keep-alive connection, then one that closes;
- * records the first answer that differs (its number + 1) in client_len, 0 when all match. */
+/* Plays every exchange EXACT_ROUNDS times on one keep-alive connection, then every status, then
+ * one that closes; records the first answer that differs (its number + 1) in client_len, 0 when
+ * all match. */
 static void *client_exact(void *ud)
 {
     fixture_t *f = ud;
@@ -191,6 +201,20 @@ static void *client_exact(void *ud)
             for (size_t z = 0; !bad && z < x->body_z; z++) bad = got[alen + z] != 'z';
             if (bad) f->client_len = k + 1;
         }
+    }
+    /* every status line, as "HTTP/1.1 %d %s\r\n" with tx_http_status_text */
+    static const int odd[] = {-5, 0, 99, 1000, INT_MAX, INT_MIN};
+    for (int st = 100, i = 0; st <= 999 + 6 && f->client_len == 0; st++, k++) {
+        int status = st <= 999 ? st : odd[i++];
+        char req[64], want[160];
+        snprintf(req, sizeof req, "GET /status/%d HTTP/1.1\r\n\r\n", status);
+        int n = snprintf(want, sizeof want, "HTTP/1.1 %d %s\r\n%s", status,
+                         tx_http_status_text(status),
+                         st <= 999 ? "Content-Length: 0\r\n\r\n"
+                                   : "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        send(s, req, strlen(req), 0);
+        if (recv_exact(s, got, (size_t)n) != 0 || memcmp(got, want, (size_t)n) != 0)
+            f->client_len = k + 1;
     }
     const char last[] = "GET /odd HTTP/1.1\r\nConnection: close\r\n\r\n";
     const char want[] = "HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
