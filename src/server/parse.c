@@ -1,5 +1,10 @@
 /* Sans-I/O HTTP/1.1 request framing (see parse.h). http_parser does the tokenising; this file
- * adds what a server needs on top: size limits, smuggling refusals, requests as owned structs. */
+ * adds what a server needs on top: size limits, smuggling refusals, requests as owned structs.
+ * The target and header strings are remembered where they are, in the bytes being fed; only
+ * those that must outlive a feed call (a request split across reads) are copied into a buffer
+ * the parser reuses. When the headers are complete the request becomes one allocation (struct,
+ * header array, strings and, when its Content-Length is small, room for the body, which is then
+ * read straight into it). */
 #include "server/parse.h"
 
 #include <http_parser.h>
@@ -9,10 +14,28 @@
 #include <string.h>
 #include <strings.h>
 
+/* A body up to this size (by Content-Length) is read into the request's own allocation; a
+ * larger or chunked one grows in a buffer of its own, so a mere claim does not reserve memory. */
+#define INLINE_BODY_MAX (64u * 1024u)
+
 typedef struct {
     char *p;
     size_t len, cap;
 } buf_t;
+
+/* One string of the request being read: `len` bytes at `at` in the bytes of the current feed
+ * call, or (at NULL) at `off` in the parser's text buffer. Empty when len is 0. */
+typedef struct {
+    const char *at;
+    size_t off, len;
+} piece_t;
+
+typedef struct {
+    piece_t name, value;
+} field_t;
+
+/* Which string the next bytes continue: the target, a header name, or a header value. */
+typedef enum { IN_URL, IN_NAME, IN_VALUE } text_mode_t;
 
 struct tx_http_parser {
     http_parser hp;
@@ -21,13 +44,16 @@ struct tx_http_parser {
     tx_http_parse_state_t state;
     int err_status;
     const char *err_code, *err_msg;
-    /* the request being built */
-    buf_t url;
-    buf_t *names, *values;
+    /* the request being read */
+    piece_t url;
+    field_t *hdrs;
     size_t nhdr, hdr_cap;
-    int last_was_value;
+    text_mode_t mode;
+    buf_t text; /* pieces copied out of earlier feed calls, in request order */
     size_t header_bytes;
-    buf_t body;
+    tx_http_msg_t *cur;  /* built when the headers are complete */
+    size_t body_room;    /* bytes reserved for the body in cur's allocation */
+    buf_t body;          /* the body when it is not read into cur */
     int keep_alive;
     /* completed requests */
     tx_http_msg_t *head, *tail;
@@ -36,7 +62,7 @@ struct tx_http_parser {
 static int buf_add(buf_t *b, const char *s, size_t n)
 {
     if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
+        size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1) cap *= 2;
         char *np = realloc(b->p, cap);
         if (np == NULL) return -1;
@@ -49,26 +75,59 @@ static int buf_add(buf_t *b, const char *s, size_t n)
     return 0;
 }
 
-static char *buf_take(buf_t *b)
+static const char *piece_bytes(const tx_http_parser_t *p, const piece_t *s)
 {
-    if (b->p == NULL && buf_add(b, "", 0) != 0) return NULL;
-    char *p = b->p;
-    b->p = NULL;
-    b->len = b->cap = 0;
-    return p;
+    if (s->at != NULL) return s->at;
+    return s->len ? p->text.p + s->off : ""; /* the buffer may not exist yet */
+}
+
+static int spill_piece(tx_http_parser_t *p, piece_t *s)
+{
+    if (s->at == NULL) return 0;
+    size_t off = p->text.len;
+    if (buf_add(&p->text, s->at, s->len) != 0) return -1;
+    s->at = NULL;
+    s->off = off;
+    return 0;
+}
+
+/* Copies every piece still in the fed bytes into the text buffer, in request order: before the
+ * bytes go away, or before a piece grows. So pieces in the buffer always come before pieces in
+ * the fed bytes, and the piece being read, if in the buffer, is at its end. */
+static int spill_all(tx_http_parser_t *p)
+{
+    if (spill_piece(p, &p->url) != 0) return -1;
+    for (size_t i = 0; i < p->nhdr; i++)
+        if (spill_piece(p, &p->hdrs[i].name) != 0 || spill_piece(p, &p->hdrs[i].value) != 0)
+            return -1;
+    return 0;
+}
+
+/* Adds bytes to `s`, the piece being read. */
+static int piece_add(tx_http_parser_t *p, piece_t *s, const char *at, size_t len)
+{
+    if (len == 0) return 0;
+    if (s->len == 0) { /* a new piece: where it is */
+        s->at = at;
+        s->len = len;
+        return 0;
+    }
+    if (s->at != NULL && spill_all(p) != 0) return -1; /* a second part (a folded line) */
+    if (buf_add(&p->text, at, len) != 0) return -1;
+    s->len += len;
+    return 0;
 }
 
 static void reset_current(tx_http_parser_t *p)
 {
-    free(p->url.p);
-    p->url = (buf_t){0};
-    for (size_t i = 0; i < p->nhdr; i++) {
-        free(p->names[i].p);
-        free(p->values[i].p);
-    }
+    p->url = (piece_t){0};
     p->nhdr = 0;
-    p->last_was_value = 0;
+    p->mode = IN_URL;
+    p->text.len = 0;
     p->header_bytes = 0;
+    tx_http_msg_free(p->cur);
+    p->cur = NULL;
+    p->body_room = 0;
     free(p->body.p);
     p->body = (buf_t){0};
 }
@@ -82,6 +141,11 @@ static int fail(tx_http_parser_t *p, int status, const char *code, const char *m
     }
     p->state = TX_HTTP_PARSE_ERROR;
     return -1;
+}
+
+static int fail_oom(tx_http_parser_t *p)
+{
+    return fail(p, 500, "out_of_memory", "Out of memory.");
 }
 
 static int count_header_bytes(tx_http_parser_t *p, size_t n)
@@ -105,32 +169,25 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
-    return buf_add(&p->url, at, len) == 0 ? 0 : fail(p, 500, "out_of_memory", "Out of memory.");
+    return piece_add(p, &p->url, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len + 4) != 0) return -1;
-    if (p->nhdr == 0 || p->last_was_value) {
+    if (p->mode != IN_NAME) { /* a new header */
         if (p->nhdr == p->hdr_cap) {
             size_t cap = p->hdr_cap ? p->hdr_cap * 2 : 16;
-            buf_t *n = realloc(p->names, cap * sizeof *n);
-            if (n == NULL) return fail(p, 500, "out_of_memory", "Out of memory.");
-            p->names = n;
-            buf_t *v = realloc(p->values, cap * sizeof *v);
-            if (v == NULL) return fail(p, 500, "out_of_memory", "Out of memory.");
-            p->values = v;
+            field_t *n = realloc(p->hdrs, cap * sizeof *n);
+            if (n == NULL) return fail_oom(p);
+            p->hdrs = n;
             p->hdr_cap = cap;
         }
-        p->names[p->nhdr] = (buf_t){0};
-        p->values[p->nhdr] = (buf_t){0};
-        p->nhdr++;
-        p->last_was_value = 0;
+        p->hdrs[p->nhdr++] = (field_t){{0}, {0}};
+        p->mode = IN_NAME;
     }
-    return buf_add(&p->names[p->nhdr - 1], at, len) == 0
-               ? 0
-               : fail(p, 500, "out_of_memory", "Out of memory.");
+    return piece_add(p, &p->hdrs[p->nhdr - 1].name, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
@@ -138,41 +195,98 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
     if (p->nhdr == 0) return fail(p, 400, "bad_request", "Malformed header.");
-    p->last_was_value = 1;
-    return buf_add(&p->values[p->nhdr - 1], at, len) == 0
-               ? 0
-               : fail(p, 500, "out_of_memory", "Out of memory.");
+    p->mode = IN_VALUE;
+    return piece_add(p, &p->hdrs[p->nhdr - 1].value, at, len) == 0 ? 0 : fail_oom(p);
 }
 
-static const char *value_of(tx_http_parser_t *p, size_t i)
+/* Header i's name is `name` (`len` bytes), case-insensitively. */
+static int name_is(const tx_http_parser_t *p, size_t i, const char *name, size_t len)
 {
-    return p->values[i].p ? p->values[i].p : "";
+    const piece_t *s = &p->hdrs[i].name;
+    return s->len == len && strncasecmp(piece_bytes(p, s), name, len) == 0;
 }
 
-/* Trims spaces and tabs at both ends; compares case-insensitively. */
-static int token_is(const char *v, const char *token)
+/* The piece is `token` once spaces and tabs at both ends are trimmed, case-insensitively. */
+static int token_is(const tx_http_parser_t *p, const piece_t *s, const char *token)
 {
-    while (*v == ' ' || *v == '\t') v++;
-    size_t n = strlen(v);
+    const char *v = piece_bytes(p, s);
+    size_t n = s->len;
+    while (n > 0 && (*v == ' ' || *v == '\t')) {
+        v++;
+        n--;
+    }
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
     return n == strlen(token) && strncasecmp(v, token, n) == 0;
+}
+
+static int same_bytes(const tx_http_parser_t *p, const piece_t *a, const piece_t *b)
+{
+    if (a->len != b->len) return 0;
+    return a->len == 0 || memcmp(piece_bytes(p, a), piece_bytes(p, b), a->len) == 0;
+}
+
+/* Copies piece `s` to `dst` with a NUL; returns the byte after that NUL. */
+static char *put_piece(const tx_http_parser_t *p, const piece_t *s, char *dst)
+{
+    if (s->len) memcpy(dst, piece_bytes(p, s), s->len);
+    dst[s->len] = '\0';
+    return dst + s->len + 1;
+}
+
+/* Builds the request from the pieces, with `body_room` bytes (plus a NUL) for the body. */
+static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size_t body_room)
+{
+    const char *method = http_method_str((enum http_method)hp->method);
+    size_t mlen = strlen(method);
+    const char *url = piece_bytes(p, &p->url);
+    const char *q = memchr(url, '?', p->url.len);
+    size_t plen = q ? (size_t)(q - url) : p->url.len;
+    size_t strings = (p->url.len + 1) + (plen + 1) + (mlen + 1) + (body_room + 1);
+    for (size_t i = 0; i < p->nhdr; i++)
+        strings += p->hdrs[i].name.len + 1 + p->hdrs[i].value.len + 1;
+    tx_http_msg_t *m = malloc(sizeof *m + p->nhdr * sizeof(tx_header_t) + strings);
+    if (m == NULL) return NULL;
+    memset(m, 0, sizeof *m);
+    m->headers = (tx_header_t *)(m + 1);
+    char *at = (char *)(m->headers + p->nhdr);
+    m->target = at;
+    at = put_piece(p, &p->url, at);
+    m->query = q ? m->target + plen + 1 : m->target + p->url.len; /* after '?', or the NUL */
+    m->path = at;
+    memcpy(m->path, m->target, plen);
+    m->path[plen] = '\0';
+    m->method = m->path + plen + 1;
+    memcpy(m->method, method, mlen + 1);
+    at = m->method + mlen + 1;
+    for (size_t i = 0; i < p->nhdr; i++) {
+        m->headers[i].name = at;
+        at = put_piece(p, &p->hdrs[i].name, at);
+        m->headers[i].value = at;
+        at = put_piece(p, &p->hdrs[i].value, at);
+    }
+    m->body = at;
+    m->body[0] = '\0';
+    m->nheaders = p->nhdr;
+    m->http_major = hp->http_major;
+    m->http_minor = hp->http_minor;
+    return m;
 }
 
 static int on_headers_complete(http_parser *hp)
 {
     tx_http_parser_t *p = hp->data;
     size_t n_cl = 0, n_te = 0;
-    const char *cl = NULL;
+    const piece_t *cl = NULL;
     for (size_t i = 0; i < p->nhdr; i++) {
-        const char *name = p->names[i].p ? p->names[i].p : "";
-        if (strcasecmp(name, "Content-Length") == 0) {
-            if (cl != NULL && strcmp(cl, value_of(p, i)) != 0)
+        const piece_t *value = &p->hdrs[i].value;
+        if (name_is(p, i, "Content-Length", 14)) {
+            if (cl != NULL && !same_bytes(p, cl, value))
                 return fail(p, 400, "request_smuggling", "Conflicting Content-Length headers.");
-            cl = value_of(p, i);
+            cl = value;
             n_cl++;
-        } else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+        } else if (name_is(p, i, "Transfer-Encoding", 17)) {
             n_te++;
-            if (!token_is(value_of(p, i), "chunked"))
+            if (!token_is(p, value, "chunked"))
                 return fail(p, 400, "unsupported_transfer_encoding",
                             "Only 'Transfer-Encoding: chunked' is accepted.");
         }
@@ -186,12 +300,18 @@ static int on_headers_complete(http_parser *hp)
         return fail(p, 505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served.");
     if (hp->method == HTTP_CONNECT)
         return fail(p, 501, "not_implemented", "CONNECT is not supported.");
-    if (p->url.len == 0 || p->url.p[0] != '/')
+    if (p->url.len == 0 || piece_bytes(p, &p->url)[0] != '/')
         return fail(p, 400, "bad_request", "The request target must be an absolute path.");
     if (n_cl > 0 && hp->content_length != ULLONG_MAX &&
         hp->content_length > (uint64_t)p->limits.max_body_bytes)
         return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
     p->keep_alive = http_should_keep_alive(hp) && !hp->upgrade;
+    size_t room = 0;
+    if (n_cl > 0 && hp->content_length != ULLONG_MAX && hp->content_length <= INLINE_BODY_MAX)
+        room = (size_t)hp->content_length;
+    p->cur = build_msg(p, hp, room);
+    if (p->cur == NULL) return fail_oom(p);
+    p->body_room = room;
     p->state = TX_HTTP_PARSE_BODY;
     return 0;
 }
@@ -199,45 +319,37 @@ static int on_headers_complete(http_parser *hp)
 static int on_body(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
-    if (p->body.len + len > p->limits.max_body_bytes)
+    tx_http_msg_t *m = p->cur;
+    size_t have = m->body_len + p->body.len;
+    if (have + len > p->limits.max_body_bytes)
         return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
-    return buf_add(&p->body, at, len) == 0 ? 0 : fail(p, 500, "out_of_memory", "Out of memory.");
+    if (p->body.p == NULL) {
+        if (m->body_len + len <= p->body_room) {
+            memcpy(m->body + m->body_len, at, len);
+            m->body_len += len;
+            return 0;
+        }
+        /* beyond the room (chunked or large): the body moves to a buffer of its own */
+        if (buf_add(&p->body, m->body, m->body_len) != 0) return fail_oom(p);
+        m->body_len = 0;
+    }
+    return buf_add(&p->body, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_message_complete(http_parser *hp)
 {
     tx_http_parser_t *p = hp->data;
-    tx_http_msg_t *m = calloc(1, sizeof *m);
-    if (m == NULL) return fail(p, 500, "out_of_memory", "Out of memory.");
-    m->method = strdup(http_method_str((enum http_method)hp->method));
-    m->http_major = hp->http_major;
-    m->http_minor = hp->http_minor;
+    tx_http_msg_t *m = p->cur;
+    if (p->body.p != NULL) { /* the body grew apart: the request takes that buffer */
+        m->body = m->body_alloc = p->body.p;
+        m->body_len = p->body.len;
+        p->body = (buf_t){0};
+    } else {
+        m->body[m->body_len] = '\0';
+    }
     m->keep_alive = p->keep_alive;
-    m->body_len = p->body.len;
-    m->body = buf_take(&p->body);
-    m->target = buf_take(&p->url);
-    m->headers = calloc(p->nhdr ? p->nhdr : 1, sizeof *m->headers);
-    int ok = m->method && m->body && m->target && m->headers;
-    for (size_t i = 0; ok && i < p->nhdr; i++) {
-        char *name = buf_take(&p->names[i]);
-        char *value = buf_take(&p->values[i]);
-        m->headers[m->nheaders].name = name;
-        m->headers[m->nheaders].value = value;
-        if (name || value) m->nheaders++;
-        if (name == NULL || value == NULL) ok = 0;
-    }
-    if (ok) {
-        char *q = strchr(m->target, '?');
-        size_t plen = q ? (size_t)(q - m->target) : strlen(m->target);
-        m->path = strndup(m->target, plen);
-        m->query = strdup(q ? q + 1 : "");
-        ok = m->path && m->query;
-    }
+    p->cur = NULL;
     reset_current(p);
-    if (!ok) {
-        tx_http_msg_free(m);
-        return fail(p, 500, "out_of_memory", "Out of memory.");
-    }
     if (p->tail) p->tail->next = m;
     else p->head = m;
     p->tail = m;
@@ -275,8 +387,8 @@ void tx_http_parser_destroy(tx_http_parser_t *p)
 {
     if (p == NULL) return;
     reset_current(p);
-    free(p->names);
-    free(p->values);
+    free(p->text.p);
+    free(p->hdrs);
     tx_http_msg_t *m = p->head;
     while (m) {
         tx_http_msg_t *next = m->next;
@@ -293,6 +405,8 @@ int tx_http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
     if (p->state == TX_HTTP_PARSE_DONE || len == 0 || data == NULL) return 0;
     size_t n = http_parser_execute(&p->hp, &p->settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
+    /* a request line or headers cut by the end of `data`: keep their pieces */
+    if (p->state == TX_HTTP_PARSE_HEADERS && spill_all(p) != 0) return fail_oom(p);
     if (p->state == TX_HTTP_PARSE_ERROR) return -1;
     if (p->state == TX_HTTP_PARSE_DONE) return 0;
     if (e == HPE_HEADER_OVERFLOW)
@@ -336,27 +450,27 @@ int tx_http_parser_error(const tx_http_parser_t *p, const char **code, const cha
     return p->err_status;
 }
 
+/* ASCII letters compare equal ignoring case only if they agree once bit 0x20 is set; a cheap
+ * first test before strcasecmp (other bytes may pass it too: strcasecmp decides). */
+static int may_match(char a, char b)
+{
+    return (a | 0x20) == (b | 0x20);
+}
+
 const char *tx_http_msg_header(const tx_http_msg_t *m, const char *name)
 {
     if (m == NULL || name == NULL) return NULL;
-    for (size_t i = 0; i < m->nheaders; i++)
-        if (m->headers[i].name && strcasecmp(m->headers[i].name, name) == 0)
+    for (size_t i = 0; i < m->nheaders; i++) {
+        const char *h = m->headers[i].name;
+        if (h && may_match(h[0], name[0]) && strcasecmp(h, name) == 0)
             return m->headers[i].value;
+    }
     return NULL;
 }
 
 void tx_http_msg_free(tx_http_msg_t *m)
 {
     if (m == NULL) return;
-    for (size_t i = 0; i < m->nheaders; i++) {
-        free((char *)m->headers[i].name);
-        free((char *)m->headers[i].value);
-    }
-    free(m->headers);
-    free(m->method);
-    free(m->target);
-    free(m->path);
-    free(m->query);
-    free(m->body);
+    free(m->body_alloc); /* everything else is in m's own allocation */
     free(m);
 }

@@ -17,7 +17,8 @@ typedef struct {
 } tx_http_limits_t;
 
 /* One complete request. Owned by whoever popped it; free with tx_http_msg_free. Every string is
- * NUL-terminated; `body` too (body_len excludes the NUL). */
+ * NUL-terminated; `body` too (body_len excludes the NUL). The struct, its header array and its
+ * strings are one allocation: do not free or reallocate a member on its own. */
 typedef struct tx_http_msg {
     char *method;       /* "GET" */
     char *target;       /* raw request target: "/v1/items?x=1" */
@@ -29,6 +30,7 @@ typedef struct tx_http_msg {
     size_t body_len;
     int http_major, http_minor;
     int keep_alive; /* 1 when the connection may carry another request after this one */
+    char *body_alloc; /* internal: `body` when it has an allocation of its own, else NULL */
     struct tx_http_msg *next; /* internal queue link */
 } tx_http_msg_t;
 

@@ -13,6 +13,7 @@ typedef struct {
     char *method;
     char *pattern;
     char **segs; /* literal text, or the param name for a {param} segment */
+    size_t *seg_len;
     int *is_param;
     size_t nsegs;
     tx_route_fn fn;
@@ -30,6 +31,7 @@ static void row_free(row_t *w)
 {
     for (size_t i = 0; i < w->nsegs; i++) free(w->segs[i]);
     free(w->segs);
+    free(w->seg_len);
     free(w->is_param);
     free(w->method);
     free(w->pattern);
@@ -54,9 +56,10 @@ tx_err_t tx_router_add(tx_router_t *r, const char *method, const char *pattern, 
     w.method = strdup(method);
     w.pattern = strdup(pattern);
     w.segs = calloc(MAX_SEGMENTS, sizeof *w.segs);
+    w.seg_len = calloc(MAX_SEGMENTS, sizeof *w.seg_len);
     w.is_param = calloc(MAX_SEGMENTS, sizeof *w.is_param);
     tx_err_t rc = TX_ENOMEM;
-    if (!w.method || !w.pattern || !w.segs || !w.is_param) goto fail;
+    if (!w.method || !w.pattern || !w.segs || !w.seg_len || !w.is_param) goto fail;
     const char *p = pattern + 1;
     while (*p) {
         const char *end = strchr(p, '/');
@@ -69,6 +72,7 @@ tx_err_t tx_router_add(tx_router_t *r, const char *method, const char *pattern, 
         rc = TX_ENOMEM;
         w.segs[w.nsegs] = param ? strndup(p + 1, len - 2) : strndup(p, len);
         if (w.segs[w.nsegs] == NULL) goto fail;
+        w.seg_len[w.nsegs] = param ? len - 2 : len;
         w.is_param[w.nsegs++] = param;
         p += len;
         if (*p == '/') p++;
@@ -132,7 +136,7 @@ static int row_matches(const row_t *w, const char **seg, const size_t *len, size
     for (size_t i = 0; i < n; i++) {
         if (w->is_param[i]) {
             if (len[i] == 0) return 0;
-        } else if (strlen(w->segs[i]) != len[i] || memcmp(w->segs[i], seg[i], len[i]) != 0) {
+        } else if (w->seg_len[i] != len[i] || memcmp(w->segs[i], seg[i], len[i]) != 0) {
             return 0;
         }
     }

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "obs/log.h"
+#include "server/numfmt.h"
 
 typedef struct conn conn_t;
 
@@ -74,6 +75,8 @@ struct tx_http_server {
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
+    tx_http_req_t *spare; /* freed requests kept for reuse (linked by lnext), with their out */
+    size_t nspare;
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
@@ -86,6 +89,11 @@ typedef struct {
     size_t len;
     char data[];
 } wreq_t;
+
+/* At most this many freed requests are kept for reuse, each with an out buffer of at most
+ * SPARE_OUT_MAX bytes (a bigger one, from a large answer, is given back). */
+#define SPARE_MAX 64
+#define SPARE_OUT_MAX (16u * 1024u)
 
 static void conn_close(conn_t *c, int reset);
 static void conn_advance(conn_t *c);
@@ -104,45 +112,71 @@ void tx_http_config_defaults(tx_http_config_t *cfg)
     cfg->max_pipeline = 32;
 }
 
+/* Known statuses: the reason phrase and the whole status line, so answering formats nothing. */
+typedef struct {
+    int status;
+    const char *text, *line;
+} status_t;
+
+static const status_t statuses[] = {
+    {200, "OK", "HTTP/1.1 200 OK\r\n"},
+    {201, "Created", "HTTP/1.1 201 Created\r\n"},
+    {202, "Accepted", "HTTP/1.1 202 Accepted\r\n"},
+    {204, "No Content", "HTTP/1.1 204 No Content\r\n"},
+    {400, "Bad Request", "HTTP/1.1 400 Bad Request\r\n"},
+    {401, "Unauthorized", "HTTP/1.1 401 Unauthorized\r\n"},
+    {402, "Payment Required", "HTTP/1.1 402 Payment Required\r\n"},
+    {403, "Forbidden", "HTTP/1.1 403 Forbidden\r\n"},
+    {404, "Not Found", "HTTP/1.1 404 Not Found\r\n"},
+    {405, "Method Not Allowed", "HTTP/1.1 405 Method Not Allowed\r\n"},
+    {408, "Request Timeout", "HTTP/1.1 408 Request Timeout\r\n"},
+    {409, "Conflict", "HTTP/1.1 409 Conflict\r\n"},
+    {413, "Payload Too Large", "HTTP/1.1 413 Payload Too Large\r\n"},
+    {422, "Unprocessable Entity", "HTTP/1.1 422 Unprocessable Entity\r\n"},
+    {429, "Too Many Requests", "HTTP/1.1 429 Too Many Requests\r\n"},
+    {431, "Request Header Fields Too Large", "HTTP/1.1 431 Request Header Fields Too Large\r\n"},
+    {500, "Internal Server Error", "HTTP/1.1 500 Internal Server Error\r\n"},
+    {501, "Not Implemented", "HTTP/1.1 501 Not Implemented\r\n"},
+    {502, "Bad Gateway", "HTTP/1.1 502 Bad Gateway\r\n"},
+    {503, "Service Unavailable", "HTTP/1.1 503 Service Unavailable\r\n"},
+    {504, "Gateway Timeout", "HTTP/1.1 504 Gateway Timeout\r\n"},
+    {505, "HTTP Version Not Supported", "HTTP/1.1 505 HTTP Version Not Supported\r\n"},
+};
+
+static const status_t *status_find(int status)
+{
+    for (size_t i = 0; i < sizeof statuses / sizeof statuses[0]; i++)
+        if (statuses[i].status == status) return &statuses[i];
+    return NULL;
+}
+
 const char *tx_http_status_text(int status)
 {
-    switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 402: return "Payment Required";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
-    }
+    const status_t *st = status_find(status);
+    return st ? st->text : "Unknown";
 }
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
 static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *msg)
 {
-    tx_http_req_t *r = calloc(1, sizeof *r);
-    if (r == NULL) return NULL;
+    tx_http_req_t *r = srv->spare;
+    if (r != NULL) { /* a clean request, keeping only its out buffer */
+        srv->spare = r->lnext;
+        srv->nspare--;
+        char *out = r->out;
+        size_t out_cap = r->out_cap;
+        memset(r, 0, sizeof *r);
+        r->out = out;
+        r->out_cap = out_cap;
+    } else {
+        r = calloc(1, sizeof *r);
+        if (r == NULL) return NULL;
+    }
     r->srv = srv;
     r->c = c;
     r->msg = msg;
-    snprintf(r->peer, sizeof r->peer, "%s", c->peer);
+    memcpy(r->peer, c->peer, sizeof r->peer); /* same size, NUL-terminated */
     r->head = msg && strcmp(msg->method, "HEAD") == 0;
     r->lnext = srv->reqs;
     if (srv->reqs) srv->reqs->lprev = r;
@@ -161,22 +195,39 @@ static void req_free(tx_http_req_t *r)
         free(r->params[i].value);
     }
     free(r->params);
+    tx_http_server_t *srv = r->srv;
+    if (srv->nspare < SPARE_MAX && r->out_cap <= SPARE_OUT_MAX) {
+        r->lnext = srv->spare;
+        srv->spare = r;
+        srv->nspare++;
+        return;
+    }
     free(r->out);
     free(r);
 }
 
-static int out_add(tx_http_req_t *r, const char *s, size_t n)
+/* Makes room for `n` more bytes at the end of r->out and counts them as used: the caller fills
+ * them. NULL (and nothing changed) on out of memory. */
+static char *out_reserve(tx_http_req_t *r, size_t n)
 {
     if (r->out_len + n > r->out_cap) {
         size_t cap = r->out_cap ? r->out_cap : 512;
         while (cap < r->out_len + n) cap *= 2;
         char *p = realloc(r->out, cap);
-        if (p == NULL) return -1;
+        if (p == NULL) return NULL;
         r->out = p;
         r->out_cap = cap;
     }
-    memcpy(r->out + r->out_len, s, n);
+    char *at = r->out + r->out_len;
     r->out_len += n;
+    return at;
+}
+
+static int out_add(tx_http_req_t *r, const char *s, size_t n)
+{
+    char *at = out_reserve(r, n);
+    if (at == NULL) return -1;
+    memcpy(at, s, n);
     return 0;
 }
 
@@ -223,26 +274,51 @@ static int conn_write(conn_t *c, const char *data, size_t len)
     return 0;
 }
 
-static int emit_head(tx_http_req_t *r, int status, const tx_header_t *h, size_t n,
-                     const char *framing)
+/* Appends "name: value\r\n"; a header whose name or value could split the head (CR, LF, or a
+ * ':' in the name) is skipped. Returns -1 on out of memory. */
+static int emit_header(tx_http_req_t *r, const char *name, const char *value)
 {
-    char line[256];
+    size_t nl = strcspn(name, "\r\n:"), vl = strcspn(value, "\r\n");
+    if (name[nl] != '\0' || value[vl] != '\0') return 0; /* no splitting */
+    char *o = out_reserve(r, nl + vl + 4);
+    if (o == NULL) return -1;
+    memcpy(o, name, nl);
+    o += nl;
+    memcpy(o, ": ", 2);
+    memcpy(o + 2, value, vl);
+    memcpy(o + 2 + vl, "\r\n", 2);
+    return 0;
+}
+
+/* The head of a response: status line, `h`, the `framing` header line(s) (flen bytes, may be
+ * 0), Connection as needed, blank line. */
+static int emit_head(tx_http_req_t *r, int status, const tx_header_t *h, size_t n,
+                     const char *framing, size_t flen)
+{
+    static const char close_end[] = "Connection: close\r\n\r\n";
+    static const char keep_end[] = "Connection: keep-alive\r\n\r\n";
     int keep = r->msg && r->msg->keep_alive && !r->close_after && !r->srv->stopping;
     if (!keep) r->close_after = 1;
-    int len = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, tx_http_status_text(status));
-    if (out_add(r, line, (size_t)len) != 0) return -1;
+    const status_t *st = status_find(status);
+    if (st != NULL) {
+        if (out_add(r, st->line, strlen(st->line)) != 0) return -1;
+    } else { /* "HTTP/1.1 %d Unknown\r\n" */
+        char num[TX_NUMFMT_MAX];
+        size_t nl = tx__fmt_i64(num, status);
+        char *o = out_reserve(r, 9 + nl + 10);
+        if (o == NULL) return -1;
+        memcpy(o, "HTTP/1.1 ", 9);
+        memcpy(o + 9, num, nl);
+        memcpy(o + 9 + nl, " Unknown\r\n", 10);
+    }
     for (size_t i = 0; h && i < n; i++) {
         if (h[i].name == NULL || h[i].value == NULL) continue;
-        if (strpbrk(h[i].name, "\r\n:") || strpbrk(h[i].value, "\r\n")) continue; /* no splitting */
-        if (out_add(r, h[i].name, strlen(h[i].name)) || out_add(r, ": ", 2) ||
-            out_add(r, h[i].value, strlen(h[i].value)) || out_add(r, "\r\n", 2))
-            return -1;
+        if (emit_header(r, h[i].name, h[i].value) != 0) return -1;
     }
-    if (framing && out_add(r, framing, strlen(framing))) return -1;
-    const char *conn_hdr = !keep ? "Connection: close\r\n\r\n"
-                           : (r->msg->http_minor == 0) ? "Connection: keep-alive\r\n\r\n"
-                                                       : "\r\n";
-    return out_add(r, conn_hdr, strlen(conn_hdr));
+    if (flen && out_add(r, framing, flen)) return -1;
+    if (!keep) return out_add(r, close_end, sizeof close_end - 1);
+    if (r->msg->http_minor == 0) return out_add(r, keep_end, sizeof keep_end - 1);
+    return out_add(r, "\r\n", 2);
 }
 
 /* Moves what was composed in r->out to the socket (or keeps it buffered if not at the head). */
@@ -279,10 +355,11 @@ tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *header
     if (r == NULL || r->state != R_PENDING || status < 100 || status > 999) return TX_EINVAL;
     if (body == NULL) len = 0;
     if (r->c == NULL) return finish_detached(r);
-    char cl[64];
-    snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
+    char cl[16 + TX_NUMFMT_MAX + 2] = "Content-Length: "; /* "Content-Length: %zu\r\n" */
+    size_t cll = 16 + tx__fmt_u64(cl + 16, len);
+    memcpy(cl + cll, "\r\n", 2);
     /* composed in r->out, then one write when at the head of the queue */
-    int bad = emit_head(r, status, headers, n, cl) || (!r->head && len && out_add(r, body, len));
+    int bad = emit_head(r, status, headers, n, cl, cll + 2) || (!r->head && len && out_add(r, body, len));
     if (!bad) flush_out(r);
     if (bad) {
         r->close_after = 1; /* out of memory mid-answer: the connection cannot be trusted */
@@ -320,7 +397,8 @@ tx_err_t tx_http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *h
     }
     r->chunked = r->msg && r->msg->http_minor >= 1;
     if (!r->chunked) r->close_after = 1; /* HTTP/1.0: the end of the body is the close */
-    if (emit_head(r, status, headers, n, r->chunked ? "Transfer-Encoding: chunked\r\n" : NULL)) {
+    static const char te[] = "Transfer-Encoding: chunked\r\n";
+    if (emit_head(r, status, headers, n, te, r->chunked ? sizeof te - 1 : 0)) {
         r->close_after = 1;
         return TX_ENOMEM;
     }
@@ -335,9 +413,10 @@ tx_err_t tx_http_stream_write(tx_http_req_t *r, const char *data, size_t len)
     if (len == 0 || r->head) return TX_EOK;
     if (data == NULL) return TX_EINVAL;
     if (r->chunked) {
-        char sz[32];
-        int k = snprintf(sz, sizeof sz, "%zx\r\n", len);
-        if (out_add(r, sz, (size_t)k) || out_add(r, data, len) || out_add(r, "\r\n", 2))
+        char sz[TX_NUMFMT_MAX + 2]; /* "%zx\r\n" */
+        size_t k = tx__fmt_hex(sz, len);
+        memcpy(sz + k, "\r\n", 2);
+        if (out_add(r, sz, k + 2) || out_add(r, data, len) || out_add(r, "\r\n", 2))
             return TX_ENOMEM;
     } else if (out_add(r, data, len)) {
         return TX_ENOMEM;
@@ -874,5 +953,11 @@ void tx_http_server_destroy(tx_http_server_t *srv)
 {
     if (srv == NULL) return;
     while (srv->reqs) req_free(srv->reqs);
+    while (srv->spare) {
+        tx_http_req_t *r = srv->spare;
+        srv->spare = r->lnext;
+        free(r->out);
+        free(r);
+    }
     free(srv);
 }

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -98,6 +99,172 @@ static void chunked_body(void **state)
     tx_http_parser_destroy(p);
 }
 
+/* Every field of a request, in every split of the input, from its one allocation. */
+static void request_fields(void **state)
+{
+    (void)state;
+    static const char *req = "POST /v1/x HTTP/1.1\r\nHost: h\r\nX-Empty:\r\nContent-Type: a/b\r\n"
+                             "X-Spaced:   v  w\r\nContent-Length: 3\r\n\r\nxyz";
+    static const size_t steps[] = {1, 2, 5, 1000};
+    for (size_t i = 0; i < 4; i++) {
+        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        assert_int_equal(feed(p, req, steps[i]), 0);
+        tx_http_msg_t *m = tx_http_parser_pop(p);
+        assert_non_null(m);
+        assert_string_equal(m->method, "POST");
+        assert_string_equal(m->target, "/v1/x");
+        assert_string_equal(m->path, "/v1/x");
+        assert_string_equal(m->query, "");
+        assert_int_equal(m->nheaders, 5);
+        const char *names[] = {"Host", "X-Empty", "Content-Type", "X-Spaced", "Content-Length"};
+        const char *values[] = {"h", "", "a/b", "v  w", "3"};
+        for (size_t k = 0; k < 5; k++) {
+            assert_string_equal(m->headers[k].name, names[k]);
+            assert_string_equal(m->headers[k].value, values[k]);
+        }
+        /* same first letter, different names; case ignored; a name that is only a prefix */
+        assert_string_equal(tx_http_msg_header(m, "content-length"), "3");
+        assert_string_equal(tx_http_msg_header(m, "CONTENT-TYPE"), "a/b");
+        assert_string_equal(tx_http_msg_header(m, "x-empty"), "");
+        assert_null(tx_http_msg_header(m, "Content"));
+        assert_null(tx_http_msg_header(m, "Hos"));
+        assert_null(tx_http_msg_header(m, ""));
+        assert_null(tx_http_msg_header(NULL, "Host"));
+        assert_null(tx_http_msg_header(m, NULL));
+        assert_int_equal(m->body_len, 3);
+        assert_string_equal(m->body, "xyz");
+        tx_http_msg_free(m);
+        tx_http_parser_destroy(p);
+    }
+}
+
+/* Bodies around the size read into the request's own allocation, by Content-Length and chunked;
+ * the next request on the connection is not disturbed. */
+static void body_sizes(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 65535, 65536, 65537, 300000};
+    static const size_t steps[] = {7, 4096, 1 << 20};
+    size_t cap = 300000 + 256;
+    char *in = malloc(cap * 2);
+    char *body = malloc(300000);
+    assert_non_null(in);
+    assert_non_null(body);
+    for (size_t k = 0; k < 300000; k++) body[k] = (char)('a' + k % 26);
+    for (size_t i = 0; i < 6; i++) {
+        for (int chunked = 0; chunked < 2; chunked++) {
+            size_t n;
+            if (chunked)
+                n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                              "%zx\r\n", sizes[i]);
+            else
+                n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
+                                     sizes[i]);
+            if (!chunked || sizes[i] > 0) {
+                memcpy(in + n, body, sizes[i]);
+                n += sizes[i];
+            }
+            if (chunked) /* after the data: its CRLF and the last chunk; "0\r\n" was the last */
+                n += (size_t)snprintf(in + n, cap, "%s", sizes[i] ? "\r\n0\r\n\r\n" : "\r\n");
+            n += (size_t)snprintf(in + n, cap, "GET /next HTTP/1.1\r\n\r\n");
+            for (size_t s = 0; s < 3; s++) {
+                tx_http_parser_t *p = tx_http_parser_new(NULL);
+                assert_int_equal(feed(p, in, steps[s]), 0);
+                tx_http_msg_t *m = tx_http_parser_pop(p);
+                assert_non_null(m);
+                assert_int_equal(m->body_len, sizes[i]);
+                assert_memory_equal(m->body, body, sizes[i]);
+                assert_int_equal(m->body[sizes[i]], '\0');
+                assert_string_equal(m->path, "/b");
+                tx_http_msg_free(m);
+                m = tx_http_parser_pop(p);
+                assert_non_null(m);
+                assert_string_equal(m->path, "/next");
+                assert_int_equal(m->body_len, 0);
+                assert_string_equal(m->body, "");
+                tx_http_msg_free(m);
+                tx_http_parser_destroy(p);
+            }
+        }
+    }
+    free(in);
+    free(body);
+}
+
+static void assert_same_msg(const tx_http_msg_t *a, const tx_http_msg_t *b)
+{
+    assert_string_equal(a->method, b->method);
+    assert_string_equal(a->target, b->target);
+    assert_string_equal(a->path, b->path);
+    assert_string_equal(a->query, b->query);
+    assert_int_equal(a->nheaders, b->nheaders);
+    for (size_t i = 0; i < a->nheaders; i++) {
+        assert_string_equal(a->headers[i].name, b->headers[i].name);
+        assert_string_equal(a->headers[i].value, b->headers[i].value);
+    }
+    assert_int_equal(a->body_len, b->body_len);
+    assert_memory_equal(a->body, b->body, a->body_len + 1);
+    assert_int_equal(a->keep_alive, b->keep_alive);
+}
+
+/* The same requests, whatever the split of the bytes into reads: every split point of the
+ * request line, names, values (folded ones too) and body gives the same requests. */
+static void split_invariance(void **state)
+{
+    (void)state;
+    static const char *in =
+        "POST /v1/chat?x=1&y=two HTTP/1.1\r\nHost: example\r\nX-Fold: first\r\n  second\r\n"
+        "X-Empty:\r\nX-Long: 0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n"
+        "Content-Length: 11\r\n\r\nhello world"
+        "GET /b HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+        "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\nM: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\n\r\n";
+    tx_http_parser_t *ref = tx_http_parser_new(NULL);
+    assert_int_equal(feed(ref, in, 100000), 0);
+    tx_http_msg_t *want[2] = {tx_http_parser_pop(ref), tx_http_parser_pop(ref)};
+    assert_non_null(want[0]);
+    assert_non_null(want[1]);
+    assert_string_equal(tx_http_msg_header(want[0], "x-long"),
+                        "0123456789abcdefghijklmnopqrstuvwxyz0123456789");
+    assert_non_null(strstr(tx_http_msg_header(want[0], "X-Fold"), "second"));
+    assert_string_equal(tx_http_msg_header(want[1], "q"), "17");
+    assert_int_equal(want[1]->nheaders, 17);
+    size_t len = strlen(in);
+    for (size_t step = 1; step < len; step++) {
+        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        assert_int_equal(feed(p, in, step), 0);
+        for (int k = 0; k < 2; k++) {
+            tx_http_msg_t *m = tx_http_parser_pop(p);
+            assert_non_null(m);
+            assert_same_msg(m, want[k]);
+            tx_http_msg_free(m);
+        }
+        assert_null(tx_http_parser_pop(p));
+        tx_http_parser_destroy(p);
+    }
+    /* a split at every point, in two reads, from a buffer reused between reads */
+    char *buf = malloc(len);
+    assert_non_null(buf);
+    for (size_t cut = 1; cut < len; cut++) {
+        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        memcpy(buf, in, cut);
+        assert_int_equal(tx_http_parser_feed(p, buf, cut), 0);
+        memset(buf, '#', len); /* what was fed must have been kept, not pointed at */
+        memcpy(buf, in + cut, len - cut);
+        assert_int_equal(tx_http_parser_feed(p, buf, len - cut), 0);
+        for (int k = 0; k < 2; k++) {
+            tx_http_msg_t *m = tx_http_parser_pop(p);
+            assert_non_null(m);
+            assert_same_msg(m, want[k]);
+            tx_http_msg_free(m);
+        }
+        tx_http_parser_destroy(p);
+    }
+    free(buf);
+    tx_http_msg_free(want[0]);
+    tx_http_msg_free(want[1]);
+    tx_http_parser_destroy(ref);
+}
+
 static void connection_close_and_http10(void **state)
 {
     (void)state;
@@ -180,6 +347,10 @@ static void smuggling_refused(void **state)
                      400);
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000, NULL),
                      400);
+    /* an empty Transfer-Encoding (found by fuzzing: an empty piece before any was kept) */
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: \r\n\r\n\xb8", 1000, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", 1, NULL), 400);
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
                                   1000, NULL),
                      400);
@@ -237,7 +408,8 @@ int main(void)
         cmocka_unit_test(simple_get),         cmocka_unit_test(pipelined_in_order),
         cmocka_unit_test(chunked_body),       cmocka_unit_test(connection_close_and_http10),
         cmocka_unit_test(limits),             cmocka_unit_test(smuggling_refused),
-        cmocka_unit_test(bad_request_lines),
+        cmocka_unit_test(bad_request_lines),  cmocka_unit_test(request_fields),
+        cmocka_unit_test(body_sizes),         cmocka_unit_test(split_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <limits.h>
 #include <stdint.h>
 #include <arpa/inet.h>
 #include <pthread.h>
@@ -112,9 +113,120 @@ static void handler(tx_http_req_t *req, void *ud)
             assert_int_equal(tx_http_respond(req, 200, NULL, 0, "x", 1), TX_EINVAL);
         }
         atomic_store(&f->got_hold, 1);
+    } else if (strcmp(path, "/exact") == 0) {
+        /* header lines that could split the head are dropped, the rest kept in order */
+        tx_header_t h[] = {{"Content-Type", "text/plain"}, {"X-Bad", "a\r\nb"},
+                           {"Bad:Name", "v"},               {NULL, "v"},
+                           {"X-Null", NULL},                {"X-Ok", ""}};
+        assert_int_equal(tx_http_respond(req, 200, h, 6, "hello", 5), TX_EOK);
+    } else if (strncmp(path, "/status/", 8) == 0) {
+        int status = (int)strtol(path + 8, NULL, 10);
+        if (status >= 100 && status <= 999) {
+            assert_int_equal(tx_http_respond(req, status, NULL, 0, NULL, 0), TX_EOK);
+        } else { /* only a stream takes any status */
+            assert_int_equal(tx_http_stream_begin(req, status, NULL, 0), TX_EOK);
+            assert_int_equal(tx_http_stream_end(req), TX_EOK);
+        }
+    } else if (strcmp(path, "/odd") == 0) {
+        assert_int_equal(tx_http_respond(req, 599, NULL, 0, NULL, 0), TX_EOK);
+    } else if (strcmp(path, "/big") == 0) {
+        static char big[20000];
+        memset(big, 'z', sizeof big);
+        assert_int_equal(tx_http_respond(req, 200, NULL, 0, big, sizeof big), TX_EOK);
+    } else if (strcmp(path, "/chunks") == 0) {
+        assert_int_equal(tx_http_stream_begin(req, 201, &ct, 1), TX_EOK);
+        assert_int_equal(tx_http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
+        assert_int_equal(tx_http_stream_write(req, "!", 1), TX_EOK);
+        assert_int_equal(tx_http_stream_end(req), TX_EOK);
     } else {
         tx_http_respond_error(req, 404, "invalid_request_error", "unknown_url", "no", NULL, 0);
     }
+}
+
+static int client_connect(int port);
+
+/* A request and the exact bytes of its answer. */
+typedef struct {
+    const char *request, *answer;
+    size_t body_z; /* the answer ends with this many 'z' (the /big body) */
+} exchange_t;
+
+static const exchange_t exchanges[] = {
+    {"GET /exact HTTP/1.1\r\n\r\n",
+     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Ok: \r\nContent-Length: 5\r\n\r\nhello", 0},
+    {"HEAD /exact HTTP/1.1\r\n\r\n",
+     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Ok: \r\nContent-Length: 5\r\n\r\n", 0},
+    {"GET /odd HTTP/1.1\r\n\r\n", "HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\n\r\n", 0},
+    {"GET /odd HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+     "HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\nConnection: keep-alive\r\n\r\n", 0},
+    {"GET /big HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 20000\r\n\r\n", 20000},
+    {"POST /chunks HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+     "HTTP/1.1 201 Created\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+     "1a\r\nabcdefghijklmnopqrstuvwxyz\r\n1\r\n!\r\n0\r\n\r\n",
+     0},
+    {"GET /nope HTTP/1.1\r\n\r\n",
+     "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 78\r\n\r\n"
+     "{\"error\":{\"message\":\"no\",\"type\":\"invalid_request_error\",\"code\":\"unknown_url\"}}",
+     0},
+};
+#define N_EXCHANGES (sizeof exchanges / sizeof exchanges[0])
+#define EXACT_ROUNDS 12 /* more requests than the server keeps for reuse */
+
+static int recv_exact(int s, char *buf, size_t len)
+{
+    size_t have = 0;
+    while (have < len) {
+        ssize_t n = recv(s, buf + have, len - have, 0);
+        if (n <= 0) return -1;
+        have += (size_t)n;
+    }
+    return 0;
+}
+
+/* Plays every exchange EXACT_ROUNDS times on one keep-alive connection, then every status, then
+ * one that closes; records the first answer that differs (its number + 1) in client_len, 0 when
+ * all match. */
+static void *client_exact(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    static char got[21000];
+    size_t k = 0;
+    for (int round = 0; round < EXACT_ROUNDS && f->client_len == 0; round++) {
+        for (size_t i = 0; i < N_EXCHANGES && f->client_len == 0; i++, k++) {
+            const exchange_t *x = &exchanges[i];
+            size_t alen = strlen(x->answer);
+            send(s, x->request, strlen(x->request), 0);
+            int bad = recv_exact(s, got, alen + x->body_z) != 0 || memcmp(got, x->answer, alen);
+            for (size_t z = 0; !bad && z < x->body_z; z++) bad = got[alen + z] != 'z';
+            if (bad) f->client_len = k + 1;
+        }
+    }
+    /* every status line, as "HTTP/1.1 %d %s\r\n" with tx_http_status_text */
+    static const int odd[] = {-5, 0, 99, 1000, INT_MAX, INT_MIN};
+    for (int st = 100, i = 0; st <= 999 + 6 && f->client_len == 0; st++, k++) {
+        int status = st <= 999 ? st : odd[i++];
+        char req[64], want[160];
+        snprintf(req, sizeof req, "GET /status/%d HTTP/1.1\r\n\r\n", status);
+        int n = snprintf(want, sizeof want, "HTTP/1.1 %d %s\r\n%s", status,
+                         tx_http_status_text(status),
+                         st <= 999 ? "Content-Length: 0\r\n\r\n"
+                                   : "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+        send(s, req, strlen(req), 0);
+        if (recv_exact(s, got, (size_t)n) != 0 || memcmp(got, want, (size_t)n) != 0)
+            f->client_len = k + 1;
+    }
+    const char last[] = "GET /odd HTTP/1.1\r\nConnection: close\r\n\r\n";
+    const char want[] = "HTTP/1.1 599 Unknown\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    send(s, last, sizeof last - 1, 0);
+    size_t have = 0;
+    ssize_t n;
+    while ((n = recv(s, got + have, sizeof got - have, 0)) > 0) have += (size_t)n;
+    if (f->client_len == 0 && (have != sizeof want - 1 || memcmp(got, want, have) != 0))
+        f->client_len = k + 1;
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
 }
 
 static int client_connect(int port)
@@ -205,6 +317,19 @@ static void answers_in_request_order(void **state)
     stop(&f);
 }
 
+static void exact_answers_on_one_connection(void **state)
+{
+    (void)state;
+    fixture_t f;
+    start(&f);
+    pthread_t th;
+    pthread_create(&th, NULL, client_exact, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_int_equal(f.client_len, 0); /* else: the number of the first answer that differed */
+    stop(&f);
+}
+
 static void client_gone_aborts(void **state)
 {
     (void)state;
@@ -250,6 +375,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(answers_in_request_order),
+        cmocka_unit_test(exact_answers_on_one_connection),
         cmocka_unit_test(client_gone_aborts),
         cmocka_unit_test(listen_errors),
     };
