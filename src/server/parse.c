@@ -77,8 +77,7 @@ static int buf_add(buf_t *b, const char *s, size_t n)
 
 static const char *piece_bytes(const tx_http_parser_t *p, const piece_t *s)
 {
-    if (s->at != NULL) return s->at;
-    return s->len ? p->text.p + s->off : ""; /* the buffer may not exist yet */
+    return s->at ? s->at : p->text.p + s->off;
 }
 
 static int spill_piece(tx_http_parser_t *p, piece_t *s)
