@@ -1,10 +1,8 @@
 /* Sans-I/O HTTP/1.1 request framing (see parse.h). http_parser does the tokenising; this file
  * adds what a server needs on top: size limits, smuggling refusals, requests as owned structs.
- * The target and header strings are remembered where they are, in the bytes being fed; only
- * those that must outlive a feed call (a request split across reads) are copied into a buffer
- * the parser reuses. When the headers are complete the request becomes one allocation (struct,
- * header array, strings and, when its Content-Length is small, room for the body, which is then
- * read straight into it). */
+ * The request line and headers collect in one buffer the parser reuses; when the headers are
+ * complete the request becomes one allocation (struct, header array, strings and, when its
+ * Content-Length is small, room for the body, which is then read straight into it). */
 #include "server/parse.h"
 
 #include <http_parser.h>
@@ -23,18 +21,12 @@ typedef struct {
     size_t len, cap;
 } buf_t;
 
-/* One string of the request being read: `len` bytes at `at` in the bytes of the current feed
- * call, or (at NULL) at `off` in the parser's text buffer. Empty when len is 0. */
+/* Where a header's name and value are in the text buffer (each NUL-terminated there). */
 typedef struct {
-    const char *at;
-    size_t off, len;
-} piece_t;
+    size_t name_off, name_len, value_off, value_len;
+} span_t;
 
-typedef struct {
-    piece_t name, value;
-} field_t;
-
-/* Which string the next bytes continue: the target, a header name, or a header value. */
+/* What the text buffer is receiving: the target, a header name, or a header value. */
 typedef enum { IN_URL, IN_NAME, IN_VALUE } text_mode_t;
 
 struct tx_http_parser {
@@ -44,12 +36,12 @@ struct tx_http_parser {
     tx_http_parse_state_t state;
     int err_status;
     const char *err_code, *err_msg;
-    /* the request being read */
-    piece_t url;
-    field_t *hdrs;
+    /* the request being read: "target\0name\0value\0name\0value\0..." in `text` */
+    buf_t text;
+    size_t url_len;
+    span_t *hdrs;
     size_t nhdr, hdr_cap;
     text_mode_t mode;
-    buf_t text; /* pieces copied out of earlier feed calls, in request order */
     size_t header_bytes;
     tx_http_msg_t *cur;  /* built when the headers are complete */
     size_t body_room;    /* bytes reserved for the body in cur's allocation */
@@ -75,54 +67,20 @@ static int buf_add(buf_t *b, const char *s, size_t n)
     return 0;
 }
 
-static const char *piece_bytes(const tx_http_parser_t *p, const piece_t *s)
+/* Ends the current string in `text` with its NUL (buf_add keeps one past the end already). */
+static int text_end_string(tx_http_parser_t *p)
 {
-    return s->at ? s->at : p->text.p + s->off;
-}
-
-static int spill_piece(tx_http_parser_t *p, piece_t *s)
-{
-    if (s->at == NULL) return 0;
-    size_t off = p->text.len;
-    if (buf_add(&p->text, s->at, s->len) != 0) return -1;
-    s->at = NULL;
-    s->off = off;
-    return 0;
-}
-
-/* Copies every piece still in the fed bytes into the text buffer, in request order: before the
- * bytes go away, or before a piece grows. So pieces in the buffer always come before pieces in
- * the fed bytes, and the piece being read, if in the buffer, is at its end. */
-static int spill_all(tx_http_parser_t *p)
-{
-    if (spill_piece(p, &p->url) != 0) return -1;
-    for (size_t i = 0; i < p->nhdr; i++)
-        if (spill_piece(p, &p->hdrs[i].name) != 0 || spill_piece(p, &p->hdrs[i].value) != 0)
-            return -1;
-    return 0;
-}
-
-/* Adds bytes to `s`, the piece being read. */
-static int piece_add(tx_http_parser_t *p, piece_t *s, const char *at, size_t len)
-{
-    if (len == 0) return 0;
-    if (s->len == 0) { /* a new piece: where it is */
-        s->at = at;
-        s->len = len;
-        return 0;
-    }
-    if (s->at != NULL && spill_all(p) != 0) return -1; /* a second part (a folded line) */
-    if (buf_add(&p->text, at, len) != 0) return -1;
-    s->len += len;
+    if (buf_add(&p->text, "", 0) != 0) return -1;
+    p->text.len++;
     return 0;
 }
 
 static void reset_current(tx_http_parser_t *p)
 {
-    p->url = (piece_t){0};
+    p->text.len = 0;
+    p->url_len = 0;
     p->nhdr = 0;
     p->mode = IN_URL;
-    p->text.len = 0;
     p->header_bytes = 0;
     tx_http_msg_free(p->cur);
     p->cur = NULL;
@@ -156,6 +114,28 @@ static int count_header_bytes(tx_http_parser_t *p, size_t n)
     return 0;
 }
 
+/* Closes whatever string `text` is receiving: the target, a name (then an empty value starts,
+ * for a header without one), or a value. After it, mode is IN_VALUE or IN_URL as before. */
+static int text_close(tx_http_parser_t *p)
+{
+    span_t *h = p->nhdr ? &p->hdrs[p->nhdr - 1] : NULL;
+    switch (p->mode) {
+    case IN_URL:
+        p->url_len = p->text.len;
+        return text_end_string(p);
+    case IN_NAME:
+        h->name_len = p->text.len - h->name_off;
+        if (text_end_string(p) != 0) return -1;
+        h->value_off = p->text.len;
+        p->mode = IN_VALUE;
+        return 0;
+    case IN_VALUE:
+        h->value_len = p->text.len - h->value_off;
+        return text_end_string(p);
+    }
+    return 0;
+}
+
 static int on_message_begin(http_parser *hp)
 {
     tx_http_parser_t *p = hp->data;
@@ -168,25 +148,26 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
-    return piece_add(p, &p->url, at, len) == 0 ? 0 : fail_oom(p);
+    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_field(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len + 4) != 0) return -1;
-    if (p->mode != IN_NAME) { /* a new header */
+    if (p->mode != IN_NAME) { /* a new header: close the target or the previous value */
+        if (text_close(p) != 0) return fail_oom(p);
         if (p->nhdr == p->hdr_cap) {
             size_t cap = p->hdr_cap ? p->hdr_cap * 2 : 16;
-            field_t *n = realloc(p->hdrs, cap * sizeof *n);
+            span_t *n = realloc(p->hdrs, cap * sizeof *n);
             if (n == NULL) return fail_oom(p);
             p->hdrs = n;
             p->hdr_cap = cap;
         }
-        p->hdrs[p->nhdr++] = (field_t){{0}, {0}};
+        p->hdrs[p->nhdr++] = (span_t){.name_off = p->text.len};
         p->mode = IN_NAME;
     }
-    return piece_add(p, &p->hdrs[p->nhdr - 1].name, at, len) == 0 ? 0 : fail_oom(p);
+    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
@@ -194,77 +175,63 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
     if (p->nhdr == 0) return fail(p, 400, "bad_request", "Malformed header.");
-    p->mode = IN_VALUE;
-    return piece_add(p, &p->hdrs[p->nhdr - 1].value, at, len) == 0 ? 0 : fail_oom(p);
+    if (p->mode == IN_NAME && text_close(p) != 0) return fail_oom(p);
+    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
+}
+
+static const char *name_of(const tx_http_parser_t *p, size_t i)
+{
+    return p->text.p + p->hdrs[i].name_off;
+}
+
+static const char *value_of(const tx_http_parser_t *p, size_t i)
+{
+    return p->text.p + p->hdrs[i].value_off;
 }
 
 /* Header i's name is `name` (`len` bytes), case-insensitively. */
 static int name_is(const tx_http_parser_t *p, size_t i, const char *name, size_t len)
 {
-    const piece_t *s = &p->hdrs[i].name;
-    return s->len == len && strncasecmp(piece_bytes(p, s), name, len) == 0;
+    return p->hdrs[i].name_len == len && strncasecmp(name_of(p, i), name, len) == 0;
 }
 
-/* The piece is `token` once spaces and tabs at both ends are trimmed, case-insensitively. */
-static int token_is(const tx_http_parser_t *p, const piece_t *s, const char *token)
+/* Trims spaces and tabs at both ends; compares case-insensitively. */
+static int token_is(const char *v, const char *token)
 {
-    const char *v = piece_bytes(p, s);
-    size_t n = s->len;
-    while (n > 0 && (*v == ' ' || *v == '\t')) {
-        v++;
-        n--;
-    }
+    while (*v == ' ' || *v == '\t') v++;
+    size_t n = strlen(v);
     while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
     return n == strlen(token) && strncasecmp(v, token, n) == 0;
 }
 
-static int same_bytes(const tx_http_parser_t *p, const piece_t *a, const piece_t *b)
-{
-    if (a->len != b->len) return 0;
-    return a->len == 0 || memcmp(piece_bytes(p, a), piece_bytes(p, b), a->len) == 0;
-}
-
-/* Copies piece `s` to `dst` with a NUL; returns the byte after that NUL. */
-static char *put_piece(const tx_http_parser_t *p, const piece_t *s, char *dst)
-{
-    if (s->len) memcpy(dst, piece_bytes(p, s), s->len);
-    dst[s->len] = '\0';
-    return dst + s->len + 1;
-}
-
-/* Builds the request from the pieces, with `body_room` bytes (plus a NUL) for the body. */
+/* Builds p->cur from the text buffer, with `body_room` bytes (plus a NUL) for the body. */
 static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size_t body_room)
 {
     const char *method = http_method_str((enum http_method)hp->method);
     size_t mlen = strlen(method);
-    const char *url = piece_bytes(p, &p->url);
-    const char *q = memchr(url, '?', p->url.len);
-    size_t plen = q ? (size_t)(q - url) : p->url.len;
-    size_t strings = (p->url.len + 1) + (plen + 1) + (mlen + 1) + (body_room + 1);
-    for (size_t i = 0; i < p->nhdr; i++)
-        strings += p->hdrs[i].name.len + 1 + p->hdrs[i].value.len + 1;
-    tx_http_msg_t *m = malloc(sizeof *m + p->nhdr * sizeof(tx_header_t) + strings);
+    const char *q = memchr(p->text.p, '?', p->url_len);
+    size_t plen = q ? (size_t)(q - p->text.p) : p->url_len;
+    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len +
+                  (plen + 1) + (mlen + 1) + (body_room + 1);
+    tx_http_msg_t *m = malloc(size);
     if (m == NULL) return NULL;
     memset(m, 0, sizeof *m);
     m->headers = (tx_header_t *)(m + 1);
-    char *at = (char *)(m->headers + p->nhdr);
-    m->target = at;
-    at = put_piece(p, &p->url, at);
-    m->query = q ? m->target + plen + 1 : m->target + p->url.len; /* after '?', or the NUL */
-    m->path = at;
-    memcpy(m->path, m->target, plen);
+    char *text = (char *)(m->headers + p->nhdr);
+    memcpy(text, p->text.p, p->text.len);
+    m->target = text;
+    m->query = q ? text + plen + 1 : text + p->url_len; /* after '?', or the target's NUL */
+    m->path = text + p->text.len;
+    memcpy(m->path, text, plen);
     m->path[plen] = '\0';
     m->method = m->path + plen + 1;
     memcpy(m->method, method, mlen + 1);
-    at = m->method + mlen + 1;
-    for (size_t i = 0; i < p->nhdr; i++) {
-        m->headers[i].name = at;
-        at = put_piece(p, &p->hdrs[i].name, at);
-        m->headers[i].value = at;
-        at = put_piece(p, &p->hdrs[i].value, at);
-    }
-    m->body = at;
+    m->body = m->method + mlen + 1;
     m->body[0] = '\0';
+    for (size_t i = 0; i < p->nhdr; i++) {
+        m->headers[i].name = text + p->hdrs[i].name_off;
+        m->headers[i].value = text + p->hdrs[i].value_off;
+    }
     m->nheaders = p->nhdr;
     m->http_major = hp->http_major;
     m->http_minor = hp->http_minor;
@@ -274,18 +241,20 @@ static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size
 static int on_headers_complete(http_parser *hp)
 {
     tx_http_parser_t *p = hp->data;
+    /* close the last string; a last header without a value gets an empty one */
+    if (p->mode == IN_NAME && text_close(p) != 0) return fail_oom(p);
+    if (text_close(p) != 0) return fail_oom(p);
     size_t n_cl = 0, n_te = 0;
-    const piece_t *cl = NULL;
+    const char *cl = NULL;
     for (size_t i = 0; i < p->nhdr; i++) {
-        const piece_t *value = &p->hdrs[i].value;
         if (name_is(p, i, "Content-Length", 14)) {
-            if (cl != NULL && !same_bytes(p, cl, value))
+            if (cl != NULL && strcmp(cl, value_of(p, i)) != 0)
                 return fail(p, 400, "request_smuggling", "Conflicting Content-Length headers.");
-            cl = value;
+            cl = value_of(p, i);
             n_cl++;
         } else if (name_is(p, i, "Transfer-Encoding", 17)) {
             n_te++;
-            if (!token_is(p, value, "chunked"))
+            if (!token_is(value_of(p, i), "chunked"))
                 return fail(p, 400, "unsupported_transfer_encoding",
                             "Only 'Transfer-Encoding: chunked' is accepted.");
         }
@@ -299,7 +268,7 @@ static int on_headers_complete(http_parser *hp)
         return fail(p, 505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served.");
     if (hp->method == HTTP_CONNECT)
         return fail(p, 501, "not_implemented", "CONNECT is not supported.");
-    if (p->url.len == 0 || piece_bytes(p, &p->url)[0] != '/')
+    if (p->url_len == 0 || p->text.p[0] != '/')
         return fail(p, 400, "bad_request", "The request target must be an absolute path.");
     if (n_cl > 0 && hp->content_length != ULLONG_MAX &&
         hp->content_length > (uint64_t)p->limits.max_body_bytes)
@@ -404,8 +373,6 @@ int tx_http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
     if (p->state == TX_HTTP_PARSE_DONE || len == 0 || data == NULL) return 0;
     size_t n = http_parser_execute(&p->hp, &p->settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
-    /* a request line or headers cut by the end of `data`: keep their pieces */
-    if (p->state == TX_HTTP_PARSE_HEADERS && spill_all(p) != 0) return fail_oom(p);
     if (p->state == TX_HTTP_PARSE_ERROR) return -1;
     if (p->state == TX_HTTP_PARSE_DONE) return 0;
     if (e == HPE_HEADER_OVERFLOW)
