@@ -191,6 +191,90 @@ static void body_sizes(void **state)
     free(body);
 }
 
+static void assert_same_msg(const tx_http_msg_t *a, const tx_http_msg_t *b)
+{
+    assert_string_equal(a->method, b->method);
+    assert_string_equal(a->target, b->target);
+    assert_string_equal(a->path, b->path);
+    assert_string_equal(a->query, b->query);
+    assert_int_equal(a->nheaders, b->nheaders);
+    for (size_t i = 0; i < a->nheaders; i++) {
+        assert_string_equal(a->headers[i].name, b->headers[i].name);
+        assert_string_equal(a->headers[i].value, b->headers[i].value);
+    }
+    assert_int_equal(a->body_len, b->body_len);
+    assert_memory_equal(a->body, b->body, a->body_len + 1);
+    assert_int_equal(a->keep_alive, b->keep_alive);
+}
+
+/* The same requests, whatever the split of the bytes into reads: every split point of the
+ * request line, names, values (folded ones too) and body gives the same requests. */
+static void split_invariance(void **state)
+{
+    (void)state;
+    static const char *in =
+        "POST /v1/chat?x=1&y=two HTTP/1.1\r\nHost: example\r\nX-Fold: first\r\n  second\r\n"
+        "X-Empty:\r\nX-Long: 0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n"
+        "Content-Length: 11\r\n\r\nhello world"
+        "GET /b HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+        "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\nM: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\n\r\n"
+        /* trailers after a chunked body (found by fuzzing with each read in its own buffer) */
+        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n5\r\npedia\r\n"
+        "0\r\nT: 1\r\nTrailer-Two: abcdefghij\r\n\r\n";
+    tx_http_parser_t *ref = tx_http_parser_new(NULL);
+    assert_int_equal(feed(ref, in, 100000), 0);
+    tx_http_msg_t *want[3] = {tx_http_parser_pop(ref), tx_http_parser_pop(ref),
+                              tx_http_parser_pop(ref)};
+    assert_non_null(want[0]);
+    assert_non_null(want[1]);
+    assert_non_null(want[2]);
+    assert_string_equal(want[2]->body, "Wikipedia");
+    assert_string_equal(tx_http_msg_header(want[0], "x-long"),
+                        "0123456789abcdefghijklmnopqrstuvwxyz0123456789");
+    assert_non_null(strstr(tx_http_msg_header(want[0], "X-Fold"), "second"));
+    assert_string_equal(tx_http_msg_header(want[1], "q"), "17");
+    assert_int_equal(want[1]->nheaders, 17);
+    size_t len = strlen(in);
+    for (size_t step = 1; step < len; step++) {
+        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        assert_int_equal(feed(p, in, step), 0);
+        for (int k = 0; k < 3; k++) {
+            tx_http_msg_t *m = tx_http_parser_pop(p);
+            assert_non_null(m);
+            assert_same_msg(m, want[k]);
+            tx_http_msg_free(m);
+        }
+        assert_null(tx_http_parser_pop(p));
+        tx_http_parser_destroy(p);
+    }
+    /* a split at every point, in two reads, each from its own buffer, overwritten and freed
+     * after its feed: a parser that kept pointing at fed bytes reads garbage (or, under ASan, a
+     * freed block) */
+    for (size_t cut = 1; cut < len; cut++) {
+        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        char *a = malloc(cut), *b = malloc(len - cut);
+        assert_true(a != NULL && b != NULL);
+        memcpy(a, in, cut);
+        assert_int_equal(tx_http_parser_feed(p, a, cut), 0);
+        memset(a, '#', cut);
+        free(a);
+        memcpy(b, in + cut, len - cut);
+        assert_int_equal(tx_http_parser_feed(p, b, len - cut), 0);
+        memset(b, '#', len - cut);
+        free(b);
+        for (int k = 0; k < 3; k++) {
+            tx_http_msg_t *m = tx_http_parser_pop(p);
+            assert_non_null(m);
+            assert_same_msg(m, want[k]);
+            tx_http_msg_free(m);
+        }
+        tx_http_parser_destroy(p);
+    }
+    for (int k = 0; k < 3; k++)
+        tx_http_msg_free(want[k]);
+    tx_http_parser_destroy(ref);
+}
+
 static void connection_close_and_http10(void **state)
 {
     (void)state;
@@ -273,6 +357,10 @@ static void smuggling_refused(void **state)
                      400);
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000, NULL),
                      400);
+    /* an empty Transfer-Encoding (found by fuzzing: an empty piece before any was kept) */
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: \r\n\r\n\xb8", 1000, NULL),
+                     400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", 1, NULL), 400);
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
                                   1000, NULL),
                      400);
@@ -331,7 +419,7 @@ int main(void)
         cmocka_unit_test(chunked_body),       cmocka_unit_test(connection_close_and_http10),
         cmocka_unit_test(limits),             cmocka_unit_test(smuggling_refused),
         cmocka_unit_test(bad_request_lines),  cmocka_unit_test(request_fields),
-        cmocka_unit_test(body_sizes),
+        cmocka_unit_test(body_sizes),         cmocka_unit_test(split_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
