@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/poison.h"
 #include "obs/log.h"
 #include "server/numfmt.h"
 
@@ -162,6 +163,8 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
 {
     tx_http_req_t *r = srv->spare;
     if (r != NULL) { /* a clean request, keeping only its out buffer */
+        tx_unpoison(r, sizeof *r);
+        tx_unpoison(r->out, r->out_cap);
         srv->spare = r->lnext;
         srv->nspare--;
         char *out = r->out;
@@ -200,6 +203,8 @@ static void req_free(tx_http_req_t *r)
         r->lnext = srv->spare;
         srv->spare = r;
         srv->nspare++;
+        tx_poison(r->out, r->out_cap);
+        tx_poison(r, sizeof *r);
         return;
     }
     free(r->out);
@@ -955,6 +960,8 @@ void tx_http_server_destroy(tx_http_server_t *srv)
     while (srv->reqs) req_free(srv->reqs);
     while (srv->spare) {
         tx_http_req_t *r = srv->spare;
+        tx_unpoison(r, sizeof *r);
+        tx_unpoison(r->out, r->out_cap);
         srv->spare = r->lnext;
         free(r->out);
         free(r);
