@@ -320,7 +320,8 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     size_t bl = base != NULL ? strlen(base) : 0;
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
-    size_t ul = bl + strlen(path) + 1;
+    size_t pl = strlen(path);
+    size_t ul = bl + pl + 1;
     const char *key = tx_app_endpoint_key(app, a->pick.index);
     const char *body = req->body;
     size_t len = req->len;
@@ -329,13 +330,15 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     char *url = url_buf, *auth = NULL;
     if (base == NULL || (ul > sizeof url_buf && (url = malloc(ul)) == NULL))
         goto fail;
-    snprintf(url, ul, "%.*s%s", (int)bl, base, path);
+    memcpy(url, base, bl); /* "<base without trailing '/'><path>" */
+    memcpy(url + bl, path, pl + 1);
     if (key != NULL) {
-        size_t al = strlen(key) + 8;
+        size_t kl = strlen(key);
         auth = auth_buf;
-        if (al > sizeof auth_buf && (auth = malloc(al)) == NULL)
+        if (kl + 8 > sizeof auth_buf && (auth = malloc(kl + 8)) == NULL)
             goto fail;
-        snprintf(auth, al, "Bearer %s", key);
+        memcpy(auth, "Bearer ", 7);
+        memcpy(auth + 7, key, kl + 1);
     }
     if (req->route != TX_ROUTE_MODELS && req->body != NULL) {
         if (tx_request_body_for_model(req->body, req->len, req->doc_model, req->model,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/decimal.h"
 #include "gateway/attempt.h"
 #include "obs/log.h"
 #include "obs/observe.h"
@@ -128,7 +129,7 @@ static void call_end(call_t *c)
 #define MAX_ANSWER_HEADERS 16
 
 typedef struct {
-    char attempts[16], endpoint[16];
+    char attempts[TX_DECIMAL_MAX], endpoint[TX_DECIMAL_MAX];
 } tx_hdrbuf_t;
 
 static void observe_done(call_t *c, int status)
@@ -148,12 +149,12 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
     const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
     for (size_t i = 0; i < nf && i < 6; i++)
         h[n++] = fh[i];
-    snprintf(b->attempts, sizeof b->attempts, "%u", c->st.attempts);
+    tx__decimal(b->attempts, sizeof b->attempts, c->st.attempts);
     h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
     if (c->model != NULL)
         h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
     if (c->endpoint >= 0) {
-        snprintf(b->endpoint, sizeof b->endpoint, "%d", c->endpoint);
+        tx__decimal(b->endpoint, sizeof b->endpoint, c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
     return n;
