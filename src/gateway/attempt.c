@@ -102,35 +102,47 @@ static int append(tx_gw_attempt_t *a, const char *data, size_t len)
     return 0;
 }
 
+/* Headers whose name and value lengths on_head keeps on the stack (more are measured twice). */
+#define HEAD_LENS 32
+
 static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
 {
     tx_gw_attempt_t *a = ud;
     a->status = status;
     /* one block: the array, then the strings */
+    size_t lens[2 * HEAD_LENS];
     size_t bytes = nh * sizeof(tx_header_t);
-    for (size_t i = 0; i < nh; i++)
-        bytes += strlen(h[i].name) + strlen(h[i].value) + 2;
+    for (size_t i = 0; i < nh; i++) {
+        size_t ln = strlen(h[i].name) + 1, lv = strlen(h[i].value) + 1;
+        if (i < HEAD_LENS) {
+            lens[2 * i] = ln;
+            lens[2 * i + 1] = lv;
+        }
+        bytes += ln + lv;
+    }
+    const char *content_length = NULL; /* the first one */
     if (nh > 0 && (a->rh = malloc(bytes)) != NULL) {
         char *s = (char *)(a->rh + nh);
         for (size_t i = 0; i < nh; i++) {
-            size_t ln = strlen(h[i].name) + 1, lv = strlen(h[i].value) + 1;
+            size_t ln = i < HEAD_LENS ? lens[2 * i] : strlen(h[i].name) + 1;
+            size_t lv = i < HEAD_LENS ? lens[2 * i + 1] : strlen(h[i].value) + 1;
             memcpy(s, h[i].name, ln);
             a->rh[i].name = s;
             s += ln;
             memcpy(s, h[i].value, lv);
             a->rh[i].value = s;
             s += lv;
+            if (content_length == NULL && ln == sizeof "Content-Length" &&
+                strcasecmp(a->rh[i].name, "Content-Length") == 0)
+                content_length = a->rh[i].value;
         }
         a->nrh = nh;
     }
     /* size the body buffer once from Content-Length (bounded) instead of growing it */
-    for (size_t i = 0; i < a->nrh; i++) {
-        if (strcasecmp(a->rh[i].name, "Content-Length") == 0) {
-            unsigned long long cl = strtoull(a->rh[i].value, NULL, 10);
-            if (cl > 0 && cl <= a->max && a->buf == NULL && (a->buf = malloc(cl + 1)) != NULL)
-                a->cap = cl + 1;
-            break;
-        }
+    if (content_length != NULL) {
+        unsigned long long cl = strtoull(content_length, NULL, 10);
+        if (cl > 0 && cl <= a->max && a->buf == NULL && (a->buf = malloc(cl + 1)) != NULL)
+            a->cap = cl + 1;
     }
     if (a->cb.on_head != NULL)
         a->cb.on_head(a->ud, status);

@@ -160,10 +160,11 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
     return n;
 }
 
+/* The first header called `name` (its first letter compared before the whole name). */
 static const char *find_header(const tx_header_t *h, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcasecmp(h[i].name, name) == 0)
+        if ((h[i].name[0] | 0x20) == (name[0] | 0x20) && strcasecmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
 }
