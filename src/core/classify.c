@@ -55,7 +55,7 @@ static cJSON *jparse(const char *p, size_t n)
     while (used < n && (p[used] == ' ' || p[used] == '\t' || p[used] == '\r' || p[used] == '\n'))
         used++;
     if (used != n) {
-        cJSON_Delete(root);
+        tx__json_arena_delete(root);
         return NULL;
     }
     return root;
@@ -460,7 +460,7 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
         }
         if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
     }
-    cJSON_Delete(root);
+    tx__json_arena_delete(root);
     tx__json_arena_end();
     wait_from_message(out);
     return out->cls;
@@ -514,7 +514,7 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
             invalid(out, "event is not a JSON object");
         }
     }
-    cJSON_Delete(root);
+    tx__json_arena_delete(root);
     tx__json_arena_end();
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));

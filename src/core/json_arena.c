@@ -15,6 +15,7 @@ static _Thread_local struct {
     unsigned char *base; /* ARENA_BYTES, allocated on the thread's first scope, never freed */
     size_t used;
     int depth;
+    int spilled; /* a block of the current outermost scope came from malloc */
 } arena;
 
 static void *arena_malloc(size_t n)
@@ -26,6 +27,8 @@ static void *arena_malloc(size_t n)
             return arena.base + at;
         }
     }
+    if (arena.depth > 0)
+        arena.spilled = 1;
     return malloc(n);
 }
 
@@ -58,11 +61,22 @@ void tx__json_arena_begin(void)
             arena.base = NULL;
         }
     }
-    arena.depth++;
+    if (arena.depth++ == 0)
+        arena.spilled = arena.base == NULL;
 }
 
 void tx__json_arena_end(void)
 {
     if (arena.depth > 0 && --arena.depth == 0)
         arena.used = 0;
+}
+
+void tx__json_arena_delete(cJSON *root)
+{
+    if (root == NULL)
+        return;
+    uintptr_t a = (uintptr_t)root, b = (uintptr_t)arena.base;
+    if (arena.depth > 0 && !arena.spilled && arena.base != NULL && a >= b && a < b + ARENA_BYTES)
+        return; /* the tree is the scope's, and every block of the scope is in the buffer */
+    cJSON_Delete(root);
 }

@@ -221,73 +221,73 @@ static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_req
     while (end != NULL && end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
     if (end == NULL || end != body + len) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         snprintf(where, sizeof where, "more data after the JSON value at byte %zu",
                  end != NULL ? (size_t)(end - body) : 0);
         return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
                       where);
     }
     if (!cJSON_IsObject(doc)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_type", "%sthe request body must be a JSON object",
                       NULL);
     }
     const char *dup = duplicate_key(doc);
     if (dup != NULL) {
         snprintf(where, sizeof where, "%.64s", dup);
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_json",
                       "the request body is not valid JSON: the key '%s' appears twice", where);
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
     if (model != NULL && !cJSON_IsString(model)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_type", "%s'model' must be a string", NULL);
     }
     if (model != NULL && model->valuestring[0] == '\0') {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_value", "%s'model' must not be empty", NULL);
     }
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(doc, "stream");
     if (stream != NULL && !cJSON_IsBool(stream)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_type", "%s'stream' must be a boolean", NULL);
     }
     if (route == TX_ROUTE_CHAT) {
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(doc, "messages");
         if (msgs == NULL) {
-            cJSON_Delete(doc);
+            tx__json_arena_delete(doc);
             return reject(rej, out, 400, "missing_field", "%s'messages' is required", NULL);
         }
         if (!cJSON_IsArray(msgs)) {
-            cJSON_Delete(doc);
+            tx__json_arena_delete(doc);
             return reject(rej, out, 400, "invalid_type", "%s'messages' must be an array of objects",
                           NULL);
         }
         for (const cJSON *m = msgs->child; m != NULL; m = m->next) {
             if (!cJSON_IsObject(m)) {
-                cJSON_Delete(doc);
+                tx__json_arena_delete(doc);
                 return reject(rej, out, 400, "invalid_type",
                               "%s'messages' must be an array of objects", NULL);
             }
         }
     } else if (route == TX_ROUTE_COMPLETIONS &&
                cJSON_GetObjectItemCaseSensitive(doc, "prompt") == NULL) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "missing_field", "%s'prompt' is required", NULL);
     } else if (route == TX_ROUTE_EMBEDDINGS &&
                cJSON_GetObjectItemCaseSensitive(doc, "input") == NULL) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "missing_field", "%s'input' is required", NULL);
     }
     if (route == TX_ROUTE_EMBEDDINGS && cJSON_IsTrue(stream)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_value", "%s'stream' is not supported for embeddings",
                       NULL);
     }
     char *copy = model != NULL ? strdup(model->valuestring) : NULL;
     int streamed = cJSON_IsTrue(stream);
-    cJSON_Delete(doc);
+    tx__json_arena_delete(doc);
     if (model != NULL && copy == NULL) {
         reject(rej, out, 500, "out_of_memory", "%sout of memory", NULL);
         if (rej != NULL)
