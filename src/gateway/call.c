@@ -89,6 +89,64 @@ static void set_state(call_t *c, tx_call_state_kind_t to)
     c->state = to;
 }
 
+/* --- memory ------------------------------------------------------------------------------ */
+
+/* Finished calls kept for the next ones: a call is large enough (> 1 KiB) that malloc would
+ * consolidate its fast bins for each. The list lives on app->gateway from tx_call_keep_spares
+ * until the app's stop empties it (calls ending later are freed). */
+#define SPARE_CALLS 32
+
+typedef struct {
+    call_t *v[SPARE_CALLS];
+    unsigned n;
+} call_spares_t;
+
+static call_t *call_alloc(tx_app_t *app)
+{
+    call_spares_t *s = app->gateway;
+    if (s == NULL || s->n == 0)
+        return calloc(1, sizeof(call_t));
+    call_t *c = s->v[--s->n];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static void call_release(tx_app_t *app, call_t *c)
+{
+    call_spares_t *s = app->gateway;
+    if (s != NULL && s->n < SPARE_CALLS)
+        s->v[s->n++] = c;
+    else
+        free(c);
+}
+
+static void spares_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
+{
+    call_spares_t *s = ud;
+    if (app->gateway == s)
+        app->gateway = NULL;
+    for (unsigned i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s);
+    done(app);
+}
+
+tx_err_t tx_call_keep_spares(tx_app_t *app)
+{
+    if (app == NULL || app->gateway != NULL)
+        return TX_EINVAL;
+    call_spares_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return TX_ENOMEM;
+    tx_err_t rc = tx_app_on_stop(app, spares_stop, s);
+    if (rc != TX_EOK) {
+        free(s);
+        return rc;
+    }
+    app->gateway = s;
+    return TX_EOK;
+}
+
 /* --- teardown ---------------------------------------------------------------------------- */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -100,7 +158,7 @@ static void on_handle_closed(uv_handle_t *h)
     tx_config_unref(c->cfg);
     free(c->last_body);
     c->app->calls--;
-    free(c);
+    call_release(c->app, c);
 }
 
 /* Releases everything but the request (already finished) and frees the call once its timers
@@ -610,7 +668,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
                               NULL, 0);
         return;
     }
-    call_t *c = calloc(1, sizeof *c);
+    call_t *c = call_alloc(app);
     if (c == NULL) {
         tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
         return;
@@ -618,7 +676,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     /* ops first: client key (401), rate limit (429), cache hit — answered there */
     if (tx_ops_gateway_before(app, req, tx_route_path(route), route != TX_ROUTE_MODELS,
                               &c->filter)) {
-        free(c);
+        call_release(app, c);
         return;
     }
     size_t len = 0;
@@ -630,7 +688,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
         const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
         tx_http_respond_error(req, rej.status, rej.type, rej.code, rej.message, fh, nf);
         tx_obs_on_request_done(tx_ops_obs(app), tx_route_path(route), NULL, rej.status, 0, 0);
-        free(c);
+        call_release(app, c);
         return;
     }
     c->app = app;

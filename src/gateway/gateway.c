@@ -34,5 +34,8 @@ tx_err_t tx_gateway_routes(tx_app_t *app)
     };
     if (app == NULL)
         return TX_EINVAL;
-    return tx_router_add_table(app->router, table, app);
+    tx_err_t rc = tx_router_add_table(app->router, table, app);
+    if (rc == TX_EOK)
+        (void)tx_call_keep_spares(app); /* an optimisation: calls work without it */
+    return rc;
 }
