@@ -81,6 +81,20 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i)
     return i;
 }
 
+/* 1 for the bytes a JSON string may hold with nothing to check: printable ASCII but '"' and
+ * '\\' (0x80 and up start UTF-8 sequences, which are checked). */
+static const unsigned char string_plain[256] = {
+    /* 0x00-0x1f: control characters */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20-0x3f: '"' is 0x22 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x40-0x5f: '\\' is 0x5c */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    /* 0x60-0x7f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x80-0xff: 0 */
+};
+
 /* What strict JSON forbids and cJSON lets through, found in one pass over the raw bytes: text
  * that is not UTF-8, raw control characters, in a string "\u0000" or a \u without four hex
  * digits (cJSON reads it as U+0000), and numbers outside the grammar ("01", "+1", ".5", "1.").
@@ -91,6 +105,12 @@ static const char *strict_scan(const char *body, size_t len, size_t *at)
     const unsigned char *s = (const unsigned char *)body;
     int in_string = 0;
     for (size_t i = 0; i < len;) {
+        if (in_string) {
+            while (i < len && string_plain[s[i]]) /* the bulk of a string */
+                i++;
+            if (i == len)
+                break;
+        }
         unsigned char c = s[i];
         *at = i;
         if (c >= 0x80) {
