@@ -10,10 +10,14 @@
 
 #include "obs/log.h"
 #include "obs/observe.h"
+#include "gateway/spares.h"
 #include "ops/ops.h"
 #include "upstream/sse.h"
 
 #define DEFAULT_MAX_RESPONSE (16u << 20)
+/* A finished attempt kept for reuse keeps its buffers up to these sizes. */
+#define KEEP_BODY_BYTES (64u << 10)
+#define KEEP_HEAD_BYTES (8u << 10)
 
 struct tx_gw_attempt {
     tx_app_t *app;
@@ -25,8 +29,8 @@ struct tx_gw_attempt {
     char *sent_body; /* the body with a substituted model, or NULL (the client's bytes) */
     tx_ms_t t0;
     int status;
-    tx_header_t *rh; /* response headers (copied) */
-    size_t nrh;
+    tx_header_t *rh; /* response headers (copied): the array, then the strings */
+    size_t nrh, rh_cap;
     char *buf; /* collected body; for a stream, the bytes before the commit */
     size_t len, cap, max;
     /* stream */
@@ -67,8 +71,9 @@ int tx_attempt_endpoint(const tx_gw_attempt_t *a)
     return a != NULL ? a->pick.index : -1;
 }
 
-static void attempt_free(tx_gw_attempt_t *a)
+void tx_attempt_destroy(void *p)
 {
+    tx_gw_attempt_t *a = p;
     if (a == NULL)
         return;
     free(a->sent_body);
@@ -76,6 +81,53 @@ static void attempt_free(tx_gw_attempt_t *a)
     free(a->buf);
     tx_sse_free(a->sse);
     free(a);
+}
+
+/* The end of an attempt: kept for the next one (with its header and body buffers when they are
+ * not large) on the gateway's spares, else freed. */
+static void attempt_free(tx_gw_attempt_t *a)
+{
+    if (a == NULL)
+        return;
+    tx_gw_spares_t *g = tx_gw_spares(a->app);
+    if (g == NULL || g->attempts.n >= TX_SPARES_MAX) {
+        tx_attempt_destroy(a);
+        return;
+    }
+    free(a->sent_body);
+    a->sent_body = NULL;
+    tx_sse_free(a->sse);
+    a->sse = NULL;
+    if (a->cap > KEEP_BODY_BYTES) {
+        free(a->buf);
+        a->buf = NULL;
+        a->cap = 0;
+    }
+    if (a->rh_cap > KEEP_HEAD_BYTES) {
+        free(a->rh);
+        a->rh = NULL;
+        a->rh_cap = 0;
+    }
+    tx_spares_put(&g->attempts, a);
+}
+
+/* A zeroed attempt: a kept one (its buffers stay, emptied) or a new one; NULL when out of
+ * memory. */
+static tx_gw_attempt_t *attempt_alloc(tx_app_t *app)
+{
+    tx_gw_spares_t *g = tx_gw_spares(app);
+    tx_gw_attempt_t *a = tx_spares_take(g != NULL ? &g->attempts : NULL);
+    if (a == NULL)
+        return calloc(1, sizeof *a);
+    tx_header_t *rh = a->rh;
+    size_t rh_cap = a->rh_cap, cap = a->cap;
+    char *buf = a->buf;
+    memset(a, 0, sizeof *a);
+    a->rh = rh;
+    a->rh_cap = rh_cap;
+    a->buf = buf;
+    a->cap = cap;
+    return a;
 }
 
 static int append(tx_gw_attempt_t *a, const char *data, size_t len)
@@ -121,7 +173,11 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
         bytes += ln + lv;
     }
     const char *content_length = NULL; /* the first one */
-    if (nh > 0 && (a->rh = malloc(bytes)) != NULL) {
+    if (nh > 0 && bytes > a->rh_cap) {
+        free(a->rh);
+        a->rh_cap = (a->rh = malloc(bytes)) != NULL ? bytes : 0;
+    }
+    if (nh > 0 && a->rh != NULL) {
         char *s = (char *)(a->rh + nh);
         for (size_t i = 0; i < nh; i++) {
             size_t ln = i < HEAD_LENS ? lens[2 * i] : strlen(h[i].name) + 1;
@@ -141,8 +197,10 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
     /* size the body buffer once from Content-Length (bounded) instead of growing it */
     if (content_length != NULL) {
         unsigned long long cl = strtoull(content_length, NULL, 10);
-        if (cl > 0 && cl <= a->max && a->buf == NULL && (a->buf = malloc(cl + 1)) != NULL)
-            a->cap = cl + 1;
+        if (cl > 0 && cl <= a->max && a->len == 0 && cl + 1 > a->cap) {
+            free(a->buf); /* empty: nothing to keep */
+            a->cap = (a->buf = malloc(cl + 1)) != NULL ? cl + 1 : 0;
+        }
     }
     if (a->cb.on_head != NULL)
         a->cb.on_head(a->ud, status);
@@ -233,7 +291,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     r.status = ur->status ? ur->status : a->status;
     r.headers = a->rh;
     r.nheaders = a->nrh;
-    r.body = a->buf != NULL ? a->buf : "";
+    r.body = a->len > 0 ? a->buf : "";
     r.body_len = a->len;
     r.prompt_tokens = r.completion_tokens = r.total_tokens = -1;
     r.committed = a->committed;
@@ -314,7 +372,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
         fail_why(why, "bad attempt arguments");
         return NULL;
     }
-    tx_gw_attempt_t *a = calloc(1, sizeof *a);
+    tx_gw_attempt_t *a = attempt_alloc(app);
     if (a == NULL) {
         fail_why(why, "out of memory");
         return NULL;

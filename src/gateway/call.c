@@ -9,6 +9,7 @@
 
 #include "core/decimal.h"
 #include "gateway/attempt.h"
+#include "gateway/spares.h"
 #include "obs/log.h"
 #include "obs/observe.h"
 #include "ops/ops.h"
@@ -91,60 +92,23 @@ static void set_state(call_t *c, tx_call_state_kind_t to)
 
 /* --- memory ------------------------------------------------------------------------------ */
 
-/* Finished calls kept for the next ones: a call is large enough (> 1 KiB) that malloc would
- * consolidate its fast bins for each. The list lives on app->gateway from tx_call_keep_spares
- * until the app's stop empties it (calls ending later are freed). */
-#define SPARE_CALLS 32
-
-typedef struct {
-    call_t *v[SPARE_CALLS];
-    unsigned n;
-} call_spares_t;
-
+/* A call is large (> 1 KiB: malloc would consolidate its fast bins for each), so finished ones
+ * are kept on the gateway's spares when there are some. */
 static call_t *call_alloc(tx_app_t *app)
 {
-    call_spares_t *s = app->gateway;
-    if (s == NULL || s->n == 0)
+    tx_gw_spares_t *g = tx_gw_spares(app);
+    call_t *c = tx_spares_take(g != NULL ? &g->calls : NULL);
+    if (c == NULL)
         return calloc(1, sizeof(call_t));
-    call_t *c = s->v[--s->n];
     memset(c, 0, sizeof *c);
     return c;
 }
 
 static void call_release(tx_app_t *app, call_t *c)
 {
-    call_spares_t *s = app->gateway;
-    if (s != NULL && s->n < SPARE_CALLS)
-        s->v[s->n++] = c;
-    else
+    tx_gw_spares_t *g = tx_gw_spares(app);
+    if (!tx_spares_put(g != NULL ? &g->calls : NULL, c))
         free(c);
-}
-
-static void spares_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
-{
-    call_spares_t *s = ud;
-    if (app->gateway == s)
-        app->gateway = NULL;
-    for (unsigned i = 0; i < s->n; i++)
-        free(s->v[i]);
-    free(s);
-    done(app);
-}
-
-tx_err_t tx_call_keep_spares(tx_app_t *app)
-{
-    if (app == NULL || app->gateway != NULL)
-        return TX_EINVAL;
-    call_spares_t *s = calloc(1, sizeof *s);
-    if (s == NULL)
-        return TX_ENOMEM;
-    tx_err_t rc = tx_app_on_stop(app, spares_stop, s);
-    if (rc != TX_EOK) {
-        free(s);
-        return rc;
-    }
-    app->gateway = s;
-    return TX_EOK;
 }
 
 /* --- teardown ---------------------------------------------------------------------------- */

@@ -160,8 +160,8 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The first key that appears twice among an object's members, or NULL. Sorted, so a body with
- * many keys costs n log n, not n². */
+/* The smallest (strcmp) key that appears twice among an object's members, or NULL. Past a few
+ * keys they are sorted, so a body with many keys costs n log n, not n². */
 static const char *duplicate_key(const cJSON *obj)
 {
     size_t n = 0;
@@ -169,6 +169,19 @@ static const char *duplicate_key(const cJSON *obj)
         n++;
     if (n < 2)
         return NULL;
+    if (n <= 8) {
+        /* few keys (the usual body): every pair, keeping the smallest name repeated, as the
+         * sorted scan below would find it */
+        const char *dup = NULL;
+        for (const cJSON *a = obj->child; a != NULL; a = a->next) {
+            const char *x = a->string != NULL ? a->string : "";
+            for (const cJSON *b = a->next; b != NULL; b = b->next)
+                if (strcmp(x, b->string != NULL ? b->string : "") == 0 &&
+                    (dup == NULL || strcmp(x, dup) < 0))
+                    dup = x;
+        }
+        return dup;
+    }
     const char *stack[32];
     const char **names = n <= 32 ? stack : malloc(n * sizeof *names);
     if (names == NULL)
