@@ -23,11 +23,6 @@ const char *tx_call_state_name(tx_call_state_kind_t s);
 /* 1 when `from -> to` is a transition of the machine (docs/gateway.md), 0 otherwise. */
 int tx_call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to);
 
-/* Lets `app` keep a few finished calls for reuse (on app->gateway, freed by the app's stop).
- * Optional: without it each call is allocated and freed. TX_EOK; TX_EINVAL (NULL app, or the
- * slot is taken), TX_ENOMEM, or tx_app_on_stop's error, and then nothing changed. */
-tx_err_t tx_call_keep_spares(tx_app_t *app);
-
 /* Takes over `req` (an HTTP request for `route`) and finishes it exactly once: validates it,
  * then runs the call. Loop thread only. */
 void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route);
