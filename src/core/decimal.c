@@ -2,8 +2,6 @@
  * then copied out once. */
 #include "core/decimal.h"
 
-#include <string.h>
-
 size_t tx__decimal(char *buf, size_t cap, long long v)
 {
     char tmp[TX_DECIMAL_MAX];
@@ -23,6 +21,7 @@ size_t tx__decimal(char *buf, size_t cap, long long v)
             buf[0] = '\0';
         return 0;
     }
-    memcpy(buf, tmp + i, n);
+    for (size_t k = 0; k < n; k++) /* a few bytes: cheaper than a call to memcpy */
+        buf[k] = tmp[i + k];
     return n - 1;
 }

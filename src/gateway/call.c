@@ -470,6 +470,19 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
     decide(c);
 }
 
+/* 1 when an attempt could send the client's Authorization: an endpoint has no key of its own
+ * (the attempt sends the endpoint's key otherwise) and tenax's own client keys are off (never
+ * leak those upstream). */
+static int may_pass_client_auth(const call_t *c)
+{
+    if (c->cfg->client_keys.n != 0)
+        return 0;
+    for (size_t i = 0; i < c->app->config->endpoints.n; i++)
+        if (tx_app_endpoint_key(c->app, (int)i) == NULL)
+            return 1;
+    return 0;
+}
+
 static void start_attempt(call_t *c)
 {
     tx_app_t *app = c->app;
@@ -480,9 +493,8 @@ static void start_attempt(call_t *c)
         .len = 0,
         .doc_model = c->rq.model,
         .model = c->route == TX_ROUTE_MODELS ? NULL : c->model,
-        /* pass-through only when tenax's own client keys are off (never leak those upstream) */
-        .client_auth = c->cfg->client_keys.n == 0 ? tx_http_req_header(c->req, "Authorization")
-                                                  : NULL,
+        .client_auth = may_pass_client_auth(c) ? tx_http_req_header(c->req, "Authorization")
+                                               : NULL,
         .timeout_ms = (long)c->cfg->ai_timeout_ms,
         .stream = c->rq.stream,
         .max_response_bytes = 0,
