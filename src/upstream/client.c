@@ -471,7 +471,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms < 0) {
         uv_timer_stop(&u->timer);
     } else if (timeout_ms == 0) {
-        uv_timer_start(&u->timer, on_multi_timer, 0, 0);
+        /* already due (several transfers added in one loop iteration): leave it where it is */
+        if (!uv_is_active((uv_handle_t *)&u->timer) || uv_timer_get_due_in(&u->timer) > 0)
+            uv_timer_start(&u->timer, on_multi_timer, 0, 0);
         uv_check_start(&u->kick, on_kick);
     } else {
         uv_timer_start(&u->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
