@@ -13,12 +13,10 @@ size_t tx__decimal(char *buf, size_t cap, long long v)
         tmp[--i] = (char)('0' + u % 10);
         u /= 10;
     } while (u != 0);
-    if (v < 0)
-        tmp[--i] = '-';
+    if (v < 0) tmp[--i] = '-';
     size_t n = sizeof tmp - i; /* with the NUL */
     if (n > cap) {
-        if (cap > 0)
-            buf[0] = '\0';
+        if (cap > 0) buf[0] = '\0';
         return 0;
     }
     for (size_t k = 0; k < n; k++) /* a few bytes: cheaper than a call to memcpy */

@@ -8,9 +8,9 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "gateway/spares.h"
 #include "obs/log.h"
 #include "obs/observe.h"
-#include "gateway/spares.h"
 #include "ops/ops.h"
 #include "upstream/sse.h"
 

@@ -10,16 +10,14 @@ void *tx_spares_take(tx_spares_t *s)
 
 int tx_spares_put(tx_spares_t *s, void *p)
 {
-    if (s == NULL || p == NULL || s->n >= TX_SPARES_MAX)
-        return 0;
+    if (s == NULL || p == NULL || s->n >= TX_SPARES_MAX) return 0;
     s->v[s->n++] = p;
     return 1;
 }
 
 void tx_spares_clear(tx_spares_t *s)
 {
-    if (s == NULL)
-        return;
+    if (s == NULL) return;
     while (s->n > 0)
         s->destroy(s->v[--s->n]);
 }
@@ -37,11 +35,9 @@ static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
 
 tx_err_t tx_gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
 {
-    if (app == NULL || attempt_destroy == NULL || app->gateway != NULL)
-        return TX_EINVAL;
+    if (app == NULL || attempt_destroy == NULL || app->gateway != NULL) return TX_EINVAL;
     tx_gw_spares_t *g = calloc(1, sizeof *g);
-    if (g == NULL)
-        return TX_ENOMEM;
+    if (g == NULL) return TX_ENOMEM;
     g->calls.destroy = free;
     g->attempts.destroy = attempt_destroy;
     tx_err_t rc = tx_app_on_stop(app, on_stop, g);

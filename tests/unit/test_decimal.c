@@ -36,8 +36,7 @@ static void same_as_snprintf(void **state)
         check(-p);
         check(-p + 1);
         check(-p - 1);
-        if (i < 18)
-            p *= 10;
+        if (i < 18) p *= 10;
     }
     for (long long v = -1000; v <= 1000; v += 7)
         check(v);
