@@ -72,10 +72,26 @@ static void init(tx_classification_t *out, int status)
 }
 
 /* A usage count: a non-negative integer, else -1. */
-static int64_t usage_count(const cJSON *usage, const char *key)
+static int64_t usage_count(const cJSON *v)
 {
-    long long v;
-    return jint(jget(usage, key), &v) && v >= 0 ? (int64_t)v : -1;
+    long long i;
+    return jint(v, &i) && i >= 0 ? (int64_t)i : -1;
+}
+
+/* The three counts of a usage object, its members found in one walk (the first of each name,
+ * as jget would find it). */
+static void read_usage(const cJSON *usage, tx_classification_t *out)
+{
+    const cJSON *p = NULL, *c = NULL, *t = NULL;
+    for (const cJSON *m = usage->child; m != NULL && m->string != NULL; m = m->next) {
+        const char *k = m->string;
+        if (k[0] == 'p' && p == NULL && strcmp(k, "prompt_tokens") == 0) p = m;
+        else if (k[0] == 'c' && c == NULL && strcmp(k, "completion_tokens") == 0) c = m;
+        else if (k[0] == 't' && t == NULL && strcmp(k, "total_tokens") == 0) t = m;
+    }
+    out->prompt_tokens = usage_count(p);
+    out->completion_tokens = usage_count(c);
+    out->total_tokens = usage_count(t);
 }
 
 static void set_msg(tx_classification_t *out, const char *s)
@@ -453,9 +469,7 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
             out->cls = check_success(root, &t, kind, out);
             const cJSON *u = t.usage;
             if (out->cls == TX_CLASS_OK && cJSON_IsObject(u)) {
-                out->prompt_tokens = usage_count(u, "prompt_tokens");
-                out->completion_tokens = usage_count(u, "completion_tokens");
-                out->total_tokens = usage_count(u, "total_tokens");
+                read_usage(u, out);
             }
         }
     } else {

@@ -4,6 +4,11 @@
 
 size_t tx__decimal(char *buf, size_t cap, long long v)
 {
+    if (v >= 0 && v < 10 && cap >= 2) { /* an endpoint index, an attempt count */
+        buf[0] = (char)('0' + v);
+        buf[1] = '\0';
+        return 1;
+    }
     char tmp[TX_DECIMAL_MAX];
     size_t i = sizeof tmp;
     /* in unsigned arithmetic, so LLONG_MIN negates without overflow */

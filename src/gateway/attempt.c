@@ -154,6 +154,17 @@ static int append(tx_gw_attempt_t *a, const char *data, size_t len)
     return 0;
 }
 
+/* Content-Length's value: plain digits (as curl hands it over) read here, anything else as
+ * strtoull reads it. */
+static unsigned long long content_length_value(const char *v)
+{
+    unsigned long long n = 0;
+    const char *p = v;
+    while (*p >= '0' && *p <= '9' && n < (1ull << 59)) /* no overflow: n * 10 + 9 fits */
+        n = n * 10 + (unsigned)(*p++ - '0');
+    return p != v && *p == '\0' ? n : strtoull(v, NULL, 10);
+}
+
 /* Headers whose name and value lengths on_head keeps on the stack (more are measured twice). */
 #define HEAD_LENS 32
 
@@ -196,7 +207,7 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
     }
     /* size the body buffer once from Content-Length (bounded) instead of growing it */
     if (content_length != NULL) {
-        unsigned long long cl = strtoull(content_length, NULL, 10);
+        unsigned long long cl = content_length_value(content_length);
         if (cl > 0 && cl <= a->max && a->len == 0 && cl + 1 > a->cap) {
             free(a->buf); /* empty: nothing to keep */
             a->cap = (a->buf = malloc(cl + 1)) != NULL ? cl + 1 : 0;
