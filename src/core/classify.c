@@ -55,7 +55,7 @@ static cJSON *jparse(const char *p, size_t n)
     while (used < n && (p[used] == ' ' || p[used] == '\t' || p[used] == '\r' || p[used] == '\n'))
         used++;
     if (used != n) {
-        cJSON_Delete(root);
+        tx__json_arena_delete(root);
         return NULL;
     }
     return root;
@@ -72,10 +72,26 @@ static void init(tx_classification_t *out, int status)
 }
 
 /* A usage count: a non-negative integer, else -1. */
-static int64_t usage_count(const cJSON *usage, const char *key)
+static int64_t usage_count(const cJSON *v)
 {
-    long long v;
-    return jint(jget(usage, key), &v) && v >= 0 ? (int64_t)v : -1;
+    long long i;
+    return jint(v, &i) && i >= 0 ? (int64_t)i : -1;
+}
+
+/* The three counts of a usage object, its members found in one walk (the first of each name,
+ * as jget would find it). */
+static void read_usage(const cJSON *usage, tx_classification_t *out)
+{
+    const cJSON *p = NULL, *c = NULL, *t = NULL;
+    for (const cJSON *m = usage->child; m != NULL && m->string != NULL; m = m->next) {
+        const char *k = m->string;
+        if (k[0] == 'p' && p == NULL && strcmp(k, "prompt_tokens") == 0) p = m;
+        else if (k[0] == 'c' && c == NULL && strcmp(k, "completion_tokens") == 0) c = m;
+        else if (k[0] == 't' && t == NULL && strcmp(k, "total_tokens") == 0) t = m;
+    }
+    out->prompt_tokens = usage_count(p);
+    out->completion_tokens = usage_count(c);
+    out->total_tokens = usage_count(t);
 }
 
 static void set_msg(tx_classification_t *out, const char *s)
@@ -234,12 +250,36 @@ typedef struct {
     size_t raw_len;
 } err_info_t;
 
-/* Fills e from root; returns 1 when the body carries an error. */
-static int find_error(const cJSON *root, err_info_t *e, tx_classification_t *out)
+/* The top-level members every body is asked for, found in one walk over the object: each the
+ * first member of its name, as jget would find it. All NULL when root is not an object. */
+typedef struct {
+    const cJSON *error, *choices, *data, *usage;
+} top_t;
+
+static void top_members(const cJSON *root, top_t *t)
+{
+    memset(t, 0, sizeof *t);
+    if (!cJSON_IsObject(root)) return;
+    for (const cJSON *m = root->child; m != NULL && m->string != NULL; m = m->next) {
+        const char *k = m->string;
+        const cJSON **slot = NULL;
+        switch (k[0]) {
+        case 'e': slot = strcmp(k, "error") == 0 ? &t->error : NULL; break;
+        case 'c': slot = strcmp(k, "choices") == 0 ? &t->choices : NULL; break;
+        case 'd': slot = strcmp(k, "data") == 0 ? &t->data : NULL; break;
+        case 'u': slot = strcmp(k, "usage") == 0 ? &t->usage : NULL; break;
+        default: break;
+        }
+        if (slot != NULL && *slot == NULL) *slot = m;
+    }
+}
+
+/* Fills e from root (its members in t); returns 1 when the body carries an error. */
+static int find_error(const cJSON *root, const top_t *t, err_info_t *e, tx_classification_t *out)
 {
     memset(e, 0, sizeof *e);
     if (!cJSON_IsObject(root)) return 0;
-    const cJSON *err = jget(root, "error");
+    const cJSON *err = t->error;
     const cJSON *msg = NULL;
     if (cJSON_IsObject(err) && jnonempty(err)) {
         e->code = jget(err, "code");
@@ -255,8 +295,7 @@ static int find_error(const cJSON *root, err_info_t *e, tx_classification_t *out
         }
     } else if (cJSON_IsString(err) && jlen(err) > 0) {
         msg = err;
-    } else if (err == NULL && jget(root, "choices") == NULL &&
-               jget(root, "data") == NULL &&
+    } else if (err == NULL && t->choices == NULL && t->data == NULL &&
                (jget(root, "code") || jget(root, "msg"))) {
         /* {"code":1302,"msg":"…"} as some gateways answer */
         e->code = jget(root, "code");
@@ -332,17 +371,18 @@ static int filtered(const cJSON *choice)
 }
 
 /* Shape checks of a 2xx body without an error (§3.1 invalid_response). */
-static tx_class_t check_success(const cJSON *root, tx_resp_kind_t kind, tx_classification_t *out)
+static tx_class_t check_success(const cJSON *root, const top_t *t, tx_resp_kind_t kind,
+                                tx_classification_t *out)
 {
     if (!cJSON_IsObject(root)) return invalid(out, "response is not a JSON object");
     if (kind == TX_RESP_ANY) return TX_CLASS_OK;
     if (kind == TX_RESP_EMBEDDING) {
-        const cJSON *d = jget(root, "data");
+        const cJSON *d = t->data;
         if (!cJSON_IsArray(d)) return invalid(out, "no data in the response");
         if (!jnonempty(d)) return invalid(out, "empty data in the response");
         return TX_CLASS_OK;
     }
-    const cJSON *ch = jget(root, "choices");
+    const cJSON *ch = t->choices;
     if (!cJSON_IsArray(ch)) return invalid(out, "no choices in the response");
     if (!jnonempty(ch)) return invalid(out, "empty choices in the response");
     const cJSON *c0 = ch->child;
@@ -407,8 +447,10 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
     if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
         root = jparse(body + skip, len - skip);
 
+    top_t t;
+    top_members(root, &t);
     err_info_t e;
-    if (root != NULL && find_error(root, &e, out)) {
+    if (root != NULL && find_error(root, &t, &e, out)) {
         out->cls = error_class(status, &e);
         /* a generic server error body on a 502/504 is still the gateway class (SPEC §3.1) */
         if (out->cls == TX_CLASS_SERVER && (status == 502 || status == 504))
@@ -424,12 +466,10 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
             else
                 invalid(out, "body is not JSON");
         } else {
-            out->cls = check_success(root, kind, out);
-            const cJSON *u = jget(root, "usage");
+            out->cls = check_success(root, &t, kind, out);
+            const cJSON *u = t.usage;
             if (out->cls == TX_CLASS_OK && cJSON_IsObject(u)) {
-                out->prompt_tokens = usage_count(u, "prompt_tokens");
-                out->completion_tokens = usage_count(u, "completion_tokens");
-                out->total_tokens = usage_count(u, "total_tokens");
+                read_usage(u, out);
             }
         }
     } else {
@@ -460,7 +500,7 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
         }
         if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
     }
-    cJSON_Delete(root);
+    tx__json_arena_delete(root);
     tx__json_arena_end();
     wait_from_message(out);
     return out->cls;
@@ -500,11 +540,13 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
         tx__json_arena_end();
         return invalid(out, "event is not JSON");
     }
+    top_t t;
+    top_members(root, &t);
     err_info_t e;
-    if (find_error(root, &e, out)) {
+    if (find_error(root, &t, &e, out)) {
         out->cls = error_class(200, &e);
     } else {
-        const cJSON *ch = jget(root, "choices");
+        const cJSON *ch = t.choices;
         const cJSON *c0 = cJSON_IsArray(ch) ? ch->child : NULL;
         if (cJSON_IsObject(c0) && filtered(c0)) {
             out->cls = TX_CLASS_CONTENT_FILTER;
@@ -514,7 +556,7 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
             invalid(out, "event is not a JSON object");
         }
     }
-    cJSON_Delete(root);
+    tx__json_arena_delete(root);
     tx__json_arena_end();
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));

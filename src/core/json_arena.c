@@ -13,19 +13,23 @@
 
 static _Thread_local struct {
     unsigned char *base; /* ARENA_BYTES, allocated on the thread's first scope, never freed */
-    size_t used;
+    /* The free part of the buffer while a scope is open, NULL otherwise. next stays a multiple
+     * of ARENA_ALIGN from base, so the room left (end - next) is one too. */
+    unsigned char *next, *end;
     int depth;
+    int spilled; /* a block of the current outermost scope came from malloc */
 } arena;
 
 static void *arena_malloc(size_t n)
 {
-    if (arena.depth > 0 && arena.base != NULL) {
-        size_t at = (arena.used + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);
-        if (n <= ARENA_BYTES && at <= ARENA_BYTES - n) {
-            arena.used = at + n;
-            return arena.base + at;
-        }
+    unsigned char *p = arena.next;
+    if (p != NULL && n <= (size_t)(arena.end - p)) {
+        /* rounding n up stays within the room left, itself a multiple of ARENA_ALIGN */
+        arena.next = p + ((n + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1));
+        return p;
     }
+    if (arena.depth > 0)
+        arena.spilled = 1;
     return malloc(n);
 }
 
@@ -58,11 +62,25 @@ void tx__json_arena_begin(void)
             arena.base = NULL;
         }
     }
-    arena.depth++;
+    if (arena.depth++ == 0) {
+        arena.spilled = arena.base == NULL;
+        arena.next = arena.base;
+        arena.end = arena.base != NULL ? arena.base + ARENA_BYTES : NULL;
+    }
 }
 
 void tx__json_arena_end(void)
 {
     if (arena.depth > 0 && --arena.depth == 0)
-        arena.used = 0;
+        arena.next = arena.end = NULL; /* the whole buffer is free again */
+}
+
+void tx__json_arena_delete(cJSON *root)
+{
+    if (root == NULL)
+        return;
+    uintptr_t a = (uintptr_t)root, b = (uintptr_t)arena.base;
+    if (arena.depth > 0 && !arena.spilled && arena.base != NULL && a >= b && a < b + ARENA_BYTES)
+        return; /* the tree is the scope's, and every block of the scope is in the buffer */
+    cJSON_Delete(root);
 }

@@ -13,4 +13,13 @@ void tx__json_arena_begin(void);
 /* Closes the innermost scope. */
 void tx__json_arena_end(void);
 
+struct cJSON;
+
+/* Deletes a cJSON tree. When it was built in the open scope and every block of the scope so far
+ * came from the buffer, there is nothing to free one by one (the outermost end reclaims it all)
+ * and the walk is skipped; otherwise (a block that did not fit came from malloc, a tree from
+ * outside the scope, no scope open) it is cJSON_Delete. NULL: no-op. The tree must not be used
+ * afterwards either way. */
+void tx__json_arena_delete(struct cJSON *root);
+
 #endif

@@ -161,10 +161,13 @@ tx_ms_t tx_retry_after_from_message(const char *msg, size_t len)
     return -1;
 }
 
+/* The value of the first header called `name` (lower-case ASCII letters, digits and '-'). The
+ * first letters are compared before the whole name, since most headers differ there. */
 static const char *header(const tx_header_t *h, size_t nh, const char *name)
 {
     for (size_t i = 0; i < nh; i++)
-        if (h[i].name != NULL && h[i].value != NULL && strcasecmp(h[i].name, name) == 0)
+        if (h[i].name != NULL && h[i].value != NULL && (h[i].name[0] | 0x20) == name[0] &&
+            strcasecmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
 }

@@ -8,12 +8,16 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "gateway/spares.h"
 #include "obs/log.h"
 #include "obs/observe.h"
 #include "ops/ops.h"
 #include "upstream/sse.h"
 
 #define DEFAULT_MAX_RESPONSE (16u << 20)
+/* A finished attempt kept for reuse keeps its buffers up to these sizes. */
+#define KEEP_BODY_BYTES (64u << 10)
+#define KEEP_HEAD_BYTES (8u << 10)
 
 struct tx_gw_attempt {
     tx_app_t *app;
@@ -25,8 +29,8 @@ struct tx_gw_attempt {
     char *sent_body; /* the body with a substituted model, or NULL (the client's bytes) */
     tx_ms_t t0;
     int status;
-    tx_header_t *rh; /* response headers (copied) */
-    size_t nrh;
+    tx_header_t *rh; /* response headers (copied): the array, then the strings */
+    size_t nrh, rh_cap;
     char *buf; /* collected body; for a stream, the bytes before the commit */
     size_t len, cap, max;
     /* stream */
@@ -67,8 +71,9 @@ int tx_attempt_endpoint(const tx_gw_attempt_t *a)
     return a != NULL ? a->pick.index : -1;
 }
 
-static void attempt_free(tx_gw_attempt_t *a)
+void tx_attempt_destroy(void *p)
 {
+    tx_gw_attempt_t *a = p;
     if (a == NULL)
         return;
     free(a->sent_body);
@@ -76,6 +81,53 @@ static void attempt_free(tx_gw_attempt_t *a)
     free(a->buf);
     tx_sse_free(a->sse);
     free(a);
+}
+
+/* The end of an attempt: kept for the next one (with its header and body buffers when they are
+ * not large) on the gateway's spares, else freed. */
+static void attempt_free(tx_gw_attempt_t *a)
+{
+    if (a == NULL)
+        return;
+    tx_gw_spares_t *g = tx_gw_spares(a->app);
+    if (g == NULL || g->attempts.n >= TX_SPARES_MAX) {
+        tx_attempt_destroy(a);
+        return;
+    }
+    free(a->sent_body);
+    a->sent_body = NULL;
+    tx_sse_free(a->sse);
+    a->sse = NULL;
+    if (a->cap > KEEP_BODY_BYTES) {
+        free(a->buf);
+        a->buf = NULL;
+        a->cap = 0;
+    }
+    if (a->rh_cap > KEEP_HEAD_BYTES) {
+        free(a->rh);
+        a->rh = NULL;
+        a->rh_cap = 0;
+    }
+    tx_spares_put(&g->attempts, a);
+}
+
+/* A zeroed attempt: a kept one (its buffers stay, emptied) or a new one; NULL when out of
+ * memory. */
+static tx_gw_attempt_t *attempt_alloc(tx_app_t *app)
+{
+    tx_gw_spares_t *g = tx_gw_spares(app);
+    tx_gw_attempt_t *a = tx_spares_take(g != NULL ? &g->attempts : NULL);
+    if (a == NULL)
+        return calloc(1, sizeof *a);
+    tx_header_t *rh = a->rh;
+    size_t rh_cap = a->rh_cap, cap = a->cap;
+    char *buf = a->buf;
+    memset(a, 0, sizeof *a);
+    a->rh = rh;
+    a->rh_cap = rh_cap;
+    a->buf = buf;
+    a->cap = cap;
+    return a;
 }
 
 static int append(tx_gw_attempt_t *a, const char *data, size_t len)
@@ -102,34 +154,63 @@ static int append(tx_gw_attempt_t *a, const char *data, size_t len)
     return 0;
 }
 
+/* Content-Length's value: plain digits (as curl hands it over) read here, anything else as
+ * strtoull reads it. */
+static unsigned long long content_length_value(const char *v)
+{
+    unsigned long long n = 0;
+    const char *p = v;
+    while (*p >= '0' && *p <= '9' && n < (1ull << 59)) /* no overflow: n * 10 + 9 fits */
+        n = n * 10 + (unsigned)(*p++ - '0');
+    return p != v && *p == '\0' ? n : strtoull(v, NULL, 10);
+}
+
+/* Headers whose name and value lengths on_head keeps on the stack (more are measured twice). */
+#define HEAD_LENS 32
+
 static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
 {
     tx_gw_attempt_t *a = ud;
     a->status = status;
     /* one block: the array, then the strings */
+    size_t lens[2 * HEAD_LENS];
     size_t bytes = nh * sizeof(tx_header_t);
-    for (size_t i = 0; i < nh; i++)
-        bytes += strlen(h[i].name) + strlen(h[i].value) + 2;
-    if (nh > 0 && (a->rh = malloc(bytes)) != NULL) {
+    for (size_t i = 0; i < nh; i++) {
+        size_t ln = strlen(h[i].name) + 1, lv = strlen(h[i].value) + 1;
+        if (i < HEAD_LENS) {
+            lens[2 * i] = ln;
+            lens[2 * i + 1] = lv;
+        }
+        bytes += ln + lv;
+    }
+    const char *content_length = NULL; /* the first one */
+    if (nh > 0 && bytes > a->rh_cap) {
+        free(a->rh);
+        a->rh_cap = (a->rh = malloc(bytes)) != NULL ? bytes : 0;
+    }
+    if (nh > 0 && a->rh != NULL) {
         char *s = (char *)(a->rh + nh);
         for (size_t i = 0; i < nh; i++) {
-            size_t ln = strlen(h[i].name) + 1, lv = strlen(h[i].value) + 1;
+            size_t ln = i < HEAD_LENS ? lens[2 * i] : strlen(h[i].name) + 1;
+            size_t lv = i < HEAD_LENS ? lens[2 * i + 1] : strlen(h[i].value) + 1;
             memcpy(s, h[i].name, ln);
             a->rh[i].name = s;
             s += ln;
             memcpy(s, h[i].value, lv);
             a->rh[i].value = s;
             s += lv;
+            if (content_length == NULL && ln == sizeof "Content-Length" &&
+                strcasecmp(a->rh[i].name, "Content-Length") == 0)
+                content_length = a->rh[i].value;
         }
         a->nrh = nh;
     }
     /* size the body buffer once from Content-Length (bounded) instead of growing it */
-    for (size_t i = 0; i < a->nrh; i++) {
-        if (strcasecmp(a->rh[i].name, "Content-Length") == 0) {
-            unsigned long long cl = strtoull(a->rh[i].value, NULL, 10);
-            if (cl > 0 && cl <= a->max && a->buf == NULL && (a->buf = malloc(cl + 1)) != NULL)
-                a->cap = cl + 1;
-            break;
+    if (content_length != NULL) {
+        unsigned long long cl = content_length_value(content_length);
+        if (cl > 0 && cl <= a->max && a->len == 0 && cl + 1 > a->cap) {
+            free(a->buf); /* empty: nothing to keep */
+            a->cap = (a->buf = malloc(cl + 1)) != NULL ? cl + 1 : 0;
         }
     }
     if (a->cb.on_head != NULL)
@@ -221,7 +302,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     r.status = ur->status ? ur->status : a->status;
     r.headers = a->rh;
     r.nheaders = a->nrh;
-    r.body = a->buf != NULL ? a->buf : "";
+    r.body = a->len > 0 ? a->buf : "";
     r.body_len = a->len;
     r.prompt_tokens = r.completion_tokens = r.total_tokens = -1;
     r.committed = a->committed;
@@ -302,7 +383,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
         fail_why(why, "bad attempt arguments");
         return NULL;
     }
-    tx_gw_attempt_t *a = calloc(1, sizeof *a);
+    tx_gw_attempt_t *a = attempt_alloc(app);
     if (a == NULL) {
         fail_why(why, "out of memory");
         return NULL;
@@ -320,7 +401,8 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     size_t bl = base != NULL ? strlen(base) : 0;
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
-    size_t ul = bl + strlen(path) + 1;
+    size_t pl = strlen(path);
+    size_t ul = bl + pl + 1;
     const char *key = tx_app_endpoint_key(app, a->pick.index);
     const char *body = req->body;
     size_t len = req->len;
@@ -329,13 +411,15 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     char *url = url_buf, *auth = NULL;
     if (base == NULL || (ul > sizeof url_buf && (url = malloc(ul)) == NULL))
         goto fail;
-    snprintf(url, ul, "%.*s%s", (int)bl, base, path);
+    memcpy(url, base, bl); /* "<base without trailing '/'><path>" */
+    memcpy(url + bl, path, pl + 1);
     if (key != NULL) {
-        size_t al = strlen(key) + 8;
+        size_t kl = strlen(key);
         auth = auth_buf;
-        if (al > sizeof auth_buf && (auth = malloc(al)) == NULL)
+        if (kl + 8 > sizeof auth_buf && (auth = malloc(kl + 8)) == NULL)
             goto fail;
-        snprintf(auth, al, "Bearer %s", key);
+        memcpy(auth, "Bearer ", 7);
+        memcpy(auth + 7, key, kl + 1);
     }
     if (req->route != TX_ROUTE_MODELS && req->body != NULL) {
         if (tx_request_body_for_model(req->body, req->len, req->doc_model, req->model,

@@ -72,6 +72,10 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
  * cancelled (a probe slot is freed). NULL: no-op. Not from inside its own on_done. */
 void tx_attempt_cancel(tx_gw_attempt_t *a);
 
+/* Frees an attempt that is over (what the gateway's spares list calls at the app's stop; an
+ * attempt in flight ends through on_done or tx_attempt_cancel instead). NULL: no-op. */
+void tx_attempt_destroy(void *a);
+
 /* The endpoint index an attempt is using (-1 for NULL). */
 int tx_attempt_endpoint(const tx_gw_attempt_t *a);
 

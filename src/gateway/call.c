@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/decimal.h"
 #include "gateway/attempt.h"
+#include "gateway/spares.h"
 #include "obs/log.h"
 #include "obs/observe.h"
 #include "ops/ops.h"
@@ -88,6 +90,27 @@ static void set_state(call_t *c, tx_call_state_kind_t to)
     c->state = to;
 }
 
+/* --- memory ------------------------------------------------------------------------------ */
+
+/* A call is large (> 1 KiB: malloc would consolidate its fast bins for each), so finished ones
+ * are kept on the gateway's spares when there are some. */
+static call_t *call_alloc(tx_app_t *app)
+{
+    tx_gw_spares_t *g = tx_gw_spares(app);
+    call_t *c = tx_spares_take(g != NULL ? &g->calls : NULL);
+    if (c == NULL)
+        return calloc(1, sizeof(call_t));
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+static void call_release(tx_app_t *app, call_t *c)
+{
+    tx_gw_spares_t *g = tx_gw_spares(app);
+    if (!tx_spares_put(g != NULL ? &g->calls : NULL, c))
+        free(c);
+}
+
 /* --- teardown ---------------------------------------------------------------------------- */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -99,7 +122,7 @@ static void on_handle_closed(uv_handle_t *h)
     tx_config_unref(c->cfg);
     free(c->last_body);
     c->app->calls--;
-    free(c);
+    call_release(c->app, c);
 }
 
 /* Releases everything but the request (already finished) and frees the call once its timers
@@ -128,7 +151,7 @@ static void call_end(call_t *c)
 #define MAX_ANSWER_HEADERS 16
 
 typedef struct {
-    char attempts[16], endpoint[16];
+    char attempts[TX_DECIMAL_MAX], endpoint[TX_DECIMAL_MAX];
 } tx_hdrbuf_t;
 
 static void observe_done(call_t *c, int status)
@@ -148,21 +171,22 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
     const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
     for (size_t i = 0; i < nf && i < 6; i++)
         h[n++] = fh[i];
-    snprintf(b->attempts, sizeof b->attempts, "%u", c->st.attempts);
+    tx__decimal(b->attempts, sizeof b->attempts, c->st.attempts);
     h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
     if (c->model != NULL)
         h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
     if (c->endpoint >= 0) {
-        snprintf(b->endpoint, sizeof b->endpoint, "%d", c->endpoint);
+        tx__decimal(b->endpoint, sizeof b->endpoint, c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
     return n;
 }
 
+/* The first header called `name` (its first letter compared before the whole name). */
 static const char *find_header(const tx_header_t *h, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcasecmp(h[i].name, name) == 0)
+        if ((h[i].name[0] | 0x20) == (name[0] | 0x20) && strcasecmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
 }
@@ -446,6 +470,19 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
     decide(c);
 }
 
+/* 1 when an attempt could send the client's Authorization: an endpoint has no key of its own
+ * (the attempt sends the endpoint's key otherwise) and tenax's own client keys are off (never
+ * leak those upstream). */
+static int may_pass_client_auth(const call_t *c)
+{
+    if (c->cfg->client_keys.n != 0)
+        return 0;
+    for (size_t i = 0; i < c->app->config->endpoints.n; i++)
+        if (tx_app_endpoint_key(c->app, (int)i) == NULL)
+            return 1;
+    return 0;
+}
+
 static void start_attempt(call_t *c)
 {
     tx_app_t *app = c->app;
@@ -456,9 +493,8 @@ static void start_attempt(call_t *c)
         .len = 0,
         .doc_model = c->rq.model,
         .model = c->route == TX_ROUTE_MODELS ? NULL : c->model,
-        /* pass-through only when tenax's own client keys are off (never leak those upstream) */
-        .client_auth = c->cfg->client_keys.n == 0 ? tx_http_req_header(c->req, "Authorization")
-                                                  : NULL,
+        .client_auth = may_pass_client_auth(c) ? tx_http_req_header(c->req, "Authorization")
+                                               : NULL,
         .timeout_ms = (long)c->cfg->ai_timeout_ms,
         .stream = c->rq.stream,
         .max_response_bytes = 0,
@@ -608,7 +644,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
                               NULL, 0);
         return;
     }
-    call_t *c = calloc(1, sizeof *c);
+    call_t *c = call_alloc(app);
     if (c == NULL) {
         tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
         return;
@@ -616,7 +652,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     /* ops first: client key (401), rate limit (429), cache hit — answered there */
     if (tx_ops_gateway_before(app, req, tx_route_path(route), route != TX_ROUTE_MODELS,
                               &c->filter)) {
-        free(c);
+        call_release(app, c);
         return;
     }
     size_t len = 0;
@@ -628,7 +664,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
         const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
         tx_http_respond_error(req, rej.status, rej.type, rej.code, rej.message, fh, nf);
         tx_obs_on_request_done(tx_ops_obs(app), tx_route_path(route), NULL, rej.status, 0, 0);
-        free(c);
+        call_release(app, c);
         return;
     }
     c->app = app;

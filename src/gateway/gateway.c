@@ -1,7 +1,9 @@
 /* The gateway routes of SPEC §4.1: POST /v1/chat/completions, /v1/completions, /v1/embeddings and
  * GET /v1/models, each handed to a call (call.c), which runs the ops filters first. */
 #include "app/app.h"
+#include "gateway/attempt.h"
 #include "gateway/call.h"
+#include "gateway/spares.h"
 
 static void route_chat(tx_http_req_t *req, void *ud)
 {
@@ -34,5 +36,9 @@ tx_err_t tx_gateway_routes(tx_app_t *app)
     };
     if (app == NULL)
         return TX_EINVAL;
-    return tx_router_add_table(app->router, table, app);
+    tx_err_t rc = tx_router_add_table(app->router, table, app);
+    if (rc == TX_EOK)
+        (void)tx_gw_spares_start(app, tx_attempt_destroy); /* an optimisation: calls work
+                                                              without it */
+    return rc;
 }

@@ -81,6 +81,20 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i)
     return i;
 }
 
+/* 1 for the bytes a JSON string may hold with nothing to check: printable ASCII but '"' and
+ * '\\' (0x80 and up start UTF-8 sequences, which are checked). */
+static const unsigned char string_plain[256] = {
+    /* 0x00-0x1f: control characters */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /* 0x20-0x3f: '"' is 0x22 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x40-0x5f: '\\' is 0x5c */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    /* 0x60-0x7f */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    /* 0x80-0xff: 0 */
+};
+
 /* What strict JSON forbids and cJSON lets through, found in one pass over the raw bytes: text
  * that is not UTF-8, raw control characters, in a string "\u0000" or a \u without four hex
  * digits (cJSON reads it as U+0000), and numbers outside the grammar ("01", "+1", ".5", "1.").
@@ -91,6 +105,12 @@ static const char *strict_scan(const char *body, size_t len, size_t *at)
     const unsigned char *s = (const unsigned char *)body;
     int in_string = 0;
     for (size_t i = 0; i < len;) {
+        if (in_string) {
+            while (i < len && string_plain[s[i]]) /* the bulk of a string */
+                i++;
+            if (i == len)
+                break;
+        }
         unsigned char c = s[i];
         *at = i;
         if (c >= 0x80) {
@@ -140,8 +160,8 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* The first key that appears twice among an object's members, or NULL. Sorted, so a body with
- * many keys costs n log n, not n². */
+/* The smallest (strcmp) key that appears twice among an object's members, or NULL. Past a few
+ * keys they are sorted, so a body with many keys costs n log n, not n². */
 static const char *duplicate_key(const cJSON *obj)
 {
     size_t n = 0;
@@ -149,6 +169,19 @@ static const char *duplicate_key(const cJSON *obj)
         n++;
     if (n < 2)
         return NULL;
+    if (n <= 8) {
+        /* few keys (the usual body): every pair, keeping the smallest name repeated, as the
+         * sorted scan below would find it */
+        const char *dup = NULL;
+        for (const cJSON *a = obj->child; a != NULL; a = a->next) {
+            const char *x = a->string != NULL ? a->string : "";
+            for (const cJSON *b = a->next; b != NULL; b = b->next)
+                if (strcmp(x, b->string != NULL ? b->string : "") == 0 &&
+                    (dup == NULL || strcmp(x, dup) < 0))
+                    dup = x;
+        }
+        return dup;
+    }
     const char *stack[32];
     const char **names = n <= 32 ? stack : malloc(n * sizeof *names);
     if (names == NULL)
@@ -221,73 +254,73 @@ static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_req
     while (end != NULL && end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
     if (end == NULL || end != body + len) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         snprintf(where, sizeof where, "more data after the JSON value at byte %zu",
                  end != NULL ? (size_t)(end - body) : 0);
         return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
                       where);
     }
     if (!cJSON_IsObject(doc)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_type", "%sthe request body must be a JSON object",
                       NULL);
     }
     const char *dup = duplicate_key(doc);
     if (dup != NULL) {
         snprintf(where, sizeof where, "%.64s", dup);
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_json",
                       "the request body is not valid JSON: the key '%s' appears twice", where);
     }
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(doc, "model");
     if (model != NULL && !cJSON_IsString(model)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_type", "%s'model' must be a string", NULL);
     }
     if (model != NULL && model->valuestring[0] == '\0') {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_value", "%s'model' must not be empty", NULL);
     }
     const cJSON *stream = cJSON_GetObjectItemCaseSensitive(doc, "stream");
     if (stream != NULL && !cJSON_IsBool(stream)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_type", "%s'stream' must be a boolean", NULL);
     }
     if (route == TX_ROUTE_CHAT) {
         const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(doc, "messages");
         if (msgs == NULL) {
-            cJSON_Delete(doc);
+            tx__json_arena_delete(doc);
             return reject(rej, out, 400, "missing_field", "%s'messages' is required", NULL);
         }
         if (!cJSON_IsArray(msgs)) {
-            cJSON_Delete(doc);
+            tx__json_arena_delete(doc);
             return reject(rej, out, 400, "invalid_type", "%s'messages' must be an array of objects",
                           NULL);
         }
         for (const cJSON *m = msgs->child; m != NULL; m = m->next) {
             if (!cJSON_IsObject(m)) {
-                cJSON_Delete(doc);
+                tx__json_arena_delete(doc);
                 return reject(rej, out, 400, "invalid_type",
                               "%s'messages' must be an array of objects", NULL);
             }
         }
     } else if (route == TX_ROUTE_COMPLETIONS &&
                cJSON_GetObjectItemCaseSensitive(doc, "prompt") == NULL) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "missing_field", "%s'prompt' is required", NULL);
     } else if (route == TX_ROUTE_EMBEDDINGS &&
                cJSON_GetObjectItemCaseSensitive(doc, "input") == NULL) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "missing_field", "%s'input' is required", NULL);
     }
     if (route == TX_ROUTE_EMBEDDINGS && cJSON_IsTrue(stream)) {
-        cJSON_Delete(doc);
+        tx__json_arena_delete(doc);
         return reject(rej, out, 400, "invalid_value", "%s'stream' is not supported for embeddings",
                       NULL);
     }
     char *copy = model != NULL ? strdup(model->valuestring) : NULL;
     int streamed = cJSON_IsTrue(stream);
-    cJSON_Delete(doc);
+    tx__json_arena_delete(doc);
     if (model != NULL && copy == NULL) {
         reject(rej, out, 500, "out_of_memory", "%sout of memory", NULL);
         if (rej != NULL)

@@ -1,6 +1,7 @@
 /* Metrics registry: families hold an open-addressing table of series keyed by a hash of their
- * label values, so a lookup is one hash and a few string compares and allocates only the first
- * time a label set is seen. Rendering walks families and series in creation order. */
+ * label values, so a lookup is one hash and a few string compares (only the compares when the
+ * label set is one of the family's last two) and allocates only the first time a label set is
+ * seen. Rendering walks families and series in creation order. */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,6 +36,7 @@ struct tx_metric_family {
     tx_metric_series_t **order; /* creation order, max_series slots */
     tx_metric_series_t **table; /* open addressing, cap slots (power of two ≥ 2·max_series) */
     size_t cap;
+    tx_metric_series_t *recent[2]; /* the last two series looked up, checked before hashing */
     struct tx_metric_family *next;
 };
 
@@ -185,16 +187,38 @@ static int same_values(const tx_metric_series_t *s, size_t nlabels, const char *
     return 1;
 }
 
+/* same_values without the lengths: strncmp stops where the stored copy was cut. */
+static int is_series(const tx_metric_series_t *s, size_t nlabels, const char *const *values)
+{
+    for (size_t i = 0; i < nlabels; i++)
+        if (strncmp(s->values[i], values[i] != NULL ? values[i] : "", TX_METRICS_LABEL_MAX) != 0)
+            return 0;
+    return 1;
+}
+
+/* Remembers s as the latest lookup (a hot path alternates between a few label sets). */
+static tx_metric_series_t *note_recent(tx_metric_family_t *f, tx_metric_series_t *s)
+{
+    if (f->recent[0] != s) {
+        f->recent[1] = f->recent[0];
+        f->recent[0] = s;
+    }
+    return s;
+}
+
 tx_metric_series_t *tx_metrics_series(tx_metric_family_t *f, const char *const *values)
 {
     if (f == NULL || (f->nlabels > 0 && values == NULL)) return NULL;
+    for (int k = 0; k < 2; k++)
+        if (f->recent[k] != NULL && is_series(f->recent[k], f->nlabels, values))
+            return f->recent[k];
     size_t lens[TX_METRICS_MAX_LABELS];
     uint64_t h = hash_values(f, values, lens);
     size_t mask = f->cap - 1, i = (size_t)h & mask;
     for (;;) {
         tx_metric_series_t *s = f->table[i];
         if (s == NULL) break;
-        if (s->hash == h && same_values(s, f->nlabels, values, lens)) return s;
+        if (s->hash == h && same_values(s, f->nlabels, values, lens)) return note_recent(f, s);
         i = (i + 1) & mask;
     }
     if (f->nseries >= f->max_series) {
@@ -221,7 +245,7 @@ tx_metric_series_t *tx_metrics_series(tx_metric_family_t *f, const char *const *
     }
     f->table[i] = s;
     f->order[f->nseries++] = s;
-    return s;
+    return note_recent(f, s);
 }
 
 void tx_metrics_add(tx_metric_series_t *s, double delta)

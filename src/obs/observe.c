@@ -9,6 +9,7 @@
 #include <time.h>
 
 
+#include "core/decimal.h"
 #include "obs/log.h"
 
 struct tx_obs {
@@ -114,8 +115,8 @@ void tx_obs_on_request_done(tx_obs_t *obs, const char *route, const char *model,
         tx_log(TX_LOG_INFO, "ai][request", "route=%s model=%s status=%d ms=%.1f upstream_ms=%.1f",
                route ? route : "", model ? model : "", status, total_ms, upstream_ms);
     if (!obs->metrics) return;
-    char st[16];
-    snprintf(st, sizeof st, "%d", status);
+    char st[TX_DECIMAL_MAX];
+    tx__decimal(st, sizeof st, status);
     const char *v[3] = {route, model, st};
     tx_metrics_inc(obs->fam[TX_M_REQUESTS], v, 1);
     tx_metrics_observe(obs->req_dur, total_ms / 1000.0);
@@ -140,8 +141,8 @@ void tx_obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_
 {
     if (obs == NULL) return;
     if (obs->metrics) {
-        char ep[16];
-        snprintf(ep, sizeof ep, "%d", endpoint);
+        char ep[TX_DECIMAL_MAX];
+        tx__decimal(ep, sizeof ep, endpoint);
         const char *v[3] = {ep, model, tx_class_name(cls)};
         tx_metrics_inc(obs->fam[TX_M_UPSTREAM_ATTEMPTS], v, 1);
         tx_metrics_observe(obs->att_dur, duration_ms / 1000.0);
@@ -166,9 +167,9 @@ void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
 {
     if (obs == NULL) return;
     if (obs->metrics) {
-        char f[16], t[16];
-        snprintf(f, sizeof f, "%d", from);
-        snprintf(t, sizeof t, "%d", to);
+        char f[TX_DECIMAL_MAX], t[TX_DECIMAL_MAX];
+        tx__decimal(f, sizeof f, from);
+        tx__decimal(t, sizeof t, to);
         const char *v[2] = {f, t};
         tx_metrics_inc(obs->fam[TX_M_FAILOVERS], v, 1);
     }

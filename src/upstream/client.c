@@ -35,7 +35,6 @@ typedef struct sock_ctx {
 struct tx_upstream_req {
     /* per use: zeroed when a spare is taken again */
     tx_upstream_t *u;
-    struct curl_slist *hdrs;
     tx_upstream_cb_t cb;
     void *ud;
     tx_upstream_limits_t lim;
@@ -52,6 +51,7 @@ struct tx_upstream_req {
     uv_timer_t timer;
     CURL *easy;
     int configured; /* the easy handle has this client's fixed options and served a POST */
+    struct curl_slist *hdrs; /* the request headers of the last use, kept for the next one */
     char *hbuf;     /* "name\0value\0" pairs of the current response */
     size_t hcap;
     char errbuf[CURL_ERROR_SIZE];
@@ -202,6 +202,8 @@ static void req_destroy(tx_upstream_req_t *r)
 {
     if (r->easy != NULL) curl_easy_cleanup(r->easy);
     r->easy = NULL;
+    curl_slist_free_all(r->hdrs); /* after the easy handle, which may point at it */
+    r->hdrs = NULL;
     uv_close((uv_handle_t *)&r->timer, on_req_closed);
 }
 
@@ -220,8 +222,6 @@ static void req_release(tx_upstream_req_t *r)
     if (r->next) r->next->prev = r->prev;
     u->active--;
     uv_timer_stop(&r->timer);
-    curl_slist_free_all(r->hdrs);
-    r->hdrs = NULL;
     if (u->nspare < SPARE_MAX && !u->closing && r->easy != NULL) {
         r->prev = NULL;
         r->next = u->spare;
@@ -471,7 +471,9 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     if (timeout_ms < 0) {
         uv_timer_stop(&u->timer);
     } else if (timeout_ms == 0) {
-        uv_timer_start(&u->timer, on_multi_timer, 0, 0);
+        /* already due (several transfers added in one loop iteration): leave it where it is */
+        if (!uv_is_active((uv_handle_t *)&u->timer) || uv_timer_get_due_in(&u->timer) > 0)
+            uv_timer_start(&u->timer, on_multi_timer, 0, 0);
         uv_check_start(&u->kick, on_kick);
     } else {
         uv_timer_start(&u->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
@@ -499,15 +501,17 @@ static void on_req_timer(uv_timer_t *t)
     if (--u->dispatching == 0 && u->close_pending) do_close(u);
 }
 
-/* Records activity. The timer is re-armed only on the first byte (from the attempt timeout to
- * the gap timeout); later bytes just move last_ms and the timer catches up when it fires. */
+/* Records activity. Bytes just move last_ms and the timer catches up when it fires. The first
+ * byte re-arms it only when the gap timeout would end before the timer's attempt deadline (or no
+ * timer runs); otherwise that deadline comes first and on_req_timer moves on to the gap's. */
 static void touch(tx_upstream_req_t *r)
 {
     r->last_ms = uv_now(r->u->loop);
     if (!r->got_byte) {
         r->got_byte = 1;
-        if (r->lim.gap_timeout_ms > 0)
-            uv_timer_start(&r->timer, on_req_timer, (uint64_t)r->lim.gap_timeout_ms, 0);
+        long gap = r->lim.gap_timeout_ms, attempt = r->lim.attempt_timeout_ms;
+        if (gap > 0 && (attempt <= 0 || gap < attempt))
+            uv_timer_start(&r->timer, on_req_timer, (uint64_t)gap, 0);
     }
 }
 
@@ -703,6 +707,54 @@ static int set_url(tx_upstream_req_t *r, const char *url)
     return curl_easy_setopt(r->easy, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
 }
 
+/* 1 when `list` holds exactly the lines "name: value" of h[0..nh) followed by "Expect:" (what
+ * build_headers makes of them), so a request with the headers of the last one reuses its list. */
+static int same_headers(const struct curl_slist *list, const tx_header_t *h, size_t nh)
+{
+    for (size_t i = 0; i < nh; i++, list = list->next) {
+        if (list == NULL || h[i].name == NULL || h[i].value == NULL) return 0;
+        const char *d = list->data;
+        size_t nl = strlen(h[i].name);
+        /* a name with ':' would shift the split ({"a: b","c"} reads as {"a","b: c"}) */
+        if (strncmp(d, h[i].name, nl) != 0 || d[nl] != ':' || d[nl + 1] != ' ' ||
+            memchr(h[i].name, ':', nl) != NULL || strcmp(d + nl + 2, h[i].value) != 0)
+            return 0;
+    }
+    return list != NULL && list->next == NULL && strcmp(list->data, "Expect:") == 0;
+}
+
+/* Replaces r->hdrs with the lines of h (checked: no CR/LF, a non-empty name without ':') and
+ * "Expect:" (no 100-continue round trip). 0, or -1 with r->hdrs NULL. */
+static int build_headers(tx_upstream_req_t *r, const tx_header_t *h, size_t nh)
+{
+    curl_slist_free_all(r->hdrs);
+    r->hdrs = NULL;
+    struct curl_slist *list = NULL, *n;
+    char line[1024];
+    for (size_t i = 0; i < nh; i++) {
+        if (!header_ok(h[i].name) || !header_ok(h[i].value) || h[i].name[0] == '\0' ||
+            strchr(h[i].name, ':') != NULL)
+            goto fail;
+        size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
+        size_t need = nl + vl + 3;
+        char *buf = need <= sizeof line ? line : malloc(need);
+        if (buf == NULL) goto fail;
+        memcpy(buf, h[i].name, nl);
+        memcpy(buf + nl, ": ", 2);
+        memcpy(buf + nl + 2, h[i].value, vl + 1);
+        n = curl_slist_append(list, buf);
+        if (buf != line) free(buf);
+        if (n == NULL) goto fail;
+        list = n;
+    }
+    if ((n = curl_slist_append(list, "Expect:")) == NULL) goto fail;
+    r->hdrs = n;
+    return 0;
+fail:
+    curl_slist_free_all(list);
+    return -1;
+}
+
 /* Configures the easy handle for one request. A handle that served a POST serves the next POST
  * with only the per-request options set; any other method starts from curl_easy_reset. */
 static int setup(tx_upstream_req_t *r, const char *method, const char *url, const tx_header_t *h,
@@ -710,26 +762,7 @@ static int setup(tx_upstream_req_t *r, const char *method, const char *url, cons
 {
     CURL *e = r->easy;
     int post = strcmp(method, "POST") == 0;
-    char line[1024];
-    for (size_t i = 0; i < nh; i++) {
-        if (!header_ok(h[i].name) || !header_ok(h[i].value) || h[i].name[0] == '\0' ||
-            strchr(h[i].name, ':') != NULL)
-            return -1;
-        size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
-        size_t need = nl + vl + 3;
-        char *buf = need <= sizeof line ? line : malloc(need);
-        if (buf == NULL) return -1;
-        memcpy(buf, h[i].name, nl);
-        memcpy(buf + nl, ": ", 2);
-        memcpy(buf + nl + 2, h[i].value, vl + 1);
-        struct curl_slist *n = curl_slist_append(r->hdrs, buf);
-        if (buf != line) free(buf);
-        if (n == NULL) return -1;
-        r->hdrs = n;
-    }
-    struct curl_slist *n = curl_slist_append(r->hdrs, "Expect:");
-    if (n == NULL) return -1;
-    r->hdrs = n;
+    if (!same_headers(r->hdrs, h, nh) && build_headers(r, h, nh) != 0) return -1;
     if (!(r->configured && post)) {
         curl_easy_reset(e);
         r->configured = 0;
@@ -797,8 +830,6 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
     if (r->lim.attempt_timeout_ms < 0) r->lim.attempt_timeout_ms = 0;
     if (r->lim.gap_timeout_ms <= 0) r->lim.gap_timeout_ms = r->lim.attempt_timeout_ms;
     if (setup(r, method, url, h, nh, body, len) != 0) {
-        curl_slist_free_all(r->hdrs);
-        r->hdrs = NULL;
         r->configured = 0;
         req_destroy(r);
         return NULL;

@@ -95,6 +95,12 @@ static void rejects(void **state)
                   "stream");
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"messages\":[]}", 400, "invalid_json", "twice");
     expect_reject(TX_ROUTE_CHAT, "{\"b\":1,\"a\":2,\"messages\":[],\"a\":3}", 400, "invalid_json", "'a'");
+    /* several keys repeated: the smallest is named, with few keys and with many */
+    expect_reject(TX_ROUTE_CHAT, "{\"z\":1,\"c\":1,\"z\":2,\"c\":2,\"messages\":[]}", 400,
+                  "invalid_json", "'c'");
+    expect_reject(TX_ROUTE_CHAT, "{\"k1\":1,\"k2\":1,\"k3\":1,\"zz\":1,\"k4\":1,\"k5\":1,\"k6\":1,"
+                                 "\"k7\":1,\"k8\":1,\"k9\":1,\"zz\":2,\"k7\":2,\"messages\":[]}",
+                  400, "invalid_json", "'k7'");
     /* what cJSON alone would let through: raw control characters, bytes that are not UTF-8,
      * data after the value */
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\x01b\"}", 400, "invalid_json", "control");

@@ -1,7 +1,7 @@
 /* The scoped cJSON arena: trees parsed inside a scope read correctly and delete cleanly, the
  * buffer is reused after the outermost scope, blocks too big for it and trees made outside a
  * scope go through malloc/free (ASan checks every release), and a thread's buffer is freed
- * when the thread ends (LeakSanitizer). */
+ * when the thread ends (LeakSanitizer); tx__json_arena_delete skips only what the buffer holds. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -85,6 +85,62 @@ static void malloc_outside_and_when_full(void **state)
     free(big);
 }
 
+/* tx__json_arena_delete skips the walk only for a tree of the open scope when nothing of the
+ * scope came from malloc; every other tree is freed (LeakSanitizer checks under ASan). */
+static void delete_frees_what_malloc_gave(void **state)
+{
+    (void)state;
+    /* a clean scope: skipped, and the buffer is reclaimed at the end */
+    tx__json_arena_begin();
+    cJSON *a = cJSON_Parse(DOC);
+    assert_non_null(a);
+    const cJSON *first = a;
+    tx__json_arena_delete(a);
+    tx__json_arena_end();
+    tx__json_arena_begin();
+    cJSON *b = cJSON_Parse(DOC);
+    assert_ptr_equal(b, first);
+    tx__json_arena_delete(b);
+    tx__json_arena_end();
+    /* a tree from outside any scope, deleted in a clean scope and outside one */
+    cJSON *out1 = cJSON_Parse(DOC), *out2 = cJSON_Parse("[1,2]");
+    assert_non_null(out1);
+    assert_non_null(out2);
+    tx__json_arena_begin();
+    cJSON *in = cJSON_Parse("{}");
+    tx__json_arena_delete(out1);
+    tx__json_arena_delete(in);
+    tx__json_arena_end();
+    tx__json_arena_delete(out2);
+    tx__json_arena_delete(NULL);
+    /* a scope that spilled: its trees are walked, so the malloc'd blocks are freed, also when
+     * the spill happened in an inner scope */
+    size_t n = 100 * 1024;
+    char *big = malloc(n + 3);
+    assert_non_null(big);
+    big[0] = '"';
+    memset(big + 1, 'b', n);
+    big[n + 1] = '"';
+    big[n + 2] = '\0';
+    tx__json_arena_begin();
+    cJSON *small = cJSON_Parse(DOC);
+    tx__json_arena_begin();
+    cJSON *s = cJSON_Parse(big);
+    assert_true(cJSON_IsString(s));
+    assert_int_equal(strlen(s->valuestring), n);
+    tx__json_arena_delete(s);
+    tx__json_arena_end();
+    tx__json_arena_delete(small);
+    tx__json_arena_end();
+    /* the next clean scope skips again and starts at the same place */
+    tx__json_arena_begin();
+    cJSON *c = cJSON_Parse(DOC);
+    assert_ptr_equal(c, first);
+    tx__json_arena_delete(c);
+    tx__json_arena_end();
+    free(big);
+}
+
 static void *in_thread(void *arg)
 {
     (void)arg;
@@ -114,6 +170,7 @@ int main(void)
         cmocka_unit_test(parse_read_delete),
         cmocka_unit_test(nested_scopes),
         cmocka_unit_test(malloc_outside_and_when_full),
+        cmocka_unit_test(delete_frees_what_malloc_gave),
         cmocka_unit_test(per_thread_buffer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -240,10 +240,62 @@ static void std_families_pass_promtool(void **state)
     tx_metrics_destroy(m);
 }
 
+/* The lookup checks the family's last two label sets before hashing: whatever the order of the
+ * lookups, a label set maps to its own series, long values compare as the registry cut them,
+ * and NULL reads as "". */
+static void recent_lookups(void **state)
+{
+    (void)state;
+    tx_metrics_t *m = tx_metrics_create();
+    const char *ln[] = {"model", "type"};
+    tx_metric_family_t *f =
+        tx_metrics_register(m, TX_METRIC_COUNTER, "t_tokens_total", "help", 2, ln, NULL, 0, 16);
+    const char *p[] = {"m", "prompt"}, *c[] = {"m", "completion"}, *o[] = {"other", "prompt"};
+    tx_metric_series_t *sp = tx_metrics_series(f, p), *sc = tx_metrics_series(f, c);
+    tx_metric_series_t *so = tx_metrics_series(f, o);
+    assert_non_null(sp);
+    assert_non_null(sc);
+    assert_non_null(so);
+    assert_true(sp != sc && sc != so && sp != so);
+    const char *const *order[] = {p, c, p, c, o, p, o, c, c, p, o, o};
+    tx_metric_series_t *want[] = {sp, sc, sp, sc, so, sp, so, sc, sc, sp, so, so};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        assert_ptr_equal(tx_metrics_series(f, order[i]), want[i]);
+    /* a prefix of a recent value is another series */
+    const char *mp[] = {"", "prompt"}, *np[] = {NULL, "prompt"}, *pp[] = {"m", "promp"};
+    tx_metric_series_t *se = tx_metrics_series(f, mp);
+    assert_true(se != sp && se != so);
+    assert_ptr_equal(tx_metrics_series(f, np), se);
+    assert_ptr_equal(tx_metrics_series(f, mp), se);
+    tx_metric_series_t *spp = tx_metrics_series(f, pp);
+    assert_true(spp != sp);
+    assert_ptr_equal(tx_metrics_series(f, p), sp);
+    assert_ptr_equal(tx_metrics_series(f, pp), spp);
+    /* values longer than TX_METRICS_LABEL_MAX: only the first bytes count */
+    char a[TX_METRICS_LABEL_MAX + 40], b[TX_METRICS_LABEL_MAX + 40], s127[TX_METRICS_LABEL_MAX];
+    memset(a, 'a', sizeof a - 1);
+    a[sizeof a - 1] = '\0';
+    memcpy(b, a, sizeof b);
+    b[TX_METRICS_LABEL_MAX + 5] = 'b'; /* differs after the cut */
+    memset(s127, 'a', sizeof s127 - 1);
+    s127[sizeof s127 - 1] = '\0'; /* one byte short of the cut */
+    const char *va[] = {a, "prompt"}, *vb[] = {b, "prompt"}, *v127[] = {s127, "prompt"};
+    tx_metric_series_t *sa = tx_metrics_series(f, va);
+    assert_ptr_equal(tx_metrics_series(f, vb), sa);
+    tx_metric_series_t *s7 = tx_metrics_series(f, v127);
+    assert_true(s7 != sa);
+    assert_ptr_equal(tx_metrics_series(f, va), sa);
+    assert_ptr_equal(tx_metrics_series(f, v127), s7);
+    assert_ptr_equal(tx_metrics_series(f, p), sp);
+    assert_int_equal(tx_metrics_series_count(f), 7);
+    tx_metrics_destroy(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(counters_and_label_lookup),
+        cmocka_unit_test(recent_lookups),
         cmocka_unit_test(cardinality_cap_counts_refusals),
         cmocka_unit_test(histogram_buckets_are_cumulative),
         cmocka_unit_test(exposition_escapes_label_values),

@@ -1,6 +1,7 @@
 /* The upstream client against a tiny HTTP responder written here with raw libuv TCP: bodies,
  * chunked, our timeouts, reset, refused, partial, size limit, cancel from callbacks and timers,
- * concurrency, keep-alive reuse (counted by accepted connections), close with work in flight. */
+ * concurrency, keep-alive reuse (counted by accepted connections), close with work in flight,
+ * and the request headers of reused requests. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -62,10 +63,15 @@ static void say(conn_t *c, const char *data, size_t len)
 
 static void says(conn_t *c, const char *s) { say(c, s, strlen(s)); }
 
-static void respond(conn_t *c, const char *path, const char *body, size_t blen)
+static void respond(conn_t *c, const char *path, const char *req_head, size_t req_hlen,
+                    const char *body, size_t blen)
 {
     char head[256];
-    if (strcmp(path, "/ok") == 0) {
+    if (strcmp(path, "/head") == 0) { /* the request's head as the body */
+        int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", req_hlen);
+        say(c, head, (size_t)n);
+        say(c, req_head, req_hlen);
+    } else if (strcmp(path, "/ok") == 0) {
         says(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Test:  yes \r\n"
                 "Content-Length: 5\r\n\r\nhello");
     } else if (strcmp(path, "/echo") == 0) {
@@ -126,7 +132,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             for (sp++; *sp != ' ' && *sp && k < sizeof path - 1; sp++) path[k++] = *sp;
             path[k] = '\0';
         }
-        respond(c, path, c->buf + hlen, blen);
+        respond(c, path, c->buf, hlen, c->buf + hlen, blen);
         if (c->closed) return;
         memmove(c->buf, c->buf + hlen + blen, c->len - hlen - blen);
         c->len -= hlen + blen;
@@ -541,6 +547,57 @@ static void close_from_inside_on_done(void **state)
     srv_free(&e.srv);
 }
 
+/* Sends `h` to /head (POST, or GET when nh is 0) and waits: the head the responder saw. */
+static const char *sent_head(env_t *e, rec_t *r, const tx_header_t *h, size_t nh)
+{
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e->srv.port);
+    memset(r, 0, sizeof *r);
+    r->env = e;
+    r->req = tx_upstream_send(e->u, nh > 0 ? "POST" : "GET", url, h, nh, nh > 0 ? "{}" : NULL,
+                              nh > 0 ? 2 : 0, NULL, &CB, r);
+    assert_non_null(r->req);
+    assert_int_equal(run_until(e, &r->dones, 1), 1);
+    assert_int_equal(r->res.status, 200);
+    r->body[r->blen < sizeof r->body ? r->blen : sizeof r->body - 1] = '\0';
+    return r->body;
+}
+
+/* A finished request's header list serves the next request only when its headers are the same:
+ * each request carries exactly its own headers, whatever the one before sent. */
+static void request_headers_follow_each_send(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e, NULL);
+    rec_t r;
+    const tx_header_t ab[] = {{"X-A", "1"}, {"X-B", "2"}}, a3[] = {{"X-A", "3"}};
+    const tx_header_t split[] = {{"X", "a: b"}}, shifted[] = {{"X: a", "b"}};
+    for (int round = 0; round < 2; round++) { /* the second round reuses the first's list */
+        const char *got = sent_head(&e, &r, ab, 2);
+        assert_non_null(strstr(got, "\r\nX-A: 1\r\n"));
+        assert_non_null(strstr(got, "\r\nX-B: 2\r\n"));
+        assert_null(strstr(got, "Expect"));
+    }
+    const char *got = sent_head(&e, &r, ab, 1); /* a prefix of the list before */
+    assert_non_null(strstr(got, "\r\nX-A: 1\r\n"));
+    assert_null(strstr(got, "X-B"));
+    got = sent_head(&e, &r, a3, 1);
+    assert_non_null(strstr(got, "\r\nX-A: 3\r\n"));
+    assert_null(strstr(got, "X-B"));
+    got = sent_head(&e, &r, split, 1);
+    assert_non_null(strstr(got, "\r\nX: a: b\r\n"));
+    /* the same line split elsewhere is a name with ':': refused, not matched to the kept list */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e.srv.port);
+    memset(&r, 0, sizeof r);
+    assert_null(tx_upstream_send(e.u, "POST", url, shifted, 1, "{}", 2, NULL, &CB, &r));
+    got = sent_head(&e, &r, NULL, 0);
+    assert_null(strstr(got, "X-A"));
+    assert_null(strstr(got, "X: a"));
+    env_done(&e);
+}
+
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -581,6 +638,7 @@ int main(void)
         cmocka_unit_test(keepalive_reuses_one_connection),
         cmocka_unit_test(close_with_requests_in_flight),
         cmocka_unit_test(close_from_inside_on_done),
+        cmocka_unit_test(request_headers_follow_each_send),
         cmocka_unit_test(bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
