@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "core/poison.h"
 #include "gateway/spares.h"
 #include "obs/log.h"
 #include "obs/observe.h"
@@ -76,6 +77,7 @@ void tx_attempt_destroy(void *p)
     tx_gw_attempt_t *a = p;
     if (a == NULL)
         return;
+    tx_unpoison(a, sizeof *a); /* it may come from the spares */
     free(a->sent_body);
     free(a->rh);
     free(a->buf);
@@ -108,7 +110,8 @@ static void attempt_free(tx_gw_attempt_t *a)
         a->rh = NULL;
         a->rh_cap = 0;
     }
-    tx_spares_put(&g->attempts, a);
+    if (tx_spares_put(&g->attempts, a))
+        tx_poison(a, sizeof *a);
 }
 
 /* A zeroed attempt: a kept one (its buffers stay, emptied) or a new one; NULL when out of
@@ -119,6 +122,7 @@ static tx_gw_attempt_t *attempt_alloc(tx_app_t *app)
     tx_gw_attempt_t *a = tx_spares_take(g != NULL ? &g->attempts : NULL);
     if (a == NULL)
         return calloc(1, sizeof *a);
+    tx_unpoison(a, sizeof *a);
     tx_header_t *rh = a->rh;
     size_t rh_cap = a->rh_cap, cap = a->cap;
     char *buf = a->buf;

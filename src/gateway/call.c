@@ -7,7 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/decimal.h"
+#include "core/numfmt.h"
+#include "core/poison.h"
 #include "gateway/attempt.h"
 #include "gateway/spares.h"
 #include "obs/log.h"
@@ -100,6 +101,7 @@ static call_t *call_alloc(tx_app_t *app)
     call_t *c = tx_spares_take(g != NULL ? &g->calls : NULL);
     if (c == NULL)
         return calloc(1, sizeof(call_t));
+    tx_unpoison(c, sizeof *c);
     memset(c, 0, sizeof *c);
     return c;
 }
@@ -107,7 +109,9 @@ static call_t *call_alloc(tx_app_t *app)
 static void call_release(tx_app_t *app, call_t *c)
 {
     tx_gw_spares_t *g = tx_gw_spares(app);
-    if (!tx_spares_put(g != NULL ? &g->calls : NULL, c))
+    if (tx_spares_put(g != NULL ? &g->calls : NULL, c))
+        tx_poison(c, sizeof *c); /* kept: a use from now on is reported under ASan */
+    else
         free(c);
 }
 
@@ -151,7 +155,7 @@ static void call_end(call_t *c)
 #define MAX_ANSWER_HEADERS 16
 
 typedef struct {
-    char attempts[TX_DECIMAL_MAX], endpoint[TX_DECIMAL_MAX];
+    char attempts[TX_NUMFMT_MAX], endpoint[TX_NUMFMT_MAX];
 } tx_hdrbuf_t;
 
 static void observe_done(call_t *c, int status)
@@ -171,12 +175,12 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
     const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
     for (size_t i = 0; i < nf && i < 6; i++)
         h[n++] = fh[i];
-    tx__decimal(b->attempts, sizeof b->attempts, c->st.attempts);
+    tx__fmt_i64(b->attempts, c->st.attempts);
     h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
     if (c->model != NULL)
         h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
     if (c->endpoint >= 0) {
-        tx__decimal(b->endpoint, sizeof b->endpoint, c->endpoint);
+        tx__fmt_i64(b->endpoint, c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
     return n;

@@ -9,7 +9,7 @@
 #include <time.h>
 
 
-#include "core/decimal.h"
+#include "core/numfmt.h"
 #include "obs/log.h"
 
 struct tx_obs {
@@ -115,8 +115,8 @@ void tx_obs_on_request_done(tx_obs_t *obs, const char *route, const char *model,
         tx_log(TX_LOG_INFO, "ai][request", "route=%s model=%s status=%d ms=%.1f upstream_ms=%.1f",
                route ? route : "", model ? model : "", status, total_ms, upstream_ms);
     if (!obs->metrics) return;
-    char st[TX_DECIMAL_MAX];
-    tx__decimal(st, sizeof st, status);
+    char st[TX_NUMFMT_MAX];
+    tx__fmt_i64(st, status);
     const char *v[3] = {route, model, st};
     tx_metrics_inc(obs->fam[TX_M_REQUESTS], v, 1);
     tx_metrics_observe(obs->req_dur, total_ms / 1000.0);
@@ -141,8 +141,8 @@ void tx_obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_
 {
     if (obs == NULL) return;
     if (obs->metrics) {
-        char ep[TX_DECIMAL_MAX];
-        tx__decimal(ep, sizeof ep, endpoint);
+        char ep[TX_NUMFMT_MAX];
+        tx__fmt_i64(ep, endpoint);
         const char *v[3] = {ep, model, tx_class_name(cls)};
         tx_metrics_inc(obs->fam[TX_M_UPSTREAM_ATTEMPTS], v, 1);
         tx_metrics_observe(obs->att_dur, duration_ms / 1000.0);
@@ -167,9 +167,9 @@ void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
 {
     if (obs == NULL) return;
     if (obs->metrics) {
-        char f[TX_DECIMAL_MAX], t[TX_DECIMAL_MAX];
-        tx__decimal(f, sizeof f, from);
-        tx__decimal(t, sizeof t, to);
+        char f[TX_NUMFMT_MAX], t[TX_NUMFMT_MAX];
+        tx__fmt_i64(f, from);
+        tx__fmt_i64(t, to);
         const char *v[2] = {f, t};
         tx_metrics_inc(obs->fam[TX_M_FAILOVERS], v, 1);
     }

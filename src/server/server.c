@@ -15,7 +15,7 @@
 
 #include "core/poison.h"
 #include "obs/log.h"
-#include "server/numfmt.h"
+#include "core/numfmt.h"
 
 typedef struct conn conn_t;
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "server/numfmt.h"
+#include "core/numfmt.h"
 
 static void check_u64(uint64_t v)
 {

@@ -1,7 +1,8 @@
-/* Integers as text without printf, for the response hot path (status line, Content-Length,
- * chunk sizes). Each writes the digits and a NUL into `out` and returns the digit count. */
-#ifndef TX_SERVER_NUMFMT_H
-#define TX_SERVER_NUMFMT_H
+/* Integers as text without printf, for the hot paths (status line, Content-Length, chunk sizes,
+ * header and label values). Each writes the digits and a NUL into `out` and returns the digit
+ * count. */
+#ifndef TX_CORE_NUMFMT_H
+#define TX_CORE_NUMFMT_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,6 +1,6 @@
 /* Integers as text without printf (see numfmt.h): the digits are produced from the right into a
  * small scratch buffer, then copied to the front of `out`. */
-#include "server/numfmt.h"
+#include "core/numfmt.h"
 
 #include <string.h>
 
