@@ -5,6 +5,7 @@
 
 #include <cjson/cJSON.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/json_arena.h"
@@ -81,6 +82,25 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i)
     return i;
 }
 
+/* 1 when the number s[0..n) is beyond a double's range (1e400): cJSON reads it as infinity and
+ * jansson refuses it, so the model rewrite could not re-serialise the body. Only numbers with
+ * an exponent or 300 characters and more can be; the others are not converted. */
+static int number_overflows(const unsigned char *s, size_t n)
+{
+    if (n < 300 && memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL)
+        return 0;
+    char small[64];
+    char *t = n < sizeof small ? small : malloc(n + 1);
+    if (t == NULL)
+        return 1; /* out of memory: refused rather than let through unchecked */
+    memcpy(t, s, n);
+    t[n] = '\0';
+    double v = strtod(t, NULL);
+    if (t != small)
+        free(t);
+    return isinf(v);
+}
+
 /* 1 for the bytes a JSON string may hold with nothing to check: printable ASCII but '"' and
  * '\\' (0x80 and up start UTF-8 sequences, which are checked). */
 static const unsigned char string_plain[256] = {
@@ -97,7 +117,8 @@ static const unsigned char string_plain[256] = {
 
 /* What strict JSON forbids and cJSON lets through, found in one pass over the raw bytes: text
  * that is not UTF-8, raw control characters, in a string "\u0000" or a \u without four hex
- * digits (cJSON reads it as U+0000), and numbers outside the grammar ("01", "+1", ".5", "1.").
+ * digits (cJSON reads it as U+0000), numbers outside the grammar ("01", "+1", ".5", "1.") and
+ * numbers beyond a double's range ("1e400").
  * Everything else (structure, the other escapes) is cJSON's to judge.
  * Returns NULL when clean, else what is wrong and *at its offset. */
 static const char *strict_scan(const char *body, size_t len, size_t *at)
@@ -145,6 +166,8 @@ static const char *strict_scan(const char *body, size_t len, size_t *at)
             size_t e = number_end(s, len, i);
             if (e == 0)
                 return "a malformed number";
+            if (number_overflows(s + i, e - i))
+                return "a number beyond a double's range";
             i = e;
         } else if (c == '+' || c == '.') {
             return "a malformed number";
