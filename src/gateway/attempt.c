@@ -112,6 +112,8 @@ static void attempt_free(tx_gw_attempt_t *a)
     }
     if (tx_spares_put(&g->attempts, a))
         tx_poison(a, sizeof *a);
+    else
+        tx_attempt_destroy(a);
 }
 
 /* A zeroed attempt: a kept one (its buffers stay, emptied) or a new one; NULL when out of
