@@ -470,6 +470,11 @@ fail:
     return NULL;
 }
 
+tx_err_t tx_attempt_pause(tx_gw_attempt_t *a, int pause)
+{
+    return a != NULL ? tx_upstream_pause(a->ureq, pause) : TX_EINVAL;
+}
+
 void tx_attempt_cancel(tx_gw_attempt_t *a)
 {
     if (a == NULL)

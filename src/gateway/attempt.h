@@ -68,6 +68,11 @@ typedef struct {
 tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
                                const tx_attempt_cb_t *cb, void *ud, tx_classification_t *why);
 
+/* Stops (1) or resumes (0) reading a streamed answer while the client is slow (see
+ * tx_upstream_pause: nothing is lost, no timeout runs meanwhile). Safe from inside
+ * on_stream_data. TX_EOK, or TX_EINVAL / TX_EIO as tx_upstream_pause. */
+tx_err_t tx_attempt_pause(tx_gw_attempt_t *a, int pause);
+
 /* Cancels an attempt in flight: no callback after this; its endpoint pick is reported as
  * cancelled (a probe slot is freed). NULL: no-op. Not from inside its own on_done. */
 void tx_attempt_cancel(tx_gw_attempt_t *a);

@@ -30,6 +30,9 @@ typedef struct {
     int holding;           /* an admission slot is held */
     tx_gw_attempt_t *attempt;
     uv_timer_t backoff, deadline;
+    uv_timer_t drain;      /* while paused: checks whether the client caught up */
+    int paused;            /* reading the upstream stream is paused for a slow client */
+    tx_ms_t paused_at;
     int open_handles;
     tx_ms_t t0;
     const char *model;     /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
@@ -145,8 +148,10 @@ static void call_end(call_t *c)
         c->holding = 0;
         tx_admission_release(app->admission, tx_app_now(app));
     }
+    c->paused = 0;
     uv_close((uv_handle_t *)&c->backoff, on_handle_closed);
     uv_close((uv_handle_t *)&c->deadline, on_handle_closed);
+    uv_close((uv_handle_t *)&c->drain, on_handle_closed);
 }
 
 /* --- answers ----------------------------------------------------------------------------- */
@@ -407,11 +412,48 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
     return 0;
 }
 
+/* Back-pressure on a relayed stream: when more than STREAM_HIGH bytes wait for a slow client,
+ * reading the upstream pauses (nothing is lost: curl keeps what it has, the provider's socket
+ * fills) and resumes once the client is down to STREAM_LOW. The check runs every
+ * STREAM_DRAIN_MS while paused, from the loop, outside any curl or write callback. */
+#define STREAM_HIGH (1u << 20)
+#define STREAM_LOW (256u << 10)
+#define STREAM_DRAIN_MS 5
+
+static void on_drain_check(uv_timer_t *t)
+{
+    call_t *c = t->data;
+    if (!c->paused || c->req == NULL || c->attempt == NULL) {
+        c->paused = 0;
+        uv_timer_stop(t);
+        return;
+    }
+    if (tx_http_stream_pending(c->req) > STREAM_LOW)
+        return;
+    c->paused = 0;
+    uv_timer_stop(t);
+    if (tx_log_enabled(TX_LOG_INFO))
+        tx_log(TX_LOG_INFO, "ai][stream", "resumed: the client caught up after %lld ms",
+               (long long)(tx_app_now(c->app) - c->paused_at));
+    tx_attempt_pause(c->attempt, 0); /* may hand over kept bytes at once: on_stream_data again */
+}
+
 static void on_stream_data(void *ud, const char *data, size_t len)
 {
     call_t *c = ud;
-    if (c->req != NULL && len > 0)
-        tx_http_stream_write(c->req, data, len);
+    if (c->req == NULL || len == 0)
+        return;
+    tx_http_stream_write(c->req, data, len);
+    size_t pending = tx_http_stream_pending(c->req);
+    if (c->paused || pending <= STREAM_HIGH || c->attempt == NULL ||
+        tx_attempt_pause(c->attempt, 1) != TX_EOK)
+        return;
+    c->paused = 1;
+    c->paused_at = tx_app_now(c->app);
+    uv_timer_start(&c->drain, on_drain_check, STREAM_DRAIN_MS, STREAM_DRAIN_MS);
+    if (tx_log_enabled(TX_LOG_INFO))
+        tx_log(TX_LOG_INFO, "ai][stream", "paused: the client is slow (%zu bytes waiting for it)",
+               pending);
 }
 
 static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
@@ -684,8 +726,9 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     build_policy(c);
     uv_timer_init(app->loop, &c->backoff);
     uv_timer_init(app->loop, &c->deadline);
-    c->backoff.data = c->deadline.data = c;
-    c->open_handles = 2;
+    uv_timer_init(app->loop, &c->drain);
+    c->backoff.data = c->deadline.data = c->drain.data = c;
+    c->open_handles = 3;
     app->calls++;
     if (tx_policy_start(&c->policy, &c->st, c->t0) != TX_EOK) {
         finish_error(c, 500, "server_error", "bad_policy", "the retry policy is invalid", 0);

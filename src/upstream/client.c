@@ -41,7 +41,7 @@ struct tx_upstream_req {
     tx_upstream_req_t *prev, *next; /* u->reqs, or u->spare (next only) */
     tx_upstream_req_t *deferred;    /* u->deferred */
     unsigned added : 1, cancelled : 1, finished : 1, in_done : 1, head_sent : 1, got_byte : 1,
-        queued : 1;
+        queued : 1, paused : 1;
     tx_upstream_err_t local_err; /* why we stopped the transfer from a callback */
     uint64_t start_ms, last_ms;  /* loop time */
     uint64_t start_ns;
@@ -222,7 +222,8 @@ static void req_release(tx_upstream_req_t *r)
     if (r->next) r->next->prev = r->prev;
     u->active--;
     uv_timer_stop(&r->timer);
-    if (u->nspare < SPARE_MAX && !u->closing && r->easy != NULL) {
+    /* a handle released while paused may hold response bytes curl kept for later: not reused */
+    if (u->nspare < SPARE_MAX && !u->closing && r->easy != NULL && !r->paused) {
         r->prev = NULL;
         r->next = u->spare;
         u->spare = r;
@@ -486,6 +487,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 static void on_req_timer(uv_timer_t *t)
 {
     tx_upstream_req_t *r = t->data;
+    if (r->paused) return; /* our reader is slow, not the upstream: no timeout while paused */
     uint64_t now = uv_now(r->u->loop);
     uint64_t deadline;
     if (!r->got_byte) deadline = r->start_ms + (uint64_t)r->lim.attempt_timeout_ms;
@@ -872,6 +874,29 @@ void tx_upstream_cancel(tx_upstream_req_t *r)
     }
     if (r->queued) return; /* run_deferred releases it */
     req_release(r);
+}
+
+tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause)
+{
+    if (r == NULL || r->cancelled || r->finished || r->in_done || !r->added) return TX_EINVAL;
+    pause = pause != 0;
+    if ((int)r->paused == pause) return TX_EOK;
+    /* from inside this request's write callback too: curl keeps what it has not delivered yet
+     * and hands it over after the resume */
+    if (curl_easy_pause(r->easy, pause ? CURLPAUSE_RECV : CURLPAUSE_CONT) != CURLE_OK)
+        return TX_EIO;
+    r->paused = (unsigned)pause;
+    if (pause) {
+        uv_timer_stop(&r->timer);
+    } else {
+        /* the gap timeout starts again from the resume; curl asks for a 0 ms timeout itself, so
+         * the transfer goes on from the loop */
+        r->last_ms = uv_now(r->u->loop);
+        long gap = r->lim.gap_timeout_ms;
+        if (gap > 0 && !r->cancelled && !r->finished)
+            uv_timer_start(&r->timer, on_req_timer, (uint64_t)gap, 0);
+    }
+    return TX_EOK;
 }
 
 void tx_upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "tenax/error.h"
 #include "tenax/types.h"
 
 /* Transport outcome of one request. Append-only. The lead maps these onto the classifier's
@@ -100,6 +101,14 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
  * or reused as curl sees fit. Safe from inside any callback of this client (also the request's
  * own). NULL, or a request whose on_done is running: no-op. */
 void tx_upstream_cancel(tx_upstream_req_t *r);
+
+/* Stops (pause 1) or resumes (pause 0) reading the response of `r`, for a reader that cannot
+ * keep up: no body callback runs while paused, what curl already received is kept and handed
+ * over after the resume, and no attempt or gap timeout runs while paused (the gap restarts at
+ * the resume). Safe from inside r's own body callback. A request released while paused is not
+ * reused. TX_EOK (also when already in that state); TX_EINVAL (NULL, not started, finished or
+ * cancelled); TX_EIO when curl refuses. */
+tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause);
 
 /* Requests started and not yet finished or cancelled. */
 size_t tx_upstream_active(const tx_upstream_t *u);

@@ -618,6 +618,7 @@ static void bad_arguments(void **state)
     assert_null(tx_upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, NULL, &r));
     assert_null(tx_upstream_new(NULL, NULL));
     tx_upstream_cancel(NULL);
+    assert_int_equal(tx_upstream_pause(NULL, 1), TX_EINVAL);
     tx_upstream_close(NULL, NULL, NULL);
     assert_int_equal(tx_upstream_active(e.u), 0);
     assert_string_equal(tx_upstream_strerror(TX_UPSTREAM_ERESET), "connection reset");
