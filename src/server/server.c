@@ -13,9 +13,9 @@
 
 #include <jansson.h>
 
+#include "core/numfmt.h"
 #include "core/poison.h"
 #include "obs/log.h"
-#include "core/numfmt.h"
 
 typedef struct conn conn_t;
 
