@@ -3,7 +3,7 @@
 the gateway stop reading the provider (logged `[ai][stream] paused`) instead of queueing the
 whole answer in memory; the pause outlasts AI_TIMEOUT_MS without a timeout or a retry; once the
 client reads again the gateway resumes (`resumed`) and the client gets every event, in order,
-exactly once."""
+exactly once. A client that hangs up while the provider is paused closes the upstream request."""
 import os
 import socket
 import time
@@ -90,5 +90,19 @@ with gwkit.FakeUpstream([{"kind": "sse", "events": events}]) as up, \
         F.check(hwm - base_kib < 12 * 1024,
                 "peak RSS grew by %d KiB while streaming %d KiB to a slow client (bounded)"
                 % (hwm - base_kib, N * PIECE // 1024))
+
+# a client that hangs up while the provider is paused: the upstream request is closed too
+with gwkit.FakeUpstream([{"kind": "sse", "events": events}]) as up, \
+        gwkit.Gateway([up.url], env={"TENAX_LOG_LEVEL": "info"}) as gw:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    s.connect(("127.0.0.1", gw.port))
+    s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    txtest.wait_until(lambda: "[ai][stream] paused" in gw.log(), 30, "the gateway to pause")
+    F.check(up.inflight == 1, "the provider is still sending (blocked on a full socket)")
+    s.close()
+    txtest.wait_until(lambda: up.inflight == 0, 10, "the upstream request to be closed")
+    F.check(up.count() == 1, "no retry after the client left (%d requests)" % up.count())
 
 F.finish()
