@@ -13,8 +13,9 @@
 #include <strings.h>
 
 /* A body up to this size (by Content-Length) is read into the request's own allocation; a
- * larger or chunked one grows in a buffer of its own, so a mere claim does not reserve memory. */
-#define INLINE_BODY_MAX (64u * 1024u)
+ * larger or chunked one grows in a buffer of its own as it arrives. The bound keeps what a mere
+ * claim reserves small: 16 KiB per connection that sends headers and then nothing. */
+#define INLINE_BODY_MAX (16u * 1024u)
 
 typedef struct {
     char *p;
