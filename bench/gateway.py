@@ -85,14 +85,6 @@ def children(pid):
     return [int(x) for x in out.split()]
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def start_nginx(d, name, body):
     """One nginx instance (one worker) in folder d serving `body` (an http{} block's content)."""
     conf = os.path.join(d, "nginx-%s.conf" % name)
@@ -169,7 +161,7 @@ def main():
                   % (conns, t["cpu_us"], n["cpu_us"],
                      t["cpu_us"] / n["cpu_us"] if n["cpu_us"] > 0 else float("nan"),
                      t["user_us"], n["user_us"], t["sys_us"], n["sys_us"]))
-        print("tenax peak RSS: %.1f MiB" % (rss_kb(tenax.p.pid) / 1024.0))
+        print("tenax peak RSS: %.1f MiB" % (txtest.peak_rss_kib(tenax.p.pid) / 1024.0))
     finally:
         tenax.stop()
         for n in ngx:

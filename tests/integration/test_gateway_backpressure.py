@@ -30,14 +30,6 @@ def dechunk(data):
         i = j + 2 + size + 2
 
 
-def vm_hwm_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def under_asan(pid):
     with open("/proc/%d/maps" % pid) as f:
         return "libasan" in f.read()
@@ -49,7 +41,7 @@ events = ([gwkit.chunk_event(MODEL, piece)] * N
 with gwkit.FakeUpstream([{"kind": "sse", "events": events}]) as up, \
         gwkit.Gateway([up.url], env={"TENAX_LOG_LEVEL": "info", "AI_TIMEOUT_MS": "1000"}) as gw:
     pid = gw.proc.p.pid
-    base_kib = vm_hwm_kib(pid)
+    base_kib = txtest.peak_rss_kib(pid)
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
     s.connect(("127.0.0.1", gw.port))
@@ -81,7 +73,7 @@ with gwkit.FakeUpstream([{"kind": "sse", "events": events}]) as up, \
     F.check(not gw.retries() and "timeout" not in log,
             "no timeout or retry while paused longer than AI_TIMEOUT_MS")
     F.check(up.count() == 1, "one upstream request (%d)" % up.count())
-    hwm = vm_hwm_kib(pid)
+    hwm = txtest.peak_rss_kib(pid)
     print("peak RSS %d KiB, %d KiB before the stream" % (hwm, base_kib))
     if under_asan(pid):
         # ASan keeps freed blocks in quarantine: peak RSS says nothing about what was queued

@@ -34,6 +34,15 @@ def wait_until(pred, timeout=10.0, what="condition", interval=0.01):
         time.sleep(interval)
 
 
+def peak_rss_kib(pid):
+    """The peak resident set (VmHWM) of process `pid`, in KiB; 0 when /proc does not say."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def port_open(port, host="127.0.0.1"):
     try:
         with socket.create_connection((host, port), timeout=0.2):

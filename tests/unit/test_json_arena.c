@@ -17,6 +17,18 @@
 static const char DOC[] = "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}],"
                           "\"usage\":{\"total_tokens\":25}}";
 
+/* A JSON string literal of n copies of c (quotes included), to free. */
+static char *json_string_of(size_t n, char c)
+{
+    char *s = malloc(n + 3);
+    assert_non_null(s);
+    s[0] = '"';
+    memset(s + 1, c, n);
+    s[n + 1] = '"';
+    s[n + 2] = '\0';
+    return s;
+}
+
 static void parse_read_delete(void **state)
 {
     (void)state;
@@ -64,12 +76,7 @@ static void malloc_outside_and_when_full(void **state)
     assert_non_null(kept);
     /* larger than the buffer: the overflow comes from malloc */
     size_t n = 200 * 1024;
-    char *big = malloc(n + 3);
-    assert_non_null(big);
-    big[0] = '"';
-    memset(big + 1, 'a', n);
-    big[n + 1] = '"';
-    big[n + 2] = '\0';
+    char *big = json_string_of(n, 'a');
     tx__json_arena_begin();
     cJSON *s = cJSON_Parse(big);
     assert_true(cJSON_IsString(s));
@@ -116,12 +123,7 @@ static void delete_frees_what_malloc_gave(void **state)
     /* a scope that spilled: its trees are walked, so the malloc'd blocks are freed, also when
      * the spill happened in an inner scope */
     size_t n = 100 * 1024;
-    char *big = malloc(n + 3);
-    assert_non_null(big);
-    big[0] = '"';
-    memset(big + 1, 'b', n);
-    big[n + 1] = '"';
-    big[n + 2] = '\0';
+    char *big = json_string_of(n, 'b');
     tx__json_arena_begin();
     cJSON *small = cJSON_Parse(DOC);
     tx__json_arena_begin();

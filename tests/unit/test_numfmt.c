@@ -1,4 +1,4 @@
-/* Integer formatting without printf (server/numfmt.h): every result is checked against
+/* Integer formatting without printf (core/numfmt.h): every result is checked against
  * snprintf, at 0, the limits of each type, negatives and powers of the base. */
 #include <stdarg.h>
 #include <stddef.h>
