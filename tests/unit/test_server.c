@@ -34,6 +34,9 @@ typedef struct {
     int stream;
     char client_buf[4096];
     size_t client_len;
+    /* lingering close */
+    int client_fd;
+    atomic_int client_sent_all; /* the flooding client sent everything without an error */
 } fixture_t;
 
 typedef int (*pred_fn)(fixture_t *f);
@@ -275,12 +278,11 @@ static void on_stopped(tx_http_server_t *srv, void *ud)
     ((fixture_t *)ud)->stopped = 1;
 }
 
-static void start(fixture_t *f)
+static void start_with(fixture_t *f, const tx_http_config_t *base)
 {
     memset(f, 0, sizeof *f);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx_http_config_t cfg = *base;
     cfg.handler = handler;
     cfg.handler_ud = f;
     tx_error_t err;
@@ -289,6 +291,13 @@ static void start(fixture_t *f)
     const char *addr = tx_http_server_address(f->srv);
     f->port = (int)strtol(strrchr(addr, ':') + 1, NULL, 10);
     assert_true(f->port > 0);
+}
+
+static void start(fixture_t *f)
+{
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    start_with(f, &cfg);
 }
 
 static void stop(fixture_t *f)
@@ -371,6 +380,132 @@ static void listen_errors(void **state)
     stop(&f);
 }
 
+/* ---- lingering close ---------------------------------------------------------------------- */
+
+static int no_connections(fixture_t *f) { return tx_http_server_connections(f->srv) == 0; }
+
+/* Reads what the server sends until EOF into client_buf (NUL-terminated). */
+static void read_answer(fixture_t *f, int s)
+{
+    ssize_t n;
+    while (f->client_len < sizeof f->client_buf - 1 &&
+           (n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
+                     0)) > 0)
+        f->client_len += (size_t)n;
+    f->client_buf[f->client_len] = '\0';
+}
+
+/* A too-large body sent in full before reading anything (as many HTTP clients do). */
+static void *client_whole_body(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    const size_t len = 2u * 1024u * 1024u;
+    char head[128];
+    int hl = snprintf(head, sizeof head, "POST /up HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len);
+    char *body = malloc(len);
+    assert_non_null(body);
+    memset(body, 'b', len);
+    int ok = send(s, head, (size_t)hl, MSG_NOSIGNAL) == hl;
+    for (size_t off = 0; ok && off < len;) {
+        ssize_t n = send(s, body + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0) ok = 0;
+        else off += (size_t)n;
+    }
+    free(body);
+    atomic_store(&f->client_sent_all, ok);
+    read_answer(f, s);
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+/* Sends a too-large head, reads the answer to its EOF, then neither sends nor closes. */
+static void *client_silent(void *ud)
+{
+    fixture_t *f = ud;
+    f->client_fd = client_connect(f->port);
+    const char head[] = "POST /up HTTP/1.1\r\nContent-Length: 100000\r\n\r\n";
+    send(f->client_fd, head, sizeof head - 1, MSG_NOSIGNAL);
+    read_answer(f, f->client_fd);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+/* Sends a too-large head, then body bytes without end (up to 64 MiB) and reads nothing. */
+static void *client_flood(void *ud)
+{
+    fixture_t *f = ud;
+    f->client_fd = client_connect(f->port);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(f->client_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    const char head[] = "POST /up HTTP/1.1\r\nContent-Length: 1000000000\r\n\r\n";
+    static char chunk[65536];
+    memset(chunk, 'f', sizeof chunk);
+    int ok = send(f->client_fd, head, sizeof head - 1, MSG_NOSIGNAL) == (ssize_t)sizeof head - 1;
+    for (size_t sent = 0; ok && sent < 64u * 1024u * 1024u;) {
+        ssize_t n = send(f->client_fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (n <= 0) ok = 0;
+        else sent += (size_t)n;
+    }
+    atomic_store(&f->client_sent_all, ok);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+static void lingering_close_lets_the_client_read(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.limits.max_body_bytes = 1000;
+    for (int round = 0; round < 3; round++) {
+        fixture_t f;
+        start_with(&f, &cfg);
+        pthread_t th;
+        pthread_create(&th, NULL, client_whole_body, &f);
+        assert_true(run_until(&f, client_done));
+        pthread_join(th, NULL);
+        assert_true(atomic_load(&f.client_sent_all)); /* no reset while it was sending */
+        assert_true(strncmp(f.client_buf, "HTTP/1.1 413 ", 13) == 0);
+        assert_non_null(strstr(f.client_buf, "\"code\":\"request_too_large\""));
+        assert_true(run_until(&f, no_connections)); /* closed at the client's EOF */
+        stop(&f);
+    }
+}
+
+static void lingering_close_is_bounded(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.limits.max_body_bytes = 1000;
+    /* silence: a client that neither sends nor closes is closed after linger_idle_ms */
+    cfg.linger_ms = 600000;
+    cfg.linger_idle_ms = 100;
+    fixture_t f;
+    start_with(&f, &cfg);
+    pthread_t th;
+    pthread_create(&th, NULL, client_silent, &f);
+    assert_true(run_until(&f, client_done)); /* the answer, then the server's FIN */
+    pthread_join(th, NULL);
+    assert_true(strncmp(f.client_buf, "HTTP/1.1 413 ", 13) == 0);
+    assert_true(run_until(&f, no_connections)); /* while the client still holds its socket */
+    close(f.client_fd);
+    stop(&f);
+    /* size: a client that keeps sending is cut off after linger_max_bytes */
+    cfg.linger_idle_ms = 600000;
+    cfg.linger_max_bytes = 256u * 1024u;
+    start_with(&f, &cfg);
+    pthread_create(&th, NULL, client_flood, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_false(atomic_load(&f.client_sent_all)); /* its sends failed: the server closed */
+    assert_true(run_until(&f, no_connections));
+    close(f.client_fd);
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +513,8 @@ int main(void)
         cmocka_unit_test(exact_answers_on_one_connection),
         cmocka_unit_test(client_gone_aborts),
         cmocka_unit_test(listen_errors),
+        cmocka_unit_test(lingering_close_lets_the_client_read),
+        cmocka_unit_test(lingering_close_is_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
