@@ -61,6 +61,7 @@ struct conn {
     size_t nq;
     int reading, closing, draining, reset_when_drained;
     int lingering, shut_done, peer_eof; /* lingering close (conn_drain) */
+    int had_request;                    /* a request was read: idle now means keep-alive */
     size_t linger_bytes;                /* discarded while lingering */
     uint64_t linger_end;                /* uv_now() at which lingering stops */
     size_t writes;
@@ -110,6 +111,7 @@ void tx_http_config_defaults(tx_http_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
     cfg->limits.max_body_bytes = TX_HTTP_MAX_BODY_BYTES_DEFAULT;
+    cfg->limits.max_headers = TX_HTTP_MAX_HEADERS_DEFAULT;
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 30000;
     cfg->max_connections = 1024;
@@ -745,7 +747,10 @@ static void on_timer(uv_timer_t *t)
         conn_close(c, 0);
         return;
     }
-    if (mode == T_HEADER || tx_http_parser_state(c->parser) == TX_HTTP_PARSE_BODY)
+    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    if (mode == T_HEADER && st == TX_HTTP_PARSE_IDLE)
+        conn_drain(c, 0); /* a new connection that sent nothing: no answer, just close */
+    else if (mode == T_HEADER || st == TX_HTTP_PARSE_BODY)
         conn_fail(c, 408, "request_timeout", "The request did not arrive in time.");
     else
         conn_drain(c, 0);
@@ -756,7 +761,9 @@ static void conn_arm_timer(conn_t *c)
     if (c->closing || c->draining) return;
     tx_http_parse_state_t st = tx_http_parser_state(c->parser);
     const tx_http_config_t *cfg = &c->srv->cfg;
-    if (st == TX_HTTP_PARSE_HEADERS) {
+    /* a new connection gets the header timeout from its accept (as nginx's client_header_timeout),
+     * so connections that never send a byte do not hold their slot for the idle timeout */
+    if (st == TX_HTTP_PARSE_HEADERS || (st == TX_HTTP_PARSE_IDLE && !c->had_request)) {
         if (c->tmode != T_HEADER) { /* not restarted by more bytes: that is the point */
             c->tmode = T_HEADER;
             uv_timer_start(&c->timer, on_timer, cfg->header_timeout_ms, 0);
@@ -783,6 +790,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int popped = 0;
     while (!c->closing && (m = tx_http_parser_pop(c->parser)) != NULL) {
         popped = 1;
+        c->had_request = 1;
         tx_http_req_t *r = req_new(c->srv, c, m);
         if (r == NULL) {
             tx_http_msg_free(m);

@@ -5,7 +5,9 @@
   discarding, until the client is done (lingering close); several times, on fresh connections;
 - 300 connections that send half a request head and stall neither stop normal requests from
   being answered nor cost more than a little memory each, and the server closes every one of
-  them at the header timeout (TENAX_HEADER_TIMEOUT_MS) with a 408."""
+  them at the header timeout (TENAX_HEADER_TIMEOUT_MS) with a 408; connections that send
+  nothing at all are closed at the header timeout too (not the much longer idle timeout), without
+  an answer."""
 import http.client
 import json
 import os
@@ -19,6 +21,7 @@ import txtest
 F = txtest.Failures()
 BIG = 6 * 1024 * 1024
 STALLED = 300
+MUTE = 20
 HEADER_TIMEOUT_MS = 4000
 
 
@@ -106,6 +109,7 @@ def stalled_heads(mk, gw):
         gwkit.chat(gw.port, gwkit.chat_body("gpt-4o-mini"))
     base = rss_kib(pid)
     socks = [half_head(gw.port) for _ in range(STALLED)]
+    mute = [socket.create_connection(("127.0.0.1", gw.port), timeout=10) for _ in range(MUTE)]
     ok = 0
     for i in range(20):
         status, _, doc, _ = gwkit.chat(gw.port, gwkit.chat_body("gpt-4o-mini"), timeout=30)
@@ -127,7 +131,11 @@ def stalled_heads(mk, gw):
     n408 = sum(1 for d in ended.values() if d.startswith(b"HTTP/1.1 408 "))
     F.check(n408 == STALLED, "each was answered 408 at the header timeout (%d of %d)"
             % (n408, STALLED))
-    for s in socks:
+    ended = read_to_end(mute, 30)
+    F.check(len(ended) == MUTE and all(d == b"" for d in ended.values()),
+            "connections that sent nothing were closed at the header timeout, unanswered "
+            "(%d of %d)" % (len(ended), MUTE))
+    for s in socks + mute:
         s.close()
     status, _, _, _ = gwkit.chat(gw.port, gwkit.chat_body("gpt-4o-mini"))
     F.check(status == 200, "the gateway serves afterwards")
@@ -136,7 +144,9 @@ def stalled_heads(mk, gw):
 def main():
     with txtest.mock() as mk, gwkit.Gateway(
             ["http://127.0.0.1:%d/v1" % mk.port],
-            {"TENAX_HEADER_TIMEOUT_MS": str(HEADER_TIMEOUT_MS), "AI_TIMEOUT_MS": "20000"}) as gw:
+            {"TENAX_HEADER_TIMEOUT_MS": str(HEADER_TIMEOUT_MS), "AI_TIMEOUT_MS": "20000",
+             # so that only the header timeout can close a connection during the test
+             "TENAX_IDLE_TIMEOUT_MS": "600000"}) as gw:
         lingering_close(mk, gw)
         stalled_heads(mk, gw)
     F.finish()

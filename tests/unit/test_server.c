@@ -506,6 +506,35 @@ static void lingering_close_is_bounded(void **state)
     stop(&f);
 }
 
+/* Connects and sends nothing; records what it reads before the server's EOF. */
+static void *client_mute(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    read_answer(f, s);
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+static void mute_connection_closed_at_header_timeout(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.header_timeout_ms = 100;
+    cfg.idle_timeout_ms = 600000; /* so only the header timeout can end it */
+    fixture_t f;
+    start_with(&f, &cfg);
+    pthread_t th;
+    pthread_create(&th, NULL, client_mute, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_int_equal(f.client_len, 0); /* closed without an answer */
+    assert_true(run_until(&f, no_connections));
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -515,6 +544,7 @@ int main(void)
         cmocka_unit_test(listen_errors),
         cmocka_unit_test(lingering_close_lets_the_client_read),
         cmocka_unit_test(lingering_close_is_bounded),
+        cmocka_unit_test(mute_connection_closed_at_header_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
