@@ -584,22 +584,10 @@ static void conn_close(conn_t *c, int reset)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-static void on_shutdown(uv_shutdown_t *s, int status)
-{
-    conn_t *c = s->data;
-    c->shut_done = 1;
-    if (c->closing) return;
-    if (status < 0 || !c->lingering || c->peer_eof) {
-        conn_close(c, 0);
-        return;
-    }
-    conn_detach_all(c); /* requests queued behind the last answer get none: abort them now */
-}
-
 static void on_timer(uv_timer_t *t);
 
-/* The lingering timer: the next stretch of silence, cut at the overall end. Closes the
- * connection when that end has passed. */
+/* The lingering timer, once the answer is out: the next stretch of silence, cut at the overall
+ * end. Closes the connection when that end has passed. */
 static void linger_arm(conn_t *c)
 {
     uint64_t now = uv_now(c->srv->loop);
@@ -629,17 +617,31 @@ static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     c->linger_bytes += (size_t)nread;
     if (c->linger_bytes > c->srv->cfg.linger_max_bytes) conn_close(c, 0);
-    else linger_arm(c);
+    else if (c->shut_done) linger_arm(c);
+}
+
+static void on_shutdown(uv_shutdown_t *s, int status)
+{
+    conn_t *c = s->data;
+    c->shut_done = 1;
+    if (c->closing) return;
+    if (status < 0 || !c->lingering || c->peer_eof) {
+        conn_close(c, 0);
+        return;
+    }
+    conn_detach_all(c); /* requests queued behind the last answer get none: abort them now */
+    /* the answer is out: the bounds run from now, not while a slow reader takes a big answer */
+    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.linger_ms;
+    linger_arm(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 
 /* Ends the connection after every queued byte is written: stops reading requests, shuts the
  * write side down once the answers are out (requests queued behind are aborted then), and
- * closes. With
- * `linger` (an answer was sent while the client may still be sending) it reads and discards
- * until the client's EOF or a bound (linger_*) before closing, so that unread bytes do not make
- * the kernel reset the connection before the client has read the answer. */
+ * closes. With `linger` (after an answer: the client may still be sending) it reads and
+ * discards until the client's EOF or a bound (linger_*) before closing, so that unread bytes do
+ * not make the kernel reset the connection before the client has read the answer. */
 static void conn_drain(conn_t *c, int linger)
 {
     if (c->closing || c->draining) return;
@@ -654,13 +656,11 @@ static void conn_drain(conn_t *c, int linger)
         return;
     }
     if (!linger) return;
+    /* discarding starts now, so a client still sending is not blocked while the answer is
+     * written; the time bounds start when it is out (on_shutdown) */
     c->lingering = 1;
-    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.linger_ms;
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) != 0) {
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) != 0)
         c->lingering = 0; /* on_shutdown closes as without lingering */
-        return;
-    }
-    linger_arm(c);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);

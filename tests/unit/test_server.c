@@ -39,6 +39,8 @@ typedef struct {
     atomic_int client_sent_all; /* the flooding client sent everything without an error */
 } fixture_t;
 
+#define HUGE_LEN (16u * 1024u * 1024u)
+
 typedef int (*pred_fn)(fixture_t *f);
 typedef struct {
     fixture_t *f;
@@ -136,6 +138,12 @@ static void handler(tx_http_req_t *req, void *ud)
         static char big[20000];
         memset(big, 'z', sizeof big);
         assert_int_equal(tx_http_respond(req, 200, NULL, 0, big, sizeof big), TX_EOK);
+    } else if (strcmp(path, "/huge") == 0) { /* more than the socket buffers hold */
+        char *huge = malloc(HUGE_LEN);
+        assert_non_null(huge);
+        memset(huge, 'h', HUGE_LEN);
+        assert_int_equal(tx_http_respond(req, 200, NULL, 0, huge, HUGE_LEN), TX_EOK);
+        free(huge);
     } else if (strcmp(path, "/chunks") == 0) {
         assert_int_equal(tx_http_stream_begin(req, 201, &ct, 1), TX_EOK);
         assert_int_equal(tx_http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
@@ -474,6 +482,42 @@ static void lingering_close_lets_the_client_read(void **state)
     }
 }
 
+/* Asks for /huge with Connection: close, waits before reading, then reads everything. */
+static void *client_slow_reader(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    const char req[] = "GET /huge HTTP/1.1\r\nConnection: close\r\n\r\n";
+    send(s, req, sizeof req - 1, MSG_NOSIGNAL);
+    struct timespec ts = {0, 300000000}; /* the scenario: a reader slower than linger_idle_ms */
+    nanosleep(&ts, NULL);
+    static char buf[65536];
+    size_t body = 0;
+    ssize_t n;
+    while ((n = recv(s, buf, sizeof buf, 0)) > 0) body += (size_t)n;
+    f->client_len = body; /* head + body when nothing was cut */
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+static void lingering_waits_for_the_answer_to_be_out(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.linger_idle_ms = 50;
+    cfg.linger_ms = 100;
+    fixture_t f;
+    start_with(&f, &cfg);
+    pthread_t th;
+    pthread_create(&th, NULL, client_slow_reader, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_true(f.client_len > HUGE_LEN); /* the whole answer arrived, none of it cut */
+    stop(&f);
+}
+
 static void lingering_close_is_bounded(void **state)
 {
     (void)state;
@@ -544,6 +588,7 @@ int main(void)
         cmocka_unit_test(listen_errors),
         cmocka_unit_test(lingering_close_lets_the_client_read),
         cmocka_unit_test(lingering_close_is_bounded),
+        cmocka_unit_test(lingering_waits_for_the_answer_to_be_out),
         cmocka_unit_test(mute_connection_closed_at_header_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
