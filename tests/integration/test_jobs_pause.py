@@ -7,7 +7,7 @@ succeeds (provider fixed) resumes the work — also when the store is slow to re
 Deterministic by construction: every check reads the store after `tenax run` has exited; the
 mocks listen on a port the kernel picks (no free-port race with tests running in parallel); the
 attempt timeout is far above any answer time, so a loaded machine cannot turn a quota or auth
-answer into a timeout."""
+answer into a timeout, and the periodic probe cannot add a second probe to a slow run."""
 import os
 import sqlite3
 import subprocess
@@ -21,8 +21,10 @@ d = ju.tmpdir()
 inp = os.path.join(d, "in.jsonl")
 ju.write_jsonl(inp, [{"id": str(i), "owner": "1", "text": "Item number %d about markets" % i}
                      for i in range(1, 21)])
-# no fixed window can decide an outcome: an answer is never slower than this
-ENV = {"AI_TIMEOUT_MS": "120000"}
+# No fixed window decides an outcome: an answer is never slower than the attempt timeout, and
+# the periodic probe (the first one runs at start whatever the interval) cannot come round
+# during a run however slow the machine, so "exactly one probe" counts the start-up probe only.
+ENV = {"AI_TIMEOUT_MS": "120000", "JOB_PROBE_INTERVAL_MS": "86400000"}
 
 
 def run(args, port, env=None):
