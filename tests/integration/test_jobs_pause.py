@@ -1,4 +1,4 @@
-"""Pause on quota and on auth (SPEC §5.2) with `tenax run`: the work stops with exit 3 and the
+"""Pause on quota and on auth (docs/jobs.md) with `tenax run`: the work stops with exit 3 and the
 reason, items go back to pending without losing their attempt budget, the pause is persisted and
 survives a restart (a probe against the still-broken provider keeps it), and a probe that
 succeeds (provider fixed) resumes the work — also when the store is slow to record the resume
