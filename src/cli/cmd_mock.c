@@ -28,6 +28,7 @@ static void usage(FILE *out)
             "  --slow-ms N            delay between the pieces of a `slow` answer (default 100)\n"
             "  --seed N               seed of the fault draw: same seed, same sequence (default 1)\n"
             "  --down-models A,B      these models always answer 503\n"
+            "  --max-inflight N       over N completions in flight: answer Z.AI's 1302 (default 0: off)\n"
             "  --header-timeout-ms N  request headers must arrive within N ms (default 10000)\n"
             "  --idle-timeout-ms N    idle keep-alive connections close after N ms (default 30000)\n"
             "  --max-body-bytes N     larger request bodies get 413 (default 4194304)\n"
@@ -80,6 +81,7 @@ int tx_cmd_mock(int argc, char **argv)
         {"down-models", required_argument, NULL, 'd'}, {"header-timeout-ms", required_argument, NULL, 'H'},
         {"idle-timeout-ms", required_argument, NULL, 'I'}, {"max-body-bytes", required_argument, NULL, 'B'},
         {"max-connections", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+        {"max-inflight", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     const char *listen = "127.0.0.1:8020";
     tx_mock_config_t mcfg;
@@ -114,6 +116,7 @@ int tx_cmd_mock(int argc, char **argv)
         case 'I': if (parse_uint("--idle-timeout-ms", optarg, 3600000, &v) || v == 0) return 2; hcfg.idle_timeout_ms = (unsigned)v; break;
         case 'B': if (parse_uint("--max-body-bytes", optarg, 1ul << 30, &v) || v == 0) return 2; hcfg.limits.max_body_bytes = v; break;
         case 'C': if (parse_uint("--max-connections", optarg, 1000000, &v) || v == 0) return 2; hcfg.max_connections = (unsigned)v; break;
+        case 'M': if (parse_uint("--max-inflight", optarg, 1000000, &v)) return 2; mcfg.max_inflight = (unsigned)v; break;
         case 'h': usage(stdout); return 0;
         default:
             if (optopt)

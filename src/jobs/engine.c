@@ -53,6 +53,7 @@ struct tx_jobs {
     int probing;    /* the probe item is in hand */
     int probe_done; /* a probe ran since start (idle is reported while paused only after) */
     int stats_query;
+    int pause_writes; /* our pause changes on their way to the store: no claim reads it meanwhile */
     int again; /* a kick arrived during a claim */
     int closing;
     void (*closed)(void *);
@@ -91,6 +92,7 @@ struct job {
     tx_item_outcome_t out;
     int do_finish;
     int pause_op; /* 1 set, -1 clear, 0 none */
+    int pause_writing; /* this turn's end carries a pause change (counted in pause_writes) */
     char pause_reason[256];
     char *result;
     char errtext[480];
@@ -249,7 +251,12 @@ static void job_end_done(void *arg);
 
 static void submit_end(job_t *j)
 {
-    if (tx_storeq_submit_group(j->e->q, w_end, job_end_done, j) != TX_EOK) job_free(j);
+    if (tx_storeq_submit_group(j->e->q, w_end, job_end_done, j) != TX_EOK) {
+        job_free(j);
+        return;
+    }
+    j->pause_writing = j->pause_op != 0;
+    j->e->pause_writes += j->pause_writing;
 }
 
 /* Finish without an attempt record (budget used, hand back, interrupted). */
@@ -270,6 +277,8 @@ static void job_end_done(void *arg)
     job_t *j = arg;
     tx_jobs_t *e = j->e;
     j->do_record = 0;
+    e->pause_writes -= j->pause_writing;
+    j->pause_writing = 0;
     if (j->rc == TX_ECONFLICT) {
         e->st.conflicts++;
         tx_log(TX_LOG_WARN, "jobs", "item=%lld lease lost: dropped", (long long)j->it.id);
@@ -781,6 +790,9 @@ static void pump(tx_jobs_t *e)
         }
         return;
     }
+    /* a claim reads the shared pause (another node's); while a change of ours is being written
+     * it could read the old value and pause again the work a probe has just resumed */
+    if (e->pause_writes > 0) return; /* the write's completion pumps */
     size_t batch = (size_t)e->p.batch_size;
     if (e->st.held >= batch || (e->st.held > 0 && e->st.held > batch / 2))
         return; /* refill in chunks: one claim transaction per half batch, not per item */
@@ -1019,6 +1031,7 @@ static void w_resume(tx_store_t *s, void *arg)
 static void resume_done(void *arg)
 {
     tx_jobs_t *e = arg;
+    e->pause_writes--;
     pump(e);
 }
 
@@ -1030,6 +1043,7 @@ void tx_jobs_resume(tx_jobs_t *e)
     e->st.pause_reason[0] = '\0';
     if (was) tx_log(TX_LOG_INFO, "jobs", "job work resumed");
     if (tx_storeq_submit(e->q, w_resume, resume_done, e) != TX_EOK) pump(e);
+    else e->pause_writes++;
 }
 
 void tx_jobs_set_config(tx_jobs_t *e, struct tx_config *cfg)

@@ -22,6 +22,9 @@ struct tx_mock {
     json_t *by_model, *by_outcome, *by_script;
     json_t *script_pos; /* id -> requests seen with that id */
     struct ctx *live;   /* delayed answers in progress */
+    size_t nlive;       /* their number: the completions in flight */
+    size_t peak;        /* the most in flight at once (since start or /mock/reset) */
+    json_int_t over_cap; /* completions refused with 1302 by --max-inflight */
 };
 
 /* A delayed answer: owns its timer; freed when the timer handle has closed. */
@@ -237,6 +240,7 @@ static void ctx_done(ctx_t *c)
     if (c->prev) c->prev->next = c->next;
     else m->live = c->next;
     if (c->next) c->next->prev = c->prev;
+    m->nlive--;
     c->req = NULL;
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, ctx_closed);
@@ -296,6 +300,7 @@ static ctx_t *ctx_new(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoi
     c->next = m->live;
     if (m->live) m->live->prev = c;
     m->live = c;
+    if (++m->nlive > m->peak) m->peak = m->nlive;
     tx_http_req_on_abort(req, on_ctx_abort, c);
     return c;
 }
@@ -491,6 +496,15 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
     int stream = json_is_true(json_object_get(body, "stream"));
     tx_mock_kind_t k = TX_MOCK_OK;
     int s = 0;
+    if (m->cfg.max_inflight > 0 && m->nlive >= m->cfg.max_inflight) {
+        /* over the concurrency cap, as Z.AI: refused at once; no script step or draw is used */
+        m->over_cap++;
+        bump(m->by_outcome, tx_mock_kind_name(TX_MOCK_E1302));
+        answer(m, req, TX_MOCK_E1302, ep, body, model, stream, NULL);
+        json_decref(body);
+        return;
+    }
+    if (m->nlive + 1 > m->peak) m->peak = m->nlive + 1; /* this one, while it is answered */
     if (is_down(m, model)) k = TX_MOCK_DOWN;
     else if ((s = scripted(m, req, body, &k)) < 0) {
         bump(m->by_outcome, "bad_request");
@@ -534,8 +548,10 @@ static void route_models(tx_http_req_t *req, void *ud)
 static void route_stats(tx_http_req_t *req, void *ud)
 {
     tx_mock_t *m = ud;
-    json_t *doc = json_pack("{s:I,s:O,s:O,s:O}", "requests", m->total, "by_model", m->by_model,
-                            "by_outcome", m->by_outcome, "by_script", m->by_script);
+    json_t *doc = json_pack("{s:I,s:O,s:O,s:O,s:I,s:I,s:I}", "requests", m->total, "by_model",
+                            m->by_model, "by_outcome", m->by_outcome, "by_script", m->by_script,
+                            "inflight", (json_int_t)m->nlive, "inflight_peak", (json_int_t)m->peak,
+                            "over_capacity", m->over_cap);
     respond_json(req, 200, doc, NULL, 0);
     json_decref(doc);
 }
@@ -544,6 +560,8 @@ static void route_reset(tx_http_req_t *req, void *ud)
 {
     tx_mock_t *m = ud;
     m->total = 0;
+    m->over_cap = 0;
+    m->peak = m->nlive;
     json_object_clear(m->by_model);
     json_object_clear(m->by_outcome);
     json_object_clear(m->by_script);

@@ -59,6 +59,7 @@ typedef struct {
     uint64_t seed;
     char down_models[TX_MOCK_MAX_DOWN][128];
     size_t ndown;
+    unsigned max_inflight;    /* > 0: a completion beyond this many in flight gets Z.AI's 1302 */
 } tx_mock_config_t;
 
 void tx_mock_config_defaults(tx_mock_config_t *cfg);

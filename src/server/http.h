@@ -31,6 +31,13 @@ typedef struct {
     unsigned idle_timeout_ms;    /* an idle keep-alive connection (and a body gap) ends; 30000 */
     unsigned max_connections;    /* beyond it, new connections are accepted and closed; 1024 */
     unsigned max_pipeline;       /* requests queued on one connection before reading pauses; 32 */
+    /* Lingering close: after an answer that ends the connection the server shuts its write side
+     * and reads and discards what the client still sends, so a client that sends its whole body
+     * before reading reads the answer instead of a reset. It closes at the client's EOF, after
+     * linger_idle_ms of silence, linger_ms in all, or linger_max_bytes discarded. */
+    unsigned linger_ms;          /* 5000 (0 here and below: the default) */
+    unsigned linger_idle_ms;     /* 2000 */
+    size_t linger_max_bytes;     /* 16 MiB */
     tx_http_handler_fn handler;  /* required */
     void *handler_ud;
 } tx_http_config_t;

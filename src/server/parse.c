@@ -158,8 +158,12 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
     if (count_header_bytes(p, len + 4) != 0) return -1;
     if (p->mode != IN_NAME) { /* a new header: close the target or the previous value */
         if (text_close(p) != 0) return fail_oom(p);
+        if (p->nhdr >= p->limits.max_headers) /* tiny headers: bytes alone would let 3000 in */
+            return fail(p, 431, "request_header_fields_too_large",
+                        "The request has more header fields than the server accepts.");
         if (p->nhdr == p->hdr_cap) {
             size_t cap = p->hdr_cap ? p->hdr_cap * 2 : 16;
+            if (cap > p->limits.max_headers) cap = p->limits.max_headers;
             span_t *n = realloc(p->hdrs, cap * sizeof *n);
             if (n == NULL) return fail_oom(p);
             p->hdrs = n;
@@ -348,6 +352,7 @@ tx_http_parser_t *tx_http_parser_new(const tx_http_limits_t *limits)
     if (limits) p->limits = *limits;
     if (p->limits.max_header_bytes == 0) p->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
     if (p->limits.max_body_bytes == 0) p->limits.max_body_bytes = TX_HTTP_MAX_BODY_BYTES_DEFAULT;
+    if (p->limits.max_headers == 0) p->limits.max_headers = TX_HTTP_MAX_HEADERS_DEFAULT;
     p->state = TX_HTTP_PARSE_IDLE;
     return p;
 }

@@ -10,10 +10,12 @@
 
 #define TX_HTTP_MAX_HEADER_BYTES_DEFAULT (16u * 1024u)
 #define TX_HTTP_MAX_BODY_BYTES_DEFAULT (4u * 1024u * 1024u)
+#define TX_HTTP_MAX_HEADERS_DEFAULT 100u
 
 typedef struct {
     size_t max_header_bytes; /* request line + headers; beyond it: 431. 0 = default 16 KiB */
     size_t max_body_bytes;   /* beyond it: 413. 0 = default 4 MiB */
+    size_t max_headers;      /* header fields per request; beyond it: 431. 0 = default 100 */
 } tx_http_limits_t;
 
 /* One complete request. Owned by whoever popped it; free with tx_http_msg_free. Every string is

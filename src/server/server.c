@@ -49,7 +49,7 @@ struct tx_http_req {
     tx_http_req_t *lprev, *lnext;    /* server's list of live requests */
 };
 
-typedef enum { T_NONE, T_HEADER, T_IDLE } timer_mode_t;
+typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
 
 struct conn {
     uv_tcp_t tcp;
@@ -60,6 +60,10 @@ struct conn {
     tx_http_req_t *qhead, *qtail;
     size_t nq;
     int reading, closing, draining, reset_when_drained;
+    int lingering, shut_done, peer_eof; /* lingering close (conn_drain) */
+    int had_request;                    /* a request was read: idle now means keep-alive */
+    size_t linger_bytes;                /* discarded while lingering */
+    uint64_t linger_end;                /* uv_now() at which lingering stops */
     size_t writes;
     int handles;
     timer_mode_t tmode;
@@ -107,10 +111,14 @@ void tx_http_config_defaults(tx_http_config_t *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
     cfg->limits.max_body_bytes = TX_HTTP_MAX_BODY_BYTES_DEFAULT;
+    cfg->limits.max_headers = TX_HTTP_MAX_HEADERS_DEFAULT;
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 30000;
     cfg->max_connections = 1024;
     cfg->max_pipeline = 32;
+    cfg->linger_ms = 5000;
+    cfg->linger_idle_ms = 2000;
+    cfg->linger_max_bytes = 16u * 1024u * 1024u;
 }
 
 /* Known statuses: the reason phrase and the whole status line, so answering formats nothing. */
@@ -254,7 +262,7 @@ static void on_write(uv_write_t *w, int status)
  * uv_try_write refuses while earlier writes are queued, so the byte order is kept. */
 static int conn_write(conn_t *c, const char *data, size_t len)
 {
-    if (c->closing || len == 0) return 0;
+    if (c->closing || c->draining || len == 0) return 0; /* draining: the answers are all out */
     if (c->writes == 0) {
         uv_buf_t tb = uv_buf_init((char *)data, (unsigned)len);
         int n = uv_try_write((uv_stream_t *)&c->tcp, &tb, 1);
@@ -543,13 +551,10 @@ static void on_handle_closed(uv_handle_t *h)
     maybe_stopped(srv);
 }
 
-/* Closes the connection now; unfinished requests are detached and aborted. */
-static void conn_close(conn_t *c, int reset)
+/* Empties the queue: requests not yet answered are detached and aborted (their answers will not
+ * be sent), the others freed. */
+static void conn_detach_all(conn_t *c)
 {
-    if (c->closing) return;
-    c->closing = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_timer_stop(&c->timer);
     tx_http_req_t *r;
     while ((r = c->qhead) != NULL) {
         c->qhead = r->qnext;
@@ -564,27 +569,98 @@ static void conn_close(conn_t *c, int reset)
         }
     }
     c->qtail = NULL;
+}
+
+/* Closes the connection now; unfinished requests are detached and aborted. */
+static void conn_close(conn_t *c, int reset)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->timer);
+    conn_detach_all(c);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     if (!reset || uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-static void on_shutdown(uv_shutdown_t *s, int status)
+static void on_timer(uv_timer_t *t);
+
+/* The lingering timer, once the answer is out: the next stretch of silence, cut at the overall
+ * end. Closes the connection when that end has passed. */
+static void linger_arm(conn_t *c)
 {
-    (void)status;
-    conn_close(s->data, 0);
+    uint64_t now = uv_now(c->srv->loop);
+    if (now >= c->linger_end) {
+        conn_close(c, 0);
+        return;
+    }
+    uint64_t wait = c->srv->cfg.linger_idle_ms;
+    if (wait > c->linger_end - now) wait = c->linger_end - now;
+    c->tmode = T_LINGER;
+    uv_timer_start(&c->timer, on_timer, wait, 0);
 }
 
-/* Ends the connection after every queued byte is written. */
-static void conn_drain(conn_t *c)
+/* Lingering: what the client still sends is read and dropped (it lands in the shared read
+ * buffer, nothing is kept per connection) until its EOF or a bound. */
+static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    conn_t *c = s->data;
+    if (nread == 0) return;
+    if (nread < 0) {
+        uv_read_stop(s);
+        c->peer_eof = 1;
+        /* at EOF the answer may still be on its way out: on_shutdown closes once it is */
+        if (c->shut_done || nread != UV_EOF) conn_close(c, 0);
+        return;
+    }
+    c->linger_bytes += (size_t)nread;
+    if (c->linger_bytes > c->srv->cfg.linger_max_bytes) conn_close(c, 0);
+    else if (c->shut_done) linger_arm(c);
+}
+
+static void on_shutdown(uv_shutdown_t *s, int status)
+{
+    conn_t *c = s->data;
+    c->shut_done = 1;
+    if (c->closing) return;
+    if (status < 0 || !c->lingering || c->peer_eof) {
+        conn_close(c, 0);
+        return;
+    }
+    conn_detach_all(c); /* requests queued behind the last answer get none: abort them now */
+    /* the answer is out: the bounds run from now, not while a slow reader takes a big answer */
+    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.linger_ms;
+    linger_arm(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+
+/* Ends the connection after every queued byte is written: stops reading requests, shuts the
+ * write side down once the answers are out (requests queued behind are aborted then), and
+ * closes. With `linger` (after an answer: the client may still be sending) it reads and
+ * discards until the client's EOF or a bound (linger_*) before closing, so that unread bytes do
+ * not make the kernel reset the connection before the client has read the answer. */
+static void conn_drain(conn_t *c, int linger)
 {
     if (c->closing || c->draining) return;
     c->draining = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
     uv_timer_stop(&c->timer);
+    c->tmode = T_NONE;
     c->shut.data = c;
-    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) conn_close(c, 0);
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+        conn_close(c, 0);
+        return;
+    }
+    if (!linger) return;
+    /* discarding starts now, so a client still sending is not blocked while the answer is
+     * written; the time bounds start when it is out (on_shutdown) */
+    c->lingering = 1;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_linger_read) != 0)
+        c->lingering = 0; /* on_shutdown closes as without lingering */
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -622,7 +698,7 @@ static void conn_advance(conn_t *c)
             return;
         }
         if (close_after) {
-            conn_drain(c);
+            conn_drain(c, 1);
             return;
         }
         if (c->qhead) flush_out(c->qhead);
@@ -630,7 +706,7 @@ static void conn_advance(conn_t *c)
     if (c->closing || c->draining) return;
     if (c->qhead == NULL && c->srv->stopping &&
         tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) {
-        conn_drain(c);
+        conn_drain(c, 0);
         return;
     }
     conn_resume_reading(c);
@@ -667,10 +743,17 @@ static void on_timer(uv_timer_t *t)
     conn_t *c = t->data;
     timer_mode_t mode = c->tmode;
     c->tmode = T_NONE;
-    if (mode == T_HEADER || tx_http_parser_state(c->parser) == TX_HTTP_PARSE_BODY)
+    if (mode == T_LINGER) { /* silence, or the overall bound */
+        conn_close(c, 0);
+        return;
+    }
+    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    if (mode == T_HEADER && st == TX_HTTP_PARSE_IDLE)
+        conn_drain(c, 0); /* a new connection that sent nothing: no answer, just close */
+    else if (mode == T_HEADER || st == TX_HTTP_PARSE_BODY)
         conn_fail(c, 408, "request_timeout", "The request did not arrive in time.");
     else
-        conn_drain(c);
+        conn_drain(c, 0);
 }
 
 static void conn_arm_timer(conn_t *c)
@@ -678,7 +761,9 @@ static void conn_arm_timer(conn_t *c)
     if (c->closing || c->draining) return;
     tx_http_parse_state_t st = tx_http_parser_state(c->parser);
     const tx_http_config_t *cfg = &c->srv->cfg;
-    if (st == TX_HTTP_PARSE_HEADERS) {
+    /* a new connection gets the header timeout from its accept (as nginx's client_header_timeout),
+     * so connections that never send a byte do not hold their slot for the idle timeout */
+    if (st == TX_HTTP_PARSE_HEADERS || (st == TX_HTTP_PARSE_IDLE && !c->had_request)) {
         if (c->tmode != T_HEADER) { /* not restarted by more bytes: that is the point */
             c->tmode = T_HEADER;
             uv_timer_start(&c->timer, on_timer, cfg->header_timeout_ms, 0);
@@ -705,6 +790,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     int popped = 0;
     while (!c->closing && (m = tx_http_parser_pop(c->parser)) != NULL) {
         popped = 1;
+        c->had_request = 1;
         tx_http_req_t *r = req_new(c->srv, c, m);
         if (r == NULL) {
             tx_http_msg_free(m);
@@ -871,6 +957,9 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
     if (!srv->cfg.idle_timeout_ms) srv->cfg.idle_timeout_ms = d.idle_timeout_ms;
     if (!srv->cfg.max_connections) srv->cfg.max_connections = d.max_connections;
     if (!srv->cfg.max_pipeline) srv->cfg.max_pipeline = d.max_pipeline;
+    if (!srv->cfg.linger_ms) srv->cfg.linger_ms = d.linger_ms;
+    if (!srv->cfg.linger_idle_ms) srv->cfg.linger_idle_ms = d.linger_idle_ms;
+    if (!srv->cfg.linger_max_bytes) srv->cfg.linger_max_bytes = d.linger_max_bytes;
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
     int rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
@@ -947,7 +1036,7 @@ void tx_http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopp
     uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
     for (conn_t *c = srv->conns; c; c = c->next)
         if (c->qhead == NULL && !c->closing) {
-            if (tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) conn_drain(c);
+            if (tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) conn_drain(c, 0);
         }
     uv_ref((uv_handle_t *)&srv->grace);
     uv_timer_start(&srv->grace, on_grace, grace_ms, 0);

@@ -2,6 +2,7 @@
 file with python's sqlite3 module."""
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import tempfile
@@ -37,6 +38,31 @@ def run(args, mock_port=None, env=None, timeout=60):
     p = subprocess.run([txtest.TENAX, "run"] + list(args), env=env_for(mock_port, env),
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     return p.returncode, p.stderr.decode("utf-8", "replace")
+
+
+def mock(args=()):
+    """`tenax mock` on a port the kernel picks (--listen 127.0.0.1:0), read from its start-up
+    line: no window between choosing a free port and binding it in which another process (tests
+    run in parallel) could take it, leaving this test talking to someone else's server."""
+    m = txtest.Proc(["mock", "--listen", "127.0.0.1:0"] + list(args))
+    try:
+        found = txtest.wait_until(
+            lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)", m.log())
+            or m.p.poll() is not None, 15, "the mock's start-up line")
+        if m.p.poll() is not None:
+            raise AssertionError("tenax mock exited %s:\n%s" % (m.p.returncode, m.log()))
+        m.port = int(found.group(1))
+    except BaseException:
+        m.stop()
+        raise
+    return m
+
+
+def mock_inflight(port):
+    """The completions the mock holds in flight now (GET /mock/stats)."""
+    st, _, doc = txtest.request_json(port, "GET", "/mock/stats")
+    assert st == 200, "mock stats answered %s" % st
+    return doc["inflight"]
 
 
 def query(db, sql, args=()):

@@ -339,6 +339,17 @@ static void limits(void **state)
     assert_non_null(msg);
     assert_int_equal(tx_http_parser_feed(p, "more", 4), -1); /* stays failed */
     tx_http_parser_destroy(p);
+    /* header fields are counted too: tiny ones would otherwise let thousands in */
+    char many[4096];
+    size_t n = (size_t)snprintf(many, sizeof many, "GET / HTTP/1.1\r\n");
+    for (int i = 0; i < 100; i++) n += (size_t)snprintf(many + n, sizeof many - n, "a:\r\n");
+    snprintf(many + n, sizeof many - n, "\r\n");
+    assert_int_equal(error_status(many, 7, NULL), 0); /* 100: the default limit */
+    snprintf(many + n, sizeof many - n, "b:\r\n\r\n");
+    assert_int_equal(error_status(many, 7, NULL), 431);
+    tx_http_limits_t few = {.max_headers = 2};
+    assert_int_equal(error_status("GET / HTTP/1.1\r\na: 1\r\nb: 2\r\n\r\n", 5, &few), 0);
+    assert_int_equal(error_status("GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n", 5, &few), 431);
 }
 
 static void smuggling_refused(void **state)

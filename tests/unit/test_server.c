@@ -34,7 +34,12 @@ typedef struct {
     int stream;
     char client_buf[4096];
     size_t client_len;
+    /* lingering close */
+    int client_fd;
+    atomic_int client_sent_all; /* the flooding client sent everything without an error */
 } fixture_t;
+
+#define HUGE_LEN (16u * 1024u * 1024u)
 
 typedef int (*pred_fn)(fixture_t *f);
 typedef struct {
@@ -133,6 +138,12 @@ static void handler(tx_http_req_t *req, void *ud)
         static char big[20000];
         memset(big, 'z', sizeof big);
         assert_int_equal(tx_http_respond(req, 200, NULL, 0, big, sizeof big), TX_EOK);
+    } else if (strcmp(path, "/huge") == 0) { /* more than the socket buffers hold */
+        char *huge = malloc(HUGE_LEN);
+        assert_non_null(huge);
+        memset(huge, 'h', HUGE_LEN);
+        assert_int_equal(tx_http_respond(req, 200, NULL, 0, huge, HUGE_LEN), TX_EOK);
+        free(huge);
     } else if (strcmp(path, "/chunks") == 0) {
         assert_int_equal(tx_http_stream_begin(req, 201, &ct, 1), TX_EOK);
         assert_int_equal(tx_http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
@@ -275,12 +286,11 @@ static void on_stopped(tx_http_server_t *srv, void *ud)
     ((fixture_t *)ud)->stopped = 1;
 }
 
-static void start(fixture_t *f)
+static void start_with(fixture_t *f, const tx_http_config_t *base)
 {
     memset(f, 0, sizeof *f);
     assert_int_equal(uv_loop_init(&f->loop), 0);
-    tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx_http_config_t cfg = *base;
     cfg.handler = handler;
     cfg.handler_ud = f;
     tx_error_t err;
@@ -289,6 +299,13 @@ static void start(fixture_t *f)
     const char *addr = tx_http_server_address(f->srv);
     f->port = (int)strtol(strrchr(addr, ':') + 1, NULL, 10);
     assert_true(f->port > 0);
+}
+
+static void start(fixture_t *f)
+{
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    start_with(f, &cfg);
 }
 
 static void stop(fixture_t *f)
@@ -371,6 +388,197 @@ static void listen_errors(void **state)
     stop(&f);
 }
 
+/* ---- lingering close ---------------------------------------------------------------------- */
+
+static int no_connections(fixture_t *f) { return tx_http_server_connections(f->srv) == 0; }
+
+/* Reads what the server sends until EOF into client_buf (NUL-terminated). */
+static void read_answer(fixture_t *f, int s)
+{
+    ssize_t n;
+    while (f->client_len < sizeof f->client_buf - 1 &&
+           (n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
+                     0)) > 0)
+        f->client_len += (size_t)n;
+    f->client_buf[f->client_len] = '\0';
+}
+
+/* A too-large body sent in full before reading anything (as many HTTP clients do). */
+static void *client_whole_body(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    const size_t len = 2u * 1024u * 1024u;
+    char head[128];
+    int hl = snprintf(head, sizeof head, "POST /up HTTP/1.1\r\nContent-Length: %zu\r\n\r\n", len);
+    char *body = malloc(len);
+    assert_non_null(body);
+    memset(body, 'b', len);
+    int ok = send(s, head, (size_t)hl, MSG_NOSIGNAL) == hl;
+    for (size_t off = 0; ok && off < len;) {
+        ssize_t n = send(s, body + off, len - off, MSG_NOSIGNAL);
+        if (n <= 0) ok = 0;
+        else off += (size_t)n;
+    }
+    free(body);
+    atomic_store(&f->client_sent_all, ok);
+    read_answer(f, s);
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+/* Sends a too-large head, reads the answer to its EOF, then neither sends nor closes. */
+static void *client_silent(void *ud)
+{
+    fixture_t *f = ud;
+    f->client_fd = client_connect(f->port);
+    const char head[] = "POST /up HTTP/1.1\r\nContent-Length: 100000\r\n\r\n";
+    send(f->client_fd, head, sizeof head - 1, MSG_NOSIGNAL);
+    read_answer(f, f->client_fd);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+/* Sends a too-large head, then body bytes without end (up to 64 MiB) and reads nothing. */
+static void *client_flood(void *ud)
+{
+    fixture_t *f = ud;
+    f->client_fd = client_connect(f->port);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(f->client_fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    const char head[] = "POST /up HTTP/1.1\r\nContent-Length: 1000000000\r\n\r\n";
+    static char chunk[65536];
+    memset(chunk, 'f', sizeof chunk);
+    int ok = send(f->client_fd, head, sizeof head - 1, MSG_NOSIGNAL) == (ssize_t)sizeof head - 1;
+    for (size_t sent = 0; ok && sent < 64u * 1024u * 1024u;) {
+        ssize_t n = send(f->client_fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (n <= 0) ok = 0;
+        else sent += (size_t)n;
+    }
+    atomic_store(&f->client_sent_all, ok);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+static void lingering_close_lets_the_client_read(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.limits.max_body_bytes = 1000;
+    for (int round = 0; round < 3; round++) {
+        fixture_t f;
+        start_with(&f, &cfg);
+        pthread_t th;
+        pthread_create(&th, NULL, client_whole_body, &f);
+        assert_true(run_until(&f, client_done));
+        pthread_join(th, NULL);
+        assert_true(atomic_load(&f.client_sent_all)); /* no reset while it was sending */
+        assert_true(strncmp(f.client_buf, "HTTP/1.1 413 ", 13) == 0);
+        assert_non_null(strstr(f.client_buf, "\"code\":\"request_too_large\""));
+        assert_true(run_until(&f, no_connections)); /* closed at the client's EOF */
+        stop(&f);
+    }
+}
+
+/* Asks for /huge with Connection: close, waits before reading, then reads everything. */
+static void *client_slow_reader(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    const char req[] = "GET /huge HTTP/1.1\r\nConnection: close\r\n\r\n";
+    send(s, req, sizeof req - 1, MSG_NOSIGNAL);
+    struct timespec ts = {0, 300000000}; /* the scenario: a reader slower than linger_idle_ms */
+    nanosleep(&ts, NULL);
+    static char buf[65536];
+    size_t body = 0;
+    ssize_t n;
+    while ((n = recv(s, buf, sizeof buf, 0)) > 0) body += (size_t)n;
+    f->client_len = body; /* head + body when nothing was cut */
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+static void lingering_waits_for_the_answer_to_be_out(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.linger_idle_ms = 50;
+    cfg.linger_ms = 100;
+    fixture_t f;
+    start_with(&f, &cfg);
+    pthread_t th;
+    pthread_create(&th, NULL, client_slow_reader, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_true(f.client_len > HUGE_LEN); /* the whole answer arrived, none of it cut */
+    stop(&f);
+}
+
+static void lingering_close_is_bounded(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.limits.max_body_bytes = 1000;
+    /* silence: a client that neither sends nor closes is closed after linger_idle_ms */
+    cfg.linger_ms = 600000;
+    cfg.linger_idle_ms = 100;
+    fixture_t f;
+    start_with(&f, &cfg);
+    pthread_t th;
+    pthread_create(&th, NULL, client_silent, &f);
+    assert_true(run_until(&f, client_done)); /* the answer, then the server's FIN */
+    pthread_join(th, NULL);
+    assert_true(strncmp(f.client_buf, "HTTP/1.1 413 ", 13) == 0);
+    assert_true(run_until(&f, no_connections)); /* while the client still holds its socket */
+    close(f.client_fd);
+    stop(&f);
+    /* size: a client that keeps sending is cut off after linger_max_bytes */
+    cfg.linger_idle_ms = 600000;
+    cfg.linger_max_bytes = 256u * 1024u;
+    start_with(&f, &cfg);
+    pthread_create(&th, NULL, client_flood, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_false(atomic_load(&f.client_sent_all)); /* its sends failed: the server closed */
+    assert_true(run_until(&f, no_connections));
+    close(f.client_fd);
+    stop(&f);
+}
+
+/* Connects and sends nothing; records what it reads before the server's EOF. */
+static void *client_mute(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    read_answer(f, s);
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+static void mute_connection_closed_at_header_timeout(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx_http_config_defaults(&cfg);
+    cfg.header_timeout_ms = 100;
+    cfg.idle_timeout_ms = 600000; /* so only the header timeout can end it */
+    fixture_t f;
+    start_with(&f, &cfg);
+    pthread_t th;
+    pthread_create(&th, NULL, client_mute, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_int_equal(f.client_len, 0); /* closed without an answer */
+    assert_true(run_until(&f, no_connections));
+    stop(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -378,6 +586,10 @@ int main(void)
         cmocka_unit_test(exact_answers_on_one_connection),
         cmocka_unit_test(client_gone_aborts),
         cmocka_unit_test(listen_errors),
+        cmocka_unit_test(lingering_close_lets_the_client_read),
+        cmocka_unit_test(lingering_close_is_bounded),
+        cmocka_unit_test(lingering_waits_for_the_answer_to_be_out),
+        cmocka_unit_test(mute_connection_closed_at_header_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
