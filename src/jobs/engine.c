@@ -81,6 +81,7 @@ struct job {
     /* the current attempt */
     char model[256];
     char endpoint[64];
+    char provider[40];
     int attempt_n;
     char *req;
     /* store work in/out */
@@ -473,9 +474,11 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
         if (j->result == NULL) c.cls = TX_CLASS_INVALID_OUTPUT;
     }
     snprintf(j->endpoint, sizeof j->endpoint, "%s", r->endpoint ? r->endpoint : "0");
+    snprintf(j->provider, sizeof j->provider, "%s", r->provider ? r->provider : "");
     j->rec = (tx_attempt_t){.n = j->attempt_n,
                             .model = j->model,
                             .endpoint = j->endpoint,
+                            .provider = j->provider[0] ? j->provider : NULL,
                             .cls = (int)c.cls,
                             .http_status = r->status,
                             .latency_ms = r->latency_ms,
@@ -524,12 +527,13 @@ static void start_attempt(job_t *j)
     j->req = build_request(j);
     e->st.attempts++;
     e->st.in_flight++;
+    tx_classification_t why;
+    tx_classify_transport(TX_TRANSPORT_CONNECT, "the attempt could not start", &why);
     if (j->req)
-        j->att = e->port.start(e->port.self, j->req, strlen(j->req), (long)j->p.timeout_ms,
-                               on_attempt, j);
+        j->att = e->port.start(e->port.self, j->model, j->req, strlen(j->req),
+                               (long)j->p.timeout_ms, on_attempt, j, &why);
     if (j->att == NULL) {
-        tx_jobs_attempt_t r = {.endpoint = "0"};
-        tx_classify_transport(TX_TRANSPORT_CONNECT, "the attempt could not start", &r.c);
+        tx_jobs_attempt_t r = {.endpoint = "0", .c = why};
         on_attempt(j, &r);
     }
 }
@@ -587,7 +591,24 @@ static void job_next(job_t *j)
         return;
     }
     const char *m = tx_policy_model(&j->pol, &j->cs);
-    snprintf(j->model, sizeof j->model, "%s", m ? m : j->p.model);
+    if (m == NULL) m = j->p.model;
+    /* a model down on every endpoint serving it: the next model of the chain that is not, at
+     * once and without spending an attempt (the whole chain down: stay) */
+    if (e->port.model_available != NULL && !e->port.model_available(e->port.self, m)) {
+        unsigned nm = tx_schedule_models(&j->pol.schedule);
+        for (unsigned idx = j->cs.model_idx + 1; idx < nm; idx++) {
+            const char *n = tx_schedule_model_name(&j->pol.schedule, idx);
+            if (n == NULL || !e->port.model_available(e->port.self, n)) continue;
+            tx_log(TX_LOG_INFO, "ai][route",
+                   "item=%lld model=%s is down on every endpoint serving it: %s next",
+                   (long long)j->it.id, m, n);
+            j->cs.model_idx = idx;
+            j->cs.on_model = 1;
+            m = n;
+            break;
+        }
+    }
+    snprintf(j->model, sizeof j->model, "%s", m);
     if (tx_storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
 }
 

@@ -183,7 +183,15 @@ def test_stream():
         st2, _, data2 = chat(p, text="streaming framing check")
         F.check(text == jload(data2)["choices"][0]["message"]["content"],
                 "stream content equals the non-stream content")
-        F.check(chunks[-1].get("usage", {}).get("completion_tokens", 0) > 0, "stream: usage at the end")
+        F.check(all("usage" not in c for c in chunks), "stream: no usage chunk unless asked")
+        st3, _, data3 = request(p, "POST", "/v1/chat/completions", {
+            "model": MODEL, "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "streaming framing check"}]})
+        datas3, _ = sse_events(data3)
+        last = jload(datas3[-2]) if len(datas3) >= 2 else None
+        F.check(st3 == 200 and last and last["choices"] == [] and
+                last.get("usage", {}).get("completion_tokens", 0) > 0,
+                "stream_options.include_usage: a last chunk with no choices and the usage")
         # midstream: a first chunk, then the connection is cut
         r = Raw(p)
         body = json.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "x"}],
