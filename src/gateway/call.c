@@ -293,6 +293,15 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
 
 static void acquire(call_t *c);
 
+/* Keeps the provider's name (a call may outlive the config it came from); no snprintf on the
+ * hot path. */
+static void set_provider(call_t *c, const char *name)
+{
+    size_t n = name != NULL ? strnlen(name, sizeof c->provider - 1) : 0;
+    memcpy(c->provider, name != NULL ? name : "", n);
+    c->provider[n] = '\0';
+}
+
 /* When every endpoint serving the attempt's model is down for it, the attempt moves to the next
  * model of the chain that has a healthy endpoint, at once and without spending an attempt; with
  * the whole chain down it stays (the endpoint back soonest is tried). */
@@ -503,7 +512,7 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
     c->attempt = NULL;
     if (r->endpoint >= 0) {
         c->endpoint = r->endpoint;
-        snprintf(c->provider, sizeof c->provider, "%s", r->provider != NULL ? r->provider : "");
+        set_provider(c, r->provider);
     }
     c->last_latency = r->latency_ms;
     c->upstream_ms += r->latency_ms;
@@ -600,7 +609,7 @@ static void start_attempt(call_t *c)
     if (c->attempt != NULL) {
         /* the headers of a stream go out before on_done: name the endpoint now */
         c->endpoint = tx_attempt_endpoint(c->attempt);
-        snprintf(c->provider, sizeof c->provider, "%s", tx_attempt_provider(c->attempt));
+        set_provider(c, tx_attempt_provider(c->attempt));
     }
     if (c->attempt == NULL) {
         release_slot(c);
