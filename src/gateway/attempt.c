@@ -28,7 +28,8 @@ struct tx_gw_attempt {
     tx_upstream_req_t *ureq;
     tx_ep_pick_t pick;
     const char *route_model; /* the name the routes and pair health use (borrowed from req) */
-    const char *provider;    /* the picked endpoint's provider (borrowed from the config) */
+    const char *provider;    /* the picked endpoint's provider (borrowed from cfg) */
+    tx_config_t *cfg;        /* the snapshot the route came from (own reference) */
     char *sent_body; /* the body with a substituted model, or NULL (the client's bytes) */
     tx_ms_t t0;
     int status;
@@ -159,6 +160,7 @@ void tx_attempt_destroy(void *p)
     if (a == NULL)
         return;
     tx_unpoison(a, sizeof *a); /* it may come from the spares */
+    tx_config_unref(a->cfg);
     free(a->sent_body);
     free(a->rh);
     free(a->buf);
@@ -177,6 +179,8 @@ static void attempt_free(tx_gw_attempt_t *a)
         tx_attempt_destroy(a);
         return;
     }
+    tx_config_unref(a->cfg);
+    a->cfg = NULL;
     free(a->sent_body);
     a->sent_body = NULL;
     tx_sse_free(a->sse);
@@ -537,6 +541,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
             break;
         }
     const tx_config_provider_t *prov = &app->config->providers.v[route->provider];
+    a->cfg = tx_config_ref(app->config); /* the provider's name outlives a reload meanwhile */
     a->provider = prov->name;
 
     const char *base = tx_endpoints_url(app->endpoints, a->pick.index);
