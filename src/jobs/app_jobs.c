@@ -39,7 +39,7 @@ static void att_done(void *ud, const tx_attempt_result_t *r)
 }
 
 static void *port_start(void *self, const char *model, const char *body, size_t len,
-                        long timeout_ms, tx_jobs_attempt_cb done, void *ud,
+                        long timeout_ms, int avoid, tx_jobs_attempt_cb done, void *ud,
                         tx_classification_t *why)
 {
     tx_app_t *app = self;
@@ -53,7 +53,8 @@ static void *port_start(void *self, const char *model, const char *body, size_t 
                             .len = len,
                             .doc_model = model,
                             .model = model,
-                            .timeout_ms = timeout_ms};
+                            .timeout_ms = timeout_ms,
+                            .avoid1 = avoid >= 0 ? avoid + 1 : 0};
     tx_attempt_cb_t cb = {.on_done = att_done};
     q->a = tx_attempt_start(app, &req, &cb, q, why);
     if (q->a == NULL) {

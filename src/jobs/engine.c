@@ -82,6 +82,7 @@ struct job {
     char model[256];
     char endpoint[64];
     char provider[40];
+    int avoid; /* the endpoint the next attempt moves off (-1: none) */
     int attempt_n;
     char *req;
     /* store work in/out */
@@ -475,6 +476,12 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
     }
     snprintf(j->endpoint, sizeof j->endpoint, "%s", r->endpoint ? r->endpoint : "0");
     snprintf(j->provider, sizeof j->provider, "%s", r->provider ? r->provider : "");
+    /* after a failure counted toward failover, or a push-back, the next attempt moves off this
+     * endpoint when another one serving the model is healthy */
+    j->avoid = (tx_class_counts_failover(c.cls) || c.cls == TX_CLASS_RATE_LIMIT ||
+                c.cls == TX_CLASS_CONCURRENCY)
+                   ? (int)strtol(j->endpoint, NULL, 10)
+                   : -1;
     j->rec = (tx_attempt_t){.n = j->attempt_n,
                             .model = j->model,
                             .endpoint = j->endpoint,
@@ -531,7 +538,7 @@ static void start_attempt(job_t *j)
     tx_classify_transport(TX_TRANSPORT_CONNECT, "the attempt could not start", &why);
     if (j->req)
         j->att = e->port.start(e->port.self, j->model, j->req, strlen(j->req),
-                               (long)j->p.timeout_ms, on_attempt, j, &why);
+                               (long)j->p.timeout_ms, j->avoid, on_attempt, j, &why);
     if (j->att == NULL) {
         tx_jobs_attempt_t r = {.endpoint = "0", .c = why};
         on_attempt(j, &r);
@@ -620,6 +627,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
         return;
     }
     j->e = e;
+    j->avoid = -1;
     j->it = *it;
     memset(it, 0, sizeof *it);
     j->task = task;

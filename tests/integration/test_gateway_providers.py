@@ -264,6 +264,19 @@ def jobs_on_routes(oai, orr, az):
     F.check(len([h for h in hist if h["model"] == "gpt-4o"]) == 1,
             "jobs: once gpt-4o is down the items skip it without an attempt: %r" % hist)
 
+    # an item's retry after a network failure moves to the provider's other endpoint
+    db2 = os.path.join(d, "moves.db")
+    env2 = dict(full, AI_PROVIDERS=json.dumps(providers(oai.port, orr.port, az.port,
+                                                        dead=gwkit.refused_url())),
+                AI_MODEL="gpt-4o-mini", AI_FALLBACK_MODELS="", AI_ENDPOINT_FAILOVER_THRESHOLD="5",
+                AI_RETRY_DELAY_MS="0")
+    p = subprocess.run([txtest.TENAX, "run", "--input", inp, "--store", "sqlite:" + db2], env=env2,
+                       capture_output=True, timeout=60)
+    first = jobsutil.history(db2, 1)
+    F.check(p.returncode == 0 and [(h["endpoint"], h["class"]) for h in first] ==
+            [("0", "network"), ("1", "ok")] and all(h["provider"] == "oai" for h in first),
+            "jobs: the retry after a dead endpoint went to the backup: %r" % first)
+
 
 def bad_configs():
     tmp = tempfile.mkdtemp(prefix="tx-providers-")

@@ -67,9 +67,10 @@ static void fake_fire(uv_timer_t *t)
 }
 
 static void *fake_start(void *self, const char *model, const char *body, size_t len,
-                        long timeout_ms, tx_jobs_attempt_cb done, void *ud,
+                        long timeout_ms, int avoid, tx_jobs_attempt_cb done, void *ud,
                         tx_classification_t *why)
 {
+    (void)avoid;
     (void)len;
     (void)model;
     (void)why;
