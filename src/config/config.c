@@ -1016,6 +1016,7 @@ static tx_err_t resolve_routes(tx_config_t *c, const tx_config_env_t *env, tx_er
     if (c->providers.n == 0) {
         tx_config_provider_t *p = calloc(1, sizeof *p);
         if (p == NULL) return tx_error_setf(err, TX_ENOMEM, "out of memory");
+        free(c->providers.v); /* an empty list's array */
         c->providers.v = p;
         c->providers.n = 1;
         p->name = dup_or_null("default", &oom);
