@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SPEC §3.3 through the real binary: AI_ENDPOINT_FAILOVER_THRESHOLD consecutive network failures switch
+"""Endpoint failover (docs/gateway.md) through the real binary: AI_ENDPOINT_FAILOVER_THRESHOLD consecutive network failures switch
 the active endpoint (`[ai][failover] from=0 to=1`, failoverCounts), the cooldown keeps the failed
 endpoint out, then one probe goes to it: a failed probe re-arms the cooldown, a good one makes
 the preferred endpoint active again. With every endpoint down the one whose cooldown ends first
