@@ -1,5 +1,6 @@
-/* The gateway routes of SPEC §4.1: POST /v1/chat/completions, /v1/completions, /v1/embeddings and
- * POST /v1/responses and GET /v1/models, each handed to a call (call.c), which runs the ops filters first. */
+/* The gateway routes (docs/gateway.md): POST /v1/chat/completions, /v1/completions, /v1/embeddings,
+ * /v1/responses and GET /v1/models, each handed to a call (call.c), which runs the ops filters
+ * first. */
 #include "app/app.h"
 #include "gateway/attempt.h"
 #include "gateway/call.h"
