@@ -443,12 +443,12 @@ def test_cli_and_stop():
 
 
 def test_provider_options_and_responses():
+    """--expect-key / --expect-header / --expect-query / --models make the mock one provider
+    among several; /v1/responses answers plain and streamed like OpenAI's Responses API."""
     r = subprocess.run([TENAX, "mock", "--expect-header", "no-colon"], capture_output=True,
                        text=True, timeout=10)
     F.check(r.returncode == 2 and "--expect-header" in r.stderr,
             "a bad --expect-header exits 2 saying why: %r" % r.stderr)
-    """--expect-key / --expect-header / --expect-query / --models make the mock one provider
-    among several; /v1/responses answers plain and streamed like OpenAI's Responses API."""
     args = ["--expect-key", "k-1", "--expect-header", "X-Org: acme", "--expect-query", "v=2",
             "--models", "m-a,m-b"]
     with mock(args=args) as m:
