@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else if (mode % 3 == 1)
         tx_classify_transport((tx_transport_t)(mode % 9), body, &out);
     else
-        tx_classify_response(status, h, nh, body, blen, (tx_resp_kind_t)((mode >> 2) % 4),
+        tx_classify_response(status, h, nh, body, blen, (tx_resp_kind_t)((mode >> 2) % 5),
                              1700000000000LL, &out);
     /* the result must always be a valid class with NUL-terminated texts */
     if ((unsigned)out.cls >= TX_CLASS__LAST) abort();

@@ -1,5 +1,6 @@
-/* Fuzz target: a live config file body (SPEC §2) through the whole loader, plus to_json and a
- * diff against the defaults when it loads. Must never crash, leak or echo a secret. */
+/* Fuzz target: a live config file body (docs/config.md) through the whole loader (providers and model
+ * routes included: each load also resolves a few names), plus to_json and a diff against the
+ * defaults when it loads. Must never crash, leak or echo a secret. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@ static const char *lookup(void *ud, const char *name)
     (void)ud;
     if (strcmp(name, "AI_API_KEY") == 0) return "sk-fuzz-secret";
     if (strcmp(name, "EP_KEY") == 0) return "ep-fuzz-secret";
+    if (strcmp(name, "OPENAI_API_KEY") == 0) return "oai-fuzz-secret"; /* presets' variables */
+    if (strcmp(name, "OPENROUTER_API_KEY") == 0) return "or-fuzz-secret";
     return NULL;
 }
 
@@ -36,6 +39,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(text);
         json_decref(j);
         tx_config_diff(base, c, on_diff, &oracle);
+        tx_config_route_t r[4];
+        static const char *const names[] = {"gpt-4o", "*", "", "claude"};
+        for (size_t i = 0; i < 4; i++)
+            if (tx_config_resolve(c, names[i], r, 4) > 0 &&
+                ((size_t)r[0].provider >= c->providers.n || r[0].model == NULL))
+                abort();
+        json_decref(tx_config_model_names(c));
         tx_config_unref(c);
     } else if (err.msg == NULL || (oracle && strstr(err.msg, "fuzz-secret") != NULL)) {
         abort();

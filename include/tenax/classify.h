@@ -17,7 +17,8 @@ typedef enum {
     TX_RESP_ANY,        /* any JSON without an error object */
     TX_RESP_CHAT,       /* choices[0].message.content (or tool_calls) */
     TX_RESP_COMPLETION, /* choices[0].text */
-    TX_RESP_EMBEDDING   /* a non-empty data array */
+    TX_RESP_EMBEDDING,  /* a non-empty data array */
+    TX_RESP_RESPONSES   /* OpenAI Responses: an `output` array, `status` not failed/incomplete */
 } tx_resp_kind_t;
 
 typedef struct {
@@ -29,6 +30,10 @@ typedef struct {
     /* A successful reply's top-level "usage" counts (prompt, completion, total); each -1 when
      * absent or not a non-negative integer. Read from the same parse as the class. */
     int64_t prompt_tokens, completion_tokens, total_tokens;
+    /* Stream events only: 1 when the event carries output (content, a tool call, a refusal, a
+     * finish reason, Responses output text or a completed response), 0 when it does not (a
+     * role-only delta, `response.created`, a usage-only chunk). */
+    int output;
 } tx_classification_t;
 
 /* Classifies one HTTP answer. h may be NULL when nh is 0; body may be NULL (treated as empty).
@@ -56,7 +61,10 @@ tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
 /* Classifies one SSE `data:` payload of a stream: "[DONE]" and ordinary chunks are OK; an error
  * object (first event or mid-stream) is classified like an error inside a 200; a chunk with
  * finish_reason "content_filter" is content_filter; a payload that is not JSON is
- * invalid_response. data may be NULL. Returns out->cls. */
+ * invalid_response. Responses events: `error` and `response.failed` / `response.incomplete`
+ * are failures like the same body. Usage in the event (a chat usage chunk, the response of
+ * `response.completed`) fills the token counts; `output` says whether it carries output.
+ * data may be NULL. Returns out->cls. */
 tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out);
 
 #endif

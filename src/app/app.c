@@ -37,13 +37,15 @@ static void route_readyz(tx_http_req_t *req, void *ud)
     }
 }
 
-static tx_err_t build_endpoints(const tx_config_t *cfg, const char **urls, size_t *n)
+/* The endpoints of every provider, in the config's flat order (config.h route_eps). */
+static tx_err_t build_endpoints(const tx_config_t *cfg, tx_ep_spec_t *specs, size_t *n)
 {
-    if (cfg->endpoints.n == 0 || cfg->endpoints.n > TX_ENDPOINTS_MAX)
+    if (cfg->n_route_eps == 0 || cfg->n_route_eps > TX_ENDPOINTS_MAX)
         return TX_ERANGE;
-    for (size_t i = 0; i < cfg->endpoints.n; i++)
-        urls[i] = cfg->endpoints.v[i].url;
-    *n = cfg->endpoints.n;
+    for (size_t i = 0; i < cfg->n_route_eps; i++)
+        specs[i] = (tx_ep_spec_t){cfg->route_eps[i].ident, cfg->route_eps[i].url,
+                                  cfg->route_eps[i].provider};
+    *n = cfg->n_route_eps;
     return TX_EOK;
 }
 
@@ -68,14 +70,18 @@ tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opt
     uint64_t seed = o.seed ? o.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ uv_hrtime();
     tx_rng_seed(&app->rng, seed);
 
-    const char *urls[TX_ENDPOINTS_MAX];
+    tx_ep_spec_t specs[TX_ENDPOINTS_MAX];
     size_t n = 0;
-    if (build_endpoints(cfg, urls, &n) != TX_EOK) {
-        set_err(err, TX_ERANGE, "%sAI_BASE_URLS must hold 1 to 16 endpoints", NULL);
+    if (build_endpoints(cfg, specs, &n) != TX_EOK) {
+        set_err(err, TX_ERANGE, "%sthe providers must have 1 to 64 endpoints in all", NULL);
         goto fail;
     }
-    app->endpoints = tx_endpoints_new(urls, n, (int)cfg->ai_endpoint_failover_threshold,
+    app->endpoints = tx_endpoints_new(&specs[0].url, 1, (int)cfg->ai_endpoint_failover_threshold,
                                       cfg->ai_endpoint_cooldown_ms);
+    if (app->endpoints != NULL && tx_endpoints_replace_specs(app->endpoints, specs, n) != TX_EOK) {
+        tx_endpoints_free(app->endpoints);
+        app->endpoints = NULL;
+    }
     app->admission = tx_admission_new((unsigned)cfg->ai_max_concurrency,
                                       (size_t)cfg->ai_queue_max_size);
     app->router = tx_router_new();
@@ -249,15 +255,15 @@ tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
 {
     if (app == NULL || cfg == NULL)
         return TX_EINVAL;
-    const char *urls[TX_ENDPOINTS_MAX];
+    tx_ep_spec_t specs[TX_ENDPOINTS_MAX];
     size_t n = 0;
-    tx_err_t rc = build_endpoints(cfg, urls, &n);
+    tx_err_t rc = build_endpoints(cfg, specs, &n);
     if (rc != TX_EOK)
         return rc;
     tx_auth_t *auth = tx_auth_create(cfg->admin_token, NULL);
     if (auth == NULL)
         return TX_ENOMEM;
-    rc = tx_endpoints_replace(app->endpoints, urls, n);
+    rc = tx_endpoints_replace_specs(app->endpoints, specs, n);
     if (rc != TX_EOK) {
         tx_auth_destroy(auth);
         return rc;
@@ -293,8 +299,7 @@ tx_ms_t tx_app_now(const tx_app_t *app)
 
 const char *tx_app_endpoint_key(const tx_app_t *app, int index)
 {
-    if (app == NULL || index < 0 || (size_t)index >= app->config->endpoints.n)
+    if (app == NULL || index < 0 || (size_t)index >= app->config->n_route_eps)
         return NULL;
-    const char *k = app->config->endpoints.v[index].api_key;
-    return (k != NULL && k[0] != '\0') ? k : NULL;
+    return app->config->route_eps[index].auth_value;
 }

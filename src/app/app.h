@@ -38,7 +38,7 @@ struct tx_app {
     tx_router_t *router;
     tx_http_server_t *server; /* NULL until tx_app_listen (and for a front door without HTTP) */
     tx_upstream_t *upstream;
-    tx_endpoints_t *endpoints; /* same order as config->endpoints */
+    tx_endpoints_t *endpoints; /* same order as config->route_eps (every provider's) */
     tx_admission_t *admission;
     tx_rng_t rng;           /* per-loop jitter source */
     tx_storeq_t *storeq;    /* NULL when opened without a store */
@@ -109,7 +109,8 @@ tx_err_t tx_app_on_stop(tx_app_t *app, tx_app_stop_fn fn, void *ud);
 /* Monotonic milliseconds of the loop (uv_now). */
 tx_ms_t tx_app_now(const tx_app_t *app);
 
-/* The API key of endpoint `index` of the current config, or NULL when it has none. */
+/* The auth header value of endpoint `index` (config.h route_eps: "Bearer KEY", or the bare key
+ * for an api-key provider) of the current config, or NULL when it has no key. */
 const char *tx_app_endpoint_key(const tx_app_t *app, int index);
 
 /* --- registration hooks, called by cmd_serve in this order ------------------------------- */

@@ -29,6 +29,10 @@ static void usage(FILE *out)
             "  --seed N               seed of the fault draw: same seed, same sequence (default 1)\n"
             "  --down-models A,B      these models always answer 503\n"
             "  --max-inflight N       over N completions in flight: answer Z.AI's 1302 (default 0: off)\n"
+            "  --models A,B           serve only these models (others: 404 model_not_found)\n"
+            "  --expect-key KEY       requests must carry this key (Bearer or api-key), else 401\n"
+            "  --expect-header 'N: V' requests must carry this header, else 400 (up to 4)\n"
+            "  --expect-query K=V     request URLs must carry this parameter, else 400 (up to 4)\n"
             "  --header-timeout-ms N  request headers must arrive within N ms (default 10000)\n"
             "  --idle-timeout-ms N    idle keep-alive connections close after N ms (default 30000)\n"
             "  --max-body-bytes N     larger request bodies get 413 (default 4194304)\n"
@@ -81,7 +85,10 @@ int tx_cmd_mock(int argc, char **argv)
         {"down-models", required_argument, NULL, 'd'}, {"header-timeout-ms", required_argument, NULL, 'H'},
         {"idle-timeout-ms", required_argument, NULL, 'I'}, {"max-body-bytes", required_argument, NULL, 'B'},
         {"max-connections", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-        {"max-inflight", required_argument, NULL, 'M'},
+        {"max-inflight", required_argument, NULL, 'N'},
+        /* options of src/mock's own table (tx_mock_set_option) */
+        {"expect-key", required_argument, NULL, 'M'}, {"expect-header", required_argument, NULL, 'M'},
+        {"expect-query", required_argument, NULL, 'M'}, {"models", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     const char *listen = "127.0.0.1:8020";
     tx_mock_config_t mcfg;
@@ -93,8 +100,15 @@ int tx_cmd_mock(int argc, char **argv)
     int c;
     opterr = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int li = 0;
+    while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
         switch (c) {
+        case 'M':
+            if (tx_mock_set_option(&mcfg, opts[li].name, optarg, &err) != 0) {
+                fprintf(stderr, "tenax mock: %s\n", err.msg);
+                return 2;
+            }
+            break;
         case 'l': listen = optarg; break;
         case 'f':
             if (tx_mock_parse_faults(optarg, &mcfg, &err) != 0) {
@@ -116,7 +130,7 @@ int tx_cmd_mock(int argc, char **argv)
         case 'I': if (parse_uint("--idle-timeout-ms", optarg, 3600000, &v) || v == 0) return 2; hcfg.idle_timeout_ms = (unsigned)v; break;
         case 'B': if (parse_uint("--max-body-bytes", optarg, 1ul << 30, &v) || v == 0) return 2; hcfg.limits.max_body_bytes = v; break;
         case 'C': if (parse_uint("--max-connections", optarg, 1000000, &v) || v == 0) return 2; hcfg.max_connections = (unsigned)v; break;
-        case 'M': if (parse_uint("--max-inflight", optarg, 1000000, &v)) return 2; mcfg.max_inflight = (unsigned)v; break;
+        case 'N': if (parse_uint("--max-inflight", optarg, 1000000, &v)) return 2; mcfg.max_inflight = (unsigned)v; break;
         case 'h': usage(stdout); return 0;
         default:
             if (optopt)

@@ -11,8 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-enum ktype { T_INT, T_STR, T_JITTER, T_LIST, T_ENDPOINTS, T_SECRET, T_SECRET_LIST };
+enum ktype { T_INT, T_STR, T_JITTER, T_LIST, T_ENDPOINTS, T_PROVIDERS, T_SECRET, T_SECRET_LIST };
 
 typedef struct {
     const char *name;
@@ -107,6 +108,47 @@ static void endpoints_free(tx_config_endpoints_t *e)
     e->n = 0;
 }
 
+static void pairs_free(tx_config_pair_t *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].name);
+        free(v[i].value);
+    }
+    free(v);
+}
+
+static void provider_free(tx_config_provider_t *p)
+{
+    free(p->name);
+    free(p->preset);
+    endpoints_free(&p->base_urls);
+    free(p->api_key_env);
+    pairs_free(p->headers, p->nheaders);
+    pairs_free(p->query, p->nquery);
+    free(p->query_string);
+    pairs_free(p->models, p->nmodels);
+    memset(p, 0, sizeof *p);
+}
+
+static void providers_free(tx_config_providers_t *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        provider_free(&l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void route_eps_free(tx_config_t *c)
+{
+    for (size_t i = 0; i < c->n_route_eps; i++) {
+        free(c->route_eps[i].auth_value);
+        free(c->route_eps[i].ident);
+    }
+    memset(c->route_eps, 0, sizeof c->route_eps);
+    c->n_route_eps = 0;
+}
+
 /* Frees whatever a key holds in cfg. */
 static void clear_key(tx_config_t *c, int i)
 {
@@ -123,6 +165,10 @@ static void clear_key(tx_config_t *c, int i)
         break;
     case T_ENDPOINTS:
         endpoints_free(&c->endpoints);
+        break;
+    case T_PROVIDERS:
+        providers_free(&c->providers);
+        route_eps_free(c);
         break;
     default:
         break;
@@ -346,6 +392,361 @@ static tx_err_t endpoint_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     return TX_EOK;
 }
 
+/* ---- providers (AI_PROVIDERS) ------------------------------------------------------------- */
+
+/* What a preset fills in: base URL (NULL: must be given), auth style, key variable (NULL: no
+ * key). One row per preset. */
+static const struct {
+    const char *name, *base_url;
+    tx_config_auth_t auth;
+    const char *key_env;
+} presets[] = {
+    {"openai", "https://api.openai.com/v1", TX_AUTH_BEARER, "OPENAI_API_KEY"},
+    {"azure", NULL, TX_AUTH_API_KEY, "AZURE_OPENAI_API_KEY"},
+    {"openrouter", "https://openrouter.ai/api/v1", TX_AUTH_BEARER, "OPENROUTER_API_KEY"},
+    {"zai", "https://api.z.ai/api/paas/v4", TX_AUTH_BEARER, "ZAI_API_KEY"},
+    {"anthropic", "https://api.anthropic.com/v1", TX_AUTH_BEARER, "ANTHROPIC_API_KEY"},
+    {"gemini", "https://generativelanguage.googleapis.com/v1beta/openai", TX_AUTH_BEARER,
+     "GEMINI_API_KEY"},
+    {"deepseek", "https://api.deepseek.com/v1", TX_AUTH_BEARER, "DEEPSEEK_API_KEY"},
+    {"groq", "https://api.groq.com/openai/v1", TX_AUTH_BEARER, "GROQ_API_KEY"},
+    {"mistral", "https://api.mistral.ai/v1", TX_AUTH_BEARER, "MISTRAL_API_KEY"},
+    {"ollama", "http://127.0.0.1:11434/v1", TX_AUTH_BEARER, NULL},
+    {"generic", NULL, TX_AUTH_BEARER, NULL},
+};
+#define N_PRESETS (sizeof presets / sizeof presets[0])
+#define MAX_PROVIDER_MODELS 256
+#define MAX_PROVIDER_PAIRS 32
+
+static int provider_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 32) return 0;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || isdigit((unsigned char)*p) || *p == '_' || *p == '-'))
+            return 0;
+    return 1;
+}
+
+/* An HTTP header name (token characters) that tenax does not set itself. */
+static const char *header_name_bad(const char *s)
+{
+    static const char *const own[] = {"host", "content-length", "content-type", "transfer-encoding",
+                                      "connection", "authorization", "api-key", "accept"};
+    if (s[0] == '\0' || strlen(s) > 64) return "a header name must be 1..64 bytes";
+    for (const char *p = s; *p; p++)
+        if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
+            return "a header name must be an HTTP token";
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (strcasecmp(s, own[i]) == 0)
+            return "tenax sets this header itself (the key comes from api_key_env)";
+    return NULL;
+}
+
+/* A JSON object of strings into pairs. `what` is "headers", "query" or "models". */
+static tx_err_t pairs_from(ctx_t *x, const char *who, const char *what, const json_t *obj,
+                           tx_config_pair_t **out, size_t *nout, size_t max)
+{
+    if (!json_is_object(obj))
+        return tx_error_setf(x->err, TX_EINVAL, "%s.%s (%s): must be an object of strings", who,
+                             what, x->layer);
+    size_t n = json_object_size(obj);
+    if (n > max)
+        return tx_error_setf(x->err, TX_ERANGE, "%s.%s (%s): %zu entries, at most %zu", who, what,
+                             x->layer, n, max);
+    tx_config_pair_t *v = calloc(n ? n : 1, sizeof *v);
+    if (v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    size_t k = 0;
+    const char *f;
+    json_t *val;
+    tx_err_t rc = TX_EOK;
+    json_object_foreach((json_t *)obj, f, val)
+    {
+        char fs[48];
+        show(fs, sizeof fs, f, strlen(f));
+        size_t vl = json_string_length(val);
+        const char *bad = NULL;
+        if (!json_is_string(val) || memchr(json_string_value(val), '\0', vl) != NULL)
+            bad = "must be a string";
+        else if (strcmp(what, "headers") == 0)
+            bad = header_name_bad(f) ? header_name_bad(f)
+                  : (strpbrk(json_string_value(val), "\r\n") != NULL || vl > 1024)
+                      ? "a header value must be one line of at most 1024 bytes"
+                      : NULL;
+        else if (f[0] == '\0' || strlen(f) > 256 || vl == 0 || vl > 256)
+            bad = "names and values must be 1..256 bytes";
+        if (bad != NULL) {
+            rc = tx_error_setf(x->err, TX_EINVAL, "%s.%s[\"%s\"] (%s): %s", who, what, fs,
+                               x->layer, bad);
+            break;
+        }
+        v[k].name = strdup(f);
+        v[k].value = strdup(json_string_value(val));
+        k++;
+        if (v[k - 1].name == NULL || v[k - 1].value == NULL) {
+            rc = tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    if (rc != TX_EOK) {
+        pairs_free(v, k);
+        return rc;
+    }
+    *out = v;
+    *nout = k;
+    return TX_EOK;
+}
+
+/* "a=b&c=d" with RFC 3986 percent-encoding; NULL when there are no parameters. */
+static char *query_string(const tx_config_pair_t *q, size_t n)
+{
+    if (n == 0) return NULL;
+    size_t cap = 1;
+    for (size_t i = 0; i < n; i++)
+        cap += 3 * (strlen(q[i].name) + strlen(q[i].value)) + 2;
+    char *out = malloc(cap), *o = out;
+    if (out == NULL) return NULL;
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0) *o++ = '&';
+        for (int part = 0; part < 2; part++) {
+            for (const unsigned char *p = (const unsigned char *)(part ? q[i].value : q[i].name);
+                 *p; p++) {
+                if (isalnum(*p) || strchr("-._~", *p) != NULL) {
+                    *o++ = (char)*p;
+                } else {
+                    *o++ = '%';
+                    *o++ = hex[*p >> 4];
+                    *o++ = hex[*p & 15];
+                }
+            }
+            if (part == 0) *o++ = '=';
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* `models`: a list of names served unchanged, or an object client name -> provider's name;
+ * "*" serves any other name unchanged. */
+static tx_err_t models_from(ctx_t *x, const char *who, const json_t *v, tx_config_provider_t *p)
+{
+    if (json_is_object(v)) {
+        tx_err_t rc = pairs_from(x, who, "models", v, &p->models, &p->nmodels, MAX_PROVIDER_MODELS);
+        if (rc != TX_EOK) return rc;
+    } else if (json_is_array(v)) {
+        size_t n = json_array_size(v);
+        if (n > MAX_PROVIDER_MODELS)
+            return tx_error_setf(x->err, TX_ERANGE, "%s.models (%s): %zu entries, at most %d", who,
+                                 x->layer, n, MAX_PROVIDER_MODELS);
+        p->models = calloc(n ? n : 1, sizeof *p->models);
+        if (p->models == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        for (size_t i = 0; i < n; i++) {
+            const json_t *it = json_array_get(v, i);
+            size_t len = json_string_length(it);
+            if (!json_is_string(it) || len == 0 || len > 256 ||
+                memchr(json_string_value(it), '\0', len) != NULL)
+                return tx_error_setf(x->err, TX_EINVAL,
+                                     "%s.models[%zu] (%s): must be a string of 1..256 bytes", who,
+                                     i, x->layer);
+            tx_config_pair_t *m = &p->models[p->nmodels++];
+            m->name = strdup(json_string_value(it));
+            m->value = strdup(json_string_value(it));
+            if (m->name == NULL || m->value == NULL)
+                return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        }
+    } else {
+        return tx_error_setf(x->err, TX_EINVAL,
+                             "%s.models (%s): must be a list of names or an object of names", who,
+                             x->layer);
+    }
+    if (p->nmodels == 0)
+        return tx_error_setf(x->err, TX_EINVAL, "%s.models (%s): serves no model", who, x->layer);
+    /* "*" is a flag, not a name */
+    size_t k = 0;
+    for (size_t i = 0; i < p->nmodels; i++) {
+        if (strcmp(p->models[i].name, "*") == 0) {
+            if (strcmp(p->models[i].value, "*") != 0)
+                return tx_error_setf(x->err, TX_EINVAL,
+                                     "%s.models (%s): \"*\" can only map to \"*\" (any other name, "
+                                     "unchanged)", who, x->layer);
+            p->star = 1;
+            free(p->models[i].name);
+            free(p->models[i].value);
+            continue;
+        }
+        p->models[k++] = p->models[i];
+    }
+    p->nmodels = k;
+    return TX_EOK;
+}
+
+static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_config_provider_t *p)
+{
+    char who[96];
+    snprintf(who, sizeof who, "%s[%zu]", x->k->name, idx);
+    if (!json_is_object(item))
+        return tx_error_setf(x->err, TX_EINVAL, "%s (%s): a provider must be an object", who,
+                             x->layer);
+    const json_t *name = json_object_get(item, "name");
+    if (!json_is_string(name) || !provider_name_ok(json_string_value(name)))
+        return tx_error_setf(x->err, TX_EINVAL,
+                             "%s (%s): \"name\" is required, 1..32 of [a-z0-9_-]", who, x->layer);
+    snprintf(who, sizeof who, "%s provider \"%s\"", x->k->name, json_string_value(name));
+    if ((p->name = strdup(json_string_value(name))) == NULL)
+        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    static const char *const fields[] = {"name",        "preset", "base_urls", "api_key_env",
+                                         "auth",        "headers", "query",    "models"};
+    const char *f;
+    json_t *v;
+    json_object_foreach((json_t *)item, f, v)
+    {
+        size_t i = 0;
+        while (i < sizeof fields / sizeof fields[0] && strcmp(f, fields[i]) != 0)
+            i++;
+        if (i == sizeof fields / sizeof fields[0]) {
+            char fs[40];
+            show(fs, sizeof fs, f, strlen(f));
+            return tx_error_setf(x->err, TX_EINVAL,
+                                 "%s (%s): unknown field \"%s\" (allowed: name, preset, base_urls, "
+                                 "api_key_env, auth, headers, query, models%s)",
+                                 who, x->layer, fs,
+                                 strstr(f, "key") ? "; keys come only from the environment" : "");
+        }
+    }
+    int preset = -1;
+    const json_t *pv = json_object_get(item, "preset");
+    if (pv != NULL) {
+        for (size_t i = 0; json_is_string(pv) && i < N_PRESETS; i++)
+            if (strcmp(json_string_value(pv), presets[i].name) == 0) preset = (int)i;
+        if (preset < 0) {
+            char ps[48];
+            show_json(ps, sizeof ps, pv);
+            return tx_error_setf(x->err, TX_EINVAL,
+                                 "%s (%s): unknown preset %s (one of openai, azure, openrouter, "
+                                 "zai, anthropic, gemini, deepseek, groq, mistral, ollama, generic)",
+                                 who, x->layer, ps);
+        }
+        if ((p->preset = strdup(presets[preset].name)) == NULL)
+            return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    }
+    /* auth */
+    p->auth = preset >= 0 ? presets[preset].auth : TX_AUTH_BEARER;
+    const json_t *av = json_object_get(item, "auth");
+    if (av != NULL) {
+        const char *a = json_string_value(av);
+        if (a != NULL && strcmp(a, "bearer") == 0)
+            p->auth = TX_AUTH_BEARER;
+        else if (a != NULL && strcmp(a, "api-key") == 0)
+            p->auth = TX_AUTH_API_KEY;
+        else
+            return tx_error_setf(x->err, TX_EINVAL, "%s.auth (%s): must be \"bearer\" or \"api-key\"",
+                                 who, x->layer);
+    }
+    /* api_key_env */
+    const json_t *kv = json_object_get(item, "api_key_env");
+    const char *key_env = preset >= 0 ? presets[preset].key_env : NULL;
+    if (kv != NULL) {
+        if (json_is_null(kv))
+            key_env = NULL; /* a preset's variable turned off: no key */
+        else if (!json_is_string(kv) || !env_name_ok(json_string_value(kv)))
+            return tx_error_setf(x->err, TX_EINVAL,
+                                 "%s.api_key_env (%s): must be an environment variable name", who,
+                                 x->layer);
+        else
+            key_env = json_string_value(kv);
+    }
+    if (key_env != NULL && (p->api_key_env = strdup(key_env)) == NULL)
+        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    /* base_urls: given, or the preset's */
+    const json_t *bv = json_object_get(item, "base_urls");
+    json_t *own = NULL;
+    if (bv == NULL && preset >= 0 && presets[preset].base_url != NULL)
+        bv = own = json_pack("[s]", presets[preset].base_url);
+    if (json_is_string(bv)) { /* one URL, or comma-separated as in the environment */
+        own = json_array();
+        const char *u = json_string_value(bv);
+        while (own != NULL && *u) {
+            const char *e = strchr(u, ',');
+            size_t l = e ? (size_t)(e - u) : strlen(u);
+            while (l > 0 && isspace((unsigned char)*u))
+                u++, l--;
+            while (l > 0 && isspace((unsigned char)u[l - 1]))
+                l--;
+            if (l > 0) json_array_append_new(own, json_stringn(u, l));
+            if (e == NULL) break;
+            u = e + 1;
+        }
+        bv = own;
+    }
+    tx_err_t rc = TX_EOK;
+    if (bv == NULL) {
+        rc = tx_error_setf(x->err, TX_EINVAL, "%s (%s): \"base_urls\" is required%s", who, x->layer,
+                           preset >= 0 ? " for this preset" : " (or a preset that has one)");
+    } else if (!json_is_array(bv) || json_array_size(bv) < 1 ||
+               json_array_size(bv) > TX_ENDPOINTS_PER_PROVIDER) {
+        rc = tx_error_setf(x->err, TX_ERANGE, "%s.base_urls (%s): must hold 1..%d URLs", who,
+                           x->layer, TX_ENDPOINTS_PER_PROVIDER);
+    } else {
+        size_t n = json_array_size(bv);
+        p->base_urls.v = calloc(n, sizeof *p->base_urls.v);
+        if (p->base_urls.v == NULL) rc = tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        kdesc_t sub = *x->k;
+        char subname[112];
+        snprintf(subname, sizeof subname, "%s.base_urls", who);
+        sub.name = subname;
+        ctx_t sx = {x->cfg, &sub, x->layer, x->err};
+        for (size_t i = 0; i < n && rc == TX_EOK; i++, p->base_urls.n++)
+            rc = endpoint_from(&sx, i, json_array_get(bv, i), &p->base_urls.v[i]);
+    }
+    json_decref(own);
+    if (rc != TX_EOK) return rc;
+    const json_t *hv = json_object_get(item, "headers");
+    if (hv != NULL &&
+        (rc = pairs_from(x, who, "headers", hv, &p->headers, &p->nheaders, MAX_PROVIDER_PAIRS)) !=
+            TX_EOK)
+        return rc;
+    const json_t *qv = json_object_get(item, "query");
+    if (qv != NULL &&
+        (rc = pairs_from(x, who, "query", qv, &p->query, &p->nquery, MAX_PROVIDER_PAIRS)) != TX_EOK)
+        return rc;
+    if (p->nquery > 0 && (p->query_string = query_string(p->query, p->nquery)) == NULL)
+        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    const json_t *mv = json_object_get(item, "models");
+    if (mv == NULL)
+        return tx_error_setf(x->err, TX_EINVAL,
+                             "%s (%s): \"models\" is required (a list of names, an object of "
+                             "names, or [\"*\"])", who, x->layer);
+    return models_from(x, who, mv, p);
+}
+
+static tx_err_t set_providers_json(ctx_t *x, const json_t *arr, size_t n)
+{
+    tx_config_providers_t l = {calloc(n ? n : 1, sizeof(tx_config_provider_t)), 0};
+    if (l.v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    tx_err_t rc = TX_EOK;
+    size_t eps = 0;
+    for (size_t i = 0; i < n && rc == TX_EOK; i++, l.n++) {
+        rc = provider_from(x, i, json_array_get(arr, i), &l.v[i]);
+        for (size_t j = 0; rc == TX_EOK && j < i; j++)
+            if (strcmp(l.v[j].name, l.v[i].name) == 0)
+                rc = tx_error_setf(x->err, TX_EINVAL,
+                                   "%s provider \"%s\" (%s): two providers of one name", x->k->name,
+                                   l.v[i].name, x->layer);
+        eps += l.v[i].base_urls.n;
+        if (rc == TX_EOK && eps > TX_ROUTE_EPS_MAX)
+            rc = tx_error_setf(x->err, TX_ERANGE, "%s (%s): more than %d base URLs in all",
+                               x->k->name, x->layer, TX_ROUTE_EPS_MAX);
+    }
+    if (rc != TX_EOK) {
+        providers_free(&l);
+        return rc;
+    }
+    providers_free(&x->cfg->providers);
+    x->cfg->providers = l;
+    return TX_EOK;
+}
+
 /* A list (strings or endpoints) from a JSON array. */
 static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
 {
@@ -360,6 +761,7 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
                              x->k->name, shown, x->layer, n, (long long)x->k->lo,
                              (long long)x->k->hi);
     tx_err_t rc = TX_EOK;
+    if (x->k->type == T_PROVIDERS) return set_providers_json(x, arr, n);
     if (x->k->type == T_ENDPOINTS) {
         tx_config_endpoints_t e = {calloc(n ? n : 1, sizeof(tx_config_endpoint_t)), 0};
         if (e.v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
@@ -402,6 +804,9 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
     while (isspace((unsigned char)*p))
         p++;
     json_t *arr;
+    if (x->k->type == T_PROVIDERS && *p != '[')
+        return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array of providers",
+                             x->k->name, shown, x->layer);
     if (*p == '[' && x->k->type != T_SECRET_LIST) {
         json_error_t je;
         arr = json_loads(p, JSON_REJECT_DUPLICATES, &je);
@@ -501,6 +906,10 @@ static tx_err_t set_from_json(ctx_t *x, const json_t *v)
         if (x->k->type == T_JITTER) return set_jitter(x, json_string_value(v), shown);
         return set_string(x, json_string_value(v), json_string_length(v), shown);
     default:
+        /* a list given as a string reads like the environment's form (comma-separated, or a
+         * JSON array in a string) */
+        if (json_is_string(v) && memchr(json_string_value(v), '\0', json_string_length(v)) == NULL)
+            return set_list_text(x, json_string_value(v), shown);
         return set_list_json(x, v);
     }
 }
@@ -580,6 +989,94 @@ out:
     return rc;
 }
 
+static char *dup_or_null(const char *s, int *oom)
+{
+    if (s == NULL) return NULL;
+    char *d = strdup(s);
+    if (d == NULL) *oom = 1;
+    return d;
+}
+
+static char *join3(const char *a, const char *b, const char *c)
+{
+    size_t la = strlen(a), lb = strlen(b), lc = strlen(c);
+    char *s = malloc(la + lb + lc + 1);
+    if (s == NULL) return NULL;
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb);
+    memcpy(s + la + lb, c, lc + 1);
+    return s;
+}
+
+/* Resolves the providers (the implicit `default` from AI_BASE_URLS when none are given), their
+ * keys from the environment, and the flat endpoint list the routes use. */
+static tx_err_t resolve_routes(tx_config_t *c, const tx_config_env_t *env, tx_error_t *err)
+{
+    int oom = 0;
+    if (c->providers.n == 0) {
+        tx_config_provider_t *p = calloc(1, sizeof *p);
+        if (p == NULL) return tx_error_setf(err, TX_ENOMEM, "out of memory");
+        free(c->providers.v); /* an empty list's array */
+        c->providers.v = p;
+        c->providers.n = 1;
+        p->name = dup_or_null("default", &oom);
+        p->implicit = p->star = 1;
+        p->auth = TX_AUTH_BEARER;
+        p->base_urls.v = calloc(c->endpoints.n ? c->endpoints.n : 1, sizeof *p->base_urls.v);
+        if (p->base_urls.v == NULL) oom = 1;
+        for (size_t i = 0; !oom && i < c->endpoints.n; i++, p->base_urls.n++) {
+            const tx_config_endpoint_t *e = &c->endpoints.v[i];
+            tx_config_endpoint_t *d = &p->base_urls.v[i];
+            d->url = dup_or_null(e->url, &oom);
+            d->name = dup_or_null(e->name, &oom);
+            d->api_key_env = dup_or_null(e->api_key_env, &oom);
+            d->api_key = dup_or_null(e->api_key, &oom);
+        }
+    } else {
+        for (size_t i = 0; !oom && i < c->providers.n; i++) {
+            tx_config_provider_t *p = &c->providers.v[i];
+            const char *key = NULL;
+            if (p->api_key_env != NULL && (key = env_get(env, p->api_key_env)) == NULL)
+                return tx_error_setf(err, TX_EINVAL,
+                                     "AI_PROVIDERS provider \"%s\": api_key_env %s is not set in "
+                                     "the environment",
+                                     p->name, p->api_key_env);
+            for (size_t j = 0; j < p->base_urls.n; j++) {
+                tx_config_endpoint_t *e = &p->base_urls.v[j];
+                const char *k = key;
+                if (e->api_key_env != NULL && (k = env_get(env, e->api_key_env)) == NULL)
+                    return tx_error_setf(err, TX_EINVAL,
+                                         "AI_PROVIDERS provider \"%s\": base_urls[%zu] api_key_env "
+                                         "%s is not set in the environment",
+                                         p->name, j, e->api_key_env);
+                e->api_key = dup_or_null(k, &oom);
+            }
+        }
+    }
+    size_t n = 0;
+    for (size_t i = 0; !oom && i < c->providers.n; i++) {
+        tx_config_provider_t *p = &c->providers.v[i];
+        p->ep_first = n;
+        for (size_t j = 0; j < p->base_urls.n && n < TX_ROUTE_EPS_MAX; j++, n++) {
+            const tx_config_endpoint_t *e = &p->base_urls.v[j];
+            tx_config_route_ep_t *r = &c->route_eps[n];
+            r->url = e->url;
+            r->name = e->name;
+            r->provider = (int)i;
+            r->ident = p->implicit ? strdup(e->url) : join3(p->name, "\x1f", e->url);
+            if (r->ident == NULL) oom = 1;
+            if (e->api_key != NULL && e->api_key[0] != '\0') {
+                int bearer = p->auth == TX_AUTH_BEARER;
+                r->auth_name = bearer ? "Authorization" : "api-key";
+                r->auth_value = join3(bearer ? "Bearer " : "", e->api_key, "");
+                if (r->auth_value == NULL) oom = 1;
+            }
+        }
+    }
+    c->n_route_eps = n;
+    return oom ? tx_error_setf(err, TX_ENOMEM, "out of memory") : TX_EOK;
+}
+
 static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, const char *path,
                       tx_config_t **out, tx_error_t *err)
 {
@@ -628,6 +1125,7 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
             goto fail;
         }
     }
+    if ((rc = resolve_routes(c, env, err)) != TX_EOK) goto fail;
     *out = c;
     return TX_EOK;
 fail:
@@ -714,6 +1212,36 @@ static json_t *list_json(const tx_config_list_t *l)
     return a;
 }
 
+static json_t *pairs_json(const tx_config_pair_t *v, size_t n)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o != NULL && i < n; i++)
+        json_object_set_new(o, v[i].name, json_string(v[i].value));
+    return o;
+}
+
+/* One provider as resolved: base URLs, auth style, key variable and whether the key is set
+ * (never the key), headers, query, models. */
+static json_t *provider_json(const tx_config_provider_t *p)
+{
+    json_t *urls = json_array();
+    int key_set = 0;
+    for (size_t i = 0; urls != NULL && i < p->base_urls.n; i++) {
+        json_array_append_new(urls, json_string(p->base_urls.v[i].url));
+        key_set |= p->base_urls.v[i].api_key != NULL;
+    }
+    json_t *models = json_object();
+    for (size_t i = 0; models != NULL && i < p->nmodels; i++)
+        json_object_set_new(models, p->models[i].name, json_string(p->models[i].value));
+    if (models != NULL && p->star) json_object_set_new(models, "*", json_string("*"));
+    return json_pack("{s:s, s:s?, s:o, s:s, s:s?, s:s, s:o, s:o, s:o}", "name", p->name, "preset",
+                     p->preset, "base_urls", urls, "auth",
+                     p->auth == TX_AUTH_API_KEY ? "api-key" : "bearer", "api_key_env",
+                     p->api_key_env, "api_key", key_set ? "set" : "unset", "headers",
+                     pairs_json(p->headers, p->nheaders), "query",
+                     pairs_json(p->query, p->nquery), "models", models);
+}
+
 json_t *tx_config_value_json(const tx_config_t *cfg, tx_config_key_t key)
 {
     if (cfg == NULL || (int)key < 0 || key >= TX_CFG__LAST) return NULL;
@@ -739,6 +1267,18 @@ json_t *tx_config_value_json(const tx_config_t *cfg, tx_config_key_t key)
             json_t *o =
                 json_pack("{s:s, s:s, s:s?, s:s}", "url", ep->url, "name", ep->name, "api_key_env",
                           ep->api_key_env, "api_key", ep->api_key != NULL ? "set" : "unset");
+            if (o == NULL || json_array_append_new(a, o) != 0) {
+                json_decref(a);
+                return NULL;
+            }
+        }
+        return a;
+    }
+    case T_PROVIDERS: {
+        /* the implicit `default` is AI_BASE_URLS, shown there */
+        json_t *a = json_array();
+        for (size_t i = 0; a != NULL && i < c->providers.n && !c->providers.v[i].implicit; i++) {
+            json_t *o = provider_json(&c->providers.v[i]);
             if (o == NULL || json_array_append_new(a, o) != 0) {
                 json_decref(a);
                 return NULL;
@@ -785,6 +1325,14 @@ static int secret_changed(const tx_config_t *a, const tx_config_t *b, int i)
     return 0;
 }
 
+static int route_keys_changed(const tx_config_t *a, const tx_config_t *b)
+{
+    if (a->n_route_eps != b->n_route_eps) return 1;
+    for (size_t j = 0; j < a->n_route_eps; j++)
+        if (!same_str(a->route_eps[j].auth_value, b->route_eps[j].auth_value)) return 1;
+    return 0;
+}
+
 static int endpoint_keys_changed(const tx_config_t *a, const tx_config_t *b)
 {
     if (a->endpoints.n != b->endpoints.n) return 1;
@@ -804,6 +1352,9 @@ int tx_config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config
         int differs = a != NULL && b != NULL && !json_equal(a, b);
         if (tx_config_key_is_secret((tx_config_key_t)i)) differs = secret_changed(old, new_cfg, i);
         if (i == TX_CFG_AI_BASE_URLS && !differs) differs = endpoint_keys_changed(old, new_cfg);
+        if (i == TX_CFG_AI_PROVIDERS && !differs && new_cfg->providers.n > 0 &&
+            !new_cfg->providers.v[0].implicit)
+            differs = route_keys_changed(old, new_cfg);
         char *text = differs && b != NULL ? json_dumps(b, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
         json_decref(a);
         json_decref(b);
@@ -818,4 +1369,47 @@ int tx_config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config
         free(text);
     }
     return changed;
+}
+
+size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
+                         size_t cap)
+{
+    if (cfg == NULL || model == NULL) return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->providers.n; i++) {
+        const tx_config_provider_t *p = &cfg->providers.v[i];
+        const char *up = NULL;
+        for (size_t j = 0; j < p->nmodels; j++)
+            if (p->models[j].name[0] == model[0] && strcmp(p->models[j].name, model) == 0) {
+                up = p->models[j].value;
+                break;
+            }
+        if (up == NULL && p->star) up = model;
+        if (up == NULL) continue;
+        if (n < cap) out[n] = (tx_config_route_t){(int)i, up};
+        n++;
+    }
+    return n;
+}
+
+int tx_config_provider_index(const tx_config_t *cfg, const char *name)
+{
+    for (size_t i = 0; cfg != NULL && name != NULL && i < cfg->providers.n; i++)
+        if (strcmp(cfg->providers.v[i].name, name) == 0) return (int)i;
+    return -1;
+}
+
+json_t *tx_config_model_names(const tx_config_t *cfg)
+{
+    json_t *a = json_array(), *seen = json_object();
+    for (size_t i = 0; a != NULL && seen != NULL && cfg != NULL && i < cfg->providers.n; i++) {
+        const tx_config_provider_t *p = &cfg->providers.v[i];
+        for (size_t j = 0; j < p->nmodels; j++) {
+            if (json_object_get(seen, p->models[j].name) != NULL) continue;
+            json_object_set_new(seen, p->models[j].name, json_true());
+            json_array_append_new(a, json_string(p->models[j].name));
+        }
+    }
+    json_decref(seen);
+    return a;
 }

@@ -14,11 +14,12 @@
 
 /* Every key, written once: X(id, name, alias, type, field, default, min, max).
  * type: INT (int64_t field), STR (char *), JITTER, LIST (tx_config_list_t),
- * ENDPOINTS (tx_config_endpoints_t), SECRET (char *, environment only),
+ * ENDPOINTS (tx_config_endpoints_t), PROVIDERS (tx_config_providers_t), SECRET (char *, environment only),
  * SECRET_LIST (tx_config_list_t, environment only, comma-separated).
  * For INT the default is the number; for the others it is text parsed like an env value. */
 #define TX_CONFIG_KEYS(X)                                                                          \
     X(AI_BASE_URLS, "AI_BASE_URLS", "aiBaseUrls", ENDPOINTS, endpoints, "[\"https://api.openai.com/v1\"]", 1, 16) \
+    X(AI_PROVIDERS, "AI_PROVIDERS", "aiProviders", PROVIDERS, providers, "[]", 0, 32)               \
     X(AI_MODEL, "AI_MODEL", NULL, STR, ai_model, "gpt-4o-mini", 1, 256)                            \
     X(AI_FALLBACK_MODELS, "AI_FALLBACK_MODELS", NULL, LIST, ai_fallback_models, "[]", 0, 8)        \
     X(AI_MAX_CONCURRENCY, "AI_MAX_CONCURRENCY", NULL, INT, ai_max_concurrency, 4, 1, 4096)         \
@@ -89,6 +90,65 @@ typedef struct {
     size_t n;
 } tx_config_endpoints_t;
 
+/* Providers and model routes (docs/providers.md). A provider's endpoints are its `base_urls`
+ * (each with the provider's key); `models` maps the names clients use to the provider's own
+ * names; `star` serves any other name unchanged. Without AI_PROVIDERS the snapshot holds one
+ * implicit provider `default` built from AI_BASE_URLS (each endpoint with its own key) serving
+ * every model. */
+#define TX_PROVIDERS_MAX 32
+#define TX_ROUTE_EPS_MAX 64 /* endpoints across all providers */
+#define TX_ENDPOINTS_PER_PROVIDER 16
+
+typedef enum { TX_AUTH_BEARER, TX_AUTH_API_KEY } tx_config_auth_t;
+
+typedef struct {
+    char *name;
+    char *value;
+} tx_config_pair_t;
+
+typedef struct {
+    char *name;
+    char *preset;                    /* NULL: none */
+    tx_config_endpoints_t base_urls; /* api_key of each resolved */
+    char *api_key_env;               /* NULL: no key of its own */
+    tx_config_auth_t auth;
+    tx_config_pair_t *headers;
+    size_t nheaders;
+    tx_config_pair_t *query;
+    size_t nquery;
+    char *query_string; /* "a=b&c=d", percent-encoded, or NULL */
+    tx_config_pair_t *models; /* name clients use -> the provider's own name */
+    size_t nmodels;
+    int star;     /* "*" is served: any other name, unchanged */
+    int implicit; /* the `default` provider made from AI_BASE_URLS */
+    size_t ep_first; /* its first endpoint in tx_config_t.route_eps */
+} tx_config_provider_t;
+
+typedef struct {
+    tx_config_provider_t *v;
+    size_t n;
+} tx_config_providers_t;
+
+/* One endpoint of the flat list every provider's base_urls make, in AI_PROVIDERS order. Built
+ * once per snapshot so an attempt needs no allocation: `auth_name`/`auth_value` is the header
+ * to send ("Authorization" / "Bearer KEY", or "api-key" / "KEY"; NULL without a key);
+ * `ident` identifies it across reloads (provider name and URL). */
+typedef struct {
+    const char *url;
+    const char *name;
+    const char *auth_name;
+    char *auth_value;
+    char *ident;
+    int provider;
+} tx_config_route_ep_t;
+
+/* A model name resolved: the provider and the provider's own name for it (borrowed from the
+ * snapshot, or the asked name itself for a "*" route). */
+typedef struct {
+    int provider;
+    const char *model;
+} tx_config_route_t;
+
 /* A snapshot. Read-only once loaded: share it with tx_config_ref, never write to it. Secrets
  * (api_key, admin_token, client_keys) are NULL/empty when unset. */
 typedef struct tx_config {
@@ -96,6 +156,9 @@ typedef struct tx_config {
     char *path; /* the config file this came from, or NULL (no kv layer) */
     tx_config_source_t source[TX_CFG__LAST];
     tx_config_endpoints_t endpoints;
+    tx_config_providers_t providers; /* as resolved: the implicit `default` when none given */
+    tx_config_route_ep_t route_eps[TX_ROUTE_EPS_MAX];
+    size_t n_route_eps;
     char *ai_model;
     tx_config_list_t ai_fallback_models;
     int64_t ai_max_concurrency, ai_queue_max_size, ai_timeout_ms, ai_deadline_ms;
@@ -174,5 +237,18 @@ typedef void (*tx_config_diff_cb)(const char *key, const char *value, const char
  * or -1 on bad arguments or no memory (then cb may have been called for some keys). */
 int tx_config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config_diff_cb cb,
                    void *ud);
+
+/* The routes of `model` in AI_PROVIDERS order, at most `cap` of them written to `out`. Returns
+ * how many providers serve it (0: none: model_not_found). A scan of the providers' model lists,
+ * no allocation. */
+size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
+                         size_t cap);
+
+/* The provider named `name`, or -1. */
+int tx_config_provider_index(const tx_config_t *cfg, const char *name);
+
+/* The names clients may use (every provider's model names, once, "*" left out) as a JSON
+ * array of strings. New reference; NULL on no memory. */
+json_t *tx_config_model_names(const tx_config_t *cfg);
 
 #endif

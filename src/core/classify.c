@@ -69,6 +69,7 @@ static void init(tx_classification_t *out, int status)
     out->message[0] = '\0';
     out->retry_after_ms = -1;
     out->prompt_tokens = out->completion_tokens = out->total_tokens = -1;
+    out->output = 0;
 }
 
 /* A usage count: a non-negative integer, else -1. */
@@ -87,6 +88,8 @@ static void read_usage(const cJSON *usage, tx_classification_t *out)
         const char *k = m->string;
         if (k[0] == 'p' && p == NULL && strcmp(k, "prompt_tokens") == 0) p = m;
         else if (k[0] == 'c' && c == NULL && strcmp(k, "completion_tokens") == 0) c = m;
+        else if (k[0] == 'i' && p == NULL && strcmp(k, "input_tokens") == 0) p = m; /* Responses */
+        else if (k[0] == 'o' && c == NULL && strcmp(k, "output_tokens") == 0) c = m;
         else if (k[0] == 't' && t == NULL && strcmp(k, "total_tokens") == 0) t = m;
     }
     out->prompt_tokens = usage_count(p);
@@ -370,12 +373,50 @@ static int filtered(const cJSON *choice)
     return cJSON_IsString(fr) && strcmp(jstr(fr), "content_filter") == 0;
 }
 
+/* A Responses object without a top-level error: `status` failed (its error, else server) or
+ * incomplete (content_filter, else invalid_response) is a failed attempt; otherwise it needs an
+ * `output` array. */
+static tx_class_t responses_state(const cJSON *resp, tx_classification_t *out)
+{
+    const char *st = jstr(jget(resp, "status"));
+    if (st != NULL && strcmp(st, "failed") == 0) {
+        const cJSON *err = jget(resp, "error");
+        top_t t = {err, NULL, NULL, NULL};
+        err_info_t e;
+        if (cJSON_IsObject(err) && find_error(resp, &t, &e, out)) {
+            out->cls = error_class(200, &e);
+            if (out->cls == TX_CLASS_OK || out->cls == TX_CLASS_BAD_REQUEST)
+                out->cls = TX_CLASS_SERVER;
+        } else {
+            out->cls = TX_CLASS_SERVER;
+            set_msg(out, "the response has status failed");
+        }
+        return out->cls;
+    }
+    if (st != NULL && strcmp(st, "incomplete") == 0) {
+        const char *why = jstr(jget(jget(resp, "incomplete_details"), "reason"));
+        if (why != NULL && strcmp(why, "content_filter") == 0) {
+            out->cls = TX_CLASS_CONTENT_FILTER;
+            set_code(out, "content_filter");
+            set_msg(out, "the response is incomplete: content_filter");
+            return out->cls;
+        }
+        char m[160];
+        snprintf(m, sizeof m, "the response is incomplete: %s", why != NULL ? why : "no reason");
+        set_code(out, "incomplete");
+        return invalid(out, m);
+    }
+    if (!cJSON_IsArray(jget(resp, "output"))) return invalid(out, "no output in the response");
+    return TX_CLASS_OK;
+}
+
 /* Shape checks of a 2xx body without an error (§3.1 invalid_response). */
 static tx_class_t check_success(const cJSON *root, const top_t *t, tx_resp_kind_t kind,
                                 tx_classification_t *out)
 {
     if (!cJSON_IsObject(root)) return invalid(out, "response is not a JSON object");
     if (kind == TX_RESP_ANY) return TX_CLASS_OK;
+    if (kind == TX_RESP_RESPONSES) return responses_state(root, out);
     if (kind == TX_RESP_EMBEDDING) {
         const cJSON *d = t->data;
         if (!cJSON_IsArray(d)) return invalid(out, "no data in the response");
@@ -543,7 +584,30 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
     top_t t;
     top_members(root, &t);
     err_info_t e;
-    if (find_error(root, &t, &e, out)) {
+    const char *type = cJSON_IsObject(root) ? jstr(jget(root, "type")) : NULL;
+    const cJSON *resp = type != NULL ? jget(root, "response") : NULL;
+    if (type != NULL && strncmp(type, "response.", 9) == 0 && cJSON_IsObject(resp)) {
+        /* Responses lifecycle events carry the response object */
+        if (strcmp(type, "response.failed") == 0 || strcmp(type, "response.incomplete") == 0 ||
+            strcmp(type, "response.completed") == 0) {
+            top_t rt;
+            top_members(resp, &rt);
+            if (find_error(resp, &rt, &e, out)) {
+                out->cls = error_class(200, &e);
+                if (out->cls == TX_CLASS_OK || out->cls == TX_CLASS_BAD_REQUEST)
+                    out->cls = TX_CLASS_SERVER;
+            } else {
+                out->cls = responses_state(resp, out);
+            }
+            if (strcmp(type, "response.completed") == 0) {
+                out->output = 1;
+                if (out->cls == TX_CLASS_OK && cJSON_IsObject(rt.usage)) read_usage(rt.usage, out);
+            }
+        }
+    } else if (type != NULL && strncmp(type, "response.", 9) == 0) {
+        /* output deltas and items; created / in_progress / *.added carry none yet */
+        out->output = strstr(type, ".delta") != NULL || strstr(type, ".done") != NULL;
+    } else if (find_error(root, &t, &e, out)) {
         out->cls = error_class(200, &e);
     } else {
         const cJSON *ch = t.choices;
@@ -554,6 +618,18 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
             set_msg(out, "finish_reason is content_filter");
         } else if (!cJSON_IsObject(root)) {
             invalid(out, "event is not a JSON object");
+        } else {
+            if (cJSON_IsObject(c0)) {
+                const cJSON *d = jget(c0, "delta");
+                const cJSON *ct = jget(d, "content");
+                out->output = (cJSON_IsString(ct) && jlen(ct) > 0) || jnonempty(jget(d, "tool_calls")) ||
+                              cJSON_IsString(jget(d, "refusal")) ||
+                              cJSON_IsString(jget(c0, "finish_reason")) ||
+                              cJSON_IsString(jget(c0, "text"));
+            } else if (!cJSON_IsArray(ch) && t.usage == NULL) {
+                out->output = 1; /* not a chat chunk: nothing to hold back for */
+            }
+            if (cJSON_IsObject(t.usage)) read_usage(t.usage, out);
         }
     }
     tx__json_arena_delete(root);

@@ -27,6 +27,9 @@ struct tx_gw_attempt {
     void *ud;
     tx_upstream_req_t *ureq;
     tx_ep_pick_t pick;
+    const char *route_model; /* the name the routes and pair health use (borrowed from req) */
+    const char *provider;    /* the picked endpoint's provider (borrowed from cfg) */
+    tx_config_t *cfg;        /* the snapshot the route came from (own reference) */
     char *sent_body; /* the body with a substituted model, or NULL (the client's bytes) */
     tx_ms_t t0;
     int status;
@@ -42,6 +45,8 @@ struct tx_gw_attempt {
     tx_classification_t first_info;
     int committed;
     int overflow;
+    int usage_off; /* the stream parser failed after the commit: usage no longer read */
+    int64_t usage[3]; /* a stream's token counts (prompt, completion, total); -1: none */
 };
 
 tx_transport_t tx_attempt_transport_kind(tx_upstream_err_t e)
@@ -63,6 +68,7 @@ tx_resp_kind_t tx_attempt_resp_kind(tx_route_kind_t r)
     case TX_ROUTE_CHAT: return TX_RESP_CHAT;
     case TX_ROUTE_COMPLETIONS: return TX_RESP_COMPLETION;
     case TX_ROUTE_EMBEDDINGS: return TX_RESP_EMBEDDING;
+    case TX_ROUTE_RESPONSES: return TX_RESP_RESPONSES;
     default: return TX_RESP_ANY;
     }
 }
@@ -72,12 +78,89 @@ int tx_attempt_endpoint(const tx_gw_attempt_t *a)
     return a != NULL ? a->pick.index : -1;
 }
 
+const char *tx_attempt_provider(const tx_gw_attempt_t *a)
+{
+    return a != NULL && a->provider != NULL ? a->provider : "";
+}
+
+size_t tx_attempt_candidates(const tx_app_t *app, const char *model, int *cands,
+                             tx_config_route_t *routes)
+{
+    const tx_config_t *cfg = app->config;
+    tx_config_route_t r[TX_PROVIDERS_MAX];
+    size_t nr = 0;
+    if (model != NULL) {
+        nr = tx_config_resolve(cfg, model, r, TX_PROVIDERS_MAX);
+        if (nr > TX_PROVIDERS_MAX)
+            nr = TX_PROVIDERS_MAX;
+    } else {
+        for (size_t i = 0; i < cfg->providers.n && i < TX_PROVIDERS_MAX; i++)
+            r[nr++] = (tx_config_route_t){(int)i, NULL}; /* no model (GET /v1/models): any */
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < nr; i++) {
+        const tx_config_provider_t *p = &cfg->providers.v[r[i].provider];
+        for (size_t j = 0; j < p->base_urls.n && n < TX_ENDPOINTS_MAX; j++, n++) {
+            cands[n] = (int)(p->ep_first + j);
+            if (routes != NULL)
+                routes[n] = r[i];
+        }
+    }
+    return n;
+}
+
+int tx_attempt_model_available(tx_app_t *app, const char *model, int avoid)
+{
+    int cands[TX_ENDPOINTS_MAX];
+    size_t n = tx_attempt_candidates(app, model, cands, NULL);
+    return n > 0 && tx_endpoints_available(app->endpoints, cands, n, model, avoid, tx_app_now(app));
+}
+
+/* The endpoint's health takes network and timeout failures; other failures counted toward
+ * failover are the (endpoint, model) pair's. */
+static tx_ep_outcome_t ep_outcome(tx_class_t cls)
+{
+    if (cls == TX_CLASS_OK)
+        return TX_EP_OK;
+    if (cls == TX_CLASS_ABORTED)
+        return TX_EP_CANCELLED;
+    if (cls == TX_CLASS_NETWORK || cls == TX_CLASS_TIMEOUT)
+        return TX_EP_FAIL;
+    return tx_class_counts_failover(cls) ? TX_EP_FAIL_MODEL : TX_EP_NEUTRAL;
+}
+
+static void report(tx_gw_attempt_t *a, tx_ep_outcome_t eo, tx_ms_t now)
+{
+    tx_app_t *app = a->app;
+    tx_ep_event_t ev;
+    if (!tx_endpoints_report_for(app->endpoints, a->pick, a->route_model, eo, now, &ev))
+        return;
+    if (ev.kind == TX_EP_EV_FAILOVER) {
+        if (ev.to != ev.from)
+            tx_log(TX_LOG_WARN, "ai][failover", "from=%d to=%d", ev.from, ev.to);
+        else
+            tx_log(TX_LOG_WARN, "ai][failover", "endpoint=%d down, no healthy endpoint left",
+                   ev.from);
+        tx_obs_on_failover(tx_ops_obs(app), ev.from, ev.to); /* metric + notification */
+    } else if (ev.kind == TX_EP_EV_RECOVERED) {
+        tx_log(TX_LOG_INFO, "ai][failover", "recovered=%d active=%d", ev.from, ev.to);
+    } else if (ev.kind == TX_EP_EV_MODEL_DOWN) {
+        tx_log(TX_LOG_WARN, "ai][health", "endpoint=%d model=%s down for %lld ms", ev.from,
+               a->route_model != NULL ? a->route_model : "-",
+               (long long)app->config->ai_endpoint_cooldown_ms);
+    } else if (ev.kind == TX_EP_EV_MODEL_RECOVERED) {
+        tx_log(TX_LOG_INFO, "ai][health", "endpoint=%d model=%s recovered", ev.from,
+               a->route_model != NULL ? a->route_model : "-");
+    }
+}
+
 void tx_attempt_destroy(void *p)
 {
     tx_gw_attempt_t *a = p;
     if (a == NULL)
         return;
     tx_unpoison(a, sizeof *a); /* it may come from the spares */
+    tx_config_unref(a->cfg);
     free(a->sent_body);
     free(a->rh);
     free(a->buf);
@@ -96,6 +179,8 @@ static void attempt_free(tx_gw_attempt_t *a)
         tx_attempt_destroy(a);
         return;
     }
+    tx_config_unref(a->cfg);
+    a->cfg = NULL;
     free(a->sent_body);
     a->sent_body = NULL;
     tx_sse_free(a->sse);
@@ -223,9 +308,36 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
         a->cb.on_head(a->ud, status);
 }
 
+static void take_usage(tx_gw_attempt_t *a, const tx_classification_t *c)
+{
+    if (c->prompt_tokens >= 0)
+        a->usage[0] = c->prompt_tokens;
+    if (c->completion_tokens >= 0)
+        a->usage[1] = c->completion_tokens;
+    if (c->total_tokens >= 0)
+        a->usage[2] = c->total_tokens;
+}
+
+/* Events after the commit: only the usage is of interest, and only events naming it are
+ * parsed. */
+static int on_later_event(void *ud, const tx_sse_event_t *ev)
+{
+    tx_gw_attempt_t *a = ud;
+    if (memmem(ev->data, ev->data_len, "usage\"", 6) != NULL) {
+        tx_classification_t c;
+        if (tx_classify_stream_event(ev->data, ev->data_len, &c) == TX_CLASS_OK)
+            take_usage(a, &c);
+    }
+    return 0;
+}
+
+/* Events before the commit: held back until one carries output; an error first is a failed
+ * attempt. Every event of that chunk is read (one may carry the usage). */
 static int on_first_event(void *ud, const tx_sse_event_t *ev)
 {
     tx_gw_attempt_t *a = ud;
+    if (a->first_ok)
+        return on_later_event(ud, ev);
     a->events++;
     tx_class_t cls = tx_classify_stream_event(ev->data, ev->data_len, &a->first_info);
     if (ev->kind == TX_SSE_ERROR && cls == TX_CLASS_OK) {
@@ -234,12 +346,16 @@ static int on_first_event(void *ud, const tx_sse_event_t *ev)
         snprintf(a->first_info.message, sizeof a->first_info.message, "%s",
                  "the upstream stream began with an error event");
     }
-    if (cls == TX_CLASS_OK && ev->kind != TX_SSE_DONE)
-        a->first_ok = 1;
-    else if (cls != TX_CLASS_OK)
-        a->first_error = 1;
-    return (a->first_ok || a->first_error) ? 1 : 0; /* stop: we know enough */
+    if (cls == TX_CLASS_OK) {
+        take_usage(a, &a->first_info);
+        if (a->first_info.output && ev->kind != TX_SSE_DONE)
+            a->first_ok = 1;
+        return 0;
+    }
+    a->first_error = 1;
+    return 1; /* stop: the attempt failed */
 }
+
 
 static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur);
 
@@ -247,7 +363,10 @@ static void on_body(void *ud, const char *data, size_t len)
 {
     tx_gw_attempt_t *a = ud;
     if (a->committed) {
-        a->cb.on_stream_data(a->ud, data, len);
+        if (!a->usage_off && a->sse != NULL &&
+            tx_sse_feed(a->sse, data, len, on_later_event, a) == TX_ERANGE)
+            a->usage_off = 1;
+        a->cb.on_stream_data(a->ud, data, len); /* may end the attempt: nothing after it */
         return;
     }
     if (append(a, data, len) != 0) {
@@ -280,8 +399,8 @@ static void on_body(void *ud, const char *data, size_t len)
     if (a->first_ok) {
         if (a->cb.on_stream_start(a->ud, a->status, a->rh, a->nrh) != 0) {
             tx_upstream_cancel(a->ureq);
-            tx_endpoints_report(a->app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(a->app),
-                                NULL);
+            tx_endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
+                                    tx_app_now(a->app), NULL);
             attempt_free(a);
             return;
         }
@@ -305,6 +424,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     memset(&r, 0, sizeof r);
     r.transport = ur->err;
     r.endpoint = a->pick.index;
+    r.provider = a->provider != NULL ? a->provider : "";
     r.status = ur->status ? ur->status : a->status;
     r.headers = a->rh;
     r.nheaders = a->nrh;
@@ -338,6 +458,9 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
         r.info.cls = TX_CLASS_OK; /* a committed stream that ended normally */
         r.info.retry_after_ms = -1;
         r.info.status = r.status;
+        r.prompt_tokens = a->usage[0];
+        r.completion_tokens = a->usage[1];
+        r.total_tokens = a->usage[2];
     } else if (ur->err == TX_UPSTREAM_ETOO_LARGE || a->overflow) {
         tx_classify_transport(TX_TRANSPORT_PARTIAL, NULL, &r.info);
         r.info.cls = TX_CLASS_INVALID_RESPONSE;
@@ -348,19 +471,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     }
     r.cls = r.info.cls;
 
-    tx_ep_outcome_t eo = r.cls == TX_CLASS_OK                    ? TX_EP_OK
-                         : r.cls == TX_CLASS_ABORTED             ? TX_EP_CANCELLED
-                         : tx_class_counts_failover(r.cls)       ? TX_EP_FAIL
-                                                                 : TX_EP_NEUTRAL;
-    tx_ep_event_t ev;
-    if (tx_endpoints_report(app->endpoints, a->pick, eo, now, &ev)) {
-        if (ev.kind == TX_EP_EV_FAILOVER) {
-            tx_log(TX_LOG_WARN, "ai][failover", "from=%d to=%d", ev.from, ev.to);
-            tx_obs_on_failover(tx_ops_obs(app), ev.from, ev.to); /* metric + notification */
-        } else if (ev.kind == TX_EP_EV_RECOVERED) {
-            tx_log(TX_LOG_INFO, "ai][failover", "recovered=%d active=%d", ev.from, ev.to);
-        }
-    }
+    report(a, ep_outcome(r.cls), now);
     if (r.cls == TX_CLASS_TIMEOUT)
         tx_log(TX_LOG_WARN, "ai][timeout", "endpoint=%d model=%s after_ms=%lld%s", r.endpoint,
                a->req.model != NULL ? a->req.model : (a->req.doc_model ? a->req.doc_model : "-"),
@@ -400,7 +511,38 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     a->ud = ud;
     a->max = req->max_response_bytes ? req->max_response_bytes : DEFAULT_MAX_RESPONSE;
     a->t0 = tx_app_now(app);
-    a->pick = tx_endpoints_pick(app->endpoints, a->t0);
+    a->usage[0] = a->usage[1] = a->usage[2] = -1;
+    a->route_model = req->model != NULL ? req->model : req->doc_model;
+    if (req->route == TX_ROUTE_MODELS)
+        a->route_model = NULL;
+
+    int cands[TX_ENDPOINTS_MAX];
+    tx_config_route_t routes[TX_ENDPOINTS_MAX];
+    size_t nc = tx_attempt_candidates(app, a->route_model, cands, routes);
+    if (nc == 0) {
+        if (why != NULL) {
+            tx_classify_transport(TX_TRANSPORT_CONNECT, NULL, why);
+            why->cls = TX_CLASS_MODEL_UNAVAILABLE;
+            snprintf(why->code, sizeof why->code, "%s", "model_not_found");
+            snprintf(why->message, sizeof why->message,
+                     "The model `%.200s` does not exist: no provider serves it",
+                     a->route_model != NULL ? a->route_model : "");
+        }
+        a->pick.index = -1;
+        attempt_free(a);
+        return NULL;
+    }
+    a->pick = tx_endpoints_pick_for(app->endpoints, cands, nc, a->route_model, req->avoid1 - 1,
+                                    a->t0);
+    const tx_config_route_t *route = &routes[0];
+    for (size_t i = 0; i < nc; i++)
+        if (cands[i] == a->pick.index) {
+            route = &routes[i];
+            break;
+        }
+    const tx_config_provider_t *prov = &app->config->providers.v[route->provider];
+    a->cfg = tx_config_ref(app->config); /* the provider's name outlives a reload meanwhile */
+    a->provider = prov->name;
 
     const char *base = tx_endpoints_url(app->endpoints, a->pick.index);
     const char *path = tx_route_upstream_path(req->route);
@@ -408,27 +550,28 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
     size_t pl = strlen(path);
-    size_t ul = bl + pl + 1;
-    const char *key = tx_app_endpoint_key(app, a->pick.index);
+    size_t ql = prov->query_string != NULL ? strlen(prov->query_string) + 1 : 0;
+    size_t ul = bl + pl + ql + 1;
+    const tx_config_route_ep_t *rep = (size_t)a->pick.index < app->config->n_route_eps
+                                          ? &app->config->route_eps[a->pick.index]
+                                          : NULL;
     const char *body = req->body;
     size_t len = req->len;
-    /* URL and Authorization are copied by tx_upstream_send: stack buffers unless too long */
-    char url_buf[1024], auth_buf[512];
-    char *url = url_buf, *auth = NULL;
-    if (base == NULL || (ul > sizeof url_buf && (url = malloc(ul)) == NULL))
+    /* the URL is copied by tx_upstream_send: a stack buffer unless too long */
+    char url_buf[1024];
+    char *url = url_buf;
+    if (base == NULL || rep == NULL || (ul > sizeof url_buf && (url = malloc(ul)) == NULL))
         goto fail;
-    memcpy(url, base, bl); /* "<base without trailing '/'><path>" */
+    memcpy(url, base, bl); /* "<base without trailing '/'><path>[?<query>]" */
     memcpy(url + bl, path, pl + 1);
-    if (key != NULL) {
-        size_t kl = strlen(key);
-        auth = auth_buf;
-        if (kl + 8 > sizeof auth_buf && (auth = malloc(kl + 8)) == NULL)
-            goto fail;
-        memcpy(auth, "Bearer ", 7);
-        memcpy(auth + 7, key, kl + 1);
+    if (ql > 0) {
+        url[bl + pl] = '?';
+        memcpy(url + bl + pl + 1, prov->query_string, ql);
     }
     if (req->route != TX_ROUTE_MODELS && req->body != NULL) {
-        if (tx_request_body_for_model(req->body, req->len, req->doc_model, req->model,
+        /* the provider's own name for the model (a "*" route keeps the asked name) */
+        const char *send_model = route->model != NULL ? route->model : req->model;
+        if (tx_request_body_for_model(req->body, req->len, req->doc_model, send_model,
                                       &a->sent_body, &len) != 0)
             goto fail;
         if (a->sent_body != NULL)
@@ -436,15 +579,17 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
         else
             len = req->len;
     }
-    tx_header_t h[4];
+    tx_header_t h[4 + 32];
     size_t nh = 0;
     if (req->route != TX_ROUTE_MODELS)
         h[nh++] = (tx_header_t){"Content-Type", "application/json"};
-    if (auth != NULL)
-        h[nh++] = (tx_header_t){"Authorization", auth};
-    else if (req->client_auth != NULL && req->client_auth[0] != '\0')
+    if (rep->auth_value != NULL)
+        h[nh++] = (tx_header_t){rep->auth_name, rep->auth_value};
+    else if (prov->implicit && req->client_auth != NULL && req->client_auth[0] != '\0')
         h[nh++] = (tx_header_t){"Authorization", req->client_auth};
     h[nh++] = (tx_header_t){"Accept", req->stream ? "text/event-stream" : "application/json"};
+    for (size_t i = 0; i < prov->nheaders && nh < sizeof h / sizeof h[0]; i++)
+        h[nh++] = (tx_header_t){prov->headers[i].name, prov->headers[i].value};
     tx_upstream_limits_t lim = {.attempt_timeout_ms = req->timeout_ms,
                                 .gap_timeout_ms = req->timeout_ms,
                                 .max_response_bytes = req->stream ? 0 : a->max};
@@ -456,16 +601,13 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
         goto fail;
     if (url != url_buf)
         free(url);
-    if (auth != auth_buf)
-        free(auth);
     return a;
 fail:
     if (url != url_buf)
         free(url);
-    if (auth != auth_buf)
-        free(auth);
     fail_why(why, "the upstream request could not be started");
-    tx_endpoints_report(app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(app), NULL);
+    tx_endpoints_report_for(app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
+                            tx_app_now(app), NULL);
     attempt_free(a);
     return NULL;
 }
@@ -480,6 +622,7 @@ void tx_attempt_cancel(tx_gw_attempt_t *a)
     if (a == NULL)
         return;
     tx_upstream_cancel(a->ureq);
-    tx_endpoints_report(a->app->endpoints, a->pick, TX_EP_CANCELLED, tx_app_now(a->app), NULL);
+    tx_endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
+                            tx_app_now(a->app), NULL);
     attempt_free(a);
 }

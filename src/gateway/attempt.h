@@ -1,5 +1,7 @@
-/* ONE upstream attempt, shared by the gateway's call loop and the job engine: picks the endpoint
- * (tx_endpoints_pick, probes included), sends with the upstream client, collects the body
+/* ONE upstream attempt, shared by the gateway's call loop and the job engine: resolves the
+ * model's routes (config.h tx_config_resolve) and picks an endpoint serving it
+ * (tx_endpoints_pick_for, probes included), sends with the upstream client (the provider's key,
+ * headers, query and its own name for the model), collects the body
  * (bounded) or relays a stream, classifies the answer (tx_classify_*), reports to the endpoint
  * set (logging `[ai][failover]` / `[ai][timeout]`), and calls back once with the result.
  * Admission is the caller's business: hold a slot from before tx_attempt_start until on_done
@@ -30,6 +32,7 @@ typedef struct {
     long timeout_ms;         /* first byte, and each gap of a stream */
     int stream;              /* 1: relay an SSE stream through on_stream_* */
     size_t max_response_bytes; /* bound of a collected (non-stream) body; 0: 16 MiB */
+    int avoid1;              /* 1 + an endpoint to move off (a retry after its failure); 0: none */
 } tx_attempt_req_t;
 
 /* The outcome, valid only during on_done. */
@@ -37,7 +40,9 @@ typedef struct {
     tx_class_t cls;            /* TX_CLASS_OK or the error class */
     tx_classification_t info;  /* code, message, retry_after_ms (-1: none), status */
     tx_upstream_err_t transport; /* TX_UPSTREAM_EOK when an HTTP answer arrived */
-    int endpoint;              /* index of the endpoint used */
+    int endpoint;              /* index of the endpoint used (-1: none, no route) */
+    const char *provider;      /* the provider of that endpoint ("" when none); valid during
+                                  on_done */
     int status;                /* HTTP status (0: none) */
     const tx_header_t *headers; /* the response headers (nheaders of them) */
     size_t nheaders;
@@ -45,7 +50,8 @@ typedef struct {
                                   was committed); "" when none. NUL-terminated. */
     size_t body_len;
     tx_ms_t latency_ms;        /* from send to the end */
-    int64_t prompt_tokens, completion_tokens, total_tokens; /* -1 when the body gave none */
+    int64_t prompt_tokens, completion_tokens, total_tokens; /* -1 when the body (or, for a
+                                  stream, its usage chunk / response.completed) gave none */
     int committed;             /* stream: bytes were handed to on_stream_data */
 } tx_attempt_result_t;
 
@@ -63,8 +69,9 @@ typedef struct {
 } tx_attempt_cb_t;
 
 /* Starts an attempt. Returns the handle (valid until on_done returns or cancel), or NULL when
- * nothing could be started (bad arguments, out of memory, closing client): then no callback
- * runs and `why` (may be NULL) is filled with a transport-style failure the caller may report. */
+ * nothing could be started (bad arguments, out of memory, closing client, no provider serves
+ * the model: model_unavailable with code model_not_found): then no callback runs and `why`
+ * (may be NULL) is filled with the failure the caller may report. */
 tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
                                const tx_attempt_cb_t *cb, void *ud, tx_classification_t *why);
 
@@ -81,8 +88,22 @@ void tx_attempt_cancel(tx_gw_attempt_t *a);
  * attempt in flight ends through on_done or tx_attempt_cancel instead). NULL: no-op. */
 void tx_attempt_destroy(void *a);
 
-/* The endpoint index an attempt is using (-1 for NULL). */
+/* The endpoint index an attempt is using (-1 for NULL), and its provider's name ("" for NULL;
+ * valid while the attempt is). */
 int tx_attempt_endpoint(const tx_gw_attempt_t *a);
+const char *tx_attempt_provider(const tx_gw_attempt_t *a);
+
+/* The candidate endpoints of `model` under the app's current config, in order of preference
+ * (each provider serving it, its base URLs in order): up to TX_ENDPOINTS_MAX indexes into
+ * `cands`, and for each the route (provider, provider's model name) in `routes` when not NULL.
+ * Returns how many (0: no provider serves the model). No allocation. */
+size_t tx_attempt_candidates(const tx_app_t *app, const char *model, int *cands,
+                             tx_config_route_t *routes);
+
+/* 1 when an endpoint other than `avoid` (-1: none) is healthy for `model` or due for a probe
+ * (where a retry could move to), 0 when none is (the model is down everywhere when avoid is -1,
+ * or has no route). */
+int tx_attempt_model_available(tx_app_t *app, const char *model, int avoid);
 
 /* Maps a transport outcome of the upstream client to the classifier's transport kind
  * (docs/upstream.md): TIMEOUT → timeout, ABORTED → aborted, the rest → network (TOO_LARGE is

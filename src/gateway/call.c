@@ -28,6 +28,7 @@ typedef struct {
     tx_call_state_kind_t state;
     tx_adm_waiter_t waiter;
     int holding;           /* an admission slot is held */
+    int avoid;             /* the endpoint the next attempt moves off (-1: none) */
     tx_gw_attempt_t *attempt;
     uv_timer_t backoff, deadline;
     uv_timer_t drain;      /* while paused: checks whether the client caught up */
@@ -36,7 +37,8 @@ typedef struct {
     int open_handles;
     tx_ms_t t0;
     const char *model;     /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
-    int endpoint;          /* endpoint of the last attempt, -1 before one */
+    int endpoint;          /* endpoint of the current/last attempt, -1 before one */
+    char provider[40];     /* its provider ("" before one) */
     /* the last failure, to answer with when the call stops */
     tx_class_t last_cls;
     int last_status;
@@ -188,6 +190,8 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
         tx__fmt_i64(b->endpoint, c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
+    if (c->provider[0] != '\0')
+        h[n++] = (tx_header_t){"X-Tenax-Provider", c->provider};
     return n;
 }
 
@@ -289,6 +293,38 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
 
 static void acquire(call_t *c);
 
+/* Keeps the provider's name (a call may outlive the config it came from); no snprintf on the
+ * hot path. */
+static void set_provider(call_t *c, const char *name)
+{
+    size_t n = name != NULL ? strnlen(name, sizeof c->provider - 1) : 0;
+    memcpy(c->provider, name != NULL ? name : "", n);
+    c->provider[n] = '\0';
+}
+
+/* When every endpoint serving the attempt's model is down for it, the attempt moves to the next
+ * model of the chain that has a healthy endpoint, at once and without spending an attempt; with
+ * the whole chain down it stays (the endpoint back soonest is tried). */
+static void skip_down_models(call_t *c)
+{
+    if (c->route == TX_ROUTE_MODELS || c->model == NULL ||
+        tx_attempt_model_available(c->app, c->model, -1))
+        return;
+    const tx_schedule_t *s = &c->policy.schedule;
+    unsigned nm = tx_schedule_models(s);
+    for (unsigned idx = c->st.model_idx + 1; idx < nm; idx++) {
+        const char *m = tx_schedule_model_name(s, idx);
+        if (m == NULL || !tx_attempt_model_available(c->app, m, -1))
+            continue;
+        tx_log(TX_LOG_INFO, "ai][route", "model=%s is down on every endpoint serving it: %s next",
+               c->model, m);
+        c->st.model_idx = idx;
+        c->st.on_model = 1;
+        c->model = m;
+        return;
+    }
+}
+
 static void on_backoff_done(uv_timer_t *t)
 {
     call_t *c = t->data;
@@ -335,16 +371,30 @@ static void decide(call_t *c)
         const char *next = c->route == TX_ROUTE_MODELS ? NULL : d.model;
         if (next == NULL && c->route != TX_ROUTE_MODELS)
             next = c->primary;
+        const char *failed_model = c->model;
+        c->model = next;
+        skip_down_models(c);
+        next = c->model;
+        /* after a failure that counts toward failover, or a push-back, the next attempt moves
+         * to another endpoint serving the model when one is healthy: at once, as the wait was
+         * for the one that failed */
+        c->avoid = -1;
+        if (c->endpoint >= 0 && (tx_class_counts_failover(c->last_cls) ||
+                                 c->last_cls == TX_CLASS_RATE_LIMIT ||
+                                 c->last_cls == TX_CLASS_CONCURRENCY)) {
+            c->avoid = c->endpoint;
+            if (tx_attempt_model_available(app, next, c->endpoint))
+                d.delay_ms = 0;
+        }
         if (tx_log_enabled(TX_LOG_INFO))
             tx_log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%d class=%s delay_ms=%lld",
                    d.attempt, next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
                    (long long)d.delay_ms);
         tx_obs_t *obs = tx_ops_obs(app);
-        tx_obs_on_attempt(obs, c->endpoint, c->model, c->last_cls, (double)c->last_latency,
+        tx_obs_on_attempt(obs, c->endpoint, failed_model, c->last_cls, (double)c->last_latency,
                           failed_n, (double)d.delay_ms / 1000.0);
         tx_obs_on_retry(obs, d.cls);
         c->upstream_ms += d.delay_ms;
-        c->model = next;
         set_state(c, TX_CALL_BACKOFF);
         if (d.delay_ms <= 0)
             acquire(c);
@@ -460,7 +510,10 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
 {
     call_t *c = ud;
     c->attempt = NULL;
-    c->endpoint = r->endpoint;
+    if (r->endpoint >= 0) {
+        c->endpoint = r->endpoint;
+        set_provider(c, r->provider);
+    }
     c->last_latency = r->latency_ms;
     c->upstream_ms += r->latency_ms;
     release_slot(c);
@@ -523,8 +576,10 @@ static int may_pass_client_auth(const call_t *c)
 {
     if (c->cfg->client_keys.n != 0)
         return 0;
-    for (size_t i = 0; i < c->app->config->endpoints.n; i++)
-        if (tx_app_endpoint_key(c->app, (int)i) == NULL)
+    const tx_config_t *cfg = c->app->config;
+    for (size_t i = 0; i < cfg->n_route_eps; i++)
+        if (cfg->route_eps[i].auth_value == NULL &&
+            cfg->providers.v[cfg->route_eps[i].provider].implicit)
             return 1;
     return 0;
 }
@@ -544,12 +599,18 @@ static void start_attempt(call_t *c)
         .timeout_ms = (long)c->cfg->ai_timeout_ms,
         .stream = c->rq.stream,
         .max_response_bytes = 0,
+        .avoid1 = c->avoid + 1,
     };
     ar.body = tx_http_req_body(c->req, &ar.len);
     static const tx_attempt_cb_t cb = {on_attempt_head, on_stream_start, on_stream_data,
                                        on_attempt_done};
     tx_classification_t why;
     c->attempt = tx_attempt_start(app, &ar, &cb, c, &why);
+    if (c->attempt != NULL) {
+        /* the headers of a stream go out before on_done: name the endpoint now */
+        c->endpoint = tx_attempt_endpoint(c->attempt);
+        set_provider(c, tx_attempt_provider(c->attempt));
+    }
     if (c->attempt == NULL) {
         release_slot(c);
         tx_attempt_result_t r;
@@ -647,6 +708,48 @@ static void on_abort(tx_http_req_t *req, void *ud)
 
 /* --- entry ------------------------------------------------------------------------------- */
 
+/* GET /v1/models when the providers name their models: the names clients may use, each once,
+ * answered here. 0 when every provider serves "*" only (then the upstream's list is relayed). */
+static int answer_models(call_t *c)
+{
+    const tx_config_t *cfg = c->app->config;
+    json_t *names = tx_config_model_names(cfg);
+    if (names == NULL || json_array_size(names) == 0) {
+        json_decref(names);
+        return 0;
+    }
+    json_t *data = json_array();
+    size_t i;
+    json_t *n;
+    json_array_foreach(names, i, n)
+    {
+        tx_config_route_t r;
+        const char *owner =
+            tx_config_resolve(cfg, json_string_value(n), &r, 1) > 0 ? cfg->providers.v[r.provider].name
+                                                                    : "tenax";
+        json_array_append_new(data, json_pack("{s:O,s:s,s:i,s:s}", "id", n, "object", "model",
+                                              "created", 0, "owned_by", owner));
+    }
+    json_decref(names);
+    json_t *doc = json_pack("{s:s,s:o}", "object", "list", "data", data);
+    char *body = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (body == NULL) {
+        finish_error(c, 500, "server_error", NULL, "out of memory", 0);
+        return 1;
+    }
+    tx_header_t h[MAX_ANSWER_HEADERS];
+    tx_hdrbuf_t b;
+    size_t nh = tenax_headers(c, h, &b);
+    h[nh++] = (tx_header_t){"Content-Type", "application/json"};
+    tx_http_respond(c->req, 200, h, nh, body, strlen(body));
+    free(body);
+    c->req = NULL;
+    observe_done(c, 200);
+    call_end(c);
+    return 1;
+}
+
 static tx_ms_t client_deadline(tx_http_req_t *req)
 {
     const char *v = tx_http_req_header(req, "X-Tenax-Deadline-Ms");
@@ -719,6 +822,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     c->route = route;
     c->rq = rq;
     c->endpoint = -1;
+    c->avoid = -1;
     c->primary = route == TX_ROUTE_MODELS ? NULL : (rq.model != NULL ? rq.model : c->cfg->ai_model);
     c->model = c->primary;
     c->t0 = tx_app_now(app);
@@ -734,7 +838,20 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
         finish_error(c, 500, "server_error", "bad_policy", "the retry policy is invalid", 0);
         return;
     }
+    if (route != TX_ROUTE_MODELS && tx_config_resolve(app->config, c->primary, NULL, 0) == 0) {
+        char msg[360];
+        snprintf(msg, sizeof msg,
+                 "The model `%.200s` does not exist: no provider of this gateway serves it "
+                 "(GET /v1/models lists the names it serves)",
+                 c->primary);
+        c->model = NULL;
+        finish_error(c, 404, "invalid_request_error", "model_not_found", msg, 0);
+        return;
+    }
+    if (route == TX_ROUTE_MODELS && answer_models(c))
+        return;
     tx_http_req_on_abort(req, on_abort, c);
     uv_timer_start(&c->deadline, on_deadline, (uint64_t)c->policy.deadline_ms, 0);
+    skip_down_models(c);
     acquire(c);
 }

@@ -1,5 +1,6 @@
-/* The gateway routes of SPEC §4.1: POST /v1/chat/completions, /v1/completions, /v1/embeddings and
- * GET /v1/models, each handed to a call (call.c), which runs the ops filters first. */
+/* The gateway routes (docs/gateway.md): POST /v1/chat/completions, /v1/completions, /v1/embeddings,
+ * /v1/responses and GET /v1/models, each handed to a call (call.c), which runs the ops filters
+ * first. */
 #include "app/app.h"
 #include "gateway/attempt.h"
 #include "gateway/call.h"
@@ -20,6 +21,11 @@ static void route_embeddings(tx_http_req_t *req, void *ud)
     tx_call_start(ud, req, TX_ROUTE_EMBEDDINGS);
 }
 
+static void route_responses(tx_http_req_t *req, void *ud)
+{
+    tx_call_start(ud, req, TX_ROUTE_RESPONSES);
+}
+
 static void route_models(tx_http_req_t *req, void *ud)
 {
     tx_call_start(ud, req, TX_ROUTE_MODELS);
@@ -31,6 +37,7 @@ tx_err_t tx_gateway_routes(tx_app_t *app)
         {"POST", "/v1/chat/completions", route_chat},
         {"POST", "/v1/completions", route_completions},
         {"POST", "/v1/embeddings", route_embeddings},
+        {"POST", "/v1/responses", route_responses},
         {"GET", "/v1/models", route_models},
         {NULL, NULL, NULL},
     };

@@ -15,9 +15,9 @@
 #include <string.h>
 
 static const char *const upstream_paths[TX_ROUTE__LAST] = {
-    "/chat/completions", "/completions", "/embeddings", "/models"};
+    "/chat/completions", "/completions", "/embeddings", "/models", "/responses"};
 static const char *const client_paths[TX_ROUTE__LAST] = {
-    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models"};
+    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/responses"};
 
 const char *tx_route_upstream_path(tx_route_kind_t r)
 {

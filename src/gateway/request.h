@@ -11,6 +11,7 @@ typedef enum {
     TX_ROUTE_COMPLETIONS, /* POST /v1/completions */
     TX_ROUTE_EMBEDDINGS,  /* POST /v1/embeddings */
     TX_ROUTE_MODELS,      /* GET /v1/models */
+    TX_ROUTE_RESPONSES,   /* POST /v1/responses (OpenAI's Responses API) */
     TX_ROUTE__LAST
 } tx_route_kind_t;
 

@@ -31,14 +31,16 @@ static void att_done(void *ud, const tx_attempt_result_t *r)
     char ep[16];
     snprintf(ep, sizeof ep, "%d", r->endpoint);
     a.endpoint = ep;
+    a.provider = r->provider;
     tx_jobs_attempt_cb cb = q->done;
     void *cud = q->ud;
     free(q);
     cb(cud, &a);
 }
 
-static void *port_start(void *self, const char *body, size_t len, long timeout_ms,
-                        tx_jobs_attempt_cb done, void *ud)
+static void *port_start(void *self, const char *model, const char *body, size_t len,
+                        long timeout_ms, int avoid, tx_jobs_attempt_cb done, void *ud,
+                        tx_classification_t *why)
 {
     tx_app_t *app = self;
     app_att_t *q = calloc(1, sizeof *q);
@@ -46,11 +48,15 @@ static void *port_start(void *self, const char *body, size_t len, long timeout_m
     q->app = app;
     q->done = done;
     q->ud = ud;
-    tx_attempt_req_t req = {
-        .route = TX_ROUTE_CHAT, .body = body, .len = len, .timeout_ms = timeout_ms};
+    tx_attempt_req_t req = {.route = TX_ROUTE_CHAT,
+                            .body = body,
+                            .len = len,
+                            .doc_model = model,
+                            .model = model,
+                            .timeout_ms = timeout_ms,
+                            .avoid1 = avoid >= 0 ? avoid + 1 : 0};
     tx_attempt_cb_t cb = {.on_done = att_done};
-    tx_classification_t why;
-    q->a = tx_attempt_start(app, &req, &cb, q, &why);
+    q->a = tx_attempt_start(app, &req, &cb, q, why);
     if (q->a == NULL) {
         free(q);
         return NULL;
@@ -67,10 +73,16 @@ static void port_cancel(void *self, void *handle)
     free(q);
 }
 
+static int port_model_available(void *self, const char *model)
+{
+    return tx_attempt_model_available(self, model, -1);
+}
+
 void tx_jobs_app_port(tx_app_t *app, tx_jobs_port_t *out)
 {
     if (out == NULL) return;
     out->start = port_start;
+    out->model_available = port_model_available;
     out->cancel = port_cancel;
     out->self = app;
 }

@@ -82,6 +82,8 @@ struct job {
     /* the current attempt */
     char model[256];
     char endpoint[64];
+    char provider[40];
+    int avoid; /* the endpoint the next attempt moves off (-1: none) */
     int attempt_n;
     char *req;
     /* store work in/out */
@@ -482,9 +484,17 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
         if (j->result == NULL) c.cls = TX_CLASS_INVALID_OUTPUT;
     }
     snprintf(j->endpoint, sizeof j->endpoint, "%s", r->endpoint ? r->endpoint : "0");
+    snprintf(j->provider, sizeof j->provider, "%s", r->provider ? r->provider : "");
+    /* after a failure counted toward failover, or a push-back, the next attempt moves off this
+     * endpoint when another one serving the model is healthy */
+    j->avoid = (tx_class_counts_failover(c.cls) || c.cls == TX_CLASS_RATE_LIMIT ||
+                c.cls == TX_CLASS_CONCURRENCY)
+                   ? (int)strtol(j->endpoint, NULL, 10)
+                   : -1;
     j->rec = (tx_attempt_t){.n = j->attempt_n,
                             .model = j->model,
                             .endpoint = j->endpoint,
+                            .provider = j->provider[0] ? j->provider : NULL,
                             .cls = (int)c.cls,
                             .http_status = r->status,
                             .latency_ms = r->latency_ms,
@@ -533,12 +543,13 @@ static void start_attempt(job_t *j)
     j->req = build_request(j);
     e->st.attempts++;
     e->st.in_flight++;
+    tx_classification_t why;
+    tx_classify_transport(TX_TRANSPORT_CONNECT, "the attempt could not start", &why);
     if (j->req)
-        j->att = e->port.start(e->port.self, j->req, strlen(j->req), (long)j->p.timeout_ms,
-                               on_attempt, j);
+        j->att = e->port.start(e->port.self, j->model, j->req, strlen(j->req),
+                               (long)j->p.timeout_ms, j->avoid, on_attempt, j, &why);
     if (j->att == NULL) {
-        tx_jobs_attempt_t r = {.endpoint = "0"};
-        tx_classify_transport(TX_TRANSPORT_CONNECT, "the attempt could not start", &r.c);
+        tx_jobs_attempt_t r = {.endpoint = "0", .c = why};
         on_attempt(j, &r);
     }
 }
@@ -596,7 +607,24 @@ static void job_next(job_t *j)
         return;
     }
     const char *m = tx_policy_model(&j->pol, &j->cs);
-    snprintf(j->model, sizeof j->model, "%s", m ? m : j->p.model);
+    if (m == NULL) m = j->p.model;
+    /* a model down on every endpoint serving it: the next model of the chain that is not, at
+     * once and without spending an attempt (the whole chain down: stay) */
+    if (e->port.model_available != NULL && !e->port.model_available(e->port.self, m)) {
+        unsigned nm = tx_schedule_models(&j->pol.schedule);
+        for (unsigned idx = j->cs.model_idx + 1; idx < nm; idx++) {
+            const char *n = tx_schedule_model_name(&j->pol.schedule, idx);
+            if (n == NULL || !e->port.model_available(e->port.self, n)) continue;
+            tx_log(TX_LOG_INFO, "ai][route",
+                   "item=%lld model=%s is down on every endpoint serving it: %s next",
+                   (long long)j->it.id, m, n);
+            j->cs.model_idx = idx;
+            j->cs.on_model = 1;
+            m = n;
+            break;
+        }
+    }
+    snprintf(j->model, sizeof j->model, "%s", m);
     if (tx_storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
 }
 
@@ -608,6 +636,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
         return;
     }
     j->e = e;
+    j->avoid = -1;
     j->it = *it;
     memset(it, 0, sizeof *it);
     j->task = task;

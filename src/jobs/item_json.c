@@ -104,6 +104,7 @@ static json_t *history_json(const tx_item_t *it)
         if (!o || json_array_append_new(arr, o) != 0) goto fail;
         if (put(o, "n", json_integer(a->n)) || put(o, "model", str_or_null(a->model)) ||
             put(o, "endpoint", str_or_null(a->endpoint)) ||
+            put(o, "provider", str_or_null(a->provider)) ||
             put(o, "class", json_string(tx_class_name((tx_class_t)a->cls))) ||
             put(o, "http_status", a->http_status ? json_integer(a->http_status) : json_null()) ||
             put(o, "latency_ms", json_integer(a->latency_ms)) ||

@@ -17,18 +17,23 @@ typedef struct {
     size_t len;
     int64_t latency_ms;
     const char *endpoint; /* index of the endpoint used ("0" …), never NULL */
+    const char *provider; /* the endpoint's provider ("openai" …; NULL or "": none) */
 } tx_jobs_attempt_t;
 
 typedef void (*tx_jobs_attempt_cb)(void *ud, const tx_jobs_attempt_t *r);
 
-/* A port. `start` sends one chat-completions request (`body` is a JSON text that must stay valid
- * until done or cancel) and returns a handle; `done(ud, r)` runs exactly once later (never from
- * inside start) unless cancelled. NULL from start means it could not start (no callback).
- * `cancel` drops a started attempt without a callback. */
+/* A port. `start` sends one chat-completions request for `model` (`body` is a JSON text naming
+ * it, that must stay valid until done or cancel), off endpoint `avoid` when another one serving
+ * the model is healthy (-1: none), and returns a handle; `done(ud, r)` runs
+ * exactly once later (never from inside start) unless cancelled. NULL from start means it
+ * could not start (no callback): `why` (never NULL) says why. `cancel` drops a started attempt
+ * without a callback. `model_available` (optional, NULL: always) says whether a model has an
+ * endpoint that is healthy for it, so a model down everywhere is skipped without an attempt. */
 typedef struct {
-    void *(*start)(void *self, const char *body, size_t len, long timeout_ms,
-                   tx_jobs_attempt_cb done, void *ud);
+    void *(*start)(void *self, const char *model, const char *body, size_t len, long timeout_ms,
+                   int avoid, tx_jobs_attempt_cb done, void *ud, tx_classification_t *why);
     void (*cancel)(void *self, void *handle);
+    int (*model_available)(void *self, const char *model);
     void *self;
 } tx_jobs_port_t;
 

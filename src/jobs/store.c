@@ -69,6 +69,7 @@ void tx_item_clear(tx_item_t *it)
     for (size_t i = 0; i < it->n_history; i++) {
         free(it->history[i].model);
         free(it->history[i].endpoint);
+        free(it->history[i].provider);
     }
     free(it->history);
     memset(it, 0, sizeof *it);

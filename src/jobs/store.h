@@ -52,6 +52,7 @@ typedef struct {
     int n;
     char *model;
     char *endpoint;
+    char *provider; /* the endpoint's provider (NULL: not recorded, e.g. rows of older tenax) */
     int cls; /* tx_class_t; TX_CLASS_OK for a good answer */
     int http_status;
     int64_t latency_ms;

@@ -123,3 +123,77 @@ void tx_mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap)
     }
     if (cfg->nfaults == 0) snprintf(out, cap, "none");
 }
+
+/* Copies `value` into a fixed slot: -1 with `err` when too long or empty. */
+static int put(char *slot, size_t cap, const char *value, const char *flag, tx_error_t *err)
+{
+    size_t len = strlen(value);
+    if (len == 0 || len >= cap)
+        return set_err(err, "--%s expects 1..255 bytes, got '%.60s'", flag, value);
+    memcpy(slot, value, len + 1);
+    return 0;
+}
+
+static int opt_expect_key(tx_mock_config_t *c, const char *v, tx_error_t *err)
+{
+    return put(c->expect_key, sizeof c->expect_key, v, "expect-key", err);
+}
+
+static int opt_expect_header(tx_mock_config_t *c, const char *v, tx_error_t *err)
+{
+    if (c->nexpect_headers == TX_MOCK_MAX_EXPECT)
+        return set_err(err, "at most 4 --expect-header options%s%s", "", "");
+    const char *colon = strchr(v, ':');
+    if (colon == NULL || colon == v)
+        return set_err(err, "--expect-header expects 'Name: value', got '%.60s'%s", v, "");
+    return put(c->expect_headers[c->nexpect_headers++], sizeof c->expect_headers[0], v,
+               "expect-header", err);
+}
+
+static int opt_expect_query(tx_mock_config_t *c, const char *v, tx_error_t *err)
+{
+    if (c->nexpect_query == TX_MOCK_MAX_EXPECT)
+        return set_err(err, "at most 4 --expect-query options%s%s", "", "");
+    return put(c->expect_query[c->nexpect_query++], sizeof c->expect_query[0], v, "expect-query",
+               err);
+}
+
+static int opt_models(tx_mock_config_t *c, const char *v, tx_error_t *err)
+{
+    c->nmodels = 0;
+    const char *p = v;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len >= sizeof c->models[0])
+            return set_err(err, "model name too long in --models: '%.60s'%s", p, "");
+        if (c->nmodels == TX_MOCK_MAX_MODELS)
+            return set_err(err, "at most 16 models in --models%s%s", "", "");
+        if (len > 0) {
+            memcpy(c->models[c->nmodels], p, len);
+            c->models[c->nmodels++][len] = '\0';
+        }
+        if (end == NULL) break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+static const struct {
+    const char *name;
+    int (*set)(tx_mock_config_t *c, const char *value, tx_error_t *err);
+} options[] = {
+    {"expect-key", opt_expect_key},
+    {"expect-header", opt_expect_header},
+    {"expect-query", opt_expect_query},
+    {"models", opt_models},
+};
+
+int tx_mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
+                       tx_error_t *err)
+{
+    for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return options[i].set(cfg, value != NULL ? value : "", err) != 0 ? -1 : 0;
+    return 1;
+}

@@ -11,7 +11,7 @@
 
 #include "mock/replies.h"
 
-typedef enum { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS } endpoint_t;
+typedef enum { EP_CHAT, EP_COMPLETIONS, EP_EMBEDDINGS, EP_RESPONSES } endpoint_t;
 
 struct tx_mock {
     uv_loop_t *loop;
@@ -100,13 +100,131 @@ static int prompt_tokens(const json_t *body)
         n += tx__mock_tokens(json_string_value(json_object_get(msg, "content")));
     const char *prompt = json_string_value(json_object_get(body, "prompt"));
     if (prompt) n += tx__mock_tokens(prompt);
+    const char *input = json_string_value(json_object_get(body, "input"));
+    if (input) n += tx__mock_tokens(input);
+    json_array_foreach(json_object_get(body, "input"), i, msg)
+        n += tx__mock_tokens(json_string_value(json_object_get(msg, "content")));
     return n ? n : 1;
 }
 
 static char *content_for(const json_t *body, const char *model)
 {
+    /* Responses: `input` is the prompt text or a list of messages */
+    const json_t *input = json_object_get(body, "input");
+    if (json_is_string(input)) return tx__mock_content(NULL, json_string_value(input), model);
+    if (json_is_array(input)) return tx__mock_content(input, NULL, model);
     return tx__mock_content(json_object_get(body, "messages"),
                             json_string_value(json_object_get(body, "prompt")), model);
+}
+
+/* A Responses API object: completed with one output_text message, or failed. */
+static json_t *response_obj(tx_mock_t *m, const char *model, const char *content, int pt, int ct,
+                            int failed)
+{
+    char id[64], mid[64];
+    snprintf(id, sizeof id, "resp_mock_%llu", (unsigned long long)++m->counter);
+    snprintf(mid, sizeof mid, "msg_mock_%llu", (unsigned long long)m->counter);
+    json_t *output = json_array();
+    if (!failed && content != NULL)
+        json_array_append_new(
+            output, json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:[]}]}", "type", "message", "id", mid,
+                              "status", "completed", "role", "assistant", "content", "type",
+                              "output_text", "text", content, "annotations"));
+    json_t *err = failed ? json_pack("{s:s,s:s}", "code", "server_error", "message",
+                                     "The model failed to generate a response (tenax mock).")
+                         : json_null();
+    json_t *usage = failed ? json_null()
+                           : json_pack("{s:i,s:i,s:i}", "input_tokens", pt, "output_tokens", ct,
+                                       "total_tokens", pt + ct);
+    return json_pack("{s:s,s:s,s:I,s:s,s:s,s:o,s:o,s:n,s:o}", "id", id, "object", "response",
+                     "created_at", (json_int_t)time(NULL), "status",
+                     failed ? "failed" : "completed", "model", model, "output", output, "error",
+                     err, "incomplete_details", "usage", usage);
+}
+
+/* Appends "event: <type>\ndata: <json>\n\n" (the event's "type" is `type`). */
+static int sse_event(char **out, size_t *len, size_t *cap, const char *type, json_t *ev)
+{
+    json_object_set_new(ev, "type", json_string(type));
+    char *s = json_dumps(ev, JSON_COMPACT);
+    json_decref(ev);
+    if (s == NULL) return -1;
+    size_t need = *len + strlen(s) + strlen(type) + 32;
+    if (need > *cap) {
+        size_t c = *cap ? *cap : 256;
+        while (c < need) c *= 2;
+        char *n = realloc(*out, c);
+        if (n == NULL) {
+            free(s);
+            return -1;
+        }
+        *out = n;
+        *cap = c;
+    }
+    *len += (size_t)snprintf(*out + *len, *cap - *len, "event: %s\ndata: %s\n\n", type, s);
+    free(s);
+    return 0;
+}
+
+/* The events of a streamed Responses answer (or of one that fails before any output). With
+ * `first_only`, the events up to the first output delta. */
+static char *responses_sse(tx_mock_t *m, const json_t *body, const char *model, int failed,
+                           int first_only)
+{
+    char *content = content_for(body, model);
+    if (content == NULL) return NULL;
+    int pt = prompt_tokens(body), ct = tx__mock_tokens(content);
+    char *out = NULL;
+    size_t len = 0, cap = 0;
+    json_t *created = response_obj(m, model, NULL, 0, 0, 0);
+    json_object_set_new(created, "status", json_string("in_progress"));
+    json_object_set_new(created, "usage", json_null());
+    const char *rid = json_string_value(json_object_get(created, "id"));
+    char id[64];
+    snprintf(id, sizeof id, "%s", rid ? rid : "resp_mock");
+    int rc = sse_event(&out, &len, &cap, "response.created",
+                       json_pack("{s:o,s:i}", "response", created, "sequence_number", 0));
+    int seq = 1;
+    if (failed) {
+        json_t *resp = response_obj(m, model, NULL, 0, 0, 1);
+        json_object_set_new(resp, "id", json_string(id));
+        rc |= sse_event(&out, &len, &cap, "response.failed",
+                        json_pack("{s:o,s:i}", "response", resp, "sequence_number", seq++));
+        free(content);
+        return rc == 0 ? out : (free(out), NULL);
+    }
+    rc |= sse_event(&out, &len, &cap, "response.output_item.added",
+                    json_pack("{s:i,s:{s:s,s:s,s:s,s:s,s:[]},s:i}", "output_index", 0, "item",
+                              "type", "message", "id", "msg_mock", "status", "in_progress", "role",
+                              "assistant", "content", "sequence_number", seq++));
+    size_t clen = strlen(content), off = 0;
+    for (int i = 0; i < 4 && off < clen; i++) {
+        size_t take = i == 3 ? clen - off : (clen + 3) / 4;
+        if (off + take > clen) take = clen - off;
+        while (off + take < clen && ((unsigned char)content[off + take] & 0xC0) == 0x80) take++;
+        rc |= sse_event(&out, &len, &cap, "response.output_text.delta",
+                        json_pack("{s:s,s:i,s:i,s:s%,s:i}", "item_id", "msg_mock", "output_index",
+                                  0, "content_index", 0, "delta", content + off, take,
+                                  "sequence_number", seq++));
+        off += take;
+        if (first_only) break;
+    }
+    if (!first_only) {
+        rc |= sse_event(&out, &len, &cap, "response.output_text.done",
+                        json_pack("{s:s,s:i,s:i,s:s,s:i}", "item_id", "msg_mock", "output_index",
+                                  0, "content_index", 0, "text", content, "sequence_number",
+                                  seq++));
+        json_t *done = response_obj(m, model, content, pt, ct, 0);
+        json_object_set_new(done, "id", json_string(id));
+        rc |= sse_event(&out, &len, &cap, "response.completed",
+                        json_pack("{s:o,s:i}", "response", done, "sequence_number", seq++));
+    }
+    free(content);
+    if (rc != 0) {
+        free(out);
+        return NULL;
+    }
+    return out;
 }
 
 static json_t *ok_body(tx_mock_t *m, endpoint_t ep, const json_t *body, const char *model,
@@ -140,6 +258,11 @@ static json_t *ok_body(tx_mock_t *m, endpoint_t ep, const json_t *body, const ch
     char *content = content_for(body, model);
     if (content == NULL) return NULL;
     int pt = prompt_tokens(body), ct = tx__mock_tokens(content);
+    if (ep == EP_RESPONSES) {
+        json_t *r = response_obj(m, model, empty ? "" : content, pt, empty ? 0 : ct, 0);
+        free(content);
+        return r;
+    }
     json_t *choices = json_array();
     if (!empty) {
         json_t *choice = ep == EP_CHAT
@@ -185,10 +308,16 @@ static char *sse_body(tx_mock_t *m, const json_t *body, const char *model, int e
         if (first_only) break;
     }
     if (!first_only)
-        json_array_append_new(events, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{},s:s}],s:o}", "id",
-                                                id, "object", "chat.completion.chunk", "created",
+        json_array_append_new(events, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{},s:s}]}", "id", id,
+                                                "object", "chat.completion.chunk", "created",
                                                 created, "model", model, "choices", "index", 0,
-                                                "delta", "finish_reason", "stop", "usage",
+                                                "delta", "finish_reason", "stop"));
+    /* stream_options.include_usage: a last chunk with no choices and the usage, as OpenAI */
+    if (!first_only &&
+        json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage")))
+        json_array_append_new(events, json_pack("{s:s,s:s,s:I,s:s,s:[],s:o}", "id", id, "object",
+                                                "chat.completion.chunk", "created", created,
+                                                "model", model, "choices", "usage",
                                                 usage(prompt_tokens(body),
                                                       empty ? 0 : tx__mock_tokens(content))));
     free(content);
@@ -312,6 +441,28 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
 {
     int status = 200;
     json_t *err = tx__mock_error(k, model, m->cfg.retry_after_s, &status);
+    if (err && k == TX_MOCK_ERR200 && ep == EP_RESPONSES) {
+        /* a Responses answer whose status is failed (a response.failed event when streamed) */
+        json_decref(err);
+        err = NULL;
+        if (stream) {
+            char *sse = responses_sse(m, body, model, 1, 0);
+            if (sse != NULL) {
+                tx_http_stream_begin(req, 200, sse_headers, 2);
+                tx_http_stream_write(req, sse, strlen(sse));
+                tx_http_stream_end(req);
+                free(sse);
+            } else {
+                tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+            }
+        } else {
+            json_t *doc = response_obj(m, model, NULL, 0, 0, 1);
+            respond_json(req, 200, doc, NULL, 0);
+            json_decref(doc);
+        }
+        if (c) ctx_done(c);
+        return;
+    }
     if (err && !(k == TX_MOCK_ERR200 && stream && ep == EP_CHAT)) {
         char ra[32];
         snprintf(ra, sizeof ra, "%u", m->cfg.retry_after_s);
@@ -345,7 +496,7 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
     if (k == TX_MOCK_BADJSON) {
         static const char garbage[] = "{\"id\":\"chatcmpl-mock\",\"choices\":[{\"message\":<html>"
                                       "<body>502 upstream hiccup</body></html>";
-        if (stream && ep == EP_CHAT) {
+        if (stream && (ep == EP_CHAT || ep == EP_RESPONSES)) {
             tx_http_stream_begin(req, 200, sse_headers, 2);
             tx_http_stream_write(req, "data: {\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":\n\n", 51);
             tx_http_stream_write(req, "data: [DONE]\n\n", 14);
@@ -357,7 +508,7 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         return;
     }
     int empty = k == TX_MOCK_EMPTY;
-    if (stream && ep == EP_CHAT) {
+    if (stream && (ep == EP_CHAT || ep == EP_RESPONSES)) {
         char *sse = NULL;
         if (err) { /* err200 inside a stream: OpenRouter sends the error as an SSE event */
             char *s = json_dumps(err, JSON_COMPACT);
@@ -366,6 +517,8 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
             if (sse) snprintf(sse, cap, "data: %s\n\n", s);
             free(s);
             json_decref(err);
+        } else if (ep == EP_RESPONSES) {
+            sse = responses_sse(m, body, model, 0, k == TX_MOCK_MIDSTREAM);
         } else {
             sse = sse_body(m, body, model, empty, k == TX_MOCK_MIDSTREAM);
         }
@@ -432,6 +585,76 @@ static int is_down(const tx_mock_t *m, const char *model)
     return 0;
 }
 
+/* The request as one provider among several would check it: its key (401), the headers and
+ * query parameters it must carry (400), a model it does not serve (404). 1 when answered. */
+static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
+{
+    const tx_mock_config_t *c = &m->cfg;
+    if (c->expect_key[0] != '\0') {
+        const char *auth = tx_http_req_header(req, "Authorization");
+        const char *apikey = tx_http_req_header(req, "api-key");
+        int ok = (apikey != NULL && strcmp(apikey, c->expect_key) == 0) ||
+                 (auth != NULL && strncmp(auth, "Bearer ", 7) == 0 &&
+                  strcmp(auth + 7, c->expect_key) == 0);
+        if (!ok) {
+            bump(m->by_outcome, "bad_key");
+            tx_http_respond_error(req, 401, "invalid_request_error", "invalid_api_key",
+                                  "Incorrect API key provided (tenax mock --expect-key).", NULL, 0);
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < c->nexpect_headers; i++) {
+        const char *colon = strchr(c->expect_headers[i], ':');
+        char name[128];
+        size_t nl = (size_t)(colon - c->expect_headers[i]);
+        if (nl >= sizeof name) nl = sizeof name - 1;
+        memcpy(name, c->expect_headers[i], nl);
+        name[nl] = '\0';
+        const char *want = colon + 1;
+        while (*want == ' ') want++;
+        const char *got = tx_http_req_header(req, name);
+        if (got == NULL || strcmp(got, want) != 0) {
+            char msg[200];
+            snprintf(msg, sizeof msg, "missing header %.100s (tenax mock --expect-header)", name);
+            bump(m->by_outcome, "bad_header");
+            tx_http_respond_error(req, 400, "invalid_request_error", "missing_header", msg, NULL, 0);
+            return 1;
+        }
+    }
+    for (size_t i = 0; i < c->nexpect_query; i++) {
+        const char *q = tx_http_req_query(req);
+        size_t wl = strlen(c->expect_query[i]);
+        const char *p = q;
+        int found = 0;
+        while (p != NULL && *p) {
+            if (strncmp(p, c->expect_query[i], wl) == 0 && (p[wl] == '\0' || p[wl] == '&')) found = 1;
+            p = strchr(p, '&');
+            if (p) p++;
+        }
+        if (!found) {
+            bump(m->by_outcome, "bad_query");
+            tx_http_respond_error(req, 400, "invalid_request_error", "missing_query",
+                                  "missing query parameter (tenax mock --expect-query)", NULL, 0);
+            return 1;
+        }
+    }
+    if (c->nmodels > 0) {
+        int served = is_down(m, model);
+        for (size_t i = 0; i < c->nmodels && !served; i++)
+            served = strcmp(c->models[i], model) == 0;
+        if (!served) {
+            char msg[200];
+            snprintf(msg, sizeof msg,
+                     "The model `%.100s` does not exist or you do not have access to it.", model);
+            bump(m->by_outcome, "model_not_found");
+            tx_http_respond_error(req, 404, "invalid_request_error", "model_not_found", msg, NULL,
+                                  0);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The scripted outcome of this request, if it carries "tenax_mock". Returns 1 with *k set, 0
  * when not scripted, -1 after answering a 400 for a bad script. */
 static int scripted(tx_mock_t *m, tx_http_req_t *req, const json_t *body, tx_mock_kind_t *k)
@@ -492,6 +715,10 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
                               "you must provide a model parameter", NULL, 0);
         return;
     }
+    if (refused(m, req, model)) {
+        json_decref(body);
+        return;
+    }
     bump(m->by_model, model);
     int stream = json_is_true(json_object_get(body, "stream"));
     tx_mock_kind_t k = TX_MOCK_OK;
@@ -525,6 +752,7 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
 static void route_chat(tx_http_req_t *req, void *ud) { completion(ud, req, EP_CHAT); }
 static void route_completions(tx_http_req_t *req, void *ud) { completion(ud, req, EP_COMPLETIONS); }
 static void route_embeddings(tx_http_req_t *req, void *ud) { completion(ud, req, EP_EMBEDDINGS); }
+static void route_responses(tx_http_req_t *req, void *ud) { completion(ud, req, EP_RESPONSES); }
 
 static void route_models(tx_http_req_t *req, void *ud)
 {
@@ -533,7 +761,10 @@ static void route_models(tx_http_req_t *req, void *ud)
     static const char *const models[] = {"gpt-4o-mini", "gpt-4o", "glm-4-flash",
                                          "text-embedding-3-small", "mock-small"};
     json_t *data = json_array();
-    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++)
+    for (size_t i = 0; i < m->cfg.nmodels; i++)
+        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", m->cfg.models[i], "object",
+                                              "model", "created", 1700000000, "owned_by", "tenax-mock"));
+    for (size_t i = 0; m->cfg.nmodels == 0 && i < sizeof models / sizeof models[0]; i++)
         json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", models[i], "object",
                                               "model", "created", 1700000000, "owned_by", "tenax-mock"));
     for (size_t i = 0; i < m->cfg.ndown; i++)
@@ -574,6 +805,7 @@ static const tx_route_t mock_routes[] = {
     {"POST", "/v1/chat/completions", route_chat},
     {"POST", "/v1/completions", route_completions},
     {"POST", "/v1/embeddings", route_embeddings},
+    {"POST", "/v1/responses", route_responses},
     {"GET", "/v1/models", route_models},
     {"GET", "/mock/stats", route_stats},
     {"POST", "/mock/reset", route_reset},

@@ -46,6 +46,8 @@ int tx_mock_kind_from_name(const char *name);
 
 #define TX_MOCK_MAX_FAULTS 32
 #define TX_MOCK_MAX_DOWN 16
+#define TX_MOCK_MAX_EXPECT 4
+#define TX_MOCK_MAX_MODELS 16
 
 typedef struct {
     struct {
@@ -60,6 +62,14 @@ typedef struct {
     char down_models[TX_MOCK_MAX_DOWN][128];
     size_t ndown;
     unsigned max_inflight;    /* > 0: a completion beyond this many in flight gets Z.AI's 1302 */
+    /* acting as one provider among several */
+    char expect_key[256];  /* non-empty: requests must carry it (Bearer or api-key), else 401 */
+    char expect_headers[TX_MOCK_MAX_EXPECT][256]; /* "Name: value" each request must carry */
+    size_t nexpect_headers;
+    char expect_query[TX_MOCK_MAX_EXPECT][256]; /* "k=v" each request's query must hold */
+    size_t nexpect_query;
+    char models[TX_MOCK_MAX_MODELS][128]; /* non-empty: the only models served (404 else) */
+    size_t nmodels;
 } tx_mock_config_t;
 
 void tx_mock_config_defaults(tx_mock_config_t *cfg);
@@ -70,6 +80,12 @@ void tx_mock_config_defaults(tx_mock_config_t *cfg);
 int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err);
 /* Parses "a,b" into cfg->down_models. -1 with `err` when too many or too long. */
 int tx_mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_t *err);
+/* Sets the option `name` (without "--": "expect-key", "expect-header", "expect-query",
+ * "models") from `value`; one table in faults.c holds them, so adding one is one row. Returns 0,
+ * 1 when `name` is not one of them, or -1 with `err` saying what is wrong with the value. */
+int tx_mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
+                       tx_error_t *err);
+
 /* The faults as text for the startup line ("500:0.1,429:0.05" or "none"). */
 void tx_mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap);
 
@@ -80,7 +96,7 @@ tx_mock_t *tx_mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg);
 /* Frees the mock; call after the server has stopped (its requests are then all finished). */
 void tx_mock_destroy(tx_mock_t *m);
 /* Registers the mock's routes (/v1/chat/completions, /v1/completions, /v1/embeddings,
- * /v1/models, /mock/stats, /mock/reset, /healthz) on `r`. */
+ * /v1/responses, /v1/models, /mock/stats, /mock/reset, /healthz) on `r`. */
 tx_err_t tx_mock_routes(tx_mock_t *m, tx_router_t *r);
 
 /* The draw for the next un-scripted request (advances the generator). */

@@ -2,6 +2,7 @@
  * their health, admission numbers, job pause state and counts, config errors. Field names are
  * the SPEC's, exactly. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/store_health.h"
@@ -38,47 +39,99 @@ json_t *tx_ops_diag_json(tx_app_t *app)
     json_object_set_new(d, "endpointFailoverThreshold",
                         json_integer(c->ai_endpoint_failover_threshold));
 
+    /* sources keyed like the fields they explain (the operators' runbook reads
+     * sources.maxConcurrency); a key without a diag field of its own under its config name */
+    static const struct {
+        tx_config_key_t key;
+        const char *field;
+    } field_of[] = {
+        {TX_CFG_AI_MAX_CONCURRENCY, "maxConcurrency"},
+        {TX_CFG_AI_QUEUE_MAX_SIZE, "maxQueue"},
+        {TX_CFG_AI_TIMEOUT_MS, "requestTimeoutMs"},
+        {TX_CFG_AI_RETRY_MAX, "retryMax"},
+        {TX_CFG_AI_ENDPOINT_FAILOVER_THRESHOLD, "endpointFailoverThreshold"},
+        {TX_CFG_AI_BASE_URLS, "baseUrls"},
+        {TX_CFG_AI_PROVIDERS, "providers"},
+    };
     json_t *sources = json_object();
-    for (int i = 0; i < TX_CFG__LAST; i++)
-        json_object_set_new(sources, tx_config_key_name((tx_config_key_t)i),
-                            json_string(tx_config_source_name(c->source[i])));
-    json_object_set_new(sources, "baseUrls",
-                        json_string(tx_config_source_name(c->source[TX_CFG_AI_BASE_URLS])));
+    for (int i = 0; i < TX_CFG__LAST; i++) {
+        const char *name = tx_config_key_name((tx_config_key_t)i);
+        for (size_t k = 0; k < sizeof field_of / sizeof field_of[0]; k++)
+            if (field_of[k].key == (tx_config_key_t)i) name = field_of[k].field;
+        json_object_set_new(sources, name, json_string(tx_config_source_name(c->source[i])));
+    }
     json_object_set_new(d, "sources", sources);
 
-    tx_endpoints_snap_t snap;
-    tx_endpoints_snapshot(app->endpoints, tx_app_now(app), &snap);
+    tx_endpoints_snap_t *snap = malloc(sizeof *snap); /* large: not on the stack */
+    if (snap == NULL) {
+        json_decref(d);
+        return NULL;
+    }
+    tx_endpoints_snapshot(app->endpoints, tx_app_now(app), snap);
     json_t *backups, *counts;
-    json_t *active = endpoint_parts(&snap, &backups, &counts);
+    json_t *active = endpoint_parts(snap, &backups, &counts);
     json_object_set_new(d, "activeBaseUrl", active);
     json_object_set_new(d, "backupBaseUrls", backups);
     json_object_set_new(d, "failoverCounts", counts);
 
     json_t *eps = json_object();
-    json_t *b2, *c2;
-    json_object_set_new(eps, "activeBaseUrl", endpoint_parts(&snap, &b2, &c2));
-    json_object_set_new(eps, "backupBaseUrls", b2);
-    json_object_set_new(eps, "failoverCounts", c2);
     json_t *health = json_object(), *list = json_array();
     tx_ms_t now = tx_app_now(app);
-    for (size_t i = 0; i < snap.n; i++) {
-        const tx_ep_state_t *e = &snap.ep[i];
+    json_t *provs = json_array();
+    json_t *pjs[TX_PROVIDERS_MAX] = {0};
+    for (size_t i = 0; i < c->providers.n && i < TX_PROVIDERS_MAX; i++) {
+        const tx_config_provider_t *p = &c->providers.v[i];
+        /* retryBudget (per provider) is filled by the retry budget when there is one */
+        pjs[i] = json_pack("{s:s,s:s?,s:s,s:[],s:[]}", "name", p->name, "preset", p->preset,
+                           "auth", p->auth == TX_AUTH_API_KEY ? "api-key" : "bearer",
+                           "endpoints", "downModels");
+        json_array_append_new(provs, pjs[i]);
+    }
+    for (size_t i = 0; i < snap->n; i++) {
+        const tx_ep_state_t *e = &snap->ep[i];
         const char *h = e->health == TX_EP_HEALTHY ? "healthy" : "down";
         char k[32];
         snprintf(k, sizeof k, "endpoint_%zu", i);
         json_object_set_new(health, k, json_string(h));
-        const char *name = i < c->endpoints.n ? c->endpoints.v[i].name : NULL;
+        const char *name = i < c->n_route_eps ? c->route_eps[i].name : NULL;
+        const char *prov = e->provider >= 0 && (size_t)e->provider < c->providers.n
+                               ? c->providers.v[e->provider].name
+                               : NULL;
         tx_ms_t left = e->health == TX_EP_DOWN && e->down_until > now ? e->down_until - now : 0;
-        json_array_append_new(
-            list, json_pack("{s:I,s:s,s:s?,s:s,s:b,s:i,s:I,s:b,s:I}", "index", (json_int_t)i,
-                            "url", e->url ? e->url : "", "name", name, "health", h, "active",
-                            (int)i == snap.active, "failures", e->failures, "cooldownLeftMs",
-                            (json_int_t)left, "probing", e->probing, "failovers",
-                            (json_int_t)e->failovers));
+        json_t *down = json_array();
+        for (size_t q = 0; q < e->npairs; q++) {
+            const tx_ep_pair_state_t *ps = &e->pairs[q];
+            tx_ms_t pl = ps->health == TX_EP_DOWN && ps->down_until > now ? ps->down_until - now
+                                                                         : 0;
+            if (ps->health != TX_EP_DOWN) continue;
+            json_array_append_new(down, json_pack("{s:s,s:I,s:I,s:b}", "model", ps->model,
+                                                  "cooldownLeftMs", (json_int_t)pl, "endpoint",
+                                                  (json_int_t)i, "probing", ps->probing));
+        }
+        /* concurrencyLimit and inFlight (per endpoint) come with adaptive concurrency */
+        json_t *ej = json_pack("{s:I,s:s,s:s?,s:s?,s:s,s:b,s:i,s:I,s:b,s:I,s:O}", "index",
+                               (json_int_t)i, "url", e->url ? e->url : "", "name", name,
+                               "provider", prov, "health", h, "active", (int)i == snap->active,
+                               "failures", e->failures, "cooldownLeftMs", (json_int_t)left,
+                               "probing", e->probing, "failovers", (json_int_t)e->failovers,
+                               "downModels", down);
+        json_array_append_new(list, ej);
+        if (prov != NULL && (size_t)e->provider < TX_PROVIDERS_MAX && pjs[e->provider] != NULL) {
+            json_t *pj = pjs[e->provider];
+            json_array_append_new(json_object_get(pj, "endpoints"),
+                                  json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "url",
+                                            e->url ? e->url : "", "health", h));
+            size_t q;
+            json_t *dm;
+            json_array_foreach(down, q, dm) json_array_append(json_object_get(pj, "downModels"), dm);
+        }
+        json_decref(down);
     }
+    free(snap);
     json_object_set_new(eps, "health", health);
     json_object_set_new(eps, "list", list);
     json_object_set_new(d, "endpoints", eps);
+    json_object_set_new(d, "providers", provs);
 
     tx_adm_stats_t st;
     tx_admission_stats(app->admission, &st);

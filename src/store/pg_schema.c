@@ -86,6 +86,8 @@ static const char *const migrations[] = {
      * changes no indexed column) is a HOT update: no new entry in any of the five indexes.
      * Pages written from now on (imports) get it; older pages keep theirs. */
     "ALTER TABLE items SET (fillfactor = 70);",
+    /* 6: history rows name the provider of the endpoint (NULL in older rows) */
+    "ALTER TABLE attempts ADD COLUMN provider BYTEA;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -149,20 +149,20 @@ static const struct {
          "AND lease_until > $4 AND attempts < $3 RETURNING attempts"},
     [S_LEASE_STATE] = {"i", "SELECT lease, status, lease_until, attempts FROM items WHERE id = $1"},
     [S_RECORD] =
-        {"iibbtiiiit",
+        {"iibbtiiiitb",
          "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at, "
-         "refunded) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
+         "refunded, provider) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean, $11 WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
          "AND lease = $9 AND status = 'processing' FOR SHARE)"},
     [S_FINISH] = {"iitbbiiibti", FINISH_UPDATE},
     /* The finish and its history row in ONE statement (one round trip, one implicit
      * transaction, no BEGIN/COMMIT): the row is inserted only when the lease-guarded update
      * matched, and the update's row lock makes the old FOR SHARE check unnecessary.
-     * $12..$19: n, model, endpoint, class, http_status, latency_ms, at, refunded. */
-    [S_FINISH_REC] = {"iitbbiiibtiibbtiiit",
+     * $12..$20: n, model, endpoint, class, http_status, latency_ms, at, refunded, provider. */
+    [S_FINISH_REC] = {"iitbbiiibtiibbtiiitb",
                       "WITH upd AS (" FINISH_UPDATE " RETURNING id) "
                       "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
-                      "latency_ms, at, refunded) SELECT id, $12, $13, $14, $15, $16, $17, $18, "
-                      "$19::boolean FROM upd"},
+                      "latency_ms, at, refunded, provider) SELECT id, $12, $13, $14, $15, $16, "
+                      "$17, $18, $19::boolean, $20 FROM upd"},
     /* Group commit of begin_attempt: $1 ids, $2 leases, $3 max attempts, $4 models, $5 now.
      * Each row guarded as S_BEGIN_ATT; the rows that matched come back with their count. */
     [S_BEGIN_MANY] =
@@ -173,14 +173,15 @@ static const struct {
          "WHERE i.id = u.id AND i.lease = u.lease AND i.status = 'processing' "
          "AND i.lease_until > $5 AND i.attempts < u.maxa RETURNING i.id, i.attempts"},
     /* Group commit of finish (+ history row where an = attempt n is not NULL), each row as
-     * S_FINISH / S_FINISH_REC; $19 now. The ids that matched come back. */
+     * S_FINISH / S_FINISH_REC; $19 now, $20 the rows' providers. The ids that matched come
+     * back. */
     [S_FINISH_MANY] =
-        {"IITBBIIIBTIBBTIIIIi",
+        {"IITBBIIIBTIBBTIIIIiB",
          "WITH u AS (SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::bytea[], "
          "  $5::bytea[], $6::int8[], $7::int8[], $8::int8[], $9::bytea[], $10::text[], "
          "  $11::int8[], $12::bytea[], $13::bytea[], $14::text[], $15::int8[], $16::int8[], "
-         "  $17::int8[], $18::int8[]) AS u(id, lease, st, res, mdl, pv, ra, due, er, ec, an, am, "
-         "  ae, ac, ah, al, aat, aref)), "
+         "  $17::int8[], $18::int8[], $20::bytea[]) AS u(id, lease, st, res, mdl, pv, ra, due, er, "
+         "  ec, an, am, ae, ac, ah, al, aat, aref, ap)), "
          "upd AS (UPDATE items i SET status = u.st, "
          "  result = CASE WHEN u.st = 'success' THEN u.res ELSE i.result END, "
          "  model = CASE WHEN u.st = 'success' THEN u.mdl ELSE i.model END, "
@@ -195,8 +196,8 @@ static const struct {
          "  FROM u WHERE i.id = u.id AND i.lease = u.lease AND i.status = 'processing' "
          "  RETURNING i.id), "
          "ins AS (INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
-         "  latency_ms, at, refunded) SELECT u.id, u.an, u.am, u.ae, u.ac, u.ah, u.al, u.aat, "
-         "  u.aref <> 0 FROM u JOIN upd ON upd.id = u.id WHERE u.an IS NOT NULL) "
+         "  latency_ms, at, refunded, provider) SELECT u.id, u.an, u.am, u.ae, u.ac, u.ah, u.al, "
+         "  u.aat, u.aref <> 0, u.ap FROM u JOIN upd ON upd.id = u.id WHERE u.an IS NOT NULL) "
          "SELECT id FROM upd"},
     [S_RECLAIM] = {"i", "UPDATE items SET status = 'pending', lease = NULL, lease_until = NULL, "
                         "worker = NULL, due_at = $1, updated_at = $1 "
@@ -204,7 +205,7 @@ static const struct {
     [S_GET] = {"i", "SELECT " ITEM_COLS " FROM items WHERE id = $1"},
     [S_HISTORY] = {"i",
                    "SELECT n, model, endpoint, class, http_status, latency_ms, at, "
-                   "refunded::int FROM attempts WHERE item_id = $1 ORDER BY seq"},
+                   "refunded::int, provider FROM attempts WHERE item_id = $1 ORDER BY seq"},
     [S_LIST] = {"btii", "SELECT " ITEM_COLS " FROM items WHERE owner = $1 AND id > $3 "
                         "AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $4"},
     [S_STATS_OWNER] = {"b", "SELECT status, count(*) FROM items WHERE owner = $1 GROUP BY status"},
@@ -861,6 +862,7 @@ static int pg_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     tx__pg_int(&p, a->at);
     tx__pg_int(&p, lease);
     tx__pg_str(&p, a->refunded ? "true" : "false");
+    tx__pg_str(&p, a->provider);
     int64_t changed = 0;
     int rc = run_cmd(h, S_RECORD, &p, &changed, err, "record_attempt");
     if (rc == TX_EOK && changed == 0) return lease_refused(h, id, lease, 0, 0, err);
@@ -902,6 +904,7 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
         tx__pg_int(&p, a->latency_ms);
         tx__pg_int(&p, a->at);
         tx__pg_str(&p, a->refunded ? "true" : "false");
+        tx__pg_str(&p, a->provider);
     }
     int64_t changed = 0;
     int rc = run_cmd(h, a ? S_FINISH_REC : S_FINISH, &p, &changed, err, "finish");
@@ -1015,7 +1018,7 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
     const char **sv = single ? NULL : calloc(9 * n, sizeof *sv);
     if (!single && (!iv || !nul || !sv)) single = 1;
     /* int8 columns: 0 id, 1 lease, 2 pv, 3 ra, 4 due, 5 an, 6 ah, 7 al, 8 aat, 9 aref;
-     * string columns: 0 st, 1 res, 2 mdl, 3 er, 4 ec, 5 am, 6 ae, 7 ac. */
+     * string columns: 0 st, 1 res, 2 mdl, 3 er, 4 ec, 5 am, 6 ae, 7 ac, 8 ap. */
 #define IV(c, i) iv[(size_t)(c) * n + (i)]
 #define NUL(c, i) nul[(size_t)(c) * n + (i)]
 #define SV(c, i) sv[(size_t)(c) * n + (i)]
@@ -1050,6 +1053,7 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
             SV(5, i) = a->model;
             SV(6, i) = a->endpoint;
             SV(7, i) = tx_class_name((tx_class_t)a->cls);
+            SV(8, i) = a->provider;
         }
     }
     if (!single && has_duplicate(iv, n)) single = 1;
@@ -1074,6 +1078,7 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
         tx__pg_int_array(&p, &IV(8, 0), &NUL(8, 0), n);
         tx__pg_int_array(&p, &IV(9, 0), &NUL(9, 0), n);
         tx__pg_int(&p, now);
+        tx__pg_str_array(&p, TX_PG_BYTEA, &SV(8, 0), n);
         int rc;
         tx_error_t gerr = {0};
         PGresult *r = run(h, S_FINISH_MANY, &p, &rc, &gerr, "finish");
@@ -1142,6 +1147,7 @@ static int read_history(pg_t *h, tx_item_t *it, tx_error_t *err)
         a->latency_ms = tx__pg_get_int(r, i, 5);
         a->at = tx__pg_get_int(r, i, 6);
         a->refunded = tx__pg_get_int(r, i, 7) != 0;
+        a->provider = tx__pg_get_str(r, i, 8, &oom);
     }
     PQclear(r);
     return oom ? tx__store_fail(err, TX_ENOMEM, "store: out of memory") : TX_EOK;

@@ -73,7 +73,8 @@ static const char *const sql_text[S__LAST] = {
                     "RETURNING attempts",
     [S_LEASE_STATE] = "SELECT lease, status, lease_until, attempts FROM items WHERE id = ?1",
     [S_RECORD] = "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, "
-                 "latency_ms, at, refunded) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10 WHERE EXISTS "
+                 "latency_ms, at, refunded, provider) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?10, "
+                 "?11 WHERE EXISTS "
                  "(SELECT 1 FROM items WHERE id = ?1 AND lease = ?9 AND status = 'processing')",
     [S_FINISH] = "UPDATE items SET status = ?3, "
                  "result = CASE WHEN ?3 = 'success' THEN ?4 ELSE result END, "
@@ -91,7 +92,8 @@ static const char *const sql_text[S__LAST] = {
                   "worker = NULL, due_at = ?1, updated_at = ?1 "
                   "WHERE due_at <= ?1 AND status = 'processing'",
     [S_GET] = "SELECT " ITEM_COLS " FROM items WHERE id = ?1",
-    [S_HISTORY] = "SELECT n, model, endpoint, class, http_status, latency_ms, at, refunded "
+    [S_HISTORY] = "SELECT n, model, endpoint, class, http_status, latency_ms, at, refunded, "
+                  "provider "
                   "FROM attempts WHERE item_id = ?1 ORDER BY rowid",
     [S_LIST] = "SELECT " ITEM_COLS " FROM items WHERE owner = ?1 AND id > ?3 "
                "AND (?2 IS NULL OR status = ?2) ORDER BY id LIMIT ?4",
@@ -685,6 +687,7 @@ static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     sqlite3_bind_int64(st, 8, a->at);
     sqlite3_bind_int64(st, 9, lease);
     sqlite3_bind_int(st, 10, a->refunded ? 1 : 0);
+    bind_text(st, 11, a->provider);
     int src = sqlite3_step(st);
     done(st);
     if (src != SQLITE_DONE)
@@ -792,6 +795,7 @@ static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
         a->latency_ms = sqlite3_column_int64(st, 5);
         a->at = sqlite3_column_int64(st, 6);
         a->refunded = sqlite3_column_int(st, 7) != 0;
+        a->provider = col_str(st, 8, &oom);
         if (oom)
             break;
     }

@@ -51,6 +51,9 @@ static const char *const migrations[] = {
 
     /* 3: history rows of a handed-back (refunded) attempt are marked */
     "ALTER TABLE attempts ADD COLUMN refunded INTEGER NOT NULL DEFAULT 0;",
+
+    /* 4: history rows name the provider of the endpoint (NULL in older rows) */
+    "ALTER TABLE attempts ADD COLUMN provider TEXT;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

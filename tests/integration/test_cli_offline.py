@@ -73,8 +73,9 @@ F.check(len(ok) == 2 and all(isinstance(l["result"], list) and l["result"] and
         "a tags result is an array of strings: %r" % [l["result"] for l in ok])
 F.check(all(len(l["history"]) == 1 and l["history"][0]["class"] == "ok" and
             l["history"][0]["http_status"] == 200 and
-            set(l["history"][0]) == {"n", "model", "endpoint", "class", "http_status",
-                                     "latency_ms", "at"} for l in ok), "history rows")
+            set(l["history"][0]) == {"n", "model", "endpoint", "provider", "class",
+                                     "http_status", "latency_ms", "at"} and
+            l["history"][0]["provider"] == "default" for l in ok), "history rows")
 F.check(all(l["created_at"].endswith("Z") and "T" in l["created_at"] for l in lines),
         "times are RFC 3339 UTC")
 failed = [l for l in lines if l["status"] == "failed"]

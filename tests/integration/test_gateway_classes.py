@@ -144,23 +144,30 @@ def fake_next_model_cases(mock_url):
 
 def failover_cases(mport, mock_url):
     """Which classes count toward failover: threshold 1, endpoint 0 fails once, endpoint 1 is the
-    mock (no faults). Counting → the 2nd attempt goes to endpoint 1; else it stays on 0."""
-    counting = [
+    mock (no faults). network and timeout take the endpoint down (`[ai][failover]`); server and
+    gateway take only the (endpoint, model) pair down (`[ai][health]`, no failover line); both
+    move the 2nd attempt to endpoint 1. rate_limit counts for nothing but still moves the retry
+    off the endpoint that pushed back; the rest stay on endpoint 0."""
+    endpoint_wide = [
         ("network (refused)", None),
         ("network (reset)", {"kind": "reset"}),
         ("network (closed mid-body)", {"kind": "cut"}),
         ("timeout", {"kind": "hang"}),
+    ]
+    model_only = [
         ("server", {"kind": "json", "status": 500, "body": {"error": {
             "message": "The server had an error while processing your request.",
             "type": "server_error", "param": None, "code": None}}}),
         ("gateway", {"kind": "json", "status": 502, "body": b"<html>502 Bad Gateway</html>",
                      "headers": {"Content-Type": "text/html"}}),
     ]
-    neutral = [
+    moves_only = [
         ("rate_limit", {"kind": "json", "status": 429, "headers": {"Retry-After": "0"},
                         "body": {"error": {"message": "Rate limit reached. Please try again in 0s.",
                                            "type": "requests", "param": None,
                                            "code": "rate_limit_exceeded"}}}),
+    ]
+    neutral = [
         ("invalid_response", {"kind": "json", "status": 200, "body": {
             "id": "x", "object": "chat.completion", "choices": []}}),
         ("invalid_response (17 MiB body)", {"kind": "json", "status": 200,
@@ -169,7 +176,7 @@ def failover_cases(mport, mock_url):
     ]
     env = {"AI_ENDPOINT_FAILOVER_THRESHOLD": "1", "AI_ENDPOINT_COOLDOWN_MS": "60000",
            "AI_TIMEOUT_MS": "1000"}
-    for name, action in counting + neutral:
+    for name, action in endpoint_wide + model_only + moves_only + neutral:
         up = gwkit.FakeUpstream([action]) if action else None
         url0 = up.url if up else gwkit.refused_url()
         try:
@@ -181,18 +188,31 @@ def failover_cases(mport, mock_url):
                         % (name, st, h.get("x-tenax-attempts"), raw[:200]))
                 mock_n = gwkit.mock_stats(mport)["requests"]
                 ep = h.get("x-tenax-endpoint")
-                if (name, action) in counting:
+                if (name, action) not in neutral:
                     F.check(mock_n == 1 and gwkit.endpoint_is(ep, 1, mock_url),
-                            "%s counts toward failover: 2nd attempt on endpoint 1, got "
+                            "%s moves the retry: 2nd attempt on endpoint 1, got "
                             "X-Tenax-Endpoint %r, endpoint 1 saw %d" % (name, ep, mock_n))
+                    if up:
+                        F.check(up.count() == 1, "%s: endpoint 0 saw 1 attempt, saw %d"
+                                % (name, up.count()))
+                if (name, action) in endpoint_wide:
                     try:
                         gwkit.wait_log(gw, lambda log: (0, 1) in gwkit.failover_lines(log), 3)
                         F.check(True, "")
                     except AssertionError:
                         F.check(False, "%s: log has [ai][failover] from=0 to=1" % name)
-                    if up:
-                        F.check(up.count() == 1, "%s: endpoint 0 saw 1 attempt, saw %d"
-                                % (name, up.count()))
+                elif (name, action) in model_only:
+                    try:
+                        gwkit.wait_log(gw, lambda log: "[ai][health] endpoint=0 model=m-fo down"
+                                       in log, 3)
+                        F.check(True, "")
+                    except AssertionError:
+                        F.check(False, "%s: log has [ai][health] endpoint=0 model=m-fo down" % name)
+                    F.check(not gwkit.failover_lines(gw.log()),
+                            "%s: only the pair is down, no [ai][failover] line" % name)
+                elif (name, action) in moves_only:
+                    F.check(not gwkit.failover_lines(gw.log()) and "[ai][health]" not in gw.log(),
+                            "%s: nothing goes down" % name)
                 else:
                     F.check(mock_n == 0 and up.count() == 2 and gwkit.endpoint_is(ep, 0, url0),
                             "%s does not count: both attempts on endpoint 0, got X-Tenax-Endpoint "

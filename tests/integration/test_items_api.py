@@ -18,7 +18,7 @@ ITEM_KEYS = ["id", "owner", "external_id", "task", "text", "result", "status", "
              "created_at", "updated_at"]
 SEED_EXTRA = ["user_id", "tags", "tagging_status", "tagging_attempts", "last_tagging_attempt",
               "tagging_error"]
-HIST_KEYS = {"n", "model", "endpoint", "class", "http_status", "latency_ms", "at"}
+HIST_KEYS = {"n", "model", "endpoint", "provider", "class", "http_status", "latency_ms", "at"}
 
 # owner 1: two successes and a blank (skipped); owner f: three failures
 inp = os.path.join(d, "ok.jsonl")

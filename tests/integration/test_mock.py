@@ -183,7 +183,15 @@ def test_stream():
         st2, _, data2 = chat(p, text="streaming framing check")
         F.check(text == jload(data2)["choices"][0]["message"]["content"],
                 "stream content equals the non-stream content")
-        F.check(chunks[-1].get("usage", {}).get("completion_tokens", 0) > 0, "stream: usage at the end")
+        F.check(all("usage" not in c for c in chunks), "stream: no usage chunk unless asked")
+        st3, _, data3 = request(p, "POST", "/v1/chat/completions", {
+            "model": MODEL, "stream": True, "stream_options": {"include_usage": True},
+            "messages": [{"role": "user", "content": "streaming framing check"}]})
+        datas3, _ = sse_events(data3)
+        last = jload(datas3[-2]) if len(datas3) >= 2 else None
+        F.check(st3 == 200 and last and last["choices"] == [] and
+                last.get("usage", {}).get("completion_tokens", 0) > 0,
+                "stream_options.include_usage: a last chunk with no choices and the usage")
         # midstream: a first chunk, then the connection is cut
         r = Raw(p)
         body = json.dumps({"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "x"}],
@@ -434,8 +442,63 @@ def test_cli_and_stop():
         F.check(m.p.wait(10) == 0, "mock exits 0 after SIGTERM")
 
 
+def test_provider_options_and_responses():
+    """--expect-key / --expect-header / --expect-query / --models make the mock one provider
+    among several; /v1/responses answers plain and streamed like OpenAI's Responses API."""
+    r = subprocess.run([TENAX, "mock", "--expect-header", "no-colon"], capture_output=True,
+                       text=True, timeout=10)
+    F.check(r.returncode == 2 and "--expect-header" in r.stderr,
+            "a bad --expect-header exits 2 saying why: %r" % r.stderr)
+    args = ["--expect-key", "k-1", "--expect-header", "X-Org: acme", "--expect-query", "v=2",
+            "--models", "m-a,m-b"]
+    with mock(args=args) as m:
+        p = m.port
+        good = {"Authorization": "Bearer k-1", "X-Org": "acme"}
+        body = {"model": "m-a", "messages": [{"role": "user", "content": "hi"}]}
+        st, _, _ = request(p, "POST", "/v1/chat/completions?v=2", body, good)
+        F.check(st == 200, "provider: the right key, header and query: 200 (%s)" % st)
+        st, _, doc = request_json(p, "POST", "/v1/chat/completions?v=2", body,
+                                  {"api-key": "k-1", "X-Org": "acme"})
+        F.check(st == 200, "provider: the key as api-key: 200 (%s)" % st)
+        st, _, doc = request_json(p, "POST", "/v1/chat/completions?v=2", body,
+                                  {"Authorization": "Bearer nope", "X-Org": "acme"})
+        F.check(st == 401 and doc["error"]["code"] == "invalid_api_key", "provider: wrong key 401")
+        st, _, doc = request_json(p, "POST", "/v1/chat/completions?v=2", body,
+                                  {"Authorization": "Bearer k-1"})
+        F.check(st == 400 and doc["error"]["code"] == "missing_header", "provider: header 400")
+        st, _, doc = request_json(p, "POST", "/v1/chat/completions?v=3", body, good)
+        F.check(st == 400 and doc["error"]["code"] == "missing_query", "provider: query 400")
+        st, _, doc = request_json(p, "POST", "/v1/chat/completions?v=2",
+                                  dict(body, model="other"), good)
+        F.check(st == 404 and doc["error"]["code"] == "model_not_found",
+                "provider: a model it does not serve: 404 model_not_found")
+        st, _, doc = request_json(p, "GET", "/v1/models")
+        F.check([d["id"] for d in doc["data"]] == ["m-a", "m-b"], "provider: /v1/models lists --models")
+        stats = request_json(p, "GET", "/mock/stats")[2]["by_outcome"]
+        F.check(stats.get("bad_key") == 1 and stats.get("bad_header") == 1 and
+                stats.get("bad_query") == 1 and stats.get("model_not_found") == 1,
+                "provider: refusals counted: %r" % stats)
+        # the Responses API
+        rb = {"model": "m-b", "input": "Say hello"}
+        st, _, doc = request_json(p, "POST", "/v1/responses?v=2", rb, good)
+        out = (doc or {}).get("output") or [{}]
+        F.check(st == 200 and doc["object"] == "response" and doc["status"] == "completed" and
+                out[0].get("content", [{}])[0].get("type") == "output_text" and
+                doc["usage"]["input_tokens"] > 0 and doc["usage"]["output_tokens"] > 0,
+                "responses: a completed response with output_text and usage: %r" % doc)
+        st, _, doc = request_json(p, "POST", "/v1/responses?v=2",
+                                  dict(rb, tenax_mock={"id": "rf", "script": ["err200"]}), good)
+        F.check(st == 200 and doc["status"] == "failed" and doc["error"]["code"] == "server_error",
+                "responses: err200 is a failed response: %r" % doc)
+        st, h, data = request(p, "POST", "/v1/responses?v=2", dict(rb, stream=True), good)
+        evs = [ln[7:] for ln in data.decode().split("\n") if ln.startswith("event: ")]
+        F.check(evs and st == 200 and evs[0] == "response.created" and
+                "response.output_text.delta" in evs and evs[-1] == "response.completed",
+                "responses stream: created, deltas, completed: %r" % evs)
+
+
 for t in [test_fault_shapes, test_stream, test_tags, test_seed_and_script, test_server_sockets,
-          test_cli_and_stop]:
+          test_cli_and_stop, test_provider_options_and_responses]:
     try:
         t()
     except Exception as e:  # one broken test must not hide the others

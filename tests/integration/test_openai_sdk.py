@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The official OpenAI SDK for Node (openai@^6), unchanged, with baseURL pointed at tenax serve in
-front of the mock: non-stream, a retried call, a retried stream, models, and errors surfacing as
+front of the mock: non-stream, a retried call, a retried stream, models, responses.create (plain
+and streamed, each retried), and errors surfacing as
 the SDK's APIError with the right status. The SDK is installed with npm into a cache folder under
 the build dir the first time (npm's registry must be reachable then); without node/npm the test
 fails and says so (scripts/deps.sh installs them)."""
@@ -66,6 +67,18 @@ def main():
                 "stream (after a 503 before the first byte): chunks with text, got %r" % st)
         F.check("gpt-4o-mini" in (out.get("models") or []),
                 "models: the list has gpt-4o-mini, got %r" % out.get("models"))
+        rs = out.get("responses") or {}
+        F.check(rs.get("status") == "completed" and isinstance(rs.get("text"), str) and rs["text"]
+                and rs.get("attempts") == "2" and (rs.get("inputTokens") or 0) > 0,
+                "responses.create: retried after a 500, output_text and usage, got %r" % rs)
+        rss = out.get("responsesStream") or {}
+        F.check(rss.get("completed") == "completed" and rss.get("text") and
+                "response.failed" not in (rss.get("types") or []) and
+                "response.output_text.delta" in (rss.get("types") or []),
+                "responses.create stream: retried past response.failed, deltas then completed, "
+                "got %r" % rss)
+        F.check(gwkit.mock_stats(mk.port)["by_script"].get("sdk-resp-stream") == 2,
+                "responses stream: the mock saw 2 attempts")
         er = out.get("error") or {}
         F.check(er.get("isApiError") and er.get("status") == 400,
                 "bad input: APIError with status 400 (the gateway's own), got %r" % er)

@@ -63,7 +63,21 @@ FIELDS = {"maxConcurrency": int, "maxQueue": int, "requestTimeoutMs": int, "retr
           "endpointFailoverThreshold": int, "sources": dict, "activeBaseUrl": str,
           "backupBaseUrls": list, "failoverCounts": dict, "endpoints": dict, "inFlight": int,
           "queued": int, "droppedSinceBoot": int, "avgWaitMs": (int, float), "jobs": dict,
-          "configLoadedAt": str}
+          "configLoadedAt": str, "providers": list}
+
+
+def keys_twice(doc, path="", seen=None):
+    """The diag's own field names that appear at more than one place (lists' items excepted)."""
+    seen = {} if seen is None else seen
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            seen.setdefault(k, []).append(path)
+            if k not in ("sources",) and not isinstance(v, list):
+                keys_twice(v, path + "." + k, seen)
+    return [k for k, paths in seen.items() if len(paths) > 1 and
+            k in ("activeBaseUrl", "backupBaseUrls", "failoverCounts", "sources", "maxConcurrency",
+                  "maxQueue", "requestTimeoutMs", "retryMax", "endpointFailoverThreshold",
+                  "providers", "endpoints")]
 
 all_output = []
 
@@ -80,17 +94,26 @@ with serve() as s:
     for k, t in FIELDS.items():
         F.check(k in d and isinstance(d[k], t), "diag field %s present as %s" % (k, t))
     F.check("configError" in d and d["configError"] is None, "configError null when good")
-    F.check(d["maxConcurrency"] == 6 and d["sources"]["AI_MAX_CONCURRENCY"] == "kv",
-            "kv value and source")
-    F.check(d["retryMax"] == 4 and d["sources"]["AI_RETRY_MAX"] == "env", "env value and source")
-    F.check(d["sources"]["AI_QUEUE_MAX_SIZE"] == "default", "default source")
+    F.check(d["maxConcurrency"] == 6 and d["sources"]["maxConcurrency"] == "kv",
+            "kv value and source (sources.maxConcurrency)")
+    F.check(d["retryMax"] == 4 and d["sources"]["retryMax"] == "env", "env value and source")
+    F.check(d["sources"]["maxQueue"] == "default", "default source")
+    F.check(d["sources"].get("JOB_BATCH_SIZE") == "default", "a key without a field: its name")
+    F.check("AI_MAX_CONCURRENCY" not in d["sources"] and "AI_BASE_URLS" not in d["sources"],
+            "sources keyed by the field, never twice")
+    F.check(keys_twice(d) == [], "no field appears twice: %r" % keys_twice(d))
+    F.check([p["name"] for p in d["providers"]] == ["default"] and
+            [e["url"] for e in d["providers"][0]["endpoints"]] ==
+            ["http://127.0.0.1:9/v1", "http://127.0.0.1:10/v1"] and
+            d["providers"][0]["downModels"] == [],
+            "providers: the default one with its endpoints and no down models")
     F.check(d["sources"].get("baseUrls") == "kv", "sources.baseUrls")
     F.check(d["activeBaseUrl"] == "http://127.0.0.1:9/v1", "activeBaseUrl")
     F.check(d["backupBaseUrls"] == ["http://127.0.0.1:10/v1"], "backupBaseUrls")
     F.check(d["failoverCounts"] == {"endpoint_0": 0, "endpoint_1": 0}, "failoverCounts")
     eps = d["endpoints"]
-    F.check(all(k in eps for k in ("activeBaseUrl", "backupBaseUrls", "failoverCounts")),
-            "endpoints has the same three")
+    F.check(not any(k in eps for k in ("activeBaseUrl", "backupBaseUrls", "failoverCounts")),
+            "endpoints does not repeat the top-level three")
     F.check([e["health"] for e in eps["list"]] == ["healthy", "healthy"], "endpoint health")
     F.check(set(("paused", "pauseReason", "counts")) <= set(d["jobs"]), "jobs fields")
     F.check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", d["configLoadedAt"]) is not None,
@@ -159,7 +182,7 @@ with serve() as s:
     F.check(len(results) > 10 and not bad, "no request failed during %d reloads under load "
             "(%d requests, bad: %s)" % (5, len(results), bad[:5]))
     d = diag(s.port)
-    F.check(d["maxQueue"] == 111 and d["sources"]["AI_QUEUE_MAX_SIZE"] == "kv",
+    F.check(d["maxQueue"] == 111 and d["sources"]["maxQueue"] == "kv",
             "new key from the file with source kv")
     F.check("[ai][config] AI_MAX_CONCURRENCY=11 source=kv" in s.log(), "change logged per key")
 
@@ -220,7 +243,7 @@ with serve({"TENAX_LOG_FORMAT": "json", "TENAX_METRICS": "0"}, cfg=False) as s:
     F.check(st == 404, "TENAX_METRICS=0: /metrics 404")
     request(s.port, "GET", "/v1/models")
     d = diag(s.port)
-    F.check(d["configError"] is None and d["sources"]["AI_MAX_CONCURRENCY"] == "default",
+    F.check(d["configError"] is None and d["sources"]["maxConcurrency"] == "default",
             "without a config file")
     s.stop()
     log = s.log()

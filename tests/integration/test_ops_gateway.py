@@ -140,7 +140,7 @@ with mock() as m:
         for t in threads:
             t.join()
         d = diag(s.port)
-        F.check(d["requestTimeoutMs"] == 7000 and d["sources"]["AI_TIMEOUT_MS"] == "kv" and
+        F.check(d["requestTimeoutMs"] == 7000 and d["sources"]["requestTimeoutMs"] == "kv" and
                 d["backupBaseUrls"] == [], "last reload in force with its source")
         bad = [c for c in codes if c != 200]
         F.check(len(codes) >= 18 and not bad, "no gateway request failed across 6 reloads "

@@ -275,11 +275,84 @@ static void bad_input_never_crashes(void **state)
     assert_int_equal(tx_classify_stream_event(NULL, 3, &out), TX_CLASS_INVALID_RESPONSE);
 }
 
+
+/* The Responses API: a failed or incomplete response is a failed attempt; a completed one needs
+ * an output array and gives its usage; stream events hold back until output, fail on
+ * response.failed / error, and carry the usage of response.completed. */
+static void responses_api(void **state)
+{
+    (void)state;
+    tx_classification_t c;
+    const char *ok = "{\"id\":\"r\",\"object\":\"response\",\"status\":\"completed\",\"error\":null,"
+                     "\"output\":[{\"type\":\"message\"}],\"usage\":{\"input_tokens\":3,"
+                     "\"output_tokens\":5,\"total_tokens\":8}}";
+    assert_int_equal(tx_classify_response(200, NULL, 0, ok, strlen(ok), TX_RESP_RESPONSES, 0, &c),
+                     TX_CLASS_OK);
+    assert_int_equal(c.prompt_tokens, 3);
+    assert_int_equal(c.completion_tokens, 5);
+    const char *failed = "{\"status\":\"failed\",\"error\":{\"code\":\"server_error\","
+                         "\"message\":\"boom\"},\"output\":[]}";
+    assert_int_not_equal(
+        tx_classify_response(200, NULL, 0, failed, strlen(failed), TX_RESP_RESPONSES, 0, &c),
+        TX_CLASS_OK);
+    const char *failed2 = "{\"status\":\"failed\",\"error\":null,\"output\":[]}";
+    assert_int_equal(
+        tx_classify_response(200, NULL, 0, failed2, strlen(failed2), TX_RESP_RESPONSES, 0, &c),
+        TX_CLASS_SERVER);
+    const char *inc = "{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":"
+                      "\"content_filter\"},\"output\":[]}";
+    assert_int_equal(tx_classify_response(200, NULL, 0, inc, strlen(inc), TX_RESP_RESPONSES, 0, &c),
+                     TX_CLASS_CONTENT_FILTER);
+    const char *inc2 = "{\"status\":\"incomplete\",\"incomplete_details\":{\"reason\":"
+                       "\"max_output_tokens\"},\"output\":[]}";
+    assert_int_equal(
+        tx_classify_response(200, NULL, 0, inc2, strlen(inc2), TX_RESP_RESPONSES, 0, &c),
+        TX_CLASS_INVALID_RESPONSE);
+    const char *noout = "{\"status\":\"completed\"}";
+    assert_int_equal(
+        tx_classify_response(200, NULL, 0, noout, strlen(noout), TX_RESP_RESPONSES, 0, &c),
+        TX_CLASS_INVALID_RESPONSE);
+
+    const char *created = "{\"type\":\"response.created\",\"response\":{\"status\":\"in_progress\","
+                          "\"output\":[]}}";
+    assert_int_equal(tx_classify_stream_event(created, strlen(created), &c), TX_CLASS_OK);
+    assert_false(c.output);
+    const char *delta = "{\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}";
+    assert_int_equal(tx_classify_stream_event(delta, strlen(delta), &c), TX_CLASS_OK);
+    assert_true(c.output);
+    const char *rf = "{\"type\":\"response.failed\",\"response\":{\"status\":\"failed\","
+                     "\"error\":{\"code\":\"server_error\",\"message\":\"x\"},\"output\":[]}}";
+    assert_int_not_equal(tx_classify_stream_event(rf, strlen(rf), &c), TX_CLASS_OK);
+    const char *err = "{\"type\":\"error\",\"code\":\"server_error\",\"message\":\"x\"}";
+    assert_int_not_equal(tx_classify_stream_event(err, strlen(err), &c), TX_CLASS_OK);
+    const char *done = "{\"type\":\"response.completed\",\"response\":{\"status\":\"completed\","
+                       "\"output\":[],\"usage\":{\"input_tokens\":2,\"output_tokens\":7}}}";
+    assert_int_equal(tx_classify_stream_event(done, strlen(done), &c), TX_CLASS_OK);
+    assert_true(c.output);
+    assert_int_equal(c.completion_tokens, 7);
+
+    /* chat: a role-only delta holds back, content commits, a usage chunk carries the counts */
+    const char *role = "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                       "\"content\":\"\"},\"finish_reason\":null}]}";
+    assert_int_equal(tx_classify_stream_event(role, strlen(role), &c), TX_CLASS_OK);
+    assert_false(c.output);
+    const char *content = "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}";
+    tx_classify_stream_event(content, strlen(content), &c);
+    assert_true(c.output);
+    const char *usage = "{\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":9,"
+                        "\"total_tokens\":13}}";
+    assert_int_equal(tx_classify_stream_event(usage, strlen(usage), &c), TX_CLASS_OK);
+    assert_false(c.output);
+    assert_int_equal(c.prompt_tokens, 4);
+    assert_int_equal(c.total_tokens, 13);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(all_case_files),
         cmocka_unit_test(bad_input_never_crashes),
+        cmocka_unit_test(responses_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -122,7 +122,15 @@ static void lists_both_forms(void **state)
     assert_int_equal(c->ai_fallback_models.n, 1);
     assert_string_equal(c->ai_fallback_models.v[0], "m1");
     tx_config_unref(c);
-    load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":\"m1,m2\"}", "AI_FALLBACK_MODELS", "array");
+    /* a list given as a string in the file reads like the environment's form */
+    c = load_ok(NOENV, "{\"AI_FALLBACK_MODELS\":\"m1, m2\"}");
+    assert_int_equal(c->ai_fallback_models.n, 2);
+    assert_string_equal(c->ai_fallback_models.v[1], "m2");
+    tx_config_unref(c);
+    c = load_ok(NOENV, "{\"AI_FALLBACK_MODELS\":\"gpt-4o\"}");
+    assert_int_equal(c->ai_fallback_models.n, 1);
+    tx_config_unref(c);
+    load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":7}", "AI_FALLBACK_MODELS", "array");
     load_bad(ENV("AI_FALLBACK_MODELS=[\"a\""), NULL, "AI_FALLBACK_MODELS", "JSON");
     load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":[\"\"]}", "AI_FALLBACK_MODELS", "1..256");
     load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":[1]}", "AI_FALLBACK_MODELS", "entry 0");
@@ -394,6 +402,119 @@ static void refcount(void **state)
     assert_false(tx_config_key_is_secret(TX_CFG_AI_MODEL));
 }
 
+
+/* AI_PROVIDERS: presets fill base URL, auth and key variable; keys, headers, query, models and
+ * the flat endpoint list are resolved once; model names resolve in provider order. */
+static void providers_resolved(void **state)
+{
+    (void)state;
+    const char *text =
+        "{\"AI_PROVIDERS\":["
+        "{\"name\":\"oai\",\"preset\":\"openai\",\"models\":[\"gpt-4o\",\"gpt-4o-mini\"]},"
+        "{\"name\":\"az\",\"preset\":\"azure\",\"base_urls\":[\"https://r.openai.azure.com/openai/v1\"],"
+        " \"models\":{\"gpt-4o\":\"my-deploy\"},\"query\":{\"api-version\":\"2025 04\"}},"
+        "{\"name\":\"or\",\"preset\":\"openrouter\",\"headers\":{\"HTTP-Referer\":\"https://x.example\"},"
+        " \"models\":{\"claude\":\"anthropic/claude-sonnet-4.5\",\"*\":\"*\"}},"
+        "{\"name\":\"local\",\"preset\":\"ollama\",\"models\":[\"llama3\"]}]}";
+    tx_config_t *c = load_ok(ENV("OPENAI_API_KEY=sk-o", "AZURE_OPENAI_API_KEY=az-k",
+                                 "OPENROUTER_API_KEY=sk-or"),
+                             text);
+    assert_int_equal(c->providers.n, 4);
+    assert_int_equal(c->n_route_eps, 4);
+    assert_string_equal(c->route_eps[0].url, "https://api.openai.com/v1");
+    assert_string_equal(c->route_eps[0].auth_name, "Authorization");
+    assert_string_equal(c->route_eps[0].auth_value, "Bearer sk-o");
+    assert_string_equal(c->route_eps[1].auth_name, "api-key");
+    assert_string_equal(c->route_eps[1].auth_value, "az-k");
+    assert_string_equal(c->providers.v[1].query_string, "api-version=2025%2004");
+    assert_string_equal(c->route_eps[2].url, "https://openrouter.ai/api/v1");
+    assert_string_equal(c->providers.v[2].headers[0].name, "HTTP-Referer");
+    assert_null(c->route_eps[3].auth_value); /* ollama: no key */
+    assert_int_equal(c->route_eps[3].provider, 3);
+    tx_config_route_t r[4];
+    assert_int_equal(tx_config_resolve(c, "gpt-4o", r, 4), 3); /* oai, az, or ("*") */
+    assert_int_equal(r[0].provider, 0);
+    assert_string_equal(r[0].model, "gpt-4o");
+    assert_int_equal(r[1].provider, 1);
+    assert_string_equal(r[1].model, "my-deploy");
+    assert_int_equal(r[2].provider, 2);
+    assert_int_equal(tx_config_resolve(c, "claude", r, 4), 1);
+    assert_string_equal(r[0].model, "anthropic/claude-sonnet-4.5");
+    assert_int_equal(tx_config_resolve(c, "llama3", r, 1), 2); /* local and or's "*" */
+    assert_int_equal(r[0].provider, 2);
+    json_t *names = tx_config_model_names(c);
+    assert_int_equal(json_array_size(names), 4); /* gpt-4o once, gpt-4o-mini, claude, llama3 */
+    json_decref(names);
+    json_t *v = tx_config_value_json(c, TX_CFG_AI_PROVIDERS);
+    char *shown = json_dumps(v, JSON_COMPACT);
+    assert_non_null(strstr(shown, "\"api_key_env\":\"OPENROUTER_API_KEY\""));
+    assert_non_null(strstr(shown, "\"api_key\":\"set\""));
+    assert_null(strstr(shown, "sk-or"));
+    free(shown);
+    json_decref(v);
+    tx_config_unref(c);
+
+    /* without AI_PROVIDERS: AI_BASE_URLS + AI_API_KEY are the provider `default` serving all */
+    c = load_ok(ENV("AI_API_KEY=sk-g", "AI_BASE_URLS=http://a.example/v1,http://b.example/v1"),
+                NULL);
+    assert_int_equal(c->providers.n, 1);
+    assert_string_equal(c->providers.v[0].name, "default");
+    assert_int_equal(c->n_route_eps, 2);
+    assert_string_equal(c->route_eps[1].auth_value, "Bearer sk-g");
+    assert_int_equal(tx_config_resolve(c, "anything", r, 4), 1);
+    assert_string_equal(r[0].model, "anything");
+    tx_config_unref(c);
+
+    /* the environment's form, and a base_urls string */
+    c = load_ok(ENV("AI_PROVIDERS=[{\"name\":\"g\",\"preset\":\"generic\","
+                    "\"base_urls\":\"http://x.example/v1, http://y.example/v1\",\"models\":[\"*\"]}]"),
+                NULL);
+    assert_int_equal(c->n_route_eps, 2);
+    assert_int_equal(c->source[TX_CFG_AI_PROVIDERS], TX_CONFIG_SRC_ENV);
+    tx_config_unref(c);
+}
+
+/* Every bad provider rejects the whole config with a message naming the provider. */
+static void providers_rejected(void **state)
+{
+    (void)state;
+    const tx_config_env_t *env = ENV("K=1");
+    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"a\",\"preset\":\"nope\",\"models\":[\"*\"]}]}",
+             "provider \"a\"", "unknown preset");
+    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"b\",\"preset\":\"openai\",\"models\":[\"*\"]}]}",
+             "provider \"b\"", "OPENAI_API_KEY is not set");
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"c\",\"base_urls\":[\"http://a/\"],\"models\":[\"x\"]},"
+             "{\"name\":\"c\",\"base_urls\":[\"http://b/\"],\"models\":[\"y\"]}]}",
+             "provider \"c\"", "two providers of one name");
+    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"d\",\"preset\":\"azure\",\"models\":[\"*\"]}]}",
+             "provider \"d\"", "base_urls");
+    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"e\",\"base_urls\":[\"http://a/\"]}]}",
+             "provider \"e\"", "models");
+    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"f\",\"base_urls\":[\"ftp://a/\"],\"models\":[\"*\"]}]}",
+             "provider \"f\"", "http");
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"g\",\"base_urls\":[\"http://a/\"],\"models\":[\"*\"],"
+             "\"api_key\":\"sk\"}]}",
+             "provider \"g\"", "environment");
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"h\",\"base_urls\":[\"http://a/\"],\"models\":[\"*\"],"
+             "\"auth\":\"basic\"}]}",
+             "provider \"h\"", "bearer");
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"i\",\"base_urls\":[\"http://a/\"],\"models\":[\"*\"],"
+             "\"headers\":{\"Authorization\":\"x\"}}]}",
+             "provider \"i\"", "header");
+    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"Bad Name\",\"base_urls\":[\"http://a/\"],"
+                  "\"models\":[\"*\"]}]}",
+             "AI_PROVIDERS[0]", "name");
+    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"j\",\"base_urls\":[\"http://a/\"],"
+                  "\"models\":[\"*\"],\"api_key_env\":\"UNSET_VAR\"}]}",
+             "provider \"j\"", "UNSET_VAR");
+    load_bad(env, "{\"AI_PROVIDERS\":{\"name\":\"k\"}}", "AI_PROVIDERS", "array");
+    load_bad(ENV("AI_PROVIDERS=openai"), NULL, "AI_PROVIDERS", "JSON array");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +528,8 @@ int main(void)
         cmocka_unit_test(secrets_never_shown),
         cmocka_unit_test(diff_lists_changed_keys),
         cmocka_unit_test(refcount),
+        cmocka_unit_test(providers_resolved),
+        cmocka_unit_test(providers_rejected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

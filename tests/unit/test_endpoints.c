@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
+
 #include "upstream/endpoints.h"
 
 static const char *const URLS[] = {"http://a/v1", "http://b/v1", "http://c/v1"};
@@ -184,6 +186,116 @@ static void reload_keeps_health(void **state)
     tx_endpoints_free(NULL);
 }
 
+
+/* A model that keeps failing on an endpoint takes only that pair down: other models stay there,
+ * no failover event; the pair's probe after the cooldown brings it back. */
+static void pair_down_not_endpoint(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 2, 2, 1000);
+    int both[] = {0, 1};
+    tx_ep_event_t ev;
+    for (int i = 0; i < 2; i++) {
+        tx_ep_pick_t p = tx_endpoints_pick_for(e, both, 2, "bad", -1, 0);
+        assert_int_equal(p.index, 0);
+        tx_endpoints_report_for(e, p, "bad", TX_EP_FAIL_MODEL, 0, &ev);
+    }
+    assert_int_equal(ev.kind, TX_EP_EV_MODEL_DOWN);
+    assert_int_equal(ev.from, 0);
+    /* the bad model moves to endpoint 1; a good model stays on 0 */
+    assert_int_equal(tx_endpoints_pick_for(e, both, 2, "bad", -1, 10).index, 1);
+    assert_int_equal(tx_endpoints_pick_for(e, both, 2, "good", -1, 10).index, 0);
+    assert_true(tx_endpoints_available(e, both, 2, "bad", -1, 10));
+    assert_false(tx_endpoints_available(e, both, 1, "bad", -1, 10)); /* only endpoint 0 */
+    tx_endpoints_snap_t s;
+    tx_endpoints_snapshot(e, 10, &s);
+    assert_int_equal(s.ep[0].health, TX_EP_HEALTHY);
+    assert_int_equal(s.ep[0].failovers, 0);
+    assert_int_equal(s.ep[0].npairs, 1);
+    assert_string_equal(s.ep[0].pairs[0].model, "bad");
+    assert_int_equal(s.ep[0].pairs[0].health, TX_EP_DOWN);
+    /* only endpoint 0 serves it: all down, the pair back soonest is still used */
+    tx_ep_pick_t p = tx_endpoints_pick_for(e, both, 1, "bad", -1, 10);
+    assert_int_equal(p.index, 0);
+    assert_true(p.all_down);
+    /* after the cooldown: one probe of the pair; its success brings it back */
+    p = tx_endpoints_pick_for(e, both, 1, "bad", -1, 1000);
+    assert_true(p.pair_probe);
+    assert_false(tx_endpoints_available(e, both, 1, "bad", -1, 1000)); /* probe in flight */
+    assert_int_equal(tx_endpoints_report_for(e, p, "bad", TX_EP_OK, 1001, &ev), 1);
+    assert_int_equal(ev.kind, TX_EP_EV_MODEL_RECOVERED);
+    tx_endpoints_snapshot(e, 1001, &s);
+    assert_int_equal(s.ep[0].npairs, 0);
+    tx_endpoints_free(e);
+}
+
+/* A retry moves off the endpoint that failed when another candidate is healthy, and stays on it
+ * when none is. Network failures still take the whole endpoint down. */
+static void avoid_and_endpoint_wide(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 3, 1, 500);
+    int c[] = {0, 1, 2};
+    assert_int_equal(tx_endpoints_pick_for(e, c, 3, "m", 0, 0).index, 1);
+    assert_int_equal(tx_endpoints_pick_for(e, c, 1, "m", 0, 0).index, 0); /* nowhere else */
+    assert_false(tx_endpoints_available(e, c, 1, "m", 0, 0));
+    assert_true(tx_endpoints_available(e, c, 3, "m", 0, 0));
+    tx_ep_event_t ev;
+    tx_ep_pick_t p = tx_endpoints_pick_for(e, c, 3, "m", -1, 0);
+    assert_int_equal(tx_endpoints_report_for(e, p, "m", TX_EP_FAIL, 0, &ev), 1);
+    assert_int_equal(ev.kind, TX_EP_EV_FAILOVER);
+    assert_int_equal(ev.to, 1);
+    /* the endpoint is down for every model */
+    assert_int_equal(tx_endpoints_pick_for(e, c, 3, "other", -1, 1).index, 1);
+    /* candidates in another order (another provider first) */
+    int rev[] = {2, 1, 0};
+    assert_int_equal(tx_endpoints_pick_for(e, rev, 3, "m", -1, 1).index, 2);
+    tx_endpoints_free(e);
+}
+
+/* A reload with identities (provider + URL) keeps the pairs of an endpoint that stays. */
+static void reload_keeps_pairs(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 1, 1, 1000);
+    tx_ep_spec_t a[] = {{"p\x1fhttp://a/v1", "http://a/v1", 0}, {"q\x1fhttp://b/v1", "http://b/v1", 1}};
+    assert_int_equal(tx_endpoints_replace_specs(e, a, 2), TX_EOK);
+    tx_ep_pick_t p = tx_endpoints_pick_for(e, NULL, 0, "m", -1, 0);
+    tx_endpoints_report_for(e, p, "m", TX_EP_FAIL_MODEL, 0, NULL);
+    tx_ep_spec_t b[] = {{"q\x1fhttp://b/v1", "http://b/v1", 0}, {"p\x1fhttp://a/v1", "http://a/v1", 1}};
+    assert_int_equal(tx_endpoints_replace_specs(e, b, 2), TX_EOK);
+    tx_endpoints_snap_t s;
+    tx_endpoints_snapshot(e, 0, &s);
+    assert_int_equal(s.ep[1].npairs, 1);
+    assert_int_equal(s.ep[1].provider, 1);
+    assert_int_equal(s.ep[0].npairs, 0);
+    /* a stale pick's report is ignored */
+    assert_int_equal(tx_endpoints_report_for(e, p, "m", TX_EP_OK, 1, NULL), 0);
+    assert_int_equal(tx_endpoints_replace_specs(e, NULL, 0), TX_EINVAL);
+    tx_endpoints_free(e);
+}
+
+/* More failing models than pair slots: the table stays bounded, down pairs are kept over
+ * healthy ones with a short run. */
+static void pairs_bounded(void **state)
+{
+    (void)state;
+    tx_endpoints_t *e = tx_endpoints_new(URLS, 1, 1, 1000);
+    char name[32];
+    for (int i = 0; i < TX_EP_PAIRS_MAX + 4; i++) {
+        snprintf(name, sizeof name, "model-%d", i);
+        tx_ep_pick_t p = tx_endpoints_pick_for(e, NULL, 0, name, -1, i);
+        tx_endpoints_report_for(e, p, name, TX_EP_FAIL_MODEL, i, NULL);
+    }
+    tx_endpoints_snap_t s;
+    tx_endpoints_snapshot(e, 0, &s);
+    assert_int_equal(s.ep[0].npairs, TX_EP_PAIRS_MAX);
+    /* the newest failure is remembered (the earliest cooldown made room) */
+    snprintf(name, sizeof name, "model-%d", TX_EP_PAIRS_MAX + 3);
+    assert_false(tx_endpoints_available(e, NULL, 0, name, -1, TX_EP_PAIRS_MAX + 3));
+    tx_endpoints_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +303,10 @@ int main(void)
         cmocka_unit_test(one_probe_after_cooldown),
         cmocka_unit_test(all_down_uses_earliest_cooldown),
         cmocka_unit_test(reload_keeps_health),
+        cmocka_unit_test(pair_down_not_endpoint),
+        cmocka_unit_test(avoid_and_endpoint_wide),
+        cmocka_unit_test(reload_keeps_pairs),
+        cmocka_unit_test(pairs_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,10 +66,14 @@ static void fake_fire(uv_timer_t *t)
     cb(ud, &r);
 }
 
-static void *fake_start(void *self, const char *body, size_t len, long timeout_ms,
-                        tx_jobs_attempt_cb done, void *ud)
+static void *fake_start(void *self, const char *model, const char *body, size_t len,
+                        long timeout_ms, int avoid, tx_jobs_attempt_cb done, void *ud,
+                        tx_classification_t *why)
 {
+    (void)avoid;
     (void)len;
+    (void)model;
+    (void)why;
     (void)timeout_ms;
     fake_t *f = self;
     fake_att_t *a = calloc(1, sizeof *a);
@@ -177,7 +181,7 @@ static void start(fx_t *fx)
     tx_jobs_opts_t o = {.loop = &fx->loop,
                         .store_url = fx->url,
                         .cfg = fx->cfg,
-                        .port = {fake_start, fake_cancel, &fx->fake},
+                        .port = {fake_start, fake_cancel, NULL, &fx->fake},
                         .poll_ms = 50,
                         .seed = 42,
                         .on_item = on_item,
@@ -299,7 +303,7 @@ static void pause_set_by_another_node_stops_claims(void **state)
     tx_jobs_opts_t o = {.loop = &fx.loop,
                         .store_url = fx.url,
                         .cfg = fx.cfg,
-                        .port = {fake_start, fake_cancel, &fx.fake},
+                        .port = {fake_start, fake_cancel, NULL, &fx.fake},
                         .poll_ms = 50,
                         .seed = 42,
                         .on_item = on_item,
@@ -376,7 +380,7 @@ static void open_rejects_bad_input(void **state)
     tx_jobs_opts_t o = {.loop = &loop,
                         .store_url = "sqlite:/nonexistent-dir/x/y.db",
                         .cfg = cfg,
-                        .port = {fake_start, fake_cancel, &f}};
+                        .port = {fake_start, fake_cancel, NULL, &f}};
     assert_int_not_equal(tx_jobs_open(&o, &e, &err), TX_EOK);
     assert_null(e);
     assert_non_null(err.msg);

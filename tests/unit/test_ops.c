@@ -105,13 +105,14 @@ static void ops_on_an_app(void **state)
         "maxConcurrency", "maxQueue", "requestTimeoutMs", "retryMax",
         "endpointFailoverThreshold", "sources", "activeBaseUrl", "backupBaseUrls",
         "failoverCounts", "endpoints", "inFlight", "queued", "droppedSinceBoot", "avgWaitMs",
-        "jobs", "configError", "configLoadedAt", NULL};
+        "jobs", "configError", "configLoadedAt", "providers", NULL};
     for (int i = 0; fields[i] != NULL; i++) assert_non_null(json_object_get(d, fields[i]));
     assert_int_equal(json_integer_value(json_object_get(d, "maxConcurrency")), 3);
     assert_int_equal(json_integer_value(json_object_get(d, "retryMax")), 5);
     json_t *src = json_object_get(d, "sources");
-    assert_string_equal(json_string_value(json_object_get(src, "AI_MAX_CONCURRENCY")), "kv");
-    assert_string_equal(json_string_value(json_object_get(src, "AI_RETRY_MAX")), "env");
+    assert_string_equal(json_string_value(json_object_get(src, "maxConcurrency")), "kv");
+    assert_string_equal(json_string_value(json_object_get(src, "retryMax")), "env");
+    assert_null(json_object_get(src, "AI_MAX_CONCURRENCY")); /* keyed by the field, once */
     assert_string_equal(json_string_value(json_object_get(src, "baseUrls")), "kv");
     json_t *jobs = json_object_get(d, "jobs");
     assert_true(json_is_true(json_object_get(jobs, "paused")));

@@ -1,5 +1,6 @@
 // The official OpenAI SDK, unchanged, pointed at tenax: non-stream, a retried call (the
-// X-Tenax-Attempts header read through the SDK's raw response), stream, models, and errors (the
+// X-Tenax-Attempts header read through the SDK's raw response), stream, models, the Responses
+// API (responses.create, plain and streamed), and errors (the
 // gateway's own 400 and the provider's 401) surfacing as the SDK's own APIError classes. Extra
 // body fields (`tenax_mock`, the mock's per-request script) go through the SDK untouched. Prints
 // one JSON line of results for the Python test (tests/integration/test_openai_sdk.py).
@@ -67,6 +68,36 @@ await section("stream", async () => {
 });
 
 await section("models", async () => (await client.models.list()).data.map((m) => m.id));
+
+// The Responses API: plain (after a 500, retried) and streamed (after a response.failed event
+// before any output, retried), read with the SDK's own helpers.
+await section("responses", async () => {
+  const { data: r, response } = await client.responses
+    .create({ model: "gpt-4o-mini", input: "Say hello", tenax_mock: { id: "sdk-resp", script: ["500", "ok"] } })
+    .withResponse();
+  return {
+    text: r.output_text,
+    status: r.status,
+    inputTokens: r.usage?.input_tokens ?? null,
+    attempts: response.headers.get("x-tenax-attempts"),
+  };
+});
+
+await section("responsesStream", async () => {
+  const stream = await client.responses.create({
+    model: "gpt-4o-mini",
+    input: "Say something long",
+    stream: true,
+    tenax_mock: { id: "sdk-resp-stream", script: ["err200", "ok"] },
+  });
+  let text = "", types = [], completed = null;
+  for await (const ev of stream) {
+    types.push(ev.type);
+    if (ev.type === "response.output_text.delta") text += ev.delta;
+    if (ev.type === "response.completed") completed = ev.response.status;
+  }
+  return { text, types, completed };
+});
 
 out.error = await caught(() => client.chat.completions.create({ model: "gpt-4o-mini", messages: "not a list" }));
 out.upstreamError = await caught(() =>
