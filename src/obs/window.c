@@ -1,0 +1,147 @@
+/* The dashboard's sliding window (window.h): a ring of per-second slots and a ring of latency
+ * samples. A slot is reused when its second has passed out of the window. */
+#include "obs/window.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void tx_window_init(tx_window_t *w)
+{
+    memset(w, 0, sizeof *w);
+    for (size_t i = 0; i < TX_WIN_SECONDS; i++) w->slot[i].sec = -1;
+    w->ep_max = -1;
+}
+
+/* The slot of `now`'s second, emptied first when it held an older second. */
+static tx_win_counts_t *slot(tx_window_t *w, tx_ms_t now)
+{
+    int64_t sec = (int64_t)(now / 1000);
+    tx_win_slot_t *s = &w->slot[(size_t)(sec % TX_WIN_SECONDS)];
+    if (s->sec != sec) {
+        s->sec = sec;
+        memset(&s->c, 0, sizeof s->c);
+    }
+    return &s->c;
+}
+
+void tx_window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
+                       double upstream_ms)
+{
+    if (w == NULL || now < 0) return;
+    tx_win_counts_t *c = slot(w, now);
+    int ok = status >= 200 && status < 300;
+    c->requests++;
+    w->total.requests++;
+    c->ok += ok;
+    w->total.ok += ok;
+    if (total_ms < 0) total_ms = 0;
+    double added = total_ms - (upstream_ms > 0 ? upstream_ms : 0);
+    tx_win_sample_t *s = &w->sample[w->next];
+    s->at = now;
+    s->total_ms = (float)total_ms;
+    s->added_ms = (float)(added > 0 ? added : 0);
+    w->next = (w->next + 1) % TX_WIN_SAMPLES;
+    if (w->nsample < TX_WIN_SAMPLES) w->nsample++;
+}
+
+void tx_window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls, int attempt,
+                       int gateway)
+{
+    if (w == NULL || now < 0 || (int)cls < 0 || cls >= TX_CLASS__LAST) return;
+    if (endpoint >= 0 && endpoint < TX_WIN_ENDPOINTS) {
+        w->ep_class[endpoint][cls]++;
+        if (endpoint > w->ep_max) w->ep_max = endpoint;
+    }
+    if (!gateway || attempt < 1) return;
+    tx_win_counts_t *c = slot(w, now);
+    if (attempt == 1) {
+        c->first++;
+        w->total.first++;
+        if (cls == TX_CLASS_OK) {
+            c->first_ok++;
+            w->total.first_ok++;
+        }
+    } else if (cls == TX_CLASS_OK) {
+        c->rescued++;
+        w->total.rescued++;
+    }
+}
+
+void tx_window_retry(tx_window_t *w, tx_ms_t now)
+{
+    if (w == NULL || now < 0) return;
+    slot(w, now)->retries++;
+    w->total.retries++;
+}
+
+void tx_window_failover(tx_window_t *w, tx_ms_t now)
+{
+    if (w == NULL || now < 0) return;
+    slot(w, now)->failovers++;
+    w->total.failovers++;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* Nearest rank: the smallest value with at least p% of the values at or below it. */
+static double rank(const float *v, size_t n, double p)
+{
+    size_t k = (size_t)((p * (double)n + 99.0) / 100.0); /* ceil(p/100 * n) */
+    if (k < 1) k = 1;
+    if (k > n) k = n;
+    return (double)v[k - 1];
+}
+
+void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_summary_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (seconds < 1) seconds = 1;
+    if (seconds > TX_WIN_SECONDS) seconds = TX_WIN_SECONDS;
+    out->seconds = seconds;
+    out->client_success = out->first_success = -1;
+    out->p50_ms = out->p95_ms = out->added_p50_ms = out->added_p95_ms = -1;
+    if (w == NULL) return;
+    int64_t cur = (int64_t)(now / 1000), from = cur - (int64_t)seconds + 1;
+    for (size_t i = 0; i < TX_WIN_SECONDS; i++) {
+        const tx_win_slot_t *s = &w->slot[i];
+        if (s->sec < from || s->sec > cur) continue;
+        out->c.requests += s->c.requests;
+        out->c.ok += s->c.ok;
+        out->c.first += s->c.first;
+        out->c.first_ok += s->c.first_ok;
+        out->c.rescued += s->c.rescued;
+        out->c.retries += s->c.retries;
+        out->c.failovers += s->c.failovers;
+    }
+    out->rps = (double)out->c.requests / (double)seconds;
+    if (out->c.requests > 0) out->client_success = (double)out->c.ok / (double)out->c.requests;
+    if (out->c.first > 0) out->first_success = (double)out->c.first_ok / (double)out->c.first;
+
+    if (w->nsample == 0) return;
+    float *total = malloc(2 * w->nsample * sizeof *total);
+    if (total == NULL) return; /* no percentiles rather than none of the summary */
+    float *added = total + w->nsample;
+    size_t n = 0;
+    for (size_t i = 0; i < w->nsample; i++) {
+        const tx_win_sample_t *s = &w->sample[i];
+        int64_t sec = (int64_t)(s->at / 1000);
+        if (sec < from || sec > cur) continue;
+        total[n] = s->total_ms;
+        added[n] = s->added_ms;
+        n++;
+    }
+    out->samples = n;
+    if (n > 0) {
+        qsort(total, n, sizeof total[0], cmp_float);
+        qsort(added, n, sizeof added[0], cmp_float);
+        out->p50_ms = rank(total, n, 50);
+        out->p95_ms = rank(total, n, 95);
+        out->added_p50_ms = rank(added, n, 50);
+        out->added_p95_ms = rank(added, n, 95);
+    }
+    free(total);
+}
