@@ -22,7 +22,7 @@ void tx_opts_init(tx_opts_t *o, const char *cmd, int argc, char **argv)
 int tx_opts_next(tx_opts_t *o, const struct option *longopts)
 {
     int idx = -1;
-    int c = getopt_long(o->argc, o->argv, ":", longopts, &idx);
+    int c = getopt_long(o->argc, o->argv, ":h", longopts, &idx); /* -h: help everywhere */
     o->arg = optarg;
     if (c == -1) {
         o->first = optind;

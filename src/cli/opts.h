@@ -1,4 +1,4 @@
-/* Shared option parsing for subcommands: getopt_long with tenax's rules (SPEC §1): `--flag value`
+/* Shared option parsing for subcommands: getopt_long with tenax's rules (docs/cli.md): `--flag value`
  * and `--flag=value` both work, options may follow positional arguments, and a bad flag or a
  * missing value prints one line "tenax <cmd>: …" on stderr so the caller can exit 2.
  *
