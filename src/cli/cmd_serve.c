@@ -103,6 +103,9 @@ int tx_cmd_serve(int argc, char **argv)
     }
     tx_auth_destroy(auth);
     signal(SIGPIPE, SIG_IGN);
+    /* SIGHUP reloads the config file (config/watch.c takes it over when there is one); without
+     * a file there is nothing to reload, and a `systemctl reload` must not kill the server. */
+    signal(SIGHUP, SIG_IGN);
 
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
