@@ -70,6 +70,25 @@ def install():
     return dest
 
 
+# A diag with `providers`: the first provider's endpoint reports everything, the second's only
+# its URL and index (the rest comes from the flat list, and what nobody reports shows "—").
+PROVIDERS_DIAG = {
+    "maxConcurrency": 8, "inFlight": 2, "queued": 0,
+    "endpoints": {"list": [
+        {"index": 0, "url": "http://p1.example/v1", "health": "down", "cooldownLeftMs": 4000},
+        {"index": 1, "url": "http://p2.example/v1", "name": "p2", "health": "healthy"}]},
+    "providers": [
+        {"name": "alpha", "retryBudget": {"left": 7.5},
+         "endpoints": [{"index": 0, "url": "http://p1.example/v1", "healthy": False,
+                        "cooldownMs": 5000, "concurrencyLimit": 8, "inFlight": 3,
+                        "lastRetryAfterMs": 2000}],
+         "downPairs": [{"model": "m-big", "endpoint": 0, "cooldownLeftMs": 900}]},
+        {"name": "beta", "endpoints": [{"index": 1, "url": "http://p2.example/v1"}],
+         "downModels": [{"model": "m-small", "endpoint": 1}]}],
+    "jobs": {"paused": False, "counts": {}},
+}
+
+
 def stats(port, token=TOKEN):
     h = {"Authorization": "Bearer " + token} if token else {}
     return txtest.request_json(port, "GET", "/admin/stats", headers=h)
@@ -118,7 +137,8 @@ def main():
             cfg = {"base": "http://127.0.0.1:%d" % gw.port,
                    "chatUrl": "http://127.0.0.1:%d/v1/chat/completions" % gw.port,
                    "token": TOKEN, "killPid": doomed.p.pid, "downUrl": down_url, "owner": "o1",
-                   "screenshot": shot, "chromium": browser, "userDataDir": profile}
+                   "screenshot": shot, "chromium": browser, "userDataDir": profile,
+                   "providersDiag": PROVIDERS_DIAG}
             try:
                 p = subprocess.run(["node", os.path.join(dest, "dashboard_test.mjs"), json.dumps(cfg)],
                                    capture_output=True, text=True, timeout=180)
@@ -165,6 +185,20 @@ def main():
                     "401" in (out.get("retryWrongToken") or "") and out.get("otherShowsData") == "—",
                     "a wrong token shows nothing and retries nothing: %r" % out)
             F.check(os.path.isfile(shot) and os.path.getsize(shot) > 10000, "a screenshot was taken")
+            rows = out.get("providerRows") or []
+            F.check(len(rows) == 2, "providers: one row per provider endpoint: %r" % rows)
+            if len(rows) == 2:
+                a, b = rows[0]["cells"], rows[1]["cells"]
+                F.check(rows[0]["health"] == "down" and a[0] == "alpha" and a[2].startswith("down")
+                        and "1 model down" in a[2] and a[3] == "5.0 s" and a[4] == "8" and a[5] == "3"
+                        and a[8] == "2.0 s", "providers: every reported field shown: %r" % a)
+                F.check(rows[1]["health"] == "healthy" and b[0] == "beta" and b[1].startswith("p2 · ")
+                        and "1 model down" in b[2] and b[3] == "—" and b[4] == "—" and b[5] == "—"
+                        and b[8] == "—", "providers: missing fields from the flat list or '—': %r" % b)
+            F.check(out.get("providerBudget") == "7.5" and "alpha 7.5" in out.get("providerBudgetS", ""),
+                    "the retry budget left is shown when the diag has one: %r"
+                    % [out.get("providerBudget"), out.get("providerBudgetS")])
+            F.check(during.get("budget") == "—", "… and '—' when it has none: %r" % during.get("budget"))
             extra = os.environ.get("TX_DASHBOARD_SCREENSHOT")
             if extra:
                 shutil.copyfile(shot, extra)

@@ -142,6 +142,22 @@ try {
   out.otherShowsData = await text(other.page, "#inflight");
   step("refused without the token");
   await other.page.close();
+
+  // 6. The diag's `providers` (with per-endpoint limits and a retry budget) when a server has
+  // them: a diag document of that shape is answered in place of the real one.
+  const third = await newPage();
+  await third.page.route("**/admin/diag*", (route) => route.fulfill({
+    status: 200, contentType: "application/json", body: JSON.stringify(cfg.providersDiag) }));
+  await third.page.goto(cfg.base + "/dashboard");
+  await third.page.fill("#token", cfg.token);
+  await third.page.click("#login-go");
+  await third.page.locator('#endpoints tr[data-url="http://p1.example/v1"]').waitFor({ timeout: 10000 });
+  out.providerRows = await third.page.locator("#endpoints tr").evaluateAll(
+    (trs) => trs.map((tr) => ({ health: tr.dataset.health,
+      cells: Array.from(tr.cells).map((c) => c.innerText.trim()) })));
+  out.providerBudget = await text(third.page, "#budget");
+  out.providerBudgetS = await text(third.page, "#budget-s");
+  await third.page.close();
   await page.close();
 } catch (e) {
   process.stderr.write("FAILED at step after " + JSON.stringify(out.steps.slice(-1)) + ": " +
