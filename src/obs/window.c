@@ -34,7 +34,7 @@ void tx_window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
     w->total.requests++;
     c->ok += ok;
     w->total.ok += ok;
-    if (total_ms < 0) total_ms = 0;
+    if (!(total_ms >= 0)) total_ms = 0; /* NaN too */
     double added = total_ms - (upstream_ms > 0 ? upstream_ms : 0);
     tx_win_sample_t *s = &w->sample[w->next];
     s->at = now;
@@ -81,19 +81,57 @@ void tx_window_failover(tx_window_t *w, tx_ms_t now)
     w->total.failovers++;
 }
 
-static int cmp_float(const void *a, const void *b)
+/* The k-th smallest (0-based) of v[0..n-1] by quickselect with Hoare's partition (v is
+ * reordered): O(n) on average, so a poll of the summary does not sort the whole sample ring. */
+static float select_kth(float *v, size_t n, size_t k)
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, kk = (ptrdiff_t)k;
+    while (lo < hi) {
+        float pivot = v[lo + (hi - lo) / 2];
+        ptrdiff_t i = lo - 1, j = hi + 1;
+        for (;;) {
+            do i++;
+            while (v[i] < pivot);
+            do j--;
+            while (v[j] > pivot);
+            if (i >= j) break;
+            float t = v[i];
+            v[i] = v[j];
+            v[j] = t;
+        }
+        /* v[lo..j] <= pivot <= v[j+1..hi], lo <= j < hi */
+        if (kk <= j) hi = j;
+        else lo = j + 1;
+    }
+    return v[kk];
 }
 
 /* Nearest rank: the smallest value with at least p% of the values at or below it. */
-static double rank(const float *v, size_t n, double p)
+static double rank(float *v, size_t n, double p)
 {
     size_t k = (size_t)((p * (double)n + 99.0) / 100.0); /* ceil(p/100 * n) */
     if (k < 1) k = 1;
     if (k > n) k = n;
-    return (double)v[k - 1];
+    return (double)select_kth(v, n, k - 1);
+}
+
+void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (w == NULL || seconds < 1) return;
+    if (seconds > TX_WIN_SECONDS) seconds = TX_WIN_SECONDS;
+    int64_t cur = (int64_t)(now / 1000), from = cur - (int64_t)seconds + 1;
+    for (size_t i = 0; i < TX_WIN_SECONDS; i++) {
+        const tx_win_slot_t *s = &w->slot[i];
+        if (s->sec < from || s->sec > cur) continue;
+        out->requests += s->c.requests;
+        out->ok += s->c.ok;
+        out->first += s->c.first;
+        out->first_ok += s->c.first_ok;
+        out->rescued += s->c.rescued;
+        out->retries += s->c.retries;
+        out->failovers += s->c.failovers;
+    }
 }
 
 void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_summary_t *out)
@@ -105,18 +143,8 @@ void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_w
     out->client_success = out->first_success = -1;
     out->p50_ms = out->p95_ms = out->added_p50_ms = out->added_p95_ms = -1;
     if (w == NULL) return;
+    tx_window_counts(w, now, seconds, &out->c);
     int64_t cur = (int64_t)(now / 1000), from = cur - (int64_t)seconds + 1;
-    for (size_t i = 0; i < TX_WIN_SECONDS; i++) {
-        const tx_win_slot_t *s = &w->slot[i];
-        if (s->sec < from || s->sec > cur) continue;
-        out->c.requests += s->c.requests;
-        out->c.ok += s->c.ok;
-        out->c.first += s->c.first;
-        out->c.first_ok += s->c.first_ok;
-        out->c.rescued += s->c.rescued;
-        out->c.retries += s->c.retries;
-        out->c.failovers += s->c.failovers;
-    }
     out->rps = (double)out->c.requests / (double)seconds;
     if (out->c.requests > 0) out->client_success = (double)out->c.ok / (double)out->c.requests;
     if (out->c.first > 0) out->first_success = (double)out->c.first_ok / (double)out->c.first;
@@ -136,8 +164,6 @@ void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_w
     }
     out->samples = n;
     if (n > 0) {
-        qsort(total, n, sizeof total[0], cmp_float);
-        qsort(added, n, sizeof added[0], cmp_float);
         out->p50_ms = rank(total, n, 50);
         out->p95_ms = rank(total, n, 95);
         out->added_p50_ms = rank(added, n, 50);

@@ -72,6 +72,9 @@ void tx_window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls
 void tx_window_retry(tx_window_t *w, tx_ms_t now);
 void tx_window_failover(tx_window_t *w, tx_ms_t now);
 
+/* Only the counts of the last `seconds` (1..TX_WIN_SECONDS, clamped) seconds ending at `now`. */
+void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out);
+
 /* Sums the last `seconds` (1..TX_WIN_SECONDS, clamped) seconds ending at `now` into *out;
  * the latency percentiles (nearest rank) are over the samples of the same seconds. */
 void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds,

@@ -46,15 +46,16 @@ json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_li
 {
     static const tx_stats_live_t none = {0};
     if (live == NULL) live = &none;
-    tx_win_summary_t rate, win;
-    tx_window_summary(w, now, TX_STATS_RATE_SECONDS, &rate);
+    tx_win_counts_t rate;
+    tx_win_summary_t win;
+    tx_window_counts(w, now, TX_STATS_RATE_SECONDS, &rate);
     tx_window_summary(w, now, TX_STATS_WINDOW_SECONDS, &win);
     /* "Rescued": answered 2xx although the first attempt was not a success — the gap between
      * the two rates is what retries and fallbacks bought. */
     json_t *d = json_pack(
         "{s:i,s:i,s:f,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o,s:I}}", "rateWindowSeconds",
         TX_STATS_RATE_SECONDS, "windowSeconds", TX_STATS_WINDOW_SECONDS, "requestsPerSecond",
-        rate.rps, "window", counts_json(&win.c), "sinceBoot",
+        (double)rate.requests / TX_STATS_RATE_SECONDS, "window", counts_json(&win.c), "sinceBoot",
         counts_json(w != NULL ? &w->total : &(tx_win_counts_t){0}), "clientSuccessRate",
         num_or_null(win.client_success), "firstAttemptSuccessRate",
         num_or_null(win.first_success), "endpoints", endpoints_json(w), "latencyMs", "p50",

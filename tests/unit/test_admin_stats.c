@@ -133,6 +133,40 @@ static void percentiles(void **state)
     free(w);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The selection against a full sort, on random sizes and values with many repeats. */
+static void percentiles_match_a_sort(void **state)
+{
+    (void)state;
+    uint64_t seed = 88172645463325252ull;
+    static double ref[TX_WIN_SAMPLES];
+    for (int round = 0; round < 300; round++) {
+        tx_window_t *w = fresh();
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        size_t n = 1 + (size_t)(seed % TX_WIN_SAMPLES);
+        for (size_t i = 0; i < n; i++) {
+            seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+            double v = (double)(seed % (round % 2 ? 7 : 100000)); /* odd rounds: repeats */
+            ref[i] = v;
+            tx_window_request(w, T0, 200, v, 0);
+        }
+        qsort(ref, n, sizeof ref[0], cmp_double);
+        tx_win_summary_t s;
+        tx_window_summary(w, T0, 60, &s);
+        size_t k50 = (50 * n + 99) / 100, k95 = (95 * n + 99) / 100;
+        assert_int_equal(s.samples, n);
+        assert_true(s.p50_ms == ref[k50 - 1]);
+        assert_true(s.p95_ms == ref[k95 - 1]);
+        assert_true(s.added_p95_ms == ref[k95 - 1]);
+        free(w);
+    }
+}
+
 static void stats_document(void **state)
 {
     (void)state;
@@ -212,6 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(empty_window),    cmocka_unit_test(rates_and_rescues),
         cmocka_unit_test(seconds_age_out), cmocka_unit_test(percentiles),
+        cmocka_unit_test(percentiles_match_a_sort),
         cmocka_unit_test(stats_document),  cmocka_unit_test(oldest_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
