@@ -1,41 +1,84 @@
-/* Store URLs on the command line (storeurl.h): the store layer's own URL parsers, and libpq's
- * conninfo parser for what libpq would reject, so a typo is caught without a connection. */
+/* Store URLs on the command line (storeurl.h): the store layer's own URL parsers, a port check,
+ * and libpq's conninfo parser for what libpq would reject, so a typo is caught without a
+ * connection. The user info of a postgres:// URL is taken to end at its last '@' before the
+ * query: a password with an unescaped '@' or '/' is still never shown. */
 #include "cli/storeurl.h"
 
 #include <libpq-fe.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "store/pg_url.h"
 #include "store/sqlite_url.h"
 
-/* The ports of a postgres:// authority (user:pw@h1:p1,h2:p2): each must be 1..65535 — libpq
- * itself only says so when it connects. NULL when fine, else the bad port's text. */
+const char *tx_cli_store_error(const tx_error_t *err, int rc)
+{
+    const char *m = err != NULL && err->msg != NULL ? err->msg : tx_strerror((tx_err_t)rc);
+    while (strncmp(m, "store: ", 7) == 0) m += 7;
+    return m;
+}
+
+static int problem(char *why, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (cap > 0) vsnprintf(why, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* The host list of a postgres:// URL: after the last '@' before the query (or after "://"),
+ * up to the path or the query. */
+static void host_part(const char *url, const char **h, const char **end)
+{
+    const char *rest = strstr(url, "://") + 3;
+    const char *q = rest + strcspn(rest, "?");
+    const char *at = NULL;
+    for (const char *c = rest; c < q; c++)
+        if (*c == '@') at = c;
+    *h = at != NULL ? at + 1 : rest;
+    const char *slash = memchr(*h, '/', (size_t)(q - *h));
+    *end = slash != NULL ? slash : q;
+}
+
+/* The password of a postgres:// URL as tx_cli_store_url_show hides it: from the first ':'
+ * after "://" to the last '@' before the query. Its length (0: none) and start in *pw. */
+static size_t password(const char *url, const char **pw)
+{
+    const char *rest = strstr(url, "://");
+    if (rest == NULL) return 0;
+    rest += 3;
+    const char *q = rest + strcspn(rest, "?");
+    const char *at = NULL;
+    for (const char *c = rest; c < q; c++)
+        if (*c == '@') at = c;
+    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+    if (colon == NULL) return 0;
+    *pw = colon + 1;
+    return (size_t)(at - colon - 1);
+}
+
+/* Each host's port (h1:p1,h2:p2, [v6]:p) must be 1..65535 — libpq only says so when it
+ * connects. NULL when fine, else the bad port's text and length. */
 static const char *bad_port(const char *url, size_t *len)
 {
-    const char *a = strstr(url, "://") + 3;
-    size_t n = strcspn(a, "/?");
-    const char *at = NULL;
-    for (const char *c = a; c < a + n; c++)
-        if (*c == '@') at = c;
-    const char *h = at != NULL ? at + 1 : a, *end = a + n;
+    const char *h, *end;
+    host_part(url, &h, &end);
     while (h < end) {
         const char *comma = memchr(h, ',', (size_t)(end - h));
         const char *stop = comma != NULL ? comma : end;
         const char *p = h;
-        if (*p == '[') { /* [ipv6]:port */
+        if (*p == '[') {
             const char *rb = memchr(p, ']', (size_t)(stop - p));
             p = rb != NULL ? rb + 1 : stop;
         }
         const char *colon = memchr(p, ':', (size_t)(stop - p));
         if (colon != NULL) {
-            const char *d = colon + 1;
             long v = 0;
-            int ok = d < stop;
-            for (; d < stop && ok; d++) {
-                ok = *d >= '0' && *d <= '9';
-                v = v * 10 + (*d - '0');
-                if (v > 65535) ok = 0;
+            int ok = colon + 1 < stop;
+            for (const char *d = colon + 1; d < stop && ok; d++) {
+                ok = *d >= '0' && *d <= '9' && (v = v * 10 + (*d - '0')) <= 65535;
             }
             if (!ok || v == 0) {
                 *len = (size_t)(stop - colon - 1);
@@ -47,50 +90,51 @@ static const char *bad_port(const char *url, size_t *len)
     return NULL;
 }
 
-#define EXPECTED "expected sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
-
-const char *tx_cli_store_error(const tx_error_t *err, int rc)
+/* A printable, short excerpt of s (for messages about what is not a URL). */
+static void excerpt(const char *s, size_t n, char *out, size_t cap)
 {
-    const char *m = err != NULL && err->msg != NULL ? err->msg : tx_strerror((tx_err_t)rc);
-    while (strncmp(m, "store: ", 7) == 0) m += 7;
-    return m;
+    size_t k = 0;
+    for (size_t i = 0; i < n && s[i] != '\0' && k + 1 < cap && k < 32; i++)
+        out[k++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+    out[k] = '\0';
 }
 
-int tx_cli_store_url_check(const char *cmd, const char *where, const char *url)
+int tx_cli_store_url_problem(const char *url, char *why, size_t cap)
 {
     tx_error_t err = {0};
-    if (url == NULL || url[0] == '\0') {
-        fprintf(stderr, "tenax %s: %s: empty store URL (%s)\n", cmd, where, EXPECTED);
-        return -1;
-    }
+    char ex[40];
+    if (url == NULL || url[0] == '\0') return problem(why, cap, "empty store URL");
     if (strncmp(url, "sqlite:", 7) == 0) {
-        static tx_sqlite_url_t su; /* 4 KiB path: not on the stack */
+        static tx_sqlite_url_t su; /* a 4 KiB path: not on the stack; one thread (the CLI) */
         if (tx__sqlite_url_parse(url, &su, &err) == 0) return 0;
-        fprintf(stderr, "tenax %s: %s: %s (%s)\n", cmd, where, tx_cli_store_error(&err, TX_EINVAL),
-                EXPECTED);
-        return -1;
+        return problem(why, cap, "%s", tx_cli_store_error(&err, TX_EINVAL));
     }
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
         static tx_pg_url_t pu;
-        if (tx__pg_url_parse(url, &pu, &err) != 0) {
-            fprintf(stderr, "tenax %s: %s: %s (%s)\n", cmd, where,
-                    tx_cli_store_error(&err, TX_EINVAL), EXPECTED);
-            return -1;
-        }
+        if (tx__pg_url_parse(url, &pu, &err) != 0)
+            return problem(why, cap, "%s", tx_cli_store_error(&err, TX_EINVAL));
         size_t plen = 0;
         const char *port = bad_port(url, &plen);
         if (port != NULL) {
-            fprintf(stderr, "tenax %s: %s: '%.*s' is not a port (1..65535) (%s)\n", cmd, where,
-                    (int)(plen > 16 ? 16 : plen), port, EXPECTED);
-            return -1;
+            excerpt(port, plen, ex, sizeof ex);
+            return problem(why, cap, "'%s' is not a port (1..65535)", ex);
         }
         char *msg = NULL;
         PQconninfoOption *opts = PQconninfoParse(pu.conninfo, &msg);
         if (opts == NULL) {
-            /* libpq's message names the option, never the password's value */
-            size_t n = msg != NULL ? strcspn(msg, "\n") : 0;
-            fprintf(stderr, "tenax %s: %s: not a valid PostgreSQL URL: %.*s (%s)\n", cmd, where,
-                    (int)n, msg != NULL ? msg : "", EXPECTED);
+            /* libpq's reason, without the URI it quotes ("… in URI: \"postgres://…\""); and
+             * none at all should the password still be in it */
+            const char *m = msg != NULL ? msg : "";
+            size_t n = strcspn(m, "\n");
+            const char *in_uri = strstr(m, " in URI");
+            if (in_uri != NULL && (size_t)(in_uri - m) < n) n = (size_t)(in_uri - m);
+            const char *pw = NULL;
+            size_t pwl = password(url, &pw);
+            int leaks = pwl > 0 && memmem(m, n, pw, pwl) != NULL;
+            if (n == 0 || leaks)
+                problem(why, cap, "not a valid PostgreSQL URL");
+            else
+                problem(why, cap, "not a valid PostgreSQL URL: %.*s", (int)n, m);
             PQfreemem(msg);
             return -1;
         }
@@ -98,12 +142,16 @@ int tx_cli_store_url_check(const char *cmd, const char *where, const char *url)
         return 0;
     }
     size_t scheme = strcspn(url, ":/@?");
-    if (url[scheme] != ':')
-        fprintf(stderr, "tenax %s: %s: '%.*s' is not a store URL (%s)\n", cmd, where,
-                (int)(scheme > 64 ? 64 : scheme), url, EXPECTED);
-    else
-        fprintf(stderr, "tenax %s: %s: unsupported store URL scheme '%.*s' (%s)\n", cmd, where,
-                (int)(scheme > 32 ? 32 : scheme), url, EXPECTED);
+    excerpt(url, scheme, ex, sizeof ex);
+    if (url[scheme] != ':') return problem(why, cap, "'%s' is not a store URL", ex);
+    return problem(why, cap, "unsupported store URL scheme '%s'", ex);
+}
+
+int tx_cli_store_url_check(const char *cmd, const char *where, const char *url)
+{
+    char why[256];
+    if (tx_cli_store_url_problem(url, why, sizeof why) == 0) return 0;
+    fprintf(stderr, "tenax %s: %s: %s (%s)\n", cmd, where, why, TX_CLI_STORE_EXPECTED);
     return -1;
 }
 
@@ -117,13 +165,13 @@ void tx_cli_store_url_show(const char *url, char *buf, size_t cap)
         return;
     }
     rest += 3;
-    size_t auth = strcspn(rest, "@/?");
-    const char *colon = memchr(rest, ':', auth);
-    size_t q = strcspn(url, "?");
-    if (rest[auth] == '@' && colon != NULL) /* user:password@ */
-        snprintf(buf, cap, "%.*s***%.*s", (int)(colon + 1 - url), url,
-                 (int)(q > (size_t)(rest + auth - url) ? q - (size_t)(rest + auth - url) : 0),
-                 rest + auth);
+    const char *q = rest + strcspn(rest, "?");
+    const char *at = NULL;
+    for (const char *c = rest; c < q; c++)
+        if (*c == '@') at = c;
+    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+    if (colon != NULL) /* user:password@host… → user:***@host… */
+        snprintf(buf, cap, "%.*s***%.*s", (int)(colon + 1 - url), url, (int)(q - at), at);
     else
-        snprintf(buf, cap, "%.*s", (int)q, url);
+        snprintf(buf, cap, "%.*s", (int)(q - url), url);
 }
