@@ -113,6 +113,16 @@ int tx_cli_store_url_problem(const char *url, char *why, size_t cap)
         static tx_pg_url_t pu;
         if (tx__pg_url_parse(url, &pu, &err) != 0)
             return problem(why, cap, "%s", tx_cli_store_error(&err, TX_EINVAL));
+        /* libpq ends the user info at the first '@' or '/': one of those inside a password
+         * would make it read part of the password as the host (and print it) */
+        const char *rest = strstr(url, "://") + 3, *q = rest + strcspn(rest, "?");
+        const char *at = NULL;
+        int ats = 0;
+        for (const char *c = rest; c < q; c++)
+            if (*c == '@') at = c, ats++;
+        if (ats > 1 || (at != NULL && memchr(rest, '/', (size_t)(at - rest)) != NULL))
+            return problem(why, cap, "the user name or password holds '@' or '/' (write them "
+                                     "as %%40 and %%2F)");
         size_t plen = 0;
         const char *port = bad_port(url, &plen);
         if (port != NULL) {
