@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "mock/mock.h"
 #include "server/http.h"
 #include "server/router.h"
@@ -137,6 +138,7 @@ int tx_cmd_mock(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
+    if (tx_opts_listen("mock", listen) != 0) return 2;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
     tx_mock_t *mock = tx_mock_new(loop, &mcfg);

@@ -83,6 +83,10 @@ int tx_cmd_serve(int argc, char **argv)
         fprintf(stderr, "tenax serve: config: %s\n", err.msg != NULL ? err.msg : "invalid");
         return 2;
     }
+    if (listen != NULL && tx_opts_listen("serve", listen) != 0) {
+        tx_config_unref(cfg);
+        return 2;
+    }
     if (listen == NULL)
         listen = cfg->listen;
     if (tx_cli_store_url_check("serve", store != NULL ? "--store" : "TENAX_STORE",

@@ -43,4 +43,8 @@ int tx_opts_next(tx_opts_t *o, const struct option *longopts);
  * "tenax <cmd>: --flag: 'x' is not an integer in lo..hi" (the caller exits 2). */
 int tx_opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, int64_t *out);
 
+/* 0 when `listen` reads as HOST:PORT or [IPv6]:PORT with a port 0..65535 (the host is
+ * resolved later); else -1 after printing "tenax <cmd>: --listen: …" (the caller exits 2). */
+int tx_opts_listen(const char *cmd, const char *listen);
+
 #endif

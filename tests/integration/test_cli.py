@@ -97,6 +97,9 @@ try:
         (["mock", "--latency-ms", "x"], "mock", "--latency-ms"),
         (["serve", "--listen", "0.0.0.0:1"], "serve", "TENAX_ADMIN_TOKEN"),
         (["diag", "extra"], "diag", "extra"),
+        (["serve", "--listen", "foo"], "serve", "--listen"),
+        (["serve", "--listen", "127.0.0.1:99999"], "serve", "--listen"),
+        (["mock", "--listen", "[::1]:80x"], "mock", "--listen"),
     ]
     for args, cmd, needle in cases:
         rc, out, err = tenax(*args, env={"TENAX_ADMIN_TOKEN": ""})
