@@ -126,6 +126,9 @@ def main():
             st, _, doc = stats(gw.port)
             F.check(st == 200 and doc["sinceBoot"]["requests"] == 0 and doc["window"]["requests"] == 0,
                     "the dashboard's own requests are not gateway traffic: %r" % (doc or {}).get("sinceBoot"))
+            st, _, body = txtest.request(gw.port, "GET", "/metrics")
+            F.check(st == 200 and "tenax_requests_total{" not in body.decode(),
+                    "… nor in /metrics (no tenax_requests_total series yet)")
             items = [{"owner": "o1", "id": "p%d" % i, "text": "post %d for the dashboard" % i}
                      for i in range(12)]
             st, _, _ = txtest.request_json(gw.port, "POST", "/v1/items", items, headers=auth)
