@@ -115,6 +115,13 @@ static double rank(float *v, size_t n, double p)
     return (double)select_kth(v, n, k - 1);
 }
 
+double tx_window_elapsed_s(tx_ms_t now, unsigned seconds)
+{
+    if (seconds < 1) seconds = 1;
+    if (seconds > TX_WIN_SECONDS) seconds = TX_WIN_SECONDS;
+    return (double)(seconds - 1) + (double)((now < 0 ? 0 : now % 1000) + 1) / 1000.0;
+}
+
 void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -145,7 +152,7 @@ void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_w
     if (w == NULL) return;
     tx_window_counts(w, now, seconds, &out->c);
     int64_t cur = (int64_t)(now / 1000), from = cur - (int64_t)seconds + 1;
-    out->rps = (double)out->c.requests / (double)seconds;
+    out->rps = (double)out->c.requests / tx_window_elapsed_s(now, seconds);
     if (out->c.requests > 0) out->client_success = (double)out->c.ok / (double)out->c.requests;
     if (out->c.first > 0) out->first_success = (double)out->c.first_ok / (double)out->c.first;
 

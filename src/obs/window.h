@@ -49,7 +49,8 @@ typedef struct {
 typedef struct {
     unsigned seconds;
     tx_win_counts_t c;
-    double rps;            /* requests / seconds */
+    double rps;            /* requests per second: over the seconds - 1 whole seconds and the
+                              part of the current one that has passed */
     double client_success; /* ok / requests; -1 when no request */
     double first_success;  /* first_ok / first; -1 when no first attempt */
     size_t samples;        /* latency samples in the window */
@@ -71,6 +72,11 @@ void tx_window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls
 
 void tx_window_retry(tx_window_t *w, tx_ms_t now);
 void tx_window_failover(tx_window_t *w, tx_ms_t now);
+
+/* The time the last `seconds` seconds ending at `now` have lasted so far, in seconds: the
+ * whole ones and the part of the current one (a rate over it does not dip at each second's
+ * start). */
+double tx_window_elapsed_s(tx_ms_t now, unsigned seconds);
 
 /* Only the counts of the last `seconds` (1..TX_WIN_SECONDS, clamped) seconds ending at `now`. */
 void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out);

@@ -55,7 +55,7 @@ json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_li
     json_t *d = json_pack(
         "{s:i,s:i,s:f,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o,s:I}}", "rateWindowSeconds",
         TX_STATS_RATE_SECONDS, "windowSeconds", TX_STATS_WINDOW_SECONDS, "requestsPerSecond",
-        (double)rate.requests / TX_STATS_RATE_SECONDS, "window", counts_json(&win.c), "sinceBoot",
+        (double)rate.requests / tx_window_elapsed_s(now, TX_STATS_RATE_SECONDS), "window", counts_json(&win.c), "sinceBoot",
         counts_json(w != NULL ? &w->total : &(tx_win_counts_t){0}), "clientSuccessRate",
         num_or_null(win.client_success), "firstAttemptSuccessRate",
         num_or_null(win.first_success), "endpoints", endpoints_json(w), "latencyMs", "p50",
