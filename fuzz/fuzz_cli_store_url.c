@@ -41,8 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (pl < 6 || memchr(p, '?', pl) != NULL || memchr(u, '@', ul) != NULL ||
         memchr(u, ':', ul) != NULL || memchr(u, '?', ul) != NULL || memchr(r, '@', rl) != NULL)
         goto out;
-    int n = snprintf(url, size + 32, "postgres://%.*s:%.*s@%.*s", (int)ul, (const char *)u,
-                     (int)pl, (const char *)p, (int)rl, (const char *)r);
+    int n = snprintf(url, size + 32, "postgres://%.*s:%.*s@%.*s", (int)ul, (const char *)u, (int)pl,
+                     (const char *)p, (int)rl, (const char *)r);
     if (n < 0) goto out;
     char pw[8200];
     memcpy(pw, p, pl);
@@ -60,9 +60,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int alnum = 0;
     for (size_t i = 0; i < pl; i++) {
         char c = q[i];
-        if (c >= 'a' && c <= 'z') q[i] = c == 'z' ? 'a' : (char)(c + 1), alnum = 1;
-        else if (c >= 'A' && c <= 'Z') q[i] = c == 'Z' ? 'A' : (char)(c + 1), alnum = 1;
-        else if (c >= '0' && c <= '9') q[i] = c == '9' ? '0' : (char)(c + 1), alnum = 1;
+        if (c >= 'a' && c <= 'z')
+            q[i] = c == 'z' ? 'a' : (char)(c + 1), alnum = 1;
+        else if (c >= 'A' && c <= 'Z')
+            q[i] = c == 'Z' ? 'A' : (char)(c + 1), alnum = 1;
+        else if (c >= '0' && c <= '9')
+            q[i] = c == '9' ? '0' : (char)(c + 1), alnum = 1;
     }
     if (alnum) {
         tx_cli_store_url_show(url, shown, 2 * size + 64);
@@ -70,8 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (strstr(shown, pw) != NULL && strcmp(shown, shown2) != 0) abort();
         int bad1 = tx_cli_store_url_problem(url, why, sizeof why);
         int bad2 = tx_cli_store_url_problem(url2, why2, sizeof why2);
-        if (bad1 != 0 && strstr(why, pw) != NULL && (bad2 == 0 || strcmp(why, why2) != 0))
-            abort();
+        if (bad1 != 0 && strstr(why, pw) != NULL && (bad2 == 0 || strcmp(why, why2) != 0)) abort();
     }
     free(url2);
     free(shown2);

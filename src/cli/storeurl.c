@@ -15,7 +15,8 @@
 const char *tx_cli_store_error(const tx_error_t *err, int rc)
 {
     const char *m = err != NULL && err->msg != NULL ? err->msg : tx_strerror((tx_err_t)rc);
-    while (strncmp(m, "store: ", 7) == 0) m += 7;
+    while (strncmp(m, "store: ", 7) == 0)
+        m += 7;
     return m;
 }
 
@@ -121,8 +122,9 @@ int tx_cli_store_url_problem(const char *url, char *why, size_t cap)
         for (const char *c = rest; c < q; c++)
             if (*c == '@') at = c, ats++;
         if (ats > 1 || (at != NULL && memchr(rest, '/', (size_t)(at - rest)) != NULL))
-            return problem(why, cap, "the user name or password holds '@' or '/' (write them "
-                                     "as %%40 and %%2F)");
+            return problem(why, cap,
+                           "the user name or password holds '@' or '/' (write them "
+                           "as %%40 and %%2F)");
         size_t plen = 0;
         const char *port = bad_port(url, &plen);
         if (port != NULL) {

@@ -8,7 +8,8 @@
 void tx_window_init(tx_window_t *w)
 {
     memset(w, 0, sizeof *w);
-    for (size_t i = 0; i < TX_WIN_SECONDS; i++) w->slot[i].sec = -1;
+    for (size_t i = 0; i < TX_WIN_SECONDS; i++)
+        w->slot[i].sec = -1;
     w->ep_max = -1;
 }
 
@@ -24,8 +25,7 @@ static tx_win_counts_t *slot(tx_window_t *w, tx_ms_t now)
     return &s->c;
 }
 
-void tx_window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
-                       double upstream_ms)
+void tx_window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms, double upstream_ms)
 {
     if (w == NULL || now < 0) return;
     tx_win_counts_t *c = slot(w, now);
@@ -90,9 +90,11 @@ static float select_kth(float *v, size_t n, size_t k)
         float pivot = v[lo + (hi - lo) / 2];
         ptrdiff_t i = lo - 1, j = hi + 1;
         for (;;) {
-            do i++;
+            do
+                i++;
             while (v[i] < pivot);
-            do j--;
+            do
+                j--;
             while (v[j] > pivot);
             if (i >= j) break;
             float t = v[i];
@@ -100,8 +102,10 @@ static float select_kth(float *v, size_t n, size_t k)
             v[j] = t;
         }
         /* v[lo..j] <= pivot <= v[j+1..hi], lo <= j < hi */
-        if (kk <= j) hi = j;
-        else lo = j + 1;
+        if (kk <= j)
+            hi = j;
+        else
+            lo = j + 1;
     }
     return v[kk];
 }

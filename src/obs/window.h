@@ -40,9 +40,9 @@ typedef struct {
     tx_win_slot_t slot[TX_WIN_SECONDS];
     tx_win_sample_t sample[TX_WIN_SAMPLES];
     size_t nsample, next;
-    tx_win_counts_t total; /* since boot */
+    tx_win_counts_t total;                               /* since boot */
     uint64_t ep_class[TX_WIN_ENDPOINTS][TX_CLASS__LAST]; /* upstream attempts, gateway and jobs */
-    int ep_max; /* highest endpoint index seen, -1: none */
+    int ep_max;                                          /* highest endpoint index seen, -1: none */
 } tx_window_t;
 
 /* What tx_window_summary reports over the last `seconds` seconds (the current one included). */
@@ -83,7 +83,6 @@ void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_wi
 
 /* Sums the last `seconds` (1..TX_WIN_SECONDS, clamped) seconds ending at `now` into *out;
  * the latency percentiles (nearest rank) are over the samples of the same seconds. */
-void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds,
-                       tx_win_summary_t *out);
+void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_summary_t *out);
 
 #endif

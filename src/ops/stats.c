@@ -16,9 +16,8 @@ static json_t *counts_json(const tx_win_counts_t *c)
 {
     return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)c->requests,
                      "succeeded", (json_int_t)c->ok, "firstAttempts", (json_int_t)c->first,
-                     "firstAttemptOk", (json_int_t)c->first_ok, "rescued",
-                     (json_int_t)c->rescued, "retries", (json_int_t)c->retries, "failovers",
-                     (json_int_t)c->failovers);
+                     "firstAttemptOk", (json_int_t)c->first_ok, "rescued", (json_int_t)c->rescued,
+                     "retries", (json_int_t)c->retries, "failovers", (json_int_t)c->failovers);
 }
 
 static json_t *endpoints_json(const tx_window_t *w)
@@ -34,10 +33,9 @@ static json_t *endpoints_json(const tx_window_t *w)
             if (n > 0 && k != TX_CLASS_OK)
                 json_object_set_new(by, tx_class_name((tx_class_t)k), json_integer((json_int_t)n));
         }
-        json_array_append_new(list, json_pack("{s:i,s:I,s:I,s:o}", "index", i, "attempts",
-                                              (json_int_t)attempts, "ok",
-                                              (json_int_t)w->ep_class[i][TX_CLASS_OK],
-                                              "failures", by));
+        json_array_append_new(
+            list, json_pack("{s:i,s:I,s:I,s:o}", "index", i, "attempts", (json_int_t)attempts, "ok",
+                            (json_int_t)w->ep_class[i][TX_CLASS_OK], "failures", by));
     }
     return list;
 }
@@ -55,13 +53,13 @@ json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_li
     json_t *d = json_pack(
         "{s:i,s:i,s:f,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o,s:I}}", "rateWindowSeconds",
         TX_STATS_RATE_SECONDS, "windowSeconds", TX_STATS_WINDOW_SECONDS, "requestsPerSecond",
-        (double)rate.requests / tx_window_elapsed_s(now, TX_STATS_RATE_SECONDS), "window", counts_json(&win.c), "sinceBoot",
+        (double)rate.requests / tx_window_elapsed_s(now, TX_STATS_RATE_SECONDS), "window",
+        counts_json(&win.c), "sinceBoot",
         counts_json(w != NULL ? &w->total : &(tx_win_counts_t){0}), "clientSuccessRate",
-        num_or_null(win.client_success), "firstAttemptSuccessRate",
-        num_or_null(win.first_success), "endpoints", endpoints_json(w), "latencyMs", "p50",
-        num_or_null(win.p50_ms), "p95", num_or_null(win.p95_ms), "addedP50",
-        num_or_null(win.added_p50_ms), "addedP95", num_or_null(win.added_p95_ms), "samples",
-        (json_int_t)win.samples);
+        num_or_null(win.client_success), "firstAttemptSuccessRate", num_or_null(win.first_success),
+        "endpoints", endpoints_json(w), "latencyMs", "p50", num_or_null(win.p50_ms), "p95",
+        num_or_null(win.p95_ms), "addedP50", num_or_null(win.added_p50_ms), "addedP95",
+        num_or_null(win.added_p95_ms), "samples", (json_int_t)win.samples);
     if (d == NULL) return NULL;
     json_object_set_new(d, "inFlight", json_integer(live->in_flight));
     json_object_set_new(d, "limit", json_integer(live->limit));
@@ -70,8 +68,8 @@ json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_li
     json_object_set_new(d, "maxQueue", json_integer((json_int_t)live->max_queue));
     json_object_set_new(d, "oldestWaitMs", json_integer(live->oldest_wait_ms));
     json_object_set_new(d, "dropped", json_integer((json_int_t)live->dropped));
-    json_object_set_new(d, "items", json_is_object(live->items) ? json_deep_copy(live->items)
-                                                                : json_null());
+    json_object_set_new(d, "items",
+                        json_is_object(live->items) ? json_deep_copy(live->items) : json_null());
     json_object_set_new(d, "jobsPaused", json_boolean(live->jobs_paused));
     json_object_set_new(d, "uptimeMs", json_integer(live->uptime_ms));
     return d;
@@ -96,8 +94,8 @@ void tx_ops_route_stats(tx_http_req_t *req, void *ud)
     };
     /* The job engine's in-memory counts (never a store round trip: the page polls every
      * second). */
-    json_t *jobs = s != NULL && s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud)
-                                                                      : NULL;
+    json_t *jobs =
+        s != NULL && s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     live.items = json_object_get(jobs, "counts");
     live.jobs_paused = json_is_true(json_object_get(jobs, "paused"));
     json_t *d = tx_admin_stats_json(tx_obs_window(tx_ops_obs(app)), tx_obs_mono_ms(), &live);

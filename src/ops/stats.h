@@ -20,7 +20,7 @@ typedef struct {
     size_t queued, queued_jobs, max_queue;
     tx_ms_t oldest_wait_ms; /* the gateway queue's oldest waiter */
     uint64_t dropped;
-    json_t *items;  /* borrowed: items by status ({"pending": n, …}), or NULL: no store/jobs */
+    json_t *items; /* borrowed: items by status ({"pending": n, …}), or NULL: no store/jobs */
     int jobs_paused;
     tx_ms_t uptime_ms;
 } tx_stats_live_t;

@@ -84,7 +84,8 @@ static void seconds_age_out(void **state)
 {
     (void)state;
     tx_window_t *w = fresh();
-    for (int i = 0; i < 5; i++) tx_window_request(w, T0 + i * 1000, 200, 10, 10);
+    for (int i = 0; i < 5; i++)
+        tx_window_request(w, T0 + i * 1000, 200, 10, 10);
     tx_win_summary_t s;
     tx_window_summary(w, T0 + 4500, 10, &s);
     assert_int_equal(s.c.requests, 5);
@@ -128,7 +129,8 @@ static void percentiles(void **state)
     assert_true(s.p50_ms == 7.0 && s.p95_ms == 7.0 && s.added_p95_ms == 0.0);
     free(one);
     /* the sample ring keeps the last TX_WIN_SAMPLES */
-    for (int i = 0; i < TX_WIN_SAMPLES + 10; i++) tx_window_request(w, T0 + 1000, 200, 1000, 0);
+    for (int i = 0; i < TX_WIN_SAMPLES + 10; i++)
+        tx_window_request(w, T0 + 1000, 200, 1000, 0);
     tx_window_summary(w, T0 + 1000, 60, &s);
     assert_int_equal(s.samples, TX_WIN_SAMPLES);
     assert_true(s.p50_ms == 1000.0);
@@ -177,8 +179,13 @@ static void stats_document(void **state)
     tx_window_attempt(w, T0, 2, TX_CLASS_OK, 2, 1);
     tx_window_request(w, T0, 200, 50, 40);
     json_t *items = json_pack("{s:i,s:i}", "pending", 3, "failed", 1);
-    tx_stats_live_t live = {.in_flight = 2, .limit = 8, .queued = 1, .max_queue = 64,
-                            .oldest_wait_ms = 250, .dropped = 4, .items = items};
+    tx_stats_live_t live = {.in_flight = 2,
+                            .limit = 8,
+                            .queued = 1,
+                            .max_queue = 64,
+                            .oldest_wait_ms = 250,
+                            .dropped = 4,
+                            .items = items};
     json_t *d = tx_admin_stats_json(w, T0 + 10, &live);
     assert_non_null(d);
     assert_int_equal(json_integer_value(json_object_get(d, "inFlight")), 2);
@@ -199,7 +206,8 @@ static void stats_document(void **state)
     assert_int_equal(json_array_size(eps), 3); /* 0..2, index 1 with no attempt */
     json_t *e0 = json_array_get(eps, 0);
     assert_int_equal(json_integer_value(json_object_get(e0, "attempts")), 1);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(e0, "failures"), "server")), 1);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(e0, "failures"), "server")),
+                     1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(eps, 1), "attempts")), 0);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(eps, 2), "ok")), 1);
     json_decref(d);
@@ -231,9 +239,12 @@ static void oldest_wait(void **state)
     tx_admission_t *a = tx_admission_new(1, 4);
     waiter_t x, y, z;
     assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_GATEWAY, 100), 0);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &x.w, on_grant, NULL, 100), TX_ADM_GRANTED);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &y.w, on_grant, NULL, 200), TX_ADM_QUEUED);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &z.w, on_grant, NULL, 300), TX_ADM_QUEUED);
+    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &x.w, on_grant, NULL, 100),
+                     TX_ADM_GRANTED);
+    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &y.w, on_grant, NULL, 200),
+                     TX_ADM_QUEUED);
+    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &z.w, on_grant, NULL, 300),
+                     TX_ADM_QUEUED);
     assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_GATEWAY, 1000), 800);
     assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_JOB, 1000), 0);
     tx_admission_release(a, 1000); /* y is granted: z is now the oldest */
@@ -246,10 +257,13 @@ static void oldest_wait(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(empty_window),    cmocka_unit_test(rates_and_rescues),
-        cmocka_unit_test(seconds_age_out), cmocka_unit_test(percentiles),
+        cmocka_unit_test(empty_window),
+        cmocka_unit_test(rates_and_rescues),
+        cmocka_unit_test(seconds_age_out),
+        cmocka_unit_test(percentiles),
         cmocka_unit_test(percentiles_match_a_sort),
-        cmocka_unit_test(stats_document),  cmocka_unit_test(oldest_wait),
+        cmocka_unit_test(stats_document),
+        cmocka_unit_test(oldest_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
