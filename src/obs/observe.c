@@ -166,6 +166,11 @@ void tx_obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_cl
     on_attempt(obs, endpoint, model, cls, duration_ms, attempt, delay_s, 0);
 }
 
+void tx_obs_on_retry_after(tx_obs_t *obs, int endpoint, double ms)
+{
+    if (obs != NULL) tx_window_retry_after(&obs->win, tx_obs_mono_ms(), endpoint, ms);
+}
+
 const tx_window_t *tx_obs_window(const tx_obs_t *obs)
 {
     return obs != NULL ? &obs->win : NULL;

@@ -63,6 +63,9 @@ void tx_obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_cl
 /* The dashboard's window (GET /admin/stats) the events above feed; NULL for a NULL observer. */
 const tx_window_t *tx_obs_window(const tx_obs_t *obs);
 
+/* Endpoint index `endpoint` answered with a Retry-After of `ms` (for the dashboard). */
+void tx_obs_on_retry_after(tx_obs_t *obs, int endpoint, double ms);
+
 /* A retry was decided because of `cls`. */
 void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls);
 

@@ -74,6 +74,15 @@ void tx_window_retry(tx_window_t *w, tx_ms_t now)
     w->total.retries++;
 }
 
+void tx_window_retry_after(tx_window_t *w, tx_ms_t now, int endpoint, double ms)
+{
+    if (w == NULL || now <= 0 || endpoint < 0 || endpoint >= TX_WIN_ENDPOINTS || !(ms >= 0))
+        return;
+    w->ep_retry_after_ms[endpoint] = ms;
+    w->ep_retry_after_at[endpoint] = now;
+    if (endpoint > w->ep_max) w->ep_max = endpoint;
+}
+
 void tx_window_failover(tx_window_t *w, tx_ms_t now)
 {
     if (w == NULL || now < 0) return;

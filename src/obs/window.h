@@ -42,6 +42,8 @@ typedef struct {
     size_t nsample, next;
     tx_win_counts_t total;                               /* since boot */
     uint64_t ep_class[TX_WIN_ENDPOINTS][TX_CLASS__LAST]; /* upstream attempts, gateway and jobs */
+    double ep_retry_after_ms[TX_WIN_ENDPOINTS];          /* the last Retry-After each sent */
+    tx_ms_t ep_retry_after_at[TX_WIN_ENDPOINTS];         /* when (monotonic ms; 0: never) */
     int ep_max;                                          /* highest endpoint index seen, -1: none */
 } tx_window_t;
 
@@ -71,6 +73,9 @@ void tx_window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls
                        int gateway);
 
 void tx_window_retry(tx_window_t *w, tx_ms_t now);
+
+/* Endpoint index `endpoint` answered with a Retry-After of `ms` (parsed, ≥ 0). */
+void tx_window_retry_after(tx_window_t *w, tx_ms_t now, int endpoint, double ms);
 void tx_window_failover(tx_window_t *w, tx_ms_t now);
 
 /* The time the last `seconds` seconds ending at `now` have lasted so far, in seconds: the

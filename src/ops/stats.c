@@ -20,7 +20,7 @@ static json_t *counts_json(const tx_win_counts_t *c)
                      "retries", (json_int_t)c->retries, "failovers", (json_int_t)c->failovers);
 }
 
-static json_t *endpoints_json(const tx_window_t *w)
+static json_t *endpoints_json(const tx_window_t *w, tx_ms_t now)
 {
     json_t *list = json_array();
     if (list == NULL || w == NULL) return list;
@@ -33,9 +33,14 @@ static json_t *endpoints_json(const tx_window_t *w)
             if (n > 0 && k != TX_CLASS_OK)
                 json_object_set_new(by, tx_class_name((tx_class_t)k), json_integer((json_int_t)n));
         }
+        tx_ms_t at = w->ep_retry_after_at[i];
         json_array_append_new(
-            list, json_pack("{s:i,s:I,s:I,s:o}", "index", i, "attempts", (json_int_t)attempts, "ok",
-                            (json_int_t)w->ep_class[i][TX_CLASS_OK], "failures", by));
+            list, json_pack("{s:i,s:I,s:I,s:o,s:o,s:o}", "index", i, "attempts",
+                            (json_int_t)attempts, "ok", (json_int_t)w->ep_class[i][TX_CLASS_OK],
+                            "failures", by, "lastRetryAfterMs",
+                            at > 0 ? json_real(w->ep_retry_after_ms[i]) : json_null(),
+                            "lastRetryAfterAgoMs",
+                            at > 0 ? json_integer(now > at ? now - at : 0) : json_null()));
     }
     return list;
 }
@@ -57,7 +62,7 @@ json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_li
         counts_json(&win.c), "sinceBoot",
         counts_json(w != NULL ? &w->total : &(tx_win_counts_t){0}), "clientSuccessRate",
         num_or_null(win.client_success), "firstAttemptSuccessRate", num_or_null(win.first_success),
-        "endpoints", endpoints_json(w), "latencyMs", "p50", num_or_null(win.p50_ms), "p95",
+        "endpoints", endpoints_json(w, now), "latencyMs", "p50", num_or_null(win.p50_ms), "p95",
         num_or_null(win.p95_ms), "addedP50", num_or_null(win.added_p50_ms), "addedP95",
         num_or_null(win.added_p95_ms), "samples", (json_int_t)win.samples);
     if (d == NULL) return NULL;

@@ -96,5 +96,14 @@ with txtest.mock(args=["--latency-ms", str(LATENCY_MS)]) as mk:
         F.check(s["sinceBoot"]["requests"] == 6 and s["sinceBoot"]["firstAttempts"] == 6,
                 "job attempts are not gateway requests or first attempts: %r" % s["sinceBoot"])
         F.check(stats(gw.port)["endpoints"][0]["ok"] == 8, "… but count on their endpoint")
+        F.check(stats(gw.port)["endpoints"][0]["lastRetryAfterMs"] is None,
+                "no Retry-After seen yet (the 503 had none)")
+
+        # --- a 429 with Retry-After: 1 (the mock's --retry-after) -----------------------------------
+        st = gwkit.chat(gw.port, gwkit.chat_body("gpt-4o-mini", "limited", ["429", "ok"]))[0]
+        e0 = stats(gw.port)["endpoints"][0]
+        F.check(st == 200 and e0["lastRetryAfterMs"] == 1000 and e0["lastRetryAfterAgoMs"] >= 0
+                and e0["failures"].get("rate_limit") == 1,
+                "the endpoint's last Retry-After: 1000 ms: %r" % e0)
 
 F.finish()

@@ -178,6 +178,8 @@ static void stats_document(void **state)
     tx_window_attempt(w, T0, 0, TX_CLASS_SERVER, 1, 1);
     tx_window_attempt(w, T0, 2, TX_CLASS_OK, 2, 1);
     tx_window_request(w, T0, 200, 50, 40);
+    tx_window_retry_after(w, T0 - 3000, 2, 1500);
+    tx_window_retry_after(w, T0 - 2000, 40, 9); /* beyond the endpoints kept: ignored */
     json_t *items = json_pack("{s:i,s:i}", "pending", 3, "failed", 1);
     tx_stats_live_t live = {.in_flight = 2,
                             .limit = 8,
@@ -210,6 +212,10 @@ static void stats_document(void **state)
                      1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(eps, 1), "attempts")), 0);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(eps, 2), "ok")), 1);
+    json_t *e2 = json_array_get(eps, 2);
+    assert_true(json_real_value(json_object_get(e2, "lastRetryAfterMs")) == 1500.0);
+    assert_int_equal(json_integer_value(json_object_get(e2, "lastRetryAfterAgoMs")), 3010);
+    assert_true(json_is_null(json_object_get(e0, "lastRetryAfterMs")));
     json_decref(d);
     /* no window, no store: zeros and nulls, not a crash */
     d = tx_admin_stats_json(NULL, T0, NULL);
