@@ -116,7 +116,7 @@ void tx_obs_on_request_done(tx_obs_t *obs, const char *route, const char *model,
     if (obs->access_log && tx_log_enabled(TX_LOG_INFO))
         tx_log(TX_LOG_INFO, "ai][request", "route=%s model=%s status=%d ms=%.1f upstream_ms=%.1f",
                route ? route : "", model ? model : "", status, total_ms, upstream_ms);
-    tx_window_request(&obs->win, tx_obs_mono_ms(), status, total_ms, upstream_ms);
+    tx_window_request(&obs->win, tx_window_clock_ms(), status, total_ms, upstream_ms);
     if (!obs->metrics) return;
     char st[TX_NUMFMT_MAX];
     tx__fmt_i64(st, status);
@@ -143,7 +143,7 @@ static void on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_
                        double duration_ms, int attempt, double delay_s, int gateway)
 {
     if (obs == NULL) return;
-    tx_window_attempt(&obs->win, tx_obs_mono_ms(), endpoint, cls, attempt, gateway);
+    tx_window_attempt(&obs->win, tx_window_clock_ms(), endpoint, cls, attempt, gateway);
     if (obs->metrics) {
         char ep[TX_NUMFMT_MAX];
         tx__fmt_i64(ep, endpoint);
@@ -168,7 +168,7 @@ void tx_obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_cl
 
 void tx_obs_on_retry_after(tx_obs_t *obs, int endpoint, double ms)
 {
-    if (obs != NULL) tx_window_retry_after(&obs->win, tx_obs_mono_ms(), endpoint, ms);
+    if (obs != NULL) tx_window_retry_after(&obs->win, tx_window_clock_ms(), endpoint, ms);
 }
 
 const tx_window_t *tx_obs_window(const tx_obs_t *obs)
@@ -179,7 +179,7 @@ const tx_window_t *tx_obs_window(const tx_obs_t *obs)
 void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls)
 {
     if (obs == NULL) return;
-    tx_window_retry(&obs->win, tx_obs_mono_ms());
+    tx_window_retry(&obs->win, tx_window_clock_ms());
     if (!obs->metrics) return;
     const char *v[1] = {tx_class_name(cls)};
     tx_metrics_inc(obs->fam[TX_M_RETRIES], v, 1);
@@ -194,7 +194,7 @@ void tx_obs_on_queue_wait(tx_obs_t *obs, double wait_ms)
 void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
 {
     if (obs == NULL) return;
-    tx_window_failover(&obs->win, tx_obs_mono_ms());
+    tx_window_failover(&obs->win, tx_window_clock_ms());
     if (obs->metrics) {
         char f[TX_NUMFMT_MAX], t[TX_NUMFMT_MAX];
         tx__fmt_i64(f, from);

@@ -103,7 +103,7 @@ void tx_ops_route_stats(tx_http_req_t *req, void *ud)
         s != NULL && s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     live.items = json_object_get(jobs, "counts");
     live.jobs_paused = json_is_true(json_object_get(jobs, "paused"));
-    json_t *d = tx_admin_stats_json(tx_obs_window(tx_ops_obs(app)), tx_obs_mono_ms(), &live);
+    json_t *d = tx_admin_stats_json(tx_obs_window(tx_ops_obs(app)), tx_window_clock_ms(), &live);
     json_decref(jobs);
     char *text = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(d);
