@@ -11,6 +11,8 @@ pkgs=(
   postgresql wrk nginx-light prometheus valgrind
 )
 
+# The dashboard's browser test drives Debian's chromium; the install test renders the man page.
+pkgs+=(chromium man-db)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -36,13 +36,22 @@ static size_t on_data(char *p, size_t size, size_t n, void *ud)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tenax diag [--url URL] [--json]\n"
-                 "Prints GET /admin/diag?q=ai-queue of a running tenax serve.\n\n"
-                 "  --url URL   the server (default http://$TENAX_LISTEN or http://127.0.0.1:8010);\n"
-                 "              a URL with a path is used as is\n"
-                 "  --json      print the JSON document instead of the report\n"
-                 "  -h, --help  this text\n\n"
-                 "TENAX_ADMIN_TOKEN is sent as Authorization: Bearer when set.\n");
+    fputs("usage: tenax diag [--url URL] [--json]\n"
+          "\n"
+          "Prints GET /admin/diag?q=ai-queue of a running tenax serve as a short report.\n"
+          "TENAX_ADMIN_TOKEN is sent as Authorization: Bearer when set.\n"
+          "\n"
+          "options:\n"
+          "  --url URL       the server (default http://$TENAX_LISTEN or http://127.0.0.1:8010);\n"
+          "                  a URL with a path is used as is\n"
+          "  --json          print the JSON document instead of the report\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  ok\n"
+          "  1  the server cannot be reached or did not answer 200 with a JSON object\n"
+          "  2  usage error\n",
+          out);
 }
 
 static const char *str(json_t *o, const char *k)

@@ -339,6 +339,8 @@ static void remember_failure(call_t *c, const tx_attempt_result_t *r)
                          ? r->status
                          : 0;
     c->last_retry_after = r->info.retry_after_ms;
+    if (r->info.retry_after_ms >= 0) /* the dashboard's "last Retry-After" (GET /admin/stats) */
+        tx_obs_on_retry_after(tx_ops_obs(c->app), r->endpoint, (double)r->info.retry_after_ms);
     c->last_transport = r->transport;
     snprintf(c->last_msg, sizeof c->last_msg, "%s", r->info.message);
     snprintf(c->last_code, sizeof c->last_code, "%s", r->info.code);

@@ -154,3 +154,10 @@ void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out)
     out->granted = a->granted;
     out->avg_wait_ms = a->granted ? a->wait_sum / (double)a->granted : 0.0;
 }
+
+tx_ms_t tx_admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now)
+{
+    if (a == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB)) return 0;
+    const tx_adm_waiter_t *w = a->q[kind].head; /* queues are FIFO: the head waited longest */
+    return w != NULL && now > w->since ? now - w->since : 0;
+}

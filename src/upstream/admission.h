@@ -79,6 +79,9 @@ void tx_admission_release(tx_admission_t *a, tx_ms_t now);
 tx_err_t tx_admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
                                  tx_ms_t now);
 
+/* How long the oldest waiter of `kind` has waited at `now`, in ms (0 when none waits). */
+tx_ms_t tx_admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now);
+
 /* Fills `out` (zeros for a NULL limiter; nothing for a NULL out). */
 void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out);
 
