@@ -329,7 +329,6 @@ static void ok_body_and_headers(void **state)
     assert_int_equal(r.res.body_bytes, 5);
     assert_true(r.res.total_us > 0);
     assert_true(r.res.first_byte_us >= r.res.connect_us);
-    assert_int_equal(r.res.http_version, 1);
     assert_int_equal(tx_upstream_active(e.u), 0);
     env_done(&e);
 }
