@@ -266,6 +266,8 @@ tx_tls_t *tx_tls_new(tx_tls_ctx_t *ctx, const char *host, const char *session_ke
     else
         name = strdup(host);
     if (name == NULL) goto fail;
+    size_t nl = strlen(name);
+    if (nl > 1 && name[nl - 1] == '.') name[nl - 1] = '\0'; /* "example.com." names the same host */
     if (session_key) {
         size_t kl = strlen(name) + 1 + strlen(session_key) + 1;
         if ((t->key = malloc(kl)) == NULL) goto fail;

@@ -333,13 +333,19 @@ static void wrong_host_name(void **state)
     expect_verify_failure("wronghost", "localhost", "hostname mismatch");
     /* the same server certificate under the name it was made for is good */
     expect_verify_failure("server", "other.localhost", "hostname mismatch");
+    expect_verify_failure("server", "localhost.localdomain", "hostname mismatch");
     tx_tls_ctx_t *ctx = client_ctx();
     SSL_CTX *sctx = server_ctx("wronghost", 0);
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, "wrong.example", NULL));
-    pump(p);
-    assert_true(tx_tls_handshake_done(p->c));
-    assert_null(tx_tls_error(p->c));
-    pair_free(p);
+    const char *names[] = {"wrong.example", "WRONG.example", "wrong.example."};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        pair_t *p = pair_new(sctx, tx_tls_new(ctx, names[i], NULL));
+        pump(p);
+        assert_true(tx_tls_handshake_done(p->c));
+        assert_null(tx_tls_error(p->c));
+        assert_string_equal(SSL_get_servername(p->s, TLSEXT_NAMETYPE_host_name),
+                            i == 1 ? "WRONG.example" : "wrong.example");
+        pair_free(p);
+    }
     SSL_CTX_free(sctx);
     tx_tls_ctx_free(ctx);
 }
@@ -643,9 +649,7 @@ static void tls11_server_refused(void **state)
     pump(p);
     assert_int_equal(p->crc, TX_TLS_EPROTO);
     assert_false(tx_tls_handshake_done(p->c));
-    assert_non_null(tx_tls_error(p->c));
-    assert_non_null(strstr(tx_tls_error(p->c), "handshake failed: "));
-    assert_non_null(strstr(tx_tls_error(p->c), "protocol version"));
+    assert_string_equal(tx_tls_error(p->c), "handshake failed: tlsv1 alert protocol version");
     pair_free(p);
     SSL_CTX_free(sctx);
     tx_tls_ctx_free(ctx);
@@ -685,8 +689,7 @@ static void garbage_from_server(void **state)
     assert_true(tx_tls_take(t, out, sizeof out) > 0);
     static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
     assert_int_equal(tx_tls_feed(t, http, sizeof http - 1), TX_TLS_EPROTO);
-    assert_non_null(tx_tls_error(t));
-    assert_non_null(strstr(tx_tls_error(t), "handshake failed: "));
+    assert_string_equal(tx_tls_error(t), "handshake failed: wrong version number");
     assert_int_equal(tx_tls_read(t, out, sizeof out), TX_TLS_EPROTO);
     assert_int_equal(tx_tls_write(t, "x", 1), TX_TLS_EPROTO);
     assert_false(tx_tls_handshake_done(t));
