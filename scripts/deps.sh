@@ -8,7 +8,7 @@ pkgs=(
   libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev
   libsqlite3-dev sqlite3 libpq-dev libssl-dev libcmocka-dev
   python3 nodejs npm
-  postgresql wrk nginx-light prometheus valgrind
+  postgresql wrk nginx-light prometheus valgrind openssl
 )
 
 missing=()
