@@ -15,8 +15,10 @@
 
 #include "core/url.h"
 #include "upstream/response.h"
+#include "upstream/tls.h"
 
 #define READ_BUF_BYTES (64 * 1024)
+#define PLAIN_BUF_BYTES (16 * 1024) /* one TLS record's plaintext */
 #define SPARE_MAX 128          /* finished requests kept ready (timer open) */
 #define DNS_CACHE_MAX 16
 #define DNS_TTL_MS 10000       /* a name's addresses are reused this long */
@@ -63,8 +65,15 @@ struct conn {
     int naddrs, ai;
     int refs;      /* tcp + timer open, getaddrinfo pending: freed at 0 */
     long idle_ms;  /* how long it may wait in the pool */
-    unsigned writing : 1, served : 1, in_feed : 1, reading : 1, tcp_closing : 1;
+    int writes;    /* uv_writes in flight */
+    tx_tls_t *tls; /* https: the TLS engine between the socket and HTTP */
+    unsigned served : 1, in_feed : 1, reading : 1, tcp_closing : 1, tls_resumed : 1;
 };
+
+typedef struct {
+    uv_write_t w;
+    char data[];
+} wbuf_t;
 
 struct tx_upstream_req {
     /* per use: zeroed when a spare is taken again */
@@ -85,7 +94,7 @@ struct tx_upstream_req {
     size_t hlen, hcap;
     unsigned cancelled : 1, finished : 1, in_done : 1, head_sent : 1, got_byte : 1, paused : 1,
         waiting : 1, retried : 1, fresh_only : 1, kicked : 1, head_only : 1, complete : 1,
-        leftover : 1;
+        leftover : 1, tls_resumed : 1;
     int holds; /* a feed or the kick queue still points at it */
     int status;
     tx_upstream_err_t err; /* set when it is to fail from the loop */
@@ -112,6 +121,10 @@ struct tx_upstream {
     size_t nspare, active;
     uv_idle_t kick; /* work to do from the loop: late failures, resumes */
     dns_entry_t dns[DNS_CACHE_MAX];
+    tx_tls_ctx_t *tls; /* made at the first https request */
+    int tls_failed;
+    char tls_err[256];
+    char pbuf[PLAIN_BUF_BYTES];
     size_t handles_open;
     int dispatching, close_pending, closing, draining;
     void (*done)(void *);
@@ -152,6 +165,7 @@ static void maybe_finished_closing(tx_upstream_t *u)
         u->origins = o->next;
         free(o);
     }
+    tx_tls_ctx_free(u->tls);
     free(u->proxy);
     free(u->ca_file);
     free(u);
@@ -254,6 +268,7 @@ static void finish(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
     if (r->first_ns) res.first_byte_us = (int64_t)((r->first_ns - r->start_ns) / 1000);
     res.body_bytes = r->received;
     res.reused = r->o != NULL && r->status > 0 && r->connect_ns == 0;
+    res.tls_resumed = r->tls_resumed;
     enter(u);
     r->in_done = 1;
     r->cb.on_done(r->ud, &res);
@@ -279,6 +294,7 @@ static void conn_unref(conn_t *c)
     if (--c->refs > 0) return;
     tx_upstream_t *u = c->u;
     tx_resp_free(&c->resp);
+    tx_tls_free(c->tls);
     free(c);
     u->handles_open--;
     maybe_finished_closing(u);
@@ -333,6 +349,12 @@ static void on_idle_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
     if (c->state == C_IDLE) conn_close(c);
+}
+
+/* The request is on the wire: every write done (and, for TLS, the handshake that carried it). */
+static int sent(conn_t *c)
+{
+    return c->writes == 0 && (c->tls == NULL || tx_tls_handshake_done(c->tls));
 }
 
 /* The response was read to its end, the request fully sent and nobody said close: pooled. */
@@ -423,7 +445,7 @@ static void complete(tx_upstream_req_t *r)
     conn_t *c = r->c;
     detach(r);
     if (c != NULL) {
-        if (c->resp.keep && !c->writing && !r->leftover && !r->u->closing)
+        if (c->resp.keep && sent(c) && !r->leftover && !r->u->closing)
             conn_pool(c, c->resp.keepalive_s);
         else
             conn_close(c);
@@ -456,40 +478,111 @@ static void on_read_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(c->u->rbuf, sizeof c->u->rbuf);
 }
 
+/* The socket ended (n: UV_EOF or an error) under c. */
+static void got_eof(conn_t *c, ssize_t n, const char *why)
+{
+    if (c->state != C_BUSY || c->req == NULL) { /* an idle peer closed */
+        conn_close(c);
+        return;
+    }
+    tx_upstream_req_t *r = c->req;
+    if (n == UV_EOF && tx_resp_eof(&c->resp) == 0) {
+        r->leftover = 1; /* close-delimited: the connection ends with it */
+        r->complete = 1;
+        if (r->paused || r->hlen > 0) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        } else {
+            complete(r);
+        }
+    } else if (r->head_sent) {
+        detach(r);
+        conn_close(c);
+        finish(r, TX_UPSTREAM_EPARTIAL,
+               why != NULL ? why : n == UV_EOF ? "the connection closed mid-body"
+                                               : "the connection was reset mid-body");
+    } else {
+        conn_failed(c, TX_UPSTREAM_ERESET,
+                    why != NULL ? why : n == UV_EOF ? "the server closed the connection"
+                                                    : uv_strerror((int)n));
+    }
+}
+
+static void got_bytes(conn_t *c, const char *data, size_t n)
+{
+    if (c->state != C_BUSY || c->req == NULL) { /* an idle peer spoke out of turn */
+        conn_close(c);
+        return;
+    }
+    feed(c, data, n);
+}
+
+static void flush(conn_t *c);
+
+/* The TLS engine failed under c. */
+static void tls_failed(conn_t *c)
+{
+    const char *why = tx_tls_error(c->tls);
+    tx_upstream_req_t *r = c->req;
+    if (c->state != C_BUSY || r == NULL) {
+        conn_close(c);
+    } else if (r->head_sent) {
+        detach(r);
+        conn_close(c);
+        finish(r, TX_UPSTREAM_EPARTIAL, why);
+    } else {
+        conn_failed(c, TX_UPSTREAM_ETLS, why);
+    }
+}
+
+/* Ciphertext from the socket (NULL: its end): decrypted and read as HTTP, record by record. */
+static void tls_in(conn_t *c, const char *data, size_t n)
+{
+    if (data != NULL) {
+        if (tx_tls_feed(c->tls, data, n) < 0) {
+            tls_failed(c);
+            return;
+        }
+    } else {
+        tx_tls_eof(c->tls);
+    }
+    tx_upstream_t *u = c->u;
+    for (;;) {
+        tx_upstream_req_t *r = c->req;
+        ssize_t k = tx_tls_read(c->tls, u->pbuf, sizeof u->pbuf);
+        if (r != NULL && tx_tls_handshake_done(c->tls)) r->tls_resumed = c->tls_resumed = tx_tls_reused(c->tls) != 0;
+        if (k == 0) break;
+        if (k == TX_TLS_EOF) {
+            got_eof(c, UV_EOF, NULL);
+            return;
+        }
+        if (k == TX_TLS_ETRUNC) {
+            got_eof(c, UV_ECONNRESET, "the TLS connection ended without close_notify");
+            return;
+        }
+        if (k < 0) {
+            tls_failed(c);
+            return;
+        }
+        got_bytes(c, u->pbuf, (size_t)k);
+        if (c->state != C_BUSY || c->req != r) return; /* ended, pooled or closed */
+    }
+    if (data == NULL) { /* the end, and nothing more to read: as for plain TCP */
+        got_eof(c, UV_EOF, NULL);
+        return;
+    }
+    flush(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     conn_t *c = s->data;
     tx_upstream_t *u = c->u;
     if (n == 0) return;
-    if (c->state != C_BUSY || c->req == NULL) { /* an idle peer closed or spoke out of turn */
-        conn_close(c);
-        return;
-    }
     enter(u);
-    if (n < 0) {
-        tx_upstream_req_t *r = c->req;
-        if (n == UV_EOF && tx_resp_eof(&c->resp) == 0) {
-            r->leftover = 1; /* close-delimited: the connection ends with it */
-            r->complete = 1;
-            if (r->paused || r->hlen > 0) {
-                uv_read_stop((uv_stream_t *)&c->tcp);
-                c->reading = 0;
-            } else {
-                complete(r);
-            }
-        } else if (r->head_sent) {
-            detach(r);
-            conn_close(c);
-            finish(r, TX_UPSTREAM_EPARTIAL, n == UV_EOF ? "the connection closed mid-body"
-                                                        : "the connection was reset mid-body");
-        } else {
-            conn_failed(c, TX_UPSTREAM_ERESET, n == UV_EOF ? "the server closed the connection"
-                                                           : uv_strerror((int)n));
-        }
-        leave(u);
-        return;
-    }
-    feed(c, b->base, (size_t)n);
+    if (c->tls != NULL && (n > 0 || n == UV_EOF)) tls_in(c, n > 0 ? b->base : NULL, (size_t)(n > 0 ? n : 0));
+    else if (n < 0) got_eof(c, n, NULL);
+    else got_bytes(c, b->base, (size_t)n);
     leave(u);
 }
 
@@ -535,10 +628,9 @@ static void feed(conn_t *c, const char *data, size_t n)
     complete(r);
 }
 
-static void on_written(uv_write_t *w, int status)
+static void write_done(conn_t *c, int status)
 {
-    conn_t *c = w->data;
-    c->writing = 0;
+    c->writes--;
     if (c->state != C_BUSY || c->req == NULL) return;
     if (status < 0 && !c->req->got_byte) { /* else the read side tells how it ended */
         tx_upstream_t *u = c->u;
@@ -548,21 +640,63 @@ static void on_written(uv_write_t *w, int status)
     }
 }
 
-/* Head and body in one write; the response is read from now on. */
+static void on_written(uv_write_t *w, int status) { write_done(w->data, status); }
+
+static void on_tls_written(uv_write_t *w, int status)
+{
+    conn_t *c = w->data;
+    free(w);
+    write_done(c, status);
+}
+
+/* Sends what the TLS engine has for the socket. */
+static void flush(conn_t *c)
+{
+    size_t n = tx_tls_pending(c->tls);
+    if (n == 0 || c->state == C_CLOSING) return;
+    wbuf_t *w = malloc(sizeof *w + n);
+    if (w == NULL) {
+        conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+        return;
+    }
+    n = tx_tls_take(c->tls, w->data, n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    w->w.data = c;
+    c->writes++;
+    int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
+    if (rc != 0) {
+        c->writes--;
+        free(w);
+        conn_failed(c, TX_UPSTREAM_ERESET, uv_strerror(rc));
+    }
+}
+
+/* Head and body in one write (for TLS: encrypted together, sent once the handshake allows); the
+ * response is read from now on. */
 static void conn_send(conn_t *c)
 {
     tx_upstream_req_t *r = c->req;
     c->state = C_BUSY;
     tx_resp_reset(&c->resp, r->head_only, &resp_cb, r);
-    uv_buf_t b[2] = {uv_buf_init(r->wbuf, (unsigned)r->wlen),
-                     uv_buf_init((char *)(r->body ? r->body : ""), (unsigned)r->blen)};
-    c->wreq.data = c;
-    c->writing = 1;
-    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, r->blen > 0 ? 2 : 1, on_written);
-    if (rc != 0) {
-        c->writing = 0;
-        conn_failed(c, TX_UPSTREAM_ERESET, uv_strerror(rc));
-        return;
+    if (c->tls != NULL) {
+        if (tx_tls_write(c->tls, r->wbuf, r->wlen) < 0 ||
+            (r->blen > 0 && tx_tls_write(c->tls, r->body, r->blen) < 0)) {
+            tls_failed(c);
+            return;
+        }
+        flush(c);
+        if (c->state != C_BUSY) return;
+    } else {
+        uv_buf_t b[2] = {uv_buf_init(r->wbuf, (unsigned)r->wlen),
+                         uv_buf_init((char *)(r->body ? r->body : ""), (unsigned)r->blen)};
+        c->wreq.data = c;
+        c->writes++;
+        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, r->blen > 0 ? 2 : 1, on_written);
+        if (rc != 0) {
+            c->writes--;
+            conn_failed(c, TX_UPSTREAM_ERESET, uv_strerror(rc));
+            return;
+        }
     }
     if (!c->reading && !r->paused) {
         uv_read_start((uv_stream_t *)&c->tcp, on_read_alloc, on_read);
@@ -609,6 +743,15 @@ static void on_connected(uv_connect_t *cr, int status)
     uv_timer_stop(&c->timer);
     uv_tcp_nodelay(&c->tcp, 1);
     tx_upstream_req_t *r = c->req;
+    if (r != NULL && c->o->tls) {
+        char key[TX_URL_HOST_MAX + 16];
+        snprintf(key, sizeof key, "%s:%u", c->o->host, (unsigned)c->o->port);
+        if ((c->tls = tx_tls_new(u->tls, c->o->host, key)) == NULL) {
+            conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+            leave(u);
+            return;
+        }
+    }
     if (r != NULL) {
         r->connect_ns = uv_hrtime();
         conn_send(c);
@@ -1091,8 +1234,11 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
         fail_later(r, TX_UPSTREAM_EINVALID, bad);
         return r;
     }
-    if (pu.tls) {
-        fail_later(r, TX_UPSTREAM_ETLS, "https is not supported yet");
+    if (pu.tls && u->tls == NULL && !u->tls_failed &&
+        (u->tls = tx_tls_ctx_new(u->ca_file, u->tls_err, sizeof u->tls_err)) == NULL)
+        u->tls_failed = 1;
+    if (pu.tls && u->tls == NULL) {
+        fail_later(r, TX_UPSTREAM_ETLS, u->tls_err[0] ? u->tls_err : "TLS could not start");
         return r;
     }
     if ((r->o = origin_get(u, &pu)) == NULL) {

@@ -46,7 +46,8 @@ typedef struct {
     unsigned max_idle_conns;  /* kept-alive idle connections; 0: max_total_conns */
     long connect_timeout_ms;  /* 0: bounded only by the attempt timeout */
     const char *proxy;        /* NULL: no proxy, whatever the environment says; copied */
-    const char *ca_file;      /* NULL: the system's; copied */
+    const char *ca_file;      /* PEM bundle of trusted CAs; NULL: the system's store. Copied. TLS
+                                 verification (chain and host name) is never off */
 } tx_upstream_opts_t;
 
 typedef struct {
@@ -62,6 +63,7 @@ typedef struct {
     int64_t connect_us, first_byte_us, total_us; /* from the start of the request; 0 unknown */
     size_t body_bytes;
     int reused;            /* 1 when the response came on a kept-alive connection */
+    int tls_resumed;       /* 1 when its TLS connection resumed a session (abbreviated handshake) */
 } tx_upstream_result_t;
 
 typedef struct {
