@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum ktype { T_INT, T_STR, T_JITTER, T_LIST, T_ENDPOINTS, T_SECRET, T_SECRET_LIST };
 
@@ -209,6 +210,16 @@ static const char *str_check(const kdesc_t *k, const char *s, size_t len, char *
         return "must be HOST:PORT (port 1..65535)";
     if (k == &keys[TX_CFG_TENAX_STORE] && !store_ok(s))
         return "must be sqlite:PATH or postgres://...";
+    if (k == &keys[TX_CFG_AI_PROXY] && len > 0) { /* "host:port" alone means http:// */
+        char *host;
+        char buf[2100];
+        if (strstr(s, "://") == NULL) snprintf(buf, sizeof buf, "http://%s", s);
+        const char *bad = url_check(strstr(s, "://") == NULL ? buf : s, &host);
+        free(host);
+        if (bad == NULL && strncasecmp(s, "https://", 8) == 0)
+            bad = "the proxy must be an http:// URL (https is tunnelled through it)";
+        if (bad != NULL) return bad;
+    }
     if (k == &keys[TX_CFG_NOTIFY_WEBHOOK_URL] && len > 0) {
         char *host;
         const char *bad = url_check(s, &host);

@@ -26,7 +26,7 @@
 #define IDLE_DEFAULT_MS 30000  /* a kept-alive connection's life when the server names none */
 #define IDLE_MIN_MS 500
 
-typedef enum { C_RESOLVING, C_CONNECTING, C_BUSY, C_IDLE, C_CLOSING } cstate_t;
+typedef enum { C_RESOLVING, C_CONNECTING, C_TUNNEL, C_BUSY, C_IDLE, C_CLOSING } cstate_t;
 
 typedef struct conn conn_t;
 typedef struct origin origin_t;
@@ -36,6 +36,9 @@ struct origin {
     int tls;
     uint16_t port;
     char host[TX_URL_HOST_MAX + 1];
+    int proxied;                     /* reached through the proxy (absolute-form or CONNECT) */
+    uint16_t cport;                  /* where the socket goes: the proxy's or the origin's */
+    char chost[TX_URL_HOST_MAX + 1];
     conn_t *idle; /* MRU first (linked by inext/iprev) */
     size_t nconns;
 };
@@ -66,6 +69,8 @@ struct conn {
     int refs;      /* tcp + timer open, getaddrinfo pending: freed at 0 */
     long idle_ms;  /* how long it may wait in the pool */
     int writes;    /* uv_writes in flight */
+    char *tunnel;  /* the proxy's answer to CONNECT, while it arrives */
+    size_t tlen;
     tx_tls_t *tls; /* https: the TLS engine between the socket and HTTP */
     unsigned served : 1, in_feed : 1, reading : 1, tcp_closing : 1, tls_resumed : 1;
 };
@@ -109,7 +114,8 @@ struct tx_upstream_req {
 struct tx_upstream {
     uv_loop_t *loop;
     tx_upstream_opts_t o;
-    char *proxy, *ca_file;
+    char *proxy, *https_proxy, *no_proxy, *ca_file;
+    tx_url_t px[2]; /* [0] for http origins, [1] for https; port 0: none */
     origin_t *origins;
     conn_t *conns;
     conn_t *idle, *idle_tail; /* all idle connections, MRU first */
@@ -150,6 +156,7 @@ static void req_start(tx_upstream_req_t *r);
 static void drain_waitq(tx_upstream_t *u);
 static void feed(conn_t *c, const char *data, size_t n);
 static void on_kick(uv_idle_t *k);
+static void tunnel_in(conn_t *c, const char *data, size_t n);
 static void on_read_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
@@ -166,6 +173,8 @@ static void maybe_finished_closing(tx_upstream_t *u)
         free(o);
     }
     tx_tls_ctx_free(u->tls);
+    free(u->https_proxy);
+    free(u->no_proxy);
     free(u->proxy);
     free(u->ca_file);
     free(u);
@@ -295,6 +304,7 @@ static void conn_unref(conn_t *c)
     tx_upstream_t *u = c->u;
     tx_resp_free(&c->resp);
     tx_tls_free(c->tls);
+    free(c->tunnel);
     free(c);
     u->handles_open--;
     maybe_finished_closing(u);
@@ -580,7 +590,10 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     tx_upstream_t *u = c->u;
     if (n == 0) return;
     enter(u);
-    if (c->tls != NULL && (n > 0 || n == UV_EOF)) tls_in(c, n > 0 ? b->base : NULL, (size_t)(n > 0 ? n : 0));
+    if (c->state == C_TUNNEL) {
+        if (n > 0) tunnel_in(c, b->base, (size_t)n);
+        else conn_failed(c, TX_UPSTREAM_ECONNECT, "the proxy closed the connection");
+    } else if (c->tls != NULL && (n > 0 || n == UV_EOF)) tls_in(c, n > 0 ? b->base : NULL, (size_t)(n > 0 ? n : 0));
     else if (n < 0) got_eof(c, n, NULL);
     else got_bytes(c, b->base, (size_t)n);
     leave(u);
@@ -631,7 +644,7 @@ static void feed(conn_t *c, const char *data, size_t n)
 static void write_done(conn_t *c, int status)
 {
     c->writes--;
-    if (c->state != C_BUSY || c->req == NULL) return;
+    if ((c->state != C_BUSY && c->state != C_TUNNEL) || c->req == NULL) return;
     if (status < 0 && !c->req->got_byte) { /* else the read side tells how it ended */
         tx_upstream_t *u = c->u;
         enter(u);
@@ -705,6 +718,83 @@ static void conn_send(conn_t *c)
 }
 
 static void try_addr(conn_t *c);
+
+/* The connection is up (through the tunnel, for https via a proxy): TLS starts, the request goes. */
+static void start(conn_t *c)
+{
+    if (c->o->tls) {
+        char key[TX_URL_HOST_MAX + 16];
+        snprintf(key, sizeof key, "%s:%u", c->o->host, (unsigned)c->o->port);
+        if ((c->tls = tx_tls_new(c->u->tls, c->o->host, key)) == NULL) {
+            conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+            return;
+        }
+    }
+    conn_send(c);
+}
+
+/* https through a proxy: "CONNECT host:port" first; start() once the proxy answers 2xx. */
+static void tunnel_open(conn_t *c)
+{
+    char line[2 * TX_URL_HOST_MAX + 96];
+    const char *l = c->o->host[0] != '\0' && strchr(c->o->host, ':') ? "[" : "";
+    const char *rb = l[0] ? "]" : "";
+    int n = snprintf(line, sizeof line, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n\r\n", l,
+                     c->o->host, rb, (unsigned)c->o->port, l, c->o->host, rb, (unsigned)c->o->port);
+    wbuf_t *w = malloc(sizeof *w + (size_t)n);
+    if (w == NULL) {
+        conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+        return;
+    }
+    memcpy(w->data, line, (size_t)n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    w->w.data = c;
+    c->writes++;
+    c->state = C_TUNNEL;
+    if (uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written) != 0) {
+        c->writes--;
+        free(w);
+        conn_failed(c, TX_UPSTREAM_ECONNECT, "cannot write to the proxy");
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_read_alloc, on_read);
+    c->reading = 1;
+}
+
+/* The proxy's answer to CONNECT: its head, then the tunnel. */
+static void tunnel_in(conn_t *c, const char *data, size_t n)
+{
+    if (c->tlen + n > 16384) {
+        conn_failed(c, TX_UPSTREAM_ECONNECT, "the proxy's answer to CONNECT is too long");
+        return;
+    }
+    char *nb = realloc(c->tunnel, c->tlen + n + 1);
+    if (nb == NULL) {
+        conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+        return;
+    }
+    c->tunnel = nb;
+    memcpy(c->tunnel + c->tlen, data, n);
+    c->tlen += n;
+    c->tunnel[c->tlen] = '\0';
+    char *end = strstr(c->tunnel, "\r\n\r\n");
+    if (end == NULL) return;
+    int status = 0;
+    if (sscanf(c->tunnel, "HTTP/1.%*1[01] %3d", &status) != 1 || status < 200 || status > 299) {
+        static char why[96]; /* loop thread only */
+        snprintf(why, sizeof why, "the proxy refused CONNECT (status %d)", status);
+        conn_failed(c, TX_UPSTREAM_ECONNECT, why);
+        return;
+    }
+    if (end + 4 != c->tunnel + c->tlen) { /* the server spoke before our ClientHello */
+        conn_failed(c, TX_UPSTREAM_EPROTOCOL, "bytes after the proxy's answer to CONNECT");
+        return;
+    }
+    free(c->tunnel);
+    c->tunnel = NULL;
+    c->tlen = 0;
+    start(c);
+}
 static void on_tcp_reopened_fwd(uv_handle_t *h);
 
 /* The address failed: the next one on a new socket, or the connection fails. */
@@ -722,7 +812,7 @@ static void next_addr(conn_t *c, int status)
 static void on_connect_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
-    if (c->state != C_CONNECTING && c->state != C_RESOLVING) return;
+    if (c->state != C_CONNECTING && c->state != C_RESOLVING && c->state != C_TUNNEL) return;
     tx_upstream_t *u = c->u;
     enter(u);
     conn_failed(c, TX_UPSTREAM_ECONNECT, "connect timed out");
@@ -743,20 +833,12 @@ static void on_connected(uv_connect_t *cr, int status)
     uv_timer_stop(&c->timer);
     uv_tcp_nodelay(&c->tcp, 1);
     tx_upstream_req_t *r = c->req;
-    if (r != NULL && c->o->tls) {
-        char key[TX_URL_HOST_MAX + 16];
-        snprintf(key, sizeof key, "%s:%u", c->o->host, (unsigned)c->o->port);
-        if ((c->tls = tx_tls_new(u->tls, c->o->host, key)) == NULL) {
-            conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
-            leave(u);
-            return;
-        }
-    }
-    if (r != NULL) {
-        r->connect_ns = uv_hrtime();
-        conn_send(c);
-    } else {
+    if (r == NULL) {
         conn_close(c);
+    } else {
+        r->connect_ns = uv_hrtime();
+        if (c->o->proxied && c->o->tls) tunnel_open(c);
+        else start(c);
     }
     leave(u);
 }
@@ -819,7 +901,7 @@ static void use_addrs(conn_t *c, const struct sockaddr_storage *a, int n)
     c->ai = 0;
     for (int i = 0; i < n; i++) {
         c->addrs[i] = a[i];
-        set_port(&c->addrs[i], c->o->port);
+        set_port(&c->addrs[i], c->o->cport);
     }
 }
 
@@ -840,9 +922,9 @@ static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
         leave(u);
         return;
     }
-    dns_put(u, c->o->host, res);
+    dns_put(u, c->o->chost, res);
     uv_freeaddrinfo(res);
-    dns_entry_t *e = dns_find(u, c->o->host);
+    dns_entry_t *e = dns_find(u, c->o->chost);
     if (e == NULL || e->n == 0) {
         conn_failed(c, TX_UPSTREAM_EDNS, "no usable address");
     } else {
@@ -880,13 +962,13 @@ static void conn_open(tx_upstream_req_t *r)
         uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)u->o.connect_timeout_ms, 0);
     struct sockaddr_storage lit;
     memset(&lit, 0, sizeof lit);
-    if (uv_ip4_addr(o->host, 0, (struct sockaddr_in *)&lit) == 0 ||
-        uv_ip6_addr(o->host, 0, (struct sockaddr_in6 *)&lit) == 0) {
+    if (uv_ip4_addr(o->chost, 0, (struct sockaddr_in *)&lit) == 0 ||
+        uv_ip6_addr(o->chost, 0, (struct sockaddr_in6 *)&lit) == 0) {
         use_addrs(c, &lit, 1);
         try_addr(c);
         return;
     }
-    dns_entry_t *e = dns_find(u, o->host);
+    dns_entry_t *e = dns_find(u, o->chost);
     if (e != NULL) {
         use_addrs(c, e->a, e->n);
         try_addr(c);
@@ -899,7 +981,7 @@ static void conn_open(tx_upstream_req_t *r)
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    int rc = uv_getaddrinfo(u->loop, &c->gai, on_resolved, o->host, NULL, &hints);
+    int rc = uv_getaddrinfo(u->loop, &c->gai, on_resolved, o->chost, NULL, &hints);
     if (rc != 0) {
         c->refs--;
         detach(r);
@@ -1060,6 +1142,49 @@ static void on_kick(uv_idle_t *k)
 
 /* ---- public -------------------------------------------------------------------------------- */
 
+/* A proxy URL: http only ("host:port" alone is read as http://host:port). 0 or -1. */
+static int proxy_parse(const char *s, tx_url_t *px)
+{
+    char buf[2100];
+    if (strstr(s, "://") == NULL) {
+        snprintf(buf, sizeof buf, "http://%s", s);
+        s = buf;
+    }
+    if (tx_url_parse(s, px) != NULL || px->tls) return -1;
+    if (!px->port_given) px->port = 80;
+    return 0;
+}
+
+const char *tx_upstream_proxy_check(const char *proxy)
+{
+    tx_url_t px;
+    if (proxy == NULL || proxy[0] == '\0') return NULL;
+    char buf[2100];
+    if (strstr(proxy, "://") == NULL) {
+        snprintf(buf, sizeof buf, "http://%s", proxy);
+        proxy = buf;
+    }
+    const char *why = tx_url_parse(proxy, &px);
+    if (why != NULL) return why;
+    return px.tls ? "the proxy must be an http:// URL (https is tunnelled through it)" : NULL;
+}
+
+void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
+{
+    if (ai_proxy != NULL && ai_proxy[0] != '\0') {
+        o->proxy = o->https_proxy = ai_proxy;
+    } else {
+        const char *h = getenv("HTTP_PROXY"), *s = getenv("HTTPS_PROXY");
+        if (h == NULL || h[0] == '\0') h = getenv("http_proxy");
+        if (s == NULL || s[0] == '\0') s = getenv("https_proxy");
+        o->proxy = h != NULL && tx_upstream_proxy_check(h) == NULL ? h : NULL;
+        o->https_proxy = s != NULL && tx_upstream_proxy_check(s) == NULL ? s : NULL;
+    }
+    const char *n = getenv("NO_PROXY");
+    if (n == NULL || n[0] == '\0') n = getenv("no_proxy");
+    o->no_proxy = n;
+}
+
 tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
 {
     if (loop == NULL) return NULL;
@@ -1068,14 +1193,23 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
     u->loop = loop;
     if (o != NULL) u->o = *o;
     if (u->o.max_total_conns == 0) u->o.max_total_conns = 64;
-    if ((o && o->proxy && (u->proxy = strdup(o->proxy)) == NULL) ||
-        (o && o->ca_file && (u->ca_file = strdup(o->ca_file)) == NULL)) {
+    if ((o && o->proxy && o->proxy[0] && (u->proxy = strdup(o->proxy)) == NULL) ||
+        (o && o->https_proxy && o->https_proxy[0] &&
+         (u->https_proxy = strdup(o->https_proxy)) == NULL) ||
+        (o && o->no_proxy && o->no_proxy[0] && (u->no_proxy = strdup(o->no_proxy)) == NULL) ||
+        (o && o->ca_file && o->ca_file[0] && (u->ca_file = strdup(o->ca_file)) == NULL) ||
+        (u->proxy && proxy_parse(u->proxy, &u->px[0]) != 0) ||
+        (u->https_proxy && proxy_parse(u->https_proxy, &u->px[1]) != 0)) {
         free(u->proxy);
+        free(u->https_proxy);
+        free(u->no_proxy);
         free(u->ca_file);
         free(u);
         return NULL;
     }
     u->o.proxy = u->proxy;
+    u->o.https_proxy = u->https_proxy;
+    u->o.no_proxy = u->no_proxy;
     u->o.ca_file = u->ca_file;
     uv_idle_init(loop, &u->kick);
     u->kick.data = u;
@@ -1087,15 +1221,48 @@ size_t tx_upstream_active(const tx_upstream_t *u) { return u ? u->active : 0; }
 
 static int header_ok(const char *s) { return s != NULL && strpbrk(s, "\r\n") == NULL; }
 
+/* 1 when NO_PROXY's list names host: "*", the host itself, or a domain it is in ("example.com"
+ * and ".example.com" both cover "api.example.com"). Ports in entries are ignored. */
+static int no_proxy_for(const char *list, const char *host)
+{
+    if (list == NULL) return 0;
+    size_t hl = strlen(host);
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *e = p;
+        size_t el = n;
+        while (el > 0 && (*e == ' ' || *e == '.')) e++, el--;
+        while (el > 0 && e[el - 1] == ' ') el--;
+        const char *colon = memchr(e, ':', el);
+        if (colon != NULL && memchr(colon + 1, ':', el - (size_t)(colon - e) - 1) == NULL)
+            el = (size_t)(colon - e); /* "host:port", not an IPv6 literal */
+        if (el == 1 && e[0] == '*') return 1;
+        if (el > 0 && el <= hl && strncasecmp(host + hl - el, e, el) == 0 &&
+            (el == hl || host[hl - el - 1] == '.'))
+            return 1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 0;
+}
+
 static origin_t *origin_get(tx_upstream_t *u, const tx_url_t *url)
 {
+    const tx_url_t *px = &u->px[url->tls ? 1 : 0];
+    int proxied = px->port != 0 && !no_proxy_for(u->no_proxy, url->host);
     for (origin_t *o = u->origins; o != NULL; o = o->next)
-        if (o->port == url->port && o->tls == url->tls && strcmp(o->host, url->host) == 0) return o;
+        if (o->port == url->port && o->tls == url->tls && o->proxied == proxied &&
+            strcmp(o->host, url->host) == 0)
+            return o;
     origin_t *o = calloc(1, sizeof *o);
     if (o == NULL) return NULL;
     o->tls = url->tls;
     o->port = url->port;
     memcpy(o->host, url->host, sizeof o->host);
+    o->proxied = proxied;
+    o->cport = proxied ? px->port : url->port;
+    memcpy(o->chost, proxied ? px->host : url->host, sizeof o->chost);
     o->next = u->origins;
     u->origins = o;
     return o;
@@ -1128,7 +1295,7 @@ static int ours(const char *name)
 /* "METHOD target HTTP/1.1", Host, the caller's headers, Content-Length. -1 on bad headers or
  * no memory. */
 static int build_head(tx_upstream_req_t *r, const char *method, const tx_url_t *url,
-                      const tx_header_t *h, size_t nh, size_t len)
+                      const tx_header_t *h, size_t nh, size_t len, int absolute)
 {
     r->wlen = 0;
     int has_host = 0;
@@ -1139,6 +1306,13 @@ static int build_head(tx_upstream_req_t *r, const char *method, const tx_url_t *
         if (strcasecmp(h[i].name, "host") == 0) has_host = 1;
     }
     if (wputs(r, method) || wput(r, " ", 1)) return -1;
+    if (absolute) { /* through a proxy: "http://host:port/path" */
+        char port[16];
+        snprintf(port, sizeof port, ":%u", (unsigned)url->port);
+        if (wputs(r, "http://") || (url->ipv6 && wput(r, "[", 1)) || wputs(r, url->host) ||
+            (url->ipv6 && wput(r, "]", 1)) || wputs(r, port))
+            return -1;
+    }
     if (url->target_len == 0 || url->target_slash) {
         if (wput(r, "/", 1)) return -1;
     }
@@ -1219,8 +1393,11 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
     r->start_ns = uv_hrtime();
     tx_url_t pu;
     const char *bad = tx_url_parse(url, &pu);
-    if (bad == NULL && build_head(r, method, &pu, h, nh, len) != 0) {
-        r->holds = 0;
+    if (bad == NULL && (r->o = origin_get(u, &pu)) == NULL) {
+        req_recycle(r);
+        return NULL;
+    }
+    if (bad == NULL && build_head(r, method, &pu, h, nh, len, r->o->proxied && !pu.tls) != 0) {
         req_recycle(r);
         return NULL;
     }
@@ -1239,10 +1416,6 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
         u->tls_failed = 1;
     if (pu.tls && u->tls == NULL) {
         fail_later(r, TX_UPSTREAM_ETLS, u->tls_err[0] ? u->tls_err : "TLS could not start");
-        return r;
-    }
-    if ((r->o = origin_get(u, &pu)) == NULL) {
-        fail_later(r, TX_UPSTREAM_ENOMEM, NULL);
         return r;
     }
     req_start(r);

@@ -45,7 +45,10 @@ typedef struct {
     unsigned max_host_conns;  /* per origin; 0: unlimited (bounded by max_total_conns) */
     unsigned max_idle_conns;  /* kept-alive idle connections; 0: max_total_conns */
     long connect_timeout_ms;  /* 0: bounded only by the attempt timeout */
-    const char *proxy;        /* NULL: no proxy, whatever the environment says; copied */
+    const char *proxy;        /* proxy for http origins ("http://host:port"; absolute-form
+                                 requests); NULL: none, whatever the environment says. Copied */
+    const char *https_proxy;  /* proxy for https origins (CONNECT tunnel); NULL: none. Copied */
+    const char *no_proxy;     /* comma-separated hosts/domains reached directly ("*": all) */
     const char *ca_file;      /* PEM bundle of trusted CAs; NULL: the system's store. Copied. TLS
                                  verification (chain and host name) is never off */
 } tx_upstream_opts_t;
@@ -78,8 +81,18 @@ typedef struct {
 typedef struct tx_upstream tx_upstream_t;
 typedef struct tx_upstream_req tx_upstream_req_t;
 
-/* A client on `loop` (NULL opts: defaults). NULL when out of memory. */
+/* A client on `loop` (NULL opts: defaults). NULL when out of memory or a proxy URL is not a
+ * valid http:// URL. Options apply for the client's life (a configuration change needs a new
+ * client, i.e. a restart). */
 tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o);
+
+/* Fills o's proxies: AI_PROXY (`ai_proxy`, for both schemes) when set, else HTTP_PROXY and
+ * HTTPS_PROXY (or their lower-case forms; an invalid one is ignored); NO_PROXY/no_proxy either
+ * way. The strings are borrowed from the environment: create the client before it changes. */
+void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy);
+
+/* NULL when `proxy` (NULL or "" allowed) is usable as a proxy URL, else why not. */
+const char *tx_upstream_proxy_check(const char *proxy);
 
 /* Closes the client: every request still in flight gets on_done with TX_UPSTREAM_EABORTED
  * (cancelled ones get nothing), connections are closed, and `done(arg)` (may be NULL) runs once

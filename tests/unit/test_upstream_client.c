@@ -198,6 +198,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         if (cl != NULL && cl < end) blen = strtoul(cl + 17, NULL, 10);
         char path[64] = "";
         const char *sp = strchr(c->buf, ' ');
+        if (sp != NULL && strncmp(sp + 1, "http://", 7) == 0) /* absolute-form: we are a proxy */
+            sp = strchr(sp + 8, '/') - 1;
         if (sp != NULL) {
             size_t k = 0;
             for (sp++; *sp != ' ' && *sp && k < sizeof path - 1; sp++) path[k++] = *sp;
@@ -844,6 +846,45 @@ static void pause_holds_body_until_resume(void **state)
     env_done(&e);
 }
 
+static void through_http_proxy(void **state)
+{
+    (void)state;
+    env_t e;
+    memset(&e, 0, sizeof e);
+    assert_int_equal(uv_loop_init(&e.loop), 0);
+    srv_start(&e.loop, &e.srv);
+    char purl[64];
+    snprintf(purl, sizeof purl, "127.0.0.1:%d", e.srv.port); /* no scheme: http */
+    tx_upstream_opts_t o = {.proxy = purl, .no_proxy = "localhost, .direct.invalid"};
+    e.u = tx_upstream_new(&e.loop, &o);
+    assert_non_null(e.u);
+    uv_timer_init(&e.loop, &e.wake);
+    uv_timer_start(&e.wake, on_wake, 50, 50);
+    rec_t r = {0};
+    r.env = &e;
+    r.req = tx_upstream_send(e.u, "GET", "http://upstream.invalid:8081/head", NULL, 0, NULL, 0,
+                             NULL, &CB, &r);
+    assert_non_null(r.req);
+    assert_int_equal(run_until(&e, &r.dones, 1), 1);
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    r.body[r.blen < sizeof r.body ? r.blen : sizeof r.body - 1] = '\0';
+    assert_non_null(strstr(r.body, "GET http://upstream.invalid:8081/head HTTP/1.1\r\n"));
+    assert_non_null(strstr(r.body, "\r\nHost: upstream.invalid:8081\r\n"));
+    /* NO_PROXY's hosts are reached directly: this one has no address */
+    rec_t d = {0};
+    d.env = &e;
+    d.req = tx_upstream_send(e.u, "GET", "http://api.direct.invalid/x", NULL, 0, NULL, 0, NULL, &CB, &d);
+    assert_non_null(d.req);
+    assert_int_equal(run_until(&e, &d.dones, 1), 1);
+    assert_int_equal(d.res.err, TX_UPSTREAM_EDNS);
+    env_done(&e);
+    tx_upstream_opts_t bad = {.proxy = "https://p.example:1"};
+    assert_null(tx_upstream_new(&e.loop, &bad)); /* a proxy is spoken to in plain http */
+    assert_null(tx_upstream_proxy_check("http://p.example:3128"));
+    assert_non_null(tx_upstream_proxy_check("https://p.example"));
+    assert_non_null(tx_upstream_proxy_check("http://u:p@p.example"));
+}
+
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -893,6 +934,7 @@ int main(void)
         cmocka_unit_test(stale_connection_resent_once),
         cmocka_unit_test(answer_before_body_sent),
         cmocka_unit_test(pause_holds_body_until_resume),
+        cmocka_unit_test(through_http_proxy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * a CA and certificates made by tests/tls/mkcerts.sh (the `openssl` command): a good
  * certificate (by name and by IP address), an untrusted one, a wrong host name, a CA file that
  * does not exist, the session resumed on the second connection, keep-alive over TLS, and a
- * close-delimited body ended with and without close_notify. */
+ * close-delimited body ended with and without close_notify, and https through a CONNECT proxy
+ * (a tiny one written here), accepting and refusing. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -166,6 +167,91 @@ static void tsrv_stop(tsrv_t *t)
     SSL_CTX_free(t->ctx);
 }
 
+/* ---- a CONNECT proxy thread: one tunnel at a time, relayed with poll() ----------------------- */
+
+typedef struct {
+    int lfd, port, refuse;
+    pthread_t th;
+    atomic_int stop, tunnels;
+    char target[128]; /* the last CONNECT's authority, read after the join */
+} proxy_t;
+
+static void relay(int a, int b, atomic_int *stop)
+{
+    char buf[16384];
+    while (!atomic_load(stop)) {
+        struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+        if (poll(p, 2, 50) <= 0) continue;
+        for (int i = 0; i < 2; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t n = read(p[i].fd, buf, sizeof buf);
+            if (n <= 0) return;
+            if (write(i == 0 ? b : a, buf, (size_t)n) != n) return;
+        }
+    }
+}
+
+static void *proxy_run(void *arg)
+{
+    proxy_t *x = arg;
+    while (!atomic_load(&x->stop)) {
+        struct pollfd p = {.fd = x->lfd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0) continue;
+        int fd = accept(x->lfd, NULL, NULL);
+        if (fd < 0) continue;
+        char head[1024];
+        size_t len = 0;
+        while (len < sizeof head - 1 && strstr(head, "\r\n\r\n") == NULL) {
+            ssize_t n = read(fd, head + len, sizeof head - 1 - len);
+            if (n <= 0) break;
+            len += (size_t)n;
+            head[len] = '\0';
+        }
+        char host[128] = "";
+        int port = 0;
+        if (len > 0 && sscanf(head, "CONNECT %127[^:]:%d HTTP/1.1", host, &port) == 2) {
+            snprintf(x->target, sizeof x->target, "%s:%d", host, port);
+            int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            if (!x->refuse && up >= 0 && connect(up, (struct sockaddr *)&a, sizeof a) == 0) {
+                const char *ok = "HTTP/1.1 200 Connection established\r\n\r\n";
+                if (write(fd, ok, strlen(ok)) == (ssize_t)strlen(ok)) {
+                    atomic_fetch_add(&x->tunnels, 1);
+                    relay(fd, up, &x->stop);
+                }
+            } else {
+                const char *no = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
+                if (write(fd, no, strlen(no)) < 0) {}
+            }
+            if (up >= 0) close(up);
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void proxy_start(proxy_t *x, int refuse)
+{
+    memset(x, 0, sizeof *x);
+    x->refuse = refuse;
+    x->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(x->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(x->lfd, 16), 0);
+    socklen_t al = sizeof a;
+    getsockname(x->lfd, (struct sockaddr *)&a, &al);
+    x->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&x->th, NULL, proxy_run, x), 0);
+}
+
+static void proxy_stop(proxy_t *x)
+{
+    atomic_store(&x->stop, 1);
+    pthread_join(x->th, NULL);
+    close(x->lfd);
+}
+
 /* ---- the client side ----------------------------------------------------------------------- */
 
 typedef struct {
@@ -202,15 +288,17 @@ typedef struct {
 
 static void on_wake(uv_timer_t *t) { (void)t; }
 
-static void env_init(env_t *e, const char *ca_file)
+static void env_init_proxy(env_t *e, const char *ca_file, const char *https_proxy)
 {
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    tx_upstream_opts_t o = {.ca_file = ca_file, .connect_timeout_ms = 5000};
+    tx_upstream_opts_t o = {.ca_file = ca_file, .connect_timeout_ms = 5000, .https_proxy = https_proxy};
     e->u = tx_upstream_new(&e->loop, &o);
     assert_non_null(e->u);
     uv_timer_init(&e->loop, &e->wake);
     uv_timer_start(&e->wake, on_wake, 50, 50);
 }
+
+static void env_init(env_t *e, const char *ca_file) { env_init_proxy(e, ca_file, NULL); }
 
 static void env_done(env_t *e)
 {
@@ -340,6 +428,42 @@ static void close_delimited_needs_close_notify(void **state)
     tsrv_stop(&t);
 }
 
+static void through_connect_proxy(void **state)
+{
+    (void)state;
+    tsrv_t t;
+    tsrv_start(&t, "server");
+    proxy_t x;
+    proxy_start(&x, 0);
+    char purl[64];
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%d", x.port);
+    env_t e;
+    env_init_proxy(&e, cert("ca.pem"), purl);
+    rec_t r;
+    fetch(&e, "localhost", t.port, "/ok", &r); /* verified against "localhost" through the tunnel */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_memory_equal(r.body, "hello", 5);
+    fetch(&e, "localhost", t.port, "/ok", &r); /* the tunnelled connection is kept alive too */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.reused, 1);
+    env_done(&e);
+    proxy_stop(&x);
+    tsrv_stop(&t);
+    assert_int_equal(atomic_load(&x.tunnels), 1);
+    char want[64];
+    snprintf(want, sizeof want, "localhost:%d", t.port);
+    assert_string_equal(x.target, want);
+
+    proxy_start(&x, 1); /* a proxy that says no */
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%d", x.port);
+    env_init_proxy(&e, cert("ca.pem"), purl);
+    fetch(&e, "localhost", 9, "/ok", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_ECONNECT);
+    assert_non_null(strstr(r.msg, "407"));
+    env_done(&e);
+    proxy_stop(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +473,7 @@ int main(void)
         cmocka_unit_test(missing_ca_file),
         cmocka_unit_test(session_resumed_on_second_connection),
         cmocka_unit_test(close_delimited_needs_close_notify),
+        cmocka_unit_test(through_connect_proxy),
     };
     return cmocka_run_group_tests(tests, make_certs, remove_certs);
 }
