@@ -104,6 +104,7 @@ struct tx_upstream_req {
     int status;
     tx_upstream_err_t err; /* set when it is to fail from the loop */
     const char *why;
+    char whybuf[192]; /* why, copied: its source (a TLS engine, a buffer) may be gone by then */
     uint64_t start_ms, last_ms;
     uint64_t start_ns, connect_ns, first_ns;
     size_t received;
@@ -291,7 +292,11 @@ static void fail_later(tx_upstream_req_t *r, tx_upstream_err_t err, const char *
 {
     if (r->err == TX_UPSTREAM_EOK) {
         r->err = err;
-        r->why = why;
+        r->why = NULL;
+        if (why != NULL) {
+            snprintf(r->whybuf, sizeof r->whybuf, "%s", why);
+            r->why = r->whybuf;
+        }
     }
     kick(r);
 }

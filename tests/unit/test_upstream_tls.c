@@ -199,7 +199,7 @@ static void *proxy_run(void *arg)
         if (poll(&p, 1, 50) <= 0) continue;
         int fd = accept(x->lfd, NULL, NULL);
         if (fd < 0) continue;
-        char head[1024];
+        char head[1024] = "";
         size_t len = 0;
         while (len < sizeof head - 1 && strstr(head, "\r\n\r\n") == NULL) {
             ssize_t n = read(fd, head + len, sizeof head - 1 - len);
@@ -207,9 +207,9 @@ static void *proxy_run(void *arg)
             len += (size_t)n;
             head[len] = '\0';
         }
-        char host[128] = "";
+        char host[100] = "";
         int port = 0;
-        if (len > 0 && sscanf(head, "CONNECT %127[^:]:%d HTTP/1.1", host, &port) == 2) {
+        if (len > 0 && sscanf(head, "CONNECT %99[^:]:%d HTTP/1.1", host, &port) == 2) {
             snprintf(x->target, sizeof x->target, "%s:%d", host, port);
             int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
             struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
