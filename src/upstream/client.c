@@ -21,6 +21,7 @@
 #define PLAIN_BUF_BYTES (16 * 1024) /* one TLS record's plaintext */
 #define SPARE_MAX 128          /* finished requests kept ready (timer open) */
 #define DNS_CACHE_MAX 16
+#define URL_CACHE_MAX 32       /* parsed URLs kept per client */
 #define DNS_TTL_MS 10000       /* a name's addresses are reused this long */
 #define DNS_ADDRS_MAX 4
 #define IDLE_DEFAULT_MS 30000  /* a kept-alive connection's life when the server names none */
@@ -117,6 +118,11 @@ struct tx_upstream {
     tx_upstream_opts_t o;
     char *proxy, *https_proxy, *no_proxy, *ca_file;
     tx_url_t px[2]; /* [0] for http origins, [1] for https; port 0: none */
+    struct {
+        char *text;
+        tx_url_t parsed;
+    } urls[URL_CACHE_MAX];
+    size_t nurls;
     origin_t *origins;
     conn_t *conns;
     conn_t *idle, *idle_tail; /* all idle connections, MRU first */
@@ -168,6 +174,7 @@ static void maybe_finished_closing(tx_upstream_t *u)
     if (!u->closing || u->handles_open > 0) return;
     void (*done)(void *) = u->done;
     void *arg = u->done_arg;
+    for (size_t i = 0; i < u->nurls; i++) free(u->urls[i].text);
     while (u->origins != NULL) {
         origin_t *o = u->origins;
         u->origins = o->next;
@@ -1224,7 +1231,6 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
 
 size_t tx_upstream_active(const tx_upstream_t *u) { return u ? u->active : 0; }
 
-static int header_ok(const char *s) { return s != NULL && strpbrk(s, "\r\n") == NULL; }
 
 /* 1 when NO_PROXY's list names host: "*", the host itself, or a domain it is in ("example.com"
  * and ".example.com" both cover "api.example.com"). Ports in entries are ignored. */
@@ -1273,77 +1279,134 @@ static origin_t *origin_get(tx_upstream_t *u, const tx_url_t *url)
     return o;
 }
 
-static int wput(tx_upstream_req_t *r, const char *s, size_t n)
+
+/* Length of a header name (name 1) or value (name 0), or -1 when it may not be sent: CR or LF
+ * anywhere, and in a name also ':', a blank, or nothing at all. One pass. */
+static long hdr_len(const char *s, int name)
 {
-    if (r->wlen + n + 1 > r->wcap) {
+    const char *p = s;
+    for (; *p; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '\r' || ch == '\n' || (name && (ch == ':' || ch == ' ' || ch == '\t'))) return -1;
+    }
+    return name && p == s ? -1 : (long)(p - s);
+}
+
+/* The client's own: "host" (the caller's wins), and framing it writes itself (the caller's copy
+ * is dropped): 1 host, 2 ours, 0 the caller's. */
+static int special(const char *name, size_t n)
+{
+    switch (n) {
+    case 4: return strcasecmp(name, "host") == 0 ? 1 : 0;
+    case 6: return strcasecmp(name, "expect") == 0 ? 2 : 0;
+    case 10: return strcasecmp(name, "connection") == 0 ? 2 : 0;
+    case 14: return strcasecmp(name, "content-length") == 0 ? 2 : 0;
+    case 17: return strcasecmp(name, "transfer-encoding") == 0 ? 2 : 0;
+    default: return 0;
+    }
+}
+
+/* Decimal digits of v into the end of buf[24]; returns where they start. */
+static char *utoa_end(char *end, uint64_t v)
+{
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return end;
+}
+
+/* "METHOD target HTTP/1.1", Host, the caller's headers, Content-Length, sized first and written
+ * with memcpy. `hl` holds the checked name and value lengths. -1 when out of memory. */
+static int build_head(tx_upstream_req_t *r, const char *method, const tx_url_t *url,
+                      const tx_header_t *h, size_t nh, const long *hl, size_t len, int absolute)
+{
+    char port[8], clen[24];
+    char *pe = port + sizeof port, *ps = utoa_end(pe, url->port);
+    *--ps = ':';
+    size_t portn = (size_t)(pe - ps);
+    char *ce = clen + sizeof clen, *cs = utoa_end(ce, len);
+    size_t ml = strlen(method), hostl = strlen(url->host);
+    int has_host = 0;
+    size_t need = ml + 1 + 1 + url->target_len + 11 + 2 + 20 + (size_t)(ce - cs) + 2;
+    if (absolute) need += 7 + 2 + hostl + portn;
+    for (size_t i = 0; i < nh; i++) {
+        int sp = special(h[i].name, (size_t)hl[2 * i]);
+        if (sp == 1) has_host = 1;
+        if (sp != 2) need += (size_t)hl[2 * i] + 2 + (size_t)hl[2 * i + 1] + 2;
+    }
+    int show_port = url->port_given && url->port != (url->tls ? 443 : 80);
+    if (!has_host) need += 6 + 2 + hostl + (show_port ? portn : 0) + 2;
+    if (need > r->wcap) {
         size_t cap = r->wcap ? r->wcap : 512;
-        while (cap < r->wlen + n + 1) cap *= 2;
+        while (cap < need) cap *= 2;
         char *nb = realloc(r->wbuf, cap);
         if (nb == NULL) return -1;
         r->wbuf = nb;
         r->wcap = cap;
     }
-    memcpy(r->wbuf + r->wlen, s, n);
-    r->wlen += n;
-    return 0;
-}
-
-static int wputs(tx_upstream_req_t *r, const char *s) { return wput(r, s, strlen(s)); }
-
-/* Names the client writes itself: the caller's copies are dropped. */
-static int ours(const char *name)
-{
-    return strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0 ||
-           strcasecmp(name, "connection") == 0 || strcasecmp(name, "expect") == 0;
-}
-
-/* "METHOD target HTTP/1.1", Host, the caller's headers, Content-Length. -1 on bad headers or
- * no memory. */
-static int build_head(tx_upstream_req_t *r, const char *method, const tx_url_t *url,
-                      const tx_header_t *h, size_t nh, size_t len, int absolute)
-{
-    r->wlen = 0;
-    int has_host = 0;
-    for (size_t i = 0; i < nh; i++) {
-        if (!header_ok(h[i].name) || !header_ok(h[i].value) || h[i].name[0] == '\0' ||
-            strchr(h[i].name, ':') != NULL || strpbrk(h[i].name, " \t") != NULL)
-            return -1;
-        if (strcasecmp(h[i].name, "host") == 0) has_host = 1;
-    }
-    if (wputs(r, method) || wput(r, " ", 1)) return -1;
+    char *w = r->wbuf;
+#define PUT(p, n) (memcpy(w, (p), (n)), w += (n))
+    PUT(method, ml);
+    *w++ = ' ';
     if (absolute) { /* through a proxy: "http://host:port/path" */
-        char port[16];
-        snprintf(port, sizeof port, ":%u", (unsigned)url->port);
-        if (wputs(r, "http://") || (url->ipv6 && wput(r, "[", 1)) || wputs(r, url->host) ||
-            (url->ipv6 && wput(r, "]", 1)) || wputs(r, port))
-            return -1;
+        PUT("http://", 7);
+        if (url->ipv6) *w++ = '[';
+        PUT(url->host, hostl);
+        if (url->ipv6) *w++ = ']';
+        PUT(ps, portn);
     }
-    if (url->target_len == 0 || url->target_slash) {
-        if (wput(r, "/", 1)) return -1;
-    }
-    if (url->target_len > 0 && wput(r, url->target, url->target_len)) return -1;
-    if (wputs(r, " HTTP/1.1\r\n")) return -1;
+    if (url->target_len == 0 || url->target_slash) *w++ = '/';
+    PUT(url->target, url->target_len);
+    PUT(" HTTP/1.1\r\n", 11);
     if (!has_host) {
-        char port[16] = "";
-        if (url->port_given && url->port != (url->tls ? 443 : 80))
-            snprintf(port, sizeof port, ":%u", (unsigned)url->port);
-        if (wputs(r, "Host: ") || (url->ipv6 && wput(r, "[", 1)) || wputs(r, url->host) ||
-            (url->ipv6 && wput(r, "]", 1)) || wputs(r, port) || wput(r, "\r\n", 2))
-            return -1;
+        PUT("Host: ", 6);
+        if (url->ipv6) *w++ = '[';
+        PUT(url->host, hostl);
+        if (url->ipv6) *w++ = ']';
+        if (show_port) PUT(ps, portn);
+        PUT("\r\n", 2);
     }
     for (size_t i = 0; i < nh; i++) {
-        if (ours(h[i].name)) continue;
-        if (wputs(r, h[i].name) || wput(r, ": ", 2) || wputs(r, h[i].value) || wput(r, "\r\n", 2))
-            return -1;
+        if (special(h[i].name, (size_t)hl[2 * i]) == 2) continue;
+        PUT(h[i].name, (size_t)hl[2 * i]);
+        PUT(": ", 2);
+        PUT(h[i].value, (size_t)hl[2 * i + 1]);
+        PUT("\r\n", 2);
     }
     int bodyless = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
                    strcmp(method, "DELETE") == 0 || strcmp(method, "OPTIONS") == 0;
     if (len > 0 || !bodyless) {
-        char cl[40];
-        snprintf(cl, sizeof cl, "Content-Length: %zu\r\n", len);
-        if (wputs(r, cl)) return -1;
+        PUT("Content-Length: ", 16);
+        PUT(cs, (size_t)(ce - cs));
+        PUT("\r\n", 2);
     }
-    return wput(r, "\r\n", 2);
+    PUT("\r\n", 2);
+#undef PUT
+    r->wlen = (size_t)(w - r->wbuf);
+    return 0;
+}
+
+/* The parsed form of url: from the client's small cache of URLs sent (the gateway sends to a
+ * handful), else parsed now and kept when there is room. NULL and *u filled, or the reason. */
+static const char *url_get(tx_upstream_t *u, const char *url, tx_url_t *out)
+{
+    for (size_t i = 0; i < u->nurls; i++)
+        if (strcmp(u->urls[i].text, url) == 0) {
+            *out = u->urls[i].parsed;
+            return NULL;
+        }
+    if (u->nurls >= URL_CACHE_MAX) return tx_url_parse(url, out);
+    char *copy = strdup(url);
+    if (copy == NULL) return tx_url_parse(url, out);
+    const char *bad = tx_url_parse(copy, &u->urls[u->nurls].parsed);
+    if (bad != NULL) {
+        free(copy);
+        return bad;
+    }
+    u->urls[u->nurls].text = copy; /* the parsed target points into the copy */
+    *out = u->urls[u->nurls++].parsed;
+    return NULL;
 }
 
 static tx_upstream_req_t *req_get(tx_upstream_t *u)
@@ -1380,12 +1443,19 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
         strpbrk(method, " \t\r\n") != NULL || url == NULL || (h == NULL && nh > 0) ||
         (body == NULL && len > 0) || cb == NULL || cb->on_done == NULL)
         return NULL;
+    long stack_hl[32], *hl = nh <= 16 ? stack_hl : malloc(2 * nh * sizeof *hl);
+    if (hl == NULL) return NULL;
     for (size_t i = 0; i < nh; i++)
-        if (h[i].name == NULL || h[i].value == NULL || !header_ok(h[i].name) ||
-            !header_ok(h[i].value) || h[i].name[0] == '\0' || strchr(h[i].name, ':') != NULL)
+        if (h[i].name == NULL || h[i].value == NULL || (hl[2 * i] = hdr_len(h[i].name, 1)) < 0 ||
+            (hl[2 * i + 1] = hdr_len(h[i].value, 0)) < 0) {
+            if (hl != stack_hl) free(hl);
             return NULL;
+        }
     tx_upstream_req_t *r = req_get(u);
-    if (r == NULL) return NULL;
+    if (r == NULL) {
+        if (hl != stack_hl) free(hl);
+        return NULL;
+    }
     r->cb = *cb;
     r->ud = ud;
     if (lim != NULL) r->lim = *lim;
@@ -1397,15 +1467,14 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
     r->start_ms = uv_now(u->loop);
     r->start_ns = uv_hrtime();
     tx_url_t pu;
-    const char *bad = tx_url_parse(url, &pu);
-    if (bad == NULL && (r->o = origin_get(u, &pu)) == NULL) {
+    const char *bad = url_get(u, url, &pu);
+    if (bad == NULL && ((r->o = origin_get(u, &pu)) == NULL ||
+                        build_head(r, method, &pu, h, nh, hl, len, r->o->proxied && !pu.tls) != 0)) {
+        if (hl != stack_hl) free(hl);
         req_recycle(r);
         return NULL;
     }
-    if (bad == NULL && build_head(r, method, &pu, h, nh, len, r->o->proxied && !pu.tls) != 0) {
-        req_recycle(r);
-        return NULL;
-    }
+    if (hl != stack_hl) free(hl);
     r->next = u->reqs;
     if (u->reqs) u->reqs->prev = r;
     u->reqs = r;

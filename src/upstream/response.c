@@ -105,12 +105,15 @@ static int on_headers_complete(http_parser *p)
     const char *q = r->hbuf;
     for (size_t i = 0; i < r->nh; i++) {
         h[i].name = q;
-        q += strlen(q) + 1;
+        size_t nl = strlen(q);
+        q += nl + 1;
         h[i].value = q;
         q += strlen(q) + 1;
-        if (strcasecmp(h[i].name, "content-length") == 0) cl = 1;
-        else if (strcasecmp(h[i].name, "transfer-encoding") == 0) te = 1;
-        else if (strcasecmp(h[i].name, "keep-alive") == 0) r->keepalive_s = keepalive_timeout(h[i].value);
+        /* by length first: most names are none of these */
+        if (nl == 14 && strcasecmp(h[i].name, "content-length") == 0) cl = 1;
+        else if (nl == 17 && strcasecmp(h[i].name, "transfer-encoding") == 0) te = 1;
+        else if (nl == 10 && strcasecmp(h[i].name, "keep-alive") == 0)
+            r->keepalive_s = keepalive_timeout(h[i].value);
     }
     if (cl && te) { /* request smuggling's favourite: refused, whatever the parser would do */
         if (h != stack) free(h);
