@@ -1284,12 +1284,9 @@ static origin_t *origin_get(tx_upstream_t *u, const tx_url_t *url)
  * anywhere, and in a name also ':', a blank, or nothing at all. One pass. */
 static long hdr_len(const char *s, int name)
 {
-    const char *p = s;
-    for (; *p; p++) {
-        unsigned char ch = (unsigned char)*p;
-        if (ch == '\r' || ch == '\n' || (name && (ch == ':' || ch == ' ' || ch == '\t'))) return -1;
-    }
-    return name && p == s ? -1 : (long)(p - s);
+    size_t n = strcspn(s, name ? "\r\n: \t" : "\r\n"); /* vectorised in libc */
+    if (s[n] != '\0' || (name && n == 0)) return -1;
+    return (long)n;
 }
 
 /* The client's own: "host" (the caller's wins), and framing it writes itself (the caller's copy

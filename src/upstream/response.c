@@ -1,5 +1,6 @@
-/* Response reading (response.h) on http_parser's callbacks. Headers are collected as
- * "name\0value\0" pairs; a name or value may arrive in several pieces. */
+/* Response reading (response.h). The head is collected up to its empty line (memchr for line
+ * ends, bounded), then parsed at once; the body is handed over in place, never copied. Line ends
+ * are CRLF or a bare LF; a CR must be followed by LF. */
 #include "upstream/response.h"
 
 #include <stdlib.h>
@@ -7,66 +8,66 @@
 #include <strings.h>
 
 #define HEAD_STACK 32
+#define CHUNK_LINE_MAX 4096 /* a chunk-size line with its extensions */
 
-static int put(tx_resp_t *r, const char *d, size_t n)
+enum { S_HEAD, S_BODY_CL, S_BODY_EOF, S_CHUNK_SIZE, S_CHUNK_DATA, S_CHUNK_END, S_TRAILER };
+
+static int fail(tx_resp_t *r, tx_resp_err_t e)
 {
-    size_t need = r->hlen + n + 2;
-    if (need > TX_RESP_HEADER_BYTES_MAX) {
-        r->err = TX_RESP_EPROTOCOL;
-        return -1;
-    }
-    if (need > r->hcap) {
-        size_t cap = r->hcap ? r->hcap * 2 : 1024;
-        while (cap < need) cap *= 2;
-        char *nb = realloc(r->hbuf, cap);
-        if (nb == NULL) {
-            r->err = TX_RESP_ENOMEM;
-            return -1;
-        }
-        r->hbuf = nb;
-        r->hcap = cap;
-    }
-    memcpy(r->hbuf + r->hlen, d, n);
-    r->hlen += n;
+    r->err = e;
+    return -1;
+}
+
+static int grow(char **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need) c *= 2;
+    char *nb = realloc(*buf, c);
+    if (nb == NULL) return -1;
+    *buf = nb;
+    *cap = c;
     return 0;
 }
 
-/* Ends the value being collected: trailing blanks dropped, terminated, counted. */
-static int end_value(tx_resp_t *r)
+/* RFC 9110 token characters (header names). */
+static inline int tchar(unsigned char c)
 {
-    while (r->hlen > 0 && (r->hbuf[r->hlen - 1] == ' ' || r->hbuf[r->hlen - 1] == '\t')) {
-        if (r->hbuf[r->hlen - 1] == '\0') break;
-        r->hlen--;
+    if ((unsigned)((c | 0x20) - 'a') < 26u || (unsigned)(c - '0') < 10u) return 1;
+    switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '.': case '^': case '_': case '`': case '|': case '~': return 1;
+    default: return 0;
     }
-    if (put(r, "", 1) != 0) return -1;
-    r->nh++;
-    r->hstate = 0;
-    return 0;
 }
 
-static int on_field(http_parser *p, const char *at, size_t n)
+static int hexval(unsigned char c)
 {
-    tx_resp_t *r = p->data;
-    if (r->head_done) return 0; /* trailers: read, not kept */
-    if (r->hstate == 2 && end_value(r) != 0) return -1;
-    r->hstate = 1;
-    return put(r, at, n);
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
 }
 
-static int on_value(http_parser *p, const char *at, size_t n)
+/* 1 when the comma-separated list `v` (n bytes) holds `tok` (case-insensitive); with `last`,
+ * only its last element counts. */
+static int has_token(const char *v, size_t n, const char *tok, int last)
 {
-    tx_resp_t *r = p->data;
-    if (r->head_done) return 0;
-    if (r->hstate == 1 && put(r, "", 1) != 0) return -1;
-    if (r->hstate == 1 && n == 0) {
-        r->hstate = 2;
-        return 0;
+    size_t tl = strlen(tok);
+    int found = 0;
+    const char *p = v, *end = v + n;
+    while (p < end) {
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        const char *e = c != NULL ? c : end;
+        const char *a = p, *b = e;
+        while (a < b && (*a == ' ' || *a == '\t')) a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        int is = (size_t)(b - a) == tl && strncasecmp(a, tok, tl) == 0;
+        if (last) found = is;
+        else if (is) return 1;
+        p = c != NULL ? c + 1 : end;
     }
-    r->hstate = 2;
-    /* leading blanks of a value that starts in this piece */
-    if (r->hlen > 0 && r->hbuf[r->hlen - 1] == '\0')
-        while (n > 0 && (*at == ' ' || *at == '\t')) at++, n--;
-    return put(r, at, n);
+    return found;
 }
 
 static long keepalive_timeout(const char *v)
@@ -80,133 +81,265 @@ static long keepalive_timeout(const char *v)
     return digits > 0 ? s : -1;
 }
 
-static int on_headers_complete(http_parser *p)
+/* Hands the head over and sets up the body. */
+static int deliver_head(tx_resp_t *r, int status)
 {
-    tx_resp_t *r = p->data;
-    if (r->hstate == 1 && put(r, "", 1) != 0) return -1;
-    if (r->hstate != 0 && end_value(r) != 0) return -1;
-    int status = p->status_code;
-    if (status >= 100 && status < 200 && status != 101) {
-        r->hlen = r->nh = 0; /* an interim response: the final one follows */
-        return 1;
-    }
-    if (status == 101 || status < 100) { /* no upgrade: not a response we can use */
-        r->err = TX_RESP_EPROTOCOL;
-        return -1;
-    }
     tx_header_t stack[HEAD_STACK];
     tx_header_t *h = r->nh <= HEAD_STACK ? stack : malloc(r->nh * sizeof *h);
-    if (h == NULL) {
-        r->err = TX_RESP_ENOMEM;
-        return -1;
-    }
-    int cl = 0, te = 0;
-    r->keepalive_s = -1;
+    if (h == NULL) return fail(r, TX_RESP_ENOMEM);
     const char *q = r->hbuf;
     for (size_t i = 0; i < r->nh; i++) {
         h[i].name = q;
-        size_t nl = strlen(q);
-        q += nl + 1;
+        q += strlen(q) + 1;
         h[i].value = q;
         q += strlen(q) + 1;
-        /* by length first: most names are none of these */
-        if (nl == 14 && strcasecmp(h[i].name, "content-length") == 0) cl = 1;
-        else if (nl == 17 && strcasecmp(h[i].name, "transfer-encoding") == 0) te = 1;
-        else if (nl == 10 && strcasecmp(h[i].name, "keep-alive") == 0)
-            r->keepalive_s = keepalive_timeout(h[i].value);
-    }
-    if (cl && te) { /* request smuggling's favourite: refused, whatever the parser would do */
-        if (h != stack) free(h);
-        r->err = TX_RESP_EPROTOCOL;
-        return -1;
     }
     r->status = status;
     r->head_done = 1;
     int stop = r->cb->on_head != NULL ? r->cb->on_head(r->ud, status, h, r->nh) : 0;
     if (h != stack) free(h);
-    if (stop) {
-        r->err = TX_RESP_ESTOPPED;
-        return -1;
-    }
-    return (r->head_only || status == 204 || status == 304) ? 1 : 0;
+    return stop ? fail(r, TX_RESP_ESTOPPED) : 0;
 }
 
-static int on_body(http_parser *p, const char *at, size_t n)
+/* Parses the head collected in r->raw (ending with its empty line). */
+static int head_parse(tx_resp_t *r)
 {
-    tx_resp_t *r = p->data;
-    if (r->cb->on_body != NULL && r->cb->on_body(r->ud, at, n) != 0) {
-        r->err = TX_RESP_ESTOPPED;
-        return -1;
+    const char *s = r->raw, *end = r->raw + r->rlen;
+    const char *nl = memchr(s, '\n', (size_t)(end - s));
+    size_t ll = (size_t)(nl - s);
+    if (ll > 0 && s[ll - 1] == '\r') ll--;
+    /* "HTTP/1.x SSS[ reason]" */
+    if (ll < 12 || memcmp(s, "HTTP/1.", 7) != 0 || s[7] < '0' || s[7] > '9' || s[8] != ' ' ||
+        s[9] < '0' || s[9] > '9' || s[10] < '0' || s[10] > '9' || s[11] < '0' || s[11] > '9' ||
+        (ll > 12 && s[12] != ' '))
+        return fail(r, TX_RESP_EPROTOCOL);
+    int minor = s[7] - '0';
+    int status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
+    if (status < 100 || status == 101) return fail(r, TX_RESP_EPROTOCOL); /* no upgrades */
+    r->hlen = r->nh = 0;
+    int cl_seen = 0, te_seen = 0, chunked = 0, conn_close = 0, conn_keep = 0;
+    uint64_t cl = 0;
+    long ka = -1;
+    for (const char *p = nl + 1; p < end;) {
+        const char *e = memchr(p, '\n', (size_t)(end - p));
+        size_t l = (size_t)(e - p);
+        if (l > 0 && p[l - 1] == '\r') l--;
+        if (l == 0) break; /* the empty line */
+        const char *colon = memchr(p, ':', l);
+        if (colon == NULL || colon == p) return fail(r, TX_RESP_EPROTOCOL); /* also obs-fold */
+        size_t nlen = (size_t)(colon - p);
+        for (size_t i = 0; i < nlen; i++)
+            if (!tchar((unsigned char)p[i])) return fail(r, TX_RESP_EPROTOCOL);
+        const char *v = colon + 1, *ve = p + l;
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        size_t vlen = (size_t)(ve - v);
+        if (memchr(v, '\0', vlen) != NULL) return fail(r, TX_RESP_EPROTOCOL); /* CR: refused above */
+        if (grow(&r->hbuf, &r->hcap, r->hlen + nlen + vlen + 2) != 0) return fail(r, TX_RESP_ENOMEM);
+        char *name = r->hbuf + r->hlen;
+        memcpy(name, p, nlen);
+        name[nlen] = '\0';
+        memcpy(name + nlen + 1, v, vlen);
+        name[nlen + 1 + vlen] = '\0';
+        r->hlen += nlen + vlen + 2;
+        r->nh++;
+        /* by length first: most names are none of these */
+        if (nlen == 14 && strcasecmp(name, "content-length") == 0) {
+            uint64_t x = 0;
+            if (vlen == 0 || vlen > 18) return fail(r, TX_RESP_EPROTOCOL);
+            for (size_t i = 0; i < vlen; i++) {
+                if (v[i] < '0' || v[i] > '9') return fail(r, TX_RESP_EPROTOCOL);
+                x = x * 10 + (uint64_t)(v[i] - '0');
+            }
+            if (cl_seen && x != cl) return fail(r, TX_RESP_EPROTOCOL); /* two lengths */
+            cl = x;
+            cl_seen = 1;
+        } else if (nlen == 17 && strcasecmp(name, "transfer-encoding") == 0) {
+            te_seen = 1;
+            chunked = has_token(v, vlen, "chunked", 1);
+        } else if (nlen == 10 && strcasecmp(name, "connection") == 0) {
+            conn_close |= has_token(v, vlen, "close", 0);
+            conn_keep |= has_token(v, vlen, "keep-alive", 0);
+        } else if (nlen == 10 && strcasecmp(name, "keep-alive") == 0) {
+            ka = keepalive_timeout(name + nlen + 1);
+        }
+        p = e + 1;
+    }
+    r->rlen = 0;
+    if (status < 200) { /* an interim response: the final one follows */
+        r->hlen = r->nh = 0;
+        return 0;
+    }
+    if (cl_seen && te_seen) return fail(r, TX_RESP_EPROTOCOL); /* request smuggling's favourite */
+    r->keepalive_s = ka;
+    r->keep = minor >= 1 ? !conn_close : (conn_keep && !conn_close);
+    if (deliver_head(r, status) != 0) return -1;
+    if (r->head_only || status == 204 || status == 304) {
+        r->complete = 1;
+    } else if (te_seen && chunked) {
+        r->state = S_CHUNK_SIZE;
+    } else if (!te_seen && cl_seen) {
+        r->left = cl;
+        r->state = S_BODY_CL;
+        if (cl == 0) r->complete = 1;
+    } else { /* to the connection's end (also a transfer coding other than chunked) */
+        r->keep = 0;
+        r->state = S_BODY_EOF;
     }
     return 0;
 }
 
-static int on_message_complete(http_parser *p)
+static int body(tx_resp_t *r, const char *d, size_t n)
 {
-    tx_resp_t *r = p->data;
-    if (!r->head_done) return 0; /* the end of an interim response */
-    r->complete = 1;
-    r->keep = http_should_keep_alive(p) != 0;
-    http_parser_pause(p, 1); /* whatever follows belongs to no request */
-    return 0;
+    if (n == 0 || r->cb->on_body == NULL) return 0;
+    return r->cb->on_body(r->ud, d, n) != 0 ? fail(r, TX_RESP_ESTOPPED) : 0;
 }
-
-static const http_parser_settings settings = {
-    .on_header_field = on_field,
-    .on_header_value = on_value,
-    .on_headers_complete = on_headers_complete,
-    .on_body = on_body,
-    .on_message_complete = on_message_complete,
-};
 
 void tx_resp_reset(tx_resp_t *r, int head_only, const tx_resp_cb_t *cb, void *ud)
 {
-    char *hbuf = r->hbuf;
-    size_t hcap = r->hcap;
+    char *raw = r->raw, *hbuf = r->hbuf;
+    size_t rcap = r->rcap, hcap = r->hcap;
     memset(r, 0, sizeof *r);
+    r->raw = raw;
+    r->rcap = rcap;
     r->hbuf = hbuf;
     r->hcap = hcap;
-    http_parser_init(&r->p, HTTP_RESPONSE);
-    r->p.data = r;
     r->cb = cb;
     r->ud = ud;
     r->head_only = head_only != 0;
     r->keepalive_s = -1;
+    r->state = S_HEAD;
 }
 
 void tx_resp_free(tx_resp_t *r)
 {
+    free(r->raw);
     free(r->hbuf);
-    r->hbuf = NULL;
-    r->hcap = r->hlen = 0;
+    r->raw = r->hbuf = NULL;
+    r->rcap = r->rlen = r->hcap = r->hlen = 0;
 }
 
 ssize_t tx_resp_feed(tx_resp_t *r, const char *data, size_t len)
 {
     if (r->err != TX_RESP_OK) return -1;
-    if (r->complete) return 0;
-    size_t n = http_parser_execute(&r->p, &settings, data, len);
-    enum http_errno e = HTTP_PARSER_ERRNO(&r->p);
-    if (r->complete) {
-        http_parser_pause(&r->p, 0);
-        return (ssize_t)n;
+    size_t i = 0;
+    while (i < len && !r->complete) {
+        switch (r->state) {
+        case S_HEAD: {
+            const char *p = data + i, *nl = memchr(p, '\n', len - i);
+            size_t n = nl != NULL ? (size_t)(nl - p) + 1 : len - i;
+            if (r->rlen + n > TX_RESP_HEADER_BYTES_MAX) return fail(r, TX_RESP_EPROTOCOL);
+            if (grow(&r->raw, &r->rcap, r->rlen + n) != 0) return fail(r, TX_RESP_ENOMEM);
+            memcpy(r->raw + r->rlen, p, n);
+            r->rlen += n;
+            i += n;
+            if (nl == NULL) {
+                r->line += n;
+                break;
+            }
+            size_t whole = r->line + n - 1; /* the line that ended, without its LF */
+            r->line = 0;
+            const char *ls = r->raw + r->rlen - 1 - whole;
+            size_t ll = whole;
+            if (ll > 0 && ls[ll - 1] == '\r') ll--;
+            if (memchr(ls, '\r', ll) != NULL) return fail(r, TX_RESP_EPROTOCOL); /* a lone CR */
+            if (ll != 0) break;
+            if (r->rlen == whole + 1) { /* an empty line before the status line: skipped */
+                r->rlen = 0;
+                break;
+            }
+            if (head_parse(r) != 0) return -1;
+            break;
+        }
+        case S_BODY_CL: {
+            size_t n = len - i;
+            if ((uint64_t)n > r->left) n = (size_t)r->left;
+            if (body(r, data + i, n) != 0) return -1;
+            r->left -= n;
+            i += n;
+            if (r->left == 0) r->complete = 1;
+            break;
+        }
+        case S_BODY_EOF:
+            if (body(r, data + i, len - i) != 0) return -1;
+            i = len;
+            break;
+        case S_CHUNK_SIZE: {
+            unsigned char c = (unsigned char)data[i++];
+            if (r->cr && c != '\n') return fail(r, TX_RESP_EPROTOCOL);
+            if (c == '\r') {
+                r->cr = 1;
+            } else if (c == '\n') {
+                if (r->digits == 0) return fail(r, TX_RESP_EPROTOCOL);
+                r->state = r->left == 0 ? S_TRAILER : S_CHUNK_DATA;
+                r->digits = 0;
+                r->ext = r->cr = 0;
+                r->line = 0;
+            } else if (++r->line > CHUNK_LINE_MAX) {
+                return fail(r, TX_RESP_EPROTOCOL);
+            } else if (r->ext) {
+                if ((c < 0x20 && c != '\t') || c == 0x7f) return fail(r, TX_RESP_EPROTOCOL);
+            } else if (hexval(c) >= 0) {
+                if (r->digits == 15) return fail(r, TX_RESP_EPROTOCOL); /* too big */
+                r->left = r->left * 16 + (uint64_t)hexval(c);
+                r->digits++;
+            } else if ((c == ';' || c == ' ' || c == '\t') && r->digits > 0) {
+                r->ext = 1; /* extensions (and blanks before them): read, not used */
+            } else {
+                return fail(r, TX_RESP_EPROTOCOL);
+            }
+            break;
+        }
+        case S_CHUNK_DATA: {
+            size_t n = len - i;
+            if ((uint64_t)n > r->left) n = (size_t)r->left;
+            if (body(r, data + i, n) != 0) return -1;
+            r->left -= n;
+            i += n;
+            if (r->left == 0) r->state = S_CHUNK_END;
+            break;
+        }
+        case S_CHUNK_END: { /* the CRLF after a chunk's data */
+            unsigned char c = (unsigned char)data[i++];
+            if (c == '\r' && !r->cr) {
+                r->cr = 1;
+            } else if (c == '\n') {
+                r->cr = 0;
+                r->state = S_CHUNK_SIZE;
+            } else {
+                return fail(r, TX_RESP_EPROTOCOL);
+            }
+            break;
+        }
+        case S_TRAILER: { /* trailer fields, read and dropped, up to the empty line */
+            const char *p = data + i, *nl = memchr(p, '\n', len - i);
+            size_t n = nl != NULL ? (size_t)(nl - p) : len - i;
+            if (n > 0) r->cr = p[n - 1] == '\r';
+            r->line += n;
+            r->rlen += n + (nl != NULL);
+            if (r->rlen > TX_RESP_HEADER_BYTES_MAX) return fail(r, TX_RESP_EPROTOCOL);
+            i += n;
+            if (nl == NULL) break;
+            i++;
+            int empty = r->line == 0 || (r->line == 1 && r->cr);
+            r->line = 0;
+            r->cr = 0;
+            if (empty) {
+                r->rlen = 0;
+                r->complete = 1;
+            }
+            break;
+        }
+        }
     }
-    if (r->err != TX_RESP_OK) return -1;
-    if (e != HPE_OK || n != len) {
-        r->err = TX_RESP_EPROTOCOL;
-        return -1;
-    }
-    return (ssize_t)n;
+    return (ssize_t)i;
 }
 
 int tx_resp_eof(tx_resp_t *r)
 {
     if (r->complete) return 0;
-    if (r->err != TX_RESP_OK || !r->head_done) return -1;
-    http_parser_execute(&r->p, &settings, NULL, 0);
-    if (r->complete) {
-        r->keep = 0;
-        return 0;
-    }
-    return -1;
+    if (r->err != TX_RESP_OK || !r->head_done || r->state != S_BODY_EOF) return -1;
+    r->complete = 1;
+    r->keep = 0;
+    return 0;
 }

@@ -1,13 +1,14 @@
-/* An HTTP/1.1 response read from a byte stream, without I/O: http_parser in response mode plus
- * what the upstream client needs on top — header collection, 1xx responses skipped, no body
- * after HEAD / 204 / 304, Content-Length together with Transfer-Encoding refused, the response
- * ends at its framing (Content-Length, chunked with trailers, or the connection's end), and
- * whether the connection may carry another request. */
+/* An HTTP/1.1 response read from a byte stream, without I/O: the head found with memchr and
+ * parsed line by line, then the body by its framing — Content-Length, chunked (extensions and
+ * trailers read and dropped), or the connection's end. 1xx responses are skipped, no body after
+ * HEAD / 204 / 304, Content-Length together with Transfer-Encoding is refused, and the reader
+ * says whether the connection may carry another request. Any split of the input gives the same
+ * result (fuzz/fuzz_http_response.c). */
 #ifndef TX_UPSTREAM_RESPONSE_H
 #define TX_UPSTREAM_RESPONSE_H
 
-#include <http_parser.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "tenax/types.h"
@@ -16,7 +17,7 @@
 
 typedef enum {
     TX_RESP_OK = 0,
-    TX_RESP_EPROTOCOL, /* not an HTTP/1.x response, bad framing, CL with TE, headers too big */
+    TX_RESP_EPROTOCOL, /* not an HTTP/1.x response, bad framing, CL with TE, head too big */
     TX_RESP_ENOMEM,
     TX_RESP_ESTOPPED,  /* a callback asked to stop */
 } tx_resp_err_t;
@@ -29,20 +30,25 @@ typedef struct {
 } tx_resp_cb_t;
 
 typedef struct {
-    http_parser p;
     const tx_resp_cb_t *cb;
     void *ud;
-    char *hbuf; /* "name\0value\0" pairs; kept across tx_resp_reset */
+    char *raw; /* the head as it arrives; kept across tx_resp_reset */
+    size_t rlen, rcap;
+    char *hbuf; /* "name\0value\0" pairs of the final head; kept across tx_resp_reset */
     size_t hlen, hcap, nh;
-    int hstate;              /* 0 none, 1 in a name, 2 in a value */
+    size_t line;             /* bytes of the current line (head, chunk size or trailer line) */
+    int state;
+    uint64_t left;           /* body bytes (Content-Length) or chunk bytes still to come */
     int status;              /* of the final response, once its head is complete */
     long keepalive_s;        /* Keep-Alive: timeout=N, or -1 */
     tx_resp_err_t err;
+    unsigned digits;         /* hex digits of the chunk size read */
     unsigned head_only : 1;  /* the request was HEAD: no body whatever the head says */
     unsigned head_done : 1;  /* the final response's head arrived */
     unsigned complete : 1;   /* the response ended (framing complete) */
     unsigned keep : 1;       /* the connection may serve another request (when complete) */
-    unsigned in_head : 1;
+    unsigned cr : 1;         /* the byte before was CR (chunk lines) */
+    unsigned ext : 1;        /* inside a chunk extension */
 } tx_resp_t;
 
 /* Starts reading a new response (buffers kept). `cb` must outlive the response. */

@@ -1,4 +1,4 @@
-/* The upstream response reader (upstream/response.h): every framing, 1xx skipped, no body after
+/* The upstream response reader (upstream/response.h, tenax's own parser): every framing, 1xx skipped, no body after
  * HEAD / 204 / 304, Content-Length with Transfer-Encoding refused, keep-alive decisions — each
  * case read whole, split at every position into two reads, and one byte per read, with the same
  * outcome every time. */
@@ -216,6 +216,68 @@ static void truncated_and_keepalive(void **state)
     assert_int_equal(o.used, strlen(two) - strlen("HTTP/1.1 200 OK\r\n\r\n"));
 }
 
+static void lenient_where_http_is(void **state)
+{
+    (void)state;
+    /* bare LF line ends, an empty line before the status line, a reason with spaces, no reason */
+    out_t o = check_splits("\r\nHTTP/1.1 200 All Good\nContent-Length: 2\n\nok", 0, 0);
+    assert_int_equal(o.end, 1);
+    assert_memory_equal(o.body, "ok", 2);
+    o = check_splits("HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n", 0, 0);
+    assert_int_equal(o.end, 1);
+    assert_int_equal(o.status, 200);
+    /* the same length twice is one length */
+    o = check_splits("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok", 0, 0);
+    assert_int_equal(o.end, 1);
+    /* a transfer coding other than chunked: the body runs to the connection's end */
+    o = check_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nzzz", 0, 1);
+    assert_int_equal(o.end, 1);
+    assert_int_equal(o.keep, 0);
+    assert_int_equal(o.blen, 3);
+    /* chunked last in a list; a connection token list */
+    o = check_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\nConnection: Upgrade, Close\r\n\r\n"
+                     "3\r\nabc\r\n0\r\n\r\n", 0, 0);
+    assert_int_equal(o.end, 1);
+    assert_int_equal(o.keep, 0);
+    assert_memory_equal(o.body, "abc", 3);
+    /* chunk lines with bare LF, blanks before an extension */
+    o = check_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1 ;a=b\nx\n0\n\n", 0, 0);
+    assert_int_equal(o.end, 1);
+    assert_memory_equal(o.body, "x", 1);
+}
+
+static void strict_where_it_matters(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", /* two lengths */
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n",            /* obs-fold */
+        "HTTP/1.1 200 OK\r\nX A: b\r\n\r\n",                   /* a blank in a name */
+        "HTTP/1.1 200 OK\r\n: b\r\n\r\n",                      /* no name */
+        "HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n",               /* a lone CR */
+        "HTTP/1.1 2000 OK\r\n\r\n",
+        "HTTP/1.1 099 OK\r\n\r\n",
+        "HTTP/2 200 OK\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n",       /* no size */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", /* 2^60 */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n",    /* no CRLF after data */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\rx\r\n",
+        NULL,
+    };
+    for (size_t i = 0; bad[i] != NULL; i++) {
+        out_t o = check_splits(bad[i], 0, 0);
+        if (o.end != -1) fail_msg("accepted: %s", bad[i]);
+    }
+    /* a NUL inside a value */
+    static const char nul[] = "HTTP/1.1 200 OK\r\nX-A: a\0b\r\n\r\n";
+    out_t o;
+    read_cuts(nul, sizeof nul - 1, NULL, 0, 0, 0, &o);
+    assert_int_equal(o.end, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -226,6 +288,8 @@ int main(void)
         cmocka_unit_test(no_body_for_head_204_304),
         cmocka_unit_test(refused),
         cmocka_unit_test(truncated_and_keepalive),
+        cmocka_unit_test(lenient_where_http_is),
+        cmocka_unit_test(strict_where_it_matters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
