@@ -1,5 +1,5 @@
-/* The upstream HTTP client: tenax's own HTTP/1.1 client on libuv and http_parser, with a
- * keep-alive pool per origin (scheme, host, port). Body bytes are handed over as they arrive;
+/* The upstream HTTP client: tenax's own HTTP/1.1 client on libuv (its own response parser,
+ * OpenSSL for TLS), with a keep-alive pool per origin (scheme, host, port). Body bytes are handed over as they arrive;
  * the per-attempt timeout (first byte, then each gap between chunks) is ours. A request that
  * fails on a reused connection before any byte of its response arrived is sent again, once, on a
  * fresh connection (not a new attempt). Loop thread only. */
