@@ -1258,10 +1258,17 @@ static int no_proxy_for(const char *list, const char *host)
     return 0;
 }
 
+/* localhost and loopback addresses never go through a proxy (as Go's ProxyFromEnvironment). */
+static int loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
 static origin_t *origin_get(tx_upstream_t *u, const tx_url_t *url)
 {
     const tx_url_t *px = &u->px[url->tls ? 1 : 0];
-    int proxied = px->port != 0 && !no_proxy_for(u->no_proxy, url->host);
+    int proxied = px->port != 0 && (u->o.proxy_loopback || !loopback(url->host)) &&
+                  !no_proxy_for(u->no_proxy, url->host);
     for (origin_t *o = u->origins; o != NULL; o = o->next)
         if (o->port == url->port && o->tls == url->tls && o->proxied == proxied &&
             strcmp(o->host, url->host) == 0)

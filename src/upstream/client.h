@@ -49,6 +49,8 @@ typedef struct {
                                  requests); NULL: none, whatever the environment says. Copied */
     const char *https_proxy;  /* proxy for https origins (CONNECT tunnel); NULL: none. Copied */
     const char *no_proxy;     /* comma-separated hosts/domains reached directly ("*": all) */
+    int proxy_loopback;       /* 1: localhost and loopback addresses go through the proxy too;
+                                 0 (default): they are always reached directly */
     const char *ca_file;      /* PEM bundle of trusted CAs; NULL: the system's store. Copied. TLS
                                  verification (chain and host name) is never off */
 } tx_upstream_opts_t;

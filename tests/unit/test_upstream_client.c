@@ -870,6 +870,16 @@ static void through_http_proxy(void **state)
     r.body[r.blen < sizeof r.body ? r.blen : sizeof r.body - 1] = '\0';
     assert_non_null(strstr(r.body, "GET http://upstream.invalid:8081/head HTTP/1.1\r\n"));
     assert_non_null(strstr(r.body, "\r\nHost: upstream.invalid:8081\r\n"));
+    /* loopback is reached directly (the responder sees an origin-form request line) */
+    rec_t lo = {0};
+    lo.env = &e;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e.srv.port);
+    lo.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &lo);
+    assert_non_null(lo.req);
+    assert_int_equal(run_until(&e, &lo.dones, 1), 1);
+    lo.body[lo.blen < sizeof lo.body ? lo.blen : sizeof lo.body - 1] = '\0';
+    assert_non_null(strstr(lo.body, "GET /head HTTP/1.1\r\n"));
     /* NO_PROXY's hosts are reached directly: this one has no address */
     rec_t d = {0};
     d.env = &e;

@@ -291,7 +291,8 @@ static void on_wake(uv_timer_t *t) { (void)t; }
 static void env_init_proxy(env_t *e, const char *ca_file, const char *https_proxy)
 {
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    tx_upstream_opts_t o = {.ca_file = ca_file, .connect_timeout_ms = 5000, .https_proxy = https_proxy};
+    tx_upstream_opts_t o = {.ca_file = ca_file, .connect_timeout_ms = 5000, .https_proxy = https_proxy,
+                            .proxy_loopback = 1}; /* the test's servers are all on loopback */
     e->u = tx_upstream_new(&e->loop, &o);
     assert_non_null(e->u);
     uv_timer_init(&e->loop, &e->wake);
