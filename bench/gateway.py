@@ -18,6 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration
 import txtest  # noqa: E402
 
 DURATION = os.environ.get("BENCH_DURATION", "5s")
+RUNS = int(os.environ.get("BENCH_RUNS", "3"))  # alternating runs; each figure is their median
 CANNED = ('{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"gpt-4o-mini",'
           '"choices":[{"index":0,"message":{"role":"assistant","content":"[\\"bench\\",\\"tags\\"]"},'
           '"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":5,"total_tokens":25}}')
@@ -121,8 +122,14 @@ def make_certs(d):
     return certs
 
 
-def measure_set(script, up, px, tx, proxy_pids, tenax_pid, direct_url=None):
-    """The three targets back to back at c=1 and c=64: [(conns, {name: wrk figures})]."""
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2.0
+
+
+def measure_set(script, up, px, tx, proxy_pids, tenax_pid):
+    """The three targets at c=1 and c=64, RUNS times alternating (direct, nginx, tenax, direct, …):
+    [(conns, {name: wrk figures, each the median of the runs})]."""
     rows = []
     for conns in (1, 64):
         # warm up connections and caches, then measure the three back to back
@@ -130,18 +137,24 @@ def measure_set(script, up, px, tx, proxy_pids, tenax_pid, direct_url=None):
             subprocess.run(["wrk", "-t1", "-c%d" % conns, "-d1s", "-s", script,
                             "http://127.0.0.1:%d/v1/chat/completions" % port],
                            capture_output=True, check=True)
+        runs = {"direct": [], "nginx": [], "tenax": []}
+        for _ in range(RUNS):
+            for name, port, pids in (("direct", up, []), ("nginx", px, proxy_pids),
+                                     ("tenax", tx, [tenax_pid])):
+                u0, s0 = cpu_s(pids)
+                x = wrk(port, conns, script)
+                # CPU per request of the proxy itself (nginx's proxy worker, tenax): the cost the
+                # machine's noise moves least; user and kernel apart
+                u1, s1 = cpu_s(pids)
+                n = max(1, x["requests"])
+                x["user_us"] = (u1 - u0) * 1e6 / n
+                x["sys_us"] = (s1 - s0) * 1e6 / n
+                x["cpu_us"] = x["user_us"] + x["sys_us"]
+                runs[name].append(x)
         r = {}
-        for name, port, pids in (("direct", up, []), ("nginx", px, proxy_pids),
-                                 ("tenax", tx, [tenax_pid])):
-            u0, s0 = cpu_s(pids)
-            r[name] = wrk(port, conns, script)
-            # CPU per request of the proxy itself (nginx's proxy worker, tenax): the cost the
-            # machine's noise moves least; user and kernel apart
-            u1, s1 = cpu_s(pids)
-            n = max(1, r[name]["requests"])
-            r[name]["user_us"] = (u1 - u0) * 1e6 / n
-            r[name]["sys_us"] = (s1 - s0) * 1e6 / n
-            r[name]["cpu_us"] = r[name]["user_us"] + r[name]["sys_us"]
+        for name, xs in runs.items():
+            r[name] = dict((k, median([x[k] for x in xs])) for k in xs[0])
+            r[name]["non2xx"] = sum(x["non2xx"] for x in xs)
         rows.append((conns, r))
     return rows
 
@@ -209,10 +222,11 @@ def main():
     try:
         rows = measure_set(script, up, px, tx, children(ngx[1].pid), tenax.p.pid)
         rows_tls = measure_set(script, up, pxs, txs, children(ngx[3].pid), tenax_tls.p.pid)
-        report("gateway benchmark, %s per run, %s" % (DURATION, time.strftime("%Y-%m-%d %H:%M")), rows)
+        report("gateway benchmark, medians of %d alternating runs of %s, %s"
+               % (RUNS, DURATION, time.strftime("%Y-%m-%d %H:%M")), rows)
         print()
-        report("gateway benchmark, TLS to the upstream (verified, sessions reused), %s per run"
-               % DURATION, rows_tls)
+        report("gateway benchmark, TLS to the upstream (verified, sessions reused), medians of %d"
+               " alternating runs of %s" % (RUNS, DURATION), rows_tls)
         print("tenax peak RSS: %.1f MiB (plain), %.1f MiB (TLS)"
               % (txtest.peak_rss_kib(tenax.p.pid) / 1024.0, txtest.peak_rss_kib(tenax_tls.p.pid) / 1024.0))
     finally:
