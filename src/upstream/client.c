@@ -30,6 +30,15 @@
 typedef enum { C_RESOLVING, C_CONNECTING, C_TUNNEL, C_BUSY, C_IDLE, C_CLOSING } cstate_t;
 
 typedef struct conn conn_t;
+
+typedef struct {
+    uv_write_t w;
+    size_t cap;
+    char data[];
+} wbuf_t;
+
+#define WBUF_MIN 4096 /* a kept TLS write buffer serves the next request's records */
+
 typedef struct origin origin_t;
 
 struct origin {
@@ -70,16 +79,13 @@ struct conn {
     int refs;      /* tcp + timer open, getaddrinfo pending: freed at 0 */
     long idle_ms;  /* how long it may wait in the pool */
     int writes;    /* uv_writes in flight */
+    wbuf_t *spare; /* a finished TLS write's buffer, kept for the next one */
     char *tunnel;  /* the proxy's answer to CONNECT, while it arrives */
     size_t tlen;
     tx_tls_t *tls; /* https: the TLS engine between the socket and HTTP */
     unsigned served : 1, in_feed : 1, reading : 1, tcp_closing : 1, tls_resumed : 1;
 };
 
-typedef struct {
-    uv_write_t w;
-    char data[];
-} wbuf_t;
 
 struct tx_upstream_req {
     /* per use: zeroed when a spare is taken again */
@@ -317,6 +323,7 @@ static void conn_unref(conn_t *c)
     tx_resp_free(&c->resp);
     tx_tls_free(c->tls);
     free(c->tunnel);
+    free(c->spare);
     free(c);
     u->handles_open--;
     maybe_finished_closing(u);
@@ -670,7 +677,9 @@ static void on_written(uv_write_t *w, int status) { write_done(w->data, status);
 static void on_tls_written(uv_write_t *w, int status)
 {
     conn_t *c = w->data;
-    free(w);
+    wbuf_t *b = (wbuf_t *)w;
+    if (c->spare == NULL && b->cap > 0) c->spare = b; /* freed with the connection */
+    else free(b);
     write_done(c, status);
 }
 
@@ -679,10 +688,16 @@ static void flush(conn_t *c)
 {
     size_t n = tx_tls_pending(c->tls);
     if (n == 0 || c->state == C_CLOSING) return;
-    wbuf_t *w = malloc(sizeof *w + n);
-    if (w == NULL) {
-        conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
-        return;
+    wbuf_t *w = c->spare;
+    if (w != NULL && w->cap >= n) {
+        c->spare = NULL;
+    } else {
+        size_t cap = n < WBUF_MIN ? WBUF_MIN : n;
+        if ((w = malloc(sizeof *w + cap)) == NULL) {
+            conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+            return;
+        }
+        w->cap = cap;
     }
     n = tx_tls_take(c->tls, w->data, n);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
@@ -758,6 +773,7 @@ static void tunnel_open(conn_t *c)
         conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
         return;
     }
+    w->cap = 0; /* not kept */
     memcpy(w->data, line, (size_t)n);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
     w->w.data = c;
