@@ -241,7 +241,10 @@ static int advance(tx_tls_t *t)
     t->qlen = t->qcap = 0;
     int rc = encrypt(t, q, qlen);
     free(q);
-    if (rc == 0 && t->closed) SSL_shutdown(t->ssl);
+    if (rc == 0 && t->closed) {
+        SSL_shutdown(t->ssl);
+        ERR_clear_error();
+    }
     return rc;
 }
 
