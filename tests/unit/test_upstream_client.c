@@ -895,6 +895,31 @@ static void through_http_proxy(void **state)
     assert_non_null(tx_upstream_proxy_check("http://u:p@p.example"));
 }
 
+/* At the connection cap, an idle connection of another origin is closed to make room; the
+ * address list is walked (localhost may name ::1 first, where nothing listens). */
+static void cap_takes_room_from_another_origins_idle(void **state)
+{
+    (void)state;
+    env_t e;
+    tx_upstream_opts_t o = {.max_total_conns = 1};
+    env_init(&e, &o);
+    rec_t r;
+    fetch(&e, "GET", "/ok", 0, &r); /* 127.0.0.1: now idle, holding the only slot */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    char url[128];
+    snprintf(url, sizeof url, "http://localhost:%d/ok", e.srv.port);
+    memset(&r, 0, sizeof r);
+    r.env = &e;
+    r.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &r);
+    assert_non_null(r.req);
+    assert_int_equal(run_until(&e, &r.dones, 1), 1);
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.reused, 0);
+    assert_int_equal(run_until(&e, &e.srv.peer_closed, 1), 1); /* the first one was closed */
+    assert_int_equal(e.srv.accepted, 2);
+    env_done(&e);
+}
+
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -945,6 +970,7 @@ int main(void)
         cmocka_unit_test(answer_before_body_sent),
         cmocka_unit_test(pause_holds_body_until_resume),
         cmocka_unit_test(through_http_proxy),
+        cmocka_unit_test(cap_takes_room_from_another_origins_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
