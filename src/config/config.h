@@ -34,6 +34,8 @@
     X(AI_RETRY_AFTER_MAX_MS, "AI_RETRY_AFTER_MAX_MS", NULL, INT, ai_retry_after_max_ms, 60000, 0, 3600000) \
     X(AI_ENDPOINT_FAILOVER_THRESHOLD, "AI_ENDPOINT_FAILOVER_THRESHOLD", NULL, INT, ai_endpoint_failover_threshold, 3, 1, 100) \
     X(AI_ENDPOINT_COOLDOWN_MS, "AI_ENDPOINT_COOLDOWN_MS", NULL, INT, ai_endpoint_cooldown_ms, 30000, 0, 3600000) \
+    X(AI_CA_FILE, "AI_CA_FILE", NULL, STR, ai_ca_file, "", 0, 4096)                                \
+    X(AI_PROXY, "AI_PROXY", NULL, STR, ai_proxy, "", 0, 2048)                                      \
     X(JOB_MAX_ATTEMPTS, "JOB_MAX_ATTEMPTS", "TAGGING_MAX_ATTEMPTS", INT, job_max_attempts, 5, 1, 100) \
     X(JOB_BATCH_SIZE, "JOB_BATCH_SIZE", "TAGGING_BATCH_SIZE", INT, job_batch_size, 10, 1, 10000)   \
     X(JOB_PARK_BASE_MS, "JOB_PARK_BASE_MS", NULL, INT, job_park_base_ms, 30000, 0, 86400000)       \
@@ -165,6 +167,8 @@ typedef struct tx_config {
     int64_t ai_retry_max, ai_fallback_attempts, ai_retry_delay_ms, ai_retry_max_delay_ms;
     tx_config_jitter_t ai_retry_jitter;
     int64_t ai_retry_after_max_ms, ai_endpoint_failover_threshold, ai_endpoint_cooldown_ms;
+    char *ai_ca_file; /* PEM CA bundle for upstream TLS; "": the system store (restart to change) */
+    char *ai_proxy;   /* http:// proxy for upstream requests; "": HTTP(S)_PROXY (restart to change) */
     int64_t job_max_attempts, job_batch_size, job_park_base_ms, job_park_max_ms, job_lease_ms;
     int64_t job_probe_interval_ms;
     char *notify_webhook_url;
