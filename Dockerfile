@@ -8,7 +8,7 @@
 FROM debian:12-slim AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config libuv1-dev libcurl4-openssl-dev libhttp-parser-dev \
+      build-essential cmake pkg-config libuv1-dev libhttp-parser-dev \
       libjansson-dev libcjson-dev libsqlite3-dev libpq-dev libssl-dev libcmocka-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -19,7 +19,7 @@ RUN make build && make install PREFIX=/usr/local DESTDIR=/stage
 FROM debian:12-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      libuv1 libcurl4 libhttp-parser2.9 libjansson4 libcjson1 libsqlite3-0 libpq5 libssl3 \
+      libuv1 libhttp-parser2.9 libjansson4 libcjson1 libsqlite3-0 libpq5 libssl3 \
       ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --home-dir /var/lib/tenax --create-home --shell /usr/sbin/nologin tenax

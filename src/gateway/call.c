@@ -465,9 +465,9 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
 }
 
 /* Back-pressure on a relayed stream: when more than STREAM_HIGH bytes wait for a slow client,
- * reading the upstream pauses (nothing is lost: curl keeps what it has, the provider's socket
+ * reading the upstream pauses (nothing is lost: the client keeps what it has, the provider's socket
  * fills) and resumes once the client is down to STREAM_LOW. The check runs every
- * STREAM_DRAIN_MS while paused, from the loop, outside any curl or write callback. */
+ * STREAM_DRAIN_MS while paused, from the loop, outside any client or write callback. */
 #define STREAM_HIGH (1u << 20)
 #define STREAM_LOW (256u << 10)
 #define STREAM_DRAIN_MS 5

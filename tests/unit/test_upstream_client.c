@@ -288,7 +288,7 @@ typedef struct rec {
     int cancel_in_body;
     int bodies;
     tx_upstream_req_t **cancel_other; /* cancelled from this request's on_body */
-    struct rec *spawn;                /* started from this request's on_body (curl running) */
+    struct rec *spawn;                /* started from this request's on_body (the client running) */
     int chain; /* send another /ok from on_done while > 0 */
     int reused_count;
     int close_in_done;
@@ -520,7 +520,7 @@ static void cancel_anywhere(void **state)
     assert_non_null(get(&e, "/hang", NULL, &hang));
     run_until(&e, &in_body.bodies, 1);
     assert_int_equal(in_body.blen, 9);
-    /* one request's callback cancels another request (curl is running at that moment) */
+    /* one request's callback cancels another request (the client is running at that moment) */
     assert_non_null(get(&e, "/hang", NULL, &victim));
     run_until(&e, &e.srv.accepted, 3);
     rec_t spawned = {0};
