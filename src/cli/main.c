@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "cli/commands.h"
+#include "gateway/json_arena.h"
 #include "obs/log.h"
 
 #ifndef TX_VERSION
@@ -69,6 +70,7 @@ static int find(const char *name)
 
 int main(int argc, char **argv)
 {
+    tx__json_arena_install(); /* this program's cJSON allocator: before any thread or tree */
     if (argc < 2) {
         usage(stderr);
         return 2;

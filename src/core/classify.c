@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
-#include "core/json_arena.h"
+#include "core/classify_tree.h"
 #include "core/utf8.h"
 #include "tenax/classify.h"
 #include "tenax/retry_after.h"
@@ -45,7 +45,7 @@ static int jnonempty(const cJSON *v) { return v != NULL && v->child != NULL; }
 
 /* Parses [p, p+n) as exactly one JSON text; NULL when it is not one (bad syntax, nesting
  * deeper than cJSON's 1000 levels, trailing bytes, an embedded NUL). Caller deletes. */
-static cJSON *jparse(const char *p, size_t n)
+static cJSON *jparse(const char *p, size_t n, tx__cjson_delete_fn del)
 {
     if (n == 0 || memchr(p, '\0', n) != NULL) return NULL;
     const char *end = NULL;
@@ -55,7 +55,7 @@ static cJSON *jparse(const char *p, size_t n)
     while (used < n && (p[used] == ' ' || p[used] == '\t' || p[used] == '\r' || p[used] == '\n'))
         used++;
     if (used != n) {
-        tx__json_arena_delete(root);
+        del(root);
         return NULL;
     }
     return root;
@@ -462,9 +462,10 @@ static void wait_from_message(tx_classification_t *out)
     out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
 }
 
-tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, const char *body,
-                                size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
-                                tx_classification_t *out)
+tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh,
+                                      const char *body, size_t len, tx_resp_kind_t kind,
+                                      tx_ms_t now_unix_ms, tx_classification_t *out,
+                                      tx__cjson_delete_fn del)
 {
     if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
     init(out, status);
@@ -484,9 +485,8 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
                           body[skip] == '\n'))
         skip++;
     cJSON *root = NULL;
-    tx__json_arena_begin(); /* the tree lives only in this call */
     if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
-        root = jparse(body + skip, len - skip);
+        root = jparse(body + skip, len - skip, del);
 
     top_t t;
     top_members(root, &t);
@@ -541,8 +541,7 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
         }
         if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
     }
-    tx__json_arena_delete(root);
-    tx__json_arena_end();
+    del(root);
     wait_from_message(out);
     return out->cls;
 }
@@ -563,7 +562,8 @@ tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
     return out->cls;
 }
 
-tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out)
+tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,
+                                          tx__cjson_delete_fn del)
 {
     if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
     init(out, 0);
@@ -575,10 +575,8 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
     while (len > 0 && isspace((unsigned char)data[len - 1])) len--;
     if (len == 0) return invalid(out, "empty event");
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return TX_CLASS_OK;
-    tx__json_arena_begin(); /* the tree lives only in this call */
-    cJSON *root = len <= MAX_BODY ? jparse(data, len) : NULL;
+    cJSON *root = len <= MAX_BODY ? jparse(data, len, del) : NULL;
     if (root == NULL) {
-        tx__json_arena_end();
         return invalid(out, "event is not JSON");
     }
     top_t t;
@@ -632,9 +630,21 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
             if (cJSON_IsObject(t.usage)) read_usage(t.usage, out);
         }
     }
-    tx__json_arena_delete(root);
-    tx__json_arena_end();
+    del(root);
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
     return out->cls;
+}
+
+tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out)
+{
+    return tx__classify_stream_event_with(data, len, out, cJSON_Delete);
+}
+
+tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, const char *body,
+                                size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
+                                tx_classification_t *out)
+{
+    return tx__classify_response_with(status, h, nh, body, len, kind, now_unix_ms, out,
+                                      cJSON_Delete);
 }

@@ -8,7 +8,9 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "core/classify_tree.h"
 #include "core/poison.h"
+#include "gateway/json_arena.h"
 #include "gateway/spares.h"
 #include "obs/log.h"
 #include "obs/observe.h"
@@ -325,7 +327,11 @@ static int on_later_event(void *ud, const tx_sse_event_t *ev)
     tx_gw_attempt_t *a = ud;
     if (memmem(ev->data, ev->data_len, "usage\"", 6) != NULL) {
         tx_classification_t c;
-        if (tx_classify_stream_event(ev->data, ev->data_len, &c) == TX_CLASS_OK)
+        tx__json_arena_begin(); /* the classifier's tree lives only in the call */
+        tx_class_t cls =
+            tx__classify_stream_event_with(ev->data, ev->data_len, &c, tx__json_arena_delete);
+        tx__json_arena_end();
+        if (cls == TX_CLASS_OK)
             take_usage(a, &c);
     }
     return 0;
@@ -339,7 +345,10 @@ static int on_first_event(void *ud, const tx_sse_event_t *ev)
     if (a->first_ok)
         return on_later_event(ud, ev);
     a->events++;
-    tx_class_t cls = tx_classify_stream_event(ev->data, ev->data_len, &a->first_info);
+    tx__json_arena_begin();
+    tx_class_t cls = tx__classify_stream_event_with(ev->data, ev->data_len, &a->first_info,
+                                                    tx__json_arena_delete);
+    tx__json_arena_end();
     if (ev->kind == TX_SSE_ERROR && cls == TX_CLASS_OK) {
         /* `event: error` whose data the classifier did not recognise: still a failure */
         cls = a->first_info.cls = TX_CLASS_SERVER;
@@ -448,8 +457,11 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
                      "the upstream stream ended without a content event");
         } else {
             /* a plain answer (also a stream request answered with JSON) */
-            tx_classify_response(r.status, a->rh, a->nrh, r.body, r.body_len,
-                                 tx_attempt_resp_kind(a->req.route), wall_ms(), &r.info);
+            tx__json_arena_begin(); /* the classifier's tree lives only in the call */
+            tx__classify_response_with(r.status, a->rh, a->nrh, r.body, r.body_len,
+                                       tx_attempt_resp_kind(a->req.route), wall_ms(), &r.info,
+                                       tx__json_arena_delete);
+            tx__json_arena_end();
             r.prompt_tokens = r.info.prompt_tokens; /* read by the classifier's parse */
             r.completion_tokens = r.info.completion_tokens;
             r.total_tokens = r.info.total_tokens;

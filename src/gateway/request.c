@@ -8,7 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/json_arena.h"
+#include "gateway/json_arena.h"
 #include "core/utf8.h"
 
 #include <stdio.h>

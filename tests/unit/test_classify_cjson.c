@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "tenax/classify.h"
 
 static tx_class_t cls(int status, const char *b, size_t n, tx_classification_t *out)
@@ -116,6 +118,44 @@ static void keys_are_case_sensitive(void **state)
     assert_string_equal(out.message, "no choices in the response");
 }
 
+/* A host program's cJSON allocator: counts what it hands out and takes back. */
+static size_t host_mallocs, host_frees;
+static void *host_malloc(size_t n)
+{
+    host_mallocs++;
+    return malloc(n);
+}
+static void host_free(void *p)
+{
+    if (p != NULL)
+        host_frees++;
+    free(p);
+}
+
+/* The classifier leaves the process's cJSON allocator alone: a host program's hooks serve the
+ * classifier's own parses (every block given back), and are still the ones in place afterwards. */
+static void host_hooks_stay(void **state)
+{
+    (void)state;
+    cJSON_Hooks h = {host_malloc, host_free};
+    cJSON_InitHooks(&h);
+    tx_classification_t out;
+    const char *ok = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
+                     "\"usage\":{\"total_tokens\":3}}";
+    assert_int_equal(cls(200, ok, strlen(ok), &out), TX_CLASS_OK);
+    const char *ev = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}";
+    assert_int_equal(tx_classify_stream_event(ev, strlen(ev), &out), TX_CLASS_OK);
+    assert_true(host_mallocs > 0);
+    assert_int_equal(host_mallocs, host_frees);
+    size_t before = host_mallocs;
+    cJSON *mine = cJSON_CreateObject(); /* the host's own tree: still the host's allocator */
+    assert_non_null(mine);
+    assert_int_equal(host_mallocs, before + 1);
+    cJSON_Delete(mine);
+    assert_int_equal(host_mallocs, host_frees);
+    cJSON_InitHooks(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -123,6 +163,7 @@ int main(void)
         cmocka_unit_test(usage_counts),
         cmocka_unit_test(depth_nul_trailing),
         cmocka_unit_test(keys_are_case_sensitive),
+        cmocka_unit_test(host_hooks_stay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/json_arena.h"
+#include "gateway/json_arena.h"
 
 static const char DOC[] = "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}],"
                           "\"usage\":{\"total_tokens\":25}}";
@@ -168,6 +168,7 @@ static void per_thread_buffer(void **state)
 
 int main(void)
 {
+    tx__json_arena_install(); /* what the tenax program's main does */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_read_delete),
         cmocka_unit_test(nested_scopes),
