@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 #define BATCH 1000
 #define T0 1700000000000LL

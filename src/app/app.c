@@ -9,8 +9,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "app/store_health.h"
+#include "ops/store_health.h"
 #include "obs/log.h"
+#include "store/storeq.h"
 
 static void set_err(tx_error_t *err, tx_err_t code, const char *fmt, const char *arg)
 {
@@ -67,6 +68,7 @@ tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opt
     app->loop = loop;
     app->config = tx_config_ref(cfg);
     app->grace_ms = o.grace_ms ? o.grace_ms : 10000;
+    app->config_swap = tx_app_config_swap;
     uint64_t seed = o.seed ? o.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ uv_hrtime();
     tx_rng_seed(&app->rng, seed);
 
@@ -248,11 +250,6 @@ void tx_app_destroy(tx_app_t *app)
     free(app);
 }
 
-tx_config_t *tx_app_config_get(tx_app_t *app)
-{
-    return app != NULL ? tx_config_ref(app->config) : NULL;
-}
-
 tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
 {
     if (app == NULL || cfg == NULL)
@@ -282,26 +279,3 @@ tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
     return TX_EOK;
 }
 
-tx_err_t tx_app_on_stop(tx_app_t *app, tx_app_stop_fn fn, void *ud)
-{
-    if (app == NULL || fn == NULL)
-        return TX_EINVAL;
-    if (app->nstop_hooks >= TX_APP_MAX_STOP_HOOKS)
-        return TX_ERANGE;
-    app->stop_hooks[app->nstop_hooks].fn = fn;
-    app->stop_hooks[app->nstop_hooks].ud = ud;
-    app->nstop_hooks++;
-    return TX_EOK;
-}
-
-tx_ms_t tx_app_now(const tx_app_t *app)
-{
-    return (tx_ms_t)uv_now(app->loop);
-}
-
-const char *tx_app_endpoint_key(const tx_app_t *app, int index)
-{
-    if (app == NULL || index < 0 || (size_t)index >= app->config->n_route_eps)
-        return NULL;
-    return app->config->route_eps[index].auth_value;
-}

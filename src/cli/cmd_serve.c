@@ -7,7 +7,8 @@
 #include <uv.h>
 
 #include "app/app.h"
-#include "app/store_health.h"
+#include "ops/store_health.h"
+#include "gateway/gateway.h"
 #include "jobs/app_jobs.h"
 #include "cli/commands.h"
 #include "cli/opts.h"

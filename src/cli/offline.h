@@ -4,7 +4,7 @@
 #ifndef TX_CLI_OFFLINE_H
 #define TX_CLI_OFFLINE_H
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 /* Opens the store for command `cmd` (for messages): `flag` (--store) or the configured one.
  * A malformed URL is a usage error; a `sqlite:` file that does not exist is refused (an offline

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 struct tx_config;
 

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "app/app.h"
+#include "server/host.h"
 #include "gateway/request.h"
 #include "tenax/classify.h"
 #include "tenax/types.h"

@@ -4,7 +4,7 @@
 #ifndef TX_GATEWAY_CALL_H
 #define TX_GATEWAY_CALL_H
 
-#include "app/app.h"
+#include "server/host.h"
 #include "gateway/request.h"
 
 typedef enum {

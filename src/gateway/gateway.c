@@ -1,7 +1,8 @@
 /* The gateway routes (docs/gateway.md): POST /v1/chat/completions, /v1/completions, /v1/embeddings,
  * /v1/responses and GET /v1/models, each handed to a call (call.c), which runs the ops filters
  * first. */
-#include "app/app.h"
+#include "gateway/gateway.h"
+#include "server/host.h"
 #include "gateway/attempt.h"
 #include "gateway/call.h"
 #include "gateway/spares.h"

@@ -5,7 +5,7 @@
 #ifndef TX_GATEWAY_SPARES_H
 #define TX_GATEWAY_SPARES_H
 
-#include "app/app.h"
+#include "server/host.h"
 
 #define TX_SPARES_MAX 32
 

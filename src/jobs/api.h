@@ -4,7 +4,7 @@
 #ifndef TX_JOBS_API_H
 #define TX_JOBS_API_H
 
-#include "jobs/storeq.h"
+#include "store/storeq.h"
 #include "server/router.h"
 
 typedef struct tx_jobsapi tx_jobsapi_t;

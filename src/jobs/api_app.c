@@ -1,6 +1,6 @@
 /* The jobs API plugged into `tenax serve` (app.h): one line in cmd_serve calls tx_jobsapi_routes.
  * The API lives in app->jobsapi from registration to the app's stop; the routes find it there. */
-#include "app/app.h"
+#include "server/host.h"
 #include "jobs/api.h"
 #include "jobs/app_jobs.h"
 #include "jobs/engine.h"

@@ -3,7 +3,7 @@
 #ifndef TX_JOBS_APP_JOBS_H
 #define TX_JOBS_APP_JOBS_H
 
-#include "app/app.h"
+#include "server/host.h"
 #include "jobs/engine.h"
 
 /* Starts the engine for `app` (kept in app->jobs) and registers its stop hook. TX_EOK; TX_EINVAL

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "jobs/params.h"
-#include "jobs/storeq.h"
+#include "store/storeq.h"
 #include "obs/log.h"
 #include "tenax/extract.h"
 #include "tenax/policy.h"

@@ -9,8 +9,8 @@
 #include <uv.h>
 
 #include "jobs/port.h"
-#include "jobs/store.h"
-#include "jobs/storeq.h"
+#include "store/store.h"
+#include "store/storeq.h"
 #include "upstream/admission.h"
 
 /* A wait between two attempts of an item up to this long is waited in-line (a timer, without a

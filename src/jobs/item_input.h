@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 #define TX_ITEM_BATCH_MAX 10000 /* items per request */
 #define TX_ITEM_ID_MAX 256      /* bytes of an owner or an id */

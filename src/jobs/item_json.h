@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 typedef enum {
     TX_ITEM_JSON_TENAX = 0, /* §4.3 field names */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 #include "obs/log.h"
 
 #define BACKOFF_MIN_MS 100

@@ -2,8 +2,8 @@
  * app->jobs; a resume seen on the shared pause resumes it; the app's stop closes the listener. */
 #include <stdlib.h>
 
-#include "app/app.h"
-#include "app/store_health.h"
+#include "server/host.h"
+#include "ops/store_health.h"
 #include "jobs/engine.h"
 #include "jobs/pgwake.h"
 #include "obs/log.h"

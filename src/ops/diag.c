@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/store_health.h"
+#include "ops/store_health.h"
 #include "obs/notify.h"
 #include "ops/ops_internal.h"
 
@@ -150,7 +150,7 @@ json_t *tx_ops_diag_json(tx_app_t *app)
                          0);
     }
     json_object_set_new(d, "jobs", jobs);
-    json_object_set_new(d, "store", tx_store_health_json(app)); /* app/store_health.h */
+    json_object_set_new(d, "store", tx_store_health_json(app)); /* ops/store_health.h */
 
     const char *cerr = ops != NULL && ops->watch != NULL ? tx_config_watch_error(ops->watch) : "";
     json_object_set_new(d, "configError", cerr[0] != '\0' ? json_string(cerr) : json_null());

@@ -98,7 +98,7 @@ static tx_err_t apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
 {
     (void)old;
     tx_ops_state_t *s = ud;
-    tx_err_t rc = tx_app_config_swap(s->app, cfg);
+    tx_err_t rc = s->app->config_swap(s->app, cfg);
     if (rc != TX_EOK) { /* the watcher logs it and shows it in configError */
         tx_config_unref(cfg);
         return rc;

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "app/app.h"
+#include "server/host.h"
 #include "obs/observe.h"
 #include "server/filters.h"
 

@@ -3,7 +3,7 @@
 #define TX_OPS_INTERNAL_H
 
 #include "config/watch.h"
-#include "obs/notify_http.h"
+#include "ops/notify_http.h"
 #include "ops/ops.h"
 
 typedef struct {

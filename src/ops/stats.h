@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "app/app.h"
+#include "server/host.h"
 #include "obs/window.h"
 
 /* The seconds /admin/stats sums over: requests per second over the short one, the rest over

@@ -3,7 +3,7 @@
  * binary parameters, claims with FOR UPDATE SKIP LOCKED, reconnect with backoff after a lost
  * connection, and LISTEN/NOTIFY wake-ups (see docs/postgres.md). */
 #include "core/utf8.h"
-#include "jobs/store.h"
+#include "store/store.h"
 #include "store/pg_schema.h"
 #include "store/pg_url.h"
 #include "store/pg_wire.h"

@@ -2,7 +2,7 @@
  * prepared statement per query per handle. Claims take the write lock (BEGIN IMMEDIATE), so two
  * handles on one file never lease the same item. */
 #include "core/utf8.h"
-#include "jobs/store.h"
+#include "store/store.h"
 #include "store/sqlite_schema.h"
 #include "store/sqlite_url.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 static int parse_option(const char *opt, size_t len, tx_sqlite_url_t *out, tx_error_t *err)
 {

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "obs/notify_http.h"
+#include "ops/notify_http.h"
 #include "obs/observe.h"
 #include "server/http.h"
 #include "loop_fixture.h"

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ops/ops.h"
+#include "app/app.h"
 #include "loop_fixture.h"
 
 typedef struct {

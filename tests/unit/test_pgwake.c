@@ -17,7 +17,7 @@
 #include <uv.h>
 
 #include "jobs/pgwake.h"
-#include "jobs/store.h"
+#include "store/store.h"
 #include "store/pg_schema.h"
 
 #include <libpq-fe.h>

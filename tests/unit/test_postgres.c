@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 #include "store/pg_schema.h"
 #include "store/pg_url.h"
 

@@ -1,4 +1,4 @@
-/* The job store contract (src/jobs/store.h), written only against the interface so the same
+/* The job store contract (src/store/store.h), written only against the interface so the same
  * suite runs on every backend: a fresh sqlite: file by default, plus each URL in
  * TX_TEST_STORE_URLS (space-separated; "{}" in a URL is replaced by a unique name per test). */
 #include <stdarg.h>
@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 #include <sqlite3.h>
 

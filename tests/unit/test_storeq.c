@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jobs/storeq.h"
+#include "store/storeq.h"
 
 typedef struct {
     pthread_t loop_thread;

@@ -1,6 +1,6 @@
 /* Notification POSTs over a dedicated upstream client, so a hanging webhook never takes a
  * connection or a concurrency slot from the gateway or the jobs. */
-#include "obs/notify_http.h"
+#include "ops/notify_http.h"
 
 #include <stdlib.h>
 #include <string.h>

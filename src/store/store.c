@@ -1,6 +1,6 @@
 /* The store front door: picks a backend by URL scheme, dispatches through its vtable, and owns
  * the plain-struct helpers (status names, free functions) every backend shares. */
-#include "jobs/store.h"
+#include "store/store.h"
 #include "core/errfmt.h"
 #include "obs/log.h"
 

@@ -1,8 +1,8 @@
 /* The HTTP side of notifications: a tx_notify_post_fn that POSTs over its own upstream client on
  * the loop, fire-and-forget, with a bounded timeout and a bounded number in flight; the outcome
  * goes back to the notifier (tx_notify_delivered). Never logs a URL. Loop thread only. */
-#ifndef TX_OBS_NOTIFY_HTTP_H
-#define TX_OBS_NOTIFY_HTTP_H
+#ifndef TX_OPS_NOTIFY_HTTP_H
+#define TX_OPS_NOTIFY_HTTP_H
 
 #include <uv.h>
 

@@ -1,12 +1,12 @@
 /* The store executor: blocking store calls run on dedicated threads, each with its own store
  * handle, and their completions come back to the libuv loop thread. Nothing on the loop blocks on
  * the database; nothing off the loop touches loop-owned state (ARCHITECTURE.md, Threads). */
-#ifndef TX_JOBS_STOREQ_H
-#define TX_JOBS_STOREQ_H
+#ifndef TX_STORE_STOREQ_H
+#define TX_STORE_STOREQ_H
 
 #include <uv.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 typedef struct tx_storeq tx_storeq_t;
 

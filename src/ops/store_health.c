@@ -1,7 +1,7 @@
 /* Store health (store_health.h): a uv timer submits tx_store_ping to the store executor (the
  * ping runs on a store thread; PostgreSQL reconnects first when the connection was lost), and
  * the answer is cached on the loop for /readyz and /admin/diag. */
-#include "app/store_health.h"
+#include "ops/store_health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +10,7 @@
 
 #include "obs/log.h"
 #include "obs/notify.h"
+#include "store/storeq.h"
 
 typedef struct {
     tx_app_t *app;

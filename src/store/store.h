@@ -1,8 +1,8 @@
 /* The job store interface (SPEC §4.2–4.6, §5.1, §5.2, §5.4): items, their attempt history,
  * versioned tasks and the persisted pause, behind one vtable chosen by URL scheme
  * (`sqlite:PATH` now, `postgres://…` later). A handle is blocking and used by one thread. */
-#ifndef TX_JOBS_STORE_H
-#define TX_JOBS_STORE_H
+#ifndef TX_STORE_STORE_H
+#define TX_STORE_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/storeq.h"
+#include "store/storeq.h"
 
 typedef struct job {
     struct job *next;

@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "app/app.h"
+#include "server/host.h"
 
 /* A ping older than this without an answer counts as "not answering" (not ready). */
 #define TX_STORE_HEALTH_STALL_MS 3000
