@@ -1,4 +1,4 @@
-/* The classifier of SPEC §3.1: turns one upstream answer (status, headers, body), a transport
+/* The classifier of docs/classifier.md: turns one upstream answer (status, headers, body), a transport
  * failure, or one SSE event into an error class, the provider's code and message, and the wait
  * the provider asked for. Sans-I/O, no global state, thread-safe; the result is a plain struct
  * that owns nothing. Rules: docs/classifier.md. */

@@ -1,4 +1,4 @@
-/* Output parsers of SPEC §5.4: find the JSON inside an LLM's content (code fences, prose around
+/* Output parsers of docs/classifier.md: find the JSON inside an LLM's content (code fences, prose around
  * it), and the built-in task parsers `tags`, `json` and `text`. Pure, no I/O, thread-safe.
  * Every function returns a new value the caller owns (json_decref / free); on failure it returns
  * NULL, fills err (when not NULL) and the caller maps that to invalid_output. */

@@ -26,7 +26,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: tenax demo [--input F.jsonl] [--faults SPEC] [--seed N] [--dir DIR]\n"
+    fputs("usage: tenax demo [--input F.jsonl] [--faults KIND:P,...] [--seed N] [--dir DIR]\n"
           "\n"
           "Starts a fault-injecting mock upstream (one fallback model down, a dead first endpoint\n"
           "to show failover), imports the sample posts (data/posts.jsonl) into a SQLite store,\n"
@@ -36,7 +36,7 @@ static void usage(FILE *f)
           "\n"
           "options:\n"
           "  --input F.jsonl the items to import (default: the sample posts)\n"
-          "  --faults SPEC   the mock's faults (default " DEMO_FAULTS ")\n"
+          "  --faults F      the mock's faults, KIND:P,... (default " DEMO_FAULTS ")\n"
           "  --seed N        seed of the mock's fault draw (default: from the clock)\n"
           "  --dir DIR       keep the store and the mock's log in DIR (created when missing;\n"
           "                  default: a new temporary folder)\n"

@@ -1,4 +1,4 @@
-/* Layered configuration (SPEC §2): defaults in code < environment < live config file ("kv").
+/* Layered configuration (docs/config.md): defaults in code < environment < live config file ("kv").
  * A load produces an immutable, reference-counted snapshot; a reload builds a new one and swaps
  * the pointer while calls in flight keep the snapshot they started with. */
 #ifndef TX_CONFIG_CONFIG_H

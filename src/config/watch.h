@@ -1,4 +1,4 @@
-/* Hot reload of the live config file (SPEC §2): a uv_fs_event on the file's directory (editors
+/* Hot reload of the live config file (docs/config.md): a uv_fs_event on the file's directory (editors
  * replace files), a uv_fs_poll fallback (10 s) and SIGHUP trigger a reload; a good file becomes a
  * new snapshot handed to the owner, a bad one leaves the last good config and sets configError. */
 #ifndef TX_CONFIG_WATCH_H

@@ -1,4 +1,4 @@
-/* The classifier (SPEC §3.1): status, provider codes (OpenAI, OpenRouter, Z.AI, Anthropic,
+/* The classifier (docs/classifier.md): status, provider codes (OpenAI, OpenRouter, Z.AI, Anthropic,
  * Azure), case-insensitive keywords and the shape of a 2xx body decide the class. Bodies are
  * parsed with cJSON (several times faster than jansson on this hot path; docs/classifier.md);
  * nothing here allocates except cJSON while parsing. */
@@ -119,7 +119,7 @@ static int contains(const char *hay, size_t len, const char *needle)
     return 0;
 }
 
-/* Z.AI business codes (docs/PROVIDER_ERRORS.md); -1 when not one. */
+/* Z.AI business codes (docs/classifier.md, docs/providers.md); -1 when not one. */
 static int zai_class(long c)
 {
     if (c >= 1000 && c <= 1004) return TX_CLASS_AUTH;
@@ -207,7 +207,7 @@ static int code_status(const cJSON *v)
     return (c >= 100 && c <= 599) ? (int)c : 0;
 }
 
-/* Keyword rules of §3.1 for 4xx answers and errors inside a 200; -1 when none matches. */
+/* Keyword rules (docs/classifier.md) for 4xx answers and errors inside a 200; -1 when none matches. */
 static int keyword_class(const char *m, size_t n)
 {
     if (contains(m, n, "concurrency")) return TX_CLASS_CONCURRENCY;
@@ -410,7 +410,7 @@ static tx_class_t responses_state(const cJSON *resp, tx_classification_t *out)
     return TX_CLASS_OK;
 }
 
-/* Shape checks of a 2xx body without an error (§3.1 invalid_response). */
+/* Shape checks of a 2xx body without an error (invalid_response, docs/classifier.md). */
 static tx_class_t check_success(const cJSON *root, const top_t *t, tx_resp_kind_t kind,
                                 tx_classification_t *out)
 {
@@ -493,7 +493,7 @@ tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t n
     err_info_t e;
     if (root != NULL && find_error(root, &t, &e, out)) {
         out->cls = error_class(status, &e);
-        /* a generic server error body on a 502/504 is still the gateway class (SPEC §3.1) */
+        /* a generic server error body on a 502/504 is still the gateway class (docs/classifier.md) */
         if (out->cls == TX_CLASS_SERVER && (status == 502 || status == 504))
             out->cls = TX_CLASS_GATEWAY;
         if (out->code[0] == '\0' && !ok_status)

@@ -1,4 +1,4 @@
-/* JSON extraction from LLM output and the tags/json/text parsers (SPEC §5.4). jansson does all
+/* JSON extraction from LLM output and the tags/json/text parsers (docs/classifier.md). jansson does all
  * parsing; this file only finds candidate spans (fences, balanced brackets) and normalises. */
 #include <stdio.h>
 #include <stdlib.h>

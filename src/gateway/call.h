@@ -1,4 +1,4 @@
-/* One gateway request (SPEC §3.2–3.4, §4.1) as an explicit state machine: admission, attempts
+/* One gateway request (docs/retry-engine.md, docs/upstream.md, docs/gateway.md) as an explicit state machine: admission, attempts
  * through attempt.h, decisions through tx_policy_next, waits in a uv_timer, the answer to the
  * client (fixed or streamed). States and transitions: docs/gateway.md. */
 #ifndef TX_GATEWAY_CALL_H

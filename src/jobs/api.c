@@ -1,4 +1,4 @@
-/* The jobs HTTP API (SPEC §4.2–4.6, §5.4). Each handler validates the request on the loop, hands
+/* The jobs HTTP API (docs/api.md, docs/classifier.md). Each handler validates the request on the loop, hands
  * one call to the store executor, builds the answer on the store thread, and answers on the loop
  * (then kicks the scheduler when items became due). */
 #include "jobs/api.h"

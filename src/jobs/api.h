@@ -1,4 +1,4 @@
-/* The jobs HTTP API (SPEC §4.2–4.6, §5.4): item import, item and page reads, stats, bulk retry,
+/* The jobs HTTP API (docs/api.md, docs/classifier.md): item import, item and page reads, stats, bulk retry,
  * regenerate, their seed-compatible aliases, and the task routes. Every store call runs through
  * the store executor (storeq.h): nothing here blocks the loop. Routes: docs/api.md. */
 #ifndef TX_JOBS_API_H
@@ -20,7 +20,7 @@ typedef struct {
      * means 5. Loop thread. */
     int (*max_attempts)(void *ud);
     /* Called first on each item-mutating route (every POST: import, retry, regenerate, tasks;
-     * SPEC §4.7 admin token): returns 1 to go on, or 0 after answering `req` itself (401).
+     * docs/operations.md admin token): returns 1 to go on, or 0 after answering `req` itself (401).
      * NULL: every request goes on. Loop thread. */
     int (*guard)(void *ud, tx_http_req_t *req);
     void *ud;

@@ -1,4 +1,4 @@
-/* The durable job engine (SPEC §5): on the libuv loop thread it claims due items from the store
+/* The durable job engine (docs/jobs.md): on the libuv loop thread it claims due items from the store
  * (all store calls through tx_storeq, never blocking the loop), makes their upstream attempts
  * through an attempt port under shared admission, and writes each outcome: success, retrying
  * (parked until retry_after), failed, or back to pending when quota/auth pauses job work. */
@@ -51,7 +51,7 @@ typedef struct {
     tx_jobs_port_t port;   /* required: how an attempt is made */
     /* Optional: the current config snapshot with a new reference (e.g. tx_app_config_get). The
      * engine checks it before each claim: a new snapshot is used from then on and, when job
-     * work is paused, resumes it (SPEC §5.2: a config change resumes). */
+     * work is paused, resumes it (docs/jobs.md: a config change resumes). */
     struct tx_config *(*config_get)(void *config_ud);
     void *config_ud;
     const char *worker; /* name for logs; NULL: "tenax" */
@@ -103,7 +103,7 @@ void tx_jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out);
  * no-op. */
 void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud);
 
-/* The lifecycle of SPEC §5.1 as a table: 1 when `from` → `to` is a legal item transition. */
+/* The lifecycle of docs/jobs.md as a table: 1 when `from` → `to` is a legal item transition. */
 int tx_jobs_transition_ok(tx_item_status_t from, tx_item_status_t to);
 
 #endif

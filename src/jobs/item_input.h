@@ -1,4 +1,4 @@
-/* The body of POST /v1/items (SPEC §4.2) parsed and validated: one {"owner","id","text","task"}
+/* The body of POST /v1/items (docs/api.md) parsed and validated: one {"owner","id","text","task"}
  * object or an array of them, into store inputs. Pure (no store, no loop): used by the API and
  * fuzzed by fuzz/fuzz_item_input.c. */
 #ifndef TX_JOBS_ITEM_INPUT_H

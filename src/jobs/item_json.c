@@ -1,4 +1,4 @@
-/* Items, pages, stats and task versions as JSON (SPEC §4.3, §4.4): the tenax form and the
+/* Items, pages, stats and task versions as JSON (docs/api.md): the tenax form and the
  * seed-compatible form. Nothing here touches the store or the loop. */
 #include "jobs/item_json.h"
 
@@ -173,7 +173,7 @@ json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled
     json_t *o = json_object();
     json_t *by = json_object();
     if (!o || !by) goto fail;
-    /* The order the SPEC shows. */
+    /* The order docs/api.md shows. */
     static const tx_item_status_t order[TX_ITEM__LAST] = {TX_ITEM_PENDING,  TX_ITEM_PROCESSING,
                                                           TX_ITEM_SUCCESS,  TX_ITEM_FAILED,
                                                           TX_ITEM_RETRYING, TX_ITEM_SKIPPED};

@@ -1,4 +1,4 @@
-/* Items, pages, stats and task versions as JSON (SPEC §4.3, §4.4, §5.4), in the tenax form and
+/* Items, pages, stats and task versions as JSON (docs/api.md, docs/classifier.md), in the tenax form and
  * the seed-compatible form of the original tagging service. Pure functions over store structs:
  * shared by the HTTP routes (api.c) and the offline CLI (stats, export). */
 #ifndef TX_JOBS_ITEM_JSON_H
@@ -10,8 +10,8 @@
 #include "store/store.h"
 
 typedef enum {
-    TX_ITEM_JSON_TENAX = 0, /* §4.3 field names */
-    TX_ITEM_JSON_SEED = 1,  /* §4.3 plus tags, tagging_status, tagging_attempts, … */
+    TX_ITEM_JSON_TENAX = 0, /* docs/api.md field names */
+    TX_ITEM_JSON_SEED = 1,  /* the same plus tags, tagging_status, tagging_attempts, … */
 } tx_item_json_form_t;
 
 /* Writes `ms` (Unix ms) as RFC 3339 UTC with milliseconds ("2026-11-25T21:42:41.123Z") into
@@ -27,14 +27,14 @@ json_t *tx_json_time_value(int64_t ms);
  * New reference (NULL: no memory). */
 json_t *tx_item_result_json(const tx_item_t *it);
 
-/* The item as a JSON object: every §4.3 field; `history` (one object per attempt: n, model,
+/* The item as a JSON object: every field of docs/api.md, GET /v1/items/{id}; `history` (one object per attempt: n, model,
  * endpoint, class or "ok", http_status, latency_ms, at) only when with_history. The seed form
  * adds tags, tagging_status, tagging_attempts, last_tagging_attempt, tagging_error and
  * user_id (a number when the owner is a decimal integer). New reference owned by the caller;
  * NULL when it is NULL or on out of memory. */
 json_t *tx_item_json(const tx_item_t *it, tx_item_json_form_t form, int with_history);
 
-/* §4.4 stats. owner NULL = every owner (then "owner"/"user_id" is null). `enabled` is 1 when job
+/* The stats of docs/api.md. owner NULL = every owner (then "owner"/"user_id" is null). `enabled` is 1 when job
  * work is not paused. New reference; NULL on out of memory or st NULL. */
 json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled, int max_attempts,
                       tx_item_json_form_t form);

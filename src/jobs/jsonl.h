@@ -1,4 +1,4 @@
-/* One line of a job input file (SPEC §1 `tenax run`): {"id":…,"owner":…,"text":…}. `id` and
+/* One line of a job input file (docs/cli.md `tenax run`): {"id":…,"owner":…,"text":…}. `id` and
  * `owner` may be strings or integers; `id` defaults to the line number, `owner` to "default";
  * `text` a string (missing or null counts as empty → skipped at import; white space only,
  * Unicode spaces such as U+00A0 included, is given as "" so it is skipped too). Pure, no I/O. */

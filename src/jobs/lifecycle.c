@@ -1,4 +1,4 @@
-/* The item lifecycle of SPEC §5.1 as one table: which status changes are legal. The engine's
+/* The item lifecycle of docs/jobs.md as one table: which status changes are legal. The engine's
  * single transition function checks every change against it before writing. */
 #include "jobs/engine.h"
 

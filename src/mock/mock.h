@@ -1,4 +1,4 @@
-/* tenax mock (SPEC §6): a fault-injecting OpenAI-compatible upstream on the tenax HTTP server.
+/* tenax mock (docs/mock.md): a fault-injecting OpenAI-compatible upstream on the tenax HTTP server.
  * Faults are drawn per request from a seeded generator (repeatable), or scripted per test case
  * with the request field "tenax_mock":{"id":…,"script":[…]}; /mock/stats counts what happened. */
 #ifndef TX_MOCK_MOCK_H

@@ -1,4 +1,4 @@
-/* What the mock says: provider-shaped error bodies (PROVIDER_ERRORS.md) and reply texts,
+/* What the mock says: provider-shaped error bodies (docs/mock.md) and reply texts,
  * including the deterministic tags for a tagging prompt. */
 #include "mock/replies.h"
 

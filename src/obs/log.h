@@ -1,5 +1,5 @@
 /* One line per event on stderr: text by default, JSON with TENAX_LOG_FORMAT=json.
- * Tags follow SPEC: "ai][retry" prints as "[ai][retry]". Never pass a secret to these. */
+ * Tags (docs/operations.md): "ai][retry" prints as "[ai][retry]". Never pass a secret to these. */
 #ifndef TX_OBS_LOG_H
 #define TX_OBS_LOG_H
 

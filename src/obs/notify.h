@@ -1,4 +1,4 @@
-/* Admin notifications (SPEC §5.3): a webhook POST and/or a Telegram Bot API message per event,
+/* Admin notifications (docs/operations.md): a webhook POST and/or a Telegram Bot API message per event,
  * throttled per type (at most one per the type's interval, clock passed in). Sending goes through
  * a caller-supplied, fire-and-forget post function: this module never waits on delivery.
  * Secrets (the bot token in the Telegram URL, webhook paths) never reach a log: use the redacted

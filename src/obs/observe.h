@@ -1,6 +1,6 @@
 /* The observer the gateway and job paths call once per event (request done, attempt, retry,
  * queue wait, failover, usage, cache lookup): it updates the /metrics families, writes the
- * access log line and raises the admin notifications (SPEC §5.3). Loop thread only. */
+ * access log line and raises the admin notifications (docs/operations.md). Loop thread only. */
 #ifndef TX_OBS_OBSERVE_H
 #define TX_OBS_OBSERVE_H
 

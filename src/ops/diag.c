@@ -1,6 +1,6 @@
-/* GET /admin/diag?q=ai-queue (SPEC §4.7): effective limits and their sources, endpoints and
+/* GET /admin/diag?q=ai-queue (docs/operations.md): effective limits and their sources, endpoints and
  * their health, admission numbers, job pause state and counts, config errors. Field names are
- * the SPEC's, exactly. */
+ * the ones docs/operations.md lists, exactly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +163,7 @@ json_t *tx_ops_diag_json(tx_app_t *app)
                                                                             : json_null());
     json_object_set_new(d, "configFileWatched", json_boolean(ops != NULL && ops->watch != NULL));
 
-    /* Beyond §4.7: the client protections and notifications at a glance. */
+    /* Beyond the documented diag core: the client protections and notifications at a glance. */
     if (ops != NULL && ops->started) {
         tx_cache_stats_t cs;
         tx_cache_stats(tx_filters_cache(ops->filters), &cs);

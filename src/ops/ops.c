@@ -110,7 +110,7 @@ static tx_err_t apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
     if (tx_notify_configure(s->notify, &nc) != 0)
         tx_log(TX_LOG_ERROR, "ai][config", "notification settings not applied");
     if (s->has_jobs && s->jobs.config_changed != NULL) s->jobs.config_changed(s->jobs.ud, cfg);
-    resume_if_paused(s); /* SPEC §5.2: a config change resumes paused job work */
+    resume_if_paused(s); /* docs/jobs.md: a config change resumes paused job work */
     tx_config_unref(cfg); /* the app took its own reference */
     return TX_EOK;
 }

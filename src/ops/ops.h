@@ -17,11 +17,11 @@ typedef struct {
     /* {"paused": bool, "pauseReason": string|null, "counts": {"pending": n, …}}, a new
      * reference (NULL: unknown). */
     json_t *(*status)(void *ud);
-    /* Resumes paused job work (SPEC §5.2); 0 when it was paused and resumes, 1 when it was not
+    /* Resumes paused job work (docs/jobs.md); 0 when it was paused and resumes, 1 when it was not
      * paused, -1 on failure. */
     int (*resume)(void *ud);
     /* A new config was applied (hot reload); `cfg` is borrowed: tx_config_ref it to keep it.
-     * May be NULL. After it, paused job work is resumed through `resume` (SPEC §5.2). */
+     * May be NULL. After it, paused job work is resumed through `resume` (docs/jobs.md). */
     void (*config_changed)(void *ud, tx_config_t *cfg);
     void *ud;
 } tx_ops_jobs_t;
@@ -57,7 +57,7 @@ int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route, 
 void tx_ops_gateway_after(tx_app_t *app, const tx_filter_ctx_t *ctx, int status,
                           const tx_header_t *headers, size_t n, const char *body, size_t len);
 
-/* The diag document of GET /admin/diag?q=ai-queue (SPEC §4.7), a new reference; NULL when out
+/* The diag document of GET /admin/diag?q=ai-queue (docs/operations.md), a new reference; NULL when out
  * of memory. Works before tx_ops_start too (no configError, no jobs). */
 json_t *tx_ops_diag_json(tx_app_t *app);
 

@@ -38,7 +38,7 @@ enum {
     S__LAST
 };
 
-/* §4.5: make up to ?2 items of owner ?1 due at ?3 (force: failed ones too, attempts reset). */
+/* POST /v1/owners/{owner}/retry: make up to ?2 items of owner ?1 due at ?3 (force: failed ones too, attempts reset). */
 #define RETRY_SQL(set, owner_cond, statuses)                                                       \
     "UPDATE items SET " set " WHERE id IN (SELECT id FROM items WHERE " owner_cond                 \
     " AND status IN " statuses " ORDER BY id LIMIT ?2)"

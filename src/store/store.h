@@ -1,4 +1,4 @@
-/* The job store interface (SPEC §4.2–4.6, §5.1, §5.2, §5.4): items, their attempt history,
+/* The job store interface (docs/api.md, docs/jobs.md, docs/classifier.md): items, their attempt history,
  * versioned tasks and the persisted pause, behind one vtable chosen by URL scheme
  * (`sqlite:PATH` now, `postgres://…` later). A handle is blocking and used by one thread. */
 #ifndef TX_STORE_STORE_H
@@ -47,7 +47,7 @@ typedef struct {
     size_t skipped;  /* new items stored as `skipped` (empty or whitespace text) */
 } tx_import_result_t;
 
-/* One upstream attempt of an item (SPEC §4.3 history). */
+/* One upstream attempt of an item (docs/api.md history). */
 typedef struct {
     int n;
     char *model;
@@ -133,7 +133,7 @@ typedef struct {
     tx_error_t err;
 } tx_store_finish_t;
 
-/* SPEC §4.4. by_status is indexed by tx_item_status_t. */
+/* docs/api.md. by_status is indexed by tx_item_status_t. */
 typedef struct {
     int64_t total;
     int64_t with_result;    /* status success */
@@ -142,14 +142,14 @@ typedef struct {
     int64_t by_status[TX_ITEM__LAST];
 } tx_store_stats_t;
 
-/* Persisted pause (§5.2). */
+/* Persisted pause (docs/jobs.md, "Pause and probe"). */
 typedef struct {
     int paused;
     char reason[256];
     tx_ms_t since; /* 0 when not paused */
 } tx_pause_t;
 
-/* ---- Tasks (§5.4) ---------------------------------------------------------------------- */
+/* ---- Tasks (docs/api.md) ---------------------------------------------------------------------- */
 
 /* A new task version. Borrowed strings; system_prompt/user_template/parser required,
  * response_format and model optional (NULL). */
@@ -306,16 +306,16 @@ int tx_store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err);
 int tx_store_list(tx_store_t *s, const char *owner, int status, size_t limit, int64_t after,
                   tx_item_list_t *out, tx_error_t *err);
 
-/* §4.4 counts for one owner (NULL = every owner). */
+/* The stats counts (docs/api.md) for one owner (NULL = every owner). */
 int tx_store_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_error_t *err);
 
-/* §4.5 (owner NULL = every owner). Without force: up to `limit` (0 → 50) retrying and pending
+/* POST /v1/owners/{owner}/retry (owner NULL = every owner). Without force: up to `limit` (0 → 50) retrying and pending
  * items are made due now. With force: failed ones too, their attempts reset to 0 (history
  * kept). *selected = how many items were selected. */
 int tx_store_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
                    int64_t *selected, tx_error_t *err);
 
-/* §4.6: the item → pending and due now whatever its status, attempts reset, lease dropped (a
+/* POST /v1/items/{id}/regenerate: the item → pending and due now whatever its status, attempts reset, lease dropped (a
  * holder's later writes are refused), error cleared; result and history kept until a new
  * result. A skipped item (no text) → TX_EINVAL. */
 int tx_store_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err);

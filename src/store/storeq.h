@@ -1,6 +1,6 @@
 /* The store executor: blocking store calls run on dedicated threads, each with its own store
  * handle, and their completions come back to the libuv loop thread. Nothing on the loop blocks on
- * the database; nothing off the loop touches loop-owned state (ARCHITECTURE.md, Threads). */
+ * the database; nothing off the loop touches loop-owned state (docs/architecture.md, "Threads"). */
 #ifndef TX_STORE_STOREQ_H
 #define TX_STORE_STOREQ_H
 

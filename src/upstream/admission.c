@@ -1,4 +1,4 @@
-/* The limiter of SPEC §3.4: a counter of slots and two intrusive FIFO queues of caller-owned
+/* The limiter of docs/upstream.md: a counter of slots and two intrusive FIFO queues of caller-owned
  * waiters, gateway before jobs. */
 #include "upstream/admission.h"
 

@@ -1,4 +1,4 @@
-/* Admission (SPEC §3.4), pure logic: at most N upstream requests in flight, gateway and jobs
+/* Admission (docs/upstream.md), pure logic: at most N upstream requests in flight, gateway and jobs
  * together; gateway waiters go first and their queue is bounded; a slot is granted through the
  * waiter's callback. Clock passed in; one thread (the loop's). */
 #ifndef TX_UPSTREAM_ADMISSION_H

@@ -1,4 +1,4 @@
-/* Endpoint state machine of SPEC §3.3: HEALTHY --threshold failures--> DOWN(cooldown)
+/* Endpoint state machine of docs/upstream.md: HEALTHY --threshold failures--> DOWN(cooldown)
  * --cooldown over--> one probe --ok--> HEALTHY | --fail--> DOWN(cooldown re-armed). The same
  * machine runs for each (endpoint, model) pair that has a failure run; a pair without one takes
  * no room (most endpoints have none, and picking then costs one check per candidate). */

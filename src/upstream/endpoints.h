@@ -1,4 +1,4 @@
-/* Endpoint health and failover (SPEC §3.3), pure logic: the caller passes the clock, asks which
+/* Endpoint health and failover (docs/upstream.md), pure logic: the caller passes the clock, asks which
  * endpoint to use, reports each attempt's outcome, and logs the events this returns.
  *
  * Health is kept per endpoint (network and timeout failures: the endpoint as a whole is down)

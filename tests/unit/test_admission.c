@@ -1,4 +1,4 @@
-/* Admission (SPEC §3.4): the in-flight bound, gateway before jobs, the bounded gateway queue and
+/* Admission (docs/upstream.md): the in-flight bound, gateway before jobs, the bounded gateway queue and
  * drops, removal of waiters, run-time limit changes, re-entrant grants and the counters. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Layered configuration (SPEC §2): defaults, env and kv layers, sources, lists, endpoints,
+/* Layered configuration (docs/config.md): defaults, env and kv layers, sources, lists, endpoints,
  * bounds, types, secrets, diff and reference counts. The environment is passed explicitly. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,7 +229,7 @@ static void every_bound_rejected(void **state)
     }
     json_decref(all);
     assert_int_equal(checked, 26); /* every INT key of the table */
-    /* named bounds from SPEC §2 */
+    /* named bounds from docs/config.md */
     load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":4097}", "AI_MAX_CONCURRENCY", "1..4096");
     load_bad(NOENV, "{\"AI_RETRY_MAX\":0}", "AI_RETRY_MAX", "1..20");
     load_bad(NOENV, "{\"TENAX_MAX_BODY_BYTES\":1023}", "TENAX_MAX_BODY_BYTES", "1024..1073741824");

@@ -1,4 +1,4 @@
-/* Endpoint failover (SPEC §3.3) with a fake clock: threshold, cooldown, one half-open probe,
+/* Endpoint failover (docs/upstream.md) with a fake clock: threshold, cooldown, one half-open probe,
  * recovery of the preferred endpoint, all-down choice, reload keeping health. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* JSON extraction from LLM output and the tags/json/text parsers (SPEC §5.4), as tables. */
+/* JSON extraction from LLM output and the tags/json/text parsers (docs/classifier.md), as tables. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Item, stats and task JSON (SPEC §4.3, §4.4): exact field names in both forms, RFC 3339 times,
+/* Item, stats and task JSON (docs/api.md): exact field names in both forms, RFC 3339 times,
  * null for unset values, tags results unwrapped, numeric owners as numbers in the seed form. */
 #include <stdarg.h>
 #include <stddef.h>

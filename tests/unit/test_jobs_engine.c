@@ -272,7 +272,7 @@ static void quota_pauses_and_keeps_budget(void **state)
 }
 
 /* Another node pauses the shared store while this engine is idle: the next claim sees the pause
- * in the store and takes nothing (SPEC §5.2, issue 6: the pause is shared by all nodes). */
+ * in the store and takes nothing (docs/jobs.md, issue 6: the pause is shared by all nodes). */
 static void on_idle_then_pause_elsewhere(void *ud, const tx_jobs_idle_t *idle)
 {
     fx_t *fx = ud;

@@ -1,4 +1,4 @@
-/* The ops plug-in on a real app (no store, no listener): diag carries every §4.7 field and the
+/* The ops plug-in on a real app (no store, no listener): diag carries every documented field and the
  * job engine's status, a config file change is applied to the app (admission limits, endpoints)
  * and reported to the job engine, a broken file shows in configError, and the stop hook closes
  * everything (the loop ends with no handle left). */
