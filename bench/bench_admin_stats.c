@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "obs/log.h"
+#include "core/clock.h"
 #include "obs/observe.h"
 #include "ops/stats.h"
 
@@ -33,9 +34,9 @@ int main(int argc, char **argv)
     tx_window_init(w);
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
-        tx_window_attempt(w, tx_window_clock_ms(), (int)(i & 1), i % 9 ? TX_CLASS_OK : TX_CLASS_SERVER,
+        tx_window_attempt(w, tx__clock_coarse_ms(), (int)(i & 1), i % 9 ? TX_CLASS_OK : TX_CLASS_SERVER,
                           1, 1);
-        tx_window_request(w, tx_window_clock_ms(), 200, 50.0 + (double)(i % 100), 40.0);
+        tx_window_request(w, tx__clock_coarse_ms(), 200, 50.0 + (double)(i % 100), 40.0);
     }
     double win_ns = (now_ns() - t0) / (double)n;
     t0 = now_ns();
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 
     tx_stats_live_t live = {.in_flight = 3, .limit = 8, .max_queue = 64};
     size_t bytes = 0;
-    tx_ms_t at = tx_window_clock_ms();
+    tx_ms_t at = tx__clock_coarse_ms();
     t0 = now_ns();
     for (long i = 0; i < docs; i++) {
         json_t *d = tx_admin_stats_json(w, at, &live);

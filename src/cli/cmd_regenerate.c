@@ -8,6 +8,7 @@
 #include "cli/commands.h"
 #include "cli/offline.h"
 #include "cli/opts.h"
+#include "core/clock.h"
 
 static void usage(FILE *out)
 {
@@ -61,7 +62,7 @@ int tx_cmd_regenerate(int argc, char **argv)
     int orc = tx_cli_store_open("regenerate", store, NULL, &s);
     if (orc != 0) return orc;
     tx_error_t err = {0};
-    int rc = tx_store_regenerate(s, id, tx_cli_now_ms(), &err);
+    int rc = tx_store_regenerate(s, id, tx__clock_wall_ms(), &err);
     tx_store_close(s);
     if (rc == TX_ENOTFOUND) {
         fprintf(stderr, "tenax regenerate: no item with id %lld\n", id);

@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/offline.h"
 #include "cli/opts.h"
+#include "core/clock.h"
 
 static void usage(FILE *out)
 {
@@ -66,7 +67,7 @@ int tx_cmd_retry(int argc, char **argv)
     if (orc != 0) return orc;
     tx_error_t err = {0};
     int64_t selected = 0;
-    int rc = tx_store_retry(s, owner, force, (size_t)limit, tx_cli_now_ms(), &selected, &err);
+    int rc = tx_store_retry(s, owner, force, (size_t)limit, tx__clock_wall_ms(), &selected, &err);
     tx_store_close(s);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax retry: %s\n", err.msg ? err.msg : tx_strerror((tx_err_t)rc));

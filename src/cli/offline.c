@@ -11,6 +11,7 @@
 
 #include "cli/storeurl.h"
 #include "config/config.h"
+#include "core/clock.h"
 
 /* 0 when the URL is not a SQLite file that is missing; else -1 after saying so. */
 static int sqlite_file_exists(const char *cmd, const char *url)
@@ -71,9 +72,3 @@ int tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_s
     return code;
 }
 
-tx_ms_t tx_cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

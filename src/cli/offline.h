@@ -13,7 +13,5 @@
  * stderr, *out NULL. *max_attempts (may be NULL) gets JOB_MAX_ATTEMPTS. */
 int tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out);
 
-/* The wall clock in Unix ms (what the store records as "now"). */
-tx_ms_t tx_cli_now_ms(void);
 
 #endif

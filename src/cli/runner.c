@@ -14,18 +14,12 @@
 
 #include "app/app.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "jobs/app_jobs.h"
 #include "jobs/engine.h"
 #include "jobs/jsonl.h"
 
 #define IMPORT_CHUNK 2000
-
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- import ---------------------------------------------------------------------------------- */
 
@@ -41,7 +35,7 @@ static int flush(tx_store_t *s, const char *prog, chunk_t *c, tx_runner_import_t
     if (c->n) {
         tx_import_result_t res = {0};
         tx_error_t err = {0};
-        rc = tx_store_import(s, c->in, c->n, wall_ms(), &res, &err);
+        rc = tx_store_import(s, c->in, c->n, tx__clock_wall_ms(), &res, &err);
         if (rc != TX_EOK)
             fprintf(stderr, "%s: import: %s\n", prog, err.msg ? err.msg : tx_strerror(rc));
         out->imported += res.inserted;
@@ -135,7 +129,7 @@ static void draw(run_t *r, int final)
         r->done0 = done;
         r->done0_set = 1;
     }
-    double el = (double)(wall_ms() - r->t0) / 1000.0;
+    double el = (double)(tx__clock_wall_ms() - r->t0) / 1000.0;
     double rate = el > 0.05 ? (double)(done - r->done0) / el : 0.0;
     char eta[32] = "--:--";
     if (rate > 0.0 && total > done) {
@@ -217,7 +211,7 @@ static void on_idle(void *ud, const tx_jobs_idle_t *idle)
         stop(r, 0); /* exit code computed from the final stats */
         return;
     }
-    tx_ms_t now = wall_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     if (idle->next_due <= now) return; /* due now: the engine claims again */
     if (r->o->wait) return;            /* the engine's timer wakes at next_due */
     stop(r, 3);
@@ -247,7 +241,7 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
                          .on_idle = on_idle,
                          .ud = r};
     tx_jobs_app_port(r->app, &eo.port);
-    r->t0 = wall_ms();
+    r->t0 = tx__clock_wall_ms();
     int rc = tx_jobs_open(&eo, &r->e, &err);
     if (rc != TX_EOK) {
         fprintf(stderr, "%s: store: %s\n", o->prog, tx_cli_store_error(&err, rc));
@@ -269,7 +263,7 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
     tx_app_destroy(r->app);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_loop_close(&r->loop);
-    double secs = (double)(wall_ms() - r->t0) / 1000.0;
+    double secs = (double)(tx__clock_wall_ms() - r->t0) / 1000.0;
     r->res.failovers = r->failovers;
     r->res.seconds = secs;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "obs/log.h"
 #include "obs/notify.h"
 
@@ -35,13 +36,6 @@ struct tx_config_watch {
     void (*done)(void *);
     void *done_arg;
 };
-
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_err(tx_error_t *err, tx_err_t code, const char *msg)
 {
@@ -103,7 +97,7 @@ tx_err_t tx_config_watch_reload(tx_config_watch_t *w, const char *source)
         tx_config_unref(next);
         return TX_ENOMEM;
     }
-    w->loaded_at = wall_ms();
+    w->loaded_at = tx__clock_wall_ms();
     if (changed == 0) {
         tx_config_unref(next);
         return TX_EOK;
@@ -244,7 +238,7 @@ tx_config_watch_t *tx_config_watch_start(const tx_config_watch_opts_t *o, tx_con
     w->ud = o->ud;
     w->debounce_ms = o->debounce_ms ? o->debounce_ms : 50;
     w->current = tx_config_ref(current);
-    w->loaded_at = wall_ms();
+    w->loaded_at = tx__clock_wall_ms();
     unsigned poll_ms = o->poll_ms ? o->poll_ms : 10000;
 
     int rc = uv_timer_init(o->loop, &w->debounce);

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 
 #include "core/classify_tree.h"
+#include "core/clock.h"
 #include "core/poison.h"
 #include "gateway/json_arena.h"
 #include "gateway/spares.h"
@@ -197,7 +198,7 @@ static void attempt_free(tx_gw_attempt_t *a)
         a->rh = NULL;
         a->rh_cap = 0;
     }
-    if (tx_spares_put(&g->attempts, a))
+    if (tx__freelist_put(&g->attempts, a))
         tx_poison(a, sizeof *a);
     else
         tx_attempt_destroy(a);
@@ -208,7 +209,7 @@ static void attempt_free(tx_gw_attempt_t *a)
 static tx_gw_attempt_t *attempt_alloc(tx_app_t *app)
 {
     tx_gw_spares_t *g = tx_gw_spares(app);
-    tx_gw_attempt_t *a = tx_spares_take(g != NULL ? &g->attempts : NULL);
+    tx_gw_attempt_t *a = tx__freelist_take(g != NULL ? &g->attempts : NULL);
     if (a == NULL)
         return calloc(1, sizeof *a);
     tx_unpoison(a, sizeof *a);
@@ -419,13 +420,6 @@ static void on_body(void *ud, const char *data, size_t len)
     }
 }
 
-static tx_ms_t wall_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (tx_ms_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
 {
     tx_app_t *app = a->app;
@@ -459,7 +453,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
             /* a plain answer (also a stream request answered with JSON) */
             tx__json_arena_begin(); /* the classifier's tree lives only in the call */
             tx__classify_response_with(r.status, a->rh, a->nrh, r.body, r.body_len,
-                                       tx_attempt_resp_kind(a->req.route), wall_ms(), &r.info,
+                                       tx_attempt_resp_kind(a->req.route), tx__clock_wall_ms(), &r.info,
                                        tx__json_arena_delete);
             tx__json_arena_end();
             r.prompt_tokens = r.info.prompt_tokens; /* read by the classifier's parse */

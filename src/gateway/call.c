@@ -103,7 +103,7 @@ static void set_state(call_t *c, tx_call_state_kind_t to)
 static call_t *call_alloc(tx_app_t *app)
 {
     tx_gw_spares_t *g = tx_gw_spares(app);
-    call_t *c = tx_spares_take(g != NULL ? &g->calls : NULL);
+    call_t *c = tx__freelist_take(g != NULL ? &g->calls : NULL);
     if (c == NULL)
         return calloc(1, sizeof(call_t));
     tx_unpoison(c, sizeof *c);
@@ -114,7 +114,7 @@ static call_t *call_alloc(tx_app_t *app)
 static void call_release(tx_app_t *app, call_t *c)
 {
     tx_gw_spares_t *g = tx_gw_spares(app);
-    if (tx_spares_put(g != NULL ? &g->calls : NULL, c))
+    if (tx__freelist_put(g != NULL ? &g->calls : NULL, c))
         tx_poison(c, sizeof *c); /* kept: a use from now on is reported under ASan */
     else
         free(c);

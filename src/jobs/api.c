@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "jobs/item_input.h"
 #include "jobs/item_json.h"
 #include "obs/log.h"
@@ -141,13 +142,6 @@ static void set_store_error(call_t *c, int rc, const tx_error_t *err, const char
     }
 }
 
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- work on the store thread ------------------------------------------------------------ */
 
 static void do_import(tx_store_t *s, call_t *c)
@@ -182,7 +176,7 @@ static void do_import(tx_store_t *s, call_t *c)
     }
     json_decref(seen);
     tx_import_result_t res = {0};
-    int rc = tx_store_import(s, c->inputs, c->n_inputs, wall_ms(), &res, &err);
+    int rc = tx_store_import(s, c->inputs, c->n_inputs, tx__clock_wall_ms(), &res, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "import");
         return;
@@ -273,7 +267,7 @@ static void do_retry(tx_store_t *s, call_t *c)
 {
     tx_error_t err = {0};
     int64_t selected = 0;
-    int rc = tx_store_retry(s, c->owner, c->force, c->limit, wall_ms(), &selected, &err);
+    int rc = tx_store_retry(s, c->owner, c->force, c->limit, tx__clock_wall_ms(), &selected, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "retry");
         return;
@@ -289,7 +283,7 @@ static void do_retry(tx_store_t *s, call_t *c)
 static void do_regenerate(tx_store_t *s, call_t *c)
 {
     tx_error_t err = {0};
-    int rc = tx_store_regenerate(s, c->id, wall_ms(), &err);
+    int rc = tx_store_regenerate(s, c->id, tx__clock_wall_ms(), &err);
     if (rc == TX_EINVAL) {
         set_error(c, 409, "item_skipped", NULL,
                   "item %lld was skipped (it has no text): nothing to regenerate",
@@ -397,7 +391,7 @@ static void do_task_write(tx_store_t *s, call_t *c)
         return;
     }
     int version = 0;
-    rc = tx_store_task_put_version(s, c->name, &c->spec, wall_ms(), &version, &err);
+    rc = tx_store_task_put_version(s, c->name, &c->spec, tx__clock_wall_ms(), &version, &err);
     if (rc == TX_EOK && c->activate) rc = tx_store_task_activate(s, c->name, version, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "task");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "jobs/params.h"
 #include "store/storeq.h"
 #include "obs/log.h"
@@ -109,13 +110,6 @@ static void inline_cb(uv_timer_t *t);
 static void query_due(tx_jobs_t *e);
 static void due_cb(uv_timer_t *t);
 
-static tx_ms_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- building a policy from a config snapshot ------------------------------------------- */
 
 static void policy_for(job_t *j)
@@ -194,7 +188,7 @@ static void w_begin(tx_store_t *s, void **args, size_t n)
         reqs[i] = (tx_store_begin_t){.id = j->it.id, .lease = j->it.lease,
                                      .max_attempts = (int)j->p.max_attempts, .model = j->model};
     }
-    tx_store_begin_attempts(s, reqs, n, now_ms());
+    tx_store_begin_attempts(s, reqs, n, tx__clock_wall_ms());
     for (size_t i = 0; i < n; i++) {
         job_t *j = args[i];
         j->rc = reqs[i].rc;
@@ -209,7 +203,7 @@ static void w_end_one(tx_store_t *s, job_t *j)
     j->rc = TX_EOK;
     if (j->pause_op) {
         int rc = tx_store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
-                                    now_ms(), NULL);
+                                    tx__clock_wall_ms(), NULL);
         if (rc != TX_EOK)
             tx_log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
     }
@@ -219,7 +213,7 @@ static void w_end_one(tx_store_t *s, job_t *j)
         j->rc = tx_store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
     if (j->rc == TX_EOK && j->do_finish) {
         j->out.attempt = j->do_record ? &j->rec : NULL;
-        j->rc = tx_store_finish(s, j->it.id, j->it.lease, &j->out, now_ms(), &j->err);
+        j->rc = tx_store_finish(s, j->it.id, j->it.lease, &j->out, tx__clock_wall_ms(), &j->err);
         j->out.attempt = NULL;
     }
 }
@@ -241,7 +235,7 @@ static void w_end(tx_store_t *s, void **args, size_t n)
         reqs[k] = (tx_store_finish_t){.id = j->it.id, .lease = j->it.lease, .outcome = &j->out};
         in[k++] = j;
     }
-    tx_store_finish_many(s, reqs, k, now_ms());
+    tx_store_finish_many(s, reqs, k, tx__clock_wall_ms());
     for (size_t i = 0; i < k; i++) {
         in[i]->out.attempt = NULL;
         in[i]->rc = reqs[i].rc;
@@ -299,7 +293,7 @@ static void job_end_done(void *arg)
         return;
     }
     if (j->after == AFTER_INLINE) { /* closing: hand it back due now, attempts kept */
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
     if (j->after == AFTER_FINISH && j->rc == TX_EOK) {
@@ -323,7 +317,7 @@ static void inline_cb(uv_timer_t *t)
     job_t *j = t->data;
     j->timer_active = 0;
     if (j->e->closing) {
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
     job_next(j);
@@ -406,7 +400,7 @@ static char *parse_output(const job_t *j, const char *body, size_t len, char *wh
 static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int status)
 {
     tx_jobs_t *e = j->e;
-    tx_ms_t now = now_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     memset(&j->out, 0, sizeof j->out);
     j->out.error_class = -1;
     if (cls == TX_CLASS_OK) {
@@ -498,7 +492,7 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
                             .cls = (int)c.cls,
                             .http_status = r->status,
                             .latency_ms = r->latency_ms,
-                            .at = now_ms()};
+                            .at = tx__clock_wall_ms()};
     j->do_record = 1;
     j->do_finish = 0;
     j->pause_op = 0;
@@ -512,7 +506,7 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
                                       .delay_ms =
                                           j->after == AFTER_INLINE ? j->inline_ms
                                           : (j->do_finish && j->out.status == TX_ITEM_RETRYING)
-                                              ? j->out.retry_after - now_ms()
+                                              ? j->out.retry_after - tx__clock_wall_ms()
                                               : -1};
         e->on_attempt(e->ud, &ev);
     }
@@ -534,7 +528,7 @@ static void start_attempt(job_t *j)
             tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
         }
         if (e->closing)
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         else
             finish_now(j, TX_ITEM_PENDING, "job work paused", -1, 0);
         return;
@@ -581,7 +575,7 @@ static void begin_done(void *arg)
         return;
     }
     if (e->closing) {
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
     tx_adm_result_t ar =
@@ -599,7 +593,7 @@ static void job_next(job_t *j)
 {
     tx_jobs_t *e = j->e;
     if (e->closing) {
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
     if (e->st.paused && !j->probe) {
@@ -657,7 +651,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
     }
     policy_for(j);
     if (tx_policy_resume(&j->pol, &j->cs, (unsigned)(j->it.attempts > 0 ? j->it.attempts : 0),
-                         now_ms()) != TX_EOK) {
+                         tx__clock_wall_ms()) != TX_EOK) {
         finish_now(j, TX_ITEM_FAILED,
                    j->cs.stats.final == TX_REASON_BUDGET
                        ? "attempt budget used up (JOB_MAX_ATTEMPTS)"
@@ -688,7 +682,7 @@ typedef struct {
 static void w_claim(tx_store_t *s, void *arg)
 {
     claim_t *c = arg;
-    tx_ms_t now = now_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     if (!c->probe) {
         /* The pause is shared through the store (several nodes): claim nothing while it is set. */
         c->rc = tx_store_pause_get(s, &c->pause, &c->err);
@@ -842,7 +836,7 @@ typedef struct {
 static void w_due(tx_store_t *s, void *arg)
 {
     due_t *d = arg;
-    d->rc = tx_store_next_due(s, now_ms(), &d->when, NULL);
+    d->rc = tx_store_next_due(s, tx__clock_wall_ms(), &d->when, NULL);
 }
 
 static void due_done(void *arg)
@@ -857,7 +851,7 @@ static void due_done(void *arg)
         maybe_closed(e);
         return;
     }
-    tx_ms_t now = now_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     if (rc == TX_EOK && !e->st.paused) {
         tx_ms_t delay = when > now ? when - now : 0;
         uv_timer_start(&e->due_timer, due_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
@@ -958,7 +952,7 @@ typedef struct {
 static void w_start(tx_store_t *s, void *arg)
 {
     start_t *st = arg;
-    st->rc = tx_store_reclaim_expired(s, now_ms(), &st->reclaimed, &st->err);
+    st->rc = tx_store_reclaim_expired(s, tx__clock_wall_ms(), &st->reclaimed, &st->err);
     if (st->rc == TX_EOK) st->rc = tx_store_pause_get(s, &st->pause, &st->err);
 }
 
@@ -1006,7 +1000,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->on_attempt = o->on_attempt;
     e->ud = o->ud;
     snprintf(e->worker, sizeof e->worker, "%s", o->worker ? o->worker : "tenax");
-    tx_rng_seed(&e->rng, o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)now_ms());
+    tx_rng_seed(&e->rng, o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)tx__clock_wall_ms());
     e->adm = o->adm;
     if (e->adm == NULL) {
         e->adm = tx_admission_new((unsigned)e->p.max_concurrency, 0);
@@ -1052,7 +1046,7 @@ void tx_jobs_kick(tx_jobs_t *e)
 static void w_resume(tx_store_t *s, void *arg)
 {
     (void)arg;
-    int rc = tx_store_pause_set(s, 0, NULL, now_ms(), NULL);
+    int rc = tx_store_pause_set(s, 0, NULL, tx__clock_wall_ms(), NULL);
     if (rc != TX_EOK)
         tx_log(TX_LOG_ERROR, "jobs", "could not clear the pause: %s", tx_strerror(rc));
 }
@@ -1167,15 +1161,15 @@ void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud)
                 j->has_slot = 0;
                 tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
             }
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         } else if (j->waiting_slot) {
             tx_admission_cancel(e->adm, &j->w);
             j->waiting_slot = 0;
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         } else if (j->timer_active) {
             uv_timer_stop(&j->timer);
             j->timer_active = 0;
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         }
         /* else: a store call is running; its done callback sees `closing` */
     }

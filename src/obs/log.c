@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "obs/log.h"
-#include "obs/utf8.h"
+#include "core/utf8.h"
 
 static int log_json;
 static tx_log_level_t log_min = TX_LOG_INFO;

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "obs/metrics.h"
-#include "obs/utf8.h"
+#include "core/utf8.h"
 
 const double tx_metrics_latency_buckets[TX_METRICS_LATENCY_NBUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,

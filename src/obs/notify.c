@@ -12,7 +12,7 @@
 
 #include "obs/log.h"
 #include "obs/notify.h"
-#include "obs/utf8.h"
+#include "core/utf8.h"
 
 static const char *const type_names[TX_NOTIFY__LAST] = {"quota_exceeded", "rate_limit",
                                                         "auth_failed", "endpoint_down"};

@@ -9,6 +9,7 @@
 #include <time.h>
 
 
+#include "core/clock.h"
 #include "core/numfmt.h"
 #include "obs/log.h"
 
@@ -31,20 +32,6 @@ void tx_obs_opts_from_env(tx_obs_opts_t *o)
     o->access_log = 1;
     o->registry = NULL;
     o->fams = NULL;
-}
-
-tx_ms_t tx_obs_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-tx_ms_t tx_obs_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 tx_obs_t *tx_obs_create(const tx_obs_opts_t *o)
@@ -116,7 +103,7 @@ void tx_obs_on_request_done(tx_obs_t *obs, const char *route, const char *model,
     if (obs->access_log && tx_log_enabled(TX_LOG_INFO))
         tx_log(TX_LOG_INFO, "ai][request", "route=%s model=%s status=%d ms=%.1f upstream_ms=%.1f",
                route ? route : "", model ? model : "", status, total_ms, upstream_ms);
-    tx_window_request(&obs->win, tx_window_clock_ms(), status, total_ms, upstream_ms);
+    tx_window_request(&obs->win, tx__clock_coarse_ms(), status, total_ms, upstream_ms);
     if (!obs->metrics) return;
     char st[TX_NUMFMT_MAX];
     tx__fmt_i64(st, status);
@@ -136,14 +123,14 @@ static void notify_class(tx_obs_t *obs, int endpoint, const char *model, tx_clas
     snprintf(msg, sizeof msg, "upstream answered %s (endpoint %d, model %.100s)",
              tx_class_name(cls), endpoint, model ? model : "");
     tx_notify_event(obs->notify, (tx_notify_type_t)type, msg, attempt > 0 ? attempt : -1,
-                    delay_s, tx_obs_mono_ms(), tx_obs_wall_ms());
+                    delay_s, tx__clock_mono_ms(), tx__clock_wall_ms());
 }
 
 static void on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
                        double duration_ms, int attempt, double delay_s, int gateway)
 {
     if (obs == NULL) return;
-    tx_window_attempt(&obs->win, tx_window_clock_ms(), endpoint, cls, attempt, gateway);
+    tx_window_attempt(&obs->win, tx__clock_coarse_ms(), endpoint, cls, attempt, gateway);
     if (obs->metrics) {
         char ep[TX_NUMFMT_MAX];
         tx__fmt_i64(ep, endpoint);
@@ -168,7 +155,7 @@ void tx_obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_cl
 
 void tx_obs_on_retry_after(tx_obs_t *obs, int endpoint, double ms)
 {
-    if (obs != NULL) tx_window_retry_after(&obs->win, tx_window_clock_ms(), endpoint, ms);
+    if (obs != NULL) tx_window_retry_after(&obs->win, tx__clock_coarse_ms(), endpoint, ms);
 }
 
 const tx_window_t *tx_obs_window(const tx_obs_t *obs)
@@ -179,7 +166,7 @@ const tx_window_t *tx_obs_window(const tx_obs_t *obs)
 void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls)
 {
     if (obs == NULL) return;
-    tx_window_retry(&obs->win, tx_window_clock_ms());
+    tx_window_retry(&obs->win, tx__clock_coarse_ms());
     if (!obs->metrics) return;
     const char *v[1] = {tx_class_name(cls)};
     tx_metrics_inc(obs->fam[TX_M_RETRIES], v, 1);
@@ -194,7 +181,7 @@ void tx_obs_on_queue_wait(tx_obs_t *obs, double wait_ms)
 void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
 {
     if (obs == NULL) return;
-    tx_window_failover(&obs->win, tx_window_clock_ms());
+    tx_window_failover(&obs->win, tx__clock_coarse_ms());
     if (obs->metrics) {
         char f[TX_NUMFMT_MAX], t[TX_NUMFMT_MAX];
         tx__fmt_i64(f, from);
@@ -205,8 +192,8 @@ void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
     if (obs->notify != NULL) {
         char msg[128];
         snprintf(msg, sizeof msg, "endpoint %d is down; failing over to endpoint %d", from, to);
-        tx_notify_event(obs->notify, TX_NOTIFY_ENDPOINT_DOWN, msg, -1, -1, tx_obs_mono_ms(),
-                        tx_obs_wall_ms());
+        tx_notify_event(obs->notify, TX_NOTIFY_ENDPOINT_DOWN, msg, -1, -1, tx__clock_mono_ms(),
+                        tx__clock_wall_ms());
     }
 }
 

@@ -91,8 +91,5 @@ void tx_obs_set_items(tx_obs_t *obs, const char *status, double count);
  * when metrics are off or memory runs out. */
 char *tx_obs_render(const tx_obs_t *obs, size_t *len);
 
-/* Monotonic and Unix clocks in ms, as the notifier wants them. */
-tx_ms_t tx_obs_mono_ms(void);
-tx_ms_t tx_obs_wall_ms(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* The dashboard's sliding window (window.h): a ring of per-second slots and a ring of latency
  * samples. A slot is reused when its second has passed out of the window. */
+#include "core/clock.h"
 #include "obs/window.h"
 
 #include <stdlib.h>
@@ -12,13 +13,6 @@ void tx_window_init(tx_window_t *w)
     for (size_t i = 0; i < TX_WIN_SECONDS; i++)
         w->slot[i].sec = -1;
     w->ep_max = -1;
-}
-
-tx_ms_t tx_window_clock_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The slot of `now`'s second, emptied first when it held an older second. */

@@ -61,9 +61,6 @@ typedef struct {
 
 void tx_window_init(tx_window_t *w);
 
-/* The clock the window's users pass in: CLOCK_MONOTONIC_COARSE in ms (a few ms of resolution is
- * plenty for one-second slots, and it costs a quarter of a precise read on the hot path). */
-tx_ms_t tx_window_clock_ms(void);
 
 /* A gateway request answered with `status` after `total_ms`, of which `upstream_ms` upstream
  * (attempts, queue wait, backoff); the rest is what tenax added. */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "obs/log.h"
+#include "core/clock.h"
 #include "ops/dashboard.h"
 #include "ops/ops_internal.h"
 #include "ops/stats.h"
@@ -262,7 +263,7 @@ tx_err_t tx_ops_start(tx_app_t *app)
     if (s == NULL) return TX_ENOMEM;
     if (s->started) return TX_EINVAL;
     const tx_config_t *c = app->config;
-    s->loaded_at = tx_obs_wall_ms();
+    s->loaded_at = tx__clock_wall_ms();
 
     tx_obs_opts_t oo;
     tx_obs_opts_from_env(&oo);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "ops/ops_internal.h"
 
 /* A rate or a latency: null when there is nothing to measure (the page shows "—"). */
@@ -95,7 +96,7 @@ void tx_ops_route_stats(tx_http_req_t *req, void *ud)
         .max_queue = st.max_queue,
         .oldest_wait_ms = tx_admission_oldest_wait(app->admission, TX_ADM_GATEWAY, tx_app_now(app)),
         .dropped = st.dropped,
-        .uptime_ms = s != NULL && s->loaded_at > 0 ? tx_obs_wall_ms() - s->loaded_at : 0,
+        .uptime_ms = s != NULL && s->loaded_at > 0 ? tx__clock_wall_ms() - s->loaded_at : 0,
     };
     /* The job engine's in-memory counts (never a store round trip: the page polls every
      * second). */
@@ -103,7 +104,7 @@ void tx_ops_route_stats(tx_http_req_t *req, void *ud)
         s != NULL && s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     live.items = json_object_get(jobs, "counts");
     live.jobs_paused = json_is_true(json_object_get(jobs, "paused"));
-    json_t *d = tx_admin_stats_json(tx_obs_window(tx_ops_obs(app)), tx_window_clock_ms(), &live);
+    json_t *d = tx_admin_stats_json(tx_obs_window(tx_ops_obs(app)), tx__clock_coarse_ms(), &live);
     json_decref(jobs);
     char *text = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(d);

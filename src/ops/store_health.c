@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "obs/log.h"
 #include "obs/notify.h"
 #include "store/storeq.h"
@@ -30,13 +31,6 @@ typedef struct {
     tx_error_t err;
     char msg[256];
 } health_t;
-
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void maybe_done(health_t *h)
 {
@@ -67,7 +61,7 @@ static void ping_done(void *arg)
     }
     h->ok = ok;
     snprintf(h->error, sizeof h->error, "%s", ok ? "" : h->msg);
-    h->checked_at = wall_ms();
+    h->checked_at = tx__clock_wall_ms();
     maybe_done(h);
 }
 
@@ -113,7 +107,7 @@ tx_err_t tx_store_health_start(tx_app_t *app, const char *store_url, unsigned in
     if (h == NULL) return TX_ENOMEM;
     h->app = app;
     h->ok = 1; /* the store opened a moment ago */
-    h->checked_at = wall_ms();
+    h->checked_at = tx__clock_wall_ms();
     snprintf(h->backend, sizeof h->backend, "%s", backend_of(store_url));
     tx_err_t rc = tx_app_on_stop(app, on_stop, h);
     if (rc != TX_EOK) {

@@ -3,6 +3,7 @@
  * The request line and headers collect in one buffer the parser reuses; when the headers are
  * complete the request becomes one allocation (struct, header array, strings and, when its
  * Content-Length is small, room for the body, which is then read straight into it). */
+#include "core/buf.h"
 #include "server/parse.h"
 
 #include <http_parser.h>
@@ -16,11 +17,6 @@
  * larger or chunked one grows in a buffer of its own as it arrives. The bound keeps what a mere
  * claim reserves small: 16 KiB per connection that sends headers and then nothing. */
 #define INLINE_BODY_MAX (16u * 1024u)
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf_t;
 
 /* Where a header's name and value are in the text buffer (each NUL-terminated there). */
 typedef struct {
@@ -38,7 +34,7 @@ struct tx_http_parser {
     int err_status;
     const char *err_code, *err_msg;
     /* the request being read: "target\0name\0value\0name\0value\0..." in `text` */
-    buf_t text;
+    tx__buf_t text;
     size_t url_len;
     span_t *hdrs;
     size_t nhdr, hdr_cap;
@@ -46,32 +42,16 @@ struct tx_http_parser {
     size_t header_bytes;
     tx_http_msg_t *cur;  /* built when the headers are complete */
     size_t body_room;    /* bytes reserved for the body in cur's allocation */
-    buf_t body;          /* the body when it is not read into cur */
+    tx__buf_t body;          /* the body when it is not read into cur */
     int keep_alive;
     /* completed requests */
     tx_http_msg_t *head, *tail;
 };
 
-static int buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) return -1;
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
 /* Ends the current string in `text` with its NUL (buf_add keeps one past the end already). */
 static int text_end_string(tx_http_parser_t *p)
 {
-    if (buf_add(&p->text, "", 0) != 0) return -1;
+    if (tx__buf_add(&p->text, "", 0) != 0) return -1;
     p->text.len++;
     return 0;
 }
@@ -87,7 +67,7 @@ static void reset_current(tx_http_parser_t *p)
     p->cur = NULL;
     p->body_room = 0;
     free(p->body.p);
-    p->body = (buf_t){0};
+    p->body = (tx__buf_t){0};
 }
 
 static int fail(tx_http_parser_t *p, int status, const char *code, const char *msg)
@@ -149,7 +129,7 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
-    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_field(http_parser *hp, const char *at, size_t len)
@@ -172,7 +152,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
         p->hdrs[p->nhdr++] = (span_t){.name_off = p->text.len};
         p->mode = IN_NAME;
     }
-    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
@@ -181,7 +161,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     if (count_header_bytes(p, len) != 0) return -1;
     if (p->nhdr == 0) return fail(p, 400, "bad_request", "Malformed header.");
     if (p->mode == IN_NAME && text_close(p) != 0) return fail_oom(p);
-    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static const char *name_of(const tx_http_parser_t *p, size_t i)
@@ -303,10 +283,10 @@ static int on_body(http_parser *hp, const char *at, size_t len)
             return 0;
         }
         /* beyond the room (chunked or large): the body moves to a buffer of its own */
-        if (buf_add(&p->body, m->body, m->body_len) != 0) return fail_oom(p);
+        if (tx__buf_add(&p->body, m->body, m->body_len) != 0) return fail_oom(p);
         m->body_len = 0;
     }
-    return buf_add(&p->body, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->body, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_message_complete(http_parser *hp)
@@ -316,7 +296,7 @@ static int on_message_complete(http_parser *hp)
     if (p->body.p != NULL) { /* the body grew apart: the request takes that buffer */
         m->body = m->body_alloc = p->body.p;
         m->body_len = p->body.len;
-        p->body = (buf_t){0};
+        p->body = (tx__buf_t){0};
     } else {
         m->body[m->body_len] = '\0';
     }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/freelist.h"
 #include "core/numfmt.h"
 #include "core/poison.h"
 #include "obs/log.h"
@@ -80,8 +81,7 @@ struct tx_http_server {
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
-    tx_http_req_t *spare; /* freed requests kept for reuse (linked by lnext), with their out */
-    size_t nspare;
+    tx__freelist_t spare; /* freed requests kept for reuse (SPARE_MAX), with their out */
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
@@ -167,14 +167,22 @@ const char *tx_http_status_text(int status)
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+/* Frees a kept request (the free-list's destroy). */
+static void spare_destroy(void *p)
+{
+    tx_http_req_t *r = p;
+    tx_unpoison(r, sizeof *r);
+    tx_unpoison(r->out, r->out_cap);
+    free(r->out);
+    free(r);
+}
+
 static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *msg)
 {
-    tx_http_req_t *r = srv->spare;
+    tx_http_req_t *r = tx__freelist_take(&srv->spare);
     if (r != NULL) { /* a clean request, keeping only its out buffer */
         tx_unpoison(r, sizeof *r);
         tx_unpoison(r->out, r->out_cap);
-        srv->spare = r->lnext;
-        srv->nspare--;
         char *out = r->out;
         size_t out_cap = r->out_cap;
         memset(r, 0, sizeof *r);
@@ -207,10 +215,7 @@ static void req_free(tx_http_req_t *r)
     }
     free(r->params);
     tx_http_server_t *srv = r->srv;
-    if (srv->nspare < SPARE_MAX && r->out_cap <= SPARE_OUT_MAX) {
-        r->lnext = srv->spare;
-        srv->spare = r;
-        srv->nspare++;
+    if (r->out_cap <= SPARE_OUT_MAX && tx__freelist_put(&srv->spare, r)) {
         tx_poison(r->out, r->out_cap);
         tx_poison(r, sizeof *r);
         return;
@@ -948,6 +953,8 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
         return NULL;
     }
     srv->loop = loop;
+    srv->spare.max = SPARE_MAX;
+    srv->spare.destroy = spare_destroy;
     srv->cfg = *cfg;
     tx_http_config_t d;
     tx_http_config_defaults(&d);
@@ -1047,13 +1054,6 @@ void tx_http_server_destroy(tx_http_server_t *srv)
 {
     if (srv == NULL) return;
     while (srv->reqs) req_free(srv->reqs);
-    while (srv->spare) {
-        tx_http_req_t *r = srv->spare;
-        tx_unpoison(r, sizeof *r);
-        tx_unpoison(r->out, r->out_cap);
-        srv->spare = r->lnext;
-        free(r->out);
-        free(r);
-    }
+    tx__freelist_clear(&srv->spare);
     free(srv);
 }

@@ -3,6 +3,7 @@
  * binary parameters, claims with FOR UPDATE SKIP LOCKED, reconnect with backoff after a lost
  * connection, and LISTEN/NOTIFY wake-ups (see docs/postgres.md). */
 #include "core/utf8.h"
+#include "core/clock.h"
 #include "store/store.h"
 #include "store/pg_schema.h"
 #include "store/pg_url.h"
@@ -267,13 +268,6 @@ static pg_t *H(tx_store_t *s)
     return (pg_t *)s;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* libpq's message without its trailing newline (static buffer per handle is not needed: the
  * caller copies it into err right away). */
 static void first_line(char *out, size_t len, const char *msg)
@@ -463,7 +457,7 @@ static int ensure(pg_t *h, tx_error_t *err)
         return tx__store_fail(err, TX_EIO, "store: connection lost inside a transaction");
     }
     if (h->conn) drop_conn(h);
-    uint64_t now = mono_ms();
+    uint64_t now = (uint64_t)tx__clock_mono_ms();
     if (now < h->retry_at)
         return tx__store_fail(err, TX_EIO,
                               "store: PostgreSQL unreachable; next reconnect "
@@ -477,7 +471,7 @@ static int ensure(pg_t *h, tx_error_t *err)
         }
         int shift = h->fails < 6 ? h->fails : 6;
         uint64_t wait = (uint64_t)BACKOFF_MIN_MS << shift;
-        h->retry_at = mono_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
+        h->retry_at = (uint64_t)tx__clock_mono_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
         h->fails++;
         return rc;
     }

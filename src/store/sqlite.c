@@ -2,6 +2,7 @@
  * prepared statement per query per handle. Claims take the write lock (BEGIN IMMEDIATE), so two
  * handles on one file never lease the same item. */
 #include "core/utf8.h"
+#include "core/clock.h"
 #include "store/store.h"
 #include "store/sqlite_schema.h"
 #include "store/sqlite_url.h"
@@ -354,13 +355,6 @@ static int pragma(sq_t *h, const char *sql, tx_error_t *err, const char *what)
     return rc == SQLITE_OK ? TX_EOK : dberr(h, rc, err, what);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The connection set-up (WAL, synchronous=NORMAL, foreign keys) and the migrations, as raw
  * SQLite codes; *step names the part that failed ("open" or "migrate"). */
 static int setup_once(sq_t *h, int *from, char *why, size_t whylen, const char **step)
@@ -387,11 +381,11 @@ static int setup_once(sq_t *h, int *from, char *why, size_t whylen, const char *
  * handle's busy timeout has passed; only then does it fail. */
 static int setup_with_retry(sq_t *h, int *from, char *why, size_t whylen, const char **step)
 {
-    int64_t deadline = mono_ms() + h->busy_ms;
+    int64_t deadline = tx__clock_mono_ms() + h->busy_ms;
     for (int pause = 1;; pause = pause < 50 ? pause * 2 : 50) {
         int rc = setup_once(h, from, why, whylen, step);
         int base = rc & 0xff;
-        if ((base != SQLITE_BUSY && base != SQLITE_LOCKED) || mono_ms() >= deadline)
+        if ((base != SQLITE_BUSY && base != SQLITE_LOCKED) || tx__clock_mono_ms() >= deadline)
             return rc;
         sqlite3_sleep(pause);
     }

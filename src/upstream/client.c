@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/freelist.h"
 #include "core/url.h"
 #include "upstream/response.h"
 #include "upstream/tls.h"
@@ -95,7 +96,7 @@ struct tx_upstream_req {
     tx_upstream_cb_t cb;
     void *ud;
     tx_upstream_limits_t lim;
-    tx_upstream_req_t *prev, *next;   /* u->reqs, or u->spare (next only) */
+    tx_upstream_req_t *prev, *next;   /* u->reqs */
     tx_upstream_req_t *qprev, *qnext; /* u->waitq */
     tx_upstream_req_t *knext;         /* u->kickq */
     char *wbuf;                       /* the request head */
@@ -136,8 +137,8 @@ struct tx_upstream {
     tx_upstream_req_t *reqs;
     tx_upstream_req_t *waitq, *waitq_tail;
     tx_upstream_req_t *kickq;
-    tx_upstream_req_t *spare;
-    size_t nspare, active;
+    tx__freelist_t spare; /* finished requests kept ready (SPARE_MAX) */
+    size_t active;
     uv_idle_t kick; /* work to do from the loop: late failures, resumes */
     dns_entry_t dns[DNS_CACHE_MAX];
     tx_tls_ctx_t *tls; /* made at the first https request */
@@ -213,6 +214,13 @@ static void on_req_closed(uv_handle_t *h)
     maybe_finished_closing(u);
 }
 
+/* Closes a kept request's timer; on_req_closed frees it (the free-list's destroy). */
+static void spare_close(void *p)
+{
+    tx_upstream_req_t *r = p;
+    uv_close((uv_handle_t *)&r->timer, on_req_closed);
+}
+
 static void on_kick_closed(uv_handle_t *h)
 {
     tx_upstream_t *u = h->data;
@@ -237,11 +245,7 @@ static void req_recycle(tx_upstream_req_t *r)
     tx_upstream_t *u = r->u;
     if (r->holds > 0) return;
     uv_timer_stop(&r->timer);
-    if (u->nspare < SPARE_MAX && !u->closing) {
-        r->next = u->spare;
-        u->spare = r;
-        u->nspare++;
-    } else {
+    if (u->closing || !tx__freelist_put(&u->spare, r)) {
         uv_close((uv_handle_t *)&r->timer, on_req_closed);
     }
 }
@@ -1219,6 +1223,8 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
     tx_upstream_t *u = calloc(1, sizeof *u);
     if (u == NULL) return NULL;
     u->loop = loop;
+    u->spare.max = SPARE_MAX;
+    u->spare.destroy = spare_close;
     if (o != NULL) u->o = *o;
     if (u->o.max_total_conns == 0) u->o.max_total_conns = 64;
     if ((o && o->proxy && o->proxy[0] && (u->proxy = strdup(o->proxy)) == NULL) ||
@@ -1431,10 +1437,8 @@ static const char *url_get(tx_upstream_t *u, const char *url, tx_url_t *out)
 
 static tx_upstream_req_t *req_get(tx_upstream_t *u)
 {
-    tx_upstream_req_t *r = u->spare;
+    tx_upstream_req_t *r = tx__freelist_take(&u->spare);
     if (r != NULL) {
-        u->spare = r->next;
-        u->nspare--;
         char *wbuf = r->wbuf, *held = r->held;
         size_t wcap = r->wcap, hcap = r->hcap;
         memset(r, 0, offsetof(tx_upstream_req_t, timer));
@@ -1584,12 +1588,7 @@ static void do_close(tx_upstream_t *u)
         r->holds--;
         req_recycle(r);
     }
-    while (u->spare != NULL) {
-        tx_upstream_req_t *r = u->spare;
-        u->spare = r->next;
-        uv_close((uv_handle_t *)&r->timer, on_req_closed);
-    }
-    u->nspare = 0;
+    tx__freelist_clear(&u->spare);
     uv_idle_stop(&u->kick);
     uv_close((uv_handle_t *)&u->kick, on_kick_closed);
 }

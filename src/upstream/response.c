@@ -1,6 +1,7 @@
 /* Response reading (response.h). The head is collected up to its empty line (memchr for line
  * ends, bounded), then parsed at once; the body is handed over in place, never copied. Line ends
  * are CRLF or a bare LF; a CR must be followed by LF. */
+#include "core/buf.h"
 #include "upstream/response.h"
 
 #include <stdlib.h>
@@ -18,17 +19,7 @@ static int fail(tx_resp_t *r, tx_resp_err_t e)
     return -1;
 }
 
-static int grow(char **buf, size_t *cap, size_t need)
-{
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    char *nb = realloc(*buf, c);
-    if (nb == NULL) return -1;
-    *buf = nb;
-    *cap = c;
-    return 0;
-}
+static int grow(char **buf, size_t *cap, size_t need) { return tx__grow(buf, cap, need, 1, 1024); }
 
 /* RFC 9110 token characters (header names). */
 static inline int tchar(unsigned char c)

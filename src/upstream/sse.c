@@ -1,18 +1,14 @@
 /* Incremental SSE parser: collects one line at a time (bounded), interprets the fields of the
  * event stream format, and dispatches an event on each blank line. */
+#include "core/buf.h"
 #include "upstream/sse.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
 struct tx_sse {
     size_t max;
-    buf_t line, data, event;
+    tx__buf_t line, data, event;
     int after_cr;   /* last byte was CR: a following LF belongs to the same line end */
     int bom_state;  /* bytes of a leading BOM matched so far; -1 once past the start */
     int has_data;   /* a data field was seen in the current event */
@@ -20,21 +16,12 @@ struct tx_sse {
     size_t events, comments;
 };
 
-static int buf_add(buf_t *b, const char *s, size_t n, size_t max)
+/* Appends to one of the parser's buffers: -1 when the event would grow past `max`, -2 out of
+ * memory. */
+static int buf_add(tx__buf_t *b, const char *s, size_t n, size_t max)
 {
     if (b->len + n + 1 > max + 1) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) return -2;
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n > 0) memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
+    return tx__buf_add(b, s, n) == 0 ? 0 : -2;
 }
 
 tx_sse_t *tx_sse_new(size_t max_event)

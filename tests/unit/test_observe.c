@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ops/notify_http.h"
+#include "core/clock.h"
 #include "obs/observe.h"
 #include "server/http.h"
 #include "loop_fixture.h"
@@ -238,7 +239,7 @@ static void http_sender_delivers_and_times_out(void **state)
     tx_notify_http_set_notifier(s, n);
 
     assert_int_equal(tx_notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota gone", 2, -1,
-                                     tx_obs_mono_ms(), tx_obs_wall_ms()),
+                                     tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     assert_int_equal(tx_notify_http_inflight(s), 1);
     assert_true(run_until(&loop, hook_hit, &hook, 5000));
@@ -271,7 +272,7 @@ static void http_sender_delivers_and_times_out(void **state)
     nc.webhook_url = hang_url;
     assert_int_equal(tx_notify_configure(n, &nc), 0);
     assert_int_equal(tx_notify_event(n, TX_NOTIFY_RATE_LIMIT, "slow down", -1, 4.0,
-                                     tx_obs_mono_ms(), tx_obs_wall_ms()),
+                                     tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     /* It returned with the POST still in flight: sending never waits for the webhook. */
     assert_int_equal(tx_notify_http_inflight(s), 1);
@@ -281,7 +282,7 @@ static void http_sender_delivers_and_times_out(void **state)
 
     /* A POST in flight when closing is dropped without a report. */
     assert_int_equal(tx_notify_event(n, TX_NOTIFY_AUTH_FAILED, "bad key", -1, -1,
-                                     tx_obs_mono_ms(), tx_obs_wall_ms()),
+                                     tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     int done = 0;
     tx_notify_http_close(s, closed, &done);

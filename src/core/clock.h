@@ -1,0 +1,46 @@
+/* The clocks (internal): monotonic time for durations and deadlines, wall time for what is stored
+ * or shown (due times, timestamps). One set for the whole tree; inline, so a call costs what
+ * clock_gettime costs. The retry engine itself never reads a clock: its callers pass one in. */
+#ifndef TX_CORE_CLOCK_H
+#define TX_CORE_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "tenax/types.h"
+
+/* Milliseconds of CLOCK_MONOTONIC: never jumps, meaningless across processes. */
+static inline tx_ms_t tx__clock_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Microseconds of CLOCK_MONOTONIC. */
+static inline int64_t tx__clock_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Milliseconds of CLOCK_MONOTONIC_COARSE (a tick or so behind, much cheaper), for counters that
+ * bucket by the second; the precise clock where the coarse one is missing. */
+static inline tx_ms_t tx__clock_coarse_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Unix milliseconds (CLOCK_REALTIME): may jump with the system clock. */
+static inline tx_ms_t tx__clock_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif
