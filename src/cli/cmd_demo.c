@@ -190,10 +190,7 @@ int tx_cmd_demo(int argc, char **argv)
             return 2;
         }
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax demo: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
+    if (tx_opts_end(&o, NULL) != 0) return 2;
     if (getenv("TENAX_LOG_LEVEL") == NULL) { /* keep the progress bar readable */
         setenv("TENAX_LOG_LEVEL", "error", 1);
         tx_log_init();

@@ -87,14 +87,7 @@ int tx_cmd_export(int argc, char **argv)
             return 0;
         }
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax export: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
-    if (owner && !*owner) {
-        fprintf(stderr, "tenax export: --owner: empty owner\n");
-        return 2;
-    }
+    if (tx_opts_end(&o, owner) != 0) return 2;
     tx_store_t *s = NULL;
     int orc = tx_cli_store_open("export", store, NULL, &s);
     if (orc != 0) return orc;

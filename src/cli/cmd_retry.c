@@ -54,14 +54,7 @@ int tx_cmd_retry(int argc, char **argv)
             return 0;
         }
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax retry: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
-    if (owner && !*owner) {
-        fprintf(stderr, "tenax retry: --owner: empty owner\n");
-        return 2;
-    }
+    if (tx_opts_end(&o, owner) != 0) return 2;
     tx_store_t *s = NULL;
     int orc = tx_cli_store_open("retry", store, NULL, &s);
     if (orc != 0) return orc;

@@ -84,10 +84,7 @@ int tx_cmd_run(int argc, char **argv)
             return 2;
         }
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax run: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
+    if (tx_opts_end(&o, NULL) != 0) return 2;
     if (input == NULL) {
         fprintf(stderr, "tenax run: --input F.jsonl is required\n");
         return 2;

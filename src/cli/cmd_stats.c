@@ -74,14 +74,7 @@ int tx_cmd_stats(int argc, char **argv)
             return 0;
         }
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax stats: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
-    if (owner && !*owner) {
-        fprintf(stderr, "tenax stats: --owner: empty owner\n");
-        return 2;
-    }
+    if (tx_opts_end(&o, owner) != 0) return 2;
     int max_attempts = 5;
     tx_store_t *s = NULL;
     int orc = tx_cli_store_open("stats", store, &max_attempts, &s);

@@ -87,3 +87,16 @@ int tx_opts_listen(const char *cmd, const char *listen)
             cmd, l, strlen(l) > 64 ? "…" : "");
     return -1;
 }
+
+int tx_opts_end(const tx_opts_t *o, const char *owner)
+{
+    if (o->first < o->argc) {
+        fprintf(stderr, "tenax %s: unexpected argument '%s'\n", o->cmd, o->argv[o->first]);
+        return -1;
+    }
+    if (owner != NULL && *owner == '\0') {
+        fprintf(stderr, "tenax %s: --owner: empty owner\n", o->cmd);
+        return -1;
+    }
+    return 0;
+}

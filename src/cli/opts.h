@@ -43,6 +43,11 @@ int tx_opts_next(tx_opts_t *o, const struct option *longopts);
  * "tenax <cmd>: --flag: 'x' is not an integer in lo..hi" (the caller exits 2). */
 int tx_opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, int64_t *out);
 
+/* After the options: 0 when no operand is left and `owner` (the --owner value, NULL when not
+ * given) is not empty; else -1 after printing "tenax <cmd>: unexpected argument 'x'" or
+ * "tenax <cmd>: --owner: empty owner" (the caller exits 2). */
+int tx_opts_end(const tx_opts_t *o, const char *owner);
+
 /* 0 when `listen` reads as HOST:PORT or [IPv6]:PORT with a port 0..65535 (the host is
  * resolved later); else -1 after printing "tenax <cmd>: --listen: …" (the caller exits 2). */
 int tx_opts_listen(const char *cmd, const char *listen);

@@ -176,14 +176,11 @@ void tx_cli_store_url_show(const char *url, char *buf, size_t cap)
         snprintf(buf, cap, "%s", url);
         return;
     }
-    rest += 3;
-    const char *q = rest + strcspn(rest, "?");
-    const char *at = NULL;
-    for (const char *c = rest; c < q; c++)
-        if (*c == '@') at = c;
-    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
-    if (colon != NULL) /* user:password@host… → user:***@host… */
-        snprintf(buf, cap, "%.*s***%.*s", (int)(colon + 1 - url), url, (int)(q - at), at);
+    const char *pw = NULL;
+    size_t n = password(url, &pw);
+    const char *q = rest + 3 + strcspn(rest + 3, "?");
+    if (pw != NULL) /* user:password@host… → user:***@host… */
+        snprintf(buf, cap, "%.*s***%.*s", (int)(pw - url), url, (int)(q - (pw + n)), pw + n);
     else
         snprintf(buf, cap, "%.*s", (int)(q - url), url);
 }

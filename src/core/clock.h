@@ -9,13 +9,16 @@
 
 #include "tenax/types.h"
 
-/* Milliseconds of CLOCK_MONOTONIC: never jumps, meaningless across processes. */
-static inline tx_ms_t tx__clock_mono_ms(void)
+/* Milliseconds of clock `id`. */
+static inline tx_ms_t tx__clock_ms(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+/* Milliseconds of CLOCK_MONOTONIC: never jumps, meaningless across processes. */
+static inline tx_ms_t tx__clock_mono_ms(void) { return tx__clock_ms(CLOCK_MONOTONIC); }
 
 /* Microseconds of CLOCK_MONOTONIC. */
 static inline int64_t tx__clock_mono_us(void)
@@ -26,21 +29,10 @@ static inline int64_t tx__clock_mono_us(void)
 }
 
 /* Milliseconds of CLOCK_MONOTONIC_COARSE (a tick or so behind, much cheaper), for counters that
- * bucket by the second; the precise clock where the coarse one is missing. */
-static inline tx_ms_t tx__clock_coarse_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+ * bucket by the second. */
+static inline tx_ms_t tx__clock_coarse_ms(void) { return tx__clock_ms(CLOCK_MONOTONIC_COARSE); }
 
 /* Unix milliseconds (CLOCK_REALTIME): may jump with the system clock. */
-static inline tx_ms_t tx__clock_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static inline tx_ms_t tx__clock_wall_ms(void) { return tx__clock_ms(CLOCK_REALTIME); }
 
 #endif
