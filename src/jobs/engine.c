@@ -3,6 +3,7 @@
  * lease margin: docs/jobs.md. */
 #include "jobs/engine.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -161,12 +162,15 @@ static void job_free(job_t *j)
 }
 
 /* The one transition function: the item in hand leaves `processing` for `to`. Checks the table,
- * logs old -> new and counts; the write itself is the caller's store work. */
+ * logs old -> new and counts; the write itself is the caller's store work. An illegal change is
+ * a bug in the engine: it aborts a debug build (every test run under ASan is one) and is refused
+ * in a release build (logged, nothing written: the lease expires and the item is claimed again). */
 static void transition(job_t *j, tx_item_status_t to)
 {
     if (!tx_jobs_transition_ok(j->it.status, to)) {
         tx_log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s", (long long)j->it.id,
                tx_item_status_name(j->it.status), tx_item_status_name(to));
+        assert(!"illegal item transition (jobs/lifecycle.c)");
         return;
     }
     tx_log(TX_LOG_DEBUG, "jobs", "item=%lld %s -> %s", (long long)j->it.id,
