@@ -50,6 +50,12 @@ static tx_err_t build_endpoints(const tx_config_t *cfg, tx_ep_spec_t *specs, siz
     return TX_EOK;
 }
 
+/* Swaps the current snapshot for `cfg` (the app takes its own reference): new calls see it;
+ * calls in flight keep theirs. Applies what lives outside the snapshot: endpoint list and
+ * failover policy, admission limits, the auth checker. TX_EOK, or an error (the old config
+ * stays) when something could not be applied. Plug-ins reach it as app->config_swap. */
+static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg);
+
 tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opts,
                      tx_error_t *err)
 {
@@ -250,7 +256,7 @@ void tx_app_destroy(tx_app_t *app)
     free(app);
 }
 
-tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
+static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
 {
     if (app == NULL || cfg == NULL)
         return TX_EINVAL;

@@ -44,10 +44,4 @@ void tx_app_stop(tx_app_t *app, void (*stopped)(tx_app_t *, void *), void *ud);
  * the upstream client's handles close). NULL: no-op. */
 void tx_app_destroy(tx_app_t *app);
 
-/* Swaps the current snapshot for `cfg` (the app takes its own reference): new calls see it;
- * calls in flight keep theirs. Applies what lives outside the snapshot: endpoint list and
- * failover policy, admission limits, the auth checker. TX_EOK, or an error (the old config
- * stays) when something could not be applied. Loop thread only. */
-tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg);
-
 #endif

@@ -1385,13 +1385,6 @@ size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_ro
     return n;
 }
 
-int tx_config_provider_index(const tx_config_t *cfg, const char *name)
-{
-    for (size_t i = 0; cfg != NULL && name != NULL && i < cfg->providers.n; i++)
-        if (strcmp(cfg->providers.v[i].name, name) == 0) return (int)i;
-    return -1;
-}
-
 json_t *tx_config_model_names(const tx_config_t *cfg)
 {
     json_t *a = json_array(), *seen = json_object();

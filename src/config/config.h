@@ -248,9 +248,6 @@ int tx_config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config
 size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
                          size_t cap);
 
-/* The provider named `name`, or -1. */
-int tx_config_provider_index(const tx_config_t *cfg, const char *name);
-
 /* The names clients may use (every provider's model names, once, "*" left out) as a JSON
  * array of strings. New reference; NULL on no memory. */
 json_t *tx_config_model_names(const tx_config_t *cfg);

@@ -52,7 +52,7 @@ static uint64_t next_rand(tx_mock_t *m)
     return z ^ (z >> 31);
 }
 
-tx_mock_kind_t tx_mock_draw(tx_mock_t *m)
+static tx_mock_kind_t tx_mock_draw(tx_mock_t *m)
 {
     double u = (double)(next_rand(m) >> 11) * (1.0 / 9007199254740992.0);
     double acc = 0;

@@ -99,11 +99,4 @@ void tx_mock_destroy(tx_mock_t *m);
  * /v1/responses, /v1/models, /mock/stats, /mock/reset, /healthz) on `r`. */
 tx_err_t tx_mock_routes(tx_mock_t *m, tx_router_t *r);
 
-/* The draw for the next un-scripted request (advances the generator). */
-tx_mock_kind_t tx_mock_draw(tx_mock_t *m);
-
-/* The reply to a tagging prompt for `text`: a JSON array of tags from its words, sometimes in a
- * ```json fence; deterministic per text. Caller frees. NULL on out of memory. */
-char *tx_mock_tags_for(const char *text);
-
 #endif

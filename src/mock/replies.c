@@ -122,7 +122,9 @@ static int by_rank(const void *a, const void *b)
     return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
-char *tx_mock_tags_for(const char *text)
+/* The reply to a tagging prompt for `text`: a JSON array of tags from its words, sometimes in a
+ * ```json fence; deterministic per text. Caller frees. NULL on out of memory. */
+static char *tx_mock_tags_for(const char *text)
 {
     if (text == NULL) text = "";
     size_t tlen = strlen(text);

@@ -59,7 +59,7 @@ static size_t json_escape(char *out, size_t cap, size_t n, const char *s)
     return n;
 }
 
-void tx_vlog(tx_log_level_t level, const char *tag, const char *fmt, va_list ap)
+static void tx_vlog(tx_log_level_t level, const char *tag, const char *fmt, va_list ap)
 {
     if (!tx_log_enabled(level)) return;
     char msg[2048], line[4608], ts[40];

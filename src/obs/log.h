@@ -14,7 +14,6 @@ void tx_log_init(void);
 /* Logs `fmt` under `tag` (e.g. "ai][retry", printed "[ai][retry]"; NULL for none). */
 void tx_log(tx_log_level_t level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void tx_vlog(tx_log_level_t level, const char *tag, const char *fmt, va_list ap);
 
 /* 1 when a message at `level` would be printed. */
 int tx_log_enabled(tx_log_level_t level);

@@ -85,7 +85,7 @@ static int valid_name(const char *s, int allow_colon)
     return 1;
 }
 
-tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name)
+static tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name)
 {
     if (m == NULL || name == NULL) return NULL;
     for (tx_metric_family_t *f = m->head; f != NULL; f = f->next)

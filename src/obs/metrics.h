@@ -66,9 +66,6 @@ double tx_metrics_hist_sum(const tx_metric_series_t *s);
 size_t tx_metrics_series_count(const tx_metric_family_t *f);
 uint64_t tx_metrics_refused(const tx_metric_family_t *f);
 
-/* The family registered under `name`, or NULL. */
-tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name);
-
 /* Renders every family in registration order (series in creation order) in the Prometheus text
  * format 0.0.4, followed by `tenax_metrics_series_refused_total{family}` for the families that
  * refused series. Returns a NUL-terminated heap string the caller frees (its length in *len when

@@ -13,7 +13,7 @@
 
 #define SWEEP_MS 60000
 
-tx_ops_state_t *tx__ops_state(tx_app_t *app)
+static tx_ops_state_t *tx__ops_state(tx_app_t *app)
 {
     if (app == NULL) return NULL;
     if (app->ops == NULL) {

@@ -23,7 +23,4 @@ typedef struct {
     void (*done)(tx_app_t *app);
 } tx_ops_state_t;
 
-/* app->ops, made on first use (NULL when out of memory). */
-tx_ops_state_t *tx__ops_state(tx_app_t *app);
-
 #endif

@@ -24,9 +24,3 @@ tx_ms_t tx_app_now(const tx_app_t *app)
     return (tx_ms_t)uv_now(app->loop);
 }
 
-const char *tx_app_endpoint_key(const tx_app_t *app, int index)
-{
-    if (app == NULL || index < 0 || (size_t)index >= app->config->n_route_eps)
-        return NULL;
-    return app->config->route_eps[index].auth_value;
-}

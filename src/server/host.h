@@ -80,8 +80,4 @@ tx_err_t tx_app_on_stop(tx_app_t *app, tx_app_stop_fn fn, void *ud);
 /* Monotonic milliseconds of the loop (uv_now). */
 tx_ms_t tx_app_now(const tx_app_t *app);
 
-/* The auth header value of endpoint `index` (config.h route_eps: "Bearer KEY", or the bare key
- * for an api-key provider) of the current config, or NULL when it has no key. */
-const char *tx_app_endpoint_key(const tx_app_t *app, int index);
-
 #endif

@@ -75,14 +75,12 @@ const char *tx_http_req_path(const tx_http_req_t *req);  /* not decoded, without
 const char *tx_http_req_query(const tx_http_req_t *req); /* not decoded, "" when none */
 /* Header value by name, case-insensitive; NULL when absent. */
 const char *tx_http_req_header(const tx_http_req_t *req, const char *name);
-const tx_header_t *tx_http_req_headers(const tx_http_req_t *req, size_t *n);
 /* The body (NUL-terminated; `len` may be NULL). Never NULL for a live request. */
 const char *tx_http_req_body(const tx_http_req_t *req, size_t *len);
 /* The client's address, "1.2.3.4:5678" or "[::1]:5678". */
 const char *tx_http_req_peer(const tx_http_req_t *req);
 /* 1 once the client has gone away (the answer will be discarded). */
 int tx_http_req_aborted(const tx_http_req_t *req);
-tx_http_server_t *tx_http_req_server(const tx_http_req_t *req);
 
 /* Route parameters, set by the router (router.h); the request owns copies. */
 int tx_http_req_set_param(tx_http_req_t *req, const char *name, const char *value);
@@ -90,9 +88,6 @@ const char *tx_http_req_param(const tx_http_req_t *req, const char *name);
 
 /* Called once if the client goes away before the request is finished. Replaces any earlier. */
 void tx_http_req_on_abort(tx_http_req_t *req, tx_http_abort_fn fn, void *ud);
-/* Free slot for the handler's own state. */
-void tx_http_req_set_data(tx_http_req_t *req, void *data);
-void *tx_http_req_data(const tx_http_req_t *req);
 
 /* --- answering (each finishes or continues the request; see the ownership rule above) ---- */
 

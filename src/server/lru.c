@@ -214,11 +214,6 @@ size_t tx_lru_count(const tx_lru_t *l)
     return l != NULL ? l->count : 0;
 }
 
-size_t tx_lru_max(const tx_lru_t *l)
-{
-    return l != NULL ? l->max : 0;
-}
-
 uint64_t tx_lru_evictions(const tx_lru_t *l)
 {
     return l != NULL ? l->evictions : 0;

@@ -41,7 +41,6 @@ void *tx_lru_oldest(const tx_lru_t *l, const void **key, size_t *keylen);
 void tx_lru_set_max(tx_lru_t *l, size_t max_entries);
 
 size_t tx_lru_count(const tx_lru_t *l);
-size_t tx_lru_max(const tx_lru_t *l);
 /* Entries evicted to respect the bound, since creation. */
 uint64_t tx_lru_evictions(const tx_lru_t *l);
 

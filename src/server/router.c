@@ -194,7 +194,7 @@ int tx_router_match(const tx_router_t *r, const char *method, const char *path, 
     return path_seen ? 405 : 404;
 }
 
-void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req)
+static void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req)
 {
     char *names[MAX_PARAMS], *values[MAX_PARAMS], allow[128];
     size_t idx = 0, np = 0;

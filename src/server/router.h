@@ -42,10 +42,6 @@ int tx_router_match(const tx_router_t *r, const char *method, const char *path, 
                     size_t allow_cap);
 void tx_router_free_params(char **names, char **values, size_t n);
 
-/* Dispatches `req`: calls the matching route's function, or answers 404/405 (with Allow)/400
- * itself in the OpenAI error style. HEAD is served by a GET route. */
-void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req);
-
 /* An http handler (tx_http_config_t.handler) that dispatches through the router `ud`. */
 void tx_router_handler(tx_http_req_t *req, void *ud);
 

@@ -488,19 +488,10 @@ const char *tx_http_req_path(const tx_http_req_t *r) { return r && r->msg ? r->m
 const char *tx_http_req_query(const tx_http_req_t *r) { return r && r->msg ? r->msg->query : ""; }
 const char *tx_http_req_peer(const tx_http_req_t *r) { return r ? r->peer : ""; }
 int tx_http_req_aborted(const tx_http_req_t *r) { return r == NULL || r->aborted; }
-tx_http_server_t *tx_http_req_server(const tx_http_req_t *r) { return r ? r->srv : NULL; }
-void tx_http_req_set_data(tx_http_req_t *r, void *data) { if (r) r->data = data; }
-void *tx_http_req_data(const tx_http_req_t *r) { return r ? r->data : NULL; }
 
 const char *tx_http_req_header(const tx_http_req_t *r, const char *name)
 {
     return r ? tx_http_msg_header(r->msg, name) : NULL;
-}
-
-const tx_header_t *tx_http_req_headers(const tx_http_req_t *r, size_t *n)
-{
-    if (n) *n = r && r->msg ? r->msg->nheaders : 0;
-    return r && r->msg ? r->msg->headers : NULL;
 }
 
 const char *tx_http_req_body(const tx_http_req_t *r, size_t *len)

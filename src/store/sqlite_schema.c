@@ -58,11 +58,6 @@ static const char *const migrations[] = {
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-int tx__sqlite_schema_version(void)
-{
-    return N_MIGRATIONS;
-}
-
 static int exec(sqlite3 *db, const char *sql, char *why, size_t whylen)
 {
     char *msg = NULL;

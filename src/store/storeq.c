@@ -206,15 +206,6 @@ int tx_storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_d
     return submit(q, NULL, group, done, arg);
 }
 
-size_t tx_storeq_pending(const tx_storeq_t *q)
-{
-    if (q == NULL) return 0;
-    pthread_mutex_lock((pthread_mutex_t *)&q->mu);
-    size_t n = q->todo_n;
-    pthread_mutex_unlock((pthread_mutex_t *)&q->mu);
-    return n;
-}
-
 void tx_storeq_close(tx_storeq_t *q, void (*closed)(void *ud), void *ud)
 {
     if (q == NULL || q->closing) return;

@@ -39,9 +39,6 @@ typedef void (*tx_storeq_group_fn)(tx_store_t *store, void **args, size_t n);
 int tx_storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_done_fn done,
                            void *arg);
 
-/* Work queued and not yet started. Loop thread only. */
-size_t tx_storeq_pending(const tx_storeq_t *q);
-
 /* Finishes every queued work item (their `done` callbacks still run), joins the threads, closes
  * the handles, and calls `closed(ud)` on the loop. NULL does nothing. Loop thread only. */
 void tx_storeq_close(tx_storeq_t *q, void (*closed)(void *ud), void *ud);
