@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (tx_request_body_for_model((const char *)data, size, rq.model, "fuzz-model", &out, &len) != 0)
             abort();
         if (out != NULL) {
-            json_t *re = json_loadb(out, len, 0, NULL);
+            json_t *re = json_loadb(out, len, JSON_DECODE_INT_AS_REAL, NULL);
             if (re == NULL || strcmp(json_string_value(json_object_get(re, "model")), "fuzz-model") != 0)
                 abort();
             json_decref(re);

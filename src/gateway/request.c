@@ -1,13 +1,13 @@
 /* Validation of gateway request bodies (parsed once with cJSON, made strict: UTF-8, no raw
  * control characters, no duplicate top-level key) and the per-attempt body with a substituted
- * model (jansson). See request.h. */
+ * model (spliced into the client's bytes, no second parse). See request.h. */
 #include "gateway/request.h"
 
 #include <cjson/cJSON.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/buf.h"
 #include "gateway/json_arena.h"
 #include "core/utf8.h"
 
@@ -83,7 +83,7 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i)
 }
 
 /* 1 when the number s[0..n) is beyond a double's range (1e400): cJSON reads it as infinity and
- * jansson refuses it, so the model rewrite could not re-serialise the body. Only numbers with
+ * jansson refuses it, so no JSON library could carry the body on. Only numbers with
  * an exponent or 300 characters and more can be; the others are not converted. */
 static int number_overflows(const unsigned char *s, size_t n)
 {
@@ -364,6 +364,106 @@ void tx_request_free(tx_request_t *rq)
     memset(rq, 0, sizeof *rq);
 }
 
+/* ---- the model swap: a splice into the client's bytes, no second parse ---------------------- */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Past the JSON string at p ('"'), or NULL when it does not end before `end`. *esc is set when it
+ * holds a backslash escape. */
+static const char *skip_string(const char *p, const char *end, int *esc)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            *esc = 1;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Past the JSON value at p (strings, nesting, scalars), or NULL when it is cut short. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0, esc = 0;
+    while (p < end) {
+        char ch = *p;
+        if (ch == '"') {
+            p = skip_string(p, end, &esc);
+            if (p == NULL)
+                return NULL;
+            if (depth == 0)
+                return p;
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0)
+                return p; /* a scalar ended by the container's close */
+            if (--depth == 0)
+                return p + 1;
+        } else if (depth == 0 && (ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')) {
+            return p;
+        }
+        p++;
+    }
+    return depth == 0 ? p : NULL;
+}
+
+/* 1 when the key text [k, end) (inside the quotes, with escapes) decodes to "model". */
+static int key_is_model(const char *k, const char *end)
+{
+    static const char want[] = "model";
+    size_t i = 0;
+    while (k < end) {
+        unsigned c = (unsigned char)*k++;
+        if (c == '\\' && k < end) {
+            c = (unsigned char)*k++;
+            if (c == 'u') {
+                if (end - k < 4)
+                    return 0;
+                char hex[5] = {k[0], k[1], k[2], k[3], 0};
+                c = (unsigned)strtoul(hex, NULL, 16);
+                k += 4;
+            } else if (c != '"' && c != '\\' && c != '/') {
+                return 0; /* \b \f \n \r \t: not a letter of "model" */
+            }
+        }
+        if (i >= sizeof want - 1 || c != (unsigned char)want[i++])
+            return 0;
+    }
+    return i == sizeof want - 1;
+}
+
+/* `model` as a JSON string literal appended to b. -1 out of memory. */
+static int put_json_string(tx__buf_t *b, const char *model)
+{
+    if (tx__buf_add(b, "\"", 1) != 0)
+        return -1;
+    for (const unsigned char *m = (const unsigned char *)model; *m; m++) {
+        char esc[8];
+        size_t n = 1;
+        esc[0] = (char)*m;
+        if (*m == '"' || *m == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*m;
+            n = 2;
+        } else if (*m < 0x20) {
+            n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *m);
+        }
+        if (tx__buf_add(b, esc, n) != 0)
+            return -1;
+    }
+    return tx__buf_add(b, "\"", 1);
+}
+
 int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
                               const char *model, char **out, size_t *out_len)
 {
@@ -376,22 +476,58 @@ int tx_request_body_for_model(const char *body, size_t len, const char *doc_mode
         return 0;
     if (body == NULL)
         return -1;
-    /* jansson here (rare: a fallback model or a body without one): it keeps integers exact and
-     * the key order, so the upstream sees the client's request with only the model changed. */
-    json_t *doc = json_loadb(body, len, 0, NULL);
-    if (doc == NULL) /* an integer beyond 64 bits, which the validation lets through */
-        doc = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, NULL);
-    /* json_object_set_new takes the new string (NULL when out of memory) even when it fails */
-    if (!json_is_object(doc) || json_object_set_new(doc, "model", json_string(model)) != 0) {
-        json_decref(doc);
+    /* The body was validated already (one parse, tx_request_parse): walk its top level to find
+     * the "model" value's bytes and splice the new one in, so everything else — integers of any
+     * size, key order, the client's spacing — reaches the upstream as the client sent it. */
+    const char *end = body + len, *p = skip_ws(body, end);
+    if (p >= end || *p != '{')
+        return -1;
+    const char *open = p, *vstart = NULL, *vend = NULL;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p != '}') {
+        int esc = 0;
+        const char *k = p;
+        if (*p != '"' || (p = skip_string(p, end, &esc)) == NULL)
+            return -1;
+        int is_model = esc ? key_is_model(k + 1, p - 1)
+                           : p - k == 7 && memcmp(k, "\"model\"", 7) == 0;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return -1;
+        p = skip_ws(p + 1, end);
+        const char *v = p;
+        if ((p = skip_value(p, end)) == NULL || p == v)
+            return -1;
+        if (is_model) {
+            vstart = v;
+            vend = p;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+        else if (p >= end || *p != '}')
+            return -1;
+    }
+    if (p >= end)
+        return -1;
+    tx__buf_t b = {0};
+    int rc = 0;
+    if (vstart != NULL) { /* replace the value */
+        rc = tx__buf_add(&b, body, (size_t)(vstart - body)) | put_json_string(&b, model) |
+             tx__buf_add(&b, vend, (size_t)(end - vend));
+    } else { /* a body without a model gets one, first */
+        const char *rest = skip_ws(open + 1, end);
+        rc = tx__buf_add(&b, body, (size_t)(open + 1 - body)) |
+             tx__buf_add(&b, "\"model\":", 8) | put_json_string(&b, model) |
+             (*rest != '}' ? tx__buf_add(&b, ",", 1) : 0) |
+             tx__buf_add(&b, open + 1, (size_t)(end - open - 1));
+    }
+    if (rc != 0 || b.p == NULL) {
+        tx__buf_free(&b);
         return -1;
     }
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    if (s == NULL)
-        return -1;
-    *out = s;
+    *out = b.p;
     if (out_len != NULL)
-        *out_len = strlen(s);
+        *out_len = b.len;
     return 0;
 }

@@ -53,9 +53,10 @@ void tx_request_free(tx_request_t *rq);
 
 /* The body to send for `model`: when `model` is NULL or equals the body's own model
  * (`doc_model`), *out is set to NULL (send the client's bytes as they are) and 0 is returned.
- * Otherwise *out is a new compact serialisation of the `len` bytes of `body` (a JSON object)
- * with "model" set to `model`, key order kept (the caller frees it), and *out_len its length.
- * -1 on out of memory or a body that is not a JSON object. */
+ * Otherwise *out is a copy of the `len` bytes of `body` (a JSON object tx_request_parse
+ * accepted) with the top-level "model" value replaced by `model` (or "model" added first when it
+ * has none), every other byte as the client sent it (the caller frees it), and *out_len its
+ * length. -1 on out of memory or a body that is not a JSON object. */
 int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
                               const char *model, char **out, size_t *out_len);
 

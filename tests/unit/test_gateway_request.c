@@ -207,6 +207,29 @@ static void body_for_model(void **state)
     assert_int_equal(tx_request_body_for_model(big, strlen(big), "a", "b", &out, &len), 0);
     assert_non_null(strstr(out, "\"seed\":9007199254740993"));
     free(out);
+    /* the splice: only the top-level model changes (not one inside a message, not one inside a
+     * string), the client's bytes around it stay, the new name is escaped */
+    const char *nested = "{ \"messages\" : [{\"model\":\"inner\",\"c\":\"a \\\"model\\\": x\"}],"
+                         "\n \"model\" :\"a\" , \"n\":1}";
+    assert_int_equal(tx_request_body_for_model(nested, strlen(nested), "a", "q\"x", &out, &len), 0);
+    assert_string_equal(out, "{ \"messages\" : [{\"model\":\"inner\",\"c\":\"a \\\"model\\\": x\"}],"
+                             "\n \"model\" :\"q\\\"x\" , \"n\":1}");
+    json_t *doc = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "model")), "q\"x");
+    json_decref(doc);
+    free(out);
+    assert_int_equal(tx_request_body_for_model(" {} ", 4, NULL, "m", &out, &len), 0);
+    assert_string_equal(out, " {\"model\":\"m\"} ");
+    free(out);
+    const char *esc = "{\"mod\\u0065l\":\"a\"}"; /* the same key, spelled with an escape */
+    assert_int_equal(tx_request_body_for_model(esc, strlen(esc), "a", "b", &out, &len), 0);
+    assert_string_equal(out, "{\"mod\\u0065l\":\"b\"}");
+    free(out);
+    assert_int_equal(tx_request_body_for_model("{\"a\":1", 6, NULL, "m", &out, &len), -1);
+    assert_int_equal(tx_request_body_for_model("{\"a\" 1}", 7, NULL, "m", &out, &len), -1);
+    assert_int_equal(tx_request_body_for_model("{\"a\":\"x}", 8, NULL, "m", &out, &len), -1);
+    assert_null(out);
 }
 
 static void routes(void **state)
