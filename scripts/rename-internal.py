@@ -3,7 +3,7 @@
 src/ declares or defines without `static` and include/tenax/ does not declare is internal and
 becomes tx__…; the two file-local call_t become gw_call_t (gateway) and api_call_t (jobs API);
 the store's history row tx_attempt_t becomes tx_history_row_t, and the gateway's tx_attempt_*
-functions tx__gw_attempt_*. Word-boundary replacement over src/, tests/, bench/, fuzz/,
+functions and types tx__gw_attempt_* and tx_gw_attempt_*_t. Word-boundary replacement over src/, tests/, bench/, fuzz/,
 examples/, docs/*.md and README.md. Idempotent. --dry-run prints the map only."""
 import os
 import re
@@ -41,6 +41,8 @@ def main():
         else:
             mapping[name] = "tx__" + name[3:]
     mapping["tx_attempt_t"] = "tx_history_row_t"
+    for t in ("tx_attempt_req_t", "tx_attempt_result_t", "tx_attempt_cb_t"):
+        mapping[t] = "tx_gw_" + t[3:]
     if "--dry-run" in sys.argv:
         for a, b in sorted(mapping.items()):
             print(a, "->", b)
