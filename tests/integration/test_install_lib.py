@@ -67,6 +67,13 @@ try:
         F.check(not any(n.startswith(other) for n in needed),
                 "the library does not pull in %s: %r" % (other, needed))
 
+    p = subprocess.run(["nm", "-D", "--defined-only", so], capture_output=True, text=True,
+                       timeout=30)
+    exported = [ln.split()[-1] for ln in p.stdout.splitlines() if " T " in ln]
+    F.check(any(n == "tx_retry_call" for n in exported) and
+            all(n.startswith("tx_") and not n.startswith("tx__") for n in exported),
+            "the library exports its public tx_ functions only: %r" %
+            [n for n in exported if not n.startswith("tx_") or n.startswith("tx__")][:10])
     cflags = pkg("--cflags")
     F.check("-I" + os.path.join(prefix, "include") in cflags, "Cflags point into the prefix")
     libs = pkg("--libs")
