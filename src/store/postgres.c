@@ -733,12 +733,7 @@ static int pg_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
                      tx_import_result_t *res, tx_error_t *err)
 {
     pg_t *h = H(s);
-    memset(res, 0, sizeof *res);
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].external_id || !*items[i].external_id)
-            return tx__store_fail(err, TX_EINVAL, "store: import: item %zu has no id", i + 1);
-    res->ids = calloc(n ? n : 1, sizeof *res->ids);
-    if (!res->ids) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    /* res: zeroed, ids allocated, items checked (store.c) */
     if (n == 0) return TX_EOK;
     int rc = TX_EOK, several = n > IMPORT_CHUNK;
     if (several && (rc = begin(h, "BEGIN", err)) != TX_EOK) goto fail;

@@ -169,6 +169,15 @@ static int dberr(sq_t *h, int rc, tx_error_t *err, const char *what)
 }
 
 /* The cached statement `id`, reset and unbound; NULL with err filled on failure. */
+static sqlite3_stmt *stmt(sq_t *h, int id, tx_error_t *err);
+
+/* stmt() for a caller that jumps to its cleanup: TX_EOK with *st set, or the error. */
+static int prep(sq_t *h, int id, sqlite3_stmt **st, tx_error_t *err)
+{
+    *st = stmt(h, id, err);
+    return *st != NULL ? TX_EOK : err != NULL ? err->code : TX_ESTORE;
+}
+
 static sqlite3_stmt *stmt(sq_t *h, int id, tx_error_t *err)
 {
     if (!h->st[id]) {
@@ -466,14 +475,7 @@ static int sq_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
                      tx_import_result_t *res, tx_error_t *err)
 {
     sq_t *h = H(s);
-    memset(res, 0, sizeof *res);
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].external_id || !*items[i].external_id)
-            return tx__store_fail(err, TX_EINVAL, "store: import: item %zu has no id", i + 1);
-    res->ids = calloc(n ? n : 1, sizeof *res->ids);
-    if (!res->ids)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
-    int rc = tx_begin(h, err);
+    int rc = tx_begin(h, err); /* res: zeroed, ids allocated, items checked (store.c) */
     if (rc != TX_EOK)
         goto fail;
     for (size_t i = 0; i < n; i++) {
@@ -481,11 +483,9 @@ static int sq_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
         const char *owner = in->owner ? in->owner : "default";
         const char *task = in->task && *in->task ? in->task : "tags";
         int skip = tx__utf8_blank(in->text);
-        sqlite3_stmt *st = stmt(h, S_IMPORT_INS, err);
-        if (!st) {
-            rc = err ? err->code : TX_ESTORE;
+        sqlite3_stmt *st = NULL;
+        if ((rc = prep(h, S_IMPORT_INS, &st, err)) != TX_EOK)
             goto fail;
-        }
         bind_text(st, 1, owner);
         bind_text(st, 2, in->external_id);
         bind_text(st, 3, task);
@@ -549,11 +549,9 @@ static int sq_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
     int rc = tx_begin(h, err);
     if (rc != TX_EOK)
         goto fail;
-    sqlite3_stmt *st = stmt(h, S_CLAIM_SEL, err);
-    if (!st) {
-        rc = err ? err->code : TX_ESTORE;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prep(h, S_CLAIM_SEL, &st, err)) != TX_EOK)
         goto fail;
-    }
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
     int src;
@@ -809,11 +807,9 @@ static int sq_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     int rc = pragma(h, "BEGIN", err, "get");
     if (rc != TX_EOK)
         return rc;
-    sqlite3_stmt *st = stmt(h, S_GET, err);
-    if (!st) {
-        rc = err ? err->code : TX_ESTORE;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prep(h, S_GET, &st, err)) != TX_EOK)
         goto out;
-    }
     sqlite3_bind_int64(st, 1, id);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {

@@ -156,6 +156,13 @@ int tx_store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms
     CHECK_HANDLE();
     if (!res || (n && !items))
         return tx__store_fail(err, TX_EINVAL, "store: import: NULL argument");
+    memset(res, 0, sizeof *res);
+    for (size_t i = 0; i < n; i++)
+        if (!items[i].external_id || !*items[i].external_id)
+            return tx__store_fail(err, TX_EINVAL, "store: import: item %zu has no id", i + 1);
+    res->ids = calloc(n ? n : 1, sizeof *res->ids);
+    if (!res->ids)
+        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     return s->ops->import(s, items, n, now, res, err);
 }
 

@@ -194,6 +194,7 @@ struct tx_store_ops {
     const char *scheme; /* "sqlite:" */
     int (*open)(const char *url, tx_store_t **out, tx_error_t *err);
     void (*close)(tx_store_t *s);
+    /* res arrives zeroed with ids allocated for n, every item has an external id (store.c) */
     int (*import)(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms_t now,
                   tx_import_result_t *res, tx_error_t *err);
     int (*claim)(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now, tx_ms_t lease_ms,
