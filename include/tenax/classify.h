@@ -34,7 +34,14 @@ typedef struct {
      * finish reason, Responses output text or a completed response), 0 when it does not (a
      * role-only delta, `response.created`, a usage-only chunk). */
     int output;
+    /* Answers only: the body's shape as an OpenAI-style error, read from the same parse, so a
+     * caller relaying it needs no second parse: TX_ERROR_SHAPE_NONE (not a JSON object with an
+     * "error" object holding a string "message"), TX_ERROR_SHAPE_OPENAI (it is, with a "type"
+     * member), TX_ERROR_SHAPE_NO_TYPE (it is, without "type", as Azure sends them). */
+    int error_shape;
 } tx_classification_t;
+
+enum { TX_ERROR_SHAPE_NONE = 0, TX_ERROR_SHAPE_OPENAI = 1, TX_ERROR_SHAPE_NO_TYPE = 2 };
 
 /* Classifies one HTTP answer. h may be NULL when nh is 0; body may be NULL (treated as empty).
  * now_unix_ms is wall-clock time, used for HTTP-date Retry-After values. out must not be NULL;

@@ -70,6 +70,7 @@ static void init(tx_classification_t *out, int status)
     out->retry_after_ms = -1;
     out->prompt_tokens = out->completion_tokens = out->total_tokens = -1;
     out->output = 0;
+    out->error_shape = TX_ERROR_SHAPE_NONE;
 }
 
 /* A usage count: a non-negative integer, else -1. */
@@ -490,6 +491,9 @@ tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t n
 
     top_t t;
     top_members(root, &t);
+    if (cJSON_IsObject(t.error) && cJSON_IsString(jget(t.error, "message")))
+        out->error_shape = jget(t.error, "type") != NULL ? TX_ERROR_SHAPE_OPENAI
+                                                         : TX_ERROR_SHAPE_NO_TYPE;
     err_info_t e;
     if (root != NULL && find_error(root, &t, &e, out)) {
         out->cls = error_class(status, &e);

@@ -9,6 +9,7 @@
 
 #include "core/numfmt.h"
 #include "core/poison.h"
+#include "core/utf8.h"
 #include "gateway/attempt.h"
 #include "gateway/spares.h"
 #include "obs/log.h"
@@ -46,6 +47,7 @@ typedef struct {
     tx_upstream_err_t last_transport;
     char *last_body;
     size_t last_body_len;
+    int last_error_shape; /* the classifier's reading of last_body (TX_ERROR_SHAPE_*) */
     char last_ctype[96];
     char last_msg[384];
     char last_code[48];
@@ -222,9 +224,16 @@ static void finish_error(call_t *c, int status, const char *type, const char *co
 }
 
 /* Makes c->last_body an OpenAI-style error when it is a JSON error object: as it is when it
- * has message and type, else with a "type" added (Azure omits it). 0 when it is not one. */
+ * has message and type, else with a "type" added (Azure omits it). 0 when it is not one. The
+ * classifier's parse of the body said which (no second parse), except in the Azure case, where
+ * the body is re-serialised with the type added. */
 static int openai_style(call_t *c)
 {
+    if (c->last_error_shape == TX_ERROR_SHAPE_NONE ||
+        !tx__utf8_valid(c->last_body, c->last_body_len))
+        return 0;
+    if (c->last_error_shape == TX_ERROR_SHAPE_OPENAI)
+        return 1;
     json_t *root = json_loadb(c->last_body, c->last_body_len, 0, NULL);
     json_t *e = json_object_get(root, "error");
     int ok = json_is_object(e) && json_is_string(json_object_get(e, "message"));
@@ -347,6 +356,7 @@ static void remember_failure(call_t *c, const tx_attempt_result_t *r)
     free(c->last_body);
     c->last_body = NULL;
     c->last_body_len = 0;
+    c->last_error_shape = r->info.error_shape;
     c->last_ctype[0] = '\0';
     if (r->body_len > 0 && (c->last_body = malloc(r->body_len)) != NULL) {
         memcpy(c->last_body, r->body, r->body_len);

@@ -118,6 +118,33 @@ static void keys_are_case_sensitive(void **state)
     assert_string_equal(out.message, "no choices in the response");
 }
 
+/* The error shape comes from the classifier's one parse: an OpenAI error with a type, one
+ * without (Azure), and what is not one (no message, a string error, not JSON, trailing bytes). */
+static void error_shapes(void **state)
+{
+    (void)state;
+    tx_classification_t out;
+    struct {
+        const char *body;
+        int shape;
+    } cases[] = {
+        {"{\"error\":{\"message\":\"slow down\",\"type\":\"requests\",\"code\":null}}",
+         TX_ERROR_SHAPE_OPENAI},
+        {"{\"error\":{\"code\":\"429\",\"message\":\"Rate limit\"}}", TX_ERROR_SHAPE_NO_TYPE},
+        {"{\"error\":{\"code\":\"429\"}}", TX_ERROR_SHAPE_NONE},
+        {"{\"error\":\"slow down\"}", TX_ERROR_SHAPE_NONE},
+        {"{\"error\":{\"message\":\"x\",\"type\":\"t\"}} trailing", TX_ERROR_SHAPE_NONE},
+        {"<html>429</html>", TX_ERROR_SHAPE_NONE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cls(429, cases[i].body, strlen(cases[i].body), &out);
+        if (out.error_shape != cases[i].shape)
+            fail_msg("case %zu: shape %d, want %d", i, out.error_shape, cases[i].shape);
+    }
+    tx_classify_transport(TX_TRANSPORT_CONNECT, "refused", &out);
+    assert_int_equal(out.error_shape, TX_ERROR_SHAPE_NONE);
+}
+
 /* A host program's cJSON allocator: counts what it hands out and takes back. */
 static size_t host_mallocs, host_frees;
 static void *host_malloc(size_t n)
@@ -163,6 +190,7 @@ int main(void)
         cmocka_unit_test(usage_counts),
         cmocka_unit_test(depth_nul_trailing),
         cmocka_unit_test(keys_are_case_sensitive),
+        cmocka_unit_test(error_shapes),
         cmocka_unit_test(host_hooks_stay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
