@@ -2,6 +2,7 @@
  * the same run: metrics inc+observe vs a plain increment, the cache key of a ~1 KB chat request
  * vs one SHA-256 of the same bytes, a client auth check and a rate-limit take.
  * Usage: build/bench_ops [scale] (default 1; iterations scale linearly). */
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,13 +91,13 @@ int main(int argc, char **argv)
             return 1;
     double key_ns = (now_ns() - t0) / (double)n_slow;
 
-    json_t *parsed = json_loadb(body, (size_t)blen, 0, NULL);
+    cJSON *parsed = cJSON_ParseWithLength(body, (size_t)blen);
     t0 = now_ns();
     for (long i = 0; i < n_slow; i++)
-        if (tx_cache_key_json("/v1/chat/completions", "gpt-4o-mini", parsed, key) != TX_CACHE_KEY_OK)
+        if (tx_cache_key_tree("/v1/chat/completions", "gpt-4o-mini", parsed, key) != TX_CACHE_KEY_OK)
             return 1;
     double keyj_ns = (now_ns() - t0) / (double)n_slow;
-    json_decref(parsed);
+    cJSON_Delete(parsed);
 
     unsigned char md[32];
     unsigned int mdlen;

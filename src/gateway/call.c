@@ -810,17 +810,25 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
         tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
         return;
     }
-    /* ops first: client key (401), rate limit (429), cache hit — answered there */
-    if (tx_ops_gateway_before(app, req, tx_route_path(route), route != TX_ROUTE_MODELS,
-                              &c->filter)) {
-        call_release(app, c);
-        return;
-    }
+    /* One parse of the body: validation, and the cache key when the cache is on. Then ops:
+     * client key (401), rate limit (429), cache hit — answered there, before a 400 for the body
+     * (a client without a key learns nothing about its body). */
     size_t len = 0;
     const char *body = tx_http_req_body(req, &len);
     tx_request_t rq;
     tx_request_reject_t rej;
-    if (tx_request_parse(route, body, len, (size_t)app->config->max_body_bytes, &rq, &rej) != 0) {
+    tx_cache_req_t cr;
+    int keyed = route != TX_ROUTE_MODELS && tx_ops_cache_on(app);
+    int bad = tx_request_parse_keyed(route, body, len, (size_t)app->config->max_body_bytes,
+                                     tx_route_path(route), app->config->ai_model,
+                                     keyed ? &cr : NULL, &rq, &rej) != 0;
+    if (tx_ops_gateway_before(app, req, tx_route_path(route), keyed ? &cr : NULL, &c->filter)) {
+        if (!bad)
+            tx_request_free(&rq);
+        call_release(app, c);
+        return;
+    }
+    if (bad) {
         size_t nf = 0;
         const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
         tx_http_respond_error(req, rej.status, rej.type, rej.code, rej.message, fh, nf);

@@ -222,12 +222,30 @@ static const char *duplicate_key(const cJSON *obj)
     return dup;
 }
 
+/* What the cache wants of the parse (tx_request_parse_keyed), NULL when nothing. */
+typedef struct {
+    const char *route, *default_model;
+    tx_cache_req_t *cr;
+} want_key_t;
+
 static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
-                     tx_request_reject_t *rej);
+                     tx_request_reject_t *rej, const want_key_t *wk);
 
 int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                      tx_request_t *out, tx_request_reject_t *rej)
 {
+    return tx_request_parse_keyed(route, body, len, max_len, NULL, NULL, NULL, out, rej);
+}
+
+int tx_request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                           const char *cache_route, const char *default_model,
+                           tx_cache_req_t *cr, tx_request_t *out, tx_request_reject_t *rej)
+{
+    if (cr != NULL) {
+        cr->result = TX_CACHE_KEY_INVALID;
+        cr->model = default_model;
+    }
+    want_key_t wk = {cache_route, default_model, cr};
     tx_request_t dummy;
     if (out == NULL)
         out = &dummy;
@@ -254,7 +272,7 @@ int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t
                       where);
     }
     tx__json_arena_begin(); /* the tree lives only in this call */
-    int rc = check_doc(route, body, len, out, rej);
+    int rc = check_doc(route, body, len, out, rej, cr != NULL ? &wk : NULL);
     tx__json_arena_end();
     if (out == &dummy)
         tx_request_free(&dummy);
@@ -263,7 +281,7 @@ int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t
 
 /* The structural checks on the parsed body; fills `out` (the model copied) or `rej`. */
 static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
-                     tx_request_reject_t *rej)
+                     tx_request_reject_t *rej, const want_key_t *wk)
 {
     char where[96];
     const char *end = NULL;
@@ -343,6 +361,8 @@ static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_req
     }
     char *copy = model != NULL ? strdup(model->valuestring) : NULL;
     int streamed = cJSON_IsTrue(stream);
+    if (wk != NULL) /* the cache key from this same tree: no second parse */
+        wk->cr->result = tx_cache_key_tree(wk->route, wk->default_model, doc, wk->cr->key);
     tx__json_arena_delete(doc);
     if (model != NULL && copy == NULL) {
         reject(rej, out, 500, "out_of_memory", "%sout of memory", NULL);
@@ -353,6 +373,8 @@ static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_req
     out->model = copy;
     out->stream = streamed;
     out->parsed = 1;
+    if (wk != NULL && copy != NULL)
+        wk->cr->model = copy;
     return 0;
 }
 

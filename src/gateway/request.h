@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "server/cache.h"
+
 typedef enum {
     TX_ROUTE_CHAT,        /* POST /v1/chat/completions */
     TX_ROUTE_COMPLETIONS, /* POST /v1/completions */
@@ -47,6 +49,14 @@ typedef struct {
  * len 0 counts as empty (not JSON). */
 int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                      tx_request_t *out, tx_request_reject_t *rej);
+
+/* tx_request_parse that also fills `cr` (when not NULL) from the same parse: the response cache's
+ * key of the request for `cache_route` (e.g. "/v1/chat/completions"; `default_model` when the
+ * body names none) and its model (borrowed from `out`, else `default_model`). cr->result is
+ * TX_CACHE_KEY_INVALID when the body is refused. */
+int tx_request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                           const char *cache_route, const char *default_model,
+                           tx_cache_req_t *cr, tx_request_t *out, tx_request_reject_t *rej);
 
 /* Frees what tx_request_parse allocated and zeroes `rq`. NULL: no-op. */
 void tx_request_free(tx_request_t *rq);

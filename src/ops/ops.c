@@ -351,17 +351,22 @@ int tx_ops_require_admin(tx_app_t *app, tx_http_req_t *req)
     return 0;
 }
 
-int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route, int cacheable,
-                          tx_filter_ctx_t *ctx)
+int tx_ops_cache_on(tx_app_t *app)
+{
+    tx_ops_state_t *s = started(app);
+    return s != NULL && tx_filters_cache_on(s->filters);
+}
+
+int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route,
+                          const tx_cache_req_t *cr, tx_filter_ctx_t *ctx)
 {
     tx_ops_state_t *s = started(app);
     if (s == NULL) {
-        tx_filter_gateway_before(NULL, NULL, NULL, NULL, 0, 0, ctx);
+        tx_filter_gateway_before(NULL, NULL, NULL, NULL, 0, ctx);
         return 0;
     }
     tx_ms_t t0 = tx_app_now(app);
-    int answered = tx_filter_gateway_before(s->filters, req, route, app->config->ai_model,
-                                            cacheable, t0, ctx);
+    int answered = tx_filter_gateway_before(s->filters, req, route, cr, t0, ctx);
     if (ctx != NULL && ctx->cache_result >= 0) tx_obs_on_cache(s->obs, ctx->cache_result);
     if (answered) {
         /* 401, 429 or a cache hit: counted here, the gateway never sees these. */

@@ -45,12 +45,16 @@ tx_obs_t *tx_ops_obs(const tx_app_t *app);
  * presented). Before tx_ops_start: checks app->auth. */
 int tx_ops_require_admin(tx_app_t *app, tx_http_req_t *req);
 
-/* First thing a gateway route does: client key (401), rate limit (429), cache hit. Returns 1
- * when `req` has been answered (the route returns at once), 0 to go on; `ctx` (caller memory,
- * kept with the call until its answer) says what to add to the answer and whether to store it.
- * `cacheable` is 0 for routes whose answers are never cached (GET /v1/models). */
-int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route, int cacheable,
-                          tx_filter_ctx_t *ctx);
+/* First thing a gateway route does after its parse: client key (401), rate limit (429), cache
+ * hit. Returns 1 when `req` has been answered (the route returns at once), 0 to go on; `ctx`
+ * (caller memory, kept with the call until its answer) says what to add to the answer and
+ * whether to store it. `cr`: the request's cache key (NULL for routes never cached, GET
+ * /v1/models, or when tx_ops_cache_on said no). */
+int tx_ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route,
+                          const tx_cache_req_t *cr, tx_filter_ctx_t *ctx);
+
+/* 1 when the response cache is on: the gateway then computes each request's key in its parse. */
+int tx_ops_cache_on(tx_app_t *app);
 
 /* Once a gateway route's final non-stream answer is known: stores a 2xx answer in the cache
  * when "before" asked for it. The route adds tx_filter_headers(ctx) to every answer. */

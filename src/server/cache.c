@@ -1,11 +1,15 @@
-/* Response cache: canonical request → SHA-256 key (jansson dump streamed into an EVP digest),
+/* Response cache: canonical request → SHA-256 key (a sorted compact dump of the parsed request),
  * and refcounted entries in a bounded LRU map, expired lazily against the current TTL. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <openssl/evp.h>
 
 #include "server/cache.h"
+#include "core/buf.h"
+#include "core/utf8.h"
 #include "server/lru.h"
 
 const char *const tx_cache_key_fields[] = {
@@ -18,55 +22,130 @@ const char *const tx_cache_key_fields[] = {
     /* completions and embeddings: the input itself */
     "prompt", "suffix", "echo", "best_of", "input", "dimensions", "encoding_format", NULL};
 
-#define KEY_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
-
-static int digest_cb(const char *buffer, size_t size, void *data)
+static int put_str(tx__buf_t *b, const char *s)
 {
-    return EVP_DigestUpdate((EVP_MD_CTX *)data, buffer, size) == 1 ? 0 : -1;
+    if (tx__buf_add(b, "\"", 1) != 0) return -1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char e[8];
+        size_t n = 1;
+        e[0] = (char)*p;
+        if (*p == '"' || *p == '\\') {
+            e[0] = '\\';
+            e[1] = (char)*p;
+            n = 2;
+        } else if (*p < 0x20) {
+            static const char short_esc[] = "btn\0fr"; /* \b \t \n, \f \r */
+            if (*p >= 8 && *p <= 13 && *p != 11 && short_esc[*p - 8] != '\0') {
+                e[0] = '\\';
+                e[1] = short_esc[*p - 8];
+                n = 2;
+            } else {
+                n = (size_t)snprintf(e, sizeof e, "\\u%04X", *p);
+            }
+        }
+        if (tx__buf_add(b, e, n) != 0) return -1;
+    }
+    return tx__buf_add(b, "\"", 1);
 }
 
-tx_cache_key_result_t tx_cache_key_json(const char *route, const char *default_model,
-                                        const json_t *req, unsigned char key[TX_CACHE_KEY_LEN])
+static int by_key(const void *a, const void *b)
 {
-    if (req == NULL || !json_is_object(req) || key == NULL) return TX_CACHE_KEY_INVALID;
-    if (json_is_true(json_object_get(req, "stream"))) return TX_CACHE_KEY_STREAM;
-    json_t *canon = json_object();
-    if (canon == NULL) return TX_CACHE_KEY_INVALID;
-    int ok = json_object_set_new(canon, "route", json_string(route != NULL ? route : "")) == 0;
-    json_t *model = json_object_get(req, "model");
-    if (model != NULL)
-        ok = ok && json_object_set(canon, "model", model) == 0;
-    else if (default_model != NULL)
-        ok = ok && json_object_set_new(canon, "model", json_string(default_model)) == 0;
-    for (size_t i = 0; ok && tx_cache_key_fields[i] != NULL; i++) {
-        json_t *v = json_object_get(req, tx_cache_key_fields[i]);
-        if (v != NULL) ok = json_object_set(canon, tx_cache_key_fields[i], v) == 0;
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
+}
+
+/* The compact dump of v with every object's keys sorted; -1 out of memory or a key twice. */
+static int canon(tx__buf_t *b, const cJSON *v, int depth)
+{
+    if (depth > 1000) return -1;
+    if (cJSON_IsObject(v)) {
+        size_t n = 0;
+        for (const cJSON *c = v->child; c != NULL; c = c->next) n++;
+        const cJSON *stack[32], **m = n <= 32 ? stack : malloc(n * sizeof *m);
+        if (m == NULL) return -1;
+        n = 0;
+        for (const cJSON *c = v->child; c != NULL; c = c->next) m[n++] = c;
+        qsort(m, n, sizeof *m, by_key);
+        int rc = tx__buf_add(b, "{", 1);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (i > 0 && strcmp(m[i - 1]->string, m[i]->string) == 0) rc = -1;
+            else rc = (i > 0 ? tx__buf_add(b, ",", 1) : 0) | put_str(b, m[i]->string) |
+                      tx__buf_add(b, ":", 1) | canon(b, m[i], depth + 1);
+        }
+        if (m != stack) free(m);
+        return rc != 0 ? -1 : tx__buf_add(b, "}", 1);
     }
-    /* Dump into a stack buffer (one digest call; most requests fit), else stream the dump
-     * into the digest. */
-    char stack[16384];
-    size_t need = ok ? json_dumpb(canon, stack, sizeof(stack), KEY_FLAGS) : 0;
-    unsigned int n = 0;
-    if (ok && need > 0 && need <= sizeof(stack)) {
-        ok = EVP_Digest(stack, need, key, &n, EVP_sha256(), NULL) == 1 && n == TX_CACHE_KEY_LEN;
-    } else if (ok) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-             json_dump_callback(canon, digest_cb, ctx, KEY_FLAGS) == 0 &&
-             EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == TX_CACHE_KEY_LEN;
-        EVP_MD_CTX_free(ctx);
+    if (cJSON_IsArray(v)) {
+        int rc = tx__buf_add(b, "[", 1);
+        for (const cJSON *c = v->child; rc == 0 && c != NULL; c = c->next)
+            rc = (c != v->child ? tx__buf_add(b, ",", 1) : 0) | canon(b, c, depth + 1);
+        return rc != 0 ? -1 : tx__buf_add(b, "]", 1);
     }
-    json_decref(canon);
+    if (cJSON_IsString(v)) return put_str(b, v->valuestring);
+    if (cJSON_IsTrue(v)) return tx__buf_add(b, "true", 4);
+    if (cJSON_IsFalse(v)) return tx__buf_add(b, "false", 5);
+    if (cJSON_IsNull(v)) return tx__buf_add(b, "null", 4);
+    if (cJSON_IsNumber(v)) {
+        char num[40];
+        double d = v->valuedouble;
+        int n = (isfinite(d) && d == floor(d) && fabs(d) < 9.0e15)
+                    ? snprintf(num, sizeof num, "%lld", (long long)d)
+                    : snprintf(num, sizeof num, "%.17g", d);
+        return tx__buf_add(b, num, (size_t)n);
+    }
+    return -1;
+}
+
+tx_cache_key_result_t tx_cache_key_tree(const char *route, const char *default_model,
+                                        const cJSON *req, unsigned char key[TX_CACHE_KEY_LEN])
+{
+    if (req == NULL || !cJSON_IsObject(req) || key == NULL) return TX_CACHE_KEY_INVALID;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream"))) return TX_CACHE_KEY_STREAM;
+    /* {"route","model", the key fields present}, as one object: its members sorted by name */
+    cJSON route_v = {.type = cJSON_String, .valuestring = (char *)(route != NULL ? route : ""),
+                     .string = (char *)"route"};
+    cJSON model_v = {.type = cJSON_String, .valuestring = (char *)default_model,
+                     .string = (char *)"model"};
+    const cJSON *m[64];
+    size_t n = 0;
+    m[n++] = &route_v;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
+    if (model != NULL) m[n++] = model;
+    else if (default_model != NULL) m[n++] = &model_v;
+    for (size_t i = 0; tx_cache_key_fields[i] != NULL && n < 64; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, tx_cache_key_fields[i]);
+        if (v != NULL) m[n++] = v;
+    }
+    qsort(m, n, sizeof *m, by_key);
+    tx__buf_t b = {0};
+    int rc = tx__buf_add(&b, "{", 1);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = (i > 0 ? tx__buf_add(&b, ",", 1) : 0) | put_str(&b, m[i]->string) |
+             tx__buf_add(&b, ":", 1) | canon(&b, m[i], 1);
+    /* a key twice in the request itself (the canonical object above cannot have one) */
+    for (const cJSON *c = req->child; rc == 0 && c != NULL; c = c->next)
+        for (const cJSON *d = c->next; rc == 0 && d != NULL; d = d->next)
+            if (strcmp(c->string, d->string) == 0) rc = -1;
+    rc = rc == 0 ? tx__buf_add(&b, "}", 1) : -1;
+    unsigned int len = 0;
+    int ok = rc == 0 && EVP_Digest(b.p, b.len, key, &len, EVP_sha256(), NULL) == 1 &&
+             len == TX_CACHE_KEY_LEN;
+    tx__buf_free(&b);
     return ok ? TX_CACHE_KEY_OK : TX_CACHE_KEY_INVALID;
 }
 
 tx_cache_key_result_t tx_cache_key(const char *route, const char *default_model, const char *body,
                                    size_t len, unsigned char key[TX_CACHE_KEY_LEN])
 {
-    if (body == NULL || len == 0) return TX_CACHE_KEY_INVALID;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    tx_cache_key_result_t r = tx_cache_key_json(route, default_model, req, key);
-    json_decref(req);
+    if (body == NULL || len == 0 || !tx__utf8_valid(body, len)) return TX_CACHE_KEY_INVALID;
+    const char *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    while (req != NULL && end < body + len &&
+           (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    tx_cache_key_result_t r = req != NULL && end == body + len
+                                  ? tx_cache_key_tree(route, default_model, req, key)
+                                  : TX_CACHE_KEY_INVALID;
+    cJSON_Delete(req);
     return r;
 }
 

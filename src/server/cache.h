@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
 
 #include "tenax/error.h"
 #include "tenax/types.h"
@@ -32,14 +31,26 @@ extern const char *const tx_cache_key_fields[];
 /* Computes the key of request body `body` (len bytes of JSON) sent to `route` (e.g.
  * "/v1/chat/completions"); `default_model` stands in when the body has no "model" (may be
  * NULL). The canonical form is {"route","model"} plus the tx_cache_key_fields present, dumped
- * with JSON_SORT_KEYS|JSON_COMPACT, so key order and whitespace do not matter. `key` is left
- * unspecified unless TX_CACHE_KEY_OK is returned. */
+ * compact with every object's keys sorted (integers as integers, other numbers as %.17g), so
+ * key order and whitespace do not matter. `key` is left unspecified unless TX_CACHE_KEY_OK is
+ * returned. */
 tx_cache_key_result_t tx_cache_key(const char *route, const char *default_model, const char *body,
                                    size_t len, unsigned char key[TX_CACHE_KEY_LEN]);
 
-/* The same for a request already parsed (borrowed, not modified). */
-tx_cache_key_result_t tx_cache_key_json(const char *route, const char *default_model,
-                                        const json_t *req, unsigned char key[TX_CACHE_KEY_LEN]);
+struct cJSON;
+
+/* The same for a request already parsed (the gateway's one parse; borrowed, not modified). An
+ * object with a key twice anywhere is TX_CACHE_KEY_INVALID. */
+tx_cache_key_result_t tx_cache_key_tree(const char *route, const char *default_model,
+                                        const struct cJSON *req,
+                                        unsigned char key[TX_CACHE_KEY_LEN]);
+
+/* What the cache needs of a request (the gateway fills it from its parse). */
+typedef struct {
+    tx_cache_key_result_t result;
+    unsigned char key[TX_CACHE_KEY_LEN];
+    const char *model; /* the request's model, else the default (borrowed) */
+} tx_cache_req_t;
 
 /* A stored answer. Read-only for callers; it stays valid until tx_cache_release, even if the
  * cache evicts or replaces it meanwhile. */

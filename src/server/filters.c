@@ -116,9 +116,13 @@ static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_e
     return 1;
 }
 
+int tx_filters_cache_on(const tx_filters_t *f)
+{
+    return f != NULL && tx_cache_enabled(f->cache);
+}
+
 int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
-                             const char *default_model, int cacheable, tx_ms_t now,
-                             tx_filter_ctx_t *ctx)
+                             const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx)
 {
     if (ctx == NULL) return 0;
     memset(ctx, 0, sizeof *ctx);
@@ -161,17 +165,11 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
         }
     }
 
-    if (!cacheable || !tx_cache_enabled(f->cache)) return 0;
-    size_t len = 0;
-    const char *body = tx_http_req_body(req, &len);
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    const char *model = json_string_value(json_object_get(doc, "model"));
-    snprintf(ctx->model, sizeof ctx->model, "%s",
-             model != NULL ? model : default_model != NULL ? default_model : "");
-    tx_cache_key_result_t kr =
-        doc != NULL ? tx_cache_key_json(route, default_model, doc, ctx->key) : TX_CACHE_KEY_INVALID;
-    json_decref(doc);
-    if (kr != TX_CACHE_KEY_OK) return 0;
+    (void)route;
+    if (cr == NULL || !tx_cache_enabled(f->cache)) return 0;
+    snprintf(ctx->model, sizeof ctx->model, "%s", cr->model != NULL ? cr->model : "");
+    if (cr->result != TX_CACHE_KEY_OK) return 0;
+    memcpy(ctx->key, cr->key, sizeof ctx->key);
     const char *mode = tx_http_req_header(req, "x-tenax-cache");
     int bypass = mode != NULL && strcasecmp(mode, "bypass") == 0;
     int refresh = mode != NULL && strcasecmp(mode, "refresh") == 0;

@@ -39,7 +39,7 @@ typedef struct {
     tx_header_t headers[TX_FILTER_MAX_HEADERS]; /* x-ratelimit-*, X-Tenax-Cache: miss */
     size_t nheaders;
     char limit[16], remaining[16], reset[32];
-    char model[128]; /* the request's model when the cache parsed it ("" otherwise) */
+    char model[128]; /* the request's model when the cache looked it up ("" otherwise) */
 } tx_filter_ctx_t;
 
 /* NULL when out of memory or the client keys are too many. Free with tx_filters_destroy. */
@@ -54,15 +54,17 @@ tx_err_t tx_filters_configure(tx_filters_t *f, const tx_filters_config_t *c);
  * `WWW-Authenticate: Bearer`) and 0 is returned. Allowed when no admin token is set. */
 int tx_filter_admin(tx_filters_t *f, tx_http_req_t *req);
 
-/* Before a gateway route (`route` e.g. "/v1/chat/completions"; `default_model` for a body
- * without "model"; `cacheable`: 0 for routes never cached such as GET /v1/models) at monotonic
- * `now`: checks the client key (401), takes a rate-limit token (429), looks the cache up
- * (honouring `X-Tenax-Cache: bypass|refresh`). Returns 1 when the request has been answered
- * here (401, 429 or a cache hit: the caller must not touch it again), 0 to go on; ctx is filled
- * either way. */
+/* Before a gateway route (`route` e.g. "/v1/chat/completions") at monotonic `now`: checks the
+ * client key (401), takes a rate-limit token (429), looks the cache up (honouring
+ * `X-Tenax-Cache: bypass|refresh`) with `cr`, the request's key from the gateway's parse (NULL:
+ * not cacheable, e.g. GET /v1/models, or the cache is off). Returns 1 when the request has been
+ * answered here (401, 429 or a cache hit: the caller must not touch it again), 0 to go on; ctx
+ * is filled either way. */
 int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
-                             const char *default_model, int cacheable, tx_ms_t now,
-                             tx_filter_ctx_t *ctx);
+                             const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx);
+
+/* 1 when the cache is on (then the gateway computes each request's key for "before"). */
+int tx_filters_cache_on(const tx_filters_t *f);
 
 /* After the gateway's final, non-stream answer: stores it when "before" said so and status is
  * 2xx (headers worth replaying, e.g. content-type and x-tenax-model, and the body). */

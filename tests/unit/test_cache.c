@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "server/cache.h"
@@ -107,7 +109,11 @@ static void key_refuses_stream_and_garbage(void **state)
     assert_int_equal(key_of("{\"model\":\"\xff\"}", k), TX_CACHE_KEY_INVALID);
     assert_int_equal(key_of("", k), TX_CACHE_KEY_INVALID);
     assert_int_equal(tx_cache_key(ROUTE, NULL, NULL, 5, k), TX_CACHE_KEY_INVALID);
-    assert_int_equal(tx_cache_key_json(ROUTE, NULL, NULL, k), TX_CACHE_KEY_INVALID);
+    assert_int_equal(tx_cache_key_tree(ROUTE, NULL, NULL, k), TX_CACHE_KEY_INVALID);
+    /* a key twice below the top level too */
+    assert_int_equal(key_of("{\"messages\":[{\"role\":\"user\",\"role\":\"x\"}]}", k),
+                     TX_CACHE_KEY_INVALID);
+    assert_int_equal(key_of("{\"model\":\"m\",\"messages\":[]} x", k), TX_CACHE_KEY_INVALID);
 }
 
 static void fill_key(unsigned char k[32], int i)

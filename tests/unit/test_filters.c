@@ -29,7 +29,12 @@ static void handler(tx_http_req_t *req, void *ud)
         return;
     }
     tx_filter_ctx_t ctx;
-    if (tx_filter_gateway_before(r->f, req, "/v1/chat/completions", "m0", 1, r->now, &ctx))
+    /* the key as the gateway's parse makes it */
+    size_t blen = 0;
+    const char *b = tx_http_req_body(req, &blen);
+    tx_cache_req_t cr = {.model = "m0"};
+    cr.result = tx_cache_key("/v1/chat/completions", "m0", b, blen, cr.key);
+    if (tx_filter_gateway_before(r->f, req, "/v1/chat/completions", &cr, r->now, &ctx))
         return;
     r->upstream_calls++;
     char body[64];
@@ -241,9 +246,9 @@ static void null_and_off(void **state)
 {
     (void)state;
     tx_filter_ctx_t ctx;
-    assert_int_equal(tx_filter_gateway_before(NULL, NULL, NULL, NULL, 1, 0, &ctx), 0);
+    assert_int_equal(tx_filter_gateway_before(NULL, NULL, NULL, NULL, 0, &ctx), 0);
     assert_int_equal(ctx.cache_result, -1);
-    assert_int_equal(tx_filter_gateway_before(NULL, NULL, NULL, NULL, 1, 0, NULL), 0);
+    assert_int_equal(tx_filter_gateway_before(NULL, NULL, NULL, NULL, 0, NULL), 0);
     size_t n = 9;
     assert_non_null(tx_filter_headers(&ctx, &n));
     assert_int_equal(n, 0);
