@@ -1,5 +1,6 @@
 /* Growable memory (internal): tx__grow for any array whose capacity doubles, and tx__buf_t, a
- * byte buffer kept NUL-terminated. Inline, so the common case (it fits) costs a compare. */
+ * byte buffer kept NUL-terminated. Inline, so the common case (it fits) costs a compare; the
+ * JSON string writer is in buf.c. */
 #ifndef TX_CORE_BUF_H
 #define TX_CORE_BUF_H
 
@@ -56,6 +57,11 @@ static inline int tx__buf_add(tx__buf_t *b, const char *s, size_t n)
     b->p[b->len] = '\0';
     return 0;
 }
+
+/* Appends the NUL-terminated UTF-8 `s` as a JSON string literal: quotes, `\"` and `\\`, the
+ * short escapes \b \t \n \f \r, other control characters as \u00XX, everything else as is
+ * (what jansson's compact dump writes). 0, or -1 out of memory (a part may have been added). */
+int tx__buf_add_json_string(tx__buf_t *b, const char *s);
 
 /* Frees the memory and leaves an empty buffer. */
 static inline void tx__buf_free(tx__buf_t *b)

@@ -464,28 +464,6 @@ static int key_is_model(const char *k, const char *end)
     return i == sizeof want - 1;
 }
 
-/* `model` as a JSON string literal appended to b. -1 out of memory. */
-static int put_json_string(tx__buf_t *b, const char *model)
-{
-    if (tx__buf_add(b, "\"", 1) != 0)
-        return -1;
-    for (const unsigned char *m = (const unsigned char *)model; *m; m++) {
-        char esc[8];
-        size_t n = 1;
-        esc[0] = (char)*m;
-        if (*m == '"' || *m == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*m;
-            n = 2;
-        } else if (*m < 0x20) {
-            n = (size_t)snprintf(esc, sizeof esc, "\\u%04x", *m);
-        }
-        if (tx__buf_add(b, esc, n) != 0)
-            return -1;
-    }
-    return tx__buf_add(b, "\"", 1);
-}
-
 int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
                               const char *model, char **out, size_t *out_len)
 {
@@ -535,12 +513,12 @@ int tx_request_body_for_model(const char *body, size_t len, const char *doc_mode
     tx__buf_t b = {0};
     int rc = 0;
     if (vstart != NULL) { /* replace the value */
-        rc = tx__buf_add(&b, body, (size_t)(vstart - body)) | put_json_string(&b, model) |
+        rc = tx__buf_add(&b, body, (size_t)(vstart - body)) | tx__buf_add_json_string(&b, model) |
              tx__buf_add(&b, vend, (size_t)(end - vend));
     } else { /* a body without a model gets one, first */
         const char *rest = skip_ws(open + 1, end);
         rc = tx__buf_add(&b, body, (size_t)(open + 1 - body)) |
-             tx__buf_add(&b, "\"model\":", 8) | put_json_string(&b, model) |
+             tx__buf_add(&b, "\"model\":", 8) | tx__buf_add_json_string(&b, model) |
              (*rest != '}' ? tx__buf_add(&b, ",", 1) : 0) |
              tx__buf_add(&b, open + 1, (size_t)(end - open - 1));
     }

@@ -22,32 +22,6 @@ const char *const tx_cache_key_fields[] = {
     /* completions and embeddings: the input itself */
     "prompt", "suffix", "echo", "best_of", "input", "dimensions", "encoding_format", NULL};
 
-static int put_str(tx__buf_t *b, const char *s)
-{
-    if (tx__buf_add(b, "\"", 1) != 0) return -1;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        char e[8];
-        size_t n = 1;
-        e[0] = (char)*p;
-        if (*p == '"' || *p == '\\') {
-            e[0] = '\\';
-            e[1] = (char)*p;
-            n = 2;
-        } else if (*p < 0x20) {
-            static const char short_esc[] = "btn\0fr"; /* \b \t \n, \f \r */
-            if (*p >= 8 && *p <= 13 && *p != 11 && short_esc[*p - 8] != '\0') {
-                e[0] = '\\';
-                e[1] = short_esc[*p - 8];
-                n = 2;
-            } else {
-                n = (size_t)snprintf(e, sizeof e, "\\u%04X", *p);
-            }
-        }
-        if (tx__buf_add(b, e, n) != 0) return -1;
-    }
-    return tx__buf_add(b, "\"", 1);
-}
-
 static int by_key(const void *a, const void *b)
 {
     return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
@@ -68,7 +42,7 @@ static int canon(tx__buf_t *b, const cJSON *v, int depth)
         int rc = tx__buf_add(b, "{", 1);
         for (size_t i = 0; rc == 0 && i < n; i++) {
             if (i > 0 && strcmp(m[i - 1]->string, m[i]->string) == 0) rc = -1;
-            else rc = (i > 0 ? tx__buf_add(b, ",", 1) : 0) | put_str(b, m[i]->string) |
+            else rc = (i > 0 ? tx__buf_add(b, ",", 1) : 0) | tx__buf_add_json_string(b, m[i]->string) |
                       tx__buf_add(b, ":", 1) | canon(b, m[i], depth + 1);
         }
         if (m != stack) free(m);
@@ -80,7 +54,7 @@ static int canon(tx__buf_t *b, const cJSON *v, int depth)
             rc = (c != v->child ? tx__buf_add(b, ",", 1) : 0) | canon(b, c, depth + 1);
         return rc != 0 ? -1 : tx__buf_add(b, "]", 1);
     }
-    if (cJSON_IsString(v)) return put_str(b, v->valuestring);
+    if (cJSON_IsString(v)) return tx__buf_add_json_string(b, v->valuestring);
     if (cJSON_IsTrue(v)) return tx__buf_add(b, "true", 4);
     if (cJSON_IsFalse(v)) return tx__buf_add(b, "false", 5);
     if (cJSON_IsNull(v)) return tx__buf_add(b, "null", 4);
@@ -119,7 +93,7 @@ tx_cache_key_result_t tx_cache_key_tree(const char *route, const char *default_m
     tx__buf_t b = {0};
     int rc = tx__buf_add(&b, "{", 1);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = (i > 0 ? tx__buf_add(&b, ",", 1) : 0) | put_str(&b, m[i]->string) |
+        rc = (i > 0 ? tx__buf_add(&b, ",", 1) : 0) | tx__buf_add_json_string(&b, m[i]->string) |
              tx__buf_add(&b, ":", 1) | canon(&b, m[i], 1);
     /* a key twice in the request itself (the canonical object above cannot have one) */
     for (const cJSON *c = req->child; rc == 0 && c != NULL; c = c->next)
