@@ -351,11 +351,12 @@ int tx_app_budget_retry(tx_app_t *app, int index)
     tx_ms_t now = tx_app_now(app);
     if (tx_budget_try_retry(b, now))
         return 1;
-    if (tx_budget_log_due(b, now)) {
-        int p = app->config->route_eps[index].provider;
-        tx_log(TX_LOG_WARN, "ai][budget", "exhausted provider=%s",
-               (size_t)p < app->config->providers.n ? app->config->providers.v[p].name : "-");
-    }
+    int p = app->config->route_eps[index].provider;
+    const char *name = (size_t)p < app->config->providers.n ? app->config->providers.v[p].name : "-";
+    const char *lv[] = {name};
+    tx_metrics_inc(app->fam[TX_M_RETRY_BUDGET_EXHAUSTED], lv, 1);
+    if (tx_budget_log_due(b, now))
+        tx_log(TX_LOG_WARN, "ai][budget", "exhausted provider=%s", name);
     return 0;
 }
 
