@@ -372,8 +372,10 @@ static void decide(call_t *c)
         return;
     }
     if (d.action == TX_ACT_RETRY && !tx_app_budget_retry(app, c->endpoint)) {
-        /* the provider's retry budget is spent: the failure is answered as it is */
+        /* the provider's retry budget is spent: the failure is answered as it is (the policy
+         * counted the retry that does not happen) */
         c->budget_exhausted = 1;
+        c->st.attempts = (unsigned)failed_n;
         tx_obs_on_attempt(tx_ops_obs(app), c->endpoint, c->model, c->last_cls,
                           (double)c->last_latency, failed_n, -1);
         answer_last(c, (c->last_cls == TX_CLASS_RATE_LIMIT || c->last_cls == TX_CLASS_CONCURRENCY)
