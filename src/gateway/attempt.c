@@ -165,9 +165,9 @@ static void lim_done(tx_gw_attempt_t *a, tx_class_t cls)
     if (l == NULL)
         return;
     a->lim = NULL;
-    tx_lim_outcome_t o = cls == TX_CLASS_OK ? TX_LIM_SUCCESS
-                         : (cls == TX_CLASS_CONCURRENCY || cls == TX_CLASS_RATE_LIMIT ||
-                            cls == TX_CLASS_TIMEOUT)
+    tx_lim_outcome_t o = cls == TX_CLASS_OK            ? TX_LIM_SUCCESS
+                         : cls == TX_CLASS_CONCURRENCY ? TX_LIM_CONCURRENCY
+                         : (cls == TX_CLASS_RATE_LIMIT || cls == TX_CLASS_TIMEOUT)
                              ? TX_LIM_OVERLOAD
                              : TX_LIM_NEUTRAL;
     unsigned old = 0;

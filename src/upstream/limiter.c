@@ -40,12 +40,14 @@ int tx_limiter_done(tx_limiter_t *l, tx_lim_ticket_t t, tx_lim_outcome_t o, unsi
     if (!l->adaptive)
         return 0;
     unsigned was = l->limit;
-    if (o == TX_LIM_OVERLOAD) {
+    if (o == TX_LIM_OVERLOAD || o == TX_LIM_CONCURRENCY) {
         if (t.seq <= l->cut_seq)
             return 0; /* the same round trip as the last cut */
         l->cut_seq = l->seq;
         l->streak = 0;
-        unsigned next = l->limit * 3u / 4u;
+        unsigned next = o == TX_LIM_CONCURRENCY ? l->limit * 3u / 4u : l->limit * 9u / 10u;
+        if (next >= l->limit)
+            next = l->limit - 1;
         l->limit = next >= 1 ? next : 1;
         if (l->limit == was)
             return 0;

@@ -13,7 +13,8 @@
 
 typedef enum {
     TX_LIM_SUCCESS,  /* an answer that used the endpoint well */
-    TX_LIM_OVERLOAD, /* concurrency, rate_limit or timeout: the endpoint pushes back */
+    TX_LIM_CONCURRENCY, /* concurrency: too many in flight there (× 0.75) */
+    TX_LIM_OVERLOAD, /* rate_limit or timeout: the endpoint pushes back (× 0.9) */
     TX_LIM_NEUTRAL   /* anything else (errors, cancels): the limit is left alone */
 } tx_lim_outcome_t;
 

@@ -37,18 +37,25 @@ static void cut_once_per_round_trip(void **state)
     tx_lim_ticket_t t[8];
     for (int i = 0; i < 8; i++) t[i] = tx_limiter_take(&l);
     unsigned old = 0;
-    assert_int_equal(tx_limiter_done(&l, t[0], TX_LIM_OVERLOAD, &old), 1);
+    assert_int_equal(tx_limiter_done(&l, t[0], TX_LIM_CONCURRENCY, &old), 1);
     assert_int_equal(old, 16);
     assert_int_equal(l.limit, 12);
     /* the others were in flight together with it: no further cut */
     for (int i = 1; i < 8; i++) assert_int_equal(tx_limiter_done(&l, t[i], TX_LIM_OVERLOAD, NULL), 0);
     assert_int_equal(l.limit, 12);
-    /* a later attempt may cut again */
+    /* a later attempt may cut again: a rate limit or a timeout by a tenth */
     tx_lim_ticket_t n = tx_limiter_take(&l);
     assert_int_equal(tx_limiter_done(&l, n, TX_LIM_OVERLOAD, &old), 1);
     assert_int_equal(old, 12);
-    assert_int_equal(l.limit, 9);
-    assert_int_equal(l.cuts, 2);
+    assert_int_equal(l.limit, 10);
+    n = tx_limiter_take(&l);
+    assert_int_equal(tx_limiter_done(&l, n, TX_LIM_CONCURRENCY, &old), 1);
+    assert_int_equal(l.limit, 7);
+    /* by at least one */
+    tx_limiter_init(&l, 5, 1);
+    n = tx_limiter_take(&l);
+    assert_int_equal(tx_limiter_done(&l, n, TX_LIM_OVERLOAD, &old), 1);
+    assert_int_equal(l.limit, 4);
 }
 
 static void floor_of_one(void **state)
@@ -122,7 +129,7 @@ static void reconfigure(void **state)
     tx_limiter_t l;
     tx_limiter_init(&l, 8, 1);
     tx_lim_ticket_t t = tx_limiter_take(&l);
-    tx_limiter_done(&l, t, TX_LIM_OVERLOAD, NULL);
+    tx_limiter_done(&l, t, TX_LIM_CONCURRENCY, NULL);
     assert_int_equal(l.limit, 6);
     tx_limiter_configure(&l, 16, 1);
     assert_int_equal(l.limit, 6); /* a larger max keeps what was learnt */
