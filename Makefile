@@ -4,7 +4,7 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
-.PHONY: all build test test-plain test-asan deps demo bench fuzz format clean
+.PHONY: all build test test-plain test-asan deps demo bench soak fuzz format clean
 
 all: build
 
@@ -37,6 +37,10 @@ demo: deps build
 
 bench: deps build
 	scripts/bench.sh
+
+# minutes, not part of test: items and gateway load under faults, SIGKILLs, a database restart
+soak: deps build
+	scripts/soak.sh
 
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)
