@@ -4,7 +4,7 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
-.PHONY: all build test test-plain test-asan deps demo bench soak fuzz format clean
+.PHONY: all build test test-plain test-asan deps demo bench soak fuzz format clean install
 
 all: build
 
@@ -31,6 +31,14 @@ test-asan: build-asan/CMakeCache.txt
 	$(CMAKE) --build build-asan -j$(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j$(JOBS)
+
+# `make install PREFIX=/usr/local [DESTDIR=/tmp/stage]`: the binary, tenax.1, tenax.service, the
+# example config (docs/cli.md, "Install").
+PREFIX ?= /usr/local
+install:
+	$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	$(CMAKE) --build build -j$(JOBS)
+	DESTDIR=$(DESTDIR) $(CMAKE) --install build
 
 demo: deps build
 	./build/tenax demo

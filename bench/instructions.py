@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Instructions per request (make bench): the gateway benchmark's request counted in user-space
 instructions under callgrind, for nginx's proxy_pass (one worker, keep-alive upstream) and for
-tenax serve, against the same nginx upstream. Unlike req/s on a shared machine this figure barely
-moves from run to run. tenax's count is split by where the instructions run: inside libcurl,
-cJSON, jansson and http_parser (each with whatever libc they call, minus the tenax callbacks they
-call back), and in tenax's own code with the libc it calls."""
+tenax serve, against the same nginx upstream; then the same with TLS to the upstream (nginx serving
+https with the test CA of tests/tls/mkcerts.sh; nginx's proxy with proxy_ssl_verify and
+proxy_ssl_session_reuse on; tenax with AI_CA_FILE). Unlike req/s on a shared machine this figure
+barely moves from run to run. tenax's count is split by where the instructions run: inside
+OpenSSL (libssl, libcrypto), cJSON, jansson and http_parser (each with whatever libc they call,
+minus the tenax callbacks they call back), and in tenax's own code with the libc it calls."""
 import os
 import re
 import shutil
@@ -18,8 +20,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../tests/integration
 import gateway  # noqa: E402
 import txtest  # noqa: E402
 
-LIBS = (("libcurl", "libcurl"), ("cJSON", "libcjson"), ("jansson", "libjansson"),
-        ("http_parser", "libhttp_parser"))
+LIBS = (("libssl", "libssl"), ("libcrypto", "libcrypto"), ("cJSON", "libcjson"),
+        ("jansson", "libjansson"), ("http_parser", "libhttp_parser"))
 
 
 def callgrind(cmd, out, env=None):
@@ -81,37 +83,42 @@ def split(dump, binary):
     return dict((k, into[k] - back[k]) for k, _ in LIBS)
 
 
-def main():
-    if shutil.which("valgrind") is None:
-        print("instructions: valgrind is not installed (scripts/deps.sh installs it); skipped")
-        return
-    binary = os.path.realpath(os.environ.get("TENAX_BIN", "build/tenax"))
-    d = tempfile.mkdtemp(prefix="tenax-instr-")
+def one(d, binary, script, tls):
+    """nginx's and tenax's instructions per request, plain or TLS to the upstream."""
+    tag = "tls" if tls else "plain"
     up, px, tx = txtest.free_port(), txtest.free_port(), txtest.free_port()
-    script = os.path.join(d, "post.lua")
-    with open(script, "w") as f:
-        f.write(gateway.WRK_LUA.format(body=gateway.BODY))
-    upstream = gateway.start_nginx(d, "upstream", gateway.upstream_body(up))
-    conf = os.path.join(d, "nginx-proxy.conf")
+    if tls:
+        certs = gateway.make_certs(d)
+        upstream = gateway.start_nginx(d, "upstream-" + tag, gateway.upstream_tls_body(up, certs))
+        body = gateway.PROXY_TLS_BODY.format(up=up, px=px, c=certs)
+        base = "https://localhost:%d/v1" % up
+    else:
+        upstream = gateway.start_nginx(d, "upstream-" + tag, gateway.upstream_body(up))
+        body = gateway.PROXY_BODY.format(up=up, px=px)
+        base = "http://127.0.0.1:%d/v1" % up
+    conf = os.path.join(d, "nginx-proxy-%s.conf" % tag)
     with open(conf, "w") as f:
         # one process, so callgrind sees the worker: nginx without its master
-        f.write("master_process off;\n" + gateway.NGINX_COMMON.format(
-            d=d, name="proxy", body=gateway.PROXY_BODY.format(up=up, px=px)))
+        f.write("master_process off;\n" + gateway.NGINX_COMMON.format(d=d, name="proxy-" + tag, body=body))
     procs = [upstream]
     try:
         txtest.wait_until(lambda: txtest.port_open(up), 10, "nginx upstream")
-        ngx = callgrind(["nginx", "-c", conf, "-p", d], os.path.join(d, "cg.nginx"))
+        ngx = callgrind(["nginx", "-c", conf, "-p", d], os.path.join(d, "cg.nginx." + tag))
         procs.append(ngx)
-        n_req, n_ir, _ = measure(ngx, os.path.join(d, "cg.nginx"), px, script)
-        env = dict(os.environ, AI_BASE_URLS="http://127.0.0.1:%d/v1" % up, AI_API_KEY="bench-key",
+        n_req, n_ir, _ = measure(ngx, os.path.join(d, "cg.nginx." + tag), px, script)
+        env = dict(os.environ, AI_BASE_URLS=base, AI_API_KEY="bench-key",
                    AI_MAX_CONCURRENCY="256", AI_QUEUE_MAX_SIZE="4096", TENAX_LOG_LEVEL="warn")
+        if tls:
+            env["AI_CA_FILE"] = os.path.join(certs, "ca.pem")
         ten = callgrind([binary, "serve", "--listen", "127.0.0.1:%d" % tx, "--store",
-                         "sqlite:" + os.path.join(d, "bench.db")], os.path.join(d, "cg.tenax"), env)
+                         "sqlite:" + os.path.join(d, "bench-%s.db" % tag)],
+                        os.path.join(d, "cg.tenax." + tag), env)
         procs.append(ten)
-        t_req, t_ir, dump = measure(ten, os.path.join(d, "cg.tenax"), tx, script)
+        t_req, t_ir, dump = measure(ten, os.path.join(d, "cg.tenax." + tag), tx, script)
         parts = split(dump, binary)
         ng, tn = n_ir / n_req, t_ir / t_req
-        print("instructions per request (callgrind, wrk -c8, %s)" % time.strftime("%Y-%m-%d %H:%M"))
+        print("instructions per request, %s upstream (callgrind, wrk -c8, %s)"
+              % ("TLS" if tls else "plain", time.strftime("%Y-%m-%d %H:%M")))
         print("%-34s %10.0f   (%d requests)" % ("nginx proxy_pass, one worker", ng, n_req))
         print("%-34s %10.0f   (%d requests)" % ("tenax serve", tn, t_req))
         own = tn
@@ -122,6 +129,7 @@ def main():
         print("  %-32s %10.0f   (%.2fx nginx's whole request)" % ("in tenax and the libc it calls",
                                                                own, own / ng))
         print("tenax/nginx = %.2f" % (tn / ng))
+        print()
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -130,6 +138,22 @@ def main():
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+
+
+def main():
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind is not installed (scripts/deps.sh installs it); skipped")
+        return
+    binary = os.path.realpath(os.environ.get("TENAX_BIN", "build/tenax"))
+    d = tempfile.mkdtemp(prefix="tenax-instr-")
+    script = os.path.join(d, "post.lua")
+    with open(script, "w") as f:
+        f.write(gateway.WRK_LUA.format(body=gateway.BODY))
+    try:
+        one(d, binary, script, False)
+        if os.environ.get("BENCH_TLS", "1") != "0":
+            one(d, binary, script, True)
+    finally:
         shutil.rmtree(d, ignore_errors=True)
 
 

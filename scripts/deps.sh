@@ -5,12 +5,14 @@ set -euo pipefail
 
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
-  libuv1-dev libcurl4-openssl-dev libhttp-parser-dev libjansson-dev libcjson-dev
+  libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev
   libsqlite3-dev sqlite3 libpq-dev libssl-dev libcmocka-dev
   python3 nodejs npm
-  postgresql wrk nginx-light prometheus valgrind
+  postgresql wrk nginx-light prometheus valgrind openssl
 )
 
+# The dashboard's browser test drives Debian's chromium; the install test renders the man page.
+pkgs+=(chromium man-db)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -96,6 +96,8 @@ tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opt
     tx_upstream_opts_t uo = {0};
     /* enough connections for every slot, keep-alive to the upstream */
     uo.max_total_conns = (unsigned)(cfg->ai_max_concurrency < 64 ? 64 : cfg->ai_max_concurrency);
+    uo.ca_file = cfg->ai_ca_file; /* "" : the system store; both apply until a restart */
+    tx_upstream_proxy_env(&uo, cfg->ai_proxy);
     app->upstream = tx_upstream_new(loop, &uo);
     if (app->endpoints == NULL || app->admission == NULL || app->router == NULL ||
         app->metrics == NULL || app->auth == NULL || app->upstream == NULL ||

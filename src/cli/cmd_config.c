@@ -11,13 +11,21 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tenax config check FILE [--json]\n\n"
-                 "Validates FILE (a JSON object, SPEC §2) on top of the current environment and\n"
-                 "prints every key's effective value and its source (kv, env or default).\n"
-                 "Secrets are shown only as set/unset.\n\n"
-                 "  --json    print the keys as JSON instead of a table\n"
-                 "  --help    this text\n\n"
-                 "exit status: 0 valid, 1 invalid, 2 usage error\n");
+    fputs("usage: tenax config check FILE [--json]\n"
+          "\n"
+          "Validates FILE (a JSON object of config keys, see docs/config.md) on top of the current\n"
+          "environment and prints every key's effective value and its source (kv, env or default).\n"
+          "Secrets are shown only as set/unset.\n"
+          "\n"
+          "options:\n"
+          "  --json          print the keys as JSON instead of a table\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  valid\n"
+          "  1  invalid (the message says which key and why)\n"
+          "  2  usage error\n",
+          out);
 }
 
 static int print_table(const tx_config_t *cfg)
@@ -88,13 +96,13 @@ int tx_cmd_config(int argc, char **argv)
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
     if (tx_config_load(NULL, o.argv[o.first], &cfg, &err) != TX_EOK) {
-        fprintf(stderr, "tenax: config: %s\n", err.msg != NULL ? err.msg : "invalid");
+        fprintf(stderr, "tenax config: %s\n", err.msg != NULL ? err.msg : "invalid");
         return 1;
     }
     int rc = as_json ? print_json(cfg) : print_table(cfg);
     tx_config_unref(cfg);
     if (rc != 0) {
-        fprintf(stderr, "tenax: config: out of memory\n");
+        fprintf(stderr, "tenax config: out of memory\n");
         return 1;
     }
     return 0;

@@ -1,8 +1,9 @@
-/* tenax demo (SPEC §7): a fault-injecting mock as a child process, the sample posts imported into
+/* tenax demo: a fault-injecting mock as a child process, the sample posts imported into
  * a SQLite store in a temporary folder, worked through with the live progress bar, then the
  * stats table, retry/fallback/parking/failover counts and where to see the dashboard. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,11 +27,25 @@
 static void usage(FILE *f)
 {
     fputs("usage: tenax demo [--input F.jsonl] [--faults SPEC] [--seed N] [--dir DIR]\n"
-          "Starts a fault-injecting mock upstream (faults " DEMO_FAULTS ",\n"
-          "one fallback model down, a dead first endpoint to show failover), imports the sample\n"
-          "posts (data/posts.jsonl) into a SQLite store in a temporary folder (or DIR), works\n"
-          "them through with a live progress bar and prints what happened. No key, no network.\n"
-          "Parking is shortened for the demo (JOB_PARK_BASE_MS=500) so it completes.\n",
+          "\n"
+          "Starts a fault-injecting mock upstream (one fallback model down, a dead first endpoint\n"
+          "to show failover), imports the sample posts (data/posts.jsonl) into a SQLite store,\n"
+          "works them through with a live progress bar and prints what happened, and how to see\n"
+          "it on the dashboard. No key, no network. Parking is shortened for the demo\n"
+          "(JOB_PARK_BASE_MS=500) so it completes.\n"
+          "\n"
+          "options:\n"
+          "  --input F.jsonl the items to import (default: the sample posts)\n"
+          "  --faults SPEC   the mock's faults (default " DEMO_FAULTS ")\n"
+          "  --seed N        seed of the mock's fault draw (default: from the clock)\n"
+          "  --dir DIR       keep the store and the mock's log in DIR (created when missing;\n"
+          "                  default: a new temporary folder)\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  every item finished\n"
+          "  2  usage error, or the demo could not run (no free port, mock did not start)\n"
+          "  3  some item unfinished (parked or paused)\n",
           f);
 }
 
@@ -80,6 +96,55 @@ static int find_input(char *out, size_t cap)
     return access(out, R_OK) == 0 ? 0 : -1;
 }
 
+/* mkdir -p: 0 when `path` is a folder now (made or already there), -1 with errno set. */
+static int make_dirs(const char *path)
+{
+    char p[PATH_MAX];
+    if (snprintf(p, sizeof p, "%s", path) >= (int)sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *c = p + 1; *c; c++) {
+        if (*c != '/') continue;
+        *c = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+        *c = '/';
+    }
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+    struct stat st;
+    if (stat(p, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+/* The end of a failed run in a temporary folder: the mock's last words, then the folder goes. */
+static void drop_temp(const char *dir, const char *logpath)
+{
+    FILE *f = fopen(logpath, "r");
+    if (f != NULL) {
+        char line[512];
+        int shown = 0;
+        while (fgets(line, sizeof line, f) != NULL && shown < 20) {
+            if (!shown++) fprintf(stderr, "tenax demo: the mock's log:\n");
+            fprintf(stderr, "  %s", line);
+        }
+        fclose(f);
+    }
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 typedef struct {
     int64_t by_class[TX_CLASS__LAST];
     int64_t fallback_ok, items_retried, items;
@@ -116,7 +181,7 @@ int tx_cmd_demo(int argc, char **argv)
             dir = o.arg;
             break;
         case 's':
-            if (tx_opts_int(&o, "--seed", 0, INT64_MAX, &seed) != 0) return 2;
+            if (tx_opts_int(&o, "seed", 0, INT64_MAX, &seed) != 0) return 2;
             break;
         case 'h':
             usage(stdout);
@@ -141,14 +206,26 @@ int tx_cmd_demo(int argc, char **argv)
         }
         input = inbuf;
     }
-    char tmpl[] = "/tmp/tenax-demo-XXXXXX";
-    if (dir == NULL && (dir = mkdtemp(tmpl)) == NULL) {
-        fprintf(stderr, "tenax demo: cannot create a temporary folder: %s\n", strerror(errno));
+    if (access(input, R_OK) != 0) {
+        fprintf(stderr, "tenax demo: --input: cannot read %s: %s\n", input, strerror(errno));
         return 2;
     }
     int port = free_port(), dead = free_port();
     if (port == 0 || dead == 0 || port == dead) {
         fprintf(stderr, "tenax demo: no free local port\n");
+        return 2;
+    }
+    char tmpl[PATH_MAX];
+    int temp = dir == NULL; /* a folder of our own: removed again when the demo fails */
+    if (temp) {
+        const char *t = getenv("TMPDIR");
+        snprintf(tmpl, sizeof tmpl, "%s/tenax-demo-XXXXXX", t != NULL && t[0] == '/' ? t : "/tmp");
+        if ((dir = mkdtemp(tmpl)) == NULL) {
+            fprintf(stderr, "tenax demo: cannot create a temporary folder: %s\n", strerror(errno));
+            return 2;
+        }
+    } else if (make_dirs(dir) != 0) {
+        fprintf(stderr, "tenax demo: --dir: cannot create %s: %s\n", dir, strerror(errno));
         return 2;
     }
     char listen[64], seedtxt[32], logpath[PATH_MAX + 32];
@@ -159,6 +236,7 @@ int tx_cmd_demo(int argc, char **argv)
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, "tenax demo: fork: %s\n", strerror(errno));
+        if (temp) drop_temp(dir, logpath);
         return 2;
     }
     if (pid == 0) {
@@ -176,14 +254,16 @@ int tx_cmd_demo(int argc, char **argv)
     for (int i = 0; i < 250 && !port_open(port); i++) {
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
-            fprintf(stderr, "tenax demo: the mock did not start (see %s)\n", logpath);
+            fprintf(stderr, "tenax demo: the mock did not start%s%s%s\n", temp ? "" : " (see ",
+                    temp ? "" : logpath, temp ? "" : ")");
             pid = -1;
             goto out;
         }
         nanosleep(&ts, NULL);
     }
     if (!port_open(port)) {
-        fprintf(stderr, "tenax demo: the mock did not start listening (see %s)\n", logpath);
+        fprintf(stderr, "tenax demo: the mock did not start listening%s%s%s\n",
+                temp ? "" : " (see ", temp ? "" : logpath, temp ? "" : ")");
         goto out;
     }
     char kv[1024];
@@ -250,9 +330,9 @@ int tx_cmd_demo(int argc, char **argv)
     if (res.paused) printf("  job work PAUSED: %s\n", res.pause_reason);
     printf("\n  See it: tenax stats --store %s\n", url);
     printf("          tenax export --store %s | head\n", url);
-    printf("          tenax serve --store %s   then open "
-           "http://127.0.0.1:8010/admin/diag?q=ai-queue\n",
-           url);
+    printf("  Dashboard: tenax serve --store %s\n", url);
+    printf("             then open http://127.0.0.1:8010/dashboard (live limiter, queue, endpoints,\n"
+           "             items by status; the diag JSON is at /admin/diag?q=ai-queue)\n");
     printf("  (the folder %s is kept; delete it when done)\n", dir);
     code = code == 3 ? 3 : 0;
 out:
@@ -262,5 +342,6 @@ out:
         int st;
         waitpid(pid, &st, 0);
     }
+    if (code == 2 && temp) drop_temp(dir, logpath);
     return code;
 }

@@ -1,6 +1,6 @@
-/* tenax diag: fetches GET /admin/diag?q=ai-queue from a running server (libcurl easy, plain
- * HTTP GET, TENAX_ADMIN_TOKEN sent when set) and prints it as a short report, or as JSON. */
-#include <curl/curl.h>
+/* tenax diag: fetches GET /admin/diag?q=ai-queue from a running server (tenax's own upstream
+ * client on a private loop, TENAX_ADMIN_TOKEN sent when set) and prints it as a short report, or
+ * as JSON. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "upstream/client.h"
 
 #define DIAG_MAX_BYTES (4u << 20)
 
@@ -17,32 +18,86 @@ typedef struct {
     int too_big;
 } body_t;
 
-static size_t on_data(char *p, size_t size, size_t n, void *ud)
+typedef struct {
+    body_t *b;
+    int done;
+    tx_upstream_result_t res;
+    char msg[256];
+} fetch_t;
+
+static void on_data(void *ud, const char *p, size_t k)
 {
-    body_t *b = ud;
-    size_t k = size * n;
+    body_t *b = ((fetch_t *)ud)->b;
+    if (b->too_big) return;
     if (b->len + k > DIAG_MAX_BYTES) {
         b->too_big = 1;
-        return 0;
+        return;
     }
     char *nb = realloc(b->buf, b->len + k + 1);
-    if (nb == NULL) return 0;
+    if (nb == NULL) {
+        b->too_big = 1;
+        return;
+    }
     b->buf = nb;
     memcpy(b->buf + b->len, p, k);
     b->len += k;
     b->buf[b->len] = '\0';
-    return k;
+}
+
+static void on_fetched(void *ud, const tx_upstream_result_t *r)
+{
+    fetch_t *f = ud;
+    f->res = *r;
+    snprintf(f->msg, sizeof f->msg, "%s", r->message != NULL ? r->message : "");
+    f->res.message = f->msg;
+    f->done = 1;
+}
+
+static void on_client_closed(void *arg) { *(int *)arg = 1; }
+
+/* GET url on a private loop; 0 with f->res filled, -1 when it could not start. */
+static int fetch(const char *url, const char *auth, body_t *b, fetch_t *f)
+{
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) != 0) return -1;
+    tx_upstream_opts_t o = {.max_total_conns = 1, .connect_timeout_ms = 3000};
+    tx_upstream_t *u = tx_upstream_new(&loop, &o);
+    int rc = -1;
+    if (u != NULL) {
+        tx_header_t h[1] = {{"Authorization", auth}};
+        tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000, .max_response_bytes = DIAG_MAX_BYTES};
+        tx_upstream_cb_t cb = {.on_body = on_data, .on_done = on_fetched};
+        f->b = b;
+        if (tx_upstream_send(u, "GET", url, h, auth != NULL ? 1 : 0, NULL, 0, &lim, &cb, f) != NULL) {
+            while (!f->done && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+            rc = f->done ? 0 : -1;
+        }
+        int closed = 0;
+        tx_upstream_close(u, on_client_closed, &closed);
+        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+    }
+    uv_loop_close(&loop);
+    return rc;
 }
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tenax diag [--url URL] [--json]\n"
-                 "Prints GET /admin/diag?q=ai-queue of a running tenax serve.\n\n"
-                 "  --url URL   the server (default http://$TENAX_LISTEN or http://127.0.0.1:8010);\n"
-                 "              a URL with a path is used as is\n"
-                 "  --json      print the JSON document instead of the report\n"
-                 "  -h, --help  this text\n\n"
-                 "TENAX_ADMIN_TOKEN is sent as Authorization: Bearer when set.\n");
+    fputs("usage: tenax diag [--url URL] [--json]\n"
+          "\n"
+          "Prints GET /admin/diag?q=ai-queue of a running tenax serve as a short report.\n"
+          "TENAX_ADMIN_TOKEN is sent as Authorization: Bearer when set.\n"
+          "\n"
+          "options:\n"
+          "  --url URL       the server (default http://$TENAX_LISTEN or http://127.0.0.1:8010);\n"
+          "                  a URL with a path is used as is\n"
+          "  --json          print the JSON document instead of the report\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  ok\n"
+          "  1  the server cannot be reached or did not answer 200 with a JSON object\n"
+          "  2  usage error\n",
+          out);
 }
 
 static const char *str(json_t *o, const char *k)
@@ -150,41 +205,22 @@ int tx_cmd_diag(int argc, char **argv)
             return 2;
         }
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    CURL *h = curl_easy_init();
     body_t b = {0};
-    struct curl_slist *hdrs = NULL;
+    fetch_t f;
+    memset(&f, 0, sizeof f);
     char auth[1024];
     const char *tok = getenv("TENAX_ADMIN_TOKEN");
-    if (tok != NULL && tok[0] != '\0') {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-        hdrs = curl_slist_append(hdrs, auth);
-    }
-    char errbuf[CURL_ERROR_SIZE] = "";
-    long status = 0;
-    CURLcode rc = CURLE_FAILED_INIT;
-    if (h != NULL) {
-        curl_easy_setopt(h, CURLOPT_URL, full);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        rc = curl_easy_perform(h);
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    }
+    int has_auth = tok != NULL && tok[0] != '\0';
+    if (has_auth) snprintf(auth, sizeof auth, "Bearer %s", tok);
+    int frc = fetch(full, has_auth ? auth : NULL, &b, &f);
     volatile char *wipe = auth;
     for (size_t i = 0; i < sizeof auth; i++) wipe[i] = 0;
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
-    curl_global_cleanup();
+    long status = f.res.status;
     int ret = 0;
-    if (rc != CURLE_OK) {
+    if (frc != 0 || f.res.err != TX_UPSTREAM_EOK || b.too_big) {
         fprintf(stderr, "tenax diag: %s: %s\n", full,
-                errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+                frc != 0 ? "the request could not be started"
+                         : (b.too_big ? "the answer is too large" : f.msg));
         ret = 1;
     } else {
         json_t *d = json_loadb(b.buf != NULL ? b.buf : "", b.len, 0, NULL);

@@ -1,5 +1,5 @@
 /* tenax export [--owner ID] [--status S] [--store URL]: every matching item as one JSON object
- * per line (SPEC §4.3 fields with history) on stdout, id order. Exit 0, 1 store/output error,
+ * per line (every field of an item, history included) on stdout, id order. Exit 0, 1 store/output error,
  * 2 usage. */
 #include <jansson.h>
 #include <stdio.h>
@@ -12,15 +12,23 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tenax export [--owner ID] [--status S] [--store URL]\n\n"
-                 "Writes items as JSONL on stdout (SPEC §4.3 fields, attempt history included),\n"
-                 "in id order.\n\n"
-                 "  --owner ID    one owner's items (default: every owner)\n"
-                 "  --status S    pending, processing, success, retrying, failed or skipped\n"
-                 "  --store URL   sqlite:PATH or postgres://… (default: TENAX_STORE or "
-                 "sqlite:tenax.db)\n"
-                 "  --help        this text\n\n"
-                 "exit status: 0 ok, 1 store or output error, 2 usage error\n");
+    fputs("usage: tenax export [--owner ID] [--status S] [--store URL]\n"
+          "\n"
+          "Writes items as JSONL on stdout, in id order: every field of GET /v1/items/{id}, attempt\n"
+          "history included.\n"
+          "\n"
+          "options:\n"
+          "  --owner ID      one owner's items (default: every owner)\n"
+          "  --status S      pending, processing, success, retrying, failed or skipped\n"
+          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  ok\n"
+          "  1  the store cannot be read, or the output cannot be written\n"
+          "  2  usage error: bad option, malformed store URL, bad config\n",
+          out);
 }
 
 typedef struct {
@@ -87,13 +95,14 @@ int tx_cmd_export(int argc, char **argv)
         fprintf(stderr, "tenax export: --owner: empty owner\n");
         return 2;
     }
-    tx_store_t *s = tx_cli_store_open("export", store, NULL);
-    if (!s) return 1;
+    tx_store_t *s = NULL;
+    int orc = tx_cli_store_open("export", store, NULL, &s);
+    if (orc != 0) return orc;
     export_t x = {0};
-    x.detail = tx_cli_store_open("export", store, NULL);
-    if (!x.detail) {
+    orc = tx_cli_store_open("export", store, NULL, &x.detail);
+    if (orc != 0) {
         tx_store_close(s);
-        return 1;
+        return orc;
     }
     tx_error_t err = {0};
     int rc = tx_store_export(s, owner, status, write_item, &x, &err);

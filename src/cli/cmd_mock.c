@@ -1,4 +1,4 @@
-/* tenax mock (SPEC §6): runs the fault-injecting OpenAI-compatible upstream until SIGINT or
+/* tenax mock (docs/mock.md): runs the fault-injecting OpenAI-compatible upstream until SIGINT or
  * SIGTERM, then stops gracefully. The logic lives in src/mock; this file is flags and the loop. */
 #include <errno.h>
 #include <getopt.h>
@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "cli/commands.h"
+#include "cli/opts.h"
 #include "mock/mock.h"
 #include "server/http.h"
 #include "server/router.h"
@@ -17,8 +18,10 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: tenax mock [options]\n"
-            "A fault-injecting OpenAI-compatible upstream for testing clients (see docs/mock.md).\n\n"
+            "usage: tenax mock [options]\n\n"
+            "A fault-injecting OpenAI-compatible upstream for testing clients (see docs/mock.md).\n"
+            "SIGINT and SIGTERM stop it gracefully.\n\n"
+            "options:\n"
             "  --listen HOST:PORT     where to listen (default 127.0.0.1:8020; [::1]:8020 for IPv6)\n"
             "  --faults KIND:P,...    inject faults with probability P (0..1 or N%%); KIND one of\n"
             "                         500 502 503 504 429 1302 quota 401 404 timeout reset slow\n"
@@ -37,7 +40,12 @@ static void usage(FILE *out)
             "  --idle-timeout-ms N    idle keep-alive connections close after N ms (default 30000)\n"
             "  --max-body-bytes N     larger request bodies get 413 (default 4194304)\n"
             "  --max-connections N    connections beyond N are closed at once (default 1024)\n"
-            "  -h, --help             this text\n");
+            "  -h, --help             print this help and exit\n"
+            "\n"
+            "exit status:\n"
+            "  0  stopped by SIGINT or SIGTERM\n"
+            "  1  could not listen\n"
+            "  2  usage error\n");
 }
 
 static int parse_uint(const char *flag, const char *s, unsigned long max, unsigned long *out)
@@ -147,6 +155,7 @@ int tx_cmd_mock(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
+    if (tx_opts_listen("mock", listen) != 0) return 2;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
     tx_mock_t *mock = tx_mock_new(loop, &mcfg);

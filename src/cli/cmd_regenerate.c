@@ -1,4 +1,4 @@
-/* tenax regenerate ID [--store URL]: SPEC §4.6 offline. The item is worked again whatever its
+/* tenax regenerate ID [--store URL] offline. The item is worked again whatever its
  * status: pending, due now, attempts reset, history kept. Exit 0, 1 no such item / store error,
  * 2 usage. */
 #include <errno.h>
@@ -11,14 +11,21 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tenax regenerate ID [--store URL]\n\n"
-                 "Queues item ID (the id tenax gave it) to be worked again whatever its status\n"
-                 "(SPEC §4.6): attempts reset, history kept. A running server or 'tenax run' on\n"
-                 "the same store works it through.\n\n"
-                 "  --store URL   sqlite:PATH or postgres://… (default: TENAX_STORE or "
-                 "sqlite:tenax.db)\n"
-                 "  --help        this text\n\n"
-                 "exit status: 0 queued, 1 no such item or store error, 2 usage error\n");
+    fputs("usage: tenax regenerate ID [--store URL]\n"
+          "\n"
+          "Queues item ID (the id tenax gave it) to be worked again whatever its status: attempts\n"
+          "reset, history kept. A running server or 'tenax run' on the same store works it through.\n"
+          "\n"
+          "options:\n"
+          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  queued\n"
+          "  1  no such item, or the store cannot be read or written\n"
+          "  2  usage error: bad option or ID, malformed store URL, bad config\n",
+          out);
 }
 
 int tx_cmd_regenerate(int argc, char **argv)
@@ -50,8 +57,9 @@ int tx_cmd_regenerate(int argc, char **argv)
         fprintf(stderr, "tenax regenerate: ID: '%s' is not an item id (a positive integer)\n", arg);
         return 2;
     }
-    tx_store_t *s = tx_cli_store_open("regenerate", store, NULL);
-    if (!s) return 1;
+    tx_store_t *s = NULL;
+    int orc = tx_cli_store_open("regenerate", store, NULL, &s);
+    if (orc != 0) return orc;
     tx_error_t err = {0};
     int rc = tx_store_regenerate(s, id, tx_cli_now_ms(), &err);
     tx_store_close(s);

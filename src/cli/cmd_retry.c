@@ -1,4 +1,4 @@
-/* tenax retry [--owner ID] [--force] [--limit N] [--store URL]: SPEC §4.5 offline. Makes up to N
+/* tenax retry [--owner ID] [--force] [--limit N] [--store URL] offline. Makes up to N
  * retrying/pending items (with --force failed ones too, attempts reset) due now and says how many
  * were selected. Exit 0, 1 store error, 2 usage. */
 #include <stdio.h>
@@ -9,17 +9,25 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tenax retry [--owner ID] [--force] [--limit N] [--store URL]\n\n"
-                 "Makes up to N retrying and pending items due now (SPEC §4.5); with --force\n"
-                 "failed items too, their attempt count reset (history kept). A running server\n"
-                 "or 'tenax run' on the same store works them through.\n\n"
-                 "  --owner ID    one owner's items (default: every owner)\n"
-                 "  --force       also failed items\n"
-                 "  --limit N     at most N items (1..1000000, default 50)\n"
-                 "  --store URL   sqlite:PATH or postgres://… (default: TENAX_STORE or "
-                 "sqlite:tenax.db)\n"
-                 "  --help        this text\n\n"
-                 "exit status: 0 ok, 1 store error, 2 usage error\n");
+    fputs("usage: tenax retry [--owner ID] [--force] [--limit N] [--store URL]\n"
+          "\n"
+          "Makes up to N retrying and pending items due now; with --force failed items too, their\n"
+          "attempt count reset (history kept). A running server or 'tenax run' on the same store\n"
+          "works them through.\n"
+          "\n"
+          "options:\n"
+          "  --owner ID      one owner's items (default: every owner)\n"
+          "  --force         also failed items\n"
+          "  --limit N       at most N items (1..1000000, default 50)\n"
+          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  ok\n"
+          "  1  the store cannot be read or written\n"
+          "  2  usage error: bad option, malformed store URL, bad config\n",
+          out);
 }
 
 int tx_cmd_retry(int argc, char **argv)
@@ -53,8 +61,9 @@ int tx_cmd_retry(int argc, char **argv)
         fprintf(stderr, "tenax retry: --owner: empty owner\n");
         return 2;
     }
-    tx_store_t *s = tx_cli_store_open("retry", store, NULL);
-    if (!s) return 1;
+    tx_store_t *s = NULL;
+    int orc = tx_cli_store_open("retry", store, NULL, &s);
+    if (orc != 0) return orc;
     tx_error_t err = {0};
     int64_t selected = 0;
     int rc = tx_store_retry(s, owner, force, (size_t)limit, tx_cli_now_ms(), &selected, &err);

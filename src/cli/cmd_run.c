@@ -1,4 +1,4 @@
-/* tenax run (SPEC §1): import items from JSONL (idempotent), then work them through with the job
+/* tenax run: import items from JSONL (idempotent), then work them through with the job
  * engine on its own loop, no HTTP server; resumable; exit codes 0/1/2/3. */
 #include <stdio.h>
 #include <string.h>
@@ -7,19 +7,35 @@
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "cli/runner.h"
+#include "cli/storeurl.h"
 #include "config/config.h"
 
 static void usage(FILE *f)
 {
-    fputs(
-        "usage: tenax run --input F.jsonl [--task NAME] [--store URL] [--config F] [--out F]\n"
-        "                 [--wait] [--progress]\n"
-        "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line\n"
-        "number, owner to \"default\"; the same (owner,id,task) twice is one item) and works them\n"
-        "through. Running again continues where it stopped.\n"
-        "Exit: 0 all success/skipped, 1 some failed, 3 some unfinished (parked: --wait waits;\n"
-        "paused on quota/auth: never waited for), 2 usage or config error.\n",
-        f);
+    fputs("usage: tenax run --input F.jsonl [--task NAME] [--store URL] [--config F] [--out F]\n"
+          "                 [--wait] [--progress]\n"
+          "\n"
+          "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line number,\n"
+          "owner to \"default\"; the same (owner,id,task) twice is one item) and works them through.\n"
+          "Running again continues where it stopped.\n"
+          "\n"
+          "options:\n"
+          "  --input F       the JSONL file to import (required)\n"
+          "  --task NAME     the task to run (default tags)\n"
+          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+          "  --config F      live config file (JSON; default: $TENAX_CONFIG)\n"
+          "  --out F         write the items as JSONL to F at the end\n"
+          "  --wait          wait for parked items (retry_after) instead of exiting 3\n"
+          "  --progress      draw the progress bar even when stderr is not a terminal\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  every item success or skipped\n"
+          "  1  some item failed (and none is unfinished)\n"
+          "  2  usage or config error, malformed store URL, or the store cannot be opened\n"
+          "  3  some item unfinished: parked until its retry_after, or work paused on quota or auth\n",
+          f);
 }
 
 int tx_cmd_run(int argc, char **argv)
@@ -88,10 +104,16 @@ int tx_cmd_run(int argc, char **argv)
         return 2;
     }
     const char *url = store ? store : cfg->store;
+    if (tx_cli_store_url_check("run", store ? "--store" : "TENAX_STORE", url) != 0) {
+        tx_config_unref(cfg);
+        return 2;
+    }
     tx_store_t *s = NULL;
     rc = tx_store_open(url, &s, &err);
     if (rc != TX_EOK) {
-        fprintf(stderr, "tenax run: store %s: %s\n", url, err.msg ? err.msg : tx_strerror(rc));
+        char shown[512];
+        tx_cli_store_url_show(url, shown, sizeof shown);
+        fprintf(stderr, "tenax run: store %s: %s\n", shown, tx_cli_store_error(&err, rc));
         tx_config_unref(cfg);
         return 2;
     }

@@ -1,4 +1,4 @@
-/* tenax serve (SPEC §1): loads the config, builds the app (app.h) with the gateway, jobs API,
+/* tenax serve: loads the config, builds the app (app.h) with the gateway, jobs API,
  * scheduler and ops plugged in, listens, and runs the loop until SIGINT/SIGTERM stop it. */
 #include <signal.h>
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "jobs/app_jobs.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
+#include "cli/storeurl.h"
 #include "config/config.h"
 #include "jobs/api.h"
 #include "jobs/pgwake.h"
@@ -20,17 +21,28 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: tenax serve [--config F] [--listen HOST:PORT] [--store URL]\n"
-            "The OpenAI-compatible gateway, the jobs API and the admin routes on one port.\n\n"
-            "  --config F          live config file (JSON; default: $TENAX_CONFIG)\n"
-            "  --listen HOST:PORT  where to listen (default $TENAX_LISTEN or 127.0.0.1:8010);\n"
-            "                      a non-loopback address needs TENAX_ADMIN_TOKEN\n"
-            "  --store URL         job store, sqlite:PATH or postgres://... (default $TENAX_STORE\n"
-            "                      or sqlite:tenax.db)\n"
-            "  -h, --help          this text\n\n"
-            "Upstream keys come from AI_API_KEY (or OPENAI_API_KEY, or per endpoint api_key_env);\n"
-            "without one the client's own Authorization is passed through. See docs/gateway.md.\n");
+    fputs("usage: tenax serve [--config F] [--listen HOST:PORT] [--store URL]\n"
+          "\n"
+          "The OpenAI-compatible gateway, the jobs API, the admin routes and the dashboard\n"
+          "(http://HOST:PORT/dashboard) on one port. SIGHUP reloads the config file; SIGINT and\n"
+          "SIGTERM stop gracefully.\n"
+          "\n"
+          "options:\n"
+          "  --config F          live config file (JSON; default: $TENAX_CONFIG)\n"
+          "  --listen HOST:PORT  where to listen (default $TENAX_LISTEN or 127.0.0.1:8010);\n"
+          "                      a non-loopback address needs TENAX_ADMIN_TOKEN\n"
+          "  --store URL         job store, sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+          "                      (default $TENAX_STORE, else sqlite:tenax.db)\n"
+          "  -h, --help          print this help and exit\n"
+          "\n"
+          "Upstream keys come from AI_API_KEY (or OPENAI_API_KEY, or per endpoint api_key_env);\n"
+          "without one the client's own Authorization is passed through. See docs/gateway.md.\n"
+          "\n"
+          "exit status:\n"
+          "  0  stopped by SIGINT or SIGTERM\n"
+          "  1  could not start (port in use, store unreachable)\n"
+          "  2  usage or config error, malformed store URL, non-loopback --listen without a token\n",
+          out);
 }
 
 static void on_stopped(tx_app_t *app, void *ud)
@@ -68,11 +80,20 @@ int tx_cmd_serve(int argc, char **argv)
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
     if (tx_config_load(NULL, config_path, &cfg, &err) != TX_EOK) {
-        fprintf(stderr, "tenax: config: %s\n", err.msg != NULL ? err.msg : "invalid");
+        fprintf(stderr, "tenax serve: config: %s\n", err.msg != NULL ? err.msg : "invalid");
+        return 2;
+    }
+    if (listen != NULL && tx_opts_listen("serve", listen) != 0) {
+        tx_config_unref(cfg);
         return 2;
     }
     if (listen == NULL)
         listen = cfg->listen;
+    if (tx_cli_store_url_check("serve", store != NULL ? "--store" : "TENAX_STORE",
+                               store != NULL ? store : cfg->store) != 0) {
+        tx_config_unref(cfg);
+        return 2;
+    }
     if (store == NULL)
         store = cfg->store;
     tx_auth_t *auth = tx_auth_create(cfg->admin_token, NULL);
@@ -86,6 +107,9 @@ int tx_cmd_serve(int argc, char **argv)
     }
     tx_auth_destroy(auth);
     signal(SIGPIPE, SIG_IGN);
+    /* SIGHUP reloads the config file (config/watch.c takes it over when there is one); without
+     * a file there is nothing to reload, and a `systemctl reload` must not kill the server. */
+    signal(SIGHUP, SIG_IGN);
 
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
@@ -101,7 +125,13 @@ int tx_cmd_serve(int argc, char **argv)
     tx_config_unref(cfg); /* the app holds its own reference */
     int rc = 0;
     if (app == NULL) {
-        fprintf(stderr, "tenax serve: %s\n", err.msg != NULL ? err.msg : "cannot start");
+        if (err.msg != NULL && strncmp(err.msg, "store: ", 7) == 0) {
+            char shown[512];
+            tx_cli_store_url_show(store, shown, sizeof shown);
+            fprintf(stderr, "tenax serve: store %s: %s\n", shown, tx_cli_store_error(&err, 0));
+        } else {
+            fprintf(stderr, "tenax serve: %s\n", err.msg != NULL ? err.msg : "cannot start");
+        }
         rc = 1;
         goto out;
     }

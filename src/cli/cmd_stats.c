@@ -12,14 +12,22 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: tenax stats [--owner ID] [--store URL] [--json]\n\n"
-                 "Item counts of a store (SPEC §4.4), without a server.\n\n"
-                 "  --owner ID    one owner's items (default: every owner)\n"
-                 "  --store URL   sqlite:PATH or postgres://… (default: TENAX_STORE or "
-                 "sqlite:tenax.db)\n"
-                 "  --json        print the JSON of GET /v1/owners/{owner}/stats\n"
-                 "  --help        this text\n\n"
-                 "exit status: 0 ok, 1 store error, 2 usage error\n");
+    fputs("usage: tenax stats [--owner ID] [--store URL] [--json]\n"
+          "\n"
+          "Item counts of a store by status, read without a server.\n"
+          "\n"
+          "options:\n"
+          "  --owner ID      one owner's items (default: every owner)\n"
+          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+          "  --json          print the JSON of GET /v1/owners/{owner}/stats\n"
+          "  -h, --help      print this help and exit\n"
+          "\n"
+          "exit status:\n"
+          "  0  ok\n"
+          "  1  the store cannot be read (missing file, server unreachable)\n"
+          "  2  usage error: bad option, malformed store URL, bad config\n",
+          out);
 }
 
 static void print_table(const char *owner, const tx_store_stats_t *st, const tx_pause_t *p,
@@ -75,8 +83,9 @@ int tx_cmd_stats(int argc, char **argv)
         return 2;
     }
     int max_attempts = 5;
-    tx_store_t *s = tx_cli_store_open("stats", store, &max_attempts);
-    if (!s) return 1;
+    tx_store_t *s = NULL;
+    int orc = tx_cli_store_open("stats", store, &max_attempts, &s);
+    if (orc != 0) return orc;
     tx_store_stats_t st = {0};
     tx_pause_t pause = {0};
     tx_error_t err = {0};

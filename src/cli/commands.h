@@ -1,4 +1,4 @@
-/* The subcommands of SPEC §1: one file each (cmd_<name>.c). Each returns the process exit code
+/* The subcommands (docs/cli.md): one file each (cmd_<name>.c). Each returns the process exit code
  * and prints --help. Bad flags exit 2 with a one-line error. */
 #ifndef TX_CLI_COMMANDS_H
 #define TX_CLI_COMMANDS_H

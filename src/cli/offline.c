@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cli/storeurl.h"
 #include "config/config.h"
 
 /* 0 when the URL is not a SQLite file that is missing; else -1 after saying so. */
@@ -39,27 +40,35 @@ static int sqlite_file_exists(const char *cmd, const char *url)
     return rc;
 }
 
-tx_store_t *tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts)
+int tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out)
 {
+    *out = NULL;
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
     if (tx_config_load(NULL, NULL, &cfg, &err) != TX_EOK) {
         fprintf(stderr, "tenax %s: config: %s\n", cmd, err.msg ? err.msg : "invalid");
-        return NULL;
+        return 2;
     }
-    const char *url = flag && *flag ? flag : cfg->store;
+    int from_flag = flag != NULL && *flag != '\0';
+    const char *url = from_flag ? flag : cfg->store;
     if (max_attempts) *max_attempts = (int)cfg->job_max_attempts;
-    tx_store_t *s = NULL;
-    if (sqlite_file_exists(cmd, url) == 0 && tx_store_open(url, &s, &err) != TX_EOK) {
-        /* A server URL may carry a password: only a SQLite path is shown. */
-        int is_file = strncmp(url, "sqlite:", 7) == 0;
-        fprintf(stderr, "tenax %s: cannot open store '%s': %s\n", cmd,
-                is_file ? url : "(server URL not shown)",
-                err.msg ? err.msg : tx_strerror(err.code));
-        s = NULL;
+    int code = 0;
+    if (tx_cli_store_url_check(cmd, from_flag ? "--store" : "TENAX_STORE", url) != 0) {
+        code = 2;
+    } else if (sqlite_file_exists(cmd, url) != 0) {
+        code = 1;
+    } else {
+        int rc = tx_store_open(url, out, &err);
+        if (rc != TX_EOK) {
+            char shown[512];
+            tx_cli_store_url_show(url, shown, sizeof shown);
+            fprintf(stderr, "tenax %s: store %s: %s\n", cmd, shown, tx_cli_store_error(&err, rc));
+            *out = NULL;
+            code = 1;
+        }
     }
     tx_config_unref(cfg);
-    return s;
+    return code;
 }
 
 tx_ms_t tx_cli_now_ms(void)

@@ -7,10 +7,11 @@
 #include "jobs/store.h"
 
 /* Opens the store for command `cmd` (for messages): `flag` (--store) or the configured one.
- * A `sqlite:` file that does not exist is refused (an offline command never creates a store).
- * Returns the handle, or NULL after printing one line "tenax <cmd>: …" on stderr (exit 1).
- * *max_attempts (may be NULL) gets JOB_MAX_ATTEMPTS. */
-tx_store_t *tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts);
+ * A malformed URL is a usage error; a `sqlite:` file that does not exist is refused (an offline
+ * command never creates a store). Returns the exit code: 0 with *out set, else 2 (bad URL or
+ * config) or 1 (no such store, cannot open it) after printing one line "tenax <cmd>: …" on
+ * stderr, *out NULL. *max_attempts (may be NULL) gets JOB_MAX_ATTEMPTS. */
+int tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out);
 
 /* The wall clock in Unix ms (what the store records as "now"). */
 tx_ms_t tx_cli_now_ms(void);

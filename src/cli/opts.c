@@ -22,7 +22,7 @@ void tx_opts_init(tx_opts_t *o, const char *cmd, int argc, char **argv)
 int tx_opts_next(tx_opts_t *o, const struct option *longopts)
 {
     int idx = -1;
-    int c = getopt_long(o->argc, o->argv, ":", longopts, &idx);
+    int c = getopt_long(o->argc, o->argv, ":h", longopts, &idx); /* -h: help everywhere */
     o->arg = optarg;
     if (c == -1) {
         o->first = optind;
@@ -60,4 +60,30 @@ int tx_opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, in
     }
     *out = v;
     return 0;
+}
+
+int tx_opts_listen(const char *cmd, const char *listen)
+{
+    const char *l = listen != NULL ? listen : "";
+    const char *colon = NULL;
+    if (l[0] == '[') {
+        const char *end = strchr(l, ']');
+        colon = end != NULL && end > l + 1 && end[1] == ':' ? end + 1 : NULL;
+    } else {
+        colon = strrchr(l, ':');
+        if (colon != NULL && memchr(l, ':', (size_t)(colon - l)) != NULL) colon = NULL; /* v6 */
+    }
+    long port = -1;
+    if (colon != NULL && colon[1] != '\0' && strlen(colon + 1) <= 5) {
+        port = 0;
+        for (const char *d = colon + 1; *d != '\0' && port >= 0; d++)
+            port = isdigit((unsigned char)*d) ? port * 10 + (*d - '0') : -1;
+    }
+    int ok = port >= 0 && port <= 65535;
+    for (const char *c = l; ok && *c != '\0'; c++)
+        ok = (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f;
+    if (ok) return 0;
+    fprintf(stderr, "tenax %s: --listen: '%.64s%s' is not HOST:PORT or [IPv6]:PORT (port 0..65535)\n",
+            cmd, l, strlen(l) > 64 ? "…" : "");
+    return -1;
 }

@@ -1,4 +1,4 @@
-/* Shared option parsing for subcommands: getopt_long with tenax's rules (SPEC §1): `--flag value`
+/* Shared option parsing for subcommands: getopt_long with tenax's rules (docs/cli.md): `--flag value`
  * and `--flag=value` both work, options may follow positional arguments, and a bad flag or a
  * missing value prints one line "tenax <cmd>: …" on stderr so the caller can exit 2.
  *
@@ -42,5 +42,9 @@ int tx_opts_next(tx_opts_t *o, const struct option *longopts);
 /* Parses o->arg as a strict decimal integer in lo..hi into *out. Returns 0, or -1 after printing
  * "tenax <cmd>: --flag: 'x' is not an integer in lo..hi" (the caller exits 2). */
 int tx_opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, int64_t *out);
+
+/* 0 when `listen` reads as HOST:PORT or [IPv6]:PORT with a port 0..65535 (the host is
+ * resolved later); else -1 after printing "tenax <cmd>: --listen: …" (the caller exits 2). */
+int tx_opts_listen(const char *cmd, const char *listen);
 
 #endif

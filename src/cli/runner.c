@@ -2,6 +2,7 @@
  * job engine on an app without HTTP (tx_app_new, the gateway's attempt primitive through the
  * app_jobs port), the progress bar, the exit code. */
 #include "cli/runner.h"
+#include "cli/storeurl.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -249,7 +250,7 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
     r->t0 = wall_ms();
     int rc = tx_jobs_open(&eo, &r->e, &err);
     if (rc != TX_EOK) {
-        fprintf(stderr, "%s: store: %s\n", o->prog, err.msg ? err.msg : tx_strerror(rc));
+        fprintf(stderr, "%s: store: %s\n", o->prog, tx_cli_store_error(&err, rc));
         tx_app_stop(r->app, app_stopped, r);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         tx_app_destroy(r->app);
@@ -278,7 +279,7 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
     if (rc == TX_EOK) rc = tx_store_stats(s, NULL, &r->res.stats, &err);
     tx_store_close(s);
     if (rc != TX_EOK) {
-        fprintf(stderr, "%s: store: %s\n", o->prog, err.msg ? err.msg : tx_strerror(rc));
+        fprintf(stderr, "%s: store: %s\n", o->prog, tx_cli_store_error(&err, rc));
         free(r);
         return 2;
     }

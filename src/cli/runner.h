@@ -1,6 +1,6 @@
 /* What `tenax run` and `tenax demo` share: import a JSONL file into a store (idempotent,
  * malformed lines reported by number and skipped), then work every due item through with the
- * job engine on an own loop, with a progress bar, and compute the exit code of SPEC §1. */
+ * job engine on an own loop, with a progress bar, and compute the exit code of docs/cli.md. */
 #ifndef TX_CLI_RUNNER_H
 #define TX_CLI_RUNNER_H
 

@@ -3,9 +3,9 @@
  * fails with one message that names the key, the value and the bound. */
 #include "config/config.h"
 #include "core/errfmt.h"
+#include "core/url.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -221,35 +221,18 @@ static int store_ok(const char *s)
            strncmp(s, "postgresql://", 13) == 0;
 }
 
-/* An http(s) URL as libcurl parses it, without user:password (keys go in api_key_env). On
- * success *host is a malloc'd host name. Returns NULL or the reason. */
+/* An http(s) URL (core/url.h), without user:password (keys go in api_key_env). On success
+ * *host is a malloc'd host name (an IPv6 literal in brackets). Returns NULL or the reason. */
 static const char *url_check(const char *url, char **host)
 {
-    const char *why = NULL;
-    CURLU *u = curl_url();
-    if (u == NULL) return "out of memory";
-    char *scheme = NULL, *pw = NULL, *user = NULL;
+    tx_url_t u;
     *host = NULL;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) {
-        why = "not a valid URL";
-    } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-               (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
-        why = "scheme must be http or https";
-    } else if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-               curl_url_get(u, CURLUPART_PASSWORD, &pw, 0) == CURLUE_OK) {
-        why = "credentials in a URL are not allowed (use api_key_env)";
-    } else if (curl_url_get(u, CURLUPART_HOST, host, 0) != CURLUE_OK) {
-        why = "URL has no host";
-    }
-    curl_free(scheme);
-    curl_free(user);
-    curl_free(pw);
-    curl_url_cleanup(u);
-    if (why != NULL && *host != NULL) {
-        curl_free(*host);
-        *host = NULL;
-    }
-    return why;
+    const char *why = tx_url_parse(url, &u);
+    if (why != NULL) return why;
+    size_t n = strlen(u.host) + 3;
+    if ((*host = malloc(n)) == NULL) return "out of memory";
+    snprintf(*host, n, u.ipv6 ? "[%s]" : "%s", u.host);
+    return NULL;
 }
 
 static int env_name_ok(const char *s)
@@ -274,10 +257,20 @@ static const char *str_check(const kdesc_t *k, const char *s, size_t len, char *
         return "must be HOST:PORT (port 1..65535)";
     if (k == &keys[TX_CFG_TENAX_STORE] && !store_ok(s))
         return "must be sqlite:PATH or postgres://...";
+    if (k == &keys[TX_CFG_AI_PROXY] && len > 0) { /* "host:port" alone means http:// */
+        char *host;
+        char buf[2100];
+        if (strstr(s, "://") == NULL) snprintf(buf, sizeof buf, "http://%s", s);
+        const char *bad = url_check(strstr(s, "://") == NULL ? buf : s, &host);
+        free(host);
+        if (bad == NULL && strncasecmp(s, "https://", 8) == 0)
+            bad = "the proxy must be an http:// URL (https is tunnelled through it)";
+        if (bad != NULL) return bad;
+    }
     if (k == &keys[TX_CFG_NOTIFY_WEBHOOK_URL] && len > 0) {
         char *host;
         const char *bad = url_check(s, &host);
-        curl_free(host);
+        free(host);
         if (bad != NULL) return bad;
     }
     return NULL;
@@ -376,19 +369,19 @@ static tx_err_t endpoint_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         return tx_error_setf(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL,
                              "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
     if (name != NULL && (name[0] == '\0' || strlen(name) > 128)) {
-        curl_free(host);
+        free(host);
         return tx_error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): name must be 1..128 bytes",
                              x->k->name, idx, x->layer);
     }
     if (key_env != NULL && !env_name_ok(key_env)) {
-        curl_free(host);
+        free(host);
         return tx_error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): api_key_env must be a variable name",
                              x->k->name, idx, x->layer);
     }
     ep->url = strdup(url);
     ep->name = strdup(name != NULL ? name : host);
     ep->api_key_env = key_env != NULL ? strdup(key_env) : NULL;
-    curl_free(host);
+    free(host);
     if (ep->url == NULL || ep->name == NULL || (key_env != NULL && ep->api_key_env == NULL))
         return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
     return TX_EOK;

@@ -37,6 +37,8 @@
     X(AI_RETRY_BUDGET_PERCENT, "AI_RETRY_BUDGET_PERCENT", NULL, INT, ai_retry_budget_percent, 20, 0, 1000) \
     X(AI_RETRY_BUDGET_MIN_PER_S, "AI_RETRY_BUDGET_MIN_PER_S", NULL, INT, ai_retry_budget_min_per_s, 10, 0, 100000) \
     X(AI_ADAPTIVE_CONCURRENCY, "AI_ADAPTIVE_CONCURRENCY", NULL, STR, ai_adaptive_concurrency, "on", 0, 16) \
+    X(AI_CA_FILE, "AI_CA_FILE", NULL, STR, ai_ca_file, "", 0, 4096)                                \
+    X(AI_PROXY, "AI_PROXY", NULL, STR, ai_proxy, "", 0, 2048)                                      \
     X(JOB_MAX_ATTEMPTS, "JOB_MAX_ATTEMPTS", "TAGGING_MAX_ATTEMPTS", INT, job_max_attempts, 5, 1, 100) \
     X(JOB_BATCH_SIZE, "JOB_BATCH_SIZE", "TAGGING_BATCH_SIZE", INT, job_batch_size, 10, 1, 10000)   \
     X(JOB_PARK_BASE_MS, "JOB_PARK_BASE_MS", NULL, INT, job_park_base_ms, 30000, 0, 86400000)       \
@@ -170,6 +172,8 @@ typedef struct tx_config {
     int64_t ai_retry_after_max_ms, ai_endpoint_failover_threshold, ai_endpoint_cooldown_ms;
     int64_t ai_retry_budget_percent, ai_retry_budget_min_per_s;
     char *ai_adaptive_concurrency; /* "on" or "off" (tx_config_adaptive) */
+    char *ai_ca_file; /* PEM CA bundle for upstream TLS; "": the system store (restart to change) */
+    char *ai_proxy;   /* http:// proxy for upstream requests; "": HTTP(S)_PROXY (restart to change) */
     int64_t job_max_attempts, job_batch_size, job_park_base_ms, job_park_max_ms, job_lease_ms;
     int64_t job_probe_interval_ms;
     char *notify_webhook_url;

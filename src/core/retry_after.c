@@ -1,18 +1,73 @@
-/* Parsing of the wait a provider asks for (see include/tenax/retry_after.h). HTTP-dates are
- * parsed by libcurl's curl_getdate; everything else is small, bounded number parsing here. */
+/* Parsing of the wait a provider asks for (see include/tenax/retry_after.h): delay seconds,
+ * HTTP-dates in the three forms HTTP allows (IMF-fixdate, RFC 850, asctime), and milliseconds.
+ * Small, bounded parsing; no locale, no time zone database. */
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include <curl/curl.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "tenax/retry_after.h"
 
 static int is_ws(int c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+static int month_of(const char *m)
+{
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    if (strlen(m) != 3) return -1;
+    for (int i = 0; i < 12; i++)
+        if (memcmp(names + 3 * i, m, 3) == 0) return i + 1;
+    return -1;
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : days[m - 1];
+}
+
+/* An HTTP-date (RFC 9110 5.6.7) in seconds since the epoch, or -1. */
+static int64_t http_date(const char *s)
+{
+    int d = 0, y = 0, hh = 0, mm = 0, ss = 0, n = 0;
+    char mon[4] = "";
+    size_t len = strlen(s);
+    if (sscanf(s, "%*[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh, &mm, &ss, &n) == 6 &&
+        (size_t)n == len) {
+        /* IMF-fixdate */
+    } else if (n = 0, sscanf(s, "%*[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh, &mm,
+                             &ss, &n) == 6 && (size_t)n == len) {
+        y += y < 70 ? 2000 : 1900; /* RFC 850's two-digit year */
+    } else if (n = 0, sscanf(s, "%*[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &d, &hh, &mm, &ss,
+                             &y, &n) == 6 && (size_t)n == len) {
+        /* asctime */
+    } else {
+        return -1;
+    }
+    int m = month_of(mon);
+    if (m < 0 || y < 1970 || y > 9999 || d < 1 || d > days_in_month(y, m) || hh > 23 || mm > 59 ||
+        ss > 60 || hh < 0 || mm < 0 || ss < 0)
+        return -1;
+    if (ss == 60) ss = 59; /* a leap second */
+    return days_from_civil(y, m, d) * 86400 + hh * 3600 + mm * 60 + ss;
 }
 
 /* Accepts a value in ms as a double; -1 unless finite, >= 0 and within a day. */
@@ -55,8 +110,8 @@ tx_ms_t tx_retry_after_header(const char *value, tx_ms_t now_unix_ms)
     char buf[65];
     memcpy(buf, v, len);
     buf[len] = '\0';
-    time_t t = curl_getdate(buf, NULL);
-    if (t == (time_t)-1) return -1;
+    int64_t t = http_date(buf);
+    if (t < 0) return -1;
     double ms = (double)t * 1000.0 - (double)now_unix_ms;
     if (ms < 0) return 0;
     return bounded(ms);

@@ -305,7 +305,7 @@ static int append(tx_gw_attempt_t *a, const char *data, size_t len)
     return 0;
 }
 
-/* Content-Length's value: plain digits (as curl hands it over) read here, anything else as
+/* Content-Length's value: plain digits (as the client hands it over) read here, anything else as
  * strtoull reads it. */
 static unsigned long long content_length_value(const char *v)
 {

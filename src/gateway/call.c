@@ -343,6 +343,8 @@ static void remember_failure(call_t *c, const tx_attempt_result_t *r)
                          ? r->status
                          : 0;
     c->last_retry_after = r->info.retry_after_ms;
+    if (r->info.retry_after_ms >= 0) /* the dashboard's "last Retry-After" (GET /admin/stats) */
+        tx_obs_on_retry_after(tx_ops_obs(c->app), r->endpoint, (double)r->info.retry_after_ms);
     c->last_transport = r->transport;
     snprintf(c->last_msg, sizeof c->last_msg, "%s", r->info.message);
     snprintf(c->last_code, sizeof c->last_code, "%s", r->info.code);
@@ -479,9 +481,9 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
 }
 
 /* Back-pressure on a relayed stream: when more than STREAM_HIGH bytes wait for a slow client,
- * reading the upstream pauses (nothing is lost: curl keeps what it has, the provider's socket
+ * reading the upstream pauses (nothing is lost: the client keeps what it has, the provider's socket
  * fills) and resumes once the client is down to STREAM_LOW. The check runs every
- * STREAM_DRAIN_MS while paused, from the loop, outside any curl or write callback. */
+ * STREAM_DRAIN_MS while paused, from the loop, outside any client or write callback. */
 #define STREAM_HIGH (1u << 20)
 #define STREAM_LOW (256u << 10)
 #define STREAM_DRAIN_MS 5
@@ -672,7 +674,8 @@ static void acquire(call_t *c)
         return;
     }
     tx_adm_result_t r =
-        tx_admission_acquire(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c, tx_app_now(app));
+        tx_admission_acquire_room(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c,
+                                  call_room, tx_app_now(app));
     if (r == TX_ADM_GRANTED) {
         c->holding = 1;
         tx_obs_on_queue_wait(tx_ops_obs(app), 0);
@@ -856,7 +859,6 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     c->model = c->primary;
     c->t0 = tx_app_now(app);
     c->state = TX_CALL_QUEUED;
-    c->waiter.room = call_room;
     build_policy(c);
     uv_timer_init(app->loop, &c->backoff);
     uv_timer_init(app->loop, &c->deadline);

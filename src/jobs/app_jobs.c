@@ -145,8 +145,8 @@ static void on_attempt(void *ud, const tx_jobs_attempt_event_t *ev)
 {
     tx_app_t *app = ud;
     tx_obs_t *obs = tx_ops_obs(app);
-    tx_obs_on_attempt(obs, ev->endpoint, ev->model, ev->cls, (double)ev->latency_ms, ev->attempt,
-                      ev->delay_ms >= 0 ? (double)ev->delay_ms / 1000.0 : -1.0);
+    tx_obs_on_job_attempt(obs, ev->endpoint, ev->model, ev->cls, (double)ev->latency_ms,
+                          ev->attempt, ev->delay_ms >= 0 ? (double)ev->delay_ms / 1000.0 : -1.0);
     if (ev->cls != TX_CLASS_OK && ev->delay_ms >= 0) tx_obs_on_retry(obs, ev->cls);
 }
 

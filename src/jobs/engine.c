@@ -595,9 +595,9 @@ static void begin_done(void *arg)
         finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
         return;
     }
-    j->w.room = e->port.room != NULL ? job_room : NULL;
     tx_adm_result_t ar =
-        tx_admission_acquire(e->adm, TX_ADM_JOB, &j->w, slot_granted, j, (tx_ms_t)uv_now(e->loop));
+        tx_admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
+                                  e->port.room != NULL ? job_room : NULL, (tx_ms_t)uv_now(e->loop));
     if (ar == TX_ADM_GRANTED) {
         j->has_slot = 1;
         start_attempt(j);

@@ -35,6 +35,9 @@ tx_notify_http_t *tx_notify_http_new(uv_loop_t *loop, long timeout_ms)
     s->timeout_ms = timeout_ms > 0 ? timeout_ms : TX_NOTIFY_HTTP_TIMEOUT_MS;
     tx_upstream_opts_t o = {.max_total_conns = TX_NOTIFY_HTTP_MAX_INFLIGHT,
                             .connect_timeout_ms = s->timeout_ms};
+    tx_upstream_proxy_env(&o, getenv("AI_PROXY")); /* webhooks leave through the same proxy */
+    const char *ca = getenv("AI_CA_FILE");
+    o.ca_file = ca != NULL && ca[0] != '\0' ? ca : NULL;
     s->up = tx_upstream_new(loop, &o);
     if (s->up == NULL) {
         free(s);

@@ -14,7 +14,8 @@
 typedef struct tx_notify_http tx_notify_http_t;
 
 /* A sender on `loop` whose POSTs time out after `timeout_ms` (0: TX_NOTIFY_HTTP_TIMEOUT_MS;
- * connecting included). NULL when out of memory or curl fails. */
+ * connecting included), on tenax's upstream client with the proxy and CA file the environment
+ * names (AI_PROXY, else HTTP(S)_PROXY; NO_PROXY; AI_CA_FILE). NULL when out of memory. */
 tx_notify_http_t *tx_notify_http_new(uv_loop_t *loop, long timeout_ms);
 
 /* Where outcomes are reported (borrowed; may be NULL). Set it once the notifier exists. */

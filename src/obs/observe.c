@@ -19,6 +19,7 @@ struct tx_obs {
     tx_metric_series_t *req_dur, *att_dur, *wait, *overhead, *in_flight, *queued, *dropped;
     uint64_t dropped_seen;
     tx_notify_t *notify;
+    tx_window_t win; /* the dashboard's window (GET /admin/stats), kept with metrics off too */
 };
 
 void tx_obs_opts_from_env(tx_obs_opts_t *o)
@@ -52,6 +53,7 @@ tx_obs_t *tx_obs_create(const tx_obs_opts_t *o)
     if (obs == NULL) return NULL;
     obs->metrics = o != NULL ? o->metrics : 1;
     obs->access_log = o != NULL ? o->access_log : 1;
+    tx_window_init(&obs->win);
     if (!obs->metrics) return obs;
     if (o != NULL && o->registry != NULL && o->fams != NULL) {
         obs->reg = o->registry;
@@ -114,6 +116,7 @@ void tx_obs_on_request_done(tx_obs_t *obs, const char *route, const char *model,
     if (obs->access_log && tx_log_enabled(TX_LOG_INFO))
         tx_log(TX_LOG_INFO, "ai][request", "route=%s model=%s status=%d ms=%.1f upstream_ms=%.1f",
                route ? route : "", model ? model : "", status, total_ms, upstream_ms);
+    tx_window_request(&obs->win, tx_window_clock_ms(), status, total_ms, upstream_ms);
     if (!obs->metrics) return;
     char st[TX_NUMFMT_MAX];
     tx__fmt_i64(st, status);
@@ -136,10 +139,11 @@ static void notify_class(tx_obs_t *obs, int endpoint, const char *model, tx_clas
                     delay_s, tx_obs_mono_ms(), tx_obs_wall_ms());
 }
 
-void tx_obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
-                       double duration_ms, int attempt, double delay_s)
+static void on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
+                       double duration_ms, int attempt, double delay_s, int gateway)
 {
     if (obs == NULL) return;
+    tx_window_attempt(&obs->win, tx_window_clock_ms(), endpoint, cls, attempt, gateway);
     if (obs->metrics) {
         char ep[TX_NUMFMT_MAX];
         tx__fmt_i64(ep, endpoint);
@@ -150,9 +154,33 @@ void tx_obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_
     if (cls != TX_CLASS_OK) notify_class(obs, endpoint, model, cls, attempt, delay_s);
 }
 
+void tx_obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
+                       double duration_ms, int attempt, double delay_s)
+{
+    on_attempt(obs, endpoint, model, cls, duration_ms, attempt, delay_s, 1);
+}
+
+void tx_obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
+                           double duration_ms, int attempt, double delay_s)
+{
+    on_attempt(obs, endpoint, model, cls, duration_ms, attempt, delay_s, 0);
+}
+
+void tx_obs_on_retry_after(tx_obs_t *obs, int endpoint, double ms)
+{
+    if (obs != NULL) tx_window_retry_after(&obs->win, tx_window_clock_ms(), endpoint, ms);
+}
+
+const tx_window_t *tx_obs_window(const tx_obs_t *obs)
+{
+    return obs != NULL ? &obs->win : NULL;
+}
+
 void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls)
 {
-    if (obs == NULL || !obs->metrics) return;
+    if (obs == NULL) return;
+    tx_window_retry(&obs->win, tx_window_clock_ms());
+    if (!obs->metrics) return;
     const char *v[1] = {tx_class_name(cls)};
     tx_metrics_inc(obs->fam[TX_M_RETRIES], v, 1);
 }
@@ -166,6 +194,7 @@ void tx_obs_on_queue_wait(tx_obs_t *obs, double wait_ms)
 void tx_obs_on_failover(tx_obs_t *obs, int from, int to)
 {
     if (obs == NULL) return;
+    tx_window_failover(&obs->win, tx_window_clock_ms());
     if (obs->metrics) {
         char f[TX_NUMFMT_MAX], t[TX_NUMFMT_MAX];
         tx__fmt_i64(f, from);

@@ -10,6 +10,7 @@
 #include "obs/metrics.h"
 #include "obs/notify.h"
 #include "obs/tx_metrics.h"
+#include "obs/window.h"
 #include "tenax/class.h"
 
 typedef struct tx_obs tx_obs_t;
@@ -53,6 +54,17 @@ void tx_obs_on_request_done(tx_obs_t *obs, const char *route, const char *model,
  * attempt number of the call (< 1: unknown) and `delay_s` the wait before the next (< 0: none). */
 void tx_obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
                        double duration_ms, int attempt, double delay_s);
+
+/* The same for an attempt of the job engine: it counts everywhere an attempt counts except as
+ * a gateway call's first attempt or rescue in the dashboard's window. */
+void tx_obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
+                           double duration_ms, int attempt, double delay_s);
+
+/* The dashboard's window (GET /admin/stats) the events above feed; NULL for a NULL observer. */
+const tx_window_t *tx_obs_window(const tx_obs_t *obs);
+
+/* Endpoint index `endpoint` answered with a Retry-After of `ms` (for the dashboard). */
+void tx_obs_on_retry_after(tx_obs_t *obs, int endpoint, double ms);
 
 /* A retry was decided because of `cls`. */
 void tx_obs_on_retry(tx_obs_t *obs, tx_class_t cls);

@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "obs/log.h"
+#include "ops/dashboard.h"
 #include "ops/ops_internal.h"
+#include "ops/stats.h"
 
 #define SWEEP_MS 60000
 
@@ -302,6 +304,8 @@ tx_err_t tx_ops_start(tx_app_t *app)
         {"GET", "/admin/diag", route_diag},
         {"GET", "/metrics", route_metrics},
         {"POST", "/admin/resume", route_resume},
+        {"GET", "/admin/stats", tx_ops_route_stats},  /* ops/stats.c */
+        {"GET", "/dashboard", tx_ops_route_dashboard}, /* ops/dashboard.c */
         {NULL, NULL, NULL},
     };
     rc = tx_router_add_table(app->router, table, app);

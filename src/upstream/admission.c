@@ -101,8 +101,16 @@ static void grant_waiters(tx_admission_t *a, tx_ms_t now)
 tx_adm_result_t tx_admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now)
 {
+    return tx_admission_acquire_room(a, kind, w, cb, ud, NULL, now);
+}
+
+tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
+                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                          tx_adm_room_cb room, tx_ms_t now)
+{
     if (a == NULL || w == NULL || cb == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB))
         return TX_ADM_REFUSED;
+    w->room = room;
     /* a free slot, and no one ahead who could take it (checked only then: the walk calls the
      * room callbacks) */
     if (a->in_flight < a->max && first_with_room(&a->q[TX_ADM_GATEWAY]) == NULL &&
@@ -175,4 +183,11 @@ void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out)
     out->dropped = a->dropped;
     out->granted = a->granted;
     out->avg_wait_ms = a->granted ? a->wait_sum / (double)a->granted : 0.0;
+}
+
+tx_ms_t tx_admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now)
+{
+    if (a == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB)) return 0;
+    const tx_adm_waiter_t *w = a->q[kind].head; /* queues are FIFO: the head waited longest */
+    return w != NULL && now > w->since ? now - w->since : 0;
 }

@@ -24,13 +24,13 @@ typedef struct tx_adm_waiter tx_adm_waiter_t;
  * any tx_admission_* function. */
 typedef void (*tx_adm_grant_cb)(tx_adm_waiter_t *w, void *ud);
 
-/* Optional, set by the caller before acquire: 1 when the waiter's work has somewhere to go now
- * (an endpoint below its adaptive limit serves its model), 0 when it must wait even with a
- * global slot free. NULL: always. Called with the waiter's ud. */
+/* Optional (tx_admission_acquire_room): 1 when the waiter's work has somewhere to go now (an
+ * endpoint below its adaptive limit serves its model), 0 when it must wait even with a global
+ * slot free. Called with the waiter's ud. */
 typedef int (*tx_adm_room_cb)(tx_adm_waiter_t *w, void *ud);
 
-/* A waiter lives in caller memory (no allocation per request). Fields are private except
- * `room`; it must stay valid while queued. */
+/* A waiter lives in caller memory (no allocation per request). Fields are private; it must stay
+ * valid while queued. */
 struct tx_adm_waiter {
     tx_adm_room_cb room;
     tx_adm_waiter_t *prev, *next;
@@ -64,9 +64,14 @@ void tx_admission_free(tx_admission_t *a);
  * requests already wait (or when N is reached and max_queue is 0); nothing is kept. Job requests
  * are never refused: their queue is unbounded, the scheduler bounds it by what it claims. A
  * gateway request never waits behind a job and is never granted while gateway waiters that have
- * room are ahead of it. Without room (w->room says 0) it is queued even with a slot free. */
+ * room are ahead of it. */
 tx_adm_result_t tx_admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now);
+
+/* The same with a room callback (NULL: always room) kept with the waiter while it waits. */
+tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
+                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                          tx_adm_room_cb room, tx_ms_t now);
 
 /* For the job scheduler: takes a slot only if one is free and no gateway request waits. 1 when a
  * slot was taken, 0 otherwise (nothing queued). */
@@ -88,6 +93,9 @@ void tx_admission_kick(tx_admission_t *a, tx_ms_t now);
  * those already waiting and refuses newcomers until it is below the bound. TX_EINVAL for N = 0. */
 tx_err_t tx_admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
                                  tx_ms_t now);
+
+/* How long the oldest waiter of `kind` has waited at `now`, in ms (0 when none waits). */
+tx_ms_t tx_admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now);
 
 /* Fills `out` (zeros for a NULL limiter; nothing for a NULL out). */
 void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out);

@@ -1,90 +1,154 @@
-/* libcurl multi-socket on libuv: curl tells us which sockets to watch (uv_poll) and when to
- * call it back (one uv_timer); each request has its own lazily re-armed timer for our attempt
- * timeout. Requests started or cancelled while curl is running (inside a callback) are queued
- * and applied once curl_multi_socket_action returns, since curl forbids re-entry. */
+/* tenax's own HTTP/1.1 client on libuv (client.h). One connection carries one request at a time;
+ * finished connections wait in a keep-alive pool per origin, most recently used first, read-armed
+ * so a server's close is seen at once. Responses are read by upstream/response.c.
+ *
+ * A request's states: WAITING (no connection yet: queued for a slot, resolving or connecting),
+ * SENDING (head and body written in one uv_write), READING, DONE. A request that fails on a
+ * reused connection before any byte of its response arrived goes back to WAITING once, on a fresh
+ * connection (the server closed a kept-alive connection as we sent). */
 #include "upstream/client.h"
 
-#include <curl/curl.h>
-#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <strings.h>
 
-#define HEADER_BYTES_MAX (64 * 1024)
-#define URL_CACHE_MAX 32
-#define SPARE_MAX 128 /* finished requests kept ready (easy handle configured, timer open) */
-#define HEAD_STACK 32
+#include "core/url.h"
+#include "upstream/response.h"
+#include "upstream/tls.h"
 
-/* One per open curl socket, from curl's first interest in it until curl closes it (our close-socket
- * callback). Between transfers curl says CURL_POLL_REMOVE; the watch is then kept ("parked") so
- * the next transfer on the kept-alive connection costs no epoll_ctl. An event on a parked socket
- * (the peer closed the idle connection) stops the watch; curl's own liveness check on reuse sees
- * the rest. */
-typedef struct sock_ctx {
-    uv_poll_t poll;
-    curl_socket_t fd;
+#define READ_BUF_BYTES (64 * 1024)
+#define PLAIN_BUF_BYTES (16 * 1024) /* one TLS record's plaintext */
+#define SPARE_MAX 128          /* finished requests kept ready (timer open) */
+#define DNS_CACHE_MAX 16
+#define URL_CACHE_MAX 32       /* parsed URLs kept per client */
+#define DNS_TTL_MS 10000       /* a name's addresses are reused this long */
+#define DNS_ADDRS_MAX 4
+#define IDLE_DEFAULT_MS 30000  /* a kept-alive connection's life when the server names none */
+#define IDLE_MIN_MS 500
+
+typedef enum { C_RESOLVING, C_CONNECTING, C_TUNNEL, C_BUSY, C_IDLE, C_CLOSING } cstate_t;
+
+typedef struct conn conn_t;
+
+typedef struct {
+    uv_write_t w;
+    size_t cap;
+    char data[];
+} wbuf_t;
+
+#define WBUF_MIN 4096 /* a kept TLS write buffer serves the next request's records */
+
+typedef struct origin origin_t;
+
+struct origin {
+    origin_t *next;
+    int tls;
+    uint16_t port;
+    char host[TX_URL_HOST_MAX + 1];
+    int proxied;                     /* reached through the proxy (absolute-form or CONNECT) */
+    uint16_t cport;                  /* where the socket goes: the proxy's or the origin's */
+    char chost[TX_URL_HOST_MAX + 1];
+    conn_t *idle; /* MRU first (linked by inext/iprev) */
+    size_t nconns;
+};
+
+typedef struct {
+    char host[TX_URL_HOST_MAX + 1];
+    struct sockaddr_storage a[DNS_ADDRS_MAX];
+    int n;
+    uint64_t expires;
+} dns_entry_t;
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* connect timeout, then idle timeout */
+    uv_connect_t creq;
+    uv_getaddrinfo_t gai;
+    uv_write_t wreq;
     tx_upstream_t *u;
-    int events;          /* UV_READABLE|UV_WRITABLE the poll watches now; 0: stopped */
-    unsigned kept : 1;   /* opened through our open-socket callback, so our close-socket callback
-                            sees its end: it may stay watched between transfers */
-    unsigned parked : 1; /* curl has no interest now, the socket is still open */
-    struct sock_ctx *prev, *next;
-} sock_ctx_t;
+    origin_t *o;
+    cstate_t state;
+    tx_upstream_req_t *req;
+    conn_t *prev, *next;   /* u->conns */
+    conn_t *iprev, *inext; /* o->idle */
+    conn_t *gprev, *gnext; /* u->idle (all origins, MRU first) */
+    tx_resp_t resp;
+    struct sockaddr_storage addrs[DNS_ADDRS_MAX];
+    int naddrs, ai;
+    int refs;      /* tcp + timer open, getaddrinfo pending: freed at 0 */
+    long idle_ms;  /* how long it may wait in the pool */
+    int writes;    /* uv_writes in flight */
+    wbuf_t *spare; /* a finished TLS write's buffer, kept for the next one */
+    char *tunnel;  /* the proxy's answer to CONNECT, while it arrives */
+    size_t tlen;
+    tx_tls_t *tls; /* https: the TLS engine between the socket and HTTP */
+    unsigned served : 1, in_feed : 1, reading : 1, tcp_closing : 1, tls_resumed : 1;
+};
+
 
 struct tx_upstream_req {
     /* per use: zeroed when a spare is taken again */
     tx_upstream_t *u;
+    origin_t *o;
+    conn_t *c;
     tx_upstream_cb_t cb;
     void *ud;
     tx_upstream_limits_t lim;
-    tx_upstream_req_t *prev, *next; /* u->reqs, or u->spare (next only) */
-    tx_upstream_req_t *deferred;    /* u->deferred */
-    unsigned added : 1, cancelled : 1, finished : 1, in_done : 1, head_sent : 1, got_byte : 1,
-        queued : 1, paused : 1;
-    tx_upstream_err_t local_err; /* why we stopped the transfer from a callback */
-    uint64_t start_ms, last_ms;  /* loop time */
-    uint64_t start_ns;
+    tx_upstream_req_t *prev, *next;   /* u->reqs, or u->spare (next only) */
+    tx_upstream_req_t *qprev, *qnext; /* u->waitq */
+    tx_upstream_req_t *knext;         /* u->kickq */
+    char *wbuf;                       /* the request head */
+    size_t wlen, wcap;
+    const char *body;
+    size_t blen;
+    char *held; /* body bytes that arrived while paused */
+    size_t hlen, hcap;
+    unsigned cancelled : 1, finished : 1, in_done : 1, head_sent : 1, got_byte : 1, paused : 1,
+        waiting : 1, retried : 1, fresh_only : 1, kicked : 1, head_only : 1, complete : 1,
+        leftover : 1, tls_resumed : 1;
+    int holds; /* a feed or the kick queue still points at it */
+    int status;
+    tx_upstream_err_t err; /* set when it is to fail from the loop */
+    const char *why;
+    char whybuf[192]; /* why, copied: its source (a TLS engine, a buffer) may be gone by then */
+    uint64_t start_ms, last_ms;
+    uint64_t start_ns, connect_ns, first_ns;
     size_t received;
-    size_t hlen, nh;
     /* kept across uses */
     uv_timer_t timer;
-    CURL *easy;
-    int configured; /* the easy handle has this client's fixed options and served a POST */
-    struct curl_slist *hdrs; /* the request headers of the last use, kept for the next one */
-    char *hbuf;     /* "name\0value\0" pairs of the current response */
-    size_t hcap;
-    char errbuf[CURL_ERROR_SIZE];
 };
 
 struct tx_upstream {
     uv_loop_t *loop;
-    CURLM *multi;
-    CURLSH *share;
-    uv_timer_t timer;
-    uv_check_t kick; /* curl's "call me now" (timeout 0), run right after this loop's I/O */
-    char *proxy, *ca_file;
     tx_upstream_opts_t o;
-    tx_upstream_req_t *reqs;
-    tx_upstream_req_t *deferred;
-    sock_ctx_t *socks;
-    sock_ctx_t **byfd; /* socket → its context, for sockets curl forgot between transfers */
-    size_t nbyfd;
-    tx_upstream_req_t *spare; /* finished requests ready for reuse (linked by next) */
+    char *proxy, *https_proxy, *no_proxy, *ca_file;
+    tx_url_t px[2]; /* [0] for http origins, [1] for https; port 0: none */
     struct {
         char *text;
-        CURLU *h;
-    } urls[URL_CACHE_MAX]; /* URLs sent, parsed (see set_url) */
+        tx_url_t parsed;
+    } urls[URL_CACHE_MAX];
     size_t nurls;
-    size_t nspare;
-    size_t active;
-    size_t handles_open; /* libuv handles not yet closed (timers, polls) */
-    int in_curl;
-    int dispatching;   /* inside action() or a request timer: user callbacks may run */
-    int close_pending; /* tx_upstream_close was called from a callback */
-    int closing;
+    origin_t *origins;
+    conn_t *conns;
+    conn_t *idle, *idle_tail; /* all idle connections, MRU first */
+    size_t nconns, nidle;
+    tx_upstream_req_t *reqs;
+    tx_upstream_req_t *waitq, *waitq_tail;
+    tx_upstream_req_t *kickq;
+    tx_upstream_req_t *spare;
+    size_t nspare, active;
+    uv_idle_t kick; /* work to do from the loop: late failures, resumes */
+    dns_entry_t dns[DNS_CACHE_MAX];
+    tx_tls_ctx_t *tls; /* made at the first https request */
+    int tls_failed;
+    char tls_err[256];
+    char pbuf[PLAIN_BUF_BYTES];
+    size_t handles_open;
+    int dispatching, close_pending, closing, draining;
     void (*done)(void *);
     void *done_arg;
+    char rbuf[READ_BUF_BYTES];
 };
 
 static const char *const err_names[] = {
@@ -99,395 +163,930 @@ const char *tx_upstream_strerror(tx_upstream_err_t e)
     return err_names[e];
 }
 
-static tx_upstream_err_t map_code(CURLcode c)
-{
-    switch (c) {
-    case CURLE_OK: return TX_UPSTREAM_EOK;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return TX_UPSTREAM_EDNS;
-    case CURLE_COULDNT_CONNECT: return TX_UPSTREAM_ECONNECT;
-    case CURLE_OPERATION_TIMEDOUT: return TX_UPSTREAM_ETIMEOUT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_ENGINE_NOTFOUND:
-    case CURLE_SSL_ENGINE_SETFAILED:
-    case CURLE_SSL_ENGINE_INITFAILED:
-    case CURLE_SSL_SHUTDOWN_FAILED:
-    case CURLE_USE_SSL_FAILED: return TX_UPSTREAM_ETLS;
-    case CURLE_PARTIAL_FILE: return TX_UPSTREAM_EPARTIAL;
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_HTTP2_STREAM: return TX_UPSTREAM_ERESET;
-    case CURLE_WEIRD_SERVER_REPLY:
-    case CURLE_HTTP2:
-    case CURLE_BAD_CONTENT_ENCODING:
-    case CURLE_HTTP3:
-    case CURLE_QUIC_CONNECT_ERROR: return TX_UPSTREAM_EPROTOCOL;
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL:
-    case CURLE_BAD_FUNCTION_ARGUMENT: return TX_UPSTREAM_EINVALID;
-    case CURLE_OUT_OF_MEMORY: return TX_UPSTREAM_ENOMEM;
-    case CURLE_FILESIZE_EXCEEDED: return TX_UPSTREAM_ETOO_LARGE;
-    case CURLE_ABORTED_BY_CALLBACK:
-    case CURLE_WRITE_ERROR: return TX_UPSTREAM_EABORTED;
-    default: return TX_UPSTREAM_EOTHER;
-    }
-}
-
 static void do_close(tx_upstream_t *u);
+static void conn_close(conn_t *c);
+static void req_start(tx_upstream_req_t *r);
+static void drain_waitq(tx_upstream_t *u);
+static void feed(conn_t *c, const char *data, size_t n);
+static void on_kick(uv_idle_t *k);
+static void tunnel_in(conn_t *c, const char *data, size_t n);
+static void on_read_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
-/* ---- handle bookkeeping ---------------------------------------------------------------- */
+/* ---- bookkeeping --------------------------------------------------------------------------- */
 
 static void maybe_finished_closing(tx_upstream_t *u)
 {
-    if (!u->closing || u->handles_open > 0 || u->multi != NULL) return;
+    if (!u->closing || u->handles_open > 0) return;
     void (*done)(void *) = u->done;
     void *arg = u->done_arg;
-    for (size_t i = 0; i < u->nurls; i++) {
-        free(u->urls[i].text);
-        curl_url_cleanup(u->urls[i].h);
+    for (size_t i = 0; i < u->nurls; i++) free(u->urls[i].text);
+    while (u->origins != NULL) {
+        origin_t *o = u->origins;
+        u->origins = o->next;
+        free(o);
     }
+    tx_tls_ctx_free(u->tls);
+    free(u->https_proxy);
+    free(u->no_proxy);
     free(u->proxy);
     free(u->ca_file);
-    free(u->byfd);
     free(u);
     if (done) done(arg);
+}
+
+static void enter(tx_upstream_t *u) { u->dispatching++; }
+
+static void leave(tx_upstream_t *u)
+{
+    if (--u->dispatching == 0 && u->close_pending) do_close(u);
 }
 
 static void on_req_closed(uv_handle_t *h)
 {
     tx_upstream_req_t *r = h->data;
     tx_upstream_t *u = r->u;
-    free(r->hbuf);
+    free(r->wbuf);
+    free(r->held);
     free(r);
     u->handles_open--;
     maybe_finished_closing(u);
 }
 
-static void on_sock_closed(uv_handle_t *h)
-{
-    sock_ctx_t *c = h->data;
-    tx_upstream_t *u = c->u;
-    free(c);
-    u->handles_open--;
-    maybe_finished_closing(u);
-}
-
-static void on_timer_closed(uv_handle_t *h)
+static void on_kick_closed(uv_handle_t *h)
 {
     tx_upstream_t *u = h->data;
     u->handles_open--;
     maybe_finished_closing(u);
 }
 
-static void sock_close(tx_upstream_t *u, sock_ctx_t *c)
-{
-    if (c->fd >= 0 && (size_t)c->fd < u->nbyfd && u->byfd[c->fd] == c) u->byfd[c->fd] = NULL;
-    if (c->prev) c->prev->next = c->next;
-    else u->socks = c->next;
-    if (c->next) c->next->prev = c->prev;
-    uv_close((uv_handle_t *)&c->poll, on_sock_closed);
-}
-
-/* Destroys a request that is in no list: its easy handle now, its memory once its timer closes. */
-static void req_destroy(tx_upstream_req_t *r)
-{
-    if (r->easy != NULL) curl_easy_cleanup(r->easy);
-    r->easy = NULL;
-    curl_slist_free_all(r->hdrs); /* after the easy handle, which may point at it */
-    r->hdrs = NULL;
-    uv_close((uv_handle_t *)&r->timer, on_req_closed);
-}
-
-/* Ends a request: out of curl and the active list, then kept ready for the next send (easy
- * handle, timer and header buffer reused: no allocation, no handle churn) or destroyed. Never
- * while curl is running. */
-static void req_release(tx_upstream_req_t *r)
+static void kick(tx_upstream_req_t *r)
 {
     tx_upstream_t *u = r->u;
-    if (r->added) {
-        curl_multi_remove_handle(u->multi, r->easy);
-        r->added = 0;
-    }
-    if (r->prev) r->prev->next = r->next;
-    else u->reqs = r->next;
-    if (r->next) r->next->prev = r->prev;
-    u->active--;
+    if (r->kicked) return;
+    r->kicked = 1;
+    r->holds++;
+    r->knext = u->kickq;
+    u->kickq = r;
+    uv_idle_start(&u->kick, on_kick);
+}
+
+/* Back to the spares (wbuf, held and timer kept) or closed; only once nothing points at it. */
+static void req_recycle(tx_upstream_req_t *r)
+{
+    tx_upstream_t *u = r->u;
+    if (r->holds > 0) return;
     uv_timer_stop(&r->timer);
-    /* a handle released while paused may hold response bytes curl kept for later: not reused */
-    if (u->nspare < SPARE_MAX && !u->closing && r->easy != NULL && !r->paused) {
-        r->prev = NULL;
+    if (u->nspare < SPARE_MAX && !u->closing) {
         r->next = u->spare;
         u->spare = r;
         u->nspare++;
     } else {
-        req_destroy(r);
+        uv_close((uv_handle_t *)&r->timer, on_req_closed);
     }
 }
 
-/* ---- completion ------------------------------------------------------------------------- */
-
-static void emit_head(tx_upstream_req_t *r, int status)
-{
-    r->head_sent = 1;
-    if (r->cb.on_head == NULL) return;
-    tx_header_t stack[HEAD_STACK];
-    tx_header_t *h = r->nh <= HEAD_STACK ? stack : malloc(r->nh * sizeof *h);
-    size_t nh = h != NULL ? r->nh : 0;
-    if (h == NULL || nh == 0) {
-        r->cb.on_head(r->ud, status, NULL, 0);
-        return;
-    }
-    const char *p = r->hbuf;
-    for (size_t i = 0; i < nh; i++) {
-        h[i].name = p;
-        p += strlen(p) + 1;
-        h[i].value = p;
-        p += strlen(p) + 1;
-    }
-    r->cb.on_head(r->ud, status, h, nh);
-    if (h != stack) free(h);
-}
-
-/* Delivers on_done once and releases the request. `code` is curl's result; r->local_err, when
- * set, says why we stopped it ourselves. */
-static void finish(tx_upstream_req_t *r, CURLcode code, tx_upstream_err_t err)
+static void waitq_remove(tx_upstream_req_t *r)
 {
     tx_upstream_t *u = r->u;
-    if (r->cancelled) {
-        req_release(r);
-        return;
-    }
+    if (!r->waiting) return;
+    if (r->qprev) r->qprev->qnext = r->qnext;
+    else u->waitq = r->qnext;
+    if (r->qnext) r->qnext->qprev = r->qprev;
+    else u->waitq_tail = r->qprev;
+    r->qprev = r->qnext = NULL;
+    r->waiting = 0;
+}
+
+/* Takes a request out of the active list (it is finished or cancelled). */
+static void req_unlink(tx_upstream_req_t *r)
+{
+    tx_upstream_t *u = r->u;
+    waitq_remove(r);
+    if (r->prev) r->prev->next = r->next;
+    else u->reqs = r->next;
+    if (r->next) r->next->prev = r->prev;
+    r->prev = r->next = NULL;
+    u->active--;
     uv_timer_stop(&r->timer);
+}
+
+/* ---- completion ------------------------------------------------------------------------------ */
+
+/* Delivers on_done once; the request is unlinked and detached from its connection by then. */
+static void finish(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
+{
+    tx_upstream_t *u = r->u;
+    if (r->cancelled || r->finished) return;
+    req_unlink(r);
+    r->finished = 1;
     tx_upstream_result_t res;
     memset(&res, 0, sizeof res);
     res.err = err;
-    res.curl_code = (long)code;
-    long status = 0, connects = 0, ver = 0;
-    curl_off_t t;
-    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &connects);
-    curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &ver);
-    if (curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &t) == CURLE_OK) res.connect_us = t;
-    if (curl_easy_getinfo(r->easy, CURLINFO_STARTTRANSFER_TIME_T, &t) == CURLE_OK)
-        res.first_byte_us = t;
-    res.total_us = (int64_t)((uv_hrtime() - r->start_ns) / 1000);
-    res.status = (int)status;
+    res.status = r->status;
+    res.message = err == TX_UPSTREAM_EOK ? "ok" : (why != NULL ? why : tx_upstream_strerror(err));
+    uint64_t now = uv_hrtime();
+    res.total_us = (int64_t)((now - r->start_ns) / 1000);
+    if (r->connect_ns) res.connect_us = (int64_t)((r->connect_ns - r->start_ns) / 1000);
+    if (r->first_ns) res.first_byte_us = (int64_t)((r->first_ns - r->start_ns) / 1000);
     res.body_bytes = r->received;
-    res.reused = status > 0 && connects == 0;
-    res.http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : 1;
-    if (err == TX_UPSTREAM_EOK) res.message = "ok";
-    else if (r->local_err != TX_UPSTREAM_EOK || r->errbuf[0] == '\0') res.message = tx_upstream_strerror(err);
-    else res.message = r->errbuf;
-    if (err == TX_UPSTREAM_EOK && !r->head_sent) emit_head(r, res.status);
-    if (r->added) {
-        curl_multi_remove_handle(u->multi, r->easy); /* frees the connection for reuse now */
-        r->added = 0;
-    }
-    r->finished = 1;
+    res.reused = r->o != NULL && r->status > 0 && r->connect_ns == 0;
+    res.tls_resumed = r->tls_resumed;
+    enter(u);
     r->in_done = 1;
     r->cb.on_done(r->ud, &res);
-    req_release(r);
+    r->in_done = 0;
+    req_recycle(r);
+    leave(u);
 }
 
-static void check_done(tx_upstream_t *u)
+/* Fails a request from the loop, never inside tx_upstream_send. */
+static void fail_later(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
 {
-    CURLMsg *m;
-    int left;
-    while (u->multi != NULL && (m = curl_multi_info_read(u->multi, &left)) != NULL) {
-        if (m->msg != CURLMSG_DONE) continue;
-        tx_upstream_req_t *r = NULL;
-        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        if (r == NULL) continue;
-        CURLcode c = m->data.result;
-        tx_upstream_err_t e = r->local_err != TX_UPSTREAM_EOK ? r->local_err : map_code(c);
-        finish(r, c, e);
-    }
-}
-
-/* Applies what callbacks asked for while curl was running: cancellations and new requests. */
-static void run_deferred(tx_upstream_t *u)
-{
-    while (u->deferred != NULL) {
-        tx_upstream_req_t *r = u->deferred;
-        u->deferred = r->deferred;
-        r->queued = 0;
-        if (r->cancelled) {
-            req_release(r);
-        } else if (!r->added) {
-            if (curl_multi_add_handle(u->multi, r->easy) == CURLM_OK) r->added = 1;
-            else finish(r, CURLE_FAILED_INIT, TX_UPSTREAM_EOTHER);
+    if (r->err == TX_UPSTREAM_EOK) {
+        r->err = err;
+        r->why = NULL;
+        if (why != NULL) {
+            snprintf(r->whybuf, sizeof r->whybuf, "%s", why);
+            r->why = r->whybuf;
         }
     }
+    kick(r);
 }
 
-static void action(tx_upstream_t *u, curl_socket_t s, int flags)
+/* ---- connections ------------------------------------------------------------------------------ */
+
+static void conn_unref(conn_t *c)
 {
-    int running = 0;
-    u->dispatching++;
-    u->in_curl++;
-    curl_multi_socket_action(u->multi, s, flags, &running);
-    u->in_curl--;
-    run_deferred(u);
-    check_done(u);
-    if (--u->dispatching == 0 && u->close_pending) do_close(u);
+    if (--c->refs > 0) return;
+    tx_upstream_t *u = c->u;
+    tx_resp_free(&c->resp);
+    tx_tls_free(c->tls);
+    free(c->tunnel);
+    free(c->spare);
+    free(c);
+    u->handles_open--;
+    maybe_finished_closing(u);
 }
 
-/* ---- libcurl → libuv ---------------------------------------------------------------------- */
+static void on_conn_handle_closed(uv_handle_t *h) { conn_unref(h->data); }
 
-static void on_poll(uv_poll_t *h, int status, int events)
+static void idle_remove(conn_t *c)
 {
-    sock_ctx_t *c = h->data;
-    if (c->parked) { /* the idle peer closed or spoke out of turn: curl will see on reuse */
-        uv_poll_stop(&c->poll);
-        c->events = 0;
-        return;
+    tx_upstream_t *u = c->u;
+    origin_t *o = c->o;
+    if (c->iprev) c->iprev->inext = c->inext;
+    else o->idle = c->inext;
+    if (c->inext) c->inext->iprev = c->iprev;
+    if (c->gprev) c->gprev->gnext = c->gnext;
+    else u->idle = c->gnext;
+    if (c->gnext) c->gnext->gprev = c->gprev;
+    else u->idle_tail = c->gprev;
+    c->iprev = c->inext = c->gprev = c->gnext = NULL;
+    u->nidle--;
+}
+
+/* Closes a connection; its request (if any) must have been detached before. */
+static void conn_close(conn_t *c)
+{
+    tx_upstream_t *u = c->u;
+    if (c->state == C_CLOSING) return;
+    if (c->state == C_IDLE) idle_remove(c);
+    c->state = C_CLOSING;
+    c->req = NULL;
+    if (c->prev) c->prev->next = c->next;
+    else u->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    u->nconns--;
+    c->o->nconns--;
+    if (!c->tcp_closing) {
+        c->tcp_closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     }
-    int flags = 0;
-    if (status < 0) flags = CURL_CSELECT_ERR;
-    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
-    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
-    action(c->u, c->fd, flags);
+    uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    if (!u->closing && !u->draining) drain_waitq(u);
 }
 
-static sock_ctx_t *sock_find(tx_upstream_t *u, curl_socket_t s)
+static void detach(tx_upstream_req_t *r)
 {
-    return s >= 0 && (size_t)s < u->nbyfd ? u->byfd[s] : NULL;
+    if (r->c != NULL && r->c->req == r) r->c->req = NULL;
+    r->c = NULL;
 }
 
-static sock_ctx_t *sock_new(tx_upstream_t *u, curl_socket_t s, int kept)
+static void on_idle_timeout(uv_timer_t *t)
 {
-    if (s < 0) return NULL;
-    if ((size_t)s >= u->nbyfd) {
-        size_t n = u->nbyfd ? u->nbyfd : 64;
-        while (n <= (size_t)s) n *= 2;
-        sock_ctx_t **t = realloc(u->byfd, n * sizeof *t);
-        if (t == NULL) return NULL;
-        memset(t + u->nbyfd, 0, (n - u->nbyfd) * sizeof *t);
-        u->byfd = t;
-        u->nbyfd = n;
+    conn_t *c = t->data;
+    if (c->state == C_IDLE) conn_close(c);
+}
+
+/* The request is on the wire: every write done (and, for TLS, the handshake that carried it). */
+static int sent(conn_t *c)
+{
+    return c->writes == 0 && (c->tls == NULL || tx_tls_handshake_done(c->tls));
+}
+
+/* The response was read to its end, the request fully sent and nobody said close: pooled. */
+static void conn_pool(conn_t *c, long keepalive_s)
+{
+    tx_upstream_t *u = c->u;
+    origin_t *o = c->o;
+    c->state = C_IDLE;
+    c->req = NULL;
+    c->served = 1;
+    long ms = IDLE_DEFAULT_MS;
+    if (keepalive_s >= 0) { /* leave before the server does */
+        long theirs = keepalive_s * 1000 - 1000;
+        if (theirs < ms) ms = theirs < IDLE_MIN_MS ? IDLE_MIN_MS : theirs;
     }
-    sock_ctx_t *c = calloc(1, sizeof *c);
-    if (c == NULL) return NULL;
-    if (uv_poll_init_socket(u->loop, &c->poll, s) != 0) {
-        free(c);
-        return NULL;
+    c->idle_ms = ms;
+    c->inext = o->idle;
+    if (o->idle) o->idle->iprev = c;
+    o->idle = c;
+    c->gnext = u->idle;
+    if (u->idle) u->idle->gprev = c;
+    else u->idle_tail = c;
+    u->idle = c;
+    u->nidle++;
+    uv_timer_start(&c->timer, on_idle_timeout, (uint64_t)ms, 0);
+    if (!c->reading) { /* read-armed: a server's close is seen at once */
+        uv_read_start((uv_stream_t *)&c->tcp, on_read_alloc, on_read);
+        c->reading = 1;
     }
-    c->fd = s;
-    c->u = u;
-    c->kept = kept != 0;
-    c->poll.data = c;
-    c->next = u->socks;
-    if (u->socks) u->socks->prev = c;
-    u->socks = c;
-    u->byfd[s] = c;
-    u->handles_open++;
-    return c;
+    unsigned cap = u->o.max_idle_conns ? u->o.max_idle_conns : u->o.max_total_conns;
+    while (u->nidle > cap && u->idle_tail != NULL) conn_close(u->idle_tail);
+    if (u->waitq != NULL) drain_waitq(u);
 }
 
-static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+/* ---- request on the wire ------------------------------------------------------------------- */
+
+static void touch(tx_upstream_req_t *r);
+static void on_req_timer(uv_timer_t *t);
+
+static int resp_on_head(void *ud, int status, const tx_header_t *h, size_t nh)
 {
-    (void)easy;
-    tx_upstream_t *u = userp;
-    sock_ctx_t *c = socketp != NULL ? socketp : sock_find(u, s);
-    if (what == CURL_POLL_REMOVE) {
-        if (c == NULL) return 0;
-        if (!c->kept) { /* e.g. the resolver's wake-up pair: closed without telling us */
-            curl_multi_assign(u->multi, s, NULL);
-            sock_close(u, c);
-            return 0;
-        }
-        c->parked = 1;
-        if (c->events & UV_WRITABLE) { /* an idle socket is always writable: stop */
-            uv_poll_stop(&c->poll);
-            c->events = 0;
+    tx_upstream_req_t *r = ud;
+    r->status = status;
+    r->head_sent = 1;
+    if (r->cb.on_head != NULL) r->cb.on_head(r->ud, status, h, nh);
+    return r->cancelled ? 1 : 0;
+}
+
+static int hold(tx_upstream_req_t *r, const char *d, size_t n)
+{
+    if (r->hlen + n > r->hcap) {
+        size_t cap = r->hcap ? r->hcap : 4096;
+        while (cap < r->hlen + n) cap *= 2;
+        char *nb = realloc(r->held, cap);
+        if (nb == NULL) return -1;
+        r->held = nb;
+        r->hcap = cap;
+    }
+    memcpy(r->held + r->hlen, d, n);
+    r->hlen += n;
+    return 0;
+}
+
+static int resp_on_body(void *ud, const char *d, size_t n)
+{
+    tx_upstream_req_t *r = ud;
+    r->received += n;
+    if (r->lim.max_response_bytes > 0 && r->received > r->lim.max_response_bytes) {
+        r->err = TX_UPSTREAM_ETOO_LARGE;
+        return 1;
+    }
+    if (r->paused || r->hlen > 0) { /* kept for the resume */
+        if (hold(r, d, n) != 0) {
+            r->err = TX_UPSTREAM_ENOMEM;
+            return 1;
         }
         return 0;
     }
-    if (c == NULL && (c = sock_new(u, s, 0)) == NULL) return -1;
-    if (socketp == NULL) curl_multi_assign(u->multi, s, c);
-    c->parked = 0;
-    int ev = 0;
-    if (what & CURL_POLL_IN) ev |= UV_READABLE;
-    if (what & CURL_POLL_OUT) ev |= UV_WRITABLE;
-    if (ev != c->events) { /* uv_poll_start always re-registers: only when it changes */
-        uv_poll_start(&c->poll, ev, on_poll);
-        c->events = ev;
+    if (r->cb.on_body != NULL) r->cb.on_body(r->ud, d, n);
+    return r->cancelled ? 1 : 0;
+}
+
+static const tx_resp_cb_t resp_cb = {resp_on_head, resp_on_body};
+
+/* The request's response ended: the connection is pooled or closed, then on_done. */
+static void complete(tx_upstream_req_t *r)
+{
+    conn_t *c = r->c;
+    detach(r);
+    if (c != NULL) {
+        if (c->resp.keep && sent(c) && !r->leftover && !r->u->closing)
+            conn_pool(c, c->resp.keepalive_s);
+        else
+            conn_close(c);
     }
-    return 0;
+    finish(r, TX_UPSTREAM_EOK, NULL);
 }
 
-/* curl opens a connection's socket: its watch is created now and lives until close_socket_cb. */
-static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+/* The connection failed under r (reset, EOF, write error). Re-sent once on a fresh connection
+ * when it was a reused one and nothing of the response arrived; else it fails. */
+static void conn_failed(conn_t *c, tx_upstream_err_t err, const char *why)
 {
-    tx_upstream_t *u = clientp;
-    if (purpose != CURLSOCKTYPE_IPCXN) return CURL_SOCKET_BAD;
-    curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-    if (s == CURL_SOCKET_BAD) return s;
-    sock_ctx_t *stale = sock_find(u, s); /* a descriptor closed behind our back: never expected */
-    if (stale != NULL) sock_close(u, stale);
-    (void)sock_new(u, s, 1); /* on failure the socket is watched per transfer instead */
-    return s;
+    tx_upstream_req_t *r = c->req;
+    int stale = c->served && r != NULL && !r->got_byte && !r->retried;
+    if (r != NULL) detach(r);
+    conn_close(c);
+    if (r == NULL) return;
+    if (stale) {
+        r->retried = 1;
+        r->fresh_only = 1;
+        req_start(r);
+        return;
+    }
+    fail_later(r, err, why); /* from the loop: never inside a call of the user's */
 }
 
-/* curl closes a socket (end of a connection): drop its watch before the descriptor goes. */
-static int close_socket_cb(void *clientp, curl_socket_t s)
+static void on_read_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-    tx_upstream_t *u = clientp;
-    sock_ctx_t *c = sock_find(u, s);
-    if (c != NULL) sock_close(u, c); /* uv_close stops the poll now, while s is still open */
-    return close(s);
+    (void)hint;
+    conn_t *c = h->data;
+    *b = uv_buf_init(c->u->rbuf, sizeof c->u->rbuf);
 }
 
-static void on_multi_timer(uv_timer_t *t)
+/* The socket ended (n: UV_EOF or an error) under c. */
+static void got_eof(conn_t *c, ssize_t n, const char *why)
 {
-    tx_upstream_t *u = t->data;
-    uv_check_stop(&u->kick);
-    action(u, CURL_SOCKET_TIMEOUT, 0);
-}
-
-static void on_kick(uv_check_t *k)
-{
-    uv_check_stop(k);
-    action(k->data, CURL_SOCKET_TIMEOUT, 0);
-}
-
-/* A timeout of 0 (a transfer was just added) also runs in this loop iteration's check phase,
- * so a request started from an I/O callback leaves without another trip through epoll. The
- * 0 ms timer stays as well: a request started from a timer callback runs before the loop
- * blocks (the check phase comes after the poll, which a check handle does not shorten). */
-static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
-{
-    (void)multi;
-    tx_upstream_t *u = userp;
-    if (u->closing) return 0;
-    if (timeout_ms < 0) {
-        uv_timer_stop(&u->timer);
-    } else if (timeout_ms == 0) {
-        /* already due (several transfers added in one loop iteration): leave it where it is */
-        if (!uv_is_active((uv_handle_t *)&u->timer) || uv_timer_get_due_in(&u->timer) > 0)
-            uv_timer_start(&u->timer, on_multi_timer, 0, 0);
-        uv_check_start(&u->kick, on_kick);
+    if (c->state != C_BUSY || c->req == NULL) { /* an idle peer closed */
+        conn_close(c);
+        return;
+    }
+    tx_upstream_req_t *r = c->req;
+    if (n == UV_EOF && tx_resp_eof(&c->resp) == 0) {
+        r->leftover = 1; /* close-delimited: the connection ends with it */
+        r->complete = 1;
+        if (r->paused || r->hlen > 0) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        } else {
+            complete(r);
+        }
+    } else if (r->head_sent) {
+        detach(r);
+        conn_close(c);
+        finish(r, TX_UPSTREAM_EPARTIAL,
+               why != NULL ? why : n == UV_EOF ? "the connection closed mid-body"
+                                               : "the connection was reset mid-body");
     } else {
-        uv_timer_start(&u->timer, on_multi_timer, (uint64_t)timeout_ms, 0);
+        conn_failed(c, TX_UPSTREAM_ERESET,
+                    why != NULL ? why : n == UV_EOF ? "the server closed the connection"
+                                                    : uv_strerror((int)n));
     }
+}
+
+static void got_bytes(conn_t *c, const char *data, size_t n)
+{
+    if (c->state != C_BUSY || c->req == NULL) { /* an idle peer spoke out of turn */
+        conn_close(c);
+        return;
+    }
+    feed(c, data, n);
+}
+
+static void flush(conn_t *c);
+
+/* The TLS engine failed under c. */
+static void tls_failed(conn_t *c)
+{
+    const char *why = tx_tls_error(c->tls);
+    tx_upstream_req_t *r = c->req;
+    if (c->state != C_BUSY || r == NULL) {
+        conn_close(c);
+    } else if (r->head_sent) {
+        detach(r);
+        conn_close(c);
+        finish(r, TX_UPSTREAM_EPARTIAL, why);
+    } else {
+        conn_failed(c, TX_UPSTREAM_ETLS, why);
+    }
+}
+
+/* Ciphertext from the socket (NULL: its end): decrypted and read as HTTP, record by record. */
+static void tls_in(conn_t *c, const char *data, size_t n)
+{
+    if (data != NULL) {
+        if (tx_tls_feed(c->tls, data, n) < 0) {
+            tls_failed(c);
+            return;
+        }
+    } else {
+        tx_tls_eof(c->tls);
+    }
+    tx_upstream_t *u = c->u;
+    for (;;) {
+        tx_upstream_req_t *r = c->req;
+        ssize_t k = tx_tls_read(c->tls, u->pbuf, sizeof u->pbuf);
+        if (r != NULL && tx_tls_handshake_done(c->tls)) r->tls_resumed = c->tls_resumed = tx_tls_reused(c->tls) != 0;
+        if (k == 0) break;
+        if (k == TX_TLS_EOF) {
+            got_eof(c, UV_EOF, NULL);
+            return;
+        }
+        if (k == TX_TLS_ETRUNC) {
+            got_eof(c, UV_ECONNRESET, "the TLS connection ended without close_notify");
+            return;
+        }
+        if (k < 0) {
+            tls_failed(c);
+            return;
+        }
+        got_bytes(c, u->pbuf, (size_t)k);
+        if (c->state != C_BUSY || c->req != r) return; /* ended, pooled or closed */
+    }
+    if (data == NULL) { /* the end, and nothing more to read: as for plain TCP */
+        got_eof(c, UV_EOF, NULL);
+        return;
+    }
+    flush(c);
+}
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    conn_t *c = s->data;
+    tx_upstream_t *u = c->u;
+    if (n == 0) return;
+    enter(u);
+    if (c->state == C_TUNNEL) {
+        if (n > 0) tunnel_in(c, b->base, (size_t)n);
+        else conn_failed(c, TX_UPSTREAM_ECONNECT, "the proxy closed the connection");
+    } else if (c->tls != NULL && (n > 0 || n == UV_EOF)) tls_in(c, n > 0 ? b->base : NULL, (size_t)(n > 0 ? n : 0));
+    else if (n < 0) got_eof(c, n, NULL);
+    else got_bytes(c, b->base, (size_t)n);
+    leave(u);
+}
+
+/* Response bytes for c's request. */
+static void feed(conn_t *c, const char *data, size_t n)
+{
+    tx_upstream_req_t *r = c->req;
+    touch(r);
+    r->holds++;
+    c->in_feed = 1;
+    ssize_t k = tx_resp_feed(&c->resp, data, n);
+    c->in_feed = 0;
+    r->holds--;
+    if (r->cancelled) {
+        detach(r);
+        conn_close(c);
+        req_recycle(r);
+        return;
+    }
+    if (k < 0) {
+        tx_upstream_err_t e = r->err != TX_UPSTREAM_EOK         ? r->err
+                              : c->resp.err == TX_RESP_ENOMEM ? TX_UPSTREAM_ENOMEM
+                                                              : TX_UPSTREAM_EPROTOCOL;
+        detach(r);
+        conn_close(c);
+        finish(r, e, e == TX_UPSTREAM_EPROTOCOL ? "bad HTTP response" : NULL);
+        return;
+    }
+    if (!c->resp.complete) {
+        if (r->paused && c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
+        return;
+    }
+    r->complete = 1;
+    if ((size_t)k < n) r->leftover = 1; /* bytes after the response: no pipelining here */
+    if (r->paused || r->hlen > 0) { /* finished once the held bytes are handed over */
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+        return;
+    }
+    complete(r);
+}
+
+static void write_done(conn_t *c, int status)
+{
+    c->writes--;
+    if ((c->state != C_BUSY && c->state != C_TUNNEL) || c->req == NULL) return;
+    if (status < 0 && !c->req->got_byte) { /* else the read side tells how it ended */
+        tx_upstream_t *u = c->u;
+        enter(u);
+        conn_failed(c, TX_UPSTREAM_ERESET, uv_strerror(status));
+        leave(u);
+    }
+}
+
+static void on_written(uv_write_t *w, int status) { write_done(w->data, status); }
+
+static void on_tls_written(uv_write_t *w, int status)
+{
+    conn_t *c = w->data;
+    wbuf_t *b = (wbuf_t *)w;
+    if (c->spare == NULL && b->cap > 0) c->spare = b; /* freed with the connection */
+    else free(b);
+    write_done(c, status);
+}
+
+/* Sends what the TLS engine has for the socket. */
+static void flush(conn_t *c)
+{
+    size_t n = tx_tls_pending(c->tls);
+    if (n == 0 || c->state == C_CLOSING) return;
+    wbuf_t *w = c->spare;
+    if (w != NULL && w->cap >= n) {
+        c->spare = NULL;
+    } else {
+        size_t cap = n < WBUF_MIN ? WBUF_MIN : n;
+        if ((w = malloc(sizeof *w + cap)) == NULL) {
+            conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+            return;
+        }
+        w->cap = cap;
+    }
+    n = tx_tls_take(c->tls, w->data, n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    w->w.data = c;
+    c->writes++;
+    int rc = uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written);
+    if (rc != 0) {
+        c->writes--;
+        free(w);
+        conn_failed(c, TX_UPSTREAM_ERESET, uv_strerror(rc));
+    }
+}
+
+/* Head and body in one write (for TLS: encrypted together, sent once the handshake allows); the
+ * response is read from now on. */
+static void conn_send(conn_t *c)
+{
+    tx_upstream_req_t *r = c->req;
+    c->state = C_BUSY;
+    tx_resp_reset(&c->resp, r->head_only, &resp_cb, r);
+    if (c->tls != NULL) {
+        if (tx_tls_write(c->tls, r->wbuf, r->wlen) < 0 ||
+            (r->blen > 0 && tx_tls_write(c->tls, r->body, r->blen) < 0)) {
+            tls_failed(c);
+            return;
+        }
+        flush(c);
+        if (c->state != C_BUSY) return;
+    } else {
+        uv_buf_t b[2] = {uv_buf_init(r->wbuf, (unsigned)r->wlen),
+                         uv_buf_init((char *)(r->body ? r->body : ""), (unsigned)r->blen)};
+        c->wreq.data = c;
+        c->writes++;
+        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, r->blen > 0 ? 2 : 1, on_written);
+        if (rc != 0) {
+            c->writes--;
+            conn_failed(c, TX_UPSTREAM_ERESET, uv_strerror(rc));
+            return;
+        }
+    }
+    if (!c->reading && !r->paused) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_read_alloc, on_read);
+        c->reading = 1;
+    }
+}
+
+static void try_addr(conn_t *c);
+
+/* The connection is up (through the tunnel, for https via a proxy): TLS starts, the request goes. */
+static void start(conn_t *c)
+{
+    if (c->o->tls) {
+        char key[TX_URL_HOST_MAX + 16];
+        snprintf(key, sizeof key, "%s:%u", c->o->host, (unsigned)c->o->port);
+        if ((c->tls = tx_tls_new(c->u->tls, c->o->host, key)) == NULL) {
+            conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+            return;
+        }
+    }
+    conn_send(c);
+}
+
+/* https through a proxy: "CONNECT host:port" first; start() once the proxy answers 2xx. */
+static void tunnel_open(conn_t *c)
+{
+    char line[2 * TX_URL_HOST_MAX + 96];
+    const char *l = c->o->host[0] != '\0' && strchr(c->o->host, ':') ? "[" : "";
+    const char *rb = l[0] ? "]" : "";
+    int n = snprintf(line, sizeof line, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n\r\n", l,
+                     c->o->host, rb, (unsigned)c->o->port, l, c->o->host, rb, (unsigned)c->o->port);
+    wbuf_t *w = malloc(sizeof *w + (size_t)n);
+    if (w == NULL) {
+        conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+        return;
+    }
+    w->cap = 0; /* not kept */
+    memcpy(w->data, line, (size_t)n);
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    w->w.data = c;
+    c->writes++;
+    c->state = C_TUNNEL;
+    if (uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_tls_written) != 0) {
+        c->writes--;
+        free(w);
+        conn_failed(c, TX_UPSTREAM_ECONNECT, "cannot write to the proxy");
+        return;
+    }
+    uv_read_start((uv_stream_t *)&c->tcp, on_read_alloc, on_read);
+    c->reading = 1;
+}
+
+/* The proxy's answer to CONNECT: its head, then the tunnel. */
+static void tunnel_in(conn_t *c, const char *data, size_t n)
+{
+    if (c->tlen + n > 16384) {
+        conn_failed(c, TX_UPSTREAM_ECONNECT, "the proxy's answer to CONNECT is too long");
+        return;
+    }
+    char *nb = realloc(c->tunnel, c->tlen + n + 1);
+    if (nb == NULL) {
+        conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
+        return;
+    }
+    c->tunnel = nb;
+    memcpy(c->tunnel + c->tlen, data, n);
+    c->tlen += n;
+    c->tunnel[c->tlen] = '\0';
+    char *end = strstr(c->tunnel, "\r\n\r\n");
+    if (end == NULL) return;
+    int status = 0;
+    if (sscanf(c->tunnel, "HTTP/1.%*1[01] %3d", &status) != 1 || status < 200 || status > 299) {
+        static char why[96]; /* loop thread only */
+        snprintf(why, sizeof why, "the proxy refused CONNECT (status %d)", status);
+        conn_failed(c, TX_UPSTREAM_ECONNECT, why);
+        return;
+    }
+    if (end + 4 != c->tunnel + c->tlen) { /* the server spoke before our ClientHello */
+        conn_failed(c, TX_UPSTREAM_EPROTOCOL, "bytes after the proxy's answer to CONNECT");
+        return;
+    }
+    free(c->tunnel);
+    c->tunnel = NULL;
+    c->tlen = 0;
+    start(c);
+}
+static void on_tcp_reopened_fwd(uv_handle_t *h);
+
+/* The address failed: the next one on a new socket, or the connection fails. */
+static void next_addr(conn_t *c, int status)
+{
+    if (c->ai + 1 < c->naddrs) {
+        c->ai++;
+        c->tcp_closing = 1;
+        uv_close((uv_handle_t *)&c->tcp, on_tcp_reopened_fwd);
+        return;
+    }
+    conn_failed(c, TX_UPSTREAM_ECONNECT, uv_strerror(status));
+}
+
+static void on_connect_timeout(uv_timer_t *t)
+{
+    conn_t *c = t->data;
+    if (c->state != C_CONNECTING && c->state != C_RESOLVING && c->state != C_TUNNEL) return;
+    tx_upstream_t *u = c->u;
+    enter(u);
+    conn_failed(c, TX_UPSTREAM_ECONNECT, "connect timed out");
+    leave(u);
+}
+
+static void on_connected(uv_connect_t *cr, int status)
+{
+    conn_t *c = cr->data;
+    if (c->state != C_CONNECTING || c->tcp_closing) return; /* closed meanwhile */
+    tx_upstream_t *u = c->u;
+    enter(u);
+    if (status < 0) {
+        next_addr(c, status);
+        leave(u);
+        return;
+    }
+    uv_timer_stop(&c->timer);
+    uv_tcp_nodelay(&c->tcp, 1);
+    tx_upstream_req_t *r = c->req;
+    if (r == NULL) {
+        conn_close(c);
+    } else {
+        r->connect_ns = uv_hrtime();
+        if (c->o->proxied && c->o->tls) tunnel_open(c);
+        else start(c);
+    }
+    leave(u);
+}
+
+static void on_tcp_reopened(uv_handle_t *h)
+{
+    conn_t *c = h->data;
+    c->tcp_closing = 0;
+    if (c->state == C_CLOSING) {
+        conn_unref(c);
+        return;
+    }
+    uv_tcp_init(c->u->loop, &c->tcp);
+    c->tcp.data = c;
+    try_addr(c);
+}
+
+static void on_tcp_reopened_fwd(uv_handle_t *h) { on_tcp_reopened(h); }
+
+/* Connects to c->addrs[c->ai]. */
+static void try_addr(conn_t *c)
+{
+    c->state = C_CONNECTING;
+    c->creq.data = c;
+    int rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&c->addrs[c->ai], on_connected);
+    if (rc != 0) next_addr(c, rc);
+}
+
+static dns_entry_t *dns_find(tx_upstream_t *u, const char *host)
+{
+    uint64_t now = uv_now(u->loop);
+    for (size_t i = 0; i < DNS_CACHE_MAX; i++)
+        if (u->dns[i].n > 0 && u->dns[i].expires > now && strcmp(u->dns[i].host, host) == 0)
+            return &u->dns[i];
+    return NULL;
+}
+
+static void dns_put(tx_upstream_t *u, const char *host, const struct addrinfo *ai)
+{
+    size_t slot = 0;
+    for (size_t i = 1; i < DNS_CACHE_MAX; i++)
+        if (u->dns[i].expires < u->dns[slot].expires) slot = i;
+    dns_entry_t *e = &u->dns[slot];
+    e->n = 0;
+    for (; ai != NULL && e->n < DNS_ADDRS_MAX; ai = ai->ai_next)
+        if (ai->ai_addrlen <= sizeof e->a[0]) memcpy(&e->a[e->n++], ai->ai_addr, ai->ai_addrlen);
+    snprintf(e->host, sizeof e->host, "%s", host);
+    e->expires = uv_now(u->loop) + DNS_TTL_MS;
+}
+
+static void set_port(struct sockaddr_storage *a, uint16_t port)
+{
+    if (a->ss_family == AF_INET) ((struct sockaddr_in *)a)->sin_port = htons(port);
+    else ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+}
+
+static void use_addrs(conn_t *c, const struct sockaddr_storage *a, int n)
+{
+    c->naddrs = n;
+    c->ai = 0;
+    for (int i = 0; i < n; i++) {
+        c->addrs[i] = a[i];
+        set_port(&c->addrs[i], c->o->cport);
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *g, int status, struct addrinfo *res)
+{
+    conn_t *c = g->data;
+    tx_upstream_t *u = c->u;
+    if (c->state == C_CLOSING) {
+        uv_freeaddrinfo(res);
+        conn_unref(c);
+        return;
+    }
+    c->refs--; /* the lookup's; the handles still hold it */
+    enter(u);
+    if (status < 0 || res == NULL) {
+        uv_freeaddrinfo(res);
+        conn_failed(c, TX_UPSTREAM_EDNS, status < 0 ? uv_strerror(status) : "no address");
+        leave(u);
+        return;
+    }
+    dns_put(u, c->o->chost, res);
+    uv_freeaddrinfo(res);
+    dns_entry_t *e = dns_find(u, c->o->chost);
+    if (e == NULL || e->n == 0) {
+        conn_failed(c, TX_UPSTREAM_EDNS, "no usable address");
+    } else {
+        use_addrs(c, e->a, e->n);
+        try_addr(c);
+    }
+    leave(u);
+}
+
+/* A new connection for r's origin: resolved (cache, literal or lookup), then connected. */
+static void conn_open(tx_upstream_req_t *r)
+{
+    tx_upstream_t *u = r->u;
+    origin_t *o = r->o;
+    conn_t *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        fail_later(r, TX_UPSTREAM_ENOMEM, NULL);
+        return;
+    }
+    c->u = u;
+    c->o = o;
+    uv_tcp_init(u->loop, &c->tcp);
+    uv_timer_init(u->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->refs = 2;
+    u->handles_open++;
+    c->next = u->conns;
+    if (u->conns) u->conns->prev = c;
+    u->conns = c;
+    u->nconns++;
+    o->nconns++;
+    c->req = r;
+    r->c = c;
+    if (u->o.connect_timeout_ms > 0)
+        uv_timer_start(&c->timer, on_connect_timeout, (uint64_t)u->o.connect_timeout_ms, 0);
+    struct sockaddr_storage lit;
+    memset(&lit, 0, sizeof lit);
+    if (uv_ip4_addr(o->chost, 0, (struct sockaddr_in *)&lit) == 0 ||
+        uv_ip6_addr(o->chost, 0, (struct sockaddr_in6 *)&lit) == 0) {
+        use_addrs(c, &lit, 1);
+        try_addr(c);
+        return;
+    }
+    dns_entry_t *e = dns_find(u, o->chost);
+    if (e != NULL) {
+        use_addrs(c, e->a, e->n);
+        try_addr(c);
+        return;
+    }
+    c->state = C_RESOLVING;
+    c->gai.data = c;
+    c->refs++;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = uv_getaddrinfo(u->loop, &c->gai, on_resolved, o->chost, NULL, &hints);
+    if (rc != 0) {
+        c->refs--;
+        detach(r);
+        conn_close(c);
+        fail_later(r, TX_UPSTREAM_EDNS, uv_strerror(rc));
+    }
+}
+
+static int may_open(tx_upstream_t *u, origin_t *o)
+{
+    if (u->o.max_host_conns > 0 && o->nconns >= u->o.max_host_conns) return 0;
+    if (u->nconns < u->o.max_total_conns) return 1;
+    /* at the cap: an idle connection of another origin makes room */
+    for (conn_t *c = u->idle_tail; c != NULL; c = c->gprev)
+        if (c->o != o) {
+            int was = u->draining;
+            u->draining = 1; /* the room is for this request */
+            conn_close(c);
+            u->draining = was;
+            return 1;
+        }
     return 0;
 }
 
-/* ---- per-request callbacks -------------------------------------------------------------- */
+/* Gives r a connection: the origin's most recently used idle one, a new one, or a place in the
+ * queue. */
+static void req_start(tx_upstream_req_t *r)
+{
+    tx_upstream_t *u = r->u;
+    origin_t *o = r->o;
+    if (!r->fresh_only && o->idle != NULL) {
+        conn_t *c = o->idle;
+        idle_remove(c);
+        uv_timer_stop(&c->timer);
+        c->req = r;
+        r->c = c;
+        conn_send(c);
+        return;
+    }
+    if (!may_open(u, o)) {
+        r->waiting = 1;
+        r->qnext = NULL;
+        r->qprev = u->waitq_tail;
+        if (u->waitq_tail) u->waitq_tail->qnext = r;
+        else u->waitq = r;
+        u->waitq_tail = r;
+        return;
+    }
+    conn_open(r);
+}
+
+static void drain_waitq(tx_upstream_t *u)
+{
+    if (u->draining) return;
+    u->draining = 1;
+    tx_upstream_req_t *r = u->waitq;
+    while (r != NULL) {
+        tx_upstream_req_t *next = r->qnext;
+        int idle = !r->fresh_only && r->o->idle != NULL;
+        if (idle || may_open(u, r->o)) {
+            waitq_remove(r);
+            if (idle) req_start(r);
+            else conn_open(r);
+            next = u->waitq; /* starting may have changed the queue */
+            if (next == r) break;
+        }
+        r = next;
+    }
+    u->draining = 0;
+}
+
+/* ---- timeouts ------------------------------------------------------------------------------ */
 
 static void on_req_timer(uv_timer_t *t)
 {
     tx_upstream_req_t *r = t->data;
-    if (r->paused) return; /* our reader is slow, not the upstream: no timeout while paused */
+    if (r->paused || r->finished || r->cancelled) return;
     uint64_t now = uv_now(r->u->loop);
     uint64_t deadline;
     if (!r->got_byte) deadline = r->start_ms + (uint64_t)r->lim.attempt_timeout_ms;
@@ -497,318 +1096,358 @@ static void on_req_timer(uv_timer_t *t)
         return;
     }
     tx_upstream_t *u = r->u;
-    r->local_err = TX_UPSTREAM_ETIMEOUT;
-    u->dispatching++;
-    finish(r, CURLE_OK, TX_UPSTREAM_ETIMEOUT);
-    if (--u->dispatching == 0 && u->close_pending) do_close(u);
+    enter(u);
+    conn_t *c = r->c;
+    detach(r);
+    if (c != NULL) conn_close(c);
+    finish(r, TX_UPSTREAM_ETIMEOUT, NULL);
+    leave(u);
 }
 
-/* Records activity. Bytes just move last_ms and the timer catches up when it fires. The first
- * byte re-arms it only when the gap timeout would end before the timer's attempt deadline (or no
- * timer runs); otherwise that deadline comes first and on_req_timer moves on to the gap's. */
+/* Records activity; see on_req_timer for how the deadline follows. */
 static void touch(tx_upstream_req_t *r)
 {
     r->last_ms = uv_now(r->u->loop);
     if (!r->got_byte) {
         r->got_byte = 1;
+        r->first_ns = uv_hrtime();
         long gap = r->lim.gap_timeout_ms, attempt = r->lim.attempt_timeout_ms;
         if (gap > 0 && (attempt <= 0 || gap < attempt))
             uv_timer_start(&r->timer, on_req_timer, (uint64_t)gap, 0);
     }
 }
 
-static size_t header_cb(char *buf, size_t size, size_t n, void *userp)
+/* ---- the loop's own work: late failures, resumed requests ---------------------------------- */
+
+static void on_kick(uv_idle_t *k)
 {
-    tx_upstream_req_t *r = userp;
-    size_t len = size * n;
-    if (r->cancelled) return 0;
-    touch(r);
-    if (r->head_sent) return len; /* trailers */
-    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) {
-        r->hlen = r->nh = 0; /* a new response (after 1xx) */
-        return len;
-    }
-    size_t e = len;
-    while (e > 0 && (buf[e - 1] == '\r' || buf[e - 1] == '\n')) e--;
-    if (e == 0) {
-        long status = 0;
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        if (status >= 100 && status < 200) {
-            r->hlen = r->nh = 0;
-            return len;
+    tx_upstream_t *u = k->data;
+    tx_upstream_req_t *q = u->kickq;
+    u->kickq = NULL;
+    uv_idle_stop(k);
+    enter(u);
+    while (q != NULL) {
+        tx_upstream_req_t *r = q;
+        q = r->knext;
+        r->kicked = 0;
+        r->holds--;
+        if (r->cancelled || r->finished) {
+            req_recycle(r);
+            continue;
         }
-        emit_head(r, (int)status);
-        return r->cancelled ? 0 : len;
-    }
-    const char *colon = memchr(buf, ':', e);
-    if (colon == NULL || colon == buf) return len; /* folded or garbled line: ignored */
-    size_t nlen = (size_t)(colon - buf);
-    const char *v = colon + 1;
-    size_t vlen = e - nlen - 1;
-    while (vlen > 0 && (*v == ' ' || *v == '\t')) v++, vlen--;
-    while (vlen > 0 && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t')) vlen--;
-    size_t need = r->hlen + nlen + vlen + 2;
-    if (need > HEADER_BYTES_MAX) {
-        r->local_err = TX_UPSTREAM_EPROTOCOL;
-        return 0;
-    }
-    if (need > r->hcap) {
-        size_t cap = r->hcap ? r->hcap * 2 : 1024;
-        while (cap < need) cap *= 2;
-        char *nb = realloc(r->hbuf, cap);
-        if (nb == NULL) {
-            r->local_err = TX_UPSTREAM_ENOMEM;
-            return 0;
+        if (r->err != TX_UPSTREAM_EOK) {
+            conn_t *c = r->c;
+            detach(r);
+            if (c != NULL) conn_close(c);
+            finish(r, r->err, r->why);
+            continue;
         }
-        r->hbuf = nb;
-        r->hcap = cap;
+        if (r->paused) continue;
+        /* resumed: what arrived meanwhile first, then the end or more reading */
+        if (r->hlen > 0) {
+            size_t n = r->hlen;
+            r->hlen = 0;
+            r->holds++;
+            if (r->cb.on_body != NULL) r->cb.on_body(r->ud, r->held, n);
+            r->holds--;
+            if (r->cancelled) {
+                req_recycle(r);
+                continue;
+            }
+            if (r->finished) continue;
+        }
+        if (r->paused) continue;
+        conn_t *c = r->c;
+        if (r->complete) {
+            complete(r);
+        } else if (c != NULL && c->state == C_BUSY && !c->reading) {
+            uv_read_start((uv_stream_t *)&c->tcp, on_read_alloc, on_read);
+            c->reading = 1;
+        }
     }
-    memcpy(r->hbuf + r->hlen, buf, nlen);
-    r->hbuf[r->hlen + nlen] = '\0';
-    memcpy(r->hbuf + r->hlen + nlen + 1, v, vlen);
-    r->hbuf[r->hlen + nlen + 1 + vlen] = '\0';
-    r->hlen = need;
-    r->nh++;
-    return len;
+    leave(u);
 }
 
-static size_t write_cb(char *ptr, size_t size, size_t n, void *userp)
+/* ---- public -------------------------------------------------------------------------------- */
+
+/* A proxy URL: http only ("host:port" alone is read as http://host:port). 0 or -1. */
+static int proxy_parse(const char *s, tx_url_t *px)
 {
-    tx_upstream_req_t *r = userp;
-    size_t len = size * n;
-    if (r->cancelled) return 0;
-    touch(r);
-    r->received += len;
-    if (r->lim.max_response_bytes > 0 && r->received > r->lim.max_response_bytes) {
-        r->local_err = TX_UPSTREAM_ETOO_LARGE;
-        return 0;
+    char buf[2100];
+    if (strstr(s, "://") == NULL) {
+        snprintf(buf, sizeof buf, "http://%s", s);
+        s = buf;
     }
-    if (!r->head_sent) {
-        long status = 0;
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
-        emit_head(r, (int)status);
-        if (r->cancelled) return 0;
-    }
-    if (r->cb.on_body != NULL) r->cb.on_body(r->ud, ptr, len);
-    return r->cancelled ? 0 : len;
+    if (tx_url_parse(s, px) != NULL || px->tls) return -1;
+    if (!px->port_given) px->port = 80;
+    return 0;
 }
 
-/* ---- public ------------------------------------------------------------------------------ */
+const char *tx_upstream_proxy_check(const char *proxy)
+{
+    tx_url_t px;
+    if (proxy == NULL || proxy[0] == '\0') return NULL;
+    char buf[2100];
+    if (strstr(proxy, "://") == NULL) {
+        snprintf(buf, sizeof buf, "http://%s", proxy);
+        proxy = buf;
+    }
+    const char *why = tx_url_parse(proxy, &px);
+    if (why != NULL) return why;
+    return px.tls ? "the proxy must be an http:// URL (https is tunnelled through it)" : NULL;
+}
+
+void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
+{
+    if (ai_proxy != NULL && ai_proxy[0] != '\0') {
+        o->proxy = o->https_proxy = ai_proxy;
+    } else {
+        const char *h = getenv("HTTP_PROXY"), *s = getenv("HTTPS_PROXY");
+        if (h == NULL || h[0] == '\0') h = getenv("http_proxy");
+        if (s == NULL || s[0] == '\0') s = getenv("https_proxy");
+        o->proxy = h != NULL && tx_upstream_proxy_check(h) == NULL ? h : NULL;
+        o->https_proxy = s != NULL && tx_upstream_proxy_check(s) == NULL ? s : NULL;
+    }
+    const char *n = getenv("NO_PROXY");
+    if (n == NULL || n[0] == '\0') n = getenv("no_proxy");
+    o->no_proxy = n;
+}
 
 tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
 {
     if (loop == NULL) return NULL;
-    static int global_done;
-    if (!global_done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return NULL;
-        global_done = 1;
-    }
     tx_upstream_t *u = calloc(1, sizeof *u);
     if (u == NULL) return NULL;
     u->loop = loop;
     if (o != NULL) u->o = *o;
     if (u->o.max_total_conns == 0) u->o.max_total_conns = 64;
-    if ((o && o->proxy && (u->proxy = strdup(o->proxy)) == NULL) ||
-        (o && o->ca_file && (u->ca_file = strdup(o->ca_file)) == NULL))
-        goto fail;
-    u->multi = curl_multi_init();
-    u->share = curl_share_init();
-    if (u->multi == NULL || u->share == NULL) goto fail;
-    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(u->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-    curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-    curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
-    curl_multi_setopt(u->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)u->o.max_total_conns);
-    curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, (long)u->o.max_total_conns);
-    if (u->o.max_host_conns > 0)
-        curl_multi_setopt(u->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)u->o.max_host_conns);
-    curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-    uv_timer_init(loop, &u->timer);
-    u->timer.data = u;
-    uv_check_init(loop, &u->kick);
+    if ((o && o->proxy && o->proxy[0] && (u->proxy = strdup(o->proxy)) == NULL) ||
+        (o && o->https_proxy && o->https_proxy[0] &&
+         (u->https_proxy = strdup(o->https_proxy)) == NULL) ||
+        (o && o->no_proxy && o->no_proxy[0] && (u->no_proxy = strdup(o->no_proxy)) == NULL) ||
+        (o && o->ca_file && o->ca_file[0] && (u->ca_file = strdup(o->ca_file)) == NULL) ||
+        (u->proxy && proxy_parse(u->proxy, &u->px[0]) != 0) ||
+        (u->https_proxy && proxy_parse(u->https_proxy, &u->px[1]) != 0)) {
+        free(u->proxy);
+        free(u->https_proxy);
+        free(u->no_proxy);
+        free(u->ca_file);
+        free(u);
+        return NULL;
+    }
+    u->o.proxy = u->proxy;
+    u->o.https_proxy = u->https_proxy;
+    u->o.no_proxy = u->no_proxy;
+    u->o.ca_file = u->ca_file;
+    uv_idle_init(loop, &u->kick);
     u->kick.data = u;
-    u->handles_open = 2;
+    u->handles_open = 1;
     return u;
-fail:
-    if (u->multi) curl_multi_cleanup(u->multi);
-    if (u->share) curl_share_cleanup(u->share);
-    free(u->proxy);
-    free(u->ca_file);
-    free(u);
-    return NULL;
 }
 
 size_t tx_upstream_active(const tx_upstream_t *u) { return u ? u->active : 0; }
 
-static int header_ok(const char *s)
+
+/* 1 when NO_PROXY's list names host: "*", the host itself, or a domain it is in ("example.com"
+ * and ".example.com" both cover "api.example.com"). Ports in entries are ignored. */
+static int no_proxy_for(const char *list, const char *host)
 {
-    return s != NULL && strpbrk(s, "\r\n") == NULL;
+    if (list == NULL) return 0;
+    size_t hl = strlen(host);
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        const char *e = p;
+        size_t el = n;
+        while (el > 0 && (*e == ' ' || *e == '.')) e++, el--;
+        while (el > 0 && e[el - 1] == ' ') el--;
+        const char *colon = memchr(e, ':', el);
+        if (colon != NULL && memchr(colon + 1, ':', el - (size_t)(colon - e) - 1) == NULL)
+            el = (size_t)(colon - e); /* "host:port", not an IPv6 literal */
+        if (el == 1 && e[0] == '*') return 1;
+        if (el > 0 && el <= hl && strncasecmp(host + hl - el, e, el) == 0 &&
+            (el == hl || host[hl - el - 1] == '.'))
+            return 1;
+        p += n;
+        if (*p == ',') p++;
+    }
+    return 0;
 }
 
-/* Options that are the same for every request of this client. */
-static void setup_fixed(tx_upstream_req_t *r)
+/* localhost and loopback addresses never go through a proxy (as Go's ProxyFromEnvironment). */
+static int loopback(const char *host)
 {
-    tx_upstream_t *u = r->u;
-    CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)r);
-    curl_easy_setopt(e, CURLOPT_SHARE, u->share);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
-    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, (void *)u);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket_cb);
-    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, (void *)u);
-    curl_easy_setopt(e, CURLOPT_PROXY, u->proxy ? u->proxy : "");
-    /* no proxy: an empty no-proxy list spares curl's per-transfer getenv of no_proxy/NO_PROXY */
-    if (u->proxy == NULL) curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-                     u->o.http2 < 0 ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)r);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, (void *)r);
-    if (u->o.connect_timeout_ms > 0)
-        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, u->o.connect_timeout_ms);
-    if (u->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, u->ca_file);
-    if (u->o.insecure) {
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+}
+
+static origin_t *origin_get(tx_upstream_t *u, const tx_url_t *url)
+{
+    const tx_url_t *px = &u->px[url->tls ? 1 : 0];
+    int proxied = px->port != 0 && (u->o.proxy_loopback || !loopback(url->host)) &&
+                  !no_proxy_for(u->no_proxy, url->host);
+    for (origin_t *o = u->origins; o != NULL; o = o->next)
+        if (o->port == url->port && o->tls == url->tls && o->proxied == proxied &&
+            strcmp(o->host, url->host) == 0)
+            return o;
+    origin_t *o = calloc(1, sizeof *o);
+    if (o == NULL) return NULL;
+    o->tls = url->tls;
+    o->port = url->port;
+    memcpy(o->host, url->host, sizeof o->host);
+    o->proxied = proxied;
+    o->cport = proxied ? px->port : url->port;
+    memcpy(o->chost, proxied ? px->host : url->host, sizeof o->chost);
+    o->next = u->origins;
+    u->origins = o;
+    return o;
+}
+
+
+/* Length of a header name (name 1) or value (name 0), or -1 when it may not be sent: CR or LF
+ * anywhere, and in a name also ':', a blank, or nothing at all. One pass. */
+static long hdr_len(const char *s, int name)
+{
+    size_t n = strcspn(s, name ? "\r\n: \t" : "\r\n"); /* vectorised in libc */
+    if (s[n] != '\0' || (name && n == 0)) return -1;
+    return (long)n;
+}
+
+/* The client's own: "host" (the caller's wins), and framing it writes itself (the caller's copy
+ * is dropped): 1 host, 2 ours, 0 the caller's. */
+static int special(const char *name, size_t n)
+{
+    switch (n) {
+    case 4: return strcasecmp(name, "host") == 0 ? 1 : 0;
+    case 6: return strcasecmp(name, "expect") == 0 ? 2 : 0;
+    case 10: return strcasecmp(name, "connection") == 0 ? 2 : 0;
+    case 14: return strcasecmp(name, "content-length") == 0 ? 2 : 0;
+    case 17: return strcasecmp(name, "transfer-encoding") == 0 ? 2 : 0;
+    default: return 0;
     }
 }
 
-/* Points the easy handle at `url`. curl parses a URL string again for every transfer; a
- * parsed CURLU it only copies when the transfer starts. The handles are cached per client and
- * kept until it closes (a queued transfer may still read one), up to URL_CACHE_MAX URLs; past
- * that the string is passed. */
-static int set_url(tx_upstream_req_t *r, const char *url)
+/* Decimal digits of v into the end of buf[24]; returns where they start. */
+static char *utoa_end(char *end, uint64_t v)
 {
-    tx_upstream_t *u = r->u;
-    CURLU *h = NULL;
-    for (size_t i = 0; i < u->nurls && h == NULL; i++)
-        if (strcmp(u->urls[i].text, url) == 0) h = u->urls[i].h;
-    if (h == NULL && u->nurls < URL_CACHE_MAX) {
-        char *t = strdup(url);
-        h = curl_url();
-        if (t == NULL || h == NULL || curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK) {
-            free(t);
-            curl_url_cleanup(h);
-            h = NULL;
-        } else {
-            u->urls[u->nurls].text = t;
-            u->urls[u->nurls++].h = h;
-        }
-    }
-    if (h != NULL) return curl_easy_setopt(r->easy, CURLOPT_CURLU, h) == CURLE_OK ? 0 : -1;
-    curl_easy_setopt(r->easy, CURLOPT_CURLU, NULL);
-    return curl_easy_setopt(r->easy, CURLOPT_URL, url) == CURLE_OK ? 0 : -1;
+    do {
+        *--end = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return end;
 }
 
-/* 1 when `list` holds exactly the lines "name: value" of h[0..nh) followed by "Expect:" (what
- * build_headers makes of them), so a request with the headers of the last one reuses its list. */
-static int same_headers(const struct curl_slist *list, const tx_header_t *h, size_t nh)
+/* "METHOD target HTTP/1.1", Host, the caller's headers, Content-Length, sized first and written
+ * with memcpy. `hl` holds the checked name and value lengths. -1 when out of memory. */
+static int build_head(tx_upstream_req_t *r, const char *method, const tx_url_t *url,
+                      const tx_header_t *h, size_t nh, const long *hl, size_t len, int absolute)
 {
-    for (size_t i = 0; i < nh; i++, list = list->next) {
-        if (list == NULL || h[i].name == NULL || h[i].value == NULL) return 0;
-        const char *d = list->data;
-        size_t nl = strlen(h[i].name);
-        /* a name with ':' would shift the split ({"a: b","c"} reads as {"a","b: c"}) */
-        if (strncmp(d, h[i].name, nl) != 0 || d[nl] != ':' || d[nl + 1] != ' ' ||
-            memchr(h[i].name, ':', nl) != NULL || strcmp(d + nl + 2, h[i].value) != 0)
-            return 0;
-    }
-    return list != NULL && list->next == NULL && strcmp(list->data, "Expect:") == 0;
-}
-
-/* Replaces r->hdrs with the lines of h (checked: no CR/LF, a non-empty name without ':') and
- * "Expect:" (no 100-continue round trip). 0, or -1 with r->hdrs NULL. */
-static int build_headers(tx_upstream_req_t *r, const tx_header_t *h, size_t nh)
-{
-    curl_slist_free_all(r->hdrs);
-    r->hdrs = NULL;
-    struct curl_slist *list = NULL, *n;
-    char line[1024];
+    char port[8], clen[24];
+    char *pe = port + sizeof port, *ps = utoa_end(pe, url->port);
+    *--ps = ':';
+    size_t portn = (size_t)(pe - ps);
+    char *ce = clen + sizeof clen, *cs = utoa_end(ce, len);
+    size_t ml = strlen(method), hostl = strlen(url->host);
+    int has_host = 0;
+    size_t need = ml + 1 + 1 + url->target_len + 11 + 2 + 20 + (size_t)(ce - cs) + 2;
+    if (absolute) need += 7 + 2 + hostl + portn;
     for (size_t i = 0; i < nh; i++) {
-        if (!header_ok(h[i].name) || !header_ok(h[i].value) || h[i].name[0] == '\0' ||
-            strchr(h[i].name, ':') != NULL)
-            goto fail;
-        size_t nl = strlen(h[i].name), vl = strlen(h[i].value);
-        size_t need = nl + vl + 3;
-        char *buf = need <= sizeof line ? line : malloc(need);
-        if (buf == NULL) goto fail;
-        memcpy(buf, h[i].name, nl);
-        memcpy(buf + nl, ": ", 2);
-        memcpy(buf + nl + 2, h[i].value, vl + 1);
-        n = curl_slist_append(list, buf);
-        if (buf != line) free(buf);
-        if (n == NULL) goto fail;
-        list = n;
+        int sp = special(h[i].name, (size_t)hl[2 * i]);
+        if (sp == 1) has_host = 1;
+        if (sp != 2) need += (size_t)hl[2 * i] + 2 + (size_t)hl[2 * i + 1] + 2;
     }
-    if ((n = curl_slist_append(list, "Expect:")) == NULL) goto fail;
-    r->hdrs = n;
+    int show_port = url->port_given && url->port != (url->tls ? 443 : 80);
+    if (!has_host) need += 6 + 2 + hostl + (show_port ? portn : 0) + 2;
+    if (need > r->wcap) {
+        size_t cap = r->wcap ? r->wcap : 512;
+        while (cap < need) cap *= 2;
+        char *nb = realloc(r->wbuf, cap);
+        if (nb == NULL) return -1;
+        r->wbuf = nb;
+        r->wcap = cap;
+    }
+    char *w = r->wbuf;
+#define PUT(p, n) (memcpy(w, (p), (n)), w += (n))
+    PUT(method, ml);
+    *w++ = ' ';
+    if (absolute) { /* through a proxy: "http://host:port/path" */
+        PUT("http://", 7);
+        if (url->ipv6) *w++ = '[';
+        PUT(url->host, hostl);
+        if (url->ipv6) *w++ = ']';
+        PUT(ps, portn);
+    }
+    if (url->target_len == 0 || url->target_slash) *w++ = '/';
+    PUT(url->target, url->target_len);
+    PUT(" HTTP/1.1\r\n", 11);
+    if (!has_host) {
+        PUT("Host: ", 6);
+        if (url->ipv6) *w++ = '[';
+        PUT(url->host, hostl);
+        if (url->ipv6) *w++ = ']';
+        if (show_port) PUT(ps, portn);
+        PUT("\r\n", 2);
+    }
+    for (size_t i = 0; i < nh; i++) {
+        if (special(h[i].name, (size_t)hl[2 * i]) == 2) continue;
+        PUT(h[i].name, (size_t)hl[2 * i]);
+        PUT(": ", 2);
+        PUT(h[i].value, (size_t)hl[2 * i + 1]);
+        PUT("\r\n", 2);
+    }
+    int bodyless = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+                   strcmp(method, "DELETE") == 0 || strcmp(method, "OPTIONS") == 0;
+    if (len > 0 || !bodyless) {
+        PUT("Content-Length: ", 16);
+        PUT(cs, (size_t)(ce - cs));
+        PUT("\r\n", 2);
+    }
+    PUT("\r\n", 2);
+#undef PUT
+    r->wlen = (size_t)(w - r->wbuf);
     return 0;
-fail:
-    curl_slist_free_all(list);
-    return -1;
 }
 
-/* Configures the easy handle for one request. A handle that served a POST serves the next POST
- * with only the per-request options set; any other method starts from curl_easy_reset. */
-static int setup(tx_upstream_req_t *r, const char *method, const char *url, const tx_header_t *h,
-                 size_t nh, const char *body, size_t len)
+/* The parsed form of url: from the client's small cache of URLs sent (the gateway sends to a
+ * handful), else parsed now and kept when there is room. NULL and *u filled, or the reason. */
+static const char *url_get(tx_upstream_t *u, const char *url, tx_url_t *out)
 {
-    CURL *e = r->easy;
-    int post = strcmp(method, "POST") == 0;
-    if (!same_headers(r->hdrs, h, nh) && build_headers(r, h, nh) != 0) return -1;
-    if (!(r->configured && post)) {
-        curl_easy_reset(e);
-        r->configured = 0;
-        setup_fixed(r);
+    for (size_t i = 0; i < u->nurls; i++)
+        if (strcmp(u->urls[i].text, url) == 0) {
+            *out = u->urls[i].parsed;
+            return NULL;
+        }
+    if (u->nurls >= URL_CACHE_MAX) return tx_url_parse(url, out);
+    char *copy = strdup(url);
+    if (copy == NULL) return tx_url_parse(url, out);
+    const char *bad = tx_url_parse(copy, &u->urls[u->nurls].parsed);
+    if (bad != NULL) {
+        free(copy);
+        return bad;
     }
-    r->errbuf[0] = '\0';
-    if (set_url(r, url) != 0) return -1;
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
-    if (r->configured) { /* a POST before: only the body changes */
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, len > 0 ? body : "");
-        return 0;
-    }
-    if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(method, "HEAD") == 0) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    } else {
-        if (!post) curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, len > 0 ? body : "");
-    }
-    r->configured = post;
-    return 0;
+    u->urls[u->nurls].text = copy; /* the parsed target points into the copy */
+    *out = u->urls[u->nurls++].parsed;
+    return NULL;
 }
 
-/* A request object from the spares (reset for a new use) or a new one; NULL when out of memory. */
 static tx_upstream_req_t *req_get(tx_upstream_t *u)
 {
     tx_upstream_req_t *r = u->spare;
     if (r != NULL) {
         u->spare = r->next;
         u->nspare--;
+        char *wbuf = r->wbuf, *held = r->held;
+        size_t wcap = r->wcap, hcap = r->hcap;
         memset(r, 0, offsetof(tx_upstream_req_t, timer));
+        r->wbuf = wbuf;
+        r->wcap = wcap;
+        r->held = held;
+        r->hcap = hcap;
         r->u = u;
         return r;
     }
     r = calloc(1, sizeof *r);
     if (r == NULL) return NULL;
     r->u = u;
-    if ((r->easy = curl_easy_init()) == NULL) {
-        free(r);
-        return NULL;
-    }
     uv_timer_init(u->loop, &r->timer);
     r->timer.data = r;
     u->handles_open++;
@@ -820,81 +1459,94 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
                                     const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
                                     void *ud)
 {
-    if (u == NULL || u->closing || u->close_pending || method == NULL || method[0] == '\0' || !header_ok(method) ||
-        url == NULL || (h == NULL && nh > 0) || (body == NULL && len > 0) || cb == NULL ||
-        cb->on_done == NULL)
+    if (u == NULL || u->closing || u->close_pending || method == NULL || method[0] == '\0' ||
+        strpbrk(method, " \t\r\n") != NULL || url == NULL || (h == NULL && nh > 0) ||
+        (body == NULL && len > 0) || cb == NULL || cb->on_done == NULL)
         return NULL;
+    long stack_hl[32], *hl = nh <= 16 ? stack_hl : malloc(2 * nh * sizeof *hl);
+    if (hl == NULL) return NULL;
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].name == NULL || h[i].value == NULL || (hl[2 * i] = hdr_len(h[i].name, 1)) < 0 ||
+            (hl[2 * i + 1] = hdr_len(h[i].value, 0)) < 0) {
+            if (hl != stack_hl) free(hl);
+            return NULL;
+        }
     tx_upstream_req_t *r = req_get(u);
-    if (r == NULL) return NULL;
+    if (r == NULL) {
+        if (hl != stack_hl) free(hl);
+        return NULL;
+    }
     r->cb = *cb;
     r->ud = ud;
     if (lim != NULL) r->lim = *lim;
     if (r->lim.attempt_timeout_ms < 0) r->lim.attempt_timeout_ms = 0;
     if (r->lim.gap_timeout_ms <= 0) r->lim.gap_timeout_ms = r->lim.attempt_timeout_ms;
-    if (setup(r, method, url, h, nh, body, len) != 0) {
-        r->configured = 0;
-        req_destroy(r);
-        return NULL;
-    }
+    r->body = body;
+    r->blen = len;
+    r->head_only = strcmp(method, "HEAD") == 0;
     r->start_ms = uv_now(u->loop);
     r->start_ns = uv_hrtime();
+    tx_url_t pu;
+    const char *bad = url_get(u, url, &pu);
+    if (bad == NULL && ((r->o = origin_get(u, &pu)) == NULL ||
+                        build_head(r, method, &pu, h, nh, hl, len, r->o->proxied && !pu.tls) != 0)) {
+        if (hl != stack_hl) free(hl);
+        req_recycle(r);
+        return NULL;
+    }
+    if (hl != stack_hl) free(hl);
     r->next = u->reqs;
     if (u->reqs) u->reqs->prev = r;
     u->reqs = r;
     u->active++;
     if (r->lim.attempt_timeout_ms > 0)
         uv_timer_start(&r->timer, on_req_timer, (uint64_t)r->lim.attempt_timeout_ms, 0);
-    if (u->in_curl) {
-        r->queued = 1;
-        r->deferred = u->deferred;
-        u->deferred = r;
-    } else if (curl_multi_add_handle(u->multi, r->easy) == CURLM_OK) {
-        r->added = 1;
-    } else {
-        r->cancelled = 1; /* no callback: the caller sees NULL */
-        req_release(r);
-        return NULL;
+    if (bad != NULL) {
+        fail_later(r, TX_UPSTREAM_EINVALID, bad);
+        return r;
     }
+    if (pu.tls && u->tls == NULL && !u->tls_failed &&
+        (u->tls = tx_tls_ctx_new(u->ca_file, u->tls_err, sizeof u->tls_err)) == NULL)
+        u->tls_failed = 1;
+    if (pu.tls && u->tls == NULL) {
+        fail_later(r, TX_UPSTREAM_ETLS, u->tls_err[0] ? u->tls_err : "TLS could not start");
+        return r;
+    }
+    req_start(r);
     return r;
 }
 
 void tx_upstream_cancel(tx_upstream_req_t *r)
 {
     if (r == NULL || r->cancelled || r->in_done || r->finished) return;
-    tx_upstream_t *u = r->u;
     r->cancelled = 1;
-    uv_timer_stop(&r->timer);
-    if (u->in_curl) {
-        if (!r->queued) {
-            r->queued = 1;
-            r->deferred = u->deferred;
-            u->deferred = r;
-        }
-        return;
-    }
-    if (r->queued) return; /* run_deferred releases it */
-    req_release(r);
+    req_unlink(r);
+    conn_t *c = r->c;
+    if (c != NULL && c->in_feed) return; /* feed() closes the connection and recycles r */
+    detach(r);
+    if (c != NULL) conn_close(c);
+    req_recycle(r);
 }
 
 tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause)
 {
-    if (r == NULL || r->cancelled || r->finished || r->in_done || !r->added) return TX_EINVAL;
+    if (r == NULL || r->cancelled || r->finished || r->in_done) return TX_EINVAL;
     pause = pause != 0;
     if ((int)r->paused == pause) return TX_EOK;
-    /* from inside this request's write callback too: curl keeps what it has not delivered yet
-     * and hands it over after the resume */
-    if (curl_easy_pause(r->easy, pause ? CURLPAUSE_RECV : CURLPAUSE_CONT) != CURLE_OK)
-        return TX_EIO;
     r->paused = (unsigned)pause;
+    conn_t *c = r->c;
     if (pause) {
         uv_timer_stop(&r->timer);
+        if (c != NULL && c->reading && !c->in_feed) { /* in a feed: stopped when it returns */
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
     } else {
-        /* the gap timeout starts again from the resume; curl asks for a 0 ms timeout itself, so
-         * the transfer goes on from the loop */
         r->last_ms = uv_now(r->u->loop);
-        long gap = r->lim.gap_timeout_ms;
-        if (gap > 0 && !r->cancelled && !r->finished)
-            uv_timer_start(&r->timer, on_req_timer, (uint64_t)gap, 0);
+        uint64_t due = (uint64_t)(r->got_byte ? r->lim.gap_timeout_ms : r->lim.attempt_timeout_ms);
+        if (!r->got_byte) r->start_ms = r->last_ms; /* paused before a byte: a fresh wait */
+        if (due > 0) uv_timer_start(&r->timer, on_req_timer, due, 0);
+        kick(r); /* the held bytes and the reading go on from the loop */
     }
     return TX_EOK;
 }
@@ -914,26 +1566,30 @@ void tx_upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg)
 static void do_close(tx_upstream_t *u)
 {
     u->close_pending = 0;
-    run_deferred(u);
     u->closing = 1;
+    u->dispatching++; /* nothing below closes twice */
     while (u->reqs != NULL) {
         tx_upstream_req_t *r = u->reqs;
-        if (r->cancelled) req_release(r);
-        else finish(r, CURLE_OK, TX_UPSTREAM_EABORTED);
+        conn_t *c = r->c;
+        detach(r);
+        if (c != NULL) conn_close(c);
+        finish(r, TX_UPSTREAM_EABORTED, NULL);
+    }
+    while (u->conns != NULL) conn_close(u->conns);
+    u->dispatching--;
+    while (u->kickq != NULL) { /* cancelled or finished requests waiting for the loop */
+        tx_upstream_req_t *r = u->kickq;
+        u->kickq = r->knext;
+        r->kicked = 0;
+        r->holds--;
+        req_recycle(r);
     }
     while (u->spare != NULL) {
         tx_upstream_req_t *r = u->spare;
         u->spare = r->next;
-        req_destroy(r);
+        uv_close((uv_handle_t *)&r->timer, on_req_closed);
     }
     u->nspare = 0;
-    curl_multi_cleanup(u->multi); /* closes cached connections (socket_cb REMOVE) */
-    u->multi = NULL;
-    curl_share_cleanup(u->share);
-    u->share = NULL;
-    while (u->socks != NULL) sock_close(u, u->socks);
-    uv_timer_stop(&u->timer);
-    uv_close((uv_handle_t *)&u->timer, on_timer_closed);
-    uv_check_stop(&u->kick);
-    uv_close((uv_handle_t *)&u->kick, on_timer_closed);
+    uv_idle_stop(&u->kick);
+    uv_close((uv_handle_t *)&u->kick, on_kick_closed);
 }

@@ -1,6 +1,8 @@
-/* The upstream HTTP client: one libcurl multi handle driven by a libuv loop through the
- * multi-socket API. Body bytes are handed over as they arrive; the per-attempt timeout (first
- * byte, then each gap between chunks) is ours. Loop thread only. */
+/* The upstream HTTP client: tenax's own HTTP/1.1 client on libuv (its own response parser,
+ * OpenSSL for TLS), with a keep-alive pool per origin (scheme, host, port). Body bytes are handed over as they arrive;
+ * the per-attempt timeout (first byte, then each gap between chunks) is ours. A request that
+ * fails on a reused connection before any byte of its response arrived is sent again, once, on a
+ * fresh connection (not a new attempt). Loop thread only. */
 #ifndef TX_UPSTREAM_CLIENT_H
 #define TX_UPSTREAM_CLIENT_H
 
@@ -23,7 +25,7 @@
     X(TIMEOUT, "timed out")           /* our attempt timeout: first byte or a gap */               \
     X(ABORTED, "aborted")             /* the client was closed with the request in flight */       \
     X(TOO_LARGE, "response too large")/* more than max_response_bytes */                           \
-    X(PROTOCOL, "bad HTTP response")  /* garbled reply, HTTP/2 framing error, headers too big */   \
+    X(PROTOCOL, "bad HTTP response")  /* garbled reply, bad framing, headers too big */             \
     X(INVALID, "invalid request")     /* bad URL, unsupported scheme */                            \
     X(NOMEM, "out of memory")                                                                      \
     X(OTHER, "transport error")
@@ -38,13 +40,19 @@ typedef enum {
 const char *tx_upstream_strerror(tx_upstream_err_t e); /* static, never NULL */
 
 typedef struct {
-    unsigned max_total_conns; /* 0: 64 */
-    unsigned max_host_conns;  /* 0: unlimited (bounded by max_total_conns) */
+    unsigned max_total_conns; /* open connections (busy, connecting and idle); 0: 64. Requests
+                                 beyond it wait for a connection, first come first served */
+    unsigned max_host_conns;  /* per origin; 0: unlimited (bounded by max_total_conns) */
+    unsigned max_idle_conns;  /* kept-alive idle connections; 0: max_total_conns */
     long connect_timeout_ms;  /* 0: bounded only by the attempt timeout */
-    const char *proxy;        /* NULL: no proxy, whatever the environment says; copied */
-    const char *ca_file;      /* NULL: the system's; copied */
-    int insecure;             /* 1: skip TLS verification (tests against self-signed only) */
-    int http2;                /* 0: allow HTTP/2 over TLS (default); -1: HTTP/1.1 only */
+    const char *proxy;        /* proxy for http origins ("http://host:port"; absolute-form
+                                 requests); NULL: none, whatever the environment says. Copied */
+    const char *https_proxy;  /* proxy for https origins (CONNECT tunnel); NULL: none. Copied */
+    const char *no_proxy;     /* comma-separated hosts/domains reached directly ("*": all) */
+    int proxy_loopback;       /* 1: localhost and loopback addresses go through the proxy too;
+                                 0 (default): they are always reached directly */
+    const char *ca_file;      /* PEM bundle of trusted CAs; NULL: the system's store. Copied. TLS
+                                 verification (chain and host name) is never off */
 } tx_upstream_opts_t;
 
 typedef struct {
@@ -56,12 +64,11 @@ typedef struct {
 typedef struct {
     tx_upstream_err_t err;
     int status;            /* HTTP status of the final response, 0 when none */
-    long curl_code;        /* the CURLcode (0 for our own timeout/limit when curl had none) */
-    const char *message;   /* human text (curl's error buffer or ours); valid during on_done */
+    const char *message;   /* human text; valid during on_done */
     int64_t connect_us, first_byte_us, total_us; /* from the start of the request; 0 unknown */
     size_t body_bytes;
-    int reused;            /* 1 when an existing connection was reused */
-    int http_version;      /* 1 (1.x) or 2 */
+    int reused;            /* 1 when the response came on a kept-alive connection */
+    int tls_resumed;       /* 1 when its TLS connection resumed a session (abbreviated handshake) */
 } tx_upstream_result_t;
 
 typedef struct {
@@ -76,9 +83,18 @@ typedef struct {
 typedef struct tx_upstream tx_upstream_t;
 typedef struct tx_upstream_req tx_upstream_req_t;
 
-/* A client on `loop` (NULL opts: defaults). NULL when out of memory or curl fails to start.
- * Call curl_global_init once per process before (tx_upstream_new does it if nobody did). */
+/* A client on `loop` (NULL opts: defaults). NULL when out of memory or a proxy URL is not a
+ * valid http:// URL. Options apply for the client's life (a configuration change needs a new
+ * client, i.e. a restart). */
 tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o);
+
+/* Fills o's proxies: AI_PROXY (`ai_proxy`, for both schemes) when set, else HTTP_PROXY and
+ * HTTPS_PROXY (or their lower-case forms; an invalid one is ignored); NO_PROXY/no_proxy either
+ * way. The strings are borrowed from the environment: create the client before it changes. */
+void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy);
+
+/* NULL when `proxy` (NULL or "" allowed) is usable as a proxy URL, else why not. */
+const char *tx_upstream_proxy_check(const char *proxy);
 
 /* Closes the client: every request still in flight gets on_done with TX_UPSTREAM_EABORTED
  * (cancelled ones get nothing), connections are closed, and `done(arg)` (may be NULL) runs once
@@ -97,17 +113,16 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
                                     const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
                                     void *ud);
 
-/* Cancels a request: no callback of it runs after this returns, and its connection is dropped
- * or reused as curl sees fit. Safe from inside any callback of this client (also the request's
+/* Cancels a request: no callback of it runs after this returns, and its connection (if it has
+ * one yet) is closed. Safe from inside any callback of this client (also the request's
  * own). NULL, or a request whose on_done is running: no-op. */
 void tx_upstream_cancel(tx_upstream_req_t *r);
 
 /* Stops (pause 1) or resumes (pause 0) reading the response of `r`, for a reader that cannot
- * keep up: no body callback runs while paused, what curl already received is kept and handed
- * over after the resume, and no attempt or gap timeout runs while paused (the gap restarts at
- * the resume). Safe from inside r's own body callback. A request released while paused is not
- * reused. TX_EOK (also when already in that state); TX_EINVAL (NULL, not started, finished or
- * cancelled); TX_EIO when curl refuses. */
+ * keep up: no body callback runs while paused, what already arrived is kept and handed
+ * over after the resume (from the loop, not inside this call), and no attempt or gap timeout runs
+ * while paused (the gap restarts at the resume). Safe from inside r's own body callback. TX_EOK
+ * (also when already in that state); TX_EINVAL (NULL, finished or cancelled). */
 tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause);
 
 /* Requests started and not yet finished or cancelled. */

@@ -77,7 +77,7 @@ for name, text, needle in [
 ]:
     rc, out, err = run(["config", "check", write(name, text)], {})
     F.check(rc == 1, "%s exits 1 (got %d)" % (name, rc))
-    F.check(err.startswith("tenax: config: ") and needle in err, "%s message: %r" % (name, err))
+    F.check(err.startswith("tenax config: ") and needle in err, "%s message: %r" % (name, err))
     F.check(out == "", "%s prints no table" % name)
 
 rc, out, err = run(["config", "check", good], {"AI_RETRY_MAX": "12abc"})

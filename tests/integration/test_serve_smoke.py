@@ -38,8 +38,8 @@ def main():
     with open(bad, "w") as f:
         f.write("{not json")
     r = subprocess.run([txtest.TENAX, "serve", "--config", bad], capture_output=True, text=True)
-    F.check(r.returncode == 2 and r.stderr.startswith("tenax: config: "),
-            "bad config exits 2 with 'tenax: config:': %r" % r.stderr)
+    F.check(r.returncode == 2 and r.stderr.startswith("tenax serve: config: "),
+            "bad config exits 2 with 'tenax serve: config:': %r" % r.stderr)
 
     with txtest.mock() as mk:
         port = txtest.free_port()

@@ -149,13 +149,12 @@ static void room_gates_grants(void **state)
     req_t r[4];
     for (int i = 0; i < 4; i++) {
         r[i] = (req_t){.id = i, .g = &g, .a = a};
-        r[i].w.room = room_of;
         room_flag[i] = 1;
     }
     room_flag[0] = 0;
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], 0), TX_ADM_QUEUED);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], 0), TX_ADM_GRANTED);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_JOB, &r[2].w, on_grant, &r[2], 0), TX_ADM_GRANTED);
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], room_of, 0), TX_ADM_QUEUED);
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], room_of, 0), TX_ADM_GRANTED);
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_JOB, &r[2].w, on_grant, &r[2], room_of, 0), TX_ADM_GRANTED);
     tx_adm_stats_t st;
     tx_admission_stats(a, &st);
     assert_int_equal(st.in_flight, 2);
@@ -171,7 +170,7 @@ static void room_gates_grants(void **state)
     tx_admission_release(a, 3);
     tx_admission_release(a, 3);
     tx_admission_release(a, 3);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], 3), TX_ADM_QUEUED);
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], room_of, 3), TX_ADM_QUEUED);
     tx_admission_release(a, 4);
     assert_int_equal(g.n, 1);
     room_flag[3] = 1;

@@ -1,12 +1,11 @@
 /* The jobs HTTP API over a real server, router, store executor and SQLite file: a client thread
- * (libcurl) drives every route and alias; failed checks are collected there and asserted on the
+ * (tenax's own upstream client, one private loop per call) drives every route and alias; failed checks are collected there and asserted on the
  * main thread once the loop has stopped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "jobs/api.h"
+#include "upstream/client.h"
 
 typedef struct {
     char base[64];
@@ -50,46 +50,61 @@ static void on_kick(void *ud)
 typedef struct {
     char *p;
     size_t n;
+    long status;
+    int done;
 } buf_t;
 
-static size_t sink(char *data, size_t size, size_t nmemb, void *ud)
+static void sink(void *ud, const char *data, size_t len)
 {
     buf_t *b = ud;
-    size_t len = size * nmemb;
     char *np = realloc(b->p, b->n + len + 1);
-    if (!np) return 0;
+    if (!np) return;
     memcpy(np + b->n, data, len);
     b->p = np;
     b->n += len;
     b->p[b->n] = 0;
-    return len;
 }
 
 static const char *g_extra_header; /* set by the client thread around one call */
 
+static void on_called(void *ud, const tx_upstream_result_t *r)
+{
+    buf_t *b = ud;
+    b->status = r->err == TX_UPSTREAM_EOK ? r->status : 0;
+    b->done = 1;
+}
+
+static void on_client_closed(void *arg) { *(int *)arg = 1; }
+
 /* One request; returns the HTTP status (0 on a transport error) and the parsed body. */
 static long call(client_t *c, const char *method, const char *path, const char *body, json_t **doc)
 {
-    CURL *h = curl_easy_init();
-    char url[512];
+    char url[512], name[128] = "";
     snprintf(url, sizeof url, "%s%s", c->base, path);
     buf_t b = {0};
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 10000L);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    if (g_extra_header) hdrs = curl_slist_append(hdrs, g_extra_header);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-    if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-    long status = 0;
-    if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(h);
+    tx_header_t h[2] = {{"Content-Type", "application/json"}, {name, ""}};
+    size_t nh = 1;
+    if (g_extra_header != NULL) { /* "Name: value" */
+        const char *colon = strchr(g_extra_header, ':');
+        snprintf(name, sizeof name, "%.*s", (int)(colon - g_extra_header), g_extra_header);
+        h[1].value = colon + 1 + strspn(colon + 1, " ");
+        nh = 2;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    tx_upstream_t *u = tx_upstream_new(&loop, NULL);
+    tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000};
+    tx_upstream_cb_t cb = {.on_body = sink, .on_done = on_called};
+    if (u != NULL && tx_upstream_send(u, method, url, h, nh, body, body ? strlen(body) : 0, &lim,
+                                      &cb, &b) != NULL)
+        while (!b.done && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+    int closed = 0;
+    tx_upstream_close(u, on_client_closed, &closed);
+    while (u != NULL && !closed && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+    uv_loop_close(&loop);
     *doc = b.p ? json_loads(b.p, 0, NULL) : NULL;
     free(b.p);
-    return status;
+    return b.status;
 }
 
 #define CHECK(cond)                                                                                \
@@ -485,12 +500,9 @@ static void bad_arguments(void **state)
 
 int main(void)
 {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(routes_end_to_end),
         cmocka_unit_test(bad_arguments),
     };
-    int rc = cmocka_run_group_tests(tests, NULL, NULL);
-    curl_global_cleanup();
-    return rc;
+    return cmocka_run_group_tests(tests, NULL, NULL);
 }

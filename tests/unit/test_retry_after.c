@@ -36,6 +36,16 @@ static void header_values(void **state)
         {"Tue, 14 Nov 2023 22:00:00 GMT", 0},                   /* past: now */
         {"Tue, 21 Nov 2023 22:00:00 GMT", -1},                  /* a week ahead: ignored */
         {"Tue, 14 Nov 2023 99:99:99 GMT", -1},
+        {"Tue, 14 Nov 2023 22:15:20", -1},                      /* no zone */
+        {"Tue, 14 Nov 2023 22:15:20 UTC", -1},                  /* only GMT is HTTP's */
+        {"Tue, 14 Nov 2023 22:15:20 GMT junk", -1},
+        {"Tue, 14 Nvm 2023 22:15:20 GMT", -1},                  /* no such month */
+        {"Thu, 30 Feb 2023 22:15:20 GMT", -1},                  /* no such day */
+        {"Sun, 06 Nov 1994 08:49:37 GMT", 0},                   /* long past: now */
+        {"Tue, 14 Nov 2023 22:13:21 GMT", 1000},                /* a second ahead */
+        {"Tue, 14 Nov 2023 23:13:20 GMT", 3600000},
+        {"Wed, 15 Nov 2023 22:13:20 GMT", 86400000},            /* exactly a day */
+        {"Tue Nov 14 22:13:30 2023", 10000},                    /* asctime, two-digit day */
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         tx_ms_t got = tx_retry_after_header(t[i].in, NOW);

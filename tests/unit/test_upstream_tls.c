@@ -1,0 +1,480 @@
+/* The upstream client over TLS against a server thread written here with blocking OpenSSL, with
+ * a CA and certificates made by tests/tls/mkcerts.sh (the `openssl` command): a good
+ * certificate (by name and by IP address), an untrusted one, a wrong host name, a CA file that
+ * does not exist, the session resumed on the second connection, keep-alive over TLS, and a
+ * close-delimited body ended with and without close_notify, and https through a CONNECT proxy
+ * (a tiny one written here), accepting and refusing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "upstream/client.h"
+
+static char certdir[PATH_MAX];
+
+static const char *cert(const char *name)
+{
+    static char paths[4][PATH_MAX + 64];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, sizeof paths[0], "%s/%s", certdir, name);
+    return p;
+}
+
+static int run(const char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int make_certs(void **state)
+{
+    (void)state;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(certdir, sizeof certdir, "%s/tx_uptls_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    if (mkdtemp(certdir) == NULL) return -1;
+    const char *data = getenv("TX_TEST_DATA"); /* <source>/tests/data */
+    char script[PATH_MAX + 32];
+    snprintf(script, sizeof script, "%s/../tls/mkcerts.sh", data ? data : "tests/data");
+    const char *argv[] = {"sh", script, certdir, NULL};
+    return run(argv) == 0 ? 0 : -1;
+}
+
+static int remove_certs(void **state)
+{
+    (void)state;
+    const char *argv[] = {"rm", "-rf", certdir, NULL};
+    return run(argv) == 0 ? 0 : -1;
+}
+
+/* ---- the server thread --------------------------------------------------------------------- */
+
+typedef struct {
+    SSL_CTX *ctx;
+    int lfd, port;
+    pthread_t th;
+    atomic_int stop, accepted, handshakes, resumed, failed;
+} tsrv_t;
+
+static void serve_conn(tsrv_t *t, SSL *s)
+{
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        int n = SSL_read(s, buf + len, (int)(sizeof buf - len - 1));
+        if (n <= 0) return;
+        len += (size_t)n;
+        buf[len] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end == NULL) continue;
+        char path[64] = "";
+        sscanf(buf, "%*s %63s", path);
+        len = 0;
+        const char *ans = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        int last = 0, notify = 1;
+        if (strcmp(path, "/close") == 0) {
+            ans = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello";
+            last = 1;
+        } else if (strcmp(path, "/eof-notify") == 0) {
+            ans = "HTTP/1.1 200 OK\r\n\r\nuntil close";
+            last = 1;
+        } else if (strcmp(path, "/eof-trunc") == 0) {
+            ans = "HTTP/1.1 200 OK\r\n\r\nuntil close";
+            last = 1;
+            notify = 0;
+        }
+        SSL_write(s, ans, (int)strlen(ans));
+        if (last) {
+            if (notify) SSL_shutdown(s);
+            return;
+        }
+        (void)t;
+    }
+}
+
+static void *serve(void *arg)
+{
+    tsrv_t *t = arg;
+    while (!atomic_load(&t->stop)) {
+        struct pollfd p = {.fd = t->lfd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0) continue;
+        int fd = accept(t->lfd, NULL, NULL);
+        if (fd < 0) continue;
+        atomic_fetch_add(&t->accepted, 1);
+        SSL *s = SSL_new(t->ctx);
+        SSL_set_fd(s, fd);
+        if (SSL_accept(s) == 1) {
+            atomic_fetch_add(&t->handshakes, 1);
+            if (SSL_session_reused(s)) atomic_fetch_add(&t->resumed, 1);
+            serve_conn(t, s);
+        } else {
+            atomic_fetch_add(&t->failed, 1);
+        }
+        SSL_free(s);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void tsrv_start(tsrv_t *t, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    char crt[64], key[64];
+    snprintf(crt, sizeof crt, "%s.pem", name);
+    snprintf(key, sizeof key, "%s.key", name);
+    t->ctx = SSL_CTX_new(TLS_server_method());
+    assert_non_null(t->ctx);
+    assert_int_equal(SSL_CTX_use_certificate_chain_file(t->ctx, cert(crt)), 1);
+    assert_int_equal(SSL_CTX_use_PrivateKey_file(t->ctx, cert(key), SSL_FILETYPE_PEM), 1);
+    t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(t->lfd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(t->lfd, 16), 0);
+    socklen_t al = sizeof a;
+    getsockname(t->lfd, (struct sockaddr *)&a, &al);
+    t->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&t->th, NULL, serve, t), 0);
+}
+
+static void tsrv_stop(tsrv_t *t)
+{
+    atomic_store(&t->stop, 1);
+    pthread_join(t->th, NULL);
+    close(t->lfd);
+    SSL_CTX_free(t->ctx);
+}
+
+/* ---- a CONNECT proxy thread: one tunnel at a time, relayed with poll() ----------------------- */
+
+typedef struct {
+    int lfd, port, refuse;
+    pthread_t th;
+    atomic_int stop, tunnels;
+    char target[128]; /* the last CONNECT's authority, read after the join */
+} proxy_t;
+
+static void relay(int a, int b, atomic_int *stop)
+{
+    char buf[16384];
+    while (!atomic_load(stop)) {
+        struct pollfd p[2] = {{.fd = a, .events = POLLIN}, {.fd = b, .events = POLLIN}};
+        if (poll(p, 2, 50) <= 0) continue;
+        for (int i = 0; i < 2; i++) {
+            if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            ssize_t n = read(p[i].fd, buf, sizeof buf);
+            if (n <= 0) return;
+            if (write(i == 0 ? b : a, buf, (size_t)n) != n) return;
+        }
+    }
+}
+
+static void *proxy_run(void *arg)
+{
+    proxy_t *x = arg;
+    while (!atomic_load(&x->stop)) {
+        struct pollfd p = {.fd = x->lfd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0) continue;
+        int fd = accept(x->lfd, NULL, NULL);
+        if (fd < 0) continue;
+        char head[1024] = "";
+        size_t len = 0;
+        while (len < sizeof head - 1 && strstr(head, "\r\n\r\n") == NULL) {
+            ssize_t n = read(fd, head + len, sizeof head - 1 - len);
+            if (n <= 0) break;
+            len += (size_t)n;
+            head[len] = '\0';
+        }
+        char host[100] = "";
+        int port = 0;
+        if (len > 0 && sscanf(head, "CONNECT %99[^:]:%d HTTP/1.1", host, &port) == 2) {
+            snprintf(x->target, sizeof x->target, "%s:%d", host, port);
+            int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+            if (!x->refuse && up >= 0 && connect(up, (struct sockaddr *)&a, sizeof a) == 0) {
+                const char *ok = "HTTP/1.1 200 Connection established\r\n\r\n";
+                if (write(fd, ok, strlen(ok)) == (ssize_t)strlen(ok)) {
+                    atomic_fetch_add(&x->tunnels, 1);
+                    relay(fd, up, &x->stop);
+                }
+            } else {
+                const char *no = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
+                if (write(fd, no, strlen(no)) < 0) {}
+            }
+            if (up >= 0) close(up);
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void proxy_start(proxy_t *x, int refuse)
+{
+    memset(x, 0, sizeof *x);
+    x->refuse = refuse;
+    x->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(x->lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(x->lfd, 16), 0);
+    socklen_t al = sizeof a;
+    getsockname(x->lfd, (struct sockaddr *)&a, &al);
+    x->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&x->th, NULL, proxy_run, x), 0);
+}
+
+static void proxy_stop(proxy_t *x)
+{
+    atomic_store(&x->stop, 1);
+    pthread_join(x->th, NULL);
+    close(x->lfd);
+}
+
+/* ---- the client side ----------------------------------------------------------------------- */
+
+typedef struct {
+    int dones;
+    tx_upstream_result_t res;
+    char msg[256];
+    char body[256];
+    size_t blen;
+} rec_t;
+
+static void on_body(void *ud, const char *d, size_t n)
+{
+    rec_t *r = ud;
+    if (r->blen + n <= sizeof r->body) memcpy(r->body + r->blen, d, n);
+    r->blen += n;
+}
+
+static void on_done(void *ud, const tx_upstream_result_t *res)
+{
+    rec_t *r = ud;
+    r->res = *res;
+    snprintf(r->msg, sizeof r->msg, "%s", res->message);
+    r->res.message = r->msg;
+    r->dones++;
+}
+
+static void on_closed(void *arg) { *(int *)arg = 1; }
+
+typedef struct {
+    uv_loop_t loop;
+    uv_timer_t wake;
+    tx_upstream_t *u;
+} env_t;
+
+static void on_wake(uv_timer_t *t) { (void)t; }
+
+static void env_init_proxy(env_t *e, const char *ca_file, const char *https_proxy)
+{
+    assert_int_equal(uv_loop_init(&e->loop), 0);
+    tx_upstream_opts_t o = {.ca_file = ca_file, .connect_timeout_ms = 5000, .https_proxy = https_proxy,
+                            .proxy_loopback = 1}; /* the test's servers are all on loopback */
+    e->u = tx_upstream_new(&e->loop, &o);
+    assert_non_null(e->u);
+    uv_timer_init(&e->loop, &e->wake);
+    uv_timer_start(&e->wake, on_wake, 50, 50);
+}
+
+static void env_init(env_t *e, const char *ca_file) { env_init_proxy(e, ca_file, NULL); }
+
+static void env_done(env_t *e)
+{
+    int closed = 0;
+    tx_upstream_close(e->u, on_closed, &closed);
+    uv_close((uv_handle_t *)&e->wake, NULL);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    assert_int_equal(closed, 1);
+    assert_int_equal(uv_loop_close(&e->loop), 0);
+}
+
+static void fetch(env_t *e, const char *host, int port, const char *path, rec_t *r)
+{
+    static const tx_upstream_cb_t cb = {NULL, on_body, on_done};
+    char url[256];
+    snprintf(url, sizeof url, "https://%s:%d%s", host, port, path);
+    memset(r, 0, sizeof *r);
+    tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000};
+    assert_non_null(tx_upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, &lim, &cb, r));
+    uint64_t deadline = uv_now(&e->loop) + 15000;
+    while (r->dones == 0 && uv_now(&e->loop) < deadline) uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(r->dones, 1);
+}
+
+static void good_certificate(void **state)
+{
+    (void)state;
+    tsrv_t t;
+    tsrv_start(&t, "server");
+    env_t e;
+    env_init(&e, cert("ca.pem"));
+    rec_t r;
+    fetch(&e, "localhost", t.port, "/ok", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.status, 200);
+    assert_memory_equal(r.body, "hello", 5);
+    fetch(&e, "localhost", t.port, "/close", &r); /* kept alive over TLS; closed after this one
+                                                      (the server serves one connection at once) */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.reused, 1);
+    assert_int_equal(atomic_load(&t.accepted), 1);
+    fetch(&e, "127.0.0.1", t.port, "/ok", &r); /* another origin: its IP address entry */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.reused, 0);
+    env_done(&e);
+    tsrv_stop(&t);
+}
+
+static void expect_refused(const char *server, const char *host, const char *ca)
+{
+    tsrv_t t;
+    tsrv_start(&t, server);
+    env_t e;
+    env_init(&e, ca);
+    rec_t r;
+    fetch(&e, host, t.port, "/ok", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_ETLS);
+    assert_int_equal(r.res.status, 0);
+    assert_int_equal(r.blen, 0);
+    assert_true(r.msg[0] != '\0');
+    env_done(&e);
+    tsrv_stop(&t);
+    assert_int_equal(atomic_load(&t.handshakes), 0);
+}
+
+static void untrusted_certificate(void **state)
+{
+    (void)state;
+    expect_refused("untrusted", "localhost", cert("ca.pem"));
+    expect_refused("server", "localhost", NULL); /* the system store does not know our CA */
+}
+
+static void wrong_host_name(void **state)
+{
+    (void)state;
+    expect_refused("wronghost", "localhost", cert("ca.pem"));
+}
+
+static void missing_ca_file(void **state)
+{
+    (void)state;
+    env_t e;
+    env_init(&e, "/nonexistent/ca.pem");
+    rec_t r;
+    fetch(&e, "localhost", 9, "/ok", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_ETLS);
+    assert_non_null(strstr(r.msg, "/nonexistent/ca.pem"));
+    env_done(&e);
+}
+
+static void session_resumed_on_second_connection(void **state)
+{
+    (void)state;
+    tsrv_t t;
+    tsrv_start(&t, "server");
+    env_t e;
+    env_init(&e, cert("ca.pem"));
+    rec_t r;
+    fetch(&e, "localhost", t.port, "/close", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.tls_resumed, 0);
+    fetch(&e, "localhost", t.port, "/ok", &r); /* a new connection: the session resumed */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.reused, 0);
+    assert_int_equal(r.res.tls_resumed, 1);
+    env_done(&e);
+    tsrv_stop(&t);
+    assert_int_equal(atomic_load(&t.handshakes), 2);
+    assert_int_equal(atomic_load(&t.resumed), 1);
+}
+
+static void close_delimited_needs_close_notify(void **state)
+{
+    (void)state;
+    tsrv_t t;
+    tsrv_start(&t, "server");
+    env_t e;
+    env_init(&e, cert("ca.pem"));
+    rec_t r;
+    fetch(&e, "localhost", t.port, "/eof-notify", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.blen, 11);
+    assert_memory_equal(r.body, "until close", 11);
+    fetch(&e, "localhost", t.port, "/eof-trunc", &r); /* a cut we cannot tell from the end */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EPARTIAL);
+    env_done(&e);
+    tsrv_stop(&t);
+}
+
+static void through_connect_proxy(void **state)
+{
+    (void)state;
+    tsrv_t t;
+    tsrv_start(&t, "server");
+    proxy_t x;
+    proxy_start(&x, 0);
+    char purl[64];
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%d", x.port);
+    env_t e;
+    env_init_proxy(&e, cert("ca.pem"), purl);
+    rec_t r;
+    fetch(&e, "localhost", t.port, "/ok", &r); /* verified against "localhost" through the tunnel */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_memory_equal(r.body, "hello", 5);
+    fetch(&e, "localhost", t.port, "/ok", &r); /* the tunnelled connection is kept alive too */
+    assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r.res.reused, 1);
+    env_done(&e);
+    proxy_stop(&x);
+    tsrv_stop(&t);
+    assert_int_equal(atomic_load(&x.tunnels), 1);
+    char want[64];
+    snprintf(want, sizeof want, "localhost:%d", t.port);
+    assert_string_equal(x.target, want);
+
+    proxy_start(&x, 1); /* a proxy that says no */
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%d", x.port);
+    env_init_proxy(&e, cert("ca.pem"), purl);
+    fetch(&e, "localhost", 9, "/ok", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_ECONNECT);
+    assert_non_null(strstr(r.msg, "407"));
+    env_done(&e);
+    proxy_stop(&x);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(good_certificate),
+        cmocka_unit_test(untrusted_certificate),
+        cmocka_unit_test(wrong_host_name),
+        cmocka_unit_test(missing_ca_file),
+        cmocka_unit_test(session_resumed_on_second_connection),
+        cmocka_unit_test(close_delimited_needs_close_notify),
+        cmocka_unit_test(through_connect_proxy),
+    };
+    return cmocka_run_group_tests(tests, make_certs, remove_certs);
+}
