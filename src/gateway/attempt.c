@@ -148,9 +148,20 @@ static size_t with_room(const tx_app_t *app, const char *model, int *cands,
     return k;
 }
 
+/* 1 when some endpoint is at its adaptive limit (only then do the candidates need a look). */
+static int any_full(const tx_app_t *app)
+{
+    size_t n = app->config->n_route_eps < TX_ENDPOINTS_MAX ? app->config->n_route_eps
+                                                           : TX_ENDPOINTS_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (!tx_limiter_has_room(&app->limits[i]))
+            return 1;
+    return 0;
+}
+
 int tx_attempt_room(tx_app_t *app, const char *model)
 {
-    if (app == NULL || !tx_config_adaptive(app->config))
+    if (app == NULL || !any_full(app)) /* with adaptive off no limiter is ever full */
         return 1;
     int cands[TX_ENDPOINTS_MAX];
     size_t n = tx_attempt_candidates(app, model, cands, NULL);
@@ -594,7 +605,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
         attempt_free(a);
         return NULL;
     }
-    if (tx_config_adaptive(app->config)) {
+    if (any_full(app)) {
         size_t nr = with_room(app, a->route_model, cands, routes, nc, a->t0);
         if (nr > 0)
             nc = nr;
