@@ -19,8 +19,10 @@
 #include "tenax/error.h"
 #include "tenax/rng.h"
 #include "upstream/admission.h"
+#include "upstream/budget.h"
 #include "upstream/client.h"
 #include "upstream/endpoints.h"
+#include "upstream/limiter.h"
 
 typedef struct tx_app tx_app_t;
 
@@ -40,6 +42,11 @@ struct tx_app {
     tx_upstream_t *upstream;
     tx_endpoints_t *endpoints; /* same order as config->route_eps (every provider's) */
     tx_admission_t *admission;
+    /* the retry budget of each provider (same order as config->providers; a reload carries a
+       provider's budget by its name) and the adaptive in-flight limit of each endpoint (same
+       order as endpoints; carried by position) */
+    tx_budget_t budgets[TX_PROVIDERS_MAX];
+    tx_limiter_t limits[TX_ENDPOINTS_MAX];
     tx_rng_t rng;           /* per-loop jitter source */
     tx_storeq_t *storeq;    /* NULL when opened without a store */
     tx_metrics_t *metrics;
@@ -116,5 +123,17 @@ const char *tx_app_endpoint_key(const tx_app_t *app, int index);
 /* --- registration hooks, called by cmd_serve in this order ------------------------------- */
 /* The gateway routes of SPEC §4.1 (src/gateway/gateway.c). */
 tx_err_t tx_gateway_routes(tx_app_t *app);
+
+/* The retry budget of the provider of endpoint `index` under the current config (NULL when out
+ * of range). */
+tx_budget_t *tx_app_budget_of_endpoint(tx_app_t *app, int index);
+
+/* A retry wants to go after a failed attempt on endpoint `index`: 1 when that provider's budget
+ * allows it (counted), 0 when spent (counted as an exhaustion, and `[ai][budget] exhausted
+ * provider=<p>` logged at most once a second). 1 for an index out of range. */
+int tx_app_budget_retry(tx_app_t *app, int index);
+
+/* A first attempt (a request's or an item's) went to endpoint `index`. */
+void tx_app_budget_first(tx_app_t *app, int index);
 
 #endif
