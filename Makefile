@@ -4,7 +4,7 @@ MAKEFLAGS += --no-print-directory
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 
-.PHONY: all build test test-plain test-asan deps demo bench fuzz format clean install
+.PHONY: all build test test-plain test-asan deps demo bench soak fuzz format clean install
 
 all: build
 
@@ -45,6 +45,10 @@ demo: deps build
 
 bench: deps build
 	scripts/bench.sh
+
+# minutes, not part of test: items and gateway load under faults, SIGKILLs, a database restart
+soak: deps build
+	scripts/soak.sh
 
 fuzz: deps
 	scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -92,6 +92,12 @@ tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opt
     }
     app->admission = tx_admission_new((unsigned)cfg->ai_max_concurrency,
                                       (size_t)cfg->ai_queue_max_size);
+    for (size_t i = 0; i < TX_PROVIDERS_MAX; i++)
+        tx_budget_init(&app->budgets[i], (unsigned)cfg->ai_retry_budget_percent,
+                       (unsigned)cfg->ai_retry_budget_min_per_s);
+    for (size_t i = 0; i < TX_ENDPOINTS_MAX; i++)
+        tx_limiter_init(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
+                        tx_config_adaptive(cfg));
     app->router = tx_router_new();
     app->metrics = tx_metrics_create();
     app->auth = tx_auth_create(cfg->admin_token, NULL);
@@ -256,6 +262,27 @@ void tx_app_destroy(tx_app_t *app)
     free(app);
 }
 
+/* A reload keeps each provider's retry budget (found by name) with the new parameters; a new
+ * provider starts with an empty one. */
+static void carry_budgets(tx_app_t *app, const tx_config_t *old, const tx_config_t *cfg)
+{
+    tx_budget_t next[TX_PROVIDERS_MAX]; /* about 7 KiB */
+    for (size_t i = 0; i < TX_PROVIDERS_MAX; i++) {
+        size_t j = TX_PROVIDERS_MAX;
+        if (i < cfg->providers.n && old != NULL)
+            for (j = 0; j < old->providers.n && j < TX_PROVIDERS_MAX; j++)
+                if (strcmp(old->providers.v[j].name, cfg->providers.v[i].name) == 0)
+                    break;
+        if (old != NULL && j < old->providers.n && j < TX_PROVIDERS_MAX)
+            next[i] = app->budgets[j];
+        else
+            tx_budget_init(&next[i], 0, 0);
+        tx_budget_set(&next[i], (unsigned)cfg->ai_retry_budget_percent,
+                      (unsigned)cfg->ai_retry_budget_min_per_s);
+    }
+    memcpy(app->budgets, next, sizeof next);
+}
+
 static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
 {
     if (app == NULL || cfg == NULL)
@@ -277,6 +304,10 @@ static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
                             cfg->ai_endpoint_cooldown_ms);
     tx_admission_set_limits(app->admission, (unsigned)cfg->ai_max_concurrency,
                             (size_t)cfg->ai_queue_max_size, tx_app_now(app));
+    carry_budgets(app, app->config, cfg);
+    for (size_t i = 0; i < TX_ENDPOINTS_MAX; i++)
+        tx_limiter_configure(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
+                             tx_config_adaptive(cfg));
     tx_auth_destroy(app->auth);
     app->auth = auth;
     tx_config_t *old = app->config;

@@ -251,6 +251,8 @@ static const char *str_check(const kdesc_t *k, const char *s, size_t len, char *
                  (long long)k->hi);
         return why;
     }
+    if (k == &keys[TX_CFG_AI_ADAPTIVE_CONCURRENCY] && strcmp(s, "on") != 0 && strcmp(s, "off") != 0)
+        return "must be on or off";
     if (k == &keys[TX_CFG_TENAX_LISTEN] && !listen_ok(s))
         return "must be HOST:PORT (port 1..65535)";
     if (k == &keys[TX_CFG_TENAX_STORE] && !store_ok(s))
@@ -1398,4 +1400,10 @@ json_t *tx_config_model_names(const tx_config_t *cfg)
     }
     json_decref(seen);
     return a;
+}
+
+int tx_config_adaptive(const tx_config_t *cfg)
+{
+    return cfg != NULL && cfg->ai_adaptive_concurrency != NULL &&
+           strcmp(cfg->ai_adaptive_concurrency, "off") != 0;
 }

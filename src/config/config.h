@@ -34,6 +34,9 @@
     X(AI_RETRY_AFTER_MAX_MS, "AI_RETRY_AFTER_MAX_MS", NULL, INT, ai_retry_after_max_ms, 60000, 0, 3600000) \
     X(AI_ENDPOINT_FAILOVER_THRESHOLD, "AI_ENDPOINT_FAILOVER_THRESHOLD", NULL, INT, ai_endpoint_failover_threshold, 3, 1, 100) \
     X(AI_ENDPOINT_COOLDOWN_MS, "AI_ENDPOINT_COOLDOWN_MS", NULL, INT, ai_endpoint_cooldown_ms, 30000, 0, 3600000) \
+    X(AI_RETRY_BUDGET_PERCENT, "AI_RETRY_BUDGET_PERCENT", NULL, INT, ai_retry_budget_percent, 20, 0, 1000) \
+    X(AI_RETRY_BUDGET_MIN_PER_S, "AI_RETRY_BUDGET_MIN_PER_S", NULL, INT, ai_retry_budget_min_per_s, 10, 0, 100000) \
+    X(AI_ADAPTIVE_CONCURRENCY, "AI_ADAPTIVE_CONCURRENCY", NULL, STR, ai_adaptive_concurrency, "on", 0, 16) \
     X(AI_CA_FILE, "AI_CA_FILE", NULL, STR, ai_ca_file, "", 0, 4096)                                \
     X(AI_PROXY, "AI_PROXY", NULL, STR, ai_proxy, "", 0, 2048)                                      \
     X(JOB_MAX_ATTEMPTS, "JOB_MAX_ATTEMPTS", "TAGGING_MAX_ATTEMPTS", INT, job_max_attempts, 5, 1, 100) \
@@ -167,6 +170,8 @@ typedef struct tx_config {
     int64_t ai_retry_max, ai_fallback_attempts, ai_retry_delay_ms, ai_retry_max_delay_ms;
     tx_config_jitter_t ai_retry_jitter;
     int64_t ai_retry_after_max_ms, ai_endpoint_failover_threshold, ai_endpoint_cooldown_ms;
+    int64_t ai_retry_budget_percent, ai_retry_budget_min_per_s;
+    char *ai_adaptive_concurrency; /* "on" or "off" (tx_config_adaptive) */
     char *ai_ca_file; /* PEM CA bundle for upstream TLS; "": the system store (restart to change) */
     char *ai_proxy;   /* http:// proxy for upstream requests; "": HTTP(S)_PROXY (restart to change) */
     int64_t job_max_attempts, job_batch_size, job_park_base_ms, job_park_max_ms, job_lease_ms;
@@ -251,5 +256,8 @@ size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_ro
 /* The names clients may use (every provider's model names, once, "*" left out) as a JSON
  * array of strings. New reference; NULL on no memory. */
 json_t *tx_config_model_names(const tx_config_t *cfg);
+
+/* 1 when AI_ADAPTIVE_CONCURRENCY is on (the default), 0 when off or cfg is NULL. */
+int tx_config_adaptive(const tx_config_t *cfg);
 
 #endif

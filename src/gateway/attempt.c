@@ -50,6 +50,8 @@ struct tx_gw_attempt {
     int overflow;
     int usage_off; /* the stream parser failed after the commit: usage no longer read */
     int64_t usage[3]; /* a stream's token counts (prompt, completion, total); -1: none */
+    tx_limiter_t *lim;   /* the endpoint's adaptive limit this attempt counts in (NULL: none) */
+    tx_lim_ticket_t ticket;
 };
 
 tx_transport_t tx_attempt_transport_kind(tx_upstream_err_t e)
@@ -117,6 +119,75 @@ int tx_attempt_model_available(tx_app_t *app, const char *model, int avoid)
     int cands[TX_ENDPOINTS_MAX];
     size_t n = tx_attempt_candidates(app, model, cands, NULL);
     return n > 0 && tx_endpoints_available(app->endpoints, cands, n, model, avoid, tx_app_now(app));
+}
+
+/* --- adaptive concurrency ---------------------------------------------------------------- */
+
+/* Keeps the candidates (and their routes) whose endpoint is below its adaptive limit, when
+ * that leaves one healthy for the model, or when none is healthy anyway; otherwise all stay
+ * (the endpoints that could serve it are full: the attempt goes over the limit). Returns the
+ * count. */
+static size_t with_room(const tx_app_t *app, const char *model, int *cands,
+                        tx_config_route_t *routes, size_t n, tx_ms_t now)
+{
+    int keep[TX_ENDPOINTS_MAX];
+    tx_config_route_t kr[TX_ENDPOINTS_MAX];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cands[i] < 0 || cands[i] >= TX_ENDPOINTS_MAX ||
+            tx_limiter_has_room(&app->limits[cands[i]])) {
+            if (routes != NULL)
+                kr[k] = routes[i];
+            keep[k++] = cands[i];
+        }
+    if (k == n || k == 0)
+        return k == n ? n : 0;
+    if (!tx_endpoints_available(app->endpoints, keep, k, model, -1, now) &&
+        tx_endpoints_available(app->endpoints, cands, n, model, -1, now))
+        return 0;
+    memcpy(cands, keep, k * sizeof *keep);
+    if (routes != NULL)
+        memcpy(routes, kr, k * sizeof *kr);
+    return k;
+}
+
+/* 1 when some endpoint is at its adaptive limit (only then do the candidates need a look). */
+static int any_full(const tx_app_t *app)
+{
+    size_t n = app->config->n_route_eps < TX_ENDPOINTS_MAX ? app->config->n_route_eps
+                                                           : TX_ENDPOINTS_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (!tx_limiter_has_room(&app->limits[i]))
+            return 1;
+    return 0;
+}
+
+int tx_attempt_room(tx_app_t *app, const char *model)
+{
+    if (app == NULL || !any_full(app)) /* with adaptive off no limiter is ever full */
+        return 1;
+    int cands[TX_ENDPOINTS_MAX];
+    size_t n = tx_attempt_candidates(app, model, cands, NULL);
+    return n == 0 || with_room(app, model, cands, NULL, n, tx_app_now(app)) > 0;
+}
+
+/* The attempt is over for its endpoint's limit: a push-back or a timeout cuts it, a success at
+ * the limit counts toward raising it. */
+static void lim_done(tx_gw_attempt_t *a, tx_class_t cls)
+{
+    tx_limiter_t *l = a->lim;
+    if (l == NULL)
+        return;
+    a->lim = NULL;
+    tx_lim_outcome_t o = cls == TX_CLASS_OK            ? TX_LIM_SUCCESS
+                         : cls == TX_CLASS_CONCURRENCY ? TX_LIM_CONCURRENCY
+                         : (cls == TX_CLASS_RATE_LIMIT || cls == TX_CLASS_TIMEOUT)
+                             ? TX_LIM_OVERLOAD
+                             : TX_LIM_NEUTRAL;
+    unsigned old = 0;
+    if (tx_limiter_done(l, a->ticket, o, &old) && tx_log_enabled(TX_LOG_INFO))
+        tx_log(TX_LOG_INFO, "ai][limit", "endpoint=%d limit=%u -> %u reason=%s",
+               (int)(l - a->app->limits), old, l->limit, tx_class_name(cls));
 }
 
 /* The endpoint's health takes network and timeout failures; other failures counted toward
@@ -411,6 +482,7 @@ static void on_body(void *ud, const char *data, size_t len)
             tx_upstream_cancel(a->ureq);
             tx_endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
                                     tx_app_now(a->app), NULL);
+            lim_done(a, TX_CLASS_ABORTED);
             attempt_free(a);
             return;
         }
@@ -478,6 +550,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     r.cls = r.info.cls;
 
     report(a, ep_outcome(r.cls), now);
+    lim_done(a, r.cls);
     if (r.cls == TX_CLASS_TIMEOUT)
         tx_log(TX_LOG_WARN, "ai][timeout", "endpoint=%d model=%s after_ms=%lld%s", r.endpoint,
                a->req.model != NULL ? a->req.model : (a->req.doc_model ? a->req.doc_model : "-"),
@@ -538,8 +611,17 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
         attempt_free(a);
         return NULL;
     }
+    if (any_full(app)) {
+        size_t nr = with_room(app, a->route_model, cands, routes, nc, a->t0);
+        if (nr > 0)
+            nc = nr;
+    }
     a->pick = tx_endpoints_pick_for(app->endpoints, cands, nc, a->route_model, req->avoid1 - 1,
                                     a->t0);
+    if (a->pick.index >= 0 && a->pick.index < TX_ENDPOINTS_MAX) {
+        a->lim = &app->limits[a->pick.index];
+        a->ticket = tx_limiter_take(a->lim);
+    }
     const tx_config_route_t *route = &routes[0];
     for (size_t i = 0; i < nc; i++)
         if (cands[i] == a->pick.index) {
@@ -614,6 +696,7 @@ fail:
     fail_why(why, "the upstream request could not be started");
     tx_endpoints_report_for(app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
                             tx_app_now(app), NULL);
+    lim_done(a, TX_CLASS_ABORTED);
     attempt_free(a);
     return NULL;
 }
@@ -630,5 +713,6 @@ void tx_attempt_cancel(tx_gw_attempt_t *a)
     tx_upstream_cancel(a->ureq);
     tx_endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
                             tx_app_now(a->app), NULL);
+    lim_done(a, TX_CLASS_ABORTED);
     attempt_free(a);
 }

@@ -105,6 +105,12 @@ size_t tx_attempt_candidates(const tx_app_t *app, const char *model, int *cands,
  * or has no route). */
 int tx_attempt_model_available(tx_app_t *app, const char *model, int avoid);
 
+/* 1 when an attempt for `model` could start now within the endpoints' adaptive limits: an
+ * endpoint serving it is below its limit and healthy for it (or none is healthy and one is below
+ * its limit). Always 1 with AI_ADAPTIVE_CONCURRENCY off or a model without a route. For the
+ * admission's room callback. */
+int tx_attempt_room(tx_app_t *app, const char *model);
+
 /* Maps a transport outcome of the upstream client to the classifier's transport kind
  * (docs/upstream.md): TIMEOUT → timeout, ABORTED → aborted, the rest → network (TOO_LARGE is
  * handled by the caller as invalid_response). */

@@ -57,6 +57,8 @@ typedef struct {
     tx_ms_t upstream_ms;   /* attempts + queue waits + backoff waits */
     tx_ms_t queued_at;
     tx_ms_t last_latency;
+    int first_counted;     /* the first attempt counted in its provider's retry budget */
+    int budget_exhausted;  /* the answer was cut short by the retry budget */
 } call_t;
 
 static const char *const state_names[TX_CALL__LAST] = {"queued",    "connecting", "waiting",
@@ -194,6 +196,8 @@ static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
     }
     if (c->provider[0] != '\0')
         h[n++] = (tx_header_t){"X-Tenax-Provider", c->provider};
+    if (c->budget_exhausted)
+        h[n++] = (tx_header_t){"X-Tenax-Retry-Budget", "exhausted"};
     return n;
 }
 
@@ -377,6 +381,18 @@ static void decide(call_t *c)
     int failed_n = (int)c->st.attempts; /* the attempt just reported */
     if (tx_policy_next(&c->policy, &c->st, &o, now, &app->rng, &d) != TX_EOK) {
         answer_last(c, 0);
+        return;
+    }
+    if (d.action == TX_ACT_RETRY && !tx_app_budget_retry(app, c->endpoint)) {
+        /* the provider's retry budget is spent: the failure is answered as it is (the policy
+         * counted the retry that does not happen) */
+        c->budget_exhausted = 1;
+        c->st.attempts = (unsigned)failed_n;
+        tx_obs_on_attempt(tx_ops_obs(app), c->endpoint, c->model, c->last_cls,
+                          (double)c->last_latency, failed_n, -1);
+        answer_last(c, (c->last_cls == TX_CLASS_RATE_LIMIT || c->last_cls == TX_CLASS_CONCURRENCY)
+                           ? c->last_retry_after
+                           : 0);
         return;
     }
     if (d.action == TX_ACT_RETRY) {
@@ -622,6 +638,10 @@ static void start_attempt(call_t *c)
         /* the headers of a stream go out before on_done: name the endpoint now */
         c->endpoint = tx_attempt_endpoint(c->attempt);
         set_provider(c, tx_attempt_provider(c->attempt));
+        if (!c->first_counted) {
+            c->first_counted = 1;
+            tx_app_budget_first(app, c->endpoint);
+        }
     }
     if (c->attempt == NULL) {
         release_slot(c);
@@ -647,6 +667,15 @@ static void on_grant(tx_adm_waiter_t *w, void *ud)
     start_attempt(c);
 }
 
+/* The admission's room callback: an endpoint serving the call's model is below its adaptive
+ * limit. */
+static int call_room(tx_adm_waiter_t *w, void *ud)
+{
+    (void)w;
+    call_t *c = ud;
+    return tx_attempt_room(c->app, c->model);
+}
+
 static void acquire(call_t *c)
 {
     tx_app_t *app = c->app;
@@ -655,7 +684,8 @@ static void acquire(call_t *c)
         return;
     }
     tx_adm_result_t r =
-        tx_admission_acquire(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c, tx_app_now(app));
+        tx_admission_acquire_room(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c,
+                                  call_room, tx_app_now(app));
     if (r == TX_ADM_GRANTED) {
         c->holding = 1;
         tx_obs_on_queue_wait(tx_ops_obs(app), 0);

@@ -78,9 +78,33 @@ static int port_model_available(void *self, const char *model)
     return tx_attempt_model_available(self, model, -1);
 }
 
+static int port_retry_ok(void *self, const char *model, int endpoint)
+{
+    tx_app_t *app = self;
+    if (endpoint < 0) {
+        int cands[TX_ENDPOINTS_MAX];
+        if (tx_attempt_candidates(app, model, cands, NULL) == 0) return 1;
+        endpoint = cands[0];
+    }
+    return tx_app_budget_retry(app, endpoint);
+}
+
+static void port_first_attempt(void *self, int endpoint)
+{
+    tx_app_budget_first(self, endpoint);
+}
+
+static int port_room(void *self, const char *model)
+{
+    return tx_attempt_room(self, model);
+}
+
 void tx_jobs_app_port(tx_app_t *app, tx_jobs_port_t *out)
 {
     if (out == NULL) return;
+    out->retry_ok = port_retry_ok;
+    out->first_attempt = port_first_attempt;
+    out->room = port_room;
     out->start = port_start;
     out->model_available = port_model_available;
     out->cancel = port_cancel;

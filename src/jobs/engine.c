@@ -482,6 +482,8 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
         if (j->result == NULL) c.cls = TX_CLASS_INVALID_OUTPUT;
     }
     snprintf(j->endpoint, sizeof j->endpoint, "%s", r->endpoint ? r->endpoint : "0");
+    if (j->attempt_n == 1 && e->port.first_attempt != NULL)
+        e->port.first_attempt(e->port.self, (int)strtol(j->endpoint, NULL, 10));
     snprintf(j->provider, sizeof j->provider, "%s", r->provider ? r->provider : "");
     /* after a failure counted toward failover, or a push-back, the next attempt moves off this
      * endpoint when another one serving the model is healthy */
@@ -561,6 +563,15 @@ static void slot_granted(tx_adm_waiter_t *w, void *ud)
     start_attempt(j);
 }
 
+/* The admission's room callback: an endpoint serving the item's model is below its adaptive
+ * limit. */
+static int job_room(tx_adm_waiter_t *w, void *ud)
+{
+    (void)w;
+    job_t *j = ud;
+    return j->e->port.room(j->e->port.self, j->model);
+}
+
 static void begin_done(void *arg)
 {
     job_t *j = arg;
@@ -583,7 +594,8 @@ static void begin_done(void *arg)
         return;
     }
     tx_adm_result_t ar =
-        tx_admission_acquire(e->adm, TX_ADM_JOB, &j->w, slot_granted, j, (tx_ms_t)uv_now(e->loop));
+        tx_admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
+                                  e->port.room != NULL ? job_room : NULL, (tx_ms_t)uv_now(e->loop));
     if (ar == TX_ADM_GRANTED) {
         j->has_slot = 1;
         start_attempt(j);
@@ -623,6 +635,23 @@ static void job_next(job_t *j)
         }
     }
     snprintf(j->model, sizeof j->model, "%s", m);
+    /* a retry asks its provider's retry budget first: when spent, the item is parked for its
+     * backoff without spending an attempt (never failed for it) */
+    if (!j->probe && (j->attempt_n > 0 || j->it.attempts > 0) && e->port.retry_ok != NULL &&
+        !e->port.retry_ok(e->port.self, j->model,
+                          j->endpoint[0] ? (int)strtol(j->endpoint, NULL, 10) : -1)) {
+        unsigned n = (unsigned)(j->attempt_n > 0 ? j->attempt_n : j->it.attempts);
+        tx_ms_t wait = j->p.retry_delay_ms;
+        for (unsigned i = 1; i < n && i < 20 && wait < j->p.retry_max_delay_ms; i++) wait *= 2;
+        if (wait > j->p.retry_max_delay_ms) wait = j->p.retry_max_delay_ms;
+        if (wait < 1000) wait = 1000; /* the budget's window moves by the second */
+        e->st.budget_parked++;
+        tx_log(TX_LOG_INFO, "jobs", "item=%lld parked class=retry_budget delay_ms=%lld",
+               (long long)j->it.id, (long long)wait);
+        finish_now(j, TX_ITEM_RETRYING, "retry budget exhausted: parked, no attempt spent",
+                   j->it.error_class, tx__clock_wall_ms() + wait);
+        return;
+    }
     if (tx_storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
 }
 

@@ -78,6 +78,7 @@ typedef struct {
     uint64_t retries;   /* in-line retries */
     uint64_t fallbacks; /* attempts that moved to another model */
     uint64_t parked;    /* items parked (retrying) */
+    uint64_t budget_parked; /* of those, parked because the provider's retry budget was spent */
     uint64_t succeeded, failed, handed_back, conflicts;
 } tx_jobs_stats_t;
 

@@ -42,7 +42,7 @@ static int set_err(tx_error_t *err, const char *fmt, const char *a, const char *
     return -1;
 }
 
-#define KINDS_HELP "500 502 503 504 429 1302 quota 401 404 timeout reset slow err200 empty badjson midstream"
+#define KINDS_HELP "500 502 503 504 429 1302 quota 401 404 timeout reset slow err200 empty badjson midstream streamfail"
 
 int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err)
 {

@@ -1,6 +1,7 @@
 /* The mock's routes: decide an outcome per request (down model, script, or seeded draw), count
  * it, and answer in the provider's shape — at once, after --latency-ms, dribbled (slow), never
- * (timeout), cut with an RST (reset) or cut mid-stream (midstream). */
+ * (timeout), cut with an RST (reset), cut mid-stream (midstream) or after a role-only chunk
+ * (streamfail). */
 #include "mock/mock.h"
 
 #include <jansson.h>
@@ -493,6 +494,25 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         if (c) ctx_done(c);
         return;
     }
+    if (k == TX_MOCK_STREAMFAIL && stream && ep == EP_CHAT) {
+        /* a role-only chunk (no output yet), then the connection ends without [DONE] */
+        char chunk[256];
+        int n = snprintf(chunk, sizeof chunk,
+                         "data: {\"id\":\"chatcmpl-mock-fail\",\"object\":\"chat.completion.chunk\","
+                         "\"created\":0,\"model\":\"%.100s\",\"choices\":[{\"index\":0,"
+                         "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                         "\"finish_reason\":null}]}\n\n",
+                         model);
+        tx_http_stream_begin(req, 200, sse_headers, 2);
+        tx_http_stream_write(req, chunk, (size_t)n);
+        tx_http_stream_cut(req);
+        if (c) ctx_done(c);
+        return;
+    }
+    if (k == TX_MOCK_STREAMFAIL) { /* not a chat stream: cut the body as `reset` does */
+        answer(m, req, TX_MOCK_RESET, ep, body, model, stream, c);
+        return;
+    }
     if (k == TX_MOCK_BADJSON) {
         static const char garbage[] = "{\"id\":\"chatcmpl-mock\",\"choices\":[{\"message\":<html>"
                                       "<body>502 upstream hiccup</body></html>";
@@ -681,7 +701,7 @@ static int scripted(tx_mock_t *m, tx_http_req_t *req, const json_t *body, tx_moc
         char msg[300];
         snprintf(msg, sizeof msg,
                  "Unknown tenax_mock script entry '%.60s'; use ok or one of: 500 502 503 504 429 "
-                 "1302 quota 401 404 timeout reset slow err200 empty badjson midstream.",
+                 "1302 quota 401 404 timeout reset slow err200 empty badjson midstream streamfail.",
                  name ? name : "(not a string)");
         tx_http_respond_error(req, 400, "invalid_request_error", "bad_mock_script", msg, NULL, 0);
         return -1;

@@ -29,6 +29,7 @@
     X(EMPTY, "empty")                                                                              \
     X(BADJSON, "badjson")                                                                          \
     X(MIDSTREAM, "midstream")                                                                      \
+    X(STREAMFAIL, "streamfail")                                                                    \
     X(DOWN, "down")
 
 typedef enum {

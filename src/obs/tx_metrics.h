@@ -35,7 +35,15 @@
       "model,kind", NONE, 512)                                                                     \
     X(CACHE, COUNTER, "tenax_cache_total", "Response cache lookups, by result (hit or miss).",     \
       "result", NONE, 4)                                                                           \
-    X(ITEMS, GAUGE, "tenax_items", "Job items by status.", "status", NONE, 16)
+    X(ITEMS, GAUGE, "tenax_items", "Job items by status.", "status", NONE, 16)                     \
+    X(RETRY_BUDGET_AVAILABLE, GAUGE, "tenax_retry_budget_available",                               \
+      "Retries a provider's retry budget still allows in its 10 s window.", "provider", NONE, 64)  \
+    X(RETRY_BUDGET_EXHAUSTED, COUNTER, "tenax_retry_budget_exhausted_total",                       \
+      "Retries refused because the provider's retry budget was spent.", "provider", NONE, 64)      \
+    X(CONCURRENCY_LIMIT, GAUGE, "tenax_endpoint_concurrency_limit",                                \
+      "An endpoint's adaptive in-flight limit.", "endpoint", NONE, 64)                             \
+    X(ENDPOINT_IN_FLIGHT, GAUGE, "tenax_endpoint_in_flight",                                       \
+      "Upstream requests in flight on an endpoint now.", "endpoint", NONE, 64)
 
 typedef enum {
 #define TX_METRICS_STD_ENUM(id, type, name, help, labels, buckets, max) TX_M_##id,

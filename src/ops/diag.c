@@ -81,10 +81,12 @@ json_t *tx_ops_diag_json(tx_app_t *app)
     json_t *pjs[TX_PROVIDERS_MAX] = {0};
     for (size_t i = 0; i < c->providers.n && i < TX_PROVIDERS_MAX; i++) {
         const tx_config_provider_t *p = &c->providers.v[i];
-        /* retryBudget (per provider) is filled by the retry budget when there is one */
-        pjs[i] = json_pack("{s:s,s:s?,s:s,s:[],s:[]}", "name", p->name, "preset", p->preset,
-                           "auth", p->auth == TX_AUTH_API_KEY ? "api-key" : "bearer",
-                           "endpoints", "downModels");
+        tx_budget_t *b = &app->budgets[i];
+        pjs[i] = json_pack("{s:s,s:s?,s:s,s:[],s:[],s:{s:I,s:I}}", "name", p->name, "preset",
+                           p->preset, "auth", p->auth == TX_AUTH_API_KEY ? "api-key" : "bearer",
+                           "endpoints", "downModels", "retryBudget", "available",
+                           (json_int_t)tx_budget_available(b, now), "exhaustedSinceBoot",
+                           (json_int_t)b->exhausted);
         json_array_append_new(provs, pjs[i]);
     }
     for (size_t i = 0; i < snap->n; i++) {
@@ -108,19 +110,22 @@ json_t *tx_ops_diag_json(tx_app_t *app)
                                                   "cooldownLeftMs", (json_int_t)pl, "endpoint",
                                                   (json_int_t)i, "probing", ps->probing));
         }
-        /* concurrencyLimit and inFlight (per endpoint) come with adaptive concurrency */
-        json_t *ej = json_pack("{s:I,s:s,s:s?,s:s?,s:s,s:b,s:i,s:I,s:b,s:I,s:O}", "index",
+        const tx_limiter_t *lim = i < TX_ENDPOINTS_MAX ? &app->limits[i] : NULL;
+        json_int_t climit = lim != NULL ? (json_int_t)lim->limit : 0;
+        json_int_t cin = lim != NULL ? (json_int_t)lim->in_flight : 0;
+        json_t *ej = json_pack("{s:I,s:s,s:s?,s:s?,s:s,s:b,s:i,s:I,s:b,s:I,s:O,s:I,s:I}", "index",
                                (json_int_t)i, "url", e->url ? e->url : "", "name", name,
                                "provider", prov, "health", h, "active", (int)i == snap->active,
                                "failures", e->failures, "cooldownLeftMs", (json_int_t)left,
                                "probing", e->probing, "failovers", (json_int_t)e->failovers,
-                               "downModels", down);
+                               "downModels", down, "concurrencyLimit", climit, "inFlight", cin);
         json_array_append_new(list, ej);
         if (prov != NULL && (size_t)e->provider < TX_PROVIDERS_MAX && pjs[e->provider] != NULL) {
             json_t *pj = pjs[e->provider];
             json_array_append_new(json_object_get(pj, "endpoints"),
-                                  json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i, "url",
-                                            e->url ? e->url : "", "health", h));
+                                  json_pack("{s:I,s:s,s:s,s:I,s:I}", "index", (json_int_t)i,
+                                            "url", e->url ? e->url : "", "health", h,
+                                            "concurrencyLimit", climit, "inFlight", cin));
             size_t q;
             json_t *dm;
             json_array_foreach(down, q, dm) json_array_append(json_object_get(pj, "downModels"), dm);

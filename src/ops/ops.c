@@ -151,6 +151,21 @@ static void route_metrics(tx_http_req_t *req, void *ud)
     tx_adm_stats_t st;
     tx_admission_stats(app->admission, &st);
     tx_obs_set_admission(s->obs, st.in_flight, st.queued_gateway, st.dropped);
+    const tx_config_t *cfg = app->config;
+    tx_ms_t now = tx_app_now(app);
+    for (size_t i = 0; i < cfg->providers.n && i < TX_PROVIDERS_MAX; i++) {
+        const char *lv[] = {cfg->providers.v[i].name};
+        tx_metrics_gauge_set(app->fam[TX_M_RETRY_BUDGET_AVAILABLE], lv,
+                             (double)tx_budget_available(&app->budgets[i], now));
+    }
+    for (size_t i = 0; i < cfg->n_route_eps && i < TX_ENDPOINTS_MAX; i++) {
+        char idx[24];
+        snprintf(idx, sizeof idx, "%zu", i);
+        const char *lv[] = {idx};
+        tx_metrics_gauge_set(app->fam[TX_M_CONCURRENCY_LIMIT], lv, (double)app->limits[i].limit);
+        tx_metrics_gauge_set(app->fam[TX_M_ENDPOINT_IN_FLIGHT], lv,
+                             (double)app->limits[i].in_flight);
+    }
     json_t *jobs = s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     json_t *counts = json_object_get(jobs, "counts");
     const char *k;

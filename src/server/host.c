@@ -1,6 +1,8 @@
 /* The host's small services to its plug-ins (server/host.h): the loop's clock, a snapshot
- * reference, stop hooks, endpoint keys. */
+ * reference, stop hooks, the providers' retry budgets. */
 #include "server/host.h"
+
+#include "obs/log.h"
 
 tx_config_t *tx_app_config_get(tx_app_t *app)
 {
@@ -24,3 +26,34 @@ tx_ms_t tx_app_now(const tx_app_t *app)
     return (tx_ms_t)uv_now(app->loop);
 }
 
+tx_budget_t *tx_app_budget_of_endpoint(tx_app_t *app, int index)
+{
+    if (app == NULL || index < 0 || (size_t)index >= app->config->n_route_eps)
+        return NULL;
+    int p = app->config->route_eps[index].provider;
+    return p >= 0 && p < TX_PROVIDERS_MAX ? &app->budgets[p] : NULL;
+}
+
+int tx_app_budget_retry(tx_app_t *app, int index)
+{
+    tx_budget_t *b = tx_app_budget_of_endpoint(app, index);
+    if (b == NULL)
+        return 1;
+    tx_ms_t now = tx_app_now(app);
+    if (tx_budget_try_retry(b, now))
+        return 1;
+    int p = app->config->route_eps[index].provider;
+    const char *name = (size_t)p < app->config->providers.n ? app->config->providers.v[p].name : "-";
+    const char *lv[] = {name};
+    tx_metrics_inc(app->fam[TX_M_RETRY_BUDGET_EXHAUSTED], lv, 1);
+    if (tx_budget_log_due(b, now))
+        tx_log(TX_LOG_WARN, "ai][budget", "exhausted provider=%s", name);
+    return 0;
+}
+
+void tx_app_budget_first(tx_app_t *app, int index)
+{
+    tx_budget_t *b = tx_app_budget_of_endpoint(app, index);
+    if (b != NULL)
+        tx_budget_on_first(b, tx_app_now(app));
+}

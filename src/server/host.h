@@ -1,6 +1,7 @@
 /* What a plug-in of the served process (the gateway, the jobs API and scheduler, ops) gets from
  * its host: the loop, the config snapshot, the router and HTTP server, the upstream client,
- * endpoints, admission, rng, store executor, metrics, auth, the plug-in slots and the stop hooks.
+ * endpoints, admission, retry budgets, adaptive limits, rng, store executor, metrics, auth, the
+ * plug-in slots and the stop hooks.
  * The composition root (app/app.c) builds and runs it; plug-ins include this header, never the
  * root's. Loop thread only unless said otherwise. */
 #ifndef TX_SERVER_HOST_H
@@ -19,8 +20,10 @@
 #include "tenax/error.h"
 #include "tenax/rng.h"
 #include "upstream/admission.h"
+#include "upstream/budget.h"
 #include "upstream/client.h"
 #include "upstream/endpoints.h"
+#include "upstream/limiter.h"
 
 struct tx_storeq; /* store/storeq.h: the store executor (a layer above this one) */
 
@@ -42,6 +45,11 @@ struct tx_app {
     tx_upstream_t *upstream;
     tx_endpoints_t *endpoints; /* same order as config->route_eps (every provider's) */
     tx_admission_t *admission;
+    /* the retry budget of each provider (same order as config->providers; a reload carries a
+       provider's budget by its name) and the adaptive in-flight limit of each endpoint (same
+       order as endpoints; carried by position) */
+    tx_budget_t budgets[TX_PROVIDERS_MAX];
+    tx_limiter_t limits[TX_ENDPOINTS_MAX];
     tx_rng_t rng;           /* per-loop jitter source */
     struct tx_storeq *storeq;    /* NULL when opened without a store */
     tx_metrics_t *metrics;
@@ -79,5 +87,17 @@ tx_err_t tx_app_on_stop(tx_app_t *app, tx_app_stop_fn fn, void *ud);
 
 /* Monotonic milliseconds of the loop (uv_now). */
 tx_ms_t tx_app_now(const tx_app_t *app);
+
+/* The retry budget of the provider of endpoint `index` under the current config (NULL when out
+ * of range). */
+tx_budget_t *tx_app_budget_of_endpoint(tx_app_t *app, int index);
+
+/* A retry wants to go after a failed attempt on endpoint `index`: 1 when that provider's budget
+ * allows it (counted), 0 when spent (counted as an exhaustion, and `[ai][budget] exhausted
+ * provider=<p>` logged at most once a second). 1 for an index out of range. */
+int tx_app_budget_retry(tx_app_t *app, int index);
+
+/* A first attempt (a request's or an item's) went to endpoint `index`. */
+void tx_app_budget_first(tx_app_t *app, int index);
 
 #endif

@@ -67,15 +67,29 @@ static void count_grant(tx_admission_t *a, tx_ms_t waited)
     a->wait_sum += waited > 0 ? (double)waited : 0.0;
 }
 
-/* Hands free slots to waiters, gateway first. Callbacks may re-enter; the guard makes the outer
- * loop do the work. */
+static int has_room(tx_adm_waiter_t *w, void *ud)
+{
+    return w->room == NULL || w->room(w, ud);
+}
+
+/* The first waiter of q that has room (NULL: none). */
+static tx_adm_waiter_t *first_with_room(const queue_t *q)
+{
+    for (tx_adm_waiter_t *w = q->head; w != NULL; w = w->next)
+        if (has_room(w, w->ud)) return w;
+    return NULL;
+}
+
+/* Hands free slots to waiters with room, gateway first. Callbacks may re-enter; the guard makes
+ * the outer loop do the work. */
 static void grant_waiters(tx_admission_t *a, tx_ms_t now)
 {
     if (a->granting) return;
     a->granting = 1;
     while (a->in_flight < a->max) {
-        queue_t *q = a->q[TX_ADM_GATEWAY].head ? &a->q[TX_ADM_GATEWAY] : &a->q[TX_ADM_JOB];
-        tx_adm_waiter_t *w = q->head;
+        queue_t *q = &a->q[TX_ADM_GATEWAY];
+        tx_adm_waiter_t *w = first_with_room(q);
+        if (w == NULL) w = first_with_room(q = &a->q[TX_ADM_JOB]);
         if (w == NULL) break;
         unlink_w(q, w);
         count_grant(a, now - w->since);
@@ -87,10 +101,21 @@ static void grant_waiters(tx_admission_t *a, tx_ms_t now)
 tx_adm_result_t tx_admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now)
 {
+    return tx_admission_acquire_room(a, kind, w, cb, ud, NULL, now);
+}
+
+tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
+                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                          tx_adm_room_cb room, tx_ms_t now)
+{
     if (a == NULL || w == NULL || cb == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB))
         return TX_ADM_REFUSED;
-    int ahead = a->q[TX_ADM_GATEWAY].len > 0 || (kind == TX_ADM_JOB && a->q[TX_ADM_JOB].len > 0);
-    if (a->in_flight < a->max && !ahead) {
+    w->room = room;
+    /* a free slot, and no one ahead who could take it (checked only then: the walk calls the
+     * room callbacks) */
+    if (a->in_flight < a->max && first_with_room(&a->q[TX_ADM_GATEWAY]) == NULL &&
+        (kind == TX_ADM_GATEWAY || first_with_room(&a->q[TX_ADM_JOB]) == NULL) &&
+        has_room(w, ud)) {
         w->queued = 0;
         count_grant(a, 0);
         return TX_ADM_GRANTED;
@@ -114,6 +139,11 @@ int tx_admission_try_acquire(tx_admission_t *a, tx_ms_t now)
     if (a == NULL || a->in_flight >= a->max || a->q[TX_ADM_GATEWAY].len > 0) return 0;
     count_grant(a, 0);
     return 1;
+}
+
+void tx_admission_kick(tx_admission_t *a, tx_ms_t now)
+{
+    if (a != NULL) grant_waiters(a, now);
 }
 
 int tx_admission_cancel(tx_admission_t *a, tx_adm_waiter_t *w)

@@ -24,9 +24,15 @@ typedef struct tx_adm_waiter tx_adm_waiter_t;
  * any tx_admission_* function. */
 typedef void (*tx_adm_grant_cb)(tx_adm_waiter_t *w, void *ud);
 
+/* Optional (tx_admission_acquire_room): 1 when the waiter's work has somewhere to go now (an
+ * endpoint below its adaptive limit serves its model), 0 when it must wait even with a global
+ * slot free. Called with the waiter's ud. */
+typedef int (*tx_adm_room_cb)(tx_adm_waiter_t *w, void *ud);
+
 /* A waiter lives in caller memory (no allocation per request). Fields are private; it must stay
  * valid while queued. */
 struct tx_adm_waiter {
+    tx_adm_room_cb room;
     tx_adm_waiter_t *prev, *next;
     tx_adm_grant_cb cb;
     void *ud;
@@ -57,10 +63,15 @@ void tx_admission_free(tx_admission_t *a);
  * `cb(w, ud)` runs once a slot is free. REFUSED: only for TX_ADM_GATEWAY when max_queue gateway
  * requests already wait (or when N is reached and max_queue is 0); nothing is kept. Job requests
  * are never refused: their queue is unbounded, the scheduler bounds it by what it claims. A
- * gateway request never waits behind a job and is never granted while gateway waiters are ahead
- * of it. */
+ * gateway request never waits behind a job and is never granted while gateway waiters that have
+ * room are ahead of it. */
 tx_adm_result_t tx_admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now);
+
+/* The same with a room callback (NULL: always room) kept with the waiter while it waits. */
+tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
+                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                          tx_adm_room_cb room, tx_ms_t now);
 
 /* For the job scheduler: takes a slot only if one is free and no gateway request waits. 1 when a
  * slot was taken, 0 otherwise (nothing queued). */
@@ -70,8 +81,12 @@ int tx_admission_try_acquire(tx_admission_t *a, tx_ms_t now);
  * granted, or never queued). No callback either way. */
 int tx_admission_cancel(tx_admission_t *a, tx_adm_waiter_t *w);
 
-/* Gives a slot back and grants it to the next waiter (gateway first). */
+/* Gives a slot back and grants it to the next waiter (gateway first) that has room (see
+ * tx_adm_room_cb): a waiter without room keeps its place while those behind it may go. */
 void tx_admission_release(tx_admission_t *a, tx_ms_t now);
+
+/* Grants free slots to waiters whose room changed (an endpoint's limit was raised). */
+void tx_admission_kick(tx_admission_t *a, tx_ms_t now);
 
 /* Changes N and the gateway queue bound at run time. Growing N grants waiters at once; shrinking
  * never cancels work in flight (new grants wait until in flight < N); shrinking the queue keeps

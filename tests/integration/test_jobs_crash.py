@@ -28,7 +28,10 @@ print("seed", seed)
 
 env = {"JOB_LEASE_MS": "1000", "JOB_PARK_BASE_MS": "0", "JOB_BATCH_SIZE": "40",
        "AI_MAX_CONCURRENCY": "16", "JOB_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-       "AI_FALLBACK_MODELS": "fb-a,fb-b"}
+       "AI_FALLBACK_MODELS": "fb-a,fb-b",
+       # about crashes, not the retry budget: a provider failing a quarter of the time would have
+       # most retries parked by the default budget (20 % + 10/s), which only slows the run down
+       "AI_RETRY_BUDGET_PERCENT": "1000"}
 faults = "500:0.08,503:0.04,err200:0.04,empty:0.03,badjson:0.03,reset:0.02,429:0.02"
 args = ["run", "--input", inp, "--store", "sqlite:" + db, "--wait"]
 with txtest.mock(args=["--faults", faults, "--retry-after", "1", "--seed", str(seed)]) as m:

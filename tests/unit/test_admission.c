@@ -131,12 +131,62 @@ static void runtime_limits(void **state)
     tx_admission_free(NULL);
 }
 
+static int room_flag[8];
+
+static int room_of(tx_adm_waiter_t *w, void *ud)
+{
+    (void)w;
+    return room_flag[((req_t *)ud)->id];
+}
+
+/* A waiter whose endpoints are all at their adaptive limit waits even with a slot free, keeps
+ * its place, and lets those behind it with room go; a kick grants it once it has room. */
+static void room_gates_grants(void **state)
+{
+    (void)state;
+    tx_admission_t *a = tx_admission_new(4, 8);
+    grants_t g = {0};
+    req_t r[4];
+    for (int i = 0; i < 4; i++) {
+        r[i] = (req_t){.id = i, .g = &g, .a = a};
+        room_flag[i] = 1;
+    }
+    room_flag[0] = 0;
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], room_of, 0), TX_ADM_QUEUED);
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], room_of, 0), TX_ADM_GRANTED);
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_JOB, &r[2].w, on_grant, &r[2], room_of, 0), TX_ADM_GRANTED);
+    tx_adm_stats_t st;
+    tx_admission_stats(a, &st);
+    assert_int_equal(st.in_flight, 2);
+    assert_int_equal(st.queued_gateway, 1);
+    tx_admission_kick(a, 1);
+    assert_int_equal(g.n, 0); /* still no room */
+    room_flag[0] = 1;
+    tx_admission_kick(a, 2);
+    assert_int_equal(g.n, 1);
+    assert_int_equal(g.order[0], 0);
+    /* a release grants only waiters with room */
+    room_flag[3] = 0;
+    tx_admission_release(a, 3);
+    tx_admission_release(a, 3);
+    tx_admission_release(a, 3);
+    assert_int_equal(tx_admission_acquire_room(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], room_of, 3), TX_ADM_QUEUED);
+    tx_admission_release(a, 4);
+    assert_int_equal(g.n, 1);
+    room_flag[3] = 1;
+    tx_admission_release(a, 5);
+    assert_int_equal(g.n, 2);
+    assert_int_equal(g.order[1], 3);
+    tx_admission_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bound_and_priority),
         cmocka_unit_test(cancel_and_reentrant_release),
         cmocka_unit_test(runtime_limits),
+        cmocka_unit_test(room_gates_grants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

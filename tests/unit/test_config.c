@@ -56,6 +56,9 @@ static void defaults(void **state)
     assert_int_equal(c->ai_timeout_ms, 18000);
     assert_int_equal(c->ai_retry_jitter, TX_JITTER_FULL);
     assert_int_equal(c->job_max_attempts, 5);
+    assert_int_equal(c->ai_retry_budget_percent, 20);
+    assert_int_equal(c->ai_retry_budget_min_per_s, 10);
+    assert_int_equal(tx_config_adaptive(c), 1);
     assert_int_equal(c->max_body_bytes, 4 * 1024 * 1024);
     assert_string_equal(c->listen, "127.0.0.1:8010");
     assert_string_equal(c->store, "sqlite:tenax.db");
@@ -228,10 +231,13 @@ static void every_bound_rejected(void **state)
         checked++;
     }
     json_decref(all);
-    assert_int_equal(checked, 26); /* every INT key of the table */
+    assert_int_equal(checked, 28); /* every INT key of the table */
     /* named bounds from docs/config.md */
     load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":4097}", "AI_MAX_CONCURRENCY", "1..4096");
     load_bad(NOENV, "{\"AI_RETRY_MAX\":0}", "AI_RETRY_MAX", "1..20");
+    load_bad(NOENV, "{\"AI_RETRY_BUDGET_PERCENT\":1001}", "AI_RETRY_BUDGET_PERCENT", "0..1000");
+    load_bad(NOENV, "{\"AI_RETRY_BUDGET_MIN_PER_S\":100001}", "AI_RETRY_BUDGET_MIN_PER_S", "0..100000");
+    load_bad(NOENV, "{\"AI_ADAPTIVE_CONCURRENCY\":\"maybe\"}", "AI_ADAPTIVE_CONCURRENCY", "must be on or off");
     load_bad(NOENV, "{\"TENAX_MAX_BODY_BYTES\":1023}", "TENAX_MAX_BODY_BYTES", "1024..1073741824");
     load_bad(NOENV, "{\"AI_MODEL\":\"\"}", "AI_MODEL", "1..256");
     load_bad(NOENV, "{\"AI_RETRY_DELAY_MS\":40000}", "AI_RETRY_DELAY_MS", "AI_RETRY_MAX_DELAY_MS");

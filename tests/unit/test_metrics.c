@@ -178,6 +178,11 @@ static void populate_std(tx_metric_family_t **fams)
         const char *v[] = {st[i]};
         tx_metrics_gauge_set(fams[TX_M_ITEMS], v, i * 10);
     }
+    const char *prov[] = {"openai"}, *ep[] = {"0"};
+    tx_metrics_gauge_set(fams[TX_M_RETRY_BUDGET_AVAILABLE], prov, 100);
+    tx_metrics_inc(fams[TX_M_RETRY_BUDGET_EXHAUSTED], prov, 3);
+    tx_metrics_gauge_set(fams[TX_M_CONCURRENCY_LIMIT], ep, 6);
+    tx_metrics_gauge_set(fams[TX_M_ENDPOINT_IN_FLIGHT], ep, 2);
 }
 
 static void std_families_pass_promtool(void **state)
@@ -212,6 +217,8 @@ static void std_families_pass_promtool(void **state)
     assert_non_null(strstr(text, "tenax_overhead_seconds_bucket{le=\"+Inf\"} 4\n"));
     assert_non_null(strstr(text, "tenax_dropped_total 5\n"));
     assert_non_null(strstr(text, "# TYPE tenax_items gauge\n"));
+    assert_non_null(strstr(text, "tenax_retry_budget_exhausted_total{provider=\"openai\"} 3\n"));
+    assert_non_null(strstr(text, "tenax_endpoint_concurrency_limit{endpoint=\"0\"} 6\n"));
     assert_non_null(strstr(text, "tenax_metrics_series_refused_total{family=\"t_small_total\"} 1\n"));
 
     if (access("/usr/bin/promtool", X_OK) != 0) {
