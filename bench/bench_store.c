@@ -44,7 +44,7 @@ static double bench_import(const char *url, long n)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(url, &s, &err) != TX_EOK)
+    if (tx__store_open(url, &s, &err) != TX_EOK)
         die("open", err.msg);
     tx_item_input_t in[BATCH];
     static char ext[BATCH][24];
@@ -56,12 +56,12 @@ static double bench_import(const char *url, long n)
             in[k] = (tx_item_input_t){"owner1", ext[k], "tags", TEXT};
         }
         tx_import_result_t r;
-        if (tx_store_import(s, in, k, T0, &r, &err) != TX_EOK)
+        if (tx__store_import(s, in, k, T0, &r, &err) != TX_EOK)
             die("import", err.msg);
-        tx_import_result_free(&r);
+        tx__import_result_free(&r);
     }
     double dt = now_s() - t;
-    tx_store_close(s);
+    tx__store_close(s);
     return (double)n / dt;
 }
 
@@ -118,7 +118,7 @@ static double bench_cycles(const char *url, long n)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(url, &s, &err) != TX_EOK)
+    if (tx__store_open(url, &s, &err) != TX_EOK)
         die("open", err.msg);
     long done = 0;
     tx_ms_t now = T0 + 1;
@@ -127,28 +127,28 @@ static double bench_cycles(const char *url, long n)
     double t = now_s();
     while (done < n) {
         tx_item_list_t l;
-        if (tx_store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK)
+        if (tx__store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK)
             die("claim", err.msg);
         if (l.n == 0)
             die("claim", "ran out of items");
         for (size_t i = 0; i < l.n; i++) {
             int an;
-            if (tx_store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
+            if (tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
                                        &an, &err) != TX_EOK)
                 die("begin_attempt", err.msg);
-            tx_attempt_t a = {.n = an, .model = "gpt-4o-mini", .endpoint = "0",
+            tx_history_row_t a = {.n = an, .model = "gpt-4o-mini", .endpoint = "0",
                               .cls = TX_CLASS_OK, .http_status = 200, .latency_ms = 800,
                               .at = now};
             ok.attempt = &a;
-            if (tx_store_finish(s, l.items[i].id, l.items[i].lease, &ok, now, &err) != TX_EOK)
+            if (tx__store_finish(s, l.items[i].id, l.items[i].lease, &ok, now, &err) != TX_EOK)
                 die("finish", err.msg);
         }
         done += (long)l.n;
-        tx_item_list_free(&l);
+        tx__item_list_free(&l);
         now++;
     }
     double dt = now_s() - t;
-    tx_store_close(s);
+    tx__store_close(s);
     return (double)done / dt;
 }
 

@@ -64,7 +64,7 @@ static void start(run_t *run)
 {
     run->left--;
     run->inflight++;
-    if (tx_upstream_send(run->u, "GET", run->url, NULL, 0, NULL, 0, NULL, &CB, run) == NULL) {
+    if (tx__upstream_send(run->u, "GET", run->url, NULL, 0, NULL, 0, NULL, &CB, run) == NULL) {
         run->failed++;
         run->inflight--;
     }
@@ -98,7 +98,7 @@ int main(int argc, char **argv)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions",
              ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    tx_upstream_t *u = tx_upstream_new(loop, NULL);
+    tx_upstream_t *u = tx__upstream_new(loop, NULL);
 
     /* 1. send + cancel */
     static const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
@@ -109,8 +109,8 @@ int main(int argc, char **argv)
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 18000};
     double t0 = now_s();
     for (long i = 0; i < iters; i++) {
-        tx_upstream_req_t *r = tx_upstream_send(u, "POST", url, h, 3, body, sizeof body - 1, &lim, &CB, NULL);
-        tx_upstream_cancel(r);
+        tx_upstream_req_t *r = tx__upstream_send(u, "POST", url, h, 3, body, sizeof body - 1, &lim, &CB, NULL);
+        tx__upstream_cancel(r);
         if (i % 1000 == 999) uv_run(loop, UV_RUN_NOWAIT); /* let closed timers go */
     }
     double t1 = now_s();
@@ -129,7 +129,7 @@ int main(int argc, char **argv)
                widths[w], run.done, run.failed, t1 - t0, (double)run.done / (t1 - t0),
                (t1 - t0) * 1e6 / (double)run.done);
     }
-    tx_upstream_close(u, NULL, NULL);
+    tx__upstream_close(u, NULL, NULL);
     uv_close((uv_handle_t *)&srv, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     return 0;

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int r = 0; r < TX_ROUTE__LAST; r++) {
         tx_request_t rq;
         tx_request_reject_t rej;
-        if (tx_request_parse((tx_route_kind_t)r, (const char *)data, size, 1 << 16, &rq, &rej) != 0) {
+        if (tx__request_parse((tx_route_kind_t)r, (const char *)data, size, 1 << 16, &rq, &rej) != 0) {
             if ((rej.status != 400 && rej.status != 413) || rej.message[0] == '\0' || rq.parsed != 0 || rq.model != NULL)
                 abort();
             continue;
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         json_decref(j);
         char *out = NULL;
         size_t len = 0;
-        if (tx_request_body_for_model((const char *)data, size, rq.model, "fuzz-model", &out, &len) != 0)
+        if (tx__request_body_for_model((const char *)data, size, rq.model, "fuzz-model", &out, &len) != 0)
             abort();
         if (out != NULL) {
             json_t *re = json_loadb(out, len, JSON_DECODE_INT_AS_REAL, NULL);
@@ -43,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         } else if (rq.model == NULL || strcmp(rq.model, "fuzz-model") != 0) {
             abort();
         }
-        tx_request_free(&rq);
+        tx__request_free(&rq);
     }
     return 0;
 }

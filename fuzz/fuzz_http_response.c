@@ -55,7 +55,7 @@ static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int 
 {
     tx_resp_t r;
     memset(&r, 0, sizeof r);
-    tx_resp_reset(&r, head_only, &cb, s);
+    tx__resp_reset(&r, head_only, &cb, s);
     size_t off = 0, i = 0;
     int end = 0;
     while (off < size) {
@@ -64,7 +64,7 @@ static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int 
         char *piece = malloc(n);
         if (piece == NULL) abort();
         memcpy(piece, data + off, n);
-        ssize_t k = tx_resp_feed(&r, piece, n);
+        ssize_t k = tx__resp_feed(&r, piece, n);
         free(piece);
         if (k < 0) {
             end = -1;
@@ -75,13 +75,13 @@ static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int 
         if ((size_t)k != n) abort(); /* short only at the end of a response */
     }
     if (end == 0 && r.complete) end = 1;
-    if (end == 0 && eof) end = tx_resp_eof(&r) == 0 ? 1 : 0;
+    if (end == 0 && eof) end = tx__resp_eof(&r) == 0 ? 1 : 0;
     if (end == 1 && !r.head_done) abort();
     if (end == 1 && head_only && s->blen != 0) abort();
     if (end == 1 && (r.status == 204 || r.status == 304) && s->blen != 0) abort();
     if (r.head_done && (r.status < 200 || r.status > 999)) abort();
     *used = off;
-    tx_resp_free(&r);
+    tx__resp_free(&r);
     return end;
 }
 

@@ -26,11 +26,11 @@ static void route_readyz(tx_http_req_t *req, void *ud)
 {
     tx_app_t *app = ud;
     static const tx_header_t ct[] = {{"Content-Type", "application/json"}};
-    if (app->ready && !app->stopping && tx_store_health_ready(app)) {
+    if (app->ready && !app->stopping && tx__store_health_ready(app)) {
         static const char ok[] = "{\"status\":\"ready\"}";
-        tx_http_respond(req, 200, ct, 1, ok, sizeof ok - 1);
+        tx__http_respond(req, 200, ct, 1, ok, sizeof ok - 1);
     } else {
-        tx_http_respond_error(req, 503, "not_ready", NULL,
+        tx__http_respond_error(req, 503, "not_ready", NULL,
                               app->stopping ? "tenax is stopping"
                               : app->ready  ? "the store is unreachable"
                                             : "tenax is not ready yet",
@@ -56,7 +56,7 @@ static tx_err_t build_endpoints(const tx_config_t *cfg, tx_ep_spec_t *specs, siz
  * stays) when something could not be applied. Plug-ins reach it as app->config_swap. */
 static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg);
 
-tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opts,
+tx_app_t *tx__app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opts,
                      tx_error_t *err)
 {
     if (loop == NULL || cfg == NULL) {
@@ -72,7 +72,7 @@ tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opt
         return NULL;
     }
     app->loop = loop;
-    app->config = tx_config_ref(cfg);
+    app->config = tx__config_ref(cfg);
     app->grace_ms = o.grace_ms ? o.grace_ms : 10000;
     app->config_swap = tx_app_config_swap;
     uint64_t seed = o.seed ? o.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ uv_hrtime();
@@ -84,44 +84,44 @@ tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opt
         set_err(err, TX_ERANGE, "%sthe providers must have 1 to 64 endpoints in all", NULL);
         goto fail;
     }
-    app->endpoints = tx_endpoints_new(&specs[0].url, 1, (int)cfg->ai_endpoint_failover_threshold,
+    app->endpoints = tx__endpoints_new(&specs[0].url, 1, (int)cfg->ai_endpoint_failover_threshold,
                                       cfg->ai_endpoint_cooldown_ms);
-    if (app->endpoints != NULL && tx_endpoints_replace_specs(app->endpoints, specs, n) != TX_EOK) {
-        tx_endpoints_free(app->endpoints);
+    if (app->endpoints != NULL && tx__endpoints_replace_specs(app->endpoints, specs, n) != TX_EOK) {
+        tx__endpoints_free(app->endpoints);
         app->endpoints = NULL;
     }
-    app->admission = tx_admission_new((unsigned)cfg->ai_max_concurrency,
+    app->admission = tx__admission_new((unsigned)cfg->ai_max_concurrency,
                                       (size_t)cfg->ai_queue_max_size);
     for (size_t i = 0; i < TX_PROVIDERS_MAX; i++)
-        tx_budget_init(&app->budgets[i], (unsigned)cfg->ai_retry_budget_percent,
+        tx__budget_init(&app->budgets[i], (unsigned)cfg->ai_retry_budget_percent,
                        (unsigned)cfg->ai_retry_budget_min_per_s);
     for (size_t i = 0; i < TX_ENDPOINTS_MAX; i++)
-        tx_limiter_init(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
-                        tx_config_adaptive(cfg));
-    app->router = tx_router_new();
-    app->metrics = tx_metrics_create();
-    app->auth = tx_auth_create(cfg->admin_token, NULL);
+        tx__limiter_init(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
+                        tx__config_adaptive(cfg));
+    app->router = tx__router_new();
+    app->metrics = tx__metrics_create();
+    app->auth = tx__auth_create(cfg->admin_token, NULL);
     tx_upstream_opts_t uo = {0};
     /* enough connections for every slot, keep-alive to the upstream */
     uo.max_total_conns = (unsigned)(cfg->ai_max_concurrency < 64 ? 64 : cfg->ai_max_concurrency);
     uo.ca_file = cfg->ai_ca_file; /* "" : the system store; both apply until a restart */
-    tx_upstream_proxy_env(&uo, cfg->ai_proxy);
-    app->upstream = tx_upstream_new(loop, &uo);
+    tx__upstream_proxy_env(&uo, cfg->ai_proxy);
+    app->upstream = tx__upstream_new(loop, &uo);
     if (app->endpoints == NULL || app->admission == NULL || app->router == NULL ||
         app->metrics == NULL || app->auth == NULL || app->upstream == NULL ||
-        tx_metrics_std_register(app->metrics, app->fam) != 0) {
+        tx__metrics_std_register(app->metrics, app->fam) != 0) {
         set_err(err, TX_ENOMEM, "%sout of memory (or the upstream client failed to start)", NULL);
         goto fail;
     }
-    if (tx_router_add(app->router, "GET", "/healthz", tx_route_healthz, NULL) != TX_EOK ||
-        tx_router_add(app->router, "GET", "/readyz", route_readyz, app) != TX_EOK) {
+    if (tx__router_add(app->router, "GET", "/healthz", tx__route_healthz, NULL) != TX_EOK ||
+        tx__router_add(app->router, "GET", "/readyz", route_readyz, app) != TX_EOK) {
         set_err(err, TX_ENOMEM, "%sout of memory", NULL);
         goto fail;
     }
     if (o.store_url != NULL) {
         int threads = o.store_threads > 0 ? o.store_threads : 1;
         tx_error_t serr = {0};
-        if (tx_storeq_open(loop, o.store_url, threads, &app->storeq, &serr) != 0) {
+        if (tx__storeq_open(loop, o.store_url, threads, &app->storeq, &serr) != 0) {
             set_err(err, TX_ESTORE, "store: %s", serr.msg != NULL ? serr.msg : "cannot open");
             app->storeq = NULL;
             goto fail;
@@ -129,27 +129,27 @@ tx_app_t *tx_app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opt
     }
     return app;
 fail:
-    tx_app_destroy(app);
+    tx__app_destroy(app);
     return NULL;
 }
 
-tx_err_t tx_app_listen(tx_app_t *app, const char *listen, tx_error_t *err)
+tx_err_t tx__app_listen(tx_app_t *app, const char *listen, tx_error_t *err)
 {
     if (app == NULL || listen == NULL || app->server != NULL) {
         set_err(err, TX_EINVAL, "%sbad arguments", NULL);
         return TX_EINVAL;
     }
     tx_http_config_t hc;
-    tx_http_config_defaults(&hc);
+    tx__http_config_defaults(&hc);
     const tx_config_t *c = app->config;
     hc.limits.max_body_bytes = (size_t)c->max_body_bytes;
     hc.max_connections = (unsigned)c->max_connections;
     hc.header_timeout_ms = (unsigned)c->header_timeout_ms;
     hc.idle_timeout_ms = (unsigned)c->idle_timeout_ms;
-    hc.handler = tx_router_handler;
+    hc.handler = tx__router_handler;
     hc.handler_ud = app->router;
     tx_error_t herr = {0};
-    app->server = tx_http_server_start(app->loop, listen, &hc, &herr);
+    app->server = tx__http_server_start(app->loop, listen, &hc, &herr);
     if (app->server == NULL) {
         set_err(err, herr.code ? herr.code : TX_EIO, "%s",
                 herr.msg != NULL ? herr.msg : "cannot listen");
@@ -162,11 +162,11 @@ tx_err_t tx_app_listen(tx_app_t *app, const char *listen, tx_error_t *err)
 static void on_signal(uv_signal_t *s, int signum)
 {
     tx_app_t *app = s->data;
-    tx_log(TX_LOG_INFO, "serve", "signal %d, stopping (grace %u ms)", signum, app->grace_ms);
-    tx_app_stop(app, app->stopped, app->stopped_ud);
+    tx__log(TX_LOG_INFO, "serve", "signal %d, stopping (grace %u ms)", signum, app->grace_ms);
+    tx__app_stop(app, app->stopped, app->stopped_ud);
 }
 
-void tx_app_handle_signals(tx_app_t *app)
+void tx__app_handle_signals(tx_app_t *app)
 {
     if (app == NULL || app->signals_on)
         return;
@@ -194,7 +194,7 @@ static void upstream_closed(void *ud)
     tx_app_t *app = ud;
     app->upstream = NULL;
     if (app->storeq != NULL)
-        tx_storeq_close(app->storeq, storeq_closed, app);
+        tx__storeq_close(app->storeq, storeq_closed, app);
     else
         storeq_closed(app);
 }
@@ -203,13 +203,13 @@ static void server_stopped(tx_http_server_t *srv, void *ud)
 {
     (void)srv;
     tx_app_t *app = ud;
-    tx_upstream_close(app->upstream, upstream_closed, app);
+    tx__upstream_close(app->upstream, upstream_closed, app);
 }
 
 static void stop_server(tx_app_t *app)
 {
     if (app->server != NULL)
-        tx_http_server_stop(app->server, app->grace_ms, server_stopped, app);
+        tx__http_server_stop(app->server, app->grace_ms, server_stopped, app);
     else
         server_stopped(NULL, app);
 }
@@ -220,7 +220,7 @@ static void hook_done(tx_app_t *app)
         stop_server(app);
 }
 
-void tx_app_stop(tx_app_t *app, void (*stopped)(tx_app_t *, void *), void *ud)
+void tx__app_stop(tx_app_t *app, void (*stopped)(tx_app_t *, void *), void *ud)
 {
     if (app == NULL || app->stopping)
         return;
@@ -244,21 +244,21 @@ void tx_app_stop(tx_app_t *app, void (*stopped)(tx_app_t *, void *), void *ud)
     hook_done(app);
 }
 
-void tx_app_destroy(tx_app_t *app)
+void tx__app_destroy(tx_app_t *app)
 {
     if (app == NULL)
         return;
     /* Only parts that hold no loop handles, or were never started, can be freed here; a started
-     * app must have gone through tx_app_stop first (server, upstream and storeq are NULL). */
-    tx_http_server_destroy(app->server);
+     * app must have gone through tx__app_stop first (server, upstream and storeq are NULL). */
+    tx__http_server_destroy(app->server);
     if (app->upstream != NULL)
-        tx_upstream_close(app->upstream, NULL, NULL); /* the loop must run to release it */
-    tx_router_destroy(app->router);
-    tx_endpoints_free(app->endpoints);
-    tx_admission_free(app->admission);
-    tx_metrics_destroy(app->metrics);
-    tx_auth_destroy(app->auth);
-    tx_config_unref(app->config);
+        tx__upstream_close(app->upstream, NULL, NULL); /* the loop must run to release it */
+    tx__router_destroy(app->router);
+    tx__endpoints_free(app->endpoints);
+    tx__admission_free(app->admission);
+    tx__metrics_destroy(app->metrics);
+    tx__auth_destroy(app->auth);
+    tx__config_unref(app->config);
     free(app);
 }
 
@@ -276,8 +276,8 @@ static void carry_budgets(tx_app_t *app, const tx_config_t *old, const tx_config
         if (old != NULL && j < old->providers.n && j < TX_PROVIDERS_MAX)
             next[i] = app->budgets[j];
         else
-            tx_budget_init(&next[i], 0, 0);
-        tx_budget_set(&next[i], (unsigned)cfg->ai_retry_budget_percent,
+            tx__budget_init(&next[i], 0, 0);
+        tx__budget_set(&next[i], (unsigned)cfg->ai_retry_budget_percent,
                       (unsigned)cfg->ai_retry_budget_min_per_s);
     }
     memcpy(app->budgets, next, sizeof next);
@@ -292,27 +292,27 @@ static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
     tx_err_t rc = build_endpoints(cfg, specs, &n);
     if (rc != TX_EOK)
         return rc;
-    tx_auth_t *auth = tx_auth_create(cfg->admin_token, NULL);
+    tx_auth_t *auth = tx__auth_create(cfg->admin_token, NULL);
     if (auth == NULL)
         return TX_ENOMEM;
-    rc = tx_endpoints_replace_specs(app->endpoints, specs, n);
+    rc = tx__endpoints_replace_specs(app->endpoints, specs, n);
     if (rc != TX_EOK) {
-        tx_auth_destroy(auth);
+        tx__auth_destroy(auth);
         return rc;
     }
-    tx_endpoints_set_policy(app->endpoints, (int)cfg->ai_endpoint_failover_threshold,
+    tx__endpoints_set_policy(app->endpoints, (int)cfg->ai_endpoint_failover_threshold,
                             cfg->ai_endpoint_cooldown_ms);
-    tx_admission_set_limits(app->admission, (unsigned)cfg->ai_max_concurrency,
-                            (size_t)cfg->ai_queue_max_size, tx_app_now(app));
+    tx__admission_set_limits(app->admission, (unsigned)cfg->ai_max_concurrency,
+                            (size_t)cfg->ai_queue_max_size, tx__app_now(app));
     carry_budgets(app, app->config, cfg);
     for (size_t i = 0; i < TX_ENDPOINTS_MAX; i++)
-        tx_limiter_configure(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
-                             tx_config_adaptive(cfg));
-    tx_auth_destroy(app->auth);
+        tx__limiter_configure(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
+                             tx__config_adaptive(cfg));
+    tx__auth_destroy(app->auth);
     app->auth = auth;
     tx_config_t *old = app->config;
-    app->config = tx_config_ref(cfg);
-    tx_config_unref(old);
+    app->config = tx__config_ref(cfg);
+    tx__config_unref(old);
     return TX_EOK;
 }
 

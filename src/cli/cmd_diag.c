@@ -61,19 +61,19 @@ static int fetch(const char *url, const char *auth, body_t *b, fetch_t *f)
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) return -1;
     tx_upstream_opts_t o = {.max_total_conns = 1, .connect_timeout_ms = 3000};
-    tx_upstream_t *u = tx_upstream_new(&loop, &o);
+    tx_upstream_t *u = tx__upstream_new(&loop, &o);
     int rc = -1;
     if (u != NULL) {
         tx_header_t h[1] = {{"Authorization", auth}};
         tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000, .max_response_bytes = DIAG_MAX_BYTES};
         tx_upstream_cb_t cb = {.on_body = on_data, .on_done = on_fetched};
         f->b = b;
-        if (tx_upstream_send(u, "GET", url, h, auth != NULL ? 1 : 0, NULL, 0, &lim, &cb, f) != NULL) {
+        if (tx__upstream_send(u, "GET", url, h, auth != NULL ? 1 : 0, NULL, 0, &lim, &cb, f) != NULL) {
             while (!f->done && uv_run(&loop, UV_RUN_ONCE) != 0) {}
             rc = f->done ? 0 : -1;
         }
         int closed = 0;
-        tx_upstream_close(u, on_client_closed, &closed);
+        tx__upstream_close(u, on_client_closed, &closed);
         while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {}
     }
     uv_loop_close(&loop);
@@ -163,7 +163,7 @@ static void print_report(json_t *d)
     printf("%s\n", any ? "" : "all defaults");
 }
 
-int tx_cmd_diag(int argc, char **argv)
+int tx__cmd_diag(int argc, char **argv)
 {
     static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
                                              {"json", no_argument, NULL, 'j'},
@@ -172,9 +172,9 @@ int tx_cmd_diag(int argc, char **argv)
     const char *url = NULL;
     int as_json = 0;
     tx_opts_t o;
-    tx_opts_init(&o, "diag", argc, argv);
+    tx__opts_init(&o, "diag", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         switch (c) {
         case 'u': url = o.arg; break;
         case 'j': as_json = 1; break;

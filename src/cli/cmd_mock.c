@@ -81,10 +81,10 @@ static void on_signal(uv_signal_t *s, int signum)
     fprintf(stderr, "tenax mock: signal %d, stopping\n", signum);
     uv_signal_stop(&a->sigint);
     uv_signal_stop(&a->sigterm);
-    tx_http_server_stop(a->srv, 2000, on_stopped, a);
+    tx__http_server_stop(a->srv, 2000, on_stopped, a);
 }
 
-int tx_cmd_mock(int argc, char **argv)
+int tx__cmd_mock(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},     {"faults", required_argument, NULL, 'f'},
@@ -94,15 +94,15 @@ int tx_cmd_mock(int argc, char **argv)
         {"idle-timeout-ms", required_argument, NULL, 'I'}, {"max-body-bytes", required_argument, NULL, 'B'},
         {"max-connections", required_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
         {"max-inflight", required_argument, NULL, 'N'},
-        /* options of src/mock's own table (tx_mock_set_option) */
+        /* options of src/mock's own table (tx__mock_set_option) */
         {"expect-key", required_argument, NULL, 'M'}, {"expect-header", required_argument, NULL, 'M'},
         {"expect-query", required_argument, NULL, 'M'}, {"models", required_argument, NULL, 'M'},
         {NULL, 0, NULL, 0}};
     const char *listen = "127.0.0.1:8020";
     tx_mock_config_t mcfg;
-    tx_mock_config_defaults(&mcfg);
+    tx__mock_config_defaults(&mcfg);
     tx_http_config_t hcfg;
-    tx_http_config_defaults(&hcfg);
+    tx__http_config_defaults(&hcfg);
     tx_error_t err = {0};
     unsigned long v;
     int c;
@@ -112,20 +112,20 @@ int tx_cmd_mock(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
         switch (c) {
         case 'M':
-            if (tx_mock_set_option(&mcfg, opts[li].name, optarg, &err) != 0) {
+            if (tx__mock_set_option(&mcfg, opts[li].name, optarg, &err) != 0) {
                 fprintf(stderr, "tenax mock: %s\n", err.msg);
                 return 2;
             }
             break;
         case 'l': listen = optarg; break;
         case 'f':
-            if (tx_mock_parse_faults(optarg, &mcfg, &err) != 0) {
+            if (tx__mock_parse_faults(optarg, &mcfg, &err) != 0) {
                 fprintf(stderr, "tenax mock: --faults: %s\n", err.msg);
                 return 2;
             }
             break;
         case 'd':
-            if (tx_mock_parse_down_models(optarg, &mcfg, &err) != 0) {
+            if (tx__mock_parse_down_models(optarg, &mcfg, &err) != 0) {
                 fprintf(stderr, "tenax mock: %s\n", err.msg);
                 return 2;
             }
@@ -155,33 +155,33 @@ int tx_cmd_mock(int argc, char **argv)
                 argv[optind]);
         return 2;
     }
-    if (tx_opts_listen("mock", listen) != 0) return 2;
+    if (tx__opts_listen("mock", listen) != 0) return 2;
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t *loop = uv_default_loop();
-    tx_mock_t *mock = tx_mock_new(loop, &mcfg);
-    tx_router_t *router = tx_router_new();
-    if (mock == NULL || router == NULL || tx_mock_routes(mock, router) != TX_EOK) {
+    tx_mock_t *mock = tx__mock_new(loop, &mcfg);
+    tx_router_t *router = tx__router_new();
+    if (mock == NULL || router == NULL || tx__mock_routes(mock, router) != TX_EOK) {
         fprintf(stderr, "tenax mock: out of memory\n");
-        tx_router_destroy(router);
-        tx_mock_destroy(mock);
+        tx__router_destroy(router);
+        tx__mock_destroy(mock);
         return 1;
     }
-    hcfg.handler = tx_router_handler;
+    hcfg.handler = tx__router_handler;
     hcfg.handler_ud = router;
     app_t app = {0};
-    app.srv = tx_http_server_start(loop, listen, &hcfg, &err);
+    app.srv = tx__http_server_start(loop, listen, &hcfg, &err);
     if (app.srv == NULL) {
         fprintf(stderr, "tenax mock: %s\n", err.msg);
-        tx_router_destroy(router);
-        tx_mock_destroy(mock);
+        tx__router_destroy(router);
+        tx__mock_destroy(mock);
         uv_run(loop, UV_RUN_DEFAULT); /* lets the failed listener's handle close */
         uv_loop_close(loop);
         return 1;
     }
     char faults[512];
-    tx_mock_describe_faults(&mcfg, faults, sizeof faults);
+    tx__mock_describe_faults(&mcfg, faults, sizeof faults);
     fprintf(stderr, "tenax mock listening on http://%s (faults: %s)\n",
-            tx_http_server_address(app.srv), faults);
+            tx__http_server_address(app.srv), faults);
     fprintf(stderr, "tenax mock: seed %llu, retry-after %us, latency %ums", (unsigned long long)mcfg.seed,
             mcfg.retry_after_s, mcfg.latency_ms);
     for (size_t i = 0; i < mcfg.ndown; i++)
@@ -193,9 +193,9 @@ int tx_cmd_mock(int argc, char **argv)
     uv_signal_start(&app.sigint, on_signal, SIGINT);
     uv_signal_start(&app.sigterm, on_signal, SIGTERM);
     uv_run(loop, UV_RUN_DEFAULT);
-    tx_http_server_destroy(app.srv);
-    tx_router_destroy(router);
-    tx_mock_destroy(mock);
+    tx__http_server_destroy(app.srv);
+    tx__router_destroy(router);
+    tx__mock_destroy(mock);
     uv_loop_close(loop);
     return 0;
 }

@@ -29,16 +29,16 @@ static void usage(FILE *out)
           out);
 }
 
-int tx_cmd_regenerate(int argc, char **argv)
+int tx__cmd_regenerate(int argc, char **argv)
 {
     static const struct option longopts[] = {{"store", required_argument, NULL, 's'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     const char *store = NULL;
     tx_opts_t o;
-    tx_opts_init(&o, "regenerate", argc, argv);
+    tx__opts_init(&o, "regenerate", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         if (c == TX_OPTS_BAD) return 2;
         if (c == 's') store = o.arg;
         if (c == 'h') {
@@ -59,11 +59,11 @@ int tx_cmd_regenerate(int argc, char **argv)
         return 2;
     }
     tx_store_t *s = NULL;
-    int orc = tx_cli_store_open("regenerate", store, NULL, &s);
+    int orc = tx__cli_store_open("regenerate", store, NULL, &s);
     if (orc != 0) return orc;
     tx_error_t err = {0};
-    int rc = tx_store_regenerate(s, id, tx__clock_wall_ms(), &err);
-    tx_store_close(s);
+    int rc = tx__store_regenerate(s, id, tx__clock_wall_ms(), &err);
+    tx__store_close(s);
     if (rc == TX_ENOTFOUND) {
         fprintf(stderr, "tenax regenerate: no item with id %lld\n", id);
         return 1;

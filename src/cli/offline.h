@@ -11,7 +11,7 @@
  * command never creates a store). Returns the exit code: 0 with *out set, else 2 (bad URL or
  * config) or 1 (no such store, cannot open it) after printing one line "tenax <cmd>: …" on
  * stderr, *out NULL. *max_attempts (may be NULL) gets JOB_MAX_ATTEMPTS. */
-int tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out);
+int tx__cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out);
 
 
 #endif

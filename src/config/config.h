@@ -154,7 +154,7 @@ typedef struct {
     const char *model;
 } tx_config_route_t;
 
-/* A snapshot. Read-only once loaded: share it with tx_config_ref, never write to it. Secrets
+/* A snapshot. Read-only once loaded: share it with tx__config_ref, never write to it. Secrets
  * (api_key, admin_token, client_keys) are NULL/empty when unset. */
 typedef struct tx_config {
     atomic_int refs;
@@ -171,7 +171,7 @@ typedef struct tx_config {
     tx_config_jitter_t ai_retry_jitter;
     int64_t ai_retry_after_max_ms, ai_endpoint_failover_threshold, ai_endpoint_cooldown_ms;
     int64_t ai_retry_budget_percent, ai_retry_budget_min_per_s;
-    char *ai_adaptive_concurrency; /* "on" or "off" (tx_config_adaptive) */
+    char *ai_adaptive_concurrency; /* "on" or "off" (tx__config_adaptive) */
     char *ai_ca_file; /* PEM CA bundle for upstream TLS; "": the system store (restart to change) */
     char *ai_proxy;   /* http:// proxy for upstream requests; "": HTTP(S)_PROXY (restart to change) */
     int64_t job_max_attempts, job_batch_size, job_park_base_ms, job_park_max_ms, job_lease_ms;
@@ -196,7 +196,7 @@ typedef struct {
 } tx_config_env_t;
 
 /* An environment over a NULL-terminated "NAME=value" array (like `environ`); ud is the array. */
-const char *tx_config_envp_lookup(void *envp, const char *name);
+const char *tx__config_envp_lookup(void *envp, const char *name);
 
 /* Builds a snapshot from defaults, then `env` (NULL: the process environment), then the file at
  * `path` (NULL: the file named by TENAX_CONFIG in `env`; none when that is unset or empty).
@@ -204,38 +204,38 @@ const char *tx_config_envp_lookup(void *envp, const char *name);
  * On failure *out is untouched, `err` (may be NULL) says which key, value and bound, and the
  * code is TX_EIO (file unreadable), TX_EPARSE (not JSON / not an object), TX_ERANGE (out of
  * bounds), TX_EINVAL (wrong type, unknown key, secret in the file, bad env value) or TX_ENOMEM. */
-tx_err_t tx_config_load(const tx_config_env_t *env, const char *path, tx_config_t **out,
+tx_err_t tx__config_load(const tx_config_env_t *env, const char *path, tx_config_t **out,
                         tx_error_t *err);
 
-/* Like tx_config_load with the kv layer given as text (`len` bytes; NULL/0: no kv layer). The
+/* Like tx__config_load with the kv layer given as text (`len` bytes; NULL/0: no kv layer). The
  * snapshot's `path` is NULL. Used by the file loader, the fuzz target and tests. */
-tx_err_t tx_config_load_text(const tx_config_env_t *env, const char *text, size_t len,
+tx_err_t tx__config_load_text(const tx_config_env_t *env, const char *text, size_t len,
                              tx_config_t **out, tx_error_t *err);
 
 /* Adds a reference; returns cfg (NULL stays NULL). Thread-safe. */
-tx_config_t *tx_config_ref(tx_config_t *cfg);
+tx_config_t *tx__config_ref(tx_config_t *cfg);
 
 /* Drops a reference; the last one frees the snapshot. NULL is a no-op. Thread-safe. */
-void tx_config_unref(tx_config_t *cfg);
+void tx__config_unref(tx_config_t *cfg);
 
 /* A key's canonical name ("AI_MODEL"), or NULL when out of range. Static. */
-const char *tx_config_key_name(tx_config_key_t key);
+const char *tx__config_key_name(tx_config_key_t key);
 
 /* "default", "env" or "kv". Static, never NULL. */
-const char *tx_config_source_name(tx_config_source_t src);
+const char *tx__config_source_name(tx_config_source_t src);
 
 /* 1 when the key holds a secret (shown only as "set"/"unset"). */
-int tx_config_key_is_secret(tx_config_key_t key);
+int tx__config_key_is_secret(tx_config_key_t key);
 
 /* One key's effective value as JSON (secrets as "set"/"unset", endpoints with their api key
  * as "set"/"unset"). New reference owned by the caller; NULL on bad arguments or no memory. */
-json_t *tx_config_value_json(const tx_config_t *cfg, tx_config_key_t key);
+json_t *tx__config_value_json(const tx_config_t *cfg, tx_config_key_t key);
 
 /* Every key in table order: {"AI_MODEL": {"value": …, "source": "env"}, …}. Never contains a
  * secret's value. New reference owned by the caller; NULL on bad arguments or no memory. */
-json_t *tx_config_to_json(const tx_config_t *cfg);
+json_t *tx__config_to_json(const tx_config_t *cfg);
 
-/* Called by tx_config_diff for each key whose value differs: `value` is the new value as
+/* Called by tx__config_diff for each key whose value differs: `value` is the new value as
  * compact JSON text (secrets "set"/"unset"), `source` the new source name. Strings are valid
  * only during the call. */
 typedef void (*tx_config_diff_cb)(const char *key, const char *value, const char *source,
@@ -244,20 +244,20 @@ typedef void (*tx_config_diff_cb)(const char *key, const char *value, const char
 /* Calls cb for every key whose effective value differs between old and new (a secret counts
  * when its value changed, but is shown as "set"/"unset"). Returns the number of changed keys,
  * or -1 on bad arguments or no memory (then cb may have been called for some keys). */
-int tx_config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config_diff_cb cb,
+int tx__config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config_diff_cb cb,
                    void *ud);
 
 /* The routes of `model` in AI_PROVIDERS order, at most `cap` of them written to `out`. Returns
  * how many providers serve it (0: none: model_not_found). A scan of the providers' model lists,
  * no allocation. */
-size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
+size_t tx__config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
                          size_t cap);
 
 /* The names clients may use (every provider's model names, once, "*" left out) as a JSON
  * array of strings. New reference; NULL on no memory. */
-json_t *tx_config_model_names(const tx_config_t *cfg);
+json_t *tx__config_model_names(const tx_config_t *cfg);
 
 /* 1 when AI_ADAPTIVE_CONCURRENCY is on (the default), 0 when off or cfg is NULL. */
-int tx_config_adaptive(const tx_config_t *cfg);
+int tx__config_adaptive(const tx_config_t *cfg);
 
 #endif

@@ -34,27 +34,27 @@ typedef struct tx_config_watch tx_config_watch_t;
 /* Starts watching. `current` is the snapshot in force (a reference is taken; NULL is refused).
  * Returns NULL with `err` filled (may be NULL) on a bad argument, no memory or a libuv failure
  * (nothing is left open then). The directory watch failing is not fatal: the poll remains. */
-tx_config_watch_t *tx_config_watch_start(const tx_config_watch_opts_t *o, tx_config_t *current,
+tx_config_watch_t *tx__config_watch_start(const tx_config_watch_opts_t *o, tx_config_t *current,
                                          tx_error_t *err);
 
 /* Stops watching and frees the watcher once its handles are closed; `done(arg)` (may be NULL)
  * runs then. NULL: no-op. */
-void tx_config_watch_close(tx_config_watch_t *w, void (*done)(void *), void *arg);
+void tx__config_watch_close(tx_config_watch_t *w, void (*done)(void *), void *arg);
 
 /* Reloads now (what a file event or SIGHUP does; `source` names the trigger in the log, e.g.
  * "sighup"). TX_EOK when the file is good (applied if anything changed; configError cleared),
  * else the load's error code or the owner's refusal (the last good config stays, configError
  * set). */
-tx_err_t tx_config_watch_reload(tx_config_watch_t *w, const char *source);
+tx_err_t tx__config_watch_reload(tx_config_watch_t *w, const char *source);
 
 /* The current configError ("" when the last load was good). Valid until the next reload. */
-const char *tx_config_watch_error(const tx_config_watch_t *w);
+const char *tx__config_watch_error(const tx_config_watch_t *w);
 
 /* Unix ms of the last successful load (the start counts), and the number of applied changes. */
-tx_ms_t tx_config_watch_loaded_at(const tx_config_watch_t *w);
-unsigned tx_config_watch_applied(const tx_config_watch_t *w);
+tx_ms_t tx__config_watch_loaded_at(const tx_config_watch_t *w);
+unsigned tx__config_watch_applied(const tx_config_watch_t *w);
 
-/* The snapshot the watcher considers current (borrowed; take tx_config_ref to keep it). */
-tx_config_t *tx_config_watch_current(const tx_config_watch_t *w);
+/* The snapshot the watcher considers current (borrowed; take tx__config_ref to keep it). */
+tx_config_t *tx__config_watch_current(const tx_config_watch_t *w);
 
 #endif

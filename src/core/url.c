@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-int tx_url_host_is_ip(const char *host)
+int tx__url_host_is_ip(const char *host)
 {
     unsigned char buf[16];
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
@@ -18,7 +18,7 @@ static int reg_name_char(int c)
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '%';
 }
 
-const char *tx_url_parse(const char *s, tx_url_t *u)
+const char *tx__url_parse(const char *s, tx_url_t *u)
 {
     if (s == NULL) return "not a valid URL";
     memset(u, 0, sizeof *u);

@@ -23,9 +23,9 @@ typedef struct {
 /* Parses `s` (NUL-terminated). Returns NULL and fills *u, or a static reason and leaves *u
  * unspecified. Refused: another scheme, user:password@, an empty or over-long host, a port
  * outside 1..65535, spaces and control bytes anywhere. */
-const char *tx_url_parse(const char *s, tx_url_t *u);
+const char *tx__url_parse(const char *s, tx_url_t *u);
 
 /* 1 when `host` is an IPv4 or IPv6 literal (no brackets). */
-int tx_url_host_is_ip(const char *host);
+int tx__url_host_is_ip(const char *host);
 
 #endif

@@ -25,8 +25,8 @@
 
 struct tx_gw_attempt {
     tx_app_t *app;
-    tx_attempt_req_t req;
-    tx_attempt_cb_t cb;
+    tx_gw_attempt_req_t req;
+    tx_gw_attempt_cb_t cb;
     void *ud;
     tx_upstream_req_t *ureq;
     tx_ep_pick_t pick;
@@ -54,7 +54,10 @@ struct tx_gw_attempt {
     tx_lim_ticket_t ticket;
 };
 
-tx_transport_t tx_attempt_transport_kind(tx_upstream_err_t e)
+/* Maps a transport outcome of the upstream client to the classifier's transport kind
+ * (docs/upstream.md): TIMEOUT → timeout, ABORTED → aborted, the rest → network (TOO_LARGE is
+ * handled by the caller as invalid_response). */
+static tx_transport_t tx__gw_attempt_transport_kind(tx_upstream_err_t e)
 {
     switch (e) {
     case TX_UPSTREAM_ETIMEOUT: return TX_TRANSPORT_TIMEOUT;
@@ -67,7 +70,8 @@ tx_transport_t tx_attempt_transport_kind(tx_upstream_err_t e)
     }
 }
 
-tx_resp_kind_t tx_attempt_resp_kind(tx_route_kind_t r)
+/* The classifier's response kind for a route (chat → TX_RESP_CHAT …, models → TX_RESP_ANY). */
+static tx_resp_kind_t tx__gw_attempt_resp_kind(tx_route_kind_t r)
 {
     switch (r) {
     case TX_ROUTE_CHAT: return TX_RESP_CHAT;
@@ -78,24 +82,24 @@ tx_resp_kind_t tx_attempt_resp_kind(tx_route_kind_t r)
     }
 }
 
-int tx_attempt_endpoint(const tx_gw_attempt_t *a)
+int tx__gw_attempt_endpoint(const tx_gw_attempt_t *a)
 {
     return a != NULL ? a->pick.index : -1;
 }
 
-const char *tx_attempt_provider(const tx_gw_attempt_t *a)
+const char *tx__gw_attempt_provider(const tx_gw_attempt_t *a)
 {
     return a != NULL && a->provider != NULL ? a->provider : "";
 }
 
-size_t tx_attempt_candidates(const tx_app_t *app, const char *model, int *cands,
+size_t tx__gw_attempt_candidates(const tx_app_t *app, const char *model, int *cands,
                              tx_config_route_t *routes)
 {
     const tx_config_t *cfg = app->config;
     tx_config_route_t r[TX_PROVIDERS_MAX];
     size_t nr = 0;
     if (model != NULL) {
-        nr = tx_config_resolve(cfg, model, r, TX_PROVIDERS_MAX);
+        nr = tx__config_resolve(cfg, model, r, TX_PROVIDERS_MAX);
         if (nr > TX_PROVIDERS_MAX)
             nr = TX_PROVIDERS_MAX;
     } else {
@@ -114,11 +118,11 @@ size_t tx_attempt_candidates(const tx_app_t *app, const char *model, int *cands,
     return n;
 }
 
-int tx_attempt_model_available(tx_app_t *app, const char *model, int avoid)
+int tx__gw_attempt_model_available(tx_app_t *app, const char *model, int avoid)
 {
     int cands[TX_ENDPOINTS_MAX];
-    size_t n = tx_attempt_candidates(app, model, cands, NULL);
-    return n > 0 && tx_endpoints_available(app->endpoints, cands, n, model, avoid, tx_app_now(app));
+    size_t n = tx__gw_attempt_candidates(app, model, cands, NULL);
+    return n > 0 && tx__endpoints_available(app->endpoints, cands, n, model, avoid, tx__app_now(app));
 }
 
 /* --- adaptive concurrency ---------------------------------------------------------------- */
@@ -135,15 +139,15 @@ static size_t with_room(const tx_app_t *app, const char *model, int *cands,
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (cands[i] < 0 || cands[i] >= TX_ENDPOINTS_MAX ||
-            tx_limiter_has_room(&app->limits[cands[i]])) {
+            tx__limiter_has_room(&app->limits[cands[i]])) {
             if (routes != NULL)
                 kr[k] = routes[i];
             keep[k++] = cands[i];
         }
     if (k == n || k == 0)
         return k == n ? n : 0;
-    if (!tx_endpoints_available(app->endpoints, keep, k, model, -1, now) &&
-        tx_endpoints_available(app->endpoints, cands, n, model, -1, now))
+    if (!tx__endpoints_available(app->endpoints, keep, k, model, -1, now) &&
+        tx__endpoints_available(app->endpoints, cands, n, model, -1, now))
         return 0;
     memcpy(cands, keep, k * sizeof *keep);
     if (routes != NULL)
@@ -157,18 +161,18 @@ static int any_full(const tx_app_t *app)
     size_t n = app->config->n_route_eps < TX_ENDPOINTS_MAX ? app->config->n_route_eps
                                                            : TX_ENDPOINTS_MAX;
     for (size_t i = 0; i < n; i++)
-        if (!tx_limiter_has_room(&app->limits[i]))
+        if (!tx__limiter_has_room(&app->limits[i]))
             return 1;
     return 0;
 }
 
-int tx_attempt_room(tx_app_t *app, const char *model)
+int tx__gw_attempt_room(tx_app_t *app, const char *model)
 {
     if (app == NULL || !any_full(app)) /* with adaptive off no limiter is ever full */
         return 1;
     int cands[TX_ENDPOINTS_MAX];
-    size_t n = tx_attempt_candidates(app, model, cands, NULL);
-    return n == 0 || with_room(app, model, cands, NULL, n, tx_app_now(app)) > 0;
+    size_t n = tx__gw_attempt_candidates(app, model, cands, NULL);
+    return n == 0 || with_room(app, model, cands, NULL, n, tx__app_now(app)) > 0;
 }
 
 /* The attempt is over for its endpoint's limit: a push-back or a timeout cuts it, a success at
@@ -185,8 +189,8 @@ static void lim_done(tx_gw_attempt_t *a, tx_class_t cls)
                              ? TX_LIM_OVERLOAD
                              : TX_LIM_NEUTRAL;
     unsigned old = 0;
-    if (tx_limiter_done(l, a->ticket, o, &old) && tx_log_enabled(TX_LOG_INFO))
-        tx_log(TX_LOG_INFO, "ai][limit", "endpoint=%d limit=%u -> %u reason=%s",
+    if (tx__limiter_done(l, a->ticket, o, &old) && tx__log_enabled(TX_LOG_INFO))
+        tx__log(TX_LOG_INFO, "ai][limit", "endpoint=%d limit=%u -> %u reason=%s",
                (int)(l - a->app->limits), old, l->limit, tx_class_name(cls));
 }
 
@@ -207,38 +211,38 @@ static void report(tx_gw_attempt_t *a, tx_ep_outcome_t eo, tx_ms_t now)
 {
     tx_app_t *app = a->app;
     tx_ep_event_t ev;
-    if (!tx_endpoints_report_for(app->endpoints, a->pick, a->route_model, eo, now, &ev))
+    if (!tx__endpoints_report_for(app->endpoints, a->pick, a->route_model, eo, now, &ev))
         return;
     if (ev.kind == TX_EP_EV_FAILOVER) {
         if (ev.to != ev.from)
-            tx_log(TX_LOG_WARN, "ai][failover", "from=%d to=%d", ev.from, ev.to);
+            tx__log(TX_LOG_WARN, "ai][failover", "from=%d to=%d", ev.from, ev.to);
         else
-            tx_log(TX_LOG_WARN, "ai][failover", "endpoint=%d down, no healthy endpoint left",
+            tx__log(TX_LOG_WARN, "ai][failover", "endpoint=%d down, no healthy endpoint left",
                    ev.from);
-        tx_obs_on_failover(tx_ops_obs(app), ev.from, ev.to); /* metric + notification */
+        tx__obs_on_failover(tx__ops_obs(app), ev.from, ev.to); /* metric + notification */
     } else if (ev.kind == TX_EP_EV_RECOVERED) {
-        tx_log(TX_LOG_INFO, "ai][failover", "recovered=%d active=%d", ev.from, ev.to);
+        tx__log(TX_LOG_INFO, "ai][failover", "recovered=%d active=%d", ev.from, ev.to);
     } else if (ev.kind == TX_EP_EV_MODEL_DOWN) {
-        tx_log(TX_LOG_WARN, "ai][health", "endpoint=%d model=%s down for %lld ms", ev.from,
+        tx__log(TX_LOG_WARN, "ai][health", "endpoint=%d model=%s down for %lld ms", ev.from,
                a->route_model != NULL ? a->route_model : "-",
                (long long)app->config->ai_endpoint_cooldown_ms);
     } else if (ev.kind == TX_EP_EV_MODEL_RECOVERED) {
-        tx_log(TX_LOG_INFO, "ai][health", "endpoint=%d model=%s recovered", ev.from,
+        tx__log(TX_LOG_INFO, "ai][health", "endpoint=%d model=%s recovered", ev.from,
                a->route_model != NULL ? a->route_model : "-");
     }
 }
 
-void tx_attempt_destroy(void *p)
+void tx__gw_attempt_destroy(void *p)
 {
     tx_gw_attempt_t *a = p;
     if (a == NULL)
         return;
     tx_unpoison(a, sizeof *a); /* it may come from the spares */
-    tx_config_unref(a->cfg);
+    tx__config_unref(a->cfg);
     free(a->sent_body);
     free(a->rh);
     free(a->buf);
-    tx_sse_free(a->sse);
+    tx__sse_free(a->sse);
     free(a);
 }
 
@@ -248,16 +252,16 @@ static void attempt_free(tx_gw_attempt_t *a)
 {
     if (a == NULL)
         return;
-    tx_gw_spares_t *g = tx_gw_spares(a->app);
+    tx_gw_spares_t *g = tx__gw_spares(a->app);
     if (g == NULL || g->attempts.n >= TX_SPARES_MAX) {
-        tx_attempt_destroy(a);
+        tx__gw_attempt_destroy(a);
         return;
     }
-    tx_config_unref(a->cfg);
+    tx__config_unref(a->cfg);
     a->cfg = NULL;
     free(a->sent_body);
     a->sent_body = NULL;
-    tx_sse_free(a->sse);
+    tx__sse_free(a->sse);
     a->sse = NULL;
     if (a->cap > KEEP_BODY_BYTES) {
         free(a->buf);
@@ -272,14 +276,14 @@ static void attempt_free(tx_gw_attempt_t *a)
     if (tx__freelist_put(&g->attempts, a))
         tx_poison(a, sizeof *a);
     else
-        tx_attempt_destroy(a);
+        tx__gw_attempt_destroy(a);
 }
 
 /* A zeroed attempt: a kept one (its buffers stay, emptied) or a new one; NULL when out of
  * memory. */
 static tx_gw_attempt_t *attempt_alloc(tx_app_t *app)
 {
-    tx_gw_spares_t *g = tx_gw_spares(app);
+    tx_gw_spares_t *g = tx__gw_spares(app);
     tx_gw_attempt_t *a = tx__freelist_take(g != NULL ? &g->attempts : NULL);
     if (a == NULL)
         return calloc(1, sizeof *a);
@@ -445,7 +449,7 @@ static void on_body(void *ud, const char *data, size_t len)
     tx_gw_attempt_t *a = ud;
     if (a->committed) {
         if (!a->usage_off && a->sse != NULL &&
-            tx_sse_feed(a->sse, data, len, on_later_event, a) == TX_ERANGE)
+            tx__sse_feed(a->sse, data, len, on_later_event, a) == TX_ERANGE)
             a->usage_off = 1;
         a->cb.on_stream_data(a->ud, data, len); /* may end the attempt: nothing after it */
         return;
@@ -454,34 +458,34 @@ static void on_body(void *ud, const char *data, size_t len)
         if (!a->req.stream)
             return; /* the client's max_response_bytes ends it with TOO_LARGE */
         /* a stream whose first event never completes within the bound: give up on it */
-        tx_upstream_cancel(a->ureq);
+        tx__upstream_cancel(a->ureq);
         tx_upstream_result_t r = {.err = TX_UPSTREAM_ETOO_LARGE, .status = a->status};
         finish(a, &r);
         return;
     }
     if (!a->req.stream || a->status < 200 || a->status > 299)
         return;
-    if (a->sse == NULL && (a->sse = tx_sse_new(0)) == NULL)
+    if (a->sse == NULL && (a->sse = tx__sse_new(0)) == NULL)
         return;
-    if (tx_sse_feed(a->sse, data, len, on_first_event, a) == TX_ERANGE) {
+    if (tx__sse_feed(a->sse, data, len, on_first_event, a) == TX_ERANGE) {
         /* a first event larger than the parser's bound (1 MiB): not a stream we can relay */
-        tx_upstream_cancel(a->ureq);
+        tx__upstream_cancel(a->ureq);
         tx_upstream_result_t r = {.err = TX_UPSTREAM_ETOO_LARGE, .status = a->status};
         finish(a, &r);
         return;
     }
     if (a->first_error) {
         /* a 200 whose first event is an error: the attempt failed, nothing was relayed */
-        tx_upstream_cancel(a->ureq);
+        tx__upstream_cancel(a->ureq);
         tx_upstream_result_t r = {.err = TX_UPSTREAM_EOK, .status = a->status};
         finish(a, &r);
         return;
     }
     if (a->first_ok) {
         if (a->cb.on_stream_start(a->ud, a->status, a->rh, a->nrh) != 0) {
-            tx_upstream_cancel(a->ureq);
-            tx_endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
-                                    tx_app_now(a->app), NULL);
+            tx__upstream_cancel(a->ureq);
+            tx__endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
+                                    tx__app_now(a->app), NULL);
             lim_done(a, TX_CLASS_ABORTED);
             attempt_free(a);
             return;
@@ -495,7 +499,7 @@ static void on_body(void *ud, const char *data, size_t len)
 static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
 {
     tx_app_t *app = a->app;
-    tx_attempt_result_t r;
+    tx_gw_attempt_result_t r;
     memset(&r, 0, sizeof r);
     r.transport = ur->err;
     r.endpoint = a->pick.index;
@@ -507,7 +511,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
     r.body_len = a->len;
     r.prompt_tokens = r.completion_tokens = r.total_tokens = -1;
     r.committed = a->committed;
-    tx_ms_t now = tx_app_now(app);
+    tx_ms_t now = tx__app_now(app);
     r.latency_ms = now - a->t0;
 
     if (ur->err == TX_UPSTREAM_EOK && !a->committed) {
@@ -525,7 +529,7 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
             /* a plain answer (also a stream request answered with JSON) */
             tx__json_arena_begin(); /* the classifier's tree lives only in the call */
             tx__classify_response_with(r.status, a->rh, a->nrh, r.body, r.body_len,
-                                       tx_attempt_resp_kind(a->req.route), tx__clock_wall_ms(), &r.info,
+                                       tx__gw_attempt_resp_kind(a->req.route), tx__clock_wall_ms(), &r.info,
                                        tx__json_arena_delete);
             tx__json_arena_end();
             r.prompt_tokens = r.info.prompt_tokens; /* read by the classifier's parse */
@@ -545,14 +549,14 @@ static void finish(tx_gw_attempt_t *a, const tx_upstream_result_t *ur)
         snprintf(r.info.message, sizeof r.info.message,
                  "the upstream response is too large (limit %zu bytes, one stream event 1 MiB)", a->max);
     } else {
-        tx_classify_transport(tx_attempt_transport_kind(ur->err), ur->message, &r.info);
+        tx_classify_transport(tx__gw_attempt_transport_kind(ur->err), ur->message, &r.info);
     }
     r.cls = r.info.cls;
 
     report(a, ep_outcome(r.cls), now);
     lim_done(a, r.cls);
     if (r.cls == TX_CLASS_TIMEOUT)
-        tx_log(TX_LOG_WARN, "ai][timeout", "endpoint=%d model=%s after_ms=%lld%s", r.endpoint,
+        tx__log(TX_LOG_WARN, "ai][timeout", "endpoint=%d model=%s after_ms=%lld%s", r.endpoint,
                a->req.model != NULL ? a->req.model : (a->req.doc_model ? a->req.doc_model : "-"),
                (long long)r.latency_ms, a->committed ? " (stream gap)" : "");
     a->cb.on_done(a->ud, &r);
@@ -570,8 +574,8 @@ static void fail_why(tx_classification_t *why, const char *msg)
         tx_classify_transport(TX_TRANSPORT_CONNECT, msg, why);
 }
 
-tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
-                               const tx_attempt_cb_t *cb, void *ud, tx_classification_t *why)
+tx_gw_attempt_t *tx__gw_attempt_start(tx_app_t *app, const tx_gw_attempt_req_t *req,
+                               const tx_gw_attempt_cb_t *cb, void *ud, tx_classification_t *why)
 {
     if (app == NULL || req == NULL || cb == NULL || cb->on_done == NULL ||
         (unsigned)req->route >= TX_ROUTE__LAST ||
@@ -589,7 +593,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     a->cb = *cb;
     a->ud = ud;
     a->max = req->max_response_bytes ? req->max_response_bytes : DEFAULT_MAX_RESPONSE;
-    a->t0 = tx_app_now(app);
+    a->t0 = tx__app_now(app);
     a->usage[0] = a->usage[1] = a->usage[2] = -1;
     a->route_model = req->model != NULL ? req->model : req->doc_model;
     if (req->route == TX_ROUTE_MODELS)
@@ -597,7 +601,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
 
     int cands[TX_ENDPOINTS_MAX];
     tx_config_route_t routes[TX_ENDPOINTS_MAX];
-    size_t nc = tx_attempt_candidates(app, a->route_model, cands, routes);
+    size_t nc = tx__gw_attempt_candidates(app, a->route_model, cands, routes);
     if (nc == 0) {
         if (why != NULL) {
             tx_classify_transport(TX_TRANSPORT_CONNECT, NULL, why);
@@ -616,11 +620,11 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
         if (nr > 0)
             nc = nr;
     }
-    a->pick = tx_endpoints_pick_for(app->endpoints, cands, nc, a->route_model, req->avoid1 - 1,
+    a->pick = tx__endpoints_pick_for(app->endpoints, cands, nc, a->route_model, req->avoid1 - 1,
                                     a->t0);
     if (a->pick.index >= 0 && a->pick.index < TX_ENDPOINTS_MAX) {
         a->lim = &app->limits[a->pick.index];
-        a->ticket = tx_limiter_take(a->lim);
+        a->ticket = tx__limiter_take(a->lim);
     }
     const tx_config_route_t *route = &routes[0];
     for (size_t i = 0; i < nc; i++)
@@ -629,11 +633,11 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
             break;
         }
     const tx_config_provider_t *prov = &app->config->providers.v[route->provider];
-    a->cfg = tx_config_ref(app->config); /* the provider's name outlives a reload meanwhile */
+    a->cfg = tx__config_ref(app->config); /* the provider's name outlives a reload meanwhile */
     a->provider = prov->name;
 
-    const char *base = tx_endpoints_url(app->endpoints, a->pick.index);
-    const char *path = tx_route_upstream_path(req->route);
+    const char *base = tx__endpoints_url(app->endpoints, a->pick.index);
+    const char *path = tx__route_upstream_path(req->route);
     size_t bl = base != NULL ? strlen(base) : 0;
     while (bl > 0 && base[bl - 1] == '/')
         bl--;
@@ -645,7 +649,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
                                           : NULL;
     const char *body = req->body;
     size_t len = req->len;
-    /* the URL is copied by tx_upstream_send: a stack buffer unless too long */
+    /* the URL is copied by tx__upstream_send: a stack buffer unless too long */
     char url_buf[1024];
     char *url = url_buf;
     if (base == NULL || rep == NULL || (ul > sizeof url_buf && (url = malloc(ul)) == NULL))
@@ -659,7 +663,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
     if (req->route != TX_ROUTE_MODELS && req->body != NULL) {
         /* the provider's own name for the model (a "*" route keeps the asked name) */
         const char *send_model = route->model != NULL ? route->model : req->model;
-        if (tx_request_body_for_model(req->body, req->len, req->doc_model, send_model,
+        if (tx__request_body_for_model(req->body, req->len, req->doc_model, send_model,
                                       &a->sent_body, &len) != 0)
             goto fail;
         if (a->sent_body != NULL)
@@ -682,7 +686,7 @@ tx_gw_attempt_t *tx_attempt_start(tx_app_t *app, const tx_attempt_req_t *req,
                                 .gap_timeout_ms = req->timeout_ms,
                                 .max_response_bytes = req->stream ? 0 : a->max};
     static const tx_upstream_cb_t ucb = {on_head, on_body, on_done};
-    a->ureq = tx_upstream_send(app->upstream, req->route == TX_ROUTE_MODELS ? "GET" : "POST",
+    a->ureq = tx__upstream_send(app->upstream, req->route == TX_ROUTE_MODELS ? "GET" : "POST",
                                url, h, nh, req->route == TX_ROUTE_MODELS ? NULL : body,
                                req->route == TX_ROUTE_MODELS ? 0 : len, &lim, &ucb, a);
     if (a->ureq == NULL)
@@ -694,25 +698,25 @@ fail:
     if (url != url_buf)
         free(url);
     fail_why(why, "the upstream request could not be started");
-    tx_endpoints_report_for(app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
-                            tx_app_now(app), NULL);
+    tx__endpoints_report_for(app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
+                            tx__app_now(app), NULL);
     lim_done(a, TX_CLASS_ABORTED);
     attempt_free(a);
     return NULL;
 }
 
-tx_err_t tx_attempt_pause(tx_gw_attempt_t *a, int pause)
+tx_err_t tx__gw_attempt_pause(tx_gw_attempt_t *a, int pause)
 {
-    return a != NULL ? tx_upstream_pause(a->ureq, pause) : TX_EINVAL;
+    return a != NULL ? tx__upstream_pause(a->ureq, pause) : TX_EINVAL;
 }
 
-void tx_attempt_cancel(tx_gw_attempt_t *a)
+void tx__gw_attempt_cancel(tx_gw_attempt_t *a)
 {
     if (a == NULL)
         return;
-    tx_upstream_cancel(a->ureq);
-    tx_endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
-                            tx_app_now(a->app), NULL);
+    tx__upstream_cancel(a->ureq);
+    tx__endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
+                            tx__app_now(a->app), NULL);
     lim_done(a, TX_CLASS_ABORTED);
     attempt_free(a);
 }

@@ -18,13 +18,13 @@ typedef enum {
 } tx_call_state_kind_t;
 
 /* The state's name ("backoff"); "unknown" when out of range. Static. */
-const char *tx_call_state_name(tx_call_state_kind_t s);
+const char *tx__call_state_name(tx_call_state_kind_t s);
 
 /* 1 when `from -> to` is a transition of the machine (docs/gateway.md), 0 otherwise. */
-int tx_call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to);
+int tx__call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to);
 
 /* Takes over `req` (an HTTP request for `route`) and finishes it exactly once: validates it,
  * then runs the call. Loop thread only. */
-void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route);
+void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route);
 
 #endif

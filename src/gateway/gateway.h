@@ -7,6 +7,6 @@
 
 /* Registers the gateway routes (docs/gateway.md) on app->router and starts the spare-attempt
  * pool. TX_EOK; TX_EINVAL for a NULL app; the router's error when a route cannot be added. */
-tx_err_t tx_gateway_routes(tx_app_t *app);
+tx_err_t tx__gateway_routes(tx_app_t *app);
 
 #endif

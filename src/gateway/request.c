@@ -19,12 +19,12 @@ static const char *const upstream_paths[TX_ROUTE__LAST] = {
 static const char *const client_paths[TX_ROUTE__LAST] = {
     "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/responses"};
 
-const char *tx_route_upstream_path(tx_route_kind_t r)
+const char *tx__route_upstream_path(tx_route_kind_t r)
 {
     return (unsigned)r < TX_ROUTE__LAST ? upstream_paths[r] : NULL;
 }
 
-const char *tx_route_path(tx_route_kind_t r)
+const char *tx__route_path(tx_route_kind_t r)
 {
     return (unsigned)r < TX_ROUTE__LAST ? client_paths[r] : NULL;
 }
@@ -222,7 +222,7 @@ static const char *duplicate_key(const cJSON *obj)
     return dup;
 }
 
-/* What the cache wants of the parse (tx_request_parse_keyed), NULL when nothing. */
+/* What the cache wants of the parse (tx__request_parse_keyed), NULL when nothing. */
 typedef struct {
     const char *route, *default_model;
     tx_cache_req_t *cr;
@@ -231,13 +231,13 @@ typedef struct {
 static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
                      tx_request_reject_t *rej, const want_key_t *wk);
 
-int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                      tx_request_t *out, tx_request_reject_t *rej)
 {
-    return tx_request_parse_keyed(route, body, len, max_len, NULL, NULL, NULL, out, rej);
+    return tx__request_parse_keyed(route, body, len, max_len, NULL, NULL, NULL, out, rej);
 }
 
-int tx_request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                            const char *cache_route, const char *default_model,
                            tx_cache_req_t *cr, tx_request_t *out, tx_request_reject_t *rej)
 {
@@ -275,7 +275,7 @@ int tx_request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, 
     int rc = check_doc(route, body, len, out, rej, cr != NULL ? &wk : NULL);
     tx__json_arena_end();
     if (out == &dummy)
-        tx_request_free(&dummy);
+        tx__request_free(&dummy);
     return rc;
 }
 
@@ -362,7 +362,7 @@ static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_req
     char *copy = model != NULL ? strdup(model->valuestring) : NULL;
     int streamed = cJSON_IsTrue(stream);
     if (wk != NULL) /* the cache key from this same tree: no second parse */
-        wk->cr->result = tx_cache_key_tree(wk->route, wk->default_model, doc, wk->cr->key);
+        wk->cr->result = tx__cache_key_tree(wk->route, wk->default_model, doc, wk->cr->key);
     tx__json_arena_delete(doc);
     if (model != NULL && copy == NULL) {
         reject(rej, out, 500, "out_of_memory", "%sout of memory", NULL);
@@ -378,7 +378,7 @@ static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_req
     return 0;
 }
 
-void tx_request_free(tx_request_t *rq)
+void tx__request_free(tx_request_t *rq)
 {
     if (rq == NULL)
         return;
@@ -464,7 +464,7 @@ static int key_is_model(const char *k, const char *end)
     return i == sizeof want - 1;
 }
 
-int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
+int tx__request_body_for_model(const char *body, size_t len, const char *doc_model,
                               const char *model, char **out, size_t *out_len)
 {
     if (out == NULL)
@@ -476,7 +476,7 @@ int tx_request_body_for_model(const char *body, size_t len, const char *doc_mode
         return 0;
     if (body == NULL)
         return -1;
-    /* The body was validated already (one parse, tx_request_parse): walk its top level to find
+    /* The body was validated already (one parse, tx__request_parse): walk its top level to find
      * the "model" value's bytes and splice the new one in, so everything else — integers of any
      * size, key order, the client's spacing — reaches the upstream as the client sent it. */
     const char *end = body + len, *p = skip_ws(body, end);

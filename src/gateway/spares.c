@@ -14,7 +14,7 @@ static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
     done(app);
 }
 
-tx_err_t tx_gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
+tx_err_t tx__gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
 {
     if (app == NULL || attempt_destroy == NULL || app->gateway != NULL) return TX_EINVAL;
     tx_gw_spares_t *g = calloc(1, sizeof *g);
@@ -22,7 +22,7 @@ tx_err_t tx_gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
     g->calls.destroy = free;
     g->attempts.destroy = attempt_destroy;
     g->calls.max = g->attempts.max = TX_SPARES_MAX;
-    tx_err_t rc = tx_app_on_stop(app, on_stop, g);
+    tx_err_t rc = tx__app_on_stop(app, on_stop, g);
     if (rc != TX_EOK) {
         free(g);
         return rc;
@@ -31,7 +31,7 @@ tx_err_t tx_gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
     return TX_EOK;
 }
 
-tx_gw_spares_t *tx_gw_spares(const tx_app_t *app)
+tx_gw_spares_t *tx__gw_spares(const tx_app_t *app)
 {
     return app != NULL ? app->gateway : NULL;
 }

@@ -91,7 +91,7 @@ struct job {
     /* store work in/out */
     int rc;
     tx_error_t err;
-    tx_attempt_t rec;
+    tx_history_row_t rec;
     int do_record;
     tx_item_outcome_t out;
     int do_finish;
@@ -140,8 +140,8 @@ static void job_timer_closed(uv_handle_t *h)
     job_t *j = h->data;
     tx_jobs_t *e = j->e;
     e->handles_open--;
-    tx_item_clear(&j->it);
-    tx_jobs_cfg_unref(j->cfg);
+    tx__item_clear(&j->it);
+    tx__jobs_cfg_unref(j->cfg);
     free(j->req);
     free(j->result);
     free(j);
@@ -167,14 +167,14 @@ static void job_free(job_t *j)
  * in a release build (logged, nothing written: the lease expires and the item is claimed again). */
 static void transition(job_t *j, tx_item_status_t to)
 {
-    if (!tx_jobs_transition_ok(j->it.status, to)) {
-        tx_log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s", (long long)j->it.id,
-               tx_item_status_name(j->it.status), tx_item_status_name(to));
+    if (!tx__jobs_transition_ok(j->it.status, to)) {
+        tx__log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s", (long long)j->it.id,
+               tx__item_status_name(j->it.status), tx__item_status_name(to));
         assert(!"illegal item transition (jobs/lifecycle.c)");
         return;
     }
-    tx_log(TX_LOG_DEBUG, "jobs", "item=%lld %s -> %s", (long long)j->it.id,
-           tx_item_status_name(j->it.status), tx_item_status_name(to));
+    tx__log(TX_LOG_DEBUG, "jobs", "item=%lld %s -> %s", (long long)j->it.id,
+           tx__item_status_name(j->it.status), tx__item_status_name(to));
     j->out.status = to;
     j->do_finish = 1;
     j->after = AFTER_FINISH;
@@ -192,7 +192,7 @@ static void w_begin(tx_store_t *s, void **args, size_t n)
         reqs[i] = (tx_store_begin_t){.id = j->it.id, .lease = j->it.lease,
                                      .max_attempts = (int)j->p.max_attempts, .model = j->model};
     }
-    tx_store_begin_attempts(s, reqs, n, tx__clock_wall_ms());
+    tx__store_begin_attempts(s, reqs, n, tx__clock_wall_ms());
     for (size_t i = 0; i < n; i++) {
         job_t *j = args[i];
         j->rc = reqs[i].rc;
@@ -206,18 +206,18 @@ static void w_end_one(tx_store_t *s, job_t *j)
 {
     j->rc = TX_EOK;
     if (j->pause_op) {
-        int rc = tx_store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
+        int rc = tx__store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
                                     tx__clock_wall_ms(), NULL);
         if (rc != TX_EOK)
-            tx_log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
+            tx__log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
     }
     /* The common path (an attempt that ends the claim): history row and finish in one write
      * transaction; record_attempt alone only when the claim goes on. */
     if (j->do_record && !j->do_finish)
-        j->rc = tx_store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
+        j->rc = tx__store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
     if (j->rc == TX_EOK && j->do_finish) {
         j->out.attempt = j->do_record ? &j->rec : NULL;
-        j->rc = tx_store_finish(s, j->it.id, j->it.lease, &j->out, tx__clock_wall_ms(), &j->err);
+        j->rc = tx__store_finish(s, j->it.id, j->it.lease, &j->out, tx__clock_wall_ms(), &j->err);
         j->out.attempt = NULL;
     }
 }
@@ -239,7 +239,7 @@ static void w_end(tx_store_t *s, void **args, size_t n)
         reqs[k] = (tx_store_finish_t){.id = j->it.id, .lease = j->it.lease, .outcome = &j->out};
         in[k++] = j;
     }
-    tx_store_finish_many(s, reqs, k, tx__clock_wall_ms());
+    tx__store_finish_many(s, reqs, k, tx__clock_wall_ms());
     for (size_t i = 0; i < k; i++) {
         in[i]->out.attempt = NULL;
         in[i]->rc = reqs[i].rc;
@@ -251,7 +251,7 @@ static void job_end_done(void *arg);
 
 static void submit_end(job_t *j)
 {
-    if (tx_storeq_submit_group(j->e->q, w_end, job_end_done, j) != TX_EOK) {
+    if (tx__storeq_submit_group(j->e->q, w_end, job_end_done, j) != TX_EOK) {
         job_free(j);
         return;
     }
@@ -281,10 +281,10 @@ static void job_end_done(void *arg)
     j->pause_writing = 0;
     if (j->rc == TX_ECONFLICT) {
         e->st.conflicts++;
-        tx_log(TX_LOG_WARN, "jobs", "item=%lld lease lost: dropped", (long long)j->it.id);
+        tx__log(TX_LOG_WARN, "jobs", "item=%lld lease lost: dropped", (long long)j->it.id);
         j->after = AFTER_DROP;
     } else if (j->rc != TX_EOK) {
-        tx_log(TX_LOG_ERROR, "jobs", "item=%lld store: %s", (long long)j->it.id,
+        tx__log(TX_LOG_ERROR, "jobs", "item=%lld store: %s", (long long)j->it.id,
                j->err.msg ? j->err.msg : tx_strerror(j->rc));
         j->after = AFTER_DROP;
     }
@@ -415,7 +415,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
             e->st.paused = 0;
             e->st.pause_reason[0] = '\0';
             j->pause_op = -1;
-            tx_log(TX_LOG_INFO, "jobs", "probe succeeded: job work resumed");
+            tx__log(TX_LOG_INFO, "jobs", "probe succeeded: job work resumed");
         }
         transition(j, TX_ITEM_SUCCESS);
         return;
@@ -430,7 +430,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
         if (!e->st.paused) {
             e->st.paused = 1;
             snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%.200s", j->errtext);
-            tx_log(TX_LOG_WARN, "jobs", "job work paused: %s", j->errtext);
+            tx__log(TX_LOG_WARN, "jobs", "job work paused: %s", j->errtext);
         }
         j->pause_op = 1;
         e->probe_done = 1; /* paused by work in hand: idle may be reported */
@@ -454,7 +454,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
                now + wait + j->p.timeout_ms + TX_JOBS_LEASE_MARGIN_MS < j->it.lease_until &&
                !e->st.paused) {
         if (d.model_changed) e->st.fallbacks++;
-        tx_log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%s class=%s delay_ms=%lld",
+        tx__log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%s class=%s delay_ms=%lld",
                d.attempt, d.model ? d.model : j->model, j->endpoint, tx_class_name(cls),
                (long long)wait);
         j->after = AFTER_INLINE;
@@ -463,7 +463,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
         return;
     }
     j->out.retry_after = now + wait;
-    tx_log(TX_LOG_INFO, "jobs", "item=%lld parked class=%s delay_ms=%lld", (long long)j->it.id,
+    tx__log(TX_LOG_INFO, "jobs", "item=%lld parked class=%s delay_ms=%lld", (long long)j->it.id,
            tx_class_name(cls), (long long)wait);
     transition(j, TX_ITEM_RETRYING);
 }
@@ -491,7 +491,7 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
                 c.cls == TX_CLASS_CONCURRENCY)
                    ? (int)strtol(j->endpoint, NULL, 10)
                    : -1;
-    j->rec = (tx_attempt_t){.n = j->attempt_n,
+    j->rec = (tx_history_row_t){.n = j->attempt_n,
                             .model = j->model,
                             .endpoint = j->endpoint,
                             .provider = j->provider[0] ? j->provider : NULL,
@@ -520,7 +520,7 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
      * is granted it */
     if (j->has_slot) {
         j->has_slot = 0;
-        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+        tx__admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
     }
     submit_end(j);
 }
@@ -531,7 +531,7 @@ static void start_attempt(job_t *j)
     if (e->closing || (e->st.paused && !j->probe)) {
         if (j->has_slot) {
             j->has_slot = 0;
-            tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+            tx__admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
         }
         if (e->closing)
             finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
@@ -583,7 +583,7 @@ static void begin_done(void *arg)
     }
     if (j->rc != TX_EOK) {
         if (j->rc == TX_ECONFLICT) e->st.conflicts++;
-        tx_log(TX_LOG_WARN, "jobs", "item=%lld begin_attempt: %s: dropped", (long long)j->it.id,
+        tx__log(TX_LOG_WARN, "jobs", "item=%lld begin_attempt: %s: dropped", (long long)j->it.id,
                j->err.msg ? j->err.msg : tx_strerror(j->rc));
         job_free(j);
         pump(e);
@@ -594,7 +594,7 @@ static void begin_done(void *arg)
         return;
     }
     tx_adm_result_t ar =
-        tx_admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
+        tx__admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
                                   e->port.room != NULL ? job_room : NULL, (tx_ms_t)uv_now(e->loop));
     if (ar == TX_ADM_GRANTED) {
         j->has_slot = 1;
@@ -625,7 +625,7 @@ static void job_next(job_t *j)
         for (unsigned idx = j->cs.model_idx + 1; idx < nm; idx++) {
             const char *n = tx_schedule_model_name(&j->pol.schedule, idx);
             if (n == NULL || !e->port.model_available(e->port.self, n)) continue;
-            tx_log(TX_LOG_INFO, "ai][route",
+            tx__log(TX_LOG_INFO, "ai][route",
                    "item=%lld model=%s is down on every endpoint serving it: %s next",
                    (long long)j->it.id, m, n);
             j->cs.model_idx = idx;
@@ -646,20 +646,20 @@ static void job_next(job_t *j)
         if (wait > j->p.retry_max_delay_ms) wait = j->p.retry_max_delay_ms;
         if (wait < 1000) wait = 1000; /* the budget's window moves by the second */
         e->st.budget_parked++;
-        tx_log(TX_LOG_INFO, "jobs", "item=%lld parked class=retry_budget delay_ms=%lld",
+        tx__log(TX_LOG_INFO, "jobs", "item=%lld parked class=retry_budget delay_ms=%lld",
                (long long)j->it.id, (long long)wait);
         finish_now(j, TX_ITEM_RETRYING, "retry budget exhausted: parked, no attempt spent",
                    j->it.error_class, tx__clock_wall_ms() + wait);
         return;
     }
-    if (tx_storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
+    if (tx__storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
 }
 
 static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int probe)
 {
     job_t *j = calloc(1, sizeof *j);
     if (j == NULL) {
-        tx_item_clear(it);
+        tx__item_clear(it);
         return;
     }
     j->e = e;
@@ -667,7 +667,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
     j->it = *it;
     memset(it, 0, sizeof *it);
     j->task = task;
-    j->cfg = tx_jobs_cfg_ref(e->cfg);
+    j->cfg = tx__jobs_cfg_ref(e->cfg);
     j->p = e->p;
     j->probe = probe;
     uv_timer_init(e->loop, &j->timer);
@@ -718,10 +718,10 @@ static void w_claim(tx_store_t *s, void *arg)
     tx_ms_t now = tx__clock_wall_ms();
     if (!c->probe) {
         /* The pause is shared through the store (several nodes): claim nothing while it is set. */
-        c->rc = tx_store_pause_get(s, &c->pause, &c->err);
+        c->rc = tx__store_pause_get(s, &c->pause, &c->err);
         if (c->rc != TX_EOK || c->pause.paused) return;
     }
-    c->rc = tx_store_claim(s, c->worker, c->limit, now, c->lease_ms, &c->list, &c->err);
+    c->rc = tx__store_claim(s, c->worker, c->limit, now, c->lease_ms, &c->list, &c->err);
     if (c->rc != TX_EOK || c->list.n == 0) return;
     c->tasks = calloc(c->list.n, sizeof *c->tasks);
     if (c->tasks == NULL) return;
@@ -734,7 +734,7 @@ static void w_claim(tx_store_t *s, void *arg)
         if (k < c->ntasks) continue;
         tx_task_t t;
         memset(&t, 0, sizeof t);
-        if (tx_store_task_get(s, it->task, it->task_version, &t, NULL) == TX_EOK)
+        if (tx__store_task_get(s, it->task, it->task_version, &t, NULL) == TX_EOK)
             c->tasks[c->ntasks++] = t;
     }
 }
@@ -753,12 +753,12 @@ static void claim_done(void *arg)
     e->claiming = 0;
     for (size_t k = 0; k < c->ntasks; k++) {
         if (task_lookup(e, c->tasks[k].name, c->tasks[k].version)) {
-            tx_task_clear(&c->tasks[k]);
+            tx__task_clear(&c->tasks[k]);
             continue;
         }
         task_entry_t *te = calloc(1, sizeof *te);
         if (te == NULL) {
-            tx_task_clear(&c->tasks[k]);
+            tx__task_clear(&c->tasks[k]);
             continue;
         }
         te->t = c->tasks[k];
@@ -768,11 +768,11 @@ static void claim_done(void *arg)
     }
     free(c->tasks);
     if (c->rc != TX_EOK)
-        tx_log(TX_LOG_ERROR, "jobs", "claim: %s", c->err.msg ? c->err.msg : tx_strerror(c->rc));
+        tx__log(TX_LOG_ERROR, "jobs", "claim: %s", c->err.msg ? c->err.msg : tx_strerror(c->rc));
     if (c->rc == TX_EOK && c->pause.paused && !e->st.paused && !e->closing) {
         e->st.paused = 1;
         snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%s", c->pause.reason);
-        tx_log(TX_LOG_WARN, "jobs", "job work is paused (seen in the store): %s", c->pause.reason);
+        tx__log(TX_LOG_WARN, "jobs", "job work is paused (seen in the store): %s", c->pause.reason);
     }
     size_t got = c->list.n;
     for (size_t i = 0; i < c->list.n; i++) {
@@ -780,7 +780,7 @@ static void claim_done(void *arg)
         /* while closing, job_start hands the item straight back (due now) */
         job_start(e, it, it->task ? task_lookup(e, it->task, it->task_version) : NULL, c->probe);
     }
-    tx_item_list_free(&c->list);
+    tx__item_list_free(&c->list);
     int asked = (int)c->limit;
     int probe = c->probe;
     free(c);
@@ -812,26 +812,29 @@ static void claim(tx_jobs_t *e, size_t limit, int probe)
     c->lease_ms = e->p.lease_ms;
     snprintf(c->worker, sizeof c->worker, "%s", e->worker);
     e->claiming = 1;
-    if (tx_storeq_submit(e->q, w_claim, claim_done, c) != TX_EOK) {
+    if (tx__storeq_submit(e->q, w_claim, claim_done, c) != TX_EOK) {
         e->claiming = 0;
         free(c);
     }
 }
 
 /* A new config snapshot from config_get: used from now on; a paused engine resumes. */
+/* Uses `cfg` for items claimed from now on (the engine takes a reference). */
+static void tx__jobs_set_config(tx_jobs_t *e, struct tx_config *cfg);
+
 static void check_config(tx_jobs_t *e)
 {
     if (e->config_get == NULL || e->closing) return;
     struct tx_config *cur = e->config_get(e->config_ud);
     if (cur == NULL) return;
     if (cur != e->cfg) {
-        tx_jobs_set_config(e, cur);
+        tx__jobs_set_config(e, cur);
         if (e->st.paused) {
-            tx_log(TX_LOG_INFO, "jobs", "config changed: resuming job work");
-            tx_jobs_resume(e);
+            tx__log(TX_LOG_INFO, "jobs", "config changed: resuming job work");
+            tx__jobs_resume(e);
         }
     }
-    tx_jobs_cfg_unref(cur);
+    tx__jobs_cfg_unref(cur);
 }
 
 static void pump(tx_jobs_t *e)
@@ -853,7 +856,7 @@ static void pump(tx_jobs_t *e)
     if (e->st.held >= batch || (e->st.held > 0 && e->st.held > batch / 2))
         return; /* refill in chunks: one claim transaction per half batch, not per item */
     tx_adm_stats_t as;
-    tx_admission_stats(e->adm, &as);
+    tx__admission_stats(e->adm, &as);
     if (as.queued_gateway > 0 && e->st.held > 0) return; /* gateway first */
     claim(e, batch - e->st.held, 0);
 }
@@ -869,7 +872,7 @@ typedef struct {
 static void w_due(tx_store_t *s, void *arg)
 {
     due_t *d = arg;
-    d->rc = tx_store_next_due(s, tx__clock_wall_ms(), &d->when, NULL);
+    d->rc = tx__store_next_due(s, tx__clock_wall_ms(), &d->when, NULL);
 }
 
 static void due_done(void *arg)
@@ -890,7 +893,7 @@ static void due_done(void *arg)
         uv_timer_start(&e->due_timer, due_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
     }
     if (rc != TX_EOK && rc != TX_ENOTFOUND) {
-        tx_log(TX_LOG_WARN, "jobs", "next_due: %s (trying again at the next poll)",
+        tx__log(TX_LOG_WARN, "jobs", "next_due: %s (trying again at the next poll)",
                tx_strerror(rc));
         return;
     }
@@ -908,7 +911,7 @@ static void query_due(tx_jobs_t *e)
     if (d == NULL) return;
     d->e = e;
     e->due_query = 1;
-    if (tx_storeq_submit(e->q, w_due, due_done, d) != TX_EOK) {
+    if (tx__storeq_submit(e->q, w_due, due_done, d) != TX_EOK) {
         e->due_query = 0;
         free(d);
     }
@@ -928,7 +931,7 @@ typedef struct {
 static void w_stats(tx_store_t *s, void *arg)
 {
     stats_t *st = arg;
-    st->rc = tx_store_stats(s, NULL, &st->s, NULL);
+    st->rc = tx__store_stats(s, NULL, &st->s, NULL);
 }
 
 static void stats_done(void *arg)
@@ -955,7 +958,7 @@ static void poll_cb(uv_timer_t *t)
         if (st) {
             st->e = e;
             e->stats_query = 1;
-            if (tx_storeq_submit(e->q, w_stats, stats_done, st) != TX_EOK) {
+            if (tx__storeq_submit(e->q, w_stats, stats_done, st) != TX_EOK) {
                 e->stats_query = 0;
                 free(st);
             }
@@ -968,7 +971,7 @@ static void probe_cb(uv_timer_t *t)
 {
     tx_jobs_t *e = t->data;
     if (e->closing || !e->started || !e->st.paused || e->probing || e->claiming) return;
-    tx_log(TX_LOG_INFO, "jobs", "paused: probing with one item");
+    tx__log(TX_LOG_INFO, "jobs", "paused: probing with one item");
     claim(e, 1, 1);
 }
 
@@ -985,8 +988,8 @@ typedef struct {
 static void w_start(tx_store_t *s, void *arg)
 {
     start_t *st = arg;
-    st->rc = tx_store_reclaim_expired(s, tx__clock_wall_ms(), &st->reclaimed, &st->err);
-    if (st->rc == TX_EOK) st->rc = tx_store_pause_get(s, &st->pause, &st->err);
+    st->rc = tx__store_reclaim_expired(s, tx__clock_wall_ms(), &st->reclaimed, &st->err);
+    if (st->rc == TX_EOK) st->rc = tx__store_pause_get(s, &st->pause, &st->err);
 }
 
 static void start_done(void *arg)
@@ -994,13 +997,13 @@ static void start_done(void *arg)
     start_t *st = arg;
     tx_jobs_t *e = st->e;
     if (st->rc != TX_EOK)
-        tx_log(TX_LOG_ERROR, "jobs", "start: %s", st->err.msg ? st->err.msg : tx_strerror(st->rc));
+        tx__log(TX_LOG_ERROR, "jobs", "start: %s", st->err.msg ? st->err.msg : tx_strerror(st->rc));
     if (st->reclaimed)
-        tx_log(TX_LOG_INFO, "jobs", "reclaimed %lld expired lease(s)", (long long)st->reclaimed);
+        tx__log(TX_LOG_INFO, "jobs", "reclaimed %lld expired lease(s)", (long long)st->reclaimed);
     if (st->rc == TX_EOK && st->pause.paused) {
         e->st.paused = 1;
         snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%s", st->pause.reason);
-        tx_log(TX_LOG_WARN, "jobs", "job work is paused: %s", st->pause.reason);
+        tx__log(TX_LOG_WARN, "jobs", "job work is paused: %s", st->pause.reason);
     }
     free(st);
     e->started = 1;
@@ -1013,17 +1016,17 @@ static void start_done(void *arg)
     pump(e);
 }
 
-int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
+int tx__jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
 {
     if (out) *out = NULL;
     if (o == NULL || out == NULL || o->loop == NULL || (o->store_url == NULL && !o->storeq) ||
         o->cfg == NULL || o->port.start == NULL)
-        return tx__store_fail(err, TX_EINVAL, "tx_jobs_open: loop, store, config and port needed");
+        return tx__store_fail(err, TX_EINVAL, "tx__jobs_open: loop, store, config and port needed");
     tx_jobs_t *e = calloc(1, sizeof *e);
     if (e == NULL) return tx__store_fail(err, TX_ENOMEM, "out of memory");
     e->loop = o->loop;
-    e->cfg = tx_jobs_cfg_ref(o->cfg);
-    tx_jobs_params_from(e->cfg, &e->p);
+    e->cfg = tx__jobs_cfg_ref(o->cfg);
+    tx__jobs_params_from(e->cfg, &e->p);
     e->port = o->port;
     e->config_get = o->config_get;
     e->config_ud = o->config_ud;
@@ -1036,7 +1039,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     tx_rng_seed(&e->rng, o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)tx__clock_wall_ms());
     e->adm = o->adm;
     if (e->adm == NULL) {
-        e->adm = tx_admission_new((unsigned)e->p.max_concurrency, 0);
+        e->adm = tx__admission_new((unsigned)e->p.max_concurrency, 0);
         e->own_adm = 1;
     }
     int rc = TX_EOK;
@@ -1044,13 +1047,13 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
         rc = tx__store_fail(err, TX_ENOMEM, "out of memory");
     else if (o->storeq)
         e->q = o->storeq;
-    else if ((rc = tx_storeq_open(o->loop, o->store_url,
+    else if ((rc = tx__storeq_open(o->loop, o->store_url,
                                   o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
              TX_EOK)
         e->own_q = 1;
     if (rc != TX_EOK) {
-        if (e->own_adm) tx_admission_free(e->adm);
-        tx_jobs_cfg_unref(e->cfg);
+        if (e->own_adm) tx__admission_free(e->adm);
+        tx__jobs_cfg_unref(e->cfg);
         free(e);
         return rc;
     }
@@ -1060,7 +1063,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->due_timer.data = e->poll_timer.data = e->probe_timer.data = e;
     e->handles_open = 3;
     start_t *st = calloc(1, sizeof *st);
-    if (st == NULL || (st->e = e, tx_storeq_submit(e->q, w_start, start_done, st)) != TX_EOK) {
+    if (st == NULL || (st->e = e, tx__storeq_submit(e->q, w_start, start_done, st)) != TX_EOK) {
         free(st);
         e->started = 1;
     }
@@ -1070,7 +1073,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
 
 /* ---- control --------------------------------------------------------------------------------- */
 
-void tx_jobs_kick(tx_jobs_t *e)
+void tx__jobs_kick(tx_jobs_t *e)
 {
     if (e == NULL) return;
     pump(e);
@@ -1079,9 +1082,9 @@ void tx_jobs_kick(tx_jobs_t *e)
 static void w_resume(tx_store_t *s, void *arg)
 {
     (void)arg;
-    int rc = tx_store_pause_set(s, 0, NULL, tx__clock_wall_ms(), NULL);
+    int rc = tx__store_pause_set(s, 0, NULL, tx__clock_wall_ms(), NULL);
     if (rc != TX_EOK)
-        tx_log(TX_LOG_ERROR, "jobs", "could not clear the pause: %s", tx_strerror(rc));
+        tx__log(TX_LOG_ERROR, "jobs", "could not clear the pause: %s", tx_strerror(rc));
 }
 
 static void resume_done(void *arg)
@@ -1091,32 +1094,32 @@ static void resume_done(void *arg)
     pump(e);
 }
 
-void tx_jobs_resume(tx_jobs_t *e)
+void tx__jobs_resume(tx_jobs_t *e)
 {
     if (e == NULL || e->closing) return;
     int was = e->st.paused;
     e->st.paused = 0;
     e->st.pause_reason[0] = '\0';
-    if (was) tx_log(TX_LOG_INFO, "jobs", "job work resumed");
-    if (tx_storeq_submit(e->q, w_resume, resume_done, e) != TX_EOK) pump(e);
+    if (was) tx__log(TX_LOG_INFO, "jobs", "job work resumed");
+    if (tx__storeq_submit(e->q, w_resume, resume_done, e) != TX_EOK) pump(e);
     else e->pause_writes++;
 }
 
-void tx_jobs_set_config(tx_jobs_t *e, struct tx_config *cfg)
+static void tx__jobs_set_config(tx_jobs_t *e, struct tx_config *cfg)
 {
     if (e == NULL || cfg == NULL) return;
     struct tx_config *old = e->cfg;
-    e->cfg = tx_jobs_cfg_ref(cfg);
-    tx_jobs_params_from(e->cfg, &e->p);
-    tx_jobs_cfg_unref(old);
+    e->cfg = tx__jobs_cfg_ref(cfg);
+    tx__jobs_params_from(e->cfg, &e->p);
+    tx__jobs_cfg_unref(old);
     if (e->own_adm)
-        tx_admission_set_limits(e->adm, (unsigned)e->p.max_concurrency, 0,
+        tx__admission_set_limits(e->adm, (unsigned)e->p.max_concurrency, 0,
                                 (tx_ms_t)uv_now(e->loop));
     if (e->started && !e->closing)
         uv_timer_set_repeat(&e->probe_timer, (uint64_t)e->p.probe_interval_ms);
 }
 
-void tx_jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out)
+void tx__jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out)
 {
     if (out == NULL) return;
     if (e == NULL) {
@@ -1154,7 +1157,7 @@ static void maybe_closed(tx_jobs_t *e)
         e->started) {
         e->q_closing = 1;
         if (e->own_q)
-            tx_storeq_close(e->q, q_closed, e);
+            tx__storeq_close(e->q, q_closed, e);
         else
             q_closed(e);
         return;
@@ -1163,11 +1166,11 @@ static void maybe_closed(tx_jobs_t *e)
         while (e->tasks) {
             task_entry_t *t = e->tasks;
             e->tasks = t->next;
-            tx_task_clear(&t->t);
+            tx__task_clear(&t->t);
             free(t);
         }
-        if (e->own_adm) tx_admission_free(e->adm);
-        tx_jobs_cfg_unref(e->cfg);
+        if (e->own_adm) tx__admission_free(e->adm);
+        tx__jobs_cfg_unref(e->cfg);
         void (*cb)(void *) = e->closed;
         void *ud = e->closed_ud;
         free(e);
@@ -1175,7 +1178,7 @@ static void maybe_closed(tx_jobs_t *e)
     }
 }
 
-void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud)
+void tx__jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud)
 {
     if (e == NULL || e->closing) return;
     e->closing = 1;
@@ -1192,11 +1195,11 @@ void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud)
             if (e->st.in_flight) e->st.in_flight--;
             if (j->has_slot) {
                 j->has_slot = 0;
-                tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+                tx__admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
             }
             finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         } else if (j->waiting_slot) {
-            tx_admission_cancel(e->adm, &j->w);
+            tx__admission_cancel(e->adm, &j->w);
             j->waiting_slot = 0;
             finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         } else if (j->timer_active) {

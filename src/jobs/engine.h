@@ -25,7 +25,7 @@ struct tx_config;
 
 /* Reported when the engine has nothing in hand and the last claim found nothing due. */
 typedef struct {
-    int paused;       /* job work is paused (quota/auth); reason in tx_jobs_stats */
+    int paused;       /* job work is paused (quota/auth); reason in tx__jobs_stats */
     int has_due;      /* 0: nothing can become due without a new write (import/retry/…) */
     tx_ms_t next_due; /* Unix ms of the earliest due item when has_due */
 } tx_jobs_idle_t;
@@ -49,7 +49,7 @@ typedef struct {
     struct tx_config *cfg; /* required; the engine takes its own reference */
     tx_admission_t *adm;   /* shared with the gateway; NULL: an own one of AI_MAX_CONCURRENCY */
     tx_jobs_port_t port;   /* required: how an attempt is made */
-    /* Optional: the current config snapshot with a new reference (e.g. tx_app_config_get). The
+    /* Optional: the current config snapshot with a new reference (e.g. tx__app_config_get). The
      * engine checks it before each claim: a new snapshot is used from then on and, when job
      * work is paused, resumes it (docs/jobs.md: a config change resumes). */
     struct tx_config *(*config_get)(void *config_ud);
@@ -83,28 +83,25 @@ typedef struct {
 } tx_jobs_stats_t;
 
 /* Opens the store executor, reclaims expired leases, reads the pause and starts working. On
- * success *out is the engine (close it with tx_jobs_close). On failure nothing is left running
+ * success *out is the engine (close it with tx__jobs_close). On failure nothing is left running
  * and `err` says why (a store that cannot be opened included). Loop thread. */
-int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err);
+int tx__jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err);
 
 /* Something may be due now (import, retry, regenerate): claim at once. NULL: no-op. */
-void tx_jobs_kick(tx_jobs_t *e);
+void tx__jobs_kick(tx_jobs_t *e);
 
 /* Clears the pause (persisted) and works again (POST /admin/resume, a config change). */
-void tx_jobs_resume(tx_jobs_t *e);
-
-/* Uses `cfg` for items claimed from now on (the engine takes a reference). */
-void tx_jobs_set_config(tx_jobs_t *e, struct tx_config *cfg);
+void tx__jobs_resume(tx_jobs_t *e);
 
 /* Fills `out` (zeros for NULL e). */
-void tx_jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out);
+void tx__jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out);
 
 /* Stops claiming; attempts in flight are cancelled and their items made due again (attempts
  * kept); waits for the store, then frees everything and calls closed(ud) on the loop. NULL:
  * no-op. */
-void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud);
+void tx__jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud);
 
 /* The lifecycle of docs/jobs.md as a table: 1 when `from` → `to` is a legal item transition. */
-int tx_jobs_transition_ok(tx_item_status_t from, tx_item_status_t to);
+int tx__jobs_transition_ok(tx_item_status_t from, tx_item_status_t to);
 
 #endif

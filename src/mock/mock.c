@@ -79,8 +79,8 @@ static void respond_json(tx_http_req_t *req, int status, json_t *doc, const tx_h
     size_t k = 0;
     h[k++] = json_ct;
     for (size_t i = 0; i < n && k < 8; i++) h[k++] = extra[i];
-    if (s) tx_http_respond(req, status, h, k, s, strlen(s));
-    else tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+    if (s) tx__http_respond(req, status, h, k, s, strlen(s));
+    else tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
     free(s);
 }
 
@@ -379,8 +379,8 @@ static void ctx_done(ctx_t *c)
 static void on_ctx_abort(tx_http_req_t *req, void *ud)
 {
     ctx_t *c = ud;
-    if (c->streaming) tx_http_stream_end(req);
-    else tx_http_respond(req, 499, NULL, 0, NULL, 0); /* frees only: the client is gone */
+    if (c->streaming) tx__http_stream_end(req);
+    else tx__http_respond(req, 499, NULL, 0, NULL, 0); /* frees only: the client is gone */
     ctx_done(c);
 }
 
@@ -393,11 +393,11 @@ static void on_slow_tick(uv_timer_t *t)
         piece = next ? (size_t)(next + 2 - (c->payload + c->off)) : c->len - c->off;
     }
     if (piece > c->len - c->off) piece = c->len - c->off;
-    tx_http_stream_write(c->req, c->payload + c->off, piece);
+    tx__http_stream_write(c->req, c->payload + c->off, piece);
     if (c->req == NULL) return; /* the write found the client gone: on_ctx_abort cleaned up */
     c->off += piece;
     if (c->off >= c->len) {
-        tx_http_stream_end(c->req);
+        tx__http_stream_end(c->req);
         ctx_done(c);
         return;
     }
@@ -431,7 +431,7 @@ static ctx_t *ctx_new(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoi
     if (m->live) m->live->prev = c;
     m->live = c;
     if (++m->nlive > m->peak) m->peak = m->nlive;
-    tx_http_req_on_abort(req, on_ctx_abort, c);
+    tx__http_req_on_abort(req, on_ctx_abort, c);
     return c;
 }
 
@@ -449,12 +449,12 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         if (stream) {
             char *sse = responses_sse(m, body, model, 1, 0);
             if (sse != NULL) {
-                tx_http_stream_begin(req, 200, sse_headers, 2);
-                tx_http_stream_write(req, sse, strlen(sse));
-                tx_http_stream_end(req);
+                tx__http_stream_begin(req, 200, sse_headers, 2);
+                tx__http_stream_write(req, sse, strlen(sse));
+                tx__http_stream_end(req);
                 free(sse);
             } else {
-                tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+                tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
             }
         } else {
             json_t *doc = response_obj(m, model, NULL, 0, 0, 1);
@@ -484,13 +484,13 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
     }
     if (k == TX_MOCK_TIMEOUT) {
         if (c == NULL && ctx_new(m, req, k, ep, body, model, stream) == NULL)
-            tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+            tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
         return; /* answered by on_ctx_abort when the client gives up */
     }
     if (k == TX_MOCK_RESET) {
         static const char partial[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                       "Content-Length: 1000\r\n\r\n{\"id\":\"chatcmpl-mock\",\"obj";
-        tx_http_reset(req, partial, sizeof partial - 1);
+        tx__http_reset(req, partial, sizeof partial - 1);
         if (c) ctx_done(c);
         return;
     }
@@ -503,9 +503,9 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
                          "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
                          "\"finish_reason\":null}]}\n\n",
                          model);
-        tx_http_stream_begin(req, 200, sse_headers, 2);
-        tx_http_stream_write(req, chunk, (size_t)n);
-        tx_http_stream_cut(req);
+        tx__http_stream_begin(req, 200, sse_headers, 2);
+        tx__http_stream_write(req, chunk, (size_t)n);
+        tx__http_stream_cut(req);
         if (c) ctx_done(c);
         return;
     }
@@ -517,12 +517,12 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         static const char garbage[] = "{\"id\":\"chatcmpl-mock\",\"choices\":[{\"message\":<html>"
                                       "<body>502 upstream hiccup</body></html>";
         if (stream && (ep == EP_CHAT || ep == EP_RESPONSES)) {
-            tx_http_stream_begin(req, 200, sse_headers, 2);
-            tx_http_stream_write(req, "data: {\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":\n\n", 51);
-            tx_http_stream_write(req, "data: [DONE]\n\n", 14);
-            tx_http_stream_end(req);
+            tx__http_stream_begin(req, 200, sse_headers, 2);
+            tx__http_stream_write(req, "data: {\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":\n\n", 51);
+            tx__http_stream_write(req, "data: [DONE]\n\n", 14);
+            tx__http_stream_end(req);
         } else {
-            tx_http_respond(req, 200, &json_ct, 1, garbage, sizeof garbage - 1);
+            tx__http_respond(req, 200, &json_ct, 1, garbage, sizeof garbage - 1);
         }
         if (c) ctx_done(c);
         return;
@@ -543,16 +543,16 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
             sse = sse_body(m, body, model, empty, k == TX_MOCK_MIDSTREAM);
         }
         if (sse == NULL) {
-            tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+            tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
             if (c) ctx_done(c);
             return;
         }
-        tx_http_stream_begin(req, 200, sse_headers, 2);
+        tx__http_stream_begin(req, 200, sse_headers, 2);
         if (k == TX_MOCK_SLOW) {
             if (c == NULL) c = ctx_new(m, req, k, ep, body, model, stream);
             if (c == NULL) {
                 free(sse);
-                tx_http_stream_end(req);
+                tx__http_stream_end(req);
                 return;
             }
             c->streaming = 1;
@@ -561,11 +561,11 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
             on_slow_tick(&c->timer);
             return;
         }
-        tx_http_stream_write(req, sse, strlen(sse));
+        tx__http_stream_write(req, sse, strlen(sse));
         free(sse);
         /* a FIN, not an RST: an RST may make the peer's kernel drop the chunks unread */
-        if (k == TX_MOCK_MIDSTREAM) tx_http_stream_cut(req);
-        else tx_http_stream_end(req);
+        if (k == TX_MOCK_MIDSTREAM) tx__http_stream_cut(req);
+        else tx__http_stream_end(req);
         if (c) ctx_done(c);
         return;
     }
@@ -580,11 +580,11 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         if (c == NULL && s) c = ctx_new(m, req, k, ep, body, model, stream);
         if (c == NULL || s == NULL) {
             free(s);
-            tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+            tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
             if (c) ctx_done(c);
             return;
         }
-        tx_http_stream_begin(req, 200, &json_ct, 1);
+        tx__http_stream_begin(req, 200, &json_ct, 1);
         c->streaming = 1;
         c->payload = s;
         c->len = strlen(s);
@@ -611,14 +611,14 @@ static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
 {
     const tx_mock_config_t *c = &m->cfg;
     if (c->expect_key[0] != '\0') {
-        const char *auth = tx_http_req_header(req, "Authorization");
-        const char *apikey = tx_http_req_header(req, "api-key");
+        const char *auth = tx__http_req_header(req, "Authorization");
+        const char *apikey = tx__http_req_header(req, "api-key");
         int ok = (apikey != NULL && strcmp(apikey, c->expect_key) == 0) ||
                  (auth != NULL && strncmp(auth, "Bearer ", 7) == 0 &&
                   strcmp(auth + 7, c->expect_key) == 0);
         if (!ok) {
             bump(m->by_outcome, "bad_key");
-            tx_http_respond_error(req, 401, "invalid_request_error", "invalid_api_key",
+            tx__http_respond_error(req, 401, "invalid_request_error", "invalid_api_key",
                                   "Incorrect API key provided (tenax mock --expect-key).", NULL, 0);
             return 1;
         }
@@ -632,17 +632,17 @@ static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
         name[nl] = '\0';
         const char *want = colon + 1;
         while (*want == ' ') want++;
-        const char *got = tx_http_req_header(req, name);
+        const char *got = tx__http_req_header(req, name);
         if (got == NULL || strcmp(got, want) != 0) {
             char msg[200];
             snprintf(msg, sizeof msg, "missing header %.100s (tenax mock --expect-header)", name);
             bump(m->by_outcome, "bad_header");
-            tx_http_respond_error(req, 400, "invalid_request_error", "missing_header", msg, NULL, 0);
+            tx__http_respond_error(req, 400, "invalid_request_error", "missing_header", msg, NULL, 0);
             return 1;
         }
     }
     for (size_t i = 0; i < c->nexpect_query; i++) {
-        const char *q = tx_http_req_query(req);
+        const char *q = tx__http_req_query(req);
         size_t wl = strlen(c->expect_query[i]);
         const char *p = q;
         int found = 0;
@@ -653,7 +653,7 @@ static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
         }
         if (!found) {
             bump(m->by_outcome, "bad_query");
-            tx_http_respond_error(req, 400, "invalid_request_error", "missing_query",
+            tx__http_respond_error(req, 400, "invalid_request_error", "missing_query",
                                   "missing query parameter (tenax mock --expect-query)", NULL, 0);
             return 1;
         }
@@ -667,7 +667,7 @@ static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
             snprintf(msg, sizeof msg,
                      "The model `%.100s` does not exist or you do not have access to it.", model);
             bump(m->by_outcome, "model_not_found");
-            tx_http_respond_error(req, 404, "invalid_request_error", "model_not_found", msg, NULL,
+            tx__http_respond_error(req, 404, "invalid_request_error", "model_not_found", msg, NULL,
                                   0);
             return 1;
         }
@@ -684,7 +684,7 @@ static int scripted(tx_mock_t *m, tx_http_req_t *req, const json_t *body, tx_moc
     const char *id = json_string_value(json_object_get(tm, "id"));
     json_t *script = json_object_get(tm, "script");
     if (id == NULL || !json_is_array(script) || json_array_size(script) == 0) {
-        tx_http_respond_error(req, 400, "invalid_request_error", "bad_mock_script",
+        tx__http_respond_error(req, 400, "invalid_request_error", "bad_mock_script",
                               "tenax_mock needs {\"id\": string, \"script\": [kinds...]} with at "
                               "least one entry, e.g. {\"id\":\"case-1\",\"script\":[\"500\",\"ok\"]}.",
                               NULL, 0);
@@ -696,14 +696,14 @@ static int scripted(tx_mock_t *m, tx_http_req_t *req, const json_t *body, tx_moc
     bump(m->by_script, id);
     size_t idx = (size_t)n < json_array_size(script) ? (size_t)n : json_array_size(script) - 1;
     const char *name = json_string_value(json_array_get(script, idx));
-    int kind = tx_mock_kind_from_name(name);
+    int kind = tx__mock_kind_from_name(name);
     if (kind < 0) {
         char msg[300];
         snprintf(msg, sizeof msg,
                  "Unknown tenax_mock script entry '%.60s'; use ok or one of: 500 502 503 504 429 "
                  "1302 quota 401 404 timeout reset slow err200 empty badjson midstream streamfail.",
                  name ? name : "(not a string)");
-        tx_http_respond_error(req, 400, "invalid_request_error", "bad_mock_script", msg, NULL, 0);
+        tx__http_respond_error(req, 400, "invalid_request_error", "bad_mock_script", msg, NULL, 0);
         return -1;
     }
     *k = (tx_mock_kind_t)kind;
@@ -714,7 +714,7 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
 {
     m->total++;
     size_t len;
-    const char *raw = tx_http_req_body(req, &len);
+    const char *raw = tx__http_req_body(req, &len);
     json_error_t jerr;
     json_t *body = json_loadb(raw, len, 0, &jerr);
     if (!json_is_object(body)) {
@@ -724,14 +724,14 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
                  "expects a JSON object.", body ? "not an object" : jerr.text);
         json_decref(body);
         bump(m->by_outcome, "bad_request");
-        tx_http_respond_error(req, 400, "invalid_request_error", NULL, msg, NULL, 0);
+        tx__http_respond_error(req, 400, "invalid_request_error", NULL, msg, NULL, 0);
         return;
     }
     const char *model = json_string_value(json_object_get(body, "model"));
     if (model == NULL || model[0] == '\0') {
         json_decref(body);
         bump(m->by_outcome, "bad_request");
-        tx_http_respond_error(req, 400, "invalid_request_error", NULL,
+        tx__http_respond_error(req, 400, "invalid_request_error", NULL,
                               "you must provide a model parameter", NULL, 0);
         return;
     }
@@ -746,7 +746,7 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
     if (m->cfg.max_inflight > 0 && m->nlive >= m->cfg.max_inflight) {
         /* over the concurrency cap, as Z.AI: refused at once; no script step or draw is used */
         m->over_cap++;
-        bump(m->by_outcome, tx_mock_kind_name(TX_MOCK_E1302));
+        bump(m->by_outcome, tx__mock_kind_name(TX_MOCK_E1302));
         answer(m, req, TX_MOCK_E1302, ep, body, model, stream, NULL);
         json_decref(body);
         return;
@@ -758,11 +758,11 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
         json_decref(body);
         return;
     } else if (s == 0) k = tx_mock_draw(m);
-    bump(m->by_outcome, tx_mock_kind_name(k));
+    bump(m->by_outcome, tx__mock_kind_name(k));
     if (m->cfg.latency_ms > 0 && k != TX_MOCK_TIMEOUT) {
         ctx_t *c = ctx_new(m, req, k, ep, body, model, stream);
         if (c) uv_timer_start(&c->timer, on_latency, m->cfg.latency_ms, 0);
-        else tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+        else tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
     } else {
         answer(m, req, k, ep, body, model, stream, NULL);
     }
@@ -818,7 +818,7 @@ static void route_reset(tx_http_req_t *req, void *ud)
     json_object_clear(m->by_script);
     json_object_clear(m->script_pos);
     static const char body[] = "{\"status\":\"reset\"}";
-    tx_http_respond(req, 200, &json_ct, 1, body, sizeof body - 1);
+    tx__http_respond(req, 200, &json_ct, 1, body, sizeof body - 1);
 }
 
 static const tx_route_t mock_routes[] = {
@@ -832,15 +832,15 @@ static const tx_route_t mock_routes[] = {
     {NULL, NULL, NULL},
 };
 
-tx_err_t tx_mock_routes(tx_mock_t *m, tx_router_t *r)
+tx_err_t tx__mock_routes(tx_mock_t *m, tx_router_t *r)
 {
     if (m == NULL || r == NULL) return TX_EINVAL;
-    tx_err_t rc = tx_router_add_table(r, mock_routes, m);
-    if (rc == TX_EOK) rc = tx_router_add(r, "GET", "/healthz", tx_route_healthz, NULL);
+    tx_err_t rc = tx__router_add_table(r, mock_routes, m);
+    if (rc == TX_EOK) rc = tx__router_add(r, "GET", "/healthz", tx__route_healthz, NULL);
     return rc;
 }
 
-tx_mock_t *tx_mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg)
+tx_mock_t *tx__mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg)
 {
     if (loop == NULL || cfg == NULL) return NULL;
     tx_mock_t *m = calloc(1, sizeof *m);
@@ -853,13 +853,13 @@ tx_mock_t *tx_mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg)
     m->by_script = json_object();
     m->script_pos = json_object();
     if (!m->by_model || !m->by_outcome || !m->by_script || !m->script_pos) {
-        tx_mock_destroy(m);
+        tx__mock_destroy(m);
         return NULL;
     }
     return m;
 }
 
-void tx_mock_destroy(tx_mock_t *m)
+void tx__mock_destroy(tx_mock_t *m)
 {
     if (m == NULL) return;
     json_decref(m->by_model);

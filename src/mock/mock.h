@@ -40,10 +40,10 @@ typedef enum {
 } tx_mock_kind_t;
 
 /* "500", "quota", ...; "unknown" out of range. Static. */
-const char *tx_mock_kind_name(tx_mock_kind_t k);
+const char *tx__mock_kind_name(tx_mock_kind_t k);
 /* The kind named `name` ("ok" included; "down" is not nameable: it comes from --down-models),
  * or -1. */
-int tx_mock_kind_from_name(const char *name);
+int tx__mock_kind_from_name(const char *name);
 
 #define TX_MOCK_MAX_FAULTS 32
 #define TX_MOCK_MAX_DOWN 16
@@ -73,31 +73,31 @@ typedef struct {
     size_t nmodels;
 } tx_mock_config_t;
 
-void tx_mock_config_defaults(tx_mock_config_t *cfg);
+void tx__mock_config_defaults(tx_mock_config_t *cfg);
 
 /* Parses "500:0.1,429:0.05,timeout:2%" into cfg->faults (replacing them). Probabilities are in
  * [0,1] (or percentages) and add up to at most 1. Returns 0, or -1 with `err` saying what is
  * wrong and which kinds exist. */
-int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err);
+int tx__mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err);
 /* Parses "a,b" into cfg->down_models. -1 with `err` when too many or too long. */
-int tx_mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_t *err);
+int tx__mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_t *err);
 /* Sets the option `name` (without "--": "expect-key", "expect-header", "expect-query",
  * "models") from `value`; one table in faults.c holds them, so adding one is one row. Returns 0,
  * 1 when `name` is not one of them, or -1 with `err` saying what is wrong with the value. */
-int tx_mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
+int tx__mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
                        tx_error_t *err);
 
 /* The faults as text for the startup line ("500:0.1,429:0.05" or "none"). */
-void tx_mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap);
+void tx__mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap);
 
 typedef struct tx_mock tx_mock_t;
 
 /* A mock using `loop` for its timers. `cfg` copied. NULL on out of memory. */
-tx_mock_t *tx_mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg);
+tx_mock_t *tx__mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg);
 /* Frees the mock; call after the server has stopped (its requests are then all finished). */
-void tx_mock_destroy(tx_mock_t *m);
+void tx__mock_destroy(tx_mock_t *m);
 /* Registers the mock's routes (/v1/chat/completions, /v1/completions, /v1/embeddings,
  * /v1/responses, /v1/models, /mock/stats, /mock/reset, /healthz) on `r`. */
-tx_err_t tx_mock_routes(tx_mock_t *m, tx_router_t *r);
+tx_err_t tx__mock_routes(tx_mock_t *m, tx_router_t *r);
 
 #endif

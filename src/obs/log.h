@@ -9,13 +9,13 @@ typedef enum { TX_LOG_DEBUG, TX_LOG_INFO, TX_LOG_WARN, TX_LOG_ERROR } tx_log_lev
 
 /* Reads TENAX_LOG_FORMAT (text|json) and TENAX_LOG_LEVEL (debug|info|warn|error). Safe to call
  * more than once; logging works without it (text, info). */
-void tx_log_init(void);
+void tx__log_init(void);
 
 /* Logs `fmt` under `tag` (e.g. "ai][retry", printed "[ai][retry]"; NULL for none). */
-void tx_log(tx_log_level_t level, const char *tag, const char *fmt, ...)
+void tx__log(tx_log_level_t level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* 1 when a message at `level` would be printed. */
-int tx_log_enabled(tx_log_level_t level);
+int tx__log_enabled(tx_log_level_t level);
 
 #endif

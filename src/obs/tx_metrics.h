@@ -1,6 +1,6 @@
 /* The metric families tenax exposes on GET /metrics (issue 5), as one list: id, type, name,
  * help, comma-separated label names, histogram buckets (latency or none) and the cap of series.
- * The gateway and the job engine update them through the handles tx_metrics_std_register fills. */
+ * The gateway and the job engine update them through the handles tx__metrics_std_register fills. */
 #ifndef TX_OBS_TX_METRICS_H
 #define TX_OBS_TX_METRICS_H
 
@@ -55,6 +55,6 @@ typedef enum {
 /* Registers every family of TX_METRICS_STD in `m` and stores their handles in fams[id].
  * Returns 0, or -1 when one could not be registered (already there, or no memory); the
  * families registered before the failure stay in `m` and fams is then not to be used. */
-int tx_metrics_std_register(tx_metrics_t *m, tx_metric_family_t *fams[TX_M__LAST]);
+int tx__metrics_std_register(tx_metrics_t *m, tx_metric_family_t *fams[TX_M__LAST]);
 
 #endif

@@ -69,7 +69,7 @@ static int canon(tx__buf_t *b, const cJSON *v, int depth)
     return -1;
 }
 
-tx_cache_key_result_t tx_cache_key_tree(const char *route, const char *default_model,
+tx_cache_key_result_t tx__cache_key_tree(const char *route, const char *default_model,
                                         const cJSON *req, unsigned char key[TX_CACHE_KEY_LEN])
 {
     if (req == NULL || !cJSON_IsObject(req) || key == NULL) return TX_CACHE_KEY_INVALID;
@@ -107,7 +107,7 @@ tx_cache_key_result_t tx_cache_key_tree(const char *route, const char *default_m
     return ok ? TX_CACHE_KEY_OK : TX_CACHE_KEY_INVALID;
 }
 
-tx_cache_key_result_t tx_cache_key(const char *route, const char *default_model, const char *body,
+tx_cache_key_result_t tx__cache_key(const char *route, const char *default_model, const char *body,
                                    size_t len, unsigned char key[TX_CACHE_KEY_LEN])
 {
     if (body == NULL || len == 0 || !tx__utf8_valid(body, len)) return TX_CACHE_KEY_INVALID;
@@ -117,7 +117,7 @@ tx_cache_key_result_t tx_cache_key(const char *route, const char *default_model,
            (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
     tx_cache_key_result_t r = req != NULL && end == body + len
-                                  ? tx_cache_key_tree(route, default_model, req, key)
+                                  ? tx__cache_key_tree(route, default_model, req, key)
                                   : TX_CACHE_KEY_INVALID;
     cJSON_Delete(req);
     return r;
@@ -158,20 +158,20 @@ static void make_room(tx_cache_t *c, size_t extra)
 {
     const void *key;
     size_t klen;
-    while (c->bytes + extra > c->max_bytes && tx_lru_oldest(c->lru, &key, &klen) != NULL) {
-        tx_lru_remove(c->lru, key, klen);
+    while (c->bytes + extra > c->max_bytes && tx__lru_oldest(c->lru, &key, &klen) != NULL) {
+        tx__lru_remove(c->lru, key, klen);
         c->byte_evictions++;
     }
 }
 
-tx_cache_t *tx_cache_create(uint32_t ttl_s, size_t max_entries)
+tx_cache_t *tx__cache_create(uint32_t ttl_s, size_t max_entries)
 {
     if (max_entries == 0) return NULL;
     tx_cache_t *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     c->ttl_s = ttl_s;
     c->max_bytes = TX_CACHE_DEFAULT_MAX_BYTES;
-    c->lru = tx_lru_create(max_entries, entry_dropped, c);
+    c->lru = tx__lru_create(max_entries, entry_dropped, c);
     if (c->lru == NULL) {
         free(c);
         return NULL;
@@ -179,31 +179,31 @@ tx_cache_t *tx_cache_create(uint32_t ttl_s, size_t max_entries)
     return c;
 }
 
-void tx_cache_destroy(tx_cache_t *c)
+void tx__cache_destroy(tx_cache_t *c)
 {
     if (c == NULL) return;
-    tx_lru_destroy(c->lru);
+    tx__lru_destroy(c->lru);
     free(c);
 }
 
-void tx_cache_set_ttl(tx_cache_t *c, uint32_t ttl_s)
+void tx__cache_set_ttl(tx_cache_t *c, uint32_t ttl_s)
 {
     if (c != NULL) c->ttl_s = ttl_s;
 }
 
-void tx_cache_set_max_entries(tx_cache_t *c, size_t max_entries)
+void tx__cache_set_max_entries(tx_cache_t *c, size_t max_entries)
 {
-    if (c != NULL) tx_lru_set_max(c->lru, max_entries);
+    if (c != NULL) tx__lru_set_max(c->lru, max_entries);
 }
 
-void tx_cache_set_max_bytes(tx_cache_t *c, size_t max_bytes)
+void tx__cache_set_max_bytes(tx_cache_t *c, size_t max_bytes)
 {
     if (c == NULL || max_bytes == 0) return;
     c->max_bytes = max_bytes;
     make_room(c, 0);
 }
 
-int tx_cache_enabled(const tx_cache_t *c)
+int tx__cache_enabled(const tx_cache_t *c)
 {
     return c != NULL && c->ttl_s > 0;
 }
@@ -213,13 +213,13 @@ static int expired(const tx_cache_t *c, const stored_t *s, tx_ms_t now)
     return now - s->pub.stored_at >= (tx_ms_t)c->ttl_s * 1000 || now < s->pub.stored_at - 1000;
 }
 
-const tx_cache_entry_t *tx_cache_get(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN],
+const tx_cache_entry_t *tx__cache_get(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN],
                                      tx_ms_t now)
 {
-    if (!tx_cache_enabled(c) || key == NULL) return NULL;
-    stored_t *s = tx_lru_get(c->lru, key, TX_CACHE_KEY_LEN);
+    if (!tx__cache_enabled(c) || key == NULL) return NULL;
+    stored_t *s = tx__lru_get(c->lru, key, TX_CACHE_KEY_LEN);
     if (s != NULL && expired(c, s, now)) {
-        tx_lru_remove(c->lru, key, TX_CACHE_KEY_LEN);
+        tx__lru_remove(c->lru, key, TX_CACHE_KEY_LEN);
         c->expired++;
         s = NULL;
     }
@@ -232,16 +232,16 @@ const tx_cache_entry_t *tx_cache_get(tx_cache_t *c, const unsigned char key[TX_C
     return &s->pub;
 }
 
-void tx_cache_release(const tx_cache_entry_t *e)
+void tx__cache_release(const tx_cache_entry_t *e)
 {
     entry_unref((stored_t *)(uintptr_t)e);
 }
 
-tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], int status,
+tx_err_t tx__cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], int status,
                       const tx_header_t *headers, size_t nheaders, const void *body,
                       size_t body_len, tx_ms_t now)
 {
-    if (!tx_cache_enabled(c) || key == NULL || status < 200 || status > 299 ||
+    if (!tx__cache_enabled(c) || key == NULL || status < 200 || status > 299 ||
         (nheaders > 0 && headers == NULL) || (body == NULL && body_len > 0) || nheaders > 64)
         return TX_EINVAL;
     if (body_len > TX_CACHE_MAX_ENTRY_BYTES) return TX_ERANGE;
@@ -274,9 +274,9 @@ tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], 
     s->pub.stored_at = now;
     s->refs = 1;
     s->bytes = size;
-    tx_lru_remove(c->lru, key, TX_CACHE_KEY_LEN); /* a replaced entry frees its bytes first */
+    tx__lru_remove(c->lru, key, TX_CACHE_KEY_LEN); /* a replaced entry frees its bytes first */
     make_room(c, size);
-    if (tx_lru_put(c->lru, key, TX_CACHE_KEY_LEN, s) != 0) {
+    if (tx__lru_put(c->lru, key, TX_CACHE_KEY_LEN, s) != 0) {
         free(s);
         return TX_ENOMEM;
     }
@@ -285,27 +285,27 @@ tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], 
     return TX_EOK;
 }
 
-size_t tx_cache_sweep(tx_cache_t *c, tx_ms_t now)
+size_t tx__cache_sweep(tx_cache_t *c, tx_ms_t now)
 {
     if (c == NULL) return 0;
-    size_t dropped = 0, n = tx_lru_count(c->lru);
+    size_t dropped = 0, n = tx__lru_count(c->lru);
     for (size_t i = 0; i < n; i++) {
         const void *key;
         size_t klen;
-        stored_t *s = tx_lru_oldest(c->lru, &key, &klen);
+        stored_t *s = tx__lru_oldest(c->lru, &key, &klen);
         if (s == NULL) break;
         if (c->ttl_s == 0 || expired(c, s, now)) {
-            tx_lru_remove(c->lru, key, klen);
+            tx__lru_remove(c->lru, key, klen);
             c->expired++;
             dropped++;
         } else {
-            tx_lru_get(c->lru, key, klen); /* rotate: look at each entry once */
+            tx__lru_get(c->lru, key, klen); /* rotate: look at each entry once */
         }
     }
     return dropped;
 }
 
-void tx_cache_stats(const tx_cache_t *c, tx_cache_stats_t *out)
+void tx__cache_stats(const tx_cache_t *c, tx_cache_stats_t *out)
 {
     if (out == NULL) return;
     memset(out, 0, sizeof(*out));
@@ -313,8 +313,8 @@ void tx_cache_stats(const tx_cache_t *c, tx_cache_stats_t *out)
     out->hits = c->hits;
     out->misses = c->misses;
     out->stores = c->stores;
-    out->evictions = tx_lru_evictions(c->lru) + c->byte_evictions;
+    out->evictions = tx__lru_evictions(c->lru) + c->byte_evictions;
     out->bytes = c->bytes;
     out->expired = c->expired;
-    out->entries = tx_lru_count(c->lru);
+    out->entries = tx__lru_count(c->lru);
 }

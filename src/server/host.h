@@ -39,9 +39,9 @@ typedef void (*tx_app_stop_fn)(tx_app_t *app, void *ud, void (*done)(tx_app_t *a
 struct tx_app {
     uv_loop_t *loop;
     tx_config_t *config; /* the current snapshot (one reference owned by the app); a request
-                            takes its own with tx_app_config_get and keeps it to the end */
+                            takes its own with tx__app_config_get and keeps it to the end */
     tx_router_t *router;
-    tx_http_server_t *server; /* NULL until tx_app_listen (and for a front door without HTTP) */
+    tx_http_server_t *server; /* NULL until tx__app_listen (and for a front door without HTTP) */
     tx_upstream_t *upstream;
     tx_endpoints_t *endpoints; /* same order as config->route_eps (every provider's) */
     tx_admission_t *admission;
@@ -79,25 +79,21 @@ struct tx_app {
     void *stopped_ud;
 };
 
-/* The current snapshot with a new reference for the caller (release with tx_config_unref). */
-tx_config_t *tx_app_config_get(tx_app_t *app);
+/* The current snapshot with a new reference for the caller (release with tx__config_unref). */
+tx_config_t *tx__app_config_get(tx_app_t *app);
 
 /* Registers a stop hook (see tx_app_stop_fn). TX_ERANGE when the table is full. */
-tx_err_t tx_app_on_stop(tx_app_t *app, tx_app_stop_fn fn, void *ud);
+tx_err_t tx__app_on_stop(tx_app_t *app, tx_app_stop_fn fn, void *ud);
 
 /* Monotonic milliseconds of the loop (uv_now). */
-tx_ms_t tx_app_now(const tx_app_t *app);
-
-/* The retry budget of the provider of endpoint `index` under the current config (NULL when out
- * of range). */
-tx_budget_t *tx_app_budget_of_endpoint(tx_app_t *app, int index);
+tx_ms_t tx__app_now(const tx_app_t *app);
 
 /* A retry wants to go after a failed attempt on endpoint `index`: 1 when that provider's budget
  * allows it (counted), 0 when spent (counted as an exhaustion, and `[ai][budget] exhausted
  * provider=<p>` logged at most once a second). 1 for an index out of range. */
-int tx_app_budget_retry(tx_app_t *app, int index);
+int tx__app_budget_retry(tx_app_t *app, int index);
 
 /* A first attempt (a request's or an item's) went to endpoint `index`. */
-void tx_app_budget_first(tx_app_t *app, int index);
+void tx__app_budget_first(tx_app_t *app, int index);
 
 #endif

@@ -63,7 +63,7 @@ static void reset_current(tx_http_parser_t *p)
     p->nhdr = 0;
     p->mode = IN_URL;
     p->header_bytes = 0;
-    tx_http_msg_free(p->cur);
+    tx__http_msg_free(p->cur);
     p->cur = NULL;
     p->body_room = 0;
     free(p->body.p);
@@ -315,7 +315,7 @@ static int on_message_complete(http_parser *hp)
     return 0;
 }
 
-tx_http_parser_t *tx_http_parser_new(const tx_http_limits_t *limits)
+tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits)
 {
     tx_http_parser_t *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
@@ -337,7 +337,7 @@ tx_http_parser_t *tx_http_parser_new(const tx_http_limits_t *limits)
     return p;
 }
 
-void tx_http_parser_destroy(tx_http_parser_t *p)
+void tx__http_parser_destroy(tx_http_parser_t *p)
 {
     if (p == NULL) return;
     reset_current(p);
@@ -346,13 +346,13 @@ void tx_http_parser_destroy(tx_http_parser_t *p)
     tx_http_msg_t *m = p->head;
     while (m) {
         tx_http_msg_t *next = m->next;
-        tx_http_msg_free(m);
+        tx__http_msg_free(m);
         m = next;
     }
     free(p);
 }
 
-int tx_http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
+int tx__http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
 {
     if (p == NULL) return -1;
     if (p->state == TX_HTTP_PARSE_ERROR) return -1;
@@ -379,7 +379,7 @@ int tx_http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
     return 0;
 }
 
-tx_http_msg_t *tx_http_parser_pop(tx_http_parser_t *p)
+tx_http_msg_t *tx__http_parser_pop(tx_http_parser_t *p)
 {
     if (p == NULL || p->head == NULL) return NULL;
     tx_http_msg_t *m = p->head;
@@ -389,12 +389,12 @@ tx_http_msg_t *tx_http_parser_pop(tx_http_parser_t *p)
     return m;
 }
 
-tx_http_parse_state_t tx_http_parser_state(const tx_http_parser_t *p)
+tx_http_parse_state_t tx__http_parser_state(const tx_http_parser_t *p)
 {
     return p ? p->state : TX_HTTP_PARSE_ERROR;
 }
 
-int tx_http_parser_error(const tx_http_parser_t *p, const char **code, const char **message)
+int tx__http_parser_error(const tx_http_parser_t *p, const char **code, const char **message)
 {
     if (p == NULL || p->err_status == 0) return 0;
     if (code) *code = p->err_code;
@@ -409,7 +409,7 @@ static int may_match(char a, char b)
     return (a | 0x20) == (b | 0x20);
 }
 
-const char *tx_http_msg_header(const tx_http_msg_t *m, const char *name)
+const char *tx__http_msg_header(const tx_http_msg_t *m, const char *name)
 {
     if (m == NULL || name == NULL) return NULL;
     for (size_t i = 0; i < m->nheaders; i++) {
@@ -420,7 +420,7 @@ const char *tx_http_msg_header(const tx_http_msg_t *m, const char *name)
     return NULL;
 }
 
-void tx_http_msg_free(tx_http_msg_t *m)
+void tx__http_msg_free(tx_http_msg_t *m)
 {
     if (m == NULL) return;
     free(m->body_alloc); /* everything else is in m's own allocation */

@@ -105,7 +105,7 @@ static void conn_advance(conn_t *c);
 static void conn_arm_timer(conn_t *c);
 static void maybe_stopped(tx_http_server_t *srv);
 
-void tx_http_config_defaults(tx_http_config_t *cfg)
+void tx__http_config_defaults(tx_http_config_t *cfg)
 {
     if (cfg == NULL) return;
     memset(cfg, 0, sizeof *cfg);
@@ -159,7 +159,7 @@ static const status_t *status_find(int status)
     return NULL;
 }
 
-const char *tx_http_status_text(int status)
+const char *tx__http_status_text(int status)
 {
     const status_t *st = status_find(status);
     return st ? st->text : "Unknown";
@@ -208,7 +208,7 @@ static void req_free(tx_http_req_t *r)
     if (r->lprev) r->lprev->lnext = r->lnext;
     else r->srv->reqs = r->lnext;
     if (r->lnext) r->lnext->lprev = r->lprev;
-    tx_http_msg_free(r->msg);
+    tx__http_msg_free(r->msg);
     for (size_t i = 0; i < r->nparams; i++) {
         free(r->params[i].name);
         free(r->params[i].value);
@@ -367,7 +367,7 @@ static tx_err_t finish_detached(tx_http_req_t *r)
     return TX_ESTOPPED;
 }
 
-tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n,
+tx_err_t tx__http_respond(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n,
                          const char *body, size_t len)
 {
     if (r == NULL || r->state != R_PENDING || status < 100 || status > 999) return TX_EINVAL;
@@ -387,7 +387,7 @@ tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *header
     return bad ? TX_ENOMEM : TX_EOK;
 }
 
-tx_err_t tx_http_respond_error(tx_http_req_t *r, int status, const char *type, const char *code,
+tx_err_t tx__http_respond_error(tx_http_req_t *r, int status, const char *type, const char *code,
                                const char *message, const tx_header_t *extra, size_t n)
 {
     if (r == NULL) return TX_EINVAL;
@@ -400,12 +400,12 @@ tx_err_t tx_http_respond_error(tx_http_req_t *r, int status, const char *type, c
     size_t k = 0;
     h[k++] = (tx_header_t){"Content-Type", "application/json"};
     for (size_t i = 0; extra && i < n && k < 17; i++) h[k++] = extra[i];
-    tx_err_t rc = tx_http_respond(r, status, h, k, body, body ? strlen(body) : 0);
+    tx_err_t rc = tx__http_respond(r, status, h, k, body, body ? strlen(body) : 0);
     free(body);
     return rc;
 }
 
-tx_err_t tx_http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n)
+tx_err_t tx__http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n)
 {
     if (r == NULL || r->state != R_PENDING) return TX_EINVAL;
     r->state = R_STREAMING;
@@ -424,7 +424,7 @@ tx_err_t tx_http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *h
     return TX_EOK;
 }
 
-tx_err_t tx_http_stream_write(tx_http_req_t *r, const char *data, size_t len)
+tx_err_t tx__http_stream_write(tx_http_req_t *r, const char *data, size_t len)
 {
     if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
     if (r->c == NULL || r->aborted) return TX_ESTOPPED;
@@ -443,13 +443,13 @@ tx_err_t tx_http_stream_write(tx_http_req_t *r, const char *data, size_t len)
     return TX_EOK;
 }
 
-size_t tx_http_stream_pending(const tx_http_req_t *r)
+size_t tx__http_stream_pending(const tx_http_req_t *r)
 {
     if (r == NULL || r->c == NULL) return 0;
     return r->out_len + (r->c->qhead == r ? uv_stream_get_write_queue_size((uv_stream_t *)&r->c->tcp) : 0);
 }
 
-tx_err_t tx_http_stream_end(tx_http_req_t *r)
+tx_err_t tx__http_stream_end(tx_http_req_t *r)
 {
     if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
     if (r->c == NULL) return finish_detached(r);
@@ -459,7 +459,7 @@ tx_err_t tx_http_stream_end(tx_http_req_t *r)
     return TX_EOK;
 }
 
-tx_err_t tx_http_stream_cut(tx_http_req_t *r)
+tx_err_t tx__http_stream_cut(tx_http_req_t *r)
 {
     if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
     if (r->c == NULL) return finish_detached(r);
@@ -469,7 +469,7 @@ tx_err_t tx_http_stream_cut(tx_http_req_t *r)
     return TX_EOK;
 }
 
-tx_err_t tx_http_reset(tx_http_req_t *r, const char *raw, size_t len)
+tx_err_t tx__http_reset(tx_http_req_t *r, const char *raw, size_t len)
 {
     if (r == NULL || r->state == R_FINISHED) return TX_EINVAL;
     if (r->c == NULL) return finish_detached(r);
@@ -483,31 +483,31 @@ tx_err_t tx_http_reset(tx_http_req_t *r, const char *raw, size_t len)
 
 /* ---- request accessors ------------------------------------------------------------------- */
 
-const char *tx_http_req_method(const tx_http_req_t *r) { return r && r->msg ? r->msg->method : ""; }
-const char *tx_http_req_path(const tx_http_req_t *r) { return r && r->msg ? r->msg->path : ""; }
-const char *tx_http_req_query(const tx_http_req_t *r) { return r && r->msg ? r->msg->query : ""; }
-const char *tx_http_req_peer(const tx_http_req_t *r) { return r ? r->peer : ""; }
-int tx_http_req_aborted(const tx_http_req_t *r) { return r == NULL || r->aborted; }
+const char *tx__http_req_method(const tx_http_req_t *r) { return r && r->msg ? r->msg->method : ""; }
+const char *tx__http_req_path(const tx_http_req_t *r) { return r && r->msg ? r->msg->path : ""; }
+const char *tx__http_req_query(const tx_http_req_t *r) { return r && r->msg ? r->msg->query : ""; }
+const char *tx__http_req_peer(const tx_http_req_t *r) { return r ? r->peer : ""; }
+int tx__http_req_aborted(const tx_http_req_t *r) { return r == NULL || r->aborted; }
 
-const char *tx_http_req_header(const tx_http_req_t *r, const char *name)
+const char *tx__http_req_header(const tx_http_req_t *r, const char *name)
 {
-    return r ? tx_http_msg_header(r->msg, name) : NULL;
+    return r ? tx__http_msg_header(r->msg, name) : NULL;
 }
 
-const char *tx_http_req_body(const tx_http_req_t *r, size_t *len)
+const char *tx__http_req_body(const tx_http_req_t *r, size_t *len)
 {
     if (len) *len = r && r->msg ? r->msg->body_len : 0;
     return r && r->msg ? r->msg->body : "";
 }
 
-void tx_http_req_on_abort(tx_http_req_t *r, tx_http_abort_fn fn, void *ud)
+void tx__http_req_on_abort(tx_http_req_t *r, tx_http_abort_fn fn, void *ud)
 {
     if (r == NULL) return;
     r->abort_fn = fn;
     r->abort_ud = ud;
 }
 
-int tx_http_req_set_param(tx_http_req_t *r, const char *name, const char *value)
+int tx__http_req_set_param(tx_http_req_t *r, const char *name, const char *value)
 {
     if (r == NULL || name == NULL || value == NULL) return -1;
     param_t *p = realloc(r->params, (r->nparams + 1) * sizeof *p);
@@ -524,7 +524,7 @@ int tx_http_req_set_param(tx_http_req_t *r, const char *name, const char *value)
     return 0;
 }
 
-const char *tx_http_req_param(const tx_http_req_t *r, const char *name)
+const char *tx__http_req_param(const tx_http_req_t *r, const char *name)
 {
     for (size_t i = 0; r && name && i < r->nparams; i++)
         if (strcmp(r->params[i].name, name) == 0) return r->params[i].value;
@@ -542,7 +542,7 @@ static void on_handle_closed(uv_handle_t *h)
     else srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
-    tx_http_parser_destroy(c->parser);
+    tx__http_parser_destroy(c->parser);
     free(c);
     maybe_stopped(srv);
 }
@@ -670,7 +670,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void conn_resume_reading(conn_t *c)
 {
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     if (c->reading || c->closing || c->draining || st == TX_HTTP_PARSE_DONE ||
         st == TX_HTTP_PARSE_ERROR || c->nq >= c->srv->cfg.max_pipeline)
         return;
@@ -701,7 +701,7 @@ static void conn_advance(conn_t *c)
     }
     if (c->closing || c->draining) return;
     if (c->qhead == NULL && c->srv->stopping &&
-        tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) {
+        tx__http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) {
         conn_drain(c, 0);
         return;
     }
@@ -730,8 +730,8 @@ static void conn_fail(conn_t *c, int status, const char *code, const char *messa
     }
     r->handed = 1; /* so respond_error accepts it; we finish it right here */
     conn_enqueue(c, r);
-    tx_log(TX_LOG_DEBUG, "http", "%s: %d %s", c->peer, status, code);
-    tx_http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
+    tx__log(TX_LOG_DEBUG, "http", "%s: %d %s", c->peer, status, code);
+    tx__http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -743,7 +743,7 @@ static void on_timer(uv_timer_t *t)
         conn_close(c, 0);
         return;
     }
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     if (mode == T_HEADER && st == TX_HTTP_PARSE_IDLE)
         conn_drain(c, 0); /* a new connection that sent nothing: no answer, just close */
     else if (mode == T_HEADER || st == TX_HTTP_PARSE_BODY)
@@ -755,7 +755,7 @@ static void on_timer(uv_timer_t *t)
 static void conn_arm_timer(conn_t *c)
 {
     if (c->closing || c->draining) return;
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     const tx_http_config_t *cfg = &c->srv->cfg;
     /* a new connection gets the header timeout from its accept (as nginx's client_header_timeout),
      * so connections that never send a byte do not hold their slot for the idle timeout */
@@ -781,15 +781,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0) return;
-    tx_http_parser_feed(c->parser, buf->base, (size_t)nread);
+    tx__http_parser_feed(c->parser, buf->base, (size_t)nread);
     tx_http_msg_t *m;
     int popped = 0;
-    while (!c->closing && (m = tx_http_parser_pop(c->parser)) != NULL) {
+    while (!c->closing && (m = tx__http_parser_pop(c->parser)) != NULL) {
         popped = 1;
         c->had_request = 1;
         tx_http_req_t *r = req_new(c->srv, c, m);
         if (r == NULL) {
-            tx_http_msg_free(m);
+            tx__http_msg_free(m);
             conn_close(c, 0);
             return;
         }
@@ -798,10 +798,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         c->srv->cfg.handler(r, c->srv->cfg.handler_ud); /* may answer (and even close) now */
     }
     if (c->closing || c->draining) return;
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     if (st == TX_HTTP_PARSE_ERROR) {
         const char *code = NULL, *msg = NULL;
-        int status = tx_http_parser_error(c->parser, &code, &msg);
+        int status = tx__http_parser_error(c->parser, &code, &msg);
         conn_fail(c, status, code, msg);
         return;
     }
@@ -844,7 +844,7 @@ static void on_connection(uv_stream_t *listener, int status)
         if (t == NULL) return;
         uv_tcp_init(srv->loop, t);
         if (uv_accept(listener, (uv_stream_t *)t) == 0)
-            tx_log(TX_LOG_WARN, "http", "connection limit %u reached: closing a new connection",
+            tx__log(TX_LOG_WARN, "http", "connection limit %u reached: closing a new connection",
                    srv->cfg.max_connections);
         uv_close((uv_handle_t *)t, on_reject_closed);
         return;
@@ -852,7 +852,7 @@ static void on_connection(uv_stream_t *listener, int status)
     conn_t *c = calloc(1, sizeof *c);
     if (c == NULL) return;
     c->srv = srv;
-    c->parser = tx_http_parser_new(&srv->cfg.limits);
+    c->parser = tx__http_parser_new(&srv->cfg.limits);
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -923,7 +923,7 @@ bad:
 
 static void on_listener_closed_free(uv_handle_t *h) { free(h->data); }
 
-tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
+tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
                                        const tx_http_config_t *cfg, tx_error_t *err)
 {
     tx_error_t dummy;
@@ -948,7 +948,7 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
     srv->spare.destroy = spare_destroy;
     srv->cfg = *cfg;
     tx_http_config_t d;
-    tx_http_config_defaults(&d);
+    tx__http_config_defaults(&d);
     if (!srv->cfg.limits.max_header_bytes) srv->cfg.limits.max_header_bytes = d.limits.max_header_bytes;
     if (!srv->cfg.limits.max_body_bytes) srv->cfg.limits.max_body_bytes = d.limits.max_body_bytes;
     if (!srv->cfg.header_timeout_ms) srv->cfg.header_timeout_ms = d.header_timeout_ms;
@@ -989,8 +989,8 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
     return srv;
 }
 
-const char *tx_http_server_address(const tx_http_server_t *srv) { return srv ? srv->addr : ""; }
-size_t tx_http_server_connections(const tx_http_server_t *srv) { return srv ? srv->nconns : 0; }
+const char *tx__http_server_address(const tx_http_server_t *srv) { return srv ? srv->addr : ""; }
+size_t tx__http_server_connections(const tx_http_server_t *srv) { return srv ? srv->nconns : 0; }
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
@@ -1024,7 +1024,7 @@ static void on_grace(uv_timer_t *t)
     }
 }
 
-void tx_http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopped_fn done,
+void tx__http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopped_fn done,
                          void *ud)
 {
     if (srv == NULL || srv->stopping) return;
@@ -1034,14 +1034,14 @@ void tx_http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopp
     uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
     for (conn_t *c = srv->conns; c; c = c->next)
         if (c->qhead == NULL && !c->closing) {
-            if (tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) conn_drain(c, 0);
+            if (tx__http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) conn_drain(c, 0);
         }
     uv_ref((uv_handle_t *)&srv->grace);
     uv_timer_start(&srv->grace, on_grace, grace_ms, 0);
     maybe_stopped(srv);
 }
 
-void tx_http_server_destroy(tx_http_server_t *srv)
+void tx__http_server_destroy(tx_http_server_t *srv)
 {
     if (srv == NULL) return;
     while (srv->reqs) req_free(srv->reqs);

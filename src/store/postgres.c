@@ -293,7 +293,7 @@ static int lost(pg_t *h, tx_error_t *err, const char *what, const char *why)
     first_line(line, sizeof line, why);
     drop_conn(h);
     h->in_tx = 0;
-    tx_log(TX_LOG_WARN, "store", "postgres: connection lost during %s: %s", what, line);
+    tx__log(TX_LOG_WARN, "store", "postgres: connection lost during %s: %s", what, line);
     return tx__store_fail(err, TX_EIO,
                           "store: %s: connection lost (%s); the next call "
                           "reconnects",
@@ -359,7 +359,7 @@ static void on_notice(void *arg, const char *msg)
     (void)arg;
     char line[200];
     first_line(line, sizeof line, msg);
-    tx_log(TX_LOG_DEBUG, "store", "postgres: %s", line);
+    tx__log(TX_LOG_DEBUG, "store", "postgres: %s", line);
 }
 
 /* Replaces the URL's password (user:PASSWORD@) in libpq's message by "***": libpq may echo
@@ -448,7 +448,7 @@ static int ensure(pg_t *h, tx_error_t *err)
             collect_notifies(h);
             return TX_EOK;
         }
-        tx_log(TX_LOG_WARN, "store", "postgres: connection closed by the server; reconnecting");
+        tx__log(TX_LOG_WARN, "store", "postgres: connection closed by the server; reconnecting");
         drop_conn(h);
         h->notified++; /* notifications may have been missed: let the caller look */
     }
@@ -475,7 +475,7 @@ static int ensure(pg_t *h, tx_error_t *err)
         h->fails++;
         return rc;
     }
-    if (h->fails || h->listening) tx_log(TX_LOG_INFO, "store", "postgres: reconnected");
+    if (h->fails || h->listening) tx__log(TX_LOG_INFO, "store", "postgres: reconnected");
     h->fails = 0;
     h->retry_at = 0;
     return TX_EOK;
@@ -570,7 +570,7 @@ static int status_col(const PGresult *r, int row, int col)
     char name[32];
     int len = PQgetlength(r, row, col);
     snprintf(name, sizeof name, "%.*s", len < 31 ? len : 31, PQgetvalue(r, row, col));
-    return tx_item_status_from_name(name);
+    return tx__item_status_from_name(name);
 }
 
 /* Fills `it` from row `row` of ITEM_COLS. TX_ENOMEM (it cleared) when a copy fails. */
@@ -599,7 +599,7 @@ static int read_item(const PGresult *r, int row, tx_item_t *it)
     it->created_at = tx__pg_get_int(r, row, 17);
     it->updated_at = tx__pg_get_int(r, row, 18);
     if (oom) {
-        tx_item_clear(it);
+        tx__item_clear(it);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -747,7 +747,7 @@ static int pg_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
     return TX_EOK;
 fail:
     rollback(h);
-    tx_import_result_free(res);
+    tx__import_result_free(res);
     return rc;
 }
 
@@ -778,7 +778,7 @@ static int pg_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
     if (!r) return rc;
     rc = append_items(r, out, err);
     PQclear(r);
-    if (rc != TX_EOK) tx_item_list_free(out); /* committed: the items come back after their lease */
+    if (rc != TX_EOK) tx__item_list_free(out); /* committed: the items come back after their lease */
     return rc;
 }
 
@@ -834,7 +834,7 @@ static int pg_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_at
     return TX_EOK;
 }
 
-static int pg_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+static int pg_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_history_row_t *a,
                              tx_error_t *err)
 {
     pg_t *h = H(s);
@@ -868,14 +868,14 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
 
 /* The finish, with its history row `a` in the same statement when not NULL. */
 static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
-                      const tx_attempt_t *a, tx_ms_t now, tx_error_t *err)
+                      const tx_history_row_t *a, tx_ms_t now, tx_error_t *err)
 {
     pg_t *h = H(s);
     int retrying = o->status == TX_ITEM_RETRYING;
     tx_pg_params_t p = {0};
     tx__pg_int(&p, id);
     tx__pg_int(&p, lease);
-    tx__pg_str(&p, tx_item_status_name(o->status));
+    tx__pg_str(&p, tx__item_status_name(o->status));
     tx__pg_str(&p, o->result);
     tx__pg_str(&p, o->model);
     tx__pg_int(&p, o->prompt_version);
@@ -909,7 +909,7 @@ static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_out
     if (o->attempt->cls < 0 || o->attempt->cls >= TX_CLASS__LAST)
         return tx__store_fail(err, TX_EINVAL, "store: record_attempt: bad class %d",
                               o->attempt->cls);
-    tx_attempt_t a = *o->attempt;
+    tx_history_row_t a = *o->attempt;
     a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
     return finish_row(s, id, lease, o, &a, now, err);
 }
@@ -1013,7 +1013,7 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
 #define SV(c, i) sv[(size_t)(c) * n + (i)]
     for (size_t i = 0; !single && i < n; i++) {
         const tx_item_outcome_t *o = reqs[i]->outcome;
-        const tx_attempt_t *a = o->attempt;
+        const tx_history_row_t *a = o->attempt;
         if (a && (a->cls < 0 || a->cls >= TX_CLASS__LAST)) {
             single = 1; /* answered (TX_EINVAL) by the single call */
             break;
@@ -1026,7 +1026,7 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
         NUL(3, i) = !retrying;
         IV(4, i) = retrying ? o->retry_after : now;
         NUL(4, i) = !(retrying || o->status == TX_ITEM_PENDING);
-        SV(0, i) = tx_item_status_name(o->status);
+        SV(0, i) = tx__item_status_name(o->status);
         SV(1, i) = o->result;
         SV(2, i) = o->model;
         SV(3, i) = o->error;
@@ -1126,7 +1126,7 @@ static int read_history(pg_t *h, tx_item_t *it, tx_error_t *err)
     int rows = PQntuples(r), oom = 0;
     if (rows > 0 && !(it->history = calloc((size_t)rows, sizeof *it->history))) oom = 1;
     for (int i = 0; i < rows && !oom; i++) {
-        tx_attempt_t *a = &it->history[it->n_history++];
+        tx_history_row_t *a = &it->history[it->n_history++];
         a->n = (int)tx__pg_get_int(r, i, 0);
         a->model = tx__pg_get_str(r, i, 1, &oom);
         a->endpoint = tx__pg_get_str(r, i, 2, &oom);
@@ -1161,7 +1161,7 @@ static int pg_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     if (rc == TX_EOK) rc = commit(h, err);
     if (rc != TX_EOK) {
         rollback(h);
-        tx_item_clear(out);
+        tx__item_clear(out);
     }
     return rc;
 }
@@ -1173,7 +1173,7 @@ static int pg_list(tx_store_t *s, const char *owner, int status, size_t limit, i
     if (!owner) return tx__store_fail(err, TX_EINVAL, "store: list: an owner is required");
     tx_pg_params_t p = {0};
     tx__pg_str(&p, owner);
-    tx__pg_str(&p, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+    tx__pg_str(&p, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
     tx__pg_int(&p, after);
     tx__pg_int(&p, (int64_t)limit);
     int rc;
@@ -1181,7 +1181,7 @@ static int pg_list(tx_store_t *s, const char *owner, int status, size_t limit, i
     if (!r) return rc;
     rc = append_items(r, out, err);
     PQclear(r);
-    if (rc != TX_EOK) tx_item_list_free(out);
+    if (rc != TX_EOK) tx__item_list_free(out);
     return rc;
 }
 
@@ -1255,7 +1255,7 @@ static int pg_export(tx_store_t *s, const char *owner, int status, tx_store_item
     while (rc == TX_EOK && !stop) {
         tx_pg_params_t p = {0};
         tx__pg_str(&p, owner);
-        tx__pg_str(&p, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+        tx__pg_str(&p, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
         tx__pg_int(&p, after);
         tx__pg_int(&p, EXPORT_PAGE);
         PGresult *r = run(h, S_EXPORT, &p, &rc, err, "export");
@@ -1269,7 +1269,7 @@ static int pg_export(tx_store_t *s, const char *owner, int status, tx_store_item
             }
             after = it.id;
             stop = cb(&it, ud) != 0;
-            tx_item_clear(&it);
+            tx__item_clear(&it);
         }
         PQclear(r);
         if (rows < EXPORT_PAGE) break;
@@ -1340,7 +1340,7 @@ static int read_task(const PGresult *r, int row, tx_task_t *t)
     t->model = tx__pg_get_str(r, row, 7, &oom);
     t->created_at = tx__pg_get_int(r, row, 8);
     if (oom) {
-        tx_task_clear(t);
+        tx__task_clear(t);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -1426,7 +1426,7 @@ static int pg_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *e
     }
     PQclear(r);
     if (rc != TX_EOK) {
-        tx_task_list_free(*out, *n);
+        tx__task_list_free(*out, *n);
         *out = NULL;
         *n = 0;
     }

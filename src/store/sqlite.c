@@ -282,7 +282,7 @@ static int read_item(sqlite3_stmt *st, tx_item_t *it)
     it->task = col_str(st, 3, &oom);
     it->text = col_str(st, 4, &oom);
     it->result = col_str(st, 5, &oom);
-    int status = tx_item_status_from_name((const char *)sqlite3_column_text(st, 6));
+    int status = tx__item_status_from_name((const char *)sqlite3_column_text(st, 6));
     it->status = status < 0 ? TX_ITEM_PENDING : (tx_item_status_t)status;
     it->attempts = sqlite3_column_int(st, 7);
     it->last_attempt_at = sqlite3_column_int64(st, 8);
@@ -297,7 +297,7 @@ static int read_item(sqlite3_stmt *st, tx_item_t *it)
     it->created_at = sqlite3_column_int64(st, 17);
     it->updated_at = sqlite3_column_int64(st, 18);
     if (oom) {
-        tx_item_clear(it);
+        tx__item_clear(it);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -529,7 +529,7 @@ static int sq_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
     return TX_EOK;
 fail:
     tx_rollback(h);
-    tx_import_result_free(res);
+    tx__import_result_free(res);
     return rc;
 }
 
@@ -595,7 +595,7 @@ static int sq_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
 fail:
     tx_rollback(h);
     free(ids);
-    tx_item_list_free(out);
+    tx__item_list_free(out);
     return rc;
 }
 
@@ -660,7 +660,7 @@ static int sq_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_at
     return TX_EOK;
 }
 
-static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_history_row_t *a,
                              tx_error_t *err)
 {
     sq_t *h = H(s);
@@ -699,7 +699,7 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
     int cls_ok = o->error_class >= 0 && o->error_class < TX_CLASS__LAST;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, lease);
-    bind_text(st, 3, tx_item_status_name(o->status));
+    bind_text(st, 3, tx__item_status_name(o->status));
     bind_text(st, 4, o->result);
     bind_text(st, 5, o->model);
     sqlite3_bind_int(st, 6, o->prompt_version);
@@ -728,7 +728,7 @@ static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_out
     if (!o->attempt)
         return finish_row(s, id, lease, o, now, err);
     sq_t *h = H(s);
-    tx_attempt_t a = *o->attempt;
+    tx_history_row_t a = *o->attempt;
     a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
     int rc = tx_begin(h, err);
     if (rc != TX_EOK)
@@ -768,7 +768,7 @@ static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         if (it->n_history == cap) {
             size_t ncap = cap ? cap * 2 : 8;
-            tx_attempt_t *n = realloc(it->history, ncap * sizeof *n);
+            tx_history_row_t *n = realloc(it->history, ncap * sizeof *n);
             if (!n) {
                 oom = 1;
                 break;
@@ -776,7 +776,7 @@ static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
             it->history = n;
             cap = ncap;
         }
-        tx_attempt_t *a = &it->history[it->n_history++];
+        tx_history_row_t *a = &it->history[it->n_history++];
         memset(a, 0, sizeof *a);
         a->n = sqlite3_column_int(st, 0);
         a->model = col_str(st, 1, &oom);
@@ -825,7 +825,7 @@ static int sq_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     if (rc == TX_EOK)
         rc = read_history(h, out, err);
     if (rc != TX_EOK)
-        tx_item_clear(out);
+        tx__item_clear(out);
 out:
     tx_rollback(h);
     return rc;
@@ -845,7 +845,7 @@ static int select_items(sq_t *h, sqlite3_stmt *st, tx_item_list_t *out, tx_error
     else if (rc != TX_EOK)
         tx__store_fail(err, rc, "store: out of memory");
     if (rc != TX_EOK)
-        tx_item_list_free(out);
+        tx__item_list_free(out);
     return rc;
 }
 
@@ -860,7 +860,7 @@ static int sq_list(tx_store_t *s, const char *owner, int status, size_t limit, i
     if (!st)
         return err ? err->code : TX_ESTORE;
     bind_text(st, 1, owner);
-    bind_text(st, 2, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+    bind_text(st, 2, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
     sqlite3_bind_int64(st, 3, after);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
     return select_items(h, st, out, err, "list");
@@ -877,7 +877,7 @@ static int sq_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_
         bind_text(st, 1, owner);
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        int k = tx_item_status_from_name((const char *)sqlite3_column_text(st, 0));
+        int k = tx__item_status_from_name((const char *)sqlite3_column_text(st, 0));
         int64_t c = sqlite3_column_int64(st, 1);
         if (k >= 0)
             out->by_status[k] += c;
@@ -949,7 +949,7 @@ static int sq_export(tx_store_t *s, const char *owner, int status, tx_store_item
     if (!st)
         return err ? err->code : TX_ESTORE;
     bind_text(st, 1, owner);
-    bind_text(st, 2, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+    bind_text(st, 2, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
     int src, rc = TX_EOK;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         tx_item_t it;
@@ -958,7 +958,7 @@ static int sq_export(tx_store_t *s, const char *owner, int status, tx_store_item
             break;
         }
         int stop = cb(&it, ud);
-        tx_item_clear(&it);
+        tx__item_clear(&it);
         if (stop) {
             src = SQLITE_DONE;
             break;
@@ -1043,7 +1043,7 @@ static int read_task(sqlite3_stmt *st, tx_task_t *t)
     t->model = col_str(st, 7, &oom);
     t->created_at = sqlite3_column_int64(st, 8);
     if (oom) {
-        tx_task_clear(t);
+        tx__task_clear(t);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -1178,7 +1178,7 @@ static int sq_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *e
     else if (src != SQLITE_DONE)
         rc = dberr(h, src, err, "task_list");
     if (rc != TX_EOK) {
-        tx_task_list_free(*out, *n);
+        tx__task_list_free(*out, *n);
         *out = NULL;
         *n = 0;
     }

@@ -19,14 +19,14 @@ static const struct tx_store_ops *const backends[] = {
     &tx__store_postgres_ops, /* "postgres" matches postgres:// and postgresql:// */
 };
 
-const char *tx_item_status_name(tx_item_status_t st)
+const char *tx__item_status_name(tx_item_status_t st)
 {
     if ((int)st < 0 || st >= TX_ITEM__LAST)
         return "unknown";
     return status_names[st];
 }
 
-int tx_item_status_from_name(const char *name)
+int tx__item_status_from_name(const char *name)
 {
     if (!name)
         return -1;
@@ -40,7 +40,7 @@ int tx__store_fail(tx_error_t *err, tx_err_t code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    tx_error_vsetf(err, code, fmt, ap);
+    tx__error_vsetf(err, code, fmt, ap);
     va_end(ap);
     return code;
 }
@@ -55,7 +55,7 @@ void tx__store_error_copy(tx_error_t *dst, const tx_error_t *src)
         dst->msg = dst->detail + (m - d);
 }
 
-void tx_item_clear(tx_item_t *it)
+void tx__item_clear(tx_item_t *it)
 {
     if (!it)
         return;
@@ -75,18 +75,18 @@ void tx_item_clear(tx_item_t *it)
     memset(it, 0, sizeof *it);
 }
 
-void tx_item_list_free(tx_item_list_t *list)
+void tx__item_list_free(tx_item_list_t *list)
 {
     if (!list)
         return;
     for (size_t i = 0; i < list->n; i++)
-        tx_item_clear(&list->items[i]);
+        tx__item_clear(&list->items[i]);
     free(list->items);
     list->items = NULL;
     list->n = 0;
 }
 
-void tx_import_result_free(tx_import_result_t *res)
+void tx__import_result_free(tx_import_result_t *res)
 {
     if (!res)
         return;
@@ -94,7 +94,7 @@ void tx_import_result_free(tx_import_result_t *res)
     memset(res, 0, sizeof *res);
 }
 
-void tx_task_clear(tx_task_t *t)
+void tx__task_clear(tx_task_t *t)
 {
     if (!t)
         return;
@@ -107,16 +107,16 @@ void tx_task_clear(tx_task_t *t)
     memset(t, 0, sizeof *t);
 }
 
-void tx_task_list_free(tx_task_t *tasks, size_t n)
+void tx__task_list_free(tx_task_t *tasks, size_t n)
 {
     if (!tasks)
         return;
     for (size_t i = 0; i < n; i++)
-        tx_task_clear(&tasks[i]);
+        tx__task_clear(&tasks[i]);
     free(tasks);
 }
 
-int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err)
+int tx__store_open(const char *url, tx_store_t **out, tx_error_t *err)
 {
     if (out)
         *out = NULL;
@@ -138,7 +138,7 @@ int tx_store_open(const char *url, tx_store_t **out, tx_error_t *err)
                           "sqlite:PATH or postgres://…)", (int)(scheme > 32 ? 32 : scheme), url);
 }
 
-void tx_store_close(tx_store_t *s)
+void tx__store_close(tx_store_t *s)
 {
     if (s)
         s->ops->close(s);
@@ -150,7 +150,7 @@ void tx_store_close(tx_store_t *s)
             return tx__store_fail(err, TX_EINVAL, "store: NULL handle");                           \
     } while (0)
 
-int tx_store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms_t now,
+int tx__store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms_t now,
                     tx_import_result_t *res, tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -166,7 +166,7 @@ int tx_store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms
     return s->ops->import(s, items, n, now, res, err);
 }
 
-int tx_store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
+int tx__store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
                    tx_ms_t lease_ms, tx_item_list_t *out, tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -175,14 +175,14 @@ int tx_store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
     return s->ops->claim(s, worker, limit, now, lease_ms, out, err);
 }
 
-int tx_store_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts,
+int tx__store_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts,
                            tx_ms_t now, const char *model, int *attempt_n, tx_error_t *err)
 {
     CHECK_HANDLE();
     return s->ops->begin_attempt(s, id, lease, max_attempts, now, model, attempt_n, err);
 }
 
-int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+int tx__store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_history_row_t *a,
                             tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -191,7 +191,7 @@ int tx_store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_a
     return s->ops->record_attempt(s, id, lease, a, err);
 }
 
-/* TX_EOK when `o` is an outcome tx_store_finish accepts, else TX_EINVAL with err filled. */
+/* TX_EOK when `o` is an outcome tx__store_finish accepts, else TX_EINVAL with err filled. */
 static int check_outcome(const tx_item_outcome_t *o, tx_error_t *err)
 {
     if (!o)
@@ -207,18 +207,18 @@ static int check_outcome(const tx_item_outcome_t *o, tx_error_t *err)
         return TX_EOK;
     default:
         return tx__store_fail(err, TX_EINVAL, "store: finish: status %s is not an outcome",
-                              tx_item_status_name(o->status));
+                              tx__item_status_name(o->status));
     }
 }
 
 static void log_finished(int64_t id, const tx_item_outcome_t *o)
 {
-    if (tx_log_enabled(TX_LOG_DEBUG))
-        tx_log(TX_LOG_DEBUG, "jobs][item", "id=%lld processing -> %s", (long long)id,
-               tx_item_status_name(o->status));
+    if (tx__log_enabled(TX_LOG_DEBUG))
+        tx__log(TX_LOG_DEBUG, "jobs][item", "id=%lld processing -> %s", (long long)id,
+               tx__item_status_name(o->status));
 }
 
-int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
+int tx__store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
                     tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -231,7 +231,7 @@ int tx_store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outc
     return rc;
 }
 
-int tx_store_begin_attempts(tx_store_t *s, tx_store_begin_t *reqs, size_t n, tx_ms_t now)
+int tx__store_begin_attempts(tx_store_t *s, tx_store_begin_t *reqs, size_t n, tx_ms_t now)
 {
     if (!s || !s->ops || (n && !reqs))
         return TX_EINVAL;
@@ -255,7 +255,7 @@ int tx_store_begin_attempts(tx_store_t *s, tx_store_begin_t *reqs, size_t n, tx_
     return TX_EOK;
 }
 
-int tx_store_finish_many(tx_store_t *s, tx_store_finish_t *reqs, size_t n, tx_ms_t now)
+int tx__store_finish_many(tx_store_t *s, tx_store_finish_t *reqs, size_t n, tx_ms_t now)
 {
     if (!s || !s->ops || (n && !reqs))
         return TX_EINVAL;
@@ -282,19 +282,19 @@ int tx_store_finish_many(tx_store_t *s, tx_store_finish_t *reqs, size_t n, tx_ms
     return TX_EOK;
 }
 
-int tx_store_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)
+int tx__store_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)
 {
     CHECK_HANDLE();
     int64_t n = 0;
     int rc = s->ops->reclaim_expired(s, now, &n, err);
     if (rc == TX_EOK && n > 0)
-        tx_log(TX_LOG_INFO, "jobs][lease", "reclaimed %lld expired lease(s)", (long long)n);
+        tx__log(TX_LOG_INFO, "jobs][lease", "reclaimed %lld expired lease(s)", (long long)n);
     if (count)
         *count = rc == TX_EOK ? n : 0;
     return rc;
 }
 
-int tx_store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
+int tx__store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (!out)
@@ -302,7 +302,7 @@ int tx_store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     return s->ops->get(s, id, out, err);
 }
 
-int tx_store_list(tx_store_t *s, const char *owner, int status, size_t limit, int64_t after,
+int tx__store_list(tx_store_t *s, const char *owner, int status, size_t limit, int64_t after,
                   tx_item_list_t *out, tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -315,7 +315,7 @@ int tx_store_list(tx_store_t *s, const char *owner, int status, size_t limit, in
     return s->ops->list(s, owner, status, limit, after, out, err);
 }
 
-int tx_store_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_error_t *err)
+int tx__store_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (!out)
@@ -323,7 +323,7 @@ int tx_store_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_e
     return s->ops->stats(s, owner, out, err);
 }
 
-int tx_store_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
+int tx__store_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
                    int64_t *selected, tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -332,13 +332,13 @@ int tx_store_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx
     return s->ops->retry(s, owner, force, limit, now, selected, err);
 }
 
-int tx_store_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err)
+int tx__store_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err)
 {
     CHECK_HANDLE();
     return s->ops->regenerate(s, id, now, err);
 }
 
-int tx_store_export(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb, void *ud,
+int tx__store_export(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb, void *ud,
                     tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -347,7 +347,7 @@ int tx_store_export(tx_store_t *s, const char *owner, int status, tx_store_item_
     return s->ops->export_items(s, owner, status, cb, ud, err);
 }
 
-int tx_store_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err)
+int tx__store_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (!when)
@@ -355,7 +355,7 @@ int tx_store_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err
     return s->ops->next_due(s, now, when, err);
 }
 
-int tx_store_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
+int tx__store_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (!out)
@@ -363,18 +363,18 @@ int tx_store_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
     return s->ops->pause_get(s, out, err);
 }
 
-int tx_store_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now,
+int tx__store_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now,
                        tx_error_t *err)
 {
     CHECK_HANDLE();
     int rc = s->ops->pause_set(s, paused, reason, now, err);
     if (rc == TX_EOK)
-        tx_log(TX_LOG_INFO, "jobs][pause", "%s%s%s", paused ? "paused" : "resumed",
+        tx__log(TX_LOG_INFO, "jobs][pause", "%s%s%s", paused ? "paused" : "resumed",
                paused && reason ? ": " : "", paused && reason ? reason : "");
     return rc;
 }
 
-int tx_store_task_put_version(tx_store_t *s, const char *name, const tx_task_spec_t *spec,
+int tx__store_task_put_version(tx_store_t *s, const char *name, const tx_task_spec_t *spec,
                               tx_ms_t now, int *version, tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -384,7 +384,7 @@ int tx_store_task_put_version(tx_store_t *s, const char *name, const tx_task_spe
     return s->ops->task_put_version(s, name, spec, now, version, err);
 }
 
-int tx_store_task_activate(tx_store_t *s, const char *name, int version, tx_error_t *err)
+int tx__store_task_activate(tx_store_t *s, const char *name, int version, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (!name || version <= 0)
@@ -392,7 +392,7 @@ int tx_store_task_activate(tx_store_t *s, const char *name, int version, tx_erro
     return s->ops->task_activate(s, name, version, err);
 }
 
-int tx_store_task_get(tx_store_t *s, const char *name, int version, tx_task_t *out,
+int tx__store_task_get(tx_store_t *s, const char *name, int version, tx_task_t *out,
                       tx_error_t *err)
 {
     CHECK_HANDLE();
@@ -401,7 +401,7 @@ int tx_store_task_get(tx_store_t *s, const char *name, int version, tx_task_t *o
     return s->ops->task_get(s, name, version, out, err);
 }
 
-int tx_store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err)
+int tx__store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (!out || !n)
@@ -409,13 +409,13 @@ int tx_store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *er
     return s->ops->task_list(s, out, n, err);
 }
 
-int tx_store_ping(tx_store_t *s, tx_error_t *err)
+int tx__store_ping(tx_store_t *s, tx_error_t *err)
 {
     CHECK_HANDLE();
     return s->ops->ping ? s->ops->ping(s, err) : TX_EOK;
 }
 
-int tx_store_listen(tx_store_t *s, int *fd, tx_error_t *err)
+int tx__store_listen(tx_store_t *s, int *fd, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (!s->ops->listen)
@@ -424,7 +424,7 @@ int tx_store_listen(tx_store_t *s, int *fd, tx_error_t *err)
     return s->ops->listen(s, fd, err);
 }
 
-int tx_store_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t *err)
+int tx__store_wait_notify(tx_store_t *s, int timeout_ms, int *count, tx_error_t *err)
 {
     CHECK_HANDLE();
     if (count)

@@ -158,7 +158,7 @@ static const char *const err_names[] = {
 #undef TX_UPSTREAM_ERR_STR
 };
 
-const char *tx_upstream_strerror(tx_upstream_err_t e)
+const char *tx__upstream_strerror(tx_upstream_err_t e)
 {
     if ((unsigned)e >= TX_UPSTREAM_E__LAST) return "unknown transport error";
     return err_names[e];
@@ -187,7 +187,7 @@ static void maybe_finished_closing(tx_upstream_t *u)
         u->origins = o->next;
         free(o);
     }
-    tx_tls_ctx_free(u->tls);
+    tx__tls_ctx_free(u->tls);
     free(u->https_proxy);
     free(u->no_proxy);
     free(u->proxy);
@@ -288,7 +288,7 @@ static void finish(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
     memset(&res, 0, sizeof res);
     res.err = err;
     res.status = r->status;
-    res.message = err == TX_UPSTREAM_EOK ? "ok" : (why != NULL ? why : tx_upstream_strerror(err));
+    res.message = err == TX_UPSTREAM_EOK ? "ok" : (why != NULL ? why : tx__upstream_strerror(err));
     uint64_t now = uv_hrtime();
     res.total_us = (int64_t)((now - r->start_ns) / 1000);
     if (r->connect_ns) res.connect_us = (int64_t)((r->connect_ns - r->start_ns) / 1000);
@@ -304,7 +304,7 @@ static void finish(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
     leave(u);
 }
 
-/* Fails a request from the loop, never inside tx_upstream_send. */
+/* Fails a request from the loop, never inside tx__upstream_send. */
 static void fail_later(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
 {
     if (r->err == TX_UPSTREAM_EOK) {
@@ -324,8 +324,8 @@ static void conn_unref(conn_t *c)
 {
     if (--c->refs > 0) return;
     tx_upstream_t *u = c->u;
-    tx_resp_free(&c->resp);
-    tx_tls_free(c->tls);
+    tx__resp_free(&c->resp);
+    tx__tls_free(c->tls);
     free(c->tunnel);
     free(c->spare);
     free(c);
@@ -387,7 +387,7 @@ static void on_idle_timeout(uv_timer_t *t)
 /* The request is on the wire: every write done (and, for TLS, the handshake that carried it). */
 static int sent(conn_t *c)
 {
-    return c->writes == 0 && (c->tls == NULL || tx_tls_handshake_done(c->tls));
+    return c->writes == 0 && (c->tls == NULL || tx__tls_handshake_done(c->tls));
 }
 
 /* The response was read to its end, the request fully sent and nobody said close: pooled. */
@@ -519,7 +519,7 @@ static void got_eof(conn_t *c, ssize_t n, const char *why)
         return;
     }
     tx_upstream_req_t *r = c->req;
-    if (n == UV_EOF && tx_resp_eof(&c->resp) == 0) {
+    if (n == UV_EOF && tx__resp_eof(&c->resp) == 0) {
         r->leftover = 1; /* close-delimited: the connection ends with it */
         r->complete = 1;
         if (r->paused || r->hlen > 0) {
@@ -555,7 +555,7 @@ static void flush(conn_t *c);
 /* The TLS engine failed under c. */
 static void tls_failed(conn_t *c)
 {
-    const char *why = tx_tls_error(c->tls);
+    const char *why = tx__tls_error(c->tls);
     tx_upstream_req_t *r = c->req;
     if (c->state != C_BUSY || r == NULL) {
         conn_close(c);
@@ -572,18 +572,18 @@ static void tls_failed(conn_t *c)
 static void tls_in(conn_t *c, const char *data, size_t n)
 {
     if (data != NULL) {
-        if (tx_tls_feed(c->tls, data, n) < 0) {
+        if (tx__tls_feed(c->tls, data, n) < 0) {
             tls_failed(c);
             return;
         }
     } else {
-        tx_tls_eof(c->tls);
+        tx__tls_eof(c->tls);
     }
     tx_upstream_t *u = c->u;
     for (;;) {
         tx_upstream_req_t *r = c->req;
-        ssize_t k = tx_tls_read(c->tls, u->pbuf, sizeof u->pbuf);
-        if (r != NULL && tx_tls_handshake_done(c->tls)) r->tls_resumed = c->tls_resumed = tx_tls_reused(c->tls) != 0;
+        ssize_t k = tx__tls_read(c->tls, u->pbuf, sizeof u->pbuf);
+        if (r != NULL && tx__tls_handshake_done(c->tls)) r->tls_resumed = c->tls_resumed = tx__tls_reused(c->tls) != 0;
         if (k == 0) break;
         if (k == TX_TLS_EOF) {
             got_eof(c, UV_EOF, NULL);
@@ -629,7 +629,7 @@ static void feed(conn_t *c, const char *data, size_t n)
     touch(r);
     r->holds++;
     c->in_feed = 1;
-    ssize_t k = tx_resp_feed(&c->resp, data, n);
+    ssize_t k = tx__resp_feed(&c->resp, data, n);
     c->in_feed = 0;
     r->holds--;
     if (r->cancelled) {
@@ -690,7 +690,7 @@ static void on_tls_written(uv_write_t *w, int status)
 /* Sends what the TLS engine has for the socket. */
 static void flush(conn_t *c)
 {
-    size_t n = tx_tls_pending(c->tls);
+    size_t n = tx__tls_pending(c->tls);
     if (n == 0 || c->state == C_CLOSING) return;
     wbuf_t *w = c->spare;
     if (w != NULL && w->cap >= n) {
@@ -703,7 +703,7 @@ static void flush(conn_t *c)
         }
         w->cap = cap;
     }
-    n = tx_tls_take(c->tls, w->data, n);
+    n = tx__tls_take(c->tls, w->data, n);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
     w->w.data = c;
     c->writes++;
@@ -721,10 +721,10 @@ static void conn_send(conn_t *c)
 {
     tx_upstream_req_t *r = c->req;
     c->state = C_BUSY;
-    tx_resp_reset(&c->resp, r->head_only, &resp_cb, r);
+    tx__resp_reset(&c->resp, r->head_only, &resp_cb, r);
     if (c->tls != NULL) {
-        if (tx_tls_write(c->tls, r->wbuf, r->wlen) < 0 ||
-            (r->blen > 0 && tx_tls_write(c->tls, r->body, r->blen) < 0)) {
+        if (tx__tls_write(c->tls, r->wbuf, r->wlen) < 0 ||
+            (r->blen > 0 && tx__tls_write(c->tls, r->body, r->blen) < 0)) {
             tls_failed(c);
             return;
         }
@@ -756,7 +756,7 @@ static void start(conn_t *c)
     if (c->o->tls) {
         char key[TX_URL_HOST_MAX + 16];
         snprintf(key, sizeof key, "%s:%u", c->o->host, (unsigned)c->o->port);
-        if ((c->tls = tx_tls_new(c->u->tls, c->o->host, key)) == NULL) {
+        if ((c->tls = tx__tls_new(c->u->tls, c->o->host, key)) == NULL) {
             conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
             return;
         }
@@ -1182,12 +1182,12 @@ static int proxy_parse(const char *s, tx_url_t *px)
         snprintf(buf, sizeof buf, "http://%s", s);
         s = buf;
     }
-    if (tx_url_parse(s, px) != NULL || px->tls) return -1;
+    if (tx__url_parse(s, px) != NULL || px->tls) return -1;
     if (!px->port_given) px->port = 80;
     return 0;
 }
 
-const char *tx_upstream_proxy_check(const char *proxy)
+const char *tx__upstream_proxy_check(const char *proxy)
 {
     tx_url_t px;
     if (proxy == NULL || proxy[0] == '\0') return NULL;
@@ -1196,12 +1196,12 @@ const char *tx_upstream_proxy_check(const char *proxy)
         snprintf(buf, sizeof buf, "http://%s", proxy);
         proxy = buf;
     }
-    const char *why = tx_url_parse(proxy, &px);
+    const char *why = tx__url_parse(proxy, &px);
     if (why != NULL) return why;
     return px.tls ? "the proxy must be an http:// URL (https is tunnelled through it)" : NULL;
 }
 
-void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
+void tx__upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
 {
     if (ai_proxy != NULL && ai_proxy[0] != '\0') {
         o->proxy = o->https_proxy = ai_proxy;
@@ -1209,15 +1209,15 @@ void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
         const char *h = getenv("HTTP_PROXY"), *s = getenv("HTTPS_PROXY");
         if (h == NULL || h[0] == '\0') h = getenv("http_proxy");
         if (s == NULL || s[0] == '\0') s = getenv("https_proxy");
-        o->proxy = h != NULL && tx_upstream_proxy_check(h) == NULL ? h : NULL;
-        o->https_proxy = s != NULL && tx_upstream_proxy_check(s) == NULL ? s : NULL;
+        o->proxy = h != NULL && tx__upstream_proxy_check(h) == NULL ? h : NULL;
+        o->https_proxy = s != NULL && tx__upstream_proxy_check(s) == NULL ? s : NULL;
     }
     const char *n = getenv("NO_PROXY");
     if (n == NULL || n[0] == '\0') n = getenv("no_proxy");
     o->no_proxy = n;
 }
 
-tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
+tx_upstream_t *tx__upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
 {
     if (loop == NULL) return NULL;
     tx_upstream_t *u = calloc(1, sizeof *u);
@@ -1251,7 +1251,7 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
     return u;
 }
 
-size_t tx_upstream_active(const tx_upstream_t *u) { return u ? u->active : 0; }
+size_t tx__upstream_active(const tx_upstream_t *u) { return u ? u->active : 0; }
 
 
 /* 1 when NO_PROXY's list names host: "*", the host itself, or a domain it is in ("example.com"
@@ -1422,10 +1422,10 @@ static const char *url_get(tx_upstream_t *u, const char *url, tx_url_t *out)
             *out = u->urls[i].parsed;
             return NULL;
         }
-    if (u->nurls >= URL_CACHE_MAX) return tx_url_parse(url, out);
+    if (u->nurls >= URL_CACHE_MAX) return tx__url_parse(url, out);
     char *copy = strdup(url);
-    if (copy == NULL) return tx_url_parse(url, out);
-    const char *bad = tx_url_parse(copy, &u->urls[u->nurls].parsed);
+    if (copy == NULL) return tx__url_parse(url, out);
+    const char *bad = tx__url_parse(copy, &u->urls[u->nurls].parsed);
     if (bad != NULL) {
         free(copy);
         return bad;
@@ -1458,7 +1458,7 @@ static tx_upstream_req_t *req_get(tx_upstream_t *u)
     return r;
 }
 
-tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const char *url,
+tx_upstream_req_t *tx__upstream_send(tx_upstream_t *u, const char *method, const char *url,
                                     const tx_header_t *h, size_t nh, const char *body, size_t len,
                                     const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
                                     void *ud)
@@ -1510,7 +1510,7 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
         return r;
     }
     if (pu.tls && u->tls == NULL && !u->tls_failed &&
-        (u->tls = tx_tls_ctx_new(u->ca_file, u->tls_err, sizeof u->tls_err)) == NULL)
+        (u->tls = tx__tls_ctx_new(u->ca_file, u->tls_err, sizeof u->tls_err)) == NULL)
         u->tls_failed = 1;
     if (pu.tls && u->tls == NULL) {
         fail_later(r, TX_UPSTREAM_ETLS, u->tls_err[0] ? u->tls_err : "TLS could not start");
@@ -1520,7 +1520,7 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
     return r;
 }
 
-void tx_upstream_cancel(tx_upstream_req_t *r)
+void tx__upstream_cancel(tx_upstream_req_t *r)
 {
     if (r == NULL || r->cancelled || r->in_done || r->finished) return;
     r->cancelled = 1;
@@ -1532,7 +1532,7 @@ void tx_upstream_cancel(tx_upstream_req_t *r)
     req_recycle(r);
 }
 
-tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause)
+tx_err_t tx__upstream_pause(tx_upstream_req_t *r, int pause)
 {
     if (r == NULL || r->cancelled || r->finished || r->in_done) return TX_EINVAL;
     pause = pause != 0;
@@ -1555,7 +1555,7 @@ tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause)
     return TX_EOK;
 }
 
-void tx_upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg)
+void tx__upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg)
 {
     if (u == NULL || u->closing || u->close_pending) return;
     u->done = done;

@@ -3,14 +3,14 @@
 
 #include <string.h>
 
-void tx_limiter_init(tx_limiter_t *l, unsigned max, int adaptive)
+void tx__limiter_init(tx_limiter_t *l, unsigned max, int adaptive)
 {
     memset(l, 0, sizeof *l);
     l->max = l->limit = max > 0 ? max : 1;
     l->adaptive = adaptive != 0;
 }
 
-void tx_limiter_configure(tx_limiter_t *l, unsigned max, int adaptive)
+void tx__limiter_configure(tx_limiter_t *l, unsigned max, int adaptive)
 {
     l->max = max > 0 ? max : 1;
     l->adaptive = adaptive != 0;
@@ -19,19 +19,19 @@ void tx_limiter_configure(tx_limiter_t *l, unsigned max, int adaptive)
     l->streak = 0;
 }
 
-int tx_limiter_has_room(const tx_limiter_t *l)
+int tx__limiter_has_room(const tx_limiter_t *l)
 {
     return !l->adaptive || l->in_flight < l->limit;
 }
 
-tx_lim_ticket_t tx_limiter_take(tx_limiter_t *l)
+tx_lim_ticket_t tx__limiter_take(tx_limiter_t *l)
 {
     l->in_flight++;
     tx_lim_ticket_t t = {++l->seq, l->in_flight >= l->limit};
     return t;
 }
 
-int tx_limiter_done(tx_limiter_t *l, tx_lim_ticket_t t, tx_lim_outcome_t o, unsigned *old)
+int tx__limiter_done(tx_limiter_t *l, tx_lim_ticket_t t, tx_lim_outcome_t o, unsigned *old)
 {
     if (t.seq == 0)
         return 0;

@@ -186,7 +186,7 @@ static int body(tx_resp_t *r, const char *d, size_t n)
     return r->cb->on_body(r->ud, d, n) != 0 ? fail(r, TX_RESP_ESTOPPED) : 0;
 }
 
-void tx_resp_reset(tx_resp_t *r, int head_only, const tx_resp_cb_t *cb, void *ud)
+void tx__resp_reset(tx_resp_t *r, int head_only, const tx_resp_cb_t *cb, void *ud)
 {
     char *raw = r->raw, *hbuf = r->hbuf;
     size_t rcap = r->rcap, hcap = r->hcap;
@@ -202,7 +202,7 @@ void tx_resp_reset(tx_resp_t *r, int head_only, const tx_resp_cb_t *cb, void *ud
     r->state = S_HEAD;
 }
 
-void tx_resp_free(tx_resp_t *r)
+void tx__resp_free(tx_resp_t *r)
 {
     free(r->raw);
     free(r->hbuf);
@@ -210,7 +210,7 @@ void tx_resp_free(tx_resp_t *r)
     r->rcap = r->rlen = r->hcap = r->hlen = 0;
 }
 
-ssize_t tx_resp_feed(tx_resp_t *r, const char *data, size_t len)
+ssize_t tx__resp_feed(tx_resp_t *r, const char *data, size_t len)
 {
     if (r->err != TX_RESP_OK) return -1;
     size_t i = 0;
@@ -326,7 +326,7 @@ ssize_t tx_resp_feed(tx_resp_t *r, const char *data, size_t len)
     return (ssize_t)i;
 }
 
-int tx_resp_eof(tx_resp_t *r)
+int tx__resp_eof(tx_resp_t *r)
 {
     if (r->complete) return 0;
     if (r->err != TX_RESP_OK || !r->head_done || r->state != S_BODY_EOF) return -1;

@@ -24,7 +24,7 @@ static int buf_add(tx__buf_t *b, const char *s, size_t n, size_t max)
     return tx__buf_add(b, s, n) == 0 ? 0 : -2;
 }
 
-tx_sse_t *tx_sse_new(size_t max_event)
+tx_sse_t *tx__sse_new(size_t max_event)
 {
     tx_sse_t *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
@@ -32,7 +32,7 @@ tx_sse_t *tx_sse_new(size_t max_event)
     return p;
 }
 
-void tx_sse_free(tx_sse_t *p)
+void tx__sse_free(tx_sse_t *p)
 {
     if (p == NULL) return;
     free(p->line.p);
@@ -41,10 +41,10 @@ void tx_sse_free(tx_sse_t *p)
     free(p);
 }
 
-size_t tx_sse_events(const tx_sse_t *p) { return p ? p->events : 0; }
-size_t tx_sse_comments(const tx_sse_t *p) { return p ? p->comments : 0; }
+size_t tx__sse_events(const tx_sse_t *p) { return p ? p->events : 0; }
+size_t tx__sse_comments(const tx_sse_t *p) { return p ? p->comments : 0; }
 
-int tx_sse_pending(const tx_sse_t *p)
+int tx__sse_pending(const tx_sse_t *p)
 {
     return p != NULL && (p->line.len > 0 || p->has_data || p->event.len > 0);
 }
@@ -114,7 +114,7 @@ static int line(tx_sse_t *p, tx_sse_cb cb, void *ud)
     return 0; /* id, retry and unknown fields do not matter to the relay */
 }
 
-tx_err_t tx_sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud)
+tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud)
 {
     if (p == NULL || (data == NULL && len > 0)) return TX_EINVAL;
     if (p->failed) return TX_ERANGE;

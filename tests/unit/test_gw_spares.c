@@ -63,14 +63,14 @@ static void on_an_app(void **state)
     (void)state;
     tx_app_t app;
     memset(&app, 0, sizeof app);
-    assert_int_equal(tx_gw_spares_start(NULL, count_free), TX_EINVAL);
-    assert_int_equal(tx_gw_spares_start(&app, NULL), TX_EINVAL);
-    assert_null(tx_gw_spares(&app));
-    assert_null(tx_gw_spares(NULL));
-    assert_int_equal(tx_gw_spares_start(&app, count_free), TX_EOK);
-    tx_gw_spares_t *g = tx_gw_spares(&app);
+    assert_int_equal(tx__gw_spares_start(NULL, count_free), TX_EINVAL);
+    assert_int_equal(tx__gw_spares_start(&app, NULL), TX_EINVAL);
+    assert_null(tx__gw_spares(&app));
+    assert_null(tx__gw_spares(NULL));
+    assert_int_equal(tx__gw_spares_start(&app, count_free), TX_EOK);
+    tx_gw_spares_t *g = tx__gw_spares(&app);
     assert_non_null(g);
-    assert_int_equal(tx_gw_spares_start(&app, count_free), TX_EINVAL); /* once per app */
+    assert_int_equal(tx__gw_spares_start(&app, count_free), TX_EINVAL); /* once per app */
     assert_int_equal(app.nstop_hooks, 1);
     assert_int_equal(tx__freelist_put(&g->calls, malloc(16)), 1);
     assert_int_equal(tx__freelist_put(&g->attempts, malloc(16)), 1);
@@ -81,7 +81,7 @@ static void on_an_app(void **state)
     app.stop_hooks[0].fn(&app, app.stop_hooks[0].ud, hook_done);
     assert_int_equal(destroyed, 2);
     assert_int_equal(hook_done_calls, 1);
-    assert_null(tx_gw_spares(&app));
+    assert_null(tx__gw_spares(&app));
     assert_null(app.gateway);
 }
 

@@ -32,13 +32,13 @@ static void observe(tx_store_t *s, const int64_t *ids, tx_item_status_t *before,
 {
     for (int i = 0; i < N; i++) {
         tx_item_t it;
-        assert_int_equal(tx_store_get(s, ids[i], &it, NULL), TX_EOK);
+        assert_int_equal(tx__store_get(s, ids[i], &it, NULL), TX_EOK);
         tx_item_status_t now = it.status;
-        tx_item_clear(&it);
+        tx__item_clear(&it);
         if (now != before[i]) {
-            if (!tx_jobs_transition_ok(before[i], now))
+            if (!tx__jobs_transition_ok(before[i], now))
                 fail_msg("%s: the store moved item %d %s -> %s, which the table forbids", what, i,
-                         tx_item_status_name(before[i]), tx_item_status_name(now));
+                         tx__item_status_name(before[i]), tx__item_status_name(now));
             seen[before[i]][now] = 1;
         }
         before[i] = now;
@@ -48,7 +48,7 @@ static void observe(tx_store_t *s, const int64_t *ids, tx_item_status_t *before,
 static tx_item_list_t claim(tx_store_t *s, size_t limit, tx_ms_t now)
 {
     tx_item_list_t l;
-    assert_int_equal(tx_store_claim(s, "w", limit, now, LEASE, &l, NULL), TX_EOK);
+    assert_int_equal(tx__store_claim(s, "w", limit, now, LEASE, &l, NULL), TX_EOK);
     return l;
 }
 
@@ -58,7 +58,7 @@ static void finish(tx_store_t *s, const tx_item_t *it, tx_item_status_t to, tx_m
     if (to == TX_ITEM_SUCCESS) o.result = "{\"tags\":[]}", o.model = "m";
     if (to == TX_ITEM_RETRYING) o.retry_after = now + 1000, o.error = "HTTP 503";
     if (to == TX_ITEM_FAILED) o.error = "HTTP 400";
-    assert_int_equal(tx_store_finish(s, it->id, it->lease, &o, now, NULL), TX_EOK);
+    assert_int_equal(tx__store_finish(s, it->id, it->lease, &o, now, NULL), TX_EOK);
 }
 
 static void store_moves_follow_the_table(void **state)
@@ -72,7 +72,7 @@ static void store_moves_follow_the_table(void **state)
         snprintf(url, sizeof url, "%s", g_url);
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_store_open(url, &s, &err), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, &err), TX_EOK);
 
     tx_item_input_t in[N + 1];
     char ext[N + 1][16];
@@ -81,11 +81,11 @@ static void store_moves_follow_the_table(void **state)
         in[i] = (tx_item_input_t){"o", ext[i], NULL, i == N ? " " : "a post"};
     }
     tx_import_result_t r;
-    assert_int_equal(tx_store_import(s, in, N + 1, T0, &r, &err), TX_EOK);
+    assert_int_equal(tx__store_import(s, in, N + 1, T0, &r, &err), TX_EOK);
     assert_int_equal(r.skipped, 1);
     int64_t ids[N];
     memcpy(ids, r.ids, sizeof ids);
-    tx_import_result_free(&r);
+    tx__import_result_free(&r);
     tx_item_status_t st[N];
     for (int i = 0; i < N; i++) st[i] = TX_ITEM_PENDING;
     observe(s, ids, st, "import");
@@ -100,22 +100,22 @@ static void store_moves_follow_the_table(void **state)
     observe(s, ids, st, "finish");
     /* the last two keep their leases until those expire */
     int64_t reclaimed = 0;
-    assert_int_equal(tx_store_reclaim_expired(s, T0 + LEASE + 1, &reclaimed, &err), TX_EOK);
+    assert_int_equal(tx__store_reclaim_expired(s, T0 + LEASE + 1, &reclaimed, &err), TX_EOK);
     assert_int_equal(reclaimed, 2);
     observe(s, ids, st, "reclaim_expired");
-    tx_item_list_free(&l);
+    tx__item_list_free(&l);
 
     /* a retrying item due again is claimed straight from retrying */
     l = claim(s, N, T0 + LEASE + 2);
     observe(s, ids, st, "claim when due");
     for (size_t i = 0; i < l.n; i++) finish(s, &l.items[i], TX_ITEM_RETRYING, T0 + LEASE + 2);
     observe(s, ids, st, "finish again");
-    tx_item_list_free(&l);
+    tx__item_list_free(&l);
 
     int64_t selected = 0;
-    assert_int_equal(tx_store_retry(s, "o", 0, 0, T0 + LEASE + 3, &selected, &err), TX_EOK);
+    assert_int_equal(tx__store_retry(s, "o", 0, 0, T0 + LEASE + 3, &selected, &err), TX_EOK);
     observe(s, ids, st, "retry");
-    assert_int_equal(tx_store_retry(s, "o", 1, 0, T0 + LEASE + 3, &selected, &err), TX_EOK);
+    assert_int_equal(tx__store_retry(s, "o", 1, 0, T0 + LEASE + 3, &selected, &err), TX_EOK);
     observe(s, ids, st, "forced retry");
     /* regenerate from success, retrying, and processing (the holder's lease is dropped) */
     l = claim(s, 1, T0 + LEASE + 4);
@@ -125,17 +125,17 @@ static void store_moves_follow_the_table(void **state)
     for (int i = 0; i < N; i++) {
         int pick = st[i] == TX_ITEM_SUCCESS || st[i] == TX_ITEM_PROCESSING ||
                    (st[i] == TX_ITEM_RETRYING && !retrying_regenerated++);
-        if (pick) assert_int_equal(tx_store_regenerate(s, ids[i], T0 + LEASE + 5, &err), TX_EOK);
+        if (pick) assert_int_equal(tx__store_regenerate(s, ids[i], T0 + LEASE + 5, &err), TX_EOK);
     }
     observe(s, ids, st, "regenerate");
     /* the dropped lease's holder cannot move the item any more */
     tx_item_outcome_t late = {.status = TX_ITEM_SUCCESS, .result = "{}", .model = "m",
                               .error_class = -1};
-    assert_int_equal(tx_store_finish(s, l.items[0].id, l.items[0].lease, &late, T0 + LEASE + 6, NULL),
+    assert_int_equal(tx__store_finish(s, l.items[0].id, l.items[0].lease, &late, T0 + LEASE + 6, NULL),
                      TX_ECONFLICT);
     observe(s, ids, st, "late finish");
-    tx_item_list_free(&l);
-    tx_store_close(s);
+    tx__item_list_free(&l);
+    tx__store_close(s);
 }
 
 /* Every change the table allows was made by the store above (run after each backend). */
@@ -144,10 +144,10 @@ static void table_is_no_looser_than_the_stores(void **state)
     (void)state;
     for (int a = 0; a < TX_ITEM__LAST; a++)
         for (int b = 0; b < TX_ITEM__LAST; b++)
-            if (tx_jobs_transition_ok((tx_item_status_t)a, (tx_item_status_t)b) && !seen[a][b])
+            if (tx__jobs_transition_ok((tx_item_status_t)a, (tx_item_status_t)b) && !seen[a][b])
                 fail_msg("the table allows %s -> %s but no store operation makes it",
-                         tx_item_status_name((tx_item_status_t)a),
-                         tx_item_status_name((tx_item_status_t)b));
+                         tx__item_status_name((tx_item_status_t)a),
+                         tx__item_status_name((tx_item_status_t)b));
 }
 
 static int remove_one(const char *p, const struct stat *sb, int flag, struct FTW *f)

@@ -85,13 +85,13 @@ static void on_abort(tx_http_req_t *req, void *ud)
 {
     fixture_t *f = ud;
     assert_ptr_equal(req, f->held);
-    assert_true(tx_http_req_aborted(req));
+    assert_true(tx__http_req_aborted(req));
     f->aborts++;
     if (f->stream) {
-        f->write_rc = tx_http_stream_write(req, "late", 4);
-        f->late_rc = tx_http_stream_end(req);
+        f->write_rc = tx__http_stream_write(req, "late", 4);
+        f->late_rc = tx__http_stream_end(req);
     } else {
-        f->late_rc = tx_http_respond(req, 200, NULL, 0, "late", 4);
+        f->late_rc = tx__http_respond(req, 200, NULL, 0, "late", 4);
     }
     f->held = NULL;
 }
@@ -99,23 +99,23 @@ static void on_abort(tx_http_req_t *req, void *ud)
 static void handler(tx_http_req_t *req, void *ud)
 {
     fixture_t *f = ud;
-    const char *path = tx_http_req_path(req);
+    const char *path = tx__http_req_path(req);
     tx_header_t ct = {"Content-Type", "text/plain"};
     if (strcmp(path, "/a") == 0) {
         f->held = req; /* answered later, after /b */
     } else if (strcmp(path, "/b") == 0) {
-        assert_int_equal(tx_http_respond(req, 200, &ct, 1, "B-body", 6), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 200, &ct, 1, "B-body", 6), TX_EOK);
         assert_non_null(f->held);
-        assert_int_equal(tx_http_respond(f->held, 200, &ct, 1, "A-body", 6), TX_EOK);
+        assert_int_equal(tx__http_respond(f->held, 200, &ct, 1, "A-body", 6), TX_EOK);
         f->held = NULL;
     } else if (strcmp(path, "/hold") == 0) {
         f->held = req;
-        tx_http_req_on_abort(req, on_abort, f);
+        tx__http_req_on_abort(req, on_abort, f);
         if (f->stream) {
-            assert_int_equal(tx_http_stream_begin(req, 200, &ct, 1), TX_EOK);
-            assert_int_equal(tx_http_stream_write(req, "first", 5), TX_EOK);
+            assert_int_equal(tx__http_stream_begin(req, 200, &ct, 1), TX_EOK);
+            assert_int_equal(tx__http_stream_write(req, "first", 5), TX_EOK);
             /* a second finish-type call while streaming is refused, not acted on */
-            assert_int_equal(tx_http_respond(req, 200, NULL, 0, "x", 1), TX_EINVAL);
+            assert_int_equal(tx__http_respond(req, 200, NULL, 0, "x", 1), TX_EINVAL);
         }
         atomic_store(&f->got_hold, 1);
     } else if (strcmp(path, "/exact") == 0) {
@@ -123,34 +123,34 @@ static void handler(tx_http_req_t *req, void *ud)
         tx_header_t h[] = {{"Content-Type", "text/plain"}, {"X-Bad", "a\r\nb"},
                            {"Bad:Name", "v"},               {NULL, "v"},
                            {"X-Null", NULL},                {"X-Ok", ""}};
-        assert_int_equal(tx_http_respond(req, 200, h, 6, "hello", 5), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 200, h, 6, "hello", 5), TX_EOK);
     } else if (strncmp(path, "/status/", 8) == 0) {
         int status = (int)strtol(path + 8, NULL, 10);
         if (status >= 100 && status <= 999) {
-            assert_int_equal(tx_http_respond(req, status, NULL, 0, NULL, 0), TX_EOK);
+            assert_int_equal(tx__http_respond(req, status, NULL, 0, NULL, 0), TX_EOK);
         } else { /* only a stream takes any status */
-            assert_int_equal(tx_http_stream_begin(req, status, NULL, 0), TX_EOK);
-            assert_int_equal(tx_http_stream_end(req), TX_EOK);
+            assert_int_equal(tx__http_stream_begin(req, status, NULL, 0), TX_EOK);
+            assert_int_equal(tx__http_stream_end(req), TX_EOK);
         }
     } else if (strcmp(path, "/odd") == 0) {
-        assert_int_equal(tx_http_respond(req, 599, NULL, 0, NULL, 0), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 599, NULL, 0, NULL, 0), TX_EOK);
     } else if (strcmp(path, "/big") == 0) {
         static char big[20000];
         memset(big, 'z', sizeof big);
-        assert_int_equal(tx_http_respond(req, 200, NULL, 0, big, sizeof big), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 200, NULL, 0, big, sizeof big), TX_EOK);
     } else if (strcmp(path, "/huge") == 0) { /* more than the socket buffers hold */
         char *huge = malloc(HUGE_LEN);
         assert_non_null(huge);
         memset(huge, 'h', HUGE_LEN);
-        assert_int_equal(tx_http_respond(req, 200, NULL, 0, huge, HUGE_LEN), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 200, NULL, 0, huge, HUGE_LEN), TX_EOK);
         free(huge);
     } else if (strcmp(path, "/chunks") == 0) {
-        assert_int_equal(tx_http_stream_begin(req, 201, &ct, 1), TX_EOK);
-        assert_int_equal(tx_http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
-        assert_int_equal(tx_http_stream_write(req, "!", 1), TX_EOK);
-        assert_int_equal(tx_http_stream_end(req), TX_EOK);
+        assert_int_equal(tx__http_stream_begin(req, 201, &ct, 1), TX_EOK);
+        assert_int_equal(tx__http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
+        assert_int_equal(tx__http_stream_write(req, "!", 1), TX_EOK);
+        assert_int_equal(tx__http_stream_end(req), TX_EOK);
     } else {
-        tx_http_respond_error(req, 404, "invalid_request_error", "unknown_url", "no", NULL, 0);
+        tx__http_respond_error(req, 404, "invalid_request_error", "unknown_url", "no", NULL, 0);
     }
 }
 
@@ -213,14 +213,14 @@ static void *client_exact(void *ud)
             if (bad) f->client_len = k + 1;
         }
     }
-    /* every status line, as "HTTP/1.1 %d %s\r\n" with tx_http_status_text */
+    /* every status line, as "HTTP/1.1 %d %s\r\n" with tx__http_status_text */
     static const int odd[] = {-5, 0, 99, 1000, INT_MAX, INT_MIN};
     for (int st = 100, i = 0; st <= 999 + 6 && f->client_len == 0; st++, k++) {
         int status = st <= 999 ? st : odd[i++];
         char req[64], want[160];
         snprintf(req, sizeof req, "GET /status/%d HTTP/1.1\r\n\r\n", status);
         int n = snprintf(want, sizeof want, "HTTP/1.1 %d %s\r\n%s", status,
-                         tx_http_status_text(status),
+                         tx__http_status_text(status),
                          st <= 999 ? "Content-Length: 0\r\n\r\n"
                                    : "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
         send(s, req, strlen(req), 0);
@@ -294,9 +294,9 @@ static void start_with(fixture_t *f, const tx_http_config_t *base)
     cfg.handler = handler;
     cfg.handler_ud = f;
     tx_error_t err;
-    f->srv = tx_http_server_start(&f->loop, "127.0.0.1:0", &cfg, &err);
+    f->srv = tx__http_server_start(&f->loop, "127.0.0.1:0", &cfg, &err);
     assert_non_null(f->srv);
-    const char *addr = tx_http_server_address(f->srv);
+    const char *addr = tx__http_server_address(f->srv);
     f->port = (int)strtol(strrchr(addr, ':') + 1, NULL, 10);
     assert_true(f->port > 0);
 }
@@ -304,15 +304,15 @@ static void start_with(fixture_t *f, const tx_http_config_t *base)
 static void start(fixture_t *f)
 {
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     start_with(f, &cfg);
 }
 
 static void stop(fixture_t *f)
 {
-    tx_http_server_stop(f->srv, 1000, on_stopped, f);
+    tx__http_server_stop(f->srv, 1000, on_stopped, f);
     assert_true(run_until(f, is_stopped));
-    tx_http_server_destroy(f->srv);
+    tx__http_server_destroy(f->srv);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
 }
@@ -372,25 +372,25 @@ static void listen_errors(void **state)
     fixture_t f;
     start(&f);
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.handler = handler;
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
     tx_error_t err;
-    assert_null(tx_http_server_start(&f.loop, addr, &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, addr, &cfg, &err));
     assert_int_equal(err.code, TX_EBUSY);
     assert_non_null(strstr(err.msg, "already in use"));
-    assert_null(tx_http_server_start(&f.loop, "nonsense", &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, "nonsense", &cfg, &err));
     assert_int_equal(err.code, TX_EINVAL);
-    assert_null(tx_http_server_start(&f.loop, "127.0.0.1:99999", &cfg, &err));
-    assert_null(tx_http_server_start(&f.loop, "[::1", &cfg, &err));
-    assert_null(tx_http_server_start(NULL, addr, &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, "127.0.0.1:99999", &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, "[::1", &cfg, &err));
+    assert_null(tx__http_server_start(NULL, addr, &cfg, &err));
     stop(&f);
 }
 
 /* ---- lingering close ---------------------------------------------------------------------- */
 
-static int no_connections(fixture_t *f) { return tx_http_server_connections(f->srv) == 0; }
+static int no_connections(fixture_t *f) { return tx__http_server_connections(f->srv) == 0; }
 
 /* Reads what the server sends until EOF into client_buf (NUL-terminated). */
 static void read_answer(fixture_t *f, int s)
@@ -465,7 +465,7 @@ static void lingering_close_lets_the_client_read(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.limits.max_body_bytes = 1000;
     for (int round = 0; round < 3; round++) {
         fixture_t f;
@@ -505,7 +505,7 @@ static void lingering_waits_for_the_answer_to_be_out(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.linger_idle_ms = 50;
     cfg.linger_ms = 100;
     fixture_t f;
@@ -522,7 +522,7 @@ static void lingering_close_is_bounded(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.limits.max_body_bytes = 1000;
     /* silence: a client that neither sends nor closes is closed after linger_idle_ms */
     cfg.linger_ms = 600000;
@@ -565,7 +565,7 @@ static void mute_connection_closed_at_header_timeout(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.header_timeout_ms = 100;
     cfg.idle_timeout_ms = 600000; /* so only the header timeout can end it */
     fixture_t f;

@@ -315,12 +315,12 @@ static void on_body(void *ud, const char *d, size_t n)
     if (r->blen + n <= sizeof r->body) memcpy(r->body + r->blen, d, n);
     r->blen += n;
     r->bodies++;
-    if (r->cancel_other != NULL) tx_upstream_cancel(*r->cancel_other);
+    if (r->cancel_other != NULL) tx__upstream_cancel(*r->cancel_other);
     if (r->spawn != NULL && r->spawn->req == NULL) assert_non_null(get(r->env, "/chunked", NULL, r->spawn));
-    if (r->pause_in_body && r->bodies == 1) assert_int_equal(tx_upstream_pause(r->req, 1), TX_EOK);
+    if (r->pause_in_body && r->bodies == 1) assert_int_equal(tx__upstream_pause(r->req, 1), TX_EOK);
     if (r->cancel_in_body) {
-        tx_upstream_cancel(r->req);
-        tx_upstream_cancel(r->req); /* twice is harmless */
+        tx__upstream_cancel(r->req);
+        tx__upstream_cancel(r->req); /* twice is harmless */
     }
 }
 
@@ -332,10 +332,10 @@ static void on_done(void *ud, const tx_upstream_result_t *res)
     r->res = *res;
     snprintf(r->msg, sizeof r->msg, "%s", res->message);
     r->res.message = r->msg;
-    tx_upstream_cancel(r->req); /* no-op inside on_done */
+    tx__upstream_cancel(r->req); /* no-op inside on_done */
     if (res->reused) r->reused_count++;
     if (r->close_in_done) {
-        tx_upstream_close(r->env->u, on_closed, &r->env->closed);
+        tx__upstream_close(r->env->u, on_closed, &r->env->closed);
         assert_null(get(r->env, "/ok", NULL, r)); /* closing: refused, no callback */
         return;
     }
@@ -354,7 +354,7 @@ static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limi
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->srv.port, path);
     r->env = e;
-    return r->req = tx_upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, lim, &CB, r);
+    return r->req = tx__upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, lim, &CB, r);
 }
 
 static void on_wake(uv_timer_t *t) { (void)t; }
@@ -365,7 +365,7 @@ static void env_init(env_t *e, const tx_upstream_opts_t *o)
     memset(e, 0, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
     srv_start(&e->loop, &e->srv);
-    e->u = tx_upstream_new(&e->loop, o);
+    e->u = tx__upstream_new(&e->loop, o);
     assert_non_null(e->u);
     uv_timer_init(&e->loop, &e->wake);
     uv_timer_start(&e->wake, on_wake, 50, 50); /* keeps run_until's loop turning */
@@ -381,7 +381,7 @@ static int run_until(env_t *e, const int *counter, int want)
 
 static void env_done(env_t *e)
 {
-    tx_upstream_close(e->u, on_closed, &e->closed);
+    tx__upstream_close(e->u, on_closed, &e->closed);
     srv_stop(&e->srv);
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -399,7 +399,7 @@ static void ok_body_and_headers(void **state)
     env_init(&e, NULL);
     rec_t r = {0};
     assert_non_null(get(&e, "/ok", NULL, &r));
-    assert_int_equal(tx_upstream_active(e.u), 1);
+    assert_int_equal(tx__upstream_active(e.u), 1);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
     assert_int_equal(r.res.status, 200);
@@ -412,7 +412,7 @@ static void ok_body_and_headers(void **state)
     assert_int_equal(r.res.body_bytes, 5);
     assert_true(r.res.total_us > 0);
     assert_true(r.res.first_byte_us >= r.res.connect_us);
-    assert_int_equal(tx_upstream_active(e.u), 0);
+    assert_int_equal(tx__upstream_active(e.u), 0);
     env_done(&e);
 }
 
@@ -426,7 +426,7 @@ static void post_body_and_chunked(void **state)
     const tx_header_t h[] = {{"Content-Type", "application/json"}, {"Authorization", "Bearer k"}};
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", e.srv.port);
-    r.req = tx_upstream_send(e.u, "POST", url, h, 2, body, sizeof body - 1, NULL, &CB, &r);
+    r.req = tx__upstream_send(e.u, "POST", url, h, 2, body, sizeof body - 1, NULL, &CB, &r);
     assert_non_null(r.req);
     assert_non_null(get(&e, "/chunked", NULL, &c));
     run_until(&e, &r.dones, 1);
@@ -489,9 +489,9 @@ static void transport_failures(void **state)
     assert_non_null(get(&e, "/big", &lb, &big));
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/x", closed_port);
-    refused.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &refused);
+    refused.req = tx__upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &refused);
     assert_non_null(refused.req);
-    bad.req = tx_upstream_send(e.u, "GET", "ftp://127.0.0.1/x", NULL, 0, NULL, 0, NULL, &CB, &bad);
+    bad.req = tx__upstream_send(e.u, "GET", "ftp://127.0.0.1/x", NULL, 0, NULL, 0, NULL, &CB, &bad);
     assert_non_null(bad.req);
     run_until(&e, &reset.dones, 1);
     run_until(&e, &partial.dones, 1);
@@ -534,8 +534,8 @@ static void cancel_anywhere(void **state)
     assert_memory_equal(spawned.body, "hello world", 11);
     assert_int_equal(victim.dones, 0);
     /* the hanging one, from outside any callback, once it is certainly on the wire */
-    tx_upstream_cancel(hang.req);
-    assert_int_equal(tx_upstream_active(e.u), 0);
+    tx__upstream_cancel(hang.req);
+    assert_int_equal(tx__upstream_active(e.u), 0);
     /* the client still works, and no late callback arrives for the cancelled ones */
     assert_non_null(get(&e, "/ok", NULL, &after));
     run_until(&e, &after.dones, 1);
@@ -600,7 +600,7 @@ static void close_with_requests_in_flight(void **state)
     assert_non_null(get(&e, "/hang", NULL, &b));
     assert_non_null(get(&e, "/hang", NULL, &c));
     run_until(&e, &e.srv.accepted, 3);
-    tx_upstream_cancel(b.req);
+    tx__upstream_cancel(b.req);
     env_done(&e); /* closes the client: a and c get ABORTED, b nothing; no leak */
     assert_int_equal(a.dones, 1);
     assert_int_equal(a.res.err, TX_UPSTREAM_EABORTED);
@@ -636,7 +636,7 @@ static const char *sent_head(env_t *e, rec_t *r, const tx_header_t *h, size_t nh
     snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e->srv.port);
     memset(r, 0, sizeof *r);
     r->env = e;
-    r->req = tx_upstream_send(e->u, nh > 0 ? "POST" : "GET", url, h, nh, nh > 0 ? "{}" : NULL,
+    r->req = tx__upstream_send(e->u, nh > 0 ? "POST" : "GET", url, h, nh, nh > 0 ? "{}" : NULL,
                               nh > 0 ? 2 : 0, NULL, &CB, r);
     assert_non_null(r->req);
     assert_int_equal(run_until(e, &r->dones, 1), 1);
@@ -673,7 +673,7 @@ static void request_headers_follow_each_send(void **state)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e.srv.port);
     memset(&r, 0, sizeof r);
-    assert_null(tx_upstream_send(e.u, "POST", url, shifted, 1, "{}", 2, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "POST", url, shifted, 1, "{}", 2, NULL, &CB, &r));
     got = sent_head(&e, &r, NULL, 0);
     assert_null(strstr(got, "X-A"));
     assert_null(strstr(got, "X: a"));
@@ -697,7 +697,7 @@ static void fetch(env_t *e, const char *method, const char *path, size_t len, re
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->srv.port, path);
     memset(r, 0, sizeof *r);
     r->env = e;
-    r->req = tx_upstream_send(e->u, method, url, NULL, 0, len ? body : NULL, len, NULL, &CB, r);
+    r->req = tx__upstream_send(e->u, method, url, NULL, 0, len ? body : NULL, len, NULL, &CB, r);
     assert_non_null(r->req);
     assert_int_equal(run_until(e, &r->dones, 1), 1);
 }
@@ -837,8 +837,8 @@ static void pause_holds_body_until_resume(void **state)
     while (uv_now(&e.loop) < until) uv_run(&e.loop, UV_RUN_ONCE); /* past the gap timeout */
     assert_int_equal(r.bodies, 1);
     assert_int_equal(r.dones, 0);
-    assert_int_equal(tx_upstream_active(e.u), 1);
-    assert_int_equal(tx_upstream_pause(r.req, 0), TX_EOK);
+    assert_int_equal(tx__upstream_active(e.u), 1);
+    assert_int_equal(tx__upstream_pause(r.req, 0), TX_EOK);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
     assert_int_equal(r.res.body_bytes, 200000);
@@ -856,13 +856,13 @@ static void through_http_proxy(void **state)
     char purl[64];
     snprintf(purl, sizeof purl, "127.0.0.1:%d", e.srv.port); /* no scheme: http */
     tx_upstream_opts_t o = {.proxy = purl, .no_proxy = "localhost, .direct.invalid"};
-    e.u = tx_upstream_new(&e.loop, &o);
+    e.u = tx__upstream_new(&e.loop, &o);
     assert_non_null(e.u);
     uv_timer_init(&e.loop, &e.wake);
     uv_timer_start(&e.wake, on_wake, 50, 50);
     rec_t r = {0};
     r.env = &e;
-    r.req = tx_upstream_send(e.u, "GET", "http://upstream.invalid:8081/head", NULL, 0, NULL, 0,
+    r.req = tx__upstream_send(e.u, "GET", "http://upstream.invalid:8081/head", NULL, 0, NULL, 0,
                              NULL, &CB, &r);
     assert_non_null(r.req);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
@@ -875,7 +875,7 @@ static void through_http_proxy(void **state)
     lo.env = &e;
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e.srv.port);
-    lo.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &lo);
+    lo.req = tx__upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &lo);
     assert_non_null(lo.req);
     assert_int_equal(run_until(&e, &lo.dones, 1), 1);
     lo.body[lo.blen < sizeof lo.body ? lo.blen : sizeof lo.body - 1] = '\0';
@@ -883,16 +883,16 @@ static void through_http_proxy(void **state)
     /* NO_PROXY's hosts are reached directly: this one has no address */
     rec_t d = {0};
     d.env = &e;
-    d.req = tx_upstream_send(e.u, "GET", "http://api.direct.invalid/x", NULL, 0, NULL, 0, NULL, &CB, &d);
+    d.req = tx__upstream_send(e.u, "GET", "http://api.direct.invalid/x", NULL, 0, NULL, 0, NULL, &CB, &d);
     assert_non_null(d.req);
     assert_int_equal(run_until(&e, &d.dones, 1), 1);
     assert_int_equal(d.res.err, TX_UPSTREAM_EDNS);
     env_done(&e);
     tx_upstream_opts_t bad = {.proxy = "https://p.example:1"};
-    assert_null(tx_upstream_new(&e.loop, &bad)); /* a proxy is spoken to in plain http */
-    assert_null(tx_upstream_proxy_check("http://p.example:3128"));
-    assert_non_null(tx_upstream_proxy_check("https://p.example"));
-    assert_non_null(tx_upstream_proxy_check("http://u:p@p.example"));
+    assert_null(tx__upstream_new(&e.loop, &bad)); /* a proxy is spoken to in plain http */
+    assert_null(tx__upstream_proxy_check("http://p.example:3128"));
+    assert_non_null(tx__upstream_proxy_check("https://p.example"));
+    assert_non_null(tx__upstream_proxy_check("http://u:p@p.example"));
 }
 
 /* At the connection cap, an idle connection of another origin is closed to make room; the
@@ -910,7 +910,7 @@ static void cap_takes_room_from_another_origins_idle(void **state)
     snprintf(url, sizeof url, "http://localhost:%d/ok", e.srv.port);
     memset(&r, 0, sizeof r);
     r.env = &e;
-    r.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &r);
+    r.req = tx__upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &r);
     assert_non_null(r.req);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
@@ -929,22 +929,22 @@ static void bad_arguments(void **state)
     const tx_header_t inj[] = {{"X-A", "v\r\nX-Evil: 1"}};
     const tx_header_t colon[] = {{"X:A", "v"}};
     tx_upstream_cb_t nodone = {on_head, on_body, NULL};
-    assert_null(tx_upstream_send(NULL, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, NULL, "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", NULL, NULL, 0, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", inj, 1, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", colon, 1, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", NULL, 1, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "POST", "http://x/", NULL, 0, NULL, 5, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &nodone, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, NULL, &r));
-    assert_null(tx_upstream_new(NULL, NULL));
-    tx_upstream_cancel(NULL);
-    assert_int_equal(tx_upstream_pause(NULL, 1), TX_EINVAL);
-    tx_upstream_close(NULL, NULL, NULL);
-    assert_int_equal(tx_upstream_active(e.u), 0);
-    assert_string_equal(tx_upstream_strerror(TX_UPSTREAM_ERESET), "connection reset");
-    assert_string_equal(tx_upstream_strerror((tx_upstream_err_t)999), "unknown transport error");
+    assert_null(tx__upstream_send(NULL, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, NULL, "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", NULL, NULL, 0, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", inj, 1, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", colon, 1, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", NULL, 1, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "POST", "http://x/", NULL, 0, NULL, 5, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &nodone, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, NULL, &r));
+    assert_null(tx__upstream_new(NULL, NULL));
+    tx__upstream_cancel(NULL);
+    assert_int_equal(tx__upstream_pause(NULL, 1), TX_EINVAL);
+    tx__upstream_close(NULL, NULL, NULL);
+    assert_int_equal(tx__upstream_active(e.u), 0);
+    assert_string_equal(tx__upstream_strerror(TX_UPSTREAM_ERESET), "connection reset");
+    assert_string_equal(tx__upstream_strerror((tx_upstream_err_t)999), "unknown transport error");
     env_done(&e);
     assert_int_equal(r.dones, 0);
 }

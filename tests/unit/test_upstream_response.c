@@ -55,7 +55,7 @@ static void read_cuts(const char *s, size_t len, const size_t *cuts, size_t ncut
     memset(o, 0, sizeof *o);
     tx_resp_t r;
     memset(&r, 0, sizeof r);
-    tx_resp_reset(&r, head_only, &CB, o);
+    tx__resp_reset(&r, head_only, &CB, o);
     size_t off = 0;
     for (size_t i = 0; i <= ncuts && o->end == 0; i++) {
         size_t to = i < ncuts ? cuts[i] : len;
@@ -63,7 +63,7 @@ static void read_cuts(const char *s, size_t len, const size_t *cuts, size_t ncut
         char *piece = malloc(to - off); /* its own buffer: no pointer into it may survive */
         assert_non_null(piece);
         memcpy(piece, s + off, to - off);
-        ssize_t k = tx_resp_feed(&r, piece, to - off);
+        ssize_t k = tx__resp_feed(&r, piece, to - off);
         free(piece);
         if (k < 0) {
             o->end = -1;
@@ -72,11 +72,11 @@ static void read_cuts(const char *s, size_t len, const size_t *cuts, size_t ncut
             if (r.complete) o->end = 1;
         }
     }
-    if (o->end == 0 && eof) o->end = tx_resp_eof(&r) == 0 ? 1 : 0;
+    if (o->end == 0 && eof) o->end = tx__resp_eof(&r) == 0 ? 1 : 0;
     o->keep = r.complete && r.keep;
     o->ka = r.keepalive_s;
     o->used = o->end == 1 ? off : 0;
-    tx_resp_free(&r);
+    tx__resp_free(&r);
 }
 
 /* Whole, every two-piece split and byte by byte: the same outcome; returns the whole reading. */

@@ -293,7 +293,7 @@ static void env_init_proxy(env_t *e, const char *ca_file, const char *https_prox
     assert_int_equal(uv_loop_init(&e->loop), 0);
     tx_upstream_opts_t o = {.ca_file = ca_file, .connect_timeout_ms = 5000, .https_proxy = https_proxy,
                             .proxy_loopback = 1}; /* the test's servers are all on loopback */
-    e->u = tx_upstream_new(&e->loop, &o);
+    e->u = tx__upstream_new(&e->loop, &o);
     assert_non_null(e->u);
     uv_timer_init(&e->loop, &e->wake);
     uv_timer_start(&e->wake, on_wake, 50, 50);
@@ -304,7 +304,7 @@ static void env_init(env_t *e, const char *ca_file) { env_init_proxy(e, ca_file,
 static void env_done(env_t *e)
 {
     int closed = 0;
-    tx_upstream_close(e->u, on_closed, &closed);
+    tx__upstream_close(e->u, on_closed, &closed);
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     assert_int_equal(closed, 1);
@@ -318,7 +318,7 @@ static void fetch(env_t *e, const char *host, int port, const char *path, rec_t 
     snprintf(url, sizeof url, "https://%s:%d%s", host, port, path);
     memset(r, 0, sizeof *r);
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000};
-    assert_non_null(tx_upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, &lim, &cb, r));
+    assert_non_null(tx__upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, &lim, &cb, r));
     uint64_t deadline = uv_now(&e->loop) + 15000;
     while (r->dones == 0 && uv_now(&e->loop) < deadline) uv_run(&e->loop, UV_RUN_ONCE);
     assert_int_equal(r->dones, 1);
