@@ -34,8 +34,8 @@ int main(int argc, char **argv)
     tx__window_init(w);
     double t0 = now_ns();
     for (long i = 0; i < n; i++) {
-        tx__window_attempt(w, tx__clock_coarse_ms(), (int)(i & 1), i % 9 ? TX_CLASS_OK : TX_CLASS_SERVER,
-                          1, 1);
+        tx__window_attempt(w, tx__clock_coarse_ms(), (int)(i & 1),
+                           i % 9 ? TX_CLASS_OK : TX_CLASS_SERVER, 1, 1);
         tx__window_request(w, tx__clock_coarse_ms(), 200, 50.0 + (double)(i % 100), 40.0);
     }
     double win_ns = (now_ns() - t0) / (double)n;
@@ -63,7 +63,8 @@ int main(int argc, char **argv)
     double doc_us = (now_ns() - t0) / (double)docs / 1000.0;
     size_t mlen = 0;
     t0 = now_ns();
-    for (long i = 0; i < docs; i++) free(tx__obs_render(obs, &mlen));
+    for (long i = 0; i < docs; i++)
+        free(tx__obs_render(obs, &mlen));
     double met_us = (now_ns() - t0) / (double)docs / 1000.0;
     printf("GET /admin/stats document, %d latency samples: %.1f us (%zu bytes); GET /metrics "
            "rendering: %.1f us (%zu bytes)\n",

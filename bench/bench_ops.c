@@ -32,9 +32,11 @@ int main(int argc, char **argv)
     /* baseline: a plain increment the compiler cannot drop */
     volatile double counter = 0;
     double t0 = now_ns();
-    for (long i = 0; i < n_fast; i++) counter += 1;
+    for (long i = 0; i < n_fast; i++)
+        counter += 1;
     double base_inc = (now_ns() - t0) / (double)n_fast;
-    if (counter != (double)n_fast) return 1; /* read back: clang counts a volatile only set as unused */
+    if (counter != (double)n_fast)
+        return 1; /* read back: clang counts a volatile only set as unused */
 
     tx_metrics_t *m = tx__metrics_create();
     tx_metric_family_t *f[TX_M__LAST];
@@ -70,7 +72,8 @@ int main(int argc, char **argv)
 
     /* a typical ~1 KB chat request */
     char body[2048];
-    int blen = snprintf(body, sizeof(body),
+    int blen = snprintf(
+        body, sizeof(body),
         "{\"model\":\"gpt-4o-mini\",\"temperature\":0.2,\"max_tokens\":256,\"user\":\"u-42\","
         "\"messages\":[{\"role\":\"system\",\"content\":\"You are a tagging assistant. Answer with "
         "a JSON array of at most ten short lowercase tags that describe the post. No prose.\"},"
@@ -94,7 +97,8 @@ int main(int argc, char **argv)
     cJSON *parsed = cJSON_ParseWithLength(body, (size_t)blen);
     t0 = now_ns();
     for (long i = 0; i < n_slow; i++)
-        if (tx__cache_key_tree("/v1/chat/completions", "gpt-4o-mini", parsed, key) != TX_CACHE_KEY_OK)
+        if (tx__cache_key_tree("/v1/chat/completions", "gpt-4o-mini", parsed, key) !=
+            TX_CACHE_KEY_OK)
             return 1;
     double keyj_ns = (now_ns() - t0) / (double)n_slow;
     cJSON_Delete(parsed);
@@ -102,14 +106,16 @@ int main(int argc, char **argv)
     unsigned char md[32];
     unsigned int mdlen;
     t0 = now_ns();
-    for (long i = 0; i < n_slow; i++) EVP_Digest(body, (size_t)blen, md, &mdlen, EVP_sha256(), NULL);
+    for (long i = 0; i < n_slow; i++)
+        EVP_Digest(body, (size_t)blen, md, &mdlen, EVP_sha256(), NULL);
     double sha_ns = (now_ns() - t0) / (double)n_slow;
     sink = md[0];
 
     tx_auth_t *a = tx__auth_create("admin", "key-one,key-two,key-three,key-four");
     tx_auth_client_t who;
     t0 = now_ns();
-    for (long i = 0; i < n_slow; i++) tx__auth_check_client(a, "Bearer key-three", &who);
+    for (long i = 0; i < n_slow; i++)
+        tx__auth_check_client(a, "Bearer key-three", &who);
     double auth_ns = (now_ns() - t0) / (double)n_slow;
 
     tx_ratelimit_t *rl = tx__ratelimit_create(600000, 65536);
@@ -136,7 +142,8 @@ int main(int argc, char **argv)
            keyj_ns / sha_ns);
     printf("  client auth check (4 keys)         %8.0f ns  (%.1fx SHA-256)\n", auth_ns,
            auth_ns / sha_ns);
-    printf("  rate-limit take (64 clients)       %8.2f ns  (incl. snprintf of the client)\n", rl_ns);
+    printf("  rate-limit take (64 clients)       %8.2f ns  (incl. snprintf of the client)\n",
+           rl_ns);
     tx__ratelimit_destroy(rl);
     tx__auth_destroy(a);
     tx__metrics_destroy(m);

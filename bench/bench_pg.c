@@ -123,10 +123,10 @@ static void *cycles(void *arg)
     if (tx__store_open(nd->url, &s, &err) != TX_EOK) die("open", err.msg);
     tx_ms_t now = T0 + 1;
     tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
-                       .result = "[\"hiking\",\"lake\",\"trains\"]",
-                       .model = "gpt-4o-mini",
-                       .prompt_version = 1,
-                       .error_class = -1};
+                            .result = "[\"hiking\",\"lake\",\"trains\"]",
+                            .model = "gpt-4o-mini",
+                            .prompt_version = 1,
+                            .error_class = -1};
     while (nd->done < nd->want) {
         tx_item_list_t l;
         if (tx__store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK) die("claim", err.msg);
@@ -134,15 +134,15 @@ static void *cycles(void *arg)
         for (size_t i = 0; i < l.n; i++) {
             int an;
             if (tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
-                                       &an, &err) != TX_EOK)
+                                        &an, &err) != TX_EOK)
                 die("begin_attempt", err.msg);
             tx_history_row_t a = {.n = an,
-                              .model = "gpt-4o-mini",
-                              .endpoint = "0",
-                              .cls = TX_CLASS_OK,
-                              .http_status = 200,
-                              .latency_ms = 800,
-                              .at = now};
+                                  .model = "gpt-4o-mini",
+                                  .endpoint = "0",
+                                  .cls = TX_CLASS_OK,
+                                  .http_status = 200,
+                                  .latency_ms = 800,
+                                  .at = now};
             if (tx__store_record_attempt(s, l.items[i].id, l.items[i].lease, &a, &err) != TX_EOK)
                 die("record_attempt", err.msg);
             if (tx__store_finish(s, l.items[i].id, l.items[i].lease, &ok, now, &err) != TX_EOK)

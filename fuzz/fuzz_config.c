@@ -1,5 +1,5 @@
-/* Fuzz target: a live config file body (docs/config.md) through the whole loader (providers and model
- * routes included: each load also resolves a few names), plus to_json and a diff against the
+/* Fuzz target: a live config file body (docs/config.md) through the whole loader (providers and
+ * model routes included: each load also resolves a few names), plus to_json and a diff against the
  * defaults when it loads. Must never crash, leak or echo a secret. */
 #include <stdint.h>
 #include <stdlib.h>

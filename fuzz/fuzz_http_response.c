@@ -17,7 +17,8 @@ typedef struct {
 
 static uint32_t mix(uint32_t h, const char *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)d[i]) * 16777619u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)d[i]) * 16777619u;
     return h;
 }
 
@@ -50,8 +51,8 @@ static const tx_resp_cb_t cb = {on_head, on_body};
 
 /* Reads data in pieces (steps NULL: whole); returns how it ended: 1 complete, 0 open, -1 error,
  * and *used the bytes consumed. */
-static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int head_only,
-                    int eof, seen_t *s, size_t *used)
+static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int head_only, int eof,
+                    seen_t *s, size_t *used)
 {
     tx_resp_t r;
     memset(&r, 0, sizeof r);

@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = tx__metrics_render(m, &len);
     if (text == NULL || strlen(text) != len) abort();
     size_t lines = 0;
-    for (size_t i = 0; i < len; i++) lines += text[i] == '\n';
+    for (size_t i = 0; i < len; i++)
+        lines += text[i] == '\n';
     size_t want = 2 + tx__metrics_series_count(f) + (tx__metrics_refused(f) > 0 ? 3 : 0);
     if (lines != want) abort();
     free(text);

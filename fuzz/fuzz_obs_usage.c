@@ -17,7 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The first bytes (up to a NUL) are the model label, the rest the body. */
     const char *p = (const char *)data;
     size_t k = 0;
-    while (k < size && k < 200 && p[k] != '\0') k++;
+    while (k < size && k < 200 && p[k] != '\0')
+        k++;
     char model[201];
     memcpy(model, p, k);
     model[k] = '\0';

@@ -1,6 +1,6 @@
-/* The classifier of docs/classifier.md: turns one upstream answer (status, headers, body), a transport
- * failure, or one SSE event into an error class, the provider's code and message, and the wait
- * the provider asked for. Sans-I/O, no global state, thread-safe; the result is a plain struct
+/* The classifier of docs/classifier.md: turns one upstream answer (status, headers, body), a
+ * transport failure, or one SSE event into an error class, the provider's code and message, and the
+ * wait the provider asked for. Sans-I/O, no global state, thread-safe; the result is a plain struct
  * that owns nothing. Rules: docs/classifier.md. */
 #ifndef TENAX_CLASSIFY_H
 #define TENAX_CLASSIFY_H
@@ -62,8 +62,7 @@ typedef enum {
 
 /* Classifies a failure that produced no HTTP answer: network, timeout or aborted. detail may be
  * NULL; it is copied (truncated, made valid UTF-8) into out->message. Returns out->cls. */
-tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
-                                 tx_classification_t *out);
+tx_class_t tx_classify_transport(tx_transport_t what, const char *detail, tx_classification_t *out);
 
 /* Classifies one SSE `data:` payload of a stream: "[DONE]" and ordinary chunks are OK; an error
  * object (first event or mid-stream) is classified like an error inside a 200; a chunk with

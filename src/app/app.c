@@ -15,8 +15,7 @@
 
 static void set_err(tx_error_t *err, tx_err_t code, const char *fmt, const char *arg)
 {
-    if (err == NULL)
-        return;
+    if (err == NULL) return;
     err->code = code;
     snprintf(err->detail, sizeof err->detail, fmt, arg != NULL ? arg : "");
     err->msg = err->detail;
@@ -31,18 +30,17 @@ static void route_readyz(tx_http_req_t *req, void *ud)
         tx__http_respond(req, 200, ct, 1, ok, sizeof ok - 1);
     } else {
         tx__http_respond_error(req, 503, "not_ready", NULL,
-                              app->stopping ? "tenax is stopping"
-                              : app->ready  ? "the store is unreachable"
-                                            : "tenax is not ready yet",
-                              NULL, 0);
+                               app->stopping ? "tenax is stopping"
+                               : app->ready  ? "the store is unreachable"
+                                             : "tenax is not ready yet",
+                               NULL, 0);
     }
 }
 
 /* The endpoints of every provider, in the config's flat order (config.h route_eps). */
 static tx_err_t build_endpoints(const tx_config_t *cfg, tx_ep_spec_t *specs, size_t *n)
 {
-    if (cfg->n_route_eps == 0 || cfg->n_route_eps > TX_ENDPOINTS_MAX)
-        return TX_ERANGE;
+    if (cfg->n_route_eps == 0 || cfg->n_route_eps > TX_ENDPOINTS_MAX) return TX_ERANGE;
     for (size_t i = 0; i < cfg->n_route_eps; i++)
         specs[i] = (tx_ep_spec_t){cfg->route_eps[i].ident, cfg->route_eps[i].url,
                                   cfg->route_eps[i].provider};
@@ -56,16 +54,14 @@ static tx_err_t build_endpoints(const tx_config_t *cfg, tx_ep_spec_t *specs, siz
  * stays) when something could not be applied. Plug-ins reach it as app->config_swap. */
 static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg);
 
-tx_app_t *tx__app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opts,
-                     tx_error_t *err)
+tx_app_t *tx__app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opts, tx_error_t *err)
 {
     if (loop == NULL || cfg == NULL) {
         set_err(err, TX_EINVAL, "%sno loop or no config", NULL);
         return NULL;
     }
     tx_app_opts_t o = {0};
-    if (opts != NULL)
-        o = *opts;
+    if (opts != NULL) o = *opts;
     tx_app_t *app = calloc(1, sizeof *app);
     if (app == NULL) {
         set_err(err, TX_ENOMEM, "%sout of memory", NULL);
@@ -75,7 +71,8 @@ tx_app_t *tx__app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *op
     app->config = tx__config_ref(cfg);
     app->grace_ms = o.grace_ms ? o.grace_ms : 10000;
     app->config_swap = tx_app_config_swap;
-    uint64_t seed = o.seed ? o.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ uv_hrtime();
+    uint64_t seed =
+        o.seed ? o.seed : ((uint64_t)time(NULL) << 20) ^ (uint64_t)getpid() ^ uv_hrtime();
     tx_rng_seed(&app->rng, seed);
 
     tx_ep_spec_t specs[TX_ENDPOINTS_MAX];
@@ -85,19 +82,19 @@ tx_app_t *tx__app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *op
         goto fail;
     }
     app->endpoints = tx__endpoints_new(&specs[0].url, 1, (int)cfg->ai_endpoint_failover_threshold,
-                                      cfg->ai_endpoint_cooldown_ms);
+                                       cfg->ai_endpoint_cooldown_ms);
     if (app->endpoints != NULL && tx__endpoints_replace_specs(app->endpoints, specs, n) != TX_EOK) {
         tx__endpoints_free(app->endpoints);
         app->endpoints = NULL;
     }
-    app->admission = tx__admission_new((unsigned)cfg->ai_max_concurrency,
-                                      (size_t)cfg->ai_queue_max_size);
+    app->admission =
+        tx__admission_new((unsigned)cfg->ai_max_concurrency, (size_t)cfg->ai_queue_max_size);
     for (size_t i = 0; i < TX_PROVIDERS_MAX; i++)
         tx__budget_init(&app->budgets[i], (unsigned)cfg->ai_retry_budget_percent,
-                       (unsigned)cfg->ai_retry_budget_min_per_s);
+                        (unsigned)cfg->ai_retry_budget_min_per_s);
     for (size_t i = 0; i < TX_ENDPOINTS_MAX; i++)
         tx__limiter_init(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
-                        tx__config_adaptive(cfg));
+                         tx__config_adaptive(cfg));
     app->router = tx__router_new();
     app->metrics = tx__metrics_create();
     app->auth = tx__auth_create(cfg->admin_token, NULL);
@@ -168,8 +165,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 void tx__app_handle_signals(tx_app_t *app)
 {
-    if (app == NULL || app->signals_on)
-        return;
+    if (app == NULL || app->signals_on) return;
     uv_signal_init(app->loop, &app->sigint);
     uv_signal_init(app->loop, &app->sigterm);
     app->sigint.data = app->sigterm.data = app;
@@ -216,14 +212,12 @@ static void stop_server(tx_app_t *app)
 
 static void hook_done(tx_app_t *app)
 {
-    if (app->stop_pending > 0 && --app->stop_pending == 0)
-        stop_server(app);
+    if (app->stop_pending > 0 && --app->stop_pending == 0) stop_server(app);
 }
 
 void tx__app_stop(tx_app_t *app, void (*stopped)(tx_app_t *, void *), void *ud)
 {
-    if (app == NULL || app->stopping)
-        return;
+    if (app == NULL || app->stopping) return;
     app->stopping = 1;
     app->ready = 0;
     app->stopped = stopped;
@@ -246,8 +240,7 @@ void tx__app_stop(tx_app_t *app, void (*stopped)(tx_app_t *, void *), void *ud)
 
 void tx__app_destroy(tx_app_t *app)
 {
-    if (app == NULL)
-        return;
+    if (app == NULL) return;
     /* Only parts that hold no loop handles, or were never started, can be freed here; a started
      * app must have gone through tx__app_stop first (server, upstream and storeq are NULL). */
     tx__http_server_destroy(app->server);
@@ -271,43 +264,39 @@ static void carry_budgets(tx_app_t *app, const tx_config_t *old, const tx_config
         size_t j = TX_PROVIDERS_MAX;
         if (i < cfg->providers.n && old != NULL)
             for (j = 0; j < old->providers.n && j < TX_PROVIDERS_MAX; j++)
-                if (strcmp(old->providers.v[j].name, cfg->providers.v[i].name) == 0)
-                    break;
+                if (strcmp(old->providers.v[j].name, cfg->providers.v[i].name) == 0) break;
         if (old != NULL && j < old->providers.n && j < TX_PROVIDERS_MAX)
             next[i] = app->budgets[j];
         else
             tx__budget_init(&next[i], 0, 0);
         tx__budget_set(&next[i], (unsigned)cfg->ai_retry_budget_percent,
-                      (unsigned)cfg->ai_retry_budget_min_per_s);
+                       (unsigned)cfg->ai_retry_budget_min_per_s);
     }
     memcpy(app->budgets, next, sizeof next);
 }
 
 static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
 {
-    if (app == NULL || cfg == NULL)
-        return TX_EINVAL;
+    if (app == NULL || cfg == NULL) return TX_EINVAL;
     tx_ep_spec_t specs[TX_ENDPOINTS_MAX];
     size_t n = 0;
     tx_err_t rc = build_endpoints(cfg, specs, &n);
-    if (rc != TX_EOK)
-        return rc;
+    if (rc != TX_EOK) return rc;
     tx_auth_t *auth = tx__auth_create(cfg->admin_token, NULL);
-    if (auth == NULL)
-        return TX_ENOMEM;
+    if (auth == NULL) return TX_ENOMEM;
     rc = tx__endpoints_replace_specs(app->endpoints, specs, n);
     if (rc != TX_EOK) {
         tx__auth_destroy(auth);
         return rc;
     }
     tx__endpoints_set_policy(app->endpoints, (int)cfg->ai_endpoint_failover_threshold,
-                            cfg->ai_endpoint_cooldown_ms);
+                             cfg->ai_endpoint_cooldown_ms);
     tx__admission_set_limits(app->admission, (unsigned)cfg->ai_max_concurrency,
-                            (size_t)cfg->ai_queue_max_size, tx__app_now(app));
+                             (size_t)cfg->ai_queue_max_size, tx__app_now(app));
     carry_budgets(app, app->config, cfg);
     for (size_t i = 0; i < TX_ENDPOINTS_MAX; i++)
         tx__limiter_configure(&app->limits[i], (unsigned)cfg->ai_max_concurrency,
-                             tx__config_adaptive(cfg));
+                              tx__config_adaptive(cfg));
     tx__auth_destroy(app->auth);
     app->auth = auth;
     tx_config_t *old = app->config;
@@ -315,4 +304,3 @@ static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
     tx__config_unref(old);
     return TX_EOK;
 }
-

@@ -25,7 +25,7 @@ typedef struct {
  * theirs). Opens the store when opts->store_url is set. Registers GET /healthz and /readyz and
  * the std metric families. NULL on failure with `err` filled; nothing is left open then. */
 tx_app_t *tx__app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *opts,
-                     tx_error_t *err);
+                      tx_error_t *err);
 
 /* Starts the HTTP server on `listen` with the router as handler and the limits of the config.
  * TX_EOK, or an error with `err` filled (e.g. the port is in use). Marks the app ready. */

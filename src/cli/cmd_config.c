@@ -11,21 +11,22 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: tenax config check FILE [--json]\n"
-          "\n"
-          "Validates FILE (a JSON object of config keys, see docs/config.md) on top of the current\n"
-          "environment and prints every key's effective value and its source (kv, env or default).\n"
-          "Secrets are shown only as set/unset.\n"
-          "\n"
-          "options:\n"
-          "  --json          print the keys as JSON instead of a table\n"
-          "  -h, --help      print this help and exit\n"
-          "\n"
-          "exit status:\n"
-          "  0  valid\n"
-          "  1  invalid (the message says which key and why)\n"
-          "  2  usage error\n",
-          out);
+    fputs(
+        "usage: tenax config check FILE [--json]\n"
+        "\n"
+        "Validates FILE (a JSON object of config keys, see docs/config.md) on top of the current\n"
+        "environment and prints every key's effective value and its source (kv, env or default).\n"
+        "Secrets are shown only as set/unset.\n"
+        "\n"
+        "options:\n"
+        "  --json          print the keys as JSON instead of a table\n"
+        "  -h, --help      print this help and exit\n"
+        "\n"
+        "exit status:\n"
+        "  0  valid\n"
+        "  1  invalid (the message says which key and why)\n"
+        "  2  usage error\n",
+        out);
 }
 
 static int print_table(const tx_config_t *cfg)

@@ -310,7 +310,8 @@ int tx__cmd_demo(int argc, char **argv)
 
     demo_counts_t dc = {0};
     s = NULL;
-    if (tx__store_open(url, &s, &err) == TX_EOK) tx__store_export(s, NULL, -1, count_item, &dc, &err);
+    if (tx__store_open(url, &s, &err) == TX_EOK)
+        tx__store_export(s, NULL, -1, count_item, &dc, &err);
     tx__store_close(s);
     const int64_t *b = res.stats.by_status;
     printf("\n  status       items\n  ----------   -----\n");
@@ -328,8 +329,9 @@ int tx__cmd_demo(int argc, char **argv)
     printf("\n  See it: tenax stats --store %s\n", url);
     printf("          tenax export --store %s | head\n", url);
     printf("  Dashboard: tenax serve --store %s\n", url);
-    printf("             then open http://127.0.0.1:8010/dashboard (live limiter, queue, endpoints,\n"
-           "             items by status; the diag JSON is at /admin/diag?q=ai-queue)\n");
+    printf(
+        "             then open http://127.0.0.1:8010/dashboard (live limiter, queue, endpoints,\n"
+        "             items by status; the diag JSON is at /admin/diag?q=ai-queue)\n");
     printf("  (the folder %s is kept; delete it when done)\n", dir);
     code = code == 3 ? 3 : 0;
 out:

@@ -53,7 +53,10 @@ static void on_fetched(void *ud, const tx_upstream_result_t *r)
     f->done = 1;
 }
 
-static void on_client_closed(void *arg) { *(int *)arg = 1; }
+static void on_client_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
 
 /* GET url on a private loop; 0 with f->res filled, -1 when it could not start. */
 static int fetch(const char *url, const char *auth, body_t *b, fetch_t *f)
@@ -65,16 +68,20 @@ static int fetch(const char *url, const char *auth, body_t *b, fetch_t *f)
     int rc = -1;
     if (u != NULL) {
         tx_header_t h[1] = {{"Authorization", auth}};
-        tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000, .max_response_bytes = DIAG_MAX_BYTES};
+        tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000,
+                                    .max_response_bytes = DIAG_MAX_BYTES};
         tx_upstream_cb_t cb = {.on_body = on_data, .on_done = on_fetched};
         f->b = b;
-        if (tx__upstream_send(u, "GET", url, h, auth != NULL ? 1 : 0, NULL, 0, &lim, &cb, f) != NULL) {
-            while (!f->done && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+        if (tx__upstream_send(u, "GET", url, h, auth != NULL ? 1 : 0, NULL, 0, &lim, &cb, f) !=
+            NULL) {
+            while (!f->done && uv_run(&loop, UV_RUN_ONCE) != 0) {
+            }
             rc = f->done ? 0 : -1;
         }
         int closed = 0;
         tx__upstream_close(u, on_client_closed, &closed);
-        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+        }
     }
     uv_loop_close(&loop);
     return rc;
@@ -142,7 +149,8 @@ static void print_report(json_t *d)
            json_number_value(json_object_get(d, "avgWaitMs")));
     json_t *jobs = json_object_get(d, "jobs");
     const char *why = json_string_value(json_object_get(jobs, "pauseReason"));
-    printf("jobs        %s%s%s", json_is_true(json_object_get(jobs, "paused")) ? "PAUSED" : "running",
+    printf("jobs        %s%s%s",
+           json_is_true(json_object_get(jobs, "paused")) ? "PAUSED" : "running",
            why != NULL ? ": " : "", why != NULL ? why : "");
     const char *k;
     json_t *v;
@@ -176,10 +184,17 @@ int tx__cmd_diag(int argc, char **argv)
     int c;
     while ((c = tx__opts_next(&o, longopts)) != -1) {
         switch (c) {
-        case 'u': url = o.arg; break;
-        case 'j': as_json = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: return 2;
+        case 'u':
+            url = o.arg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return 2;
         }
     }
     if (o.first < o.argc) {
@@ -214,7 +229,8 @@ int tx__cmd_diag(int argc, char **argv)
     if (has_auth) snprintf(auth, sizeof auth, "Bearer %s", tok);
     int frc = fetch(full, has_auth ? auth : NULL, &b, &f);
     volatile char *wipe = auth;
-    for (size_t i = 0; i < sizeof auth; i++) wipe[i] = 0;
+    for (size_t i = 0; i < sizeof auth; i++)
+        wipe[i] = 0;
     long status = f.res.status;
     int ret = 0;
     if (frc != 0 || f.res.err != TX_UPSTREAM_EOK || b.too_big) {

@@ -1,6 +1,6 @@
 /* tenax export [--owner ID] [--status S] [--store URL]: every matching item as one JSON object
- * per line (every field of an item, history included) on stdout, id order. Exit 0, 1 store/output error,
- * 2 usage. */
+ * per line (every field of an item, history included) on stdout, id order. Exit 0, 1 store/output
+ * error, 2 usage. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,23 +12,24 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: tenax export [--owner ID] [--status S] [--store URL]\n"
-          "\n"
-          "Writes items as JSONL on stdout, in id order: every field of GET /v1/items/{id}, attempt\n"
-          "history included.\n"
-          "\n"
-          "options:\n"
-          "  --owner ID      one owner's items (default: every owner)\n"
-          "  --status S      pending, processing, success, retrying, failed or skipped\n"
-          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
-          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
-          "  -h, --help      print this help and exit\n"
-          "\n"
-          "exit status:\n"
-          "  0  ok\n"
-          "  1  the store cannot be read, or the output cannot be written\n"
-          "  2  usage error: bad option, malformed store URL, bad config\n",
-          out);
+    fputs(
+        "usage: tenax export [--owner ID] [--status S] [--store URL]\n"
+        "\n"
+        "Writes items as JSONL on stdout, in id order: every field of GET /v1/items/{id}, attempt\n"
+        "history included.\n"
+        "\n"
+        "options:\n"
+        "  --owner ID      one owner's items (default: every owner)\n"
+        "  --status S      pending, processing, success, retrying, failed or skipped\n"
+        "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+        "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+        "  -h, --help      print this help and exit\n"
+        "\n"
+        "exit status:\n"
+        "  0  ok\n"
+        "  1  the store cannot be read, or the output cannot be written\n"
+        "  2  usage error: bad option, malformed store URL, bad config\n",
+        out);
 }
 
 typedef struct {

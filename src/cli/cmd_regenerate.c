@@ -12,21 +12,22 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: tenax regenerate ID [--store URL]\n"
-          "\n"
-          "Queues item ID (the id tenax gave it) to be worked again whatever its status: attempts\n"
-          "reset, history kept. A running server or 'tenax run' on the same store works it through.\n"
-          "\n"
-          "options:\n"
-          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
-          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
-          "  -h, --help      print this help and exit\n"
-          "\n"
-          "exit status:\n"
-          "  0  queued\n"
-          "  1  no such item, or the store cannot be read or written\n"
-          "  2  usage error: bad option or ID, malformed store URL, bad config\n",
-          out);
+    fputs(
+        "usage: tenax regenerate ID [--store URL]\n"
+        "\n"
+        "Queues item ID (the id tenax gave it) to be worked again whatever its status: attempts\n"
+        "reset, history kept. A running server or 'tenax run' on the same store works it through.\n"
+        "\n"
+        "options:\n"
+        "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+        "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+        "  -h, --help      print this help and exit\n"
+        "\n"
+        "exit status:\n"
+        "  0  queued\n"
+        "  1  no such item, or the store cannot be read or written\n"
+        "  2  usage error: bad option or ID, malformed store URL, bad config\n",
+        out);
 }
 
 int tx__cmd_regenerate(int argc, char **argv)

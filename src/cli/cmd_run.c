@@ -15,8 +15,10 @@ static void usage(FILE *f)
     fputs("usage: tenax run --input F.jsonl [--task NAME] [--store URL] [--config F] [--out F]\n"
           "                 [--wait] [--progress]\n"
           "\n"
-          "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line number,\n"
-          "owner to \"default\"; the same (owner,id,task) twice is one item) and works them through.\n"
+          "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line "
+          "number,\n"
+          "owner to \"default\"; the same (owner,id,task) twice is one item) and works them "
+          "through.\n"
           "Running again continues where it stopped.\n"
           "\n"
           "options:\n"
@@ -34,7 +36,8 @@ static void usage(FILE *f)
           "  0  every item success or skipped\n"
           "  1  some item failed (and none is unfinished)\n"
           "  2  usage or config error, malformed store URL, or the store cannot be opened\n"
-          "  3  some item unfinished: parked until its retry_after, or work paused on quota or auth\n",
+          "  3  some item unfinished: parked until its retry_after, or work paused on quota or "
+          "auth\n",
           f);
 }
 

@@ -22,28 +22,30 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: tenax serve [--config F] [--listen HOST:PORT] [--store URL]\n"
-          "\n"
-          "The OpenAI-compatible gateway, the jobs API, the admin routes and the dashboard\n"
-          "(http://HOST:PORT/dashboard) on one port. SIGHUP reloads the config file; SIGINT and\n"
-          "SIGTERM stop gracefully.\n"
-          "\n"
-          "options:\n"
-          "  --config F          live config file (JSON; default: $TENAX_CONFIG)\n"
-          "  --listen HOST:PORT  where to listen (default $TENAX_LISTEN or 127.0.0.1:8010);\n"
-          "                      a non-loopback address needs TENAX_ADMIN_TOKEN\n"
-          "  --store URL         job store, sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
-          "                      (default $TENAX_STORE, else sqlite:tenax.db)\n"
-          "  -h, --help          print this help and exit\n"
-          "\n"
-          "Upstream keys come from AI_API_KEY (or OPENAI_API_KEY, or per endpoint api_key_env);\n"
-          "without one the client's own Authorization is passed through. See docs/gateway.md.\n"
-          "\n"
-          "exit status:\n"
-          "  0  stopped by SIGINT or SIGTERM\n"
-          "  1  could not start (port in use, store unreachable)\n"
-          "  2  usage or config error, malformed store URL, non-loopback --listen without a token\n",
-          out);
+    fputs(
+        "usage: tenax serve [--config F] [--listen HOST:PORT] [--store URL]\n"
+        "\n"
+        "The OpenAI-compatible gateway, the jobs API, the admin routes and the dashboard\n"
+        "(http://HOST:PORT/dashboard) on one port. SIGHUP reloads the config file; SIGINT and\n"
+        "SIGTERM stop gracefully.\n"
+        "\n"
+        "options:\n"
+        "  --config F          live config file (JSON; default: $TENAX_CONFIG)\n"
+        "  --listen HOST:PORT  where to listen (default $TENAX_LISTEN or 127.0.0.1:8010);\n"
+        "                      a non-loopback address needs TENAX_ADMIN_TOKEN\n"
+        "  --store URL         job store, sqlite:PATH or "
+        "postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+        "                      (default $TENAX_STORE, else sqlite:tenax.db)\n"
+        "  -h, --help          print this help and exit\n"
+        "\n"
+        "Upstream keys come from AI_API_KEY (or OPENAI_API_KEY, or per endpoint api_key_env);\n"
+        "without one the client's own Authorization is passed through. See docs/gateway.md.\n"
+        "\n"
+        "exit status:\n"
+        "  0  stopped by SIGINT or SIGTERM\n"
+        "  1  could not start (port in use, store unreachable)\n"
+        "  2  usage or config error, malformed store URL, non-loopback --listen without a token\n",
+        out);
 }
 
 static void on_stopped(tx_app_t *app, void *ud)
@@ -65,11 +67,20 @@ int tx__cmd_serve(int argc, char **argv)
     int c;
     while ((c = tx__opts_next(&o, longopts)) != -1) {
         switch (c) {
-        case 'c': config_path = o.arg; break;
-        case 'l': listen = o.arg; break;
-        case 's': store = o.arg; break;
-        case 'h': usage(stdout); return 0;
-        default: return 2;
+        case 'c':
+            config_path = o.arg;
+            break;
+        case 'l':
+            listen = o.arg;
+            break;
+        case 's':
+            store = o.arg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            return 2;
         }
     }
     if (o.first < o.argc) {
@@ -88,15 +99,13 @@ int tx__cmd_serve(int argc, char **argv)
         tx__config_unref(cfg);
         return 2;
     }
-    if (listen == NULL)
-        listen = cfg->listen;
+    if (listen == NULL) listen = cfg->listen;
     if (tx__cli_store_url_check("serve", store != NULL ? "--store" : "TENAX_STORE",
-                               store != NULL ? store : cfg->store) != 0) {
+                                store != NULL ? store : cfg->store) != 0) {
         tx__config_unref(cfg);
         return 2;
     }
-    if (store == NULL)
-        store = cfg->store;
+    if (store == NULL) store = cfg->store;
     tx_auth_t *auth = tx__auth_create(cfg->admin_token, NULL);
     if (auth == NULL || !tx__auth_listen_allowed(auth, listen)) {
         fprintf(stderr,
@@ -142,7 +151,7 @@ int tx__cmd_serve(int argc, char **argv)
     if (prc == TX_EOK) prc = tx__jobs_start(app);
     if (prc == TX_EOK) prc = tx__ops_start(app);
     if (prc == TX_EOK) prc = tx__store_health_start(app, store, 0); /* /readyz, diag */
-    if (prc == TX_EOK) prc = tx__pgwake_start(app, store); /* LISTEN/NOTIFY wake-ups */
+    if (prc == TX_EOK) prc = tx__pgwake_start(app, store);          /* LISTEN/NOTIFY wake-ups */
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));
         rc = 1;

@@ -1,5 +1,6 @@
-/* tenax stats [--owner ID] [--store URL] [--json]: the counts of GET /v1/owners/{owner}/stats (docs/api.md) of a store, offline, as a
- * table or as the JSON of GET /v1/owners/{owner}/stats. Exit 0, 1 store error, 2 usage. */
+/* tenax stats [--owner ID] [--store URL] [--json]: the counts of GET /v1/owners/{owner}/stats
+ * (docs/api.md) of a store, offline, as a table or as the JSON of GET /v1/owners/{owner}/stats.
+ * Exit 0, 1 store error, 2 usage. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -71,4 +71,3 @@ int tx__cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_
     tx__config_unref(cfg);
     return code;
 }
-

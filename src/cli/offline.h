@@ -13,5 +13,4 @@
  * stderr, *out NULL. *max_attempts (may be NULL) gets JOB_MAX_ATTEMPTS. */
 int tx__cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out);
 
-
 #endif

@@ -83,8 +83,9 @@ int tx__opts_listen(const char *cmd, const char *listen)
     for (const char *c = l; ok && *c != '\0'; c++)
         ok = (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f;
     if (ok) return 0;
-    fprintf(stderr, "tenax %s: --listen: '%.64s%s' is not HOST:PORT or [IPv6]:PORT (port 0..65535)\n",
-            cmd, l, strlen(l) > 64 ? "…" : "");
+    fprintf(stderr,
+            "tenax %s: --listen: '%.64s%s' is not HOST:PORT or [IPv6]:PORT (port 0..65535)\n", cmd,
+            l, strlen(l) > 64 ? "…" : "");
     return -1;
 }
 

@@ -1,5 +1,5 @@
-/* Shared option parsing for subcommands: getopt_long with tenax's rules (docs/cli.md): `--flag value`
- * and `--flag=value` both work, options may follow positional arguments, and a bad flag or a
+/* Shared option parsing for subcommands: getopt_long with tenax's rules (docs/cli.md): `--flag
+ * value` and `--flag=value` both work, options may follow positional arguments, and a bad flag or a
  * missing value prints one line "tenax <cmd>: …" on stderr so the caller can exit 2.
  *
  *     static const struct option longopts[] = {

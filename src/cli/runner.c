@@ -50,7 +50,7 @@ static int flush(tx_store_t *s, const char *prog, chunk_t *c, tx_runner_import_t
 }
 
 int tx__runner_import(tx_store_t *store, const char *prog, const char *path, const char *task,
-                     tx_runner_import_t *out)
+                      tx_runner_import_t *out)
 {
     memset(out, 0, sizeof *out);
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
@@ -227,7 +227,8 @@ int tx__runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
     r->app = tx__app_new(&r->loop, o->cfg, NULL, &err); /* no store executor: the engine opens
                                                            its own store from store_url */
     if (r->app == NULL) {
-        fprintf(stderr, "%s: %s\n", o->prog, err.msg ? err.msg : "cannot start the upstream client");
+        fprintf(stderr, "%s: %s\n", o->prog,
+                err.msg ? err.msg : "cannot start the upstream client");
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         free(r);

@@ -19,7 +19,7 @@ typedef struct {
  * ignored; a malformed one is reported on stderr as "<prog>: <path>:<line>: <why>; skipped".
  * Returns 0, or -1 after printing why (unreadable file, store error). */
 int tx__runner_import(tx_store_t *store, const char *prog, const char *path, const char *task,
-                     tx_runner_import_t *out);
+                      tx_runner_import_t *out);
 
 typedef struct {
     const char *prog; /* "tenax run" */

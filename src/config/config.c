@@ -293,7 +293,8 @@ static tx_err_t set_string(ctx_t *x, const char *s, size_t len, const char *show
     else
         bad = str_check(x->k, s, len, why, sizeof why);
     if (bad != NULL)
-        return tx__error_setf(x->err, TX_ERANGE, "%s=%s (%s): %s", x->k->name, shown, x->layer, bad);
+        return tx__error_setf(x->err, TX_ERANGE, "%s=%s (%s): %s", x->k->name, shown, x->layer,
+                              bad);
     char *copy = strndup(s, len);
     if (copy == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     char **slot = str_at(x->cfg, x->k);
@@ -306,8 +307,8 @@ static tx_err_t set_int(ctx_t *x, int64_t v)
 {
     if (v < x->k->lo || v > x->k->hi)
         return tx__error_setf(x->err, TX_ERANGE, "%s=%lld (%s): out of bounds %lld..%lld",
-                             x->k->name, (long long)v, x->layer, (long long)x->k->lo,
-                             (long long)x->k->hi);
+                              x->k->name, (long long)v, x->layer, (long long)x->k->lo,
+                              (long long)x->k->hi);
     *int_at(x->cfg, x->k) = v;
     return TX_EOK;
 }
@@ -320,8 +321,8 @@ static tx_err_t set_jitter(ctx_t *x, const char *s, const char *shown)
             return TX_EOK;
         }
     return tx__error_setf(x->err, TX_ERANGE,
-                         "%s=%s (%s): must be one of none, full, equal, decorrelated", x->k->name,
-                         shown, x->layer);
+                          "%s=%s (%s): must be one of none, full, equal, decorrelated", x->k->name,
+                          shown, x->layer);
 }
 
 /* Builds one endpoint from a JSON string or {"url","name","api_key_env"}. */
@@ -352,31 +353,32 @@ static tx_err_t endpoint_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
             }
             if (!json_is_string(v))
                 return tx__error_setf(x->err, TX_EINVAL, "%s[%zu].%s (%s): must be a string",
-                                     x->k->name, idx, f, x->layer);
+                                      x->k->name, idx, f, x->layer);
             *slot = json_string_value(v);
         }
         if (url == NULL)
             return tx__error_setf(x->err, TX_EINVAL, "%s[%zu]=%s (%s): missing \"url\"", x->k->name,
-                                 idx, shown, x->layer);
+                                  idx, shown, x->layer);
     } else {
         return tx__error_setf(x->err, TX_EINVAL,
-                             "%s[%zu]=%s (%s): must be a URL string or an object", x->k->name, idx,
-                             shown, x->layer);
+                              "%s[%zu]=%s (%s): must be a URL string or an object", x->k->name, idx,
+                              shown, x->layer);
     }
     char *host = NULL;
     const char *bad = strlen(url) > 2048 ? "URL longer than 2048 bytes" : url_check(url, &host);
     if (bad != NULL)
         return tx__error_setf(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL,
-                             "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
+                              "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
     if (name != NULL && (name[0] == '\0' || strlen(name) > 128)) {
         free(host);
         return tx__error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): name must be 1..128 bytes",
-                             x->k->name, idx, x->layer);
+                              x->k->name, idx, x->layer);
     }
     if (key_env != NULL && !env_name_ok(key_env)) {
         free(host);
-        return tx__error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): api_key_env must be a variable name",
-                             x->k->name, idx, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL,
+                              "%s[%zu] (%s): api_key_env must be a variable name", x->k->name, idx,
+                              x->layer);
     }
     ep->url = strdup(url);
     ep->name = strdup(name != NULL ? name : host);
@@ -426,8 +428,9 @@ static int provider_name_ok(const char *s)
 /* An HTTP header name (token characters) that tenax does not set itself. */
 static const char *header_name_bad(const char *s)
 {
-    static const char *const own[] = {"host", "content-length", "content-type", "transfer-encoding",
-                                      "connection", "authorization", "api-key", "accept"};
+    static const char *const own[] = {
+        "host",       "content-length", "content-type", "transfer-encoding",
+        "connection", "authorization",  "api-key",      "accept"};
     if (s[0] == '\0' || strlen(s) > 64) return "a header name must be 1..64 bytes";
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
@@ -444,11 +447,11 @@ static tx_err_t pairs_from(ctx_t *x, const char *who, const char *what, const js
 {
     if (!json_is_object(obj))
         return tx__error_setf(x->err, TX_EINVAL, "%s.%s (%s): must be an object of strings", who,
-                             what, x->layer);
+                              what, x->layer);
     size_t n = json_object_size(obj);
     if (n > max)
         return tx__error_setf(x->err, TX_ERANGE, "%s.%s (%s): %zu entries, at most %zu", who, what,
-                             x->layer, n, max);
+                              x->layer, n, max);
     tx_config_pair_t *v = calloc(n ? n : 1, sizeof *v);
     if (v == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     size_t k = 0;
@@ -472,7 +475,7 @@ static tx_err_t pairs_from(ctx_t *x, const char *who, const char *what, const js
             bad = "names and values must be 1..256 bytes";
         if (bad != NULL) {
             rc = tx__error_setf(x->err, TX_EINVAL, "%s.%s[\"%s\"] (%s): %s", who, what, fs,
-                               x->layer, bad);
+                                x->layer, bad);
             break;
         }
         v[k].name = strdup(f);
@@ -533,7 +536,7 @@ static tx_err_t models_from(ctx_t *x, const char *who, const json_t *v, tx_confi
         size_t n = json_array_size(v);
         if (n > MAX_PROVIDER_MODELS)
             return tx__error_setf(x->err, TX_ERANGE, "%s.models (%s): %zu entries, at most %d", who,
-                                 x->layer, n, MAX_PROVIDER_MODELS);
+                                  x->layer, n, MAX_PROVIDER_MODELS);
         p->models = calloc(n ? n : 1, sizeof *p->models);
         if (p->models == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++) {
@@ -542,8 +545,8 @@ static tx_err_t models_from(ctx_t *x, const char *who, const json_t *v, tx_confi
             if (!json_is_string(it) || len == 0 || len > 256 ||
                 memchr(json_string_value(it), '\0', len) != NULL)
                 return tx__error_setf(x->err, TX_EINVAL,
-                                     "%s.models[%zu] (%s): must be a string of 1..256 bytes", who,
-                                     i, x->layer);
+                                      "%s.models[%zu] (%s): must be a string of 1..256 bytes", who,
+                                      i, x->layer);
             tx_config_pair_t *m = &p->models[p->nmodels++];
             m->name = strdup(json_string_value(it));
             m->value = strdup(json_string_value(it));
@@ -552,8 +555,8 @@ static tx_err_t models_from(ctx_t *x, const char *who, const json_t *v, tx_confi
         }
     } else {
         return tx__error_setf(x->err, TX_EINVAL,
-                             "%s.models (%s): must be a list of names or an object of names", who,
-                             x->layer);
+                              "%s.models (%s): must be a list of names or an object of names", who,
+                              x->layer);
     }
     if (p->nmodels == 0)
         return tx__error_setf(x->err, TX_EINVAL, "%s.models (%s): serves no model", who, x->layer);
@@ -562,9 +565,11 @@ static tx_err_t models_from(ctx_t *x, const char *who, const json_t *v, tx_confi
     for (size_t i = 0; i < p->nmodels; i++) {
         if (strcmp(p->models[i].name, "*") == 0) {
             if (strcmp(p->models[i].value, "*") != 0)
-                return tx__error_setf(x->err, TX_EINVAL,
-                                     "%s.models (%s): \"*\" can only map to \"*\" (any other name, "
-                                     "unchanged)", who, x->layer);
+                return tx__error_setf(
+                    x->err, TX_EINVAL,
+                    "%s.models (%s): \"*\" can only map to \"*\" (any other name, "
+                    "unchanged)",
+                    who, x->layer);
             p->star = 1;
             free(p->models[i].name);
             free(p->models[i].value);
@@ -582,16 +587,16 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     snprintf(who, sizeof who, "%s[%zu]", x->k->name, idx);
     if (!json_is_object(item))
         return tx__error_setf(x->err, TX_EINVAL, "%s (%s): a provider must be an object", who,
-                             x->layer);
+                              x->layer);
     const json_t *name = json_object_get(item, "name");
     if (!json_is_string(name) || !provider_name_ok(json_string_value(name)))
         return tx__error_setf(x->err, TX_EINVAL,
-                             "%s (%s): \"name\" is required, 1..32 of [a-z0-9_-]", who, x->layer);
+                              "%s (%s): \"name\" is required, 1..32 of [a-z0-9_-]", who, x->layer);
     snprintf(who, sizeof who, "%s provider \"%s\"", x->k->name, json_string_value(name));
     if ((p->name = strdup(json_string_value(name))) == NULL)
         return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
-    static const char *const fields[] = {"name",        "preset", "base_urls", "api_key_env",
-                                         "auth",        "headers", "query",    "models"};
+    static const char *const fields[] = {"name", "preset",  "base_urls", "api_key_env",
+                                         "auth", "headers", "query",     "models"};
     const char *f;
     json_t *v;
     json_object_foreach((json_t *)item, f, v)
@@ -602,11 +607,11 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         if (i == sizeof fields / sizeof fields[0]) {
             char fs[40];
             show(fs, sizeof fs, f, strlen(f));
-            return tx__error_setf(x->err, TX_EINVAL,
-                                 "%s (%s): unknown field \"%s\" (allowed: name, preset, base_urls, "
-                                 "api_key_env, auth, headers, query, models%s)",
-                                 who, x->layer, fs,
-                                 strstr(f, "key") ? "; keys come only from the environment" : "");
+            return tx__error_setf(
+                x->err, TX_EINVAL,
+                "%s (%s): unknown field \"%s\" (allowed: name, preset, base_urls, "
+                "api_key_env, auth, headers, query, models%s)",
+                who, x->layer, fs, strstr(f, "key") ? "; keys come only from the environment" : "");
         }
     }
     int preset = -1;
@@ -617,10 +622,11 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         if (preset < 0) {
             char ps[48];
             show_json(ps, sizeof ps, pv);
-            return tx__error_setf(x->err, TX_EINVAL,
-                                 "%s (%s): unknown preset %s (one of openai, azure, openrouter, "
-                                 "zai, anthropic, gemini, deepseek, groq, mistral, ollama, generic)",
-                                 who, x->layer, ps);
+            return tx__error_setf(
+                x->err, TX_EINVAL,
+                "%s (%s): unknown preset %s (one of openai, azure, openrouter, "
+                "zai, anthropic, gemini, deepseek, groq, mistral, ollama, generic)",
+                who, x->layer, ps);
         }
         if ((p->preset = strdup(presets[preset].name)) == NULL)
             return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
@@ -635,8 +641,8 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         else if (a != NULL && strcmp(a, "api-key") == 0)
             p->auth = TX_AUTH_API_KEY;
         else
-            return tx__error_setf(x->err, TX_EINVAL, "%s.auth (%s): must be \"bearer\" or \"api-key\"",
-                                 who, x->layer);
+            return tx__error_setf(x->err, TX_EINVAL,
+                                  "%s.auth (%s): must be \"bearer\" or \"api-key\"", who, x->layer);
     }
     /* api_key_env */
     const json_t *kv = json_object_get(item, "api_key_env");
@@ -646,8 +652,8 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
             key_env = NULL; /* a preset's variable turned off: no key */
         else if (!json_is_string(kv) || !env_name_ok(json_string_value(kv)))
             return tx__error_setf(x->err, TX_EINVAL,
-                                 "%s.api_key_env (%s): must be an environment variable name", who,
-                                 x->layer);
+                                  "%s.api_key_env (%s): must be an environment variable name", who,
+                                  x->layer);
         else
             key_env = json_string_value(kv);
     }
@@ -676,12 +682,13 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     }
     tx_err_t rc = TX_EOK;
     if (bv == NULL) {
-        rc = tx__error_setf(x->err, TX_EINVAL, "%s (%s): \"base_urls\" is required%s", who, x->layer,
+        rc =
+            tx__error_setf(x->err, TX_EINVAL, "%s (%s): \"base_urls\" is required%s", who, x->layer,
                            preset >= 0 ? " for this preset" : " (or a preset that has one)");
     } else if (!json_is_array(bv) || json_array_size(bv) < 1 ||
                json_array_size(bv) > TX_ENDPOINTS_PER_PROVIDER) {
         rc = tx__error_setf(x->err, TX_ERANGE, "%s.base_urls (%s): must hold 1..%d URLs", who,
-                           x->layer, TX_ENDPOINTS_PER_PROVIDER);
+                            x->layer, TX_ENDPOINTS_PER_PROVIDER);
     } else {
         size_t n = json_array_size(bv);
         p->base_urls.v = calloc(n, sizeof *p->base_urls.v);
@@ -697,9 +704,8 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     json_decref(own);
     if (rc != TX_EOK) return rc;
     const json_t *hv = json_object_get(item, "headers");
-    if (hv != NULL &&
-        (rc = pairs_from(x, who, "headers", hv, &p->headers, &p->nheaders, MAX_PROVIDER_PAIRS)) !=
-            TX_EOK)
+    if (hv != NULL && (rc = pairs_from(x, who, "headers", hv, &p->headers, &p->nheaders,
+                                       MAX_PROVIDER_PAIRS)) != TX_EOK)
         return rc;
     const json_t *qv = json_object_get(item, "query");
     if (qv != NULL &&
@@ -710,8 +716,9 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     const json_t *mv = json_object_get(item, "models");
     if (mv == NULL)
         return tx__error_setf(x->err, TX_EINVAL,
-                             "%s (%s): \"models\" is required (a list of names, an object of "
-                             "names, or [\"*\"])", who, x->layer);
+                              "%s (%s): \"models\" is required (a list of names, an object of "
+                              "names, or [\"*\"])",
+                              who, x->layer);
     return models_from(x, who, mv, p);
 }
 
@@ -726,12 +733,12 @@ static tx_err_t set_providers_json(ctx_t *x, const json_t *arr, size_t n)
         for (size_t j = 0; rc == TX_EOK && j < i; j++)
             if (strcmp(l.v[j].name, l.v[i].name) == 0)
                 rc = tx__error_setf(x->err, TX_EINVAL,
-                                   "%s provider \"%s\" (%s): two providers of one name", x->k->name,
-                                   l.v[i].name, x->layer);
+                                    "%s provider \"%s\" (%s): two providers of one name",
+                                    x->k->name, l.v[i].name, x->layer);
         eps += l.v[i].base_urls.n;
         if (rc == TX_EOK && eps > TX_ROUTE_EPS_MAX)
             rc = tx__error_setf(x->err, TX_ERANGE, "%s (%s): more than %d base URLs in all",
-                               x->k->name, x->layer, TX_ROUTE_EPS_MAX);
+                                x->k->name, x->layer, TX_ROUTE_EPS_MAX);
     }
     if (rc != TX_EOK) {
         providers_free(&l);
@@ -749,12 +756,12 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
     if (x->k->type != T_SECRET_LIST) show_json(shown, sizeof shown, arr);
     if (!json_is_array(arr))
         return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array", x->k->name,
-                             shown, x->layer);
+                              shown, x->layer);
     size_t n = json_array_size(arr);
     if ((int64_t)n < x->k->lo || (int64_t)n > x->k->hi)
-        return tx__error_setf(x->err, TX_ERANGE, "%s=%s (%s): %zu entries, out of bounds %lld..%lld",
-                             x->k->name, shown, x->layer, n, (long long)x->k->lo,
-                             (long long)x->k->hi);
+        return tx__error_setf(x->err, TX_ERANGE,
+                              "%s=%s (%s): %zu entries, out of bounds %lld..%lld", x->k->name,
+                              shown, x->layer, n, (long long)x->k->lo, (long long)x->k->hi);
     tx_err_t rc = TX_EOK;
     if (x->k->type == T_PROVIDERS) return set_providers_json(x, arr, n);
     if (x->k->type == T_ENDPOINTS) {
@@ -778,8 +785,8 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
         if (!json_is_string(it) || len == 0 || len > 256 ||
             memchr(json_string_value(it), '\0', len) != NULL)
             rc = tx__error_setf(x->err, TX_EINVAL,
-                               "%s=%s (%s): entry %zu must be a string of 1..256 bytes", x->k->name,
-                               shown, x->layer, i);
+                                "%s=%s (%s): entry %zu must be a string of 1..256 bytes",
+                                x->k->name, shown, x->layer, i);
         else if ((l.v[l.n++] = strdup(json_string_value(it))) == NULL)
             rc = tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     }
@@ -801,13 +808,13 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
     json_t *arr;
     if (x->k->type == T_PROVIDERS && *p != '[')
         return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array of providers",
-                             x->k->name, shown, x->layer);
+                              x->k->name, shown, x->layer);
     if (*p == '[' && x->k->type != T_SECRET_LIST) {
         json_error_t je;
         arr = json_loads(p, JSON_REJECT_DUPLICATES, &je);
         if (arr == NULL)
             return tx__error_setf(x->err, TX_EPARSE, "%s=%s (%s): not a valid JSON array: %s",
-                                 x->k->name, shown, x->layer, je.text);
+                                  x->k->name, shown, x->layer, je.text);
     } else {
         arr = json_array();
         const char *start = s;
@@ -823,7 +830,7 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
                 if (item == NULL) {
                     json_decref(arr);
                     return tx__error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
-                                         x->layer);
+                                          x->layer);
                 }
                 json_array_append_new(arr, item);
             }
@@ -848,13 +855,13 @@ static tx_err_t set_from_text(ctx_t *x, const char *s)
         show(shown, sizeof shown, s, len);
     if (len > MAX_ENV_BYTES)
         return tx__error_setf(x->err, TX_ERANGE, "%s (%s): value longer than %d bytes", x->k->name,
-                             x->layer, MAX_ENV_BYTES);
+                              x->layer, MAX_ENV_BYTES);
     switch (x->k->type) {
     case T_INT: {
         int64_t v;
         if (parse_int(s, len, &v) != 0)
-            return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name, shown,
-                                 x->layer);
+            return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name,
+                                  shown, x->layer);
         return set_int(x, v);
     }
     case T_STR:
@@ -864,7 +871,7 @@ static tx_err_t set_from_text(ctx_t *x, const char *s)
     case T_SECRET: {
         if (!utf8_ok(s, len))
             return tx__error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
-                                 x->layer);
+                                  x->layer);
         char *copy = len ? strdup(s) : NULL;
         if (len && copy == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
         free(*str_at(x->cfg, x->k));
@@ -888,16 +895,16 @@ static tx_err_t set_from_json(ctx_t *x, const json_t *v)
             int64_t n;
             if (parse_int(json_string_value(v), json_string_length(v), &n) != 0)
                 return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name,
-                                     shown, x->layer);
+                                      shown, x->layer);
             return set_int(x, n);
         }
-        return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be an integer", x->k->name, shown,
-                             x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be an integer", x->k->name,
+                              shown, x->layer);
     case T_STR:
     case T_JITTER:
         if (!json_is_string(v))
             return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a string", x->k->name,
-                                 shown, x->layer);
+                                  shown, x->layer);
         if (x->k->type == T_JITTER) return set_jitter(x, json_string_value(v), shown);
         return set_string(x, json_string_value(v), json_string_length(v), shown);
     default:
@@ -946,7 +953,7 @@ static tx_err_t apply_file(tx_config_t *c, const char *text, size_t len, tx_erro
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (root == NULL)
         return tx__error_setf(err, TX_EPARSE, "not valid JSON at line %d column %d: %s", je.line,
-                             je.column, je.text);
+                              je.column, je.text);
     tx_err_t rc = TX_EOK;
     if (!json_is_object(root)) {
         rc = tx__error_setf(err, TX_EPARSE, "the config must be a JSON object");
@@ -972,7 +979,7 @@ static tx_err_t apply_file(tx_config_t *c, const char *text, size_t len, tx_erro
         }
         if (alias && json_object_get(root, keys[i].name) != NULL) {
             rc = tx__error_setf(err, TX_EINVAL, "both %s and its alias %s are set", keys[i].name,
-                               shown);
+                                shown);
             goto out;
         }
         ctx_t x = {c, &keys[i], "kv", err};
@@ -1033,17 +1040,18 @@ static tx_err_t resolve_routes(tx_config_t *c, const tx_config_env_t *env, tx_er
             const char *key = NULL;
             if (p->api_key_env != NULL && (key = env_get(env, p->api_key_env)) == NULL)
                 return tx__error_setf(err, TX_EINVAL,
-                                     "AI_PROVIDERS provider \"%s\": api_key_env %s is not set in "
-                                     "the environment",
-                                     p->name, p->api_key_env);
+                                      "AI_PROVIDERS provider \"%s\": api_key_env %s is not set in "
+                                      "the environment",
+                                      p->name, p->api_key_env);
             for (size_t j = 0; j < p->base_urls.n; j++) {
                 tx_config_endpoint_t *e = &p->base_urls.v[j];
                 const char *k = key;
                 if (e->api_key_env != NULL && (k = env_get(env, e->api_key_env)) == NULL)
-                    return tx__error_setf(err, TX_EINVAL,
-                                         "AI_PROVIDERS provider \"%s\": base_urls[%zu] api_key_env "
-                                         "%s is not set in the environment",
-                                         p->name, j, e->api_key_env);
+                    return tx__error_setf(
+                        err, TX_EINVAL,
+                        "AI_PROVIDERS provider \"%s\": base_urls[%zu] api_key_env "
+                        "%s is not set in the environment",
+                        p->name, j, e->api_key_env);
                 e->api_key = dup_or_null(k, &oom);
             }
         }
@@ -1101,13 +1109,13 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
     if (text != NULL && (rc = apply_file(c, text, len, err)) != TX_EOK) goto fail;
     if (c->ai_retry_delay_ms > c->ai_retry_max_delay_ms) {
         rc = tx__error_setf(err, TX_ERANGE,
-                           "AI_RETRY_DELAY_MS=%lld exceeds AI_RETRY_MAX_DELAY_MS=%lld",
-                           (long long)c->ai_retry_delay_ms, (long long)c->ai_retry_max_delay_ms);
+                            "AI_RETRY_DELAY_MS=%lld exceeds AI_RETRY_MAX_DELAY_MS=%lld",
+                            (long long)c->ai_retry_delay_ms, (long long)c->ai_retry_max_delay_ms);
         goto fail;
     }
     if (c->job_park_base_ms > c->job_park_max_ms) {
         rc = tx__error_setf(err, TX_ERANGE, "JOB_PARK_BASE_MS=%lld exceeds JOB_PARK_MAX_MS=%lld",
-                           (long long)c->job_park_base_ms, (long long)c->job_park_max_ms);
+                            (long long)c->job_park_base_ms, (long long)c->job_park_max_ms);
         goto fail;
     }
     for (size_t i = 0; i < c->endpoints.n; i++) {
@@ -1129,7 +1137,7 @@ fail:
 }
 
 tx_err_t tx__config_load_text(const tx_config_env_t *env, const char *text, size_t len,
-                             tx_config_t **out, tx_error_t *err)
+                              tx_config_t **out, tx_error_t *err)
 {
     if (out == NULL) return tx__error_setf(err, TX_EINVAL, "no output");
     if (text != NULL && len == 0) text = NULL;
@@ -1137,7 +1145,7 @@ tx_err_t tx__config_load_text(const tx_config_env_t *env, const char *text, size
 }
 
 tx_err_t tx__config_load(const tx_config_env_t *env, const char *path, tx_config_t **out,
-                        tx_error_t *err)
+                         tx_error_t *err)
 {
     if (out == NULL) return tx__error_setf(err, TX_EINVAL, "no output");
     if (path == NULL) path = env_get(env, "TENAX_CONFIG");
@@ -1233,8 +1241,8 @@ static json_t *provider_json(const tx_config_provider_t *p)
                      p->preset, "base_urls", urls, "auth",
                      p->auth == TX_AUTH_API_KEY ? "api-key" : "bearer", "api_key_env",
                      p->api_key_env, "api_key", key_set ? "set" : "unset", "headers",
-                     pairs_json(p->headers, p->nheaders), "query",
-                     pairs_json(p->query, p->nquery), "models", models);
+                     pairs_json(p->headers, p->nheaders), "query", pairs_json(p->query, p->nquery),
+                     "models", models);
 }
 
 json_t *tx__config_value_json(const tx_config_t *cfg, tx_config_key_t key)
@@ -1337,7 +1345,7 @@ static int endpoint_keys_changed(const tx_config_t *a, const tx_config_t *b)
 }
 
 int tx__config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config_diff_cb cb,
-                   void *ud)
+                    void *ud)
 {
     if (old == NULL || new_cfg == NULL || cb == NULL) return -1;
     int changed = 0;
@@ -1367,7 +1375,7 @@ int tx__config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_confi
 }
 
 size_t tx__config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
-                         size_t cap)
+                          size_t cap)
 {
     if (cfg == NULL || model == NULL) return 0;
     size_t n = 0;

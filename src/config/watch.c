@@ -89,7 +89,7 @@ tx_err_t tx__config_watch_reload(tx_config_watch_t *w, const char *source)
     }
     if (w->error[0] != '\0') {
         tx__log(TX_LOG_INFO, "ai][config", "accepted again after a rejected file (trigger=%s)",
-               source);
+                source);
         w->error[0] = '\0';
     }
     int changed = 0;
@@ -103,7 +103,7 @@ tx_err_t tx__config_watch_reload(tx_config_watch_t *w, const char *source)
         return TX_EOK;
     }
     tx_config_t *old = w->current;
-    tx__config_ref(next); /* ours, in case it is applied */
+    tx__config_ref(next);                      /* ours, in case it is applied */
     tx_err_t arc = w->apply(w->ud, next, old); /* the callee owns `next`'s first reference */
     if (arc != TX_EOK) {
         /* the old snapshot stays in force and current: the next reload tries again */
@@ -113,7 +113,7 @@ tx_err_t tx__config_watch_reload(tx_config_watch_t *w, const char *source)
         if (strcmp(w->error, why) != 0) {
             snprintf(w->error, sizeof w->error, "%s", why);
             tx__log(TX_LOG_ERROR, "ai][config", "rejected: %s; the old config stays (trigger=%s)",
-                   why, source);
+                    why, source);
         }
         return arc;
     }
@@ -219,10 +219,10 @@ static int split_path(tx_config_watch_t *w)
 }
 
 tx_config_watch_t *tx__config_watch_start(const tx_config_watch_opts_t *o, tx_config_t *current,
-                                         tx_error_t *err)
+                                          tx_error_t *err)
 {
-    if (o == NULL || o->loop == NULL || o->path == NULL || o->path[0] == '\0' ||
-        o->apply == NULL || current == NULL) {
+    if (o == NULL || o->loop == NULL || o->path == NULL || o->path[0] == '\0' || o->apply == NULL ||
+        current == NULL) {
         set_err(err, TX_EINVAL, "config watch: loop, path, apply and a current config are needed");
         return NULL;
     }
@@ -274,7 +274,7 @@ tx_config_watch_t *tx__config_watch_start(const tx_config_watch_opts_t *o, tx_co
         w->dir_ev.data = w;
         if (uv_fs_event_start(&w->dir_ev, on_dir_event, w->dir, 0) != 0)
             tx__log(TX_LOG_WARN, "ai][config", "cannot watch %s; polling every %u ms", w->dir,
-                   poll_ms);
+                    poll_ms);
     }
     return w;
 }

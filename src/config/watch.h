@@ -1,6 +1,7 @@
-/* Hot reload of the live config file (docs/config.md): a uv_fs_event on the file's directory (editors
- * replace files), a uv_fs_poll fallback (10 s) and SIGHUP trigger a reload; a good file becomes a
- * new snapshot handed to the owner, a bad one leaves the last good config and sets configError. */
+/* Hot reload of the live config file (docs/config.md): a uv_fs_event on the file's directory
+ * (editors replace files), a uv_fs_poll fallback (10 s) and SIGHUP trigger a reload; a good file
+ * becomes a new snapshot handed to the owner, a bad one leaves the last good config and sets
+ * configError. */
 #ifndef TX_CONFIG_WATCH_H
 #define TX_CONFIG_WATCH_H
 
@@ -18,14 +19,14 @@
 typedef tx_err_t (*tx_config_apply_fn)(void *ud, tx_config_t *cfg, const tx_config_t *old);
 
 typedef struct {
-    uv_loop_t *loop;           /* required */
-    const char *path;          /* the config file (required; copied) */
+    uv_loop_t *loop;            /* required */
+    const char *path;           /* the config file (required; copied) */
     const tx_config_env_t *env; /* the environment layer (NULL: the process's); must outlive the
                                    watcher */
-    unsigned poll_ms;          /* fallback poll interval; 0: 10000 */
-    unsigned debounce_ms;      /* wait after a file event before reading; 0: 50 */
-    int sighup;                /* 1: reload on SIGHUP too */
-    tx_config_apply_fn apply;  /* required */
+    unsigned poll_ms;           /* fallback poll interval; 0: 10000 */
+    unsigned debounce_ms;       /* wait after a file event before reading; 0: 50 */
+    int sighup;                 /* 1: reload on SIGHUP too */
+    tx_config_apply_fn apply;   /* required */
     void *ud;
 } tx_config_watch_opts_t;
 
@@ -35,7 +36,7 @@ typedef struct tx_config_watch tx_config_watch_t;
  * Returns NULL with `err` filled (may be NULL) on a bad argument, no memory or a libuv failure
  * (nothing is left open then). The directory watch failing is not fatal: the poll remains. */
 tx_config_watch_t *tx__config_watch_start(const tx_config_watch_opts_t *o, tx_config_t *current,
-                                         tx_error_t *err);
+                                          tx_error_t *err);
 
 /* Stops watching and frees the watcher once its handles are closed; `done(arg)` (may be NULL)
  * runs then. NULL: no-op. */

@@ -13,19 +13,15 @@
  * as they were. */
 static inline int tx__grow(void *p, size_t *cap, size_t need, size_t size, size_t first)
 {
-    if (need <= *cap)
-        return 0;
+    if (need <= *cap) return 0;
     size_t c = *cap ? *cap : first;
     while (c < need) {
-        if (c > (size_t)-1 / 2)
-            return -1;
+        if (c > (size_t)-1 / 2) return -1;
         c *= 2;
     }
-    if (size != 0 && c > (size_t)-1 / size)
-        return -1;
+    if (size != 0 && c > (size_t)-1 / size) return -1;
     void *np = realloc(*(void **)p, c * size);
-    if (np == NULL)
-        return -1;
+    if (np == NULL) return -1;
     *(void **)p = np;
     *cap = c;
     return 0;
@@ -40,8 +36,7 @@ typedef struct {
 /* Room for `extra` more bytes and the NUL. 0, or -1 out of memory (the buffer is unchanged). */
 static inline int tx__buf_reserve(tx__buf_t *b, size_t extra, size_t first)
 {
-    if (extra > (size_t)-1 - b->len - 1)
-        return -1;
+    if (extra > (size_t)-1 - b->len - 1) return -1;
     return tx__grow(&b->p, &b->cap, b->len + extra + 1, 1, first);
 }
 
@@ -49,10 +44,8 @@ static inline int tx__buf_reserve(tx__buf_t *b, size_t extra, size_t first)
  * (the buffer is unchanged). */
 static inline int tx__buf_add(tx__buf_t *b, const char *s, size_t n)
 {
-    if (b->len + n + 1 > b->cap && tx__buf_reserve(b, n, 256) != 0)
-        return -1;
-    if (n > 0)
-        memcpy(b->p + b->len, s, n);
+    if (b->len + n + 1 > b->cap && tx__buf_reserve(b, n, 256) != 0) return -1;
+    if (n > 0) memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';
     return 0;

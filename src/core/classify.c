@@ -26,9 +26,15 @@ static const cJSON *jget(const cJSON *o, const char *k)
     return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
 }
 
-static const char *jstr(const cJSON *v) { return cJSON_IsString(v) ? v->valuestring : NULL; }
+static const char *jstr(const cJSON *v)
+{
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
-static size_t jlen(const cJSON *v) { return cJSON_IsString(v) ? strlen(v->valuestring) : 0; }
+static size_t jlen(const cJSON *v)
+{
+    return cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+}
 
 /* 1 and *i set when v is a number with an integral value that a double holds exactly
  * (cJSON keeps every number as a double: 1302 and 1302.0 both read as 1302); else 0. */
@@ -41,7 +47,10 @@ static int jint(const cJSON *v, long long *i)
     return 1;
 }
 
-static int jnonempty(const cJSON *v) { return v != NULL && v->child != NULL; }
+static int jnonempty(const cJSON *v)
+{
+    return v != NULL && v->child != NULL;
+}
 
 /* Parses [p, p+n) as exactly one JSON text; NULL when it is not one (bad syntax, nesting
  * deeper than cJSON's 1000 levels, trailing bytes, an embedded NUL). Caller deletes. */
@@ -87,11 +96,16 @@ static void read_usage(const cJSON *usage, tx_classification_t *out)
     const cJSON *p = NULL, *c = NULL, *t = NULL;
     for (const cJSON *m = usage->child; m != NULL && m->string != NULL; m = m->next) {
         const char *k = m->string;
-        if (k[0] == 'p' && p == NULL && strcmp(k, "prompt_tokens") == 0) p = m;
-        else if (k[0] == 'c' && c == NULL && strcmp(k, "completion_tokens") == 0) c = m;
-        else if (k[0] == 'i' && p == NULL && strcmp(k, "input_tokens") == 0) p = m; /* Responses */
-        else if (k[0] == 'o' && c == NULL && strcmp(k, "output_tokens") == 0) c = m;
-        else if (k[0] == 't' && t == NULL && strcmp(k, "total_tokens") == 0) t = m;
+        if (k[0] == 'p' && p == NULL && strcmp(k, "prompt_tokens") == 0)
+            p = m;
+        else if (k[0] == 'c' && c == NULL && strcmp(k, "completion_tokens") == 0)
+            c = m;
+        else if (k[0] == 'i' && p == NULL && strcmp(k, "input_tokens") == 0)
+            p = m; /* Responses */
+        else if (k[0] == 'o' && c == NULL && strcmp(k, "output_tokens") == 0)
+            c = m;
+        else if (k[0] == 't' && t == NULL && strcmp(k, "total_tokens") == 0)
+            t = m;
     }
     out->prompt_tokens = usage_count(p);
     out->completion_tokens = usage_count(c);
@@ -208,7 +222,8 @@ static int code_status(const cJSON *v)
     return (c >= 100 && c <= 599) ? (int)c : 0;
 }
 
-/* Keyword rules (docs/classifier.md) for 4xx answers and errors inside a 200; -1 when none matches. */
+/* Keyword rules (docs/classifier.md) for 4xx answers and errors inside a 200; -1 when none matches.
+ */
 static int keyword_class(const char *m, size_t n)
 {
     if (contains(m, n, "concurrency")) return TX_CLASS_CONCURRENCY;
@@ -268,11 +283,20 @@ static void top_members(const cJSON *root, top_t *t)
         const char *k = m->string;
         const cJSON **slot = NULL;
         switch (k[0]) {
-        case 'e': slot = strcmp(k, "error") == 0 ? &t->error : NULL; break;
-        case 'c': slot = strcmp(k, "choices") == 0 ? &t->choices : NULL; break;
-        case 'd': slot = strcmp(k, "data") == 0 ? &t->data : NULL; break;
-        case 'u': slot = strcmp(k, "usage") == 0 ? &t->usage : NULL; break;
-        default: break;
+        case 'e':
+            slot = strcmp(k, "error") == 0 ? &t->error : NULL;
+            break;
+        case 'c':
+            slot = strcmp(k, "choices") == 0 ? &t->choices : NULL;
+            break;
+        case 'd':
+            slot = strcmp(k, "data") == 0 ? &t->data : NULL;
+            break;
+        case 'u':
+            slot = strcmp(k, "usage") == 0 ? &t->usage : NULL;
+            break;
+        default:
+            break;
         }
         if (slot != NULL && *slot == NULL) *slot = m;
     }
@@ -307,14 +331,11 @@ static int find_error(const cJSON *root, const top_t *t, err_info_t *e, tx_class
         if (msg == NULL) msg = jget(root, "message");
         long long c0;
         if (jint(e->code, &c0) && c0 == 0) return 0;
-        if (cJSON_IsBool(jget(root, "success")) &&
-            cJSON_IsTrue(jget(root, "success")))
-            return 0;
+        if (cJSON_IsBool(jget(root, "success")) && cJSON_IsTrue(jget(root, "success"))) return 0;
     } else {
         return 0;
     }
-    if (cJSON_IsObject(msg) && cJSON_IsString(jget(msg, "message")))
-        msg = jget(msg, "message");
+    if (cJSON_IsObject(msg) && cJSON_IsString(jget(msg, "message"))) msg = jget(msg, "message");
     if (cJSON_IsString(msg)) {
         e->msg = jstr(msg);
         e->msg_len = jlen(msg);
@@ -457,16 +478,14 @@ static tx_class_t check_success(const cJSON *root, const top_t *t, tx_resp_kind_
 static void wait_from_message(tx_classification_t *out)
 {
     if (out->retry_after_ms >= 0) return;
-    if (out->status != 429 && out->cls != TX_CLASS_RATE_LIMIT &&
-        out->cls != TX_CLASS_CONCURRENCY)
+    if (out->status != 429 && out->cls != TX_CLASS_RATE_LIMIT && out->cls != TX_CLASS_CONCURRENCY)
         return;
     out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
 }
 
-tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh,
-                                      const char *body, size_t len, tx_resp_kind_t kind,
-                                      tx_ms_t now_unix_ms, tx_classification_t *out,
-                                      tx__cjson_delete_fn del)
+tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh, const char *body,
+                                      size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
+                                      tx_classification_t *out, tx__cjson_delete_fn del)
 {
     if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
     init(out, status);
@@ -482,8 +501,8 @@ tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t n
     /* Fast path: a JSON text we accept starts with '{' or '[', so an HTML page or plain text
      * is never handed to the parser. */
     size_t skip = 0;
-    while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' ||
-                          body[skip] == '\n'))
+    while (skip < len &&
+           (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' || body[skip] == '\n'))
         skip++;
     cJSON *root = NULL;
     if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
@@ -492,16 +511,16 @@ tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t n
     top_t t;
     top_members(root, &t);
     if (cJSON_IsObject(t.error) && cJSON_IsString(jget(t.error, "message")))
-        out->error_shape = jget(t.error, "type") != NULL ? TX_ERROR_SHAPE_OPENAI
-                                                         : TX_ERROR_SHAPE_NO_TYPE;
+        out->error_shape =
+            jget(t.error, "type") != NULL ? TX_ERROR_SHAPE_OPENAI : TX_ERROR_SHAPE_NO_TYPE;
     err_info_t e;
     if (root != NULL && find_error(root, &t, &e, out)) {
         out->cls = error_class(status, &e);
-        /* a generic server error body on a 502/504 is still the gateway class (docs/classifier.md) */
+        /* a generic server error body on a 502/504 is still the gateway class (docs/classifier.md)
+         */
         if (out->cls == TX_CLASS_SERVER && (status == 502 || status == 504))
             out->cls = TX_CLASS_GATEWAY;
-        if (out->code[0] == '\0' && !ok_status)
-            snprintf(out->code, sizeof out->code, "%d", status);
+        if (out->code[0] == '\0' && !ok_status) snprintf(out->code, sizeof out->code, "%d", status);
     } else if (ok_status) {
         if (len == 0) {
             invalid(out, "empty body");
@@ -535,11 +554,8 @@ tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t n
             const cJSON *m = jget(root, "message");
             if (!cJSON_IsString(m)) m = jget(root, "detail");
             if (cJSON_IsString(m)) {
-                tx__utf8_copy(out->message, sizeof out->message, jstr(m),
-                              jlen(m));
-                int c = status >= 400 && status <= 499
-                            ? keyword_class(jstr(m), jlen(m))
-                            : -1;
+                tx__utf8_copy(out->message, sizeof out->message, jstr(m), jlen(m));
+                int c = status >= 400 && status <= 499 ? keyword_class(jstr(m), jlen(m)) : -1;
                 if (c >= 0) out->cls = (tx_class_t)c;
             }
         }
@@ -550,10 +566,9 @@ tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t n
     return out->cls;
 }
 
-tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
-                                 tx_classification_t *out)
+tx_class_t tx_classify_transport(tx_transport_t what, const char *detail, tx_classification_t *out)
 {
-    static const char *const names[] = {"connect", "reset", "dns", "tls",
+    static const char *const names[] = {"connect", "reset",   "dns",    "tls",
                                         "partial", "timeout", "aborted"};
     if (out == NULL) return TX_CLASS_NETWORK;
     init(out, 0);
@@ -576,7 +591,8 @@ tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_class
         data++;
         len--;
     }
-    while (len > 0 && isspace((unsigned char)data[len - 1])) len--;
+    while (len > 0 && isspace((unsigned char)data[len - 1]))
+        len--;
     if (len == 0) return invalid(out, "empty event");
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return TX_CLASS_OK;
     cJSON *root = len <= MAX_BODY ? jparse(data, len, del) : NULL;
@@ -624,10 +640,10 @@ tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_class
             if (cJSON_IsObject(c0)) {
                 const cJSON *d = jget(c0, "delta");
                 const cJSON *ct = jget(d, "content");
-                out->output = (cJSON_IsString(ct) && jlen(ct) > 0) || jnonempty(jget(d, "tool_calls")) ||
-                              cJSON_IsString(jget(d, "refusal")) ||
-                              cJSON_IsString(jget(c0, "finish_reason")) ||
-                              cJSON_IsString(jget(c0, "text"));
+                out->output =
+                    (cJSON_IsString(ct) && jlen(ct) > 0) || jnonempty(jget(d, "tool_calls")) ||
+                    cJSON_IsString(jget(d, "refusal")) ||
+                    cJSON_IsString(jget(c0, "finish_reason")) || cJSON_IsString(jget(c0, "text"));
             } else if (!cJSON_IsArray(ch) && t.usage == NULL) {
                 out->output = 1; /* not a chat chunk: nothing to hold back for */
             }

@@ -15,10 +15,9 @@ struct cJSON;
 typedef void (*tx__cjson_delete_fn)(struct cJSON *root);
 
 /* tx_classify_response, deleting its tree with `del`. */
-tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh,
-                                      const char *body, size_t len, tx_resp_kind_t kind,
-                                      tx_ms_t now_unix_ms, tx_classification_t *out,
-                                      tx__cjson_delete_fn del);
+tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh, const char *body,
+                                      size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
+                                      tx_classification_t *out, tx__cjson_delete_fn del);
 
 /* tx_classify_stream_event, deleting its tree with `del`. */
 tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,

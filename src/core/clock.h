@@ -18,7 +18,10 @@ static inline tx_ms_t tx__clock_ms(clockid_t id)
 }
 
 /* Milliseconds of CLOCK_MONOTONIC: never jumps, meaningless across processes. */
-static inline tx_ms_t tx__clock_mono_ms(void) { return tx__clock_ms(CLOCK_MONOTONIC); }
+static inline tx_ms_t tx__clock_mono_ms(void)
+{
+    return tx__clock_ms(CLOCK_MONOTONIC);
+}
 
 /* Microseconds of CLOCK_MONOTONIC. */
 static inline int64_t tx__clock_mono_us(void)
@@ -30,9 +33,15 @@ static inline int64_t tx__clock_mono_us(void)
 
 /* Milliseconds of CLOCK_MONOTONIC_COARSE (a tick or so behind, much cheaper), for counters that
  * bucket by the second. */
-static inline tx_ms_t tx__clock_coarse_ms(void) { return tx__clock_ms(CLOCK_MONOTONIC_COARSE); }
+static inline tx_ms_t tx__clock_coarse_ms(void)
+{
+    return tx__clock_ms(CLOCK_MONOTONIC_COARSE);
+}
 
 /* Unix milliseconds (CLOCK_REALTIME): may jump with the system clock. */
-static inline tx_ms_t tx__clock_wall_ms(void) { return tx__clock_ms(CLOCK_REALTIME); }
+static inline tx_ms_t tx__clock_wall_ms(void)
+{
+    return tx__clock_ms(CLOCK_REALTIME);
+}
 
 #endif

@@ -11,8 +11,8 @@
 typedef struct {
     void *v[TX__FREELIST_CAP];
     unsigned n;
-    unsigned max;               /* how many it keeps; 0: TX__FREELIST_CAP */
-    void (*destroy)(void *p);   /* frees one kept object (tx__freelist_clear) */
+    unsigned max;             /* how many it keeps; 0: TX__FREELIST_CAP */
+    void (*destroy)(void *p); /* frees one kept object (tx__freelist_clear) */
 } tx__freelist_t;
 
 /* The object put last (the caller resets it), or NULL when f is NULL or empty. */
@@ -24,9 +24,9 @@ static inline void *tx__freelist_take(tx__freelist_t *f)
 /* Keeps p: 1, or 0 when f is NULL, p is NULL or the list is full (then the caller frees p). */
 static inline int tx__freelist_put(tx__freelist_t *f, void *p)
 {
-    unsigned max = f != NULL && f->max != 0 && f->max < TX__FREELIST_CAP ? f->max : TX__FREELIST_CAP;
-    if (f == NULL || p == NULL || f->n >= max)
-        return 0;
+    unsigned max =
+        f != NULL && f->max != 0 && f->max < TX__FREELIST_CAP ? f->max : TX__FREELIST_CAP;
+    if (f == NULL || p == NULL || f->n >= max) return 0;
     f->v[f->n++] = p;
     return 1;
 }
@@ -34,8 +34,7 @@ static inline int tx__freelist_put(tx__freelist_t *f, void *p)
 /* Frees every kept object with f->destroy. NULL: no-op. */
 static inline void tx__freelist_clear(tx__freelist_t *f)
 {
-    if (f == NULL)
-        return;
+    if (f == NULL) return;
     while (f->n > 0)
         f->destroy(f->v[--f->n]);
 }

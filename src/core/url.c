@@ -36,7 +36,8 @@ const char *tx__url_parse(const char *s, tx_url_t *u)
     const char *a = s + skip;
     size_t alen = strcspn(a, "/?#");
     const char *rest = a + alen;
-    if (memchr(a, '@', alen) != NULL) return "credentials in a URL are not allowed (use api_key_env)";
+    if (memchr(a, '@', alen) != NULL)
+        return "credentials in a URL are not allowed (use api_key_env)";
     const char *host = a, *port = NULL;
     size_t hlen;
     if (alen > 0 && a[0] == '[') {
@@ -57,7 +58,8 @@ const char *tx__url_parse(const char *s, tx_url_t *u)
     }
     if (hlen == 0) return "URL has no host";
     if (hlen > TX_URL_HOST_MAX) return "host name too long";
-    for (size_t i = 0; i < hlen; i++) u->host[i] = (char)tolower((unsigned char)host[i]);
+    for (size_t i = 0; i < hlen; i++)
+        u->host[i] = (char)tolower((unsigned char)host[i]);
     u->host[hlen] = '\0';
     if (u->ipv6) {
         unsigned char buf[16];

@@ -5,7 +5,8 @@
  * (bounded) or relays a stream, classifies the answer (tx_classify_*), reports to the endpoint
  * set (logging `[ai][failover]` / `[ai][timeout]`), and calls back once with the result.
  * Admission is the caller's business: hold a slot from before tx__gw_attempt_start until on_done
- * (or tx__gw_attempt_cancel) and release it then. Loop thread only. docs/gateway.md has the rules. */
+ * (or tx__gw_attempt_cancel) and release it then. Loop thread only. docs/gateway.md has the rules.
+ */
 #ifndef TX_GATEWAY_ATTEMPT_H
 #define TX_GATEWAY_ATTEMPT_H
 
@@ -22,37 +23,37 @@ typedef struct tx_gw_attempt tx_gw_attempt_t;
 
 /* What to send. Every pointer is borrowed and must stay valid until on_done or cancel. */
 typedef struct {
-    tx_route_kind_t route;   /* chat, completions, embeddings (POST) or models (GET) */
-    const char *body;        /* the client's bytes (NULL/0 for models) */
+    tx_route_kind_t route; /* chat, completions, embeddings (POST) or models (GET) */
+    const char *body;      /* the client's bytes (NULL/0 for models) */
     size_t len;
-    const char *doc_model;   /* the body's own "model" (NULL: none) */
-    const char *model;       /* the model for this attempt: the body is re-serialised only when
-                                it differs from doc_model; NULL: send as is */
-    const char *client_auth; /* the client's Authorization, sent when the endpoint has no key */
-    long timeout_ms;         /* first byte, and each gap of a stream */
-    int stream;              /* 1: relay an SSE stream through on_stream_* */
+    const char *doc_model;     /* the body's own "model" (NULL: none) */
+    const char *model;         /* the model for this attempt: the body is re-serialised only when
+                                  it differs from doc_model; NULL: send as is */
+    const char *client_auth;   /* the client's Authorization, sent when the endpoint has no key */
+    long timeout_ms;           /* first byte, and each gap of a stream */
+    int stream;                /* 1: relay an SSE stream through on_stream_* */
     size_t max_response_bytes; /* bound of a collected (non-stream) body; 0: 16 MiB */
-    int avoid1;              /* 1 + an endpoint to move off (a retry after its failure); 0: none */
+    int avoid1; /* 1 + an endpoint to move off (a retry after its failure); 0: none */
 } tx_gw_attempt_req_t;
 
 /* The outcome, valid only during on_done. */
 typedef struct {
-    tx_class_t cls;            /* TX_CLASS_OK or the error class */
-    tx_classification_t info;  /* code, message, retry_after_ms (-1: none), status */
+    tx_class_t cls;              /* TX_CLASS_OK or the error class */
+    tx_classification_t info;    /* code, message, retry_after_ms (-1: none), status */
     tx_upstream_err_t transport; /* TX_UPSTREAM_EOK when an HTTP answer arrived */
-    int endpoint;              /* index of the endpoint used (-1: none, no route) */
-    const char *provider;      /* the provider of that endpoint ("" when none); valid during
-                                  on_done */
-    int status;                /* HTTP status (0: none) */
-    const tx_header_t *headers; /* the response headers (nheaders of them) */
+    int endpoint;                /* index of the endpoint used (-1: none, no route) */
+    const char *provider;        /* the provider of that endpoint ("" when none); valid during
+                                    on_done */
+    int status;                  /* HTTP status (0: none) */
+    const tx_header_t *headers;  /* the response headers (nheaders of them) */
     size_t nheaders;
-    const char *body;          /* the collected body (non-stream, or a stream refused before it
-                                  was committed); "" when none. NUL-terminated. */
+    const char *body; /* the collected body (non-stream, or a stream refused before it
+                         was committed); "" when none. NUL-terminated. */
     size_t body_len;
-    tx_ms_t latency_ms;        /* from send to the end */
+    tx_ms_t latency_ms;                                     /* from send to the end */
     int64_t prompt_tokens, completion_tokens, total_tokens; /* -1 when the body (or, for a
                                   stream, its usage chunk / response.completed) gave none */
-    int committed;             /* stream: bytes were handed to on_stream_data */
+    int committed; /* stream: bytes were handed to on_stream_data */
 } tx_gw_attempt_result_t;
 
 typedef struct {
@@ -73,7 +74,8 @@ typedef struct {
  * the model: model_unavailable with code model_not_found): then no callback runs and `why`
  * (may be NULL) is filled with the failure the caller may report. */
 tx_gw_attempt_t *tx__gw_attempt_start(tx_app_t *app, const tx_gw_attempt_req_t *req,
-                               const tx_gw_attempt_cb_t *cb, void *ud, tx_classification_t *why);
+                                      const tx_gw_attempt_cb_t *cb, void *ud,
+                                      tx_classification_t *why);
 
 /* Stops (1) or resumes (0) reading a streamed answer while the client is slow (see
  * tx__upstream_pause: nothing is lost, no timeout runs meanwhile). Safe from inside
@@ -98,7 +100,7 @@ const char *tx__gw_attempt_provider(const tx_gw_attempt_t *a);
  * `cands`, and for each the route (provider, provider's model name) in `routes` when not NULL.
  * Returns how many (0: no provider serves the model). No allocation. */
 size_t tx__gw_attempt_candidates(const tx_app_t *app, const char *model, int *cands,
-                             tx_config_route_t *routes);
+                                 tx_config_route_t *routes);
 
 /* 1 when an endpoint other than `avoid` (-1: none) is healthy for `model` or due for a probe
  * (where a retry could move to), 0 when none is (the model is down everywhere when avoid is -1,

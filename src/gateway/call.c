@@ -19,27 +19,27 @@
 
 typedef struct {
     tx_app_t *app;
-    tx_http_req_t *req;    /* NULL once finished */
-    tx_config_t *cfg;      /* the snapshot this call started with (own reference) */
+    tx_http_req_t *req; /* NULL once finished */
+    tx_config_t *cfg;   /* the snapshot this call started with (own reference) */
     tx_route_kind_t route;
-    tx_request_t rq;       /* the validated request: its model (owned), stream */
-    const char *primary;   /* the request's model or AI_MODEL (borrowed from rq or cfg) */
+    tx_request_t rq;     /* the validated request: its model (owned), stream */
+    const char *primary; /* the request's model or AI_MODEL (borrowed from rq or cfg) */
     tx_policy_t policy;
     tx_call_state_t st;
     tx_call_state_kind_t state;
     tx_adm_waiter_t waiter;
-    int holding;           /* an admission slot is held */
-    int avoid;             /* the endpoint the next attempt moves off (-1: none) */
+    int holding; /* an admission slot is held */
+    int avoid;   /* the endpoint the next attempt moves off (-1: none) */
     tx_gw_attempt_t *attempt;
     uv_timer_t backoff, deadline;
-    uv_timer_t drain;      /* while paused: checks whether the client caught up */
-    int paused;            /* reading the upstream stream is paused for a slow client */
+    uv_timer_t drain; /* while paused: checks whether the client caught up */
+    int paused;       /* reading the upstream stream is paused for a slow client */
     tx_ms_t paused_at;
     int open_handles;
     tx_ms_t t0;
-    const char *model;     /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
-    int endpoint;          /* endpoint of the current/last attempt, -1 before one */
-    char provider[40];     /* its provider ("" before one) */
+    const char *model; /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
+    int endpoint;      /* endpoint of the current/last attempt, -1 before one */
+    char provider[40]; /* its provider ("" before one) */
     /* the last failure, to answer with when the call stops */
     tx_class_t last_cls;
     int last_status;
@@ -54,11 +54,11 @@ typedef struct {
     /* ops: client key, rate limit, cache (filled by tx__ops_gateway_before; headers point into it,
      * so it lives here, never copied) and the observer's bookkeeping */
     tx_filter_ctx_t filter;
-    tx_ms_t upstream_ms;   /* attempts + queue waits + backoff waits */
+    tx_ms_t upstream_ms; /* attempts + queue waits + backoff waits */
     tx_ms_t queued_at;
     tx_ms_t last_latency;
-    int first_counted;     /* the first attempt counted in its provider's retry budget */
-    int budget_exhausted;  /* the answer was cut short by the retry budget */
+    int first_counted;    /* the first attempt counted in its provider's retry budget */
+    int budget_exhausted; /* the answer was cut short by the retry budget */
 } gw_call_t;
 
 static const char *const state_names[TX_CALL__LAST] = {"queued",    "connecting", "waiting",
@@ -82,21 +82,19 @@ int tx__call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to)
         [TX_CALL_DONE] = 0,
     };
 #undef B
-    if ((unsigned)from >= TX_CALL__LAST || (unsigned)to >= TX_CALL__LAST)
-        return 0;
+    if ((unsigned)from >= TX_CALL__LAST || (unsigned)to >= TX_CALL__LAST) return 0;
     return (allowed[from] >> to) & 1u;
 }
 
 static void set_state(gw_call_t *c, tx_call_state_kind_t to)
 {
-    if (c->state == to)
-        return;
+    if (c->state == to) return;
     if (!tx__call_transition_ok(c->state, to))
         tx__log(TX_LOG_ERROR, "gateway", "bad call transition %s -> %s", state_names[c->state],
-               tx__call_state_name(to));
+                tx__call_state_name(to));
     if (tx__log_enabled(TX_LOG_DEBUG))
         tx__log(TX_LOG_DEBUG, "gateway][call", "%p %s -> %s", (void *)c, state_names[c->state],
-               tx__call_state_name(to));
+                tx__call_state_name(to));
     c->state = to;
 }
 
@@ -108,8 +106,7 @@ static gw_call_t *call_alloc(tx_app_t *app)
 {
     tx_gw_spares_t *g = tx__gw_spares(app);
     gw_call_t *c = tx__freelist_take(g != NULL ? &g->calls : NULL);
-    if (c == NULL)
-        return calloc(1, sizeof(gw_call_t));
+    if (c == NULL) return calloc(1, sizeof(gw_call_t));
     tx_unpoison(c, sizeof *c);
     memset(c, 0, sizeof *c);
     return c;
@@ -129,8 +126,7 @@ static void call_release(tx_app_t *app, gw_call_t *c)
 static void on_handle_closed(uv_handle_t *h)
 {
     gw_call_t *c = h->data;
-    if (--c->open_handles > 0)
-        return;
+    if (--c->open_handles > 0) return;
     tx__request_free(&c->rq);
     tx__config_unref(c->cfg);
     free(c->last_body);
@@ -148,8 +144,7 @@ static void call_end(gw_call_t *c)
         tx__gw_attempt_cancel(c->attempt);
         c->attempt = NULL;
     }
-    if (c->waiter.queued)
-        tx__admission_cancel(app->admission, &c->waiter);
+    if (c->waiter.queued) tx__admission_cancel(app->admission, &c->waiter);
     if (c->holding) {
         c->holding = 0;
         tx__admission_release(app->admission, tx__app_now(app));
@@ -172,11 +167,10 @@ typedef struct {
 static void observe_done(gw_call_t *c, int status)
 {
     tx_obs_t *obs = tx__ops_obs(c->app);
-    if (obs == NULL)
-        return;
+    if (obs == NULL) return;
     tx_ms_t total = tx__app_now(c->app) - c->t0;
     tx__obs_on_request_done(obs, tx__route_path(c->route), c->primary, status, (double)total,
-                           (double)(c->upstream_ms < total ? c->upstream_ms : total));
+                            (double)(c->upstream_ms < total ? c->upstream_ms : total));
 }
 
 static size_t tenax_headers(gw_call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
@@ -188,16 +182,13 @@ static size_t tenax_headers(gw_call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
         h[n++] = fh[i];
     tx__fmt_i64(b->attempts, c->st.attempts);
     h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
-    if (c->model != NULL)
-        h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
+    if (c->model != NULL) h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
     if (c->endpoint >= 0) {
         tx__fmt_i64(b->endpoint, c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
-    if (c->provider[0] != '\0')
-        h[n++] = (tx_header_t){"X-Tenax-Provider", c->provider};
-    if (c->budget_exhausted)
-        h[n++] = (tx_header_t){"X-Tenax-Retry-Budget", "exhausted"};
+    if (c->provider[0] != '\0') h[n++] = (tx_header_t){"X-Tenax-Provider", c->provider};
+    if (c->budget_exhausted) h[n++] = (tx_header_t){"X-Tenax-Retry-Budget", "exhausted"};
     return n;
 }
 
@@ -236,8 +227,7 @@ static int openai_style(gw_call_t *c)
     if (c->last_error_shape == TX_ERROR_SHAPE_NONE ||
         !tx__utf8_valid(c->last_body, c->last_body_len))
         return 0;
-    if (c->last_error_shape == TX_ERROR_SHAPE_OPENAI)
-        return 1;
+    if (c->last_error_shape == TX_ERROR_SHAPE_OPENAI) return 1;
     json_t *root = json_loadb(c->last_body, c->last_body_len, 0, NULL);
     json_t *e = json_object_get(root, "error");
     int ok = json_is_object(e) && json_is_string(json_object_get(e, "message"));
@@ -266,7 +256,8 @@ static void answer_last(gw_call_t *c, tx_ms_t retry_after_ms)
     if (c->last_status == 0) {
         int timeout = c->last_cls == TX_CLASS_TIMEOUT;
         snprintf(msg, sizeof msg, "%s after %u attempt%s: %s",
-                 timeout ? "the upstream did not answer in time" : "the upstream could not be reached",
+                 timeout ? "the upstream did not answer in time"
+                         : "the upstream could not be reached",
                  c->st.attempts, c->st.attempts == 1 ? "" : "s", c->last_msg);
         finish_error(c, timeout ? 504 : 502, timeout ? "timeout" : "upstream_error",
                      tx_class_name(c->last_cls), msg, 0);
@@ -327,10 +318,9 @@ static void skip_down_models(gw_call_t *c)
     unsigned nm = tx_schedule_models(s);
     for (unsigned idx = c->st.model_idx + 1; idx < nm; idx++) {
         const char *m = tx_schedule_model_name(s, idx);
-        if (m == NULL || !tx__gw_attempt_model_available(c->app, m, -1))
-            continue;
+        if (m == NULL || !tx__gw_attempt_model_available(c->app, m, -1)) continue;
         tx__log(TX_LOG_INFO, "ai][route", "model=%s is down on every endpoint serving it: %s next",
-               c->model, m);
+                c->model, m);
         c->st.model_idx = idx;
         c->st.on_model = 1;
         c->model = m;
@@ -348,9 +338,8 @@ static void remember_failure(gw_call_t *c, const tx_gw_attempt_result_t *r)
 {
     c->last_cls = r->cls;
     /* an answer that arrived (even cut for size) keeps its status; no answer is status 0 */
-    c->last_status = (r->transport == TX_UPSTREAM_EOK || r->cls == TX_CLASS_INVALID_RESPONSE)
-                         ? r->status
-                         : 0;
+    c->last_status =
+        (r->transport == TX_UPSTREAM_EOK || r->cls == TX_CLASS_INVALID_RESPONSE) ? r->status : 0;
     c->last_retry_after = r->info.retry_after_ms;
     if (r->info.retry_after_ms >= 0) /* the dashboard's "last Retry-After" (GET /admin/stats) */
         tx__obs_on_retry_after(tx__ops_obs(c->app), r->endpoint, (double)r->info.retry_after_ms);
@@ -367,8 +356,7 @@ static void remember_failure(gw_call_t *c, const tx_gw_attempt_result_t *r)
         c->last_body_len = r->body_len;
     }
     const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
-    if (ct != NULL)
-        snprintf(c->last_ctype, sizeof c->last_ctype, "%s", ct);
+    if (ct != NULL) snprintf(c->last_ctype, sizeof c->last_ctype, "%s", ct);
 }
 
 /* An attempt failed (class in c->last_*): ask the policy what next. */
@@ -389,7 +377,7 @@ static void decide(gw_call_t *c)
         c->budget_exhausted = 1;
         c->st.attempts = (unsigned)failed_n;
         tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->last_cls,
-                          (double)c->last_latency, failed_n, -1);
+                           (double)c->last_latency, failed_n, -1);
         answer_last(c, (c->last_cls == TX_CLASS_RATE_LIMIT || c->last_cls == TX_CLASS_CONCURRENCY)
                            ? c->last_retry_after
                            : 0);
@@ -397,8 +385,7 @@ static void decide(gw_call_t *c)
     }
     if (d.action == TX_ACT_RETRY) {
         const char *next = c->route == TX_ROUTE_MODELS ? NULL : d.model;
-        if (next == NULL && c->route != TX_ROUTE_MODELS)
-            next = c->primary;
+        if (next == NULL && c->route != TX_ROUTE_MODELS) next = c->primary;
         const char *failed_model = c->model;
         c->model = next;
         skip_down_models(c);
@@ -407,20 +394,20 @@ static void decide(gw_call_t *c)
          * to another endpoint serving the model when one is healthy: at once, as the wait was
          * for the one that failed */
         c->avoid = -1;
-        if (c->endpoint >= 0 && (tx_class_counts_failover(c->last_cls) ||
-                                 c->last_cls == TX_CLASS_RATE_LIMIT ||
-                                 c->last_cls == TX_CLASS_CONCURRENCY)) {
+        if (c->endpoint >= 0 &&
+            (tx_class_counts_failover(c->last_cls) || c->last_cls == TX_CLASS_RATE_LIMIT ||
+             c->last_cls == TX_CLASS_CONCURRENCY)) {
             c->avoid = c->endpoint;
-            if (tx__gw_attempt_model_available(app, next, c->endpoint))
-                d.delay_ms = 0;
+            if (tx__gw_attempt_model_available(app, next, c->endpoint)) d.delay_ms = 0;
         }
         if (tx__log_enabled(TX_LOG_INFO))
-            tx__log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%d class=%s delay_ms=%lld",
-                   d.attempt, next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
-                   (long long)d.delay_ms);
+            tx__log(TX_LOG_INFO, "ai][retry",
+                    "attempt=%u model=%s endpoint=%d class=%s delay_ms=%lld", d.attempt,
+                    next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
+                    (long long)d.delay_ms);
         tx_obs_t *obs = tx__ops_obs(app);
         tx__obs_on_attempt(obs, c->endpoint, failed_model, c->last_cls, (double)c->last_latency,
-                          failed_n, (double)d.delay_ms / 1000.0);
+                           failed_n, (double)d.delay_ms / 1000.0);
         tx__obs_on_retry(obs, d.cls);
         c->upstream_ms += d.delay_ms;
         set_state(c, TX_CALL_BACKOFF);
@@ -432,7 +419,7 @@ static void decide(gw_call_t *c)
     }
     /* STOP */
     tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->last_cls,
-                      (double)c->last_latency, failed_n, -1);
+                       (double)c->last_latency, failed_n, -1);
     if (d.reason == TX_REASON_RETRY_AFTER_TOO_LONG) {
         answer_last(c, d.delay_ms);
         return;
@@ -454,8 +441,7 @@ static void on_attempt_head(void *ud, int status)
 {
     (void)status;
     gw_call_t *c = ud;
-    if (c->state == TX_CALL_CONNECTING)
-        set_state(c, TX_CALL_WAITING);
+    if (c->state == TX_CALL_CONNECTING) set_state(c, TX_CALL_WAITING);
 }
 
 static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t nuh)
@@ -466,8 +452,7 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
          * without on_done when we refuse */
         c->attempt = NULL;
         release_slot(c);
-        if (c->state != TX_CALL_DONE)
-            call_end(c);
+        if (c->state != TX_CALL_DONE) call_end(c);
         return 1;
     }
     uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
@@ -482,7 +467,7 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
         c->attempt = NULL;
         release_slot(c);
         tx__http_respond_error(c->req, 500, "server_error", NULL, "the stream could not start",
-                              NULL, 0);
+                               NULL, 0);
         c->req = NULL;
         call_end(c);
         return 1;
@@ -506,21 +491,20 @@ static void on_drain_check(uv_timer_t *t)
         uv_timer_stop(t);
         return;
     }
-    if (tx__http_stream_pending(c->req) > STREAM_LOW)
-        return;
+    if (tx__http_stream_pending(c->req) > STREAM_LOW) return;
     c->paused = 0;
     uv_timer_stop(t);
     if (tx__log_enabled(TX_LOG_INFO))
         tx__log(TX_LOG_INFO, "ai][stream", "resumed: the client caught up after %lld ms",
-               (long long)(tx__app_now(c->app) - c->paused_at));
-    tx__gw_attempt_pause(c->attempt, 0); /* may hand over kept bytes at once: on_stream_data again */
+                (long long)(tx__app_now(c->app) - c->paused_at));
+    tx__gw_attempt_pause(c->attempt,
+                         0); /* may hand over kept bytes at once: on_stream_data again */
 }
 
 static void on_stream_data(void *ud, const char *data, size_t len)
 {
     gw_call_t *c = ud;
-    if (c->req == NULL || len == 0)
-        return;
+    if (c->req == NULL || len == 0) return;
     tx__http_stream_write(c->req, data, len);
     size_t pending = tx__http_stream_pending(c->req);
     if (c->paused || pending <= STREAM_HIGH || c->attempt == NULL ||
@@ -531,7 +515,7 @@ static void on_stream_data(void *ud, const char *data, size_t len)
     uv_timer_start(&c->drain, on_drain_check, STREAM_DRAIN_MS, STREAM_DRAIN_MS);
     if (tx__log_enabled(TX_LOG_INFO))
         tx__log(TX_LOG_INFO, "ai][stream", "paused: the client is slow (%zu bytes waiting for it)",
-               pending);
+                pending);
 }
 
 static void on_attempt_done(void *ud, const tx_gw_attempt_result_t *r)
@@ -548,10 +532,10 @@ static void on_attempt_done(void *ud, const tx_gw_attempt_result_t *r)
     if (r->cls == TX_CLASS_OK) {
         tx_obs_t *obs = tx__ops_obs(c->app);
         tx__obs_on_attempt(obs, r->endpoint, c->model, TX_CLASS_OK, (double)r->latency_ms,
-                          (int)c->st.attempts, -1);
+                           (int)c->st.attempts, -1);
         if (r->prompt_tokens >= 0 || r->completion_tokens >= 0)
             tx__obs_on_usage(obs, c->model != NULL ? c->model : "", r->prompt_tokens,
-                            r->completion_tokens);
+                             r->completion_tokens);
     }
     if (r->committed) {
         if (r->cls != TX_CLASS_OK && c->req != NULL) {
@@ -602,8 +586,7 @@ static void on_attempt_done(void *ud, const tx_gw_attempt_result_t *r)
  * leak those upstream). */
 static int may_pass_client_auth(const gw_call_t *c)
 {
-    if (c->cfg->client_keys.n != 0)
-        return 0;
+    if (c->cfg->client_keys.n != 0) return 0;
     const tx_config_t *cfg = c->app->config;
     for (size_t i = 0; i < cfg->n_route_eps; i++)
         if (cfg->route_eps[i].auth_value == NULL &&
@@ -622,8 +605,8 @@ static void start_attempt(gw_call_t *c)
         .len = 0,
         .doc_model = c->rq.model,
         .model = c->route == TX_ROUTE_MODELS ? NULL : c->model,
-        .client_auth = may_pass_client_auth(c) ? tx__http_req_header(c->req, "Authorization")
-                                               : NULL,
+        .client_auth =
+            may_pass_client_auth(c) ? tx__http_req_header(c->req, "Authorization") : NULL,
         .timeout_ms = (long)c->cfg->ai_timeout_ms,
         .stream = c->rq.stream,
         .max_response_bytes = 0,
@@ -631,7 +614,7 @@ static void start_attempt(gw_call_t *c)
     };
     ar.body = tx__http_req_body(c->req, &ar.len);
     static const tx_gw_attempt_cb_t cb = {on_attempt_head, on_stream_start, on_stream_data,
-                                       on_attempt_done};
+                                          on_attempt_done};
     tx_classification_t why;
     c->attempt = tx__gw_attempt_start(app, &ar, &cb, c, &why);
     if (c->attempt != NULL) {
@@ -683,9 +666,8 @@ static void acquire(gw_call_t *c)
         finish_error(c, 503, "unavailable", "shutting_down", "tenax is shutting down", 1000);
         return;
     }
-    tx_adm_result_t r =
-        tx__admission_acquire_room(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c,
-                                  call_room, tx__app_now(app));
+    tx_adm_result_t r = tx__admission_acquire_room(app->admission, TX_ADM_GATEWAY, &c->waiter,
+                                                   on_grant, c, call_room, tx__app_now(app));
     if (r == TX_ADM_GRANTED) {
         c->holding = 1;
         tx__obs_on_queue_wait(tx__ops_obs(app), 0);
@@ -702,8 +684,7 @@ static void acquire(gw_call_t *c)
 static void on_deadline(uv_timer_t *t)
 {
     gw_call_t *c = t->data;
-    if (c->req == NULL || c->state == TX_CALL_STREAMING || c->state == TX_CALL_DONE)
-        return;
+    if (c->req == NULL || c->state == TX_CALL_STREAMING || c->state == TX_CALL_DONE) return;
     if (c->state == TX_CALL_BACKOFF && c->st.attempts > 0 && c->last_cls != TX_CLASS_OK) {
         uv_timer_stop(&c->backoff);
         answer_last(c, c->last_retry_after);
@@ -714,8 +695,8 @@ static void on_deadline(uv_timer_t *t)
         c->attempt = NULL;
         release_slot(c);
         tx__log(TX_LOG_WARN, "ai][timeout", "deadline endpoint=%d model=%s after_ms=%lld",
-               c->endpoint, c->model != NULL ? c->model : "-",
-               (long long)(tx__app_now(c->app) - c->t0));
+                c->endpoint, c->model != NULL ? c->model : "-",
+                (long long)(tx__app_now(c->app) - c->t0));
     }
     char msg[160];
     snprintf(msg, sizeof msg, "the request's deadline of %lld ms passed %s",
@@ -729,8 +710,7 @@ static void on_abort(tx_http_req_t *req, void *ud)
 {
     (void)req;
     gw_call_t *c = ud;
-    if (c->req == NULL)
-        return;
+    if (c->req == NULL) return;
     uv_timer_stop(&c->backoff);
     uv_timer_stop(&c->deadline);
     if (c->attempt != NULL) {
@@ -739,7 +719,7 @@ static void on_abort(tx_http_req_t *req, void *ud)
     }
     release_slot(c);
     tx__log(TX_LOG_DEBUG, "gateway", "client went away (class aborted) after %u attempts",
-           c->st.attempts);
+            c->st.attempts);
     if (c->state == TX_CALL_STREAMING)
         tx__http_stream_end(c->req);
     else
@@ -766,9 +746,9 @@ static int answer_models(gw_call_t *c)
     json_array_foreach(names, i, n)
     {
         tx_config_route_t r;
-        const char *owner =
-            tx__config_resolve(cfg, json_string_value(n), &r, 1) > 0 ? cfg->providers.v[r.provider].name
-                                                                    : "tenax";
+        const char *owner = tx__config_resolve(cfg, json_string_value(n), &r, 1) > 0
+                                ? cfg->providers.v[r.provider].name
+                                : "tenax";
         json_array_append_new(data, json_pack("{s:O,s:s,s:i,s:s}", "id", n, "object", "model",
                                               "created", 0, "owned_by", owner));
     }
@@ -795,12 +775,10 @@ static int answer_models(gw_call_t *c)
 static tx_ms_t client_deadline(tx_http_req_t *req)
 {
     const char *v = tx__http_req_header(req, "X-Tenax-Deadline-Ms");
-    if (v == NULL)
-        return 0;
+    if (v == NULL) return 0;
     char *end = NULL;
     long long ms = strtoll(v, &end, 10);
-    if (end == v || *end != '\0' || ms <= 0)
-        return 0;
+    if (end == v || *end != '\0' || ms <= 0) return 0;
     return (tx_ms_t)ms;
 }
 
@@ -823,8 +801,7 @@ static void build_policy(gw_call_t *c)
     c->policy.retry_after_max_ms = cfg->ai_retry_after_max_ms;
     tx_ms_t dl = cfg->ai_deadline_ms;
     tx_ms_t cd = client_deadline(c->req);
-    if (cd > 0 && cd < dl)
-        dl = cd;
+    if (cd > 0 && cd < dl) dl = cd;
     c->policy.deadline_ms = dl;
 }
 
@@ -832,7 +809,7 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
 {
     if (app->stopping) {
         tx__http_respond_error(req, 503, "unavailable", "shutting_down", "tenax is shutting down",
-                              NULL, 0);
+                               NULL, 0);
         return;
     }
     gw_call_t *c = call_alloc(app);
@@ -850,11 +827,10 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     tx_cache_req_t cr;
     int keyed = route != TX_ROUTE_MODELS && tx__ops_cache_on(app);
     int bad = tx__request_parse_keyed(route, body, len, (size_t)app->config->max_body_bytes,
-                                     tx__route_path(route), app->config->ai_model,
-                                     keyed ? &cr : NULL, &rq, &rej) != 0;
+                                      tx__route_path(route), app->config->ai_model,
+                                      keyed ? &cr : NULL, &rq, &rej) != 0;
     if (tx__ops_gateway_before(app, req, tx__route_path(route), keyed ? &cr : NULL, &c->filter)) {
-        if (!bad)
-            tx__request_free(&rq);
+        if (!bad) tx__request_free(&rq);
         call_release(app, c);
         return;
     }
@@ -898,8 +874,7 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
         finish_error(c, 404, "invalid_request_error", "model_not_found", msg, 0);
         return;
     }
-    if (route == TX_ROUTE_MODELS && answer_models(c))
-        return;
+    if (route == TX_ROUTE_MODELS && answer_models(c)) return;
     tx__http_req_on_abort(req, on_abort, c);
     uv_timer_start(&c->deadline, on_deadline, (uint64_t)c->policy.deadline_ms, 0);
     skip_down_models(c);

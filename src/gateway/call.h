@@ -1,6 +1,7 @@
-/* One gateway request (docs/retry-engine.md, docs/upstream.md, docs/gateway.md) as an explicit state machine: admission, attempts
- * through attempt.h, decisions through tx_policy_next, waits in a uv_timer, the answer to the
- * client (fixed or streamed). States and transitions: docs/gateway.md. */
+/* One gateway request (docs/retry-engine.md, docs/upstream.md, docs/gateway.md) as an explicit
+ * state machine: admission, attempts through attempt.h, decisions through tx_policy_next, waits in
+ * a uv_timer, the answer to the client (fixed or streamed). States and transitions:
+ * docs/gateway.md. */
 #ifndef TX_GATEWAY_CALL_H
 #define TX_GATEWAY_CALL_H
 

@@ -42,8 +42,7 @@ tx_err_t tx__gateway_routes(tx_app_t *app)
         {"GET", "/v1/models", route_models},
         {NULL, NULL, NULL},
     };
-    if (app == NULL)
-        return TX_EINVAL;
+    if (app == NULL) return TX_EINVAL;
     tx_err_t rc = tx__router_add_table(app->router, table, app);
     if (rc == TX_EOK)
         (void)tx__gw_spares_start(app, tx__gw_attempt_destroy); /* an optimisation: calls work

@@ -29,8 +29,7 @@ static void *arena_malloc(size_t n)
         arena.next = p + ((n + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1));
         return p;
     }
-    if (arena.depth > 0)
-        arena.spilled = 1;
+    if (arena.depth > 0) arena.spilled = 1;
     return malloc(n);
 }
 
@@ -43,15 +42,13 @@ static void arena_free(void *p)
 }
 
 static pthread_key_t buffer_key; /* frees a thread's buffer when the thread exits */
-static int have_key;              /* written once by tx__json_arena_install, before threads */
+static int have_key;             /* written once by tx__json_arena_install, before threads */
 
 void tx__json_arena_install(void)
 {
-    if (have_key)
-        return;
+    if (have_key) return;
     have_key = pthread_key_create(&buffer_key, free) == 0;
-    if (!have_key)
-        return; /* no buffer can be released at thread exit: cJSON keeps malloc */
+    if (!have_key) return; /* no buffer can be released at thread exit: cJSON keeps malloc */
     cJSON_Hooks h = {arena_malloc, arena_free};
     cJSON_InitHooks(&h);
 }
@@ -80,8 +77,7 @@ void tx__json_arena_end(void)
 
 void tx__json_arena_delete(cJSON *root)
 {
-    if (root == NULL)
-        return;
+    if (root == NULL) return;
     uintptr_t a = (uintptr_t)root, b = (uintptr_t)arena.base;
     if (arena.depth > 0 && !arena.spilled && arena.base != NULL && a >= b && a < b + ARENA_BYTES)
         return; /* the tree is the scope's, and every block of the scope is in the buffer */

@@ -48,15 +48,15 @@ typedef struct {
  * is 413. Returns 0 and fills `out`, or -1 and fills `rej` (out is then zeroed). NULL body with
  * len 0 counts as empty (not JSON). */
 int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                     tx_request_t *out, tx_request_reject_t *rej);
+                      tx_request_t *out, tx_request_reject_t *rej);
 
 /* tx__request_parse that also fills `cr` (when not NULL) from the same parse: the response cache's
  * key of the request for `cache_route` (e.g. "/v1/chat/completions"; `default_model` when the
  * body names none) and its model (borrowed from `out`, else `default_model`). cr->result is
  * TX_CACHE_KEY_INVALID when the body is refused. */
 int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                           const char *cache_route, const char *default_model,
-                           tx_cache_req_t *cr, tx_request_t *out, tx_request_reject_t *rej);
+                            const char *cache_route, const char *default_model, tx_cache_req_t *cr,
+                            tx_request_t *out, tx_request_reject_t *rej);
 
 /* Frees what tx__request_parse allocated and zeroes `rq`. NULL: no-op. */
 void tx__request_free(tx_request_t *rq);
@@ -68,6 +68,6 @@ void tx__request_free(tx_request_t *rq);
  * has none), every other byte as the client sent it (the caller frees it), and *out_len its
  * length. -1 on out of memory or a body that is not a JSON object. */
 int tx__request_body_for_model(const char *body, size_t len, const char *doc_model,
-                              const char *model, char **out, size_t *out_len);
+                               const char *model, char **out, size_t *out_len);
 
 #endif

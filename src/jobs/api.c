@@ -1,6 +1,6 @@
-/* The jobs HTTP API (docs/api.md, docs/classifier.md). Each handler validates the request on the loop, hands
- * one call to the store executor, builds the answer on the store thread, and answers on the loop
- * (then kicks the scheduler when items became due). */
+/* The jobs HTTP API (docs/api.md, docs/classifier.md). Each handler validates the request on the
+ * loop, hands one call to the store executor, builds the answer on the store thread, and answers on
+ * the loop (then kicks the scheduler when items became due). */
 #include "jobs/api.h"
 
 #include <jansson.h>
@@ -113,10 +113,10 @@ static void set_json(api_call_t *c, int status, json_t *doc)
     json_decref(doc);
 }
 
-static void set_error(api_call_t *c, int status, const char *code, const char *param, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
-static void set_error(api_call_t *c, int status, const char *code, const char *param, const char *fmt,
-                      ...)
+static void set_error(api_call_t *c, int status, const char *code, const char *param,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void set_error(api_call_t *c, int status, const char *code, const char *param,
+                      const char *fmt, ...)
 {
     char msg[512];
     va_list ap;

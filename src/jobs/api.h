@@ -1,6 +1,6 @@
-/* The jobs HTTP API (docs/api.md, docs/classifier.md): item import, item and page reads, stats, bulk retry,
- * regenerate, their seed-compatible aliases, and the task routes. Every store call runs through
- * the store executor (storeq.h): nothing here blocks the loop. Routes: docs/api.md. */
+/* The jobs HTTP API (docs/api.md, docs/classifier.md): item import, item and page reads, stats,
+ * bulk retry, regenerate, their seed-compatible aliases, and the task routes. Every store call runs
+ * through the store executor (storeq.h): nothing here blocks the loop. Routes: docs/api.md. */
 #ifndef TX_JOBS_API_H
 #define TX_JOBS_API_H
 

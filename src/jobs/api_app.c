@@ -19,7 +19,8 @@ static int max_attempts(void *ud)
     return app->config ? (int)app->config->job_max_attempts : 0;
 }
 
-/* The admin token (docs/operations.md) through ops: 401 answered there when it is missing or wrong. */
+/* The admin token (docs/operations.md) through ops: 401 answered there when it is missing or wrong.
+ */
 static int guard(void *ud, tx_http_req_t *req)
 {
     return tx__ops_require_admin(ud, req);

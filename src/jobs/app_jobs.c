@@ -49,12 +49,12 @@ static void *port_start(void *self, const char *model, const char *body, size_t 
     q->done = done;
     q->ud = ud;
     tx_gw_attempt_req_t req = {.route = TX_ROUTE_CHAT,
-                            .body = body,
-                            .len = len,
-                            .doc_model = model,
-                            .model = model,
-                            .timeout_ms = timeout_ms,
-                            .avoid1 = avoid >= 0 ? avoid + 1 : 0};
+                               .body = body,
+                               .len = len,
+                               .doc_model = model,
+                               .model = model,
+                               .timeout_ms = timeout_ms,
+                               .avoid1 = avoid >= 0 ? avoid + 1 : 0};
     tx_gw_attempt_cb_t cb = {.on_done = att_done};
     q->a = tx__gw_attempt_start(app, &req, &cb, q, why);
     if (q->a == NULL) {
@@ -146,7 +146,7 @@ static void on_attempt(void *ud, const tx_jobs_attempt_event_t *ev)
     tx_app_t *app = ud;
     tx_obs_t *obs = tx__ops_obs(app);
     tx__obs_on_job_attempt(obs, ev->endpoint, ev->model, ev->cls, (double)ev->latency_ms,
-                          ev->attempt, ev->delay_ms >= 0 ? (double)ev->delay_ms / 1000.0 : -1.0);
+                           ev->attempt, ev->delay_ms >= 0 ? (double)ev->delay_ms / 1000.0 : -1.0);
     if (ev->cls != TX_CLASS_OK && ev->delay_ms >= 0) tx__obs_on_retry(obs, ev->cls);
 }
 

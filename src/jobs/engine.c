@@ -56,7 +56,7 @@ struct tx_jobs {
     int probe_done; /* a probe ran since start (idle is reported while paused only after) */
     int stats_query;
     int pause_writes; /* our pause changes on their way to the store: no claim reads it meanwhile */
-    int again; /* a kick arrived during a claim */
+    int again;        /* a kick arrived during a claim */
     int closing;
     void (*closed)(void *);
     void *closed_ud;
@@ -95,7 +95,7 @@ struct job {
     int do_record;
     tx_item_outcome_t out;
     int do_finish;
-    int pause_op; /* 1 set, -1 clear, 0 none */
+    int pause_op;      /* 1 set, -1 clear, 0 none */
     int pause_writing; /* this turn's end carries a pause change (counted in pause_writes) */
     char pause_reason[256];
     char *result;
@@ -169,12 +169,12 @@ static void transition(job_t *j, tx_item_status_t to)
 {
     if (!tx__jobs_transition_ok(j->it.status, to)) {
         tx__log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s", (long long)j->it.id,
-               tx__item_status_name(j->it.status), tx__item_status_name(to));
+                tx__item_status_name(j->it.status), tx__item_status_name(to));
         assert(!"illegal item transition (jobs/lifecycle.c)");
         return;
     }
     tx__log(TX_LOG_DEBUG, "jobs", "item=%lld %s -> %s", (long long)j->it.id,
-           tx__item_status_name(j->it.status), tx__item_status_name(to));
+            tx__item_status_name(j->it.status), tx__item_status_name(to));
     j->out.status = to;
     j->do_finish = 1;
     j->after = AFTER_FINISH;
@@ -189,8 +189,10 @@ static void w_begin(tx_store_t *s, void **args, size_t n)
     tx_store_begin_t reqs[TX_STOREQ_GROUP_MAX];
     for (size_t i = 0; i < n; i++) {
         job_t *j = args[i];
-        reqs[i] = (tx_store_begin_t){.id = j->it.id, .lease = j->it.lease,
-                                     .max_attempts = (int)j->p.max_attempts, .model = j->model};
+        reqs[i] = (tx_store_begin_t){.id = j->it.id,
+                                     .lease = j->it.lease,
+                                     .max_attempts = (int)j->p.max_attempts,
+                                     .model = j->model};
     }
     tx__store_begin_attempts(s, reqs, n, tx__clock_wall_ms());
     for (size_t i = 0; i < n; i++) {
@@ -207,7 +209,7 @@ static void w_end_one(tx_store_t *s, job_t *j)
     j->rc = TX_EOK;
     if (j->pause_op) {
         int rc = tx__store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
-                                    tx__clock_wall_ms(), NULL);
+                                     tx__clock_wall_ms(), NULL);
         if (rc != TX_EOK)
             tx__log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
     }
@@ -285,7 +287,7 @@ static void job_end_done(void *arg)
         j->after = AFTER_DROP;
     } else if (j->rc != TX_EOK) {
         tx__log(TX_LOG_ERROR, "jobs", "item=%lld store: %s", (long long)j->it.id,
-               j->err.msg ? j->err.msg : tx_strerror(j->rc));
+                j->err.msg ? j->err.msg : tx_strerror(j->rc));
         j->after = AFTER_DROP;
     }
     if (j->after == AFTER_INLINE && !e->closing) {
@@ -455,8 +457,8 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
                !e->st.paused) {
         if (d.model_changed) e->st.fallbacks++;
         tx__log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%s class=%s delay_ms=%lld",
-               d.attempt, d.model ? d.model : j->model, j->endpoint, tx_class_name(cls),
-               (long long)wait);
+                d.attempt, d.model ? d.model : j->model, j->endpoint, tx_class_name(cls),
+                (long long)wait);
         j->after = AFTER_INLINE;
         j->inline_ms = wait;
         j->do_finish = 0;
@@ -464,7 +466,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
     }
     j->out.retry_after = now + wait;
     tx__log(TX_LOG_INFO, "jobs", "item=%lld parked class=%s delay_ms=%lld", (long long)j->it.id,
-           tx_class_name(cls), (long long)wait);
+            tx_class_name(cls), (long long)wait);
     transition(j, TX_ITEM_RETRYING);
 }
 
@@ -492,13 +494,13 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
                    ? (int)strtol(j->endpoint, NULL, 10)
                    : -1;
     j->rec = (tx_history_row_t){.n = j->attempt_n,
-                            .model = j->model,
-                            .endpoint = j->endpoint,
-                            .provider = j->provider[0] ? j->provider : NULL,
-                            .cls = (int)c.cls,
-                            .http_status = r->status,
-                            .latency_ms = r->latency_ms,
-                            .at = tx__clock_wall_ms()};
+                                .model = j->model,
+                                .endpoint = j->endpoint,
+                                .provider = j->provider[0] ? j->provider : NULL,
+                                .cls = (int)c.cls,
+                                .http_status = r->status,
+                                .latency_ms = r->latency_ms,
+                                .at = tx__clock_wall_ms()};
     j->do_record = 1;
     j->do_finish = 0;
     j->pause_op = 0;
@@ -584,7 +586,7 @@ static void begin_done(void *arg)
     if (j->rc != TX_EOK) {
         if (j->rc == TX_ECONFLICT) e->st.conflicts++;
         tx__log(TX_LOG_WARN, "jobs", "item=%lld begin_attempt: %s: dropped", (long long)j->it.id,
-               j->err.msg ? j->err.msg : tx_strerror(j->rc));
+                j->err.msg ? j->err.msg : tx_strerror(j->rc));
         job_free(j);
         pump(e);
         return;
@@ -593,9 +595,9 @@ static void begin_done(void *arg)
         finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
-    tx_adm_result_t ar =
-        tx__admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
-                                  e->port.room != NULL ? job_room : NULL, (tx_ms_t)uv_now(e->loop));
+    tx_adm_result_t ar = tx__admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
+                                                    e->port.room != NULL ? job_room : NULL,
+                                                    (tx_ms_t)uv_now(e->loop));
     if (ar == TX_ADM_GRANTED) {
         j->has_slot = 1;
         start_attempt(j);
@@ -626,8 +628,8 @@ static void job_next(job_t *j)
             const char *n = tx_schedule_model_name(&j->pol.schedule, idx);
             if (n == NULL || !e->port.model_available(e->port.self, n)) continue;
             tx__log(TX_LOG_INFO, "ai][route",
-                   "item=%lld model=%s is down on every endpoint serving it: %s next",
-                   (long long)j->it.id, m, n);
+                    "item=%lld model=%s is down on every endpoint serving it: %s next",
+                    (long long)j->it.id, m, n);
             j->cs.model_idx = idx;
             j->cs.on_model = 1;
             m = n;
@@ -642,12 +644,13 @@ static void job_next(job_t *j)
                           j->endpoint[0] ? (int)strtol(j->endpoint, NULL, 10) : -1)) {
         unsigned n = (unsigned)(j->attempt_n > 0 ? j->attempt_n : j->it.attempts);
         tx_ms_t wait = j->p.retry_delay_ms;
-        for (unsigned i = 1; i < n && i < 20 && wait < j->p.retry_max_delay_ms; i++) wait *= 2;
+        for (unsigned i = 1; i < n && i < 20 && wait < j->p.retry_max_delay_ms; i++)
+            wait *= 2;
         if (wait > j->p.retry_max_delay_ms) wait = j->p.retry_max_delay_ms;
         if (wait < 1000) wait = 1000; /* the budget's window moves by the second */
         e->st.budget_parked++;
         tx__log(TX_LOG_INFO, "jobs", "item=%lld parked class=retry_budget delay_ms=%lld",
-               (long long)j->it.id, (long long)wait);
+                (long long)j->it.id, (long long)wait);
         finish_now(j, TX_ITEM_RETRYING, "retry budget exhausted: parked, no attempt spent",
                    j->it.error_class, tx__clock_wall_ms() + wait);
         return;
@@ -894,7 +897,7 @@ static void due_done(void *arg)
     }
     if (rc != TX_EOK && rc != TX_ENOTFOUND) {
         tx__log(TX_LOG_WARN, "jobs", "next_due: %s (trying again at the next poll)",
-               tx_strerror(rc));
+                tx_strerror(rc));
         return;
     }
     if (e->st.held == 0 && !e->claiming && !e->probing && e->on_idle) {
@@ -1048,7 +1051,7 @@ int tx__jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     else if (o->storeq)
         e->q = o->storeq;
     else if ((rc = tx__storeq_open(o->loop, o->store_url,
-                                  o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
+                                   o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
              TX_EOK)
         e->own_q = 1;
     if (rc != TX_EOK) {
@@ -1101,8 +1104,10 @@ void tx__jobs_resume(tx_jobs_t *e)
     e->st.paused = 0;
     e->st.pause_reason[0] = '\0';
     if (was) tx__log(TX_LOG_INFO, "jobs", "job work resumed");
-    if (tx__storeq_submit(e->q, w_resume, resume_done, e) != TX_EOK) pump(e);
-    else e->pause_writes++;
+    if (tx__storeq_submit(e->q, w_resume, resume_done, e) != TX_EOK)
+        pump(e);
+    else
+        e->pause_writes++;
 }
 
 static void tx__jobs_set_config(tx_jobs_t *e, struct tx_config *cfg)
@@ -1114,7 +1119,7 @@ static void tx__jobs_set_config(tx_jobs_t *e, struct tx_config *cfg)
     tx__jobs_cfg_unref(old);
     if (e->own_adm)
         tx__admission_set_limits(e->adm, (unsigned)e->p.max_concurrency, 0,
-                                (tx_ms_t)uv_now(e->loop));
+                                 (tx_ms_t)uv_now(e->loop));
     if (e->started && !e->closing)
         uv_timer_set_repeat(&e->probe_timer, (uint64_t)e->p.probe_interval_ms);
 }

@@ -1,5 +1,5 @@
-/* The durable job engine (docs/jobs.md): on the libuv loop thread it claims due items from the store
- * (all store calls through tx_storeq, never blocking the loop), makes their upstream attempts
+/* The durable job engine (docs/jobs.md): on the libuv loop thread it claims due items from the
+ * store (all store calls through tx_storeq, never blocking the loop), makes their upstream attempts
  * through an attempt port under shared admission, and writes each outcome: success, retrying
  * (parked until retry_after), failed, or back to pending when quota/auth pauses job work. */
 #ifndef TX_JOBS_ENGINE_H
@@ -72,12 +72,12 @@ typedef struct {
     int64_t by_status[TX_ITEM__LAST];
     int paused;
     char pause_reason[256];
-    unsigned held;      /* items claimed and not yet finished */
-    unsigned in_flight; /* upstream attempts running now */
-    uint64_t attempts;  /* attempts made since start */
-    uint64_t retries;   /* in-line retries */
-    uint64_t fallbacks; /* attempts that moved to another model */
-    uint64_t parked;    /* items parked (retrying) */
+    unsigned held;          /* items claimed and not yet finished */
+    unsigned in_flight;     /* upstream attempts running now */
+    uint64_t attempts;      /* attempts made since start */
+    uint64_t retries;       /* in-line retries */
+    uint64_t fallbacks;     /* attempts that moved to another model */
+    uint64_t parked;        /* items parked (retrying) */
     uint64_t budget_parked; /* of those, parked because the provider's retry budget was spent */
     uint64_t succeeded, failed, handed_back, conflicts;
 } tx_jobs_stats_t;

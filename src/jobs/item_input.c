@@ -89,7 +89,7 @@ static int parse_one(json_t *o, tx_item_input_t *in, const char **field, const c
 }
 
 int tx__item_batch_parse(const char *body, size_t len, tx_item_batch_t *out, char *param,
-                        size_t pcap, char *msg, size_t mcap)
+                         size_t pcap, char *msg, size_t mcap)
 {
     char dummy_p[1], dummy_m[1];
     if (!param || pcap == 0) {

@@ -32,7 +32,7 @@ typedef struct {
  *   TX_ENOMEM  out of memory.
  * param/msg (may be NULL) are always NUL-terminated when their capacity is > 0. */
 int tx__item_batch_parse(const char *body, size_t len, tx_item_batch_t *out, char *param,
-                        size_t pcap, char *msg, size_t mcap);
+                         size_t pcap, char *msg, size_t mcap);
 
 /* Frees what the batch owns and zeroes it; NULL is a no-op. */
 void tx__item_batch_free(tx_item_batch_t *b);

@@ -167,7 +167,7 @@ fail:
 }
 
 json_t *tx__stats_json(const char *owner, const tx_store_stats_t *st, int enabled, int max_attempts,
-                      tx_item_json_form_t form)
+                       tx_item_json_form_t form)
 {
     if (!st) return NULL;
     json_t *o = json_object();

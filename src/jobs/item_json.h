@@ -1,6 +1,6 @@
-/* Items, pages, stats and task versions as JSON (docs/api.md, docs/classifier.md), in the tenax form and
- * the seed-compatible form of the original tagging service. Pure functions over store structs:
- * shared by the HTTP routes (api.c) and the offline CLI (stats, export). */
+/* Items, pages, stats and task versions as JSON (docs/api.md, docs/classifier.md), in the tenax
+ * form and the seed-compatible form of the original tagging service. Pure functions over store
+ * structs: shared by the HTTP routes (api.c) and the offline CLI (stats, export). */
 #ifndef TX_JOBS_ITEM_JSON_H
 #define TX_JOBS_ITEM_JSON_H
 
@@ -27,17 +27,17 @@ json_t *tx__json_time_value(int64_t ms);
  * New reference (NULL: no memory). */
 json_t *tx__item_result_json(const tx_item_t *it);
 
-/* The item as a JSON object: every field of docs/api.md, GET /v1/items/{id}; `history` (one object per attempt: n, model,
- * endpoint, class or "ok", http_status, latency_ms, at) only when with_history. The seed form
- * adds tags, tagging_status, tagging_attempts, last_tagging_attempt, tagging_error and
- * user_id (a number when the owner is a decimal integer). New reference owned by the caller;
- * NULL when it is NULL or on out of memory. */
+/* The item as a JSON object: every field of docs/api.md, GET /v1/items/{id}; `history` (one object
+ * per attempt: n, model, endpoint, class or "ok", http_status, latency_ms, at) only when
+ * with_history. The seed form adds tags, tagging_status, tagging_attempts, last_tagging_attempt,
+ * tagging_error and user_id (a number when the owner is a decimal integer). New reference owned by
+ * the caller; NULL when it is NULL or on out of memory. */
 json_t *tx__item_json(const tx_item_t *it, tx_item_json_form_t form, int with_history);
 
-/* The stats of docs/api.md. owner NULL = every owner (then "owner"/"user_id" is null). `enabled` is 1 when job
- * work is not paused. New reference; NULL on out of memory or st NULL. */
+/* The stats of docs/api.md. owner NULL = every owner (then "owner"/"user_id" is null). `enabled` is
+ * 1 when job work is not paused. New reference; NULL on out of memory or st NULL. */
 json_t *tx__stats_json(const char *owner, const tx_store_stats_t *st, int enabled, int max_attempts,
-                      tx_item_json_form_t form);
+                       tx_item_json_form_t form);
 
 /* The owner as JSON: a number when it is a decimal integer that fits in int64 without a
  * leading zero ("1" → 1), else a string. New reference; NULL owner → JSON null. */

@@ -24,7 +24,7 @@ static int fail(char *why, size_t cap, const char *msg)
 }
 
 int tx__jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out, char *why,
-                       size_t cap)
+                        size_t cap)
 {
     if (out == NULL) return fail(why, cap, "no output");
     memset(out, 0, sizeof *out);

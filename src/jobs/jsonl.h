@@ -21,7 +21,7 @@ typedef struct {
  * with tx__jobs_line_clear; do not copy the struct: it points into itself), 0 for a blank line
  * (nothing to release), or -1 with `why` (cap bytes, may be NULL) saying what is wrong. */
 int tx__jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out, char *why,
-                       size_t cap);
+                        size_t cap);
 
 /* Releases what a parsed line holds and zeroes it. NULL: no-op. */
 void tx__jobs_line_clear(tx_jobs_line_t *l);

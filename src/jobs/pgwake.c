@@ -98,7 +98,7 @@ static void thread_main(void *arg)
         if (rc != TX_EOK) {
             if (up || !was_down) {
                 tx__log(TX_LOG_WARN, "jobs", "wake-up listener: %s; retrying",
-                       err.msg ? err.msg : tx_strerror(rc));
+                        err.msg ? err.msg : tx_strerror(rc));
                 set_listening(w, 0, 0);
                 post(w, 0, 0); /* wake-ups may have been missed: look for work */
             }
@@ -166,7 +166,7 @@ static void on_async(uv_async_t *a)
 }
 
 int tx__pgwake_open(uv_loop_t *loop, const char *store_url, tx_pgwake_fn fn, void *ud,
-                   tx_pgwake_t **out, tx_error_t *err)
+                    tx_pgwake_t **out, tx_error_t *err)
 {
     if (out) *out = NULL;
     if (loop == NULL || store_url == NULL || fn == NULL || out == NULL)
@@ -219,7 +219,8 @@ void tx__pgwake_close(tx_pgwake_t *w, void (*closed)(void *ud), void *ud)
     w->stop = 1;
     uv_mutex_unlock(&w->mu);
     ssize_t wr;
-    do wr = write(w->pipefd[1], "x", 1);
+    do
+        wr = write(w->pipefd[1], "x", 1);
     while (wr < 0 && errno == EINTR);
     /* the thread posts once it has exited; on_async joins it and frees */
     uv_async_send(&w->async);

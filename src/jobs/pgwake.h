@@ -19,10 +19,10 @@ typedef struct tx_pgwake tx_pgwake_t;
 typedef void (*tx_pgwake_fn)(void *ud, int resumed);
 
 typedef struct {
-    uint64_t wakeups;   /* calls of the callback so far */
-    uint64_t notifies;  /* notifications consumed */
-    int listening;      /* 1 while the listener's connection is up */
-    int unsupported;    /* 1 when the backend has no wake-ups (SQLite): callers poll */
+    uint64_t wakeups;  /* calls of the callback so far */
+    uint64_t notifies; /* notifications consumed */
+    int listening;     /* 1 while the listener's connection is up */
+    int unsupported;   /* 1 when the backend has no wake-ups (SQLite): callers poll */
 } tx_pgwake_stats_t;
 
 /* Starts the listener for `store_url` (copied). The thread opens its own handle (so nothing on
@@ -31,7 +31,7 @@ typedef struct {
  * (close it with tx__pgwake_close); on failure (bad arguments, out of memory, no thread) *out is
  * NULL, `err` says why and `fn` is never called. Loop thread. */
 int tx__pgwake_open(uv_loop_t *loop, const char *store_url, tx_pgwake_fn fn, void *ud,
-                   tx_pgwake_t **out, tx_error_t *err);
+                    tx_pgwake_t **out, tx_error_t *err);
 
 /* Fills `out` (zeros for NULL w). Loop thread. */
 void tx__pgwake_stats(const tx_pgwake_t *w, tx_pgwake_stats_t *out);

@@ -42,7 +42,9 @@ static int set_err(tx_error_t *err, const char *fmt, const char *a, const char *
     return -1;
 }
 
-#define KINDS_HELP "500 502 503 504 429 1302 quota 401 404 timeout reset slow err200 empty badjson midstream streamfail"
+#define KINDS_HELP                                                                                 \
+    "500 502 503 504 429 1302 quota 401 404 timeout reset slow err200 empty badjson midstream "    \
+    "streamfail"
 
 int tx__mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err)
 {
@@ -55,12 +57,14 @@ int tx__mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *e
         size_t len = end ? (size_t)(end - p) : strlen(p);
         char item[64];
         if (len == 0 || len >= sizeof item)
-            return set_err(err, "bad fault '%.60s' in --faults (expected KIND:PROB, e.g. 500:0.1)%s", p, "");
+            return set_err(
+                err, "bad fault '%.60s' in --faults (expected KIND:PROB, e.g. 500:0.1)%s", p, "");
         memcpy(item, p, len);
         item[len] = '\0';
         char *colon = strchr(item, ':');
         if (colon == NULL)
-            return set_err(err, "fault '%s' has no probability (write %s:0.1 or %s:10%%)", item, item);
+            return set_err(err, "fault '%s' has no probability (write %s:0.1 or %s:10%%)", item,
+                           item);
         *colon = '\0';
         int k = tx__mock_kind_from_name(item);
         if (k < 0 || k == TX_MOCK_OK)
@@ -72,7 +76,8 @@ int tx__mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *e
             e++;
         }
         if (e == colon + 1 || *e != '\0' || !(prob >= 0.0 && prob <= 1.0))
-            return set_err(err, "probability of '%s' must be between 0 and 1 (or 0%%..100%%), got '%s'",
+            return set_err(err,
+                           "probability of '%s' must be between 0 and 1 (or 0%%..100%%), got '%s'",
                            item, colon + 1);
         if (cfg->nfaults == TX_MOCK_MAX_FAULTS) return set_err(err, "too many faults%s%s", "", "");
         cfg->faults[cfg->nfaults].kind = (tx_mock_kind_t)k;
@@ -189,8 +194,7 @@ static const struct {
     {"models", opt_models},
 };
 
-int tx__mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
-                       tx_error_t *err)
+int tx__mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value, tx_error_t *err)
 {
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
         if (strcmp(options[i].name, name) == 0)

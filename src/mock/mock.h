@@ -56,15 +56,15 @@ typedef struct {
         double prob;
     } faults[TX_MOCK_MAX_FAULTS];
     size_t nfaults;
-    unsigned retry_after_s;   /* Retry-After of 429 and 1302; default 1 */
-    unsigned latency_ms;      /* added before every completion answer */
-    unsigned slow_ms;         /* `slow`: delay between dribbled pieces; default 100 */
+    unsigned retry_after_s; /* Retry-After of 429 and 1302; default 1 */
+    unsigned latency_ms;    /* added before every completion answer */
+    unsigned slow_ms;       /* `slow`: delay between dribbled pieces; default 100 */
     uint64_t seed;
     char down_models[TX_MOCK_MAX_DOWN][128];
     size_t ndown;
-    unsigned max_inflight;    /* > 0: a completion beyond this many in flight gets Z.AI's 1302 */
+    unsigned max_inflight; /* > 0: a completion beyond this many in flight gets Z.AI's 1302 */
     /* acting as one provider among several */
-    char expect_key[256];  /* non-empty: requests must carry it (Bearer or api-key), else 401 */
+    char expect_key[256]; /* non-empty: requests must carry it (Bearer or api-key), else 401 */
     char expect_headers[TX_MOCK_MAX_EXPECT][256]; /* "Name: value" each request must carry */
     size_t nexpect_headers;
     char expect_query[TX_MOCK_MAX_EXPECT][256]; /* "k=v" each request's query must hold */
@@ -85,7 +85,7 @@ int tx__mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error
  * "models") from `value`; one table in faults.c holds them, so adding one is one row. Returns 0,
  * 1 when `name` is not one of them, or -1 with `err` saying what is wrong with the value. */
 int tx__mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
-                       tx_error_t *err);
+                        tx_error_t *err);
 
 /* The faults as text for the startup line ("500:0.1,429:0.05" or "none"). */
 void tx__mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap);

@@ -52,8 +52,10 @@ tx_metrics_t *tx__metrics_create(void)
 static void family_free(tx_metric_family_t *f)
 {
     if (f == NULL) return;
-    for (size_t i = 0; i < f->nseries; i++) free(f->order[i]);
-    for (size_t i = 0; i < f->nlabels; i++) free(f->labels[i]);
+    for (size_t i = 0; i < f->nseries; i++)
+        free(f->order[i]);
+    for (size_t i = 0; i < f->nlabels; i++)
+        free(f->labels[i]);
     free(f->order);
     free(f->table);
     free(f->name);
@@ -94,9 +96,9 @@ static tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name)
 }
 
 tx_metric_family_t *tx__metrics_register(tx_metrics_t *m, tx_metric_type_t type, const char *name,
-                                        const char *help, size_t nlabels,
-                                        const char *const *label_names, const double *buckets,
-                                        size_t nbuckets, size_t max_series)
+                                         const char *help, size_t nlabels,
+                                         const char *const *label_names, const double *buckets,
+                                         size_t nbuckets, size_t max_series)
 {
     if (m == NULL || !valid_name(name, 1) || nlabels > TX_METRICS_MAX_LABELS ||
         (nlabels > 0 && label_names == NULL) || max_series == 0 || max_series > (1u << 24) ||
@@ -125,15 +127,18 @@ tx_metric_family_t *tx__metrics_register(tx_metrics_t *m, tx_metric_type_t type,
     f->nlabels = nlabels;
     f->nbuckets = nbuckets;
     f->max_series = max_series;
-    for (size_t i = 0; i < nbuckets; i++) f->bounds[i] = buckets[i];
+    for (size_t i = 0; i < nbuckets; i++)
+        f->bounds[i] = buckets[i];
     f->cap = 2;
-    while (f->cap < 2 * max_series) f->cap <<= 1;
+    while (f->cap < 2 * max_series)
+        f->cap <<= 1;
     f->name = strdup(name);
     f->help = strdup(help != NULL ? help : "");
     f->order = calloc(max_series, sizeof(*f->order));
     f->table = calloc(f->cap, sizeof(*f->table));
     int ok = f->name != NULL && f->help != NULL && f->order != NULL && f->table != NULL;
-    for (size_t i = 0; i < nlabels && ok; i++) ok = (f->labels[i] = strdup(label_names[i])) != NULL;
+    for (size_t i = 0; i < nlabels && ok; i++)
+        ok = (f->labels[i] = strdup(label_names[i])) != NULL;
     if (!ok || (nlabels == 0 && tx__metrics_series(f, NULL) == NULL)) {
         family_free(f);
         return NULL;
@@ -227,7 +232,8 @@ tx_metric_series_t *tx__metrics_series(tx_metric_family_t *f, const char *const 
     }
     /* One block: the series, its bucket counts, then its label value strings. */
     size_t size = sizeof(tx_metric_series_t) + f->nbuckets * sizeof(uint64_t);
-    for (size_t k = 0; k < f->nlabels; k++) size += lens[k] + 1;
+    for (size_t k = 0; k < f->nlabels; k++)
+        size += lens[k] + 1;
     tx_metric_series_t *s = calloc(1, size);
     if (s == NULL) return NULL;
     s->hash = h;
@@ -330,7 +336,8 @@ static void buf_reserve(buf_t *b, size_t extra)
 {
     if (b->oom || b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     char *p = realloc(b->p, cap);
     if (p == NULL) {
         b->oom = 1;

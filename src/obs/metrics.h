@@ -36,9 +36,9 @@ void tx__metrics_destroy(tx_metrics_t *m);
  * Returns a handle owned by the registry, or NULL on a bad argument, a duplicate name or no
  * memory (nothing is registered then). */
 tx_metric_family_t *tx__metrics_register(tx_metrics_t *m, tx_metric_type_t type, const char *name,
-                                        const char *help, size_t nlabels,
-                                        const char *const *label_names, const double *buckets,
-                                        size_t nbuckets, size_t max_series);
+                                         const char *help, size_t nlabels,
+                                         const char *const *label_names, const double *buckets,
+                                         size_t nbuckets, size_t max_series);
 
 /* The series for these label values (`values` holds nlabels strings; NULL for none; a NULL
  * value counts as ""), created on first use. The handle stays valid for the registry's life, so

@@ -36,11 +36,15 @@ const char *tx__notify_type_name(tx_notify_type_t type)
 int tx__notify_type_for_class(tx_class_t cls)
 {
     switch (cls) {
-    case TX_CLASS_QUOTA: return TX_NOTIFY_QUOTA_EXCEEDED;
+    case TX_CLASS_QUOTA:
+        return TX_NOTIFY_QUOTA_EXCEEDED;
     case TX_CLASS_RATE_LIMIT:
-    case TX_CLASS_CONCURRENCY: return TX_NOTIFY_RATE_LIMIT;
-    case TX_CLASS_AUTH: return TX_NOTIFY_AUTH_FAILED;
-    default: return -1;
+    case TX_CLASS_CONCURRENCY:
+        return TX_NOTIFY_RATE_LIMIT;
+    case TX_CLASS_AUTH:
+        return TX_NOTIFY_AUTH_FAILED;
+    default:
+        return -1;
     }
 }
 
@@ -156,15 +160,16 @@ static void clean_message(const char *message, char out[TX_NOTIFY_MESSAGE_MAX + 
 }
 
 char *tx__notify_webhook_json(tx_notify_type_t type, const char *message, int attempt,
-                             double delay_s, tx_ms_t wall_ms)
+                              double delay_s, tx_ms_t wall_ms)
 {
     if ((unsigned)type >= TX_NOTIFY__LAST) return NULL;
     char msg[TX_NOTIFY_MESSAGE_MAX + 1], at[32];
     clean_message(message, msg);
     tx__notify_rfc3339(wall_ms, at, sizeof(at));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", type_names[type], "message", msg,
-                          "at", at, "attempt", attempt >= 0 ? json_integer(attempt) : json_null(),
-                          "delay_s", delay_s >= 0 && isfinite(delay_s) ? json_real(delay_s) : json_null());
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", type_names[type], "message", msg, "at", at,
+                  "attempt", attempt >= 0 ? json_integer(attempt) : json_null(), "delay_s",
+                  delay_s >= 0 && isfinite(delay_s) ? json_real(delay_s) : json_null());
     if (o == NULL) return NULL;
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -176,7 +181,8 @@ static const char *api_base(const char *api, size_t *len)
 {
     if (api == NULL || *api == '\0') api = TX_NOTIFY_DEFAULT_TELEGRAM_API;
     size_t n = strlen(api);
-    while (n > 0 && api[n - 1] == '/') n--;
+    while (n > 0 && api[n - 1] == '/')
+        n--;
     *len = n;
     return api;
 }
@@ -210,7 +216,7 @@ int tx__notify_telegram_url_redacted(const char *api, char *buf, size_t cap)
 }
 
 char *tx__notify_telegram_json(const char *chat_id, tx_notify_type_t type, const char *message,
-                              int attempt, double delay_s, tx_ms_t wall_ms)
+                               int attempt, double delay_s, tx_ms_t wall_ms)
 {
     if (chat_id == NULL || *chat_id == '\0' || (unsigned)type >= TX_NOTIFY__LAST) return NULL;
     char msg[TX_NOTIFY_MESSAGE_MAX + 1], at[32], chat[128], extra[96] = "";
@@ -228,8 +234,8 @@ char *tx__notify_telegram_json(const char *chat_id, tx_notify_type_t type, const
     char *text = malloc(tlen);
     if (text == NULL) return NULL;
     snprintf(text, tlen, "[tenax] %s: %s%s at %s", type_names[type], msg, extra, at);
-    json_t *o = json_pack("{s:s, s:s, s:b}", "chat_id", chat, "text", text,
-                          "disable_web_page_preview", 1);
+    json_t *o =
+        json_pack("{s:s, s:s, s:b}", "chat_id", chat, "text", text, "disable_web_page_preview", 1);
     free(text);
     if (o == NULL) return NULL;
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -271,7 +277,7 @@ static int post_one(tx_notify_t *n, tx_notify_type_t type, const char *url, cons
 }
 
 tx_notify_outcome_t tx__notify_event(tx_notify_t *n, tx_notify_type_t type, const char *message,
-                                    int attempt, double delay_s, tx_ms_t mono_ms, tx_ms_t wall_ms)
+                                     int attempt, double delay_s, tx_ms_t mono_ms, tx_ms_t wall_ms)
 {
     if (n == NULL || (unsigned)type >= TX_NOTIFY__LAST) return TX_NOTIFY_OFF;
     int tg = n->tg_token != NULL && n->tg_chat != NULL;

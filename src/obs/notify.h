@@ -1,6 +1,6 @@
-/* Admin notifications (docs/operations.md): a webhook POST and/or a Telegram Bot API message per event,
- * throttled per type (at most one per the type's interval, clock passed in). Sending goes through
- * a caller-supplied, fire-and-forget post function: this module never waits on delivery.
+/* Admin notifications (docs/operations.md): a webhook POST and/or a Telegram Bot API message per
+ * event, throttled per type (at most one per the type's interval, clock passed in). Sending goes
+ * through a caller-supplied, fire-and-forget post function: this module never waits on delivery.
  * Secrets (the bot token in the Telegram URL, webhook paths) never reach a log: use the redacted
  * forms. Single-threaded. */
 #ifndef TX_OBS_NOTIFY_H
@@ -14,14 +14,17 @@
 
 typedef enum {
     TX_NOTIFY_QUOTA_EXCEEDED, /* "quota_exceeded", NOTIFY_QUOTA_INTERVAL_S (900) */
-    TX_NOTIFY_RATE_LIMIT,     /* "rate_limit" (also concurrency), NOTIFY_RATE_LIMIT_INTERVAL_S (300) */
-    TX_NOTIFY_AUTH_FAILED,    /* "auth_failed", NOTIFY_AUTH_INTERVAL_S (900) */
-    TX_NOTIFY_ENDPOINT_DOWN,  /* "endpoint_down", NOTIFY_ENDPOINT_INTERVAL_S (300) */
+    TX_NOTIFY_RATE_LIMIT,  /* "rate_limit" (also concurrency), NOTIFY_RATE_LIMIT_INTERVAL_S (300) */
+    TX_NOTIFY_AUTH_FAILED, /* "auth_failed", NOTIFY_AUTH_INTERVAL_S (900) */
+    TX_NOTIFY_ENDPOINT_DOWN, /* "endpoint_down", NOTIFY_ENDPOINT_INTERVAL_S (300) */
     TX_NOTIFY__LAST
 } tx_notify_type_t;
 
 /* Default intervals in seconds, by type. */
-#define TX_NOTIFY_DEFAULT_INTERVALS {900, 300, 900, 300}
+#define TX_NOTIFY_DEFAULT_INTERVALS                                                                \
+    {                                                                                              \
+        900, 300, 900, 300                                                                         \
+    }
 #define TX_NOTIFY_DEFAULT_TELEGRAM_API "https://api.telegram.org"
 /* Messages are cut to this many bytes (on a UTF-8 boundary). */
 #define TX_NOTIFY_MESSAGE_MAX 1000
@@ -49,9 +52,9 @@ typedef enum {
 } tx_notify_outcome_t;
 
 typedef struct {
-    uint64_t sent;       /* POSTs started (minus those later reported failed) */
-    uint64_t failed;     /* POSTs that could not start or were reported failed */
-    uint64_t suppressed; /* events throttled */
+    uint64_t sent;                          /* POSTs started (minus those later reported failed) */
+    uint64_t failed;                        /* POSTs that could not start or were reported failed */
+    uint64_t suppressed;                    /* events throttled */
     uint64_t by_type_sent[TX_NOTIFY__LAST]; /* events that went out, by type */
 } tx_notify_stats_t;
 
@@ -85,7 +88,7 @@ int tx__notify_configure(tx_notify_t *n, const tx_notify_config_t *cfg);
  * Calls post at most once per destination, never waits. An event that reaches post (started
  * or not) starts the type's interval. */
 tx_notify_outcome_t tx__notify_event(tx_notify_t *n, tx_notify_type_t type, const char *message,
-                                    int attempt, double delay_s, tx_ms_t mono_ms, tx_ms_t wall_ms);
+                                     int attempt, double delay_s, tx_ms_t mono_ms, tx_ms_t wall_ms);
 
 /* Reports the later outcome of a started POST: ok = 0 counts it as failed (and takes it out of
  * sent). */
@@ -97,7 +100,7 @@ void tx__notify_stats(const tx_notify_t *n, tx_notify_stats_t *out);
 /* The webhook JSON {"type","message","at","attempt","delay_s"} as a heap string the caller
  * frees, or NULL (bad type, no memory). Invalid UTF-8 in message becomes '?'. */
 char *tx__notify_webhook_json(tx_notify_type_t type, const char *message, int attempt,
-                             double delay_s, tx_ms_t wall_ms);
+                              double delay_s, tx_ms_t wall_ms);
 
 /* The Telegram sendMessage URL "<api>/bot<token>/sendMessage" (api NULL or "" = default; a
  * trailing '/' is dropped). It holds the token: never log it. Returns 0, or -1 when it does not
@@ -110,7 +113,7 @@ int tx__notify_telegram_url_redacted(const char *api, char *buf, size_t cap);
 /* The sendMessage JSON body {"chat_id","text","disable_web_page_preview":true} as a heap string
  * the caller frees, or NULL. */
 char *tx__notify_telegram_json(const char *chat_id, tx_notify_type_t type, const char *message,
-                              int attempt, double delay_s, tx_ms_t wall_ms);
+                               int attempt, double delay_s, tx_ms_t wall_ms);
 
 /* Any URL reduced to "scheme://host[:port]/<redacted>" (a path, query or userinfo may hold a
  * secret), for logs. Returns 0, or -1 when the URL has no "scheme://" (then "<redacted>"). */

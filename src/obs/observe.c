@@ -8,7 +8,6 @@
 #include <strings.h>
 #include <time.h>
 
-
 #include "core/clock.h"
 #include "core/numfmt.h"
 #include "obs/log.h"
@@ -44,7 +43,8 @@ tx_obs_t *tx__obs_create(const tx_obs_opts_t *o)
     if (!obs->metrics) return obs;
     if (o != NULL && o->registry != NULL && o->fams != NULL) {
         obs->reg = o->registry;
-        for (int i = 0; i < TX_M__LAST; i++) obs->fam[i] = o->fams[i];
+        for (int i = 0; i < TX_M__LAST; i++)
+            obs->fam[i] = o->fams[i];
     } else {
         obs->own_reg = 1;
         obs->reg = tx__metrics_create();
@@ -97,12 +97,12 @@ tx_metric_family_t *tx__obs_family(const tx_obs_t *obs, tx_metric_id_t id)
 }
 
 void tx__obs_on_request_done(tx_obs_t *obs, const char *route, const char *model, int status,
-                            double total_ms, double upstream_ms)
+                             double total_ms, double upstream_ms)
 {
     if (obs == NULL) return;
     if (obs->access_log && tx__log_enabled(TX_LOG_INFO))
         tx__log(TX_LOG_INFO, "ai][request", "route=%s model=%s status=%d ms=%.1f upstream_ms=%.1f",
-               route ? route : "", model ? model : "", status, total_ms, upstream_ms);
+                route ? route : "", model ? model : "", status, total_ms, upstream_ms);
     tx__window_request(&obs->win, tx__clock_coarse_ms(), status, total_ms, upstream_ms);
     if (!obs->metrics) return;
     char st[TX_NUMFMT_MAX];
@@ -122,8 +122,8 @@ static void notify_class(tx_obs_t *obs, int endpoint, const char *model, tx_clas
     char msg[256];
     snprintf(msg, sizeof msg, "upstream answered %s (endpoint %d, model %.100s)",
              tx_class_name(cls), endpoint, model ? model : "");
-    tx__notify_event(obs->notify, (tx_notify_type_t)type, msg, attempt > 0 ? attempt : -1,
-                    delay_s, tx__clock_mono_ms(), tx__clock_wall_ms());
+    tx__notify_event(obs->notify, (tx_notify_type_t)type, msg, attempt > 0 ? attempt : -1, delay_s,
+                     tx__clock_mono_ms(), tx__clock_wall_ms());
 }
 
 static void on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
@@ -142,13 +142,13 @@ static void on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_
 }
 
 void tx__obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
-                       double duration_ms, int attempt, double delay_s)
+                        double duration_ms, int attempt, double delay_s)
 {
     on_attempt(obs, endpoint, model, cls, duration_ms, attempt, delay_s, 1);
 }
 
 void tx__obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
-                           double duration_ms, int attempt, double delay_s)
+                            double duration_ms, int attempt, double delay_s)
 {
     on_attempt(obs, endpoint, model, cls, duration_ms, attempt, delay_s, 0);
 }
@@ -193,7 +193,7 @@ void tx__obs_on_failover(tx_obs_t *obs, int from, int to)
         char msg[128];
         snprintf(msg, sizeof msg, "endpoint %d is down; failing over to endpoint %d", from, to);
         tx__notify_event(obs->notify, TX_NOTIFY_ENDPOINT_DOWN, msg, -1, -1, tx__clock_mono_ms(),
-                        tx__clock_wall_ms());
+                         tx__clock_wall_ms());
     }
 }
 

@@ -46,19 +46,19 @@ tx_metric_family_t *tx__obs_family(const tx_obs_t *obs, tx_metric_id_t id);
  * HTTP `status`, its whole duration and the part spent upstream (attempts, queue wait and
  * backoff), both in ms; the difference is tenax's overhead. */
 void tx__obs_on_request_done(tx_obs_t *obs, const char *route, const char *model, int status,
-                            double total_ms, double upstream_ms);
+                             double total_ms, double upstream_ms);
 
 /* One upstream attempt ended on endpoint index `endpoint` for `model` with class `cls`
  * (TX_CLASS_OK for a success), after `duration_ms`. A quota, rate-limit, concurrency or auth
  * class raises the matching notification (throttled by the notifier); `attempt` is the 1-based
  * attempt number of the call (< 1: unknown) and `delay_s` the wait before the next (< 0: none). */
 void tx__obs_on_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
-                       double duration_ms, int attempt, double delay_s);
+                        double duration_ms, int attempt, double delay_s);
 
 /* The same for an attempt of the job engine: it counts everywhere an attempt counts except as
  * a gateway call's first attempt or rescue in the dashboard's window. */
 void tx__obs_on_job_attempt(tx_obs_t *obs, int endpoint, const char *model, tx_class_t cls,
-                           double duration_ms, int attempt, double delay_s);
+                            double duration_ms, int attempt, double delay_s);
 
 /* The dashboard's window (GET /admin/stats) the events above feed; NULL for a NULL observer. */
 const tx_window_t *tx__obs_window(const tx_obs_t *obs);
@@ -90,6 +90,5 @@ void tx__obs_set_items(tx_obs_t *obs, const char *status, double count);
 /* The Prometheus text (heap string the caller frees, length in *len when not NULL), or NULL
  * when metrics are off or memory runs out. */
 char *tx__obs_render(const tx_obs_t *obs, size_t *len);
-
 
 #endif

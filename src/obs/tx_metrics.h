@@ -16,8 +16,8 @@
     X(RETRIES, COUNTER, "tenax_retries_total", "Retries decided, by the class that caused them.",  \
       "reason", NONE, 32)                                                                          \
     X(REQUEST_DURATION, HISTOGRAM, "tenax_request_duration_seconds",                               \
-      "Gateway request duration from the first byte received to the last byte sent.", "",         \
-      LATENCY, 1)                                                                                  \
+      "Gateway request duration from the first byte received to the last byte sent.", "", LATENCY, \
+      1)                                                                                           \
     X(ATTEMPT_DURATION, HISTOGRAM, "tenax_upstream_attempt_duration_seconds",                      \
       "Duration of one upstream attempt.", "", LATENCY, 1)                                         \
     X(QUEUE_WAIT, HISTOGRAM, "tenax_queue_wait_seconds",                                           \
@@ -27,8 +27,8 @@
       LATENCY, 1)                                                                                  \
     X(IN_FLIGHT, GAUGE, "tenax_in_flight", "Upstream requests in flight now.", "", NONE, 1)        \
     X(QUEUED, GAUGE, "tenax_queued", "Gateway requests waiting for a slot now.", "", NONE, 1)      \
-    X(DROPPED, COUNTER, "tenax_dropped_total", "Gateway requests dropped because the queue was full.", \
-      "", NONE, 1)                                                                                 \
+    X(DROPPED, COUNTER, "tenax_dropped_total",                                                     \
+      "Gateway requests dropped because the queue was full.", "", NONE, 1)                         \
     X(FAILOVERS, COUNTER, "tenax_failovers_total",                                                 \
       "Endpoint failovers, by endpoint index left and taken.", "from,to", NONE, 256)               \
     X(TOKENS, COUNTER, "tenax_tokens_total", "Tokens reported by the upstream usage, by model.",   \

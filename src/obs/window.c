@@ -27,7 +27,8 @@ static tx_win_counts_t *slot(tx_window_t *w, tx_ms_t now)
     return &s->c;
 }
 
-void tx__window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms, double upstream_ms)
+void tx__window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
+                        double upstream_ms)
 {
     if (w == NULL || now < 0) return;
     tx_win_counts_t *c = slot(w, now);
@@ -47,7 +48,7 @@ void tx__window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms
 }
 
 void tx__window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls, int attempt,
-                       int gateway)
+                        int gateway)
 {
     if (w == NULL || now < 0 || (int)cls < 0 || cls >= TX_CLASS__LAST) return;
     if (endpoint >= 0 && endpoint < TX_WIN_ENDPOINTS) {
@@ -78,8 +79,7 @@ void tx__window_retry(tx_window_t *w, tx_ms_t now)
 
 void tx__window_retry_after(tx_window_t *w, tx_ms_t now, int endpoint, double ms)
 {
-    if (w == NULL || now <= 0 || endpoint < 0 || endpoint >= TX_WIN_ENDPOINTS || !(ms >= 0))
-        return;
+    if (w == NULL || now <= 0 || endpoint < 0 || endpoint >= TX_WIN_ENDPOINTS || !(ms >= 0)) return;
     w->ep_retry_after_ms[endpoint] = ms;
     w->ep_retry_after_at[endpoint] = now;
     if (endpoint > w->ep_max) w->ep_max = endpoint;

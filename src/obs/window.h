@@ -61,17 +61,16 @@ typedef struct {
 
 void tx__window_init(tx_window_t *w);
 
-
 /* A gateway request answered with `status` after `total_ms`, of which `upstream_ms` upstream
  * (attempts, queue wait, backoff); the rest is what tenax added. */
 void tx__window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
-                       double upstream_ms);
+                        double upstream_ms);
 
 /* An upstream attempt ended on endpoint index `endpoint` with class `cls`; `attempt` is its
  * 1-based number within its call (< 1 unknown). `gateway` is 0 for the job engine's attempts:
  * those count by endpoint and class only, not as first attempts or rescues. */
 void tx__window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls, int attempt,
-                       int gateway);
+                        int gateway);
 
 void tx__window_retry(tx_window_t *w, tx_ms_t now);
 

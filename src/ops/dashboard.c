@@ -16,5 +16,5 @@ void tx__ops_route_dashboard(tx_http_req_t *req, void *ud)
          "frame-ancestors 'none'"},
     };
     tx__http_respond(req, 200, h, sizeof h / sizeof h[0], (const char *)tx_dashboard_html,
-                    tx_dashboard_html_len);
+                     tx_dashboard_html_len);
 }

@@ -1,5 +1,5 @@
-/* GET /admin/diag?q=ai-queue (docs/operations.md): effective limits and their sources, endpoints and
- * their health, admission numbers, job pause state and counts, config errors. Field names are
+/* GET /admin/diag?q=ai-queue (docs/operations.md): effective limits and their sources, endpoints
+ * and their health, admission numbers, job pause state and counts, config errors. Field names are
  * the ones docs/operations.md lists, exactly. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,8 +103,8 @@ json_t *tx__ops_diag_json(tx_app_t *app)
         json_t *down = json_array();
         for (size_t q = 0; q < e->npairs; q++) {
             const tx_ep_pair_state_t *ps = &e->pairs[q];
-            tx_ms_t pl = ps->health == TX_EP_DOWN && ps->down_until > now ? ps->down_until - now
-                                                                         : 0;
+            tx_ms_t pl =
+                ps->health == TX_EP_DOWN && ps->down_until > now ? ps->down_until - now : 0;
             if (ps->health != TX_EP_DOWN) continue;
             json_array_append_new(down, json_pack("{s:s,s:I,s:I,s:b}", "model", ps->model,
                                                   "cooldownLeftMs", (json_int_t)pl, "endpoint",
@@ -114,21 +114,22 @@ json_t *tx__ops_diag_json(tx_app_t *app)
         json_int_t climit = lim != NULL ? (json_int_t)lim->limit : 0;
         json_int_t cin = lim != NULL ? (json_int_t)lim->in_flight : 0;
         json_t *ej = json_pack("{s:I,s:s,s:s?,s:s?,s:s,s:b,s:i,s:I,s:b,s:I,s:O,s:I,s:I}", "index",
-                               (json_int_t)i, "url", e->url ? e->url : "", "name", name,
-                               "provider", prov, "health", h, "active", (int)i == snap->active,
-                               "failures", e->failures, "cooldownLeftMs", (json_int_t)left,
-                               "probing", e->probing, "failovers", (json_int_t)e->failovers,
-                               "downModels", down, "concurrencyLimit", climit, "inFlight", cin);
+                               (json_int_t)i, "url", e->url ? e->url : "", "name", name, "provider",
+                               prov, "health", h, "active", (int)i == snap->active, "failures",
+                               e->failures, "cooldownLeftMs", (json_int_t)left, "probing",
+                               e->probing, "failovers", (json_int_t)e->failovers, "downModels",
+                               down, "concurrencyLimit", climit, "inFlight", cin);
         json_array_append_new(list, ej);
         if (prov != NULL && (size_t)e->provider < TX_PROVIDERS_MAX && pjs[e->provider] != NULL) {
             json_t *pj = pjs[e->provider];
             json_array_append_new(json_object_get(pj, "endpoints"),
-                                  json_pack("{s:I,s:s,s:s,s:I,s:I}", "index", (json_int_t)i,
-                                            "url", e->url ? e->url : "", "health", h,
-                                            "concurrencyLimit", climit, "inFlight", cin));
+                                  json_pack("{s:I,s:s,s:s,s:I,s:I}", "index", (json_int_t)i, "url",
+                                            e->url ? e->url : "", "health", h, "concurrencyLimit",
+                                            climit, "inFlight", cin));
             size_t q;
             json_t *dm;
-            json_array_foreach(down, q, dm) json_array_append(json_object_get(pj, "downModels"), dm);
+            json_array_foreach(down, q, dm)
+                json_array_append(json_object_get(pj, "downModels"), dm);
         }
         json_decref(down);
     }
@@ -151,21 +152,20 @@ json_t *tx__ops_diag_json(tx_app_t *app)
                        : NULL;
     if (!json_is_object(jobs)) {
         json_decref(jobs);
-        jobs = json_pack("{s:b,s:n,s:{},s:b}", "paused", 0, "pauseReason", "counts", "running",
-                         0);
+        jobs = json_pack("{s:b,s:n,s:{},s:b}", "paused", 0, "pauseReason", "counts", "running", 0);
     }
     json_object_set_new(d, "jobs", jobs);
     json_object_set_new(d, "store", tx__store_health_json(app)); /* ops/store_health.h */
 
     const char *cerr = ops != NULL && ops->watch != NULL ? tx__config_watch_error(ops->watch) : "";
     json_object_set_new(d, "configError", cerr[0] != '\0' ? json_string(cerr) : json_null());
-    tx_ms_t at = ops != NULL ? (ops->watch != NULL ? tx__config_watch_loaded_at(ops->watch)
-                                                   : ops->loaded_at)
-                             : 0;
+    tx_ms_t at =
+        ops != NULL ? (ops->watch != NULL ? tx__config_watch_loaded_at(ops->watch) : ops->loaded_at)
+                    : 0;
     char ts[40];
     json_object_set_new(d, "configLoadedAt",
                         at > 0 && tx__notify_rfc3339(at, ts, sizeof ts) == 0 ? json_string(ts)
-                                                                            : json_null());
+                                                                             : json_null());
     json_object_set_new(d, "configFileWatched", json_boolean(ops != NULL && ops->watch != NULL));
 
     /* Beyond the documented diag core: the client protections and notifications at a glance. */
@@ -175,9 +175,8 @@ json_t *tx__ops_diag_json(tx_app_t *app)
         json_object_set_new(d, "cache",
                             json_pack("{s:b,s:I,s:I,s:I,s:I}", "enabled",
                                       tx__cache_enabled(tx__filters_cache(ops->filters)), "entries",
-                                      (json_int_t)cs.entries, "hits", (json_int_t)cs.hits,
-                                      "misses", (json_int_t)cs.misses, "bytes",
-                                      (json_int_t)cs.bytes));
+                                      (json_int_t)cs.entries, "hits", (json_int_t)cs.hits, "misses",
+                                      (json_int_t)cs.misses, "bytes", (json_int_t)cs.bytes));
         json_object_set_new(d, "clientRateLimitRpm",
                             json_integer(tx__ratelimit_rpm(tx__filters_ratelimit(ops->filters))));
         tx_notify_stats_t ns;

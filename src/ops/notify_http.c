@@ -59,8 +59,10 @@ size_t tx__notify_http_inflight(const tx_notify_http_t *s)
 static void unlink_post(post_t *p)
 {
     tx_notify_http_t *s = p->s;
-    if (p->prev != NULL) p->prev->next = p->next;
-    else s->head = p->next;
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        s->head = p->next;
     if (p->next != NULL) p->next->prev = p->prev;
     s->inflight--;
     free(p->body);
@@ -74,7 +76,7 @@ static void on_done(void *ud, const tx_upstream_result_t *r)
     int ok = r->err == TX_UPSTREAM_EOK && r->status >= 200 && r->status < 300;
     if (!ok)
         tx__log(TX_LOG_WARN, "ai][notify", "delivery failed: %s, status %d",
-               tx__upstream_strerror(r->err), r->status);
+                tx__upstream_strerror(r->err), r->status);
     if (s->notify != NULL) tx__notify_delivered(s->notify, ok);
     unlink_post(p);
 }

@@ -37,7 +37,8 @@ static tx_ops_state_t *started(const tx_app_t *app)
 static char *join_keys(const tx_config_list_t *l)
 {
     size_t n = 1;
-    for (size_t i = 0; i < l->n; i++) n += strlen(l->v[i]) + 1;
+    for (size_t i = 0; i < l->n; i++)
+        n += strlen(l->v[i]) + 1;
     char *s = calloc(1, n);
     if (s == NULL) return NULL;
     size_t off = 0;
@@ -69,7 +70,8 @@ static tx_err_t configure_filters(tx_ops_state_t *s, const tx_config_t *c)
     }
     /* The keys were copied into digests: wipe the joined copy before freeing it. */
     volatile char *p = keys;
-    for (size_t i = 0; p[i] != '\0'; i++) p[i] = 0;
+    for (size_t i = 0; p[i] != '\0'; i++)
+        p[i] = 0;
     free(keys);
     return rc;
 }
@@ -111,7 +113,7 @@ static tx_err_t apply_config(void *ud, tx_config_t *cfg, const tx_config_t *old)
     if (tx__notify_configure(s->notify, &nc) != 0)
         tx__log(TX_LOG_ERROR, "ai][config", "notification settings not applied");
     if (s->has_jobs && s->jobs.config_changed != NULL) s->jobs.config_changed(s->jobs.ud, cfg);
-    resume_if_paused(s); /* docs/jobs.md: a config change resumes paused job work */
+    resume_if_paused(s);   /* docs/jobs.md: a config change resumes paused job work */
     tx__config_unref(cfg); /* the app took its own reference */
     return TX_EOK;
 }
@@ -145,7 +147,7 @@ static void route_metrics(tx_http_req_t *req, void *ud)
     tx_ops_state_t *s = started(app);
     if (s == NULL || !tx__obs_metrics_enabled(s->obs)) {
         tx__http_respond_error(req, 404, "invalid_request_error", "metrics_off",
-                              "Metrics are off (TENAX_METRICS=0).", NULL, 0);
+                               "Metrics are off (TENAX_METRICS=0).", NULL, 0);
         return;
     }
     tx_adm_stats_t st;
@@ -156,7 +158,7 @@ static void route_metrics(tx_http_req_t *req, void *ud)
     for (size_t i = 0; i < cfg->providers.n && i < TX_PROVIDERS_MAX; i++) {
         const char *lv[] = {cfg->providers.v[i].name};
         tx__metrics_gauge_set(app->fam[TX_M_RETRY_BUDGET_AVAILABLE], lv,
-                             (double)tx__budget_available(&app->budgets[i], now));
+                              (double)tx__budget_available(&app->budgets[i], now));
     }
     for (size_t i = 0; i < cfg->n_route_eps && i < TX_ENDPOINTS_MAX; i++) {
         char idx[24];
@@ -164,7 +166,7 @@ static void route_metrics(tx_http_req_t *req, void *ud)
         const char *lv[] = {idx};
         tx__metrics_gauge_set(app->fam[TX_M_CONCURRENCY_LIMIT], lv, (double)app->limits[i].limit);
         tx__metrics_gauge_set(app->fam[TX_M_ENDPOINT_IN_FLIGHT], lv,
-                             (double)app->limits[i].in_flight);
+                              (double)app->limits[i].in_flight);
     }
     json_t *jobs = s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     json_t *counts = json_object_get(jobs, "counts");
@@ -192,18 +194,19 @@ static void route_resume(tx_http_req_t *req, void *ud)
     if (!tx__ops_require_admin(app, req)) return;
     tx_ops_state_t *s = app->ops;
     if (s == NULL || !s->has_jobs || s->jobs.resume == NULL) {
-        respond_json(req, 200, json_pack("{s:s,s:s}", "status", "not_paused", "detail",
-                                         "no job engine is running"));
+        respond_json(
+            req, 200,
+            json_pack("{s:s,s:s}", "status", "not_paused", "detail", "no job engine is running"));
         return;
     }
     int rc = s->jobs.resume(s->jobs.ud);
     if (rc < 0) {
         tx__http_respond_error(req, 500, "server_error", NULL, "the job engine could not resume",
-                              NULL, 0);
+                               NULL, 0);
         return;
     }
     tx__log(TX_LOG_INFO, "ai][jobs", "resume requested by an admin (%s)",
-           rc == 0 ? "resumed" : "was not paused");
+            rc == 0 ? "resumed" : "was not paused");
     respond_json(req, 200, json_pack("{s:s}", "status", rc == 0 ? "resumed" : "not_paused"));
 }
 
@@ -305,7 +308,7 @@ tx_err_t tx__ops_start(tx_app_t *app)
         {"GET", "/admin/diag", route_diag},
         {"GET", "/metrics", route_metrics},
         {"POST", "/admin/resume", route_resume},
-        {"GET", "/admin/stats", tx__ops_route_stats},  /* ops/stats.c */
+        {"GET", "/admin/stats", tx__ops_route_stats},   /* ops/stats.c */
         {"GET", "/dashboard", tx__ops_route_dashboard}, /* ops/dashboard.c */
         {NULL, NULL, NULL},
     };
@@ -319,17 +322,17 @@ tx_err_t tx__ops_start(tx_app_t *app)
         uv_unref((uv_handle_t *)&s->sweep);
     }
     if (c->path != NULL && c->path[0] != '\0') {
-        tx_config_watch_opts_t wo = {.loop = app->loop, .path = c->path, .sighup = 1,
-                                     .apply = apply_config, .ud = s};
+        tx_config_watch_opts_t wo = {
+            .loop = app->loop, .path = c->path, .sighup = 1, .apply = apply_config, .ud = s};
         tx_error_t err = {0};
         s->watch = tx__config_watch_start(&wo, app->config, &err);
         if (s->watch == NULL) {
             tx__log(TX_LOG_ERROR, "ai][config", "cannot watch the config file: %s",
-                   err.msg ? err.msg : "unknown");
+                    err.msg ? err.msg : "unknown");
             return err.code ? err.code : TX_EIO;
         }
         tx__log(TX_LOG_INFO, "ai][config", "watching %s (file events, poll every 10 s, SIGHUP)",
-               c->path);
+                c->path);
     }
     return TX_EOK;
 }
@@ -362,7 +365,7 @@ int tx__ops_require_admin(tx_app_t *app, tx_http_req_t *req)
         TX_AUTH_ALLOWED)
         return 1;
     tx__http_respond_error(req, 401, "invalid_request_error", "invalid_admin_token",
-                          "This route needs Authorization: Bearer <TENAX_ADMIN_TOKEN>.", NULL, 0);
+                           "This route needs Authorization: Bearer <TENAX_ADMIN_TOKEN>.", NULL, 0);
     return 0;
 }
 
@@ -373,7 +376,7 @@ int tx__ops_cache_on(tx_app_t *app)
 }
 
 int tx__ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route,
-                          const tx_cache_req_t *cr, tx_filter_ctx_t *ctx)
+                           const tx_cache_req_t *cr, tx_filter_ctx_t *ctx)
 {
     tx_ops_state_t *s = started(app);
     if (s == NULL) {
@@ -387,13 +390,13 @@ int tx__ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route,
         /* 401, 429 or a cache hit: counted here, the gateway never sees these. */
         double ms = (double)(tx__app_now(app) - t0);
         tx__obs_on_request_done(s->obs, route, ctx != NULL ? ctx->model : NULL,
-                               ctx != NULL ? ctx->status : 0, ms, 0);
+                                ctx != NULL ? ctx->status : 0, ms, 0);
     }
     return answered;
 }
 
 void tx__ops_gateway_after(tx_app_t *app, const tx_filter_ctx_t *ctx, int status,
-                          const tx_header_t *headers, size_t n, const char *body, size_t len)
+                           const tx_header_t *headers, size_t n, const char *body, size_t len)
 {
     tx_ops_state_t *s = started(app);
     if (s == NULL) return;

@@ -51,7 +51,7 @@ int tx__ops_require_admin(tx_app_t *app, tx_http_req_t *req);
  * whether to store it. `cr`: the request's cache key (NULL for routes never cached, GET
  * /v1/models, or when tx__ops_cache_on said no). */
 int tx__ops_gateway_before(tx_app_t *app, tx_http_req_t *req, const char *route,
-                          const tx_cache_req_t *cr, tx_filter_ctx_t *ctx);
+                           const tx_cache_req_t *cr, tx_filter_ctx_t *ctx);
 
 /* 1 when the response cache is on: the gateway then computes each request's key in its parse. */
 int tx__ops_cache_on(tx_app_t *app);
@@ -59,10 +59,10 @@ int tx__ops_cache_on(tx_app_t *app);
 /* Once a gateway route's final non-stream answer is known: stores a 2xx answer in the cache
  * when "before" asked for it. The route adds tx__filter_headers(ctx) to every answer. */
 void tx__ops_gateway_after(tx_app_t *app, const tx_filter_ctx_t *ctx, int status,
-                          const tx_header_t *headers, size_t n, const char *body, size_t len);
+                           const tx_header_t *headers, size_t n, const char *body, size_t len);
 
-/* The diag document of GET /admin/diag?q=ai-queue (docs/operations.md), a new reference; NULL when out
- * of memory. Works before tx__ops_start too (no configError, no jobs). */
+/* The diag document of GET /admin/diag?q=ai-queue (docs/operations.md), a new reference; NULL when
+ * out of memory. Works before tx__ops_start too (no configError, no jobs). */
 json_t *tx__ops_diag_json(tx_app_t *app);
 
 #endif

@@ -36,12 +36,12 @@ static json_t *endpoints_json(const tx_window_t *w, tx_ms_t now)
         }
         tx_ms_t at = w->ep_retry_after_at[i];
         json_array_append_new(
-            list, json_pack("{s:i,s:I,s:I,s:o,s:o,s:o}", "index", i, "attempts",
-                            (json_int_t)attempts, "ok", (json_int_t)w->ep_class[i][TX_CLASS_OK],
-                            "failures", by, "lastRetryAfterMs",
-                            at > 0 ? json_real(w->ep_retry_after_ms[i]) : json_null(),
-                            "lastRetryAfterAgoMs",
-                            at > 0 ? json_integer(now > at ? now - at : 0) : json_null()));
+            list,
+            json_pack("{s:i,s:I,s:I,s:o,s:o,s:o}", "index", i, "attempts", (json_int_t)attempts,
+                      "ok", (json_int_t)w->ep_class[i][TX_CLASS_OK], "failures", by,
+                      "lastRetryAfterMs", at > 0 ? json_real(w->ep_retry_after_ms[i]) : json_null(),
+                      "lastRetryAfterAgoMs",
+                      at > 0 ? json_integer(now > at ? now - at : 0) : json_null()));
     }
     return list;
 }
@@ -94,7 +94,8 @@ void tx__ops_route_stats(tx_http_req_t *req, void *ud)
         .queued = st.queued_gateway,
         .queued_jobs = st.queued_jobs,
         .max_queue = st.max_queue,
-        .oldest_wait_ms = tx__admission_oldest_wait(app->admission, TX_ADM_GATEWAY, tx__app_now(app)),
+        .oldest_wait_ms =
+            tx__admission_oldest_wait(app->admission, TX_ADM_GATEWAY, tx__app_now(app)),
         .dropped = st.dropped,
         .uptime_ms = s != NULL && s->loaded_at > 0 ? tx__clock_wall_ms() - s->loaded_at : 0,
     };
@@ -104,7 +105,8 @@ void tx__ops_route_stats(tx_http_req_t *req, void *ud)
         s != NULL && s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     live.items = json_object_get(jobs, "counts");
     live.jobs_paused = json_is_true(json_object_get(jobs, "paused"));
-    json_t *d = tx__admin_stats_json(tx__obs_window(tx__ops_obs(app)), tx__clock_coarse_ms(), &live);
+    json_t *d =
+        tx__admin_stats_json(tx__obs_window(tx__ops_obs(app)), tx__clock_coarse_ms(), &live);
     json_decref(jobs);
     char *text = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(d);

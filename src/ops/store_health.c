@@ -19,9 +19,9 @@ typedef struct {
     char backend[16];
     int ok;
     char error[256];
-    tx_ms_t checked_at;  /* Unix ms of the last answer (0: none yet) */
-    uint64_t sent_at;    /* uv_now when the ping in flight was sent */
-    int in_flight;       /* a ping is on the store executor */
+    tx_ms_t checked_at; /* Unix ms of the last answer (0: none yet) */
+    uint64_t sent_at;   /* uv_now when the ping in flight was sent */
+    int in_flight;      /* a ping is on the store executor */
     int stopping, timer_open;
     uint64_t wakeups; /* LISTEN/NOTIFY wake-ups delivered to the scheduler */
     int listening;
@@ -56,8 +56,10 @@ static void ping_done(void *arg)
     h->in_flight = 0;
     int ok = h->rc == TX_EOK;
     if (ok != h->ok) {
-        if (ok) tx__log(TX_LOG_INFO, "store", "store reachable again: ready");
-        else tx__log(TX_LOG_WARN, "store", "store unreachable: not ready (%s)", h->msg);
+        if (ok)
+            tx__log(TX_LOG_INFO, "store", "store reachable again: ready");
+        else
+            tx__log(TX_LOG_WARN, "store", "store unreachable: not ready (%s)", h->msg);
     }
     h->ok = ok;
     snprintf(h->error, sizeof h->error, "%s", ok ? "" : h->msg);

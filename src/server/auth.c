@@ -54,7 +54,8 @@ tx_auth_t *tx__auth_create(const char *admin_token, const char *client_keys)
     }
     if (client_keys == NULL) return a;
     size_t cap = 1;
-    for (const char *p = client_keys; *p; p++) cap += *p == ',';
+    for (const char *p = client_keys; *p; p++)
+        cap += *p == ',';
     if (cap > TX_AUTH_MAX_CLIENT_KEYS) cap = TX_AUTH_MAX_CLIENT_KEYS + 1;
     a->keys = calloc(cap, sizeof(*a->keys));
     if (a->keys == NULL) goto fail;
@@ -63,8 +64,10 @@ tx_auth_t *tx__auth_create(const char *admin_token, const char *client_keys)
         const char *end = strchr(p, ',');
         if (end == NULL) end = p + strlen(p);
         const char *s = p, *e = end;
-        while (s < e && is_blank(*s)) s++;
-        while (e > s && is_blank(e[-1])) e--;
+        while (s < e && is_blank(*s))
+            s++;
+        while (e > s && is_blank(e[-1]))
+            e--;
         if (e > s) {
             if (a->nkeys >= TX_AUTH_MAX_CLIENT_KEYS) goto fail;
             client_key_t *k = &a->keys[a->nkeys];
@@ -108,9 +111,11 @@ int tx__auth_bearer(const char *value, size_t len, const char **tok, size_t *tok
     if (value == NULL || tok == NULL || toklen == NULL || len < 7) return 0;
     if (strncasecmp(value, "Bearer", 6) != 0 || (value[6] != ' ' && value[6] != '\t')) return 0;
     size_t s = 7;
-    while (s < len && (value[s] == ' ' || value[s] == '\t')) s++;
+    while (s < len && (value[s] == ' ' || value[s] == '\t'))
+        s++;
     size_t e = len;
-    while (e > s && is_blank(value[e - 1])) e--;
+    while (e > s && is_blank(value[e - 1]))
+        e--;
     if (e == s) return 0;
     for (size_t i = s; i < e; i++) {
         unsigned char c = (unsigned char)value[i];
@@ -141,7 +146,7 @@ tx_auth_result_t tx__auth_check_admin(const tx_auth_t *a, const char *authorizat
 }
 
 tx_auth_result_t tx__auth_check_client(const tx_auth_t *a, const char *authorization,
-                                      tx_auth_client_t *who)
+                                       tx_auth_client_t *who)
 {
     if (who != NULL) {
         who->key_index = -1;

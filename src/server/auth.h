@@ -40,11 +40,12 @@ tx_auth_result_t tx__auth_check_admin(const tx_auth_t *a, const char *authorizat
  * by peer address). Every key is compared, whatever matches, so timing says nothing about which
  * or how many. A NULL checker denies. */
 tx_auth_result_t tx__auth_check_client(const tx_auth_t *a, const char *authorization,
-                                      tx_auth_client_t *who);
+                                       tx_auth_client_t *who);
 
 /* Finds the token in an `Authorization` value: scheme "Bearer" (any case), one or more blanks,
- * the token, optional trailing blanks. Points *tok and *toklen at the token inside `value` and returns
- * 1, or returns 0 (not Bearer, no token, a blank or control byte inside the token, NULL). */
+ * the token, optional trailing blanks. Points *tok and *toklen at the token inside `value` and
+ * returns 1, or returns 0 (not Bearer, no token, a blank or control byte inside the token, NULL).
+ */
 int tx__auth_bearer(const char *value, size_t len, const char **tok, size_t *toklen);
 
 /* 1 when a listen address ("HOST:PORT", "[V6]:PORT", "HOST" or a bare IPv6 address) names only

@@ -33,17 +33,22 @@ static int canon(tx__buf_t *b, const cJSON *v, int depth)
     if (depth > 1000) return -1;
     if (cJSON_IsObject(v)) {
         size_t n = 0;
-        for (const cJSON *c = v->child; c != NULL; c = c->next) n++;
+        for (const cJSON *c = v->child; c != NULL; c = c->next)
+            n++;
         const cJSON *stack[32], **m = n <= 32 ? stack : malloc(n * sizeof *m);
         if (m == NULL) return -1;
         n = 0;
-        for (const cJSON *c = v->child; c != NULL; c = c->next) m[n++] = c;
+        for (const cJSON *c = v->child; c != NULL; c = c->next)
+            m[n++] = c;
         qsort(m, n, sizeof *m, by_key);
         int rc = tx__buf_add(b, "{", 1);
         for (size_t i = 0; rc == 0 && i < n; i++) {
-            if (i > 0 && strcmp(m[i - 1]->string, m[i]->string) == 0) rc = -1;
-            else rc = (i > 0 ? tx__buf_add(b, ",", 1) : 0) | tx__buf_add_json_string(b, m[i]->string) |
-                      tx__buf_add(b, ":", 1) | canon(b, m[i], depth + 1);
+            if (i > 0 && strcmp(m[i - 1]->string, m[i]->string) == 0)
+                rc = -1;
+            else
+                rc = (i > 0 ? tx__buf_add(b, ",", 1) : 0) |
+                     tx__buf_add_json_string(b, m[i]->string) | tx__buf_add(b, ":", 1) |
+                     canon(b, m[i], depth + 1);
         }
         if (m != stack) free(m);
         return rc != 0 ? -1 : tx__buf_add(b, "}", 1);
@@ -70,21 +75,24 @@ static int canon(tx__buf_t *b, const cJSON *v, int depth)
 }
 
 tx_cache_key_result_t tx__cache_key_tree(const char *route, const char *default_model,
-                                        const cJSON *req, unsigned char key[TX_CACHE_KEY_LEN])
+                                         const cJSON *req, unsigned char key[TX_CACHE_KEY_LEN])
 {
     if (req == NULL || !cJSON_IsObject(req) || key == NULL) return TX_CACHE_KEY_INVALID;
     if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream"))) return TX_CACHE_KEY_STREAM;
     /* {"route","model", the key fields present}, as one object: its members sorted by name */
-    cJSON route_v = {.type = cJSON_String, .valuestring = (char *)(route != NULL ? route : ""),
+    cJSON route_v = {.type = cJSON_String,
+                     .valuestring = (char *)(route != NULL ? route : ""),
                      .string = (char *)"route"};
-    cJSON model_v = {.type = cJSON_String, .valuestring = (char *)default_model,
-                     .string = (char *)"model"};
+    cJSON model_v = {
+        .type = cJSON_String, .valuestring = (char *)default_model, .string = (char *)"model"};
     const cJSON *m[64];
     size_t n = 0;
     m[n++] = &route_v;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
-    if (model != NULL) m[n++] = model;
-    else if (default_model != NULL) m[n++] = &model_v;
+    if (model != NULL)
+        m[n++] = model;
+    else if (default_model != NULL)
+        m[n++] = &model_v;
     for (size_t i = 0; tx_cache_key_fields[i] != NULL && n < 64; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, tx_cache_key_fields[i]);
         if (v != NULL) m[n++] = v;
@@ -108,7 +116,7 @@ tx_cache_key_result_t tx__cache_key_tree(const char *route, const char *default_
 }
 
 tx_cache_key_result_t tx__cache_key(const char *route, const char *default_model, const char *body,
-                                   size_t len, unsigned char key[TX_CACHE_KEY_LEN])
+                                    size_t len, unsigned char key[TX_CACHE_KEY_LEN])
 {
     if (body == NULL || len == 0 || !tx__utf8_valid(body, len)) return TX_CACHE_KEY_INVALID;
     const char *end = NULL;
@@ -214,7 +222,7 @@ static int expired(const tx_cache_t *c, const stored_t *s, tx_ms_t now)
 }
 
 const tx_cache_entry_t *tx__cache_get(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN],
-                                     tx_ms_t now)
+                                      tx_ms_t now)
 {
     if (!tx__cache_enabled(c) || key == NULL) return NULL;
     stored_t *s = tx__lru_get(c->lru, key, TX_CACHE_KEY_LEN);
@@ -238,8 +246,8 @@ void tx__cache_release(const tx_cache_entry_t *e)
 }
 
 tx_err_t tx__cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], int status,
-                      const tx_header_t *headers, size_t nheaders, const void *body,
-                      size_t body_len, tx_ms_t now)
+                       const tx_header_t *headers, size_t nheaders, const void *body,
+                       size_t body_len, tx_ms_t now)
 {
     if (!tx__cache_enabled(c) || key == NULL || status < 200 || status > 299 ||
         (nheaders > 0 && headers == NULL) || (body == NULL && body_len > 0) || nheaders > 64)

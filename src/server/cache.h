@@ -8,7 +8,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-
 #include "tenax/error.h"
 #include "tenax/types.h"
 
@@ -19,9 +18,9 @@
 #define TX_CACHE_DEFAULT_MAX_BYTES ((size_t)256 << 20)
 
 typedef enum {
-    TX_CACHE_KEY_OK = 0,  /* key computed */
-    TX_CACHE_KEY_STREAM,  /* "stream": true: never cached */
-    TX_CACHE_KEY_INVALID  /* not a JSON object (or duplicate keys, bad UTF-8): do not cache */
+    TX_CACHE_KEY_OK = 0, /* key computed */
+    TX_CACHE_KEY_STREAM, /* "stream": true: never cached */
+    TX_CACHE_KEY_INVALID /* not a JSON object (or duplicate keys, bad UTF-8): do not cache */
 } tx_cache_key_result_t;
 
 /* The request fields that make up the key besides the route and the model, in no particular
@@ -35,15 +34,15 @@ extern const char *const tx_cache_key_fields[];
  * key order and whitespace do not matter. `key` is left unspecified unless TX_CACHE_KEY_OK is
  * returned. */
 tx_cache_key_result_t tx__cache_key(const char *route, const char *default_model, const char *body,
-                                   size_t len, unsigned char key[TX_CACHE_KEY_LEN]);
+                                    size_t len, unsigned char key[TX_CACHE_KEY_LEN]);
 
 struct cJSON;
 
 /* The same for a request already parsed (the gateway's one parse; borrowed, not modified). An
  * object with a key twice anywhere is TX_CACHE_KEY_INVALID. */
 tx_cache_key_result_t tx__cache_key_tree(const char *route, const char *default_model,
-                                        const struct cJSON *req,
-                                        unsigned char key[TX_CACHE_KEY_LEN]);
+                                         const struct cJSON *req,
+                                         unsigned char key[TX_CACHE_KEY_LEN]);
 
 /* What the cache needs of a request (the gateway fills it from its parse). */
 typedef struct {
@@ -91,7 +90,7 @@ int tx__cache_enabled(const tx_cache_t *c);
  * with tx__cache_release and counts a hit; an absent or expired entry (dropped) counts a miss and
  * returns NULL. NULL cache or cache off: NULL, nothing counted. */
 const tx_cache_entry_t *tx__cache_get(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN],
-                                     tx_ms_t now);
+                                      tx_ms_t now);
 
 /* Gives back a reference from tx__cache_get. NULL: no-op. */
 void tx__cache_release(const tx_cache_entry_t *e);
@@ -103,8 +102,8 @@ void tx__cache_release(const tx_cache_entry_t *e);
  * budget) or TX_ENOMEM; on TX_EINVAL/TX_ERANGE the cache is unchanged, on TX_ENOMEM an older
  * entry under the key may be gone. */
 tx_err_t tx__cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], int status,
-                      const tx_header_t *headers, size_t nheaders, const void *body,
-                      size_t body_len, tx_ms_t now);
+                       const tx_header_t *headers, size_t nheaders, const void *body,
+                       size_t body_len, tx_ms_t now);
 
 /* Drops the entries expired at `now`; returns how many. */
 size_t tx__cache_sweep(tx_cache_t *c, tx_ms_t now);

@@ -64,11 +64,10 @@ static void unauthorized(tx_http_req_t *req, const char *code, const char *messa
 int tx__filter_admin(tx_filters_t *f, tx_http_req_t *req)
 {
     if (f == NULL || req == NULL) return 0;
-    if (tx__auth_check_admin(f->auth, tx__http_req_header(req, "authorization")) ==
-        TX_AUTH_ALLOWED)
+    if (tx__auth_check_admin(f->auth, tx__http_req_header(req, "authorization")) == TX_AUTH_ALLOWED)
         return 1;
     tx__log(TX_LOG_WARN, "ai][auth", "admin token missing or wrong: %s %s from %s",
-           tx__http_req_method(req), tx__http_req_path(req), tx__http_req_peer(req));
+            tx__http_req_method(req), tx__http_req_path(req), tx__http_req_peer(req));
     unauthorized(req, "invalid_admin_token",
                  "This route needs Authorization: Bearer <TENAX_ADMIN_TOKEN>.");
     return 0;
@@ -109,8 +108,10 @@ static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_e
 {
     tx_header_t h[32];
     size_t n = 0;
-    for (size_t i = 0; i < e->nheaders && n < 24; i++) h[n++] = e->headers[i];
-    for (size_t i = 0; i < ctx->nheaders && n < 31; i++) h[n++] = ctx->headers[i];
+    for (size_t i = 0; i < e->nheaders && n < 24; i++)
+        h[n++] = e->headers[i];
+    for (size_t i = 0; i < ctx->nheaders && n < 31; i++)
+        h[n++] = ctx->headers[i];
     h[n++] = (tx_header_t){"X-Tenax-Cache", "hit"};
     tx__http_respond(req, e->status, h, n, (const char *)e->body, e->body_len);
     return 1;
@@ -122,7 +123,7 @@ int tx__filters_cache_on(const tx_filters_t *f)
 }
 
 int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
-                             const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx)
+                              const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx)
 {
     if (ctx == NULL) return 0;
     memset(ctx, 0, sizeof *ctx);
@@ -133,7 +134,7 @@ int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *r
     if (tx__auth_check_client(f->auth, tx__http_req_header(req, "authorization"), &ctx->who) !=
         TX_AUTH_ALLOWED) {
         tx__log(TX_LOG_WARN, "ai][auth", "client key missing or wrong: %s from %s",
-               tx__http_req_path(req), tx__http_req_peer(req));
+                tx__http_req_path(req), tx__http_req_peer(req));
         unauthorized(req, "invalid_api_key", "Incorrect API key provided.");
         ctx->status = 401;
         return 1;
@@ -141,8 +142,10 @@ int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *r
 
     if (tx__ratelimit_rpm(f->rl) > 0) {
         char client[80];
-        if (ctx->who.key_index >= 0) snprintf(client, sizeof client, "%s", ctx->who.fingerprint);
-        else peer_host(tx__http_req_peer(req), client, sizeof client);
+        if (ctx->who.key_index >= 0)
+            snprintf(client, sizeof client, "%s", ctx->who.fingerprint);
+        else
+            peer_host(tx__http_req_peer(req), client, sizeof client);
         tx_ratelimit_info_t info;
         int ok = tx__ratelimit_take(f->rl, client, now, &info);
         rate_limit_headers(ctx, &info);
@@ -150,16 +153,17 @@ int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *r
             char ra[16], msg[160];
             snprintf(ra, sizeof ra, "%u", info.retry_after_s);
             snprintf(msg, sizeof msg,
-                     "Rate limit reached: %u requests per minute. Try again in %u s.",
-                     info.limit, info.retry_after_s);
+                     "Rate limit reached: %u requests per minute. Try again in %u s.", info.limit,
+                     info.retry_after_s);
             tx_header_t h[TX_FILTER_MAX_HEADERS + 1];
             size_t n = 0;
-            for (size_t i = 0; i < ctx->nheaders; i++) h[n++] = ctx->headers[i];
+            for (size_t i = 0; i < ctx->nheaders; i++)
+                h[n++] = ctx->headers[i];
             h[n++] = (tx_header_t){"Retry-After", ra};
             tx__log(TX_LOG_INFO, "ai][ratelimit", "client=%s limited, retry in %u s", client,
-                   info.retry_after_s);
+                    info.retry_after_s);
             tx__http_respond_error(req, 429, "rate_limit_exceeded", "rate_limit_exceeded", msg, h,
-                                  n);
+                                   n);
             ctx->status = 429;
             return 1;
         }
@@ -195,8 +199,8 @@ int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *r
 }
 
 void tx__filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int status,
-                             const tx_header_t *headers, size_t n, const char *body, size_t len,
-                             tx_ms_t now)
+                              const tx_header_t *headers, size_t n, const char *body, size_t len,
+                              tx_ms_t now)
 {
     if (f == NULL || ctx == NULL || !ctx->cache_store || status < 200 || status > 299) return;
     /* Replay only what describes the content; never hop-by-hop or per-answer headers. */

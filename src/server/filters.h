@@ -61,7 +61,7 @@ int tx__filter_admin(tx_filters_t *f, tx_http_req_t *req);
  * answered here (401, 429 or a cache hit: the caller must not touch it again), 0 to go on; ctx
  * is filled either way. */
 int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
-                             const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx);
+                              const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx);
 
 /* 1 when the cache is on (then the gateway computes each request's key for "before"). */
 int tx__filters_cache_on(const tx_filters_t *f);
@@ -69,8 +69,8 @@ int tx__filters_cache_on(const tx_filters_t *f);
 /* After the gateway's final, non-stream answer: stores it when "before" said so and status is
  * 2xx (headers worth replaying, e.g. content-type and x-tenax-model, and the body). */
 void tx__filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int status,
-                             const tx_header_t *headers, size_t n, const char *body, size_t len,
-                             tx_ms_t now);
+                              const tx_header_t *headers, size_t n, const char *body, size_t len,
+                              tx_ms_t now);
 
 /* The headers the gateway adds to every answer of this request (x-ratelimit-* when the limit is
  * on, X-Tenax-Cache: miss when the cache was consulted); their count in *n. Point into ctx. */

@@ -50,13 +50,13 @@ struct tx_app {
        order as endpoints; carried by position) */
     tx_budget_t budgets[TX_PROVIDERS_MAX];
     tx_limiter_t limits[TX_ENDPOINTS_MAX];
-    tx_rng_t rng;           /* per-loop jitter source */
-    struct tx_storeq *storeq;    /* NULL when opened without a store */
+    tx_rng_t rng;             /* per-loop jitter source */
+    struct tx_storeq *storeq; /* NULL when opened without a store */
     tx_metrics_t *metrics;
     tx_metric_family_t *fam[TX_M__LAST];
     tx_auth_t *auth;
-    int ready;    /* listening and the store open (GET /readyz) */
-    int stopping; /* a graceful stop began: new calls are refused */
+    int ready;      /* listening and the store open (GET /readyz) */
+    int stopping;   /* a graceful stop began: new calls are refused */
     unsigned calls; /* gateway calls alive (for the stop) */
     /* Plug-in slots: each module keeps its own state here (NULL until it plugs in). */
     void *gateway, *jobs, *jobsapi, *ops;

@@ -26,19 +26,19 @@ typedef void (*tx_http_abort_fn)(tx_http_req_t *req, void *ud);
 typedef void (*tx_http_stopped_fn)(tx_http_server_t *srv, void *ud);
 
 typedef struct {
-    tx_http_limits_t limits;     /* 16 KiB headers, 4 MiB body by default */
-    unsigned header_timeout_ms;  /* a request's line + headers must arrive within this; 10000 */
-    unsigned idle_timeout_ms;    /* an idle keep-alive connection (and a body gap) ends; 30000 */
-    unsigned max_connections;    /* beyond it, new connections are accepted and closed; 1024 */
-    unsigned max_pipeline;       /* requests queued on one connection before reading pauses; 32 */
+    tx_http_limits_t limits;    /* 16 KiB headers, 4 MiB body by default */
+    unsigned header_timeout_ms; /* a request's line + headers must arrive within this; 10000 */
+    unsigned idle_timeout_ms;   /* an idle keep-alive connection (and a body gap) ends; 30000 */
+    unsigned max_connections;   /* beyond it, new connections are accepted and closed; 1024 */
+    unsigned max_pipeline;      /* requests queued on one connection before reading pauses; 32 */
     /* Lingering close: after an answer that ends the connection the server shuts its write side
      * and reads and discards what the client still sends, so a client that sends its whole body
      * before reading reads the answer instead of a reset. It closes at the client's EOF, after
      * linger_idle_ms of silence, linger_ms in all, or linger_max_bytes discarded. */
-    unsigned linger_ms;          /* 5000 (0 here and below: the default) */
-    unsigned linger_idle_ms;     /* 2000 */
-    size_t linger_max_bytes;     /* 16 MiB */
-    tx_http_handler_fn handler;  /* required */
+    unsigned linger_ms;         /* 5000 (0 here and below: the default) */
+    unsigned linger_idle_ms;    /* 2000 */
+    size_t linger_max_bytes;    /* 16 MiB */
+    tx_http_handler_fn handler; /* required */
     void *handler_ud;
 } tx_http_config_t;
 
@@ -51,7 +51,7 @@ void tx__http_config_defaults(tx_http_config_t *cfg);
  * bad address); then the only thing left is a closing handle that frees itself the next time
  * the loop runs (run it once before uv_loop_close). `cfg` is copied. */
 tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
-                                       const tx_http_config_t *cfg, tx_error_t *err);
+                                        const tx_http_config_t *cfg, tx_error_t *err);
 
 /* The bound address as "HOST:PORT" (the real port when 0 was asked). Static inside srv. */
 const char *tx__http_server_address(const tx_http_server_t *srv);
@@ -60,7 +60,7 @@ const char *tx__http_server_address(const tx_http_server_t *srv);
  * to `grace_ms`, then closes the rest (their requests are aborted). `done` (may be NULL) is
  * called once every handle is closed; then tx__http_server_destroy may be called. */
 void tx__http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopped_fn done,
-                         void *ud);
+                          void *ud);
 
 /* Frees a stopped server (after `done`). Requests never finished by their handler are freed
  * too: the handler must not touch them after this. NULL is a no-op. */
@@ -96,17 +96,17 @@ void tx__http_req_on_abort(tx_http_req_t *req, tx_http_abort_fn fn, void *ud);
  * Returns TX_EOK; TX_ESTOPPED when the client had gone away (req is freed, nothing sent);
  * TX_EINVAL when req is streaming (nothing happens). */
 tx_err_t tx__http_respond(tx_http_req_t *req, int status, const tx_header_t *headers, size_t n,
-                         const char *body, size_t len);
+                          const char *body, size_t len);
 
 /* Finishes `req` with an OpenAI-style error {"error":{"message","type","code"}}; `code` NULL
  * gives "code":null. `extra` headers as for tx__http_respond (e.g. Retry-After). */
 tx_err_t tx__http_respond_error(tx_http_req_t *req, int status, const char *type, const char *code,
-                               const char *message, const tx_header_t *extra, size_t n);
+                                const char *message, const tx_header_t *extra, size_t n);
 
 /* Starts a chunked response (for HTTP/1.0 clients: no chunking, the connection closes at the
  * end). TX_EINVAL when already answered. */
 tx_err_t tx__http_stream_begin(tx_http_req_t *req, int status, const tx_header_t *headers,
-                              size_t n);
+                               size_t n);
 /* Sends `len` bytes as one chunk (copied). TX_ESTOPPED when the client has gone away (keep
  * going is harmless; finish with tx__http_stream_end), TX_EINVAL when not streaming. */
 tx_err_t tx__http_stream_write(tx_http_req_t *req, const char *data, size_t len);

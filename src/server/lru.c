@@ -175,7 +175,8 @@ int tx__lru_put(tx_lru_t *l, const void *key, size_t keylen, void *value)
     e->value = value;
     e->keylen = keylen;
     if (keylen > 0) memcpy(e->key, key, keylen);
-    while (l->count >= l->max) evict_one(l);
+    while (l->count >= l->max)
+        evict_one(l);
     if (l->count + 1 > l->nbuckets) grow(l);
     pp = &l->buckets[h & (l->nbuckets - 1)];
     e->chain = *pp;
@@ -206,7 +207,8 @@ void tx__lru_set_max(tx_lru_t *l, size_t max_entries)
 {
     if (l == NULL || max_entries == 0) return;
     l->max = max_entries;
-    while (l->count > l->max) evict_one(l);
+    while (l->count > l->max)
+        evict_one(l);
 }
 
 size_t tx__lru_count(const tx_lru_t *l)

@@ -40,9 +40,9 @@ struct tx_http_parser {
     size_t nhdr, hdr_cap;
     text_mode_t mode;
     size_t header_bytes;
-    tx_http_msg_t *cur;  /* built when the headers are complete */
-    size_t body_room;    /* bytes reserved for the body in cur's allocation */
-    tx__buf_t body;          /* the body when it is not read into cur */
+    tx_http_msg_t *cur; /* built when the headers are complete */
+    size_t body_room;   /* bytes reserved for the body in cur's allocation */
+    tx__buf_t body;     /* the body when it is not read into cur */
     int keep_alive;
     /* completed requests */
     tx_http_msg_t *head, *tail;
@@ -183,9 +183,11 @@ static int name_is(const tx_http_parser_t *p, size_t i, const char *name, size_t
 /* Trims spaces and tabs at both ends; compares case-insensitively. */
 static int token_is(const char *v, const char *token)
 {
-    while (*v == ' ' || *v == '\t') v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
     size_t n = strlen(v);
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
     return n == strlen(token) && strncasecmp(v, token, n) == 0;
 }
 
@@ -196,8 +198,8 @@ static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size
     size_t mlen = strlen(method);
     const char *q = memchr(p->text.p, '?', p->url_len);
     size_t plen = q ? (size_t)(q - p->text.p) : p->url_len;
-    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len +
-                  (plen + 1) + (mlen + 1) + (body_room + 1);
+    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len + (plen + 1) +
+                  (mlen + 1) + (body_room + 1);
     tx_http_msg_t *m = malloc(size);
     if (m == NULL) return NULL;
     memset(m, 0, sizeof *m);
@@ -247,8 +249,7 @@ static int on_headers_complete(http_parser *hp)
     if (n_te > 0 && n_cl > 0)
         return fail(p, 400, "request_smuggling",
                     "Both Content-Length and Transfer-Encoding are present.");
-    if (n_te > 1)
-        return fail(p, 400, "request_smuggling", "Repeated Transfer-Encoding headers.");
+    if (n_te > 1) return fail(p, 400, "request_smuggling", "Repeated Transfer-Encoding headers.");
     if (hp->http_major != 1)
         return fail(p, 505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served.");
     if (hp->method == HTTP_CONNECT)
@@ -257,7 +258,8 @@ static int on_headers_complete(http_parser *hp)
         return fail(p, 400, "bad_request", "The request target must be an absolute path.");
     if (n_cl > 0 && hp->content_length != ULLONG_MAX &&
         hp->content_length > (uint64_t)p->limits.max_body_bytes)
-        return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
+        return fail(p, 413, "request_too_large",
+                    "The request body is larger than the server accepts.");
     p->keep_alive = http_should_keep_alive(hp) && !hp->upgrade;
     size_t room = 0;
     if (n_cl > 0 && hp->content_length != ULLONG_MAX && hp->content_length <= INLINE_BODY_MAX)
@@ -275,7 +277,8 @@ static int on_body(http_parser *hp, const char *at, size_t len)
     tx_http_msg_t *m = p->cur;
     size_t have = m->body_len + p->body.len;
     if (have + len > p->limits.max_body_bytes)
-        return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
+        return fail(p, 413, "request_too_large",
+                    "The request body is larger than the server accepts.");
     if (p->body.p == NULL) {
         if (m->body_len + len <= p->body_room) {
             memcpy(m->body + m->body_len, at, len);
@@ -303,8 +306,10 @@ static int on_message_complete(http_parser *hp)
     m->keep_alive = p->keep_alive;
     p->cur = NULL;
     reset_current(p);
-    if (p->tail) p->tail->next = m;
-    else p->head = m;
+    if (p->tail)
+        p->tail->next = m;
+    else
+        p->head = m;
     p->tail = m;
     if (!m->keep_alive) {
         p->state = TX_HTTP_PARSE_DONE;
@@ -330,7 +335,8 @@ tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits)
     p->settings.on_body = on_body;
     p->settings.on_message_complete = on_message_complete;
     if (limits) p->limits = *limits;
-    if (p->limits.max_header_bytes == 0) p->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
+    if (p->limits.max_header_bytes == 0)
+        p->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
     if (p->limits.max_body_bytes == 0) p->limits.max_body_bytes = TX_HTTP_MAX_BODY_BYTES_DEFAULT;
     if (p->limits.max_headers == 0) p->limits.max_headers = TX_HTTP_MAX_HEADERS_DEFAULT;
     p->state = TX_HTTP_PARSE_IDLE;
@@ -414,8 +420,7 @@ const char *tx__http_msg_header(const tx_http_msg_t *m, const char *name)
     if (m == NULL || name == NULL) return NULL;
     for (size_t i = 0; i < m->nheaders; i++) {
         const char *h = m->headers[i].name;
-        if (h && may_match(h[0], name[0]) && strcasecmp(h, name) == 0)
-            return m->headers[i].value;
+        if (h && may_match(h[0], name[0]) && strcasecmp(h, name) == 0) return m->headers[i].value;
     }
     return NULL;
 }

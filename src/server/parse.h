@@ -22,17 +22,17 @@ typedef struct {
  * NUL-terminated; `body` too (body_len excludes the NUL). The struct, its header array and its
  * strings are one allocation: do not free or reallocate a member on its own. */
 typedef struct tx_http_msg {
-    char *method;       /* "GET" */
-    char *target;       /* raw request target: "/v1/items?x=1" */
-    char *path;         /* target up to '?', not decoded */
-    char *query;        /* after '?', not decoded; "" when none */
+    char *method; /* "GET" */
+    char *target; /* raw request target: "/v1/items?x=1" */
+    char *path;   /* target up to '?', not decoded */
+    char *query;  /* after '?', not decoded; "" when none */
     tx_header_t *headers;
     size_t nheaders;
     char *body;
     size_t body_len;
     int http_major, http_minor;
-    int keep_alive; /* 1 when the connection may carry another request after this one */
-    char *body_alloc; /* internal: `body` when it has an allocation of its own, else NULL */
+    int keep_alive;           /* 1 when the connection may carry another request after this one */
+    char *body_alloc;         /* internal: `body` when it has an allocation of its own, else NULL */
     struct tx_http_msg *next; /* internal queue link */
 } tx_http_msg_t;
 

@@ -99,7 +99,7 @@ static void fill_info(tx_ratelimit_info_t *info, int allowed, uint32_t rpm, cons
 }
 
 int tx__ratelimit_take(tx_ratelimit_t *rl, const char *client, tx_ms_t now,
-                      tx_ratelimit_info_t *info)
+                       tx_ratelimit_info_t *info)
 {
     if (info != NULL) memset(info, 0, sizeof(*info));
     if (info != NULL) info->allowed = 1;

@@ -14,12 +14,13 @@ typedef struct tx_ratelimit tx_ratelimit_t;
 
 /* The numbers for one answer's headers. */
 typedef struct {
-    int allowed;             /* 1: serve it; 0: answer 429 */
-    uint32_t limit;          /* x-ratelimit-limit-requests (the rpm; 0 when the limit is off) */
-    uint32_t remaining;      /* x-ratelimit-remaining-requests, after this request */
-    tx_ms_t reset_ms;        /* x-ratelimit-reset-requests: until the bucket is full again */
-    tx_ms_t retry_after_ms;  /* until the next token (0 when allowed) */
-    uint32_t retry_after_s;  /* Retry-After: retry_after_ms rounded up to seconds, ≥ 1 (0 when allowed) */
+    int allowed;            /* 1: serve it; 0: answer 429 */
+    uint32_t limit;         /* x-ratelimit-limit-requests (the rpm; 0 when the limit is off) */
+    uint32_t remaining;     /* x-ratelimit-remaining-requests, after this request */
+    tx_ms_t reset_ms;       /* x-ratelimit-reset-requests: until the bucket is full again */
+    tx_ms_t retry_after_ms; /* until the next token (0 when allowed) */
+    uint32_t
+        retry_after_s; /* Retry-After: retry_after_ms rounded up to seconds, ≥ 1 (0 when allowed) */
 } tx_ratelimit_info_t;
 
 /* A limiter at `rpm` requests per minute per client (0 = off: everything allowed) remembering
@@ -39,7 +40,7 @@ uint32_t tx__ratelimit_rpm(const tx_ratelimit_t *rl);
  * (no token taken). When out of memory for a new client's bucket the request is allowed
  * (fail open) and the limit numbers show a full bucket. NULL limiter: allowed. */
 int tx__ratelimit_take(tx_ratelimit_t *rl, const char *client, tx_ms_t now,
-                      tx_ratelimit_info_t *info);
+                       tx_ratelimit_info_t *info);
 
 /* Forgets the buckets that are full at `now` (their clients have been idle long enough that
  * forgetting changes nothing). Returns how many were dropped. */

@@ -25,11 +25,15 @@ struct tx_router {
     size_t n, cap;
 };
 
-tx_router_t *tx__router_new(void) { return calloc(1, sizeof(tx_router_t)); }
+tx_router_t *tx__router_new(void)
+{
+    return calloc(1, sizeof(tx_router_t));
+}
 
 static void row_free(row_t *w)
 {
-    for (size_t i = 0; i < w->nsegs; i++) free(w->segs[i]);
+    for (size_t i = 0; i < w->nsegs; i++)
+        free(w->segs[i]);
     free(w->segs);
     free(w->seg_len);
     free(w->is_param);
@@ -40,13 +44,14 @@ static void row_free(row_t *w)
 void tx__router_destroy(tx_router_t *r)
 {
     if (r == NULL) return;
-    for (size_t i = 0; i < r->n; i++) row_free(&r->rows[i]);
+    for (size_t i = 0; i < r->n; i++)
+        row_free(&r->rows[i]);
     free(r->rows);
     free(r);
 }
 
 tx_err_t tx__router_add(tx_router_t *r, const char *method, const char *pattern, tx_route_fn fn,
-                       void *ud)
+                        void *ud)
 {
     if (r == NULL || method == NULL || pattern == NULL || fn == NULL || pattern[0] != '/')
         return TX_EINVAL;
@@ -144,8 +149,8 @@ static int row_matches(const row_t *w, const char **seg, const size_t *len, size
 }
 
 int tx__router_match(const tx_router_t *r, const char *method, const char *path, size_t *index,
-                    char **names, char **values, size_t cap, size_t *nparams, char *allow,
-                    size_t allow_cap)
+                     char **names, char **values, size_t cap, size_t *nparams, char *allow,
+                     size_t allow_cap)
 {
     const char *seg[MAX_SEGMENTS];
     size_t len[MAX_SEGMENTS], n;
@@ -200,9 +205,10 @@ static void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req)
     size_t idx = 0, np = 0;
     const char *method = tx__http_req_method(req), *path = tx__http_req_path(req);
     int st = tx__router_match(r, method, path, &idx, names, values, MAX_PARAMS, &np, allow,
-                             sizeof allow);
+                              sizeof allow);
     if (st == 200) {
-        for (size_t i = 0; i < np; i++) tx__http_req_set_param(req, names[i], values[i]);
+        for (size_t i = 0; i < np; i++)
+            tx__http_req_set_param(req, names[i], values[i]);
         tx__router_free_params(names, values, np);
         r->rows[idx].fn(req, r->rows[idx].ud);
         return;
@@ -215,14 +221,17 @@ static void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req)
         tx__http_respond_error(req, 405, "invalid_request_error", "method_not_allowed", msg, &h, 1);
     } else if (st == 400) {
         tx__http_respond_error(req, 400, "invalid_request_error", "bad_request",
-                              "The path has invalid percent-encoding.", NULL, 0);
+                               "The path has invalid percent-encoding.", NULL, 0);
     } else {
         snprintf(msg, sizeof msg, "Unknown request URL: %.20s %.200s.", method, path);
         tx__http_respond_error(req, 404, "invalid_request_error", "unknown_url", msg, NULL, 0);
     }
 }
 
-void tx__router_handler(tx_http_req_t *req, void *ud) { tx_router_dispatch(ud, req); }
+void tx__router_handler(tx_http_req_t *req, void *ud)
+{
+    tx_router_dispatch(ud, req);
+}
 
 void tx__route_healthz(tx_http_req_t *req, void *ud)
 {
@@ -293,7 +302,8 @@ tx_query_t *tx__query_parse(const char *query)
     if (q == NULL) return NULL;
     if (query == NULL) return q;
     size_t cap = 1;
-    for (const char *s = query; *s; s++) cap += *s == '&';
+    for (const char *s = query; *s; s++)
+        cap += *s == '&';
     q->keys = calloc(cap, sizeof *q->keys);
     q->vals = calloc(cap, sizeof *q->vals);
     if (!q->keys || !q->vals) goto fail;
@@ -330,4 +340,7 @@ const char *tx__query_get(const tx_query_t *q, const char *key)
     return NULL;
 }
 
-size_t tx__query_count(const tx_query_t *q) { return q ? q->n : 0; }
+size_t tx__query_count(const tx_query_t *q)
+{
+    return q ? q->n : 0;
+}

@@ -28,7 +28,7 @@ void tx__router_destroy(tx_router_t *r); /* NULL is a no-op */
 /* Adds a route (strings copied). Returns TX_EINVAL for a pattern not starting with '/' or a
  * malformed {param}, TX_ENOMEM on out of memory (then the router is unchanged). */
 tx_err_t tx__router_add(tx_router_t *r, const char *method, const char *pattern, tx_route_fn fn,
-                       void *ud);
+                        void *ud);
 /* Adds every row of `table`, all with `ud`; stops at the first error and returns it. */
 tx_err_t tx__router_add_table(tx_router_t *r, const tx_route_t *table, void *ud);
 
@@ -38,8 +38,8 @@ tx_err_t tx__router_add_table(tx_router_t *r, const tx_route_t *table, void *ud)
  * `allow`, e.g. "GET, POST"), 404 when nothing matches, 400 for a path with bad
  * percent-encoding. */
 int tx__router_match(const tx_router_t *r, const char *method, const char *path, size_t *index,
-                    char **names, char **values, size_t cap, size_t *nparams, char *allow,
-                    size_t allow_cap);
+                     char **names, char **values, size_t cap, size_t *nparams, char *allow,
+                     size_t allow_cap);
 void tx__router_free_params(char **names, char **values, size_t n);
 
 /* An http handler (tx_http_config_t.handler) that dispatches through the router `ud`. */

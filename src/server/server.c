@@ -28,26 +28,26 @@ typedef struct {
 
 struct tx_http_req {
     tx_http_server_t *srv;
-    conn_t *c;             /* NULL once detached (client gone or connection closed) */
-    tx_http_msg_t *msg;    /* NULL for the server's own error answers */
+    conn_t *c;          /* NULL once detached (client gone or connection closed) */
+    tx_http_msg_t *msg; /* NULL for the server's own error answers */
     req_state_t state;
-    int handed;            /* given to the handler, which must finish it */
+    int handed; /* given to the handler, which must finish it */
     int aborted;
-    int close_after;       /* the connection ends after this response */
-    int reset_after;       /* ... with an RST */
-    int chunked;           /* stream uses chunked transfer coding */
-    int head;              /* HEAD: no body bytes */
-    char *out;             /* bytes composed while not at the head of the queue */
+    int close_after; /* the connection ends after this response */
+    int reset_after; /* ... with an RST */
+    int chunked;     /* stream uses chunked transfer coding */
+    int head;        /* HEAD: no body bytes */
+    char *out;       /* bytes composed while not at the head of the queue */
     size_t out_len, out_cap;
-    size_t pending;        /* bytes given to uv_write, not yet written */
+    size_t pending; /* bytes given to uv_write, not yet written */
     tx_http_abort_fn abort_fn;
     void *abort_ud;
     void *data;
     param_t *params;
     size_t nparams;
     char peer[64];
-    tx_http_req_t *qnext;            /* connection queue */
-    tx_http_req_t *lprev, *lnext;    /* server's list of live requests */
+    tx_http_req_t *qnext;         /* connection queue */
+    tx_http_req_t *lprev, *lnext; /* server's list of live requests */
 };
 
 typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
@@ -205,8 +205,10 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
 
 static void req_free(tx_http_req_t *r)
 {
-    if (r->lprev) r->lprev->lnext = r->lnext;
-    else r->srv->reqs = r->lnext;
+    if (r->lprev)
+        r->lprev->lnext = r->lnext;
+    else
+        r->srv->reqs = r->lnext;
     if (r->lnext) r->lnext->lprev = r->lprev;
     tx__http_msg_free(r->msg);
     for (size_t i = 0; i < r->nparams; i++) {
@@ -230,7 +232,8 @@ static char *out_reserve(tx_http_req_t *r, size_t n)
 {
     if (r->out_len + n > r->out_cap) {
         size_t cap = r->out_cap ? r->out_cap : 512;
-        while (cap < r->out_len + n) cap *= 2;
+        while (cap < r->out_len + n)
+            cap *= 2;
         char *p = realloc(r->out, cap);
         if (p == NULL) return NULL;
         r->out = p;
@@ -368,7 +371,7 @@ static tx_err_t finish_detached(tx_http_req_t *r)
 }
 
 tx_err_t tx__http_respond(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n,
-                         const char *body, size_t len)
+                          const char *body, size_t len)
 {
     if (r == NULL || r->state != R_PENDING || status < 100 || status > 999) return TX_EINVAL;
     if (body == NULL) len = 0;
@@ -377,7 +380,8 @@ tx_err_t tx__http_respond(tx_http_req_t *r, int status, const tx_header_t *heade
     size_t cll = 16 + tx__fmt_u64(cl + 16, len);
     memcpy(cl + cll, "\r\n", 2);
     /* composed in r->out, then one write when at the head of the queue */
-    int bad = emit_head(r, status, headers, n, cl, cll + 2) || (!r->head && len && out_add(r, body, len));
+    int bad =
+        emit_head(r, status, headers, n, cl, cll + 2) || (!r->head && len && out_add(r, body, len));
     if (!bad) flush_out(r);
     if (bad) {
         r->close_after = 1; /* out of memory mid-answer: the connection cannot be trusted */
@@ -388,18 +392,18 @@ tx_err_t tx__http_respond(tx_http_req_t *r, int status, const tx_header_t *heade
 }
 
 tx_err_t tx__http_respond_error(tx_http_req_t *r, int status, const char *type, const char *code,
-                               const char *message, const tx_header_t *extra, size_t n)
+                                const char *message, const tx_header_t *extra, size_t n)
 {
     if (r == NULL) return TX_EINVAL;
-    json_t *doc = json_pack("{s:{s:s,s:s,s:o}}", "error", "message", message ? message : "",
-                            "type", type ? type : "error", "code",
-                            code ? json_string(code) : json_null());
+    json_t *doc = json_pack("{s:{s:s,s:s,s:o}}", "error", "message", message ? message : "", "type",
+                            type ? type : "error", "code", code ? json_string(code) : json_null());
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     tx_header_t h[17];
     size_t k = 0;
     h[k++] = (tx_header_t){"Content-Type", "application/json"};
-    for (size_t i = 0; extra && i < n && k < 17; i++) h[k++] = extra[i];
+    for (size_t i = 0; extra && i < n && k < 17; i++)
+        h[k++] = extra[i];
     tx_err_t rc = tx__http_respond(r, status, h, k, body, body ? strlen(body) : 0);
     free(body);
     return rc;
@@ -446,7 +450,8 @@ tx_err_t tx__http_stream_write(tx_http_req_t *r, const char *data, size_t len)
 size_t tx__http_stream_pending(const tx_http_req_t *r)
 {
     if (r == NULL || r->c == NULL) return 0;
-    return r->out_len + (r->c->qhead == r ? uv_stream_get_write_queue_size((uv_stream_t *)&r->c->tcp) : 0);
+    return r->out_len +
+           (r->c->qhead == r ? uv_stream_get_write_queue_size((uv_stream_t *)&r->c->tcp) : 0);
 }
 
 tx_err_t tx__http_stream_end(tx_http_req_t *r)
@@ -483,11 +488,26 @@ tx_err_t tx__http_reset(tx_http_req_t *r, const char *raw, size_t len)
 
 /* ---- request accessors ------------------------------------------------------------------- */
 
-const char *tx__http_req_method(const tx_http_req_t *r) { return r && r->msg ? r->msg->method : ""; }
-const char *tx__http_req_path(const tx_http_req_t *r) { return r && r->msg ? r->msg->path : ""; }
-const char *tx__http_req_query(const tx_http_req_t *r) { return r && r->msg ? r->msg->query : ""; }
-const char *tx__http_req_peer(const tx_http_req_t *r) { return r ? r->peer : ""; }
-int tx__http_req_aborted(const tx_http_req_t *r) { return r == NULL || r->aborted; }
+const char *tx__http_req_method(const tx_http_req_t *r)
+{
+    return r && r->msg ? r->msg->method : "";
+}
+const char *tx__http_req_path(const tx_http_req_t *r)
+{
+    return r && r->msg ? r->msg->path : "";
+}
+const char *tx__http_req_query(const tx_http_req_t *r)
+{
+    return r && r->msg ? r->msg->query : "";
+}
+const char *tx__http_req_peer(const tx_http_req_t *r)
+{
+    return r ? r->peer : "";
+}
+int tx__http_req_aborted(const tx_http_req_t *r)
+{
+    return r == NULL || r->aborted;
+}
 
 const char *tx__http_req_header(const tx_http_req_t *r, const char *name)
 {
@@ -538,8 +558,10 @@ static void on_handle_closed(uv_handle_t *h)
     conn_t *c = h->data;
     if (--c->handles > 0) return;
     tx_http_server_t *srv = c->srv;
-    if (c->prev) c->prev->next = c->next;
-    else srv->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
     tx__http_parser_destroy(c->parser);
@@ -612,8 +634,10 @@ static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->linger_bytes += (size_t)nread;
-    if (c->linger_bytes > c->srv->cfg.linger_max_bytes) conn_close(c, 0);
-    else if (c->shut_done) linger_arm(c);
+    if (c->linger_bytes > c->srv->cfg.linger_max_bytes)
+        conn_close(c, 0);
+    else if (c->shut_done)
+        linger_arm(c);
 }
 
 static void on_shutdown(uv_shutdown_t *s, int status)
@@ -711,8 +735,10 @@ static void conn_advance(conn_t *c)
 
 static void conn_enqueue(conn_t *c, tx_http_req_t *r)
 {
-    if (c->qtail) c->qtail->qnext = r;
-    else c->qhead = r;
+    if (c->qtail)
+        c->qtail->qnext = r;
+    else
+        c->qhead = r;
     c->qtail = r;
     c->nq++;
 }
@@ -832,7 +858,10 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
     }
 }
 
-static void on_reject_closed(uv_handle_t *h) { free(h); }
+static void on_reject_closed(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -845,7 +874,7 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_tcp_init(srv->loop, t);
         if (uv_accept(listener, (uv_stream_t *)t) == 0)
             tx__log(TX_LOG_WARN, "http", "connection limit %u reached: closing a new connection",
-                   srv->cfg.max_connections);
+                    srv->cfg.max_connections);
         uv_close((uv_handle_t *)t, on_reject_closed);
         return;
     }
@@ -910,7 +939,8 @@ static int resolve(const char *listen, struct sockaddr_storage *ss, tx_error_t *
     }
     uv_loop_close(&tmp);
     err->code = TX_EINVAL;
-    snprintf(err->detail, sizeof err->detail, "cannot resolve host '%.100s' in '%.100s'", host, listen);
+    snprintf(err->detail, sizeof err->detail, "cannot resolve host '%.100s' in '%.100s'", host,
+             listen);
     err->msg = err->detail;
     return -1;
 bad:
@@ -921,10 +951,13 @@ bad:
     return -1;
 }
 
-static void on_listener_closed_free(uv_handle_t *h) { free(h->data); }
+static void on_listener_closed_free(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
-                                       const tx_http_config_t *cfg, tx_error_t *err)
+                                        const tx_http_config_t *cfg, tx_error_t *err)
 {
     tx_error_t dummy;
     if (err == NULL) err = &dummy;
@@ -949,7 +982,8 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
     srv->cfg = *cfg;
     tx_http_config_t d;
     tx__http_config_defaults(&d);
-    if (!srv->cfg.limits.max_header_bytes) srv->cfg.limits.max_header_bytes = d.limits.max_header_bytes;
+    if (!srv->cfg.limits.max_header_bytes)
+        srv->cfg.limits.max_header_bytes = d.limits.max_header_bytes;
     if (!srv->cfg.limits.max_body_bytes) srv->cfg.limits.max_body_bytes = d.limits.max_body_bytes;
     if (!srv->cfg.header_timeout_ms) srv->cfg.header_timeout_ms = d.header_timeout_ms;
     if (!srv->cfg.idle_timeout_ms) srv->cfg.idle_timeout_ms = d.idle_timeout_ms;
@@ -967,7 +1001,8 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
         if (rc == UV_EADDRINUSE)
             snprintf(err->detail, sizeof err->detail,
                      "cannot listen on %.120s: the address is already in use (is another "
-                     "server running on that port?)", listen);
+                     "server running on that port?)",
+                     listen);
         else
             snprintf(err->detail, sizeof err->detail, "cannot listen on %.120s: %s", listen,
                      uv_strerror(rc));
@@ -989,14 +1024,22 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
     return srv;
 }
 
-const char *tx__http_server_address(const tx_http_server_t *srv) { return srv ? srv->addr : ""; }
-size_t tx__http_server_connections(const tx_http_server_t *srv) { return srv ? srv->nconns : 0; }
+const char *tx__http_server_address(const tx_http_server_t *srv)
+{
+    return srv ? srv->addr : "";
+}
+size_t tx__http_server_connections(const tx_http_server_t *srv)
+{
+    return srv ? srv->nconns : 0;
+}
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
     tx_http_server_t *srv = h->data;
-    if (h == (uv_handle_t *)&srv->listener) srv->listener_open = 0;
-    else srv->grace_open = 0;
+    if (h == (uv_handle_t *)&srv->listener)
+        srv->listener_open = 0;
+    else
+        srv->grace_open = 0;
     maybe_stopped(srv);
 }
 
@@ -1025,7 +1068,7 @@ static void on_grace(uv_timer_t *t)
 }
 
 void tx__http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopped_fn done,
-                         void *ud)
+                          void *ud)
 {
     if (srv == NULL || srv->stopping) return;
     srv->stopping = 1;
@@ -1044,7 +1087,8 @@ void tx__http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stop
 void tx__http_server_destroy(tx_http_server_t *srv)
 {
     if (srv == NULL) return;
-    while (srv->reqs) req_free(srv->reqs);
+    while (srv->reqs)
+        req_free(srv->reqs);
     tx__freelist_clear(&srv->spare);
     free(srv);
 }

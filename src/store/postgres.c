@@ -62,7 +62,7 @@
 #define EXPORT_PAGE 500   /* rows per export round trip */
 #define CLAIM_MAX 10000
 #define TX_PG_GROUP_MAX 256 /* requests per group statement (more: one by one) */
-#define BACKOFF_MIN_MS 100 /* first retry after a failed reconnect */
+#define BACKOFF_MIN_MS 100  /* first retry after a failed reconnect */
 #define BACKOFF_MAX_MS 5000
 
 enum {
@@ -152,7 +152,8 @@ static const struct {
     [S_RECORD] =
         {"iibbtiiiitb",
          "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at, "
-         "refunded, provider) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean, $11 WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
+         "refunded, provider) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean, $11 WHERE "
+         "EXISTS (SELECT 1 FROM items WHERE id = $1 "
          "AND lease = $9 AND status = 'processing' FOR SHARE)"},
     [S_FINISH] = {"iitbbiiibti", FINISH_UPDATE},
     /* The finish and its history row in ONE statement (one round trip, one implicit
@@ -204,9 +205,8 @@ static const struct {
                         "worker = NULL, due_at = $1, updated_at = $1 "
                         "WHERE due_at <= $1 AND status = 'processing'"},
     [S_GET] = {"i", "SELECT " ITEM_COLS " FROM items WHERE id = $1"},
-    [S_HISTORY] = {"i",
-                   "SELECT n, model, endpoint, class, http_status, latency_ms, at, "
-                   "refunded::int, provider FROM attempts WHERE item_id = $1 ORDER BY seq"},
+    [S_HISTORY] = {"i", "SELECT n, model, endpoint, class, http_status, latency_ms, at, "
+                        "refunded::int, provider FROM attempts WHERE item_id = $1 ORDER BY seq"},
     [S_LIST] = {"btii", "SELECT " ITEM_COLS " FROM items WHERE owner = $1 AND id > $3 "
                         "AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $4"},
     [S_STATS_OWNER] = {"b", "SELECT status, count(*) FROM items WHERE owner = $1 GROUP BY status"},
@@ -471,7 +471,8 @@ static int ensure(pg_t *h, tx_error_t *err)
         }
         int shift = h->fails < 6 ? h->fails : 6;
         uint64_t wait = (uint64_t)BACKOFF_MIN_MS << shift;
-        h->retry_at = (uint64_t)tx__clock_mono_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
+        h->retry_at =
+            (uint64_t)tx__clock_mono_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
         h->fails++;
         return rc;
     }
@@ -778,7 +779,8 @@ static int pg_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
     if (!r) return rc;
     rc = append_items(r, out, err);
     PQclear(r);
-    if (rc != TX_EOK) tx__item_list_free(out); /* committed: the items come back after their lease */
+    if (rc != TX_EOK)
+        tx__item_list_free(out); /* committed: the items come back after their lease */
     return rc;
 }
 
@@ -902,8 +904,8 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
 }
 
 /* With o->attempt: history row + finish in one statement (one implicit transaction). */
-static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
-                     tx_error_t *err)
+static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                     tx_ms_t now, tx_error_t *err)
 {
     if (!o->attempt) return finish_row(s, id, lease, o, NULL, now, err);
     if (o->attempt->cls < 0 || o->attempt->cls >= TX_CLASS__LAST)
@@ -994,8 +996,8 @@ static void pg_begin_attempts(tx_store_t *s, tx_store_begin_t **reqs, size_t n, 
     free(ids);
     free(models);
     for (size_t i = 0; single && i < n; i++)
-        reqs[i]->rc = pg_begin_attempt(s, reqs[i]->id, reqs[i]->lease, reqs[i]->max_attempts,
-                                       now, reqs[i]->model, &reqs[i]->attempt_n, &reqs[i]->err);
+        reqs[i]->rc = pg_begin_attempt(s, reqs[i]->id, reqs[i]->lease, reqs[i]->max_attempts, now,
+                                       reqs[i]->model, &reqs[i]->attempt_n, &reqs[i]->err);
 }
 
 static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx_ms_t now)
@@ -1006,11 +1008,11 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
     unsigned char *nul = single ? NULL : calloc(12 * n, 1);
     const char **sv = single ? NULL : calloc(9 * n, sizeof *sv);
     if (!single && (!iv || !nul || !sv)) single = 1;
-    /* int8 columns: 0 id, 1 lease, 2 pv, 3 ra, 4 due, 5 an, 6 ah, 7 al, 8 aat, 9 aref;
-     * string columns: 0 st, 1 res, 2 mdl, 3 er, 4 ec, 5 am, 6 ae, 7 ac, 8 ap. */
-#define IV(c, i) iv[(size_t)(c) * n + (i)]
-#define NUL(c, i) nul[(size_t)(c) * n + (i)]
-#define SV(c, i) sv[(size_t)(c) * n + (i)]
+        /* int8 columns: 0 id, 1 lease, 2 pv, 3 ra, 4 due, 5 an, 6 ah, 7 al, 8 aat, 9 aref;
+         * string columns: 0 st, 1 res, 2 mdl, 3 er, 4 ec, 5 am, 6 ae, 7 ac, 8 ap. */
+#define IV(c, i) iv[(size_t)(c)*n + (i)]
+#define NUL(c, i) nul[(size_t)(c)*n + (i)]
+#define SV(c, i) sv[(size_t)(c)*n + (i)]
     for (size_t i = 0; !single && i < n; i++) {
         const tx_item_outcome_t *o = reqs[i]->outcome;
         const tx_history_row_t *a = o->attempt;
@@ -1083,8 +1085,8 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
             PQclear(r);
             for (size_t i = 0; i < n; i++)
                 if (reqs[i]->rc == -1)
-                    reqs[i]->rc = lease_refused(h, reqs[i]->id, reqs[i]->lease, now, 0,
-                                                &reqs[i]->err);
+                    reqs[i]->rc =
+                        lease_refused(h, reqs[i]->id, reqs[i]->lease, now, 0, &reqs[i]->err);
         } else {
             int *rcs[TX_PG_GROUP_MAX];
             tx_error_t *errs[TX_PG_GROUP_MAX];
@@ -1102,8 +1104,8 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
     free(nul);
     free(sv);
     for (size_t i = 0; single && i < n; i++)
-        reqs[i]->rc = pg_finish(s, reqs[i]->id, reqs[i]->lease, reqs[i]->outcome, now,
-                                &reqs[i]->err);
+        reqs[i]->rc =
+            pg_finish(s, reqs[i]->id, reqs[i]->lease, reqs[i]->outcome, now, &reqs[i]->err);
 }
 
 static int pg_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)

@@ -1,5 +1,5 @@
-/* The job store interface (docs/api.md, docs/jobs.md, docs/classifier.md): items, their attempt history,
- * versioned tasks and the persisted pause, behind one vtable chosen by URL scheme
+/* The job store interface (docs/api.md, docs/jobs.md, docs/classifier.md): items, their attempt
+ * history, versioned tasks and the persisted pause, behind one vtable chosen by URL scheme
  * (`sqlite:PATH` now, `postgres://…` later). A handle is blocking and used by one thread. */
 #ifndef TX_STORE_STORE_H
 #define TX_STORE_STORE_H
@@ -53,7 +53,7 @@ typedef struct {
     char *model;
     char *endpoint;
     char *provider; /* the endpoint's provider (NULL: not recorded, e.g. rows of older tenax) */
-    int cls; /* tx_class_t; TX_CLASS_OK for a good answer */
+    int cls;        /* tx_class_t; TX_CLASS_OK for a good answer */
     int http_status;
     int64_t latency_ms;
     tx_ms_t at;
@@ -76,8 +76,8 @@ typedef struct {
     tx_ms_t last_attempt_at;
     tx_ms_t retry_after;
     char *error;
-    int error_class; /* tx_class_t, -1 = none */
-    char *model;     /* the model that answered */
+    int error_class;    /* tx_class_t, -1 = none */
+    char *model;        /* the model that answered */
     int prompt_version; /* task version the result was made with, 0 = none */
     int task_version;   /* after claim: the task's active version at claim time, 0 = no task */
     int64_t lease;      /* current lease token, 0 = not leased */
@@ -108,9 +108,10 @@ typedef struct {
     tx_ms_t retry_after;     /* RETRYING: when it is due again */
     const char *error;       /* RETRYING/FAILED: last error text */
     int error_class;         /* RETRYING/FAILED: tx_class_t, -1 = none */
-    const tx_history_row_t *attempt; /* NULL = none; else this history row is appended in the same
-                                  * write transaction as the finish (as record_attempt would,
-                                  * lease-guarded): the common path's one commit instead of two */
+    const tx_history_row_t
+        *attempt; /* NULL = none; else this history row is appended in the same
+                   * write transaction as the finish (as record_attempt would,
+                   * lease-guarded): the common path's one commit instead of two */
 } tx_item_outcome_t;
 
 /* One begin_attempt of a group (tx__store_begin_attempts). In: id, lease, max_attempts, model
@@ -149,7 +150,8 @@ typedef struct {
     tx_ms_t since; /* 0 when not paused */
 } tx_pause_t;
 
-/* ---- Tasks (docs/api.md) ---------------------------------------------------------------------- */
+/* ---- Tasks (docs/api.md) ----------------------------------------------------------------------
+ */
 
 /* A new task version. Borrowed strings; system_prompt/user_template/parser required,
  * response_format and model optional (NULL). */
@@ -190,7 +192,7 @@ typedef int (*tx_store_item_cb)(const tx_item_t *item, void *ud);
  *   TX_EBUSY      the database stayed locked past the busy timeout
  *   TX_ESTORE     anything else the database said (message in err) */
 struct tx_store_ops {
-    int version; /* TX_STORE_OPS_VERSION */
+    int version;        /* TX_STORE_OPS_VERSION */
     const char *scheme; /* "sqlite:" */
     int (*open)(const char *url, tx_store_t **out, tx_error_t *err);
     void (*close)(tx_store_t *s);
@@ -213,16 +215,15 @@ struct tx_store_ops {
     int (*retry)(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
                  int64_t *selected, tx_error_t *err);
     int (*regenerate)(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err);
-    int (*export_items)(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb,
-                        void *ud, tx_error_t *err);
+    int (*export_items)(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb, void *ud,
+                        tx_error_t *err);
     int (*next_due)(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *err);
     int (*pause_get)(tx_store_t *s, tx_pause_t *out, tx_error_t *err);
     int (*pause_set)(tx_store_t *s, int paused, const char *reason, tx_ms_t now, tx_error_t *err);
     int (*task_put_version)(tx_store_t *s, const char *name, const tx_task_spec_t *spec,
                             tx_ms_t now, int *version, tx_error_t *err);
     int (*task_activate)(tx_store_t *s, const char *name, int version, tx_error_t *err);
-    int (*task_get)(tx_store_t *s, const char *name, int version, tx_task_t *out,
-                    tx_error_t *err);
+    int (*task_get)(tx_store_t *s, const char *name, int version, tx_task_t *out, tx_error_t *err);
     int (*task_list)(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err);
     /* Optional (NULL = not offered; see tx__store_ping / tx__store_listen below). */
     int (*ping)(tx_store_t *s, tx_error_t *err);
@@ -247,8 +248,9 @@ extern const struct tx_store_ops tx__store_postgres_ops;
 /* ---- Public API: thin dispatchers over the vtable -------------------------------------- */
 
 /* Opens the store named by `url` ("sqlite:PATH[?busy_timeout_ms=N]"; PATH is created with its
- * schema when missing, the folder must exist; older schemas are migrated). On success *out is a handle the caller closes with tx__store_close.
- * On failure *out is NULL and err says why (unknown scheme → TX_EINVAL). */
+ * schema when missing, the folder must exist; older schemas are migrated). On success *out is a
+ * handle the caller closes with tx__store_close. On failure *out is NULL and err says why (unknown
+ * scheme → TX_EINVAL). */
 int tx__store_open(const char *url, tx_store_t **out, tx_error_t *err);
 /* Closes the handle; NULL is a no-op. */
 void tx__store_close(tx_store_t *s);
@@ -256,32 +258,32 @@ void tx__store_close(tx_store_t *s);
 /* Imports n items in one transaction, idempotent on (owner, external_id, task): an item already
  * there is left as is. Empty/whitespace text → `skipped`. `res` is filled (ids owned by res). */
 int tx__store_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_ms_t now,
-                    tx_import_result_t *res, tx_error_t *err);
+                     tx_import_result_t *res, tx_error_t *err);
 
 /* Claims up to `limit` due items (pending; retrying with retry_after ≤ now; processing with
  * lease_until ≤ now), oldest due first, each → processing with a fresh random lease token and
  * lease_until = now + lease_ms (limit capped at 10,000). Does not look at the pause (the caller
  * does: a probe may still claim one item while paused). `out` is filled
  * (possibly empty) and owned by the caller. */
-int tx__store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
-                   tx_ms_t lease_ms, tx_item_list_t *out, tx_error_t *err);
+int tx__store_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now, tx_ms_t lease_ms,
+                    tx_item_list_t *out, tx_error_t *err);
 
 /* Call BEFORE an upstream request: persists attempts+1, last_attempt_at = now and the model,
  * for the current lease holder only. *attempt_n = the new attempt number. TX_ECONFLICT: lease
  * lost (or expired); TX_ERANGE: attempts already ≥ max_attempts. */
-int tx__store_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts,
-                           tx_ms_t now, const char *model, int *attempt_n, tx_error_t *err);
+int tx__store_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts, tx_ms_t now,
+                            const char *model, int *attempt_n, tx_error_t *err);
 
 /* Appends one history row (lease-guarded: TX_ECONFLICT when the lease is not current). */
 int tx__store_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_history_row_t *a,
-                            tx_error_t *err);
+                             tx_error_t *err);
 
 /* Lease-guarded end of a claim (see tx_item_outcome_t). The lease is released. A stale lease (the
  * item was reclaimed, claimed again or regenerated) → TX_ECONFLICT and nothing changes; a lease
  * past lease_until that nobody took over is still the caller's. PENDING (given back on pause)
  * restores `attempts` to its value at claim time, so the attempt budget is unchanged. */
-int tx__store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
-                    tx_error_t *err);
+int tx__store_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                     tx_ms_t now, tx_error_t *err);
 
 /* Group commit: n begin_attempts at `now`, each answered in its own request exactly as
  * tx__store_begin_attempt would answer it (a stale lease or a used-up budget refuses that item
@@ -305,26 +307,26 @@ int tx__store_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err);
 /* A page of an owner's items by id ascending, ids > after (0 = from the start); status -1 = any.
  * limit 0 means 50; capped at 1000. No history. The next cursor is the last item's id. */
 int tx__store_list(tx_store_t *s, const char *owner, int status, size_t limit, int64_t after,
-                  tx_item_list_t *out, tx_error_t *err);
+                   tx_item_list_t *out, tx_error_t *err);
 
 /* The stats counts (docs/api.md) for one owner (NULL = every owner). */
 int tx__store_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_error_t *err);
 
-/* POST /v1/owners/{owner}/retry (owner NULL = every owner). Without force: up to `limit` (0 → 50) retrying and pending
- * items are made due now. With force: failed ones too, their attempts reset to 0 (history
- * kept). *selected = how many items were selected. */
+/* POST /v1/owners/{owner}/retry (owner NULL = every owner). Without force: up to `limit` (0 → 50)
+ * retrying and pending items are made due now. With force: failed ones too, their attempts reset to
+ * 0 (history kept). *selected = how many items were selected. */
 int tx__store_retry(tx_store_t *s, const char *owner, int force, size_t limit, tx_ms_t now,
-                   int64_t *selected, tx_error_t *err);
+                    int64_t *selected, tx_error_t *err);
 
-/* POST /v1/items/{id}/regenerate: the item → pending and due now whatever its status, attempts reset, lease dropped (a
- * holder's later writes are refused), error cleared; result and history kept until a new
- * result. A skipped item (no text) → TX_EINVAL. */
+/* POST /v1/items/{id}/regenerate: the item → pending and due now whatever its status, attempts
+ * reset, lease dropped (a holder's later writes are refused), error cleared; result and history
+ * kept until a new result. A skipped item (no text) → TX_EINVAL. */
 int tx__store_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err);
 
 /* Calls cb once per matching item (id ascending, no history; the item is only valid during the
  * call). A non-zero return from cb stops the iteration (the call still returns TX_EOK). */
 int tx__store_export(tx_store_t *s, const char *owner, int status, tx_store_item_cb cb, void *ud,
-                    tx_error_t *err);
+                     tx_error_t *err);
 
 /* *when = the earliest time an item is due (pending → when it became pending, retrying →
  * retry_after, processing → lease_until; may be ≤ now: due at once); TX_ENOTFOUND when nothing
@@ -334,17 +336,17 @@ int tx__store_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *er
 int tx__store_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err);
 /* Sets or clears the pause (reason may be NULL; copied). Persisted. */
 int tx__store_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now,
-                       tx_error_t *err);
+                        tx_error_t *err);
 
 /* Adds version max+1 of task `name` (never edits an old one); the first version of a task
  * becomes active, later ones only with tx__store_task_activate. *version = the new number. */
 int tx__store_task_put_version(tx_store_t *s, const char *name, const tx_task_spec_t *spec,
-                              tx_ms_t now, int *version, tx_error_t *err);
+                               tx_ms_t now, int *version, tx_error_t *err);
 /* Makes `version` the active one (also for a rollback). TX_ENOTFOUND if it does not exist. */
 int tx__store_task_activate(tx_store_t *s, const char *name, int version, tx_error_t *err);
 /* Version `version` of the task (0 = the active one). *out owned by the caller. */
 int tx__store_task_get(tx_store_t *s, const char *name, int version, tx_task_t *out,
-                      tx_error_t *err);
+                       tx_error_t *err);
 /* Every version of every task (name, version ascending). *out owned (tx__task_list_free). */
 int tx__store_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *err);
 

@@ -29,9 +29,9 @@ struct tx_storeq {
     job_t *todo_head, *todo_tail; /* waiting for a thread */
     job_t *done_head, *done_tail; /* finished, waiting for the loop */
     size_t todo_n;
-    int stopping;    /* threads exit when the queue is empty */
-    int closing;     /* no more submissions */
-    int running;     /* jobs taken by threads, not yet finished */
+    int stopping; /* threads exit when the queue is empty */
+    int closing;  /* no more submissions */
+    int running;  /* jobs taken by threads, not yet finished */
     int nworkers;
     worker_t workers[16];
     void (*closed)(void *);
@@ -125,13 +125,15 @@ static void on_async(uv_async_t *a)
         pthread_mutex_lock(&q->mu);
         int empty = q->done_head == NULL;
         pthread_mutex_unlock(&q->mu);
-        if (empty) finish_close(q);
-        else uv_async_send(&q->async);
+        if (empty)
+            finish_close(q);
+        else
+            uv_async_send(&q->async);
     }
 }
 
 int tx__storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t **out,
-                   tx_error_t *err)
+                    tx_error_t *err)
 {
     if (loop == NULL || url == NULL || out == NULL || nthreads < 1 || nthreads > 16)
         return tx__store_fail(err, TX_EINVAL, "store executor: invalid arguments");
@@ -159,7 +161,8 @@ int tx__storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t 
             /* Stop what started, then fail through close: the caller gets no executor. */
             q->nworkers = i;
             q->closing = 1;
-            for (int k = i; k < nthreads; k++) tx__store_close(q->workers[k].store);
+            for (int k = i; k < nthreads; k++)
+                tx__store_close(q->workers[k].store);
             finish_close(q);
             return tx__store_fail(err, TX_EIO, "store executor: cannot start a thread");
         }
@@ -167,7 +170,8 @@ int tx__storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t 
     *out = q;
     return TX_EOK;
 fail:
-    for (int i = 0; i < q->nworkers; i++) tx__store_close(q->workers[i].store);
+    for (int i = 0; i < q->nworkers; i++)
+        tx__store_close(q->workers[i].store);
     free(q);
     return rc;
 }
@@ -201,7 +205,7 @@ int tx__storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn 
 }
 
 int tx__storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_done_fn done,
-                           void *arg)
+                            void *arg)
 {
     return submit(q, NULL, group, done, arg);
 }

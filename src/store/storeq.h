@@ -18,7 +18,7 @@ typedef void (*tx_storeq_done_fn)(void *arg);
 /* Opens `nthreads` (1..16) handles on `url`, each on its own thread, and returns the executor.
  * Fails (no executor, nothing left running) when any handle cannot be opened: `err` says why. */
 int tx__storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t **out,
-                   tx_error_t *err);
+                    tx_error_t *err);
 
 /* Queues `work`, then `done` on the loop (either may be NULL). Loop thread only. Work items run
  * in submission order on each thread; with several threads, in any order between threads.
@@ -37,7 +37,7 @@ typedef void (*tx_storeq_group_fn)(tx_store_t *store, void **args, size_t n);
  * still runs on the loop, in order. Submission order is kept (only a contiguous run is taken).
  * Returns TX_ESTOPPED (and calls neither) once tx__storeq_close was called. */
 int tx__storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_done_fn done,
-                           void *arg);
+                            void *arg);
 
 /* Finishes every queued work item (their `done` callbacks still run), joins the threads, closes
  * the handles, and calls `closed(ud)` on the loop. NULL does nothing. Loop thread only. */

@@ -34,7 +34,8 @@ void tx__admission_free(tx_admission_t *a)
 {
     if (a == NULL) return;
     for (int k = 0; k < 2; k++)
-        for (tx_adm_waiter_t *w = a->q[k].head; w != NULL; w = w->next) w->queued = 0;
+        for (tx_adm_waiter_t *w = a->q[k].head; w != NULL; w = w->next)
+            w->queued = 0;
     free(a);
 }
 
@@ -42,8 +43,10 @@ static void push(queue_t *q, tx_adm_waiter_t *w)
 {
     w->next = NULL;
     w->prev = q->tail;
-    if (q->tail) q->tail->next = w;
-    else q->head = w;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
     q->tail = w;
     q->len++;
     w->queued = 1;
@@ -51,10 +54,14 @@ static void push(queue_t *q, tx_adm_waiter_t *w)
 
 static void unlink_w(queue_t *q, tx_adm_waiter_t *w)
 {
-    if (w->prev) w->prev->next = w->next;
-    else q->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else q->tail = w->prev;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
     w->prev = w->next = NULL;
     w->queued = 0;
     q->len--;
@@ -99,14 +106,14 @@ static void grant_waiters(tx_admission_t *a, tx_ms_t now)
 }
 
 tx_adm_result_t tx__admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
-                                     tx_adm_grant_cb cb, void *ud, tx_ms_t now)
+                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now)
 {
     return tx__admission_acquire_room(a, kind, w, cb, ud, NULL, now);
 }
 
 tx_adm_result_t tx__admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
-                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
-                                          tx_adm_room_cb room, tx_ms_t now)
+                                           tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                           tx_adm_room_cb room, tx_ms_t now)
 {
     if (a == NULL || w == NULL || cb == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB))
         return TX_ADM_REFUSED;
@@ -114,8 +121,7 @@ tx_adm_result_t tx__admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind
     /* a free slot, and no one ahead who could take it (checked only then: the walk calls the
      * room callbacks) */
     if (a->in_flight < a->max && first_with_room(&a->q[TX_ADM_GATEWAY]) == NULL &&
-        (kind == TX_ADM_GATEWAY || first_with_room(&a->q[TX_ADM_JOB]) == NULL) &&
-        has_room(w, ud)) {
+        (kind == TX_ADM_GATEWAY || first_with_room(&a->q[TX_ADM_JOB]) == NULL) && has_room(w, ud)) {
         w->queued = 0;
         count_grant(a, 0);
         return TX_ADM_GRANTED;
@@ -161,7 +167,7 @@ void tx__admission_release(tx_admission_t *a, tx_ms_t now)
 }
 
 tx_err_t tx__admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
-                                 tx_ms_t now)
+                                  tx_ms_t now)
 {
     if (a == NULL || max_inflight == 0) return TX_EINVAL;
     a->max = max_inflight;

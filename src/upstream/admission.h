@@ -46,9 +46,9 @@ typedef struct {
     size_t max_queue;
     unsigned in_flight;
     size_t queued_gateway, queued_jobs;
-    uint64_t dropped;    /* droppedSinceBoot: gateway requests refused on a full queue */
-    uint64_t granted;    /* slots granted since boot */
-    double avg_wait_ms;  /* average wait of all grants since boot (immediate ones count as 0) */
+    uint64_t dropped;   /* droppedSinceBoot: gateway requests refused on a full queue */
+    uint64_t granted;   /* slots granted since boot */
+    double avg_wait_ms; /* average wait of all grants since boot (immediate ones count as 0) */
 } tx_adm_stats_t;
 
 typedef struct tx_admission tx_admission_t;
@@ -66,12 +66,12 @@ void tx__admission_free(tx_admission_t *a);
  * gateway request never waits behind a job and is never granted while gateway waiters that have
  * room are ahead of it. */
 tx_adm_result_t tx__admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
-                                     tx_adm_grant_cb cb, void *ud, tx_ms_t now);
+                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now);
 
 /* The same with a room callback (NULL: always room) kept with the waiter while it waits. */
 tx_adm_result_t tx__admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
-                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
-                                          tx_adm_room_cb room, tx_ms_t now);
+                                           tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                           tx_adm_room_cb room, tx_ms_t now);
 
 /* For the job scheduler: takes a slot only if one is free and no gateway request waits. 1 when a
  * slot was taken, 0 otherwise (nothing queued). */
@@ -92,7 +92,7 @@ void tx__admission_kick(tx_admission_t *a, tx_ms_t now);
  * never cancels work in flight (new grants wait until in flight < N); shrinking the queue keeps
  * those already waiting and refuses newcomers until it is below the bound. TX_EINVAL for N = 0. */
 tx_err_t tx__admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
-                                 tx_ms_t now);
+                                  tx_ms_t now);
 
 /* How long the oldest waiter of `kind` has waited at `now`, in ms (0 when none waits). */
 tx_ms_t tx__admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now);

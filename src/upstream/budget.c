@@ -36,8 +36,8 @@ static unsigned advance(tx_budget_t *b, tx_ms_t now)
     }
     while (b->head < s) {
         b->head++;
-        unsigned i = (unsigned)(((b->head % TX_BUDGET_WINDOW_S) + TX_BUDGET_WINDOW_S) %
-                                TX_BUDGET_WINDOW_S);
+        unsigned i =
+            (unsigned)(((b->head % TX_BUDGET_WINDOW_S) + TX_BUDGET_WINDOW_S) % TX_BUDGET_WINDOW_S);
         b->sum_first -= b->first[i];
         b->sum_retry -= b->retry[i];
         b->first[i] = b->retry[i] = 0;
@@ -80,8 +80,7 @@ int tx__budget_try_retry(tx_budget_t *b, tx_ms_t now)
 
 int tx__budget_log_due(tx_budget_t *b, tx_ms_t now)
 {
-    if (b->last_log != INT64_MIN && now - b->last_log < 1000 && now >= b->last_log)
-        return 0;
+    if (b->last_log != INT64_MIN && now - b->last_log < 1000 && now >= b->last_log) return 0;
     b->last_log = now;
     return 1;
 }

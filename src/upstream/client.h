@@ -1,8 +1,8 @@
 /* The upstream HTTP client: tenax's own HTTP/1.1 client on libuv (its own response parser,
- * OpenSSL for TLS), with a keep-alive pool per origin (scheme, host, port). Body bytes are handed over as they arrive;
- * the per-attempt timeout (first byte, then each gap between chunks) is ours. A request that
- * fails on a reused connection before any byte of its response arrived is sent again, once, on a
- * fresh connection (not a new attempt). Loop thread only. */
+ * OpenSSL for TLS), with a keep-alive pool per origin (scheme, host, port). Body bytes are handed
+ * over as they arrive; the per-attempt timeout (first byte, then each gap between chunks) is ours.
+ * A request that fails on a reused connection before any byte of its response arrived is sent
+ * again, once, on a fresh connection (not a new attempt). Loop thread only. */
 #ifndef TX_UPSTREAM_CLIENT_H
 #define TX_UPSTREAM_CLIENT_H
 
@@ -16,17 +16,17 @@
 /* Transport outcome of one request. Append-only. The lead maps these onto the classifier's
  * transport kinds (network / timeout / aborted). */
 #define TX_UPSTREAM_ERR_MAP(X)                                                                     \
-    X(OK, "ok")                       /* an HTTP response arrived complete (any status) */         \
-    X(CONNECT, "connect failed")      /* refused, unreachable */                                   \
-    X(RESET, "connection reset")      /* reset/closed before a response, send/recv error */        \
+    X(OK, "ok")                  /* an HTTP response arrived complete (any status) */              \
+    X(CONNECT, "connect failed") /* refused, unreachable */                                        \
+    X(RESET, "connection reset") /* reset/closed before a response, send/recv error */             \
     X(DNS, "name resolution failed")                                                               \
-    X(TLS, "TLS failure")             /* handshake, certificate */                                 \
-    X(PARTIAL, "response cut short")  /* closed mid-body */                                        \
-    X(TIMEOUT, "timed out")           /* our attempt timeout: first byte or a gap */               \
-    X(ABORTED, "aborted")             /* the client was closed with the request in flight */       \
-    X(TOO_LARGE, "response too large")/* more than max_response_bytes */                           \
-    X(PROTOCOL, "bad HTTP response")  /* garbled reply, bad framing, headers too big */             \
-    X(INVALID, "invalid request")     /* bad URL, unsupported scheme */                            \
+    X(TLS, "TLS failure")              /* handshake, certificate */                                \
+    X(PARTIAL, "response cut short")   /* closed mid-body */                                       \
+    X(TIMEOUT, "timed out")            /* our attempt timeout: first byte or a gap */              \
+    X(ABORTED, "aborted")              /* the client was closed with the request in flight */      \
+    X(TOO_LARGE, "response too large") /* more than max_response_bytes */                          \
+    X(PROTOCOL, "bad HTTP response")   /* garbled reply, bad framing, headers too big */           \
+    X(INVALID, "invalid request")      /* bad URL, unsupported scheme */                           \
     X(NOMEM, "out of memory")                                                                      \
     X(OTHER, "transport error")
 
@@ -63,12 +63,12 @@ typedef struct {
 
 typedef struct {
     tx_upstream_err_t err;
-    int status;            /* HTTP status of the final response, 0 when none */
-    const char *message;   /* human text; valid during on_done */
+    int status;          /* HTTP status of the final response, 0 when none */
+    const char *message; /* human text; valid during on_done */
     int64_t connect_us, first_byte_us, total_us; /* from the start of the request; 0 unknown */
     size_t body_bytes;
-    int reused;            /* 1 when the response came on a kept-alive connection */
-    int tls_resumed;       /* 1 when its TLS connection resumed a session (abbreviated handshake) */
+    int reused;      /* 1 when the response came on a kept-alive connection */
+    int tls_resumed; /* 1 when its TLS connection resumed a session (abbreviated handshake) */
 } tx_upstream_result_t;
 
 typedef struct {
@@ -109,9 +109,9 @@ void tx__upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg);
  * returns or tx__upstream_cancel is called; NULL on bad arguments, out of memory or a closing
  * client, and then no callback is ever called. Safe from inside this client's callbacks. */
 tx_upstream_req_t *tx__upstream_send(tx_upstream_t *u, const char *method, const char *url,
-                                    const tx_header_t *h, size_t nh, const char *body, size_t len,
-                                    const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
-                                    void *ud);
+                                     const tx_header_t *h, size_t nh, const char *body, size_t len,
+                                     const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
+                                     void *ud);
 
 /* Cancels a request: no callback of it runs after this returns, and its connection (if it has
  * one yet) is closed. Safe from inside any callback of this client (also the request's

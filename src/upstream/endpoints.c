@@ -92,7 +92,7 @@ static tx_err_t url_specs(const char *const *urls, size_t n, tx_ep_spec_t *out)
 }
 
 tx_endpoints_t *tx__endpoints_new(const char *const *urls, size_t n, int threshold,
-                                 tx_ms_t cooldown_ms)
+                                  tx_ms_t cooldown_ms)
 {
     tx_ep_spec_t specs[TX_ENDPOINTS_MAX];
     if (url_specs(urls, n, specs) != TX_EOK || !valid_specs(specs, n) || threshold < 1 ||
@@ -168,8 +168,9 @@ static pair_t *add_pair(ep_t *x, const char *model)
             best = p;
             break;
         }
-        if (best == NULL || (p->health == TX_EP_HEALTHY &&
-                             (best->health == TX_EP_DOWN || p->failures < best->failures)) ||
+        if (best == NULL ||
+            (p->health == TX_EP_HEALTHY &&
+             (best->health == TX_EP_DOWN || p->failures < best->failures)) ||
             (p->health == TX_EP_DOWN && best->health == TX_EP_DOWN &&
              p->down_until < best->down_until))
             best = p;
@@ -223,8 +224,7 @@ static int healthy_for(const ep_t *x, const pair_t *p)
 static int probe_due(const ep_t *x, const pair_t *p, tx_ms_t now)
 {
     int ep_ok = x->health == TX_EP_HEALTHY || (!x->probing && now >= x->down_until);
-    int pair_ok =
-        p == NULL || p->health == TX_EP_HEALTHY || (!p->probing && now >= p->down_until);
+    int pair_ok = p == NULL || p->health == TX_EP_HEALTHY || (!p->probing && now >= p->down_until);
     return ep_ok && pair_ok && !healthy_for(x, p);
 }
 
@@ -262,7 +262,7 @@ static tx_ep_pick_t take(tx_endpoints_t *e, int c, const char *model, int probe,
 }
 
 tx_ep_pick_t tx__endpoints_pick_for(tx_endpoints_t *e, const int *cands, size_t n,
-                                   const char *model, int avoid, tx_ms_t now)
+                                    const char *model, int avoid, tx_ms_t now)
 {
     tx_ep_pick_t p = {0, 0, 0, 0, 0};
     if (e == NULL) return p;
@@ -312,7 +312,7 @@ tx_ep_pick_t tx__endpoints_pick(tx_endpoints_t *e, tx_ms_t now)
 }
 
 int tx__endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n, const char *model,
-                           int avoid, tx_ms_t now)
+                            int avoid, tx_ms_t now)
 {
     if (e == NULL) return 0;
     if (cands == NULL) n = e->n;
@@ -326,14 +326,13 @@ int tx__endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n,
 }
 
 int tx__endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *model,
-                            tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev)
+                             tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev)
 {
     tx_ep_event_t dummy;
     if (ev == NULL) ev = &dummy;
     ev->kind = TX_EP_EV_NONE;
     ev->from = ev->to = -1;
-    if (e == NULL || pick.gen != e->gen || pick.index < 0 || (size_t)pick.index >= e->n)
-        return 0;
+    if (e == NULL || pick.gen != e->gen || pick.index < 0 || (size_t)pick.index >= e->n) return 0;
     ep_t *x = &e->ep[pick.index];
     pair_t *q = find_pair(x, model);
     int before = active(e);
@@ -396,13 +395,16 @@ int tx__endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *m
     return set;
 }
 
-int tx__endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome,
-                        tx_ms_t now, tx_ep_event_t *ev)
+int tx__endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome, tx_ms_t now,
+                         tx_ep_event_t *ev)
 {
     return tx__endpoints_report_for(e, pick, NULL, outcome, now, ev);
 }
 
-size_t tx__endpoints_count(const tx_endpoints_t *e) { return e ? e->n : 0; }
+size_t tx__endpoints_count(const tx_endpoints_t *e)
+{
+    return e ? e->n : 0;
+}
 
 const char *tx__endpoints_url(const tx_endpoints_t *e, int index)
 {
@@ -433,9 +435,8 @@ void tx__endpoints_snapshot(const tx_endpoints_t *e, tx_ms_t now, tx_endpoints_s
         for (size_t k = 0; k < TX_EP_PAIRS_MAX; k++) {
             const pair_t *p = &x->pairs[k];
             if (p->used)
-                s->pairs[s->npairs++] =
-                    (tx_ep_pair_state_t){p->model, p->health, p->failures, p->down_until,
-                                         p->probing};
+                s->pairs[s->npairs++] = (tx_ep_pair_state_t){p->model, p->health, p->failures,
+                                                             p->down_until, p->probing};
         }
     }
 }

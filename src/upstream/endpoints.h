@@ -1,5 +1,5 @@
-/* Endpoint health and failover (docs/upstream.md), pure logic: the caller passes the clock, asks which
- * endpoint to use, reports each attempt's outcome, and logs the events this returns.
+/* Endpoint health and failover (docs/upstream.md), pure logic: the caller passes the clock, asks
+ * which endpoint to use, reports each attempt's outcome, and logs the events this returns.
  *
  * Health is kept per endpoint (network and timeout failures: the endpoint as a whole is down)
  * and per (endpoint, model) pair (other failures counted toward failover: only that model is
@@ -74,10 +74,10 @@ typedef struct {
     const char *url; /* valid until the next tx__endpoints_replace */
     int provider;
     tx_ep_health_t health;
-    int failures;        /* consecutive failures counted toward failover */
-    tx_ms_t down_until;  /* meaningful when DOWN */
-    int probing;         /* a probe is in flight */
-    unsigned failovers;  /* times it was marked down (failoverCounts.endpoint_<i>) */
+    int failures;       /* consecutive failures counted toward failover */
+    tx_ms_t down_until; /* meaningful when DOWN */
+    int probing;        /* a probe is in flight */
+    unsigned failovers; /* times it was marked down (failoverCounts.endpoint_<i>) */
     size_t npairs;
     tx_ep_pair_state_t pairs[TX_EP_PAIRS_MAX];
 } tx_ep_state_t;
@@ -96,7 +96,7 @@ typedef struct tx_endpoints tx_endpoints_t;
  * identity and provider 0), all healthy. threshold >= 1, cooldown_ms >= 0. NULL on bad
  * arguments or out of memory. */
 tx_endpoints_t *tx__endpoints_new(const char *const *urls, size_t n, int threshold,
-                                 tx_ms_t cooldown_ms);
+                                  tx_ms_t cooldown_ms);
 void tx__endpoints_free(tx_endpoints_t *e); /* NULL: no-op */
 
 /* Changes threshold and cooldown; they apply to later failures. TX_EINVAL when out of range. */
@@ -124,22 +124,22 @@ tx_ep_pick_t tx__endpoints_pick(tx_endpoints_t *e, tx_ms_t now);
  * with no healthy candidate, all_down is set and the candidate whose cooldown ends first is
  * chosen. No allocation. */
 tx_ep_pick_t tx__endpoints_pick_for(tx_endpoints_t *e, const int *cands, size_t n,
-                                   const char *model, int avoid, tx_ms_t now);
+                                    const char *model, int avoid, tx_ms_t now);
 
 /* 1 when some candidate is healthy for `model` or due for a probe (what pick_for would take
  * without setting all_down). `avoid` as in pick_for, but here excluded outright: "is there
  * another endpoint to move to?". Read only. */
 int tx__endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n, const char *model,
-                           int avoid, tx_ms_t now);
+                            int avoid, tx_ms_t now);
 
 /* Reports the outcome of an attempt made on `pick`. Returns 1 and fills `ev` (may be NULL) when
  * the caller should log an event. Stale picks (an older list) are ignored. */
-int tx__endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome,
-                        tx_ms_t now, tx_ep_event_t *ev);
+int tx__endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome, tx_ms_t now,
+                         tx_ep_event_t *ev);
 
 /* The same for an attempt on `model` (NULL: like tx__endpoints_report). */
 int tx__endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *model,
-                            tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev);
+                             tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev);
 
 /* The number of endpoints (0 for NULL), and the URL at `index` (owned by the set, valid until
  * the next replace). */

@@ -12,15 +12,15 @@
 #define TX_LIM_STREAK 2 /* successes at the limit needed per unit of the limit to raise it */
 
 typedef enum {
-    TX_LIM_SUCCESS,  /* an answer that used the endpoint well */
+    TX_LIM_SUCCESS,     /* an answer that used the endpoint well */
     TX_LIM_CONCURRENCY, /* concurrency: too many in flight there (× 0.75) */
-    TX_LIM_OVERLOAD, /* rate_limit or timeout: the endpoint pushes back (× 0.9) */
-    TX_LIM_NEUTRAL   /* anything else (errors, cancels): the limit is left alone */
+    TX_LIM_OVERLOAD,    /* rate_limit or timeout: the endpoint pushes back (× 0.9) */
+    TX_LIM_NEUTRAL      /* anything else (errors, cancels): the limit is left alone */
 } tx_lim_outcome_t;
 
 typedef struct {
-    uint64_t seq;  /* 0: no ticket (nothing to give back) */
-    int at_limit;  /* the attempt filled the endpoint to its limit */
+    uint64_t seq; /* 0: no ticket (nothing to give back) */
+    int at_limit; /* the attempt filled the endpoint to its limit */
 } tx_lim_ticket_t;
 
 typedef struct {

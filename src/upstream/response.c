@@ -19,16 +19,34 @@ static int fail(tx_resp_t *r, tx_resp_err_t e)
     return -1;
 }
 
-static int grow(char **buf, size_t *cap, size_t need) { return tx__grow(buf, cap, need, 1, 1024); }
+static int grow(char **buf, size_t *cap, size_t need)
+{
+    return tx__grow(buf, cap, need, 1, 1024);
+}
 
 /* RFC 9110 token characters (header names). */
 static inline int tchar(unsigned char c)
 {
     if ((unsigned)((c | 0x20) - 'a') < 26u || (unsigned)(c - '0') < 10u) return 1;
     switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~': return 1;
-    default: return 0;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -51,11 +69,15 @@ static int has_token(const char *v, size_t n, const char *tok, int last)
         const char *c = memchr(p, ',', (size_t)(end - p));
         const char *e = c != NULL ? c : end;
         const char *a = p, *b = e;
-        while (a < b && (*a == ' ' || *a == '\t')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
         int is = (size_t)(b - a) == tl && strncasecmp(a, tok, tl) == 0;
-        if (last) found = is;
-        else if (is) return 1;
+        if (last)
+            found = is;
+        else if (is)
+            return 1;
         p = c != NULL ? c + 1 : end;
     }
     return found;
@@ -68,7 +90,8 @@ static long keepalive_timeout(const char *v)
     t += 8;
     long s = 0;
     int digits = 0;
-    while (*t >= '0' && *t <= '9' && digits < 9) s = s * 10 + (*t++ - '0'), digits++;
+    while (*t >= '0' && *t <= '9' && digits < 9)
+        s = s * 10 + (*t++ - '0'), digits++;
     return digits > 0 ? s : -1;
 }
 
@@ -122,11 +145,15 @@ static int head_parse(tx_resp_t *r)
         for (size_t i = 0; i < nlen; i++)
             if (!tchar((unsigned char)p[i])) return fail(r, TX_RESP_EPROTOCOL);
         const char *v = colon + 1, *ve = p + l;
-        while (v < ve && (*v == ' ' || *v == '\t')) v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
         size_t vlen = (size_t)(ve - v);
-        if (memchr(v, '\0', vlen) != NULL) return fail(r, TX_RESP_EPROTOCOL); /* CR: refused above */
-        if (grow(&r->hbuf, &r->hcap, r->hlen + nlen + vlen + 2) != 0) return fail(r, TX_RESP_ENOMEM);
+        if (memchr(v, '\0', vlen) != NULL)
+            return fail(r, TX_RESP_EPROTOCOL); /* CR: refused above */
+        if (grow(&r->hbuf, &r->hcap, r->hlen + nlen + vlen + 2) != 0)
+            return fail(r, TX_RESP_ENOMEM);
         char *name = r->hbuf + r->hlen;
         memcpy(name, p, nlen);
         name[nlen] = '\0';

@@ -9,9 +9,9 @@
 struct tx_sse {
     size_t max;
     tx__buf_t line, data, event;
-    int after_cr;   /* last byte was CR: a following LF belongs to the same line end */
-    int bom_state;  /* bytes of a leading BOM matched so far; -1 once past the start */
-    int has_data;   /* a data field was seen in the current event */
+    int after_cr;  /* last byte was CR: a following LF belongs to the same line end */
+    int bom_state; /* bytes of a leading BOM matched so far; -1 once past the start */
+    int has_data;  /* a data field was seen in the current event */
     int failed;
     size_t events, comments;
 };
@@ -41,8 +41,14 @@ void tx__sse_free(tx_sse_t *p)
     free(p);
 }
 
-size_t tx__sse_events(const tx_sse_t *p) { return p ? p->events : 0; }
-size_t tx__sse_comments(const tx_sse_t *p) { return p ? p->comments : 0; }
+size_t tx__sse_events(const tx_sse_t *p)
+{
+    return p ? p->events : 0;
+}
+size_t tx__sse_comments(const tx_sse_t *p)
+{
+    return p ? p->comments : 0;
+}
 
 int tx__sse_pending(const tx_sse_t *p)
 {
@@ -54,11 +60,13 @@ static tx_sse_kind_t kind_of(const tx_sse_t *p)
     if (p->event.len == 5 && memcmp(p->event.p, "error", 5) == 0) return TX_SSE_ERROR;
     const char *d = p->data.p;
     size_t n = p->data.len;
-    while (n > 0 && (*d == ' ' || *d == '\t')) d++, n--;
+    while (n > 0 && (*d == ' ' || *d == '\t'))
+        d++, n--;
     if (n == 6 && memcmp(d, "[DONE]", 6) == 0) return TX_SSE_DONE;
     if (n > 0 && *d == '{') {
         d++, n--;
-        while (n > 0 && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r')) d++, n--;
+        while (n > 0 && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r'))
+            d++, n--;
         if (n >= 7 && memcmp(d, "\"error\"", 7) == 0) return TX_SSE_ERROR;
     }
     return TX_SSE_MESSAGE;
@@ -123,7 +131,8 @@ tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, v
     while (p->bom_state >= 0 && i < len) {
         if ((unsigned char)data[i] != bom[p->bom_state]) {
             /* not a BOM after all: the bytes matched so far are content */
-            if (p->bom_state > 0 && buf_add(&p->line, (const char *)bom, (size_t)p->bom_state, p->max) != 0) {
+            if (p->bom_state > 0 &&
+                buf_add(&p->line, (const char *)bom, (size_t)p->bom_state, p->max) != 0) {
                 p->failed = 1;
                 return TX_ERANGE;
             }
@@ -155,7 +164,8 @@ tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, v
         }
         /* copy the run up to the next line end in one go */
         size_t j = i;
-        while (j < len && data[j] != '\r' && data[j] != '\n') j++;
+        while (j < len && data[j] != '\r' && data[j] != '\n')
+            j++;
         int rc = buf_add(&p->line, data + i, j - i, p->max);
         if (rc < 0) {
             p->failed = rc == -1;

@@ -158,7 +158,8 @@ fail:
 static void ctx_unref(tx_tls_ctx_t *c)
 {
     if (c == NULL || --c->refs > 0) return;
-    for (size_t i = 0; i < TX_TLS_SESSION_CACHE; i++) slot_clear(&c->slots[i]);
+    for (size_t i = 0; i < TX_TLS_SESSION_CACHE; i++)
+        slot_clear(&c->slots[i]);
     SSL_CTX_free(c->ssl);
     free(c);
 }

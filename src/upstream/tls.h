@@ -35,12 +35,12 @@ tx_tls_ctx_t *tx__tls_ctx_new(const char *ca_file, char *err, size_t errlen);
 void tx__tls_ctx_free(tx_tls_ctx_t *ctx);
 
 /* A new client connection for `host` (a DNS name, or an IPv4/IPv6 literal, IPv6 with or without
- * brackets; a DNS name's trailing dot is dropped). A name is sent as SNI and must match the certificate's DNS names (no partial
- * wildcards); an IP literal sends no SNI and must match an IP address entry. `session_key`
- * (e.g. "https://api.example.com:443"; NULL: no resumption) selects the cached session to
- * resume; sessions are also keyed by `host`, so one is never offered to another name. Both
- * strings are copied. The handshake starts at once: the ClientHello is waiting in
- * tx__tls_pending. NULL when out of memory or for a NULL/empty host (nothing is left behind). */
+ * brackets; a DNS name's trailing dot is dropped). A name is sent as SNI and must match the
+ * certificate's DNS names (no partial wildcards); an IP literal sends no SNI and must match an IP
+ * address entry. `session_key` (e.g. "https://api.example.com:443"; NULL: no resumption) selects
+ * the cached session to resume; sessions are also keyed by `host`, so one is never offered to
+ * another name. Both strings are copied. The handshake starts at once: the ClientHello is waiting
+ * in tx__tls_pending. NULL when out of memory or for a NULL/empty host (nothing is left behind). */
 tx_tls_t *tx__tls_new(tx_tls_ctx_t *ctx, const char *host, const char *session_key);
 
 /* Frees the connection (no close_notify is sent: see tx__tls_close). NULL: no-op. */

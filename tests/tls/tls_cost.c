@@ -46,14 +46,16 @@ static void pump(pair_t *p)
             SSL_do_handshake(p->s);
         } else {
             size_t got;
-            while (SSL_read_ex(p->s, plain, sizeof plain, &got) == 1) continue;
+            while (SSL_read_ex(p->s, plain, sizeof plain, &got) == 1)
+                continue;
         }
         int k;
         while ((k = BIO_read(p->out, wire, sizeof wire)) > 0) {
             moved += (size_t)k;
             t0 = now_ns();
             tx__tls_feed(p->c, wire, (size_t)k);
-            while (tx__tls_read(p->c, plain, sizeof plain) > 0) continue;
+            while (tx__tls_read(p->c, plain, sizeof plain) > 0)
+                continue;
             client_ns += now_ns() - t0;
         }
         if (moved == 0) return;
@@ -161,7 +163,8 @@ int main(int argc, char **argv)
         SSL_write_ex(p->s, big, sizeof big, &w);
         pump(p);
     }
-    if (mib > 0) printf("bulk download:      %6.0f MB/s\n", mib * 1048576.0 / (client_ns / 1e9) / 1e6);
+    if (mib > 0)
+        printf("bulk download:      %6.0f MB/s\n", mib * 1048576.0 / (client_ns / 1e9) / 1e6);
     pair_free(p);
 
     enum { IDLE = 200 };
@@ -176,7 +179,8 @@ int main(int argc, char **argv)
     struct mallinfo2 after = mallinfo2();
     printf("idle connection:    %6.1f KiB of heap each\n",
            (double)(after.uordblks - before.uordblks) / IDLE / 1024);
-    for (int i = 0; i < IDLE; i++) pair_free(idle[i]);
+    for (int i = 0; i < IDLE; i++)
+        pair_free(idle[i]);
     tx__tls_ctx_free(cctx);
     SSL_CTX_free(sctx);
     return 0;

@@ -1,5 +1,5 @@
-/* Admission (docs/upstream.md): the in-flight bound, gateway before jobs, the bounded gateway queue and
- * drops, removal of waiters, run-time limit changes, re-entrant grants and the counters. */
+/* Admission (docs/upstream.md): the in-flight bound, gateway before jobs, the bounded gateway queue
+ * and drops, removal of waiters, run-time limit changes, re-entrant grants and the counters. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -35,14 +35,21 @@ static void bound_and_priority(void **state)
     tx_admission_t *a = tx__admission_new(2, 2);
     grants_t g = {0};
     req_t r[6];
-    for (int i = 0; i < 6; i++) r[i] = (req_t){.id = i, .g = &g, .a = a};
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[0].w, on_grant, &r[0], 0), TX_ADM_GRANTED);
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], 0), TX_ADM_GRANTED);
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[2].w, on_grant, &r[2], 0), TX_ADM_QUEUED);
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], 10), TX_ADM_QUEUED);
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[4].w, on_grant, &r[4], 20), TX_ADM_QUEUED);
+    for (int i = 0; i < 6; i++)
+        r[i] = (req_t){.id = i, .g = &g, .a = a};
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[0].w, on_grant, &r[0], 0),
+                     TX_ADM_GRANTED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], 0),
+                     TX_ADM_GRANTED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[2].w, on_grant, &r[2], 0),
+                     TX_ADM_QUEUED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], 10),
+                     TX_ADM_QUEUED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[4].w, on_grant, &r[4], 20),
+                     TX_ADM_QUEUED);
     /* gateway queue full: refused at once and counted */
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[5].w, on_grant, &r[5], 20), TX_ADM_REFUSED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[5].w, on_grant, &r[5], 20),
+                     TX_ADM_REFUSED);
     assert_int_equal(tx__admission_try_acquire(a, 20), 0);
     tx_adm_stats_t s;
     tx__admission_stats(a, &s);
@@ -73,12 +80,15 @@ static void cancel_and_reentrant_release(void **state)
     tx_admission_t *a = tx__admission_new(1, 8);
     grants_t g = {0};
     req_t r[4];
-    for (int i = 0; i < 4; i++) r[i] = (req_t){.id = i, .g = &g, .a = a};
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], 0), TX_ADM_GRANTED);
+    for (int i = 0; i < 4; i++)
+        r[i] = (req_t){.id = i, .g = &g, .a = a};
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], 0),
+                     TX_ADM_GRANTED);
     r[1].release_at_once = 1;
     r[2].release_at_once = 1;
     for (int i = 1; i < 4; i++)
-        assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[i].w, on_grant, &r[i], 0), TX_ADM_QUEUED);
+        assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[i].w, on_grant, &r[i], 0),
+                         TX_ADM_QUEUED);
     assert_int_equal(tx__admission_cancel(a, &r[2].w), 1); /* client gone */
     assert_int_equal(tx__admission_cancel(a, &r[2].w), 0);
     tx__admission_release(a, 5);
@@ -100,10 +110,14 @@ static void runtime_limits(void **state)
     tx_admission_t *a = tx__admission_new(3, 1);
     grants_t g = {0};
     req_t r[6];
-    for (int i = 0; i < 6; i++) r[i] = (req_t){.id = i, .g = &g, .a = a};
-    for (int i = 0; i < 3; i++) assert_true(tx__admission_try_acquire(a, 0));
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], 0), TX_ADM_QUEUED);
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[1].w, on_grant, &r[1], 0), TX_ADM_QUEUED);
+    for (int i = 0; i < 6; i++)
+        r[i] = (req_t){.id = i, .g = &g, .a = a};
+    for (int i = 0; i < 3; i++)
+        assert_true(tx__admission_try_acquire(a, 0));
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], 0),
+                     TX_ADM_QUEUED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[1].w, on_grant, &r[1], 0),
+                     TX_ADM_QUEUED);
     /* shrinking never cancels in-flight work */
     assert_int_equal(tx__admission_set_limits(a, 1, 1, 0), TX_EOK);
     tx_adm_stats_t s;
@@ -120,11 +134,15 @@ static void runtime_limits(void **state)
     assert_int_equal(g.n, 2);
     assert_int_equal(g.order[1], 1);
     /* queue bound 0: a gateway request is refused only when no slot is free */
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[2].w, on_grant, &r[2], 0), TX_ADM_GRANTED);
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], 0), TX_ADM_GRANTED);
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[4].w, on_grant, &r[4], 0), TX_ADM_REFUSED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[2].w, on_grant, &r[2], 0),
+                     TX_ADM_GRANTED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], 0),
+                     TX_ADM_GRANTED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &r[4].w, on_grant, &r[4], 0),
+                     TX_ADM_REFUSED);
     /* jobs are never refused */
-    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[5].w, on_grant, &r[5], 0), TX_ADM_QUEUED);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_JOB, &r[5].w, on_grant, &r[5], 0),
+                     TX_ADM_QUEUED);
     assert_int_equal(tx__admission_set_limits(a, 0, 1, 0), TX_EINVAL);
     assert_null(tx__admission_new(0, 1));
     tx__admission_free(a); /* with a waiter still queued */
@@ -152,9 +170,15 @@ static void room_gates_grants(void **state)
         room_flag[i] = 1;
     }
     room_flag[0] = 0;
-    assert_int_equal(tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], room_of, 0), TX_ADM_QUEUED);
-    assert_int_equal(tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], room_of, 0), TX_ADM_GRANTED);
-    assert_int_equal(tx__admission_acquire_room(a, TX_ADM_JOB, &r[2].w, on_grant, &r[2], room_of, 0), TX_ADM_GRANTED);
+    assert_int_equal(
+        tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], room_of, 0),
+        TX_ADM_QUEUED);
+    assert_int_equal(
+        tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], room_of, 0),
+        TX_ADM_GRANTED);
+    assert_int_equal(
+        tx__admission_acquire_room(a, TX_ADM_JOB, &r[2].w, on_grant, &r[2], room_of, 0),
+        TX_ADM_GRANTED);
     tx_adm_stats_t st;
     tx__admission_stats(a, &st);
     assert_int_equal(st.in_flight, 2);
@@ -170,7 +194,9 @@ static void room_gates_grants(void **state)
     tx__admission_release(a, 3);
     tx__admission_release(a, 3);
     tx__admission_release(a, 3);
-    assert_int_equal(tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], room_of, 3), TX_ADM_QUEUED);
+    assert_int_equal(
+        tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[3].w, on_grant, &r[3], room_of, 3),
+        TX_ADM_QUEUED);
     tx__admission_release(a, 4);
     assert_int_equal(g.n, 1);
     room_flag[3] = 1;

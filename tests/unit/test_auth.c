@@ -81,8 +81,8 @@ static void bearer_parsing(void **state)
     assert_int_equal(tx__auth_bearer(v, strlen(v), &tok, &n), 1);
     assert_int_equal(n, 7);
     assert_memory_equal(tok, "abc.def", 7);
-    const char *bad[] = {"Bearer", "Bearerx abc", "Bearer a b", "Bearer a\x01", "Token abc",
-                         "Bearer \t ", ""};
+    const char *bad[] = {
+        "Bearer", "Bearerx abc", "Bearer a b", "Bearer a\x01", "Token abc", "Bearer \t ", ""};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(tx__auth_bearer(bad[i], strlen(bad[i]), &tok, &n), 0);
     assert_int_equal(tx__auth_bearer(NULL, 3, &tok, &n), 0);
@@ -96,11 +96,12 @@ static void bearer_parsing(void **state)
 static void loopback_listen(void **state)
 {
     (void)state;
-    const char *yes[] = {"127.0.0.1:8010", "127.1.2.3:80", "localhost:8010", "LOCALHOST",
+    const char *yes[] = {"127.0.0.1:8010", "127.1.2.3:80", "localhost:8010",       "LOCALHOST",
                          "[::1]:8010",     "::1",          "[::ffff:127.0.0.1]:1", "127.0.0.1"};
-    const char *no[] = {"0.0.0.0:8010", ":8010",      "[::]:8010",  "::",         "10.0.0.1:80",
-                        "example.com:80", "localhostx:1", "[::1",     "[::1]x",     "",
-                        "128.0.0.1:1", "127.0.0.1:80:90", "localhost.evil.com:80"};
+    const char *no[] = {
+        "0.0.0.0:8010",         ":8010", "[::]:8010", "::", "10.0.0.1:80", "example.com:80",
+        "localhostx:1",         "[::1",  "[::1]x",    "",   "128.0.0.1:1", "127.0.0.1:80:90",
+        "localhost.evil.com:80"};
     for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
         if (!tx__auth_listen_is_loopback(yes[i])) fail_msg("should be loopback: %s", yes[i]);
     }
@@ -137,8 +138,8 @@ static void too_many_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(admin_token),     cmocka_unit_test(client_keys_identity),
-        cmocka_unit_test(bearer_parsing),  cmocka_unit_test(loopback_listen),
+        cmocka_unit_test(admin_token),    cmocka_unit_test(client_keys_identity),
+        cmocka_unit_test(bearer_parsing), cmocka_unit_test(loopback_listen),
         cmocka_unit_test(too_many_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

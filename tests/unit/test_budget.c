@@ -14,7 +14,8 @@ static void floor_only(void **state)
     tx_budget_t b;
     tx__budget_init(&b, 20, 1); /* no first attempts: 1 × 10 retries in the window */
     assert_int_equal(tx__budget_available(&b, 0), 10);
-    for (int i = 0; i < 10; i++) assert_int_equal(tx__budget_try_retry(&b, 100), 1);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tx__budget_try_retry(&b, 100), 1);
     assert_int_equal(tx__budget_try_retry(&b, 200), 0);
     assert_int_equal(tx__budget_try_retry(&b, 300), 0);
     assert_int_equal(b.exhausted, 2);
@@ -26,10 +27,12 @@ static void percent_of_first(void **state)
     (void)state;
     tx_budget_t b;
     tx__budget_init(&b, 20, 0);
-    for (int i = 0; i < 100; i++) tx__budget_on_first(&b, 1000 + i);
+    for (int i = 0; i < 100; i++)
+        tx__budget_on_first(&b, 1000 + i);
     assert_int_equal(tx__budget_available(&b, 1500), 20);
     int ok = 0;
-    for (int i = 0; i < 50; i++) ok += tx__budget_try_retry(&b, 1600);
+    for (int i = 0; i < 50; i++)
+        ok += tx__budget_try_retry(&b, 1600);
     assert_int_equal(ok, 20);
     assert_int_equal(b.exhausted, 30);
 }
@@ -39,10 +42,12 @@ static void window_slides(void **state)
     (void)state;
     tx_budget_t b;
     tx__budget_init(&b, 100, 0);
-    for (int i = 0; i < 5; i++) tx__budget_on_first(&b, 0);      /* second 0 */
-    for (int i = 0; i < 3; i++) tx__budget_on_first(&b, 4500);   /* second 4 */
+    for (int i = 0; i < 5; i++)
+        tx__budget_on_first(&b, 0); /* second 0 */
+    for (int i = 0; i < 3; i++)
+        tx__budget_on_first(&b, 4500); /* second 4 */
     assert_int_equal(tx__budget_available(&b, 9999), 8);
-    assert_int_equal(tx__budget_try_retry(&b, 9999), 1);         /* second 9 */
+    assert_int_equal(tx__budget_try_retry(&b, 9999), 1); /* second 9 */
     assert_int_equal(tx__budget_available(&b, 9999), 7);
     /* second 10: the first bucket (5 first attempts) leaves the window */
     assert_int_equal(tx__budget_available(&b, 10000), 2);
@@ -53,7 +58,8 @@ static void window_slides(void **state)
     assert_int_equal(tx__budget_available(&b, 19000), 0);
     assert_int_equal(b.sum_retry, 0);
     /* a long gap empties everything at once */
-    for (int i = 0; i < 4; i++) tx__budget_on_first(&b, 20000);
+    for (int i = 0; i < 4; i++)
+        tx__budget_on_first(&b, 20000);
     assert_int_equal(tx__budget_available(&b, 100000000), 0);
     assert_int_equal(b.sum_first, 0);
 }
@@ -85,7 +91,8 @@ static void new_parameters(void **state)
     (void)state;
     tx_budget_t b;
     tx__budget_init(&b, 0, 0);
-    for (int i = 0; i < 10; i++) tx__budget_on_first(&b, 0);
+    for (int i = 0; i < 10; i++)
+        tx__budget_on_first(&b, 0);
     assert_int_equal(tx__budget_try_retry(&b, 0), 0);
     tx__budget_set(&b, 1000, 2); /* 10 × 10 first + 2 × 10 */
     assert_int_equal(tx__budget_available(&b, 0), 120);

@@ -26,29 +26,47 @@ static void key_ignores_order_whitespace_and_other_fields(void **state)
 {
     (void)state;
     unsigned char a[32], b[32], c[32];
-    assert_int_equal(key_of("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
-                            "\"temperature\":0.5}", a), TX_CACHE_KEY_OK);
+    assert_int_equal(
+        key_of("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+               "\"temperature\":0.5}",
+               a),
+        TX_CACHE_KEY_OK);
     assert_int_equal(key_of(" { \"temperature\" : 0.50 ,\n \"messages\":[{\"content\":\"hi\","
                             "\"role\":\"user\"}], \"model\":\"m\", \"user\":\"alice\","
-                            "\"stream_options\":{\"include_usage\":true}, \"stream\":false}", b),
+                            "\"stream_options\":{\"include_usage\":true}, \"stream\":false}",
+                            b),
                      TX_CACHE_KEY_OK);
     assert_memory_equal(a, b, 32);
     /* every field of the key changes it */
     const char *variants[] = {
-        "{\"model\":\"m2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"ho\"}],\"temperature\":0.5}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.6}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"top_p\":1}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"max_tokens\":9}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"n\":2}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"stop\":[\"x\"]}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"seed\":1}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"presence_penalty\":1}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"frequency_penalty\":1}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"logit_bias\":{\"1\":2}}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"tools\":[]}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"tool_choice\":\"auto\"}",
-        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0.5,\"response_format\":{\"type\":\"json_object\"}}",
+        "{\"model\":\"m2\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"ho\"}],\"temperature\":0."
+        "5}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "6}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"top_p\":1}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"max_tokens\":9}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"n\":2}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"stop\":[\"x\"]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"seed\":1}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"presence_penalty\":1}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"frequency_penalty\":1}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"logit_bias\":{\"1\":2}}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"tools\":[]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"tool_choice\":\"auto\"}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"temperature\":0."
+        "5,\"response_format\":{\"type\":\"json_object\"}}",
     };
     for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
         assert_int_equal(key_of(variants[i], c), TX_CACHE_KEY_OK);
@@ -56,7 +74,8 @@ static void key_ignores_order_whitespace_and_other_fields(void **state)
     }
     /* the route is part of the key */
     const char *body = "{\"model\":\"m\",\"prompt\":\"hi\"}";
-    assert_int_equal(tx__cache_key("/v1/completions", NULL, body, strlen(body), b), TX_CACHE_KEY_OK);
+    assert_int_equal(tx__cache_key("/v1/completions", NULL, body, strlen(body), b),
+                     TX_CACHE_KEY_OK);
     assert_int_equal(tx__cache_key("/v1/embeddings", NULL, body, strlen(body), c), TX_CACHE_KEY_OK);
     assert_memory_not_equal(b, c, 32);
     /* no model: the default model stands in */
@@ -75,8 +94,8 @@ static void expect_definition(const char *content)
     unsigned int n;
     EVP_Digest(dump, strlen(dump), want, &n, EVP_sha256(), NULL);
     /* the request: other order, whitespace, an extra field */
-    json_t *req = json_pack("{s:i, s:s, s:[{s:s, s:s}], s:b}", "seed", 7, "user", "bob",
-                            "messages", "content", content, "role", "user", "stream", 0);
+    json_t *req = json_pack("{s:i, s:s, s:[{s:s, s:s}], s:b}", "seed", 7, "user", "bob", "messages",
+                            "content", content, "role", "user", "stream", 0);
     json_object_set_new(req, "model", json_string("m"));
     char *body = json_dumps(req, JSON_INDENT(3));
     assert_int_equal(tx__cache_key(ROUTE, NULL, body, strlen(body), got), TX_CACHE_KEY_OK);
@@ -102,7 +121,8 @@ static void key_refuses_stream_and_garbage(void **state)
 {
     (void)state;
     unsigned char k[32];
-    assert_int_equal(key_of("{\"model\":\"m\",\"stream\":true,\"messages\":[]}", k), TX_CACHE_KEY_STREAM);
+    assert_int_equal(key_of("{\"model\":\"m\",\"stream\":true,\"messages\":[]}", k),
+                     TX_CACHE_KEY_STREAM);
     assert_int_equal(key_of("not json", k), TX_CACHE_KEY_INVALID);
     assert_int_equal(key_of("[1,2]", k), TX_CACHE_KEY_INVALID);
     assert_int_equal(key_of("{\"model\":\"a\",\"model\":\"b\"}", k), TX_CACHE_KEY_INVALID);

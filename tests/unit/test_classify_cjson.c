@@ -46,15 +46,17 @@ static void usage_counts(void **state)
 {
     (void)state;
     tx_classification_t out;
-    const char *ok = "{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
-                     "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5.0,\"total_tokens\":25}}";
+    const char *ok =
+        "{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5.0,\"total_tokens\":25}}";
     assert_int_equal(cls(200, ok, strlen(ok), &out), TX_CLASS_OK);
     assert_int_equal(out.prompt_tokens, 20);
     assert_int_equal(out.completion_tokens, 5);
     assert_int_equal(out.total_tokens, 25);
     /* absent, negative, fractional, a string: -1 each */
-    const char *odd = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
-                      "\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":1.5,\"total_tokens\":\"9\"}}";
+    const char *odd =
+        "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
+        "\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":1.5,\"total_tokens\":\"9\"}}";
     assert_int_equal(cls(200, odd, strlen(odd), &out), TX_CLASS_OK);
     assert_int_equal(out.prompt_tokens, -1);
     assert_int_equal(out.completion_tokens, -1);
@@ -154,8 +156,7 @@ static void *host_malloc(size_t n)
 }
 static void host_free(void *p)
 {
-    if (p != NULL)
-        host_frees++;
+    if (p != NULL) host_frees++;
     free(p);
 }
 
@@ -186,12 +187,9 @@ static void host_hooks_stay(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(integer_codes),
-        cmocka_unit_test(usage_counts),
-        cmocka_unit_test(depth_nul_trailing),
-        cmocka_unit_test(keys_are_case_sensitive),
-        cmocka_unit_test(error_shapes),
-        cmocka_unit_test(host_hooks_stay),
+        cmocka_unit_test(integer_codes),      cmocka_unit_test(usage_counts),
+        cmocka_unit_test(depth_nul_trailing), cmocka_unit_test(keys_are_case_sensitive),
+        cmocka_unit_test(error_shapes),       cmocka_unit_test(host_hooks_stay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

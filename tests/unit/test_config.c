@@ -236,8 +236,10 @@ static void every_bound_rejected(void **state)
     load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":4097}", "AI_MAX_CONCURRENCY", "1..4096");
     load_bad(NOENV, "{\"AI_RETRY_MAX\":0}", "AI_RETRY_MAX", "1..20");
     load_bad(NOENV, "{\"AI_RETRY_BUDGET_PERCENT\":1001}", "AI_RETRY_BUDGET_PERCENT", "0..1000");
-    load_bad(NOENV, "{\"AI_RETRY_BUDGET_MIN_PER_S\":100001}", "AI_RETRY_BUDGET_MIN_PER_S", "0..100000");
-    load_bad(NOENV, "{\"AI_ADAPTIVE_CONCURRENCY\":\"maybe\"}", "AI_ADAPTIVE_CONCURRENCY", "must be on or off");
+    load_bad(NOENV, "{\"AI_RETRY_BUDGET_MIN_PER_S\":100001}", "AI_RETRY_BUDGET_MIN_PER_S",
+             "0..100000");
+    load_bad(NOENV, "{\"AI_ADAPTIVE_CONCURRENCY\":\"maybe\"}", "AI_ADAPTIVE_CONCURRENCY",
+             "must be on or off");
     load_bad(NOENV, "{\"TENAX_MAX_BODY_BYTES\":1023}", "TENAX_MAX_BODY_BYTES", "1024..1073741824");
     load_bad(NOENV, "{\"AI_MODEL\":\"\"}", "AI_MODEL", "1..256");
     load_bad(NOENV, "{\"AI_RETRY_DELAY_MS\":40000}", "AI_RETRY_DELAY_MS", "AI_RETRY_MAX_DELAY_MS");
@@ -396,7 +398,7 @@ static void refcount(void **state)
     tx__config_unref(c);
     assert_int_equal(atomic_load(&c->refs), 1);
     assert_string_equal(c->ai_model, "gpt-4o-mini"); /* still alive */
-    tx__config_unref(c);                              /* freed: ASan reports a leak otherwise */
+    tx__config_unref(c);                             /* freed: ASan reports a leak otherwise */
     tx__config_unref(NULL);
     assert_null(tx__config_ref(NULL));
     assert_null(tx__config_to_json(NULL));
@@ -408,7 +410,6 @@ static void refcount(void **state)
     assert_false(tx__config_key_is_secret(TX_CFG_AI_MODEL));
 }
 
-
 /* AI_PROVIDERS: presets fill base URL, auth and key variable; keys, headers, query, models and
  * the flat endpoint list are resolved once; model names resolve in provider order. */
 static void providers_resolved(void **state)
@@ -417,14 +418,15 @@ static void providers_resolved(void **state)
     const char *text =
         "{\"AI_PROVIDERS\":["
         "{\"name\":\"oai\",\"preset\":\"openai\",\"models\":[\"gpt-4o\",\"gpt-4o-mini\"]},"
-        "{\"name\":\"az\",\"preset\":\"azure\",\"base_urls\":[\"https://r.openai.azure.com/openai/v1\"],"
+        "{\"name\":\"az\",\"preset\":\"azure\",\"base_urls\":[\"https://r.openai.azure.com/openai/"
+        "v1\"],"
         " \"models\":{\"gpt-4o\":\"my-deploy\"},\"query\":{\"api-version\":\"2025 04\"}},"
-        "{\"name\":\"or\",\"preset\":\"openrouter\",\"headers\":{\"HTTP-Referer\":\"https://x.example\"},"
+        "{\"name\":\"or\",\"preset\":\"openrouter\",\"headers\":{\"HTTP-Referer\":\"https://"
+        "x.example\"},"
         " \"models\":{\"claude\":\"anthropic/claude-sonnet-4.5\",\"*\":\"*\"}},"
         "{\"name\":\"local\",\"preset\":\"ollama\",\"models\":[\"llama3\"]}]}";
-    tx_config_t *c = load_ok(ENV("OPENAI_API_KEY=sk-o", "AZURE_OPENAI_API_KEY=az-k",
-                                 "OPENROUTER_API_KEY=sk-or"),
-                             text);
+    tx_config_t *c = load_ok(
+        ENV("OPENAI_API_KEY=sk-o", "AZURE_OPENAI_API_KEY=az-k", "OPENROUTER_API_KEY=sk-or"), text);
     assert_int_equal(c->providers.n, 4);
     assert_int_equal(c->n_route_eps, 4);
     assert_string_equal(c->route_eps[0].url, "https://api.openai.com/v1");
@@ -472,9 +474,10 @@ static void providers_resolved(void **state)
     tx__config_unref(c);
 
     /* the environment's form, and a base_urls string */
-    c = load_ok(ENV("AI_PROVIDERS=[{\"name\":\"g\",\"preset\":\"generic\","
-                    "\"base_urls\":\"http://x.example/v1, http://y.example/v1\",\"models\":[\"*\"]}]"),
-                NULL);
+    c = load_ok(
+        ENV("AI_PROVIDERS=[{\"name\":\"g\",\"preset\":\"generic\","
+            "\"base_urls\":\"http://x.example/v1, http://y.example/v1\",\"models\":[\"*\"]}]"),
+        NULL);
     assert_int_equal(c->n_route_eps, 2);
     assert_int_equal(c->source[TX_CFG_AI_PROVIDERS], TX_CONFIG_SRC_ENV);
     tx__config_unref(c);
@@ -497,8 +500,10 @@ static void providers_rejected(void **state)
              "provider \"d\"", "base_urls");
     load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"e\",\"base_urls\":[\"http://a/\"]}]}",
              "provider \"e\"", "models");
-    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"f\",\"base_urls\":[\"ftp://a/\"],\"models\":[\"*\"]}]}",
-             "provider \"f\"", "http");
+    load_bad(
+        env,
+        "{\"AI_PROVIDERS\":[{\"name\":\"f\",\"base_urls\":[\"ftp://a/\"],\"models\":[\"*\"]}]}",
+        "provider \"f\"", "http");
     load_bad(env,
              "{\"AI_PROVIDERS\":[{\"name\":\"g\",\"base_urls\":[\"http://a/\"],\"models\":[\"*\"],"
              "\"api_key\":\"sk\"}]}",
@@ -511,11 +516,13 @@ static void providers_rejected(void **state)
              "{\"AI_PROVIDERS\":[{\"name\":\"i\",\"base_urls\":[\"http://a/\"],\"models\":[\"*\"],"
              "\"headers\":{\"Authorization\":\"x\"}}]}",
              "provider \"i\"", "header");
-    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"Bad Name\",\"base_urls\":[\"http://a/\"],"
-                  "\"models\":[\"*\"]}]}",
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"Bad Name\",\"base_urls\":[\"http://a/\"],"
+             "\"models\":[\"*\"]}]}",
              "AI_PROVIDERS[0]", "name");
-    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"j\",\"base_urls\":[\"http://a/\"],"
-                  "\"models\":[\"*\"],\"api_key_env\":\"UNSET_VAR\"}]}",
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"j\",\"base_urls\":[\"http://a/\"],"
+             "\"models\":[\"*\"],\"api_key_env\":\"UNSET_VAR\"}]}",
              "provider \"j\"", "UNSET_VAR");
     load_bad(env, "{\"AI_PROVIDERS\":{\"name\":\"k\"}}", "AI_PROVIDERS", "array");
     load_bad(ENV("AI_PROVIDERS=openai"), NULL, "AI_PROVIDERS", "JSON array");

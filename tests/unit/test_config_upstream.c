@@ -30,18 +30,23 @@ static void keys(void **state)
     assert_string_equal(c->ai_ca_file, "");
     assert_string_equal(c->ai_proxy, "");
     tx__config_unref(c);
-    assert_int_equal(load(ENV("AI_CA_FILE=/etc/tenax/ca.pem", "AI_PROXY=http://proxy.lan:3128"),
-                          NULL, &c, &err), TX_EOK);
+    assert_int_equal(
+        load(ENV("AI_CA_FILE=/etc/tenax/ca.pem", "AI_PROXY=http://proxy.lan:3128"), NULL, &c, &err),
+        TX_EOK);
     assert_string_equal(c->ai_ca_file, "/etc/tenax/ca.pem");
     assert_string_equal(c->ai_proxy, "http://proxy.lan:3128");
     assert_int_equal(c->source[TX_CFG_AI_PROXY], TX_CONFIG_SRC_ENV);
     tx__config_unref(c);
-    assert_int_equal(load(ENV("UNRELATED=1"), "{\"AI_PROXY\":\"10.0.0.1:8080\"}", &c, &err), TX_EOK);
+    assert_int_equal(load(ENV("UNRELATED=1"), "{\"AI_PROXY\":\"10.0.0.1:8080\"}", &c, &err),
+                     TX_EOK);
     assert_string_equal(c->ai_proxy, "10.0.0.1:8080");
     tx__config_unref(c);
-    static const char *const bad[] = {"{\"AI_PROXY\":\"https://p.lan\"}", "{\"AI_PROXY\":\"HTTPS://p.lan\"}",
-                                      "{\"AI_PROXY\":\"http://u:pw@p.lan\"}", "{\"AI_PROXY\":\"ftp://p\"}",
-                                      "{\"AI_PROXY\":\"p lan\"}", NULL};
+    static const char *const bad[] = {"{\"AI_PROXY\":\"https://p.lan\"}",
+                                      "{\"AI_PROXY\":\"HTTPS://p.lan\"}",
+                                      "{\"AI_PROXY\":\"http://u:pw@p.lan\"}",
+                                      "{\"AI_PROXY\":\"ftp://p\"}",
+                                      "{\"AI_PROXY\":\"p lan\"}",
+                                      NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
         assert_int_not_equal(load(ENV("UNRELATED=1"), bad[i], &c, &err), TX_EOK);
         assert_null(c);

@@ -18,7 +18,7 @@
 typedef struct {
     tx_config_t *cfg; /* what the owner holds now */
     int applied;
-    int refuse;       /* > 0: refuse that many snapshots (as a failed swap would) */
+    int refuse; /* > 0: refuse that many snapshots (as a failed swap would) */
     int64_t last_old_conc;
 } owner_t;
 
@@ -86,9 +86,14 @@ static void setup_fixture(fixture_t *f, unsigned poll_ms, const char *first)
     assert_int_equal(uv_loop_init(&f->loop), 0);
     tx_error_t err = {0};
     assert_int_equal(tx__config_load(&ENV, f->path, &f->o.cfg, &err), TX_EOK);
-    tx_config_watch_opts_t opts = {.loop = &f->loop, .path = f->path, .env = &ENV,
-                                   .poll_ms = poll_ms, .debounce_ms = 20, .sighup = 1,
-                                   .apply = apply, .ud = &f->o};
+    tx_config_watch_opts_t opts = {.loop = &f->loop,
+                                   .path = f->path,
+                                   .env = &ENV,
+                                   .poll_ms = poll_ms,
+                                   .debounce_ms = 20,
+                                   .sighup = 1,
+                                   .apply = apply,
+                                   .ud = &f->o};
     f->w = tx__config_watch_start(&opts, f->o.cfg, &err);
     assert_non_null(f->w);
 }
@@ -203,9 +208,14 @@ static void sighup_reloads(void **state)
     tx_error_t err = {0};
     const char *older = "{\"AI_RETRY_MAX\": 5}";
     assert_int_equal(tx__config_load_text(&ENV, older, strlen(older), &f.o.cfg, &err), TX_EOK);
-    tx_config_watch_opts_t opts = {.loop = &f.loop, .path = f.path, .env = &ENV,
-                                   .poll_ms = 600000, .debounce_ms = 20, .sighup = 1,
-                                   .apply = apply, .ud = &f.o};
+    tx_config_watch_opts_t opts = {.loop = &f.loop,
+                                   .path = f.path,
+                                   .env = &ENV,
+                                   .poll_ms = 600000,
+                                   .debounce_ms = 20,
+                                   .sighup = 1,
+                                   .apply = apply,
+                                   .ud = &f.o};
     f.w = tx__config_watch_start(&opts, f.o.cfg, &err);
     assert_non_null(f.w);
     wait_t c = {&f.o, 1, f.w};

@@ -128,7 +128,7 @@ static void all_down_uses_earliest_cooldown(void **state)
     assert_int_equal(q.index, 0);
     assert_false(q.probe);
     tx__endpoints_report(e, p, TX_EP_FAIL, 1001, &ev); /* a re-armed to 2001 */
-    q = tx__endpoints_pick(e, 1060);                  /* c's cooldown over: probe c */
+    q = tx__endpoints_pick(e, 1060);                   /* c's cooldown over: probe c */
     assert_int_equal(q.index, 2);
     assert_true(q.probe);
     tx__endpoints_report(e, q, TX_EP_OK, 1061, &ev);
@@ -185,7 +185,6 @@ static void reload_keeps_health(void **state)
     assert_null(tx__endpoints_new(NULL, 1, 1, 1));
     tx__endpoints_free(NULL);
 }
-
 
 /* A model that keeps failing on an endpoint takes only that pair down: other models stay there,
  * no failover event; the pair's probe after the cooldown brings it back. */
@@ -258,11 +257,13 @@ static void reload_keeps_pairs(void **state)
 {
     (void)state;
     tx_endpoints_t *e = tx__endpoints_new(URLS, 1, 1, 1000);
-    tx_ep_spec_t a[] = {{"p\x1fhttp://a/v1", "http://a/v1", 0}, {"q\x1fhttp://b/v1", "http://b/v1", 1}};
+    tx_ep_spec_t a[] = {{"p\x1fhttp://a/v1", "http://a/v1", 0},
+                        {"q\x1fhttp://b/v1", "http://b/v1", 1}};
     assert_int_equal(tx__endpoints_replace_specs(e, a, 2), TX_EOK);
     tx_ep_pick_t p = tx__endpoints_pick_for(e, NULL, 0, "m", -1, 0);
     tx__endpoints_report_for(e, p, "m", TX_EP_FAIL_MODEL, 0, NULL);
-    tx_ep_spec_t b[] = {{"q\x1fhttp://b/v1", "http://b/v1", 0}, {"p\x1fhttp://a/v1", "http://a/v1", 1}};
+    tx_ep_spec_t b[] = {{"q\x1fhttp://b/v1", "http://b/v1", 0},
+                        {"p\x1fhttp://a/v1", "http://a/v1", 1}};
     assert_int_equal(tx__endpoints_replace_specs(e, b, 2), TX_EOK);
     tx_endpoints_snap_t s;
     tx__endpoints_snapshot(e, 0, &s);

@@ -34,8 +34,7 @@ static void handler(tx_http_req_t *req, void *ud)
     const char *b = tx__http_req_body(req, &blen);
     tx_cache_req_t cr = {.model = "m0"};
     cr.result = tx__cache_key("/v1/chat/completions", "m0", b, blen, cr.key);
-    if (tx__filter_gateway_before(r->f, req, "/v1/chat/completions", &cr, r->now, &ctx))
-        return;
+    if (tx__filter_gateway_before(r->f, req, "/v1/chat/completions", &cr, r->now, &ctx)) return;
     r->upstream_calls++;
     char body[64];
     int n = snprintf(body, sizeof body, "{\"n\":%d}", r->upstream_calls);
@@ -45,7 +44,8 @@ static void handler(tx_http_req_t *req, void *ud)
     h[nh++] = (tx_header_t){"X-Tenax-Model", "m0"};
     size_t nf;
     const tx_header_t *fh = tx__filter_headers(&ctx, &nf);
-    for (size_t i = 0; i < nf; i++) h[nh++] = fh[i];
+    for (size_t i = 0; i < nf; i++)
+        h[nh++] = fh[i];
     tx__filter_gateway_after(r->f, &ctx, 200, h, nh, body, (size_t)n, r->now);
     tx__http_respond(req, 200, h, nh, body, (size_t)n);
 }
@@ -117,7 +117,8 @@ static void call(fx_t *fx, const char *path, const char *auth, const char *cache
     tx_upstream_cb_t cb = {on_head, on_body, on_done};
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 5000};
     assert_non_null(tx__upstream_send(fx->up, "POST", url, h, n, body, strlen(body), &lim, &cb, r));
-    while (!r->done) uv_run(&fx->loop, UV_RUN_ONCE); /* the 5 s attempt timeout bounds it */
+    while (!r->done)
+        uv_run(&fx->loop, UV_RUN_ONCE); /* the 5 s attempt timeout bounds it */
 }
 
 static void stopped(tx_http_server_t *s, void *ud)
@@ -131,9 +132,11 @@ static void up_closed(void *ud)
     ++*(int *)ud;
 }
 
-static const char *CHAT = "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-static const char *CHAT2 = "{ \"messages\":[{\"content\":\"hi\",\"role\":\"user\"}], \"model\":\"m1\","
-                           " \"user\":\"someone\"}";
+static const char *CHAT =
+    "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+static const char *CHAT2 =
+    "{ \"messages\":[{\"content\":\"hi\",\"role\":\"user\"}], \"model\":\"m1\","
+    " \"user\":\"someone\"}";
 static const char *STREAM = "{\"model\":\"m1\",\"stream\":true,\"messages\":[]}";
 
 static void gateway_filters_over_http(void **state)
@@ -142,8 +145,8 @@ static void gateway_filters_over_http(void **state)
     fx_t fx;
     memset(&fx, 0, sizeof fx);
     assert_int_equal(uv_loop_init(&fx.loop), 0);
-    tx_filters_config_t fc = {.admin_token = "adm", .client_keys = "k1, k2",
-                              .cache_ttl_s = 60, .cache_max_entries = 10};
+    tx_filters_config_t fc = {
+        .admin_token = "adm", .client_keys = "k1, k2", .cache_ttl_s = 60, .cache_max_entries = 10};
     fx.route.f = tx__filters_create(&fc);
     fx.route.now = 1000;
     assert_non_null(fx.route.f);

@@ -38,15 +38,21 @@ static void valid_chat(void **state)
     assert_int_equal(rq.stream, 0);
     tx__request_free(&rq);
 
-    assert_int_equal(parse(TX_ROUTE_CHAT, " \r\n\t{\"messages\":[{\"content\":\"h\u00e9 \xc3\xa9 \xf0\x9f\x98\x80\"}],"
-                                          "\"model\":\"m\\u00e9\"}\n ", &rq, &rej), 0);
+    assert_int_equal(
+        parse(TX_ROUTE_CHAT,
+              " \r\n\t{\"messages\":[{\"content\":\"h\u00e9 \xc3\xa9 \xf0\x9f\x98\x80\"}],"
+              "\"model\":\"m\\u00e9\"}\n ",
+              &rq, &rej),
+        0);
     assert_string_equal(rq.model, "m\xc3\xa9");
     tx__request_free(&rq);
     /* every number the grammar allows, a string with a quote and a backslash, and an integer
      * beyond 64 bits (upstreams take it; only the model rewrite sees it as a real) */
-    assert_int_equal(parse(TX_ROUTE_CHAT, "{\"messages\":[],\"a\":[0,-0,1.5,-2e10,3E+2,4e-3,10,"
-                                          "123456789012345678901234567890],\"s\":\"q\\\"\\\\1.\"}",
-                           &rq, &rej), 0);
+    assert_int_equal(parse(TX_ROUTE_CHAT,
+                           "{\"messages\":[],\"a\":[0,-0,1.5,-2e10,3E+2,4e-3,10,"
+                           "123456789012345678901234567890],\"s\":\"q\\\"\\\\1.\"}",
+                           &rq, &rej),
+                     0);
     tx__request_free(&rq);
     assert_int_equal(rq.parsed, 0);
     tx__request_free(NULL);
@@ -70,8 +76,7 @@ static void expect_reject(tx_route_kind_t r, const char *body, int status, const
     assert_int_equal(rej.status, status);
     assert_string_equal(rej.type, "invalid_request_error");
     assert_string_equal(rej.code, code);
-    if (field != NULL)
-        assert_non_null(strstr(rej.message, field));
+    if (field != NULL) assert_non_null(strstr(rej.message, field));
 }
 
 static void rejects(void **state)
@@ -94,28 +99,35 @@ static void rejects(void **state)
     expect_reject(TX_ROUTE_EMBEDDINGS, "{\"input\":\"x\",\"stream\":true}", 400, "invalid_value",
                   "stream");
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"messages\":[]}", 400, "invalid_json", "twice");
-    expect_reject(TX_ROUTE_CHAT, "{\"b\":1,\"a\":2,\"messages\":[],\"a\":3}", 400, "invalid_json", "'a'");
+    expect_reject(TX_ROUTE_CHAT, "{\"b\":1,\"a\":2,\"messages\":[],\"a\":3}", 400, "invalid_json",
+                  "'a'");
     /* several keys repeated: the smallest is named, with few keys and with many */
     expect_reject(TX_ROUTE_CHAT, "{\"z\":1,\"c\":1,\"z\":2,\"c\":2,\"messages\":[]}", 400,
                   "invalid_json", "'c'");
-    expect_reject(TX_ROUTE_CHAT, "{\"k1\":1,\"k2\":1,\"k3\":1,\"zz\":1,\"k4\":1,\"k5\":1,\"k6\":1,"
-                                 "\"k7\":1,\"k8\":1,\"k9\":1,\"zz\":2,\"k7\":2,\"messages\":[]}",
+    expect_reject(TX_ROUTE_CHAT,
+                  "{\"k1\":1,\"k2\":1,\"k3\":1,\"zz\":1,\"k4\":1,\"k5\":1,\"k6\":1,"
+                  "\"k7\":1,\"k8\":1,\"k9\":1,\"zz\":2,\"k7\":2,\"messages\":[]}",
                   400, "invalid_json", "'k7'");
     /* what cJSON alone would let through: raw control characters, bytes that are not UTF-8,
      * data after the value */
-    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\x01b\"}", 400, "invalid_json", "control");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\x01b\"}", 400, "invalid_json",
+                  "control");
     expect_reject(TX_ROUTE_CHAT, "{\x01\"messages\":[]}", 400, "invalid_json", "control");
-    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\xc3\x28\"}", 400, "invalid_json", "UTF-8");
-    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\xed\xa0\x80\"}", 400, "invalid_json", "UTF-8");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\xc3\x28\"}", 400, "invalid_json",
+                  "UTF-8");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\xed\xa0\x80\"}", 400, "invalid_json",
+                  "UTF-8");
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[]} {}", 400, "invalid_json", "after");
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[]}x", 400, "invalid_json", "after");
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[\"a\\q\"]}", 400, "invalid_json", NULL);
     expect_reject(TX_ROUTE_CHAT, "{\"Messages\":[]}", 400, "missing_field", "messages");
-    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\\u0000\"}", 400, "invalid_json", "u0000");
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"a\\u0000\"}", 400, "invalid_json",
+                  "u0000");
     expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"=\\u?;(t\":1}", 400, "invalid_json", "escape");
-    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\\u12\"}", 400, "invalid_json", "escape");
-    static const char *const bad_numbers[] = {"01", "+1", ".5", "1.", "-", "1e", "1e+", "1.2.3",
-                                              "-01", "1ee2", "0x10", "1.5e3.2"};
+    expect_reject(TX_ROUTE_CHAT, "{\"messages\":[],\"x\":\"\\u12\"}", 400, "invalid_json",
+                  "escape");
+    static const char *const bad_numbers[] = {"01",  "+1",    ".5",  "1.",   "-",    "1e",
+                                              "1e+", "1.2.3", "-01", "1ee2", "0x10", "1.5e3.2"};
     for (size_t i = 0; i < sizeof bad_numbers / sizeof *bad_numbers; i++) {
         char b[64];
         snprintf(b, sizeof b, "{\"messages\":[],\"t\":%s}", bad_numbers[i]);
@@ -156,7 +168,8 @@ static void rejects(void **state)
 static void body_for_model(void **state)
 {
     (void)state;
-    const char *body = "{\"model\":\"a\",  \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}]}";
+    const char *body =
+        "{\"model\":\"a\",  \"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}]}";
     tx_request_t rq;
     tx_request_reject_t rej;
     assert_int_equal(parse(TX_ROUTE_CHAT, body, &rq, &rej), 0);
@@ -190,7 +203,8 @@ static void body_for_model(void **state)
 
     /* a body without a model gets one */
     assert_int_equal(parse(TX_ROUTE_CHAT, "{\"messages\":[]}", &rq, &rej), 0);
-    assert_int_equal(tx__request_body_for_model("{\"messages\":[]}", 15, rq.model, "dflt", &out, &len), 0);
+    assert_int_equal(
+        tx__request_body_for_model("{\"messages\":[]}", 15, rq.model, "dflt", &out, &len), 0);
     assert_non_null(out);
     assert_non_null(strstr(out, "\"model\":\"dflt\""));
     free(out);
@@ -211,9 +225,11 @@ static void body_for_model(void **state)
      * string), the client's bytes around it stay, the new name is escaped */
     const char *nested = "{ \"messages\" : [{\"model\":\"inner\",\"c\":\"a \\\"model\\\": x\"}],"
                          "\n \"model\" :\"a\" , \"n\":1}";
-    assert_int_equal(tx__request_body_for_model(nested, strlen(nested), "a", "q\"x", &out, &len), 0);
-    assert_string_equal(out, "{ \"messages\" : [{\"model\":\"inner\",\"c\":\"a \\\"model\\\": x\"}],"
-                             "\n \"model\" :\"q\\\"x\" , \"n\":1}");
+    assert_int_equal(tx__request_body_for_model(nested, strlen(nested), "a", "q\"x", &out, &len),
+                     0);
+    assert_string_equal(out,
+                        "{ \"messages\" : [{\"model\":\"inner\",\"c\":\"a \\\"model\\\": x\"}],"
+                        "\n \"model\" :\"q\\\"x\" , \"n\":1}");
     json_t *doc = json_loads(out, JSON_REJECT_DUPLICATES, NULL);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "model")), "q\"x");
@@ -264,7 +280,7 @@ static void transitions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(valid_chat),    cmocka_unit_test(rejects),
+        cmocka_unit_test(valid_chat),     cmocka_unit_test(rejects),
         cmocka_unit_test(body_for_model), cmocka_unit_test(routes),
         cmocka_unit_test(transitions),
     };

@@ -1,6 +1,6 @@
 /* The free-list (core/freelist.h) the gateway's spares are made of: a bounded stack that hands
- * back what was put, refuses past its bound, frees what it holds when cleared; on an app, the lists hang on app->gateway
- * until the stop hook frees them (LeakSanitizer checks nothing is lost). */
+ * back what was put, refuses past its bound, frees what it holds when cleared; on an app, the lists
+ * hang on app->gateway until the stop hook frees them (LeakSanitizer checks nothing is lost). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

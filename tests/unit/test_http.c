@@ -37,8 +37,9 @@ static void simple_get(void **state)
     static const size_t steps[] = {1, 3, 7, 1000};
     for (size_t i = 0; i < 4; i++) {
         tx_http_parser_t *p = tx__http_parser_new(NULL);
-        assert_int_equal(feed(p, "GET /v1/models?x=1&y=%20 HTTP/1.1\r\nHost: a\r\nX-Key: V1\r\n\r\n",
-                              steps[i]), 0);
+        assert_int_equal(
+            feed(p, "GET /v1/models?x=1&y=%20 HTTP/1.1\r\nHost: a\r\nX-Key: V1\r\n\r\n", steps[i]),
+            0);
         tx_http_msg_t *m = tx__http_parser_pop(p);
         assert_non_null(m);
         assert_string_equal(m->method, "GET");
@@ -60,13 +61,14 @@ static void pipelined_in_order(void **state)
 {
     (void)state;
     tx_http_parser_t *p = tx__http_parser_new(NULL);
-    assert_int_equal(feed(p,
-                          "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-                          "GET /b HTTP/1.1\r\n\r\n"
-                          "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-                          "GET /d HTTP/1.1\r\nHost: x\r\n",
-                          5),
-                     0);
+    assert_int_equal(
+        feed(p,
+             "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+             "GET /b HTTP/1.1\r\n\r\n"
+             "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+             "GET /d HTTP/1.1\r\nHost: x\r\n",
+             5),
+        0);
     const char *paths[] = {"/a", "/b", "/c"};
     const char *bodies[] = {"hello", "", "abc"};
     for (int i = 0; i < 3; i++) {
@@ -151,13 +153,16 @@ static void body_sizes(void **state)
     char *body = malloc(300000);
     assert_non_null(in);
     assert_non_null(body);
-    for (size_t k = 0; k < 300000; k++) body[k] = (char)('a' + k % 26);
+    for (size_t k = 0; k < 300000; k++)
+        body[k] = (char)('a' + k % 26);
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         for (int chunked = 0; chunked < 2; chunked++) {
             size_t n;
             if (chunked)
-                n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                              "%zx\r\n", sizes[i]);
+                n = (size_t)snprintf(in, cap,
+                                     "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "%zx\r\n",
+                                     sizes[i]);
             else
                 n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
                                      sizes[i]);
@@ -324,8 +329,10 @@ static void limits(void **state)
     huge[sizeof huge - 1] = '\0';
     assert_int_equal(error_status(huge, 4096, NULL), 431);
     /* Content-Length over the limit: refused before any body byte */
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 1000, &lim), 413);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", 3, &lim), 0);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 1000, &lim),
+                     413);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", 3, &lim), 0);
     /* a chunked body growing past the limit */
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                                   "8\r\n01234567\r\n8\r\n01234567\r\n",
@@ -342,7 +349,8 @@ static void limits(void **state)
     /* header fields are counted too: tiny ones would otherwise let thousands in */
     char many[4096];
     size_t n = (size_t)snprintf(many, sizeof many, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < 100; i++) n += (size_t)snprintf(many + n, sizeof many - n, "a:\r\n");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "a:\r\n");
     snprintf(many + n, sizeof many - n, "\r\n");
     assert_int_equal(error_status(many, 7, NULL), 0); /* 100: the default limit */
     snprintf(many + n, sizeof many - n, "b:\r\n\r\n");
@@ -359,35 +367,41 @@ static void smuggling_refused(void **state)
                                   "chunked\r\n\r\n0\r\n\r\n",
                                   1000, NULL),
                      400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
-                                  "4\r\n\r\n0\r\n\r\n",
-                                  7, NULL),
-                     400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n"
-                                  "abcde",
-                                  1000, NULL),
-                     400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000, NULL),
-                     400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+                     "4\r\n\r\n0\r\n\r\n",
+                     7, NULL),
+        400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n"
+                     "abcde",
+                     1000, NULL),
+        400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000, NULL), 400);
     /* an empty Transfer-Encoding (found by fuzzing: an empty piece before any was kept) */
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: \r\n\r\n\xb8", 1000, NULL),
                      400);
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", 1, NULL), 400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-                                  1000, NULL),
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 1000,
+                     NULL),
+        400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n0\r\n\r\n",
+                     1000, NULL),
+        400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 1000, NULL),
                      400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
-                                  "chunked\r\n\r\n0\r\n\r\n",
-                                  1000, NULL),
-                     400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 1000, NULL), 400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 1000,
-                                  NULL),
-                     400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 1000, NULL),
+        400);
     /* a good request before the bad one is still delivered, first */
     tx_http_parser_t *p = tx__http_parser_new(NULL);
-    assert_int_equal(feed(p, "GET /ok HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\n"
-                             "Transfer-Encoding: chunked\r\n\r\n",
+    assert_int_equal(feed(p,
+                          "GET /ok HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n",
                           1000),
                      -1);
     tx_http_msg_t *m = tx__http_parser_pop(p);
@@ -427,11 +441,16 @@ static void bad_request_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(simple_get),         cmocka_unit_test(pipelined_in_order),
-        cmocka_unit_test(chunked_body),       cmocka_unit_test(connection_close_and_http10),
-        cmocka_unit_test(limits),             cmocka_unit_test(smuggling_refused),
-        cmocka_unit_test(bad_request_lines),  cmocka_unit_test(request_fields),
-        cmocka_unit_test(body_sizes),         cmocka_unit_test(split_invariance),
+        cmocka_unit_test(simple_get),
+        cmocka_unit_test(pipelined_in_order),
+        cmocka_unit_test(chunked_body),
+        cmocka_unit_test(connection_close_and_http10),
+        cmocka_unit_test(limits),
+        cmocka_unit_test(smuggling_refused),
+        cmocka_unit_test(bad_request_lines),
+        cmocka_unit_test(request_fields),
+        cmocka_unit_test(body_sizes),
+        cmocka_unit_test(split_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

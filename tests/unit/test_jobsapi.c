@@ -1,6 +1,6 @@
 /* The jobs HTTP API over a real server, router, store executor and SQLite file: a client thread
- * (tenax's own upstream client, one private loop per call) drives every route and alias; failed checks are collected there and asserted on the
- * main thread once the loop has stopped. */
+ * (tenax's own upstream client, one private loop per call) drives every route and alias; failed
+ * checks are collected there and asserted on the main thread once the loop has stopped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -74,7 +74,10 @@ static void on_called(void *ud, const tx_upstream_result_t *r)
     b->done = 1;
 }
 
-static void on_client_closed(void *arg) { *(int *)arg = 1; }
+static void on_client_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
 
 /* One request; returns the HTTP status (0 on a transport error) and the parsed body. */
 static long call(client_t *c, const char *method, const char *path, const char *body, json_t **doc)
@@ -96,11 +99,13 @@ static long call(client_t *c, const char *method, const char *path, const char *
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000};
     tx_upstream_cb_t cb = {.on_body = sink, .on_done = on_called};
     if (u != NULL && tx__upstream_send(u, method, url, h, nh, body, body ? strlen(body) : 0, &lim,
-                                      &cb, &b) != NULL)
-        while (!b.done && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+                                       &cb, &b) != NULL)
+        while (!b.done && uv_run(&loop, UV_RUN_ONCE) != 0) {
+        }
     int closed = 0;
     tx__upstream_close(u, on_client_closed, &closed);
-    while (u != NULL && !closed && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+    while (u != NULL && !closed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
     uv_loop_close(&loop);
     *doc = b.p ? json_loads(b.p, 0, NULL) : NULL;
     free(b.p);

@@ -14,8 +14,9 @@
 
 #include "gateway/json_arena.h"
 
-static const char DOC[] = "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}],"
-                          "\"usage\":{\"total_tokens\":25}}";
+static const char DOC[] =
+    "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}],"
+    "\"usage\":{\"total_tokens\":25}}";
 
 /* A JSON string literal of n copies of c (quotes included), to free. */
 static char *json_string_of(size_t n, char c)
@@ -36,7 +37,8 @@ static void parse_read_delete(void **state)
     cJSON *a = cJSON_Parse(DOC);
     assert_non_null(a);
     assert_string_equal(cJSON_GetObjectItem(a, "id")->valuestring, "x");
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "usage"), "total_tokens")->valueint, 25);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "usage"), "total_tokens")->valueint,
+                     25);
     const cJSON *first = a;
     cJSON_Delete(a);
     tx__json_arena_end();

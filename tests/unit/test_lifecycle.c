@@ -87,7 +87,8 @@ static void store_moves_follow_the_table(void **state)
     memcpy(ids, r.ids, sizeof ids);
     tx__import_result_free(&r);
     tx_item_status_t st[N];
-    for (int i = 0; i < N; i++) st[i] = TX_ITEM_PENDING;
+    for (int i = 0; i < N; i++)
+        st[i] = TX_ITEM_PENDING;
     observe(s, ids, st, "import");
 
     /* every pending item claimed, then each ending one way */
@@ -96,7 +97,8 @@ static void store_moves_follow_the_table(void **state)
     observe(s, ids, st, "claim");
     const tx_item_status_t ends[] = {TX_ITEM_SUCCESS, TX_ITEM_RETRYING, TX_ITEM_FAILED,
                                      TX_ITEM_PENDING, TX_ITEM_RETRYING, TX_ITEM_SUCCESS};
-    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++) finish(s, &l.items[i], ends[i], T0);
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        finish(s, &l.items[i], ends[i], T0);
     observe(s, ids, st, "finish");
     /* the last two keep their leases until those expire */
     int64_t reclaimed = 0;
@@ -108,7 +110,8 @@ static void store_moves_follow_the_table(void **state)
     /* a retrying item due again is claimed straight from retrying */
     l = claim(s, N, T0 + LEASE + 2);
     observe(s, ids, st, "claim when due");
-    for (size_t i = 0; i < l.n; i++) finish(s, &l.items[i], TX_ITEM_RETRYING, T0 + LEASE + 2);
+    for (size_t i = 0; i < l.n; i++)
+        finish(s, &l.items[i], TX_ITEM_RETRYING, T0 + LEASE + 2);
     observe(s, ids, st, "finish again");
     tx__item_list_free(&l);
 
@@ -129,10 +132,11 @@ static void store_moves_follow_the_table(void **state)
     }
     observe(s, ids, st, "regenerate");
     /* the dropped lease's holder cannot move the item any more */
-    tx_item_outcome_t late = {.status = TX_ITEM_SUCCESS, .result = "{}", .model = "m",
-                              .error_class = -1};
-    assert_int_equal(tx__store_finish(s, l.items[0].id, l.items[0].lease, &late, T0 + LEASE + 6, NULL),
-                     TX_ECONFLICT);
+    tx_item_outcome_t late = {
+        .status = TX_ITEM_SUCCESS, .result = "{}", .model = "m", .error_class = -1};
+    assert_int_equal(
+        tx__store_finish(s, l.items[0].id, l.items[0].lease, &late, T0 + LEASE + 6, NULL),
+        TX_ECONFLICT);
     observe(s, ids, st, "late finish");
     tx__item_list_free(&l);
     tx__store_close(s);

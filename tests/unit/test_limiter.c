@@ -35,13 +35,15 @@ static void cut_once_per_round_trip(void **state)
     tx_limiter_t l;
     tx__limiter_init(&l, 16, 1);
     tx_lim_ticket_t t[8];
-    for (int i = 0; i < 8; i++) t[i] = tx__limiter_take(&l);
+    for (int i = 0; i < 8; i++)
+        t[i] = tx__limiter_take(&l);
     unsigned old = 0;
     assert_int_equal(tx__limiter_done(&l, t[0], TX_LIM_CONCURRENCY, &old), 1);
     assert_int_equal(old, 16);
     assert_int_equal(l.limit, 12);
     /* the others were in flight together with it: no further cut */
-    for (int i = 1; i < 8; i++) assert_int_equal(tx__limiter_done(&l, t[i], TX_LIM_OVERLOAD, NULL), 0);
+    for (int i = 1; i < 8; i++)
+        assert_int_equal(tx__limiter_done(&l, t[i], TX_LIM_OVERLOAD, NULL), 0);
     assert_int_equal(l.limit, 12);
     /* a later attempt may cut again: a rate limit or a timeout by a tenth */
     tx_lim_ticket_t n = tx__limiter_take(&l);
@@ -104,8 +106,10 @@ static void raise_after_stretch_at_limit(void **state)
     /* never above max */
     for (int i = 0; i < 100; i++) {
         tx_lim_ticket_t x[4];
-        for (int k = 0; k < 4; k++) x[k] = tx__limiter_take(&l);
-        for (int k = 0; k < 4; k++) tx__limiter_done(&l, x[k], TX_LIM_SUCCESS, NULL);
+        for (int k = 0; k < 4; k++)
+            x[k] = tx__limiter_take(&l);
+        for (int k = 0; k < 4; k++)
+            tx__limiter_done(&l, x[k], TX_LIM_SUCCESS, NULL);
     }
     assert_int_equal(l.limit, 4);
 }
@@ -116,9 +120,11 @@ static void adaptive_off(void **state)
     tx_limiter_t l;
     tx__limiter_init(&l, 2, 0);
     tx_lim_ticket_t t[5];
-    for (int i = 0; i < 5; i++) t[i] = tx__limiter_take(&l);
+    for (int i = 0; i < 5; i++)
+        t[i] = tx__limiter_take(&l);
     assert_true(tx__limiter_has_room(&l));
-    for (int i = 0; i < 5; i++) assert_int_equal(tx__limiter_done(&l, t[i], TX_LIM_OVERLOAD, NULL), 0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(tx__limiter_done(&l, t[i], TX_LIM_OVERLOAD, NULL), 0);
     assert_int_equal(l.limit, 2);
     assert_int_equal(l.in_flight, 0);
 }
@@ -144,12 +150,9 @@ static void reconfigure(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(room_and_counts),
-        cmocka_unit_test(cut_once_per_round_trip),
-        cmocka_unit_test(floor_of_one),
-        cmocka_unit_test(raise_after_stretch_at_limit),
-        cmocka_unit_test(adaptive_off),
-        cmocka_unit_test(reconfigure),
+        cmocka_unit_test(room_and_counts), cmocka_unit_test(cut_once_per_round_trip),
+        cmocka_unit_test(floor_of_one),    cmocka_unit_test(raise_after_stretch_at_limit),
+        cmocka_unit_test(adaptive_off),    cmocka_unit_test(reconfigure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,7 +72,9 @@ static void json_lines_are_valid(void **state)
         }
         if (lines == 1) {
             const char *m = json_string_value(json_object_get(o, "msg"));
-            assert_non_null(strstr(m, "/v1/?" "?" "?(\x01\n\t end \xe2\x82\xac"));
+            assert_non_null(strstr(m, "/v1/?"
+                                      "?"
+                                      "?(\x01\n\t end \xe2\x82\xac"));
         }
         json_decref(o);
         lines++;

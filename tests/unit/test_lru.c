@@ -39,7 +39,7 @@ static void eviction_follows_recency(void **state)
     assert_int_equal(tx__lru_put(l, "a", 1, boxed(1)), 0);
     assert_int_equal(tx__lru_put(l, "b", 1, boxed(2)), 0);
     assert_int_equal(tx__lru_put(l, "c", 1, boxed(3)), 0);
-    assert_int_equal(*(int *)tx__lru_get(l, "a", 1), 1); /* a is now the most recent */
+    assert_int_equal(*(int *)tx__lru_get(l, "a", 1), 1);   /* a is now the most recent */
     assert_int_equal(tx__lru_put(l, "d", 1, boxed(4)), 0); /* evicts b */
     assert_null(tx__lru_peek(l, "b", 1));
     assert_int_equal(freed, 1);

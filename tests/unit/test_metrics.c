@@ -26,7 +26,7 @@ static void counters_and_label_lookup(void **state)
     tx_metric_series_t *sa = tx__metrics_series(f, a);
     assert_non_null(sa);
     assert_ptr_equal(tx__metrics_series(f, a), sa); /* same label set, same series */
-    char route[] = "/v1/chat", st[] = "200";       /* equal strings at other addresses */
+    char route[] = "/v1/chat", st[] = "200";        /* equal strings at other addresses */
     const char *a2[] = {route, st};
     assert_ptr_equal(tx__metrics_series(f, a2), sa);
     assert_ptr_not_equal(tx__metrics_series(f, b), sa);
@@ -40,7 +40,8 @@ static void counters_and_label_lookup(void **state)
     assert_true(tx__metrics_value(sa) == 3.5);
     assert_int_equal(tx__metrics_series_count(f), 4);
     /* duplicate name, bad names, bad labels are refused */
-    assert_null(tx__metrics_register(m, TX_METRIC_GAUGE, "t_requests_total", "", 0, NULL, NULL, 0, 1));
+    assert_null(
+        tx__metrics_register(m, TX_METRIC_GAUGE, "t_requests_total", "", 0, NULL, NULL, 0, 1));
     assert_null(tx__metrics_register(m, TX_METRIC_GAUGE, "1bad", "", 0, NULL, NULL, 0, 1));
     assert_null(tx__metrics_register(m, TX_METRIC_GAUGE, "", "", 0, NULL, NULL, 0, 1));
     assert_null(tx__metrics_register(m, TX_METRIC_GAUGE, NULL, "", 0, NULL, NULL, 0, 1));
@@ -48,7 +49,7 @@ static void counters_and_label_lookup(void **state)
     assert_null(tx__metrics_register(m, TX_METRIC_GAUGE, "g1", "", 1, bad, NULL, 0, 1));
     assert_null(tx__metrics_register(m, TX_METRIC_GAUGE, "g2", "", 2, dup, NULL, 0, 1));
     assert_null(tx__metrics_register(m, TX_METRIC_HISTOGRAM, "h1", "", 1, le,
-                                    tx_metrics_latency_buckets, 3, 1));
+                                     tx_metrics_latency_buckets, 3, 1));
     assert_null(tx__metrics_register(m, TX_METRIC_GAUGE, "g3", "", 5, ln, NULL, 0, 1));
     assert_null(tx__metrics_series(NULL, a));
     assert_null(tx__metrics_series(f, NULL));
@@ -87,8 +88,7 @@ static void cardinality_cap_counts_refusals(void **state)
     memcpy(big2, big1, sizeof(big1));
     big2[500] = 'b';
     tx_metrics_t *m2 = tx__metrics_create();
-    tx_metric_family_t *g =
-        tx__metrics_register(m2, TX_METRIC_GAUGE, "g", "h", 1, ln, NULL, 0, 10);
+    tx_metric_family_t *g = tx__metrics_register(m2, TX_METRIC_GAUGE, "g", "h", 1, ln, NULL, 0, 10);
     const char *v1[] = {big1}, *v2[] = {big2};
     assert_ptr_equal(tx__metrics_series(g, v1), tx__metrics_series(g, v2));
     tx__metrics_destroy(m2);
@@ -100,8 +100,8 @@ static void histogram_buckets_are_cumulative(void **state)
     (void)state;
     tx_metrics_t *m = tx__metrics_create();
     const double bounds[] = {0.1, 1, 10};
-    tx_metric_family_t *f =
-        tx__metrics_register(m, TX_METRIC_HISTOGRAM, "lat_seconds", "Latency.", 0, NULL, bounds, 3, 1);
+    tx_metric_family_t *f = tx__metrics_register(m, TX_METRIC_HISTOGRAM, "lat_seconds", "Latency.",
+                                                 0, NULL, bounds, 3, 1);
     assert_non_null(f);
     tx_metric_series_t *s = tx__metrics_series(f, NULL);
     tx__metrics_observe(s, 0.05);
@@ -133,8 +133,8 @@ static void exposition_escapes_label_values(void **state)
     (void)state;
     tx_metrics_t *m = tx__metrics_create();
     const char *ln[] = {"model", "kind"};
-    tx_metric_family_t *f = tx__metrics_register(m, TX_METRIC_GAUGE, "g", "Back\\slash\nnewline",
-                                                2, ln, NULL, 0, 4);
+    tx_metric_family_t *f =
+        tx__metrics_register(m, TX_METRIC_GAUGE, "g", "Back\\slash\nnewline", 2, ln, NULL, 0, 4);
     const char *v[] = {"a\"b\\c\nd", "\xff\xfeok"};
     tx__metrics_gauge_set(f, v, -2.5);
     char *text = tx__metrics_render(m, NULL);
@@ -173,7 +173,8 @@ static void populate_std(tx_metric_family_t **fams)
     const char *hit[] = {"hit"}, *miss[] = {"miss"};
     tx__metrics_inc(fams[TX_M_CACHE], hit, 2);
     tx__metrics_inc(fams[TX_M_CACHE], miss, 7);
-    static const char *const st[] = {"pending", "processing", "success", "retrying", "failed", "skipped"};
+    static const char *const st[] = {"pending",  "processing", "success",
+                                     "retrying", "failed",     "skipped"};
     for (int i = 0; i < 6; i++) {
         const char *v[] = {st[i]};
         tx__metrics_gauge_set(fams[TX_M_ITEMS], v, i * 10);
@@ -196,8 +197,9 @@ static void std_families_pass_promtool(void **state)
     populate_std(fams);
     /* the awkward cases too: escapes, invalid UTF-8, a refused series */
     const char *ln[] = {"model"};
-    tx_metric_family_t *small = tx__metrics_register(m, TX_METRIC_COUNTER, "t_small_total",
-                                                    "Cap of one.\nSecond line \\ here.", 1, ln, NULL, 0, 1);
+    tx_metric_family_t *small =
+        tx__metrics_register(m, TX_METRIC_COUNTER, "t_small_total",
+                             "Cap of one.\nSecond line \\ here.", 1, ln, NULL, 0, 1);
     const char *odd[] = {"line\nbreak \"q\" back\\slash \xff\xc3"}, *other[] = {"other"};
     tx__metrics_inc(small, odd, 1);
     tx__metrics_inc(small, other, 1);
@@ -213,13 +215,15 @@ static void std_families_pass_promtool(void **state)
     }
     assert_non_null(strstr(text, "tenax_requests_total{route=\"/v1/chat/completions\","
                                  "model=\"gpt-4o-mini\",status=\"200\"} 3\n"));
-    assert_non_null(strstr(text, "tenax_tokens_total{model=\"gpt-4o-mini\",kind=\"prompt\"} 1200\n"));
+    assert_non_null(
+        strstr(text, "tenax_tokens_total{model=\"gpt-4o-mini\",kind=\"prompt\"} 1200\n"));
     assert_non_null(strstr(text, "tenax_overhead_seconds_bucket{le=\"+Inf\"} 4\n"));
     assert_non_null(strstr(text, "tenax_dropped_total 5\n"));
     assert_non_null(strstr(text, "# TYPE tenax_items gauge\n"));
     assert_non_null(strstr(text, "tenax_retry_budget_exhausted_total{provider=\"openai\"} 3\n"));
     assert_non_null(strstr(text, "tenax_endpoint_concurrency_limit{endpoint=\"0\"} 6\n"));
-    assert_non_null(strstr(text, "tenax_metrics_series_refused_total{family=\"t_small_total\"} 1\n"));
+    assert_non_null(
+        strstr(text, "tenax_metrics_series_refused_total{family=\"t_small_total\"} 1\n"));
 
     if (access("/usr/bin/promtool", X_OK) != 0) {
         printf("SKIP promtool check: /usr/bin/promtool not found (Debian package prometheus)\n");

@@ -43,14 +43,20 @@ static void throttles_per_type(void **state)
     cfg.interval_s[TX_NOTIFY_RATE_LIMIT] = 60;
     tx_notify_t *n = tx__notify_create(&cfg, record, &r);
     assert_non_null(n);
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 2, 4, 1000, WALL), TX_NOTIFY_SENT);
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 3, 8, 60999, WALL), TX_NOTIFY_SUPPRESSED);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 2, 4, 1000, WALL),
+                     TX_NOTIFY_SENT);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 3, 8, 60999, WALL),
+                     TX_NOTIFY_SUPPRESSED);
     /* another type has its own interval */
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota", 1, -1, 2000, WALL), TX_NOTIFY_SENT);
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota", 1, -1, 2000 + 899999, WALL),
-                     TX_NOTIFY_SUPPRESSED); /* default 900 s */
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 4, 8, 61000, WALL), TX_NOTIFY_SENT);
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota", 1, -1, 902000, WALL), TX_NOTIFY_SENT);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota", 1, -1, 2000, WALL),
+                     TX_NOTIFY_SENT);
+    assert_int_equal(
+        tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota", 1, -1, 2000 + 899999, WALL),
+        TX_NOTIFY_SUPPRESSED); /* default 900 s */
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 4, 8, 61000, WALL),
+                     TX_NOTIFY_SENT);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota", 1, -1, 902000, WALL),
+                     TX_NOTIFY_SENT);
     assert_int_equal(r.calls, 4);
     tx_notify_stats_t st;
     tx__notify_stats(n, &st);
@@ -61,15 +67,18 @@ static void throttles_per_type(void **state)
     /* a reload keeps the throttle state and applies new intervals */
     cfg.interval_s[TX_NOTIFY_RATE_LIMIT] = 10;
     assert_int_equal(tx__notify_configure(n, &cfg), 0);
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 5, 8, 70999, WALL), TX_NOTIFY_SUPPRESSED);
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 5, 8, 71000, WALL), TX_NOTIFY_SENT);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 5, 8, 70999, WALL),
+                     TX_NOTIFY_SUPPRESSED);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "429", 5, 8, 71000, WALL),
+                     TX_NOTIFY_SENT);
     assert_int_equal(tx__notify_event(n, (tx_notify_type_t)99, "x", 1, 1, 0, WALL), TX_NOTIFY_OFF);
     tx__notify_destroy(n);
     tx__notify_destroy(NULL);
     assert_null(tx__notify_create(&cfg, NULL, NULL));
     /* nothing configured: off */
     tx_notify_t *off = tx__notify_create(NULL, record, &r);
-    assert_int_equal(tx__notify_event(off, TX_NOTIFY_AUTH_FAILED, "401", 1, 0, 0, WALL), TX_NOTIFY_OFF);
+    assert_int_equal(tx__notify_event(off, TX_NOTIFY_AUTH_FAILED, "401", 1, 0, 0, WALL),
+                     TX_NOTIFY_OFF);
     tx__notify_destroy(off);
 }
 
@@ -80,13 +89,15 @@ static void webhook_payload(void **state)
     tx_notify_config_t cfg = {.webhook_url = "http://127.0.0.1:9/hook"};
     tx_notify_t *n = tx__notify_create(&cfg, record, &r);
     assert_int_equal(tx__notify_event(n, TX_NOTIFY_ENDPOINT_DOWN, "endpoint 0 down \"x\"\n\xff", 3,
-                                     30.5, 0, WALL + 1500), TX_NOTIFY_SENT);
+                                      30.5, 0, WALL + 1500),
+                     TX_NOTIFY_SENT);
     assert_string_equal(r.url[0], "http://127.0.0.1:9/hook");
     json_error_t err;
     json_t *o = json_loads(r.json[0], 0, &err);
     assert_non_null(o);
     assert_string_equal(json_string_value(json_object_get(o, "type")), "endpoint_down");
-    assert_string_equal(json_string_value(json_object_get(o, "message")), "endpoint 0 down \"x\"\n?");
+    assert_string_equal(json_string_value(json_object_get(o, "message")),
+                        "endpoint 0 down \"x\"\n?");
     assert_string_equal(json_string_value(json_object_get(o, "at")), "2026-01-01T00:00:01Z");
     assert_int_equal(json_integer_value(json_object_get(o, "attempt")), 3);
     assert_true(json_real_value(json_object_get(o, "delay_s")) == 30.5);
@@ -102,12 +113,14 @@ static void webhook_payload(void **state)
     assert_non_null(o);
     assert_true(json_is_null(json_object_get(o, "attempt")));
     assert_true(json_is_null(json_object_get(o, "delay_s")));
-    assert_int_equal(strlen(json_string_value(json_object_get(o, "message"))), TX_NOTIFY_MESSAGE_MAX);
+    assert_int_equal(strlen(json_string_value(json_object_get(o, "message"))),
+                     TX_NOTIFY_MESSAGE_MAX);
     json_decref(o);
     assert_null(tx__notify_webhook_json((tx_notify_type_t)-1, "x", 1, 1, WALL));
     /* a post that cannot start is counted failed; a later reported failure too */
     r.fail = 1;
-    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "q", 1, 0, 0, WALL), TX_NOTIFY_FAILED);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "q", 1, 0, 0, WALL),
+                     TX_NOTIFY_FAILED);
     r.fail = 0;
     tx__notify_delivered(n, 0);
     tx_notify_stats_t st;
@@ -131,26 +144,30 @@ static void telegram_and_redaction(void **state)
     assert_null(strstr(url, "123456")); /* no partial token left behind */
     assert_int_equal(tx__notify_telegram_url_redacted(NULL, url, sizeof(url)), 0);
     assert_string_equal(url, "https://api.telegram.org/bot<redacted>/sendMessage");
-    assert_int_equal(tx__notify_redact_url("https://user:pw@hooks.example.com:8443/T0/B0/secret?x=1", url,
-                                          sizeof(url)), 0);
+    assert_int_equal(
+        tx__notify_redact_url("https://user:pw@hooks.example.com:8443/T0/B0/secret?x=1", url,
+                              sizeof(url)),
+        0);
     assert_string_equal(url, "https://hooks.example.com:8443/<redacted>");
     assert_int_equal(tx__notify_redact_url("no scheme", url, sizeof(url)), -1);
     assert_string_equal(url, "<redacted>");
 
-    char *body = tx__notify_telegram_json("-100123", TX_NOTIFY_QUOTA_EXCEEDED, "insufficient_quota", 5,
-                                         -1, WALL);
+    char *body = tx__notify_telegram_json("-100123", TX_NOTIFY_QUOTA_EXCEEDED, "insufficient_quota",
+                                          5, -1, WALL);
     json_t *o = json_loads(body, 0, NULL);
     free(body);
     assert_string_equal(json_string_value(json_object_get(o, "chat_id")), "-100123");
-    assert_string_equal(json_string_value(json_object_get(o, "text")),
-                        "[tenax] quota_exceeded: insufficient_quota (attempt 5) at 2026-01-01T00:00:00Z");
+    assert_string_equal(
+        json_string_value(json_object_get(o, "text")),
+        "[tenax] quota_exceeded: insufficient_quota (attempt 5) at 2026-01-01T00:00:00Z");
     json_decref(o);
     assert_null(tx__notify_telegram_json("", TX_NOTIFY_QUOTA_EXCEEDED, "x", 1, 1, WALL));
 
     /* an event goes to both destinations; the log shows neither the token nor the hook path */
     recorder_t r = {0};
     tx_notify_config_t cfg = {.webhook_url = "https://hooks.example.com/T0/B0/hooksecret",
-                              .telegram_bot_token = TOKEN, .telegram_chat_id = "42"};
+                              .telegram_bot_token = TOKEN,
+                              .telegram_chat_id = "42"};
     tx_notify_t *n = tx__notify_create(&cfg, record, &r);
     char logpath[] = "/tmp/tx_notify_log_XXXXXX";
     int fd = mkstemp(logpath);
@@ -158,7 +175,8 @@ static void telegram_and_redaction(void **state)
     fflush(stderr);
     int saved = dup(2);
     dup2(fd, 2);
-    tx_notify_outcome_t out = tx__notify_event(n, TX_NOTIFY_AUTH_FAILED, "401 from endpoint 0", 1, 0, 0, WALL);
+    tx_notify_outcome_t out =
+        tx__notify_event(n, TX_NOTIFY_AUTH_FAILED, "401 from endpoint 0", 1, 0, 0, WALL);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);

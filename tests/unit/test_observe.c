@@ -57,7 +57,8 @@ static void metrics_from_events(void **state)
     tx_metric_series_t *dropped = tx__metrics_series(tx__obs_family(obs, TX_M_DROPPED), NULL);
     assert_true(tx__metrics_value(dropped) == 7);
     const char *tp2[2] = {"m2", "prompt"}, *tc2[2] = {"m2", "completion"};
-    assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_TOKENS), tp2)) == 100);
+    assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_TOKENS), tp2)) ==
+                100);
     assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_TOKENS), tc2)) == 5);
     tx_metric_series_t *inf = tx__metrics_series(tx__obs_family(obs, TX_M_IN_FLIGHT), NULL);
     assert_true(tx__metrics_value(inf) == 1);
@@ -144,7 +145,8 @@ static void notifications_from_events(void **state)
     tx_obs_t *obs = tx__obs_create(&o);
     tx__obs_set_notify(obs, n);
     assert_ptr_equal(tx__obs_notify(obs), n);
-    for (int i = 0; i < 5; i++) tx__obs_on_attempt(obs, 0, "m", TX_CLASS_QUOTA, 1, i + 1, -1);
+    for (int i = 0; i < 5; i++)
+        tx__obs_on_attempt(obs, 0, "m", TX_CLASS_QUOTA, 1, i + 1, -1);
     tx__obs_on_attempt(obs, 0, "m", TX_CLASS_SERVER, 1, 1, -1); /* no notification */
     tx__obs_on_attempt(obs, 0, "m", TX_CLASS_CONCURRENCY, 1, 1, 3);
     tx__obs_on_attempt(obs, 0, "m", TX_CLASS_AUTH, 1, 1, -1);
@@ -239,7 +241,7 @@ static void http_sender_delivers_and_times_out(void **state)
     tx__notify_http_set_notifier(s, n);
 
     assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota gone", 2, -1,
-                                     tx__clock_mono_ms(), tx__clock_wall_ms()),
+                                      tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     assert_int_equal(tx__notify_http_inflight(s), 1);
     assert_true(run_until(&loop, hook_hit, &hook, 5000));
@@ -272,7 +274,7 @@ static void http_sender_delivers_and_times_out(void **state)
     nc.webhook_url = hang_url;
     assert_int_equal(tx__notify_configure(n, &nc), 0);
     assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "slow down", -1, 4.0,
-                                     tx__clock_mono_ms(), tx__clock_wall_ms()),
+                                      tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     /* It returned with the POST still in flight: sending never waits for the webhook. */
     assert_int_equal(tx__notify_http_inflight(s), 1);
@@ -282,7 +284,7 @@ static void http_sender_delivers_and_times_out(void **state)
 
     /* A POST in flight when closing is dropped without a report. */
     assert_int_equal(tx__notify_event(n, TX_NOTIFY_AUTH_FAILED, "bad key", -1, -1,
-                                     tx__clock_mono_ms(), tx__clock_wall_ms()),
+                                      tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     int done = 0;
     tx__notify_http_close(s, closed, &done);

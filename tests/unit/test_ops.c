@@ -1,5 +1,5 @@
-/* The ops plug-in on a real app (no store, no listener): diag carries every documented field and the
- * job engine's status, a config file change is applied to the app (admission limits, endpoints)
+/* The ops plug-in on a real app (no store, no listener): diag carries every documented field and
+ * the job engine's status, a config file change is applied to the app (admission limits, endpoints)
  * and reported to the job engine, a broken file shows in configError, and the stop hook closes
  * everything (the loop ends with no handle left). */
 #include <stdarg.h>
@@ -102,12 +102,27 @@ static void ops_on_an_app(void **state)
     assert_non_null(tx__ops_obs(app));
 
     d = tx__ops_diag_json(app);
-    static const char *const fields[] = {
-        "maxConcurrency", "maxQueue", "requestTimeoutMs", "retryMax",
-        "endpointFailoverThreshold", "sources", "activeBaseUrl", "backupBaseUrls",
-        "failoverCounts", "endpoints", "inFlight", "queued", "droppedSinceBoot", "avgWaitMs",
-        "jobs", "configError", "configLoadedAt", "providers", NULL};
-    for (int i = 0; fields[i] != NULL; i++) assert_non_null(json_object_get(d, fields[i]));
+    static const char *const fields[] = {"maxConcurrency",
+                                         "maxQueue",
+                                         "requestTimeoutMs",
+                                         "retryMax",
+                                         "endpointFailoverThreshold",
+                                         "sources",
+                                         "activeBaseUrl",
+                                         "backupBaseUrls",
+                                         "failoverCounts",
+                                         "endpoints",
+                                         "inFlight",
+                                         "queued",
+                                         "droppedSinceBoot",
+                                         "avgWaitMs",
+                                         "jobs",
+                                         "configError",
+                                         "configLoadedAt",
+                                         "providers",
+                                         NULL};
+    for (int i = 0; fields[i] != NULL; i++)
+        assert_non_null(json_object_get(d, fields[i]));
     assert_int_equal(json_integer_value(json_object_get(d, "maxConcurrency")), 3);
     assert_int_equal(json_integer_value(json_object_get(d, "retryMax")), 5);
     json_t *src = json_object_get(d, "sources");
@@ -118,8 +133,8 @@ static void ops_on_an_app(void **state)
     json_t *jobs = json_object_get(d, "jobs");
     assert_true(json_is_true(json_object_get(jobs, "paused")));
     assert_string_equal(json_string_value(json_object_get(jobs, "pauseReason")), "quota");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(jobs, "counts"), "success")),
-                     5);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(jobs, "counts"), "success")), 5);
     assert_true(json_is_null(json_object_get(d, "configError")));
     json_decref(d);
 

@@ -213,10 +213,11 @@ static void test_pg_wakes(void **state)
     assert_int_equal(tx__store_claim(st, "n2", 1, T0, 60000, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
     c.calls_over = s.calls;
-    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000,
-                             .error = "server: 503", .error_class = TX_CLASS_SERVER};
-    assert_int_equal(tx__store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL),
-                     TX_EOK);
+    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING,
+                             .retry_after = T0 + 1000,
+                             .error = "server: 503",
+                             .error_class = TX_CLASS_SERVER};
+    assert_int_equal(tx__store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL), TX_EOK);
     tx__item_list_free(&l);
     assert_true(run_until(&loop, called, &c, 10000));
     /* the shared pause: set (a wake, not a resume), then cleared (a resume) */
@@ -329,10 +330,11 @@ static void test_pg_upgrade_to_row_trigger(void **state)
     assert_int_equal(tx__store_claim(st, "n", 1, T0, 60000, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
     c.calls_over = s.calls;
-    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000,
-                             .error = "server: 503", .error_class = TX_CLASS_SERVER};
-    assert_int_equal(tx__store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL),
-                     TX_EOK);
+    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING,
+                             .retry_after = T0 + 1000,
+                             .error = "server: 503",
+                             .error_class = TX_CLASS_SERVER};
+    assert_int_equal(tx__store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL), TX_EOK);
     tx__item_list_free(&l);
     assert_true(run_until(&loop, called, &c, 10000));
     tx__store_close(st);

@@ -288,10 +288,10 @@ static void *worker(void *arg)
         for (size_t i = 0; i < l.n && w->rc == TX_EOK; i++) {
             int n = 0;
             tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
-                               .result = "[\"t\"]",
-                               .model = "m",
-                               .prompt_version = 1,
-                               .error_class = -1};
+                                    .result = "[\"t\"]",
+                                    .model = "m",
+                                    .prompt_version = 1,
+                                    .error_class = -1};
             w->rc =
                 tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 3, T0, "m", &n, &err);
             if (w->rc == TX_EOK)
@@ -390,10 +390,10 @@ static void a_server_restart_between_two_operations_loses_nothing(void **state)
     /* The next operation either reconnects at once (the server's goodbye is seen first) or
      * fails cleanly with TX_EIO "connection lost"; then the one after reconnects. */
     tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
-                       .result = "[\"x\"]",
-                       .model = "m",
-                       .prompt_version = 1,
-                       .error_class = -1};
+                            .result = "[\"x\"]",
+                            .model = "m",
+                            .prompt_version = 1,
+                            .error_class = -1};
     int rc;
     AFTER_RECONNECT(rc, tx__store_finish(s, l.items[0].id, l.items[0].lease, &ok, T0 + 1, &e_));
     assert_int_equal(rc, TX_EOK);
@@ -566,18 +566,27 @@ static void a_busy_group_is_redone_one_by_one(void **state)
     PQclear(r);
     tx_store_begin_t b[3];
     for (int i = 0; i < 3; i++)
-        b[i] = (tx_store_begin_t){.id = l.items[i].id, .lease = l.items[i].lease,
-                                  .max_attempts = 3, .model = "m"};
+        b[i] = (tx_store_begin_t){
+            .id = l.items[i].id, .lease = l.items[i].lease, .max_attempts = 3, .model = "m"};
     assert_int_equal(tx__store_begin_attempts(s, b, 3, T0 + 1), TX_EOK);
     assert_int_equal(b[0].rc, TX_EOK);
     assert_int_equal(b[0].attempt_n, 1); /* counted once: the failed group wrote nothing */
     assert_int_equal(b[1].rc, TX_EBUSY);
     assert_int_equal(b[2].rc, TX_EOK);
     assert_int_equal(b[2].attempt_n, 1);
-    tx_history_row_t a = {.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
-                      .http_status = 200, .latency_ms = 5, .at = T0 + 2};
-    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
-                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    tx_history_row_t a = {.n = 1,
+                          .model = "m",
+                          .endpoint = "0",
+                          .cls = TX_CLASS_OK,
+                          .http_status = 200,
+                          .latency_ms = 5,
+                          .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS,
+                           .result = "[]",
+                           .model = "m",
+                           .prompt_version = 1,
+                           .error_class = -1,
+                           .attempt = &a};
     tx_store_finish_t f[3];
     for (int i = 0; i < 3; i++)
         f[i] = (tx_store_finish_t){.id = l.items[i].id, .lease = l.items[i].lease, .outcome = &o};
@@ -637,9 +646,9 @@ static void another_node_wakes_a_listener(void **state)
     assert_int_equal(tx__store_claim(node, "w", 1, T0, LEASE, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
     tx_item_outcome_t park = {.status = TX_ITEM_RETRYING,
-                         .retry_after = T0 + 1000,
-                         .error = "429",
-                         .error_class = TX_CLASS_RATE_LIMIT};
+                              .retry_after = T0 + 1000,
+                              .error = "429",
+                              .error_class = TX_CLASS_RATE_LIMIT};
     assert_int_equal(tx__store_finish(node, l.items[0].id, l.items[0].lease, &park, T0, NULL),
                      TX_EOK); /* finish as retrying */
     assert_true(wait_wake(listener) >= 1);

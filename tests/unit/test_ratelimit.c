@@ -69,12 +69,14 @@ static void rate_change_applies_to_existing_buckets(void **state)
     assert_int_equal(info.remaining, 599);
     tx__ratelimit_set_rpm(rl, 6); /* the existing bucket is cut to the new minute's worth */
     assert_int_equal(tx__ratelimit_rpm(rl), 6);
-    for (int i = 0; i < 6; i++) assert_int_equal(tx__ratelimit_take(rl, "a", 0, &info), 1);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(tx__ratelimit_take(rl, "a", 0, &info), 1);
     assert_int_equal(info.limit, 6);
     assert_int_equal(tx__ratelimit_take(rl, "a", 0, &info), 0);
     assert_int_equal(info.retry_after_ms, 10000); /* and refills at the new rate */
-    tx__ratelimit_set_rpm(rl, 0); /* off */
-    for (int i = 0; i < 100; i++) assert_int_equal(tx__ratelimit_take(rl, "a", 0, &info), 1);
+    tx__ratelimit_set_rpm(rl, 0);                 /* off */
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(tx__ratelimit_take(rl, "a", 0, &info), 1);
     assert_int_equal(info.limit, 0);
     tx__ratelimit_set_rpm(rl, 60000); /* faster: refills at 1000/s */
     assert_int_equal(tx__ratelimit_take(rl, "a", 1, &info), 1);

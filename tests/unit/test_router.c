@@ -10,7 +10,11 @@
 
 #include "server/router.h"
 
-static void fn_a(tx_http_req_t *r, void *ud) { (void)r; (void)ud; }
+static void fn_a(tx_http_req_t *r, void *ud)
+{
+    (void)r;
+    (void)ud;
+}
 
 static const tx_route_t table[] = {
     {"GET", "/v1/items/{id}", fn_a},
@@ -36,8 +40,8 @@ static void matches_params(void **state)
     tx_router_t *r = make();
     char *names[4], *values[4], allow[64];
     size_t idx = 99, n = 0;
-    assert_int_equal(tx__router_match(r, "POST", "/v1/items/a%2Fb%20c/regenerate", &idx, names, values,
-                                     4, &n, allow, sizeof allow),
+    assert_int_equal(tx__router_match(r, "POST", "/v1/items/a%2Fb%20c/regenerate", &idx, names,
+                                      values, 4, &n, allow, sizeof allow),
                      200);
     assert_int_equal(idx, 1);
     assert_int_equal(n, 1);
@@ -45,13 +49,14 @@ static void matches_params(void **state)
     assert_string_equal(values[0], "a/b c");
     tx__router_free_params(names, values, n);
     assert_int_equal(tx__router_match(r, "GET", "/v1/owners/42/items", &idx, names, values, 4, &n,
-                                     allow, sizeof allow),
+                                      allow, sizeof allow),
                      200);
     assert_int_equal(idx, 2);
     assert_string_equal(values[0], "42");
     tx__router_free_params(names, values, n);
     /* HEAD is served by GET */
-    assert_int_equal(tx__router_match(r, "HEAD", "/v1/models", &idx, NULL, NULL, 0, &n, NULL, 0), 200);
+    assert_int_equal(tx__router_match(r, "HEAD", "/v1/models", &idx, NULL, NULL, 0, &n, NULL, 0),
+                     200);
     assert_int_equal(idx, 4);
     tx__router_destroy(r);
 }
@@ -62,27 +67,28 @@ static void not_found_and_not_allowed(void **state)
     tx_router_t *r = make();
     char allow[64];
     size_t n;
-    assert_int_equal(tx__router_match(r, "GET", "/v1/nope", NULL, NULL, NULL, 0, &n, allow, sizeof allow),
-                     404);
+    assert_int_equal(
+        tx__router_match(r, "GET", "/v1/nope", NULL, NULL, NULL, 0, &n, allow, sizeof allow), 404);
     assert_int_equal(tx__router_match(r, "GET", "/v1/items/1/regenerate/x", NULL, NULL, NULL, 0, &n,
-                                     allow, sizeof allow),
+                                      allow, sizeof allow),
                      404);
-    assert_int_equal(tx__router_match(r, "GET", "/v1/items//regenerate", NULL, NULL, NULL, 0, &n, allow,
-                                     sizeof allow),
+    assert_int_equal(tx__router_match(r, "GET", "/v1/items//regenerate", NULL, NULL, NULL, 0, &n,
+                                      allow, sizeof allow),
                      404);
-    assert_int_equal(tx__router_match(r, "PUT", "/v1/models", NULL, NULL, NULL, 0, &n, allow, sizeof allow),
-                     405);
+    assert_int_equal(
+        tx__router_match(r, "PUT", "/v1/models", NULL, NULL, NULL, 0, &n, allow, sizeof allow),
+        405);
     assert_string_equal(allow, "GET, DELETE");
-    assert_int_equal(tx__router_match(r, "GET", "/v1/items", NULL, NULL, NULL, 0, &n, allow, sizeof allow),
-                     405);
+    assert_int_equal(
+        tx__router_match(r, "GET", "/v1/items", NULL, NULL, NULL, 0, &n, allow, sizeof allow), 405);
     assert_string_equal(allow, "POST");
     /* bad percent-encoding in a param */
     char *names[2], *values[2];
     assert_int_equal(tx__router_match(r, "GET", "/v1/items/%zz", NULL, names, values, 2, &n, allow,
-                                     sizeof allow),
+                                      sizeof allow),
                      400);
     assert_int_equal(tx__router_match(r, "GET", "/v1/items/%00", NULL, names, values, 2, &n, allow,
-                                     sizeof allow),
+                                      sizeof allow),
                      400);
     assert_int_equal(tx__router_match(r, "GET", "no-slash", NULL, NULL, NULL, 0, &n, NULL, 0), 404);
     assert_int_equal(tx__router_match(r, "GET", NULL, NULL, NULL, NULL, 0, &n, NULL, 0), 404);

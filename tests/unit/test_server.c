@@ -57,7 +57,10 @@ static void on_check(uv_timer_t *t)
     }
 }
 
-static void on_deadline(uv_timer_t *t) { uv_stop(t->loop); }
+static void on_deadline(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
 
 /* Runs the loop until pred(f) holds (checked every millisecond) or 5 s pass; returns whether
  * it holds. */
@@ -77,9 +80,18 @@ static int run_until(fixture_t *f, pred_fn pred)
     return w.met || pred(f);
 }
 
-static int is_stopped(fixture_t *f) { return f->stopped; }
-static int was_aborted(fixture_t *f) { return f->aborts > 0; }
-static int client_done(fixture_t *f) { return atomic_load(&f->client_finished); }
+static int is_stopped(fixture_t *f)
+{
+    return f->stopped;
+}
+static int was_aborted(fixture_t *f)
+{
+    return f->aborts > 0;
+}
+static int client_done(fixture_t *f)
+{
+    return atomic_load(&f->client_finished);
+}
 
 static void on_abort(tx_http_req_t *req, void *ud)
 {
@@ -120,9 +132,12 @@ static void handler(tx_http_req_t *req, void *ud)
         atomic_store(&f->got_hold, 1);
     } else if (strcmp(path, "/exact") == 0) {
         /* header lines that could split the head are dropped, the rest kept in order */
-        tx_header_t h[] = {{"Content-Type", "text/plain"}, {"X-Bad", "a\r\nb"},
-                           {"Bad:Name", "v"},               {NULL, "v"},
-                           {"X-Null", NULL},                {"X-Ok", ""}};
+        tx_header_t h[] = {{"Content-Type", "text/plain"},
+                           {"X-Bad", "a\r\nb"},
+                           {"Bad:Name", "v"},
+                           {NULL, "v"},
+                           {"X-Null", NULL},
+                           {"X-Ok", ""}};
         assert_int_equal(tx__http_respond(req, 200, h, 6, "hello", 5), TX_EOK);
     } else if (strncmp(path, "/status/", 8) == 0) {
         int status = (int)strtol(path + 8, NULL, 10);
@@ -209,7 +224,8 @@ static void *client_exact(void *ud)
             size_t alen = strlen(x->answer);
             send(s, x->request, strlen(x->request), 0);
             int bad = recv_exact(s, got, alen + x->body_z) != 0 || memcmp(got, x->answer, alen);
-            for (size_t z = 0; !bad && z < x->body_z; z++) bad = got[alen + z] != 'z';
+            for (size_t z = 0; !bad && z < x->body_z; z++)
+                bad = got[alen + z] != 'z';
             if (bad) f->client_len = k + 1;
         }
     }
@@ -232,7 +248,8 @@ static void *client_exact(void *ud)
     send(s, last, sizeof last - 1, 0);
     size_t have = 0;
     ssize_t n;
-    while ((n = recv(s, got + have, sizeof got - have, 0)) > 0) have += (size_t)n;
+    while ((n = recv(s, got + have, sizeof got - have, 0)) > 0)
+        have += (size_t)n;
     if (f->client_len == 0 && (have != sizeof want - 1 || memcmp(got, want, have) != 0))
         f->client_len = k + 1;
     close(s);
@@ -258,7 +275,8 @@ static void *client_order(void *ud)
     const char req[] = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n";
     send(s, req, sizeof req - 1, 0);
     ssize_t n;
-    while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len, 0)) > 0)
+    while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
+                     0)) > 0)
         f->client_len += (size_t)n;
     f->client_buf[f->client_len] = '\0';
     close(s);
@@ -390,7 +408,10 @@ static void listen_errors(void **state)
 
 /* ---- lingering close ---------------------------------------------------------------------- */
 
-static int no_connections(fixture_t *f) { return tx__http_server_connections(f->srv) == 0; }
+static int no_connections(fixture_t *f)
+{
+    return tx__http_server_connections(f->srv) == 0;
+}
 
 /* Reads what the server sends until EOF into client_buf (NUL-terminated). */
 static void read_answer(fixture_t *f, int s)
@@ -417,8 +438,10 @@ static void *client_whole_body(void *ud)
     int ok = send(s, head, (size_t)hl, MSG_NOSIGNAL) == hl;
     for (size_t off = 0; ok && off < len;) {
         ssize_t n = send(s, body + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0) ok = 0;
-        else off += (size_t)n;
+        if (n <= 0)
+            ok = 0;
+        else
+            off += (size_t)n;
     }
     free(body);
     atomic_store(&f->client_sent_all, ok);
@@ -453,8 +476,10 @@ static void *client_flood(void *ud)
     int ok = send(f->client_fd, head, sizeof head - 1, MSG_NOSIGNAL) == (ssize_t)sizeof head - 1;
     for (size_t sent = 0; ok && sent < 64u * 1024u * 1024u;) {
         ssize_t n = send(f->client_fd, chunk, sizeof chunk, MSG_NOSIGNAL);
-        if (n <= 0) ok = 0;
-        else sent += (size_t)n;
+        if (n <= 0)
+            ok = 0;
+        else
+            sent += (size_t)n;
     }
     atomic_store(&f->client_sent_all, ok);
     atomic_store(&f->client_finished, 1);
@@ -494,7 +519,8 @@ static void *client_slow_reader(void *ud)
     static char buf[65536];
     size_t body = 0;
     ssize_t n;
-    while ((n = recv(s, buf, sizeof buf, 0)) > 0) body += (size_t)n;
+    while ((n = recv(s, buf, sizeof buf, 0)) > 0)
+        body += (size_t)n;
     f->client_len = body; /* head + body when nothing was cut */
     close(s);
     atomic_store(&f->client_finished, 1);

@@ -25,21 +25,19 @@ static int on_ev(void *ud, const tx_sse_event_t *ev)
     return r->stop_after > 0 && (int)r->n >= r->stop_after;
 }
 
-static const char STREAM[] =
-    "\xEF\xBB\xBF: keep-alive comment\r\n"
-    "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\r\n\r\n"
-    "event: ping\ndata:a\ndata:  b\n\n"
-    "id: 7\rretry: 100\rdata\r\r"
-    "data: {\"error\":{\"message\":\"boom\",\"code\":502}}\n\n"
-    "event: error\ndata: x\n\n"
-    "data: [DONE]\n\n";
-static const char EXPECT[] =
-    "0||{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]};"
-    "0|ping|a\n b;"
-    "0||;"
-    "2||{\"error\":{\"message\":\"boom\",\"code\":502}};"
-    "2|error|x;"
-    "1||[DONE];";
+static const char STREAM[] = "\xEF\xBB\xBF: keep-alive comment\r\n"
+                             "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\r\n\r\n"
+                             "event: ping\ndata:a\ndata:  b\n\n"
+                             "id: 7\rretry: 100\rdata\r\r"
+                             "data: {\"error\":{\"message\":\"boom\",\"code\":502}}\n\n"
+                             "event: error\ndata: x\n\n"
+                             "data: [DONE]\n\n";
+static const char EXPECT[] = "0||{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]};"
+                             "0|ping|a\n b;"
+                             "0||;"
+                             "2||{\"error\":{\"message\":\"boom\",\"code\":502}};"
+                             "2|error|x;"
+                             "1||[DONE];";
 
 static void whole_stream(void **state)
 {

@@ -46,8 +46,7 @@ static void make_url(char *out, size_t len)
 static int setup(void **state)
 {
     ctx_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return -1;
+    if (!c) return -1;
     make_url(c->url, sizeof c->url);
     tx_error_t err = {0};
     if (tx__store_open(c->url, &c->s, &err) != TX_EOK) {
@@ -87,8 +86,7 @@ static void seed(tx_store_t *s, const char *owner, const char *prefix, int n, in
     tx_error_t err = {0};
     assert_int_equal(tx__store_import(s, in, (size_t)n, T0, &r, &err), TX_EOK);
     assert_int_equal(r.inserted, (size_t)n);
-    if (out)
-        memcpy(out, r.ids, (size_t)n * sizeof *out);
+    if (out) memcpy(out, r.ids, (size_t)n * sizeof *out);
     tx__import_result_free(&r);
     free(ext);
     free(in);
@@ -236,8 +234,7 @@ static void *racer(void *arg)
         tx_item_list_t l;
         r->rc = tx__store_claim(s, "racer", 3, T0, LEASE, &l, NULL);
         if (r->rc != TX_EOK || l.n == 0) {
-            if (r->rc == TX_EOK)
-                tx__item_list_free(&l);
+            if (r->rc == TX_EOK) tx__item_list_free(&l);
             break;
         }
         for (size_t i = 0; i < l.n && r->n < RACE_ITEMS; i++)
@@ -286,8 +283,11 @@ static void stale_lease_cannot_write_and_expired_is_reclaimed(void **state)
     int64_t lease = it.lease;
     tx__item_clear(&it);
 
-    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"a\"]", .model = "m",
-                       .prompt_version = 1, .error_class = -1};
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+                            .result = "[\"a\"]",
+                            .model = "m",
+                            .prompt_version = 1,
+                            .error_class = -1};
     tx_error_t err = {0};
     int n = 0;
     assert_int_equal(tx__store_finish(s, id, lease + 1, &ok, T0 + 1, &err), TX_ECONFLICT);
@@ -309,8 +309,13 @@ static void stale_lease_cannot_write_and_expired_is_reclaimed(void **state)
     /* A new claim gets a new lease; the old one still cannot write. */
     it = claim_one(s, T0 + LEASE + 2);
     assert_int_not_equal(it.lease, lease);
-    tx_history_row_t a = {.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
-                      .http_status = 200, .latency_ms = 5, .at = T0};
+    tx_history_row_t a = {.n = 1,
+                          .model = "m",
+                          .endpoint = "0",
+                          .cls = TX_CLASS_OK,
+                          .http_status = 200,
+                          .latency_ms = 5,
+                          .at = T0};
     assert_int_equal(tx__store_record_attempt(s, id, lease, &a, NULL), TX_ECONFLICT);
     assert_int_equal(tx__store_record_attempt(s, id, it.lease, &a, NULL), TX_EOK);
 
@@ -381,24 +386,35 @@ static void lifecycle_paths(void **state)
     assert_int_equal(l.n, 4);
     for (size_t i = 0; i < 4; i++) {
         int n;
-        assert_int_equal(tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, T0 + 1,
-                                                "m1", &n, NULL), TX_EOK);
-        tx_history_row_t a = {.n = n, .model = "m1", .endpoint = "0", .cls = TX_CLASS_SERVER,
-                          .http_status = 503, .latency_ms = 42, .at = T0 + 2};
+        assert_int_equal(
+            tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, T0 + 1, "m1", &n, NULL),
+            TX_EOK);
+        tx_history_row_t a = {.n = n,
+                              .model = "m1",
+                              .endpoint = "0",
+                              .cls = TX_CLASS_SERVER,
+                              .http_status = 503,
+                              .latency_ms = 42,
+                              .at = T0 + 2};
         assert_int_equal(tx__store_record_attempt(s, l.items[i].id, l.items[i].lease, &a, NULL),
                          TX_EOK);
     }
-    tx_item_outcome_t success = {.status = TX_ITEM_SUCCESS, .result = "[\"cats\",\"trains\"]",
-                            .model = "m1", .prompt_version = 1, .error_class = -1};
-    tx_item_outcome_t retrying = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 30000,
-                             .error = "rate limited", .error_class = TX_CLASS_RATE_LIMIT};
-    tx_item_outcome_t failed = {.status = TX_ITEM_FAILED, .error = "bad request",
-                           .error_class = TX_CLASS_BAD_REQUEST};
+    tx_item_outcome_t success = {.status = TX_ITEM_SUCCESS,
+                                 .result = "[\"cats\",\"trains\"]",
+                                 .model = "m1",
+                                 .prompt_version = 1,
+                                 .error_class = -1};
+    tx_item_outcome_t retrying = {.status = TX_ITEM_RETRYING,
+                                  .retry_after = T0 + 30000,
+                                  .error = "rate limited",
+                                  .error_class = TX_CLASS_RATE_LIMIT};
+    tx_item_outcome_t failed = {
+        .status = TX_ITEM_FAILED, .error = "bad request", .error_class = TX_CLASS_BAD_REQUEST};
     tx_item_outcome_t back = {.status = TX_ITEM_PENDING, .error_class = -1};
     const tx_item_outcome_t *outs[4] = {&success, &retrying, &failed, &back};
     for (size_t i = 0; i < 4; i++)
-        assert_int_equal(tx__store_finish(s, l.items[i].id, l.items[i].lease, outs[i], T0 + 3,
-                                         NULL), TX_EOK);
+        assert_int_equal(
+            tx__store_finish(s, l.items[i].id, l.items[i].lease, outs[i], T0 + 3, NULL), TX_EOK);
 
     tx_item_t it;
     assert_int_equal(tx__store_get(s, l.items[0].id, &it, NULL), TX_EOK);
@@ -472,8 +488,7 @@ static void a_crash_mid_attempt_keeps_the_attempt(void **state)
     seed(c->s, "o", "k", 1, &id);
     tx_item_t it = claim_one(c->s, T0);
     int n;
-    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 2, T0 + 1, "m", &n, NULL),
-                     TX_EOK);
+    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 2, T0 + 1, "m", &n, NULL), TX_EOK);
     /* The process dies here: the handle goes away without a finish. */
     tx__store_close(c->s);
     c->s = NULL;
@@ -502,12 +517,20 @@ static void finish_with_attempt_is_one_write(void **state)
     seed(c->s, "o", "fa", 1, &id);
     tx_item_t it = claim_one(c->s, T0);
     int n;
-    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
-                     TX_EOK);
-    tx_history_row_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
-                      .http_status = 200, .latency_ms = 7, .at = T0 + 2};
-    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "{\"k\":1}", .model = "m",
-                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL), TX_EOK);
+    tx_history_row_t a = {.n = n,
+                          .model = "m",
+                          .endpoint = "0",
+                          .cls = TX_CLASS_OK,
+                          .http_status = 200,
+                          .latency_ms = 7,
+                          .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS,
+                           .result = "{\"k\":1}",
+                           .model = "m",
+                           .prompt_version = 1,
+                           .error_class = -1,
+                           .attempt = &a};
     /* A wrong lease: refused, and no history row was written either. */
     assert_int_equal(tx__store_finish(c->s, id, it.lease + 1, &o, T0 + 3, NULL), TX_ECONFLICT);
     tx_item_t got;
@@ -540,12 +563,20 @@ static void finish_with_bad_attempt_writes_nothing(void **state)
     seed(c->s, "o", "fb", 1, &id);
     tx_item_t it = claim_one(c->s, T0);
     int n;
-    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
-                     TX_EOK);
-    tx_history_row_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS__LAST,
-                      .http_status = 200, .latency_ms = 7, .at = T0 + 2};
-    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
-                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL), TX_EOK);
+    tx_history_row_t a = {.n = n,
+                          .model = "m",
+                          .endpoint = "0",
+                          .cls = TX_CLASS__LAST,
+                          .http_status = 200,
+                          .latency_ms = 7,
+                          .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS,
+                           .result = "[]",
+                           .model = "m",
+                           .prompt_version = 1,
+                           .error_class = -1,
+                           .attempt = &a};
     assert_int_equal(tx__store_finish(c->s, id, it.lease, &o, T0 + 3, NULL), TX_EINVAL);
     tx_item_t got;
     assert_int_equal(tx__store_get(c->s, id, &got, NULL), TX_EOK);
@@ -575,8 +606,7 @@ static int attempts_of(tx_store_t *s, int64_t id, size_t *n_history)
     tx_item_t it;
     assert_int_equal(tx__store_get(s, id, &it, NULL), TX_EOK);
     int a = it.attempts;
-    if (n_history)
-        *n_history = it.n_history;
+    if (n_history) *n_history = it.n_history;
     tx__item_clear(&it);
     return a;
 }
@@ -671,12 +701,17 @@ static void finish_many_answers_each_request(void **state)
     int n;
     for (size_t i = 0; i < 6; i++)
         assert_int_equal(tx__store_begin_attempt(c->s, l.items[i].id, l.items[i].lease, 3, T0 + 1,
-                                                "m", &n, NULL),
+                                                 "m", &n, NULL),
                          TX_EOK);
     tx_history_row_t att[6];
     for (int i = 0; i < 6; i++)
-        att[i] = (tx_history_row_t){.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
-                                .http_status = 200, .latency_ms = 10 + i, .at = T0 + 2};
+        att[i] = (tx_history_row_t){.n = 1,
+                                    .model = "m",
+                                    .endpoint = "0",
+                                    .cls = TX_CLASS_OK,
+                                    .http_status = 200,
+                                    .latency_ms = 10 + i,
+                                    .at = T0 + 2};
     att[1].cls = TX_CLASS_SERVER;
     att[1].http_status = 503;
     att[2].cls = TX_CLASS_QUOTA;
@@ -684,21 +719,34 @@ static void finish_many_answers_each_request(void **state)
     att[5].cls = TX_CLASS_BAD_REQUEST;
     att[5].http_status = 400;
     tx_item_outcome_t o[6] = {
-        {.status = TX_ITEM_SUCCESS, .result = "[\"x\"]", .model = "m", .prompt_version = 1,
-         .error_class = -1, .attempt = &att[0]},
-        {.status = TX_ITEM_RETRYING, .retry_after = T0 + 500, .error = "HTTP 503",
-         .error_class = TX_CLASS_SERVER, .attempt = &att[1]},
-        {.status = TX_ITEM_PENDING, .error = "quota", .error_class = TX_CLASS_QUOTA,
+        {.status = TX_ITEM_SUCCESS,
+         .result = "[\"x\"]",
+         .model = "m",
+         .prompt_version = 1,
+         .error_class = -1,
+         .attempt = &att[0]},
+        {.status = TX_ITEM_RETRYING,
+         .retry_after = T0 + 500,
+         .error = "HTTP 503",
+         .error_class = TX_CLASS_SERVER,
+         .attempt = &att[1]},
+        {.status = TX_ITEM_PENDING,
+         .error = "quota",
+         .error_class = TX_CLASS_QUOTA,
          .attempt = &att[2]},
-        {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m", .prompt_version = 1,
-         .error_class = -1, .attempt = &att[3]},
+        {.status = TX_ITEM_SUCCESS,
+         .result = "[]",
+         .model = "m",
+         .prompt_version = 1,
+         .error_class = -1,
+         .attempt = &att[3]},
         {.status = TX_ITEM_SUCCESS, .result = NULL, .error_class = -1, .attempt = &att[4]},
         {.status = TX_ITEM_FAILED, .error = "HTTP 400", .error_class = TX_CLASS_BAD_REQUEST},
     };
     tx_store_finish_t r[6];
     for (int i = 0; i < 6; i++)
-        r[i] = (tx_store_finish_t){.id = l.items[i].id, .lease = l.items[i].lease,
-                                   .outcome = &o[i]};
+        r[i] =
+            (tx_store_finish_t){.id = l.items[i].id, .lease = l.items[i].lease, .outcome = &o[i]};
     r[3].lease++; /* stale */
     assert_int_equal(tx__store_finish_many(c->s, r, 6, T0 + 3), TX_EOK);
     assert_int_equal(r[0].rc, TX_EOK);
@@ -767,13 +815,17 @@ static void handed_back_attempt_is_marked_refunded(void **state)
     seed(c->s, "o", "rf", 1, &id);
     tx_item_t it = claim_one(c->s, T0);
     int n;
-    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL),
-                     TX_EOK);
+    assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 3, T0 + 1, "m", &n, NULL), TX_EOK);
     assert_int_equal(n, 1);
-    tx_history_row_t a = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_QUOTA,
-                      .http_status = 429, .latency_ms = 3, .at = T0 + 2};
-    tx_item_outcome_t back = {.status = TX_ITEM_PENDING, .error = "quota", .error_class =
-                              TX_CLASS_QUOTA, .attempt = &a};
+    tx_history_row_t a = {.n = n,
+                          .model = "m",
+                          .endpoint = "0",
+                          .cls = TX_CLASS_QUOTA,
+                          .http_status = 429,
+                          .latency_ms = 3,
+                          .at = T0 + 2};
+    tx_item_outcome_t back = {
+        .status = TX_ITEM_PENDING, .error = "quota", .error_class = TX_CLASS_QUOTA, .attempt = &a};
     assert_int_equal(tx__store_finish(c->s, id, it.lease, &back, T0 + 3, NULL), TX_EOK);
     tx__item_clear(&it);
     it = claim_one(c->s, T0 + 10);
@@ -782,10 +834,19 @@ static void handed_back_attempt_is_marked_refunded(void **state)
     assert_int_equal(tx__store_begin_attempt(c->s, id, it.lease, 3, T0 + 11, "m", &n, NULL),
                      TX_EOK);
     assert_int_equal(n, 1); /* the same n again */
-    tx_history_row_t ok = {.n = n, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
-                       .http_status = 200, .latency_ms = 4, .at = T0 + 12};
-    tx_item_outcome_t done = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
-                              .prompt_version = 1, .error_class = -1, .attempt = &ok};
+    tx_history_row_t ok = {.n = n,
+                           .model = "m",
+                           .endpoint = "0",
+                           .cls = TX_CLASS_OK,
+                           .http_status = 200,
+                           .latency_ms = 4,
+                           .at = T0 + 12};
+    tx_item_outcome_t done = {.status = TX_ITEM_SUCCESS,
+                              .result = "[]",
+                              .model = "m",
+                              .prompt_version = 1,
+                              .error_class = -1,
+                              .attempt = &ok};
     assert_int_equal(tx__store_finish(c->s, id, it.lease, &done, T0 + 13, NULL), TX_EOK);
     tx_item_t got;
     assert_int_equal(tx__store_get(c->s, id, &got, NULL), TX_EOK);
@@ -820,10 +881,12 @@ static void retry_with_and_without_force(void **state)
 {
     tx_store_t *s = S(state);
     seed(s, "o", "q", 6, NULL);
-    tx_item_outcome_t park = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 3600000,
-                         .error = "busy", .error_class = TX_CLASS_CONCURRENCY};
-    tx_item_outcome_t fail = {.status = TX_ITEM_FAILED, .error = "no", .error_class =
-                         TX_CLASS_INVALID_OUTPUT};
+    tx_item_outcome_t park = {.status = TX_ITEM_RETRYING,
+                              .retry_after = T0 + 3600000,
+                              .error = "busy",
+                              .error_class = TX_CLASS_CONCURRENCY};
+    tx_item_outcome_t fail = {
+        .status = TX_ITEM_FAILED, .error = "no", .error_class = TX_CLASS_INVALID_OUTPUT};
     finish_as(s, T0, &park);
     finish_as(s, T0, &park);
     finish_as(s, T0, &park);
@@ -844,10 +907,11 @@ static void retry_with_and_without_force(void **state)
     assert_int_equal(l.n, 3); /* 2 made due + the pending one */
     for (size_t i = 0; i < l.n; i++) {
         int n;
-        assert_int_equal(tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, T0 + 10,
-                                                "m", &n, NULL), TX_EOK);
-        assert_int_equal(tx__store_finish(s, l.items[i].id, l.items[i].lease, &park, T0 + 10,
-                                         NULL), TX_EOK);
+        assert_int_equal(
+            tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, T0 + 10, "m", &n, NULL),
+            TX_EOK);
+        assert_int_equal(tx__store_finish(s, l.items[i].id, l.items[i].lease, &park, T0 + 10, NULL),
+                         TX_EOK);
     }
     tx__item_list_free(&l);
 
@@ -888,11 +952,19 @@ static void regenerate_resets_attempts_and_keeps_history(void **state)
     tx_item_t it = claim_one(s, T0);
     int n;
     assert_int_equal(tx__store_begin_attempt(s, id, it.lease, 5, T0, "m", &n, NULL), TX_EOK);
-    tx_history_row_t a = {.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
-                      .http_status = 200, .latency_ms = 7, .at = T0};
+    tx_history_row_t a = {.n = 1,
+                          .model = "m",
+                          .endpoint = "0",
+                          .cls = TX_CLASS_OK,
+                          .http_status = 200,
+                          .latency_ms = 7,
+                          .at = T0};
     assert_int_equal(tx__store_record_attempt(s, id, it.lease, &a, NULL), TX_EOK);
-    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"x\"]", .model = "m",
-                       .prompt_version = 1, .error_class = -1};
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+                            .result = "[\"x\"]",
+                            .model = "m",
+                            .prompt_version = 1,
+                            .error_class = -1};
     assert_int_equal(tx__store_finish(s, id, it.lease, &ok, T0, NULL), TX_EOK);
     tx__item_clear(&it);
 
@@ -1026,8 +1098,7 @@ static void list_pages_with_a_cursor(void **state)
             assert_null(l.items[i].history);
         }
         total += l.n;
-        if (l.n)
-            after = l.items[l.n - 1].id;
+        if (l.n) after = l.items[l.n - 1].id;
         tx__item_list_free(&l);
     }
     assert_int_equal(sizes[0], 10);
@@ -1063,10 +1134,12 @@ static void stats_and_export(void **state)
     assert_int_equal(tx__store_import(s, &blank, 1, T0, &r, NULL), TX_EOK);
     tx__import_result_free(&r);
     seed(s, "t", "e", 2, NULL);
-    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
-                       .error_class = -1};
-    tx_item_outcome_t park = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000, .error = "x",
-                         .error_class = TX_CLASS_RATE_LIMIT};
+    tx_item_outcome_t ok = {
+        .status = TX_ITEM_SUCCESS, .result = "[]", .model = "m", .error_class = -1};
+    tx_item_outcome_t park = {.status = TX_ITEM_RETRYING,
+                              .retry_after = T0 + 1000,
+                              .error = "x",
+                              .error_class = TX_CLASS_RATE_LIMIT};
     tx_item_outcome_t fail = {.status = TX_ITEM_FAILED, .error = "x", .error_class = TX_CLASS_AUTH};
     finish_as(s, T0, &ok);
     finish_as(s, T0, &ok);
@@ -1198,8 +1271,7 @@ static void sqlite_missing_folder_is_a_clear_error(void **state)
 static void sqlite_read_only_file_is_a_clear_error(void **state)
 {
     (void)state;
-    if (geteuid() == 0)
-        skip(); /* root writes to read-only files */
+    if (geteuid() == 0) skip(); /* root writes to read-only files */
     char path[300], url[320];
     snprintf(path, sizeof path, "%s/ro.db", g_tmp);
     snprintf(url, sizeof url, "sqlite:%s", path);
@@ -1274,7 +1346,7 @@ static void sqlite_url_options(void **state)
     tx_store_t *s = NULL;
     tx_error_t err = {0};
     const char *bad[] = {"?busy_timeout_ms=abc", "?busy_timeout_ms=", "?busy_timeout_ms=700000",
-                         "?busy_timeout_ms=-1", "?nope=1", "?busy_timeout_ms=10&x"};
+                         "?busy_timeout_ms=-1",  "?nope=1",           "?busy_timeout_ms=10&x"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(url, sizeof url, "sqlite:%s/opts.db%s", g_tmp, bad[i]);
         assert_int_equal(tx__store_open(url, &s, &err), TX_EINVAL);
@@ -1380,11 +1452,10 @@ static int run_for(const char *tmpl)
     return cmocka_run_group_tests_name(tmpl, tests, NULL, NULL);
 }
 
-
 int main(void)
 {
-    snprintf(g_tmp, sizeof g_tmp, "%s/tx_store_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR")
-                                                                           : "/tmp");
+    snprintf(g_tmp, sizeof g_tmp, "%s/tx_store_XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(g_tmp)) {
         perror("mkdtemp");
         return 1;

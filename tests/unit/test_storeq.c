@@ -131,8 +131,7 @@ static void group_fn(tx_store_t *s, void **args, size_t n)
 {
     assert_non_null(s);
     gitem_t *first = args[0];
-    if (first->g->calls < 16)
-        first->g->sizes[first->g->calls] = n;
+    if (first->g->calls < 16) first->g->sizes[first->g->calls] = n;
     first->g->calls++;
     for (size_t i = 0; i < n; i++)
         ((gitem_t *)args[i])->ran++;
@@ -148,8 +147,7 @@ static void gdone(void *arg)
 {
     gitem_t *it = arg;
     grp_t *g = it->g;
-    if (g->n_done < 160)
-        g->order[g->n_done] = it->seq;
+    if (g->n_done < 160) g->order[g->n_done] = it->seq;
     g->n_done++;
     g->done_on_loop += pthread_equal(pthread_self(), g->loop_thread) != 0;
 }

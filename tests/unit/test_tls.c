@@ -119,12 +119,12 @@ typedef struct {
     uint32_t rnd;
     char cgot[1 << 18]; /* plaintext the client read */
     size_t cgot_n;
-    ssize_t crc; /* the client's last negative result, 0 if none */
+    ssize_t crc;        /* the client's last negative result, 0 if none */
     char sgot[1 << 18]; /* plaintext the server read */
     size_t sgot_n;
-    int s_err;     /* the server's SSL_get_error after a failure, 0 if none */
-    int s_reason;  /* and the OpenSSL reason code of its first error */
-    int s_closed;  /* the server read close_notify */
+    int s_err;    /* the server's SSL_get_error after a failure, 0 if none */
+    int s_reason; /* and the OpenSSL reason code of its first error */
+    int s_closed; /* the server read close_notify */
 } pair_t;
 
 static pair_t *pair_new(SSL_CTX *sctx, tx_tls_t *c)
@@ -459,7 +459,7 @@ static void session_cache_evicts_lru(void **state)
         snprintf(key, sizeof key, "k%d", i);
         assert_false(connect_once(ctx, sctx, "localhost", key));
     }
-    assert_true(connect_once(ctx, sctx, "localhost", "k0")); /* k1 is now the oldest */
+    assert_true(connect_once(ctx, sctx, "localhost", "k0"));   /* k1 is now the oldest */
     assert_false(connect_once(ctx, sctx, "localhost", "new")); /* evicts k1 */
     assert_true(connect_once(ctx, sctx, "localhost", "k0"));
     assert_true(connect_once(ctx, sctx, "localhost", "k2"));

@@ -39,7 +39,10 @@ typedef struct srv {
     conn_t *conns;
 } srv_t;
 
-static void on_conn_closed(uv_handle_t *h) { (void)h; }
+static void on_conn_closed(uv_handle_t *h)
+{
+    (void)h;
+}
 
 static void conn_close(conn_t *c)
 {
@@ -89,27 +92,34 @@ static void say(conn_t *c, const char *data, size_t len)
     if (uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) free(w);
 }
 
-static void says(conn_t *c, const char *s) { say(c, s, strlen(s)); }
+static void says(conn_t *c, const char *s)
+{
+    say(c, s, strlen(s));
+}
 
 static void respond(conn_t *c, const char *path, const char *req_head, size_t req_hlen,
                     const char *body, size_t blen)
 {
     char head[256];
     if (strcmp(path, "/head") == 0) { /* the request's head as the body */
-        int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", req_hlen);
+        int n =
+            snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", req_hlen);
         say(c, head, (size_t)n);
         say(c, req_head, req_hlen);
     } else if (strcmp(path, "/ok") == 0) {
         says(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Test:  yes \r\n"
                 "Content-Length: 5\r\n\r\nhello");
     } else if (strcmp(path, "/echo") == 0) {
-        int n = snprintf(head, sizeof head, "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\n\r\n", blen);
+        int n = snprintf(head, sizeof head, "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\n\r\n",
+                         blen);
         say(c, head, (size_t)n);
         say(c, body, blen);
     } else if (strcmp(path, "/chunked") == 0) {
-        says(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        says(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n "
+                "world\r\n0\r\n\r\n");
     } else if (strcmp(path, "/slow") == 0) {
-        says(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        says(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n"
                 "9\r\ndata: 1\n\n\r\n");
     } else if (strcmp(path, "/reset") == 0) {
         c->closed = 1;
@@ -146,20 +156,25 @@ static void respond(conn_t *c, const char *path, const char *req_head, size_t re
     } else if (strcmp(path, "/204") == 0) {
         says(c, "HTTP/1.1 204 No Content\r\n\r\n");
     } else if (strcmp(path, "/100") == 0) {
-        says(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-Test: after\r\nContent-Length: 2\r\n\r\nok");
+        says(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-Test: after\r\nContent-Length: "
+                "2\r\n\r\nok");
     } else if (strcmp(path, "/trailers") == 0) {
         says(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n"
                 "2\r\nab\r\n1;x=y\r\nc\r\n0\r\nX-T: 1\r\n\r\n");
     } else if (strcmp(path, "/trickle") == 0) { /* one byte per write */
-        const char *t = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        for (const char *p = t; *p; p++) say(c, p, 1);
+        const char *t =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        for (const char *p = t; *p; p++)
+            say(c, p, 1);
     } else if (strcmp(path, "/ka1") == 0) {
         says(c, "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok");
     } else if (strcmp(path, "/drop") == 0) {
         conn_close(c);
     } else if (strcmp(path, "/drop-if-reused") == 0) {
-        if (c->served > 1) conn_close(c);
-        else says(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        if (c->served > 1)
+            conn_close(c);
+        else
+            says(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
     } else if (strcmp(path, "/half-if-reused") == 0) {
         if (c->served > 1) {
             says(c, "HTTP/1.1 200 OK\r\nContent-Le");
@@ -202,7 +217,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             sp = strchr(sp + 8, '/') - 1;
         if (sp != NULL) {
             size_t k = 0;
-            for (sp++; *sp != ' ' && *sp && k < sizeof path - 1; sp++) path[k++] = *sp;
+            for (sp++; *sp != ' ' && *sp && k < sizeof path - 1; sp++)
+                path[k++] = *sp;
             path[k] = '\0';
         }
         if (strcmp(path, "/early") == 0) { /* answers on the head and reads no more */
@@ -254,7 +270,8 @@ static void srv_start(uv_loop_t *loop, srv_t *s)
 static void srv_stop(srv_t *s)
 {
     uv_close((uv_handle_t *)&s->listener, NULL);
-    for (conn_t *c = s->conns; c != NULL; c = c->next) conn_close(c);
+    for (conn_t *c = s->conns; c != NULL; c = c->next)
+        conn_close(c);
 }
 
 static void srv_free(srv_t *s)
@@ -289,13 +306,14 @@ typedef struct rec {
     int bodies;
     tx_upstream_req_t **cancel_other; /* cancelled from this request's on_body */
     struct rec *spawn;                /* started from this request's on_body (the client running) */
-    int chain; /* send another /ok from on_done while > 0 */
+    int chain;                        /* send another /ok from on_done while > 0 */
     int reused_count;
     int close_in_done;
     int pause_in_body;
 } rec_t;
 
-static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limits_t *lim, rec_t *r);
+static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limits_t *lim,
+                              rec_t *r);
 static void on_closed(void *arg);
 
 static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
@@ -305,7 +323,8 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
     r->status = status;
     r->order_ok = r->blen == 0;
     for (size_t i = 0; i < nh; i++)
-        if (strcasecmp(h[i].name, "x-test") == 0) snprintf(r->xtest, sizeof r->xtest, "%s", h[i].value);
+        if (strcasecmp(h[i].name, "x-test") == 0)
+            snprintf(r->xtest, sizeof r->xtest, "%s", h[i].value);
 }
 
 static void on_body(void *ud, const char *d, size_t n)
@@ -316,14 +335,14 @@ static void on_body(void *ud, const char *d, size_t n)
     r->blen += n;
     r->bodies++;
     if (r->cancel_other != NULL) tx__upstream_cancel(*r->cancel_other);
-    if (r->spawn != NULL && r->spawn->req == NULL) assert_non_null(get(r->env, "/chunked", NULL, r->spawn));
+    if (r->spawn != NULL && r->spawn->req == NULL)
+        assert_non_null(get(r->env, "/chunked", NULL, r->spawn));
     if (r->pause_in_body && r->bodies == 1) assert_int_equal(tx__upstream_pause(r->req, 1), TX_EOK);
     if (r->cancel_in_body) {
         tx__upstream_cancel(r->req);
         tx__upstream_cancel(r->req); /* twice is harmless */
     }
 }
-
 
 static void on_done(void *ud, const tx_upstream_result_t *res)
 {
@@ -357,8 +376,14 @@ static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limi
     return r->req = tx__upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, lim, &CB, r);
 }
 
-static void on_wake(uv_timer_t *t) { (void)t; }
-static void on_closed(void *arg) { *(int *)arg = 1; }
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
+static void on_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
 
 static void env_init(env_t *e, const tx_upstream_opts_t *o)
 {
@@ -375,7 +400,8 @@ static void env_init(env_t *e, const tx_upstream_opts_t *o)
 static int run_until(env_t *e, const int *counter, int want)
 {
     uint64_t deadline = uv_now(&e->loop) + 10000;
-    while (*counter < want && uv_now(&e->loop) < deadline) uv_run(&e->loop, UV_RUN_ONCE);
+    while (*counter < want && uv_now(&e->loop) < deadline)
+        uv_run(&e->loop, UV_RUN_ONCE);
     return *counter;
 }
 
@@ -557,11 +583,13 @@ static void many_concurrent_bounded_conns(void **state)
     static rec_t r[MANY];
     memset(r, 0, sizeof r);
     int total = 0;
-    for (int i = 0; i < MANY; i++) assert_non_null(get(&e, "/ok", NULL, &r[i]));
+    for (int i = 0; i < MANY; i++)
+        assert_non_null(get(&e, "/ok", NULL, &r[i]));
     uint64_t deadline = uv_now(&e.loop) + 10000;
     while (uv_now(&e.loop) < deadline) {
         total = 0;
-        for (int i = 0; i < MANY; i++) total += r[i].dones;
+        for (int i = 0; i < MANY; i++)
+            total += r[i].dones;
         if (total == MANY) break;
         uv_run(&e.loop, UV_RUN_ONCE);
     }
@@ -637,7 +665,7 @@ static const char *sent_head(env_t *e, rec_t *r, const tx_header_t *h, size_t nh
     memset(r, 0, sizeof *r);
     r->env = e;
     r->req = tx__upstream_send(e->u, nh > 0 ? "POST" : "GET", url, h, nh, nh > 0 ? "{}" : NULL,
-                              nh > 0 ? 2 : 0, NULL, &CB, r);
+                               nh > 0 ? 2 : 0, NULL, &CB, r);
     assert_non_null(r->req);
     assert_int_equal(run_until(e, &r->dones, 1), 1);
     assert_int_equal(r->res.status, 200);
@@ -679,7 +707,6 @@ static void request_headers_follow_each_send(void **state)
     assert_null(strstr(got, "X: a"));
     env_done(&e);
 }
-
 
 /* Sends `method path` (body: len bytes of 'b' when len > 0) and waits for its end. */
 static void fetch(env_t *e, const char *method, const char *path, size_t len, rec_t *r)
@@ -734,7 +761,7 @@ static void framings_on_one_connection(void **state)
     assert_int_equal(r.blen, 3000);
     assert_int_equal(r.res.reused, 1);
     assert_int_equal(e.srv.accepted, 1); /* all of them on one connection */
-    fetch(&e, "GET", "/eof", 0, &r); /* close-delimited: complete, and the connection ends */
+    fetch(&e, "GET", "/eof", 0, &r);     /* close-delimited: complete, and the connection ends */
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
     assert_int_equal(r.blen, 11);
     assert_memory_equal(r.body, "until close", 11);
@@ -834,7 +861,8 @@ static void pause_holds_body_until_resume(void **state)
     /* the server's writes end (or 10 s pass): nothing more is handed over, no gap timeout */
     run_until(&e, &e.srv.writes_done, 2);
     uint64_t until = uv_now(&e.loop) + 200;
-    while (uv_now(&e.loop) < until) uv_run(&e.loop, UV_RUN_ONCE); /* past the gap timeout */
+    while (uv_now(&e.loop) < until)
+        uv_run(&e.loop, UV_RUN_ONCE); /* past the gap timeout */
     assert_int_equal(r.bodies, 1);
     assert_int_equal(r.dones, 0);
     assert_int_equal(tx__upstream_active(e.u), 1);
@@ -863,7 +891,7 @@ static void through_http_proxy(void **state)
     rec_t r = {0};
     r.env = &e;
     r.req = tx__upstream_send(e.u, "GET", "http://upstream.invalid:8081/head", NULL, 0, NULL, 0,
-                             NULL, &CB, &r);
+                              NULL, &CB, &r);
     assert_non_null(r.req);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
@@ -883,7 +911,8 @@ static void through_http_proxy(void **state)
     /* NO_PROXY's hosts are reached directly: this one has no address */
     rec_t d = {0};
     d.env = &e;
-    d.req = tx__upstream_send(e.u, "GET", "http://api.direct.invalid/x", NULL, 0, NULL, 0, NULL, &CB, &d);
+    d.req = tx__upstream_send(e.u, "GET", "http://api.direct.invalid/x", NULL, 0, NULL, 0, NULL,
+                              &CB, &d);
     assert_non_null(d.req);
     assert_int_equal(run_until(&e, &d.dones, 1), 1);
     assert_int_equal(d.res.err, TX_UPSTREAM_EDNS);

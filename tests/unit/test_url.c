@@ -43,13 +43,15 @@ static void refusals(void **state)
     (void)state;
     tx_url_t u;
     static const char *const bad[] = {
-        "ftp://h/",         "h/path",           "https://u:p@h/",  "https://u@h/",
-        "http:///x",        "http://:80/",      "http://h:0/",     "http://h:65536/",
-        "http://h:8x/",     "http://h:123456/", "http://[::1/",    "http://[zz]/",
-        "http://[::1]x/",   "http://h /",       "http://h/a b",    "http://h\x01/",
-        "http://h_!/",      NULL,
+        "ftp://h/",         "h/path",          "https://u:p@h/",
+        "https://u@h/",     "http:///x",       "http://:80/",
+        "http://h:0/",      "http://h:65536/", "http://h:8x/",
+        "http://h:123456/", "http://[::1/",    "http://[zz]/",
+        "http://[::1]x/",   "http://h /",      "http://h/a b",
+        "http://h\x01/",    "http://h_!/",     NULL,
     };
-    for (size_t i = 0; bad[i] != NULL; i++) assert_non_null(tx__url_parse(bad[i], &u));
+    for (size_t i = 0; bad[i] != NULL; i++)
+        assert_non_null(tx__url_parse(bad[i], &u));
     assert_non_null(tx__url_parse(NULL, &u));
     char longhost[300];
     memset(longhost, 'a', sizeof longhost);
