@@ -84,10 +84,7 @@ int tx__cmd_config(int argc, char **argv)
     tx__opts_init(&o, "config", argc - 1, argv + 1); /* "check" plays argv[0] */
     while ((c = tx__opts_next(&o, longopts)) != -1) {
         if (c == TX_OPTS_BAD) return 2;
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
         if (c == 'j') as_json = 1;
     }
     if (o.first != o.argc - 1) {

@@ -183,11 +183,8 @@ int tx__cmd_demo(int argc, char **argv)
         case 's':
             if (tx__opts_int(&o, "seed", 0, INT64_MAX, &seed) != 0) return 2;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            return 2;
+            return tx__opts_exit(c, usage);
         }
     }
     if (tx__opts_end(&o, NULL) != 0) return 2;

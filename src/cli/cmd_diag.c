@@ -190,11 +190,8 @@ int tx__cmd_diag(int argc, char **argv)
         case 'j':
             as_json = 1;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            return 2;
+            return tx__opts_exit(c, usage);
         }
     }
     if (o.first < o.argc) {

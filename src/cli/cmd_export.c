@@ -83,10 +83,7 @@ int tx__cmd_export(int argc, char **argv)
                     o.arg);
             return 2;
         }
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
     }
     if (tx__opts_end(&o, owner) != 0) return 2;
     tx_store_t *s = NULL;

@@ -42,10 +42,7 @@ int tx__cmd_regenerate(int argc, char **argv)
     while ((c = tx__opts_next(&o, longopts)) != -1) {
         if (c == TX_OPTS_BAD) return 2;
         if (c == 's') store = o.arg;
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
     }
     if (o.argc - o.first != 1) {
         fprintf(stderr, "tenax regenerate: expected one item ID (see --help)\n");

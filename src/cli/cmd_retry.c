@@ -49,10 +49,7 @@ int tx__cmd_retry(int argc, char **argv)
         if (c == 'f') force = 1;
         if (c == 's') store = o.arg;
         if (c == 'l' && tx__opts_int(&o, "limit", 1, 1000000, &limit) != 0) return 2;
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
     }
     if (tx__opts_end(&o, owner) != 0) return 2;
     tx_store_t *s = NULL;

@@ -80,11 +80,8 @@ int tx__cmd_run(int argc, char **argv)
         case 'p':
             progress = 1;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            return 2;
+            return tx__opts_exit(c, usage);
         }
     }
     if (tx__opts_end(&o, NULL) != 0) return 2;

@@ -76,11 +76,8 @@ int tx__cmd_serve(int argc, char **argv)
         case 's':
             store = o.arg;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            return 2;
+            return tx__opts_exit(c, usage);
         }
     }
     if (o.first < o.argc) {

@@ -70,10 +70,7 @@ int tx__cmd_stats(int argc, char **argv)
         if (c == 'o') owner = o.arg;
         if (c == 's') store = o.arg;
         if (c == 'j') as_json = 1;
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
     }
     if (tx__opts_end(&o, owner) != 0) return 2;
     int max_attempts = 5;

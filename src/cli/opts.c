@@ -101,3 +101,10 @@ int tx__opts_end(const tx_opts_t *o, const char *owner)
     }
     return 0;
 }
+
+int tx__opts_exit(int c, void (*usage)(FILE *out))
+{
+    if (c != 'h') return 2;
+    usage(stdout);
+    return 0;
+}

@@ -19,6 +19,7 @@
 #define TX_CLI_OPTS_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define TX_OPTS_BAD '?'
@@ -42,6 +43,10 @@ int tx__opts_next(tx_opts_t *o, const struct option *longopts);
 /* Parses o->arg as a strict decimal integer in lo..hi into *out. Returns 0, or -1 after printing
  * "tenax <cmd>: --flag: 'x' is not an integer in lo..hi" (the caller exits 2). */
 int tx__opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, int64_t *out);
+
+/* What a command answers for option `c` it does not handle itself: 'h' (--help) prints `usage`
+ * on stdout and gives 0; anything else (TX_OPTS_BAD: tx__opts_next has said why) gives 2. */
+int tx__opts_exit(int c, void (*usage)(FILE *out));
 
 /* After the options: 0 when no operand is left and `owner` (the --owner value, NULL when not
  * given) is not empty; else -1 after printing "tenax <cmd>: unexpected argument 'x'" or

@@ -9,12 +9,18 @@
 
 #include "tenax/types.h"
 
-/* Milliseconds of clock `id`. */
-static inline tx_ms_t tx__clock_ms(clockid_t id)
+/* Nanoseconds of clock `id`. */
+static inline int64_t tx__clock_ns(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Milliseconds of clock `id`. */
+static inline tx_ms_t tx__clock_ms(clockid_t id)
+{
+    return tx__clock_ns(id) / 1000000;
 }
 
 /* Milliseconds of CLOCK_MONOTONIC: never jumps, meaningless across processes. */
@@ -26,9 +32,7 @@ static inline tx_ms_t tx__clock_mono_ms(void)
 /* Microseconds of CLOCK_MONOTONIC. */
 static inline int64_t tx__clock_mono_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return tx__clock_ns(CLOCK_MONOTONIC) / 1000;
 }
 
 /* Milliseconds of CLOCK_MONOTONIC_COARSE (a tick or so behind, much cheaper), for counters that

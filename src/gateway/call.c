@@ -201,6 +201,17 @@ static const char *find_header(const tx_header_t *h, size_t n, const char *name)
     return NULL;
 }
 
+/* Appends "Retry-After: <seconds, rounded up>" to h[0..n) when retry_after_ms > 0 (the value
+ * written into ra); the new count. */
+static size_t add_retry_after(tx_header_t *h, size_t n, char *ra, size_t cap,
+                              tx_ms_t retry_after_ms)
+{
+    if (retry_after_ms <= 0) return n;
+    snprintf(ra, cap, "%lld", (long long)((retry_after_ms + 999) / 1000));
+    h[n] = (tx_header_t){"Retry-After", ra};
+    return n + 1;
+}
+
 static void finish_error(gw_call_t *c, int status, const char *type, const char *code,
                          const char *msg, tx_ms_t retry_after_ms)
 {
@@ -208,10 +219,7 @@ static void finish_error(gw_call_t *c, int status, const char *type, const char 
     tx_hdrbuf_t b;
     size_t n = tenax_headers(c, h, &b);
     char ra[24];
-    if (retry_after_ms > 0) {
-        snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
-        h[n++] = (tx_header_t){"Retry-After", ra};
-    }
+    n = add_retry_after(h, n, ra, sizeof ra, retry_after_ms);
     tx__http_respond_error(c->req, status, type, code, msg, h, n);
     c->req = NULL;
     observe_done(c, status);
@@ -269,10 +277,7 @@ static void answer_last(gw_call_t *c, tx_ms_t retry_after_ms)
             tx_hdrbuf_t b;
             size_t n = tenax_headers(c, h, &b);
             char ra[24];
-            if (retry_after_ms > 0) {
-                snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
-                h[n++] = (tx_header_t){"Retry-After", ra};
-            }
+            n = add_retry_after(h, n, ra, sizeof ra, retry_after_ms);
             h[n++] = (tx_header_t){"Content-Type",
                                    c->last_ctype[0] ? c->last_ctype : "application/json"};
             tx__http_respond(c->req, c->last_status, h, n, c->last_body, c->last_body_len);
