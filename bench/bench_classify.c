@@ -70,8 +70,8 @@ static void run(const char *name, int status, const char *body, tx_resp_kind_t k
     printf("%-26s %5zu B class=%-14s classify %6.0f ns | cJSON_ParseWithLength %6.0f ns "
            "(classify/cJSON x%.2f) | json_loadb %6.0f ns (classify/jansson x%.2f, "
            "jansson/cJSON x%.1f) | memchr %5.1f ns\n",
-           name, len, tx_class_name(out.cls), t_cls, t_cj, t_cls / t_cj, t_json,
-           t_cls / t_json, t_json / t_cj, t_mem);
+           name, len, tx_class_name(out.cls), t_cls, t_cj, t_cls / t_cj, t_json, t_cls / t_json,
+           t_json / t_cj, t_mem);
 }
 
 int main(int argc, char **argv)
@@ -93,8 +93,10 @@ int main(int argc, char **argv)
     run("429 rate_limit error body", 429, err, TX_RESP_CHAT, iters);
     run("200 chat success body", 200, ok, TX_RESP_CHAT, iters);
     static char html[2048];
-    make_body(html, sizeof html, "<html><head><title>502 Bad Gateway</title></head><body>%s %s"
-              "</body></html>", "<center><h1>502 Bad Gateway</h1></center>");
+    make_body(html, sizeof html,
+              "<html><head><title>502 Bad Gateway</title></head><body>%s %s"
+              "</body></html>",
+              "<center><h1>502 Bad Gateway</h1></center>");
     run("502 HTML page (fast path)", 502, html, TX_RESP_CHAT, iters);
     return 0;
 }

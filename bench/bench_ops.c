@@ -2,6 +2,7 @@
  * the same run: metrics inc+observe vs a plain increment, the cache key of a ~1 KB chat request
  * vs one SHA-256 of the same bytes, a client auth check and a rate-limit take.
  * Usage: build/bench_ops [scale] (default 1; iterations scale linearly). */
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,45 +32,48 @@ int main(int argc, char **argv)
     /* baseline: a plain increment the compiler cannot drop */
     volatile double counter = 0;
     double t0 = now_ns();
-    for (long i = 0; i < n_fast; i++) counter += 1;
+    for (long i = 0; i < n_fast; i++)
+        counter += 1;
     double base_inc = (now_ns() - t0) / (double)n_fast;
-    if (counter != (double)n_fast) return 1; /* read back: clang counts a volatile only set as unused */
+    if (counter != (double)n_fast)
+        return 1; /* read back: clang counts a volatile only set as unused */
 
-    tx_metrics_t *m = tx_metrics_create();
+    tx_metrics_t *m = tx__metrics_create();
     tx_metric_family_t *f[TX_M__LAST];
-    if (m == NULL || tx_metrics_std_register(m, f) != 0) return 1;
+    if (m == NULL || tx__metrics_std_register(m, f) != 0) return 1;
     const char *routes[] = {"/v1/chat/completions", "/v1/embeddings"};
     const char *models[] = {"gpt-4o-mini", "gpt-4o", "claude-3-haiku", "llama-3.1-8b"};
     const char *status[] = {"200", "429", "500", "503"};
     t0 = now_ns();
     for (long i = 0; i < n_fast; i++) {
         const char *v[] = {routes[i & 1], models[(i >> 1) & 3], status[(i >> 3) & 3]};
-        tx_metrics_inc(f[TX_M_REQUESTS], v, 1);
-        tx_metrics_observe_at(f[TX_M_REQUEST_DURATION], NULL, (double)(i & 1023) * 1e-3);
+        tx__metrics_inc(f[TX_M_REQUESTS], v, 1);
+        tx__metrics_observe_at(f[TX_M_REQUEST_DURATION], NULL, (double)(i & 1023) * 1e-3);
     }
     double m_lookup = (now_ns() - t0) / (double)n_fast;
 
     const char *v0[] = {routes[0], models[0], status[0]};
-    tx_metric_series_t *sreq = tx_metrics_series(f[TX_M_REQUESTS], v0);
-    tx_metric_series_t *sdur = tx_metrics_series(f[TX_M_REQUEST_DURATION], NULL);
+    tx_metric_series_t *sreq = tx__metrics_series(f[TX_M_REQUESTS], v0);
+    tx_metric_series_t *sdur = tx__metrics_series(f[TX_M_REQUEST_DURATION], NULL);
     t0 = now_ns();
     for (long i = 0; i < n_fast; i++) {
-        tx_metrics_add(sreq, 1);
-        tx_metrics_observe(sdur, (double)(i & 1023) * 1e-3);
+        tx__metrics_add(sreq, 1);
+        tx__metrics_observe(sdur, (double)(i & 1023) * 1e-3);
     }
     double m_handle = (now_ns() - t0) / (double)n_fast;
 
     size_t rlen = 0;
     t0 = now_ns();
     for (int i = 0; i < 1000; i++) {
-        char *text = tx_metrics_render(m, &rlen);
+        char *text = tx__metrics_render(m, &rlen);
         free(text);
     }
     double render_us = (now_ns() - t0) / 1000 / 1000;
 
     /* a typical ~1 KB chat request */
     char body[2048];
-    int blen = snprintf(body, sizeof(body),
+    int blen = snprintf(
+        body, sizeof(body),
         "{\"model\":\"gpt-4o-mini\",\"temperature\":0.2,\"max_tokens\":256,\"user\":\"u-42\","
         "\"messages\":[{\"role\":\"system\",\"content\":\"You are a tagging assistant. Answer with "
         "a JSON array of at most ten short lowercase tags that describe the post. No prose.\"},"
@@ -85,39 +89,42 @@ int main(int argc, char **argv)
     unsigned char key[TX_CACHE_KEY_LEN];
     t0 = now_ns();
     for (long i = 0; i < n_slow; i++)
-        if (tx_cache_key("/v1/chat/completions", "gpt-4o-mini", body, (size_t)blen, key) !=
+        if (tx__cache_key("/v1/chat/completions", "gpt-4o-mini", body, (size_t)blen, key) !=
             TX_CACHE_KEY_OK)
             return 1;
     double key_ns = (now_ns() - t0) / (double)n_slow;
 
-    json_t *parsed = json_loadb(body, (size_t)blen, 0, NULL);
+    cJSON *parsed = cJSON_ParseWithLength(body, (size_t)blen);
     t0 = now_ns();
     for (long i = 0; i < n_slow; i++)
-        if (tx_cache_key_json("/v1/chat/completions", "gpt-4o-mini", parsed, key) != TX_CACHE_KEY_OK)
+        if (tx__cache_key_tree("/v1/chat/completions", "gpt-4o-mini", parsed, key) !=
+            TX_CACHE_KEY_OK)
             return 1;
     double keyj_ns = (now_ns() - t0) / (double)n_slow;
-    json_decref(parsed);
+    cJSON_Delete(parsed);
 
     unsigned char md[32];
     unsigned int mdlen;
     t0 = now_ns();
-    for (long i = 0; i < n_slow; i++) EVP_Digest(body, (size_t)blen, md, &mdlen, EVP_sha256(), NULL);
+    for (long i = 0; i < n_slow; i++)
+        EVP_Digest(body, (size_t)blen, md, &mdlen, EVP_sha256(), NULL);
     double sha_ns = (now_ns() - t0) / (double)n_slow;
     sink = md[0];
 
-    tx_auth_t *a = tx_auth_create("admin", "key-one,key-two,key-three,key-four");
+    tx_auth_t *a = tx__auth_create("admin", "key-one,key-two,key-three,key-four");
     tx_auth_client_t who;
     t0 = now_ns();
-    for (long i = 0; i < n_slow; i++) tx_auth_check_client(a, "Bearer key-three", &who);
+    for (long i = 0; i < n_slow; i++)
+        tx__auth_check_client(a, "Bearer key-three", &who);
     double auth_ns = (now_ns() - t0) / (double)n_slow;
 
-    tx_ratelimit_t *rl = tx_ratelimit_create(600000, 65536);
+    tx_ratelimit_t *rl = tx__ratelimit_create(600000, 65536);
     tx_ratelimit_info_t info;
     char client[32];
     t0 = now_ns();
     for (long i = 0; i < n_fast; i++) {
         snprintf(client, sizeof(client), "10.0.0.%ld", i & 63);
-        tx_ratelimit_take(rl, client, i / 1000, &info);
+        tx__ratelimit_take(rl, client, i / 1000, &info);
     }
     double rl_ns = (now_ns() - t0) / (double)n_fast;
 
@@ -135,9 +142,10 @@ int main(int argc, char **argv)
            keyj_ns / sha_ns);
     printf("  client auth check (4 keys)         %8.0f ns  (%.1fx SHA-256)\n", auth_ns,
            auth_ns / sha_ns);
-    printf("  rate-limit take (64 clients)       %8.2f ns  (incl. snprintf of the client)\n", rl_ns);
-    tx_ratelimit_destroy(rl);
-    tx_auth_destroy(a);
-    tx_metrics_destroy(m);
+    printf("  rate-limit take (64 clients)       %8.2f ns  (incl. snprintf of the client)\n",
+           rl_ns);
+    tx__ratelimit_destroy(rl);
+    tx__auth_destroy(a);
+    tx__metrics_destroy(m);
     return 0;
 }

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 #define BATCH 1000
 #define T0 1700000000000LL
@@ -53,7 +53,7 @@ static double bench_import(const char *url, long n)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(url, &s, &err) != TX_EOK) die("open", err.msg);
+    if (tx__store_open(url, &s, &err) != TX_EOK) die("open", err.msg);
     static tx_item_input_t in[BATCH];
     static char ext[BATCH][24];
     double t = now_s();
@@ -64,11 +64,11 @@ static double bench_import(const char *url, long n)
             in[k] = (tx_item_input_t){"owner1", ext[k], "tags", TEXT};
         }
         tx_import_result_t r;
-        if (tx_store_import(s, in, k, T0, &r, &err) != TX_EOK) die("import", err.msg);
-        tx_import_result_free(&r);
+        if (tx__store_import(s, in, k, T0, &r, &err) != TX_EOK) die("import", err.msg);
+        tx__import_result_free(&r);
     }
     double dt = now_s() - t;
-    tx_store_close(s);
+    tx__store_close(s);
     return (double)n / dt;
 }
 
@@ -120,39 +120,39 @@ static void *cycles(void *arg)
     node_t *nd = arg;
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(nd->url, &s, &err) != TX_EOK) die("open", err.msg);
+    if (tx__store_open(nd->url, &s, &err) != TX_EOK) die("open", err.msg);
     tx_ms_t now = T0 + 1;
     tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
-                       .result = "[\"hiking\",\"lake\",\"trains\"]",
-                       .model = "gpt-4o-mini",
-                       .prompt_version = 1,
-                       .error_class = -1};
+                            .result = "[\"hiking\",\"lake\",\"trains\"]",
+                            .model = "gpt-4o-mini",
+                            .prompt_version = 1,
+                            .error_class = -1};
     while (nd->done < nd->want) {
         tx_item_list_t l;
-        if (tx_store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK) die("claim", err.msg);
+        if (tx__store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK) die("claim", err.msg);
         if (l.n == 0) die("claim", "ran out of items");
         for (size_t i = 0; i < l.n; i++) {
             int an;
-            if (tx_store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
-                                       &an, &err) != TX_EOK)
+            if (tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
+                                        &an, &err) != TX_EOK)
                 die("begin_attempt", err.msg);
-            tx_attempt_t a = {.n = an,
-                              .model = "gpt-4o-mini",
-                              .endpoint = "0",
-                              .cls = TX_CLASS_OK,
-                              .http_status = 200,
-                              .latency_ms = 800,
-                              .at = now};
-            if (tx_store_record_attempt(s, l.items[i].id, l.items[i].lease, &a, &err) != TX_EOK)
+            tx_history_row_t a = {.n = an,
+                                  .model = "gpt-4o-mini",
+                                  .endpoint = "0",
+                                  .cls = TX_CLASS_OK,
+                                  .http_status = 200,
+                                  .latency_ms = 800,
+                                  .at = now};
+            if (tx__store_record_attempt(s, l.items[i].id, l.items[i].lease, &a, &err) != TX_EOK)
                 die("record_attempt", err.msg);
-            if (tx_store_finish(s, l.items[i].id, l.items[i].lease, &ok, now, &err) != TX_EOK)
+            if (tx__store_finish(s, l.items[i].id, l.items[i].lease, &ok, now, &err) != TX_EOK)
                 die("finish", err.msg);
         }
         nd->done += (long)l.n;
-        tx_item_list_free(&l);
+        tx__item_list_free(&l);
         now++;
     }
-    tx_store_close(s);
+    tx__store_close(s);
     return NULL;
 }
 

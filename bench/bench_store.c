@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 #define BATCH 1000
 #define T0 1700000000000LL
@@ -44,8 +44,7 @@ static double bench_import(const char *url, long n)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(url, &s, &err) != TX_EOK)
-        die("open", err.msg);
+    if (tx__store_open(url, &s, &err) != TX_EOK) die("open", err.msg);
     tx_item_input_t in[BATCH];
     static char ext[BATCH][24];
     double t = now_s();
@@ -56,20 +55,18 @@ static double bench_import(const char *url, long n)
             in[k] = (tx_item_input_t){"owner1", ext[k], "tags", TEXT};
         }
         tx_import_result_t r;
-        if (tx_store_import(s, in, k, T0, &r, &err) != TX_EOK)
-            die("import", err.msg);
-        tx_import_result_free(&r);
+        if (tx__store_import(s, in, k, T0, &r, &err) != TX_EOK) die("import", err.msg);
+        tx__import_result_free(&r);
     }
     double dt = now_s() - t;
-    tx_store_close(s);
+    tx__store_close(s);
     return (double)n / dt;
 }
 
 static sqlite3 *raw_open(const char *path)
 {
     sqlite3 *db = NULL;
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        die("raw open", sqlite3_errmsg(db));
+    if (sqlite3_open(path, &db) != SQLITE_OK) die("raw open", sqlite3_errmsg(db));
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL, NULL);
     return db;
 }
@@ -78,14 +75,16 @@ static double baseline_import(const char *path, long n)
 {
     rm_db(path);
     sqlite3 *db = raw_open(path);
-    if (sqlite3_exec(db, "CREATE TABLE items (id INTEGER PRIMARY KEY, owner TEXT, external_id "
-                         "TEXT, task TEXT, text TEXT, status TEXT, due_at INTEGER, created_at "
-                         "INTEGER, updated_at INTEGER, UNIQUE (owner, external_id, task))",
+    if (sqlite3_exec(db,
+                     "CREATE TABLE items (id INTEGER PRIMARY KEY, owner TEXT, external_id "
+                     "TEXT, task TEXT, text TEXT, status TEXT, due_at INTEGER, created_at "
+                     "INTEGER, updated_at INTEGER, UNIQUE (owner, external_id, task))",
                      NULL, NULL, NULL) != SQLITE_OK)
         die("raw schema", sqlite3_errmsg(db));
     sqlite3_stmt *st;
-    sqlite3_prepare_v2(db, "INSERT INTO items (owner, external_id, task, text, status, due_at, "
-                           "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
+    sqlite3_prepare_v2(db,
+                       "INSERT INTO items (owner, external_id, task, text, status, due_at, "
+                       "created_at, updated_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?)",
                        -1, &st, NULL);
     char ext[24];
     double t = now_s();
@@ -100,8 +99,7 @@ static double baseline_import(const char *path, long n)
             sqlite3_bind_int64(st, 5, T0);
             sqlite3_bind_int64(st, 6, T0);
             sqlite3_bind_int64(st, 7, T0);
-            if (sqlite3_step(st) != SQLITE_DONE)
-                die("raw insert", sqlite3_errmsg(db));
+            if (sqlite3_step(st) != SQLITE_DONE) die("raw insert", sqlite3_errmsg(db));
             sqlite3_reset(st);
         }
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -118,37 +116,41 @@ static double bench_cycles(const char *url, long n)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    if (tx_store_open(url, &s, &err) != TX_EOK)
-        die("open", err.msg);
+    if (tx__store_open(url, &s, &err) != TX_EOK) die("open", err.msg);
     long done = 0;
     tx_ms_t now = T0 + 1;
-    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS, .result = "[\"hiking\",\"lake\",\"trains\"]",
-                       .model = "gpt-4o-mini", .prompt_version = 1, .error_class = -1};
+    tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
+                            .result = "[\"hiking\",\"lake\",\"trains\"]",
+                            .model = "gpt-4o-mini",
+                            .prompt_version = 1,
+                            .error_class = -1};
     double t = now_s();
     while (done < n) {
         tx_item_list_t l;
-        if (tx_store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK)
-            die("claim", err.msg);
-        if (l.n == 0)
-            die("claim", "ran out of items");
+        if (tx__store_claim(s, "bench", 10, now, 120000, &l, &err) != TX_EOK) die("claim", err.msg);
+        if (l.n == 0) die("claim", "ran out of items");
         for (size_t i = 0; i < l.n; i++) {
             int an;
-            if (tx_store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
-                                       &an, &err) != TX_EOK)
+            if (tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 5, now, "gpt-4o-mini",
+                                        &an, &err) != TX_EOK)
                 die("begin_attempt", err.msg);
-            tx_attempt_t a = {.n = an, .model = "gpt-4o-mini", .endpoint = "0",
-                              .cls = TX_CLASS_OK, .http_status = 200, .latency_ms = 800,
-                              .at = now};
+            tx_history_row_t a = {.n = an,
+                                  .model = "gpt-4o-mini",
+                                  .endpoint = "0",
+                                  .cls = TX_CLASS_OK,
+                                  .http_status = 200,
+                                  .latency_ms = 800,
+                                  .at = now};
             ok.attempt = &a;
-            if (tx_store_finish(s, l.items[i].id, l.items[i].lease, &ok, now, &err) != TX_EOK)
+            if (tx__store_finish(s, l.items[i].id, l.items[i].lease, &ok, now, &err) != TX_EOK)
                 die("finish", err.msg);
         }
         done += (long)l.n;
-        tx_item_list_free(&l);
+        tx__item_list_free(&l);
         now++;
     }
     double dt = now_s() - t;
-    tx_store_close(s);
+    tx__store_close(s);
     return (double)done / dt;
 }
 
@@ -157,18 +159,18 @@ static double bench_cycles(const char *url, long n)
 static double baseline_cycles(const char *path, long n)
 {
     sqlite3 *db = raw_open(path);
-    sqlite3_exec(db, "CREATE TABLE hist (item_id INTEGER, n INTEGER, model TEXT, at INTEGER);"
-                     "ALTER TABLE items ADD COLUMN attempts INTEGER DEFAULT 0;"
-                     "ALTER TABLE items ADD COLUMN result TEXT;",
+    sqlite3_exec(db,
+                 "CREATE TABLE hist (item_id INTEGER, n INTEGER, model TEXT, at INTEGER);"
+                 "ALTER TABLE items ADD COLUMN attempts INTEGER DEFAULT 0;"
+                 "ALTER TABLE items ADD COLUMN result TEXT;",
                  NULL, NULL, NULL);
     sqlite3_stmt *claim, *att, *hist, *fin;
     sqlite3_prepare_v2(db, "UPDATE items SET status = 'processing' WHERE id BETWEEN ? AND ?", -1,
                        &claim, NULL);
-    sqlite3_prepare_v2(db, "UPDATE items SET attempts = attempts + 1 WHERE id = ?", -1, &att,
-                       NULL);
+    sqlite3_prepare_v2(db, "UPDATE items SET attempts = attempts + 1 WHERE id = ?", -1, &att, NULL);
     sqlite3_prepare_v2(db, "INSERT INTO hist VALUES (?, 1, 'gpt-4o-mini', ?)", -1, &hist, NULL);
-    sqlite3_prepare_v2(db, "UPDATE items SET status = 'success', result = ? WHERE id = ?", -1,
-                       &fin, NULL);
+    sqlite3_prepare_v2(db, "UPDATE items SET status = 'success', result = ? WHERE id = ?", -1, &fin,
+                       NULL);
     double t = now_s();
     for (long id = 1; id <= n; id++) {
         if ((id - 1) % 10 == 0) {
@@ -186,8 +188,7 @@ static double baseline_cycles(const char *path, long n)
         sqlite3_reset(hist);
         sqlite3_bind_text(fin, 1, "[\"hiking\",\"lake\",\"trains\"]", -1, SQLITE_STATIC);
         sqlite3_bind_int64(fin, 2, id);
-        if (sqlite3_step(fin) != SQLITE_DONE)
-            die("raw update", sqlite3_errmsg(db));
+        if (sqlite3_step(fin) != SQLITE_DONE) die("raw update", sqlite3_errmsg(db));
         sqlite3_reset(fin);
     }
     double dt = now_s() - t;
@@ -217,12 +218,13 @@ int main(int argc, char **argv)
     double base_imp = baseline_import(raw, items);
     double imp = bench_import(url, items);
     printf("import   %10.0f items/s   baseline raw INSERT %10.0f rows/s   ratio %.2f  "
-           "(%ld items, batches of %d)\n", imp, base_imp, imp / base_imp, items, BATCH);
+           "(%ld items, batches of %d)\n",
+           imp, base_imp, imp / base_imp, items, BATCH);
     double base_cyc = baseline_cycles(raw, cycles);
     double cyc = bench_cycles(url, cycles);
     printf("cycle    %10.0f items/s   baseline raw writes %10.0f items/s  ratio %.2f  "
-           "(claim 10 + begin + finish with attempt row, %ld items)\n", cyc, base_cyc, cyc / base_cyc,
-           cycles);
+           "(claim 10 + begin + finish with attempt row, %ld items)\n",
+           cyc, base_cyc, cyc / base_cyc, cycles);
     rm_db(path);
     rm_db(raw);
     return 0;

@@ -23,7 +23,10 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     *b = uv_buf_init(c->buf, sizeof c->buf);
 }
 
-static void on_conn_closed(uv_handle_t *h) { free(h->data); }
+static void on_conn_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 /* Answers one reply per request head seen in each read (requests here have no body). */
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
@@ -64,7 +67,7 @@ static void start(run_t *run)
 {
     run->left--;
     run->inflight++;
-    if (tx_upstream_send(run->u, "GET", run->url, NULL, 0, NULL, 0, NULL, &CB, run) == NULL) {
+    if (tx__upstream_send(run->u, "GET", run->url, NULL, 0, NULL, 0, NULL, &CB, run) == NULL) {
         run->failed++;
         run->inflight--;
     }
@@ -79,7 +82,10 @@ static void on_done(void *ud, const tx_upstream_result_t *r)
     if (run->left > 0) start(run);
 }
 
-static double now_s(void) { return (double)uv_hrtime() / 1e9; }
+static double now_s(void)
+{
+    return (double)uv_hrtime() / 1e9;
+}
 
 int main(int argc, char **argv)
 {
@@ -98,7 +104,7 @@ int main(int argc, char **argv)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/chat/completions",
              ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    tx_upstream_t *u = tx_upstream_new(loop, NULL);
+    tx_upstream_t *u = tx__upstream_new(loop, NULL);
 
     /* 1. send + cancel */
     static const char body[] = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
@@ -109,12 +115,14 @@ int main(int argc, char **argv)
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 18000};
     double t0 = now_s();
     for (long i = 0; i < iters; i++) {
-        tx_upstream_req_t *r = tx_upstream_send(u, "POST", url, h, 3, body, sizeof body - 1, &lim, &CB, NULL);
-        tx_upstream_cancel(r);
+        tx_upstream_req_t *r =
+            tx__upstream_send(u, "POST", url, h, 3, body, sizeof body - 1, &lim, &CB, NULL);
+        tx__upstream_cancel(r);
         if (i % 1000 == 999) uv_run(loop, UV_RUN_NOWAIT); /* let closed timers go */
     }
     double t1 = now_s();
-    printf("send+cancel: %ld in %.3f s = %.2f us each\n", iters, t1 - t0, (t1 - t0) * 1e6 / (double)iters);
+    printf("send+cancel: %ld in %.3f s = %.2f us each\n", iters, t1 - t0,
+           (t1 - t0) * 1e6 / (double)iters);
     uv_run(loop, UV_RUN_NOWAIT);
 
     /* 2. round trips */
@@ -122,14 +130,16 @@ int main(int argc, char **argv)
     for (int w = 0; w < 2; w++) {
         run_t run = {u, url, iters, 0, 0, 0};
         t0 = now_s();
-        for (int k = 0; k < widths[w] && run.left > 0; k++) start(&run);
-        while (run.inflight > 0) uv_run(loop, UV_RUN_ONCE);
+        for (int k = 0; k < widths[w] && run.left > 0; k++)
+            start(&run);
+        while (run.inflight > 0)
+            uv_run(loop, UV_RUN_ONCE);
         t1 = now_s();
         printf("round trips, %d in flight: %ld (%ld failed) in %.3f s = %.0f req/s, %.1f us each\n",
                widths[w], run.done, run.failed, t1 - t0, (double)run.done / (t1 - t0),
                (t1 - t0) * 1e6 / (double)run.done);
     }
-    tx_upstream_close(u, NULL, NULL);
+    tx__upstream_close(u, NULL, NULL);
     uv_close((uv_handle_t *)&srv, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     return 0;

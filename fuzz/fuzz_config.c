@@ -1,5 +1,5 @@
-/* Fuzz target: a live config file body (docs/config.md) through the whole loader (providers and model
- * routes included: each load also resolves a few names), plus to_json and a diff against the
+/* Fuzz target: a live config file body (docs/config.md) through the whole loader (providers and
+ * model routes included: each load also resolves a few names), plus to_json and a diff against the
  * defaults when it loads. Must never crash, leak or echo a secret. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,25 +31,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int oracle = memmem(data, size, "fuzz-secret", 11) == NULL;
     tx_config_t *base = NULL, *c = NULL;
     tx_error_t err = {0};
-    if (tx_config_load_text(&env, NULL, 0, &base, &err) != TX_EOK) abort();
-    if (tx_config_load_text(&env, (const char *)data, size, &c, &err) == TX_EOK) {
-        json_t *j = tx_config_to_json(c);
+    if (tx__config_load_text(&env, NULL, 0, &base, &err) != TX_EOK) abort();
+    if (tx__config_load_text(&env, (const char *)data, size, &c, &err) == TX_EOK) {
+        json_t *j = tx__config_to_json(c);
         char *text = j != NULL ? json_dumps(j, 0) : NULL;
         if (oracle && text != NULL && strstr(text, "fuzz-secret") != NULL) abort();
         free(text);
         json_decref(j);
-        tx_config_diff(base, c, on_diff, &oracle);
+        tx__config_diff(base, c, on_diff, &oracle);
         tx_config_route_t r[4];
         static const char *const names[] = {"gpt-4o", "*", "", "claude"};
         for (size_t i = 0; i < 4; i++)
-            if (tx_config_resolve(c, names[i], r, 4) > 0 &&
+            if (tx__config_resolve(c, names[i], r, 4) > 0 &&
                 ((size_t)r[0].provider >= c->providers.n || r[0].model == NULL))
                 abort();
-        json_decref(tx_config_model_names(c));
-        tx_config_unref(c);
+        json_decref(tx__config_model_names(c));
+        tx__config_unref(c);
     } else if (err.msg == NULL || (oracle && strstr(err.msg, "fuzz-secret") != NULL)) {
         abort();
     }
-    tx_config_unref(base);
+    tx__config_unref(base);
     return 0;
 }

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 4;
     size -= 4;
     tx_http_limits_t lim = {.max_header_bytes = 2048, .max_body_bytes = 4096};
-    tx_http_parser_t *p = tx_http_parser_new(&lim);
+    tx_http_parser_t *p = tx__http_parser_new(&lim);
     if (p == NULL) return 0;
     size_t off = 0, i = 0;
     while (off < size) {
@@ -28,26 +28,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *piece = malloc(n);
         if (piece == NULL) break;
         memcpy(piece, data + off, n);
-        int rc = tx_http_parser_feed(p, piece, n);
+        int rc = tx__http_parser_feed(p, piece, n);
         free(piece);
         off += n;
         tx_http_msg_t *m;
-        while ((m = tx_http_parser_pop(p)) != NULL) {
+        while ((m = tx__http_parser_pop(p)) != NULL) {
             if (m->body_len > lim.max_body_bytes || strlen(m->body) > m->body_len ||
                 m->path[0] != '/')
                 abort();
-            tx_query_t *q = tx_query_parse(m->query);
-            tx_query_get(q, "a");
-            tx_query_free(q);
-            tx_http_msg_header(m, "content-length");
-            tx_http_msg_free(m);
+            tx_query_t *q = tx__query_parse(m->query);
+            tx__query_get(q, "a");
+            tx__query_free(q);
+            tx__http_msg_header(m, "content-length");
+            tx__http_msg_free(m);
         }
         if (rc != 0) {
-            int st = tx_http_parser_error(p, NULL, NULL);
+            int st = tx__http_parser_error(p, NULL, NULL);
             if (st < 400 || st > 599) abort();
             break;
         }
     }
-    tx_http_parser_destroy(p);
+    tx__http_parser_destroy(p);
     return 0;
 }

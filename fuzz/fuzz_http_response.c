@@ -17,7 +17,8 @@ typedef struct {
 
 static uint32_t mix(uint32_t h, const char *d, size_t n)
 {
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)d[i]) * 16777619u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)d[i]) * 16777619u;
     return h;
 }
 
@@ -50,12 +51,12 @@ static const tx_resp_cb_t cb = {on_head, on_body};
 
 /* Reads data in pieces (steps NULL: whole); returns how it ended: 1 complete, 0 open, -1 error,
  * and *used the bytes consumed. */
-static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int head_only,
-                    int eof, seen_t *s, size_t *used)
+static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int head_only, int eof,
+                    seen_t *s, size_t *used)
 {
     tx_resp_t r;
     memset(&r, 0, sizeof r);
-    tx_resp_reset(&r, head_only, &cb, s);
+    tx__resp_reset(&r, head_only, &cb, s);
     size_t off = 0, i = 0;
     int end = 0;
     while (off < size) {
@@ -64,7 +65,7 @@ static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int 
         char *piece = malloc(n);
         if (piece == NULL) abort();
         memcpy(piece, data + off, n);
-        ssize_t k = tx_resp_feed(&r, piece, n);
+        ssize_t k = tx__resp_feed(&r, piece, n);
         free(piece);
         if (k < 0) {
             end = -1;
@@ -75,13 +76,13 @@ static int read_all(const uint8_t *data, size_t size, const uint8_t *steps, int 
         if ((size_t)k != n) abort(); /* short only at the end of a response */
     }
     if (end == 0 && r.complete) end = 1;
-    if (end == 0 && eof) end = tx_resp_eof(&r) == 0 ? 1 : 0;
+    if (end == 0 && eof) end = tx__resp_eof(&r) == 0 ? 1 : 0;
     if (end == 1 && !r.head_done) abort();
     if (end == 1 && head_only && s->blen != 0) abort();
     if (end == 1 && (r.status == 204 || r.status == 304) && s->blen != 0) abort();
     if (r.head_done && (r.status < 200 || r.status > 999)) abort();
     *used = off;
-    tx_resp_free(&r);
+    tx__resp_free(&r);
     return end;
 }
 

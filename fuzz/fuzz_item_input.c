@@ -14,17 +14,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tx_item_batch_t b;
     char param[64], msg[256];
     int rc =
-        tx_item_batch_parse((const char *)data, size, &b, param, sizeof param, msg, sizeof msg);
+        tx__item_batch_parse((const char *)data, size, &b, param, sizeof param, msg, sizeof msg);
     if (rc == TX_EOK) {
         if (b.n == 0 || b.n > TX_ITEM_BATCH_MAX || !b.items) abort();
         for (size_t i = 0; i < b.n; i++) {
             const tx_item_input_t *in = &b.items[i];
             size_t idlen = in->external_id ? strlen(in->external_id) : 0;
             if (idlen == 0 || idlen > TX_ITEM_ID_MAX || !in->owner || !in->owner[0] || !in->text ||
-                !tx_task_name_valid(in->task))
+                !tx__task_name_valid(in->task))
                 abort();
         }
-        tx_item_batch_free(&b);
+        tx__item_batch_free(&b);
     } else if (!msg[0] || b.items || b.doc) {
         abort();
     }

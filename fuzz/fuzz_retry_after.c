@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(tx_retry_after_ms_header(s));
     check(tx_retry_after_duration(s, size));
     check(tx_retry_after_from_message(s, size));
-    tx_header_t h[] = {{"retry-after", s}, {"x-ratelimit-reset-tokens", s},
-                       {"x-ratelimit-remaining-tokens", s}};
+    tx_header_t h[] = {
+        {"retry-after", s}, {"x-ratelimit-reset-tokens", s}, {"x-ratelimit-remaining-tokens", s}};
     check(tx_retry_after_effective(429, h, 3, 1700000000000LL));
     free(s);
     return 0;

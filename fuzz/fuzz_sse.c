@@ -16,14 +16,14 @@ static int count(void *ud, const tx_sse_event_t *ev)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     size_t a = 0, b = 0;
-    tx_sse_t *p = tx_sse_new(4096);
-    tx_err_t r1 = tx_sse_feed(p, (const char *)data, size, count, &a);
-    tx_sse_free(p);
+    tx_sse_t *p = tx__sse_new(4096);
+    tx_err_t r1 = tx__sse_feed(p, (const char *)data, size, count, &a);
+    tx__sse_free(p);
     size_t cut = size ? data[0] % (size + 1) : 0;
-    p = tx_sse_new(4096);
-    tx_err_t r2 = tx_sse_feed(p, (const char *)data, cut, count, &b);
-    if (r2 == TX_EOK) r2 = tx_sse_feed(p, (const char *)data + cut, size - cut, count, &b);
-    tx_sse_free(p);
+    p = tx__sse_new(4096);
+    tx_err_t r2 = tx__sse_feed(p, (const char *)data, cut, count, &b);
+    if (r2 == TX_EOK) r2 = tx__sse_feed(p, (const char *)data + cut, size - cut, count, &b);
+    tx__sse_free(p);
     if (r1 == TX_EOK && r2 == TX_EOK && a != b) abort();
     return 0;
 }

@@ -11,8 +11,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *url = malloc(size + 1);
-    if (!url)
-        return 0;
+    if (!url) return 0;
     memcpy(url, data, size);
     url[size] = '\0';
     static tx_sqlite_url_t u;

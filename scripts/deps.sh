@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-  build-essential cmake pkg-config clang libclang-rt-14-dev
+  build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   libuv1-dev libhttp-parser-dev libjansson-dev libcjson-dev
   libsqlite3-dev sqlite3 libpq-dev libssl-dev libcmocka-dev
   python3 nodejs npm

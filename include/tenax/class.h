@@ -1,4 +1,4 @@
-/* Error classes of SPEC §3.1: every failed attempt gets exactly one. Append-only: never
+/* Error classes of docs/classifier.md: every failed attempt gets exactly one. Append-only: never
  * renumber, add new classes before TX_CLASS__LAST. */
 #ifndef TENAX_CLASS_H
 #define TENAX_CLASS_H
@@ -28,17 +28,18 @@ typedef enum {
         TX_CLASS__LAST
 } tx_class_t;
 
-/* The SPEC name of a class ("rate_limit"); "unknown" for a value out of range. Static string. */
+/* The documented name of a class ("rate_limit"); "unknown" for a value out of range. Static string.
+ */
 const char *tx_class_name(tx_class_t cls);
 
 /* The class named `name`, or -1 when no class has that name (NULL included). */
 int tx_class_from_name(const char *name);
 
-/* What §3.1 says happens after a failed attempt of this class. */
-int tx_class_retryable(tx_class_t cls);        /* retried on the same model */
-int tx_class_counts_failover(tx_class_t cls);  /* counts toward endpoint failover */
-int tx_class_next_model(tx_class_t cls);       /* moves to the next model at once */
-int tx_class_pauses_jobs(tx_class_t cls);      /* quota, auth */
-int tx_class_parks_jobs(tx_class_t cls);       /* rate_limit, concurrency */
+/* What docs/classifier.md says happens after a failed attempt of this class. */
+int tx_class_retryable(tx_class_t cls);       /* retried on the same model */
+int tx_class_counts_failover(tx_class_t cls); /* counts toward endpoint failover */
+int tx_class_next_model(tx_class_t cls);      /* moves to the next model at once */
+int tx_class_pauses_jobs(tx_class_t cls);     /* quota, auth */
+int tx_class_parks_jobs(tx_class_t cls);      /* rate_limit, concurrency */
 
 #endif

@@ -1,6 +1,6 @@
-/* The classifier of SPEC §3.1: turns one upstream answer (status, headers, body), a transport
- * failure, or one SSE event into an error class, the provider's code and message, and the wait
- * the provider asked for. Sans-I/O, no global state, thread-safe; the result is a plain struct
+/* The classifier of docs/classifier.md: turns one upstream answer (status, headers, body), a
+ * transport failure, or one SSE event into an error class, the provider's code and message, and the
+ * wait the provider asked for. Sans-I/O, no global state, thread-safe; the result is a plain struct
  * that owns nothing. Rules: docs/classifier.md. */
 #ifndef TENAX_CLASSIFY_H
 #define TENAX_CLASSIFY_H
@@ -34,7 +34,14 @@ typedef struct {
      * finish reason, Responses output text or a completed response), 0 when it does not (a
      * role-only delta, `response.created`, a usage-only chunk). */
     int output;
+    /* Answers only: the body's shape as an OpenAI-style error, read from the same parse, so a
+     * caller relaying it needs no second parse: TX_ERROR_SHAPE_NONE (not a JSON object with an
+     * "error" object holding a string "message"), TX_ERROR_SHAPE_OPENAI (it is, with a "type"
+     * member), TX_ERROR_SHAPE_NO_TYPE (it is, without "type", as Azure sends them). */
+    int error_shape;
 } tx_classification_t;
+
+enum { TX_ERROR_SHAPE_NONE = 0, TX_ERROR_SHAPE_OPENAI = 1, TX_ERROR_SHAPE_NO_TYPE = 2 };
 
 /* Classifies one HTTP answer. h may be NULL when nh is 0; body may be NULL (treated as empty).
  * now_unix_ms is wall-clock time, used for HTTP-date Retry-After values. out must not be NULL;
@@ -55,8 +62,7 @@ typedef enum {
 
 /* Classifies a failure that produced no HTTP answer: network, timeout or aborted. detail may be
  * NULL; it is copied (truncated, made valid UTF-8) into out->message. Returns out->cls. */
-tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
-                                 tx_classification_t *out);
+tx_class_t tx_classify_transport(tx_transport_t what, const char *detail, tx_classification_t *out);
 
 /* Classifies one SSE `data:` payload of a stream: "[DONE]" and ordinary chunks are OK; an error
  * object (first event or mid-stream) is classified like an error inside a 200; a chunk with

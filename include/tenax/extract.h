@@ -1,5 +1,5 @@
-/* Output parsers of SPEC §5.4: find the JSON inside an LLM's content (code fences, prose around
- * it), and the built-in task parsers `tags`, `json` and `text`. Pure, no I/O, thread-safe.
+/* Output parsers of docs/classifier.md: find the JSON inside an LLM's content (code fences, prose
+ * around it), and the built-in task parsers `tags`, `json` and `text`. Pure, no I/O, thread-safe.
  * Every function returns a new value the caller owns (json_decref / free); on failure it returns
  * NULL, fills err (when not NULL) and the caller maps that to invalid_output. */
 #ifndef TENAX_EXTRACT_H
@@ -11,8 +11,8 @@
 
 #include "tenax/error.h"
 
-#define TX_TAGS_MAX 10       /* tags kept, the first ones win */
-#define TX_TAG_MAX_BYTES 64  /* longer tags are cut on a UTF-8 character boundary */
+#define TX_TAGS_MAX 10      /* tags kept, the first ones win */
+#define TX_TAG_MAX_BYTES 64 /* longer tags are cut on a UTF-8 character boundary */
 
 typedef enum { TX_PARSER_TAGS, TX_PARSER_JSON, TX_PARSER_TEXT } tx_parser_t;
 

@@ -1,6 +1,6 @@
-/* The retry policy of SPEC §3.2, sans-I/O: given the outcome of an attempt, the time and a random
- * source, decide whether to retry, after how long, on which model — or why to stop. It never
- * sleeps, allocates or touches strings; the gateway and the job engine share it. */
+/* The retry policy of docs/retry-engine.md, sans-I/O: given the outcome of an attempt, the time and
+ * a random source, decide whether to retry, after how long, on which model — or why to stop. It
+ * never sleeps, allocates or touches strings; the gateway and the job engine share it. */
 #ifndef TENAX_POLICY_H
 #define TENAX_POLICY_H
 
@@ -134,9 +134,9 @@ typedef struct tx_policy {
     tx_policy_hooks_t hooks;
 } tx_policy_t;
 
-/* Fills `p` with SPEC §2 defaults: primary `model`, no fallbacks, 3 attempts on the primary, 1
- * per fallback, exponential 2 s · 2^(n-1) capped at 30 s with full jitter, Retry-After up to
- * 60 s in-line, deadline 60 s, no budget, no hooks. NULL `p` is a no-op. */
+/* Fills `p` with docs/config.md defaults: primary `model`, no fallbacks, 3 attempts on the primary,
+ * 1 per fallback, exponential 2 s · 2^(n-1) capped at 30 s with full jitter, Retry-After up to 60 s
+ * in-line, deadline 60 s, no budget, no hooks. NULL `p` is a no-op. */
 void tx_policy_init(tx_policy_t *p, const char *model);
 
 /* TX_EOK when `p` is usable; TX_EINVAL for NULL, TX_ERANGE for retry_max or fallback_attempts of
@@ -164,7 +164,7 @@ int tx_policy_next(const tx_policy_t *p, tx_call_state_t *st, const tx_outcome_t
                    tx_rng_t *rng, tx_decision_t *d);
 
 /* Parking delay for a job hit by rate_limit/concurrency for the n-th time (n from 0):
- * base · 2^n capped at max, or the provider's Retry-After when that is larger (SPEC §2:
+ * base · 2^n capped at max, or the provider's Retry-After when that is larger (docs/config.md:
  * 30 s × 2^n ≤ 8 min). Saturates; negative inputs count as 0. */
 tx_ms_t tx_park_delay(tx_ms_t base_ms, tx_ms_t max_ms, unsigned n, tx_ms_t retry_after_ms);
 

@@ -33,7 +33,6 @@ tx_ms_t tx_retry_after_from_message(const char *msg, size_t len);
  * retry-after-ms beats retry-after; only when neither gives a usable value, and only for a 429,
  * x-ratelimit-reset-requests / -tokens are used: the one whose x-ratelimit-remaining-* is "0",
  * else the larger of the two. h may be NULL when nh is 0. -1 when nothing usable. */
-tx_ms_t tx_retry_after_effective(int status, const tx_header_t *h, size_t nh,
-                                 tx_ms_t now_unix_ms);
+tx_ms_t tx_retry_after_effective(int status, const tx_header_t *h, size_t nh, tx_ms_t now_unix_ms);
 
 #endif

@@ -11,26 +11,27 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: tenax config check FILE [--json]\n"
-          "\n"
-          "Validates FILE (a JSON object of config keys, see docs/config.md) on top of the current\n"
-          "environment and prints every key's effective value and its source (kv, env or default).\n"
-          "Secrets are shown only as set/unset.\n"
-          "\n"
-          "options:\n"
-          "  --json          print the keys as JSON instead of a table\n"
-          "  -h, --help      print this help and exit\n"
-          "\n"
-          "exit status:\n"
-          "  0  valid\n"
-          "  1  invalid (the message says which key and why)\n"
-          "  2  usage error\n",
-          out);
+    fputs(
+        "usage: tenax config check FILE [--json]\n"
+        "\n"
+        "Validates FILE (a JSON object of config keys, see docs/config.md) on top of the current\n"
+        "environment and prints every key's effective value and its source (kv, env or default).\n"
+        "Secrets are shown only as set/unset.\n"
+        "\n"
+        "options:\n"
+        "  --json          print the keys as JSON instead of a table\n"
+        "  -h, --help      print this help and exit\n"
+        "\n"
+        "exit status:\n"
+        "  0  valid\n"
+        "  1  invalid (the message says which key and why)\n"
+        "  2  usage error\n",
+        out);
 }
 
 static int print_table(const tx_config_t *cfg)
 {
-    json_t *all = tx_config_to_json(cfg);
+    json_t *all = tx__config_to_json(cfg);
     if (all == NULL) return -1;
     int width = 0;
     const char *key;
@@ -55,7 +56,7 @@ static int print_table(const tx_config_t *cfg)
 
 static int print_json(const tx_config_t *cfg)
 {
-    json_t *all = tx_config_to_json(cfg);
+    json_t *all = tx__config_to_json(cfg);
     if (all == NULL) return -1;
     int rc = json_dumpf(all, stdout, JSON_INDENT(2)) == 0 ? 0 : -1;
     fputc('\n', stdout);
@@ -63,7 +64,7 @@ static int print_json(const tx_config_t *cfg)
     return rc;
 }
 
-int tx_cmd_config(int argc, char **argv)
+int tx__cmd_config(int argc, char **argv)
 {
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
@@ -80,13 +81,10 @@ int tx_cmd_config(int argc, char **argv)
     };
     int as_json = 0, c;
     tx_opts_t o;
-    tx_opts_init(&o, "config", argc - 1, argv + 1); /* "check" plays argv[0] */
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    tx__opts_init(&o, "config", argc - 1, argv + 1); /* "check" plays argv[0] */
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         if (c == TX_OPTS_BAD) return 2;
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
         if (c == 'j') as_json = 1;
     }
     if (o.first != o.argc - 1) {
@@ -95,12 +93,12 @@ int tx_cmd_config(int argc, char **argv)
     }
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
-    if (tx_config_load(NULL, o.argv[o.first], &cfg, &err) != TX_EOK) {
+    if (tx__config_load(NULL, o.argv[o.first], &cfg, &err) != TX_EOK) {
         fprintf(stderr, "tenax config: %s\n", err.msg != NULL ? err.msg : "invalid");
         return 1;
     }
     int rc = as_json ? print_json(cfg) : print_table(cfg);
-    tx_config_unref(cfg);
+    tx__config_unref(cfg);
     if (rc != 0) {
         fprintf(stderr, "tenax config: out of memory\n");
         return 1;

@@ -26,7 +26,7 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: tenax demo [--input F.jsonl] [--faults SPEC] [--seed N] [--dir DIR]\n"
+    fputs("usage: tenax demo [--input F.jsonl] [--faults KIND:P,...] [--seed N] [--dir DIR]\n"
           "\n"
           "Starts a fault-injecting mock upstream (one fallback model down, a dead first endpoint\n"
           "to show failover), imports the sample posts (data/posts.jsonl) into a SQLite store,\n"
@@ -36,7 +36,7 @@ static void usage(FILE *f)
           "\n"
           "options:\n"
           "  --input F.jsonl the items to import (default: the sample posts)\n"
-          "  --faults SPEC   the mock's faults (default " DEMO_FAULTS ")\n"
+          "  --faults F      the mock's faults, KIND:P,... (default " DEMO_FAULTS ")\n"
           "  --seed N        seed of the mock's fault draw (default: from the clock)\n"
           "  --dir DIR       keep the store and the mock's log in DIR (created when missing;\n"
           "                  default: a new temporary folder)\n"
@@ -158,7 +158,7 @@ static int count_item(const tx_item_t *it, void *ud)
     return 0;
 }
 
-int tx_cmd_demo(int argc, char **argv)
+int tx__cmd_demo(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"input", required_argument, NULL, 'i'}, {"faults", required_argument, NULL, 'f'},
@@ -167,9 +167,9 @@ int tx_cmd_demo(int argc, char **argv)
     const char *input = NULL, *faults = DEMO_FAULTS, *dir = NULL;
     int64_t seed = (int64_t)time(NULL) % 100000;
     tx_opts_t o;
-    tx_opts_init(&o, "demo", argc, argv);
+    tx__opts_init(&o, "demo", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         switch (c) {
         case 'i':
             input = o.arg;
@@ -181,22 +181,16 @@ int tx_cmd_demo(int argc, char **argv)
             dir = o.arg;
             break;
         case 's':
-            if (tx_opts_int(&o, "seed", 0, INT64_MAX, &seed) != 0) return 2;
+            if (tx__opts_int(&o, "seed", 0, INT64_MAX, &seed) != 0) return 2;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            return 2;
+            return tx__opts_exit(c, usage);
         }
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax demo: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
+    if (tx__opts_end(&o, NULL) != 0) return 2;
     if (getenv("TENAX_LOG_LEVEL") == NULL) { /* keep the progress bar readable */
         setenv("TENAX_LOG_LEVEL", "error", 1);
-        tx_log_init();
+        tx__log_init();
     }
     char inbuf[PATH_MAX + 64];
     if (input == NULL) {
@@ -277,7 +271,7 @@ int tx_cmd_demo(int argc, char **argv)
              "\"JOB_PARK_BASE_MS\":500,\"JOB_PARK_MAX_MS\":2000,\"JOB_BATCH_SIZE\":16}",
              dead, port);
     tx_error_t err = {0};
-    tx_err_t rc = tx_config_load_text(NULL, kv, strlen(kv), &cfg, &err);
+    tx_err_t rc = tx__config_load_text(NULL, kv, strlen(kv), &cfg, &err);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax demo: config: %s\n", err.msg ? err.msg : tx_strerror(rc));
         goto out;
@@ -290,14 +284,14 @@ int tx_cmd_demo(int argc, char **argv)
             "tenax demo: store %s\n",
             listen, faults, url);
     tx_store_t *s = NULL;
-    rc = tx_store_open(url, &s, &err);
+    rc = tx__store_open(url, &s, &err);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax demo: store: %s\n", err.msg ? err.msg : tx_strerror(rc));
         goto out;
     }
     tx_runner_import_t im;
-    int irc = tx_runner_import(s, "tenax demo", input, "tags", &im);
-    tx_store_close(s);
+    int irc = tx__runner_import(s, "tenax demo", input, "tags", &im);
+    tx__store_close(s);
     if (irc != 0) goto out;
     fprintf(stderr, "tenax demo: imported %zu items from %s (%zu empty → skipped)\n",
             im.imported + im.existing, input, im.skipped);
@@ -308,17 +302,18 @@ int tx_cmd_demo(int argc, char **argv)
                            .progress = 1,
                            .quiet_summary = 1};
     tx_runner_result_t res;
-    code = tx_runner_work(&ro, &res);
+    code = tx__runner_work(&ro, &res);
     if (code == 2) goto out;
 
     demo_counts_t dc = {0};
     s = NULL;
-    if (tx_store_open(url, &s, &err) == TX_EOK) tx_store_export(s, NULL, -1, count_item, &dc, &err);
-    tx_store_close(s);
+    if (tx__store_open(url, &s, &err) == TX_EOK)
+        tx__store_export(s, NULL, -1, count_item, &dc, &err);
+    tx__store_close(s);
     const int64_t *b = res.stats.by_status;
     printf("\n  status       items\n  ----------   -----\n");
     for (int st = 0; st < TX_ITEM__LAST; st++)
-        printf("  %-10s   %5lld\n", tx_item_status_name((tx_item_status_t)st), (long long)b[st]);
+        printf("  %-10s   %5lld\n", tx__item_status_name((tx_item_status_t)st), (long long)b[st]);
     printf("  ----------   -----\n  %-10s   %5lld\n\n", "total", (long long)res.stats.total);
     printf("  upstream attempts        %llu in %.1f s\n", (unsigned long long)res.attempts,
            res.seconds);
@@ -331,12 +326,13 @@ int tx_cmd_demo(int argc, char **argv)
     printf("\n  See it: tenax stats --store %s\n", url);
     printf("          tenax export --store %s | head\n", url);
     printf("  Dashboard: tenax serve --store %s\n", url);
-    printf("             then open http://127.0.0.1:8010/dashboard (live limiter, queue, endpoints,\n"
-           "             items by status; the diag JSON is at /admin/diag?q=ai-queue)\n");
+    printf(
+        "             then open http://127.0.0.1:8010/dashboard (live limiter, queue, endpoints,\n"
+        "             items by status; the diag JSON is at /admin/diag?q=ai-queue)\n");
     printf("  (the folder %s is kept; delete it when done)\n", dir);
     code = code == 3 ? 3 : 0;
 out:
-    tx_config_unref(cfg);
+    tx__config_unref(cfg);
     if (pid > 0) {
         kill(pid, SIGTERM);
         int st;

@@ -53,7 +53,10 @@ static void on_fetched(void *ud, const tx_upstream_result_t *r)
     f->done = 1;
 }
 
-static void on_client_closed(void *arg) { *(int *)arg = 1; }
+static void on_client_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
 
 /* GET url on a private loop; 0 with f->res filled, -1 when it could not start. */
 static int fetch(const char *url, const char *auth, body_t *b, fetch_t *f)
@@ -61,20 +64,24 @@ static int fetch(const char *url, const char *auth, body_t *b, fetch_t *f)
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) return -1;
     tx_upstream_opts_t o = {.max_total_conns = 1, .connect_timeout_ms = 3000};
-    tx_upstream_t *u = tx_upstream_new(&loop, &o);
+    tx_upstream_t *u = tx__upstream_new(&loop, &o);
     int rc = -1;
     if (u != NULL) {
         tx_header_t h[1] = {{"Authorization", auth}};
-        tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000, .max_response_bytes = DIAG_MAX_BYTES};
+        tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000,
+                                    .max_response_bytes = DIAG_MAX_BYTES};
         tx_upstream_cb_t cb = {.on_body = on_data, .on_done = on_fetched};
         f->b = b;
-        if (tx_upstream_send(u, "GET", url, h, auth != NULL ? 1 : 0, NULL, 0, &lim, &cb, f) != NULL) {
-            while (!f->done && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+        if (tx__upstream_send(u, "GET", url, h, auth != NULL ? 1 : 0, NULL, 0, &lim, &cb, f) !=
+            NULL) {
+            while (!f->done && uv_run(&loop, UV_RUN_ONCE) != 0) {
+            }
             rc = f->done ? 0 : -1;
         }
         int closed = 0;
-        tx_upstream_close(u, on_client_closed, &closed);
-        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+        tx__upstream_close(u, on_client_closed, &closed);
+        while (!closed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+        }
     }
     uv_loop_close(&loop);
     return rc;
@@ -142,7 +149,8 @@ static void print_report(json_t *d)
            json_number_value(json_object_get(d, "avgWaitMs")));
     json_t *jobs = json_object_get(d, "jobs");
     const char *why = json_string_value(json_object_get(jobs, "pauseReason"));
-    printf("jobs        %s%s%s", json_is_true(json_object_get(jobs, "paused")) ? "PAUSED" : "running",
+    printf("jobs        %s%s%s",
+           json_is_true(json_object_get(jobs, "paused")) ? "PAUSED" : "running",
            why != NULL ? ": " : "", why != NULL ? why : "");
     const char *k;
     json_t *v;
@@ -163,7 +171,7 @@ static void print_report(json_t *d)
     printf("%s\n", any ? "" : "all defaults");
 }
 
-int tx_cmd_diag(int argc, char **argv)
+int tx__cmd_diag(int argc, char **argv)
 {
     static const struct option longopts[] = {{"url", required_argument, NULL, 'u'},
                                              {"json", no_argument, NULL, 'j'},
@@ -172,14 +180,18 @@ int tx_cmd_diag(int argc, char **argv)
     const char *url = NULL;
     int as_json = 0;
     tx_opts_t o;
-    tx_opts_init(&o, "diag", argc, argv);
+    tx__opts_init(&o, "diag", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         switch (c) {
-        case 'u': url = o.arg; break;
-        case 'j': as_json = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: return 2;
+        case 'u':
+            url = o.arg;
+            break;
+        case 'j':
+            as_json = 1;
+            break;
+        default:
+            return tx__opts_exit(c, usage);
         }
     }
     if (o.first < o.argc) {
@@ -214,7 +226,8 @@ int tx_cmd_diag(int argc, char **argv)
     if (has_auth) snprintf(auth, sizeof auth, "Bearer %s", tok);
     int frc = fetch(full, has_auth ? auth : NULL, &b, &f);
     volatile char *wipe = auth;
-    for (size_t i = 0; i < sizeof auth; i++) wipe[i] = 0;
+    for (size_t i = 0; i < sizeof auth; i++)
+        wipe[i] = 0;
     long status = f.res.status;
     int ret = 0;
     if (frc != 0 || f.res.err != TX_UPSTREAM_EOK || b.too_big) {

@@ -1,6 +1,6 @@
 /* tenax export [--owner ID] [--status S] [--store URL]: every matching item as one JSON object
- * per line (every field of an item, history included) on stdout, id order. Exit 0, 1 store/output error,
- * 2 usage. */
+ * per line (every field of an item, history included) on stdout, id order. Exit 0, 1 store/output
+ * error, 2 usage. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,23 +12,24 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: tenax export [--owner ID] [--status S] [--store URL]\n"
-          "\n"
-          "Writes items as JSONL on stdout, in id order: every field of GET /v1/items/{id}, attempt\n"
-          "history included.\n"
-          "\n"
-          "options:\n"
-          "  --owner ID      one owner's items (default: every owner)\n"
-          "  --status S      pending, processing, success, retrying, failed or skipped\n"
-          "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
-          "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
-          "  -h, --help      print this help and exit\n"
-          "\n"
-          "exit status:\n"
-          "  0  ok\n"
-          "  1  the store cannot be read, or the output cannot be written\n"
-          "  2  usage error: bad option, malformed store URL, bad config\n",
-          out);
+    fputs(
+        "usage: tenax export [--owner ID] [--status S] [--store URL]\n"
+        "\n"
+        "Writes items as JSONL on stdout, in id order: every field of GET /v1/items/{id}, attempt\n"
+        "history included.\n"
+        "\n"
+        "options:\n"
+        "  --owner ID      one owner's items (default: every owner)\n"
+        "  --status S      pending, processing, success, retrying, failed or skipped\n"
+        "  --store URL     sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+        "                  (default: $TENAX_STORE, else sqlite:tenax.db)\n"
+        "  -h, --help      print this help and exit\n"
+        "\n"
+        "exit status:\n"
+        "  0  ok\n"
+        "  1  the store cannot be read, or the output cannot be written\n"
+        "  2  usage error: bad option, malformed store URL, bad config\n",
+        out);
 }
 
 typedef struct {
@@ -44,11 +45,11 @@ static int write_item(const tx_item_t *item, void *ud)
     tx_error_t err = {0};
     /* The export callback hands items without history; read it on the second handle. */
     const tx_item_t *it = item;
-    if (tx_store_get(x->detail, item->id, &full, &err) == TX_EOK) it = &full;
-    json_t *doc = tx_item_json(it, TX_ITEM_JSON_TENAX, 1);
+    if (tx__store_get(x->detail, item->id, &full, &err) == TX_EOK) it = &full;
+    json_t *doc = tx__item_json(it, TX_ITEM_JSON_TENAX, 1);
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
-    tx_item_clear(&full);
+    tx__item_clear(&full);
     if (!text || puts(text) == EOF) {
         free(text);
         x->failed = 1;
@@ -59,7 +60,7 @@ static int write_item(const tx_item_t *item, void *ud)
     return 0;
 }
 
-int tx_cmd_export(int argc, char **argv)
+int tx__cmd_export(int argc, char **argv)
 {
     static const struct option longopts[] = {{"owner", required_argument, NULL, 'o'},
                                              {"status", required_argument, NULL, 'S'},
@@ -69,45 +70,35 @@ int tx_cmd_export(int argc, char **argv)
     const char *owner = NULL, *store = NULL;
     int status = -1;
     tx_opts_t o;
-    tx_opts_init(&o, "export", argc, argv);
+    tx__opts_init(&o, "export", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         if (c == TX_OPTS_BAD) return 2;
         if (c == 'o') owner = o.arg;
         if (c == 's') store = o.arg;
-        if (c == 'S' && (status = tx_item_status_from_name(o.arg)) < 0) {
+        if (c == 'S' && (status = tx__item_status_from_name(o.arg)) < 0) {
             fprintf(stderr,
                     "tenax export: --status: '%s' is not one of pending, processing, "
                     "success, retrying, failed, skipped\n",
                     o.arg);
             return 2;
         }
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax export: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
-    if (owner && !*owner) {
-        fprintf(stderr, "tenax export: --owner: empty owner\n");
-        return 2;
-    }
+    if (tx__opts_end(&o, owner) != 0) return 2;
     tx_store_t *s = NULL;
-    int orc = tx_cli_store_open("export", store, NULL, &s);
+    int orc = tx__cli_store_open("export", store, NULL, &s);
     if (orc != 0) return orc;
     export_t x = {0};
-    orc = tx_cli_store_open("export", store, NULL, &x.detail);
+    orc = tx__cli_store_open("export", store, NULL, &x.detail);
     if (orc != 0) {
-        tx_store_close(s);
+        tx__store_close(s);
         return orc;
     }
     tx_error_t err = {0};
-    int rc = tx_store_export(s, owner, status, write_item, &x, &err);
-    tx_store_close(x.detail);
-    tx_store_close(s);
+    int rc = tx__store_export(s, owner, status, write_item, &x, &err);
+    tx__store_close(x.detail);
+    tx__store_close(s);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax export: %s\n", err.msg ? err.msg : tx_strerror((tx_err_t)rc));
         return 1;

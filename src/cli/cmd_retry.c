@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/offline.h"
 #include "cli/opts.h"
+#include "core/clock.h"
 
 static void usage(FILE *out)
 {
@@ -30,7 +31,7 @@ static void usage(FILE *out)
           out);
 }
 
-int tx_cmd_retry(int argc, char **argv)
+int tx__cmd_retry(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"owner", required_argument, NULL, 'o'}, {"force", no_argument, NULL, 'f'},
@@ -40,34 +41,24 @@ int tx_cmd_retry(int argc, char **argv)
     int force = 0;
     int64_t limit = 50;
     tx_opts_t o;
-    tx_opts_init(&o, "retry", argc, argv);
+    tx__opts_init(&o, "retry", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         if (c == TX_OPTS_BAD) return 2;
         if (c == 'o') owner = o.arg;
         if (c == 'f') force = 1;
         if (c == 's') store = o.arg;
-        if (c == 'l' && tx_opts_int(&o, "limit", 1, 1000000, &limit) != 0) return 2;
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'l' && tx__opts_int(&o, "limit", 1, 1000000, &limit) != 0) return 2;
+        if (c == 'h') return tx__opts_exit(c, usage);
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax retry: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
-    if (owner && !*owner) {
-        fprintf(stderr, "tenax retry: --owner: empty owner\n");
-        return 2;
-    }
+    if (tx__opts_end(&o, owner) != 0) return 2;
     tx_store_t *s = NULL;
-    int orc = tx_cli_store_open("retry", store, NULL, &s);
+    int orc = tx__cli_store_open("retry", store, NULL, &s);
     if (orc != 0) return orc;
     tx_error_t err = {0};
     int64_t selected = 0;
-    int rc = tx_store_retry(s, owner, force, (size_t)limit, tx_cli_now_ms(), &selected, &err);
-    tx_store_close(s);
+    int rc = tx__store_retry(s, owner, force, (size_t)limit, tx__clock_wall_ms(), &selected, &err);
+    tx__store_close(s);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax retry: %s\n", err.msg ? err.msg : tx_strerror((tx_err_t)rc));
         return 1;

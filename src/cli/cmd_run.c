@@ -15,8 +15,10 @@ static void usage(FILE *f)
     fputs("usage: tenax run --input F.jsonl [--task NAME] [--store URL] [--config F] [--out F]\n"
           "                 [--wait] [--progress]\n"
           "\n"
-          "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line number,\n"
-          "owner to \"default\"; the same (owner,id,task) twice is one item) and works them through.\n"
+          "Imports items from JSONL ({\"id\",\"owner\",\"text\"} per line; id defaults to the line "
+          "number,\n"
+          "owner to \"default\"; the same (owner,id,task) twice is one item) and works them "
+          "through.\n"
           "Running again continues where it stopped.\n"
           "\n"
           "options:\n"
@@ -34,11 +36,12 @@ static void usage(FILE *f)
           "  0  every item success or skipped\n"
           "  1  some item failed (and none is unfinished)\n"
           "  2  usage or config error, malformed store URL, or the store cannot be opened\n"
-          "  3  some item unfinished: parked until its retry_after, or work paused on quota or auth\n",
+          "  3  some item unfinished: parked until its retry_after, or work paused on quota or "
+          "auth\n",
           f);
 }
 
-int tx_cmd_run(int argc, char **argv)
+int tx__cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {{"input", required_argument, NULL, 'i'},
                                              {"task", required_argument, NULL, 't'},
@@ -52,9 +55,9 @@ int tx_cmd_run(int argc, char **argv)
     const char *input = NULL, *task = "tags", *store = NULL, *config = NULL, *out = NULL;
     int wait = 0, progress = 0;
     tx_opts_t o;
-    tx_opts_init(&o, "run", argc, argv);
+    tx__opts_init(&o, "run", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         switch (c) {
         case 'i':
             input = o.arg;
@@ -77,17 +80,11 @@ int tx_cmd_run(int argc, char **argv)
         case 'p':
             progress = 1;
             break;
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            return 2;
+            return tx__opts_exit(c, usage);
         }
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax run: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
+    if (tx__opts_end(&o, NULL) != 0) return 2;
     if (input == NULL) {
         fprintf(stderr, "tenax run: --input F.jsonl is required\n");
         return 2;
@@ -98,40 +95,40 @@ int tx_cmd_run(int argc, char **argv)
     }
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
-    tx_err_t rc = tx_config_load(NULL, config, &cfg, &err);
+    tx_err_t rc = tx__config_load(NULL, config, &cfg, &err);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax run: config: %s\n", err.msg ? err.msg : tx_strerror(rc));
         return 2;
     }
     const char *url = store ? store : cfg->store;
-    if (tx_cli_store_url_check("run", store ? "--store" : "TENAX_STORE", url) != 0) {
-        tx_config_unref(cfg);
+    if (tx__cli_store_url_check("run", store ? "--store" : "TENAX_STORE", url) != 0) {
+        tx__config_unref(cfg);
         return 2;
     }
     tx_store_t *s = NULL;
-    rc = tx_store_open(url, &s, &err);
+    rc = tx__store_open(url, &s, &err);
     if (rc != TX_EOK) {
         char shown[512];
-        tx_cli_store_url_show(url, shown, sizeof shown);
-        fprintf(stderr, "tenax run: store %s: %s\n", shown, tx_cli_store_error(&err, rc));
-        tx_config_unref(cfg);
+        tx__cli_store_url_show(url, shown, sizeof shown);
+        fprintf(stderr, "tenax run: store %s: %s\n", shown, tx__cli_store_error(&err, rc));
+        tx__config_unref(cfg);
         return 2;
     }
     tx_task_t t = {0};
-    rc = tx_store_task_get(s, task, 0, &t, &err);
-    tx_task_clear(&t);
+    rc = tx__store_task_get(s, task, 0, &t, &err);
+    tx__task_clear(&t);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax run: task '%s': %s\n", task,
                 rc == TX_ENOTFOUND ? "no such task" : (err.msg ? err.msg : tx_strerror(rc)));
-        tx_store_close(s);
-        tx_config_unref(cfg);
+        tx__store_close(s);
+        tx__config_unref(cfg);
         return 2;
     }
     tx_runner_import_t im;
-    int irc = tx_runner_import(s, "tenax run", input, task, &im);
-    tx_store_close(s);
+    int irc = tx__runner_import(s, "tenax run", input, task, &im);
+    tx__store_close(s);
     if (irc != 0) {
-        tx_config_unref(cfg);
+        tx__config_unref(cfg);
         return 2;
     }
     fprintf(stderr,
@@ -143,8 +140,8 @@ int tx_cmd_run(int argc, char **argv)
                            .cfg = cfg,
                            .wait = wait,
                            .progress = progress || isatty(2)};
-    int code = tx_runner_work(&ro, NULL);
-    if (code != 2 && out && tx_runner_export("tenax run", url, out) != 0) code = 2;
-    tx_config_unref(cfg);
+    int code = tx__runner_work(&ro, NULL);
+    if (code != 2 && out && tx__runner_export("tenax run", url, out) != 0) code = 2;
+    tx__config_unref(cfg);
     return code;
 }

@@ -7,7 +7,8 @@
 #include <uv.h>
 
 #include "app/app.h"
-#include "app/store_health.h"
+#include "ops/store_health.h"
+#include "gateway/gateway.h"
 #include "jobs/app_jobs.h"
 #include "cli/commands.h"
 #include "cli/opts.h"
@@ -21,28 +22,30 @@
 
 static void usage(FILE *out)
 {
-    fputs("usage: tenax serve [--config F] [--listen HOST:PORT] [--store URL]\n"
-          "\n"
-          "The OpenAI-compatible gateway, the jobs API, the admin routes and the dashboard\n"
-          "(http://HOST:PORT/dashboard) on one port. SIGHUP reloads the config file; SIGINT and\n"
-          "SIGTERM stop gracefully.\n"
-          "\n"
-          "options:\n"
-          "  --config F          live config file (JSON; default: $TENAX_CONFIG)\n"
-          "  --listen HOST:PORT  where to listen (default $TENAX_LISTEN or 127.0.0.1:8010);\n"
-          "                      a non-loopback address needs TENAX_ADMIN_TOKEN\n"
-          "  --store URL         job store, sqlite:PATH or postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
-          "                      (default $TENAX_STORE, else sqlite:tenax.db)\n"
-          "  -h, --help          print this help and exit\n"
-          "\n"
-          "Upstream keys come from AI_API_KEY (or OPENAI_API_KEY, or per endpoint api_key_env);\n"
-          "without one the client's own Authorization is passed through. See docs/gateway.md.\n"
-          "\n"
-          "exit status:\n"
-          "  0  stopped by SIGINT or SIGTERM\n"
-          "  1  could not start (port in use, store unreachable)\n"
-          "  2  usage or config error, malformed store URL, non-loopback --listen without a token\n",
-          out);
+    fputs(
+        "usage: tenax serve [--config F] [--listen HOST:PORT] [--store URL]\n"
+        "\n"
+        "The OpenAI-compatible gateway, the jobs API, the admin routes and the dashboard\n"
+        "(http://HOST:PORT/dashboard) on one port. SIGHUP reloads the config file; SIGINT and\n"
+        "SIGTERM stop gracefully.\n"
+        "\n"
+        "options:\n"
+        "  --config F          live config file (JSON; default: $TENAX_CONFIG)\n"
+        "  --listen HOST:PORT  where to listen (default $TENAX_LISTEN or 127.0.0.1:8010);\n"
+        "                      a non-loopback address needs TENAX_ADMIN_TOKEN\n"
+        "  --store URL         job store, sqlite:PATH or "
+        "postgres://USER[:PASSWORD]@HOST[:PORT]/DB\n"
+        "                      (default $TENAX_STORE, else sqlite:tenax.db)\n"
+        "  -h, --help          print this help and exit\n"
+        "\n"
+        "Upstream keys come from AI_API_KEY (or OPENAI_API_KEY, or per endpoint api_key_env);\n"
+        "without one the client's own Authorization is passed through. See docs/gateway.md.\n"
+        "\n"
+        "exit status:\n"
+        "  0  stopped by SIGINT or SIGTERM\n"
+        "  1  could not start (port in use, store unreachable)\n"
+        "  2  usage or config error, malformed store URL, non-loopback --listen without a token\n",
+        out);
 }
 
 static void on_stopped(tx_app_t *app, void *ud)
@@ -51,7 +54,7 @@ static void on_stopped(tx_app_t *app, void *ud)
     (void)ud;
 }
 
-int tx_cmd_serve(int argc, char **argv)
+int tx__cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"listen", required_argument, NULL, 'l'},
@@ -60,15 +63,21 @@ int tx_cmd_serve(int argc, char **argv)
                                              {NULL, 0, NULL, 0}};
     const char *config_path = NULL, *listen = NULL, *store = NULL;
     tx_opts_t o;
-    tx_opts_init(&o, "serve", argc, argv);
+    tx__opts_init(&o, "serve", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         switch (c) {
-        case 'c': config_path = o.arg; break;
-        case 'l': listen = o.arg; break;
-        case 's': store = o.arg; break;
-        case 'h': usage(stdout); return 0;
-        default: return 2;
+        case 'c':
+            config_path = o.arg;
+            break;
+        case 'l':
+            listen = o.arg;
+            break;
+        case 's':
+            store = o.arg;
+            break;
+        default:
+            return tx__opts_exit(c, usage);
         }
     }
     if (o.first < o.argc) {
@@ -76,36 +85,34 @@ int tx_cmd_serve(int argc, char **argv)
                 o.argv[o.first]);
         return 2;
     }
-    tx_log_init();
+    tx__log_init();
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
-    if (tx_config_load(NULL, config_path, &cfg, &err) != TX_EOK) {
+    if (tx__config_load(NULL, config_path, &cfg, &err) != TX_EOK) {
         fprintf(stderr, "tenax serve: config: %s\n", err.msg != NULL ? err.msg : "invalid");
         return 2;
     }
-    if (listen != NULL && tx_opts_listen("serve", listen) != 0) {
-        tx_config_unref(cfg);
+    if (listen != NULL && tx__opts_listen("serve", listen) != 0) {
+        tx__config_unref(cfg);
         return 2;
     }
-    if (listen == NULL)
-        listen = cfg->listen;
-    if (tx_cli_store_url_check("serve", store != NULL ? "--store" : "TENAX_STORE",
-                               store != NULL ? store : cfg->store) != 0) {
-        tx_config_unref(cfg);
+    if (listen == NULL) listen = cfg->listen;
+    if (tx__cli_store_url_check("serve", store != NULL ? "--store" : "TENAX_STORE",
+                                store != NULL ? store : cfg->store) != 0) {
+        tx__config_unref(cfg);
         return 2;
     }
-    if (store == NULL)
-        store = cfg->store;
-    tx_auth_t *auth = tx_auth_create(cfg->admin_token, NULL);
-    if (auth == NULL || !tx_auth_listen_allowed(auth, listen)) {
+    if (store == NULL) store = cfg->store;
+    tx_auth_t *auth = tx__auth_create(cfg->admin_token, NULL);
+    if (auth == NULL || !tx__auth_listen_allowed(auth, listen)) {
         fprintf(stderr,
                 "tenax serve: refusing to listen on %s (not loopback) without TENAX_ADMIN_TOKEN\n",
                 listen);
-        tx_auth_destroy(auth);
-        tx_config_unref(cfg);
+        tx__auth_destroy(auth);
+        tx__config_unref(cfg);
         return 2;
     }
-    tx_auth_destroy(auth);
+    tx__auth_destroy(auth);
     signal(SIGPIPE, SIG_IGN);
     /* SIGHUP reloads the config file (config/watch.c takes it over when there is one); without
      * a file there is nothing to reload, and a `systemctl reload` must not kill the server. */
@@ -114,21 +121,21 @@ int tx_cmd_serve(int argc, char **argv)
     uv_loop_t loop;
     if (uv_loop_init(&loop) != 0) {
         fprintf(stderr, "tenax serve: cannot start the event loop\n");
-        tx_config_unref(cfg);
+        tx__config_unref(cfg);
         return 1;
     }
     /* PostgreSQL: several connections, so claims, attempts and finishes overlap (round trips
      * are the limit); SQLite: one writer anyway. docs/postgres.md, "Running several nodes". */
     tx_app_opts_t ao = {.store_url = store,
                         .store_threads = store && strncmp(store, "sqlite:", 7) ? 4 : 1};
-    tx_app_t *app = tx_app_new(&loop, cfg, &ao, &err);
-    tx_config_unref(cfg); /* the app holds its own reference */
+    tx_app_t *app = tx__app_new(&loop, cfg, &ao, &err);
+    tx__config_unref(cfg); /* the app holds its own reference */
     int rc = 0;
     if (app == NULL) {
         if (err.msg != NULL && strncmp(err.msg, "store: ", 7) == 0) {
             char shown[512];
-            tx_cli_store_url_show(store, shown, sizeof shown);
-            fprintf(stderr, "tenax serve: store %s: %s\n", shown, tx_cli_store_error(&err, 0));
+            tx__cli_store_url_show(store, shown, sizeof shown);
+            fprintf(stderr, "tenax serve: store %s: %s\n", shown, tx__cli_store_error(&err, 0));
         } else {
             fprintf(stderr, "tenax serve: %s\n", err.msg != NULL ? err.msg : "cannot start");
         }
@@ -136,33 +143,33 @@ int tx_cmd_serve(int argc, char **argv)
         goto out;
     }
     /* --- plug-ins: one line each ------------------------------------------------------- */
-    tx_err_t prc = tx_gateway_routes(app);
-    if (prc == TX_EOK) prc = tx_jobsapi_routes(app);
-    if (prc == TX_EOK) prc = tx_jobs_start(app);
-    if (prc == TX_EOK) prc = tx_ops_start(app);
-    if (prc == TX_EOK) prc = tx_store_health_start(app, store, 0); /* /readyz, diag */
-    if (prc == TX_EOK) prc = tx_pgwake_start(app, store); /* LISTEN/NOTIFY wake-ups */
+    tx_err_t prc = tx__gateway_routes(app);
+    if (prc == TX_EOK) prc = tx__jobsapi_routes(app);
+    if (prc == TX_EOK) prc = tx__jobs_start(app);
+    if (prc == TX_EOK) prc = tx__ops_start(app);
+    if (prc == TX_EOK) prc = tx__store_health_start(app, store, 0); /* /readyz, diag */
+    if (prc == TX_EOK) prc = tx__pgwake_start(app, store);          /* LISTEN/NOTIFY wake-ups */
     if (prc != TX_EOK) {
         fprintf(stderr, "tenax serve: cannot start: %s\n", tx_strerror(prc));
         rc = 1;
         goto stop;
     }
-    if (tx_app_listen(app, listen, &err) != TX_EOK) {
+    if (tx__app_listen(app, listen, &err) != TX_EOK) {
         fprintf(stderr, "tenax serve: %s\n", err.msg != NULL ? err.msg : "cannot listen");
         rc = 1;
         goto stop;
     }
-    fprintf(stderr, "tenax serve listening on http://%s\n", tx_http_server_address(app->server));
-    tx_app_handle_signals(app);
+    fprintf(stderr, "tenax serve listening on http://%s\n", tx__http_server_address(app->server));
+    tx__app_handle_signals(app);
     uv_run(&loop, UV_RUN_DEFAULT);
     goto out;
 stop:
-    tx_app_stop(app, on_stopped, NULL);
+    tx__app_stop(app, on_stopped, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
 out:
-    tx_app_destroy(app);
+    tx__app_destroy(app);
     uv_run(&loop, UV_RUN_DEFAULT); /* handles released by destroy (never-started parts) */
     if (uv_loop_close(&loop) != 0)
-        tx_log(TX_LOG_WARN, "serve", "event loop closed with handles open");
+        tx__log(TX_LOG_WARN, "serve", "event loop closed with handles open");
     return rc;
 }

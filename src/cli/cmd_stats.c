@@ -1,5 +1,6 @@
-/* tenax stats [--owner ID] [--store URL] [--json]: the §4.4 counts of a store, offline, as a
- * table or as the JSON of GET /v1/owners/{owner}/stats. Exit 0, 1 store error, 2 usage. */
+/* tenax stats [--owner ID] [--store URL] [--json]: the counts of GET /v1/owners/{owner}/stats
+ * (docs/api.md) of a store, offline, as a table or as the JSON of GET /v1/owners/{owner}/stats.
+ * Exit 0, 1 store error, 2 usage. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,7 @@ static void print_table(const char *owner, const tx_store_stats_t *st, const tx_
     printf("need retry      %lld\n", (long long)st->need_retry);
     printf("by status\n");
     for (int i = 0; i < TX_ITEM__LAST; i++)
-        printf("  %-12s  %lld\n", tx_item_status_name(order[i]),
+        printf("  %-12s  %lld\n", tx__item_status_name(order[i]),
                (long long)st->by_status[order[i]]);
     if (p->paused)
         printf("enabled         no (paused: %s)\n", p->reason[0] ? p->reason : "no reason given");
@@ -52,7 +53,7 @@ static void print_table(const char *owner, const tx_store_stats_t *st, const tx_
     printf("max attempts    %d\n", max_attempts);
 }
 
-int tx_cmd_stats(int argc, char **argv)
+int tx__cmd_stats(int argc, char **argv)
 {
     static const struct option longopts[] = {{"owner", required_argument, NULL, 'o'},
                                              {"store", required_argument, NULL, 's'},
@@ -62,42 +63,32 @@ int tx_cmd_stats(int argc, char **argv)
     const char *owner = NULL, *store = NULL;
     int as_json = 0;
     tx_opts_t o;
-    tx_opts_init(&o, "stats", argc, argv);
+    tx__opts_init(&o, "stats", argc, argv);
     int c;
-    while ((c = tx_opts_next(&o, longopts)) != -1) {
+    while ((c = tx__opts_next(&o, longopts)) != -1) {
         if (c == TX_OPTS_BAD) return 2;
         if (c == 'o') owner = o.arg;
         if (c == 's') store = o.arg;
         if (c == 'j') as_json = 1;
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
+        if (c == 'h') return tx__opts_exit(c, usage);
     }
-    if (o.first < o.argc) {
-        fprintf(stderr, "tenax stats: unexpected argument '%s'\n", o.argv[o.first]);
-        return 2;
-    }
-    if (owner && !*owner) {
-        fprintf(stderr, "tenax stats: --owner: empty owner\n");
-        return 2;
-    }
+    if (tx__opts_end(&o, owner) != 0) return 2;
     int max_attempts = 5;
     tx_store_t *s = NULL;
-    int orc = tx_cli_store_open("stats", store, &max_attempts, &s);
+    int orc = tx__cli_store_open("stats", store, &max_attempts, &s);
     if (orc != 0) return orc;
     tx_store_stats_t st = {0};
     tx_pause_t pause = {0};
     tx_error_t err = {0};
-    int rc = tx_store_stats(s, owner, &st, &err);
-    if (rc == TX_EOK) rc = tx_store_pause_get(s, &pause, &err);
-    tx_store_close(s);
+    int rc = tx__store_stats(s, owner, &st, &err);
+    if (rc == TX_EOK) rc = tx__store_pause_get(s, &pause, &err);
+    tx__store_close(s);
     if (rc != TX_EOK) {
         fprintf(stderr, "tenax stats: %s\n", err.msg ? err.msg : tx_strerror((tx_err_t)rc));
         return 1;
     }
     if (as_json) {
-        json_t *doc = tx_stats_json(owner, &st, !pause.paused, max_attempts, TX_ITEM_JSON_TENAX);
+        json_t *doc = tx__stats_json(owner, &st, !pause.paused, max_attempts, TX_ITEM_JSON_TENAX);
         char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
         json_decref(doc);
         if (!text) {

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "cli/commands.h"
+#include "gateway/json_arena.h"
 #include "obs/log.h"
 
 #ifndef TX_VERSION
@@ -19,16 +20,16 @@ static const struct {
     int (*fn)(int, char **);
     const char *what;
 } commands[] = {
-    {"serve", tx_cmd_serve, "gateway + jobs API + admin + dashboard on one port"},
-    {"run", tx_cmd_run, "import items from JSONL and work them through"},
-    {"stats", tx_cmd_stats, "item statistics of a store"},
-    {"retry", tx_cmd_retry, "make retrying/pending (or failed, --force) items due now"},
-    {"regenerate", tx_cmd_regenerate, "work one item again"},
-    {"export", tx_cmd_export, "items as JSONL on stdout"},
-    {"diag", tx_cmd_diag, "pretty-print a running server's diagnostics"},
-    {"config", tx_cmd_config, "validate a config file (config check F)"},
-    {"mock", tx_cmd_mock, "fault-injecting OpenAI-compatible upstream"},
-    {"demo", tx_cmd_demo, "end-to-end demo on the mock and an embedded store"},
+    {"serve", tx__cmd_serve, "gateway + jobs API + admin + dashboard on one port"},
+    {"run", tx__cmd_run, "import items from JSONL and work them through"},
+    {"stats", tx__cmd_stats, "item statistics of a store"},
+    {"retry", tx__cmd_retry, "make retrying/pending (or failed, --force) items due now"},
+    {"regenerate", tx__cmd_regenerate, "work one item again"},
+    {"export", tx__cmd_export, "items as JSONL on stdout"},
+    {"diag", tx__cmd_diag, "pretty-print a running server's diagnostics"},
+    {"config", tx__cmd_config, "validate a config file (config check F)"},
+    {"mock", tx__cmd_mock, "fault-injecting OpenAI-compatible upstream"},
+    {"demo", tx__cmd_demo, "end-to-end demo on the mock and an embedded store"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -69,6 +70,7 @@ static int find(const char *name)
 
 int main(int argc, char **argv)
 {
+    tx__json_arena_install(); /* this program's cJSON allocator: before any thread or tree */
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -99,7 +101,7 @@ int main(int argc, char **argv)
         char *help_argv[] = {argv[2], "--help", NULL};
         return commands[k].fn(2, help_argv);
     }
-    tx_log_init();
+    tx__log_init();
     int k = find(a);
     if (k >= 0) return commands[k].fn(argc - 1, argv + 1);
     if (a[0] == '-')

@@ -11,6 +11,7 @@
 
 #include "cli/storeurl.h"
 #include "config/config.h"
+#include "core/clock.h"
 
 /* 0 when the URL is not a SQLite file that is missing; else -1 after saying so. */
 static int sqlite_file_exists(const char *cmd, const char *url)
@@ -40,12 +41,12 @@ static int sqlite_file_exists(const char *cmd, const char *url)
     return rc;
 }
 
-int tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out)
+int tx__cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_store_t **out)
 {
     *out = NULL;
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
-    if (tx_config_load(NULL, NULL, &cfg, &err) != TX_EOK) {
+    if (tx__config_load(NULL, NULL, &cfg, &err) != TX_EOK) {
         fprintf(stderr, "tenax %s: config: %s\n", cmd, err.msg ? err.msg : "invalid");
         return 2;
     }
@@ -53,27 +54,20 @@ int tx_cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_s
     const char *url = from_flag ? flag : cfg->store;
     if (max_attempts) *max_attempts = (int)cfg->job_max_attempts;
     int code = 0;
-    if (tx_cli_store_url_check(cmd, from_flag ? "--store" : "TENAX_STORE", url) != 0) {
+    if (tx__cli_store_url_check(cmd, from_flag ? "--store" : "TENAX_STORE", url) != 0) {
         code = 2;
     } else if (sqlite_file_exists(cmd, url) != 0) {
         code = 1;
     } else {
-        int rc = tx_store_open(url, out, &err);
+        int rc = tx__store_open(url, out, &err);
         if (rc != TX_EOK) {
             char shown[512];
-            tx_cli_store_url_show(url, shown, sizeof shown);
-            fprintf(stderr, "tenax %s: store %s: %s\n", cmd, shown, tx_cli_store_error(&err, rc));
+            tx__cli_store_url_show(url, shown, sizeof shown);
+            fprintf(stderr, "tenax %s: store %s: %s\n", cmd, shown, tx__cli_store_error(&err, rc));
             *out = NULL;
             code = 1;
         }
     }
-    tx_config_unref(cfg);
+    tx__config_unref(cfg);
     return code;
-}
-
-tx_ms_t tx_cli_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

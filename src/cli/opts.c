@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tx_opts_init(tx_opts_t *o, const char *cmd, int argc, char **argv)
+void tx__opts_init(tx_opts_t *o, const char *cmd, int argc, char **argv)
 {
     o->cmd = cmd;
     o->argc = argc;
@@ -19,7 +19,7 @@ void tx_opts_init(tx_opts_t *o, const char *cmd, int argc, char **argv)
     optind = 0; /* 0 makes glibc re-initialise its state, so several parses in one process work */
 }
 
-int tx_opts_next(tx_opts_t *o, const struct option *longopts)
+int tx__opts_next(tx_opts_t *o, const struct option *longopts)
 {
     int idx = -1;
     int c = getopt_long(o->argc, o->argv, ":h", longopts, &idx); /* -h: help everywhere */
@@ -47,7 +47,7 @@ int tx_opts_next(tx_opts_t *o, const struct option *longopts)
     return c;
 }
 
-int tx_opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, int64_t *out)
+int tx__opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, int64_t *out)
 {
     const char *s = o->arg != NULL ? o->arg : "";
     char *end = NULL;
@@ -62,7 +62,7 @@ int tx_opts_int(const tx_opts_t *o, const char *flag, int64_t lo, int64_t hi, in
     return 0;
 }
 
-int tx_opts_listen(const char *cmd, const char *listen)
+int tx__opts_listen(const char *cmd, const char *listen)
 {
     const char *l = listen != NULL ? listen : "";
     const char *colon = NULL;
@@ -83,7 +83,28 @@ int tx_opts_listen(const char *cmd, const char *listen)
     for (const char *c = l; ok && *c != '\0'; c++)
         ok = (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f;
     if (ok) return 0;
-    fprintf(stderr, "tenax %s: --listen: '%.64s%s' is not HOST:PORT or [IPv6]:PORT (port 0..65535)\n",
-            cmd, l, strlen(l) > 64 ? "…" : "");
+    fprintf(stderr,
+            "tenax %s: --listen: '%.64s%s' is not HOST:PORT or [IPv6]:PORT (port 0..65535)\n", cmd,
+            l, strlen(l) > 64 ? "…" : "");
     return -1;
+}
+
+int tx__opts_end(const tx_opts_t *o, const char *owner)
+{
+    if (o->first < o->argc) {
+        fprintf(stderr, "tenax %s: unexpected argument '%s'\n", o->cmd, o->argv[o->first]);
+        return -1;
+    }
+    if (owner != NULL && *owner == '\0') {
+        fprintf(stderr, "tenax %s: --owner: empty owner\n", o->cmd);
+        return -1;
+    }
+    return 0;
+}
+
+int tx__opts_exit(int c, void (*usage)(FILE *out))
+{
+    if (c != 'h') return 2;
+    usage(stdout);
+    return 0;
 }

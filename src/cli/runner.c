@@ -1,5 +1,5 @@
 /* The shared body of `tenax run` and `tenax demo`: JSONL import, the work-through loop with the
- * job engine on an app without HTTP (tx_app_new, the gateway's attempt primitive through the
+ * job engine on an app without HTTP (tx__app_new, the gateway's attempt primitive through the
  * app_jobs port), the progress bar, the exit code. */
 #include "cli/runner.h"
 #include "cli/storeurl.h"
@@ -14,18 +14,12 @@
 
 #include "app/app.h"
 #include "config/config.h"
+#include "core/clock.h"
 #include "jobs/app_jobs.h"
 #include "jobs/engine.h"
 #include "jobs/jsonl.h"
 
 #define IMPORT_CHUNK 2000
-
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- import ---------------------------------------------------------------------------------- */
 
@@ -41,22 +35,22 @@ static int flush(tx_store_t *s, const char *prog, chunk_t *c, tx_runner_import_t
     if (c->n) {
         tx_import_result_t res = {0};
         tx_error_t err = {0};
-        rc = tx_store_import(s, c->in, c->n, wall_ms(), &res, &err);
+        rc = tx__store_import(s, c->in, c->n, tx__clock_wall_ms(), &res, &err);
         if (rc != TX_EOK)
             fprintf(stderr, "%s: import: %s\n", prog, err.msg ? err.msg : tx_strerror(rc));
         out->imported += res.inserted;
         out->existing += res.existing;
         out->skipped += res.skipped;
-        tx_import_result_free(&res);
+        tx__import_result_free(&res);
     }
     for (size_t i = 0; i < c->n; i++)
-        tx_jobs_line_clear(&c->lines[i]);
+        tx__jobs_line_clear(&c->lines[i]);
     c->n = 0;
     return rc == TX_EOK ? 0 : -1;
 }
 
-int tx_runner_import(tx_store_t *store, const char *prog, const char *path, const char *task,
-                     tx_runner_import_t *out)
+int tx__runner_import(tx_store_t *store, const char *prog, const char *path, const char *task,
+                      tx_runner_import_t *out)
 {
     memset(out, 0, sizeof *out);
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
@@ -78,7 +72,7 @@ int tx_runner_import(tx_store_t *store, const char *prog, const char *path, cons
         out->lines++;
         char why[200];
         tx_jobs_line_t *l = &c->lines[c->n];
-        int pr = tx_jobs_parse_line(line, (size_t)len, out->lines, l, why, sizeof why);
+        int pr = tx__jobs_parse_line(line, (size_t)len, out->lines, l, why, sizeof why);
         if (pr == 0) continue;
         if (pr < 0) {
             fprintf(stderr, "%s: %s:%zu: %s; skipped\n", prog, path, out->lines, why);
@@ -128,14 +122,14 @@ static int64_t done_of(const tx_jobs_stats_t *s)
 static void draw(run_t *r, int final)
 {
     tx_jobs_stats_t s;
-    tx_jobs_stats(r->e, &s);
+    tx__jobs_stats(r->e, &s);
     if (!s.counts_valid) return;
     int64_t done = done_of(&s), total = s.total;
     if (!r->done0_set) {
         r->done0 = done;
         r->done0_set = 1;
     }
-    double el = (double)(wall_ms() - r->t0) / 1000.0;
+    double el = (double)(tx__clock_wall_ms() - r->t0) / 1000.0;
     double rate = el > 0.05 ? (double)(done - r->done0) / el : 0.0;
     char eta[32] = "--:--";
     if (rate > 0.0 && total > done) {
@@ -177,10 +171,10 @@ static void engine_closed(void *arg)
     run_t *r = arg;
     r->e = NULL;
     tx_endpoints_snap_t snap;
-    tx_endpoints_snapshot(r->app->endpoints, tx_app_now(r->app), &snap);
+    tx__endpoints_snapshot(r->app->endpoints, tx__app_now(r->app), &snap);
     for (size_t i = 0; i < snap.n; i++)
         r->failovers += snap.ep[i].failovers;
-    tx_app_stop(r->app, app_stopped, r);
+    tx__app_stop(r->app, app_stopped, r);
     if (r->bar_on) uv_close((uv_handle_t *)&r->bar, NULL);
 }
 
@@ -190,7 +184,7 @@ static void stop(run_t *r, int code)
     r->stopping = 1;
     r->code = code;
     tx_jobs_stats_t s;
-    tx_jobs_stats(r->e, &s);
+    tx__jobs_stats(r->e, &s);
     r->res.paused = s.paused;
     snprintf(r->res.pause_reason, sizeof r->res.pause_reason, "%s", s.pause_reason);
     r->res.attempts = s.attempts;
@@ -202,7 +196,7 @@ static void stop(run_t *r, int code)
         uv_timer_stop(&r->bar);
         draw(r, 1);
     }
-    tx_jobs_close(r->e, engine_closed, r);
+    tx__jobs_close(r->e, engine_closed, r);
 }
 
 static void on_idle(void *ud, const tx_jobs_idle_t *idle)
@@ -217,23 +211,24 @@ static void on_idle(void *ud, const tx_jobs_idle_t *idle)
         stop(r, 0); /* exit code computed from the final stats */
         return;
     }
-    tx_ms_t now = wall_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     if (idle->next_due <= now) return; /* due now: the engine claims again */
     if (r->o->wait) return;            /* the engine's timer wakes at next_due */
     stop(r, 3);
 }
 
-int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
+int tx__runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
 {
     run_t *r = calloc(1, sizeof *r);
     if (r == NULL) return 2;
     r->o = o;
     uv_loop_init(&r->loop);
     tx_error_t err = {0};
-    r->app = tx_app_new(&r->loop, o->cfg, NULL, &err); /* no store executor: the engine opens
+    r->app = tx__app_new(&r->loop, o->cfg, NULL, &err); /* no store executor: the engine opens
                                                            its own store from store_url */
     if (r->app == NULL) {
-        fprintf(stderr, "%s: %s\n", o->prog, err.msg ? err.msg : "cannot start the upstream client");
+        fprintf(stderr, "%s: %s\n", o->prog,
+                err.msg ? err.msg : "cannot start the upstream client");
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         free(r);
@@ -246,14 +241,14 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
                          .poll_ms = o->progress ? 100 : 500,
                          .on_idle = on_idle,
                          .ud = r};
-    tx_jobs_app_port(r->app, &eo.port);
-    r->t0 = wall_ms();
-    int rc = tx_jobs_open(&eo, &r->e, &err);
+    tx__jobs_app_port(r->app, &eo.port);
+    r->t0 = tx__clock_wall_ms();
+    int rc = tx__jobs_open(&eo, &r->e, &err);
     if (rc != TX_EOK) {
-        fprintf(stderr, "%s: store: %s\n", o->prog, tx_cli_store_error(&err, rc));
-        tx_app_stop(r->app, app_stopped, r);
+        fprintf(stderr, "%s: store: %s\n", o->prog, tx__cli_store_error(&err, rc));
+        tx__app_stop(r->app, app_stopped, r);
         uv_run(&r->loop, UV_RUN_DEFAULT);
-        tx_app_destroy(r->app);
+        tx__app_destroy(r->app);
         uv_run(&r->loop, UV_RUN_DEFAULT);
         uv_loop_close(&r->loop);
         free(r);
@@ -266,20 +261,20 @@ int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res)
         uv_timer_start(&r->bar, bar_cb, 100, 100);
     }
     uv_run(&r->loop, UV_RUN_DEFAULT);
-    tx_app_destroy(r->app);
+    tx__app_destroy(r->app);
     uv_run(&r->loop, UV_RUN_DEFAULT);
     uv_loop_close(&r->loop);
-    double secs = (double)(wall_ms() - r->t0) / 1000.0;
+    double secs = (double)(tx__clock_wall_ms() - r->t0) / 1000.0;
     r->res.failovers = r->failovers;
     r->res.seconds = secs;
 
     /* final stats from the store itself */
     tx_store_t *s = NULL;
-    rc = tx_store_open(o->store_url, &s, &err);
-    if (rc == TX_EOK) rc = tx_store_stats(s, NULL, &r->res.stats, &err);
-    tx_store_close(s);
+    rc = tx__store_open(o->store_url, &s, &err);
+    if (rc == TX_EOK) rc = tx__store_stats(s, NULL, &r->res.stats, &err);
+    tx__store_close(s);
     if (rc != TX_EOK) {
-        fprintf(stderr, "%s: store: %s\n", o->prog, tx_cli_store_error(&err, rc));
+        fprintf(stderr, "%s: store: %s\n", o->prog, tx__cli_store_error(&err, rc));
         free(r);
         return 2;
     }
@@ -337,7 +332,7 @@ static int export_one(const tx_item_t *it, void *ud)
     json_object_set_new(o, "owner", json_string(it->owner ? it->owner : ""));
     json_object_set_new(o, "external_id", json_string(it->external_id ? it->external_id : ""));
     json_object_set_new(o, "task", json_string(it->task ? it->task : ""));
-    json_object_set_new(o, "status", json_string(tx_item_status_name(it->status)));
+    json_object_set_new(o, "status", json_string(tx__item_status_name(it->status)));
     json_t *res = it->result ? json_loads(it->result, JSON_DECODE_ANY, NULL) : NULL;
     json_object_set_new(o, "result", res ? res : json_null());
     json_object_set_new(o, "attempts", json_integer(it->attempts));
@@ -360,7 +355,7 @@ static int export_one(const tx_item_t *it, void *ud)
     return ferror(f) ? 1 : 0;
 }
 
-int tx_runner_export(const char *prog, const char *store_url, const char *path)
+int tx__runner_export(const char *prog, const char *store_url, const char *path)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL) {
@@ -369,9 +364,9 @@ int tx_runner_export(const char *prog, const char *store_url, const char *path)
     }
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    int rc = tx_store_open(store_url, &s, &err);
-    if (rc == TX_EOK) rc = tx_store_export(s, NULL, -1, export_one, f, &err);
-    tx_store_close(s);
+    int rc = tx__store_open(store_url, &s, &err);
+    if (rc == TX_EOK) rc = tx__store_export(s, NULL, -1, export_one, f, &err);
+    tx__store_close(s);
     int bad = ferror(f);
     if (fclose(f) != 0) bad = 1;
     if (rc != TX_EOK || bad) {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 struct tx_config;
 
@@ -18,8 +18,8 @@ typedef struct {
 /* Imports `path` (JSONL) into `store` with task `task` (NULL: "tags"). Lines that are blank are
  * ignored; a malformed one is reported on stderr as "<prog>: <path>:<line>: <why>; skipped".
  * Returns 0, or -1 after printing why (unreadable file, store error). */
-int tx_runner_import(tx_store_t *store, const char *prog, const char *path, const char *task,
-                     tx_runner_import_t *out);
+int tx__runner_import(tx_store_t *store, const char *prog, const char *path, const char *task,
+                      tx_runner_import_t *out);
 
 typedef struct {
     const char *prog; /* "tenax run" */
@@ -41,9 +41,9 @@ typedef struct {
 
 /* Works the store through (see the header comment). Returns the exit code: 0, 1, 3, or 2 when
  * the store cannot be opened (message printed). `res` may be NULL. */
-int tx_runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res);
+int tx__runner_work(const tx_runner_opts_t *o, tx_runner_result_t *res);
 
 /* Writes every item of the store as JSONL to `path`. 0, or -1 after printing why. */
-int tx_runner_export(const char *prog, const char *store_url, const char *path);
+int tx__runner_export(const char *prog, const char *store_url, const char *path);
 
 #endif

@@ -12,7 +12,7 @@
 #include "store/pg_url.h"
 #include "store/sqlite_url.h"
 
-const char *tx_cli_store_error(const tx_error_t *err, int rc)
+const char *tx__cli_store_error(const tx_error_t *err, int rc)
 {
     const char *m = err != NULL && err->msg != NULL ? err->msg : tx_strerror((tx_err_t)rc);
     while (strncmp(m, "store: ", 7) == 0)
@@ -43,7 +43,7 @@ static void host_part(const char *url, const char **h, const char **end)
     *end = slash != NULL ? slash : q;
 }
 
-/* The password of a postgres:// URL as tx_cli_store_url_show hides it: from the first ':'
+/* The password of a postgres:// URL as tx__cli_store_url_show hides it: from the first ':'
  * after "://" to the last '@' before the query. Its length (0: none) and start in *pw. */
 static size_t password(const char *url, const char **pw)
 {
@@ -100,7 +100,7 @@ static void excerpt(const char *s, size_t n, char *out, size_t cap)
     out[k] = '\0';
 }
 
-int tx_cli_store_url_problem(const char *url, char *why, size_t cap)
+int tx__cli_store_url_problem(const char *url, char *why, size_t cap)
 {
     tx_error_t err = {0};
     char ex[40];
@@ -108,12 +108,12 @@ int tx_cli_store_url_problem(const char *url, char *why, size_t cap)
     if (strncmp(url, "sqlite:", 7) == 0) {
         static tx_sqlite_url_t su; /* a 4 KiB path: not on the stack; one thread (the CLI) */
         if (tx__sqlite_url_parse(url, &su, &err) == 0) return 0;
-        return problem(why, cap, "%s", tx_cli_store_error(&err, TX_EINVAL));
+        return problem(why, cap, "%s", tx__cli_store_error(&err, TX_EINVAL));
     }
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
         static tx_pg_url_t pu;
         if (tx__pg_url_parse(url, &pu, &err) != 0)
-            return problem(why, cap, "%s", tx_cli_store_error(&err, TX_EINVAL));
+            return problem(why, cap, "%s", tx__cli_store_error(&err, TX_EINVAL));
         /* libpq ends the user info at the first '@' or '/': one of those inside a password
          * would make it read part of the password as the host (and print it) */
         const char *rest = strstr(url, "://") + 3, *q = rest + strcspn(rest, "?");
@@ -159,15 +159,15 @@ int tx_cli_store_url_problem(const char *url, char *why, size_t cap)
     return problem(why, cap, "unsupported store URL scheme '%s'", ex);
 }
 
-int tx_cli_store_url_check(const char *cmd, const char *where, const char *url)
+int tx__cli_store_url_check(const char *cmd, const char *where, const char *url)
 {
     char why[256];
-    if (tx_cli_store_url_problem(url, why, sizeof why) == 0) return 0;
+    if (tx__cli_store_url_problem(url, why, sizeof why) == 0) return 0;
     fprintf(stderr, "tenax %s: %s: %s (%s)\n", cmd, where, why, TX_CLI_STORE_EXPECTED);
     return -1;
 }
 
-void tx_cli_store_url_show(const char *url, char *buf, size_t cap)
+void tx__cli_store_url_show(const char *url, char *buf, size_t cap)
 {
     if (cap == 0) return;
     if (url == NULL) url = "";
@@ -176,14 +176,11 @@ void tx_cli_store_url_show(const char *url, char *buf, size_t cap)
         snprintf(buf, cap, "%s", url);
         return;
     }
-    rest += 3;
-    const char *q = rest + strcspn(rest, "?");
-    const char *at = NULL;
-    for (const char *c = rest; c < q; c++)
-        if (*c == '@') at = c;
-    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
-    if (colon != NULL) /* user:password@host… → user:***@host… */
-        snprintf(buf, cap, "%.*s***%.*s", (int)(colon + 1 - url), url, (int)(q - at), at);
+    const char *pw = NULL;
+    size_t n = password(url, &pw);
+    const char *q = rest + 3 + strcspn(rest + 3, "?");
+    if (pw != NULL) /* user:password@host… → user:***@host… */
+        snprintf(buf, cap, "%.*s***%.*s", (int)(pw - url), url, (int)(q - (pw + n)), pw + n);
     else
         snprintf(buf, cap, "%.*s", (int)(q - url), url);
 }

@@ -14,17 +14,17 @@
 
 /* 0 when `url` is a well-formed sqlite:PATH or postgres://… URL (nothing is opened or
  * connected); -1 with the reason in why[cap] (never a part of the password) otherwise. Pure. */
-int tx_cli_store_url_problem(const char *url, char *why, size_t cap);
+int tx__cli_store_url_problem(const char *url, char *why, size_t cap);
 
-/* tx_cli_store_url_problem, and on a problem one line "tenax <cmd>: <where>: <why> (expected
+/* tx__cli_store_url_problem, and on a problem one line "tenax <cmd>: <where>: <why> (expected
  * …)" on stderr. `where` names the source: "--store", "TENAX_STORE". 0 or -1. */
-int tx_cli_store_url_check(const char *cmd, const char *where, const char *url);
+int tx__cli_store_url_check(const char *cmd, const char *where, const char *url);
 
 /* `url` for a message into buf: a PostgreSQL URL's user info loses its password (everything
  * between the first ':' and the last '@' becomes "***") and its query is cut. Pure. */
-void tx_cli_store_url_show(const char *url, char *buf, size_t cap);
+void tx__cli_store_url_show(const char *url, char *buf, size_t cap);
 
 /* The store layer's error text without its "store: " prefix (the CLI says which store). */
-const char *tx_cli_store_error(const tx_error_t *err, int rc);
+const char *tx__cli_store_error(const tx_error_t *err, int rc);
 
 #endif

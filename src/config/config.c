@@ -227,7 +227,7 @@ static const char *url_check(const char *url, char **host)
 {
     tx_url_t u;
     *host = NULL;
-    const char *why = tx_url_parse(url, &u);
+    const char *why = tx__url_parse(url, &u);
     if (why != NULL) return why;
     size_t n = strlen(u.host) + 3;
     if ((*host = malloc(n)) == NULL) return "out of memory";
@@ -293,9 +293,10 @@ static tx_err_t set_string(ctx_t *x, const char *s, size_t len, const char *show
     else
         bad = str_check(x->k, s, len, why, sizeof why);
     if (bad != NULL)
-        return tx_error_setf(x->err, TX_ERANGE, "%s=%s (%s): %s", x->k->name, shown, x->layer, bad);
+        return tx__error_setf(x->err, TX_ERANGE, "%s=%s (%s): %s", x->k->name, shown, x->layer,
+                              bad);
     char *copy = strndup(s, len);
-    if (copy == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    if (copy == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     char **slot = str_at(x->cfg, x->k);
     free(*slot);
     *slot = copy;
@@ -305,9 +306,9 @@ static tx_err_t set_string(ctx_t *x, const char *s, size_t len, const char *show
 static tx_err_t set_int(ctx_t *x, int64_t v)
 {
     if (v < x->k->lo || v > x->k->hi)
-        return tx_error_setf(x->err, TX_ERANGE, "%s=%lld (%s): out of bounds %lld..%lld",
-                             x->k->name, (long long)v, x->layer, (long long)x->k->lo,
-                             (long long)x->k->hi);
+        return tx__error_setf(x->err, TX_ERANGE, "%s=%lld (%s): out of bounds %lld..%lld",
+                              x->k->name, (long long)v, x->layer, (long long)x->k->lo,
+                              (long long)x->k->hi);
     *int_at(x->cfg, x->k) = v;
     return TX_EOK;
 }
@@ -319,9 +320,9 @@ static tx_err_t set_jitter(ctx_t *x, const char *s, const char *shown)
             x->cfg->ai_retry_jitter = (tx_config_jitter_t)i;
             return TX_EOK;
         }
-    return tx_error_setf(x->err, TX_ERANGE,
-                         "%s=%s (%s): must be one of none, full, equal, decorrelated", x->k->name,
-                         shown, x->layer);
+    return tx__error_setf(x->err, TX_ERANGE,
+                          "%s=%s (%s): must be one of none, full, equal, decorrelated", x->k->name,
+                          shown, x->layer);
 }
 
 /* Builds one endpoint from a JSON string or {"url","name","api_key_env"}. */
@@ -344,46 +345,47 @@ static tx_err_t endpoint_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
             if (slot == NULL) {
                 char fs[40];
                 show(fs, sizeof fs, f, strlen(f));
-                return tx_error_setf(
+                return tx__error_setf(
                     x->err, TX_EINVAL,
                     "%s[%zu] (%s): unknown field \"%s\" (allowed: url, name, api_key_env%s)",
                     x->k->name, idx, x->layer, fs,
                     strstr(f, "key") ? "; secrets come only from the environment" : "");
             }
             if (!json_is_string(v))
-                return tx_error_setf(x->err, TX_EINVAL, "%s[%zu].%s (%s): must be a string",
-                                     x->k->name, idx, f, x->layer);
+                return tx__error_setf(x->err, TX_EINVAL, "%s[%zu].%s (%s): must be a string",
+                                      x->k->name, idx, f, x->layer);
             *slot = json_string_value(v);
         }
         if (url == NULL)
-            return tx_error_setf(x->err, TX_EINVAL, "%s[%zu]=%s (%s): missing \"url\"", x->k->name,
-                                 idx, shown, x->layer);
+            return tx__error_setf(x->err, TX_EINVAL, "%s[%zu]=%s (%s): missing \"url\"", x->k->name,
+                                  idx, shown, x->layer);
     } else {
-        return tx_error_setf(x->err, TX_EINVAL,
-                             "%s[%zu]=%s (%s): must be a URL string or an object", x->k->name, idx,
-                             shown, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL,
+                              "%s[%zu]=%s (%s): must be a URL string or an object", x->k->name, idx,
+                              shown, x->layer);
     }
     char *host = NULL;
     const char *bad = strlen(url) > 2048 ? "URL longer than 2048 bytes" : url_check(url, &host);
     if (bad != NULL)
-        return tx_error_setf(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL,
-                             "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
+        return tx__error_setf(x->err, strcmp(bad, "out of memory") == 0 ? TX_ENOMEM : TX_EINVAL,
+                              "%s[%zu]=%s (%s): %s", x->k->name, idx, shown, x->layer, bad);
     if (name != NULL && (name[0] == '\0' || strlen(name) > 128)) {
         free(host);
-        return tx_error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): name must be 1..128 bytes",
-                             x->k->name, idx, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): name must be 1..128 bytes",
+                              x->k->name, idx, x->layer);
     }
     if (key_env != NULL && !env_name_ok(key_env)) {
         free(host);
-        return tx_error_setf(x->err, TX_EINVAL, "%s[%zu] (%s): api_key_env must be a variable name",
-                             x->k->name, idx, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL,
+                              "%s[%zu] (%s): api_key_env must be a variable name", x->k->name, idx,
+                              x->layer);
     }
     ep->url = strdup(url);
     ep->name = strdup(name != NULL ? name : host);
     ep->api_key_env = key_env != NULL ? strdup(key_env) : NULL;
     free(host);
     if (ep->url == NULL || ep->name == NULL || (key_env != NULL && ep->api_key_env == NULL))
-        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     return TX_EOK;
 }
 
@@ -426,8 +428,9 @@ static int provider_name_ok(const char *s)
 /* An HTTP header name (token characters) that tenax does not set itself. */
 static const char *header_name_bad(const char *s)
 {
-    static const char *const own[] = {"host", "content-length", "content-type", "transfer-encoding",
-                                      "connection", "authorization", "api-key", "accept"};
+    static const char *const own[] = {
+        "host",       "content-length", "content-type", "transfer-encoding",
+        "connection", "authorization",  "api-key",      "accept"};
     if (s[0] == '\0' || strlen(s) > 64) return "a header name must be 1..64 bytes";
     for (const char *p = s; *p; p++)
         if (!isalnum((unsigned char)*p) && strchr("!#$%&'*+-.^_`|~", *p) == NULL)
@@ -443,14 +446,14 @@ static tx_err_t pairs_from(ctx_t *x, const char *who, const char *what, const js
                            tx_config_pair_t **out, size_t *nout, size_t max)
 {
     if (!json_is_object(obj))
-        return tx_error_setf(x->err, TX_EINVAL, "%s.%s (%s): must be an object of strings", who,
-                             what, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s.%s (%s): must be an object of strings", who,
+                              what, x->layer);
     size_t n = json_object_size(obj);
     if (n > max)
-        return tx_error_setf(x->err, TX_ERANGE, "%s.%s (%s): %zu entries, at most %zu", who, what,
-                             x->layer, n, max);
+        return tx__error_setf(x->err, TX_ERANGE, "%s.%s (%s): %zu entries, at most %zu", who, what,
+                              x->layer, n, max);
     tx_config_pair_t *v = calloc(n ? n : 1, sizeof *v);
-    if (v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    if (v == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     size_t k = 0;
     const char *f;
     json_t *val;
@@ -471,15 +474,15 @@ static tx_err_t pairs_from(ctx_t *x, const char *who, const char *what, const js
         else if (f[0] == '\0' || strlen(f) > 256 || vl == 0 || vl > 256)
             bad = "names and values must be 1..256 bytes";
         if (bad != NULL) {
-            rc = tx_error_setf(x->err, TX_EINVAL, "%s.%s[\"%s\"] (%s): %s", who, what, fs,
-                               x->layer, bad);
+            rc = tx__error_setf(x->err, TX_EINVAL, "%s.%s[\"%s\"] (%s): %s", who, what, fs,
+                                x->layer, bad);
             break;
         }
         v[k].name = strdup(f);
         v[k].value = strdup(json_string_value(val));
         k++;
         if (v[k - 1].name == NULL || v[k - 1].value == NULL) {
-            rc = tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+            rc = tx__error_setf(x->err, TX_ENOMEM, "out of memory");
             break;
         }
     }
@@ -532,39 +535,41 @@ static tx_err_t models_from(ctx_t *x, const char *who, const json_t *v, tx_confi
     } else if (json_is_array(v)) {
         size_t n = json_array_size(v);
         if (n > MAX_PROVIDER_MODELS)
-            return tx_error_setf(x->err, TX_ERANGE, "%s.models (%s): %zu entries, at most %d", who,
-                                 x->layer, n, MAX_PROVIDER_MODELS);
+            return tx__error_setf(x->err, TX_ERANGE, "%s.models (%s): %zu entries, at most %d", who,
+                                  x->layer, n, MAX_PROVIDER_MODELS);
         p->models = calloc(n ? n : 1, sizeof *p->models);
-        if (p->models == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        if (p->models == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
         for (size_t i = 0; i < n; i++) {
             const json_t *it = json_array_get(v, i);
             size_t len = json_string_length(it);
             if (!json_is_string(it) || len == 0 || len > 256 ||
                 memchr(json_string_value(it), '\0', len) != NULL)
-                return tx_error_setf(x->err, TX_EINVAL,
-                                     "%s.models[%zu] (%s): must be a string of 1..256 bytes", who,
-                                     i, x->layer);
+                return tx__error_setf(x->err, TX_EINVAL,
+                                      "%s.models[%zu] (%s): must be a string of 1..256 bytes", who,
+                                      i, x->layer);
             tx_config_pair_t *m = &p->models[p->nmodels++];
             m->name = strdup(json_string_value(it));
             m->value = strdup(json_string_value(it));
             if (m->name == NULL || m->value == NULL)
-                return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+                return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
         }
     } else {
-        return tx_error_setf(x->err, TX_EINVAL,
-                             "%s.models (%s): must be a list of names or an object of names", who,
-                             x->layer);
+        return tx__error_setf(x->err, TX_EINVAL,
+                              "%s.models (%s): must be a list of names or an object of names", who,
+                              x->layer);
     }
     if (p->nmodels == 0)
-        return tx_error_setf(x->err, TX_EINVAL, "%s.models (%s): serves no model", who, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s.models (%s): serves no model", who, x->layer);
     /* "*" is a flag, not a name */
     size_t k = 0;
     for (size_t i = 0; i < p->nmodels; i++) {
         if (strcmp(p->models[i].name, "*") == 0) {
             if (strcmp(p->models[i].value, "*") != 0)
-                return tx_error_setf(x->err, TX_EINVAL,
-                                     "%s.models (%s): \"*\" can only map to \"*\" (any other name, "
-                                     "unchanged)", who, x->layer);
+                return tx__error_setf(
+                    x->err, TX_EINVAL,
+                    "%s.models (%s): \"*\" can only map to \"*\" (any other name, "
+                    "unchanged)",
+                    who, x->layer);
             p->star = 1;
             free(p->models[i].name);
             free(p->models[i].value);
@@ -581,17 +586,17 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     char who[96];
     snprintf(who, sizeof who, "%s[%zu]", x->k->name, idx);
     if (!json_is_object(item))
-        return tx_error_setf(x->err, TX_EINVAL, "%s (%s): a provider must be an object", who,
-                             x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s (%s): a provider must be an object", who,
+                              x->layer);
     const json_t *name = json_object_get(item, "name");
     if (!json_is_string(name) || !provider_name_ok(json_string_value(name)))
-        return tx_error_setf(x->err, TX_EINVAL,
-                             "%s (%s): \"name\" is required, 1..32 of [a-z0-9_-]", who, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL,
+                              "%s (%s): \"name\" is required, 1..32 of [a-z0-9_-]", who, x->layer);
     snprintf(who, sizeof who, "%s provider \"%s\"", x->k->name, json_string_value(name));
     if ((p->name = strdup(json_string_value(name))) == NULL)
-        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
-    static const char *const fields[] = {"name",        "preset", "base_urls", "api_key_env",
-                                         "auth",        "headers", "query",    "models"};
+        return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
+    static const char *const fields[] = {"name", "preset",  "base_urls", "api_key_env",
+                                         "auth", "headers", "query",     "models"};
     const char *f;
     json_t *v;
     json_object_foreach((json_t *)item, f, v)
@@ -602,11 +607,11 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         if (i == sizeof fields / sizeof fields[0]) {
             char fs[40];
             show(fs, sizeof fs, f, strlen(f));
-            return tx_error_setf(x->err, TX_EINVAL,
-                                 "%s (%s): unknown field \"%s\" (allowed: name, preset, base_urls, "
-                                 "api_key_env, auth, headers, query, models%s)",
-                                 who, x->layer, fs,
-                                 strstr(f, "key") ? "; keys come only from the environment" : "");
+            return tx__error_setf(
+                x->err, TX_EINVAL,
+                "%s (%s): unknown field \"%s\" (allowed: name, preset, base_urls, "
+                "api_key_env, auth, headers, query, models%s)",
+                who, x->layer, fs, strstr(f, "key") ? "; keys come only from the environment" : "");
         }
     }
     int preset = -1;
@@ -617,13 +622,14 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         if (preset < 0) {
             char ps[48];
             show_json(ps, sizeof ps, pv);
-            return tx_error_setf(x->err, TX_EINVAL,
-                                 "%s (%s): unknown preset %s (one of openai, azure, openrouter, "
-                                 "zai, anthropic, gemini, deepseek, groq, mistral, ollama, generic)",
-                                 who, x->layer, ps);
+            return tx__error_setf(
+                x->err, TX_EINVAL,
+                "%s (%s): unknown preset %s (one of openai, azure, openrouter, "
+                "zai, anthropic, gemini, deepseek, groq, mistral, ollama, generic)",
+                who, x->layer, ps);
         }
         if ((p->preset = strdup(presets[preset].name)) == NULL)
-            return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+            return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     }
     /* auth */
     p->auth = preset >= 0 ? presets[preset].auth : TX_AUTH_BEARER;
@@ -635,8 +641,8 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         else if (a != NULL && strcmp(a, "api-key") == 0)
             p->auth = TX_AUTH_API_KEY;
         else
-            return tx_error_setf(x->err, TX_EINVAL, "%s.auth (%s): must be \"bearer\" or \"api-key\"",
-                                 who, x->layer);
+            return tx__error_setf(x->err, TX_EINVAL,
+                                  "%s.auth (%s): must be \"bearer\" or \"api-key\"", who, x->layer);
     }
     /* api_key_env */
     const json_t *kv = json_object_get(item, "api_key_env");
@@ -645,14 +651,14 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
         if (json_is_null(kv))
             key_env = NULL; /* a preset's variable turned off: no key */
         else if (!json_is_string(kv) || !env_name_ok(json_string_value(kv)))
-            return tx_error_setf(x->err, TX_EINVAL,
-                                 "%s.api_key_env (%s): must be an environment variable name", who,
-                                 x->layer);
+            return tx__error_setf(x->err, TX_EINVAL,
+                                  "%s.api_key_env (%s): must be an environment variable name", who,
+                                  x->layer);
         else
             key_env = json_string_value(kv);
     }
     if (key_env != NULL && (p->api_key_env = strdup(key_env)) == NULL)
-        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     /* base_urls: given, or the preset's */
     const json_t *bv = json_object_get(item, "base_urls");
     json_t *own = NULL;
@@ -676,16 +682,17 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     }
     tx_err_t rc = TX_EOK;
     if (bv == NULL) {
-        rc = tx_error_setf(x->err, TX_EINVAL, "%s (%s): \"base_urls\" is required%s", who, x->layer,
+        rc =
+            tx__error_setf(x->err, TX_EINVAL, "%s (%s): \"base_urls\" is required%s", who, x->layer,
                            preset >= 0 ? " for this preset" : " (or a preset that has one)");
     } else if (!json_is_array(bv) || json_array_size(bv) < 1 ||
                json_array_size(bv) > TX_ENDPOINTS_PER_PROVIDER) {
-        rc = tx_error_setf(x->err, TX_ERANGE, "%s.base_urls (%s): must hold 1..%d URLs", who,
-                           x->layer, TX_ENDPOINTS_PER_PROVIDER);
+        rc = tx__error_setf(x->err, TX_ERANGE, "%s.base_urls (%s): must hold 1..%d URLs", who,
+                            x->layer, TX_ENDPOINTS_PER_PROVIDER);
     } else {
         size_t n = json_array_size(bv);
         p->base_urls.v = calloc(n, sizeof *p->base_urls.v);
-        if (p->base_urls.v == NULL) rc = tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        if (p->base_urls.v == NULL) rc = tx__error_setf(x->err, TX_ENOMEM, "out of memory");
         kdesc_t sub = *x->k;
         char subname[112];
         snprintf(subname, sizeof subname, "%s.base_urls", who);
@@ -697,41 +704,41 @@ static tx_err_t provider_from(ctx_t *x, size_t idx, const json_t *item, tx_confi
     json_decref(own);
     if (rc != TX_EOK) return rc;
     const json_t *hv = json_object_get(item, "headers");
-    if (hv != NULL &&
-        (rc = pairs_from(x, who, "headers", hv, &p->headers, &p->nheaders, MAX_PROVIDER_PAIRS)) !=
-            TX_EOK)
+    if (hv != NULL && (rc = pairs_from(x, who, "headers", hv, &p->headers, &p->nheaders,
+                                       MAX_PROVIDER_PAIRS)) != TX_EOK)
         return rc;
     const json_t *qv = json_object_get(item, "query");
     if (qv != NULL &&
         (rc = pairs_from(x, who, "query", qv, &p->query, &p->nquery, MAX_PROVIDER_PAIRS)) != TX_EOK)
         return rc;
     if (p->nquery > 0 && (p->query_string = query_string(p->query, p->nquery)) == NULL)
-        return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     const json_t *mv = json_object_get(item, "models");
     if (mv == NULL)
-        return tx_error_setf(x->err, TX_EINVAL,
-                             "%s (%s): \"models\" is required (a list of names, an object of "
-                             "names, or [\"*\"])", who, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL,
+                              "%s (%s): \"models\" is required (a list of names, an object of "
+                              "names, or [\"*\"])",
+                              who, x->layer);
     return models_from(x, who, mv, p);
 }
 
 static tx_err_t set_providers_json(ctx_t *x, const json_t *arr, size_t n)
 {
     tx_config_providers_t l = {calloc(n ? n : 1, sizeof(tx_config_provider_t)), 0};
-    if (l.v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    if (l.v == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     tx_err_t rc = TX_EOK;
     size_t eps = 0;
     for (size_t i = 0; i < n && rc == TX_EOK; i++, l.n++) {
         rc = provider_from(x, i, json_array_get(arr, i), &l.v[i]);
         for (size_t j = 0; rc == TX_EOK && j < i; j++)
             if (strcmp(l.v[j].name, l.v[i].name) == 0)
-                rc = tx_error_setf(x->err, TX_EINVAL,
-                                   "%s provider \"%s\" (%s): two providers of one name", x->k->name,
-                                   l.v[i].name, x->layer);
+                rc = tx__error_setf(x->err, TX_EINVAL,
+                                    "%s provider \"%s\" (%s): two providers of one name",
+                                    x->k->name, l.v[i].name, x->layer);
         eps += l.v[i].base_urls.n;
         if (rc == TX_EOK && eps > TX_ROUTE_EPS_MAX)
-            rc = tx_error_setf(x->err, TX_ERANGE, "%s (%s): more than %d base URLs in all",
-                               x->k->name, x->layer, TX_ROUTE_EPS_MAX);
+            rc = tx__error_setf(x->err, TX_ERANGE, "%s (%s): more than %d base URLs in all",
+                                x->k->name, x->layer, TX_ROUTE_EPS_MAX);
     }
     if (rc != TX_EOK) {
         providers_free(&l);
@@ -748,18 +755,18 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
     char shown[80] = "***";
     if (x->k->type != T_SECRET_LIST) show_json(shown, sizeof shown, arr);
     if (!json_is_array(arr))
-        return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array", x->k->name,
-                             shown, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array", x->k->name,
+                              shown, x->layer);
     size_t n = json_array_size(arr);
     if ((int64_t)n < x->k->lo || (int64_t)n > x->k->hi)
-        return tx_error_setf(x->err, TX_ERANGE, "%s=%s (%s): %zu entries, out of bounds %lld..%lld",
-                             x->k->name, shown, x->layer, n, (long long)x->k->lo,
-                             (long long)x->k->hi);
+        return tx__error_setf(x->err, TX_ERANGE,
+                              "%s=%s (%s): %zu entries, out of bounds %lld..%lld", x->k->name,
+                              shown, x->layer, n, (long long)x->k->lo, (long long)x->k->hi);
     tx_err_t rc = TX_EOK;
     if (x->k->type == T_PROVIDERS) return set_providers_json(x, arr, n);
     if (x->k->type == T_ENDPOINTS) {
         tx_config_endpoints_t e = {calloc(n ? n : 1, sizeof(tx_config_endpoint_t)), 0};
-        if (e.v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        if (e.v == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
         for (size_t i = 0; i < n && rc == TX_EOK; i++, e.n++)
             rc = endpoint_from(x, i, json_array_get(arr, i), &e.v[i]);
         if (rc != TX_EOK) {
@@ -771,17 +778,17 @@ static tx_err_t set_list_json(ctx_t *x, const json_t *arr)
         return TX_EOK;
     }
     tx_config_list_t l = {calloc(n ? n : 1, sizeof(char *)), 0};
-    if (l.v == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+    if (l.v == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     for (size_t i = 0; i < n && rc == TX_EOK; i++) {
         const json_t *it = json_array_get(arr, i);
         size_t len = json_string_length(it);
         if (!json_is_string(it) || len == 0 || len > 256 ||
             memchr(json_string_value(it), '\0', len) != NULL)
-            rc = tx_error_setf(x->err, TX_EINVAL,
-                               "%s=%s (%s): entry %zu must be a string of 1..256 bytes", x->k->name,
-                               shown, x->layer, i);
+            rc = tx__error_setf(x->err, TX_EINVAL,
+                                "%s=%s (%s): entry %zu must be a string of 1..256 bytes",
+                                x->k->name, shown, x->layer, i);
         else if ((l.v[l.n++] = strdup(json_string_value(it))) == NULL)
-            rc = tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+            rc = tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     }
     if (rc != TX_EOK) {
         list_free(&l);
@@ -800,14 +807,14 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
         p++;
     json_t *arr;
     if (x->k->type == T_PROVIDERS && *p != '[')
-        return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array of providers",
-                             x->k->name, shown, x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a JSON array of providers",
+                              x->k->name, shown, x->layer);
     if (*p == '[' && x->k->type != T_SECRET_LIST) {
         json_error_t je;
         arr = json_loads(p, JSON_REJECT_DUPLICATES, &je);
         if (arr == NULL)
-            return tx_error_setf(x->err, TX_EPARSE, "%s=%s (%s): not a valid JSON array: %s",
-                                 x->k->name, shown, x->layer, je.text);
+            return tx__error_setf(x->err, TX_EPARSE, "%s=%s (%s): not a valid JSON array: %s",
+                                  x->k->name, shown, x->layer, je.text);
     } else {
         arr = json_array();
         const char *start = s;
@@ -822,15 +829,15 @@ static tx_err_t set_list_text(ctx_t *x, const char *s, const char *shown)
                 json_t *item = json_stringn(start, len);
                 if (item == NULL) {
                     json_decref(arr);
-                    return tx_error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
-                                         x->layer);
+                    return tx__error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
+                                          x->layer);
                 }
                 json_array_append_new(arr, item);
             }
             if (end == NULL) break;
             start = end + 1;
         }
-        if (arr == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        if (arr == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
     }
     tx_err_t rc = set_list_json(x, arr);
     json_decref(arr);
@@ -847,14 +854,14 @@ static tx_err_t set_from_text(ctx_t *x, const char *s)
     else
         show(shown, sizeof shown, s, len);
     if (len > MAX_ENV_BYTES)
-        return tx_error_setf(x->err, TX_ERANGE, "%s (%s): value longer than %d bytes", x->k->name,
-                             x->layer, MAX_ENV_BYTES);
+        return tx__error_setf(x->err, TX_ERANGE, "%s (%s): value longer than %d bytes", x->k->name,
+                              x->layer, MAX_ENV_BYTES);
     switch (x->k->type) {
     case T_INT: {
         int64_t v;
         if (parse_int(s, len, &v) != 0)
-            return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name, shown,
-                                 x->layer);
+            return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name,
+                                  shown, x->layer);
         return set_int(x, v);
     }
     case T_STR:
@@ -863,10 +870,10 @@ static tx_err_t set_from_text(ctx_t *x, const char *s)
         return set_jitter(x, s, shown);
     case T_SECRET: {
         if (!utf8_ok(s, len))
-            return tx_error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
-                                 x->layer);
+            return tx__error_setf(x->err, TX_EINVAL, "%s (%s): not valid UTF-8", x->k->name,
+                                  x->layer);
         char *copy = len ? strdup(s) : NULL;
-        if (len && copy == NULL) return tx_error_setf(x->err, TX_ENOMEM, "out of memory");
+        if (len && copy == NULL) return tx__error_setf(x->err, TX_ENOMEM, "out of memory");
         free(*str_at(x->cfg, x->k));
         *str_at(x->cfg, x->k) = copy;
         return TX_EOK;
@@ -887,17 +894,17 @@ static tx_err_t set_from_json(ctx_t *x, const json_t *v)
         if (json_is_string(v)) {
             int64_t n;
             if (parse_int(json_string_value(v), json_string_length(v), &n) != 0)
-                return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name,
-                                     shown, x->layer);
+                return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): not an integer", x->k->name,
+                                      shown, x->layer);
             return set_int(x, n);
         }
-        return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be an integer", x->k->name, shown,
-                             x->layer);
+        return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be an integer", x->k->name,
+                              shown, x->layer);
     case T_STR:
     case T_JITTER:
         if (!json_is_string(v))
-            return tx_error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a string", x->k->name,
-                                 shown, x->layer);
+            return tx__error_setf(x->err, TX_EINVAL, "%s=%s (%s): must be a string", x->k->name,
+                                  shown, x->layer);
         if (x->k->type == T_JITTER) return set_jitter(x, json_string_value(v), shown);
         return set_string(x, json_string_value(v), json_string_length(v), shown);
     default:
@@ -916,7 +923,7 @@ static const char *env_get(const tx_config_env_t *env, const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL; /* empty counts as unset */
 }
 
-const char *tx_config_envp_lookup(void *envp, const char *name)
+const char *tx__config_envp_lookup(void *envp, const char *name)
 {
     if (envp == NULL || name == NULL) return NULL;
     size_t n = strlen(name);
@@ -945,11 +952,11 @@ static tx_err_t apply_file(tx_config_t *c, const char *text, size_t len, tx_erro
     json_error_t je;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (root == NULL)
-        return tx_error_setf(err, TX_EPARSE, "not valid JSON at line %d column %d: %s", je.line,
-                             je.column, je.text);
+        return tx__error_setf(err, TX_EPARSE, "not valid JSON at line %d column %d: %s", je.line,
+                              je.column, je.text);
     tx_err_t rc = TX_EOK;
     if (!json_is_object(root)) {
-        rc = tx_error_setf(err, TX_EPARSE, "the config must be a JSON object");
+        rc = tx__error_setf(err, TX_EPARSE, "the config must be a JSON object");
         goto out;
     }
     const char *name;
@@ -960,19 +967,19 @@ static tx_err_t apply_file(tx_config_t *c, const char *text, size_t len, tx_erro
         char shown[64];
         show(shown, sizeof shown, name, strlen(name));
         if (i < 0) {
-            rc = tx_error_setf(err, TX_EINVAL, "unknown key \"%s\"", shown);
+            rc = tx__error_setf(err, TX_EINVAL, "unknown key \"%s\"", shown);
             goto out;
         }
         if (keys[i].type == T_SECRET || keys[i].type == T_SECRET_LIST) {
-            rc = tx_error_setf(
+            rc = tx__error_setf(
                 err, TX_EINVAL,
                 "%s: secrets are not allowed in the config file (set it in the environment)",
                 shown);
             goto out;
         }
         if (alias && json_object_get(root, keys[i].name) != NULL) {
-            rc = tx_error_setf(err, TX_EINVAL, "both %s and its alias %s are set", keys[i].name,
-                               shown);
+            rc = tx__error_setf(err, TX_EINVAL, "both %s and its alias %s are set", keys[i].name,
+                                shown);
             goto out;
         }
         ctx_t x = {c, &keys[i], "kv", err};
@@ -1010,7 +1017,7 @@ static tx_err_t resolve_routes(tx_config_t *c, const tx_config_env_t *env, tx_er
     int oom = 0;
     if (c->providers.n == 0) {
         tx_config_provider_t *p = calloc(1, sizeof *p);
-        if (p == NULL) return tx_error_setf(err, TX_ENOMEM, "out of memory");
+        if (p == NULL) return tx__error_setf(err, TX_ENOMEM, "out of memory");
         free(c->providers.v); /* an empty list's array */
         c->providers.v = p;
         c->providers.n = 1;
@@ -1032,18 +1039,19 @@ static tx_err_t resolve_routes(tx_config_t *c, const tx_config_env_t *env, tx_er
             tx_config_provider_t *p = &c->providers.v[i];
             const char *key = NULL;
             if (p->api_key_env != NULL && (key = env_get(env, p->api_key_env)) == NULL)
-                return tx_error_setf(err, TX_EINVAL,
-                                     "AI_PROVIDERS provider \"%s\": api_key_env %s is not set in "
-                                     "the environment",
-                                     p->name, p->api_key_env);
+                return tx__error_setf(err, TX_EINVAL,
+                                      "AI_PROVIDERS provider \"%s\": api_key_env %s is not set in "
+                                      "the environment",
+                                      p->name, p->api_key_env);
             for (size_t j = 0; j < p->base_urls.n; j++) {
                 tx_config_endpoint_t *e = &p->base_urls.v[j];
                 const char *k = key;
                 if (e->api_key_env != NULL && (k = env_get(env, e->api_key_env)) == NULL)
-                    return tx_error_setf(err, TX_EINVAL,
-                                         "AI_PROVIDERS provider \"%s\": base_urls[%zu] api_key_env "
-                                         "%s is not set in the environment",
-                                         p->name, j, e->api_key_env);
+                    return tx__error_setf(
+                        err, TX_EINVAL,
+                        "AI_PROVIDERS provider \"%s\": base_urls[%zu] api_key_env "
+                        "%s is not set in the environment",
+                        p->name, j, e->api_key_env);
                 e->api_key = dup_or_null(k, &oom);
             }
         }
@@ -1069,18 +1077,18 @@ static tx_err_t resolve_routes(tx_config_t *c, const tx_config_env_t *env, tx_er
         }
     }
     c->n_route_eps = n;
-    return oom ? tx_error_setf(err, TX_ENOMEM, "out of memory") : TX_EOK;
+    return oom ? tx__error_setf(err, TX_ENOMEM, "out of memory") : TX_EOK;
 }
 
 static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, const char *path,
                       tx_config_t **out, tx_error_t *err)
 {
     tx_config_t *c = calloc(1, sizeof *c);
-    if (c == NULL) return tx_error_setf(err, TX_ENOMEM, "out of memory");
+    if (c == NULL) return tx__error_setf(err, TX_ENOMEM, "out of memory");
     atomic_init(&c->refs, 1);
     tx_err_t rc = TX_EOK;
     if (path != NULL && (c->path = strdup(path)) == NULL) {
-        rc = tx_error_setf(err, TX_ENOMEM, "out of memory");
+        rc = tx__error_setf(err, TX_ENOMEM, "out of memory");
         goto fail;
     }
     for (int i = 0; i < TX_CFG__LAST; i++) {
@@ -1100,14 +1108,14 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
     }
     if (text != NULL && (rc = apply_file(c, text, len, err)) != TX_EOK) goto fail;
     if (c->ai_retry_delay_ms > c->ai_retry_max_delay_ms) {
-        rc = tx_error_setf(err, TX_ERANGE,
-                           "AI_RETRY_DELAY_MS=%lld exceeds AI_RETRY_MAX_DELAY_MS=%lld",
-                           (long long)c->ai_retry_delay_ms, (long long)c->ai_retry_max_delay_ms);
+        rc = tx__error_setf(err, TX_ERANGE,
+                            "AI_RETRY_DELAY_MS=%lld exceeds AI_RETRY_MAX_DELAY_MS=%lld",
+                            (long long)c->ai_retry_delay_ms, (long long)c->ai_retry_max_delay_ms);
         goto fail;
     }
     if (c->job_park_base_ms > c->job_park_max_ms) {
-        rc = tx_error_setf(err, TX_ERANGE, "JOB_PARK_BASE_MS=%lld exceeds JOB_PARK_MAX_MS=%lld",
-                           (long long)c->job_park_base_ms, (long long)c->job_park_max_ms);
+        rc = tx__error_setf(err, TX_ERANGE, "JOB_PARK_BASE_MS=%lld exceeds JOB_PARK_MAX_MS=%lld",
+                            (long long)c->job_park_base_ms, (long long)c->job_park_max_ms);
         goto fail;
     }
     for (size_t i = 0; i < c->endpoints.n; i++) {
@@ -1116,7 +1124,7 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
          * belongs to another provider. */
         const char *key = ep->api_key_env != NULL ? env_get(env, ep->api_key_env) : c->api_key;
         if (key != NULL && (ep->api_key = strdup(key)) == NULL) {
-            rc = tx_error_setf(err, TX_ENOMEM, "out of memory");
+            rc = tx__error_setf(err, TX_ENOMEM, "out of memory");
             goto fail;
         }
     }
@@ -1124,54 +1132,54 @@ static tx_err_t build(const tx_config_env_t *env, const char *text, size_t len, 
     *out = c;
     return TX_EOK;
 fail:
-    tx_config_unref(c);
+    tx__config_unref(c);
     return rc;
 }
 
-tx_err_t tx_config_load_text(const tx_config_env_t *env, const char *text, size_t len,
-                             tx_config_t **out, tx_error_t *err)
+tx_err_t tx__config_load_text(const tx_config_env_t *env, const char *text, size_t len,
+                              tx_config_t **out, tx_error_t *err)
 {
-    if (out == NULL) return tx_error_setf(err, TX_EINVAL, "no output");
+    if (out == NULL) return tx__error_setf(err, TX_EINVAL, "no output");
     if (text != NULL && len == 0) text = NULL;
     return build(env, text, len, NULL, out, err);
 }
 
-tx_err_t tx_config_load(const tx_config_env_t *env, const char *path, tx_config_t **out,
-                        tx_error_t *err)
+tx_err_t tx__config_load(const tx_config_env_t *env, const char *path, tx_config_t **out,
+                         tx_error_t *err)
 {
-    if (out == NULL) return tx_error_setf(err, TX_EINVAL, "no output");
+    if (out == NULL) return tx__error_setf(err, TX_EINVAL, "no output");
     if (path == NULL) path = env_get(env, "TENAX_CONFIG");
     if (path == NULL) return build(env, NULL, 0, NULL, out, err);
     char shown[128];
     show(shown, sizeof shown, path, strlen(path));
     FILE *f = fopen(path, "rb");
-    if (f == NULL) return tx_error_setf(err, TX_EIO, "cannot open %s: %s", shown, strerror(errno));
+    if (f == NULL) return tx__error_setf(err, TX_EIO, "cannot open %s: %s", shown, strerror(errno));
     char *buf = malloc(MAX_FILE_BYTES + 1);
     size_t n = buf != NULL ? fread(buf, 1, MAX_FILE_BYTES + 1, f) : 0;
     int rerr = ferror(f);
     fclose(f);
     tx_err_t rc;
     if (buf == NULL)
-        rc = tx_error_setf(err, TX_ENOMEM, "out of memory");
+        rc = tx__error_setf(err, TX_ENOMEM, "out of memory");
     else if (rerr)
-        rc = tx_error_setf(err, TX_EIO, "cannot read %s", shown);
+        rc = tx__error_setf(err, TX_EIO, "cannot read %s", shown);
     else if (n > MAX_FILE_BYTES)
-        rc = tx_error_setf(err, TX_ERANGE, "%s is larger than %d bytes", shown, MAX_FILE_BYTES);
+        rc = tx__error_setf(err, TX_ERANGE, "%s is larger than %d bytes", shown, MAX_FILE_BYTES);
     else if (n == 0)
-        rc = tx_error_setf(err, TX_EPARSE, "%s is empty (an empty config is {})", shown);
+        rc = tx__error_setf(err, TX_EPARSE, "%s is empty (an empty config is {})", shown);
     else
         rc = build(env, buf, n, path, out, err);
     free(buf);
     return rc;
 }
 
-tx_config_t *tx_config_ref(tx_config_t *cfg)
+tx_config_t *tx__config_ref(tx_config_t *cfg)
 {
     if (cfg != NULL) atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
     return cfg;
 }
 
-void tx_config_unref(tx_config_t *cfg)
+void tx__config_unref(tx_config_t *cfg)
 {
     if (cfg == NULL || atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) != 1) return;
     for (int i = 0; i < TX_CFG__LAST; i++)
@@ -1180,17 +1188,17 @@ void tx_config_unref(tx_config_t *cfg)
     free(cfg);
 }
 
-const char *tx_config_key_name(tx_config_key_t key)
+const char *tx__config_key_name(tx_config_key_t key)
 {
     return (int)key >= 0 && key < TX_CFG__LAST ? keys[key].name : NULL;
 }
 
-const char *tx_config_source_name(tx_config_source_t src)
+const char *tx__config_source_name(tx_config_source_t src)
 {
     return (int)src >= 0 && src <= TX_CONFIG_SRC_KV ? source_names[src] : "unknown";
 }
 
-int tx_config_key_is_secret(tx_config_key_t key)
+int tx__config_key_is_secret(tx_config_key_t key)
 {
     return (int)key >= 0 && key < TX_CFG__LAST &&
            (keys[key].type == T_SECRET || keys[key].type == T_SECRET_LIST);
@@ -1233,11 +1241,11 @@ static json_t *provider_json(const tx_config_provider_t *p)
                      p->preset, "base_urls", urls, "auth",
                      p->auth == TX_AUTH_API_KEY ? "api-key" : "bearer", "api_key_env",
                      p->api_key_env, "api_key", key_set ? "set" : "unset", "headers",
-                     pairs_json(p->headers, p->nheaders), "query",
-                     pairs_json(p->query, p->nquery), "models", models);
+                     pairs_json(p->headers, p->nheaders), "query", pairs_json(p->query, p->nquery),
+                     "models", models);
 }
 
-json_t *tx_config_value_json(const tx_config_t *cfg, tx_config_key_t key)
+json_t *tx__config_value_json(const tx_config_t *cfg, tx_config_key_t key)
 {
     if (cfg == NULL || (int)key < 0 || key >= TX_CFG__LAST) return NULL;
     tx_config_t *c = (tx_config_t *)cfg; /* read only */
@@ -1285,12 +1293,12 @@ json_t *tx_config_value_json(const tx_config_t *cfg, tx_config_key_t key)
     return NULL;
 }
 
-json_t *tx_config_to_json(const tx_config_t *cfg)
+json_t *tx__config_to_json(const tx_config_t *cfg)
 {
     if (cfg == NULL) return NULL;
     json_t *o = json_object();
     for (int i = 0; o != NULL && i < TX_CFG__LAST; i++) {
-        json_t *v = tx_config_value_json(cfg, (tx_config_key_t)i);
+        json_t *v = tx__config_value_json(cfg, (tx_config_key_t)i);
         json_t *e =
             v != NULL ? json_pack("{s:o, s:s}", "value", v, "source", source_names[cfg->source[i]])
                       : NULL;
@@ -1336,16 +1344,16 @@ static int endpoint_keys_changed(const tx_config_t *a, const tx_config_t *b)
     return 0;
 }
 
-int tx_config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config_diff_cb cb,
-                   void *ud)
+int tx__config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config_diff_cb cb,
+                    void *ud)
 {
     if (old == NULL || new_cfg == NULL || cb == NULL) return -1;
     int changed = 0;
     for (int i = 0; i < TX_CFG__LAST; i++) {
-        json_t *a = tx_config_value_json(old, (tx_config_key_t)i);
-        json_t *b = tx_config_value_json(new_cfg, (tx_config_key_t)i);
+        json_t *a = tx__config_value_json(old, (tx_config_key_t)i);
+        json_t *b = tx__config_value_json(new_cfg, (tx_config_key_t)i);
         int differs = a != NULL && b != NULL && !json_equal(a, b);
-        if (tx_config_key_is_secret((tx_config_key_t)i)) differs = secret_changed(old, new_cfg, i);
+        if (tx__config_key_is_secret((tx_config_key_t)i)) differs = secret_changed(old, new_cfg, i);
         if (i == TX_CFG_AI_BASE_URLS && !differs) differs = endpoint_keys_changed(old, new_cfg);
         if (i == TX_CFG_AI_PROVIDERS && !differs && new_cfg->providers.n > 0 &&
             !new_cfg->providers.v[0].implicit)
@@ -1366,8 +1374,8 @@ int tx_config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_config
     return changed;
 }
 
-size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
-                         size_t cap)
+size_t tx__config_resolve(const tx_config_t *cfg, const char *model, tx_config_route_t *out,
+                          size_t cap)
 {
     if (cfg == NULL || model == NULL) return 0;
     size_t n = 0;
@@ -1387,14 +1395,7 @@ size_t tx_config_resolve(const tx_config_t *cfg, const char *model, tx_config_ro
     return n;
 }
 
-int tx_config_provider_index(const tx_config_t *cfg, const char *name)
-{
-    for (size_t i = 0; cfg != NULL && name != NULL && i < cfg->providers.n; i++)
-        if (strcmp(cfg->providers.v[i].name, name) == 0) return (int)i;
-    return -1;
-}
-
-json_t *tx_config_model_names(const tx_config_t *cfg)
+json_t *tx__config_model_names(const tx_config_t *cfg)
 {
     json_t *a = json_array(), *seen = json_object();
     for (size_t i = 0; a != NULL && seen != NULL && cfg != NULL && i < cfg->providers.n; i++) {
@@ -1409,7 +1410,7 @@ json_t *tx_config_model_names(const tx_config_t *cfg)
     return a;
 }
 
-int tx_config_adaptive(const tx_config_t *cfg)
+int tx__config_adaptive(const tx_config_t *cfg)
 {
     return cfg != NULL && cfg->ai_adaptive_concurrency != NULL &&
            strcmp(cfg->ai_adaptive_concurrency, "off") != 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "obs/log.h"
 #include "obs/notify.h"
 
@@ -36,13 +37,6 @@ struct tx_config_watch {
     void *done_arg;
 };
 
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void set_err(tx_error_t *err, tx_err_t code, const char *msg)
 {
     if (err == NULL) return;
@@ -64,11 +58,11 @@ static void log_change(const char *key, const char *value, const char *source, v
         } else {
             raw[0] = '\0';
         }
-        tx_notify_redact_url(raw, red, sizeof red);
-        tx_log(TX_LOG_INFO, "ai][config", "%s=\"%s\" source=%s", key, red, source);
+        tx__notify_redact_url(raw, red, sizeof red);
+        tx__log(TX_LOG_INFO, "ai][config", "%s=\"%s\" source=%s", key, red, source);
         return;
     }
-    tx_log(TX_LOG_INFO, "ai][config", "%s=%s source=%s", key, value, source);
+    tx__log(TX_LOG_INFO, "ai][config", "%s=%s source=%s", key, value, source);
 }
 
 static void count_cb(const char *key, const char *value, const char *source, void *ud)
@@ -77,56 +71,56 @@ static void count_cb(const char *key, const char *value, const char *source, voi
     ++*(int *)ud;
 }
 
-tx_err_t tx_config_watch_reload(tx_config_watch_t *w, const char *source)
+tx_err_t tx__config_watch_reload(tx_config_watch_t *w, const char *source)
 {
     if (w == NULL) return TX_EINVAL;
     if (source == NULL) source = "reload";
     tx_config_t *next = NULL;
     tx_error_t err = {0};
-    tx_err_t rc = tx_config_load(w->env, w->path, &next, &err);
+    tx_err_t rc = tx__config_load(w->env, w->path, &next, &err);
     if (rc != TX_EOK) {
         const char *why = err.msg != NULL ? err.msg : tx_strerror(rc);
         /* Editors fire several events per save: log a rejection once per distinct reason. */
         if (strcmp(w->error, why) != 0) {
             snprintf(w->error, sizeof w->error, "%s", why);
-            tx_log(TX_LOG_WARN, "ai][config", "rejected: %s (trigger=%s)", w->error, source);
+            tx__log(TX_LOG_WARN, "ai][config", "rejected: %s (trigger=%s)", w->error, source);
         }
         return rc;
     }
     if (w->error[0] != '\0') {
-        tx_log(TX_LOG_INFO, "ai][config", "accepted again after a rejected file (trigger=%s)",
-               source);
+        tx__log(TX_LOG_INFO, "ai][config", "accepted again after a rejected file (trigger=%s)",
+                source);
         w->error[0] = '\0';
     }
     int changed = 0;
-    if (tx_config_diff(w->current, next, count_cb, &changed) < 0) {
-        tx_config_unref(next);
+    if (tx__config_diff(w->current, next, count_cb, &changed) < 0) {
+        tx__config_unref(next);
         return TX_ENOMEM;
     }
-    w->loaded_at = wall_ms();
+    w->loaded_at = tx__clock_wall_ms();
     if (changed == 0) {
-        tx_config_unref(next);
+        tx__config_unref(next);
         return TX_EOK;
     }
     tx_config_t *old = w->current;
-    tx_config_ref(next); /* ours, in case it is applied */
+    tx__config_ref(next);                      /* ours, in case it is applied */
     tx_err_t arc = w->apply(w->ud, next, old); /* the callee owns `next`'s first reference */
     if (arc != TX_EOK) {
         /* the old snapshot stays in force and current: the next reload tries again */
-        tx_config_unref(next);
+        tx__config_unref(next);
         char why[sizeof w->error];
         snprintf(why, sizeof why, "cannot apply: %s", tx_strerror(arc));
         if (strcmp(w->error, why) != 0) {
             snprintf(w->error, sizeof w->error, "%s", why);
-            tx_log(TX_LOG_ERROR, "ai][config", "rejected: %s; the old config stays (trigger=%s)",
-                   why, source);
+            tx__log(TX_LOG_ERROR, "ai][config", "rejected: %s; the old config stays (trigger=%s)",
+                    why, source);
         }
         return arc;
     }
-    tx_config_diff(old, next, log_change, NULL);
+    tx__config_diff(old, next, log_change, NULL);
     w->current = next;
     w->applied++;
-    tx_config_unref(old);
+    tx__config_unref(old);
     return TX_EOK;
 }
 
@@ -135,7 +129,7 @@ static void on_debounce(uv_timer_t *t)
     tx_config_watch_t *w = t->data;
     const char *src = w->pending_source;
     w->pending_source = NULL;
-    tx_config_watch_reload(w, src);
+    tx__config_watch_reload(w, src);
 }
 
 static void schedule(tx_config_watch_t *w, const char *source)
@@ -171,7 +165,7 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 static void free_watch(tx_config_watch_t *w)
 {
-    tx_config_unref(w->current);
+    tx__config_unref(w->current);
     free(w->path);
     free(w->dir);
     free(w->base);
@@ -188,7 +182,7 @@ static void on_closed(uv_handle_t *h)
     if (done != NULL) done(arg);
 }
 
-void tx_config_watch_close(tx_config_watch_t *w, void (*done)(void *), void *arg)
+void tx__config_watch_close(tx_config_watch_t *w, void (*done)(void *), void *arg)
 {
     if (w == NULL) return;
     w->done = done;
@@ -224,11 +218,11 @@ static int split_path(tx_config_watch_t *w)
     return w->dir != NULL && w->base != NULL && w->base[0] != '\0' ? 0 : -1;
 }
 
-tx_config_watch_t *tx_config_watch_start(const tx_config_watch_opts_t *o, tx_config_t *current,
-                                         tx_error_t *err)
+tx_config_watch_t *tx__config_watch_start(const tx_config_watch_opts_t *o, tx_config_t *current,
+                                          tx_error_t *err)
 {
-    if (o == NULL || o->loop == NULL || o->path == NULL || o->path[0] == '\0' ||
-        o->apply == NULL || current == NULL) {
+    if (o == NULL || o->loop == NULL || o->path == NULL || o->path[0] == '\0' || o->apply == NULL ||
+        current == NULL) {
         set_err(err, TX_EINVAL, "config watch: loop, path, apply and a current config are needed");
         return NULL;
     }
@@ -243,8 +237,8 @@ tx_config_watch_t *tx_config_watch_start(const tx_config_watch_opts_t *o, tx_con
     w->apply = o->apply;
     w->ud = o->ud;
     w->debounce_ms = o->debounce_ms ? o->debounce_ms : 50;
-    w->current = tx_config_ref(current);
-    w->loaded_at = wall_ms();
+    w->current = tx__config_ref(current);
+    w->loaded_at = tx__clock_wall_ms();
     unsigned poll_ms = o->poll_ms ? o->poll_ms : 10000;
 
     int rc = uv_timer_init(o->loop, &w->debounce);
@@ -272,35 +266,35 @@ tx_config_watch_t *tx_config_watch_start(const tx_config_watch_opts_t *o, tx_con
             snprintf(err->detail, sizeof err->detail, "config watch: %s", uv_strerror(rc));
             err->msg = err->detail;
         }
-        tx_config_watch_close(w, NULL, NULL);
+        tx__config_watch_close(w, NULL, NULL);
         return NULL;
     }
     if (uv_fs_event_init(o->loop, &w->dir_ev) == 0) {
         w->dir_on = 1;
         w->dir_ev.data = w;
         if (uv_fs_event_start(&w->dir_ev, on_dir_event, w->dir, 0) != 0)
-            tx_log(TX_LOG_WARN, "ai][config", "cannot watch %s; polling every %u ms", w->dir,
-                   poll_ms);
+            tx__log(TX_LOG_WARN, "ai][config", "cannot watch %s; polling every %u ms", w->dir,
+                    poll_ms);
     }
     return w;
 }
 
-const char *tx_config_watch_error(const tx_config_watch_t *w)
+const char *tx__config_watch_error(const tx_config_watch_t *w)
 {
     return w != NULL ? w->error : "";
 }
 
-tx_ms_t tx_config_watch_loaded_at(const tx_config_watch_t *w)
+tx_ms_t tx__config_watch_loaded_at(const tx_config_watch_t *w)
 {
     return w != NULL ? w->loaded_at : 0;
 }
 
-unsigned tx_config_watch_applied(const tx_config_watch_t *w)
+unsigned tx__config_watch_applied(const tx_config_watch_t *w)
 {
     return w != NULL ? w->applied : 0;
 }
 
-tx_config_t *tx_config_watch_current(const tx_config_watch_t *w)
+tx_config_t *tx__config_watch_current(const tx_config_watch_t *w)
 {
     return w != NULL ? w->current : NULL;
 }

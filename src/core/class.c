@@ -1,4 +1,4 @@
-/* Names and properties of the error classes of SPEC §3.1. */
+/* Names and properties of the error classes of docs/classifier.md. */
 #include <string.h>
 
 #include "tenax/class.h"

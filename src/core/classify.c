@@ -1,4 +1,4 @@
-/* The classifier (SPEC §3.1): status, provider codes (OpenAI, OpenRouter, Z.AI, Anthropic,
+/* The classifier (docs/classifier.md): status, provider codes (OpenAI, OpenRouter, Z.AI, Anthropic,
  * Azure), case-insensitive keywords and the shape of a 2xx body decide the class. Bodies are
  * parsed with cJSON (several times faster than jansson on this hot path; docs/classifier.md);
  * nothing here allocates except cJSON while parsing. */
@@ -11,7 +11,7 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 
-#include "core/json_arena.h"
+#include "core/classify_tree.h"
 #include "core/utf8.h"
 #include "tenax/classify.h"
 #include "tenax/retry_after.h"
@@ -26,9 +26,15 @@ static const cJSON *jget(const cJSON *o, const char *k)
     return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
 }
 
-static const char *jstr(const cJSON *v) { return cJSON_IsString(v) ? v->valuestring : NULL; }
+static const char *jstr(const cJSON *v)
+{
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
 
-static size_t jlen(const cJSON *v) { return cJSON_IsString(v) ? strlen(v->valuestring) : 0; }
+static size_t jlen(const cJSON *v)
+{
+    return cJSON_IsString(v) ? strlen(v->valuestring) : 0;
+}
 
 /* 1 and *i set when v is a number with an integral value that a double holds exactly
  * (cJSON keeps every number as a double: 1302 and 1302.0 both read as 1302); else 0. */
@@ -41,11 +47,14 @@ static int jint(const cJSON *v, long long *i)
     return 1;
 }
 
-static int jnonempty(const cJSON *v) { return v != NULL && v->child != NULL; }
+static int jnonempty(const cJSON *v)
+{
+    return v != NULL && v->child != NULL;
+}
 
 /* Parses [p, p+n) as exactly one JSON text; NULL when it is not one (bad syntax, nesting
  * deeper than cJSON's 1000 levels, trailing bytes, an embedded NUL). Caller deletes. */
-static cJSON *jparse(const char *p, size_t n)
+static cJSON *jparse(const char *p, size_t n, tx__cjson_delete_fn del)
 {
     if (n == 0 || memchr(p, '\0', n) != NULL) return NULL;
     const char *end = NULL;
@@ -55,7 +64,7 @@ static cJSON *jparse(const char *p, size_t n)
     while (used < n && (p[used] == ' ' || p[used] == '\t' || p[used] == '\r' || p[used] == '\n'))
         used++;
     if (used != n) {
-        tx__json_arena_delete(root);
+        del(root);
         return NULL;
     }
     return root;
@@ -70,6 +79,7 @@ static void init(tx_classification_t *out, int status)
     out->retry_after_ms = -1;
     out->prompt_tokens = out->completion_tokens = out->total_tokens = -1;
     out->output = 0;
+    out->error_shape = TX_ERROR_SHAPE_NONE;
 }
 
 /* A usage count: a non-negative integer, else -1. */
@@ -86,11 +96,16 @@ static void read_usage(const cJSON *usage, tx_classification_t *out)
     const cJSON *p = NULL, *c = NULL, *t = NULL;
     for (const cJSON *m = usage->child; m != NULL && m->string != NULL; m = m->next) {
         const char *k = m->string;
-        if (k[0] == 'p' && p == NULL && strcmp(k, "prompt_tokens") == 0) p = m;
-        else if (k[0] == 'c' && c == NULL && strcmp(k, "completion_tokens") == 0) c = m;
-        else if (k[0] == 'i' && p == NULL && strcmp(k, "input_tokens") == 0) p = m; /* Responses */
-        else if (k[0] == 'o' && c == NULL && strcmp(k, "output_tokens") == 0) c = m;
-        else if (k[0] == 't' && t == NULL && strcmp(k, "total_tokens") == 0) t = m;
+        if (k[0] == 'p' && p == NULL && strcmp(k, "prompt_tokens") == 0)
+            p = m;
+        else if (k[0] == 'c' && c == NULL && strcmp(k, "completion_tokens") == 0)
+            c = m;
+        else if (k[0] == 'i' && p == NULL && strcmp(k, "input_tokens") == 0)
+            p = m; /* Responses */
+        else if (k[0] == 'o' && c == NULL && strcmp(k, "output_tokens") == 0)
+            c = m;
+        else if (k[0] == 't' && t == NULL && strcmp(k, "total_tokens") == 0)
+            t = m;
     }
     out->prompt_tokens = usage_count(p);
     out->completion_tokens = usage_count(c);
@@ -119,7 +134,7 @@ static int contains(const char *hay, size_t len, const char *needle)
     return 0;
 }
 
-/* Z.AI business codes (docs/PROVIDER_ERRORS.md); -1 when not one. */
+/* Z.AI business codes (docs/classifier.md, docs/providers.md); -1 when not one. */
 static int zai_class(long c)
 {
     if (c >= 1000 && c <= 1004) return TX_CLASS_AUTH;
@@ -207,7 +222,8 @@ static int code_status(const cJSON *v)
     return (c >= 100 && c <= 599) ? (int)c : 0;
 }
 
-/* Keyword rules of §3.1 for 4xx answers and errors inside a 200; -1 when none matches. */
+/* Keyword rules (docs/classifier.md) for 4xx answers and errors inside a 200; -1 when none matches.
+ */
 static int keyword_class(const char *m, size_t n)
 {
     if (contains(m, n, "concurrency")) return TX_CLASS_CONCURRENCY;
@@ -267,11 +283,20 @@ static void top_members(const cJSON *root, top_t *t)
         const char *k = m->string;
         const cJSON **slot = NULL;
         switch (k[0]) {
-        case 'e': slot = strcmp(k, "error") == 0 ? &t->error : NULL; break;
-        case 'c': slot = strcmp(k, "choices") == 0 ? &t->choices : NULL; break;
-        case 'd': slot = strcmp(k, "data") == 0 ? &t->data : NULL; break;
-        case 'u': slot = strcmp(k, "usage") == 0 ? &t->usage : NULL; break;
-        default: break;
+        case 'e':
+            slot = strcmp(k, "error") == 0 ? &t->error : NULL;
+            break;
+        case 'c':
+            slot = strcmp(k, "choices") == 0 ? &t->choices : NULL;
+            break;
+        case 'd':
+            slot = strcmp(k, "data") == 0 ? &t->data : NULL;
+            break;
+        case 'u':
+            slot = strcmp(k, "usage") == 0 ? &t->usage : NULL;
+            break;
+        default:
+            break;
         }
         if (slot != NULL && *slot == NULL) *slot = m;
     }
@@ -306,14 +331,11 @@ static int find_error(const cJSON *root, const top_t *t, err_info_t *e, tx_class
         if (msg == NULL) msg = jget(root, "message");
         long long c0;
         if (jint(e->code, &c0) && c0 == 0) return 0;
-        if (cJSON_IsBool(jget(root, "success")) &&
-            cJSON_IsTrue(jget(root, "success")))
-            return 0;
+        if (cJSON_IsBool(jget(root, "success")) && cJSON_IsTrue(jget(root, "success"))) return 0;
     } else {
         return 0;
     }
-    if (cJSON_IsObject(msg) && cJSON_IsString(jget(msg, "message")))
-        msg = jget(msg, "message");
+    if (cJSON_IsObject(msg) && cJSON_IsString(jget(msg, "message"))) msg = jget(msg, "message");
     if (cJSON_IsString(msg)) {
         e->msg = jstr(msg);
         e->msg_len = jlen(msg);
@@ -410,7 +432,7 @@ static tx_class_t responses_state(const cJSON *resp, tx_classification_t *out)
     return TX_CLASS_OK;
 }
 
-/* Shape checks of a 2xx body without an error (§3.1 invalid_response). */
+/* Shape checks of a 2xx body without an error (invalid_response, docs/classifier.md). */
 static tx_class_t check_success(const cJSON *root, const top_t *t, tx_resp_kind_t kind,
                                 tx_classification_t *out)
 {
@@ -456,15 +478,14 @@ static tx_class_t check_success(const cJSON *root, const top_t *t, tx_resp_kind_
 static void wait_from_message(tx_classification_t *out)
 {
     if (out->retry_after_ms >= 0) return;
-    if (out->status != 429 && out->cls != TX_CLASS_RATE_LIMIT &&
-        out->cls != TX_CLASS_CONCURRENCY)
+    if (out->status != 429 && out->cls != TX_CLASS_RATE_LIMIT && out->cls != TX_CLASS_CONCURRENCY)
         return;
     out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
 }
 
-tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, const char *body,
-                                size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
-                                tx_classification_t *out)
+tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh, const char *body,
+                                      size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
+                                      tx_classification_t *out, tx__cjson_delete_fn del)
 {
     if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
     init(out, status);
@@ -480,24 +501,26 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
     /* Fast path: a JSON text we accept starts with '{' or '[', so an HTML page or plain text
      * is never handed to the parser. */
     size_t skip = 0;
-    while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' ||
-                          body[skip] == '\n'))
+    while (skip < len &&
+           (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' || body[skip] == '\n'))
         skip++;
     cJSON *root = NULL;
-    tx__json_arena_begin(); /* the tree lives only in this call */
     if (skip < len && len <= MAX_BODY && (body[skip] == '{' || body[skip] == '['))
-        root = jparse(body + skip, len - skip);
+        root = jparse(body + skip, len - skip, del);
 
     top_t t;
     top_members(root, &t);
+    if (cJSON_IsObject(t.error) && cJSON_IsString(jget(t.error, "message")))
+        out->error_shape =
+            jget(t.error, "type") != NULL ? TX_ERROR_SHAPE_OPENAI : TX_ERROR_SHAPE_NO_TYPE;
     err_info_t e;
     if (root != NULL && find_error(root, &t, &e, out)) {
         out->cls = error_class(status, &e);
-        /* a generic server error body on a 502/504 is still the gateway class (SPEC §3.1) */
+        /* a generic server error body on a 502/504 is still the gateway class (docs/classifier.md)
+         */
         if (out->cls == TX_CLASS_SERVER && (status == 502 || status == 504))
             out->cls = TX_CLASS_GATEWAY;
-        if (out->code[0] == '\0' && !ok_status)
-            snprintf(out->code, sizeof out->code, "%d", status);
+        if (out->code[0] == '\0' && !ok_status) snprintf(out->code, sizeof out->code, "%d", status);
     } else if (ok_status) {
         if (len == 0) {
             invalid(out, "empty body");
@@ -531,26 +554,21 @@ tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, con
             const cJSON *m = jget(root, "message");
             if (!cJSON_IsString(m)) m = jget(root, "detail");
             if (cJSON_IsString(m)) {
-                tx__utf8_copy(out->message, sizeof out->message, jstr(m),
-                              jlen(m));
-                int c = status >= 400 && status <= 499
-                            ? keyword_class(jstr(m), jlen(m))
-                            : -1;
+                tx__utf8_copy(out->message, sizeof out->message, jstr(m), jlen(m));
+                int c = status >= 400 && status <= 499 ? keyword_class(jstr(m), jlen(m)) : -1;
                 if (c >= 0) out->cls = (tx_class_t)c;
             }
         }
         if (out->message[0] == '\0') snprintf(out->message, sizeof out->message, "HTTP %d", status);
     }
-    tx__json_arena_delete(root);
-    tx__json_arena_end();
+    del(root);
     wait_from_message(out);
     return out->cls;
 }
 
-tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
-                                 tx_classification_t *out)
+tx_class_t tx_classify_transport(tx_transport_t what, const char *detail, tx_classification_t *out)
 {
-    static const char *const names[] = {"connect", "reset", "dns", "tls",
+    static const char *const names[] = {"connect", "reset",   "dns",    "tls",
                                         "partial", "timeout", "aborted"};
     if (out == NULL) return TX_CLASS_NETWORK;
     init(out, 0);
@@ -563,7 +581,8 @@ tx_class_t tx_classify_transport(tx_transport_t what, const char *detail,
     return out->cls;
 }
 
-tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out)
+tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,
+                                          tx__cjson_delete_fn del)
 {
     if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
     init(out, 0);
@@ -572,13 +591,12 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
         data++;
         len--;
     }
-    while (len > 0 && isspace((unsigned char)data[len - 1])) len--;
+    while (len > 0 && isspace((unsigned char)data[len - 1]))
+        len--;
     if (len == 0) return invalid(out, "empty event");
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) return TX_CLASS_OK;
-    tx__json_arena_begin(); /* the tree lives only in this call */
-    cJSON *root = len <= MAX_BODY ? jparse(data, len) : NULL;
+    cJSON *root = len <= MAX_BODY ? jparse(data, len, del) : NULL;
     if (root == NULL) {
-        tx__json_arena_end();
         return invalid(out, "event is not JSON");
     }
     top_t t;
@@ -622,19 +640,31 @@ tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classificat
             if (cJSON_IsObject(c0)) {
                 const cJSON *d = jget(c0, "delta");
                 const cJSON *ct = jget(d, "content");
-                out->output = (cJSON_IsString(ct) && jlen(ct) > 0) || jnonempty(jget(d, "tool_calls")) ||
-                              cJSON_IsString(jget(d, "refusal")) ||
-                              cJSON_IsString(jget(c0, "finish_reason")) ||
-                              cJSON_IsString(jget(c0, "text"));
+                out->output =
+                    (cJSON_IsString(ct) && jlen(ct) > 0) || jnonempty(jget(d, "tool_calls")) ||
+                    cJSON_IsString(jget(d, "refusal")) ||
+                    cJSON_IsString(jget(c0, "finish_reason")) || cJSON_IsString(jget(c0, "text"));
             } else if (!cJSON_IsArray(ch) && t.usage == NULL) {
                 out->output = 1; /* not a chat chunk: nothing to hold back for */
             }
             if (cJSON_IsObject(t.usage)) read_usage(t.usage, out);
         }
     }
-    tx__json_arena_delete(root);
-    tx__json_arena_end();
+    del(root);
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
     return out->cls;
+}
+
+tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out)
+{
+    return tx__classify_stream_event_with(data, len, out, cJSON_Delete);
+}
+
+tx_class_t tx_classify_response(int status, const tx_header_t *h, size_t nh, const char *body,
+                                size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
+                                tx_classification_t *out)
+{
+    return tx__classify_response_with(status, h, nh, body, len, kind, now_unix_ms, out,
+                                      cJSON_Delete);
 }

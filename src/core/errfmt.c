@@ -4,7 +4,7 @@
 
 #include <stdio.h>
 
-tx_err_t tx_error_vsetf(tx_error_t *err, tx_err_t code, const char *fmt, va_list ap)
+tx_err_t tx__error_vsetf(tx_error_t *err, tx_err_t code, const char *fmt, va_list ap)
 {
     if (err != NULL) {
         vsnprintf(err->detail, sizeof err->detail, fmt, ap);
@@ -14,11 +14,11 @@ tx_err_t tx_error_vsetf(tx_error_t *err, tx_err_t code, const char *fmt, va_list
     return code;
 }
 
-tx_err_t tx_error_setf(tx_error_t *err, tx_err_t code, const char *fmt, ...)
+tx_err_t tx__error_setf(tx_error_t *err, tx_err_t code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    tx_error_vsetf(err, code, fmt, ap);
+    tx__error_vsetf(err, code, fmt, ap);
     va_end(ap);
     return code;
 }

@@ -9,11 +9,11 @@
 
 /* Fills err (when not NULL) with code and the formatted message (cut to err->detail);
  * err->msg points at err->detail. Returns code. err NULL = only return code. */
-tx_err_t tx_error_setf(tx_error_t *err, tx_err_t code, const char *fmt, ...)
+tx_err_t tx__error_setf(tx_error_t *err, tx_err_t code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* As tx_error_setf, with a va_list (for wrappers). ap is consumed only when err is not NULL. */
-tx_err_t tx_error_vsetf(tx_error_t *err, tx_err_t code, const char *fmt, va_list ap)
+/* As tx__error_setf, with a va_list (for wrappers). ap is consumed only when err is not NULL. */
+tx_err_t tx__error_vsetf(tx_error_t *err, tx_err_t code, const char *fmt, va_list ap)
     __attribute__((format(printf, 3, 0)));
 
 #endif

@@ -1,5 +1,5 @@
-/* JSON extraction from LLM output and the tags/json/text parsers (SPEC §5.4). jansson does all
- * parsing; this file only finds candidate spans (fences, balanced brackets) and normalises. */
+/* JSON extraction from LLM output and the tags/json/text parsers (docs/classifier.md). jansson does
+ * all parsing; this file only finds candidate spans (fences, balanced brackets) and normalises. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +30,8 @@ static void trim(const char **s, size_t *len)
         (*s)++;
         (*len)--;
     }
-    while (*len > 0 && ws((*s)[*len - 1])) (*len)--;
+    while (*len > 0 && ws((*s)[*len - 1]))
+        (*len)--;
 }
 
 int tx_extract_parser_from_name(const char *name)
@@ -169,7 +170,8 @@ json_t *tx_extract_tags(const char *text, size_t len, tx_error_t *err)
         if (n == 0 || !tx__utf8_valid(s, n) || memchr(s, '\0', n) != NULL) continue;
         if (n > TX_TAG_MAX_BYTES) {
             n = TX_TAG_MAX_BYTES;
-            while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) n--; /* char boundary */
+            while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+                n--; /* char boundary */
             trim(&s, &n);
             if (n == 0) continue;
         }

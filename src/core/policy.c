@@ -1,5 +1,5 @@
-/* The retry decision of SPEC §3.2: success, a class that is not retried, a model switch, the
- * chain and the budget, an over-long Retry-After, backoff with its floor, then the deadline and
+/* The retry decision of docs/retry-engine.md: success, a class that is not retried, a model switch,
+ * the chain and the budget, an over-long Retry-After, backoff with its floor, then the deadline and
  * the extra stop conditions. Constant time, no allocation, no strings. */
 #include <limits.h>
 #include <stdint.h>

@@ -50,14 +50,17 @@ static int64_t http_date(const char *s)
     int d = 0, y = 0, hh = 0, mm = 0, ss = 0, n = 0;
     char mon[4] = "";
     size_t len = strlen(s);
-    if (sscanf(s, "%*[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh, &mm, &ss, &n) == 6 &&
+    if (sscanf(s, "%*[A-Za-z], %2d %3[A-Za-z] %4d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh, &mm, &ss,
+               &n) == 6 &&
         (size_t)n == len) {
         /* IMF-fixdate */
-    } else if (n = 0, sscanf(s, "%*[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d GMT%n", &d, mon, &y, &hh, &mm,
-                             &ss, &n) == 6 && (size_t)n == len) {
+    } else if (n = 0, sscanf(s, "%*[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d GMT%n", &d, mon, &y,
+                             &hh, &mm, &ss, &n) == 6 &&
+                          (size_t)n == len) {
         y += y < 70 ? 2000 : 1900; /* RFC 850's two-digit year */
-    } else if (n = 0, sscanf(s, "%*[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &d, &hh, &mm, &ss,
-                             &y, &n) == 6 && (size_t)n == len) {
+    } else if (n = 0, sscanf(s, "%*[A-Za-z] %3[A-Za-z] %2d %2d:%2d:%2d %4d%n", mon, &d, &hh, &mm,
+                             &ss, &y, &n) == 6 &&
+                          (size_t)n == len) {
         /* asctime */
     } else {
         return -1;
@@ -85,7 +88,8 @@ static size_t trim(const char *v, const char **start)
         v++;
         len--;
     }
-    while (len > 0 && is_ws((unsigned char)v[len - 1])) len--;
+    while (len > 0 && is_ws((unsigned char)v[len - 1]))
+        len--;
     *start = v;
     return len;
 }
@@ -98,11 +102,13 @@ tx_ms_t tx_retry_after_header(const char *value, tx_ms_t now_unix_ms)
     if (len == 0 || len > 64) return -1;
     if (isdigit((unsigned char)v[0])) {
         size_t i = 0;
-        while (i < len && isdigit((unsigned char)v[i])) i++;
+        while (i < len && isdigit((unsigned char)v[i]))
+            i++;
         if (i == len) {
             if (len > 9) return -1; /* > 31 years: overflow-safe early refusal */
             long secs = 0;
-            for (size_t k = 0; k < len; k++) secs = secs * 10 + (v[k] - '0');
+            for (size_t k = 0; k < len; k++)
+                secs = secs * 10 + (v[k] - '0');
             return bounded((double)secs * 1000.0);
         }
     }
@@ -196,11 +202,14 @@ tx_ms_t tx_retry_after_from_message(const char *msg, size_t len)
     for (size_t i = 0; i + nl <= len; i++) {
         if ((msg[i] | 0x20) != 't' || strncasecmp(msg + i, needle, nl) != 0) continue;
         size_t a = i + nl, b = a;
-        while (b < len && b - a < 32 && (isalnum((unsigned char)msg[b]) || msg[b] == '.')) b++;
-        while (b > a && msg[b - 1] == '.') b--; /* sentence end */
+        while (b < len && b - a < 32 && (isalnum((unsigned char)msg[b]) || msg[b] == '.'))
+            b++;
+        while (b > a && msg[b - 1] == '.')
+            b--; /* sentence end */
         if (b == a) continue;
         size_t k = a;
-        while (k < b && (isdigit((unsigned char)msg[k]) || msg[k] == '.')) k++;
+        while (k < b && (isdigit((unsigned char)msg[k]) || msg[k] == '.'))
+            k++;
         if (k == b) { /* bare number: seconds */
             char buf[40];
             memcpy(buf, msg + a, b - a);
@@ -243,8 +252,7 @@ static int is_zero(const char *v)
     return len == 1 && s[0] == '0';
 }
 
-tx_ms_t tx_retry_after_effective(int status, const tx_header_t *h, size_t nh,
-                                 tx_ms_t now_unix_ms)
+tx_ms_t tx_retry_after_effective(int status, const tx_header_t *h, size_t nh, tx_ms_t now_unix_ms)
 {
     if (h == NULL) return -1;
     tx_ms_t r = tx_retry_after_ms_header(header(h, nh, "retry-after-ms"));

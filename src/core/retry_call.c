@@ -6,14 +6,8 @@
 #include <time.h>
 
 #include "tenax/error.h"
+#include "core/clock.h"
 #include "tenax/retry_call.h"
-
-static tx_ms_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(tx_ms_t ms)
 {
@@ -28,7 +22,7 @@ int tx_retry_call(const tx_policy_t *p, tx_retry_fn fn, void *ctx, tx_stats_t *s
 {
     if (p == NULL || fn == NULL) return TX_EINVAL;
     tx_call_state_t st;
-    int rc = tx_policy_start(p, &st, now_ms());
+    int rc = tx_policy_start(p, &st, tx__clock_mono_ms());
     if (rc != TX_EOK) return rc;
 
     struct timespec seed;
@@ -39,7 +33,7 @@ int tx_retry_call(const tx_policy_t *p, tx_retry_fn fn, void *ctx, tx_stats_t *s
     tx_decision_t d;
     for (;;) {
         tx_outcome_t o = fn(ctx, st.attempts, tx_policy_model(p, &st));
-        rc = tx_policy_next(p, &st, &o, now_ms(), &rng, &d);
+        rc = tx_policy_next(p, &st, &o, tx__clock_mono_ms(), &rng, &d);
         if (rc != TX_EOK || d.action == TX_ACT_STOP) break;
         sleep_ms(d.delay_ms);
     }

@@ -1,5 +1,6 @@
-/* The attempt schedule of SPEC §3.2: which model each attempt uses — the primary for the first
- * retry_max attempts, then each fallback for fallback_attempts — and how long the chain is. */
+/* The attempt schedule of docs/retry-engine.md: which model each attempt uses — the primary for the
+ * first retry_max attempts, then each fallback for fallback_attempts — and how long the chain is.
+ */
 #include <limits.h>
 
 #include "tenax/policy.h"

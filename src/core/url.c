@@ -7,7 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
-int tx_url_host_is_ip(const char *host)
+int tx__url_host_is_ip(const char *host)
 {
     unsigned char buf[16];
     return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
@@ -18,7 +18,7 @@ static int reg_name_char(int c)
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '%';
 }
 
-const char *tx_url_parse(const char *s, tx_url_t *u)
+const char *tx__url_parse(const char *s, tx_url_t *u)
 {
     if (s == NULL) return "not a valid URL";
     memset(u, 0, sizeof *u);
@@ -36,7 +36,8 @@ const char *tx_url_parse(const char *s, tx_url_t *u)
     const char *a = s + skip;
     size_t alen = strcspn(a, "/?#");
     const char *rest = a + alen;
-    if (memchr(a, '@', alen) != NULL) return "credentials in a URL are not allowed (use api_key_env)";
+    if (memchr(a, '@', alen) != NULL)
+        return "credentials in a URL are not allowed (use api_key_env)";
     const char *host = a, *port = NULL;
     size_t hlen;
     if (alen > 0 && a[0] == '[') {
@@ -57,7 +58,8 @@ const char *tx_url_parse(const char *s, tx_url_t *u)
     }
     if (hlen == 0) return "URL has no host";
     if (hlen > TX_URL_HOST_MAX) return "host name too long";
-    for (size_t i = 0; i < hlen; i++) u->host[i] = (char)tolower((unsigned char)host[i]);
+    for (size_t i = 0; i < hlen; i++)
+        u->host[i] = (char)tolower((unsigned char)host[i]);
     u->host[hlen] = '\0';
     if (u->ipv6) {
         unsigned char buf[16];

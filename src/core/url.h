@@ -9,23 +9,23 @@
 #define TX_URL_HOST_MAX 255
 
 typedef struct {
-    int tls;                         /* 1: https */
-    int ipv6;                        /* 1: the host was written in brackets */
-    int port_given;                  /* 1: the URL names a port */
-    uint16_t port;                   /* the URL's port, else 80 / 443 */
-    char host[TX_URL_HOST_MAX + 1];  /* lower-cased, without brackets */
-    const char *target;              /* into the parsed string: "/path?query" without the
-                                        fragment; may start with '?' (see target_slash) */
-    size_t target_len;               /* 0: the target is "/" */
-    int target_slash;                /* 1: send "/" before target (the URL had "?q" and no path) */
+    int tls;                        /* 1: https */
+    int ipv6;                       /* 1: the host was written in brackets */
+    int port_given;                 /* 1: the URL names a port */
+    uint16_t port;                  /* the URL's port, else 80 / 443 */
+    char host[TX_URL_HOST_MAX + 1]; /* lower-cased, without brackets */
+    const char *target;             /* into the parsed string: "/path?query" without the
+                                       fragment; may start with '?' (see target_slash) */
+    size_t target_len;              /* 0: the target is "/" */
+    int target_slash;               /* 1: send "/" before target (the URL had "?q" and no path) */
 } tx_url_t;
 
 /* Parses `s` (NUL-terminated). Returns NULL and fills *u, or a static reason and leaves *u
  * unspecified. Refused: another scheme, user:password@, an empty or over-long host, a port
  * outside 1..65535, spaces and control bytes anywhere. */
-const char *tx_url_parse(const char *s, tx_url_t *u);
+const char *tx__url_parse(const char *s, tx_url_t *u);
 
 /* 1 when `host` is an IPv4 or IPv6 literal (no brackets). */
-int tx_url_host_is_ip(const char *host);
+int tx__url_host_is_ip(const char *host);
 
 #endif

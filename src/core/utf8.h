@@ -1,5 +1,6 @@
-/* Internal UTF-8 helpers shared by the classifier and the extractor: validation, and copying
- * untrusted bytes into a bounded buffer as valid, printable UTF-8. */
+/* The one UTF-8 module (internal): validation, copying untrusted bytes into a bounded buffer as
+ * valid, printable UTF-8 (the classifier, the extractor), and repairing text that leaves the
+ * process (metrics, notifications, logs) without touching what is already valid. */
 #ifndef TX_CORE_UTF8_H
 #define TX_CORE_UTF8_H
 
@@ -21,5 +22,11 @@ size_t tx__utf8_copy(char *dst, size_t cap, const char *src, size_t len);
  * Unicode (U+0085, U+00A0, U+1680, U+2000-U+200B, U+2028/9, U+202F, U+205F, U+2060, U+3000,
  * U+FEFF). Used by every importer to decide that a text is blank, hence `skipped`. */
 int tx__utf8_blank(const char *s);
+
+/* Copies at most `len` bytes of `s` into `out` (capacity `cap`, NUL-terminated when cap > 0),
+ * replacing each byte that is not part of valid UTF-8 with '?' and never cutting a sequence;
+ * control characters are kept (unlike tx__utf8_copy). Returns the bytes written (without the
+ * NUL). */
+size_t tx__utf8_sanitize(char *out, size_t cap, const char *s, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "core/numfmt.h"
 #include "core/poison.h"
+#include "core/utf8.h"
 #include "gateway/attempt.h"
 #include "gateway/spares.h"
 #include "obs/log.h"
@@ -18,27 +19,27 @@
 
 typedef struct {
     tx_app_t *app;
-    tx_http_req_t *req;    /* NULL once finished */
-    tx_config_t *cfg;      /* the snapshot this call started with (own reference) */
+    tx_http_req_t *req; /* NULL once finished */
+    tx_config_t *cfg;   /* the snapshot this call started with (own reference) */
     tx_route_kind_t route;
-    tx_request_t rq;       /* the validated request: its model (owned), stream */
-    const char *primary;   /* the request's model or AI_MODEL (borrowed from rq or cfg) */
+    tx_request_t rq;     /* the validated request: its model (owned), stream */
+    const char *primary; /* the request's model or AI_MODEL (borrowed from rq or cfg) */
     tx_policy_t policy;
     tx_call_state_t st;
     tx_call_state_kind_t state;
     tx_adm_waiter_t waiter;
-    int holding;           /* an admission slot is held */
-    int avoid;             /* the endpoint the next attempt moves off (-1: none) */
+    int holding; /* an admission slot is held */
+    int avoid;   /* the endpoint the next attempt moves off (-1: none) */
     tx_gw_attempt_t *attempt;
     uv_timer_t backoff, deadline;
-    uv_timer_t drain;      /* while paused: checks whether the client caught up */
-    int paused;            /* reading the upstream stream is paused for a slow client */
+    uv_timer_t drain; /* while paused: checks whether the client caught up */
+    int paused;       /* reading the upstream stream is paused for a slow client */
     tx_ms_t paused_at;
     int open_handles;
     tx_ms_t t0;
-    const char *model;     /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
-    int endpoint;          /* endpoint of the current/last attempt, -1 before one */
-    char provider[40];     /* its provider ("" before one) */
+    const char *model; /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
+    int endpoint;      /* endpoint of the current/last attempt, -1 before one */
+    char provider[40]; /* its provider ("" before one) */
     /* the last failure, to answer with when the call stops */
     tx_class_t last_cls;
     int last_status;
@@ -46,28 +47,29 @@ typedef struct {
     tx_upstream_err_t last_transport;
     char *last_body;
     size_t last_body_len;
+    int last_error_shape; /* the classifier's reading of last_body (TX_ERROR_SHAPE_*) */
     char last_ctype[96];
     char last_msg[384];
     char last_code[48];
-    /* ops: client key, rate limit, cache (filled by tx_ops_gateway_before; headers point into it,
+    /* ops: client key, rate limit, cache (filled by tx__ops_gateway_before; headers point into it,
      * so it lives here, never copied) and the observer's bookkeeping */
     tx_filter_ctx_t filter;
-    tx_ms_t upstream_ms;   /* attempts + queue waits + backoff waits */
+    tx_ms_t upstream_ms; /* attempts + queue waits + backoff waits */
     tx_ms_t queued_at;
     tx_ms_t last_latency;
-    int first_counted;     /* the first attempt counted in its provider's retry budget */
-    int budget_exhausted;  /* the answer was cut short by the retry budget */
-} call_t;
+    int first_counted;    /* the first attempt counted in its provider's retry budget */
+    int budget_exhausted; /* the answer was cut short by the retry budget */
+} gw_call_t;
 
 static const char *const state_names[TX_CALL__LAST] = {"queued",    "connecting", "waiting",
                                                        "streaming", "backoff",    "done"};
 
-const char *tx_call_state_name(tx_call_state_kind_t s)
+const char *tx__call_state_name(tx_call_state_kind_t s)
 {
     return (unsigned)s < TX_CALL__LAST ? state_names[s] : "unknown";
 }
 
-int tx_call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to)
+int tx__call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to)
 {
     /* rows: from; bits: allowed to */
 #define B(x) (1u << TX_CALL_##x)
@@ -80,21 +82,19 @@ int tx_call_transition_ok(tx_call_state_kind_t from, tx_call_state_kind_t to)
         [TX_CALL_DONE] = 0,
     };
 #undef B
-    if ((unsigned)from >= TX_CALL__LAST || (unsigned)to >= TX_CALL__LAST)
-        return 0;
+    if ((unsigned)from >= TX_CALL__LAST || (unsigned)to >= TX_CALL__LAST) return 0;
     return (allowed[from] >> to) & 1u;
 }
 
-static void set_state(call_t *c, tx_call_state_kind_t to)
+static void set_state(gw_call_t *c, tx_call_state_kind_t to)
 {
-    if (c->state == to)
-        return;
-    if (!tx_call_transition_ok(c->state, to))
-        tx_log(TX_LOG_ERROR, "gateway", "bad call transition %s -> %s", state_names[c->state],
-               tx_call_state_name(to));
-    if (tx_log_enabled(TX_LOG_DEBUG))
-        tx_log(TX_LOG_DEBUG, "gateway][call", "%p %s -> %s", (void *)c, state_names[c->state],
-               tx_call_state_name(to));
+    if (c->state == to) return;
+    if (!tx__call_transition_ok(c->state, to))
+        tx__log(TX_LOG_ERROR, "gateway", "bad call transition %s -> %s", state_names[c->state],
+                tx__call_state_name(to));
+    if (tx__log_enabled(TX_LOG_DEBUG))
+        tx__log(TX_LOG_DEBUG, "gateway][call", "%p %s -> %s", (void *)c, state_names[c->state],
+                tx__call_state_name(to));
     c->state = to;
 }
 
@@ -102,21 +102,20 @@ static void set_state(call_t *c, tx_call_state_kind_t to)
 
 /* A call is large (> 1 KiB: malloc would consolidate its fast bins for each), so finished ones
  * are kept on the gateway's spares when there are some. */
-static call_t *call_alloc(tx_app_t *app)
+static gw_call_t *call_alloc(tx_app_t *app)
 {
-    tx_gw_spares_t *g = tx_gw_spares(app);
-    call_t *c = tx_spares_take(g != NULL ? &g->calls : NULL);
-    if (c == NULL)
-        return calloc(1, sizeof(call_t));
+    tx_gw_spares_t *g = tx__gw_spares(app);
+    gw_call_t *c = tx__freelist_take(g != NULL ? &g->calls : NULL);
+    if (c == NULL) return calloc(1, sizeof(gw_call_t));
     tx_unpoison(c, sizeof *c);
     memset(c, 0, sizeof *c);
     return c;
 }
 
-static void call_release(tx_app_t *app, call_t *c)
+static void call_release(tx_app_t *app, gw_call_t *c)
 {
-    tx_gw_spares_t *g = tx_gw_spares(app);
-    if (tx_spares_put(g != NULL ? &g->calls : NULL, c))
+    tx_gw_spares_t *g = tx__gw_spares(app);
+    if (tx__freelist_put(g != NULL ? &g->calls : NULL, c))
         tx_poison(c, sizeof *c); /* kept: a use from now on is reported under ASan */
     else
         free(c);
@@ -126,11 +125,10 @@ static void call_release(tx_app_t *app, call_t *c)
 
 static void on_handle_closed(uv_handle_t *h)
 {
-    call_t *c = h->data;
-    if (--c->open_handles > 0)
-        return;
-    tx_request_free(&c->rq);
-    tx_config_unref(c->cfg);
+    gw_call_t *c = h->data;
+    if (--c->open_handles > 0) return;
+    tx__request_free(&c->rq);
+    tx__config_unref(c->cfg);
     free(c->last_body);
     c->app->calls--;
     call_release(c->app, c);
@@ -138,19 +136,18 @@ static void on_handle_closed(uv_handle_t *h)
 
 /* Releases everything but the request (already finished) and frees the call once its timers
  * are closed. */
-static void call_end(call_t *c)
+static void call_end(gw_call_t *c)
 {
     tx_app_t *app = c->app;
     set_state(c, TX_CALL_DONE);
     if (c->attempt != NULL) {
-        tx_attempt_cancel(c->attempt);
+        tx__gw_attempt_cancel(c->attempt);
         c->attempt = NULL;
     }
-    if (c->waiter.queued)
-        tx_admission_cancel(app->admission, &c->waiter);
+    if (c->waiter.queued) tx__admission_cancel(app->admission, &c->waiter);
     if (c->holding) {
         c->holding = 0;
-        tx_admission_release(app->admission, tx_app_now(app));
+        tx__admission_release(app->admission, tx__app_now(app));
     }
     c->paused = 0;
     uv_close((uv_handle_t *)&c->backoff, on_handle_closed);
@@ -167,35 +164,31 @@ typedef struct {
     char attempts[TX_NUMFMT_MAX], endpoint[TX_NUMFMT_MAX];
 } tx_hdrbuf_t;
 
-static void observe_done(call_t *c, int status)
+static void observe_done(gw_call_t *c, int status)
 {
-    tx_obs_t *obs = tx_ops_obs(c->app);
-    if (obs == NULL)
-        return;
-    tx_ms_t total = tx_app_now(c->app) - c->t0;
-    tx_obs_on_request_done(obs, tx_route_path(c->route), c->primary, status, (double)total,
-                           (double)(c->upstream_ms < total ? c->upstream_ms : total));
+    tx_obs_t *obs = tx__ops_obs(c->app);
+    if (obs == NULL) return;
+    tx_ms_t total = tx__app_now(c->app) - c->t0;
+    tx__obs_on_request_done(obs, tx__route_path(c->route), c->primary, status, (double)total,
+                            (double)(c->upstream_ms < total ? c->upstream_ms : total));
 }
 
-static size_t tenax_headers(call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
+static size_t tenax_headers(gw_call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
 {
     size_t n = 0;
     size_t nf = 0;
-    const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
+    const tx_header_t *fh = tx__filter_headers(&c->filter, &nf);
     for (size_t i = 0; i < nf && i < 6; i++)
         h[n++] = fh[i];
     tx__fmt_i64(b->attempts, c->st.attempts);
     h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
-    if (c->model != NULL)
-        h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
+    if (c->model != NULL) h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
     if (c->endpoint >= 0) {
         tx__fmt_i64(b->endpoint, c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
-    if (c->provider[0] != '\0')
-        h[n++] = (tx_header_t){"X-Tenax-Provider", c->provider};
-    if (c->budget_exhausted)
-        h[n++] = (tx_header_t){"X-Tenax-Retry-Budget", "exhausted"};
+    if (c->provider[0] != '\0') h[n++] = (tx_header_t){"X-Tenax-Provider", c->provider};
+    if (c->budget_exhausted) h[n++] = (tx_header_t){"X-Tenax-Retry-Budget", "exhausted"};
     return n;
 }
 
@@ -208,27 +201,41 @@ static const char *find_header(const tx_header_t *h, size_t n, const char *name)
     return NULL;
 }
 
-static void finish_error(call_t *c, int status, const char *type, const char *code,
+/* Appends "Retry-After: <seconds, rounded up>" to h[0..n) when retry_after_ms > 0 (the value
+ * written into ra); the new count. */
+static size_t add_retry_after(tx_header_t *h, size_t n, char *ra, size_t cap,
+                              tx_ms_t retry_after_ms)
+{
+    if (retry_after_ms <= 0) return n;
+    snprintf(ra, cap, "%lld", (long long)((retry_after_ms + 999) / 1000));
+    h[n] = (tx_header_t){"Retry-After", ra};
+    return n + 1;
+}
+
+static void finish_error(gw_call_t *c, int status, const char *type, const char *code,
                          const char *msg, tx_ms_t retry_after_ms)
 {
     tx_header_t h[MAX_ANSWER_HEADERS];
     tx_hdrbuf_t b;
     size_t n = tenax_headers(c, h, &b);
     char ra[24];
-    if (retry_after_ms > 0) {
-        snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
-        h[n++] = (tx_header_t){"Retry-After", ra};
-    }
-    tx_http_respond_error(c->req, status, type, code, msg, h, n);
+    n = add_retry_after(h, n, ra, sizeof ra, retry_after_ms);
+    tx__http_respond_error(c->req, status, type, code, msg, h, n);
     c->req = NULL;
     observe_done(c, status);
     call_end(c);
 }
 
 /* Makes c->last_body an OpenAI-style error when it is a JSON error object: as it is when it
- * has message and type, else with a "type" added (Azure omits it). 0 when it is not one. */
-static int openai_style(call_t *c)
+ * has message and type, else with a "type" added (Azure omits it). 0 when it is not one. The
+ * classifier's parse of the body said which (no second parse), except in the Azure case, where
+ * the body is re-serialised with the type added. */
+static int openai_style(gw_call_t *c)
 {
+    if (c->last_error_shape == TX_ERROR_SHAPE_NONE ||
+        !tx__utf8_valid(c->last_body, c->last_body_len))
+        return 0;
+    if (c->last_error_shape == TX_ERROR_SHAPE_OPENAI) return 1;
     json_t *root = json_loadb(c->last_body, c->last_body_len, 0, NULL);
     json_t *e = json_object_get(root, "error");
     int ok = json_is_object(e) && json_is_string(json_object_get(e, "message"));
@@ -251,13 +258,14 @@ static int openai_style(call_t *c)
 
 /* Answers with the last failure: the provider's status and error body when it answered with
  * one, else our own OpenAI-style error saying what happened. */
-static void answer_last(call_t *c, tx_ms_t retry_after_ms)
+static void answer_last(gw_call_t *c, tx_ms_t retry_after_ms)
 {
     char msg[512];
     if (c->last_status == 0) {
         int timeout = c->last_cls == TX_CLASS_TIMEOUT;
         snprintf(msg, sizeof msg, "%s after %u attempt%s: %s",
-                 timeout ? "the upstream did not answer in time" : "the upstream could not be reached",
+                 timeout ? "the upstream did not answer in time"
+                         : "the upstream could not be reached",
                  c->st.attempts, c->st.attempts == 1 ? "" : "s", c->last_msg);
         finish_error(c, timeout ? 504 : 502, timeout ? "timeout" : "upstream_error",
                      tx_class_name(c->last_cls), msg, 0);
@@ -269,13 +277,10 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
             tx_hdrbuf_t b;
             size_t n = tenax_headers(c, h, &b);
             char ra[24];
-            if (retry_after_ms > 0) {
-                snprintf(ra, sizeof ra, "%lld", (long long)((retry_after_ms + 999) / 1000));
-                h[n++] = (tx_header_t){"Retry-After", ra};
-            }
+            n = add_retry_after(h, n, ra, sizeof ra, retry_after_ms);
             h[n++] = (tx_header_t){"Content-Type",
                                    c->last_ctype[0] ? c->last_ctype : "application/json"};
-            tx_http_respond(c->req, c->last_status, h, n, c->last_body, c->last_body_len);
+            tx__http_respond(c->req, c->last_status, h, n, c->last_body, c->last_body_len);
             c->req = NULL;
             observe_done(c, c->last_status);
             call_end(c);
@@ -295,11 +300,11 @@ static void answer_last(call_t *c, tx_ms_t retry_after_ms)
 
 /* --- the loop ---------------------------------------------------------------------------- */
 
-static void acquire(call_t *c);
+static void acquire(gw_call_t *c);
 
 /* Keeps the provider's name (a call may outlive the config it came from); no snprintf on the
  * hot path. */
-static void set_provider(call_t *c, const char *name)
+static void set_provider(gw_call_t *c, const char *name)
 {
     size_t n = name != NULL ? strnlen(name, sizeof c->provider - 1) : 0;
     memcpy(c->provider, name != NULL ? name : "", n);
@@ -309,19 +314,18 @@ static void set_provider(call_t *c, const char *name)
 /* When every endpoint serving the attempt's model is down for it, the attempt moves to the next
  * model of the chain that has a healthy endpoint, at once and without spending an attempt; with
  * the whole chain down it stays (the endpoint back soonest is tried). */
-static void skip_down_models(call_t *c)
+static void skip_down_models(gw_call_t *c)
 {
     if (c->route == TX_ROUTE_MODELS || c->model == NULL ||
-        tx_attempt_model_available(c->app, c->model, -1))
+        tx__gw_attempt_model_available(c->app, c->model, -1))
         return;
     const tx_schedule_t *s = &c->policy.schedule;
     unsigned nm = tx_schedule_models(s);
     for (unsigned idx = c->st.model_idx + 1; idx < nm; idx++) {
         const char *m = tx_schedule_model_name(s, idx);
-        if (m == NULL || !tx_attempt_model_available(c->app, m, -1))
-            continue;
-        tx_log(TX_LOG_INFO, "ai][route", "model=%s is down on every endpoint serving it: %s next",
-               c->model, m);
+        if (m == NULL || !tx__gw_attempt_model_available(c->app, m, -1)) continue;
+        tx__log(TX_LOG_INFO, "ai][route", "model=%s is down on every endpoint serving it: %s next",
+                c->model, m);
         c->st.model_idx = idx;
         c->st.on_model = 1;
         c->model = m;
@@ -331,55 +335,54 @@ static void skip_down_models(call_t *c)
 
 static void on_backoff_done(uv_timer_t *t)
 {
-    call_t *c = t->data;
+    gw_call_t *c = t->data;
     acquire(c);
 }
 
-static void remember_failure(call_t *c, const tx_attempt_result_t *r)
+static void remember_failure(gw_call_t *c, const tx_gw_attempt_result_t *r)
 {
     c->last_cls = r->cls;
     /* an answer that arrived (even cut for size) keeps its status; no answer is status 0 */
-    c->last_status = (r->transport == TX_UPSTREAM_EOK || r->cls == TX_CLASS_INVALID_RESPONSE)
-                         ? r->status
-                         : 0;
+    c->last_status =
+        (r->transport == TX_UPSTREAM_EOK || r->cls == TX_CLASS_INVALID_RESPONSE) ? r->status : 0;
     c->last_retry_after = r->info.retry_after_ms;
     if (r->info.retry_after_ms >= 0) /* the dashboard's "last Retry-After" (GET /admin/stats) */
-        tx_obs_on_retry_after(tx_ops_obs(c->app), r->endpoint, (double)r->info.retry_after_ms);
+        tx__obs_on_retry_after(tx__ops_obs(c->app), r->endpoint, (double)r->info.retry_after_ms);
     c->last_transport = r->transport;
     snprintf(c->last_msg, sizeof c->last_msg, "%s", r->info.message);
     snprintf(c->last_code, sizeof c->last_code, "%s", r->info.code);
     free(c->last_body);
     c->last_body = NULL;
     c->last_body_len = 0;
+    c->last_error_shape = r->info.error_shape;
     c->last_ctype[0] = '\0';
     if (r->body_len > 0 && (c->last_body = malloc(r->body_len)) != NULL) {
         memcpy(c->last_body, r->body, r->body_len);
         c->last_body_len = r->body_len;
     }
     const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
-    if (ct != NULL)
-        snprintf(c->last_ctype, sizeof c->last_ctype, "%s", ct);
+    if (ct != NULL) snprintf(c->last_ctype, sizeof c->last_ctype, "%s", ct);
 }
 
 /* An attempt failed (class in c->last_*): ask the policy what next. */
-static void decide(call_t *c)
+static void decide(gw_call_t *c)
 {
     tx_app_t *app = c->app;
     tx_outcome_t o = {c->last_cls, c->last_retry_after > 0 ? c->last_retry_after : 0};
     tx_decision_t d;
-    tx_ms_t now = tx_app_now(app);
+    tx_ms_t now = tx__app_now(app);
     int failed_n = (int)c->st.attempts; /* the attempt just reported */
     if (tx_policy_next(&c->policy, &c->st, &o, now, &app->rng, &d) != TX_EOK) {
         answer_last(c, 0);
         return;
     }
-    if (d.action == TX_ACT_RETRY && !tx_app_budget_retry(app, c->endpoint)) {
+    if (d.action == TX_ACT_RETRY && !tx__app_budget_retry(app, c->endpoint)) {
         /* the provider's retry budget is spent: the failure is answered as it is (the policy
          * counted the retry that does not happen) */
         c->budget_exhausted = 1;
         c->st.attempts = (unsigned)failed_n;
-        tx_obs_on_attempt(tx_ops_obs(app), c->endpoint, c->model, c->last_cls,
-                          (double)c->last_latency, failed_n, -1);
+        tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->last_cls,
+                           (double)c->last_latency, failed_n, -1);
         answer_last(c, (c->last_cls == TX_CLASS_RATE_LIMIT || c->last_cls == TX_CLASS_CONCURRENCY)
                            ? c->last_retry_after
                            : 0);
@@ -387,8 +390,7 @@ static void decide(call_t *c)
     }
     if (d.action == TX_ACT_RETRY) {
         const char *next = c->route == TX_ROUTE_MODELS ? NULL : d.model;
-        if (next == NULL && c->route != TX_ROUTE_MODELS)
-            next = c->primary;
+        if (next == NULL && c->route != TX_ROUTE_MODELS) next = c->primary;
         const char *failed_model = c->model;
         c->model = next;
         skip_down_models(c);
@@ -397,21 +399,21 @@ static void decide(call_t *c)
          * to another endpoint serving the model when one is healthy: at once, as the wait was
          * for the one that failed */
         c->avoid = -1;
-        if (c->endpoint >= 0 && (tx_class_counts_failover(c->last_cls) ||
-                                 c->last_cls == TX_CLASS_RATE_LIMIT ||
-                                 c->last_cls == TX_CLASS_CONCURRENCY)) {
+        if (c->endpoint >= 0 &&
+            (tx_class_counts_failover(c->last_cls) || c->last_cls == TX_CLASS_RATE_LIMIT ||
+             c->last_cls == TX_CLASS_CONCURRENCY)) {
             c->avoid = c->endpoint;
-            if (tx_attempt_model_available(app, next, c->endpoint))
-                d.delay_ms = 0;
+            if (tx__gw_attempt_model_available(app, next, c->endpoint)) d.delay_ms = 0;
         }
-        if (tx_log_enabled(TX_LOG_INFO))
-            tx_log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%d class=%s delay_ms=%lld",
-                   d.attempt, next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
-                   (long long)d.delay_ms);
-        tx_obs_t *obs = tx_ops_obs(app);
-        tx_obs_on_attempt(obs, c->endpoint, failed_model, c->last_cls, (double)c->last_latency,
-                          failed_n, (double)d.delay_ms / 1000.0);
-        tx_obs_on_retry(obs, d.cls);
+        if (tx__log_enabled(TX_LOG_INFO))
+            tx__log(TX_LOG_INFO, "ai][retry",
+                    "attempt=%u model=%s endpoint=%d class=%s delay_ms=%lld", d.attempt,
+                    next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
+                    (long long)d.delay_ms);
+        tx_obs_t *obs = tx__ops_obs(app);
+        tx__obs_on_attempt(obs, c->endpoint, failed_model, c->last_cls, (double)c->last_latency,
+                           failed_n, (double)d.delay_ms / 1000.0);
+        tx__obs_on_retry(obs, d.cls);
         c->upstream_ms += d.delay_ms;
         set_state(c, TX_CALL_BACKOFF);
         if (d.delay_ms <= 0)
@@ -421,8 +423,8 @@ static void decide(call_t *c)
         return;
     }
     /* STOP */
-    tx_obs_on_attempt(tx_ops_obs(app), c->endpoint, c->model, c->last_cls,
-                      (double)c->last_latency, failed_n, -1);
+    tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->last_cls,
+                       (double)c->last_latency, failed_n, -1);
     if (d.reason == TX_REASON_RETRY_AFTER_TOO_LONG) {
         answer_last(c, d.delay_ms);
         return;
@@ -432,32 +434,30 @@ static void decide(call_t *c)
                        : 0);
 }
 
-static void release_slot(call_t *c)
+static void release_slot(gw_call_t *c)
 {
     if (c->holding) {
         c->holding = 0;
-        tx_admission_release(c->app->admission, tx_app_now(c->app));
+        tx__admission_release(c->app->admission, tx__app_now(c->app));
     }
 }
 
 static void on_attempt_head(void *ud, int status)
 {
     (void)status;
-    call_t *c = ud;
-    if (c->state == TX_CALL_CONNECTING)
-        set_state(c, TX_CALL_WAITING);
+    gw_call_t *c = ud;
+    if (c->state == TX_CALL_CONNECTING) set_state(c, TX_CALL_WAITING);
 }
 
 static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t nuh)
 {
-    call_t *c = ud;
-    if (c->req == NULL || tx_http_req_aborted(c->req)) {
+    gw_call_t *c = ud;
+    if (c->req == NULL || tx__http_req_aborted(c->req)) {
         /* the abort path cancels the attempt first, so this is a safety net: the attempt ends
          * without on_done when we refuse */
         c->attempt = NULL;
         release_slot(c);
-        if (c->state != TX_CALL_DONE)
-            call_end(c);
+        if (c->state != TX_CALL_DONE) call_end(c);
         return 1;
     }
     uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
@@ -468,11 +468,11 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
     const char *ct = find_header(uh, nuh, "Content-Type");
     h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "text/event-stream"};
     h[n++] = (tx_header_t){"Cache-Control", "no-cache"};
-    if (tx_http_stream_begin(c->req, status, h, n) != TX_EOK) {
+    if (tx__http_stream_begin(c->req, status, h, n) != TX_EOK) {
         c->attempt = NULL;
         release_slot(c);
-        tx_http_respond_error(c->req, 500, "server_error", NULL, "the stream could not start",
-                              NULL, 0);
+        tx__http_respond_error(c->req, 500, "server_error", NULL, "the stream could not start",
+                               NULL, 0);
         c->req = NULL;
         call_end(c);
         return 1;
@@ -490,43 +490,42 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
 
 static void on_drain_check(uv_timer_t *t)
 {
-    call_t *c = t->data;
+    gw_call_t *c = t->data;
     if (!c->paused || c->req == NULL || c->attempt == NULL) {
         c->paused = 0;
         uv_timer_stop(t);
         return;
     }
-    if (tx_http_stream_pending(c->req) > STREAM_LOW)
-        return;
+    if (tx__http_stream_pending(c->req) > STREAM_LOW) return;
     c->paused = 0;
     uv_timer_stop(t);
-    if (tx_log_enabled(TX_LOG_INFO))
-        tx_log(TX_LOG_INFO, "ai][stream", "resumed: the client caught up after %lld ms",
-               (long long)(tx_app_now(c->app) - c->paused_at));
-    tx_attempt_pause(c->attempt, 0); /* may hand over kept bytes at once: on_stream_data again */
+    if (tx__log_enabled(TX_LOG_INFO))
+        tx__log(TX_LOG_INFO, "ai][stream", "resumed: the client caught up after %lld ms",
+                (long long)(tx__app_now(c->app) - c->paused_at));
+    tx__gw_attempt_pause(c->attempt,
+                         0); /* may hand over kept bytes at once: on_stream_data again */
 }
 
 static void on_stream_data(void *ud, const char *data, size_t len)
 {
-    call_t *c = ud;
-    if (c->req == NULL || len == 0)
-        return;
-    tx_http_stream_write(c->req, data, len);
-    size_t pending = tx_http_stream_pending(c->req);
+    gw_call_t *c = ud;
+    if (c->req == NULL || len == 0) return;
+    tx__http_stream_write(c->req, data, len);
+    size_t pending = tx__http_stream_pending(c->req);
     if (c->paused || pending <= STREAM_HIGH || c->attempt == NULL ||
-        tx_attempt_pause(c->attempt, 1) != TX_EOK)
+        tx__gw_attempt_pause(c->attempt, 1) != TX_EOK)
         return;
     c->paused = 1;
-    c->paused_at = tx_app_now(c->app);
+    c->paused_at = tx__app_now(c->app);
     uv_timer_start(&c->drain, on_drain_check, STREAM_DRAIN_MS, STREAM_DRAIN_MS);
-    if (tx_log_enabled(TX_LOG_INFO))
-        tx_log(TX_LOG_INFO, "ai][stream", "paused: the client is slow (%zu bytes waiting for it)",
-               pending);
+    if (tx__log_enabled(TX_LOG_INFO))
+        tx__log(TX_LOG_INFO, "ai][stream", "paused: the client is slow (%zu bytes waiting for it)",
+                pending);
 }
 
-static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
+static void on_attempt_done(void *ud, const tx_gw_attempt_result_t *r)
 {
-    call_t *c = ud;
+    gw_call_t *c = ud;
     c->attempt = NULL;
     if (r->endpoint >= 0) {
         c->endpoint = r->endpoint;
@@ -536,12 +535,12 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
     c->upstream_ms += r->latency_ms;
     release_slot(c);
     if (r->cls == TX_CLASS_OK) {
-        tx_obs_t *obs = tx_ops_obs(c->app);
-        tx_obs_on_attempt(obs, r->endpoint, c->model, TX_CLASS_OK, (double)r->latency_ms,
-                          (int)c->st.attempts, -1);
+        tx_obs_t *obs = tx__ops_obs(c->app);
+        tx__obs_on_attempt(obs, r->endpoint, c->model, TX_CLASS_OK, (double)r->latency_ms,
+                           (int)c->st.attempts, -1);
         if (r->prompt_tokens >= 0 || r->completion_tokens >= 0)
-            tx_obs_on_usage(obs, c->model != NULL ? c->model : "", r->prompt_tokens,
-                            r->completion_tokens);
+            tx__obs_on_usage(obs, c->model != NULL ? c->model : "", r->prompt_tokens,
+                             r->completion_tokens);
     }
     if (r->committed) {
         if (r->cls != TX_CLASS_OK && c->req != NULL) {
@@ -556,14 +555,14 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
                 char *ev = malloc(bl);
                 if (ev != NULL) {
                     int n = snprintf(ev, bl, "event: error\ndata: %s\n\n", s);
-                    tx_http_stream_write(c->req, ev, (size_t)n);
+                    tx__http_stream_write(c->req, ev, (size_t)n);
                     free(ev);
                 }
                 free(s);
             }
         }
         if (c->req != NULL) {
-            tx_http_stream_end(c->req);
+            tx__http_stream_end(c->req);
             observe_done(c, 200);
         }
         c->req = NULL;
@@ -576,9 +575,9 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
         size_t n = tenax_headers(c, h, &b);
         const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
         h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "application/json"};
-        tx_http_respond(c->req, r->status, h, n, r->body, r->body_len);
+        tx__http_respond(c->req, r->status, h, n, r->body, r->body_len);
         c->req = NULL;
-        tx_ops_gateway_after(c->app, &c->filter, r->status, h, n, r->body, r->body_len);
+        tx__ops_gateway_after(c->app, &c->filter, r->status, h, n, r->body, r->body_len);
         observe_done(c, r->status);
         call_end(c);
         return;
@@ -590,10 +589,9 @@ static void on_attempt_done(void *ud, const tx_attempt_result_t *r)
 /* 1 when an attempt could send the client's Authorization: an endpoint has no key of its own
  * (the attempt sends the endpoint's key otherwise) and tenax's own client keys are off (never
  * leak those upstream). */
-static int may_pass_client_auth(const call_t *c)
+static int may_pass_client_auth(const gw_call_t *c)
 {
-    if (c->cfg->client_keys.n != 0)
-        return 0;
+    if (c->cfg->client_keys.n != 0) return 0;
     const tx_config_t *cfg = c->app->config;
     for (size_t i = 0; i < cfg->n_route_eps; i++)
         if (cfg->route_eps[i].auth_value == NULL &&
@@ -602,40 +600,40 @@ static int may_pass_client_auth(const call_t *c)
     return 0;
 }
 
-static void start_attempt(call_t *c)
+static void start_attempt(gw_call_t *c)
 {
     tx_app_t *app = c->app;
     set_state(c, TX_CALL_CONNECTING);
-    tx_attempt_req_t ar = {
+    tx_gw_attempt_req_t ar = {
         .route = c->route,
         .body = NULL,
         .len = 0,
         .doc_model = c->rq.model,
         .model = c->route == TX_ROUTE_MODELS ? NULL : c->model,
-        .client_auth = may_pass_client_auth(c) ? tx_http_req_header(c->req, "Authorization")
-                                               : NULL,
+        .client_auth =
+            may_pass_client_auth(c) ? tx__http_req_header(c->req, "Authorization") : NULL,
         .timeout_ms = (long)c->cfg->ai_timeout_ms,
         .stream = c->rq.stream,
         .max_response_bytes = 0,
         .avoid1 = c->avoid + 1,
     };
-    ar.body = tx_http_req_body(c->req, &ar.len);
-    static const tx_attempt_cb_t cb = {on_attempt_head, on_stream_start, on_stream_data,
-                                       on_attempt_done};
+    ar.body = tx__http_req_body(c->req, &ar.len);
+    static const tx_gw_attempt_cb_t cb = {on_attempt_head, on_stream_start, on_stream_data,
+                                          on_attempt_done};
     tx_classification_t why;
-    c->attempt = tx_attempt_start(app, &ar, &cb, c, &why);
+    c->attempt = tx__gw_attempt_start(app, &ar, &cb, c, &why);
     if (c->attempt != NULL) {
         /* the headers of a stream go out before on_done: name the endpoint now */
-        c->endpoint = tx_attempt_endpoint(c->attempt);
-        set_provider(c, tx_attempt_provider(c->attempt));
+        c->endpoint = tx__gw_attempt_endpoint(c->attempt);
+        set_provider(c, tx__gw_attempt_provider(c->attempt));
         if (!c->first_counted) {
             c->first_counted = 1;
-            tx_app_budget_first(app, c->endpoint);
+            tx__app_budget_first(app, c->endpoint);
         }
     }
     if (c->attempt == NULL) {
         release_slot(c);
-        tx_attempt_result_t r;
+        tx_gw_attempt_result_t r;
         memset(&r, 0, sizeof r);
         r.cls = why.cls;
         r.info = why;
@@ -649,11 +647,11 @@ static void start_attempt(call_t *c)
 static void on_grant(tx_adm_waiter_t *w, void *ud)
 {
     (void)w;
-    call_t *c = ud;
+    gw_call_t *c = ud;
     c->holding = 1;
-    tx_ms_t waited = tx_app_now(c->app) - c->queued_at;
+    tx_ms_t waited = tx__app_now(c->app) - c->queued_at;
     c->upstream_ms += waited;
-    tx_obs_on_queue_wait(tx_ops_obs(c->app), (double)waited);
+    tx__obs_on_queue_wait(tx__ops_obs(c->app), (double)waited);
     start_attempt(c);
 }
 
@@ -662,26 +660,25 @@ static void on_grant(tx_adm_waiter_t *w, void *ud)
 static int call_room(tx_adm_waiter_t *w, void *ud)
 {
     (void)w;
-    call_t *c = ud;
-    return tx_attempt_room(c->app, c->model);
+    gw_call_t *c = ud;
+    return tx__gw_attempt_room(c->app, c->model);
 }
 
-static void acquire(call_t *c)
+static void acquire(gw_call_t *c)
 {
     tx_app_t *app = c->app;
     if (app->stopping) {
         finish_error(c, 503, "unavailable", "shutting_down", "tenax is shutting down", 1000);
         return;
     }
-    tx_adm_result_t r =
-        tx_admission_acquire_room(app->admission, TX_ADM_GATEWAY, &c->waiter, on_grant, c,
-                                  call_room, tx_app_now(app));
+    tx_adm_result_t r = tx__admission_acquire_room(app->admission, TX_ADM_GATEWAY, &c->waiter,
+                                                   on_grant, c, call_room, tx__app_now(app));
     if (r == TX_ADM_GRANTED) {
         c->holding = 1;
-        tx_obs_on_queue_wait(tx_ops_obs(app), 0);
+        tx__obs_on_queue_wait(tx__ops_obs(app), 0);
         start_attempt(c);
     } else if (r == TX_ADM_QUEUED) {
-        c->queued_at = tx_app_now(app);
+        c->queued_at = tx__app_now(app);
         set_state(c, TX_CALL_QUEUED);
     } else {
         finish_error(c, 503, "queue_full", "queue_full",
@@ -691,21 +688,20 @@ static void acquire(call_t *c)
 
 static void on_deadline(uv_timer_t *t)
 {
-    call_t *c = t->data;
-    if (c->req == NULL || c->state == TX_CALL_STREAMING || c->state == TX_CALL_DONE)
-        return;
+    gw_call_t *c = t->data;
+    if (c->req == NULL || c->state == TX_CALL_STREAMING || c->state == TX_CALL_DONE) return;
     if (c->state == TX_CALL_BACKOFF && c->st.attempts > 0 && c->last_cls != TX_CLASS_OK) {
         uv_timer_stop(&c->backoff);
         answer_last(c, c->last_retry_after);
         return;
     }
     if (c->attempt != NULL) {
-        tx_attempt_cancel(c->attempt);
+        tx__gw_attempt_cancel(c->attempt);
         c->attempt = NULL;
         release_slot(c);
-        tx_log(TX_LOG_WARN, "ai][timeout", "deadline endpoint=%d model=%s after_ms=%lld",
-               c->endpoint, c->model != NULL ? c->model : "-",
-               (long long)(tx_app_now(c->app) - c->t0));
+        tx__log(TX_LOG_WARN, "ai][timeout", "deadline endpoint=%d model=%s after_ms=%lld",
+                c->endpoint, c->model != NULL ? c->model : "-",
+                (long long)(tx__app_now(c->app) - c->t0));
     }
     char msg[160];
     snprintf(msg, sizeof msg, "the request's deadline of %lld ms passed %s",
@@ -718,22 +714,21 @@ static void on_deadline(uv_timer_t *t)
 static void on_abort(tx_http_req_t *req, void *ud)
 {
     (void)req;
-    call_t *c = ud;
-    if (c->req == NULL)
-        return;
+    gw_call_t *c = ud;
+    if (c->req == NULL) return;
     uv_timer_stop(&c->backoff);
     uv_timer_stop(&c->deadline);
     if (c->attempt != NULL) {
-        tx_attempt_cancel(c->attempt);
+        tx__gw_attempt_cancel(c->attempt);
         c->attempt = NULL;
     }
     release_slot(c);
-    tx_log(TX_LOG_DEBUG, "gateway", "client went away (class aborted) after %u attempts",
-           c->st.attempts);
+    tx__log(TX_LOG_DEBUG, "gateway", "client went away (class aborted) after %u attempts",
+            c->st.attempts);
     if (c->state == TX_CALL_STREAMING)
-        tx_http_stream_end(c->req);
+        tx__http_stream_end(c->req);
     else
-        tx_http_respond(c->req, 499, NULL, 0, NULL, 0); /* nothing is sent */
+        tx__http_respond(c->req, 499, NULL, 0, NULL, 0); /* nothing is sent */
     c->req = NULL;
     call_end(c);
 }
@@ -742,10 +737,10 @@ static void on_abort(tx_http_req_t *req, void *ud)
 
 /* GET /v1/models when the providers name their models: the names clients may use, each once,
  * answered here. 0 when every provider serves "*" only (then the upstream's list is relayed). */
-static int answer_models(call_t *c)
+static int answer_models(gw_call_t *c)
 {
     const tx_config_t *cfg = c->app->config;
-    json_t *names = tx_config_model_names(cfg);
+    json_t *names = tx__config_model_names(cfg);
     if (names == NULL || json_array_size(names) == 0) {
         json_decref(names);
         return 0;
@@ -756,9 +751,9 @@ static int answer_models(call_t *c)
     json_array_foreach(names, i, n)
     {
         tx_config_route_t r;
-        const char *owner =
-            tx_config_resolve(cfg, json_string_value(n), &r, 1) > 0 ? cfg->providers.v[r.provider].name
-                                                                    : "tenax";
+        const char *owner = tx__config_resolve(cfg, json_string_value(n), &r, 1) > 0
+                                ? cfg->providers.v[r.provider].name
+                                : "tenax";
         json_array_append_new(data, json_pack("{s:O,s:s,s:i,s:s}", "id", n, "object", "model",
                                               "created", 0, "owned_by", owner));
     }
@@ -774,7 +769,7 @@ static int answer_models(call_t *c)
     tx_hdrbuf_t b;
     size_t nh = tenax_headers(c, h, &b);
     h[nh++] = (tx_header_t){"Content-Type", "application/json"};
-    tx_http_respond(c->req, 200, h, nh, body, strlen(body));
+    tx__http_respond(c->req, 200, h, nh, body, strlen(body));
     free(body);
     c->req = NULL;
     observe_done(c, 200);
@@ -784,17 +779,15 @@ static int answer_models(call_t *c)
 
 static tx_ms_t client_deadline(tx_http_req_t *req)
 {
-    const char *v = tx_http_req_header(req, "X-Tenax-Deadline-Ms");
-    if (v == NULL)
-        return 0;
+    const char *v = tx__http_req_header(req, "X-Tenax-Deadline-Ms");
+    if (v == NULL) return 0;
     char *end = NULL;
     long long ms = strtoll(v, &end, 10);
-    if (end == v || *end != '\0' || ms <= 0)
-        return 0;
+    if (end == v || *end != '\0' || ms <= 0) return 0;
     return (tx_ms_t)ms;
 }
 
-static void build_policy(call_t *c)
+static void build_policy(gw_call_t *c)
 {
     const tx_config_t *cfg = c->cfg;
     tx_policy_init(&c->policy, c->primary);
@@ -813,51 +806,57 @@ static void build_policy(call_t *c)
     c->policy.retry_after_max_ms = cfg->ai_retry_after_max_ms;
     tx_ms_t dl = cfg->ai_deadline_ms;
     tx_ms_t cd = client_deadline(c->req);
-    if (cd > 0 && cd < dl)
-        dl = cd;
+    if (cd > 0 && cd < dl) dl = cd;
     c->policy.deadline_ms = dl;
 }
 
-void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
+void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
 {
     if (app->stopping) {
-        tx_http_respond_error(req, 503, "unavailable", "shutting_down", "tenax is shutting down",
-                              NULL, 0);
+        tx__http_respond_error(req, 503, "unavailable", "shutting_down", "tenax is shutting down",
+                               NULL, 0);
         return;
     }
-    call_t *c = call_alloc(app);
+    gw_call_t *c = call_alloc(app);
     if (c == NULL) {
-        tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
+        tx__http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
         return;
     }
-    /* ops first: client key (401), rate limit (429), cache hit — answered there */
-    if (tx_ops_gateway_before(app, req, tx_route_path(route), route != TX_ROUTE_MODELS,
-                              &c->filter)) {
+    /* One parse of the body: validation, and the cache key when the cache is on. Then ops:
+     * client key (401), rate limit (429), cache hit — answered there, before a 400 for the body
+     * (a client without a key learns nothing about its body). */
+    size_t len = 0;
+    const char *body = tx__http_req_body(req, &len);
+    tx_request_t rq;
+    tx_request_reject_t rej;
+    tx_cache_req_t cr;
+    int keyed = route != TX_ROUTE_MODELS && tx__ops_cache_on(app);
+    int bad = tx__request_parse_keyed(route, body, len, (size_t)app->config->max_body_bytes,
+                                      tx__route_path(route), app->config->ai_model,
+                                      keyed ? &cr : NULL, &rq, &rej) != 0;
+    if (tx__ops_gateway_before(app, req, tx__route_path(route), keyed ? &cr : NULL, &c->filter)) {
+        if (!bad) tx__request_free(&rq);
         call_release(app, c);
         return;
     }
-    size_t len = 0;
-    const char *body = tx_http_req_body(req, &len);
-    tx_request_t rq;
-    tx_request_reject_t rej;
-    if (tx_request_parse(route, body, len, (size_t)app->config->max_body_bytes, &rq, &rej) != 0) {
+    if (bad) {
         size_t nf = 0;
-        const tx_header_t *fh = tx_filter_headers(&c->filter, &nf);
-        tx_http_respond_error(req, rej.status, rej.type, rej.code, rej.message, fh, nf);
-        tx_obs_on_request_done(tx_ops_obs(app), tx_route_path(route), NULL, rej.status, 0, 0);
+        const tx_header_t *fh = tx__filter_headers(&c->filter, &nf);
+        tx__http_respond_error(req, rej.status, rej.type, rej.code, rej.message, fh, nf);
+        tx__obs_on_request_done(tx__ops_obs(app), tx__route_path(route), NULL, rej.status, 0, 0);
         call_release(app, c);
         return;
     }
     c->app = app;
     c->req = req;
-    c->cfg = tx_app_config_get(app);
+    c->cfg = tx__app_config_get(app);
     c->route = route;
     c->rq = rq;
     c->endpoint = -1;
     c->avoid = -1;
     c->primary = route == TX_ROUTE_MODELS ? NULL : (rq.model != NULL ? rq.model : c->cfg->ai_model);
     c->model = c->primary;
-    c->t0 = tx_app_now(app);
+    c->t0 = tx__app_now(app);
     c->state = TX_CALL_QUEUED;
     build_policy(c);
     uv_timer_init(app->loop, &c->backoff);
@@ -870,7 +869,7 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
         finish_error(c, 500, "server_error", "bad_policy", "the retry policy is invalid", 0);
         return;
     }
-    if (route != TX_ROUTE_MODELS && tx_config_resolve(app->config, c->primary, NULL, 0) == 0) {
+    if (route != TX_ROUTE_MODELS && tx__config_resolve(app->config, c->primary, NULL, 0) == 0) {
         char msg[360];
         snprintf(msg, sizeof msg,
                  "The model `%.200s` does not exist: no provider of this gateway serves it "
@@ -880,9 +879,8 @@ void tx_call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
         finish_error(c, 404, "invalid_request_error", "model_not_found", msg, 0);
         return;
     }
-    if (route == TX_ROUTE_MODELS && answer_models(c))
-        return;
-    tx_http_req_on_abort(req, on_abort, c);
+    if (route == TX_ROUTE_MODELS && answer_models(c)) return;
+    tx__http_req_on_abort(req, on_abort, c);
     uv_timer_start(&c->deadline, on_deadline, (uint64_t)c->policy.deadline_ms, 0);
     skip_down_models(c);
     acquire(c);

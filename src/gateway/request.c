@@ -1,30 +1,30 @@
 /* Validation of gateway request bodies (parsed once with cJSON, made strict: UTF-8, no raw
  * control characters, no duplicate top-level key) and the per-attempt body with a substituted
- * model (jansson). See request.h. */
+ * model (spliced into the client's bytes, no second parse). See request.h. */
 #include "gateway/request.h"
 
 #include <cjson/cJSON.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
-#include "core/json_arena.h"
+#include "core/buf.h"
+#include "gateway/json_arena.h"
 #include "core/utf8.h"
 
 #include <stdio.h>
 #include <string.h>
 
-static const char *const upstream_paths[TX_ROUTE__LAST] = {
-    "/chat/completions", "/completions", "/embeddings", "/models", "/responses"};
+static const char *const upstream_paths[TX_ROUTE__LAST] = {"/chat/completions", "/completions",
+                                                           "/embeddings", "/models", "/responses"};
 static const char *const client_paths[TX_ROUTE__LAST] = {
     "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models", "/v1/responses"};
 
-const char *tx_route_upstream_path(tx_route_kind_t r)
+const char *tx__route_upstream_path(tx_route_kind_t r)
 {
     return (unsigned)r < TX_ROUTE__LAST ? upstream_paths[r] : NULL;
 }
 
-const char *tx_route_path(tx_route_kind_t r)
+const char *tx__route_path(tx_route_kind_t r)
 {
     return (unsigned)r < TX_ROUTE__LAST ? client_paths[r] : NULL;
 }
@@ -42,7 +42,10 @@ static int reject(tx_request_reject_t *rej, tx_request_t *out, int status, const
     return -1;
 }
 
-static int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 static int is_hex(unsigned char c)
 {
@@ -52,8 +55,7 @@ static int is_hex(unsigned char c)
 /* The end of a JSON number starting at s[i] (RFC 8259 grammar), or 0 when it is malformed. */
 static size_t number_end(const unsigned char *s, size_t len, size_t i)
 {
-    if (i < len && s[i] == '-')
-        i++;
+    if (i < len && s[i] == '-') i++;
     if (i < len && s[i] == '0')
         i++;
     else if (i < len && s[i] >= '1' && s[i] <= '9')
@@ -62,42 +64,36 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i)
     else
         return 0;
     if (i < len && s[i] == '.') {
-        if (++i >= len || !is_digit(s[i]))
-            return 0;
+        if (++i >= len || !is_digit(s[i])) return 0;
         while (i < len && is_digit(s[i]))
             i++;
     }
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
         i++;
-        if (i < len && (s[i] == '+' || s[i] == '-'))
-            i++;
-        if (i >= len || !is_digit(s[i]))
-            return 0;
+        if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= len || !is_digit(s[i])) return 0;
         while (i < len && is_digit(s[i]))
             i++;
     }
-    if (i < len && (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' ||
-                    s[i] == '-'))
+    if (i < len &&
+        (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-'))
         return 0; /* "01", "1.2.3", "1e5e5" */
     return i;
 }
 
 /* 1 when the number s[0..n) is beyond a double's range (1e400): cJSON reads it as infinity and
- * jansson refuses it, so the model rewrite could not re-serialise the body. Only numbers with
+ * jansson refuses it, so no JSON library could carry the body on. Only numbers with
  * an exponent or 300 characters and more can be; the others are not converted. */
 static int number_overflows(const unsigned char *s, size_t n)
 {
-    if (n < 300 && memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL)
-        return 0;
+    if (n < 300 && memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL) return 0;
     char small[64];
     char *t = n < sizeof small ? small : malloc(n + 1);
-    if (t == NULL)
-        return 1; /* out of memory: refused rather than let through unchecked */
+    if (t == NULL) return 1; /* out of memory: refused rather than let through unchecked */
     memcpy(t, s, n);
     t[n] = '\0';
     double v = strtod(t, NULL);
-    if (t != small)
-        free(t);
+    if (t != small) free(t);
     return isinf(v);
 }
 
@@ -129,15 +125,13 @@ static const char *strict_scan(const char *body, size_t len, size_t *at)
         if (in_string) {
             while (i < len && string_plain[s[i]]) /* the bulk of a string */
                 i++;
-            if (i == len)
-                break;
+            if (i == len) break;
         }
         unsigned char c = s[i];
         *at = i;
         if (c >= 0x80) {
             size_t n = tx__utf8_seq(s + i, len - i);
-            if (n == 0)
-                return "not UTF-8";
+            if (n == 0) return "not UTF-8";
             i += n;
             continue;
         }
@@ -151,8 +145,7 @@ static const char *strict_scan(const char *body, size_t len, size_t *at)
                     if (i + 5 >= len || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
                         !is_hex(s[i + 4]) || !is_hex(s[i + 5]))
                         return "a malformed \\u escape";
-                    if (memcmp(s + i + 2, "0000", 4) == 0)
-                        return "\\u0000 in a string";
+                    if (memcmp(s + i + 2, "0000", 4) == 0) return "\\u0000 in a string";
                 }
                 i++; /* the escaped byte: cJSON checks the other escapes itself */
             }
@@ -164,10 +157,8 @@ static const char *strict_scan(const char *body, size_t len, size_t *at)
             i++;
         } else if (c == '-' || is_digit(c)) {
             size_t e = number_end(s, len, i);
-            if (e == 0)
-                return "a malformed number";
-            if (number_overflows(s + i, e - i))
-                return "a number beyond a double's range";
+            if (e == 0) return "a malformed number";
+            if (number_overflows(s + i, e - i)) return "a number beyond a double's range";
             i = e;
         } else if (c == '+' || c == '.') {
             return "a malformed number";
@@ -190,8 +181,7 @@ static const char *duplicate_key(const cJSON *obj)
     size_t n = 0;
     for (const cJSON *m = obj->child; m != NULL; m = m->next)
         n++;
-    if (n < 2)
-        return NULL;
+    if (n < 2) return NULL;
     if (n <= 8) {
         /* few keys (the usual body): every pair, keeping the smallest name repeated, as the
          * sorted scan below would find it */
@@ -207,35 +197,48 @@ static const char *duplicate_key(const cJSON *obj)
     }
     const char *stack[32];
     const char **names = n <= 32 ? stack : malloc(n * sizeof *names);
-    if (names == NULL)
-        return "";
+    if (names == NULL) return "";
     size_t i = 0;
     for (const cJSON *m = obj->child; m != NULL; m = m->next)
         names[i++] = m->string != NULL ? m->string : "";
     qsort(names, n, sizeof *names, cmp_names);
     const char *dup = NULL;
     for (i = 1; i < n && dup == NULL; i++)
-        if (strcmp(names[i - 1], names[i]) == 0)
-            dup = names[i];
-    if (names != stack)
-        free((void *)names);
+        if (strcmp(names[i - 1], names[i]) == 0) dup = names[i];
+    if (names != stack) free((void *)names);
     return dup;
 }
 
-static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
-                     tx_request_reject_t *rej);
+/* What the cache wants of the parse (tx__request_parse_keyed), NULL when nothing. */
+typedef struct {
+    const char *route, *default_model;
+    tx_cache_req_t *cr;
+} want_key_t;
 
-int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                     tx_request_t *out, tx_request_reject_t *rej)
+static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
+                     tx_request_reject_t *rej, const want_key_t *wk);
+
+int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                      tx_request_t *out, tx_request_reject_t *rej)
 {
+    return tx__request_parse_keyed(route, body, len, max_len, NULL, NULL, NULL, out, rej);
+}
+
+int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                            const char *cache_route, const char *default_model, tx_cache_req_t *cr,
+                            tx_request_t *out, tx_request_reject_t *rej)
+{
+    if (cr != NULL) {
+        cr->result = TX_CACHE_KEY_INVALID;
+        cr->model = default_model;
+    }
+    want_key_t wk = {cache_route, default_model, cr};
     tx_request_t dummy;
-    if (out == NULL)
-        out = &dummy;
+    if (out == NULL) out = &dummy;
     memset(out, 0, sizeof *out);
     if ((unsigned)route >= TX_ROUTE__LAST)
         return reject(rej, out, 400, "invalid_route", "%sunknown route", NULL);
-    if (route == TX_ROUTE_MODELS)
-        return 0;
+    if (route == TX_ROUTE_MODELS) return 0;
     if (max_len > 0 && len > max_len) {
         char lim[32];
         snprintf(lim, sizeof lim, "%zu", max_len);
@@ -243,8 +246,8 @@ int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t
                       "the request body is larger than the limit of %s bytes", lim);
     }
     if (body == NULL || len == 0)
-        return reject(rej, out, 400, "invalid_json", "%sthe request body is empty: send a JSON object",
-                      NULL);
+        return reject(rej, out, 400, "invalid_json",
+                      "%sthe request body is empty: send a JSON object", NULL);
     char where[96];
     size_t bad = 0;
     const char *why = strict_scan(body, len, &bad);
@@ -254,27 +257,28 @@ int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t
                       where);
     }
     tx__json_arena_begin(); /* the tree lives only in this call */
-    int rc = check_doc(route, body, len, out, rej);
+    int rc = check_doc(route, body, len, out, rej, cr != NULL ? &wk : NULL);
     tx__json_arena_end();
-    if (out == &dummy)
-        tx_request_free(&dummy);
+    if (out == &dummy) tx__request_free(&dummy);
     return rc;
 }
 
 /* The structural checks on the parsed body; fills `out` (the model copied) or `rej`. */
 static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
-                     tx_request_reject_t *rej)
+                     tx_request_reject_t *rej, const want_key_t *wk)
 {
     char where[96];
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     if (doc == NULL) {
         size_t at = end != NULL && end >= body && end <= body + len ? (size_t)(end - body) : 0;
-        snprintf(where, sizeof where, "%s near byte %zu", at >= len ? "it ends too early" : "syntax error", at);
+        snprintf(where, sizeof where, "%s near byte %zu",
+                 at >= len ? "it ends too early" : "syntax error", at);
         return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
                       where);
     }
-    while (end != NULL && end < body + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+    while (end != NULL && end < body + len &&
+           (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
         end++;
     if (end == NULL || end != body + len) {
         tx__json_arena_delete(doc);
@@ -343,55 +347,154 @@ static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_req
     }
     char *copy = model != NULL ? strdup(model->valuestring) : NULL;
     int streamed = cJSON_IsTrue(stream);
+    if (wk != NULL) /* the cache key from this same tree: no second parse */
+        wk->cr->result = tx__cache_key_tree(wk->route, wk->default_model, doc, wk->cr->key);
     tx__json_arena_delete(doc);
     if (model != NULL && copy == NULL) {
         reject(rej, out, 500, "out_of_memory", "%sout of memory", NULL);
-        if (rej != NULL)
-            rej->type = "server_error";
+        if (rej != NULL) rej->type = "server_error";
         return -1;
     }
     out->model = copy;
     out->stream = streamed;
     out->parsed = 1;
+    if (wk != NULL && copy != NULL) wk->cr->model = copy;
     return 0;
 }
 
-void tx_request_free(tx_request_t *rq)
+void tx__request_free(tx_request_t *rq)
 {
-    if (rq == NULL)
-        return;
+    if (rq == NULL) return;
     free(rq->model);
     memset(rq, 0, sizeof *rq);
 }
 
-int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
-                              const char *model, char **out, size_t *out_len)
+/* ---- the model swap: a splice into the client's bytes, no second parse ---------------------- */
+
+static const char *skip_ws(const char *p, const char *end)
 {
-    if (out == NULL)
-        return -1;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Past the JSON string at p ('"'), or NULL when it does not end before `end`. *esc is set when it
+ * holds a backslash escape. */
+static const char *skip_string(const char *p, const char *end, int *esc)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\') {
+            *esc = 1;
+            p++;
+        } else if (*p == '"') {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Past the JSON value at p (strings, nesting, scalars), or NULL when it is cut short. */
+static const char *skip_value(const char *p, const char *end)
+{
+    int depth = 0, esc = 0;
+    while (p < end) {
+        char ch = *p;
+        if (ch == '"') {
+            p = skip_string(p, end, &esc);
+            if (p == NULL) return NULL;
+            if (depth == 0) return p;
+            continue;
+        }
+        if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth == 0) return p; /* a scalar ended by the container's close */
+            if (--depth == 0) return p + 1;
+        } else if (depth == 0 &&
+                   (ch == ',' || ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r')) {
+            return p;
+        }
+        p++;
+    }
+    return depth == 0 ? p : NULL;
+}
+
+/* 1 when the key text [k, end) (inside the quotes, with escapes) decodes to "model". */
+static int key_is_model(const char *k, const char *end)
+{
+    static const char want[] = "model";
+    size_t i = 0;
+    while (k < end) {
+        unsigned c = (unsigned char)*k++;
+        if (c == '\\' && k < end) {
+            c = (unsigned char)*k++;
+            if (c == 'u') {
+                if (end - k < 4) return 0;
+                char hex[5] = {k[0], k[1], k[2], k[3], 0};
+                c = (unsigned)strtoul(hex, NULL, 16);
+                k += 4;
+            } else if (c != '"' && c != '\\' && c != '/') {
+                return 0; /* \b \f \n \r \t: not a letter of "model" */
+            }
+        }
+        if (i >= sizeof want - 1 || c != (unsigned char)want[i++]) return 0;
+    }
+    return i == sizeof want - 1;
+}
+
+int tx__request_body_for_model(const char *body, size_t len, const char *doc_model,
+                               const char *model, char **out, size_t *out_len)
+{
+    if (out == NULL) return -1;
     *out = NULL;
-    if (out_len != NULL)
-        *out_len = 0;
-    if (model == NULL || (doc_model != NULL && strcmp(doc_model, model) == 0))
-        return 0;
-    if (body == NULL)
-        return -1;
-    /* jansson here (rare: a fallback model or a body without one): it keeps integers exact and
-     * the key order, so the upstream sees the client's request with only the model changed. */
-    json_t *doc = json_loadb(body, len, 0, NULL);
-    if (doc == NULL) /* an integer beyond 64 bits, which the validation lets through */
-        doc = json_loadb(body, len, JSON_DECODE_INT_AS_REAL, NULL);
-    /* json_object_set_new takes the new string (NULL when out of memory) even when it fails */
-    if (!json_is_object(doc) || json_object_set_new(doc, "model", json_string(model)) != 0) {
-        json_decref(doc);
+    if (out_len != NULL) *out_len = 0;
+    if (model == NULL || (doc_model != NULL && strcmp(doc_model, model) == 0)) return 0;
+    if (body == NULL) return -1;
+    /* The body was validated already (one parse, tx__request_parse): walk its top level to find
+     * the "model" value's bytes and splice the new one in, so everything else — integers of any
+     * size, key order, the client's spacing — reaches the upstream as the client sent it. */
+    const char *end = body + len, *p = skip_ws(body, end);
+    if (p >= end || *p != '{') return -1;
+    const char *open = p, *vstart = NULL, *vend = NULL;
+    p = skip_ws(p + 1, end);
+    while (p < end && *p != '}') {
+        int esc = 0;
+        const char *k = p;
+        if (*p != '"' || (p = skip_string(p, end, &esc)) == NULL) return -1;
+        int is_model =
+            esc ? key_is_model(k + 1, p - 1) : p - k == 7 && memcmp(k, "\"model\"", 7) == 0;
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':') return -1;
+        p = skip_ws(p + 1, end);
+        const char *v = p;
+        if ((p = skip_value(p, end)) == NULL || p == v) return -1;
+        if (is_model) {
+            vstart = v;
+            vend = p;
+        }
+        p = skip_ws(p, end);
+        if (p < end && *p == ',')
+            p = skip_ws(p + 1, end);
+        else if (p >= end || *p != '}')
+            return -1;
+    }
+    if (p >= end) return -1;
+    tx__buf_t b = {0};
+    int rc = 0;
+    if (vstart != NULL) { /* replace the value */
+        rc = tx__buf_add(&b, body, (size_t)(vstart - body)) | tx__buf_add_json_string(&b, model) |
+             tx__buf_add(&b, vend, (size_t)(end - vend));
+    } else { /* a body without a model gets one, first */
+        const char *rest = skip_ws(open + 1, end);
+        rc = tx__buf_add(&b, body, (size_t)(open + 1 - body)) | tx__buf_add(&b, "\"model\":", 8) |
+             tx__buf_add_json_string(&b, model) | (*rest != '}' ? tx__buf_add(&b, ",", 1) : 0) |
+             tx__buf_add(&b, open + 1, (size_t)(end - open - 1));
+    }
+    if (rc != 0 || b.p == NULL) {
+        tx__buf_free(&b);
         return -1;
     }
-    char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(doc);
-    if (s == NULL)
-        return -1;
-    *out = s;
-    if (out_len != NULL)
-        *out_len = strlen(s);
+    *out = b.p;
+    if (out_len != NULL) *out_len = b.len;
     return 0;
 }

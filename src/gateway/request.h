@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "server/cache.h"
+
 typedef enum {
     TX_ROUTE_CHAT,        /* POST /v1/chat/completions */
     TX_ROUTE_COMPLETIONS, /* POST /v1/completions */
@@ -17,10 +19,10 @@ typedef enum {
 
 /* The upstream path of a route, relative to an endpoint's base URL ("/chat/completions");
  * NULL when out of range. Static. */
-const char *tx_route_upstream_path(tx_route_kind_t r);
+const char *tx__route_upstream_path(tx_route_kind_t r);
 
 /* The client-facing path ("/v1/chat/completions"); NULL when out of range. Static. */
-const char *tx_route_path(tx_route_kind_t r);
+const char *tx__route_path(tx_route_kind_t r);
 
 /* Why a request was refused: HTTP status, OpenAI error type and code, and a message. */
 typedef struct {
@@ -31,7 +33,7 @@ typedef struct {
 } tx_request_reject_t;
 
 /* The validated request. `model` is the body's "model" (NULL when it names none), owned:
- * release with tx_request_free; `stream` is 1 for `"stream": true`; `parsed` is 1 when a body
+ * release with tx__request_free; `stream` is 1 for `"stream": true`; `parsed` is 1 when a body
  * was parsed (0 for a route without one). */
 typedef struct {
     char *model;
@@ -45,18 +47,27 @@ typedef struct {
  * `prompt` present, for embeddings `input` present; a body longer than `max_len` (0: no limit)
  * is 413. Returns 0 and fills `out`, or -1 and fills `rej` (out is then zeroed). NULL body with
  * len 0 counts as empty (not JSON). */
-int tx_request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                     tx_request_t *out, tx_request_reject_t *rej);
+int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                      tx_request_t *out, tx_request_reject_t *rej);
 
-/* Frees what tx_request_parse allocated and zeroes `rq`. NULL: no-op. */
-void tx_request_free(tx_request_t *rq);
+/* tx__request_parse that also fills `cr` (when not NULL) from the same parse: the response cache's
+ * key of the request for `cache_route` (e.g. "/v1/chat/completions"; `default_model` when the
+ * body names none) and its model (borrowed from `out`, else `default_model`). cr->result is
+ * TX_CACHE_KEY_INVALID when the body is refused. */
+int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                            const char *cache_route, const char *default_model, tx_cache_req_t *cr,
+                            tx_request_t *out, tx_request_reject_t *rej);
+
+/* Frees what tx__request_parse allocated and zeroes `rq`. NULL: no-op. */
+void tx__request_free(tx_request_t *rq);
 
 /* The body to send for `model`: when `model` is NULL or equals the body's own model
  * (`doc_model`), *out is set to NULL (send the client's bytes as they are) and 0 is returned.
- * Otherwise *out is a new compact serialisation of the `len` bytes of `body` (a JSON object)
- * with "model" set to `model`, key order kept (the caller frees it), and *out_len its length.
- * -1 on out of memory or a body that is not a JSON object. */
-int tx_request_body_for_model(const char *body, size_t len, const char *doc_model,
-                              const char *model, char **out, size_t *out_len);
+ * Otherwise *out is a copy of the `len` bytes of `body` (a JSON object tx__request_parse
+ * accepted) with the top-level "model" value replaced by `model` (or "model" added first when it
+ * has none), every other byte as the client sent it (the caller frees it), and *out_len its
+ * length. -1 on out of memory or a body that is not a JSON object. */
+int tx__request_body_for_model(const char *body, size_t len, const char *doc_model,
+                               const char *model, char **out, size_t *out_len);
 
 #endif

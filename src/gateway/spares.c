@@ -3,44 +3,26 @@
 
 #include <stdlib.h>
 
-void *tx_spares_take(tx_spares_t *s)
-{
-    return s != NULL && s->n > 0 ? s->v[--s->n] : NULL;
-}
-
-int tx_spares_put(tx_spares_t *s, void *p)
-{
-    if (s == NULL || p == NULL || s->n >= TX_SPARES_MAX) return 0;
-    s->v[s->n++] = p;
-    return 1;
-}
-
-void tx_spares_clear(tx_spares_t *s)
-{
-    if (s == NULL) return;
-    while (s->n > 0)
-        s->destroy(s->v[--s->n]);
-}
-
 static void on_stop(tx_app_t *app, void *ud, void (*done)(tx_app_t *app))
 {
     tx_gw_spares_t *g = ud;
     if (app->gateway == g)
         app->gateway = NULL; /* objects released from now on are freed by their owners */
-    tx_spares_clear(&g->calls);
-    tx_spares_clear(&g->attempts);
+    tx__freelist_clear(&g->calls);
+    tx__freelist_clear(&g->attempts);
     free(g);
     done(app);
 }
 
-tx_err_t tx_gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
+tx_err_t tx__gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
 {
     if (app == NULL || attempt_destroy == NULL || app->gateway != NULL) return TX_EINVAL;
     tx_gw_spares_t *g = calloc(1, sizeof *g);
     if (g == NULL) return TX_ENOMEM;
     g->calls.destroy = free;
     g->attempts.destroy = attempt_destroy;
-    tx_err_t rc = tx_app_on_stop(app, on_stop, g);
+    g->calls.max = g->attempts.max = TX_SPARES_MAX;
+    tx_err_t rc = tx__app_on_stop(app, on_stop, g);
     if (rc != TX_EOK) {
         free(g);
         return rc;
@@ -49,7 +31,7 @@ tx_err_t tx_gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p))
     return TX_EOK;
 }
 
-tx_gw_spares_t *tx_gw_spares(const tx_app_t *app)
+tx_gw_spares_t *tx__gw_spares(const tx_app_t *app)
 {
     return app != NULL ? app->gateway : NULL;
 }

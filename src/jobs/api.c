@@ -1,6 +1,6 @@
-/* The jobs HTTP API (SPEC §4.2–4.6, §5.4). Each handler validates the request on the loop, hands
- * one call to the store executor, builds the answer on the store thread, and answers on the loop
- * (then kicks the scheduler when items became due). */
+/* The jobs HTTP API (docs/api.md, docs/classifier.md). Each handler validates the request on the
+ * loop, hands one call to the store executor, builds the answer on the store thread, and answers on
+ * the loop (then kicks the scheduler when items became due). */
 #include "jobs/api.h"
 
 #include <jansson.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "jobs/item_input.h"
 #include "jobs/item_json.h"
 #include "obs/log.h"
@@ -66,7 +67,7 @@ typedef struct {
     int http_status;
     char *resp;
     int kick;
-} call_t;
+} api_call_t;
 
 /* ---- answers ---------------------------------------------------------------------------- */
 
@@ -83,10 +84,10 @@ static void respond_text(tx_http_req_t *req, int status, char *body)
 {
     static const tx_header_t ct[] = {{"Content-Type", "application/json"}};
     if (!body) {
-        tx_http_respond_error(req, 500, "server_error", "out_of_memory", "out of memory", NULL, 0);
+        tx__http_respond_error(req, 500, "server_error", "out_of_memory", "out of memory", NULL, 0);
         return;
     }
-    tx_http_respond(req, status, ct, 1, body, strlen(body));
+    tx__http_respond(req, status, ct, 1, body, strlen(body));
     free(body);
 }
 
@@ -105,17 +106,17 @@ static void respond_error(tx_http_req_t *req, int status, const char *code, cons
 }
 
 /* On the store thread: the call's answer is `doc` (stolen) with `status`. */
-static void set_json(call_t *c, int status, json_t *doc)
+static void set_json(api_call_t *c, int status, json_t *doc)
 {
     c->http_status = doc ? status : 500;
     c->resp = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
 }
 
-static void set_error(call_t *c, int status, const char *code, const char *param, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
-static void set_error(call_t *c, int status, const char *code, const char *param, const char *fmt,
-                      ...)
+static void set_error(api_call_t *c, int status, const char *code, const char *param,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void set_error(api_call_t *c, int status, const char *code, const char *param,
+                      const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -128,7 +129,7 @@ static void set_error(call_t *c, int status, const char *code, const char *param
 }
 
 /* A store failure as an answer: not found → 404, busy → 503, anything else → 500. */
-static void set_store_error(call_t *c, int rc, const tx_error_t *err, const char *what)
+static void set_store_error(api_call_t *c, int rc, const tx_error_t *err, const char *what)
 {
     const char *why = err->msg ? err->msg : tx_strerror((tx_err_t)rc);
     if (rc == TX_ENOTFOUND) {
@@ -136,21 +137,14 @@ static void set_store_error(call_t *c, int rc, const tx_error_t *err, const char
     } else if (rc == TX_EBUSY) {
         set_error(c, 503, "store_busy", NULL, "the store is busy, try again: %s", why);
     } else {
-        tx_log(TX_LOG_ERROR, "jobs][api", "store: %s: %s", what, why);
+        tx__log(TX_LOG_ERROR, "jobs][api", "store: %s: %s", what, why);
         set_error(c, 500, "store_error", NULL, "store error: %s", why);
     }
 }
 
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- work on the store thread ------------------------------------------------------------ */
 
-static void do_import(tx_store_t *s, call_t *c)
+static void do_import(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
     /* Every task named must exist (its active version is what the scheduler will use). */
@@ -163,8 +157,8 @@ static void do_import(tx_store_t *s, call_t *c)
         const char *task = c->inputs[i].task;
         if (json_object_get(seen, task)) continue;
         tx_task_t t = {0};
-        int rc = tx_store_task_get(s, task, 0, &t, &err);
-        tx_task_clear(&t);
+        int rc = tx__store_task_get(s, task, 0, &t, &err);
+        tx__task_clear(&t);
         if (rc == TX_ENOTFOUND) {
             char param[64];
             snprintf(param, sizeof param, c->single ? "task" : "items[%zu].task", i);
@@ -182,7 +176,7 @@ static void do_import(tx_store_t *s, call_t *c)
     }
     json_decref(seen);
     tx_import_result_t res = {0};
-    int rc = tx_store_import(s, c->inputs, c->n_inputs, wall_ms(), &res, &err);
+    int rc = tx__store_import(s, c->inputs, c->n_inputs, tx__clock_wall_ms(), &res, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "import");
         return;
@@ -202,15 +196,15 @@ static void do_import(tx_store_t *s, call_t *c)
     }
     if (doc && c->single && res.n == 1) json_object_set_new(doc, "id", json_integer(res.ids[0]));
     c->kick = res.inserted > res.skipped;
-    tx_import_result_free(&res);
+    tx__import_result_free(&res);
     set_json(c, 201, doc);
 }
 
-static void do_get(tx_store_t *s, call_t *c)
+static void do_get(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
     tx_item_t it = {0};
-    int rc = tx_store_get(s, c->id, &it, &err);
+    int rc = tx__store_get(s, c->id, &it, &err);
     if (rc == TX_ENOTFOUND) {
         set_error(c, 404, "not_found", NULL, "no item with id %lld", (long long)c->id);
         return;
@@ -219,16 +213,16 @@ static void do_get(tx_store_t *s, call_t *c)
         set_store_error(c, rc, &err, "item");
         return;
     }
-    set_json(c, 200, tx_item_json(&it, c->form, 1));
-    tx_item_clear(&it);
+    set_json(c, 200, tx__item_json(&it, c->form, 1));
+    tx__item_clear(&it);
 }
 
-static void do_list(tx_store_t *s, call_t *c)
+static void do_list(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
     tx_item_list_t list = {0};
     size_t ask = c->limit < LIST_MAX ? c->limit + 1 : LIST_MAX;
-    int rc = tx_store_list(s, c->owner, c->status, ask, c->after, &list, &err);
+    int rc = tx__store_list(s, c->owner, c->status, ask, c->after, &list, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "items");
         return;
@@ -237,7 +231,7 @@ static void do_list(tx_store_t *s, call_t *c)
     int more = list.n > c->limit || (list.n == LIST_MAX && c->limit == LIST_MAX);
     json_t *arr = json_array();
     for (size_t i = 0; arr && i < shown; i++) {
-        json_t *o = tx_item_json(&list.items[i], c->form, 0);
+        json_t *o = tx__item_json(&list.items[i], c->form, 0);
         if (!o || json_array_append_new(arr, o) != 0) {
             json_decref(arr);
             arr = NULL;
@@ -246,50 +240,50 @@ static void do_list(tx_store_t *s, call_t *c)
     json_t *next = more && shown ? json_integer(list.items[shown - 1].id) : json_null();
     json_t *doc;
     if (c->form == TX_ITEM_JSON_SEED)
-        doc = json_pack("{s:o,s:o,s:o}", "user_id", tx_owner_json(c->owner), "posts", arr,
+        doc = json_pack("{s:o,s:o,s:o}", "user_id", tx__owner_json(c->owner), "posts", arr,
                         "next_after", next);
     else
         doc = json_pack("{s:s,s:s,s:o,s:o}", "object", "list", "owner", c->owner, "data", arr,
                         "next_after", next);
-    tx_item_list_free(&list);
+    tx__item_list_free(&list);
     set_json(c, 200, doc);
 }
 
-static void do_stats(tx_store_t *s, call_t *c)
+static void do_stats(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
     tx_store_stats_t st = {0};
     tx_pause_t pause = {0};
-    int rc = tx_store_stats(s, c->owner, &st, &err);
-    if (rc == TX_EOK) rc = tx_store_pause_get(s, &pause, &err);
+    int rc = tx__store_stats(s, c->owner, &st, &err);
+    if (rc == TX_EOK) rc = tx__store_pause_get(s, &pause, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "stats");
         return;
     }
-    set_json(c, 200, tx_stats_json(c->owner, &st, !pause.paused, c->max_attempts, c->form));
+    set_json(c, 200, tx__stats_json(c->owner, &st, !pause.paused, c->max_attempts, c->form));
 }
 
-static void do_retry(tx_store_t *s, call_t *c)
+static void do_retry(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
     int64_t selected = 0;
-    int rc = tx_store_retry(s, c->owner, c->force, c->limit, wall_ms(), &selected, &err);
+    int rc = tx__store_retry(s, c->owner, c->force, c->limit, tx__clock_wall_ms(), &selected, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "retry");
         return;
     }
     c->kick = selected > 0;
-    json_t *owner = c->form == TX_ITEM_JSON_SEED ? tx_owner_json(c->owner) : json_string(c->owner);
+    json_t *owner = c->form == TX_ITEM_JSON_SEED ? tx__owner_json(c->owner) : json_string(c->owner);
     set_json(c, 202,
              json_pack("{s:s,s:o,s:b,s:I,s:I}", "status", "queued",
                        c->form == TX_ITEM_JSON_SEED ? "user_id" : "owner", owner, "force", c->force,
                        "limit", (json_int_t)c->limit, "selected", (json_int_t)selected));
 }
 
-static void do_regenerate(tx_store_t *s, call_t *c)
+static void do_regenerate(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
-    int rc = tx_store_regenerate(s, c->id, wall_ms(), &err);
+    int rc = tx__store_regenerate(s, c->id, tx__clock_wall_ms(), &err);
     if (rc == TX_EINVAL) {
         set_error(c, 409, "item_skipped", NULL,
                   "item %lld was skipped (it has no text): nothing to regenerate",
@@ -321,7 +315,7 @@ static json_t *tasks_grouped(const tx_task_t *v, size_t n, const char *only)
             if (!cur || json_array_append_new(data, cur) != 0) goto fail;
             cur_name = v[i].name;
         }
-        json_t *tj = tx_task_json(&v[i]);
+        json_t *tj = tx__task_json(&v[i]);
         if (!tj || json_array_append_new(json_object_get(cur, "versions"), tj) != 0) goto fail;
         if (v[i].active) json_object_set_new(cur, "active_version", json_integer(v[i].version));
     }
@@ -331,18 +325,18 @@ fail:
     return NULL;
 }
 
-static void do_tasks(tx_store_t *s, call_t *c)
+static void do_tasks(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
     tx_task_t *v = NULL;
     size_t n = 0;
-    int rc = tx_store_task_list(s, &v, &n, &err);
+    int rc = tx__store_task_list(s, &v, &n, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "tasks");
         return;
     }
     json_t *data = tasks_grouped(v, n, c->op == OP_TASK_VERSIONS ? c->name : NULL);
-    tx_task_list_free(v, n);
+    tx__task_list_free(v, n);
     if (c->op == OP_TASKS_LIST) {
         set_json(c, 200, data ? json_pack("{s:s,s:o}", "object", "list", "data", data) : NULL);
         return;
@@ -362,25 +356,25 @@ static void do_tasks(tx_store_t *s, call_t *c)
     set_json(c, 200, doc);
 }
 
-static void answer_task(tx_store_t *s, call_t *c, int status, int version)
+static void answer_task(tx_store_t *s, api_call_t *c, int status, int version)
 {
     tx_error_t err = {0};
     tx_task_t t = {0};
-    int rc = tx_store_task_get(s, c->name, version, &t, &err);
+    int rc = tx__store_task_get(s, c->name, version, &t, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "task");
         return;
     }
-    set_json(c, status, tx_task_json(&t));
-    tx_task_clear(&t);
+    set_json(c, status, tx__task_json(&t));
+    tx__task_clear(&t);
 }
 
-static void do_task_write(tx_store_t *s, call_t *c)
+static void do_task_write(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
     tx_task_t t = {0};
-    int rc = tx_store_task_get(s, c->name, 0, &t, &err);
-    tx_task_clear(&t);
+    int rc = tx__store_task_get(s, c->name, 0, &t, &err);
+    tx__task_clear(&t);
     if (rc != TX_EOK && rc != TX_ENOTFOUND) {
         set_store_error(c, rc, &err, "task");
         return;
@@ -397,8 +391,8 @@ static void do_task_write(tx_store_t *s, call_t *c)
         return;
     }
     int version = 0;
-    rc = tx_store_task_put_version(s, c->name, &c->spec, wall_ms(), &version, &err);
-    if (rc == TX_EOK && c->activate) rc = tx_store_task_activate(s, c->name, version, &err);
+    rc = tx__store_task_put_version(s, c->name, &c->spec, tx__clock_wall_ms(), &version, &err);
+    if (rc == TX_EOK && c->activate) rc = tx__store_task_activate(s, c->name, version, &err);
     if (rc != TX_EOK) {
         set_store_error(c, rc, &err, "task");
         return;
@@ -406,10 +400,10 @@ static void do_task_write(tx_store_t *s, call_t *c)
     answer_task(s, c, 201, version);
 }
 
-static void do_task_activate(tx_store_t *s, call_t *c)
+static void do_task_activate(tx_store_t *s, api_call_t *c)
 {
     tx_error_t err = {0};
-    int rc = tx_store_task_activate(s, c->name, (int)c->id, &err);
+    int rc = tx__store_task_activate(s, c->name, (int)c->id, &err);
     if (rc == TX_ENOTFOUND) {
         set_error(c, 404, "not_found", NULL, "task '%s' has no version %lld", c->name,
                   (long long)c->id);
@@ -424,7 +418,7 @@ static void do_task_activate(tx_store_t *s, call_t *c)
 
 static void work(tx_store_t *s, void *arg)
 {
-    call_t *c = arg;
+    api_call_t *c = arg;
     switch (c->op) {
     case OP_IMPORT:
         do_import(s, c);
@@ -461,12 +455,12 @@ static void work(tx_store_t *s, void *arg)
     }
 }
 
-static void call_free(call_t *c)
+static void call_free(api_call_t *c)
 {
     if (!c) return;
     free(c->owner);
     free(c->name);
-    tx_item_batch_free(&c->batch);
+    tx__item_batch_free(&c->batch);
     free(c->response_format);
     json_decref(c->body);
     free(c);
@@ -474,7 +468,7 @@ static void call_free(call_t *c)
 
 static void done(void *arg)
 {
-    call_t *c = arg;
+    api_call_t *c = arg;
     respond_text(c->req, c->http_status ? c->http_status : 500, c->resp);
     c->resp = NULL;
     if (c->kick && c->cfg.kick) c->cfg.kick(c->cfg.ud);
@@ -482,8 +476,8 @@ static void done(void *arg)
 }
 
 /* A call for this request, or NULL after answering (no API any more, out of memory). `ud` is
- * the slot given to tx_jobsapi_register. */
-static call_t *call_new(tx_http_req_t *req, void *ud, op_t op, tx_item_json_form_t form)
+ * the slot given to tx__jobsapi_register. */
+static api_call_t *call_new(tx_http_req_t *req, void *ud, op_t op, tx_item_json_form_t form)
 {
     tx_jobsapi_t *api = *(tx_jobsapi_t **)ud;
     if (!api) {
@@ -493,7 +487,7 @@ static call_t *call_new(tx_http_req_t *req, void *ud, op_t op, tx_item_json_form
     int mutating = op == OP_IMPORT || op == OP_RETRY || op == OP_REGENERATE ||
                    op == OP_TASK_CREATE || op == OP_TASK_ADD_VERSION || op == OP_TASK_ACTIVATE;
     if (mutating && api->cfg.guard && !api->cfg.guard(api->cfg.ud, req)) return NULL;
-    call_t *c = calloc(1, sizeof *c);
+    api_call_t *c = calloc(1, sizeof *c);
     if (!c) {
         respond_error(req, 500, "out_of_memory", NULL, "out of memory");
         return NULL;
@@ -508,9 +502,9 @@ static call_t *call_new(tx_http_req_t *req, void *ud, op_t op, tx_item_json_form
     return c;
 }
 
-static void submit(call_t *c)
+static void submit(api_call_t *c)
 {
-    if (tx_storeq_submit(c->cfg.storeq, work, done, c) != TX_EOK) {
+    if (tx__storeq_submit(c->cfg.storeq, work, done, c) != TX_EOK) {
         respond_error(c->req, 503, "store_unavailable", NULL, "the store is shutting down");
         call_free(c);
     }
@@ -536,7 +530,7 @@ static int parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 /* The {id} of the path; answers 404 itself and returns -1 when it is not an item id. */
 static int path_id(tx_http_req_t *req, const char *param, int64_t *out)
 {
-    const char *s = tx_http_req_param(req, param);
+    const char *s = tx__http_req_param(req, param);
     if (parse_int(s, 1, INT64_MAX, out) == 0) return 0;
     respond_error(req, 404, "not_found", NULL, "no item with id '%.64s'", s ? s : "");
     return -1;
@@ -545,7 +539,7 @@ static int path_id(tx_http_req_t *req, const char *param, int64_t *out)
 /* Parses the query; answers 400 itself and returns NULL on a bad one. */
 static tx_query_t *query(tx_http_req_t *req)
 {
-    tx_query_t *q = tx_query_parse(tx_http_req_query(req));
+    tx_query_t *q = tx__query_parse(tx__http_req_query(req));
     if (!q) respond_error(req, 400, "invalid_query", NULL, "the query string is malformed");
     return q;
 }
@@ -553,7 +547,7 @@ static tx_query_t *query(tx_http_req_t *req)
 static int query_int(tx_http_req_t *req, const tx_query_t *q, const char *key, int64_t lo,
                      int64_t hi, int64_t dflt, int64_t *out)
 {
-    const char *v = tx_query_get(q, key);
+    const char *v = tx__query_get(q, key);
     if (!v) {
         *out = dflt;
         return 0;
@@ -566,7 +560,7 @@ static int query_int(tx_http_req_t *req, const tx_query_t *q, const char *key, i
 
 static int query_bool(tx_http_req_t *req, const tx_query_t *q, const char *key, int *out)
 {
-    const char *v = tx_query_get(q, key);
+    const char *v = tx__query_get(q, key);
     *out = 0;
     if (!v) return 0;
     if (!*v || !strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes")) {
@@ -578,9 +572,9 @@ static int query_bool(tx_http_req_t *req, const tx_query_t *q, const char *key, 
     return -1;
 }
 
-static int owner_param(tx_http_req_t *req, const char *param, call_t *c)
+static int owner_param(tx_http_req_t *req, const char *param, api_call_t *c)
 {
-    const char *o = tx_http_req_param(req, param);
+    const char *o = tx__http_req_param(req, param);
     json_t *utf8 = o ? json_string(o) : NULL; /* NULL unless valid UTF-8 */
     int valid = utf8 != NULL;
     json_decref(utf8);
@@ -599,12 +593,12 @@ static int owner_param(tx_http_req_t *req, const char *param, call_t *c)
 
 static void h_import(tx_http_req_t *req, void *ud)
 {
-    call_t *c = call_new(req, ud, OP_IMPORT, TX_ITEM_JSON_TENAX);
+    api_call_t *c = call_new(req, ud, OP_IMPORT, TX_ITEM_JSON_TENAX);
     if (!c) return;
     size_t len = 0;
-    const char *body = tx_http_req_body(req, &len);
+    const char *body = tx__http_req_body(req, &len);
     char param[64], msg[512];
-    int rc = tx_item_batch_parse(body, len, &c->batch, param, sizeof param, msg, sizeof msg);
+    int rc = tx__item_batch_parse(body, len, &c->batch, param, sizeof param, msg, sizeof msg);
     if (rc != TX_EOK) {
         int status = rc == TX_ENOMEM ? 500 : 400;
         const char *code = rc == TX_EPARSE ? "invalid_json"
@@ -624,7 +618,7 @@ static void h_get(tx_http_req_t *req, void *ud, const char *param, tx_item_json_
 {
     int64_t id;
     if (path_id(req, param, &id) != 0) return;
-    call_t *c = call_new(req, ud, OP_GET, form);
+    api_call_t *c = call_new(req, ud, OP_GET, form);
     if (!c) return;
     c->id = id;
     submit(c);
@@ -640,7 +634,7 @@ static void h_get_post(tx_http_req_t *req, void *ud)
 
 static void h_list(tx_http_req_t *req, void *ud, const char *param, tx_item_json_form_t form)
 {
-    call_t *c = call_new(req, ud, OP_LIST, form);
+    api_call_t *c = call_new(req, ud, OP_LIST, form);
     if (!c) return;
     tx_query_t *q = NULL;
     int64_t limit, after;
@@ -648,9 +642,9 @@ static void h_list(tx_http_req_t *req, void *ud, const char *param, tx_item_json
     if (query_int(req, q, "limit", 1, LIST_MAX, LIST_DEFAULT, &limit) != 0 ||
         query_int(req, q, "after", 0, INT64_MAX, 0, &after) != 0)
         goto fail;
-    const char *st = tx_query_get(q, "status");
+    const char *st = tx__query_get(q, "status");
     if (st && *st) {
-        c->status = tx_item_status_from_name(st);
+        c->status = tx__item_status_from_name(st);
         if (c->status < 0) {
             respond_error(req, 400, "invalid_parameter", "status",
                           "status: '%.64s' is not one of pending, processing, success, "
@@ -661,11 +655,11 @@ static void h_list(tx_http_req_t *req, void *ud, const char *param, tx_item_json
     }
     c->limit = (size_t)limit;
     c->after = after;
-    tx_query_free(q);
+    tx__query_free(q);
     submit(c);
     return;
 fail:
-    tx_query_free(q);
+    tx__query_free(q);
     call_free(c);
 }
 static void h_list_items(tx_http_req_t *req, void *ud)
@@ -679,7 +673,7 @@ static void h_list_posts(tx_http_req_t *req, void *ud)
 
 static void h_stats(tx_http_req_t *req, void *ud, const char *param, tx_item_json_form_t form)
 {
-    call_t *c = call_new(req, ud, OP_STATS, form);
+    api_call_t *c = call_new(req, ud, OP_STATS, form);
     if (!c) return;
     if (owner_param(req, param, c) != 0) {
         call_free(c);
@@ -698,19 +692,19 @@ static void h_stats_user(tx_http_req_t *req, void *ud)
 
 static void h_retry(tx_http_req_t *req, void *ud, const char *param, tx_item_json_form_t form)
 {
-    call_t *c = call_new(req, ud, OP_RETRY, form);
+    api_call_t *c = call_new(req, ud, OP_RETRY, form);
     if (!c) return;
     tx_query_t *q = NULL;
     int64_t limit;
     if (owner_param(req, param, c) != 0 || !(q = query(req)) ||
         query_bool(req, q, "force", &c->force) != 0 ||
         query_int(req, q, "limit", 1, RETRY_MAX, RETRY_DEFAULT, &limit) != 0) {
-        tx_query_free(q);
+        tx__query_free(q);
         call_free(c);
         return;
     }
     c->limit = (size_t)limit;
-    tx_query_free(q);
+    tx__query_free(q);
     submit(c);
 }
 static void h_retry_owner(tx_http_req_t *req, void *ud)
@@ -724,7 +718,7 @@ static void h_retry_user(tx_http_req_t *req, void *ud)
 
 static void h_regen(tx_http_req_t *req, void *ud, const char *param, tx_item_json_form_t form)
 {
-    call_t *c = call_new(req, ud, OP_REGENERATE, form); /* the guard before anything else */
+    api_call_t *c = call_new(req, ud, OP_REGENERATE, form); /* the guard before anything else */
     if (!c) return;
     if (path_id(req, param, &c->id) != 0) {
         call_free(c);
@@ -743,9 +737,9 @@ static void h_regen_post(tx_http_req_t *req, void *ud)
 
 /* ---- tasks ------------------------------------------------------------------------------- */
 
-static int task_name(tx_http_req_t *req, const char *name, call_t *c)
+static int task_name(tx_http_req_t *req, const char *name, api_call_t *c)
 {
-    if (!tx_task_name_valid(name)) {
+    if (!tx__task_name_valid(name)) {
         respond_error(req, 400, "invalid_task_name", "name",
                       "name must be 1..64 of A-Z a-z 0-9 _ - .");
         return -1;
@@ -777,10 +771,10 @@ static int spec_string(json_t *doc, const char *key, int required, const char **
 }
 
 /* Parses a task version body into c->spec (borrowing from c->body). Answers 400 itself. */
-static int parse_spec(tx_http_req_t *req, call_t *c)
+static int parse_spec(tx_http_req_t *req, api_call_t *c)
 {
     size_t len = 0;
-    const char *body = tx_http_req_body(req, &len);
+    const char *body = tx__http_req_body(req, &len);
     json_error_t jerr;
     c->body = json_loadb(body, len, 0, &jerr);
     if (!json_is_object(c->body)) {
@@ -827,13 +821,13 @@ static int parse_spec(tx_http_req_t *req, call_t *c)
 
 static void h_tasks_list(tx_http_req_t *req, void *ud)
 {
-    call_t *c = call_new(req, ud, OP_TASKS_LIST, TX_ITEM_JSON_TENAX);
+    api_call_t *c = call_new(req, ud, OP_TASKS_LIST, TX_ITEM_JSON_TENAX);
     if (c) submit(c);
 }
 
 static void h_task_create(tx_http_req_t *req, void *ud)
 {
-    call_t *c = call_new(req, ud, OP_TASK_CREATE, TX_ITEM_JSON_TENAX);
+    api_call_t *c = call_new(req, ud, OP_TASK_CREATE, TX_ITEM_JSON_TENAX);
     if (!c) return;
     if (parse_spec(req, c) != 0) goto fail;
     json_t *name = json_object_get(c->body, "name");
@@ -850,12 +844,12 @@ fail:
 
 static void h_task_one(tx_http_req_t *req, void *ud, op_t op)
 {
-    call_t *c = call_new(req, ud, op, TX_ITEM_JSON_TENAX);
+    api_call_t *c = call_new(req, ud, op, TX_ITEM_JSON_TENAX);
     if (!c) return;
-    if (task_name(req, tx_http_req_param(req, "name"), c) != 0) goto fail;
+    if (task_name(req, tx__http_req_param(req, "name"), c) != 0) goto fail;
     if (op == OP_TASK_ADD_VERSION && parse_spec(req, c) != 0) goto fail;
     if (op == OP_TASK_ACTIVATE) {
-        const char *v = tx_http_req_param(req, "version");
+        const char *v = tx__http_req_param(req, "version");
         if (parse_int(v, 1, INT32_MAX, &c->id) != 0) {
             respond_error(req, 404, "not_found", NULL, "task '%s' has no version '%.32s'", c->name,
                           v ? v : "");
@@ -907,7 +901,7 @@ static const tx_route_t routes[] = {
     {NULL, NULL, NULL},
 };
 
-tx_jobsapi_t *tx_jobsapi_new(const tx_jobsapi_config_t *cfg)
+tx_jobsapi_t *tx__jobsapi_new(const tx_jobsapi_config_t *cfg)
 {
     if (!cfg || !cfg->storeq) return NULL;
     tx_jobsapi_t *api = calloc(1, sizeof *api);
@@ -916,13 +910,13 @@ tx_jobsapi_t *tx_jobsapi_new(const tx_jobsapi_config_t *cfg)
     return api;
 }
 
-tx_err_t tx_jobsapi_register(tx_jobsapi_t **slot, tx_router_t *r)
+tx_err_t tx__jobsapi_register(tx_jobsapi_t **slot, tx_router_t *r)
 {
     if (!slot || !*slot || !r) return TX_EINVAL;
-    return tx_router_add_table(r, routes, slot);
+    return tx__router_add_table(r, routes, slot);
 }
 
-void tx_jobsapi_destroy(tx_jobsapi_t *api)
+void tx__jobsapi_destroy(tx_jobsapi_t *api)
 {
     free(api);
 }

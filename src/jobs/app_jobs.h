@@ -3,18 +3,18 @@
 #ifndef TX_JOBS_APP_JOBS_H
 #define TX_JOBS_APP_JOBS_H
 
-#include "app/app.h"
+#include "server/host.h"
 #include "jobs/engine.h"
 
 /* Starts the engine for `app` (kept in app->jobs) and registers its stop hook. TX_EOK; TX_EINVAL
- * when the app has no store; or the engine's error. Call once, after tx_app_new. */
-tx_err_t tx_jobs_start(tx_app_t *app);
+ * when the app has no store; or the engine's error. Call once, after tx__app_new. */
+tx_err_t tx__jobs_start(tx_app_t *app);
 
-/* The app's engine (NULL when not started): for tx_jobs_kick / tx_jobs_resume / tx_jobs_stats
+/* The app's engine (NULL when not started): for tx__jobs_kick / tx__jobs_resume / tx__jobs_stats
  * from the routes, diag and a config change. */
-tx_jobs_t *tx_jobs_of(const tx_app_t *app);
+tx_jobs_t *tx__jobs_of(const tx_app_t *app);
 
-/* The attempt port over the gateway's attempt primitive (tx_attempt_start) of `app`. */
-void tx_jobs_app_port(tx_app_t *app, tx_jobs_port_t *out);
+/* The attempt port over the gateway's attempt primitive (tx__gw_attempt_start) of `app`. */
+void tx__jobs_app_port(tx_app_t *app, tx_jobs_port_t *out);
 
 #endif

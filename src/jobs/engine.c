@@ -3,13 +3,15 @@
  * lease margin: docs/jobs.md. */
 #include "jobs/engine.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "jobs/params.h"
-#include "jobs/storeq.h"
+#include "store/storeq.h"
 #include "obs/log.h"
 #include "tenax/extract.h"
 #include "tenax/policy.h"
@@ -54,7 +56,7 @@ struct tx_jobs {
     int probe_done; /* a probe ran since start (idle is reported while paused only after) */
     int stats_query;
     int pause_writes; /* our pause changes on their way to the store: no claim reads it meanwhile */
-    int again; /* a kick arrived during a claim */
+    int again;        /* a kick arrived during a claim */
     int closing;
     void (*closed)(void *);
     void *closed_ud;
@@ -89,11 +91,11 @@ struct job {
     /* store work in/out */
     int rc;
     tx_error_t err;
-    tx_attempt_t rec;
+    tx_history_row_t rec;
     int do_record;
     tx_item_outcome_t out;
     int do_finish;
-    int pause_op; /* 1 set, -1 clear, 0 none */
+    int pause_op;      /* 1 set, -1 clear, 0 none */
     int pause_writing; /* this turn's end carries a pause change (counted in pause_writes) */
     char pause_reason[256];
     char *result;
@@ -108,13 +110,6 @@ static void maybe_closed(tx_jobs_t *e);
 static void inline_cb(uv_timer_t *t);
 static void query_due(tx_jobs_t *e);
 static void due_cb(uv_timer_t *t);
-
-static tx_ms_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- building a policy from a config snapshot ------------------------------------------- */
 
@@ -145,8 +140,8 @@ static void job_timer_closed(uv_handle_t *h)
     job_t *j = h->data;
     tx_jobs_t *e = j->e;
     e->handles_open--;
-    tx_item_clear(&j->it);
-    tx_jobs_cfg_unref(j->cfg);
+    tx__item_clear(&j->it);
+    tx__jobs_cfg_unref(j->cfg);
     free(j->req);
     free(j->result);
     free(j);
@@ -167,16 +162,19 @@ static void job_free(job_t *j)
 }
 
 /* The one transition function: the item in hand leaves `processing` for `to`. Checks the table,
- * logs old -> new and counts; the write itself is the caller's store work. */
+ * logs old -> new and counts; the write itself is the caller's store work. An illegal change is
+ * a bug in the engine: it aborts a debug build (every test run under ASan is one) and is refused
+ * in a release build (logged, nothing written: the lease expires and the item is claimed again). */
 static void transition(job_t *j, tx_item_status_t to)
 {
-    if (!tx_jobs_transition_ok(j->it.status, to)) {
-        tx_log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s", (long long)j->it.id,
-               tx_item_status_name(j->it.status), tx_item_status_name(to));
+    if (!tx__jobs_transition_ok(j->it.status, to)) {
+        tx__log(TX_LOG_ERROR, "jobs", "illegal transition item=%lld %s -> %s", (long long)j->it.id,
+                tx__item_status_name(j->it.status), tx__item_status_name(to));
+        assert(!"illegal item transition (jobs/lifecycle.c)");
         return;
     }
-    tx_log(TX_LOG_DEBUG, "jobs", "item=%lld %s -> %s", (long long)j->it.id,
-           tx_item_status_name(j->it.status), tx_item_status_name(to));
+    tx__log(TX_LOG_DEBUG, "jobs", "item=%lld %s -> %s", (long long)j->it.id,
+            tx__item_status_name(j->it.status), tx__item_status_name(to));
     j->out.status = to;
     j->do_finish = 1;
     j->after = AFTER_FINISH;
@@ -191,10 +189,12 @@ static void w_begin(tx_store_t *s, void **args, size_t n)
     tx_store_begin_t reqs[TX_STOREQ_GROUP_MAX];
     for (size_t i = 0; i < n; i++) {
         job_t *j = args[i];
-        reqs[i] = (tx_store_begin_t){.id = j->it.id, .lease = j->it.lease,
-                                     .max_attempts = (int)j->p.max_attempts, .model = j->model};
+        reqs[i] = (tx_store_begin_t){.id = j->it.id,
+                                     .lease = j->it.lease,
+                                     .max_attempts = (int)j->p.max_attempts,
+                                     .model = j->model};
     }
-    tx_store_begin_attempts(s, reqs, n, now_ms());
+    tx__store_begin_attempts(s, reqs, n, tx__clock_wall_ms());
     for (size_t i = 0; i < n; i++) {
         job_t *j = args[i];
         j->rc = reqs[i].rc;
@@ -208,18 +208,18 @@ static void w_end_one(tx_store_t *s, job_t *j)
 {
     j->rc = TX_EOK;
     if (j->pause_op) {
-        int rc = tx_store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
-                                    now_ms(), NULL);
+        int rc = tx__store_pause_set(s, j->pause_op > 0, j->pause_op > 0 ? j->pause_reason : NULL,
+                                     tx__clock_wall_ms(), NULL);
         if (rc != TX_EOK)
-            tx_log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
+            tx__log(TX_LOG_ERROR, "jobs", "could not persist the pause: %s", tx_strerror(rc));
     }
     /* The common path (an attempt that ends the claim): history row and finish in one write
      * transaction; record_attempt alone only when the claim goes on. */
     if (j->do_record && !j->do_finish)
-        j->rc = tx_store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
+        j->rc = tx__store_record_attempt(s, j->it.id, j->it.lease, &j->rec, &j->err);
     if (j->rc == TX_EOK && j->do_finish) {
         j->out.attempt = j->do_record ? &j->rec : NULL;
-        j->rc = tx_store_finish(s, j->it.id, j->it.lease, &j->out, now_ms(), &j->err);
+        j->rc = tx__store_finish(s, j->it.id, j->it.lease, &j->out, tx__clock_wall_ms(), &j->err);
         j->out.attempt = NULL;
     }
 }
@@ -241,7 +241,7 @@ static void w_end(tx_store_t *s, void **args, size_t n)
         reqs[k] = (tx_store_finish_t){.id = j->it.id, .lease = j->it.lease, .outcome = &j->out};
         in[k++] = j;
     }
-    tx_store_finish_many(s, reqs, k, now_ms());
+    tx__store_finish_many(s, reqs, k, tx__clock_wall_ms());
     for (size_t i = 0; i < k; i++) {
         in[i]->out.attempt = NULL;
         in[i]->rc = reqs[i].rc;
@@ -253,7 +253,7 @@ static void job_end_done(void *arg);
 
 static void submit_end(job_t *j)
 {
-    if (tx_storeq_submit_group(j->e->q, w_end, job_end_done, j) != TX_EOK) {
+    if (tx__storeq_submit_group(j->e->q, w_end, job_end_done, j) != TX_EOK) {
         job_free(j);
         return;
     }
@@ -283,11 +283,11 @@ static void job_end_done(void *arg)
     j->pause_writing = 0;
     if (j->rc == TX_ECONFLICT) {
         e->st.conflicts++;
-        tx_log(TX_LOG_WARN, "jobs", "item=%lld lease lost: dropped", (long long)j->it.id);
+        tx__log(TX_LOG_WARN, "jobs", "item=%lld lease lost: dropped", (long long)j->it.id);
         j->after = AFTER_DROP;
     } else if (j->rc != TX_EOK) {
-        tx_log(TX_LOG_ERROR, "jobs", "item=%lld store: %s", (long long)j->it.id,
-               j->err.msg ? j->err.msg : tx_strerror(j->rc));
+        tx__log(TX_LOG_ERROR, "jobs", "item=%lld store: %s", (long long)j->it.id,
+                j->err.msg ? j->err.msg : tx_strerror(j->rc));
         j->after = AFTER_DROP;
     }
     if (j->after == AFTER_INLINE && !e->closing) {
@@ -299,7 +299,7 @@ static void job_end_done(void *arg)
         return;
     }
     if (j->after == AFTER_INLINE) { /* closing: hand it back due now, attempts kept */
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
     if (j->after == AFTER_FINISH && j->rc == TX_EOK) {
@@ -323,7 +323,7 @@ static void inline_cb(uv_timer_t *t)
     job_t *j = t->data;
     j->timer_active = 0;
     if (j->e->closing) {
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
     job_next(j);
@@ -406,7 +406,7 @@ static char *parse_output(const job_t *j, const char *body, size_t len, char *wh
 static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int status)
 {
     tx_jobs_t *e = j->e;
-    tx_ms_t now = now_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     memset(&j->out, 0, sizeof j->out);
     j->out.error_class = -1;
     if (cls == TX_CLASS_OK) {
@@ -417,7 +417,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
             e->st.paused = 0;
             e->st.pause_reason[0] = '\0';
             j->pause_op = -1;
-            tx_log(TX_LOG_INFO, "jobs", "probe succeeded: job work resumed");
+            tx__log(TX_LOG_INFO, "jobs", "probe succeeded: job work resumed");
         }
         transition(j, TX_ITEM_SUCCESS);
         return;
@@ -432,7 +432,7 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
         if (!e->st.paused) {
             e->st.paused = 1;
             snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%.200s", j->errtext);
-            tx_log(TX_LOG_WARN, "jobs", "job work paused: %s", j->errtext);
+            tx__log(TX_LOG_WARN, "jobs", "job work paused: %s", j->errtext);
         }
         j->pause_op = 1;
         e->probe_done = 1; /* paused by work in hand: idle may be reported */
@@ -456,17 +456,17 @@ static void decide(job_t *j, tx_class_t cls, const tx_classification_t *c, int s
                now + wait + j->p.timeout_ms + TX_JOBS_LEASE_MARGIN_MS < j->it.lease_until &&
                !e->st.paused) {
         if (d.model_changed) e->st.fallbacks++;
-        tx_log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%s class=%s delay_ms=%lld",
-               d.attempt, d.model ? d.model : j->model, j->endpoint, tx_class_name(cls),
-               (long long)wait);
+        tx__log(TX_LOG_INFO, "ai][retry", "attempt=%u model=%s endpoint=%s class=%s delay_ms=%lld",
+                d.attempt, d.model ? d.model : j->model, j->endpoint, tx_class_name(cls),
+                (long long)wait);
         j->after = AFTER_INLINE;
         j->inline_ms = wait;
         j->do_finish = 0;
         return;
     }
     j->out.retry_after = now + wait;
-    tx_log(TX_LOG_INFO, "jobs", "item=%lld parked class=%s delay_ms=%lld", (long long)j->it.id,
-           tx_class_name(cls), (long long)wait);
+    tx__log(TX_LOG_INFO, "jobs", "item=%lld parked class=%s delay_ms=%lld", (long long)j->it.id,
+            tx_class_name(cls), (long long)wait);
     transition(j, TX_ITEM_RETRYING);
 }
 
@@ -493,14 +493,14 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
                 c.cls == TX_CLASS_CONCURRENCY)
                    ? (int)strtol(j->endpoint, NULL, 10)
                    : -1;
-    j->rec = (tx_attempt_t){.n = j->attempt_n,
-                            .model = j->model,
-                            .endpoint = j->endpoint,
-                            .provider = j->provider[0] ? j->provider : NULL,
-                            .cls = (int)c.cls,
-                            .http_status = r->status,
-                            .latency_ms = r->latency_ms,
-                            .at = now_ms()};
+    j->rec = (tx_history_row_t){.n = j->attempt_n,
+                                .model = j->model,
+                                .endpoint = j->endpoint,
+                                .provider = j->provider[0] ? j->provider : NULL,
+                                .cls = (int)c.cls,
+                                .http_status = r->status,
+                                .latency_ms = r->latency_ms,
+                                .at = tx__clock_wall_ms()};
     j->do_record = 1;
     j->do_finish = 0;
     j->pause_op = 0;
@@ -514,7 +514,7 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
                                       .delay_ms =
                                           j->after == AFTER_INLINE ? j->inline_ms
                                           : (j->do_finish && j->out.status == TX_ITEM_RETRYING)
-                                              ? j->out.retry_after - now_ms()
+                                              ? j->out.retry_after - tx__clock_wall_ms()
                                               : -1};
         e->on_attempt(e->ud, &ev);
     }
@@ -522,7 +522,7 @@ static void on_attempt(void *ud, const tx_jobs_attempt_t *r)
      * is granted it */
     if (j->has_slot) {
         j->has_slot = 0;
-        tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+        tx__admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
     }
     submit_end(j);
 }
@@ -533,10 +533,10 @@ static void start_attempt(job_t *j)
     if (e->closing || (e->st.paused && !j->probe)) {
         if (j->has_slot) {
             j->has_slot = 0;
-            tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+            tx__admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
         }
         if (e->closing)
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         else
             finish_now(j, TX_ITEM_PENDING, "job work paused", -1, 0);
         return;
@@ -585,19 +585,19 @@ static void begin_done(void *arg)
     }
     if (j->rc != TX_EOK) {
         if (j->rc == TX_ECONFLICT) e->st.conflicts++;
-        tx_log(TX_LOG_WARN, "jobs", "item=%lld begin_attempt: %s: dropped", (long long)j->it.id,
-               j->err.msg ? j->err.msg : tx_strerror(j->rc));
+        tx__log(TX_LOG_WARN, "jobs", "item=%lld begin_attempt: %s: dropped", (long long)j->it.id,
+                j->err.msg ? j->err.msg : tx_strerror(j->rc));
         job_free(j);
         pump(e);
         return;
     }
     if (e->closing) {
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
-    tx_adm_result_t ar =
-        tx_admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
-                                  e->port.room != NULL ? job_room : NULL, (tx_ms_t)uv_now(e->loop));
+    tx_adm_result_t ar = tx__admission_acquire_room(e->adm, TX_ADM_JOB, &j->w, slot_granted, j,
+                                                    e->port.room != NULL ? job_room : NULL,
+                                                    (tx_ms_t)uv_now(e->loop));
     if (ar == TX_ADM_GRANTED) {
         j->has_slot = 1;
         start_attempt(j);
@@ -611,7 +611,7 @@ static void job_next(job_t *j)
 {
     tx_jobs_t *e = j->e;
     if (e->closing) {
-        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+        finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         return;
     }
     if (e->st.paused && !j->probe) {
@@ -627,9 +627,9 @@ static void job_next(job_t *j)
         for (unsigned idx = j->cs.model_idx + 1; idx < nm; idx++) {
             const char *n = tx_schedule_model_name(&j->pol.schedule, idx);
             if (n == NULL || !e->port.model_available(e->port.self, n)) continue;
-            tx_log(TX_LOG_INFO, "ai][route",
-                   "item=%lld model=%s is down on every endpoint serving it: %s next",
-                   (long long)j->it.id, m, n);
+            tx__log(TX_LOG_INFO, "ai][route",
+                    "item=%lld model=%s is down on every endpoint serving it: %s next",
+                    (long long)j->it.id, m, n);
             j->cs.model_idx = idx;
             j->cs.on_model = 1;
             m = n;
@@ -644,24 +644,25 @@ static void job_next(job_t *j)
                           j->endpoint[0] ? (int)strtol(j->endpoint, NULL, 10) : -1)) {
         unsigned n = (unsigned)(j->attempt_n > 0 ? j->attempt_n : j->it.attempts);
         tx_ms_t wait = j->p.retry_delay_ms;
-        for (unsigned i = 1; i < n && i < 20 && wait < j->p.retry_max_delay_ms; i++) wait *= 2;
+        for (unsigned i = 1; i < n && i < 20 && wait < j->p.retry_max_delay_ms; i++)
+            wait *= 2;
         if (wait > j->p.retry_max_delay_ms) wait = j->p.retry_max_delay_ms;
         if (wait < 1000) wait = 1000; /* the budget's window moves by the second */
         e->st.budget_parked++;
-        tx_log(TX_LOG_INFO, "jobs", "item=%lld parked class=retry_budget delay_ms=%lld",
-               (long long)j->it.id, (long long)wait);
+        tx__log(TX_LOG_INFO, "jobs", "item=%lld parked class=retry_budget delay_ms=%lld",
+                (long long)j->it.id, (long long)wait);
         finish_now(j, TX_ITEM_RETRYING, "retry budget exhausted: parked, no attempt spent",
-                   j->it.error_class, now_ms() + wait);
+                   j->it.error_class, tx__clock_wall_ms() + wait);
         return;
     }
-    if (tx_storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
+    if (tx__storeq_submit_group(e->q, w_begin, begin_done, j) != TX_EOK) job_free(j);
 }
 
 static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int probe)
 {
     job_t *j = calloc(1, sizeof *j);
     if (j == NULL) {
-        tx_item_clear(it);
+        tx__item_clear(it);
         return;
     }
     j->e = e;
@@ -669,7 +670,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
     j->it = *it;
     memset(it, 0, sizeof *it);
     j->task = task;
-    j->cfg = tx_jobs_cfg_ref(e->cfg);
+    j->cfg = tx__jobs_cfg_ref(e->cfg);
     j->p = e->p;
     j->probe = probe;
     uv_timer_init(e->loop, &j->timer);
@@ -686,7 +687,7 @@ static void job_start(tx_jobs_t *e, tx_item_t *it, const task_entry_t *task, int
     }
     policy_for(j);
     if (tx_policy_resume(&j->pol, &j->cs, (unsigned)(j->it.attempts > 0 ? j->it.attempts : 0),
-                         now_ms()) != TX_EOK) {
+                         tx__clock_wall_ms()) != TX_EOK) {
         finish_now(j, TX_ITEM_FAILED,
                    j->cs.stats.final == TX_REASON_BUDGET
                        ? "attempt budget used up (JOB_MAX_ATTEMPTS)"
@@ -717,13 +718,13 @@ typedef struct {
 static void w_claim(tx_store_t *s, void *arg)
 {
     claim_t *c = arg;
-    tx_ms_t now = now_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     if (!c->probe) {
         /* The pause is shared through the store (several nodes): claim nothing while it is set. */
-        c->rc = tx_store_pause_get(s, &c->pause, &c->err);
+        c->rc = tx__store_pause_get(s, &c->pause, &c->err);
         if (c->rc != TX_EOK || c->pause.paused) return;
     }
-    c->rc = tx_store_claim(s, c->worker, c->limit, now, c->lease_ms, &c->list, &c->err);
+    c->rc = tx__store_claim(s, c->worker, c->limit, now, c->lease_ms, &c->list, &c->err);
     if (c->rc != TX_EOK || c->list.n == 0) return;
     c->tasks = calloc(c->list.n, sizeof *c->tasks);
     if (c->tasks == NULL) return;
@@ -736,7 +737,7 @@ static void w_claim(tx_store_t *s, void *arg)
         if (k < c->ntasks) continue;
         tx_task_t t;
         memset(&t, 0, sizeof t);
-        if (tx_store_task_get(s, it->task, it->task_version, &t, NULL) == TX_EOK)
+        if (tx__store_task_get(s, it->task, it->task_version, &t, NULL) == TX_EOK)
             c->tasks[c->ntasks++] = t;
     }
 }
@@ -755,12 +756,12 @@ static void claim_done(void *arg)
     e->claiming = 0;
     for (size_t k = 0; k < c->ntasks; k++) {
         if (task_lookup(e, c->tasks[k].name, c->tasks[k].version)) {
-            tx_task_clear(&c->tasks[k]);
+            tx__task_clear(&c->tasks[k]);
             continue;
         }
         task_entry_t *te = calloc(1, sizeof *te);
         if (te == NULL) {
-            tx_task_clear(&c->tasks[k]);
+            tx__task_clear(&c->tasks[k]);
             continue;
         }
         te->t = c->tasks[k];
@@ -770,11 +771,11 @@ static void claim_done(void *arg)
     }
     free(c->tasks);
     if (c->rc != TX_EOK)
-        tx_log(TX_LOG_ERROR, "jobs", "claim: %s", c->err.msg ? c->err.msg : tx_strerror(c->rc));
+        tx__log(TX_LOG_ERROR, "jobs", "claim: %s", c->err.msg ? c->err.msg : tx_strerror(c->rc));
     if (c->rc == TX_EOK && c->pause.paused && !e->st.paused && !e->closing) {
         e->st.paused = 1;
         snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%s", c->pause.reason);
-        tx_log(TX_LOG_WARN, "jobs", "job work is paused (seen in the store): %s", c->pause.reason);
+        tx__log(TX_LOG_WARN, "jobs", "job work is paused (seen in the store): %s", c->pause.reason);
     }
     size_t got = c->list.n;
     for (size_t i = 0; i < c->list.n; i++) {
@@ -782,7 +783,7 @@ static void claim_done(void *arg)
         /* while closing, job_start hands the item straight back (due now) */
         job_start(e, it, it->task ? task_lookup(e, it->task, it->task_version) : NULL, c->probe);
     }
-    tx_item_list_free(&c->list);
+    tx__item_list_free(&c->list);
     int asked = (int)c->limit;
     int probe = c->probe;
     free(c);
@@ -814,26 +815,29 @@ static void claim(tx_jobs_t *e, size_t limit, int probe)
     c->lease_ms = e->p.lease_ms;
     snprintf(c->worker, sizeof c->worker, "%s", e->worker);
     e->claiming = 1;
-    if (tx_storeq_submit(e->q, w_claim, claim_done, c) != TX_EOK) {
+    if (tx__storeq_submit(e->q, w_claim, claim_done, c) != TX_EOK) {
         e->claiming = 0;
         free(c);
     }
 }
 
 /* A new config snapshot from config_get: used from now on; a paused engine resumes. */
+/* Uses `cfg` for items claimed from now on (the engine takes a reference). */
+static void tx__jobs_set_config(tx_jobs_t *e, struct tx_config *cfg);
+
 static void check_config(tx_jobs_t *e)
 {
     if (e->config_get == NULL || e->closing) return;
     struct tx_config *cur = e->config_get(e->config_ud);
     if (cur == NULL) return;
     if (cur != e->cfg) {
-        tx_jobs_set_config(e, cur);
+        tx__jobs_set_config(e, cur);
         if (e->st.paused) {
-            tx_log(TX_LOG_INFO, "jobs", "config changed: resuming job work");
-            tx_jobs_resume(e);
+            tx__log(TX_LOG_INFO, "jobs", "config changed: resuming job work");
+            tx__jobs_resume(e);
         }
     }
-    tx_jobs_cfg_unref(cur);
+    tx__jobs_cfg_unref(cur);
 }
 
 static void pump(tx_jobs_t *e)
@@ -855,7 +859,7 @@ static void pump(tx_jobs_t *e)
     if (e->st.held >= batch || (e->st.held > 0 && e->st.held > batch / 2))
         return; /* refill in chunks: one claim transaction per half batch, not per item */
     tx_adm_stats_t as;
-    tx_admission_stats(e->adm, &as);
+    tx__admission_stats(e->adm, &as);
     if (as.queued_gateway > 0 && e->st.held > 0) return; /* gateway first */
     claim(e, batch - e->st.held, 0);
 }
@@ -871,7 +875,7 @@ typedef struct {
 static void w_due(tx_store_t *s, void *arg)
 {
     due_t *d = arg;
-    d->rc = tx_store_next_due(s, now_ms(), &d->when, NULL);
+    d->rc = tx__store_next_due(s, tx__clock_wall_ms(), &d->when, NULL);
 }
 
 static void due_done(void *arg)
@@ -886,14 +890,14 @@ static void due_done(void *arg)
         maybe_closed(e);
         return;
     }
-    tx_ms_t now = now_ms();
+    tx_ms_t now = tx__clock_wall_ms();
     if (rc == TX_EOK && !e->st.paused) {
         tx_ms_t delay = when > now ? when - now : 0;
         uv_timer_start(&e->due_timer, due_cb, (uint64_t)(delay > 0 ? delay : 1), 0);
     }
     if (rc != TX_EOK && rc != TX_ENOTFOUND) {
-        tx_log(TX_LOG_WARN, "jobs", "next_due: %s (trying again at the next poll)",
-               tx_strerror(rc));
+        tx__log(TX_LOG_WARN, "jobs", "next_due: %s (trying again at the next poll)",
+                tx_strerror(rc));
         return;
     }
     if (e->st.held == 0 && !e->claiming && !e->probing && e->on_idle) {
@@ -910,7 +914,7 @@ static void query_due(tx_jobs_t *e)
     if (d == NULL) return;
     d->e = e;
     e->due_query = 1;
-    if (tx_storeq_submit(e->q, w_due, due_done, d) != TX_EOK) {
+    if (tx__storeq_submit(e->q, w_due, due_done, d) != TX_EOK) {
         e->due_query = 0;
         free(d);
     }
@@ -930,7 +934,7 @@ typedef struct {
 static void w_stats(tx_store_t *s, void *arg)
 {
     stats_t *st = arg;
-    st->rc = tx_store_stats(s, NULL, &st->s, NULL);
+    st->rc = tx__store_stats(s, NULL, &st->s, NULL);
 }
 
 static void stats_done(void *arg)
@@ -957,7 +961,7 @@ static void poll_cb(uv_timer_t *t)
         if (st) {
             st->e = e;
             e->stats_query = 1;
-            if (tx_storeq_submit(e->q, w_stats, stats_done, st) != TX_EOK) {
+            if (tx__storeq_submit(e->q, w_stats, stats_done, st) != TX_EOK) {
                 e->stats_query = 0;
                 free(st);
             }
@@ -970,7 +974,7 @@ static void probe_cb(uv_timer_t *t)
 {
     tx_jobs_t *e = t->data;
     if (e->closing || !e->started || !e->st.paused || e->probing || e->claiming) return;
-    tx_log(TX_LOG_INFO, "jobs", "paused: probing with one item");
+    tx__log(TX_LOG_INFO, "jobs", "paused: probing with one item");
     claim(e, 1, 1);
 }
 
@@ -987,8 +991,8 @@ typedef struct {
 static void w_start(tx_store_t *s, void *arg)
 {
     start_t *st = arg;
-    st->rc = tx_store_reclaim_expired(s, now_ms(), &st->reclaimed, &st->err);
-    if (st->rc == TX_EOK) st->rc = tx_store_pause_get(s, &st->pause, &st->err);
+    st->rc = tx__store_reclaim_expired(s, tx__clock_wall_ms(), &st->reclaimed, &st->err);
+    if (st->rc == TX_EOK) st->rc = tx__store_pause_get(s, &st->pause, &st->err);
 }
 
 static void start_done(void *arg)
@@ -996,13 +1000,13 @@ static void start_done(void *arg)
     start_t *st = arg;
     tx_jobs_t *e = st->e;
     if (st->rc != TX_EOK)
-        tx_log(TX_LOG_ERROR, "jobs", "start: %s", st->err.msg ? st->err.msg : tx_strerror(st->rc));
+        tx__log(TX_LOG_ERROR, "jobs", "start: %s", st->err.msg ? st->err.msg : tx_strerror(st->rc));
     if (st->reclaimed)
-        tx_log(TX_LOG_INFO, "jobs", "reclaimed %lld expired lease(s)", (long long)st->reclaimed);
+        tx__log(TX_LOG_INFO, "jobs", "reclaimed %lld expired lease(s)", (long long)st->reclaimed);
     if (st->rc == TX_EOK && st->pause.paused) {
         e->st.paused = 1;
         snprintf(e->st.pause_reason, sizeof e->st.pause_reason, "%s", st->pause.reason);
-        tx_log(TX_LOG_WARN, "jobs", "job work is paused: %s", st->pause.reason);
+        tx__log(TX_LOG_WARN, "jobs", "job work is paused: %s", st->pause.reason);
     }
     free(st);
     e->started = 1;
@@ -1015,17 +1019,17 @@ static void start_done(void *arg)
     pump(e);
 }
 
-int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
+int tx__jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
 {
     if (out) *out = NULL;
     if (o == NULL || out == NULL || o->loop == NULL || (o->store_url == NULL && !o->storeq) ||
         o->cfg == NULL || o->port.start == NULL)
-        return tx__store_fail(err, TX_EINVAL, "tx_jobs_open: loop, store, config and port needed");
+        return tx__store_fail(err, TX_EINVAL, "tx__jobs_open: loop, store, config and port needed");
     tx_jobs_t *e = calloc(1, sizeof *e);
     if (e == NULL) return tx__store_fail(err, TX_ENOMEM, "out of memory");
     e->loop = o->loop;
-    e->cfg = tx_jobs_cfg_ref(o->cfg);
-    tx_jobs_params_from(e->cfg, &e->p);
+    e->cfg = tx__jobs_cfg_ref(o->cfg);
+    tx__jobs_params_from(e->cfg, &e->p);
     e->port = o->port;
     e->config_get = o->config_get;
     e->config_ud = o->config_ud;
@@ -1035,10 +1039,10 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->on_attempt = o->on_attempt;
     e->ud = o->ud;
     snprintf(e->worker, sizeof e->worker, "%s", o->worker ? o->worker : "tenax");
-    tx_rng_seed(&e->rng, o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)now_ms());
+    tx_rng_seed(&e->rng, o->seed ? o->seed : (uint64_t)uv_hrtime() ^ (uint64_t)tx__clock_wall_ms());
     e->adm = o->adm;
     if (e->adm == NULL) {
-        e->adm = tx_admission_new((unsigned)e->p.max_concurrency, 0);
+        e->adm = tx__admission_new((unsigned)e->p.max_concurrency, 0);
         e->own_adm = 1;
     }
     int rc = TX_EOK;
@@ -1046,13 +1050,13 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
         rc = tx__store_fail(err, TX_ENOMEM, "out of memory");
     else if (o->storeq)
         e->q = o->storeq;
-    else if ((rc = tx_storeq_open(o->loop, o->store_url,
-                                  o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
+    else if ((rc = tx__storeq_open(o->loop, o->store_url,
+                                   o->store_threads > 0 ? o->store_threads : 2, &e->q, err)) ==
              TX_EOK)
         e->own_q = 1;
     if (rc != TX_EOK) {
-        if (e->own_adm) tx_admission_free(e->adm);
-        tx_jobs_cfg_unref(e->cfg);
+        if (e->own_adm) tx__admission_free(e->adm);
+        tx__jobs_cfg_unref(e->cfg);
         free(e);
         return rc;
     }
@@ -1062,7 +1066,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
     e->due_timer.data = e->poll_timer.data = e->probe_timer.data = e;
     e->handles_open = 3;
     start_t *st = calloc(1, sizeof *st);
-    if (st == NULL || (st->e = e, tx_storeq_submit(e->q, w_start, start_done, st)) != TX_EOK) {
+    if (st == NULL || (st->e = e, tx__storeq_submit(e->q, w_start, start_done, st)) != TX_EOK) {
         free(st);
         e->started = 1;
     }
@@ -1072,7 +1076,7 @@ int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err)
 
 /* ---- control --------------------------------------------------------------------------------- */
 
-void tx_jobs_kick(tx_jobs_t *e)
+void tx__jobs_kick(tx_jobs_t *e)
 {
     if (e == NULL) return;
     pump(e);
@@ -1081,9 +1085,9 @@ void tx_jobs_kick(tx_jobs_t *e)
 static void w_resume(tx_store_t *s, void *arg)
 {
     (void)arg;
-    int rc = tx_store_pause_set(s, 0, NULL, now_ms(), NULL);
+    int rc = tx__store_pause_set(s, 0, NULL, tx__clock_wall_ms(), NULL);
     if (rc != TX_EOK)
-        tx_log(TX_LOG_ERROR, "jobs", "could not clear the pause: %s", tx_strerror(rc));
+        tx__log(TX_LOG_ERROR, "jobs", "could not clear the pause: %s", tx_strerror(rc));
 }
 
 static void resume_done(void *arg)
@@ -1093,32 +1097,34 @@ static void resume_done(void *arg)
     pump(e);
 }
 
-void tx_jobs_resume(tx_jobs_t *e)
+void tx__jobs_resume(tx_jobs_t *e)
 {
     if (e == NULL || e->closing) return;
     int was = e->st.paused;
     e->st.paused = 0;
     e->st.pause_reason[0] = '\0';
-    if (was) tx_log(TX_LOG_INFO, "jobs", "job work resumed");
-    if (tx_storeq_submit(e->q, w_resume, resume_done, e) != TX_EOK) pump(e);
-    else e->pause_writes++;
+    if (was) tx__log(TX_LOG_INFO, "jobs", "job work resumed");
+    if (tx__storeq_submit(e->q, w_resume, resume_done, e) != TX_EOK)
+        pump(e);
+    else
+        e->pause_writes++;
 }
 
-void tx_jobs_set_config(tx_jobs_t *e, struct tx_config *cfg)
+static void tx__jobs_set_config(tx_jobs_t *e, struct tx_config *cfg)
 {
     if (e == NULL || cfg == NULL) return;
     struct tx_config *old = e->cfg;
-    e->cfg = tx_jobs_cfg_ref(cfg);
-    tx_jobs_params_from(e->cfg, &e->p);
-    tx_jobs_cfg_unref(old);
+    e->cfg = tx__jobs_cfg_ref(cfg);
+    tx__jobs_params_from(e->cfg, &e->p);
+    tx__jobs_cfg_unref(old);
     if (e->own_adm)
-        tx_admission_set_limits(e->adm, (unsigned)e->p.max_concurrency, 0,
-                                (tx_ms_t)uv_now(e->loop));
+        tx__admission_set_limits(e->adm, (unsigned)e->p.max_concurrency, 0,
+                                 (tx_ms_t)uv_now(e->loop));
     if (e->started && !e->closing)
         uv_timer_set_repeat(&e->probe_timer, (uint64_t)e->p.probe_interval_ms);
 }
 
-void tx_jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out)
+void tx__jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out)
 {
     if (out == NULL) return;
     if (e == NULL) {
@@ -1156,7 +1162,7 @@ static void maybe_closed(tx_jobs_t *e)
         e->started) {
         e->q_closing = 1;
         if (e->own_q)
-            tx_storeq_close(e->q, q_closed, e);
+            tx__storeq_close(e->q, q_closed, e);
         else
             q_closed(e);
         return;
@@ -1165,11 +1171,11 @@ static void maybe_closed(tx_jobs_t *e)
         while (e->tasks) {
             task_entry_t *t = e->tasks;
             e->tasks = t->next;
-            tx_task_clear(&t->t);
+            tx__task_clear(&t->t);
             free(t);
         }
-        if (e->own_adm) tx_admission_free(e->adm);
-        tx_jobs_cfg_unref(e->cfg);
+        if (e->own_adm) tx__admission_free(e->adm);
+        tx__jobs_cfg_unref(e->cfg);
         void (*cb)(void *) = e->closed;
         void *ud = e->closed_ud;
         free(e);
@@ -1177,7 +1183,7 @@ static void maybe_closed(tx_jobs_t *e)
     }
 }
 
-void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud)
+void tx__jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud)
 {
     if (e == NULL || e->closing) return;
     e->closing = 1;
@@ -1194,17 +1200,17 @@ void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud)
             if (e->st.in_flight) e->st.in_flight--;
             if (j->has_slot) {
                 j->has_slot = 0;
-                tx_admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
+                tx__admission_release(e->adm, (tx_ms_t)uv_now(e->loop));
             }
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         } else if (j->waiting_slot) {
-            tx_admission_cancel(e->adm, &j->w);
+            tx__admission_cancel(e->adm, &j->w);
             j->waiting_slot = 0;
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         } else if (j->timer_active) {
             uv_timer_stop(&j->timer);
             j->timer_active = 0;
-            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, now_ms());
+            finish_now(j, TX_ITEM_RETRYING, "interrupted (shutdown)", -1, tx__clock_wall_ms());
         }
         /* else: a store call is running; its done callback sees `closing` */
     }

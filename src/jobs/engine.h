@@ -1,5 +1,5 @@
-/* The durable job engine (SPEC §5): on the libuv loop thread it claims due items from the store
- * (all store calls through tx_storeq, never blocking the loop), makes their upstream attempts
+/* The durable job engine (docs/jobs.md): on the libuv loop thread it claims due items from the
+ * store (all store calls through tx_storeq, never blocking the loop), makes their upstream attempts
  * through an attempt port under shared admission, and writes each outcome: success, retrying
  * (parked until retry_after), failed, or back to pending when quota/auth pauses job work. */
 #ifndef TX_JOBS_ENGINE_H
@@ -9,8 +9,8 @@
 #include <uv.h>
 
 #include "jobs/port.h"
-#include "jobs/store.h"
-#include "jobs/storeq.h"
+#include "store/store.h"
+#include "store/storeq.h"
 #include "upstream/admission.h"
 
 /* A wait between two attempts of an item up to this long is waited in-line (a timer, without a
@@ -25,7 +25,7 @@ struct tx_config;
 
 /* Reported when the engine has nothing in hand and the last claim found nothing due. */
 typedef struct {
-    int paused;       /* job work is paused (quota/auth); reason in tx_jobs_stats */
+    int paused;       /* job work is paused (quota/auth); reason in tx__jobs_stats */
     int has_due;      /* 0: nothing can become due without a new write (import/retry/…) */
     tx_ms_t next_due; /* Unix ms of the earliest due item when has_due */
 } tx_jobs_idle_t;
@@ -49,9 +49,9 @@ typedef struct {
     struct tx_config *cfg; /* required; the engine takes its own reference */
     tx_admission_t *adm;   /* shared with the gateway; NULL: an own one of AI_MAX_CONCURRENCY */
     tx_jobs_port_t port;   /* required: how an attempt is made */
-    /* Optional: the current config snapshot with a new reference (e.g. tx_app_config_get). The
+    /* Optional: the current config snapshot with a new reference (e.g. tx__app_config_get). The
      * engine checks it before each claim: a new snapshot is used from then on and, when job
-     * work is paused, resumes it (SPEC §5.2: a config change resumes). */
+     * work is paused, resumes it (docs/jobs.md: a config change resumes). */
     struct tx_config *(*config_get)(void *config_ud);
     void *config_ud;
     const char *worker; /* name for logs; NULL: "tenax" */
@@ -72,39 +72,36 @@ typedef struct {
     int64_t by_status[TX_ITEM__LAST];
     int paused;
     char pause_reason[256];
-    unsigned held;      /* items claimed and not yet finished */
-    unsigned in_flight; /* upstream attempts running now */
-    uint64_t attempts;  /* attempts made since start */
-    uint64_t retries;   /* in-line retries */
-    uint64_t fallbacks; /* attempts that moved to another model */
-    uint64_t parked;    /* items parked (retrying) */
+    unsigned held;          /* items claimed and not yet finished */
+    unsigned in_flight;     /* upstream attempts running now */
+    uint64_t attempts;      /* attempts made since start */
+    uint64_t retries;       /* in-line retries */
+    uint64_t fallbacks;     /* attempts that moved to another model */
+    uint64_t parked;        /* items parked (retrying) */
     uint64_t budget_parked; /* of those, parked because the provider's retry budget was spent */
     uint64_t succeeded, failed, handed_back, conflicts;
 } tx_jobs_stats_t;
 
 /* Opens the store executor, reclaims expired leases, reads the pause and starts working. On
- * success *out is the engine (close it with tx_jobs_close). On failure nothing is left running
+ * success *out is the engine (close it with tx__jobs_close). On failure nothing is left running
  * and `err` says why (a store that cannot be opened included). Loop thread. */
-int tx_jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err);
+int tx__jobs_open(const tx_jobs_opts_t *o, tx_jobs_t **out, tx_error_t *err);
 
 /* Something may be due now (import, retry, regenerate): claim at once. NULL: no-op. */
-void tx_jobs_kick(tx_jobs_t *e);
+void tx__jobs_kick(tx_jobs_t *e);
 
 /* Clears the pause (persisted) and works again (POST /admin/resume, a config change). */
-void tx_jobs_resume(tx_jobs_t *e);
-
-/* Uses `cfg` for items claimed from now on (the engine takes a reference). */
-void tx_jobs_set_config(tx_jobs_t *e, struct tx_config *cfg);
+void tx__jobs_resume(tx_jobs_t *e);
 
 /* Fills `out` (zeros for NULL e). */
-void tx_jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out);
+void tx__jobs_stats(const tx_jobs_t *e, tx_jobs_stats_t *out);
 
 /* Stops claiming; attempts in flight are cancelled and their items made due again (attempts
  * kept); waits for the store, then frees everything and calls closed(ud) on the loop. NULL:
  * no-op. */
-void tx_jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud);
+void tx__jobs_close(tx_jobs_t *e, void (*closed)(void *ud), void *ud);
 
-/* The lifecycle of SPEC §5.1 as a table: 1 when `from` → `to` is a legal item transition. */
-int tx_jobs_transition_ok(tx_item_status_t from, tx_item_status_t to);
+/* The lifecycle of docs/jobs.md as a table: 1 when `from` → `to` is a legal item transition. */
+int tx__jobs_transition_ok(tx_item_status_t from, tx_item_status_t to);
 
 #endif

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int tx_task_name_valid(const char *s)
+int tx__task_name_valid(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > TX_TASK_NAME_MAX) return 0;
@@ -79,7 +79,7 @@ static int parse_one(json_t *o, tx_item_input_t *in, const char **field, const c
     json_t *k = json_object_get(o, "task");
     in->task = "tags";
     if (k && !json_is_null(k)) {
-        if (!json_is_string(k) || !tx_task_name_valid(json_string_value(k))) {
+        if (!json_is_string(k) || !tx__task_name_valid(json_string_value(k))) {
             *why = "must be a task name (1..64 of A-Z a-z 0-9 _ - .)";
             return -1;
         }
@@ -88,8 +88,8 @@ static int parse_one(json_t *o, tx_item_input_t *in, const char **field, const c
     return 0;
 }
 
-int tx_item_batch_parse(const char *body, size_t len, tx_item_batch_t *out, char *param,
-                        size_t pcap, char *msg, size_t mcap)
+int tx__item_batch_parse(const char *body, size_t len, tx_item_batch_t *out, char *param,
+                         size_t pcap, char *msg, size_t mcap)
 {
     char dummy_p[1], dummy_m[1];
     if (!param || pcap == 0) {
@@ -148,7 +148,7 @@ int tx_item_batch_parse(const char *body, size_t len, tx_item_batch_t *out, char
     return TX_EOK;
 }
 
-void tx_item_batch_free(tx_item_batch_t *b)
+void tx__item_batch_free(tx_item_batch_t *b)
 {
     if (!b) return;
     free(b->items);

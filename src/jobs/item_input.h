@@ -1,4 +1,4 @@
-/* The body of POST /v1/items (SPEC §4.2) parsed and validated: one {"owner","id","text","task"}
+/* The body of POST /v1/items (docs/api.md) parsed and validated: one {"owner","id","text","task"}
  * object or an array of them, into store inputs. Pure (no store, no loop): used by the API and
  * fuzzed by fuzz/fuzz_item_input.c. */
 #ifndef TX_JOBS_ITEM_INPUT_H
@@ -7,13 +7,13 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 #define TX_ITEM_BATCH_MAX 10000 /* items per request */
 #define TX_ITEM_ID_MAX 256      /* bytes of an owner or an id */
 #define TX_TASK_NAME_MAX 64     /* bytes of a task name */
 
-/* A parsed batch. The inputs' strings point into `doc`; release with tx_item_batch_free. */
+/* A parsed batch. The inputs' strings point into `doc`; release with tx__item_batch_free. */
 typedef struct {
     json_t *doc;
     tx_item_input_t *items;
@@ -31,13 +31,13 @@ typedef struct {
  *              array; "" for the body as a whole), `msg` says why
  *   TX_ENOMEM  out of memory.
  * param/msg (may be NULL) are always NUL-terminated when their capacity is > 0. */
-int tx_item_batch_parse(const char *body, size_t len, tx_item_batch_t *out, char *param,
-                        size_t pcap, char *msg, size_t mcap);
+int tx__item_batch_parse(const char *body, size_t len, tx_item_batch_t *out, char *param,
+                         size_t pcap, char *msg, size_t mcap);
 
 /* Frees what the batch owns and zeroes it; NULL is a no-op. */
-void tx_item_batch_free(tx_item_batch_t *b);
+void tx__item_batch_free(tx_item_batch_t *b);
 
 /* 1 when `s` is a task name: 1..64 of A-Z a-z 0-9 _ - . (NULL → 0). */
-int tx_task_name_valid(const char *s);
+int tx__task_name_valid(const char *s);
 
 #endif

@@ -1,4 +1,4 @@
-/* Items, pages, stats and task versions as JSON (SPEC §4.3, §4.4): the tenax form and the
+/* Items, pages, stats and task versions as JSON (docs/api.md): the tenax form and the
  * seed-compatible form. Nothing here touches the store or the loop. */
 #include "jobs/item_json.h"
 
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-char *tx_json_time(int64_t ms, char *buf, size_t cap)
+char *tx__json_time(int64_t ms, char *buf, size_t cap)
 {
     /* 9999-12-31T23:59:59.999Z is the last time RFC 3339 can write. */
     if (!buf || cap < 25 || ms < 0 || ms > INT64_C(253402300799999)) return NULL;
@@ -20,10 +20,10 @@ char *tx_json_time(int64_t ms, char *buf, size_t cap)
     return n > 0 && (size_t)n < cap ? buf : NULL;
 }
 
-json_t *tx_json_time_value(int64_t ms)
+json_t *tx__json_time_value(int64_t ms)
 {
     char buf[32];
-    if (ms == 0 || !tx_json_time(ms, buf, sizeof buf)) return json_null();
+    if (ms == 0 || !tx__json_time(ms, buf, sizeof buf)) return json_null();
     return json_string(buf);
 }
 
@@ -71,7 +71,7 @@ static json_t *tags_array(json_t *parsed)
     return out;
 }
 
-json_t *tx_item_result_json(const tx_item_t *it)
+json_t *tx__item_result_json(const tx_item_t *it)
 {
     if (!it || !it->result) return json_null();
     json_t *parsed = json_loads(it->result, JSON_DECODE_ANY, NULL);
@@ -83,7 +83,7 @@ json_t *tx_item_result_json(const tx_item_t *it)
     return parsed ? parsed : str_or_null(it->result);
 }
 
-json_t *tx_owner_json(const char *owner)
+json_t *tx__owner_json(const char *owner)
 {
     if (!owner) return json_null();
     size_t len = strlen(owner);
@@ -99,7 +99,7 @@ static json_t *history_json(const tx_item_t *it)
     json_t *arr = json_array();
     if (!arr) return NULL;
     for (size_t i = 0; i < it->n_history; i++) {
-        const tx_attempt_t *a = &it->history[i];
+        const tx_history_row_t *a = &it->history[i];
         json_t *o = json_object();
         if (!o || json_array_append_new(arr, o) != 0) goto fail;
         if (put(o, "n", json_integer(a->n)) || put(o, "model", str_or_null(a->model)) ||
@@ -108,7 +108,7 @@ static json_t *history_json(const tx_item_t *it)
             put(o, "class", json_string(tx_class_name((tx_class_t)a->cls))) ||
             put(o, "http_status", a->http_status ? json_integer(a->http_status) : json_null()) ||
             put(o, "latency_ms", json_integer(a->latency_ms)) ||
-            put(o, "at", tx_json_time_value(a->at)))
+            put(o, "at", tx__json_time_value(a->at)))
             goto fail;
         /* a handed-back attempt (quota/auth pause): its n is used again by the next attempt */
         if (a->refunded && put(o, "refunded", json_true())) goto fail;
@@ -125,36 +125,36 @@ static json_t *class_or_null(int cls)
     return json_string(tx_class_name((tx_class_t)cls));
 }
 
-json_t *tx_item_json(const tx_item_t *it, tx_item_json_form_t form, int with_history)
+json_t *tx__item_json(const tx_item_t *it, tx_item_json_form_t form, int with_history)
 {
     if (!it) return NULL;
     json_t *o = json_object();
     if (!o) return NULL;
-    json_t *result = tx_item_result_json(it);
+    json_t *result = tx__item_result_json(it);
     if (put(o, "id", json_integer(it->id)) || put(o, "owner", str_or_null(it->owner)) ||
         put(o, "external_id", str_or_null(it->external_id)) ||
         put(o, "task", str_or_null(it->task)) || put(o, "text", str_or_null(it->text)) ||
         put(o, "result", json_incref(result)) ||
-        put(o, "status", json_string(tx_item_status_name(it->status))) ||
+        put(o, "status", json_string(tx__item_status_name(it->status))) ||
         put(o, "attempts", json_integer(it->attempts)) ||
-        put(o, "last_attempt_at", tx_json_time_value(it->last_attempt_at)) ||
-        put(o, "retry_after", tx_json_time_value(it->retry_after)) ||
+        put(o, "last_attempt_at", tx__json_time_value(it->last_attempt_at)) ||
+        put(o, "retry_after", tx__json_time_value(it->retry_after)) ||
         put(o, "error", str_or_null(it->error)) ||
         put(o, "error_class", class_or_null(it->error_class)) ||
         put(o, "model", str_or_null(it->model)) ||
         put(o, "prompt_version",
             it->prompt_version ? json_integer(it->prompt_version) : json_null()) ||
-        put(o, "created_at", tx_json_time_value(it->created_at)) ||
-        put(o, "updated_at", tx_json_time_value(it->updated_at)))
+        put(o, "created_at", tx__json_time_value(it->created_at)) ||
+        put(o, "updated_at", tx__json_time_value(it->updated_at)))
         goto fail;
     if (with_history && put(o, "history", history_json(it))) goto fail;
     if (form == TX_ITEM_JSON_SEED) {
         /* The seed service's `tags` is a list even before tagging (empty). */
         json_t *tags = json_is_array(result) ? json_incref(result) : json_array();
-        if (put(o, "user_id", tx_owner_json(it->owner)) || put(o, "tags", tags) ||
-            put(o, "tagging_status", json_string(tx_item_status_name(it->status))) ||
+        if (put(o, "user_id", tx__owner_json(it->owner)) || put(o, "tags", tags) ||
+            put(o, "tagging_status", json_string(tx__item_status_name(it->status))) ||
             put(o, "tagging_attempts", json_integer(it->attempts)) ||
-            put(o, "last_tagging_attempt", tx_json_time_value(it->last_attempt_at)) ||
+            put(o, "last_tagging_attempt", tx__json_time_value(it->last_attempt_at)) ||
             put(o, "tagging_error", str_or_null(it->error)))
             goto fail;
     }
@@ -166,22 +166,22 @@ fail:
     return NULL;
 }
 
-json_t *tx_stats_json(const char *owner, const tx_store_stats_t *st, int enabled, int max_attempts,
-                      tx_item_json_form_t form)
+json_t *tx__stats_json(const char *owner, const tx_store_stats_t *st, int enabled, int max_attempts,
+                       tx_item_json_form_t form)
 {
     if (!st) return NULL;
     json_t *o = json_object();
     json_t *by = json_object();
     if (!o || !by) goto fail;
-    /* The order the SPEC shows. */
+    /* The order docs/api.md shows. */
     static const tx_item_status_t order[TX_ITEM__LAST] = {TX_ITEM_PENDING,  TX_ITEM_PROCESSING,
                                                           TX_ITEM_SUCCESS,  TX_ITEM_FAILED,
                                                           TX_ITEM_RETRYING, TX_ITEM_SKIPPED};
     for (int i = 0; i < TX_ITEM__LAST; i++)
-        if (put(by, tx_item_status_name(order[i]), json_integer(st->by_status[order[i]])))
+        if (put(by, tx__item_status_name(order[i]), json_integer(st->by_status[order[i]])))
             goto fail;
     if (form == TX_ITEM_JSON_SEED) {
-        if (put(o, "user_id", tx_owner_json(owner)) ||
+        if (put(o, "user_id", tx__owner_json(owner)) ||
             put(o, "total_posts", json_integer(st->total)) ||
             put(o, "posts_with_tags", json_integer(st->with_result)) ||
             put(o, "posts_without_tags", json_integer(st->without_result)) ||
@@ -207,7 +207,7 @@ fail:
     return NULL;
 }
 
-json_t *tx_task_json(const tx_task_t *t)
+json_t *tx__task_json(const tx_task_t *t)
 {
     if (!t) return NULL;
     json_t *o = json_object();
@@ -224,7 +224,7 @@ json_t *tx_task_json(const tx_task_t *t)
         put(o, "user_template", str_or_null(t->user_template)) ||
         put(o, "response_format", json_incref(rf)) || put(o, "parser", str_or_null(t->parser)) ||
         put(o, "model", str_or_null(t->model)) ||
-        put(o, "created_at", tx_json_time_value(t->created_at))) {
+        put(o, "created_at", tx__json_time_value(t->created_at))) {
         json_decref(rf);
         json_decref(o);
         return NULL;

@@ -23,8 +23,8 @@ static int fail(char *why, size_t cap, const char *msg)
     return -1;
 }
 
-int tx_jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out, char *why,
-                       size_t cap)
+int tx__jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out, char *why,
+                        size_t cap)
 {
     if (out == NULL) return fail(why, cap, "no output");
     memset(out, 0, sizeof *out);
@@ -73,7 +73,7 @@ int tx_jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line
     return 1;
 }
 
-void tx_jobs_line_clear(tx_jobs_line_t *l)
+void tx__jobs_line_clear(tx_jobs_line_t *l)
 {
     if (l == NULL) return;
     json_decref(l->doc);

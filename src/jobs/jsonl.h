@@ -1,4 +1,4 @@
-/* One line of a job input file (SPEC §1 `tenax run`): {"id":…,"owner":…,"text":…}. `id` and
+/* One line of a job input file (docs/cli.md `tenax run`): {"id":…,"owner":…,"text":…}. `id` and
  * `owner` may be strings or integers; `id` defaults to the line number, `owner` to "default";
  * `text` a string (missing or null counts as empty → skipped at import; white space only,
  * Unicode spaces such as U+00A0 included, is given as "" so it is skipped too). Pure, no I/O. */
@@ -18,12 +18,12 @@ typedef struct {
 } tx_jobs_line_t;
 
 /* Parses `len` bytes of `line` (number `lineno`, 1-based). Returns 1 and fills `out` (release
- * with tx_jobs_line_clear; do not copy the struct: it points into itself), 0 for a blank line
+ * with tx__jobs_line_clear; do not copy the struct: it points into itself), 0 for a blank line
  * (nothing to release), or -1 with `why` (cap bytes, may be NULL) saying what is wrong. */
-int tx_jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out, char *why,
-                       size_t cap);
+int tx__jobs_parse_line(const char *line, size_t len, size_t lineno, tx_jobs_line_t *out, char *why,
+                        size_t cap);
 
 /* Releases what a parsed line holds and zeroes it. NULL: no-op. */
-void tx_jobs_line_clear(tx_jobs_line_t *l);
+void tx__jobs_line_clear(tx_jobs_line_t *l);
 
 #endif

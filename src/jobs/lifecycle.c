@@ -1,8 +1,8 @@
-/* The item lifecycle of SPEC §5.1 as one table: which status changes are legal. The engine's
+/* The item lifecycle of docs/jobs.md as one table: which status changes are legal. The engine's
  * single transition function checks every change against it before writing. */
 #include "jobs/engine.h"
 
-int tx_jobs_transition_ok(tx_item_status_t from, tx_item_status_t to)
+int tx__jobs_transition_ok(tx_item_status_t from, tx_item_status_t to)
 {
     if ((unsigned)from >= TX_ITEM__LAST || (unsigned)to >= TX_ITEM__LAST) return 0;
     /* clang-format off */

@@ -6,7 +6,7 @@
 
 #include "config/config.h"
 
-void tx_jobs_params_from(const struct tx_config *cfg, tx_jobs_params_t *p)
+void tx__jobs_params_from(const struct tx_config *cfg, tx_jobs_params_t *p)
 {
     if (p == NULL) return;
     memset(p, 0, sizeof *p);
@@ -29,12 +29,12 @@ void tx_jobs_params_from(const struct tx_config *cfg, tx_jobs_params_t *p)
     p->max_concurrency = cfg->ai_max_concurrency;
 }
 
-struct tx_config *tx_jobs_cfg_ref(struct tx_config *cfg)
+struct tx_config *tx__jobs_cfg_ref(struct tx_config *cfg)
 {
-    return tx_config_ref(cfg);
+    return tx__config_ref(cfg);
 }
 
-void tx_jobs_cfg_unref(struct tx_config *cfg)
+void tx__jobs_cfg_unref(struct tx_config *cfg)
 {
-    tx_config_unref(cfg);
+    tx__config_unref(cfg);
 }

@@ -24,9 +24,9 @@ typedef struct {
 } tx_jobs_params_t;
 
 /* Fills `p` from `cfg` (zeros for NULL). */
-void tx_jobs_params_from(const struct tx_config *cfg, tx_jobs_params_t *p);
-/* tx_config_ref / tx_config_unref for code that cannot include config.h. */
-struct tx_config *tx_jobs_cfg_ref(struct tx_config *cfg);
-void tx_jobs_cfg_unref(struct tx_config *cfg);
+void tx__jobs_params_from(const struct tx_config *cfg, tx_jobs_params_t *p);
+/* tx__config_ref / tx__config_unref for code that cannot include config.h. */
+struct tx_config *tx__jobs_cfg_ref(struct tx_config *cfg);
+void tx__jobs_cfg_unref(struct tx_config *cfg);
 
 #endif

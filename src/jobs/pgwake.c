@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 #include "obs/log.h"
 
 #define BACKOFF_MIN_MS 100
@@ -72,7 +72,7 @@ static void set_listening(tx_pgwake_t *w, int on, int unsupported)
 static int read_pause(tx_store_t *s)
 {
     tx_pause_t p;
-    return tx_store_pause_get(s, &p, NULL) == TX_EOK ? p.paused != 0 : -1;
+    return tx__store_pause_get(s, &p, NULL) == TX_EOK ? p.paused != 0 : -1;
 }
 
 static void thread_main(void *arg)
@@ -86,19 +86,19 @@ static void thread_main(void *arg)
         uv_mutex_unlock(&w->mu);
         if (stop) break;
         tx_error_t err = {0};
-        int fd = -1, rc = s ? TX_EOK : tx_store_open(w->url, &s, &err);
-        if (rc == TX_EOK) rc = tx_store_listen(s, &fd, &err);
+        int fd = -1, rc = s ? TX_EOK : tx__store_open(w->url, &s, &err);
+        if (rc == TX_EOK) rc = tx__store_listen(s, &fd, &err);
         if (rc == TX_EINVAL) { /* no wake-ups on this backend: the scheduler polls */
-            tx_log(TX_LOG_DEBUG, "jobs", "store has no wake-ups; polling only");
+            tx__log(TX_LOG_DEBUG, "jobs", "store has no wake-ups; polling only");
             set_listening(w, 0, 1);
             break;
         }
         int n = 0;
-        if (rc == TX_EOK) rc = tx_store_wait_notify(s, 0, &n, &err);
+        if (rc == TX_EOK) rc = tx__store_wait_notify(s, 0, &n, &err);
         if (rc != TX_EOK) {
             if (up || !was_down) {
-                tx_log(TX_LOG_WARN, "jobs", "wake-up listener: %s; retrying",
-                       err.msg ? err.msg : tx_strerror(rc));
+                tx__log(TX_LOG_WARN, "jobs", "wake-up listener: %s; retrying",
+                        err.msg ? err.msg : tx_strerror(rc));
                 set_listening(w, 0, 0);
                 post(w, 0, 0); /* wake-ups may have been missed: look for work */
             }
@@ -111,7 +111,7 @@ static void thread_main(void *arg)
         backoff = BACKOFF_MIN_MS;
         int resumed = 0;
         if (!up) {
-            if (was_down) tx_log(TX_LOG_INFO, "jobs", "wake-up listener: listening again");
+            if (was_down) tx__log(TX_LOG_INFO, "jobs", "wake-up listener: listening again");
             set_listening(w, 1, 0);
         }
         if (n > 0 || !up) {
@@ -123,7 +123,7 @@ static void thread_main(void *arg)
         up = 1;
         if (wait_stop(w, fd, IDLE_CHECK_MS)) break;
     }
-    tx_store_close(s);
+    tx__store_close(s);
     uv_mutex_lock(&w->mu);
     w->exited = 1;
     w->st.listening = 0;
@@ -165,8 +165,8 @@ static void on_async(uv_async_t *a)
     if (wake && w->fn) w->fn(w->ud, resumed);
 }
 
-int tx_pgwake_open(uv_loop_t *loop, const char *store_url, tx_pgwake_fn fn, void *ud,
-                   tx_pgwake_t **out, tx_error_t *err)
+int tx__pgwake_open(uv_loop_t *loop, const char *store_url, tx_pgwake_fn fn, void *ud,
+                    tx_pgwake_t **out, tx_error_t *err)
 {
     if (out) *out = NULL;
     if (loop == NULL || store_url == NULL || fn == NULL || out == NULL)
@@ -199,7 +199,7 @@ int tx_pgwake_open(uv_loop_t *loop, const char *store_url, tx_pgwake_fn fn, void
     return TX_EOK;
 }
 
-void tx_pgwake_stats(const tx_pgwake_t *w, tx_pgwake_stats_t *out)
+void tx__pgwake_stats(const tx_pgwake_t *w, tx_pgwake_stats_t *out)
 {
     if (out == NULL) return;
     memset(out, 0, sizeof *out);
@@ -209,7 +209,7 @@ void tx_pgwake_stats(const tx_pgwake_t *w, tx_pgwake_stats_t *out)
     uv_mutex_unlock((uv_mutex_t *)&w->mu);
 }
 
-void tx_pgwake_close(tx_pgwake_t *w, void (*closed)(void *ud), void *ud)
+void tx__pgwake_close(tx_pgwake_t *w, void (*closed)(void *ud), void *ud)
 {
     if (w == NULL || w->closing) return;
     w->closing = 1;
@@ -219,7 +219,8 @@ void tx_pgwake_close(tx_pgwake_t *w, void (*closed)(void *ud), void *ud)
     w->stop = 1;
     uv_mutex_unlock(&w->mu);
     ssize_t wr;
-    do wr = write(w->pipefd[1], "x", 1);
+    do
+        wr = write(w->pipefd[1], "x", 1);
     while (wr < 0 && errno == EINTR);
     /* the thread posts once it has exited; on_async joins it and frees */
     uv_async_send(&w->async);

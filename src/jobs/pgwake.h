@@ -19,33 +19,33 @@ typedef struct tx_pgwake tx_pgwake_t;
 typedef void (*tx_pgwake_fn)(void *ud, int resumed);
 
 typedef struct {
-    uint64_t wakeups;   /* calls of the callback so far */
-    uint64_t notifies;  /* notifications consumed */
-    int listening;      /* 1 while the listener's connection is up */
-    int unsupported;    /* 1 when the backend has no wake-ups (SQLite): callers poll */
+    uint64_t wakeups;  /* calls of the callback so far */
+    uint64_t notifies; /* notifications consumed */
+    int listening;     /* 1 while the listener's connection is up */
+    int unsupported;   /* 1 when the backend has no wake-ups (SQLite): callers poll */
 } tx_pgwake_stats_t;
 
 /* Starts the listener for `store_url` (copied). The thread opens its own handle (so nothing on
  * the loop waits for the database), retries with backoff while the store is unreachable, and
  * ends quietly when the backend has no wake-ups (SQLite). On success *out is the listener
- * (close it with tx_pgwake_close); on failure (bad arguments, out of memory, no thread) *out is
+ * (close it with tx__pgwake_close); on failure (bad arguments, out of memory, no thread) *out is
  * NULL, `err` says why and `fn` is never called. Loop thread. */
-int tx_pgwake_open(uv_loop_t *loop, const char *store_url, tx_pgwake_fn fn, void *ud,
-                   tx_pgwake_t **out, tx_error_t *err);
+int tx__pgwake_open(uv_loop_t *loop, const char *store_url, tx_pgwake_fn fn, void *ud,
+                    tx_pgwake_t **out, tx_error_t *err);
 
 /* Fills `out` (zeros for NULL w). Loop thread. */
-void tx_pgwake_stats(const tx_pgwake_t *w, tx_pgwake_stats_t *out);
+void tx__pgwake_stats(const tx_pgwake_t *w, tx_pgwake_stats_t *out);
 
 /* Stops the thread (at once: it is woken through a pipe), closes its handle and calls
  * closed(ud) on the loop when everything is released; `fn` is not called after this returns.
  * NULL: no-op (closed is not called). Loop thread. */
-void tx_pgwake_close(tx_pgwake_t *w, void (*closed)(void *ud), void *ud);
+void tx__pgwake_close(tx_pgwake_t *w, void (*closed)(void *ud), void *ud);
 
 /* `tenax serve` wiring (one line in cmd_serve, after the scheduler plugged in): a listener on
  * `store_url` whose wake-ups kick the scheduler in app->jobs (and resume it when another node
  * resumed the shared pause); closed by a stop hook. TX_EOK (also for SQLite: the thread ends at
  * once), TX_EINVAL for NULL arguments, or an error when the listener cannot start. */
 struct tx_app;
-int tx_pgwake_start(struct tx_app *app, const char *store_url);
+int tx__pgwake_start(struct tx_app *app, const char *store_url);
 
 #endif

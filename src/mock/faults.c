@@ -11,12 +11,12 @@ static const char *const kind_names[] = {
 #undef TX_MOCK_KIND_STR
 };
 
-const char *tx_mock_kind_name(tx_mock_kind_t k)
+const char *tx__mock_kind_name(tx_mock_kind_t k)
 {
     return (unsigned)k < TX_MOCK__LAST ? kind_names[k] : "unknown";
 }
 
-int tx_mock_kind_from_name(const char *name)
+int tx__mock_kind_from_name(const char *name)
 {
     if (name == NULL) return -1;
     for (int i = 0; i < TX_MOCK__LAST; i++)
@@ -24,7 +24,7 @@ int tx_mock_kind_from_name(const char *name)
     return -1;
 }
 
-void tx_mock_config_defaults(tx_mock_config_t *cfg)
+void tx__mock_config_defaults(tx_mock_config_t *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->retry_after_s = 1;
@@ -42,9 +42,11 @@ static int set_err(tx_error_t *err, const char *fmt, const char *a, const char *
     return -1;
 }
 
-#define KINDS_HELP "500 502 503 504 429 1302 quota 401 404 timeout reset slow err200 empty badjson midstream streamfail"
+#define KINDS_HELP                                                                                 \
+    "500 502 503 504 429 1302 quota 401 404 timeout reset slow err200 empty badjson midstream "    \
+    "streamfail"
 
-int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err)
+int tx__mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err)
 {
     if (spec == NULL || cfg == NULL) return set_err(err, "no fault list given%s%s", "", "");
     cfg->nfaults = 0;
@@ -55,14 +57,16 @@ int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *er
         size_t len = end ? (size_t)(end - p) : strlen(p);
         char item[64];
         if (len == 0 || len >= sizeof item)
-            return set_err(err, "bad fault '%.60s' in --faults (expected KIND:PROB, e.g. 500:0.1)%s", p, "");
+            return set_err(
+                err, "bad fault '%.60s' in --faults (expected KIND:PROB, e.g. 500:0.1)%s", p, "");
         memcpy(item, p, len);
         item[len] = '\0';
         char *colon = strchr(item, ':');
         if (colon == NULL)
-            return set_err(err, "fault '%s' has no probability (write %s:0.1 or %s:10%%)", item, item);
+            return set_err(err, "fault '%s' has no probability (write %s:0.1 or %s:10%%)", item,
+                           item);
         *colon = '\0';
-        int k = tx_mock_kind_from_name(item);
+        int k = tx__mock_kind_from_name(item);
         if (k < 0 || k == TX_MOCK_OK)
             return set_err(err, "unknown fault kind '%s'; kinds: %s", item, KINDS_HELP);
         char *e;
@@ -72,7 +76,8 @@ int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *er
             e++;
         }
         if (e == colon + 1 || *e != '\0' || !(prob >= 0.0 && prob <= 1.0))
-            return set_err(err, "probability of '%s' must be between 0 and 1 (or 0%%..100%%), got '%s'",
+            return set_err(err,
+                           "probability of '%s' must be between 0 and 1 (or 0%%..100%%), got '%s'",
                            item, colon + 1);
         if (cfg->nfaults == TX_MOCK_MAX_FAULTS) return set_err(err, "too many faults%s%s", "", "");
         cfg->faults[cfg->nfaults].kind = (tx_mock_kind_t)k;
@@ -89,7 +94,7 @@ int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *er
     return 0;
 }
 
-int tx_mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_t *err)
+int tx__mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_t *err)
 {
     cfg->ndown = 0;
     const char *p = list ? list : "";
@@ -110,14 +115,14 @@ int tx_mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_
     return 0;
 }
 
-void tx_mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap)
+void tx__mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap)
 {
     if (cap == 0) return;
     out[0] = '\0';
     size_t used = 0;
     for (size_t i = 0; i < cfg->nfaults && used < cap; i++) {
         int n = snprintf(out + used, cap - used, "%s%s:%g", i ? "," : "",
-                         tx_mock_kind_name(cfg->faults[i].kind), cfg->faults[i].prob);
+                         tx__mock_kind_name(cfg->faults[i].kind), cfg->faults[i].prob);
         if (n < 0) break;
         used += (size_t)n;
     }
@@ -189,8 +194,7 @@ static const struct {
     {"models", opt_models},
 };
 
-int tx_mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
-                       tx_error_t *err)
+int tx__mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value, tx_error_t *err)
 {
     for (size_t i = 0; i < sizeof options / sizeof options[0]; i++)
         if (strcmp(options[i].name, name) == 0)

@@ -21,10 +21,10 @@ struct tx_mock {
     uint64_t counter;
     json_int_t total;
     json_t *by_model, *by_outcome, *by_script;
-    json_t *script_pos; /* id -> requests seen with that id */
-    struct ctx *live;   /* delayed answers in progress */
-    size_t nlive;       /* their number: the completions in flight */
-    size_t peak;        /* the most in flight at once (since start or /mock/reset) */
+    json_t *script_pos;  /* id -> requests seen with that id */
+    struct ctx *live;    /* delayed answers in progress */
+    size_t nlive;        /* their number: the completions in flight */
+    size_t peak;         /* the most in flight at once (since start or /mock/reset) */
     json_int_t over_cap; /* completions refused with 1302 by --max-inflight */
 };
 
@@ -53,7 +53,7 @@ static uint64_t next_rand(tx_mock_t *m)
     return z ^ (z >> 31);
 }
 
-tx_mock_kind_t tx_mock_draw(tx_mock_t *m)
+static tx_mock_kind_t tx_mock_draw(tx_mock_t *m)
 {
     double u = (double)(next_rand(m) >> 11) * (1.0 / 9007199254740992.0);
     double acc = 0;
@@ -67,8 +67,10 @@ tx_mock_kind_t tx_mock_draw(tx_mock_t *m)
 static void bump(json_t *obj, const char *key)
 {
     json_t *v = json_object_get(obj, key);
-    if (v) json_integer_set(v, json_integer_value(v) + 1);
-    else json_object_set_new(obj, key, json_integer(1));
+    if (v)
+        json_integer_set(v, json_integer_value(v) + 1);
+    else
+        json_object_set_new(obj, key, json_integer(1));
 }
 
 static void respond_json(tx_http_req_t *req, int status, json_t *doc, const tx_header_t *extra,
@@ -78,9 +80,12 @@ static void respond_json(tx_http_req_t *req, int status, json_t *doc, const tx_h
     tx_header_t h[8];
     size_t k = 0;
     h[k++] = json_ct;
-    for (size_t i = 0; i < n && k < 8; i++) h[k++] = extra[i];
-    if (s) tx_http_respond(req, status, h, k, s, strlen(s));
-    else tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+    for (size_t i = 0; i < n && k < 8; i++)
+        h[k++] = extra[i];
+    if (s)
+        tx__http_respond(req, status, h, k, s, strlen(s));
+    else
+        tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
     free(s);
 }
 
@@ -97,14 +102,14 @@ static int prompt_tokens(const json_t *body)
     int n = 0;
     size_t i;
     json_t *msg;
-    json_array_foreach(json_object_get(body, "messages"), i, msg)
-        n += tx__mock_tokens(json_string_value(json_object_get(msg, "content")));
+    json_array_foreach(json_object_get(body, "messages"), i, msg) n +=
+        tx__mock_tokens(json_string_value(json_object_get(msg, "content")));
     const char *prompt = json_string_value(json_object_get(body, "prompt"));
     if (prompt) n += tx__mock_tokens(prompt);
     const char *input = json_string_value(json_object_get(body, "input"));
     if (input) n += tx__mock_tokens(input);
-    json_array_foreach(json_object_get(body, "input"), i, msg)
-        n += tx__mock_tokens(json_string_value(json_object_get(msg, "content")));
+    json_array_foreach(json_object_get(body, "input"), i, msg) n +=
+        tx__mock_tokens(json_string_value(json_object_get(msg, "content")));
     return n ? n : 1;
 }
 
@@ -127,10 +132,10 @@ static json_t *response_obj(tx_mock_t *m, const char *model, const char *content
     snprintf(mid, sizeof mid, "msg_mock_%llu", (unsigned long long)m->counter);
     json_t *output = json_array();
     if (!failed && content != NULL)
-        json_array_append_new(
-            output, json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:[]}]}", "type", "message", "id", mid,
-                              "status", "completed", "role", "assistant", "content", "type",
-                              "output_text", "text", content, "annotations"));
+        json_array_append_new(output, json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s,s:[]}]}", "type",
+                                                "message", "id", mid, "status", "completed", "role",
+                                                "assistant", "content", "type", "output_text",
+                                                "text", content, "annotations"));
     json_t *err = failed ? json_pack("{s:s,s:s}", "code", "server_error", "message",
                                      "The model failed to generate a response (tenax mock).")
                          : json_null();
@@ -153,7 +158,8 @@ static int sse_event(char **out, size_t *len, size_t *cap, const char *type, jso
     size_t need = *len + strlen(s) + strlen(type) + 32;
     if (need > *cap) {
         size_t c = *cap ? *cap : 256;
-        while (c < need) c *= 2;
+        while (c < need)
+            c *= 2;
         char *n = realloc(*out, c);
         if (n == NULL) {
             free(s);
@@ -202,7 +208,8 @@ static char *responses_sse(tx_mock_t *m, const json_t *body, const char *model, 
     for (int i = 0; i < 4 && off < clen; i++) {
         size_t take = i == 3 ? clen - off : (clen + 3) / 4;
         if (off + take > clen) take = clen - off;
-        while (off + take < clen && ((unsigned char)content[off + take] & 0xC0) == 0x80) take++;
+        while (off + take < clen && ((unsigned char)content[off + take] & 0xC0) == 0x80)
+            take++;
         rc |= sse_event(&out, &len, &cap, "response.output_text.delta",
                         json_pack("{s:s,s:i,s:i,s:s%,s:i}", "item_id", "msg_mock", "output_index",
                                   0, "content_index", 0, "delta", content + off, take,
@@ -212,9 +219,8 @@ static char *responses_sse(tx_mock_t *m, const json_t *body, const char *model, 
     }
     if (!first_only) {
         rc |= sse_event(&out, &len, &cap, "response.output_text.done",
-                        json_pack("{s:s,s:i,s:i,s:s,s:i}", "item_id", "msg_mock", "output_index",
-                                  0, "content_index", 0, "text", content, "sequence_number",
-                                  seq++));
+                        json_pack("{s:s,s:i,s:i,s:s,s:i}", "item_id", "msg_mock", "output_index", 0,
+                                  "content_index", 0, "text", content, "sequence_number", seq++));
         json_t *done = response_obj(m, model, content, pt, ct, 0);
         json_object_set_new(done, "id", json_string(id));
         rc |= sse_event(&out, &len, &cap, "response.completed",
@@ -243,7 +249,8 @@ static json_t *ok_body(tx_mock_t *m, endpoint_t ep, const json_t *body, const ch
             json_t *in = json_is_array(input) ? json_array_get(input, i) : input;
             const char *s = json_string_value(in);
             uint64_t h = 1469598103934665603ull;
-            for (const char *p = s ? s : ""; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ull;
+            for (const char *p = s ? s : ""; *p; p++)
+                h = (h ^ (unsigned char)*p) * 1099511628211ull;
             json_t *vec = json_array();
             for (int d = 0; d < 8; d++) {
                 h = h * 6364136223846793005ull + 1442695040888963407ull;
@@ -267,10 +274,11 @@ static json_t *ok_body(tx_mock_t *m, endpoint_t ep, const json_t *body, const ch
     json_t *choices = json_array();
     if (!empty) {
         json_t *choice = ep == EP_CHAT
-            ? json_pack("{s:i,s:{s:s,s:s,s:n},s:n,s:s}", "index", 0, "message", "role", "assistant",
-                        "content", content, "refusal", "logprobs", "finish_reason", "stop")
-            : json_pack("{s:s,s:i,s:n,s:s}", "text", content, "index", 0, "logprobs",
-                        "finish_reason", "stop");
+                             ? json_pack("{s:i,s:{s:s,s:s,s:n},s:n,s:s}", "index", 0, "message",
+                                         "role", "assistant", "content", content, "refusal",
+                                         "logprobs", "finish_reason", "stop")
+                             : json_pack("{s:s,s:i,s:n,s:s}", "text", content, "index", 0,
+                                         "logprobs", "finish_reason", "stop");
         json_array_append_new(choices, choice);
     }
     free(content);
@@ -282,7 +290,8 @@ static json_t *ok_body(tx_mock_t *m, endpoint_t ep, const json_t *body, const ch
 
 /* The SSE events of a streamed chat answer, as one string ("data: …\n\n" each). With `first_only`
  * only the role chunk and the first piece of content. */
-static char *sse_body(tx_mock_t *m, const json_t *body, const char *model, int empty, int first_only)
+static char *sse_body(tx_mock_t *m, const json_t *body, const char *model, int empty,
+                      int first_only)
 {
     char id[64];
     snprintf(id, sizeof id, "chatcmpl-mock-%llu", (unsigned long long)++m->counter);
@@ -299,7 +308,8 @@ static char *sse_body(tx_mock_t *m, const json_t *body, const char *model, int e
     for (size_t i = 0; i < pieces && off < clen; i++) {
         size_t take = i + 1 == pieces ? clen - off : (clen + pieces - 1) / pieces;
         if (off + take > clen) take = clen - off;
-        while (off + take < clen && ((unsigned char)content[off + take] & 0xC0) == 0x80) take++;
+        while (off + take < clen && ((unsigned char)content[off + take] & 0xC0) == 0x80)
+            take++;
         json_t *piece = json_stringn(content + off, take);
         off += take;
         json_array_append_new(events, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:o},s:n}]}", "id", id,
@@ -309,28 +319,30 @@ static char *sse_body(tx_mock_t *m, const json_t *body, const char *model, int e
         if (first_only) break;
     }
     if (!first_only)
-        json_array_append_new(events, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{},s:s}]}", "id", id,
-                                                "object", "chat.completion.chunk", "created",
-                                                created, "model", model, "choices", "index", 0,
-                                                "delta", "finish_reason", "stop"));
+        json_array_append_new(events,
+                              json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{},s:s}]}", "id", id, "object",
+                                        "chat.completion.chunk", "created", created, "model", model,
+                                        "choices", "index", 0, "delta", "finish_reason", "stop"));
     /* stream_options.include_usage: a last chunk with no choices and the usage, as OpenAI */
     if (!first_only &&
         json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage")))
-        json_array_append_new(events, json_pack("{s:s,s:s,s:I,s:s,s:[],s:o}", "id", id, "object",
-                                                "chat.completion.chunk", "created", created,
-                                                "model", model, "choices", "usage",
-                                                usage(prompt_tokens(body),
-                                                      empty ? 0 : tx__mock_tokens(content))));
+        json_array_append_new(
+            events,
+            json_pack("{s:s,s:s,s:I,s:s,s:[],s:o}", "id", id, "object", "chat.completion.chunk",
+                      "created", created, "model", model, "choices", "usage",
+                      usage(prompt_tokens(body), empty ? 0 : tx__mock_tokens(content))));
     free(content);
     size_t cap = 256, len = 0;
     char *out = malloc(cap);
     size_t i;
     json_t *ev;
-    json_array_foreach(events, i, ev) {
+    json_array_foreach(events, i, ev)
+    {
         char *s = json_dumps(ev, JSON_COMPACT);
         size_t need = len + (s ? strlen(s) : 0) + 16;
         if (s && out && need > cap) {
-            while (cap < need) cap *= 2;
+            while (cap < need)
+                cap *= 2;
             char *n = realloc(out, cap);
             if (n == NULL) free(out);
             out = n;
@@ -367,8 +379,10 @@ static void ctx_closed(uv_handle_t *h)
 static void ctx_done(ctx_t *c)
 {
     tx_mock_t *m = c->m;
-    if (c->prev) c->prev->next = c->next;
-    else m->live = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        m->live = c->next;
     if (c->next) c->next->prev = c->prev;
     m->nlive--;
     c->req = NULL;
@@ -379,8 +393,10 @@ static void ctx_done(ctx_t *c)
 static void on_ctx_abort(tx_http_req_t *req, void *ud)
 {
     ctx_t *c = ud;
-    if (c->streaming) tx_http_stream_end(req);
-    else tx_http_respond(req, 499, NULL, 0, NULL, 0); /* frees only: the client is gone */
+    if (c->streaming)
+        tx__http_stream_end(req);
+    else
+        tx__http_respond(req, 499, NULL, 0, NULL, 0); /* frees only: the client is gone */
     ctx_done(c);
 }
 
@@ -393,11 +409,11 @@ static void on_slow_tick(uv_timer_t *t)
         piece = next ? (size_t)(next + 2 - (c->payload + c->off)) : c->len - c->off;
     }
     if (piece > c->len - c->off) piece = c->len - c->off;
-    tx_http_stream_write(c->req, c->payload + c->off, piece);
+    tx__http_stream_write(c->req, c->payload + c->off, piece);
     if (c->req == NULL) return; /* the write found the client gone: on_ctx_abort cleaned up */
     c->off += piece;
     if (c->off >= c->len) {
-        tx_http_stream_end(c->req);
+        tx__http_stream_end(c->req);
         ctx_done(c);
         return;
     }
@@ -431,7 +447,7 @@ static ctx_t *ctx_new(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoi
     if (m->live) m->live->prev = c;
     m->live = c;
     if (++m->nlive > m->peak) m->peak = m->nlive;
-    tx_http_req_on_abort(req, on_ctx_abort, c);
+    tx__http_req_on_abort(req, on_ctx_abort, c);
     return c;
 }
 
@@ -449,12 +465,13 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         if (stream) {
             char *sse = responses_sse(m, body, model, 1, 0);
             if (sse != NULL) {
-                tx_http_stream_begin(req, 200, sse_headers, 2);
-                tx_http_stream_write(req, sse, strlen(sse));
-                tx_http_stream_end(req);
+                tx__http_stream_begin(req, 200, sse_headers, 2);
+                tx__http_stream_write(req, sse, strlen(sse));
+                tx__http_stream_end(req);
                 free(sse);
             } else {
-                tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+                tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL,
+                                       0);
             }
         } else {
             json_t *doc = response_obj(m, model, NULL, 0, 0, 1);
@@ -484,28 +501,29 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
     }
     if (k == TX_MOCK_TIMEOUT) {
         if (c == NULL && ctx_new(m, req, k, ep, body, model, stream) == NULL)
-            tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+            tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
         return; /* answered by on_ctx_abort when the client gives up */
     }
     if (k == TX_MOCK_RESET) {
         static const char partial[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                       "Content-Length: 1000\r\n\r\n{\"id\":\"chatcmpl-mock\",\"obj";
-        tx_http_reset(req, partial, sizeof partial - 1);
+        tx__http_reset(req, partial, sizeof partial - 1);
         if (c) ctx_done(c);
         return;
     }
     if (k == TX_MOCK_STREAMFAIL && stream && ep == EP_CHAT) {
         /* a role-only chunk (no output yet), then the connection ends without [DONE] */
         char chunk[256];
-        int n = snprintf(chunk, sizeof chunk,
-                         "data: {\"id\":\"chatcmpl-mock-fail\",\"object\":\"chat.completion.chunk\","
-                         "\"created\":0,\"model\":\"%.100s\",\"choices\":[{\"index\":0,"
-                         "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
-                         "\"finish_reason\":null}]}\n\n",
-                         model);
-        tx_http_stream_begin(req, 200, sse_headers, 2);
-        tx_http_stream_write(req, chunk, (size_t)n);
-        tx_http_stream_cut(req);
+        int n =
+            snprintf(chunk, sizeof chunk,
+                     "data: {\"id\":\"chatcmpl-mock-fail\",\"object\":\"chat.completion.chunk\","
+                     "\"created\":0,\"model\":\"%.100s\",\"choices\":[{\"index\":0,"
+                     "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+                     "\"finish_reason\":null}]}\n\n",
+                     model);
+        tx__http_stream_begin(req, 200, sse_headers, 2);
+        tx__http_stream_write(req, chunk, (size_t)n);
+        tx__http_stream_cut(req);
         if (c) ctx_done(c);
         return;
     }
@@ -517,12 +535,13 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         static const char garbage[] = "{\"id\":\"chatcmpl-mock\",\"choices\":[{\"message\":<html>"
                                       "<body>502 upstream hiccup</body></html>";
         if (stream && (ep == EP_CHAT || ep == EP_RESPONSES)) {
-            tx_http_stream_begin(req, 200, sse_headers, 2);
-            tx_http_stream_write(req, "data: {\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":\n\n", 51);
-            tx_http_stream_write(req, "data: [DONE]\n\n", 14);
-            tx_http_stream_end(req);
+            tx__http_stream_begin(req, 200, sse_headers, 2);
+            tx__http_stream_write(
+                req, "data: {\"id\":\"chatcmpl-mock\",\"choices\":[{\"delta\":\n\n", 51);
+            tx__http_stream_write(req, "data: [DONE]\n\n", 14);
+            tx__http_stream_end(req);
         } else {
-            tx_http_respond(req, 200, &json_ct, 1, garbage, sizeof garbage - 1);
+            tx__http_respond(req, 200, &json_ct, 1, garbage, sizeof garbage - 1);
         }
         if (c) ctx_done(c);
         return;
@@ -543,16 +562,16 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
             sse = sse_body(m, body, model, empty, k == TX_MOCK_MIDSTREAM);
         }
         if (sse == NULL) {
-            tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+            tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
             if (c) ctx_done(c);
             return;
         }
-        tx_http_stream_begin(req, 200, sse_headers, 2);
+        tx__http_stream_begin(req, 200, sse_headers, 2);
         if (k == TX_MOCK_SLOW) {
             if (c == NULL) c = ctx_new(m, req, k, ep, body, model, stream);
             if (c == NULL) {
                 free(sse);
-                tx_http_stream_end(req);
+                tx__http_stream_end(req);
                 return;
             }
             c->streaming = 1;
@@ -561,11 +580,13 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
             on_slow_tick(&c->timer);
             return;
         }
-        tx_http_stream_write(req, sse, strlen(sse));
+        tx__http_stream_write(req, sse, strlen(sse));
         free(sse);
         /* a FIN, not an RST: an RST may make the peer's kernel drop the chunks unread */
-        if (k == TX_MOCK_MIDSTREAM) tx_http_stream_cut(req);
-        else tx_http_stream_end(req);
+        if (k == TX_MOCK_MIDSTREAM)
+            tx__http_stream_cut(req);
+        else
+            tx__http_stream_end(req);
         if (c) ctx_done(c);
         return;
     }
@@ -580,11 +601,11 @@ static void answer(tx_mock_t *m, tx_http_req_t *req, tx_mock_kind_t k, endpoint_
         if (c == NULL && s) c = ctx_new(m, req, k, ep, body, model, stream);
         if (c == NULL || s == NULL) {
             free(s);
-            tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+            tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
             if (c) ctx_done(c);
             return;
         }
-        tx_http_stream_begin(req, 200, &json_ct, 1);
+        tx__http_stream_begin(req, 200, &json_ct, 1);
         c->streaming = 1;
         c->payload = s;
         c->len = strlen(s);
@@ -611,15 +632,16 @@ static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
 {
     const tx_mock_config_t *c = &m->cfg;
     if (c->expect_key[0] != '\0') {
-        const char *auth = tx_http_req_header(req, "Authorization");
-        const char *apikey = tx_http_req_header(req, "api-key");
+        const char *auth = tx__http_req_header(req, "Authorization");
+        const char *apikey = tx__http_req_header(req, "api-key");
         int ok = (apikey != NULL && strcmp(apikey, c->expect_key) == 0) ||
                  (auth != NULL && strncmp(auth, "Bearer ", 7) == 0 &&
                   strcmp(auth + 7, c->expect_key) == 0);
         if (!ok) {
             bump(m->by_outcome, "bad_key");
-            tx_http_respond_error(req, 401, "invalid_request_error", "invalid_api_key",
-                                  "Incorrect API key provided (tenax mock --expect-key).", NULL, 0);
+            tx__http_respond_error(req, 401, "invalid_request_error", "invalid_api_key",
+                                   "Incorrect API key provided (tenax mock --expect-key).", NULL,
+                                   0);
             return 1;
         }
     }
@@ -631,30 +653,33 @@ static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
         memcpy(name, c->expect_headers[i], nl);
         name[nl] = '\0';
         const char *want = colon + 1;
-        while (*want == ' ') want++;
-        const char *got = tx_http_req_header(req, name);
+        while (*want == ' ')
+            want++;
+        const char *got = tx__http_req_header(req, name);
         if (got == NULL || strcmp(got, want) != 0) {
             char msg[200];
             snprintf(msg, sizeof msg, "missing header %.100s (tenax mock --expect-header)", name);
             bump(m->by_outcome, "bad_header");
-            tx_http_respond_error(req, 400, "invalid_request_error", "missing_header", msg, NULL, 0);
+            tx__http_respond_error(req, 400, "invalid_request_error", "missing_header", msg, NULL,
+                                   0);
             return 1;
         }
     }
     for (size_t i = 0; i < c->nexpect_query; i++) {
-        const char *q = tx_http_req_query(req);
+        const char *q = tx__http_req_query(req);
         size_t wl = strlen(c->expect_query[i]);
         const char *p = q;
         int found = 0;
         while (p != NULL && *p) {
-            if (strncmp(p, c->expect_query[i], wl) == 0 && (p[wl] == '\0' || p[wl] == '&')) found = 1;
+            if (strncmp(p, c->expect_query[i], wl) == 0 && (p[wl] == '\0' || p[wl] == '&'))
+                found = 1;
             p = strchr(p, '&');
             if (p) p++;
         }
         if (!found) {
             bump(m->by_outcome, "bad_query");
-            tx_http_respond_error(req, 400, "invalid_request_error", "missing_query",
-                                  "missing query parameter (tenax mock --expect-query)", NULL, 0);
+            tx__http_respond_error(req, 400, "invalid_request_error", "missing_query",
+                                   "missing query parameter (tenax mock --expect-query)", NULL, 0);
             return 1;
         }
     }
@@ -667,8 +692,8 @@ static int refused(tx_mock_t *m, tx_http_req_t *req, const char *model)
             snprintf(msg, sizeof msg,
                      "The model `%.100s` does not exist or you do not have access to it.", model);
             bump(m->by_outcome, "model_not_found");
-            tx_http_respond_error(req, 404, "invalid_request_error", "model_not_found", msg, NULL,
-                                  0);
+            tx__http_respond_error(req, 404, "invalid_request_error", "model_not_found", msg, NULL,
+                                   0);
             return 1;
         }
     }
@@ -684,10 +709,11 @@ static int scripted(tx_mock_t *m, tx_http_req_t *req, const json_t *body, tx_moc
     const char *id = json_string_value(json_object_get(tm, "id"));
     json_t *script = json_object_get(tm, "script");
     if (id == NULL || !json_is_array(script) || json_array_size(script) == 0) {
-        tx_http_respond_error(req, 400, "invalid_request_error", "bad_mock_script",
-                              "tenax_mock needs {\"id\": string, \"script\": [kinds...]} with at "
-                              "least one entry, e.g. {\"id\":\"case-1\",\"script\":[\"500\",\"ok\"]}.",
-                              NULL, 0);
+        tx__http_respond_error(
+            req, 400, "invalid_request_error", "bad_mock_script",
+            "tenax_mock needs {\"id\": string, \"script\": [kinds...]} with at "
+            "least one entry, e.g. {\"id\":\"case-1\",\"script\":[\"500\",\"ok\"]}.",
+            NULL, 0);
         return -1;
     }
     json_t *pos = json_object_get(m->script_pos, id);
@@ -696,14 +722,14 @@ static int scripted(tx_mock_t *m, tx_http_req_t *req, const json_t *body, tx_moc
     bump(m->by_script, id);
     size_t idx = (size_t)n < json_array_size(script) ? (size_t)n : json_array_size(script) - 1;
     const char *name = json_string_value(json_array_get(script, idx));
-    int kind = tx_mock_kind_from_name(name);
+    int kind = tx__mock_kind_from_name(name);
     if (kind < 0) {
         char msg[300];
         snprintf(msg, sizeof msg,
                  "Unknown tenax_mock script entry '%.60s'; use ok or one of: 500 502 503 504 429 "
                  "1302 quota 401 404 timeout reset slow err200 empty badjson midstream streamfail.",
                  name ? name : "(not a string)");
-        tx_http_respond_error(req, 400, "invalid_request_error", "bad_mock_script", msg, NULL, 0);
+        tx__http_respond_error(req, 400, "invalid_request_error", "bad_mock_script", msg, NULL, 0);
         return -1;
     }
     *k = (tx_mock_kind_t)kind;
@@ -714,25 +740,26 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
 {
     m->total++;
     size_t len;
-    const char *raw = tx_http_req_body(req, &len);
+    const char *raw = tx__http_req_body(req, &len);
     json_error_t jerr;
     json_t *body = json_loadb(raw, len, 0, &jerr);
     if (!json_is_object(body)) {
         char msg[300];
         snprintf(msg, sizeof msg,
                  "We could not parse the JSON body of your request (%.150s). The OpenAI API "
-                 "expects a JSON object.", body ? "not an object" : jerr.text);
+                 "expects a JSON object.",
+                 body ? "not an object" : jerr.text);
         json_decref(body);
         bump(m->by_outcome, "bad_request");
-        tx_http_respond_error(req, 400, "invalid_request_error", NULL, msg, NULL, 0);
+        tx__http_respond_error(req, 400, "invalid_request_error", NULL, msg, NULL, 0);
         return;
     }
     const char *model = json_string_value(json_object_get(body, "model"));
     if (model == NULL || model[0] == '\0') {
         json_decref(body);
         bump(m->by_outcome, "bad_request");
-        tx_http_respond_error(req, 400, "invalid_request_error", NULL,
-                              "you must provide a model parameter", NULL, 0);
+        tx__http_respond_error(req, 400, "invalid_request_error", NULL,
+                               "you must provide a model parameter", NULL, 0);
         return;
     }
     if (refused(m, req, model)) {
@@ -746,33 +773,49 @@ static void completion(tx_mock_t *m, tx_http_req_t *req, endpoint_t ep)
     if (m->cfg.max_inflight > 0 && m->nlive >= m->cfg.max_inflight) {
         /* over the concurrency cap, as Z.AI: refused at once; no script step or draw is used */
         m->over_cap++;
-        bump(m->by_outcome, tx_mock_kind_name(TX_MOCK_E1302));
+        bump(m->by_outcome, tx__mock_kind_name(TX_MOCK_E1302));
         answer(m, req, TX_MOCK_E1302, ep, body, model, stream, NULL);
         json_decref(body);
         return;
     }
     if (m->nlive + 1 > m->peak) m->peak = m->nlive + 1; /* this one, while it is answered */
-    if (is_down(m, model)) k = TX_MOCK_DOWN;
+    if (is_down(m, model))
+        k = TX_MOCK_DOWN;
     else if ((s = scripted(m, req, body, &k)) < 0) {
         bump(m->by_outcome, "bad_request");
         json_decref(body);
         return;
-    } else if (s == 0) k = tx_mock_draw(m);
-    bump(m->by_outcome, tx_mock_kind_name(k));
+    } else if (s == 0)
+        k = tx_mock_draw(m);
+    bump(m->by_outcome, tx__mock_kind_name(k));
     if (m->cfg.latency_ms > 0 && k != TX_MOCK_TIMEOUT) {
         ctx_t *c = ctx_new(m, req, k, ep, body, model, stream);
-        if (c) uv_timer_start(&c->timer, on_latency, m->cfg.latency_ms, 0);
-        else tx_http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
+        if (c)
+            uv_timer_start(&c->timer, on_latency, m->cfg.latency_ms, 0);
+        else
+            tx__http_respond_error(req, 500, "server_error", NULL, "mock: out of memory", NULL, 0);
     } else {
         answer(m, req, k, ep, body, model, stream, NULL);
     }
     json_decref(body);
 }
 
-static void route_chat(tx_http_req_t *req, void *ud) { completion(ud, req, EP_CHAT); }
-static void route_completions(tx_http_req_t *req, void *ud) { completion(ud, req, EP_COMPLETIONS); }
-static void route_embeddings(tx_http_req_t *req, void *ud) { completion(ud, req, EP_EMBEDDINGS); }
-static void route_responses(tx_http_req_t *req, void *ud) { completion(ud, req, EP_RESPONSES); }
+static void route_chat(tx_http_req_t *req, void *ud)
+{
+    completion(ud, req, EP_CHAT);
+}
+static void route_completions(tx_http_req_t *req, void *ud)
+{
+    completion(ud, req, EP_COMPLETIONS);
+}
+static void route_embeddings(tx_http_req_t *req, void *ud)
+{
+    completion(ud, req, EP_EMBEDDINGS);
+}
+static void route_responses(tx_http_req_t *req, void *ud)
+{
+    completion(ud, req, EP_RESPONSES);
+}
 
 static void route_models(tx_http_req_t *req, void *ud)
 {
@@ -782,15 +825,17 @@ static void route_models(tx_http_req_t *req, void *ud)
                                          "text-embedding-3-small", "mock-small"};
     json_t *data = json_array();
     for (size_t i = 0; i < m->cfg.nmodels; i++)
-        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", m->cfg.models[i], "object",
-                                              "model", "created", 1700000000, "owned_by", "tenax-mock"));
+        json_array_append_new(data,
+                              json_pack("{s:s,s:s,s:i,s:s}", "id", m->cfg.models[i], "object",
+                                        "model", "created", 1700000000, "owned_by", "tenax-mock"));
     for (size_t i = 0; m->cfg.nmodels == 0 && i < sizeof models / sizeof models[0]; i++)
-        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", models[i], "object",
-                                              "model", "created", 1700000000, "owned_by", "tenax-mock"));
+        json_array_append_new(data,
+                              json_pack("{s:s,s:s,s:i,s:s}", "id", models[i], "object", "model",
+                                        "created", 1700000000, "owned_by", "tenax-mock"));
     for (size_t i = 0; i < m->cfg.ndown; i++)
-        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", m->cfg.down_models[i],
-                                              "object", "model", "created", 1700000000, "owned_by",
-                                              "tenax-mock"));
+        json_array_append_new(data,
+                              json_pack("{s:s,s:s,s:i,s:s}", "id", m->cfg.down_models[i], "object",
+                                        "model", "created", 1700000000, "owned_by", "tenax-mock"));
     json_t *doc = json_pack("{s:s,s:o}", "object", "list", "data", data);
     respond_json(req, 200, doc, NULL, 0);
     json_decref(doc);
@@ -818,29 +863,25 @@ static void route_reset(tx_http_req_t *req, void *ud)
     json_object_clear(m->by_script);
     json_object_clear(m->script_pos);
     static const char body[] = "{\"status\":\"reset\"}";
-    tx_http_respond(req, 200, &json_ct, 1, body, sizeof body - 1);
+    tx__http_respond(req, 200, &json_ct, 1, body, sizeof body - 1);
 }
 
 static const tx_route_t mock_routes[] = {
-    {"POST", "/v1/chat/completions", route_chat},
-    {"POST", "/v1/completions", route_completions},
-    {"POST", "/v1/embeddings", route_embeddings},
-    {"POST", "/v1/responses", route_responses},
-    {"GET", "/v1/models", route_models},
-    {"GET", "/mock/stats", route_stats},
-    {"POST", "/mock/reset", route_reset},
-    {NULL, NULL, NULL},
+    {"POST", "/v1/chat/completions", route_chat}, {"POST", "/v1/completions", route_completions},
+    {"POST", "/v1/embeddings", route_embeddings}, {"POST", "/v1/responses", route_responses},
+    {"GET", "/v1/models", route_models},          {"GET", "/mock/stats", route_stats},
+    {"POST", "/mock/reset", route_reset},         {NULL, NULL, NULL},
 };
 
-tx_err_t tx_mock_routes(tx_mock_t *m, tx_router_t *r)
+tx_err_t tx__mock_routes(tx_mock_t *m, tx_router_t *r)
 {
     if (m == NULL || r == NULL) return TX_EINVAL;
-    tx_err_t rc = tx_router_add_table(r, mock_routes, m);
-    if (rc == TX_EOK) rc = tx_router_add(r, "GET", "/healthz", tx_route_healthz, NULL);
+    tx_err_t rc = tx__router_add_table(r, mock_routes, m);
+    if (rc == TX_EOK) rc = tx__router_add(r, "GET", "/healthz", tx__route_healthz, NULL);
     return rc;
 }
 
-tx_mock_t *tx_mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg)
+tx_mock_t *tx__mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg)
 {
     if (loop == NULL || cfg == NULL) return NULL;
     tx_mock_t *m = calloc(1, sizeof *m);
@@ -853,13 +894,13 @@ tx_mock_t *tx_mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg)
     m->by_script = json_object();
     m->script_pos = json_object();
     if (!m->by_model || !m->by_outcome || !m->by_script || !m->script_pos) {
-        tx_mock_destroy(m);
+        tx__mock_destroy(m);
         return NULL;
     }
     return m;
 }
 
-void tx_mock_destroy(tx_mock_t *m)
+void tx__mock_destroy(tx_mock_t *m)
 {
     if (m == NULL) return;
     json_decref(m->by_model);

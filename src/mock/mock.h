@@ -1,4 +1,4 @@
-/* tenax mock (SPEC §6): a fault-injecting OpenAI-compatible upstream on the tenax HTTP server.
+/* tenax mock (docs/mock.md): a fault-injecting OpenAI-compatible upstream on the tenax HTTP server.
  * Faults are drawn per request from a seeded generator (repeatable), or scripted per test case
  * with the request field "tenax_mock":{"id":…,"script":[…]}; /mock/stats counts what happened. */
 #ifndef TX_MOCK_MOCK_H
@@ -40,10 +40,10 @@ typedef enum {
 } tx_mock_kind_t;
 
 /* "500", "quota", ...; "unknown" out of range. Static. */
-const char *tx_mock_kind_name(tx_mock_kind_t k);
+const char *tx__mock_kind_name(tx_mock_kind_t k);
 /* The kind named `name` ("ok" included; "down" is not nameable: it comes from --down-models),
  * or -1. */
-int tx_mock_kind_from_name(const char *name);
+int tx__mock_kind_from_name(const char *name);
 
 #define TX_MOCK_MAX_FAULTS 32
 #define TX_MOCK_MAX_DOWN 16
@@ -56,15 +56,15 @@ typedef struct {
         double prob;
     } faults[TX_MOCK_MAX_FAULTS];
     size_t nfaults;
-    unsigned retry_after_s;   /* Retry-After of 429 and 1302; default 1 */
-    unsigned latency_ms;      /* added before every completion answer */
-    unsigned slow_ms;         /* `slow`: delay between dribbled pieces; default 100 */
+    unsigned retry_after_s; /* Retry-After of 429 and 1302; default 1 */
+    unsigned latency_ms;    /* added before every completion answer */
+    unsigned slow_ms;       /* `slow`: delay between dribbled pieces; default 100 */
     uint64_t seed;
     char down_models[TX_MOCK_MAX_DOWN][128];
     size_t ndown;
-    unsigned max_inflight;    /* > 0: a completion beyond this many in flight gets Z.AI's 1302 */
+    unsigned max_inflight; /* > 0: a completion beyond this many in flight gets Z.AI's 1302 */
     /* acting as one provider among several */
-    char expect_key[256];  /* non-empty: requests must carry it (Bearer or api-key), else 401 */
+    char expect_key[256]; /* non-empty: requests must carry it (Bearer or api-key), else 401 */
     char expect_headers[TX_MOCK_MAX_EXPECT][256]; /* "Name: value" each request must carry */
     size_t nexpect_headers;
     char expect_query[TX_MOCK_MAX_EXPECT][256]; /* "k=v" each request's query must hold */
@@ -73,38 +73,31 @@ typedef struct {
     size_t nmodels;
 } tx_mock_config_t;
 
-void tx_mock_config_defaults(tx_mock_config_t *cfg);
+void tx__mock_config_defaults(tx_mock_config_t *cfg);
 
 /* Parses "500:0.1,429:0.05,timeout:2%" into cfg->faults (replacing them). Probabilities are in
  * [0,1] (or percentages) and add up to at most 1. Returns 0, or -1 with `err` saying what is
  * wrong and which kinds exist. */
-int tx_mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err);
+int tx__mock_parse_faults(const char *spec, tx_mock_config_t *cfg, tx_error_t *err);
 /* Parses "a,b" into cfg->down_models. -1 with `err` when too many or too long. */
-int tx_mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_t *err);
+int tx__mock_parse_down_models(const char *list, tx_mock_config_t *cfg, tx_error_t *err);
 /* Sets the option `name` (without "--": "expect-key", "expect-header", "expect-query",
  * "models") from `value`; one table in faults.c holds them, so adding one is one row. Returns 0,
  * 1 when `name` is not one of them, or -1 with `err` saying what is wrong with the value. */
-int tx_mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
-                       tx_error_t *err);
+int tx__mock_set_option(tx_mock_config_t *cfg, const char *name, const char *value,
+                        tx_error_t *err);
 
 /* The faults as text for the startup line ("500:0.1,429:0.05" or "none"). */
-void tx_mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap);
+void tx__mock_describe_faults(const tx_mock_config_t *cfg, char *out, size_t cap);
 
 typedef struct tx_mock tx_mock_t;
 
 /* A mock using `loop` for its timers. `cfg` copied. NULL on out of memory. */
-tx_mock_t *tx_mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg);
+tx_mock_t *tx__mock_new(uv_loop_t *loop, const tx_mock_config_t *cfg);
 /* Frees the mock; call after the server has stopped (its requests are then all finished). */
-void tx_mock_destroy(tx_mock_t *m);
+void tx__mock_destroy(tx_mock_t *m);
 /* Registers the mock's routes (/v1/chat/completions, /v1/completions, /v1/embeddings,
  * /v1/responses, /v1/models, /mock/stats, /mock/reset, /healthz) on `r`. */
-tx_err_t tx_mock_routes(tx_mock_t *m, tx_router_t *r);
-
-/* The draw for the next un-scripted request (advances the generator). */
-tx_mock_kind_t tx_mock_draw(tx_mock_t *m);
-
-/* The reply to a tagging prompt for `text`: a JSON array of tags from its words, sometimes in a
- * ```json fence; deterministic per text. Caller frees. NULL on out of memory. */
-char *tx_mock_tags_for(const char *text);
+tx_err_t tx__mock_routes(tx_mock_t *m, tx_router_t *r);
 
 #endif

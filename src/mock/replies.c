@@ -1,4 +1,4 @@
-/* What the mock says: provider-shaped error bodies (PROVIDER_ERRORS.md) and reply texts,
+/* What the mock says: provider-shaped error bodies (docs/mock.md) and reply texts,
  * including the deterministic tags for a tagging prompt. */
 #include "mock/replies.h"
 
@@ -20,8 +20,9 @@ json_t *tx__mock_error(tx_mock_kind_t k, const char *model, unsigned retry_after
     switch (k) {
     case TX_MOCK_E500:
         *status = 500;
-        return openai_error("The server had an error while processing your request. Sorry about that!",
-                            "server_error", NULL);
+        return openai_error(
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error", NULL);
     case TX_MOCK_E502:
         *status = 502;
         return openai_error("Bad gateway.", "server_error", "bad_gateway");
@@ -64,13 +65,14 @@ json_t *tx__mock_error(tx_mock_kind_t k, const char *model, unsigned retry_after
     case TX_MOCK_ERR200:
         *status = 200;
         return json_pack("{s:{s:s,s:i,s:{s:s}},s:s}", "error", "message",
-                         "Upstream error from OpenInference: Error from model endpoint", "code", 502,
-                         "metadata", "provider_name", "OpenInference", "user_id", "user_mock");
+                         "Upstream error from OpenInference: Error from model endpoint", "code",
+                         502, "metadata", "provider_name", "OpenInference", "user_id", "user_mock");
     case TX_MOCK_DOWN:
         *status = 503;
         snprintf(msg, sizeof msg,
                  "The model `%.100s` is currently unavailable (tenax mock --down-models). "
-                 "Please try again later.", model);
+                 "Please try again later.",
+                 model);
         return openai_error(msg, "server_error", "model_unavailable");
     default:
         return NULL;
@@ -98,11 +100,11 @@ static uint64_t fnv(const char *s, size_t len, uint64_t h)
 }
 
 static const char *const stop_words[] = {
-    "about", "after", "again", "also", "been", "before", "being", "could", "does", "from",
-    "have", "here", "into", "just", "like", "more", "most", "only", "other", "over", "some",
-    "such", "than", "that", "their", "them", "then", "there", "these", "they", "this", "those",
-    "very", "what", "when", "where", "which", "while", "will", "with", "would", "your", "were",
-    "because", "should", "tags", "text", NULL};
+    "about", "after", "again", "also",    "been",   "before", "being", "could", "does",  "from",
+    "have",  "here",  "into",  "just",    "like",   "more",   "most",  "only",  "other", "over",
+    "some",  "such",  "than",  "that",    "their",  "them",   "then",  "there", "these", "they",
+    "this",  "those", "very",  "what",    "when",   "where",  "which", "while", "will",  "with",
+    "would", "your",  "were",  "because", "should", "tags",   "text",  NULL};
 
 static int is_stop(const char *w)
 {
@@ -122,7 +124,9 @@ static int by_rank(const void *a, const void *b)
     return x->rank < y->rank ? -1 : x->rank > y->rank;
 }
 
-char *tx_mock_tags_for(const char *text)
+/* The reply to a tagging prompt for `text`: a JSON array of tags from its words, sometimes in a
+ * ```json fence; deterministic per text. Caller frees. NULL on out of memory. */
+static char *tx_mock_tags_for(const char *text)
 {
     if (text == NULL) text = "";
     size_t tlen = strlen(text);
@@ -131,17 +135,21 @@ char *tx_mock_tags_for(const char *text)
     size_t n = 0;
     const char *p = text;
     while (*p && n < 64) {
-        while (*p && !isalnum((unsigned char)*p)) p++;
+        while (*p && !isalnum((unsigned char)*p))
+            p++;
         const char *s = p;
-        while (*p && (isalnum((unsigned char)*p) || *p == '-')) p++;
+        while (*p && (isalnum((unsigned char)*p) || *p == '-'))
+            p++;
         size_t len = (size_t)(p - s);
         if (len < 4 || len >= sizeof words[0].w) continue;
         word_t w;
-        for (size_t i = 0; i < len; i++) w.w[i] = (char)tolower((unsigned char)s[i]);
+        for (size_t i = 0; i < len; i++)
+            w.w[i] = (char)tolower((unsigned char)s[i]);
         w.w[len] = '\0';
         if (is_stop(w.w) || isdigit((unsigned char)w.w[0])) continue;
         int dup = 0;
-        for (size_t i = 0; i < n && !dup; i++) dup = strcmp(words[i].w, w.w) == 0;
+        for (size_t i = 0; i < n && !dup; i++)
+            dup = strcmp(words[i].w, w.w) == 0;
         if (dup) continue;
         w.rank = fnv(w.w, len, th);
         words[n++] = w;
@@ -150,7 +158,8 @@ char *tx_mock_tags_for(const char *text)
     size_t take = n < 5 ? n : 3 + (size_t)(th % 3);
     if (take > n) take = n;
     json_t *arr = json_array();
-    for (size_t i = 0; arr && i < take; i++) json_array_append_new(arr, json_string(words[i].w));
+    for (size_t i = 0; arr && i < take; i++)
+        json_array_append_new(arr, json_string(words[i].w));
     char *js = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (js == NULL) return NULL;
@@ -174,11 +183,12 @@ char *tx__mock_content(const json_t *messages, const char *prompt, const char *m
     const char *user = prompt ? prompt : "";
     size_t i;
     json_t *m;
-    json_array_foreach(messages, i, m) {
+    json_array_foreach(messages, i, m)
+    {
         const char *role = json_string_value(json_object_get(m, "role"));
         const char *text = msg_text(m);
-        if (strcasestr(text, "tag") && (role == NULL || strcmp(role, "user") == 0 ||
-                                        strcmp(role, "system") == 0))
+        if (strcasestr(text, "tag") &&
+            (role == NULL || strcmp(role, "user") == 0 || strcmp(role, "system") == 0))
             tagging = 1;
         if (role && strcmp(role, "user") == 0) user = text;
     }
@@ -188,7 +198,8 @@ char *tx__mock_content(const json_t *messages, const char *prompt, const char *m
     snprintf(buf, sizeof buf, "This is a mock reply from %.60s to: %.200s", model, user);
     /* keep the text valid UTF-8 when the cut fell inside a character */
     size_t len = strlen(buf);
-    while (len > 0 && ((unsigned char)buf[len - 1] & 0xC0) == 0x80) len--;
+    while (len > 0 && ((unsigned char)buf[len - 1] & 0xC0) == 0x80)
+        len--;
     if (len > 0 && ((unsigned char)buf[len - 1] & 0x80)) {
         unsigned char lead = (unsigned char)buf[len - 1];
         size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : 2;

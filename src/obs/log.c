@@ -6,13 +6,13 @@
 #include <unistd.h>
 
 #include "obs/log.h"
-#include "obs/utf8.h"
+#include "core/utf8.h"
 
 static int log_json;
 static tx_log_level_t log_min = TX_LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void tx_log_init(void)
+void tx__log_init(void)
 {
     const char *f = getenv("TENAX_LOG_FORMAT");
     log_json = f != NULL && strcmp(f, "json") == 0;
@@ -22,7 +22,7 @@ void tx_log_init(void)
             if (strcmp(l, level_names[i]) == 0) log_min = (tx_log_level_t)i;
 }
 
-int tx_log_enabled(tx_log_level_t level)
+int tx__log_enabled(tx_log_level_t level)
 {
     return level >= log_min;
 }
@@ -59,9 +59,9 @@ static size_t json_escape(char *out, size_t cap, size_t n, const char *s)
     return n;
 }
 
-void tx_vlog(tx_log_level_t level, const char *tag, const char *fmt, va_list ap)
+static void tx_vlog(tx_log_level_t level, const char *tag, const char *fmt, va_list ap)
 {
-    if (!tx_log_enabled(level)) return;
+    if (!tx__log_enabled(level)) return;
     char msg[2048], line[4608], ts[40];
     vsnprintf(msg, sizeof msg, fmt, ap);
     struct timespec now;
@@ -91,7 +91,7 @@ void tx_vlog(tx_log_level_t level, const char *tag, const char *fmt, va_list ap)
     (void)w;
 }
 
-void tx_log(tx_log_level_t level, const char *tag, const char *fmt, ...)
+void tx__log(tx_log_level_t level, const char *tag, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);

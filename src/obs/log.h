@@ -1,5 +1,5 @@
 /* One line per event on stderr: text by default, JSON with TENAX_LOG_FORMAT=json.
- * Tags follow SPEC: "ai][retry" prints as "[ai][retry]". Never pass a secret to these. */
+ * Tags (docs/operations.md): "ai][retry" prints as "[ai][retry]". Never pass a secret to these. */
 #ifndef TX_OBS_LOG_H
 #define TX_OBS_LOG_H
 
@@ -9,14 +9,13 @@ typedef enum { TX_LOG_DEBUG, TX_LOG_INFO, TX_LOG_WARN, TX_LOG_ERROR } tx_log_lev
 
 /* Reads TENAX_LOG_FORMAT (text|json) and TENAX_LOG_LEVEL (debug|info|warn|error). Safe to call
  * more than once; logging works without it (text, info). */
-void tx_log_init(void);
+void tx__log_init(void);
 
 /* Logs `fmt` under `tag` (e.g. "ai][retry", printed "[ai][retry]"; NULL for none). */
-void tx_log(tx_log_level_t level, const char *tag, const char *fmt, ...)
+void tx__log(tx_log_level_t level, const char *tag, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-void tx_vlog(tx_log_level_t level, const char *tag, const char *fmt, va_list ap);
 
 /* 1 when a message at `level` would be printed. */
-int tx_log_enabled(tx_log_level_t level);
+int tx__log_enabled(tx_log_level_t level);
 
 #endif

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "obs/metrics.h"
-#include "obs/utf8.h"
+#include "core/utf8.h"
 
 const double tx_metrics_latency_buckets[TX_METRICS_LATENCY_NBUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
@@ -44,7 +44,7 @@ struct tx_metrics {
     tx_metric_family_t *head, *tail;
 };
 
-tx_metrics_t *tx_metrics_create(void)
+tx_metrics_t *tx__metrics_create(void)
 {
     return calloc(1, sizeof(tx_metrics_t));
 }
@@ -52,8 +52,10 @@ tx_metrics_t *tx_metrics_create(void)
 static void family_free(tx_metric_family_t *f)
 {
     if (f == NULL) return;
-    for (size_t i = 0; i < f->nseries; i++) free(f->order[i]);
-    for (size_t i = 0; i < f->nlabels; i++) free(f->labels[i]);
+    for (size_t i = 0; i < f->nseries; i++)
+        free(f->order[i]);
+    for (size_t i = 0; i < f->nlabels; i++)
+        free(f->labels[i]);
     free(f->order);
     free(f->table);
     free(f->name);
@@ -61,7 +63,7 @@ static void family_free(tx_metric_family_t *f)
     free(f);
 }
 
-void tx_metrics_destroy(tx_metrics_t *m)
+void tx__metrics_destroy(tx_metrics_t *m)
 {
     if (m == NULL) return;
     tx_metric_family_t *f = m->head;
@@ -85,7 +87,7 @@ static int valid_name(const char *s, int allow_colon)
     return 1;
 }
 
-tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name)
+static tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name)
 {
     if (m == NULL || name == NULL) return NULL;
     for (tx_metric_family_t *f = m->head; f != NULL; f = f->next)
@@ -93,10 +95,10 @@ tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name)
     return NULL;
 }
 
-tx_metric_family_t *tx_metrics_register(tx_metrics_t *m, tx_metric_type_t type, const char *name,
-                                        const char *help, size_t nlabels,
-                                        const char *const *label_names, const double *buckets,
-                                        size_t nbuckets, size_t max_series)
+tx_metric_family_t *tx__metrics_register(tx_metrics_t *m, tx_metric_type_t type, const char *name,
+                                         const char *help, size_t nlabels,
+                                         const char *const *label_names, const double *buckets,
+                                         size_t nbuckets, size_t max_series)
 {
     if (m == NULL || !valid_name(name, 1) || nlabels > TX_METRICS_MAX_LABELS ||
         (nlabels > 0 && label_names == NULL) || max_series == 0 || max_series > (1u << 24) ||
@@ -125,16 +127,19 @@ tx_metric_family_t *tx_metrics_register(tx_metrics_t *m, tx_metric_type_t type, 
     f->nlabels = nlabels;
     f->nbuckets = nbuckets;
     f->max_series = max_series;
-    for (size_t i = 0; i < nbuckets; i++) f->bounds[i] = buckets[i];
+    for (size_t i = 0; i < nbuckets; i++)
+        f->bounds[i] = buckets[i];
     f->cap = 2;
-    while (f->cap < 2 * max_series) f->cap <<= 1;
+    while (f->cap < 2 * max_series)
+        f->cap <<= 1;
     f->name = strdup(name);
     f->help = strdup(help != NULL ? help : "");
     f->order = calloc(max_series, sizeof(*f->order));
     f->table = calloc(f->cap, sizeof(*f->table));
     int ok = f->name != NULL && f->help != NULL && f->order != NULL && f->table != NULL;
-    for (size_t i = 0; i < nlabels && ok; i++) ok = (f->labels[i] = strdup(label_names[i])) != NULL;
-    if (!ok || (nlabels == 0 && tx_metrics_series(f, NULL) == NULL)) {
+    for (size_t i = 0; i < nlabels && ok; i++)
+        ok = (f->labels[i] = strdup(label_names[i])) != NULL;
+    if (!ok || (nlabels == 0 && tx__metrics_series(f, NULL) == NULL)) {
         family_free(f);
         return NULL;
     }
@@ -206,7 +211,7 @@ static tx_metric_series_t *note_recent(tx_metric_family_t *f, tx_metric_series_t
     return s;
 }
 
-tx_metric_series_t *tx_metrics_series(tx_metric_family_t *f, const char *const *values)
+tx_metric_series_t *tx__metrics_series(tx_metric_family_t *f, const char *const *values)
 {
     if (f == NULL || (f->nlabels > 0 && values == NULL)) return NULL;
     for (int k = 0; k < 2; k++)
@@ -227,7 +232,8 @@ tx_metric_series_t *tx_metrics_series(tx_metric_family_t *f, const char *const *
     }
     /* One block: the series, its bucket counts, then its label value strings. */
     size_t size = sizeof(tx_metric_series_t) + f->nbuckets * sizeof(uint64_t);
-    for (size_t k = 0; k < f->nlabels; k++) size += lens[k] + 1;
+    for (size_t k = 0; k < f->nlabels; k++)
+        size += lens[k] + 1;
     tx_metric_series_t *s = calloc(1, size);
     if (s == NULL) return NULL;
     s->hash = h;
@@ -248,20 +254,20 @@ tx_metric_series_t *tx_metrics_series(tx_metric_family_t *f, const char *const *
     return note_recent(f, s);
 }
 
-void tx_metrics_add(tx_metric_series_t *s, double delta)
+void tx__metrics_add(tx_metric_series_t *s, double delta)
 {
     if (s == NULL || isnan(delta) || s->family->type == TX_METRIC_HISTOGRAM) return;
     if (s->family->type == TX_METRIC_COUNTER && delta < 0) return;
     s->value += delta;
 }
 
-void tx_metrics_set(tx_metric_series_t *s, double value)
+void tx__metrics_set(tx_metric_series_t *s, double value)
 {
     if (s == NULL || s->family->type != TX_METRIC_GAUGE) return;
     s->value = value;
 }
 
-void tx_metrics_observe(tx_metric_series_t *s, double value)
+void tx__metrics_observe(tx_metric_series_t *s, double value)
 {
     if (s == NULL || isnan(value) || s->family->type != TX_METRIC_HISTOGRAM) return;
     const tx_metric_family_t *f = s->family;
@@ -278,42 +284,42 @@ void tx_metrics_observe(tx_metric_series_t *s, double value)
     s->value += value;
 }
 
-void tx_metrics_inc(tx_metric_family_t *f, const char *const *values, double delta)
+void tx__metrics_inc(tx_metric_family_t *f, const char *const *values, double delta)
 {
-    tx_metrics_add(tx_metrics_series(f, values), delta);
+    tx__metrics_add(tx__metrics_series(f, values), delta);
 }
 
-void tx_metrics_gauge_set(tx_metric_family_t *f, const char *const *values, double value)
+void tx__metrics_gauge_set(tx_metric_family_t *f, const char *const *values, double value)
 {
-    tx_metrics_set(tx_metrics_series(f, values), value);
+    tx__metrics_set(tx__metrics_series(f, values), value);
 }
 
-void tx_metrics_observe_at(tx_metric_family_t *f, const char *const *values, double value)
+void tx__metrics_observe_at(tx_metric_family_t *f, const char *const *values, double value)
 {
-    tx_metrics_observe(tx_metrics_series(f, values), value);
+    tx__metrics_observe(tx__metrics_series(f, values), value);
 }
 
-double tx_metrics_value(const tx_metric_series_t *s)
+double tx__metrics_value(const tx_metric_series_t *s)
 {
     return s != NULL ? s->value : 0;
 }
 
-uint64_t tx_metrics_hist_count(const tx_metric_series_t *s)
+uint64_t tx__metrics_hist_count(const tx_metric_series_t *s)
 {
     return s != NULL ? s->count : 0;
 }
 
-double tx_metrics_hist_sum(const tx_metric_series_t *s)
+double tx__metrics_hist_sum(const tx_metric_series_t *s)
 {
     return s != NULL && s->family->type == TX_METRIC_HISTOGRAM ? s->value : 0;
 }
 
-size_t tx_metrics_series_count(const tx_metric_family_t *f)
+size_t tx__metrics_series_count(const tx_metric_family_t *f)
 {
     return f != NULL ? f->nseries : 0;
 }
 
-uint64_t tx_metrics_refused(const tx_metric_family_t *f)
+uint64_t tx__metrics_refused(const tx_metric_family_t *f)
 {
     return f != NULL ? f->refused : 0;
 }
@@ -330,7 +336,8 @@ static void buf_reserve(buf_t *b, size_t extra)
 {
     if (b->oom || b->len + extra + 1 <= b->cap) return;
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra + 1) cap *= 2;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
     char *p = realloc(b->p, cap);
     if (p == NULL) {
         b->oom = 1;
@@ -480,7 +487,7 @@ static void render_family(buf_t *b, const tx_metric_family_t *f)
     }
 }
 
-char *tx_metrics_render(const tx_metrics_t *m, size_t *len)
+char *tx__metrics_render(const tx_metrics_t *m, size_t *len)
 {
     if (m == NULL) return NULL;
     buf_t b = {0};

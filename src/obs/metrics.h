@@ -22,11 +22,11 @@ typedef struct tx_metric_series tx_metric_series_t;
 extern const double tx_metrics_latency_buckets[];
 #define TX_METRICS_LATENCY_NBUCKETS 18
 
-/* A new, empty registry; NULL when out of memory. Free with tx_metrics_destroy. */
-tx_metrics_t *tx_metrics_create(void);
+/* A new, empty registry; NULL when out of memory. Free with tx__metrics_destroy. */
+tx_metrics_t *tx__metrics_create(void);
 
 /* Frees the registry, its families and series (every handle into it dies). NULL: no-op. */
-void tx_metrics_destroy(tx_metrics_t *m);
+void tx__metrics_destroy(tx_metrics_t *m);
 
 /* Registers a family once. `name` must be a valid metric name and unique in the registry,
  * `label_names` holds `nlabels` (≤ TX_METRICS_MAX_LABELS) valid label names; histograms take
@@ -35,44 +35,41 @@ void tx_metrics_destroy(tx_metrics_t *m);
  * and counted. Strings are copied. A family without labels has its one series from the start.
  * Returns a handle owned by the registry, or NULL on a bad argument, a duplicate name or no
  * memory (nothing is registered then). */
-tx_metric_family_t *tx_metrics_register(tx_metrics_t *m, tx_metric_type_t type, const char *name,
-                                        const char *help, size_t nlabels,
-                                        const char *const *label_names, const double *buckets,
-                                        size_t nbuckets, size_t max_series);
+tx_metric_family_t *tx__metrics_register(tx_metrics_t *m, tx_metric_type_t type, const char *name,
+                                         const char *help, size_t nlabels,
+                                         const char *const *label_names, const double *buckets,
+                                         size_t nbuckets, size_t max_series);
 
 /* The series for these label values (`values` holds nlabels strings; NULL for none; a NULL
  * value counts as ""), created on first use. The handle stays valid for the registry's life, so
  * a hot path may keep it. Returns NULL when the family is NULL, the cap of series is reached
  * (the refusal is counted) or memory runs out; every update function accepts NULL as a no-op. */
-tx_metric_series_t *tx_metrics_series(tx_metric_family_t *f, const char *const *values);
+tx_metric_series_t *tx__metrics_series(tx_metric_family_t *f, const char *const *values);
 
 /* Counter: adds `delta` (negative or NaN deltas are ignored). Gauge: adds `delta`. */
-void tx_metrics_add(tx_metric_series_t *s, double delta);
+void tx__metrics_add(tx_metric_series_t *s, double delta);
 /* Gauge: sets the value (ignored for counters and histograms). */
-void tx_metrics_set(tx_metric_series_t *s, double value);
+void tx__metrics_set(tx_metric_series_t *s, double value);
 /* Histogram: records one observation (NaN is ignored). */
-void tx_metrics_observe(tx_metric_series_t *s, double value);
+void tx__metrics_observe(tx_metric_series_t *s, double value);
 
 /* Lookup and update in one call, for paths that do not keep handles. */
-void tx_metrics_inc(tx_metric_family_t *f, const char *const *values, double delta);
-void tx_metrics_gauge_set(tx_metric_family_t *f, const char *const *values, double value);
-void tx_metrics_observe_at(tx_metric_family_t *f, const char *const *values, double value);
+void tx__metrics_inc(tx_metric_family_t *f, const char *const *values, double delta);
+void tx__metrics_gauge_set(tx_metric_family_t *f, const char *const *values, double value);
+void tx__metrics_observe_at(tx_metric_family_t *f, const char *const *values, double value);
 
 /* Readers for tests and diag: the current value (counter/gauge), observation count and sum
  * (histogram), the number of series and the number of refused new series. 0 for NULL. */
-double tx_metrics_value(const tx_metric_series_t *s);
-uint64_t tx_metrics_hist_count(const tx_metric_series_t *s);
-double tx_metrics_hist_sum(const tx_metric_series_t *s);
-size_t tx_metrics_series_count(const tx_metric_family_t *f);
-uint64_t tx_metrics_refused(const tx_metric_family_t *f);
-
-/* The family registered under `name`, or NULL. */
-tx_metric_family_t *tx_metrics_find(tx_metrics_t *m, const char *name);
+double tx__metrics_value(const tx_metric_series_t *s);
+uint64_t tx__metrics_hist_count(const tx_metric_series_t *s);
+double tx__metrics_hist_sum(const tx_metric_series_t *s);
+size_t tx__metrics_series_count(const tx_metric_family_t *f);
+uint64_t tx__metrics_refused(const tx_metric_family_t *f);
 
 /* Renders every family in registration order (series in creation order) in the Prometheus text
  * format 0.0.4, followed by `tenax_metrics_series_refused_total{family}` for the families that
  * refused series. Returns a NUL-terminated heap string the caller frees (its length in *len when
  * len is not NULL), or NULL when out of memory or m is NULL. */
-char *tx_metrics_render(const tx_metrics_t *m, size_t *len);
+char *tx__metrics_render(const tx_metrics_t *m, size_t *len);
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "obs/log.h"
 #include "obs/notify.h"
-#include "obs/utf8.h"
+#include "core/utf8.h"
 
 static const char *const type_names[TX_NOTIFY__LAST] = {"quota_exceeded", "rate_limit",
                                                         "auth_failed", "endpoint_down"};
@@ -28,19 +28,23 @@ struct tx_notify {
     tx_notify_stats_t stats;
 };
 
-const char *tx_notify_type_name(tx_notify_type_t type)
+const char *tx__notify_type_name(tx_notify_type_t type)
 {
     return (unsigned)type < TX_NOTIFY__LAST ? type_names[type] : "unknown";
 }
 
-int tx_notify_type_for_class(tx_class_t cls)
+int tx__notify_type_for_class(tx_class_t cls)
 {
     switch (cls) {
-    case TX_CLASS_QUOTA: return TX_NOTIFY_QUOTA_EXCEEDED;
+    case TX_CLASS_QUOTA:
+        return TX_NOTIFY_QUOTA_EXCEEDED;
     case TX_CLASS_RATE_LIMIT:
-    case TX_CLASS_CONCURRENCY: return TX_NOTIFY_RATE_LIMIT;
-    case TX_CLASS_AUTH: return TX_NOTIFY_AUTH_FAILED;
-    default: return -1;
+    case TX_CLASS_CONCURRENCY:
+        return TX_NOTIFY_RATE_LIMIT;
+    case TX_CLASS_AUTH:
+        return TX_NOTIFY_AUTH_FAILED;
+    default:
+        return -1;
     }
 }
 
@@ -55,7 +59,7 @@ static uint32_t env_seconds(const char *name)
     return (uint32_t)n;
 }
 
-void tx_notify_config_from_env(tx_notify_config_t *cfg)
+void tx__notify_config_from_env(tx_notify_config_t *cfg)
 {
     if (cfg == NULL) return;
     memset(cfg, 0, sizeof(*cfg));
@@ -89,7 +93,7 @@ static void clear_settings(tx_notify_t *n)
     free(n->tg_api);
 }
 
-int tx_notify_configure(tx_notify_t *n, const tx_notify_config_t *cfg)
+int tx__notify_configure(tx_notify_t *n, const tx_notify_config_t *cfg)
 {
     if (n == NULL) return -1;
     tx_notify_config_t none = {0};
@@ -114,28 +118,28 @@ int tx_notify_configure(tx_notify_t *n, const tx_notify_config_t *cfg)
     return 0;
 }
 
-tx_notify_t *tx_notify_create(const tx_notify_config_t *cfg, tx_notify_post_fn post, void *ud)
+tx_notify_t *tx__notify_create(const tx_notify_config_t *cfg, tx_notify_post_fn post, void *ud)
 {
     if (post == NULL) return NULL;
     tx_notify_t *n = calloc(1, sizeof(*n));
     if (n == NULL) return NULL;
     n->post = post;
     n->ud = ud;
-    if (tx_notify_configure(n, cfg) != 0) {
+    if (tx__notify_configure(n, cfg) != 0) {
         free(n);
         return NULL;
     }
     return n;
 }
 
-void tx_notify_destroy(tx_notify_t *n)
+void tx__notify_destroy(tx_notify_t *n)
 {
     if (n == NULL) return;
     clear_settings(n);
     free(n);
 }
 
-int tx_notify_rfc3339(tx_ms_t wall_ms, char *buf, size_t cap)
+int tx__notify_rfc3339(tx_ms_t wall_ms, char *buf, size_t cap)
 {
     if (buf == NULL || cap == 0) return -1;
     time_t t = (time_t)(wall_ms >= 0 ? wall_ms / 1000 : (wall_ms - 999) / 1000);
@@ -155,16 +159,17 @@ static void clean_message(const char *message, char out[TX_NOTIFY_MESSAGE_MAX + 
                       strnlen(message, TX_NOTIFY_MESSAGE_MAX * 4));
 }
 
-char *tx_notify_webhook_json(tx_notify_type_t type, const char *message, int attempt,
-                             double delay_s, tx_ms_t wall_ms)
+char *tx__notify_webhook_json(tx_notify_type_t type, const char *message, int attempt,
+                              double delay_s, tx_ms_t wall_ms)
 {
     if ((unsigned)type >= TX_NOTIFY__LAST) return NULL;
     char msg[TX_NOTIFY_MESSAGE_MAX + 1], at[32];
     clean_message(message, msg);
-    tx_notify_rfc3339(wall_ms, at, sizeof(at));
-    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", type_names[type], "message", msg,
-                          "at", at, "attempt", attempt >= 0 ? json_integer(attempt) : json_null(),
-                          "delay_s", delay_s >= 0 && isfinite(delay_s) ? json_real(delay_s) : json_null());
+    tx__notify_rfc3339(wall_ms, at, sizeof(at));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:o, s:o}", "type", type_names[type], "message", msg, "at", at,
+                  "attempt", attempt >= 0 ? json_integer(attempt) : json_null(), "delay_s",
+                  delay_s >= 0 && isfinite(delay_s) ? json_real(delay_s) : json_null());
     if (o == NULL) return NULL;
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -176,12 +181,13 @@ static const char *api_base(const char *api, size_t *len)
 {
     if (api == NULL || *api == '\0') api = TX_NOTIFY_DEFAULT_TELEGRAM_API;
     size_t n = strlen(api);
-    while (n > 0 && api[n - 1] == '/') n--;
+    while (n > 0 && api[n - 1] == '/')
+        n--;
     *len = n;
     return api;
 }
 
-int tx_notify_telegram_url(const char *api, const char *token, char *buf, size_t cap)
+int tx__notify_telegram_url(const char *api, const char *token, char *buf, size_t cap)
 {
     if (buf == NULL || cap == 0) return -1;
     buf[0] = '\0';
@@ -200,7 +206,7 @@ int tx_notify_telegram_url(const char *api, const char *token, char *buf, size_t
     return 0;
 }
 
-int tx_notify_telegram_url_redacted(const char *api, char *buf, size_t cap)
+int tx__notify_telegram_url_redacted(const char *api, char *buf, size_t cap)
 {
     if (buf == NULL || cap == 0) return -1;
     size_t alen;
@@ -209,14 +215,14 @@ int tx_notify_telegram_url_redacted(const char *api, char *buf, size_t cap)
     return w < 0 || (size_t)w >= cap ? -1 : 0;
 }
 
-char *tx_notify_telegram_json(const char *chat_id, tx_notify_type_t type, const char *message,
-                              int attempt, double delay_s, tx_ms_t wall_ms)
+char *tx__notify_telegram_json(const char *chat_id, tx_notify_type_t type, const char *message,
+                               int attempt, double delay_s, tx_ms_t wall_ms)
 {
     if (chat_id == NULL || *chat_id == '\0' || (unsigned)type >= TX_NOTIFY__LAST) return NULL;
     char msg[TX_NOTIFY_MESSAGE_MAX + 1], at[32], chat[128], extra[96] = "";
     clean_message(message, msg);
     tx__utf8_sanitize(chat, sizeof(chat), chat_id, strnlen(chat_id, sizeof(chat) - 1));
-    tx_notify_rfc3339(wall_ms, at, sizeof(at));
+    tx__notify_rfc3339(wall_ms, at, sizeof(at));
     if (!isfinite(delay_s)) delay_s = -1;
     if (attempt >= 0 && delay_s >= 0)
         snprintf(extra, sizeof(extra), " (attempt %d, retry in %.0f s)", attempt, delay_s);
@@ -228,8 +234,8 @@ char *tx_notify_telegram_json(const char *chat_id, tx_notify_type_t type, const 
     char *text = malloc(tlen);
     if (text == NULL) return NULL;
     snprintf(text, tlen, "[tenax] %s: %s%s at %s", type_names[type], msg, extra, at);
-    json_t *o = json_pack("{s:s, s:s, s:b}", "chat_id", chat, "text", text,
-                          "disable_web_page_preview", 1);
+    json_t *o =
+        json_pack("{s:s, s:s, s:b}", "chat_id", chat, "text", text, "disable_web_page_preview", 1);
     free(text);
     if (o == NULL) return NULL;
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -237,7 +243,7 @@ char *tx_notify_telegram_json(const char *chat_id, tx_notify_type_t type, const 
     return s;
 }
 
-int tx_notify_redact_url(const char *url, char *buf, size_t cap)
+int tx__notify_redact_url(const char *url, char *buf, size_t cap)
 {
     if (buf == NULL || cap == 0) return -1;
     const char *sep = url != NULL ? strstr(url, "://") : NULL;
@@ -262,16 +268,16 @@ static int post_one(tx_notify_t *n, tx_notify_type_t type, const char *url, cons
 {
     if (json != NULL && n->post(n->ud, url, json) == 0) {
         n->stats.sent++;
-        tx_log(TX_LOG_INFO, "ai][notify", "type=%s to=%s", type_names[type], shown);
+        tx__log(TX_LOG_INFO, "ai][notify", "type=%s to=%s", type_names[type], shown);
         return 1;
     }
     n->stats.failed++;
-    tx_log(TX_LOG_WARN, "ai][notify", "type=%s to=%s could not be sent", type_names[type], shown);
+    tx__log(TX_LOG_WARN, "ai][notify", "type=%s to=%s could not be sent", type_names[type], shown);
     return 0;
 }
 
-tx_notify_outcome_t tx_notify_event(tx_notify_t *n, tx_notify_type_t type, const char *message,
-                                    int attempt, double delay_s, tx_ms_t mono_ms, tx_ms_t wall_ms)
+tx_notify_outcome_t tx__notify_event(tx_notify_t *n, tx_notify_type_t type, const char *message,
+                                     int attempt, double delay_s, tx_ms_t mono_ms, tx_ms_t wall_ms)
 {
     if (n == NULL || (unsigned)type >= TX_NOTIFY__LAST) return TX_NOTIFY_OFF;
     int tg = n->tg_token != NULL && n->tg_chat != NULL;
@@ -286,16 +292,16 @@ tx_notify_outcome_t tx_notify_event(tx_notify_t *n, tx_notify_type_t type, const
     int started = 0;
     char shown[512];
     if (n->webhook != NULL) {
-        char *json = tx_notify_webhook_json(type, message, attempt, delay_s, wall_ms);
-        tx_notify_redact_url(n->webhook, shown, sizeof(shown));
+        char *json = tx__notify_webhook_json(type, message, attempt, delay_s, wall_ms);
+        tx__notify_redact_url(n->webhook, shown, sizeof(shown));
         started += post_one(n, type, n->webhook, shown, json);
         free(json);
     }
     if (tg) {
         char url[1024];
-        char *json = tx_notify_telegram_json(n->tg_chat, type, message, attempt, delay_s, wall_ms);
-        tx_notify_telegram_url_redacted(n->tg_api, shown, sizeof(shown));
-        if (tx_notify_telegram_url(n->tg_api, n->tg_token, url, sizeof(url)) == 0)
+        char *json = tx__notify_telegram_json(n->tg_chat, type, message, attempt, delay_s, wall_ms);
+        tx__notify_telegram_url_redacted(n->tg_api, shown, sizeof(shown));
+        if (tx__notify_telegram_url(n->tg_api, n->tg_token, url, sizeof(url)) == 0)
             started += post_one(n, type, url, shown, json);
         else
             started += post_one(n, type, url, shown, NULL); /* bad token or API URL: failed */
@@ -307,14 +313,14 @@ tx_notify_outcome_t tx_notify_event(tx_notify_t *n, tx_notify_type_t type, const
     return TX_NOTIFY_SENT;
 }
 
-void tx_notify_delivered(tx_notify_t *n, int ok)
+void tx__notify_delivered(tx_notify_t *n, int ok)
 {
     if (n == NULL || ok) return;
     n->stats.failed++;
     if (n->stats.sent > 0) n->stats.sent--;
 }
 
-void tx_notify_stats(const tx_notify_t *n, tx_notify_stats_t *out)
+void tx__notify_stats(const tx_notify_t *n, tx_notify_stats_t *out)
 {
     if (out == NULL) return;
     memset(out, 0, sizeof(*out));

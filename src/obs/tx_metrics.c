@@ -14,13 +14,13 @@ typedef struct {
 #define TX_B_NONE 0
 #define TX_B_LATENCY 1
 static const std_def_t std_defs[TX_M__LAST] = {
-#define TX_METRICS_STD_DEF(id, type, name, help, labels, buckets, max)                              \
+#define TX_METRICS_STD_DEF(id, type, name, help, labels, buckets, max)                             \
     {TX_METRIC_##type, name, help, labels, TX_B_##buckets, max},
     TX_METRICS_STD(TX_METRICS_STD_DEF)
 #undef TX_METRICS_STD_DEF
 };
 
-int tx_metrics_std_register(tx_metrics_t *m, tx_metric_family_t *fams[TX_M__LAST])
+int tx__metrics_std_register(tx_metrics_t *m, tx_metric_family_t *fams[TX_M__LAST])
 {
     if (m == NULL || fams == NULL) return -1;
     for (int i = 0; i < TX_M__LAST; i++) {
@@ -32,9 +32,9 @@ int tx_metrics_std_register(tx_metrics_t *m, tx_metric_family_t *fams[TX_M__LAST
         for (char *save = NULL, *tok = strtok_r(copy, ",", &save);
              tok != NULL && n < TX_METRICS_MAX_LABELS; tok = strtok_r(NULL, ",", &save))
             names[n++] = tok;
-        fams[i] = tx_metrics_register(
-            m, d->type, d->name, d->help, n, names, d->latency ? tx_metrics_latency_buckets : NULL,
-            d->latency ? TX_METRICS_LATENCY_NBUCKETS : 0, d->max_series);
+        fams[i] = tx__metrics_register(m, d->type, d->name, d->help, n, names,
+                                       d->latency ? tx_metrics_latency_buckets : NULL,
+                                       d->latency ? TX_METRICS_LATENCY_NBUCKETS : 0, d->max_series);
         if (fams[i] == NULL) return -1;
     }
     return 0;

@@ -1,6 +1,6 @@
 /* The metric families tenax exposes on GET /metrics (issue 5), as one list: id, type, name,
  * help, comma-separated label names, histogram buckets (latency or none) and the cap of series.
- * The gateway and the job engine update them through the handles tx_metrics_std_register fills. */
+ * The gateway and the job engine update them through the handles tx__metrics_std_register fills. */
 #ifndef TX_OBS_TX_METRICS_H
 #define TX_OBS_TX_METRICS_H
 
@@ -16,8 +16,8 @@
     X(RETRIES, COUNTER, "tenax_retries_total", "Retries decided, by the class that caused them.",  \
       "reason", NONE, 32)                                                                          \
     X(REQUEST_DURATION, HISTOGRAM, "tenax_request_duration_seconds",                               \
-      "Gateway request duration from the first byte received to the last byte sent.", "",         \
-      LATENCY, 1)                                                                                  \
+      "Gateway request duration from the first byte received to the last byte sent.", "", LATENCY, \
+      1)                                                                                           \
     X(ATTEMPT_DURATION, HISTOGRAM, "tenax_upstream_attempt_duration_seconds",                      \
       "Duration of one upstream attempt.", "", LATENCY, 1)                                         \
     X(QUEUE_WAIT, HISTOGRAM, "tenax_queue_wait_seconds",                                           \
@@ -27,8 +27,8 @@
       LATENCY, 1)                                                                                  \
     X(IN_FLIGHT, GAUGE, "tenax_in_flight", "Upstream requests in flight now.", "", NONE, 1)        \
     X(QUEUED, GAUGE, "tenax_queued", "Gateway requests waiting for a slot now.", "", NONE, 1)      \
-    X(DROPPED, COUNTER, "tenax_dropped_total", "Gateway requests dropped because the queue was full.", \
-      "", NONE, 1)                                                                                 \
+    X(DROPPED, COUNTER, "tenax_dropped_total",                                                     \
+      "Gateway requests dropped because the queue was full.", "", NONE, 1)                         \
     X(FAILOVERS, COUNTER, "tenax_failovers_total",                                                 \
       "Endpoint failovers, by endpoint index left and taken.", "from,to", NONE, 256)               \
     X(TOKENS, COUNTER, "tenax_tokens_total", "Tokens reported by the upstream usage, by model.",   \
@@ -55,6 +55,6 @@ typedef enum {
 /* Registers every family of TX_METRICS_STD in `m` and stores their handles in fams[id].
  * Returns 0, or -1 when one could not be registered (already there, or no memory); the
  * families registered before the failure stay in `m` and fams is then not to be used. */
-int tx_metrics_std_register(tx_metrics_t *m, tx_metric_family_t *fams[TX_M__LAST]);
+int tx__metrics_std_register(tx_metrics_t *m, tx_metric_family_t *fams[TX_M__LAST]);
 
 #endif

@@ -1,24 +1,18 @@
 /* The dashboard's sliding window (window.h): a ring of per-second slots and a ring of latency
  * samples. A slot is reused when its second has passed out of the window. */
+#include "core/clock.h"
 #include "obs/window.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-void tx_window_init(tx_window_t *w)
+void tx__window_init(tx_window_t *w)
 {
     memset(w, 0, sizeof *w);
     for (size_t i = 0; i < TX_WIN_SECONDS; i++)
         w->slot[i].sec = -1;
     w->ep_max = -1;
-}
-
-tx_ms_t tx_window_clock_ms(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The slot of `now`'s second, emptied first when it held an older second. */
@@ -33,7 +27,8 @@ static tx_win_counts_t *slot(tx_window_t *w, tx_ms_t now)
     return &s->c;
 }
 
-void tx_window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms, double upstream_ms)
+void tx__window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
+                        double upstream_ms)
 {
     if (w == NULL || now < 0) return;
     tx_win_counts_t *c = slot(w, now);
@@ -52,8 +47,8 @@ void tx_window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
     if (w->nsample < TX_WIN_SAMPLES) w->nsample++;
 }
 
-void tx_window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls, int attempt,
-                       int gateway)
+void tx__window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls, int attempt,
+                        int gateway)
 {
     if (w == NULL || now < 0 || (int)cls < 0 || cls >= TX_CLASS__LAST) return;
     if (endpoint >= 0 && endpoint < TX_WIN_ENDPOINTS) {
@@ -75,23 +70,22 @@ void tx_window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls
     }
 }
 
-void tx_window_retry(tx_window_t *w, tx_ms_t now)
+void tx__window_retry(tx_window_t *w, tx_ms_t now)
 {
     if (w == NULL || now < 0) return;
     slot(w, now)->retries++;
     w->total.retries++;
 }
 
-void tx_window_retry_after(tx_window_t *w, tx_ms_t now, int endpoint, double ms)
+void tx__window_retry_after(tx_window_t *w, tx_ms_t now, int endpoint, double ms)
 {
-    if (w == NULL || now <= 0 || endpoint < 0 || endpoint >= TX_WIN_ENDPOINTS || !(ms >= 0))
-        return;
+    if (w == NULL || now <= 0 || endpoint < 0 || endpoint >= TX_WIN_ENDPOINTS || !(ms >= 0)) return;
     w->ep_retry_after_ms[endpoint] = ms;
     w->ep_retry_after_at[endpoint] = now;
     if (endpoint > w->ep_max) w->ep_max = endpoint;
 }
 
-void tx_window_failover(tx_window_t *w, tx_ms_t now)
+void tx__window_failover(tx_window_t *w, tx_ms_t now)
 {
     if (w == NULL || now < 0) return;
     slot(w, now)->failovers++;
@@ -136,14 +130,14 @@ static double rank(float *v, size_t n, double p)
     return (double)select_kth(v, n, k - 1);
 }
 
-double tx_window_elapsed_s(tx_ms_t now, unsigned seconds)
+double tx__window_elapsed_s(tx_ms_t now, unsigned seconds)
 {
     if (seconds < 1) seconds = 1;
     if (seconds > TX_WIN_SECONDS) seconds = TX_WIN_SECONDS;
     return (double)(seconds - 1) + (double)((now < 0 ? 0 : now % 1000) + 1) / 1000.0;
 }
 
-void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out)
+void tx__window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out)
 {
     memset(out, 0, sizeof *out);
     if (w == NULL || seconds < 1) return;
@@ -162,7 +156,7 @@ void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_wi
     }
 }
 
-void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_summary_t *out)
+void tx__window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_summary_t *out)
 {
     memset(out, 0, sizeof *out);
     if (seconds < 1) seconds = 1;
@@ -171,9 +165,9 @@ void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_w
     out->client_success = out->first_success = -1;
     out->p50_ms = out->p95_ms = out->added_p50_ms = out->added_p95_ms = -1;
     if (w == NULL) return;
-    tx_window_counts(w, now, seconds, &out->c);
+    tx__window_counts(w, now, seconds, &out->c);
     int64_t cur = (int64_t)(now / 1000), from = cur - (int64_t)seconds + 1;
-    out->rps = (double)out->c.requests / tx_window_elapsed_s(now, seconds);
+    out->rps = (double)out->c.requests / tx__window_elapsed_s(now, seconds);
     if (out->c.requests > 0) out->client_success = (double)out->c.ok / (double)out->c.requests;
     if (out->c.first > 0) out->first_success = (double)out->c.first_ok / (double)out->c.first;
 

@@ -47,7 +47,7 @@ typedef struct {
     int ep_max;                                          /* highest endpoint index seen, -1: none */
 } tx_window_t;
 
-/* What tx_window_summary reports over the last `seconds` seconds (the current one included). */
+/* What tx__window_summary reports over the last `seconds` seconds (the current one included). */
 typedef struct {
     unsigned seconds;
     tx_win_counts_t c;
@@ -59,39 +59,35 @@ typedef struct {
     double p50_ms, p95_ms, added_p50_ms, added_p95_ms; /* -1 when no sample */
 } tx_win_summary_t;
 
-void tx_window_init(tx_window_t *w);
-
-/* The clock the window's users pass in: CLOCK_MONOTONIC_COARSE in ms (a few ms of resolution is
- * plenty for one-second slots, and it costs a quarter of a precise read on the hot path). */
-tx_ms_t tx_window_clock_ms(void);
+void tx__window_init(tx_window_t *w);
 
 /* A gateway request answered with `status` after `total_ms`, of which `upstream_ms` upstream
  * (attempts, queue wait, backoff); the rest is what tenax added. */
-void tx_window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
-                       double upstream_ms);
+void tx__window_request(tx_window_t *w, tx_ms_t now, int status, double total_ms,
+                        double upstream_ms);
 
 /* An upstream attempt ended on endpoint index `endpoint` with class `cls`; `attempt` is its
  * 1-based number within its call (< 1 unknown). `gateway` is 0 for the job engine's attempts:
  * those count by endpoint and class only, not as first attempts or rescues. */
-void tx_window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls, int attempt,
-                       int gateway);
+void tx__window_attempt(tx_window_t *w, tx_ms_t now, int endpoint, tx_class_t cls, int attempt,
+                        int gateway);
 
-void tx_window_retry(tx_window_t *w, tx_ms_t now);
+void tx__window_retry(tx_window_t *w, tx_ms_t now);
 
 /* Endpoint index `endpoint` answered with a Retry-After of `ms` (parsed, ≥ 0). */
-void tx_window_retry_after(tx_window_t *w, tx_ms_t now, int endpoint, double ms);
-void tx_window_failover(tx_window_t *w, tx_ms_t now);
+void tx__window_retry_after(tx_window_t *w, tx_ms_t now, int endpoint, double ms);
+void tx__window_failover(tx_window_t *w, tx_ms_t now);
 
 /* The time the last `seconds` seconds ending at `now` have lasted so far, in seconds: the
  * whole ones and the part of the current one (a rate over it does not dip at each second's
  * start). */
-double tx_window_elapsed_s(tx_ms_t now, unsigned seconds);
+double tx__window_elapsed_s(tx_ms_t now, unsigned seconds);
 
 /* Only the counts of the last `seconds` (1..TX_WIN_SECONDS, clamped) seconds ending at `now`. */
-void tx_window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out);
+void tx__window_counts(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_counts_t *out);
 
 /* Sums the last `seconds` (1..TX_WIN_SECONDS, clamped) seconds ending at `now` into *out;
  * the latency percentiles (nearest rank) are over the samples of the same seconds. */
-void tx_window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_summary_t *out);
+void tx__window_summary(const tx_window_t *w, tx_ms_t now, unsigned seconds, tx_win_summary_t *out);
 
 #endif

@@ -2,7 +2,7 @@
  * other origin may frame it, and it may load nothing and talk to nothing but this server. */
 #include "ops/dashboard.h"
 
-void tx_ops_route_dashboard(tx_http_req_t *req, void *ud)
+void tx__ops_route_dashboard(tx_http_req_t *req, void *ud)
 {
     (void)ud;
     static const tx_header_t h[] = {
@@ -15,6 +15,6 @@ void tx_ops_route_dashboard(tx_http_req_t *req, void *ud)
          "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
          "frame-ancestors 'none'"},
     };
-    tx_http_respond(req, 200, h, sizeof h / sizeof h[0], (const char *)tx_dashboard_html,
-                    tx_dashboard_html_len);
+    tx__http_respond(req, 200, h, sizeof h / sizeof h[0], (const char *)tx_dashboard_html,
+                     tx_dashboard_html_len);
 }

@@ -12,6 +12,6 @@ extern const unsigned char tx_dashboard_html[];
 extern const size_t tx_dashboard_html_len;
 
 /* The route handler (ud unused). */
-void tx_ops_route_dashboard(tx_http_req_t *req, void *ud);
+void tx__ops_route_dashboard(tx_http_req_t *req, void *ud);
 
 #endif

@@ -1,11 +1,11 @@
-/* GET /admin/diag?q=ai-queue (SPEC §4.7): effective limits and their sources, endpoints and
- * their health, admission numbers, job pause state and counts, config errors. Field names are
- * the SPEC's, exactly. */
+/* GET /admin/diag?q=ai-queue (docs/operations.md): effective limits and their sources, endpoints
+ * and their health, admission numbers, job pause state and counts, config errors. Field names are
+ * the ones docs/operations.md lists, exactly. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "app/store_health.h"
+#include "ops/store_health.h"
 #include "obs/notify.h"
 #include "ops/ops_internal.h"
 
@@ -25,7 +25,7 @@ static json_t *endpoint_parts(const tx_endpoints_snap_t *s, json_t **backups, js
     return active;
 }
 
-json_t *tx_ops_diag_json(tx_app_t *app)
+json_t *tx__ops_diag_json(tx_app_t *app)
 {
     if (app == NULL || app->config == NULL) return NULL;
     const tx_config_t *c = app->config;
@@ -55,10 +55,10 @@ json_t *tx_ops_diag_json(tx_app_t *app)
     };
     json_t *sources = json_object();
     for (int i = 0; i < TX_CFG__LAST; i++) {
-        const char *name = tx_config_key_name((tx_config_key_t)i);
+        const char *name = tx__config_key_name((tx_config_key_t)i);
         for (size_t k = 0; k < sizeof field_of / sizeof field_of[0]; k++)
             if (field_of[k].key == (tx_config_key_t)i) name = field_of[k].field;
-        json_object_set_new(sources, name, json_string(tx_config_source_name(c->source[i])));
+        json_object_set_new(sources, name, json_string(tx__config_source_name(c->source[i])));
     }
     json_object_set_new(d, "sources", sources);
 
@@ -67,7 +67,7 @@ json_t *tx_ops_diag_json(tx_app_t *app)
         json_decref(d);
         return NULL;
     }
-    tx_endpoints_snapshot(app->endpoints, tx_app_now(app), snap);
+    tx__endpoints_snapshot(app->endpoints, tx__app_now(app), snap);
     json_t *backups, *counts;
     json_t *active = endpoint_parts(snap, &backups, &counts);
     json_object_set_new(d, "activeBaseUrl", active);
@@ -76,7 +76,7 @@ json_t *tx_ops_diag_json(tx_app_t *app)
 
     json_t *eps = json_object();
     json_t *health = json_object(), *list = json_array();
-    tx_ms_t now = tx_app_now(app);
+    tx_ms_t now = tx__app_now(app);
     json_t *provs = json_array();
     json_t *pjs[TX_PROVIDERS_MAX] = {0};
     for (size_t i = 0; i < c->providers.n && i < TX_PROVIDERS_MAX; i++) {
@@ -85,7 +85,7 @@ json_t *tx_ops_diag_json(tx_app_t *app)
         pjs[i] = json_pack("{s:s,s:s?,s:s,s:[],s:[],s:{s:I,s:I}}", "name", p->name, "preset",
                            p->preset, "auth", p->auth == TX_AUTH_API_KEY ? "api-key" : "bearer",
                            "endpoints", "downModels", "retryBudget", "available",
-                           (json_int_t)tx_budget_available(b, now), "exhaustedSinceBoot",
+                           (json_int_t)tx__budget_available(b, now), "exhaustedSinceBoot",
                            (json_int_t)b->exhausted);
         json_array_append_new(provs, pjs[i]);
     }
@@ -103,8 +103,8 @@ json_t *tx_ops_diag_json(tx_app_t *app)
         json_t *down = json_array();
         for (size_t q = 0; q < e->npairs; q++) {
             const tx_ep_pair_state_t *ps = &e->pairs[q];
-            tx_ms_t pl = ps->health == TX_EP_DOWN && ps->down_until > now ? ps->down_until - now
-                                                                         : 0;
+            tx_ms_t pl =
+                ps->health == TX_EP_DOWN && ps->down_until > now ? ps->down_until - now : 0;
             if (ps->health != TX_EP_DOWN) continue;
             json_array_append_new(down, json_pack("{s:s,s:I,s:I,s:b}", "model", ps->model,
                                                   "cooldownLeftMs", (json_int_t)pl, "endpoint",
@@ -114,21 +114,22 @@ json_t *tx_ops_diag_json(tx_app_t *app)
         json_int_t climit = lim != NULL ? (json_int_t)lim->limit : 0;
         json_int_t cin = lim != NULL ? (json_int_t)lim->in_flight : 0;
         json_t *ej = json_pack("{s:I,s:s,s:s?,s:s?,s:s,s:b,s:i,s:I,s:b,s:I,s:O,s:I,s:I}", "index",
-                               (json_int_t)i, "url", e->url ? e->url : "", "name", name,
-                               "provider", prov, "health", h, "active", (int)i == snap->active,
-                               "failures", e->failures, "cooldownLeftMs", (json_int_t)left,
-                               "probing", e->probing, "failovers", (json_int_t)e->failovers,
-                               "downModels", down, "concurrencyLimit", climit, "inFlight", cin);
+                               (json_int_t)i, "url", e->url ? e->url : "", "name", name, "provider",
+                               prov, "health", h, "active", (int)i == snap->active, "failures",
+                               e->failures, "cooldownLeftMs", (json_int_t)left, "probing",
+                               e->probing, "failovers", (json_int_t)e->failovers, "downModels",
+                               down, "concurrencyLimit", climit, "inFlight", cin);
         json_array_append_new(list, ej);
         if (prov != NULL && (size_t)e->provider < TX_PROVIDERS_MAX && pjs[e->provider] != NULL) {
             json_t *pj = pjs[e->provider];
             json_array_append_new(json_object_get(pj, "endpoints"),
-                                  json_pack("{s:I,s:s,s:s,s:I,s:I}", "index", (json_int_t)i,
-                                            "url", e->url ? e->url : "", "health", h,
-                                            "concurrencyLimit", climit, "inFlight", cin));
+                                  json_pack("{s:I,s:s,s:s,s:I,s:I}", "index", (json_int_t)i, "url",
+                                            e->url ? e->url : "", "health", h, "concurrencyLimit",
+                                            climit, "inFlight", cin));
             size_t q;
             json_t *dm;
-            json_array_foreach(down, q, dm) json_array_append(json_object_get(pj, "downModels"), dm);
+            json_array_foreach(down, q, dm)
+                json_array_append(json_object_get(pj, "downModels"), dm);
         }
         json_decref(down);
     }
@@ -139,7 +140,7 @@ json_t *tx_ops_diag_json(tx_app_t *app)
     json_object_set_new(d, "providers", provs);
 
     tx_adm_stats_t st;
-    tx_admission_stats(app->admission, &st);
+    tx__admission_stats(app->admission, &st);
     json_object_set_new(d, "inFlight", json_integer(st.in_flight));
     json_object_set_new(d, "queued", json_integer((json_int_t)st.queued_gateway));
     json_object_set_new(d, "queuedJobs", json_integer((json_int_t)st.queued_jobs));
@@ -151,37 +152,35 @@ json_t *tx_ops_diag_json(tx_app_t *app)
                        : NULL;
     if (!json_is_object(jobs)) {
         json_decref(jobs);
-        jobs = json_pack("{s:b,s:n,s:{},s:b}", "paused", 0, "pauseReason", "counts", "running",
-                         0);
+        jobs = json_pack("{s:b,s:n,s:{},s:b}", "paused", 0, "pauseReason", "counts", "running", 0);
     }
     json_object_set_new(d, "jobs", jobs);
-    json_object_set_new(d, "store", tx_store_health_json(app)); /* app/store_health.h */
+    json_object_set_new(d, "store", tx__store_health_json(app)); /* ops/store_health.h */
 
-    const char *cerr = ops != NULL && ops->watch != NULL ? tx_config_watch_error(ops->watch) : "";
+    const char *cerr = ops != NULL && ops->watch != NULL ? tx__config_watch_error(ops->watch) : "";
     json_object_set_new(d, "configError", cerr[0] != '\0' ? json_string(cerr) : json_null());
-    tx_ms_t at = ops != NULL ? (ops->watch != NULL ? tx_config_watch_loaded_at(ops->watch)
-                                                   : ops->loaded_at)
-                             : 0;
+    tx_ms_t at =
+        ops != NULL ? (ops->watch != NULL ? tx__config_watch_loaded_at(ops->watch) : ops->loaded_at)
+                    : 0;
     char ts[40];
     json_object_set_new(d, "configLoadedAt",
-                        at > 0 && tx_notify_rfc3339(at, ts, sizeof ts) == 0 ? json_string(ts)
-                                                                            : json_null());
+                        at > 0 && tx__notify_rfc3339(at, ts, sizeof ts) == 0 ? json_string(ts)
+                                                                             : json_null());
     json_object_set_new(d, "configFileWatched", json_boolean(ops != NULL && ops->watch != NULL));
 
-    /* Beyond §4.7: the client protections and notifications at a glance. */
+    /* Beyond the documented diag core: the client protections and notifications at a glance. */
     if (ops != NULL && ops->started) {
         tx_cache_stats_t cs;
-        tx_cache_stats(tx_filters_cache(ops->filters), &cs);
+        tx__cache_stats(tx__filters_cache(ops->filters), &cs);
         json_object_set_new(d, "cache",
                             json_pack("{s:b,s:I,s:I,s:I,s:I}", "enabled",
-                                      tx_cache_enabled(tx_filters_cache(ops->filters)), "entries",
-                                      (json_int_t)cs.entries, "hits", (json_int_t)cs.hits,
-                                      "misses", (json_int_t)cs.misses, "bytes",
-                                      (json_int_t)cs.bytes));
+                                      tx__cache_enabled(tx__filters_cache(ops->filters)), "entries",
+                                      (json_int_t)cs.entries, "hits", (json_int_t)cs.hits, "misses",
+                                      (json_int_t)cs.misses, "bytes", (json_int_t)cs.bytes));
         json_object_set_new(d, "clientRateLimitRpm",
-                            json_integer(tx_ratelimit_rpm(tx_filters_ratelimit(ops->filters))));
+                            json_integer(tx__ratelimit_rpm(tx__filters_ratelimit(ops->filters))));
         tx_notify_stats_t ns;
-        tx_notify_stats(ops->notify, &ns);
+        tx__notify_stats(ops->notify, &ns);
         json_object_set_new(d, "notifications",
                             json_pack("{s:I,s:I,s:I}", "sent", (json_int_t)ns.sent, "failed",
                                       (json_int_t)ns.failed, "suppressed",

@@ -3,7 +3,7 @@
 #define TX_OPS_INTERNAL_H
 
 #include "config/watch.h"
-#include "obs/notify_http.h"
+#include "ops/notify_http.h"
 #include "ops/ops.h"
 
 typedef struct {
@@ -22,8 +22,5 @@ typedef struct {
     int pending; /* handles still closing during the stop */
     void (*done)(tx_app_t *app);
 } tx_ops_state_t;
-
-/* app->ops, made on first use (NULL when out of memory). */
-tx_ops_state_t *tx__ops_state(tx_app_t *app);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "ops/ops_internal.h"
 
 /* A rate or a latency: null when there is nothing to measure (the page shows "—"). */
@@ -35,30 +36,30 @@ static json_t *endpoints_json(const tx_window_t *w, tx_ms_t now)
         }
         tx_ms_t at = w->ep_retry_after_at[i];
         json_array_append_new(
-            list, json_pack("{s:i,s:I,s:I,s:o,s:o,s:o}", "index", i, "attempts",
-                            (json_int_t)attempts, "ok", (json_int_t)w->ep_class[i][TX_CLASS_OK],
-                            "failures", by, "lastRetryAfterMs",
-                            at > 0 ? json_real(w->ep_retry_after_ms[i]) : json_null(),
-                            "lastRetryAfterAgoMs",
-                            at > 0 ? json_integer(now > at ? now - at : 0) : json_null()));
+            list,
+            json_pack("{s:i,s:I,s:I,s:o,s:o,s:o}", "index", i, "attempts", (json_int_t)attempts,
+                      "ok", (json_int_t)w->ep_class[i][TX_CLASS_OK], "failures", by,
+                      "lastRetryAfterMs", at > 0 ? json_real(w->ep_retry_after_ms[i]) : json_null(),
+                      "lastRetryAfterAgoMs",
+                      at > 0 ? json_integer(now > at ? now - at : 0) : json_null()));
     }
     return list;
 }
 
-json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_live_t *live)
+json_t *tx__admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_live_t *live)
 {
     static const tx_stats_live_t none = {0};
     if (live == NULL) live = &none;
     tx_win_counts_t rate;
     tx_win_summary_t win;
-    tx_window_counts(w, now, TX_STATS_RATE_SECONDS, &rate);
-    tx_window_summary(w, now, TX_STATS_WINDOW_SECONDS, &win);
+    tx__window_counts(w, now, TX_STATS_RATE_SECONDS, &rate);
+    tx__window_summary(w, now, TX_STATS_WINDOW_SECONDS, &win);
     /* "Rescued": answered 2xx although the first attempt was not a success — the gap between
      * the two rates is what retries and fallbacks bought. */
     json_t *d = json_pack(
         "{s:i,s:i,s:f,s:o,s:o,s:o,s:o,s:o,s:{s:o,s:o,s:o,s:o,s:I}}", "rateWindowSeconds",
         TX_STATS_RATE_SECONDS, "windowSeconds", TX_STATS_WINDOW_SECONDS, "requestsPerSecond",
-        (double)rate.requests / tx_window_elapsed_s(now, TX_STATS_RATE_SECONDS), "window",
+        (double)rate.requests / tx__window_elapsed_s(now, TX_STATS_RATE_SECONDS), "window",
         counts_json(&win.c), "sinceBoot",
         counts_json(w != NULL ? &w->total : &(tx_win_counts_t){0}), "clientSuccessRate",
         num_or_null(win.client_success), "firstAttemptSuccessRate", num_or_null(win.first_success),
@@ -80,22 +81,23 @@ json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_li
     return d;
 }
 
-void tx_ops_route_stats(tx_http_req_t *req, void *ud)
+void tx__ops_route_stats(tx_http_req_t *req, void *ud)
 {
     tx_app_t *app = ud;
-    if (!tx_ops_require_admin(app, req)) return;
+    if (!tx__ops_require_admin(app, req)) return;
     tx_ops_state_t *s = app->ops;
     tx_adm_stats_t st;
-    tx_admission_stats(app->admission, &st);
+    tx__admission_stats(app->admission, &st);
     tx_stats_live_t live = {
         .in_flight = st.in_flight,
         .limit = st.max_inflight,
         .queued = st.queued_gateway,
         .queued_jobs = st.queued_jobs,
         .max_queue = st.max_queue,
-        .oldest_wait_ms = tx_admission_oldest_wait(app->admission, TX_ADM_GATEWAY, tx_app_now(app)),
+        .oldest_wait_ms =
+            tx__admission_oldest_wait(app->admission, TX_ADM_GATEWAY, tx__app_now(app)),
         .dropped = st.dropped,
-        .uptime_ms = s != NULL && s->loaded_at > 0 ? tx_obs_wall_ms() - s->loaded_at : 0,
+        .uptime_ms = s != NULL && s->loaded_at > 0 ? tx__clock_wall_ms() - s->loaded_at : 0,
     };
     /* The job engine's in-memory counts (never a store round trip: the page polls every
      * second). */
@@ -103,16 +105,17 @@ void tx_ops_route_stats(tx_http_req_t *req, void *ud)
         s != NULL && s->has_jobs && s->jobs.status != NULL ? s->jobs.status(s->jobs.ud) : NULL;
     live.items = json_object_get(jobs, "counts");
     live.jobs_paused = json_is_true(json_object_get(jobs, "paused"));
-    json_t *d = tx_admin_stats_json(tx_obs_window(tx_ops_obs(app)), tx_window_clock_ms(), &live);
+    json_t *d =
+        tx__admin_stats_json(tx__obs_window(tx__ops_obs(app)), tx__clock_coarse_ms(), &live);
     json_decref(jobs);
     char *text = d != NULL ? json_dumps(d, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(d);
     if (text == NULL) {
-        tx_http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
+        tx__http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
         return;
     }
     static const tx_header_t h[] = {{"Content-Type", "application/json"},
                                     {"Cache-Control", "no-store"}};
-    tx_http_respond(req, 200, h, 2, text, strlen(text));
+    tx__http_respond(req, 200, h, 2, text, strlen(text));
     free(text);
 }

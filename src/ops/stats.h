@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "app/app.h"
+#include "server/host.h"
 #include "obs/window.h"
 
 /* The seconds /admin/stats sums over: requests per second over the short one, the rest over
@@ -27,9 +27,9 @@ typedef struct {
 
 /* The /admin/stats document for window `w` at monotonic `now` (a new reference; NULL when out
  * of memory). A NULL window counts as an empty one. */
-json_t *tx_admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_live_t *live);
+json_t *tx__admin_stats_json(const tx_window_t *w, tx_ms_t now, const tx_stats_live_t *live);
 
 /* The route handler (ud: the app): admin-protected like /admin/diag. */
-void tx_ops_route_stats(tx_http_req_t *req, void *ud);
+void tx__ops_route_stats(tx_http_req_t *req, void *ud);
 
 #endif

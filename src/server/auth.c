@@ -44,7 +44,7 @@ static int is_blank(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-tx_auth_t *tx_auth_create(const char *admin_token, const char *client_keys)
+tx_auth_t *tx__auth_create(const char *admin_token, const char *client_keys)
 {
     tx_auth_t *a = calloc(1, sizeof(*a));
     if (a == NULL) return NULL;
@@ -54,7 +54,8 @@ tx_auth_t *tx_auth_create(const char *admin_token, const char *client_keys)
     }
     if (client_keys == NULL) return a;
     size_t cap = 1;
-    for (const char *p = client_keys; *p; p++) cap += *p == ',';
+    for (const char *p = client_keys; *p; p++)
+        cap += *p == ',';
     if (cap > TX_AUTH_MAX_CLIENT_KEYS) cap = TX_AUTH_MAX_CLIENT_KEYS + 1;
     a->keys = calloc(cap, sizeof(*a->keys));
     if (a->keys == NULL) goto fail;
@@ -63,8 +64,10 @@ tx_auth_t *tx_auth_create(const char *admin_token, const char *client_keys)
         const char *end = strchr(p, ',');
         if (end == NULL) end = p + strlen(p);
         const char *s = p, *e = end;
-        while (s < e && is_blank(*s)) s++;
-        while (e > s && is_blank(e[-1])) e--;
+        while (s < e && is_blank(*s))
+            s++;
+        while (e > s && is_blank(e[-1]))
+            e--;
         if (e > s) {
             if (a->nkeys >= TX_AUTH_MAX_CLIENT_KEYS) goto fail;
             client_key_t *k = &a->keys[a->nkeys];
@@ -80,11 +83,11 @@ tx_auth_t *tx_auth_create(const char *admin_token, const char *client_keys)
     }
     return a;
 fail:
-    tx_auth_destroy(a);
+    tx__auth_destroy(a);
     return NULL;
 }
 
-void tx_auth_destroy(tx_auth_t *a)
+void tx__auth_destroy(tx_auth_t *a)
 {
     if (a == NULL) return;
     OPENSSL_cleanse(a->admin, sizeof(a->admin));
@@ -93,24 +96,26 @@ void tx_auth_destroy(tx_auth_t *a)
     free(a);
 }
 
-int tx_auth_admin_enabled(const tx_auth_t *a)
+int tx__auth_admin_enabled(const tx_auth_t *a)
 {
     return a != NULL && a->has_admin;
 }
 
-size_t tx_auth_client_key_count(const tx_auth_t *a)
+size_t tx__auth_client_key_count(const tx_auth_t *a)
 {
     return a != NULL ? a->nkeys : 0;
 }
 
-int tx_auth_bearer(const char *value, size_t len, const char **tok, size_t *toklen)
+int tx__auth_bearer(const char *value, size_t len, const char **tok, size_t *toklen)
 {
     if (value == NULL || tok == NULL || toklen == NULL || len < 7) return 0;
     if (strncasecmp(value, "Bearer", 6) != 0 || (value[6] != ' ' && value[6] != '\t')) return 0;
     size_t s = 7;
-    while (s < len && (value[s] == ' ' || value[s] == '\t')) s++;
+    while (s < len && (value[s] == ' ' || value[s] == '\t'))
+        s++;
     size_t e = len;
-    while (e > s && is_blank(value[e - 1])) e--;
+    while (e > s && is_blank(value[e - 1]))
+        e--;
     if (e == s) return 0;
     for (size_t i = s; i < e; i++) {
         unsigned char c = (unsigned char)value[i];
@@ -126,12 +131,12 @@ static int presented_digest(const char *authorization, unsigned char out[DIGEST_
 {
     const char *tok;
     size_t n;
-    if (authorization == NULL || !tx_auth_bearer(authorization, strlen(authorization), &tok, &n))
+    if (authorization == NULL || !tx__auth_bearer(authorization, strlen(authorization), &tok, &n))
         return -1;
     return sha256("", 0, tok, n, out);
 }
 
-tx_auth_result_t tx_auth_check_admin(const tx_auth_t *a, const char *authorization)
+tx_auth_result_t tx__auth_check_admin(const tx_auth_t *a, const char *authorization)
 {
     if (a == NULL) return TX_AUTH_DENIED;
     if (!a->has_admin) return TX_AUTH_ALLOWED;
@@ -140,8 +145,8 @@ tx_auth_result_t tx_auth_check_admin(const tx_auth_t *a, const char *authorizati
     return CRYPTO_memcmp(d, a->admin, DIGEST_LEN) == 0 ? TX_AUTH_ALLOWED : TX_AUTH_DENIED;
 }
 
-tx_auth_result_t tx_auth_check_client(const tx_auth_t *a, const char *authorization,
-                                      tx_auth_client_t *who)
+tx_auth_result_t tx__auth_check_client(const tx_auth_t *a, const char *authorization,
+                                       tx_auth_client_t *who)
 {
     if (who != NULL) {
         who->key_index = -1;
@@ -165,7 +170,7 @@ tx_auth_result_t tx_auth_check_client(const tx_auth_t *a, const char *authorizat
     return TX_AUTH_ALLOWED;
 }
 
-int tx_auth_listen_is_loopback(const char *listen)
+int tx__auth_listen_is_loopback(const char *listen)
 {
     if (listen == NULL) return 0;
     char host[256];
@@ -198,7 +203,7 @@ int tx_auth_listen_is_loopback(const char *listen)
     return 0;
 }
 
-int tx_auth_listen_allowed(const tx_auth_t *a, const char *listen)
+int tx__auth_listen_allowed(const tx_auth_t *a, const char *listen)
 {
-    return tx_auth_listen_is_loopback(listen) || tx_auth_admin_enabled(a);
+    return tx__auth_listen_is_loopback(listen) || tx__auth_admin_enabled(a);
 }

@@ -1,11 +1,15 @@
-/* Response cache: canonical request → SHA-256 key (jansson dump streamed into an EVP digest),
+/* Response cache: canonical request → SHA-256 key (a sorted compact dump of the parsed request),
  * and refcounted entries in a bounded LRU map, expired lazily against the current TTL. */
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <openssl/evp.h>
 
 #include "server/cache.h"
+#include "core/buf.h"
+#include "core/utf8.h"
 #include "server/lru.h"
 
 const char *const tx_cache_key_fields[] = {
@@ -18,55 +22,112 @@ const char *const tx_cache_key_fields[] = {
     /* completions and embeddings: the input itself */
     "prompt", "suffix", "echo", "best_of", "input", "dimensions", "encoding_format", NULL};
 
-#define KEY_FLAGS (JSON_SORT_KEYS | JSON_COMPACT)
-
-static int digest_cb(const char *buffer, size_t size, void *data)
+static int by_key(const void *a, const void *b)
 {
-    return EVP_DigestUpdate((EVP_MD_CTX *)data, buffer, size) == 1 ? 0 : -1;
+    return strcmp((*(const cJSON *const *)a)->string, (*(const cJSON *const *)b)->string);
 }
 
-tx_cache_key_result_t tx_cache_key_json(const char *route, const char *default_model,
-                                        const json_t *req, unsigned char key[TX_CACHE_KEY_LEN])
+/* The compact dump of v with every object's keys sorted; -1 out of memory or a key twice. */
+static int canon(tx__buf_t *b, const cJSON *v, int depth)
 {
-    if (req == NULL || !json_is_object(req) || key == NULL) return TX_CACHE_KEY_INVALID;
-    if (json_is_true(json_object_get(req, "stream"))) return TX_CACHE_KEY_STREAM;
-    json_t *canon = json_object();
-    if (canon == NULL) return TX_CACHE_KEY_INVALID;
-    int ok = json_object_set_new(canon, "route", json_string(route != NULL ? route : "")) == 0;
-    json_t *model = json_object_get(req, "model");
+    if (depth > 1000) return -1;
+    if (cJSON_IsObject(v)) {
+        size_t n = 0;
+        for (const cJSON *c = v->child; c != NULL; c = c->next)
+            n++;
+        const cJSON *stack[32], **m = n <= 32 ? stack : malloc(n * sizeof *m);
+        if (m == NULL) return -1;
+        n = 0;
+        for (const cJSON *c = v->child; c != NULL; c = c->next)
+            m[n++] = c;
+        qsort(m, n, sizeof *m, by_key);
+        int rc = tx__buf_add(b, "{", 1);
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            if (i > 0 && strcmp(m[i - 1]->string, m[i]->string) == 0)
+                rc = -1;
+            else
+                rc = (i > 0 ? tx__buf_add(b, ",", 1) : 0) |
+                     tx__buf_add_json_string(b, m[i]->string) | tx__buf_add(b, ":", 1) |
+                     canon(b, m[i], depth + 1);
+        }
+        if (m != stack) free(m);
+        return rc != 0 ? -1 : tx__buf_add(b, "}", 1);
+    }
+    if (cJSON_IsArray(v)) {
+        int rc = tx__buf_add(b, "[", 1);
+        for (const cJSON *c = v->child; rc == 0 && c != NULL; c = c->next)
+            rc = (c != v->child ? tx__buf_add(b, ",", 1) : 0) | canon(b, c, depth + 1);
+        return rc != 0 ? -1 : tx__buf_add(b, "]", 1);
+    }
+    if (cJSON_IsString(v)) return tx__buf_add_json_string(b, v->valuestring);
+    if (cJSON_IsTrue(v)) return tx__buf_add(b, "true", 4);
+    if (cJSON_IsFalse(v)) return tx__buf_add(b, "false", 5);
+    if (cJSON_IsNull(v)) return tx__buf_add(b, "null", 4);
+    if (cJSON_IsNumber(v)) {
+        char num[40];
+        double d = v->valuedouble;
+        int n = (isfinite(d) && d == floor(d) && fabs(d) < 9.0e15)
+                    ? snprintf(num, sizeof num, "%lld", (long long)d)
+                    : snprintf(num, sizeof num, "%.17g", d);
+        return tx__buf_add(b, num, (size_t)n);
+    }
+    return -1;
+}
+
+tx_cache_key_result_t tx__cache_key_tree(const char *route, const char *default_model,
+                                         const cJSON *req, unsigned char key[TX_CACHE_KEY_LEN])
+{
+    if (req == NULL || !cJSON_IsObject(req) || key == NULL) return TX_CACHE_KEY_INVALID;
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(req, "stream"))) return TX_CACHE_KEY_STREAM;
+    /* {"route","model", the key fields present}, as one object: its members sorted by name */
+    cJSON route_v = {.type = cJSON_String,
+                     .valuestring = (char *)(route != NULL ? route : ""),
+                     .string = (char *)"route"};
+    cJSON model_v = {
+        .type = cJSON_String, .valuestring = (char *)default_model, .string = (char *)"model"};
+    const cJSON *m[64];
+    size_t n = 0;
+    m[n++] = &route_v;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(req, "model");
     if (model != NULL)
-        ok = ok && json_object_set(canon, "model", model) == 0;
+        m[n++] = model;
     else if (default_model != NULL)
-        ok = ok && json_object_set_new(canon, "model", json_string(default_model)) == 0;
-    for (size_t i = 0; ok && tx_cache_key_fields[i] != NULL; i++) {
-        json_t *v = json_object_get(req, tx_cache_key_fields[i]);
-        if (v != NULL) ok = json_object_set(canon, tx_cache_key_fields[i], v) == 0;
+        m[n++] = &model_v;
+    for (size_t i = 0; tx_cache_key_fields[i] != NULL && n < 64; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(req, tx_cache_key_fields[i]);
+        if (v != NULL) m[n++] = v;
     }
-    /* Dump into a stack buffer (one digest call; most requests fit), else stream the dump
-     * into the digest. */
-    char stack[16384];
-    size_t need = ok ? json_dumpb(canon, stack, sizeof(stack), KEY_FLAGS) : 0;
-    unsigned int n = 0;
-    if (ok && need > 0 && need <= sizeof(stack)) {
-        ok = EVP_Digest(stack, need, key, &n, EVP_sha256(), NULL) == 1 && n == TX_CACHE_KEY_LEN;
-    } else if (ok) {
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-             json_dump_callback(canon, digest_cb, ctx, KEY_FLAGS) == 0 &&
-             EVP_DigestFinal_ex(ctx, key, &n) == 1 && n == TX_CACHE_KEY_LEN;
-        EVP_MD_CTX_free(ctx);
-    }
-    json_decref(canon);
+    qsort(m, n, sizeof *m, by_key);
+    tx__buf_t b = {0};
+    int rc = tx__buf_add(&b, "{", 1);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = (i > 0 ? tx__buf_add(&b, ",", 1) : 0) | tx__buf_add_json_string(&b, m[i]->string) |
+             tx__buf_add(&b, ":", 1) | canon(&b, m[i], 1);
+    /* a key twice in the request itself (the canonical object above cannot have one) */
+    for (const cJSON *c = req->child; rc == 0 && c != NULL; c = c->next)
+        for (const cJSON *d = c->next; rc == 0 && d != NULL; d = d->next)
+            if (strcmp(c->string, d->string) == 0) rc = -1;
+    rc = rc == 0 ? tx__buf_add(&b, "}", 1) : -1;
+    unsigned int len = 0;
+    int ok = rc == 0 && EVP_Digest(b.p, b.len, key, &len, EVP_sha256(), NULL) == 1 &&
+             len == TX_CACHE_KEY_LEN;
+    tx__buf_free(&b);
     return ok ? TX_CACHE_KEY_OK : TX_CACHE_KEY_INVALID;
 }
 
-tx_cache_key_result_t tx_cache_key(const char *route, const char *default_model, const char *body,
-                                   size_t len, unsigned char key[TX_CACHE_KEY_LEN])
+tx_cache_key_result_t tx__cache_key(const char *route, const char *default_model, const char *body,
+                                    size_t len, unsigned char key[TX_CACHE_KEY_LEN])
 {
-    if (body == NULL || len == 0) return TX_CACHE_KEY_INVALID;
-    json_t *req = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    tx_cache_key_result_t r = tx_cache_key_json(route, default_model, req, key);
-    json_decref(req);
+    if (body == NULL || len == 0 || !tx__utf8_valid(body, len)) return TX_CACHE_KEY_INVALID;
+    const char *end = NULL;
+    cJSON *req = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+    while (req != NULL && end < body + len &&
+           (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    tx_cache_key_result_t r = req != NULL && end == body + len
+                                  ? tx__cache_key_tree(route, default_model, req, key)
+                                  : TX_CACHE_KEY_INVALID;
+    cJSON_Delete(req);
     return r;
 }
 
@@ -105,20 +166,20 @@ static void make_room(tx_cache_t *c, size_t extra)
 {
     const void *key;
     size_t klen;
-    while (c->bytes + extra > c->max_bytes && tx_lru_oldest(c->lru, &key, &klen) != NULL) {
-        tx_lru_remove(c->lru, key, klen);
+    while (c->bytes + extra > c->max_bytes && tx__lru_oldest(c->lru, &key, &klen) != NULL) {
+        tx__lru_remove(c->lru, key, klen);
         c->byte_evictions++;
     }
 }
 
-tx_cache_t *tx_cache_create(uint32_t ttl_s, size_t max_entries)
+tx_cache_t *tx__cache_create(uint32_t ttl_s, size_t max_entries)
 {
     if (max_entries == 0) return NULL;
     tx_cache_t *c = calloc(1, sizeof(*c));
     if (c == NULL) return NULL;
     c->ttl_s = ttl_s;
     c->max_bytes = TX_CACHE_DEFAULT_MAX_BYTES;
-    c->lru = tx_lru_create(max_entries, entry_dropped, c);
+    c->lru = tx__lru_create(max_entries, entry_dropped, c);
     if (c->lru == NULL) {
         free(c);
         return NULL;
@@ -126,31 +187,31 @@ tx_cache_t *tx_cache_create(uint32_t ttl_s, size_t max_entries)
     return c;
 }
 
-void tx_cache_destroy(tx_cache_t *c)
+void tx__cache_destroy(tx_cache_t *c)
 {
     if (c == NULL) return;
-    tx_lru_destroy(c->lru);
+    tx__lru_destroy(c->lru);
     free(c);
 }
 
-void tx_cache_set_ttl(tx_cache_t *c, uint32_t ttl_s)
+void tx__cache_set_ttl(tx_cache_t *c, uint32_t ttl_s)
 {
     if (c != NULL) c->ttl_s = ttl_s;
 }
 
-void tx_cache_set_max_entries(tx_cache_t *c, size_t max_entries)
+void tx__cache_set_max_entries(tx_cache_t *c, size_t max_entries)
 {
-    if (c != NULL) tx_lru_set_max(c->lru, max_entries);
+    if (c != NULL) tx__lru_set_max(c->lru, max_entries);
 }
 
-void tx_cache_set_max_bytes(tx_cache_t *c, size_t max_bytes)
+void tx__cache_set_max_bytes(tx_cache_t *c, size_t max_bytes)
 {
     if (c == NULL || max_bytes == 0) return;
     c->max_bytes = max_bytes;
     make_room(c, 0);
 }
 
-int tx_cache_enabled(const tx_cache_t *c)
+int tx__cache_enabled(const tx_cache_t *c)
 {
     return c != NULL && c->ttl_s > 0;
 }
@@ -160,13 +221,13 @@ static int expired(const tx_cache_t *c, const stored_t *s, tx_ms_t now)
     return now - s->pub.stored_at >= (tx_ms_t)c->ttl_s * 1000 || now < s->pub.stored_at - 1000;
 }
 
-const tx_cache_entry_t *tx_cache_get(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN],
-                                     tx_ms_t now)
+const tx_cache_entry_t *tx__cache_get(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN],
+                                      tx_ms_t now)
 {
-    if (!tx_cache_enabled(c) || key == NULL) return NULL;
-    stored_t *s = tx_lru_get(c->lru, key, TX_CACHE_KEY_LEN);
+    if (!tx__cache_enabled(c) || key == NULL) return NULL;
+    stored_t *s = tx__lru_get(c->lru, key, TX_CACHE_KEY_LEN);
     if (s != NULL && expired(c, s, now)) {
-        tx_lru_remove(c->lru, key, TX_CACHE_KEY_LEN);
+        tx__lru_remove(c->lru, key, TX_CACHE_KEY_LEN);
         c->expired++;
         s = NULL;
     }
@@ -179,16 +240,16 @@ const tx_cache_entry_t *tx_cache_get(tx_cache_t *c, const unsigned char key[TX_C
     return &s->pub;
 }
 
-void tx_cache_release(const tx_cache_entry_t *e)
+void tx__cache_release(const tx_cache_entry_t *e)
 {
     entry_unref((stored_t *)(uintptr_t)e);
 }
 
-tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], int status,
-                      const tx_header_t *headers, size_t nheaders, const void *body,
-                      size_t body_len, tx_ms_t now)
+tx_err_t tx__cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], int status,
+                       const tx_header_t *headers, size_t nheaders, const void *body,
+                       size_t body_len, tx_ms_t now)
 {
-    if (!tx_cache_enabled(c) || key == NULL || status < 200 || status > 299 ||
+    if (!tx__cache_enabled(c) || key == NULL || status < 200 || status > 299 ||
         (nheaders > 0 && headers == NULL) || (body == NULL && body_len > 0) || nheaders > 64)
         return TX_EINVAL;
     if (body_len > TX_CACHE_MAX_ENTRY_BYTES) return TX_ERANGE;
@@ -221,9 +282,9 @@ tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], 
     s->pub.stored_at = now;
     s->refs = 1;
     s->bytes = size;
-    tx_lru_remove(c->lru, key, TX_CACHE_KEY_LEN); /* a replaced entry frees its bytes first */
+    tx__lru_remove(c->lru, key, TX_CACHE_KEY_LEN); /* a replaced entry frees its bytes first */
     make_room(c, size);
-    if (tx_lru_put(c->lru, key, TX_CACHE_KEY_LEN, s) != 0) {
+    if (tx__lru_put(c->lru, key, TX_CACHE_KEY_LEN, s) != 0) {
         free(s);
         return TX_ENOMEM;
     }
@@ -232,27 +293,27 @@ tx_err_t tx_cache_put(tx_cache_t *c, const unsigned char key[TX_CACHE_KEY_LEN], 
     return TX_EOK;
 }
 
-size_t tx_cache_sweep(tx_cache_t *c, tx_ms_t now)
+size_t tx__cache_sweep(tx_cache_t *c, tx_ms_t now)
 {
     if (c == NULL) return 0;
-    size_t dropped = 0, n = tx_lru_count(c->lru);
+    size_t dropped = 0, n = tx__lru_count(c->lru);
     for (size_t i = 0; i < n; i++) {
         const void *key;
         size_t klen;
-        stored_t *s = tx_lru_oldest(c->lru, &key, &klen);
+        stored_t *s = tx__lru_oldest(c->lru, &key, &klen);
         if (s == NULL) break;
         if (c->ttl_s == 0 || expired(c, s, now)) {
-            tx_lru_remove(c->lru, key, klen);
+            tx__lru_remove(c->lru, key, klen);
             c->expired++;
             dropped++;
         } else {
-            tx_lru_get(c->lru, key, klen); /* rotate: look at each entry once */
+            tx__lru_get(c->lru, key, klen); /* rotate: look at each entry once */
         }
     }
     return dropped;
 }
 
-void tx_cache_stats(const tx_cache_t *c, tx_cache_stats_t *out)
+void tx__cache_stats(const tx_cache_t *c, tx_cache_stats_t *out)
 {
     if (out == NULL) return;
     memset(out, 0, sizeof(*out));
@@ -260,8 +321,8 @@ void tx_cache_stats(const tx_cache_t *c, tx_cache_stats_t *out)
     out->hits = c->hits;
     out->misses = c->misses;
     out->stores = c->stores;
-    out->evictions = tx_lru_evictions(c->lru) + c->byte_evictions;
+    out->evictions = tx__lru_evictions(c->lru) + c->byte_evictions;
     out->bytes = c->bytes;
     out->expired = c->expired;
-    out->entries = tx_lru_count(c->lru);
+    out->entries = tx__lru_count(c->lru);
 }

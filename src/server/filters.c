@@ -17,58 +17,57 @@ struct tx_filters {
     tx_cache_t *cache;
 };
 
-tx_filters_t *tx_filters_create(const tx_filters_config_t *c)
+tx_filters_t *tx__filters_create(const tx_filters_config_t *c)
 {
     tx_filters_config_t none = {0};
     if (c == NULL) c = &none;
     tx_filters_t *f = calloc(1, sizeof *f);
     if (f == NULL) return NULL;
-    f->auth = tx_auth_create(c->admin_token, c->client_keys);
-    f->rl = tx_ratelimit_create(c->rate_limit_rpm, TX_FILTERS_MAX_CLIENTS);
-    f->cache = tx_cache_create(c->cache_ttl_s, c->cache_max_entries ? c->cache_max_entries : 1);
+    f->auth = tx__auth_create(c->admin_token, c->client_keys);
+    f->rl = tx__ratelimit_create(c->rate_limit_rpm, TX_FILTERS_MAX_CLIENTS);
+    f->cache = tx__cache_create(c->cache_ttl_s, c->cache_max_entries ? c->cache_max_entries : 1);
     if (f->auth == NULL || f->rl == NULL || f->cache == NULL) {
-        tx_filters_destroy(f);
+        tx__filters_destroy(f);
         return NULL;
     }
     return f;
 }
 
-void tx_filters_destroy(tx_filters_t *f)
+void tx__filters_destroy(tx_filters_t *f)
 {
     if (f == NULL) return;
-    tx_auth_destroy(f->auth);
-    tx_ratelimit_destroy(f->rl);
-    tx_cache_destroy(f->cache);
+    tx__auth_destroy(f->auth);
+    tx__ratelimit_destroy(f->rl);
+    tx__cache_destroy(f->cache);
     free(f);
 }
 
-tx_err_t tx_filters_configure(tx_filters_t *f, const tx_filters_config_t *c)
+tx_err_t tx__filters_configure(tx_filters_t *f, const tx_filters_config_t *c)
 {
     if (f == NULL || c == NULL) return TX_EINVAL;
-    tx_auth_t *auth = tx_auth_create(c->admin_token, c->client_keys);
+    tx_auth_t *auth = tx__auth_create(c->admin_token, c->client_keys);
     if (auth == NULL) return TX_ENOMEM;
-    tx_auth_destroy(f->auth);
+    tx__auth_destroy(f->auth);
     f->auth = auth;
-    tx_ratelimit_set_rpm(f->rl, c->rate_limit_rpm);
-    tx_cache_set_ttl(f->cache, c->cache_ttl_s);
-    if (c->cache_max_entries > 0) tx_cache_set_max_entries(f->cache, c->cache_max_entries);
+    tx__ratelimit_set_rpm(f->rl, c->rate_limit_rpm);
+    tx__cache_set_ttl(f->cache, c->cache_ttl_s);
+    if (c->cache_max_entries > 0) tx__cache_set_max_entries(f->cache, c->cache_max_entries);
     return TX_EOK;
 }
 
 static void unauthorized(tx_http_req_t *req, const char *code, const char *message)
 {
     static const tx_header_t h[] = {{"WWW-Authenticate", "Bearer"}};
-    tx_http_respond_error(req, 401, "invalid_request_error", code, message, h, 1);
+    tx__http_respond_error(req, 401, "invalid_request_error", code, message, h, 1);
 }
 
-int tx_filter_admin(tx_filters_t *f, tx_http_req_t *req)
+int tx__filter_admin(tx_filters_t *f, tx_http_req_t *req)
 {
     if (f == NULL || req == NULL) return 0;
-    if (tx_auth_check_admin(f->auth, tx_http_req_header(req, "authorization")) ==
-        TX_AUTH_ALLOWED)
+    if (tx__auth_check_admin(f->auth, tx__http_req_header(req, "authorization")) == TX_AUTH_ALLOWED)
         return 1;
-    tx_log(TX_LOG_WARN, "ai][auth", "admin token missing or wrong: %s %s from %s",
-           tx_http_req_method(req), tx_http_req_path(req), tx_http_req_peer(req));
+    tx__log(TX_LOG_WARN, "ai][auth", "admin token missing or wrong: %s %s from %s",
+            tx__http_req_method(req), tx__http_req_path(req), tx__http_req_peer(req));
     unauthorized(req, "invalid_admin_token",
                  "This route needs Authorization: Bearer <TENAX_ADMIN_TOKEN>.");
     return 0;
@@ -93,13 +92,13 @@ static void rate_limit_headers(tx_filter_ctx_t *ctx, const tx_ratelimit_info_t *
 {
     snprintf(ctx->limit, sizeof ctx->limit, "%u", info->limit);
     snprintf(ctx->remaining, sizeof ctx->remaining, "%u", info->remaining);
-    tx_ratelimit_format_reset(info->reset_ms, ctx->reset, sizeof ctx->reset);
+    tx__ratelimit_format_reset(info->reset_ms, ctx->reset, sizeof ctx->reset);
     add_header(ctx, "x-ratelimit-limit-requests", ctx->limit);
     add_header(ctx, "x-ratelimit-remaining-requests", ctx->remaining);
     add_header(ctx, "x-ratelimit-reset-requests", ctx->reset);
 }
 
-const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n)
+const tx_header_t *tx__filter_headers(const tx_filter_ctx_t *ctx, size_t *n)
 {
     if (n != NULL) *n = ctx != NULL ? ctx->nheaders : 0;
     return ctx != NULL ? ctx->headers : NULL;
@@ -109,16 +108,22 @@ static int answer_hit(tx_http_req_t *req, tx_filter_ctx_t *ctx, const tx_cache_e
 {
     tx_header_t h[32];
     size_t n = 0;
-    for (size_t i = 0; i < e->nheaders && n < 24; i++) h[n++] = e->headers[i];
-    for (size_t i = 0; i < ctx->nheaders && n < 31; i++) h[n++] = ctx->headers[i];
+    for (size_t i = 0; i < e->nheaders && n < 24; i++)
+        h[n++] = e->headers[i];
+    for (size_t i = 0; i < ctx->nheaders && n < 31; i++)
+        h[n++] = ctx->headers[i];
     h[n++] = (tx_header_t){"X-Tenax-Cache", "hit"};
-    tx_http_respond(req, e->status, h, n, (const char *)e->body, e->body_len);
+    tx__http_respond(req, e->status, h, n, (const char *)e->body, e->body_len);
     return 1;
 }
 
-int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
-                             const char *default_model, int cacheable, tx_ms_t now,
-                             tx_filter_ctx_t *ctx)
+int tx__filters_cache_on(const tx_filters_t *f)
+{
+    return f != NULL && tx__cache_enabled(f->cache);
+}
+
+int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
+                              const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx)
 {
     if (ctx == NULL) return 0;
     memset(ctx, 0, sizeof *ctx);
@@ -126,53 +131,50 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
     ctx->who.key_index = -1;
     if (f == NULL || req == NULL) return 0;
 
-    if (tx_auth_check_client(f->auth, tx_http_req_header(req, "authorization"), &ctx->who) !=
+    if (tx__auth_check_client(f->auth, tx__http_req_header(req, "authorization"), &ctx->who) !=
         TX_AUTH_ALLOWED) {
-        tx_log(TX_LOG_WARN, "ai][auth", "client key missing or wrong: %s from %s",
-               tx_http_req_path(req), tx_http_req_peer(req));
+        tx__log(TX_LOG_WARN, "ai][auth", "client key missing or wrong: %s from %s",
+                tx__http_req_path(req), tx__http_req_peer(req));
         unauthorized(req, "invalid_api_key", "Incorrect API key provided.");
         ctx->status = 401;
         return 1;
     }
 
-    if (tx_ratelimit_rpm(f->rl) > 0) {
+    if (tx__ratelimit_rpm(f->rl) > 0) {
         char client[80];
-        if (ctx->who.key_index >= 0) snprintf(client, sizeof client, "%s", ctx->who.fingerprint);
-        else peer_host(tx_http_req_peer(req), client, sizeof client);
+        if (ctx->who.key_index >= 0)
+            snprintf(client, sizeof client, "%s", ctx->who.fingerprint);
+        else
+            peer_host(tx__http_req_peer(req), client, sizeof client);
         tx_ratelimit_info_t info;
-        int ok = tx_ratelimit_take(f->rl, client, now, &info);
+        int ok = tx__ratelimit_take(f->rl, client, now, &info);
         rate_limit_headers(ctx, &info);
         if (!ok) {
             char ra[16], msg[160];
             snprintf(ra, sizeof ra, "%u", info.retry_after_s);
             snprintf(msg, sizeof msg,
-                     "Rate limit reached: %u requests per minute. Try again in %u s.",
-                     info.limit, info.retry_after_s);
+                     "Rate limit reached: %u requests per minute. Try again in %u s.", info.limit,
+                     info.retry_after_s);
             tx_header_t h[TX_FILTER_MAX_HEADERS + 1];
             size_t n = 0;
-            for (size_t i = 0; i < ctx->nheaders; i++) h[n++] = ctx->headers[i];
+            for (size_t i = 0; i < ctx->nheaders; i++)
+                h[n++] = ctx->headers[i];
             h[n++] = (tx_header_t){"Retry-After", ra};
-            tx_log(TX_LOG_INFO, "ai][ratelimit", "client=%s limited, retry in %u s", client,
-                   info.retry_after_s);
-            tx_http_respond_error(req, 429, "rate_limit_exceeded", "rate_limit_exceeded", msg, h,
-                                  n);
+            tx__log(TX_LOG_INFO, "ai][ratelimit", "client=%s limited, retry in %u s", client,
+                    info.retry_after_s);
+            tx__http_respond_error(req, 429, "rate_limit_exceeded", "rate_limit_exceeded", msg, h,
+                                   n);
             ctx->status = 429;
             return 1;
         }
     }
 
-    if (!cacheable || !tx_cache_enabled(f->cache)) return 0;
-    size_t len = 0;
-    const char *body = tx_http_req_body(req, &len);
-    json_t *doc = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-    const char *model = json_string_value(json_object_get(doc, "model"));
-    snprintf(ctx->model, sizeof ctx->model, "%s",
-             model != NULL ? model : default_model != NULL ? default_model : "");
-    tx_cache_key_result_t kr =
-        doc != NULL ? tx_cache_key_json(route, default_model, doc, ctx->key) : TX_CACHE_KEY_INVALID;
-    json_decref(doc);
-    if (kr != TX_CACHE_KEY_OK) return 0;
-    const char *mode = tx_http_req_header(req, "x-tenax-cache");
+    (void)route;
+    if (cr == NULL || !tx__cache_enabled(f->cache)) return 0;
+    snprintf(ctx->model, sizeof ctx->model, "%s", cr->model != NULL ? cr->model : "");
+    if (cr->result != TX_CACHE_KEY_OK) return 0;
+    memcpy(ctx->key, cr->key, sizeof ctx->key);
+    const char *mode = tx__http_req_header(req, "x-tenax-cache");
     int bypass = mode != NULL && strcasecmp(mode, "bypass") == 0;
     int refresh = mode != NULL && strcasecmp(mode, "refresh") == 0;
     if (bypass) {
@@ -182,13 +184,13 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
     ctx->cache_store = 1;
     ctx->cache_result = 0;
     if (!refresh) {
-        const tx_cache_entry_t *e = tx_cache_get(f->cache, ctx->key, now);
+        const tx_cache_entry_t *e = tx__cache_get(f->cache, ctx->key, now);
         if (e != NULL) {
             ctx->cache_result = 1;
             ctx->cache_store = 0;
             ctx->status = e->status;
             answer_hit(req, ctx, e);
-            tx_cache_release(e);
+            tx__cache_release(e);
             return 1;
         }
     }
@@ -196,9 +198,9 @@ int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *ro
     return 0;
 }
 
-void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int status,
-                             const tx_header_t *headers, size_t n, const char *body, size_t len,
-                             tx_ms_t now)
+void tx__filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int status,
+                              const tx_header_t *headers, size_t n, const char *body, size_t len,
+                              tx_ms_t now)
 {
     if (f == NULL || ctx == NULL || !ctx->cache_store || status < 200 || status > 299) return;
     /* Replay only what describes the content; never hop-by-hop or per-answer headers. */
@@ -211,27 +213,27 @@ void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int st
             strcasecmp(name, "x-tenax-endpoint") == 0 || strcasecmp(name, "x-tenax-attempts") == 0)
             keep[k++] = headers[i];
     }
-    tx_cache_put(f->cache, ctx->key, status, keep, k, body, len, now);
+    tx__cache_put(f->cache, ctx->key, status, keep, k, body, len, now);
 }
 
-void tx_filters_sweep(tx_filters_t *f, tx_ms_t now)
+void tx__filters_sweep(tx_filters_t *f, tx_ms_t now)
 {
     if (f == NULL) return;
-    tx_ratelimit_sweep(f->rl, now);
-    tx_cache_sweep(f->cache, now);
+    tx__ratelimit_sweep(f->rl, now);
+    tx__cache_sweep(f->cache, now);
 }
 
-tx_cache_t *tx_filters_cache(const tx_filters_t *f)
+tx_cache_t *tx__filters_cache(const tx_filters_t *f)
 {
     return f != NULL ? f->cache : NULL;
 }
 
-tx_ratelimit_t *tx_filters_ratelimit(const tx_filters_t *f)
+tx_ratelimit_t *tx__filters_ratelimit(const tx_filters_t *f)
 {
     return f != NULL ? f->rl : NULL;
 }
 
-const tx_auth_t *tx_filters_auth(const tx_filters_t *f)
+const tx_auth_t *tx__filters_auth(const tx_filters_t *f)
 {
     return f != NULL ? f->auth : NULL;
 }

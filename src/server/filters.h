@@ -39,47 +39,49 @@ typedef struct {
     tx_header_t headers[TX_FILTER_MAX_HEADERS]; /* x-ratelimit-*, X-Tenax-Cache: miss */
     size_t nheaders;
     char limit[16], remaining[16], reset[32];
-    char model[128]; /* the request's model when the cache parsed it ("" otherwise) */
+    char model[128]; /* the request's model when the cache looked it up ("" otherwise) */
 } tx_filter_ctx_t;
 
-/* NULL when out of memory or the client keys are too many. Free with tx_filters_destroy. */
-tx_filters_t *tx_filters_create(const tx_filters_config_t *c);
-void tx_filters_destroy(tx_filters_t *f); /* NULL: no-op */
+/* NULL when out of memory or the client keys are too many. Free with tx__filters_destroy. */
+tx_filters_t *tx__filters_create(const tx_filters_config_t *c);
+void tx__filters_destroy(tx_filters_t *f); /* NULL: no-op */
 
 /* A reload: new tokens and keys, rate and cache settings (buckets and entries are kept).
  * TX_EOK, or TX_ENOMEM/TX_EINVAL with the old settings still in force. */
-tx_err_t tx_filters_configure(tx_filters_t *f, const tx_filters_config_t *c);
+tx_err_t tx__filters_configure(tx_filters_t *f, const tx_filters_config_t *c);
 
 /* 1 when the request may go on; otherwise it has been answered 401 (OpenAI-style error,
  * `WWW-Authenticate: Bearer`) and 0 is returned. Allowed when no admin token is set. */
-int tx_filter_admin(tx_filters_t *f, tx_http_req_t *req);
+int tx__filter_admin(tx_filters_t *f, tx_http_req_t *req);
 
-/* Before a gateway route (`route` e.g. "/v1/chat/completions"; `default_model` for a body
- * without "model"; `cacheable`: 0 for routes never cached such as GET /v1/models) at monotonic
- * `now`: checks the client key (401), takes a rate-limit token (429), looks the cache up
- * (honouring `X-Tenax-Cache: bypass|refresh`). Returns 1 when the request has been answered
- * here (401, 429 or a cache hit: the caller must not touch it again), 0 to go on; ctx is filled
- * either way. */
-int tx_filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
-                             const char *default_model, int cacheable, tx_ms_t now,
-                             tx_filter_ctx_t *ctx);
+/* Before a gateway route (`route` e.g. "/v1/chat/completions") at monotonic `now`: checks the
+ * client key (401), takes a rate-limit token (429), looks the cache up (honouring
+ * `X-Tenax-Cache: bypass|refresh`) with `cr`, the request's key from the gateway's parse (NULL:
+ * not cacheable, e.g. GET /v1/models, or the cache is off). Returns 1 when the request has been
+ * answered here (401, 429 or a cache hit: the caller must not touch it again), 0 to go on; ctx
+ * is filled either way. */
+int tx__filter_gateway_before(tx_filters_t *f, tx_http_req_t *req, const char *route,
+                              const tx_cache_req_t *cr, tx_ms_t now, tx_filter_ctx_t *ctx);
+
+/* 1 when the cache is on (then the gateway computes each request's key for "before"). */
+int tx__filters_cache_on(const tx_filters_t *f);
 
 /* After the gateway's final, non-stream answer: stores it when "before" said so and status is
  * 2xx (headers worth replaying, e.g. content-type and x-tenax-model, and the body). */
-void tx_filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int status,
-                             const tx_header_t *headers, size_t n, const char *body, size_t len,
-                             tx_ms_t now);
+void tx__filter_gateway_after(tx_filters_t *f, const tx_filter_ctx_t *ctx, int status,
+                              const tx_header_t *headers, size_t n, const char *body, size_t len,
+                              tx_ms_t now);
 
 /* The headers the gateway adds to every answer of this request (x-ratelimit-* when the limit is
  * on, X-Tenax-Cache: miss when the cache was consulted); their count in *n. Point into ctx. */
-const tx_header_t *tx_filter_headers(const tx_filter_ctx_t *ctx, size_t *n);
+const tx_header_t *tx__filter_headers(const tx_filter_ctx_t *ctx, size_t *n);
 
 /* Housekeeping, every minute or so: forgets full buckets and expired entries. */
-void tx_filters_sweep(tx_filters_t *f, tx_ms_t now);
+void tx__filters_sweep(tx_filters_t *f, tx_ms_t now);
 
 /* The parts, for diag and tests (owned by f). */
-tx_cache_t *tx_filters_cache(const tx_filters_t *f);
-tx_ratelimit_t *tx_filters_ratelimit(const tx_filters_t *f);
-const tx_auth_t *tx_filters_auth(const tx_filters_t *f);
+tx_cache_t *tx__filters_cache(const tx_filters_t *f);
+tx_ratelimit_t *tx__filters_ratelimit(const tx_filters_t *f);
+const tx_auth_t *tx__filters_auth(const tx_filters_t *f);
 
 #endif

@@ -35,7 +35,7 @@ static uint64_t hash_key(const void *key, size_t len)
     return h ^ (h >> 29);
 }
 
-tx_lru_t *tx_lru_create(size_t max_entries, tx_lru_free_fn free_value, void *ud)
+tx_lru_t *tx__lru_create(size_t max_entries, tx_lru_free_fn free_value, void *ud)
 {
     if (max_entries == 0) return NULL;
     tx_lru_t *l = calloc(1, sizeof(*l));
@@ -104,7 +104,7 @@ static void evict_one(tx_lru_t *l)
     l->evictions++;
 }
 
-void tx_lru_destroy(tx_lru_t *l)
+void tx__lru_destroy(tx_lru_t *l)
 {
     if (l == NULL) return;
     entry_t *e = l->head;
@@ -118,14 +118,14 @@ void tx_lru_destroy(tx_lru_t *l)
     free(l);
 }
 
-void *tx_lru_peek(const tx_lru_t *l, const void *key, size_t keylen)
+void *tx__lru_peek(const tx_lru_t *l, const void *key, size_t keylen)
 {
     if (l == NULL || (key == NULL && keylen > 0)) return NULL;
     entry_t *e = *find_slot(l, key, keylen, hash_key(key, keylen));
     return e != NULL ? e->value : NULL;
 }
 
-void *tx_lru_get(tx_lru_t *l, const void *key, size_t keylen)
+void *tx__lru_get(tx_lru_t *l, const void *key, size_t keylen)
 {
     if (l == NULL || (key == NULL && keylen > 0)) return NULL;
     entry_t *e = *find_slot(l, key, keylen, hash_key(key, keylen));
@@ -156,7 +156,7 @@ static void grow(tx_lru_t *l)
     l->nbuckets = n;
 }
 
-int tx_lru_put(tx_lru_t *l, const void *key, size_t keylen, void *value)
+int tx__lru_put(tx_lru_t *l, const void *key, size_t keylen, void *value)
 {
     if (l == NULL || (key == NULL && keylen > 0)) return -1;
     uint64_t h = hash_key(key, keylen);
@@ -175,7 +175,8 @@ int tx_lru_put(tx_lru_t *l, const void *key, size_t keylen, void *value)
     e->value = value;
     e->keylen = keylen;
     if (keylen > 0) memcpy(e->key, key, keylen);
-    while (l->count >= l->max) evict_one(l);
+    while (l->count >= l->max)
+        evict_one(l);
     if (l->count + 1 > l->nbuckets) grow(l);
     pp = &l->buckets[h & (l->nbuckets - 1)];
     e->chain = *pp;
@@ -185,7 +186,7 @@ int tx_lru_put(tx_lru_t *l, const void *key, size_t keylen, void *value)
     return 0;
 }
 
-int tx_lru_remove(tx_lru_t *l, const void *key, size_t keylen)
+int tx__lru_remove(tx_lru_t *l, const void *key, size_t keylen)
 {
     if (l == NULL || (key == NULL && keylen > 0)) return 0;
     entry_t **pp = find_slot(l, key, keylen, hash_key(key, keylen));
@@ -194,7 +195,7 @@ int tx_lru_remove(tx_lru_t *l, const void *key, size_t keylen)
     return 1;
 }
 
-void *tx_lru_oldest(const tx_lru_t *l, const void **key, size_t *keylen)
+void *tx__lru_oldest(const tx_lru_t *l, const void **key, size_t *keylen)
 {
     if (l == NULL || l->tail == NULL) return NULL;
     if (key != NULL) *key = l->tail->key;
@@ -202,24 +203,20 @@ void *tx_lru_oldest(const tx_lru_t *l, const void **key, size_t *keylen)
     return l->tail->value;
 }
 
-void tx_lru_set_max(tx_lru_t *l, size_t max_entries)
+void tx__lru_set_max(tx_lru_t *l, size_t max_entries)
 {
     if (l == NULL || max_entries == 0) return;
     l->max = max_entries;
-    while (l->count > l->max) evict_one(l);
+    while (l->count > l->max)
+        evict_one(l);
 }
 
-size_t tx_lru_count(const tx_lru_t *l)
+size_t tx__lru_count(const tx_lru_t *l)
 {
     return l != NULL ? l->count : 0;
 }
 
-size_t tx_lru_max(const tx_lru_t *l)
-{
-    return l != NULL ? l->max : 0;
-}
-
-uint64_t tx_lru_evictions(const tx_lru_t *l)
+uint64_t tx__lru_evictions(const tx_lru_t *l)
 {
     return l != NULL ? l->evictions : 0;
 }

@@ -3,6 +3,7 @@
  * The request line and headers collect in one buffer the parser reuses; when the headers are
  * complete the request becomes one allocation (struct, header array, strings and, when its
  * Content-Length is small, room for the body, which is then read straight into it). */
+#include "core/buf.h"
 #include "server/parse.h"
 
 #include <http_parser.h>
@@ -16,11 +17,6 @@
  * larger or chunked one grows in a buffer of its own as it arrives. The bound keeps what a mere
  * claim reserves small: 16 KiB per connection that sends headers and then nothing. */
 #define INLINE_BODY_MAX (16u * 1024u)
-
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf_t;
 
 /* Where a header's name and value are in the text buffer (each NUL-terminated there). */
 typedef struct {
@@ -38,40 +34,24 @@ struct tx_http_parser {
     int err_status;
     const char *err_code, *err_msg;
     /* the request being read: "target\0name\0value\0name\0value\0..." in `text` */
-    buf_t text;
+    tx__buf_t text;
     size_t url_len;
     span_t *hdrs;
     size_t nhdr, hdr_cap;
     text_mode_t mode;
     size_t header_bytes;
-    tx_http_msg_t *cur;  /* built when the headers are complete */
-    size_t body_room;    /* bytes reserved for the body in cur's allocation */
-    buf_t body;          /* the body when it is not read into cur */
+    tx_http_msg_t *cur; /* built when the headers are complete */
+    size_t body_room;   /* bytes reserved for the body in cur's allocation */
+    tx__buf_t body;     /* the body when it is not read into cur */
     int keep_alive;
     /* completed requests */
     tx_http_msg_t *head, *tail;
 };
 
-static int buf_add(buf_t *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) return -1;
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
 /* Ends the current string in `text` with its NUL (buf_add keeps one past the end already). */
 static int text_end_string(tx_http_parser_t *p)
 {
-    if (buf_add(&p->text, "", 0) != 0) return -1;
+    if (tx__buf_add(&p->text, "", 0) != 0) return -1;
     p->text.len++;
     return 0;
 }
@@ -83,11 +63,11 @@ static void reset_current(tx_http_parser_t *p)
     p->nhdr = 0;
     p->mode = IN_URL;
     p->header_bytes = 0;
-    tx_http_msg_free(p->cur);
+    tx__http_msg_free(p->cur);
     p->cur = NULL;
     p->body_room = 0;
     free(p->body.p);
-    p->body = (buf_t){0};
+    p->body = (tx__buf_t){0};
 }
 
 static int fail(tx_http_parser_t *p, int status, const char *code, const char *msg)
@@ -149,7 +129,7 @@ static int on_url(http_parser *hp, const char *at, size_t len)
 {
     tx_http_parser_t *p = hp->data;
     if (count_header_bytes(p, len) != 0) return -1;
-    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_field(http_parser *hp, const char *at, size_t len)
@@ -172,7 +152,7 @@ static int on_header_field(http_parser *hp, const char *at, size_t len)
         p->hdrs[p->nhdr++] = (span_t){.name_off = p->text.len};
         p->mode = IN_NAME;
     }
-    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_header_value(http_parser *hp, const char *at, size_t len)
@@ -181,7 +161,7 @@ static int on_header_value(http_parser *hp, const char *at, size_t len)
     if (count_header_bytes(p, len) != 0) return -1;
     if (p->nhdr == 0) return fail(p, 400, "bad_request", "Malformed header.");
     if (p->mode == IN_NAME && text_close(p) != 0) return fail_oom(p);
-    return buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->text, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static const char *name_of(const tx_http_parser_t *p, size_t i)
@@ -203,9 +183,11 @@ static int name_is(const tx_http_parser_t *p, size_t i, const char *name, size_t
 /* Trims spaces and tabs at both ends; compares case-insensitively. */
 static int token_is(const char *v, const char *token)
 {
-    while (*v == ' ' || *v == '\t') v++;
+    while (*v == ' ' || *v == '\t')
+        v++;
     size_t n = strlen(v);
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
     return n == strlen(token) && strncasecmp(v, token, n) == 0;
 }
 
@@ -216,8 +198,8 @@ static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size
     size_t mlen = strlen(method);
     const char *q = memchr(p->text.p, '?', p->url_len);
     size_t plen = q ? (size_t)(q - p->text.p) : p->url_len;
-    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len +
-                  (plen + 1) + (mlen + 1) + (body_room + 1);
+    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len + (plen + 1) +
+                  (mlen + 1) + (body_room + 1);
     tx_http_msg_t *m = malloc(size);
     if (m == NULL) return NULL;
     memset(m, 0, sizeof *m);
@@ -267,8 +249,7 @@ static int on_headers_complete(http_parser *hp)
     if (n_te > 0 && n_cl > 0)
         return fail(p, 400, "request_smuggling",
                     "Both Content-Length and Transfer-Encoding are present.");
-    if (n_te > 1)
-        return fail(p, 400, "request_smuggling", "Repeated Transfer-Encoding headers.");
+    if (n_te > 1) return fail(p, 400, "request_smuggling", "Repeated Transfer-Encoding headers.");
     if (hp->http_major != 1)
         return fail(p, 505, "http_version_not_supported", "Only HTTP/1.0 and HTTP/1.1 are served.");
     if (hp->method == HTTP_CONNECT)
@@ -277,7 +258,8 @@ static int on_headers_complete(http_parser *hp)
         return fail(p, 400, "bad_request", "The request target must be an absolute path.");
     if (n_cl > 0 && hp->content_length != ULLONG_MAX &&
         hp->content_length > (uint64_t)p->limits.max_body_bytes)
-        return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
+        return fail(p, 413, "request_too_large",
+                    "The request body is larger than the server accepts.");
     p->keep_alive = http_should_keep_alive(hp) && !hp->upgrade;
     size_t room = 0;
     if (n_cl > 0 && hp->content_length != ULLONG_MAX && hp->content_length <= INLINE_BODY_MAX)
@@ -295,7 +277,8 @@ static int on_body(http_parser *hp, const char *at, size_t len)
     tx_http_msg_t *m = p->cur;
     size_t have = m->body_len + p->body.len;
     if (have + len > p->limits.max_body_bytes)
-        return fail(p, 413, "request_too_large", "The request body is larger than the server accepts.");
+        return fail(p, 413, "request_too_large",
+                    "The request body is larger than the server accepts.");
     if (p->body.p == NULL) {
         if (m->body_len + len <= p->body_room) {
             memcpy(m->body + m->body_len, at, len);
@@ -303,10 +286,10 @@ static int on_body(http_parser *hp, const char *at, size_t len)
             return 0;
         }
         /* beyond the room (chunked or large): the body moves to a buffer of its own */
-        if (buf_add(&p->body, m->body, m->body_len) != 0) return fail_oom(p);
+        if (tx__buf_add(&p->body, m->body, m->body_len) != 0) return fail_oom(p);
         m->body_len = 0;
     }
-    return buf_add(&p->body, at, len) == 0 ? 0 : fail_oom(p);
+    return tx__buf_add(&p->body, at, len) == 0 ? 0 : fail_oom(p);
 }
 
 static int on_message_complete(http_parser *hp)
@@ -316,15 +299,17 @@ static int on_message_complete(http_parser *hp)
     if (p->body.p != NULL) { /* the body grew apart: the request takes that buffer */
         m->body = m->body_alloc = p->body.p;
         m->body_len = p->body.len;
-        p->body = (buf_t){0};
+        p->body = (tx__buf_t){0};
     } else {
         m->body[m->body_len] = '\0';
     }
     m->keep_alive = p->keep_alive;
     p->cur = NULL;
     reset_current(p);
-    if (p->tail) p->tail->next = m;
-    else p->head = m;
+    if (p->tail)
+        p->tail->next = m;
+    else
+        p->head = m;
     p->tail = m;
     if (!m->keep_alive) {
         p->state = TX_HTTP_PARSE_DONE;
@@ -335,7 +320,7 @@ static int on_message_complete(http_parser *hp)
     return 0;
 }
 
-tx_http_parser_t *tx_http_parser_new(const tx_http_limits_t *limits)
+tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits)
 {
     tx_http_parser_t *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
@@ -350,14 +335,15 @@ tx_http_parser_t *tx_http_parser_new(const tx_http_limits_t *limits)
     p->settings.on_body = on_body;
     p->settings.on_message_complete = on_message_complete;
     if (limits) p->limits = *limits;
-    if (p->limits.max_header_bytes == 0) p->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
+    if (p->limits.max_header_bytes == 0)
+        p->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
     if (p->limits.max_body_bytes == 0) p->limits.max_body_bytes = TX_HTTP_MAX_BODY_BYTES_DEFAULT;
     if (p->limits.max_headers == 0) p->limits.max_headers = TX_HTTP_MAX_HEADERS_DEFAULT;
     p->state = TX_HTTP_PARSE_IDLE;
     return p;
 }
 
-void tx_http_parser_destroy(tx_http_parser_t *p)
+void tx__http_parser_destroy(tx_http_parser_t *p)
 {
     if (p == NULL) return;
     reset_current(p);
@@ -366,13 +352,13 @@ void tx_http_parser_destroy(tx_http_parser_t *p)
     tx_http_msg_t *m = p->head;
     while (m) {
         tx_http_msg_t *next = m->next;
-        tx_http_msg_free(m);
+        tx__http_msg_free(m);
         m = next;
     }
     free(p);
 }
 
-int tx_http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
+int tx__http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
 {
     if (p == NULL) return -1;
     if (p->state == TX_HTTP_PARSE_ERROR) return -1;
@@ -399,7 +385,7 @@ int tx_http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
     return 0;
 }
 
-tx_http_msg_t *tx_http_parser_pop(tx_http_parser_t *p)
+tx_http_msg_t *tx__http_parser_pop(tx_http_parser_t *p)
 {
     if (p == NULL || p->head == NULL) return NULL;
     tx_http_msg_t *m = p->head;
@@ -409,12 +395,12 @@ tx_http_msg_t *tx_http_parser_pop(tx_http_parser_t *p)
     return m;
 }
 
-tx_http_parse_state_t tx_http_parser_state(const tx_http_parser_t *p)
+tx_http_parse_state_t tx__http_parser_state(const tx_http_parser_t *p)
 {
     return p ? p->state : TX_HTTP_PARSE_ERROR;
 }
 
-int tx_http_parser_error(const tx_http_parser_t *p, const char **code, const char **message)
+int tx__http_parser_error(const tx_http_parser_t *p, const char **code, const char **message)
 {
     if (p == NULL || p->err_status == 0) return 0;
     if (code) *code = p->err_code;
@@ -429,18 +415,17 @@ static int may_match(char a, char b)
     return (a | 0x20) == (b | 0x20);
 }
 
-const char *tx_http_msg_header(const tx_http_msg_t *m, const char *name)
+const char *tx__http_msg_header(const tx_http_msg_t *m, const char *name)
 {
     if (m == NULL || name == NULL) return NULL;
     for (size_t i = 0; i < m->nheaders; i++) {
         const char *h = m->headers[i].name;
-        if (h && may_match(h[0], name[0]) && strcasecmp(h, name) == 0)
-            return m->headers[i].value;
+        if (h && may_match(h[0], name[0]) && strcasecmp(h, name) == 0) return m->headers[i].value;
     }
     return NULL;
 }
 
-void tx_http_msg_free(tx_http_msg_t *m)
+void tx__http_msg_free(tx_http_msg_t *m)
 {
     if (m == NULL) return;
     free(m->body_alloc); /* everything else is in m's own allocation */

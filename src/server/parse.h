@@ -18,21 +18,21 @@ typedef struct {
     size_t max_headers;      /* header fields per request; beyond it: 431. 0 = default 100 */
 } tx_http_limits_t;
 
-/* One complete request. Owned by whoever popped it; free with tx_http_msg_free. Every string is
+/* One complete request. Owned by whoever popped it; free with tx__http_msg_free. Every string is
  * NUL-terminated; `body` too (body_len excludes the NUL). The struct, its header array and its
  * strings are one allocation: do not free or reallocate a member on its own. */
 typedef struct tx_http_msg {
-    char *method;       /* "GET" */
-    char *target;       /* raw request target: "/v1/items?x=1" */
-    char *path;         /* target up to '?', not decoded */
-    char *query;        /* after '?', not decoded; "" when none */
+    char *method; /* "GET" */
+    char *target; /* raw request target: "/v1/items?x=1" */
+    char *path;   /* target up to '?', not decoded */
+    char *query;  /* after '?', not decoded; "" when none */
     tx_header_t *headers;
     size_t nheaders;
     char *body;
     size_t body_len;
     int http_major, http_minor;
-    int keep_alive; /* 1 when the connection may carry another request after this one */
-    char *body_alloc; /* internal: `body` when it has an allocation of its own, else NULL */
+    int keep_alive;           /* 1 when the connection may carry another request after this one */
+    char *body_alloc;         /* internal: `body` when it has an allocation of its own, else NULL */
     struct tx_http_msg *next; /* internal queue link */
 } tx_http_msg_t;
 
@@ -41,34 +41,34 @@ typedef enum {
     TX_HTTP_PARSE_HEADERS, /* inside a request line or headers */
     TX_HTTP_PARSE_BODY,    /* headers complete, reading the body */
     TX_HTTP_PARSE_DONE,    /* the last request (no keep-alive) is complete: bytes are ignored */
-    TX_HTTP_PARSE_ERROR    /* framing error: see tx_http_parser_error */
+    TX_HTTP_PARSE_ERROR    /* framing error: see tx__http_parser_error */
 } tx_http_parse_state_t;
 
 typedef struct tx_http_parser tx_http_parser_t;
 
 /* A new parser; `limits` may be NULL (defaults). NULL on out of memory. */
-tx_http_parser_t *tx_http_parser_new(const tx_http_limits_t *limits);
+tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits);
 /* Frees the parser and every request still queued in it. NULL is a no-op. */
-void tx_http_parser_destroy(tx_http_parser_t *p);
+void tx__http_parser_destroy(tx_http_parser_t *p);
 
-/* Feeds `len` bytes. Complete requests are queued (tx_http_parser_pop). Returns 0, or -1 when
+/* Feeds `len` bytes. Complete requests are queued (tx__http_parser_pop). Returns 0, or -1 when
  * the stream has a framing error (then or earlier): requests completed before the error stay
- * queued and must be answered first, then the error (tx_http_parser_error), then close. Bytes
+ * queued and must be answered first, then the error (tx__http_parser_error), then close. Bytes
  * fed after a DONE or ERROR state are ignored. */
-int tx_http_parser_feed(tx_http_parser_t *p, const char *data, size_t len);
+int tx__http_parser_feed(tx_http_parser_t *p, const char *data, size_t len);
 
 /* The next complete request, in arrival order; the caller owns it. NULL when none. */
-tx_http_msg_t *tx_http_parser_pop(tx_http_parser_t *p);
+tx_http_msg_t *tx__http_parser_pop(tx_http_parser_t *p);
 
-tx_http_parse_state_t tx_http_parser_state(const tx_http_parser_t *p);
+tx_http_parse_state_t tx__http_parser_state(const tx_http_parser_t *p);
 
 /* After an error: the HTTP status to send (400, 413, 431, 501, 505), an OpenAI error `code`
  * string and a message (static strings). Returns 0 when there is no error. */
-int tx_http_parser_error(const tx_http_parser_t *p, const char **code, const char **message);
+int tx__http_parser_error(const tx_http_parser_t *p, const char **code, const char **message);
 
 /* The value of header `name` (case-insensitive), the first one; NULL when absent or msg NULL. */
-const char *tx_http_msg_header(const tx_http_msg_t *m, const char *name);
+const char *tx__http_msg_header(const tx_http_msg_t *m, const char *name);
 
-void tx_http_msg_free(tx_http_msg_t *m);
+void tx__http_msg_free(tx_http_msg_t *m);
 
 #endif

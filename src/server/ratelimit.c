@@ -25,13 +25,13 @@ static void free_bucket(void *ud, void *bucket)
     free(bucket);
 }
 
-tx_ratelimit_t *tx_ratelimit_create(uint32_t rpm, size_t max_clients)
+tx_ratelimit_t *tx__ratelimit_create(uint32_t rpm, size_t max_clients)
 {
     if (max_clients == 0) return NULL;
     tx_ratelimit_t *rl = calloc(1, sizeof(*rl));
     if (rl == NULL) return NULL;
     rl->rpm = rpm;
-    rl->buckets = tx_lru_create(max_clients, free_bucket, NULL);
+    rl->buckets = tx__lru_create(max_clients, free_bucket, NULL);
     if (rl->buckets == NULL) {
         free(rl);
         return NULL;
@@ -39,19 +39,19 @@ tx_ratelimit_t *tx_ratelimit_create(uint32_t rpm, size_t max_clients)
     return rl;
 }
 
-void tx_ratelimit_destroy(tx_ratelimit_t *rl)
+void tx__ratelimit_destroy(tx_ratelimit_t *rl)
 {
     if (rl == NULL) return;
-    tx_lru_destroy(rl->buckets);
+    tx__lru_destroy(rl->buckets);
     free(rl);
 }
 
-void tx_ratelimit_set_rpm(tx_ratelimit_t *rl, uint32_t rpm)
+void tx__ratelimit_set_rpm(tx_ratelimit_t *rl, uint32_t rpm)
 {
     if (rl != NULL) rl->rpm = rpm;
 }
 
-uint32_t tx_ratelimit_rpm(const tx_ratelimit_t *rl)
+uint32_t tx__ratelimit_rpm(const tx_ratelimit_t *rl)
 {
     return rl != NULL ? rl->rpm : 0;
 }
@@ -98,18 +98,18 @@ static void fill_info(tx_ratelimit_info_t *info, int allowed, uint32_t rpm, cons
     }
 }
 
-int tx_ratelimit_take(tx_ratelimit_t *rl, const char *client, tx_ms_t now,
-                      tx_ratelimit_info_t *info)
+int tx__ratelimit_take(tx_ratelimit_t *rl, const char *client, tx_ms_t now,
+                       tx_ratelimit_info_t *info)
 {
     if (info != NULL) memset(info, 0, sizeof(*info));
     if (info != NULL) info->allowed = 1;
     if (rl == NULL || rl->rpm == 0) return 1;
     if (client == NULL) client = "";
     size_t klen = strnlen(client, 256);
-    bucket_t *b = tx_lru_get(rl->buckets, client, klen);
+    bucket_t *b = tx__lru_get(rl->buckets, client, klen);
     if (b == NULL) {
         b = malloc(sizeof(*b));
-        if (b == NULL || tx_lru_put(rl->buckets, client, klen, b) != 0) {
+        if (b == NULL || tx__lru_put(rl->buckets, client, klen, b) != 0) {
             free(b);
             bucket_t full = {capacity(rl->rpm), now};
             fill_info(info, 1, rl->rpm, &full);
@@ -128,34 +128,34 @@ int tx_ratelimit_take(tx_ratelimit_t *rl, const char *client, tx_ms_t now,
     return 1;
 }
 
-size_t tx_ratelimit_sweep(tx_ratelimit_t *rl, tx_ms_t now)
+size_t tx__ratelimit_sweep(tx_ratelimit_t *rl, tx_ms_t now)
 {
     if (rl == NULL) return 0;
-    size_t dropped = 0, n = tx_lru_count(rl->buckets);
+    size_t dropped = 0, n = tx__lru_count(rl->buckets);
     /* walk from the least recently used; a bucket that is not full yet is rotated to the front
      * so every bucket is looked at once */
     for (size_t i = 0; i < n; i++) {
         const void *key;
         size_t klen;
-        bucket_t *b = tx_lru_oldest(rl->buckets, &key, &klen);
+        bucket_t *b = tx__lru_oldest(rl->buckets, &key, &klen);
         if (b == NULL) break;
         refill(b, rl->rpm, now);
         if (rl->rpm == 0 || b->units >= capacity(rl->rpm)) {
-            tx_lru_remove(rl->buckets, key, klen);
+            tx__lru_remove(rl->buckets, key, klen);
             dropped++;
         } else {
-            tx_lru_get(rl->buckets, key, klen);
+            tx__lru_get(rl->buckets, key, klen);
         }
     }
     return dropped;
 }
 
-size_t tx_ratelimit_clients(const tx_ratelimit_t *rl)
+size_t tx__ratelimit_clients(const tx_ratelimit_t *rl)
 {
-    return rl != NULL ? tx_lru_count(rl->buckets) : 0;
+    return rl != NULL ? tx__lru_count(rl->buckets) : 0;
 }
 
-int tx_ratelimit_format_reset(tx_ms_t ms, char *buf, size_t cap)
+int tx__ratelimit_format_reset(tx_ms_t ms, char *buf, size_t cap)
 {
     if (buf == NULL || cap == 0) return -1;
     if (ms < 0) ms = 0;

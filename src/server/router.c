@@ -25,11 +25,15 @@ struct tx_router {
     size_t n, cap;
 };
 
-tx_router_t *tx_router_new(void) { return calloc(1, sizeof(tx_router_t)); }
+tx_router_t *tx__router_new(void)
+{
+    return calloc(1, sizeof(tx_router_t));
+}
 
 static void row_free(row_t *w)
 {
-    for (size_t i = 0; i < w->nsegs; i++) free(w->segs[i]);
+    for (size_t i = 0; i < w->nsegs; i++)
+        free(w->segs[i]);
     free(w->segs);
     free(w->seg_len);
     free(w->is_param);
@@ -37,16 +41,17 @@ static void row_free(row_t *w)
     free(w->pattern);
 }
 
-void tx_router_destroy(tx_router_t *r)
+void tx__router_destroy(tx_router_t *r)
 {
     if (r == NULL) return;
-    for (size_t i = 0; i < r->n; i++) row_free(&r->rows[i]);
+    for (size_t i = 0; i < r->n; i++)
+        row_free(&r->rows[i]);
     free(r->rows);
     free(r);
 }
 
-tx_err_t tx_router_add(tx_router_t *r, const char *method, const char *pattern, tx_route_fn fn,
-                       void *ud)
+tx_err_t tx__router_add(tx_router_t *r, const char *method, const char *pattern, tx_route_fn fn,
+                        void *ud)
 {
     if (r == NULL || method == NULL || pattern == NULL || fn == NULL || pattern[0] != '/')
         return TX_EINVAL;
@@ -91,17 +96,17 @@ fail:
     return rc;
 }
 
-tx_err_t tx_router_add_table(tx_router_t *r, const tx_route_t *t, void *ud)
+tx_err_t tx__router_add_table(tx_router_t *r, const tx_route_t *t, void *ud)
 {
     if (t == NULL) return TX_EINVAL;
     for (; t->method; t++) {
-        tx_err_t rc = tx_router_add(r, t->method, t->pattern, t->fn, ud);
+        tx_err_t rc = tx__router_add(r, t->method, t->pattern, t->fn, ud);
         if (rc != TX_EOK) return rc;
     }
     return TX_EOK;
 }
 
-void tx_router_free_params(char **names, char **values, size_t n)
+void tx__router_free_params(char **names, char **values, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(names[i]);
@@ -143,9 +148,9 @@ static int row_matches(const row_t *w, const char **seg, const size_t *len, size
     return 1;
 }
 
-int tx_router_match(const tx_router_t *r, const char *method, const char *path, size_t *index,
-                    char **names, char **values, size_t cap, size_t *nparams, char *allow,
-                    size_t allow_cap)
+int tx__router_match(const tx_router_t *r, const char *method, const char *path, size_t *index,
+                     char **names, char **values, size_t cap, size_t *nparams, char *allow,
+                     size_t allow_cap)
 {
     const char *seg[MAX_SEGMENTS];
     size_t len[MAX_SEGMENTS], n;
@@ -169,9 +174,9 @@ int tx_router_match(const tx_router_t *r, const char *method, const char *path, 
         size_t k = 0;
         for (size_t s = 0; s < n; s++) {
             if (!w->is_param[s]) continue;
-            char *v = tx_url_decode(seg[s], len[s], 0);
+            char *v = tx__url_decode(seg[s], len[s], 0);
             if (v == NULL) {
-                tx_router_free_params(names, values, k);
+                tx__router_free_params(names, values, k);
                 return 400;
             }
             if (k < cap && names && values) {
@@ -179,7 +184,7 @@ int tx_router_match(const tx_router_t *r, const char *method, const char *path, 
                 values[k] = v;
                 if (names[k] == NULL) {
                     free(v);
-                    tx_router_free_params(names, values, k);
+                    tx__router_free_params(names, values, k);
                     return 400;
                 }
                 k++;
@@ -194,16 +199,17 @@ int tx_router_match(const tx_router_t *r, const char *method, const char *path, 
     return path_seen ? 405 : 404;
 }
 
-void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req)
+static void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req)
 {
     char *names[MAX_PARAMS], *values[MAX_PARAMS], allow[128];
     size_t idx = 0, np = 0;
-    const char *method = tx_http_req_method(req), *path = tx_http_req_path(req);
-    int st = tx_router_match(r, method, path, &idx, names, values, MAX_PARAMS, &np, allow,
-                             sizeof allow);
+    const char *method = tx__http_req_method(req), *path = tx__http_req_path(req);
+    int st = tx__router_match(r, method, path, &idx, names, values, MAX_PARAMS, &np, allow,
+                              sizeof allow);
     if (st == 200) {
-        for (size_t i = 0; i < np; i++) tx_http_req_set_param(req, names[i], values[i]);
-        tx_router_free_params(names, values, np);
+        for (size_t i = 0; i < np; i++)
+            tx__http_req_set_param(req, names[i], values[i]);
+        tx__router_free_params(names, values, np);
         r->rows[idx].fn(req, r->rows[idx].ud);
         return;
     }
@@ -212,24 +218,27 @@ void tx_router_dispatch(tx_router_t *r, tx_http_req_t *req)
         tx_header_t h = {"Allow", allow};
         snprintf(msg, sizeof msg, "Method %.20s is not allowed on %.200s (allowed: %s).", method,
                  path, allow);
-        tx_http_respond_error(req, 405, "invalid_request_error", "method_not_allowed", msg, &h, 1);
+        tx__http_respond_error(req, 405, "invalid_request_error", "method_not_allowed", msg, &h, 1);
     } else if (st == 400) {
-        tx_http_respond_error(req, 400, "invalid_request_error", "bad_request",
-                              "The path has invalid percent-encoding.", NULL, 0);
+        tx__http_respond_error(req, 400, "invalid_request_error", "bad_request",
+                               "The path has invalid percent-encoding.", NULL, 0);
     } else {
         snprintf(msg, sizeof msg, "Unknown request URL: %.20s %.200s.", method, path);
-        tx_http_respond_error(req, 404, "invalid_request_error", "unknown_url", msg, NULL, 0);
+        tx__http_respond_error(req, 404, "invalid_request_error", "unknown_url", msg, NULL, 0);
     }
 }
 
-void tx_router_handler(tx_http_req_t *req, void *ud) { tx_router_dispatch(ud, req); }
+void tx__router_handler(tx_http_req_t *req, void *ud)
+{
+    tx_router_dispatch(ud, req);
+}
 
-void tx_route_healthz(tx_http_req_t *req, void *ud)
+void tx__route_healthz(tx_http_req_t *req, void *ud)
 {
     (void)ud;
     static const char body[] = "{\"status\":\"ok\"}";
     tx_header_t h = {"Content-Type", "application/json"};
-    tx_http_respond(req, 200, &h, 1, body, sizeof body - 1);
+    tx__http_respond(req, 200, &h, 1, body, sizeof body - 1);
 }
 
 /* ---- percent-decoding and queries -------------------------------------------------------- */
@@ -242,7 +251,7 @@ static int hexval(char c)
     return -1;
 }
 
-char *tx_url_decode(const char *in, size_t len, int plus)
+char *tx__url_decode(const char *in, size_t len, int plus)
 {
     if (in == NULL) return NULL;
     char *out = malloc(len + 1), *o = out;
@@ -275,7 +284,7 @@ struct tx_query {
     size_t n;
 };
 
-void tx_query_free(tx_query_t *q)
+void tx__query_free(tx_query_t *q)
 {
     if (q == NULL) return;
     for (size_t i = 0; i < q->n; i++) {
@@ -287,13 +296,14 @@ void tx_query_free(tx_query_t *q)
     free(q);
 }
 
-tx_query_t *tx_query_parse(const char *query)
+tx_query_t *tx__query_parse(const char *query)
 {
     tx_query_t *q = calloc(1, sizeof *q);
     if (q == NULL) return NULL;
     if (query == NULL) return q;
     size_t cap = 1;
-    for (const char *s = query; *s; s++) cap += *s == '&';
+    for (const char *s = query; *s; s++)
+        cap += *s == '&';
     q->keys = calloc(cap, sizeof *q->keys);
     q->vals = calloc(cap, sizeof *q->vals);
     if (!q->keys || !q->vals) goto fail;
@@ -304,8 +314,8 @@ tx_query_t *tx_query_parse(const char *query)
         if (len > 0) {
             const char *eq = memchr(p, '=', len);
             size_t klen = eq ? (size_t)(eq - p) : len;
-            char *k = tx_url_decode(p, klen, 1);
-            char *v = eq ? tx_url_decode(eq + 1, len - klen - 1, 1) : strdup("");
+            char *k = tx__url_decode(p, klen, 1);
+            char *v = eq ? tx__url_decode(eq + 1, len - klen - 1, 1) : strdup("");
             if (k == NULL || v == NULL) {
                 free(k);
                 free(v);
@@ -319,15 +329,18 @@ tx_query_t *tx_query_parse(const char *query)
     }
     return q;
 fail:
-    tx_query_free(q);
+    tx__query_free(q);
     return NULL;
 }
 
-const char *tx_query_get(const tx_query_t *q, const char *key)
+const char *tx__query_get(const tx_query_t *q, const char *key)
 {
     for (size_t i = 0; q && key && i < q->n; i++)
         if (strcmp(q->keys[i], key) == 0) return q->vals[i];
     return NULL;
 }
 
-size_t tx_query_count(const tx_query_t *q) { return q ? q->n : 0; }
+size_t tx__query_count(const tx_query_t *q)
+{
+    return q ? q->n : 0;
+}

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/freelist.h"
 #include "core/numfmt.h"
 #include "core/poison.h"
 #include "obs/log.h"
@@ -27,26 +28,26 @@ typedef struct {
 
 struct tx_http_req {
     tx_http_server_t *srv;
-    conn_t *c;             /* NULL once detached (client gone or connection closed) */
-    tx_http_msg_t *msg;    /* NULL for the server's own error answers */
+    conn_t *c;          /* NULL once detached (client gone or connection closed) */
+    tx_http_msg_t *msg; /* NULL for the server's own error answers */
     req_state_t state;
-    int handed;            /* given to the handler, which must finish it */
+    int handed; /* given to the handler, which must finish it */
     int aborted;
-    int close_after;       /* the connection ends after this response */
-    int reset_after;       /* ... with an RST */
-    int chunked;           /* stream uses chunked transfer coding */
-    int head;              /* HEAD: no body bytes */
-    char *out;             /* bytes composed while not at the head of the queue */
+    int close_after; /* the connection ends after this response */
+    int reset_after; /* ... with an RST */
+    int chunked;     /* stream uses chunked transfer coding */
+    int head;        /* HEAD: no body bytes */
+    char *out;       /* bytes composed while not at the head of the queue */
     size_t out_len, out_cap;
-    size_t pending;        /* bytes given to uv_write, not yet written */
+    size_t pending; /* bytes given to uv_write, not yet written */
     tx_http_abort_fn abort_fn;
     void *abort_ud;
     void *data;
     param_t *params;
     size_t nparams;
     char peer[64];
-    tx_http_req_t *qnext;            /* connection queue */
-    tx_http_req_t *lprev, *lnext;    /* server's list of live requests */
+    tx_http_req_t *qnext;         /* connection queue */
+    tx_http_req_t *lprev, *lnext; /* server's list of live requests */
 };
 
 typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
@@ -80,8 +81,7 @@ struct tx_http_server {
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
-    tx_http_req_t *spare; /* freed requests kept for reuse (linked by lnext), with their out */
-    size_t nspare;
+    tx__freelist_t spare; /* freed requests kept for reuse (SPARE_MAX), with their out */
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
@@ -105,7 +105,7 @@ static void conn_advance(conn_t *c);
 static void conn_arm_timer(conn_t *c);
 static void maybe_stopped(tx_http_server_t *srv);
 
-void tx_http_config_defaults(tx_http_config_t *cfg)
+void tx__http_config_defaults(tx_http_config_t *cfg)
 {
     if (cfg == NULL) return;
     memset(cfg, 0, sizeof *cfg);
@@ -159,7 +159,7 @@ static const status_t *status_find(int status)
     return NULL;
 }
 
-const char *tx_http_status_text(int status)
+const char *tx__http_status_text(int status)
 {
     const status_t *st = status_find(status);
     return st ? st->text : "Unknown";
@@ -167,14 +167,22 @@ const char *tx_http_status_text(int status)
 
 /* ---- requests ---------------------------------------------------------------------------- */
 
+/* Frees a kept request (the free-list's destroy). */
+static void spare_destroy(void *p)
+{
+    tx_http_req_t *r = p;
+    tx_unpoison(r, sizeof *r);
+    tx_unpoison(r->out, r->out_cap);
+    free(r->out);
+    free(r);
+}
+
 static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *msg)
 {
-    tx_http_req_t *r = srv->spare;
+    tx_http_req_t *r = tx__freelist_take(&srv->spare);
     if (r != NULL) { /* a clean request, keeping only its out buffer */
         tx_unpoison(r, sizeof *r);
         tx_unpoison(r->out, r->out_cap);
-        srv->spare = r->lnext;
-        srv->nspare--;
         char *out = r->out;
         size_t out_cap = r->out_cap;
         memset(r, 0, sizeof *r);
@@ -197,20 +205,19 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
 
 static void req_free(tx_http_req_t *r)
 {
-    if (r->lprev) r->lprev->lnext = r->lnext;
-    else r->srv->reqs = r->lnext;
+    if (r->lprev)
+        r->lprev->lnext = r->lnext;
+    else
+        r->srv->reqs = r->lnext;
     if (r->lnext) r->lnext->lprev = r->lprev;
-    tx_http_msg_free(r->msg);
+    tx__http_msg_free(r->msg);
     for (size_t i = 0; i < r->nparams; i++) {
         free(r->params[i].name);
         free(r->params[i].value);
     }
     free(r->params);
     tx_http_server_t *srv = r->srv;
-    if (srv->nspare < SPARE_MAX && r->out_cap <= SPARE_OUT_MAX) {
-        r->lnext = srv->spare;
-        srv->spare = r;
-        srv->nspare++;
+    if (r->out_cap <= SPARE_OUT_MAX && tx__freelist_put(&srv->spare, r)) {
         tx_poison(r->out, r->out_cap);
         tx_poison(r, sizeof *r);
         return;
@@ -225,7 +232,8 @@ static char *out_reserve(tx_http_req_t *r, size_t n)
 {
     if (r->out_len + n > r->out_cap) {
         size_t cap = r->out_cap ? r->out_cap : 512;
-        while (cap < r->out_len + n) cap *= 2;
+        while (cap < r->out_len + n)
+            cap *= 2;
         char *p = realloc(r->out, cap);
         if (p == NULL) return NULL;
         r->out = p;
@@ -362,8 +370,8 @@ static tx_err_t finish_detached(tx_http_req_t *r)
     return TX_ESTOPPED;
 }
 
-tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n,
-                         const char *body, size_t len)
+tx_err_t tx__http_respond(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n,
+                          const char *body, size_t len)
 {
     if (r == NULL || r->state != R_PENDING || status < 100 || status > 999) return TX_EINVAL;
     if (body == NULL) len = 0;
@@ -372,7 +380,8 @@ tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *header
     size_t cll = 16 + tx__fmt_u64(cl + 16, len);
     memcpy(cl + cll, "\r\n", 2);
     /* composed in r->out, then one write when at the head of the queue */
-    int bad = emit_head(r, status, headers, n, cl, cll + 2) || (!r->head && len && out_add(r, body, len));
+    int bad =
+        emit_head(r, status, headers, n, cl, cll + 2) || (!r->head && len && out_add(r, body, len));
     if (!bad) flush_out(r);
     if (bad) {
         r->close_after = 1; /* out of memory mid-answer: the connection cannot be trusted */
@@ -382,25 +391,25 @@ tx_err_t tx_http_respond(tx_http_req_t *r, int status, const tx_header_t *header
     return bad ? TX_ENOMEM : TX_EOK;
 }
 
-tx_err_t tx_http_respond_error(tx_http_req_t *r, int status, const char *type, const char *code,
-                               const char *message, const tx_header_t *extra, size_t n)
+tx_err_t tx__http_respond_error(tx_http_req_t *r, int status, const char *type, const char *code,
+                                const char *message, const tx_header_t *extra, size_t n)
 {
     if (r == NULL) return TX_EINVAL;
-    json_t *doc = json_pack("{s:{s:s,s:s,s:o}}", "error", "message", message ? message : "",
-                            "type", type ? type : "error", "code",
-                            code ? json_string(code) : json_null());
+    json_t *doc = json_pack("{s:{s:s,s:s,s:o}}", "error", "message", message ? message : "", "type",
+                            type ? type : "error", "code", code ? json_string(code) : json_null());
     char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     tx_header_t h[17];
     size_t k = 0;
     h[k++] = (tx_header_t){"Content-Type", "application/json"};
-    for (size_t i = 0; extra && i < n && k < 17; i++) h[k++] = extra[i];
-    tx_err_t rc = tx_http_respond(r, status, h, k, body, body ? strlen(body) : 0);
+    for (size_t i = 0; extra && i < n && k < 17; i++)
+        h[k++] = extra[i];
+    tx_err_t rc = tx__http_respond(r, status, h, k, body, body ? strlen(body) : 0);
     free(body);
     return rc;
 }
 
-tx_err_t tx_http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n)
+tx_err_t tx__http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *headers, size_t n)
 {
     if (r == NULL || r->state != R_PENDING) return TX_EINVAL;
     r->state = R_STREAMING;
@@ -419,7 +428,7 @@ tx_err_t tx_http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *h
     return TX_EOK;
 }
 
-tx_err_t tx_http_stream_write(tx_http_req_t *r, const char *data, size_t len)
+tx_err_t tx__http_stream_write(tx_http_req_t *r, const char *data, size_t len)
 {
     if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
     if (r->c == NULL || r->aborted) return TX_ESTOPPED;
@@ -438,13 +447,14 @@ tx_err_t tx_http_stream_write(tx_http_req_t *r, const char *data, size_t len)
     return TX_EOK;
 }
 
-size_t tx_http_stream_pending(const tx_http_req_t *r)
+size_t tx__http_stream_pending(const tx_http_req_t *r)
 {
     if (r == NULL || r->c == NULL) return 0;
-    return r->out_len + (r->c->qhead == r ? uv_stream_get_write_queue_size((uv_stream_t *)&r->c->tcp) : 0);
+    return r->out_len +
+           (r->c->qhead == r ? uv_stream_get_write_queue_size((uv_stream_t *)&r->c->tcp) : 0);
 }
 
-tx_err_t tx_http_stream_end(tx_http_req_t *r)
+tx_err_t tx__http_stream_end(tx_http_req_t *r)
 {
     if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
     if (r->c == NULL) return finish_detached(r);
@@ -454,7 +464,7 @@ tx_err_t tx_http_stream_end(tx_http_req_t *r)
     return TX_EOK;
 }
 
-tx_err_t tx_http_stream_cut(tx_http_req_t *r)
+tx_err_t tx__http_stream_cut(tx_http_req_t *r)
 {
     if (r == NULL || r->state != R_STREAMING) return TX_EINVAL;
     if (r->c == NULL) return finish_detached(r);
@@ -464,7 +474,7 @@ tx_err_t tx_http_stream_cut(tx_http_req_t *r)
     return TX_EOK;
 }
 
-tx_err_t tx_http_reset(tx_http_req_t *r, const char *raw, size_t len)
+tx_err_t tx__http_reset(tx_http_req_t *r, const char *raw, size_t len)
 {
     if (r == NULL || r->state == R_FINISHED) return TX_EINVAL;
     if (r->c == NULL) return finish_detached(r);
@@ -478,40 +488,46 @@ tx_err_t tx_http_reset(tx_http_req_t *r, const char *raw, size_t len)
 
 /* ---- request accessors ------------------------------------------------------------------- */
 
-const char *tx_http_req_method(const tx_http_req_t *r) { return r && r->msg ? r->msg->method : ""; }
-const char *tx_http_req_path(const tx_http_req_t *r) { return r && r->msg ? r->msg->path : ""; }
-const char *tx_http_req_query(const tx_http_req_t *r) { return r && r->msg ? r->msg->query : ""; }
-const char *tx_http_req_peer(const tx_http_req_t *r) { return r ? r->peer : ""; }
-int tx_http_req_aborted(const tx_http_req_t *r) { return r == NULL || r->aborted; }
-tx_http_server_t *tx_http_req_server(const tx_http_req_t *r) { return r ? r->srv : NULL; }
-void tx_http_req_set_data(tx_http_req_t *r, void *data) { if (r) r->data = data; }
-void *tx_http_req_data(const tx_http_req_t *r) { return r ? r->data : NULL; }
-
-const char *tx_http_req_header(const tx_http_req_t *r, const char *name)
+const char *tx__http_req_method(const tx_http_req_t *r)
 {
-    return r ? tx_http_msg_header(r->msg, name) : NULL;
+    return r && r->msg ? r->msg->method : "";
+}
+const char *tx__http_req_path(const tx_http_req_t *r)
+{
+    return r && r->msg ? r->msg->path : "";
+}
+const char *tx__http_req_query(const tx_http_req_t *r)
+{
+    return r && r->msg ? r->msg->query : "";
+}
+const char *tx__http_req_peer(const tx_http_req_t *r)
+{
+    return r ? r->peer : "";
+}
+int tx__http_req_aborted(const tx_http_req_t *r)
+{
+    return r == NULL || r->aborted;
 }
 
-const tx_header_t *tx_http_req_headers(const tx_http_req_t *r, size_t *n)
+const char *tx__http_req_header(const tx_http_req_t *r, const char *name)
 {
-    if (n) *n = r && r->msg ? r->msg->nheaders : 0;
-    return r && r->msg ? r->msg->headers : NULL;
+    return r ? tx__http_msg_header(r->msg, name) : NULL;
 }
 
-const char *tx_http_req_body(const tx_http_req_t *r, size_t *len)
+const char *tx__http_req_body(const tx_http_req_t *r, size_t *len)
 {
     if (len) *len = r && r->msg ? r->msg->body_len : 0;
     return r && r->msg ? r->msg->body : "";
 }
 
-void tx_http_req_on_abort(tx_http_req_t *r, tx_http_abort_fn fn, void *ud)
+void tx__http_req_on_abort(tx_http_req_t *r, tx_http_abort_fn fn, void *ud)
 {
     if (r == NULL) return;
     r->abort_fn = fn;
     r->abort_ud = ud;
 }
 
-int tx_http_req_set_param(tx_http_req_t *r, const char *name, const char *value)
+int tx__http_req_set_param(tx_http_req_t *r, const char *name, const char *value)
 {
     if (r == NULL || name == NULL || value == NULL) return -1;
     param_t *p = realloc(r->params, (r->nparams + 1) * sizeof *p);
@@ -528,7 +544,7 @@ int tx_http_req_set_param(tx_http_req_t *r, const char *name, const char *value)
     return 0;
 }
 
-const char *tx_http_req_param(const tx_http_req_t *r, const char *name)
+const char *tx__http_req_param(const tx_http_req_t *r, const char *name)
 {
     for (size_t i = 0; r && name && i < r->nparams; i++)
         if (strcmp(r->params[i].name, name) == 0) return r->params[i].value;
@@ -542,11 +558,13 @@ static void on_handle_closed(uv_handle_t *h)
     conn_t *c = h->data;
     if (--c->handles > 0) return;
     tx_http_server_t *srv = c->srv;
-    if (c->prev) c->prev->next = c->next;
-    else srv->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
-    tx_http_parser_destroy(c->parser);
+    tx__http_parser_destroy(c->parser);
     free(c);
     maybe_stopped(srv);
 }
@@ -616,8 +634,10 @@ static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     c->linger_bytes += (size_t)nread;
-    if (c->linger_bytes > c->srv->cfg.linger_max_bytes) conn_close(c, 0);
-    else if (c->shut_done) linger_arm(c);
+    if (c->linger_bytes > c->srv->cfg.linger_max_bytes)
+        conn_close(c, 0);
+    else if (c->shut_done)
+        linger_arm(c);
 }
 
 static void on_shutdown(uv_shutdown_t *s, int status)
@@ -674,7 +694,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static void conn_resume_reading(conn_t *c)
 {
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     if (c->reading || c->closing || c->draining || st == TX_HTTP_PARSE_DONE ||
         st == TX_HTTP_PARSE_ERROR || c->nq >= c->srv->cfg.max_pipeline)
         return;
@@ -705,7 +725,7 @@ static void conn_advance(conn_t *c)
     }
     if (c->closing || c->draining) return;
     if (c->qhead == NULL && c->srv->stopping &&
-        tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) {
+        tx__http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) {
         conn_drain(c, 0);
         return;
     }
@@ -715,8 +735,10 @@ static void conn_advance(conn_t *c)
 
 static void conn_enqueue(conn_t *c, tx_http_req_t *r)
 {
-    if (c->qtail) c->qtail->qnext = r;
-    else c->qhead = r;
+    if (c->qtail)
+        c->qtail->qnext = r;
+    else
+        c->qhead = r;
     c->qtail = r;
     c->nq++;
 }
@@ -734,8 +756,8 @@ static void conn_fail(conn_t *c, int status, const char *code, const char *messa
     }
     r->handed = 1; /* so respond_error accepts it; we finish it right here */
     conn_enqueue(c, r);
-    tx_log(TX_LOG_DEBUG, "http", "%s: %d %s", c->peer, status, code);
-    tx_http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
+    tx__log(TX_LOG_DEBUG, "http", "%s: %d %s", c->peer, status, code);
+    tx__http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
 }
 
 static void on_timer(uv_timer_t *t)
@@ -747,7 +769,7 @@ static void on_timer(uv_timer_t *t)
         conn_close(c, 0);
         return;
     }
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     if (mode == T_HEADER && st == TX_HTTP_PARSE_IDLE)
         conn_drain(c, 0); /* a new connection that sent nothing: no answer, just close */
     else if (mode == T_HEADER || st == TX_HTTP_PARSE_BODY)
@@ -759,7 +781,7 @@ static void on_timer(uv_timer_t *t)
 static void conn_arm_timer(conn_t *c)
 {
     if (c->closing || c->draining) return;
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     const tx_http_config_t *cfg = &c->srv->cfg;
     /* a new connection gets the header timeout from its accept (as nginx's client_header_timeout),
      * so connections that never send a byte do not hold their slot for the idle timeout */
@@ -785,15 +807,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == 0) return;
-    tx_http_parser_feed(c->parser, buf->base, (size_t)nread);
+    tx__http_parser_feed(c->parser, buf->base, (size_t)nread);
     tx_http_msg_t *m;
     int popped = 0;
-    while (!c->closing && (m = tx_http_parser_pop(c->parser)) != NULL) {
+    while (!c->closing && (m = tx__http_parser_pop(c->parser)) != NULL) {
         popped = 1;
         c->had_request = 1;
         tx_http_req_t *r = req_new(c->srv, c, m);
         if (r == NULL) {
-            tx_http_msg_free(m);
+            tx__http_msg_free(m);
             conn_close(c, 0);
             return;
         }
@@ -802,10 +824,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         c->srv->cfg.handler(r, c->srv->cfg.handler_ud); /* may answer (and even close) now */
     }
     if (c->closing || c->draining) return;
-    tx_http_parse_state_t st = tx_http_parser_state(c->parser);
+    tx_http_parse_state_t st = tx__http_parser_state(c->parser);
     if (st == TX_HTTP_PARSE_ERROR) {
         const char *code = NULL, *msg = NULL;
-        int status = tx_http_parser_error(c->parser, &code, &msg);
+        int status = tx__http_parser_error(c->parser, &code, &msg);
         conn_fail(c, status, code, msg);
         return;
     }
@@ -836,7 +858,10 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
     }
 }
 
-static void on_reject_closed(uv_handle_t *h) { free(h); }
+static void on_reject_closed(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -848,15 +873,15 @@ static void on_connection(uv_stream_t *listener, int status)
         if (t == NULL) return;
         uv_tcp_init(srv->loop, t);
         if (uv_accept(listener, (uv_stream_t *)t) == 0)
-            tx_log(TX_LOG_WARN, "http", "connection limit %u reached: closing a new connection",
-                   srv->cfg.max_connections);
+            tx__log(TX_LOG_WARN, "http", "connection limit %u reached: closing a new connection",
+                    srv->cfg.max_connections);
         uv_close((uv_handle_t *)t, on_reject_closed);
         return;
     }
     conn_t *c = calloc(1, sizeof *c);
     if (c == NULL) return;
     c->srv = srv;
-    c->parser = tx_http_parser_new(&srv->cfg.limits);
+    c->parser = tx__http_parser_new(&srv->cfg.limits);
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -914,7 +939,8 @@ static int resolve(const char *listen, struct sockaddr_storage *ss, tx_error_t *
     }
     uv_loop_close(&tmp);
     err->code = TX_EINVAL;
-    snprintf(err->detail, sizeof err->detail, "cannot resolve host '%.100s' in '%.100s'", host, listen);
+    snprintf(err->detail, sizeof err->detail, "cannot resolve host '%.100s' in '%.100s'", host,
+             listen);
     err->msg = err->detail;
     return -1;
 bad:
@@ -925,10 +951,13 @@ bad:
     return -1;
 }
 
-static void on_listener_closed_free(uv_handle_t *h) { free(h->data); }
+static void on_listener_closed_free(uv_handle_t *h)
+{
+    free(h->data);
+}
 
-tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
-                                       const tx_http_config_t *cfg, tx_error_t *err)
+tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
+                                        const tx_http_config_t *cfg, tx_error_t *err)
 {
     tx_error_t dummy;
     if (err == NULL) err = &dummy;
@@ -948,10 +977,13 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
         return NULL;
     }
     srv->loop = loop;
+    srv->spare.max = SPARE_MAX;
+    srv->spare.destroy = spare_destroy;
     srv->cfg = *cfg;
     tx_http_config_t d;
-    tx_http_config_defaults(&d);
-    if (!srv->cfg.limits.max_header_bytes) srv->cfg.limits.max_header_bytes = d.limits.max_header_bytes;
+    tx__http_config_defaults(&d);
+    if (!srv->cfg.limits.max_header_bytes)
+        srv->cfg.limits.max_header_bytes = d.limits.max_header_bytes;
     if (!srv->cfg.limits.max_body_bytes) srv->cfg.limits.max_body_bytes = d.limits.max_body_bytes;
     if (!srv->cfg.header_timeout_ms) srv->cfg.header_timeout_ms = d.header_timeout_ms;
     if (!srv->cfg.idle_timeout_ms) srv->cfg.idle_timeout_ms = d.idle_timeout_ms;
@@ -969,7 +1001,8 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
         if (rc == UV_EADDRINUSE)
             snprintf(err->detail, sizeof err->detail,
                      "cannot listen on %.120s: the address is already in use (is another "
-                     "server running on that port?)", listen);
+                     "server running on that port?)",
+                     listen);
         else
             snprintf(err->detail, sizeof err->detail, "cannot listen on %.120s: %s", listen,
                      uv_strerror(rc));
@@ -991,14 +1024,22 @@ tx_http_server_t *tx_http_server_start(uv_loop_t *loop, const char *listen,
     return srv;
 }
 
-const char *tx_http_server_address(const tx_http_server_t *srv) { return srv ? srv->addr : ""; }
-size_t tx_http_server_connections(const tx_http_server_t *srv) { return srv ? srv->nconns : 0; }
+const char *tx__http_server_address(const tx_http_server_t *srv)
+{
+    return srv ? srv->addr : "";
+}
+size_t tx__http_server_connections(const tx_http_server_t *srv)
+{
+    return srv ? srv->nconns : 0;
+}
 
 static void on_server_handle_closed(uv_handle_t *h)
 {
     tx_http_server_t *srv = h->data;
-    if (h == (uv_handle_t *)&srv->listener) srv->listener_open = 0;
-    else srv->grace_open = 0;
+    if (h == (uv_handle_t *)&srv->listener)
+        srv->listener_open = 0;
+    else
+        srv->grace_open = 0;
     maybe_stopped(srv);
 }
 
@@ -1026,8 +1067,8 @@ static void on_grace(uv_timer_t *t)
     }
 }
 
-void tx_http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopped_fn done,
-                         void *ud)
+void tx__http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopped_fn done,
+                          void *ud)
 {
     if (srv == NULL || srv->stopping) return;
     srv->stopping = 1;
@@ -1036,24 +1077,18 @@ void tx_http_server_stop(tx_http_server_t *srv, unsigned grace_ms, tx_http_stopp
     uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
     for (conn_t *c = srv->conns; c; c = c->next)
         if (c->qhead == NULL && !c->closing) {
-            if (tx_http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) conn_drain(c, 0);
+            if (tx__http_parser_state(c->parser) == TX_HTTP_PARSE_IDLE) conn_drain(c, 0);
         }
     uv_ref((uv_handle_t *)&srv->grace);
     uv_timer_start(&srv->grace, on_grace, grace_ms, 0);
     maybe_stopped(srv);
 }
 
-void tx_http_server_destroy(tx_http_server_t *srv)
+void tx__http_server_destroy(tx_http_server_t *srv)
 {
     if (srv == NULL) return;
-    while (srv->reqs) req_free(srv->reqs);
-    while (srv->spare) {
-        tx_http_req_t *r = srv->spare;
-        tx_unpoison(r, sizeof *r);
-        tx_unpoison(r->out, r->out_cap);
-        srv->spare = r->lnext;
-        free(r->out);
-        free(r);
-    }
+    while (srv->reqs)
+        req_free(srv->reqs);
+    tx__freelist_clear(&srv->spare);
     free(srv);
 }

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 static int schema_ok(const char *s, size_t len)
 {

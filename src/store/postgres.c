@@ -3,7 +3,8 @@
  * binary parameters, claims with FOR UPDATE SKIP LOCKED, reconnect with backoff after a lost
  * connection, and LISTEN/NOTIFY wake-ups (see docs/postgres.md). */
 #include "core/utf8.h"
-#include "jobs/store.h"
+#include "core/clock.h"
+#include "store/store.h"
 #include "store/pg_schema.h"
 #include "store/pg_url.h"
 #include "store/pg_wire.h"
@@ -61,7 +62,7 @@
 #define EXPORT_PAGE 500   /* rows per export round trip */
 #define CLAIM_MAX 10000
 #define TX_PG_GROUP_MAX 256 /* requests per group statement (more: one by one) */
-#define BACKOFF_MIN_MS 100 /* first retry after a failed reconnect */
+#define BACKOFF_MIN_MS 100  /* first retry after a failed reconnect */
 #define BACKOFF_MAX_MS 5000
 
 enum {
@@ -151,7 +152,8 @@ static const struct {
     [S_RECORD] =
         {"iibbtiiiitb",
          "INSERT INTO attempts (item_id, n, model, endpoint, class, http_status, latency_ms, at, "
-         "refunded, provider) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean, $11 WHERE EXISTS (SELECT 1 FROM items WHERE id = $1 "
+         "refunded, provider) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $10::boolean, $11 WHERE "
+         "EXISTS (SELECT 1 FROM items WHERE id = $1 "
          "AND lease = $9 AND status = 'processing' FOR SHARE)"},
     [S_FINISH] = {"iitbbiiibti", FINISH_UPDATE},
     /* The finish and its history row in ONE statement (one round trip, one implicit
@@ -203,9 +205,8 @@ static const struct {
                         "worker = NULL, due_at = $1, updated_at = $1 "
                         "WHERE due_at <= $1 AND status = 'processing'"},
     [S_GET] = {"i", "SELECT " ITEM_COLS " FROM items WHERE id = $1"},
-    [S_HISTORY] = {"i",
-                   "SELECT n, model, endpoint, class, http_status, latency_ms, at, "
-                   "refunded::int, provider FROM attempts WHERE item_id = $1 ORDER BY seq"},
+    [S_HISTORY] = {"i", "SELECT n, model, endpoint, class, http_status, latency_ms, at, "
+                        "refunded::int, provider FROM attempts WHERE item_id = $1 ORDER BY seq"},
     [S_LIST] = {"btii", "SELECT " ITEM_COLS " FROM items WHERE owner = $1 AND id > $3 "
                         "AND ($2::text IS NULL OR status = $2) ORDER BY id LIMIT $4"},
     [S_STATS_OWNER] = {"b", "SELECT status, count(*) FROM items WHERE owner = $1 GROUP BY status"},
@@ -267,13 +268,6 @@ static pg_t *H(tx_store_t *s)
     return (pg_t *)s;
 }
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* libpq's message without its trailing newline (static buffer per handle is not needed: the
  * caller copies it into err right away). */
 static void first_line(char *out, size_t len, const char *msg)
@@ -299,7 +293,7 @@ static int lost(pg_t *h, tx_error_t *err, const char *what, const char *why)
     first_line(line, sizeof line, why);
     drop_conn(h);
     h->in_tx = 0;
-    tx_log(TX_LOG_WARN, "store", "postgres: connection lost during %s: %s", what, line);
+    tx__log(TX_LOG_WARN, "store", "postgres: connection lost during %s: %s", what, line);
     return tx__store_fail(err, TX_EIO,
                           "store: %s: connection lost (%s); the next call "
                           "reconnects",
@@ -365,7 +359,7 @@ static void on_notice(void *arg, const char *msg)
     (void)arg;
     char line[200];
     first_line(line, sizeof line, msg);
-    tx_log(TX_LOG_DEBUG, "store", "postgres: %s", line);
+    tx__log(TX_LOG_DEBUG, "store", "postgres: %s", line);
 }
 
 /* Replaces the URL's password (user:PASSWORD@) in libpq's message by "***": libpq may echo
@@ -454,7 +448,7 @@ static int ensure(pg_t *h, tx_error_t *err)
             collect_notifies(h);
             return TX_EOK;
         }
-        tx_log(TX_LOG_WARN, "store", "postgres: connection closed by the server; reconnecting");
+        tx__log(TX_LOG_WARN, "store", "postgres: connection closed by the server; reconnecting");
         drop_conn(h);
         h->notified++; /* notifications may have been missed: let the caller look */
     }
@@ -463,7 +457,7 @@ static int ensure(pg_t *h, tx_error_t *err)
         return tx__store_fail(err, TX_EIO, "store: connection lost inside a transaction");
     }
     if (h->conn) drop_conn(h);
-    uint64_t now = mono_ms();
+    uint64_t now = (uint64_t)tx__clock_mono_ms();
     if (now < h->retry_at)
         return tx__store_fail(err, TX_EIO,
                               "store: PostgreSQL unreachable; next reconnect "
@@ -477,11 +471,12 @@ static int ensure(pg_t *h, tx_error_t *err)
         }
         int shift = h->fails < 6 ? h->fails : 6;
         uint64_t wait = (uint64_t)BACKOFF_MIN_MS << shift;
-        h->retry_at = mono_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
+        h->retry_at =
+            (uint64_t)tx__clock_mono_ms() + (wait < BACKOFF_MAX_MS ? wait : BACKOFF_MAX_MS);
         h->fails++;
         return rc;
     }
-    if (h->fails || h->listening) tx_log(TX_LOG_INFO, "store", "postgres: reconnected");
+    if (h->fails || h->listening) tx__log(TX_LOG_INFO, "store", "postgres: reconnected");
     h->fails = 0;
     h->retry_at = 0;
     return TX_EOK;
@@ -576,7 +571,7 @@ static int status_col(const PGresult *r, int row, int col)
     char name[32];
     int len = PQgetlength(r, row, col);
     snprintf(name, sizeof name, "%.*s", len < 31 ? len : 31, PQgetvalue(r, row, col));
-    return tx_item_status_from_name(name);
+    return tx__item_status_from_name(name);
 }
 
 /* Fills `it` from row `row` of ITEM_COLS. TX_ENOMEM (it cleared) when a copy fails. */
@@ -605,7 +600,7 @@ static int read_item(const PGresult *r, int row, tx_item_t *it)
     it->created_at = tx__pg_get_int(r, row, 17);
     it->updated_at = tx__pg_get_int(r, row, 18);
     if (oom) {
-        tx_item_clear(it);
+        tx__item_clear(it);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -739,12 +734,7 @@ static int pg_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
                      tx_import_result_t *res, tx_error_t *err)
 {
     pg_t *h = H(s);
-    memset(res, 0, sizeof *res);
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].external_id || !*items[i].external_id)
-            return tx__store_fail(err, TX_EINVAL, "store: import: item %zu has no id", i + 1);
-    res->ids = calloc(n ? n : 1, sizeof *res->ids);
-    if (!res->ids) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    /* res: zeroed, ids allocated, items checked (store.c) */
     if (n == 0) return TX_EOK;
     int rc = TX_EOK, several = n > IMPORT_CHUNK;
     if (several && (rc = begin(h, "BEGIN", err)) != TX_EOK) goto fail;
@@ -758,7 +748,7 @@ static int pg_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
     return TX_EOK;
 fail:
     rollback(h);
-    tx_import_result_free(res);
+    tx__import_result_free(res);
     return rc;
 }
 
@@ -789,7 +779,8 @@ static int pg_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
     if (!r) return rc;
     rc = append_items(r, out, err);
     PQclear(r);
-    if (rc != TX_EOK) tx_item_list_free(out); /* committed: the items come back after their lease */
+    if (rc != TX_EOK)
+        tx__item_list_free(out); /* committed: the items come back after their lease */
     return rc;
 }
 
@@ -845,7 +836,7 @@ static int pg_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_at
     return TX_EOK;
 }
 
-static int pg_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+static int pg_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_history_row_t *a,
                              tx_error_t *err)
 {
     pg_t *h = H(s);
@@ -879,14 +870,14 @@ static void int_or_null(tx_pg_params_t *p, int64_t v, int present)
 
 /* The finish, with its history row `a` in the same statement when not NULL. */
 static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
-                      const tx_attempt_t *a, tx_ms_t now, tx_error_t *err)
+                      const tx_history_row_t *a, tx_ms_t now, tx_error_t *err)
 {
     pg_t *h = H(s);
     int retrying = o->status == TX_ITEM_RETRYING;
     tx_pg_params_t p = {0};
     tx__pg_int(&p, id);
     tx__pg_int(&p, lease);
-    tx__pg_str(&p, tx_item_status_name(o->status));
+    tx__pg_str(&p, tx__item_status_name(o->status));
     tx__pg_str(&p, o->result);
     tx__pg_str(&p, o->model);
     tx__pg_int(&p, o->prompt_version);
@@ -913,14 +904,14 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
 }
 
 /* With o->attempt: history row + finish in one statement (one implicit transaction). */
-static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o, tx_ms_t now,
-                     tx_error_t *err)
+static int pg_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
+                     tx_ms_t now, tx_error_t *err)
 {
     if (!o->attempt) return finish_row(s, id, lease, o, NULL, now, err);
     if (o->attempt->cls < 0 || o->attempt->cls >= TX_CLASS__LAST)
         return tx__store_fail(err, TX_EINVAL, "store: record_attempt: bad class %d",
                               o->attempt->cls);
-    tx_attempt_t a = *o->attempt;
+    tx_history_row_t a = *o->attempt;
     a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
     return finish_row(s, id, lease, o, &a, now, err);
 }
@@ -1005,8 +996,8 @@ static void pg_begin_attempts(tx_store_t *s, tx_store_begin_t **reqs, size_t n, 
     free(ids);
     free(models);
     for (size_t i = 0; single && i < n; i++)
-        reqs[i]->rc = pg_begin_attempt(s, reqs[i]->id, reqs[i]->lease, reqs[i]->max_attempts,
-                                       now, reqs[i]->model, &reqs[i]->attempt_n, &reqs[i]->err);
+        reqs[i]->rc = pg_begin_attempt(s, reqs[i]->id, reqs[i]->lease, reqs[i]->max_attempts, now,
+                                       reqs[i]->model, &reqs[i]->attempt_n, &reqs[i]->err);
 }
 
 static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx_ms_t now)
@@ -1017,14 +1008,14 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
     unsigned char *nul = single ? NULL : calloc(12 * n, 1);
     const char **sv = single ? NULL : calloc(9 * n, sizeof *sv);
     if (!single && (!iv || !nul || !sv)) single = 1;
-    /* int8 columns: 0 id, 1 lease, 2 pv, 3 ra, 4 due, 5 an, 6 ah, 7 al, 8 aat, 9 aref;
-     * string columns: 0 st, 1 res, 2 mdl, 3 er, 4 ec, 5 am, 6 ae, 7 ac, 8 ap. */
-#define IV(c, i) iv[(size_t)(c) * n + (i)]
-#define NUL(c, i) nul[(size_t)(c) * n + (i)]
-#define SV(c, i) sv[(size_t)(c) * n + (i)]
+        /* int8 columns: 0 id, 1 lease, 2 pv, 3 ra, 4 due, 5 an, 6 ah, 7 al, 8 aat, 9 aref;
+         * string columns: 0 st, 1 res, 2 mdl, 3 er, 4 ec, 5 am, 6 ae, 7 ac, 8 ap. */
+#define IV(c, i) iv[(size_t)(c)*n + (i)]
+#define NUL(c, i) nul[(size_t)(c)*n + (i)]
+#define SV(c, i) sv[(size_t)(c)*n + (i)]
     for (size_t i = 0; !single && i < n; i++) {
         const tx_item_outcome_t *o = reqs[i]->outcome;
-        const tx_attempt_t *a = o->attempt;
+        const tx_history_row_t *a = o->attempt;
         if (a && (a->cls < 0 || a->cls >= TX_CLASS__LAST)) {
             single = 1; /* answered (TX_EINVAL) by the single call */
             break;
@@ -1037,7 +1028,7 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
         NUL(3, i) = !retrying;
         IV(4, i) = retrying ? o->retry_after : now;
         NUL(4, i) = !(retrying || o->status == TX_ITEM_PENDING);
-        SV(0, i) = tx_item_status_name(o->status);
+        SV(0, i) = tx__item_status_name(o->status);
         SV(1, i) = o->result;
         SV(2, i) = o->model;
         SV(3, i) = o->error;
@@ -1094,8 +1085,8 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
             PQclear(r);
             for (size_t i = 0; i < n; i++)
                 if (reqs[i]->rc == -1)
-                    reqs[i]->rc = lease_refused(h, reqs[i]->id, reqs[i]->lease, now, 0,
-                                                &reqs[i]->err);
+                    reqs[i]->rc =
+                        lease_refused(h, reqs[i]->id, reqs[i]->lease, now, 0, &reqs[i]->err);
         } else {
             int *rcs[TX_PG_GROUP_MAX];
             tx_error_t *errs[TX_PG_GROUP_MAX];
@@ -1113,8 +1104,8 @@ static void pg_finish_many(tx_store_t *s, tx_store_finish_t **reqs, size_t n, tx
     free(nul);
     free(sv);
     for (size_t i = 0; single && i < n; i++)
-        reqs[i]->rc = pg_finish(s, reqs[i]->id, reqs[i]->lease, reqs[i]->outcome, now,
-                                &reqs[i]->err);
+        reqs[i]->rc =
+            pg_finish(s, reqs[i]->id, reqs[i]->lease, reqs[i]->outcome, now, &reqs[i]->err);
 }
 
 static int pg_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_error_t *err)
@@ -1137,7 +1128,7 @@ static int read_history(pg_t *h, tx_item_t *it, tx_error_t *err)
     int rows = PQntuples(r), oom = 0;
     if (rows > 0 && !(it->history = calloc((size_t)rows, sizeof *it->history))) oom = 1;
     for (int i = 0; i < rows && !oom; i++) {
-        tx_attempt_t *a = &it->history[it->n_history++];
+        tx_history_row_t *a = &it->history[it->n_history++];
         a->n = (int)tx__pg_get_int(r, i, 0);
         a->model = tx__pg_get_str(r, i, 1, &oom);
         a->endpoint = tx__pg_get_str(r, i, 2, &oom);
@@ -1172,7 +1163,7 @@ static int pg_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     if (rc == TX_EOK) rc = commit(h, err);
     if (rc != TX_EOK) {
         rollback(h);
-        tx_item_clear(out);
+        tx__item_clear(out);
     }
     return rc;
 }
@@ -1184,7 +1175,7 @@ static int pg_list(tx_store_t *s, const char *owner, int status, size_t limit, i
     if (!owner) return tx__store_fail(err, TX_EINVAL, "store: list: an owner is required");
     tx_pg_params_t p = {0};
     tx__pg_str(&p, owner);
-    tx__pg_str(&p, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+    tx__pg_str(&p, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
     tx__pg_int(&p, after);
     tx__pg_int(&p, (int64_t)limit);
     int rc;
@@ -1192,7 +1183,7 @@ static int pg_list(tx_store_t *s, const char *owner, int status, size_t limit, i
     if (!r) return rc;
     rc = append_items(r, out, err);
     PQclear(r);
-    if (rc != TX_EOK) tx_item_list_free(out);
+    if (rc != TX_EOK) tx__item_list_free(out);
     return rc;
 }
 
@@ -1266,7 +1257,7 @@ static int pg_export(tx_store_t *s, const char *owner, int status, tx_store_item
     while (rc == TX_EOK && !stop) {
         tx_pg_params_t p = {0};
         tx__pg_str(&p, owner);
-        tx__pg_str(&p, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+        tx__pg_str(&p, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
         tx__pg_int(&p, after);
         tx__pg_int(&p, EXPORT_PAGE);
         PGresult *r = run(h, S_EXPORT, &p, &rc, err, "export");
@@ -1280,7 +1271,7 @@ static int pg_export(tx_store_t *s, const char *owner, int status, tx_store_item
             }
             after = it.id;
             stop = cb(&it, ud) != 0;
-            tx_item_clear(&it);
+            tx__item_clear(&it);
         }
         PQclear(r);
         if (rows < EXPORT_PAGE) break;
@@ -1351,7 +1342,7 @@ static int read_task(const PGresult *r, int row, tx_task_t *t)
     t->model = tx__pg_get_str(r, row, 7, &oom);
     t->created_at = tx__pg_get_int(r, row, 8);
     if (oom) {
-        tx_task_clear(t);
+        tx__task_clear(t);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -1437,7 +1428,7 @@ static int pg_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *e
     }
     PQclear(r);
     if (rc != TX_EOK) {
-        tx_task_list_free(*out, *n);
+        tx__task_list_free(*out, *n);
         *out = NULL;
         *n = 0;
     }

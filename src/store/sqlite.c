@@ -2,7 +2,8 @@
  * prepared statement per query per handle. Claims take the write lock (BEGIN IMMEDIATE), so two
  * handles on one file never lease the same item. */
 #include "core/utf8.h"
-#include "jobs/store.h"
+#include "core/clock.h"
+#include "store/store.h"
 #include "store/sqlite_schema.h"
 #include "store/sqlite_url.h"
 
@@ -27,18 +28,43 @@
     "t.response_format, t.parser, t.model, t.created_at"
 
 enum {
-    S_BEGIN, S_COMMIT, S_ROLLBACK,
-    S_IMPORT_INS, S_IMPORT_SEL,
-    S_CLAIM_SEL, S_CLAIM_UPD,
-    S_BEGIN_ATT, S_LEASE_STATE, S_RECORD, S_FINISH, S_RECLAIM,
-    S_GET, S_HISTORY, S_LIST, S_STATS_OWNER, S_STATS_ALL,
-    S_RETRY, S_RETRY_ALL, S_RETRY_FORCE, S_RETRY_FORCE_ALL, S_REGEN, S_EXISTS, S_EXPORT, S_NEXT_DUE,
-    S_PAUSE_GET, S_PAUSE_SET,
-    S_TASK_MAX, S_TASK_INS, S_TASK_ACT, S_TASK_GET, S_TASK_LIST,
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_IMPORT_INS,
+    S_IMPORT_SEL,
+    S_CLAIM_SEL,
+    S_CLAIM_UPD,
+    S_BEGIN_ATT,
+    S_LEASE_STATE,
+    S_RECORD,
+    S_FINISH,
+    S_RECLAIM,
+    S_GET,
+    S_HISTORY,
+    S_LIST,
+    S_STATS_OWNER,
+    S_STATS_ALL,
+    S_RETRY,
+    S_RETRY_ALL,
+    S_RETRY_FORCE,
+    S_RETRY_FORCE_ALL,
+    S_REGEN,
+    S_EXISTS,
+    S_EXPORT,
+    S_NEXT_DUE,
+    S_PAUSE_GET,
+    S_PAUSE_SET,
+    S_TASK_MAX,
+    S_TASK_INS,
+    S_TASK_ACT,
+    S_TASK_GET,
+    S_TASK_LIST,
     S__LAST
 };
 
-/* §4.5: make up to ?2 items of owner ?1 due at ?3 (force: failed ones too, attempts reset). */
+/* POST /v1/owners/{owner}/retry: make up to ?2 items of owner ?1 due at ?3 (force: failed ones too,
+ * attempts reset). */
 #define RETRY_SQL(set, owner_cond, statuses)                                                       \
     "UPDATE items SET " set " WHERE id IN (SELECT id FROM items WHERE " owner_cond                 \
     " AND status IN " statuses " ORDER BY id LIMIT ?2)"
@@ -147,12 +173,16 @@ static int dberr(sq_t *h, int rc, tx_error_t *err, const char *what)
     switch (rc & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
-        return tx__store_fail(err, TX_EBUSY, "store: %s: database is locked by another "
-                              "process (waited %d ms)", what, h ? h->busy_ms : 0);
+        return tx__store_fail(err, TX_EBUSY,
+                              "store: %s: database is locked by another "
+                              "process (waited %d ms)",
+                              what, h ? h->busy_ms : 0);
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
-        return tx__store_fail(err, TX_ESTORE, "store: %s: the file is not a tenax SQLite "
-                              "database or is corrupt (%s)", what, msg);
+        return tx__store_fail(err, TX_ESTORE,
+                              "store: %s: the file is not a tenax SQLite "
+                              "database or is corrupt (%s)",
+                              what, msg);
     case SQLITE_READONLY:
         return tx__store_fail(err, TX_ESTORE, "store: %s: the database is read-only (%s)", what,
                               msg);
@@ -168,11 +198,20 @@ static int dberr(sq_t *h, int rc, tx_error_t *err, const char *what)
 }
 
 /* The cached statement `id`, reset and unbound; NULL with err filled on failure. */
+static sqlite3_stmt *stmt(sq_t *h, int id, tx_error_t *err);
+
+/* stmt() for a caller that jumps to its cleanup: TX_EOK with *st set, or the error. */
+static int prep(sq_t *h, int id, sqlite3_stmt **st, tx_error_t *err)
+{
+    *st = stmt(h, id, err);
+    return *st != NULL ? TX_EOK : err != NULL ? err->code : TX_ESTORE;
+}
+
 static sqlite3_stmt *stmt(sq_t *h, int id, tx_error_t *err)
 {
     if (!h->st[id]) {
-        int rc = sqlite3_prepare_v3(h->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &h->st[id], NULL);
+        int rc = sqlite3_prepare_v3(h->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &h->st[id],
+                                    NULL);
         if (rc != SQLITE_OK) {
             dberr(h, rc, err, "prepare");
             h->st[id] = NULL;
@@ -186,16 +225,14 @@ static sqlite3_stmt *stmt(sq_t *h, int id, tx_error_t *err)
 
 static void done(sqlite3_stmt *st)
 {
-    if (st)
-        sqlite3_reset(st);
+    if (st) sqlite3_reset(st);
 }
 
 /* Runs a statement without rows (BEGIN, COMMIT, ROLLBACK). */
 static int run(sq_t *h, int id, tx_error_t *err, const char *what)
 {
     sqlite3_stmt *st = stmt(h, id, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     int rc = sqlite3_step(st);
     done(st);
     return rc == SQLITE_DONE ? TX_EOK : dberr(h, rc, err, what);
@@ -209,15 +246,13 @@ static int tx_begin(sq_t *h, tx_error_t *err)
 static int tx_commit(sq_t *h, tx_error_t *err)
 {
     int rc = run(h, S_COMMIT, err, "commit");
-    if (rc != TX_EOK && !sqlite3_get_autocommit(h->db))
-        run(h, S_ROLLBACK, NULL, "rollback");
+    if (rc != TX_EOK && !sqlite3_get_autocommit(h->db)) run(h, S_ROLLBACK, NULL, "rollback");
     return rc;
 }
 
 static void tx_rollback(sq_t *h)
 {
-    if (!sqlite3_get_autocommit(h->db))
-        run(h, S_ROLLBACK, NULL, "rollback");
+    if (!sqlite3_get_autocommit(h->db)) run(h, S_ROLLBACK, NULL, "rollback");
 }
 
 static void bind_text(sqlite3_stmt *st, int i, const char *s)
@@ -239,8 +274,7 @@ static void bind_ms(sqlite3_stmt *st, int i, tx_ms_t v, int present)
 /* A malloc'd copy of a text column, NULL for SQL NULL. *oom set when the copy fails. */
 static char *col_str(sqlite3_stmt *st, int i, int *oom)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
-        return NULL;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return NULL;
     const unsigned char *t = sqlite3_column_text(st, i);
     int len = sqlite3_column_bytes(st, i);
     char *copy = malloc((size_t)len + 1);
@@ -256,8 +290,7 @@ static char *col_str(sqlite3_stmt *st, int i, int *oom)
 
 static int class_col(sqlite3_stmt *st, int i)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
-        return -1;
+    if (sqlite3_column_type(st, i) == SQLITE_NULL) return -1;
     return tx_class_from_name((const char *)sqlite3_column_text(st, i));
 }
 
@@ -272,7 +305,7 @@ static int read_item(sqlite3_stmt *st, tx_item_t *it)
     it->task = col_str(st, 3, &oom);
     it->text = col_str(st, 4, &oom);
     it->result = col_str(st, 5, &oom);
-    int status = tx_item_status_from_name((const char *)sqlite3_column_text(st, 6));
+    int status = tx__item_status_from_name((const char *)sqlite3_column_text(st, 6));
     it->status = status < 0 ? TX_ITEM_PENDING : (tx_item_status_t)status;
     it->attempts = sqlite3_column_int(st, 7);
     it->last_attempt_at = sqlite3_column_int64(st, 8);
@@ -287,7 +320,7 @@ static int read_item(sqlite3_stmt *st, tx_item_t *it)
     it->created_at = sqlite3_column_int64(st, 17);
     it->updated_at = sqlite3_column_int64(st, 18);
     if (oom) {
-        tx_item_clear(it);
+        tx__item_clear(it);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -299,14 +332,12 @@ static int list_push(tx_item_list_t *out, size_t *cap, sqlite3_stmt *st)
     if (out->n == *cap) {
         size_t ncap = *cap ? *cap * 2 : 16;
         tx_item_t *n = realloc(out->items, ncap * sizeof *n);
-        if (!n)
-            return TX_ENOMEM;
+        if (!n) return TX_ENOMEM;
         out->items = n;
         *cap = ncap;
     }
     int rc = read_item(st, &out->items[out->n]);
-    if (rc == TX_EOK)
-        out->n++;
+    if (rc == TX_EOK) out->n++;
     return rc;
 }
 
@@ -324,8 +355,7 @@ static int64_t new_lease(sq_t *h)
 static void sq_close(tx_store_t *s)
 {
     sq_t *h = H(s);
-    if (!h)
-        return;
+    if (!h) return;
     for (int i = 0; i < S__LAST; i++)
         sqlite3_finalize(h->st[i]);
     sqlite3_close_v2(h->db);
@@ -354,13 +384,6 @@ static int pragma(sq_t *h, const char *sql, tx_error_t *err, const char *what)
     return rc == SQLITE_OK ? TX_EOK : dberr(h, rc, err, what);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The connection set-up (WAL, synchronous=NORMAL, foreign keys) and the migrations, as raw
  * SQLite codes; *step names the part that failed ("open" or "migrate"). */
 static int setup_once(sq_t *h, int *from, char *why, size_t whylen, const char **step)
@@ -374,8 +397,7 @@ static int setup_once(sq_t *h, int *from, char *why, size_t whylen, const char *
     *step = "open";
     for (size_t i = 0; i < sizeof pragmas / sizeof pragmas[0]; i++) {
         int rc = sqlite3_exec(h->db, pragmas[i], NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-            return rc;
+        if (rc != SQLITE_OK) return rc;
     }
     *step = "migrate";
     return tx__sqlite_migrate(h->db, from, why, whylen);
@@ -387,11 +409,11 @@ static int setup_once(sq_t *h, int *from, char *why, size_t whylen, const char *
  * handle's busy timeout has passed; only then does it fail. */
 static int setup_with_retry(sq_t *h, int *from, char *why, size_t whylen, const char **step)
 {
-    int64_t deadline = mono_ms() + h->busy_ms;
+    int64_t deadline = tx__clock_mono_ms() + h->busy_ms;
     for (int pause = 1;; pause = pause < 50 ? pause * 2 : 50) {
         int rc = setup_once(h, from, why, whylen, step);
         int base = rc & 0xff;
-        if ((base != SQLITE_BUSY && base != SQLITE_LOCKED) || mono_ms() >= deadline)
+        if ((base != SQLITE_BUSY && base != SQLITE_LOCKED) || tx__clock_mono_ms() >= deadline)
             return rc;
         sqlite3_sleep(pause);
     }
@@ -403,17 +425,14 @@ static int sq_open_parsed(const tx_sqlite_url_t *u, tx_store_t **out, tx_error_t
     int memory = strcmp(path, ":memory:") == 0;
     if (!memory) {
         int rc = folder_problem(path, err);
-        if (rc != TX_EOK)
-            return rc;
+        if (rc != TX_EOK) return rc;
     }
     sq_t *h = calloc(1, sizeof *h);
-    if (!h)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (!h) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     h->base.ops = &tx__store_sqlite_ops;
     h->busy_ms = u->busy_timeout_ms;
-    int rc = sqlite3_open_v2(path, &h->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(
+        path, &h->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         if (!h->db) {
             free(h);
@@ -424,8 +443,10 @@ static int sq_open_parsed(const tx_sqlite_url_t *u, tx_store_t **out, tx_error_t
         goto fail;
     }
     if (sqlite3_db_readonly(h->db, "main") == 1) {
-        rc = tx__store_fail(err, TX_ESTORE, "store: %.150s is read-only: tenax needs to write "
-                            "to its store", path);
+        rc = tx__store_fail(err, TX_ESTORE,
+                            "store: %.150s is read-only: tenax needs to write "
+                            "to its store",
+                            path);
         goto fail;
     }
     sqlite3_busy_timeout(h->db, h->busy_ms);
@@ -440,8 +461,8 @@ static int sq_open_parsed(const tx_sqlite_url_t *u, tx_store_t **out, tx_error_t
             (src & 0xff) == SQLITE_READONLY || strcmp(step, "open") == 0)
             rc = dberr(h, src, err, step);
         else
-            rc = tx__store_fail(err, TX_ESTORE, "store: migrating %.100s from version %d: %s",
-                                path, from, why);
+            rc = tx__store_fail(err, TX_ESTORE, "store: migrating %.100s from version %d: %s", path,
+                                from, why);
         goto fail;
     }
     *out = &h->base;
@@ -454,8 +475,7 @@ fail:
 static int sq_open(const char *url, tx_store_t **out, tx_error_t *err)
 {
     tx_sqlite_url_t *pu = malloc(sizeof *pu); /* 4 KiB: kept off small thread stacks */
-    if (!pu)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (!pu) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     int prc = tx__sqlite_url_parse(url, pu, err);
     if (prc != TX_EOK) {
         free(pu);
@@ -472,26 +492,15 @@ static int sq_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
                      tx_import_result_t *res, tx_error_t *err)
 {
     sq_t *h = H(s);
-    memset(res, 0, sizeof *res);
-    for (size_t i = 0; i < n; i++)
-        if (!items[i].external_id || !*items[i].external_id)
-            return tx__store_fail(err, TX_EINVAL, "store: import: item %zu has no id", i + 1);
-    res->ids = calloc(n ? n : 1, sizeof *res->ids);
-    if (!res->ids)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
-    int rc = tx_begin(h, err);
-    if (rc != TX_EOK)
-        goto fail;
+    int rc = tx_begin(h, err); /* res: zeroed, ids allocated, items checked (store.c) */
+    if (rc != TX_EOK) goto fail;
     for (size_t i = 0; i < n; i++) {
         const tx_item_input_t *in = &items[i];
         const char *owner = in->owner ? in->owner : "default";
         const char *task = in->task && *in->task ? in->task : "tags";
         int skip = tx__utf8_blank(in->text);
-        sqlite3_stmt *st = stmt(h, S_IMPORT_INS, err);
-        if (!st) {
-            rc = err ? err->code : TX_ESTORE;
-            goto fail;
-        }
+        sqlite3_stmt *st = NULL;
+        if ((rc = prep(h, S_IMPORT_INS, &st, err)) != TX_EOK) goto fail;
         bind_text(st, 1, owner);
         bind_text(st, 2, in->external_id);
         bind_text(st, 3, task);
@@ -529,37 +538,29 @@ static int sq_import(tx_store_t *s, const tx_item_input_t *items, size_t n, tx_m
         done(st);
         res->existing++;
     }
-    if ((rc = tx_commit(h, err)) != TX_EOK)
-        goto fail;
+    if ((rc = tx_commit(h, err)) != TX_EOK) goto fail;
     res->n = n;
     return TX_EOK;
 fail:
     tx_rollback(h);
-    tx_import_result_free(res);
+    tx__import_result_free(res);
     return rc;
 }
 
-static int sq_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now,
-                    tx_ms_t lease_ms, tx_item_list_t *out, tx_error_t *err)
+static int sq_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now, tx_ms_t lease_ms,
+                    tx_item_list_t *out, tx_error_t *err)
 {
     sq_t *h = H(s);
     memset(out, 0, sizeof *out);
-    if (limit == 0)
-        return TX_EOK;
-    if (limit > 10000)
-        limit = 10000;
+    if (limit == 0) return TX_EOK;
+    if (limit > 10000) limit = 10000;
     int64_t *ids = malloc(limit * sizeof *ids);
-    if (!ids)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (!ids) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
     size_t nids = 0, cap = 0;
     int rc = tx_begin(h, err);
-    if (rc != TX_EOK)
-        goto fail;
-    sqlite3_stmt *st = stmt(h, S_CLAIM_SEL, err);
-    if (!st) {
-        rc = err ? err->code : TX_ESTORE;
-        goto fail;
-    }
+    if (rc != TX_EOK) goto fail;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prep(h, S_CLAIM_SEL, &st, err)) != TX_EOK) goto fail;
     sqlite3_bind_int64(st, 1, now);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
     int src;
@@ -582,8 +583,7 @@ static int sq_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
         bind_text(st, 4, worker);
         sqlite3_bind_int64(st, 5, now);
         src = sqlite3_step(st);
-        if (src == SQLITE_ROW)
-            rc = list_push(out, &cap, st);
+        if (src == SQLITE_ROW) rc = list_push(out, &cap, st);
         while (src == SQLITE_ROW)
             src = sqlite3_step(st);
         done(st);
@@ -596,14 +596,13 @@ static int sq_claim(tx_store_t *s, const char *worker, size_t limit, tx_ms_t now
             goto fail;
         }
     }
-    if ((rc = tx_commit(h, err)) != TX_EOK)
-        goto fail;
+    if ((rc = tx_commit(h, err)) != TX_EOK) goto fail;
     free(ids);
     return TX_EOK;
 fail:
     tx_rollback(h);
     free(ids);
-    tx_item_list_free(out);
+    tx__item_list_free(out);
     return rc;
 }
 
@@ -612,14 +611,12 @@ static int lease_refused(sq_t *h, int64_t id, int64_t lease, tx_ms_t now, int ma
                          tx_error_t *err)
 {
     sqlite3_stmt *st = stmt(h, S_LEASE_STATE, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int64(st, 1, id);
     int src = sqlite3_step(st);
     if (src != SQLITE_ROW) {
         done(st);
-        if (src != SQLITE_DONE)
-            return dberr(h, src, err, "lease check");
+        if (src != SQLITE_DONE) return dberr(h, src, err, "lease check");
         return tx__store_fail(err, TX_ENOTFOUND, "store: item %lld not found", (long long)id);
     }
     int64_t have = sqlite3_column_int64(st, 0);
@@ -628,27 +625,26 @@ static int lease_refused(sq_t *h, int64_t id, int64_t lease, tx_ms_t now, int ma
     int attempts = sqlite3_column_int(st, 3);
     done(st);
     if (have != lease || !processing)
-        return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease lost",
-                              (long long)id);
+        return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease lost", (long long)id);
     if (max_attempts > 0 && until <= now)
-        return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease expired",
-                              (long long)id);
+        return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease expired", (long long)id);
     if (max_attempts > 0 && attempts >= max_attempts)
-        return tx__store_fail(err, TX_ERANGE, "store: item %lld: attempt budget used up "
-                              "(%d of %d)", (long long)id, attempts, max_attempts);
+        return tx__store_fail(err, TX_ERANGE,
+                              "store: item %lld: attempt budget used up "
+                              "(%d of %d)",
+                              (long long)id, attempts, max_attempts);
     return tx__store_fail(err, TX_ECONFLICT, "store: item %lld: lease lost", (long long)id);
 }
 
-static int sq_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts,
-                            tx_ms_t now, const char *model, int *attempt_n, tx_error_t *err)
+static int sq_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_attempts, tx_ms_t now,
+                            const char *model, int *attempt_n, tx_error_t *err)
 {
     sq_t *h = H(s);
     if (max_attempts <= 0)
         return tx__store_fail(err, TX_EINVAL, "store: begin_attempt: max_attempts <= 0");
     /* One guarded UPDATE … RETURNING: atomic on its own, committed before we return. */
     sqlite3_stmt *st = stmt(h, S_BEGIN_ATT, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, lease);
     sqlite3_bind_int(st, 3, max_attempts);
@@ -659,24 +655,21 @@ static int sq_begin_attempt(tx_store_t *s, int64_t id, int64_t lease, int max_at
     while (src == SQLITE_ROW)
         src = sqlite3_step(st);
     done(st);
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "begin_attempt");
+    if (src != SQLITE_DONE) return dberr(h, src, err, "begin_attempt");
     if (n == 0) /* refused: say why (nothing was written either way) */
         return lease_refused(h, id, lease, now, max_attempts, err);
-    if (attempt_n)
-        *attempt_n = n;
+    if (attempt_n) *attempt_n = n;
     return TX_EOK;
 }
 
-static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_attempt_t *a,
+static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_history_row_t *a,
                              tx_error_t *err)
 {
     sq_t *h = H(s);
     if (a->cls < 0 || a->cls >= TX_CLASS__LAST)
         return tx__store_fail(err, TX_EINVAL, "store: record_attempt: bad class %d", a->cls);
     sqlite3_stmt *st = stmt(h, S_RECORD, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int(st, 2, a->n);
     bind_text(st, 3, a->model);
@@ -690,10 +683,8 @@ static int sq_record_attempt(tx_store_t *s, int64_t id, int64_t lease, const tx_
     bind_text(st, 11, a->provider);
     int src = sqlite3_step(st);
     done(st);
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "record_attempt");
-    if (sqlite3_changes(h->db) == 0)
-        return lease_refused(h, id, lease, 0, 0, err);
+    if (src != SQLITE_DONE) return dberr(h, src, err, "record_attempt");
+    if (sqlite3_changes(h->db) == 0) return lease_refused(h, id, lease, 0, 0, err);
     return TX_EOK;
 }
 
@@ -702,12 +693,11 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_FINISH, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     int cls_ok = o->error_class >= 0 && o->error_class < TX_CLASS__LAST;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, lease);
-    bind_text(st, 3, tx_item_status_name(o->status));
+    bind_text(st, 3, tx__item_status_name(o->status));
     bind_text(st, 4, o->result);
     bind_text(st, 5, o->model);
     sqlite3_bind_int(st, 6, o->prompt_version);
@@ -721,10 +711,8 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
     sqlite3_bind_int64(st, 11, now);
     int src = sqlite3_step(st);
     done(st);
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "finish");
-    if (sqlite3_changes(h->db) == 0)
-        return lease_refused(h, id, lease, now, 0, err);
+    if (src != SQLITE_DONE) return dberr(h, src, err, "finish");
+    if (sqlite3_changes(h->db) == 0) return lease_refused(h, id, lease, now, 0, err);
     return TX_EOK;
 }
 
@@ -733,14 +721,12 @@ static int finish_row(tx_store_t *s, int64_t id, int64_t lease, const tx_item_ou
 static int sq_finish(tx_store_t *s, int64_t id, int64_t lease, const tx_item_outcome_t *o,
                      tx_ms_t now, tx_error_t *err)
 {
-    if (!o->attempt)
-        return finish_row(s, id, lease, o, now, err);
+    if (!o->attempt) return finish_row(s, id, lease, o, now, err);
     sq_t *h = H(s);
-    tx_attempt_t a = *o->attempt;
+    tx_history_row_t a = *o->attempt;
     a.refunded = a.refunded || o->status == TX_ITEM_PENDING; /* given back: the n is reused */
     int rc = tx_begin(h, err);
-    if (rc != TX_EOK)
-        return rc;
+    if (rc != TX_EOK) return rc;
     if ((rc = sq_record_attempt(s, id, lease, &a, err)) == TX_EOK &&
         (rc = finish_row(s, id, lease, o, now, err)) == TX_EOK &&
         (rc = tx_commit(h, err)) == TX_EOK)
@@ -753,30 +739,26 @@ static int sq_reclaim_expired(tx_store_t *s, tx_ms_t now, int64_t *count, tx_err
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_RECLAIM, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int64(st, 1, now);
     int src = sqlite3_step(st);
     done(st);
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "reclaim");
-    if (count)
-        *count = sqlite3_changes(h->db);
+    if (src != SQLITE_DONE) return dberr(h, src, err, "reclaim");
+    if (count) *count = sqlite3_changes(h->db);
     return TX_EOK;
 }
 
 static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
 {
     sqlite3_stmt *st = stmt(h, S_HISTORY, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int64(st, 1, it->id);
     size_t cap = 0;
     int src, oom = 0;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         if (it->n_history == cap) {
             size_t ncap = cap ? cap * 2 : 8;
-            tx_attempt_t *n = realloc(it->history, ncap * sizeof *n);
+            tx_history_row_t *n = realloc(it->history, ncap * sizeof *n);
             if (!n) {
                 oom = 1;
                 break;
@@ -784,7 +766,7 @@ static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
             it->history = n;
             cap = ncap;
         }
-        tx_attempt_t *a = &it->history[it->n_history++];
+        tx_history_row_t *a = &it->history[it->n_history++];
         memset(a, 0, sizeof *a);
         a->n = sqlite3_column_int(st, 0);
         a->model = col_str(st, 1, &oom);
@@ -796,14 +778,11 @@ static int read_history(sq_t *h, tx_item_t *it, tx_error_t *err)
         a->at = sqlite3_column_int64(st, 6);
         a->refunded = sqlite3_column_int(st, 7) != 0;
         a->provider = col_str(st, 8, &oom);
-        if (oom)
-            break;
+        if (oom) break;
     }
     done(st);
-    if (oom)
-        return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "history");
+    if (oom) return tx__store_fail(err, TX_ENOMEM, "store: out of memory");
+    if (src != SQLITE_DONE) return dberr(h, src, err, "history");
     return TX_EOK;
 }
 
@@ -813,29 +792,22 @@ static int sq_get(tx_store_t *s, int64_t id, tx_item_t *out, tx_error_t *err)
     memset(out, 0, sizeof *out);
     /* One read transaction so the item and its history agree. */
     int rc = pragma(h, "BEGIN", err, "get");
-    if (rc != TX_EOK)
-        return rc;
-    sqlite3_stmt *st = stmt(h, S_GET, err);
-    if (!st) {
-        rc = err ? err->code : TX_ESTORE;
-        goto out;
-    }
+    if (rc != TX_EOK) return rc;
+    sqlite3_stmt *st = NULL;
+    if ((rc = prep(h, S_GET, &st, err)) != TX_EOK) goto out;
     sqlite3_bind_int64(st, 1, id);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         rc = read_item(st, out);
-        if (rc != TX_EOK)
-            tx__store_fail(err, rc, "store: out of memory");
+        if (rc != TX_EOK) tx__store_fail(err, rc, "store: out of memory");
     } else if (src == SQLITE_DONE) {
         rc = tx__store_fail(err, TX_ENOTFOUND, "store: item %lld not found", (long long)id);
     } else {
         rc = dberr(h, src, err, "get");
     }
     done(st);
-    if (rc == TX_EOK)
-        rc = read_history(h, out, err);
-    if (rc != TX_EOK)
-        tx_item_clear(out);
+    if (rc == TX_EOK) rc = read_history(h, out, err);
+    if (rc != TX_EOK) tx__item_clear(out);
 out:
     tx_rollback(h);
     return rc;
@@ -847,15 +819,13 @@ static int select_items(sq_t *h, sqlite3_stmt *st, tx_item_list_t *out, tx_error
     size_t cap = 0;
     int src, rc = TX_EOK;
     while ((src = sqlite3_step(st)) == SQLITE_ROW)
-        if ((rc = list_push(out, &cap, st)) != TX_EOK)
-            break;
+        if ((rc = list_push(out, &cap, st)) != TX_EOK) break;
     done(st);
     if (rc == TX_EOK && src != SQLITE_DONE)
         rc = dberr(h, src, err, what);
     else if (rc != TX_EOK)
         tx__store_fail(err, rc, "store: out of memory");
-    if (rc != TX_EOK)
-        tx_item_list_free(out);
+    if (rc != TX_EOK) tx__item_list_free(out);
     return rc;
 }
 
@@ -864,13 +834,11 @@ static int sq_list(tx_store_t *s, const char *owner, int status, size_t limit, i
 {
     sq_t *h = H(s);
     memset(out, 0, sizeof *out);
-    if (!owner)
-        return tx__store_fail(err, TX_EINVAL, "store: list: an owner is required");
+    if (!owner) return tx__store_fail(err, TX_EINVAL, "store: list: an owner is required");
     sqlite3_stmt *st = stmt(h, S_LIST, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     bind_text(st, 1, owner);
-    bind_text(st, 2, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+    bind_text(st, 2, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
     sqlite3_bind_int64(st, 3, after);
     sqlite3_bind_int64(st, 4, (sqlite3_int64)limit);
     return select_items(h, st, out, err, "list");
@@ -881,21 +849,17 @@ static int sq_stats(tx_store_t *s, const char *owner, tx_store_stats_t *out, tx_
     sq_t *h = H(s);
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = stmt(h, owner ? S_STATS_OWNER : S_STATS_ALL, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
-    if (owner)
-        bind_text(st, 1, owner);
+    if (!st) return err ? err->code : TX_ESTORE;
+    if (owner) bind_text(st, 1, owner);
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        int k = tx_item_status_from_name((const char *)sqlite3_column_text(st, 0));
+        int k = tx__item_status_from_name((const char *)sqlite3_column_text(st, 0));
         int64_t c = sqlite3_column_int64(st, 1);
-        if (k >= 0)
-            out->by_status[k] += c;
+        if (k >= 0) out->by_status[k] += c;
         out->total += c;
     }
     done(st);
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "stats");
+    if (src != SQLITE_DONE) return dberr(h, src, err, "stats");
     out->with_result = out->by_status[TX_ITEM_SUCCESS];
     out->without_result = out->total - out->with_result;
     out->need_retry = out->by_status[TX_ITEM_RETRYING];
@@ -906,20 +870,16 @@ static int sq_retry(tx_store_t *s, const char *owner, int force, size_t limit, t
                     int64_t *selected, tx_error_t *err)
 {
     sq_t *h = H(s);
-    int id = force ? (owner ? S_RETRY_FORCE : S_RETRY_FORCE_ALL)
-                   : (owner ? S_RETRY : S_RETRY_ALL);
+    int id = force ? (owner ? S_RETRY_FORCE : S_RETRY_FORCE_ALL) : (owner ? S_RETRY : S_RETRY_ALL);
     sqlite3_stmt *st = stmt(h, id, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     bind_text(st, 1, owner);
     sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
     sqlite3_bind_int64(st, 3, now);
     int src = sqlite3_step(st);
     done(st);
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "retry");
-    if (selected)
-        *selected = sqlite3_changes(h->db);
+    if (src != SQLITE_DONE) return dberr(h, src, err, "retry");
+    if (selected) *selected = sqlite3_changes(h->db);
     return TX_EOK;
 }
 
@@ -927,25 +887,23 @@ static int sq_regenerate(tx_store_t *s, int64_t id, tx_ms_t now, tx_error_t *err
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_REGEN, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now);
     int src = sqlite3_step(st);
     done(st);
-    if (src != SQLITE_DONE)
-        return dberr(h, src, err, "regenerate");
-    if (sqlite3_changes(h->db) == 1)
-        return TX_EOK;
+    if (src != SQLITE_DONE) return dberr(h, src, err, "regenerate");
+    if (sqlite3_changes(h->db) == 1) return TX_EOK;
     st = stmt(h, S_EXISTS, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int64(st, 1, id);
     src = sqlite3_step(st);
     done(st);
     if (src == SQLITE_ROW)
-        return tx__store_fail(err, TX_EINVAL, "store: item %lld was skipped (no text): "
-                              "nothing to regenerate", (long long)id);
+        return tx__store_fail(err, TX_EINVAL,
+                              "store: item %lld was skipped (no text): "
+                              "nothing to regenerate",
+                              (long long)id);
     if (src == SQLITE_DONE)
         return tx__store_fail(err, TX_ENOTFOUND, "store: item %lld not found", (long long)id);
     return dberr(h, src, err, "regenerate");
@@ -956,10 +914,9 @@ static int sq_export(tx_store_t *s, const char *owner, int status, tx_store_item
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_EXPORT, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     bind_text(st, 1, owner);
-    bind_text(st, 2, status >= 0 ? tx_item_status_name((tx_item_status_t)status) : NULL);
+    bind_text(st, 2, status >= 0 ? tx__item_status_name((tx_item_status_t)status) : NULL);
     int src, rc = TX_EOK;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         tx_item_t it;
@@ -968,15 +925,14 @@ static int sq_export(tx_store_t *s, const char *owner, int status, tx_store_item
             break;
         }
         int stop = cb(&it, ud);
-        tx_item_clear(&it);
+        tx__item_clear(&it);
         if (stop) {
             src = SQLITE_DONE;
             break;
         }
     }
     done(st);
-    if (rc == TX_EOK && src != SQLITE_DONE)
-        rc = dberr(h, src, err, "export");
+    if (rc == TX_EOK && src != SQLITE_DONE) rc = dberr(h, src, err, "export");
     return rc;
 }
 
@@ -985,8 +941,7 @@ static int sq_next_due(tx_store_t *s, tx_ms_t now, tx_ms_t *when, tx_error_t *er
     (void)now;
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_NEXT_DUE, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     int src = sqlite3_step(st);
     int rc = TX_EOK;
     if (src != SQLITE_ROW)
@@ -1006,8 +961,7 @@ static int sq_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
     sq_t *h = H(s);
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = stmt(h, S_PAUSE_GET, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     int src = sqlite3_step(st);
     int rc = TX_EOK;
     if (src == SQLITE_ROW) {
@@ -1022,13 +976,11 @@ static int sq_pause_get(tx_store_t *s, tx_pause_t *out, tx_error_t *err)
     return rc;
 }
 
-static int sq_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now,
-                        tx_error_t *err)
+static int sq_pause_set(tx_store_t *s, int paused, const char *reason, tx_ms_t now, tx_error_t *err)
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_PAUSE_SET, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     sqlite3_bind_int(st, 1, paused ? 1 : 0);
     bind_text(st, 2, paused ? reason : NULL);
     bind_ms(st, 3, now, paused);
@@ -1053,7 +1005,7 @@ static int read_task(sqlite3_stmt *st, tx_task_t *t)
     t->model = col_str(st, 7, &oom);
     t->created_at = sqlite3_column_int64(st, 8);
     if (oom) {
-        tx_task_clear(t);
+        tx__task_clear(t);
         return TX_ENOMEM;
     }
     return TX_EOK;
@@ -1071,11 +1023,9 @@ static int sq_task_put_version(tx_store_t *s, const char *name, const tx_task_sp
 {
     sq_t *h = H(s);
     int rc = tx_begin(h, err);
-    if (rc != TX_EOK)
-        return rc;
+    if (rc != TX_EOK) return rc;
     sqlite3_stmt *st = stmt(h, S_TASK_MAX, err);
-    if (!st)
-        goto fail_code;
+    if (!st) goto fail_code;
     bind_text(st, 1, name);
     int src = sqlite3_step(st);
     int v = src == SQLITE_ROW ? sqlite3_column_int(st, 0) + 1 : 0;
@@ -1084,8 +1034,7 @@ static int sq_task_put_version(tx_store_t *s, const char *name, const tx_task_sp
         rc = dberr(h, src, err, "task_put_version");
         goto fail;
     }
-    if (!(st = stmt(h, S_TASK_INS, err)))
-        goto fail_code;
+    if (!(st = stmt(h, S_TASK_INS, err))) goto fail_code;
     bind_text(st, 1, name);
     sqlite3_bind_int(st, 2, v);
     bind_text(st, 3, spec->system_prompt);
@@ -1094,20 +1043,15 @@ static int sq_task_put_version(tx_store_t *s, const char *name, const tx_task_sp
     bind_text(st, 6, spec->parser);
     bind_text(st, 7, spec->model);
     sqlite3_bind_int64(st, 8, now);
-    if ((rc = step_done(h, st, err, "task_put_version")) != TX_EOK)
-        goto fail;
+    if ((rc = step_done(h, st, err, "task_put_version")) != TX_EOK) goto fail;
     if (v == 1) {
-        if (!(st = stmt(h, S_TASK_ACT, err)))
-            goto fail_code;
+        if (!(st = stmt(h, S_TASK_ACT, err))) goto fail_code;
         bind_text(st, 1, name);
         sqlite3_bind_int(st, 2, v);
-        if ((rc = step_done(h, st, err, "task_put_version")) != TX_EOK)
-            goto fail;
+        if ((rc = step_done(h, st, err, "task_put_version")) != TX_EOK) goto fail;
     }
-    if ((rc = tx_commit(h, err)) != TX_EOK)
-        return rc;
-    if (version)
-        *version = v;
+    if ((rc = tx_commit(h, err)) != TX_EOK) return rc;
+    if (version) *version = v;
     return TX_EOK;
 fail_code:
     rc = err ? err->code : TX_ESTORE;
@@ -1120,14 +1064,13 @@ static int sq_task_activate(tx_store_t *s, const char *name, int version, tx_err
 {
     sq_t *h = H(s);
     sqlite3_stmt *st = stmt(h, S_TASK_ACT, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     bind_text(st, 1, name);
     sqlite3_bind_int(st, 2, version);
     int rc = step_done(h, st, err, "task_activate");
     if (rc == TX_EOK && sqlite3_changes(h->db) == 0)
-        rc = tx__store_fail(err, TX_ENOTFOUND, "store: task %.64s has no version %d", name,
-                            version);
+        rc =
+            tx__store_fail(err, TX_ENOTFOUND, "store: task %.64s has no version %d", name, version);
     return rc;
 }
 
@@ -1137,16 +1080,14 @@ static int sq_task_get(tx_store_t *s, const char *name, int version, tx_task_t *
     sq_t *h = H(s);
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = stmt(h, S_TASK_GET, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     bind_text(st, 1, name);
     sqlite3_bind_int(st, 2, version);
     int src = sqlite3_step(st);
     int rc;
     if (src == SQLITE_ROW) {
         rc = read_task(st, out);
-        if (rc != TX_EOK)
-            tx__store_fail(err, rc, "store: out of memory");
+        if (rc != TX_EOK) tx__store_fail(err, rc, "store: out of memory");
     } else if (src == SQLITE_DONE) {
         rc = tx__store_fail(err, TX_ENOTFOUND, "store: task %.64s version %d not found", name,
                             version);
@@ -1163,8 +1104,7 @@ static int sq_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *e
     *out = NULL;
     *n = 0;
     sqlite3_stmt *st = stmt(h, S_TASK_LIST, err);
-    if (!st)
-        return err ? err->code : TX_ESTORE;
+    if (!st) return err ? err->code : TX_ESTORE;
     size_t cap = 0;
     int src, rc = TX_EOK;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1178,8 +1118,7 @@ static int sq_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *e
             *out = nt;
             cap = ncap;
         }
-        if ((rc = read_task(st, &(*out)[*n])) != TX_EOK)
-            break;
+        if ((rc = read_task(st, &(*out)[*n])) != TX_EOK) break;
         (*n)++;
     }
     done(st);
@@ -1188,7 +1127,7 @@ static int sq_task_list(tx_store_t *s, tx_task_t **out, size_t *n, tx_error_t *e
     else if (src != SQLITE_DONE)
         rc = dberr(h, src, err, "task_list");
     if (rc != TX_EOK) {
-        tx_task_list_free(*out, *n);
+        tx__task_list_free(*out, *n);
         *out = NULL;
         *n = 0;
     }

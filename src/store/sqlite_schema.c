@@ -58,17 +58,11 @@ static const char *const migrations[] = {
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
-int tx__sqlite_schema_version(void)
-{
-    return N_MIGRATIONS;
-}
-
 static int exec(sqlite3 *db, const char *sql, char *why, size_t whylen)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
-    if (rc != SQLITE_OK)
-        snprintf(why, whylen, "%s", msg ? msg : sqlite3_errstr(rc));
+    if (rc != SQLITE_OK) snprintf(why, whylen, "%s", msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
     return rc;
 }
@@ -77,8 +71,7 @@ int tx__sqlite_migrate(sqlite3 *db, int *from, char *why, size_t whylen)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
+    if (rc == SQLITE_OK) rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         snprintf(why, whylen, "%s", sqlite3_errmsg(db));
         sqlite3_finalize(st);
@@ -96,8 +89,7 @@ int tx__sqlite_migrate(sqlite3 *db, int *from, char *why, size_t whylen)
         char bump[64];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
         rc = exec(db, "BEGIN IMMEDIATE", why, whylen);
-        if (rc != SQLITE_OK)
-            return rc;
+        if (rc != SQLITE_OK) return rc;
         /* Re-check under the write lock: another handle may have migrated meanwhile. */
         int now_have = -1;
         if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
@@ -110,10 +102,8 @@ int tx__sqlite_migrate(sqlite3 *db, int *from, char *why, size_t whylen)
             continue;
         }
         rc = exec(db, migrations[v], why, whylen);
-        if (rc == SQLITE_OK)
-            rc = exec(db, bump, why, whylen);
-        if (rc == SQLITE_OK)
-            rc = exec(db, "COMMIT", why, whylen);
+        if (rc == SQLITE_OK) rc = exec(db, bump, why, whylen);
+        if (rc == SQLITE_OK) rc = exec(db, "COMMIT", why, whylen);
         if (rc != SQLITE_OK) {
             char ignore[8];
             exec(db, "ROLLBACK", ignore, sizeof ignore);

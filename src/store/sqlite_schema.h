@@ -8,7 +8,5 @@
 /* Brings `db` to the newest schema, one transaction per step. *from = the version found. On
  * failure returns the SQLite code, fills `why`, and the steps done so far stay applied. */
 int tx__sqlite_migrate(sqlite3 *db, int *from, char *why, size_t whylen);
-/* The newest schema version this build knows. */
-int tx__sqlite_schema_version(void);
 
 #endif

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 
 static int parse_option(const char *opt, size_t len, tx_sqlite_url_t *out, tx_error_t *err)
 {
@@ -34,8 +34,7 @@ static int parse_option(const char *opt, size_t len, tx_sqlite_url_t *out, tx_er
 
 int tx__sqlite_url_parse(const char *url, tx_sqlite_url_t *out, tx_error_t *err)
 {
-    if (!url || !out)
-        return tx__store_fail(err, TX_EINVAL, "store: NULL URL");
+    if (!url || !out) return tx__store_fail(err, TX_EINVAL, "store: NULL URL");
     memset(out, 0, sizeof *out);
     out->busy_timeout_ms = TX_SQLITE_BUSY_DEFAULT_MS;
     if (strncmp(url, "sqlite:", 7) != 0)
@@ -43,8 +42,7 @@ int tx__sqlite_url_parse(const char *url, tx_sqlite_url_t *out, tx_error_t *err)
     const char *path = url + 7;
     const char *q = strchr(path, '?');
     size_t plen = q ? (size_t)(q - path) : strlen(path);
-    if (plen == 0)
-        return tx__store_fail(err, TX_EINVAL, "store: empty path in sqlite: URL");
+    if (plen == 0) return tx__store_fail(err, TX_EINVAL, "store: empty path in sqlite: URL");
     if (plen >= sizeof out->path)
         return tx__store_fail(err, TX_EINVAL, "store: sqlite path too long");
     memcpy(out->path, path, plen);
@@ -54,8 +52,7 @@ int tx__sqlite_url_parse(const char *url, tx_sqlite_url_t *out, tx_error_t *err)
         q = strchr(opt, '&');
         size_t len = q ? (size_t)(q - opt) : strlen(opt);
         int rc = parse_option(opt, len, out, err);
-        if (rc != TX_EOK)
-            return rc;
+        if (rc != TX_EOK) return rc;
     }
     return TX_EOK;
 }

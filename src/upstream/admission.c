@@ -1,4 +1,4 @@
-/* The limiter of SPEC §3.4: a counter of slots and two intrusive FIFO queues of caller-owned
+/* The limiter of docs/upstream.md: a counter of slots and two intrusive FIFO queues of caller-owned
  * waiters, gateway before jobs. */
 #include "upstream/admission.h"
 
@@ -20,7 +20,7 @@ struct tx_admission {
     int granting; /* re-entrancy guard for grant_waiters */
 };
 
-tx_admission_t *tx_admission_new(unsigned max_inflight, size_t max_queue)
+tx_admission_t *tx__admission_new(unsigned max_inflight, size_t max_queue)
 {
     if (max_inflight == 0) return NULL;
     tx_admission_t *a = calloc(1, sizeof *a);
@@ -30,11 +30,12 @@ tx_admission_t *tx_admission_new(unsigned max_inflight, size_t max_queue)
     return a;
 }
 
-void tx_admission_free(tx_admission_t *a)
+void tx__admission_free(tx_admission_t *a)
 {
     if (a == NULL) return;
     for (int k = 0; k < 2; k++)
-        for (tx_adm_waiter_t *w = a->q[k].head; w != NULL; w = w->next) w->queued = 0;
+        for (tx_adm_waiter_t *w = a->q[k].head; w != NULL; w = w->next)
+            w->queued = 0;
     free(a);
 }
 
@@ -42,8 +43,10 @@ static void push(queue_t *q, tx_adm_waiter_t *w)
 {
     w->next = NULL;
     w->prev = q->tail;
-    if (q->tail) q->tail->next = w;
-    else q->head = w;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
     q->tail = w;
     q->len++;
     w->queued = 1;
@@ -51,10 +54,14 @@ static void push(queue_t *q, tx_adm_waiter_t *w)
 
 static void unlink_w(queue_t *q, tx_adm_waiter_t *w)
 {
-    if (w->prev) w->prev->next = w->next;
-    else q->head = w->next;
-    if (w->next) w->next->prev = w->prev;
-    else q->tail = w->prev;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
     w->prev = w->next = NULL;
     w->queued = 0;
     q->len--;
@@ -98,15 +105,15 @@ static void grant_waiters(tx_admission_t *a, tx_ms_t now)
     a->granting = 0;
 }
 
-tx_adm_result_t tx_admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
-                                     tx_adm_grant_cb cb, void *ud, tx_ms_t now)
+tx_adm_result_t tx__admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
+                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now)
 {
-    return tx_admission_acquire_room(a, kind, w, cb, ud, NULL, now);
+    return tx__admission_acquire_room(a, kind, w, cb, ud, NULL, now);
 }
 
-tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
-                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
-                                          tx_adm_room_cb room, tx_ms_t now)
+tx_adm_result_t tx__admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
+                                           tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                           tx_adm_room_cb room, tx_ms_t now)
 {
     if (a == NULL || w == NULL || cb == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB))
         return TX_ADM_REFUSED;
@@ -114,8 +121,7 @@ tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
     /* a free slot, and no one ahead who could take it (checked only then: the walk calls the
      * room callbacks) */
     if (a->in_flight < a->max && first_with_room(&a->q[TX_ADM_GATEWAY]) == NULL &&
-        (kind == TX_ADM_GATEWAY || first_with_room(&a->q[TX_ADM_JOB]) == NULL) &&
-        has_room(w, ud)) {
+        (kind == TX_ADM_GATEWAY || first_with_room(&a->q[TX_ADM_JOB]) == NULL) && has_room(w, ud)) {
         w->queued = 0;
         count_grant(a, 0);
         return TX_ADM_GRANTED;
@@ -133,7 +139,7 @@ tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
     return TX_ADM_QUEUED;
 }
 
-int tx_admission_try_acquire(tx_admission_t *a, tx_ms_t now)
+int tx__admission_try_acquire(tx_admission_t *a, tx_ms_t now)
 {
     (void)now;
     if (a == NULL || a->in_flight >= a->max || a->q[TX_ADM_GATEWAY].len > 0) return 0;
@@ -141,27 +147,27 @@ int tx_admission_try_acquire(tx_admission_t *a, tx_ms_t now)
     return 1;
 }
 
-void tx_admission_kick(tx_admission_t *a, tx_ms_t now)
+void tx__admission_kick(tx_admission_t *a, tx_ms_t now)
 {
     if (a != NULL) grant_waiters(a, now);
 }
 
-int tx_admission_cancel(tx_admission_t *a, tx_adm_waiter_t *w)
+int tx__admission_cancel(tx_admission_t *a, tx_adm_waiter_t *w)
 {
     if (a == NULL || w == NULL || !w->queued) return 0;
     unlink_w(&a->q[w->kind], w);
     return 1;
 }
 
-void tx_admission_release(tx_admission_t *a, tx_ms_t now)
+void tx__admission_release(tx_admission_t *a, tx_ms_t now)
 {
     if (a == NULL) return;
     if (a->in_flight > 0) a->in_flight--;
     grant_waiters(a, now);
 }
 
-tx_err_t tx_admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
-                                 tx_ms_t now)
+tx_err_t tx__admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
+                                  tx_ms_t now)
 {
     if (a == NULL || max_inflight == 0) return TX_EINVAL;
     a->max = max_inflight;
@@ -170,7 +176,7 @@ tx_err_t tx_admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_
     return TX_EOK;
 }
 
-void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out)
+void tx__admission_stats(const tx_admission_t *a, tx_adm_stats_t *out)
 {
     if (out == NULL) return;
     memset(out, 0, sizeof *out);
@@ -185,7 +191,7 @@ void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out)
     out->avg_wait_ms = a->granted ? a->wait_sum / (double)a->granted : 0.0;
 }
 
-tx_ms_t tx_admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now)
+tx_ms_t tx__admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now)
 {
     if (a == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB)) return 0;
     const tx_adm_waiter_t *w = a->q[kind].head; /* queues are FIFO: the head waited longest */

@@ -1,4 +1,4 @@
-/* Admission (SPEC §3.4), pure logic: at most N upstream requests in flight, gateway and jobs
+/* Admission (docs/upstream.md), pure logic: at most N upstream requests in flight, gateway and jobs
  * together; gateway waiters go first and their queue is bounded; a slot is granted through the
  * waiter's callback. Clock passed in; one thread (the loop's). */
 #ifndef TX_UPSTREAM_ADMISSION_H
@@ -24,7 +24,7 @@ typedef struct tx_adm_waiter tx_adm_waiter_t;
  * any tx_admission_* function. */
 typedef void (*tx_adm_grant_cb)(tx_adm_waiter_t *w, void *ud);
 
-/* Optional (tx_admission_acquire_room): 1 when the waiter's work has somewhere to go now (an
+/* Optional (tx__admission_acquire_room): 1 when the waiter's work has somewhere to go now (an
  * endpoint below its adaptive limit serves its model), 0 when it must wait even with a global
  * slot free. Called with the waiter's ud. */
 typedef int (*tx_adm_room_cb)(tx_adm_waiter_t *w, void *ud);
@@ -46,18 +46,18 @@ typedef struct {
     size_t max_queue;
     unsigned in_flight;
     size_t queued_gateway, queued_jobs;
-    uint64_t dropped;    /* droppedSinceBoot: gateway requests refused on a full queue */
-    uint64_t granted;    /* slots granted since boot */
-    double avg_wait_ms;  /* average wait of all grants since boot (immediate ones count as 0) */
+    uint64_t dropped;   /* droppedSinceBoot: gateway requests refused on a full queue */
+    uint64_t granted;   /* slots granted since boot */
+    double avg_wait_ms; /* average wait of all grants since boot (immediate ones count as 0) */
 } tx_adm_stats_t;
 
 typedef struct tx_admission tx_admission_t;
 
 /* A limiter: max_inflight >= 1. NULL on bad arguments or out of memory. */
-tx_admission_t *tx_admission_new(unsigned max_inflight, size_t max_queue);
+tx_admission_t *tx__admission_new(unsigned max_inflight, size_t max_queue);
 
 /* Frees the limiter; queued waiters are dropped without a callback. NULL: no-op. */
-void tx_admission_free(tx_admission_t *a);
+void tx__admission_free(tx_admission_t *a);
 
 /* Asks for a slot. GRANTED: the caller holds a slot now (no callback). QUEUED: `w` is queued and
  * `cb(w, ud)` runs once a slot is free. REFUSED: only for TX_ADM_GATEWAY when max_queue gateway
@@ -65,39 +65,39 @@ void tx_admission_free(tx_admission_t *a);
  * are never refused: their queue is unbounded, the scheduler bounds it by what it claims. A
  * gateway request never waits behind a job and is never granted while gateway waiters that have
  * room are ahead of it. */
-tx_adm_result_t tx_admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
-                                     tx_adm_grant_cb cb, void *ud, tx_ms_t now);
+tx_adm_result_t tx__admission_acquire(tx_admission_t *a, tx_adm_kind_t kind, tx_adm_waiter_t *w,
+                                      tx_adm_grant_cb cb, void *ud, tx_ms_t now);
 
 /* The same with a room callback (NULL: always room) kept with the waiter while it waits. */
-tx_adm_result_t tx_admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
-                                          tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
-                                          tx_adm_room_cb room, tx_ms_t now);
+tx_adm_result_t tx__admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind,
+                                           tx_adm_waiter_t *w, tx_adm_grant_cb cb, void *ud,
+                                           tx_adm_room_cb room, tx_ms_t now);
 
 /* For the job scheduler: takes a slot only if one is free and no gateway request waits. 1 when a
  * slot was taken, 0 otherwise (nothing queued). */
-int tx_admission_try_acquire(tx_admission_t *a, tx_ms_t now);
+int tx__admission_try_acquire(tx_admission_t *a, tx_ms_t now);
 
 /* Removes a queued waiter (deadline passed, client gone). 1 if it was queued, 0 if not (already
  * granted, or never queued). No callback either way. */
-int tx_admission_cancel(tx_admission_t *a, tx_adm_waiter_t *w);
+int tx__admission_cancel(tx_admission_t *a, tx_adm_waiter_t *w);
 
 /* Gives a slot back and grants it to the next waiter (gateway first) that has room (see
  * tx_adm_room_cb): a waiter without room keeps its place while those behind it may go. */
-void tx_admission_release(tx_admission_t *a, tx_ms_t now);
+void tx__admission_release(tx_admission_t *a, tx_ms_t now);
 
 /* Grants free slots to waiters whose room changed (an endpoint's limit was raised). */
-void tx_admission_kick(tx_admission_t *a, tx_ms_t now);
+void tx__admission_kick(tx_admission_t *a, tx_ms_t now);
 
 /* Changes N and the gateway queue bound at run time. Growing N grants waiters at once; shrinking
  * never cancels work in flight (new grants wait until in flight < N); shrinking the queue keeps
  * those already waiting and refuses newcomers until it is below the bound. TX_EINVAL for N = 0. */
-tx_err_t tx_admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
-                                 tx_ms_t now);
+tx_err_t tx__admission_set_limits(tx_admission_t *a, unsigned max_inflight, size_t max_queue,
+                                  tx_ms_t now);
 
 /* How long the oldest waiter of `kind` has waited at `now`, in ms (0 when none waits). */
-tx_ms_t tx_admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now);
+tx_ms_t tx__admission_oldest_wait(const tx_admission_t *a, tx_adm_kind_t kind, tx_ms_t now);
 
 /* Fills `out` (zeros for a NULL limiter; nothing for a NULL out). */
-void tx_admission_stats(const tx_admission_t *a, tx_adm_stats_t *out);
+void tx__admission_stats(const tx_admission_t *a, tx_adm_stats_t *out);
 
 #endif

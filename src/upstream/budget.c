@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-void tx_budget_init(tx_budget_t *b, unsigned percent, unsigned min_per_s)
+void tx__budget_init(tx_budget_t *b, unsigned percent, unsigned min_per_s)
 {
     memset(b, 0, sizeof *b);
     b->percent = percent;
@@ -12,7 +12,7 @@ void tx_budget_init(tx_budget_t *b, unsigned percent, unsigned min_per_s)
     b->last_log = INT64_MIN;
 }
 
-void tx_budget_set(tx_budget_t *b, unsigned percent, unsigned min_per_s)
+void tx__budget_set(tx_budget_t *b, unsigned percent, unsigned min_per_s)
 {
     b->percent = percent;
     b->min_per_s = min_per_s;
@@ -36,8 +36,8 @@ static unsigned advance(tx_budget_t *b, tx_ms_t now)
     }
     while (b->head < s) {
         b->head++;
-        unsigned i = (unsigned)(((b->head % TX_BUDGET_WINDOW_S) + TX_BUDGET_WINDOW_S) %
-                                TX_BUDGET_WINDOW_S);
+        unsigned i =
+            (unsigned)(((b->head % TX_BUDGET_WINDOW_S) + TX_BUDGET_WINDOW_S) % TX_BUDGET_WINDOW_S);
         b->sum_first -= b->first[i];
         b->sum_retry -= b->retry[i];
         b->first[i] = b->retry[i] = 0;
@@ -45,7 +45,7 @@ static unsigned advance(tx_budget_t *b, tx_ms_t now)
     return (unsigned)(((b->head % TX_BUDGET_WINDOW_S) + TX_BUDGET_WINDOW_S) % TX_BUDGET_WINDOW_S);
 }
 
-void tx_budget_on_first(tx_budget_t *b, tx_ms_t now)
+void tx__budget_on_first(tx_budget_t *b, tx_ms_t now)
 {
     unsigned i = advance(b, now);
     if (b->first[i] < UINT32_MAX) {
@@ -59,14 +59,14 @@ static uint64_t allowed(const tx_budget_t *b)
     return b->sum_first * b->percent / 100u + (uint64_t)b->min_per_s * TX_BUDGET_WINDOW_S;
 }
 
-uint64_t tx_budget_available(tx_budget_t *b, tx_ms_t now)
+uint64_t tx__budget_available(tx_budget_t *b, tx_ms_t now)
 {
     advance(b, now);
     uint64_t a = allowed(b);
     return a > b->sum_retry ? a - b->sum_retry : 0;
 }
 
-int tx_budget_try_retry(tx_budget_t *b, tx_ms_t now)
+int tx__budget_try_retry(tx_budget_t *b, tx_ms_t now)
 {
     unsigned i = advance(b, now);
     if (b->sum_retry >= allowed(b) || b->retry[i] == UINT32_MAX) {
@@ -78,10 +78,9 @@ int tx_budget_try_retry(tx_budget_t *b, tx_ms_t now)
     return 1;
 }
 
-int tx_budget_log_due(tx_budget_t *b, tx_ms_t now)
+int tx__budget_log_due(tx_budget_t *b, tx_ms_t now)
 {
-    if (b->last_log != INT64_MIN && now - b->last_log < 1000 && now >= b->last_log)
-        return 0;
+    if (b->last_log != INT64_MIN && now - b->last_log < 1000 && now >= b->last_log) return 0;
     b->last_log = now;
     return 1;
 }

@@ -22,22 +22,22 @@ typedef struct {
 } tx_budget_t;
 
 /* An empty budget. */
-void tx_budget_init(tx_budget_t *b, unsigned percent, unsigned min_per_s);
+void tx__budget_init(tx_budget_t *b, unsigned percent, unsigned min_per_s);
 
 /* New parameters (config reload): the window's counts stay. */
-void tx_budget_set(tx_budget_t *b, unsigned percent, unsigned min_per_s);
+void tx__budget_set(tx_budget_t *b, unsigned percent, unsigned min_per_s);
 
 /* A first attempt (a request's or an item's) went to the provider at `now`. */
-void tx_budget_on_first(tx_budget_t *b, tx_ms_t now);
+void tx__budget_on_first(tx_budget_t *b, tx_ms_t now);
 
 /* A retry wants to go: 1 when the budget has room (the retry is counted), 0 when it is spent
  * (exhausted grows, nothing else is counted). */
-int tx_budget_try_retry(tx_budget_t *b, tx_ms_t now);
+int tx__budget_try_retry(tx_budget_t *b, tx_ms_t now);
 
 /* Retries the budget still allows at `now` (0 when spent). */
-uint64_t tx_budget_available(tx_budget_t *b, tx_ms_t now);
+uint64_t tx__budget_available(tx_budget_t *b, tx_ms_t now);
 
 /* 1 at most once per second (for the log line after a refusal), 0 otherwise. */
-int tx_budget_log_due(tx_budget_t *b, tx_ms_t now);
+int tx__budget_log_due(tx_budget_t *b, tx_ms_t now);
 
 #endif

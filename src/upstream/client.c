@@ -13,18 +13,19 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/freelist.h"
 #include "core/url.h"
 #include "upstream/response.h"
 #include "upstream/tls.h"
 
 #define READ_BUF_BYTES (64 * 1024)
 #define PLAIN_BUF_BYTES (16 * 1024) /* one TLS record's plaintext */
-#define SPARE_MAX 128          /* finished requests kept ready (timer open) */
+#define SPARE_MAX 128               /* finished requests kept ready (timer open) */
 #define DNS_CACHE_MAX 16
-#define URL_CACHE_MAX 32       /* parsed URLs kept per client */
-#define DNS_TTL_MS 10000       /* a name's addresses are reused this long */
+#define URL_CACHE_MAX 32 /* parsed URLs kept per client */
+#define DNS_TTL_MS 10000 /* a name's addresses are reused this long */
 #define DNS_ADDRS_MAX 4
-#define IDLE_DEFAULT_MS 30000  /* a kept-alive connection's life when the server names none */
+#define IDLE_DEFAULT_MS 30000 /* a kept-alive connection's life when the server names none */
 #define IDLE_MIN_MS 500
 
 typedef enum { C_RESOLVING, C_CONNECTING, C_TUNNEL, C_BUSY, C_IDLE, C_CLOSING } cstate_t;
@@ -46,8 +47,8 @@ struct origin {
     int tls;
     uint16_t port;
     char host[TX_URL_HOST_MAX + 1];
-    int proxied;                     /* reached through the proxy (absolute-form or CONNECT) */
-    uint16_t cport;                  /* where the socket goes: the proxy's or the origin's */
+    int proxied;    /* reached through the proxy (absolute-form or CONNECT) */
+    uint16_t cport; /* where the socket goes: the proxy's or the origin's */
     char chost[TX_URL_HOST_MAX + 1];
     conn_t *idle; /* MRU first (linked by inext/iprev) */
     size_t nconns;
@@ -86,7 +87,6 @@ struct conn {
     unsigned served : 1, in_feed : 1, reading : 1, tcp_closing : 1, tls_resumed : 1;
 };
 
-
 struct tx_upstream_req {
     /* per use: zeroed when a spare is taken again */
     tx_upstream_t *u;
@@ -95,7 +95,7 @@ struct tx_upstream_req {
     tx_upstream_cb_t cb;
     void *ud;
     tx_upstream_limits_t lim;
-    tx_upstream_req_t *prev, *next;   /* u->reqs, or u->spare (next only) */
+    tx_upstream_req_t *prev, *next;   /* u->reqs */
     tx_upstream_req_t *qprev, *qnext; /* u->waitq */
     tx_upstream_req_t *knext;         /* u->kickq */
     char *wbuf;                       /* the request head */
@@ -136,8 +136,8 @@ struct tx_upstream {
     tx_upstream_req_t *reqs;
     tx_upstream_req_t *waitq, *waitq_tail;
     tx_upstream_req_t *kickq;
-    tx_upstream_req_t *spare;
-    size_t nspare, active;
+    tx__freelist_t spare; /* finished requests kept ready (SPARE_MAX) */
+    size_t active;
     uv_idle_t kick; /* work to do from the loop: late failures, resumes */
     dns_entry_t dns[DNS_CACHE_MAX];
     tx_tls_ctx_t *tls; /* made at the first https request */
@@ -157,7 +157,7 @@ static const char *const err_names[] = {
 #undef TX_UPSTREAM_ERR_STR
 };
 
-const char *tx_upstream_strerror(tx_upstream_err_t e)
+const char *tx__upstream_strerror(tx_upstream_err_t e)
 {
     if ((unsigned)e >= TX_UPSTREAM_E__LAST) return "unknown transport error";
     return err_names[e];
@@ -180,13 +180,14 @@ static void maybe_finished_closing(tx_upstream_t *u)
     if (!u->closing || u->handles_open > 0) return;
     void (*done)(void *) = u->done;
     void *arg = u->done_arg;
-    for (size_t i = 0; i < u->nurls; i++) free(u->urls[i].text);
+    for (size_t i = 0; i < u->nurls; i++)
+        free(u->urls[i].text);
     while (u->origins != NULL) {
         origin_t *o = u->origins;
         u->origins = o->next;
         free(o);
     }
-    tx_tls_ctx_free(u->tls);
+    tx__tls_ctx_free(u->tls);
     free(u->https_proxy);
     free(u->no_proxy);
     free(u->proxy);
@@ -195,7 +196,10 @@ static void maybe_finished_closing(tx_upstream_t *u)
     if (done) done(arg);
 }
 
-static void enter(tx_upstream_t *u) { u->dispatching++; }
+static void enter(tx_upstream_t *u)
+{
+    u->dispatching++;
+}
 
 static void leave(tx_upstream_t *u)
 {
@@ -211,6 +215,13 @@ static void on_req_closed(uv_handle_t *h)
     free(r);
     u->handles_open--;
     maybe_finished_closing(u);
+}
+
+/* Closes a kept request's timer; on_req_closed frees it (the free-list's destroy). */
+static void spare_close(void *p)
+{
+    tx_upstream_req_t *r = p;
+    uv_close((uv_handle_t *)&r->timer, on_req_closed);
 }
 
 static void on_kick_closed(uv_handle_t *h)
@@ -237,11 +248,7 @@ static void req_recycle(tx_upstream_req_t *r)
     tx_upstream_t *u = r->u;
     if (r->holds > 0) return;
     uv_timer_stop(&r->timer);
-    if (u->nspare < SPARE_MAX && !u->closing) {
-        r->next = u->spare;
-        u->spare = r;
-        u->nspare++;
-    } else {
+    if (u->closing || !tx__freelist_put(&u->spare, r)) {
         uv_close((uv_handle_t *)&r->timer, on_req_closed);
     }
 }
@@ -250,10 +257,14 @@ static void waitq_remove(tx_upstream_req_t *r)
 {
     tx_upstream_t *u = r->u;
     if (!r->waiting) return;
-    if (r->qprev) r->qprev->qnext = r->qnext;
-    else u->waitq = r->qnext;
-    if (r->qnext) r->qnext->qprev = r->qprev;
-    else u->waitq_tail = r->qprev;
+    if (r->qprev)
+        r->qprev->qnext = r->qnext;
+    else
+        u->waitq = r->qnext;
+    if (r->qnext)
+        r->qnext->qprev = r->qprev;
+    else
+        u->waitq_tail = r->qprev;
     r->qprev = r->qnext = NULL;
     r->waiting = 0;
 }
@@ -263,8 +274,10 @@ static void req_unlink(tx_upstream_req_t *r)
 {
     tx_upstream_t *u = r->u;
     waitq_remove(r);
-    if (r->prev) r->prev->next = r->next;
-    else u->reqs = r->next;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        u->reqs = r->next;
     if (r->next) r->next->prev = r->prev;
     r->prev = r->next = NULL;
     u->active--;
@@ -284,7 +297,7 @@ static void finish(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
     memset(&res, 0, sizeof res);
     res.err = err;
     res.status = r->status;
-    res.message = err == TX_UPSTREAM_EOK ? "ok" : (why != NULL ? why : tx_upstream_strerror(err));
+    res.message = err == TX_UPSTREAM_EOK ? "ok" : (why != NULL ? why : tx__upstream_strerror(err));
     uint64_t now = uv_hrtime();
     res.total_us = (int64_t)((now - r->start_ns) / 1000);
     if (r->connect_ns) res.connect_us = (int64_t)((r->connect_ns - r->start_ns) / 1000);
@@ -300,7 +313,7 @@ static void finish(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
     leave(u);
 }
 
-/* Fails a request from the loop, never inside tx_upstream_send. */
+/* Fails a request from the loop, never inside tx__upstream_send. */
 static void fail_later(tx_upstream_req_t *r, tx_upstream_err_t err, const char *why)
 {
     if (r->err == TX_UPSTREAM_EOK) {
@@ -314,14 +327,15 @@ static void fail_later(tx_upstream_req_t *r, tx_upstream_err_t err, const char *
     kick(r);
 }
 
-/* ---- connections ------------------------------------------------------------------------------ */
+/* ---- connections ------------------------------------------------------------------------------
+ */
 
 static void conn_unref(conn_t *c)
 {
     if (--c->refs > 0) return;
     tx_upstream_t *u = c->u;
-    tx_resp_free(&c->resp);
-    tx_tls_free(c->tls);
+    tx__resp_free(&c->resp);
+    tx__tls_free(c->tls);
     free(c->tunnel);
     free(c->spare);
     free(c);
@@ -329,19 +343,28 @@ static void conn_unref(conn_t *c)
     maybe_finished_closing(u);
 }
 
-static void on_conn_handle_closed(uv_handle_t *h) { conn_unref(h->data); }
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    conn_unref(h->data);
+}
 
 static void idle_remove(conn_t *c)
 {
     tx_upstream_t *u = c->u;
     origin_t *o = c->o;
-    if (c->iprev) c->iprev->inext = c->inext;
-    else o->idle = c->inext;
+    if (c->iprev)
+        c->iprev->inext = c->inext;
+    else
+        o->idle = c->inext;
     if (c->inext) c->inext->iprev = c->iprev;
-    if (c->gprev) c->gprev->gnext = c->gnext;
-    else u->idle = c->gnext;
-    if (c->gnext) c->gnext->gprev = c->gprev;
-    else u->idle_tail = c->gprev;
+    if (c->gprev)
+        c->gprev->gnext = c->gnext;
+    else
+        u->idle = c->gnext;
+    if (c->gnext)
+        c->gnext->gprev = c->gprev;
+    else
+        u->idle_tail = c->gprev;
     c->iprev = c->inext = c->gprev = c->gnext = NULL;
     u->nidle--;
 }
@@ -354,8 +377,10 @@ static void conn_close(conn_t *c)
     if (c->state == C_IDLE) idle_remove(c);
     c->state = C_CLOSING;
     c->req = NULL;
-    if (c->prev) c->prev->next = c->next;
-    else u->conns = c->next;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        u->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     u->nconns--;
@@ -383,7 +408,7 @@ static void on_idle_timeout(uv_timer_t *t)
 /* The request is on the wire: every write done (and, for TLS, the handshake that carried it). */
 static int sent(conn_t *c)
 {
-    return c->writes == 0 && (c->tls == NULL || tx_tls_handshake_done(c->tls));
+    return c->writes == 0 && (c->tls == NULL || tx__tls_handshake_done(c->tls));
 }
 
 /* The response was read to its end, the request fully sent and nobody said close: pooled. */
@@ -404,8 +429,10 @@ static void conn_pool(conn_t *c, long keepalive_s)
     if (o->idle) o->idle->iprev = c;
     o->idle = c;
     c->gnext = u->idle;
-    if (u->idle) u->idle->gprev = c;
-    else u->idle_tail = c;
+    if (u->idle)
+        u->idle->gprev = c;
+    else
+        u->idle_tail = c;
     u->idle = c;
     u->nidle++;
     uv_timer_start(&c->timer, on_idle_timeout, (uint64_t)ms, 0);
@@ -414,7 +441,8 @@ static void conn_pool(conn_t *c, long keepalive_s)
         c->reading = 1;
     }
     unsigned cap = u->o.max_idle_conns ? u->o.max_idle_conns : u->o.max_total_conns;
-    while (u->nidle > cap && u->idle_tail != NULL) conn_close(u->idle_tail);
+    while (u->nidle > cap && u->idle_tail != NULL)
+        conn_close(u->idle_tail);
     if (u->waitq != NULL) drain_waitq(u);
 }
 
@@ -436,7 +464,8 @@ static int hold(tx_upstream_req_t *r, const char *d, size_t n)
 {
     if (r->hlen + n > r->hcap) {
         size_t cap = r->hcap ? r->hcap : 4096;
-        while (cap < r->hlen + n) cap *= 2;
+        while (cap < r->hlen + n)
+            cap *= 2;
         char *nb = realloc(r->held, cap);
         if (nb == NULL) return -1;
         r->held = nb;
@@ -515,7 +544,7 @@ static void got_eof(conn_t *c, ssize_t n, const char *why)
         return;
     }
     tx_upstream_req_t *r = c->req;
-    if (n == UV_EOF && tx_resp_eof(&c->resp) == 0) {
+    if (n == UV_EOF && tx__resp_eof(&c->resp) == 0) {
         r->leftover = 1; /* close-delimited: the connection ends with it */
         r->complete = 1;
         if (r->paused || r->hlen > 0) {
@@ -528,12 +557,14 @@ static void got_eof(conn_t *c, ssize_t n, const char *why)
         detach(r);
         conn_close(c);
         finish(r, TX_UPSTREAM_EPARTIAL,
-               why != NULL ? why : n == UV_EOF ? "the connection closed mid-body"
-                                               : "the connection was reset mid-body");
+               why != NULL   ? why
+               : n == UV_EOF ? "the connection closed mid-body"
+                             : "the connection was reset mid-body");
     } else {
         conn_failed(c, TX_UPSTREAM_ERESET,
-                    why != NULL ? why : n == UV_EOF ? "the server closed the connection"
-                                                    : uv_strerror((int)n));
+                    why != NULL   ? why
+                    : n == UV_EOF ? "the server closed the connection"
+                                  : uv_strerror((int)n));
     }
 }
 
@@ -551,7 +582,7 @@ static void flush(conn_t *c);
 /* The TLS engine failed under c. */
 static void tls_failed(conn_t *c)
 {
-    const char *why = tx_tls_error(c->tls);
+    const char *why = tx__tls_error(c->tls);
     tx_upstream_req_t *r = c->req;
     if (c->state != C_BUSY || r == NULL) {
         conn_close(c);
@@ -568,18 +599,19 @@ static void tls_failed(conn_t *c)
 static void tls_in(conn_t *c, const char *data, size_t n)
 {
     if (data != NULL) {
-        if (tx_tls_feed(c->tls, data, n) < 0) {
+        if (tx__tls_feed(c->tls, data, n) < 0) {
             tls_failed(c);
             return;
         }
     } else {
-        tx_tls_eof(c->tls);
+        tx__tls_eof(c->tls);
     }
     tx_upstream_t *u = c->u;
     for (;;) {
         tx_upstream_req_t *r = c->req;
-        ssize_t k = tx_tls_read(c->tls, u->pbuf, sizeof u->pbuf);
-        if (r != NULL && tx_tls_handshake_done(c->tls)) r->tls_resumed = c->tls_resumed = tx_tls_reused(c->tls) != 0;
+        ssize_t k = tx__tls_read(c->tls, u->pbuf, sizeof u->pbuf);
+        if (r != NULL && tx__tls_handshake_done(c->tls))
+            r->tls_resumed = c->tls_resumed = tx__tls_reused(c->tls) != 0;
         if (k == 0) break;
         if (k == TX_TLS_EOF) {
             got_eof(c, UV_EOF, NULL);
@@ -610,11 +642,16 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     if (n == 0) return;
     enter(u);
     if (c->state == C_TUNNEL) {
-        if (n > 0) tunnel_in(c, b->base, (size_t)n);
-        else conn_failed(c, TX_UPSTREAM_ECONNECT, "the proxy closed the connection");
-    } else if (c->tls != NULL && (n > 0 || n == UV_EOF)) tls_in(c, n > 0 ? b->base : NULL, (size_t)(n > 0 ? n : 0));
-    else if (n < 0) got_eof(c, n, NULL);
-    else got_bytes(c, b->base, (size_t)n);
+        if (n > 0)
+            tunnel_in(c, b->base, (size_t)n);
+        else
+            conn_failed(c, TX_UPSTREAM_ECONNECT, "the proxy closed the connection");
+    } else if (c->tls != NULL && (n > 0 || n == UV_EOF))
+        tls_in(c, n > 0 ? b->base : NULL, (size_t)(n > 0 ? n : 0));
+    else if (n < 0)
+        got_eof(c, n, NULL);
+    else
+        got_bytes(c, b->base, (size_t)n);
     leave(u);
 }
 
@@ -625,7 +662,7 @@ static void feed(conn_t *c, const char *data, size_t n)
     touch(r);
     r->holds++;
     c->in_feed = 1;
-    ssize_t k = tx_resp_feed(&c->resp, data, n);
+    ssize_t k = tx__resp_feed(&c->resp, data, n);
     c->in_feed = 0;
     r->holds--;
     if (r->cancelled) {
@@ -635,7 +672,7 @@ static void feed(conn_t *c, const char *data, size_t n)
         return;
     }
     if (k < 0) {
-        tx_upstream_err_t e = r->err != TX_UPSTREAM_EOK         ? r->err
+        tx_upstream_err_t e = r->err != TX_UPSTREAM_EOK       ? r->err
                               : c->resp.err == TX_RESP_ENOMEM ? TX_UPSTREAM_ENOMEM
                                                               : TX_UPSTREAM_EPROTOCOL;
         detach(r);
@@ -652,7 +689,7 @@ static void feed(conn_t *c, const char *data, size_t n)
     }
     r->complete = 1;
     if ((size_t)k < n) r->leftover = 1; /* bytes after the response: no pipelining here */
-    if (r->paused || r->hlen > 0) { /* finished once the held bytes are handed over */
+    if (r->paused || r->hlen > 0) {     /* finished once the held bytes are handed over */
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
         return;
@@ -672,21 +709,26 @@ static void write_done(conn_t *c, int status)
     }
 }
 
-static void on_written(uv_write_t *w, int status) { write_done(w->data, status); }
+static void on_written(uv_write_t *w, int status)
+{
+    write_done(w->data, status);
+}
 
 static void on_tls_written(uv_write_t *w, int status)
 {
     conn_t *c = w->data;
     wbuf_t *b = (wbuf_t *)w;
-    if (c->spare == NULL && b->cap > 0) c->spare = b; /* freed with the connection */
-    else free(b);
+    if (c->spare == NULL && b->cap > 0)
+        c->spare = b; /* freed with the connection */
+    else
+        free(b);
     write_done(c, status);
 }
 
 /* Sends what the TLS engine has for the socket. */
 static void flush(conn_t *c)
 {
-    size_t n = tx_tls_pending(c->tls);
+    size_t n = tx__tls_pending(c->tls);
     if (n == 0 || c->state == C_CLOSING) return;
     wbuf_t *w = c->spare;
     if (w != NULL && w->cap >= n) {
@@ -699,7 +741,7 @@ static void flush(conn_t *c)
         }
         w->cap = cap;
     }
-    n = tx_tls_take(c->tls, w->data, n);
+    n = tx__tls_take(c->tls, w->data, n);
     uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
     w->w.data = c;
     c->writes++;
@@ -717,10 +759,10 @@ static void conn_send(conn_t *c)
 {
     tx_upstream_req_t *r = c->req;
     c->state = C_BUSY;
-    tx_resp_reset(&c->resp, r->head_only, &resp_cb, r);
+    tx__resp_reset(&c->resp, r->head_only, &resp_cb, r);
     if (c->tls != NULL) {
-        if (tx_tls_write(c->tls, r->wbuf, r->wlen) < 0 ||
-            (r->blen > 0 && tx_tls_write(c->tls, r->body, r->blen) < 0)) {
+        if (tx__tls_write(c->tls, r->wbuf, r->wlen) < 0 ||
+            (r->blen > 0 && tx__tls_write(c->tls, r->body, r->blen) < 0)) {
             tls_failed(c);
             return;
         }
@@ -746,13 +788,14 @@ static void conn_send(conn_t *c)
 
 static void try_addr(conn_t *c);
 
-/* The connection is up (through the tunnel, for https via a proxy): TLS starts, the request goes. */
+/* The connection is up (through the tunnel, for https via a proxy): TLS starts, the request goes.
+ */
 static void start(conn_t *c)
 {
     if (c->o->tls) {
         char key[TX_URL_HOST_MAX + 16];
         snprintf(key, sizeof key, "%s:%u", c->o->host, (unsigned)c->o->port);
-        if ((c->tls = tx_tls_new(c->u->tls, c->o->host, key)) == NULL) {
+        if ((c->tls = tx__tls_new(c->u->tls, c->o->host, key)) == NULL) {
             conn_failed(c, TX_UPSTREAM_ENOMEM, NULL);
             return;
         }
@@ -865,8 +908,10 @@ static void on_connected(uv_connect_t *cr, int status)
         conn_close(c);
     } else {
         r->connect_ns = uv_hrtime();
-        if (c->o->proxied && c->o->tls) tunnel_open(c);
-        else start(c);
+        if (c->o->proxied && c->o->tls)
+            tunnel_open(c);
+        else
+            start(c);
     }
     leave(u);
 }
@@ -884,7 +929,10 @@ static void on_tcp_reopened(uv_handle_t *h)
     try_addr(c);
 }
 
-static void on_tcp_reopened_fwd(uv_handle_t *h) { on_tcp_reopened(h); }
+static void on_tcp_reopened_fwd(uv_handle_t *h)
+{
+    on_tcp_reopened(h);
+}
 
 /* Connects to c->addrs[c->ai]. */
 static void try_addr(conn_t *c)
@@ -919,8 +967,10 @@ static void dns_put(tx_upstream_t *u, const char *host, const struct addrinfo *a
 
 static void set_port(struct sockaddr_storage *a, uint16_t port)
 {
-    if (a->ss_family == AF_INET) ((struct sockaddr_in *)a)->sin_port = htons(port);
-    else ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
+    if (a->ss_family == AF_INET)
+        ((struct sockaddr_in *)a)->sin_port = htons(port);
+    else
+        ((struct sockaddr_in6 *)a)->sin6_port = htons(port);
 }
 
 static void use_addrs(conn_t *c, const struct sockaddr_storage *a, int n)
@@ -1053,8 +1103,10 @@ static void req_start(tx_upstream_req_t *r)
         r->waiting = 1;
         r->qnext = NULL;
         r->qprev = u->waitq_tail;
-        if (u->waitq_tail) u->waitq_tail->qnext = r;
-        else u->waitq = r;
+        if (u->waitq_tail)
+            u->waitq_tail->qnext = r;
+        else
+            u->waitq = r;
         u->waitq_tail = r;
         return;
     }
@@ -1071,8 +1123,10 @@ static void drain_waitq(tx_upstream_t *u)
         int idle = !r->fresh_only && r->o->idle != NULL;
         if (idle || may_open(u, r->o)) {
             waitq_remove(r);
-            if (idle) req_start(r);
-            else conn_open(r);
+            if (idle)
+                req_start(r);
+            else
+                conn_open(r);
             next = u->waitq; /* starting may have changed the queue */
             if (next == r) break;
         }
@@ -1089,8 +1143,10 @@ static void on_req_timer(uv_timer_t *t)
     if (r->paused || r->finished || r->cancelled) return;
     uint64_t now = uv_now(r->u->loop);
     uint64_t deadline;
-    if (!r->got_byte) deadline = r->start_ms + (uint64_t)r->lim.attempt_timeout_ms;
-    else deadline = r->last_ms + (uint64_t)r->lim.gap_timeout_ms;
+    if (!r->got_byte)
+        deadline = r->start_ms + (uint64_t)r->lim.attempt_timeout_ms;
+    else
+        deadline = r->last_ms + (uint64_t)r->lim.gap_timeout_ms;
     if (now < deadline) {
         uv_timer_start(&r->timer, on_req_timer, deadline - now, 0);
         return;
@@ -1178,12 +1234,12 @@ static int proxy_parse(const char *s, tx_url_t *px)
         snprintf(buf, sizeof buf, "http://%s", s);
         s = buf;
     }
-    if (tx_url_parse(s, px) != NULL || px->tls) return -1;
+    if (tx__url_parse(s, px) != NULL || px->tls) return -1;
     if (!px->port_given) px->port = 80;
     return 0;
 }
 
-const char *tx_upstream_proxy_check(const char *proxy)
+const char *tx__upstream_proxy_check(const char *proxy)
 {
     tx_url_t px;
     if (proxy == NULL || proxy[0] == '\0') return NULL;
@@ -1192,12 +1248,12 @@ const char *tx_upstream_proxy_check(const char *proxy)
         snprintf(buf, sizeof buf, "http://%s", proxy);
         proxy = buf;
     }
-    const char *why = tx_url_parse(proxy, &px);
+    const char *why = tx__url_parse(proxy, &px);
     if (why != NULL) return why;
     return px.tls ? "the proxy must be an http:// URL (https is tunnelled through it)" : NULL;
 }
 
-void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
+void tx__upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
 {
     if (ai_proxy != NULL && ai_proxy[0] != '\0') {
         o->proxy = o->https_proxy = ai_proxy;
@@ -1205,20 +1261,22 @@ void tx_upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
         const char *h = getenv("HTTP_PROXY"), *s = getenv("HTTPS_PROXY");
         if (h == NULL || h[0] == '\0') h = getenv("http_proxy");
         if (s == NULL || s[0] == '\0') s = getenv("https_proxy");
-        o->proxy = h != NULL && tx_upstream_proxy_check(h) == NULL ? h : NULL;
-        o->https_proxy = s != NULL && tx_upstream_proxy_check(s) == NULL ? s : NULL;
+        o->proxy = h != NULL && tx__upstream_proxy_check(h) == NULL ? h : NULL;
+        o->https_proxy = s != NULL && tx__upstream_proxy_check(s) == NULL ? s : NULL;
     }
     const char *n = getenv("NO_PROXY");
     if (n == NULL || n[0] == '\0') n = getenv("no_proxy");
     o->no_proxy = n;
 }
 
-tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
+tx_upstream_t *tx__upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
 {
     if (loop == NULL) return NULL;
     tx_upstream_t *u = calloc(1, sizeof *u);
     if (u == NULL) return NULL;
     u->loop = loop;
+    u->spare.max = SPARE_MAX;
+    u->spare.destroy = spare_close;
     if (o != NULL) u->o = *o;
     if (u->o.max_total_conns == 0) u->o.max_total_conns = 64;
     if ((o && o->proxy && o->proxy[0] && (u->proxy = strdup(o->proxy)) == NULL) ||
@@ -1245,8 +1303,10 @@ tx_upstream_t *tx_upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o)
     return u;
 }
 
-size_t tx_upstream_active(const tx_upstream_t *u) { return u ? u->active : 0; }
-
+size_t tx__upstream_active(const tx_upstream_t *u)
+{
+    return u ? u->active : 0;
+}
 
 /* 1 when NO_PROXY's list names host: "*", the host itself, or a domain it is in ("example.com"
  * and ".example.com" both cover "api.example.com"). Ports in entries are ignored. */
@@ -1259,8 +1319,10 @@ static int no_proxy_for(const char *list, const char *host)
         size_t n = strcspn(p, ",");
         const char *e = p;
         size_t el = n;
-        while (el > 0 && (*e == ' ' || *e == '.')) e++, el--;
-        while (el > 0 && e[el - 1] == ' ') el--;
+        while (el > 0 && (*e == ' ' || *e == '.'))
+            e++, el--;
+        while (el > 0 && e[el - 1] == ' ')
+            el--;
         const char *colon = memchr(e, ':', el);
         if (colon != NULL && memchr(colon + 1, ':', el - (size_t)(colon - e) - 1) == NULL)
             el = (size_t)(colon - e); /* "host:port", not an IPv6 literal */
@@ -1277,7 +1339,8 @@ static int no_proxy_for(const char *list, const char *host)
 /* localhost and loopback addresses never go through a proxy (as Go's ProxyFromEnvironment). */
 static int loopback(const char *host)
 {
-    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0;
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0;
 }
 
 static origin_t *origin_get(tx_upstream_t *u, const tx_url_t *url)
@@ -1302,7 +1365,6 @@ static origin_t *origin_get(tx_upstream_t *u, const tx_url_t *url)
     return o;
 }
 
-
 /* Length of a header name (name 1) or value (name 0), or -1 when it may not be sent: CR or LF
  * anywhere, and in a name also ':', a blank, or nothing at all. One pass. */
 static long hdr_len(const char *s, int name)
@@ -1317,12 +1379,18 @@ static long hdr_len(const char *s, int name)
 static int special(const char *name, size_t n)
 {
     switch (n) {
-    case 4: return strcasecmp(name, "host") == 0 ? 1 : 0;
-    case 6: return strcasecmp(name, "expect") == 0 ? 2 : 0;
-    case 10: return strcasecmp(name, "connection") == 0 ? 2 : 0;
-    case 14: return strcasecmp(name, "content-length") == 0 ? 2 : 0;
-    case 17: return strcasecmp(name, "transfer-encoding") == 0 ? 2 : 0;
-    default: return 0;
+    case 4:
+        return strcasecmp(name, "host") == 0 ? 1 : 0;
+    case 6:
+        return strcasecmp(name, "expect") == 0 ? 2 : 0;
+    case 10:
+        return strcasecmp(name, "connection") == 0 ? 2 : 0;
+    case 14:
+        return strcasecmp(name, "content-length") == 0 ? 2 : 0;
+    case 17:
+        return strcasecmp(name, "transfer-encoding") == 0 ? 2 : 0;
+    default:
+        return 0;
     }
 }
 
@@ -1359,7 +1427,8 @@ static int build_head(tx_upstream_req_t *r, const char *method, const tx_url_t *
     if (!has_host) need += 6 + 2 + hostl + (show_port ? portn : 0) + 2;
     if (need > r->wcap) {
         size_t cap = r->wcap ? r->wcap : 512;
-        while (cap < need) cap *= 2;
+        while (cap < need)
+            cap *= 2;
         char *nb = realloc(r->wbuf, cap);
         if (nb == NULL) return -1;
         r->wbuf = nb;
@@ -1416,10 +1485,10 @@ static const char *url_get(tx_upstream_t *u, const char *url, tx_url_t *out)
             *out = u->urls[i].parsed;
             return NULL;
         }
-    if (u->nurls >= URL_CACHE_MAX) return tx_url_parse(url, out);
+    if (u->nurls >= URL_CACHE_MAX) return tx__url_parse(url, out);
     char *copy = strdup(url);
-    if (copy == NULL) return tx_url_parse(url, out);
-    const char *bad = tx_url_parse(copy, &u->urls[u->nurls].parsed);
+    if (copy == NULL) return tx__url_parse(url, out);
+    const char *bad = tx__url_parse(copy, &u->urls[u->nurls].parsed);
     if (bad != NULL) {
         free(copy);
         return bad;
@@ -1431,10 +1500,8 @@ static const char *url_get(tx_upstream_t *u, const char *url, tx_url_t *out)
 
 static tx_upstream_req_t *req_get(tx_upstream_t *u)
 {
-    tx_upstream_req_t *r = u->spare;
+    tx_upstream_req_t *r = tx__freelist_take(&u->spare);
     if (r != NULL) {
-        u->spare = r->next;
-        u->nspare--;
         char *wbuf = r->wbuf, *held = r->held;
         size_t wcap = r->wcap, hcap = r->hcap;
         memset(r, 0, offsetof(tx_upstream_req_t, timer));
@@ -1454,10 +1521,10 @@ static tx_upstream_req_t *req_get(tx_upstream_t *u)
     return r;
 }
 
-tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const char *url,
-                                    const tx_header_t *h, size_t nh, const char *body, size_t len,
-                                    const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
-                                    void *ud)
+tx_upstream_req_t *tx__upstream_send(tx_upstream_t *u, const char *method, const char *url,
+                                     const tx_header_t *h, size_t nh, const char *body, size_t len,
+                                     const tx_upstream_limits_t *lim, const tx_upstream_cb_t *cb,
+                                     void *ud)
 {
     if (u == NULL || u->closing || u->close_pending || method == NULL || method[0] == '\0' ||
         strpbrk(method, " \t\r\n") != NULL || url == NULL || (h == NULL && nh > 0) ||
@@ -1488,8 +1555,9 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
     r->start_ns = uv_hrtime();
     tx_url_t pu;
     const char *bad = url_get(u, url, &pu);
-    if (bad == NULL && ((r->o = origin_get(u, &pu)) == NULL ||
-                        build_head(r, method, &pu, h, nh, hl, len, r->o->proxied && !pu.tls) != 0)) {
+    if (bad == NULL &&
+        ((r->o = origin_get(u, &pu)) == NULL ||
+         build_head(r, method, &pu, h, nh, hl, len, r->o->proxied && !pu.tls) != 0)) {
         if (hl != stack_hl) free(hl);
         req_recycle(r);
         return NULL;
@@ -1506,7 +1574,7 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
         return r;
     }
     if (pu.tls && u->tls == NULL && !u->tls_failed &&
-        (u->tls = tx_tls_ctx_new(u->ca_file, u->tls_err, sizeof u->tls_err)) == NULL)
+        (u->tls = tx__tls_ctx_new(u->ca_file, u->tls_err, sizeof u->tls_err)) == NULL)
         u->tls_failed = 1;
     if (pu.tls && u->tls == NULL) {
         fail_later(r, TX_UPSTREAM_ETLS, u->tls_err[0] ? u->tls_err : "TLS could not start");
@@ -1516,7 +1584,7 @@ tx_upstream_req_t *tx_upstream_send(tx_upstream_t *u, const char *method, const 
     return r;
 }
 
-void tx_upstream_cancel(tx_upstream_req_t *r)
+void tx__upstream_cancel(tx_upstream_req_t *r)
 {
     if (r == NULL || r->cancelled || r->in_done || r->finished) return;
     r->cancelled = 1;
@@ -1528,7 +1596,7 @@ void tx_upstream_cancel(tx_upstream_req_t *r)
     req_recycle(r);
 }
 
-tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause)
+tx_err_t tx__upstream_pause(tx_upstream_req_t *r, int pause)
 {
     if (r == NULL || r->cancelled || r->finished || r->in_done) return TX_EINVAL;
     pause = pause != 0;
@@ -1551,7 +1619,7 @@ tx_err_t tx_upstream_pause(tx_upstream_req_t *r, int pause)
     return TX_EOK;
 }
 
-void tx_upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg)
+void tx__upstream_close(tx_upstream_t *u, void (*done)(void *), void *arg)
 {
     if (u == NULL || u->closing || u->close_pending) return;
     u->done = done;
@@ -1575,7 +1643,8 @@ static void do_close(tx_upstream_t *u)
         if (c != NULL) conn_close(c);
         finish(r, TX_UPSTREAM_EABORTED, NULL);
     }
-    while (u->conns != NULL) conn_close(u->conns);
+    while (u->conns != NULL)
+        conn_close(u->conns);
     u->dispatching--;
     while (u->kickq != NULL) { /* cancelled or finished requests waiting for the loop */
         tx_upstream_req_t *r = u->kickq;
@@ -1584,12 +1653,7 @@ static void do_close(tx_upstream_t *u)
         r->holds--;
         req_recycle(r);
     }
-    while (u->spare != NULL) {
-        tx_upstream_req_t *r = u->spare;
-        u->spare = r->next;
-        uv_close((uv_handle_t *)&r->timer, on_req_closed);
-    }
-    u->nspare = 0;
+    tx__freelist_clear(&u->spare);
     uv_idle_stop(&u->kick);
     uv_close((uv_handle_t *)&u->kick, on_kick_closed);
 }

@@ -1,4 +1,4 @@
-/* Endpoint state machine of SPEC §3.3: HEALTHY --threshold failures--> DOWN(cooldown)
+/* Endpoint state machine of docs/upstream.md: HEALTHY --threshold failures--> DOWN(cooldown)
  * --cooldown over--> one probe --ok--> HEALTHY | --fail--> DOWN(cooldown re-armed). The same
  * machine runs for each (endpoint, model) pair that has a failure run; a pair without one takes
  * no room (most endpoints have none, and picking then costs one check per candidate). */
@@ -91,8 +91,8 @@ static tx_err_t url_specs(const char *const *urls, size_t n, tx_ep_spec_t *out)
     return TX_EOK;
 }
 
-tx_endpoints_t *tx_endpoints_new(const char *const *urls, size_t n, int threshold,
-                                 tx_ms_t cooldown_ms)
+tx_endpoints_t *tx__endpoints_new(const char *const *urls, size_t n, int threshold,
+                                  tx_ms_t cooldown_ms)
 {
     tx_ep_spec_t specs[TX_ENDPOINTS_MAX];
     if (url_specs(urls, n, specs) != TX_EOK || !valid_specs(specs, n) || threshold < 1 ||
@@ -110,14 +110,14 @@ tx_endpoints_t *tx_endpoints_new(const char *const *urls, size_t n, int threshol
     return e;
 }
 
-void tx_endpoints_free(tx_endpoints_t *e)
+void tx__endpoints_free(tx_endpoints_t *e)
 {
     if (e == NULL) return;
     eps_free(e->ep, e->n);
     free(e);
 }
 
-tx_err_t tx_endpoints_set_policy(tx_endpoints_t *e, int threshold, tx_ms_t cooldown_ms)
+tx_err_t tx__endpoints_set_policy(tx_endpoints_t *e, int threshold, tx_ms_t cooldown_ms)
 {
     if (e == NULL || threshold < 1 || cooldown_ms < 0) return TX_EINVAL;
     e->threshold = threshold;
@@ -125,7 +125,7 @@ tx_err_t tx_endpoints_set_policy(tx_endpoints_t *e, int threshold, tx_ms_t coold
     return TX_EOK;
 }
 
-tx_err_t tx_endpoints_replace_specs(tx_endpoints_t *e, const tx_ep_spec_t *specs, size_t n)
+tx_err_t tx__endpoints_replace_specs(tx_endpoints_t *e, const tx_ep_spec_t *specs, size_t n)
 {
     if (e == NULL || !valid_specs(specs, n)) return TX_EINVAL;
     ep_t *v = build(specs, n, e->ep, e->n);
@@ -137,11 +137,11 @@ tx_err_t tx_endpoints_replace_specs(tx_endpoints_t *e, const tx_ep_spec_t *specs
     return TX_EOK;
 }
 
-tx_err_t tx_endpoints_replace(tx_endpoints_t *e, const char *const *urls, size_t n)
+tx_err_t tx__endpoints_replace(tx_endpoints_t *e, const char *const *urls, size_t n)
 {
     tx_ep_spec_t specs[TX_ENDPOINTS_MAX];
     if (e == NULL || url_specs(urls, n, specs) != TX_EOK) return TX_EINVAL;
-    return tx_endpoints_replace_specs(e, specs, n);
+    return tx__endpoints_replace_specs(e, specs, n);
 }
 
 /* The pair of `model` on x, or NULL (no failure run there). */
@@ -168,8 +168,9 @@ static pair_t *add_pair(ep_t *x, const char *model)
             best = p;
             break;
         }
-        if (best == NULL || (p->health == TX_EP_HEALTHY &&
-                             (best->health == TX_EP_DOWN || p->failures < best->failures)) ||
+        if (best == NULL ||
+            (p->health == TX_EP_HEALTHY &&
+             (best->health == TX_EP_DOWN || p->failures < best->failures)) ||
             (p->health == TX_EP_DOWN && best->health == TX_EP_DOWN &&
              p->down_until < best->down_until))
             best = p;
@@ -223,8 +224,7 @@ static int healthy_for(const ep_t *x, const pair_t *p)
 static int probe_due(const ep_t *x, const pair_t *p, tx_ms_t now)
 {
     int ep_ok = x->health == TX_EP_HEALTHY || (!x->probing && now >= x->down_until);
-    int pair_ok =
-        p == NULL || p->health == TX_EP_HEALTHY || (!p->probing && now >= p->down_until);
+    int pair_ok = p == NULL || p->health == TX_EP_HEALTHY || (!p->probing && now >= p->down_until);
     return ep_ok && pair_ok && !healthy_for(x, p);
 }
 
@@ -261,8 +261,8 @@ static tx_ep_pick_t take(tx_endpoints_t *e, int c, const char *model, int probe,
     return p;
 }
 
-tx_ep_pick_t tx_endpoints_pick_for(tx_endpoints_t *e, const int *cands, size_t n,
-                                   const char *model, int avoid, tx_ms_t now)
+tx_ep_pick_t tx__endpoints_pick_for(tx_endpoints_t *e, const int *cands, size_t n,
+                                    const char *model, int avoid, tx_ms_t now)
 {
     tx_ep_pick_t p = {0, 0, 0, 0, 0};
     if (e == NULL) return p;
@@ -306,13 +306,13 @@ tx_ep_pick_t tx_endpoints_pick_for(tx_endpoints_t *e, const int *cands, size_t n
     return p;
 }
 
-tx_ep_pick_t tx_endpoints_pick(tx_endpoints_t *e, tx_ms_t now)
+tx_ep_pick_t tx__endpoints_pick(tx_endpoints_t *e, tx_ms_t now)
 {
-    return tx_endpoints_pick_for(e, NULL, 0, NULL, -1, now);
+    return tx__endpoints_pick_for(e, NULL, 0, NULL, -1, now);
 }
 
-int tx_endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n, const char *model,
-                           int avoid, tx_ms_t now)
+int tx__endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n, const char *model,
+                            int avoid, tx_ms_t now)
 {
     if (e == NULL) return 0;
     if (cands == NULL) n = e->n;
@@ -325,15 +325,14 @@ int tx_endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n, 
     return 0;
 }
 
-int tx_endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *model,
-                            tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev)
+int tx__endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *model,
+                             tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev)
 {
     tx_ep_event_t dummy;
     if (ev == NULL) ev = &dummy;
     ev->kind = TX_EP_EV_NONE;
     ev->from = ev->to = -1;
-    if (e == NULL || pick.gen != e->gen || pick.index < 0 || (size_t)pick.index >= e->n)
-        return 0;
+    if (e == NULL || pick.gen != e->gen || pick.index < 0 || (size_t)pick.index >= e->n) return 0;
     ep_t *x = &e->ep[pick.index];
     pair_t *q = find_pair(x, model);
     int before = active(e);
@@ -396,21 +395,24 @@ int tx_endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *mo
     return set;
 }
 
-int tx_endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome,
-                        tx_ms_t now, tx_ep_event_t *ev)
+int tx__endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome, tx_ms_t now,
+                         tx_ep_event_t *ev)
 {
-    return tx_endpoints_report_for(e, pick, NULL, outcome, now, ev);
+    return tx__endpoints_report_for(e, pick, NULL, outcome, now, ev);
 }
 
-size_t tx_endpoints_count(const tx_endpoints_t *e) { return e ? e->n : 0; }
+size_t tx__endpoints_count(const tx_endpoints_t *e)
+{
+    return e ? e->n : 0;
+}
 
-const char *tx_endpoints_url(const tx_endpoints_t *e, int index)
+const char *tx__endpoints_url(const tx_endpoints_t *e, int index)
 {
     if (e == NULL || index < 0 || (size_t)index >= e->n) return NULL;
     return e->ep[index].url;
 }
 
-void tx_endpoints_snapshot(const tx_endpoints_t *e, tx_ms_t now, tx_endpoints_snap_t *out)
+void tx__endpoints_snapshot(const tx_endpoints_t *e, tx_ms_t now, tx_endpoints_snap_t *out)
 {
     (void)now;
     if (out == NULL) return;
@@ -433,9 +435,8 @@ void tx_endpoints_snapshot(const tx_endpoints_t *e, tx_ms_t now, tx_endpoints_sn
         for (size_t k = 0; k < TX_EP_PAIRS_MAX; k++) {
             const pair_t *p = &x->pairs[k];
             if (p->used)
-                s->pairs[s->npairs++] =
-                    (tx_ep_pair_state_t){p->model, p->health, p->failures, p->down_until,
-                                         p->probing};
+                s->pairs[s->npairs++] = (tx_ep_pair_state_t){p->model, p->health, p->failures,
+                                                             p->down_until, p->probing};
         }
     }
 }

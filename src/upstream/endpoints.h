@@ -1,5 +1,5 @@
-/* Endpoint health and failover (SPEC §3.3), pure logic: the caller passes the clock, asks which
- * endpoint to use, reports each attempt's outcome, and logs the events this returns.
+/* Endpoint health and failover (docs/upstream.md), pure logic: the caller passes the clock, asks
+ * which endpoint to use, reports each attempt's outcome, and logs the events this returns.
  *
  * Health is kept per endpoint (network and timeout failures: the endpoint as a whole is down)
  * and per (endpoint, model) pair (other failures counted toward failover: only that model is
@@ -71,13 +71,13 @@ typedef struct {
 } tx_ep_pair_state_t;
 
 typedef struct {
-    const char *url; /* valid until the next tx_endpoints_replace */
+    const char *url; /* valid until the next tx__endpoints_replace */
     int provider;
     tx_ep_health_t health;
-    int failures;        /* consecutive failures counted toward failover */
-    tx_ms_t down_until;  /* meaningful when DOWN */
-    int probing;         /* a probe is in flight */
-    unsigned failovers;  /* times it was marked down (failoverCounts.endpoint_<i>) */
+    int failures;       /* consecutive failures counted toward failover */
+    tx_ms_t down_until; /* meaningful when DOWN */
+    int probing;        /* a probe is in flight */
+    unsigned failovers; /* times it was marked down (failoverCounts.endpoint_<i>) */
     size_t npairs;
     tx_ep_pair_state_t pairs[TX_EP_PAIRS_MAX];
 } tx_ep_state_t;
@@ -95,27 +95,27 @@ typedef struct tx_endpoints tx_endpoints_t;
 /* A set of 1..TX_ENDPOINTS_MAX endpoints in order of preference (urls are copied; each its own
  * identity and provider 0), all healthy. threshold >= 1, cooldown_ms >= 0. NULL on bad
  * arguments or out of memory. */
-tx_endpoints_t *tx_endpoints_new(const char *const *urls, size_t n, int threshold,
-                                 tx_ms_t cooldown_ms);
-void tx_endpoints_free(tx_endpoints_t *e); /* NULL: no-op */
+tx_endpoints_t *tx__endpoints_new(const char *const *urls, size_t n, int threshold,
+                                  tx_ms_t cooldown_ms);
+void tx__endpoints_free(tx_endpoints_t *e); /* NULL: no-op */
 
 /* Changes threshold and cooldown; they apply to later failures. TX_EINVAL when out of range. */
-tx_err_t tx_endpoints_set_policy(tx_endpoints_t *e, int threshold, tx_ms_t cooldown_ms);
+tx_err_t tx__endpoints_set_policy(tx_endpoints_t *e, int threshold, tx_ms_t cooldown_ms);
 
 /* Replaces the list (config reload), URLs as identities, provider 0. See replace_specs. */
-tx_err_t tx_endpoints_replace(tx_endpoints_t *e, const char *const *urls, size_t n);
+tx_err_t tx__endpoints_replace(tx_endpoints_t *e, const char *const *urls, size_t n);
 
 /* Replaces the list. An endpoint whose identity stays keeps its health, failure run, cooldown,
  * failover count and pairs wherever it moves; new ones start healthy. Outstanding picks become
  * stale: their reports are ignored, and a probe in flight is forgotten (another may go). On
  * failure (TX_EINVAL, TX_ENOMEM) the old list stays. */
-tx_err_t tx_endpoints_replace_specs(tx_endpoints_t *e, const tx_ep_spec_t *specs, size_t n);
+tx_err_t tx__endpoints_replace_specs(tx_endpoints_t *e, const tx_ep_spec_t *specs, size_t n);
 
 /* The endpoint for the next attempt at time `now` among all: the most preferred healthy one,
  * unless a down endpoint preferred over it has finished its cooldown and has no probe in
  * flight: then that one, as the probe. With every endpoint down and no probe due, the one whose
  * cooldown ends first. Never refuses. */
-tx_ep_pick_t tx_endpoints_pick(tx_endpoints_t *e, tx_ms_t now);
+tx_ep_pick_t tx__endpoints_pick(tx_endpoints_t *e, tx_ms_t now);
 
 /* The same among the candidate endpoints `cands` (indexes, in order of preference; NULL: all)
  * for `model` (NULL: any): an endpoint counts as healthy for it when the endpoint and the pair
@@ -123,30 +123,30 @@ tx_ep_pick_t tx_endpoints_pick(tx_endpoints_t *e, tx_ms_t now);
  * other candidate is healthy (a retry moves off the endpoint that just failed). Never refuses:
  * with no healthy candidate, all_down is set and the candidate whose cooldown ends first is
  * chosen. No allocation. */
-tx_ep_pick_t tx_endpoints_pick_for(tx_endpoints_t *e, const int *cands, size_t n,
-                                   const char *model, int avoid, tx_ms_t now);
+tx_ep_pick_t tx__endpoints_pick_for(tx_endpoints_t *e, const int *cands, size_t n,
+                                    const char *model, int avoid, tx_ms_t now);
 
 /* 1 when some candidate is healthy for `model` or due for a probe (what pick_for would take
  * without setting all_down). `avoid` as in pick_for, but here excluded outright: "is there
  * another endpoint to move to?". Read only. */
-int tx_endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n, const char *model,
-                           int avoid, tx_ms_t now);
+int tx__endpoints_available(const tx_endpoints_t *e, const int *cands, size_t n, const char *model,
+                            int avoid, tx_ms_t now);
 
 /* Reports the outcome of an attempt made on `pick`. Returns 1 and fills `ev` (may be NULL) when
  * the caller should log an event. Stale picks (an older list) are ignored. */
-int tx_endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome,
-                        tx_ms_t now, tx_ep_event_t *ev);
+int tx__endpoints_report(tx_endpoints_t *e, tx_ep_pick_t pick, tx_ep_outcome_t outcome, tx_ms_t now,
+                         tx_ep_event_t *ev);
 
-/* The same for an attempt on `model` (NULL: like tx_endpoints_report). */
-int tx_endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *model,
-                            tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev);
+/* The same for an attempt on `model` (NULL: like tx__endpoints_report). */
+int tx__endpoints_report_for(tx_endpoints_t *e, tx_ep_pick_t pick, const char *model,
+                             tx_ep_outcome_t outcome, tx_ms_t now, tx_ep_event_t *ev);
 
 /* The number of endpoints (0 for NULL), and the URL at `index` (owned by the set, valid until
  * the next replace). */
-size_t tx_endpoints_count(const tx_endpoints_t *e);
-const char *tx_endpoints_url(const tx_endpoints_t *e, int index); /* NULL when out of range */
+size_t tx__endpoints_count(const tx_endpoints_t *e);
+const char *tx__endpoints_url(const tx_endpoints_t *e, int index); /* NULL when out of range */
 
 /* A copy of the state for diag into `out` (all zero for a NULL set). */
-void tx_endpoints_snapshot(const tx_endpoints_t *e, tx_ms_t now, tx_endpoints_snap_t *out);
+void tx__endpoints_snapshot(const tx_endpoints_t *e, tx_ms_t now, tx_endpoints_snap_t *out);
 
 #endif

@@ -12,15 +12,15 @@
 #define TX_LIM_STREAK 2 /* successes at the limit needed per unit of the limit to raise it */
 
 typedef enum {
-    TX_LIM_SUCCESS,  /* an answer that used the endpoint well */
+    TX_LIM_SUCCESS,     /* an answer that used the endpoint well */
     TX_LIM_CONCURRENCY, /* concurrency: too many in flight there (× 0.75) */
-    TX_LIM_OVERLOAD, /* rate_limit or timeout: the endpoint pushes back (× 0.9) */
-    TX_LIM_NEUTRAL   /* anything else (errors, cancels): the limit is left alone */
+    TX_LIM_OVERLOAD,    /* rate_limit or timeout: the endpoint pushes back (× 0.9) */
+    TX_LIM_NEUTRAL      /* anything else (errors, cancels): the limit is left alone */
 } tx_lim_outcome_t;
 
 typedef struct {
-    uint64_t seq;  /* 0: no ticket (nothing to give back) */
-    int at_limit;  /* the attempt filled the endpoint to its limit */
+    uint64_t seq; /* 0: no ticket (nothing to give back) */
+    int at_limit; /* the attempt filled the endpoint to its limit */
 } tx_lim_ticket_t;
 
 typedef struct {
@@ -33,19 +33,19 @@ typedef struct {
 } tx_limiter_t;
 
 /* Limit = max (>= 1; 0 is taken as 1). */
-void tx_limiter_init(tx_limiter_t *l, unsigned max, int adaptive);
+void tx__limiter_init(tx_limiter_t *l, unsigned max, int adaptive);
 
 /* A new max or mode (config reload): the limit is kept within 1..max (adaptive off: = max). */
-void tx_limiter_configure(tx_limiter_t *l, unsigned max, int adaptive);
+void tx__limiter_configure(tx_limiter_t *l, unsigned max, int adaptive);
 
 /* 1 when another attempt may start on the endpoint now (always with adaptive off). */
-int tx_limiter_has_room(const tx_limiter_t *l);
+int tx__limiter_has_room(const tx_limiter_t *l);
 
 /* An attempt starts on the endpoint (counted even above the limit). */
-tx_lim_ticket_t tx_limiter_take(tx_limiter_t *l);
+tx_lim_ticket_t tx__limiter_take(tx_limiter_t *l);
 
 /* The attempt of `t` ended with `o`. Returns 1 when the limit changed (old value in *old, may
  * be NULL), 0 otherwise. A ticket with seq 0 is ignored. */
-int tx_limiter_done(tx_limiter_t *l, tx_lim_ticket_t t, tx_lim_outcome_t o, unsigned *old);
+int tx__limiter_done(tx_limiter_t *l, tx_lim_ticket_t t, tx_lim_outcome_t o, unsigned *old);
 
 #endif

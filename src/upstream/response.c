@@ -1,6 +1,7 @@
 /* Response reading (response.h). The head is collected up to its empty line (memchr for line
  * ends, bounded), then parsed at once; the body is handed over in place, never copied. Line ends
  * are CRLF or a bare LF; a CR must be followed by LF. */
+#include "core/buf.h"
 #include "upstream/response.h"
 
 #include <stdlib.h>
@@ -20,14 +21,7 @@ static int fail(tx_resp_t *r, tx_resp_err_t e)
 
 static int grow(char **buf, size_t *cap, size_t need)
 {
-    if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 1024;
-    while (c < need) c *= 2;
-    char *nb = realloc(*buf, c);
-    if (nb == NULL) return -1;
-    *buf = nb;
-    *cap = c;
-    return 0;
+    return tx__grow(buf, cap, need, 1, 1024);
 }
 
 /* RFC 9110 token characters (header names). */
@@ -35,9 +29,24 @@ static inline int tchar(unsigned char c)
 {
     if ((unsigned)((c | 0x20) - 'a') < 26u || (unsigned)(c - '0') < 10u) return 1;
     switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~': return 1;
-    default: return 0;
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return 1;
+    default:
+        return 0;
     }
 }
 
@@ -60,11 +69,15 @@ static int has_token(const char *v, size_t n, const char *tok, int last)
         const char *c = memchr(p, ',', (size_t)(end - p));
         const char *e = c != NULL ? c : end;
         const char *a = p, *b = e;
-        while (a < b && (*a == ' ' || *a == '\t')) a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
         int is = (size_t)(b - a) == tl && strncasecmp(a, tok, tl) == 0;
-        if (last) found = is;
-        else if (is) return 1;
+        if (last)
+            found = is;
+        else if (is)
+            return 1;
         p = c != NULL ? c + 1 : end;
     }
     return found;
@@ -77,7 +90,8 @@ static long keepalive_timeout(const char *v)
     t += 8;
     long s = 0;
     int digits = 0;
-    while (*t >= '0' && *t <= '9' && digits < 9) s = s * 10 + (*t++ - '0'), digits++;
+    while (*t >= '0' && *t <= '9' && digits < 9)
+        s = s * 10 + (*t++ - '0'), digits++;
     return digits > 0 ? s : -1;
 }
 
@@ -131,11 +145,15 @@ static int head_parse(tx_resp_t *r)
         for (size_t i = 0; i < nlen; i++)
             if (!tchar((unsigned char)p[i])) return fail(r, TX_RESP_EPROTOCOL);
         const char *v = colon + 1, *ve = p + l;
-        while (v < ve && (*v == ' ' || *v == '\t')) v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        while (v < ve && (*v == ' ' || *v == '\t'))
+            v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+            ve--;
         size_t vlen = (size_t)(ve - v);
-        if (memchr(v, '\0', vlen) != NULL) return fail(r, TX_RESP_EPROTOCOL); /* CR: refused above */
-        if (grow(&r->hbuf, &r->hcap, r->hlen + nlen + vlen + 2) != 0) return fail(r, TX_RESP_ENOMEM);
+        if (memchr(v, '\0', vlen) != NULL)
+            return fail(r, TX_RESP_EPROTOCOL); /* CR: refused above */
+        if (grow(&r->hbuf, &r->hcap, r->hlen + nlen + vlen + 2) != 0)
+            return fail(r, TX_RESP_ENOMEM);
         char *name = r->hbuf + r->hlen;
         memcpy(name, p, nlen);
         name[nlen] = '\0';
@@ -195,7 +213,7 @@ static int body(tx_resp_t *r, const char *d, size_t n)
     return r->cb->on_body(r->ud, d, n) != 0 ? fail(r, TX_RESP_ESTOPPED) : 0;
 }
 
-void tx_resp_reset(tx_resp_t *r, int head_only, const tx_resp_cb_t *cb, void *ud)
+void tx__resp_reset(tx_resp_t *r, int head_only, const tx_resp_cb_t *cb, void *ud)
 {
     char *raw = r->raw, *hbuf = r->hbuf;
     size_t rcap = r->rcap, hcap = r->hcap;
@@ -211,7 +229,7 @@ void tx_resp_reset(tx_resp_t *r, int head_only, const tx_resp_cb_t *cb, void *ud
     r->state = S_HEAD;
 }
 
-void tx_resp_free(tx_resp_t *r)
+void tx__resp_free(tx_resp_t *r)
 {
     free(r->raw);
     free(r->hbuf);
@@ -219,7 +237,7 @@ void tx_resp_free(tx_resp_t *r)
     r->rcap = r->rlen = r->hcap = r->hlen = 0;
 }
 
-ssize_t tx_resp_feed(tx_resp_t *r, const char *data, size_t len)
+ssize_t tx__resp_feed(tx_resp_t *r, const char *data, size_t len)
 {
     if (r->err != TX_RESP_OK) return -1;
     size_t i = 0;
@@ -335,7 +353,7 @@ ssize_t tx_resp_feed(tx_resp_t *r, const char *data, size_t len)
     return (ssize_t)i;
 }
 
-int tx_resp_eof(tx_resp_t *r)
+int tx__resp_eof(tx_resp_t *r)
 {
     if (r->complete) return 0;
     if (r->err != TX_RESP_OK || !r->head_done || r->state != S_BODY_EOF) return -1;

@@ -1,43 +1,30 @@
 /* Incremental SSE parser: collects one line at a time (bounded), interprets the fields of the
  * event stream format, and dispatches an event on each blank line. */
+#include "core/buf.h"
 #include "upstream/sse.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-} buf_t;
-
 struct tx_sse {
     size_t max;
-    buf_t line, data, event;
-    int after_cr;   /* last byte was CR: a following LF belongs to the same line end */
-    int bom_state;  /* bytes of a leading BOM matched so far; -1 once past the start */
-    int has_data;   /* a data field was seen in the current event */
+    tx__buf_t line, data, event;
+    int after_cr;  /* last byte was CR: a following LF belongs to the same line end */
+    int bom_state; /* bytes of a leading BOM matched so far; -1 once past the start */
+    int has_data;  /* a data field was seen in the current event */
     int failed;
     size_t events, comments;
 };
 
-static int buf_add(buf_t *b, const char *s, size_t n, size_t max)
+/* Appends to one of the parser's buffers: -1 when the event would grow past `max`, -2 out of
+ * memory. */
+static int buf_add(tx__buf_t *b, const char *s, size_t n, size_t max)
 {
     if (b->len + n + 1 > max + 1) return -1;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) return -2;
-        b->p = np;
-        b->cap = cap;
-    }
-    if (n > 0) memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
+    return tx__buf_add(b, s, n) == 0 ? 0 : -2;
 }
 
-tx_sse_t *tx_sse_new(size_t max_event)
+tx_sse_t *tx__sse_new(size_t max_event)
 {
     tx_sse_t *p = calloc(1, sizeof *p);
     if (p == NULL) return NULL;
@@ -45,7 +32,7 @@ tx_sse_t *tx_sse_new(size_t max_event)
     return p;
 }
 
-void tx_sse_free(tx_sse_t *p)
+void tx__sse_free(tx_sse_t *p)
 {
     if (p == NULL) return;
     free(p->line.p);
@@ -54,10 +41,16 @@ void tx_sse_free(tx_sse_t *p)
     free(p);
 }
 
-size_t tx_sse_events(const tx_sse_t *p) { return p ? p->events : 0; }
-size_t tx_sse_comments(const tx_sse_t *p) { return p ? p->comments : 0; }
+size_t tx__sse_events(const tx_sse_t *p)
+{
+    return p ? p->events : 0;
+}
+size_t tx__sse_comments(const tx_sse_t *p)
+{
+    return p ? p->comments : 0;
+}
 
-int tx_sse_pending(const tx_sse_t *p)
+int tx__sse_pending(const tx_sse_t *p)
 {
     return p != NULL && (p->line.len > 0 || p->has_data || p->event.len > 0);
 }
@@ -67,11 +60,13 @@ static tx_sse_kind_t kind_of(const tx_sse_t *p)
     if (p->event.len == 5 && memcmp(p->event.p, "error", 5) == 0) return TX_SSE_ERROR;
     const char *d = p->data.p;
     size_t n = p->data.len;
-    while (n > 0 && (*d == ' ' || *d == '\t')) d++, n--;
+    while (n > 0 && (*d == ' ' || *d == '\t'))
+        d++, n--;
     if (n == 6 && memcmp(d, "[DONE]", 6) == 0) return TX_SSE_DONE;
     if (n > 0 && *d == '{') {
         d++, n--;
-        while (n > 0 && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r')) d++, n--;
+        while (n > 0 && (*d == ' ' || *d == '\t' || *d == '\n' || *d == '\r'))
+            d++, n--;
         if (n >= 7 && memcmp(d, "\"error\"", 7) == 0) return TX_SSE_ERROR;
     }
     return TX_SSE_MESSAGE;
@@ -127,7 +122,7 @@ static int line(tx_sse_t *p, tx_sse_cb cb, void *ud)
     return 0; /* id, retry and unknown fields do not matter to the relay */
 }
 
-tx_err_t tx_sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud)
+tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud)
 {
     if (p == NULL || (data == NULL && len > 0)) return TX_EINVAL;
     if (p->failed) return TX_ERANGE;
@@ -136,7 +131,8 @@ tx_err_t tx_sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, vo
     while (p->bom_state >= 0 && i < len) {
         if ((unsigned char)data[i] != bom[p->bom_state]) {
             /* not a BOM after all: the bytes matched so far are content */
-            if (p->bom_state > 0 && buf_add(&p->line, (const char *)bom, (size_t)p->bom_state, p->max) != 0) {
+            if (p->bom_state > 0 &&
+                buf_add(&p->line, (const char *)bom, (size_t)p->bom_state, p->max) != 0) {
                 p->failed = 1;
                 return TX_ERANGE;
             }
@@ -168,7 +164,8 @@ tx_err_t tx_sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, vo
         }
         /* copy the run up to the next line end in one go */
         size_t j = i;
-        while (j < len && data[j] != '\r' && data[j] != '\n') j++;
+        while (j < len && data[j] != '\r' && data[j] != '\n')
+            j++;
         int rc = buf_add(&p->line, data + i, j - i, p->max);
         if (rc < 0) {
             p->failed = rc == -1;

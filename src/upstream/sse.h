@@ -23,28 +23,28 @@ typedef struct {
     size_t data_len;
 } tx_sse_event_t;
 
-/* Called once per complete event; return 0 to go on, non-zero to stop feeding (tx_sse_feed then
+/* Called once per complete event; return 0 to go on, non-zero to stop feeding (tx__sse_feed then
  * returns TX_ESTOPPED and the rest of that chunk is not parsed). */
 typedef int (*tx_sse_cb)(void *ud, const tx_sse_event_t *ev);
 
 typedef struct tx_sse tx_sse_t;
 
 /* A new parser; `max_event` bounds the bytes of one line and of one event's data (0: 1 MiB).
- * NULL when out of memory. Free with tx_sse_free. */
-tx_sse_t *tx_sse_new(size_t max_event);
-void tx_sse_free(tx_sse_t *p); /* NULL: no-op */
+ * NULL when out of memory. Free with tx__sse_free. */
+tx_sse_t *tx__sse_new(size_t max_event);
+void tx__sse_free(tx_sse_t *p); /* NULL: no-op */
 
 /* Feeds `len` bytes (any split, CRLF/LF/CR line ends, a leading UTF-8 BOM skipped). Returns
  * TX_EOK; TX_EINVAL for NULL arguments; TX_ERANGE when a line or an event exceeds max_event
  * (the parser is then failed: every later call returns TX_ERANGE); TX_ENOMEM; TX_ESTOPPED when
  * the callback asked to stop. Bytes are not required to be valid UTF-8. */
-tx_err_t tx_sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud);
+tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud);
 
 /* Counters for the relay: events dispatched, comment lines seen. */
-size_t tx_sse_events(const tx_sse_t *p);
-size_t tx_sse_comments(const tx_sse_t *p);
+size_t tx__sse_events(const tx_sse_t *p);
+size_t tx__sse_comments(const tx_sse_t *p);
 
 /* 1 when bytes of an unfinished event are pending (a stream that ends here was cut short). */
-int tx_sse_pending(const tx_sse_t *p);
+int tx__sse_pending(const tx_sse_t *p);
 
 #endif

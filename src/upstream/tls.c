@@ -39,7 +39,7 @@ struct tx_tls {
     size_t qlen, qcap;
     state_t state;
     int code;   /* sticky: TX_TLS_EOF or a failure, 0 while alive */
-    int closed; /* tx_tls_close was called */
+    int closed; /* tx__tls_close was called */
     int eof;    /* the socket has no more input */
     char alpn[32];
     char err[200];
@@ -105,7 +105,7 @@ static void errtext(char *err, size_t errlen, const char *what, const char *arg)
              why ? why : "unknown error");
 }
 
-tx_tls_ctx_t *tx_tls_ctx_new(const char *ca_file, char *err, size_t errlen)
+tx_tls_ctx_t *tx__tls_ctx_new(const char *ca_file, char *err, size_t errlen)
 {
     static const unsigned char alpn[] = "\x08http/1.1";
     if (err && errlen) err[0] = '\0';
@@ -158,12 +158,13 @@ fail:
 static void ctx_unref(tx_tls_ctx_t *c)
 {
     if (c == NULL || --c->refs > 0) return;
-    for (size_t i = 0; i < TX_TLS_SESSION_CACHE; i++) slot_clear(&c->slots[i]);
+    for (size_t i = 0; i < TX_TLS_SESSION_CACHE; i++)
+        slot_clear(&c->slots[i]);
     SSL_CTX_free(c->ssl);
     free(c);
 }
 
-void tx_tls_ctx_free(tx_tls_ctx_t *c)
+void tx__tls_ctx_free(tx_tls_ctx_t *c)
 {
     ctx_unref(c);
 }
@@ -263,7 +264,7 @@ static int is_ip(const char *h)
     return inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1;
 }
 
-tx_tls_t *tx_tls_new(tx_tls_ctx_t *ctx, const char *host, const char *session_key)
+tx_tls_t *tx__tls_new(tx_tls_ctx_t *ctx, const char *host, const char *session_key)
 {
     if (ctx == NULL || host == NULL || host[0] == '\0') {
         errno = EINVAL;
@@ -324,7 +325,7 @@ fail:
     return NULL;
 }
 
-void tx_tls_free(tx_tls_t *t)
+void tx__tls_free(tx_tls_t *t)
 {
     if (t == NULL) return;
     /* OpenSSL drops the session of a connection freed without close_notify sent. Keep it when
@@ -339,7 +340,7 @@ void tx_tls_free(tx_tls_t *t)
     free(t);
 }
 
-int tx_tls_feed(tx_tls_t *t, const char *cipher, size_t n)
+int tx__tls_feed(tx_tls_t *t, const char *cipher, size_t n)
 {
     if (t->code) return t->code;
     if (t->eof) return TX_TLS_EINVAL;
@@ -353,12 +354,12 @@ int tx_tls_feed(tx_tls_t *t, const char *cipher, size_t n)
     return advance(t);
 }
 
-void tx_tls_eof(tx_tls_t *t)
+void tx__tls_eof(tx_tls_t *t)
 {
     t->eof = 1;
 }
 
-ssize_t tx_tls_read(tx_tls_t *t, char *plain, size_t cap)
+ssize_t tx__tls_read(tx_tls_t *t, char *plain, size_t cap)
 {
     if (t->code) return t->code;
     if (t->state == ST_HANDSHAKE) {
@@ -386,7 +387,7 @@ ssize_t tx_tls_read(tx_tls_t *t, char *plain, size_t cap)
     return fail_ssl(t, e);
 }
 
-int tx_tls_write(tx_tls_t *t, const char *plain, size_t n)
+int tx__tls_write(tx_tls_t *t, const char *plain, size_t n)
 {
     if (t->code) return t->code;
     if (t->closed) return TX_TLS_EINVAL;
@@ -407,19 +408,19 @@ int tx_tls_write(tx_tls_t *t, const char *plain, size_t n)
     return 0;
 }
 
-size_t tx_tls_pending(tx_tls_t *t)
+size_t tx__tls_pending(tx_tls_t *t)
 {
     return BIO_ctrl_pending(t->out);
 }
 
-size_t tx_tls_take(tx_tls_t *t, char *cipher, size_t cap)
+size_t tx__tls_take(tx_tls_t *t, char *cipher, size_t cap)
 {
     int want = cap > INT_MAX ? INT_MAX : (int)cap;
     int got = want > 0 ? BIO_read(t->out, cipher, want) : 0;
     return got > 0 ? (size_t)got : 0;
 }
 
-int tx_tls_close(tx_tls_t *t)
+int tx__tls_close(tx_tls_t *t)
 {
     if (t->code && t->code != TX_TLS_EOF) return t->code;
     if (t->closed) return 0;
@@ -431,32 +432,32 @@ int tx_tls_close(tx_tls_t *t)
     return 0;
 }
 
-int tx_tls_handshake_done(tx_tls_t *t)
+int tx__tls_handshake_done(tx_tls_t *t)
 {
     return SSL_is_init_finished(t->ssl) && t->code != TX_TLS_EVERIFY;
 }
 
-int tx_tls_reused(tx_tls_t *t)
+int tx__tls_reused(tx_tls_t *t)
 {
-    return tx_tls_handshake_done(t) && SSL_session_reused(t->ssl);
+    return tx__tls_handshake_done(t) && SSL_session_reused(t->ssl);
 }
 
-int tx_tls_close_notify_seen(tx_tls_t *t)
+int tx__tls_close_notify_seen(tx_tls_t *t)
 {
     return (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;
 }
 
-const char *tx_tls_version(tx_tls_t *t)
+const char *tx__tls_version(tx_tls_t *t)
 {
     return SSL_get_version(t->ssl);
 }
 
-const char *tx_tls_alpn(tx_tls_t *t)
+const char *tx__tls_alpn(tx_tls_t *t)
 {
     return t->alpn;
 }
 
-const char *tx_tls_error(tx_tls_t *t)
+const char *tx__tls_error(tx_tls_t *t)
 {
     return t->err[0] ? t->err : NULL;
 }

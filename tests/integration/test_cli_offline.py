@@ -1,5 +1,5 @@
 """The offline commands on a store populated by the real binary (tenax run against the real
-mock): stats (table and --json), export (JSONL with §4.3 fields, filters), retry (with and
+mock): stats (table and --json), export (JSONL with the item fields, filters), retry (with and
 without --force, --limit), regenerate, and every exit code (0 ok, 1 store error, 2 usage)."""
 import json
 import os
@@ -66,7 +66,7 @@ F.check(rc == 0 and len(lines) == 6, "export writes every item (%d): %s" % (len(
 keys = ["id", "owner", "external_id", "task", "text", "result", "status", "attempts",
         "last_attempt_at", "retry_after", "error", "error_class", "model", "prompt_version",
         "created_at", "updated_at", "history"]
-F.check(all(list(l.keys()) == keys for l in lines), "export has the §4.3 fields in order")
+F.check(all(list(l.keys()) == keys for l in lines), "export has the item fields in order")
 ok = [l for l in lines if l["status"] == "success"]
 F.check(len(ok) == 2 and all(isinstance(l["result"], list) and l["result"] and
                              all(isinstance(t, str) for t in l["result"]) for l in ok),

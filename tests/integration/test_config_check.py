@@ -1,4 +1,4 @@
-"""tenax config check F (SPEC §1, §2): a good file exits 0 and shows every key's value and
+"""tenax config check F (docs/cli.md, docs/config.md): a good file exits 0 and shows every key's value and
 source; a broken file exits 1 with a clear message; bad usage exits 2; secrets never printed."""
 import json
 import os

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SPEC §3.4 through the real binary: with AI_MAX_CONCURRENCY=1 and AI_QUEUE_MAX_SIZE=1 and an
+"""docs/upstream.md through the real binary: with AI_MAX_CONCURRENCY=1 and AI_QUEUE_MAX_SIZE=1 and an
 upstream that holds every request until the test releases it, one request is in flight, one
 waits, and the next is dropped at once with 503, Retry-After and an error of type `queue_full`
 (droppedSinceBoot grows); after the release the others complete; the upstream never sees more

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SPEC §3.1 through the real binary: for every error class, an upstream that produces it on the
+"""docs/classifier.md through the real binary: for every error class, an upstream that produces it on the
 first attempt and `ok` after, and what the gateway then does: retried, not retried (the client
 gets the provider's status and body), next model at once, counts toward endpoint failover or not;
 Retry-After honoured (from the `[ai][retry]` log line) or answered at once when too long; the

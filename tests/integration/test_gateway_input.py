@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Bad client input at the gateway (SPEC §4.1 statuses of its own): not JSON, truncated JSON,
+"""Bad client input at the gateway (docs/gateway.md statuses of its own): not JSON, truncated JSON,
 invalid UTF-8, wrong types, a body over TENAX_MAX_BODY_BYTES (413), a huge header, request
 smuggling (Content-Length + Transfer-Encoding) — each gets an OpenAI-style error and never reaches
 the upstream (the mock's request count does not move); the gateway then still serves."""

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""SPEC §4.1 routes and headers through the real binary: /v1/completions and /v1/embeddings get
+"""docs/gateway.md routes and headers through the real binary: /v1/completions and /v1/embeddings get
 the same retries as chat, GET /v1/models is relayed, a request without `model` uses AI_MODEL,
 every answer carries X-Tenax-Attempts / X-Tenax-Model / X-Tenax-Endpoint, and the upstream key
 (AI_API_KEY) replaces the client's Authorization — which is passed through only when tenax has
-no key of its own (SPEC §2)."""
+no key of its own (docs/config.md)."""
 import json
 import socket
 import sys

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SPEC §3.2 through the real binary: attempts 1…AI_RETRY_MAX on the primary, then each fallback
+"""docs/retry-engine.md through the real binary: attempts 1…AI_RETRY_MAX on the primary, then each fallback
 AI_FALLBACK_ATTEMPTS times, in order (the mock's per-model counts, the order seen by a scripted
 upstream, the `[ai][retry]` lines); model_unavailable / context_length / content_filter move on at
 once; a request never outlives AI_DEADLINE_MS or X-Tenax-Deadline-Ms (a 429 keeps Retry-After)."""

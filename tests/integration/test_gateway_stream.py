@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""SPEC §4.1 streams: relayed chunk by chunk (the client has the first events while the upstream
+"""docs/gateway.md streams: relayed chunk by chunk (the client has the first events while the upstream
 still holds the rest), a retry before the first byte gives one clean stream, a failure after the
 first chunk ends the stream with an SSE `error` event (and no retry), and a client that hangs up
 mid-stream makes the gateway close the upstream request."""

@@ -1,4 +1,4 @@
-"""The crash test (SPEC §5.1): `tenax run --wait` over 3,000 items on a faulty mock with zero
+"""The crash test (docs/jobs.md): `tenax run --wait` over 3,000 items on a faulty mock with zero
 latency is killed with SIGKILL at random moments at least 10 times and started again until it
 finishes. Then, reading the SQLite file directly: every item is terminal, none is missing or
 duplicated, none used more than JOB_MAX_ATTEMPTS, and each item's history agrees with its status

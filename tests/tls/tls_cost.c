@@ -34,7 +34,7 @@ static void pump(pair_t *p)
     for (;;) {
         size_t moved = 0, n;
         double t0 = now_ns();
-        while ((n = tx_tls_take(p->c, wire, sizeof wire)) > 0) {
+        while ((n = tx__tls_take(p->c, wire, sizeof wire)) > 0) {
             client_ns += now_ns() - t0;
             if (p->s) BIO_write(p->in, wire, (int)n);
             moved += n;
@@ -46,14 +46,16 @@ static void pump(pair_t *p)
             SSL_do_handshake(p->s);
         } else {
             size_t got;
-            while (SSL_read_ex(p->s, plain, sizeof plain, &got) == 1) continue;
+            while (SSL_read_ex(p->s, plain, sizeof plain, &got) == 1)
+                continue;
         }
         int k;
         while ((k = BIO_read(p->out, wire, sizeof wire)) > 0) {
             moved += (size_t)k;
             t0 = now_ns();
-            tx_tls_feed(p->c, wire, (size_t)k);
-            while (tx_tls_read(p->c, plain, sizeof plain) > 0) continue;
+            tx__tls_feed(p->c, wire, (size_t)k);
+            while (tx__tls_read(p->c, plain, sizeof plain) > 0)
+                continue;
             client_ns += now_ns() - t0;
         }
         if (moved == 0) return;
@@ -64,7 +66,7 @@ static pair_t *pair_new(SSL_CTX *sctx, tx_tls_ctx_t *cctx, const char *key)
 {
     pair_t *p = calloc(1, sizeof *p);
     double t0 = now_ns();
-    p->c = tx_tls_new(cctx, "localhost", key);
+    p->c = tx__tls_new(cctx, "localhost", key);
     client_ns += now_ns() - t0;
     p->s = SSL_new(sctx);
     p->in = BIO_new(BIO_s_mem());
@@ -77,7 +79,7 @@ static pair_t *pair_new(SSL_CTX *sctx, tx_tls_ctx_t *cctx, const char *key)
 static void pair_free(pair_t *p)
 {
     double t0 = now_ns();
-    tx_tls_free(p->c);
+    tx__tls_free(p->c);
     client_ns += now_ns() - t0;
     SSL_free(p->s);
     free(p);
@@ -105,7 +107,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "cannot load %s\n", crt);
         return 1;
     }
-    tx_tls_ctx_t *cctx = tx_tls_ctx_new(ca, err, sizeof err);
+    tx_tls_ctx_t *cctx = tx__tls_ctx_new(ca, err, sizeof err);
     if (cctx == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -116,7 +118,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         pair_t *p = pair_new(sctx, cctx, NULL);
         pump(p);
-        if (!tx_tls_handshake_done(p->c)) return 1;
+        if (!tx__tls_handshake_done(p->c)) return 1;
         pair_free(p);
     }
     printf("full handshake:     %6.0f us of client CPU\n", client_ns / n / 1e3);
@@ -129,7 +131,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         p = pair_new(sctx, cctx, "k");
         pump(p);
-        reused += tx_tls_reused(p->c);
+        reused += tx__tls_reused(p->c);
         pair_free(p);
     }
     printf("resumed handshake:  %6.0f us of client CPU (%d of %d resumed)\n", client_ns / n / 1e3,
@@ -143,7 +145,7 @@ int main(int argc, char **argv)
     client_ns = 0;
     for (int i = 0; i < rounds; i++) {
         double t0 = now_ns();
-        tx_tls_write(p->c, req, sizeof req);
+        tx__tls_write(p->c, req, sizeof req);
         client_ns += now_ns() - t0;
         pump(p);
         size_t w;
@@ -161,7 +163,8 @@ int main(int argc, char **argv)
         SSL_write_ex(p->s, big, sizeof big, &w);
         pump(p);
     }
-    if (mib > 0) printf("bulk download:      %6.0f MB/s\n", mib * 1048576.0 / (client_ns / 1e9) / 1e6);
+    if (mib > 0)
+        printf("bulk download:      %6.0f MB/s\n", mib * 1048576.0 / (client_ns / 1e9) / 1e6);
     pair_free(p);
 
     enum { IDLE = 200 };
@@ -176,8 +179,9 @@ int main(int argc, char **argv)
     struct mallinfo2 after = mallinfo2();
     printf("idle connection:    %6.1f KiB of heap each\n",
            (double)(after.uordblks - before.uordblks) / IDLE / 1024);
-    for (int i = 0; i < IDLE; i++) pair_free(idle[i]);
-    tx_tls_ctx_free(cctx);
+    for (int i = 0; i < IDLE; i++)
+        pair_free(idle[i]);
+    tx__tls_ctx_free(cctx);
     SSL_CTX_free(sctx);
     return 0;
 }

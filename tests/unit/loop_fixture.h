@@ -1,5 +1,6 @@
 /* Test fixtures shared by the loop-driven unit tests (config watch, ops, observer): run a libuv
- * loop until a condition holds, and replace a file the way an editor does. Include after cmocka.h. */
+ * loop until a condition holds, and replace a file the way an editor does. Include after cmocka.h.
+ */
 #ifndef TX_TEST_LOOP_FIXTURE_H
 #define TX_TEST_LOOP_FIXTURE_H
 

@@ -20,7 +20,7 @@ static tx_window_t *fresh(void)
 {
     tx_window_t *w = malloc(sizeof *w);
     assert_non_null(w);
-    tx_window_init(w);
+    tx__window_init(w);
     return w;
 }
 
@@ -29,7 +29,7 @@ static void empty_window(void **state)
     (void)state;
     tx_window_t *w = fresh();
     tx_win_summary_t s;
-    tx_window_summary(w, T0, 10, &s);
+    tx__window_summary(w, T0, 10, &s);
     assert_int_equal(s.c.requests, 0);
     assert_true(s.rps == 0.0);
     assert_true(s.client_success < 0 && s.first_success < 0); /* nothing to measure, not 0% */
@@ -43,26 +43,26 @@ static void rates_and_rescues(void **state)
     (void)state;
     tx_window_t *w = fresh();
     /* 4 gateway calls: 2 ok at once, 1 ok on its 3rd attempt (2 retries), 1 failed twice. */
-    tx_window_attempt(w, T0, 0, TX_CLASS_OK, 1, 1);
-    tx_window_request(w, T0, 200, 100, 90);
-    tx_window_attempt(w, T0, 0, TX_CLASS_OK, 1, 1);
-    tx_window_request(w, T0, 200, 100, 90);
-    tx_window_attempt(w, T0 + 100, 0, TX_CLASS_SERVER, 1, 1);
-    tx_window_retry(w, T0 + 100);
-    tx_window_attempt(w, T0 + 200, 1, TX_CLASS_RATE_LIMIT, 2, 1);
-    tx_window_retry(w, T0 + 200);
-    tx_window_attempt(w, T0 + 300, 1, TX_CLASS_OK, 3, 1);
-    tx_window_request(w, T0 + 300, 200, 400, 380);
-    tx_window_attempt(w, T0 + 400, 0, TX_CLASS_SERVER, 1, 1);
-    tx_window_attempt(w, T0 + 500, 0, TX_CLASS_SERVER, 2, 1);
-    tx_window_request(w, T0 + 500, 502, 600, 590);
-    tx_window_failover(w, T0 + 500);
+    tx__window_attempt(w, T0, 0, TX_CLASS_OK, 1, 1);
+    tx__window_request(w, T0, 200, 100, 90);
+    tx__window_attempt(w, T0, 0, TX_CLASS_OK, 1, 1);
+    tx__window_request(w, T0, 200, 100, 90);
+    tx__window_attempt(w, T0 + 100, 0, TX_CLASS_SERVER, 1, 1);
+    tx__window_retry(w, T0 + 100);
+    tx__window_attempt(w, T0 + 200, 1, TX_CLASS_RATE_LIMIT, 2, 1);
+    tx__window_retry(w, T0 + 200);
+    tx__window_attempt(w, T0 + 300, 1, TX_CLASS_OK, 3, 1);
+    tx__window_request(w, T0 + 300, 200, 400, 380);
+    tx__window_attempt(w, T0 + 400, 0, TX_CLASS_SERVER, 1, 1);
+    tx__window_attempt(w, T0 + 500, 0, TX_CLASS_SERVER, 2, 1);
+    tx__window_request(w, T0 + 500, 502, 600, 590);
+    tx__window_failover(w, T0 + 500);
     /* job attempts: counted by endpoint, never as gateway calls */
-    tx_window_attempt(w, T0 + 600, 0, TX_CLASS_OK, 1, 0);
-    tx_window_attempt(w, T0 + 600, 0, TX_CLASS_OK, 2, 0);
+    tx__window_attempt(w, T0 + 600, 0, TX_CLASS_OK, 1, 0);
+    tx__window_attempt(w, T0 + 600, 0, TX_CLASS_OK, 2, 0);
 
     tx_win_summary_t s;
-    tx_window_summary(w, T0 + 900, 10, &s);
+    tx__window_summary(w, T0 + 900, 10, &s);
     assert_int_equal(s.c.requests, 4);
     assert_int_equal(s.c.ok, 3);
     assert_int_equal(s.c.first, 3 + 0 + 1); /* the rescued call's first attempt counts too */
@@ -85,20 +85,20 @@ static void seconds_age_out(void **state)
     (void)state;
     tx_window_t *w = fresh();
     for (int i = 0; i < 5; i++)
-        tx_window_request(w, T0 + i * 1000, 200, 10, 10);
+        tx__window_request(w, T0 + i * 1000, 200, 10, 10);
     tx_win_summary_t s;
-    tx_window_summary(w, T0 + 4500, 10, &s);
+    tx__window_summary(w, T0 + 4500, 10, &s);
     assert_int_equal(s.c.requests, 5);
-    tx_window_summary(w, T0 + 4500, 2, &s); /* seconds T0+3 and T0+4 */
+    tx__window_summary(w, T0 + 4500, 2, &s); /* seconds T0+3 and T0+4 */
     assert_int_equal(s.c.requests, 2);
     assert_true(near(s.rps, 2 / 1.501));
     assert_int_equal(s.samples, 2);
     /* 61 s later the ring slot of T0 is reused: old counts are gone, totals are kept */
-    tx_window_request(w, T0 + 60000, 500, 10, 10);
-    tx_window_summary(w, T0 + 60000, 60, &s);
+    tx__window_request(w, T0 + 60000, 500, 10, 10);
+    tx__window_summary(w, T0 + 60000, 60, &s);
     assert_int_equal(s.c.requests, 5); /* T0+1..T0+4 and the new one; T0 aged out */
     assert_int_equal(s.c.ok, 4);
-    tx_window_summary(w, T0 + 200000, 60, &s);
+    tx__window_summary(w, T0 + 200000, 60, &s);
     assert_int_equal(s.c.requests, 0);
     assert_int_equal(s.samples, 0);
     assert_int_equal(w->total.requests, 6);
@@ -113,10 +113,10 @@ static void percentiles(void **state)
     /* totals 1..100 ms in shuffled order; tenax added total/10 */
     for (int i = 0; i < 100; i++) {
         int v = (i * 37) % 100 + 1;
-        tx_window_request(w, T0, 200, v, v - v / 10.0);
+        tx__window_request(w, T0, 200, v, v - v / 10.0);
     }
     tx_win_summary_t s;
-    tx_window_summary(w, T0, 60, &s);
+    tx__window_summary(w, T0, 60, &s);
     assert_int_equal(s.samples, 100);
     assert_true(s.p50_ms == 50.0);
     assert_true(s.p95_ms == 95.0);
@@ -124,14 +124,14 @@ static void percentiles(void **state)
     assert_true(s.added_p95_ms > 9.49 && s.added_p95_ms < 9.51);
     /* one sample: both percentiles are it; upstream longer than total adds nothing */
     tx_window_t *one = fresh();
-    tx_window_request(one, T0, 200, 7, 9);
-    tx_window_summary(one, T0, 60, &s);
+    tx__window_request(one, T0, 200, 7, 9);
+    tx__window_summary(one, T0, 60, &s);
     assert_true(s.p50_ms == 7.0 && s.p95_ms == 7.0 && s.added_p95_ms == 0.0);
     free(one);
     /* the sample ring keeps the last TX_WIN_SAMPLES */
     for (int i = 0; i < TX_WIN_SAMPLES + 10; i++)
-        tx_window_request(w, T0 + 1000, 200, 1000, 0);
-    tx_window_summary(w, T0 + 1000, 60, &s);
+        tx__window_request(w, T0 + 1000, 200, 1000, 0);
+    tx__window_summary(w, T0 + 1000, 60, &s);
     assert_int_equal(s.samples, TX_WIN_SAMPLES);
     assert_true(s.p50_ms == 1000.0);
     free(w);
@@ -157,11 +157,11 @@ static void percentiles_match_a_sort(void **state)
             seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
             double v = (double)(seed % (round % 2 ? 7 : 100000)); /* odd rounds: repeats */
             ref[i] = v;
-            tx_window_request(w, T0, 200, v, 0);
+            tx__window_request(w, T0, 200, v, 0);
         }
         qsort(ref, n, sizeof ref[0], cmp_double);
         tx_win_summary_t s;
-        tx_window_summary(w, T0, 60, &s);
+        tx__window_summary(w, T0, 60, &s);
         size_t k50 = (50 * n + 99) / 100, k95 = (95 * n + 99) / 100;
         assert_int_equal(s.samples, n);
         assert_true(s.p50_ms == ref[k50 - 1]);
@@ -175,11 +175,11 @@ static void stats_document(void **state)
 {
     (void)state;
     tx_window_t *w = fresh();
-    tx_window_attempt(w, T0, 0, TX_CLASS_SERVER, 1, 1);
-    tx_window_attempt(w, T0, 2, TX_CLASS_OK, 2, 1);
-    tx_window_request(w, T0, 200, 50, 40);
-    tx_window_retry_after(w, T0 - 3000, 2, 1500);
-    tx_window_retry_after(w, T0 - 2000, 40, 9); /* beyond the endpoints kept: ignored */
+    tx__window_attempt(w, T0, 0, TX_CLASS_SERVER, 1, 1);
+    tx__window_attempt(w, T0, 2, TX_CLASS_OK, 2, 1);
+    tx__window_request(w, T0, 200, 50, 40);
+    tx__window_retry_after(w, T0 - 3000, 2, 1500);
+    tx__window_retry_after(w, T0 - 2000, 40, 9); /* beyond the endpoints kept: ignored */
     json_t *items = json_pack("{s:i,s:i}", "pending", 3, "failed", 1);
     tx_stats_live_t live = {.in_flight = 2,
                             .limit = 8,
@@ -188,7 +188,7 @@ static void stats_document(void **state)
                             .oldest_wait_ms = 250,
                             .dropped = 4,
                             .items = items};
-    json_t *d = tx_admin_stats_json(w, T0 + 10, &live);
+    json_t *d = tx__admin_stats_json(w, T0 + 10, &live);
     assert_non_null(d);
     assert_int_equal(json_integer_value(json_object_get(d, "inFlight")), 2);
     assert_int_equal(json_integer_value(json_object_get(d, "limit")), 8);
@@ -218,7 +218,7 @@ static void stats_document(void **state)
     assert_true(json_is_null(json_object_get(e0, "lastRetryAfterMs")));
     json_decref(d);
     /* no window, no store: zeros and nulls, not a crash */
-    d = tx_admin_stats_json(NULL, T0, NULL);
+    d = tx__admin_stats_json(NULL, T0, NULL);
     assert_non_null(d);
     assert_true(json_is_null(json_object_get(d, "clientSuccessRate")));
     assert_true(json_is_null(json_object_get(json_object_get(d, "latencyMs"), "p95")));
@@ -242,22 +242,22 @@ static void on_grant(tx_adm_waiter_t *w, void *ud)
 static void oldest_wait(void **state)
 {
     (void)state;
-    tx_admission_t *a = tx_admission_new(1, 4);
+    tx_admission_t *a = tx__admission_new(1, 4);
     waiter_t x, y, z;
-    assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_GATEWAY, 100), 0);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &x.w, on_grant, NULL, 100),
+    assert_int_equal(tx__admission_oldest_wait(a, TX_ADM_GATEWAY, 100), 0);
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &x.w, on_grant, NULL, 100),
                      TX_ADM_GRANTED);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &y.w, on_grant, NULL, 200),
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &y.w, on_grant, NULL, 200),
                      TX_ADM_QUEUED);
-    assert_int_equal(tx_admission_acquire(a, TX_ADM_GATEWAY, &z.w, on_grant, NULL, 300),
+    assert_int_equal(tx__admission_acquire(a, TX_ADM_GATEWAY, &z.w, on_grant, NULL, 300),
                      TX_ADM_QUEUED);
-    assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_GATEWAY, 1000), 800);
-    assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_JOB, 1000), 0);
-    tx_admission_release(a, 1000); /* y is granted: z is now the oldest */
-    assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_GATEWAY, 1000), 700);
-    tx_admission_cancel(a, &z.w);
-    assert_int_equal(tx_admission_oldest_wait(a, TX_ADM_GATEWAY, 1000), 0);
-    tx_admission_free(a);
+    assert_int_equal(tx__admission_oldest_wait(a, TX_ADM_GATEWAY, 1000), 800);
+    assert_int_equal(tx__admission_oldest_wait(a, TX_ADM_JOB, 1000), 0);
+    tx__admission_release(a, 1000); /* y is granted: z is now the oldest */
+    assert_int_equal(tx__admission_oldest_wait(a, TX_ADM_GATEWAY, 1000), 700);
+    tx__admission_cancel(a, &z.w);
+    assert_int_equal(tx__admission_oldest_wait(a, TX_ADM_GATEWAY, 1000), 0);
+    tx__admission_free(a);
 }
 
 int main(void)

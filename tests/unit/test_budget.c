@@ -12,24 +12,27 @@ static void floor_only(void **state)
 {
     (void)state;
     tx_budget_t b;
-    tx_budget_init(&b, 20, 1); /* no first attempts: 1 × 10 retries in the window */
-    assert_int_equal(tx_budget_available(&b, 0), 10);
-    for (int i = 0; i < 10; i++) assert_int_equal(tx_budget_try_retry(&b, 100), 1);
-    assert_int_equal(tx_budget_try_retry(&b, 200), 0);
-    assert_int_equal(tx_budget_try_retry(&b, 300), 0);
+    tx__budget_init(&b, 20, 1); /* no first attempts: 1 × 10 retries in the window */
+    assert_int_equal(tx__budget_available(&b, 0), 10);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(tx__budget_try_retry(&b, 100), 1);
+    assert_int_equal(tx__budget_try_retry(&b, 200), 0);
+    assert_int_equal(tx__budget_try_retry(&b, 300), 0);
     assert_int_equal(b.exhausted, 2);
-    assert_int_equal(tx_budget_available(&b, 300), 0);
+    assert_int_equal(tx__budget_available(&b, 300), 0);
 }
 
 static void percent_of_first(void **state)
 {
     (void)state;
     tx_budget_t b;
-    tx_budget_init(&b, 20, 0);
-    for (int i = 0; i < 100; i++) tx_budget_on_first(&b, 1000 + i);
-    assert_int_equal(tx_budget_available(&b, 1500), 20);
+    tx__budget_init(&b, 20, 0);
+    for (int i = 0; i < 100; i++)
+        tx__budget_on_first(&b, 1000 + i);
+    assert_int_equal(tx__budget_available(&b, 1500), 20);
     int ok = 0;
-    for (int i = 0; i < 50; i++) ok += tx_budget_try_retry(&b, 1600);
+    for (int i = 0; i < 50; i++)
+        ok += tx__budget_try_retry(&b, 1600);
     assert_int_equal(ok, 20);
     assert_int_equal(b.exhausted, 30);
 }
@@ -38,23 +41,26 @@ static void window_slides(void **state)
 {
     (void)state;
     tx_budget_t b;
-    tx_budget_init(&b, 100, 0);
-    for (int i = 0; i < 5; i++) tx_budget_on_first(&b, 0);      /* second 0 */
-    for (int i = 0; i < 3; i++) tx_budget_on_first(&b, 4500);   /* second 4 */
-    assert_int_equal(tx_budget_available(&b, 9999), 8);
-    assert_int_equal(tx_budget_try_retry(&b, 9999), 1);         /* second 9 */
-    assert_int_equal(tx_budget_available(&b, 9999), 7);
+    tx__budget_init(&b, 100, 0);
+    for (int i = 0; i < 5; i++)
+        tx__budget_on_first(&b, 0); /* second 0 */
+    for (int i = 0; i < 3; i++)
+        tx__budget_on_first(&b, 4500); /* second 4 */
+    assert_int_equal(tx__budget_available(&b, 9999), 8);
+    assert_int_equal(tx__budget_try_retry(&b, 9999), 1); /* second 9 */
+    assert_int_equal(tx__budget_available(&b, 9999), 7);
     /* second 10: the first bucket (5 first attempts) leaves the window */
-    assert_int_equal(tx_budget_available(&b, 10000), 2);
+    assert_int_equal(tx__budget_available(&b, 10000), 2);
     /* second 14: the second bucket too */
-    assert_int_equal(tx_budget_available(&b, 14000), 0);
+    assert_int_equal(tx__budget_available(&b, 14000), 0);
     /* second 19: the retry of second 9 is gone as well */
     assert_int_equal(b.sum_retry, 1);
-    assert_int_equal(tx_budget_available(&b, 19000), 0);
+    assert_int_equal(tx__budget_available(&b, 19000), 0);
     assert_int_equal(b.sum_retry, 0);
     /* a long gap empties everything at once */
-    for (int i = 0; i < 4; i++) tx_budget_on_first(&b, 20000);
-    assert_int_equal(tx_budget_available(&b, 100000000), 0);
+    for (int i = 0; i < 4; i++)
+        tx__budget_on_first(&b, 20000);
+    assert_int_equal(tx__budget_available(&b, 100000000), 0);
     assert_int_equal(b.sum_first, 0);
 }
 
@@ -62,35 +68,36 @@ static void clock_back_counts_in_newest(void **state)
 {
     (void)state;
     tx_budget_t b;
-    tx_budget_init(&b, 100, 0);
-    tx_budget_on_first(&b, 5000);
-    tx_budget_on_first(&b, 3000); /* the clock went back: counted now */
-    assert_int_equal(tx_budget_available(&b, 5000), 2);
+    tx__budget_init(&b, 100, 0);
+    tx__budget_on_first(&b, 5000);
+    tx__budget_on_first(&b, 3000); /* the clock went back: counted now */
+    assert_int_equal(tx__budget_available(&b, 5000), 2);
 }
 
 static void log_once_a_second(void **state)
 {
     (void)state;
     tx_budget_t b;
-    tx_budget_init(&b, 0, 0);
-    assert_int_equal(tx_budget_log_due(&b, 100), 1);
-    assert_int_equal(tx_budget_log_due(&b, 500), 0);
-    assert_int_equal(tx_budget_log_due(&b, 1099), 0);
-    assert_int_equal(tx_budget_log_due(&b, 1100), 1);
-    assert_int_equal(tx_budget_log_due(&b, 1200), 0);
+    tx__budget_init(&b, 0, 0);
+    assert_int_equal(tx__budget_log_due(&b, 100), 1);
+    assert_int_equal(tx__budget_log_due(&b, 500), 0);
+    assert_int_equal(tx__budget_log_due(&b, 1099), 0);
+    assert_int_equal(tx__budget_log_due(&b, 1100), 1);
+    assert_int_equal(tx__budget_log_due(&b, 1200), 0);
 }
 
 static void new_parameters(void **state)
 {
     (void)state;
     tx_budget_t b;
-    tx_budget_init(&b, 0, 0);
-    for (int i = 0; i < 10; i++) tx_budget_on_first(&b, 0);
-    assert_int_equal(tx_budget_try_retry(&b, 0), 0);
-    tx_budget_set(&b, 1000, 2); /* 10 × 10 first + 2 × 10 */
-    assert_int_equal(tx_budget_available(&b, 0), 120);
-    assert_int_equal(tx_budget_try_retry(&b, 0), 1);
-    assert_int_equal(tx_budget_available(&b, 0), 119);
+    tx__budget_init(&b, 0, 0);
+    for (int i = 0; i < 10; i++)
+        tx__budget_on_first(&b, 0);
+    assert_int_equal(tx__budget_try_retry(&b, 0), 0);
+    tx__budget_set(&b, 1000, 2); /* 10 × 10 first + 2 × 10 */
+    assert_int_equal(tx__budget_available(&b, 0), 120);
+    assert_int_equal(tx__budget_try_retry(&b, 0), 1);
+    assert_int_equal(tx__budget_available(&b, 0), 119);
 }
 
 int main(void)

@@ -1,4 +1,4 @@
-/* Error class names and properties (SPEC §3.1). */
+/* Error class names and properties (docs/classifier.md). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -70,7 +70,8 @@ static const char *parse_case(char *buf, size_t len, tcase_t *c)
         if (colon == NULL) return "line without a colon";
         *colon = '\0';
         char *val = colon + 1;
-        while (*val == ' ') val++;
+        while (*val == ' ')
+            val++;
         if (strcmp(line, "status") == 0) {
             c->status = (int)strtol(val, NULL, 10);
         } else if (strcmp(line, "transport") == 0) {
@@ -97,7 +98,8 @@ static const char *parse_case(char *buf, size_t len, tcase_t *c)
             if (hc == NULL || c->nh == MAX_HEADERS) return "bad header line";
             *hc = '\0';
             char *hv = hc + 1;
-            while (*hv == ' ') hv++;
+            while (*hv == ' ')
+                hv++;
             c->h[c->nh].name = val;
             c->h[c->nh].value = hv;
             c->nh++;
@@ -129,7 +131,7 @@ static tx_resp_kind_t kind_of(const char *k)
 
 static tx_transport_t transport_of(const char *t)
 {
-    static const char *const names[] = {"connect", "reset", "dns", "tls",
+    static const char *const names[] = {"connect", "reset",   "dns",    "tls",
                                         "partial", "timeout", "aborted"};
     for (int i = 0; i < 7; i++)
         if (strcmp(t, names[i]) == 0) return (tx_transport_t)i;
@@ -147,13 +149,13 @@ static int run_case(const char *name, tcase_t *c)
     } else if (c->stream != NULL) {
         tx_classify_stream_event(c->body, c->body_len, &out);
     } else {
-        tx_classify_response(c->status, c->h, c->nh, c->body, c->body_len, kind_of(c->kind),
-                             c->now, &out);
+        tx_classify_response(c->status, c->h, c->nh, c->body, c->body_len, kind_of(c->kind), c->now,
+                             &out);
     }
     int bad = 0;
     if (strcmp(tx_class_name(out.cls), c->cls) != 0) {
-        fprintf(stderr, "FAIL %s: class %s, want %s (message: %s)\n", name,
-                tx_class_name(out.cls), c->cls, out.message);
+        fprintf(stderr, "FAIL %s: class %s, want %s (message: %s)\n", name, tx_class_name(out.cls),
+                c->cls, out.message);
         bad++;
     }
     if (strcmp(out.code, c->code) != 0) {
@@ -166,8 +168,7 @@ static int run_case(const char *name, tcase_t *c)
         bad++;
     }
     if (strcmp(decision_of(out.cls), c->decision) != 0) {
-        fprintf(stderr, "FAIL %s: decision %s, want %s\n", name, decision_of(out.cls),
-                c->decision);
+        fprintf(stderr, "FAIL %s: decision %s, want %s\n", name, decision_of(out.cls), c->decision);
         bad++;
     }
     if (c->message != NULL && strstr(out.message, c->message) == NULL) {
@@ -264,7 +265,8 @@ static void bad_input_never_crashes(void **state)
     /* a long multi-byte message is cut on a character boundary */
     char longmsg[2048];
     size_t o = (size_t)snprintf(longmsg, sizeof longmsg, "{\"error\":{\"message\":\"");
-    for (int i = 0; i < 300; i++) o += (size_t)snprintf(longmsg + o, sizeof longmsg - o, "é");
+    for (int i = 0; i < 300; i++)
+        o += (size_t)snprintf(longmsg + o, sizeof longmsg - o, "é");
     snprintf(longmsg + o, sizeof longmsg - o, "\",\"code\":\"1214\"}}");
     tx_classify_response(400, NULL, 0, longmsg, strlen(longmsg), TX_RESP_CHAT, 0, &out);
     assert_int_equal(out.cls, TX_CLASS_BAD_REQUEST);
@@ -275,7 +277,6 @@ static void bad_input_never_crashes(void **state)
     assert_int_equal(tx_classify_stream_event(NULL, 3, &out), TX_CLASS_INVALID_RESPONSE);
 }
 
-
 /* The Responses API: a failed or incomplete response is a failed attempt; a completed one needs
  * an output array and gives its usage; stream events hold back until output, fail on
  * response.failed / error, and carry the usage of response.completed. */
@@ -283,9 +284,10 @@ static void responses_api(void **state)
 {
     (void)state;
     tx_classification_t c;
-    const char *ok = "{\"id\":\"r\",\"object\":\"response\",\"status\":\"completed\",\"error\":null,"
-                     "\"output\":[{\"type\":\"message\"}],\"usage\":{\"input_tokens\":3,"
-                     "\"output_tokens\":5,\"total_tokens\":8}}";
+    const char *ok =
+        "{\"id\":\"r\",\"object\":\"response\",\"status\":\"completed\",\"error\":null,"
+        "\"output\":[{\"type\":\"message\"}],\"usage\":{\"input_tokens\":3,"
+        "\"output_tokens\":5,\"total_tokens\":8}}";
     assert_int_equal(tx_classify_response(200, NULL, 0, ok, strlen(ok), TX_RESP_RESPONSES, 0, &c),
                      TX_CLASS_OK);
     assert_int_equal(c.prompt_tokens, 3);

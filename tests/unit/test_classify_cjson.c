@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "tenax/classify.h"
 
 static tx_class_t cls(int status, const char *b, size_t n, tx_classification_t *out)
@@ -44,15 +46,17 @@ static void usage_counts(void **state)
 {
     (void)state;
     tx_classification_t out;
-    const char *ok = "{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
-                     "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5.0,\"total_tokens\":25}}";
+    const char *ok =
+        "{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":5.0,\"total_tokens\":25}}";
     assert_int_equal(cls(200, ok, strlen(ok), &out), TX_CLASS_OK);
     assert_int_equal(out.prompt_tokens, 20);
     assert_int_equal(out.completion_tokens, 5);
     assert_int_equal(out.total_tokens, 25);
     /* absent, negative, fractional, a string: -1 each */
-    const char *odd = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
-                      "\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":1.5,\"total_tokens\":\"9\"}}";
+    const char *odd =
+        "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
+        "\"usage\":{\"prompt_tokens\":-3,\"completion_tokens\":1.5,\"total_tokens\":\"9\"}}";
     assert_int_equal(cls(200, odd, strlen(odd), &out), TX_CLASS_OK);
     assert_int_equal(out.prompt_tokens, -1);
     assert_int_equal(out.completion_tokens, -1);
@@ -116,13 +120,76 @@ static void keys_are_case_sensitive(void **state)
     assert_string_equal(out.message, "no choices in the response");
 }
 
+/* The error shape comes from the classifier's one parse: an OpenAI error with a type, one
+ * without (Azure), and what is not one (no message, a string error, not JSON, trailing bytes). */
+static void error_shapes(void **state)
+{
+    (void)state;
+    tx_classification_t out;
+    struct {
+        const char *body;
+        int shape;
+    } cases[] = {
+        {"{\"error\":{\"message\":\"slow down\",\"type\":\"requests\",\"code\":null}}",
+         TX_ERROR_SHAPE_OPENAI},
+        {"{\"error\":{\"code\":\"429\",\"message\":\"Rate limit\"}}", TX_ERROR_SHAPE_NO_TYPE},
+        {"{\"error\":{\"code\":\"429\"}}", TX_ERROR_SHAPE_NONE},
+        {"{\"error\":\"slow down\"}", TX_ERROR_SHAPE_NONE},
+        {"{\"error\":{\"message\":\"x\",\"type\":\"t\"}} trailing", TX_ERROR_SHAPE_NONE},
+        {"<html>429</html>", TX_ERROR_SHAPE_NONE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cls(429, cases[i].body, strlen(cases[i].body), &out);
+        if (out.error_shape != cases[i].shape)
+            fail_msg("case %zu: shape %d, want %d", i, out.error_shape, cases[i].shape);
+    }
+    tx_classify_transport(TX_TRANSPORT_CONNECT, "refused", &out);
+    assert_int_equal(out.error_shape, TX_ERROR_SHAPE_NONE);
+}
+
+/* A host program's cJSON allocator: counts what it hands out and takes back. */
+static size_t host_mallocs, host_frees;
+static void *host_malloc(size_t n)
+{
+    host_mallocs++;
+    return malloc(n);
+}
+static void host_free(void *p)
+{
+    if (p != NULL) host_frees++;
+    free(p);
+}
+
+/* The classifier leaves the process's cJSON allocator alone: a host program's hooks serve the
+ * classifier's own parses (every block given back), and are still the ones in place afterwards. */
+static void host_hooks_stay(void **state)
+{
+    (void)state;
+    cJSON_Hooks h = {host_malloc, host_free};
+    cJSON_InitHooks(&h);
+    tx_classification_t out;
+    const char *ok = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
+                     "\"usage\":{\"total_tokens\":3}}";
+    assert_int_equal(cls(200, ok, strlen(ok), &out), TX_CLASS_OK);
+    const char *ev = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}";
+    assert_int_equal(tx_classify_stream_event(ev, strlen(ev), &out), TX_CLASS_OK);
+    assert_true(host_mallocs > 0);
+    assert_int_equal(host_mallocs, host_frees);
+    size_t before = host_mallocs;
+    cJSON *mine = cJSON_CreateObject(); /* the host's own tree: still the host's allocator */
+    assert_non_null(mine);
+    assert_int_equal(host_mallocs, before + 1);
+    cJSON_Delete(mine);
+    assert_int_equal(host_mallocs, host_frees);
+    cJSON_InitHooks(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(integer_codes),
-        cmocka_unit_test(usage_counts),
-        cmocka_unit_test(depth_nul_trailing),
-        cmocka_unit_test(keys_are_case_sensitive),
+        cmocka_unit_test(integer_codes),      cmocka_unit_test(usage_counts),
+        cmocka_unit_test(depth_nul_trailing), cmocka_unit_test(keys_are_case_sensitive),
+        cmocka_unit_test(error_shapes),       cmocka_unit_test(host_hooks_stay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

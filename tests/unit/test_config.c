@@ -1,4 +1,4 @@
-/* Layered configuration (SPEC §2): defaults, env and kv layers, sources, lists, endpoints,
+/* Layered configuration (docs/config.md): defaults, env and kv layers, sources, lists, endpoints,
  * bounds, types, secrets, diff and reference counts. The environment is passed explicitly. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,14 +13,14 @@
 
 #include "config/config.h"
 
-#define ENV(...) (&(tx_config_env_t){tx_config_envp_lookup, (char *[]){__VA_ARGS__, NULL}})
+#define ENV(...) (&(tx_config_env_t){tx__config_envp_lookup, (char *[]){__VA_ARGS__, NULL}})
 #define NOENV ENV("UNRELATED=1")
 
 static tx_config_t *load_ok(const tx_config_env_t *env, const char *text)
 {
     tx_config_t *c = NULL;
     tx_error_t err = {0};
-    tx_err_t rc = tx_config_load_text(env, text, text ? strlen(text) : 0, &c, &err);
+    tx_err_t rc = tx__config_load_text(env, text, text ? strlen(text) : 0, &c, &err);
     if (rc != TX_EOK) fail_msg("unexpected error: %s", err.msg);
     assert_non_null(c);
     return c;
@@ -32,7 +32,7 @@ static tx_err_t load_bad(const tx_config_env_t *env, const char *text, const cha
 {
     tx_config_t *c = NULL;
     tx_error_t err = {0};
-    tx_err_t rc = tx_config_load_text(env, text, text ? strlen(text) : 0, &c, &err);
+    tx_err_t rc = tx__config_load_text(env, text, text ? strlen(text) : 0, &c, &err);
     assert_int_not_equal(rc, TX_EOK);
     assert_null(c);
     assert_non_null(err.msg);
@@ -58,7 +58,7 @@ static void defaults(void **state)
     assert_int_equal(c->job_max_attempts, 5);
     assert_int_equal(c->ai_retry_budget_percent, 20);
     assert_int_equal(c->ai_retry_budget_min_per_s, 10);
-    assert_int_equal(tx_config_adaptive(c), 1);
+    assert_int_equal(tx__config_adaptive(c), 1);
     assert_int_equal(c->max_body_bytes, 4 * 1024 * 1024);
     assert_string_equal(c->listen, "127.0.0.1:8010");
     assert_string_equal(c->store, "sqlite:tenax.db");
@@ -68,7 +68,7 @@ static void defaults(void **state)
     assert_null(c->path);
     for (int i = 0; i < TX_CFG__LAST; i++)
         assert_int_equal(c->source[i], TX_CONFIG_SRC_DEFAULT);
-    tx_config_unref(c);
+    tx__config_unref(c);
 }
 
 static void env_overrides_and_file_overrides_env(void **state)
@@ -88,17 +88,17 @@ static void env_overrides_and_file_overrides_env(void **state)
     assert_int_equal(c->source[TX_CFG_JOB_MAX_ATTEMPTS], TX_CONFIG_SRC_ENV);
     assert_int_equal(c->job_batch_size, 3);
     assert_int_equal(c->source[TX_CFG_AI_DEADLINE_MS], TX_CONFIG_SRC_DEFAULT);
-    tx_config_unref(c);
+    tx__config_unref(c);
     /* canonical name beats the alias in the environment; empty counts as unset */
     c = load_ok(ENV("JOB_BATCH_SIZE=4", "TAGGING_BATCH_SIZE=9", "AI_MODEL="), NULL);
     assert_int_equal(c->job_batch_size, 4);
     assert_string_equal(c->ai_model, "gpt-4o-mini");
-    tx_config_unref(c);
+    tx__config_unref(c);
     /* file aliases */
     c = load_ok(NOENV, "{\"TAGGING_BATCH_SIZE\":20}");
     assert_int_equal(c->job_batch_size, 20);
     assert_int_equal(c->source[TX_CFG_JOB_BATCH_SIZE], TX_CONFIG_SRC_KV);
-    tx_config_unref(c);
+    tx__config_unref(c);
     load_bad(NOENV, "{\"TAGGING_BATCH_SIZE\":20,\"JOB_BATCH_SIZE\":3}", "JOB_BATCH_SIZE",
              "TAGGING_BATCH_SIZE");
 }
@@ -116,23 +116,23 @@ static void lists_both_forms(void **state)
     assert_int_equal(c->endpoints.n, 2);
     assert_string_equal(c->endpoints.v[1].url, "http://b.example:8080/v1");
     assert_string_equal(c->endpoints.v[1].name, "b.example");
-    tx_config_unref(c);
+    tx__config_unref(c);
     c = load_ok(ENV("AI_FALLBACK_MODELS=[\"a,b\",\"c\"]"), NULL);
     assert_int_equal(c->ai_fallback_models.n, 2);
     assert_string_equal(c->ai_fallback_models.v[0], "a,b");
-    tx_config_unref(c);
+    tx__config_unref(c);
     c = load_ok(NOENV, "{\"AI_FALLBACK_MODELS\":[\"m1\"]}");
     assert_int_equal(c->ai_fallback_models.n, 1);
     assert_string_equal(c->ai_fallback_models.v[0], "m1");
-    tx_config_unref(c);
+    tx__config_unref(c);
     /* a list given as a string in the file reads like the environment's form */
     c = load_ok(NOENV, "{\"AI_FALLBACK_MODELS\":\"m1, m2\"}");
     assert_int_equal(c->ai_fallback_models.n, 2);
     assert_string_equal(c->ai_fallback_models.v[1], "m2");
-    tx_config_unref(c);
+    tx__config_unref(c);
     c = load_ok(NOENV, "{\"AI_FALLBACK_MODELS\":\"gpt-4o\"}");
     assert_int_equal(c->ai_fallback_models.n, 1);
-    tx_config_unref(c);
+    tx__config_unref(c);
     load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":7}", "AI_FALLBACK_MODELS", "array");
     load_bad(ENV("AI_FALLBACK_MODELS=[\"a\""), NULL, "AI_FALLBACK_MODELS", "JSON");
     load_bad(NOENV, "{\"AI_FALLBACK_MODELS\":[\"\"]}", "AI_FALLBACK_MODELS", "1..256");
@@ -161,11 +161,11 @@ static void endpoint_objects_and_keys(void **state)
     assert_string_equal(c->endpoints.v[2].name, "localhost");
     assert_null(c->endpoints.v[2].api_key); /* no fallback to the global key */
     assert_int_equal(c->source[TX_CFG_AI_BASE_URLS], TX_CONFIG_SRC_KV);
-    tx_config_unref(c);
+    tx__config_unref(c);
     c = load_ok(ENV("OPENAI_API_KEY=sk-alias"), NULL);
     assert_string_equal(c->api_key, "sk-alias");
     assert_string_equal(c->endpoints.v[0].api_key, "sk-alias");
-    tx_config_unref(c);
+    tx__config_unref(c);
     load_bad(NOENV, "{\"AI_BASE_URLS\":[{\"name\":\"x\"}]}", "AI_BASE_URLS[0]", "url");
     load_bad(NOENV, "{\"AI_BASE_URLS\":[{\"url\":\"https://a/\",\"api_key\":\"sk\"}]}", "api_key",
              "environment");
@@ -186,8 +186,8 @@ static void every_bound_rejected(void **state)
     (void)state;
     json_t *all;
     tx_config_t *c = load_ok(NOENV, NULL);
-    all = tx_config_to_json(c);
-    tx_config_unref(c);
+    all = tx__config_to_json(c);
+    tx__config_unref(c);
     const char *key;
     json_t *e;
     int checked = 0;
@@ -200,7 +200,7 @@ static void every_bound_rejected(void **state)
         snprintf(text, sizeof text, "{\"%s\": 99999999999}", key);
         tx_config_t *tmp = NULL;
         tx_error_t err = {0};
-        assert_int_equal(tx_config_load_text(NOENV, text, strlen(text), &tmp, &err), TX_ERANGE);
+        assert_int_equal(tx__config_load_text(NOENV, text, strlen(text), &tmp, &err), TX_ERANGE);
         assert_non_null(strstr(err.msg, key));
         assert_non_null(strstr(err.msg, "99999999999"));
         const char *dots = strstr(err.msg, "..");
@@ -214,13 +214,13 @@ static void every_bound_rejected(void **state)
         snprintf(text, sizeof text, "{\"%s\": %lld}", key, hi);
         tmp = NULL;
         if (strcmp(key, "AI_RETRY_DELAY_MS") != 0 && strcmp(key, "JOB_PARK_BASE_MS") != 0) {
-            assert_int_equal(tx_config_load_text(NOENV, text, strlen(text), &tmp, &err), TX_EOK);
-            json_t *got = tx_config_to_json(tmp);
+            assert_int_equal(tx__config_load_text(NOENV, text, strlen(text), &tmp, &err), TX_EOK);
+            json_t *got = tx__config_to_json(tmp);
             json_t *ke = json_object_get(got, key);
             assert_int_equal(json_integer_value(json_object_get(ke, "value")), hi);
             assert_string_equal(json_string_value(json_object_get(ke, "source")), "kv");
             json_decref(got);
-            tx_config_unref(tmp);
+            tx__config_unref(tmp);
         }
         snprintf(text, sizeof text, "{\"%s\": %lld}", key, hi + 1);
         load_bad(NOENV, text, key, lo_msg);
@@ -232,12 +232,14 @@ static void every_bound_rejected(void **state)
     }
     json_decref(all);
     assert_int_equal(checked, 28); /* every INT key of the table */
-    /* named bounds from SPEC §2 */
+    /* named bounds from docs/config.md */
     load_bad(NOENV, "{\"AI_MAX_CONCURRENCY\":4097}", "AI_MAX_CONCURRENCY", "1..4096");
     load_bad(NOENV, "{\"AI_RETRY_MAX\":0}", "AI_RETRY_MAX", "1..20");
     load_bad(NOENV, "{\"AI_RETRY_BUDGET_PERCENT\":1001}", "AI_RETRY_BUDGET_PERCENT", "0..1000");
-    load_bad(NOENV, "{\"AI_RETRY_BUDGET_MIN_PER_S\":100001}", "AI_RETRY_BUDGET_MIN_PER_S", "0..100000");
-    load_bad(NOENV, "{\"AI_ADAPTIVE_CONCURRENCY\":\"maybe\"}", "AI_ADAPTIVE_CONCURRENCY", "must be on or off");
+    load_bad(NOENV, "{\"AI_RETRY_BUDGET_MIN_PER_S\":100001}", "AI_RETRY_BUDGET_MIN_PER_S",
+             "0..100000");
+    load_bad(NOENV, "{\"AI_ADAPTIVE_CONCURRENCY\":\"maybe\"}", "AI_ADAPTIVE_CONCURRENCY",
+             "must be on or off");
     load_bad(NOENV, "{\"TENAX_MAX_BODY_BYTES\":1023}", "TENAX_MAX_BODY_BYTES", "1024..1073741824");
     load_bad(NOENV, "{\"AI_MODEL\":\"\"}", "AI_MODEL", "1..256");
     load_bad(NOENV, "{\"AI_RETRY_DELAY_MS\":40000}", "AI_RETRY_DELAY_MS", "AI_RETRY_MAX_DELAY_MS");
@@ -266,7 +268,7 @@ static void wrong_types_and_bad_values(void **state)
                              "{\"NOTIFY_WEBHOOK_URL\":\"https://hooks.example/x\"}");
     assert_string_equal(c->listen, "[::1]:9000");
     assert_string_equal(c->notify_webhook_url, "https://hooks.example/x");
-    tx_config_unref(c);
+    tx__config_unref(c);
 }
 
 static void invalid_json_and_files(void **state)
@@ -279,7 +281,7 @@ static void invalid_json_and_files(void **state)
     load_bad(NOENV, "{\"AI_MODEL\":\"\xc3\x28\"}", "JSON", NULL);
     tx_config_t *c = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_config_load(NOENV, "/nonexistent/tenax.json", &c, &err), TX_EIO);
+    assert_int_equal(tx__config_load(NOENV, "/nonexistent/tenax.json", &c, &err), TX_EIO);
     assert_non_null(strstr(err.msg, "/nonexistent/tenax.json"));
     assert_null(c);
     char path[] = "/tmp/tx-config-XXXXXX";
@@ -291,17 +293,17 @@ static void invalid_json_and_files(void **state)
     /* the file comes from TENAX_CONFIG when no path is given */
     char envs[64];
     snprintf(envs, sizeof envs, "TENAX_CONFIG=%s", path);
-    assert_int_equal(tx_config_load(ENV(envs, "AI_RETRY_MAX=2"), NULL, &c, &err), TX_EOK);
+    assert_int_equal(tx__config_load(ENV(envs, "AI_RETRY_MAX=2"), NULL, &c, &err), TX_EOK);
     assert_int_equal(c->ai_retry_max, 9);
     assert_string_equal(c->path, path);
-    tx_config_unref(c);
+    tx__config_unref(c);
     f = fopen(path, "w");
     fclose(f);
     c = NULL;
-    assert_int_equal(tx_config_load(NOENV, path, &c, &err), TX_EPARSE);
+    assert_int_equal(tx__config_load(NOENV, path, &c, &err), TX_EPARSE);
     assert_non_null(strstr(err.msg, "empty"));
     unlink(path);
-    assert_int_equal(tx_config_load_text(NOENV, "{}", 2, NULL, &err), TX_EINVAL);
+    assert_int_equal(tx__config_load_text(NOENV, "{}", 2, NULL, &err), TX_EINVAL);
 }
 
 static void secrets_never_shown(void **state)
@@ -321,7 +323,7 @@ static void secrets_never_shown(void **state)
     assert_int_equal(c->client_keys.n, 2);
     assert_string_equal(c->client_keys.v[1], "ck-TOPSECRET4");
     assert_string_equal(c->endpoints.v[0].api_key, "ep-TOPSECRET5");
-    json_t *j = tx_config_to_json(c);
+    json_t *j = tx__config_to_json(c);
     char *text = json_dumps(j, 0);
     assert_non_null(text);
     assert_null(strstr(text, "TOPSECRET"));
@@ -336,18 +338,18 @@ static void secrets_never_shown(void **state)
     free(text);
     json_decref(j);
     tx_config_t *d = load_ok(NOENV, NULL);
-    j = tx_config_to_json(d);
+    j = tx__config_to_json(d);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(j, "TENAX_ADMIN_TOKEN"), "value")),
         "unset");
     json_decref(j);
-    tx_config_unref(d);
+    tx__config_unref(d);
     /* an error about a secret never echoes it */
     tx_error_t err = {0};
-    assert_int_not_equal(tx_config_load_text(ENV("AI_API_KEY=\xff-TOPSECRET"), NULL, 0, &d, &err),
+    assert_int_not_equal(tx__config_load_text(ENV("AI_API_KEY=\xff-TOPSECRET"), NULL, 0, &d, &err),
                          TX_EOK);
     assert_null(strstr(err.msg, "TOPSECRET"));
-    tx_config_unref(c);
+    tx__config_unref(c);
 }
 
 typedef struct {
@@ -369,9 +371,9 @@ static void diff_lists_changed_keys(void **state)
     tx_config_t *b =
         load_ok(ENV("AI_API_KEY=sk-new"), "{\"AI_MODEL\":\"m2\",\"AI_FALLBACK_MODELS\":[\"f\"]}");
     diffs_t d = {0};
-    assert_int_equal(tx_config_diff(a, a, on_diff, &d), 0);
+    assert_int_equal(tx__config_diff(a, a, on_diff, &d), 0);
     assert_int_equal(d.n, 0);
-    assert_int_equal(tx_config_diff(a, b, on_diff, &d), 4);
+    assert_int_equal(tx__config_diff(a, b, on_diff, &d), 4);
     assert_int_equal(d.n, 4);
     assert_string_equal(d.seen[0], "AI_BASE_URLS=[{\"url\":\"https://api.openai.com/v1\",\"name\":"
                                    "\"api.openai.com\",\"api_key_env\":null,\"api_key\":\"set\"}]"
@@ -381,33 +383,32 @@ static void diff_lists_changed_keys(void **state)
     assert_string_equal(d.seen[3], "AI_API_KEY=\"set\" source=env");
     for (int i = 0; i < d.n; i++)
         assert_null(strstr(d.seen[i], "sk-"));
-    assert_int_equal(tx_config_diff(NULL, b, on_diff, &d), -1);
-    assert_int_equal(tx_config_diff(a, b, NULL, &d), -1);
-    tx_config_unref(a);
-    tx_config_unref(b);
+    assert_int_equal(tx__config_diff(NULL, b, on_diff, &d), -1);
+    assert_int_equal(tx__config_diff(a, b, NULL, &d), -1);
+    tx__config_unref(a);
+    tx__config_unref(b);
 }
 
 static void refcount(void **state)
 {
     (void)state;
     tx_config_t *c = load_ok(NOENV, NULL);
-    assert_ptr_equal(tx_config_ref(c), c);
+    assert_ptr_equal(tx__config_ref(c), c);
     assert_int_equal(atomic_load(&c->refs), 2);
-    tx_config_unref(c);
+    tx__config_unref(c);
     assert_int_equal(atomic_load(&c->refs), 1);
     assert_string_equal(c->ai_model, "gpt-4o-mini"); /* still alive */
-    tx_config_unref(c);                              /* freed: ASan reports a leak otherwise */
-    tx_config_unref(NULL);
-    assert_null(tx_config_ref(NULL));
-    assert_null(tx_config_to_json(NULL));
-    assert_null(tx_config_value_json(NULL, TX_CFG_AI_MODEL));
-    assert_string_equal(tx_config_key_name(TX_CFG_AI_MODEL), "AI_MODEL");
-    assert_null(tx_config_key_name(TX_CFG__LAST));
-    assert_string_equal(tx_config_source_name(TX_CONFIG_SRC_KV), "kv");
-    assert_true(tx_config_key_is_secret(TX_CFG_AI_API_KEY));
-    assert_false(tx_config_key_is_secret(TX_CFG_AI_MODEL));
+    tx__config_unref(c);                             /* freed: ASan reports a leak otherwise */
+    tx__config_unref(NULL);
+    assert_null(tx__config_ref(NULL));
+    assert_null(tx__config_to_json(NULL));
+    assert_null(tx__config_value_json(NULL, TX_CFG_AI_MODEL));
+    assert_string_equal(tx__config_key_name(TX_CFG_AI_MODEL), "AI_MODEL");
+    assert_null(tx__config_key_name(TX_CFG__LAST));
+    assert_string_equal(tx__config_source_name(TX_CONFIG_SRC_KV), "kv");
+    assert_true(tx__config_key_is_secret(TX_CFG_AI_API_KEY));
+    assert_false(tx__config_key_is_secret(TX_CFG_AI_MODEL));
 }
-
 
 /* AI_PROVIDERS: presets fill base URL, auth and key variable; keys, headers, query, models and
  * the flat endpoint list are resolved once; model names resolve in provider order. */
@@ -417,14 +418,15 @@ static void providers_resolved(void **state)
     const char *text =
         "{\"AI_PROVIDERS\":["
         "{\"name\":\"oai\",\"preset\":\"openai\",\"models\":[\"gpt-4o\",\"gpt-4o-mini\"]},"
-        "{\"name\":\"az\",\"preset\":\"azure\",\"base_urls\":[\"https://r.openai.azure.com/openai/v1\"],"
+        "{\"name\":\"az\",\"preset\":\"azure\",\"base_urls\":[\"https://r.openai.azure.com/openai/"
+        "v1\"],"
         " \"models\":{\"gpt-4o\":\"my-deploy\"},\"query\":{\"api-version\":\"2025 04\"}},"
-        "{\"name\":\"or\",\"preset\":\"openrouter\",\"headers\":{\"HTTP-Referer\":\"https://x.example\"},"
+        "{\"name\":\"or\",\"preset\":\"openrouter\",\"headers\":{\"HTTP-Referer\":\"https://"
+        "x.example\"},"
         " \"models\":{\"claude\":\"anthropic/claude-sonnet-4.5\",\"*\":\"*\"}},"
         "{\"name\":\"local\",\"preset\":\"ollama\",\"models\":[\"llama3\"]}]}";
-    tx_config_t *c = load_ok(ENV("OPENAI_API_KEY=sk-o", "AZURE_OPENAI_API_KEY=az-k",
-                                 "OPENROUTER_API_KEY=sk-or"),
-                             text);
+    tx_config_t *c = load_ok(
+        ENV("OPENAI_API_KEY=sk-o", "AZURE_OPENAI_API_KEY=az-k", "OPENROUTER_API_KEY=sk-or"), text);
     assert_int_equal(c->providers.n, 4);
     assert_int_equal(c->n_route_eps, 4);
     assert_string_equal(c->route_eps[0].url, "https://api.openai.com/v1");
@@ -438,27 +440,27 @@ static void providers_resolved(void **state)
     assert_null(c->route_eps[3].auth_value); /* ollama: no key */
     assert_int_equal(c->route_eps[3].provider, 3);
     tx_config_route_t r[4];
-    assert_int_equal(tx_config_resolve(c, "gpt-4o", r, 4), 3); /* oai, az, or ("*") */
+    assert_int_equal(tx__config_resolve(c, "gpt-4o", r, 4), 3); /* oai, az, or ("*") */
     assert_int_equal(r[0].provider, 0);
     assert_string_equal(r[0].model, "gpt-4o");
     assert_int_equal(r[1].provider, 1);
     assert_string_equal(r[1].model, "my-deploy");
     assert_int_equal(r[2].provider, 2);
-    assert_int_equal(tx_config_resolve(c, "claude", r, 4), 1);
+    assert_int_equal(tx__config_resolve(c, "claude", r, 4), 1);
     assert_string_equal(r[0].model, "anthropic/claude-sonnet-4.5");
-    assert_int_equal(tx_config_resolve(c, "llama3", r, 1), 2); /* local and or's "*" */
+    assert_int_equal(tx__config_resolve(c, "llama3", r, 1), 2); /* local and or's "*" */
     assert_int_equal(r[0].provider, 2);
-    json_t *names = tx_config_model_names(c);
+    json_t *names = tx__config_model_names(c);
     assert_int_equal(json_array_size(names), 4); /* gpt-4o once, gpt-4o-mini, claude, llama3 */
     json_decref(names);
-    json_t *v = tx_config_value_json(c, TX_CFG_AI_PROVIDERS);
+    json_t *v = tx__config_value_json(c, TX_CFG_AI_PROVIDERS);
     char *shown = json_dumps(v, JSON_COMPACT);
     assert_non_null(strstr(shown, "\"api_key_env\":\"OPENROUTER_API_KEY\""));
     assert_non_null(strstr(shown, "\"api_key\":\"set\""));
     assert_null(strstr(shown, "sk-or"));
     free(shown);
     json_decref(v);
-    tx_config_unref(c);
+    tx__config_unref(c);
 
     /* without AI_PROVIDERS: AI_BASE_URLS + AI_API_KEY are the provider `default` serving all */
     c = load_ok(ENV("AI_API_KEY=sk-g", "AI_BASE_URLS=http://a.example/v1,http://b.example/v1"),
@@ -467,17 +469,18 @@ static void providers_resolved(void **state)
     assert_string_equal(c->providers.v[0].name, "default");
     assert_int_equal(c->n_route_eps, 2);
     assert_string_equal(c->route_eps[1].auth_value, "Bearer sk-g");
-    assert_int_equal(tx_config_resolve(c, "anything", r, 4), 1);
+    assert_int_equal(tx__config_resolve(c, "anything", r, 4), 1);
     assert_string_equal(r[0].model, "anything");
-    tx_config_unref(c);
+    tx__config_unref(c);
 
     /* the environment's form, and a base_urls string */
-    c = load_ok(ENV("AI_PROVIDERS=[{\"name\":\"g\",\"preset\":\"generic\","
-                    "\"base_urls\":\"http://x.example/v1, http://y.example/v1\",\"models\":[\"*\"]}]"),
-                NULL);
+    c = load_ok(
+        ENV("AI_PROVIDERS=[{\"name\":\"g\",\"preset\":\"generic\","
+            "\"base_urls\":\"http://x.example/v1, http://y.example/v1\",\"models\":[\"*\"]}]"),
+        NULL);
     assert_int_equal(c->n_route_eps, 2);
     assert_int_equal(c->source[TX_CFG_AI_PROVIDERS], TX_CONFIG_SRC_ENV);
-    tx_config_unref(c);
+    tx__config_unref(c);
 }
 
 /* Every bad provider rejects the whole config with a message naming the provider. */
@@ -497,8 +500,10 @@ static void providers_rejected(void **state)
              "provider \"d\"", "base_urls");
     load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"e\",\"base_urls\":[\"http://a/\"]}]}",
              "provider \"e\"", "models");
-    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"f\",\"base_urls\":[\"ftp://a/\"],\"models\":[\"*\"]}]}",
-             "provider \"f\"", "http");
+    load_bad(
+        env,
+        "{\"AI_PROVIDERS\":[{\"name\":\"f\",\"base_urls\":[\"ftp://a/\"],\"models\":[\"*\"]}]}",
+        "provider \"f\"", "http");
     load_bad(env,
              "{\"AI_PROVIDERS\":[{\"name\":\"g\",\"base_urls\":[\"http://a/\"],\"models\":[\"*\"],"
              "\"api_key\":\"sk\"}]}",
@@ -511,11 +516,13 @@ static void providers_rejected(void **state)
              "{\"AI_PROVIDERS\":[{\"name\":\"i\",\"base_urls\":[\"http://a/\"],\"models\":[\"*\"],"
              "\"headers\":{\"Authorization\":\"x\"}}]}",
              "provider \"i\"", "header");
-    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"Bad Name\",\"base_urls\":[\"http://a/\"],"
-                  "\"models\":[\"*\"]}]}",
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"Bad Name\",\"base_urls\":[\"http://a/\"],"
+             "\"models\":[\"*\"]}]}",
              "AI_PROVIDERS[0]", "name");
-    load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"j\",\"base_urls\":[\"http://a/\"],"
-                  "\"models\":[\"*\"],\"api_key_env\":\"UNSET_VAR\"}]}",
+    load_bad(env,
+             "{\"AI_PROVIDERS\":[{\"name\":\"j\",\"base_urls\":[\"http://a/\"],"
+             "\"models\":[\"*\"],\"api_key_env\":\"UNSET_VAR\"}]}",
              "provider \"j\"", "UNSET_VAR");
     load_bad(env, "{\"AI_PROVIDERS\":{\"name\":\"k\"}}", "AI_PROVIDERS", "array");
     load_bad(ENV("AI_PROVIDERS=openai"), NULL, "AI_PROVIDERS", "JSON array");

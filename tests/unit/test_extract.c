@@ -1,4 +1,5 @@
-/* JSON extraction from LLM output and the tags/json/text parsers (SPEC §5.4), as tables. */
+/* JSON extraction from LLM output and the tags/json/text parsers (docs/classifier.md), as tables.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -125,7 +126,8 @@ static void tag_truncation(void **state)
     json_decref(v);
     /* 21 three-byte characters (63 bytes) + one more: 63 bytes kept, all valid */
     size_t o = (size_t)snprintf(in, sizeof in, "[\"");
-    for (int i = 0; i < 22; i++) o += (size_t)snprintf(in + o, sizeof in - o, "\xe2\x82\xac");
+    for (int i = 0; i < 22; i++)
+        o += (size_t)snprintf(in + o, sizeof in - o, "\xe2\x82\xac");
     snprintf(in + o, sizeof in - o, "\"]");
     v = tx_extract_tags(in, strlen(in), NULL);
     assert_non_null(v);
@@ -174,7 +176,8 @@ static void huge_garbage(void **state)
     size_t n = 4u << 20;
     char *b = malloc(n);
     assert_non_null(b);
-    for (size_t i = 0; i < n; i++) b[i] = "{[\"x"[i % 4];
+    for (size_t i = 0; i < n; i++)
+        b[i] = "{[\"x"[i % 4];
     tx_error_t err = {0};
     assert_null(tx_extract_json(b, n, &err));
     assert_int_equal(err.code, TX_EPARSE);
@@ -184,7 +187,7 @@ static void huge_garbage(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(json_found),   cmocka_unit_test(tags),
+        cmocka_unit_test(json_found),     cmocka_unit_test(tags),
         cmocka_unit_test(tag_truncation), cmocka_unit_test(text_and_run),
         cmocka_unit_test(huge_garbage),
     };

@@ -24,13 +24,17 @@ typedef struct {
 static void handler(tx_http_req_t *req, void *ud)
 {
     route_t *r = ud;
-    if (strcmp(tx_http_req_path(req), "/admin/diag") == 0) {
-        if (tx_filter_admin(r->f, req)) tx_http_respond(req, 200, NULL, 0, "ok", 2);
+    if (strcmp(tx__http_req_path(req), "/admin/diag") == 0) {
+        if (tx__filter_admin(r->f, req)) tx__http_respond(req, 200, NULL, 0, "ok", 2);
         return;
     }
     tx_filter_ctx_t ctx;
-    if (tx_filter_gateway_before(r->f, req, "/v1/chat/completions", "m0", 1, r->now, &ctx))
-        return;
+    /* the key as the gateway's parse makes it */
+    size_t blen = 0;
+    const char *b = tx__http_req_body(req, &blen);
+    tx_cache_req_t cr = {.model = "m0"};
+    cr.result = tx__cache_key("/v1/chat/completions", "m0", b, blen, cr.key);
+    if (tx__filter_gateway_before(r->f, req, "/v1/chat/completions", &cr, r->now, &ctx)) return;
     r->upstream_calls++;
     char body[64];
     int n = snprintf(body, sizeof body, "{\"n\":%d}", r->upstream_calls);
@@ -39,10 +43,11 @@ static void handler(tx_http_req_t *req, void *ud)
     h[nh++] = (tx_header_t){"Content-Type", "application/json"};
     h[nh++] = (tx_header_t){"X-Tenax-Model", "m0"};
     size_t nf;
-    const tx_header_t *fh = tx_filter_headers(&ctx, &nf);
-    for (size_t i = 0; i < nf; i++) h[nh++] = fh[i];
-    tx_filter_gateway_after(r->f, &ctx, 200, h, nh, body, (size_t)n, r->now);
-    tx_http_respond(req, 200, h, nh, body, (size_t)n);
+    const tx_header_t *fh = tx__filter_headers(&ctx, &nf);
+    for (size_t i = 0; i < nf; i++)
+        h[nh++] = fh[i];
+    tx__filter_gateway_after(r->f, &ctx, 200, h, nh, body, (size_t)n, r->now);
+    tx__http_respond(req, 200, h, nh, body, (size_t)n);
 }
 
 typedef struct {
@@ -111,8 +116,9 @@ static void call(fx_t *fx, const char *path, const char *auth, const char *cache
     if (cache_mode != NULL) h[n++] = (tx_header_t){"X-Tenax-Cache", cache_mode};
     tx_upstream_cb_t cb = {on_head, on_body, on_done};
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 5000};
-    assert_non_null(tx_upstream_send(fx->up, "POST", url, h, n, body, strlen(body), &lim, &cb, r));
-    while (!r->done) uv_run(&fx->loop, UV_RUN_ONCE); /* the 5 s attempt timeout bounds it */
+    assert_non_null(tx__upstream_send(fx->up, "POST", url, h, n, body, strlen(body), &lim, &cb, r));
+    while (!r->done)
+        uv_run(&fx->loop, UV_RUN_ONCE); /* the 5 s attempt timeout bounds it */
 }
 
 static void stopped(tx_http_server_t *s, void *ud)
@@ -126,9 +132,11 @@ static void up_closed(void *ud)
     ++*(int *)ud;
 }
 
-static const char *CHAT = "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
-static const char *CHAT2 = "{ \"messages\":[{\"content\":\"hi\",\"role\":\"user\"}], \"model\":\"m1\","
-                           " \"user\":\"someone\"}";
+static const char *CHAT =
+    "{\"model\":\"m1\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+static const char *CHAT2 =
+    "{ \"messages\":[{\"content\":\"hi\",\"role\":\"user\"}], \"model\":\"m1\","
+    " \"user\":\"someone\"}";
 static const char *STREAM = "{\"model\":\"m1\",\"stream\":true,\"messages\":[]}";
 
 static void gateway_filters_over_http(void **state)
@@ -137,20 +145,20 @@ static void gateway_filters_over_http(void **state)
     fx_t fx;
     memset(&fx, 0, sizeof fx);
     assert_int_equal(uv_loop_init(&fx.loop), 0);
-    tx_filters_config_t fc = {.admin_token = "adm", .client_keys = "k1, k2",
-                              .cache_ttl_s = 60, .cache_max_entries = 10};
-    fx.route.f = tx_filters_create(&fc);
+    tx_filters_config_t fc = {
+        .admin_token = "adm", .client_keys = "k1, k2", .cache_ttl_s = 60, .cache_max_entries = 10};
+    fx.route.f = tx__filters_create(&fc);
     fx.route.now = 1000;
     assert_non_null(fx.route.f);
     tx_http_config_t hc;
-    tx_http_config_defaults(&hc);
+    tx__http_config_defaults(&hc);
     hc.handler = handler;
     hc.handler_ud = &fx.route;
     tx_error_t err = {0};
-    fx.srv = tx_http_server_start(&fx.loop, "127.0.0.1:0", &hc, &err);
+    fx.srv = tx__http_server_start(&fx.loop, "127.0.0.1:0", &hc, &err);
     assert_non_null(fx.srv);
-    snprintf(fx.base, sizeof fx.base, "http://%s", tx_http_server_address(fx.srv));
-    fx.up = tx_upstream_new(&fx.loop, NULL);
+    snprintf(fx.base, sizeof fx.base, "http://%s", tx__http_server_address(fx.srv));
+    fx.up = tx__upstream_new(&fx.loop, NULL);
     assert_non_null(fx.up);
     reply_t r;
 
@@ -200,7 +208,7 @@ static void gateway_filters_over_http(void **state)
     /* Reconfigured: rate limit 2/min per key, cache off. */
     fc.rate_limit_rpm = 2;
     fc.cache_ttl_s = 0;
-    assert_int_equal(tx_filters_configure(fx.route.f, &fc), TX_EOK);
+    assert_int_equal(tx__filters_configure(fx.route.f, &fc), TX_EOK);
     call(&fx, "/v1/chat/completions", "k1", NULL, CHAT, &r);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.limit, "2");
@@ -228,12 +236,12 @@ static void gateway_filters_over_http(void **state)
     assert_int_equal(r.status, 200);
 
     int n = 0;
-    tx_upstream_close(fx.up, up_closed, &n);
-    tx_http_server_stop(fx.srv, 0, stopped, &n);
+    tx__upstream_close(fx.up, up_closed, &n);
+    tx__http_server_stop(fx.srv, 0, stopped, &n);
     uv_run(&fx.loop, UV_RUN_DEFAULT);
     assert_int_equal(n, 2);
-    tx_http_server_destroy(fx.srv);
-    tx_filters_destroy(fx.route.f);
+    tx__http_server_destroy(fx.srv);
+    tx__filters_destroy(fx.route.f);
     assert_int_equal(uv_loop_close(&fx.loop), 0);
 }
 
@@ -241,25 +249,25 @@ static void null_and_off(void **state)
 {
     (void)state;
     tx_filter_ctx_t ctx;
-    assert_int_equal(tx_filter_gateway_before(NULL, NULL, NULL, NULL, 1, 0, &ctx), 0);
+    assert_int_equal(tx__filter_gateway_before(NULL, NULL, NULL, NULL, 0, &ctx), 0);
     assert_int_equal(ctx.cache_result, -1);
-    assert_int_equal(tx_filter_gateway_before(NULL, NULL, NULL, NULL, 1, 0, NULL), 0);
+    assert_int_equal(tx__filter_gateway_before(NULL, NULL, NULL, NULL, 0, NULL), 0);
     size_t n = 9;
-    assert_non_null(tx_filter_headers(&ctx, &n));
+    assert_non_null(tx__filter_headers(&ctx, &n));
     assert_int_equal(n, 0);
-    assert_null(tx_filter_headers(NULL, &n));
+    assert_null(tx__filter_headers(NULL, &n));
     assert_int_equal(n, 0);
-    tx_filter_gateway_after(NULL, &ctx, 200, NULL, 0, "x", 1, 0);
-    assert_int_equal(tx_filter_admin(NULL, NULL), 0);
-    assert_int_equal(tx_filters_configure(NULL, NULL), TX_EINVAL);
-    tx_filters_destroy(NULL);
-    tx_filters_t *f = tx_filters_create(NULL); /* everything off */
+    tx__filter_gateway_after(NULL, &ctx, 200, NULL, 0, "x", 1, 0);
+    assert_int_equal(tx__filter_admin(NULL, NULL), 0);
+    assert_int_equal(tx__filters_configure(NULL, NULL), TX_EINVAL);
+    tx__filters_destroy(NULL);
+    tx_filters_t *f = tx__filters_create(NULL); /* everything off */
     assert_non_null(f);
-    assert_false(tx_cache_enabled(tx_filters_cache(f)));
-    assert_int_equal(tx_ratelimit_rpm(tx_filters_ratelimit(f)), 0);
-    assert_int_equal(tx_auth_client_key_count(tx_filters_auth(f)), 0);
-    tx_filters_sweep(f, 0);
-    tx_filters_destroy(f);
+    assert_false(tx__cache_enabled(tx__filters_cache(f)));
+    assert_int_equal(tx__ratelimit_rpm(tx__filters_ratelimit(f)), 0);
+    assert_int_equal(tx__auth_client_key_count(tx__filters_auth(f)), 0);
+    tx__filters_sweep(f, 0);
+    tx__filters_destroy(f);
 }
 
 int main(void)

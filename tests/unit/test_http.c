@@ -17,17 +17,17 @@ static int feed(tx_http_parser_t *p, const char *s, size_t step)
     size_t len = strlen(s);
     int rc = 0;
     for (size_t off = 0; off < len && rc == 0; off += step)
-        rc = tx_http_parser_feed(p, s + off, len - off < step ? len - off : step);
+        rc = tx__http_parser_feed(p, s + off, len - off < step ? len - off : step);
     return rc;
 }
 
 static int error_status(const char *input, size_t step, const tx_http_limits_t *lim)
 {
-    tx_http_parser_t *p = tx_http_parser_new(lim);
+    tx_http_parser_t *p = tx__http_parser_new(lim);
     assert_non_null(p);
     feed(p, input, step);
-    int st = tx_http_parser_error(p, NULL, NULL);
-    tx_http_parser_destroy(p);
+    int st = tx__http_parser_error(p, NULL, NULL);
+    tx__http_parser_destroy(p);
     return st;
 }
 
@@ -36,67 +36,69 @@ static void simple_get(void **state)
     (void)state;
     static const size_t steps[] = {1, 3, 7, 1000};
     for (size_t i = 0; i < 4; i++) {
-        tx_http_parser_t *p = tx_http_parser_new(NULL);
-        assert_int_equal(feed(p, "GET /v1/models?x=1&y=%20 HTTP/1.1\r\nHost: a\r\nX-Key: V1\r\n\r\n",
-                              steps[i]), 0);
-        tx_http_msg_t *m = tx_http_parser_pop(p);
+        tx_http_parser_t *p = tx__http_parser_new(NULL);
+        assert_int_equal(
+            feed(p, "GET /v1/models?x=1&y=%20 HTTP/1.1\r\nHost: a\r\nX-Key: V1\r\n\r\n", steps[i]),
+            0);
+        tx_http_msg_t *m = tx__http_parser_pop(p);
         assert_non_null(m);
         assert_string_equal(m->method, "GET");
         assert_string_equal(m->path, "/v1/models");
         assert_string_equal(m->query, "x=1&y=%20");
-        assert_string_equal(tx_http_msg_header(m, "x-key"), "V1");
-        assert_string_equal(tx_http_msg_header(m, "HOST"), "a");
-        assert_null(tx_http_msg_header(m, "absent"));
+        assert_string_equal(tx__http_msg_header(m, "x-key"), "V1");
+        assert_string_equal(tx__http_msg_header(m, "HOST"), "a");
+        assert_null(tx__http_msg_header(m, "absent"));
         assert_int_equal(m->body_len, 0);
         assert_int_equal(m->keep_alive, 1);
-        assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_IDLE);
-        tx_http_msg_free(m);
-        assert_null(tx_http_parser_pop(p));
-        tx_http_parser_destroy(p);
+        assert_int_equal(tx__http_parser_state(p), TX_HTTP_PARSE_IDLE);
+        tx__http_msg_free(m);
+        assert_null(tx__http_parser_pop(p));
+        tx__http_parser_destroy(p);
     }
 }
 
 static void pipelined_in_order(void **state)
 {
     (void)state;
-    tx_http_parser_t *p = tx_http_parser_new(NULL);
-    assert_int_equal(feed(p,
-                          "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-                          "GET /b HTTP/1.1\r\n\r\n"
-                          "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-                          "GET /d HTTP/1.1\r\nHost: x\r\n",
-                          5),
-                     0);
+    tx_http_parser_t *p = tx__http_parser_new(NULL);
+    assert_int_equal(
+        feed(p,
+             "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+             "GET /b HTTP/1.1\r\n\r\n"
+             "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+             "GET /d HTTP/1.1\r\nHost: x\r\n",
+             5),
+        0);
     const char *paths[] = {"/a", "/b", "/c"};
     const char *bodies[] = {"hello", "", "abc"};
     for (int i = 0; i < 3; i++) {
-        tx_http_msg_t *m = tx_http_parser_pop(p);
+        tx_http_msg_t *m = tx__http_parser_pop(p);
         assert_non_null(m);
         assert_string_equal(m->path, paths[i]);
         assert_string_equal(m->body, bodies[i]);
-        tx_http_msg_free(m);
+        tx__http_msg_free(m);
     }
-    assert_null(tx_http_parser_pop(p)); /* /d is incomplete: headers still arriving */
-    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_HEADERS);
-    tx_http_parser_destroy(p); /* frees the partial request without leaks */
+    assert_null(tx__http_parser_pop(p)); /* /d is incomplete: headers still arriving */
+    assert_int_equal(tx__http_parser_state(p), TX_HTTP_PARSE_HEADERS);
+    tx__http_parser_destroy(p); /* frees the partial request without leaks */
 }
 
 static void chunked_body(void **state)
 {
     (void)state;
-    tx_http_parser_t *p = tx_http_parser_new(NULL);
+    tx_http_parser_t *p = tx__http_parser_new(NULL);
     assert_int_equal(feed(p,
                           "POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                           "4;ext=1\r\nWiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n"
                           "Trailer: t\r\n\r\n",
                           2),
                      0);
-    tx_http_msg_t *m = tx_http_parser_pop(p);
+    tx_http_msg_t *m = tx__http_parser_pop(p);
     assert_non_null(m);
     assert_string_equal(m->body, "Wikipedia in\r\n\r\nchunks.");
     assert_int_equal(m->body_len, 23);
-    tx_http_msg_free(m);
-    tx_http_parser_destroy(p);
+    tx__http_msg_free(m);
+    tx__http_parser_destroy(p);
 }
 
 /* Every field of a request, in every split of the input, from its one allocation. */
@@ -107,9 +109,9 @@ static void request_fields(void **state)
                              "X-Spaced:   v  w\r\nContent-Length: 3\r\n\r\nxyz";
     static const size_t steps[] = {1, 2, 5, 1000};
     for (size_t i = 0; i < 4; i++) {
-        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        tx_http_parser_t *p = tx__http_parser_new(NULL);
         assert_int_equal(feed(p, req, steps[i]), 0);
-        tx_http_msg_t *m = tx_http_parser_pop(p);
+        tx_http_msg_t *m = tx__http_parser_pop(p);
         assert_non_null(m);
         assert_string_equal(m->method, "POST");
         assert_string_equal(m->target, "/v1/x");
@@ -123,18 +125,18 @@ static void request_fields(void **state)
             assert_string_equal(m->headers[k].value, values[k]);
         }
         /* same first letter, different names; case ignored; a name that is only a prefix */
-        assert_string_equal(tx_http_msg_header(m, "content-length"), "3");
-        assert_string_equal(tx_http_msg_header(m, "CONTENT-TYPE"), "a/b");
-        assert_string_equal(tx_http_msg_header(m, "x-empty"), "");
-        assert_null(tx_http_msg_header(m, "Content"));
-        assert_null(tx_http_msg_header(m, "Hos"));
-        assert_null(tx_http_msg_header(m, ""));
-        assert_null(tx_http_msg_header(NULL, "Host"));
-        assert_null(tx_http_msg_header(m, NULL));
+        assert_string_equal(tx__http_msg_header(m, "content-length"), "3");
+        assert_string_equal(tx__http_msg_header(m, "CONTENT-TYPE"), "a/b");
+        assert_string_equal(tx__http_msg_header(m, "x-empty"), "");
+        assert_null(tx__http_msg_header(m, "Content"));
+        assert_null(tx__http_msg_header(m, "Hos"));
+        assert_null(tx__http_msg_header(m, ""));
+        assert_null(tx__http_msg_header(NULL, "Host"));
+        assert_null(tx__http_msg_header(m, NULL));
         assert_int_equal(m->body_len, 3);
         assert_string_equal(m->body, "xyz");
-        tx_http_msg_free(m);
-        tx_http_parser_destroy(p);
+        tx__http_msg_free(m);
+        tx__http_parser_destroy(p);
     }
 }
 
@@ -151,13 +153,16 @@ static void body_sizes(void **state)
     char *body = malloc(300000);
     assert_non_null(in);
     assert_non_null(body);
-    for (size_t k = 0; k < 300000; k++) body[k] = (char)('a' + k % 26);
+    for (size_t k = 0; k < 300000; k++)
+        body[k] = (char)('a' + k % 26);
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         for (int chunked = 0; chunked < 2; chunked++) {
             size_t n;
             if (chunked)
-                n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                                              "%zx\r\n", sizes[i]);
+                n = (size_t)snprintf(in, cap,
+                                     "POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                     "%zx\r\n",
+                                     sizes[i]);
             else
                 n = (size_t)snprintf(in, cap, "POST /b HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
                                      sizes[i]);
@@ -169,22 +174,22 @@ static void body_sizes(void **state)
                 n += (size_t)snprintf(in + n, cap, "%s", sizes[i] ? "\r\n0\r\n\r\n" : "\r\n");
             n += (size_t)snprintf(in + n, cap, "GET /next HTTP/1.1\r\n\r\n");
             for (size_t s = 0; s < 3; s++) {
-                tx_http_parser_t *p = tx_http_parser_new(NULL);
+                tx_http_parser_t *p = tx__http_parser_new(NULL);
                 assert_int_equal(feed(p, in, steps[s]), 0);
-                tx_http_msg_t *m = tx_http_parser_pop(p);
+                tx_http_msg_t *m = tx__http_parser_pop(p);
                 assert_non_null(m);
                 assert_int_equal(m->body_len, sizes[i]);
                 assert_memory_equal(m->body, body, sizes[i]);
                 assert_int_equal(m->body[sizes[i]], '\0');
                 assert_string_equal(m->path, "/b");
-                tx_http_msg_free(m);
-                m = tx_http_parser_pop(p);
+                tx__http_msg_free(m);
+                m = tx__http_parser_pop(p);
                 assert_non_null(m);
                 assert_string_equal(m->path, "/next");
                 assert_int_equal(m->body_len, 0);
                 assert_string_equal(m->body, "");
-                tx_http_msg_free(m);
-                tx_http_parser_destroy(p);
+                tx__http_msg_free(m);
+                tx__http_parser_destroy(p);
             }
         }
     }
@@ -222,92 +227,92 @@ static void split_invariance(void **state)
         /* trailers after a chunked body (found by fuzzing with each read in its own buffer) */
         "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n5\r\npedia\r\n"
         "0\r\nT: 1\r\nTrailer-Two: abcdefghij\r\n\r\n";
-    tx_http_parser_t *ref = tx_http_parser_new(NULL);
+    tx_http_parser_t *ref = tx__http_parser_new(NULL);
     assert_int_equal(feed(ref, in, 100000), 0);
-    tx_http_msg_t *want[3] = {tx_http_parser_pop(ref), tx_http_parser_pop(ref),
-                              tx_http_parser_pop(ref)};
+    tx_http_msg_t *want[3] = {tx__http_parser_pop(ref), tx__http_parser_pop(ref),
+                              tx__http_parser_pop(ref)};
     assert_non_null(want[0]);
     assert_non_null(want[1]);
     assert_non_null(want[2]);
     assert_string_equal(want[2]->body, "Wikipedia");
-    assert_string_equal(tx_http_msg_header(want[0], "x-long"),
+    assert_string_equal(tx__http_msg_header(want[0], "x-long"),
                         "0123456789abcdefghijklmnopqrstuvwxyz0123456789");
-    assert_non_null(strstr(tx_http_msg_header(want[0], "X-Fold"), "second"));
-    assert_string_equal(tx_http_msg_header(want[1], "q"), "17");
+    assert_non_null(strstr(tx__http_msg_header(want[0], "X-Fold"), "second"));
+    assert_string_equal(tx__http_msg_header(want[1], "q"), "17");
     assert_int_equal(want[1]->nheaders, 17);
     size_t len = strlen(in);
     for (size_t step = 1; step < len; step++) {
-        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        tx_http_parser_t *p = tx__http_parser_new(NULL);
         assert_int_equal(feed(p, in, step), 0);
         for (int k = 0; k < 3; k++) {
-            tx_http_msg_t *m = tx_http_parser_pop(p);
+            tx_http_msg_t *m = tx__http_parser_pop(p);
             assert_non_null(m);
             assert_same_msg(m, want[k]);
-            tx_http_msg_free(m);
+            tx__http_msg_free(m);
         }
-        assert_null(tx_http_parser_pop(p));
-        tx_http_parser_destroy(p);
+        assert_null(tx__http_parser_pop(p));
+        tx__http_parser_destroy(p);
     }
     /* a split at every point, in two reads, each from its own buffer, overwritten and freed
      * after its feed: a parser that kept pointing at fed bytes reads garbage (or, under ASan, a
      * freed block) */
     for (size_t cut = 1; cut < len; cut++) {
-        tx_http_parser_t *p = tx_http_parser_new(NULL);
+        tx_http_parser_t *p = tx__http_parser_new(NULL);
         char *a = malloc(cut), *b = malloc(len - cut);
         assert_true(a != NULL && b != NULL);
         memcpy(a, in, cut);
-        assert_int_equal(tx_http_parser_feed(p, a, cut), 0);
+        assert_int_equal(tx__http_parser_feed(p, a, cut), 0);
         memset(a, '#', cut);
         free(a);
         memcpy(b, in + cut, len - cut);
-        assert_int_equal(tx_http_parser_feed(p, b, len - cut), 0);
+        assert_int_equal(tx__http_parser_feed(p, b, len - cut), 0);
         memset(b, '#', len - cut);
         free(b);
         for (int k = 0; k < 3; k++) {
-            tx_http_msg_t *m = tx_http_parser_pop(p);
+            tx_http_msg_t *m = tx__http_parser_pop(p);
             assert_non_null(m);
             assert_same_msg(m, want[k]);
-            tx_http_msg_free(m);
+            tx__http_msg_free(m);
         }
-        tx_http_parser_destroy(p);
+        tx__http_parser_destroy(p);
     }
     for (int k = 0; k < 3; k++)
-        tx_http_msg_free(want[k]);
-    tx_http_parser_destroy(ref);
+        tx__http_msg_free(want[k]);
+    tx__http_parser_destroy(ref);
 }
 
 static void connection_close_and_http10(void **state)
 {
     (void)state;
-    tx_http_parser_t *p = tx_http_parser_new(NULL);
+    tx_http_parser_t *p = tx__http_parser_new(NULL);
     feed(p, "GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /ignored HTTP/1.1\r\n\r\n", 1000);
-    tx_http_msg_t *m = tx_http_parser_pop(p);
+    tx_http_msg_t *m = tx__http_parser_pop(p);
     assert_non_null(m);
     assert_int_equal(m->keep_alive, 0);
-    tx_http_msg_free(m);
-    assert_null(tx_http_parser_pop(p)); /* nothing after a close is parsed */
-    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_DONE);
-    tx_http_parser_destroy(p);
+    tx__http_msg_free(m);
+    assert_null(tx__http_parser_pop(p)); /* nothing after a close is parsed */
+    assert_int_equal(tx__http_parser_state(p), TX_HTTP_PARSE_DONE);
+    tx__http_parser_destroy(p);
 
-    p = tx_http_parser_new(NULL);
+    p = tx__http_parser_new(NULL);
     feed(p, "GET /a HTTP/1.0\r\n\r\n", 1000);
-    m = tx_http_parser_pop(p);
+    m = tx__http_parser_pop(p);
     assert_non_null(m);
     assert_int_equal(m->http_minor, 0);
     assert_int_equal(m->keep_alive, 0);
-    tx_http_msg_free(m);
-    tx_http_parser_destroy(p);
+    tx__http_msg_free(m);
+    tx__http_parser_destroy(p);
 
-    p = tx_http_parser_new(NULL);
+    p = tx__http_parser_new(NULL);
     feed(p, "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n", 4);
-    m = tx_http_parser_pop(p);
+    m = tx__http_parser_pop(p);
     assert_int_equal(m->keep_alive, 1);
-    tx_http_msg_free(m);
-    m = tx_http_parser_pop(p);
+    tx__http_msg_free(m);
+    m = tx__http_parser_pop(p);
     assert_non_null(m);
     assert_string_equal(m->path, "/b");
-    tx_http_msg_free(m);
-    tx_http_parser_destroy(p);
+    tx__http_msg_free(m);
+    tx__http_parser_destroy(p);
 }
 
 static void limits(void **state)
@@ -324,25 +329,28 @@ static void limits(void **state)
     huge[sizeof huge - 1] = '\0';
     assert_int_equal(error_status(huge, 4096, NULL), 431);
     /* Content-Length over the limit: refused before any body byte */
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 1000, &lim), 413);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", 3, &lim), 0);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 1000, &lim),
+                     413);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789", 3, &lim), 0);
     /* a chunked body growing past the limit */
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                                   "8\r\n01234567\r\n8\r\n01234567\r\n",
                                   1000, &lim),
                      413);
     const char *code = NULL, *msg = NULL;
-    tx_http_parser_t *p = tx_http_parser_new(&lim);
+    tx_http_parser_t *p = tx__http_parser_new(&lim);
     feed(p, "POST / HTTP/1.1\r\nContent-Length: 999999\r\n\r\n", 1000);
-    assert_int_equal(tx_http_parser_error(p, &code, &msg), 413);
+    assert_int_equal(tx__http_parser_error(p, &code, &msg), 413);
     assert_string_equal(code, "request_too_large");
     assert_non_null(msg);
-    assert_int_equal(tx_http_parser_feed(p, "more", 4), -1); /* stays failed */
-    tx_http_parser_destroy(p);
+    assert_int_equal(tx__http_parser_feed(p, "more", 4), -1); /* stays failed */
+    tx__http_parser_destroy(p);
     /* header fields are counted too: tiny ones would otherwise let thousands in */
     char many[4096];
     size_t n = (size_t)snprintf(many, sizeof many, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < 100; i++) n += (size_t)snprintf(many + n, sizeof many - n, "a:\r\n");
+    for (int i = 0; i < 100; i++)
+        n += (size_t)snprintf(many + n, sizeof many - n, "a:\r\n");
     snprintf(many + n, sizeof many - n, "\r\n");
     assert_int_equal(error_status(many, 7, NULL), 0); /* 100: the default limit */
     snprintf(many + n, sizeof many - n, "b:\r\n\r\n");
@@ -359,44 +367,50 @@ static void smuggling_refused(void **state)
                                   "chunked\r\n\r\n0\r\n\r\n",
                                   1000, NULL),
                      400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
-                                  "4\r\n\r\n0\r\n\r\n",
-                                  7, NULL),
-                     400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n"
-                                  "abcde",
-                                  1000, NULL),
-                     400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000, NULL),
-                     400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: "
+                     "4\r\n\r\n0\r\n\r\n",
+                     7, NULL),
+        400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\n"
+                     "abcde",
+                     1000, NULL),
+        400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nabc", 1000, NULL), 400);
     /* an empty Transfer-Encoding (found by fuzzing: an empty piece before any was kept) */
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: \r\n\r\n\xb8", 1000, NULL),
                      400);
     assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n", 1, NULL), 400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
-                                  1000, NULL),
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 1000,
+                     NULL),
+        400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
+                     "chunked\r\n\r\n0\r\n\r\n",
+                     1000, NULL),
+        400);
+    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 1000, NULL),
                      400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: "
-                                  "chunked\r\n\r\n0\r\n\r\n",
-                                  1000, NULL),
-                     400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 1000, NULL), 400);
-    assert_int_equal(error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 1000,
-                                  NULL),
-                     400);
+    assert_int_equal(
+        error_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 1000, NULL),
+        400);
     /* a good request before the bad one is still delivered, first */
-    tx_http_parser_t *p = tx_http_parser_new(NULL);
-    assert_int_equal(feed(p, "GET /ok HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\n"
-                             "Transfer-Encoding: chunked\r\n\r\n",
+    tx_http_parser_t *p = tx__http_parser_new(NULL);
+    assert_int_equal(feed(p,
+                          "GET /ok HTTP/1.1\r\n\r\nPOST / HTTP/1.1\r\nContent-Length: 1\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n",
                           1000),
                      -1);
-    tx_http_msg_t *m = tx_http_parser_pop(p);
+    tx_http_msg_t *m = tx__http_parser_pop(p);
     assert_non_null(m);
     assert_string_equal(m->path, "/ok");
-    tx_http_msg_free(m);
-    assert_null(tx_http_parser_pop(p));
-    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_ERROR);
-    tx_http_parser_destroy(p);
+    tx__http_msg_free(m);
+    assert_null(tx__http_parser_pop(p));
+    assert_int_equal(tx__http_parser_state(p), TX_HTTP_PARSE_ERROR);
+    tx__http_parser_destroy(p);
 }
 
 static void bad_request_lines(void **state)
@@ -412,26 +426,31 @@ static void bad_request_lines(void **state)
     assert_int_equal(error_status("GET /\x01 HTTP/1.1\r\n\r\n", 1000, NULL), 400);
     assert_int_equal(error_status("\xff\xfe\x00garbage", 1000, NULL), 400);
     /* NULL and empty input are harmless */
-    tx_http_parser_t *p = tx_http_parser_new(NULL);
-    assert_int_equal(tx_http_parser_feed(p, NULL, 10), 0);
-    assert_int_equal(tx_http_parser_feed(p, "", 0), 0);
-    assert_int_equal(tx_http_parser_state(p), TX_HTTP_PARSE_IDLE);
-    assert_int_equal(tx_http_parser_error(p, NULL, NULL), 0);
-    tx_http_parser_destroy(p);
-    assert_int_equal(tx_http_parser_feed(NULL, "x", 1), -1);
-    assert_null(tx_http_parser_pop(NULL));
-    tx_http_parser_destroy(NULL);
-    tx_http_msg_free(NULL);
+    tx_http_parser_t *p = tx__http_parser_new(NULL);
+    assert_int_equal(tx__http_parser_feed(p, NULL, 10), 0);
+    assert_int_equal(tx__http_parser_feed(p, "", 0), 0);
+    assert_int_equal(tx__http_parser_state(p), TX_HTTP_PARSE_IDLE);
+    assert_int_equal(tx__http_parser_error(p, NULL, NULL), 0);
+    tx__http_parser_destroy(p);
+    assert_int_equal(tx__http_parser_feed(NULL, "x", 1), -1);
+    assert_null(tx__http_parser_pop(NULL));
+    tx__http_parser_destroy(NULL);
+    tx__http_msg_free(NULL);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(simple_get),         cmocka_unit_test(pipelined_in_order),
-        cmocka_unit_test(chunked_body),       cmocka_unit_test(connection_close_and_http10),
-        cmocka_unit_test(limits),             cmocka_unit_test(smuggling_refused),
-        cmocka_unit_test(bad_request_lines),  cmocka_unit_test(request_fields),
-        cmocka_unit_test(body_sizes),         cmocka_unit_test(split_invariance),
+        cmocka_unit_test(simple_get),
+        cmocka_unit_test(pipelined_in_order),
+        cmocka_unit_test(chunked_body),
+        cmocka_unit_test(connection_close_and_http10),
+        cmocka_unit_test(limits),
+        cmocka_unit_test(smuggling_refused),
+        cmocka_unit_test(bad_request_lines),
+        cmocka_unit_test(request_fields),
+        cmocka_unit_test(body_sizes),
+        cmocka_unit_test(split_invariance),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,7 +13,7 @@
 
 static int parse(const char *body, tx_item_batch_t *b, char *param, char *msg)
 {
-    return tx_item_batch_parse(body, body ? strlen(body) : 0, b, param, 64, msg, 256);
+    return tx__item_batch_parse(body, body ? strlen(body) : 0, b, param, 64, msg, 256);
 }
 
 static void good_bodies(void **state)
@@ -30,7 +30,7 @@ static void good_bodies(void **state)
     assert_string_equal(b.items[0].external_id, "391");
     assert_string_equal(b.items[0].text, "hi");
     assert_string_equal(b.items[0].task, "t.v-1");
-    tx_item_batch_free(&b);
+    tx__item_batch_free(&b);
     assert_null(b.items);
 
     assert_int_equal(parse("[{\"owner\":7,\"id\":-3},{\"id\":\"x\",\"text\":null,\"task\":null,"
@@ -44,8 +44,8 @@ static void good_bodies(void **state)
     assert_string_equal(b.items[0].text, "");
     assert_string_equal(b.items[0].task, "tags");
     assert_string_equal(b.items[1].owner, "default");
-    tx_item_batch_free(&b);
-    tx_item_batch_free(NULL);
+    tx__item_batch_free(&b);
+    tx__item_batch_free(NULL);
 }
 
 static void bad_bodies(void **state)
@@ -84,8 +84,8 @@ static void bad_bodies(void **state)
         assert_null(b.doc);
     }
     tx_item_batch_t b;
-    assert_int_equal(tx_item_batch_parse(NULL, 0, &b, NULL, 0, NULL, 0), TX_EPARSE);
-    assert_int_equal(tx_item_batch_parse("{}", 2, NULL, NULL, 0, NULL, 0), TX_EINVAL);
+    assert_int_equal(tx__item_batch_parse(NULL, 0, &b, NULL, 0, NULL, 0), TX_EPARSE);
+    assert_int_equal(tx__item_batch_parse("{}", 2, NULL, NULL, 0, NULL, 0), TX_EINVAL);
     /* a long id: 256 bytes pass, 257 do not */
     char body[400];
     char id[258];
@@ -97,7 +97,7 @@ static void bad_bodies(void **state)
     id[256] = 0;
     snprintf(body, sizeof body, "{\"id\":\"%s\"}", id);
     assert_int_equal(parse(body, &b, param, msg), TX_EOK);
-    tx_item_batch_free(&b);
+    tx__item_batch_free(&b);
 }
 
 static void batch_limit(void **state)
@@ -122,18 +122,18 @@ static void batch_limit(void **state)
 static void task_names(void **state)
 {
     (void)state;
-    assert_true(tx_task_name_valid("tags"));
-    assert_true(tx_task_name_valid("a_b-c.d9"));
-    assert_false(tx_task_name_valid(NULL));
-    assert_false(tx_task_name_valid(""));
-    assert_false(tx_task_name_valid("a/b"));
-    assert_false(tx_task_name_valid("é"));
+    assert_true(tx__task_name_valid("tags"));
+    assert_true(tx__task_name_valid("a_b-c.d9"));
+    assert_false(tx__task_name_valid(NULL));
+    assert_false(tx__task_name_valid(""));
+    assert_false(tx__task_name_valid("a/b"));
+    assert_false(tx__task_name_valid("é"));
     char long_name[66];
     memset(long_name, 'a', 65);
     long_name[65] = 0;
-    assert_false(tx_task_name_valid(long_name));
+    assert_false(tx__task_name_valid(long_name));
     long_name[64] = 0;
-    assert_true(tx_task_name_valid(long_name));
+    assert_true(tx__task_name_valid(long_name));
 }
 
 int main(void)

@@ -1,4 +1,4 @@
-/* Item, stats and task JSON (SPEC §4.3, §4.4): exact field names in both forms, RFC 3339 times,
+/* Item, stats and task JSON (docs/api.md): exact field names in both forms, RFC 3339 times,
  * null for unset values, tags results unwrapped, numeric owners as numbers in the seed form. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,24 +18,24 @@ static void times(void **state)
 {
     (void)state;
     char buf[32];
-    assert_string_equal(tx_json_time(0, buf, sizeof buf), "1970-01-01T00:00:00.000Z");
-    assert_string_equal(tx_json_time(INT64_C(1764107001123), buf, sizeof buf),
+    assert_string_equal(tx__json_time(0, buf, sizeof buf), "1970-01-01T00:00:00.000Z");
+    assert_string_equal(tx__json_time(INT64_C(1764107001123), buf, sizeof buf),
                         "2025-11-25T21:43:21.123Z");
-    assert_null(tx_json_time(-1, buf, sizeof buf));
-    assert_null(tx_json_time(INT64_C(253402300800000), buf, sizeof buf));
-    assert_null(tx_json_time(1000, buf, 10));
-    assert_null(tx_json_time(1000, NULL, 32));
-    json_t *v = tx_json_time_value(0);
+    assert_null(tx__json_time(-1, buf, sizeof buf));
+    assert_null(tx__json_time(INT64_C(253402300800000), buf, sizeof buf));
+    assert_null(tx__json_time(1000, buf, 10));
+    assert_null(tx__json_time(1000, NULL, 32));
+    json_t *v = tx__json_time_value(0);
     assert_true(json_is_null(v));
     json_decref(v);
-    v = tx_json_time_value(1000);
+    v = tx__json_time_value(1000);
     assert_string_equal(json_string_value(v), "1970-01-01T00:00:01.000Z");
     json_decref(v);
 }
 
 static tx_item_t sample(void)
 {
-    static tx_attempt_t hist[2] = {
+    static tx_history_row_t hist[2] = {
         {.n = 1,
          .model = "m1",
          .endpoint = "e0",
@@ -76,7 +76,7 @@ static void item_tenax_form(void **state)
 {
     (void)state;
     tx_item_t it = sample();
-    json_t *o = tx_item_json(&it, TX_ITEM_JSON_TENAX, 1);
+    json_t *o = tx__item_json(&it, TX_ITEM_JSON_TENAX, 1);
     assert_non_null(o);
     for (int i = 0; item_keys[i]; i++)
         assert_non_null(json_object_get(o, item_keys[i]));
@@ -107,10 +107,10 @@ static void item_tenax_form(void **state)
     assert_null(json_object_get(o, "tags"));
     json_decref(o);
 
-    o = tx_item_json(&it, TX_ITEM_JSON_TENAX, 0);
+    o = tx__item_json(&it, TX_ITEM_JSON_TENAX, 0);
     assert_null(json_object_get(o, "history"));
     json_decref(o);
-    assert_null(tx_item_json(NULL, TX_ITEM_JSON_TENAX, 1));
+    assert_null(tx__item_json(NULL, TX_ITEM_JSON_TENAX, 1));
 }
 
 static void item_seed_form(void **state)
@@ -122,7 +122,7 @@ static void item_seed_form(void **state)
     it.error = "upstream said 429";
     it.error_class = TX_CLASS_RATE_LIMIT;
     it.retry_after = 60000;
-    json_t *o = tx_item_json(&it, TX_ITEM_JSON_SEED, 0);
+    json_t *o = tx__item_json(&it, TX_ITEM_JSON_SEED, 0);
     assert_non_null(o);
     assert_true(json_is_null(json_object_get(o, "result")));
     assert_int_equal(json_array_size(json_object_get(o, "tags")), 0);
@@ -145,24 +145,24 @@ static void results_by_task(void **state)
     (void)state;
     tx_item_t it = sample();
     it.result = "[\"x\"]";
-    json_t *v = tx_item_result_json(&it);
+    json_t *v = tx__item_result_json(&it);
     assert_string_equal(json_string_value(json_array_get(v, 0)), "x");
     json_decref(v);
     it.result = "not json";
-    v = tx_item_result_json(&it);
+    v = tx__item_result_json(&it);
     assert_true(json_is_array(v));
     assert_int_equal(json_array_size(v), 0);
     json_decref(v);
     it.task = "summary";
-    v = tx_item_result_json(&it);
+    v = tx__item_result_json(&it);
     assert_string_equal(json_string_value(v), "not json");
     json_decref(v);
     it.result = "{\"k\":1}";
-    v = tx_item_result_json(&it);
+    v = tx__item_result_json(&it);
     assert_int_equal(json_integer_value(json_object_get(v, "k")), 1);
     json_decref(v);
     it.result = "bad \xff utf8";
-    v = tx_item_result_json(&it);
+    v = tx__item_result_json(&it);
     assert_string_equal(json_string_value(v), "bad ? utf8");
     json_decref(v);
 }
@@ -182,12 +182,12 @@ static void owners(void **state)
                  {"123456789012345678", 1},
                  {"1234567890123456789", 0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        json_t *v = tx_owner_json(cases[i].in);
+        json_t *v = tx__owner_json(cases[i].in);
         assert_int_equal(json_is_integer(v), cases[i].numeric);
         if (!cases[i].numeric) assert_string_equal(json_string_value(v), cases[i].in);
         json_decref(v);
     }
-    json_t *v = tx_owner_json(NULL);
+    json_t *v = tx__owner_json(NULL);
     assert_true(json_is_null(v));
     json_decref(v);
 }
@@ -200,7 +200,7 @@ static void stats_both_forms(void **state)
     st.by_status[TX_ITEM_SUCCESS] = 140;
     st.by_status[TX_ITEM_FAILED] = 2;
     st.by_status[TX_ITEM_RETRYING] = 5;
-    json_t *o = tx_stats_json("1", &st, 1, 5, TX_ITEM_JSON_TENAX);
+    json_t *o = tx__stats_json("1", &st, 1, 5, TX_ITEM_JSON_TENAX);
     char *s = json_dumps(o, JSON_COMPACT);
     assert_string_equal(s, "{\"owner\":\"1\",\"total\":150,\"with_result\":140,"
                            "\"without_result\":10,\"need_retry\":5,\"by_status\":{\"pending\":3,"
@@ -208,7 +208,7 @@ static void stats_both_forms(void **state)
                            "\"skipped\":0},\"enabled\":true,\"max_attempts\":5}");
     free(s);
     json_decref(o);
-    o = tx_stats_json("1", &st, 0, 7, TX_ITEM_JSON_SEED);
+    o = tx__stats_json("1", &st, 0, 7, TX_ITEM_JSON_SEED);
     s = json_dumps(o, JSON_COMPACT);
     assert_string_equal(s, "{\"user_id\":1,\"total_posts\":150,\"posts_with_tags\":140,"
                            "\"posts_without_tags\":10,\"posts_need_retry\":5,"
@@ -217,13 +217,13 @@ static void stats_both_forms(void **state)
                            "\"max_retry_attempts\":7}");
     free(s);
     json_decref(o);
-    o = tx_stats_json("alice", &st, 1, 5, TX_ITEM_JSON_SEED);
+    o = tx__stats_json("alice", &st, 1, 5, TX_ITEM_JSON_SEED);
     assert_string_equal(json_string_value(json_object_get(o, "user_id")), "alice");
     json_decref(o);
-    o = tx_stats_json(NULL, &st, 1, 5, TX_ITEM_JSON_TENAX);
+    o = tx__stats_json(NULL, &st, 1, 5, TX_ITEM_JSON_TENAX);
     assert_true(json_is_null(json_object_get(o, "owner")));
     json_decref(o);
-    assert_null(tx_stats_json("1", NULL, 1, 5, TX_ITEM_JSON_TENAX));
+    assert_null(tx__stats_json("1", NULL, 1, 5, TX_ITEM_JSON_TENAX));
 }
 
 static void task_version(void **state)
@@ -237,7 +237,7 @@ static void task_version(void **state)
                    .response_format = "{\"type\":\"json_object\"}",
                    .parser = "tags",
                    .created_at = 1000};
-    json_t *o = tx_task_json(&t);
+    json_t *o = tx__task_json(&t);
     assert_string_equal(json_string_value(json_object_get(o, "name")), "tags");
     assert_int_equal(json_integer_value(json_object_get(o, "version")), 2);
     assert_true(json_is_true(json_object_get(o, "active")));
@@ -246,7 +246,7 @@ static void task_version(void **state)
         "json_object");
     assert_true(json_is_null(json_object_get(o, "model")));
     json_decref(o);
-    assert_null(tx_task_json(NULL));
+    assert_null(tx__task_json(NULL));
 }
 
 int main(void)

@@ -118,12 +118,12 @@ typedef struct {
 static tx_config_t *config(void)
 {
     static char *envp[] = {NULL};
-    tx_config_env_t env = {tx_config_envp_lookup, envp};
+    tx_config_env_t env = {tx__config_envp_lookup, envp};
     const char *kv = "{\"AI_BASE_URLS\":[\"http://127.0.0.1:9/v1\"],\"AI_RETRY_DELAY_MS\":0,"
                      "\"JOB_MAX_ATTEMPTS\":3,\"JOB_BATCH_SIZE\":4,\"AI_MAX_CONCURRENCY\":2}";
     tx_config_t *cfg = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_config_load_text(&env, kv, strlen(kv), &cfg, &err), TX_EOK);
+    assert_int_equal(tx__config_load_text(&env, kv, strlen(kv), &cfg, &err), TX_EOK);
     return cfg;
 }
 
@@ -131,7 +131,7 @@ static void import(fx_t *fx, const char *const *texts, size_t n)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_store_open(fx->url, &s, &err), TX_EOK);
+    assert_int_equal(tx__store_open(fx->url, &s, &err), TX_EOK);
     tx_item_input_t in[64];
     char ids[64][24];
     assert_true(n <= 64);
@@ -141,9 +141,9 @@ static void import(fx_t *fx, const char *const *texts, size_t n)
             .owner = "o", .external_id = ids[i], .task = "tags", .text = texts[i]};
     }
     tx_import_result_t res = {0};
-    assert_int_equal(tx_store_import(s, in, n, 1000, &res, &err), TX_EOK);
-    tx_import_result_free(&res);
-    tx_store_close(s);
+    assert_int_equal(tx__store_import(s, in, n, 1000, &res, &err), TX_EOK);
+    tx__import_result_free(&res);
+    tx__store_close(s);
 }
 
 static void on_closed(void *ud)
@@ -161,7 +161,7 @@ static void on_idle(void *ud, const tx_jobs_idle_t *idle)
     fx_t *fx = ud;
     fx->idle_seen++;
     if (idle->paused) fx->paused_seen = 1;
-    if (idle->paused || !idle->has_due) tx_jobs_close(fx->e, on_closed, fx);
+    if (idle->paused || !idle->has_due) tx__jobs_close(fx->e, on_closed, fx);
 }
 
 static void setup(fx_t *fx)
@@ -188,25 +188,25 @@ static void start(fx_t *fx)
                         .on_idle = on_idle,
                         .ud = fx};
     tx_error_t err = {0};
-    assert_int_equal(tx_jobs_open(&o, &fx->e, &err), TX_EOK);
+    assert_int_equal(tx__jobs_open(&o, &fx->e, &err), TX_EOK);
 }
 
 static void teardown(fx_t *fx)
 {
     assert_int_equal(fx->closed, 1);
     assert_int_equal(uv_loop_close(&fx->loop), 0);
-    tx_config_unref(fx->cfg);
+    tx__config_unref(fx->cfg);
 }
 
 static tx_item_t get(fx_t *fx, int64_t id)
 {
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_store_open(fx->url, &s, &err), TX_EOK);
+    assert_int_equal(tx__store_open(fx->url, &s, &err), TX_EOK);
     tx_item_t it;
     memset(&it, 0, sizeof it);
-    assert_int_equal(tx_store_get(s, id, &it, &err), TX_EOK);
-    tx_store_close(s);
+    assert_int_equal(tx__store_get(s, id, &it, &err), TX_EOK);
+    tx__store_close(s);
     return it;
 }
 
@@ -238,9 +238,9 @@ static void works_items_through(void **state)
     assert_int_equal(bad.history[2].http_status, 500);
     assert_int_equal(skip.status, TX_ITEM_SKIPPED);
     assert_int_equal(skip.n_history, 0);
-    tx_item_clear(&ok);
-    tx_item_clear(&bad);
-    tx_item_clear(&skip);
+    tx__item_clear(&ok);
+    tx__item_clear(&bad);
+    tx__item_clear(&skip);
     teardown(&fx);
 }
 
@@ -259,40 +259,40 @@ static void quota_pauses_and_keeps_budget(void **state)
         tx_item_t it = get(&fx, id);
         assert_int_equal(it.status, TX_ITEM_PENDING);
         assert_int_equal(it.attempts, 0);
-        tx_item_clear(&it);
+        tx__item_clear(&it);
     }
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(fx.url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(fx.url, &s, NULL), TX_EOK);
     tx_pause_t p;
-    assert_int_equal(tx_store_pause_get(s, &p, NULL), TX_EOK);
+    assert_int_equal(tx__store_pause_get(s, &p, NULL), TX_EOK);
     assert_int_equal(p.paused, 1);
     assert_non_null(strstr(p.reason, "quota"));
-    tx_store_close(s);
+    tx__store_close(s);
     teardown(&fx);
 }
 
 /* Another node pauses the shared store while this engine is idle: the next claim sees the pause
- * in the store and takes nothing (SPEC §5.2, issue 6: the pause is shared by all nodes). */
+ * in the store and takes nothing (docs/jobs.md, issue 6: the pause is shared by all nodes). */
 static void on_idle_then_pause_elsewhere(void *ud, const tx_jobs_idle_t *idle)
 {
     fx_t *fx = ud;
     fx->idle_seen++;
     if (idle->paused) {
         fx->paused_seen = 1;
-        tx_jobs_close(fx->e, on_closed, fx);
+        tx__jobs_close(fx->e, on_closed, fx);
         return;
     }
     if (fx->idle_seen > 1) { /* not paused after the kick: fail in the test body */
-        tx_jobs_close(fx->e, on_closed, fx);
+        tx__jobs_close(fx->e, on_closed, fx);
         return;
     }
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(fx->url, &s, NULL), TX_EOK);
-    assert_int_equal(tx_store_pause_set(s, 1, "quota (another node)", 1000, NULL), TX_EOK);
-    tx_store_close(s);
+    assert_int_equal(tx__store_open(fx->url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_pause_set(s, 1, "quota (another node)", 1000, NULL), TX_EOK);
+    tx__store_close(s);
     const char *texts[] = {"one good", "two good"};
     import(fx, texts, 2);
-    tx_jobs_kick(fx->e);
+    tx__jobs_kick(fx->e);
 }
 
 static void pause_set_by_another_node_stops_claims(void **state)
@@ -309,14 +309,14 @@ static void pause_set_by_another_node_stops_claims(void **state)
                         .on_item = on_item,
                         .on_idle = on_idle_then_pause_elsewhere,
                         .ud = &fx};
-    assert_int_equal(tx_jobs_open(&o, &fx.e, NULL), TX_EOK);
+    assert_int_equal(tx__jobs_open(&o, &fx.e, NULL), TX_EOK);
     assert_int_equal(uv_run(&fx.loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(fx.paused_seen, 1);
     assert_int_equal(fx.fake.started, 0);
     tx_item_t it = get(&fx, 1);
     assert_int_equal(it.status, TX_ITEM_PENDING);
     assert_int_equal(it.attempts, 0);
-    tx_item_clear(&it);
+    tx__item_clear(&it);
     teardown(&fx);
 }
 
@@ -326,7 +326,7 @@ static void watch_cb(uv_timer_t *t)
     if (fx->fake.started == 0) return;
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
-    tx_jobs_close(fx->e, on_closed, fx);
+    tx__jobs_close(fx->e, on_closed, fx);
 }
 
 static void close_with_attempt_in_flight(void **state)
@@ -348,22 +348,22 @@ static void close_with_attempt_in_flight(void **state)
     assert_int_equal(it.status, TX_ITEM_RETRYING); /* due again, attempt counted */
     assert_int_equal(it.attempts, 1);
     assert_int_equal(it.lease, 0);
-    tx_item_clear(&it);
+    tx__item_clear(&it);
     teardown(&fx);
 }
 
 static void transition_table(void **state)
 {
     (void)state;
-    assert_true(tx_jobs_transition_ok(TX_ITEM_PENDING, TX_ITEM_PROCESSING));
-    assert_true(tx_jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_SUCCESS));
-    assert_true(tx_jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_RETRYING));
-    assert_true(tx_jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_FAILED));
-    assert_true(tx_jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_PENDING));
-    assert_false(tx_jobs_transition_ok(TX_ITEM_SUCCESS, TX_ITEM_FAILED));
-    assert_false(tx_jobs_transition_ok(TX_ITEM_SKIPPED, TX_ITEM_PROCESSING));
-    assert_false(tx_jobs_transition_ok(TX_ITEM_PENDING, TX_ITEM_SUCCESS));
-    assert_false(tx_jobs_transition_ok((tx_item_status_t)99, TX_ITEM_PENDING));
+    assert_true(tx__jobs_transition_ok(TX_ITEM_PENDING, TX_ITEM_PROCESSING));
+    assert_true(tx__jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_SUCCESS));
+    assert_true(tx__jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_RETRYING));
+    assert_true(tx__jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_FAILED));
+    assert_true(tx__jobs_transition_ok(TX_ITEM_PROCESSING, TX_ITEM_PENDING));
+    assert_false(tx__jobs_transition_ok(TX_ITEM_SUCCESS, TX_ITEM_FAILED));
+    assert_false(tx__jobs_transition_ok(TX_ITEM_SKIPPED, TX_ITEM_PROCESSING));
+    assert_false(tx__jobs_transition_ok(TX_ITEM_PENDING, TX_ITEM_SUCCESS));
+    assert_false(tx__jobs_transition_ok((tx_item_status_t)99, TX_ITEM_PENDING));
 }
 
 static void open_rejects_bad_input(void **state)
@@ -373,7 +373,7 @@ static void open_rejects_bad_input(void **state)
     uv_loop_init(&loop);
     tx_jobs_t *e = (tx_jobs_t *)1;
     tx_error_t err = {0};
-    assert_int_equal(tx_jobs_open(NULL, &e, &err), TX_EINVAL);
+    assert_int_equal(tx__jobs_open(NULL, &e, &err), TX_EINVAL);
     assert_null(e);
     tx_config_t *cfg = config();
     fake_t f = {.loop = &loop};
@@ -381,18 +381,18 @@ static void open_rejects_bad_input(void **state)
                         .store_url = "sqlite:/nonexistent-dir/x/y.db",
                         .cfg = cfg,
                         .port = {fake_start, fake_cancel, NULL, &f}};
-    assert_int_not_equal(tx_jobs_open(&o, &e, &err), TX_EOK);
+    assert_int_not_equal(tx__jobs_open(&o, &e, &err), TX_EOK);
     assert_null(e);
     assert_non_null(err.msg);
-    tx_jobs_kick(NULL);
-    tx_jobs_resume(NULL);
-    tx_jobs_close(NULL, NULL, NULL);
+    tx__jobs_kick(NULL);
+    tx__jobs_resume(NULL);
+    tx__jobs_close(NULL, NULL, NULL);
     tx_jobs_stats_t st;
-    tx_jobs_stats(NULL, &st);
+    tx__jobs_stats(NULL, &st);
     assert_int_equal(st.held, 0);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
-    tx_config_unref(cfg);
+    tx__config_unref(cfg);
 }
 
 int main(void)

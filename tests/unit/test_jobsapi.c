@@ -1,6 +1,6 @@
 /* The jobs HTTP API over a real server, router, store executor and SQLite file: a client thread
- * (tenax's own upstream client, one private loop per call) drives every route and alias; failed checks are collected there and asserted on the
- * main thread once the loop has stopped. */
+ * (tenax's own upstream client, one private loop per call) drives every route and alias; failed
+ * checks are collected there and asserted on the main thread once the loop has stopped. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,8 +31,8 @@ typedef struct {
 static int guard(void *ud, tx_http_req_t *req)
 {
     (void)ud;
-    if (!tx_http_req_header(req, "x-deny")) return 1;
-    tx_http_respond_error(req, 401, "invalid_request_error", "denied", "denied", NULL, 0);
+    if (!tx__http_req_header(req, "x-deny")) return 1;
+    tx__http_respond_error(req, 401, "invalid_request_error", "denied", "denied", NULL, 0);
     return 0;
 }
 
@@ -74,7 +74,10 @@ static void on_called(void *ud, const tx_upstream_result_t *r)
     b->done = 1;
 }
 
-static void on_client_closed(void *arg) { *(int *)arg = 1; }
+static void on_client_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
 
 /* One request; returns the HTTP status (0 on a transport error) and the parsed body. */
 static long call(client_t *c, const char *method, const char *path, const char *body, json_t **doc)
@@ -92,15 +95,17 @@ static long call(client_t *c, const char *method, const char *path, const char *
     }
     uv_loop_t loop;
     uv_loop_init(&loop);
-    tx_upstream_t *u = tx_upstream_new(&loop, NULL);
+    tx_upstream_t *u = tx__upstream_new(&loop, NULL);
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000};
     tx_upstream_cb_t cb = {.on_body = sink, .on_done = on_called};
-    if (u != NULL && tx_upstream_send(u, method, url, h, nh, body, body ? strlen(body) : 0, &lim,
-                                      &cb, &b) != NULL)
-        while (!b.done && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+    if (u != NULL && tx__upstream_send(u, method, url, h, nh, body, body ? strlen(body) : 0, &lim,
+                                       &cb, &b) != NULL)
+        while (!b.done && uv_run(&loop, UV_RUN_ONCE) != 0) {
+        }
     int closed = 0;
-    tx_upstream_close(u, on_client_closed, &closed);
-    while (u != NULL && !closed && uv_run(&loop, UV_RUN_ONCE) != 0) {}
+    tx__upstream_close(u, on_client_closed, &closed);
+    while (u != NULL && !closed && uv_run(&loop, UV_RUN_ONCE) != 0) {
+    }
     uv_loop_close(&loop);
     *doc = b.p ? json_loads(b.p, 0, NULL) : NULL;
     free(b.p);
@@ -425,13 +430,13 @@ static void on_stopped(tx_http_server_t *srv, void *ud)
 {
     (void)srv;
     loopstate_t *ls = ud;
-    tx_storeq_close(ls->q, on_q_closed, ls);
+    tx__storeq_close(ls->q, on_q_closed, ls);
 }
 
 static void on_stop(uv_async_t *a)
 {
     uv_close((uv_handle_t *)a, NULL);
-    tx_http_server_stop(g_ls.srv, 1000, on_stopped, &g_ls);
+    tx__http_server_stop(g_ls.srv, 1000, on_stopped, &g_ls);
 }
 
 static void routes_end_to_end(void **state)
@@ -444,22 +449,22 @@ static void routes_end_to_end(void **state)
     uv_loop_t loop;
     assert_int_equal(uv_loop_init(&loop), 0);
     tx_error_t err = {0};
-    assert_int_equal(tx_storeq_open(&loop, url, 2, &g_ls.q, &err), TX_EOK);
+    assert_int_equal(tx__storeq_open(&loop, url, 2, &g_ls.q, &err), TX_EOK);
     kick_t k = {0};
     tx_jobsapi_config_t cfg = {
         .storeq = g_ls.q, .kick = on_kick, .max_attempts = seven, .guard = guard, .ud = &k};
-    tx_jobsapi_t *api = tx_jobsapi_new(&cfg);
+    tx_jobsapi_t *api = tx__jobsapi_new(&cfg);
     assert_non_null(api);
-    tx_router_t *r = tx_router_new();
-    assert_int_equal(tx_jobsapi_register(&api, r), TX_EOK);
+    tx_router_t *r = tx__router_new();
+    assert_int_equal(tx__jobsapi_register(&api, r), TX_EOK);
     tx_http_config_t hc;
-    tx_http_config_defaults(&hc);
-    hc.handler = tx_router_handler;
+    tx__http_config_defaults(&hc);
+    hc.handler = tx__router_handler;
     hc.handler_ud = r;
-    g_ls.srv = tx_http_server_start(&loop, "127.0.0.1:0", &hc, &err);
+    g_ls.srv = tx__http_server_start(&loop, "127.0.0.1:0", &hc, &err);
     assert_non_null(g_ls.srv);
     client_t c = {0};
-    snprintf(c.base, sizeof c.base, "http://%s", tx_http_server_address(g_ls.srv));
+    snprintf(c.base, sizeof c.base, "http://%s", tx__http_server_address(g_ls.srv));
     assert_int_equal(uv_async_init(&loop, &c.stop, on_stop), 0);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, client_main, &c), 0);
@@ -470,9 +475,9 @@ static void routes_end_to_end(void **state)
     assert_true(g_ls.closed);
     /* kicks: import, retry x3, regenerate x2, import on the new task */
     assert_int_equal(k.kicks, 7);
-    tx_http_server_destroy(g_ls.srv);
-    tx_router_destroy(r);
-    tx_jobsapi_destroy(api);
+    tx__http_server_destroy(g_ls.srv);
+    tx__router_destroy(r);
+    tx__jobsapi_destroy(api);
     assert_int_equal(uv_loop_close(&loop), 0);
     char path[160];
     const char *suffix[] = {"", "-wal", "-shm"};
@@ -486,16 +491,16 @@ static void routes_end_to_end(void **state)
 static void bad_arguments(void **state)
 {
     (void)state;
-    assert_null(tx_jobsapi_new(NULL));
+    assert_null(tx__jobsapi_new(NULL));
     tx_jobsapi_config_t cfg = {0};
-    assert_null(tx_jobsapi_new(&cfg));
-    assert_int_equal(tx_jobsapi_register(NULL, NULL), TX_EINVAL);
+    assert_null(tx__jobsapi_new(&cfg));
+    assert_int_equal(tx__jobsapi_register(NULL, NULL), TX_EINVAL);
     tx_jobsapi_t *none = NULL;
-    tx_router_t *r = tx_router_new();
-    assert_int_equal(tx_jobsapi_register(&none, r), TX_EINVAL);
-    tx_router_destroy(r);
-    assert_int_equal(tx_jobsapi_routes(NULL), TX_EINVAL);
-    tx_jobsapi_destroy(NULL);
+    tx_router_t *r = tx__router_new();
+    assert_int_equal(tx__jobsapi_register(&none, r), TX_EINVAL);
+    tx__router_destroy(r);
+    assert_int_equal(tx__jobsapi_routes(NULL), TX_EINVAL);
+    tx__jobsapi_destroy(NULL);
 }
 
 int main(void)

@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/json_arena.h"
+#include "gateway/json_arena.h"
 
-static const char DOC[] = "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}],"
-                          "\"usage\":{\"total_tokens\":25}}";
+static const char DOC[] =
+    "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"content\":\"hi\"}}],"
+    "\"usage\":{\"total_tokens\":25}}";
 
 /* A JSON string literal of n copies of c (quotes included), to free. */
 static char *json_string_of(size_t n, char c)
@@ -36,7 +37,8 @@ static void parse_read_delete(void **state)
     cJSON *a = cJSON_Parse(DOC);
     assert_non_null(a);
     assert_string_equal(cJSON_GetObjectItem(a, "id")->valuestring, "x");
-    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "usage"), "total_tokens")->valueint, 25);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "usage"), "total_tokens")->valueint,
+                     25);
     const cJSON *first = a;
     cJSON_Delete(a);
     tx__json_arena_end();
@@ -168,6 +170,7 @@ static void per_thread_buffer(void **state)
 
 int main(void)
 {
+    tx__json_arena_install(); /* what the tenax program's main does */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_read_delete),
         cmocka_unit_test(nested_scopes),

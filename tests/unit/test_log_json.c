@@ -37,15 +37,15 @@ static void emit(void)
     char big[6000];
     memset(big, '"', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    tx_log(TX_LOG_INFO, "ai][config", "AI_MODEL=\"x\" source=kv");
-    tx_log(TX_LOG_WARN, "ai][auth", "path /v1/\xff\xfe\xc3(\x01\n\t end \xe2\x82\xac");
-    tx_log(TX_LOG_ERROR, NULL, "%s", big);
-    tx_log(TX_LOG_DEBUG, "ai][retry", "not shown at info");
+    tx__log(TX_LOG_INFO, "ai][config", "AI_MODEL=\"x\" source=kv");
+    tx__log(TX_LOG_WARN, "ai][auth", "path /v1/\xff\xfe\xc3(\x01\n\t end \xe2\x82\xac");
+    tx__log(TX_LOG_ERROR, NULL, "%s", big);
+    tx__log(TX_LOG_DEBUG, "ai][retry", "not shown at info");
     char cut[2100];
     memset(cut, 'a', sizeof cut);
     memcpy(cut + 2045, "\xe2\x82\xac", 3); /* a sequence cut by the 2047-byte message limit */
     cut[sizeof cut - 1] = '\0';
-    tx_log(TX_LOG_INFO, "t", "%s", cut);
+    tx__log(TX_LOG_INFO, "t", "%s", cut);
 }
 
 static void json_lines_are_valid(void **state)
@@ -53,7 +53,7 @@ static void json_lines_are_valid(void **state)
     (void)state;
     setenv("TENAX_LOG_FORMAT", "json", 1);
     setenv("TENAX_LOG_LEVEL", "info", 1);
-    tx_log_init();
+    tx__log_init();
     char *out = capture(emit);
     int lines = 0;
     for (char *save = NULL, *ln = strtok_r(out, "\n", &save); ln != NULL;
@@ -72,7 +72,9 @@ static void json_lines_are_valid(void **state)
         }
         if (lines == 1) {
             const char *m = json_string_value(json_object_get(o, "msg"));
-            assert_non_null(strstr(m, "/v1/?" "?" "?(\x01\n\t end \xe2\x82\xac"));
+            assert_non_null(strstr(m, "/v1/?"
+                                      "?"
+                                      "?(\x01\n\t end \xe2\x82\xac"));
         }
         json_decref(o);
         lines++;

@@ -35,56 +35,56 @@ static void eviction_follows_recency(void **state)
 {
     (void)state;
     freed = 0;
-    tx_lru_t *l = tx_lru_create(3, count_free, &freed);
-    assert_int_equal(tx_lru_put(l, "a", 1, boxed(1)), 0);
-    assert_int_equal(tx_lru_put(l, "b", 1, boxed(2)), 0);
-    assert_int_equal(tx_lru_put(l, "c", 1, boxed(3)), 0);
-    assert_int_equal(*(int *)tx_lru_get(l, "a", 1), 1); /* a is now the most recent */
-    assert_int_equal(tx_lru_put(l, "d", 1, boxed(4)), 0); /* evicts b */
-    assert_null(tx_lru_peek(l, "b", 1));
+    tx_lru_t *l = tx__lru_create(3, count_free, &freed);
+    assert_int_equal(tx__lru_put(l, "a", 1, boxed(1)), 0);
+    assert_int_equal(tx__lru_put(l, "b", 1, boxed(2)), 0);
+    assert_int_equal(tx__lru_put(l, "c", 1, boxed(3)), 0);
+    assert_int_equal(*(int *)tx__lru_get(l, "a", 1), 1);   /* a is now the most recent */
+    assert_int_equal(tx__lru_put(l, "d", 1, boxed(4)), 0); /* evicts b */
+    assert_null(tx__lru_peek(l, "b", 1));
     assert_int_equal(freed, 1);
-    assert_int_equal(tx_lru_evictions(l), 1);
+    assert_int_equal(tx__lru_evictions(l), 1);
     const void *k;
     size_t kl;
-    assert_int_equal(*(int *)tx_lru_oldest(l, &k, &kl), 3);
+    assert_int_equal(*(int *)tx__lru_oldest(l, &k, &kl), 3);
     assert_memory_equal(k, "c", 1);
     /* replacing frees the old value and keeps the count */
-    assert_int_equal(tx_lru_put(l, "c", 1, boxed(30)), 0);
+    assert_int_equal(tx__lru_put(l, "c", 1, boxed(30)), 0);
     assert_int_equal(freed, 2);
-    assert_int_equal(tx_lru_count(l), 3);
-    assert_int_equal(*(int *)tx_lru_peek(l, "c", 1), 30);
+    assert_int_equal(tx__lru_count(l), 3);
+    assert_int_equal(*(int *)tx__lru_peek(l, "c", 1), 30);
     /* shrink evicts the least recent: a (d and c are newer) */
-    tx_lru_set_max(l, 2);
-    assert_int_equal(tx_lru_count(l), 2);
-    assert_null(tx_lru_peek(l, "a", 1));
-    assert_int_equal(tx_lru_remove(l, "d", 1), 1);
-    assert_int_equal(tx_lru_remove(l, "d", 1), 0);
-    assert_int_equal(tx_lru_count(l), 1);
-    tx_lru_destroy(l);
+    tx__lru_set_max(l, 2);
+    assert_int_equal(tx__lru_count(l), 2);
+    assert_null(tx__lru_peek(l, "a", 1));
+    assert_int_equal(tx__lru_remove(l, "d", 1), 1);
+    assert_int_equal(tx__lru_remove(l, "d", 1), 0);
+    assert_int_equal(tx__lru_count(l), 1);
+    tx__lru_destroy(l);
     assert_int_equal(freed, 5); /* every value stored, once */
-    tx_lru_destroy(NULL);
-    assert_null(tx_lru_create(0, NULL, NULL));
+    tx__lru_destroy(NULL);
+    assert_null(tx__lru_create(0, NULL, NULL));
 }
 
 static void many_keys_grow_the_table(void **state)
 {
     (void)state;
-    tx_lru_t *l = tx_lru_create(5000, plain_free, NULL);
+    tx_lru_t *l = tx__lru_create(5000, plain_free, NULL);
     char key[32];
     for (int i = 0; i < 20000; i++) {
         int n = snprintf(key, sizeof(key), "client-%d", i);
-        assert_int_equal(tx_lru_put(l, key, (size_t)n, boxed(i)), 0);
+        assert_int_equal(tx__lru_put(l, key, (size_t)n, boxed(i)), 0);
     }
-    assert_int_equal(tx_lru_count(l), 5000);
+    assert_int_equal(tx__lru_count(l), 5000);
     for (int i = 15000; i < 20000; i++) {
         int n = snprintf(key, sizeof(key), "client-%d", i);
-        int *v = tx_lru_get(l, key, (size_t)n);
+        int *v = tx__lru_get(l, key, (size_t)n);
         assert_non_null(v);
         assert_int_equal(*v, i);
     }
-    assert_null(tx_lru_get(l, "client-14999", 12));
-    assert_null(tx_lru_get(NULL, "x", 1));
-    tx_lru_destroy(l);
+    assert_null(tx__lru_get(l, "client-14999", 12));
+    assert_null(tx__lru_get(NULL, "x", 1));
+    tx__lru_destroy(l);
 }
 
 int main(void)

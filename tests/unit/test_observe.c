@@ -12,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "obs/notify_http.h"
+#include "ops/notify_http.h"
+#include "core/clock.h"
 #include "obs/observe.h"
 #include "server/http.h"
 #include "loop_fixture.h"
@@ -21,48 +22,49 @@ static void metrics_from_events(void **state)
 {
     (void)state;
     tx_obs_opts_t o = {.metrics = 1, .access_log = 0};
-    tx_obs_t *obs = tx_obs_create(&o);
+    tx_obs_t *obs = tx__obs_create(&o);
     assert_non_null(obs);
-    tx_obs_on_request_done(obs, "/v1/chat/completions", "m1", 200, 120.0, 100.0);
-    tx_obs_on_request_done(obs, "/v1/chat/completions", "m1", 200, 50.0, 60.0);
-    tx_obs_on_attempt(obs, 0, "m1", TX_CLASS_SERVER, 30.0, 1, 2.0);
-    tx_obs_on_attempt(obs, 1, "m1", TX_CLASS_OK, 70.0, 2, -1);
-    tx_obs_on_retry(obs, TX_CLASS_SERVER);
-    tx_obs_on_queue_wait(obs, 5.0);
-    tx_obs_on_failover(obs, 0, 1);
-    tx_obs_on_usage(obs, "m1", 11, 7);
-    tx_obs_on_usage(obs, "m1", 1, -1);
-    tx_obs_on_cache(obs, 1);
-    tx_obs_on_cache(obs, 0);
-    tx_obs_on_cache(obs, 0);
-    tx_obs_set_admission(obs, 3, 2, 5);
-    tx_obs_set_admission(obs, 1, 0, 7);
-    tx_obs_on_usage(obs, "m2", 100, 5);
-    tx_obs_on_usage(obs, "m2", -1, -1); /* a reply without usage counts nothing */
-    tx_obs_set_items(obs, "pending", 4);
+    tx__obs_on_request_done(obs, "/v1/chat/completions", "m1", 200, 120.0, 100.0);
+    tx__obs_on_request_done(obs, "/v1/chat/completions", "m1", 200, 50.0, 60.0);
+    tx__obs_on_attempt(obs, 0, "m1", TX_CLASS_SERVER, 30.0, 1, 2.0);
+    tx__obs_on_attempt(obs, 1, "m1", TX_CLASS_OK, 70.0, 2, -1);
+    tx__obs_on_retry(obs, TX_CLASS_SERVER);
+    tx__obs_on_queue_wait(obs, 5.0);
+    tx__obs_on_failover(obs, 0, 1);
+    tx__obs_on_usage(obs, "m1", 11, 7);
+    tx__obs_on_usage(obs, "m1", 1, -1);
+    tx__obs_on_cache(obs, 1);
+    tx__obs_on_cache(obs, 0);
+    tx__obs_on_cache(obs, 0);
+    tx__obs_set_admission(obs, 3, 2, 5);
+    tx__obs_set_admission(obs, 1, 0, 7);
+    tx__obs_on_usage(obs, "m2", 100, 5);
+    tx__obs_on_usage(obs, "m2", -1, -1); /* a reply without usage counts nothing */
+    tx__obs_set_items(obs, "pending", 4);
 
-    tx_metric_family_t *req = tx_obs_family(obs, TX_M_REQUESTS);
+    tx_metric_family_t *req = tx__obs_family(obs, TX_M_REQUESTS);
     const char *rv[3] = {"/v1/chat/completions", "m1", "200"};
-    assert_true(tx_metrics_value(tx_metrics_series(req, rv)) == 2.0);
+    assert_true(tx__metrics_value(tx__metrics_series(req, rv)) == 2.0);
     const char *tp[2] = {"m1", "prompt"}, *tc[2] = {"m1", "completion"};
-    assert_true(tx_metrics_value(tx_metrics_series(tx_obs_family(obs, TX_M_TOKENS), tp)) == 12);
-    assert_true(tx_metrics_value(tx_metrics_series(tx_obs_family(obs, TX_M_TOKENS), tc)) == 7);
+    assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_TOKENS), tp)) == 12);
+    assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_TOKENS), tc)) == 7);
     const char *miss[1] = {"miss"};
-    assert_true(tx_metrics_value(tx_metrics_series(tx_obs_family(obs, TX_M_CACHE), miss)) == 2);
-    tx_metric_series_t *over = tx_metrics_series(tx_obs_family(obs, TX_M_OVERHEAD), NULL);
-    assert_int_equal(tx_metrics_hist_count(over), 2);
+    assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_CACHE), miss)) == 2);
+    tx_metric_series_t *over = tx__metrics_series(tx__obs_family(obs, TX_M_OVERHEAD), NULL);
+    assert_int_equal(tx__metrics_hist_count(over), 2);
     /* 120-100 ms, and a negative difference counts as 0. */
-    assert_true(tx_metrics_hist_sum(over) > 0.0199 && tx_metrics_hist_sum(over) < 0.0201);
-    tx_metric_series_t *dropped = tx_metrics_series(tx_obs_family(obs, TX_M_DROPPED), NULL);
-    assert_true(tx_metrics_value(dropped) == 7);
+    assert_true(tx__metrics_hist_sum(over) > 0.0199 && tx__metrics_hist_sum(over) < 0.0201);
+    tx_metric_series_t *dropped = tx__metrics_series(tx__obs_family(obs, TX_M_DROPPED), NULL);
+    assert_true(tx__metrics_value(dropped) == 7);
     const char *tp2[2] = {"m2", "prompt"}, *tc2[2] = {"m2", "completion"};
-    assert_true(tx_metrics_value(tx_metrics_series(tx_obs_family(obs, TX_M_TOKENS), tp2)) == 100);
-    assert_true(tx_metrics_value(tx_metrics_series(tx_obs_family(obs, TX_M_TOKENS), tc2)) == 5);
-    tx_metric_series_t *inf = tx_metrics_series(tx_obs_family(obs, TX_M_IN_FLIGHT), NULL);
-    assert_true(tx_metrics_value(inf) == 1);
+    assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_TOKENS), tp2)) ==
+                100);
+    assert_true(tx__metrics_value(tx__metrics_series(tx__obs_family(obs, TX_M_TOKENS), tc2)) == 5);
+    tx_metric_series_t *inf = tx__metrics_series(tx__obs_family(obs, TX_M_IN_FLIGHT), NULL);
+    assert_true(tx__metrics_value(inf) == 1);
 
     size_t len = 0;
-    char *text = tx_obs_render(obs, &len);
+    char *text = tx__obs_render(obs, &len);
     assert_non_null(text);
     assert_int_equal(strlen(text), len);
     assert_non_null(strstr(text, "tenax_upstream_attempts_total{endpoint=\"0\",model=\"m1\","
@@ -71,45 +73,45 @@ static void metrics_from_events(void **state)
     assert_non_null(strstr(text, "tenax_failovers_total{from=\"0\",to=\"1\"} 1"));
     assert_non_null(strstr(text, "tenax_items{status=\"pending\"} 4"));
     free(text);
-    tx_obs_destroy(obs);
+    tx__obs_destroy(obs);
 
     /* Over families registered elsewhere: updates land there, the registry stays theirs. */
-    tx_metrics_t *reg = tx_metrics_create();
+    tx_metrics_t *reg = tx__metrics_create();
     tx_metric_family_t *fams[TX_M__LAST];
-    assert_int_equal(tx_metrics_std_register(reg, fams), 0);
+    assert_int_equal(tx__metrics_std_register(reg, fams), 0);
     tx_obs_opts_t ext = {.metrics = 1, .registry = reg, .fams = fams};
-    obs = tx_obs_create(&ext);
-    assert_ptr_equal(tx_obs_registry(obs), reg);
-    tx_obs_on_cache(obs, 1);
-    tx_obs_destroy(obs);
+    obs = tx__obs_create(&ext);
+    assert_ptr_equal(tx__obs_registry(obs), reg);
+    tx__obs_on_cache(obs, 1);
+    tx__obs_destroy(obs);
     const char *hit[1] = {"hit"};
-    assert_true(tx_metrics_value(tx_metrics_series(fams[TX_M_CACHE], hit)) == 1);
-    tx_metrics_destroy(reg);
+    assert_true(tx__metrics_value(tx__metrics_series(fams[TX_M_CACHE], hit)) == 1);
+    tx__metrics_destroy(reg);
 }
 
 static void metrics_off(void **state)
 {
     (void)state;
     tx_obs_opts_t o = {.metrics = 0, .access_log = 0};
-    tx_obs_t *obs = tx_obs_create(&o);
+    tx_obs_t *obs = tx__obs_create(&o);
     assert_non_null(obs);
-    assert_false(tx_obs_metrics_enabled(obs));
-    tx_obs_on_request_done(obs, "/v1/x", "m", 200, 1, 1);
-    tx_obs_on_cache(obs, 1);
-    assert_null(tx_obs_registry(obs));
-    assert_null(tx_obs_family(obs, TX_M_REQUESTS));
-    assert_null(tx_obs_render(obs, NULL));
-    tx_obs_destroy(obs);
+    assert_false(tx__obs_metrics_enabled(obs));
+    tx__obs_on_request_done(obs, "/v1/x", "m", 200, 1, 1);
+    tx__obs_on_cache(obs, 1);
+    assert_null(tx__obs_registry(obs));
+    assert_null(tx__obs_family(obs, TX_M_REQUESTS));
+    assert_null(tx__obs_render(obs, NULL));
+    tx__obs_destroy(obs);
     /* NULL observer: every call is a no-op. */
-    tx_obs_on_attempt(NULL, 0, "m", TX_CLASS_QUOTA, 1, 1, 1);
-    tx_obs_on_failover(NULL, 0, 1);
-    tx_obs_destroy(NULL);
+    tx__obs_on_attempt(NULL, 0, "m", TX_CLASS_QUOTA, 1, 1, 1);
+    tx__obs_on_failover(NULL, 0, 1);
+    tx__obs_destroy(NULL);
 
     setenv("TENAX_METRICS", "off", 1);
-    tx_obs_opts_from_env(&o);
+    tx__obs_opts_from_env(&o);
     assert_int_equal(o.metrics, 0);
     setenv("TENAX_METRICS", "1", 1);
-    tx_obs_opts_from_env(&o);
+    tx__obs_opts_from_env(&o);
     assert_int_equal(o.metrics, 1);
     unsetenv("TENAX_METRICS");
 }
@@ -138,27 +140,28 @@ static void notifications_from_events(void **state)
     (void)state;
     rec_t r = {0};
     tx_notify_config_t nc = {.webhook_url = "http://127.0.0.1:9/hook"};
-    tx_notify_t *n = tx_notify_create(&nc, record, &r);
+    tx_notify_t *n = tx__notify_create(&nc, record, &r);
     tx_obs_opts_t o = {.metrics = 1, .access_log = 0};
-    tx_obs_t *obs = tx_obs_create(&o);
-    tx_obs_set_notify(obs, n);
-    assert_ptr_equal(tx_obs_notify(obs), n);
-    for (int i = 0; i < 5; i++) tx_obs_on_attempt(obs, 0, "m", TX_CLASS_QUOTA, 1, i + 1, -1);
-    tx_obs_on_attempt(obs, 0, "m", TX_CLASS_SERVER, 1, 1, -1); /* no notification */
-    tx_obs_on_attempt(obs, 0, "m", TX_CLASS_CONCURRENCY, 1, 1, 3);
-    tx_obs_on_attempt(obs, 0, "m", TX_CLASS_AUTH, 1, 1, -1);
-    tx_obs_on_failover(obs, 0, 1);
-    tx_obs_on_failover(obs, 1, 0);
+    tx_obs_t *obs = tx__obs_create(&o);
+    tx__obs_set_notify(obs, n);
+    assert_ptr_equal(tx__obs_notify(obs), n);
+    for (int i = 0; i < 5; i++)
+        tx__obs_on_attempt(obs, 0, "m", TX_CLASS_QUOTA, 1, i + 1, -1);
+    tx__obs_on_attempt(obs, 0, "m", TX_CLASS_SERVER, 1, 1, -1); /* no notification */
+    tx__obs_on_attempt(obs, 0, "m", TX_CLASS_CONCURRENCY, 1, 1, 3);
+    tx__obs_on_attempt(obs, 0, "m", TX_CLASS_AUTH, 1, 1, -1);
+    tx__obs_on_failover(obs, 0, 1);
+    tx__obs_on_failover(obs, 1, 0);
     assert_int_equal(r.calls, 4);
     assert_string_equal(r.type[0], "quota_exceeded");
     assert_string_equal(r.type[1], "rate_limit");
     assert_string_equal(r.type[2], "auth_failed");
     assert_string_equal(r.type[3], "endpoint_down");
     tx_notify_stats_t st;
-    tx_notify_stats(n, &st);
+    tx__notify_stats(n, &st);
     assert_int_equal(st.suppressed, 5);
-    tx_obs_destroy(obs);
-    tx_notify_destroy(n);
+    tx__obs_destroy(obs);
+    tx__notify_destroy(n);
 }
 
 /* --- the HTTP sender against real local servers ------------------------------------------ */
@@ -173,12 +176,12 @@ static void hook_handler(tx_http_req_t *req, void *ud)
 {
     hook_t *h = ud;
     size_t len = 0;
-    const char *b = tx_http_req_body(req, &len);
+    const char *b = tx__http_req_body(req, &len);
     snprintf(h->body, sizeof h->body, "%.*s", (int)len, b);
-    const char *ct = tx_http_req_header(req, "content-type");
+    const char *ct = tx__http_req_header(req, "content-type");
     snprintf(h->ctype, sizeof h->ctype, "%s", ct ? ct : "");
     h->hits++;
-    tx_http_respond(req, 204, NULL, 0, NULL, 0);
+    tx__http_respond(req, 204, NULL, 0, NULL, 0);
 }
 
 static int hook_hit(void *ud)
@@ -188,7 +191,7 @@ static int hook_hit(void *ud)
 
 static int sender_idle(void *ud)
 {
-    return tx_notify_http_inflight(ud) == 0;
+    return tx__notify_http_inflight(ud) == 0;
 }
 
 static void stopped(tx_http_server_t *srv, void *ud)
@@ -222,25 +225,25 @@ static void http_sender_delivers_and_times_out(void **state)
     assert_int_equal(uv_loop_init(&loop), 0);
     hook_t hook = {0};
     tx_http_config_t hc;
-    tx_http_config_defaults(&hc);
+    tx__http_config_defaults(&hc);
     hc.handler = hook_handler;
     hc.handler_ud = &hook;
     tx_error_t err = {0};
-    tx_http_server_t *srv = tx_http_server_start(&loop, "127.0.0.1:0", &hc, &err);
+    tx_http_server_t *srv = tx__http_server_start(&loop, "127.0.0.1:0", &hc, &err);
     assert_non_null(srv);
 
-    tx_notify_http_t *s = tx_notify_http_new(&loop, 300);
+    tx_notify_http_t *s = tx__notify_http_new(&loop, 300);
     assert_non_null(s);
     char url[128];
-    snprintf(url, sizeof url, "http://%s/hook/secret-path", tx_http_server_address(srv));
+    snprintf(url, sizeof url, "http://%s/hook/secret-path", tx__http_server_address(srv));
     tx_notify_config_t nc = {.webhook_url = url};
-    tx_notify_t *n = tx_notify_create(&nc, tx_notify_http_post, s);
-    tx_notify_http_set_notifier(s, n);
+    tx_notify_t *n = tx__notify_create(&nc, tx__notify_http_post, s);
+    tx__notify_http_set_notifier(s, n);
 
-    assert_int_equal(tx_notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota gone", 2, -1,
-                                     tx_obs_mono_ms(), tx_obs_wall_ms()),
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_QUOTA_EXCEEDED, "quota gone", 2, -1,
+                                      tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
-    assert_int_equal(tx_notify_http_inflight(s), 1);
+    assert_int_equal(tx__notify_http_inflight(s), 1);
     assert_true(run_until(&loop, hook_hit, &hook, 5000));
     assert_true(run_until(&loop, sender_idle, s, 5000));
     assert_string_equal(hook.ctype, "application/json");
@@ -250,7 +253,7 @@ static void http_sender_delivers_and_times_out(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "attempt")), 2);
     json_decref(j);
     tx_notify_stats_t st;
-    tx_notify_stats(n, &st);
+    tx__notify_stats(n, &st);
     assert_int_equal(st.sent, 1);
     assert_int_equal(st.failed, 0);
 
@@ -269,32 +272,32 @@ static void http_sender_delivers_and_times_out(void **state)
     char hang_url[128];
     snprintf(hang_url, sizeof hang_url, "http://127.0.0.1:%d/hook", port);
     nc.webhook_url = hang_url;
-    assert_int_equal(tx_notify_configure(n, &nc), 0);
-    assert_int_equal(tx_notify_event(n, TX_NOTIFY_RATE_LIMIT, "slow down", -1, 4.0,
-                                     tx_obs_mono_ms(), tx_obs_wall_ms()),
+    assert_int_equal(tx__notify_configure(n, &nc), 0);
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_RATE_LIMIT, "slow down", -1, 4.0,
+                                      tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     /* It returned with the POST still in flight: sending never waits for the webhook. */
-    assert_int_equal(tx_notify_http_inflight(s), 1);
+    assert_int_equal(tx__notify_http_inflight(s), 1);
     assert_true(run_until(&loop, sender_idle, s, 5000));
-    tx_notify_stats(n, &st);
+    tx__notify_stats(n, &st);
     assert_int_equal(st.failed, 1);
 
     /* A POST in flight when closing is dropped without a report. */
-    assert_int_equal(tx_notify_event(n, TX_NOTIFY_AUTH_FAILED, "bad key", -1, -1,
-                                     tx_obs_mono_ms(), tx_obs_wall_ms()),
+    assert_int_equal(tx__notify_event(n, TX_NOTIFY_AUTH_FAILED, "bad key", -1, -1,
+                                      tx__clock_mono_ms(), tx__clock_wall_ms()),
                      TX_NOTIFY_SENT);
     int done = 0;
-    tx_notify_http_close(s, closed, &done);
-    tx_http_server_stop(srv, 0, stopped, &done);
+    tx__notify_http_close(s, closed, &done);
+    tx__http_server_stop(srv, 0, stopped, &done);
     if (hang.data != NULL) uv_close((uv_handle_t *)hang.data, (uv_close_cb)free);
     uv_close((uv_handle_t *)&hang, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(done, 2);
-    tx_http_server_destroy(srv);
-    tx_notify_destroy(n);
+    tx__http_server_destroy(srv);
+    tx__notify_destroy(n);
     assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(tx_notify_http_post(NULL, "http://x", "{}"), -1);
-    tx_notify_http_close(NULL, NULL, NULL);
+    assert_int_equal(tx__notify_http_post(NULL, "http://x", "{}"), -1);
+    tx__notify_http_close(NULL, NULL, NULL);
 }
 
 int main(void)

@@ -17,7 +17,7 @@
 #include <uv.h>
 
 #include "jobs/pgwake.h"
-#include "jobs/store.h"
+#include "store/store.h"
 #include "store/pg_schema.h"
 
 #include <libpq-fe.h>
@@ -85,14 +85,14 @@ typedef struct {
 static int is_listening(void *arg)
 {
     tx_pgwake_stats_t st;
-    tx_pgwake_stats(((cond_t *)arg)->w, &st);
+    tx__pgwake_stats(((cond_t *)arg)->w, &st);
     return st.listening;
 }
 
 static int is_unsupported(void *arg)
 {
     tx_pgwake_stats_t st;
-    tx_pgwake_stats(((cond_t *)arg)->w, &st);
+    tx__pgwake_stats(((cond_t *)arg)->w, &st);
     return st.unsupported;
 }
 
@@ -115,7 +115,7 @@ static int closed(void *arg)
 static void close_and_check(uv_loop_t *loop, tx_pgwake_t *w, seen_t *s)
 {
     int calls = s->calls;
-    tx_pgwake_close(w, on_closed, s);
+    tx__pgwake_close(w, on_closed, s);
     assert_true(run_until(loop, closed, s, 10000));
     assert_int_equal(s->calls, calls); /* no call after close */
     assert_int_equal(uv_loop_close(loop), 0);
@@ -125,9 +125,9 @@ static void import_one(tx_store_t *st, const char *id)
 {
     tx_item_input_t in = {"o", id, NULL, "some text to tag"};
     tx_import_result_t r;
-    assert_int_equal(tx_store_import(st, &in, 1, T0, &r, NULL), TX_EOK);
+    assert_int_equal(tx__store_import(st, &in, 1, T0, &r, NULL), TX_EOK);
     assert_int_equal(r.inserted, 1);
-    tx_import_result_free(&r);
+    tx__import_result_free(&r);
 }
 
 static void test_bad_arguments(void **state)
@@ -137,16 +137,16 @@ static void test_bad_arguments(void **state)
     uv_loop_init(&loop);
     tx_pgwake_t *w = (tx_pgwake_t *)1;
     tx_error_t err = {0};
-    assert_int_equal(tx_pgwake_open(&loop, NULL, on_wake, NULL, &w, &err), TX_EINVAL);
+    assert_int_equal(tx__pgwake_open(&loop, NULL, on_wake, NULL, &w, &err), TX_EINVAL);
     assert_null(w);
     assert_non_null(err.msg);
-    assert_int_equal(tx_pgwake_open(&loop, "sqlite:x.db", NULL, NULL, &w, NULL), TX_EINVAL);
-    assert_int_equal(tx_pgwake_open(NULL, "sqlite:x.db", on_wake, NULL, &w, NULL), TX_EINVAL);
-    tx_pgwake_close(NULL, on_closed, NULL); /* no-op */
+    assert_int_equal(tx__pgwake_open(&loop, "sqlite:x.db", NULL, NULL, &w, NULL), TX_EINVAL);
+    assert_int_equal(tx__pgwake_open(NULL, "sqlite:x.db", on_wake, NULL, &w, NULL), TX_EINVAL);
+    tx__pgwake_close(NULL, on_closed, NULL); /* no-op */
     tx_pgwake_stats_t st = {.wakeups = 7};
-    tx_pgwake_stats(NULL, &st);
+    tx__pgwake_stats(NULL, &st);
     assert_int_equal(st.wakeups, 0);
-    assert_int_equal(tx_pgwake_start(NULL, "sqlite:x.db"), TX_EINVAL);
+    assert_int_equal(tx__pgwake_start(NULL, "sqlite:x.db"), TX_EINVAL);
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
@@ -161,13 +161,13 @@ static void test_sqlite_unsupported(void **state)
     uv_loop_init(&loop);
     seen_t s = {0};
     tx_pgwake_t *w = NULL;
-    assert_int_equal(tx_pgwake_open(&loop, url, on_wake, &s, &w, NULL), TX_EOK);
+    assert_int_equal(tx__pgwake_open(&loop, url, on_wake, &s, &w, NULL), TX_EOK);
     cond_t c = {w, &s, 0};
     assert_true(run_until(&loop, is_unsupported, &c, 10000));
     tx_store_t *st = NULL;
-    assert_int_equal(tx_store_open(url, &st, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &st, NULL), TX_EOK);
     import_one(st, "1");
-    tx_store_close(st);
+    tx__store_close(st);
     assert_false(run_until(&loop, called, &c, 200)); /* nothing can wake: no call */
     assert_int_equal(s.calls, 0);
     close_and_check(&loop, w, &s);
@@ -181,10 +181,10 @@ static void test_sqlite_unsupported(void **state)
 static tx_pgwake_t *listener(uv_loop_t *loop, seen_t *s, tx_store_t **st, char *url, size_t n)
 {
     snprintf(url, n, "%s?schema=pgw_%d_%d", g_url, (int)getpid(), ++g_schemas);
-    assert_int_equal(tx_store_open(url, st, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, st, NULL), TX_EOK);
     uv_loop_init(loop);
     tx_pgwake_t *w = NULL;
-    assert_int_equal(tx_pgwake_open(loop, url, on_wake, s, &w, NULL), TX_EOK);
+    assert_int_equal(tx__pgwake_open(loop, url, on_wake, s, &w, NULL), TX_EOK);
     cond_t c = {w, s, 0};
     assert_true(run_until(loop, is_listening, &c, 10000));
     return w;
@@ -204,30 +204,31 @@ static void test_pg_wakes(void **state)
     import_one(st, "a");
     assert_true(run_until(&loop, called, &c, 10000));
     tx_pgwake_stats_t ws;
-    tx_pgwake_stats(w, &ws);
+    tx__pgwake_stats(w, &ws);
     assert_true(ws.notifies >= 1);
     assert_true(ws.wakeups >= 1);
     assert_int_equal(s.resumed, 0);
     /* a claim wakes nobody; a park (finish as retrying) does */
     tx_item_list_t l;
-    assert_int_equal(tx_store_claim(st, "n2", 1, T0, 60000, &l, NULL), TX_EOK);
+    assert_int_equal(tx__store_claim(st, "n2", 1, T0, 60000, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
     c.calls_over = s.calls;
-    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000,
-                             .error = "server: 503", .error_class = TX_CLASS_SERVER};
-    assert_int_equal(tx_store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL),
-                     TX_EOK);
-    tx_item_list_free(&l);
+    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING,
+                             .retry_after = T0 + 1000,
+                             .error = "server: 503",
+                             .error_class = TX_CLASS_SERVER};
+    assert_int_equal(tx__store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL), TX_EOK);
+    tx__item_list_free(&l);
     assert_true(run_until(&loop, called, &c, 10000));
     /* the shared pause: set (a wake, not a resume), then cleared (a resume) */
     c.calls_over = s.calls;
-    assert_int_equal(tx_store_pause_set(st, 1, "quota: test", T0, NULL), TX_EOK);
+    assert_int_equal(tx__store_pause_set(st, 1, "quota: test", T0, NULL), TX_EOK);
     assert_true(run_until(&loop, called, &c, 10000));
     assert_int_equal(s.resumed, 0);
-    assert_int_equal(tx_store_pause_set(st, 0, NULL, T0, NULL), TX_EOK);
+    assert_int_equal(tx__store_pause_set(st, 0, NULL, T0, NULL), TX_EOK);
     assert_true(run_until(&loop, resumed, &c, 10000));
     assert_int_equal(s.resumed, 1);
-    tx_store_close(st);
+    tx__store_close(st);
     close_and_check(&loop, w, &s);
 }
 
@@ -250,13 +251,13 @@ static void test_pg_restart(void **state)
     /* and a write after the restart wakes it */
     tx_item_input_t in = {"o", "after-restart", NULL, "text"};
     tx_import_result_t r;
-    int rc = tx_store_import(st, &in, 1, T0, &r, NULL);
-    if (rc == TX_EIO) rc = tx_store_import(st, &in, 1, T0, &r, NULL); /* reconnects */
+    int rc = tx__store_import(st, &in, 1, T0, &r, NULL);
+    if (rc == TX_EIO) rc = tx__store_import(st, &in, 1, T0, &r, NULL); /* reconnects */
     assert_int_equal(rc, TX_EOK);
-    tx_import_result_free(&r);
+    tx__import_result_free(&r);
     c.calls_over = s.calls;
     assert_true(run_until(&loop, called, &c, 10000));
-    tx_store_close(st);
+    tx__store_close(st);
     close_and_check(&loop, w, &s);
 }
 
@@ -293,8 +294,8 @@ static void test_pg_upgrade_to_row_trigger(void **state)
     snprintf(schema, sizeof schema, "pgw_%d_up", (int)getpid());
     snprintf(url, sizeof url, "%s?schema=%s", g_url, schema);
     tx_store_t *st = NULL;
-    assert_int_equal(tx_store_open(url, &st, NULL), TX_EOK);
-    tx_store_close(st);
+    assert_int_equal(tx__store_open(url, &st, NULL), TX_EOK);
+    tx__store_close(st);
     /* back to what version 2 left */
     snprintf(q, sizeof q,
              "SET search_path TO %s; DROP TRIGGER items_wake_update ON items;"
@@ -306,7 +307,7 @@ static void test_pg_upgrade_to_row_trigger(void **state)
              "DELETE FROM schema_version WHERE version > 2",
              schema);
     sql(q);
-    assert_int_equal(tx_store_open(url, &st, NULL), TX_EOK); /* migrates 2 -> 3 -> 4 */
+    assert_int_equal(tx__store_open(url, &st, NULL), TX_EOK); /* migrates 2 -> 3 -> 4 */
     snprintf(q, sizeof q, "SELECT max(version) FROM %s.schema_version", schema);
     assert_int_equal(sql_long(q), tx__pg_schema_version());
     snprintf(q, sizeof q,
@@ -320,22 +321,23 @@ static void test_pg_upgrade_to_row_trigger(void **state)
     uv_loop_init(&loop);
     seen_t s = {0};
     tx_pgwake_t *w = NULL;
-    assert_int_equal(tx_pgwake_open(&loop, url, on_wake, &s, &w, NULL), TX_EOK);
+    assert_int_equal(tx__pgwake_open(&loop, url, on_wake, &s, &w, NULL), TX_EOK);
     cond_t c = {w, &s, 0};
     assert_true(run_until(&loop, is_listening, &c, 10000));
     import_one(st, "u1");
     assert_true(run_until(&loop, called, &c, 10000));
     tx_item_list_t l;
-    assert_int_equal(tx_store_claim(st, "n", 1, T0, 60000, &l, NULL), TX_EOK);
+    assert_int_equal(tx__store_claim(st, "n", 1, T0, 60000, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
     c.calls_over = s.calls;
-    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING, .retry_after = T0 + 1000,
-                             .error = "server: 503", .error_class = TX_CLASS_SERVER};
-    assert_int_equal(tx_store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL),
-                     TX_EOK);
-    tx_item_list_free(&l);
+    tx_item_outcome_t out = {.status = TX_ITEM_RETRYING,
+                             .retry_after = T0 + 1000,
+                             .error = "server: 503",
+                             .error_class = TX_CLASS_SERVER};
+    assert_int_equal(tx__store_finish(st, l.items[0].id, l.items[0].lease, &out, T0, NULL), TX_EOK);
+    tx__item_list_free(&l);
     assert_true(run_until(&loop, called, &c, 10000));
-    tx_store_close(st);
+    tx__store_close(st);
     close_and_check(&loop, w, &s);
 }
 

@@ -1,5 +1,5 @@
-/* The policy decision of SPEC §3.2: the model chain, skips, the budget and resuming, Retry-After,
- * the deadline, extra stop conditions, hooks, statistics and the parking helper. */
+/* The policy decision of docs/retry-engine.md: the model chain, skips, the budget and resuming,
+ * Retry-After, the deadline, extra stop conditions, hooks, statistics and the parking helper. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jobs/store.h"
+#include "store/store.h"
 #include "store/pg_schema.h"
 #include "store/pg_url.h"
 
@@ -85,9 +85,9 @@ static void seed(tx_store_t *s, const char *prefix, int n)
     }
     tx_import_result_t r;
     tx_error_t err = {0};
-    assert_int_equal(tx_store_import(s, in, (size_t)n, T0, &r, &err), TX_EOK);
+    assert_int_equal(tx__store_import(s, in, (size_t)n, T0, &r, &err), TX_EOK);
     assert_int_equal(r.inserted, (size_t)n);
-    tx_import_result_free(&r);
+    tx__import_result_free(&r);
     free(ext);
     free(in);
 }
@@ -103,8 +103,8 @@ static void *open_close(void *arg)
 {
     opener_t *o = arg;
     tx_store_t *s = NULL;
-    o->rc = tx_store_open(o->url, &s, NULL);
-    tx_store_close(s);
+    o->rc = tx__store_open(o->url, &s, NULL);
+    tx__store_close(s);
     return NULL;
 }
 
@@ -145,13 +145,13 @@ static void a_newer_schema_is_refused(void **state)
     char url[600], sql[200];
     fresh_url(url, sizeof url, "newer");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
-    tx_store_close(s);
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK);
+    tx__store_close(s);
     snprintf(sql, sizeof sql, "INSERT INTO pgt_%d_newer.schema_version VALUES (99, 0)", g_schemas);
     sql_exec(sql);
     tx_error_t err = {0};
     s = (tx_store_t *)1;
-    assert_int_equal(tx_store_open(url, &s, &err), TX_ESTORE);
+    assert_int_equal(tx__store_open(url, &s, &err), TX_ESTORE);
     assert_null(s);
     assert_non_null(strstr(err.msg, "newer"));
 }
@@ -167,7 +167,7 @@ static void a_big_import_with_duplicates_spans_statements(void **state)
     char url[600];
     fresh_url(url, sizeof url, "big");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK);
     tx_item_input_t *in = calloc(BIG, sizeof *in);
     char(*ext)[16] = calloc(BIG, 16);
     assert_non_null(in);
@@ -179,7 +179,7 @@ static void a_big_import_with_duplicates_spans_statements(void **state)
     in[1].external_id = "b0";    /* same statement as its twin */
     in[6000].external_id = "b0"; /* past the first statement (5,000 rows) */
     tx_import_result_t r;
-    assert_int_equal(tx_store_import(s, in, BIG, T0, &r, NULL), TX_EOK);
+    assert_int_equal(tx__store_import(s, in, BIG, T0, &r, NULL), TX_EOK);
     assert_int_equal(r.n, BIG);
     assert_int_equal(r.inserted, BIG - 2);
     assert_int_equal(r.existing, 2);
@@ -188,13 +188,13 @@ static void a_big_import_with_duplicates_spans_statements(void **state)
     assert_int_equal(r.ids[6000], r.ids[0]);
     for (int i = 2; i < 6000; i++)
         assert_true(r.ids[i] > 0 && r.ids[i] != r.ids[0]);
-    tx_import_result_free(&r);
+    tx__import_result_free(&r);
     tx_store_stats_t st;
-    assert_int_equal(tx_store_stats(s, "o", &st, NULL), TX_EOK);
+    assert_int_equal(tx__store_stats(s, "o", &st, NULL), TX_EOK);
     assert_int_equal(st.total, BIG - 2);
     free(ext);
     free(in);
-    tx_store_close(s);
+    tx__store_close(s);
 }
 
 typedef struct {
@@ -209,15 +209,15 @@ static void *import_same(void *arg)
 {
     importer_t *im = arg;
     tx_store_t *s = NULL;
-    im->rc = tx_store_open(im->url, &s, NULL);
+    im->rc = tx__store_open(im->url, &s, NULL);
     tx_import_result_t r;
-    if (im->rc == TX_EOK && (im->rc = tx_store_import(s, im->in, SAME, T0, &r, NULL)) == TX_EOK) {
+    if (im->rc == TX_EOK && (im->rc = tx__store_import(s, im->in, SAME, T0, &r, NULL)) == TX_EOK) {
         memcpy(im->ids, r.ids, sizeof im->ids);
         im->inserted = r.inserted;
         im->existing = r.existing;
-        tx_import_result_free(&r);
+        tx__import_result_free(&r);
     }
-    tx_store_close(s);
+    tx__store_close(s);
     return NULL;
 }
 
@@ -228,7 +228,7 @@ static void two_nodes_importing_the_same_items_agree(void **state)
     char url[600];
     fresh_url(url, sizeof url, "same");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK); /* migrated before the race */
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK); /* migrated before the race */
     static tx_item_input_t in[SAME];
     static char ext[SAME][16];
     for (int i = 0; i < SAME; i++) {
@@ -254,9 +254,9 @@ static void two_nodes_importing_the_same_items_agree(void **state)
         assert_int_equal(im[0].ids[i], im[1].ids[i]);
     }
     tx_store_stats_t st;
-    assert_int_equal(tx_store_stats(s, NULL, &st, NULL), TX_EOK);
+    assert_int_equal(tx__store_stats(s, NULL, &st, NULL), TX_EOK);
     assert_int_equal(st.total, SAME);
-    tx_store_close(s);
+    tx__store_close(s);
 }
 
 /* ---- every item exactly once ------------------------------------------------------------ */
@@ -277,31 +277,31 @@ static void *worker(void *arg)
     worker_t *w = arg;
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    w->rc = tx_store_open(w->url, &s, &err);
+    w->rc = tx__store_open(w->url, &s, &err);
     while (w->rc == TX_EOK) {
         tx_item_list_t l;
-        if ((w->rc = tx_store_claim(s, "node", 25, T0, LEASE, &l, &err)) != TX_EOK) break;
+        if ((w->rc = tx__store_claim(s, "node", 25, T0, LEASE, &l, &err)) != TX_EOK) break;
         if (l.n == 0) {
-            tx_item_list_free(&l);
+            tx__item_list_free(&l);
             break;
         }
         for (size_t i = 0; i < l.n && w->rc == TX_EOK; i++) {
             int n = 0;
             tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
-                               .result = "[\"t\"]",
-                               .model = "m",
-                               .prompt_version = 1,
-                               .error_class = -1};
+                                    .result = "[\"t\"]",
+                                    .model = "m",
+                                    .prompt_version = 1,
+                                    .error_class = -1};
             w->rc =
-                tx_store_begin_attempt(s, l.items[i].id, l.items[i].lease, 3, T0, "m", &n, &err);
+                tx__store_begin_attempt(s, l.items[i].id, l.items[i].lease, 3, T0, "m", &n, &err);
             if (w->rc == TX_EOK)
-                w->rc = tx_store_finish(s, l.items[i].id, l.items[i].lease, &ok, T0, &err);
+                w->rc = tx__store_finish(s, l.items[i].id, l.items[i].lease, &ok, T0, &err);
             if (w->rc == TX_EOK && w->n < WORK_ITEMS) w->done[w->n++] = l.items[i].id;
         }
-        tx_item_list_free(&l);
+        tx__item_list_free(&l);
     }
     if (w->rc != TX_EOK) snprintf(w->why, sizeof w->why, "%s", err.msg ? err.msg : "?");
-    tx_store_close(s);
+    tx__store_close(s);
     return NULL;
 }
 
@@ -312,7 +312,7 @@ static void nodes_work_every_item_exactly_once(void **state)
     char url[600];
     fresh_url(url, sizeof url, "work");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK);
     seed(s, "w", WORK_ITEMS);
     static worker_t w[WORKERS];
     pthread_t th[WORKERS];
@@ -339,10 +339,10 @@ static void nodes_work_every_item_exactly_once(void **state)
     }
     assert_int_equal(total, WORK_ITEMS);
     tx_store_stats_t st;
-    assert_int_equal(tx_store_stats(s, NULL, &st, NULL), TX_EOK);
+    assert_int_equal(tx__store_stats(s, NULL, &st, NULL), TX_EOK);
     assert_int_equal(st.with_result, WORK_ITEMS);
     assert_int_equal(st.by_status[TX_ITEM_PROCESSING], 0);
-    tx_store_close(s);
+    tx__store_close(s);
 }
 
 /* ---- connection loss -------------------------------------------------------------------- */
@@ -376,48 +376,48 @@ static void a_server_restart_between_two_operations_loses_nothing(void **state)
     char url[600];
     fresh_url(url, sizeof url, "restart");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK);
     seed(s, "r", 10);
     tx_item_list_t l;
-    assert_int_equal(tx_store_claim(s, "w", 2, T0, LEASE, &l, NULL), TX_EOK);
+    assert_int_equal(tx__store_claim(s, "w", 2, T0, LEASE, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 2);
     int n = 0;
     assert_int_equal(
-        tx_store_begin_attempt(s, l.items[0].id, l.items[0].lease, 3, T0, "m", &n, NULL), TX_EOK);
+        tx__store_begin_attempt(s, l.items[0].id, l.items[0].lease, 3, T0, "m", &n, NULL), TX_EOK);
 
     pg_sh("restart");
 
     /* The next operation either reconnects at once (the server's goodbye is seen first) or
      * fails cleanly with TX_EIO "connection lost"; then the one after reconnects. */
     tx_item_outcome_t ok = {.status = TX_ITEM_SUCCESS,
-                       .result = "[\"x\"]",
-                       .model = "m",
-                       .prompt_version = 1,
-                       .error_class = -1};
+                            .result = "[\"x\"]",
+                            .model = "m",
+                            .prompt_version = 1,
+                            .error_class = -1};
     int rc;
-    AFTER_RECONNECT(rc, tx_store_finish(s, l.items[0].id, l.items[0].lease, &ok, T0 + 1, &e_));
+    AFTER_RECONNECT(rc, tx__store_finish(s, l.items[0].id, l.items[0].lease, &ok, T0 + 1, &e_));
     assert_int_equal(rc, TX_EOK);
     tx_item_t it;
-    assert_int_equal(tx_store_get(s, l.items[0].id, &it, NULL), TX_EOK);
+    assert_int_equal(tx__store_get(s, l.items[0].id, &it, NULL), TX_EOK);
     assert_int_equal(it.status, TX_ITEM_SUCCESS);
     assert_int_equal(it.attempts, 1); /* written before the restart, still there */
-    tx_item_clear(&it);
+    tx__item_clear(&it);
 
     /* The other claimed item's result is never written: it comes back after its lease. */
     tx_item_list_t again;
-    assert_int_equal(tx_store_claim(s, "w", 100, T0 + LEASE, LEASE, &again, NULL), TX_EOK);
+    assert_int_equal(tx__store_claim(s, "w", 100, T0 + LEASE, LEASE, &again, NULL), TX_EOK);
     assert_int_equal(again.n, 9); /* 8 never claimed + the abandoned one */
     int found = 0;
     for (size_t i = 0; i < again.n; i++)
         found += again.items[i].id == l.items[1].id;
     assert_int_equal(found, 1);
-    tx_item_list_free(&again);
-    tx_item_list_free(&l);
+    tx__item_list_free(&again);
+    tx__item_list_free(&l);
     tx_store_stats_t st;
-    assert_int_equal(tx_store_stats(s, "o", &st, NULL), TX_EOK);
+    assert_int_equal(tx__store_stats(s, "o", &st, NULL), TX_EOK);
     assert_int_equal(st.total, 10);
-    assert_int_equal(tx_store_ping(s, NULL), TX_EOK);
-    tx_store_close(s);
+    assert_int_equal(tx__store_ping(s, NULL), TX_EOK);
+    tx__store_close(s);
 }
 
 static void a_stopped_server_gives_clear_errors_then_recovers(void **state)
@@ -427,23 +427,23 @@ static void a_stopped_server_gives_clear_errors_then_recovers(void **state)
     char url[600];
     fresh_url(url, sizeof url, "down");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK);
     seed(s, "d", 3);
 
     pg_sh("stop");
     tx_error_t err = {0};
     tx_store_stats_t st;
-    int rc = tx_store_stats(s, NULL, &st, &err); /* sees the dead socket, cannot reconnect */
+    int rc = tx__store_stats(s, NULL, &st, &err); /* sees the dead socket, cannot reconnect */
     assert_int_equal(rc, TX_EIO);
     /* After a failed reconnect, calls within the backoff window fail fast without trying. */
     int fast = 0;
     for (int i = 0; i < 20; i++) {
-        assert_int_equal(tx_store_ping(s, &err), TX_EIO);
+        assert_int_equal(tx__store_ping(s, &err), TX_EIO);
         fast += strstr(err.msg, "next reconnect attempt") != NULL;
     }
     assert_true(fast > 0);
     tx_item_list_t l;
-    assert_int_equal(tx_store_claim(s, "w", 5, T0, LEASE, &l, &err), TX_EIO);
+    assert_int_equal(tx__store_claim(s, "w", 5, T0, LEASE, &l, &err), TX_EIO);
     assert_int_equal(l.n, 0);
 
     /* Back on the same port: the handle reconnects once its backoff has passed. */
@@ -454,10 +454,10 @@ static void a_stopped_server_gives_clear_errors_then_recovers(void **state)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' start '%s' %ld >/dev/null", g_sh, g_dir, port);
     assert_int_equal(system(cmd), 0);
-    AFTER_RECONNECT(rc, tx_store_stats(s, "o", &st, &e_));
+    AFTER_RECONNECT(rc, tx__store_stats(s, "o", &st, &e_));
     assert_int_equal(rc, TX_EOK);
     assert_int_equal(st.total, 3);
-    tx_store_close(s);
+    tx__store_close(s);
 }
 
 typedef struct {
@@ -470,7 +470,7 @@ static void *set_pause(void *arg)
 {
     blocked_t *b = arg;
     tx_error_t err = {0};
-    b->rc = tx_store_pause_set(b->s, 1, "blocked", T0, &err);
+    b->rc = tx__store_pause_set(b->s, 1, "blocked", T0, &err);
     snprintf(b->msg, sizeof b->msg, "%s", err.msg ? err.msg : "");
     return NULL;
 }
@@ -482,7 +482,7 @@ static void a_connection_killed_mid_statement_is_a_clean_error(void **state)
     char url[600], sql[300];
     fresh_url(url, sizeof url, "kill");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK);
     /* Another session holds the pause row, so our UPDATE waits inside the server. */
     PGconn *holder = PQconnectdb(g_url);
     assert_int_equal(PQstatus(holder), CONNECTION_OK);
@@ -511,9 +511,9 @@ static void a_connection_killed_mid_statement_is_a_clean_error(void **state)
     PQfinish(holder);
     /* Nothing was written; the next call reconnects. */
     tx_pause_t p;
-    assert_int_equal(tx_store_pause_get(s, &p, NULL), TX_EOK);
+    assert_int_equal(tx__store_pause_get(s, &p, NULL), TX_EOK);
     assert_int_equal(p.paused, 0);
-    tx_store_close(s);
+    tx__store_close(s);
 }
 
 static void a_lock_held_past_lock_timeout_is_busy(void **state)
@@ -525,19 +525,19 @@ static void a_lock_held_past_lock_timeout_is_busy(void **state)
              ++g_schemas);
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_store_open(url, &s, &err), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, &err), TX_EOK);
     PGconn *holder = PQconnectdb(g_url);
     assert_int_equal(PQstatus(holder), CONNECTION_OK);
     snprintf(sql, sizeof sql, "BEGIN; SELECT * FROM pgt_%d_busy.pause FOR UPDATE", g_schemas);
     PGresult *r = PQexec(holder, sql);
     assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
     PQclear(r);
-    assert_int_equal(tx_store_pause_set(s, 1, "x", T0, &err), TX_EBUSY);
+    assert_int_equal(tx__store_pause_set(s, 1, "x", T0, &err), TX_EBUSY);
     assert_non_null(strstr(err.msg, "busy"));
     PQclear(PQexec(holder, "COMMIT"));
     PQfinish(holder);
-    assert_int_equal(tx_store_pause_set(s, 1, "x", T0, &err), TX_EOK); /* same connection */
-    tx_store_close(s);
+    assert_int_equal(tx__store_pause_set(s, 1, "x", T0, &err), TX_EOK); /* same connection */
+    tx__store_close(s);
 }
 
 /* Group commit on a locked row: the group statement runs into lock_timeout, so nothing of it is
@@ -552,10 +552,10 @@ static void a_busy_group_is_redone_one_by_one(void **state)
              ++g_schemas);
     tx_store_t *s = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_store_open(url, &s, &err), TX_EOK);
+    assert_int_equal(tx__store_open(url, &s, &err), TX_EOK);
     seed(s, "g", 3);
     tx_item_list_t l;
-    assert_int_equal(tx_store_claim(s, "w", 3, T0, LEASE, &l, NULL), TX_EOK);
+    assert_int_equal(tx__store_claim(s, "w", 3, T0, LEASE, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 3);
     PGconn *holder = PQconnectdb(g_url);
     assert_int_equal(PQstatus(holder), CONNECTION_OK);
@@ -566,22 +566,31 @@ static void a_busy_group_is_redone_one_by_one(void **state)
     PQclear(r);
     tx_store_begin_t b[3];
     for (int i = 0; i < 3; i++)
-        b[i] = (tx_store_begin_t){.id = l.items[i].id, .lease = l.items[i].lease,
-                                  .max_attempts = 3, .model = "m"};
-    assert_int_equal(tx_store_begin_attempts(s, b, 3, T0 + 1), TX_EOK);
+        b[i] = (tx_store_begin_t){
+            .id = l.items[i].id, .lease = l.items[i].lease, .max_attempts = 3, .model = "m"};
+    assert_int_equal(tx__store_begin_attempts(s, b, 3, T0 + 1), TX_EOK);
     assert_int_equal(b[0].rc, TX_EOK);
     assert_int_equal(b[0].attempt_n, 1); /* counted once: the failed group wrote nothing */
     assert_int_equal(b[1].rc, TX_EBUSY);
     assert_int_equal(b[2].rc, TX_EOK);
     assert_int_equal(b[2].attempt_n, 1);
-    tx_attempt_t a = {.n = 1, .model = "m", .endpoint = "0", .cls = TX_CLASS_OK,
-                      .http_status = 200, .latency_ms = 5, .at = T0 + 2};
-    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS, .result = "[]", .model = "m",
-                           .prompt_version = 1, .error_class = -1, .attempt = &a};
+    tx_history_row_t a = {.n = 1,
+                          .model = "m",
+                          .endpoint = "0",
+                          .cls = TX_CLASS_OK,
+                          .http_status = 200,
+                          .latency_ms = 5,
+                          .at = T0 + 2};
+    tx_item_outcome_t o = {.status = TX_ITEM_SUCCESS,
+                           .result = "[]",
+                           .model = "m",
+                           .prompt_version = 1,
+                           .error_class = -1,
+                           .attempt = &a};
     tx_store_finish_t f[3];
     for (int i = 0; i < 3; i++)
         f[i] = (tx_store_finish_t){.id = l.items[i].id, .lease = l.items[i].lease, .outcome = &o};
-    assert_int_equal(tx_store_finish_many(s, f, 3, T0 + 3), TX_EOK);
+    assert_int_equal(tx__store_finish_many(s, f, 3, T0 + 3), TX_EOK);
     assert_int_equal(f[0].rc, TX_EOK);
     assert_int_equal(f[1].rc, TX_EBUSY);
     assert_int_equal(f[2].rc, TX_EOK);
@@ -594,10 +603,10 @@ static void a_busy_group_is_redone_one_by_one(void **state)
              g_schemas);
     assert_int_equal(sql_count(sql), 2);
     /* The locked item is still ours once the lock is gone. */
-    assert_int_equal(tx_store_finish_many(s, f + 1, 1, T0 + 4), TX_EOK);
+    assert_int_equal(tx__store_finish_many(s, f + 1, 1, T0 + 4), TX_EOK);
     assert_int_equal(f[1].rc, TX_EOK);
-    tx_item_list_free(&l);
-    tx_store_close(s);
+    tx__item_list_free(&l);
+    tx__store_close(s);
 }
 
 /* ---- wake-ups --------------------------------------------------------------------------- */
@@ -609,7 +618,7 @@ static int wait_wake(tx_store_t *l)
     uint64_t until = mono_ms() + 10000;
     while (total == 0 && mono_ms() < until) {
         int n = 0;
-        assert_int_equal(tx_store_wait_notify(l, 200, &n, NULL), TX_EOK);
+        assert_int_equal(tx__store_wait_notify(l, 200, &n, NULL), TX_EOK);
         total += n;
     }
     return total;
@@ -622,69 +631,69 @@ static void another_node_wakes_a_listener(void **state)
     char url[600];
     fresh_url(url, sizeof url, "wake");
     tx_store_t *listener = NULL, *node = NULL;
-    assert_int_equal(tx_store_open(url, &listener, NULL), TX_EOK);
-    assert_int_equal(tx_store_open(url, &node, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &listener, NULL), TX_EOK);
+    assert_int_equal(tx__store_open(url, &node, NULL), TX_EOK);
     int fd = -1, n = -1;
-    assert_int_equal(tx_store_listen(listener, &fd, NULL), TX_EOK);
+    assert_int_equal(tx__store_listen(listener, &fd, NULL), TX_EOK);
     assert_true(fd >= 0);
-    assert_int_equal(tx_store_wait_notify(listener, 0, &n, NULL), TX_EOK);
+    assert_int_equal(tx__store_wait_notify(listener, 0, &n, NULL), TX_EOK);
     assert_int_equal(n, 0); /* nothing happened yet */
 
     seed(node, "n", 3); /* import */
     assert_true(wait_wake(listener) >= 1);
 
     tx_item_list_t l;
-    assert_int_equal(tx_store_claim(node, "w", 1, T0, LEASE, &l, NULL), TX_EOK);
+    assert_int_equal(tx__store_claim(node, "w", 1, T0, LEASE, &l, NULL), TX_EOK);
     assert_int_equal(l.n, 1);
     tx_item_outcome_t park = {.status = TX_ITEM_RETRYING,
-                         .retry_after = T0 + 1000,
-                         .error = "429",
-                         .error_class = TX_CLASS_RATE_LIMIT};
-    assert_int_equal(tx_store_finish(node, l.items[0].id, l.items[0].lease, &park, T0, NULL),
+                              .retry_after = T0 + 1000,
+                              .error = "429",
+                              .error_class = TX_CLASS_RATE_LIMIT};
+    assert_int_equal(tx__store_finish(node, l.items[0].id, l.items[0].lease, &park, T0, NULL),
                      TX_EOK); /* finish as retrying */
     assert_true(wait_wake(listener) >= 1);
-    tx_item_list_free(&l);
+    tx__item_list_free(&l);
 
-    assert_int_equal(tx_store_pause_set(node, 1, "quota", T0, NULL), TX_EOK); /* pause */
+    assert_int_equal(tx__store_pause_set(node, 1, "quota", T0, NULL), TX_EOK); /* pause */
     assert_true(wait_wake(listener) >= 1);
     tx_pause_t p;
-    assert_int_equal(tx_store_pause_get(listener, &p, NULL), TX_EOK); /* shared by all nodes */
+    assert_int_equal(tx__store_pause_get(listener, &p, NULL), TX_EOK); /* shared by all nodes */
     assert_int_equal(p.paused, 1);
     assert_string_equal(p.reason, "quota");
 
     int64_t sel = 0;
-    assert_int_equal(tx_store_retry(node, NULL, 0, 10, T0 + 5, &sel, NULL), TX_EOK);
+    assert_int_equal(tx__store_retry(node, NULL, 0, 10, T0 + 5, &sel, NULL), TX_EOK);
     assert_true(sel >= 1);
     assert_true(wait_wake(listener) >= 1);
 
     /* The listener survives a server restart: after the reconnect it listens again. */
     pg_sh("restart");
     int rc;
-    AFTER_RECONNECT(rc, tx_store_wait_notify(listener, 0, &n, &e_));
+    AFTER_RECONNECT(rc, tx__store_wait_notify(listener, 0, &n, &e_));
     assert_int_equal(rc, TX_EOK);
-    assert_int_equal(tx_store_listen(listener, &fd, NULL), TX_EOK);
+    assert_int_equal(tx__store_listen(listener, &fd, NULL), TX_EOK);
     assert_true(fd >= 0);
-    AFTER_RECONNECT(rc, tx_store_regenerate(node, 1, T0 + 6, &e_));
+    AFTER_RECONNECT(rc, tx__store_regenerate(node, 1, T0 + 6, &e_));
     assert_int_equal(rc, TX_EOK);
     assert_true(wait_wake(listener) >= 1);
-    tx_store_close(node);
-    tx_store_close(listener);
+    tx__store_close(node);
+    tx__store_close(listener);
 }
 
 static void sqlite_has_no_wake_ups_and_pings(void **state)
 {
     (void)state;
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open("sqlite::memory:", &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_open("sqlite::memory:", &s, NULL), TX_EOK);
     tx_error_t err = {0};
     int fd = 7, n = 7;
-    assert_int_equal(tx_store_listen(s, &fd, &err), TX_EINVAL);
+    assert_int_equal(tx__store_listen(s, &fd, &err), TX_EINVAL);
     assert_non_null(strstr(err.msg, "unsupported"));
-    assert_int_equal(tx_store_wait_notify(s, 10, &n, &err), TX_EINVAL);
+    assert_int_equal(tx__store_wait_notify(s, 10, &n, &err), TX_EINVAL);
     assert_int_equal(n, 0);
-    assert_int_equal(tx_store_ping(s, NULL), TX_EOK);
-    assert_int_equal(tx_store_ping(NULL, NULL), TX_EINVAL);
-    tx_store_close(s);
+    assert_int_equal(tx__store_ping(s, NULL), TX_EOK);
+    assert_int_equal(tx__store_ping(NULL, NULL), TX_EINVAL);
+    tx__store_close(s);
 }
 
 /* ---- URLs ------------------------------------------------------------------------------- */
@@ -722,19 +731,19 @@ static void urls_are_checked(void **state)
     /* Through the front door: nothing listens on port 1. */
     tx_store_t *s = (tx_store_t *)1;
     assert_int_equal(
-        tx_store_open("postgres://tenax@127.0.0.1:1/tenax?connect_timeout=2", &s, &err), TX_EIO);
+        tx__store_open("postgres://tenax@127.0.0.1:1/tenax?connect_timeout=2", &s, &err), TX_EIO);
     assert_null(s);
     assert_non_null(strstr(err.msg, "cannot connect"));
     assert_int_equal(
-        tx_store_open("postgres://u:s3cretpw@127.0.0.1:1/x?connect_timeout=2", &s, &err), TX_EIO);
+        tx__store_open("postgres://u:s3cretpw@127.0.0.1:1/x?connect_timeout=2", &s, &err), TX_EIO);
     assert_null(strstr(err.msg, "s3cretpw"));
-    assert_int_equal(tx_store_open("postgres://u:%zzs3cretpw@127.0.0.1:1/x", &s, &err), TX_EIO);
+    assert_int_equal(tx__store_open("postgres://u:%zzs3cretpw@127.0.0.1:1/x", &s, &err), TX_EIO);
     assert_null(strstr(err.msg, "s3cretpw")); /* libpq echoes the bad token: scrubbed */
     assert_non_null(strstr(err.msg, "cannot connect"));
-    assert_int_equal(tx_store_open("postgres://u:1@127.0.0.1:1/x?connect_timeout=2", &s, &err),
+    assert_int_equal(tx__store_open("postgres://u:1@127.0.0.1:1/x?connect_timeout=2", &s, &err),
                      TX_EIO); /* a password that is also in the message ("port 1") */
     assert_null(strstr(err.msg, "port 1 "));
-    assert_int_equal(tx_store_open("postgresql://127.0.0.1/x?schema=No", &s, &err), TX_EINVAL);
+    assert_int_equal(tx__store_open("postgresql://127.0.0.1/x?schema=No", &s, &err), TX_EINVAL);
     assert_null(s);
 }
 
@@ -745,9 +754,9 @@ static void ping_answers(void **state)
     char url[600];
     fresh_url(url, sizeof url, "ping");
     tx_store_t *s = NULL;
-    assert_int_equal(tx_store_open(url, &s, NULL), TX_EOK);
-    assert_int_equal(tx_store_ping(s, NULL), TX_EOK);
-    tx_store_close(s);
+    assert_int_equal(tx__store_open(url, &s, NULL), TX_EOK);
+    assert_int_equal(tx__store_ping(s, NULL), TX_EOK);
+    tx__store_close(s);
 }
 
 int main(void)

@@ -57,7 +57,10 @@ static void on_check(uv_timer_t *t)
     }
 }
 
-static void on_deadline(uv_timer_t *t) { uv_stop(t->loop); }
+static void on_deadline(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
 
 /* Runs the loop until pred(f) holds (checked every millisecond) or 5 s pass; returns whether
  * it holds. */
@@ -77,21 +80,30 @@ static int run_until(fixture_t *f, pred_fn pred)
     return w.met || pred(f);
 }
 
-static int is_stopped(fixture_t *f) { return f->stopped; }
-static int was_aborted(fixture_t *f) { return f->aborts > 0; }
-static int client_done(fixture_t *f) { return atomic_load(&f->client_finished); }
+static int is_stopped(fixture_t *f)
+{
+    return f->stopped;
+}
+static int was_aborted(fixture_t *f)
+{
+    return f->aborts > 0;
+}
+static int client_done(fixture_t *f)
+{
+    return atomic_load(&f->client_finished);
+}
 
 static void on_abort(tx_http_req_t *req, void *ud)
 {
     fixture_t *f = ud;
     assert_ptr_equal(req, f->held);
-    assert_true(tx_http_req_aborted(req));
+    assert_true(tx__http_req_aborted(req));
     f->aborts++;
     if (f->stream) {
-        f->write_rc = tx_http_stream_write(req, "late", 4);
-        f->late_rc = tx_http_stream_end(req);
+        f->write_rc = tx__http_stream_write(req, "late", 4);
+        f->late_rc = tx__http_stream_end(req);
     } else {
-        f->late_rc = tx_http_respond(req, 200, NULL, 0, "late", 4);
+        f->late_rc = tx__http_respond(req, 200, NULL, 0, "late", 4);
     }
     f->held = NULL;
 }
@@ -99,58 +111,61 @@ static void on_abort(tx_http_req_t *req, void *ud)
 static void handler(tx_http_req_t *req, void *ud)
 {
     fixture_t *f = ud;
-    const char *path = tx_http_req_path(req);
+    const char *path = tx__http_req_path(req);
     tx_header_t ct = {"Content-Type", "text/plain"};
     if (strcmp(path, "/a") == 0) {
         f->held = req; /* answered later, after /b */
     } else if (strcmp(path, "/b") == 0) {
-        assert_int_equal(tx_http_respond(req, 200, &ct, 1, "B-body", 6), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 200, &ct, 1, "B-body", 6), TX_EOK);
         assert_non_null(f->held);
-        assert_int_equal(tx_http_respond(f->held, 200, &ct, 1, "A-body", 6), TX_EOK);
+        assert_int_equal(tx__http_respond(f->held, 200, &ct, 1, "A-body", 6), TX_EOK);
         f->held = NULL;
     } else if (strcmp(path, "/hold") == 0) {
         f->held = req;
-        tx_http_req_on_abort(req, on_abort, f);
+        tx__http_req_on_abort(req, on_abort, f);
         if (f->stream) {
-            assert_int_equal(tx_http_stream_begin(req, 200, &ct, 1), TX_EOK);
-            assert_int_equal(tx_http_stream_write(req, "first", 5), TX_EOK);
+            assert_int_equal(tx__http_stream_begin(req, 200, &ct, 1), TX_EOK);
+            assert_int_equal(tx__http_stream_write(req, "first", 5), TX_EOK);
             /* a second finish-type call while streaming is refused, not acted on */
-            assert_int_equal(tx_http_respond(req, 200, NULL, 0, "x", 1), TX_EINVAL);
+            assert_int_equal(tx__http_respond(req, 200, NULL, 0, "x", 1), TX_EINVAL);
         }
         atomic_store(&f->got_hold, 1);
     } else if (strcmp(path, "/exact") == 0) {
         /* header lines that could split the head are dropped, the rest kept in order */
-        tx_header_t h[] = {{"Content-Type", "text/plain"}, {"X-Bad", "a\r\nb"},
-                           {"Bad:Name", "v"},               {NULL, "v"},
-                           {"X-Null", NULL},                {"X-Ok", ""}};
-        assert_int_equal(tx_http_respond(req, 200, h, 6, "hello", 5), TX_EOK);
+        tx_header_t h[] = {{"Content-Type", "text/plain"},
+                           {"X-Bad", "a\r\nb"},
+                           {"Bad:Name", "v"},
+                           {NULL, "v"},
+                           {"X-Null", NULL},
+                           {"X-Ok", ""}};
+        assert_int_equal(tx__http_respond(req, 200, h, 6, "hello", 5), TX_EOK);
     } else if (strncmp(path, "/status/", 8) == 0) {
         int status = (int)strtol(path + 8, NULL, 10);
         if (status >= 100 && status <= 999) {
-            assert_int_equal(tx_http_respond(req, status, NULL, 0, NULL, 0), TX_EOK);
+            assert_int_equal(tx__http_respond(req, status, NULL, 0, NULL, 0), TX_EOK);
         } else { /* only a stream takes any status */
-            assert_int_equal(tx_http_stream_begin(req, status, NULL, 0), TX_EOK);
-            assert_int_equal(tx_http_stream_end(req), TX_EOK);
+            assert_int_equal(tx__http_stream_begin(req, status, NULL, 0), TX_EOK);
+            assert_int_equal(tx__http_stream_end(req), TX_EOK);
         }
     } else if (strcmp(path, "/odd") == 0) {
-        assert_int_equal(tx_http_respond(req, 599, NULL, 0, NULL, 0), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 599, NULL, 0, NULL, 0), TX_EOK);
     } else if (strcmp(path, "/big") == 0) {
         static char big[20000];
         memset(big, 'z', sizeof big);
-        assert_int_equal(tx_http_respond(req, 200, NULL, 0, big, sizeof big), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 200, NULL, 0, big, sizeof big), TX_EOK);
     } else if (strcmp(path, "/huge") == 0) { /* more than the socket buffers hold */
         char *huge = malloc(HUGE_LEN);
         assert_non_null(huge);
         memset(huge, 'h', HUGE_LEN);
-        assert_int_equal(tx_http_respond(req, 200, NULL, 0, huge, HUGE_LEN), TX_EOK);
+        assert_int_equal(tx__http_respond(req, 200, NULL, 0, huge, HUGE_LEN), TX_EOK);
         free(huge);
     } else if (strcmp(path, "/chunks") == 0) {
-        assert_int_equal(tx_http_stream_begin(req, 201, &ct, 1), TX_EOK);
-        assert_int_equal(tx_http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
-        assert_int_equal(tx_http_stream_write(req, "!", 1), TX_EOK);
-        assert_int_equal(tx_http_stream_end(req), TX_EOK);
+        assert_int_equal(tx__http_stream_begin(req, 201, &ct, 1), TX_EOK);
+        assert_int_equal(tx__http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
+        assert_int_equal(tx__http_stream_write(req, "!", 1), TX_EOK);
+        assert_int_equal(tx__http_stream_end(req), TX_EOK);
     } else {
-        tx_http_respond_error(req, 404, "invalid_request_error", "unknown_url", "no", NULL, 0);
+        tx__http_respond_error(req, 404, "invalid_request_error", "unknown_url", "no", NULL, 0);
     }
 }
 
@@ -209,18 +224,19 @@ static void *client_exact(void *ud)
             size_t alen = strlen(x->answer);
             send(s, x->request, strlen(x->request), 0);
             int bad = recv_exact(s, got, alen + x->body_z) != 0 || memcmp(got, x->answer, alen);
-            for (size_t z = 0; !bad && z < x->body_z; z++) bad = got[alen + z] != 'z';
+            for (size_t z = 0; !bad && z < x->body_z; z++)
+                bad = got[alen + z] != 'z';
             if (bad) f->client_len = k + 1;
         }
     }
-    /* every status line, as "HTTP/1.1 %d %s\r\n" with tx_http_status_text */
+    /* every status line, as "HTTP/1.1 %d %s\r\n" with tx__http_status_text */
     static const int odd[] = {-5, 0, 99, 1000, INT_MAX, INT_MIN};
     for (int st = 100, i = 0; st <= 999 + 6 && f->client_len == 0; st++, k++) {
         int status = st <= 999 ? st : odd[i++];
         char req[64], want[160];
         snprintf(req, sizeof req, "GET /status/%d HTTP/1.1\r\n\r\n", status);
         int n = snprintf(want, sizeof want, "HTTP/1.1 %d %s\r\n%s", status,
-                         tx_http_status_text(status),
+                         tx__http_status_text(status),
                          st <= 999 ? "Content-Length: 0\r\n\r\n"
                                    : "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
         send(s, req, strlen(req), 0);
@@ -232,7 +248,8 @@ static void *client_exact(void *ud)
     send(s, last, sizeof last - 1, 0);
     size_t have = 0;
     ssize_t n;
-    while ((n = recv(s, got + have, sizeof got - have, 0)) > 0) have += (size_t)n;
+    while ((n = recv(s, got + have, sizeof got - have, 0)) > 0)
+        have += (size_t)n;
     if (f->client_len == 0 && (have != sizeof want - 1 || memcmp(got, want, have) != 0))
         f->client_len = k + 1;
     close(s);
@@ -258,7 +275,8 @@ static void *client_order(void *ud)
     const char req[] = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n";
     send(s, req, sizeof req - 1, 0);
     ssize_t n;
-    while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len, 0)) > 0)
+    while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
+                     0)) > 0)
         f->client_len += (size_t)n;
     f->client_buf[f->client_len] = '\0';
     close(s);
@@ -294,9 +312,9 @@ static void start_with(fixture_t *f, const tx_http_config_t *base)
     cfg.handler = handler;
     cfg.handler_ud = f;
     tx_error_t err;
-    f->srv = tx_http_server_start(&f->loop, "127.0.0.1:0", &cfg, &err);
+    f->srv = tx__http_server_start(&f->loop, "127.0.0.1:0", &cfg, &err);
     assert_non_null(f->srv);
-    const char *addr = tx_http_server_address(f->srv);
+    const char *addr = tx__http_server_address(f->srv);
     f->port = (int)strtol(strrchr(addr, ':') + 1, NULL, 10);
     assert_true(f->port > 0);
 }
@@ -304,15 +322,15 @@ static void start_with(fixture_t *f, const tx_http_config_t *base)
 static void start(fixture_t *f)
 {
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     start_with(f, &cfg);
 }
 
 static void stop(fixture_t *f)
 {
-    tx_http_server_stop(f->srv, 1000, on_stopped, f);
+    tx__http_server_stop(f->srv, 1000, on_stopped, f);
     assert_true(run_until(f, is_stopped));
-    tx_http_server_destroy(f->srv);
+    tx__http_server_destroy(f->srv);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
 }
@@ -372,25 +390,28 @@ static void listen_errors(void **state)
     fixture_t f;
     start(&f);
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.handler = handler;
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", f.port);
     tx_error_t err;
-    assert_null(tx_http_server_start(&f.loop, addr, &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, addr, &cfg, &err));
     assert_int_equal(err.code, TX_EBUSY);
     assert_non_null(strstr(err.msg, "already in use"));
-    assert_null(tx_http_server_start(&f.loop, "nonsense", &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, "nonsense", &cfg, &err));
     assert_int_equal(err.code, TX_EINVAL);
-    assert_null(tx_http_server_start(&f.loop, "127.0.0.1:99999", &cfg, &err));
-    assert_null(tx_http_server_start(&f.loop, "[::1", &cfg, &err));
-    assert_null(tx_http_server_start(NULL, addr, &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, "127.0.0.1:99999", &cfg, &err));
+    assert_null(tx__http_server_start(&f.loop, "[::1", &cfg, &err));
+    assert_null(tx__http_server_start(NULL, addr, &cfg, &err));
     stop(&f);
 }
 
 /* ---- lingering close ---------------------------------------------------------------------- */
 
-static int no_connections(fixture_t *f) { return tx_http_server_connections(f->srv) == 0; }
+static int no_connections(fixture_t *f)
+{
+    return tx__http_server_connections(f->srv) == 0;
+}
 
 /* Reads what the server sends until EOF into client_buf (NUL-terminated). */
 static void read_answer(fixture_t *f, int s)
@@ -417,8 +438,10 @@ static void *client_whole_body(void *ud)
     int ok = send(s, head, (size_t)hl, MSG_NOSIGNAL) == hl;
     for (size_t off = 0; ok && off < len;) {
         ssize_t n = send(s, body + off, len - off, MSG_NOSIGNAL);
-        if (n <= 0) ok = 0;
-        else off += (size_t)n;
+        if (n <= 0)
+            ok = 0;
+        else
+            off += (size_t)n;
     }
     free(body);
     atomic_store(&f->client_sent_all, ok);
@@ -453,8 +476,10 @@ static void *client_flood(void *ud)
     int ok = send(f->client_fd, head, sizeof head - 1, MSG_NOSIGNAL) == (ssize_t)sizeof head - 1;
     for (size_t sent = 0; ok && sent < 64u * 1024u * 1024u;) {
         ssize_t n = send(f->client_fd, chunk, sizeof chunk, MSG_NOSIGNAL);
-        if (n <= 0) ok = 0;
-        else sent += (size_t)n;
+        if (n <= 0)
+            ok = 0;
+        else
+            sent += (size_t)n;
     }
     atomic_store(&f->client_sent_all, ok);
     atomic_store(&f->client_finished, 1);
@@ -465,7 +490,7 @@ static void lingering_close_lets_the_client_read(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.limits.max_body_bytes = 1000;
     for (int round = 0; round < 3; round++) {
         fixture_t f;
@@ -494,7 +519,8 @@ static void *client_slow_reader(void *ud)
     static char buf[65536];
     size_t body = 0;
     ssize_t n;
-    while ((n = recv(s, buf, sizeof buf, 0)) > 0) body += (size_t)n;
+    while ((n = recv(s, buf, sizeof buf, 0)) > 0)
+        body += (size_t)n;
     f->client_len = body; /* head + body when nothing was cut */
     close(s);
     atomic_store(&f->client_finished, 1);
@@ -505,7 +531,7 @@ static void lingering_waits_for_the_answer_to_be_out(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.linger_idle_ms = 50;
     cfg.linger_ms = 100;
     fixture_t f;
@@ -522,7 +548,7 @@ static void lingering_close_is_bounded(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.limits.max_body_bytes = 1000;
     /* silence: a client that neither sends nor closes is closed after linger_idle_ms */
     cfg.linger_ms = 600000;
@@ -565,7 +591,7 @@ static void mute_connection_closed_at_header_timeout(void **state)
 {
     (void)state;
     tx_http_config_t cfg;
-    tx_http_config_defaults(&cfg);
+    tx__http_config_defaults(&cfg);
     cfg.header_timeout_ms = 100;
     cfg.idle_timeout_ms = 600000; /* so only the header timeout can end it */
     fixture_t f;

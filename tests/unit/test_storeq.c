@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jobs/storeq.h"
+#include "store/storeq.h"
 
 typedef struct {
     pthread_t loop_thread;
@@ -40,9 +40,9 @@ static void do_import(tx_store_t *s, void *arg)
     in.task = "tags";
     in.text = "some text";
     tx_import_result_t res = {0};
-    w->rc = tx_store_import(s, &in, 1, 1000, &res, NULL);
+    w->rc = tx__store_import(s, &in, 1, 1000, &res, NULL);
     w->created = (int64_t)res.inserted;
-    tx_import_result_free(&res);
+    tx__import_result_free(&res);
 }
 
 static void on_done(void *arg)
@@ -69,16 +69,16 @@ static void runs_and_drains(void **state)
     uv_loop_init(&loop);
     tx_storeq_t *q = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_storeq_open(&loop, url, 2, &q, &err), TX_EOK);
+    assert_int_equal(tx__storeq_open(&loop, url, 2, &q, &err), TX_EOK);
     ctx_t c = {.loop_thread = pthread_self()};
     enum { N = 200 };
     static work_t w[N];
     for (int i = 0; i < N; i++) {
         w[i] = (work_t){.c = &c, .n = i};
-        assert_int_equal(tx_storeq_submit(q, do_import, on_done, &w[i]), TX_EOK);
+        assert_int_equal(tx__storeq_submit(q, do_import, on_done, &w[i]), TX_EOK);
     }
-    tx_storeq_close(q, on_closed, &c);
-    assert_int_equal(tx_storeq_submit(q, do_import, on_done, &w[0]), TX_ESTOPPED);
+    tx__storeq_close(q, on_closed, &c);
+    assert_int_equal(tx__storeq_submit(q, do_import, on_done, &w[0]), TX_ESTOPPED);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(c.done, N);
     assert_int_equal(c.done_on_loop, N);
@@ -131,8 +131,7 @@ static void group_fn(tx_store_t *s, void **args, size_t n)
 {
     assert_non_null(s);
     gitem_t *first = args[0];
-    if (first->g->calls < 16)
-        first->g->sizes[first->g->calls] = n;
+    if (first->g->calls < 16) first->g->sizes[first->g->calls] = n;
     first->g->calls++;
     for (size_t i = 0; i < n; i++)
         ((gitem_t *)args[i])->ran++;
@@ -148,8 +147,7 @@ static void gdone(void *arg)
 {
     gitem_t *it = arg;
     grp_t *g = it->g;
-    if (g->n_done < 160)
-        g->order[g->n_done] = it->seq;
+    if (g->n_done < 160) g->order[g->n_done] = it->seq;
     g->n_done++;
     g->done_on_loop += pthread_equal(pthread_self(), g->loop_thread) != 0;
 }
@@ -166,7 +164,7 @@ static void groups_take_contiguous_runs(void **state)
     uv_loop_init(&loop);
     tx_storeq_t *q = NULL;
     tx_error_t err = {0};
-    assert_int_equal(tx_storeq_open(&loop, "sqlite::memory:", 1, &q, &err), TX_EOK);
+    assert_int_equal(tx__storeq_open(&loop, "sqlite::memory:", 1, &q, &err), TX_EOK);
     static grp_t g;
     memset(&g, 0, sizeof g);
     pthread_mutex_init(&g.mu, NULL);
@@ -176,18 +174,18 @@ static void groups_take_contiguous_runs(void **state)
     static gitem_t it[N];
     for (int i = 0; i < N; i++)
         it[i] = (gitem_t){.g = &g, .seq = i};
-    assert_int_equal(tx_storeq_submit(q, hold, gdone, &it[0]), TX_EOK);
+    assert_int_equal(tx__storeq_submit(q, hold, gdone, &it[0]), TX_EOK);
     for (int i = 1; i < N; i++) {
-        int rc = i == 101 ? tx_storeq_submit(q, plain_fn, gdone, &it[i])
-                          : tx_storeq_submit_group(q, group_fn, gdone, &it[i]);
+        int rc = i == 101 ? tx__storeq_submit(q, plain_fn, gdone, &it[i])
+                          : tx__storeq_submit_group(q, group_fn, gdone, &it[i]);
         assert_int_equal(rc, TX_EOK);
     }
     pthread_mutex_lock(&g.mu);
     g.release = 1;
     pthread_cond_signal(&g.cv);
     pthread_mutex_unlock(&g.mu);
-    tx_storeq_close(q, gclosed, NULL);
-    assert_int_equal(tx_storeq_submit_group(q, group_fn, gdone, &it[1]), TX_ESTOPPED);
+    tx__storeq_close(q, gclosed, NULL);
+    assert_int_equal(tx__storeq_submit_group(q, group_fn, gdone, &it[1]), TX_ESTOPPED);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(g.n_done, N);
     assert_int_equal(g.done_on_loop, N);
@@ -212,13 +210,13 @@ static void bad_url_fails_cleanly(void **state)
     uv_loop_init(&loop);
     tx_storeq_t *q = NULL;
     tx_error_t err = {0};
-    assert_int_not_equal(tx_storeq_open(&loop, "nosuch:thing", 1, &q, &err), TX_EOK);
+    assert_int_not_equal(tx__storeq_open(&loop, "nosuch:thing", 1, &q, &err), TX_EOK);
     assert_null(q);
     assert_non_null(err.msg);
-    assert_int_not_equal(tx_storeq_open(&loop, "sqlite:/nonexistent-dir/x/y.db", 1, &q, &err),
+    assert_int_not_equal(tx__storeq_open(&loop, "sqlite:/nonexistent-dir/x/y.db", 1, &q, &err),
                          TX_EOK);
-    assert_int_equal(tx_storeq_open(NULL, "sqlite::memory:", 1, &q, &err), TX_EINVAL);
-    tx_storeq_close(NULL, NULL, NULL);
+    assert_int_equal(tx__storeq_open(NULL, "sqlite::memory:", 1, &q, &err), TX_EINVAL);
+    tx__storeq_close(NULL, NULL, NULL);
     assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
 }

@@ -119,12 +119,12 @@ typedef struct {
     uint32_t rnd;
     char cgot[1 << 18]; /* plaintext the client read */
     size_t cgot_n;
-    ssize_t crc; /* the client's last negative result, 0 if none */
+    ssize_t crc;        /* the client's last negative result, 0 if none */
     char sgot[1 << 18]; /* plaintext the server read */
     size_t sgot_n;
-    int s_err;     /* the server's SSL_get_error after a failure, 0 if none */
-    int s_reason;  /* and the OpenSSL reason code of its first error */
-    int s_closed;  /* the server read close_notify */
+    int s_err;    /* the server's SSL_get_error after a failure, 0 if none */
+    int s_reason; /* and the OpenSSL reason code of its first error */
+    int s_closed; /* the server read close_notify */
 } pair_t;
 
 static pair_t *pair_new(SSL_CTX *sctx, tx_tls_t *c)
@@ -146,7 +146,7 @@ static pair_t *pair_new(SSL_CTX *sctx, tx_tls_t *c)
 
 static void pair_free(pair_t *p)
 {
-    tx_tls_free(p->c);
+    tx__tls_free(p->c);
     SSL_free(p->s);
     free(p);
 }
@@ -161,7 +161,7 @@ static size_t piece(pair_t *p)
 static void client_drain(pair_t *p)
 {
     ssize_t r;
-    while ((r = tx_tls_read(p->c, p->cgot + p->cgot_n, sizeof p->cgot - p->cgot_n)) > 0)
+    while ((r = tx__tls_read(p->c, p->cgot + p->cgot_n, sizeof p->cgot - p->cgot_n)) > 0)
         p->cgot_n += (size_t)r;
     if (r < 0) p->crc = r;
 }
@@ -200,9 +200,9 @@ static void pump(pair_t *p)
     char buf[16384];
     for (int round = 0; round < 100000; round++) {
         size_t moved = 0;
-        while (tx_tls_pending(p->c) > 0) {
+        while (tx__tls_pending(p->c) > 0) {
             size_t want = piece(p);
-            size_t n = tx_tls_take(p->c, buf, want < sizeof buf ? want : sizeof buf);
+            size_t n = tx__tls_take(p->c, buf, want < sizeof buf ? want : sizeof buf);
             assert_true(n > 0);
             assert_int_equal(BIO_write(p->sin, buf, (int)n), (int)n);
             moved += n;
@@ -214,7 +214,7 @@ static void pump(pair_t *p)
             int n = BIO_read(p->sout, buf, (int)(want < sizeof buf ? want : sizeof buf));
             assert_true(n > 0);
             moved += (size_t)n;
-            int rc = tx_tls_feed(p->c, buf, (size_t)n);
+            int rc = tx__tls_feed(p->c, buf, (size_t)n);
             if (rc < 0) p->crc = rc;
             client_drain(p);
         }
@@ -234,8 +234,8 @@ static void server_write(pair_t *p, const char *data, size_t n)
 static tx_tls_ctx_t *client_ctx(void)
 {
     char err[256];
-    tx_tls_ctx_t *c = tx_tls_ctx_new(cert("ca.pem"), err, sizeof err);
-    if (c == NULL) fail_msg("tx_tls_ctx_new: %s", err);
+    tx_tls_ctx_t *c = tx__tls_ctx_new(cert("ca.pem"), err, sizeof err);
+    if (c == NULL) fail_msg("tx__tls_ctx_new: %s", err);
     return c;
 }
 
@@ -247,19 +247,19 @@ static void good_certificate(void **state)
     tx_tls_ctx_t *ctx = client_ctx();
     SSL_CTX *sctx = server_ctx("server", 0);
     alpn_offered = 0;
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, "localhost", "https://localhost:443"));
-    assert_true(tx_tls_pending(p->c) > 0); /* the ClientHello is ready at once */
-    assert_false(tx_tls_handshake_done(p->c));
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", "https://localhost:443"));
+    assert_true(tx__tls_pending(p->c) > 0); /* the ClientHello is ready at once */
+    assert_false(tx__tls_handshake_done(p->c));
     static const char req[] = "GET /v1/models HTTP/1.1\r\nHost: localhost\r\n\r\n";
-    assert_int_equal(tx_tls_write(p->c, req, sizeof req - 1), 0); /* queued until the end */
+    assert_int_equal(tx__tls_write(p->c, req, sizeof req - 1), 0); /* queued until the end */
     pump(p);
-    assert_true(tx_tls_handshake_done(p->c));
-    assert_null(tx_tls_error(p->c));
+    assert_true(tx__tls_handshake_done(p->c));
+    assert_null(tx__tls_error(p->c));
     assert_int_equal(p->crc, 0);
     assert_int_equal(p->s_err, 0);
-    assert_false(tx_tls_reused(p->c));
-    assert_string_equal(tx_tls_version(p->c), "TLSv1.3");
-    assert_string_equal(tx_tls_alpn(p->c), "http/1.1");
+    assert_false(tx__tls_reused(p->c));
+    assert_string_equal(tx__tls_version(p->c), "TLSv1.3");
+    assert_string_equal(tx__tls_alpn(p->c), "http/1.1");
     assert_true(alpn_offered);
     assert_string_equal(SSL_get_servername(p->s, TLSEXT_NAMETYPE_host_name), "localhost");
     assert_int_equal(p->sgot_n, sizeof req - 1);
@@ -270,13 +270,13 @@ static void good_certificate(void **state)
     pump(p);
     assert_int_equal(p->cgot_n, sizeof resp - 1);
     assert_memory_equal(p->cgot, resp, sizeof resp - 1);
-    assert_int_equal(tx_tls_write(p->c, "again", 5), 0); /* after the handshake: at once */
-    assert_true(tx_tls_pending(p->c) > 0);
+    assert_int_equal(tx__tls_write(p->c, "again", 5), 0); /* after the handshake: at once */
+    assert_true(tx__tls_pending(p->c) > 0);
     pump(p);
     assert_int_equal(p->sgot_n, sizeof req - 1 + 5);
     pair_free(p);
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void tls12_server(void **state)
@@ -284,14 +284,14 @@ static void tls12_server(void **state)
     (void)state;
     tx_tls_ctx_t *ctx = client_ctx();
     SSL_CTX *sctx = server_ctx("server", TLS1_2_VERSION);
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, "localhost", NULL));
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
     pump(p);
-    assert_true(tx_tls_handshake_done(p->c));
-    assert_string_equal(tx_tls_version(p->c), "TLSv1.2");
-    assert_string_equal(tx_tls_alpn(p->c), "http/1.1");
+    assert_true(tx__tls_handshake_done(p->c));
+    assert_string_equal(tx__tls_version(p->c), "TLSv1.2");
+    assert_string_equal(tx__tls_alpn(p->c), "http/1.1");
     pair_free(p);
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 /* Runs a handshake that must fail verification; returns the client's error text. */
@@ -299,26 +299,26 @@ static void expect_verify_failure(const char *server, const char *host, const ch
 {
     tx_tls_ctx_t *ctx = client_ctx();
     SSL_CTX *sctx = server_ctx(server, 0);
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, host, "k"));
-    tx_tls_write(p->c, "GET / HTTP/1.1\r\n\r\n", 18);
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, host, "k"));
+    tx__tls_write(p->c, "GET / HTTP/1.1\r\n\r\n", 18);
     pump(p);
     assert_int_equal(p->crc, TX_TLS_EVERIFY);
-    assert_false(tx_tls_handshake_done(p->c));
-    assert_false(tx_tls_reused(p->c));
-    assert_non_null(tx_tls_error(p->c));
+    assert_false(tx__tls_handshake_done(p->c));
+    assert_false(tx__tls_reused(p->c));
+    assert_non_null(tx__tls_error(p->c));
     char want[160];
     snprintf(want, sizeof want, "certificate verify failed: %s", reason);
-    assert_string_equal(tx_tls_error(p->c), want);
+    assert_string_equal(tx__tls_error(p->c), want);
     assert_int_not_equal(p->s_err, 0); /* the server got the client's alert */
     assert_int_equal(p->sgot_n, 0);    /* the queued request never left */
     /* the failure is sticky */
-    assert_int_equal(tx_tls_write(p->c, "x", 1), TX_TLS_EVERIFY);
+    assert_int_equal(tx__tls_write(p->c, "x", 1), TX_TLS_EVERIFY);
     char b[16];
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), TX_TLS_EVERIFY);
-    assert_int_equal(tx_tls_feed(p->c, "x", 1), TX_TLS_EVERIFY);
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), TX_TLS_EVERIFY);
+    assert_int_equal(tx__tls_feed(p->c, "x", 1), TX_TLS_EVERIFY);
     pair_free(p);
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void untrusted_certificate(void **state)
@@ -338,16 +338,16 @@ static void wrong_host_name(void **state)
     SSL_CTX *sctx = server_ctx("wronghost", 0);
     const char *names[] = {"wrong.example", "WRONG.example", "wrong.example."};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        pair_t *p = pair_new(sctx, tx_tls_new(ctx, names[i], NULL));
+        pair_t *p = pair_new(sctx, tx__tls_new(ctx, names[i], NULL));
         pump(p);
-        assert_true(tx_tls_handshake_done(p->c));
-        assert_null(tx_tls_error(p->c));
+        assert_true(tx__tls_handshake_done(p->c));
+        assert_null(tx__tls_error(p->c));
         assert_string_equal(SSL_get_servername(p->s, TLSEXT_NAMETYPE_host_name),
                             i == 1 ? "WRONG.example" : "wrong.example");
         pair_free(p);
     }
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void ip_literal(void **state)
@@ -357,15 +357,15 @@ static void ip_literal(void **state)
     SSL_CTX *sctx = server_ctx("server", 0);
     const char *hosts[] = {"127.0.0.1", "::1", "[::1]"};
     for (size_t i = 0; i < sizeof hosts / sizeof *hosts; i++) {
-        pair_t *p = pair_new(sctx, tx_tls_new(ctx, hosts[i], NULL));
+        pair_t *p = pair_new(sctx, tx__tls_new(ctx, hosts[i], NULL));
         pump(p);
-        assert_true(tx_tls_handshake_done(p->c));
-        assert_null(tx_tls_error(p->c));
+        assert_true(tx__tls_handshake_done(p->c));
+        assert_null(tx__tls_error(p->c));
         assert_null(SSL_get_servername(p->s, TLSEXT_NAMETYPE_host_name)); /* no SNI */
         pair_free(p);
     }
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
     expect_verify_failure("server", "127.0.0.2", "IP address mismatch");
     expect_verify_failure("wronghost", "127.0.0.1", "IP address mismatch");
 }
@@ -373,11 +373,11 @@ static void ip_literal(void **state)
 /* One handshake on `sctx` as `host` with `key`; returns whether it resumed. */
 static int connect_once(tx_tls_ctx_t *ctx, SSL_CTX *sctx, const char *host, const char *key)
 {
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, host, key));
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, host, key));
     pump(p); /* pump also reads on the client: TLS 1.3 tickets are processed there */
-    assert_true(tx_tls_handshake_done(p->c));
-    assert_null(tx_tls_error(p->c));
-    int reused = tx_tls_reused(p->c);
+    assert_true(tx__tls_handshake_done(p->c));
+    assert_null(tx__tls_error(p->c));
+    int reused = tx__tls_reused(p->c);
     assert_int_equal(reused, SSL_session_reused(p->s));
     pair_free(p);
     return reused;
@@ -401,7 +401,7 @@ static void session_resumed(void **state)
         assert_true(connect_once(ctx, sctx, "127.0.0.1", k));
         assert_true(connect_once(ctx, sctx, "localhost", k));
         SSL_CTX_free(sctx);
-        tx_tls_ctx_free(ctx);
+        tx__tls_ctx_free(ctx);
     }
 }
 
@@ -415,38 +415,38 @@ static void session_after_failure(void **state)
     char b[64];
     assert_false(connect_once(ctx, sctx, "localhost", k));
 
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, "localhost", k)); /* a bare EOF */
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", k)); /* a bare EOF */
     pump(p);
-    assert_true(tx_tls_reused(p->c));
-    tx_tls_eof(p->c);
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
+    assert_true(tx__tls_reused(p->c));
+    tx__tls_eof(p->c);
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
     pair_free(p);
     assert_true(connect_once(ctx, sctx, "localhost", k));
 
-    p = pair_new(sctx, tx_tls_new(ctx, "localhost", k)); /* the server's close_notify */
+    p = pair_new(sctx, tx__tls_new(ctx, "localhost", k)); /* the server's close_notify */
     pump(p);
-    assert_true(tx_tls_reused(p->c));
+    assert_true(tx__tls_reused(p->c));
     SSL_shutdown(p->s);
     pump(p);
     assert_int_equal(p->crc, TX_TLS_EOF);
     pair_free(p);
     assert_true(connect_once(ctx, sctx, "localhost", k));
 
-    p = pair_new(sctx, tx_tls_new(ctx, "localhost", k)); /* a corrupted record */
+    p = pair_new(sctx, tx__tls_new(ctx, "localhost", k)); /* a corrupted record */
     pump(p);
-    assert_true(tx_tls_reused(p->c));
+    assert_true(tx__tls_reused(p->c));
     server_write(p, "hello", 5);
     char rec[256];
     int n = BIO_read(p->sout, rec, sizeof rec);
     assert_true(n > 10);
     rec[n - 1] ^= 1;
-    assert_int_equal(tx_tls_feed(p->c, rec, (size_t)n), 0);
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), TX_TLS_EPROTO);
+    assert_int_equal(tx__tls_feed(p->c, rec, (size_t)n), 0);
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), TX_TLS_EPROTO);
     pair_free(p);
     assert_false(connect_once(ctx, sctx, "localhost", k)); /* forgotten */
     assert_true(connect_once(ctx, sctx, "localhost", k));
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void session_cache_evicts_lru(void **state)
@@ -459,13 +459,13 @@ static void session_cache_evicts_lru(void **state)
         snprintf(key, sizeof key, "k%d", i);
         assert_false(connect_once(ctx, sctx, "localhost", key));
     }
-    assert_true(connect_once(ctx, sctx, "localhost", "k0")); /* k1 is now the oldest */
+    assert_true(connect_once(ctx, sctx, "localhost", "k0"));   /* k1 is now the oldest */
     assert_false(connect_once(ctx, sctx, "localhost", "new")); /* evicts k1 */
     assert_true(connect_once(ctx, sctx, "localhost", "k0"));
     assert_true(connect_once(ctx, sctx, "localhost", "k2"));
     assert_false(connect_once(ctx, sctx, "localhost", "k1"));
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void fill(char *buf, size_t n, uint32_t seed)
@@ -480,7 +480,7 @@ static void exchange_in_pieces(size_t piece_size, int tls12)
 {
     tx_tls_ctx_t *ctx = client_ctx();
     SSL_CTX *sctx = server_ctx("server", tls12 ? TLS1_2_VERSION : 0);
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, "localhost", NULL));
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
     p->piece = piece_size;
     enum { N = 150000 };
     static char up[N], down[N];
@@ -489,7 +489,7 @@ static void exchange_in_pieces(size_t piece_size, int tls12)
     size_t off = 0, w = 1;
     while (off < N) { /* client writes of 1, 2, 3, ... bytes, some before the handshake ends */
         size_t n = w < N - off ? w : N - off;
-        assert_int_equal(tx_tls_write(p->c, up + off, n), 0);
+        assert_int_equal(tx__tls_write(p->c, up + off, n), 0);
         off += n;
         w = w * 3 % 4099 + 1;
         if (off > 2000) pump(p);
@@ -510,7 +510,7 @@ static void exchange_in_pieces(size_t piece_size, int tls12)
     assert_memory_equal(p->cgot, down, N);
     pair_free(p);
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void data_in_small_pieces(void **state)
@@ -524,9 +524,9 @@ static void data_in_small_pieces(void **state)
 
 static pair_t *open_pair(tx_tls_ctx_t *ctx, SSL_CTX *sctx)
 {
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, "localhost", NULL));
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
     pump(p);
-    assert_true(tx_tls_handshake_done(p->c));
+    assert_true(tx__tls_handshake_done(p->c));
     return p;
 }
 
@@ -545,10 +545,10 @@ static void close_notify_vs_eof(void **state)
     assert_int_equal(p->cgot_n, 3);
     assert_memory_equal(p->cgot, "bye", 3);
     assert_int_equal(p->crc, TX_TLS_EOF);
-    assert_true(tx_tls_close_notify_seen(p->c));
-    assert_null(tx_tls_error(p->c));
-    tx_tls_eof(p->c);
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), TX_TLS_EOF);
+    assert_true(tx__tls_close_notify_seen(p->c));
+    assert_null(tx__tls_error(p->c));
+    tx__tls_eof(p->c);
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), TX_TLS_EOF);
     pair_free(p);
 
     /* a bare EOF after whole records: the data, then TX_TLS_ETRUNC */
@@ -557,11 +557,11 @@ static void close_notify_vs_eof(void **state)
     pump(p);
     assert_int_equal(p->cgot_n, 7);
     assert_int_equal(p->crc, 0);
-    assert_false(tx_tls_close_notify_seen(p->c));
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), 0);
-    tx_tls_eof(p->c);
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
-    assert_string_equal(tx_tls_error(p->c), "unexpected EOF without close_notify");
+    assert_false(tx__tls_close_notify_seen(p->c));
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), 0);
+    tx__tls_eof(p->c);
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
+    assert_string_equal(tx__tls_error(p->c), "unexpected EOF without close_notify");
     pair_free(p);
 
     /* EOF in the middle of a record: the half record is never returned */
@@ -570,35 +570,35 @@ static void close_notify_vs_eof(void **state)
     char rec[256];
     int n = BIO_read(p->sout, rec, sizeof rec);
     assert_true(n > 10);
-    assert_int_equal(tx_tls_feed(p->c, rec, (size_t)n - 3), 0);
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), 0);
-    tx_tls_eof(p->c);
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
+    assert_int_equal(tx__tls_feed(p->c, rec, (size_t)n - 3), 0);
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), 0);
+    tx__tls_eof(p->c);
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
     pair_free(p);
 
     /* EOF during the handshake */
-    p = pair_new(sctx, tx_tls_new(ctx, "localhost", NULL));
-    tx_tls_eof(p->c);
-    assert_int_equal(tx_tls_feed(p->c, "x", 1), TX_TLS_EINVAL); /* no input after EOF */
-    assert_int_equal(tx_tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
-    assert_false(tx_tls_handshake_done(p->c));
-    assert_string_equal(tx_tls_error(p->c), "handshake failed: unexpected EOF");
+    p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
+    tx__tls_eof(p->c);
+    assert_int_equal(tx__tls_feed(p->c, "x", 1), TX_TLS_EINVAL); /* no input after EOF */
+    assert_int_equal(tx__tls_read(p->c, b, sizeof b), TX_TLS_ETRUNC);
+    assert_false(tx__tls_handshake_done(p->c));
+    assert_string_equal(tx__tls_error(p->c), "handshake failed: unexpected EOF");
     pair_free(p);
 
     /* our close_notify reaches the server after the data; writes are refused after it */
     p = open_pair(ctx, sctx);
-    assert_int_equal(tx_tls_write(p->c, "last", 4), 0);
-    assert_int_equal(tx_tls_close(p->c), 0);
-    assert_int_equal(tx_tls_write(p->c, "more", 4), TX_TLS_EINVAL);
+    assert_int_equal(tx__tls_write(p->c, "last", 4), 0);
+    assert_int_equal(tx__tls_close(p->c), 0);
+    assert_int_equal(tx__tls_write(p->c, "more", 4), TX_TLS_EINVAL);
     pump(p);
     assert_int_equal(p->sgot_n, 4);
     assert_true(p->s_closed);
     pair_free(p);
 
-    /* tx_tls_close before the handshake ends: queued data, then close_notify */
-    p = pair_new(sctx, tx_tls_new(ctx, "localhost", NULL));
-    assert_int_equal(tx_tls_write(p->c, "early", 5), 0);
-    assert_int_equal(tx_tls_close(p->c), 0);
+    /* tx__tls_close before the handshake ends: queued data, then close_notify */
+    p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
+    assert_int_equal(tx__tls_write(p->c, "early", 5), 0);
+    assert_int_equal(tx__tls_close(p->c), 0);
     pump(p);
     assert_int_equal(p->sgot_n, 5);
     assert_memory_equal(p->sgot, "early", 5);
@@ -606,7 +606,7 @@ static void close_notify_vs_eof(void **state)
     pair_free(p);
 
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 /* A plain OpenSSL client against `sctx`; returns whether the handshake completed. */
@@ -645,14 +645,14 @@ static void tls11_server_refused(void **state)
     SSL_CTX_free(old);
 
     tx_tls_ctx_t *ctx = client_ctx();
-    pair_t *p = pair_new(sctx, tx_tls_new(ctx, "localhost", NULL));
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
     pump(p);
     assert_int_equal(p->crc, TX_TLS_EPROTO);
-    assert_false(tx_tls_handshake_done(p->c));
-    assert_string_equal(tx_tls_error(p->c), "handshake failed: tlsv1 alert protocol version");
+    assert_false(tx__tls_handshake_done(p->c));
+    assert_string_equal(tx__tls_error(p->c), "handshake failed: tlsv1 alert protocol version");
     pair_free(p);
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void renegotiation_refused(void **state)
@@ -661,7 +661,7 @@ static void renegotiation_refused(void **state)
     tx_tls_ctx_t *ctx = client_ctx();
     SSL_CTX *sctx = server_ctx("server", TLS1_2_VERSION);
     pair_t *p = open_pair(ctx, sctx);
-    assert_string_equal(tx_tls_version(p->c), "TLSv1.2");
+    assert_string_equal(tx__tls_version(p->c), "TLSv1.2");
     assert_int_equal(SSL_renegotiate(p->s), 1);
     SSL_do_handshake(p->s); /* sends HelloRequest */
     ERR_clear_error();
@@ -672,10 +672,10 @@ static void renegotiation_refused(void **state)
     assert_int_equal(p->s_err, SSL_ERROR_SSL);
     assert_int_equal(p->s_reason, SSL_R_NO_RENEGOTIATION);
     assert_int_equal(p->crc, TX_TLS_EPROTO);
-    assert_string_equal(tx_tls_error(p->c), "TLS failed: sslv3 alert handshake failure");
+    assert_string_equal(tx__tls_error(p->c), "TLS failed: sslv3 alert handshake failure");
     pair_free(p);
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void garbage_from_server(void **state)
@@ -683,28 +683,28 @@ static void garbage_from_server(void **state)
     (void)state;
     tx_tls_ctx_t *ctx = client_ctx();
     /* an HTTP answer where the ServerHello should be */
-    tx_tls_t *t = tx_tls_new(ctx, "localhost", "k");
+    tx_tls_t *t = tx__tls_new(ctx, "localhost", "k");
     assert_non_null(t);
     char out[4096];
-    assert_true(tx_tls_take(t, out, sizeof out) > 0);
+    assert_true(tx__tls_take(t, out, sizeof out) > 0);
     static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
-    assert_int_equal(tx_tls_feed(t, http, sizeof http - 1), TX_TLS_EPROTO);
-    assert_string_equal(tx_tls_error(t), "handshake failed: wrong version number");
-    assert_int_equal(tx_tls_read(t, out, sizeof out), TX_TLS_EPROTO);
-    assert_int_equal(tx_tls_write(t, "x", 1), TX_TLS_EPROTO);
-    assert_false(tx_tls_handshake_done(t));
-    tx_tls_free(t);
+    assert_int_equal(tx__tls_feed(t, http, sizeof http - 1), TX_TLS_EPROTO);
+    assert_string_equal(tx__tls_error(t), "handshake failed: wrong version number");
+    assert_int_equal(tx__tls_read(t, out, sizeof out), TX_TLS_EPROTO);
+    assert_int_equal(tx__tls_write(t, "x", 1), TX_TLS_EPROTO);
+    assert_false(tx__tls_handshake_done(t));
+    tx__tls_free(t);
 
     /* random bytes after a good handshake */
     SSL_CTX *sctx = server_ctx("server", 0);
     pair_t *p = open_pair(ctx, sctx);
     char junk[512];
     fill(junk, sizeof junk, 99);
-    int rc = tx_tls_feed(p->c, junk, sizeof junk);
+    int rc = tx__tls_feed(p->c, junk, sizeof junk);
     assert_int_equal(rc, 0); /* records are only parsed by read */
-    assert_int_equal(tx_tls_read(p->c, out, sizeof out), TX_TLS_EPROTO);
-    assert_non_null(strstr(tx_tls_error(p->c), "TLS failed: "));
-    assert_true(tx_tls_pending(p->c) > 0); /* an alert for the server */
+    assert_int_equal(tx__tls_read(p->c, out, sizeof out), TX_TLS_EPROTO);
+    assert_non_null(strstr(tx__tls_error(p->c), "TLS failed: "));
+    assert_true(tx__tls_pending(p->c) > 0); /* an alert for the server */
     pair_free(p);
 
     /* a record whose bytes were flipped in transit */
@@ -714,12 +714,12 @@ static void garbage_from_server(void **state)
     int n = BIO_read(p->sout, rec, sizeof rec);
     assert_true(n > 10);
     rec[n - 2] ^= 0x40;
-    assert_int_equal(tx_tls_feed(p->c, rec, (size_t)n), 0);
-    assert_int_equal(tx_tls_read(p->c, out, sizeof out), TX_TLS_EPROTO);
-    assert_non_null(tx_tls_error(p->c));
+    assert_int_equal(tx__tls_feed(p->c, rec, (size_t)n), 0);
+    assert_int_equal(tx__tls_read(p->c, out, sizeof out), TX_TLS_EPROTO);
+    assert_non_null(tx__tls_error(p->c));
     pair_free(p);
     SSL_CTX_free(sctx);
-    tx_tls_ctx_free(ctx);
+    tx__tls_ctx_free(ctx);
 }
 
 static void context_errors(void **state)
@@ -728,33 +728,33 @@ static void context_errors(void **state)
     char err[256];
     char missing[PATH_MAX + 32];
     snprintf(missing, sizeof missing, "%s/no-such-ca.pem", certdir);
-    assert_null(tx_tls_ctx_new(missing, err, sizeof err));
+    assert_null(tx__tls_ctx_new(missing, err, sizeof err));
     assert_non_null(strstr(err, "cannot load CA file "));
     assert_non_null(strstr(err, missing));
-    assert_null(tx_tls_ctx_new(cert("server.key"), err, sizeof err)); /* not a certificate */
+    assert_null(tx__tls_ctx_new(cert("server.key"), err, sizeof err)); /* not a certificate */
     assert_non_null(strstr(err, "cannot load CA file"));
 
-    tx_tls_ctx_t *sys = tx_tls_ctx_new(NULL, err, sizeof err); /* the system store */
+    tx_tls_ctx_t *sys = tx__tls_ctx_new(NULL, err, sizeof err); /* the system store */
     assert_non_null(sys);
     /* the system store does not know the test CA */
     SSL_CTX *sctx = server_ctx("server", 0);
-    pair_t *p = pair_new(sctx, tx_tls_new(sys, "localhost", NULL));
+    pair_t *p = pair_new(sctx, tx__tls_new(sys, "localhost", NULL));
     pump(p);
     assert_int_equal(p->crc, TX_TLS_EVERIFY);
     pair_free(p);
 
-    assert_null(tx_tls_new(sys, "", NULL));
-    assert_null(tx_tls_new(sys, NULL, NULL));
-    tx_tls_ctx_free(sys);
-    tx_tls_ctx_free(NULL);
-    tx_tls_free(NULL);
+    assert_null(tx__tls_new(sys, "", NULL));
+    assert_null(tx__tls_new(sys, NULL, NULL));
+    tx__tls_ctx_free(sys);
+    tx__tls_ctx_free(NULL);
+    tx__tls_free(NULL);
 
     /* a context freed while a connection lives: the connection still completes and caches */
     tx_tls_ctx_t *ctx = client_ctx();
-    p = pair_new(sctx, tx_tls_new(ctx, "localhost", "k"));
-    tx_tls_ctx_free(ctx);
+    p = pair_new(sctx, tx__tls_new(ctx, "localhost", "k"));
+    tx__tls_ctx_free(ctx);
     pump(p);
-    assert_true(tx_tls_handshake_done(p->c));
+    assert_true(tx__tls_handshake_done(p->c));
     pair_free(p);
     SSL_CTX_free(sctx);
 }

@@ -39,7 +39,10 @@ typedef struct srv {
     conn_t *conns;
 } srv_t;
 
-static void on_conn_closed(uv_handle_t *h) { (void)h; }
+static void on_conn_closed(uv_handle_t *h)
+{
+    (void)h;
+}
 
 static void conn_close(conn_t *c)
 {
@@ -89,27 +92,34 @@ static void say(conn_t *c, const char *data, size_t len)
     if (uv_write(&w->w, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0) free(w);
 }
 
-static void says(conn_t *c, const char *s) { say(c, s, strlen(s)); }
+static void says(conn_t *c, const char *s)
+{
+    say(c, s, strlen(s));
+}
 
 static void respond(conn_t *c, const char *path, const char *req_head, size_t req_hlen,
                     const char *body, size_t blen)
 {
     char head[256];
     if (strcmp(path, "/head") == 0) { /* the request's head as the body */
-        int n = snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", req_hlen);
+        int n =
+            snprintf(head, sizeof head, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", req_hlen);
         say(c, head, (size_t)n);
         say(c, req_head, req_hlen);
     } else if (strcmp(path, "/ok") == 0) {
         says(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Test:  yes \r\n"
                 "Content-Length: 5\r\n\r\nhello");
     } else if (strcmp(path, "/echo") == 0) {
-        int n = snprintf(head, sizeof head, "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\n\r\n", blen);
+        int n = snprintf(head, sizeof head, "HTTP/1.1 201 Created\r\nContent-Length: %zu\r\n\r\n",
+                         blen);
         say(c, head, (size_t)n);
         say(c, body, blen);
     } else if (strcmp(path, "/chunked") == 0) {
-        says(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        says(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n "
+                "world\r\n0\r\n\r\n");
     } else if (strcmp(path, "/slow") == 0) {
-        says(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        says(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+                "chunked\r\n\r\n"
                 "9\r\ndata: 1\n\n\r\n");
     } else if (strcmp(path, "/reset") == 0) {
         c->closed = 1;
@@ -146,20 +156,25 @@ static void respond(conn_t *c, const char *path, const char *req_head, size_t re
     } else if (strcmp(path, "/204") == 0) {
         says(c, "HTTP/1.1 204 No Content\r\n\r\n");
     } else if (strcmp(path, "/100") == 0) {
-        says(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-Test: after\r\nContent-Length: 2\r\n\r\nok");
+        says(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-Test: after\r\nContent-Length: "
+                "2\r\n\r\nok");
     } else if (strcmp(path, "/trailers") == 0) {
         says(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\n\r\n"
                 "2\r\nab\r\n1;x=y\r\nc\r\n0\r\nX-T: 1\r\n\r\n");
     } else if (strcmp(path, "/trickle") == 0) { /* one byte per write */
-        const char *t = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        for (const char *p = t; *p; p++) say(c, p, 1);
+        const char *t =
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        for (const char *p = t; *p; p++)
+            say(c, p, 1);
     } else if (strcmp(path, "/ka1") == 0) {
         says(c, "HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\nContent-Length: 2\r\n\r\nok");
     } else if (strcmp(path, "/drop") == 0) {
         conn_close(c);
     } else if (strcmp(path, "/drop-if-reused") == 0) {
-        if (c->served > 1) conn_close(c);
-        else says(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
+        if (c->served > 1)
+            conn_close(c);
+        else
+            says(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello");
     } else if (strcmp(path, "/half-if-reused") == 0) {
         if (c->served > 1) {
             says(c, "HTTP/1.1 200 OK\r\nContent-Le");
@@ -202,7 +217,8 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
             sp = strchr(sp + 8, '/') - 1;
         if (sp != NULL) {
             size_t k = 0;
-            for (sp++; *sp != ' ' && *sp && k < sizeof path - 1; sp++) path[k++] = *sp;
+            for (sp++; *sp != ' ' && *sp && k < sizeof path - 1; sp++)
+                path[k++] = *sp;
             path[k] = '\0';
         }
         if (strcmp(path, "/early") == 0) { /* answers on the head and reads no more */
@@ -254,7 +270,8 @@ static void srv_start(uv_loop_t *loop, srv_t *s)
 static void srv_stop(srv_t *s)
 {
     uv_close((uv_handle_t *)&s->listener, NULL);
-    for (conn_t *c = s->conns; c != NULL; c = c->next) conn_close(c);
+    for (conn_t *c = s->conns; c != NULL; c = c->next)
+        conn_close(c);
 }
 
 static void srv_free(srv_t *s)
@@ -289,13 +306,14 @@ typedef struct rec {
     int bodies;
     tx_upstream_req_t **cancel_other; /* cancelled from this request's on_body */
     struct rec *spawn;                /* started from this request's on_body (the client running) */
-    int chain; /* send another /ok from on_done while > 0 */
+    int chain;                        /* send another /ok from on_done while > 0 */
     int reused_count;
     int close_in_done;
     int pause_in_body;
 } rec_t;
 
-static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limits_t *lim, rec_t *r);
+static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limits_t *lim,
+                              rec_t *r);
 static void on_closed(void *arg);
 
 static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
@@ -305,7 +323,8 @@ static void on_head(void *ud, int status, const tx_header_t *h, size_t nh)
     r->status = status;
     r->order_ok = r->blen == 0;
     for (size_t i = 0; i < nh; i++)
-        if (strcasecmp(h[i].name, "x-test") == 0) snprintf(r->xtest, sizeof r->xtest, "%s", h[i].value);
+        if (strcasecmp(h[i].name, "x-test") == 0)
+            snprintf(r->xtest, sizeof r->xtest, "%s", h[i].value);
 }
 
 static void on_body(void *ud, const char *d, size_t n)
@@ -315,15 +334,15 @@ static void on_body(void *ud, const char *d, size_t n)
     if (r->blen + n <= sizeof r->body) memcpy(r->body + r->blen, d, n);
     r->blen += n;
     r->bodies++;
-    if (r->cancel_other != NULL) tx_upstream_cancel(*r->cancel_other);
-    if (r->spawn != NULL && r->spawn->req == NULL) assert_non_null(get(r->env, "/chunked", NULL, r->spawn));
-    if (r->pause_in_body && r->bodies == 1) assert_int_equal(tx_upstream_pause(r->req, 1), TX_EOK);
+    if (r->cancel_other != NULL) tx__upstream_cancel(*r->cancel_other);
+    if (r->spawn != NULL && r->spawn->req == NULL)
+        assert_non_null(get(r->env, "/chunked", NULL, r->spawn));
+    if (r->pause_in_body && r->bodies == 1) assert_int_equal(tx__upstream_pause(r->req, 1), TX_EOK);
     if (r->cancel_in_body) {
-        tx_upstream_cancel(r->req);
-        tx_upstream_cancel(r->req); /* twice is harmless */
+        tx__upstream_cancel(r->req);
+        tx__upstream_cancel(r->req); /* twice is harmless */
     }
 }
-
 
 static void on_done(void *ud, const tx_upstream_result_t *res)
 {
@@ -332,10 +351,10 @@ static void on_done(void *ud, const tx_upstream_result_t *res)
     r->res = *res;
     snprintf(r->msg, sizeof r->msg, "%s", res->message);
     r->res.message = r->msg;
-    tx_upstream_cancel(r->req); /* no-op inside on_done */
+    tx__upstream_cancel(r->req); /* no-op inside on_done */
     if (res->reused) r->reused_count++;
     if (r->close_in_done) {
-        tx_upstream_close(r->env->u, on_closed, &r->env->closed);
+        tx__upstream_close(r->env->u, on_closed, &r->env->closed);
         assert_null(get(r->env, "/ok", NULL, r)); /* closing: refused, no callback */
         return;
     }
@@ -354,18 +373,24 @@ static tx_upstream_req_t *get(env_t *e, const char *path, const tx_upstream_limi
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->srv.port, path);
     r->env = e;
-    return r->req = tx_upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, lim, &CB, r);
+    return r->req = tx__upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, lim, &CB, r);
 }
 
-static void on_wake(uv_timer_t *t) { (void)t; }
-static void on_closed(void *arg) { *(int *)arg = 1; }
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
+static void on_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
 
 static void env_init(env_t *e, const tx_upstream_opts_t *o)
 {
     memset(e, 0, sizeof *e);
     assert_int_equal(uv_loop_init(&e->loop), 0);
     srv_start(&e->loop, &e->srv);
-    e->u = tx_upstream_new(&e->loop, o);
+    e->u = tx__upstream_new(&e->loop, o);
     assert_non_null(e->u);
     uv_timer_init(&e->loop, &e->wake);
     uv_timer_start(&e->wake, on_wake, 50, 50); /* keeps run_until's loop turning */
@@ -375,13 +400,14 @@ static void env_init(env_t *e, const tx_upstream_opts_t *o)
 static int run_until(env_t *e, const int *counter, int want)
 {
     uint64_t deadline = uv_now(&e->loop) + 10000;
-    while (*counter < want && uv_now(&e->loop) < deadline) uv_run(&e->loop, UV_RUN_ONCE);
+    while (*counter < want && uv_now(&e->loop) < deadline)
+        uv_run(&e->loop, UV_RUN_ONCE);
     return *counter;
 }
 
 static void env_done(env_t *e)
 {
-    tx_upstream_close(e->u, on_closed, &e->closed);
+    tx__upstream_close(e->u, on_closed, &e->closed);
     srv_stop(&e->srv);
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
@@ -399,7 +425,7 @@ static void ok_body_and_headers(void **state)
     env_init(&e, NULL);
     rec_t r = {0};
     assert_non_null(get(&e, "/ok", NULL, &r));
-    assert_int_equal(tx_upstream_active(e.u), 1);
+    assert_int_equal(tx__upstream_active(e.u), 1);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
     assert_int_equal(r.res.status, 200);
@@ -412,7 +438,7 @@ static void ok_body_and_headers(void **state)
     assert_int_equal(r.res.body_bytes, 5);
     assert_true(r.res.total_us > 0);
     assert_true(r.res.first_byte_us >= r.res.connect_us);
-    assert_int_equal(tx_upstream_active(e.u), 0);
+    assert_int_equal(tx__upstream_active(e.u), 0);
     env_done(&e);
 }
 
@@ -426,7 +452,7 @@ static void post_body_and_chunked(void **state)
     const tx_header_t h[] = {{"Content-Type", "application/json"}, {"Authorization", "Bearer k"}};
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", e.srv.port);
-    r.req = tx_upstream_send(e.u, "POST", url, h, 2, body, sizeof body - 1, NULL, &CB, &r);
+    r.req = tx__upstream_send(e.u, "POST", url, h, 2, body, sizeof body - 1, NULL, &CB, &r);
     assert_non_null(r.req);
     assert_non_null(get(&e, "/chunked", NULL, &c));
     run_until(&e, &r.dones, 1);
@@ -489,9 +515,9 @@ static void transport_failures(void **state)
     assert_non_null(get(&e, "/big", &lb, &big));
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/x", closed_port);
-    refused.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &refused);
+    refused.req = tx__upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &refused);
     assert_non_null(refused.req);
-    bad.req = tx_upstream_send(e.u, "GET", "ftp://127.0.0.1/x", NULL, 0, NULL, 0, NULL, &CB, &bad);
+    bad.req = tx__upstream_send(e.u, "GET", "ftp://127.0.0.1/x", NULL, 0, NULL, 0, NULL, &CB, &bad);
     assert_non_null(bad.req);
     run_until(&e, &reset.dones, 1);
     run_until(&e, &partial.dones, 1);
@@ -534,8 +560,8 @@ static void cancel_anywhere(void **state)
     assert_memory_equal(spawned.body, "hello world", 11);
     assert_int_equal(victim.dones, 0);
     /* the hanging one, from outside any callback, once it is certainly on the wire */
-    tx_upstream_cancel(hang.req);
-    assert_int_equal(tx_upstream_active(e.u), 0);
+    tx__upstream_cancel(hang.req);
+    assert_int_equal(tx__upstream_active(e.u), 0);
     /* the client still works, and no late callback arrives for the cancelled ones */
     assert_non_null(get(&e, "/ok", NULL, &after));
     run_until(&e, &after.dones, 1);
@@ -557,11 +583,13 @@ static void many_concurrent_bounded_conns(void **state)
     static rec_t r[MANY];
     memset(r, 0, sizeof r);
     int total = 0;
-    for (int i = 0; i < MANY; i++) assert_non_null(get(&e, "/ok", NULL, &r[i]));
+    for (int i = 0; i < MANY; i++)
+        assert_non_null(get(&e, "/ok", NULL, &r[i]));
     uint64_t deadline = uv_now(&e.loop) + 10000;
     while (uv_now(&e.loop) < deadline) {
         total = 0;
-        for (int i = 0; i < MANY; i++) total += r[i].dones;
+        for (int i = 0; i < MANY; i++)
+            total += r[i].dones;
         if (total == MANY) break;
         uv_run(&e.loop, UV_RUN_ONCE);
     }
@@ -600,7 +628,7 @@ static void close_with_requests_in_flight(void **state)
     assert_non_null(get(&e, "/hang", NULL, &b));
     assert_non_null(get(&e, "/hang", NULL, &c));
     run_until(&e, &e.srv.accepted, 3);
-    tx_upstream_cancel(b.req);
+    tx__upstream_cancel(b.req);
     env_done(&e); /* closes the client: a and c get ABORTED, b nothing; no leak */
     assert_int_equal(a.dones, 1);
     assert_int_equal(a.res.err, TX_UPSTREAM_EABORTED);
@@ -636,8 +664,8 @@ static const char *sent_head(env_t *e, rec_t *r, const tx_header_t *h, size_t nh
     snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e->srv.port);
     memset(r, 0, sizeof *r);
     r->env = e;
-    r->req = tx_upstream_send(e->u, nh > 0 ? "POST" : "GET", url, h, nh, nh > 0 ? "{}" : NULL,
-                              nh > 0 ? 2 : 0, NULL, &CB, r);
+    r->req = tx__upstream_send(e->u, nh > 0 ? "POST" : "GET", url, h, nh, nh > 0 ? "{}" : NULL,
+                               nh > 0 ? 2 : 0, NULL, &CB, r);
     assert_non_null(r->req);
     assert_int_equal(run_until(e, &r->dones, 1), 1);
     assert_int_equal(r->res.status, 200);
@@ -673,13 +701,12 @@ static void request_headers_follow_each_send(void **state)
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e.srv.port);
     memset(&r, 0, sizeof r);
-    assert_null(tx_upstream_send(e.u, "POST", url, shifted, 1, "{}", 2, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "POST", url, shifted, 1, "{}", 2, NULL, &CB, &r));
     got = sent_head(&e, &r, NULL, 0);
     assert_null(strstr(got, "X-A"));
     assert_null(strstr(got, "X: a"));
     env_done(&e);
 }
-
 
 /* Sends `method path` (body: len bytes of 'b' when len > 0) and waits for its end. */
 static void fetch(env_t *e, const char *method, const char *path, size_t len, rec_t *r)
@@ -697,7 +724,7 @@ static void fetch(env_t *e, const char *method, const char *path, size_t len, re
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", e->srv.port, path);
     memset(r, 0, sizeof *r);
     r->env = e;
-    r->req = tx_upstream_send(e->u, method, url, NULL, 0, len ? body : NULL, len, NULL, &CB, r);
+    r->req = tx__upstream_send(e->u, method, url, NULL, 0, len ? body : NULL, len, NULL, &CB, r);
     assert_non_null(r->req);
     assert_int_equal(run_until(e, &r->dones, 1), 1);
 }
@@ -734,7 +761,7 @@ static void framings_on_one_connection(void **state)
     assert_int_equal(r.blen, 3000);
     assert_int_equal(r.res.reused, 1);
     assert_int_equal(e.srv.accepted, 1); /* all of them on one connection */
-    fetch(&e, "GET", "/eof", 0, &r); /* close-delimited: complete, and the connection ends */
+    fetch(&e, "GET", "/eof", 0, &r);     /* close-delimited: complete, and the connection ends */
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
     assert_int_equal(r.blen, 11);
     assert_memory_equal(r.body, "until close", 11);
@@ -834,11 +861,12 @@ static void pause_holds_body_until_resume(void **state)
     /* the server's writes end (or 10 s pass): nothing more is handed over, no gap timeout */
     run_until(&e, &e.srv.writes_done, 2);
     uint64_t until = uv_now(&e.loop) + 200;
-    while (uv_now(&e.loop) < until) uv_run(&e.loop, UV_RUN_ONCE); /* past the gap timeout */
+    while (uv_now(&e.loop) < until)
+        uv_run(&e.loop, UV_RUN_ONCE); /* past the gap timeout */
     assert_int_equal(r.bodies, 1);
     assert_int_equal(r.dones, 0);
-    assert_int_equal(tx_upstream_active(e.u), 1);
-    assert_int_equal(tx_upstream_pause(r.req, 0), TX_EOK);
+    assert_int_equal(tx__upstream_active(e.u), 1);
+    assert_int_equal(tx__upstream_pause(r.req, 0), TX_EOK);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
     assert_int_equal(r.res.body_bytes, 200000);
@@ -856,14 +884,14 @@ static void through_http_proxy(void **state)
     char purl[64];
     snprintf(purl, sizeof purl, "127.0.0.1:%d", e.srv.port); /* no scheme: http */
     tx_upstream_opts_t o = {.proxy = purl, .no_proxy = "localhost, .direct.invalid"};
-    e.u = tx_upstream_new(&e.loop, &o);
+    e.u = tx__upstream_new(&e.loop, &o);
     assert_non_null(e.u);
     uv_timer_init(&e.loop, &e.wake);
     uv_timer_start(&e.wake, on_wake, 50, 50);
     rec_t r = {0};
     r.env = &e;
-    r.req = tx_upstream_send(e.u, "GET", "http://upstream.invalid:8081/head", NULL, 0, NULL, 0,
-                             NULL, &CB, &r);
+    r.req = tx__upstream_send(e.u, "GET", "http://upstream.invalid:8081/head", NULL, 0, NULL, 0,
+                              NULL, &CB, &r);
     assert_non_null(r.req);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
@@ -875,7 +903,7 @@ static void through_http_proxy(void **state)
     lo.env = &e;
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/head", e.srv.port);
-    lo.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &lo);
+    lo.req = tx__upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &lo);
     assert_non_null(lo.req);
     assert_int_equal(run_until(&e, &lo.dones, 1), 1);
     lo.body[lo.blen < sizeof lo.body ? lo.blen : sizeof lo.body - 1] = '\0';
@@ -883,16 +911,17 @@ static void through_http_proxy(void **state)
     /* NO_PROXY's hosts are reached directly: this one has no address */
     rec_t d = {0};
     d.env = &e;
-    d.req = tx_upstream_send(e.u, "GET", "http://api.direct.invalid/x", NULL, 0, NULL, 0, NULL, &CB, &d);
+    d.req = tx__upstream_send(e.u, "GET", "http://api.direct.invalid/x", NULL, 0, NULL, 0, NULL,
+                              &CB, &d);
     assert_non_null(d.req);
     assert_int_equal(run_until(&e, &d.dones, 1), 1);
     assert_int_equal(d.res.err, TX_UPSTREAM_EDNS);
     env_done(&e);
     tx_upstream_opts_t bad = {.proxy = "https://p.example:1"};
-    assert_null(tx_upstream_new(&e.loop, &bad)); /* a proxy is spoken to in plain http */
-    assert_null(tx_upstream_proxy_check("http://p.example:3128"));
-    assert_non_null(tx_upstream_proxy_check("https://p.example"));
-    assert_non_null(tx_upstream_proxy_check("http://u:p@p.example"));
+    assert_null(tx__upstream_new(&e.loop, &bad)); /* a proxy is spoken to in plain http */
+    assert_null(tx__upstream_proxy_check("http://p.example:3128"));
+    assert_non_null(tx__upstream_proxy_check("https://p.example"));
+    assert_non_null(tx__upstream_proxy_check("http://u:p@p.example"));
 }
 
 /* At the connection cap, an idle connection of another origin is closed to make room; the
@@ -910,7 +939,7 @@ static void cap_takes_room_from_another_origins_idle(void **state)
     snprintf(url, sizeof url, "http://localhost:%d/ok", e.srv.port);
     memset(&r, 0, sizeof r);
     r.env = &e;
-    r.req = tx_upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &r);
+    r.req = tx__upstream_send(e.u, "GET", url, NULL, 0, NULL, 0, NULL, &CB, &r);
     assert_non_null(r.req);
     assert_int_equal(run_until(&e, &r.dones, 1), 1);
     assert_int_equal(r.res.err, TX_UPSTREAM_EOK);
@@ -929,22 +958,22 @@ static void bad_arguments(void **state)
     const tx_header_t inj[] = {{"X-A", "v\r\nX-Evil: 1"}};
     const tx_header_t colon[] = {{"X:A", "v"}};
     tx_upstream_cb_t nodone = {on_head, on_body, NULL};
-    assert_null(tx_upstream_send(NULL, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, NULL, "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", NULL, NULL, 0, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", inj, 1, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", colon, 1, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", NULL, 1, NULL, 0, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "POST", "http://x/", NULL, 0, NULL, 5, NULL, &CB, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &nodone, &r));
-    assert_null(tx_upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, NULL, &r));
-    assert_null(tx_upstream_new(NULL, NULL));
-    tx_upstream_cancel(NULL);
-    assert_int_equal(tx_upstream_pause(NULL, 1), TX_EINVAL);
-    tx_upstream_close(NULL, NULL, NULL);
-    assert_int_equal(tx_upstream_active(e.u), 0);
-    assert_string_equal(tx_upstream_strerror(TX_UPSTREAM_ERESET), "connection reset");
-    assert_string_equal(tx_upstream_strerror((tx_upstream_err_t)999), "unknown transport error");
+    assert_null(tx__upstream_send(NULL, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, NULL, "http://x/", NULL, 0, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", NULL, NULL, 0, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", inj, 1, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", colon, 1, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", NULL, 1, NULL, 0, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "POST", "http://x/", NULL, 0, NULL, 5, NULL, &CB, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, &nodone, &r));
+    assert_null(tx__upstream_send(e.u, "GET", "http://x/", NULL, 0, NULL, 0, NULL, NULL, &r));
+    assert_null(tx__upstream_new(NULL, NULL));
+    tx__upstream_cancel(NULL);
+    assert_int_equal(tx__upstream_pause(NULL, 1), TX_EINVAL);
+    tx__upstream_close(NULL, NULL, NULL);
+    assert_int_equal(tx__upstream_active(e.u), 0);
+    assert_string_equal(tx__upstream_strerror(TX_UPSTREAM_ERESET), "connection reset");
+    assert_string_equal(tx__upstream_strerror((tx_upstream_err_t)999), "unknown transport error");
     env_done(&e);
     assert_int_equal(r.dones, 0);
 }

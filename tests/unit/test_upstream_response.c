@@ -1,7 +1,7 @@
-/* The upstream response reader (upstream/response.h, tenax's own parser): every framing, 1xx skipped, no body after
- * HEAD / 204 / 304, Content-Length with Transfer-Encoding refused, keep-alive decisions — each
- * case read whole, split at every position into two reads, and one byte per read, with the same
- * outcome every time. */
+/* The upstream response reader (upstream/response.h, tenax's own parser): every framing, 1xx
+ * skipped, no body after HEAD / 204 / 304, Content-Length with Transfer-Encoding refused,
+ * keep-alive decisions — each case read whole, split at every position into two reads, and one byte
+ * per read, with the same outcome every time. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -55,7 +55,7 @@ static void read_cuts(const char *s, size_t len, const size_t *cuts, size_t ncut
     memset(o, 0, sizeof *o);
     tx_resp_t r;
     memset(&r, 0, sizeof r);
-    tx_resp_reset(&r, head_only, &CB, o);
+    tx__resp_reset(&r, head_only, &CB, o);
     size_t off = 0;
     for (size_t i = 0; i <= ncuts && o->end == 0; i++) {
         size_t to = i < ncuts ? cuts[i] : len;
@@ -63,7 +63,7 @@ static void read_cuts(const char *s, size_t len, const size_t *cuts, size_t ncut
         char *piece = malloc(to - off); /* its own buffer: no pointer into it may survive */
         assert_non_null(piece);
         memcpy(piece, s + off, to - off);
-        ssize_t k = tx_resp_feed(&r, piece, to - off);
+        ssize_t k = tx__resp_feed(&r, piece, to - off);
         free(piece);
         if (k < 0) {
             o->end = -1;
@@ -72,11 +72,11 @@ static void read_cuts(const char *s, size_t len, const size_t *cuts, size_t ncut
             if (r.complete) o->end = 1;
         }
     }
-    if (o->end == 0 && eof) o->end = tx_resp_eof(&r) == 0 ? 1 : 0;
+    if (o->end == 0 && eof) o->end = tx__resp_eof(&r) == 0 ? 1 : 0;
     o->keep = r.complete && r.keep;
     o->ka = r.keepalive_s;
     o->used = o->end == 1 ? off : 0;
-    tx_resp_free(&r);
+    tx__resp_free(&r);
 }
 
 /* Whole, every two-piece split and byte by byte: the same outcome; returns the whole reading. */
@@ -91,7 +91,8 @@ static out_t check_splits(const char *s, int head_only, int eof)
     }
     size_t *cuts = malloc(len * sizeof *cuts);
     assert_non_null(cuts);
-    for (size_t i = 0; i < len; i++) cuts[i] = i + 1;
+    for (size_t i = 0; i < len; i++)
+        cuts[i] = i + 1;
     read_cuts(s, len, cuts, len, head_only, eof, &part);
     free(cuts);
     assert_memory_equal(&whole, &part, sizeof whole);
@@ -141,8 +142,10 @@ static void close_delimited(void **state)
 static void interim_responses_skipped(void **state)
 {
     (void)state;
-    out_t o = check_splits("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-                           "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", 0, 0);
+    out_t o =
+        check_splits("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+                     "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok",
+                     0, 0);
     assert_int_equal(o.end, 1);
     assert_int_equal(o.heads, 1);
     assert_int_equal(o.status, 201);
@@ -172,13 +175,17 @@ static void no_body_for_head_204_304(void **state)
 static void refused(void **state)
 {
     (void)state;
-    out_t o = check_splits("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           "3\r\nabc\r\n0\r\n\r\n", 0, 0);
+    out_t o =
+        check_splits("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     "3\r\nabc\r\n0\r\n\r\n",
+                     0, 0);
     assert_int_equal(o.end, -1);
     assert_int_equal(o.heads, 0);
-    assert_int_equal(check_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, 0).end, -1);
+    assert_int_equal(
+        check_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 0, 0).end, -1);
     assert_int_equal(check_splits("XTTP/1.1 200 OK\r\n\r\n", 0, 0).end, -1);
-    assert_int_equal(check_splits("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", 0, 0).end, -1);
+    assert_int_equal(
+        check_splits("HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n", 0, 0).end, -1);
     /* headers beyond the bound */
     size_t big = TX_RESP_HEADER_BYTES_MAX + 100;
     char *s = malloc(big + 64);
@@ -206,7 +213,8 @@ static void truncated_and_keepalive(void **state)
     o = check_splits("HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nx", 0, 0);
     assert_int_equal(o.keep, 0);
     o = check_splits("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5, max=9\r\n"
-                     "Content-Length: 1\r\n\r\nx", 0, 0);
+                     "Content-Length: 1\r\n\r\nx",
+                     0, 0);
     assert_int_equal(o.keep, 1);
     assert_int_equal(o.ka, 5);
     /* a second response right behind the first is not consumed */
@@ -235,8 +243,10 @@ static void lenient_where_http_is(void **state)
     assert_int_equal(o.keep, 0);
     assert_int_equal(o.blen, 3);
     /* chunked last in a list; a connection token list */
-    o = check_splits("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\nConnection: Upgrade, Close\r\n\r\n"
-                     "3\r\nabc\r\n0\r\n\r\n", 0, 0);
+    o = check_splits(
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\nConnection: Upgrade, Close\r\n\r\n"
+        "3\r\nabc\r\n0\r\n\r\n",
+        0, 0);
     assert_int_equal(o.end, 1);
     assert_int_equal(o.keep, 0);
     assert_memory_equal(o.body, "abc", 3);
@@ -254,16 +264,16 @@ static void strict_where_it_matters(void **state)
         "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n",
         "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n",            /* obs-fold */
-        "HTTP/1.1 200 OK\r\nX A: b\r\n\r\n",                   /* a blank in a name */
-        "HTTP/1.1 200 OK\r\n: b\r\n\r\n",                      /* no name */
-        "HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n",               /* a lone CR */
+        "HTTP/1.1 200 OK\r\nX-A: a\r\n b\r\n\r\n", /* obs-fold */
+        "HTTP/1.1 200 OK\r\nX A: b\r\n\r\n",       /* a blank in a name */
+        "HTTP/1.1 200 OK\r\n: b\r\n\r\n",          /* no name */
+        "HTTP/1.1 200 OK\r\nX-A: a\rb\r\n\r\n",    /* a lone CR */
         "HTTP/1.1 2000 OK\r\n\r\n",
         "HTTP/1.1 099 OK\r\n\r\n",
         "HTTP/2 200 OK\r\n\r\n",
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n",       /* no size */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n",               /* no size */
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1000000000000000\r\n", /* 2^60 */
-        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n",    /* no CRLF after data */
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nxy\r\n", /* no CRLF after data */
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\rx\r\n",
         NULL,
     };
@@ -281,14 +291,10 @@ static void strict_where_it_matters(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(content_length),
-        cmocka_unit_test(chunked_with_trailers),
-        cmocka_unit_test(close_delimited),
-        cmocka_unit_test(interim_responses_skipped),
-        cmocka_unit_test(no_body_for_head_204_304),
-        cmocka_unit_test(refused),
-        cmocka_unit_test(truncated_and_keepalive),
-        cmocka_unit_test(lenient_where_http_is),
+        cmocka_unit_test(content_length),           cmocka_unit_test(chunked_with_trailers),
+        cmocka_unit_test(close_delimited),          cmocka_unit_test(interim_responses_skipped),
+        cmocka_unit_test(no_body_for_head_204_304), cmocka_unit_test(refused),
+        cmocka_unit_test(truncated_and_keepalive),  cmocka_unit_test(lenient_where_http_is),
         cmocka_unit_test(strict_where_it_matters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

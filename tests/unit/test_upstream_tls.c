@@ -212,7 +212,8 @@ static void *proxy_run(void *arg)
         if (len > 0 && sscanf(head, "CONNECT %99[^:]:%d HTTP/1.1", host, &port) == 2) {
             snprintf(x->target, sizeof x->target, "%s:%d", host, port);
             int up = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+            struct sockaddr_in a = {.sin_family = AF_INET,
+                                    .sin_port = htons((uint16_t)port),
                                     .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
             if (!x->refuse && up >= 0 && connect(up, (struct sockaddr *)&a, sizeof a) == 0) {
                 const char *ok = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -221,8 +222,10 @@ static void *proxy_run(void *arg)
                     relay(fd, up, &x->stop);
                 }
             } else {
-                const char *no = "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
-                if (write(fd, no, strlen(no)) < 0) {}
+                const char *no =
+                    "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n";
+                if (write(fd, no, strlen(no)) < 0) {
+                }
             }
             if (up >= 0) close(up);
         }
@@ -278,7 +281,10 @@ static void on_done(void *ud, const tx_upstream_result_t *res)
     r->dones++;
 }
 
-static void on_closed(void *arg) { *(int *)arg = 1; }
+static void on_closed(void *arg)
+{
+    *(int *)arg = 1;
+}
 
 typedef struct {
     uv_loop_t loop;
@@ -286,25 +292,33 @@ typedef struct {
     tx_upstream_t *u;
 } env_t;
 
-static void on_wake(uv_timer_t *t) { (void)t; }
+static void on_wake(uv_timer_t *t)
+{
+    (void)t;
+}
 
 static void env_init_proxy(env_t *e, const char *ca_file, const char *https_proxy)
 {
     assert_int_equal(uv_loop_init(&e->loop), 0);
-    tx_upstream_opts_t o = {.ca_file = ca_file, .connect_timeout_ms = 5000, .https_proxy = https_proxy,
+    tx_upstream_opts_t o = {.ca_file = ca_file,
+                            .connect_timeout_ms = 5000,
+                            .https_proxy = https_proxy,
                             .proxy_loopback = 1}; /* the test's servers are all on loopback */
-    e->u = tx_upstream_new(&e->loop, &o);
+    e->u = tx__upstream_new(&e->loop, &o);
     assert_non_null(e->u);
     uv_timer_init(&e->loop, &e->wake);
     uv_timer_start(&e->wake, on_wake, 50, 50);
 }
 
-static void env_init(env_t *e, const char *ca_file) { env_init_proxy(e, ca_file, NULL); }
+static void env_init(env_t *e, const char *ca_file)
+{
+    env_init_proxy(e, ca_file, NULL);
+}
 
 static void env_done(env_t *e)
 {
     int closed = 0;
-    tx_upstream_close(e->u, on_closed, &closed);
+    tx__upstream_close(e->u, on_closed, &closed);
     uv_close((uv_handle_t *)&e->wake, NULL);
     uv_run(&e->loop, UV_RUN_DEFAULT);
     assert_int_equal(closed, 1);
@@ -318,9 +332,10 @@ static void fetch(env_t *e, const char *host, int port, const char *path, rec_t 
     snprintf(url, sizeof url, "https://%s:%d%s", host, port, path);
     memset(r, 0, sizeof *r);
     tx_upstream_limits_t lim = {.attempt_timeout_ms = 10000};
-    assert_non_null(tx_upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, &lim, &cb, r));
+    assert_non_null(tx__upstream_send(e->u, "GET", url, NULL, 0, NULL, 0, &lim, &cb, r));
     uint64_t deadline = uv_now(&e->loop) + 15000;
-    while (r->dones == 0 && uv_now(&e->loop) < deadline) uv_run(&e->loop, UV_RUN_ONCE);
+    while (r->dones == 0 && uv_now(&e->loop) < deadline)
+        uv_run(&e->loop, UV_RUN_ONCE);
     assert_int_equal(r->dones, 1);
 }
 

@@ -1,15 +1,17 @@
-/* Store health (store_health.h): a uv timer submits tx_store_ping to the store executor (the
+/* Store health (store_health.h): a uv timer submits tx__store_ping to the store executor (the
  * ping runs on a store thread; PostgreSQL reconnects first when the connection was lost), and
  * the answer is cached on the loop for /readyz and /admin/diag. */
-#include "app/store_health.h"
+#include "ops/store_health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "obs/log.h"
 #include "obs/notify.h"
+#include "store/storeq.h"
 
 typedef struct {
     tx_app_t *app;
@@ -17,9 +19,9 @@ typedef struct {
     char backend[16];
     int ok;
     char error[256];
-    tx_ms_t checked_at;  /* Unix ms of the last answer (0: none yet) */
-    uint64_t sent_at;    /* uv_now when the ping in flight was sent */
-    int in_flight;       /* a ping is on the store executor */
+    tx_ms_t checked_at; /* Unix ms of the last answer (0: none yet) */
+    uint64_t sent_at;   /* uv_now when the ping in flight was sent */
+    int in_flight;      /* a ping is on the store executor */
     int stopping, timer_open;
     uint64_t wakeups; /* LISTEN/NOTIFY wake-ups delivered to the scheduler */
     int listening;
@@ -29,13 +31,6 @@ typedef struct {
     tx_error_t err;
     char msg[256];
 } health_t;
-
-static tx_ms_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (tx_ms_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void maybe_done(health_t *h)
 {
@@ -51,7 +46,7 @@ static void w_ping(tx_store_t *s, void *arg)
 {
     health_t *h = arg;
     memset(&h->err, 0, sizeof h->err);
-    h->rc = tx_store_ping(s, &h->err);
+    h->rc = tx__store_ping(s, &h->err);
     snprintf(h->msg, sizeof h->msg, "%s", h->err.msg ? h->err.msg : tx_strerror(h->rc));
 }
 
@@ -61,12 +56,14 @@ static void ping_done(void *arg)
     h->in_flight = 0;
     int ok = h->rc == TX_EOK;
     if (ok != h->ok) {
-        if (ok) tx_log(TX_LOG_INFO, "store", "store reachable again: ready");
-        else tx_log(TX_LOG_WARN, "store", "store unreachable: not ready (%s)", h->msg);
+        if (ok)
+            tx__log(TX_LOG_INFO, "store", "store reachable again: ready");
+        else
+            tx__log(TX_LOG_WARN, "store", "store unreachable: not ready (%s)", h->msg);
     }
     h->ok = ok;
     snprintf(h->error, sizeof h->error, "%s", ok ? "" : h->msg);
-    h->checked_at = wall_ms();
+    h->checked_at = tx__clock_wall_ms();
     maybe_done(h);
 }
 
@@ -76,7 +73,7 @@ static void tick(uv_timer_t *t)
     if (h->in_flight || h->stopping || h->app->storeq == NULL) return;
     h->in_flight = 1;
     h->sent_at = uv_now(h->app->loop);
-    if (tx_storeq_submit(h->app->storeq, w_ping, ping_done, h) != TX_EOK) h->in_flight = 0;
+    if (tx__storeq_submit(h->app->storeq, w_ping, ping_done, h) != TX_EOK) h->in_flight = 0;
 }
 
 static void timer_closed(uv_handle_t *hd)
@@ -105,16 +102,16 @@ static const char *backend_of(const char *url)
     return "unknown";
 }
 
-tx_err_t tx_store_health_start(tx_app_t *app, const char *store_url, unsigned interval_ms)
+tx_err_t tx__store_health_start(tx_app_t *app, const char *store_url, unsigned interval_ms)
 {
     if (app == NULL || app->storeq == NULL) return TX_EINVAL;
     health_t *h = calloc(1, sizeof *h);
     if (h == NULL) return TX_ENOMEM;
     h->app = app;
     h->ok = 1; /* the store opened a moment ago */
-    h->checked_at = wall_ms();
+    h->checked_at = tx__clock_wall_ms();
     snprintf(h->backend, sizeof h->backend, "%s", backend_of(store_url));
-    tx_err_t rc = tx_app_on_stop(app, on_stop, h);
+    tx_err_t rc = tx__app_on_stop(app, on_stop, h);
     if (rc != TX_EOK) {
         free(h);
         return rc;
@@ -128,7 +125,7 @@ tx_err_t tx_store_health_start(tx_app_t *app, const char *store_url, unsigned in
     return TX_EOK;
 }
 
-void tx_store_health_note_wake(tx_app_t *app, int listening)
+void tx__store_health_note_wake(tx_app_t *app, int listening)
 {
     health_t *h = app ? app->store_health : NULL;
     if (h == NULL) return;
@@ -141,20 +138,20 @@ static int stalled(const health_t *h)
     return h->in_flight && uv_now(h->app->loop) - h->sent_at > TX_STORE_HEALTH_STALL_MS;
 }
 
-int tx_store_health_ready(const tx_app_t *app)
+int tx__store_health_ready(const tx_app_t *app)
 {
     const health_t *h = app ? app->store_health : NULL;
     return h == NULL || (h->ok && !stalled(h));
 }
 
-json_t *tx_store_health_json(const tx_app_t *app)
+json_t *tx__store_health_json(const tx_app_t *app)
 {
     const health_t *h = app ? app->store_health : NULL;
     if (h == NULL) return json_null();
     int ok = h->ok && !stalled(h);
     const char *error = !h->ok ? h->error : ok ? NULL : "the store has not answered a ping in time";
     char ts[40];
-    json_t *at = h->checked_at > 0 && tx_notify_rfc3339(h->checked_at, ts, sizeof ts) == 0
+    json_t *at = h->checked_at > 0 && tx__notify_rfc3339(h->checked_at, ts, sizeof ts) == 0
                      ? json_string(ts)
                      : json_null();
     json_t *j = json_pack("{s:s,s:b,s:s?,s:o}", "backend", h->backend, "ok", ok, "error", error,

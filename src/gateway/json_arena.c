@@ -1,7 +1,8 @@
-/* cJSON allocation hooks with a per-thread bump buffer for scoped parses. See json_arena.h.
+/* cJSON allocation hooks with a per-thread bump buffer for scoped parses, installed by the tenax
+ * program (never by a library call). See json_arena.h.
  * A block that does not fit the buffer comes from malloc; free() tells the two apart by
  * address, so memory from either source is released correctly whichever scope frees it. */
-#include "core/json_arena.h"
+#include "gateway/json_arena.h"
 
 #include <cjson/cJSON.h>
 #include <pthread.h>
@@ -28,8 +29,7 @@ static void *arena_malloc(size_t n)
         arena.next = p + ((n + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1));
         return p;
     }
-    if (arena.depth > 0)
-        arena.spilled = 1;
+    if (arena.depth > 0) arena.spilled = 1;
     return malloc(n);
 }
 
@@ -41,20 +41,20 @@ static void arena_free(void *p)
     free(p);
 }
 
-static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 static pthread_key_t buffer_key; /* frees a thread's buffer when the thread exits */
-static int have_key;
+static int have_key;             /* written once by tx__json_arena_install, before threads */
 
-static void install_hooks(void)
+void tx__json_arena_install(void)
 {
+    if (have_key) return;
     have_key = pthread_key_create(&buffer_key, free) == 0;
+    if (!have_key) return; /* no buffer can be released at thread exit: cJSON keeps malloc */
     cJSON_Hooks h = {arena_malloc, arena_free};
     cJSON_InitHooks(&h);
 }
 
 void tx__json_arena_begin(void)
 {
-    pthread_once(&hooks_once, install_hooks);
     if (arena.base == NULL && have_key) {
         arena.base = malloc(ARENA_BYTES); /* NULL: every block comes from malloc */
         if (arena.base != NULL && pthread_setspecific(buffer_key, arena.base) != 0) {
@@ -77,8 +77,7 @@ void tx__json_arena_end(void)
 
 void tx__json_arena_delete(cJSON *root)
 {
-    if (root == NULL)
-        return;
+    if (root == NULL) return;
     uintptr_t a = (uintptr_t)root, b = (uintptr_t)arena.base;
     if (arena.depth > 0 && !arena.spilled && arena.base != NULL && a >= b && a < b + ARENA_BYTES)
         return; /* the tree is the scope's, and every block of the scope is in the buffer */

@@ -1,6 +1,6 @@
 /* Notification POSTs over a dedicated upstream client, so a hanging webhook never takes a
  * connection or a concurrency slot from the gateway or the jobs. */
-#include "obs/notify_http.h"
+#include "ops/notify_http.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +27,7 @@ struct tx_notify_http {
     void *done_arg;
 };
 
-tx_notify_http_t *tx_notify_http_new(uv_loop_t *loop, long timeout_ms)
+tx_notify_http_t *tx__notify_http_new(uv_loop_t *loop, long timeout_ms)
 {
     if (loop == NULL) return NULL;
     tx_notify_http_t *s = calloc(1, sizeof *s);
@@ -35,10 +35,10 @@ tx_notify_http_t *tx_notify_http_new(uv_loop_t *loop, long timeout_ms)
     s->timeout_ms = timeout_ms > 0 ? timeout_ms : TX_NOTIFY_HTTP_TIMEOUT_MS;
     tx_upstream_opts_t o = {.max_total_conns = TX_NOTIFY_HTTP_MAX_INFLIGHT,
                             .connect_timeout_ms = s->timeout_ms};
-    tx_upstream_proxy_env(&o, getenv("AI_PROXY")); /* webhooks leave through the same proxy */
+    tx__upstream_proxy_env(&o, getenv("AI_PROXY")); /* webhooks leave through the same proxy */
     const char *ca = getenv("AI_CA_FILE");
     o.ca_file = ca != NULL && ca[0] != '\0' ? ca : NULL;
-    s->up = tx_upstream_new(loop, &o);
+    s->up = tx__upstream_new(loop, &o);
     if (s->up == NULL) {
         free(s);
         return NULL;
@@ -46,12 +46,12 @@ tx_notify_http_t *tx_notify_http_new(uv_loop_t *loop, long timeout_ms)
     return s;
 }
 
-void tx_notify_http_set_notifier(tx_notify_http_t *s, tx_notify_t *n)
+void tx__notify_http_set_notifier(tx_notify_http_t *s, tx_notify_t *n)
 {
     if (s != NULL) s->notify = n;
 }
 
-size_t tx_notify_http_inflight(const tx_notify_http_t *s)
+size_t tx__notify_http_inflight(const tx_notify_http_t *s)
 {
     return s != NULL ? s->inflight : 0;
 }
@@ -59,8 +59,10 @@ size_t tx_notify_http_inflight(const tx_notify_http_t *s)
 static void unlink_post(post_t *p)
 {
     tx_notify_http_t *s = p->s;
-    if (p->prev != NULL) p->prev->next = p->next;
-    else s->head = p->next;
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        s->head = p->next;
     if (p->next != NULL) p->next->prev = p->prev;
     s->inflight--;
     free(p->body);
@@ -73,13 +75,13 @@ static void on_done(void *ud, const tx_upstream_result_t *r)
     tx_notify_http_t *s = p->s;
     int ok = r->err == TX_UPSTREAM_EOK && r->status >= 200 && r->status < 300;
     if (!ok)
-        tx_log(TX_LOG_WARN, "ai][notify", "delivery failed: %s, status %d",
-               tx_upstream_strerror(r->err), r->status);
-    if (s->notify != NULL) tx_notify_delivered(s->notify, ok);
+        tx__log(TX_LOG_WARN, "ai][notify", "delivery failed: %s, status %d",
+                tx__upstream_strerror(r->err), r->status);
+    if (s->notify != NULL) tx__notify_delivered(s->notify, ok);
     unlink_post(p);
 }
 
-int tx_notify_http_post(void *ud, const char *url, const char *json)
+int tx__notify_http_post(void *ud, const char *url, const char *json)
 {
     tx_notify_http_t *s = ud;
     if (s == NULL || url == NULL || json == NULL || s->closing ||
@@ -97,7 +99,7 @@ int tx_notify_http_post(void *ud, const char *url, const char *json)
                                 .gap_timeout_ms = s->timeout_ms,
                                 .max_response_bytes = 65536};
     tx_upstream_cb_t cb = {.on_done = on_done};
-    p->req = tx_upstream_send(s->up, "POST", url, h, 2, p->body, strlen(p->body), &lim, &cb, p);
+    p->req = tx__upstream_send(s->up, "POST", url, h, 2, p->body, strlen(p->body), &lim, &cb, p);
     if (p->req == NULL) {
         free(p->body);
         free(p);
@@ -119,15 +121,15 @@ static void on_closed(void *arg)
     if (done != NULL) done(darg);
 }
 
-void tx_notify_http_close(tx_notify_http_t *s, void (*done)(void *), void *arg)
+void tx__notify_http_close(tx_notify_http_t *s, void (*done)(void *), void *arg)
 {
     if (s == NULL) return;
     s->closing = 1;
     s->done = done;
     s->done_arg = arg;
     while (s->head != NULL) {
-        tx_upstream_cancel(s->head->req);
+        tx__upstream_cancel(s->head->req);
         unlink_post(s->head);
     }
-    tx_upstream_close(s->up, on_closed, s);
+    tx__upstream_close(s->up, on_closed, s);
 }

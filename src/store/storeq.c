@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/storeq.h"
+#include "store/storeq.h"
 
 typedef struct job {
     struct job *next;
@@ -29,9 +29,9 @@ struct tx_storeq {
     job_t *todo_head, *todo_tail; /* waiting for a thread */
     job_t *done_head, *done_tail; /* finished, waiting for the loop */
     size_t todo_n;
-    int stopping;    /* threads exit when the queue is empty */
-    int closing;     /* no more submissions */
-    int running;     /* jobs taken by threads, not yet finished */
+    int stopping; /* threads exit when the queue is empty */
+    int closing;  /* no more submissions */
+    int running;  /* jobs taken by threads, not yet finished */
     int nworkers;
     worker_t workers[16];
     void (*closed)(void *);
@@ -101,7 +101,7 @@ static void finish_close(tx_storeq_t *q)
     pthread_mutex_unlock(&q->mu);
     for (int i = 0; i < q->nworkers; i++) {
         pthread_join(q->workers[i].tid, NULL);
-        tx_store_close(q->workers[i].store);
+        tx__store_close(q->workers[i].store);
     }
     uv_close((uv_handle_t *)&q->async, on_async_closed);
 }
@@ -125,13 +125,15 @@ static void on_async(uv_async_t *a)
         pthread_mutex_lock(&q->mu);
         int empty = q->done_head == NULL;
         pthread_mutex_unlock(&q->mu);
-        if (empty) finish_close(q);
-        else uv_async_send(&q->async);
+        if (empty)
+            finish_close(q);
+        else
+            uv_async_send(&q->async);
     }
 }
 
-int tx_storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t **out,
-                   tx_error_t *err)
+int tx__storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t **out,
+                    tx_error_t *err)
 {
     if (loop == NULL || url == NULL || out == NULL || nthreads < 1 || nthreads > 16)
         return tx__store_fail(err, TX_EINVAL, "store executor: invalid arguments");
@@ -140,7 +142,7 @@ int tx_storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t *
     q->loop = loop;
     int rc;
     for (int i = 0; i < nthreads; i++) {
-        rc = tx_store_open(url, &q->workers[i].store, err);
+        rc = tx__store_open(url, &q->workers[i].store, err);
         if (rc != TX_EOK) goto fail;
         q->workers[i].q = q;
         q->nworkers = i + 1;
@@ -159,7 +161,8 @@ int tx_storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t *
             /* Stop what started, then fail through close: the caller gets no executor. */
             q->nworkers = i;
             q->closing = 1;
-            for (int k = i; k < nthreads; k++) tx_store_close(q->workers[k].store);
+            for (int k = i; k < nthreads; k++)
+                tx__store_close(q->workers[k].store);
             finish_close(q);
             return tx__store_fail(err, TX_EIO, "store executor: cannot start a thread");
         }
@@ -167,7 +170,8 @@ int tx_storeq_open(uv_loop_t *loop, const char *url, int nthreads, tx_storeq_t *
     *out = q;
     return TX_EOK;
 fail:
-    for (int i = 0; i < q->nworkers; i++) tx_store_close(q->workers[i].store);
+    for (int i = 0; i < q->nworkers; i++)
+        tx__store_close(q->workers[i].store);
     free(q);
     return rc;
 }
@@ -195,27 +199,18 @@ static int submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_group_fn gro
     return TX_EOK;
 }
 
-int tx_storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn done, void *arg)
+int tx__storeq_submit(tx_storeq_t *q, tx_storeq_work_fn work, tx_storeq_done_fn done, void *arg)
 {
     return submit(q, work, NULL, done, arg);
 }
 
-int tx_storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_done_fn done,
-                           void *arg)
+int tx__storeq_submit_group(tx_storeq_t *q, tx_storeq_group_fn group, tx_storeq_done_fn done,
+                            void *arg)
 {
     return submit(q, NULL, group, done, arg);
 }
 
-size_t tx_storeq_pending(const tx_storeq_t *q)
-{
-    if (q == NULL) return 0;
-    pthread_mutex_lock((pthread_mutex_t *)&q->mu);
-    size_t n = q->todo_n;
-    pthread_mutex_unlock((pthread_mutex_t *)&q->mu);
-    return n;
-}
-
-void tx_storeq_close(tx_storeq_t *q, void (*closed)(void *ud), void *ud)
+void tx__storeq_close(tx_storeq_t *q, void (*closed)(void *ud), void *ud)
 {
     if (q == NULL || q->closing) return;
     q->closing = 1;

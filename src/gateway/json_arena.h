@@ -1,13 +1,19 @@
-/* Scoped allocation for short-lived cJSON trees: between tx__json_arena_begin and
+/* Scoped allocation for short-lived cJSON trees, for the tenax program: once main has called
+ * tx__json_arena_install (cJSON's allocator is process-wide, so only the program that owns the
+ * process may choose it; libtenax never does), between tx__json_arena_begin and
  * tx__json_arena_end, cJSON's nodes and strings come from a per-thread bump buffer, so a parse
  * costs no malloc and its delete no free. Outside a scope (and on other threads) cJSON uses
  * malloc and free as usual. A tree built inside a scope must be deleted before its end and
  * nothing of it kept (copy what you need). */
-#ifndef TX_CORE_JSON_ARENA_H
-#define TX_CORE_JSON_ARENA_H
+#ifndef TX_GATEWAY_JSON_ARENA_H
+#define TX_GATEWAY_JSON_ARENA_H
 
-/* Opens a scope on this thread (scopes nest; the buffer is reused once the outermost ends).
- * Installs the cJSON hooks on first use. */
+/* Installs the hooks with cJSON_InitHooks. Call once from main before any thread starts and
+ * before any cJSON tree exists (a tree allocated under other hooks must not be freed by these).
+ * Without it scopes still work and every block comes from malloc. */
+void tx__json_arena_install(void);
+
+/* Opens a scope on this thread (scopes nest; the buffer is reused once the outermost ends). */
 void tx__json_arena_begin(void);
 
 /* Closes the innermost scope. */
