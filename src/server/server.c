@@ -668,8 +668,11 @@ static void conn_drain(conn_t *c, int linger)
     c->draining = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
-    uv_timer_stop(&c->timer);
-    c->tmode = T_NONE;
+    /* writing the last answers out is bounded too (idle_timeout_ms): a client that reads nothing
+     * cannot hold the connection; on_shutdown starts the lingering bounds once they are out */
+    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms;
+    c->tmode = T_LINGER;
+    uv_timer_start(&c->timer, on_timer, c->srv->cfg.idle_timeout_ms, 0);
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_close(c, 0);

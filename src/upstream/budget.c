@@ -54,9 +54,12 @@ void tx__budget_on_first(tx_budget_t *b, tx_ms_t now)
     }
 }
 
+/* At least one retry per window whatever the settings: the budget throttles retries, it never
+ * stops them, so a job item it parks is worked again even with both knobs at 0 and no new work. */
 static uint64_t allowed(const tx_budget_t *b)
 {
-    return b->sum_first * b->percent / 100u + (uint64_t)b->min_per_s * TX_BUDGET_WINDOW_S;
+    uint64_t a = b->sum_first * b->percent / 100u + (uint64_t)b->min_per_s * TX_BUDGET_WINDOW_S;
+    return a > 0 ? a : 1;
 }
 
 uint64_t tx__budget_available(tx_budget_t *b, tx_ms_t now)

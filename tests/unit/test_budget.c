@@ -53,14 +53,14 @@ static void window_slides(void **state)
     assert_int_equal(tx__budget_available(&b, 10000), 2);
     /* second 14: the second bucket too */
     assert_int_equal(tx__budget_available(&b, 14000), 0);
-    /* second 19: the retry of second 9 is gone as well */
+    /* second 19: the retry of second 9 is gone as well; the one-a-window floor remains */
     assert_int_equal(b.sum_retry, 1);
-    assert_int_equal(tx__budget_available(&b, 19000), 0);
+    assert_int_equal(tx__budget_available(&b, 19000), 1);
     assert_int_equal(b.sum_retry, 0);
     /* a long gap empties everything at once */
     for (int i = 0; i < 4; i++)
         tx__budget_on_first(&b, 20000);
-    assert_int_equal(tx__budget_available(&b, 100000000), 0);
+    assert_int_equal(tx__budget_available(&b, 100000000), 1);
     assert_int_equal(b.sum_first, 0);
 }
 
@@ -93,11 +93,26 @@ static void new_parameters(void **state)
     tx__budget_init(&b, 0, 0);
     for (int i = 0; i < 10; i++)
         tx__budget_on_first(&b, 0);
+    assert_int_equal(tx__budget_try_retry(&b, 0), 1); /* the one-a-window floor */
     assert_int_equal(tx__budget_try_retry(&b, 0), 0);
     tx__budget_set(&b, 1000, 2); /* 10 × 10 first + 2 × 10 */
-    assert_int_equal(tx__budget_available(&b, 0), 120);
-    assert_int_equal(tx__budget_try_retry(&b, 0), 1);
     assert_int_equal(tx__budget_available(&b, 0), 119);
+    assert_int_equal(tx__budget_try_retry(&b, 0), 1);
+    assert_int_equal(tx__budget_available(&b, 0), 118);
+}
+
+/* Both knobs at 0 and no first attempts (a backlog of parked job items, nothing new): one retry
+ * per window still goes, so no item waits on the budget forever. */
+static void never_stops_retries(void **state)
+{
+    (void)state;
+    tx_budget_t b;
+    tx__budget_init(&b, 0, 0);
+    assert_int_equal(tx__budget_available(&b, 0), 1);
+    assert_int_equal(tx__budget_try_retry(&b, 0), 1);
+    assert_int_equal(tx__budget_try_retry(&b, 5000), 0);
+    assert_int_equal(tx__budget_try_retry(&b, 9999), 0);
+    assert_int_equal(tx__budget_try_retry(&b, 10000), 1); /* the first retry left the window */
 }
 
 int main(void)
@@ -106,6 +121,7 @@ int main(void)
         cmocka_unit_test(floor_only),        cmocka_unit_test(percent_of_first),
         cmocka_unit_test(window_slides),     cmocka_unit_test(clock_back_counts_in_newest),
         cmocka_unit_test(log_once_a_second), cmocka_unit_test(new_parameters),
+        cmocka_unit_test(never_stops_retries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -576,6 +576,24 @@ static void lingering_close_is_bounded(void **state)
     stop(&f);
 }
 
+/* A client that asks for a big answer with Connection: close and never reads it: the write-out
+ * is bounded by the idle timeout, so the connection is closed while the client holds its socket. */
+static void drain_of_an_unread_answer_is_bounded(void **state)
+{
+    (void)state;
+    tx_http_config_t cfg;
+    tx__http_config_defaults(&cfg);
+    cfg.idle_timeout_ms = 200;
+    fixture_t f;
+    start_with(&f, &cfg);
+    int s = client_connect(f.port);
+    const char req[] = "GET /huge HTTP/1.1\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(s, req, sizeof req - 1, MSG_NOSIGNAL), (ssize_t)(sizeof req - 1));
+    assert_true(run_until(&f, no_connections)); /* the client never read a byte */
+    close(s);
+    stop(&f);
+}
+
 /* Connects and sends nothing; records what it reads before the server's EOF. */
 static void *client_mute(void *ud)
 {
@@ -615,6 +633,7 @@ int main(void)
         cmocka_unit_test(lingering_close_lets_the_client_read),
         cmocka_unit_test(lingering_close_is_bounded),
         cmocka_unit_test(lingering_waits_for_the_answer_to_be_out),
+        cmocka_unit_test(drain_of_an_unread_answer_is_bounded),
         cmocka_unit_test(mute_connection_closed_at_header_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
