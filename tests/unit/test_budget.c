@@ -118,9 +118,9 @@ static void never_stops_retries(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(floor_only),        cmocka_unit_test(percent_of_first),
-        cmocka_unit_test(window_slides),     cmocka_unit_test(clock_back_counts_in_newest),
-        cmocka_unit_test(log_once_a_second), cmocka_unit_test(new_parameters),
+        cmocka_unit_test(floor_only),          cmocka_unit_test(percent_of_first),
+        cmocka_unit_test(window_slides),       cmocka_unit_test(clock_back_counts_in_newest),
+        cmocka_unit_test(log_once_a_second),   cmocka_unit_test(new_parameters),
         cmocka_unit_test(never_stops_retries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
