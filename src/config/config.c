@@ -1037,20 +1037,27 @@ static tx_err_t resolve_routes(tx_config_t *c, const tx_config_env_t *env, tx_er
     } else {
         for (size_t i = 0; !oom && i < c->providers.n; i++) {
             tx_config_provider_t *p = &c->providers.v[i];
+            /* the provider's key is needed only by base URLs without a key of their own; an
+             * empty variable is as good as unset (it would send no key and earn 401s) */
+            int shared = 0;
+            for (size_t j = 0; j < p->base_urls.n; j++)
+                if (p->base_urls.v[j].api_key_env == NULL) shared = 1;
             const char *key = NULL;
-            if (p->api_key_env != NULL && (key = env_get(env, p->api_key_env)) == NULL)
+            if (shared && p->api_key_env != NULL &&
+                ((key = env_get(env, p->api_key_env)) == NULL || key[0] == '\0'))
                 return tx__error_setf(err, TX_EINVAL,
                                       "AI_PROVIDERS provider \"%s\": api_key_env %s is not set in "
-                                      "the environment",
+                                      "the environment (or empty)",
                                       p->name, p->api_key_env);
             for (size_t j = 0; j < p->base_urls.n; j++) {
                 tx_config_endpoint_t *e = &p->base_urls.v[j];
                 const char *k = key;
-                if (e->api_key_env != NULL && (k = env_get(env, e->api_key_env)) == NULL)
+                if (e->api_key_env != NULL &&
+                    ((k = env_get(env, e->api_key_env)) == NULL || k[0] == '\0'))
                     return tx__error_setf(
                         err, TX_EINVAL,
                         "AI_PROVIDERS provider \"%s\": base_urls[%zu] api_key_env "
-                        "%s is not set in the environment",
+                        "%s is not set in the environment (or empty)",
                         p->name, j, e->api_key_env);
                 e->api_key = dup_or_null(k, &oom);
             }

@@ -483,6 +483,22 @@ static void providers_resolved(void **state)
     tx__config_unref(c);
 }
 
+/* A provider whose every base URL names its own key needs no provider-wide one (the preset's
+ * variable may be unset); each endpoint goes up with its own key. */
+static void provider_keys_per_url(void **state)
+{
+    (void)state;
+    tx_config_t *c = load_ok(
+        ENV("AZ_EU=eu-key", "AZ_US=us-key"),
+        "{\"AI_PROVIDERS\":[{\"name\":\"az\",\"preset\":\"azure\",\"models\":[\"*\"],"
+        "\"base_urls\":[{\"url\":\"https://eu.openai.azure.com/openai/"
+        "v1\",\"api_key_env\":\"AZ_EU\"},"
+        "{\"url\":\"https://us.openai.azure.com/openai/v1\",\"api_key_env\":\"AZ_US\"}]}]}");
+    assert_string_equal(c->providers.v[0].base_urls.v[0].api_key, "eu-key");
+    assert_string_equal(c->providers.v[0].base_urls.v[1].api_key, "us-key");
+    tx__config_unref(c);
+}
+
 /* Every bad provider rejects the whole config with a message naming the provider. */
 static void providers_rejected(void **state)
 {
@@ -492,6 +508,9 @@ static void providers_rejected(void **state)
              "provider \"a\"", "unknown preset");
     load_bad(env, "{\"AI_PROVIDERS\":[{\"name\":\"b\",\"preset\":\"openai\",\"models\":[\"*\"]}]}",
              "provider \"b\"", "OPENAI_API_KEY is not set");
+    load_bad(ENV("OPENAI_API_KEY="),
+             "{\"AI_PROVIDERS\":[{\"name\":\"e\",\"preset\":\"openai\",\"models\":[\"*\"]}]}",
+             "provider \"e\"", "OPENAI_API_KEY is not set in the environment (or empty)");
     load_bad(env,
              "{\"AI_PROVIDERS\":[{\"name\":\"c\",\"base_urls\":[\"http://a/\"],\"models\":[\"x\"]},"
              "{\"name\":\"c\",\"base_urls\":[\"http://b/\"],\"models\":[\"y\"]}]}",
@@ -543,6 +562,7 @@ int main(void)
         cmocka_unit_test(refcount),
         cmocka_unit_test(providers_resolved),
         cmocka_unit_test(providers_rejected),
+        cmocka_unit_test(provider_keys_per_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
