@@ -1222,11 +1222,23 @@ static json_t *list_json(const tx_config_list_t *l)
     return a;
 }
 
+/* A header or query parameter whose name says it carries a credential (x-api-key,
+ * cf-aig-authorization, key, access_token, …): its value is never shown or logged. */
+static int pair_is_secret(const char *name)
+{
+    static const char *const marks[] = {"key",      "token",  "auth", "secret",
+                                        "password", "cookie", "sig"};
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (strcasestr(name, marks[i]) != NULL) return 1;
+    return 0;
+}
+
 static json_t *pairs_json(const tx_config_pair_t *v, size_t n)
 {
     json_t *o = json_object();
     for (size_t i = 0; o != NULL && i < n; i++)
-        json_object_set_new(o, v[i].name, json_string(v[i].value));
+        json_object_set_new(o, v[i].name,
+                            json_string(pair_is_secret(v[i].name) ? "***" : v[i].value));
     return o;
 }
 
@@ -1335,11 +1347,28 @@ static int secret_changed(const tx_config_t *a, const tx_config_t *b, int i)
     return 0;
 }
 
+static int pairs_changed(const tx_config_pair_t *a, size_t na, const tx_config_pair_t *b, size_t nb)
+{
+    if (na != nb) return 1;
+    for (size_t i = 0; i < na; i++)
+        if (!same_str(a[i].name, b[i].name) || !same_str(a[i].value, b[i].value)) return 1;
+    return 0;
+}
+
+/* What the shown (masked) providers cannot tell apart: keys and credential-like header and query
+ * values. */
 static int route_keys_changed(const tx_config_t *a, const tx_config_t *b)
 {
     if (a->n_route_eps != b->n_route_eps) return 1;
     for (size_t j = 0; j < a->n_route_eps; j++)
         if (!same_str(a->route_eps[j].auth_value, b->route_eps[j].auth_value)) return 1;
+    if (a->providers.n != b->providers.n) return 1;
+    for (size_t i = 0; i < a->providers.n; i++) {
+        const tx_config_provider_t *p = &a->providers.v[i], *q = &b->providers.v[i];
+        if (pairs_changed(p->headers, p->nheaders, q->headers, q->nheaders) ||
+            pairs_changed(p->query, p->nquery, q->query, q->nquery))
+            return 1;
+    }
     return 0;
 }
 

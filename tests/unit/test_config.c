@@ -499,6 +499,33 @@ static void provider_keys_per_url(void **state)
     tx__config_unref(c);
 }
 
+/* A header or query value whose name says it is a credential is never shown nor logged, and a
+ * change of it still counts as a change of AI_PROVIDERS. */
+static void provider_secret_pairs_masked(void **state)
+{
+    (void)state;
+    const char *fmt = "{\"AI_PROVIDERS\":[{\"name\":\"gw\",\"base_urls\":[\"http://a/v1\"],"
+                      "\"models\":[\"*\"],\"headers\":{\"x-api-key\":\"%s\","
+                      "\"HTTP-Referer\":\"https://e.example\"},\"query\":{\"key\":\"%s\"}}]}";
+    char ta[512], tb[512];
+    snprintf(ta, sizeof ta, fmt, "TOPSECRET6", "TOPSECRET7");
+    snprintf(tb, sizeof tb, fmt, "TOPSECRET8", "TOPSECRET7");
+    tx_config_t *a = load_ok(NOENV, ta), *b = load_ok(NOENV, tb);
+    json_t *v = tx__config_value_json(a, TX_CFG_AI_PROVIDERS);
+    char *text = json_dumps(v, JSON_ENCODE_ANY);
+    assert_non_null(text);
+    assert_null(strstr(text, "TOPSECRET"));
+    assert_non_null(strstr(text, "https://e.example")); /* other headers are shown */
+    free(text);
+    json_decref(v);
+    diffs_t d = {0};
+    assert_int_equal(tx__config_diff(a, b, on_diff, &d), 1);
+    assert_non_null(strstr(d.seen[0], "AI_PROVIDERS="));
+    assert_null(strstr(d.seen[0], "TOPSECRET"));
+    tx__config_unref(a);
+    tx__config_unref(b);
+}
+
 /* Every bad provider rejects the whole config with a message naming the provider. */
 static void providers_rejected(void **state)
 {
@@ -563,6 +590,7 @@ int main(void)
         cmocka_unit_test(providers_resolved),
         cmocka_unit_test(providers_rejected),
         cmocka_unit_test(provider_keys_per_url),
+        cmocka_unit_test(provider_secret_pairs_masked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
