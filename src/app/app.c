@@ -302,5 +302,6 @@ static tx_err_t tx_app_config_swap(tx_app_t *app, tx_config_t *cfg)
     tx_config_t *old = app->config;
     app->config = tx__config_ref(cfg);
     tx__config_unref(old);
+    tx__admission_kick(app->admission, tx__app_now(app)); /* the endpoints' limits may have risen */
     return TX_EOK;
 }

@@ -47,6 +47,8 @@ struct tx_gw_attempt {
     int first_error; /* the first event is an error: the attempt failed */
     tx_classification_t first_info;
     int committed;
+    int in_start;           /* inside on_stream_start: a cancel then only marks the attempt */
+    int cancelled_in_start; /* … and the free happens when that callback has returned */
     int overflow;
     int usage_off;     /* the stream parser failed after the commit: usage no longer read */
     int64_t usage[3];  /* a stream's token counts (prompt, completion, total); -1: none */
@@ -197,6 +199,9 @@ static void lim_done(tx_gw_attempt_t *a, tx_class_t cls)
     if (tx__limiter_done(l, a->ticket, o, &old) && tx__log_enabled(TX_LOG_INFO))
         tx__log(TX_LOG_INFO, "ai][limit", "endpoint=%d limit=%u -> %u reason=%s",
                 (int)(l - a->app->limits), old, l->limit, tx_class_name(cls));
+    /* the endpoint has room again (or a higher limit): waiters queued for it may go now, also
+     * when the admission slot itself was released before this */
+    if (l->limit > l->in_flight) tx__admission_kick(a->app->admission, tx__app_now(a->app));
 }
 
 /* The endpoint's health takes network and timeout failures; other failures counted toward
@@ -469,7 +474,16 @@ static void on_body(void *ud, const char *data, size_t len)
         return;
     }
     if (a->first_ok) {
-        if (a->cb.on_stream_start(a->ud, a->status, a->rh, a->nrh) != 0) {
+        /* starting the client's stream can close its connection at once (a write that fails
+         * on the spot), and that cancels this attempt from inside the callback */
+        a->in_start = 1;
+        int refused = a->cb.on_stream_start(a->ud, a->status, a->rh, a->nrh);
+        a->in_start = 0;
+        if (a->cancelled_in_start) {
+            attempt_free(a);
+            return;
+        }
+        if (refused) {
             tx__upstream_cancel(a->ureq);
             tx__endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
                                      tx__app_now(a->app), NULL);
@@ -478,8 +492,9 @@ static void on_body(void *ud, const char *data, size_t len)
             return;
         }
         a->committed = 1;
-        a->cb.on_stream_data(a->ud, a->buf, a->len);
+        size_t held = a->len;
         a->len = 0;
+        a->cb.on_stream_data(a->ud, a->buf, held); /* may end the attempt: nothing after it */
     }
 }
 
@@ -699,5 +714,9 @@ void tx__gw_attempt_cancel(tx_gw_attempt_t *a)
     tx__endpoints_report_for(a->app->endpoints, a->pick, a->route_model, TX_EP_CANCELLED,
                              tx__app_now(a->app), NULL);
     lim_done(a, TX_CLASS_ABORTED);
+    if (a->in_start) {
+        a->cancelled_in_start = 1; /* freed by on_body once on_stream_start returns */
+        return;
+    }
     attempt_free(a);
 }

@@ -118,6 +118,10 @@ tx_adm_result_t tx__admission_acquire_room(tx_admission_t *a, tx_adm_kind_t kind
     if (a == NULL || w == NULL || cb == NULL || (kind != TX_ADM_GATEWAY && kind != TX_ADM_JOB))
         return TX_ADM_REFUSED;
     w->room = room;
+    /* waiters whose endpoints got room without a release (a cooldown ended, a limit rose) go
+     * first: otherwise a newcomer would queue behind a waiter nobody grants */
+    if (a->in_flight < a->max && (a->q[TX_ADM_GATEWAY].len > 0 || a->q[TX_ADM_JOB].len > 0))
+        grant_waiters(a, now);
     /* a free slot, and no one ahead who could take it (checked only then: the walk calls the
      * room callbacks) */
     if (a->in_flight < a->max && first_with_room(&a->q[TX_ADM_GATEWAY]) == NULL &&

@@ -502,6 +502,12 @@ static void complete(tx_upstream_req_t *r)
 {
     conn_t *c = r->c;
     detach(r);
+    if (c != NULL && c->tls != NULL && !r->leftover && tx__tls_has_input(c->tls)) {
+        /* records after the response's last one: a session ticket is taken in here; any
+         * plaintext (or a failure) means the connection is not clean for the next request */
+        char scratch[256];
+        if (tx__tls_read(c->tls, scratch, sizeof scratch) != 0) r->leftover = 1;
+    }
     if (c != NULL) {
         if (c->resp.keep && sent(c) && !r->leftover && !r->u->closing)
             conn_pool(c, c->resp.keepalive_s);

@@ -442,6 +442,11 @@ int tx__tls_reused(tx_tls_t *t)
     return tx__tls_handshake_done(t) && SSL_session_reused(t->ssl);
 }
 
+int tx__tls_has_input(tx_tls_t *t)
+{
+    return BIO_ctrl_pending(t->in) > 0 || SSL_has_pending(t->ssl);
+}
+
 int tx__tls_close_notify_seen(tx_tls_t *t)
 {
     return (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN) != 0;

@@ -77,6 +77,10 @@ size_t tx__tls_take(tx_tls_t *t, char *cipher, size_t cap);
  * the connection's failure code. */
 int tx__tls_close(tx_tls_t *t);
 
+/* 1 when input fed to t is still unread: ciphertext not yet processed, or decrypted bytes not
+ * yet taken by tx__tls_read. */
+int tx__tls_has_input(tx_tls_t *t);
+
 /* 1 once the handshake completed and the server verified. */
 int tx__tls_handshake_done(tx_tls_t *t);
 /* 1 when the handshake resumed a cached session (no certificate was sent). */

@@ -206,6 +206,35 @@ static void room_gates_grants(void **state)
     tx__admission_free(a);
 }
 
+/* A waiter whose endpoint got room without a release (a cooldown ended, a limit rose) is granted
+ * when the next caller arrives, ahead of it, instead of both waiting for a release that may
+ * never come. */
+static void newcomer_grants_a_waiter_with_room(void **state)
+{
+    (void)state;
+    tx_admission_t *a = tx__admission_new(4, 8);
+    grants_t g = {0};
+    req_t r[2];
+    for (int i = 0; i < 2; i++)
+        r[i] = (req_t){.id = i, .g = &g, .a = a};
+    room_flag[0] = 0;
+    room_flag[1] = 1;
+    assert_int_equal(
+        tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[0].w, on_grant, &r[0], room_of, 0),
+        TX_ADM_QUEUED);
+    room_flag[0] = 1; /* nothing was released: only time passed */
+    assert_int_equal(
+        tx__admission_acquire_room(a, TX_ADM_GATEWAY, &r[1].w, on_grant, &r[1], room_of, 1),
+        TX_ADM_GRANTED);
+    assert_int_equal(g.n, 1); /* the waiter went first, by its grant callback */
+    assert_int_equal(g.order[0], 0);
+    tx_adm_stats_t st;
+    tx__admission_stats(a, &st);
+    assert_int_equal(st.in_flight, 2);
+    assert_int_equal(st.queued_gateway, 0);
+    tx__admission_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +242,7 @@ int main(void)
         cmocka_unit_test(cancel_and_reentrant_release),
         cmocka_unit_test(runtime_limits),
         cmocka_unit_test(room_gates_grants),
+        cmocka_unit_test(newcomer_grants_a_waiter_with_room),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
