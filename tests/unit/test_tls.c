@@ -17,57 +17,7 @@
 
 #include "upstream/tls.h"
 
-static char certdir[PATH_MAX];
-static int made_certdir;
-
-static const char *cert(const char *name)
-{
-    static char paths[4][PATH_MAX + 64];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, sizeof paths[0], "%s/%s", certdir, name);
-    return p;
-}
-
-static int run(const char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-/* TX_TLS_CERTS names a directory mkcerts.sh already filled; else the test makes its own. */
-static int make_certs(void **state)
-{
-    (void)state;
-    const char *given = getenv("TX_TLS_CERTS");
-    if (given && given[0]) {
-        snprintf(certdir, sizeof certdir, "%s", given);
-        return 0;
-    }
-    const char *tmp = getenv("TMPDIR");
-    snprintf(certdir, sizeof certdir, "%s/tx_tls_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (mkdtemp(certdir) == NULL) return -1;
-    made_certdir = 1;
-    const char *data = getenv("TX_TEST_DATA"); /* <source>/tests/data */
-    char script[PATH_MAX + 32];
-    snprintf(script, sizeof script, "%s/../tls/mkcerts.sh", data ? data : "tests/data");
-    const char *argv[] = {"sh", script, certdir, NULL};
-    return run(argv) == 0 ? 0 : -1;
-}
-
-static int remove_certs(void **state)
-{
-    (void)state;
-    if (!made_certdir) return 0;
-    const char *argv[] = {"rm", "-rf", certdir, NULL};
-    return run(argv) == 0 ? 0 : -1;
-}
+#include "tls_certs.h"
 
 /* ---- the in-process server -------------------------------------------------------------- */
 
@@ -777,5 +727,5 @@ int main(void)
         cmocka_unit_test(garbage_from_server),
         cmocka_unit_test(context_errors),
     };
-    return cmocka_run_group_tests(tests, make_certs, remove_certs);
+    return cmocka_run_group_tests(tests, tls_certs_make, tls_certs_remove);
 }

@@ -26,48 +26,7 @@
 
 #include "upstream/client.h"
 
-static char certdir[PATH_MAX];
-
-static const char *cert(const char *name)
-{
-    static char paths[4][PATH_MAX + 64];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, sizeof paths[0], "%s/%s", certdir, name);
-    return p;
-}
-
-static int run(const char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid == 0) {
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    int st = 0;
-    if (pid < 0 || waitpid(pid, &st, 0) != pid) return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static int make_certs(void **state)
-{
-    (void)state;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(certdir, sizeof certdir, "%s/tx_uptls_XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
-    if (mkdtemp(certdir) == NULL) return -1;
-    const char *data = getenv("TX_TEST_DATA"); /* <source>/tests/data */
-    char script[PATH_MAX + 32];
-    snprintf(script, sizeof script, "%s/../tls/mkcerts.sh", data ? data : "tests/data");
-    const char *argv[] = {"sh", script, certdir, NULL};
-    return run(argv) == 0 ? 0 : -1;
-}
-
-static int remove_certs(void **state)
-{
-    (void)state;
-    const char *argv[] = {"rm", "-rf", certdir, NULL};
-    return run(argv) == 0 ? 0 : -1;
-}
+#include "tls_certs.h"
 
 /* ---- the server thread --------------------------------------------------------------------- */
 
@@ -491,5 +450,5 @@ int main(void)
         cmocka_unit_test(close_delimited_needs_close_notify),
         cmocka_unit_test(through_connect_proxy),
     };
-    return cmocka_run_group_tests(tests, make_certs, remove_certs);
+    return cmocka_run_group_tests(tests, tls_certs_make, tls_certs_remove);
 }
