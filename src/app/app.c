@@ -102,7 +102,10 @@ tx_app_t *tx__app_new(uv_loop_t *loop, tx_config_t *cfg, const tx_app_opts_t *op
     /* enough connections for every slot, keep-alive to the upstream */
     uo.max_total_conns = (unsigned)(cfg->ai_max_concurrency < 64 ? 64 : cfg->ai_max_concurrency);
     uo.ca_file = cfg->ai_ca_file; /* "" : the system store; both apply until a restart */
-    tx__upstream_proxy_env(&uo, cfg->ai_proxy);
+    char proxy_why[160];
+    tx__upstream_proxy_env(&uo, cfg->ai_proxy, proxy_why, sizeof proxy_why);
+    if (proxy_why[0] != '\0') /* not silently: the operator meant requests to go through it */
+        tx__log(TX_LOG_WARN, "ai][proxy", "%s; upstream requests go direct", proxy_why);
     app->upstream = tx__upstream_new(loop, &uo);
     if (app->endpoints == NULL || app->admission == NULL || app->router == NULL ||
         app->metrics == NULL || app->auth == NULL || app->upstream == NULL ||

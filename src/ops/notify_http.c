@@ -35,7 +35,8 @@ tx_notify_http_t *tx__notify_http_new(uv_loop_t *loop, long timeout_ms)
     s->timeout_ms = timeout_ms > 0 ? timeout_ms : TX_NOTIFY_HTTP_TIMEOUT_MS;
     tx_upstream_opts_t o = {.max_total_conns = TX_NOTIFY_HTTP_MAX_INFLIGHT,
                             .connect_timeout_ms = s->timeout_ms};
-    tx__upstream_proxy_env(&o, getenv("AI_PROXY")); /* webhooks leave through the same proxy */
+    /* webhooks leave through the same proxy (an unusable one is reported by serve's client) */
+    tx__upstream_proxy_env(&o, getenv("AI_PROXY"), NULL, 0);
     const char *ca = getenv("AI_CA_FILE");
     o.ca_file = ca != NULL && ca[0] != '\0' ? ca : NULL;
     s->up = tx__upstream_new(loop, &o);

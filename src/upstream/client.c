@@ -84,7 +84,7 @@ struct conn {
     char *tunnel;  /* the proxy's answer to CONNECT, while it arrives */
     size_t tlen;
     tx_tls_t *tls; /* https: the TLS engine between the socket and HTTP */
-    unsigned served : 1, in_feed : 1, reading : 1, tcp_closing : 1, tls_resumed : 1;
+    unsigned served : 1, in_feed : 1, reading : 1, tcp_closing : 1, tls_resumed : 1, shaken : 1;
 };
 
 struct tx_upstream_req {
@@ -616,8 +616,12 @@ static void tls_in(conn_t *c, const char *data, size_t n)
     for (;;) {
         tx_upstream_req_t *r = c->req;
         ssize_t k = tx__tls_read(c->tls, u->pbuf, sizeof u->pbuf);
-        if (r != NULL && tx__tls_handshake_done(c->tls))
-            r->tls_resumed = c->tls_resumed = tx__tls_reused(c->tls) != 0;
+        if (!c->shaken && tx__tls_handshake_done(c->tls)) { /* the connect timeout ends here */
+            c->shaken = 1;
+            c->tls_resumed = tx__tls_reused(c->tls) != 0;
+            uv_timer_stop(&c->timer);
+        }
+        if (r != NULL && c->shaken) r->tls_resumed = c->tls_resumed;
         if (k == 0) break;
         if (k == TX_TLS_EOF) {
             got_eof(c, UV_EOF, NULL);
@@ -886,13 +890,23 @@ static void next_addr(conn_t *c, int status)
     conn_failed(c, TX_UPSTREAM_ECONNECT, uv_strerror(status));
 }
 
+/* The connect timeout bounds everything before the request can go: the name, the TCP connect, the
+ * proxy's CONNECT and the TLS handshake. */
 static void on_connect_timeout(uv_timer_t *t)
 {
     conn_t *c = t->data;
-    if (c->state != C_CONNECTING && c->state != C_RESOLVING && c->state != C_TUNNEL) return;
+    const char *why;
+    if (c->state == C_CONNECTING || c->state == C_RESOLVING)
+        why = "connect timed out";
+    else if (c->state == C_TUNNEL)
+        why = "connect timed out waiting for the proxy's answer to CONNECT";
+    else if (c->state == C_BUSY && c->tls != NULL && !tx__tls_handshake_done(c->tls))
+        why = "connect timed out in the TLS handshake";
+    else
+        return;
     tx_upstream_t *u = c->u;
     enter(u);
-    conn_failed(c, TX_UPSTREAM_ECONNECT, "connect timed out");
+    conn_failed(c, TX_UPSTREAM_ECONNECT, why);
     leave(u);
 }
 
@@ -907,7 +921,7 @@ static void on_connected(uv_connect_t *cr, int status)
         leave(u);
         return;
     }
-    uv_timer_stop(&c->timer);
+    if (!c->o->tls) uv_timer_stop(&c->timer); /* TLS: it runs on until the handshake is done */
     uv_tcp_nodelay(&c->tcp, 1);
     tx_upstream_req_t *r = c->req;
     if (r == NULL) {
@@ -1259,16 +1273,28 @@ const char *tx__upstream_proxy_check(const char *proxy)
     return px.tls ? "the proxy must be an http:// URL (https is tunnelled through it)" : NULL;
 }
 
-void tx__upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy)
+/* The variable's value when it is a usable proxy URL; else NULL, and the first such refusal is
+ * described in why[] (the variable's name and the reason, never the value: it may hold a
+ * password). */
+static const char *env_proxy(const char *upper, const char *lower, char *why, size_t wn)
 {
+    const char *name = upper, *v = getenv(upper);
+    if (v == NULL || v[0] == '\0') v = getenv(name = lower);
+    if (v == NULL || v[0] == '\0') return NULL;
+    const char *bad = tx__upstream_proxy_check(v);
+    if (bad == NULL) return v;
+    if (why != NULL && wn > 0 && why[0] == '\0') snprintf(why, wn, "%s is ignored: %s", name, bad);
+    return NULL;
+}
+
+void tx__upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy, char *why, size_t wn)
+{
+    if (why != NULL && wn > 0) why[0] = '\0';
     if (ai_proxy != NULL && ai_proxy[0] != '\0') {
         o->proxy = o->https_proxy = ai_proxy;
     } else {
-        const char *h = getenv("HTTP_PROXY"), *s = getenv("HTTPS_PROXY");
-        if (h == NULL || h[0] == '\0') h = getenv("http_proxy");
-        if (s == NULL || s[0] == '\0') s = getenv("https_proxy");
-        o->proxy = h != NULL && tx__upstream_proxy_check(h) == NULL ? h : NULL;
-        o->https_proxy = s != NULL && tx__upstream_proxy_check(s) == NULL ? s : NULL;
+        o->proxy = env_proxy("HTTP_PROXY", "http_proxy", why, wn);
+        o->https_proxy = env_proxy("HTTPS_PROXY", "https_proxy", why, wn);
     }
     const char *n = getenv("NO_PROXY");
     if (n == NULL || n[0] == '\0') n = getenv("no_proxy");

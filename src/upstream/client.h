@@ -89,9 +89,11 @@ typedef struct tx_upstream_req tx_upstream_req_t;
 tx_upstream_t *tx__upstream_new(uv_loop_t *loop, const tx_upstream_opts_t *o);
 
 /* Fills o's proxies: AI_PROXY (`ai_proxy`, for both schemes) when set, else HTTP_PROXY and
- * HTTPS_PROXY (or their lower-case forms; an invalid one is ignored); NO_PROXY/no_proxy either
- * way. The strings are borrowed from the environment: create the client before it changes. */
-void tx__upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy);
+ * HTTPS_PROXY (or their lower-case forms); NO_PROXY/no_proxy either way. An environment proxy
+ * that is not usable (credentials in it, https://, not a URL) is ignored and why[] (when not
+ * NULL) says which variable and why, without its value; else why[0] is '\0'. The strings are
+ * borrowed from the environment: create the client before it changes. */
+void tx__upstream_proxy_env(tx_upstream_opts_t *o, const char *ai_proxy, char *why, size_t wn);
 
 /* NULL when `proxy` (NULL or "" allowed) is usable as a proxy URL, else why not. */
 const char *tx__upstream_proxy_check(const char *proxy);

@@ -1,6 +1,7 @@
 """tenax serve smoke test against the real mock: healthz/readyz, a chat completion with the
 X-Tenax-* headers, a scripted 503-then-ok retried to attempts=2 with its [ai][retry] line, a
-stream relayed to [DONE], request validation, bad flags, and a clean stop on SIGTERM."""
+stream relayed to [DONE], request validation, bad flags, a warning for an unusable proxy URL, and a
+clean stop on SIGTERM."""
 import json
 import os
 import re
@@ -44,11 +45,15 @@ def main():
     with txtest.mock() as mk:
         port = txtest.free_port()
         env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % mk.port, "AI_RETRY_DELAY_MS": "10",
-               "AI_API_KEY": "smoke-key", "TENAX_LOG_LEVEL": "info"}
+               "AI_API_KEY": "smoke-key", "TENAX_LOG_LEVEL": "info",
+               # a proxy URL with credentials is not usable: said once, its password never shown
+               "HTTPS_PROXY": "", "https_proxy": "http://smoke:pr0xy-pass@127.0.0.1:9"}
         with txtest.Proc(["serve", "--listen", "127.0.0.1:%d" % port, "--store",
                           "sqlite:" + os.path.join(d, "smoke.db")], env=env, port=port) as gw:
             F.check("tenax serve listening on http://127.0.0.1:%d" % port in gw.log(),
                     "listening line")
+            F.check(re.search(r"\[ai\]\[proxy\] https_proxy is ignored: credentials", gw.log())
+                    and "pr0xy-pass" not in gw.log(), "unusable proxy warned: %s" % gw.log())
             st, _, doc = txtest.request_json(port, "GET", "/healthz")
             F.check(st == 200 and doc == {"status": "ok"}, "healthz: %s %r" % (st, doc))
             st, _, _ = txtest.request_json(port, "GET", "/readyz")

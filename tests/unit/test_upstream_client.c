@@ -924,6 +924,39 @@ static void through_http_proxy(void **state)
     assert_non_null(tx__upstream_proxy_check("http://u:p@p.example"));
 }
 
+/* Proxies from the environment: a usable one is taken; one that is not (credentials in it) is
+ * not taken silently: why[] names the variable and the reason, never the value. AI_PROXY wins. */
+static void proxy_from_the_environment(void **state)
+{
+    (void)state;
+    const char *names[] = {"HTTP_PROXY",  "http_proxy", "HTTPS_PROXY",
+                           "https_proxy", "NO_PROXY",   "no_proxy"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unsetenv(names[i]);
+    setenv("HTTP_PROXY", "http://p.example:3128", 1);
+    setenv("https_proxy", "http://user:s3cret@p.example:3128", 1);
+    setenv("NO_PROXY", ".internal", 1);
+    tx_upstream_opts_t o = {0};
+    char why[160];
+    tx__upstream_proxy_env(&o, NULL, why, sizeof why);
+    assert_string_equal(o.proxy, "http://p.example:3128");
+    assert_null(o.https_proxy);
+    assert_string_equal(o.no_proxy, ".internal");
+    assert_non_null(strstr(why, "https_proxy is ignored"));
+    assert_non_null(strstr(why, "credentials"));
+    assert_null(strstr(why, "s3cret"));
+    tx__upstream_proxy_env(&o, "http://ai.example:8080", why, sizeof why);
+    assert_string_equal(o.proxy, "http://ai.example:8080");
+    assert_string_equal(o.https_proxy, "http://ai.example:8080");
+    assert_string_equal(why, "");
+    unsetenv("https_proxy");
+    tx__upstream_proxy_env(&o, "", why, sizeof why);
+    assert_null(o.https_proxy);
+    assert_string_equal(why, "");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        unsetenv(names[i]);
+}
+
 /* At the connection cap, an idle connection of another origin is closed to make room; the
  * address list is walked (localhost may name ::1 first, where nothing listens). */
 static void cap_takes_room_from_another_origins_idle(void **state)
@@ -999,6 +1032,7 @@ int main(void)
         cmocka_unit_test(answer_before_body_sent),
         cmocka_unit_test(pause_holds_body_until_resume),
         cmocka_unit_test(through_http_proxy),
+        cmocka_unit_test(proxy_from_the_environment),
         cmocka_unit_test(cap_takes_room_from_another_origins_idle),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -3,7 +3,8 @@
  * certificate (by name and by IP address), an untrusted one, a wrong host name, a CA file that
  * does not exist, the session resumed on the second connection, keep-alive over TLS, and a
  * close-delimited body ended with and without close_notify, and https through a CONNECT proxy
- * (a tiny one written here), accepting and refusing. */
+ * (a tiny one written here), accepting and refusing; the connect timeout bounding the handshake and
+ * the CONNECT. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -256,17 +257,23 @@ static void on_wake(uv_timer_t *t)
     (void)t;
 }
 
-static void env_init_proxy(env_t *e, const char *ca_file, const char *https_proxy)
+static void env_init_timeout(env_t *e, const char *ca_file, const char *https_proxy,
+                             long connect_timeout_ms)
 {
     assert_int_equal(uv_loop_init(&e->loop), 0);
     tx_upstream_opts_t o = {.ca_file = ca_file,
-                            .connect_timeout_ms = 5000,
+                            .connect_timeout_ms = connect_timeout_ms,
                             .https_proxy = https_proxy,
                             .proxy_loopback = 1}; /* the test's servers are all on loopback */
     e->u = tx__upstream_new(&e->loop, &o);
     assert_non_null(e->u);
     uv_timer_init(&e->loop, &e->wake);
     uv_timer_start(&e->wake, on_wake, 50, 50);
+}
+
+static void env_init_proxy(env_t *e, const char *ca_file, const char *https_proxy)
+{
+    env_init_timeout(e, ca_file, https_proxy, 5000);
 }
 
 static void env_init(env_t *e, const char *ca_file)
@@ -439,6 +446,47 @@ static void through_connect_proxy(void **state)
     proxy_stop(&x);
 }
 
+/* A listening socket nobody accepts from: the kernel completes the TCP handshake, and then
+ * nothing is ever said. */
+static int silent_listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* The connect timeout bounds the TLS handshake and the proxy's CONNECT too, not only the TCP
+ * connect: a server (or proxy) that accepts and then says nothing fails the request as a connect
+ * failure, long before the attempt's own timeout (10 s in fetch). */
+static void connect_timeout_covers_handshake_and_connect(void **state)
+{
+    (void)state;
+    int port;
+    int fd = silent_listener(&port);
+    env_t e;
+    env_init_timeout(&e, cert("ca.pem"), NULL, 200);
+    rec_t r;
+    fetch(&e, "127.0.0.1", port, "/ok", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_ECONNECT);
+    assert_non_null(strstr(r.msg, "TLS handshake"));
+    env_done(&e);
+
+    char purl[64];
+    snprintf(purl, sizeof purl, "http://127.0.0.1:%d", port); /* a proxy that never answers */
+    env_init_timeout(&e, cert("ca.pem"), purl, 200);
+    fetch(&e, "localhost", 9, "/ok", &r);
+    assert_int_equal(r.res.err, TX_UPSTREAM_ECONNECT);
+    assert_non_null(strstr(r.msg, "CONNECT"));
+    env_done(&e);
+    close(fd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +497,7 @@ int main(void)
         cmocka_unit_test(session_resumed_on_second_connection),
         cmocka_unit_test(close_delimited_needs_close_notify),
         cmocka_unit_test(through_connect_proxy),
+        cmocka_unit_test(connect_timeout_covers_handshake_and_connect),
     };
     return cmocka_run_group_tests(tests, tls_certs_make, tls_certs_remove);
 }
