@@ -1,7 +1,7 @@
 /* Fuzzes the command line's store URL checks (src/cli/storeurl.c): any bytes through
- * tx__cli_store_url_problem and tx__cli_store_url_show, never a crash; and a password put into a
- * postgres:// URL built from the input never shows, neither in the shown URL nor in the reason
- * a malformed one is refused. The input is split at the first two NUL bytes into user,
+ * tx__cli_store_url_problem and tx__url_show (src/core/url.c), never a crash; and a password put
+ * into a postgres:// URL built from the input never shows, neither in the shown URL nor in the
+ * reason a malformed one is refused. The input is split at the first two NUL bytes into user,
  * password and the rest (host, port, path, query). A message "shows the password" when it
  * holds it and changes when the password's letters and digits change (the same delimiters,
  * so the same parse): that tells a leak from a password that happens to match the wording. */
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(raw, data, size);
     raw[size] = '\0';
     tx__cli_store_url_problem(raw, why, sizeof why);
-    tx__cli_store_url_show(raw, shown, 2 * size + 64);
+    tx__url_show(raw, shown, 2 * size + 64);
 
     /* postgres://USER:PASSWORD@REST with a password of 6+ bytes of its own */
     const uint8_t *u, *p, *r;
@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             q[i] = c == '9' ? '0' : (char)(c + 1), alnum = 1;
     }
     if (alnum) {
-        tx__cli_store_url_show(url, shown, 2 * size + 64);
-        tx__cli_store_url_show(url2, shown2, 2 * size + 64);
+        tx__url_show(url, shown, 2 * size + 64);
+        tx__url_show(url2, shown2, 2 * size + 64);
         if (strstr(shown, pw) != NULL && strcmp(shown, shown2) != 0) abort();
         int bad1 = tx__cli_store_url_problem(url, why, sizeof why);
         int bad2 = tx__cli_store_url_problem(url2, why2, sizeof why2);

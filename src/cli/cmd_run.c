@@ -8,6 +8,7 @@
 #include "cli/opts.h"
 #include "cli/runner.h"
 #include "cli/storeurl.h"
+#include "core/url.h"
 #include "config/config.h"
 
 static void usage(FILE *f)
@@ -109,7 +110,7 @@ int tx__cmd_run(int argc, char **argv)
     rc = tx__store_open(url, &s, &err);
     if (rc != TX_EOK) {
         char shown[512];
-        tx__cli_store_url_show(url, shown, sizeof shown);
+        tx__url_show(url, shown, sizeof shown);
         fprintf(stderr, "tenax run: store %s: %s\n", shown, tx__cli_store_error(&err, rc));
         tx__config_unref(cfg);
         return 2;

@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/opts.h"
 #include "cli/storeurl.h"
+#include "core/url.h"
 #include "config/config.h"
 #include "jobs/api.h"
 #include "jobs/pgwake.h"
@@ -134,7 +135,7 @@ int tx__cmd_serve(int argc, char **argv)
     if (app == NULL) {
         if (err.msg != NULL && strncmp(err.msg, "store: ", 7) == 0) {
             char shown[512];
-            tx__cli_store_url_show(store, shown, sizeof shown);
+            tx__url_show(store, shown, sizeof shown);
             fprintf(stderr, "tenax serve: store %s: %s\n", shown, tx__cli_store_error(&err, 0));
         } else {
             fprintf(stderr, "tenax serve: %s\n", err.msg != NULL ? err.msg : "cannot start");

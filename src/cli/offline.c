@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "cli/storeurl.h"
+#include "core/url.h"
 #include "config/config.h"
 #include "core/clock.h"
 
@@ -62,7 +63,7 @@ int tx__cli_store_open(const char *cmd, const char *flag, int *max_attempts, tx_
         int rc = tx__store_open(url, out, &err);
         if (rc != TX_EOK) {
             char shown[512];
-            tx__cli_store_url_show(url, shown, sizeof shown);
+            tx__url_show(url, shown, sizeof shown);
             fprintf(stderr, "tenax %s: store %s: %s\n", cmd, shown, tx__cli_store_error(&err, rc));
             *out = NULL;
             code = 1;

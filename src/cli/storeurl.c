@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/url.h"
 #include "store/pg_url.h"
 #include "store/sqlite_url.h"
 
@@ -41,23 +42,6 @@ static void host_part(const char *url, const char **h, const char **end)
     *h = at != NULL ? at + 1 : rest;
     const char *slash = memchr(*h, '/', (size_t)(q - *h));
     *end = slash != NULL ? slash : q;
-}
-
-/* The password of a postgres:// URL as tx__cli_store_url_show hides it: from the first ':'
- * after "://" to the last '@' before the query. Its length (0: none) and start in *pw. */
-static size_t password(const char *url, const char **pw)
-{
-    const char *rest = strstr(url, "://");
-    if (rest == NULL) return 0;
-    rest += 3;
-    const char *q = rest + strcspn(rest, "?");
-    const char *at = NULL;
-    for (const char *c = rest; c < q; c++)
-        if (*c == '@') at = c;
-    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
-    if (colon == NULL) return 0;
-    *pw = colon + 1;
-    return (size_t)(at - colon - 1);
 }
 
 /* Each host's port (h1:p1,h2:p2, [v6]:p) must be 1..65535 — libpq only says so when it
@@ -141,7 +125,7 @@ int tx__cli_store_url_problem(const char *url, char *why, size_t cap)
             const char *in_uri = strstr(m, " in URI");
             if (in_uri != NULL && (size_t)(in_uri - m) < n) n = (size_t)(in_uri - m);
             const char *pw = NULL;
-            size_t pwl = password(url, &pw);
+            size_t pwl = tx__url_password(url, &pw);
             int leaks = pwl > 0 && memmem(m, n, pw, pwl) != NULL;
             if (n == 0 || leaks)
                 problem(why, cap, "not a valid PostgreSQL URL");
@@ -165,22 +149,4 @@ int tx__cli_store_url_check(const char *cmd, const char *where, const char *url)
     if (tx__cli_store_url_problem(url, why, sizeof why) == 0) return 0;
     fprintf(stderr, "tenax %s: %s: %s (%s)\n", cmd, where, why, TX_CLI_STORE_EXPECTED);
     return -1;
-}
-
-void tx__cli_store_url_show(const char *url, char *buf, size_t cap)
-{
-    if (cap == 0) return;
-    if (url == NULL) url = "";
-    const char *rest = strstr(url, "://");
-    if (strncmp(url, "postgres", 8) != 0 || rest == NULL) {
-        snprintf(buf, cap, "%s", url);
-        return;
-    }
-    const char *pw = NULL;
-    size_t n = password(url, &pw);
-    const char *q = rest + 3 + strcspn(rest + 3, "?");
-    if (pw != NULL) /* user:password@host… → user:***@host… */
-        snprintf(buf, cap, "%.*s***%.*s", (int)(pw - url), url, (int)(q - (pw + n)), pw + n);
-    else
-        snprintf(buf, cap, "%.*s", (int)(q - url), url);
 }

@@ -20,10 +20,6 @@ int tx__cli_store_url_problem(const char *url, char *why, size_t cap);
  * …)" on stderr. `where` names the source: "--store", "TENAX_STORE". 0 or -1. */
 int tx__cli_store_url_check(const char *cmd, const char *where, const char *url);
 
-/* `url` for a message into buf: a PostgreSQL URL's user info loses its password (everything
- * between the first ':' and the last '@' becomes "***") and its query is cut. Pure. */
-void tx__cli_store_url_show(const char *url, char *buf, size_t cap);
-
 /* The store layer's error text without its "store: " prefix (the CLI says which store). */
 const char *tx__cli_store_error(const tx_error_t *err, int rc);
 

@@ -1273,6 +1273,16 @@ json_t *tx__config_value_json(const tx_config_t *cfg, tx_config_key_t key)
     case T_INT:
         return json_integer(*int_at(c, k));
     case T_STR:
+        if (key == TX_CFG_TENAX_STORE) { /* shown and logged without a PostgreSQL password */
+            const char *v = *str_at(c, k);
+            size_t cap = (v != NULL ? strlen(v) : 0) + 4;
+            char *shown = malloc(cap);
+            if (shown == NULL) return NULL;
+            tx__url_show(v, shown, cap);
+            json_t *j = json_string(shown);
+            free(shown);
+            return j;
+        }
         return json_string(*str_at(c, k));
     case T_JITTER:
         return json_string(jitter_names[c->ai_retry_jitter]);
@@ -1391,6 +1401,10 @@ int tx__config_diff(const tx_config_t *old, const tx_config_t *new_cfg, tx_confi
         int differs = a != NULL && b != NULL && !json_equal(a, b);
         if (tx__config_key_is_secret((tx_config_key_t)i)) differs = secret_changed(old, new_cfg, i);
         if (i == TX_CFG_AI_BASE_URLS && !differs) differs = endpoint_keys_changed(old, new_cfg);
+        if (i == TX_CFG_TENAX_STORE) { /* a new password alone is a change too */
+            const char *sa = old->store, *sb = new_cfg->store;
+            differs = strcmp(sa != NULL ? sa : "", sb != NULL ? sb : "") != 0;
+        }
         if (i == TX_CFG_AI_PROVIDERS && !differs && new_cfg->providers.n > 0 &&
             !new_cfg->providers.v[0].implicit)
             differs = route_keys_changed(old, new_cfg);

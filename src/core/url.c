@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -86,4 +87,37 @@ const char *tx__url_parse(const char *s, tx_url_t *u)
     u->target_len = tlen;
     u->target_slash = tlen > 0 && rest[0] == '?';
     return NULL;
+}
+
+size_t tx__url_password(const char *url, const char **pw)
+{
+    const char *rest = url != NULL ? strstr(url, "://") : NULL;
+    if (rest == NULL) return 0;
+    rest += 3;
+    const char *q = rest + strcspn(rest, "?");
+    const char *at = NULL;
+    for (const char *c = rest; c < q; c++)
+        if (*c == '@') at = c;
+    const char *colon = at != NULL ? memchr(rest, ':', (size_t)(at - rest)) : NULL;
+    if (colon == NULL) return 0;
+    *pw = colon + 1;
+    return (size_t)(at - colon - 1);
+}
+
+void tx__url_show(const char *url, char *buf, size_t cap)
+{
+    if (cap == 0) return;
+    if (url == NULL) url = "";
+    const char *rest = strstr(url, "://");
+    if (strncmp(url, "postgres", 8) != 0 || rest == NULL) {
+        snprintf(buf, cap, "%s", url);
+        return;
+    }
+    const char *pw = NULL;
+    size_t n = tx__url_password(url, &pw);
+    const char *q = rest + 3 + strcspn(rest + 3, "?");
+    if (pw != NULL) /* user:password@host… → user:***@host… */
+        snprintf(buf, cap, "%.*s***%.*s", (int)(pw - url), url, (int)(q - (pw + n)), pw + n);
+    else
+        snprintf(buf, cap, "%.*s", (int)(q - url), url);
 }

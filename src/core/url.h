@@ -28,4 +28,13 @@ const char *tx__url_parse(const char *s, tx_url_t *u);
 /* 1 when `host` is an IPv4 or IPv6 literal (no brackets). */
 int tx__url_host_is_ip(const char *host);
 
+/* The password in a "scheme://user:password@host…" URL (any scheme): from the first ':' after
+ * "://" to the last '@' before the query. Its length (0: none) and its start in *pw. Pure. */
+size_t tx__url_password(const char *url, const char **pw);
+
+/* `url` for a message or a listing into buf: a PostgreSQL URL (postgres:// or postgresql://)
+ * loses its password ("user:***@host") and its query (which may hold password=…); any other
+ * text is copied as it is. Pure. */
+void tx__url_show(const char *url, char *buf, size_t cap);
+
 #endif

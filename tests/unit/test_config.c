@@ -389,6 +389,36 @@ static void diff_lists_changed_keys(void **state)
     tx__config_unref(b);
 }
 
+/* A PostgreSQL password in TENAX_STORE is never shown (config check, the reload diff log), but a
+ * change of the password alone is still a change. */
+static void store_password_never_shown(void **state)
+{
+    (void)state;
+    tx_config_t *a = load_ok(ENV("TENAX_STORE=postgres://app:hunter22@db.example:5432/tx"), NULL);
+    tx_config_t *b =
+        load_ok(ENV("TENAX_STORE=postgres://app:other99@db.example:5432/tx?sslmode=require"), NULL);
+    json_t *v = tx__config_value_json(a, TX_CFG_TENAX_STORE);
+    assert_string_equal(json_string_value(v), "postgres://app:***@db.example:5432/tx");
+    json_decref(v);
+    json_t *all = tx__config_to_json(b);
+    char *text = json_dumps(all, JSON_COMPACT);
+    assert_non_null(strstr(text, "postgres://app:***@db.example:5432/tx\""));
+    assert_null(strstr(text, "other99"));
+    free(text);
+    json_decref(all);
+    diffs_t d = {0};
+    assert_int_equal(tx__config_diff(a, b, on_diff, &d), 1);
+    assert_string_equal(d.seen[0],
+                        "TENAX_STORE=\"postgres://app:***@db.example:5432/tx\" source=env");
+    tx__config_unref(a);
+    tx__config_unref(b);
+    a = load_ok(ENV("TENAX_STORE=sqlite:/var/lib/tenax/a:b@c.db"), NULL); /* not a URL: as it is */
+    v = tx__config_value_json(a, TX_CFG_TENAX_STORE);
+    assert_string_equal(json_string_value(v), "sqlite:/var/lib/tenax/a:b@c.db");
+    json_decref(v);
+    tx__config_unref(a);
+}
+
 static void refcount(void **state)
 {
     (void)state;
@@ -586,6 +616,7 @@ int main(void)
         cmocka_unit_test(invalid_json_and_files),
         cmocka_unit_test(secrets_never_shown),
         cmocka_unit_test(diff_lists_changed_keys),
+        cmocka_unit_test(store_password_never_shown),
         cmocka_unit_test(refcount),
         cmocka_unit_test(providers_resolved),
         cmocka_unit_test(providers_rejected),
