@@ -1,6 +1,6 @@
 /* The one strict JSON validator (internal, docs/classifier.md): RFC 8259 in one pass over the
  * bytes, UTF-8 checked, no raw control characters, no "\u0000" nor unpaired surrogates, numbers
- * in the grammar and within a double's range, nesting bounded. It builds no tree and allocates
+ * in the grammar and within a double's range, nesting and number length bounded. It builds no tree and allocates
  * nothing: the caller pulls an object's members (key span, value span, value type) or an array's
  * elements, walks the paths it needs and skips (still validating) the rest. */
 #ifndef TX_CORE_JSON_SCAN_H
@@ -12,7 +12,8 @@
 /* Containers nested deeper than this are refused (cJSON's own limit is 1000). */
 #define TX_JSON_MAX_DEPTH 128
 
-/* Numbers longer than this are refused: cJSON reads at most 63 characters of a number. */
+/* Numbers longer than this are refused (checking their range would need a copy); the callers
+ * hand such a text to cJSON. */
 #define TX_JSON_MAX_NUMBER 63
 
 typedef enum {

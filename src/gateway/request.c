@@ -1,6 +1,8 @@
-/* Validation of gateway request bodies (parsed once with cJSON, made strict: UTF-8, no raw
- * control characters, no duplicate top-level key) and the per-attempt body with a substituted
- * model (spliced into the client's bytes, no second parse). See request.h. */
+/* Validation of gateway request bodies (one pass of the strict scanner core/json_scan.h when
+ * the body is good and no cache key is wanted; else parsed once with cJSON, made strict: UTF-8,
+ * no raw control characters, no duplicate top-level key, each refusal with its message) and the
+ * per-attempt body with a substituted model (spliced into the client's bytes, no second parse). See
+ * request.h. */
 #include "gateway/request.h"
 
 #include <cjson/cJSON.h>
@@ -90,15 +92,66 @@ typedef struct {
 static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
                      tx_request_reject_t *rej, const want_key_t *wk);
 
-int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                      tx_request_t *out, tx_request_reject_t *rej)
+/* request.h. Refused here (0): every refusal and its message, a key with an escape, more than 32
+ * keys, a model with an escape, what the strict scanner refuses and cJSON might not. */
+#define FAST_MAX_KEYS 32
+
+int tx__request_check_one_pass(tx_route_kind_t route, const char *body, size_t len,
+                               tx_request_t *out)
 {
-    return tx__request_parse_keyed(route, body, len, max_len, NULL, NULL, NULL, out, rej);
+    tx_json_scan_t sc;
+    tx_json_val_t k, v, model = {0};
+    struct {
+        const char *p;
+        size_t n;
+    } keys[FAST_MAX_KEYS];
+    size_t nkeys = 0;
+    int stream = 0, msgs = 0, prompt = 0, input = 0, r;
+    tx__json_scan_init(&sc, body, len);
+    if (tx__json_value(&sc, &v) != 0 || v.type != TX_JSON_OBJECT) return 0;
+    while ((r = tx__json_member(&sc, &k, &v)) == 1) {
+        if (k.esc || nkeys == FAST_MAX_KEYS) return 0;
+        for (size_t i = 0; i < nkeys; i++) /* a key twice: the tree path names it */
+            if (keys[i].n == k.n && memcmp(keys[i].p, k.p, k.n) == 0) return 0;
+        keys[nkeys].p = k.p;
+        keys[nkeys++].n = k.n;
+        if (tx__json_is(&k, "model")) {
+            if (v.type != TX_JSON_STRING || v.esc || v.n == 0) return 0;
+            model = v;
+        } else if (tx__json_is(&k, "stream")) {
+            if (v.type != TX_JSON_TRUE && v.type != TX_JSON_FALSE) return 0;
+            stream = v.type == TX_JSON_TRUE;
+        } else if (tx__json_is(&k, "messages")) {
+            msgs = 1;
+            if (route == TX_ROUTE_CHAT) {
+                if (v.type != TX_JSON_ARRAY) return 0;
+                while ((r = tx__json_element(&sc, &v)) == 1)
+                    if (v.type != TX_JSON_OBJECT || tx__json_skip(&sc, &v) != 0) return 0;
+                if (r < 0) return 0;
+                continue;
+            }
+        } else if (tx__json_is(&k, "prompt")) {
+            prompt = 1;
+        } else if (tx__json_is(&k, "input")) {
+            input = 1;
+        }
+        if (tx__json_skip(&sc, &v) != 0) return 0;
+    }
+    if (r < 0 || tx__json_finish(&sc) != 0) return 0;
+    if ((route == TX_ROUTE_CHAT && !msgs) || (route == TX_ROUTE_COMPLETIONS && !prompt) ||
+        (route == TX_ROUTE_EMBEDDINGS && (!input || stream)))
+        return 0;
+    char *copy = NULL;
+    if (model.p != NULL && (copy = strndup(model.p, model.n)) == NULL) return 0;
+    out->model = copy;
+    out->stream = stream;
+    out->parsed = 1;
+    return 1;
 }
 
-int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                            const char *cache_route, const char *default_model, tx_cache_req_t *cr,
-                            tx_request_t *out, tx_request_reject_t *rej)
+static int parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                 const char *cache_route, const char *default_model, tx_cache_req_t *cr,
+                 tx_request_t *out, tx_request_reject_t *rej, int fast)
 {
     if (cr != NULL) {
         cr->result = TX_CACHE_KEY_INVALID;
@@ -120,6 +173,11 @@ int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len,
     if (body == NULL || len == 0)
         return reject(rej, out, 400, "invalid_json",
                       "%sthe request body is empty: send a JSON object", NULL);
+    /* the cache key needs the tree; without the cache, one pass of the scanner decides */
+    if (fast && cr == NULL && tx__request_check_one_pass(route, body, len, out)) {
+        if (out == &dummy) tx__request_free(&dummy);
+        return 0;
+    }
     char where[96];
     size_t bad = 0;
     const char *why = tx__json_lex_check(body, len, &bad);
@@ -133,6 +191,25 @@ int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len,
     tx__json_arena_end();
     if (out == &dummy) tx__request_free(&dummy);
     return rc;
+}
+
+int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                      tx_request_t *out, tx_request_reject_t *rej)
+{
+    return parse(route, body, len, max_len, NULL, NULL, NULL, out, rej, 1);
+}
+
+int tx__request_parse_tree(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                           tx_request_t *out, tx_request_reject_t *rej)
+{
+    return parse(route, body, len, max_len, NULL, NULL, NULL, out, rej, 0);
+}
+
+int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                            const char *cache_route, const char *default_model, tx_cache_req_t *cr,
+                            tx_request_t *out, tx_request_reject_t *rej)
+{
+    return parse(route, body, len, max_len, cache_route, default_model, cr, out, rej, 1);
 }
 
 /* The structural checks on the parsed body; fills `out` (the model copied) or `rej`. */
