@@ -2,9 +2,9 @@
  * Input: the first byte picks the response kind, the 2xx status and the request route; the rest
  * is the text. Checked: (1) what the scanner accepts, cJSON reads whole, and on a text within
  * the scanner's depth and number-length limits without a byte-order mark, it accepts exactly what
- * the lexical check and cJSON together accept; (2) the classifier's fast path and its cJSON tree
- * path give the same tx_classification_t; (3) request validation's one-pass check and its tree path
- * give the same verdict. */
+ * the lexical check and cJSON together accept; (2) the classifier's fast paths and its cJSON
+ * tree paths give the same tx_classification_t, for the text as a 2xx body and as a stream
+ * event; (3) request validation's one-pass check and its tree path give the same verdict. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +63,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int status = 200 + (int)((sel >> 3) % 3);
     tx__classify_response_with(status, NULL, 0, p, n, kind, 0, &a, cJSON_Delete);
     tx__classify_response_tree(status, NULL, 0, p, n, kind, 0, &b, cJSON_Delete);
+    if (!same_class(&a, &b)) abort();
+    tx__classify_stream_event_with(p, n, &a, cJSON_Delete);
+    tx__classify_stream_event_tree(p, n, &b, cJSON_Delete);
     if (!same_class(&a, &b)) abort();
 
     /* (3) request validation */

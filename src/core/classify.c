@@ -857,7 +857,7 @@ tx_class_t tx_classify_transport(tx_transport_t what, const char *detail, tx_cla
     return out->cls;
 }
 
-tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,
+tx_class_t tx__classify_stream_event_tree(const char *data, size_t len, tx_classification_t *out,
                                           tx__cjson_delete_fn del)
 {
     if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
@@ -930,6 +930,161 @@ tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_class
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
     return out->cls;
+}
+
+/* ---- the fast path for a stream event: a plain chat chunk, one pass, no tree -------------
+
+ * It decides an object without `type`, `code`, `msg` or a non-null `error` at the top, with no
+ * escape in a key it compares nor in finish_reason, and usage counts that are plain integers;
+ * anything else goes to the tree path of tx__classify_stream_event_tree. */
+
+typedef struct {
+    int choices_array, c0_object, filtered, finish_str, text_str, content, tools, refusal;
+    int seen_error, seen_finish, seen_text, seen_delta, seen_content, seen_tools, seen_refusal;
+    int usage_seen, usage_object;
+    skim_t counts; /* only its usage fields */
+} chunk_t;
+
+/* A container's first member or element is there: 1, 0 when empty (it is left), -1. */
+static int nonempty(tx_json_scan_t *sc, const tx_json_val_t *v)
+{
+    tx_json_val_t k, e;
+    int r = v->type == TX_JSON_OBJECT ? tx__json_member(sc, &k, &e) : tx__json_element(sc, &e);
+    if (r != 1) return r;
+    return tx__json_skip(sc, &e) == 0 && tx__json_skip_rest(sc) == 0 ? 1 : -1;
+}
+
+static int chunk_delta(tx_json_scan_t *sc, chunk_t *k)
+{
+    tx_json_val_t key, v;
+    int r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (!k->seen_content && KEY_IS(&key, "content")) {
+            k->seen_content = 1;
+            k->content = v.type == TX_JSON_STRING && v.n > 0;
+        } else if (!k->seen_tools && KEY_IS(&key, "tool_calls")) {
+            k->seen_tools = 1;
+            if (v.type == TX_JSON_OBJECT || v.type == TX_JSON_ARRAY) {
+                int n = nonempty(sc, &v);
+                if (n < 0) return -1;
+                k->tools = n;
+                continue;
+            }
+        } else if (!k->seen_refusal && KEY_IS(&key, "refusal")) {
+            k->seen_refusal = 1;
+            k->refusal = v.type == TX_JSON_STRING;
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+static int chunk_choice(tx_json_scan_t *sc, chunk_t *k)
+{
+    tx_json_val_t key, v;
+    int r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (!k->seen_finish && KEY_IS(&key, "finish_reason")) {
+            k->seen_finish = 1;
+            if (v.type == TX_JSON_STRING && v.esc) return -1;
+            k->finish_str = v.type == TX_JSON_STRING;
+            k->filtered = k->finish_str && tx__json_is(&v, "content_filter");
+        } else if (!k->seen_text && KEY_IS(&key, "text")) {
+            k->seen_text = 1;
+            k->text_str = v.type == TX_JSON_STRING;
+        } else if (!k->seen_delta && KEY_IS(&key, "delta")) {
+            k->seen_delta = 1;
+            if (v.type == TX_JSON_OBJECT) {
+                if (chunk_delta(sc, k) != 0) return -1;
+                continue;
+            }
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+static int chunk_top(tx_json_scan_t *sc, chunk_t *k)
+{
+    tx_json_val_t key, v;
+    int seen_choices = 0, r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (KEY_IS(&key, "type") || KEY_IS(&key, "code") || KEY_IS(&key, "msg")) return -1;
+        if (!k->seen_error && KEY_IS(&key, "error")) {
+            k->seen_error = 1;
+            if (v.type != TX_JSON_NULL) return -1;
+        } else if (!seen_choices && KEY_IS(&key, "choices")) {
+            seen_choices = 1;
+            k->choices_array = v.type == TX_JSON_ARRAY;
+            if (v.type == TX_JSON_ARRAY) {
+                tx_json_val_t c0;
+                int n;
+                if (first_element(sc, &c0, &n) != 0) return -1;
+                if (n == 0) continue;
+                k->c0_object = c0.type == TX_JSON_OBJECT;
+                if (k->c0_object ? chunk_choice(sc, k) : tx__json_skip(sc, &c0)) return -1;
+                if (tx__json_skip_rest(sc) != 0) return -1;
+                continue;
+            }
+        } else if (!k->usage_seen && KEY_IS(&key, "usage")) {
+            k->usage_seen = 1;
+            k->usage_object = v.type == TX_JSON_OBJECT;
+            if (k->usage_object) {
+                if (skim_usage(sc, &k->counts) != 0) return -1;
+                continue;
+            }
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+int tx__classify_event_skim(const char *data, size_t len, tx_classification_t *out)
+{
+    if (data == NULL) return 0;
+    while (len > 0 && isspace((unsigned char)*data)) { /* trimmed as the tree path trims */
+        data++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)data[len - 1]))
+        len--;
+    if (len == 0 || len > MAX_BODY || data[0] != '{') return 0;
+    tx_json_scan_t sc;
+    tx_json_val_t v;
+    chunk_t k;
+    memset(&k, 0, sizeof k);
+    k.counts.counts[0] = k.counts.counts[1] = k.counts.counts[2] = -1;
+    tx__json_scan_init(&sc, data, len);
+    if (tx__json_value(&sc, &v) != 0 || chunk_top(&sc, &k) != 0 || tx__json_finish(&sc) != 0)
+        return 0;
+    if (k.c0_object && k.filtered) {
+        out->cls = TX_CLASS_CONTENT_FILTER;
+        set_code(out, "content_filter");
+        set_msg(out, "finish_reason is content_filter");
+        return 1;
+    }
+    if (k.c0_object)
+        out->output = k.content || k.tools || k.refusal || k.finish_str || k.text_str;
+    else if (!k.choices_array && !k.usage_seen)
+        out->output = 1;
+    if (k.usage_object) {
+        out->prompt_tokens = k.counts.counts[0];
+        out->completion_tokens = k.counts.counts[1];
+        out->total_tokens = k.counts.counts[2];
+    }
+    return 1;
+}
+
+tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,
+                                          tx__cjson_delete_fn del)
+{
+    if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
+    init(out, 0);
+    if (tx__classify_event_skim(data, len, out)) return out->cls;
+    return tx__classify_stream_event_tree(data, len, out, del);
 }
 
 tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out)

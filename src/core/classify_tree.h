@@ -34,4 +34,12 @@ int tx__classify_skim(const char *body, size_t len, tx_resp_kind_t kind, tx_clas
 tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,
                                           tx__cjson_delete_fn del);
 
+/* The stream event fast path alone: 1 when the event (a plain chat chunk, strictly valid JSON)
+ * was classified into *out, which holds init's state; 0 when it is for the tree path. */
+int tx__classify_event_skim(const char *data, size_t len, tx_classification_t *out);
+
+/* tx_classify_stream_event on the cJSON tree alone (no fast path), for the differential tests. */
+tx_class_t tx__classify_stream_event_tree(const char *data, size_t len, tx_classification_t *out,
+                                          tx__cjson_delete_fn del);
+
 #endif

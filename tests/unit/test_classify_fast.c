@@ -51,8 +51,38 @@ static void same(const char *body, size_t len, int status, tx_resp_kind_t kind)
     skimmed += tx__classify_skim(body, len, kind, &s);
 }
 
+static long stream_compared, stream_skimmed;
+
+/* The same for the body as one stream event. */
+static void same_event(const char *body, size_t len)
+{
+    tx_classification_t a, b;
+    memset(&a, 0x5a, sizeof a);
+    memset(&b, 0xa5, sizeof b);
+    tx_class_t ca = tx__classify_stream_event_with(body, len, &a, cJSON_Delete);
+    tx_class_t cb = tx__classify_stream_event_tree(body, len, &b, cJSON_Delete);
+    int eq = ca == cb && a.cls == b.cls && a.status == b.status && strcmp(a.code, b.code) == 0 &&
+             strcmp(a.message, b.message) == 0 && a.retry_after_ms == b.retry_after_ms &&
+             a.prompt_tokens == b.prompt_tokens && a.completion_tokens == b.completion_tokens &&
+             a.total_tokens == b.total_tokens && a.output == b.output &&
+             a.error_shape == b.error_shape;
+    if (!eq)
+        fail_msg("event paths differ on %.*s\nfast: %s '%s' output %d %lld/%lld/%lld\n"
+                 "tree: %s '%s' output %d %lld/%lld/%lld",
+                 (int)len, body, tx_class_name(a.cls), a.message, a.output,
+                 (long long)a.prompt_tokens, (long long)a.completion_tokens,
+                 (long long)a.total_tokens, tx_class_name(b.cls), b.message, b.output,
+                 (long long)b.prompt_tokens, (long long)b.completion_tokens,
+                 (long long)b.total_tokens);
+    stream_compared++;
+    tx_classification_t s;
+    memset(&s, 0, sizeof s);
+    stream_skimmed += tx__classify_event_skim(body, len, &s);
+}
+
 static void same_all(const char *body, size_t len)
 {
+    same_event(body, len);
     for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
         same(body, len, 200, kinds[k]);
         same(body, len, 201, kinds[k]);
@@ -99,6 +129,39 @@ static const char *const plain[] = {
     "{\"usage\":7}",
     "{}",
     "{\"\":1,\"x\":{\"code\":1,\"error\":2,\"msg\":3},\"deep\":[[[[[{\"a\":[]}]]]]]}",
+};
+
+/* Stream events the fast path decides, and some it leaves to the tree. */
+static const char *const chunks[] = {
+    "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{"
+    "\"content\":\"Hel\"},\"finish_reason\":null}]}",
+    "{\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}",
+    "{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}",
+    "{\"choices\":[{\"delta\":{\"tool_calls\":{\"a\":1}}}]}",
+    "{\"choices\":[{\"delta\":{\"tool_calls\":[],\"refusal\":\"no\"}}]}",
+    "{\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}",
+    "{\"choices\":[{\"delta\":{},\"finish_reason\":\"content_filter\"}]}",
+    "{\"choices\":[{\"text\":\"\",\"delta\":\"x\"}]}",
+    "{\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}",
+    "{\"choices\":[7]}",
+    "{\"choices\":{}}",
+    "{\"usage\":{\"total_tokens\":2}}",
+    "{\"usage\":5}",
+    "{\"object\":\"other\"}",
+    " \v{\"choices\":[{\"delta\":{\"content\":\"\\u00e9\"}}]}\f\n",
+    "{\"error\":null,\"choices\":[{\"delta\":{\"content\":\"x\"}}]}",
+    /* for the tree path */
+    "{\"type\":\"response.output_text.delta\",\"delta\":\"x\"}",
+    "{\"type\":\"response.completed\",\"response\":{\"status\":\"completed\",\"output\":[],"
+    "\"usage\":{\"input_tokens\":1}}}",
+    "{\"error\":{\"message\":\"Overloaded\",\"type\":\"overloaded_error\"}}",
+    "{\"code\":1302,\"msg\":\"busy\"}",
+    "{\"choices\":[{\"finish_reason\":\"content\\u005ffilter\"}]}",
+    "{\"choices\":[{\"d\\u0065lta\":{\"content\":\"x\"}}]}",
+    "{\"choices\":[],\"usage\":{\"total_tokens\":1.0}}",
+    "[DONE]",
+    "",
+    "[1]",
 };
 
 /* Bodies for the tree path (escapes in compared keys or strings, numbers the tree reads, errors,
@@ -160,6 +223,21 @@ static void fast_path_taken(void **state)
         if (all) fail_msg("on the fast path for every kind: %s", others[i]);
         same_all(others[i], strlen(others[i]));
     }
+    for (size_t i = 0; i < 16; i++) {
+        tx_classification_t s;
+        memset(&s, 0, sizeof s);
+        if (!tx__classify_event_skim(chunks[i], strlen(chunks[i]), &s))
+            fail_msg("event not on the fast path: %s", chunks[i]);
+    }
+    for (size_t i = 16; i < sizeof chunks / sizeof chunks[0]; i++) {
+        tx_classification_t s;
+        memset(&s, 0, sizeof s);
+        if (tx__classify_event_skim(chunks[i], strlen(chunks[i]), &s))
+            fail_msg("event on the fast path: %s", chunks[i]);
+        same_all(chunks[i], strlen(chunks[i]));
+    }
+    for (size_t i = 0; i < 16; i++)
+        same_all(chunks[i], strlen(chunks[i]));
     /* the answers themselves, for the first body: what the tree path gives too */
     tx_classification_t out;
     assert_int_equal(
@@ -188,6 +266,7 @@ static void mutate(const char *base)
             memcpy(b, base, n);
             b[i] = subst[s];
             same(b, n, 200, TX_RESP_CHAT);
+            same_event(b, n);
             same(b, n, 200, (tx_resp_kind_t)(TX_RESP_ANY + (i + s) % 5));
         }
     }
@@ -197,6 +276,8 @@ static void mutate(const char *base)
 static void mutations(void **state)
 {
     (void)state;
+    for (size_t i = 0; i < sizeof chunks / sizeof chunks[0]; i++)
+        mutate(chunks[i]);
     for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++)
         mutate(plain[i]);
     for (size_t i = 0; i < sizeof others / sizeof others[0]; i++)
@@ -240,7 +321,11 @@ static void counted(void **state)
     /* the differential tests above ran, and a good share of their bodies took the fast path */
     assert_true(compared > 10000);
     assert_true(skimmed > 1000);
-    printf("compared %ld classifications, %ld on the fast path\n", compared, skimmed);
+    assert_true(stream_compared > 10000);
+    assert_true(stream_skimmed > 1000);
+    printf("compared %ld classifications, %ld on the fast path; %ld stream events, %ld on the "
+           "fast path\n",
+           compared, skimmed, stream_compared, stream_skimmed);
 }
 
 int main(void)

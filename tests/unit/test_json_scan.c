@@ -111,6 +111,41 @@ static void every_rejection(void **state)
     refuses("[1]\0", 4, "more data after the JSON value", 3);
 }
 
+/* Strings are read 16 bytes at a time: a byte that needs a look is found at every offset. */
+static void every_offset(void **state)
+{
+    (void)state;
+    char buf[64];
+    for (size_t pos = 1; pos < 50; pos++) {
+        memset(buf, 'a', sizeof buf);
+        buf[0] = '"';
+        buf[51] = '"';
+        size_t at = 0;
+        buf[pos] = '\x01';
+        assert_string_equal(tx__json_validate(buf, 52, &at), "a raw control character");
+        assert_int_equal(at, pos);
+        buf[pos] = '\xff';
+        assert_string_equal(tx__json_validate(buf, 52, &at), "not UTF-8");
+        assert_int_equal(at, pos);
+        buf[pos] = '\x80';
+        assert_string_equal(tx__json_validate(buf, 52, &at), "not UTF-8");
+        assert_int_equal(at, pos);
+        buf[pos] = '\\';
+        assert_string_equal(tx__json_validate(buf, 52, &at), "an invalid escape");
+        assert_int_equal(at, pos);
+        buf[pos] = '"'; /* the string ends there: what follows is not JSON */
+        assert_string_equal(tx__json_validate(buf, 52, &at), "more data after the JSON value");
+        assert_int_equal(at, pos + 1);
+        buf[pos] = '\x7f'; /* DEL and the other printable bytes need no look */
+        assert_null(tx__json_validate(buf, 52, &at));
+        buf[pos] = ' ';
+        assert_null(tx__json_validate(buf, 52, &at));
+        /* the string cut at every length */
+        assert_string_equal(tx__json_validate(buf, pos, &at), "the text ends inside a string");
+        assert_int_equal(at, pos);
+    }
+}
+
 static void depth_limit(void **state)
 {
     (void)state;
@@ -238,9 +273,10 @@ static void plain_integers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(valid_texts), cmocka_unit_test(every_rejection),
-        cmocka_unit_test(depth_limit), cmocka_unit_test(lexical_check),
-        cmocka_unit_test(walking),     cmocka_unit_test(plain_integers),
+        cmocka_unit_test(valid_texts),    cmocka_unit_test(every_rejection),
+        cmocka_unit_test(every_offset),   cmocka_unit_test(depth_limit),
+        cmocka_unit_test(lexical_check),  cmocka_unit_test(walking),
+        cmocka_unit_test(plain_integers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
