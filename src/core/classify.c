@@ -768,7 +768,8 @@ int tx__classify_skim(const char *body, size_t len, tx_resp_kind_t kind, tx_clas
     if (tx__json_value(&sc, &v) != 0 || v.type != TX_JSON_OBJECT) return 0;
     if (skim_top(&sc, kind, &k) != 0 || tx__json_finish(&sc) != 0) return 0;
 
-    tx_classification_t r = *out;
+    /* decided from here on: *out is written in place */
+    tx_classification_t *r = out;
     const char *why = NULL;
     if (kind == TX_RESP_CHAT || kind == TX_RESP_COMPLETION) {
         if (k.choices != TX_JSON_ARRAY)
@@ -778,9 +779,9 @@ int tx__classify_skim(const char *body, size_t len, tx_resp_kind_t kind, tx_clas
         else if (k.c0 != TX_JSON_OBJECT)
             why = "choices[0] is not an object";
         else if (k.filtered) {
-            r.cls = TX_CLASS_CONTENT_FILTER;
-            set_code(&r, "content_filter");
-            set_msg(&r, "finish_reason is content_filter");
+            r->cls = TX_CLASS_CONTENT_FILTER;
+            set_code(r, "content_filter");
+            set_msg(r, "finish_reason is content_filter");
         } else if (kind == TX_RESP_COMPLETION) {
             if (k.text != TX_JSON_STRING)
                 why = "choices[0].text is not a string";
@@ -810,13 +811,12 @@ int tx__classify_skim(const char *body, size_t len, tx_resp_kind_t kind, tx_clas
     } else if (kind == TX_RESP_RESPONSES && k.output != TX_JSON_ARRAY) {
         why = "no output in the response";
     }
-    if (why != NULL) invalid(&r, why);
-    if (r.cls == TX_CLASS_OK && k.usage == TX_JSON_OBJECT) {
-        r.prompt_tokens = k.counts[0];
-        r.completion_tokens = k.counts[1];
-        r.total_tokens = k.counts[2];
+    if (why != NULL) invalid(r, why);
+    if (r->cls == TX_CLASS_OK && k.usage == TX_JSON_OBJECT) {
+        r->prompt_tokens = k.counts[0];
+        r->completion_tokens = k.counts[1];
+        r->total_tokens = k.counts[2];
     }
-    *out = r;
     return 1;
 }
 

@@ -27,9 +27,11 @@ static int is_ws(unsigned char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* The end of a JSON number starting at s[i] (RFC 8259 grammar), or 0 when it is malformed. */
-static size_t number_end(const unsigned char *s, size_t len, size_t i)
+/* The end of a JSON number starting at s[i] (RFC 8259 grammar), or 0 when it is malformed; *exp
+ * is set when it has an exponent. */
+static size_t number_end(const unsigned char *s, size_t len, size_t i, int *exp)
 {
+    *exp = 0;
     if (i < len && s[i] == '-') i++;
     if (i < len && s[i] == '0')
         i++;
@@ -44,6 +46,7 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i)
             i++;
     }
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        *exp = 1;
         i++;
         if (i < len && (s[i] == '+' || s[i] == '-')) i++;
         if (i >= len || !is_digit(s[i])) return 0;
@@ -125,7 +128,8 @@ const char *tx__json_lex_check(const char *body, size_t len, size_t *at)
             in_string = 1;
             i++;
         } else if (c == '-' || is_digit(c)) {
-            size_t e = number_end(s, len, i);
+            int exp;
+            size_t e = number_end(s, len, i, &exp);
             if (e == 0) return "a malformed number";
             if (number_overflows(s + i, e - i)) return "a number beyond a double's range";
             i = e;
@@ -149,10 +153,16 @@ static int fail(tx_json_scan_t *sc, size_t at, const char *why)
     return -1;
 }
 
-static void skip_ws(tx_json_scan_t *sc)
+static void skip_ws_run(tx_json_scan_t *sc)
 {
     while (sc->pos < sc->len && is_ws(sc->s[sc->pos]))
         sc->pos++;
+}
+
+/* Most texts are compact: one compare when there is no white space. */
+static inline void skip_ws(tx_json_scan_t *sc)
+{
+    if (sc->pos < sc->len && sc->s[sc->pos] <= ' ') skip_ws_run(sc);
 }
 
 void tx__json_scan_init(tx_json_scan_t *sc, const char *p, size_t len)
@@ -265,10 +275,11 @@ static int scan_string(tx_json_scan_t *sc, tx_json_val_t *v)
 
 static int scan_number(tx_json_scan_t *sc, tx_json_val_t *v)
 {
-    size_t at = sc->pos, e = number_end(sc->s, sc->len, at);
+    int exp;
+    size_t at = sc->pos, e = number_end(sc->s, sc->len, at, &exp);
     if (e == 0) return fail(sc, at, "a malformed number");
     if (e - at > TX_JSON_MAX_NUMBER) return fail(sc, at, "a number longer than 63 characters");
-    if (number_overflows(sc->s + at, e - at))
+    if (exp && number_overflows(sc->s + at, e - at)) /* short, no exponent: within range */
         return fail(sc, at, "a number beyond a double's range");
     v->type = TX_JSON_NUMBER;
     v->p = (const char *)sc->s + at;
@@ -424,10 +435,4 @@ int tx__json_uint(const char *p, size_t n, int64_t *out)
     }
     *out = v;
     return 1;
-}
-
-int tx__json_is(const tx_json_val_t *v, const char *lit)
-{
-    size_t n = strlen(lit);
-    return !v->esc && v->n == n && memcmp(v->p, lit, n) == 0;
 }

@@ -1,13 +1,14 @@
 /* The one strict JSON validator (internal, docs/classifier.md): RFC 8259 in one pass over the
  * bytes, UTF-8 checked, no raw control characters, no "\u0000" nor unpaired surrogates, numbers
- * in the grammar and within a double's range, nesting and number length bounded. It builds no tree and allocates
- * nothing: the caller pulls an object's members (key span, value span, value type) or an array's
- * elements, walks the paths it needs and skips (still validating) the rest. */
+ * in the grammar and within a double's range, nesting and number length bounded. It builds no tree
+ * and allocates nothing: the caller pulls an object's members (key span, value span, value type) or
+ * an array's elements, walks the paths it needs and skips (still validating) the rest. */
 #ifndef TX_CORE_JSON_SCAN_H
 #define TX_CORE_JSON_SCAN_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Containers nested deeper than this are refused (cJSON's own limit is 1000). */
 #define TX_JSON_MAX_DEPTH 128
@@ -88,7 +89,12 @@ const char *tx__json_lex_check(const char *p, size_t len, size_t *at);
  * digits ("0", "1302"; not "-0", "1.0", "1e3"), its value in *out; else 0. */
 int tx__json_uint(const char *p, size_t n, int64_t *out);
 
-/* 1 when the key or string v is exactly the NUL-terminated `lit` (no escapes in v), else 0. */
-int tx__json_is(const tx_json_val_t *v, const char *lit);
+/* 1 when the key or string v is exactly the NUL-terminated `lit` (no escapes in v), else 0.
+ * Inline: with a literal, the length is a constant and the compare a few instructions. */
+static inline int tx__json_is(const tx_json_val_t *v, const char *lit)
+{
+    size_t n = strlen(lit);
+    return !v->esc && v->n == n && memcmp(v->p, lit, n) == 0;
+}
 
 #endif
