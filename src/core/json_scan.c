@@ -223,7 +223,7 @@ static size_t plain_run(const unsigned char *s, size_t len, size_t i)
 }
 #endif
 
-static int scan_string(tx_json_scan_t *sc, tx_json_val_t *v)
+static inline __attribute__((always_inline)) int scan_string(tx_json_scan_t *sc, tx_json_val_t *v)
 {
     const unsigned char *s = sc->s;
     size_t len = sc->len, start = sc->pos + 1, i = start;
@@ -302,7 +302,7 @@ static int scan_literal(tx_json_scan_t *sc, tx_json_val_t *v, const char *lit, s
     return 0;
 }
 
-int tx__json_value(tx_json_scan_t *sc, tx_json_val_t *v)
+static inline __attribute__((always_inline)) int value(tx_json_scan_t *sc, tx_json_val_t *v)
 {
     v->type = TX_JSON_NONE;
     if (sc->err != NULL) return -1;
@@ -332,6 +332,11 @@ int tx__json_value(tx_json_scan_t *sc, tx_json_val_t *v)
     return fail(sc, sc->pos, "not a JSON value");
 }
 
+int tx__json_value(tx_json_scan_t *sc, tx_json_val_t *v)
+{
+    return value(sc, v);
+}
+
 static int top_is_obj(const tx_json_scan_t *sc)
 {
     unsigned d = sc->depth - 1;
@@ -340,7 +345,7 @@ static int top_is_obj(const tx_json_scan_t *sc)
 
 /* Before the next member or element: 1 when there is one (the ',' read), 0 when the container
  * closed with `close` (read, the container left), -1 on an error. */
-static int next_item(tx_json_scan_t *sc, unsigned char close)
+static inline __attribute__((always_inline)) int next_item(tx_json_scan_t *sc, unsigned char close)
 {
     skip_ws(sc);
     if (sc->pos >= sc->len) return fail(sc, sc->pos, "the text ends too early");
@@ -374,7 +379,7 @@ int tx__json_member(tx_json_scan_t *sc, tx_json_val_t *key, tx_json_val_t *v)
     skip_ws(sc);
     if (sc->pos >= sc->len || sc->s[sc->pos] != ':') return fail(sc, sc->pos, "expected ':'");
     sc->pos++;
-    return tx__json_value(sc, v) == 0 ? 1 : -1;
+    return value(sc, v) == 0 ? 1 : -1;
 }
 
 int tx__json_element(tx_json_scan_t *sc, tx_json_val_t *v)
@@ -383,7 +388,7 @@ int tx__json_element(tx_json_scan_t *sc, tx_json_val_t *v)
     if (sc->depth == 0 || top_is_obj(sc)) return fail(sc, sc->pos, "not inside an array");
     int r = next_item(sc, ']');
     if (r <= 0) return r;
-    return tx__json_value(sc, v) == 0 ? 1 : -1;
+    return value(sc, v) == 0 ? 1 : -1;
 }
 
 int tx__json_skip_rest(tx_json_scan_t *sc)
