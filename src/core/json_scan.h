@@ -91,7 +91,8 @@ int tx__json_uint(const char *p, size_t n, int64_t *out);
 
 /* 1 when the key or string v is exactly the NUL-terminated `lit` (no escapes in v), else 0.
  * Inline: with a literal, the length is a constant and the compare a few instructions. */
-static inline int tx__json_is(const tx_json_val_t *v, const char *lit)
+static inline __attribute__((always_inline)) int tx__json_is(const tx_json_val_t *v,
+                                                             const char *lit)
 {
     size_t n = strlen(lit);
     return !v->esc && v->n == n && memcmp(v->p, lit, n) == 0;
