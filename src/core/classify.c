@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "core/classify_tree.h"
+#include "core/json_scan.h"
 #include "core/utf8.h"
 #include "tenax/classify.h"
 #include "tenax/retry_after.h"
@@ -483,7 +484,7 @@ static void wait_from_message(tx_classification_t *out)
     out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
 }
 
-tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh, const char *body,
+tx_class_t tx__classify_response_tree(int status, const tx_header_t *h, size_t nh, const char *body,
                                       size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
                                       tx_classification_t *out, tx__cjson_delete_fn del)
 {
@@ -566,6 +567,281 @@ tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t n
     return out->cls;
 }
 
+/* ---- the fast path: a plain 2xx success body, one pass with the scanner, no tree ----------
+
+ * It decides only bodies without an error member (nor top-level `code`/`msg`), with no escape in
+ * a key or string it compares, and usage counts that are plain integers; anything else (and any
+ * text the strict scanner refuses) returns 0 and the tree path above decides, so every other
+ * case keeps its one implementation. Members are the first of their name, as jget finds them. */
+
+/* What the walk found; a type is TX_JSON_NONE when the member is absent. */
+typedef struct {
+    tx_json_type_t choices, c0, finish, text, message, content, tool_calls, data, usage, output;
+    int nchoices, ndata, ntools, filtered, text_len, content_len;
+    int seen_error, seen_finish, seen_text, seen_message, seen_content, seen_tools, seen_status;
+    int64_t counts[3]; /* prompt (input), completion (output), total; -1 when not a count */
+    int seen_count[3];
+} skim_t;
+
+/* A member's key, when it is one the walk compares: escapes make it undecidable here. */
+#define KEY_IS(k, lit) tx__json_is(k, lit)
+
+/* The first element of an array just entered (`*n` 1 when there is one, *first its value, left
+ * for the caller to walk or skip); the rest of the array is for skip_rest. */
+static int first_element(tx_json_scan_t *sc, tx_json_val_t *first, int *n)
+{
+    int r = tx__json_element(sc, first);
+    *n = r == 1;
+    return r < 0 ? -1 : 0;
+}
+
+/* usage: its counts, each the first member of its name (prompt_tokens or input_tokens, and so
+ * on, as read_usage takes them). 0, or -1 to fall back. */
+static int skim_usage(tx_json_scan_t *sc, skim_t *k)
+{
+    tx_json_val_t key, v;
+    int r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        int slot = -1;
+        if (KEY_IS(&key, "prompt_tokens") || KEY_IS(&key, "input_tokens"))
+            slot = 0;
+        else if (KEY_IS(&key, "completion_tokens") || KEY_IS(&key, "output_tokens"))
+            slot = 1;
+        else if (KEY_IS(&key, "total_tokens"))
+            slot = 2;
+        if (slot >= 0 && !k->seen_count[slot]) {
+            k->seen_count[slot] = 1;
+            if (v.type == TX_JSON_NUMBER && !tx__json_uint(v.p, v.n, &k->counts[slot]))
+                return -1; /* "-0", "1.0", "1e3", huge: the tree path's arithmetic decides */
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+/* choices[0].message: content and tool_calls. */
+static int skim_message(tx_json_scan_t *sc, skim_t *k)
+{
+    tx_json_val_t key, v;
+    int r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (!k->seen_content && KEY_IS(&key, "content")) {
+            k->seen_content = 1;
+            k->content = v.type;
+            k->content_len = v.type == TX_JSON_STRING && v.n > 0;
+        } else if (!k->seen_tools && KEY_IS(&key, "tool_calls")) {
+            k->seen_tools = 1;
+            k->tool_calls = v.type;
+            if (v.type == TX_JSON_ARRAY) {
+                tx_json_val_t e;
+                if (first_element(sc, &e, &k->ntools) != 0) return -1;
+                if (k->ntools && tx__json_skip(sc, &e) != 0) return -1;
+                if (k->ntools && tx__json_skip_rest(sc) != 0) return -1;
+                continue;
+            }
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+/* choices[0]: finish_reason, text, message. */
+static int skim_choice(tx_json_scan_t *sc, skim_t *k)
+{
+    tx_json_val_t key, v;
+    int r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (!k->seen_finish && KEY_IS(&key, "finish_reason")) {
+            k->seen_finish = 1;
+            if (v.type == TX_JSON_STRING && v.esc) return -1;
+            k->filtered = v.type == TX_JSON_STRING && tx__json_is(&v, "content_filter");
+        } else if (!k->seen_text && KEY_IS(&key, "text")) {
+            k->seen_text = 1;
+            k->text = v.type;
+            k->text_len = v.type == TX_JSON_STRING && v.n > 0;
+        } else if (!k->seen_message && KEY_IS(&key, "message")) {
+            k->seen_message = 1;
+            k->message = v.type;
+            if (v.type == TX_JSON_OBJECT) {
+                if (skim_message(sc, k) != 0) return -1;
+                continue;
+            }
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+/* The top level. 0, or -1 to fall back. */
+static int skim_top(tx_json_scan_t *sc, tx_resp_kind_t kind, skim_t *k)
+{
+    tx_json_val_t key, v;
+    int seen_choices = 0, seen_data = 0, seen_usage = 0, seen_output = 0, r;
+    int chat = kind == TX_RESP_CHAT || kind == TX_RESP_COMPLETION;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1; /* it might spell "error" */
+        switch (key.n > 0 ? key.p[0] : 0) {
+        case 'e':
+            if (KEY_IS(&key, "error") && !k->seen_error) {
+                k->seen_error = 1;
+                if (v.type != TX_JSON_NULL) return -1; /* an error or its shape: the tree's */
+            }
+            break;
+        case 'c':
+            if (KEY_IS(&key, "code")) return -1; /* {"code":1302,"msg":…} */
+            if (chat && !seen_choices && KEY_IS(&key, "choices")) {
+                seen_choices = 1;
+                k->choices = v.type;
+                if (v.type != TX_JSON_ARRAY) break;
+                tx_json_val_t c0;
+                if (first_element(sc, &c0, &k->nchoices) != 0) return -1;
+                if (k->nchoices == 0) continue; /* the array ended */
+                k->c0 = c0.type;
+                if (c0.type == TX_JSON_OBJECT ? skim_choice(sc, k) : tx__json_skip(sc, &c0))
+                    return -1;
+                if (tx__json_skip_rest(sc) != 0) return -1;
+                continue;
+            }
+            break;
+        case 'm':
+            if (KEY_IS(&key, "msg")) return -1;
+            break;
+        case 'd':
+            if (kind == TX_RESP_EMBEDDING && !seen_data && KEY_IS(&key, "data")) {
+                seen_data = 1;
+                k->data = v.type;
+                if (v.type != TX_JSON_ARRAY) break;
+                tx_json_val_t e;
+                if (first_element(sc, &e, &k->ndata) != 0) return -1;
+                if (k->ndata && (tx__json_skip(sc, &e) != 0 || tx__json_skip_rest(sc) != 0))
+                    return -1;
+                continue;
+            }
+            break;
+        case 'u':
+            if (!seen_usage && KEY_IS(&key, "usage")) {
+                seen_usage = 1;
+                k->usage = v.type;
+                if (v.type == TX_JSON_OBJECT) {
+                    if (skim_usage(sc, k) != 0) return -1;
+                    continue;
+                }
+            }
+            break;
+        case 's':
+            if (kind == TX_RESP_RESPONSES && !k->seen_status && KEY_IS(&key, "status")) {
+                k->seen_status = 1;
+                if (v.type == TX_JSON_STRING &&
+                    (v.esc || tx__json_is(&v, "failed") || tx__json_is(&v, "incomplete")))
+                    return -1; /* a failed or incomplete response: the tree's */
+            }
+            break;
+        case 'o':
+            if (kind == TX_RESP_RESPONSES && !seen_output && KEY_IS(&key, "output")) {
+                seen_output = 1;
+                k->output = v.type;
+            }
+            break;
+        default:
+            break;
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+int tx__classify_skim(const char *body, size_t len, tx_resp_kind_t kind, tx_classification_t *out)
+{
+    if (kind != TX_RESP_CHAT && kind != TX_RESP_COMPLETION && kind != TX_RESP_EMBEDDING &&
+        kind != TX_RESP_RESPONSES && kind != TX_RESP_ANY)
+        return 0;
+    if (len == 0 || len > MAX_BODY) return 0;
+    tx_json_scan_t sc;
+    tx_json_val_t v;
+    skim_t k;
+    memset(&k, 0, sizeof k);
+    k.counts[0] = k.counts[1] = k.counts[2] = -1;
+    tx__json_scan_init(&sc, body, len);
+    if (tx__json_value(&sc, &v) != 0 || v.type != TX_JSON_OBJECT) return 0;
+    if (skim_top(&sc, kind, &k) != 0 || tx__json_finish(&sc) != 0) return 0;
+
+    /* decided from here on: *out is written in place */
+    tx_classification_t *r = out;
+    const char *why = NULL;
+    if (kind == TX_RESP_CHAT || kind == TX_RESP_COMPLETION) {
+        if (k.choices != TX_JSON_ARRAY)
+            why = "no choices in the response";
+        else if (k.nchoices == 0)
+            why = "empty choices in the response";
+        else if (k.c0 != TX_JSON_OBJECT)
+            why = "choices[0] is not an object";
+        else if (k.filtered) {
+            r->cls = TX_CLASS_CONTENT_FILTER;
+            set_code(r, "content_filter");
+            set_msg(r, "finish_reason is content_filter");
+        } else if (kind == TX_RESP_COMPLETION) {
+            if (k.text != TX_JSON_STRING)
+                why = "choices[0].text is not a string";
+            else if (!k.text_len)
+                why = "choices[0].text is empty";
+        } else if (k.message != TX_JSON_OBJECT) {
+            why = "choices[0].message is missing";
+        } else {
+            int has_tools = k.tool_calls == TX_JSON_ARRAY && k.ntools > 0;
+            int str = k.content == TX_JSON_STRING;
+            if (str && k.content_len) {
+                /* ok */
+            } else if ((k.content == TX_JSON_NONE || k.content == TX_JSON_NULL || str) &&
+                       has_tools) {
+                /* ok */
+            } else if (k.content != TX_JSON_NONE && k.content != TX_JSON_NULL && !str) {
+                why = "choices[0].message.content is not a string";
+            } else {
+                why = "choices[0].message.content is empty and there are no tool_calls";
+            }
+        }
+    } else if (kind == TX_RESP_EMBEDDING) {
+        if (k.data != TX_JSON_ARRAY)
+            why = "no data in the response";
+        else if (k.ndata == 0)
+            why = "empty data in the response";
+    } else if (kind == TX_RESP_RESPONSES && k.output != TX_JSON_ARRAY) {
+        why = "no output in the response";
+    }
+    if (why != NULL) invalid(r, why);
+    if (r->cls == TX_CLASS_OK && k.usage == TX_JSON_OBJECT) {
+        r->prompt_tokens = k.counts[0];
+        r->completion_tokens = k.counts[1];
+        r->total_tokens = k.counts[2];
+    }
+    return 1;
+}
+
+tx_class_t tx__classify_response_with(int status, const tx_header_t *h, size_t nh, const char *body,
+                                      size_t len, tx_resp_kind_t kind, tx_ms_t now_unix_ms,
+                                      tx_classification_t *out, tx__cjson_delete_fn del)
+{
+    if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
+    if (status >= 200 && status <= 299 && body != NULL) {
+        size_t skip = 0;
+        while (skip < len && (body[skip] == ' ' || body[skip] == '\t' || body[skip] == '\r' ||
+                              body[skip] == '\n'))
+            skip++;
+        if (skip < len && body[skip] == '{') {
+            init(out, status);
+            out->retry_after_ms = tx_retry_after_effective(status, h, h ? nh : 0, now_unix_ms);
+            if (tx__classify_skim(body, len, kind, out)) {
+                wait_from_message(out);
+                return out->cls;
+            }
+        }
+    }
+    return tx__classify_response_tree(status, h, nh, body, len, kind, now_unix_ms, out, del);
+}
+
 tx_class_t tx_classify_transport(tx_transport_t what, const char *detail, tx_classification_t *out)
 {
     static const char *const names[] = {"connect", "reset",   "dns",    "tls",
@@ -581,7 +857,7 @@ tx_class_t tx_classify_transport(tx_transport_t what, const char *detail, tx_cla
     return out->cls;
 }
 
-tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,
+tx_class_t tx__classify_stream_event_tree(const char *data, size_t len, tx_classification_t *out,
                                           tx__cjson_delete_fn del)
 {
     if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
@@ -654,6 +930,161 @@ tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_class
     if (out->cls == TX_CLASS_RATE_LIMIT || out->cls == TX_CLASS_CONCURRENCY)
         out->retry_after_ms = tx_retry_after_from_message(out->message, strlen(out->message));
     return out->cls;
+}
+
+/* ---- the fast path for a stream event: a plain chat chunk, one pass, no tree -------------
+
+ * It decides an object without `type`, `code`, `msg` or a non-null `error` at the top, with no
+ * escape in a key it compares nor in finish_reason, and usage counts that are plain integers;
+ * anything else goes to the tree path of tx__classify_stream_event_tree. */
+
+typedef struct {
+    int choices_array, c0_object, filtered, finish_str, text_str, content, tools, refusal;
+    int seen_error, seen_finish, seen_text, seen_delta, seen_content, seen_tools, seen_refusal;
+    int usage_seen, usage_object;
+    skim_t counts; /* only its usage fields */
+} chunk_t;
+
+/* A container's first member or element is there: 1, 0 when empty (it is left), -1. */
+static int nonempty(tx_json_scan_t *sc, const tx_json_val_t *v)
+{
+    tx_json_val_t k, e;
+    int r = v->type == TX_JSON_OBJECT ? tx__json_member(sc, &k, &e) : tx__json_element(sc, &e);
+    if (r != 1) return r;
+    return tx__json_skip(sc, &e) == 0 && tx__json_skip_rest(sc) == 0 ? 1 : -1;
+}
+
+static int chunk_delta(tx_json_scan_t *sc, chunk_t *k)
+{
+    tx_json_val_t key, v;
+    int r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (!k->seen_content && KEY_IS(&key, "content")) {
+            k->seen_content = 1;
+            k->content = v.type == TX_JSON_STRING && v.n > 0;
+        } else if (!k->seen_tools && KEY_IS(&key, "tool_calls")) {
+            k->seen_tools = 1;
+            if (v.type == TX_JSON_OBJECT || v.type == TX_JSON_ARRAY) {
+                int n = nonempty(sc, &v);
+                if (n < 0) return -1;
+                k->tools = n;
+                continue;
+            }
+        } else if (!k->seen_refusal && KEY_IS(&key, "refusal")) {
+            k->seen_refusal = 1;
+            k->refusal = v.type == TX_JSON_STRING;
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+static int chunk_choice(tx_json_scan_t *sc, chunk_t *k)
+{
+    tx_json_val_t key, v;
+    int r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (!k->seen_finish && KEY_IS(&key, "finish_reason")) {
+            k->seen_finish = 1;
+            if (v.type == TX_JSON_STRING && v.esc) return -1;
+            k->finish_str = v.type == TX_JSON_STRING;
+            k->filtered = k->finish_str && tx__json_is(&v, "content_filter");
+        } else if (!k->seen_text && KEY_IS(&key, "text")) {
+            k->seen_text = 1;
+            k->text_str = v.type == TX_JSON_STRING;
+        } else if (!k->seen_delta && KEY_IS(&key, "delta")) {
+            k->seen_delta = 1;
+            if (v.type == TX_JSON_OBJECT) {
+                if (chunk_delta(sc, k) != 0) return -1;
+                continue;
+            }
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+static int chunk_top(tx_json_scan_t *sc, chunk_t *k)
+{
+    tx_json_val_t key, v;
+    int seen_choices = 0, r;
+    while ((r = tx__json_member(sc, &key, &v)) == 1) {
+        if (key.esc) return -1;
+        if (KEY_IS(&key, "type") || KEY_IS(&key, "code") || KEY_IS(&key, "msg")) return -1;
+        if (!k->seen_error && KEY_IS(&key, "error")) {
+            k->seen_error = 1;
+            if (v.type != TX_JSON_NULL) return -1;
+        } else if (!seen_choices && KEY_IS(&key, "choices")) {
+            seen_choices = 1;
+            k->choices_array = v.type == TX_JSON_ARRAY;
+            if (v.type == TX_JSON_ARRAY) {
+                tx_json_val_t c0;
+                int n;
+                if (first_element(sc, &c0, &n) != 0) return -1;
+                if (n == 0) continue;
+                k->c0_object = c0.type == TX_JSON_OBJECT;
+                if (k->c0_object ? chunk_choice(sc, k) : tx__json_skip(sc, &c0)) return -1;
+                if (tx__json_skip_rest(sc) != 0) return -1;
+                continue;
+            }
+        } else if (!k->usage_seen && KEY_IS(&key, "usage")) {
+            k->usage_seen = 1;
+            k->usage_object = v.type == TX_JSON_OBJECT;
+            if (k->usage_object) {
+                if (skim_usage(sc, &k->counts) != 0) return -1;
+                continue;
+            }
+        }
+        if (tx__json_skip(sc, &v) != 0) return -1;
+    }
+    return r;
+}
+
+int tx__classify_event_skim(const char *data, size_t len, tx_classification_t *out)
+{
+    if (data == NULL) return 0;
+    while (len > 0 && isspace((unsigned char)*data)) { /* trimmed as the tree path trims */
+        data++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)data[len - 1]))
+        len--;
+    if (len == 0 || len > MAX_BODY || data[0] != '{') return 0;
+    tx_json_scan_t sc;
+    tx_json_val_t v;
+    chunk_t k;
+    memset(&k, 0, sizeof k);
+    k.counts.counts[0] = k.counts.counts[1] = k.counts.counts[2] = -1;
+    tx__json_scan_init(&sc, data, len);
+    if (tx__json_value(&sc, &v) != 0 || chunk_top(&sc, &k) != 0 || tx__json_finish(&sc) != 0)
+        return 0;
+    if (k.c0_object && k.filtered) {
+        out->cls = TX_CLASS_CONTENT_FILTER;
+        set_code(out, "content_filter");
+        set_msg(out, "finish_reason is content_filter");
+        return 1;
+    }
+    if (k.c0_object)
+        out->output = k.content || k.tools || k.refusal || k.finish_str || k.text_str;
+    else if (!k.choices_array && !k.usage_seen)
+        out->output = 1;
+    if (k.usage_object) {
+        out->prompt_tokens = k.counts.counts[0];
+        out->completion_tokens = k.counts.counts[1];
+        out->total_tokens = k.counts.counts[2];
+    }
+    return 1;
+}
+
+tx_class_t tx__classify_stream_event_with(const char *data, size_t len, tx_classification_t *out,
+                                          tx__cjson_delete_fn del)
+{
+    if (out == NULL) return TX_CLASS_INVALID_RESPONSE;
+    init(out, 0);
+    if (tx__classify_event_skim(data, len, out)) return out->cls;
+    return tx__classify_stream_event_tree(data, len, out, del);
 }
 
 tx_class_t tx_classify_stream_event(const char *data, size_t len, tx_classification_t *out)

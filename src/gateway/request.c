@@ -1,15 +1,16 @@
-/* Validation of gateway request bodies (parsed once with cJSON, made strict: UTF-8, no raw
- * control characters, no duplicate top-level key) and the per-attempt body with a substituted
- * model (spliced into the client's bytes, no second parse). See request.h. */
+/* Validation of gateway request bodies (one pass of the strict scanner core/json_scan.h when
+ * the body is good and no cache key is wanted; else parsed once with cJSON, made strict: UTF-8,
+ * no raw control characters, no duplicate top-level key, each refusal with its message) and the
+ * per-attempt body with a substituted model (spliced into the client's bytes, no second parse). See
+ * request.h. */
 #include "gateway/request.h"
 
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdlib.h>
 
 #include "core/buf.h"
+#include "core/json_scan.h"
 #include "gateway/json_arena.h"
-#include "core/utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -40,133 +41,6 @@ static int reject(tx_request_reject_t *rej, tx_request_t *out, int status, const
         snprintf(rej->message, sizeof rej->message, msg, arg != NULL ? arg : "");
     }
     return -1;
-}
-
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int is_hex(unsigned char c)
-{
-    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* The end of a JSON number starting at s[i] (RFC 8259 grammar), or 0 when it is malformed. */
-static size_t number_end(const unsigned char *s, size_t len, size_t i)
-{
-    if (i < len && s[i] == '-') i++;
-    if (i < len && s[i] == '0')
-        i++;
-    else if (i < len && s[i] >= '1' && s[i] <= '9')
-        while (i < len && is_digit(s[i]))
-            i++;
-    else
-        return 0;
-    if (i < len && s[i] == '.') {
-        if (++i >= len || !is_digit(s[i])) return 0;
-        while (i < len && is_digit(s[i]))
-            i++;
-    }
-    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < len && (s[i] == '+' || s[i] == '-')) i++;
-        if (i >= len || !is_digit(s[i])) return 0;
-        while (i < len && is_digit(s[i]))
-            i++;
-    }
-    if (i < len &&
-        (is_digit(s[i]) || s[i] == '.' || s[i] == 'e' || s[i] == 'E' || s[i] == '+' || s[i] == '-'))
-        return 0; /* "01", "1.2.3", "1e5e5" */
-    return i;
-}
-
-/* 1 when the number s[0..n) is beyond a double's range (1e400): cJSON reads it as infinity and
- * jansson refuses it, so no JSON library could carry the body on. Only numbers with
- * an exponent or 300 characters and more can be; the others are not converted. */
-static int number_overflows(const unsigned char *s, size_t n)
-{
-    if (n < 300 && memchr(s, 'e', n) == NULL && memchr(s, 'E', n) == NULL) return 0;
-    char small[64];
-    char *t = n < sizeof small ? small : malloc(n + 1);
-    if (t == NULL) return 1; /* out of memory: refused rather than let through unchecked */
-    memcpy(t, s, n);
-    t[n] = '\0';
-    double v = strtod(t, NULL);
-    if (t != small) free(t);
-    return isinf(v);
-}
-
-/* 1 for the bytes a JSON string may hold with nothing to check: printable ASCII but '"' and
- * '\\' (0x80 and up start UTF-8 sequences, which are checked). */
-static const unsigned char string_plain[256] = {
-    /* 0x00-0x1f: control characters */
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    /* 0x20-0x3f: '"' is 0x22 */
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    /* 0x40-0x5f: '\\' is 0x5c */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-    /* 0x60-0x7f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    /* 0x80-0xff: 0 */
-};
-
-/* What strict JSON forbids and cJSON lets through, found in one pass over the raw bytes: text
- * that is not UTF-8, raw control characters, in a string "\u0000" or a \u without four hex
- * digits (cJSON reads it as U+0000), numbers outside the grammar ("01", "+1", ".5", "1.") and
- * numbers beyond a double's range ("1e400").
- * Everything else (structure, the other escapes) is cJSON's to judge.
- * Returns NULL when clean, else what is wrong and *at its offset. */
-static const char *strict_scan(const char *body, size_t len, size_t *at)
-{
-    const unsigned char *s = (const unsigned char *)body;
-    int in_string = 0;
-    for (size_t i = 0; i < len;) {
-        if (in_string) {
-            while (i < len && string_plain[s[i]]) /* the bulk of a string */
-                i++;
-            if (i == len) break;
-        }
-        unsigned char c = s[i];
-        *at = i;
-        if (c >= 0x80) {
-            size_t n = tx__utf8_seq(s + i, len - i);
-            if (n == 0) return "not UTF-8";
-            i += n;
-            continue;
-        }
-        if (c < 0x20 && (in_string || (c != '\t' && c != '\n' && c != '\r')))
-            return "a raw control character";
-        if (in_string) {
-            if (c == '"') {
-                in_string = 0;
-            } else if (c == '\\') {
-                if (i + 1 < len && s[i + 1] == 'u') { /* cJSON reads a bad \\uXXXX as U+0000 */
-                    if (i + 5 >= len || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
-                        !is_hex(s[i + 4]) || !is_hex(s[i + 5]))
-                        return "a malformed \\u escape";
-                    if (memcmp(s + i + 2, "0000", 4) == 0) return "\\u0000 in a string";
-                }
-                i++; /* the escaped byte: cJSON checks the other escapes itself */
-            }
-            i++;
-            continue;
-        }
-        if (c == '"') {
-            in_string = 1;
-            i++;
-        } else if (c == '-' || is_digit(c)) {
-            size_t e = number_end(s, len, i);
-            if (e == 0) return "a malformed number";
-            if (number_overflows(s + i, e - i)) return "a number beyond a double's range";
-            i = e;
-        } else if (c == '+' || c == '.') {
-            return "a malformed number";
-        } else {
-            i++;
-        }
-    }
-    return NULL;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -218,15 +92,66 @@ typedef struct {
 static int check_doc(tx_route_kind_t route, const char *body, size_t len, tx_request_t *out,
                      tx_request_reject_t *rej, const want_key_t *wk);
 
-int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                      tx_request_t *out, tx_request_reject_t *rej)
+/* request.h. Refused here (0): every refusal and its message, a key with an escape, more than 32
+ * keys, a model with an escape, what the strict scanner refuses and cJSON might not. */
+#define FAST_MAX_KEYS 32
+
+int tx__request_check_one_pass(tx_route_kind_t route, const char *body, size_t len,
+                               tx_request_t *out)
 {
-    return tx__request_parse_keyed(route, body, len, max_len, NULL, NULL, NULL, out, rej);
+    tx_json_scan_t sc;
+    tx_json_val_t k, v, model = {0};
+    struct {
+        const char *p;
+        size_t n;
+    } keys[FAST_MAX_KEYS];
+    size_t nkeys = 0;
+    int stream = 0, msgs = 0, prompt = 0, input = 0, r;
+    tx__json_scan_init(&sc, body, len);
+    if (tx__json_value(&sc, &v) != 0 || v.type != TX_JSON_OBJECT) return 0;
+    while ((r = tx__json_member(&sc, &k, &v)) == 1) {
+        if (k.esc || nkeys == FAST_MAX_KEYS) return 0;
+        for (size_t i = 0; i < nkeys; i++) /* a key twice: the tree path names it */
+            if (keys[i].n == k.n && memcmp(keys[i].p, k.p, k.n) == 0) return 0;
+        keys[nkeys].p = k.p;
+        keys[nkeys++].n = k.n;
+        if (tx__json_is(&k, "model")) {
+            if (v.type != TX_JSON_STRING || v.esc || v.n == 0) return 0;
+            model = v;
+        } else if (tx__json_is(&k, "stream")) {
+            if (v.type != TX_JSON_TRUE && v.type != TX_JSON_FALSE) return 0;
+            stream = v.type == TX_JSON_TRUE;
+        } else if (tx__json_is(&k, "messages")) {
+            msgs = 1;
+            if (route == TX_ROUTE_CHAT) {
+                if (v.type != TX_JSON_ARRAY) return 0;
+                while ((r = tx__json_element(&sc, &v)) == 1)
+                    if (v.type != TX_JSON_OBJECT || tx__json_skip(&sc, &v) != 0) return 0;
+                if (r < 0) return 0;
+                continue;
+            }
+        } else if (tx__json_is(&k, "prompt")) {
+            prompt = 1;
+        } else if (tx__json_is(&k, "input")) {
+            input = 1;
+        }
+        if (tx__json_skip(&sc, &v) != 0) return 0;
+    }
+    if (r < 0 || tx__json_finish(&sc) != 0) return 0;
+    if ((route == TX_ROUTE_CHAT && !msgs) || (route == TX_ROUTE_COMPLETIONS && !prompt) ||
+        (route == TX_ROUTE_EMBEDDINGS && (!input || stream)))
+        return 0;
+    char *copy = NULL;
+    if (model.p != NULL && (copy = strndup(model.p, model.n)) == NULL) return 0;
+    out->model = copy;
+    out->stream = stream;
+    out->parsed = 1;
+    return 1;
 }
 
-int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
-                            const char *cache_route, const char *default_model, tx_cache_req_t *cr,
-                            tx_request_t *out, tx_request_reject_t *rej)
+static int parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                 const char *cache_route, const char *default_model, tx_cache_req_t *cr,
+                 tx_request_t *out, tx_request_reject_t *rej, int fast)
 {
     if (cr != NULL) {
         cr->result = TX_CACHE_KEY_INVALID;
@@ -248,9 +173,14 @@ int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len,
     if (body == NULL || len == 0)
         return reject(rej, out, 400, "invalid_json",
                       "%sthe request body is empty: send a JSON object", NULL);
+    /* the cache key needs the tree; without the cache, one pass of the scanner decides */
+    if (fast && cr == NULL && tx__request_check_one_pass(route, body, len, out)) {
+        if (out == &dummy) tx__request_free(&dummy);
+        return 0;
+    }
     char where[96];
     size_t bad = 0;
-    const char *why = strict_scan(body, len, &bad);
+    const char *why = tx__json_lex_check(body, len, &bad);
     if (why != NULL) {
         snprintf(where, sizeof where, "%s at byte %zu", why, bad);
         return reject(rej, out, 400, "invalid_json", "the request body is not valid JSON: %s",
@@ -261,6 +191,25 @@ int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len,
     tx__json_arena_end();
     if (out == &dummy) tx__request_free(&dummy);
     return rc;
+}
+
+int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                      tx_request_t *out, tx_request_reject_t *rej)
+{
+    return parse(route, body, len, max_len, NULL, NULL, NULL, out, rej, 1);
+}
+
+int tx__request_parse_tree(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                           tx_request_t *out, tx_request_reject_t *rej)
+{
+    return parse(route, body, len, max_len, NULL, NULL, NULL, out, rej, 0);
+}
+
+int tx__request_parse_keyed(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                            const char *cache_route, const char *default_model, tx_cache_req_t *cr,
+                            tx_request_t *out, tx_request_reject_t *rej)
+{
+    return parse(route, body, len, max_len, cache_route, default_model, cr, out, rej, 1);
 }
 
 /* The structural checks on the parsed body; fills `out` (the model copied) or `rej`. */

@@ -1,5 +1,6 @@
-/* Gateway request handling that needs no sockets: validation of the client's JSON body (parsed
- * once with cJSON, on the hot path) and the body for an attempt's model (the client's bytes when
+/* Gateway request handling that needs no sockets: validation of the client's JSON body (one pass
+ * of the strict scanner, no tree, when it is good and no cache key is wanted; else parsed once
+ * with cJSON) and the body for an attempt's model (the client's bytes when
  * the model is unchanged, else re-serialised with jansson). Pure functions. */
 #ifndef TX_GATEWAY_REQUEST_H
 #define TX_GATEWAY_REQUEST_H
@@ -49,6 +50,17 @@ typedef struct {
  * len 0 counts as empty (not JSON). */
 int tx__request_parse(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
                       tx_request_t *out, tx_request_reject_t *rej);
+
+/* tx__request_parse on the cJSON tree alone (no one-pass check): what the one-pass check must
+ * agree with, for the differential tests. */
+int tx__request_parse_tree(tx_route_kind_t route, const char *body, size_t len, size_t max_len,
+                           tx_request_t *out, tx_request_reject_t *rej);
+
+/* The checks of tx__request_parse in one pass of the strict scanner, no tree, for a body they
+ * accept: 1 with `out` filled (as tx__request_parse fills it); 0 when the tree path must judge
+ * the body (`out` untouched). No size or route checks. */
+int tx__request_check_one_pass(tx_route_kind_t route, const char *body, size_t len,
+                               tx_request_t *out);
 
 /* tx__request_parse that also fills `cr` (when not NULL) from the same parse: the response cache's
  * key of the request for `cache_route` (e.g. "/v1/chat/completions"; `default_model` when the

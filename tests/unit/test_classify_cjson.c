@@ -168,12 +168,21 @@ static void host_hooks_stay(void **state)
     cJSON_Hooks h = {host_malloc, host_free};
     cJSON_InitHooks(&h);
     tx_classification_t out;
+    /* the plain success shapes take the one-pass fast path: no tree, nothing allocated */
     const char *ok = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
                      "\"usage\":{\"total_tokens\":3}}";
     assert_int_equal(cls(200, ok, strlen(ok), &out), TX_CLASS_OK);
     const char *ev = "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}";
     assert_int_equal(tx_classify_stream_event(ev, strlen(ev), &out), TX_CLASS_OK);
-    assert_true(host_mallocs > 0);
+    assert_int_equal(host_mallocs, 0);
+    /* an error and a Responses event are read from a cJSON tree, with the host's allocator */
+    const char *err = "{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\"}}";
+    assert_int_equal(cls(200, err, strlen(err), &out), TX_CLASS_RATE_LIMIT);
+    size_t after_body = host_mallocs;
+    assert_true(after_body > 0);
+    const char *rev = "{\"type\":\"response.output_text.delta\",\"delta\":\"x\"}";
+    assert_int_equal(tx_classify_stream_event(rev, strlen(rev), &out), TX_CLASS_OK);
+    assert_true(host_mallocs > after_body);
     assert_int_equal(host_mallocs, host_frees);
     size_t before = host_mallocs;
     cJSON *mine = cJSON_CreateObject(); /* the host's own tree: still the host's allocator */
