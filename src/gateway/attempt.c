@@ -400,7 +400,7 @@ static void take_usage(tx_gw_attempt_t *a, const tx_classification_t *c)
 static int on_later_event(void *ud, const tx_sse_event_t *ev)
 {
     tx_gw_attempt_t *a = ud;
-    if (memmem(ev->data, ev->data_len, "usage\"", 6) != NULL) {
+    if (tx__sse_contains(ev->data, ev->data_len, "usage\"", 6)) {
         tx_classification_t c;
         tx__json_arena_begin(); /* the classifier's tree lives only in the call */
         tx_class_t cls =
@@ -443,7 +443,10 @@ static void on_body(void *ud, const char *data, size_t len)
 {
     tx_gw_attempt_t *a = ud;
     if (a->committed) {
+        /* after the commit only events naming the usage matter: a chunk of whole events
+         * without it is not parsed at all */
         if (!a->usage_off && a->sse != NULL &&
+            !tx__sse_skippable(a->sse, data, len, "usage\"", 6) &&
             tx__sse_feed(a->sse, data, len, on_later_event, a) == TX_ERANGE)
             a->usage_off = 1;
         a->cb.on_stream_data(a->ud, data, len); /* may end the attempt: nothing after it */

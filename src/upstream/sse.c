@@ -201,3 +201,23 @@ tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, v
     }
     return TX_EOK;
 }
+
+int tx__sse_contains(const char *data, size_t len, const char *needle, size_t nlen)
+{
+    if (nlen == 0 || len < nlen) return nlen == 0;
+    const char *q = data, *last = data + len - nlen; /* the last place a match can start */
+    while (q <= last && (q = memchr(q, needle[0], (size_t)(last - q) + 1)) != NULL) {
+        if (memcmp(q + 1, needle + 1, nlen - 1) == 0) return 1;
+        q++;
+    }
+    return 0;
+}
+
+int tx__sse_skippable(const tx_sse_t *p, const char *data, size_t len, const char *needle,
+                      size_t nlen)
+{
+    return p != NULL && !p->failed && p->bom_state < 0 && p->line.len == 0 && !p->has_data &&
+           p->event.len == 0 && !p->after_cr && len >= 2 && len < p->max &&
+           data[len - 1] == '\n' && data[len - 2] == '\n' &&
+           !tx__sse_contains(data, len, needle, nlen);
+}
