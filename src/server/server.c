@@ -509,8 +509,11 @@ tx_err_t tx__http_stream_write(tx_http_req_t *r, const char *data, size_t len)
         char sz[TX_NUMFMT_MAX + 2]; /* "%zx\r\n" */
         size_t k = tx__fmt_hex(sz, len);
         memcpy(sz + k, "\r\n", 2);
-        if (out_add(r, sz, k + 2) || out_add(r, data, len) || out_add(r, "\r\n", 2))
-            return TX_ENOMEM;
+        char *o = out_reserve(r, k + 2 + len + 2); /* the chunk's framing and data together */
+        if (o == NULL) return TX_ENOMEM;
+        memcpy(o, sz, k + 2);
+        memcpy(o + k + 2, data, len);
+        memcpy(o + k + 2 + len, "\r\n", 2);
     } else if (out_add(r, data, len)) {
         return TX_ENOMEM;
     }
