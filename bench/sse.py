@@ -59,7 +59,7 @@ def report_strace(out, ev):
     rows.sort(reverse=True)
     total = sum(n for n, _ in rows)
     return "%.2f syscalls per event (%s)" % (
-        total / ev, ", ".join("%s %.2f" % (name, n / ev) for n, name in rows[:6]))
+        total / ev, ", ".join("%s %.2f" % (name, n / ev) for n, name in rows if n / ev >= 0.005))
 
 
 def callgrind_total(pid, dump):
@@ -79,6 +79,18 @@ def callgrind_total(pid, dump):
         return bool(m)
     txtest.wait_until(dumped, 60, "callgrind dump")
     return total[0]
+
+
+def ctx_switches(pids):
+    """Voluntary context switches of `pids` so far: how often the loop slept in epoll_wait."""
+    n = 0
+    for pid in pids:
+        for task in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/status" % (pid, task)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        n += int(line.split()[1])
+    return n
 
 
 def main():
@@ -144,8 +156,10 @@ def main():
                     subprocess.run(["callgrind_control", "-i", "on", str(pids[name][0])],
                                    capture_output=True, check=True)
                 u0, s0 = gateway.cpu_s(pids[name])
+                w0 = ctx_switches(pids[name])
                 n, bad, _ = scale.wrk_requests(port, args.conns, script, args.duration)
                 u1, s1 = gateway.cpu_s(pids[name])
+                w1 = ctx_switches(pids[name])
                 if t is not None:
                     detach(t)
                 ev = max(1, n * per[name])
@@ -156,8 +170,9 @@ def main():
                     total = callgrind_total(pids[name][0], cg[name] + ".%d" % (rnd + 1))
                     line += "%.0f user-space instructions per event" % (total / ev)
                 else:
-                    line += "%.2f us CPU per event (user %.2f, kernel %.2f)" % (
-                        (u1 - u0 + s1 - s0) * 1e6 / ev, (u1 - u0) * 1e6 / ev, (s1 - s0) * 1e6 / ev)
+                    line += "%.2f us CPU per event (user %.2f, kernel %.2f), %.2f sleeps" % (
+                        (u1 - u0 + s1 - s0) * 1e6 / ev, (u1 - u0) * 1e6 / ev, (s1 - s0) * 1e6 / ev,
+                        (w1 - w0) / float(ev))
                 print(line, flush=True)
     finally:
         for p in procs:
