@@ -83,11 +83,11 @@ struct tx_http_server {
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
-    tx__freelist_t spare; /* freed requests kept for reuse (SPARE_MAX), with their out */
-    uv_check_t flusher;       /* writes the streams' output after the turn's I/O callbacks */
-    uv_prepare_t preflusher;  /* … and before the poll, for output from timers and idlers */
-    tx_http_req_t *to_flush;  /* streams with output composed this turn */
-    int flushers_open;        /* of those two handles */
+    tx__freelist_t spare;    /* freed requests kept for reuse (SPARE_MAX), with their out */
+    uv_check_t flusher;      /* writes the streams' output after the turn's I/O callbacks */
+    uv_prepare_t preflusher; /* … and before the poll, for output from timers and idlers */
+    tx_http_req_t *to_flush; /* streams with output composed this turn */
+    int flushers_open;       /* of those two handles */
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;

@@ -217,7 +217,6 @@ int tx__sse_skippable(const tx_sse_t *p, const char *data, size_t len, const cha
                       size_t nlen)
 {
     return p != NULL && !p->failed && p->bom_state < 0 && p->line.len == 0 && !p->has_data &&
-           p->event.len == 0 && !p->after_cr && len >= 2 && len < p->max &&
-           data[len - 1] == '\n' && data[len - 2] == '\n' &&
-           !tx__sse_contains(data, len, needle, nlen);
+           p->event.len == 0 && !p->after_cr && len >= 2 && len < p->max && data[len - 1] == '\n' &&
+           data[len - 2] == '\n' && !tx__sse_contains(data, len, needle, nlen);
 }

@@ -327,7 +327,8 @@ static void *client_tick(void *ud)
     size_t have = 0;
     ssize_t n;
     int seen = 0;
-    while (!seen && have < sizeof buf - 1 && (n = recv(s, buf + have, sizeof buf - 1 - have, 0)) > 0) {
+    while (!seen && have < sizeof buf - 1 &&
+           (n = recv(s, buf + have, sizeof buf - 1 - have, 0)) > 0) {
         have += (size_t)n;
         buf[have] = '\0';
         seen = strstr(buf, "data: tick\n\n\r\n") != NULL;

@@ -256,10 +256,11 @@ static void same_as_byte_model(void **state)
 {
     (void)state;
     static const char *const pieces[] = {
-        "data: ", "data:", "data", "event: ", "event:error", "error", ":", ": c", "\r", "\n",
-        "\r\n", "\n\n", "x", "hello", "[DONE]", "{\"error\"", "{ \"error\":1}", " ", "\t",
-        "id: 9", "retry: 1", "\xEF\xBB\xBF", "\xEF\xBB", "usage\"", "\0", "data:x\n", "data:\n",
-        "data:ab\r\n", "data:abc\n", "data: abcd\r"};
+        "data: ", "data:",    "data",     "event: ",      "event:error",    "error",
+        ":",      ": c",      "\r",       "\n",           "\r\n",           "\n\n",
+        "x",      "hello",    "[DONE]",   "{\"error\"",   "{ \"error\":1}", " ",
+        "\t",     "id: 9",    "retry: 1", "\xEF\xBB\xBF", "\xEF\xBB",       "usage\"",
+        "\0",     "data:x\n", "data:\n",  "data:ab\r\n",  "data:abc\n",     "data: abcd\r"};
     uint32_t seed = 12345;
     size_t skips = 0;
     for (int iter = 0; iter < 20000; iter++) {
