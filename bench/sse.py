@@ -8,6 +8,10 @@ ran (--callgrind: both proxies under valgrind's callgrind, counting only during 
 profile files are kept in --keep DIR for callgrind_annotate).
 
   python3 bench/sse.py [--rounds N] [--conns C] [--duration 5s] [--strace | --callgrind [--keep DIR]]
+                       [--base OTHER_TENAX_BINARY]
+
+--base adds a third proxy to every round: another tenax binary (a build of an earlier commit), so
+a change is measured against its baseline under the same load.
 
 TENAX_BIN selects the binary (the tests' default: build/tenax). Under strace the proxies run far
 slower: use fewer streams (--conns 100) so they keep up and the per-event counts stay those of a
@@ -101,19 +105,25 @@ def main():
     ap.add_argument("--strace", action="store_const", dest="mode", const="strace")
     ap.add_argument("--callgrind", action="store_const", dest="mode", const="callgrind")
     ap.add_argument("--keep", default=None, help="folder for the callgrind profiles")
+    ap.add_argument("--base", default=None, help="another tenax binary measured alongside")
     args = ap.parse_args()
     d = tempfile.mkdtemp(prefix="tenax-sse-")
     procs, ngx = [], []
     try:
-        mp, px, tx = txtest.free_port(), txtest.free_port(), txtest.free_port()
+        mp, px, tx, tb = (txtest.free_port(), txtest.free_port(), txtest.free_port(),
+                          txtest.free_port())
         mock = txtest.Proc(["mock", "--listen", "127.0.0.1:%d" % mp, "--slow-ms", "20",
                             "--max-connections", "4000"], port=mp)
         procs.append(mock)
         env = {"AI_BASE_URLS": "http://127.0.0.1:%d/v1" % mp, "AI_API_KEY": "bench-key",
                "AI_MAX_CONCURRENCY": "2048", "AI_QUEUE_MAX_SIZE": "4096",
                "TENAX_MAX_CONNECTIONS": "4000", "TENAX_LOG_LEVEL": "warn"}
-        serve = ["serve", "--listen", "127.0.0.1:%d" % tx, "--store",
-                 "sqlite:" + os.path.join(d, "sse.db")]
+        def serve(port):
+            return ["serve", "--listen", "127.0.0.1:%d" % port, "--store",
+                    "sqlite:" + os.path.join(d, "sse-%d.db" % port)]
+        tenaxes = [("tenax", tx, os.path.realpath(txtest.TENAX))]
+        if args.base:
+            tenaxes.append(("base", tb, os.path.realpath(args.base)))
         cg = {}
         if args.mode == "callgrind":
             keep = args.keep or d
@@ -123,31 +133,41 @@ def main():
                 f.write("master_process off;\n" + gateway.NGINX_COMMON.format(
                     d=d, name="sse-cg", body=scale.SSE_PROXY_BODY.format(up=mp, px=px)))
             cg["nginx"] = os.path.join(keep, "cg.nginx.sse")
-            cg["tenax"] = os.path.join(keep, "cg.tenax.sse")
             ngx.append(instructions.callgrind(["nginx", "-c", conf, "-p", d], cg["nginx"]))
-            tenax_p = instructions.callgrind([os.path.realpath(txtest.TENAX)] + serve,
-                                             cg["tenax"], dict(os.environ, **env))
-            ngx.append(tenax_p)
             txtest.wait_until(lambda: txtest.port_open(px), 60, "nginx under valgrind")
-            txtest.wait_until(lambda: txtest.port_open(tx), 60, "tenax under valgrind")
-            pids = {"nginx": [ngx[0].pid], "tenax": [tenax_p.pid]}
+            pids = {"nginx": [ngx[0].pid]}
+            for name, port, binary in tenaxes:
+                cg[name] = os.path.join(keep, "cg.%s.sse" % name)
+                p = instructions.callgrind([binary] + serve(port), cg[name],
+                                           dict(os.environ, **env))
+                ngx.append(p)
+                txtest.wait_until(lambda: txtest.port_open(port), 60, name + " under valgrind")
+                pids[name] = [p.pid]
         else:
             ngx.append(gateway.start_nginx(d, "sse-proxy",
                                            scale.SSE_PROXY_BODY.format(up=mp, px=px)))
             txtest.wait_until(lambda: txtest.port_open(px), 10, "nginx sse proxy")
             txtest.wait_until(lambda: gateway.children(ngx[-1].pid), 10, "nginx worker")
-            tenax = txtest.Proc(serve, env=env, port=tx)
-            procs.append(tenax)
-            pids = {"nginx": gateway.children(ngx[-1].pid), "tenax": [tenax.p.pid]}
+            pids = {"nginx": gateway.children(ngx[-1].pid)}
+            for name, port, binary in tenaxes:
+                saved, txtest.TENAX = txtest.TENAX, binary
+                try:
+                    p = txtest.Proc(serve(port), env=env, port=port)
+                finally:
+                    txtest.TENAX = saved
+                procs.append(p)
+                pids[name] = [p.p.pid]
         script = os.path.join(d, "sse.lua")
         with open(script, "w") as f:
             f.write(gateway.WRK_LUA.format(body=scale.STREAM_BODY) +
                     'wrk.headers["Authorization"] = "Bearer k"\n')
-        per = {"nginx": scale.events_per_stream(px), "tenax": scale.events_per_stream(tx)}
-        print("%d SSE streams, pieces 20 ms apart (events per stream: nginx %d, tenax %d)%s"
-              % (args.conns, per["nginx"], per["tenax"], " under " + args.mode if args.mode else ""))
+        order = [("nginx", px)] + [(name, port) for name, port, _ in tenaxes]
+        per = dict((name, scale.events_per_stream(port)) for name, port in order)
+        print("%d SSE streams, pieces 20 ms apart (events per stream: %s)%s"
+              % (args.conns, ", ".join("%s %d" % (n, per[n]) for n, _ in order),
+                 " under " + args.mode if args.mode else ""))
         for rnd in range(args.rounds):
-            for name, port in (("nginx", px), ("tenax", tx)):
+            for name, port in order:
                 out = os.path.join(d, "%s-%d.out" % (name, rnd))
                 t = attach(args.mode, pids[name], out)
                 if args.mode == "callgrind":
