@@ -265,8 +265,7 @@ static void attempt_free(tx_gw_attempt_t *a)
     a->cfg = NULL;
     free(a->sent_body);
     a->sent_body = NULL;
-    tx__sse_free(a->sse);
-    a->sse = NULL;
+    tx__sse_reset(a->sse, KEEP_HEAD_BYTES); /* a fresh parser for the next stream */
     if (a->cap > KEEP_BODY_BYTES) {
         free(a->buf);
         a->buf = NULL;
@@ -294,11 +293,13 @@ static tx_gw_attempt_t *attempt_alloc(tx_app_t *app)
     tx_header_t *rh = a->rh;
     size_t rh_cap = a->rh_cap, cap = a->cap;
     char *buf = a->buf;
+    tx_sse_t *sse = a->sse; /* reset when the attempt was kept */
     memset(a, 0, sizeof *a);
     a->rh = rh;
     a->rh_cap = rh_cap;
     a->buf = buf;
     a->cap = cap;
+    a->sse = sse;
     return a;
 }
 

@@ -41,6 +41,22 @@ void tx__sse_free(tx_sse_t *p)
     free(p);
 }
 
+void tx__sse_reset(tx_sse_t *p, size_t keep)
+{
+    if (p == NULL) return;
+    tx__buf_t *bufs[3] = {&p->line, &p->data, &p->event};
+    for (int i = 0; i < 3; i++) {
+        if (bufs[i]->cap > keep) {
+            free(bufs[i]->p);
+            bufs[i]->p = NULL;
+            bufs[i]->cap = 0;
+        }
+        bufs[i]->len = 0;
+    }
+    p->after_cr = p->bom_state = p->has_data = p->failed = 0;
+    p->events = p->comments = 0;
+}
+
 size_t tx__sse_events(const tx_sse_t *p)
 {
     return p ? p->events : 0;

@@ -34,6 +34,10 @@ typedef struct tx_sse tx_sse_t;
 tx_sse_t *tx__sse_new(size_t max_event);
 void tx__sse_free(tx_sse_t *p); /* NULL: no-op */
 
+/* Makes p a new parser for another stream (same bound), keeping its buffers up to `keep` bytes
+ * each (larger ones are freed): a parser kept for reuse costs no allocation per stream. */
+void tx__sse_reset(tx_sse_t *p, size_t keep);
+
 /* Feeds `len` bytes (any split, CRLF/LF/CR line ends, a leading UTF-8 BOM skipped). Returns
  * TX_EOK; TX_EINVAL for NULL arguments; TX_ERANGE when a line or an event exceeds max_event
  * (the parser is then failed: every later call returns TX_ERANGE); TX_ENOMEM; TX_ESTOPPED when

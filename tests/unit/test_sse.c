@@ -347,6 +347,38 @@ static void contains_and_skippable(void **state)
     tx__sse_free(p);
 }
 
+/* A reset parser reads a new stream as a fresh one: nothing of the cut event, the BOM again, the
+ * failed state and the counters cleared; large buffers are given back. */
+static void reset_for_reuse(void **state)
+{
+    (void)state;
+    tx_sse_t *p = tx__sse_new(64);
+    rec_t r = {0};
+    assert_int_equal(tx__sse_feed(p, "data: a\n\nevent: x\ndata: cut", 29, on_ev, &r), TX_EOK);
+    assert_true(tx__sse_pending(p));
+    tx__sse_reset(p, 1024);
+    assert_false(tx__sse_pending(p));
+    assert_int_equal(tx__sse_events(p), 0);
+    r = (rec_t){0};
+    assert_int_equal(tx__sse_feed(p,
+                                  "\xEF\xBB\xBF"
+                                  "data: b\n\n",
+                                  12, on_ev, &r),
+                     TX_EOK);
+    assert_string_equal(r.log, "0||b;");
+    assert_int_equal(tx__sse_feed(p,
+                                  "data: 0123456789012345678901234567890123456789012345678901234567"
+                                  "89\n",
+                                  73, on_ev, &r),
+                     TX_ERANGE);
+    tx__sse_reset(p, 0); /* keep nothing: every buffer freed */
+    r = (rec_t){0};
+    assert_int_equal(tx__sse_feed(p, "data: c\n\n", 9, on_ev, &r), TX_EOK);
+    assert_string_equal(r.log, "0||c;");
+    tx__sse_reset(NULL, 0);
+    tx__sse_free(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +388,7 @@ int main(void)
         cmocka_unit_test(stop_and_limits),
         cmocka_unit_test(same_as_byte_model),
         cmocka_unit_test(contains_and_skippable),
+        cmocka_unit_test(reset_for_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
