@@ -367,6 +367,8 @@ static int flush_out(tx_http_req_t *r)
  * the head with the first chunk, the last chunk with the chunked end, several events read at
  * once from the upstream. Output composed outside I/O callbacks (timers, idle handles) is
  * written before the loop polls (a uv_prepare): nothing waits for the next poll. */
+#define FLUSH_NOW_BYTES (64u * 1024u)
+
 static void flush_unlink(tx_http_req_t *r)
 {
     if (!r->flush_queued) return;
@@ -405,7 +407,9 @@ static void on_preflush(uv_prepare_t *h)
 static void flush_later(tx_http_req_t *r)
 {
     tx_http_server_t *srv = r->srv;
-    if (srv->flushers_open < 2 || srv->stopping) {
+    /* a large output goes at once, as before: what the socket does not take then shows in
+     * tx__http_stream_pending (the relay's back-pressure), not bytes merely waiting for the turn */
+    if (srv->flushers_open < 2 || srv->stopping || r->out_len >= FLUSH_NOW_BYTES) {
         flush_out(r);
         return;
     }
