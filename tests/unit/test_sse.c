@@ -321,7 +321,7 @@ static void contains_and_skippable(void **state)
 {
     (void)state;
     assert_true(tx__sse_contains("usage\"", 6, "usage\"", 6));
-    assert_true(tx__sse_contains("{\"x\":1,\"usage\":{}}", 19, "usage\"", 6));
+    assert_true(tx__sse_contains("{\"x\":1,\"usage\":{}}", 18, "usage\"", 6));
     assert_false(tx__sse_contains("{\"usage", 7, "usage\"", 6)); /* cut before the quote */
     assert_false(tx__sse_contains("usag", 4, "usage\"", 6));
     assert_false(tx__sse_contains("uuuuuusage", 10, "usage\"", 6));
@@ -352,25 +352,22 @@ static void contains_and_skippable(void **state)
 static void reset_for_reuse(void **state)
 {
     (void)state;
+    static const char cut[] = "data: a\n\nevent: x\ndata: cut";
+    static const char bom[] = "\xEF\xBB\xBF"
+                              "data: b\n\n";
+    static const char toolong[] = "data: 0123456789012345678901234567890123456789"
+                                  "0123456789012345678901234567890123456789\n";
     tx_sse_t *p = tx__sse_new(64);
     rec_t r = {0};
-    assert_int_equal(tx__sse_feed(p, "data: a\n\nevent: x\ndata: cut", 29, on_ev, &r), TX_EOK);
+    assert_int_equal(tx__sse_feed(p, cut, sizeof cut - 1, on_ev, &r), TX_EOK);
     assert_true(tx__sse_pending(p));
     tx__sse_reset(p, 1024);
     assert_false(tx__sse_pending(p));
     assert_int_equal(tx__sse_events(p), 0);
     r = (rec_t){0};
-    assert_int_equal(tx__sse_feed(p,
-                                  "\xEF\xBB\xBF"
-                                  "data: b\n\n",
-                                  12, on_ev, &r),
-                     TX_EOK);
+    assert_int_equal(tx__sse_feed(p, bom, sizeof bom - 1, on_ev, &r), TX_EOK);
     assert_string_equal(r.log, "0||b;");
-    assert_int_equal(tx__sse_feed(p,
-                                  "data: 0123456789012345678901234567890123456789012345678901234567"
-                                  "89\n",
-                                  73, on_ev, &r),
-                     TX_ERANGE);
+    assert_int_equal(tx__sse_feed(p, toolong, sizeof toolong - 1, on_ev, &r), TX_ERANGE);
     tx__sse_reset(p, 0); /* keep nothing: every buffer freed */
     r = (rec_t){0};
     assert_int_equal(tx__sse_feed(p, "data: c\n\n", 9, on_ev, &r), TX_EOK);
