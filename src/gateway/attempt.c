@@ -265,8 +265,7 @@ static void attempt_free(tx_gw_attempt_t *a)
     a->cfg = NULL;
     free(a->sent_body);
     a->sent_body = NULL;
-    tx__sse_free(a->sse);
-    a->sse = NULL;
+    tx__sse_reset(a->sse, KEEP_HEAD_BYTES); /* a fresh parser for the next stream */
     if (a->cap > KEEP_BODY_BYTES) {
         free(a->buf);
         a->buf = NULL;
@@ -294,11 +293,13 @@ static tx_gw_attempt_t *attempt_alloc(tx_app_t *app)
     tx_header_t *rh = a->rh;
     size_t rh_cap = a->rh_cap, cap = a->cap;
     char *buf = a->buf;
+    tx_sse_t *sse = a->sse; /* reset when the attempt was kept */
     memset(a, 0, sizeof *a);
     a->rh = rh;
     a->rh_cap = rh_cap;
     a->buf = buf;
     a->cap = cap;
+    a->sse = sse;
     return a;
 }
 
@@ -400,7 +401,7 @@ static void take_usage(tx_gw_attempt_t *a, const tx_classification_t *c)
 static int on_later_event(void *ud, const tx_sse_event_t *ev)
 {
     tx_gw_attempt_t *a = ud;
-    if (memmem(ev->data, ev->data_len, "usage\"", 6) != NULL) {
+    if (tx__sse_contains(ev->data, ev->data_len, "usage\"", 6)) {
         tx_classification_t c;
         tx__json_arena_begin(); /* the classifier's tree lives only in the call */
         tx_class_t cls =
@@ -443,7 +444,10 @@ static void on_body(void *ud, const char *data, size_t len)
 {
     tx_gw_attempt_t *a = ud;
     if (a->committed) {
+        /* after the commit only events naming the usage matter: a chunk of whole events
+         * without it is not parsed at all */
         if (!a->usage_off && a->sse != NULL &&
+            !tx__sse_skippable(a->sse, data, len, "usage\"", 6) &&
             tx__sse_feed(a->sse, data, len, on_later_event, a) == TX_ERANGE)
             a->usage_off = 1;
         a->cb.on_stream_data(a->ud, data, len); /* may end the attempt: nothing after it */

@@ -48,6 +48,8 @@ struct tx_http_req {
     char peer[64];
     tx_http_req_t *qnext;         /* connection queue */
     tx_http_req_t *lprev, *lnext; /* server's list of live requests */
+    tx_http_req_t *fprev, *fnext; /* server's list of streams with output to flush */
+    int flush_queued;             /* on that list */
 };
 
 typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
@@ -81,7 +83,11 @@ struct tx_http_server {
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
-    tx__freelist_t spare; /* freed requests kept for reuse (SPARE_MAX), with their out */
+    tx__freelist_t spare;    /* freed requests kept for reuse (SPARE_MAX), with their out */
+    uv_check_t flusher;      /* writes the streams' output after the turn's I/O callbacks */
+    uv_prepare_t preflusher; /* … and before the poll, for output from timers and idlers */
+    tx_http_req_t *to_flush; /* streams with output composed this turn */
+    int flushers_open;       /* of those two handles */
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
@@ -203,8 +209,11 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
     return r;
 }
 
+static void flush_unlink(tx_http_req_t *r);
+
 static void req_free(tx_http_req_t *r)
 {
+    flush_unlink(r);
     if (r->lprev)
         r->lprev->lnext = r->lnext;
     else
@@ -351,6 +360,72 @@ static int flush_out(tx_http_req_t *r)
     return rc;
 }
 
+/* ---- streamed output: one write per stream per loop turn ----------------------------------- */
+
+/* A stream's chunks (and its head) are composed in r->out and written when the loop turn's I/O
+ * callbacks are done (a uv_check), so what one turn produces for a stream leaves in one write:
+ * the head with the first chunk, the last chunk with the chunked end, several events read at
+ * once from the upstream. Output composed outside I/O callbacks (timers, idle handles) is
+ * written before the loop polls (a uv_prepare): nothing waits for the next poll. */
+#define FLUSH_NOW_BYTES (64u * 1024u)
+
+static void flush_unlink(tx_http_req_t *r)
+{
+    if (!r->flush_queued) return;
+    r->flush_queued = 0;
+    if (r->fprev)
+        r->fprev->fnext = r->fnext;
+    else
+        r->srv->to_flush = r->fnext;
+    if (r->fnext) r->fnext->fprev = r->fprev;
+    r->fprev = r->fnext = NULL;
+}
+
+static void flush_all(tx_http_server_t *srv)
+{
+    tx_http_req_t *r;
+    while ((r = srv->to_flush) != NULL) { /* a flush may close connections: take one at a time */
+        flush_unlink(r);
+        flush_out(r);
+    }
+    uv_check_stop(&srv->flusher);
+    uv_prepare_stop(&srv->preflusher);
+}
+
+static void on_flush(uv_check_t *h)
+{
+    flush_all(h->data);
+}
+
+static void on_preflush(uv_prepare_t *h)
+{
+    flush_all(h->data);
+}
+
+/* Writes r's composed output at the end of this loop turn (at once when the server cannot
+ * defer). */
+static void flush_later(tx_http_req_t *r)
+{
+    tx_http_server_t *srv = r->srv;
+    /* a large output goes at once, as before: what the socket does not take then shows in
+     * tx__http_stream_pending (the relay's back-pressure), not bytes merely waiting for the turn */
+    if (srv->flushers_open < 2 || srv->stopping || r->out_len >= FLUSH_NOW_BYTES) {
+        flush_out(r);
+        return;
+    }
+    if (r->flush_queued) return;
+    r->flush_queued = 1;
+    r->fprev = NULL;
+    r->fnext = srv->to_flush;
+    if (srv->to_flush == NULL) {
+        uv_check_start(&srv->flusher, on_flush);
+        uv_prepare_start(&srv->preflusher, on_preflush);
+    } else {
+        srv->to_flush->fprev = r;
+    }
+    srv->to_flush = r;
+}
+
 /* The handler is done with `r`: free it if the connection has already let go of it; otherwise
  * let the queue move on when it is at the head. */
 static void req_finish(tx_http_req_t *r)
@@ -424,7 +499,7 @@ tx_err_t tx__http_stream_begin(tx_http_req_t *r, int status, const tx_header_t *
         r->close_after = 1;
         return TX_ENOMEM;
     }
-    flush_out(r);
+    flush_later(r); /* with the first chunk, when it comes in this loop turn */
     return TX_EOK;
 }
 
@@ -438,12 +513,15 @@ tx_err_t tx__http_stream_write(tx_http_req_t *r, const char *data, size_t len)
         char sz[TX_NUMFMT_MAX + 2]; /* "%zx\r\n" */
         size_t k = tx__fmt_hex(sz, len);
         memcpy(sz + k, "\r\n", 2);
-        if (out_add(r, sz, k + 2) || out_add(r, data, len) || out_add(r, "\r\n", 2))
-            return TX_ENOMEM;
+        char *o = out_reserve(r, k + 2 + len + 2); /* the chunk's framing and data together */
+        if (o == NULL) return TX_ENOMEM;
+        memcpy(o, sz, k + 2);
+        memcpy(o + k + 2, data, len);
+        memcpy(o + k + 2 + len, "\r\n", 2);
     } else if (out_add(r, data, len)) {
         return TX_ENOMEM;
     }
-    flush_out(r);
+    flush_later(r);
     return TX_EOK;
 }
 
@@ -1024,6 +1102,12 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
     srv->grace.data = srv;
     srv->grace_open = 1;
     uv_unref((uv_handle_t *)&srv->grace);
+    uv_check_init(loop, &srv->flusher);
+    uv_prepare_init(loop, &srv->preflusher);
+    srv->flusher.data = srv->preflusher.data = srv;
+    srv->flushers_open = 2;
+    uv_unref((uv_handle_t *)&srv->flusher);
+    uv_unref((uv_handle_t *)&srv->preflusher);
     return srv;
 }
 
@@ -1041,6 +1125,8 @@ static void on_server_handle_closed(uv_handle_t *h)
     tx_http_server_t *srv = h->data;
     if (h == (uv_handle_t *)&srv->listener)
         srv->listener_open = 0;
+    else if (h == (uv_handle_t *)&srv->flusher || h == (uv_handle_t *)&srv->preflusher)
+        srv->flushers_open--;
     else
         srv->grace_open = 0;
     maybe_stopped(srv);
@@ -1053,7 +1139,14 @@ static void maybe_stopped(tx_http_server_t *srv)
         uv_timer_stop(&srv->grace);
         uv_close((uv_handle_t *)&srv->grace, on_server_handle_closed);
     }
-    if (srv->nconns == 0 && !srv->listener_open && !srv->grace_open) {
+    if (srv->nconns == 0 && srv->flushers_open == 2 &&
+        !uv_is_closing((uv_handle_t *)&srv->flusher)) {
+        while (srv->to_flush != NULL) /* no connection left: nothing to write */
+            flush_unlink(srv->to_flush);
+        uv_close((uv_handle_t *)&srv->flusher, on_server_handle_closed);
+        uv_close((uv_handle_t *)&srv->preflusher, on_server_handle_closed);
+    }
+    if (srv->nconns == 0 && !srv->listener_open && !srv->grace_open && srv->flushers_open == 0) {
         srv->done_called = 1;
         if (srv->done) srv->done(srv, srv->done_ud);
     }

@@ -781,15 +781,33 @@ static void conn_send(conn_t *c)
     } else {
         uv_buf_t b[2] = {uv_buf_init(r->wbuf, (unsigned)r->wlen),
                          uv_buf_init((char *)(r->body ? r->body : ""), (unsigned)r->blen)};
+        unsigned nb = r->blen > 0 ? 2 : 1;
+        /* what the socket takes now goes without a write request: a completed uv_write costs
+         * an epoll_ctl on the next loop turn (libuv drops POLLOUT then), once per request. A
+         * failure is left to uv_write, which reports it from the loop (a stale pooled
+         * connection is then re-sent as before) */
+        uv_buf_t *bp = b;
+        int k = c->writes == 0 ? uv_try_write((uv_stream_t *)&c->tcp, b, nb) : 0;
+        if (k > 0) {
+            size_t done = (size_t)k;
+            while (nb > 0 && done >= bp->len) {
+                done -= bp->len;
+                bp++, nb--;
+            }
+            if (nb == 0) goto sent_all;
+            bp->base += done;
+            bp->len -= done;
+        }
         c->wreq.data = c;
         c->writes++;
-        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, b, r->blen > 0 ? 2 : 1, on_written);
+        int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bp, nb, on_written);
         if (rc != 0) {
             c->writes--;
             conn_failed(c, TX_UPSTREAM_ERESET, uv_strerror(rc));
             return;
         }
     }
+sent_all:
     if (!c->reading && !r->paused) {
         uv_read_start((uv_stream_t *)&c->tcp, on_read_alloc, on_read);
         c->reading = 1;

@@ -283,6 +283,21 @@ ssize_t tx__resp_feed(tx_resp_t *r, const char *data, size_t len)
             i = len;
             break;
         case S_CHUNK_SIZE: {
+            if (r->line == 0 && !r->cr) { /* a whole "HEX\r\n" line here: read in one go */
+                size_t d = 0;
+                uint64_t v = 0;
+                int h;
+                while (d < 15 && i + d < len && (h = hexval((unsigned char)data[i + d])) >= 0) {
+                    v = v * 16 + (uint64_t)h;
+                    d++;
+                }
+                if (d > 0 && i + d + 1 < len && data[i + d] == '\r' && data[i + d + 1] == '\n') {
+                    r->left = v;
+                    r->state = v == 0 ? S_TRAILER : S_CHUNK_DATA;
+                    i += d + 2;
+                    break;
+                }
+            } /* anything else (split, extensions, errors): byte by byte */
             unsigned char c = (unsigned char)data[i++];
             if (r->cr && c != '\n') return fail(r, TX_RESP_EPROTOCOL);
             if (c == '\r') {
@@ -318,6 +333,11 @@ ssize_t tx__resp_feed(tx_resp_t *r, const char *data, size_t len)
             break;
         }
         case S_CHUNK_END: { /* the CRLF after a chunk's data */
+            if (!r->cr && i + 1 < len && data[i] == '\r' && data[i + 1] == '\n') {
+                i += 2;
+                r->state = S_CHUNK_SIZE;
+                break;
+            }
             unsigned char c = (unsigned char)data[i++];
             if (c == '\r' && !r->cr) {
                 r->cr = 1;

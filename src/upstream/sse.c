@@ -41,6 +41,22 @@ void tx__sse_free(tx_sse_t *p)
     free(p);
 }
 
+void tx__sse_reset(tx_sse_t *p, size_t keep)
+{
+    if (p == NULL) return;
+    tx__buf_t *bufs[3] = {&p->line, &p->data, &p->event};
+    for (int i = 0; i < 3; i++) {
+        if (bufs[i]->cap > keep) {
+            free(bufs[i]->p);
+            bufs[i]->p = NULL;
+            bufs[i]->cap = 0;
+        }
+        bufs[i]->len = 0;
+    }
+    p->after_cr = p->bom_state = p->has_data = p->failed = 0;
+    p->events = p->comments = 0;
+}
+
 size_t tx__sse_events(const tx_sse_t *p)
 {
     return p ? p->events : 0;
@@ -93,12 +109,10 @@ static int dispatch(tx_sse_t *p, tx_sse_cb cb, void *ud)
     return stop;
 }
 
-/* One complete line (without its end). Returns 0, 1 to stop, or a negative buf_add error. */
-static int line(tx_sse_t *p, tx_sse_cb cb, void *ud)
+/* One complete line (without its end), at s (in the input or the parser's line buffer). Returns
+ * 0, 1 to stop, or a negative buf_add error. */
+static int line(tx_sse_t *p, const char *s, size_t n, tx_sse_cb cb, void *ud)
 {
-    const char *s = p->line.len ? p->line.p : "";
-    size_t n = p->line.len;
-    p->line.len = 0;
     if (n == 0) return dispatch(p, cb, ud);
     if (s[0] == ':') {
         p->comments++;
@@ -110,16 +124,28 @@ static int line(tx_sse_t *p, tx_sse_cb cb, void *ud)
     size_t vlen = n - (size_t)(v - s);
     if (vlen > 0 && *v == ' ') v++, vlen--;
     if (flen == 4 && memcmp(s, "data", 4) == 0) {
-        int rc = buf_add(&p->data, v, vlen, p->max);
-        if (rc == 0) rc = buf_add(&p->data, "\n", 1, p->max);
-        if (rc == 0) p->has_data = 1;
-        return rc;
+        /* the value and its '\n' in one go (the last '\n' is dropped at the dispatch) */
+        tx__buf_t *b = &p->data;
+        if (b->len + vlen + 1 > p->max) return -1; /* as the value, then its '\n', would */
+        if (b->len + vlen + 2 > b->cap && tx__buf_reserve(b, vlen + 1, 256) != 0) return -2;
+        memcpy(b->p + b->len, v, vlen);
+        b->len += vlen + 1;
+        b->p[b->len - 1] = '\n';
+        b->p[b->len] = '\0';
+        p->has_data = 1;
+        return 0;
     }
     if (flen == 5 && memcmp(s, "event", 5) == 0) {
         p->event.len = 0;
         return buf_add(&p->event, v, vlen, p->max);
     }
     return 0; /* id, retry and unknown fields do not matter to the relay */
+}
+
+static tx_err_t fail(tx_sse_t *p, int rc)
+{
+    p->failed = rc == -1;
+    return rc == -1 ? TX_ERANGE : TX_ENOMEM;
 }
 
 tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, void *ud)
@@ -142,36 +168,71 @@ tx_err_t tx__sse_feed(tx_sse_t *p, const char *data, size_t len, tx_sse_cb cb, v
         i++;
         if (++p->bom_state == 3) p->bom_state = -1;
     }
-    while (i < len) {
-        char c = data[i];
+    if (i == len) return TX_EOK;
+    const char *s = data + i, *end = data + len;
+    /* the next LF and CR at or after s (end: none left); found with memchr, each searched for
+     * again only once passed, so every byte is looked at about twice whatever the chunking */
+    const char *lf = s, *cr = s;
+    int lf_known = 0, cr_known = 0;
+    while (s < end) {
         if (p->after_cr) {
             p->after_cr = 0;
-            if (c == '\n') {
-                i++;
+            if (*s == '\n') {
+                s++;
                 continue;
             }
         }
-        if (c == '\r' || c == '\n') {
-            p->after_cr = c == '\r';
-            i++;
-            int rc = line(p, cb, ud);
-            if (rc < 0) {
-                p->failed = rc == -1;
-                return rc == -1 ? TX_ERANGE : TX_ENOMEM;
+        if (!lf_known || (lf < s && lf != end)) {
+            lf = memchr(s, '\n', (size_t)(end - s));
+            if (lf == NULL) lf = end;
+            lf_known = 1;
+        }
+        if (!cr_known || (cr < s && cr != end)) {
+            cr = memchr(s, '\r', (size_t)(end - s));
+            if (cr == NULL) cr = end;
+            cr_known = 1;
+        }
+        const char *e = lf < cr ? lf : cr;
+        if (e == end) { /* an unfinished line: kept for the next chunk */
+            int rc = buf_add(&p->line, s, (size_t)(end - s), p->max);
+            if (rc < 0) return fail(p, rc);
+            break;
+        }
+        size_t n = (size_t)(e - s);
+        int rc;
+        if (p->line.len == 0) { /* the whole line is in this chunk: read in place */
+            rc = n > p->max ? -1 : line(p, s, n, cb, ud);
+        } else {
+            rc = buf_add(&p->line, s, n, p->max);
+            if (rc == 0) {
+                n = p->line.len;
+                p->line.len = 0;
+                rc = line(p, p->line.p, n, cb, ud);
             }
-            if (rc > 0) return TX_ESTOPPED;
-            continue;
         }
-        /* copy the run up to the next line end in one go */
-        size_t j = i;
-        while (j < len && data[j] != '\r' && data[j] != '\n')
-            j++;
-        int rc = buf_add(&p->line, data + i, j - i, p->max);
-        if (rc < 0) {
-            p->failed = rc == -1;
-            return rc == -1 ? TX_ERANGE : TX_ENOMEM;
-        }
-        i = j;
+        p->after_cr = *e == '\r';
+        s = e + 1;
+        if (rc < 0) return fail(p, rc);
+        if (rc > 0) return TX_ESTOPPED;
     }
     return TX_EOK;
+}
+
+int tx__sse_contains(const char *data, size_t len, const char *needle, size_t nlen)
+{
+    if (nlen == 0 || len < nlen) return nlen == 0;
+    const char *q = data, *last = data + len - nlen; /* the last place a match can start */
+    while (q <= last && (q = memchr(q, needle[0], (size_t)(last - q) + 1)) != NULL) {
+        if (memcmp(q + 1, needle + 1, nlen - 1) == 0) return 1;
+        q++;
+    }
+    return 0;
+}
+
+int tx__sse_skippable(const tx_sse_t *p, const char *data, size_t len, const char *needle,
+                      size_t nlen)
+{
+    return p != NULL && !p->failed && p->bom_state < 0 && p->line.len == 0 && !p->has_data &&
+           p->event.len == 0 && !p->after_cr && len >= 2 && len < p->max && data[len - 1] == '\n' &&
+           data[len - 2] == '\n' && !tx__sse_contains(data, len, needle, nlen);
 }

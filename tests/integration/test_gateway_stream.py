@@ -4,6 +4,7 @@ still holds the rest), a retry before the first byte gives one clean stream, a f
 first chunk ends the stream with an SSE `error` event (and no retry), and a client that hangs up
 mid-stream makes the gateway close the upstream request."""
 import json
+import re
 import sys
 
 import gwkit
@@ -138,6 +139,44 @@ def with_mock():
                     "got %s after %r attempts: %r" % (c.status, n, c.body[-300:]))
 
 
+def usage_after_the_commit():
+    """A slow stream (one event per upstream chunk, the usage chunk last and alone): events after
+    the commit that do not name the usage are relayed without being parsed, and the usage chunk
+    is still read: its counts reach tenax_tokens_total exactly."""
+    with txtest.mock(args=["--slow-ms", "20"]) as mk:
+        with gwkit.Gateway(["http://127.0.0.1:%d/v1" % mk.port]) as gw:
+            m = "m-s-usage"
+            c = gwkit.RawClient(gw.port, "/v1/chat/completions",
+                                gwkit.chat_body(m, "s-usage", ["slow"], stream=True,
+                                                stream_options={"include_usage": True}))
+            c.read_all(10)
+            c.close()
+            evs = c.events()
+            docs = [d for d in data_docs(evs) if d]
+            usage = [d["usage"] for d in docs if d.get("usage")]
+            F.check(c.status == 200 and len(usage) == 1 and evs[-1]["data"] == "[DONE]"
+                    and content_of(docs) != "",
+                    "slow stream with usage: content, one usage chunk, [DONE]; got %s %r"
+                    % (c.status, c.body[-400:]))
+            if not usage:
+                return
+
+            def tokens(kind):
+                _, _, text = txtest.request(gw.port, "GET", "/metrics")
+                mt = re.search(r'tenax_tokens_total\{model="%s",kind="%s"\} (\d+)' % (m, kind),
+                               text.decode())
+                return int(mt.group(1)) if mt else None
+            try:
+                txtest.wait_until(lambda: tokens("completion") is not None, 5, "streamed usage")
+            except AssertionError:
+                pass
+            F.check(tokens("completion") == usage[0]["completion_tokens"] and
+                    tokens("prompt") == usage[0]["prompt_tokens"],
+                    "slow stream: the usage chunk counts exactly (completion %r prompt %r, "
+                    "metrics %r %r)" % (usage[0]["completion_tokens"], usage[0]["prompt_tokens"],
+                                        tokens("completion"), tokens("prompt")))
+
+
 def midstream_strict():
     """The upstream cuts the stream (RST) after the client has its first chunks: the stream
     ends with an SSE error event, no [DONE], no retry."""
@@ -223,6 +262,7 @@ def main():
     timeouts()
     midstream_strict()
     with_mock()
+    usage_after_the_commit()
     client_hangs_up()
     F.finish()
 

@@ -34,6 +34,10 @@ typedef struct {
     int stream;
     char client_buf[4096];
     size_t client_len;
+    /* streamed output written from a timer */
+    uv_timer_t tick;
+    uv_async_t wake;
+    atomic_int client_saw_tick; /* 1: the chunk arrived; -1: the client gave up waiting */
     /* lingering close */
     int client_fd;
     atomic_int client_sent_all; /* the flooding client sent everything without an error */
@@ -108,6 +112,16 @@ static void on_abort(tx_http_req_t *req, void *ud)
     f->held = NULL;
 }
 
+/* /tick: the head and a chunk written from a timer callback, then nothing more until the test
+ * ends the stream */
+static void on_tick(uv_timer_t *t)
+{
+    fixture_t *f = t->data;
+    tx_header_t ct = {"Content-Type", "text/event-stream"};
+    assert_int_equal(tx__http_stream_begin(f->held, 200, &ct, 1), TX_EOK);
+    assert_int_equal(tx__http_stream_write(f->held, "data: tick\n\n", 12), TX_EOK);
+}
+
 static void handler(tx_http_req_t *req, void *ud)
 {
     fixture_t *f = ud;
@@ -159,6 +173,9 @@ static void handler(tx_http_req_t *req, void *ud)
         memset(huge, 'h', HUGE_LEN);
         assert_int_equal(tx__http_respond(req, 200, NULL, 0, huge, HUGE_LEN), TX_EOK);
         free(huge);
+    } else if (strcmp(path, "/tick") == 0) {
+        f->held = req;
+        uv_timer_start(&f->tick, on_tick, 0, 0);
     } else if (strcmp(path, "/chunks") == 0) {
         assert_int_equal(tx__http_stream_begin(req, 201, &ct, 1), TX_EOK);
         assert_int_equal(tx__http_stream_write(req, "abcdefghijklmnopqrstuvwxyz", 26), TX_EOK);
@@ -298,6 +315,35 @@ static void *client_hold_then_leave(void *ud)
     return NULL;
 }
 
+/* Asks for /tick and reads until the chunk is there (or the 5 s receive timeout gives up), then
+ * wakes the loop. */
+static void *client_tick(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    const char req[] = "GET /tick HTTP/1.1\r\n\r\n";
+    send(s, req, sizeof req - 1, 0);
+    char buf[1024];
+    size_t have = 0;
+    ssize_t n;
+    int seen = 0;
+    while (!seen && have < sizeof buf - 1 &&
+           (n = recv(s, buf + have, sizeof buf - 1 - have, 0)) > 0) {
+        have += (size_t)n;
+        buf[have] = '\0';
+        seen = strstr(buf, "data: tick\n\n\r\n") != NULL;
+    }
+    atomic_store(&f->client_saw_tick, seen ? 1 : -1);
+    uv_async_send(&f->wake);
+    f->client_fd = s; /* closed by the test, after the stream ends (joined first) */
+    return NULL;
+}
+
+static void on_wake(uv_async_t *a)
+{
+    uv_stop(a->loop);
+}
+
 static void on_stopped(tx_http_server_t *srv, void *ud)
 {
     (void)srv;
@@ -333,6 +379,31 @@ static void stop(fixture_t *f)
     tx__http_server_destroy(f->srv);
     uv_run(&f->loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+/* Stream output is written once per loop turn; what a timer callback writes must still leave
+ * before the loop sleeps in its poll: here nothing else would wake the loop (no timers run, the
+ * client waits for the chunk), so a chunk held until after the poll never arrives. */
+static void stream_output_from_a_timer_is_not_held(void **state)
+{
+    (void)state;
+    fixture_t f;
+    start(&f);
+    uv_timer_init(&f.loop, &f.tick);
+    f.tick.data = &f;
+    uv_async_init(&f.loop, &f.wake, on_wake);
+    pthread_t th;
+    pthread_create(&th, NULL, client_tick, &f);
+    uv_run(&f.loop, UV_RUN_DEFAULT); /* until the client has the chunk or gave up */
+    pthread_join(th, NULL);
+    assert_int_equal(atomic_load(&f.client_saw_tick), 1);
+    assert_non_null(f.held);
+    assert_int_equal(tx__http_stream_end(f.held), TX_EOK);
+    f.held = NULL;
+    close(f.client_fd);
+    uv_close((uv_handle_t *)&f.tick, NULL);
+    uv_close((uv_handle_t *)&f.wake, NULL);
+    stop(&f);
 }
 
 static void answers_in_request_order(void **state)
@@ -635,6 +706,7 @@ int main(void)
         cmocka_unit_test(lingering_waits_for_the_answer_to_be_out),
         cmocka_unit_test(drain_of_an_unread_answer_is_bounded),
         cmocka_unit_test(mute_connection_closed_at_header_timeout),
+        cmocka_unit_test(stream_output_from_a_timer_is_not_held),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
