@@ -31,43 +31,45 @@ struct tx_http_req {
     conn_t *c;          /* NULL once detached (client gone or connection closed) */
     tx_http_msg_t *msg; /* NULL for the server's own error answers */
     req_state_t state;
-    int handed; /* given to the handler, which must finish it */
-    int aborted;
-    int close_after; /* the connection ends after this response */
-    int reset_after; /* ... with an RST */
-    int chunked;     /* stream uses chunked transfer coding */
-    int head;        /* HEAD: no body bytes */
-    char *out;       /* bytes composed while not at the head of the queue */
+    unsigned handed : 1; /* given to the handler, which must finish it */
+    unsigned aborted : 1;
+    unsigned close_after : 1; /* the connection ends after this response */
+    unsigned reset_after : 1; /* ... with an RST */
+    unsigned chunked : 1;     /* stream uses chunked transfer coding */
+    unsigned head : 1;        /* HEAD: no body bytes */
+    char *out;                /* bytes composed while not at the head of the queue */
     size_t out_len, out_cap;
-    size_t pending; /* bytes given to uv_write, not yet written */
     tx_http_abort_fn abort_fn;
     void *abort_ud;
     void *data;
     param_t *params;
     size_t nparams;
-    char peer[64];
     tx_http_req_t *qnext;         /* connection queue */
     tx_http_req_t *lprev, *lnext; /* server's list of live requests */
 };
 
 typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
 
+/* One client connection. What every open connection holds is kept small (10,000 of them idle or
+ * queued behind the upstream slots is the case to size for): no read buffer (reads land in the
+ * server's), no working buffer for heads (the server's scratch), the shutdown request only
+ * while shutting down. */
 struct conn {
     uv_tcp_t tcp;
     uv_timer_t timer;
-    uv_shutdown_t shut;
+    uv_shutdown_t *shut; /* while shutting down (conn_drain) */
     tx_http_server_t *srv;
     tx_http_parser_t *parser;
     tx_http_req_t *qhead, *qtail;
-    size_t nq;
-    int reading, closing, draining, reset_when_drained;
-    int lingering, shut_done, peer_eof; /* lingering close (conn_drain) */
-    int had_request;                    /* a request was read: idle now means keep-alive */
-    size_t linger_bytes;                /* discarded while lingering */
-    uint64_t linger_end;                /* uv_now() at which lingering stops */
+    unsigned nq;
+    unsigned reading : 1, closing : 1, draining : 1, reset_when_drained : 1;
+    unsigned lingering : 1, shut_done : 1, peer_eof : 1; /* lingering close (conn_drain) */
+    unsigned had_request : 1; /* a request was read: idle now means keep-alive */
+    unsigned handles : 2;
+    unsigned tmode : 2; /* timer_mode_t */
+    size_t linger_bytes; /* discarded while lingering */
+    uint64_t linger_end; /* uv_now() at which lingering stops */
     size_t writes;
-    int handles;
-    timer_mode_t tmode;
     char peer[64];
     conn_t *prev, *next;
 };
@@ -82,6 +84,7 @@ struct tx_http_server {
     size_t nconns;
     tx_http_req_t *reqs;
     tx__freelist_t spare; /* freed requests kept for reuse (SPARE_MAX), with their out */
+    tx_http_scratch_t *scratch; /* the parsers' shared working buffer */
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
@@ -195,7 +198,6 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
     r->srv = srv;
     r->c = c;
     r->msg = msg;
-    memcpy(r->peer, c->peer, sizeof r->peer); /* same size, NUL-terminated */
     r->head = msg && strcmp(msg->method, "HEAD") == 0;
     r->lnext = srv->reqs;
     if (srv->reqs) srv->reqs->lprev = r;
@@ -502,7 +504,7 @@ const char *tx__http_req_query(const tx_http_req_t *r)
 }
 const char *tx__http_req_peer(const tx_http_req_t *r)
 {
-    return r ? r->peer : "";
+    return r && r->c ? r->c->peer : ""; /* the connection's, while it is attached */
 }
 int tx__http_req_aborted(const tx_http_req_t *r)
 {
@@ -565,6 +567,7 @@ static void on_handle_closed(uv_handle_t *h)
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
     tx__http_parser_destroy(c->parser);
+    free(c->shut);
     free(c);
     maybe_stopped(srv);
 }
@@ -673,8 +676,13 @@ static void conn_drain(conn_t *c, int linger)
     c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms;
     c->tmode = T_LINGER;
     uv_timer_start(&c->timer, on_timer, c->srv->cfg.idle_timeout_ms, 0);
-    c->shut.data = c;
-    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    c->shut = malloc(sizeof *c->shut);
+    if (c->shut == NULL) {
+        conn_close(c, 0);
+        return;
+    }
+    c->shut->data = c;
+    if (uv_shutdown(c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_close(c, 0);
         return;
     }
@@ -884,7 +892,7 @@ static void on_connection(uv_stream_t *listener, int status)
     conn_t *c = calloc(1, sizeof *c);
     if (c == NULL) return;
     c->srv = srv;
-    c->parser = tx__http_parser_new(&srv->cfg.limits);
+    c->parser = tx__http_parser_new_shared(&srv->cfg.limits, srv->scratch);
     uv_tcp_init(srv->loop, &c->tcp);
     uv_timer_init(srv->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -956,7 +964,9 @@ bad:
 
 static void on_listener_closed_free(uv_handle_t *h)
 {
-    free(h->data);
+    tx_http_server_t *srv = h->data;
+    tx__http_scratch_free(srv->scratch);
+    free(srv);
 }
 
 tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
@@ -980,6 +990,13 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
         return NULL;
     }
     srv->loop = loop;
+    srv->scratch = tx__http_scratch_new();
+    if (srv->scratch == NULL) {
+        free(srv);
+        err->code = TX_ENOMEM;
+        err->msg = "out of memory";
+        return NULL;
+    }
     srv->spare.max = SPARE_MAX;
     srv->spare.destroy = spare_destroy;
     srv->cfg = *cfg;
@@ -1093,5 +1110,6 @@ void tx__http_server_destroy(tx_http_server_t *srv)
     while (srv->reqs)
         req_free(srv->reqs);
     tx__freelist_clear(&srv->spare);
+    tx__http_scratch_free(srv->scratch);
     free(srv);
 }
