@@ -66,7 +66,7 @@ struct conn {
     unsigned lingering : 1, shut_done : 1, peer_eof : 1; /* lingering close (conn_drain) */
     unsigned had_request : 1; /* a request was read: idle now means keep-alive */
     unsigned handles : 2;
-    unsigned tmode : 2; /* timer_mode_t */
+    unsigned tmode : 2;  /* timer_mode_t */
     size_t linger_bytes; /* discarded while lingering */
     uint64_t linger_end; /* uv_now() at which lingering stops */
     size_t writes;
@@ -83,7 +83,7 @@ struct tx_http_server {
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
-    tx__freelist_t spare; /* freed requests kept for reuse (SPARE_MAX), with their out */
+    tx__freelist_t spare;       /* freed requests kept for reuse (SPARE_MAX), with their out */
     tx_http_scratch_t *scratch; /* the parsers' shared working buffer */
     int stopping, listener_open, grace_open, done_called;
     tx_http_stopped_fn done;

@@ -216,14 +216,14 @@ static void assert_same_msg(const tx_http_msg_t *a, const tx_http_msg_t *b)
 /* Three requests whose fields cross any split: folded and empty values, 17 headers (more than a
  * first header array holds), a chunked body with trailers. */
 static const char *const three_requests =
-        "POST /v1/chat?x=1&y=two HTTP/1.1\r\nHost: example\r\nX-Fold: first\r\n  second\r\n"
-        "X-Empty:\r\nX-Long: 0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n"
-        "Content-Length: 11\r\n\r\nhello world"
-        "GET /b HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
-        "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\nM: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\n\r\n"
-        /* trailers after a chunked body (found by fuzzing with each read in its own buffer) */
-        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n5\r\npedia\r\n"
-        "0\r\nT: 1\r\nTrailer-Two: abcdefghij\r\n\r\n";
+    "POST /v1/chat?x=1&y=two HTTP/1.1\r\nHost: example\r\nX-Fold: first\r\n  second\r\n"
+    "X-Empty:\r\nX-Long: 0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n"
+    "Content-Length: 11\r\n\r\nhello world"
+    "GET /b HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+    "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\nM: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\n\r\n"
+    /* trailers after a chunked body (found by fuzzing with each read in its own buffer) */
+    "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n5\r\npedia\r\n"
+    "0\r\nT: 1\r\nTrailer-Two: abcdefghij\r\n\r\n";
 
 /* The same requests, whatever the split of the bytes into reads: every split point of the
  * request line, names, values (folded ones too) and body gives the same requests. */
