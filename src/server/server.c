@@ -17,6 +17,7 @@
 #include "core/numfmt.h"
 #include "core/poison.h"
 #include "obs/log.h"
+#include "server/tlist.h"
 
 typedef struct conn conn_t;
 
@@ -48,7 +49,10 @@ struct tx_http_req {
     tx_http_req_t *lprev, *lnext; /* server's list of live requests */
 };
 
-typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
+/* What a connection's timeout is for; each kind (but none) has its own list on the server. T_DRAIN:
+ * the last answers are being written out before lingering (conn_drain); T_LINGER: a stretch of
+ * silence while lingering, cut at the overall end (linger_arm). */
+typedef enum { T_NONE, T_HEADER, T_IDLE, T_DRAIN, T_LINGER, T__COUNT } timer_mode_t;
 
 /* One client connection. What every open connection holds is kept small (10,000 of them idle or
  * queued behind the upstream slots is the case to size for): no read buffer (reads land in the
@@ -56,7 +60,7 @@ typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
  * while shutting down. */
 struct conn {
     uv_tcp_t tcp;
-    uv_timer_t timer;
+    tx_tnode_t tn;       /* in srv->timeouts[tmode] while tmode is not T_NONE */
     uv_shutdown_t *shut; /* while shutting down (conn_drain) */
     tx_http_server_t *srv;
     tx_http_parser_t *parser;
@@ -65,10 +69,9 @@ struct conn {
     unsigned reading : 1, closing : 1, draining : 1, reset_when_drained : 1;
     unsigned lingering : 1, shut_done : 1, peer_eof : 1; /* lingering close (conn_drain) */
     unsigned had_request : 1; /* a request was read: idle now means keep-alive */
-    unsigned handles : 2;
-    unsigned tmode : 2;  /* timer_mode_t */
-    size_t linger_bytes; /* discarded while lingering */
-    uint64_t linger_end; /* uv_now() at which lingering stops */
+    unsigned tmode : 3;       /* timer_mode_t */
+    size_t linger_bytes;      /* discarded while lingering */
+    uint64_t linger_end;      /* uv_now() at which lingering stops */
     size_t writes;
     char peer[64];
     conn_t *prev, *next;
@@ -78,6 +81,9 @@ struct tx_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_timer_t grace;
+    uv_timer_t tick;               /* the connections' timeouts: set for the earliest */
+    uint64_t tick_due;             /* when tick fires (0: not set) */
+    tx_tlist_t timeouts[T__COUNT]; /* connections by timeout kind, each in order of due time */
     tx_http_config_t cfg;
     char addr[96];
     conn_t *conns;
@@ -85,7 +91,7 @@ struct tx_http_server {
     tx_http_req_t *reqs;
     tx__freelist_t spare;       /* freed requests kept for reuse (SPARE_MAX), with their out */
     tx_http_scratch_t *scratch; /* the parsers' shared working buffer */
-    int stopping, listener_open, grace_open, done_called;
+    int stopping, listener_open, grace_open, tick_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
     char readbuf[65536];
@@ -555,11 +561,61 @@ const char *tx__http_req_param(const tx_http_req_t *r, const char *name)
 
 /* ---- connections ------------------------------------------------------------------------- */
 
+/* The connections' timeouts: each connection with one is in the server's list for its kind, and
+ * one timer (tick) is set for the earliest due time of them all. It is set again only when a
+ * timeout due sooner arrives; a timeout that goes away leaves it as it is (the tick then finds
+ * nothing due and sets itself for what is). */
+static void on_tick(uv_timer_t *t);
+static void conn_timed_out(conn_t *c, timer_mode_t mode);
+
+static void tick_arm(tx_http_server_t *srv, uint64_t due)
+{
+    if (!srv->tick_open || (srv->tick_due != 0 && srv->tick_due <= due)) return;
+    uint64_t now = uv_now(srv->loop);
+    srv->tick_due = due;
+    uv_timer_start(&srv->tick, on_tick, due > now ? due - now : 0, 0);
+}
+
+static void conn_timer_stop(conn_t *c)
+{
+    if (c->tmode != T_NONE) tx__tlist_remove(&c->srv->timeouts[c->tmode], &c->tn);
+    c->tmode = T_NONE;
+}
+
+/* (Re)starts c's timeout: kind `mode`, `ms` from now. */
+static void conn_timer_start(conn_t *c, timer_mode_t mode, uint64_t ms)
+{
+    tx_http_server_t *srv = c->srv;
+    conn_timer_stop(c);
+    /* at least 1 ms: a timeout set while the tick runs is never due in that same run */
+    uint64_t due = uv_now(srv->loop) + (ms > 0 ? ms : 1);
+    tx__tlist_insert(&srv->timeouts[mode], &c->tn, due);
+    c->tmode = mode;
+    tick_arm(srv, due);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    tx_http_server_t *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    srv->tick_due = 0;
+    for (int mode = T_NONE + 1; mode < T__COUNT; mode++) {
+        tx_tnode_t *n;
+        while ((n = tx__tlist_pop_due(&srv->timeouts[mode], now)) != NULL) {
+            conn_t *c = (conn_t *)((char *)n - offsetof(conn_t, tn));
+            c->tmode = T_NONE;
+            conn_timed_out(c, (timer_mode_t)mode); /* may start or stop other timeouts */
+        }
+    }
+    for (int mode = T_NONE + 1; mode < T__COUNT; mode++)
+        if (srv->timeouts[mode].head != NULL) tick_arm(srv, srv->timeouts[mode].head->due);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
-    if (--c->handles > 0) return;
     tx_http_server_t *srv = c->srv;
+    conn_timer_stop(c); /* (stopped at conn_close already) */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -598,14 +654,11 @@ static void conn_close(conn_t *c, int reset)
     if (c->closing) return;
     c->closing = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_timer_stop(&c->timer);
+    conn_timer_stop(c);
     conn_detach_all(c);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     if (!reset || uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
-
-static void on_timer(uv_timer_t *t);
 
 /* The lingering timer, once the answer is out: the next stretch of silence, cut at the overall
  * end. Closes the connection when that end has passed. */
@@ -618,8 +671,7 @@ static void linger_arm(conn_t *c)
     }
     uint64_t wait = c->srv->cfg.linger_idle_ms;
     if (wait > c->linger_end - now) wait = c->linger_end - now;
-    c->tmode = T_LINGER;
-    uv_timer_start(&c->timer, on_timer, wait, 0);
+    conn_timer_start(c, T_LINGER, wait);
 }
 
 /* Lingering: what the client still sends is read and dropped (it lands in the shared read
@@ -674,8 +726,7 @@ static void conn_drain(conn_t *c, int linger)
     /* writing the last answers out is bounded too (idle_timeout_ms): a client that reads nothing
      * cannot hold the connection; on_shutdown starts the lingering bounds once they are out */
     c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms;
-    c->tmode = T_LINGER;
-    uv_timer_start(&c->timer, on_timer, c->srv->cfg.idle_timeout_ms, 0);
+    conn_timer_start(c, T_DRAIN, c->srv->cfg.idle_timeout_ms);
     c->shut = malloc(sizeof *c->shut);
     if (c->shut == NULL) {
         conn_close(c, 0);
@@ -771,12 +822,10 @@ static void conn_fail(conn_t *c, int status, const char *code, const char *messa
     tx__http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
 }
 
-static void on_timer(uv_timer_t *t)
+/* c's timeout (of kind `mode`) passed; it is out of its list already. */
+static void conn_timed_out(conn_t *c, timer_mode_t mode)
 {
-    conn_t *c = t->data;
-    timer_mode_t mode = c->tmode;
-    c->tmode = T_NONE;
-    if (mode == T_LINGER) { /* silence, or the overall bound */
+    if (mode == T_LINGER || mode == T_DRAIN) { /* silence, or the overall bound */
         conn_close(c, 0);
         return;
     }
@@ -797,16 +846,12 @@ static void conn_arm_timer(conn_t *c)
     /* a new connection gets the header timeout from its accept (as nginx's client_header_timeout),
      * so connections that never send a byte do not hold their slot for the idle timeout */
     if (st == TX_HTTP_PARSE_HEADERS || (st == TX_HTTP_PARSE_IDLE && !c->had_request)) {
-        if (c->tmode != T_HEADER) { /* not restarted by more bytes: that is the point */
-            c->tmode = T_HEADER;
-            uv_timer_start(&c->timer, on_timer, cfg->header_timeout_ms, 0);
-        }
+        if (c->tmode != T_HEADER) /* not restarted by more bytes: that is the point */
+            conn_timer_start(c, T_HEADER, cfg->header_timeout_ms);
     } else if (st == TX_HTTP_PARSE_BODY || (st == TX_HTTP_PARSE_IDLE && c->qhead == NULL)) {
-        c->tmode = T_IDLE;
-        uv_timer_start(&c->timer, on_timer, cfg->idle_timeout_ms, 0);
+        conn_timer_start(c, T_IDLE, cfg->idle_timeout_ms);
     } else {
-        c->tmode = T_NONE;
-        uv_timer_stop(&c->timer);
+        conn_timer_stop(c);
     }
 }
 
@@ -846,7 +891,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         c->reading = 0;
     }
-    if (popped && c->tmode == T_HEADER) c->tmode = T_NONE; /* a new request: a new deadline */
+    if (popped && c->tmode == T_HEADER) conn_timer_stop(c); /* a new request: a new deadline */
     conn_arm_timer(c);
 }
 
@@ -894,9 +939,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->srv = srv;
     c->parser = tx__http_parser_new_shared(&srv->cfg.limits, srv->scratch);
     uv_tcp_init(srv->loop, &c->tcp);
-    uv_timer_init(srv->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->handles = 2;
+    c->tcp.data = c;
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
@@ -1041,6 +1084,10 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
     srv->grace.data = srv;
     srv->grace_open = 1;
     uv_unref((uv_handle_t *)&srv->grace);
+    uv_timer_init(loop, &srv->tick);
+    srv->tick.data = srv;
+    srv->tick_open = 1;
+    uv_unref((uv_handle_t *)&srv->tick); /* the connections keep the loop alive, not this */
     return srv;
 }
 
@@ -1058,6 +1105,8 @@ static void on_server_handle_closed(uv_handle_t *h)
     tx_http_server_t *srv = h->data;
     if (h == (uv_handle_t *)&srv->listener)
         srv->listener_open = 0;
+    else if (h == (uv_handle_t *)&srv->tick)
+        srv->tick_open = 0;
     else
         srv->grace_open = 0;
     maybe_stopped(srv);
@@ -1070,7 +1119,11 @@ static void maybe_stopped(tx_http_server_t *srv)
         uv_timer_stop(&srv->grace);
         uv_close((uv_handle_t *)&srv->grace, on_server_handle_closed);
     }
-    if (srv->nconns == 0 && !srv->listener_open && !srv->grace_open) {
+    if (srv->nconns == 0 && srv->tick_open && !uv_is_closing((uv_handle_t *)&srv->tick)) {
+        uv_timer_stop(&srv->tick);
+        uv_close((uv_handle_t *)&srv->tick, on_server_handle_closed);
+    }
+    if (srv->nconns == 0 && !srv->listener_open && !srv->grace_open && !srv->tick_open) {
         srv->done_called = 1;
         if (srv->done) srv->done(srv, srv->done_ud);
     }
