@@ -60,9 +60,8 @@ typedef struct {
     int holding; /* an admission slot is held */
     int avoid;   /* the endpoint the next attempt moves off (-1: none) */
     tx_gw_attempt_t *attempt;
-    uv_timer_t deadline;
-    int open_handles;
-    int endpoint; /* endpoint of the current/last attempt, -1 before one */
+    int open_handles; /* the run's timers not closed yet */
+    int endpoint;     /* endpoint of the current/last attempt, -1 before one */
     tx_ms_t t0;
     tx_ms_t deadline_ms; /* the whole call's, from t0 (AI_DEADLINE_MS or the client's shorter) */
     const char *model;   /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
@@ -187,18 +186,22 @@ static uv_timer_t *run_timer(gw_call_t *c, int drain)
 
 /* --- teardown ---------------------------------------------------------------------------- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void call_free(gw_call_t *c)
 {
-    gw_call_t *c = h->data;
-    if (--c->open_handles > 0) return;
     tx__request_free(&c->rq);
     tx__config_unref(c->cfg);
     c->app->calls--;
     call_release(c->app, c);
 }
 
-/* Releases everything but the request (already finished) and frees the call once its timers
- * are closed. */
+static void on_handle_closed(uv_handle_t *h)
+{
+    gw_call_t *c = h->data;
+    if (--c->open_handles == 0) call_free(c);
+}
+
+/* Releases everything but the request (already finished) and frees the call: now, or once the
+ * run's timers are closed when it opened some. Callers touch nothing of the call after it. */
 static void call_end(gw_call_t *c)
 {
     tx_app_t *app = c->app;
@@ -212,13 +215,14 @@ static void call_end(gw_call_t *c)
         c->holding = 0;
         tx__admission_release(app->admission, tx__app_now(app));
     }
+    if (c->req != NULL) tx__http_req_set_deadline(c->req, 0, NULL, NULL);
     gw_run_t *r = c->run;
     if (r != NULL) {
         r->paused = 0;
         if (r->backoff_open) uv_close((uv_handle_t *)&r->backoff, on_handle_closed);
         if (r->drain_open) uv_close((uv_handle_t *)&r->drain, on_handle_closed);
     }
-    uv_close((uv_handle_t *)&c->deadline, on_handle_closed);
+    if (c->open_handles == 0) call_free(c);
 }
 
 /* --- answers ----------------------------------------------------------------------------- */
@@ -533,7 +537,8 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
         if (c->state != TX_CALL_DONE) call_end(c);
         return 1;
     }
-    uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
+    /* the stream's gaps are bounded by the attempt timeout */
+    tx__http_req_set_deadline(c->req, 0, NULL, NULL);
     set_state(c, TX_CALL_STREAMING);
     tx_header_t h[MAX_ANSWER_HEADERS];
     tx_hdrbuf_t b;
@@ -768,9 +773,10 @@ static void acquire(gw_call_t *c)
     }
 }
 
-static void on_deadline(uv_timer_t *t)
+static void on_deadline(tx_http_req_t *req, void *ud)
 {
-    gw_call_t *c = t->data;
+    (void)req;
+    gw_call_t *c = ud;
     if (c->req == NULL || c->state == TX_CALL_STREAMING || c->state == TX_CALL_DONE) return;
     if (c->state == TX_CALL_BACKOFF && c->run != NULL && c->run->st.attempts > 0 &&
         c->run->last_cls != TX_CLASS_OK) {
@@ -796,11 +802,10 @@ static void on_deadline(uv_timer_t *t)
 
 static void on_abort(tx_http_req_t *req, void *ud)
 {
-    (void)req;
     gw_call_t *c = ud;
     if (c->req == NULL) return;
     if (c->run != NULL && c->run->backoff_open) uv_timer_stop(&c->run->backoff);
-    uv_timer_stop(&c->deadline);
+    tx__http_req_set_deadline(req, 0, NULL, NULL);
     if (c->attempt != NULL) {
         tx__gw_attempt_cancel(c->attempt);
         c->attempt = NULL;
@@ -948,10 +953,8 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     c->state = TX_CALL_QUEUED;
     tx_ms_t cd = client_deadline(req);
     c->deadline_ms = cd > 0 && cd < c->cfg->ai_deadline_ms ? cd : c->cfg->ai_deadline_ms;
-    /* the retry policy, its state and the other timers wait for the first attempt (call_run) */
-    uv_timer_init(app->loop, &c->deadline);
-    c->deadline.data = c;
-    c->open_handles = 1;
+    /* the retry policy, its state and the timers wait for the first attempt (call_run); the
+     * deadline is the request's (the server keeps it) */
     app->calls++;
     if (route != TX_ROUTE_MODELS && tx__config_resolve(app->config, c->primary, NULL, 0) == 0) {
         char msg[360];
@@ -965,7 +968,7 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     }
     if (route == TX_ROUTE_MODELS && answer_models(c)) return;
     tx__http_req_on_abort(req, on_abort, c);
-    uv_timer_start(&c->deadline, on_deadline, (uint64_t)c->deadline_ms, 0);
+    tx__http_req_set_deadline(req, (uint64_t)c->deadline_ms, on_deadline, c);
     skip_down_models(c);
     acquire(c);
 }

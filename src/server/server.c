@@ -42,6 +42,9 @@ struct tx_http_req {
     size_t out_len, out_cap;
     tx_http_abort_fn abort_fn;
     void *abort_ud;
+    tx_tnode_t dl; /* in srv->deadlines while dl_fn is set (tx__http_req_set_deadline) */
+    tx_http_abort_fn dl_fn;
+    void *dl_ud;
     void *data;
     param_t *params;
     size_t nparams;
@@ -84,6 +87,7 @@ struct tx_http_server {
     uv_timer_t tick;               /* the connections' timeouts: set for the earliest */
     uint64_t tick_due;             /* when tick fires (0: not set) */
     tx_tlist_t timeouts[T__COUNT]; /* connections by timeout kind, each in order of due time */
+    tx_tlist_t deadlines;          /* requests' deadlines, in order of due time */
     tx_http_config_t cfg;
     char addr[96];
     conn_t *conns;
@@ -211,8 +215,11 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
     return r;
 }
 
+static void req_deadline_clear(tx_http_req_t *r);
+
 static void req_free(tx_http_req_t *r)
 {
+    req_deadline_clear(r);
     if (r->lprev)
         r->lprev->lnext = r->lnext;
     else
@@ -364,6 +371,7 @@ static int flush_out(tx_http_req_t *r)
 static void req_finish(tx_http_req_t *r)
 {
     r->state = R_FINISHED;
+    req_deadline_clear(r);
     if (r->c == NULL) {
         req_free(r);
         return;
@@ -570,6 +578,7 @@ static void conn_timed_out(conn_t *c, timer_mode_t mode);
 
 static void tick_arm(tx_http_server_t *srv, uint64_t due)
 {
+    /* (requests detached at the stop have no deadline: nothing is set after the tick closes) */
     if (!srv->tick_open || (srv->tick_due != 0 && srv->tick_due <= due)) return;
     uint64_t now = uv_now(srv->loop);
     srv->tick_due = due;
@@ -607,8 +616,35 @@ static void on_tick(uv_timer_t *t)
             conn_timed_out(c, (timer_mode_t)mode); /* may start or stop other timeouts */
         }
     }
+    tx_tnode_t *n;
+    while ((n = tx__tlist_pop_due(&srv->deadlines, now)) != NULL) {
+        tx_http_req_t *r = (tx_http_req_t *)((char *)n - offsetof(tx_http_req_t, dl));
+        tx_http_abort_fn fn = r->dl_fn;
+        r->dl_fn = NULL;
+        fn(r, r->dl_ud); /* may finish (free) r */
+    }
     for (int mode = T_NONE + 1; mode < T__COUNT; mode++)
         if (srv->timeouts[mode].head != NULL) tick_arm(srv, srv->timeouts[mode].head->due);
+    if (srv->deadlines.head != NULL) tick_arm(srv, srv->deadlines.head->due);
+}
+
+static void req_deadline_clear(tx_http_req_t *r)
+{
+    if (r->dl_fn != NULL) tx__tlist_remove(&r->srv->deadlines, &r->dl);
+    r->dl_fn = NULL;
+}
+
+void tx__http_req_set_deadline(tx_http_req_t *r, uint64_t ms, tx_http_abort_fn fn, void *ud)
+{
+    if (r == NULL) return;
+    req_deadline_clear(r);
+    if (fn == NULL || r->c == NULL || r->state == R_FINISHED) return;
+    tx_http_server_t *srv = r->srv;
+    uint64_t due = uv_now(srv->loop) + (ms > 0 ? ms : 1);
+    tx__tlist_insert(&srv->deadlines, &r->dl, due);
+    r->dl_fn = fn;
+    r->dl_ud = ud;
+    tick_arm(srv, due);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -637,6 +673,7 @@ static void conn_detach_all(conn_t *c)
         c->qhead = r->qnext;
         r->qnext = NULL;
         r->c = NULL;
+        req_deadline_clear(r); /* the abort callback tells the handler instead */
         c->nq--;
         if (!r->handed || r->state == R_FINISHED) {
             req_free(r);
