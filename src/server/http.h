@@ -77,7 +77,8 @@ const char *tx__http_req_query(const tx_http_req_t *req); /* not decoded, "" whe
 const char *tx__http_req_header(const tx_http_req_t *req, const char *name);
 /* The body (NUL-terminated; `len` may be NULL). Never NULL for a live request. */
 const char *tx__http_req_body(const tx_http_req_t *req, size_t *len);
-/* The client's address, "1.2.3.4:5678" or "[::1]:5678". */
+/* The client's address, "1.2.3.4:5678" or "[::1]:5678" ("" once detached). The text is the
+ * server's, made on each call: valid until the next call for any request of the server. */
 const char *tx__http_req_peer(const tx_http_req_t *req);
 /* 1 once the client has gone away (the answer will be discarded). */
 int tx__http_req_aborted(const tx_http_req_t *req);

@@ -203,15 +203,15 @@ static int token_is(const char *v, const char *token)
     return n == strlen(token) && strncasecmp(v, token, n) == 0;
 }
 
-/* Builds p->cur from the text buffer, with `body_room` bytes (plus a NUL) for the body. */
+/* Builds p->cur from the text buffer, with `body_room` bytes (plus a NUL) for the body. The path
+ * is the target itself when there is no query (a copy otherwise); the method is http_parser's
+ * static name. */
 static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size_t body_room)
 {
-    const char *method = http_method_str((enum http_method)hp->method);
-    size_t mlen = strlen(method);
     const char *q = memchr(p->text.p, '?', p->url_len);
     size_t plen = q ? (size_t)(q - p->text.p) : p->url_len;
-    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len + (plen + 1) +
-                  (mlen + 1) + (body_room + 1);
+    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len +
+                  (q ? plen + 1 : 0) + (body_room + 1);
     tx_http_msg_t *m = malloc(size);
     if (m == NULL) return NULL;
     memset(m, 0, sizeof *m);
@@ -220,12 +220,16 @@ static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size
     memcpy(text, p->text.p, p->text.len);
     m->target = text;
     m->query = q ? text + plen + 1 : text + p->url_len; /* after '?', or the target's NUL */
-    m->path = text + p->text.len;
-    memcpy(m->path, text, plen);
-    m->path[plen] = '\0';
-    m->method = m->path + plen + 1;
-    memcpy(m->method, method, mlen + 1);
-    m->body = m->method + mlen + 1;
+    m->body = text + p->text.len;
+    if (q) {
+        m->path = m->body;
+        memcpy(m->path, text, plen);
+        m->path[plen] = '\0';
+        m->body += plen + 1;
+    } else {
+        m->path = text;
+    }
+    m->method = http_method_str((enum http_method)hp->method);
     m->body[0] = '\0';
     for (size_t i = 0; i < p->nhdr; i++) {
         m->headers[i].name = text + p->hdrs[i].name_off;
@@ -363,8 +367,20 @@ tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits)
 tx_http_parser_t *tx__http_parser_new_shared(const tx_http_limits_t *limits,
                                              tx_http_scratch_t *shared)
 {
-    tx_http_parser_t *p = calloc(1, sizeof *p);
-    if (p == NULL) return NULL;
+    void *mem = malloc(sizeof(tx_http_parser_t));
+    return mem != NULL ? tx__http_parser_init(mem, limits, shared) : NULL;
+}
+
+size_t tx__http_parser_size(void)
+{
+    return sizeof(tx_http_parser_t);
+}
+
+tx_http_parser_t *tx__http_parser_init(void *mem, const tx_http_limits_t *limits,
+                                       tx_http_scratch_t *shared)
+{
+    tx_http_parser_t *p = mem;
+    memset(p, 0, sizeof *p);
     http_parser_init(&p->hp, HTTP_REQUEST);
     p->hp.data = p;
     p->shared = shared;
@@ -379,6 +395,12 @@ tx_http_parser_t *tx__http_parser_new_shared(const tx_http_limits_t *limits,
 
 void tx__http_parser_destroy(tx_http_parser_t *p)
 {
+    tx__http_parser_fini(p);
+    free(p);
+}
+
+void tx__http_parser_fini(tx_http_parser_t *p)
+{
     if (p == NULL) return;
     reset_current(p);
     free(p->text.p);
@@ -389,7 +411,6 @@ void tx__http_parser_destroy(tx_http_parser_t *p)
         tx__http_msg_free(m);
         m = next;
     }
-    free(p);
 }
 
 /* Before a feed with a shared scratch: the scratch's buffers become the parser's, with the

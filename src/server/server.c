@@ -57,26 +57,38 @@ struct tx_http_req {
  * silence while lingering, cut at the overall end (linger_arm). */
 typedef enum { T_NONE, T_HEADER, T_IDLE, T_DRAIN, T_LINGER, T__COUNT } timer_mode_t;
 
+/* The client's address as accepted (text made on demand, peer_text): family 0 when unknown. */
+typedef struct {
+    uint16_t family, port;
+    unsigned char addr[16];
+} peer_t;
+
+/* What only a connection that is ending needs (conn_drain): the shutdown request and the
+ * lingering bounds. */
+typedef struct {
+    uv_shutdown_t req;
+    size_t linger_bytes; /* discarded while lingering */
+    uint64_t linger_end; /* uv_now() at which lingering stops */
+} drain_t;
+
 /* One client connection. What every open connection holds is kept small (10,000 of them idle or
  * queued behind the upstream slots is the case to size for): no read buffer (reads land in the
- * server's), no working buffer for heads (the server's scratch), the shutdown request only
- * while shutting down. */
+ * server's), no working buffer for heads (the server's scratch), no timer (its timeout is a node
+ * of the server's lists), the parser in the same allocation, its address in binary, what ending
+ * needs only while it ends. */
 struct conn {
     uv_tcp_t tcp;
-    tx_tnode_t tn;       /* in srv->timeouts[tmode] while tmode is not T_NONE */
-    uv_shutdown_t *shut; /* while shutting down (conn_drain) */
+    tx_tnode_t tn;  /* in srv->timeouts[tmode] while tmode is not T_NONE */
+    drain_t *drain; /* while ending (conn_drain) */
     tx_http_server_t *srv;
-    tx_http_parser_t *parser;
+    tx_http_parser_t *parser; /* right after the struct, in its allocation */
     tx_http_req_t *qhead, *qtail;
-    unsigned nq;
+    unsigned nq, writes;
     unsigned reading : 1, closing : 1, draining : 1, reset_when_drained : 1;
     unsigned lingering : 1, shut_done : 1, peer_eof : 1; /* lingering close (conn_drain) */
     unsigned had_request : 1; /* a request was read: idle now means keep-alive */
     unsigned tmode : 3;       /* timer_mode_t */
-    size_t linger_bytes;      /* discarded while lingering */
-    uint64_t linger_end;      /* uv_now() at which lingering stops */
-    size_t writes;
-    char peer[64];
+    peer_t peer;
     conn_t *prev, *next;
 };
 
@@ -88,6 +100,7 @@ struct tx_http_server {
     uint64_t tick_due;             /* when tick fires (0: not set) */
     tx_tlist_t timeouts[T__COUNT]; /* connections by timeout kind, each in order of due time */
     tx_tlist_t deadlines;          /* requests' deadlines, in order of due time */
+    char peerbuf[64];              /* tx__http_req_peer's answer */
     tx_http_config_t cfg;
     char addr[96];
     conn_t *conns;
@@ -114,6 +127,7 @@ typedef struct {
 #define SPARE_OUT_MAX (16u * 1024u)
 
 static void conn_close(conn_t *c, int reset);
+static void peer_text(const peer_t *p, char *out, size_t cap);
 static void conn_advance(conn_t *c);
 static void conn_arm_timer(conn_t *c);
 static void maybe_stopped(tx_http_server_t *srv);
@@ -518,7 +532,9 @@ const char *tx__http_req_query(const tx_http_req_t *r)
 }
 const char *tx__http_req_peer(const tx_http_req_t *r)
 {
-    return r && r->c ? r->c->peer : ""; /* the connection's, while it is attached */
+    if (r == NULL || r->c == NULL) return ""; /* the connection's, while it is attached */
+    peer_text(&r->c->peer, r->srv->peerbuf, sizeof r->srv->peerbuf);
+    return r->srv->peerbuf;
 }
 int tx__http_req_aborted(const tx_http_req_t *r)
 {
@@ -658,8 +674,8 @@ static void on_handle_closed(uv_handle_t *h)
         srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
-    tx__http_parser_destroy(c->parser);
-    free(c->shut);
+    tx__http_parser_fini(c->parser);
+    free(c->drain);
     free(c);
     maybe_stopped(srv);
 }
@@ -702,12 +718,12 @@ static void conn_close(conn_t *c, int reset)
 static void linger_arm(conn_t *c)
 {
     uint64_t now = uv_now(c->srv->loop);
-    if (now >= c->linger_end) {
+    if (now >= c->drain->linger_end) {
         conn_close(c, 0);
         return;
     }
     uint64_t wait = c->srv->cfg.linger_idle_ms;
-    if (wait > c->linger_end - now) wait = c->linger_end - now;
+    if (wait > c->drain->linger_end - now) wait = c->drain->linger_end - now;
     conn_timer_start(c, T_LINGER, wait);
 }
 
@@ -725,8 +741,8 @@ static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->shut_done || nread != UV_EOF) conn_close(c, 0);
         return;
     }
-    c->linger_bytes += (size_t)nread;
-    if (c->linger_bytes > c->srv->cfg.linger_max_bytes)
+    c->drain->linger_bytes += (size_t)nread;
+    if (c->drain->linger_bytes > c->srv->cfg.linger_max_bytes)
         conn_close(c, 0);
     else if (c->shut_done)
         linger_arm(c);
@@ -743,7 +759,7 @@ static void on_shutdown(uv_shutdown_t *s, int status)
     }
     conn_detach_all(c); /* requests queued behind the last answer get none: abort them now */
     /* the answer is out: the bounds run from now, not while a slow reader takes a big answer */
-    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.linger_ms;
+    c->drain->linger_end = uv_now(c->srv->loop) + c->srv->cfg.linger_ms;
     linger_arm(c);
 }
 
@@ -762,15 +778,15 @@ static void conn_drain(conn_t *c, int linger)
     c->reading = 0;
     /* writing the last answers out is bounded too (idle_timeout_ms): a client that reads nothing
      * cannot hold the connection; on_shutdown starts the lingering bounds once they are out */
-    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms;
-    conn_timer_start(c, T_DRAIN, c->srv->cfg.idle_timeout_ms);
-    c->shut = malloc(sizeof *c->shut);
-    if (c->shut == NULL) {
+    c->drain = calloc(1, sizeof *c->drain);
+    if (c->drain == NULL) {
         conn_close(c, 0);
         return;
     }
-    c->shut->data = c;
-    if (uv_shutdown(c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    c->drain->linger_end = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms;
+    conn_timer_start(c, T_DRAIN, c->srv->cfg.idle_timeout_ms);
+    c->drain->req.data = c;
+    if (uv_shutdown(&c->drain->req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_close(c, 0);
         return;
     }
@@ -855,7 +871,11 @@ static void conn_fail(conn_t *c, int status, const char *code, const char *messa
     }
     r->handed = 1; /* so respond_error accepts it; we finish it right here */
     conn_enqueue(c, r);
-    tx__log(TX_LOG_DEBUG, "http", "%s: %d %s", c->peer, status, code);
+    if (tx__log_enabled(TX_LOG_DEBUG)) {
+        char peer[64];
+        peer_text(&c->peer, peer, sizeof peer);
+        tx__log(TX_LOG_DEBUG, "http", "%s: %d %s", peer, status, code);
+    }
     tx__http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
 }
 
@@ -951,6 +971,46 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
     }
 }
 
+static void peer_keep(peer_t *p, const struct sockaddr_storage *ss)
+{
+    memset(p, 0, sizeof *p);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        p->port = a->sin_port;
+        memcpy(p->addr, &a->sin_addr, sizeof a->sin_addr);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        p->port = a->sin6_port;
+        memcpy(p->addr, &a->sin6_addr, sizeof a->sin6_addr);
+    }
+    p->family = ss->ss_family == AF_INET || ss->ss_family == AF_INET6 ? ss->ss_family : 0xffff;
+}
+
+/* "1.2.3.4:5678", "[::1]:5678", "unknown" (another family) or "" (no address). */
+static void peer_text(const peer_t *p, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (p->family == 0) {
+        out[0] = '\0';
+        return;
+    }
+    if (p->family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = p->port;
+        memcpy(&a->sin_addr, p->addr, sizeof a->sin_addr);
+    } else if (p->family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = p->port;
+        memcpy(&a->sin6_addr, p->addr, sizeof a->sin6_addr);
+    } else {
+        ss.ss_family = AF_UNSPEC;
+    }
+    format_peer(&ss, out, cap);
+}
+
 static void on_reject_closed(uv_handle_t *h)
 {
     free(h);
@@ -971,25 +1031,24 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)t, on_reject_closed);
         return;
     }
-    conn_t *c = calloc(1, sizeof *c);
+    conn_t *c = calloc(1, sizeof *c + tx__http_parser_size());
     if (c == NULL) return;
     c->srv = srv;
-    c->parser = tx__http_parser_new_shared(&srv->cfg.limits, srv->scratch);
+    c->parser = tx__http_parser_init(c + 1, &srv->cfg.limits, srv->scratch);
     uv_tcp_init(srv->loop, &c->tcp);
     c->tcp.data = c;
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    if (c->parser == NULL || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c, 0);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        format_peer(&ss, c->peer, sizeof c->peer);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) peer_keep(&c->peer, &ss);
     conn_resume_reading(c);
     conn_arm_timer(c);
 }
