@@ -225,6 +225,15 @@ static void call_end(gw_call_t *c)
     if (c->open_handles == 0) call_free(c);
 }
 
+/* call_end from inside an attempt's callback after which the attempt still reads what the call
+ * lent it (its model, on refusing a stream): the call is freed once a run timer has closed, on
+ * the next loop turn, not now. */
+static void call_end_after_attempt(gw_call_t *c)
+{
+    if (c->run != NULL) run_timer(c, 0);
+    call_end(c);
+}
+
 /* --- answers ----------------------------------------------------------------------------- */
 
 /* Room for the X-Tenax-* headers, the filters' headers and a few of our own. */
@@ -534,7 +543,7 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
          * without on_done when we refuse */
         c->attempt = NULL;
         release_slot(c);
-        if (c->state != TX_CALL_DONE) call_end(c);
+        if (c->state != TX_CALL_DONE) call_end_after_attempt(c);
         return 1;
     }
     /* the stream's gaps are bounded by the attempt timeout */
@@ -552,7 +561,7 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
         tx__http_respond_error(c->req, 500, "server_error", NULL, "the stream could not start",
                                NULL, 0);
         c->req = NULL;
-        call_end(c);
+        call_end_after_attempt(c);
         return 1;
     }
     return 0;
