@@ -1,7 +1,8 @@
 /* Fuzz target: bytes into the sans-I/O HTTP request parser (server/parse.h), fed in pieces whose
  * sizes come from the first 4 input bytes (each piece copied into a buffer freed after its feed),
  * with small limits so 413/431 paths are reached. Every request popped is checked for the
- * invariants the server relies on. */
+ * invariants the server relies on. A second parser sharing the first one's working buffer (as a
+ * server's connections do) is fed the same pieces in turn and must give the same requests. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,8 +18,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data += 4;
     size -= 4;
     tx_http_limits_t lim = {.max_header_bytes = 2048, .max_body_bytes = 4096};
-    tx_http_parser_t *p = tx__http_parser_new(&lim);
-    if (p == NULL) return 0;
+    tx_http_scratch_t *ws = tx__http_scratch_new();
+    tx_http_parser_t *p = tx__http_parser_new_shared(&lim, ws);
+    tx_http_parser_t *twin = tx__http_parser_new_shared(&lim, ws);
+    if (ws == NULL || p == NULL || twin == NULL) {
+        tx__http_parser_destroy(p);
+        tx__http_parser_destroy(twin);
+        tx__http_scratch_free(ws);
+        return 0;
+    }
     size_t off = 0, i = 0;
     while (off < size) {
         size_t n = (size_t)(steps[i++ % 4] % 64) + 1;
@@ -29,10 +37,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (piece == NULL) break;
         memcpy(piece, data + off, n);
         int rc = tx__http_parser_feed(p, piece, n);
+        if (tx__http_parser_feed(twin, piece, n) != rc) abort();
         free(piece);
         off += n;
         tx_http_msg_t *m;
         while ((m = tx__http_parser_pop(p)) != NULL) {
+            tx_http_msg_t *t = tx__http_parser_pop(twin);
+            if (t == NULL || strcmp(t->target, m->target) != 0 || t->nheaders != m->nheaders ||
+                t->body_len != m->body_len || memcmp(t->body, m->body, m->body_len) != 0)
+                abort();
+            tx__http_msg_free(t);
             if (m->body_len > lim.max_body_bytes || strlen(m->body) > m->body_len ||
                 m->path[0] != '/')
                 abort();
@@ -48,6 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
     }
+    if (tx__http_parser_pop(twin) != NULL) abort();
     tx__http_parser_destroy(p);
+    tx__http_parser_destroy(twin);
+    tx__http_scratch_free(ws);
     return 0;
 }

@@ -17,29 +17,20 @@
 #include "ops/ops.h"
 #include "tenax/policy.h"
 
+/* What a call needs from its first attempt on (or when it must consult its retry schedule
+ * before one): allocated then, so a call waiting for an upstream slot holds only gw_call_t. */
 typedef struct {
-    tx_app_t *app;
-    tx_http_req_t *req; /* NULL once finished */
-    tx_config_t *cfg;   /* the snapshot this call started with (own reference) */
-    tx_route_kind_t route;
-    tx_request_t rq;     /* the validated request: its model (owned), stream */
-    const char *primary; /* the request's model or AI_MODEL (borrowed from rq or cfg) */
     tx_policy_t policy;
     tx_call_state_t st;
-    tx_call_state_kind_t state;
-    tx_adm_waiter_t waiter;
-    int holding; /* an admission slot is held */
-    int avoid;   /* the endpoint the next attempt moves off (-1: none) */
-    tx_gw_attempt_t *attempt;
-    uv_timer_t backoff, deadline;
-    uv_timer_t drain; /* while paused: checks whether the client caught up */
-    int paused;       /* reading the upstream stream is paused for a slow client */
+    uv_timer_t backoff; /* initialised on the first retry that waits (backoff_open) */
+    uv_timer_t drain;   /* while paused: checks whether the client caught up (drain_open) */
+    unsigned backoff_open : 1, drain_open : 1;
+    unsigned paused : 1;           /* reading the upstream stream is paused for a slow client */
+    unsigned first_counted : 1;    /* the first attempt counted in its provider's retry budget */
+    unsigned budget_exhausted : 1; /* the answer was cut short by the retry budget */
     tx_ms_t paused_at;
-    int open_handles;
-    tx_ms_t t0;
-    const char *model; /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
-    int endpoint;      /* endpoint of the current/last attempt, -1 before one */
-    char provider[40]; /* its provider ("" before one) */
+    tx_ms_t last_latency;
+    char provider[40]; /* the provider of the current/last attempt ("" before one) */
     /* the last failure, to answer with when the call stops */
     tx_class_t last_cls;
     int last_status;
@@ -51,14 +42,34 @@ typedef struct {
     char last_ctype[96];
     char last_msg[384];
     char last_code[48];
-    /* ops: client key, rate limit, cache (filled by tx__ops_gateway_before; headers point into it,
-     * so it lives here, never copied) and the observer's bookkeeping */
-    tx_filter_ctx_t filter;
+} gw_run_t;
+
+/* One call. Sized for the many that wait in the admission queue (10,000 clients behind 256
+ * upstream slots): the attempts' state is in `run`, the filters' context only when a filter
+ * left something for the answer. */
+typedef struct {
+    tx_app_t *app;
+    tx_http_req_t *req; /* NULL once finished */
+    tx_config_t *cfg;   /* the snapshot this call started with (own reference) */
+    tx_route_kind_t route;
+    tx_call_state_kind_t state;
+    tx_request_t rq;     /* the validated request: its model (owned), stream */
+    const char *primary; /* the request's model or AI_MODEL (borrowed from rq or cfg) */
+    gw_run_t *run;       /* NULL until needed (call_run) */
+    tx_adm_waiter_t waiter;
+    int holding; /* an admission slot is held */
+    int avoid;   /* the endpoint the next attempt moves off (-1: none) */
+    tx_gw_attempt_t *attempt;
+    int open_handles; /* the run's timers not closed yet */
+    int endpoint;     /* endpoint of the current/last attempt, -1 before one */
+    tx_ms_t t0;
+    tx_ms_t deadline_ms; /* the whole call's, from t0 (AI_DEADLINE_MS or the client's shorter) */
+    const char *model;   /* model of the current/last attempt (NULL: none, e.g. /v1/models) */
+    /* ops: client key, rate limit, cache (a copy of what tx__ops_gateway_before filled, when it
+     * gave the answer headers or a cache store to do; NULL otherwise) */
+    tx_filter_ctx_t *filter;
     tx_ms_t upstream_ms; /* attempts + queue waits + backoff waits */
     tx_ms_t queued_at;
-    tx_ms_t last_latency;
-    int first_counted;    /* the first attempt counted in its provider's retry budget */
-    int budget_exhausted; /* the answer was cut short by the retry budget */
 } gw_call_t;
 
 static const char *const state_names[TX_CALL__LAST] = {"queued",    "connecting", "waiting",
@@ -115,27 +126,82 @@ static gw_call_t *call_alloc(tx_app_t *app)
 static void call_release(tx_app_t *app, gw_call_t *c)
 {
     tx_gw_spares_t *g = tx__gw_spares(app);
+    if (c->run != NULL) {
+        free(c->run->last_body);
+        if (tx__freelist_put(g != NULL ? &g->runs : NULL, c->run))
+            tx_poison(c->run, sizeof *c->run);
+        else
+            free(c->run);
+    }
+    free(c->filter);
     if (tx__freelist_put(g != NULL ? &g->calls : NULL, c))
         tx_poison(c, sizeof *c); /* kept: a use from now on is reported under ASan */
     else
         free(c);
 }
 
+static void build_policy(const gw_call_t *c, tx_policy_t *p);
+
+/* The call's run state, made on first need: its retry policy built and started at the call's
+ * start (so the schedule and the deadline count from there). NULL on out of memory; a policy
+ * that cannot start leaves st.done set (the caller answers 500 bad_policy). */
+static gw_run_t *call_run(gw_call_t *c)
+{
+    if (c->run != NULL) return c->run;
+    tx_gw_spares_t *g = tx__gw_spares(c->app);
+    gw_run_t *r = tx__freelist_take(g != NULL ? &g->runs : NULL);
+    if (r != NULL)
+        tx_unpoison(r, sizeof *r);
+    else if ((r = malloc(sizeof *r)) == NULL)
+        return NULL;
+    memset(r, 0, sizeof *r);
+    c->run = r;
+    build_policy(c, &r->policy);
+    if (tx_policy_start(&r->policy, &r->st, c->t0) != TX_EOK) r->st.done = 1;
+    return r;
+}
+
+/* Attempts so far: 1 before the run exists (what starting the policy gives). */
+static unsigned call_attempts(const gw_call_t *c)
+{
+    return c->run != NULL ? c->run->st.attempts : 1;
+}
+
+/* A run timer, initialised on its first use (it is closed with the call). */
+static uv_timer_t *run_timer(gw_call_t *c, int drain)
+{
+    gw_run_t *r = c->run;
+    uv_timer_t *t = drain ? &r->drain : &r->backoff;
+    if (drain ? !r->drain_open : !r->backoff_open) {
+        uv_timer_init(c->app->loop, t);
+        t->data = c;
+        c->open_handles++;
+        if (drain)
+            r->drain_open = 1;
+        else
+            r->backoff_open = 1;
+    }
+    return t;
+}
+
 /* --- teardown ---------------------------------------------------------------------------- */
 
-static void on_handle_closed(uv_handle_t *h)
+static void call_free(gw_call_t *c)
 {
-    gw_call_t *c = h->data;
-    if (--c->open_handles > 0) return;
     tx__request_free(&c->rq);
     tx__config_unref(c->cfg);
-    free(c->last_body);
     c->app->calls--;
     call_release(c->app, c);
 }
 
-/* Releases everything but the request (already finished) and frees the call once its timers
- * are closed. */
+static void on_handle_closed(uv_handle_t *h)
+{
+    gw_call_t *c = h->data;
+    if (--c->open_handles == 0) call_free(c);
+}
+
+/* Releases everything but the request (already finished) and frees the call: now, or once the
+ * run's timers are closed when it opened some. Callers touch nothing of the call after it. */
 static void call_end(gw_call_t *c)
 {
     tx_app_t *app = c->app;
@@ -149,10 +215,23 @@ static void call_end(gw_call_t *c)
         c->holding = 0;
         tx__admission_release(app->admission, tx__app_now(app));
     }
-    c->paused = 0;
-    uv_close((uv_handle_t *)&c->backoff, on_handle_closed);
-    uv_close((uv_handle_t *)&c->deadline, on_handle_closed);
-    uv_close((uv_handle_t *)&c->drain, on_handle_closed);
+    if (c->req != NULL) tx__http_req_set_deadline(c->req, 0, NULL, NULL);
+    gw_run_t *r = c->run;
+    if (r != NULL) {
+        r->paused = 0;
+        if (r->backoff_open) uv_close((uv_handle_t *)&r->backoff, on_handle_closed);
+        if (r->drain_open) uv_close((uv_handle_t *)&r->drain, on_handle_closed);
+    }
+    if (c->open_handles == 0) call_free(c);
+}
+
+/* call_end from inside an attempt's callback after which the attempt still reads what the call
+ * lent it (its model, on refusing a stream): the call is freed once a run timer has closed, on
+ * the next loop turn, not now. */
+static void call_end_after_attempt(gw_call_t *c)
+{
+    if (c->run != NULL) run_timer(c, 0);
+    call_end(c);
 }
 
 /* --- answers ----------------------------------------------------------------------------- */
@@ -177,18 +256,20 @@ static size_t tenax_headers(gw_call_t *c, tx_header_t *h, tx_hdrbuf_t *b)
 {
     size_t n = 0;
     size_t nf = 0;
-    const tx_header_t *fh = tx__filter_headers(&c->filter, &nf);
+    const tx_header_t *fh = tx__filter_headers(c->filter, &nf);
     for (size_t i = 0; i < nf && i < 6; i++)
         h[n++] = fh[i];
-    tx__fmt_i64(b->attempts, c->st.attempts);
+    tx__fmt_i64(b->attempts, call_attempts(c));
     h[n++] = (tx_header_t){"X-Tenax-Attempts", b->attempts};
     if (c->model != NULL) h[n++] = (tx_header_t){"X-Tenax-Model", c->model};
     if (c->endpoint >= 0) {
         tx__fmt_i64(b->endpoint, c->endpoint);
         h[n++] = (tx_header_t){"X-Tenax-Endpoint", b->endpoint};
     }
-    if (c->provider[0] != '\0') h[n++] = (tx_header_t){"X-Tenax-Provider", c->provider};
-    if (c->budget_exhausted) h[n++] = (tx_header_t){"X-Tenax-Retry-Budget", "exhausted"};
+    if (c->run != NULL && c->run->provider[0] != '\0')
+        h[n++] = (tx_header_t){"X-Tenax-Provider", c->run->provider};
+    if (c->run != NULL && c->run->budget_exhausted)
+        h[n++] = (tx_header_t){"X-Tenax-Retry-Budget", "exhausted"};
     return n;
 }
 
@@ -226,28 +307,28 @@ static void finish_error(gw_call_t *c, int status, const char *type, const char 
     call_end(c);
 }
 
-/* Makes c->last_body an OpenAI-style error when it is a JSON error object: as it is when it
+/* Makes c->run->last_body an OpenAI-style error when it is a JSON error object: as it is when it
  * has message and type, else with a "type" added (Azure omits it). 0 when it is not one. The
  * classifier's parse of the body said which (no second parse), except in the Azure case, where
  * the body is re-serialised with the type added. */
 static int openai_style(gw_call_t *c)
 {
-    if (c->last_error_shape == TX_ERROR_SHAPE_NONE ||
-        !tx__utf8_valid(c->last_body, c->last_body_len))
+    if (c->run->last_error_shape == TX_ERROR_SHAPE_NONE ||
+        !tx__utf8_valid(c->run->last_body, c->run->last_body_len))
         return 0;
-    if (c->last_error_shape == TX_ERROR_SHAPE_OPENAI) return 1;
-    json_t *root = json_loadb(c->last_body, c->last_body_len, 0, NULL);
+    if (c->run->last_error_shape == TX_ERROR_SHAPE_OPENAI) return 1;
+    json_t *root = json_loadb(c->run->last_body, c->run->last_body_len, 0, NULL);
     json_t *e = json_object_get(root, "error");
     int ok = json_is_object(e) && json_is_string(json_object_get(e, "message"));
     if (ok && json_object_get(e, "type") == NULL) {
-        const char *type = c->last_status >= 500 ? "server_error" : "invalid_request_error";
+        const char *type = c->run->last_status >= 500 ? "server_error" : "invalid_request_error";
         char *s = NULL;
         if (json_object_set_new(e, "type", json_string(type)) == 0 &&
             (s = json_dumps(root, JSON_COMPACT)) != NULL) {
-            free(c->last_body);
-            c->last_body = s;
-            c->last_body_len = strlen(s);
-            snprintf(c->last_ctype, sizeof c->last_ctype, "%s", "application/json");
+            free(c->run->last_body);
+            c->run->last_body = s;
+            c->run->last_body_len = strlen(s);
+            snprintf(c->run->last_ctype, sizeof c->run->last_ctype, "%s", "application/json");
         } else {
             ok = 0;
         }
@@ -261,41 +342,42 @@ static int openai_style(gw_call_t *c)
 static void answer_last(gw_call_t *c, tx_ms_t retry_after_ms)
 {
     char msg[512];
-    if (c->last_status == 0) {
-        int timeout = c->last_cls == TX_CLASS_TIMEOUT;
+    if (c->run->last_status == 0) {
+        int timeout = c->run->last_cls == TX_CLASS_TIMEOUT;
         snprintf(msg, sizeof msg, "%s after %u attempt%s: %s",
                  timeout ? "the upstream did not answer in time"
                          : "the upstream could not be reached",
-                 c->st.attempts, c->st.attempts == 1 ? "" : "s", c->last_msg);
+                 c->run->st.attempts, c->run->st.attempts == 1 ? "" : "s", c->run->last_msg);
         finish_error(c, timeout ? 504 : 502, timeout ? "timeout" : "upstream_error",
-                     tx_class_name(c->last_cls), msg, 0);
+                     tx_class_name(c->run->last_cls), msg, 0);
         return;
     }
-    if (c->last_status < 200 || c->last_status > 299) {
-        if (c->last_body_len > 0 && c->last_body[0] == '{' && openai_style(c)) {
+    if (c->run->last_status < 200 || c->run->last_status > 299) {
+        if (c->run->last_body_len > 0 && c->run->last_body[0] == '{' && openai_style(c)) {
             tx_header_t h[MAX_ANSWER_HEADERS];
             tx_hdrbuf_t b;
             size_t n = tenax_headers(c, h, &b);
             char ra[24];
             n = add_retry_after(h, n, ra, sizeof ra, retry_after_ms);
             h[n++] = (tx_header_t){"Content-Type",
-                                   c->last_ctype[0] ? c->last_ctype : "application/json"};
-            tx__http_respond(c->req, c->last_status, h, n, c->last_body, c->last_body_len);
+                                   c->run->last_ctype[0] ? c->run->last_ctype : "application/json"};
+            tx__http_respond(c->req, c->run->last_status, h, n, c->run->last_body,
+                             c->run->last_body_len);
             c->req = NULL;
-            observe_done(c, c->last_status);
+            observe_done(c, c->run->last_status);
             call_end(c);
             return;
         }
-        finish_error(c, c->last_status, "upstream_error",
-                     c->last_code[0] ? c->last_code : tx_class_name(c->last_cls),
-                     c->last_msg[0] ? c->last_msg : "the upstream answered with an error",
+        finish_error(c, c->run->last_status, "upstream_error",
+                     c->run->last_code[0] ? c->run->last_code : tx_class_name(c->run->last_cls),
+                     c->run->last_msg[0] ? c->run->last_msg : "the upstream answered with an error",
                      retry_after_ms);
         return;
     }
     /* a 2xx that carried an error or no usable content */
-    snprintf(msg, sizeof msg, "the upstream answered %d with %s: %s", c->last_status,
-             tx_class_name(c->last_cls), c->last_msg);
-    finish_error(c, 502, "upstream_error", tx_class_name(c->last_cls), msg, retry_after_ms);
+    snprintf(msg, sizeof msg, "the upstream answered %d with %s: %s", c->run->last_status,
+             tx_class_name(c->run->last_cls), c->run->last_msg);
+    finish_error(c, 502, "upstream_error", tx_class_name(c->run->last_cls), msg, retry_after_ms);
 }
 
 /* --- the loop ---------------------------------------------------------------------------- */
@@ -306,9 +388,9 @@ static void acquire(gw_call_t *c);
  * hot path. */
 static void set_provider(gw_call_t *c, const char *name)
 {
-    size_t n = name != NULL ? strnlen(name, sizeof c->provider - 1) : 0;
-    memcpy(c->provider, name != NULL ? name : "", n);
-    c->provider[n] = '\0';
+    size_t n = name != NULL ? strnlen(name, sizeof c->run->provider - 1) : 0;
+    memcpy(c->run->provider, name != NULL ? name : "", n);
+    c->run->provider[n] = '\0';
 }
 
 /* When every endpoint serving the attempt's model is down for it, the attempt moves to the next
@@ -317,17 +399,18 @@ static void set_provider(gw_call_t *c, const char *name)
 static void skip_down_models(gw_call_t *c)
 {
     if (c->route == TX_ROUTE_MODELS || c->model == NULL ||
-        tx__gw_attempt_model_available(c->app, c->model, -1))
-        return;
-    const tx_schedule_t *s = &c->policy.schedule;
+        tx__gw_attempt_model_available(c->app, c->model, -1) || call_run(c) == NULL ||
+        c->run->st.done)
+        return; /* (without memory for the run, the attempt goes to the model as it is) */
+    const tx_schedule_t *s = &c->run->policy.schedule;
     unsigned nm = tx_schedule_models(s);
-    for (unsigned idx = c->st.model_idx + 1; idx < nm; idx++) {
+    for (unsigned idx = c->run->st.model_idx + 1; idx < nm; idx++) {
         const char *m = tx_schedule_model_name(s, idx);
         if (m == NULL || !tx__gw_attempt_model_available(c->app, m, -1)) continue;
         tx__log(TX_LOG_INFO, "ai][route", "model=%s is down on every endpoint serving it: %s next",
                 c->model, m);
-        c->st.model_idx = idx;
-        c->st.on_model = 1;
+        c->run->st.model_idx = idx;
+        c->run->st.on_model = 1;
         c->model = m;
         return;
     }
@@ -341,51 +424,53 @@ static void on_backoff_done(uv_timer_t *t)
 
 static void remember_failure(gw_call_t *c, const tx_gw_attempt_result_t *r)
 {
-    c->last_cls = r->cls;
+    c->run->last_cls = r->cls;
     /* an answer that arrived (even cut for size) keeps its status; no answer is status 0 */
-    c->last_status =
+    c->run->last_status =
         (r->transport == TX_UPSTREAM_EOK || r->cls == TX_CLASS_INVALID_RESPONSE) ? r->status : 0;
-    c->last_retry_after = r->info.retry_after_ms;
+    c->run->last_retry_after = r->info.retry_after_ms;
     if (r->info.retry_after_ms >= 0) /* the dashboard's "last Retry-After" (GET /admin/stats) */
         tx__obs_on_retry_after(tx__ops_obs(c->app), r->endpoint, (double)r->info.retry_after_ms);
-    c->last_transport = r->transport;
-    snprintf(c->last_msg, sizeof c->last_msg, "%s", r->info.message);
-    snprintf(c->last_code, sizeof c->last_code, "%s", r->info.code);
-    free(c->last_body);
-    c->last_body = NULL;
-    c->last_body_len = 0;
-    c->last_error_shape = r->info.error_shape;
-    c->last_ctype[0] = '\0';
-    if (r->body_len > 0 && (c->last_body = malloc(r->body_len)) != NULL) {
-        memcpy(c->last_body, r->body, r->body_len);
-        c->last_body_len = r->body_len;
+    c->run->last_transport = r->transport;
+    snprintf(c->run->last_msg, sizeof c->run->last_msg, "%s", r->info.message);
+    snprintf(c->run->last_code, sizeof c->run->last_code, "%s", r->info.code);
+    free(c->run->last_body);
+    c->run->last_body = NULL;
+    c->run->last_body_len = 0;
+    c->run->last_error_shape = r->info.error_shape;
+    c->run->last_ctype[0] = '\0';
+    if (r->body_len > 0 && (c->run->last_body = malloc(r->body_len)) != NULL) {
+        memcpy(c->run->last_body, r->body, r->body_len);
+        c->run->last_body_len = r->body_len;
     }
     const char *ct = find_header(r->headers, r->nheaders, "Content-Type");
-    if (ct != NULL) snprintf(c->last_ctype, sizeof c->last_ctype, "%s", ct);
+    if (ct != NULL) snprintf(c->run->last_ctype, sizeof c->run->last_ctype, "%s", ct);
 }
 
-/* An attempt failed (class in c->last_*): ask the policy what next. */
+/* An attempt failed (class in c->run->last_*): ask the policy what next. */
 static void decide(gw_call_t *c)
 {
     tx_app_t *app = c->app;
-    tx_outcome_t o = {c->last_cls, c->last_retry_after > 0 ? c->last_retry_after : 0};
+    tx_outcome_t o = {c->run->last_cls,
+                      c->run->last_retry_after > 0 ? c->run->last_retry_after : 0};
     tx_decision_t d;
     tx_ms_t now = tx__app_now(app);
-    int failed_n = (int)c->st.attempts; /* the attempt just reported */
-    if (tx_policy_next(&c->policy, &c->st, &o, now, &app->rng, &d) != TX_EOK) {
+    int failed_n = (int)c->run->st.attempts; /* the attempt just reported */
+    if (tx_policy_next(&c->run->policy, &c->run->st, &o, now, &app->rng, &d) != TX_EOK) {
         answer_last(c, 0);
         return;
     }
     if (d.action == TX_ACT_RETRY && !tx__app_budget_retry(app, c->endpoint)) {
         /* the provider's retry budget is spent: the failure is answered as it is (the policy
          * counted the retry that does not happen) */
-        c->budget_exhausted = 1;
-        c->st.attempts = (unsigned)failed_n;
-        tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->last_cls,
-                           (double)c->last_latency, failed_n, -1);
-        answer_last(c, (c->last_cls == TX_CLASS_RATE_LIMIT || c->last_cls == TX_CLASS_CONCURRENCY)
-                           ? c->last_retry_after
-                           : 0);
+        c->run->budget_exhausted = 1;
+        c->run->st.attempts = (unsigned)failed_n;
+        tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->run->last_cls,
+                           (double)c->run->last_latency, failed_n, -1);
+        answer_last(
+            c, (c->run->last_cls == TX_CLASS_RATE_LIMIT || c->run->last_cls == TX_CLASS_CONCURRENCY)
+                   ? c->run->last_retry_after
+                   : 0);
         return;
     }
     if (d.action == TX_ACT_RETRY) {
@@ -400,8 +485,8 @@ static void decide(gw_call_t *c)
          * for the one that failed */
         c->avoid = -1;
         if (c->endpoint >= 0 &&
-            (tx_class_counts_failover(c->last_cls) || c->last_cls == TX_CLASS_RATE_LIMIT ||
-             c->last_cls == TX_CLASS_CONCURRENCY)) {
+            (tx_class_counts_failover(c->run->last_cls) ||
+             c->run->last_cls == TX_CLASS_RATE_LIMIT || c->run->last_cls == TX_CLASS_CONCURRENCY)) {
             c->avoid = c->endpoint;
             if (tx__gw_attempt_model_available(app, next, c->endpoint)) d.delay_ms = 0;
         }
@@ -411,27 +496,28 @@ static void decide(gw_call_t *c)
                     next != NULL ? next : "-", c->endpoint, tx_class_name(d.cls),
                     (long long)d.delay_ms);
         tx_obs_t *obs = tx__ops_obs(app);
-        tx__obs_on_attempt(obs, c->endpoint, failed_model, c->last_cls, (double)c->last_latency,
-                           failed_n, (double)d.delay_ms / 1000.0);
+        tx__obs_on_attempt(obs, c->endpoint, failed_model, c->run->last_cls,
+                           (double)c->run->last_latency, failed_n, (double)d.delay_ms / 1000.0);
         tx__obs_on_retry(obs, d.cls);
         c->upstream_ms += d.delay_ms;
         set_state(c, TX_CALL_BACKOFF);
         if (d.delay_ms <= 0)
             acquire(c);
         else
-            uv_timer_start(&c->backoff, on_backoff_done, (uint64_t)d.delay_ms, 0);
+            uv_timer_start(run_timer(c, 0), on_backoff_done, (uint64_t)d.delay_ms, 0);
         return;
     }
     /* STOP */
-    tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->last_cls,
-                       (double)c->last_latency, failed_n, -1);
+    tx__obs_on_attempt(tx__ops_obs(app), c->endpoint, c->model, c->run->last_cls,
+                       (double)c->run->last_latency, failed_n, -1);
     if (d.reason == TX_REASON_RETRY_AFTER_TOO_LONG) {
         answer_last(c, d.delay_ms);
         return;
     }
-    answer_last(c, (c->last_cls == TX_CLASS_RATE_LIMIT || c->last_cls == TX_CLASS_CONCURRENCY)
-                       ? d.retry_after_ms
-                       : 0);
+    answer_last(
+        c, (c->run->last_cls == TX_CLASS_RATE_LIMIT || c->run->last_cls == TX_CLASS_CONCURRENCY)
+               ? d.retry_after_ms
+               : 0);
 }
 
 static void release_slot(gw_call_t *c)
@@ -457,10 +543,11 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
          * without on_done when we refuse */
         c->attempt = NULL;
         release_slot(c);
-        if (c->state != TX_CALL_DONE) call_end(c);
+        if (c->state != TX_CALL_DONE) call_end_after_attempt(c);
         return 1;
     }
-    uv_timer_stop(&c->deadline); /* the stream's gaps are bounded by the attempt timeout */
+    /* the stream's gaps are bounded by the attempt timeout */
+    tx__http_req_set_deadline(c->req, 0, NULL, NULL);
     set_state(c, TX_CALL_STREAMING);
     tx_header_t h[MAX_ANSWER_HEADERS];
     tx_hdrbuf_t b;
@@ -474,7 +561,7 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
         tx__http_respond_error(c->req, 500, "server_error", NULL, "the stream could not start",
                                NULL, 0);
         c->req = NULL;
-        call_end(c);
+        call_end_after_attempt(c);
         return 1;
     }
     return 0;
@@ -491,17 +578,17 @@ static int on_stream_start(void *ud, int status, const tx_header_t *uh, size_t n
 static void on_drain_check(uv_timer_t *t)
 {
     gw_call_t *c = t->data;
-    if (!c->paused || c->req == NULL || c->attempt == NULL) {
-        c->paused = 0;
+    if (!c->run->paused || c->req == NULL || c->attempt == NULL) {
+        c->run->paused = 0;
         uv_timer_stop(t);
         return;
     }
     if (tx__http_stream_pending(c->req) > STREAM_LOW) return;
-    c->paused = 0;
+    c->run->paused = 0;
     uv_timer_stop(t);
     if (tx__log_enabled(TX_LOG_INFO))
         tx__log(TX_LOG_INFO, "ai][stream", "resumed: the client caught up after %lld ms",
-                (long long)(tx__app_now(c->app) - c->paused_at));
+                (long long)(tx__app_now(c->app) - c->run->paused_at));
     tx__gw_attempt_pause(c->attempt,
                          0); /* may hand over kept bytes at once: on_stream_data again */
 }
@@ -512,12 +599,12 @@ static void on_stream_data(void *ud, const char *data, size_t len)
     if (c->req == NULL || len == 0) return;
     tx__http_stream_write(c->req, data, len);
     size_t pending = tx__http_stream_pending(c->req);
-    if (c->paused || pending <= STREAM_HIGH || c->attempt == NULL ||
+    if (c->run->paused || pending <= STREAM_HIGH || c->attempt == NULL ||
         tx__gw_attempt_pause(c->attempt, 1) != TX_EOK)
         return;
-    c->paused = 1;
-    c->paused_at = tx__app_now(c->app);
-    uv_timer_start(&c->drain, on_drain_check, STREAM_DRAIN_MS, STREAM_DRAIN_MS);
+    c->run->paused = 1;
+    c->run->paused_at = tx__app_now(c->app);
+    uv_timer_start(run_timer(c, 1), on_drain_check, STREAM_DRAIN_MS, STREAM_DRAIN_MS);
     if (tx__log_enabled(TX_LOG_INFO))
         tx__log(TX_LOG_INFO, "ai][stream", "paused: the client is slow (%zu bytes waiting for it)",
                 pending);
@@ -531,13 +618,13 @@ static void on_attempt_done(void *ud, const tx_gw_attempt_result_t *r)
         c->endpoint = r->endpoint;
         set_provider(c, r->provider);
     }
-    c->last_latency = r->latency_ms;
+    c->run->last_latency = r->latency_ms;
     c->upstream_ms += r->latency_ms;
     release_slot(c);
     if (r->cls == TX_CLASS_OK) {
         tx_obs_t *obs = tx__ops_obs(c->app);
         tx__obs_on_attempt(obs, r->endpoint, c->model, TX_CLASS_OK, (double)r->latency_ms,
-                           (int)c->st.attempts, -1);
+                           (int)c->run->st.attempts, -1);
         if (r->prompt_tokens >= 0 || r->completion_tokens >= 0)
             tx__obs_on_usage(obs, c->model != NULL ? c->model : "", r->prompt_tokens,
                              r->completion_tokens);
@@ -577,7 +664,7 @@ static void on_attempt_done(void *ud, const tx_gw_attempt_result_t *r)
         h[n++] = (tx_header_t){"Content-Type", ct != NULL ? ct : "application/json"};
         tx__http_respond(c->req, r->status, h, n, r->body, r->body_len);
         c->req = NULL;
-        tx__ops_gateway_after(c->app, &c->filter, r->status, h, n, r->body, r->body_len);
+        tx__ops_gateway_after(c->app, c->filter, r->status, h, n, r->body, r->body_len);
         observe_done(c, r->status);
         call_end(c);
         return;
@@ -603,6 +690,15 @@ static int may_pass_client_auth(const gw_call_t *c)
 static void start_attempt(gw_call_t *c)
 {
     tx_app_t *app = c->app;
+    gw_run_t *run = call_run(c);
+    if (run == NULL || run->st.done) {
+        release_slot(c);
+        if (run == NULL)
+            finish_error(c, 500, "server_error", NULL, "out of memory", 0);
+        else
+            finish_error(c, 500, "server_error", "bad_policy", "the retry policy is invalid", 0);
+        return;
+    }
     set_state(c, TX_CALL_CONNECTING);
     tx_gw_attempt_req_t ar = {
         .route = c->route,
@@ -626,8 +722,8 @@ static void start_attempt(gw_call_t *c)
         /* the headers of a stream go out before on_done: name the endpoint now */
         c->endpoint = tx__gw_attempt_endpoint(c->attempt);
         set_provider(c, tx__gw_attempt_provider(c->attempt));
-        if (!c->first_counted) {
-            c->first_counted = 1;
+        if (!c->run->first_counted) {
+            c->run->first_counted = 1;
             tx__app_budget_first(app, c->endpoint);
         }
     }
@@ -686,13 +782,15 @@ static void acquire(gw_call_t *c)
     }
 }
 
-static void on_deadline(uv_timer_t *t)
+static void on_deadline(tx_http_req_t *req, void *ud)
 {
-    gw_call_t *c = t->data;
+    (void)req;
+    gw_call_t *c = ud;
     if (c->req == NULL || c->state == TX_CALL_STREAMING || c->state == TX_CALL_DONE) return;
-    if (c->state == TX_CALL_BACKOFF && c->st.attempts > 0 && c->last_cls != TX_CLASS_OK) {
-        uv_timer_stop(&c->backoff);
-        answer_last(c, c->last_retry_after);
+    if (c->state == TX_CALL_BACKOFF && c->run != NULL && c->run->st.attempts > 0 &&
+        c->run->last_cls != TX_CLASS_OK) {
+        if (c->run->backoff_open) uv_timer_stop(&c->run->backoff);
+        answer_last(c, c->run->last_retry_after);
         return;
     }
     if (c->attempt != NULL) {
@@ -705,7 +803,7 @@ static void on_deadline(uv_timer_t *t)
     }
     char msg[160];
     snprintf(msg, sizeof msg, "the request's deadline of %lld ms passed %s",
-             (long long)c->policy.deadline_ms,
+             (long long)c->deadline_ms,
              c->state == TX_CALL_QUEUED ? "while it waited for an upstream slot"
                                         : "before the upstream answered");
     finish_error(c, 504, "timeout", "deadline_exceeded", msg, 0);
@@ -713,18 +811,17 @@ static void on_deadline(uv_timer_t *t)
 
 static void on_abort(tx_http_req_t *req, void *ud)
 {
-    (void)req;
     gw_call_t *c = ud;
     if (c->req == NULL) return;
-    uv_timer_stop(&c->backoff);
-    uv_timer_stop(&c->deadline);
+    if (c->run != NULL && c->run->backoff_open) uv_timer_stop(&c->run->backoff);
+    tx__http_req_set_deadline(req, 0, NULL, NULL);
     if (c->attempt != NULL) {
         tx__gw_attempt_cancel(c->attempt);
         c->attempt = NULL;
     }
     release_slot(c);
     tx__log(TX_LOG_DEBUG, "gateway", "client went away (class aborted) after %u attempts",
-            c->st.attempts);
+            call_attempts(c));
     if (c->state == TX_CALL_STREAMING)
         tx__http_stream_end(c->req);
     else
@@ -787,11 +884,12 @@ static tx_ms_t client_deadline(tx_http_req_t *req)
     return (tx_ms_t)ms;
 }
 
-static void build_policy(gw_call_t *c)
+/* The call's retry policy (its deadline is c->deadline_ms, from the start). */
+static void build_policy(const gw_call_t *c, tx_policy_t *p)
 {
     const tx_config_t *cfg = c->cfg;
-    tx_policy_init(&c->policy, c->primary);
-    tx_schedule_t *s = &c->policy.schedule;
+    tx_policy_init(p, c->primary);
+    tx_schedule_t *s = &p->schedule;
     s->retry_max = (unsigned)cfg->ai_retry_max;
     s->fallback_attempts = (unsigned)cfg->ai_fallback_attempts;
     s->n_fallbacks = 0;
@@ -799,15 +897,12 @@ static void build_policy(gw_call_t *c)
         for (size_t i = 0; i < cfg->ai_fallback_models.n && i < TX_SCHEDULE_MAX_FALLBACKS; i++)
             s->fallbacks[s->n_fallbacks++] = cfg->ai_fallback_models.v[i];
     }
-    c->policy.backoff.kind = TX_BACKOFF_EXPONENTIAL;
-    c->policy.backoff.jitter = cfg->ai_retry_jitter;
-    c->policy.backoff.base_ms = cfg->ai_retry_delay_ms;
-    c->policy.backoff.cap_ms = cfg->ai_retry_max_delay_ms;
-    c->policy.retry_after_max_ms = cfg->ai_retry_after_max_ms;
-    tx_ms_t dl = cfg->ai_deadline_ms;
-    tx_ms_t cd = client_deadline(c->req);
-    if (cd > 0 && cd < dl) dl = cd;
-    c->policy.deadline_ms = dl;
+    p->backoff.kind = TX_BACKOFF_EXPONENTIAL;
+    p->backoff.jitter = cfg->ai_retry_jitter;
+    p->backoff.base_ms = cfg->ai_retry_delay_ms;
+    p->backoff.cap_ms = cfg->ai_retry_max_delay_ms;
+    p->retry_after_max_ms = cfg->ai_retry_after_max_ms;
+    p->deadline_ms = c->deadline_ms;
 }
 
 void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
@@ -830,18 +925,25 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     tx_request_t rq;
     tx_request_reject_t rej;
     tx_cache_req_t cr;
+    tx_filter_ctx_t fc;
     int keyed = route != TX_ROUTE_MODELS && tx__ops_cache_on(app);
     int bad = tx__request_parse_keyed(route, body, len, (size_t)app->config->max_body_bytes,
                                       tx__route_path(route), app->config->ai_model,
                                       keyed ? &cr : NULL, &rq, &rej) != 0;
-    if (tx__ops_gateway_before(app, req, tx__route_path(route), keyed ? &cr : NULL, &c->filter)) {
+    if (tx__ops_gateway_before(app, req, tx__route_path(route), keyed ? &cr : NULL, &fc)) {
         if (!bad) tx__request_free(&rq);
         call_release(app, c);
         return;
     }
+    if (!bad && tx__filter_ctx_needed(&fc) && (c->filter = tx__filter_ctx_dup(&fc)) == NULL) {
+        tx__request_free(&rq);
+        call_release(app, c);
+        tx__http_respond_error(req, 500, "server_error", NULL, "out of memory", NULL, 0);
+        return;
+    }
     if (bad) {
         size_t nf = 0;
-        const tx_header_t *fh = tx__filter_headers(&c->filter, &nf);
+        const tx_header_t *fh = tx__filter_headers(&fc, &nf);
         tx__http_respond_error(req, rej.status, rej.type, rej.code, rej.message, fh, nf);
         tx__obs_on_request_done(tx__ops_obs(app), tx__route_path(route), NULL, rej.status, 0, 0);
         call_release(app, c);
@@ -858,17 +960,11 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     c->model = c->primary;
     c->t0 = tx__app_now(app);
     c->state = TX_CALL_QUEUED;
-    build_policy(c);
-    uv_timer_init(app->loop, &c->backoff);
-    uv_timer_init(app->loop, &c->deadline);
-    uv_timer_init(app->loop, &c->drain);
-    c->backoff.data = c->deadline.data = c->drain.data = c;
-    c->open_handles = 3;
+    tx_ms_t cd = client_deadline(req);
+    c->deadline_ms = cd > 0 && cd < c->cfg->ai_deadline_ms ? cd : c->cfg->ai_deadline_ms;
+    /* the retry policy, its state and the timers wait for the first attempt (call_run); the
+     * deadline is the request's (the server keeps it) */
     app->calls++;
-    if (tx_policy_start(&c->policy, &c->st, c->t0) != TX_EOK) {
-        finish_error(c, 500, "server_error", "bad_policy", "the retry policy is invalid", 0);
-        return;
-    }
     if (route != TX_ROUTE_MODELS && tx__config_resolve(app->config, c->primary, NULL, 0) == 0) {
         char msg[360];
         snprintf(msg, sizeof msg,
@@ -881,7 +977,7 @@ void tx__call_start(tx_app_t *app, tx_http_req_t *req, tx_route_kind_t route)
     }
     if (route == TX_ROUTE_MODELS && answer_models(c)) return;
     tx__http_req_on_abort(req, on_abort, c);
-    uv_timer_start(&c->deadline, on_deadline, (uint64_t)c->policy.deadline_ms, 0);
+    tx__http_req_set_deadline(req, (uint64_t)c->deadline_ms, on_deadline, c);
     skip_down_models(c);
     acquire(c);
 }

@@ -10,15 +10,16 @@
 
 #define TX_SPARES_MAX 32
 
-/* The gateway's lists (on app->gateway), TX_SPARES_MAX each. */
+/* The gateway's lists (on app->gateway), TX_SPARES_MAX each: calls, their run state (what a call
+ * has from its first attempt on) and attempts. */
 typedef struct {
-    tx__freelist_t calls, attempts;
+    tx__freelist_t calls, runs, attempts;
 } tx_gw_spares_t;
 
-/* Hangs the lists on app->gateway (calls freed with free(); attempts with `attempt_destroy`)
- * and registers the app stop hook that clears and frees them. TX_EOK; TX_EINVAL (NULL app or
- * destroy function, or the slot is taken), TX_ENOMEM, or tx__app_on_stop's error, and then
- * nothing changed. */
+/* Hangs the lists on app->gateway (calls and runs freed with free(); attempts with
+ * `attempt_destroy`) and registers the app stop hook that clears and frees them. TX_EOK; TX_EINVAL
+ * (NULL app or destroy function, or the slot is taken), TX_ENOMEM, or tx__app_on_stop's error, and
+ * then nothing changed. */
 tx_err_t tx__gw_spares_start(tx_app_t *app, void (*attempt_destroy)(void *p));
 
 /* The lists of app, or NULL (not started, or the app stopped). */

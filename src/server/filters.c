@@ -3,6 +3,7 @@
 #include "server/filters.h"
 
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -96,6 +97,24 @@ static void rate_limit_headers(tx_filter_ctx_t *ctx, const tx_ratelimit_info_t *
     add_header(ctx, "x-ratelimit-limit-requests", ctx->limit);
     add_header(ctx, "x-ratelimit-remaining-requests", ctx->remaining);
     add_header(ctx, "x-ratelimit-reset-requests", ctx->reset);
+}
+
+int tx__filter_ctx_needed(const tx_filter_ctx_t *ctx)
+{
+    return ctx != NULL && (ctx->nheaders > 0 || ctx->cache_store);
+}
+
+tx_filter_ctx_t *tx__filter_ctx_dup(const tx_filter_ctx_t *ctx)
+{
+    tx_filter_ctx_t *d = malloc(sizeof *d);
+    if (d == NULL) return NULL;
+    *d = *ctx;
+    uintptr_t lo = (uintptr_t)ctx, hi = lo + sizeof *ctx;
+    for (size_t i = 0; i < d->nheaders; i++) { /* values in ctx's own buffers move along */
+        uintptr_t v = (uintptr_t)d->headers[i].value;
+        if (v >= lo && v < hi) d->headers[i].value = (const char *)d + (v - lo);
+    }
+    return d;
 }
 
 const tx_header_t *tx__filter_headers(const tx_filter_ctx_t *ctx, size_t *n)

@@ -42,6 +42,11 @@ typedef struct {
     char model[128]; /* the request's model when the cache looked it up ("" otherwise) */
 } tx_filter_ctx_t;
 
+/* 1 when a gateway answer needs ctx after "before" (headers to add, or a cache store to do). */
+int tx__filter_ctx_needed(const tx_filter_ctx_t *ctx);
+/* A heap copy of ctx (free() it), its headers pointing into the copy; NULL on out of memory. */
+tx_filter_ctx_t *tx__filter_ctx_dup(const tx_filter_ctx_t *ctx);
+
 /* NULL when out of memory or the client keys are too many. Free with tx__filters_destroy. */
 tx_filters_t *tx__filters_create(const tx_filters_config_t *c);
 void tx__filters_destroy(tx_filters_t *f); /* NULL: no-op */

@@ -77,7 +77,8 @@ const char *tx__http_req_query(const tx_http_req_t *req); /* not decoded, "" whe
 const char *tx__http_req_header(const tx_http_req_t *req, const char *name);
 /* The body (NUL-terminated; `len` may be NULL). Never NULL for a live request. */
 const char *tx__http_req_body(const tx_http_req_t *req, size_t *len);
-/* The client's address, "1.2.3.4:5678" or "[::1]:5678". */
+/* The client's address, "1.2.3.4:5678" or "[::1]:5678" ("" once detached). The text is the
+ * server's, made on each call: valid until the next call for any request of the server. */
 const char *tx__http_req_peer(const tx_http_req_t *req);
 /* 1 once the client has gone away (the answer will be discarded). */
 int tx__http_req_aborted(const tx_http_req_t *req);
@@ -88,6 +89,12 @@ const char *tx__http_req_param(const tx_http_req_t *req, const char *name);
 
 /* Called once if the client goes away before the request is finished. Replaces any earlier. */
 void tx__http_req_on_abort(tx_http_req_t *req, tx_http_abort_fn fn, void *ud);
+
+/* A deadline on a request: fn(req, ud) runs once, `ms` from now (at least 1), unless the request
+ * is finished or detached (its client gone: the abort callback runs instead) first. Setting it
+ * again replaces it; fn NULL clears it. It costs no timer of the handler's own: the server keeps
+ * its requests' deadlines on the timer of its connections' timeouts. */
+void tx__http_req_set_deadline(tx_http_req_t *req, uint64_t ms, tx_http_abort_fn fn, void *ud);
 
 /* --- answering (each finishes or continues the request; see the ownership rule above) ---- */
 

@@ -1,8 +1,12 @@
 /* Sans-I/O HTTP/1.1 request framing (see parse.h). http_parser does the tokenising; this file
  * adds what a server needs on top: size limits, smuggling refusals, requests as owned structs.
- * The request line and headers collect in one buffer the parser reuses; when the headers are
+ * The request line and headers collect in a text buffer and a header array; when the headers are
  * complete the request becomes one allocation (struct, header array, strings and, when its
- * Content-Length is small, room for the body, which is then read straight into it). */
+ * Content-Length is small, room for the body, which is then read straight into it).
+ * With a shared scratch (tx__http_parser_new_shared) that text buffer and array are the
+ * scratch's, lent for one feed: a parser between requests holds none, and one left in the middle
+ * of a head keeps only that head's bytes and fields, copied to allocations of their exact size
+ * (back into the scratch at its next feed). */
 #include "core/buf.h"
 #include "server/parse.h"
 
@@ -26,23 +30,31 @@ typedef struct {
 /* What the text buffer is receiving: the target, a header name, or a header value. */
 typedef enum { IN_URL, IN_NAME, IN_VALUE } text_mode_t;
 
+/* What a shared scratch lends: the text buffer and the header array, kept at their largest. */
+struct tx_http_scratch {
+    tx__buf_t text;
+    span_t *hdrs;
+    size_t hdr_cap;
+};
+
 struct tx_http_parser {
     http_parser hp;
-    http_parser_settings settings;
     tx_http_limits_t limits;
     tx_http_parse_state_t state;
     int err_status;
     const char *err_code, *err_msg;
-    /* the request being read: "target\0name\0value\0name\0value\0..." in `text` */
+    /* the request being read: "target\0name\0value\0name\0value\0..." in `text`; with a
+     * shared scratch, between feeds: only a partial head, at its exact size (else empty) */
     tx__buf_t text;
     size_t url_len;
     span_t *hdrs;
     size_t nhdr, hdr_cap;
     text_mode_t mode;
     size_t header_bytes;
-    tx_http_msg_t *cur; /* built when the headers are complete */
-    size_t body_room;   /* bytes reserved for the body in cur's allocation */
-    tx__buf_t body;     /* the body when it is not read into cur */
+    tx_http_scratch_t *shared; /* NULL: text and hdrs are the parser's own, kept */
+    tx_http_msg_t *cur;        /* built when the headers are complete */
+    size_t body_room;          /* bytes reserved for the body in cur's allocation */
+    tx__buf_t body;            /* the body when it is not read into cur */
     int keep_alive;
     /* completed requests */
     tx_http_msg_t *head, *tail;
@@ -191,15 +203,15 @@ static int token_is(const char *v, const char *token)
     return n == strlen(token) && strncasecmp(v, token, n) == 0;
 }
 
-/* Builds p->cur from the text buffer, with `body_room` bytes (plus a NUL) for the body. */
+/* Builds p->cur from the text buffer, with `body_room` bytes (plus a NUL) for the body. The path
+ * is the target itself when there is no query (a copy otherwise); the method is http_parser's
+ * static name. */
 static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size_t body_room)
 {
-    const char *method = http_method_str((enum http_method)hp->method);
-    size_t mlen = strlen(method);
     const char *q = memchr(p->text.p, '?', p->url_len);
     size_t plen = q ? (size_t)(q - p->text.p) : p->url_len;
-    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len + (plen + 1) +
-                  (mlen + 1) + (body_room + 1);
+    size_t size = sizeof(tx_http_msg_t) + p->nhdr * sizeof(tx_header_t) + p->text.len +
+                  (q ? plen + 1 : 0) + (body_room + 1);
     tx_http_msg_t *m = malloc(size);
     if (m == NULL) return NULL;
     memset(m, 0, sizeof *m);
@@ -208,12 +220,16 @@ static tx_http_msg_t *build_msg(tx_http_parser_t *p, const http_parser *hp, size
     memcpy(text, p->text.p, p->text.len);
     m->target = text;
     m->query = q ? text + plen + 1 : text + p->url_len; /* after '?', or the target's NUL */
-    m->path = text + p->text.len;
-    memcpy(m->path, text, plen);
-    m->path[plen] = '\0';
-    m->method = m->path + plen + 1;
-    memcpy(m->method, method, mlen + 1);
-    m->body = m->method + mlen + 1;
+    m->body = text + p->text.len;
+    if (q) {
+        m->path = m->body;
+        memcpy(m->path, text, plen);
+        m->path[plen] = '\0';
+        m->body += plen + 1;
+    } else {
+        m->path = text;
+    }
+    m->method = http_method_str((enum http_method)hp->method);
     m->body[0] = '\0';
     for (size_t i = 0; i < p->nhdr; i++) {
         m->headers[i].name = text + p->hdrs[i].name_off;
@@ -320,20 +336,54 @@ static int on_message_complete(http_parser *hp)
     return 0;
 }
 
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+tx_http_scratch_t *tx__http_scratch_new(void)
+{
+    return calloc(1, sizeof(tx_http_scratch_t));
+}
+
+void tx__http_scratch_free(tx_http_scratch_t *ws)
+{
+    if (ws == NULL) return;
+    free(ws->text.p);
+    free(ws->hdrs);
+    free(ws);
+}
+
 tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits)
 {
-    tx_http_parser_t *p = calloc(1, sizeof *p);
-    if (p == NULL) return NULL;
+    return tx__http_parser_new_shared(limits, NULL);
+}
+
+tx_http_parser_t *tx__http_parser_new_shared(const tx_http_limits_t *limits,
+                                             tx_http_scratch_t *shared)
+{
+    void *mem = malloc(sizeof(tx_http_parser_t));
+    return mem != NULL ? tx__http_parser_init(mem, limits, shared) : NULL;
+}
+
+size_t tx__http_parser_size(void)
+{
+    return sizeof(tx_http_parser_t);
+}
+
+tx_http_parser_t *tx__http_parser_init(void *mem, const tx_http_limits_t *limits,
+                                       tx_http_scratch_t *shared)
+{
+    tx_http_parser_t *p = mem;
+    memset(p, 0, sizeof *p);
     http_parser_init(&p->hp, HTTP_REQUEST);
     p->hp.data = p;
-    http_parser_settings_init(&p->settings);
-    p->settings.on_message_begin = on_message_begin;
-    p->settings.on_url = on_url;
-    p->settings.on_header_field = on_header_field;
-    p->settings.on_header_value = on_header_value;
-    p->settings.on_headers_complete = on_headers_complete;
-    p->settings.on_body = on_body;
-    p->settings.on_message_complete = on_message_complete;
+    p->shared = shared;
     if (limits) p->limits = *limits;
     if (p->limits.max_header_bytes == 0)
         p->limits.max_header_bytes = TX_HTTP_MAX_HEADER_BYTES_DEFAULT;
@@ -345,6 +395,12 @@ tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits)
 
 void tx__http_parser_destroy(tx_http_parser_t *p)
 {
+    tx__http_parser_fini(p);
+    free(p);
+}
+
+void tx__http_parser_fini(tx_http_parser_t *p)
+{
     if (p == NULL) return;
     reset_current(p);
     free(p->text.p);
@@ -355,15 +411,86 @@ void tx__http_parser_destroy(tx_http_parser_t *p)
         tx__http_msg_free(m);
         m = next;
     }
-    free(p);
 }
+
+/* Before a feed with a shared scratch: the scratch's buffers become the parser's, with the
+ * partial head kept since the last feed (if any) copied in front. -1 on out of memory. */
+static int borrow(tx_http_parser_t *p)
+{
+    tx_http_scratch_t *ws = p->shared;
+    tx__buf_t own = p->text;
+    span_t *own_hdrs = p->hdrs;
+    p->text = ws->text;
+    p->text.len = 0;
+    p->hdrs = ws->hdrs;
+    p->hdr_cap = ws->hdr_cap;
+    ws->text = (tx__buf_t){0};
+    ws->hdrs = NULL;
+    ws->hdr_cap = 0;
+    if (own.p == NULL && own_hdrs == NULL) return 0;
+    int bad = tx__buf_add(&p->text, own.p, own.len) != 0 ||
+              tx__grow(&p->hdrs, &p->hdr_cap, p->nhdr, sizeof *p->hdrs, 16) != 0;
+    if (!bad && p->nhdr > 0) memcpy(p->hdrs, own_hdrs, p->nhdr * sizeof *p->hdrs);
+    free(own.p);
+    free(own_hdrs);
+    return bad ? -1 : 0;
+}
+
+/* After a feed with a shared scratch: its buffers go back; a head left partial is kept in
+ * allocations of its exact size. -1 on out of memory. */
+static int give_back(tx_http_parser_t *p)
+{
+    tx_http_scratch_t *ws = p->shared;
+    tx__buf_t t = p->text;
+    span_t *h = p->hdrs;
+    ws->text = t;
+    ws->hdrs = h;
+    ws->hdr_cap = p->hdr_cap;
+    p->text = (tx__buf_t){0};
+    p->hdrs = NULL;
+    p->hdr_cap = 0;
+    if (p->state != TX_HTTP_PARSE_HEADERS) return 0;
+    if (t.len > 0) {
+        p->text.p = malloc(t.len + 1);
+        if (p->text.p == NULL) return -1;
+        memcpy(p->text.p, t.p, t.len + 1); /* with the NUL buf_add keeps */
+        p->text.len = t.len;
+        p->text.cap = t.len + 1;
+    }
+    if (p->nhdr > 0) {
+        p->hdrs = malloc(p->nhdr * sizeof *p->hdrs);
+        if (p->hdrs == NULL) return -1;
+        memcpy(p->hdrs, h, p->nhdr * sizeof *p->hdrs);
+        p->hdr_cap = p->nhdr;
+    }
+    return 0;
+}
+
+static int feed(tx_http_parser_t *p, const char *data, size_t len);
 
 int tx__http_parser_feed(tx_http_parser_t *p, const char *data, size_t len)
 {
     if (p == NULL) return -1;
     if (p->state == TX_HTTP_PARSE_ERROR) return -1;
     if (p->state == TX_HTTP_PARSE_DONE || len == 0 || data == NULL) return 0;
-    size_t n = http_parser_execute(&p->hp, &p->settings, data, len);
+    if (p->shared == NULL) return feed(p, data, len);
+    if (borrow(p) != 0) {
+        give_back(p);
+        return fail_oom(p);
+    }
+    int rc = feed(p, data, len);
+    if (give_back(p) != 0) return fail_oom(p);
+    return rc;
+}
+
+size_t tx__http_parser_held(const tx_http_parser_t *p)
+{
+    return p != NULL ? p->text.cap + p->hdr_cap * sizeof *p->hdrs : 0;
+}
+
+static int feed(tx_http_parser_t *p, const char *data, size_t len)
+{
+    size_t n = http_parser_execute(&p->hp, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
     if (p->state == TX_HTTP_PARSE_ERROR) return -1;
     if (p->state == TX_HTTP_PARSE_DONE) return 0;

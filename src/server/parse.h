@@ -22,10 +22,10 @@ typedef struct {
  * NUL-terminated; `body` too (body_len excludes the NUL). The struct, its header array and its
  * strings are one allocation: do not free or reallocate a member on its own. */
 typedef struct tx_http_msg {
-    char *method; /* "GET" */
-    char *target; /* raw request target: "/v1/items?x=1" */
-    char *path;   /* target up to '?', not decoded */
-    char *query;  /* after '?', not decoded; "" when none */
+    const char *method; /* "GET" (a static string) */
+    char *target;       /* raw request target: "/v1/items?x=1" */
+    char *path;         /* target up to '?', not decoded (the target itself when it has no '?') */
+    char *query;        /* after '?', not decoded; "" when none */
     tx_header_t *headers;
     size_t nheaders;
     char *body;
@@ -46,8 +46,30 @@ typedef enum {
 
 typedef struct tx_http_parser tx_http_parser_t;
 
-/* A new parser; `limits` may be NULL (defaults). NULL on out of memory. */
+/* Working memory several parsers may share (one server's connections): the buffer a request line
+ * and headers collect in, lent to a parser only for the length of one feed. NULL on out of memory.
+ * Free it after every parser using it. Not thread-safe: one owner thread. */
+typedef struct tx_http_scratch tx_http_scratch_t;
+tx_http_scratch_t *tx__http_scratch_new(void);
+void tx__http_scratch_free(tx_http_scratch_t *ws); /* NULL: no-op */
+
+/* A new parser; `limits` may be NULL (defaults). NULL on out of memory. It keeps its own working
+ * buffer (as large as the largest head it read) for its whole life. */
 tx_http_parser_t *tx__http_parser_new(const tx_http_limits_t *limits);
+/* The same, working in `shared` (NULL: its own): between feeds it holds no working buffer, or
+ * only the bytes and fields of a head that is still arriving. */
+tx_http_parser_t *tx__http_parser_new_shared(const tx_http_limits_t *limits,
+                                             tx_http_scratch_t *shared);
+/* The same in caller memory: `mem` of tx__http_parser_size() bytes, aligned as malloc's (e.g.
+ * right after a struct in its allocation); never NULL. Release with tx__http_parser_fini, which
+ * frees what the parser holds but not `mem`. */
+size_t tx__http_parser_size(void);
+tx_http_parser_t *tx__http_parser_init(void *mem, const tx_http_limits_t *limits,
+                                       tx_http_scratch_t *shared);
+void tx__http_parser_fini(tx_http_parser_t *p); /* NULL: no-op */
+/* Bytes of working memory the parser holds between feeds (not counting a request being built or
+ * completed ones): for tests of the sharing above. */
+size_t tx__http_parser_held(const tx_http_parser_t *p);
 /* Frees the parser and every request still queued in it. NULL is a no-op. */
 void tx__http_parser_destroy(tx_http_parser_t *p);
 

@@ -17,6 +17,7 @@
 #include "core/numfmt.h"
 #include "core/poison.h"
 #include "obs/log.h"
+#include "server/tlist.h"
 
 typedef struct conn conn_t;
 
@@ -31,46 +32,65 @@ struct tx_http_req {
     conn_t *c;          /* NULL once detached (client gone or connection closed) */
     tx_http_msg_t *msg; /* NULL for the server's own error answers */
     req_state_t state;
-    int handed; /* given to the handler, which must finish it */
-    int aborted;
-    int close_after; /* the connection ends after this response */
-    int reset_after; /* ... with an RST */
-    int chunked;     /* stream uses chunked transfer coding */
-    int head;        /* HEAD: no body bytes */
-    char *out;       /* bytes composed while not at the head of the queue */
+    unsigned handed : 1; /* given to the handler, which must finish it */
+    unsigned aborted : 1;
+    unsigned close_after : 1; /* the connection ends after this response */
+    unsigned reset_after : 1; /* ... with an RST */
+    unsigned chunked : 1;     /* stream uses chunked transfer coding */
+    unsigned head : 1;        /* HEAD: no body bytes */
+    char *out;                /* bytes composed while not at the head of the queue */
     size_t out_len, out_cap;
-    size_t pending; /* bytes given to uv_write, not yet written */
     tx_http_abort_fn abort_fn;
     void *abort_ud;
+    tx_tnode_t dl; /* in srv->deadlines while dl_fn is set (tx__http_req_set_deadline) */
+    tx_http_abort_fn dl_fn;
+    void *dl_ud;
     void *data;
     param_t *params;
     size_t nparams;
-    char peer[64];
     tx_http_req_t *qnext;         /* connection queue */
     tx_http_req_t *lprev, *lnext; /* server's list of live requests */
     tx_http_req_t *fprev, *fnext; /* server's list of streams with output to flush */
     int flush_queued;             /* on that list */
 };
 
-typedef enum { T_NONE, T_HEADER, T_IDLE, T_LINGER } timer_mode_t;
+/* What a connection's timeout is for; each kind (but none) has its own list on the server. T_DRAIN:
+ * the last answers are being written out before lingering (conn_drain); T_LINGER: a stretch of
+ * silence while lingering, cut at the overall end (linger_arm). */
+typedef enum { T_NONE, T_HEADER, T_IDLE, T_DRAIN, T_LINGER, T__COUNT } timer_mode_t;
 
+/* The client's address as accepted (text made on demand, peer_text): family 0 when unknown. */
+typedef struct {
+    uint16_t family, port;
+    unsigned char addr[16];
+} peer_t;
+
+/* What only a connection that is ending needs (conn_drain): the shutdown request and the
+ * lingering bounds. */
+typedef struct {
+    uv_shutdown_t req;
+    size_t linger_bytes; /* discarded while lingering */
+    uint64_t linger_end; /* uv_now() at which lingering stops */
+} drain_t;
+
+/* One client connection. What every open connection holds is kept small (10,000 of them idle or
+ * queued behind the upstream slots is the case to size for): no read buffer (reads land in the
+ * server's), no working buffer for heads (the server's scratch), no timer (its timeout is a node
+ * of the server's lists), the parser in the same allocation, its address in binary, what ending
+ * needs only while it ends. */
 struct conn {
     uv_tcp_t tcp;
-    uv_timer_t timer;
-    uv_shutdown_t shut;
+    tx_tnode_t tn;  /* in srv->timeouts[tmode] while tmode is not T_NONE */
+    drain_t *drain; /* while ending (conn_drain) */
     tx_http_server_t *srv;
-    tx_http_parser_t *parser;
+    tx_http_parser_t *parser; /* right after the struct, in its allocation */
     tx_http_req_t *qhead, *qtail;
-    size_t nq;
-    int reading, closing, draining, reset_when_drained;
-    int lingering, shut_done, peer_eof; /* lingering close (conn_drain) */
-    int had_request;                    /* a request was read: idle now means keep-alive */
-    size_t linger_bytes;                /* discarded while lingering */
-    uint64_t linger_end;                /* uv_now() at which lingering stops */
-    size_t writes;
-    int handles;
-    timer_mode_t tmode;
-    char peer[64];
+    unsigned nq, writes;
+    unsigned reading : 1, closing : 1, draining : 1, reset_when_drained : 1;
+    unsigned lingering : 1, shut_done : 1, peer_eof : 1; /* lingering close (conn_drain) */
+    unsigned had_request : 1; /* a request was read: idle now means keep-alive */
+    unsigned tmode : 3;       /* timer_mode_t */
+    peer_t peer;
     conn_t *prev, *next;
 };
 
@@ -78,17 +98,23 @@ struct tx_http_server {
     uv_loop_t *loop;
     uv_tcp_t listener;
     uv_timer_t grace;
+    uv_timer_t tick;               /* the connections' timeouts: set for the earliest */
+    uint64_t tick_due;             /* when tick fires (0: not set) */
+    tx_tlist_t timeouts[T__COUNT]; /* connections by timeout kind, each in order of due time */
+    tx_tlist_t deadlines;          /* requests' deadlines, in order of due time */
+    char peerbuf[64];              /* tx__http_req_peer's answer */
     tx_http_config_t cfg;
     char addr[96];
     conn_t *conns;
     size_t nconns;
     tx_http_req_t *reqs;
-    tx__freelist_t spare;    /* freed requests kept for reuse (SPARE_MAX), with their out */
-    uv_check_t flusher;      /* writes the streams' output after the turn's I/O callbacks */
-    uv_prepare_t preflusher; /* … and before the poll, for output from timers and idlers */
-    tx_http_req_t *to_flush; /* streams with output composed this turn */
-    int flushers_open;       /* of those two handles */
-    int stopping, listener_open, grace_open, done_called;
+    tx__freelist_t spare;       /* freed requests kept for reuse (SPARE_MAX), with their out */
+    tx_http_scratch_t *scratch; /* the parsers' shared working buffer */
+    uv_check_t flusher;         /* writes the streams' output after the turn's I/O callbacks */
+    uv_prepare_t preflusher;    /* … and before the poll, for output from timers and idlers */
+    tx_http_req_t *to_flush;    /* streams with output composed this turn */
+    int flushers_open;          /* of those two handles */
+    int stopping, listener_open, grace_open, tick_open, done_called;
     tx_http_stopped_fn done;
     void *done_ud;
     char readbuf[65536];
@@ -107,6 +133,7 @@ typedef struct {
 #define SPARE_OUT_MAX (16u * 1024u)
 
 static void conn_close(conn_t *c, int reset);
+static void peer_text(const peer_t *p, char *out, size_t cap);
 static void conn_advance(conn_t *c);
 static void conn_arm_timer(conn_t *c);
 static void maybe_stopped(tx_http_server_t *srv);
@@ -201,7 +228,6 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
     r->srv = srv;
     r->c = c;
     r->msg = msg;
-    memcpy(r->peer, c->peer, sizeof r->peer); /* same size, NUL-terminated */
     r->head = msg && strcmp(msg->method, "HEAD") == 0;
     r->lnext = srv->reqs;
     if (srv->reqs) srv->reqs->lprev = r;
@@ -210,10 +236,12 @@ static tx_http_req_t *req_new(tx_http_server_t *srv, conn_t *c, tx_http_msg_t *m
 }
 
 static void flush_unlink(tx_http_req_t *r);
+static void req_deadline_clear(tx_http_req_t *r);
 
 static void req_free(tx_http_req_t *r)
 {
     flush_unlink(r);
+    req_deadline_clear(r);
     if (r->lprev)
         r->lprev->lnext = r->lnext;
     else
@@ -431,6 +459,7 @@ static void flush_later(tx_http_req_t *r)
 static void req_finish(tx_http_req_t *r)
 {
     r->state = R_FINISHED;
+    req_deadline_clear(r);
     if (r->c == NULL) {
         req_free(r);
         return;
@@ -580,7 +609,9 @@ const char *tx__http_req_query(const tx_http_req_t *r)
 }
 const char *tx__http_req_peer(const tx_http_req_t *r)
 {
-    return r ? r->peer : "";
+    if (r == NULL || r->c == NULL) return ""; /* the connection's, while it is attached */
+    peer_text(&r->c->peer, r->srv->peerbuf, sizeof r->srv->peerbuf);
+    return r->srv->peerbuf;
 }
 int tx__http_req_aborted(const tx_http_req_t *r)
 {
@@ -631,18 +662,97 @@ const char *tx__http_req_param(const tx_http_req_t *r, const char *name)
 
 /* ---- connections ------------------------------------------------------------------------- */
 
+/* The connections' timeouts: each connection with one is in the server's list for its kind, and
+ * one timer (tick) is set for the earliest due time of them all. It is set again only when a
+ * timeout due sooner arrives; a timeout that goes away leaves it as it is (the tick then finds
+ * nothing due and sets itself for what is). */
+static void on_tick(uv_timer_t *t);
+static void conn_timed_out(conn_t *c, timer_mode_t mode);
+
+static void tick_arm(tx_http_server_t *srv, uint64_t due)
+{
+    /* (requests detached at the stop have no deadline: nothing is set after the tick closes) */
+    if (!srv->tick_open || (srv->tick_due != 0 && srv->tick_due <= due)) return;
+    uint64_t now = uv_now(srv->loop);
+    srv->tick_due = due;
+    uv_timer_start(&srv->tick, on_tick, due > now ? due - now : 0, 0);
+}
+
+static void conn_timer_stop(conn_t *c)
+{
+    if (c->tmode != T_NONE) tx__tlist_remove(&c->srv->timeouts[c->tmode], &c->tn);
+    c->tmode = T_NONE;
+}
+
+/* (Re)starts c's timeout: kind `mode`, `ms` from now. */
+static void conn_timer_start(conn_t *c, timer_mode_t mode, uint64_t ms)
+{
+    tx_http_server_t *srv = c->srv;
+    conn_timer_stop(c);
+    /* at least 1 ms: a timeout set while the tick runs is never due in that same run */
+    uint64_t due = uv_now(srv->loop) + (ms > 0 ? ms : 1);
+    tx__tlist_insert(&srv->timeouts[mode], &c->tn, due);
+    c->tmode = mode;
+    tick_arm(srv, due);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    tx_http_server_t *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    srv->tick_due = 0;
+    for (int mode = T_NONE + 1; mode < T__COUNT; mode++) {
+        tx_tnode_t *n;
+        while ((n = tx__tlist_pop_due(&srv->timeouts[mode], now)) != NULL) {
+            conn_t *c = (conn_t *)((char *)n - offsetof(conn_t, tn));
+            c->tmode = T_NONE;
+            conn_timed_out(c, (timer_mode_t)mode); /* may start or stop other timeouts */
+        }
+    }
+    tx_tnode_t *n;
+    while ((n = tx__tlist_pop_due(&srv->deadlines, now)) != NULL) {
+        tx_http_req_t *r = (tx_http_req_t *)((char *)n - offsetof(tx_http_req_t, dl));
+        tx_http_abort_fn fn = r->dl_fn;
+        r->dl_fn = NULL;
+        fn(r, r->dl_ud); /* may finish (free) r */
+    }
+    for (int mode = T_NONE + 1; mode < T__COUNT; mode++)
+        if (srv->timeouts[mode].head != NULL) tick_arm(srv, srv->timeouts[mode].head->due);
+    if (srv->deadlines.head != NULL) tick_arm(srv, srv->deadlines.head->due);
+}
+
+static void req_deadline_clear(tx_http_req_t *r)
+{
+    if (r->dl_fn != NULL) tx__tlist_remove(&r->srv->deadlines, &r->dl);
+    r->dl_fn = NULL;
+}
+
+void tx__http_req_set_deadline(tx_http_req_t *r, uint64_t ms, tx_http_abort_fn fn, void *ud)
+{
+    if (r == NULL) return;
+    req_deadline_clear(r);
+    if (fn == NULL || r->c == NULL || r->state == R_FINISHED) return;
+    tx_http_server_t *srv = r->srv;
+    uint64_t due = uv_now(srv->loop) + (ms > 0 ? ms : 1);
+    tx__tlist_insert(&srv->deadlines, &r->dl, due);
+    r->dl_fn = fn;
+    r->dl_ud = ud;
+    tick_arm(srv, due);
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     conn_t *c = h->data;
-    if (--c->handles > 0) return;
     tx_http_server_t *srv = c->srv;
+    conn_timer_stop(c); /* (stopped at conn_close already) */
     if (c->prev)
         c->prev->next = c->next;
     else
         srv->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     srv->nconns--;
-    tx__http_parser_destroy(c->parser);
+    tx__http_parser_fini(c->parser);
+    free(c->drain);
     free(c);
     maybe_stopped(srv);
 }
@@ -656,6 +766,7 @@ static void conn_detach_all(conn_t *c)
         c->qhead = r->qnext;
         r->qnext = NULL;
         r->c = NULL;
+        req_deadline_clear(r); /* the abort callback tells the handler instead */
         c->nq--;
         if (!r->handed || r->state == R_FINISHED) {
             req_free(r);
@@ -673,28 +784,24 @@ static void conn_close(conn_t *c, int reset)
     if (c->closing) return;
     c->closing = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    uv_timer_stop(&c->timer);
+    conn_timer_stop(c);
     conn_detach_all(c);
-    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     if (!reset || uv_tcp_close_reset(&c->tcp, on_handle_closed) != 0)
         uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
-
-static void on_timer(uv_timer_t *t);
 
 /* The lingering timer, once the answer is out: the next stretch of silence, cut at the overall
  * end. Closes the connection when that end has passed. */
 static void linger_arm(conn_t *c)
 {
     uint64_t now = uv_now(c->srv->loop);
-    if (now >= c->linger_end) {
+    if (now >= c->drain->linger_end) {
         conn_close(c, 0);
         return;
     }
     uint64_t wait = c->srv->cfg.linger_idle_ms;
-    if (wait > c->linger_end - now) wait = c->linger_end - now;
-    c->tmode = T_LINGER;
-    uv_timer_start(&c->timer, on_timer, wait, 0);
+    if (wait > c->drain->linger_end - now) wait = c->drain->linger_end - now;
+    conn_timer_start(c, T_LINGER, wait);
 }
 
 /* Lingering: what the client still sends is read and dropped (it lands in the shared read
@@ -711,8 +818,8 @@ static void on_linger_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (c->shut_done || nread != UV_EOF) conn_close(c, 0);
         return;
     }
-    c->linger_bytes += (size_t)nread;
-    if (c->linger_bytes > c->srv->cfg.linger_max_bytes)
+    c->drain->linger_bytes += (size_t)nread;
+    if (c->drain->linger_bytes > c->srv->cfg.linger_max_bytes)
         conn_close(c, 0);
     else if (c->shut_done)
         linger_arm(c);
@@ -729,7 +836,7 @@ static void on_shutdown(uv_shutdown_t *s, int status)
     }
     conn_detach_all(c); /* requests queued behind the last answer get none: abort them now */
     /* the answer is out: the bounds run from now, not while a slow reader takes a big answer */
-    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.linger_ms;
+    c->drain->linger_end = uv_now(c->srv->loop) + c->srv->cfg.linger_ms;
     linger_arm(c);
 }
 
@@ -748,11 +855,15 @@ static void conn_drain(conn_t *c, int linger)
     c->reading = 0;
     /* writing the last answers out is bounded too (idle_timeout_ms): a client that reads nothing
      * cannot hold the connection; on_shutdown starts the lingering bounds once they are out */
-    c->linger_end = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms;
-    c->tmode = T_LINGER;
-    uv_timer_start(&c->timer, on_timer, c->srv->cfg.idle_timeout_ms, 0);
-    c->shut.data = c;
-    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
+    c->drain = calloc(1, sizeof *c->drain);
+    if (c->drain == NULL) {
+        conn_close(c, 0);
+        return;
+    }
+    c->drain->linger_end = uv_now(c->srv->loop) + c->srv->cfg.idle_timeout_ms;
+    conn_timer_start(c, T_DRAIN, c->srv->cfg.idle_timeout_ms);
+    c->drain->req.data = c;
+    if (uv_shutdown(&c->drain->req, (uv_stream_t *)&c->tcp, on_shutdown) != 0) {
         conn_close(c, 0);
         return;
     }
@@ -837,16 +948,18 @@ static void conn_fail(conn_t *c, int status, const char *code, const char *messa
     }
     r->handed = 1; /* so respond_error accepts it; we finish it right here */
     conn_enqueue(c, r);
-    tx__log(TX_LOG_DEBUG, "http", "%s: %d %s", c->peer, status, code);
+    if (tx__log_enabled(TX_LOG_DEBUG)) {
+        char peer[64];
+        peer_text(&c->peer, peer, sizeof peer);
+        tx__log(TX_LOG_DEBUG, "http", "%s: %d %s", peer, status, code);
+    }
     tx__http_respond_error(r, status, "invalid_request_error", code, message, NULL, 0);
 }
 
-static void on_timer(uv_timer_t *t)
+/* c's timeout (of kind `mode`) passed; it is out of its list already. */
+static void conn_timed_out(conn_t *c, timer_mode_t mode)
 {
-    conn_t *c = t->data;
-    timer_mode_t mode = c->tmode;
-    c->tmode = T_NONE;
-    if (mode == T_LINGER) { /* silence, or the overall bound */
+    if (mode == T_LINGER || mode == T_DRAIN) { /* silence, or the overall bound */
         conn_close(c, 0);
         return;
     }
@@ -867,16 +980,12 @@ static void conn_arm_timer(conn_t *c)
     /* a new connection gets the header timeout from its accept (as nginx's client_header_timeout),
      * so connections that never send a byte do not hold their slot for the idle timeout */
     if (st == TX_HTTP_PARSE_HEADERS || (st == TX_HTTP_PARSE_IDLE && !c->had_request)) {
-        if (c->tmode != T_HEADER) { /* not restarted by more bytes: that is the point */
-            c->tmode = T_HEADER;
-            uv_timer_start(&c->timer, on_timer, cfg->header_timeout_ms, 0);
-        }
+        if (c->tmode != T_HEADER) /* not restarted by more bytes: that is the point */
+            conn_timer_start(c, T_HEADER, cfg->header_timeout_ms);
     } else if (st == TX_HTTP_PARSE_BODY || (st == TX_HTTP_PARSE_IDLE && c->qhead == NULL)) {
-        c->tmode = T_IDLE;
-        uv_timer_start(&c->timer, on_timer, cfg->idle_timeout_ms, 0);
+        conn_timer_start(c, T_IDLE, cfg->idle_timeout_ms);
     } else {
-        c->tmode = T_NONE;
-        uv_timer_stop(&c->timer);
+        conn_timer_stop(c);
     }
 }
 
@@ -916,7 +1025,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(s);
         c->reading = 0;
     }
-    if (popped && c->tmode == T_HEADER) c->tmode = T_NONE; /* a new request: a new deadline */
+    if (popped && c->tmode == T_HEADER) conn_timer_stop(c); /* a new request: a new deadline */
     conn_arm_timer(c);
 }
 
@@ -939,6 +1048,46 @@ static void format_peer(const struct sockaddr_storage *ss, char *out, size_t cap
     }
 }
 
+static void peer_keep(peer_t *p, const struct sockaddr_storage *ss)
+{
+    memset(p, 0, sizeof *p);
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        p->port = a->sin_port;
+        memcpy(p->addr, &a->sin_addr, sizeof a->sin_addr);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        p->port = a->sin6_port;
+        memcpy(p->addr, &a->sin6_addr, sizeof a->sin6_addr);
+    }
+    p->family = ss->ss_family == AF_INET || ss->ss_family == AF_INET6 ? ss->ss_family : 0xffff;
+}
+
+/* "1.2.3.4:5678", "[::1]:5678", "unknown" (another family) or "" (no address). */
+static void peer_text(const peer_t *p, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (p->family == 0) {
+        out[0] = '\0';
+        return;
+    }
+    if (p->family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = p->port;
+        memcpy(&a->sin_addr, p->addr, sizeof a->sin_addr);
+    } else if (p->family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = p->port;
+        memcpy(&a->sin6_addr, p->addr, sizeof a->sin6_addr);
+    } else {
+        ss.ss_family = AF_UNSPEC;
+    }
+    format_peer(&ss, out, cap);
+}
+
 static void on_reject_closed(uv_handle_t *h)
 {
     free(h);
@@ -959,27 +1108,24 @@ static void on_connection(uv_stream_t *listener, int status)
         uv_close((uv_handle_t *)t, on_reject_closed);
         return;
     }
-    conn_t *c = calloc(1, sizeof *c);
+    conn_t *c = calloc(1, sizeof *c + tx__http_parser_size());
     if (c == NULL) return;
     c->srv = srv;
-    c->parser = tx__http_parser_new(&srv->cfg.limits);
+    c->parser = tx__http_parser_init(c + 1, &srv->cfg.limits, srv->scratch);
     uv_tcp_init(srv->loop, &c->tcp);
-    uv_timer_init(srv->loop, &c->timer);
-    c->tcp.data = c->timer.data = c;
-    c->handles = 2;
+    c->tcp.data = c;
     c->next = srv->conns;
     if (srv->conns) srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
-    if (c->parser == NULL || uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
         conn_close(c, 0);
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        format_peer(&ss, c->peer, sizeof c->peer);
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) peer_keep(&c->peer, &ss);
     conn_resume_reading(c);
     conn_arm_timer(c);
 }
@@ -1034,7 +1180,9 @@ bad:
 
 static void on_listener_closed_free(uv_handle_t *h)
 {
-    free(h->data);
+    tx_http_server_t *srv = h->data;
+    tx__http_scratch_free(srv->scratch);
+    free(srv);
 }
 
 tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
@@ -1058,6 +1206,13 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
         return NULL;
     }
     srv->loop = loop;
+    srv->scratch = tx__http_scratch_new();
+    if (srv->scratch == NULL) {
+        free(srv);
+        err->code = TX_ENOMEM;
+        err->msg = "out of memory";
+        return NULL;
+    }
     srv->spare.max = SPARE_MAX;
     srv->spare.destroy = spare_destroy;
     srv->cfg = *cfg;
@@ -1108,6 +1263,10 @@ tx_http_server_t *tx__http_server_start(uv_loop_t *loop, const char *listen,
     srv->flushers_open = 2;
     uv_unref((uv_handle_t *)&srv->flusher);
     uv_unref((uv_handle_t *)&srv->preflusher);
+    uv_timer_init(loop, &srv->tick);
+    srv->tick.data = srv;
+    srv->tick_open = 1;
+    uv_unref((uv_handle_t *)&srv->tick); /* the connections keep the loop alive, not this */
     return srv;
 }
 
@@ -1127,6 +1286,8 @@ static void on_server_handle_closed(uv_handle_t *h)
         srv->listener_open = 0;
     else if (h == (uv_handle_t *)&srv->flusher || h == (uv_handle_t *)&srv->preflusher)
         srv->flushers_open--;
+    else if (h == (uv_handle_t *)&srv->tick)
+        srv->tick_open = 0;
     else
         srv->grace_open = 0;
     maybe_stopped(srv);
@@ -1146,7 +1307,12 @@ static void maybe_stopped(tx_http_server_t *srv)
         uv_close((uv_handle_t *)&srv->flusher, on_server_handle_closed);
         uv_close((uv_handle_t *)&srv->preflusher, on_server_handle_closed);
     }
-    if (srv->nconns == 0 && !srv->listener_open && !srv->grace_open && srv->flushers_open == 0) {
+    if (srv->nconns == 0 && srv->tick_open && !uv_is_closing((uv_handle_t *)&srv->tick)) {
+        uv_timer_stop(&srv->tick);
+        uv_close((uv_handle_t *)&srv->tick, on_server_handle_closed);
+    }
+    if (srv->nconns == 0 && !srv->listener_open && !srv->grace_open && !srv->tick_open &&
+        srv->flushers_open == 0) {
         srv->done_called = 1;
         if (srv->done) srv->done(srv, srv->done_ud);
     }
@@ -1186,5 +1352,6 @@ void tx__http_server_destroy(tx_http_server_t *srv)
     while (srv->reqs)
         req_free(srv->reqs);
     tx__freelist_clear(&srv->spare);
+    tx__http_scratch_free(srv->scratch);
     free(srv);
 }

@@ -213,20 +213,24 @@ static void assert_same_msg(const tx_http_msg_t *a, const tx_http_msg_t *b)
     assert_int_equal(a->keep_alive, b->keep_alive);
 }
 
+/* Three requests whose fields cross any split: folded and empty values, 17 headers (more than a
+ * first header array holds), a chunked body with trailers. */
+static const char *const three_requests =
+    "POST /v1/chat?x=1&y=two HTTP/1.1\r\nHost: example\r\nX-Fold: first\r\n  second\r\n"
+    "X-Empty:\r\nX-Long: 0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n"
+    "Content-Length: 11\r\n\r\nhello world"
+    "GET /b HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+    "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\nM: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\n\r\n"
+    /* trailers after a chunked body (found by fuzzing with each read in its own buffer) */
+    "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n5\r\npedia\r\n"
+    "0\r\nT: 1\r\nTrailer-Two: abcdefghij\r\n\r\n";
+
 /* The same requests, whatever the split of the bytes into reads: every split point of the
  * request line, names, values (folded ones too) and body gives the same requests. */
 static void split_invariance(void **state)
 {
     (void)state;
-    static const char *in =
-        "POST /v1/chat?x=1&y=two HTTP/1.1\r\nHost: example\r\nX-Fold: first\r\n  second\r\n"
-        "X-Empty:\r\nX-Long: 0123456789abcdefghijklmnopqrstuvwxyz0123456789\r\n"
-        "Content-Length: 11\r\n\r\nhello world"
-        "GET /b HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
-        "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\nM: 13\r\nN: 14\r\nO: 15\r\nP: 16\r\nQ: 17\r\n\r\n"
-        /* trailers after a chunked body (found by fuzzing with each read in its own buffer) */
-        "POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;x=y\r\nWiki\r\n5\r\npedia\r\n"
-        "0\r\nT: 1\r\nTrailer-Two: abcdefghij\r\n\r\n";
+    const char *in = three_requests;
     tx_http_parser_t *ref = tx__http_parser_new(NULL);
     assert_int_equal(feed(ref, in, 100000), 0);
     tx_http_msg_t *want[3] = {tx__http_parser_pop(ref), tx__http_parser_pop(ref),
@@ -276,6 +280,80 @@ static void split_invariance(void **state)
         }
         tx__http_parser_destroy(p);
     }
+    for (int k = 0; k < 3; k++)
+        tx__http_msg_free(want[k]);
+    tx__http_parser_destroy(ref);
+}
+
+/* Parsers sharing one working buffer (a server's connections): two of them fed the same bytes
+ * in different splits, their feeds interleaved, give the requests one parser alone gives; between
+ * feeds a parser holds no working memory unless a head is still arriving, and then only about
+ * that head's bytes and fields. */
+static void shared_scratch(void **state)
+{
+    (void)state;
+    const char *in = three_requests;
+    size_t len = strlen(in);
+    tx_http_parser_t *ref = tx__http_parser_new(NULL);
+    assert_int_equal(feed(ref, in, 100000), 0);
+    tx_http_msg_t *want[3] = {tx__http_parser_pop(ref), tx__http_parser_pop(ref),
+                              tx__http_parser_pop(ref)};
+    assert_non_null(want[2]);
+    assert_true(tx__http_parser_held(ref) >= 256); /* a parser of its own keeps its buffer */
+    tx_http_scratch_t *ws = tx__http_scratch_new();
+    assert_non_null(ws);
+    for (size_t step = 1; step < 40; step++) {
+        tx_http_parser_t *p[2] = {tx__http_parser_new_shared(NULL, ws),
+                                  tx__http_parser_new_shared(NULL, ws)};
+        size_t steps[2] = {step, step * 3 + 1}, off[2] = {0, 0};
+        int got[2] = {0, 0};
+        while (off[0] < len || off[1] < len) {
+            for (int k = 0; k < 2; k++) {
+                if (off[k] >= len) continue;
+                size_t n = len - off[k] < steps[k] ? len - off[k] : steps[k];
+                char *piece = malloc(n); /* freed after its feed: nothing may point into it */
+                assert_non_null(piece);
+                memcpy(piece, in + off[k], n);
+                assert_int_equal(tx__http_parser_feed(p[k], piece, n), 0);
+                memset(piece, '#', n);
+                free(piece);
+                off[k] += n;
+                size_t held = tx__http_parser_held(p[k]);
+                if (tx__http_parser_state(p[k]) != TX_HTTP_PARSE_HEADERS)
+                    assert_int_equal(held, 0);
+                else /* the head so far (< 300 bytes here) and its fields (<= 17 of 32 bytes);
+                      * none yet while only the method's first bytes came */
+                    assert_true(held <= 300 + 17 * 32);
+                tx_http_msg_t *m;
+                while ((m = tx__http_parser_pop(p[k])) != NULL) {
+                    assert_true(got[k] < 3);
+                    assert_same_msg(m, want[got[k]++]);
+                    tx__http_msg_free(m);
+                }
+            }
+        }
+        assert_int_equal(got[0], 3);
+        assert_int_equal(got[1], 3);
+        tx__http_parser_destroy(p[0]);
+        tx__http_parser_destroy(p[1]);
+    }
+    /* a head that stopped half-way holds its bytes, not a working buffer's worth */
+    tx_http_parser_t *half = tx__http_parser_new_shared(NULL, ws);
+    const char *h = "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Ty";
+    assert_int_equal(feed(half, h, 1000), 0);
+    assert_int_equal(tx__http_parser_state(half), TX_HTTP_PARSE_HEADERS);
+    assert_true(tx__http_parser_held(half) > 0);
+    assert_true(tx__http_parser_held(half) <= strlen(h) + 1 + 2 * 32);
+    assert_int_equal(feed(half, "pe: a\r\nContent-Length: 2\r\n\r\nhi", 1000), 0);
+    tx_http_msg_t *m = tx__http_parser_pop(half);
+    assert_non_null(m);
+    assert_string_equal(tx__http_msg_header(m, "content-type"), "a");
+    assert_string_equal(tx__http_msg_header(m, "host"), "127.0.0.1:8080");
+    assert_string_equal(m->body, "hi");
+    assert_int_equal(tx__http_parser_held(half), 0);
+    tx__http_msg_free(m);
+    tx__http_parser_destroy(half);
+    tx__http_scratch_free(ws);
     for (int k = 0; k < 3; k++)
         tx__http_msg_free(want[k]);
     tx__http_parser_destroy(ref);
@@ -451,6 +529,7 @@ int main(void)
         cmocka_unit_test(request_fields),
         cmocka_unit_test(body_sizes),
         cmocka_unit_test(split_invariance),
+        cmocka_unit_test(shared_scratch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,6 +32,7 @@ typedef struct {
     tx_err_t late_rc, write_rc;
     int stopped;
     int stream;
+    int deadlines; /* request deadlines that fired */
     char client_buf[4096];
     size_t client_len;
     /* streamed output written from a timer */
@@ -122,6 +123,13 @@ static void on_tick(uv_timer_t *t)
     assert_int_equal(tx__http_stream_write(f->held, "data: tick\n\n", 12), TX_EOK);
 }
 
+static void on_req_deadline(tx_http_req_t *req, void *ud)
+{
+    fixture_t *f = ud;
+    f->deadlines++;
+    assert_int_equal(tx__http_respond(req, 504, NULL, 0, "deadline", 8), TX_EOK);
+}
+
 static void handler(tx_http_req_t *req, void *ud)
 {
     fixture_t *f = ud;
@@ -161,6 +169,11 @@ static void handler(tx_http_req_t *req, void *ud)
             assert_int_equal(tx__http_stream_begin(req, status, NULL, 0), TX_EOK);
             assert_int_equal(tx__http_stream_end(req), TX_EOK);
         }
+    } else if (strcmp(path, "/dl") == 0) { /* answered by its deadline */
+        tx__http_req_set_deadline(req, 20, on_req_deadline, f);
+    } else if (strcmp(path, "/dlnow") == 0) { /* finished first: its deadline must never run */
+        tx__http_req_set_deadline(req, 1, on_req_deadline, f);
+        assert_int_equal(tx__http_respond(req, 200, &ct, 1, "now", 3), TX_EOK);
     } else if (strcmp(path, "/odd") == 0) {
         assert_int_equal(tx__http_respond(req, 599, NULL, 0, NULL, 0), TX_EOK);
     } else if (strcmp(path, "/big") == 0) {
@@ -290,6 +303,22 @@ static void *client_order(void *ud)
     fixture_t *f = ud;
     int s = client_connect(f->port);
     const char req[] = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n";
+    send(s, req, sizeof req - 1, 0);
+    ssize_t n;
+    while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
+                     0)) > 0)
+        f->client_len += (size_t)n;
+    f->client_buf[f->client_len] = '\0';
+    close(s);
+    atomic_store(&f->client_finished, 1);
+    return NULL;
+}
+
+static void *client_deadlines(void *ud)
+{
+    fixture_t *f = ud;
+    int s = client_connect(f->port);
+    const char req[] = "GET /dl HTTP/1.1\r\n\r\nGET /dlnow HTTP/1.1\r\nConnection: close\r\n\r\n";
     send(s, req, sizeof req - 1, 0);
     ssize_t n;
     while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
@@ -433,6 +462,26 @@ static void exact_answers_on_one_connection(void **state)
     assert_true(run_until(&f, client_done));
     pthread_join(th, NULL);
     assert_int_equal(f.client_len, 0); /* else: the number of the first answer that differed */
+    stop(&f);
+}
+
+/* A request's deadline answers it when nothing else did; a request finished before its deadline
+ * never sees it (the 1 ms one would fire before the 20 ms one if it were still set); answers keep
+ * the request order. */
+static void request_deadlines(void **state)
+{
+    (void)state;
+    fixture_t f;
+    start(&f);
+    pthread_t th;
+    pthread_create(&th, NULL, client_deadlines, &f);
+    assert_true(run_until(&f, client_done));
+    pthread_join(th, NULL);
+    assert_int_equal(f.deadlines, 1);
+    const char *late = strstr(f.client_buf, "HTTP/1.1 504"), *now = strstr(f.client_buf, "now");
+    assert_non_null(late);
+    assert_non_null(now);
+    assert_true(late < now);
     stop(&f);
 }
 
@@ -700,6 +749,7 @@ int main(void)
         cmocka_unit_test(answers_in_request_order),
         cmocka_unit_test(exact_answers_on_one_connection),
         cmocka_unit_test(client_gone_aborts),
+        cmocka_unit_test(request_deadlines),
         cmocka_unit_test(listen_errors),
         cmocka_unit_test(lingering_close_lets_the_client_read),
         cmocka_unit_test(lingering_close_is_bounded),
