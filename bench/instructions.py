@@ -30,18 +30,11 @@ def callgrind(cmd, out, env=None):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def measure(proc, out, port, script):
-    """Counts the instructions proc spends on the requests of a 3 s wrk run; returns
-    (requests, instructions, profile file)."""
-    url = "http://127.0.0.1:%d/v1/chat/completions" % port
-    txtest.wait_until(lambda: txtest.port_open(port), 60, "port %d under valgrind" % port)
-    subprocess.run(["wrk", "-t1", "-c8", "-d2s", "-s", script, url], capture_output=True, check=True)
-    subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], capture_output=True, check=True)
-    w = subprocess.run(["wrk", "-t1", "-c8", "-d3s", "-s", script, url], capture_output=True,
-                       text=True, check=True).stdout
-    subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], capture_output=True, check=True)
-    subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=True)
-    dump = out + ".1"
+def callgrind_total(pid, dump):
+    """Stops counting in the callgrind'ed process `pid`, dumps (to the file `dump`: the
+    profile's name and the dump's number), and returns the dump's total."""
+    subprocess.run(["callgrind_control", "-i", "off", str(pid)], capture_output=True, check=True)
+    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, check=True)
     total = []
 
     def dumped():  # callgrind_control returns once the dump is written; this checks it is whole
@@ -52,9 +45,23 @@ def measure(proc, out, port, script):
         if m:
             total.append(int(m.group(1).replace(",", "")))
         return bool(m)
-    txtest.wait_until(dumped, 30, "callgrind dump")
+    txtest.wait_until(dumped, 60, "callgrind dump")
+    return total[0]
+
+
+def measure(proc, out, port, script):
+    """Counts the instructions proc spends on the requests of a 3 s wrk run; returns
+    (requests, instructions, profile file)."""
+    url = "http://127.0.0.1:%d/v1/chat/completions" % port
+    txtest.wait_until(lambda: txtest.port_open(port), 60, "port %d under valgrind" % port)
+    subprocess.run(["wrk", "-t1", "-c8", "-d2s", "-s", script, url], capture_output=True, check=True)
+    subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], capture_output=True, check=True)
+    w = subprocess.run(["wrk", "-t1", "-c8", "-d3s", "-s", script, url], capture_output=True,
+                       text=True, check=True).stdout
+    dump = out + ".1"
+    total = callgrind_total(proc.pid, dump)
     requests = int(re.search(r"(\d+) requests in", w).group(1))
-    return requests, total[0], dump
+    return requests, total, dump
 
 
 def split(dump, binary):

@@ -66,25 +66,6 @@ def report_strace(out, ev):
         total / ev, ", ".join("%s %.2f" % (name, n / ev) for n, name in rows if n / ev >= 0.005))
 
 
-def callgrind_total(pid, dump):
-    """Stops counting in the callgrind'ed process `pid`, dumps (to the file `dump`: the
-    profile's name and the dump's number), and returns the dump's total."""
-    subprocess.run(["callgrind_control", "-i", "off", str(pid)], capture_output=True, check=True)
-    subprocess.run(["callgrind_control", "-d", str(pid)], capture_output=True, check=True)
-    total = []
-
-    def dumped():
-        if not os.path.exists(dump):
-            return False
-        ann = subprocess.run(["callgrind_annotate", dump], capture_output=True, text=True).stdout
-        m = re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", ann)
-        if m:
-            total.append(int(m.group(1).replace(",", "")))
-        return bool(m)
-    txtest.wait_until(dumped, 60, "callgrind dump")
-    return total[0]
-
-
 def ctx_switches(pids):
     """Voluntary context switches of `pids` so far: how often the loop slept in epoll_wait."""
     n = 0
@@ -187,7 +168,8 @@ def main():
                 if args.mode == "strace":
                     line += report_strace(out, ev)
                 elif args.mode == "callgrind":
-                    total = callgrind_total(pids[name][0], cg[name] + ".%d" % (rnd + 1))
+                    total = instructions.callgrind_total(pids[name][0],
+                                                         cg[name] + ".%d" % (rnd + 1))
                     line += "%.0f user-space instructions per event" % (total / ev)
                 else:
                     line += "%.2f us CPU per event (user %.2f, kernel %.2f), %.2f sleeps" % (
