@@ -7,6 +7,7 @@ proxy_ssl_session_reuse on; tenax with AI_CA_FILE). Unlike req/s on a shared mac
 barely moves from run to run. tenax's count is split by where the instructions run: inside
 OpenSSL (libssl, libcrypto), cJSON, jansson and http_parser (each with whatever libc they call,
 minus the tenax callbacks they call back), and in tenax's own code with the libc it calls."""
+import argparse
 import os
 import re
 import shutil
@@ -141,6 +142,11 @@ def one(d, binary, script, tls):
 
 
 def main():
+    ap = argparse.ArgumentParser(description="instructions per request under callgrind")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="copy the callgrind profiles (cg.nginx.*, cg.tenax.*) into DIR")
+    ap.add_argument("--only", choices=("plain", "tls"), help="measure one row only")
+    args = ap.parse_args()
     if shutil.which("valgrind") is None:
         print("instructions: valgrind is not installed (scripts/deps.sh installs it); skipped")
         return
@@ -150,9 +156,15 @@ def main():
     with open(script, "w") as f:
         f.write(gateway.WRK_LUA.format(body=gateway.BODY))
     try:
-        one(d, binary, script, False)
-        if os.environ.get("BENCH_TLS", "1") != "0":
+        if args.only != "tls":
+            one(d, binary, script, False)
+        if args.only != "plain" and os.environ.get("BENCH_TLS", "1") != "0":
             one(d, binary, script, True)
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for name in os.listdir(d):
+                if name.startswith("cg."):
+                    shutil.copy(os.path.join(d, name), args.keep)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
