@@ -253,6 +253,7 @@ tx_tls_ctx_t *tx__tls_ctx_new(const char *ca_file, char *err, size_t errlen)
     /* No SSL_MODE_RELEASE_BUFFERS: freeing and re-allocating the record buffers costs ~1.4k
      * instructions per small request; keeping them costs ~16 KiB per idle pooled connection,
      * and the pool is capped. */
+    SSL_CTX_set_read_ahead(c->ssl, 1);
     SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
     int ok = ca_file ? SSL_CTX_load_verify_locations(c->ssl, ca_file, NULL)
                      : SSL_CTX_set_default_verify_paths(c->ssl);
