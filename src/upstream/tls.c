@@ -28,28 +28,37 @@ typedef struct {
  * this size, one SSL_write each. */
 #define REC_MAX 16384
 
-struct tx_tls_ctx {
-    SSL_CTX *ssl;
-    BIO_METHOD *bio; /* the connections' BIO: reads t->in, writes t->out */
-    char *stage;     /* REC_MAX bytes: small pieces of one tx__tls_writev become one record */
-    unsigned refs;   /* the caller's + one per connection */
-    uint64_t tick;
-    slot_t slots[TX_TLS_SESSION_CACHE];
-};
-
-typedef enum { ST_HANDSHAKE, ST_OPEN, ST_DONE } state_t;
-
 /* Bytes p[off, off + len) of a buffer of cap bytes. */
 typedef struct {
     char *p;
     size_t off, len, cap;
 } buf_t;
 
+struct tx_tls_ctx {
+    SSL_CTX *ssl;
+    BIO_METHOD *bio; /* the connections' BIO: reads t->in, writes t->out */
+    char *stage;     /* REC_MAX bytes: small pieces of one tx__tls_writev become one record */
+    /* Ciphertext buffers the connections share: bytes come in, are taken by OpenSSL; OpenSSL's
+     * records go out, are taken by the socket, mostly within one call. One connection owns each
+     * at a time; another that needs it moves the owner's leftover bytes (a record cut by the
+     * socket, what the socket did not take yet) into the owner's own buffer first. So the
+     * common path touches the same warm memory for every connection, and an idle connection
+     * keeps no ciphertext buffer of its own. */
+    buf_t in, out;
+    tx_tls_t *in_owner, *out_owner;
+    unsigned refs; /* the caller's + one per connection */
+    uint64_t tick;
+    slot_t slots[TX_TLS_SESSION_CACHE];
+};
+
+typedef enum { ST_HANDSHAKE, ST_OPEN, ST_DONE } state_t;
+
 struct tx_tls {
     tx_tls_ctx_t *ctx;
     SSL *ssl;
-    buf_t in;      /* ciphertext fed and not yet taken by OpenSSL */
-    buf_t out;     /* ciphertext OpenSSL wrote, for the socket */
+    buf_t *in;  /* ciphertext fed and not yet taken by OpenSSL: ctx->in or own_in */
+    buf_t *out; /* ciphertext OpenSSL wrote, for the socket: ctx->out or own_out */
+    buf_t own_in, own_out;
     int oom;       /* a buffer could not grow: OpenSSL's failure is out of memory */
     char *key;     /* session cache key, NULL: no resumption */
     char *queue;   /* plaintext written before the handshake ended */
@@ -162,20 +171,57 @@ static void buf_free(buf_t *b)
     memset(b, 0, sizeof *b);
 }
 
+/* The buffer t's next bytes go to: where its unread bytes are, else the shared one (its owner's
+ * leftover moved out first; if that cannot be done, t's own). `shared`/`owner` are the context's
+ * in or out pair, `own` t's own buffer, `cur` t->in or t->out. */
+static buf_t *claim(tx_tls_t *t, buf_t **cur, buf_t *own, buf_t *shared, tx_tls_t **owner)
+{
+    if ((*cur)->len > 0 || *cur == shared) return *cur;
+    tx_tls_t *u = *owner;
+    if (u != NULL) {
+        buf_t *uown = shared == &t->ctx->in ? &u->own_in : &u->own_out;
+        buf_t **ucur = shared == &t->ctx->in ? &u->in : &u->out;
+        if (shared->len > 0) {
+            if (buf_append(uown, shared->p + shared->off, shared->len) != 0) return *cur;
+            shared->off = shared->len = 0;
+        }
+        *ucur = uown;
+    }
+    buf_free(own);
+    *owner = t;
+    *cur = shared;
+    return shared;
+}
+
+/* t is going: the shared buffers forget its bytes. */
+static void release(tx_tls_t *t)
+{
+    tx_tls_ctx_t *c = t->ctx;
+    if (c->in_owner == t) {
+        c->in_owner = NULL;
+        c->in.off = c->in.len = 0;
+    }
+    if (c->out_owner == t) {
+        c->out_owner = NULL;
+        c->out.off = c->out.len = 0;
+    }
+}
+
 /* OpenSSL reads ciphertext: what was fed, else "retry" (as an empty memory BIO: the end of the
  * socket is tx__tls_eof's business, not the BIO's). */
 static int bio_read(BIO *bio, char *p, size_t n, size_t *got)
 {
     tx_tls_t *t = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
-    if (t->in.len == 0) {
+    buf_t *b = t->in;
+    if (b->len == 0) {
         BIO_set_retry_read(bio);
         *got = 0;
         return 0;
     }
-    if (n > t->in.len) n = t->in.len;
-    memcpy(p, t->in.p + t->in.off, n);
-    buf_drop(&t->in, n);
+    if (n > b->len) n = b->len;
+    memcpy(p, b->p + b->off, n);
+    buf_drop(b, n);
     *got = n;
     return 1;
 }
@@ -185,7 +231,8 @@ static int bio_write(BIO *bio, const char *p, size_t n, size_t *put)
     tx_tls_t *t = BIO_get_data(bio);
     BIO_clear_retry_flags(bio);
     *put = 0;
-    if (buf_append(&t->out, p, n) != 0) {
+    tx_tls_ctx_t *c = t->ctx;
+    if (buf_append(claim(t, &t->out, &t->own_out, &c->out, &c->out_owner), p, n) != 0) {
         t->oom = 1;
         return 0;
     }
@@ -202,9 +249,9 @@ static long bio_ctrl(BIO *bio, int cmd, long num, void *ptr)
     case BIO_CTRL_FLUSH:
         return 1;
     case BIO_CTRL_PENDING:
-        return (long)(t->in.len > LONG_MAX ? LONG_MAX : t->in.len);
+        return (long)(t->in->len > LONG_MAX ? LONG_MAX : t->in->len);
     case BIO_CTRL_WPENDING:
-        return (long)(t->out.len > LONG_MAX ? LONG_MAX : t->out.len);
+        return (long)(t->out->len > LONG_MAX ? LONG_MAX : t->out->len);
     default:
         return 0;
     }
@@ -293,6 +340,8 @@ static void ctx_unref(tx_tls_ctx_t *c)
     SSL_CTX_free(c->ssl);
     BIO_meth_free(c->bio); /* after the last connection's BIO */
     free(c->stage);
+    buf_free(&c->in);
+    buf_free(&c->out);
     free(c);
 }
 
@@ -406,6 +455,8 @@ tx_tls_t *tx__tls_new(tx_tls_ctx_t *ctx, const char *host, const char *session_k
     tx_tls_t *t = calloc(1, sizeof *t);
     char *name = NULL;
     if (t == NULL) return NULL;
+    t->in = &t->own_in;
+    t->out = &t->own_out;
     size_t hl = strlen(host);
     if (host[0] == '[' && hl > 2 && host[hl - 1] == ']')
         name = strndup(host + 1, hl - 2);
@@ -463,12 +514,13 @@ void tx__tls_free(tx_tls_t *t)
      * after a TLS failure let OpenSSL mark it unresumable, and the cache forgets it. */
     if (t->code == 0 || t->code == TX_TLS_EOF || t->code == TX_TLS_ETRUNC)
         SSL_set_shutdown(t->ssl, SSL_get_shutdown(t->ssl) | SSL_SENT_SHUTDOWN);
+    release(t);
     SSL_free(t->ssl);
     ctx_unref(t->ctx);
     free(t->key);
     free(t->queue);
-    buf_free(&t->in);
-    buf_free(&t->out);
+    buf_free(&t->own_in);
+    buf_free(&t->own_out);
     free(t);
 }
 
@@ -476,7 +528,8 @@ int tx__tls_feed(tx_tls_t *t, const char *cipher, size_t n)
 {
     if (t->code) return t->code;
     if (t->eof) return TX_TLS_EINVAL;
-    if (n > 0 && buf_append(&t->in, cipher, n) != 0)
+    tx_tls_ctx_t *c = t->ctx;
+    if (n > 0 && buf_append(claim(t, &t->in, &t->own_in, &c->in, &c->in_owner), cipher, n) != 0)
         return fail(t, TX_TLS_ENOMEM, "%s", "out of memory");
     return advance(t);
 }
@@ -496,7 +549,7 @@ ssize_t tx__tls_read(tx_tls_t *t, char *plain, size_t cap)
     }
     if (cap == 0) return 0;
     /* Nothing buffered, nothing to parse: skip a failing SSL_read (a third of a small read). */
-    if (!t->eof && t->in.len == 0 && !SSL_has_pending(t->ssl)) return 0;
+    if (!t->eof && t->in->len == 0 && !SSL_has_pending(t->ssl)) return 0;
     err_reset();
     size_t got = 0;
     int r = SSL_read_ex(t->ssl, plain, cap > SSIZE_MAX ? SSIZE_MAX : cap, &got);
@@ -589,27 +642,29 @@ int tx__tls_writev(tx_tls_t *t, const struct iovec *v, size_t nv)
 
 size_t tx__tls_pending(tx_tls_t *t)
 {
-    return t->out.len;
+    return t->out->len;
 }
 
 size_t tx__tls_take(tx_tls_t *t, char *cipher, size_t cap)
 {
-    size_t n = cap < t->out.len ? cap : t->out.len;
+    buf_t *b = t->out;
+    size_t n = cap < b->len ? cap : b->len;
     if (n == 0) return 0;
-    memcpy(cipher, t->out.p + t->out.off, n);
-    buf_drop(&t->out, n);
+    memcpy(cipher, b->p + b->off, n);
+    buf_drop(b, n);
     return n;
 }
 
 const char *tx__tls_output(tx_tls_t *t, size_t *n)
 {
-    *n = t->out.len;
-    return t->out.len ? t->out.p + t->out.off : NULL;
+    buf_t *b = t->out;
+    *n = b->len;
+    return b->len ? b->p + b->off : NULL;
 }
 
 void tx__tls_consume(tx_tls_t *t, size_t n)
 {
-    buf_drop(&t->out, n < t->out.len ? n : t->out.len);
+    buf_drop(t->out, n < t->out->len ? n : t->out->len);
 }
 
 int tx__tls_close(tx_tls_t *t)
@@ -636,7 +691,7 @@ int tx__tls_reused(tx_tls_t *t)
 
 int tx__tls_has_input(tx_tls_t *t)
 {
-    return t->in.len > 0 || SSL_has_pending(t->ssl);
+    return t->in->len > 0 || SSL_has_pending(t->ssl);
 }
 
 int tx__tls_close_notify_seen(tx_tls_t *t)

@@ -80,8 +80,9 @@ size_t tx__tls_pending(tx_tls_t *t);
 size_t tx__tls_take(tx_tls_t *t, char *cipher, size_t cap);
 
 /* The same without a copy: the waiting ciphertext in place (`*n` bytes, NULL when none), valid
- * until the next call on `t`; then tx__tls_consume drops the first `n` bytes of it (what the
- * socket took; more than is waiting drops all). */
+ * until the next call on `t` or on another connection of the same context (they share buffers);
+ * then tx__tls_consume drops the first `n` bytes of it (what the socket took; more than is
+ * waiting drops all). */
 const char *tx__tls_output(tx_tls_t *t, size_t *n);
 void tx__tls_consume(tx_tls_t *t, size_t n);
 

@@ -882,6 +882,71 @@ static void records_split_everywhere(void **state)
     tx__tls_ctx_free(ctx);
 }
 
+/* Connections of one context share its ciphertext buffers: bytes one of them leaves there (half
+ * a record fed, output not yet taken) survive other connections' traffic, and a connection freed
+ * while it owns them leaves nothing behind. */
+static void connections_share_buffers(void **state)
+{
+    (void)state;
+    tx_tls_ctx_t *ctx = client_ctx();
+    SSL_CTX *sctx = server_ctx("server", 0);
+    pair_t *a = open_pair(ctx, sctx), *b = open_pair(ctx, sctx);
+    static const char to_a[] = "response for a, in one record";
+    static const char to_b[] = "response for b";
+    char rec[512];
+
+    server_write(a, to_a, sizeof to_a - 1);
+    int na = BIO_read(a->sout, rec, sizeof rec);
+    assert_true(na > 20);
+    assert_int_equal(tx__tls_feed(a->c, rec, 10), 0); /* half a record: waits in the buffer */
+    client_drain(a);
+    assert_int_equal(a->cgot_n, 0);
+    assert_true(tx__tls_has_input(a->c));
+    assert_int_equal(tx__tls_write(a->c, "request a", 9), 0); /* output not taken yet */
+    size_t pa = tx__tls_pending(a->c);
+    assert_true(pa > 9);
+
+    server_write(b, to_b, sizeof to_b - 1); /* b's traffic both ways meanwhile */
+    pump(b);
+    assert_int_equal(b->cgot_n, sizeof to_b - 1);
+    assert_memory_equal(b->cgot, to_b, sizeof to_b - 1);
+    assert_int_equal(tx__tls_write(b->c, "request b", 9), 0);
+    assert_int_equal(tx__tls_pending(a->c), pa); /* a's output is still whole */
+    pump(b);
+    assert_int_equal(b->sgot_n, 9);
+    assert_memory_equal(b->sgot, "request b", 9);
+
+    assert_int_equal(tx__tls_feed(a->c, rec + 10, (size_t)na - 10), 0); /* the rest of a's */
+    client_drain(a);
+    assert_int_equal(a->crc, 0);
+    assert_int_equal(a->cgot_n, sizeof to_a - 1);
+    assert_memory_equal(a->cgot, to_a, sizeof to_a - 1);
+    pump(a);
+    assert_int_equal(a->s_err, 0);
+    assert_int_equal(a->sgot_n, 9);
+    assert_memory_equal(a->sgot, "request a", 9);
+
+    /* a leaves output and half a record behind and is freed; b carries on */
+    assert_int_equal(tx__tls_write(a->c, "never sent", 10), 0);
+    server_write(a, "x", 1);
+    na = BIO_read(a->sout, rec, sizeof rec);
+    assert_int_equal(tx__tls_feed(a->c, rec, 4), 0);
+    pair_free(a);
+    assert_int_equal(tx__tls_pending(b->c), 0);
+    assert_false(tx__tls_has_input(b->c));
+    server_write(b, "more", 4);
+    assert_int_equal(tx__tls_write(b->c, "again", 5), 0);
+    pump(b);
+    assert_int_equal(b->crc, 0);
+    assert_int_equal(b->cgot_n, sizeof to_b - 1 + 4);
+    assert_memory_equal(b->cgot + sizeof to_b - 1, "more", 4);
+    assert_int_equal(b->sgot_n, 14);
+    assert_memory_equal(b->sgot, "request bagain", 14);
+    pair_free(b);
+    SSL_CTX_free(sctx);
+    tx__tls_ctx_free(ctx);
+}
+
 static void context_errors(void **state)
 {
     (void)state;
@@ -940,6 +1005,7 @@ int main(void)
         cmocka_unit_test(writev_states),
         cmocka_unit_test(output_in_place),
         cmocka_unit_test(records_split_everywhere),
+        cmocka_unit_test(connections_share_buffers),
     };
     return cmocka_run_group_tests(tests, tls_certs_make, tls_certs_remove);
 }
