@@ -6,7 +6,9 @@ https with the test CA of tests/tls/mkcerts.sh; nginx's proxy with proxy_ssl_ver
 proxy_ssl_session_reuse on; tenax with AI_CA_FILE). Unlike req/s on a shared machine this figure
 barely moves from run to run. tenax's count is split by where the instructions run: inside
 OpenSSL (libssl, libcrypto), cJSON, jansson and http_parser (each with whatever libc they call,
-minus the tenax callbacks they call back), and in tenax's own code with the libc it calls."""
+minus the tenax callbacks they call back), and in tenax's own code with the libc it calls.
+Options: --only plain|tls (one row), --conns N (wrk's connections, 8 by default), --keep DIR (keep
+the callgrind profiles), --cache-sim (callgrind's cache simulation too)."""
 import argparse
 import os
 import re
