@@ -59,9 +59,9 @@ struct tx_tls {
     buf_t *in;  /* ciphertext fed and not yet taken by OpenSSL: ctx->in or own_in */
     buf_t *out; /* ciphertext OpenSSL wrote, for the socket: ctx->out or own_out */
     buf_t own_in, own_out;
-    int oom;       /* a buffer could not grow: OpenSSL's failure is out of memory */
-    char *key;     /* session cache key, NULL: no resumption */
-    char *queue;   /* plaintext written before the handshake ended */
+    int oom;     /* a buffer could not grow: OpenSSL's failure is out of memory */
+    char *key;   /* session cache key, NULL: no resumption */
+    char *queue; /* plaintext written before the handshake ended */
     size_t qlen, qcap;
     state_t state;
     int code;   /* sticky: TX_TLS_EOF or a failure, 0 while alive */

@@ -386,7 +386,8 @@ static void request_records_and_large_bodies(void **state)
     env_t e;
     env_init(&e, cert("ca.pem"));
     rec_t r;
-    static const char small[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    static const char small[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     post_sum(&e, t.port, small, sizeof small - 1, &r); /* fresh: queued through the handshake */
     post_sum(&e, t.port, small, sizeof small - 1, &r); /* kept alive: sealed at once */
     assert_int_equal(r.res.reused, 1);
