@@ -1,7 +1,8 @@
 /* Client TLS over OpenSSL with a BIO of our own: the handshake and records run on bytes the
  * caller moves, so this file never touches a socket, a clock beyond time() for session expiry, or
- * a lock. The BIO reads and writes two plain byte buffers of the connection (no BIO_s_mem: its
- * BUF_MEM bookkeeping and the BIO_ctrl calls to ask what it holds cost more than the copies). */
+ * a lock. The BIO reads and writes plain byte buffers, shared by the connections of a context
+ * (no BIO_s_mem: its BUF_MEM bookkeeping and the BIO_ctrl calls to ask what it holds cost more
+ * than the copies, and two of them per connection stay allocated while it idles). */
 #include "upstream/tls.h"
 
 #include <arpa/inet.h>
@@ -300,6 +301,8 @@ tx_tls_ctx_t *tx__tls_ctx_new(const char *ca_file, char *err, size_t errlen)
     /* No SSL_MODE_RELEASE_BUFFERS: freeing and re-allocating the record buffers costs ~1.4k
      * instructions per small request; keeping them costs ~16 KiB per idle pooled connection,
      * and the pool is capped. */
+    /* read_ahead: OpenSSL takes whatever was fed in one BIO read, not a record's header and
+     * then its body (SSL_has_pending still counts what it took and did not decrypt yet). */
     SSL_CTX_set_read_ahead(c->ssl, 1);
     SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
     int ok = ca_file ? SSL_CTX_load_verify_locations(c->ssl, ca_file, NULL)
