@@ -29,10 +29,11 @@ typedef struct {
  * this size, one SSL_write each. */
 #define REC_MAX 16384
 
-/* Bytes p[off, off + len) of a buffer of cap bytes. */
+/* Bytes p[off, off + len) of a buffer of cap bytes; emptied, it keeps its memory when cap <= keep
+ * (0 for a connection's own buffer, which only ever holds leftovers). */
 typedef struct {
     char *p;
-    size_t off, len, cap;
+    size_t off, len, cap, keep;
 } buf_t;
 
 struct tx_tls_ctx {
@@ -123,8 +124,9 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 
 /* ---- the BIO ---------------------------------------------------------------------------- */
 
-/* Buffers keep their memory for the next record, up to this much when emptied. */
-#define BUF_KEEP (32 * 1024)
+/* The shared buffers keep their memory for the next request, up to this much (two of the
+ * client's 64 KiB reads) when emptied. */
+#define BUF_KEEP (128 * 1024)
 
 static int buf_append(buf_t *b, const char *p, size_t n)
 {
@@ -158,7 +160,7 @@ static void buf_drop(buf_t *b, size_t n)
     b->len -= n;
     if (b->len == 0) {
         b->off = 0;
-        if (b->cap > BUF_KEEP) { /* a burst (a large body) does not pin its memory */
+        if (b->cap > b->keep) { /* a burst (a large body) does not pin its memory */
             free(b->p);
             b->p = NULL;
             b->cap = 0;
@@ -169,7 +171,8 @@ static void buf_drop(buf_t *b, size_t n)
 static void buf_free(buf_t *b)
 {
     free(b->p);
-    memset(b, 0, sizeof *b);
+    b->p = NULL;
+    b->off = b->len = b->cap = 0;
 }
 
 /* The buffer t's next bytes go to: where its unread bytes are, else the shared one (its owner's
@@ -286,6 +289,7 @@ tx_tls_ctx_t *tx__tls_ctx_new(const char *ca_file, char *err, size_t errlen)
         return NULL;
     }
     c->refs = 1;
+    c->in.keep = c->out.keep = BUF_KEEP;
     if ((c->ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
         errtext(err, errlen, "cannot create a TLS context", NULL);
         goto fail;
