@@ -6,7 +6,10 @@ https with the test CA of tests/tls/mkcerts.sh; nginx's proxy with proxy_ssl_ver
 proxy_ssl_session_reuse on; tenax with AI_CA_FILE). Unlike req/s on a shared machine this figure
 barely moves from run to run. tenax's count is split by where the instructions run: inside
 OpenSSL (libssl, libcrypto), cJSON, jansson and http_parser (each with whatever libc they call,
-minus the tenax callbacks they call back), and in tenax's own code with the libc it calls."""
+minus the tenax callbacks they call back), and in tenax's own code with the libc it calls.
+Options: --only plain|tls (one row), --conns N (wrk's connections, 8 by default), --keep DIR (keep
+the callgrind profiles), --cache-sim (callgrind's cache simulation too)."""
+import argparse
 import os
 import re
 import shutil
@@ -25,9 +28,14 @@ LIBS = (("libssl", "libssl"), ("libcrypto", "libcrypto"), ("cJSON", "libcjson"),
 
 
 def callgrind(cmd, out, env=None):
+    sim = ["--cache-sim=yes"] if CACHE_SIM else []
     return subprocess.Popen(["valgrind", "--tool=callgrind", "--instr-atstart=no",
-                             "--callgrind-out-file=" + out] + cmd, env=env,
+                             "--callgrind-out-file=" + out] + sim + cmd, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+CONNS = 8  # wrk's connections (--conns)
+CACHE_SIM = False  # --cache-sim: callgrind also simulates the caches (misses in the profiles)
 
 
 def callgrind_total(pid, dump):
@@ -40,7 +48,8 @@ def callgrind_total(pid, dump):
     def dumped():  # callgrind_control returns once the dump is written; this checks it is whole
         if not os.path.exists(dump):
             return False
-        ann = subprocess.run(["callgrind_annotate", dump], capture_output=True, text=True).stdout
+        ann = subprocess.run(["callgrind_annotate", "--show=Ir", dump], capture_output=True,
+                             text=True).stdout
         m = re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", ann)
         if m:
             total.append(int(m.group(1).replace(",", "")))
@@ -54,9 +63,10 @@ def measure(proc, out, port, script):
     (requests, instructions, profile file)."""
     url = "http://127.0.0.1:%d/v1/chat/completions" % port
     txtest.wait_until(lambda: txtest.port_open(port), 60, "port %d under valgrind" % port)
-    subprocess.run(["wrk", "-t1", "-c8", "-d2s", "-s", script, url], capture_output=True, check=True)
+    conns = "-c%d" % CONNS
+    subprocess.run(["wrk", "-t1", conns, "-d2s", "-s", script, url], capture_output=True, check=True)
     subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], capture_output=True, check=True)
-    w = subprocess.run(["wrk", "-t1", "-c8", "-d3s", "-s", script, url], capture_output=True,
+    w = subprocess.run(["wrk", "-t1", conns, "-d3s", "-s", script, url], capture_output=True,
                        text=True, check=True).stdout
     dump = out + ".1"
     total = callgrind_total(proc.pid, dump)
@@ -67,7 +77,7 @@ def measure(proc, out, port, script):
 def split(dump, binary):
     """Instructions spent inside each library of LIBS, called from tenax: inclusive cost of the
     calls tenax makes into it, minus the cost of the tenax functions it calls back."""
-    tree = subprocess.run(["callgrind_annotate", "--tree=calling", "--inclusive=yes", dump],
+    tree = subprocess.run(["callgrind_annotate", "--show=Ir", "--tree=calling", "--inclusive=yes", dump],
                           capture_output=True, text=True).stdout
     into = dict((k, 0) for k, _ in LIBS)
     back = dict((k, 0) for k, _ in LIBS)
@@ -124,8 +134,8 @@ def one(d, binary, script, tls):
         t_req, t_ir, dump = measure(ten, os.path.join(d, "cg.tenax." + tag), tx, script)
         parts = split(dump, binary)
         ng, tn = n_ir / n_req, t_ir / t_req
-        print("instructions per request, %s upstream (callgrind, wrk -c8, %s)"
-              % ("TLS" if tls else "plain", time.strftime("%Y-%m-%d %H:%M")))
+        print("instructions per request, %s upstream (callgrind, wrk -c%d, %s)"
+              % ("TLS" if tls else "plain", CONNS, time.strftime("%Y-%m-%d %H:%M")))
         print("%-34s %10.0f   (%d requests)" % ("nginx proxy_pass, one worker", ng, n_req))
         print("%-34s %10.0f   (%d requests)" % ("tenax serve", tn, t_req))
         own = tn
@@ -148,6 +158,17 @@ def one(d, binary, script, tls):
 
 
 def main():
+    global CONNS, CACHE_SIM
+    ap = argparse.ArgumentParser(description="instructions per request under callgrind")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="copy the callgrind profiles (cg.nginx.*, cg.tenax.*) into DIR")
+    ap.add_argument("--only", choices=("plain", "tls"), help="measure one row only")
+    ap.add_argument("--cache-sim", action="store_true",
+                    help="simulate the caches too (see the profiles kept with --keep)")
+    ap.add_argument("--conns", type=int, default=CONNS, help="wrk connections (default %(default)s)")
+    args = ap.parse_args()
+    CONNS = args.conns
+    CACHE_SIM = args.cache_sim
     if shutil.which("valgrind") is None:
         print("instructions: valgrind is not installed (scripts/deps.sh installs it); skipped")
         return
@@ -157,9 +178,15 @@ def main():
     with open(script, "w") as f:
         f.write(gateway.WRK_LUA.format(body=gateway.BODY))
     try:
-        one(d, binary, script, False)
-        if os.environ.get("BENCH_TLS", "1") != "0":
+        if args.only != "tls":
+            one(d, binary, script, False)
+        if args.only != "plain" and os.environ.get("BENCH_TLS", "1") != "0":
             one(d, binary, script, True)
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            for name in os.listdir(d):
+                if name.startswith("cg."):
+                    shutil.copy(os.path.join(d, name), args.keep)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -8,6 +8,7 @@
  * connection (the server closed a kept-alive connection as we sent). */
 #include "upstream/client.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -735,11 +736,25 @@ static void on_tls_written(uv_write_t *w, int status)
     write_done(c, status);
 }
 
-/* Sends what the TLS engine has for the socket. */
+/* Sends what the TLS engine has for the socket: what the socket takes now straight from the
+ * engine's buffer (as the plain path does: no write request, no epoll_ctl on the next turn), the
+ * rest copied into a write request. Only when no write is in flight, so the bytes keep their
+ * order; a failure is left to uv_write, which reports it from the loop (the stale-connection
+ * re-send rule then applies as for any write error). */
 static void flush(conn_t *c)
 {
-    size_t n = tx__tls_pending(c->tls);
+    size_t n;
+    const char *p = tx__tls_output(c->tls, &n);
     if (n == 0 || c->state == C_CLOSING) return;
+    if (c->writes == 0) {
+        uv_buf_t b = uv_buf_init((char *)p, (unsigned)(n > UINT_MAX ? UINT_MAX : n));
+        int k = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (k > 0) {
+            tx__tls_consume(c->tls, (size_t)k);
+            if ((size_t)k == n) return;
+            n -= (size_t)k;
+        }
+    }
     wbuf_t *w = c->spare;
     if (w != NULL && w->cap >= n) {
         c->spare = NULL;
@@ -771,8 +786,8 @@ static void conn_send(conn_t *c)
     c->state = C_BUSY;
     tx__resp_reset(&c->resp, r->head_only, &resp_cb, r);
     if (c->tls != NULL) {
-        if (tx__tls_write(c->tls, r->wbuf, r->wlen) < 0 ||
-            (r->blen > 0 && tx__tls_write(c->tls, r->body, r->blen) < 0)) {
+        struct iovec v[2] = {{r->wbuf, r->wlen}, {(void *)r->body, r->blen}};
+        if (tx__tls_writev(c->tls, v, r->blen > 0 ? 2 : 1) < 0) { /* one record when it fits */
             tls_failed(c);
             return;
         }

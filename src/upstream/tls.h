@@ -1,4 +1,4 @@
-/* Client-side TLS for the upstream client, without I/O: OpenSSL over two memory BIOs. The caller
+/* Client-side TLS for the upstream client, without I/O: OpenSSL over in-memory buffers. The caller
  * moves bytes between the socket and this engine (feed what it read, take what it must write);
  * the engine verifies the server (chain and host name, never off), speaks TLS 1.2 or 1.3 with ALPN
  * http/1.1, refuses renegotiation and resumes sessions per origin. One thread per context. */
@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Return codes (negative, so tx__tls_read can return byte counts). Not tx_err_t: a TLS failure
  * has one meaning for the caller (the connection is dead) and the text says the rest. */
@@ -68,10 +69,22 @@ ssize_t tx__tls_read(tx_tls_t *t, char *plain, size_t cap);
  * TX_TLS_EINVAL after tx__tls_close, TX_TLS_ENOMEM). */
 int tx__tls_write(tx_tls_t *t, const char *plain, size_t n);
 
+/* Encrypts the `nv` pieces as one stream (as tx__tls_write of each in turn would), in as few
+ * records as their total length allows: a request's head and body in one record, not two (each
+ * record costs a seal, a header and a tag). Same results as tx__tls_write. */
+int tx__tls_writev(tx_tls_t *t, const struct iovec *v, size_t nv);
+
 /* Ciphertext waiting to go to the socket, and taking it out (copied into `cipher`, at most `cap`
  * bytes; returns how many). */
 size_t tx__tls_pending(tx_tls_t *t);
 size_t tx__tls_take(tx_tls_t *t, char *cipher, size_t cap);
+
+/* The same without a copy: the waiting ciphertext in place (`*n` bytes, NULL when none), valid
+ * until the next call on `t` or on another connection of the same context (they share buffers);
+ * then tx__tls_consume drops the first `n` bytes of it (what the socket took; more than is
+ * waiting drops all). */
+const char *tx__tls_output(tx_tls_t *t, size_t *n);
+void tx__tls_consume(tx_tls_t *t, size_t n);
 
 /* Queues close_notify for the server (after any queued writes); later writes are refused. 0 or
  * the connection's failure code. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -672,6 +673,280 @@ static void garbage_from_server(void **state)
     tx__tls_ctx_free(ctx);
 }
 
+/* Whole TLS records in `n` bytes of ciphertext: how many, and whether they end exactly at n. */
+static size_t records(const char *c, size_t n, int *whole)
+{
+    const unsigned char *p = (const unsigned char *)c;
+    size_t count = 0, off = 0;
+    while (off + 5 <= n) {
+        size_t len = (size_t)p[off + 3] << 8 | p[off + 4];
+        if (off + 5 + len > n) break;
+        off += 5 + len;
+        count++;
+    }
+    *whole = off == n;
+    return count;
+}
+
+/* Writes `nv` pieces with tx__tls_writev on an open connection; checks the number of records it
+ * made and that the server reads the pieces back to back. */
+static void writev_case(tx_tls_ctx_t *ctx, SSL_CTX *sctx, const size_t *lens, size_t nv,
+                        size_t want_records)
+{
+    pair_t *p = open_pair(ctx, sctx);
+    struct iovec v[8];
+    static char data[8][70000];
+    size_t total = 0;
+    assert_true(nv <= 8);
+    for (size_t i = 0; i < nv; i++) {
+        assert_true(lens[i] <= sizeof data[i]);
+        fill(data[i], lens[i], (uint32_t)(i + 7));
+        v[i].iov_base = data[i];
+        v[i].iov_len = lens[i];
+        total += lens[i];
+    }
+    assert_int_equal(tx__tls_pending(p->c), 0);
+    assert_int_equal(tx__tls_writev(p->c, v, nv), 0);
+    size_t n;
+    const char *out = tx__tls_output(p->c, &n);
+    assert_int_equal(n, tx__tls_pending(p->c));
+    int whole;
+    assert_int_equal(records(out, n, &whole), want_records);
+    assert_true(whole);
+    pump(p);
+    assert_int_equal(p->s_err, 0);
+    assert_int_equal(p->sgot_n, total);
+    size_t off = 0;
+    for (size_t i = 0; i < nv; i++) {
+        assert_memory_equal(p->sgot + off, data[i], lens[i]);
+        off += lens[i];
+    }
+    pair_free(p);
+}
+
+static void writev_fills_records(void **state)
+{
+    (void)state;
+    tx_tls_ctx_t *ctx = client_ctx();
+    for (int tls12 = 0; tls12 < 2; tls12++) {
+        SSL_CTX *sctx = server_ctx("server", tls12 ? TLS1_2_VERSION : 0);
+        /* a request's head and body: one record, where two writes make two */
+        const size_t req[] = {180, 260};
+        writev_case(ctx, sctx, req, 2, 1);
+        pair_t *p = open_pair(ctx, sctx);
+        static char head[180], body[260];
+        assert_int_equal(tx__tls_write(p->c, head, sizeof head), 0);
+        assert_int_equal(tx__tls_write(p->c, body, sizeof body), 0);
+        size_t n;
+        int whole;
+        const char *out = tx__tls_output(p->c, &n);
+        assert_int_equal(records(out, n, &whole), 2);
+        pair_free(p);
+        /* empty pieces are skipped; one piece goes as it is */
+        const size_t gaps[] = {0, 100, 0, 0, 5, 0};
+        writev_case(ctx, sctx, gaps, 6, 1);
+        const size_t one[] = {0, 40000, 0};
+        writev_case(ctx, sctx, one, 3, 3);
+        /* full records from the stage and straight from the caller's memory, the last short */
+        const size_t mixed[] = {100, 40000, 3, 0, 20000};
+        writev_case(ctx, sctx, mixed, 5, 4); /* 60103 bytes: 4 records */
+        const size_t exact[] = {16384, 16384, 16383, 1};
+        writev_case(ctx, sctx, exact, 4, 3); /* 3 x 16384 */
+        const size_t across[] = {16383, 2, 16383};
+        writev_case(ctx, sctx, across, 3, 2);
+        const size_t big_first[] = {65536 + 7, 9};
+        writev_case(ctx, sctx, big_first, 2, 5);
+        SSL_CTX_free(sctx);
+    }
+    tx__tls_ctx_free(ctx);
+}
+
+static void writev_states(void **state)
+{
+    (void)state;
+    tx_tls_ctx_t *ctx = client_ctx();
+    SSL_CTX *sctx = server_ctx("server", 0);
+    /* before the handshake ends: queued in order, sent once it is done */
+    pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
+    struct iovec v[3] = {{"head|", 5}, {"", 0}, {"body", 4}};
+    assert_int_equal(tx__tls_writev(p->c, v, 3), 0);
+    assert_int_equal(tx__tls_write(p->c, "|more", 5), 0);
+    pump(p);
+    assert_true(tx__tls_handshake_done(p->c));
+    assert_int_equal(p->sgot_n, 14);
+    assert_memory_equal(p->sgot, "head|body|more", 14);
+    /* after close: refused; nothing written */
+    assert_int_equal(tx__tls_close(p->c), 0);
+    assert_int_equal(tx__tls_writev(p->c, v, 3), TX_TLS_EINVAL);
+    pair_free(p);
+    /* a failed connection: its code */
+    p = pair_new(sctx, tx__tls_new(ctx, "localhost", NULL));
+    assert_int_equal(tx__tls_feed(p->c, "HTTP/1.1 400 Bad\r\n\r\n", 20), TX_TLS_EPROTO);
+    assert_int_equal(tx__tls_writev(p->c, v, 3), TX_TLS_EPROTO);
+    pair_free(p);
+    SSL_CTX_free(sctx);
+    tx__tls_ctx_free(ctx);
+}
+
+/* Ciphertext taken in place: consumed in parts, the rest taken with a copy, all of it in order. */
+static void output_in_place(void **state)
+{
+    (void)state;
+    tx_tls_ctx_t *ctx = client_ctx();
+    SSL_CTX *sctx = server_ctx("server", 0);
+    pair_t *p = open_pair(ctx, sctx);
+    size_t n;
+    assert_null(tx__tls_output(p->c, &n));
+    assert_int_equal(n, 0);
+    static char msg[3000];
+    fill(msg, sizeof msg, 5);
+    assert_int_equal(tx__tls_write(p->c, msg, sizeof msg), 0);
+    const char *out = tx__tls_output(p->c, &n);
+    assert_non_null(out);
+    assert_true(n > sizeof msg);
+    static char all[4096];
+    assert_true(n <= sizeof all);
+    memcpy(all, out, n);
+    size_t total = n, got = 0;
+    char *copy = malloc(total);
+    assert_non_null(copy);
+    while (got < 100) { /* as a socket taking a few bytes at a time */
+        out = tx__tls_output(p->c, &n);
+        memcpy(copy + got, out, 7);
+        tx__tls_consume(p->c, 7);
+        got += 7;
+        assert_int_equal(tx__tls_pending(p->c), total - got);
+    }
+    got += tx__tls_take(p->c, copy + got, total - got);
+    assert_int_equal(got, total);
+    assert_memory_equal(copy, all, total);
+    tx__tls_consume(p->c, 5); /* nothing waits: no-op */
+    assert_int_equal(tx__tls_pending(p->c), 0);
+    assert_int_equal(BIO_write(p->sin, copy, (int)total), (int)total);
+    free(copy);
+    pump(p);
+    assert_int_equal(p->sgot_n, sizeof msg);
+    assert_memory_equal(p->sgot, msg, sizeof msg);
+    /* consuming more than waits drops all of it */
+    assert_int_equal(tx__tls_write(p->c, "x", 1), 0);
+    tx__tls_consume(p->c, 1 << 20);
+    assert_int_equal(tx__tls_pending(p->c), 0);
+    pair_free(p);
+    SSL_CTX_free(sctx);
+    tx__tls_ctx_free(ctx);
+}
+
+/* Three records from the server, fed in two parts split at every byte: the plaintext comes out
+ * whole and in order, whatever the split, and nothing is returned before its record is whole. */
+static void records_split_everywhere(void **state)
+{
+    (void)state;
+    tx_tls_ctx_t *ctx = client_ctx();
+    SSL_CTX *sctx = server_ctx("server", 0);
+    static const char *msgs[] = {"a", "second record", "the third record, a little longer"};
+    size_t want = 0;
+    char plain[128];
+    for (size_t m = 0; m < 3; m++) {
+        memcpy(plain + want, msgs[m], strlen(msgs[m]));
+        want += strlen(msgs[m]);
+    }
+    size_t total = 0;
+    for (size_t split = 0;; split++) {
+        pair_t *p = pair_new(sctx, tx__tls_new(ctx, "localhost", "split"));
+        pump(p);
+        assert_true(tx__tls_handshake_done(p->c));
+        for (size_t m = 0; m < 3; m++)
+            server_write(p, msgs[m], strlen(msgs[m]));
+        char rec[1024];
+        int n = BIO_read(p->sout, rec, sizeof rec);
+        assert_true(n > 0 && BIO_ctrl_pending(p->sout) == 0);
+        if (total == 0) total = (size_t)n;
+        assert_int_equal((size_t)n, total); /* the same records each time */
+        int whole;
+        assert_int_equal(records(rec, total, &whole), 3);
+        assert_int_equal(tx__tls_feed(p->c, rec, split), 0);
+        client_drain(p);
+        size_t first = p->cgot_n;
+        assert_int_equal(p->crc, 0);
+        assert_int_equal(records(rec, split, &whole) == 0 ? 0 : 1, first > 0); /* whole ones only */
+        assert_int_equal(tx__tls_feed(p->c, rec + split, total - split), 0);
+        client_drain(p);
+        assert_int_equal(p->crc, 0);
+        assert_int_equal(p->cgot_n, want);
+        assert_memory_equal(p->cgot, plain, want);
+        assert_false(tx__tls_has_input(p->c));
+        pair_free(p);
+        if (split == total) break;
+    }
+    SSL_CTX_free(sctx);
+    tx__tls_ctx_free(ctx);
+}
+
+/* Connections of one context share its ciphertext buffers: bytes one of them leaves there (half
+ * a record fed, output not yet taken) survive other connections' traffic, and a connection freed
+ * while it owns them leaves nothing behind. */
+static void connections_share_buffers(void **state)
+{
+    (void)state;
+    tx_tls_ctx_t *ctx = client_ctx();
+    SSL_CTX *sctx = server_ctx("server", 0);
+    pair_t *a = open_pair(ctx, sctx), *b = open_pair(ctx, sctx);
+    static const char to_a[] = "response for a, in one record";
+    static const char to_b[] = "response for b";
+    char rec[512];
+
+    server_write(a, to_a, sizeof to_a - 1);
+    int na = BIO_read(a->sout, rec, sizeof rec);
+    assert_true(na > 20);
+    assert_int_equal(tx__tls_feed(a->c, rec, 10), 0); /* half a record: waits in the buffer */
+    client_drain(a);
+    assert_int_equal(a->cgot_n, 0);
+    assert_true(tx__tls_has_input(a->c));
+    assert_int_equal(tx__tls_write(a->c, "request a", 9), 0); /* output not taken yet */
+    size_t pa = tx__tls_pending(a->c);
+    assert_true(pa > 9);
+
+    server_write(b, to_b, sizeof to_b - 1); /* b's traffic both ways meanwhile */
+    pump(b);
+    assert_int_equal(b->cgot_n, sizeof to_b - 1);
+    assert_memory_equal(b->cgot, to_b, sizeof to_b - 1);
+    assert_int_equal(tx__tls_write(b->c, "request b", 9), 0);
+    assert_int_equal(tx__tls_pending(a->c), pa); /* a's output is still whole */
+    pump(b);
+    assert_int_equal(b->sgot_n, 9);
+    assert_memory_equal(b->sgot, "request b", 9);
+
+    assert_int_equal(tx__tls_feed(a->c, rec + 10, (size_t)na - 10), 0); /* the rest of a's */
+    client_drain(a);
+    assert_int_equal(a->crc, 0);
+    assert_int_equal(a->cgot_n, sizeof to_a - 1);
+    assert_memory_equal(a->cgot, to_a, sizeof to_a - 1);
+    pump(a);
+    assert_int_equal(a->s_err, 0);
+    assert_int_equal(a->sgot_n, 9);
+    assert_memory_equal(a->sgot, "request a", 9);
+
+    /* a leaves output and half a record behind and is freed; b carries on */
+    assert_int_equal(tx__tls_write(a->c, "never sent", 10), 0);
+    server_write(a, "x", 1);
+    na = BIO_read(a->sout, rec, sizeof rec);
+    assert_int_equal(tx__tls_feed(a->c, rec, 4), 0);
+    pair_free(a);
+    assert_int_equal(tx__tls_pending(b->c), 0);
+    assert_false(tx__tls_has_input(b->c));
+    server_write(b, "more", 4);
+    assert_int_equal(tx__tls_write(b->c, "again", 5), 0);
+    pump(b);
+    assert_int_equal(b->crc, 0);
+    assert_int_equal(b->cgot_n, sizeof to_b - 1 + 4);
+    assert_memory_equal(b->cgot + sizeof to_b - 1, "more", 4);
+    assert_int_equal(b->sgot_n, 14);
+    assert_memory_equal(b->sgot, "request bagain", 14);
+    pair_free(b);
+    SSL_CTX_free(sctx);
+    tx__tls_ctx_free(ctx);
+}
+
 static void context_errors(void **state)
 {
     (void)state;
@@ -726,6 +1001,11 @@ int main(void)
         cmocka_unit_test(renegotiation_refused),
         cmocka_unit_test(garbage_from_server),
         cmocka_unit_test(context_errors),
+        cmocka_unit_test(writev_fills_records),
+        cmocka_unit_test(writev_states),
+        cmocka_unit_test(output_in_place),
+        cmocka_unit_test(records_split_everywhere),
+        cmocka_unit_test(connections_share_buffers),
     };
     return cmocka_run_group_tests(tests, tls_certs_make, tls_certs_remove);
 }

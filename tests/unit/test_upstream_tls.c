@@ -36,7 +36,18 @@ typedef struct {
     int lfd, port;
     pthread_t th;
     atomic_int stop, accepted, handshakes, resumed, failed;
+    atomic_int first_read; /* bytes of the first SSL_read of the last request */
+    atomic_int req_len;    /* and the length of its head and body */
 } tsrv_t;
+
+static uint64_t fnv(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211u;
+    return h;
+}
+
+#define FNV_START 14695981039346656037u
 
 static void serve_conn(tsrv_t *t, SSL *s)
 {
@@ -45,16 +56,36 @@ static void serve_conn(tsrv_t *t, SSL *s)
     for (;;) {
         int n = SSL_read(s, buf + len, (int)(sizeof buf - len - 1));
         if (n <= 0) return;
+        if (len == 0) atomic_store(&t->first_read, n); /* one SSL_read: one record */
         len += (size_t)n;
         buf[len] = '\0';
         char *end = strstr(buf, "\r\n\r\n");
         if (end == NULL) continue;
         char path[64] = "";
         sscanf(buf, "%*s %63s", path);
+        /* the body (Content-Length; this server's clients never pipeline): summed */
+        size_t hl = (size_t)(end + 4 - buf), cl = 0, got = len - hl;
+        const char *h = strcasestr(buf, "\r\ncontent-length:");
+        if (h != NULL && h < end) cl = strtoul(h + 17, NULL, 10);
+        atomic_store(&t->req_len, (int)(hl + cl));
+        uint64_t sum = fnv(FNV_START, buf + hl, got);
+        while (got < cl) {
+            n = SSL_read(s, buf, (int)(cl - got < sizeof buf ? cl - got : sizeof buf));
+            if (n <= 0) return;
+            sum = fnv(sum, buf, (size_t)n);
+            got += (size_t)n;
+        }
         len = 0;
         const char *ans = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+        char sumans[128];
         int last = 0, notify = 1;
-        if (strcmp(path, "/close") == 0) {
+        if (strcmp(path, "/sum") == 0) {
+            char b[64];
+            int bl = snprintf(b, sizeof b, "%zu %016llx", got, (unsigned long long)sum);
+            snprintf(sumans, sizeof sumans, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", bl,
+                     b);
+            ans = sumans;
+        } else if (strcmp(path, "/close") == 0) {
             ans = "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello";
             last = 1;
         } else if (strcmp(path, "/eof-notify") == 0) {
@@ -70,7 +101,6 @@ static void serve_conn(tsrv_t *t, SSL *s)
             if (notify) SSL_shutdown(s);
             return;
         }
-        (void)t;
     }
 }
 
@@ -98,6 +128,9 @@ static void *serve(void *arg)
     return NULL;
 }
 
+/* The server's sockets take at most this much (the kernel doubles it) in flight. */
+#define SERVER_RCVBUF 65536
+
 static void tsrv_start(tsrv_t *t, const char *name)
 {
     memset(t, 0, sizeof *t);
@@ -111,6 +144,8 @@ static void tsrv_start(tsrv_t *t, const char *name)
     t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(t->lfd >= 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int rcvbuf = SERVER_RCVBUF; /* inherited by the accepted sockets (before listen) */
+    assert_int_equal(setsockopt(t->lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
     assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof a), 0);
     assert_int_equal(listen(t->lfd, 16), 0);
     socklen_t al = sizeof a;
@@ -303,6 +338,83 @@ static void fetch(env_t *e, const char *host, int port, const char *path, rec_t 
     while (r->dones == 0 && uv_now(&e->loop) < deadline)
         uv_run(&e->loop, UV_RUN_ONCE);
     assert_int_equal(r->dones, 1);
+}
+
+/* POSTs `len` bytes to /sum; checks the server read exactly them. */
+static void post_sum(env_t *e, int port, const char *body, size_t len, rec_t *r)
+{
+    static const tx_upstream_cb_t cb = {NULL, on_body, on_done};
+    char url[128];
+    snprintf(url, sizeof url, "https://localhost:%d/sum", port);
+    memset(r, 0, sizeof *r);
+    tx_upstream_limits_t lim = {.attempt_timeout_ms = 60000};
+    assert_non_null(tx__upstream_send(e->u, "POST", url, NULL, 0, body, len, &lim, &cb, r));
+    uint64_t deadline = uv_now(&e->loop) + 90000;
+    while (r->dones == 0 && uv_now(&e->loop) < deadline)
+        uv_run(&e->loop, UV_RUN_ONCE);
+    assert_int_equal(r->dones, 1);
+    assert_int_equal(r->res.err, TX_UPSTREAM_EOK);
+    assert_int_equal(r->res.status, 200);
+    char want[64];
+    int wl = snprintf(want, sizeof want, "%zu %016llx", len,
+                      (unsigned long long)fnv(FNV_START, body, len));
+    assert_int_equal(r->blen, (size_t)wl);
+    assert_memory_equal(r->body, want, (size_t)wl);
+}
+
+/* The most a client socket can have in flight to the server: its largest send buffer and the
+ * server's receive buffer (fixed by SERVER_RCVBUF, doubled by the kernel). */
+static size_t socket_room(void)
+{
+    size_t room = 8u << 20;
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_wmem", "r");
+    unsigned long lo, def, hi;
+    if (f != NULL && fscanf(f, "%lu %lu %lu", &lo, &def, &hi) == 3) room = hi;
+    if (f != NULL) fclose(f);
+    return room + 2 * SERVER_RCVBUF;
+}
+
+/* A small request's head and body leave in one TLS record (the server's first SSL_read, which
+ * returns one record, holds both); a body larger than the socket can take at once goes out in
+ * part from the engine's buffer and in part through a write request, in order, on a fresh and on
+ * a kept-alive connection. */
+static void request_records_and_large_bodies(void **state)
+{
+    (void)state;
+    tsrv_t t;
+    tsrv_start(&t, "server");
+    env_t e;
+    env_init(&e, cert("ca.pem"));
+    rec_t r;
+    static const char small[] =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    post_sum(&e, t.port, small, sizeof small - 1, &r); /* fresh: queued through the handshake */
+    post_sum(&e, t.port, small, sizeof small - 1, &r); /* kept alive: sealed at once */
+    assert_int_equal(r.res.reused, 1);
+    /* the head came with the body: the first read was the whole request */
+    assert_int_equal(atomic_load(&t.first_read), atomic_load(&t.req_len));
+
+    size_t big = socket_room() + (1u << 20);
+    if (big > (64u << 20)) big = 64u << 20;
+    char *body = malloc(big);
+    assert_non_null(body);
+    uint32_t x = 7;
+    for (size_t i = 0; i < big; i++) {
+        x = x * 1664525u + 1013904223u;
+        body[i] = (char)(x >> 24);
+    }
+    post_sum(&e, t.port, body, big, &r); /* kept alive */
+    assert_int_equal(r.res.reused, 1);
+    post_sum(&e, t.port, small, sizeof small - 1, &r); /* and the connection is still good */
+    assert_int_equal(r.res.reused, 1);
+    env_done(&e);
+    env_init(&e, cert("ca.pem"));
+    post_sum(&e, t.port, body, big, &r); /* fresh: the whole request behind the handshake */
+    assert_int_equal(r.res.reused, 0);
+    free(body);
+    env_done(&e);
+    tsrv_stop(&t);
+    assert_int_equal(atomic_load(&t.failed), 0);
 }
 
 static void good_certificate(void **state)
@@ -498,6 +610,7 @@ int main(void)
         cmocka_unit_test(close_delimited_needs_close_notify),
         cmocka_unit_test(through_connect_proxy),
         cmocka_unit_test(connect_timeout_covers_handshake_and_connect),
+        cmocka_unit_test(request_records_and_large_bodies),
     };
     return cmocka_run_group_tests(tests, tls_certs_make, tls_certs_remove);
 }
