@@ -298,12 +298,11 @@ static int client_connect(int port)
     return s;
 }
 
-static void *client_order(void *ud)
+/* Sends `req` on a new connection and reads the answers until the server closes. */
+static void client_exchange(fixture_t *f, const char *req)
 {
-    fixture_t *f = ud;
     int s = client_connect(f->port);
-    const char req[] = "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n";
-    send(s, req, sizeof req - 1, 0);
+    send(s, req, strlen(req), 0);
     ssize_t n;
     while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
                      0)) > 0)
@@ -311,22 +310,17 @@ static void *client_order(void *ud)
     f->client_buf[f->client_len] = '\0';
     close(s);
     atomic_store(&f->client_finished, 1);
+}
+
+static void *client_order(void *ud)
+{
+    client_exchange(ud, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n");
     return NULL;
 }
 
 static void *client_deadlines(void *ud)
 {
-    fixture_t *f = ud;
-    int s = client_connect(f->port);
-    const char req[] = "GET /dl HTTP/1.1\r\n\r\nGET /dlnow HTTP/1.1\r\nConnection: close\r\n\r\n";
-    send(s, req, sizeof req - 1, 0);
-    ssize_t n;
-    while ((n = recv(s, f->client_buf + f->client_len, sizeof f->client_buf - 1 - f->client_len,
-                     0)) > 0)
-        f->client_len += (size_t)n;
-    f->client_buf[f->client_len] = '\0';
-    close(s);
-    atomic_store(&f->client_finished, 1);
+    client_exchange(ud, "GET /dl HTTP/1.1\r\n\r\nGET /dlnow HTTP/1.1\r\nConnection: close\r\n\r\n");
     return NULL;
 }
 

@@ -29,6 +29,23 @@
 
 #include "tls_certs.h"
 
+/* A socket listening on 127.0.0.1 (a free port, in *port); rcvbuf > 0 sets SO_RCVBUF, which the
+ * accepted sockets inherit. */
+static int loopback_listener(int rcvbuf, int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (rcvbuf > 0)
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 16), 0);
+    socklen_t al = sizeof a;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
 /* ---- the server thread --------------------------------------------------------------------- */
 
 typedef struct {
@@ -141,16 +158,7 @@ static void tsrv_start(tsrv_t *t, const char *name)
     assert_non_null(t->ctx);
     assert_int_equal(SSL_CTX_use_certificate_chain_file(t->ctx, cert(crt)), 1);
     assert_int_equal(SSL_CTX_use_PrivateKey_file(t->ctx, cert(key), SSL_FILETYPE_PEM), 1);
-    t->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(t->lfd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int rcvbuf = SERVER_RCVBUF; /* inherited by the accepted sockets (before listen) */
-    assert_int_equal(setsockopt(t->lfd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-    assert_int_equal(bind(t->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(t->lfd, 16), 0);
-    socklen_t al = sizeof a;
-    getsockname(t->lfd, (struct sockaddr *)&a, &al);
-    t->port = ntohs(a.sin_port);
+    t->lfd = loopback_listener(SERVER_RCVBUF, &t->port);
     assert_int_equal(pthread_create(&t->th, NULL, serve, t), 0);
 }
 
@@ -233,13 +241,7 @@ static void proxy_start(proxy_t *x, int refuse)
 {
     memset(x, 0, sizeof *x);
     x->refuse = refuse;
-    x->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(x->lfd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(x->lfd, 16), 0);
-    socklen_t al = sizeof a;
-    getsockname(x->lfd, (struct sockaddr *)&a, &al);
-    x->port = ntohs(a.sin_port);
+    x->lfd = loopback_listener(0, &x->port);
     assert_int_equal(pthread_create(&x->th, NULL, proxy_run, x), 0);
 }
 
@@ -558,29 +560,14 @@ static void through_connect_proxy(void **state)
     proxy_stop(&x);
 }
 
-/* A listening socket nobody accepts from: the kernel completes the TCP handshake, and then
- * nothing is ever said. */
-static int silent_listener(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(listen(fd, 8), 0);
-    socklen_t al = sizeof a;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    *port = ntohs(a.sin_port);
-    return fd;
-}
-
 /* The connect timeout bounds the TLS handshake and the proxy's CONNECT too, not only the TCP
  * connect: a server (or proxy) that accepts and then says nothing fails the request as a connect
  * failure, long before the attempt's own timeout (10 s in fetch). */
 static void connect_timeout_covers_handshake_and_connect(void **state)
 {
     (void)state;
-    int port;
-    int fd = silent_listener(&port);
+    int port; /* nobody accepts: the kernel completes the TCP handshake, then nothing is said */
+    int fd = loopback_listener(0, &port);
     env_t e;
     env_init_timeout(&e, cert("ca.pem"), NULL, 200);
     rec_t r;
